@@ -1,0 +1,122 @@
+#pragma once
+// Parameter arenas: all tensors of one kind (parameters, gradients, one optimizer state) live in
+// one contiguous float32 buffer; a tensor is a named view (offset + shape) into it.
+//
+// Note [arena layout]: every tensor starts on a kArenaAlignment-element (256-byte) boundary and
+// the total is padded to a multiple of it. Padding elements are zero and stay zero under every
+// element-wise rule cutrain runs (a zero gradient with a zero parameter gives a zero update), so
+// a step, a norm or a copy is one operation over the whole span, with aligned 16-byte vector
+// loads and no scalar tail. Tensors are grouped (e.g. "decay" and "no_decay" parameter groups);
+// each group occupies one contiguous, aligned range, so per-group hyperparameters still take one
+// launch. The layout is shared (std::shared_ptr) by the parameter, gradient and state arenas.
+
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <span>
+#include <string>
+#include <vector>
+
+#include "cutrain/buffer.hpp"
+#include "cutrain/device.hpp"
+
+namespace cutrain {
+
+using Shape = std::vector<std::int64_t>;
+std::string shape_str(const Shape& shape);  // "[128, 784]"
+
+inline constexpr std::size_t kArenaAlignment = 64;  // elements (256 bytes of float32)
+
+struct TensorSpec {
+  std::string name;
+  Shape shape;
+  std::size_t numel = 0;
+  std::size_t offset = 0;  // in elements from the arena's start
+  int group = 0;
+};
+
+struct GroupRange {
+  int group = 0;
+  std::size_t begin = 0;  // elements, aligned
+  std::size_t end = 0;    // elements, aligned; end - begin is a multiple of kArenaAlignment
+};
+
+class ArenaLayout {
+ public:
+  class Builder {
+   public:
+    // Adds a tensor; returns its index (insertion order). Names must be unique and non-empty,
+    // dimensions positive, group >= 0.
+    std::size_t add(std::string name, Shape shape, int group = 0);
+    // Offsets are assigned group by group (ascending group id), insertion order within a group.
+    std::shared_ptr<const ArenaLayout> build() const;
+
+   private:
+    std::vector<TensorSpec> specs_;
+  };
+
+  const std::vector<TensorSpec>& tensors() const { return tensors_; }
+  const std::vector<GroupRange>& groups() const { return groups_; }
+  std::size_t size() const { return tensors_.size(); }
+  std::size_t total() const { return total_; }  // padded element count of the whole arena
+  std::size_t parameter_count() const;          // sum of numel, padding excluded
+  std::optional<std::size_t> find(std::string_view name) const;
+  const TensorSpec& at(std::string_view name) const;  // throws cutrain::Error if absent
+
+  // Same names, shapes, groups and offsets.
+  bool operator==(const ArenaLayout& other) const;
+
+ private:
+  std::vector<TensorSpec> tensors_;  // in insertion order
+  std::vector<GroupRange> groups_;   // ascending group id
+  std::size_t total_ = 0;
+};
+
+// A non-owning view of one tensor (or a whole arena) on a device.
+struct TensorView {
+  float* data = nullptr;
+  Shape shape;
+  std::size_t numel = 0;
+  Device device;
+};
+
+class Arena {
+ public:
+  Arena() = default;
+  // Allocates layout->total() floats on `device`, zero-filled.
+  Arena(std::shared_ptr<const ArenaLayout> layout, Device device);
+
+  // A zero-filled arena with the same layout and device (gradients, optimizer state).
+  Arena like() const { return Arena(layout_, device()); }
+  Arena copy_to(Device device) const;
+  // Copies all values from `src` (any device). Throws unless the layouts are equal.
+  void copy_from(const Arena& src);
+  void zero();
+
+  const ArenaLayout& layout() const { return *layout_; }
+  const std::shared_ptr<const ArenaLayout>& layout_ptr() const { return layout_; }
+  Device device() const { return buffer_.device(); }
+  std::size_t total() const { return layout_ ? layout_->total() : 0; }
+  float* data() { return buffer_.as<float>(); }
+  const float* data() const { return buffer_.as<float>(); }
+
+  TensorView view(std::size_t index);
+  TensorView view(std::string_view name);
+  TensorView span();  // the whole arena, padding included, as a flat tensor
+
+  // Host round trips (tests, checkpoints). The vector is total() long, padding included.
+  std::vector<float> to_host() const;
+  void from_host(std::span<const float> values);
+  std::vector<float> tensor_to_host(std::string_view name) const;
+  void tensor_from_host(std::string_view name, std::span<const float> values);
+
+ private:
+  std::shared_ptr<const ArenaLayout> layout_;
+  Buffer buffer_;
+};
+
+// Throws cutrain::Error naming `what` unless the two arenas share a layout and a device.
+void require_same_layout(const Arena& a, const Arena& b, const char* what);
+
+}  // namespace cutrain

@@ -1,0 +1,82 @@
+#pragma once
+// Owning memory: Buffer (device or CPU memory) and PinnedBuffer (page-locked host memory).
+//
+// Both are move-only RAII types; a failed allocation throws cutrain::Error saying how many bytes
+// were asked for on which device, and leaks nothing. CPU buffers are 256-byte aligned, like
+// cudaMalloc's, so every arena view can take 16-byte vector loads on either backend.
+
+#include <cstddef>
+
+#include "cutrain/device.hpp"
+#include "cutrain/stream.hpp"
+
+namespace cutrain {
+
+inline constexpr std::size_t kBufferAlignment = 256;
+
+class Buffer {
+ public:
+  Buffer() = default;
+  Buffer(std::size_t bytes, Device device);  // contents uninitialized
+  ~Buffer();
+  Buffer(Buffer&& other) noexcept;
+  Buffer& operator=(Buffer&& other) noexcept;
+  Buffer(const Buffer&) = delete;
+  Buffer& operator=(const Buffer&) = delete;
+
+  void* data() { return data_; }
+  const void* data() const { return data_; }
+  template <class T>
+  T* as() {
+    return static_cast<T*>(data_);
+  }
+  template <class T>
+  const T* as() const {
+    return static_cast<const T*>(data_);
+  }
+  std::size_t bytes() const { return bytes_; }
+  Device device() const { return device_; }
+
+  void zero(NativeStream stream = nullptr);
+
+ private:
+  void release() noexcept;
+  void* data_ = nullptr;
+  std::size_t bytes_ = 0;
+  Device device_;
+};
+
+// Page-locked host memory for asynchronous host<->device copies. When no GPU is usable it falls
+// back to ordinary aligned memory (pinned() says which), so CPU-only runs use the same code path.
+class PinnedBuffer {
+ public:
+  PinnedBuffer() = default;
+  explicit PinnedBuffer(std::size_t bytes);
+  ~PinnedBuffer();
+  PinnedBuffer(PinnedBuffer&& other) noexcept;
+  PinnedBuffer& operator=(PinnedBuffer&& other) noexcept;
+  PinnedBuffer(const PinnedBuffer&) = delete;
+  PinnedBuffer& operator=(const PinnedBuffer&) = delete;
+
+  void* data() { return data_; }
+  const void* data() const { return data_; }
+  template <class T>
+  T* as() {
+    return static_cast<T*>(data_);
+  }
+  std::size_t bytes() const { return bytes_; }
+  bool pinned() const { return pinned_; }
+
+ private:
+  void release() noexcept;
+  void* data_ = nullptr;
+  std::size_t bytes_ = 0;
+  bool pinned_ = false;
+};
+
+// Copies `bytes` between any two devices. With a null stream the copy is complete on return;
+// with a stream it is ordered on that stream (and asynchronous when the host side is pinned).
+void copy_bytes(void* dst, Device dst_device, const void* src, Device src_device, std::size_t bytes,
+                NativeStream stream = nullptr);
+
+}  // namespace cutrain

@@ -1,0 +1,11 @@
+#pragma once
+// The whole public API of cutrain.
+
+#include "cutrain/arena.hpp"
+#include "cutrain/buffer.hpp"
+#include "cutrain/device.hpp"
+#include "cutrain/error.hpp"
+#include "cutrain/hd.hpp"
+#include "cutrain/ops.hpp"
+#include "cutrain/stream.hpp"
+#include "cutrain/version.hpp"

@@ -1,0 +1,70 @@
+#pragma once
+// Devices and GPU discovery.
+//
+// A Device is a value: the CPU, or a CUDA ordinal. Discovery is done once per process and
+// cached; it never throws. Asking to *use* a CUDA device that is not usable throws
+// cutrain::Error naming why (no driver, a driver older than the runtime, no device, bad ordinal,
+// or a cutrain built without CUDA).
+
+#include <string>
+#include <string_view>
+
+namespace cutrain {
+
+class Device {
+ public:
+  enum class Kind { kCpu, kCuda };
+
+  constexpr Device() = default;  // the CPU
+  static constexpr Device cpu() { return Device(Kind::kCpu, 0); }
+  static constexpr Device cuda(int ordinal = 0) { return Device(Kind::kCuda, ordinal); }
+  // Parses "cpu", "cuda", "cuda:N" (and "gpu" as "cuda"). Throws cutrain::Error otherwise.
+  static Device parse(std::string_view text);
+
+  constexpr Kind kind() const { return kind_; }
+  constexpr int ordinal() const { return ordinal_; }
+  constexpr bool is_cpu() const { return kind_ == Kind::kCpu; }
+  constexpr bool is_cuda() const { return kind_ == Kind::kCuda; }
+  std::string str() const;  // "cpu" or "cuda:N"
+
+  friend constexpr bool operator==(Device, Device) = default;
+
+ private:
+  constexpr Device(Kind kind, int ordinal) : kind_(kind), ordinal_(ordinal) {}
+  Kind kind_ = Kind::kCpu;
+  int ordinal_ = 0;
+};
+
+// What discovery found. `usable` is true when at least one CUDA device can run our kernels.
+struct CudaStatus {
+  bool compiled = false;  // cutrain was built with CUTRAIN_CUDA=ON
+  bool usable = false;
+  int device_count = 0;
+  int driver_version = 0;   // e.g. 13000 for 13.0; 0 when no driver is installed
+  int runtime_version = 0;  // the CUDA runtime cutrain was built against
+  std::string reason;       // why no GPU is usable (empty when usable)
+};
+
+const CudaStatus& cuda_status();
+
+// The first usable GPU, else the CPU.
+Device default_device();
+
+// Throws cutrain::Error unless `device` can be used now (CPU always can).
+void require_usable(Device device);
+
+// Human-readable description: "cpu (8 OpenMP threads)" or "cuda:0 (NVIDIA H100 80GB HBM3, 132
+// SMs)".
+std::string describe(Device device);
+
+// Properties the kernels size their grids by. Throws for the CPU or an unusable device.
+struct CudaDeviceProperties {
+  std::string name;
+  int multiprocessors = 0;
+  int compute_major = 0;
+  int compute_minor = 0;
+  std::size_t global_memory_bytes = 0;
+};
+CudaDeviceProperties cuda_properties(int ordinal);
+
+}  // namespace cutrain

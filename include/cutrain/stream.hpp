@@ -1,0 +1,63 @@
+#pragma once
+// Streams and events (RAII). On the CPU both are inert: work runs in order as it is issued.
+//
+// NativeStream is exactly cudaStream_t (a pointer to the opaque CUstream_st), declared here so
+// the public headers do not require the CUDA headers; pass stream.native() to your own kernels.
+
+#include "cutrain/device.hpp"
+
+struct CUstream_st;
+struct CUevent_st;
+
+namespace cutrain {
+
+using NativeStream = CUstream_st*;
+using NativeEvent = CUevent_st*;
+
+class Stream {
+ public:
+  Stream() = default;              // the CPU "stream"
+  explicit Stream(Device device);  // on CUDA: a new non-blocking stream
+  ~Stream();
+  Stream(Stream&& other) noexcept;
+  Stream& operator=(Stream&& other) noexcept;
+  Stream(const Stream&) = delete;
+  Stream& operator=(const Stream&) = delete;
+
+  NativeStream native() const { return stream_; }
+  Device device() const { return device_; }
+  void synchronize() const;
+
+ private:
+  void release() noexcept;
+  NativeStream stream_ = nullptr;
+  Device device_;
+};
+
+class Event {
+ public:
+  Event() = default;
+  // timing=false creates the cheaper event used only for ordering streams.
+  explicit Event(Device device, bool timing = false);
+  ~Event();
+  Event(Event&& other) noexcept;
+  Event& operator=(Event&& other) noexcept;
+  Event(const Event&) = delete;
+  Event& operator=(const Event&) = delete;
+
+  void record(NativeStream stream);
+  // Makes `stream` wait for the work recorded before this event (no host wait).
+  void wait_on(NativeStream stream) const;
+  void synchronize() const;
+  bool ready() const;
+  // Milliseconds between two recorded timing events.
+  static float elapsed_ms(const Event& start, const Event& stop);
+  NativeEvent native() const { return event_; }
+
+ private:
+  void release() noexcept;
+  NativeEvent event_ = nullptr;
+  Device device_;
+};
+
+}  // namespace cutrain

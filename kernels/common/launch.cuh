@@ -1,0 +1,41 @@
+#pragma once
+// Launch shapes for element-wise kernels.
+//
+// Element-wise kernels are memory-bound grid-stride loops. The grid is sized to what the device
+// keeps resident at once (SMs x resident blocks per SM from the occupancy calculator), not to the
+// element count: every thread then streams several 16-byte vectors with loads in flight, and one
+// launch covers an arena of any size. The occupancy query is cached per kernel and device.
+
+#include <cuda_runtime_api.h>
+
+#include <algorithm>
+#include <array>
+#include <atomic>
+#include <cstddef>
+
+#include "src/cuda/check.hpp"
+
+namespace cutrain::kernels {
+
+inline constexpr int kBlock = 256;
+inline constexpr int kMaxDevices = 64;
+
+template <auto Kernel>
+int resident_grid(std::size_t work_items, int block = kBlock) {
+  static std::array<std::atomic<int>, kMaxDevices> cache{};
+  int device = 0;
+  CUTRAIN_CUDA_CHECK(cudaGetDevice(&device));
+  int full = device < kMaxDevices ? cache[device].load(std::memory_order_relaxed) : 0;
+  if (full == 0) {
+    int sms = 0;
+    int per_sm = 0;
+    CUTRAIN_CUDA_CHECK(cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, device));
+    CUTRAIN_CUDA_CHECK(cudaOccupancyMaxActiveBlocksPerMultiprocessor(&per_sm, Kernel, block, 0));
+    full = std::max(1, sms * per_sm);
+    if (device < kMaxDevices) cache[device].store(full, std::memory_order_relaxed);
+  }
+  const std::size_t needed = (work_items + block - 1) / static_cast<std::size_t>(block);
+  return static_cast<int>(std::clamp<std::size_t>(needed, 1, static_cast<std::size_t>(full)));
+}
+
+}  // namespace cutrain::kernels

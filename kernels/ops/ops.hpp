@@ -1,0 +1,14 @@
+#pragma once
+// Host-callable launchers of the element-wise op kernels (CUTRAIN_WITH_CUDA builds).
+// Pointers are device pointers on the current device; `stream` orders the launch.
+
+#include <cstddef>
+
+#include "cutrain/stream.hpp"
+
+namespace cutrain::kernels {
+
+void launch_axpy(float alpha, const float* x, float* y, std::size_t n, NativeStream stream);
+void launch_scale(float alpha, float* x, std::size_t n, NativeStream stream);
+
+}  // namespace cutrain::kernels

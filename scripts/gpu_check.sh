@@ -1,0 +1,86 @@
+#!/usr/bin/env bash
+# The GPU check: one command for a lent GPU machine (CUDA toolkit, CMake, ninja, Python with
+# PyTorch; no package registry). Run scripts/bundle_device_deps.sh here first and carry .deps.
+#   builds for the local GPU (-DCMAKE_CUDA_ARCHITECTURES=native), runs the whole suite with no
+#   GPU case allowed to skip (CUTRAIN_REQUIRE_GPU=1), runs the GPU tests under compute-sanitizer
+#   (memcheck, racecheck, initcheck), runs the benchmarks, and writes summary.md plus logs to
+#   $GPU_CHECK_OUT (default: $OUT, else ./gpu_check_out). Budget: under 8 minutes.
+set -uo pipefail
+cd "$(dirname "$0")/.."
+OUT_DIR=${GPU_CHECK_OUT:-${OUT:-$PWD/gpu_check_out}}
+mkdir -p "$OUT_DIR"
+SUMMARY="$OUT_DIR/summary.md"
+JOBS=${JOBS:-$(nproc)}
+export PATH="/usr/local/cuda/bin:$PATH"
+status=0
+t0=$(date +%s)
+note() { echo "$*" | tee -a "$SUMMARY"; }
+: >"$SUMMARY"
+
+note "# cutrain GPU check — $(date -u +%Y-%m-%dT%H:%MZ), commit $(git rev-parse --short HEAD 2>/dev/null || echo '?')"
+note ""
+note '```'
+nvidia-smi --query-gpu=name,driver_version,memory.total,clocks.max.sm --format=csv,noheader 2>&1 | tee -a "$SUMMARY"
+nvcc --version | tail -1 | tee -a "$SUMMARY"
+note '```'
+
+gtest_arg=()
+[ -f .deps/googletest/CMakeLists.txt ] && gtest_arg=(-DCUTRAIN_GTEST_SOURCE="$PWD/.deps/googletest")
+if ! cmake -S . -B build-gpu -G Ninja -DCMAKE_BUILD_TYPE=Release -DCMAKE_CUDA_ARCHITECTURES=native \
+     "${gtest_arg[@]}" >"$OUT_DIR/configure.log" 2>&1; then
+  note "CONFIGURE FAILED"; tail -40 "$OUT_DIR/configure.log"; exit 1
+fi
+if ! cmake --build build-gpu -j "$JOBS" >"$OUT_DIR/build.log" 2>&1; then
+  note "BUILD FAILED"; grep -E "error|Error" "$OUT_DIR/build.log" | head -40; exit 1
+fi
+note "- build: ok ($(( $(date +%s) - t0 )) s)"
+
+# 1. The whole suite; a skipped GPU case is a failure here.
+(cd build-gpu && CUTRAIN_REQUIRE_GPU=1 ctest -j 4 --output-on-failure --timeout 300) \
+  >"$OUT_DIR/ctest.log" 2>&1
+rc=$?
+skipped=$(grep -c "(Skipped)" "$OUT_DIR/ctest.log" || true)
+note "- ctest: $(grep -E 'tests passed|tests failed' "$OUT_DIR/ctest.log" | tail -1) (skipped: $skipped, rc $rc)"
+if [ $rc -ne 0 ] || [ "$skipped" -ne 0 ]; then
+  status=1
+  grep -E "Failed|\*\*\*|Skipped" "$OUT_DIR/ctest.log" | head -40 | tee -a "$SUMMARY"
+fi
+
+# 2. compute-sanitizer on the GPU test cases of every test binary.
+if command -v compute-sanitizer >/dev/null; then
+  for tool in memcheck racecheck initcheck; do
+    for bin in build-gpu/bin/*_test; do
+      name=$(basename "$bin")
+      log="$OUT_DIR/sanitizer.log"
+      echo "== $tool $name" >>"$log"
+      timeout 120 compute-sanitizer --tool "$tool" --error-exitcode 9 \
+        "$bin" --gtest_filter='*Gpu*' >>"$log" 2>&1
+      r=$?
+      note "- compute-sanitizer $tool $name: $([ $r -eq 0 ] && echo ok || echo "FAILED (rc $r)")"
+      [ $r -eq 0 ] || status=1
+    done
+  done
+else
+  note "- compute-sanitizer: not found"
+  status=1
+fi
+
+# 3. Benchmarks (each prints JSON lines; the table is the benchmark's own text output).
+for bench in build-gpu/bin/bench_*; do
+  [ -x "$bench" ] || continue
+  name=$(basename "$bench")
+  timeout 180 "$bench" --device cuda --json >"$OUT_DIR/$name.jsonl" 2>"$OUT_DIR/$name.err"
+  r=$?
+  note "- $name: rc $r, $(wc -l <"$OUT_DIR/$name.jsonl") measurements"
+  [ $r -eq 0 ] || status=1
+done
+for script in bench/torch/*.py; do
+  [ -f "$script" ] || continue
+  name=$(basename "$script" .py)
+  timeout 180 python3 "$script" --json >"$OUT_DIR/$name.jsonl" 2>"$OUT_DIR/$name.err"
+  note "- $name (PyTorch): rc $?"
+done
+
+note ""
+note "total: $(( $(date +%s) - t0 )) s; status: $([ $status -eq 0 ] && echo PASS || echo FAIL)"
+exit $status

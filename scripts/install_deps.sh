@@ -1,0 +1,22 @@
+#!/usr/bin/env bash
+# Installs what a fresh Debian machine lacks to build and test cutrain (idempotent, quiet when
+# everything is present). The CUDA toolkit itself is expected at /usr/local/cuda (nvcc 13).
+set -euo pipefail
+
+packages=(cmake ninja-build g++ libgtest-dev libopenblas-dev zlib1g-dev nlohmann-json3-dev
+          libcli11-dev)
+missing=()
+for p in "${packages[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if ((${#missing[@]})); then
+  echo "install_deps: installing ${missing[*]}"
+  SUDO=""
+  [ "$(id -u)" -ne 0 ] && SUDO="sudo"
+  $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends \
+    "${missing[@]}" >/dev/null
+fi
+if ! command -v nvcc >/dev/null && [ -x /usr/local/cuda/bin/nvcc ]; then
+  echo "install_deps: nvcc is at /usr/local/cuda/bin (add it to PATH)"
+fi

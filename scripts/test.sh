@@ -1,0 +1,33 @@
+#!/usr/bin/env bash
+# The test command (README): installs what is missing, builds everything with CUDA on (kernels
+# for sm_80 and sm_90, examples, benchmarks) and runs the suite; then a CPU-only build with
+# AddressSanitizer + UndefinedBehaviorSanitizer runs the suite again. GPU cases report as
+# skipped, with the reason, on a machine without a GPU.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+bash scripts/install_deps.sh
+[ -x /usr/local/cuda/bin/nvcc ] && export PATH="/usr/local/cuda/bin:$PATH"
+JOBS=${JOBS:-$(nproc)}
+
+# Runs a command quietly, printing its output only when it fails.
+quiet() {
+  local log
+  log=$(mktemp)
+  if ! "$@" >"$log" 2>&1; then
+    cat "$log"
+    rm -f "$log"
+    return 1
+  fi
+  rm -f "$log"
+}
+
+echo "== CUDA build (build/) =="
+quiet cmake -S . -B build -G Ninja -DCMAKE_BUILD_TYPE=Release -DCUTRAIN_CUDA=ON
+cmake --build build -j "$JOBS"
+(cd build && ctest --output-on-failure -j "$JOBS")
+
+echo "== CPU-only ASan/UBSan build (build-asan/) =="
+quiet cmake -S . -B build-asan -G Ninja -DCMAKE_BUILD_TYPE=Debug -DCUTRAIN_CUDA=OFF \
+  -DCUTRAIN_SANITIZE=ON -DCUTRAIN_BENCH=OFF -DCUTRAIN_EXAMPLES=OFF
+cmake --build build-asan -j "$JOBS"
+(cd build-asan && ctest --output-on-failure -j "$JOBS")

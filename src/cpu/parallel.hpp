@@ -1,0 +1,19 @@
+#pragma once
+// The CPU backend's element-wise loop: the twin of the kernels' grid-stride loop. The body calls
+// the same CUTRAIN_HD rule as the kernel; `omp simd` lets g++ vectorize it.
+
+#include <cstddef>
+
+namespace cutrain::cpu {
+
+// Below this many elements a parallel region costs more than it saves.
+inline constexpr std::size_t kParallelThreshold = 1 << 15;
+
+template <class Body>
+void parallel_for(std::size_t n, Body&& body) {
+  const auto count = static_cast<std::ptrdiff_t>(n);
+#pragma omp parallel for simd schedule(static) if (n >= kParallelThreshold)
+  for (std::ptrdiff_t i = 0; i < count; ++i) body(static_cast<std::size_t>(i));
+}
+
+}  // namespace cutrain::cpu

@@ -1,0 +1,49 @@
+#pragma once
+// The CUDA runtime as the host code uses it. Everything outside src/cuda/ and kernels/ goes
+// through these functions, so a CPU-only build (CUTRAIN_CUDA=OFF) swaps in runtime_none.cpp,
+// whose functions throw "built without CUDA", in this one place.
+
+#include <cstddef>
+
+#include "cutrain/device.hpp"
+#include "cutrain/stream.hpp"
+
+namespace cutrain::detail::cuda {
+
+CudaStatus discover();  // never throws
+CudaDeviceProperties properties(int ordinal);
+
+void* device_malloc(std::size_t bytes, int ordinal);  // throws cutrain::Error on failure
+void device_free(void* ptr, int ordinal) noexcept;
+void* host_malloc_pinned(std::size_t bytes);
+void host_free_pinned(void* ptr) noexcept;
+
+// cudaMemcpyDefault: any pair of host/device pointers (unified addressing).
+void memcpy(void* dst, const void* src, std::size_t bytes, NativeStream stream, bool sync);
+void memset_zero(void* dst, std::size_t bytes, int ordinal, NativeStream stream);
+
+NativeStream stream_create(int ordinal);
+void stream_destroy(NativeStream stream, int ordinal) noexcept;
+void stream_synchronize(NativeStream stream, int ordinal);
+
+NativeEvent event_create(int ordinal, bool timing);
+void event_destroy(NativeEvent event, int ordinal) noexcept;
+void event_record(NativeEvent event, NativeStream stream, int ordinal);
+void stream_wait_event(NativeStream stream, NativeEvent event, int ordinal);
+void event_synchronize(NativeEvent event);
+bool event_query(NativeEvent event);
+float event_elapsed_ms(NativeEvent start, NativeEvent stop);
+
+// Makes `ordinal` current for the guard's lifetime, restoring the previous device after.
+class DeviceGuard {
+ public:
+  explicit DeviceGuard(int ordinal);
+  ~DeviceGuard();
+  DeviceGuard(const DeviceGuard&) = delete;
+  DeviceGuard& operator=(const DeviceGuard&) = delete;
+
+ private:
+  int previous_ = -1;
+};
+
+}  // namespace cutrain::detail::cuda
