@@ -7,8 +7,8 @@
 # Division and sqrt stay IEEE-rounded on both sides (nvcc's default -prec-div/-prec-sqrt).
 function(cutrain_set_warnings target)
   target_compile_options(${target} PRIVATE
-    $<$<COMPILE_LANGUAGE:CXX>:-Wall -Wextra -ffp-contract=off>
-    $<$<COMPILE_LANGUAGE:CUDA>:-Xcompiler=-Wall,-Wextra,-ffp-contract=off --fmad=false
+    $<$<COMPILE_LANGUAGE:CXX>:-Wall -Wextra -ffp-contract=off -fno-math-errno>
+    $<$<COMPILE_LANGUAGE:CUDA>:-Xcompiler=-Wall,-Wextra,-ffp-contract=off,-fno-math-errno --fmad=false
                                --expt-relaxed-constexpr>)
   if(CUTRAIN_NATIVE_CPU)
     target_compile_options(${target} PRIVATE

@@ -1,16 +1,28 @@
 #!/usr/bin/env bash
 # Run HERE (a machine with Debian's registry) before a GPU check: fetches what the GPU machine,
-# which has no package registry, lacks for the build into .deps/ (git-ignored; carry it).
-# Today: GoogleTest's sources (Debian's `googletest` package). Keep .deps/ to tens of MiB.
+# which has no package registry, lacks for the build into .deps/ (git-ignored; carry it):
+# GoogleTest's sources (Debian's `googletest`), and the header-only nlohmann-json and CLI11
+# (unpacked under .deps/prefix, which scripts/gpu_check.sh adds to CMAKE_PREFIX_PATH).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 mkdir -p .deps/debs
+fetch() {
+  (cd .deps/debs && apt-get download "$@" >/dev/null 2>&1) ||
+    { apt-get update -qq && (cd .deps/debs && apt-get download "$@"); }
+}
 if [ ! -f .deps/googletest/CMakeLists.txt ]; then
-  (cd .deps/debs && apt-get download googletest >/dev/null 2>&1) ||
-    { apt-get update -qq && (cd .deps/debs && apt-get download googletest); }
+  fetch googletest
   rm -rf .deps/unpacked && mkdir -p .deps/unpacked
   dpkg -x .deps/debs/googletest_*.deb .deps/unpacked
   rm -rf .deps/googletest && cp -r .deps/unpacked/usr/src/googletest .deps/googletest
   rm -rf .deps/unpacked
 fi
+if [ ! -d .deps/prefix/usr/include/nlohmann ] || [ ! -d .deps/prefix/usr/include/CLI ]; then
+  fetch nlohmann-json3-dev libcli11-dev
+  mkdir -p .deps/prefix
+  for deb in .deps/debs/nlohmann-json3-dev_*.deb .deps/debs/libcli11-dev_*.deb; do
+    dpkg -x "$deb" .deps/prefix
+  done
+fi
+rm -rf .deps/debs
 du -sh .deps

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The GPU check: one command for a lent GPU machine (CUDA toolkit, CMake, ninja, Python with
 # PyTorch; no package registry). Run scripts/bundle_device_deps.sh here first and carry .deps.
-#   builds for the local GPU (-DCMAKE_CUDA_ARCHITECTURES=native), runs the whole suite with no
+#   builds for the local GPU (-DCMAKE_CUDA_ARCHITECTURES="${CUTRAIN_CUDA_ARCH:-native}"), runs the whole suite with no
 #   GPU case allowed to skip (CUTRAIN_REQUIRE_GPU=1), runs the GPU tests under compute-sanitizer
 #   (memcheck, racecheck, initcheck), runs the benchmarks, and writes summary.md plus logs to
 #   $GPU_CHECK_OUT (default: $OUT, else ./gpu_check_out). Budget: under 8 minutes.
@@ -25,8 +25,9 @@ nvcc --version | tail -1 | tee -a "$SUMMARY"
 note '```'
 
 gtest_arg=()
-[ -f .deps/googletest/CMakeLists.txt ] && gtest_arg=(-DCUTRAIN_GTEST_SOURCE="$PWD/.deps/googletest")
-if ! cmake -S . -B build-gpu -G Ninja -DCMAKE_BUILD_TYPE=Release -DCMAKE_CUDA_ARCHITECTURES=native \
+[ -f .deps/googletest/CMakeLists.txt ] && gtest_arg+=(-DCUTRAIN_GTEST_SOURCE="$PWD/.deps/googletest")
+[ -d .deps/prefix/usr ] && gtest_arg+=(-DCMAKE_PREFIX_PATH="$PWD/.deps/prefix/usr")
+if ! cmake -S . -B build-gpu -G Ninja -DCMAKE_BUILD_TYPE=Release -DCMAKE_CUDA_ARCHITECTURES="${CUTRAIN_CUDA_ARCH:-native}" \
      "${gtest_arg[@]}" >"$OUT_DIR/configure.log" 2>&1; then
   note "CONFIGURE FAILED"; tail -40 "$OUT_DIR/configure.log"; exit 1
 fi
@@ -46,40 +47,46 @@ if [ $rc -ne 0 ] || [ "$skipped" -ne 0 ]; then
   grep -E "Failed|\*\*\*|Skipped" "$OUT_DIR/ctest.log" | head -40 | tee -a "$SUMMARY"
 fi
 
-# 2. compute-sanitizer on the GPU test cases of every test binary.
+# 2. compute-sanitizer on the GPU test cases (memcheck on every binary; racecheck and initcheck
+#    on the kernels' own suites), stopping early when the time budget runs short.
+deadline=$(( t0 + ${GPU_CHECK_BUDGET_S:-420} ))
+sanitize() {  # tool binary filter
+  local tool=$1 bin=$2 filter=$3 r
+  if [ "$(date +%s)" -gt "$deadline" ]; then note "- compute-sanitizer $tool $bin: not run (time budget)"; return; fi
+  echo "== $tool $bin $filter" >>"$OUT_DIR/sanitizer.log"
+  timeout 150 compute-sanitizer --tool "$tool" --error-exitcode 9 "build-gpu/bin/$bin" \
+    --gtest_filter="$filter" >>"$OUT_DIR/sanitizer.log" 2>&1
+  r=$?
+  note "- compute-sanitizer $tool $bin ($filter): $([ $r -eq 0 ] && echo ok || echo "FAILED (rc $r)")"
+  [ $r -eq 0 ] || status=1
+}
 if command -v compute-sanitizer >/dev/null; then
-  for tool in memcheck racecheck initcheck; do
-    for bin in build-gpu/bin/*_test; do
-      name=$(basename "$bin")
-      log="$OUT_DIR/sanitizer.log"
-      echo "== $tool $name" >>"$log"
-      timeout 120 compute-sanitizer --tool "$tool" --error-exitcode 9 \
-        "$bin" --gtest_filter='*Gpu*' >>"$log" 2>&1
-      r=$?
-      note "- compute-sanitizer $tool $name: $([ $r -eq 0 ] && echo ok || echo "FAILED (rc $r)")"
-      [ $r -eq 0 ] || status=1
-    done
+  for bin in build-gpu/bin/*_test; do sanitize memcheck "$(basename "$bin")" '*Gpu*'; done
+  for tool in racecheck initcheck; do
+    sanitize $tool ops_test '*Gpu*'
+    sanitize $tool optim_test 'OptimizerGpu.*:*OptimGoldenGpu*adam_amsgrad*'
   done
 else
   note "- compute-sanitizer: not found"
   status=1
 fi
 
-# 3. Benchmarks (each prints JSON lines; the table is the benchmark's own text output).
+# 3. Benchmarks: cutrain's (JSON lines) and the PyTorch peers on the same GPU.
 for bench in build-gpu/bin/bench_*; do
   [ -x "$bench" ] || continue
   name=$(basename "$bench")
-  timeout 180 "$bench" --device cuda --json >"$OUT_DIR/$name.jsonl" 2>"$OUT_DIR/$name.err"
+  timeout 180 "$bench" --device cuda --json --min-seconds 0.05 >"$OUT_DIR/$name.jsonl" 2>"$OUT_DIR/$name.err"
   r=$?
   note "- $name: rc $r, $(wc -l <"$OUT_DIR/$name.jsonl") measurements"
   [ $r -eq 0 ] || status=1
 done
-for script in bench/torch/*.py; do
+for script in bench/torch/*_gpu.py; do
   [ -f "$script" ] || continue
   name=$(basename "$script" .py)
   timeout 180 python3 "$script" --json >"$OUT_DIR/$name.jsonl" 2>"$OUT_DIR/$name.err"
   note "- $name (PyTorch): rc $?"
 done
+python3 scripts/bench_table.py "$OUT_DIR"/*.jsonl 2>&1 | tee -a "$SUMMARY"
 
 note ""
 note "total: $(( $(date +%s) - t0 )) s; status: $([ $status -eq 0 ] && echo PASS || echo FAIL)"

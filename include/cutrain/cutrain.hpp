@@ -7,5 +7,6 @@
 #include "cutrain/error.hpp"
 #include "cutrain/hd.hpp"
 #include "cutrain/ops.hpp"
+#include "cutrain/optim.hpp"
 #include "cutrain/stream.hpp"
 #include "cutrain/version.hpp"

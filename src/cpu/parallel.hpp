@@ -10,10 +10,16 @@ namespace cutrain::cpu {
 inline constexpr std::size_t kParallelThreshold = 1 << 15;
 
 template <class Body>
-void parallel_for(std::size_t n, Body&& body) {
+void parallel_for(std::size_t n, const Body& body) {
   const auto count = static_cast<std::ptrdiff_t>(n);
-#pragma omp parallel for simd schedule(static) if (n >= kParallelThreshold)
-  for (std::ptrdiff_t i = 0; i < count; ++i) body(static_cast<std::size_t>(i));
+#pragma omp parallel if (n >= kParallelThreshold)
+  {
+    // A per-thread copy of the body: its captures become locals that no store in the loop can
+    // alias, so g++ hoists them and vectorizes (through the shared object it would not).
+    const Body local = body;
+#pragma omp for simd schedule(static)
+    for (std::ptrdiff_t i = 0; i < count; ++i) local(static_cast<std::size_t>(i));
+  }
 }
 
 }  // namespace cutrain::cpu

@@ -1,0 +1,125 @@
+// bench_optim: the fused optimizer step against the memory-copy roofline, same device, same run.
+//
+// bytes_per_step counts the fewest bytes a step must move in fp32 (each array read once, each
+// written array written once): SGD 12 B/param (20 with momentum), AdaGrad 20, RMSProp 20 (+8
+// centered, +8 momentum), Adam/AdamW 28, AMSGrad 36. fraction_of_copy = achieved bandwidth over
+// that of a device copy moving the same number of bytes (read + write) measured just before.
+#include <CLI/CLI.hpp>
+
+#include <cmath>
+#include <cstdio>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "common.hpp"
+#include "cutrain/cutrain.hpp"
+
+using namespace cutrain;
+
+namespace {
+
+struct Variant {
+  std::string name;
+  int arrays_read_written;  // params, state arrays (read + written)
+  std::function<std::unique_ptr<optim::Optimizer>(const Arena&)> make;
+};
+
+std::vector<Variant> variants() {
+  return {
+      {"sgd", 1,
+       [](const Arena& p) { return std::make_unique<optim::Sgd>(p, optim::SgdOptions{}); }},
+      {"sgd_momentum", 2,
+       [](const Arena& p) {
+         return std::make_unique<optim::Sgd>(p, optim::SgdOptions{.momentum = 0.9F});
+       }},
+      {"adagrad", 2,
+       [](const Arena& p) { return std::make_unique<optim::Adagrad>(p, optim::AdagradOptions{}); }},
+      {"rmsprop", 2,
+       [](const Arena& p) { return std::make_unique<optim::Rmsprop>(p, optim::RmspropOptions{}); }},
+      {"rmsprop_centered_momentum", 4,
+       [](const Arena& p) {
+         return std::make_unique<optim::Rmsprop>(
+             p, optim::RmspropOptions{.momentum = 0.9F, .centered = true});
+       }},
+      {"adam", 3,
+       [](const Arena& p) { return std::make_unique<optim::Adam>(p, optim::AdamOptions{}); }},
+      {"adamw", 3,
+       [](const Arena& p) { return std::make_unique<optim::AdamW>(p, optim::AdamW::defaults()); }},
+      {"amsgrad", 4,
+       [](const Arena& p) {
+         return std::make_unique<optim::Adam>(p, optim::AdamOptions{.amsgrad = true});
+       }},
+  };
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  CLI::App app{"Fused optimizer step vs. the memory-copy roofline"};
+  std::string device_name = "auto";
+  std::string only;
+  std::vector<std::size_t> sizes;
+  bool json = false;
+  double min_seconds = 0.2;
+  app.add_option("--device", device_name, "cpu, cuda, cuda:N or auto");
+  app.add_option("--optimizer", only,
+                 "one of: sgd sgd_momentum adagrad rmsprop "
+                 "rmsprop_centered_momentum adam adamw amsgrad");
+  app.add_option("--n", sizes, "parameter counts (default 2^10 .. 2^26 by 4x; CPU to 2^24)");
+  app.add_option("--min-seconds", min_seconds, "timed seconds per measurement");
+  app.add_flag("--json", json, "one JSON object per line per measurement");
+  CLI11_PARSE(app, argc, argv);
+
+  try {
+    const Device device = device_name == "auto" ? default_device() : Device::parse(device_name);
+    require_usable(device);
+    if (sizes.empty()) {
+      const int max_log = device.is_cuda() ? 26 : 24;
+      for (int k = 10; k <= max_log; k += 2) sizes.push_back(std::size_t{1} << k);
+    }
+    std::vector<Variant> vs = variants();
+    if (!only.empty()) {
+      std::erase_if(vs, [&](const Variant& v) { return v.name != only; });
+      CUTRAIN_CHECK(!vs.empty(), "unknown optimizer '", only, "'");
+    }
+    Stream stream(device);
+    if (!json)
+      std::printf("# %s\n%-26s %12s %12s %10s %10s %9s\n", describe(device).c_str(), "optimizer",
+                  "n", "us/step", "GB/s", "copy GB/s", "of copy");
+    for (const std::size_t n : sizes) {
+      ArenaLayout::Builder b;
+      b.add("p", {static_cast<std::int64_t>(n)});
+      Arena params(b.build(), device);
+      Arena grads = params.like();
+      std::vector<float> host(params.total());
+      for (std::size_t i = 0; i < host.size(); ++i) host[i] = std::sin(0.001F * i) * 1e-2F;
+      grads.from_host(host);
+      for (const Variant& v : vs) {
+        const std::size_t bytes = (2 * v.arrays_read_written + 1) * sizeof(float) * n;
+        const double copy_s = bench::copy_seconds(device, bytes / 2, stream.native());
+        auto opt = v.make(params);
+        const double s = bench::time_per_run(
+            device, stream.native(), [&] { opt->step(params, grads, {}, stream.native()); },
+            min_seconds);
+        const double gbps = bytes / s * 1e-9;
+        const double copy_gbps = bytes / copy_s * 1e-9;
+        if (json) {
+          std::printf(
+              "{\"bench\":\"optim\",\"optimizer\":\"%s\",\"device\":\"%s\",\"n\":%zu,"
+              "\"seconds_per_step\":%.9g,\"bytes_per_step\":%zu,\"gbps\":%.4g,"
+              "\"copy_gbps\":%.4g,\"fraction_of_copy\":%.4f}\n",
+              v.name.c_str(), device.str().c_str(), n, s, bytes, gbps, copy_gbps, gbps / copy_gbps);
+        } else {
+          std::printf("%-26s %12zu %12.2f %10.1f %10.1f %8.1f%%\n", v.name.c_str(), n, s * 1e6,
+                      gbps, copy_gbps, 100 * gbps / copy_gbps);
+        }
+        std::fflush(stdout);
+      }
+    }
+  } catch (const Error& e) {
+    std::fprintf(stderr, "%s\n", e.what());
+    return 1;
+  }
+  return 0;
+}

@@ -1,0 +1,24 @@
+#pragma once
+// Shared timing helpers for bench/*: every figure is reported next to a memory-copy roofline
+// measured in the same run on the same device.
+
+#include <chrono>
+#include <cstdio>
+#include <functional>
+#include <string>
+
+#include "cutrain/buffer.hpp"
+#include "cutrain/stream.hpp"
+
+namespace cutrain::bench {
+
+// Runs `body` (which issues work on `stream`) until at least `min_seconds` of it have been
+// timed, after `warmup` untimed runs; returns seconds per run. CUDA work is timed with events.
+double time_per_run(Device device, NativeStream stream, const std::function<void()>& body,
+                    double min_seconds = 0.2, int warmup = 3, int min_runs = 5);
+
+// Seconds to copy `bytes` bytes within `device` memory (device-to-device on CUDA, an OpenMP
+// parallel memcpy on the CPU). The roofline: a copy moves 2 * bytes (read + write).
+double copy_seconds(Device device, std::size_t bytes, NativeStream stream);
+
+}  // namespace cutrain::bench

@@ -1,0 +1,9 @@
+#pragma once
+// All optimizers and learning-rate schedules.
+
+#include "cutrain/optim/adagrad.hpp"
+#include "cutrain/optim/adam.hpp"
+#include "cutrain/optim/optimizer.hpp"
+#include "cutrain/optim/rmsprop.hpp"
+#include "cutrain/optim/schedule.hpp"
+#include "cutrain/optim/sgd.hpp"

@@ -1,0 +1,116 @@
+#pragma once
+// The optimizer interface shared by SGD, AdaGrad, RMSProp and Adam/AdamW.
+//
+// One step() is one fused kernel launch over the whole parameter arena (one OpenMP loop on the
+// CPU), whatever the number of tensors, and never synchronizes with the host.
+//
+// Note [device step counter]: the number of applied steps t lives in device memory, so that a
+// step skipped on the device (StepGuard::skip) leaves t unchanged, as PyTorch leaves its state
+// untouched when a step is skipped, and bias corrections computed in-kernel from t stay right.
+// Each launch reads t from one slot and thread 0 writes t+1 (or t, when skipped) to the other;
+// no thread of that launch reads the slot being written, so there is no race, and the host
+// knows which slot is current from the number of steps it issued.
+
+#include <cstdint>
+#include <deque>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "cutrain/arena.hpp"
+#include "cutrain/buffer.hpp"
+#include "cutrain/stream.hpp"
+
+namespace cutrain::optim {
+
+// Device-side inputs a step may consume (both optional; pointers on the optimizer's device).
+//   grad_scale: every gradient is multiplied by *grad_scale before use (the clip coefficient).
+//   skip:       when *skip != 0 the step changes nothing: parameters, state and t stay as they
+//               were (the non-finite guard), and the skip counter increments.
+struct StepGuard {
+  const float* grad_scale = nullptr;
+  const std::int32_t* skip = nullptr;
+};
+
+// Per parameter-group settings (groups come from ArenaLayout: each is one contiguous range).
+struct GroupOptions {
+  float lr_scale = 1.0F;    // the group's lr is lr() * lr_scale
+  float weight_decay = -1;  // < 0: use the optimizer's weight_decay
+};
+
+// A named optimizer state arena ("exp_avg", "momentum_buffer", ...), in PyTorch's state names.
+struct NamedState {
+  std::string name;
+  Arena* arena;
+};
+
+namespace detail {
+// What one launch needs, resolved by Optimizer::step() (see kernels/optim/step_args.hpp).
+struct StepLaunch {
+  Arena* params;
+  const Arena* grads;
+  StepGuard guard;
+  NativeStream stream;
+  const std::int32_t* counters_in;  // {t, skipped} before this step
+  std::int32_t* counters_out;       // {t, skipped} after it
+};
+struct GroupValues {
+  std::size_t begin;  // elements
+  std::size_t end;
+  float lr;
+  float weight_decay;
+};
+}  // namespace detail
+
+class Optimizer {
+ public:
+  virtual ~Optimizer();
+  Optimizer(const Optimizer&) = delete;
+  Optimizer& operator=(const Optimizer&) = delete;
+
+  // params <- update(params, grads). Both arenas must have the layout and device the optimizer
+  // was built for. Ordered on `stream` (null: the legacy default stream); no host sync.
+  void step(Arena& params, const Arena& grads, const StepGuard& guard = {},
+            NativeStream stream = nullptr);
+
+  float lr() const { return lr_; }
+  void set_lr(float lr);  // e.g. from an LrSchedule, before each step
+  void set_group(int group, GroupOptions options);
+
+  // Steps issued by the host so far (no sync).
+  std::int64_t issued_steps() const { return issued_; }
+  // Steps applied and skipped on the device. These read device memory: a synchronization.
+  std::int64_t applied_steps() const;
+  std::int64_t skipped_steps() const;
+
+  // The state arenas, for checkpoints; the step counter is saved with applied_steps() and
+  // restored with set_step_counts().
+  std::vector<NamedState> state();
+  void set_step_counts(std::int64_t applied, std::int64_t skipped);
+  const std::string& name() const { return name_; }
+  Device device() const { return device_; }
+
+ protected:
+  Optimizer(std::string name, const Arena& params, float lr, float weight_decay);
+  Arena& add_state(std::string name);  // a zero-filled state arena like the parameters
+
+  virtual void run(const detail::StepLaunch& launch) = 0;
+  std::vector<detail::GroupValues> group_values() const;
+
+ private:
+  std::string name_;
+  Device device_;
+  std::shared_ptr<const ArenaLayout> layout_;
+  float lr_;
+  float weight_decay_;
+  std::vector<std::pair<int, GroupOptions>> groups_;
+  std::deque<std::pair<std::string, Arena>> states_;  // deque: add_state() references stay valid
+  Buffer counters_;  // int32 [2 slots][t, skipped]; Note [device step counter]
+  std::int64_t issued_ = 0;
+};
+
+// Throws cutrain::Error naming the parameter, its value and the valid range.
+void check_hyper(bool ok, const char* optimizer, const char* parameter, double value,
+                 const char* valid);
+
+}  // namespace cutrain::optim

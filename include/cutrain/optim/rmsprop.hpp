@@ -1,0 +1,50 @@
+#pragma once
+// RMSProp — torch.optim.RMSprop, plus Nesterov momentum as a documented extension.
+//
+//   g    <- -g if maximize
+//   g    <- g + weight_decay * p
+//   sq   <- alpha * sq + (1 - alpha) * g * g                 ("square_avg")
+//   if centered: ga <- alpha * ga + (1 - alpha) * g         ("grad_avg")
+//                avg = sqrt(sq - ga * ga) + eps
+//   else:        avg = sqrt(sq) + eps
+//   if momentum > 0:  b <- momentum * b + g / avg;  p <- p - lr * b      ("momentum_buffer")
+//   else:             p <- p - lr * g / avg
+//
+// eps is added outside the square root (PyTorch), not inside (Deep Learning book, Alg. 8.5).
+//
+// nesterov = true (not in PyTorch) is RMSProp with Nesterov momentum, the Deep Learning book's
+// Algorithm 8.6, written like PyTorch's Nesterov SGD so the stored parameters are the look-ahead
+// point theta + alpha v at which the next gradient is taken. With s = g / avg:
+//   b <- momentum * b + s;   p <- p - lr * (s + momentum * b)
+// (the book's v <- alpha v - eps s, theta <- theta + v, with v = -lr b and p = theta + alpha v).
+// It needs momentum > 0 and, like PyTorch's RMSprop, keeps eps outside the square root.
+
+#include "cutrain/optim/optimizer.hpp"
+
+namespace cutrain::optim {
+
+struct RmspropOptions {
+  float lr = 0.01F;
+  float alpha = 0.99F;
+  float eps = 1e-8F;
+  float weight_decay = 0.0F;
+  float momentum = 0.0F;
+  bool centered = false;
+  bool nesterov = false;  // extension: Deep Learning book Algorithm 8.6
+  bool maximize = false;
+};
+
+class Rmsprop final : public Optimizer {
+ public:
+  Rmsprop(const Arena& params, const RmspropOptions& options);
+  const RmspropOptions& options() const { return options_; }
+
+ private:
+  void run(const detail::StepLaunch& launch) override;
+  RmspropOptions options_;
+  Arena* square_avg_ = nullptr;
+  Arena* grad_avg_ = nullptr;
+  Arena* buffer_ = nullptr;
+};
+
+}  // namespace cutrain::optim

@@ -1,0 +1,123 @@
+#pragma once
+// Learning-rate schedules: lr(k) for iteration (or epoch) k = 0, 1, 2, ...; set it on the
+// optimizer before step k (opt.set_lr(schedule.lr(k))). Closed forms of torch.optim.lr_scheduler
+// (whose chainable forms give the same values), checked against PyTorch in
+// tests/optim/schedule_test.cpp. All arithmetic is in double.
+
+#include <cstdint>
+#include <memory>
+#include <vector>
+
+namespace cutrain::optim {
+
+class LrSchedule {
+ public:
+  virtual ~LrSchedule() = default;
+  virtual double lr(std::int64_t k) const = 0;
+  // For metric-driven schedules (ReduceLrOnPlateau): report the epoch's validation metric.
+  virtual void observe(double /*metric*/) {}
+};
+
+// lr(k) = base
+class ConstantLr final : public LrSchedule {
+ public:
+  explicit ConstantLr(double base);
+  double lr(std::int64_t) const override { return base_; }
+
+ private:
+  double base_;
+};
+
+// StepLR: lr(k) = base * gamma^floor(k / step_size)
+class StepLr final : public LrSchedule {
+ public:
+  StepLr(double base, std::int64_t step_size, double gamma);
+  double lr(std::int64_t k) const override;
+
+ private:
+  double base_, gamma_;
+  std::int64_t step_size_;
+};
+
+// MultiStepLR: lr(k) = base * gamma^(number of milestones <= k)
+class MultiStepLr final : public LrSchedule {
+ public:
+  MultiStepLr(double base, std::vector<std::int64_t> milestones, double gamma);
+  double lr(std::int64_t k) const override;
+
+ private:
+  double base_, gamma_;
+  std::vector<std::int64_t> milestones_;
+};
+
+// ExponentialLR: lr(k) = base * gamma^k
+class ExponentialLr final : public LrSchedule {
+ public:
+  ExponentialLr(double base, double gamma);
+  double lr(std::int64_t k) const override;
+
+ private:
+  double base_, gamma_;
+};
+
+// Linear decay to a floor (Deep Learning book eq. 8.14): with a = k / tau,
+//   lr(k) = (1 - a) * base + a * final   for k < tau,   final afterwards.
+class LinearDecayLr final : public LrSchedule {
+ public:
+  LinearDecayLr(double base, double final_lr, std::int64_t tau);
+  double lr(std::int64_t k) const override;
+
+ private:
+  double base_, final_;
+  std::int64_t tau_;
+};
+
+// CosineAnnealingLR: lr(k) = eta_min + (base - eta_min) * (1 + cos(pi k / t_max)) / 2.
+// With restarts (CosineAnnealingWarmRestarts): the period starts at t_0 and is multiplied by
+// t_mult after each restart; k counts within the current period.
+class CosineLr final : public LrSchedule {
+ public:
+  CosineLr(double base, std::int64_t t_max, double eta_min = 0.0);
+  static CosineLr with_restarts(double base, std::int64_t t_0, std::int64_t t_mult,
+                                double eta_min = 0.0);
+  double lr(std::int64_t k) const override;
+
+ private:
+  double base_, eta_min_;
+  std::int64_t t_max_;
+  bool restarts_ = false;
+  std::int64_t t_mult_ = 1;
+};
+
+// Linear warmup composed with any schedule: for k < warmup the inner lr is multiplied by
+// start_factor + (1 - start_factor) * k / warmup (PyTorch's LinearLR chained multiplicatively).
+class WarmupLr final : public LrSchedule {
+ public:
+  WarmupLr(std::unique_ptr<LrSchedule> inner, std::int64_t warmup, double start_factor = 0.0);
+  double lr(std::int64_t k) const override;
+  void observe(double metric) override { inner_->observe(metric); }
+
+ private:
+  std::unique_ptr<LrSchedule> inner_;
+  std::int64_t warmup_;
+  double start_factor_;
+};
+
+// ReduceLROnPlateau (mode "min", relative threshold): after more than `patience` observations
+// without an improvement below best * (1 - threshold), lr <- max(lr * factor, min_lr), then
+// `cooldown` observations pass before counting again. lr(k) is the current value.
+class ReduceLrOnPlateau final : public LrSchedule {
+ public:
+  ReduceLrOnPlateau(double base, double factor = 0.1, std::int64_t patience = 10,
+                    double threshold = 1e-4, std::int64_t cooldown = 0, double min_lr = 0.0);
+  double lr(std::int64_t) const override { return lr_; }
+  void observe(double metric) override;
+
+ private:
+  double lr_, factor_, threshold_, min_lr_;
+  std::int64_t patience_, cooldown_;
+  double best_;
+  std::int64_t bad_ = 0, cooldown_left_ = 0;
+};
+
+}  // namespace cutrain::optim

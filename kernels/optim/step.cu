@@ -1,0 +1,81 @@
+// The fused optimizer step: one launch updates the whole parameter arena with any rule.
+//
+// A grid-stride loop over 16-byte vectors of params, grads and each state the configuration
+// uses; every lane calls the rule's update() (shared with the CPU loop, Note [bit-identical
+// backends]). Groups are contiguous, 64-aligned ranges of the arena, walked one after another
+// by the whole grid, so per-group lr / weight decay cost no per-element lookup and the rule's
+// step-dependent scalars (bias corrections) are prepared once per thread and group.
+#include "kernels/common/launch.cuh"
+#include "kernels/common/vec.cuh"
+#include "kernels/optim/adagrad.cuh"
+#include "kernels/optim/adam.cuh"
+#include "kernels/optim/optim.hpp"
+#include "kernels/optim/rmsprop.cuh"
+#include "kernels/optim/sgd.cuh"
+
+namespace cutrain::kernels {
+namespace {
+
+template <class Rule>
+__global__ void __launch_bounds__(kBlock) optimizer_step_kernel(const StepArgs<Rule> a) {
+  constexpr int S = Rule::kSlots;
+  // Note [device step counter]: read slot `in`, thread 0 writes slot `out`.
+  const bool skip = a.skip != nullptr && *a.skip != 0;
+  const int t = a.counters_in[0] + 1;
+  if (blockIdx.x == 0 && threadIdx.x == 0) {
+    a.counters_out[0] = skip ? t - 1 : t;
+    a.counters_out[1] = a.counters_in[1] + (skip ? 1 : 0);
+  }
+  if (skip) return;  // Non-finite guard: nothing is written.
+
+  // Note [clip scale on device]: the clip coefficient is read here, on the device; without one
+  // the scale is 1 and g * 1 == g exactly, so both paths are the same code.
+  const float scale = a.grad_scale != nullptr ? *a.grad_scale : 1.0F;
+  float* __restrict__ params = a.params;
+  const float* __restrict__ grads = a.grads;
+  const std::size_t stride = static_cast<std::size_t>(gridDim.x) * blockDim.x;
+  const std::size_t tid = static_cast<std::size_t>(blockIdx.x) * blockDim.x + threadIdx.x;
+
+  for (int gi = 0; gi < a.num_groups; ++gi) {
+    const GroupArgs group = a.groups[gi];
+    const typename Rule::Prepared prep = Rule::prepare(a.hyper, group.lr, group.weight_decay, t);
+    for (std::size_t i = group.begin / 4 + tid; i < group.end / 4; i += stride) {
+      Vec4 p = load4(params, i);
+      const Vec4 g = load4(grads, i);
+      Vec4 s[S];
+#pragma unroll
+      for (int k = 0; k < S; ++k) s[k] = a.state[k] != nullptr ? load4(a.state[k], i) : Vec4{};
+#pragma unroll
+      for (int lane = 0; lane < 4; ++lane) {
+        float st[S];
+#pragma unroll
+        for (int k = 0; k < S; ++k) st[k] = s[k].v[lane];
+        Rule::update(a.hyper, prep, p.v[lane], g.v[lane] * scale, st);
+#pragma unroll
+        for (int k = 0; k < S; ++k) s[k].v[lane] = st[k];
+      }
+      store4(params, i, p);
+#pragma unroll
+      for (int k = 0; k < S; ++k)
+        if (a.state[k] != nullptr) store4(a.state[k], i, s[k]);
+    }
+  }
+}
+
+}  // namespace
+
+template <class Rule>
+void launch_optimizer_step(const StepArgs<Rule>& args, NativeStream stream) {
+  std::size_t elements = 0;
+  for (int g = 0; g < args.num_groups; ++g) elements += args.groups[g].end - args.groups[g].begin;
+  const int grid = resident_grid<optimizer_step_kernel<Rule>>(elements / 4);
+  optimizer_step_kernel<Rule><<<grid, kBlock, 0, stream>>>(args);
+  CUTRAIN_CUDA_CHECK_LAUNCH();
+}
+
+template void launch_optimizer_step<rules::Sgd>(const StepArgs<rules::Sgd>&, NativeStream);
+template void launch_optimizer_step<rules::Adagrad>(const StepArgs<rules::Adagrad>&, NativeStream);
+template void launch_optimizer_step<rules::Rmsprop>(const StepArgs<rules::Rmsprop>&, NativeStream);
+template void launch_optimizer_step<rules::Adam>(const StepArgs<rules::Adam>&, NativeStream);
+
+}  // namespace cutrain::kernels

@@ -1,0 +1,39 @@
+#pragma once
+// What one fused optimizer step needs, shared by the CUDA kernel (step.cu) and the CPU loop
+// (src/optim/step_cpu.hpp). Passed to the kernel by value.
+
+#include <cstddef>
+#include <cstdint>
+
+namespace cutrain::kernels {
+
+inline constexpr int kMaxGroups = 8;
+
+struct GroupArgs {
+  std::size_t begin = 0;  // elements; multiples of 4 (arena groups are 64-aligned)
+  std::size_t end = 0;
+  float lr = 0.0F;
+  float weight_decay = 0.0F;
+};
+
+template <class Rule>
+struct StepArgs {
+  float* params = nullptr;
+  const float* grads = nullptr;
+  float* state[Rule::kSlots] = {};  // null: the slot is unused by this configuration
+  typename Rule::Hyper hyper{};
+  GroupArgs groups[kMaxGroups] = {};
+  int num_groups = 0;
+  const float* grad_scale = nullptr;          // optional, Note [clip scale on device]
+  const std::int32_t* skip = nullptr;         // optional non-finite guard flag
+  const std::int32_t* counters_in = nullptr;  // {t, skipped}; Note [device step counter]
+  std::int32_t* counters_out = nullptr;
+};
+
+}  // namespace cutrain::kernels
+
+// Note [branch-free rules]: a rule's options (maximize, weight decay, momentum, centered,
+// amsgrad, ...) are written as selects between values computed either way, never as branches
+// around statements. The GPU pays nothing (uniform selects), and the CPU loop stays a straight
+// line that g++ vectorizes. Each select picks the very expression PyTorch evaluates, so results
+// are unchanged bit for bit.

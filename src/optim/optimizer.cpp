@@ -1,0 +1,121 @@
+#include "cutrain/optim/optimizer.hpp"
+
+#include <cmath>
+
+#include "cutrain/error.hpp"
+#include "kernels/optim/step_args.hpp"
+
+namespace cutrain::optim {
+
+void check_hyper(bool ok, const char* optimizer, const char* parameter, double value,
+                 const char* valid) {
+  CUTRAIN_CHECK(ok, optimizer, ": ", parameter, " = ", value, " is invalid; valid: ", valid);
+}
+
+Optimizer::Optimizer(std::string name, const Arena& params, float lr, float weight_decay)
+    : name_(std::move(name)),
+      device_(params.device()),
+      layout_(params.layout_ptr()),
+      lr_(lr),
+      weight_decay_(weight_decay) {
+  CUTRAIN_CHECK(layout_ != nullptr && params.total() > 0, name_, ": the parameter arena is empty");
+  CUTRAIN_CHECK(layout_->groups().size() <= static_cast<std::size_t>(kernels::kMaxGroups), name_,
+                ": the arena has ", layout_->groups().size(), " parameter groups; at most ",
+                kernels::kMaxGroups, " are supported");
+  check_hyper(std::isfinite(lr) && lr >= 0, name_.c_str(), "lr", lr, "finite and >= 0");
+  check_hyper(std::isfinite(weight_decay) && weight_decay >= 0, name_.c_str(), "weight_decay",
+              weight_decay, "finite and >= 0");
+  counters_ = Buffer(4 * sizeof(std::int32_t), device_);
+  counters_.zero();
+}
+
+Optimizer::~Optimizer() = default;
+
+Arena& Optimizer::add_state(std::string name) {
+  states_.emplace_back(std::move(name), Arena(layout_, device_));
+  return states_.back().second;
+}
+
+void Optimizer::set_lr(float lr) {
+  check_hyper(std::isfinite(lr) && lr >= 0, name_.c_str(), "lr", lr, "finite and >= 0");
+  lr_ = lr;
+}
+
+void Optimizer::set_group(int group, GroupOptions options) {
+  bool found = false;
+  for (const GroupRange& g : layout_->groups()) found = found || g.group == group;
+  CUTRAIN_CHECK(found, name_, ": set_group(", group, "): the arena has no tensor in group ", group);
+  check_hyper(std::isfinite(options.lr_scale) && options.lr_scale >= 0, name_.c_str(), "lr_scale",
+              options.lr_scale, "finite and >= 0");
+  check_hyper(std::isfinite(options.weight_decay), name_.c_str(), "group weight_decay",
+              options.weight_decay, "finite (negative: the optimizer's own)");
+  for (auto& [id, opts] : groups_) {
+    if (id == group) {
+      opts = options;
+      return;
+    }
+  }
+  groups_.emplace_back(group, options);
+}
+
+std::vector<detail::GroupValues> Optimizer::group_values() const {
+  std::vector<detail::GroupValues> out;
+  for (const GroupRange& g : layout_->groups()) {
+    GroupOptions o;
+    for (const auto& [id, opts] : groups_)
+      if (id == g.group) o = opts;
+    out.push_back(
+        {g.begin, g.end, lr_ * o.lr_scale, o.weight_decay >= 0 ? o.weight_decay : weight_decay_});
+  }
+  return out;
+}
+
+void Optimizer::step(Arena& params, const Arena& grads, const StepGuard& guard,
+                     NativeStream stream) {
+  CUTRAIN_CHECK(params.total() > 0 && params.layout() == *layout_, name_,
+                ": step() got a parameter arena with another layout than the optimizer was "
+                "built for");
+  require_same_layout(params, grads, (name_ + ".step(params, grads)").c_str());
+  CUTRAIN_CHECK(params.device() == device_, name_, ": parameters are on ", params.device().str(),
+                " but the optimizer state is on ", device_.str());
+  CUTRAIN_CHECK(params.data() != grads.data(), name_,
+                ": params and grads must be different arenas");
+  auto* counters = counters_.as<std::int32_t>();
+  const std::size_t in = static_cast<std::size_t>(issued_ % 2) * 2;
+  run(detail::StepLaunch{&params, &grads, guard, stream, counters + in, counters + (2 - in)});
+  ++issued_;
+}
+
+namespace {
+std::int32_t read_counter(const Buffer& counters, std::size_t index) {
+  std::int32_t value = 0;
+  copy_bytes(&value, Device::cpu(), counters.as<std::int32_t>() + index, counters.device(),
+             sizeof(value));
+  return value;
+}
+}  // namespace
+
+std::int64_t Optimizer::applied_steps() const {
+  return read_counter(counters_, static_cast<std::size_t>(issued_ % 2) * 2);
+}
+
+std::int64_t Optimizer::skipped_steps() const {
+  return read_counter(counters_, static_cast<std::size_t>(issued_ % 2) * 2 + 1);
+}
+
+void Optimizer::set_step_counts(std::int64_t applied, std::int64_t skipped) {
+  CUTRAIN_CHECK(applied >= 0 && skipped >= 0 && applied < INT32_MAX && skipped < INT32_MAX, name_,
+                ": step counts (", applied, ", ", skipped, ") out of range");
+  const std::int32_t values[2] = {static_cast<std::int32_t>(applied),
+                                  static_cast<std::int32_t>(skipped)};
+  copy_bytes(counters_.as<std::int32_t>() + static_cast<std::size_t>(issued_ % 2) * 2, device_,
+             values, Device::cpu(), sizeof(values));
+}
+
+std::vector<NamedState> Optimizer::state() {
+  std::vector<NamedState> out;
+  for (auto& [name, arena] : states_) out.push_back({name, &arena});
+  return out;
+}
+
+}  // namespace cutrain::optim

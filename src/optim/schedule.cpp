@@ -1,0 +1,162 @@
+#include "cutrain/optim/schedule.hpp"
+
+#include <algorithm>
+#include <cmath>
+#include <limits>
+#include <numbers>
+
+#include "cutrain/error.hpp"
+
+namespace cutrain::optim {
+namespace {
+
+void check_base(double base, const char* who) {
+  CUTRAIN_CHECK(std::isfinite(base) && base >= 0, who, ": base lr = ", base,
+                " is invalid; valid: finite and >= 0");
+}
+void check_k(std::int64_t k) {
+  CUTRAIN_CHECK(k >= 0, "lr schedule: step ", k, " must be >= 0");
+}
+
+}  // namespace
+
+ConstantLr::ConstantLr(double base) : base_(base) {
+  check_base(base, "ConstantLr");
+}
+
+StepLr::StepLr(double base, std::int64_t step_size, double gamma)
+    : base_(base), gamma_(gamma), step_size_(step_size) {
+  check_base(base, "StepLr");
+  CUTRAIN_CHECK(step_size > 0, "StepLr: step_size = ", step_size, " is invalid; valid: > 0");
+  CUTRAIN_CHECK(std::isfinite(gamma) && gamma > 0, "StepLr: gamma = ", gamma,
+                " is invalid; valid: finite and > 0");
+}
+double StepLr::lr(std::int64_t k) const {
+  check_k(k);
+  return base_ * std::pow(gamma_, static_cast<double>(k / step_size_));
+}
+
+MultiStepLr::MultiStepLr(double base, std::vector<std::int64_t> milestones, double gamma)
+    : base_(base), gamma_(gamma), milestones_(std::move(milestones)) {
+  check_base(base, "MultiStepLr");
+  CUTRAIN_CHECK(std::isfinite(gamma) && gamma > 0, "MultiStepLr: gamma = ", gamma,
+                " is invalid; valid: finite and > 0");
+  CUTRAIN_CHECK(std::is_sorted(milestones_.begin(), milestones_.end()),
+                "MultiStepLr: milestones must be in increasing order");
+  for (const std::int64_t m : milestones_)
+    CUTRAIN_CHECK(m > 0, "MultiStepLr: milestone ", m, " is invalid; valid: > 0");
+}
+double MultiStepLr::lr(std::int64_t k) const {
+  check_k(k);
+  const auto passed =
+      std::upper_bound(milestones_.begin(), milestones_.end(), k) - milestones_.begin();
+  return base_ * std::pow(gamma_, static_cast<double>(passed));
+}
+
+ExponentialLr::ExponentialLr(double base, double gamma) : base_(base), gamma_(gamma) {
+  check_base(base, "ExponentialLr");
+  CUTRAIN_CHECK(std::isfinite(gamma) && gamma > 0, "ExponentialLr: gamma = ", gamma,
+                " is invalid; valid: finite and > 0");
+}
+double ExponentialLr::lr(std::int64_t k) const {
+  check_k(k);
+  return base_ * std::pow(gamma_, static_cast<double>(k));
+}
+
+LinearDecayLr::LinearDecayLr(double base, double final_lr, std::int64_t tau)
+    : base_(base), final_(final_lr), tau_(tau) {
+  check_base(base, "LinearDecayLr");
+  check_base(final_lr, "LinearDecayLr (final lr)");
+  CUTRAIN_CHECK(tau > 0, "LinearDecayLr: tau = ", tau, " is invalid; valid: > 0");
+}
+double LinearDecayLr::lr(std::int64_t k) const {
+  check_k(k);
+  if (k >= tau_) return final_;
+  const double a = static_cast<double>(k) / static_cast<double>(tau_);
+  return (1.0 - a) * base_ + a * final_;
+}
+
+CosineLr::CosineLr(double base, std::int64_t t_max, double eta_min)
+    : base_(base), eta_min_(eta_min), t_max_(t_max) {
+  check_base(base, "CosineLr");
+  check_base(eta_min, "CosineLr (eta_min)");
+  CUTRAIN_CHECK(t_max > 0, "CosineLr: t_max = ", t_max, " is invalid; valid: > 0");
+}
+CosineLr CosineLr::with_restarts(double base, std::int64_t t_0, std::int64_t t_mult,
+                                 double eta_min) {
+  CUTRAIN_CHECK(t_mult >= 1, "CosineLr: t_mult = ", t_mult, " is invalid; valid: >= 1");
+  CosineLr c(base, t_0, eta_min);
+  c.restarts_ = true;
+  c.t_mult_ = t_mult;
+  return c;
+}
+double CosineLr::lr(std::int64_t k) const {
+  check_k(k);
+  std::int64_t t_cur = k;
+  std::int64_t period = t_max_;
+  if (restarts_) {
+    while (t_cur >= period) {
+      t_cur -= period;
+      period *= t_mult_;
+    }
+  }
+  const double x = std::numbers::pi * static_cast<double>(t_cur) / static_cast<double>(period);
+  return eta_min_ + (base_ - eta_min_) * (1.0 + std::cos(x)) / 2.0;
+}
+
+WarmupLr::WarmupLr(std::unique_ptr<LrSchedule> inner, std::int64_t warmup, double start_factor)
+    : inner_(std::move(inner)), warmup_(warmup), start_factor_(start_factor) {
+  CUTRAIN_CHECK(inner_ != nullptr, "WarmupLr: the inner schedule is null");
+  CUTRAIN_CHECK(warmup > 0, "WarmupLr: warmup = ", warmup, " is invalid; valid: > 0");
+  CUTRAIN_CHECK(std::isfinite(start_factor) && start_factor >= 0 && start_factor <= 1,
+                "WarmupLr: start_factor = ", start_factor, " is invalid; valid: [0, 1]");
+}
+double WarmupLr::lr(std::int64_t k) const {
+  check_k(k);
+  const double inner = inner_->lr(k);
+  if (k >= warmup_) return inner;
+  return inner * (start_factor_ +
+                  (1.0 - start_factor_) * static_cast<double>(k) / static_cast<double>(warmup_));
+}
+
+ReduceLrOnPlateau::ReduceLrOnPlateau(double base, double factor, std::int64_t patience,
+                                     double threshold, std::int64_t cooldown, double min_lr)
+    : lr_(base),
+      factor_(factor),
+      threshold_(threshold),
+      min_lr_(min_lr),
+      patience_(patience),
+      cooldown_(cooldown),
+      best_(std::numeric_limits<double>::infinity()) {
+  check_base(base, "ReduceLrOnPlateau");
+  CUTRAIN_CHECK(std::isfinite(factor) && factor > 0 && factor < 1,
+                "ReduceLrOnPlateau: factor = ", factor, " is invalid; valid: (0, 1)");
+  CUTRAIN_CHECK(patience >= 0 && cooldown >= 0, "ReduceLrOnPlateau: patience (", patience,
+                ") and cooldown (", cooldown, ") must be >= 0");
+  CUTRAIN_CHECK(std::isfinite(threshold) && threshold >= 0,
+                "ReduceLrOnPlateau: threshold = ", threshold,
+                " is invalid; valid: finite and >= 0");
+  check_base(min_lr, "ReduceLrOnPlateau (min_lr)");
+}
+
+void ReduceLrOnPlateau::observe(double metric) {
+  CUTRAIN_CHECK(!std::isnan(metric), "ReduceLrOnPlateau: the observed metric is NaN");
+  if (metric < best_ * (1.0 - threshold_)) {
+    best_ = metric;
+    bad_ = 0;
+  } else {
+    ++bad_;
+  }
+  if (cooldown_left_ > 0) {
+    --cooldown_left_;
+    bad_ = 0;
+  }
+  if (bad_ > patience_) {
+    const double reduced = std::max(lr_ * factor_, min_lr_);
+    if (lr_ - reduced > 1e-8) lr_ = reduced;  // PyTorch ignores changes below its eps of 1e-8
+    cooldown_left_ = cooldown_;
+    bad_ = 0;
+  }
+}
+
+}  // namespace cutrain::optim

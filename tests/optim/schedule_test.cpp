@@ -1,0 +1,92 @@
+// LR schedules against torch.optim.lr_scheduler (golden/schedules.json, from make_goldens.py)
+// and against their closed forms.
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <fstream>
+#include <nlohmann/json.hpp>
+#include <numbers>
+
+#include "cutrain/error.hpp"
+#include "cutrain/optim/schedule.hpp"
+
+namespace cutrain::optim {
+namespace {
+
+const nlohmann::json& golden() {
+  static const nlohmann::json j = [] {
+    std::ifstream in(std::string(CUTRAIN_TEST_DIR) + "/optim/golden/schedules.json");
+    return nlohmann::json::parse(in);
+  }();
+  return j;
+}
+
+void expect_sequence(const LrSchedule& s, const char* key) {
+  const std::vector<double> want = golden().at(key);
+  ASSERT_FALSE(want.empty());
+  for (std::size_t k = 0; k < want.size(); ++k)
+    EXPECT_NEAR(s.lr(static_cast<std::int64_t>(k)), want[k], 1e-6 * want[k] + 1e-12)
+        << key << " at k = " << k;
+}
+
+TEST(Schedule, MatchesPyTorch) {
+  expect_sequence(StepLr(0.1, 7, 0.5), "step");
+  expect_sequence(MultiStepLr(0.1, {5, 12, 30}, 0.3), "multistep");
+  expect_sequence(ExponentialLr(0.1, 0.93), "exponential");
+  expect_sequence(CosineLr(0.1, 25, 0.001), "cosine");
+  expect_sequence(CosineLr::with_restarts(0.1, 5, 2, 0.002), "cosine_restarts");
+  expect_sequence(WarmupLr(std::make_unique<ExponentialLr>(0.1, 0.95), 6, 0.25),
+                  "warmup_exponential");
+  expect_sequence(LinearDecayLr(0.1, 0.005, 20), "linear_decay");
+}
+
+TEST(Schedule, PlateauMatchesPyTorch) {
+  ReduceLrOnPlateau s(0.1, 0.5, 2, 1e-4, 1, 0.01);
+  const std::vector<double> metrics = golden().at("plateau_metrics");
+  const std::vector<double> want = golden().at("plateau");
+  for (std::size_t k = 0; k < metrics.size(); ++k) {
+    EXPECT_NEAR(s.lr(0), want[k], 1e-12) << "before observation " << k;
+    s.observe(metrics[k]);
+  }
+  EXPECT_THROW(s.observe(std::nan("")), Error);
+}
+
+TEST(Schedule, ClosedForms) {
+  // Deep Learning book eq. 8.14 at a quarter of tau: 0.75 * base + 0.25 * final.
+  EXPECT_DOUBLE_EQ(LinearDecayLr(0.2, 0.02, 100).lr(25), 0.75 * 0.2 + 0.25 * 0.02);
+  EXPECT_DOUBLE_EQ(LinearDecayLr(0.2, 0.02, 100).lr(1000), 0.02);
+  // Cosine: half way is the midpoint, the end is eta_min.
+  EXPECT_NEAR(CosineLr(1.0, 10, 0.2).lr(5), 0.6, 1e-15);
+  EXPECT_NEAR(CosineLr(1.0, 10, 0.2).lr(10), 0.2, 1e-15);
+  // Restarts with t_mult = 2: periods 3, 6, 12 start at k = 0, 3, 9.
+  const CosineLr r = CosineLr::with_restarts(1.0, 3, 2);
+  EXPECT_DOUBLE_EQ(r.lr(3), 1.0);
+  EXPECT_DOUBLE_EQ(r.lr(9), 1.0);
+  EXPECT_NEAR(r.lr(6), (1 + std::cos(std::numbers::pi * 3 / 6)) / 2, 1e-15);
+  EXPECT_DOUBLE_EQ(ConstantLr(0.3).lr(12345), 0.3);
+  EXPECT_DOUBLE_EQ(WarmupLr(std::make_unique<ConstantLr>(1.0), 4).lr(1), 0.25);
+  EXPECT_DOUBLE_EQ(StepLr(1.0, 3, 0.1).lr(2), 1.0);
+}
+
+TEST(Schedule, RejectsBadSettings) {
+  EXPECT_THROW(StepLr(0.1, 0, 0.5), Error);
+  EXPECT_THROW(StepLr(-0.1, 1, 0.5), Error);
+  EXPECT_THROW(ExponentialLr(0.1, 0.0), Error);
+  EXPECT_THROW(MultiStepLr(0.1, {5, 3}, 0.1), Error);
+  EXPECT_THROW(CosineLr(0.1, 0), Error);
+  EXPECT_THROW(CosineLr::with_restarts(0.1, 5, 0), Error);
+  EXPECT_THROW(LinearDecayLr(0.1, 0.01, 0), Error);
+  EXPECT_THROW(WarmupLr(nullptr, 5), Error);
+  EXPECT_THROW(WarmupLr(std::make_unique<ConstantLr>(1.0), 5, 1.5), Error);
+  EXPECT_THROW(ReduceLrOnPlateau(0.1, 1.0), Error);
+  EXPECT_THROW(ConstantLr(std::nan("")), Error);
+  EXPECT_THROW(ExponentialLr(0.1, 0.9).lr(-1), Error);
+  try {
+    StepLr(0.1, -3, 0.5);
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("step_size = -3"), std::string::npos) << e.what();
+  }
+}
+
+}  // namespace
+}  // namespace cutrain::optim
