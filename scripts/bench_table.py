@@ -1,10 +1,13 @@
 #!/usr/bin/env python3
 """Turns benchmark JSON lines (bench_* --json, bench/torch/*.py --json) into a markdown table."""
 import json
+import os
 import sys
 
 rows = []
 for path in sys.argv[1:]:
+    if not os.path.exists(path):  # an unmatched shell glob
+        continue
     with open(path) as f:
         for line in f:
             line = line.strip()

@@ -61,7 +61,8 @@ sanitize() {  # tool binary filter
   [ $r -eq 0 ] || status=1
 }
 if command -v compute-sanitizer >/dev/null; then
-  for bin in build-gpu/bin/*_test; do sanitize memcheck "$(basename "$bin")" '*Gpu*'; done
+  # The deliberate out-of-memory test is left out: the sanitizer reports its failed cudaMalloc.
+  for bin in build-gpu/bin/*_test; do sanitize memcheck "$(basename "$bin")" '*Gpu*:-*OutOfMemory*'; done
   for tool in racecheck initcheck; do
     sanitize $tool ops_test '*Gpu*'
     sanitize $tool optim_test 'OptimizerGpu.*:*OptimGoldenGpu*adam_amsgrad*'
@@ -73,7 +74,7 @@ fi
 
 # 3. Benchmarks: cutrain's (JSON lines) and the PyTorch peers on the same GPU.
 for bench in build-gpu/bin/bench_*; do
-  [ -x "$bench" ] || continue
+  [ -x "$bench" ] && [ -z "${GPU_CHECK_SKIP_BENCH:-}" ] || continue
   name=$(basename "$bench")
   timeout 180 "$bench" --device cuda --json --min-seconds 0.05 >"$OUT_DIR/$name.jsonl" 2>"$OUT_DIR/$name.err"
   r=$?
@@ -81,7 +82,7 @@ for bench in build-gpu/bin/bench_*; do
   [ $r -eq 0 ] || status=1
 done
 for script in bench/torch/*_gpu.py; do
-  [ -f "$script" ] || continue
+  [ -f "$script" ] && [ -z "${GPU_CHECK_SKIP_BENCH:-}" ] || continue
   name=$(basename "$script" .py)
   timeout 180 python3 "$script" --json >"$OUT_DIR/$name.jsonl" 2>"$OUT_DIR/$name.err"
   note "- $name (PyTorch): rc $?"

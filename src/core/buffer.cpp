@@ -1,5 +1,6 @@
 #include "cutrain/buffer.hpp"
 
+#include <cstdint>
 #include <cstdlib>
 #include <cstring>
 #include <utility>

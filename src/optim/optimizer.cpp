@@ -1,5 +1,6 @@
 #include "cutrain/optim/optimizer.hpp"
 
+#include <cstdint>
 #include <cmath>
 
 #include "cutrain/error.hpp"
