@@ -2,8 +2,9 @@
 //
 // bytes_per_step counts the fewest bytes a step must move in fp32 (each array read once, each
 // written array written once): SGD 12 B/param (20 with momentum), AdaGrad 20, RMSProp 20 (+8
-// centered, +8 momentum), Adam/AdamW 28, AMSGrad 36. fraction_of_copy = achieved bandwidth over
-// that of a device copy moving the same number of bytes (read + write) measured just before.
+// centered, +8 momentum), Adam/AdamW 28, AMSGrad 36; --clip adds the norm's read of g (+4).
+// fraction_of_copy = achieved bandwidth over that of a device copy moving the same number of
+// bytes (read + write) measured just before.
 #include <CLI/CLI.hpp>
 
 #include <cmath>
@@ -61,6 +62,7 @@ int main(int argc, char** argv) {
   std::string only;
   std::vector<std::size_t> sizes;
   bool json = false;
+  bool clip = false;
   double min_seconds = 0.2;
   app.add_option("--device", device_name, "cpu, cuda, cuda:N or auto");
   app.add_option("--optimizer", only,
@@ -69,6 +71,9 @@ int main(int argc, char** argv) {
   app.add_option("--n", sizes, "parameter counts (default 2^10 .. 2^26 by 4x; CPU to 2^24)");
   app.add_option("--min-seconds", min_seconds, "timed seconds per measurement");
   app.add_flag("--json", json, "one JSON object per line per measurement");
+  app.add_flag("--clip", clip,
+               "clip by global L2 norm before each step (+4 B/param: one "
+               "read of the gradients for the norm)");
   CLI11_PARSE(app, argc, argv);
 
   try {
@@ -96,23 +101,31 @@ int main(int argc, char** argv) {
       for (std::size_t i = 0; i < host.size(); ++i) host[i] = std::sin(0.001F * i) * 1e-2F;
       grads.from_host(host);
       for (const Variant& v : vs) {
-        const std::size_t bytes = (2 * v.arrays_read_written + 1) * sizeof(float) * n;
+        const std::size_t bytes =
+            (2 * v.arrays_read_written + 1 + (clip ? 1 : 0)) * sizeof(float) * n;
         const double copy_s = bench::copy_seconds(device, bytes / 2, stream.native());
         auto opt = v.make(params);
+        GradClipper clipper(device, 1.0F);
         const double s = bench::time_per_run(
-            device, stream.native(), [&] { opt->step(params, grads, {}, stream.native()); },
+            device, stream.native(),
+            [&] {
+              const optim::StepGuard guard =
+                  clip ? clipper.run(grads, stream.native()) : optim::StepGuard{};
+              opt->step(params, grads, guard, stream.native());
+            },
             min_seconds);
         const double gbps = bytes / s * 1e-9;
         const double copy_gbps = bytes / copy_s * 1e-9;
         if (json) {
           std::printf(
-              "{\"bench\":\"optim\",\"optimizer\":\"%s\",\"device\":\"%s\",\"n\":%zu,"
+              "{\"bench\":\"optim\",\"optimizer\":\"%s%s\",\"device\":\"%s\",\"n\":%zu,"
               "\"seconds_per_step\":%.9g,\"bytes_per_step\":%zu,\"gbps\":%.4g,"
               "\"copy_gbps\":%.4g,\"fraction_of_copy\":%.4f}\n",
-              v.name.c_str(), device.str().c_str(), n, s, bytes, gbps, copy_gbps, gbps / copy_gbps);
+              v.name.c_str(), clip ? "+clip" : "", device.str().c_str(), n, s, bytes, gbps,
+              copy_gbps, gbps / copy_gbps);
         } else {
-          std::printf("%-26s %12zu %12.2f %10.1f %10.1f %8.1f%%\n", v.name.c_str(), n, s * 1e6,
-                      gbps, copy_gbps, 100 * gbps / copy_gbps);
+          std::printf("%-21s%5s %12zu %12.2f %10.1f %10.1f %8.1f%%\n", v.name.c_str(),
+                      clip ? "+clip" : "", n, s * 1e6, gbps, copy_gbps, 100 * gbps / copy_gbps);
         }
         std::fflush(stdout);
       }

@@ -81,6 +81,11 @@ for bench in build-gpu/bin/bench_*; do
   note "- $name: rc $r, $(wc -l <"$OUT_DIR/$name.jsonl") measurements"
   [ $r -eq 0 ] || status=1
 done
+if [ -x build-gpu/bin/bench_optim ] && [ -z "${GPU_CHECK_SKIP_BENCH:-}" ]; then
+  timeout 120 build-gpu/bin/bench_optim --device cuda --json --min-seconds 0.05 --clip \
+    --optimizer adam >"$OUT_DIR/bench_optim_clip.jsonl" 2>>"$OUT_DIR/bench_optim.err"
+  note "- bench_optim --clip: rc $?"
+fi
 for script in bench/torch/*_gpu.py; do
   [ -f "$script" ] && [ -z "${GPU_CHECK_SKIP_BENCH:-}" ] || continue
   name=$(basename "$script" .py)

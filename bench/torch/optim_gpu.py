@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
 """PyTorch's GPU Adam on one flat fp32 tensor, next to the same-run copy roofline (bench_optim's
 peer; run by scripts/gpu_check.sh). One JSON line per (variant, n): fused=True and foreach=True.
-Bytes per step are counted as bench_optim counts them: 28 per parameter."""
+Bytes per step are counted as bench_optim counts them: 28 per parameter, 32 with the clip's
+norm read (clip_grad_norm_ actually moves more: it also rewrites the gradients)."""
 import argparse
 import json
 import sys
@@ -37,17 +38,23 @@ def main():
         return 1
     for k in args.log2:
         n = 1 << k
-        bytes_per_step = 28 * n
-        src = torch.empty(bytes_per_step // 8, dtype=torch.float32, device="cuda")
+        src = torch.empty(28 * n // 8, dtype=torch.float32, device="cuda")
         dst = torch.empty_like(src)
         copy_s = timed(lambda: dst.copy_(src))
         del src, dst
-        copy_gbps = bytes_per_step / copy_s * 1e-9
-        for variant in ("fused", "foreach"):
+        copy_gbps = 28 * n / copy_s * 1e-9
+        for variant in ("fused", "foreach", "fused+clip"):
             p = torch.nn.Parameter(torch.zeros(n, device="cuda"))
             p.grad = torch.randn(n, device="cuda") * 1e-2
-            opt = torch.optim.Adam([p], lr=1e-3, **{variant: True})
-            s = timed(opt.step)
+            opt = torch.optim.Adam([p], lr=1e-3, **{variant.split("+")[0]: True})
+            if variant.endswith("+clip"):
+                def step():
+                    torch.nn.utils.clip_grad_norm_([p], max_norm=1.0)
+                    opt.step()
+                s = timed(step)
+            else:
+                s = timed(opt.step)
+            bytes_per_step = (32 if variant.endswith("+clip") else 28) * n
             gbps = bytes_per_step / s * 1e-9
             print(json.dumps({"bench": "torch_optim", "optimizer": "adam", "variant": variant,
                               "torch": torch.__version__, "device": torch.cuda.get_device_name(),

@@ -3,9 +3,11 @@
 
 #include "cutrain/arena.hpp"
 #include "cutrain/buffer.hpp"
+#include "cutrain/clip.hpp"
 #include "cutrain/device.hpp"
 #include "cutrain/error.hpp"
 #include "cutrain/hd.hpp"
+#include "cutrain/init.hpp"
 #include "cutrain/ops.hpp"
 #include "cutrain/optim.hpp"
 #include "cutrain/stream.hpp"

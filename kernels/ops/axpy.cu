@@ -1,4 +1,5 @@
-// Element-wise op kernels: thin grid-stride loops around the rules in axpy.cuh.
+// Element-wise op kernels: thin grid-stride loops around the rules in axpy.cuh. Unary maps
+// (scale, affine, fill, clip_value) share one kernel template over a functor.
 #include "kernels/common/launch.cuh"
 #include "kernels/common/vec.cuh"
 #include "kernels/ops/axpy.cuh"
@@ -22,18 +23,45 @@ __global__ void axpy_kernel(float alpha, const float* __restrict__ x, float* __r
   for (std::size_t i = n4 * 4 + tid; i < n; i += stride) y[i] = rules::axpy(alpha, x[i], y[i]);
 }
 
-__global__ void scale_kernel(float alpha, float* __restrict__ x, std::size_t n, bool vec) {
+// x[i] <- op(x[i]).
+template <class Op>
+__global__ void map_kernel(Op op, float* __restrict__ x, std::size_t n, bool vec) {
   const std::size_t stride = static_cast<std::size_t>(gridDim.x) * blockDim.x;
   const std::size_t tid = static_cast<std::size_t>(blockIdx.x) * blockDim.x + threadIdx.x;
   const std::size_t n4 = vec ? n / 4 : 0;
   for (std::size_t i = tid; i < n4; i += stride) {
     Vec4 xv = load4(x, i);
 #pragma unroll
-    for (int k = 0; k < 4; ++k) xv.v[k] = rules::scale(alpha, xv.v[k]);
+    for (int k = 0; k < 4; ++k) xv.v[k] = op(xv.v[k]);
     store4(x, i, xv);
   }
-  for (std::size_t i = n4 * 4 + tid; i < n; i += stride) x[i] = rules::scale(alpha, x[i]);
+  for (std::size_t i = n4 * 4 + tid; i < n; i += stride) x[i] = op(x[i]);
 }
+
+template <class Op>
+void launch_map(Op op, float* x, std::size_t n, NativeStream stream) {
+  if (n == 0) return;
+  const int grid = resident_grid<map_kernel<Op>>((n + 3) / 4);
+  map_kernel<Op><<<grid, kBlock, 0, stream>>>(op, x, n, aligned16(x));
+  CUTRAIN_CUDA_CHECK_LAUNCH();
+}
+
+struct ScaleOp {
+  float alpha;
+  __device__ float operator()(float x) const { return rules::scale(alpha, x); }
+};
+struct AffineOp {
+  float scale, shift;
+  __device__ float operator()(float x) const { return rules::affine(scale, x, shift); }
+};
+struct FillOp {
+  float value;
+  __device__ float operator()(float) const { return value; }
+};
+struct ClipValueOp {
+  float limit;
+  __device__ float operator()(float g) const { return rules::clip_value(limit, g); }
+};
 
 }  // namespace
 
@@ -45,10 +73,16 @@ void launch_axpy(float alpha, const float* x, float* y, std::size_t n, NativeStr
 }
 
 void launch_scale(float alpha, float* x, std::size_t n, NativeStream stream) {
-  if (n == 0) return;
-  const int grid = resident_grid<scale_kernel>((n + 3) / 4);
-  scale_kernel<<<grid, kBlock, 0, stream>>>(alpha, x, n, aligned16(x));
-  CUTRAIN_CUDA_CHECK_LAUNCH();
+  launch_map(ScaleOp{alpha}, x, n, stream);
+}
+void launch_affine(float scale, float* x, float shift, std::size_t n, NativeStream stream) {
+  launch_map(AffineOp{scale, shift}, x, n, stream);
+}
+void launch_fill(float value, float* x, std::size_t n, NativeStream stream) {
+  launch_map(FillOp{value}, x, n, stream);
+}
+void launch_clip_value(float limit, float* x, std::size_t n, NativeStream stream) {
+  launch_map(ClipValueOp{limit}, x, n, stream);
 }
 
 }  // namespace cutrain::kernels

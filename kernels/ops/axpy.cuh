@@ -1,7 +1,7 @@
 #pragma once
-// y <- alpha * x + y, as one correctly rounded fused multiply-add per element (BLAS saxpy).
-// The same function runs in the CUDA kernel (kernels/ops/axpy.cu) and in the CPU loop
-// (src/ops/elementwise.cpp); see Note [bit-identical backends].
+// Element-wise rules of the ops family. Each runs in the CUDA kernels (kernels/ops/axpy.cu) and
+// in the CPU loops (src/ops/elementwise.cpp, src/init/init.cpp, src/clip/clip.cpp); see
+// Note [bit-identical backends].
 
 #include <cmath>
 
@@ -9,11 +9,24 @@
 
 namespace cutrain::rules {
 
+// y <- alpha * x + y as one correctly rounded fused multiply-add (BLAS saxpy).
 CUTRAIN_HD float axpy(float alpha, float x, float y) {
   return fmaf(alpha, x, y);
 }
+
 CUTRAIN_HD float scale(float alpha, float x) {
   return alpha * x;
+}
+
+// x <- shift + scale * x, one rounding (initialization's U(0,1] -> U(a,b]).
+CUTRAIN_HD float affine(float scale, float x, float shift) {
+  return fmaf(scale, x, shift);
+}
+
+// Gradient clipping by value, torch.nn.utils.clip_grad_value_: clamp to [-limit, limit]; NaN
+// stays NaN (fminf/fmaxf would drop it), so the non-finite guard still sees it.
+CUTRAIN_HD float clip_value(float limit, float g) {
+  return g < -limit ? -limit : (g > limit ? limit : g);
 }
 
 }  // namespace cutrain::rules

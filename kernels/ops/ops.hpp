@@ -10,5 +10,8 @@ namespace cutrain::kernels {
 
 void launch_axpy(float alpha, const float* x, float* y, std::size_t n, NativeStream stream);
 void launch_scale(float alpha, float* x, std::size_t n, NativeStream stream);
+void launch_affine(float scale, float* x, float shift, std::size_t n, NativeStream stream);
+void launch_clip_value(float limit, float* x, std::size_t n, NativeStream stream);
+void launch_fill(float value, float* x, std::size_t n, NativeStream stream);
 
 }  // namespace cutrain::kernels

@@ -1,10 +1,10 @@
 #pragma once
-// Status checks for the CUDA runtime, cuBLAS and cuRAND (only in CUTRAIN_WITH_CUDA builds).
-// A failure throws cutrain::Error naming the call, file:line and the library's error string.
+// Status checks for the CUDA runtime and cuBLAS (cuRAND: src/rng/curand_generator.hpp) (only in
+// CUTRAIN_WITH_CUDA builds). A failure throws cutrain::Error naming the call, file:line and the
+// library's error string.
 
 #include <cublas_v2.h>
 #include <cuda_runtime_api.h>
-#include <curand.h>
 
 #include "cutrain/error.hpp"
 
@@ -12,8 +12,6 @@ namespace cutrain::detail {
 
 [[noreturn]] void throw_cuda(cudaError_t status, const char* call, const char* file, int line);
 [[noreturn]] void throw_cublas(cublasStatus_t status, const char* call, const char* file, int line);
-[[noreturn]] void throw_curand(curandStatus_t status, const char* call, const char* file, int line);
-const char* curand_status_string(curandStatus_t status);
 
 }  // namespace cutrain::detail
 
@@ -29,13 +27,6 @@ const char* curand_status_string(curandStatus_t status);
     const cublasStatus_t cutrain_status_ = (call);                                 \
     if (cutrain_status_ != CUBLAS_STATUS_SUCCESS)                                  \
       ::cutrain::detail::throw_cublas(cutrain_status_, #call, __FILE__, __LINE__); \
-  } while (0)
-
-#define CUTRAIN_CURAND_CHECK(call)                                                 \
-  do {                                                                             \
-    const curandStatus_t cutrain_status_ = (call);                                 \
-    if (cutrain_status_ != CURAND_STATUS_SUCCESS)                                  \
-      ::cutrain::detail::throw_curand(cutrain_status_, #call, __FILE__, __LINE__); \
   } while (0)
 
 // After a kernel launch: catches bad launch configurations without synchronizing.

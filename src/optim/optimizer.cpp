@@ -1,7 +1,7 @@
 #include "cutrain/optim/optimizer.hpp"
 
-#include <cstdint>
 #include <cmath>
+#include <cstdint>
 
 #include "cutrain/error.hpp"
 #include "kernels/optim/step_args.hpp"

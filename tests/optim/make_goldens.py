@@ -5,7 +5,9 @@ Run with Debian's python3-torch (apt-get install python3-torch):
     /usr/bin/python3 tests/optim/make_goldens.py
 It reads tests/optim/golden/cases.json and writes, per case, golden/<name>.bin: float32
 little-endian arrays [params after step `checkpoint_step`][params after `steps`][each state
-after `steps`, in the order manifest.json lists], and golden/manifest.json, golden/schedules.json.
+after `steps`, in the order manifest.json lists][for "clip" cases: the norm that
+torch.nn.utils.clip_grad_norm_ returned at each step], and golden/manifest.json,
+golden/schedules.json.
 
 Inputs are reproducible without random generators (see tests/optim/golden_inputs.hpp, the C++
 twin of `unit` and `grad` below): the model is two tensors, w [48, 40] and b [70], flattened in
@@ -104,7 +106,8 @@ def run_case(case, steps, checkpoint):
     opt, o = make_optimizer(case["optimizer"], case["options"], [w, b], case.get("groups", False))
     base_lrs = [g["lr"] for g in opt.param_groups]
     gamma = case.get("lr_gamma_per_step")
-    out = []
+    clip = case.get("clip")
+    out, norms = [], []
     for t in range(1, steps + 1):
         g = np.array([grad(t, i) for i in range(N)], dtype=np.float32)
         w.grad = torch.tensor(g[: w.numel()].reshape(W_SHAPE))
@@ -112,6 +115,10 @@ def run_case(case, steps, checkpoint):
         if gamma is not None:
             for grp, base in zip(opt.param_groups, base_lrs):
                 grp["lr"] = f32(base * gamma ** (t - 1))
+        if clip is not None:
+            norm_type = float(clip["norm_type"])
+            norms.append(float(torch.nn.utils.clip_grad_norm_(
+                [w, b], max_norm=f32(clip["max_norm"]), norm_type=norm_type)))
         opt.step()
         if t == checkpoint:
             out.append(torch.cat([w.detach().flatten(), b.detach()]).numpy().copy())
@@ -121,6 +128,8 @@ def run_case(case, steps, checkpoint):
         if name in opt.state[w] and torch.is_tensor(opt.state[w][name]):
             states.append(name)
             out.append(torch.cat([opt.state[w][name].flatten(), opt.state[b][name]]).numpy())
+    if clip is not None:  # clip_grad_norm_'s returned pre-clip norm of every step
+        out.append(np.array(norms, dtype=np.float32))
     return np.concatenate(out).astype("<f4"), states
 
 

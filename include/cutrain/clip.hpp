@@ -1,0 +1,60 @@
+#pragma once
+// Gradient clipping and the non-finite guard, without host synchronization.
+//
+// GradClipper::run reads the gradient arena once: a deterministic two-pass reduction (fixed
+// partition, fixed combination order: the same input on the same device gives the same bits)
+// computes the global norm, in double,
+//   L2:  norm = sqrt(sum g^2)        Linf: norm = max |g|
+// and from it, on the device,
+//   scale = min(1, max_norm / (norm + 1e-6))      (torch.nn.utils.clip_grad_norm_)
+//   skip  = the sum of squares is not finite (a NaN or Inf gradient)
+// The returned optim::StepGuard points at scale and skip; the optimizer step multiplies each
+// gradient by scale as it reads it and, when skip is set, changes nothing. Gradients are never
+// rewritten, so clip + Adam moves 4 + 28 bytes per parameter (Note [clip scale on device]).
+// max_norm = +inf keeps the guard and disables clipping. The pre-clip norm is kept on the
+// device; last_norm() reads it (a synchronization), as clip_grad_norm_ returns it.
+
+#include <cstdint>
+#include <string_view>
+
+#include "cutrain/arena.hpp"
+#include "cutrain/buffer.hpp"
+#include "cutrain/optim/optimizer.hpp"
+
+namespace cutrain {
+
+enum class NormType { kL2, kInf };
+NormType parse_norm_type(std::string_view text);  // "2", "l2", "inf", "linf"
+
+class GradClipper {
+ public:
+  GradClipper(Device device, float max_norm, NormType type = NormType::kL2);
+
+  // Reduces `grads` and writes norm, scale and skip on the device. No host synchronization.
+  optim::StepGuard run(const Arena& grads, NativeStream stream = nullptr);
+
+  // Results of the last run(); each reads device memory (a synchronization).
+  float last_norm() const;
+  float last_scale() const;
+  bool last_nonfinite() const;
+
+  float max_norm() const { return max_norm_; }
+  NormType type() const { return type_; }
+
+ private:
+  struct Result;
+  Result read() const;
+  Device device_;
+  float max_norm_;
+  NormType type_;
+  Buffer partials_;  // one NormPartial per block (kernels/clip/norm.cuh)
+  Buffer result_;    // {float norm, float scale, int32 skip, int32 pad}
+};
+
+// The global norm of an arena, synchronously (a convenience over GradClipper).
+double global_norm(const Arena& grads, NormType type = NormType::kL2);
+
+// Clamps every gradient to [-clip_value, clip_value] (torch.nn.utils.clip_grad_value_).
+void clip_by_value(Arena& grads, float clip_value, NativeStream stream = nullptr);
+
+}  // namespace cutrain

@@ -1,0 +1,114 @@
+// Dispatch and CPU twin of the global-norm reduction (kernels/clip/norm.cu).
+#include "cutrain/clip.hpp"
+
+#include <cmath>
+#include <vector>
+
+#include "cutrain/error.hpp"
+#include "kernels/clip/norm.cuh"
+#include "kernels/ops/axpy.cuh"
+#include "src/cpu/parallel.hpp"
+#include "src/cuda/dispatch.hpp"
+#include "src/cuda/runtime.hpp"
+#if CUTRAIN_WITH_CUDA
+#include "kernels/clip/clip.hpp"
+#include "kernels/ops/ops.hpp"
+#endif
+
+namespace cutrain {
+namespace {
+
+// The CPU reduction is deterministic whatever the thread count: a fixed partition into
+// kCpuChunks contiguous chunks, each summed in order, then the chunks combined in order.
+constexpr std::size_t kCpuChunks = 256;
+constexpr std::size_t kPartialSlots = 1024;  // >= kernels::kMaxNormBlocks and kCpuChunks
+
+rules::ClipResult cpu_clip_norm(const float* g, std::size_t n, rules::NormPartial* partials,
+                                float max_norm, bool l2) {
+  const std::size_t chunk = (n + kCpuChunks - 1) / kCpuChunks;
+#pragma omp parallel for schedule(static)
+  for (std::size_t c = 0; c < kCpuChunks; ++c) {
+    rules::NormPartial acc{0.0, 0.0F, 0.0F};
+    const std::size_t end = std::min(n, (c + 1) * chunk);
+    for (std::size_t i = c * chunk; i < end; ++i) rules::accumulate(acc, g[i]);
+    partials[c] = acc;
+  }
+  rules::NormPartial total{0.0, 0.0F, 0.0F};
+  for (std::size_t c = 0; c < kCpuChunks; ++c) total = rules::combine(total, partials[c]);
+  return rules::finish(total, max_norm, l2);
+}
+
+}  // namespace
+
+NormType parse_norm_type(std::string_view text) {
+  if (text == "2" || text == "l2" || text == "L2") return NormType::kL2;
+  if (text == "inf" || text == "linf" || text == "Linf") return NormType::kInf;
+  CUTRAIN_FAIL("unsupported norm type '", text, "': expected 2 (l2) or inf (linf)");
+}
+
+struct GradClipper::Result : rules::ClipResult {};
+
+GradClipper::GradClipper(Device device, float max_norm, NormType type)
+    : device_(device), max_norm_(max_norm), type_(type) {
+  CUTRAIN_CHECK(!std::isnan(max_norm) && max_norm > 0, "GradClipper: max_norm = ", max_norm,
+                " is invalid; valid: > 0 (+inf: no clipping, non-finite guard only)");
+  CUTRAIN_CHECK(type == NormType::kL2 || type == NormType::kInf,
+                "GradClipper: unsupported norm type ", static_cast<int>(type));
+  partials_ = Buffer(kPartialSlots * sizeof(rules::NormPartial), device);
+  result_ = Buffer(sizeof(rules::ClipResult), device);
+  result_.zero();
+}
+
+optim::StepGuard GradClipper::run(const Arena& grads, NativeStream stream) {
+  CUTRAIN_CHECK(grads.total() > 0, "GradClipper::run: the gradient arena is empty");
+  CUTRAIN_CHECK(grads.device() == device_, "GradClipper::run: gradients are on ",
+                grads.device().str(), " but the clipper was made for ", device_.str());
+  const bool l2 = type_ == NormType::kL2;
+  auto* partials = partials_.as<rules::NormPartial>();
+  auto* result = result_.as<rules::ClipResult>();
+  if (device_.is_cpu()) {
+    *result = cpu_clip_norm(grads.data(), grads.total(), partials, max_norm_, l2);
+  } else {
+    CUTRAIN_ON_CUDA(detail::cuda::DeviceGuard guard(device_.ordinal()); kernels::launch_clip_norm(
+                        grads.data(), grads.total(), partials, result, max_norm_, l2, stream));
+  }
+  return {&result->scale, &result->skip};
+}
+
+GradClipper::Result GradClipper::read() const {
+  Result r{};
+  copy_bytes(&r, Device::cpu(), result_.data(), device_, sizeof(rules::ClipResult));
+  return r;
+}
+
+float GradClipper::last_norm() const {
+  return read().norm;
+}
+float GradClipper::last_scale() const {
+  return read().scale;
+}
+bool GradClipper::last_nonfinite() const {
+  return read().skip != 0;
+}
+
+double global_norm(const Arena& grads, NormType type) {
+  GradClipper clipper(grads.device(), std::numeric_limits<float>::infinity(), type);
+  clipper.run(grads);
+  return clipper.last_norm();
+}
+
+void clip_by_value(Arena& grads, float clip_value, NativeStream stream) {
+  CUTRAIN_CHECK(!std::isnan(clip_value) && clip_value > 0,
+                "clip_by_value: clip_value = ", clip_value, " is invalid; valid: > 0");
+  CUTRAIN_CHECK(grads.total() > 0, "clip_by_value: the gradient arena is empty");
+  float* g = grads.data();
+  const std::size_t n = grads.total();
+  if (grads.device().is_cpu()) {
+    cpu::parallel_for(n, [=](std::size_t i) { g[i] = rules::clip_value(clip_value, g[i]); });
+  } else {
+    CUTRAIN_ON_CUDA(detail::cuda::DeviceGuard guard(grads.device().ordinal());
+                    kernels::launch_clip_value(clip_value, g, n, stream));
+  }
+}
+
+}  // namespace cutrain

@@ -1,0 +1,47 @@
+#pragma once
+// cuRAND's Philox generator behind RAII, for both backends. Built whenever the CUDA toolkit is
+// found, also in CPU-only builds (libcurand needs no GPU and no driver for its host generator).
+
+#include <curand.h>
+
+#include <cstddef>
+#include <cstdint>
+
+#include "cutrain/device.hpp"
+#include "cutrain/stream.hpp"
+
+namespace cutrain::detail {
+
+[[noreturn]] void throw_curand(curandStatus_t status, const char* call, const char* file, int line);
+
+#define CUTRAIN_CURAND_CHECK(call)                                                 \
+  do {                                                                             \
+    const curandStatus_t cutrain_status_ = (call);                                 \
+    if (cutrain_status_ != CURAND_STATUS_SUCCESS)                                  \
+      ::cutrain::detail::throw_curand(cutrain_status_, #call, __FILE__, __LINE__); \
+  } while (0)
+
+// A Philox4x32-10 generator. On the CPU it is cuRAND's host generator
+// (curandCreateGeneratorHost), which needs no GPU and produces the same sequence as the device
+// generator for the same seed and offset.
+class CurandGenerator {
+ public:
+  CurandGenerator(Device device, std::uint64_t seed, std::uint64_t offset = 0);
+  ~CurandGenerator();
+  CurandGenerator(const CurandGenerator&) = delete;
+  CurandGenerator& operator=(const CurandGenerator&) = delete;
+
+  curandGenerator_t get() const { return gen_; }
+  Device device() const { return device_; }
+  void set_stream(NativeStream stream);
+  // Fill `out` (on the generator's device). uniform: n values in (0, 1]; normal: n values of
+  // N(mean, std^2), n even (cuRAND's Box-Muller makes pairs).
+  void uniform(float* out, std::size_t n);
+  void normal(float* out, std::size_t n, float mean, float std);
+
+ private:
+  curandGenerator_t gen_ = nullptr;
+  Device device_;
+};
+
+}  // namespace cutrain::detail
