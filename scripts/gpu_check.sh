@@ -36,6 +36,11 @@ if ! cmake --build build-gpu -j "$JOBS" >"$OUT_DIR/build.log" 2>&1; then
 fi
 note "- build: ok ($(( $(date +%s) - t0 )) s)"
 
+# The carried OpenBLAS and libgfortran, for our binaries only (not for python3 below).
+DEPS_LIB="$PWD/.deps/prefix/usr/lib/x86_64-linux-gnu"
+SAVED_LD_LIBRARY_PATH="${LD_LIBRARY_PATH:-}"
+[ -d "$DEPS_LIB" ] && export LD_LIBRARY_PATH="$DEPS_LIB:$DEPS_LIB/openblas-openmp:${LD_LIBRARY_PATH:-}"
+
 # 1. The whole suite; a skipped GPU case is a failure here.
 (cd build-gpu && CUTRAIN_REQUIRE_GPU=1 ctest -j 4 --output-on-failure --timeout 300) \
   >"$OUT_DIR/ctest.log" 2>&1
@@ -66,6 +71,8 @@ if command -v compute-sanitizer >/dev/null; then
   for tool in racecheck initcheck; do
     sanitize $tool ops_test '*Gpu*'
     sanitize $tool optim_test 'OptimizerGpu.*:*OptimGoldenGpu*adam_amsgrad*'
+    sanitize $tool nn_test 'LayersGpu.*:SequentialGpu.*'
+    sanitize $tool clip_test '*Gpu*'
   done
 else
   note "- compute-sanitizer: not found"
@@ -86,6 +93,7 @@ if [ -x build-gpu/bin/bench_optim ] && [ -z "${GPU_CHECK_SKIP_BENCH:-}" ]; then
     --optimizer adam >"$OUT_DIR/bench_optim_clip.jsonl" 2>>"$OUT_DIR/bench_optim.err"
   note "- bench_optim --clip: rc $?"
 fi
+export LD_LIBRARY_PATH="$SAVED_LD_LIBRARY_PATH"
 for script in bench/torch/*_gpu.py; do
   [ -f "$script" ] && [ -z "${GPU_CHECK_SKIP_BENCH:-}" ] || continue
   name=$(basename "$script" .py)

@@ -3,7 +3,7 @@
 # everything is present). The CUDA toolkit itself is expected at /usr/local/cuda (nvcc 13).
 set -euo pipefail
 
-packages=(cmake ninja-build g++ libgtest-dev libopenblas-dev zlib1g-dev nlohmann-json3-dev
+packages=(cmake ninja-build g++ libgtest-dev libopenblas-openmp-dev zlib1g-dev nlohmann-json3-dev
           libcli11-dev)
 missing=()
 for p in "${packages[@]}"; do

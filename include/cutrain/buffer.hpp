@@ -6,6 +6,7 @@
 // cudaMalloc's, so every arena view can take 16-byte vector loads on either backend.
 
 #include <cstddef>
+#include <cstdint>
 
 #include "cutrain/device.hpp"
 #include "cutrain/stream.hpp"
@@ -73,6 +74,12 @@ class PinnedBuffer {
   std::size_t bytes_ = 0;
   bool pinned_ = false;
 };
+
+namespace detail {
+// How many non-empty Buffers this process has allocated (tests check that a steady-state
+// training step allocates nothing).
+std::uint64_t buffer_allocations();
+}  // namespace detail
 
 // Copies `bytes` between any two devices. With a null stream the copy is complete on return;
 // with a stream it is ordered on that stream (and asynchronous when the host side is pinned).

@@ -8,6 +8,7 @@
 #include "cutrain/error.hpp"
 #include "cutrain/hd.hpp"
 #include "cutrain/init.hpp"
+#include "cutrain/nn.hpp"
 #include "cutrain/ops.hpp"
 #include "cutrain/optim.hpp"
 #include "cutrain/stream.hpp"

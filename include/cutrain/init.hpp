@@ -14,9 +14,9 @@
 // cuRAND's uniform numbers lie in (0, 1], so U(a, b) here is (a, b] where PyTorch's is [a, b).
 // On the CPU the numbers come from cuRAND's host generator: the same seed gives the same
 // uniform numbers on both backends bit for bit; normals differ slightly (the GPU's Box-Muller
-// uses its own log/sincos: at most 3.7e-5 relative on an H100, tests/init/init_test.cpp). Each tensor's stream is derived from the model seed and
-// the tensor's index in the arena layout, so the result does not depend on the order in which
-// tensors are initialized.
+// uses its own log/sincos: at most 3.7e-5 relative on an H100, tests/init/init_test.cpp). Each
+// tensor's stream is derived from the model seed and the tensor's index in the arena layout, so the
+// result does not depend on the order in which tensors are initialized.
 
 #include <cstdint>
 #include <string>

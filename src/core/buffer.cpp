@@ -1,5 +1,6 @@
 #include "cutrain/buffer.hpp"
 
+#include <atomic>
 #include <cstdint>
 #include <cstdlib>
 #include <cstring>
@@ -10,6 +11,8 @@
 
 namespace cutrain {
 namespace {
+
+std::atomic<std::uint64_t> g_allocations{0};
 
 void* cpu_alloc(std::size_t bytes) {
   // aligned_alloc wants a size that is a multiple of the alignment; guard the round-up overflow.
@@ -27,6 +30,7 @@ void* cpu_alloc(std::size_t bytes) {
 Buffer::Buffer(std::size_t bytes, Device device) : bytes_(bytes), device_(device) {
   require_usable(device);
   if (bytes == 0) return;
+  g_allocations.fetch_add(1, std::memory_order_relaxed);
   data_ = device.is_cpu() ? cpu_alloc(bytes) : detail::cuda::device_malloc(bytes, device.ordinal());
 }
 
@@ -103,6 +107,10 @@ void PinnedBuffer::release() noexcept {
   }
   data_ = nullptr;
   bytes_ = 0;
+}
+
+std::uint64_t detail::buffer_allocations() {
+  return g_allocations.load(std::memory_order_relaxed);
 }
 
 void copy_bytes(void* dst, Device dst_device, const void* src, Device src_device, std::size_t bytes,

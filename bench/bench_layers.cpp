@@ -1,0 +1,103 @@
+// bench_layers: Linear forward + backward at training shapes, in TFLOP/s, next to the bare
+// GEMMs of the same shapes (the forward GEMM and the two backward GEMMs, nothing else) measured
+// in the same run: fraction_of_gemm = bare GEMM time / layer time. The layer adds the bias add
+// and the bias-gradient column sums.
+#include <CLI/CLI.hpp>
+
+#include <cstdio>
+#include <string>
+#include <vector>
+
+#include "common.hpp"
+#include "cutrain/cutrain.hpp"
+#include "src/nn/backend.hpp"
+#if CUTRAIN_BENCH_WITH_CUDA
+#include "src/cuda/handles.hpp"
+#endif
+
+using namespace cutrain;
+
+int main(int argc, char** argv) {
+  CLI::App app{"Dense layer forward+backward vs. bare SGEMM"};
+  std::string device_name = "auto";
+  bool json = false;
+  std::int64_t batch = 256;
+  double min_seconds = 0.2;
+  app.add_option("--device", device_name, "cpu, cuda, cuda:N or auto");
+  app.add_option("--batch", batch, "batch size");
+  app.add_option("--min-seconds", min_seconds, "timed seconds per measurement");
+  app.add_flag("--json", json, "one JSON object per line per measurement");
+  CLI11_PARSE(app, argc, argv);
+  try {
+    const Device device = device_name == "auto" ? default_device() : Device::parse(device_name);
+    require_usable(device);
+    Stream stream(device);
+    nn::backend::Exec exec{device, stream.native(), nullptr};
+#if CUTRAIN_BENCH_WITH_CUDA
+    std::unique_ptr<detail::CublasHandle> cublas;
+    if (device.is_cuda()) {
+      cublas = std::make_unique<detail::CublasHandle>(device.ordinal());
+      cublas->set_stream(stream.native());
+      exec.cublas = cublas->get();
+    }
+#endif
+    if (!json)
+      std::printf("# %s, batch %lld\n%-14s %10s %10s %10s %9s\n", describe(device).c_str(),
+                  static_cast<long long>(batch), "shape", "us/step", "TFLOP/s", "GEMM TF/s",
+                  "of GEMM");
+    const std::vector<std::pair<std::int64_t, std::int64_t>> shapes = {
+        {784, 1024}, {1024, 1024}, {1024, 10}, {4096, 4096}};
+    for (const auto& [in, out] : shapes) {
+      nn::Sequential m(in);
+      m.emplace<nn::Linear>(in, out);
+      m.build(device, 1);
+      Buffer xb(static_cast<std::size_t>(batch * in) * sizeof(float), device);
+      Buffer dyb(static_cast<std::size_t>(batch * out) * sizeof(float), device);
+      Buffer dxb(xb.bytes(), device);
+      xb.zero();
+      dyb.zero();
+      nn::Matrix x{xb.as<float>(), batch, in, device}, dy{dyb.as<float>(), batch, out, device};
+      nn::Matrix dx{dxb.as<float>(), batch, in, device};
+      const double layer_s = bench::time_per_run(
+          device, stream.native(),
+          [&] {
+            m.forward(x, stream.native());
+            m.backward(dy, stream.native(), &dx);
+          },
+          min_seconds);
+      float* w = m.parameters().data();
+      float* dw = m.gradients().data();
+      Buffer yb(dyb.bytes(), device);
+      const double gemm_s = bench::time_per_run(
+          device, stream.native(),
+          [&] {
+            nn::backend::gemm(exec, false, true, batch, out, in, 1, x.data, in, w, in, 0,
+                              yb.as<float>(), out);
+            nn::backend::gemm(exec, false, false, batch, in, out, 1, dy.data, out, w, in, 0,
+                              dx.data, in);
+            nn::backend::gemm(exec, true, false, out, in, batch, 1, dy.data, out, x.data, in, 0, dw,
+                              in);
+          },
+          min_seconds);
+      const double flops = 6.0 * static_cast<double>(batch * in * out);
+      const std::string shape = std::to_string(in) + "x" + std::to_string(out);
+      if (json) {
+        std::printf(
+            "{\"bench\":\"layers\",\"layer\":\"linear\",\"device\":\"%s\",\"batch\":%lld,"
+            "\"in\":%lld,\"out\":%lld,\"seconds_per_step\":%.9g,\"tflops\":%.4g,"
+            "\"gemm_tflops\":%.4g,\"fraction_of_gemm\":%.4f}\n",
+            device.str().c_str(), static_cast<long long>(batch), static_cast<long long>(in),
+            static_cast<long long>(out), layer_s, flops / layer_s * 1e-12, flops / gemm_s * 1e-12,
+            gemm_s / layer_s);
+      } else {
+        std::printf("%-14s %10.1f %10.3f %10.3f %8.1f%%\n", shape.c_str(), layer_s * 1e6,
+                    flops / layer_s * 1e-12, flops / gemm_s * 1e-12, 100 * gemm_s / layer_s);
+      }
+      std::fflush(stdout);
+    }
+  } catch (const Error& e) {
+    std::fprintf(stderr, "%s\n", e.what());
+    return 1;
+  }
+  return 0;
+}

@@ -1,0 +1,100 @@
+#pragma once
+// The Layer interface: explicit forward and backward over row-major [batch, features] matrices,
+// parameters and gradients living in the model's arenas (no general autograd).
+//
+// A custom layer declares its tensors (declare), says its output width (output_features), and
+// implements forward and backward against a LayerContext, which hands out views of its own
+// parameters, gradients, buffers and workspace, the device, the stream and library handles.
+// backward() overwrites (does not accumulate) the layer's parameter gradients.
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "cutrain/arena.hpp"
+#include "cutrain/stream.hpp"
+
+namespace cutrain::nn {
+
+// A row-major matrix view [rows, cols] on a device.
+struct Matrix {
+  float* data = nullptr;
+  std::int64_t rows = 0;
+  std::int64_t cols = 0;
+  Device device;
+  std::size_t size() const { return static_cast<std::size_t>(rows * cols); }
+};
+
+// Parameter groups in the model's arena (optimizers take per-group weight decay and lr).
+inline constexpr int kDecayGroup = 0;    // weights
+inline constexpr int kNoDecayGroup = 1;  // biases and normalization scales/shifts
+
+// What a layer declares: trainable parameters (in the parameter arena, with a twin in the
+// gradient arena) and buffers (non-trainable state such as running statistics).
+class Declarations {
+ public:
+  void parameter(std::string name, Shape shape, int group = kDecayGroup);
+  void buffer(std::string name, Shape shape);
+  struct Entry {
+    std::string name;
+    Shape shape;
+    int group;
+  };
+  const std::vector<Entry>& parameters() const { return parameters_; }
+  const std::vector<Entry>& buffers() const { return buffers_; }
+
+ private:
+  std::vector<Entry> parameters_, buffers_;
+};
+
+class LayerContext;
+
+class Layer {
+ public:
+  virtual ~Layer() = default;
+  virtual std::string kind() const = 0;  // "Linear", "ReLU", ... (PyTorch's class names)
+  virtual void declare(Declarations& /*d*/) const {}
+  // The output width for an input width; throws cutrain::Error if the input does not fit.
+  virtual std::int64_t output_features(std::int64_t input_features) const { return input_features; }
+  // Floats of per-batch workspace this layer needs (masks, saved statistics).
+  virtual std::size_t workspace_floats(std::int64_t /*batch*/,
+                                       std::int64_t /*input_features*/) const {
+    return 0;
+  }
+  // Fills parameters and buffers before training (the default initialization).
+  virtual void initialize(LayerContext& /*ctx*/, std::uint64_t /*seed*/) {}
+  virtual void forward(LayerContext& ctx, const Matrix& x, Matrix& y) = 0;
+  // dy: gradient w.r.t. y. Writes dx (skipped when dx.data is null: the first layer) and the
+  // gradients of the layer's parameters.
+  virtual void backward(LayerContext& ctx, const Matrix& x, const Matrix& y, const Matrix& dy,
+                        Matrix& dx) = 0;
+};
+
+// Handed to a layer by Sequential: views of the layer's own tensors and the execution context.
+class LayerContext {
+ public:
+  struct Resources;  // device, stream, handles, arenas (src/nn/context.hpp)
+  LayerContext(Resources& r, std::size_t layer_index, bool training, std::uint64_t step);
+
+  TensorView parameter(const std::string& name);  // "weight" -> layers.{i}.weight
+  TensorView gradient(const std::string& name);
+  TensorView buffer(const std::string& name);
+  float* workspace();
+  Device device() const;
+  NativeStream stream() const;
+  bool training() const { return training_; }
+  std::uint64_t step() const { return step_; }  // forward passes so far (dropout's seed)
+  std::size_t index() const { return index_; }
+  std::uint64_t seed() const;
+  Resources& resources() { return r_; }
+
+ private:
+  std::string full(const std::string& name) const;
+  Resources& r_;
+  std::size_t index_;
+  bool training_;
+  std::uint64_t step_;
+};
+
+}  // namespace cutrain::nn

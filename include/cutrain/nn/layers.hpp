@@ -1,0 +1,92 @@
+#pragma once
+// The built-in layers (PyTorch names and semantics).
+//
+//   Linear(in, out, bias)    y = x W^T + b, W [out, in] (torch.nn.Linear); default init He
+//                            (kaiming_uniform, relu) or Xavier, chosen by Sequential from the
+//                            activation that follows; bias zero.
+//   ReLU, LeakyReLU(slope), Tanh, Sigmoid, GELU   (formulas: kernels/nn/activation.cuh)
+//   Dropout(p)               inverted dropout with cuRAND masks; identity in eval
+//   BatchNorm1d(features, eps, momentum, affine)  (formulas: kernels/nn/batchnorm.cuh)
+
+#include <cstdint>
+#include <optional>
+
+#include "cutrain/init.hpp"
+#include "cutrain/nn/layer.hpp"
+
+namespace cutrain::nn {
+
+class Linear final : public Layer {
+ public:
+  Linear(std::int64_t in_features, std::int64_t out_features, bool bias = true);
+  std::string kind() const override { return "Linear"; }
+  void declare(Declarations& d) const override;
+  std::int64_t output_features(std::int64_t input_features) const override;
+  void initialize(LayerContext& ctx, std::uint64_t seed) override;
+  void forward(LayerContext& ctx, const Matrix& x, Matrix& y) override;
+  void backward(LayerContext& ctx, const Matrix& x, const Matrix& y, const Matrix& dy,
+                Matrix& dx) override;
+
+  // The weight initialization (Sequential sets it from the next activation unless overridden).
+  void set_init(init::Scheme scheme) { init_ = scheme; }
+  const std::optional<init::Scheme>& init_scheme() const { return init_; }
+  std::int64_t in_features() const { return in_; }
+  std::int64_t out_features() const { return out_; }
+
+ private:
+  std::int64_t in_, out_;
+  bool bias_;
+  std::optional<init::Scheme> init_;
+};
+
+class Activation final : public Layer {
+ public:
+  enum class Kind { kRelu, kLeakyRelu, kTanh, kSigmoid, kGelu };
+  explicit Activation(Kind kind, float negative_slope = 0.01F);
+  static Activation parse(std::string_view name);  // relu, leaky_relu, tanh, sigmoid, gelu
+  std::string kind() const override;
+  Kind activation() const { return kind_; }
+  float negative_slope() const { return slope_; }
+  void forward(LayerContext& ctx, const Matrix& x, Matrix& y) override;
+  void backward(LayerContext& ctx, const Matrix& x, const Matrix& y, const Matrix& dy,
+                Matrix& dx) override;
+
+ private:
+  Kind kind_;
+  float slope_;
+};
+
+class Dropout final : public Layer {
+ public:
+  explicit Dropout(float p = 0.5F);
+  std::string kind() const override { return "Dropout"; }
+  std::size_t workspace_floats(std::int64_t batch, std::int64_t features) const override;
+  void forward(LayerContext& ctx, const Matrix& x, Matrix& y) override;
+  void backward(LayerContext& ctx, const Matrix& x, const Matrix& y, const Matrix& dy,
+                Matrix& dx) override;
+  float p() const { return p_; }
+
+ private:
+  float p_;
+};
+
+class BatchNorm1d final : public Layer {
+ public:
+  explicit BatchNorm1d(std::int64_t features, float eps = 1e-5F, float momentum = 0.1F,
+                       bool affine = true);
+  std::string kind() const override { return "BatchNorm1d"; }
+  void declare(Declarations& d) const override;
+  std::int64_t output_features(std::int64_t input_features) const override;
+  std::size_t workspace_floats(std::int64_t batch, std::int64_t features) const override;
+  void initialize(LayerContext& ctx, std::uint64_t seed) override;
+  void forward(LayerContext& ctx, const Matrix& x, Matrix& y) override;
+  void backward(LayerContext& ctx, const Matrix& x, const Matrix& y, const Matrix& dy,
+                Matrix& dx) override;
+
+ private:
+  std::int64_t features_;
+  float eps_, momentum_;
+  bool affine_;
+};
+
+}  // namespace cutrain::nn

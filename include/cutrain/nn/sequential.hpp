@@ -1,0 +1,74 @@
+#pragma once
+// Sequential: a stack of layers with one parameter arena, one gradient arena and one buffer
+// arena. Tensor names follow torch.nn.Sequential's state_dict: "layers.{i}.weight" with i the
+// layer's position counting every layer, activations included. Activation and workspace memory
+// is allocated once per batch size and reused: a steady-state step allocates nothing.
+//
+// Default initialization: each Linear gets He (kaiming_uniform with the relu gain) when the next
+// activation is ReLU, LeakyReLU or GELU, and Xavier uniform (gain of tanh / sigmoid, or 1 with
+// no activation) otherwise, unless Linear::set_init chose one; biases zero; BatchNorm scale 1,
+// shift 0, running mean 0, running variance 1.
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "cutrain/arena.hpp"
+#include "cutrain/buffer.hpp"
+#include "cutrain/nn/layer.hpp"
+
+namespace cutrain::nn {
+
+class Sequential {
+ public:
+  explicit Sequential(std::int64_t input_features);
+  ~Sequential();
+  Sequential(Sequential&&) noexcept;
+  Sequential& operator=(Sequential&&) noexcept;
+
+  Sequential& add(std::unique_ptr<Layer> layer);
+  template <class L, class... Args>
+  Sequential& emplace(Args&&... args) {
+    return add(std::make_unique<L>(std::forward<Args>(args)...));
+  }
+
+  // Lays out the arenas on `device` and applies the default initialization from `seed`.
+  void build(Device device, std::uint64_t seed);
+  bool built() const;
+
+  // x [B, input_features] on the model's device. The returned view is valid until the next
+  // forward. Ordered on `stream`; no host synchronization.
+  const Matrix& forward(const Matrix& x, NativeStream stream = nullptr);
+  // dy [B, output_features]: writes every parameter gradient (overwriting) for the batch of the
+  // last forward; and, when `dx` is given ([B, input_features]), the gradient of the input.
+  void backward(const Matrix& dy, NativeStream stream = nullptr, Matrix* dx = nullptr);
+
+  void train(bool on = true) { training_ = on; }
+  void eval() { training_ = false; }
+  bool training() const { return training_; }
+
+  Arena& parameters();
+  Arena& gradients();
+  Arena& buffers();
+  std::int64_t input_features() const { return input_features_; }
+  std::int64_t output_features() const;
+  std::size_t size() const { return layers_.size(); }
+  Layer& layer(std::size_t i) { return *layers_.at(i); }
+  Device device() const;
+  std::string summary() const;  // one line per layer with shapes and parameter counts
+  std::uint64_t seed() const { return seed_; }
+
+ private:
+  void ensure_batch(std::int64_t batch);
+  std::int64_t input_features_;
+  std::vector<std::unique_ptr<Layer>> layers_;
+  std::vector<std::int64_t> widths_;  // widths_[i]: input width of layer i; back(): output
+  bool training_ = true;
+  std::uint64_t seed_ = 0;
+  std::uint64_t steps_ = 0;
+  struct State;
+  std::unique_ptr<State> state_;
+};
+
+}  // namespace cutrain::nn

@@ -1,0 +1,60 @@
+#pragma once
+// Activation rules, value and derivative, shared by the CUDA kernels (kernels/nn/nn.cu) and
+// the CPU loops (src/nn/activations.cpp). Derivatives follow PyTorch's backward formulas
+// (tanh and sigmoid from the output y, ReLU-family from the input x).
+//   ReLU       y = max(x, 0)                    dx = dy * (x > 0)
+//   LeakyReLU  y = x > 0 ? x : s x              dx = dy * (x > 0 ? 1 : s)
+//   Tanh       y = tanh x                       dx = dy * (1 - y^2)
+//   Sigmoid    y = 1 / (1 + e^-x)               dx = dy * y (1 - y)
+//   GELU       y = x Phi(x) = x (1 + erf(x / sqrt 2)) / 2   (PyTorch's exact form)
+//              dx = dy * (Phi(x) + x phi(x)),  phi(x) = e^(-x^2/2) / sqrt(2 pi)
+
+#include <cmath>
+
+#include "cutrain/hd.hpp"
+
+namespace cutrain::rules {
+
+enum class Activation : int { kRelu = 0, kLeakyRelu = 1, kTanh = 2, kSigmoid = 3, kGelu = 4 };
+
+CUTRAIN_HD float activation_forward(Activation a, float x, float slope) {
+  switch (a) {
+    case Activation::kRelu:
+      return x > 0.0F ? x : 0.0F;
+    case Activation::kLeakyRelu:
+      return x > 0.0F ? x : x * slope;
+    case Activation::kTanh:
+      return tanhf(x);
+    case Activation::kSigmoid:
+      return 1.0F / (1.0F + expf(-x));
+    case Activation::kGelu:
+      return 0.5F * x * (1.0F + erff(x * 0.70710678118654752F));
+  }
+  return x;
+}
+
+CUTRAIN_HD float activation_backward(Activation a, float x, float y, float dy, float slope) {
+  switch (a) {
+    case Activation::kRelu:
+      return x > 0.0F ? dy : 0.0F;
+    case Activation::kLeakyRelu:
+      return x > 0.0F ? dy : dy * slope;
+    case Activation::kTanh:
+      return dy * (1.0F - y * y);
+    case Activation::kSigmoid:
+      return dy * (1.0F - y) * y;
+    case Activation::kGelu: {
+      const float cdf = 0.5F * (1.0F + erff(x * 0.70710678118654752F));
+      const float pdf = expf(-0.5F * x * x) * 0.39894228040143268F;
+      return dy * (cdf + x * pdf);
+    }
+  }
+  return dy;
+}
+
+// Inverted dropout: keep with probability 1 - p (u in (0, 1] from cuRAND), scaled by 1/(1-p).
+CUTRAIN_HD float dropout_mask(float u, float p) {
+  return u > p ? 1.0F / (1.0F - p) : 0.0F;
+}
+
+}  // namespace cutrain::rules

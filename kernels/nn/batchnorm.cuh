@@ -1,0 +1,81 @@
+#pragma once
+// BatchNorm1d over one feature column (torch.nn.BatchNorm1d semantics), shared by the CUDA
+// kernel (one thread per column) and the CPU loop (one iteration per column). x is row-major
+// [rows, stride]; the column's elements are x[r * stride]. Sums are in double.
+//
+// training:  mean = sum x / B,  var = sum (x - mean)^2 / B  (biased, used to normalize)
+//            xhat = (x - mean) / sqrt(var + eps),  y = gamma xhat + beta
+//            running_mean <- (1 - m) running_mean + m mean
+//            running_var  <- (1 - m) running_var  + m var B / (B - 1)   (unbiased, as PyTorch)
+// eval:      y = gamma (x - running_mean) / sqrt(running_var + eps) + beta
+// backward:  dgamma = sum dy xhat,  dbeta = sum dy,
+//            dx = gamma invstd / B (B dy - dbeta - xhat dgamma)
+
+#include <cmath>
+#include <cstdint>
+
+#include "cutrain/hd.hpp"
+
+namespace cutrain::rules {
+
+CUTRAIN_HD void batchnorm_train_column(const float* x, float* y, std::int64_t rows,
+                                       std::int64_t stride, float gamma, float beta, float eps,
+                                       float momentum, float* running_mean, float* running_var,
+                                       float* save_mean, float* save_invstd) {
+  double sum = 0.0;
+  for (std::int64_t r = 0; r < rows; ++r) sum += x[r * stride];
+  const double mean = sum / static_cast<double>(rows);
+  double ss = 0.0;
+  for (std::int64_t r = 0; r < rows; ++r) {
+    const double d = x[r * stride] - mean;
+    ss += d * d;
+  }
+  const double var = ss / static_cast<double>(rows);
+  const float invstd = static_cast<float>(1.0 / sqrt(var + static_cast<double>(eps)));
+  const float meanf = static_cast<float>(mean);
+  for (std::int64_t r = 0; r < rows; ++r)
+    y[r * stride] = fmaf((x[r * stride] - meanf) * invstd, gamma, beta);
+  const double unbiased = var * static_cast<double>(rows) / static_cast<double>(rows - 1);
+  *running_mean = static_cast<float>((1.0 - momentum) * *running_mean + momentum * mean);
+  *running_var = static_cast<float>((1.0 - momentum) * *running_var + momentum * unbiased);
+  *save_mean = meanf;
+  *save_invstd = invstd;
+}
+
+CUTRAIN_HD void batchnorm_eval_column(const float* x, float* y, std::int64_t rows,
+                                      std::int64_t stride, float gamma, float beta, float eps,
+                                      float running_mean, float running_var) {
+  const float invstd = static_cast<float>(1.0 / sqrt(static_cast<double>(running_var) + eps));
+  for (std::int64_t r = 0; r < rows; ++r)
+    y[r * stride] = fmaf((x[r * stride] - running_mean) * invstd, gamma, beta);
+}
+
+CUTRAIN_HD void batchnorm_backward_column(const float* x, const float* dy, float* dx,
+                                          std::int64_t rows, std::int64_t stride, float gamma,
+                                          float mean, float invstd, float* dgamma, float* dbeta) {
+  double sum_dy = 0.0, sum_dy_xhat = 0.0;
+  for (std::int64_t r = 0; r < rows; ++r) {
+    const float xhat = (x[r * stride] - mean) * invstd;
+    sum_dy += dy[r * stride];
+    sum_dy_xhat += static_cast<double>(dy[r * stride]) * xhat;
+  }
+  if (dgamma != nullptr) *dgamma = static_cast<float>(sum_dy_xhat);
+  if (dbeta != nullptr) *dbeta = static_cast<float>(sum_dy);
+  if (dx == nullptr) return;
+  const float k = gamma * invstd / static_cast<float>(rows);
+  const float b = static_cast<float>(rows);
+  for (std::int64_t r = 0; r < rows; ++r) {
+    const float xhat = (x[r * stride] - mean) * invstd;
+    dx[r * stride] = k * (b * dy[r * stride] - static_cast<float>(sum_dy) -
+                          xhat * static_cast<float>(sum_dy_xhat));
+  }
+}
+
+// Sum over rows of one column (bias gradients), in double.
+CUTRAIN_HD float column_sum(const float* x, std::int64_t rows, std::int64_t stride) {
+  double s = 0.0;
+  for (std::int64_t r = 0; r < rows; ++r) s += x[r * stride];
+  return static_cast<float>(s);
+}
+
+}  // namespace cutrain::rules

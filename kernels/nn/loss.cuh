@@ -1,0 +1,64 @@
+#pragma once
+// Loss rules shared by the CUDA kernels and the CPU loops.
+//
+// Softmax cross-entropy with label smoothing eps over C classes, for one row x with target t
+// (torch.nn.CrossEntropyLoss(label_smoothing=eps)): with lse = log sum_c exp(x_c), computed as
+// m + log sum exp(x_c - m) with m = max x (stable for any logit size),
+//   q_c   = (1 - eps) [c = t] + eps / C
+//   loss  = sum_c q_c (lse - x_c) = lse - (1 - eps) x_t - (eps / C) sum_c x_c
+//   dloss/dx_c = softmax_c - q_c          (then divided by the batch size: mean reduction)
+// MSE (torch.nn.MSELoss, mean over all N elements): loss = sum (y - t)^2 / N,
+//   dloss/dy = 2 (y - t) / N.
+
+#include <cmath>
+
+#include "cutrain/hd.hpp"
+
+namespace cutrain::rules {
+
+// Both take the row maximum m and log_s = log sum exp(x_c - m) rather than lse = m + log_s:
+// with logits near 1000, lse rounded to float would lose 4 digits of every probability.
+CUTRAIN_HD float cross_entropy_row_loss(float m, float log_s, float x_target, float mean_x,
+                                        float eps) {
+  // lse - (1 - eps) x_t - eps mean(x) = (1 - eps)(m - x_t) + eps (m - mean(x)) + log_s
+  return (1.0F - eps) * (m - x_target) + eps * (m - mean_x) + log_s;
+}
+
+CUTRAIN_HD float cross_entropy_grad(float x, float m, float log_s, bool is_target, int classes,
+                                    float eps, float inv_batch) {
+  const float q = (is_target ? 1.0F - eps : 0.0F) + eps / static_cast<float>(classes);
+  return (expf((x - m) - log_s) - q) * inv_batch;
+}
+
+}  // namespace cutrain::rules
+
+namespace cutrain::rules {
+
+// One row of softmax cross-entropy: returns the row's loss, writes dloss/dx (already divided by
+// the batch size) when dx is non-null. A target outside [0, C) yields NaN (the caller flags it).
+CUTRAIN_HD float softmax_cross_entropy_row(const float* x, int classes, int target, float eps,
+                                           float inv_batch, float* dx) {
+  if (target < 0 || target >= classes) return NAN;
+  float m = x[0];
+  for (int c = 1; c < classes; ++c) m = fmaxf(m, x[c]);
+  double s = 0.0, sum_x = 0.0;
+  for (int c = 0; c < classes; ++c) {
+    s += expf(x[c] - m);
+    sum_x += x[c];
+  }
+  const float log_s = logf(static_cast<float>(s));
+  if (dx != nullptr)
+    for (int c = 0; c < classes; ++c)
+      dx[c] = cross_entropy_grad(x[c], m, log_s, c == target, classes, eps, inv_batch);
+  return cross_entropy_row_loss(m, log_s, x[target],
+                                static_cast<float>(sum_x / static_cast<double>(classes)), eps);
+}
+
+// One element of MSE: returns (y - t)^2, writes 2 (y - t) / N when grad is non-null.
+CUTRAIN_HD float mse_element(float y, float t, float inv_n, float* grad) {
+  const float d = y - t;
+  if (grad != nullptr) *grad = 2.0F * d * inv_n;
+  return d * d;
+}
+
+}  // namespace cutrain::rules

@@ -1,0 +1,196 @@
+// Layer kernels: thin launches around the rules in kernels/nn/*.cuh.
+//
+// Launch shapes: element-wise maps are grid-stride loops over the resident grid; column
+// operations (bias gradient, BatchNorm) run one thread per feature column, so a warp reads 32
+// adjacent features of one row at a time (coalesced) and each column's sum has a fixed order;
+// softmax cross-entropy runs one thread per row (the class count of the models cutrain trains is
+// small; a block-per-row variant is the step to take for large vocabularies).
+#include <cub/block/block_reduce.cuh>
+
+#include "kernels/common/launch.cuh"
+#include "kernels/nn/batchnorm.cuh"
+#include "kernels/nn/loss.cuh"
+#include "kernels/nn/nn.hpp"
+
+namespace cutrain::kernels {
+namespace {
+
+__device__ __forceinline__ std::size_t global_id() {
+  return static_cast<std::size_t>(blockIdx.x) * blockDim.x + threadIdx.x;
+}
+__device__ __forceinline__ std::size_t grid_stride() {
+  return static_cast<std::size_t>(gridDim.x) * blockDim.x;
+}
+
+unsigned blocks_for(std::size_t n) {
+  return static_cast<unsigned>((n + kBlock - 1) / kBlock);
+}
+
+__global__ void activation_forward_kernel(rules::Activation a, float slope,
+                                          const float* __restrict__ x, float* __restrict__ y,
+                                          std::size_t n) {
+  for (std::size_t i = global_id(); i < n; i += grid_stride())
+    y[i] = rules::activation_forward(a, x[i], slope);
+}
+
+__global__ void activation_backward_kernel(rules::Activation a, float slope,
+                                           const float* __restrict__ x, const float* __restrict__ y,
+                                           const float* __restrict__ dy, float* __restrict__ dx,
+                                           std::size_t n) {
+  for (std::size_t i = global_id(); i < n; i += grid_stride())
+    dx[i] = rules::activation_backward(a, x[i], y[i], dy[i], slope);
+}
+
+__global__ void add_bias_kernel(float* __restrict__ y, const float* __restrict__ bias,
+                                std::int64_t rows, std::int64_t cols) {
+  const std::size_t n = static_cast<std::size_t>(rows * cols);
+  for (std::size_t i = global_id(); i < n; i += grid_stride()) y[i] += bias[i % cols];
+}
+
+__global__ void column_sum_kernel(const float* __restrict__ x, std::int64_t rows, std::int64_t cols,
+                                  float* __restrict__ out) {
+  const auto c = static_cast<std::int64_t>(global_id());
+  if (c < cols) out[c] = rules::column_sum(x + c, rows, cols);
+}
+
+__global__ void dropout_mask_kernel(float* __restrict__ mask, std::size_t n, float p) {
+  for (std::size_t i = global_id(); i < n; i += grid_stride())
+    mask[i] = rules::dropout_mask(mask[i], p);
+}
+
+__global__ void multiply_kernel(const float* __restrict__ a, const float* __restrict__ b,
+                                float* __restrict__ out, std::size_t n) {
+  for (std::size_t i = global_id(); i < n; i += grid_stride()) out[i] = a[i] * b[i];
+}
+
+__global__ void batchnorm_train_kernel(const float* __restrict__ x, float* __restrict__ y,
+                                       std::int64_t rows, std::int64_t cols, const float* gamma,
+                                       const float* beta, float eps, float momentum,
+                                       float* running_mean, float* running_var, float* save_mean,
+                                       float* save_invstd) {
+  const auto c = static_cast<std::int64_t>(global_id());
+  if (c >= cols) return;
+  rules::batchnorm_train_column(x + c, y + c, rows, cols, gamma ? gamma[c] : 1.0F,
+                                beta ? beta[c] : 0.0F, eps, momentum, running_mean + c,
+                                running_var + c, save_mean + c, save_invstd + c);
+}
+
+__global__ void batchnorm_eval_kernel(const float* __restrict__ x, float* __restrict__ y,
+                                      std::int64_t rows, std::int64_t cols, const float* gamma,
+                                      const float* beta, float eps, const float* running_mean,
+                                      const float* running_var) {
+  const auto c = static_cast<std::int64_t>(global_id());
+  if (c >= cols) return;
+  rules::batchnorm_eval_column(x + c, y + c, rows, cols, gamma ? gamma[c] : 1.0F,
+                               beta ? beta[c] : 0.0F, eps, running_mean[c], running_var[c]);
+}
+
+__global__ void batchnorm_backward_kernel(const float* __restrict__ x, const float* __restrict__ dy,
+                                          float* dx, std::int64_t rows, std::int64_t cols,
+                                          const float* gamma, const float* save_mean,
+                                          const float* save_invstd, float* dgamma, float* dbeta) {
+  const auto c = static_cast<std::int64_t>(global_id());
+  if (c >= cols) return;
+  rules::batchnorm_backward_column(x + c, dy + c, dx ? dx + c : nullptr, rows, cols,
+                                   gamma ? gamma[c] : 1.0F, save_mean[c], save_invstd[c],
+                                   dgamma ? dgamma + c : nullptr, dbeta ? dbeta + c : nullptr);
+}
+
+__global__ void softmax_cross_entropy_kernel(const float* __restrict__ logits,
+                                             const std::int32_t* __restrict__ labels,
+                                             std::int64_t rows, int classes, float eps,
+                                             float* __restrict__ row_loss, float* dlogits) {
+  const auto r = static_cast<std::int64_t>(global_id());
+  if (r >= rows) return;
+  row_loss[r] = rules::softmax_cross_entropy_row(logits + r * classes, classes, labels[r], eps,
+                                                 1.0F / static_cast<float>(rows),
+                                                 dlogits ? dlogits + r * classes : nullptr);
+}
+
+__global__ void mse_kernel(const float* __restrict__ y, const float* __restrict__ t, std::size_t n,
+                           float* __restrict__ sq, float* grad) {
+  const float inv_n = 1.0F / static_cast<float>(n);
+  for (std::size_t i = global_id(); i < n; i += grid_stride())
+    sq[i] = rules::mse_element(y[i], t[i], inv_n, grad ? grad + i : nullptr);
+}
+
+__global__ void __launch_bounds__(kBlock)
+    mean_kernel(const float* __restrict__ x, std::size_t n, double divisor, float* out) {
+  using Reduce = cub::BlockReduce<double, kBlock>;
+  __shared__ typename Reduce::TempStorage temp;
+  double acc = 0.0;
+  for (std::size_t i = threadIdx.x; i < n; i += blockDim.x) acc += x[i];
+  const double total = Reduce(temp).Sum(acc);
+  if (threadIdx.x == 0) *out = static_cast<float>(total / divisor);
+}
+
+}  // namespace
+
+#define CUTRAIN_LAUNCH(kernel, n, ...)                                                     \
+  do {                                                                                     \
+    if ((n) == 0) break;                                                                   \
+    kernel<<<std::min<unsigned>(blocks_for(n), 65535U), kBlock, 0, stream>>>(__VA_ARGS__); \
+    CUTRAIN_CUDA_CHECK_LAUNCH();                                                           \
+  } while (0)
+
+void launch_activation_forward(rules::Activation a, float slope, const float* x, float* y,
+                               std::size_t n, NativeStream stream) {
+  CUTRAIN_LAUNCH(activation_forward_kernel, n, a, slope, x, y, n);
+}
+void launch_activation_backward(rules::Activation a, float slope, const float* x, const float* y,
+                                const float* dy, float* dx, std::size_t n, NativeStream stream) {
+  CUTRAIN_LAUNCH(activation_backward_kernel, n, a, slope, x, y, dy, dx, n);
+}
+void launch_add_bias(float* y, const float* bias, std::int64_t rows, std::int64_t cols,
+                     NativeStream stream) {
+  const auto n = static_cast<std::size_t>(rows * cols);
+  CUTRAIN_LAUNCH(add_bias_kernel, n, y, bias, rows, cols);
+}
+void launch_column_sum(const float* x, std::int64_t rows, std::int64_t cols, float* out,
+                       NativeStream stream) {
+  CUTRAIN_LAUNCH(column_sum_kernel, static_cast<std::size_t>(cols), x, rows, cols, out);
+}
+void launch_dropout_mask(float* mask, std::size_t n, float p, NativeStream stream) {
+  CUTRAIN_LAUNCH(dropout_mask_kernel, n, mask, n, p);
+}
+void launch_multiply(const float* a, const float* b, float* out, std::size_t n,
+                     NativeStream stream) {
+  CUTRAIN_LAUNCH(multiply_kernel, n, a, b, out, n);
+}
+void launch_batchnorm_train(const float* x, float* y, std::int64_t rows, std::int64_t cols,
+                            const float* gamma, const float* beta, float eps, float momentum,
+                            float* running_mean, float* running_var, float* save_mean,
+                            float* save_invstd, NativeStream stream) {
+  CUTRAIN_LAUNCH(batchnorm_train_kernel, static_cast<std::size_t>(cols), x, y, rows, cols, gamma,
+                 beta, eps, momentum, running_mean, running_var, save_mean, save_invstd);
+}
+void launch_batchnorm_eval(const float* x, float* y, std::int64_t rows, std::int64_t cols,
+                           const float* gamma, const float* beta, float eps,
+                           const float* running_mean, const float* running_var,
+                           NativeStream stream) {
+  CUTRAIN_LAUNCH(batchnorm_eval_kernel, static_cast<std::size_t>(cols), x, y, rows, cols, gamma,
+                 beta, eps, running_mean, running_var);
+}
+void launch_batchnorm_backward(const float* x, const float* dy, float* dx, std::int64_t rows,
+                               std::int64_t cols, const float* gamma, const float* save_mean,
+                               const float* save_invstd, float* dgamma, float* dbeta,
+                               NativeStream stream) {
+  CUTRAIN_LAUNCH(batchnorm_backward_kernel, static_cast<std::size_t>(cols), x, dy, dx, rows, cols,
+                 gamma, save_mean, save_invstd, dgamma, dbeta);
+}
+void launch_softmax_cross_entropy(const float* logits, const std::int32_t* labels,
+                                  std::int64_t rows, int classes, float eps, float* row_loss,
+                                  float* dlogits, NativeStream stream) {
+  CUTRAIN_LAUNCH(softmax_cross_entropy_kernel, static_cast<std::size_t>(rows), logits, labels, rows,
+                 classes, eps, row_loss, dlogits);
+}
+void launch_mse(const float* y, const float* t, std::size_t n, float* sq, float* grad,
+                NativeStream stream) {
+  CUTRAIN_LAUNCH(mse_kernel, n, y, t, n, sq, grad);
+}
+void launch_mean(const float* x, std::size_t n, double divisor, float* out, NativeStream stream) {
+  mean_kernel<<<1, kBlock, 0, stream>>>(x, n, divisor, out);
+  CUTRAIN_CUDA_CHECK_LAUNCH();
+}
+
+}  // namespace cutrain::kernels

@@ -1,0 +1,48 @@
+#pragma once
+// Host-callable launchers of the layer kernels (CUTRAIN_WITH_CUDA builds). Matrices are
+// row-major, pointers on the current device, work ordered on `stream`.
+
+#include <cstddef>
+#include <cstdint>
+
+#include "cutrain/stream.hpp"
+#include "kernels/nn/activation.cuh"
+
+namespace cutrain::kernels {
+
+void launch_activation_forward(rules::Activation a, float slope, const float* x, float* y,
+                               std::size_t n, NativeStream stream);
+void launch_activation_backward(rules::Activation a, float slope, const float* x, const float* y,
+                                const float* dy, float* dx, std::size_t n, NativeStream stream);
+// y[r, c] += bias[c]
+void launch_add_bias(float* y, const float* bias, std::int64_t rows, std::int64_t cols,
+                     NativeStream stream);
+// out[c] = sum_r x[r, c]
+void launch_column_sum(const float* x, std::int64_t rows, std::int64_t cols, float* out,
+                       NativeStream stream);
+// mask <- dropout_mask(mask, p) in place (mask holds cuRAND uniforms); out = x * mask
+void launch_dropout_mask(float* mask, std::size_t n, float p, NativeStream stream);
+void launch_multiply(const float* a, const float* b, float* out, std::size_t n,
+                     NativeStream stream);
+void launch_batchnorm_train(const float* x, float* y, std::int64_t rows, std::int64_t cols,
+                            const float* gamma, const float* beta, float eps, float momentum,
+                            float* running_mean, float* running_var, float* save_mean,
+                            float* save_invstd, NativeStream stream);
+void launch_batchnorm_eval(const float* x, float* y, std::int64_t rows, std::int64_t cols,
+                           const float* gamma, const float* beta, float eps,
+                           const float* running_mean, const float* running_var,
+                           NativeStream stream);
+void launch_batchnorm_backward(const float* x, const float* dy, float* dx, std::int64_t rows,
+                               std::int64_t cols, const float* gamma, const float* save_mean,
+                               const float* save_invstd, float* dgamma, float* dbeta,
+                               NativeStream stream);
+// Per-row losses into row_loss; dlogits when non-null; *bad set to 1 for an invalid label.
+void launch_softmax_cross_entropy(const float* logits, const std::int32_t* labels,
+                                  std::int64_t rows, int classes, float eps, float* row_loss,
+                                  float* dlogits, NativeStream stream);
+void launch_mse(const float* y, const float* t, std::size_t n, float* sq, float* grad,
+                NativeStream stream);
+// *out = sum(x[0..n)) / divisor, deterministic (one block, fixed order), in double.
+void launch_mean(const float* x, std::size_t n, double divisor, float* out, NativeStream stream);
+
+}  // namespace cutrain::kernels

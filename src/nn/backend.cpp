@@ -1,0 +1,175 @@
+// CPU twins and CUDA dispatch of the layer family (see backend.hpp).
+#include "src/nn/backend.hpp"
+
+#include <cblas.h>
+
+#include <cstring>
+
+#include "cutrain/buffer.hpp"
+#include "cutrain/error.hpp"
+#include "kernels/nn/batchnorm.cuh"
+#include "kernels/nn/loss.cuh"
+#include "src/cpu/parallel.hpp"
+#include "src/cuda/dispatch.hpp"
+#if CUTRAIN_WITH_CUDA
+#include "kernels/nn/nn.hpp"
+#include "src/cuda/check.hpp"
+#endif
+
+namespace cutrain::nn::backend {
+
+// Every function below: `if CPU { loop } else { CUDA launch }` (Note [bit-identical backends]:
+// the loop bodies and kernels call the same rules).
+#define CUTRAIN_NN_DISPATCH(cpu_body, cuda_call) \
+  if (e.device.is_cpu()) {                       \
+    cpu_body;                                    \
+  } else {                                       \
+    CUTRAIN_ON_CUDA(cuda_call);                  \
+  }
+
+void gemm(const Exec& e, bool trans_a, bool trans_b, std::int64_t m, std::int64_t n, std::int64_t k,
+          float alpha, const float* a, std::int64_t lda, const float* b, std::int64_t ldb,
+          float beta, float* c, std::int64_t ldc) {
+  if (m == 0 || n == 0) return;
+  CUTRAIN_NN_DISPATCH(
+      cblas_sgemm(CblasRowMajor, trans_a ? CblasTrans : CblasNoTrans,
+                  trans_b ? CblasTrans : CblasNoTrans, static_cast<int>(m), static_cast<int>(n),
+                  static_cast<int>(k), alpha, a, static_cast<int>(lda), b, static_cast<int>(ldb),
+                  beta, c, static_cast<int>(ldc)),
+      // Note [row-major GEMM on cuBLAS]: swap the operands and the m/n sizes.
+      CUTRAIN_CUBLAS_CHECK(
+          cublasSgemm(static_cast<cublasHandle_t>(e.cublas), trans_b ? CUBLAS_OP_T : CUBLAS_OP_N,
+                      trans_a ? CUBLAS_OP_T : CUBLAS_OP_N, static_cast<int>(n), static_cast<int>(m),
+                      static_cast<int>(k), &alpha, b, static_cast<int>(ldb), a,
+                      static_cast<int>(lda), &beta, c, static_cast<int>(ldc))))
+}
+
+void activation_forward(const Exec& e, rules::Activation a, float slope, const float* x, float* y,
+                        std::size_t n) {
+  CUTRAIN_NN_DISPATCH(
+      cpu::parallel_for(n,
+                        [=](std::size_t i) { y[i] = rules::activation_forward(a, x[i], slope); }),
+      kernels::launch_activation_forward(a, slope, x, y, n, e.stream))
+}
+
+void activation_backward(const Exec& e, rules::Activation a, float slope, const float* x,
+                         const float* y, const float* dy, float* dx, std::size_t n) {
+  CUTRAIN_NN_DISPATCH(
+      cpu::parallel_for(
+          n,
+          [=](std::size_t i) { dx[i] = rules::activation_backward(a, x[i], y[i], dy[i], slope); }),
+      kernels::launch_activation_backward(a, slope, x, y, dy, dx, n, e.stream))
+}
+
+void add_bias(const Exec& e, float* y, const float* bias, std::int64_t rows, std::int64_t cols) {
+  CUTRAIN_NN_DISPATCH(
+      cpu::parallel_for(static_cast<std::size_t>(rows * cols),
+                        [=](std::size_t i) { y[i] += bias[i % static_cast<std::size_t>(cols)]; }),
+      kernels::launch_add_bias(y, bias, rows, cols, e.stream))
+}
+
+void column_sum(const Exec& e, const float* x, std::int64_t rows, std::int64_t cols, float* out) {
+  CUTRAIN_NN_DISPATCH(
+      cpu::parallel_for(static_cast<std::size_t>(cols),
+                        [=](std::size_t c) { out[c] = rules::column_sum(x + c, rows, cols); }),
+      kernels::launch_column_sum(x, rows, cols, out, e.stream))
+}
+
+void dropout_mask(const Exec& e, float* mask, std::size_t n, float p) {
+  CUTRAIN_NN_DISPATCH(
+      cpu::parallel_for(n, [=](std::size_t i) { mask[i] = rules::dropout_mask(mask[i], p); }),
+      kernels::launch_dropout_mask(mask, n, p, e.stream))
+}
+
+void multiply(const Exec& e, const float* a, const float* b, float* out, std::size_t n) {
+  CUTRAIN_NN_DISPATCH(cpu::parallel_for(n, [=](std::size_t i) { out[i] = a[i] * b[i]; }),
+                      kernels::launch_multiply(a, b, out, n, e.stream))
+}
+
+void copy(const Exec& e, const float* src, float* dst, std::size_t n) {
+  if (src == dst || n == 0) return;
+  copy_bytes(dst, e.device, src, e.device, n * sizeof(float),
+             e.device.is_cpu() ? nullptr : e.stream);
+}
+
+void batchnorm_train(const Exec& e, const float* x, float* y, std::int64_t rows, std::int64_t cols,
+                     const float* gamma, const float* beta, float eps, float momentum,
+                     float* running_mean, float* running_var, float* save_mean,
+                     float* save_invstd) {
+  CUTRAIN_NN_DISPATCH(
+      cpu::parallel_for(static_cast<std::size_t>(cols),
+                        [=](std::size_t c) {
+                          rules::batchnorm_train_column(
+                              x + c, y + c, rows, cols, gamma ? gamma[c] : 1.0F,
+                              beta ? beta[c] : 0.0F, eps, momentum, running_mean + c,
+                              running_var + c, save_mean + c, save_invstd + c);
+                        }),
+      kernels::launch_batchnorm_train(x, y, rows, cols, gamma, beta, eps, momentum, running_mean,
+                                      running_var, save_mean, save_invstd, e.stream))
+}
+
+void batchnorm_eval(const Exec& e, const float* x, float* y, std::int64_t rows, std::int64_t cols,
+                    const float* gamma, const float* beta, float eps, const float* running_mean,
+                    const float* running_var) {
+  CUTRAIN_NN_DISPATCH(cpu::parallel_for(static_cast<std::size_t>(cols),
+                                        [=](std::size_t c) {
+                                          rules::batchnorm_eval_column(
+                                              x + c, y + c, rows, cols, gamma ? gamma[c] : 1.0F,
+                                              beta ? beta[c] : 0.0F, eps, running_mean[c],
+                                              running_var[c]);
+                                        }),
+                      kernels::launch_batchnorm_eval(x, y, rows, cols, gamma, beta, eps,
+                                                     running_mean, running_var, e.stream))
+}
+
+void batchnorm_backward(const Exec& e, const float* x, const float* dy, float* dx,
+                        std::int64_t rows, std::int64_t cols, const float* gamma,
+                        const float* save_mean, const float* save_invstd, float* dgamma,
+                        float* dbeta) {
+  CUTRAIN_NN_DISPATCH(cpu::parallel_for(static_cast<std::size_t>(cols),
+                                        [=](std::size_t c) {
+                                          rules::batchnorm_backward_column(
+                                              x + c, dy + c, dx ? dx + c : nullptr, rows, cols,
+                                              gamma ? gamma[c] : 1.0F, save_mean[c], save_invstd[c],
+                                              dgamma ? dgamma + c : nullptr,
+                                              dbeta ? dbeta + c : nullptr);
+                                        }),
+                      kernels::launch_batchnorm_backward(x, dy, dx, rows, cols, gamma, save_mean,
+                                                         save_invstd, dgamma, dbeta, e.stream))
+}
+
+void softmax_cross_entropy(const Exec& e, const float* logits, const std::int32_t* labels,
+                           std::int64_t rows, int classes, float eps, float* row_loss,
+                           float* dlogits) {
+  const float inv_batch = 1.0F / static_cast<float>(rows);
+  CUTRAIN_NN_DISPATCH(cpu::parallel_for(static_cast<std::size_t>(rows),
+                                        [=](std::size_t r) {
+                                          row_loss[r] = rules::softmax_cross_entropy_row(
+                                              logits + r * classes, classes, labels[r], eps,
+                                              inv_batch, dlogits ? dlogits + r * classes : nullptr);
+                                        }),
+                      kernels::launch_softmax_cross_entropy(logits, labels, rows, classes, eps,
+                                                            row_loss, dlogits, e.stream))
+}
+
+void mse(const Exec& e, const float* y, const float* t, std::size_t n, float* sq, float* grad) {
+  const float inv_n = 1.0F / static_cast<float>(n);
+  CUTRAIN_NN_DISPATCH(cpu::parallel_for(n,
+                                        [=](std::size_t i) {
+                                          sq[i] = rules::mse_element(y[i], t[i], inv_n,
+                                                                     grad ? grad + i : nullptr);
+                                        }),
+                      kernels::launch_mse(y, t, n, sq, grad, e.stream))
+}
+
+void mean(const Exec& e, const float* x, std::size_t n, double divisor, float* out) {
+  if (e.device.is_cpu()) {
+    double s = 0.0;
+    for (std::size_t i = 0; i < n; ++i) s += x[i];
+    *out = static_cast<float>(s / divisor);
+  } else {
+    CUTRAIN_ON_CUDA(kernels::launch_mean(x, n, divisor, out, e.stream));
+  }
+}
+
+}  // namespace cutrain::nn::backend

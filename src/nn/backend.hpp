@@ -1,0 +1,58 @@
+#pragma once
+// The layer family's backend dispatch: each function runs the CPU twin (OpenMP loops calling the
+// shared rules, OpenBLAS for GEMM) or launches the CUDA kernel (cuBLAS for GEMM). Layers call
+// these and nothing backend-specific.
+
+#include <cstddef>
+#include <cstdint>
+
+#include "cutrain/device.hpp"
+#include "cutrain/stream.hpp"
+#include "kernels/nn/activation.cuh"
+
+namespace cutrain::nn::backend {
+
+// Where an op runs: the device, its stream, and (CUDA) the cuBLAS handle to use.
+struct Exec {
+  Device device;
+  NativeStream stream = nullptr;
+  void* cublas = nullptr;  // cublasHandle_t, bound to `stream` by the caller
+};
+
+// Row-major GEMM: C[m, n] = alpha op(A) op(B) + beta C, op(X) = X or X^T; lda/ldb/ldc are the
+// row lengths of A, B, C as stored.
+//
+// Note [row-major GEMM on cuBLAS]: cuBLAS is column-major, and a row-major matrix read as
+// column-major is its transpose. So C = op(A) op(B) in row-major is C^T = op(B)^T op(A)^T in
+// column-major: cublasSgemm(opB, opA, n, m, k, B, ldb, A, lda, C, ldc) with the same op flags
+// and the same leading dimensions. This is the only place that knows it.
+void gemm(const Exec& e, bool trans_a, bool trans_b, std::int64_t m, std::int64_t n, std::int64_t k,
+          float alpha, const float* a, std::int64_t lda, const float* b, std::int64_t ldb,
+          float beta, float* c, std::int64_t ldc);
+
+void activation_forward(const Exec& e, rules::Activation a, float slope, const float* x, float* y,
+                        std::size_t n);
+void activation_backward(const Exec& e, rules::Activation a, float slope, const float* x,
+                         const float* y, const float* dy, float* dx, std::size_t n);
+void add_bias(const Exec& e, float* y, const float* bias, std::int64_t rows, std::int64_t cols);
+void column_sum(const Exec& e, const float* x, std::int64_t rows, std::int64_t cols, float* out);
+void dropout_mask(const Exec& e, float* mask, std::size_t n, float p);
+void multiply(const Exec& e, const float* a, const float* b, float* out, std::size_t n);
+void copy(const Exec& e, const float* src, float* dst, std::size_t n);
+void batchnorm_train(const Exec& e, const float* x, float* y, std::int64_t rows, std::int64_t cols,
+                     const float* gamma, const float* beta, float eps, float momentum,
+                     float* running_mean, float* running_var, float* save_mean, float* save_invstd);
+void batchnorm_eval(const Exec& e, const float* x, float* y, std::int64_t rows, std::int64_t cols,
+                    const float* gamma, const float* beta, float eps, const float* running_mean,
+                    const float* running_var);
+void batchnorm_backward(const Exec& e, const float* x, const float* dy, float* dx,
+                        std::int64_t rows, std::int64_t cols, const float* gamma,
+                        const float* save_mean, const float* save_invstd, float* dgamma,
+                        float* dbeta);
+void softmax_cross_entropy(const Exec& e, const float* logits, const std::int32_t* labels,
+                           std::int64_t rows, int classes, float eps, float* row_loss,
+                           float* dlogits);
+void mse(const Exec& e, const float* y, const float* t, std::size_t n, float* sq, float* grad);
+void mean(const Exec& e, const float* x, std::size_t n, double divisor, float* out);
+
+}  // namespace cutrain::nn::backend

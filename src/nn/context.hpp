@@ -1,0 +1,31 @@
+#pragma once
+// What Sequential hands its layers through LayerContext (see include/cutrain/nn/layer.hpp).
+
+#include <string>
+#include <vector>
+
+#include "cutrain/nn/layer.hpp"
+#include "src/nn/backend.hpp"
+
+namespace cutrain::nn {
+
+struct LayerContext::Resources {
+  Device device;
+  NativeStream stream = nullptr;
+  void* cublas = nullptr;  // cublasHandle_t on CUDA
+  Arena* parameters = nullptr;
+  Arena* gradients = nullptr;
+  Arena* buffers = nullptr;
+  std::vector<float*> workspaces;  // per layer, sized for the current batch
+  std::uint64_t seed = 0;
+  backend::Exec exec() const { return {device, stream, cublas}; }
+};
+
+inline backend::Exec exec_of(LayerContext& ctx) {
+  return ctx.resources().exec();
+}
+
+// "layers.{i}." + name
+std::string tensor_name(std::size_t layer, const std::string& name);
+
+}  // namespace cutrain::nn

@@ -1,0 +1,234 @@
+// The built-in layers: shapes, validation and the calls into the backend (src/nn/backend.hpp).
+#include "cutrain/nn/layers.hpp"
+
+#include <cmath>
+
+#include "cutrain/error.hpp"
+#include "cutrain/init.hpp"
+#include "src/nn/context.hpp"
+#if CUTRAIN_WITH_CURAND
+#include "src/rng/curand_generator.hpp"
+#endif
+
+namespace cutrain::nn {
+
+// ---- Linear -------------------------------------------------------------------------------------
+Linear::Linear(std::int64_t in_features, std::int64_t out_features, bool bias)
+    : in_(in_features), out_(out_features), bias_(bias) {
+  CUTRAIN_CHECK(in_features > 0 && out_features > 0, "Linear(", in_features, ", ", out_features,
+                "): both feature counts must be positive");
+}
+
+void Linear::declare(Declarations& d) const {
+  d.parameter("weight", {out_, in_}, kDecayGroup);
+  if (bias_) d.parameter("bias", {out_}, kNoDecayGroup);
+}
+
+std::int64_t Linear::output_features(std::int64_t input_features) const {
+  CUTRAIN_CHECK(input_features == in_, "Linear(", in_, ", ", out_, ") expects ", in_,
+                " input features but the previous layer gives ", input_features);
+  return out_;
+}
+
+void Linear::initialize(LayerContext& ctx, std::uint64_t seed) {
+  Arena& p = *ctx.resources().parameters;
+  init::initialize(p, tensor_name(ctx.index(), "weight"),
+                   init_.value_or(init::Scheme::kaiming_uniform()), seed, ctx.stream());
+  if (bias_)
+    init::initialize(p, tensor_name(ctx.index(), "bias"), init::Scheme::zeros(), seed,
+                     ctx.stream());
+}
+
+// y [B, out] = x [B, in] W^T (+ b)
+void Linear::forward(LayerContext& ctx, const Matrix& x, Matrix& y) {
+  const backend::Exec e = exec_of(ctx);
+  backend::gemm(e, false, true, x.rows, out_, in_, 1.0F, x.data, in_, ctx.parameter("weight").data,
+                in_, 0.0F, y.data, out_);
+  if (bias_) backend::add_bias(e, y.data, ctx.parameter("bias").data, y.rows, out_);
+}
+
+// dx = dy W;  dW = dy^T x;  db = sum over the batch of dy
+void Linear::backward(LayerContext& ctx, const Matrix& x, const Matrix& /*y*/, const Matrix& dy,
+                      Matrix& dx) {
+  const backend::Exec e = exec_of(ctx);
+  if (dx.data != nullptr)
+    backend::gemm(e, false, false, dy.rows, in_, out_, 1.0F, dy.data, out_,
+                  ctx.parameter("weight").data, in_, 0.0F, dx.data, in_);
+  backend::gemm(e, true, false, out_, in_, dy.rows, 1.0F, dy.data, out_, x.data, in_, 0.0F,
+                ctx.gradient("weight").data, in_);
+  if (bias_) backend::column_sum(e, dy.data, dy.rows, out_, ctx.gradient("bias").data);
+}
+
+// ---- Activations --------------------------------------------------------------------------------
+namespace {
+rules::Activation rule_of(Activation::Kind k) {
+  switch (k) {
+    case Activation::Kind::kRelu:
+      return rules::Activation::kRelu;
+    case Activation::Kind::kLeakyRelu:
+      return rules::Activation::kLeakyRelu;
+    case Activation::Kind::kTanh:
+      return rules::Activation::kTanh;
+    case Activation::Kind::kSigmoid:
+      return rules::Activation::kSigmoid;
+    case Activation::Kind::kGelu:
+      return rules::Activation::kGelu;
+  }
+  return rules::Activation::kRelu;
+}
+}  // namespace
+
+Activation::Activation(Kind kind, float negative_slope) : kind_(kind), slope_(negative_slope) {
+  CUTRAIN_CHECK(std::isfinite(negative_slope), "LeakyReLU: negative_slope = ", negative_slope,
+                " must be finite");
+}
+
+Activation Activation::parse(std::string_view name) {
+  if (name == "relu") return Activation(Kind::kRelu);
+  if (name == "leaky_relu") return Activation(Kind::kLeakyRelu);
+  if (name == "tanh") return Activation(Kind::kTanh);
+  if (name == "sigmoid") return Activation(Kind::kSigmoid);
+  if (name == "gelu") return Activation(Kind::kGelu);
+  CUTRAIN_FAIL("unknown activation '", name, "': expected relu, leaky_relu, tanh, sigmoid or gelu");
+}
+
+std::string Activation::kind() const {
+  switch (kind_) {
+    case Kind::kRelu:
+      return "ReLU";
+    case Kind::kLeakyRelu:
+      return "LeakyReLU";
+    case Kind::kTanh:
+      return "Tanh";
+    case Kind::kSigmoid:
+      return "Sigmoid";
+    case Kind::kGelu:
+      return "GELU";
+  }
+  return "?";
+}
+
+void Activation::forward(LayerContext& ctx, const Matrix& x, Matrix& y) {
+  backend::activation_forward(exec_of(ctx), rule_of(kind_), slope_, x.data, y.data, x.size());
+}
+
+void Activation::backward(LayerContext& ctx, const Matrix& x, const Matrix& y, const Matrix& dy,
+                          Matrix& dx) {
+  if (dx.data == nullptr) return;
+  backend::activation_backward(exec_of(ctx), rule_of(kind_), slope_, x.data, y.data, dy.data,
+                               dx.data, x.size());
+}
+
+// ---- Dropout ------------------------------------------------------------------------------------
+Dropout::Dropout(float p) : p_(p) {
+  CUTRAIN_CHECK(p >= 0.0F && p < 1.0F, "Dropout: p = ", p, " is invalid; valid: [0, 1)");
+}
+
+std::size_t Dropout::workspace_floats(std::int64_t batch, std::int64_t features) const {
+  return static_cast<std::size_t>(batch * features);
+}
+
+void Dropout::forward(LayerContext& ctx, const Matrix& x, Matrix& y) {
+  const backend::Exec e = exec_of(ctx);
+  if (!ctx.training() || p_ == 0.0F) {
+    backend::copy(e, x.data, y.data, x.size());
+    return;
+  }
+  float* mask = ctx.workspace();
+#if CUTRAIN_WITH_CURAND
+  // A fresh stream per forward pass and layer: the same seed replays the same masks.
+  detail::CurandGenerator gen(ctx.device(),
+                              init::tensor_seed(ctx.seed() + ctx.step(), ctx.index()));
+  gen.set_stream(ctx.stream());
+  gen.uniform(mask, x.size());
+#else
+  (void)mask;
+  CUTRAIN_FAIL("Dropout in training needs cuRAND; cutrain was built without the CUDA toolkit");
+#endif
+  backend::dropout_mask(e, mask, x.size(), p_);
+  backend::multiply(e, x.data, mask, y.data, x.size());
+}
+
+void Dropout::backward(LayerContext& ctx, const Matrix& /*x*/, const Matrix& /*y*/,
+                       const Matrix& dy, Matrix& dx) {
+  if (dx.data == nullptr) return;
+  const backend::Exec e = exec_of(ctx);
+  if (!ctx.training() || p_ == 0.0F) {
+    backend::copy(e, dy.data, dx.data, dy.size());
+  } else {
+    backend::multiply(e, dy.data, ctx.workspace(), dx.data, dy.size());
+  }
+}
+
+// ---- BatchNorm1d --------------------------------------------------------------------------------
+BatchNorm1d::BatchNorm1d(std::int64_t features, float eps, float momentum, bool affine)
+    : features_(features), eps_(eps), momentum_(momentum), affine_(affine) {
+  CUTRAIN_CHECK(features > 0, "BatchNorm1d: features = ", features, " must be positive");
+  CUTRAIN_CHECK(std::isfinite(eps) && eps > 0, "BatchNorm1d: eps = ", eps, " must be > 0");
+  CUTRAIN_CHECK(momentum >= 0 && momentum <= 1, "BatchNorm1d: momentum = ", momentum,
+                " is invalid; valid: [0, 1]");
+}
+
+void BatchNorm1d::declare(Declarations& d) const {
+  if (affine_) {
+    d.parameter("weight", {features_}, kNoDecayGroup);
+    d.parameter("bias", {features_}, kNoDecayGroup);
+  }
+  d.buffer("running_mean", {features_});
+  d.buffer("running_var", {features_});
+}
+
+std::int64_t BatchNorm1d::output_features(std::int64_t input_features) const {
+  CUTRAIN_CHECK(input_features == features_, "BatchNorm1d(", features_, ") expects ", features_,
+                " input features but the previous layer gives ", input_features);
+  return features_;
+}
+
+std::size_t BatchNorm1d::workspace_floats(std::int64_t, std::int64_t features) const {
+  return static_cast<std::size_t>(2 * features);  // the batch's mean and 1/std
+}
+
+void BatchNorm1d::initialize(LayerContext& ctx, std::uint64_t seed) {
+  const std::size_t i = ctx.index();
+  if (affine_) {
+    init::initialize(*ctx.resources().parameters, tensor_name(i, "weight"),
+                     init::Scheme::constant(1.0), seed, ctx.stream());
+    init::initialize(*ctx.resources().parameters, tensor_name(i, "bias"), init::Scheme::zeros(),
+                     seed, ctx.stream());
+  }
+  init::initialize(*ctx.resources().buffers, tensor_name(i, "running_mean"), init::Scheme::zeros(),
+                   seed, ctx.stream());
+  init::initialize(*ctx.resources().buffers, tensor_name(i, "running_var"),
+                   init::Scheme::constant(1.0), seed, ctx.stream());
+}
+
+void BatchNorm1d::forward(LayerContext& ctx, const Matrix& x, Matrix& y) {
+  const backend::Exec e = exec_of(ctx);
+  const float* gamma = affine_ ? ctx.parameter("weight").data : nullptr;
+  const float* beta = affine_ ? ctx.parameter("bias").data : nullptr;
+  float* rm = ctx.buffer("running_mean").data;
+  float* rv = ctx.buffer("running_var").data;
+  if (ctx.training()) {
+    CUTRAIN_CHECK(x.rows > 1,
+                  "BatchNorm1d in training needs more than 1 sample per batch "
+                  "(got ",
+                  x.rows, "); use a larger batch or eval()");
+    float* ws = ctx.workspace();
+    backend::batchnorm_train(e, x.data, y.data, x.rows, features_, gamma, beta, eps_, momentum_, rm,
+                             rv, ws, ws + features_);
+  } else {
+    backend::batchnorm_eval(e, x.data, y.data, x.rows, features_, gamma, beta, eps_, rm, rv);
+  }
+}
+
+void BatchNorm1d::backward(LayerContext& ctx, const Matrix& x, const Matrix& /*y*/,
+                           const Matrix& dy, Matrix& dx) {
+  CUTRAIN_CHECK(ctx.training(), "BatchNorm1d.backward needs a training-mode forward pass");
+  const float* ws = ctx.workspace();
+  backend::batchnorm_backward(exec_of(ctx), x.data, dy.data, dx.data, x.rows, features_,
+                              affine_ ? ctx.parameter("weight").data : nullptr, ws, ws + features_,
+                              affine_ ? ctx.gradient("weight").data : nullptr,
+                              affine_ ? ctx.gradient("bias").data : nullptr);
+}
+
+}  // namespace cutrain::nn

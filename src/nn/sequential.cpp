@@ -1,0 +1,279 @@
+#include "cutrain/nn/sequential.hpp"
+
+#include <optional>
+#include <sstream>
+
+#include "cutrain/error.hpp"
+#include "cutrain/nn/layers.hpp"
+#include "src/cuda/runtime.hpp"
+#include "src/nn/context.hpp"
+#if CUTRAIN_WITH_CUDA
+#include "src/cuda/handles.hpp"
+#endif
+
+namespace cutrain::nn {
+
+std::string tensor_name(std::size_t layer, const std::string& name) {
+  return "layers." + std::to_string(layer) + "." + name;
+}
+
+void Declarations::parameter(std::string name, Shape shape, int group) {
+  parameters_.push_back({std::move(name), std::move(shape), group});
+}
+void Declarations::buffer(std::string name, Shape shape) {
+  buffers_.push_back({std::move(name), std::move(shape), 0});
+}
+
+LayerContext::LayerContext(Resources& r, std::size_t layer_index, bool training, std::uint64_t step)
+    : r_(r), index_(layer_index), training_(training), step_(step) {}
+std::string LayerContext::full(const std::string& name) const {
+  return tensor_name(index_, name);
+}
+TensorView LayerContext::parameter(const std::string& name) {
+  return r_.parameters->view(full(name));
+}
+TensorView LayerContext::gradient(const std::string& name) {
+  return r_.gradients->view(full(name));
+}
+TensorView LayerContext::buffer(const std::string& name) {
+  return r_.buffers->view(full(name));
+}
+float* LayerContext::workspace() {
+  return r_.workspaces.at(index_);
+}
+Device LayerContext::device() const {
+  return r_.device;
+}
+NativeStream LayerContext::stream() const {
+  return r_.stream;
+}
+std::uint64_t LayerContext::seed() const {
+  return r_.seed;
+}
+
+struct Sequential::State {
+  LayerContext::Resources res;
+  Arena parameters, gradients, buffers;
+#if CUTRAIN_WITH_CUDA
+  std::unique_ptr<detail::CublasHandle> cublas;
+#endif
+  std::int64_t batch = 0;
+  std::vector<Buffer> activations;  // activations[i]: output of layer i, [batch, widths[i+1]]
+  std::vector<Buffer> workspaces;
+  Buffer grad_a, grad_b;  // ping-pong gradients for backward
+  Matrix input;           // the last forward's input (must stay alive until backward)
+  Matrix output;
+  std::int64_t forward_batch = -1;
+};
+
+Sequential::Sequential(std::int64_t input_features) : input_features_(input_features) {
+  CUTRAIN_CHECK(input_features > 0, "Sequential: input_features = ", input_features,
+                " must be positive");
+}
+Sequential::~Sequential() = default;
+Sequential::Sequential(Sequential&&) noexcept = default;
+Sequential& Sequential::operator=(Sequential&&) noexcept = default;
+
+Sequential& Sequential::add(std::unique_ptr<Layer> layer) {
+  CUTRAIN_CHECK(layer != nullptr, "Sequential::add: null layer");
+  CUTRAIN_CHECK(!built(), "Sequential::add after build(): add every layer first");
+  layers_.push_back(std::move(layer));
+  return *this;
+}
+
+bool Sequential::built() const {
+  return state_ != nullptr;
+}
+
+namespace {
+
+// The default weight initialization of a Linear from the activation that follows it.
+init::Scheme default_init(const std::vector<std::unique_ptr<Layer>>& layers, std::size_t i) {
+  for (std::size_t j = i + 1; j < layers.size(); ++j) {
+    if (dynamic_cast<Linear*>(layers[j].get()) != nullptr) break;
+    if (const auto* a = dynamic_cast<Activation*>(layers[j].get())) {
+      switch (a->activation()) {
+        case Activation::Kind::kRelu:
+        case Activation::Kind::kGelu:
+          return init::Scheme::kaiming_uniform();
+        case Activation::Kind::kLeakyRelu:
+          return init::Scheme::kaiming_uniform(init::Nonlinearity::kLeakyRelu,
+                                               init::FanMode::kFanIn, a->negative_slope());
+        case Activation::Kind::kTanh:
+          return init::Scheme::xavier_uniform(init::gain(init::Nonlinearity::kTanh));
+        case Activation::Kind::kSigmoid:
+          return init::Scheme::xavier_uniform();
+      }
+    }
+  }
+  return init::Scheme::xavier_uniform();
+}
+
+}  // namespace
+
+void Sequential::build(Device device, std::uint64_t seed) {
+  CUTRAIN_CHECK(!layers_.empty(), "Sequential::build: the model has no layers; add() some first");
+  CUTRAIN_CHECK(!built(), "Sequential::build called twice");
+  require_usable(device);
+  widths_ = {input_features_};
+  ArenaLayout::Builder params, buffers;
+  for (std::size_t i = 0; i < layers_.size(); ++i) {
+    widths_.push_back(layers_[i]->output_features(widths_.back()));
+    Declarations d;
+    layers_[i]->declare(d);
+    for (const auto& p : d.parameters()) params.add(tensor_name(i, p.name), p.shape, p.group);
+    for (const auto& b : d.buffers()) buffers.add(tensor_name(i, b.name), b.shape);
+  }
+  auto state = std::make_unique<State>();
+  state->parameters = Arena(params.build(), device);
+  state->gradients = state->parameters.like();
+  state->buffers = Arena(buffers.build(), device);
+  state->res.device = device;
+  state->res.parameters = &state->parameters;
+  state->res.gradients = &state->gradients;
+  state->res.buffers = &state->buffers;
+  state->res.workspaces.assign(layers_.size(), nullptr);
+  state->res.seed = seed;
+#if CUTRAIN_WITH_CUDA
+  if (device.is_cuda()) {
+    state->cublas = std::make_unique<detail::CublasHandle>(device.ordinal());
+    state->res.cublas = state->cublas->get();
+  }
+#endif
+  state_ = std::move(state);
+  seed_ = seed;
+  std::optional<detail::cuda::DeviceGuard> guard;
+  if (device.is_cuda()) guard.emplace(device.ordinal());
+  for (std::size_t i = 0; i < layers_.size(); ++i) {
+    if (auto* lin = dynamic_cast<Linear*>(layers_[i].get()); lin && !lin->init_scheme())
+      lin->set_init(default_init(layers_, i));
+    LayerContext ctx(state_->res, i, training_, 0);
+    layers_[i]->initialize(ctx, seed);
+  }
+  state_->parameters.layout();  // built
+}
+
+void Sequential::ensure_batch(std::int64_t batch) {
+  State& s = *state_;
+  if (s.batch == batch) return;
+  s.activations.clear();
+  s.workspaces.clear();
+  std::int64_t widest = 0;
+  for (std::size_t i = 0; i < layers_.size(); ++i) {
+    s.activations.emplace_back(static_cast<std::size_t>(batch * widths_[i + 1]) * sizeof(float),
+                               s.res.device);
+    const std::size_t ws = layers_[i]->workspace_floats(batch, widths_[i]);
+    s.workspaces.emplace_back(ws * sizeof(float), s.res.device);
+    s.res.workspaces[i] = s.workspaces.back().as<float>();
+    widest = std::max(widest, widths_[i]);
+  }
+  const auto grad_bytes = static_cast<std::size_t>(batch * widest) * sizeof(float);
+  s.grad_a = Buffer(grad_bytes, s.res.device);
+  s.grad_b = Buffer(grad_bytes, s.res.device);
+  s.batch = batch;
+}
+
+const Matrix& Sequential::forward(const Matrix& x, NativeStream stream) {
+  CUTRAIN_CHECK(built(), "Sequential::forward before build()");
+  CUTRAIN_CHECK(x.rows > 0, "Sequential::forward: empty batch (0 rows)");
+  CUTRAIN_CHECK(x.cols == input_features_, "Sequential::forward: the model expects ",
+                input_features_, " input features but the batch has ", x.cols);
+  CUTRAIN_CHECK(x.device == device(), "Sequential::forward: the batch is on ", x.device.str(),
+                " but the model is on ", device().str());
+  CUTRAIN_CHECK(x.data != nullptr, "Sequential::forward: null input");
+  State& s = *state_;
+  std::optional<detail::cuda::DeviceGuard> guard;
+  if (s.res.device.is_cuda()) guard.emplace(s.res.device.ordinal());
+  ensure_batch(x.rows);
+  s.res.stream = stream;
+#if CUTRAIN_WITH_CUDA
+  if (s.cublas) s.cublas->set_stream(stream);
+#endif
+  s.input = x;
+  Matrix in = x;
+  for (std::size_t i = 0; i < layers_.size(); ++i) {
+    Matrix out{s.activations[i].as<float>(), x.rows, widths_[i + 1], x.device};
+    LayerContext ctx(s.res, i, training_, steps_);
+    layers_[i]->forward(ctx, in, out);
+    in = out;
+  }
+  ++steps_;
+  s.output = in;
+  s.forward_batch = x.rows;
+  return s.output;
+}
+
+void Sequential::backward(const Matrix& dy, NativeStream stream, Matrix* dx_input) {
+  CUTRAIN_CHECK(built() && state_->forward_batch > 0, "Sequential::backward before forward()");
+  State& s = *state_;
+  CUTRAIN_CHECK(dy.rows == s.forward_batch && dy.cols == widths_.back(),
+                "Sequential::backward: the gradient is [", dy.rows, ", ", dy.cols,
+                "] but the last forward produced [", s.forward_batch, ", ", widths_.back(), "]");
+  if (dx_input != nullptr)
+    CUTRAIN_CHECK(dx_input->rows == dy.rows && dx_input->cols == input_features_ &&
+                      dx_input->device == dy.device && dx_input->data != nullptr,
+                  "Sequential::backward: the input gradient must be [", dy.rows, ", ",
+                  input_features_, "] on ", dy.device.str());
+  std::optional<detail::cuda::DeviceGuard> guard;
+  if (s.res.device.is_cuda()) guard.emplace(s.res.device.ordinal());
+  s.res.stream = stream;
+#if CUTRAIN_WITH_CUDA
+  if (s.cublas) s.cublas->set_stream(stream);
+#endif
+  Matrix grad = dy;
+  for (std::size_t k = layers_.size(); k-- > 0;) {
+    Matrix x =
+        k == 0 ? s.input : Matrix{s.activations[k - 1].as<float>(), dy.rows, widths_[k], dy.device};
+    Matrix y{s.activations[k].as<float>(), dy.rows, widths_[k + 1], dy.device};
+    Buffer& target = (k % 2 == 0) ? s.grad_a : s.grad_b;
+    Matrix dx{target.as<float>(), dy.rows, widths_[k], dy.device};
+    if (k == 0) dx.data = dx_input != nullptr ? dx_input->data : nullptr;
+    LayerContext ctx(s.res, k, training_, steps_ - 1);
+    layers_[k]->backward(ctx, x, y, grad, dx);
+    grad = dx;
+  }
+}
+
+Arena& Sequential::parameters() {
+  CUTRAIN_CHECK(built(), "Sequential: build() first");
+  return state_->parameters;
+}
+Arena& Sequential::gradients() {
+  CUTRAIN_CHECK(built(), "Sequential: build() first");
+  return state_->gradients;
+}
+Arena& Sequential::buffers() {
+  CUTRAIN_CHECK(built(), "Sequential: build() first");
+  return state_->buffers;
+}
+std::int64_t Sequential::output_features() const {
+  CUTRAIN_CHECK(!widths_.empty(), "Sequential: build() first");
+  return widths_.back();
+}
+Device Sequential::device() const {
+  CUTRAIN_CHECK(built(), "Sequential: build() first");
+  return state_->res.device;
+}
+
+std::string Sequential::summary() const {
+  std::ostringstream os;
+  std::size_t total = 0;
+  for (std::size_t i = 0; i < layers_.size(); ++i) {
+    Declarations d;
+    layers_[i]->declare(d);
+    std::size_t n = 0;
+    for (const auto& p : d.parameters()) {
+      std::size_t k = 1;
+      for (const auto dim : p.shape) k *= static_cast<std::size_t>(dim);
+      n += k;
+    }
+    total += n;
+    os << "  (" << i << ") " << layers_[i]->kind();
+    if (!widths_.empty()) os << "  " << widths_[i] << " -> " << widths_[i + 1];
+    os << "  params " << n << "\n";
+  }
+  os << "  total parameters: " << total << "\n";
+  return os.str();
+}
+
+}  // namespace cutrain::nn

@@ -1,0 +1,316 @@
+// Every layer and loss against PyTorch goldens (make_layer_goldens.py), finite-difference
+// gradient checks on the CPU, and CPU/GPU agreement.
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <random>
+
+#include "cutrain/error.hpp"
+#include "nn_fixture.hpp"
+#include "support/gpu.hpp"
+
+namespace cutrain::nn {
+namespace {
+
+using testing::DeviceLabels;
+using testing::DeviceMatrix;
+using testing::floats;
+using testing::layer_goldens;
+using testing::to_host;
+
+void expect_close(const std::vector<float>& got, const std::vector<float>& want, double rtol,
+                  double atol, const std::string& what) {
+  ASSERT_EQ(got.size(), want.size()) << what;
+  for (std::size_t i = 0; i < want.size(); ++i)
+    ASSERT_NEAR(got[i], want[i], atol + rtol * std::fabs(want[i])) << what << " [" << i << "]";
+}
+
+std::string suffix(const std::string& name);
+
+// A one-layer model whose parameters and buffers are set from a golden case.
+Sequential one_layer(std::unique_ptr<Layer> layer, std::int64_t in, const nlohmann::json& c,
+                     Device device) {
+  Sequential m(in);
+  m.add(std::move(layer));
+  m.build(device, 1);
+  for (const auto& t : m.parameters().layout().tensors())
+    m.parameters().tensor_from_host(t.name, floats(c.at("param." + suffix(t.name))));
+  for (const auto& t : m.buffers().layout().tensors()) {
+    const std::string s = suffix(t.name);
+    const std::string key = c.contains("buffer_in." + s) ? "buffer_in." + s : "buffer." + s;
+    m.buffers().tensor_from_host(t.name, floats(c.at(key)));
+  }
+  return m;
+}
+
+struct LayerRun {
+  std::vector<float> y, dx;
+  std::vector<std::vector<float>> grads, buffers;
+};
+
+LayerRun run_layer(Sequential& m, const nlohmann::json& c, Device device, bool backward = true) {
+  const std::vector<std::int64_t> shape = c.at("x_shape");
+  DeviceMatrix x(floats(c.at("x")), shape[0], shape[1], device);
+  LayerRun r;
+  const Matrix& y = m.forward(x.m);
+  r.y = to_host(y);
+  if (backward) {
+    DeviceMatrix dy(floats(c.at("dy")), y.rows, y.cols, device);
+    DeviceMatrix dx(shape[0], shape[1], device);
+    m.backward(dy.m, nullptr, &dx.m);
+    r.dx = to_host(dx.m);
+    for (const auto& t : m.gradients().layout().tensors())
+      r.grads.push_back(m.gradients().tensor_to_host(t.name));
+  }
+  for (const auto& t : m.buffers().layout().tensors())
+    r.buffers.push_back(m.buffers().tensor_to_host(t.name));
+  return r;
+}
+
+std::string suffix(const std::string& name) {
+  return name.substr(name.rfind('.') + 1);
+}
+
+void check_layer_golden(const std::string& name, std::unique_ptr<Layer> layer, Device device,
+                        double rtol) {
+  const auto& c = layer_goldens().at(name);
+  const std::vector<std::int64_t> shape = c.at("x_shape");
+  Sequential m = one_layer(std::move(layer), shape[1], c, device);
+  const LayerRun r = run_layer(m, c, device);
+  expect_close(r.y, floats(c.at("y")), rtol, 1e-6, name + " y");
+  expect_close(r.dx, floats(c.at("dx")), rtol, 1e-6, name + " dx");
+  std::size_t k = 0;
+  for (const auto& t : m.gradients().layout().tensors())
+    expect_close(r.grads[k++], floats(c.at("grad." + suffix(t.name))), rtol, 1e-5,
+                 name + " grad " + t.name);
+  k = 0;
+  for (const auto& t : m.buffers().layout().tensors())
+    expect_close(r.buffers[k++], floats(c.at("buffer." + suffix(t.name))), rtol, 1e-6,
+                 name + " " + t.name);
+}
+
+void check_all_goldens(Device device) {
+  check_layer_golden("linear", std::make_unique<Linear>(5, 3), device, 1e-5);
+  check_layer_golden("linear_nobias", std::make_unique<Linear>(5, 3, false), device, 1e-5);
+  check_layer_golden("relu", std::make_unique<Activation>(Activation::Kind::kRelu), device, 1e-6);
+  check_layer_golden("leaky_relu", std::make_unique<Activation>(Activation::Kind::kLeakyRelu, 0.1F),
+                     device, 1e-6);
+  check_layer_golden("tanh", std::make_unique<Activation>(Activation::Kind::kTanh), device, 1e-5);
+  check_layer_golden("sigmoid", std::make_unique<Activation>(Activation::Kind::kSigmoid), device,
+                     1e-5);
+  check_layer_golden("gelu", std::make_unique<Activation>(Activation::Kind::kGelu), device, 1e-5);
+  check_layer_golden("batchnorm_train", std::make_unique<BatchNorm1d>(5), device, 1e-5);
+}
+
+TEST(Layers, MatchPyTorchOnCpu) {
+  check_all_goldens(Device::cpu());
+}
+
+void check_batchnorm_eval(Device device) {
+  const auto& c = layer_goldens().at("batchnorm_eval");
+  Sequential m = one_layer(std::make_unique<BatchNorm1d>(5), 5, c, device);
+  m.eval();
+  const LayerRun r = run_layer(m, c, device, /*backward=*/false);
+  expect_close(r.y, floats(c.at("y")), 1e-5, 1e-6, "batchnorm eval");
+}
+TEST(Layers, BatchNormEvalMatchesPyTorch) {
+  check_batchnorm_eval(Device::cpu());
+}
+
+void check_losses(Device device) {
+  for (const char* name : {"cross_entropy_0.0", "cross_entropy_0.1"}) {
+    const auto& c = layer_goldens().at(name);
+    DeviceMatrix logits(floats(c.at("x")), 5, 4, device);
+    DeviceLabels labels(c.at("labels").get<std::vector<std::int32_t>>(), device);
+    DeviceMatrix grad(5, 4, device);
+    SoftmaxCrossEntropy loss(c.at("eps").get<float>());
+    loss.compute(logits.m, labels.data(), &grad.m);
+    EXPECT_NEAR(loss.value(), c.at("loss").get<double>(), 1e-5 * c.at("loss").get<double>())
+        << name;
+    expect_close(to_host(grad.m), floats(c.at("dx")), 1e-5, 1e-7, name);
+  }
+  const auto& c = layer_goldens().at("mse");
+  DeviceMatrix out(floats(c.at("x")), 3, 4, device), target(floats(c.at("target")), 3, 4, device);
+  DeviceMatrix grad(3, 4, device);
+  MseLoss mse;
+  mse.compute(out.m, target.m, &grad.m);
+  EXPECT_NEAR(mse.value(), c.at("loss").get<double>(), 1e-6 * c.at("loss").get<double>());
+  expect_close(to_host(grad.m), floats(c.at("dx")), 1e-6, 1e-8, "mse");
+}
+TEST(Losses, MatchPyTorchOnCpu) {
+  check_losses(Device::cpu());
+}
+
+// ---- finite differences -----------------------------------------------------------------------
+// L(x, theta) = sum_i w_i y_i with fixed random w: backward with dy = w gives dL/dx and
+// dL/dtheta; central differences of L (float forward, double accumulation) check them.
+
+// Also returns the sign pattern of the output: ReLU-family kinks show as a sign change of the
+// output between x - h and x + h, where a central difference is meaningless; such coordinates
+// are skipped (and counted).
+double weighted_output(Sequential& m, const Matrix& x, const std::vector<float>& w,
+                       std::vector<bool>* signs = nullptr) {
+  const std::vector<float> y = to_host(m.forward(x));
+  double s = 0;
+  for (std::size_t i = 0; i < y.size(); ++i) s += static_cast<double>(w[i]) * y[i];
+  if (signs != nullptr) {
+    signs->resize(y.size());
+    for (std::size_t i = 0; i < y.size(); ++i) (*signs)[i] = y[i] > 0.0F;
+  }
+  return s;
+}
+
+void finite_difference_check(Sequential& m, std::int64_t batch, std::uint32_t seed, double tol) {
+  std::mt19937 rng(seed);
+  std::normal_distribution<float> normal(0.0F, 1.0F);
+  std::vector<float> xs(static_cast<std::size_t>(batch * m.input_features()));
+  for (float& v : xs) v = normal(rng);
+  std::vector<float> w(static_cast<std::size_t>(batch * m.output_features()));
+  for (float& v : w) v = normal(rng);
+  DeviceMatrix x(xs, batch, m.input_features(), Device::cpu());
+  DeviceMatrix dy(w, batch, m.output_features(), Device::cpu());
+  m.forward(x.m);
+  m.backward(dy.m);
+  const std::vector<float> analytic = m.gradients().to_host();
+  std::vector<float> p = m.parameters().to_host();
+  const float h = 1e-2F;
+  std::size_t checked = 0, kinks = 0;
+  std::vector<bool> signs_up, signs_down;
+  for (const auto& t : m.parameters().layout().tensors()) {
+    for (std::size_t j = 0; j < t.numel; j += std::max<std::size_t>(1, t.numel / 25)) {
+      const std::size_t i = t.offset + j;
+      const float saved = p[i];
+      p[i] = saved + h;
+      m.parameters().from_host(p);
+      const double up = weighted_output(m, x.m, w, &signs_up);
+      p[i] = saved - h;
+      m.parameters().from_host(p);
+      const double down = weighted_output(m, x.m, w, &signs_down);
+      p[i] = saved;
+      m.parameters().from_host(p);
+      if (signs_up != signs_down) {
+        ++kinks;
+        continue;
+      }
+      const double numeric = (up - down) / (2.0 * h);
+      EXPECT_NEAR(analytic[i], numeric, tol * std::max(1.0, std::fabs(numeric)))
+          << t.name << "[" << j << "]";
+      ++checked;
+    }
+  }
+  EXPECT_GT(checked, 3 * kinks) << "too many coordinates skipped at kinks";
+}
+
+TEST(FiniteDifferences, EveryLayer) {
+  auto check = [](std::unique_ptr<Layer> layer, std::int64_t in, const char* what) {
+    SCOPED_TRACE(what);
+    Sequential m(in);
+    m.add(std::make_unique<Linear>(in, 6));  // gives the layer's input a gradient path
+    m.add(std::move(layer));
+    m.build(Device::cpu(), 42);
+    finite_difference_check(m, 5, 7, 2e-2);
+  };
+  check(std::make_unique<Linear>(6, 4), 3, "Linear");
+  check(std::make_unique<Activation>(Activation::Kind::kRelu), 3, "ReLU");
+  check(std::make_unique<Activation>(Activation::Kind::kLeakyRelu, 0.2F), 3, "LeakyReLU");
+  check(std::make_unique<Activation>(Activation::Kind::kTanh), 3, "Tanh");
+  check(std::make_unique<Activation>(Activation::Kind::kSigmoid), 3, "Sigmoid");
+  check(std::make_unique<Activation>(Activation::Kind::kGelu), 3, "GELU");
+  check(std::make_unique<BatchNorm1d>(6), 3, "BatchNorm1d");
+}
+
+// End to end: a 3-layer model under softmax cross-entropy.
+TEST(FiniteDifferences, ThreeLayerModelWithCrossEntropy) {
+  Sequential m(8);
+  m.emplace<Linear>(8, 16).emplace<Activation>(Activation::Kind::kTanh);
+  m.emplace<Linear>(16, 12).emplace<Activation>(Activation::Kind::kGelu);
+  m.emplace<Linear>(12, 5);
+  m.build(Device::cpu(), 3);
+  std::mt19937 rng(9);
+  std::normal_distribution<float> normal(0.0F, 1.0F);
+  std::vector<float> xs(6 * 8);
+  for (float& v : xs) v = normal(rng);
+  const std::vector<std::int32_t> labels = {0, 4, 2, 1, 3, 0};
+  DeviceMatrix x(xs, 6, 8, Device::cpu());
+  DeviceMatrix grad(6, 5, Device::cpu());
+  SoftmaxCrossEntropy loss;
+  auto loss_at = [&] {
+    loss.compute(m.forward(x.m), labels.data(), nullptr);
+    return static_cast<double>(loss.value());
+  };
+  loss.compute(m.forward(x.m), labels.data(), &grad.m);
+  m.backward(grad.m);
+  const std::vector<float> analytic = m.gradients().to_host();
+  std::vector<float> p = m.parameters().to_host();
+  const float h = 1e-2F;
+  for (const auto& t : m.parameters().layout().tensors()) {
+    for (std::size_t j = 0; j < t.numel; j += 7) {
+      const std::size_t i = t.offset + j;
+      const float saved = p[i];
+      p[i] = saved + h;
+      m.parameters().from_host(p);
+      const double up = loss_at();
+      p[i] = saved - h;
+      m.parameters().from_host(p);
+      const double down = loss_at();
+      p[i] = saved;
+      m.parameters().from_host(p);
+      const double numeric = (up - down) / (2.0 * h);
+      EXPECT_NEAR(analytic[i], numeric, 2e-2 * std::max(0.05, std::fabs(numeric)))
+          << t.name << "[" << j << "]";
+    }
+  }
+}
+
+// ---- GPU ----------------------------------------------------------------------------------------
+TEST(LayersGpu, MatchPyTorch) {
+  CUTRAIN_REQUIRE_GPU();
+  check_all_goldens(Device::cuda(0));
+  check_batchnorm_eval(Device::cuda(0));
+  check_losses(Device::cuda(0));
+}
+
+// The same model and batch on both backends. GEMM accumulation orders differ between OpenBLAS
+// and cuBLAS (and transcendental functions between glibc and CUDA), so agreement is to a few
+// float ulps relative to each tensor's scale, not bit for bit.
+TEST(LayersGpu, CpuAndGpuAgree) {
+  CUTRAIN_REQUIRE_GPU();
+  auto make = [] {
+    Sequential m(20);
+    m.emplace<Linear>(20, 64).emplace<BatchNorm1d>(64).emplace<Activation>(Activation::Kind::kGelu);
+    m.emplace<Linear>(64, 32).emplace<Activation>(Activation::Kind::kSigmoid);
+    m.emplace<Linear>(32, 10);
+    return m;
+  };
+  Sequential cpu = make(), gpu = make();
+  cpu.build(Device::cpu(), 5);
+  gpu.build(Device::cuda(0), 5);
+  gpu.parameters().copy_from(cpu.parameters());
+  std::mt19937 rng(2);
+  std::normal_distribution<float> normal(0.0F, 1.0F);
+  std::vector<float> xs(33 * 20);
+  for (float& v : xs) v = normal(rng);
+  std::vector<std::int32_t> labels(33);
+  for (std::size_t i = 0; i < labels.size(); ++i) labels[i] = static_cast<std::int32_t>(i % 10);
+  float losses[2];
+  std::vector<float> grads[2];
+  int k = 0;
+  for (Sequential* m : {&cpu, &gpu}) {
+    const Device d = m->device();
+    DeviceMatrix x(xs, 33, 20, d), g(33, 10, d);
+    DeviceLabels l(labels, d);
+    SoftmaxCrossEntropy loss;
+    loss.compute(m->forward(x.m), l.data(), &g.m);
+    m->backward(g.m);
+    losses[k] = loss.value();
+    grads[k++] = m->gradients().to_host();
+  }
+  EXPECT_NEAR(losses[1], losses[0], 1e-5 * losses[0]);
+  double scale = 0;
+  for (const float v : grads[0]) scale = std::max(scale, std::fabs(static_cast<double>(v)));
+  for (std::size_t i = 0; i < grads[0].size(); ++i)
+    ASSERT_NEAR(grads[1][i], grads[0][i], 1e-5 * scale) << i;
+}
+
+}  // namespace
+}  // namespace cutrain::nn

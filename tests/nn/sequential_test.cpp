@@ -1,0 +1,188 @@
+// Sequential: PyTorch's nn.Sequential naming and values end to end, default initialization,
+// bad input, no allocation in the steady state, and Dropout.
+#include <gtest/gtest.h>
+
+#include <cmath>
+
+#include "cutrain/error.hpp"
+#include "cutrain/optim.hpp"
+#include "nn_fixture.hpp"
+#include "support/gpu.hpp"
+
+namespace cutrain::nn {
+namespace {
+
+using testing::DeviceLabels;
+using testing::DeviceMatrix;
+using testing::floats;
+using testing::layer_goldens;
+using testing::to_host;
+
+Sequential golden_mlp(Device device) {
+  Sequential m(6);
+  m.emplace<Linear>(6, 8).emplace<Activation>(Activation::Kind::kRelu);
+  m.emplace<Linear>(8, 5).emplace<Activation>(Activation::Kind::kTanh);
+  m.emplace<Linear>(5, 3);
+  m.build(device, 1);
+  return m;
+}
+
+void check_mlp(Device device) {
+  const auto& c = layer_goldens().at("sequential_mlp");
+  Sequential m = golden_mlp(device);
+  // The arena's names are exactly nn.Sequential's state_dict keys.
+  std::vector<std::string> names;
+  for (const auto& t : m.parameters().layout().tensors()) names.push_back(t.name);
+  EXPECT_EQ(names, (std::vector<std::string>{"layers.0.weight", "layers.0.bias", "layers.2.weight",
+                                             "layers.2.bias", "layers.4.weight", "layers.4.bias"}));
+  for (const auto& n : names)
+    m.parameters().tensor_from_host(n, floats(c.at("param." + n.substr(7))));
+  DeviceMatrix x(floats(c.at("x")), 7, 6, device), grad(7, 3, device);
+  DeviceLabels labels(c.at("labels").get<std::vector<std::int32_t>>(), device);
+  SoftmaxCrossEntropy loss;
+  loss.compute(m.forward(x.m), labels.data(), &grad.m);
+  m.backward(grad.m);
+  EXPECT_NEAR(loss.value(), c.at("loss").get<double>(), 1e-5);
+  for (const auto& n : names) {
+    const auto want = floats(c.at("grad." + n.substr(7)));
+    const auto got = m.gradients().tensor_to_host(n);
+    for (std::size_t i = 0; i < want.size(); ++i)
+      ASSERT_NEAR(got[i], want[i], 1e-5 + 1e-4 * std::fabs(want[i])) << n << "[" << i << "]";
+  }
+}
+
+TEST(Sequential, MatchesPyTorchMlp) {
+  check_mlp(Device::cpu());
+}
+TEST(SequentialGpu, MatchesPyTorchMlp) {
+  CUTRAIN_REQUIRE_GPU();
+  check_mlp(Device::cuda(0));
+}
+
+TEST(Sequential, DefaultInitFollowsTheActivation) {
+  Sequential m(100);
+  m.emplace<Linear>(100, 200).emplace<Activation>(Activation::Kind::kRelu);
+  m.emplace<Linear>(200, 300).emplace<Activation>(Activation::Kind::kTanh);
+  m.emplace<Linear>(300, 10);
+  m.build(Device::cpu(), 11);
+  auto bound = [&](const char* name) {
+    const auto w = m.parameters().tensor_to_host(name);
+    float b = 0;
+    for (const float v : w) b = std::max(b, std::fabs(v));
+    return b;
+  };
+  // He uniform bound sqrt(6 / fan_in); Xavier uniform gain * sqrt(6 / (fan_in + fan_out)).
+  EXPECT_NEAR(bound("layers.0.weight"), std::sqrt(6.0 / 100), 0.01);
+  EXPECT_NEAR(bound("layers.2.weight"), 5.0 / 3.0 * std::sqrt(6.0 / 500), 0.01);
+  EXPECT_NEAR(bound("layers.4.weight"), std::sqrt(6.0 / 310), 0.01);
+  for (const float b : m.parameters().tensor_to_host("layers.0.bias")) ASSERT_EQ(b, 0.0F);
+  EXPECT_NE(m.summary().find("total parameters: 83510"), std::string::npos) << m.summary();
+}
+
+TEST(Sequential, RejectsBadInput) {
+  Sequential empty(4);
+  EXPECT_THROW(empty.build(Device::cpu(), 1), Error);
+  Sequential wrong(4);
+  wrong.emplace<Linear>(5, 3);
+  try {
+    wrong.build(Device::cpu(), 1);
+    FAIL();
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("expects 5 input features"), std::string::npos);
+  }
+  Sequential m = golden_mlp(Device::cpu());
+  DeviceMatrix x(3, 7, Device::cpu());
+  try {
+    m.forward(x.m);
+    FAIL();
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("expects 6 input features but the batch has 7"),
+              std::string::npos)
+        << e.what();
+  }
+  DeviceMatrix none(0, 6, Device::cpu());
+  EXPECT_THROW(m.forward(none.m), Error);
+  DeviceMatrix dy(3, 3, Device::cpu());
+  EXPECT_THROW(m.backward(dy.m), Error);                       // before forward
+  EXPECT_THROW(m.add(std::make_unique<Linear>(3, 3)), Error);  // after build
+  const std::vector<std::int32_t> labels = {0, 3, 1};
+  try {
+    SoftmaxCrossEntropy::check_labels(labels.data(), 3, 3);
+    FAIL();
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("label 3 at position 1 is outside [0, 3)"),
+              std::string::npos);
+  }
+  EXPECT_THROW(Dropout(1.0F), Error);
+  EXPECT_THROW(Linear(0, 3), Error);
+  EXPECT_THROW(SoftmaxCrossEntropy(1.5F), Error);
+}
+
+void check_no_steady_state_allocation(Device device) {
+  Sequential m(32);
+  m.emplace<Linear>(32, 64).emplace<BatchNorm1d>(64).emplace<Activation>(Activation::Kind::kRelu);
+  m.emplace<Dropout>(0.2F).emplace<Linear>(64, 10);
+  m.build(device, 3);
+  optim::Adam opt(m.parameters(), {});
+  DeviceMatrix x(std::vector<float>(16 * 32, 0.5F), 16, 32, device), grad(16, 10, device);
+  DeviceLabels labels(std::vector<std::int32_t>(16, 1), device);
+  SoftmaxCrossEntropy loss;
+  auto step = [&] {
+    loss.compute(m.forward(x.m), labels.data(), &grad.m);
+    m.backward(grad.m);
+    opt.step(m.parameters(), m.gradients());
+  };
+  step();
+  const std::uint64_t before = detail::buffer_allocations();
+  for (int i = 0; i < 5; ++i) step();
+  EXPECT_EQ(detail::buffer_allocations(), before) << "a steady-state step allocated memory";
+}
+
+TEST(Sequential, SteadyStateStepAllocatesNothing) {
+  check_no_steady_state_allocation(Device::cpu());
+}
+TEST(SequentialGpu, SteadyStateStepAllocatesNothing) {
+  CUTRAIN_REQUIRE_GPU();
+  check_no_steady_state_allocation(Device::cuda(0));
+}
+
+void check_dropout(Device device) {
+  const float p = 0.3F;
+  Sequential m(1000);
+  m.emplace<Dropout>(p);
+  m.build(device, 77);
+  DeviceMatrix x(std::vector<float>(64 * 1000, 2.0F), 64, 1000, device);
+  const auto y1 = to_host(m.forward(x.m));
+  std::size_t kept = 0;
+  for (const float v : y1) {
+    ASSERT_TRUE(v == 0.0F || std::fabs(v - 2.0F / (1.0F - p)) < 1e-6F) << v;
+    kept += v != 0.0F;
+  }
+  const double n = static_cast<double>(y1.size());
+  EXPECT_NEAR(kept / n, 1 - p, 5 * std::sqrt(p * (1 - p) / n));
+  const auto y2 = to_host(m.forward(x.m));
+  EXPECT_NE(y1, y2) << "each forward pass draws a new mask";
+  DeviceMatrix dy(std::vector<float>(64 * 1000, 1.0F), 64, 1000, device);
+  DeviceMatrix dx(64, 1000, device);
+  m.backward(dy.m, nullptr, &dx.m);
+  const auto g = to_host(dx.m);
+  for (std::size_t i = 0; i < g.size(); ++i) ASSERT_EQ(g[i] != 0.0F, y2[i] != 0.0F) << i;
+  m.eval();
+  EXPECT_EQ(to_host(m.forward(x.m)), std::vector<float>(64 * 1000, 2.0F));
+  // The same seed replays the same masks.
+  Sequential again(1000);
+  again.emplace<Dropout>(p);
+  again.build(device, 77);
+  EXPECT_EQ(to_host(again.forward(x.m)), y1);
+}
+
+TEST(Dropout, MasksAreInvertedSeededAndOffInEval) {
+  check_dropout(Device::cpu());
+}
+TEST(DropoutGpu, MasksAreInvertedSeededAndOffInEval) {
+  CUTRAIN_REQUIRE_GPU();
+  check_dropout(Device::cuda(0));
+}
+
+}  // namespace
+}  // namespace cutrain::nn
