@@ -26,6 +26,9 @@ quiet cmake -S . -B build -G Ninja -DCMAKE_BUILD_TYPE=Release -DCUTRAIN_CUDA=ON
 cmake --build build -j "$JOBS"
 (cd build && ctest --output-on-failure -j "$JOBS")
 
+echo "== libFuzzer: IDX and CSV readers (${FUZZ_SECONDS:-15}s each) =="
+FUZZ_SECONDS=${FUZZ_SECONDS:-15} bash tests/fuzz/run.sh
+
 echo "== CPU-only ASan/UBSan build (build-asan/) =="
 quiet cmake -S . -B build-asan -G Ninja -DCMAKE_BUILD_TYPE=Debug -DCUTRAIN_CUDA=OFF \
   -DCUTRAIN_SANITIZE=ON -DCUTRAIN_BENCH=OFF -DCUTRAIN_EXAMPLES=OFF

@@ -4,6 +4,7 @@
 #include "cutrain/arena.hpp"
 #include "cutrain/buffer.hpp"
 #include "cutrain/clip.hpp"
+#include "cutrain/data.hpp"
 #include "cutrain/device.hpp"
 #include "cutrain/error.hpp"
 #include "cutrain/hd.hpp"

@@ -1,0 +1,6 @@
+#pragma once
+// Datasets, readers and the streaming loader.
+
+#include "cutrain/data/dataset.hpp"
+#include "cutrain/data/loader.hpp"
+#include "cutrain/data/readers.hpp"

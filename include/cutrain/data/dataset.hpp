@@ -1,0 +1,48 @@
+#pragma once
+// In-memory datasets: float32 features (row-major, rows x features) with int32 class labels or
+// float targets, and the preprocessing the trainer uses.
+
+#include <cstdint>
+#include <span>
+#include <string>
+#include <utility>
+#include <vector>
+
+namespace cutrain::data {
+
+struct Dataset {
+  std::int64_t rows = 0;
+  std::int64_t features = 0;
+  std::vector<float> x;              // rows * features
+  std::vector<std::int32_t> labels;  // rows (classification), or empty
+  std::int32_t classes = 0;          // labels lie in [0, classes)
+  std::vector<float> targets;        // rows * target_width (regression), or empty
+  std::int64_t target_width = 0;
+
+  bool classification() const { return !labels.empty(); }
+  // Throws cutrain::Error naming what is inconsistent (sizes, label range, non-finite values).
+  void validate(const std::string& what = "dataset") const;
+  // The rows in `index` order (bounds-checked).
+  Dataset subset(std::span<const std::int64_t> index) const;
+};
+
+// x <- x * factor (pixels / 255 -> [0, 1]).
+void scale(Dataset& d, float factor);
+
+// Per-feature standardization, x <- (x - mean) / std, with statistics from the training split
+// only (fit) applied to any split (apply). Constant features (std 0) are only centered.
+struct Standardizer {
+  std::vector<float> mean, stddev;
+  static Standardizer fit(const Dataset& train);
+  void apply(Dataset& d) const;
+};
+
+// A seeded random split: returns (train, validation) with round(fraction * rows) validation
+// rows; fraction in [0, 1).
+std::pair<Dataset, Dataset> split(const Dataset& d, double validation_fraction, std::uint64_t seed);
+
+// The seeded permutation of [0, n) used for epoch `epoch` (std::mt19937_64 Fisher-Yates seeded
+// from a mix of seed and epoch: the same pair always gives the same order).
+std::vector<std::int64_t> permutation(std::int64_t n, std::uint64_t seed, std::uint64_t epoch);
+
+}  // namespace cutrain::data

@@ -1,0 +1,70 @@
+#pragma once
+// Shuffled mini-batches streamed to the device.
+//
+// A background thread gathers the rows of upcoming batches into pinned host buffers and, on
+// CUDA, starts each batch's host-to-device copy on the loader's own stream; `prefetch` slots
+// cycle between a free and a full queue (Caffe's prefetcher). next() hands the caller the
+// oldest full slot and makes the caller's compute stream wait for its copy with an event - no
+// host synchronization; the slot returns to the free queue at the following next(), after an
+// event recorded on the compute stream, so its device buffer is not overwritten while still in
+// use. On the CPU the same pipeline runs without the copy. An exception on the loader thread is
+// rethrown by next(); ending an epoch early (start_epoch or destruction) stops and joins the
+// thread cleanly.
+//
+// Order: each epoch visits permutation(rows, seed, epoch) (or 0..rows-1 without shuffle) in
+// batches of batch_size, the last partial batch kept unless drop_last.
+
+#include <cstdint>
+#include <memory>
+#include <optional>
+
+#include "cutrain/data/dataset.hpp"
+#include "cutrain/nn/layer.hpp"
+#include "cutrain/stream.hpp"
+
+namespace cutrain::data {
+
+struct LoaderOptions {
+  std::int64_t batch_size = 64;
+  bool shuffle = true;
+  bool drop_last = false;
+  std::uint64_t seed = 0;
+  int prefetch = 3;  // slots in flight (2 or more)
+};
+
+struct Batch {
+  nn::Matrix x;                          // [rows, features] on the loader's device
+  const std::int32_t* labels = nullptr;  // [rows] (classification)
+  nn::Matrix targets;                    // [rows, target_width] (regression)
+  std::int64_t rows = 0;
+  std::int64_t index = 0;  // batch number within the epoch
+};
+
+class Loader {
+ public:
+  // `dataset` must outlive the loader.
+  Loader(const Dataset& dataset, Device device, const LoaderOptions& options);
+  ~Loader();
+  Loader(const Loader&) = delete;
+  Loader& operator=(const Loader&) = delete;
+
+  // Starts (or restarts) the pipeline for `epoch`, skipping its first `skip_batches` batches
+  // (for exact resume). Stops any epoch still running.
+  void start_epoch(std::uint64_t epoch, std::int64_t skip_batches = 0);
+  // The next batch of the current epoch, or nullopt at its end. The batch stays valid until the
+  // next call; work using it must be issued on `compute_stream`.
+  std::optional<Batch> next(NativeStream compute_stream = nullptr);
+
+  std::int64_t batches_per_epoch() const;
+  const LoaderOptions& options() const { return options_; }
+  Device device() const { return device_; }
+
+ private:
+  struct Impl;
+  const Dataset& dataset_;
+  Device device_;
+  LoaderOptions options_;
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace cutrain::data

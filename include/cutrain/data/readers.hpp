@@ -1,0 +1,56 @@
+#pragma once
+// File readers: IDX (MNIST / Fashion-MNIST, plain or gzip) and CSV. Every malformed input gives
+// cutrain::Error naming the file and what is wrong; sizes claimed by a header are checked
+// against the bytes present before anything is allocated from them.
+
+#include <cstdint>
+#include <span>
+#include <string>
+#include <vector>
+
+#include "cutrain/data/dataset.hpp"
+
+namespace cutrain::data {
+
+// Reads a whole file, inflating it when it starts with the gzip magic (zlib). Decompressed
+// output is capped at `max_bytes`.
+std::vector<std::uint8_t> read_file(const std::string& path,
+                                    std::size_t max_bytes = std::size_t{1} << 32);
+std::vector<std::uint8_t> gunzip(std::span<const std::uint8_t> bytes, const std::string& name,
+                                 std::size_t max_bytes = std::size_t{1} << 32);
+
+// An IDX array: magic 0x0000TTDD (TT the element type, DD the number of dimensions), DD
+// big-endian uint32 dimensions, then the elements big-endian. Types: 0x08 uint8, 0x09 int8,
+// 0x0B int16, 0x0C int32, 0x0D float32, 0x0E float64; values are converted to float.
+struct IdxArray {
+  std::vector<std::int64_t> dims;
+  std::vector<float> values;
+  std::uint8_t type = 0;
+};
+IdxArray parse_idx(std::span<const std::uint8_t> bytes, const std::string& name);
+IdxArray read_idx(const std::string& path);
+
+// Images (N x ...) and labels (N) IDX files as a classification dataset with `classes`
+// classes; features are the raw values (0..255 for MNIST pixels; scale() them).
+Dataset load_idx(const std::string& images_path, const std::string& labels_path,
+                 std::int32_t classes = 10);
+
+// Fashion-MNIST as Debian's dataset-fashion-mnist installs it (or as downloaded):
+// <dir>/{train,t10k}-{images-idx3,labels-idx1}-ubyte[.gz]. split: "train" or "test".
+inline constexpr const char* kFashionMnistDir = "/usr/share/datasets/fashion-mnist";
+Dataset load_fashion_mnist(const std::string& dir, const std::string& split);
+
+// CSV: comma-separated numbers, one sample per line. The label column is chosen by header
+// name or by index (negative: from the end). With classification, labels must be integers in
+// [0, classes) (classes 0: max label + 1); otherwise the column is a float target.
+struct CsvOptions {
+  enum class Header { kAuto, kYes, kNo } header = Header::kAuto;  // auto: first row non-numeric
+  std::string label_name;                                         // takes precedence when non-empty
+  int label_index = -1;                                           // -1: the last column
+  bool classification = true;
+  std::int32_t classes = 0;
+};
+Dataset parse_csv(std::string_view text, const std::string& name, const CsvOptions& options);
+Dataset read_csv(const std::string& path, const CsvOptions& options = {});
+
+}  // namespace cutrain::data

@@ -1,0 +1,126 @@
+// CSV datasets. Format and options: readers.hpp.
+#include <charconv>
+#include <cmath>
+#include <string_view>
+
+#include "cutrain/data/readers.hpp"
+#include "cutrain/error.hpp"
+
+namespace cutrain::data {
+namespace {
+
+std::string_view trim(std::string_view s) {
+  while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) s.remove_prefix(1);
+  while (!s.empty() && (s.back() == ' ' || s.back() == '\t' || s.back() == '\r'))
+    s.remove_suffix(1);
+  return s;
+}
+
+std::vector<std::string_view> split_line(std::string_view line) {
+  std::vector<std::string_view> cells;
+  std::size_t start = 0;
+  for (;;) {
+    const std::size_t comma = line.find(',', start);
+    cells.push_back(
+        trim(line.substr(start, comma == std::string_view::npos ? line.npos : comma - start)));
+    if (comma == std::string_view::npos) break;
+    start = comma + 1;
+  }
+  return cells;
+}
+
+bool parse_float(std::string_view cell, float& out) {
+  if (cell.empty()) return false;
+  if (cell.front() == '+') cell.remove_prefix(1);
+  const auto [end, ec] = std::from_chars(cell.data(), cell.data() + cell.size(), out);
+  return ec == std::errc() && end == cell.data() + cell.size() && std::isfinite(out);
+}
+
+}  // namespace
+
+Dataset parse_csv(std::string_view text, const std::string& name, const CsvOptions& o) {
+  std::vector<std::string_view> lines;
+  for (std::size_t start = 0; start < text.size();) {
+    std::size_t nl = text.find('\n', start);
+    if (nl == std::string_view::npos) nl = text.size();
+    if (!trim(text.substr(start, nl - start)).empty())
+      lines.push_back(text.substr(start, nl - start));
+    start = nl + 1;
+  }
+  CUTRAIN_CHECK(!lines.empty(), name, ": empty CSV file");
+  std::vector<std::string_view> header = split_line(lines[0]);
+  bool has_header = o.header == CsvOptions::Header::kYes;
+  if (o.header == CsvOptions::Header::kAuto) {
+    float tmp;
+    has_header = false;
+    for (const auto cell : header) has_header = has_header || !parse_float(cell, tmp);
+  }
+  const std::size_t columns = header.size();
+  CUTRAIN_CHECK(columns >= 2, name, ": need at least 2 columns (features and a label), found ",
+                columns);
+  std::size_t label = 0;
+  if (!o.label_name.empty()) {
+    CUTRAIN_CHECK(has_header, name, ": label column '", o.label_name,
+                  "' chosen by name but the file has no header");
+    bool found = false;
+    for (std::size_t c = 0; c < columns; ++c)
+      if (header[c] == o.label_name) {
+        label = c;
+        found = true;
+      }
+    CUTRAIN_CHECK(found, name, ": no column named '", o.label_name, "' in the header");
+  } else {
+    const long idx = o.label_index < 0 ? static_cast<long>(columns) + o.label_index : o.label_index;
+    CUTRAIN_CHECK(idx >= 0 && idx < static_cast<long>(columns), name, ": label column index ",
+                  o.label_index, " is outside the ", columns, " columns");
+    label = static_cast<std::size_t>(idx);
+  }
+  Dataset d;
+  d.features = static_cast<std::int64_t>(columns - 1);
+  const std::size_t first = has_header ? 1 : 0;
+  d.rows = static_cast<std::int64_t>(lines.size() - first);
+  CUTRAIN_CHECK(d.rows > 0, name, ": no data rows after the header");
+  d.x.reserve(static_cast<std::size_t>(d.rows) * (columns - 1));
+  std::vector<float> label_values;
+  label_values.reserve(static_cast<std::size_t>(d.rows));
+  for (std::size_t l = first; l < lines.size(); ++l) {
+    const auto cells = split_line(lines[l]);
+    CUTRAIN_CHECK(cells.size() == columns, name, ":", l + 1, ": ", cells.size(),
+                  " cells where the first row has ", columns, " (ragged row)");
+    for (std::size_t c = 0; c < columns; ++c) {
+      float v = 0;
+      CUTRAIN_CHECK(!cells[c].empty(), name, ":", l + 1, ": empty cell in column ", c + 1);
+      CUTRAIN_CHECK(parse_float(cells[c], v), name, ":", l + 1, ": column ", c + 1, ": '",
+                    std::string(cells[c].substr(0, 40)), "' is not a finite number");
+      (c == label ? label_values : d.x).push_back(v);
+    }
+  }
+  if (o.classification) {
+    float max_label = 0;
+    for (std::size_t i = 0; i < label_values.size(); ++i) {
+      const float v = label_values[i];
+      CUTRAIN_CHECK(v >= 0 && v == std::floor(v) && v < 2147483647.0F, name, ":", i + first + 1,
+                    ": label ", v, " is not a non-negative integer");
+      max_label = std::max(max_label, v);
+    }
+    d.classes = o.classes > 0 ? o.classes : static_cast<std::int32_t>(max_label) + 1;
+    d.labels.reserve(label_values.size());
+    for (std::size_t i = 0; i < label_values.size(); ++i) {
+      CUTRAIN_CHECK(label_values[i] < static_cast<float>(d.classes), name, ":", i + first + 1,
+                    ": label ", label_values[i], " is outside [0, ", d.classes, ")");
+      d.labels.push_back(static_cast<std::int32_t>(label_values[i]));
+    }
+  } else {
+    d.targets = std::move(label_values);
+    d.target_width = 1;
+  }
+  return d;
+}
+
+Dataset read_csv(const std::string& path, const CsvOptions& options) {
+  const std::vector<std::uint8_t> bytes = read_file(path);
+  return parse_csv(std::string_view(reinterpret_cast<const char*>(bytes.data()), bytes.size()),
+                   path, options);
+}
+
+}  // namespace cutrain::data

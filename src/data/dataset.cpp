@@ -1,0 +1,120 @@
+#include "cutrain/data/dataset.hpp"
+
+#include <algorithm>
+#include <cmath>
+#include <numeric>
+#include <random>
+
+#include "cutrain/error.hpp"
+
+namespace cutrain::data {
+
+void Dataset::validate(const std::string& what) const {
+  CUTRAIN_CHECK(rows >= 0 && features >= 0, what, ": negative shape");
+  CUTRAIN_CHECK(x.size() == static_cast<std::size_t>(rows * features), what, ": ", x.size(),
+                " feature values for ", rows, " rows x ", features, " features");
+  CUTRAIN_CHECK(labels.empty() || labels.size() == static_cast<std::size_t>(rows), what, ": ",
+                labels.size(), " labels for ", rows, " rows");
+  CUTRAIN_CHECK(targets.size() == static_cast<std::size_t>(rows * target_width) || targets.empty(),
+                what, ": ", targets.size(), " target values for ", rows, " rows x ", target_width);
+  for (std::size_t i = 0; i < labels.size(); ++i)
+    CUTRAIN_CHECK(labels[i] >= 0 && labels[i] < classes, what, ": label ", labels[i], " of row ", i,
+                  " is outside [0, ", classes, ")");
+  for (std::size_t i = 0; i < x.size(); ++i)
+    CUTRAIN_CHECK(std::isfinite(x[i]), what, ": feature value ", x[i], " at row ",
+                  i / static_cast<std::size_t>(std::max<std::int64_t>(features, 1)),
+                  " is not finite");
+}
+
+Dataset Dataset::subset(std::span<const std::int64_t> index) const {
+  Dataset out;
+  out.rows = static_cast<std::int64_t>(index.size());
+  out.features = features;
+  out.classes = classes;
+  out.target_width = target_width;
+  out.x.resize(index.size() * static_cast<std::size_t>(features));
+  if (!labels.empty()) out.labels.resize(index.size());
+  if (!targets.empty()) out.targets.resize(index.size() * static_cast<std::size_t>(target_width));
+  for (std::size_t k = 0; k < index.size(); ++k) {
+    const std::int64_t r = index[k];
+    CUTRAIN_CHECK(r >= 0 && r < rows, "Dataset::subset: row ", r, " outside [0, ", rows, ")");
+    std::copy_n(x.begin() + r * features, features,
+                out.x.begin() + static_cast<std::ptrdiff_t>(k) * features);
+    if (!labels.empty()) out.labels[k] = labels[static_cast<std::size_t>(r)];
+    if (!targets.empty())
+      std::copy_n(targets.begin() + r * target_width, target_width,
+                  out.targets.begin() + static_cast<std::ptrdiff_t>(k) * target_width);
+  }
+  return out;
+}
+
+void scale(Dataset& d, float factor) {
+  CUTRAIN_CHECK(std::isfinite(factor), "scale: factor ", factor, " must be finite");
+  for (float& v : d.x) v *= factor;
+}
+
+Standardizer Standardizer::fit(const Dataset& train) {
+  CUTRAIN_CHECK(train.rows > 0, "Standardizer::fit: the training split is empty");
+  const auto f = static_cast<std::size_t>(train.features);
+  std::vector<double> sum(f, 0.0), sq(f, 0.0);
+  for (std::int64_t r = 0; r < train.rows; ++r)
+    for (std::size_t c = 0; c < f; ++c) {
+      const double v = train.x[static_cast<std::size_t>(r) * f + c];
+      sum[c] += v;
+      sq[c] += v * v;
+    }
+  Standardizer s;
+  s.mean.resize(f);
+  s.stddev.resize(f);
+  const auto n = static_cast<double>(train.rows);
+  for (std::size_t c = 0; c < f; ++c) {
+    const double mean = sum[c] / n;
+    const double var = std::max(0.0, sq[c] / n - mean * mean);  // population variance
+    s.mean[c] = static_cast<float>(mean);
+    s.stddev[c] = static_cast<float>(std::sqrt(var));
+  }
+  return s;
+}
+
+void Standardizer::apply(Dataset& d) const {
+  CUTRAIN_CHECK(mean.size() == static_cast<std::size_t>(d.features), "Standardizer::apply: fit on ",
+                mean.size(), " features, applied to ", d.features);
+  const auto f = static_cast<std::size_t>(d.features);
+  for (std::size_t i = 0; i < d.x.size(); ++i) {
+    const std::size_t c = i % f;
+    d.x[i] = stddev[c] > 0 ? (d.x[i] - mean[c]) / stddev[c] : d.x[i] - mean[c];
+  }
+}
+
+std::vector<std::int64_t> permutation(std::int64_t n, std::uint64_t seed, std::uint64_t epoch) {
+  std::vector<std::int64_t> p(static_cast<std::size_t>(n));
+  std::iota(p.begin(), p.end(), 0);
+  // splitmix64 of (seed, epoch) seeds the generator: neighbouring epochs are unrelated.
+  std::uint64_t z = seed + 0x9E3779B97F4A7C15ULL * (epoch + 1);
+  z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ULL;
+  z = (z ^ (z >> 27)) * 0x94D049BB133111EBULL;
+  std::mt19937_64 rng(z ^ (z >> 31));
+  // Fisher-Yates with an explicit bounded draw (std::shuffle's is implementation-defined).
+  for (std::int64_t i = n - 1; i > 0; --i) {
+    const auto bound = static_cast<std::uint64_t>(i + 1);
+    const std::uint64_t limit = UINT64_MAX - UINT64_MAX % bound;
+    std::uint64_t r;
+    do r = rng();
+    while (r >= limit);
+    std::swap(p[static_cast<std::size_t>(i)], p[r % bound]);
+  }
+  return p;
+}
+
+std::pair<Dataset, Dataset> split(const Dataset& d, double validation_fraction,
+                                  std::uint64_t seed) {
+  CUTRAIN_CHECK(validation_fraction >= 0 && validation_fraction < 1, "split: validation fraction ",
+                validation_fraction, " is invalid; valid: [0, 1)");
+  const std::vector<std::int64_t> p = permutation(d.rows, seed, ~0ULL);
+  const auto n_val =
+      static_cast<std::size_t>(std::llround(validation_fraction * static_cast<double>(d.rows)));
+  const std::span<const std::int64_t> all(p);
+  return {d.subset(all.subspan(n_val)), d.subset(all.subspan(0, n_val))};
+}
+
+}  // namespace cutrain::data

@@ -1,0 +1,62 @@
+// Whole-file reads and gzip inflation (zlib).
+#include <zlib.h>
+
+#include <cerrno>
+#include <cstring>
+#include <fstream>
+
+#include "cutrain/data/readers.hpp"
+#include "cutrain/error.hpp"
+
+namespace cutrain::data {
+
+std::vector<std::uint8_t> gunzip(std::span<const std::uint8_t> bytes, const std::string& name,
+                                 std::size_t max_bytes) {
+  z_stream zs{};
+  CUTRAIN_CHECK(inflateInit2(&zs, 16 + MAX_WBITS) == Z_OK, name, ": zlib could not start");
+  std::vector<std::uint8_t> out;
+  std::uint8_t chunk[1 << 16];
+  zs.next_in = const_cast<Bytef*>(bytes.data());
+  zs.avail_in = static_cast<uInt>(std::min<std::size_t>(bytes.size(), UINT32_MAX));
+  int rc = Z_OK;
+  while (rc != Z_STREAM_END) {
+    zs.next_out = chunk;
+    zs.avail_out = sizeof(chunk);
+    rc = inflate(&zs, Z_NO_FLUSH);
+    if (rc != Z_OK && rc != Z_STREAM_END) {
+      const std::string msg = zs.msg != nullptr ? zs.msg : "truncated or corrupt data";
+      inflateEnd(&zs);
+      CUTRAIN_FAIL(name, ": corrupt gzip data (zlib: ", msg, ")");
+    }
+    const std::size_t produced = sizeof(chunk) - zs.avail_out;
+    if (out.size() + produced > max_bytes) {
+      inflateEnd(&zs);
+      CUTRAIN_FAIL(name, ": decompresses to more than ", max_bytes, " bytes");
+    }
+    out.insert(out.end(), chunk, chunk + produced);
+    if (rc == Z_OK && zs.avail_in == 0 && produced == 0) {
+      inflateEnd(&zs);
+      CUTRAIN_FAIL(name, ": truncated gzip data");
+    }
+  }
+  inflateEnd(&zs);
+  return out;
+}
+
+std::vector<std::uint8_t> read_file(const std::string& path, std::size_t max_bytes) {
+  std::ifstream in(path, std::ios::binary | std::ios::ate);
+  CUTRAIN_CHECK(in.good(), "cannot open '", path, "': ", std::strerror(errno));
+  const std::streamoff size = in.tellg();
+  CUTRAIN_CHECK(size >= 0, "cannot read the size of '", path, "'");
+  CUTRAIN_CHECK(static_cast<std::uint64_t>(size) <= max_bytes, "'", path, "' is larger than ",
+                max_bytes, " bytes");
+  std::vector<std::uint8_t> bytes(static_cast<std::size_t>(size));
+  in.seekg(0);
+  in.read(reinterpret_cast<char*>(bytes.data()), size);
+  CUTRAIN_CHECK(in.good() || size == 0, "error reading '", path, "'");
+  if (bytes.size() >= 2 && bytes[0] == 0x1F && bytes[1] == 0x8B)
+    return gunzip(bytes, path, max_bytes);
+  return bytes;
+}
+
+}  // namespace cutrain::data

@@ -1,0 +1,229 @@
+#include "cutrain/data/loader.hpp"
+
+#include <atomic>
+#include <condition_variable>
+#include <cstring>
+#include <deque>
+#include <exception>
+#include <mutex>
+#include <thread>
+#include <vector>
+
+#include "cutrain/buffer.hpp"
+#include "cutrain/error.hpp"
+
+namespace cutrain::data {
+namespace {
+
+// A closable blocking queue of slot indices.
+class SlotQueue {
+ public:
+  void push(int slot) {
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      items_.push_back(slot);
+    }
+    cv_.notify_one();
+  }
+  // -1 once closed and empty.
+  int pop() {
+    std::unique_lock<std::mutex> lock(mu_);
+    cv_.wait(lock, [&] { return closed_ || !items_.empty(); });
+    if (items_.empty()) return -1;
+    const int slot = items_.front();
+    items_.pop_front();
+    return slot;
+  }
+  void close() {
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      closed_ = true;
+    }
+    cv_.notify_all();
+  }
+  void reset() {
+    std::lock_guard<std::mutex> lock(mu_);
+    items_.clear();
+    closed_ = false;
+  }
+
+ private:
+  std::mutex mu_;
+  std::condition_variable cv_;
+  std::deque<int> items_;
+  bool closed_ = false;
+};
+
+}  // namespace
+
+struct Loader::Impl {
+  struct Slot {
+    PinnedBuffer host;  // x, then labels or targets
+    Buffer device;      // the same layout on the device (CUDA only)
+    Event copied;       // recorded on the copy stream after the upload
+    Event consumed;     // recorded on the compute stream when the caller moves on
+    bool consumed_recorded = false;
+    std::int64_t rows = 0;
+    std::int64_t index = 0;
+  };
+  std::vector<Slot> slots;
+  Stream copy_stream;
+  SlotQueue free_q, full_q;
+  std::thread worker;
+  std::exception_ptr error;
+  std::mutex error_mu;
+  std::atomic<bool> stop{false};
+  int held = -1;  // the slot handed out by the last next()
+  std::vector<std::int64_t> order;
+  std::size_t x_bytes = 0, y_bytes = 0;
+};
+
+Loader::Loader(const Dataset& dataset, Device device, const LoaderOptions& options)
+    : dataset_(dataset), device_(device), options_(options), impl_(std::make_unique<Impl>()) {
+  require_usable(device);
+  CUTRAIN_CHECK(options.batch_size > 0, "Loader: batch_size = ", options.batch_size,
+                " must be positive");
+  CUTRAIN_CHECK(options.prefetch >= 2 && options.prefetch <= 16,
+                "Loader: prefetch = ", options.prefetch, " is invalid; valid: 2 to 16");
+  CUTRAIN_CHECK(dataset.rows > 0, "Loader: the dataset is empty");
+  dataset.validate("Loader dataset");
+  const auto b = static_cast<std::size_t>(options.batch_size);
+  impl_->x_bytes = b * static_cast<std::size_t>(dataset.features) * sizeof(float);
+  impl_->y_bytes = dataset.classification()
+                       ? b * sizeof(std::int32_t)
+                       : b * static_cast<std::size_t>(dataset.target_width) * sizeof(float);
+  const std::size_t bytes = impl_->x_bytes + impl_->y_bytes;
+  impl_->copy_stream = Stream(device);
+  impl_->slots.resize(static_cast<std::size_t>(options.prefetch));
+  for (auto& s : impl_->slots) {
+    s.host = PinnedBuffer(bytes);
+    if (device.is_cuda()) {
+      s.device = Buffer(bytes, device);
+      s.copied = Event(device);
+      s.consumed = Event(device);
+    }
+  }
+}
+
+Loader::~Loader() {
+  impl_->stop = true;
+  impl_->free_q.close();
+  impl_->full_q.close();
+  if (impl_->worker.joinable()) impl_->worker.join();
+  // Do not free device buffers the compute stream may still read.
+  for (auto& s : impl_->slots)
+    if (s.consumed_recorded) s.consumed.synchronize();
+}
+
+std::int64_t Loader::batches_per_epoch() const {
+  const std::int64_t n = dataset_.rows, b = options_.batch_size;
+  return options_.drop_last ? n / b : (n + b - 1) / b;
+}
+
+void Loader::start_epoch(std::uint64_t epoch, std::int64_t skip_batches) {
+  CUTRAIN_CHECK(skip_batches >= 0 && skip_batches <= batches_per_epoch(),
+                "Loader::start_epoch: cannot skip ", skip_batches, " of ", batches_per_epoch(),
+                " batches");
+  Impl& im = *impl_;
+  // Stop a running epoch: close both queues so the worker wakes and exits, then join.
+  im.stop = true;
+  im.free_q.close();
+  im.full_q.close();
+  if (im.worker.joinable()) im.worker.join();
+  im.stop = false;
+  im.error = nullptr;
+  im.free_q.reset();
+  im.full_q.reset();
+  im.held = -1;
+  for (int i = 0; i < static_cast<int>(im.slots.size()); ++i) im.free_q.push(i);
+  if (options_.shuffle) {
+    im.order = permutation(dataset_.rows, options_.seed, epoch);
+  } else {
+    im.order.resize(static_cast<std::size_t>(dataset_.rows));
+    for (std::size_t i = 0; i < im.order.size(); ++i) im.order[i] = static_cast<std::int64_t>(i);
+  }
+  const std::int64_t total = batches_per_epoch();
+  im.worker = std::thread([this, skip_batches, total] {
+    Impl& w = *impl_;
+    const Dataset& d = dataset_;
+    const auto f = static_cast<std::size_t>(d.features);
+    const auto tw = static_cast<std::size_t>(d.target_width);
+    try {
+      for (std::int64_t k = skip_batches; k < total && !w.stop; ++k) {
+        const int id = w.free_q.pop();
+        if (id < 0) return;
+        Impl::Slot& s = w.slots[static_cast<std::size_t>(id)];
+        // The host buffer's previous upload must be complete before it is overwritten.
+        if (device_.is_cuda()) s.copied.synchronize();
+        const std::int64_t begin = k * options_.batch_size;
+        const std::int64_t rows = std::min(options_.batch_size, d.rows - begin);
+        auto* hx = s.host.as<float>();
+        auto* hy = reinterpret_cast<unsigned char*>(s.host.data()) + w.x_bytes;
+        for (std::int64_t r = 0; r < rows; ++r) {
+          const auto src = static_cast<std::size_t>(w.order[static_cast<std::size_t>(begin + r)]);
+          std::memcpy(hx + static_cast<std::size_t>(r) * f, d.x.data() + src * f,
+                      f * sizeof(float));
+          if (d.classification()) {
+            reinterpret_cast<std::int32_t*>(hy)[r] = d.labels[src];
+          } else if (tw > 0) {
+            std::memcpy(reinterpret_cast<float*>(hy) + static_cast<std::size_t>(r) * tw,
+                        d.targets.data() + src * tw, tw * sizeof(float));
+          }
+        }
+        s.rows = rows;
+        s.index = k;
+        if (device_.is_cuda()) {
+          // Upload after the compute stream is done with this slot's device buffer.
+          if (s.consumed_recorded) s.consumed.wait_on(w.copy_stream.native());
+          copy_bytes(s.device.data(), device_, s.host.data(), Device::cpu(), w.x_bytes + w.y_bytes,
+                     w.copy_stream.native());
+          s.copied.record(w.copy_stream.native());
+        }
+        w.full_q.push(id);
+      }
+    } catch (...) {
+      std::lock_guard<std::mutex> lock(w.error_mu);
+      w.error = std::current_exception();
+    }
+    w.full_q.close();  // end of epoch (or error): next() returns after the queued batches
+  });
+}
+
+std::optional<Batch> Loader::next(NativeStream compute_stream) {
+  Impl& im = *impl_;
+  CUTRAIN_CHECK(im.worker.joinable() || im.held >= 0, "Loader::next before start_epoch");
+  if (im.held >= 0) {  // the previous batch: give its slot back once the compute stream is done
+    Impl::Slot& prev = im.slots[static_cast<std::size_t>(im.held)];
+    if (device_.is_cuda()) {
+      prev.consumed.record(compute_stream);
+      prev.consumed_recorded = true;
+    }
+    im.free_q.push(im.held);
+    im.held = -1;
+  }
+  const int id = im.full_q.pop();
+  if (id < 0) {
+    if (im.worker.joinable()) im.worker.join();
+    std::lock_guard<std::mutex> lock(im.error_mu);
+    if (im.error) std::rethrow_exception(std::exchange(im.error, nullptr));
+    return std::nullopt;
+  }
+  Impl::Slot& s = im.slots[static_cast<std::size_t>(id)];
+  im.held = id;
+  Batch b;
+  b.rows = s.rows;
+  b.index = s.index;
+  unsigned char* base = device_.is_cuda() ? static_cast<unsigned char*>(s.device.data())
+                                          : static_cast<unsigned char*>(s.host.data());
+  if (device_.is_cuda()) s.copied.wait_on(compute_stream);
+  b.x = nn::Matrix{reinterpret_cast<float*>(base), s.rows, dataset_.features, device_};
+  if (dataset_.classification()) {
+    b.labels = reinterpret_cast<const std::int32_t*>(base + im.x_bytes);
+  } else {
+    b.targets = nn::Matrix{reinterpret_cast<float*>(base + im.x_bytes), s.rows,
+                           dataset_.target_width, device_};
+  }
+  return b;
+}
+
+}  // namespace cutrain::data

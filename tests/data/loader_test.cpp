@@ -1,0 +1,145 @@
+// Datasets, preprocessing, splits and the streaming loader.
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <set>
+
+#include "cutrain/data.hpp"
+#include "cutrain/error.hpp"
+#include "support/gpu.hpp"
+
+namespace cutrain::data {
+namespace {
+
+// Row r has features (r, r + 0.5, ...) and label r % 7: batch contents identify source rows.
+Dataset numbered(std::int64_t rows, std::int64_t features = 3) {
+  Dataset d;
+  d.rows = rows;
+  d.features = features;
+  d.classes = 7;
+  for (std::int64_t r = 0; r < rows; ++r) {
+    for (std::int64_t f = 0; f < features; ++f) d.x.push_back(static_cast<float>(r) + 0.5F * f);
+    d.labels.push_back(static_cast<std::int32_t>(r % 7));
+  }
+  return d;
+}
+
+TEST(Dataset, PermutationIsSeededAndVariesByEpoch) {
+  const auto a = permutation(1000, 5, 0);
+  EXPECT_EQ(a, permutation(1000, 5, 0));
+  EXPECT_NE(a, permutation(1000, 5, 1));
+  EXPECT_NE(a, permutation(1000, 6, 0));
+  std::set<std::int64_t> s(a.begin(), a.end());
+  EXPECT_EQ(s.size(), 1000u);
+  EXPECT_EQ(*s.begin(), 0);
+  EXPECT_EQ(*s.rbegin(), 999);
+}
+
+TEST(Dataset, SplitStandardizeScaleValidate) {
+  Dataset d = numbered(100);
+  auto [train, val] = split(d, 0.2, 3);
+  EXPECT_EQ(val.rows, 20);
+  EXPECT_EQ(train.rows, 80);
+  std::set<float> seen;
+  for (std::int64_t r = 0; r < train.rows; ++r)
+    seen.insert(train.x[static_cast<std::size_t>(r * 3)]);
+  for (std::int64_t r = 0; r < val.rows; ++r) seen.insert(val.x[static_cast<std::size_t>(r * 3)]);
+  EXPECT_EQ(seen.size(), 100u);  // a partition
+  const Standardizer s = Standardizer::fit(train);
+  double mean0 = 0;
+  for (std::int64_t r = 0; r < train.rows; ++r) mean0 += train.x[static_cast<std::size_t>(r * 3)];
+  EXPECT_NEAR(s.mean[0], mean0 / 80, 1e-4);  // statistics from the training split only
+  s.apply(train);
+  s.apply(val);
+  double m = 0, v = 0;
+  for (std::int64_t r = 0; r < train.rows; ++r) m += train.x[static_cast<std::size_t>(r * 3)];
+  m /= 80;
+  for (std::int64_t r = 0; r < train.rows; ++r)
+    v += std::pow(train.x[static_cast<std::size_t>(r * 3)] - m, 2);
+  EXPECT_NEAR(m, 0, 1e-5);
+  EXPECT_NEAR(v / 80, 1, 1e-4);
+  Dataset px = numbered(2);
+  scale(px, 0.5F);
+  EXPECT_EQ(px.x[3], 0.5F);
+  Dataset bad = numbered(3);
+  bad.labels[1] = 9;
+  EXPECT_THROW(bad.validate(), Error);
+  EXPECT_THROW(split(d, 1.0, 1), Error);
+}
+
+void check_epochs(Device device, std::int64_t rows, std::int64_t batch, bool drop_last) {
+  const Dataset d = numbered(rows);
+  Loader loader(
+      d, device,
+      {.batch_size = batch, .shuffle = true, .drop_last = drop_last, .seed = 11, .prefetch = 3});
+  std::vector<std::vector<std::int64_t>> orders;
+  Stream compute(device);
+  for (std::uint64_t epoch = 0; epoch < 3; ++epoch) {
+    loader.start_epoch(epoch);
+    std::vector<std::int64_t> order;
+    std::int64_t batches = 0;
+    while (auto b = loader.next(compute.native())) {
+      EXPECT_EQ(b->index, batches++);
+      std::vector<float> x(static_cast<std::size_t>(b->rows * 3));
+      std::vector<std::int32_t> y(static_cast<std::size_t>(b->rows));
+      compute.synchronize();
+      copy_bytes(x.data(), Device::cpu(), b->x.data, device, x.size() * sizeof(float));
+      copy_bytes(y.data(), Device::cpu(), b->labels, device, y.size() * sizeof(std::int32_t));
+      for (std::int64_t r = 0; r < b->rows; ++r) {
+        const auto src = static_cast<std::int64_t>(x[static_cast<std::size_t>(r * 3)]);
+        EXPECT_EQ(x[static_cast<std::size_t>(r * 3 + 2)], static_cast<float>(src) + 1.0F);
+        EXPECT_EQ(y[static_cast<std::size_t>(r)], src % 7);  // labels travel with their rows
+        order.push_back(src);
+      }
+      EXPECT_TRUE(b->rows == batch || (!drop_last && b->index == loader.batches_per_epoch() - 1));
+    }
+    EXPECT_EQ(batches, loader.batches_per_epoch());
+    const std::vector<std::int64_t> perm = permutation(rows, 11, epoch);
+    EXPECT_EQ(order, std::vector<std::int64_t>(
+                         perm.begin(), perm.begin() + static_cast<std::ptrdiff_t>(order.size())));
+    if (!drop_last) {
+      std::set<std::int64_t> s(order.begin(), order.end());
+      EXPECT_EQ(s.size(), static_cast<std::size_t>(rows)) << "every sample once per epoch";
+      EXPECT_EQ(order.size(), static_cast<std::size_t>(rows));
+    }
+    orders.push_back(order);
+  }
+  EXPECT_NE(orders[0], orders[1]);
+}
+
+TEST(Loader, EverySampleOncePerEpochInSeededOrder) {
+  check_epochs(Device::cpu(), 103, 10, false);
+  check_epochs(Device::cpu(), 103, 10, true);
+}
+
+TEST(Loader, StopsMidEpochResumesAndRejectsBadOptions) {
+  const Dataset d = numbered(50);
+  Loader loader(d, Device::cpu(), {.batch_size = 4, .seed = 2});
+  loader.start_epoch(0);
+  ASSERT_TRUE(loader.next().has_value());
+  loader.start_epoch(1, 5);  // abandons epoch 0 mid-way; skips 5 batches of epoch 1
+  auto b = loader.next();
+  ASSERT_TRUE(b.has_value());
+  EXPECT_EQ(b->index, 5);
+  EXPECT_EQ(b->x.data[0], static_cast<float>(permutation(50, 2, 1)[20]));
+  {
+    Loader abandoned(d, Device::cpu(), {.batch_size = 4});
+    abandoned.start_epoch(0);
+    abandoned.next();
+  }  // destroyed mid-epoch: joins cleanly
+  EXPECT_THROW(Loader(d, Device::cpu(), {.batch_size = 0}), Error);
+  EXPECT_THROW(Loader(d, Device::cpu(), {.prefetch = 1}), Error);
+  Dataset empty;
+  EXPECT_THROW(Loader(empty, Device::cpu(), {}), Error);
+  Loader fresh(d, Device::cpu(), {});
+  EXPECT_THROW(fresh.next(), Error);  // before start_epoch
+}
+
+TEST(LoaderGpu, EverySampleOncePerEpochInSeededOrder) {
+  CUTRAIN_REQUIRE_GPU();
+  check_epochs(Device::cuda(0), 1003, 64, false);
+  check_epochs(Device::cuda(0), 1003, 64, true);
+}
+
+}  // namespace
+}  // namespace cutrain::data

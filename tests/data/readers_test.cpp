@@ -1,0 +1,134 @@
+// IDX and CSV readers: round trips (plain and gzip) and every kind of bad input.
+#include <gtest/gtest.h>
+
+#include "cutrain/data/readers.hpp"
+#include "cutrain/error.hpp"
+#include "data_fixture.hpp"
+
+namespace cutrain::data {
+namespace {
+
+using testing::gzip_bytes;
+using testing::idx_bytes;
+using testing::temp_path;
+using testing::write_bytes;
+using testing::write_text;
+
+std::string error_of(const std::function<void()>& f) {
+  try {
+    f();
+  } catch (const Error& e) {
+    return e.what();
+  }
+  return "(no error)";
+}
+
+TEST(Idx, RoundTripPlainAndGzip) {
+  std::vector<std::uint8_t> pixels(3 * 2 * 4);
+  for (std::size_t i = 0; i < pixels.size(); ++i) pixels[i] = static_cast<std::uint8_t>(i * 10);
+  const auto images = idx_bytes({3, 2, 4}, pixels);
+  const auto labels = idx_bytes({3}, {7, 0, 9});
+  write_bytes(temp_path("img"), images);
+  write_bytes(temp_path("lbl"), labels);
+  write_bytes(temp_path("img.gz"), gzip_bytes(images));
+  write_bytes(temp_path("lbl.gz"), gzip_bytes(labels));
+  for (const char* ext : {"", ".gz"}) {
+    const Dataset d =
+        load_idx(temp_path(std::string("img") + ext), temp_path(std::string("lbl") + ext));
+    EXPECT_EQ(d.rows, 3);
+    EXPECT_EQ(d.features, 8);
+    EXPECT_EQ(d.labels, (std::vector<std::int32_t>{7, 0, 9}));
+    ASSERT_EQ(d.x.size(), pixels.size());
+    for (std::size_t i = 0; i < pixels.size(); ++i) ASSERT_EQ(d.x[i], pixels[i]);
+  }
+  // Other element types: big-endian int16 and float32.
+  const IdxArray s16 = parse_idx(
+      std::vector<std::uint8_t>{0, 0, 0x0B, 1, 0, 0, 0, 2, 0xFF, 0xFE, 0x01, 0x00}, "s16");
+  EXPECT_EQ(s16.values, (std::vector<float>{-2.0F, 256.0F}));
+  const IdxArray f32 =
+      parse_idx(std::vector<std::uint8_t>{0, 0, 0x0D, 1, 0, 0, 0, 1, 0x3F, 0xC0, 0, 0}, "f32");
+  EXPECT_EQ(f32.values, (std::vector<float>{1.5F}));
+}
+
+TEST(Idx, RejectsBadFiles) {
+  auto parse = [](std::vector<std::uint8_t> b) { return error_of([&] { parse_idx(b, "t.idx"); }); };
+  EXPECT_NE(parse({}).find("empty file"), std::string::npos);
+  EXPECT_NE(parse({1, 2, 8, 1, 0, 0, 0, 1, 5}).find("not an IDX file"), std::string::npos);
+  EXPECT_NE(parse({0, 0, 0x42, 1, 0, 0, 0, 1, 5}).find("unknown IDX element type"),
+            std::string::npos);
+  EXPECT_NE(parse({0, 0, 8, 3, 0, 0}).find("truncated IDX header"), std::string::npos);
+  EXPECT_NE(parse(idx_bytes({10}, {1, 2, 3})).find("t.idx"), std::string::npos);
+  // A header that claims billions of items fails on the size check, without allocating.
+  EXPECT_NE(parse(idx_bytes({4000000000U, 4000000000U}, {1, 2, 3})).find("claims more items"),
+            std::string::npos);
+  EXPECT_NE(parse(idx_bytes({2}, {1, 2, 3})).find("trailing"), std::string::npos);
+  EXPECT_NE(error_of([] { read_idx(temp_path("does-not-exist")); }).find("does-not-exist"),
+            std::string::npos);
+  // Corrupt and truncated gzip.
+  auto gz = gzip_bytes(idx_bytes({100}, std::vector<std::uint8_t>(100, 3)));
+  auto truncated = gz;
+  truncated.resize(gz.size() / 2);
+  write_bytes(temp_path("trunc.gz"), truncated);
+  EXPECT_NE(error_of([] { read_idx(temp_path("trunc.gz")); }).find("gzip"), std::string::npos);
+  auto corrupt = gz;
+  for (std::size_t i = 12; i < corrupt.size() - 8; ++i) corrupt[i] ^= 0x5A;
+  write_bytes(temp_path("corrupt.gz"), corrupt);
+  EXPECT_NE(error_of([] { read_idx(temp_path("corrupt.gz")); }).find("corrupt gzip"),
+            std::string::npos);
+  // Images and labels of different counts; labels out of the class range.
+  write_bytes(temp_path("img3"), idx_bytes({3, 2}, {1, 2, 3, 4, 5, 6}));
+  write_bytes(temp_path("lbl2"), idx_bytes({2}, {1, 2}));
+  write_bytes(temp_path("lbl_bad"), idx_bytes({3}, {1, 2, 10}));
+  EXPECT_NE(error_of([] { load_idx(temp_path("img3"), temp_path("lbl2")); }).find("has 3 items"),
+            std::string::npos);
+  EXPECT_NE(error_of([] {
+              load_idx(temp_path("img3"), temp_path("lbl_bad"));
+            }).find("label 10 of item 2 is outside [0, 10)"),
+            std::string::npos);
+  EXPECT_NE(error_of([] { load_fashion_mnist(temp_path("nowhere"), "train"); }).find("tried"),
+            std::string::npos);
+}
+
+TEST(Csv, ParsesHeaderLabelByNameOrIndex) {
+  const std::string text = "a,b,label,c\n1,2,0,3\n4,5.5,2,-6e-1\n\n7,8,1,9\r\n";
+  CsvOptions o;
+  o.label_name = "label";
+  const Dataset d = parse_csv(text, "t.csv", o);
+  EXPECT_EQ(d.rows, 3);
+  EXPECT_EQ(d.features, 3);
+  EXPECT_EQ(d.x, (std::vector<float>{1, 2, 3, 4, 5.5F, -0.6F, 7, 8, 9}));
+  EXPECT_EQ(d.labels, (std::vector<std::int32_t>{0, 2, 1}));
+  EXPECT_EQ(d.classes, 3);
+  CsvOptions by_index;
+  by_index.label_index = 0;
+  by_index.classification = false;
+  const Dataset r = parse_csv("1,2\n3,4\n", "r.csv", by_index);
+  EXPECT_EQ(r.targets, (std::vector<float>{1, 3}));
+  EXPECT_EQ(r.x, (std::vector<float>{2, 4}));
+  write_text(temp_path("t.csv"), text);
+  EXPECT_EQ(read_csv(temp_path("t.csv"), o).x, d.x);
+}
+
+TEST(Csv, RejectsBadFiles) {
+  auto parse = [](const std::string& t, CsvOptions o = {}) {
+    return error_of([&] { parse_csv(t, "bad.csv", o); });
+  };
+  EXPECT_NE(parse("").find("empty CSV"), std::string::npos);
+  EXPECT_NE(parse("1,2,0\n3,4\n").find("bad.csv:2: 2 cells"), std::string::npos);
+  EXPECT_NE(parse("1,2,0\n1,,0\n").find("bad.csv:2: empty cell in column 2"), std::string::npos);
+  EXPECT_NE(parse("1,2,0\n3,x,1\n").find("'x' is not a finite number"), std::string::npos);
+  EXPECT_NE(parse("1,2,0\n3,nan,1\n").find("not a finite number"), std::string::npos);
+  EXPECT_NE(parse("1,2,0.5\n").find("not a non-negative integer"), std::string::npos);
+  CsvOptions three;
+  three.classes = 3;
+  EXPECT_NE(parse("1,2,5\n", three).find("outside [0, 3)"), std::string::npos);
+  CsvOptions named;
+  named.label_name = "y";
+  EXPECT_NE(parse("a,b\n1,2\n", named).find("no column named 'y'"), std::string::npos);
+  EXPECT_NE(parse("a,b\n").find("no data rows"), std::string::npos);
+  EXPECT_NE(error_of([] { read_csv(temp_path("missing.csv")); }).find("missing.csv"),
+            std::string::npos);
+}
+
+}  // namespace
+}  // namespace cutrain::data

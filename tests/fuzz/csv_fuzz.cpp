@@ -1,0 +1,24 @@
+// libFuzzer target: the CSV parser on arbitrary text, with the label column chosen by index and
+// by name, as classification and regression.
+#include <cstddef>
+#include <cstdint>
+#include <string_view>
+
+#include "cutrain/data/readers.hpp"
+#include "cutrain/error.hpp"
+
+extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
+  const std::string_view text(reinterpret_cast<const char*>(data), size);
+  cutrain::data::CsvOptions options[3];
+  options[1].label_name = "label";
+  options[2].classification = false;
+  options[2].label_index = 0;
+  for (const auto& o : options) {
+    try {
+      const auto d = cutrain::data::parse_csv(text, "fuzz.csv", o);
+      d.validate();
+    } catch (const cutrain::Error&) {
+    }
+  }
+  return 0;
+}
