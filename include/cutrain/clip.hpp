@@ -38,6 +38,8 @@ class GradClipper {
   float last_scale() const;
   bool last_nonfinite() const;
 
+  // The last pre-clip norm, on the device (copy it asynchronously; no sync).
+  const float* device_norm() const;
   float max_norm() const { return max_norm_; }
   NormType type() const { return type_; }
 

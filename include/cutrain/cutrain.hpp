@@ -13,4 +13,5 @@
 #include "cutrain/ops.hpp"
 #include "cutrain/optim.hpp"
 #include "cutrain/stream.hpp"
+#include "cutrain/train.hpp"
 #include "cutrain/version.hpp"

@@ -81,6 +81,10 @@ GradClipper::Result GradClipper::read() const {
   return r;
 }
 
+const float* GradClipper::device_norm() const {
+  return &result_.as<rules::ClipResult>()->norm;
+}
+
 float GradClipper::last_norm() const {
   return read().norm;
 }

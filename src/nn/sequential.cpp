@@ -234,6 +234,11 @@ void Sequential::backward(const Matrix& dy, NativeStream stream, Matrix* dx_inpu
   }
 }
 
+void Sequential::set_seed(std::uint64_t seed) {
+  seed_ = seed;
+  if (state_) state_->res.seed = seed;
+}
+
 Arena& Sequential::parameters() {
   CUTRAIN_CHECK(built(), "Sequential: build() first");
   return state_->parameters;

@@ -58,6 +58,12 @@ class Sequential {
   Device device() const;
   std::string summary() const;  // one line per layer with shapes and parameter counts
   std::uint64_t seed() const { return seed_; }
+  // Forward passes so far (Dropout draws its masks from seed and this count); checkpoints save
+  // and restore it so a resumed run draws the same masks.
+  std::uint64_t forward_count() const { return steps_; }
+  void set_forward_count(std::uint64_t n) { steps_ = n; }
+  // The seed Dropout's masks derive from (build's seed); checkpoints restore it.
+  void set_seed(std::uint64_t seed);
 
  private:
   void ensure_batch(std::int64_t batch);

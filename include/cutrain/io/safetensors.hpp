@@ -1,0 +1,50 @@
+#pragma once
+// safetensors files (https://huggingface.co/docs/safetensors): an 8-byte little-endian header
+// length N, N bytes of JSON {"name": {"dtype", "shape", "data_offsets": [begin, end]}, ...,
+// "__metadata__": {string: string}}, then the tensor bytes (offsets relative to their start).
+// PyTorch (safetensors.torch), numpy and other tools read what cutrain writes, and vice versa.
+//
+// Writing is atomic: a temporary file in the same directory, fsync, rename, fsync of the
+// directory - the previous file survives a crash at any point. Reading is defensive: the header
+// length is bounded, every offset and shape is checked against the file size before anything is
+// allocated from it, and every fault is a cutrain::Error naming the file and the tensor.
+
+#include <cstdint>
+#include <map>
+#include <span>
+#include <string>
+#include <vector>
+
+#include "cutrain/arena.hpp"
+
+namespace cutrain::io {
+
+inline constexpr std::uint64_t kMaxHeaderBytes = 100u << 20;  // as the reference implementation
+
+enum class DType { kF32, kI64 };
+
+struct TensorData {
+  std::string name;
+  DType dtype = DType::kF32;
+  Shape shape;
+  std::vector<std::uint8_t> bytes;    // little-endian
+  std::vector<float> floats() const;  // F32 only
+};
+
+struct SafetensorsFile {
+  std::vector<TensorData> tensors;  // in file order
+  std::map<std::string, std::string> metadata;
+  const TensorData* find(std::string_view name) const;
+};
+
+void save_safetensors(const std::string& path, const std::vector<TensorData>& tensors,
+                      const std::map<std::string, std::string>& metadata);
+SafetensorsFile parse_safetensors(std::span<const std::uint8_t> bytes, const std::string& name);
+SafetensorsFile load_safetensors(const std::string& path);
+
+TensorData make_tensor(std::string name, Shape shape, std::span<const float> values);
+
+// Writes `bytes` to `path` atomically (temporary file, fsync, rename, directory fsync).
+void write_file_atomic(const std::string& path, std::span<const std::uint8_t> bytes);
+
+}  // namespace cutrain::io

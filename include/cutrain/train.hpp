@@ -1,0 +1,6 @@
+#pragma once
+// The trainer and checkpoints.
+
+#include "cutrain/io/safetensors.hpp"
+#include "cutrain/train/checkpoint.hpp"
+#include "cutrain/train/trainer.hpp"

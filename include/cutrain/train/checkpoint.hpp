@@ -1,0 +1,45 @@
+#pragma once
+// Training checkpoints in safetensors (include/cutrain/io/safetensors.hpp).
+//
+// Tensors: the model's parameters and buffers by name ("layers.{i}.weight", ...), and each
+// optimizer state as "optim.<state>.<parameter name>" (padding excluded). String metadata:
+// "format" = "cutrain-checkpoint-1", the training position (epoch, step, forward passes,
+// optimizer step counts, early-stopping counters), the model summary, and whatever the caller
+// adds (the run's configuration). Loading checks every name, shape and dtype against the model
+// and optimizer and names the first mismatch.
+
+#include <cstdint>
+#include <map>
+#include <string>
+
+#include "cutrain/nn/sequential.hpp"
+#include "cutrain/optim/optimizer.hpp"
+
+namespace cutrain::train {
+
+struct TrainState {
+  std::int64_t epoch = 0;  // completed epochs
+  std::int64_t step = 0;   // optimizer steps issued
+  double best_metric = 0;  // early stopping: best validation loss so far
+  std::int64_t bad_epochs = 0;
+  bool has_best = false;
+};
+
+inline constexpr const char* kCheckpointFormat = "cutrain-checkpoint-1";
+
+void save_checkpoint(const std::string& path, nn::Sequential& model, optim::Optimizer* optimizer,
+                     const TrainState& state,
+                     const std::map<std::string, std::string>& extra_metadata = {});
+// Restores model (parameters, buffers, forward count) and optimizer; returns the position.
+TrainState load_checkpoint(const std::string& path, nn::Sequential& model,
+                           optim::Optimizer* optimizer,
+                           std::map<std::string, std::string>* metadata = nullptr);
+
+// Parameters and buffers only (inference, fine-tuning, --init-from). Accepts cutrain's names
+// ("layers.0.weight") and torch.nn.Sequential's ("0.weight"); optimizer tensors are ignored.
+void load_weights(const std::string& path, nn::Sequential& model);
+// torch.nn.Sequential's state_dict layout ("0.weight" [out, in], ..., BatchNorm's
+// num_batches_tracked as I64), so model.load_state_dict(safetensors.torch.load_file(path)).
+void export_torch(const std::string& path, nn::Sequential& model);
+
+}  // namespace cutrain::train

@@ -1,0 +1,105 @@
+#pragma once
+// The trainer: epochs over the streaming loader, LR schedule, clipping and the non-finite
+// guard, evaluation, early stopping, callbacks, progress, metrics files and checkpoints.
+//
+// Synchronization: a training step issues its work on the trainer's stream and never waits for
+// the GPU. Per-step losses and gradient norms are copied device-to-device into per-epoch arrays
+// and read once at the end of the epoch. Deliberate syncs: log_every > 0 reads the loss every k
+// steps (for the progress line); evaluation reads its logits; the epoch end reads its arrays.
+//
+// LR schedules step per iteration (lr(k), k = optimizer steps issued) or per epoch (lr(e)). A
+// step skipped by the non-finite guard still counts in k within its epoch (the host does not
+// wait to learn of it); the skipped count is reported in the epoch's metrics.
+
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "cutrain/data/dataset.hpp"
+#include "cutrain/nn/sequential.hpp"
+#include "cutrain/optim/optimizer.hpp"
+#include "cutrain/optim/schedule.hpp"
+#include "cutrain/train/checkpoint.hpp"
+
+namespace cutrain::train {
+
+struct EpochMetrics {
+  std::int64_t epoch = 0;  // 1-based
+  double lr = 0;
+  double train_loss = 0;
+  double val_loss = 0;      // NaN without validation data
+  double val_accuracy = 0;  // NaN without validation data
+  double grad_norm = 0;     // mean pre-clip global norm over the epoch's steps
+  std::int64_t skipped_steps = 0;
+  double seconds = 0;
+  double samples_per_second = 0;
+};
+
+struct EvalResult {
+  double loss = 0;
+  double accuracy = 0;
+  std::int64_t samples = 0;
+};
+
+class Callback {
+ public:
+  virtual ~Callback() = default;
+  virtual void on_epoch_begin(std::int64_t /*epoch*/) {}
+  virtual void on_batch_end(std::int64_t /*epoch*/, std::int64_t /*batch*/) {}
+  virtual void on_epoch_end(const EpochMetrics& /*m*/) {}
+};
+
+struct TrainerOptions {
+  std::int64_t epochs = 10;  // total epochs (a resumed run continues up to this)
+  std::int64_t batch_size = 64;
+  bool shuffle = true;
+  bool drop_last = false;
+  std::uint64_t seed = 0;
+  float clip_norm = 0;  // 0: no clipping (the non-finite guard is always on)
+  std::shared_ptr<optim::LrSchedule> schedule;  // null: the optimizer's lr stays
+  bool schedule_per_iteration = true;
+  std::int64_t patience = 0;  // early stopping: epochs without val-loss improvement; 0: off
+  double min_delta = 0;
+  bool restore_best = true;
+  std::int64_t log_every = 0;   // steps between loss reads for the progress line; 0: none
+  std::string metrics_path;     // .csv or .jsonl; empty: none
+  std::string checkpoint_path;  // saved after every epoch; empty: none
+  std::map<std::string, std::string> checkpoint_metadata;  // e.g. the CLI's configuration
+  bool progress = true;  // a bar on a TTY, one line per epoch otherwise
+  float label_smoothing = 0;
+};
+
+struct FitResult {
+  std::vector<EpochMetrics> history;
+  std::int64_t best_epoch = 0;
+  bool stopped_early = false;
+};
+
+class Trainer {
+ public:
+  Trainer(nn::Sequential& model, optim::Optimizer& optimizer, TrainerOptions options);
+  ~Trainer();
+
+  void add_callback(std::shared_ptr<Callback> callback);
+  // Trains from the current state (epoch 0, or where resume() left off) up to options.epochs.
+  FitResult fit(const data::Dataset& train, const data::Dataset* validation = nullptr);
+  // Mean loss and accuracy over a classification dataset, in eval mode.
+  EvalResult evaluate(const data::Dataset& data);
+  // Restores model, optimizer and position from a checkpoint written by fit().
+  void resume(const std::string& checkpoint_path);
+  const TrainState& state() const { return state_; }
+
+ private:
+  struct Impl;
+  nn::Sequential& model_;
+  optim::Optimizer& optimizer_;
+  TrainerOptions options_;
+  TrainState state_;
+  std::vector<std::shared_ptr<Callback>> callbacks_;
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace cutrain::train

@@ -1,0 +1,209 @@
+#include "cutrain/io/safetensors.hpp"
+
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cstring>
+#include <filesystem>
+#include <nlohmann/json.hpp>
+
+#include "cutrain/data/readers.hpp"
+#include "cutrain/error.hpp"
+
+namespace cutrain::io {
+namespace {
+
+const char* dtype_name(DType t) {
+  return t == DType::kF32 ? "F32" : "I64";
+}
+std::size_t element_bytes(DType t) {
+  return t == DType::kF32 ? 4 : 8;
+}
+
+}  // namespace
+
+std::vector<float> TensorData::floats() const {
+  CUTRAIN_CHECK(dtype == DType::kF32, "tensor '", name, "' is ", dtype_name(dtype), ", not F32");
+  std::vector<float> v(bytes.size() / 4);
+  std::memcpy(v.data(), bytes.data(), v.size() * 4);  // x86-64 and aarch64 are little-endian
+  return v;
+}
+
+const TensorData* SafetensorsFile::find(std::string_view name) const {
+  for (const TensorData& t : tensors)
+    if (t.name == name) return &t;
+  return nullptr;
+}
+
+TensorData make_tensor(std::string name, Shape shape, std::span<const float> values) {
+  TensorData t{std::move(name), DType::kF32, std::move(shape), {}};
+  t.bytes.resize(values.size() * 4);
+  std::memcpy(t.bytes.data(), values.data(), t.bytes.size());
+  return t;
+}
+
+void write_file_atomic(const std::string& path, std::span<const std::uint8_t> bytes) {
+  const std::filesystem::path target(path);
+  const std::filesystem::path dir =
+      target.has_parent_path() ? target.parent_path() : std::filesystem::path(".");
+  // Built with append: GCC 12 warns falsely (-Wrestrict) on the "." + string form.
+  std::string tmp_name = ".";
+  tmp_name.append(target.filename().string()).append(".tmp.").append(std::to_string(::getpid()));
+  const std::string tmp = (dir / tmp_name).string();
+  const int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+  CUTRAIN_CHECK(fd >= 0, "cannot create '", tmp, "': ", std::strerror(errno));
+  std::size_t done = 0;
+  while (done < bytes.size()) {
+    const ssize_t w = ::write(fd, bytes.data() + done, bytes.size() - done);
+    if (w < 0 && errno == EINTR) continue;
+    if (w <= 0) {
+      const int err = errno;
+      ::close(fd);
+      ::unlink(tmp.c_str());
+      CUTRAIN_FAIL("writing '", tmp, "' failed: ", std::strerror(err));
+    }
+    done += static_cast<std::size_t>(w);
+  }
+  if (::fsync(fd) != 0 || ::close(fd) != 0) {
+    const int err = errno;
+    ::unlink(tmp.c_str());
+    CUTRAIN_FAIL("flushing '", tmp, "' failed: ", std::strerror(err));
+  }
+  if (::rename(tmp.c_str(), path.c_str()) != 0) {
+    const int err = errno;
+    ::unlink(tmp.c_str());
+    CUTRAIN_FAIL("renaming '", tmp, "' to '", path, "' failed: ", std::strerror(err));
+  }
+  // The rename is durable only once the directory entry is.
+  const int dfd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (dfd >= 0) {
+    ::fsync(dfd);
+    ::close(dfd);
+  }
+}
+
+void save_safetensors(const std::string& path, const std::vector<TensorData>& tensors,
+                      const std::map<std::string, std::string>& metadata) {
+  nlohmann::ordered_json header = nlohmann::ordered_json::object();
+  if (!metadata.empty()) header["__metadata__"] = metadata;
+  std::size_t offset = 0;
+  for (const TensorData& t : tensors) {
+    CUTRAIN_CHECK(!t.name.empty() && t.name != "__metadata__", "safetensors: bad tensor name '",
+                  t.name, "'");
+    std::size_t n = 1;
+    for (const auto d : t.shape) {
+      CUTRAIN_CHECK(d >= 0, "safetensors: tensor '", t.name, "' has a negative dimension");
+      n *= static_cast<std::size_t>(d);
+    }
+    CUTRAIN_CHECK(n * element_bytes(t.dtype) == t.bytes.size(), "safetensors: tensor '", t.name,
+                  "' has ", t.bytes.size(), " bytes for shape ", shape_str(t.shape));
+    CUTRAIN_CHECK(!header.contains(t.name), "safetensors: tensor name '", t.name, "' repeated");
+    header[t.name] = {{"dtype", dtype_name(t.dtype)},
+                      {"shape", t.shape},
+                      {"data_offsets", {offset, offset + t.bytes.size()}}};
+    offset += t.bytes.size();
+  }
+  std::string text = header.dump();
+  text.append((8 - text.size() % 8) % 8, ' ');  // the data starts 8-byte aligned
+  std::vector<std::uint8_t> out(8 + text.size() + offset);
+  const std::uint64_t n = text.size();
+  for (int i = 0; i < 8; ++i)
+    out[static_cast<std::size_t>(i)] = static_cast<std::uint8_t>(n >> (8 * i));
+  std::memcpy(out.data() + 8, text.data(), text.size());
+  std::size_t at = 8 + text.size();
+  for (const TensorData& t : tensors) {
+    std::memcpy(out.data() + at, t.bytes.data(), t.bytes.size());
+    at += t.bytes.size();
+  }
+  write_file_atomic(path, out);
+}
+
+SafetensorsFile parse_safetensors(std::span<const std::uint8_t> bytes, const std::string& name) {
+  CUTRAIN_CHECK(bytes.size() >= 8, name, ": not a safetensors file (", bytes.size(),
+                " bytes, shorter than the 8-byte header length)");
+  std::uint64_t n = 0;
+  for (int i = 0; i < 8; ++i) n |= std::uint64_t{bytes[static_cast<std::size_t>(i)]} << (8 * i);
+  CUTRAIN_CHECK(n <= kMaxHeaderBytes, name, ": header length ", n, " exceeds the ", kMaxHeaderBytes,
+                "-byte limit (corrupt file?)");
+  CUTRAIN_CHECK(n <= bytes.size() - 8, name, ": header length ", n, " runs past the end of the ",
+                bytes.size(), "-byte file (truncated?)");
+  nlohmann::ordered_json header;  // ordered: tensors come back in file order
+  try {
+    header = nlohmann::ordered_json::parse(bytes.begin() + 8,
+                                           bytes.begin() + 8 + static_cast<std::ptrdiff_t>(n));
+  } catch (const nlohmann::ordered_json::exception& e) {
+    CUTRAIN_FAIL(name, ": the header is not valid JSON (", e.what(), ")");
+  }
+  CUTRAIN_CHECK(header.is_object(), name, ": the header is not a JSON object");
+  const std::size_t data_size = bytes.size() - 8 - static_cast<std::size_t>(n);
+  const std::uint8_t* data = bytes.data() + 8 + n;
+  SafetensorsFile f;
+  std::vector<std::pair<std::size_t, std::size_t>> ranges;
+  for (auto it = header.begin(); it != header.end(); ++it) {
+    if (it.key() == "__metadata__") {
+      CUTRAIN_CHECK(it->is_object(), name, ": __metadata__ must be an object of strings");
+      for (auto m = it->begin(); m != it->end(); ++m) {
+        CUTRAIN_CHECK(m->is_string(), name, ": metadata '", m.key(), "' is not a string");
+        f.metadata[m.key()] = m->get<std::string>();
+      }
+      continue;
+    }
+    const std::string& tn = it.key();
+    const nlohmann::ordered_json& e = *it;
+    CUTRAIN_CHECK(
+        e.is_object() && e.contains("dtype") && e.contains("shape") && e.contains("data_offsets"),
+        name, ": tensor '", tn, "' needs dtype, shape and data_offsets");
+    CUTRAIN_CHECK(e["dtype"].is_string(), name, ": tensor '", tn, "': dtype is not a string");
+    const std::string dtype = e["dtype"].get<std::string>();
+    TensorData t;
+    t.name = tn;
+    if (dtype == "F32") {
+      t.dtype = DType::kF32;
+    } else if (dtype == "I64") {
+      t.dtype = DType::kI64;
+    } else {
+      CUTRAIN_FAIL(name, ": tensor '", tn, "' has dtype ", dtype,
+                   "; cutrain reads F32 (and I64) tensors");
+    }
+    const auto& shape = e["shape"];
+    const auto& offs = e["data_offsets"];
+    CUTRAIN_CHECK(shape.is_array() && shape.size() <= 8, name, ": tensor '", tn,
+                  "': shape must be an array of at most 8 dimensions");
+    CUTRAIN_CHECK(offs.is_array() && offs.size() == 2 && offs[0].is_number_unsigned() &&
+                      offs[1].is_number_unsigned(),
+                  name, ": tensor '", tn, "': data_offsets must be two non-negative integers");
+    const auto begin = offs[0].get<std::uint64_t>(), end = offs[1].get<std::uint64_t>();
+    CUTRAIN_CHECK(begin <= end && end <= data_size, name, ": tensor '", tn, "': data_offsets [",
+                  begin, ", ", end, "] outside the ", data_size, " data bytes");
+    std::uint64_t count = 1;
+    for (const auto& d : shape) {
+      CUTRAIN_CHECK(d.is_number_unsigned(), name, ": tensor '", tn,
+                    "': dimensions must be non-negative integers");
+      const auto v = d.get<std::uint64_t>();
+      CUTRAIN_CHECK(v == 0 || count <= data_size / v, name, ": tensor '", tn,
+                    "': shape is larger than the file");
+      count *= v;
+      t.shape.push_back(static_cast<std::int64_t>(v));
+    }
+    CUTRAIN_CHECK(count * element_bytes(t.dtype) == end - begin, name, ": tensor '", tn,
+                  "': shape ", shape_str(t.shape), " needs ", count * element_bytes(t.dtype),
+                  " bytes but data_offsets give ", end - begin);
+    ranges.emplace_back(begin, end);
+    t.bytes.assign(data + begin, data + end);
+    f.tensors.push_back(std::move(t));
+  }
+  std::sort(ranges.begin(), ranges.end());
+  for (std::size_t i = 1; i < ranges.size(); ++i)
+    CUTRAIN_CHECK(ranges[i].first >= ranges[i - 1].second, name,
+                  ": two tensors' data_offsets overlap");
+  return f;
+}
+
+SafetensorsFile load_safetensors(const std::string& path) {
+  // No gzip here: data::read_file inflates only gzip-magic files, and safetensors never is.
+  return parse_safetensors(data::read_file(path), path);
+}
+
+}  // namespace cutrain::io

@@ -1,0 +1,149 @@
+#include "cutrain/train/checkpoint.hpp"
+
+#include <set>
+
+#include "cutrain/error.hpp"
+#include "cutrain/io/safetensors.hpp"
+#include "cutrain/nn/layers.hpp"
+
+namespace cutrain::train {
+namespace {
+
+void add_arena(std::vector<io::TensorData>& out, const Arena& arena, const std::string& prefix) {
+  if (arena.total() == 0) return;
+  const std::vector<float> all = arena.to_host();
+  for (const TensorSpec& t : arena.layout().tensors())
+    out.push_back(io::make_tensor(prefix + t.name, t.shape,
+                                  std::span<const float>(all).subspan(t.offset, t.numel)));
+}
+
+// Copies every tensor of `arena` from the file (names prefixed), checking shapes.
+void restore_arena(Arena& arena, const io::SafetensorsFile& f, const std::string& prefix,
+                   const std::string& path, bool strip_layers_ok) {
+  if (arena.total() == 0) return;
+  std::vector<float> all = arena.to_host();
+  for (const TensorSpec& t : arena.layout().tensors()) {
+    const io::TensorData* d = f.find(prefix + t.name);
+    if (d == nullptr && strip_layers_ok && t.name.starts_with("layers."))
+      d = f.find(t.name.substr(7));  // torch.nn.Sequential naming
+    CUTRAIN_CHECK(d != nullptr, path, ": tensor '", prefix + t.name, "' is missing");
+    CUTRAIN_CHECK(d->dtype == io::DType::kF32, path, ": tensor '", d->name, "' is not F32");
+    CUTRAIN_CHECK(d->shape == t.shape, path, ": tensor '", d->name, "' has shape ",
+                  shape_str(d->shape), " but the model expects ", shape_str(t.shape));
+    const std::vector<float> v = d->floats();
+    std::copy(v.begin(), v.end(), all.begin() + static_cast<std::ptrdiff_t>(t.offset));
+  }
+  arena.from_host(all);
+}
+
+std::int64_t meta_int(const std::map<std::string, std::string>& m, const std::string& key,
+                      const std::string& path) {
+  const auto it = m.find(key);
+  CUTRAIN_CHECK(it != m.end(), path, ": metadata '", key, "' is missing");
+  try {
+    std::size_t used = 0;
+    const long long v = std::stoll(it->second, &used);
+    CUTRAIN_CHECK(used == it->second.size(), path, ": metadata '", key, "' = '", it->second,
+                  "' is not an integer");
+    return v;
+  } catch (const std::logic_error&) {
+    CUTRAIN_FAIL(path, ": metadata '", key, "' = '", it->second, "' is not an integer");
+  }
+}
+
+}  // namespace
+
+void save_checkpoint(const std::string& path, nn::Sequential& model, optim::Optimizer* optimizer,
+                     const TrainState& state,
+                     const std::map<std::string, std::string>& extra_metadata) {
+  std::vector<io::TensorData> tensors;
+  add_arena(tensors, model.parameters(), "");
+  add_arena(tensors, model.buffers(), "");
+  std::map<std::string, std::string> meta = extra_metadata;
+  meta["format"] = kCheckpointFormat;
+  meta["epoch"] = std::to_string(state.epoch);
+  meta["step"] = std::to_string(state.step);
+  meta["forward_count"] = std::to_string(model.forward_count());
+  meta["model_seed"] = std::to_string(model.seed());
+  meta["bad_epochs"] = std::to_string(state.bad_epochs);
+  meta["has_best"] = state.has_best ? "1" : "0";
+  char best[64];
+  std::snprintf(best, sizeof(best), "%.17g", state.best_metric);
+  meta["best_metric"] = best;
+  meta["model"] = model.summary();
+  if (optimizer != nullptr) {
+    meta["optimizer"] = optimizer->name();
+    meta["optimizer.applied_steps"] = std::to_string(optimizer->applied_steps());
+    meta["optimizer.skipped_steps"] = std::to_string(optimizer->skipped_steps());
+    meta["optimizer.issued_steps"] = std::to_string(optimizer->issued_steps());
+    for (const auto& s : optimizer->state()) add_arena(tensors, *s.arena, "optim." + s.name + ".");
+  }
+  io::save_safetensors(path, tensors, meta);
+}
+
+TrainState load_checkpoint(const std::string& path, nn::Sequential& model,
+                           optim::Optimizer* optimizer, std::map<std::string, std::string>* out) {
+  const io::SafetensorsFile f = io::load_safetensors(path);
+  const auto fmt = f.metadata.find("format");
+  CUTRAIN_CHECK(fmt != f.metadata.end() && fmt->second == kCheckpointFormat, path,
+                ": not a cutrain checkpoint (metadata format is '",
+                fmt == f.metadata.end() ? "" : fmt->second, "', expected ", kCheckpointFormat,
+                "); use load_weights for a weights-only file");
+  restore_arena(model.parameters(), f, "", path, false);
+  restore_arena(model.buffers(), f, "", path, false);
+  TrainState st;
+  st.epoch = meta_int(f.metadata, "epoch", path);
+  st.step = meta_int(f.metadata, "step", path);
+  st.bad_epochs = meta_int(f.metadata, "bad_epochs", path);
+  st.has_best = meta_int(f.metadata, "has_best", path) != 0;
+  try {
+    st.best_metric = std::stod(f.metadata.at("best_metric"));
+  } catch (const std::exception&) {
+    CUTRAIN_FAIL(path, ": metadata 'best_metric' is missing or not a number");
+  }
+  const std::int64_t forward = meta_int(f.metadata, "forward_count", path);
+  CUTRAIN_CHECK(st.epoch >= 0 && st.step >= 0 && forward >= 0, path,
+                ": negative training position in the metadata");
+  model.set_forward_count(static_cast<std::uint64_t>(forward));
+  model.set_seed(static_cast<std::uint64_t>(meta_int(f.metadata, "model_seed", path)));
+  if (optimizer != nullptr) {
+    const auto it = f.metadata.find("optimizer");
+    CUTRAIN_CHECK(it != f.metadata.end() && it->second == optimizer->name(), path,
+                  ": the checkpoint's optimizer is '",
+                  it == f.metadata.end() ? "(none)" : it->second, "' but the run uses ",
+                  optimizer->name());
+    for (const auto& s : optimizer->state())
+      restore_arena(*s.arena, f, "optim." + s.name + ".", path, false);
+    optimizer->set_step_counts(meta_int(f.metadata, "optimizer.applied_steps", path),
+                               meta_int(f.metadata, "optimizer.skipped_steps", path));
+  }
+  if (out != nullptr) *out = f.metadata;
+  return st;
+}
+
+void load_weights(const std::string& path, nn::Sequential& model) {
+  const io::SafetensorsFile f = io::load_safetensors(path);
+  restore_arena(model.parameters(), f, "", path, true);
+  restore_arena(model.buffers(), f, "", path, true);
+}
+
+void export_torch(const std::string& path, nn::Sequential& model) {
+  std::vector<io::TensorData> tensors;
+  add_arena(tensors, model.parameters(), "");
+  add_arena(tensors, model.buffers(), "");
+  std::set<std::string> batchnorms;
+  for (auto& t : tensors) {
+    t.name = t.name.substr(7);  // "layers.0.weight" -> "0.weight"
+    if (t.name.ends_with(".running_var")) batchnorms.insert(t.name.substr(0, t.name.find('.')));
+  }
+  for (const std::string& i : batchnorms) {
+    io::TensorData n{i + ".num_batches_tracked", io::DType::kI64, {}, std::vector<std::uint8_t>(8)};
+    const std::uint64_t count = model.forward_count();
+    for (int b = 0; b < 8; ++b)
+      n.bytes[static_cast<std::size_t>(b)] = static_cast<std::uint8_t>(count >> (8 * b));
+    tensors.push_back(std::move(n));
+  }
+  io::save_safetensors(path, tensors, {{"format", "pt"}});
+}
+
+}  // namespace cutrain::train

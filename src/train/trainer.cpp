@@ -1,0 +1,290 @@
+#include "cutrain/train/trainer.hpp"
+
+#include <unistd.h>
+
+#include <chrono>
+#include <cmath>
+#include <cstdio>
+#include <fstream>
+#include <limits>
+#include <nlohmann/json.hpp>
+
+#include "cutrain/clip.hpp"
+#include "cutrain/data/loader.hpp"
+#include "cutrain/error.hpp"
+#include "cutrain/nn/loss.hpp"
+
+namespace cutrain::train {
+namespace {
+
+using Clock = std::chrono::steady_clock;
+constexpr double kNaN = std::numeric_limits<double>::quiet_NaN();
+
+class MetricsWriter {
+ public:
+  explicit MetricsWriter(const std::string& path, bool append) : path_(path) {
+    if (path.empty()) return;
+    jsonl_ = path.ends_with(".jsonl") || path.ends_with(".json");
+    CUTRAIN_CHECK(jsonl_ || path.ends_with(".csv"), "metrics file '", path,
+                  "' must end in .csv or .jsonl");
+    const bool fresh = !append || !std::ifstream(path).good();
+    out_.open(path, fresh ? std::ios::trunc : std::ios::app);
+    CUTRAIN_CHECK(out_.good(), "cannot write the metrics file '", path, "'");
+    if (!jsonl_ && fresh)
+      out_ << "epoch,lr,train_loss,val_loss,val_accuracy,grad_norm,skipped_steps,seconds,"
+              "samples_per_s\n";
+  }
+  void write(const EpochMetrics& m) {
+    if (!out_.is_open()) return;
+    if (jsonl_) {
+      nlohmann::json j = {{"epoch", m.epoch},
+                          {"lr", m.lr},
+                          {"train_loss", m.train_loss},
+                          {"grad_norm", m.grad_norm},
+                          {"skipped_steps", m.skipped_steps},
+                          {"seconds", m.seconds},
+                          {"samples_per_s", m.samples_per_second}};
+      j["val_loss"] = std::isnan(m.val_loss) ? nlohmann::json(nullptr) : nlohmann::json(m.val_loss);
+      j["val_accuracy"] =
+          std::isnan(m.val_accuracy) ? nlohmann::json(nullptr) : nlohmann::json(m.val_accuracy);
+      out_ << j.dump() << "\n";
+    } else {
+      char line[512];
+      std::snprintf(line, sizeof(line), "%lld,%.9g,%.9g,%.9g,%.9g,%.9g,%lld,%.6g,%.6g\n",
+                    static_cast<long long>(m.epoch), m.lr, m.train_loss, m.val_loss, m.val_accuracy,
+                    m.grad_norm, static_cast<long long>(m.skipped_steps), m.seconds,
+                    m.samples_per_second);
+      out_ << line;
+    }
+    out_.flush();
+  }
+
+ private:
+  std::string path_;
+  bool jsonl_ = false;
+  std::ofstream out_;
+};
+
+}  // namespace
+
+struct Trainer::Impl {
+  explicit Impl(float label_smoothing) : loss(label_smoothing) {}
+  Stream stream;
+  nn::SoftmaxCrossEntropy loss;
+  std::unique_ptr<GradClipper> clipper;
+  Buffer grad;         // dlogits, [batch, classes]
+  Buffer step_losses;  // per-step mean losses of the epoch (device)
+  Buffer step_norms;   // per-step pre-clip norms of the epoch (device)
+  Buffer eval_labels;
+  std::unique_ptr<Arena> best_params, best_buffers;
+};
+
+Trainer::Trainer(nn::Sequential& model, optim::Optimizer& optimizer, TrainerOptions options)
+    : model_(model),
+      optimizer_(optimizer),
+      options_(std::move(options)),
+      impl_(std::make_unique<Impl>(options_.label_smoothing)) {
+  CUTRAIN_CHECK(model.built(), "Trainer: build() the model first");
+  CUTRAIN_CHECK(options_.epochs >= 0, "Trainer: epochs = ", options_.epochs, " must be >= 0");
+  CUTRAIN_CHECK(options_.batch_size > 0, "Trainer: batch_size = ", options_.batch_size,
+                " must be positive");
+  CUTRAIN_CHECK(options_.patience >= 0, "Trainer: patience must be >= 0");
+  CUTRAIN_CHECK(std::isfinite(options_.clip_norm) && options_.clip_norm >= 0,
+                "Trainer: clip_norm = ", options_.clip_norm, " is invalid; valid: >= 0");
+  CUTRAIN_CHECK(optimizer.device() == model.device(), "Trainer: the optimizer is on ",
+                optimizer.device().str(), " but the model on ", model.device().str());
+  impl_->stream = Stream(model.device());
+  impl_->clipper = std::make_unique<GradClipper>(
+      model.device(),
+      options_.clip_norm > 0 ? options_.clip_norm : std::numeric_limits<float>::infinity());
+}
+
+Trainer::~Trainer() = default;
+
+void Trainer::add_callback(std::shared_ptr<Callback> callback) {
+  CUTRAIN_CHECK(callback != nullptr, "Trainer::add_callback: null callback");
+  callbacks_.push_back(std::move(callback));
+}
+
+void Trainer::resume(const std::string& checkpoint_path) {
+  state_ = load_checkpoint(checkpoint_path, model_, &optimizer_);
+  CUTRAIN_CHECK(state_.step == optimizer_.applied_steps() + optimizer_.skipped_steps(),
+                checkpoint_path, ": inconsistent step counts");
+}
+
+EvalResult Trainer::evaluate(const data::Dataset& d) {
+  CUTRAIN_CHECK(d.classification(), "Trainer::evaluate: needs a classification dataset");
+  CUTRAIN_CHECK(d.features == model_.input_features(), "evaluate: the data has ", d.features,
+                " features but the model expects ", model_.input_features());
+  CUTRAIN_CHECK(d.classes <= model_.output_features(), "evaluate: the data has ", d.classes,
+                " classes but the model outputs ", model_.output_features());
+  const bool was_training = model_.training();
+  model_.eval();
+  data::Loader loader(d, model_.device(), {.batch_size = options_.batch_size, .shuffle = false});
+  loader.start_epoch(0);
+  double loss_sum = 0;
+  std::int64_t correct = 0;
+  std::vector<float> logits;
+  std::vector<std::int32_t> labels;
+  while (auto b = loader.next(impl_->stream.native())) {
+    const nn::Matrix& out = model_.forward(b->x, impl_->stream.native());
+    impl_->loss.compute(out, b->labels, nullptr, impl_->stream.native());
+    logits.resize(out.size());
+    labels.resize(static_cast<std::size_t>(b->rows));
+    copy_bytes(logits.data(), Device::cpu(), out.data, out.device, logits.size() * sizeof(float),
+               impl_->stream.native());
+    copy_bytes(labels.data(), Device::cpu(), b->labels, out.device,
+               labels.size() * sizeof(std::int32_t), impl_->stream.native());
+    impl_->stream.synchronize();  // evaluation reads its results: a deliberate sync
+    loss_sum += static_cast<double>(impl_->loss.value()) * static_cast<double>(b->rows);
+    for (std::int64_t r = 0; r < b->rows; ++r) {
+      const float* row = logits.data() + r * out.cols;
+      const auto best = std::max_element(row, row + out.cols) - row;
+      correct += best == labels[static_cast<std::size_t>(r)];
+    }
+  }
+  if (was_training) model_.train();
+  return {loss_sum / static_cast<double>(d.rows),
+          static_cast<double>(correct) / static_cast<double>(d.rows), d.rows};
+}
+
+FitResult Trainer::fit(const data::Dataset& train, const data::Dataset* val) {
+  CUTRAIN_CHECK(train.classification(), "Trainer::fit: needs a classification dataset");
+  CUTRAIN_CHECK(train.features == model_.input_features(), "fit: the data has ", train.features,
+                " features but the model expects ", model_.input_features());
+  CUTRAIN_CHECK(train.classes <= model_.output_features(), "fit: the data has ", train.classes,
+                " classes but the model outputs ", model_.output_features());
+  Impl& im = *impl_;
+  const Device device = model_.device();
+  const NativeStream s = im.stream.native();
+  data::Loader loader(train, device,
+                      {.batch_size = options_.batch_size,
+                       .shuffle = options_.shuffle,
+                       .drop_last = options_.drop_last,
+                       .seed = options_.seed});
+  const std::int64_t per_epoch = loader.batches_per_epoch();
+  const std::int64_t classes = model_.output_features();
+  im.grad = Buffer(static_cast<std::size_t>(options_.batch_size * classes) * sizeof(float), device);
+  im.step_losses = Buffer(static_cast<std::size_t>(per_epoch) * sizeof(float), device);
+  im.step_norms = Buffer(static_cast<std::size_t>(per_epoch) * sizeof(float), device);
+  MetricsWriter metrics(options_.metrics_path, state_.epoch > 0);
+  const bool tty = options_.progress && ::isatty(STDERR_FILENO);
+  FitResult result;
+  model_.train();
+
+  for (std::int64_t epoch = state_.epoch; epoch < options_.epochs; ++epoch) {
+    for (auto& c : callbacks_) c->on_epoch_begin(epoch + 1);
+    const auto t0 = Clock::now();
+    const std::int64_t skipped_before = optimizer_.skipped_steps();
+    loader.start_epoch(static_cast<std::uint64_t>(epoch));
+    std::int64_t k = 0;
+    double shown_loss = kNaN;
+    if (options_.schedule && !options_.schedule_per_iteration)
+      optimizer_.set_lr(static_cast<float>(options_.schedule->lr(epoch)));
+    while (auto b = loader.next(s)) {
+      if (options_.schedule && options_.schedule_per_iteration)
+        optimizer_.set_lr(static_cast<float>(options_.schedule->lr(state_.step)));
+      nn::Matrix g{im.grad.as<float>(), b->rows, classes, device};
+      im.loss.compute(model_.forward(b->x, s), b->labels, &g, s);
+      model_.backward(g, s);
+      const optim::StepGuard guard = im.clipper->run(model_.gradients(), s);
+      optimizer_.step(model_.parameters(), model_.gradients(), guard, s);
+      // Keep the step's loss and norm on the device (no host wait).
+      copy_bytes(im.step_losses.as<float>() + k, device, im.loss.device_value(), device,
+                 sizeof(float), device.is_cpu() ? nullptr : s);
+      copy_bytes(im.step_norms.as<float>() + k, device, im.clipper->device_norm(), device,
+                 sizeof(float), device.is_cpu() ? nullptr : s);
+      ++k;
+      ++state_.step;
+      for (auto& c : callbacks_) c->on_batch_end(epoch + 1, k);
+      if (options_.log_every > 0 && k % options_.log_every == 0) shown_loss = im.loss.value();
+      if (tty && (k % 10 == 0 || k == per_epoch)) {
+        const double el = std::chrono::duration<double>(Clock::now() - t0).count();
+        const int width = 30, done = static_cast<int>(width * k / per_epoch);
+        std::fprintf(stderr, "\repoch %lld [%s%s] %lld/%lld loss %.4f %.0f samples/s ETA %.0fs ",
+                     static_cast<long long>(epoch + 1),
+                     std::string(static_cast<std::size_t>(done), '#').c_str(),
+                     std::string(static_cast<std::size_t>(width - done), '.').c_str(),
+                     static_cast<long long>(k), static_cast<long long>(per_epoch), shown_loss,
+                     static_cast<double>(k * options_.batch_size) / el,
+                     el / static_cast<double>(k) * static_cast<double>(per_epoch - k));
+      }
+    }
+    // The epoch's one read of its step results.
+    std::vector<float> losses(static_cast<std::size_t>(k)), norms(static_cast<std::size_t>(k));
+    copy_bytes(losses.data(), Device::cpu(), im.step_losses.data(), device, losses.size() * 4, s);
+    copy_bytes(norms.data(), Device::cpu(), im.step_norms.data(), device, norms.size() * 4, s);
+    im.stream.synchronize();
+    EpochMetrics m;
+    m.epoch = epoch + 1;
+    m.lr = optimizer_.lr();
+    double ls = 0, ns = 0;
+    std::int64_t finite = 0;
+    for (std::size_t i = 0; i < losses.size(); ++i)
+      if (std::isfinite(norms[i])) {
+        ls += losses[i];
+        ns += norms[i];
+        ++finite;
+      }
+    m.train_loss = finite > 0 ? ls / static_cast<double>(finite) : kNaN;
+    m.grad_norm = finite > 0 ? ns / static_cast<double>(finite) : kNaN;
+    m.skipped_steps = optimizer_.skipped_steps() - skipped_before;
+    m.val_loss = m.val_accuracy = kNaN;
+    if (val != nullptr && val->rows > 0) {
+      const EvalResult e = evaluate(*val);
+      m.val_loss = e.loss;
+      m.val_accuracy = e.accuracy;
+    }
+    m.seconds = std::chrono::duration<double>(Clock::now() - t0).count();
+    m.samples_per_second = static_cast<double>(train.rows) / m.seconds;
+    if (tty) std::fprintf(stderr, "\r%*s\r", 110, "");
+    if (options_.progress)
+      std::fprintf(stderr,
+                   "epoch %3lld  lr %.3g  train loss %.4f  val loss %.4f  val acc %.4f  "
+                   "grad norm %.3g  skipped %lld  %.1fs  %.0f samples/s\n",
+                   static_cast<long long>(m.epoch), m.lr, m.train_loss, m.val_loss, m.val_accuracy,
+                   m.grad_norm, static_cast<long long>(m.skipped_steps), m.seconds,
+                   m.samples_per_second);
+    metrics.write(m);
+    result.history.push_back(m);
+    for (auto& c : callbacks_) c->on_epoch_end(m);
+    if (options_.schedule)
+      options_.schedule->observe(std::isnan(m.val_loss) ? m.train_loss : m.val_loss);
+    state_.epoch = epoch + 1;
+
+    // Early stopping on the validation loss.
+    bool stop = false;
+    if (options_.patience > 0 && !std::isnan(m.val_loss)) {
+      if (!state_.has_best || m.val_loss < state_.best_metric - options_.min_delta) {
+        state_.best_metric = m.val_loss;
+        state_.has_best = true;
+        state_.bad_epochs = 0;
+        result.best_epoch = m.epoch;
+        if (options_.restore_best) {
+          if (!im.best_params) {
+            im.best_params = std::make_unique<Arena>(model_.parameters().like());
+            im.best_buffers = std::make_unique<Arena>(model_.buffers().like());
+          }
+          im.best_params->copy_from(model_.parameters());
+          im.best_buffers->copy_from(model_.buffers());
+        }
+      } else if (++state_.bad_epochs >= options_.patience) {
+        stop = true;
+      }
+    }
+    if (!options_.checkpoint_path.empty())
+      save_checkpoint(options_.checkpoint_path, model_, &optimizer_, state_,
+                      options_.checkpoint_metadata);
+    if (stop) {
+      result.stopped_early = true;
+      break;
+    }
+  }
+  if (result.stopped_early && options_.restore_best && im.best_params) {
+    model_.parameters().copy_from(*im.best_params);
+    model_.buffers().copy_from(*im.best_buffers);
+  }
+  return result;
+}
+
+}  // namespace cutrain::train

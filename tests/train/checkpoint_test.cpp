@@ -1,0 +1,210 @@
+// safetensors I/O and model checkpoints: round trips, a numpy reader, defensive loading, and a
+// save loop killed with SIGKILL that must leave a loadable file.
+#include <gtest/gtest.h>
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <random>
+
+#include "cutrain/error.hpp"
+#include "cutrain/io/safetensors.hpp"
+#include "cutrain/nn.hpp"
+#include "cutrain/optim.hpp"
+#include "cutrain/train/checkpoint.hpp"
+
+namespace cutrain {
+namespace {
+
+std::string tmp(const std::string& name) {
+  const auto dir = std::filesystem::temp_directory_path() / "cutrain_ckpt_test";
+  std::filesystem::create_directories(dir);
+  return (dir / name).string();
+}
+
+std::vector<std::uint8_t> read_all(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  return {std::istreambuf_iterator<char>(in), {}};
+}
+void write_all(const std::string& path, const std::vector<std::uint8_t>& b) {
+  std::ofstream out(path, std::ios::binary);
+  out.write(reinterpret_cast<const char*>(b.data()), static_cast<std::streamsize>(b.size()));
+}
+
+std::string error_of(const std::function<void()>& f) {
+  try {
+    f();
+  } catch (const Error& e) {
+    return e.what();
+  }
+  return "(no error)";
+}
+
+std::vector<io::TensorData> sample_tensors() {
+  std::vector<float> a(12), b(5);
+  for (std::size_t i = 0; i < a.size(); ++i) a[i] = 0.5F * static_cast<float>(i) - 2;
+  for (std::size_t i = 0; i < b.size(); ++i) b[i] = static_cast<float>(i * i);
+  return {io::make_tensor("layers.0.weight", {3, 4}, a), io::make_tensor("layers.0.bias", {5}, b)};
+}
+
+TEST(Safetensors, RoundTripWithMetadata) {
+  const auto t = sample_tensors();
+  io::save_safetensors(tmp("a.safetensors"), t, {{"epoch", "3"}, {"note", "hi \"there\""}});
+  const io::SafetensorsFile f = io::load_safetensors(tmp("a.safetensors"));
+  ASSERT_EQ(f.tensors.size(), 2u);
+  EXPECT_EQ(f.tensors[0].name, "layers.0.weight");
+  EXPECT_EQ(f.tensors[0].shape, (Shape{3, 4}));
+  EXPECT_EQ(f.find("layers.0.bias")->floats(), t[1].floats());
+  EXPECT_EQ(f.metadata.at("note"), "hi \"there\"");
+  // The data section starts 8-byte aligned, as the format recommends.
+  const auto bytes = read_all(tmp("a.safetensors"));
+  std::uint64_t n = 0;
+  for (int i = 0; i < 8; ++i) n |= std::uint64_t{bytes[static_cast<std::size_t>(i)]} << (8 * i);
+  EXPECT_EQ(n % 8, 0u);
+}
+
+TEST(Safetensors, NumpyReadsWhatWeWrite) {
+  if (std::system("/usr/bin/python3 -c 'import numpy' >/dev/null 2>&1") != 0)
+    GTEST_SKIP() << "no /usr/bin/python3 with numpy (apt-get install python3-numpy)";
+  io::save_safetensors(tmp("np.safetensors"), sample_tensors(), {{"k", "v"}});
+  const std::string script = std::string(CUTRAIN_TEST_DIR) + "/train/read_safetensors.py";
+  const std::string cmd =
+      "/usr/bin/python3 " + script + " " + tmp("np.safetensors") + " > " + tmp("np.out");
+  ASSERT_EQ(std::system(cmd.c_str()), 0);
+  std::ifstream in(tmp("np.out"));
+  std::string line, all;
+  while (std::getline(in, line)) all += line + "\n";
+  // sum of layers.0.weight = sum(0.5 i - 2, i < 12) = 9; of bias = 0+1+4+9+16 = 30
+  EXPECT_NE(all.find("layers.0.weight (3, 4) float32 9.0"), std::string::npos) << all;
+  EXPECT_NE(all.find("layers.0.bias (5,) float32 30.0"), std::string::npos) << all;
+}
+
+TEST(Safetensors, RejectsDamagedFiles) {
+  io::save_safetensors(tmp("good.safetensors"), sample_tensors(), {});
+  const auto good = read_all(tmp("good.safetensors"));
+  auto check = [&](std::vector<std::uint8_t> bytes, const char* expect) {
+    write_all(tmp("bad.safetensors"), bytes);
+    const std::string e = error_of([] { io::load_safetensors(tmp("bad.safetensors")); });
+    EXPECT_NE(e.find(expect), std::string::npos) << e;
+  };
+  check({1, 2, 3}, "shorter than the 8-byte header length");
+  auto truncated = good;
+  truncated.resize(good.size() - 10);
+  check(truncated, "outside the");
+  auto huge = good;
+  huge[7] = 0x7F;
+  check(huge, "exceeds");
+  auto past = good;
+  past[0] = 0xF0;
+  past[1] = 0xFF;
+  past[2] = 0x0F;
+  check(past, "runs past the end");
+  auto flipped = good;
+  flipped[9] ^= 0x40;  // breaks the JSON
+  check(flipped, "not valid JSON");
+  const std::string header = R"({"w":{"dtype":"F32","shape":[2,2],"data_offsets":[0,12]}})";
+  std::vector<std::uint8_t> wrong(8 + header.size() + 12, 0);
+  wrong[0] = static_cast<std::uint8_t>(header.size());
+  std::copy(header.begin(), header.end(), wrong.begin() + 8);
+  check(wrong, "needs 16 bytes but data_offsets give 12");
+  const std::string f16 = R"({"w":{"dtype":"F16","shape":[2],"data_offsets":[0,4]}})";
+  std::vector<std::uint8_t> half(8 + f16.size() + 4, 0);
+  half[0] = static_cast<std::uint8_t>(f16.size());
+  std::copy(f16.begin(), f16.end(), half.begin() + 8);
+  check(half, "dtype F16");
+  EXPECT_NE(
+      error_of([] { io::load_safetensors(tmp("none.safetensors")); }).find("none.safetensors"),
+      std::string::npos);
+}
+
+TEST(Safetensors, KilledSaveLoopLeavesALoadableFile) {
+  const auto tensors = sample_tensors();
+  const std::string path = tmp("killed.safetensors");
+  io::save_safetensors(path, tensors, {{"v", "0"}});
+  std::mt19937 rng(3);
+  for (int round = 0; round < 5; ++round) {
+    const pid_t pid = ::fork();
+    ASSERT_GE(pid, 0);
+    if (pid == 0) {
+      for (int i = 0;; ++i) io::save_safetensors(path, tensors, {{"v", std::to_string(i)}});
+    }
+    ::usleep(1000 + rng() % 20000);
+    ::kill(pid, SIGKILL);
+    int status = 0;
+    ::waitpid(pid, &status, 0);
+    const io::SafetensorsFile f = io::load_safetensors(path);  // must not throw
+    EXPECT_EQ(f.find("layers.0.weight")->floats(), tensors[0].floats());
+  }
+}
+
+nn::Sequential small_model(std::uint64_t seed) {
+  nn::Sequential m(4);
+  m.emplace<nn::Linear>(4, 6).emplace<nn::BatchNorm1d>(6);
+  m.emplace<nn::Activation>(nn::Activation::Kind::kRelu).emplace<nn::Linear>(6, 3);
+  m.build(Device::cpu(), seed);
+  return m;
+}
+
+TEST(Checkpoint, ModelAndOptimizerRoundTripAndMismatchesAreNamed) {
+  nn::Sequential a = small_model(1);
+  optim::Adam opt_a(a.parameters(), {.lr = 0.01F});
+  Arena g = a.parameters().like();
+  for (const auto& t : g.layout().tensors())  // padding stays zero (Note [arena layout])
+    g.tensor_from_host(t.name, std::vector<float>(t.numel, 0.1F));
+  opt_a.step(a.parameters(), g);
+  train::TrainState st{
+      .epoch = 2, .step = 1, .best_metric = 0.25, .bad_epochs = 1, .has_best = true};
+  train::save_checkpoint(tmp("ck.safetensors"), a, &opt_a, st, {{"config", "x"}});
+
+  nn::Sequential b = small_model(2);
+  optim::Adam opt_b(b.parameters(), {.lr = 0.01F});
+  std::map<std::string, std::string> meta;
+  const train::TrainState back = train::load_checkpoint(tmp("ck.safetensors"), b, &opt_b, &meta);
+  EXPECT_EQ(back.epoch, 2);
+  EXPECT_EQ(back.best_metric, 0.25);
+  EXPECT_EQ(meta.at("config"), "x");
+  EXPECT_EQ(b.parameters().to_host(), a.parameters().to_host());
+  EXPECT_EQ(b.buffers().to_host(), a.buffers().to_host());
+  EXPECT_EQ(opt_b.applied_steps(), 1);
+  for (std::size_t k = 0; k < opt_a.state().size(); ++k)
+    EXPECT_EQ(opt_b.state()[k].arena->to_host(), opt_a.state()[k].arena->to_host());
+
+  // A model of another shape, or another optimizer, is refused with the tensor's name.
+  nn::Sequential wide(4);
+  wide.emplace<nn::Linear>(4, 7).emplace<nn::BatchNorm1d>(7);
+  wide.emplace<nn::Activation>(nn::Activation::Kind::kRelu).emplace<nn::Linear>(7, 3);
+  wide.build(Device::cpu(), 1);
+  EXPECT_NE(error_of([&] {
+              train::load_checkpoint(tmp("ck.safetensors"), wide, nullptr);
+            }).find("'layers.0.weight' has shape [6, 4] but the model expects [7, 4]"),
+            std::string::npos);
+  optim::Sgd sgd(b.parameters(), {.lr = 0.1F, .momentum = 0.9F});
+  EXPECT_NE(error_of([&] {
+              train::load_checkpoint(tmp("ck.safetensors"), b, &sgd);
+            }).find("optimizer is 'Adam'"),
+            std::string::npos);
+  io::save_safetensors(tmp("weights.safetensors"), {}, {});
+  EXPECT_NE(error_of([&] {
+              train::load_checkpoint(tmp("weights.safetensors"), b, nullptr);
+            }).find("not a cutrain checkpoint"),
+            std::string::npos);
+}
+
+TEST(Checkpoint, ExportsTorchNamingAndLoadsWeights) {
+  nn::Sequential a = small_model(5);
+  train::export_torch(tmp("torch.safetensors"), a);
+  const io::SafetensorsFile f = io::load_safetensors(tmp("torch.safetensors"));
+  EXPECT_NE(f.find("0.weight"), nullptr);
+  EXPECT_NE(f.find("1.running_var"), nullptr);
+  ASSERT_NE(f.find("1.num_batches_tracked"), nullptr);
+  EXPECT_EQ(f.find("1.num_batches_tracked")->dtype, io::DType::kI64);
+  nn::Sequential b = small_model(6);
+  train::load_weights(tmp("torch.safetensors"), b);  // torch names accepted
+  EXPECT_EQ(b.parameters().to_host(), a.parameters().to_host());
+}
+
+}  // namespace
+}  // namespace cutrain

@@ -1,0 +1,181 @@
+// The trainer: it learns, resumes exactly, stops early restoring the best epoch, fires
+// callbacks in order, writes metrics files that parse, and rejects mismatched data.
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <filesystem>
+#include <fstream>
+#include <nlohmann/json.hpp>
+#include <random>
+
+#include "cutrain/data.hpp"
+#include "cutrain/error.hpp"
+#include "cutrain/nn.hpp"
+#include "cutrain/optim.hpp"
+#include "cutrain/train.hpp"
+
+namespace cutrain::train {
+namespace {
+
+std::string tmp(const std::string& name) {
+  const auto dir = std::filesystem::temp_directory_path() / "cutrain_trainer_test";
+  std::filesystem::create_directories(dir);
+  return (dir / name).string();
+}
+
+// Three Gaussian blobs in 8 dimensions: linearly separable with margin.
+data::Dataset blobs(std::int64_t rows, std::uint32_t seed) {
+  std::mt19937 rng(seed);
+  std::normal_distribution<float> noise(0.0F, 0.6F);
+  data::Dataset d;
+  d.rows = rows;
+  d.features = 8;
+  d.classes = 3;
+  for (std::int64_t r = 0; r < rows; ++r) {
+    const auto c = static_cast<std::int32_t>(r % 3);
+    for (int f = 0; f < 8; ++f) d.x.push_back((f % 3 == c ? 2.0F : 0.0F) + noise(rng));
+    d.labels.push_back(c);
+  }
+  return d;
+}
+
+nn::Sequential model(std::uint64_t seed) {
+  nn::Sequential m(8);
+  m.emplace<nn::Linear>(8, 32).emplace<nn::BatchNorm1d>(32);
+  m.emplace<nn::Activation>(nn::Activation::Kind::kRelu).emplace<nn::Dropout>(0.1F);
+  m.emplace<nn::Linear>(32, 3);
+  m.build(Device::cpu(), seed);
+  return m;
+}
+
+TrainerOptions options(std::int64_t epochs) {
+  TrainerOptions o;
+  o.epochs = epochs;
+  o.batch_size = 32;
+  o.seed = 9;
+  o.clip_norm = 1.0F;
+  o.schedule = std::make_shared<optim::CosineLr>(0.01, 60);
+  o.progress = false;
+  return o;
+}
+
+TEST(Trainer, LearnsSeparableBlobs) {
+  const data::Dataset train = blobs(600, 1), val = blobs(150, 2);
+  nn::Sequential m = model(3);
+  optim::Adam opt(m.parameters(), {.lr = 0.01F});
+  Trainer t(m, opt, options(5));
+  const FitResult r = t.fit(train, &val);
+  ASSERT_EQ(r.history.size(), 5u);
+  EXPECT_GT(r.history.back().val_accuracy, 0.95);
+  EXPECT_LT(r.history.back().train_loss, r.history.front().train_loss);
+  EXPECT_GT(r.history.back().grad_norm, 0.0);
+  EXPECT_EQ(r.history.back().skipped_steps, 0);
+  EXPECT_NEAR(t.evaluate(val).accuracy, r.history.back().val_accuracy, 1e-12);
+}
+
+// 3 epochs straight == 1 epoch, checkpoint, a new model/optimizer/trainer, resume, 2 more.
+TEST(Trainer, ResumeIsExact) {
+  const data::Dataset train = blobs(300, 4);
+  nn::Sequential straight = model(7);
+  optim::AdamW opt1(straight.parameters(), optim::AdamW::defaults());
+  Trainer(straight, opt1, options(3)).fit(train);
+
+  nn::Sequential first = model(7);
+  optim::AdamW opt2(first.parameters(), optim::AdamW::defaults());
+  TrainerOptions o = options(1);
+  o.checkpoint_path = tmp("resume.safetensors");
+  Trainer(first, opt2, o).fit(train);
+
+  nn::Sequential second = model(12345);  // different init: everything must come from the file
+  optim::AdamW opt3(second.parameters(), optim::AdamW::defaults());
+  Trainer resumed(second, opt3, options(3));
+  resumed.resume(tmp("resume.safetensors"));
+  EXPECT_EQ(resumed.state().epoch, 1);
+  const FitResult r = resumed.fit(train);
+  EXPECT_EQ(r.history.size(), 2u);
+  EXPECT_EQ(second.parameters().to_host(), straight.parameters().to_host());
+  EXPECT_EQ(second.buffers().to_host(), straight.buffers().to_host());
+}
+
+struct Recorder : Callback {
+  std::vector<std::string> events;
+  std::map<std::int64_t, std::vector<float>> params;
+  nn::Sequential* m = nullptr;
+  void on_epoch_begin(std::int64_t e) override { events.push_back("begin " + std::to_string(e)); }
+  void on_batch_end(std::int64_t e, std::int64_t b) override {
+    if (b == 1) events.push_back("batch " + std::to_string(e) + ".1");
+  }
+  void on_epoch_end(const EpochMetrics& mt) override {
+    events.push_back("end " + std::to_string(mt.epoch));
+    params[mt.epoch] = m->parameters().to_host();
+  }
+};
+
+TEST(Trainer, EarlyStoppingRestoresTheBestEpochAndCallbacksFireInOrder) {
+  const data::Dataset train = blobs(300, 5), val = blobs(90, 6);
+  nn::Sequential m = model(8);
+  optim::Sgd opt(m.parameters(), {.lr = 0.05F, .momentum = 0.9F});
+  TrainerOptions o = options(10);
+  o.schedule = nullptr;
+  o.patience = 2;
+  o.min_delta = 1e9;  // no later epoch counts as an improvement: stop after epoch 3
+  o.metrics_path = tmp("metrics.csv");
+  Trainer t(m, opt, o);
+  auto rec = std::make_shared<Recorder>();
+  rec->m = &m;
+  t.add_callback(rec);
+  const FitResult r = t.fit(train, &val);
+  EXPECT_TRUE(r.stopped_early);
+  EXPECT_EQ(r.best_epoch, 1);
+  EXPECT_EQ(r.history.size(), 3u);
+  EXPECT_EQ(m.parameters().to_host(), rec->params.at(1));
+  EXPECT_NE(rec->params.at(3), rec->params.at(1));
+  EXPECT_EQ(rec->events,
+            (std::vector<std::string>{"begin 1", "batch 1.1", "end 1", "begin 2", "batch 2.1",
+                                      "end 2", "begin 3", "batch 3.1", "end 3"}));
+  std::ifstream csv(tmp("metrics.csv"));
+  std::string header, line;
+  std::getline(csv, header);
+  EXPECT_EQ(header,
+            "epoch,lr,train_loss,val_loss,val_accuracy,grad_norm,skipped_steps,seconds,"
+            "samples_per_s");
+  int rows = 0;
+  while (std::getline(csv, line)) {
+    ++rows;
+    EXPECT_EQ(std::count(line.begin(), line.end(), ','), 8);
+    EXPECT_EQ(std::stoi(line.substr(0, line.find(','))), rows);
+  }
+  EXPECT_EQ(rows, 3);
+}
+
+TEST(Trainer, JsonLinesMetricsAndBadInput) {
+  const data::Dataset train = blobs(90, 7);
+  nn::Sequential m = model(9);
+  optim::Adam opt(m.parameters(), {});
+  TrainerOptions o = options(2);
+  o.metrics_path = tmp("metrics.jsonl");
+  Trainer(m, opt, o).fit(train);
+  std::ifstream in(tmp("metrics.jsonl"));
+  std::string line;
+  int n = 0;
+  while (std::getline(in, line)) {
+    const auto j = nlohmann::json::parse(line);
+    EXPECT_EQ(j.at("epoch").get<int>(), ++n);
+    EXPECT_TRUE(j.at("val_loss").is_null());
+    EXPECT_GT(j.at("train_loss").get<double>(), 0.0);
+  }
+  EXPECT_EQ(n, 2);
+  data::Dataset wrong = blobs(30, 1);
+  wrong.features = 7;
+  wrong.x.resize(30 * 7);
+  EXPECT_THROW(Trainer(m, opt, options(1)).fit(wrong), Error);
+  TrainerOptions bad = options(1);
+  bad.metrics_path = tmp("metrics.txt");
+  EXPECT_THROW(Trainer(m, opt, bad).fit(train), Error);
+  bad = options(1);
+  bad.clip_norm = -1;
+  EXPECT_THROW(Trainer(m, opt, bad), Error);
+}
+
+}  // namespace
+}  // namespace cutrain::train
