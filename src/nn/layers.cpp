@@ -136,10 +136,16 @@ void Dropout::forward(LayerContext& ctx, const Matrix& x, Matrix& y) {
   }
   float* mask = ctx.workspace();
 #if CUTRAIN_WITH_CURAND
-  // A fresh stream per forward pass and layer: the same seed replays the same masks.
-  detail::CurandGenerator gen(ctx.device(),
-                              init::tensor_seed(ctx.seed() + ctx.step(), ctx.index()));
+  // One Philox stream per layer (seed, layer index); forward pass k reads its numbers from
+  // offset k * 2^32, so (seed, k) alone fixes the mask and a resumed run replays it.
+  const std::uint64_t seed = init::tensor_seed(ctx.seed(), ctx.index());
+  if (!rng_ || rng_seed_ != seed) {
+    rng_ = std::make_shared<detail::CurandGenerator>(ctx.device(), seed);
+    rng_seed_ = seed;
+  }
+  auto& gen = *static_cast<detail::CurandGenerator*>(rng_.get());
   gen.set_stream(ctx.stream());
+  gen.set_offset(ctx.step() << 32);
   gen.uniform(mask, x.size());
 #else
   (void)mask;

@@ -80,6 +80,10 @@ void CurandGenerator::normal(float* out, std::size_t n, float mean, float std) {
   }
 }
 
+void CurandGenerator::set_offset(std::uint64_t offset) {
+  CUTRAIN_CURAND_CHECK(curandSetGeneratorOffset(gen_, offset));
+}
+
 void CurandGenerator::uniform(float* out, std::size_t n) {
   if (device_.is_cuda()) {
     cuda::DeviceGuard guard(device_.ordinal());

@@ -34,6 +34,8 @@ class CurandGenerator {
   curandGenerator_t get() const { return gen_; }
   Device device() const { return device_; }
   void set_stream(NativeStream stream);
+  // Positions the stream at `offset` numbers from its start (Philox: no work).
+  void set_offset(std::uint64_t offset);
   // Fill `out` (on the generator's device). uniform: n values in (0, 1]; normal: n values of
   // N(mean, std^2), n even (cuRAND's Box-Muller makes pairs).
   void uniform(float* out, std::size_t n);

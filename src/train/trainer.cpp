@@ -238,13 +238,17 @@ FitResult Trainer::fit(const data::Dataset& train, const data::Dataset* val) {
     m.seconds = std::chrono::duration<double>(Clock::now() - t0).count();
     m.samples_per_second = static_cast<double>(train.rows) / m.seconds;
     if (tty) std::fprintf(stderr, "\r%*s\r", 110, "");
-    if (options_.progress)
+    if (options_.progress) {
+      char val_part[64] = "";
+      if (!std::isnan(m.val_loss))
+        std::snprintf(val_part, sizeof(val_part), "  val loss %.4f  val acc %.4f", m.val_loss,
+                      m.val_accuracy);
       std::fprintf(stderr,
-                   "epoch %3lld  lr %.3g  train loss %.4f  val loss %.4f  val acc %.4f  "
-                   "grad norm %.3g  skipped %lld  %.1fs  %.0f samples/s\n",
-                   static_cast<long long>(m.epoch), m.lr, m.train_loss, m.val_loss, m.val_accuracy,
-                   m.grad_norm, static_cast<long long>(m.skipped_steps), m.seconds,
-                   m.samples_per_second);
+                   "epoch %3lld  lr %.3g  train loss %.4f%s  grad norm %.3g  skipped %lld  "
+                   "%.1fs  %.0f samples/s\n",
+                   static_cast<long long>(m.epoch), m.lr, m.train_loss, val_part, m.grad_norm,
+                   static_cast<long long>(m.skipped_steps), m.seconds, m.samples_per_second);
+    }
     metrics.write(m);
     result.history.push_back(m);
     for (auto& c : callbacks_) c->on_epoch_end(m);

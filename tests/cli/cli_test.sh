@@ -1,0 +1,43 @@
+#!/usr/bin/env bash
+# cutrain-train end to end: bad arguments exit 2 with a one-line error naming the flag; a short
+# run on a Fashion-MNIST subset trains, saves, resumes and writes a report that parses.
+set -uo pipefail
+bin=$1
+data=${2:-/usr/share/datasets/fashion-mnist}
+tmp=$(mktemp -d)
+trap 'rm -rf "$tmp"' EXIT
+fail() { echo "FAIL: $*"; exit 1; }
+
+expect_usage_error() {  # flag-name args...
+  local name=$1; shift
+  out=$("$bin" "$@" 2>&1 >/dev/null)
+  rc=$?
+  [ $rc -eq 2 ] || fail "$* exited $rc, expected 2"
+  [ "$(printf '%s\n' "$out" | wc -l)" -eq 1 ] || fail "$*: expected one line, got: $out"
+  printf '%s' "$out" | grep -q -- "$name" || fail "$*: message does not name $name: $out"
+}
+expect_usage_error --optimizer --optimizer lion
+expect_usage_error --lr --lr -1
+expect_usage_error --data --data /nonexistent/dir
+expect_usage_error --hidden --data "$data" --hidden 12,x --device cpu
+expect_usage_error --batch-size --batch-size 0
+
+if [ ! -d "$data" ]; then
+  echo "skipped: no Fashion-MNIST at $data"
+  exit 77
+fi
+"$bin" --data "$data" --device cpu --train-subset 3000 --epochs 1 --hidden 64 \
+  --save "$tmp/ck.safetensors" --metrics "$tmp/m.jsonl" >/dev/null 2>&1 || fail "first run"
+"$bin" --data "$data" --device cpu --train-subset 3000 --epochs 2 --hidden 64 \
+  --resume "$tmp/ck.safetensors" --report "$tmp/report.json" >"$tmp/out.txt" 2>&1 || fail "resume"
+grep -q "resumed from" "$tmp/out.txt" || fail "no resume line"
+python3 - "$tmp/report.json" <<'PY' || fail "report"
+import json, sys
+r = json.load(open(sys.argv[1]))
+for k in ("test_accuracy", "test_loss", "train_loss", "epochs", "seconds_per_epoch",
+          "samples_per_second", "device"):
+    assert k in r, k
+assert r["epochs"] == 1, r["epochs"]          # one more epoch after resuming at 1
+assert 0.6 < r["test_accuracy"] <= 1.0, r["test_accuracy"]
+PY
+echo "cli: ok"

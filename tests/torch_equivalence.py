@@ -1,0 +1,162 @@
+#!/usr/bin/python3
+"""cutrain-train versus PyTorch: same initial weights, same data order, same optimizer; the
+final weights must agree to <= 1e-4 relative (to each tensor's largest magnitude).
+
+    /usr/bin/python3 tests/torch_equivalence.py build/bin/cutrain-train [DATA_DIR]
+
+One epoch over the first 512 Fashion-MNIST training images (pixel / 255), batch 64, no shuffle,
+no dropout, constant learning rate, an MLP 784-32-16-10 with ReLU; weight decay is off for
+biases (cutrain's no-decay group) and on for weights. Configurations: SGD with Nesterov
+momentum, centered RMSProp, AdaGrad, AdamW with gradient clipping.
+"""
+import gzip
+import json
+import os
+import struct
+import subprocess
+import sys
+import tempfile
+
+try:
+    import numpy as np
+    import torch
+except ImportError as e:  # CTest's SKIP_RETURN_CODE
+    print(f"skipped: {e} (apt-get install python3-torch)")
+    sys.exit(77)
+
+BINARY = sys.argv[1]
+DATA = sys.argv[2] if len(sys.argv) > 2 else "/usr/share/datasets/fashion-mnist"
+N, BATCH, HIDDEN = 512, 64, (32, 16)
+
+
+def read_idx(path):
+    opener = gzip.open if path.endswith(".gz") else open
+    with opener(path, "rb") as f:
+        raw = f.read()
+    ndim = raw[3]
+    dims = struct.unpack(">" + "I" * ndim, raw[4:4 + 4 * ndim])
+    return np.frombuffer(raw[4 + 4 * ndim:], dtype=np.uint8).reshape(dims)
+
+
+def find(stem):
+    for ext in ("", ".gz"):
+        p = os.path.join(DATA, stem + ext)
+        if os.path.exists(p):
+            return p
+    raise SystemExit(f"missing {stem} in {DATA}")
+
+
+def save_safetensors(path, tensors):
+    header, offset, blobs = {}, 0, []
+    for name, array in tensors.items():
+        b = np.ascontiguousarray(array, dtype="<f4").tobytes()
+        header[name] = {"dtype": "F32", "shape": list(array.shape),
+                        "data_offsets": [offset, offset + len(b)]}
+        offset += len(b)
+        blobs.append(b)
+    text = json.dumps(header).encode()
+    text += b" " * ((8 - len(text) % 8) % 8)
+    with open(path, "wb") as f:
+        f.write(struct.pack("<Q", len(text)) + text + b"".join(blobs))
+
+
+def load_safetensors(path):
+    with open(path, "rb") as f:
+        raw = f.read()
+    (n,) = struct.unpack("<Q", raw[:8])
+    header = json.loads(raw[8:8 + n])
+    out = {}
+    for name, info in header.items():
+        if name == "__metadata__" or info["dtype"] != "F32":
+            continue
+        b, e = info["data_offsets"]
+        out[name] = np.frombuffer(raw[8 + n + b:8 + n + e], dtype="<f4").reshape(info["shape"])
+    return out
+
+
+CASES = {
+    "sgd_nesterov": (["--optimizer", "sgd", "--lr", "0.05", "--momentum", "0.9", "--nesterov",
+                      "--weight-decay", "0.001"],
+                     lambda groups: torch.optim.SGD(groups, lr=0.05, momentum=0.9, nesterov=True),
+                     0.001, None),
+    "rmsprop_centered": (["--optimizer", "rmsprop", "--lr", "0.001", "--alpha", "0.9",
+                          "--centered", "--weight-decay", "0"],
+                         lambda groups: torch.optim.RMSprop(groups, lr=0.001, alpha=0.9,
+                                                            centered=True, eps=1e-8),
+                         0.0, None),
+    "adagrad": (["--optimizer", "adagrad", "--lr", "0.01", "--weight-decay", "0.0001"],
+                lambda groups: torch.optim.Adagrad(groups, lr=0.01, eps=1e-10), 0.0001, None),
+    "adamw_clip": (["--optimizer", "adamw", "--lr", "0.002", "--weight-decay", "0.01",
+                    "--clip-norm", "0.5"],
+                   lambda groups: torch.optim.AdamW(groups, lr=0.002, weight_decay=0.01),
+                   0.01, 0.5),
+}
+
+
+def main():
+    if not os.path.isdir(DATA):
+        print(f"skipped: no Fashion-MNIST at {DATA} (apt-get install dataset-fashion-mnist)")
+        return 77
+    x = read_idx(find("train-images-idx3-ubyte"))[:N].reshape(N, -1).astype(np.float32) / 255.0
+    y = read_idx(find("train-labels-idx1-ubyte"))[:N].astype(np.int64)
+    torch.manual_seed(0)
+    sizes = (784,) + HIDDEN + (10,)
+    init = {}
+    layer = 0
+    for i in range(len(sizes) - 1):
+        lin = torch.nn.Linear(sizes[i], sizes[i + 1])
+        init[f"layers.{layer}.weight"] = lin.weight.detach().numpy().copy()
+        init[f"layers.{layer}.bias"] = lin.bias.detach().numpy().copy()
+        layer += 2  # Linear, ReLU
+    worst_all = 0.0
+    with tempfile.TemporaryDirectory() as tmp:
+        init_path = os.path.join(tmp, "init.safetensors")
+        save_safetensors(init_path, init)
+        for name, (flags, make_opt, wd, clip) in CASES.items():
+            out = os.path.join(tmp, name + ".safetensors")
+            cmd = [BINARY, "--data", DATA, "--device", "cpu", "--hidden", ",".join(map(str, HIDDEN)),
+                   "--dropout", "0", "--schedule", "constant", "--no-shuffle", "--epochs", "1",
+                   "--batch-size", str(BATCH), "--train-subset", str(N), "--init-from", init_path,
+                   "--save", out] + flags
+            subprocess.run(cmd, check=True, stdout=subprocess.DEVNULL)
+            ours = load_safetensors(out)
+
+            mods = []
+            for i in range(len(sizes) - 1):
+                mods.append(torch.nn.Linear(sizes[i], sizes[i + 1]))
+                if i < len(sizes) - 2:
+                    mods.append(torch.nn.ReLU())
+            model = torch.nn.Sequential(*mods)
+            with torch.no_grad():
+                for k, v in init.items():
+                    dict(model.named_parameters())[k[len("layers."):]].copy_(torch.from_numpy(v))
+            weights = [p for n, p in model.named_parameters() if n.endswith("weight")]
+            biases = [p for n, p in model.named_parameters() if n.endswith("bias")]
+            opt = make_opt([{"params": weights, "weight_decay": wd},
+                            {"params": biases, "weight_decay": 0.0}])
+            loss_fn = torch.nn.CrossEntropyLoss()
+            for start in range(0, N, BATCH):
+                xb = torch.from_numpy(x[start:start + BATCH])
+                yb = torch.from_numpy(y[start:start + BATCH])
+                opt.zero_grad()
+                loss_fn(model(xb), yb).backward()
+                if clip is not None:
+                    torch.nn.utils.clip_grad_norm_(model.parameters(), clip)
+                opt.step()
+            worst = 0.0
+            for n, p in model.named_parameters():
+                ref = p.detach().numpy()
+                got = ours["layers." + n]
+                err = float(np.max(np.abs(got - ref)) / max(float(np.max(np.abs(ref))), 1e-12))
+                worst = max(worst, err)
+            print(f"{name}: max relative difference {worst:.3g}")
+            worst_all = max(worst_all, worst)
+    if worst_all > 1e-4:
+        print(f"FAILED: {worst_all:.3g} > 1e-4")
+        return 1
+    print("torch equivalence: all configurations within 1e-4")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

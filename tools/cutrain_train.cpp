@@ -1,0 +1,305 @@
+// cutrain-train: trains an MLP on IDX data (Fashion-MNIST by default) and reports test accuracy.
+// Run `cutrain-train --help` for every flag. Exit codes: 0 success, 2 bad arguments or missing
+// data, 1 any other failure.
+#include <CLI/CLI.hpp>
+
+#include <cmath>
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <nlohmann/json.hpp>
+#include <sstream>
+
+#include "cutrain/cutrain.hpp"
+
+using namespace cutrain;
+
+namespace {
+
+struct Config {
+  std::string data = data::kFashionMnistDir;
+  std::string hidden = "512,256";
+  std::string activation = "relu";
+  bool batchnorm = false;
+  float dropout = 0.2F;
+  std::string init;  // empty: He for ReLU-family, Xavier for tanh/sigmoid
+  std::string optimizer = "adamw";
+  float lr = 1e-3F, momentum = 0.0F, dampening = 0.0F, alpha = 0.99F, beta1 = 0.9F, beta2 = 0.999F,
+        eps = 1e-8F, weight_decay = 1e-4F;
+  bool nesterov = false, centered = false, amsgrad = false;
+  std::string schedule = "cosine";
+  double step_size = 10, gamma = 0.1, min_lr = 0;
+  std::int64_t warmup = 0;
+  float clip_norm = 0;
+  float label_smoothing = 0;
+  std::int64_t batch_size = 128, epochs = 30, patience = 0, train_subset = 0;
+  double val_fraction = 0;
+  std::uint64_t seed = 0;
+  bool no_shuffle = false, standardize = false;
+  std::string device = "auto", metrics, save, resume, init_from, report, export_torch;
+};
+
+struct UsageError : std::runtime_error {
+  using std::runtime_error::runtime_error;
+};
+
+std::vector<std::int64_t> parse_hidden(const std::string& text) {
+  std::vector<std::int64_t> sizes;
+  std::stringstream ss(text);
+  std::string item;
+  while (std::getline(ss, item, ',')) {
+    std::size_t used = 0;
+    long long v = 0;
+    try {
+      v = std::stoll(item, &used);
+    } catch (const std::exception&) {
+      used = 0;
+    }
+    if (used == 0 || used != item.size() || v <= 0)
+      throw UsageError("--hidden: '" + text + "' must be positive integers separated by commas");
+    sizes.push_back(v);
+  }
+  return sizes;
+}
+
+std::unique_ptr<optim::Optimizer> make_optimizer(const Config& c, const Arena& params) {
+  if (c.optimizer == "sgd")
+    return std::make_unique<optim::Sgd>(
+        params, optim::SgdOptions{c.lr, c.momentum, c.dampening, c.weight_decay, c.nesterov});
+  if (c.optimizer == "adagrad")
+    return std::make_unique<optim::Adagrad>(
+        params,
+        optim::AdagradOptions{
+            .lr = c.lr, .weight_decay = c.weight_decay, .eps = c.eps == 1e-8F ? 1e-10F : c.eps});
+  if (c.optimizer == "rmsprop")
+    return std::make_unique<optim::Rmsprop>(
+        params, optim::RmspropOptions{c.lr, c.alpha, c.eps, c.weight_decay, c.momentum, c.centered,
+                                      c.nesterov});
+  const optim::AdamOptions o{c.lr, c.beta1, c.beta2, c.eps, c.weight_decay, c.amsgrad};
+  if (c.optimizer == "adam") return std::make_unique<optim::Adam>(params, o);
+  return std::make_unique<optim::AdamW>(params, o);
+}
+
+std::shared_ptr<optim::LrSchedule> make_schedule(const Config& c, std::int64_t per_epoch) {
+  const std::int64_t total = std::max<std::int64_t>(1, c.epochs * per_epoch);
+  std::unique_ptr<optim::LrSchedule> s;
+  if (c.schedule == "constant") {
+    s = std::make_unique<optim::ConstantLr>(c.lr);
+  } else if (c.schedule == "step") {
+    s = std::make_unique<optim::StepLr>(
+        c.lr, std::max<std::int64_t>(1, std::llround(c.step_size * per_epoch)), c.gamma);
+  } else if (c.schedule == "exponential") {
+    s = std::make_unique<optim::ExponentialLr>(c.lr, std::pow(c.gamma, 1.0 / per_epoch));
+  } else if (c.schedule == "linear") {
+    s = std::make_unique<optim::LinearDecayLr>(c.lr, c.min_lr, total);
+  } else {
+    s = std::make_unique<optim::CosineLr>(c.lr, total, c.min_lr);
+  }
+  if (c.warmup > 0) s = std::make_unique<optim::WarmupLr>(std::move(s), c.warmup);
+  return s;
+}
+
+int run(const Config& c, const std::string& command_line) {
+  if (!std::filesystem::is_directory(c.data))
+    throw UsageError("--data: directory '" + c.data +
+                     "' does not exist (apt-get install "
+                     "dataset-fashion-mnist, or pass the directory holding the IDX files)");
+  const std::vector<std::int64_t> hidden = parse_hidden(c.hidden);
+  const Device device = c.device == "auto" ? default_device() : Device::parse(c.device);
+  require_usable(device);
+  std::printf("device: %s\n", describe(device).c_str());
+  if (device.is_cpu() && c.device == "auto")
+    std::printf("  (no GPU: %s)\n", cuda_status().reason.c_str());
+
+  data::Dataset train = data::load_fashion_mnist(c.data, "train");
+  data::Dataset test = data::load_fashion_mnist(c.data, "test");
+  if (c.train_subset > 0 && c.train_subset < train.rows) {
+    std::vector<std::int64_t> first(static_cast<std::size_t>(c.train_subset));
+    for (std::size_t i = 0; i < first.size(); ++i) first[i] = static_cast<std::int64_t>(i);
+    train = train.subset(first);
+  }
+  data::scale(train, 1.0F / 255.0F);
+  data::scale(test, 1.0F / 255.0F);
+  data::Dataset val;
+  if (c.val_fraction > 0) std::tie(train, val) = data::split(train, c.val_fraction, c.seed);
+  if (c.standardize) {
+    const auto st = data::Standardizer::fit(train);  // training split only
+    st.apply(train);
+    st.apply(test);
+    if (val.rows > 0) st.apply(val);
+  }
+  std::printf("data: %lld train, %lld validation, %lld test samples of %lld features\n",
+              static_cast<long long>(train.rows), static_cast<long long>(val.rows),
+              static_cast<long long>(test.rows), static_cast<long long>(train.features));
+
+  nn::Sequential model(train.features);
+  std::int64_t width = train.features;
+  const nn::Activation act = nn::Activation::parse(c.activation);
+  for (const std::int64_t h : hidden) {
+    auto lin = std::make_unique<nn::Linear>(width, h);
+    if (!c.init.empty()) lin->set_init(init::Scheme::parse(c.init));
+    model.add(std::move(lin));
+    if (c.batchnorm) model.emplace<nn::BatchNorm1d>(h);
+    model.add(std::make_unique<nn::Activation>(act));
+    if (c.dropout > 0) model.emplace<nn::Dropout>(c.dropout);
+    width = h;
+  }
+  model.emplace<nn::Linear>(width, 10);
+  model.build(device, c.seed);
+  std::printf("model:\n%s", model.summary().c_str());
+  if (!c.init_from.empty()) train::load_weights(c.init_from, model);
+
+  auto opt = make_optimizer(c, model.parameters());
+  opt->set_group(nn::kNoDecayGroup, {1.0F, 0.0F});  // no weight decay on biases / BN
+  train::TrainerOptions to;
+  to.epochs = c.epochs;
+  to.batch_size = c.batch_size;
+  to.shuffle = !c.no_shuffle;
+  to.seed = c.seed;
+  to.clip_norm = c.clip_norm;
+  to.patience = c.patience;
+  to.metrics_path = c.metrics;
+  to.checkpoint_path = c.save;
+  to.checkpoint_metadata = {{"command", command_line}};
+  to.label_smoothing = c.label_smoothing;
+  const std::int64_t per_epoch = (train.rows + c.batch_size - 1) / c.batch_size;
+  to.schedule = make_schedule(c, per_epoch);
+  train::Trainer trainer(model, *opt, to);
+  if (!c.resume.empty()) {
+    trainer.resume(c.resume);
+    std::printf("resumed from %s after epoch %lld\n", c.resume.c_str(),
+                static_cast<long long>(trainer.state().epoch));
+  }
+  const train::FitResult fit = trainer.fit(train, val.rows > 0 ? &val : nullptr);
+  const train::EvalResult result = trainer.evaluate(test);
+  if (!c.export_torch.empty()) train::export_torch(c.export_torch, model);
+  double seconds = 0, sps = 0;
+  for (const auto& m : fit.history) {
+    seconds += m.seconds;
+    sps += m.samples_per_second;
+  }
+  const auto n = static_cast<double>(std::max<std::size_t>(1, fit.history.size()));
+  std::printf("test accuracy %.4f  test loss %.4f  (%zu epochs, %.2f s/epoch, %.0f samples/s)\n",
+              result.accuracy, result.loss, fit.history.size(), seconds / n, sps / n);
+  if (!c.report.empty()) {
+    nlohmann::json j = {{"test_accuracy", result.accuracy},
+                        {"test_loss", result.loss},
+                        {"train_loss", fit.history.empty() ? 0.0 : fit.history.back().train_loss},
+                        {"epochs", fit.history.size()},
+                        {"seconds_per_epoch", seconds / n},
+                        {"samples_per_second", sps / n},
+                        {"device", describe(device)},
+                        {"parameters", model.parameters().layout().parameter_count()},
+                        {"command", command_line}};
+    std::ofstream out(c.report);
+    if (!out) throw UsageError("--report: cannot write '" + c.report + "'");
+    out << j.dump(2) << "\n";
+  }
+  return 0;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  Config c;
+  CLI::App app{
+      "cutrain-train: train an MLP on Fashion-MNIST (IDX files) with cutrain.\n"
+      "Inputs are pixel/255 unless --standardize (per-feature, statistics from the training\n"
+      "split). The loss is mean softmax cross-entropy; the last partial batch is kept. The\n"
+      "model is Linear -> [BatchNorm1d] -> activation -> [Dropout] per hidden size, then\n"
+      "Linear(.., 10), named layers.{i}.weight/bias as torch.nn.Sequential numbers them.",
+      "cutrain-train"};
+  app.get_formatter()->column_width(34);
+  app.add_option("--data", c.data, "directory with {train,t10k}-{images,labels}-idx*-ubyte[.gz]")
+      ->capture_default_str();
+  app.add_option("--hidden", c.hidden, "hidden layer sizes, comma-separated")
+      ->capture_default_str();
+  app.add_option("--activation", c.activation, "relu|leaky_relu|tanh|sigmoid|gelu")
+      ->check(CLI::IsMember({"relu", "leaky_relu", "tanh", "sigmoid", "gelu"}))
+      ->capture_default_str();
+  app.add_flag("--batchnorm", c.batchnorm, "BatchNorm1d after each hidden Linear");
+  app.add_option("--dropout", c.dropout, "dropout probability after each activation")
+      ->check(CLI::Range(0.0, 0.99))
+      ->capture_default_str();
+  app.add_option("--init", c.init,
+                 "xavier-uniform|xavier-normal|he-uniform|he-normal "
+                 "(default: He for ReLU-family, Xavier for tanh/sigmoid)")
+      ->check(CLI::IsMember({"xavier-uniform", "xavier-normal", "he-uniform", "he-normal"}));
+  app.add_option("--optimizer", c.optimizer, "sgd|adagrad|rmsprop|adam|adamw")
+      ->check(CLI::IsMember({"sgd", "adagrad", "rmsprop", "adam", "adamw"}))
+      ->capture_default_str();
+  app.add_option("--lr", c.lr, "learning rate")
+      ->check(CLI::NonNegativeNumber)
+      ->capture_default_str();
+  app.add_option("--momentum", c.momentum, "SGD / RMSProp momentum")->check(CLI::NonNegativeNumber);
+  app.add_flag("--nesterov", c.nesterov, "Nesterov momentum (SGD, RMSProp)");
+  app.add_option("--dampening", c.dampening, "SGD dampening")->check(CLI::Range(0.0, 1.0));
+  app.add_option("--alpha", c.alpha, "RMSProp smoothing constant")
+      ->check(CLI::Range(0.0, 0.999999));
+  app.add_flag("--centered", c.centered, "centered RMSProp");
+  app.add_option("--beta1", c.beta1, "Adam beta1")->check(CLI::Range(0.0, 0.999999));
+  app.add_option("--beta2", c.beta2, "Adam beta2")->check(CLI::Range(0.0, 0.999999));
+  app.add_option("--eps", c.eps, "epsilon")->check(CLI::PositiveNumber);
+  app.add_option("--weight-decay", c.weight_decay,
+                 "weight decay (L2 for Adam/SGD/..., "
+                 "decoupled for AdamW); never applied to biases and BatchNorm")
+      ->check(CLI::NonNegativeNumber)
+      ->capture_default_str();
+  app.add_flag("--amsgrad", c.amsgrad, "AMSGrad variant of Adam/AdamW");
+  app.add_option("--schedule", c.schedule,
+                 "constant|step|exponential|linear|cosine (per iteration)")
+      ->check(CLI::IsMember({"constant", "step", "exponential", "linear", "cosine"}))
+      ->capture_default_str();
+  app.add_option("--step-size", c.step_size, "step schedule: epochs between decays")
+      ->check(CLI::PositiveNumber);
+  app.add_option("--gamma", c.gamma, "step/exponential: decay factor per step/epoch")
+      ->check(CLI::PositiveNumber);
+  app.add_option("--min-lr", c.min_lr, "linear/cosine: final learning rate")
+      ->check(CLI::NonNegativeNumber);
+  app.add_option("--warmup", c.warmup, "linear warmup iterations")->check(CLI::NonNegativeNumber);
+  app.add_option("--clip-norm", c.clip_norm, "clip the global gradient L2 norm (0: off)")
+      ->check(CLI::NonNegativeNumber);
+  app.add_option("--label-smoothing", c.label_smoothing, "label smoothing")
+      ->check(CLI::Range(0.0, 1.0));
+  app.add_option("--batch-size", c.batch_size, "batch size")
+      ->check(CLI::PositiveNumber)
+      ->capture_default_str();
+  app.add_option("--epochs", c.epochs, "total epochs (a resumed run continues up to this)")
+      ->check(CLI::NonNegativeNumber)
+      ->capture_default_str();
+  app.add_option("--patience", c.patience, "early stopping on the validation loss (0: off)")
+      ->check(CLI::NonNegativeNumber);
+  app.add_option("--val-fraction", c.val_fraction, "hold out this fraction of train for validation")
+      ->check(CLI::Range(0.0, 0.99));
+  app.add_option("--train-subset", c.train_subset, "use only the first N training samples")
+      ->check(CLI::NonNegativeNumber);
+  app.add_option("--seed", c.seed, "seed of initialization, shuffling, dropout and splits");
+  app.add_flag("--no-shuffle", c.no_shuffle, "visit training samples in file order");
+  app.add_flag("--standardize", c.standardize, "per-feature standardization instead of /255 only");
+  app.add_option("--device", c.device, "auto|cpu|cuda|cuda:N")->capture_default_str();
+  app.add_option("--metrics", c.metrics, "per-epoch metrics, FILE.csv or FILE.jsonl");
+  app.add_option("--save", c.save, "checkpoint after every epoch (safetensors)");
+  app.add_option("--resume", c.resume, "continue from a checkpoint up to --epochs");
+  app.add_option("--init-from", c.init_from, "initial weights (layers.{i}.weight [out, in], ...)");
+  app.add_option("--export-torch", c.export_torch, "write torch.nn.Sequential-named weights");
+  app.add_option("--report", c.report, "JSON report of the run");
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::CallForHelp& e) {
+    return app.exit(e);
+  } catch (const CLI::ParseError& e) {
+    std::fprintf(stderr, "cutrain-train: error: %s\n", e.what());
+    return 2;
+  }
+  std::string command_line;
+  for (int i = 0; i < argc; ++i) command_line += (i ? " " : "") + std::string(argv[i]);
+  try {
+    return run(c, command_line);
+  } catch (const UsageError& e) {
+    std::fprintf(stderr, "cutrain-train: error: %s\n", e.what());
+    return 2;
+  } catch (const Error& e) {
+    std::fprintf(stderr, "cutrain-train: error: %s\n", e.what());
+    return 1;
+  }
+}
