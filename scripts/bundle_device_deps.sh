@@ -1,35 +1,21 @@
 #!/usr/bin/env bash
-# Run HERE (a machine with Debian's registry) before a GPU check: fetches what the GPU machine,
-# which has no package registry, lacks for the build into .deps/ (git-ignored; carry it):
-# GoogleTest's sources (Debian's `googletest`), the header-only nlohmann-json and CLI11, and
-# OpenBLAS (OpenMP build) with libgfortran, unpacked under .deps/prefix, which
-# scripts/gpu_check.sh adds to CMAKE_PREFIX_PATH and, for the test binaries, LD_LIBRARY_PATH.
+# Run HERE (a machine with Debian's registry) before a GPU check: downloads, as Debian packages,
+# what the GPU machine (no package registry) lacks: GoogleTest's sources, nlohmann-json, CLI11,
+# OpenBLAS (OpenMP build) with libgfortran, and Fashion-MNIST. They stay compressed in
+# .deps/debs (git-ignored; ~45 MiB, under the device tool's 64 MiB carry limit) and
+# scripts/gpu_check.sh unpacks them there.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 mkdir -p .deps/debs
-fetch() {
-  (cd .deps/debs && apt-get download "$@" >/dev/null 2>&1) ||
-    { apt-get update -qq && (cd .deps/debs && apt-get download "$@"); }
-}
-if [ ! -f .deps/googletest/CMakeLists.txt ]; then
-  fetch googletest
-  rm -rf .deps/unpacked && mkdir -p .deps/unpacked
-  dpkg -x .deps/debs/googletest_*.deb .deps/unpacked
-  rm -rf .deps/googletest && cp -r .deps/unpacked/usr/src/googletest .deps/googletest
-  rm -rf .deps/unpacked
+packages=(googletest nlohmann-json3-dev libcli11-dev libopenblas-openmp-dev libopenblas0-openmp
+          libgfortran5 dataset-fashion-mnist)
+missing=()
+for p in "${packages[@]}"; do
+  ls .deps/debs/"${p}"_*.deb >/dev/null 2>&1 || missing+=("$p")
+done
+if ((${#missing[@]})); then
+  (cd .deps/debs && apt-get download "${missing[@]}" >/dev/null 2>&1) ||
+    { apt-get update -qq && (cd .deps/debs && apt-get download "${missing[@]}"); }
 fi
-if [ ! -d .deps/prefix/usr/include/nlohmann ] || [ ! -d .deps/prefix/usr/include/CLI ] ||
-   [ ! -d .deps/prefix/usr/lib/x86_64-linux-gnu/openblas-openmp ]; then
-  fetch nlohmann-json3-dev libcli11-dev libopenblas-openmp-dev libopenblas0-openmp libgfortran5
-  mkdir -p .deps/prefix
-  for deb in .deps/debs/*.deb; do
-    case "$deb" in *googletest*) continue ;; esac
-    dpkg -x "$deb" .deps/prefix
-  done
-  # Keep the carried tree small (the device tool carries 64 MiB): shared OpenBLAS only.
-  find .deps/prefix -name '*.a' -delete
-  rm -rf .deps/prefix/usr/share/doc .deps/prefix/usr/lib/x86_64-linux-gnu/openblas-openmp/liblapack* \
-    .deps/prefix/usr/lib/x86_64-linux-gnu/openblas-openmp/libblas*
-fi
-rm -rf .deps/debs
+rm -rf .deps/prefix .deps/googletest  # unpacked on the GPU machine, not carried
 du -sh .deps

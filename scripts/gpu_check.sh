@@ -5,6 +5,8 @@
 #   GPU case allowed to skip (CUTRAIN_REQUIRE_GPU=1), runs the GPU tests under compute-sanitizer
 #   (memcheck, racecheck, initcheck), runs the benchmarks, and writes summary.md plus logs to
 #   $GPU_CHECK_OUT (default: $OUT, else ./gpu_check_out). Budget: under 8 minutes.
+#   Then the main job (cutrain-train, default configuration, full Fashion-MNIST) on the GPU and
+#   the same model in PyTorch eager on the same GPU.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 OUT_DIR=${GPU_CHECK_OUT:-${OUT:-$PWD/gpu_check_out}}
@@ -24,6 +26,7 @@ nvidia-smi --query-gpu=name,driver_version,memory.total,clocks.max.sm --format=c
 nvcc --version | tail -1 | tee -a "$SUMMARY"
 note '```'
 
+bash scripts/unpack_device_deps.sh
 gtest_arg=()
 [ -f .deps/googletest/CMakeLists.txt ] && gtest_arg+=(-DCUTRAIN_GTEST_SOURCE="$PWD/.deps/googletest")
 [ -d .deps/prefix/usr ] && gtest_arg+=(-DCMAKE_PREFIX_PATH="$PWD/.deps/prefix/usr")
@@ -82,19 +85,38 @@ fi
 # 3. Benchmarks: cutrain's (JSON lines) and the PyTorch peers on the same GPU.
 for bench in build-gpu/bin/bench_*; do
   [ -x "$bench" ] && [ -z "${GPU_CHECK_SKIP_BENCH:-}" ] || continue
+  case "$bench" in *bench_optim) [ -z "${GPU_CHECK_SKIP_OPTIM_BENCH:-}" ] || continue ;; esac
   name=$(basename "$bench")
   timeout 180 "$bench" --device cuda --json --min-seconds 0.05 >"$OUT_DIR/$name.jsonl" 2>"$OUT_DIR/$name.err"
   r=$?
   note "- $name: rc $r, $(wc -l <"$OUT_DIR/$name.jsonl") measurements"
   [ $r -eq 0 ] || status=1
 done
-if [ -x build-gpu/bin/bench_optim ] && [ -z "${GPU_CHECK_SKIP_BENCH:-}" ]; then
+if [ -x build-gpu/bin/bench_optim ] && [ -z "${GPU_CHECK_SKIP_BENCH:-}${GPU_CHECK_SKIP_OPTIM_BENCH:-}" ]; then
   timeout 120 build-gpu/bin/bench_optim --device cuda --json --min-seconds 0.05 --clip \
     --optimizer adam >"$OUT_DIR/bench_optim_clip.jsonl" 2>>"$OUT_DIR/bench_optim.err"
   note "- bench_optim --clip: rc $?"
 fi
+# 4. The main job on the GPU (the default run of the README's first command).
+DATA="$PWD/.deps/prefix/usr/share/datasets/fashion-mnist"
+[ -d "$DATA" ] || DATA=/usr/share/datasets/fashion-mnist
+if [ -d "$DATA" ] && [ -z "${GPU_CHECK_SKIP_TRAIN:-}" ]; then
+  timeout 300 build-gpu/bin/cutrain-train --data "$DATA" --device cuda \
+    --metrics "$OUT_DIR/metrics_gpu.csv" --report "$OUT_DIR/report_gpu.json" \
+    >"$OUT_DIR/train_gpu.log" 2>&1
+  r=$?
+  note "- cutrain-train (default run, cuda): rc $r; $(tail -1 "$OUT_DIR/train_gpu.log")"
+  [ $r -eq 0 ] || status=1
+fi
 export LD_LIBRARY_PATH="$SAVED_LD_LIBRARY_PATH"
+if [ -d "$DATA" ] && [ -f bench/torch/mlp_gpu.py ] && [ -z "${GPU_CHECK_SKIP_TRAIN:-}" ]; then
+  timeout 240 python3 bench/torch/mlp_gpu.py --data "$DATA" --json >"$OUT_DIR/mlp_gpu.jsonl" \
+    2>"$OUT_DIR/mlp_gpu.err"
+  note "- PyTorch eager, same MLP (mlp_gpu.py): rc $?; $(tail -1 "$OUT_DIR/mlp_gpu.jsonl")"
+fi
 for script in bench/torch/*_gpu.py; do
+  case "$script" in *mlp_gpu.py) continue ;; esac
+  case "$script" in *optim_gpu.py) [ -z "${GPU_CHECK_SKIP_OPTIM_BENCH:-}" ] || continue ;; esac
   [ -f "$script" ] && [ -z "${GPU_CHECK_SKIP_BENCH:-}" ] || continue
   name=$(basename "$script" .py)
   timeout 180 python3 "$script" --json >"$OUT_DIR/$name.jsonl" 2>"$OUT_DIR/$name.err"

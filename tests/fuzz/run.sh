@@ -8,10 +8,12 @@ out=build-fuzz
 mkdir -p "$out"
 CXX=${FUZZ_CXX:-clang++}
 flags=(-std=c++20 -O1 -g -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined
-       -Iinclude -I.)
+       -fopenmp -DCUTRAIN_WITH_CUDA=0 -Iinclude -I.)
+# The readers, the checkpoint parser and the CPU-only core they need (no CUDA).
 sources=(src/data/idx_reader.cpp src/data/csv_reader.cpp src/data/file.cpp src/data/dataset.cpp
-         src/core/error.cpp)
-for target in idx csv; do
+         src/io/safetensors.cpp src/core/error.cpp src/core/arena.cpp src/core/buffer.cpp
+         src/core/device.cpp src/core/stream.cpp src/cuda/runtime_none.cpp)
+for target in idx csv safetensors; do
   "$CXX" "${flags[@]}" "tests/fuzz/${target}_fuzz.cpp" "${sources[@]}" -lz -o "$out/${target}_fuzz"
   mkdir -p "$out/corpus_$target"
   echo "== fuzzing $target for ${seconds}s"

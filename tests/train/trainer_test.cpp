@@ -13,6 +13,7 @@
 #include "cutrain/nn.hpp"
 #include "cutrain/optim.hpp"
 #include "cutrain/train.hpp"
+#include "support/gpu.hpp"
 
 namespace cutrain::train {
 namespace {
@@ -39,12 +40,12 @@ data::Dataset blobs(std::int64_t rows, std::uint32_t seed) {
   return d;
 }
 
-nn::Sequential model(std::uint64_t seed) {
+nn::Sequential model(std::uint64_t seed, Device device = Device::cpu()) {
   nn::Sequential m(8);
   m.emplace<nn::Linear>(8, 32).emplace<nn::BatchNorm1d>(32);
   m.emplace<nn::Activation>(nn::Activation::Kind::kRelu).emplace<nn::Dropout>(0.1F);
   m.emplace<nn::Linear>(32, 3);
-  m.build(Device::cpu(), seed);
+  m.build(device, seed);
   return m;
 }
 
@@ -74,27 +75,35 @@ TEST(Trainer, LearnsSeparableBlobs) {
 }
 
 // 3 epochs straight == 1 epoch, checkpoint, a new model/optimizer/trainer, resume, 2 more.
-TEST(Trainer, ResumeIsExact) {
+void check_resume(Device device) {
   const data::Dataset train = blobs(300, 4);
-  nn::Sequential straight = model(7);
+  nn::Sequential straight = model(7, device);
   optim::AdamW opt1(straight.parameters(), optim::AdamW::defaults());
   Trainer(straight, opt1, options(3)).fit(train);
 
-  nn::Sequential first = model(7);
+  nn::Sequential first = model(7, device);
   optim::AdamW opt2(first.parameters(), optim::AdamW::defaults());
   TrainerOptions o = options(1);
-  o.checkpoint_path = tmp("resume.safetensors");
+  o.checkpoint_path = tmp("resume_" + device.str() + ".safetensors");
   Trainer(first, opt2, o).fit(train);
 
-  nn::Sequential second = model(12345);  // different init: everything must come from the file
+  nn::Sequential second = model(12345, device);  // everything must come from the file
   optim::AdamW opt3(second.parameters(), optim::AdamW::defaults());
   Trainer resumed(second, opt3, options(3));
-  resumed.resume(tmp("resume.safetensors"));
+  resumed.resume(o.checkpoint_path);
   EXPECT_EQ(resumed.state().epoch, 1);
   const FitResult r = resumed.fit(train);
   EXPECT_EQ(r.history.size(), 2u);
   EXPECT_EQ(second.parameters().to_host(), straight.parameters().to_host());
   EXPECT_EQ(second.buffers().to_host(), straight.buffers().to_host());
+}
+
+TEST(Trainer, ResumeIsExact) {
+  check_resume(Device::cpu());
+}
+TEST(TrainerGpu, ResumeIsExact) {
+  CUTRAIN_REQUIRE_GPU();
+  check_resume(Device::cuda(0));
 }
 
 struct Recorder : Callback {
