@@ -19,7 +19,7 @@ expect_usage_error() {  # flag-name args...
 expect_usage_error --optimizer --optimizer lion
 expect_usage_error --lr --lr -1
 expect_usage_error --data --data /nonexistent/dir
-expect_usage_error --hidden --data "$data" --hidden 12,x --device cpu
+expect_usage_error --hidden --data "$tmp" --hidden 12,x --device cpu
 expect_usage_error --batch-size --batch-size 0
 
 if [ ! -d "$data" ]; then
