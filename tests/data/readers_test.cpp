@@ -4,6 +4,7 @@
 #include "cutrain/data/readers.hpp"
 #include "cutrain/error.hpp"
 #include "data_fixture.hpp"
+#include "support/errors.hpp"
 
 namespace cutrain::data {
 namespace {
@@ -13,15 +14,6 @@ using testing::idx_bytes;
 using testing::temp_path;
 using testing::write_bytes;
 using testing::write_text;
-
-std::string error_of(const std::function<void()>& f) {
-  try {
-    f();
-  } catch (const Error& e) {
-    return e.what();
-  }
-  return "(no error)";
-}
 
 TEST(Idx, RoundTripPlainAndGzip) {
   std::vector<std::uint8_t> pixels(3 * 2 * 4);
@@ -51,7 +43,9 @@ TEST(Idx, RoundTripPlainAndGzip) {
 }
 
 TEST(Idx, RejectsBadFiles) {
-  auto parse = [](std::vector<std::uint8_t> b) { return error_of([&] { parse_idx(b, "t.idx"); }); };
+  auto parse = [](std::vector<std::uint8_t> b) {
+    return testing::error_of([&] { parse_idx(b, "t.idx"); });
+  };
   EXPECT_NE(parse({}).find("empty file"), std::string::npos);
   EXPECT_NE(parse({1, 2, 8, 1, 0, 0, 0, 1, 5}).find("not an IDX file"), std::string::npos);
   EXPECT_NE(parse({0, 0, 0x42, 1, 0, 0, 0, 1, 5}).find("unknown IDX element type"),
@@ -62,31 +56,34 @@ TEST(Idx, RejectsBadFiles) {
   EXPECT_NE(parse(idx_bytes({4000000000U, 4000000000U}, {1, 2, 3})).find("claims more items"),
             std::string::npos);
   EXPECT_NE(parse(idx_bytes({2}, {1, 2, 3})).find("trailing"), std::string::npos);
-  EXPECT_NE(error_of([] { read_idx(temp_path("does-not-exist")); }).find("does-not-exist"),
+  EXPECT_NE(testing::error_of([] { read_idx(temp_path("does-not-exist")); }).find("does-not-exist"),
             std::string::npos);
   // Corrupt and truncated gzip.
   auto gz = gzip_bytes(idx_bytes({100}, std::vector<std::uint8_t>(100, 3)));
   auto truncated = gz;
   truncated.resize(gz.size() / 2);
   write_bytes(temp_path("trunc.gz"), truncated);
-  EXPECT_NE(error_of([] { read_idx(temp_path("trunc.gz")); }).find("gzip"), std::string::npos);
+  EXPECT_NE(testing::error_of([] { read_idx(temp_path("trunc.gz")); }).find("gzip"),
+            std::string::npos);
   auto corrupt = gz;
   for (std::size_t i = 12; i < corrupt.size() - 8; ++i) corrupt[i] ^= 0x5A;
   write_bytes(temp_path("corrupt.gz"), corrupt);
-  EXPECT_NE(error_of([] { read_idx(temp_path("corrupt.gz")); }).find("corrupt gzip"),
+  EXPECT_NE(testing::error_of([] { read_idx(temp_path("corrupt.gz")); }).find("corrupt gzip"),
             std::string::npos);
   // Images and labels of different counts; labels out of the class range.
   write_bytes(temp_path("img3"), idx_bytes({3, 2}, {1, 2, 3, 4, 5, 6}));
   write_bytes(temp_path("lbl2"), idx_bytes({2}, {1, 2}));
   write_bytes(temp_path("lbl_bad"), idx_bytes({3}, {1, 2, 10}));
-  EXPECT_NE(error_of([] { load_idx(temp_path("img3"), temp_path("lbl2")); }).find("has 3 items"),
-            std::string::npos);
-  EXPECT_NE(error_of([] {
+  EXPECT_NE(
+      testing::error_of([] { load_idx(temp_path("img3"), temp_path("lbl2")); }).find("has 3 items"),
+      std::string::npos);
+  EXPECT_NE(testing::error_of([] {
               load_idx(temp_path("img3"), temp_path("lbl_bad"));
             }).find("label 10 of item 2 is outside [0, 10)"),
             std::string::npos);
-  EXPECT_NE(error_of([] { load_fashion_mnist(temp_path("nowhere"), "train"); }).find("tried"),
-            std::string::npos);
+  EXPECT_NE(
+      testing::error_of([] { load_fashion_mnist(temp_path("nowhere"), "train"); }).find("tried"),
+      std::string::npos);
 }
 
 TEST(Csv, ParsesHeaderLabelByNameOrIndex) {
@@ -111,7 +108,7 @@ TEST(Csv, ParsesHeaderLabelByNameOrIndex) {
 
 TEST(Csv, RejectsBadFiles) {
   auto parse = [](const std::string& t, CsvOptions o = {}) {
-    return error_of([&] { parse_csv(t, "bad.csv", o); });
+    return testing::error_of([&] { parse_csv(t, "bad.csv", o); });
   };
   EXPECT_NE(parse("").find("empty CSV"), std::string::npos);
   EXPECT_NE(parse("1,2,0\n3,4\n").find("bad.csv:2: 2 cells"), std::string::npos);
@@ -126,7 +123,7 @@ TEST(Csv, RejectsBadFiles) {
   named.label_name = "y";
   EXPECT_NE(parse("a,b\n1,2\n", named).find("no column named 'y'"), std::string::npos);
   EXPECT_NE(parse("a,b\n").find("no data rows"), std::string::npos);
-  EXPECT_NE(error_of([] { read_csv(temp_path("missing.csv")); }).find("missing.csv"),
+  EXPECT_NE(testing::error_of([] { read_csv(temp_path("missing.csv")); }).find("missing.csv"),
             std::string::npos);
 }
 

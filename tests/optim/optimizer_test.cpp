@@ -11,21 +11,13 @@
 #include "cutrain/error.hpp"
 #include "cutrain/optim.hpp"
 #include "optim_fixture.hpp"
+#include "support/errors.hpp"
 #include "support/gpu.hpp"
 
 namespace cutrain {
 namespace {
 
 using optim::AdamOptions;
-
-std::string message_of(const std::function<void()>& f) {
-  try {
-    f();
-  } catch (const Error& e) {
-    return e.what();
-  }
-  return "(no cutrain::Error thrown)";
-}
 
 Arena golden_params(Device device = Device::cpu(), bool groups = false) {
   Arena p(testing::golden_layout(groups), Device::cpu());
@@ -41,7 +33,7 @@ void set_grads(Arena& grads, int t) {
 
 TEST(Optimizer, RejectsInvalidHyperparametersAtConstruction) {
   const Arena p = golden_params();
-  auto msg = [&](auto make) { return message_of([&] { make(); }); };
+  auto msg = [&](auto make) { return testing::error_of([&] { make(); }); };
   EXPECT_NE(msg([&] { optim::Sgd(p, {.lr = -1}); }).find("lr = -1"), std::string::npos);
   EXPECT_NE(msg([&] { optim::Sgd(p, {.lr = 0.1F, .momentum = -0.5F}); }).find("momentum"),
             std::string::npos);
@@ -73,9 +65,10 @@ TEST(Optimizer, RejectsMismatchedArenas) {
   optim::Adam adam(p, {});
   Arena other = golden_params(Device::cpu(), /*groups=*/true);  // same tensors, other layout
   Arena g = p.like();
-  EXPECT_NE(message_of([&] { adam.step(other, g); }).find("another layout"), std::string::npos);
+  EXPECT_NE(testing::error_of([&] { adam.step(other, g); }).find("another layout"),
+            std::string::npos);
   Arena g_other = other.like();
-  EXPECT_NE(message_of([&] { adam.step(p, g_other); }).find("different layouts"),
+  EXPECT_NE(testing::error_of([&] { adam.step(p, g_other); }).find("different layouts"),
             std::string::npos);
   EXPECT_THROW(adam.step(p, p), Error);
   EXPECT_EQ(adam.issued_steps(), 0);  // nothing ran

@@ -15,6 +15,7 @@
 #include "cutrain/nn.hpp"
 #include "cutrain/optim.hpp"
 #include "cutrain/train/checkpoint.hpp"
+#include "support/errors.hpp"
 
 namespace cutrain {
 namespace {
@@ -32,15 +33,6 @@ std::vector<std::uint8_t> read_all(const std::string& path) {
 void write_all(const std::string& path, const std::vector<std::uint8_t>& b) {
   std::ofstream out(path, std::ios::binary);
   out.write(reinterpret_cast<const char*>(b.data()), static_cast<std::streamsize>(b.size()));
-}
-
-std::string error_of(const std::function<void()>& f) {
-  try {
-    f();
-  } catch (const Error& e) {
-    return e.what();
-  }
-  return "(no error)";
 }
 
 std::vector<io::TensorData> sample_tensors() {
@@ -87,7 +79,7 @@ TEST(Safetensors, RejectsDamagedFiles) {
   const auto good = read_all(tmp("good.safetensors"));
   auto check = [&](std::vector<std::uint8_t> bytes, const char* expect) {
     write_all(tmp("bad.safetensors"), bytes);
-    const std::string e = error_of([] { io::load_safetensors(tmp("bad.safetensors")); });
+    const std::string e = testing::error_of([] { io::load_safetensors(tmp("bad.safetensors")); });
     EXPECT_NE(e.find(expect), std::string::npos) << e;
   };
   check({1, 2, 3}, "shorter than the 8-byte header length");
@@ -115,9 +107,10 @@ TEST(Safetensors, RejectsDamagedFiles) {
   half[0] = static_cast<std::uint8_t>(f16.size());
   std::copy(f16.begin(), f16.end(), half.begin() + 8);
   check(half, "dtype F16");
-  EXPECT_NE(
-      error_of([] { io::load_safetensors(tmp("none.safetensors")); }).find("none.safetensors"),
-      std::string::npos);
+  EXPECT_NE(testing::error_of([] {
+              io::load_safetensors(tmp("none.safetensors"));
+            }).find("none.safetensors"),
+            std::string::npos);
 }
 
 TEST(Safetensors, KilledSaveLoopLeavesALoadableFile) {
@@ -177,17 +170,17 @@ TEST(Checkpoint, ModelAndOptimizerRoundTripAndMismatchesAreNamed) {
   wide.emplace<nn::Linear>(4, 7).emplace<nn::BatchNorm1d>(7);
   wide.emplace<nn::Activation>(nn::Activation::Kind::kRelu).emplace<nn::Linear>(7, 3);
   wide.build(Device::cpu(), 1);
-  EXPECT_NE(error_of([&] {
+  EXPECT_NE(testing::error_of([&] {
               train::load_checkpoint(tmp("ck.safetensors"), wide, nullptr);
             }).find("'layers.0.weight' has shape [6, 4] but the model expects [7, 4]"),
             std::string::npos);
   optim::Sgd sgd(b.parameters(), {.lr = 0.1F, .momentum = 0.9F});
-  EXPECT_NE(error_of([&] {
+  EXPECT_NE(testing::error_of([&] {
               train::load_checkpoint(tmp("ck.safetensors"), b, &sgd);
             }).find("optimizer is 'Adam'"),
             std::string::npos);
   io::save_safetensors(tmp("weights.safetensors"), {}, {});
-  EXPECT_NE(error_of([&] {
+  EXPECT_NE(testing::error_of([&] {
               train::load_checkpoint(tmp("weights.safetensors"), b, nullptr);
             }).find("not a cutrain checkpoint"),
             std::string::npos);
