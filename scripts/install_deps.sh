@@ -6,7 +6,7 @@
 set -euo pipefail
 
 packages=(cmake ninja-build g++ libgtest-dev libopenblas-openmp-dev zlib1g-dev nlohmann-json3-dev
-          libcli11-dev clang libclang-rt-14-dev dataset-fashion-mnist python3-torch
+          libcli11-dev clang libclang-rt-14-dev libomp-dev dataset-fashion-mnist python3-torch
           python3-matplotlib)
 missing=()
 for p in "${packages[@]}"; do
