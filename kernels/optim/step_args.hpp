@@ -37,3 +37,10 @@ struct StepArgs {
 // around statements. The GPU pays nothing (uniform selects), and the CPU loop stays a straight
 // line that g++ vectorizes. Each select picks the very expression PyTorch evaluates, so results
 // are unchanged bit for bit.
+
+// Note [option bits]: each rule folds its boolean options (maximize, weight decay on/off,
+// momentum, centered, amsgrad, first step, ...) into Prepared::bits, computed once per group in
+// prepare(). The GPU kernel reads the bits at run time (uniform, free); the CPU loop is
+// instantiated once per possible value of the bits, with the bits a compile-time constant, so
+// every option select folds away and g++ vectorizes the straight-line update. Rule::slots(bits)
+// says which state arrays that configuration reads and writes.
