@@ -105,9 +105,20 @@ int run(const Config& c, const std::string& command_line) {
                      "' does not exist (apt-get install "
                      "dataset-fashion-mnist, or pass the directory holding the IDX files)");
   const std::vector<std::int64_t> hidden = parse_hidden(c.hidden);
-  const Device device = c.device == "auto" ? default_device() : Device::parse(c.device);
+  // Under mpirun: one process per device, gradients averaged over the ranks each step.
+  dist::Communicator* comm = nullptr;
+  if (dist::Communicator::launched_by_mpi()) comm = &dist::Communicator::world();
+  const int rank = comm ? comm->rank() : 0;
+  Device device = c.device == "auto" ? default_device() : Device::parse(c.device);
+  if (comm != nullptr && device.is_cuda() && c.device.find(':') == std::string::npos)
+    device = Device::cuda(comm->local_rank() % std::max(1, cuda_status().device_count));
   require_usable(device);
-  std::printf("device: %s\n", describe(device).c_str());
+  if (rank != 0) std::fclose(stdout);  // only rank 0 reports
+  std::printf("device: %s", describe(device).c_str());
+  if (comm != nullptr)
+    std::printf("  (%d ranks, batch %lld per rank)", comm->size(),
+                static_cast<long long>(c.batch_size));
+  std::printf("\n");
   if (device.is_cpu() && c.device == "auto")
     std::printf("  (no GPU: %s)\n", cuda_status().reason.c_str());
 
@@ -162,7 +173,10 @@ int run(const Config& c, const std::string& command_line) {
   to.checkpoint_path = c.save;
   to.checkpoint_metadata = {{"command", command_line}};
   to.label_smoothing = c.label_smoothing;
-  const std::int64_t per_epoch = (train.rows + c.batch_size - 1) / c.batch_size;
+  to.communicator = comm;
+  const std::int64_t ranks = comm ? comm->size() : 1;
+  const std::int64_t per_epoch =
+      ((train.rows + ranks - 1) / ranks + c.batch_size - 1) / c.batch_size;
   to.schedule = make_schedule(c, per_epoch);
   train::Trainer trainer(model, *opt, to);
   if (!c.resume.empty()) {
@@ -172,7 +186,7 @@ int run(const Config& c, const std::string& command_line) {
   }
   const train::FitResult fit = trainer.fit(train, val.rows > 0 ? &val : nullptr);
   const train::EvalResult result = trainer.evaluate(test);
-  if (!c.export_torch.empty()) train::export_torch(c.export_torch, model);
+  if (!c.export_torch.empty() && rank == 0) train::export_torch(c.export_torch, model);
   double seconds = 0, sps = 0;
   for (const auto& m : fit.history) {
     seconds += m.seconds;
@@ -181,7 +195,7 @@ int run(const Config& c, const std::string& command_line) {
   const auto n = static_cast<double>(std::max<std::size_t>(1, fit.history.size()));
   std::printf("test accuracy %.4f  test loss %.4f  (%zu epochs, %.2f s/epoch, %.0f samples/s)\n",
               result.accuracy, result.loss, fit.history.size(), seconds / n, sps / n);
-  if (!c.report.empty()) {
+  if (!c.report.empty() && rank == 0) {
     nlohmann::json j = {{"test_accuracy", result.accuracy},
                         {"test_loss", result.loss},
                         {"train_loss", fit.history.empty() ? 0.0 : fit.history.back().train_loss},

@@ -86,6 +86,8 @@ Loader::Loader(const Dataset& dataset, Device device, const LoaderOptions& optio
   CUTRAIN_CHECK(options.prefetch >= 2 && options.prefetch <= 16,
                 "Loader: prefetch = ", options.prefetch, " is invalid; valid: 2 to 16");
   CUTRAIN_CHECK(dataset.rows > 0, "Loader: the dataset is empty");
+  CUTRAIN_CHECK(options.world >= 1 && options.rank >= 0 && options.rank < options.world,
+                "Loader: rank ", options.rank, " of world ", options.world, " is invalid");
   dataset.validate("Loader dataset");
   const auto b = static_cast<std::size_t>(options.batch_size);
   impl_->x_bytes = b * static_cast<std::size_t>(dataset.features) * sizeof(float);
@@ -115,8 +117,14 @@ Loader::~Loader() {
     if (s.consumed_recorded) s.consumed.synchronize();
 }
 
+std::int64_t Loader::rows_per_epoch() const {
+  const std::int64_t n = dataset_.rows, w = options_.world, r = options_.rank;
+  if (w == 1) return n;
+  return options_.pad ? (n + w - 1) / w : (n - r + w - 1) / w;
+}
+
 std::int64_t Loader::batches_per_epoch() const {
-  const std::int64_t n = dataset_.rows, b = options_.batch_size;
+  const std::int64_t n = rows_per_epoch(), b = options_.batch_size;
   return options_.drop_last ? n / b : (n + b - 1) / b;
 }
 
@@ -142,6 +150,15 @@ void Loader::start_epoch(std::uint64_t epoch, std::int64_t skip_batches) {
     im.order.resize(static_cast<std::size_t>(dataset_.rows));
     for (std::size_t i = 0; i < im.order.size(); ++i) im.order[i] = static_cast<std::int64_t>(i);
   }
+  if (options_.world > 1) {  // this rank's shard of the (padded) epoch order
+    const auto w = static_cast<std::size_t>(options_.world);
+    std::vector<std::int64_t> full = std::move(im.order);
+    if (options_.pad)
+      for (std::size_t i = 0; full.size() % w != 0; ++i) full.push_back(full[i]);
+    im.order.clear();
+    for (std::size_t i = static_cast<std::size_t>(options_.rank); i < full.size(); i += w)
+      im.order.push_back(full[i]);
+  }
   const std::int64_t total = batches_per_epoch();
   im.worker = std::thread([this, skip_batches, total] {
     Impl& w = *impl_;
@@ -156,7 +173,8 @@ void Loader::start_epoch(std::uint64_t epoch, std::int64_t skip_batches) {
         // The host buffer's previous upload must be complete before it is overwritten.
         if (device_.is_cuda()) s.copied.synchronize();
         const std::int64_t begin = k * options_.batch_size;
-        const std::int64_t rows = std::min(options_.batch_size, d.rows - begin);
+        const std::int64_t rows =
+            std::min(options_.batch_size, static_cast<std::int64_t>(w.order.size()) - begin);
         auto* hx = s.host.as<float>();
         auto* hy = reinterpret_cast<unsigned char*>(s.host.data()) + w.x_bytes;
         for (std::int64_t r = 0; r < rows; ++r) {

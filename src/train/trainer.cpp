@@ -120,7 +120,13 @@ EvalResult Trainer::evaluate(const data::Dataset& d) {
                 " classes but the model outputs ", model_.output_features());
   const bool was_training = model_.training();
   model_.eval();
-  data::Loader loader(d, model_.device(), {.batch_size = options_.batch_size, .shuffle = false});
+  dist::Communicator* comm = options_.communicator;
+  data::Loader loader(d, model_.device(),
+                      {.batch_size = options_.batch_size,
+                       .shuffle = false,
+                       .rank = comm ? comm->rank() : 0,
+                       .world = comm ? comm->size() : 1,
+                       .pad = false});
   loader.start_epoch(0);
   double loss_sum = 0;
   std::int64_t correct = 0;
@@ -144,8 +150,13 @@ EvalResult Trainer::evaluate(const data::Dataset& d) {
     }
   }
   if (was_training) model_.train();
-  return {loss_sum / static_cast<double>(d.rows),
-          static_cast<double>(correct) / static_cast<double>(d.rows), d.rows};
+  double correct_all = static_cast<double>(correct);
+  if (comm != nullptr) {  // every rank evaluated its shard: sum over the ranks
+    loss_sum = comm->allreduce_sum(loss_sum);
+    correct_all = comm->allreduce_sum(correct_all);
+  }
+  return {loss_sum / static_cast<double>(d.rows), correct_all / static_cast<double>(d.rows),
+          d.rows};
 }
 
 FitResult Trainer::fit(const data::Dataset& train, const data::Dataset* val) {
@@ -157,18 +168,26 @@ FitResult Trainer::fit(const data::Dataset& train, const data::Dataset* val) {
   Impl& im = *impl_;
   const Device device = model_.device();
   const NativeStream s = im.stream.native();
+  dist::Communicator* comm = options_.communicator;
+  const bool lead = comm == nullptr || comm->rank() == 0;  // only rank 0 prints and writes
+  if (comm != nullptr && comm->size() > 1 && state_.epoch == 0) {
+    comm->broadcast(model_.parameters());  // every rank starts from rank 0's weights
+    comm->broadcast(model_.buffers());
+  }
   data::Loader loader(train, device,
                       {.batch_size = options_.batch_size,
                        .shuffle = options_.shuffle,
                        .drop_last = options_.drop_last,
-                       .seed = options_.seed});
+                       .seed = options_.seed,
+                       .rank = comm ? comm->rank() : 0,
+                       .world = comm ? comm->size() : 1});
   const std::int64_t per_epoch = loader.batches_per_epoch();
   const std::int64_t classes = model_.output_features();
   im.grad = Buffer(static_cast<std::size_t>(options_.batch_size * classes) * sizeof(float), device);
   im.step_losses = Buffer(static_cast<std::size_t>(per_epoch) * sizeof(float), device);
   im.step_norms = Buffer(static_cast<std::size_t>(per_epoch) * sizeof(float), device);
-  MetricsWriter metrics(options_.metrics_path, state_.epoch > 0);
-  const bool tty = options_.progress && ::isatty(STDERR_FILENO);
+  MetricsWriter metrics(lead ? options_.metrics_path : std::string(), state_.epoch > 0);
+  const bool tty = lead && options_.progress && ::isatty(STDERR_FILENO);
   FitResult result;
   model_.train();
 
@@ -187,6 +206,7 @@ FitResult Trainer::fit(const data::Dataset& train, const data::Dataset* val) {
       nn::Matrix g{im.grad.as<float>(), b->rows, classes, device};
       im.loss.compute(model_.forward(b->x, s), b->labels, &g, s);
       model_.backward(g, s);
+      if (comm != nullptr) comm->allreduce_mean(model_.gradients(), s);  // one collective
       const optim::StepGuard guard = im.clipper->run(model_.gradients(), s);
       optimizer_.step(model_.parameters(), model_.gradients(), guard, s);
       // Keep the step's loss and norm on the device (no host wait).
@@ -226,6 +246,11 @@ FitResult Trainer::fit(const data::Dataset& train, const data::Dataset* val) {
         ns += norms[i];
         ++finite;
       }
+    if (comm != nullptr) {  // means over every rank's steps (norms are of the averaged grads)
+      ls = comm->allreduce_sum(ls);
+      ns = comm->allreduce_sum(ns);
+      finite = static_cast<std::int64_t>(comm->allreduce_sum(static_cast<double>(finite)));
+    }
     m.train_loss = finite > 0 ? ls / static_cast<double>(finite) : kNaN;
     m.grad_norm = finite > 0 ? ns / static_cast<double>(finite) : kNaN;
     m.skipped_steps = optimizer_.skipped_steps() - skipped_before;
@@ -238,7 +263,7 @@ FitResult Trainer::fit(const data::Dataset& train, const data::Dataset* val) {
     m.seconds = std::chrono::duration<double>(Clock::now() - t0).count();
     m.samples_per_second = static_cast<double>(train.rows) / m.seconds;
     if (tty) std::fprintf(stderr, "\r%*s\r", 110, "");
-    if (options_.progress) {
+    if (lead && options_.progress) {
       char val_part[64] = "";
       if (!std::isnan(m.val_loss))
         std::snprintf(val_part, sizeof(val_part), "  val loss %.4f  val acc %.4f", m.val_loss,
@@ -276,7 +301,7 @@ FitResult Trainer::fit(const data::Dataset& train, const data::Dataset* val) {
         stop = true;
       }
     }
-    if (!options_.checkpoint_path.empty())
+    if (lead && !options_.checkpoint_path.empty())
       save_checkpoint(options_.checkpoint_path, model_, &optimizer_, state_,
                       options_.checkpoint_metadata);
     if (stop) {

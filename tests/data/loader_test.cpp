@@ -1,7 +1,9 @@
 // Datasets, preprocessing, splits and the streaming loader.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cmath>
+#include <numeric>
 #include <set>
 
 #include "cutrain/data.hpp"
@@ -133,6 +135,49 @@ TEST(Loader, StopsMidEpochResumesAndRejectsBadOptions) {
   EXPECT_THROW(Loader(empty, Device::cpu(), {}), Error);
   Loader fresh(d, Device::cpu(), {});
   EXPECT_THROW(fresh.next(), Error);  // before start_epoch
+}
+
+// DistributedSampler semantics: W ranks with batch B see, batch by batch, exactly the samples
+// one process with batch W * B sees; an indivisible epoch is padded with its first entries.
+TEST(Loader, ShardsMatchTheCombinedBatch) {
+  const Dataset d = numbered(48);
+  const int world = 3;
+  Loader single(d, Device::cpu(), {.batch_size = 12, .seed = 8});
+  single.start_epoch(2);
+  std::vector<std::vector<std::int64_t>> combined;
+  while (auto b = single.next()) {
+    combined.emplace_back();
+    for (std::int64_t r = 0; r < b->rows; ++r)
+      combined.back().push_back(static_cast<std::int64_t>(b->x.data[r * 3]));
+  }
+  std::vector<std::vector<std::int64_t>> sharded(combined.size());
+  for (int rank = 0; rank < world; ++rank) {
+    Loader shard(d, Device::cpu(), {.batch_size = 4, .seed = 8, .rank = rank, .world = world});
+    EXPECT_EQ(shard.batches_per_epoch(), 4);
+    shard.start_epoch(2);
+    while (auto b = shard.next())
+      for (std::int64_t r = 0; r < b->rows; ++r)
+        sharded[static_cast<std::size_t>(b->index)].push_back(
+            static_cast<std::int64_t>(b->x.data[r * 3]));
+  }
+  for (std::size_t k = 0; k < combined.size(); ++k) {
+    std::sort(combined[k].begin(), combined[k].end());
+    std::sort(sharded[k].begin(), sharded[k].end());
+    EXPECT_EQ(sharded[k], combined[k]) << "batch " << k;
+  }
+  // 50 rows over 3 ranks: padded to 51, every sample at least once, one repeated.
+  const Dataset odd = numbered(50);
+  std::vector<int> seen(50, 0);
+  for (int rank = 0; rank < world; ++rank) {
+    Loader shard(odd, Device::cpu(), {.batch_size = 5, .seed = 1, .rank = rank, .world = world});
+    EXPECT_EQ(shard.rows_per_epoch(), 17);
+    shard.start_epoch(0);
+    while (auto b = shard.next())
+      for (std::int64_t r = 0; r < b->rows; ++r) ++seen[static_cast<std::size_t>(b->x.data[r * 3])];
+  }
+  EXPECT_EQ(std::count(seen.begin(), seen.end(), 0), 0);
+  EXPECT_EQ(std::accumulate(seen.begin(), seen.end(), 0), 51);
+  EXPECT_THROW(Loader(odd, Device::cpu(), {.rank = 3, .world = 3}), Error);
 }
 
 TEST(LoaderGpu, EverySampleOncePerEpochInSeededOrder) {

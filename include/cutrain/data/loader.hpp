@@ -30,6 +30,14 @@ struct LoaderOptions {
   bool drop_last = false;
   std::uint64_t seed = 0;
   int prefetch = 3;  // slots in flight (2 or more)
+  // Data-parallel sharding, as torch.utils.data.DistributedSampler: the epoch's order is padded
+  // (repeating its first entries) to a multiple of `world` and rank r takes positions
+  // r, r + world, r + 2 world, ... So W ranks with batch B see, step by step, exactly the
+  // samples one process with batch W * B would. pad = false keeps the ranks' shards ragged
+  // (evaluation: no sample counted twice).
+  int rank = 0;
+  int world = 1;
+  bool pad = true;
 };
 
 struct Batch {
@@ -56,6 +64,7 @@ class Loader {
   std::optional<Batch> next(NativeStream compute_stream = nullptr);
 
   std::int64_t batches_per_epoch() const;
+  std::int64_t rows_per_epoch() const;  // this rank's share
   const LoaderOptions& options() const { return options_; }
   Device device() const { return device_; }
 

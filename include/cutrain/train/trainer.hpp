@@ -19,6 +19,7 @@
 #include <vector>
 
 #include "cutrain/data/dataset.hpp"
+#include "cutrain/dist/communicator.hpp"
 #include "cutrain/nn/sequential.hpp"
 #include "cutrain/optim/optimizer.hpp"
 #include "cutrain/optim/schedule.hpp"
@@ -70,6 +71,10 @@ struct TrainerOptions {
   std::map<std::string, std::string> checkpoint_metadata;  // e.g. the CLI's configuration
   bool progress = true;  // a bar on a TTY, one line per epoch otherwise
   float label_smoothing = 0;
+  // Data parallelism (include/cutrain/dist/communicator.hpp): each rank streams its shard
+  // (batch_size per rank), gradients are averaged over the ranks before clipping and the
+  // step, evaluation metrics are summed over the ranks, and only rank 0 prints and writes files.
+  dist::Communicator* communicator = nullptr;
 };
 
 struct FitResult {
