@@ -3,6 +3,7 @@
 
 #include "cutrain/optim/adagrad.hpp"
 #include "cutrain/optim/adam.hpp"
+#include "cutrain/optim/lbfgs.hpp"
 #include "cutrain/optim/optimizer.hpp"
 #include "cutrain/optim/rmsprop.hpp"
 #include "cutrain/optim/schedule.hpp"

@@ -1,0 +1,66 @@
+#pragma once
+// L-BFGS with torch.optim.LBFGS's semantics (line_search_fn = None), for full-batch or
+// large-batch training of small models, driven by a closure that recomputes the loss and the
+// gradients. One step() runs up to max_iter iterations:
+//
+//   d_1 = -g;  afterwards, with s = t d (the last step) and y = g - g_prev, the pair (s, y)
+//   enters the history when y.s > 1e-10 (at most history_size pairs, oldest dropped), and
+//   H_diag = y.s / y.y; d = -H g by the two-loop recursion (Nocedal & Wright, Alg. 7.4) with
+//   H_0 = H_diag I.
+//   t = min(1, 1 / |g|_1) lr on the very first iteration, lr afterwards;  p <- p + t d.
+//   Stops when |g|_inf <= tolerance_grad, the directional derivative g.d > -tolerance_change,
+//   |t d|_inf <= tolerance_change, |loss - prev_loss| < tolerance_change, max_iter iterations,
+//   or max_eval closure evaluations (default max_iter * 5 / 4).
+//
+// The history lives on the parameters' device; the vector operations are BLAS level 1
+// (OpenBLAS on the CPU, cuBLAS on CUDA) over the flat arenas. The strong-Wolfe line search of
+// PyTorch is not implemented yet (asking for it is an error).
+
+#include <cstdint>
+#include <deque>
+#include <functional>
+#include <memory>
+#include <string>
+
+#include "cutrain/arena.hpp"
+
+namespace cutrain::optim {
+
+struct LbfgsOptions {
+  float lr = 1.0F;
+  int max_iter = 20;
+  int max_eval = 0;  // 0: max_iter * 5 / 4
+  double tolerance_grad = 1e-7;
+  double tolerance_change = 1e-9;
+  int history_size = 100;
+  std::string line_search_fn;  // "" (none); "strong_wolfe" is not implemented yet
+};
+
+class Lbfgs {
+ public:
+  // The closure computes the loss at the current params and writes d(loss)/d(params) into
+  // `grads` (same layout and device as `params`); it returns the loss.
+  using Closure = std::function<double()>;
+  Lbfgs(Arena& params, Arena& grads, const LbfgsOptions& options);
+  ~Lbfgs();
+  // One torch.optim.LBFGS.step(closure): returns the loss of the first evaluation.
+  double step(const Closure& closure);
+  std::int64_t function_evaluations() const { return func_evals_; }
+  std::int64_t iterations() const { return n_iter_; }
+
+ private:
+  struct Blas;
+  Arena& params_;
+  Arena& grads_;
+  LbfgsOptions o_;
+  std::unique_ptr<Blas> blas_;
+  std::deque<Arena> old_dirs_, old_stps_;  // y and s pairs
+  std::deque<float> ro_;
+  Arena d_, prev_grad_, q_;
+  float t_ = 0, h_diag_ = 1;
+  double prev_loss_ = 0;
+  bool has_prev_ = false;
+  std::int64_t func_evals_ = 0, n_iter_ = 0;
+};
+
+}  // namespace cutrain::optim

@@ -1,0 +1,129 @@
+// L-BFGS against torch.optim.LBFGS goldens (make_lbfgs_goldens.py) on softmax regression, and
+// convergence to the known minimum of a quadratic.
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <fstream>
+#include <nlohmann/json.hpp>
+
+#include "cutrain/error.hpp"
+#include "cutrain/nn.hpp"
+#include "cutrain/optim/lbfgs.hpp"
+#include "golden_inputs.hpp"
+#include "support/gpu.hpp"
+
+namespace cutrain::optim {
+namespace {
+
+struct Problem {
+  nn::Sequential model{20};
+  Buffer x, labels, grad;
+  nn::SoftmaxCrossEntropy loss;
+  explicit Problem(Device device)
+      : x(64 * 20 * sizeof(float), device),
+        labels(64 * sizeof(std::int32_t), device),
+        grad(64 * 3 * sizeof(float), device) {
+    model.emplace<nn::Linear>(20, 3);
+    model.build(device, 1);
+    std::vector<float> w(60), xs(64 * 20);
+    for (std::size_t k = 0; k < 60; ++k) w[k] = 0.1F * testing::unit(12, k);
+    for (std::size_t i = 0; i < xs.size(); ++i) xs[i] = testing::unit(11, i);
+    std::vector<std::int32_t> ys(64);
+    for (std::size_t i = 0; i < 64; ++i) ys[i] = static_cast<std::int32_t>(i % 3);
+    model.parameters().tensor_from_host("layers.0.weight", w);
+    model.parameters().tensor_from_host("layers.0.bias", std::vector<float>(3, 0.0F));
+    copy_bytes(x.data(), device, xs.data(), Device::cpu(), x.bytes());
+    copy_bytes(labels.data(), device, ys.data(), Device::cpu(), labels.bytes());
+  }
+  double closure() {
+    const Device d = model.device();
+    nn::Matrix xm{x.as<float>(), 64, 20, d}, g{grad.as<float>(), 64, 3, d};
+    loss.compute(model.forward(xm), labels.as<std::int32_t>(), &g);
+    model.backward(g);
+    return loss.value();
+  }
+  std::vector<float> params() {
+    auto p = model.parameters().tensor_to_host("layers.0.weight");
+    const auto b = model.parameters().tensor_to_host("layers.0.bias");
+    p.insert(p.end(), b.begin(), b.end());
+    return p;
+  }
+};
+
+void check_goldens(Device device) {
+  std::ifstream in(std::string(CUTRAIN_TEST_DIR) + "/optim/golden/lbfgs.json");
+  const auto golden = nlohmann::json::parse(in).at("cases");
+  for (const auto& [name, c] : golden.items()) {
+    Problem pr(device);
+    LbfgsOptions o;
+    o.lr = c.at("options").at("lr").get<float>();
+    o.max_iter = c.at("options").at("max_iter");
+    o.history_size = c.at("options").at("history_size");
+    Lbfgs opt(pr.model.parameters(), pr.model.gradients(), o);
+    for (const auto& s : c.at("steps")) {
+      const double loss = opt.step([&] { return pr.closure(); });
+      EXPECT_NEAR(loss, s.at("loss").get<double>(), 1e-5 * s.at("loss").get<double>()) << name;
+      const auto want = s.at("params").get<std::vector<float>>();
+      const auto got = pr.params();
+      double scale = 0;
+      for (const float v : want) scale = std::max(scale, std::fabs(static_cast<double>(v)));
+      for (std::size_t i = 0; i < want.size(); ++i)
+        ASSERT_NEAR(got[i], want[i], 1e-5 * scale) << name << " parameter " << i;
+    }
+    EXPECT_EQ(opt.function_evaluations(), c.at("func_evals").get<std::int64_t>()) << name;
+  }
+}
+
+TEST(Lbfgs, MatchesPyTorch) {
+  check_goldens(Device::cpu());
+}
+
+// f(p) = sum a_i (p_i - c_i)^2 / 2 with condition number 100: the minimum is p = c.
+TEST(Lbfgs, ConvergesOnAQuadratic) {
+  ArenaLayout::Builder b;
+  b.add("p", {200});
+  Arena p(b.build(), Device::cpu());
+  Arena g = p.like();
+  std::vector<double> a(200), c(200);
+  for (std::size_t i = 0; i < 200; ++i) {
+    a[i] = 1.0 + 99.0 * static_cast<double>(i) / 199.0;
+    c[i] = std::sin(0.1 * static_cast<double>(i));
+  }
+  auto closure = [&] {
+    const auto v = p.tensor_to_host("p");
+    std::vector<float> grad(200);
+    double f = 0;
+    for (std::size_t i = 0; i < 200; ++i) {
+      const double e = v[i] - c[i];
+      f += 0.5 * a[i] * e * e;
+      grad[i] = static_cast<float>(a[i] * e);
+    }
+    g.tensor_from_host("p", grad);
+    return f;
+  };
+  LbfgsOptions o;
+  o.max_iter = 200;
+  o.tolerance_grad = 1e-5;
+  Lbfgs opt(p, g, o);
+  opt.step(closure);
+  const auto v = p.tensor_to_host("p");
+  for (std::size_t i = 0; i < 200; ++i) ASSERT_NEAR(v[i], c[i], 1e-4) << i;
+  EXPECT_LT(opt.iterations(), 150);
+  LbfgsOptions bad;
+  bad.history_size = 0;
+  EXPECT_THROW(Lbfgs(p, g, bad), Error);
+  bad = {};
+  bad.tolerance_grad = -1;
+  EXPECT_THROW(Lbfgs(p, g, bad), Error);
+  bad = {};
+  bad.line_search_fn = "strong_wolfe";
+  EXPECT_THROW(Lbfgs(p, g, bad), Error);
+}
+
+TEST(LbfgsGpu, MatchesPyTorch) {
+  CUTRAIN_REQUIRE_GPU();
+  check_goldens(Device::cuda(0));
+}
+
+}  // namespace
+}  // namespace cutrain::optim
