@@ -4,84 +4,13 @@
 // so they are floats here too.
 #include "cutrain/optim/lbfgs.hpp"
 
-#include <cblas.h>
-
 #include <cmath>
 #include <vector>
 
 #include "cutrain/error.hpp"
-#include "src/cuda/runtime.hpp"
-#if CUTRAIN_WITH_CUDA
-#include "src/cuda/check.hpp"
-#include "src/cuda/handles.hpp"
-#endif
+#include "src/optim/blas1.hpp"
 
 namespace cutrain::optim {
-
-// BLAS level 1 on the arenas' device. Results come back to the host (L-BFGS's control flow
-// needs them), so on CUDA each reduction is a synchronization - inherent to the algorithm.
-struct Lbfgs::Blas {
-  Device device;
-#if CUTRAIN_WITH_CUDA
-  std::unique_ptr<detail::CublasHandle> handle;
-#endif
-  explicit Blas(Device d) : device(d) {
-#if CUTRAIN_WITH_CUDA
-    if (d.is_cuda()) handle = std::make_unique<detail::CublasHandle>(d.ordinal());
-#endif
-  }
-  int n(const Arena& a) const {
-    return static_cast<int>(a.total());
-  }
-  double dot(const Arena& a, const Arena& b) {
-    if (device.is_cpu()) return cblas_sdot(n(a), a.data(), 1, b.data(), 1);
-    float r = 0;
-#if CUTRAIN_WITH_CUDA
-    detail::cuda::DeviceGuard g(device.ordinal());
-    CUTRAIN_CUBLAS_CHECK(cublasSdot(handle->get(), n(a), a.data(), 1, b.data(), 1, &r));
-#endif
-    return r;
-  }
-  void axpy(double alpha, const Arena& x, Arena& y) {  // y += alpha x
-    const auto a = static_cast<float>(alpha);
-    if (device.is_cpu()) return cblas_saxpy(n(x), a, x.data(), 1, y.data(), 1);
-#if CUTRAIN_WITH_CUDA
-    detail::cuda::DeviceGuard g(device.ordinal());
-    CUTRAIN_CUBLAS_CHECK(cublasSaxpy(handle->get(), n(x), &a, x.data(), 1, y.data(), 1));
-#endif
-  }
-  void scal(double alpha, Arena& x) {
-    const auto a = static_cast<float>(alpha);
-    if (device.is_cpu()) return cblas_sscal(n(x), a, x.data(), 1);
-#if CUTRAIN_WITH_CUDA
-    detail::cuda::DeviceGuard g(device.ordinal());
-    CUTRAIN_CUBLAS_CHECK(cublasSscal(handle->get(), n(x), &a, x.data(), 1));
-#endif
-  }
-  double amax(const Arena& x) {  // max |x_i|
-    if (device.is_cpu()) {
-      const auto i = cblas_isamax(n(x), x.data(), 1);
-      return std::fabs(x.data()[i]);
-    }
-    int i = 1;
-    float v = 0;
-#if CUTRAIN_WITH_CUDA
-    detail::cuda::DeviceGuard g(device.ordinal());
-    CUTRAIN_CUBLAS_CHECK(cublasIsamax(handle->get(), n(x), x.data(), 1, &i));  // 1-based
-    copy_bytes(&v, Device::cpu(), x.data() + (i - 1), device, sizeof(float));
-#endif
-    return std::fabs(v);
-  }
-  double asum(const Arena& x) {
-    if (device.is_cpu()) return cblas_sasum(n(x), x.data(), 1);
-    float r = 0;
-#if CUTRAIN_WITH_CUDA
-    detail::cuda::DeviceGuard g(device.ordinal());
-    CUTRAIN_CUBLAS_CHECK(cublasSasum(handle->get(), n(x), x.data(), 1, &r));
-#endif
-    return r;
-  }
-};
 
 Lbfgs::Lbfgs(Arena& params, Arena& grads, const LbfgsOptions& options)
     : params_(params), grads_(grads), o_(options) {
@@ -99,7 +28,7 @@ Lbfgs::Lbfgs(Arena& params, Arena& grads, const LbfgsOptions& options)
   CUTRAIN_CHECK(o_.line_search_fn.empty(), "LBFGS: line_search_fn '", o_.line_search_fn,
                 "' is not implemented; use none (empty)");
   if (o_.max_eval == 0) o_.max_eval = o_.max_iter * 5 / 4;
-  blas_ = std::make_unique<Blas>(params.device());
+  blas_ = std::make_unique<Blas1>(params.device());
   d_ = params.like();
   prev_grad_ = params.like();
   q_ = params.like();
@@ -108,7 +37,7 @@ Lbfgs::Lbfgs(Arena& params, Arena& grads, const LbfgsOptions& options)
 Lbfgs::~Lbfgs() = default;
 
 double Lbfgs::step(const Closure& closure) {
-  Blas& b = *blas_;
+  Blas1& b = *blas_;
   const double orig_loss = closure();
   double loss = orig_loss;
   int current_evals = 1;

@@ -26,6 +26,8 @@
 
 namespace cutrain::optim {
 
+struct Blas1;  // src/optim/blas1.hpp
+
 struct LbfgsOptions {
   float lr = 1.0F;
   int max_iter = 20;
@@ -49,11 +51,10 @@ class Lbfgs {
   std::int64_t iterations() const { return n_iter_; }
 
  private:
-  struct Blas;
   Arena& params_;
   Arena& grads_;
   LbfgsOptions o_;
-  std::unique_ptr<Blas> blas_;
+  std::unique_ptr<Blas1> blas_;
   std::deque<Arena> old_dirs_, old_stps_;  // y and s pairs
   std::deque<float> ro_;
   Arena d_, prev_grad_, q_;
