@@ -99,6 +99,54 @@ std::shared_ptr<optim::LrSchedule> make_schedule(const Config& c, std::int64_t p
   return s;
 }
 
+// Second-order optimizers train on the whole training set at once (a closure recomputing loss
+// and gradients), --epochs outer steps of up to 20 inner iterations each.
+int run_full_batch(const Config& c, nn::Sequential& model, const data::Dataset& train,
+                   const data::Dataset& test, Device device) {
+  const auto n = static_cast<std::size_t>(train.rows);
+  Buffer x(n * static_cast<std::size_t>(train.features) * sizeof(float), device);
+  Buffer y(n * sizeof(std::int32_t), device);
+  Buffer g(n * 10 * sizeof(float), device);
+  copy_bytes(x.data(), device, train.x.data(), Device::cpu(), x.bytes());
+  copy_bytes(y.data(), device, train.labels.data(), Device::cpu(), y.bytes());
+  nn::SoftmaxCrossEntropy loss;
+  model.eval();  // full-batch: no dropout noise inside the line of iterates
+  auto closure = [&] {
+    nn::Matrix xm{x.as<float>(), train.rows, train.features, device};
+    nn::Matrix gm{g.as<float>(), train.rows, 10, device};
+    loss.compute(model.forward(xm), y.as<std::int32_t>(), &gm);
+    model.backward(gm);
+    return static_cast<double>(loss.value());
+  };
+  std::unique_ptr<optim::Lbfgs> lbfgs;
+  std::unique_ptr<optim::NewtonCg> newton;
+  if (c.optimizer == "lbfgs") {
+    optim::LbfgsOptions o;
+    o.lr = c.lr == 1e-3F ? 1.0F : c.lr;  // L-BFGS's natural step is 1
+    lbfgs = std::make_unique<optim::Lbfgs>(model.parameters(), model.gradients(), o);
+  } else {
+    newton = std::make_unique<optim::NewtonCg>(model.parameters(), model.gradients(),
+                                               optim::NewtonCgOptions{});
+  }
+  for (std::int64_t e = 1; e <= c.epochs; ++e) {
+    const double l = lbfgs ? lbfgs->step(closure) : newton->step(closure);
+    std::fprintf(stderr, "step %3lld  %s loss %.5f\n", static_cast<long long>(e),
+                 c.optimizer.c_str(), l);
+  }
+  optim::Sgd unused(model.parameters(), optim::SgdOptions{});  // the Trainer only evaluates
+  train::TrainerOptions eval_options;
+  eval_options.batch_size = c.batch_size;
+  eval_options.progress = false;
+  train::Trainer evaluator(model, unused, eval_options);
+  const train::EvalResult r = evaluator.evaluate(test);
+  std::printf("test accuracy %.4f  test loss %.4f  (%s, %lld full-batch steps)\n", r.accuracy,
+              r.loss, c.optimizer.c_str(), static_cast<long long>(c.epochs));
+  train::TrainState state;
+  state.epoch = c.epochs;
+  if (!c.save.empty()) train::save_checkpoint(c.save, model, nullptr, state);
+  return 0;
+}
+
 int run(const Config& c, const std::string& command_line) {
   if (!std::filesystem::is_directory(c.data))
     throw UsageError("--data: directory '" + c.data +
@@ -160,6 +208,8 @@ int run(const Config& c, const std::string& command_line) {
   std::printf("model:\n%s", model.summary().c_str());
   if (!c.init_from.empty()) train::load_weights(c.init_from, model);
 
+  if (c.optimizer == "lbfgs" || c.optimizer == "newton-cg")
+    return run_full_batch(c, model, train, test, device);
   auto opt = make_optimizer(c, model.parameters());
   opt->set_group(nn::kNoDecayGroup, {1.0F, 0.0F});  // no weight decay on biases / BN
   train::TrainerOptions to;
@@ -239,8 +289,10 @@ int main(int argc, char** argv) {
                  "xavier-uniform|xavier-normal|he-uniform|he-normal "
                  "(default: He for ReLU-family, Xavier for tanh/sigmoid)")
       ->check(CLI::IsMember({"xavier-uniform", "xavier-normal", "he-uniform", "he-normal"}));
-  app.add_option("--optimizer", c.optimizer, "sgd|adagrad|rmsprop|adam|adamw")
-      ->check(CLI::IsMember({"sgd", "adagrad", "rmsprop", "adam", "adamw"}))
+  app.add_option("--optimizer", c.optimizer,
+                 "sgd|adagrad|rmsprop|adam|adamw, or full-batch lbfgs|newton-cg (then --epochs "
+                 "counts outer steps; use --train-subset for large data)")
+      ->check(CLI::IsMember({"sgd", "adagrad", "rmsprop", "adam", "adamw", "lbfgs", "newton-cg"}))
       ->capture_default_str();
   app.add_option("--lr", c.lr, "learning rate")
       ->check(CLI::NonNegativeNumber)
