@@ -81,17 +81,20 @@ TEST(Lbfgs, MatchesPyTorch) {
 }
 
 // f(p) = sum a_i (p_i - c_i)^2 / 2 with condition number 100: the minimum is p = c.
-TEST(Lbfgs, ConvergesOnAQuadratic) {
-  ArenaLayout::Builder b;
-  b.add("p", {200});
-  Arena p(b.build(), Device::cpu());
-  Arena g = p.like();
-  std::vector<double> a(200), c(200);
-  for (std::size_t i = 0; i < 200; ++i) {
-    a[i] = 1.0 + 99.0 * static_cast<double>(i) / 199.0;
-    c[i] = std::sin(0.1 * static_cast<double>(i));
+struct Quadratic {
+  Arena p, g;
+  std::vector<double> a = std::vector<double>(200), c = std::vector<double>(200);
+  Quadratic() {
+    ArenaLayout::Builder b;
+    b.add("p", {200});
+    p = Arena(b.build(), Device::cpu());
+    g = p.like();
+    for (std::size_t i = 0; i < 200; ++i) {
+      a[i] = 1.0 + 99.0 * static_cast<double>(i) / 199.0;
+      c[i] = std::sin(0.1 * static_cast<double>(i));
+    }
   }
-  auto closure = [&] {
+  double operator()() {  // the closure: loss, and the gradient into g
     const auto v = p.tensor_to_host("p");
     std::vector<float> grad(200);
     double f = 0;
@@ -102,7 +105,15 @@ TEST(Lbfgs, ConvergesOnAQuadratic) {
     }
     g.tensor_from_host("p", grad);
     return f;
-  };
+  }
+};
+
+TEST(Lbfgs, ConvergesOnAQuadratic) {
+  Quadratic q;
+  Arena& p = q.p;
+  Arena& g = q.g;
+  const std::vector<double>& c = q.c;
+  auto closure = [&] { return q(); };
   LbfgsOptions o;
   o.max_iter = 200;
   o.tolerance_grad = 1e-5;
@@ -125,27 +136,11 @@ TEST(Lbfgs, ConvergesOnAQuadratic) {
 // The quadratic of ConvergesOnAQuadratic (H = diag(a)): Newton-CG reaches the minimum and its
 // last iterations converge superlinearly.
 TEST(NewtonCg, SolvesAQuadraticInAFewIterations) {
-  ArenaLayout::Builder b;
-  b.add("p", {200});
-  Arena p(b.build(), Device::cpu());
-  Arena g = p.like();
-  std::vector<double> a(200), c(200);
-  for (std::size_t i = 0; i < 200; ++i) {
-    a[i] = 1.0 + 99.0 * static_cast<double>(i) / 199.0;
-    c[i] = std::sin(0.1 * static_cast<double>(i));
-  }
-  auto closure = [&] {
-    const auto v = p.tensor_to_host("p");
-    std::vector<float> grad(200);
-    double f = 0;
-    for (std::size_t i = 0; i < 200; ++i) {
-      const double e = v[i] - c[i];
-      f += 0.5 * a[i] * e * e;
-      grad[i] = static_cast<float>(a[i] * e);
-    }
-    g.tensor_from_host("p", grad);
-    return f;
-  };
+  Quadratic q;
+  Arena& p = q.p;
+  Arena& g = q.g;
+  const std::vector<double>& c = q.c;
+  auto closure = [&] { return q(); };
   NewtonCgOptions o;
   o.damping = 0;
   o.cg_max_iter = 200;
