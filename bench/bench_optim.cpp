@@ -54,6 +54,45 @@ std::vector<Variant> variants() {
   };
 }
 
+// Model-shaped parameter sets: (name, shape, decay group) lists.
+// gpt2-small: GPT-2 small's 148 tensors, 124,439,808 parameters (tied output embedding).
+// mlp-1m: 10 Linear(316, 316) layers, 20 tensors, 1,001,720 parameters.
+std::shared_ptr<const ArenaLayout> model_layout(const std::string& model) {
+  ArenaLayout::Builder b;
+  auto add = [&](const std::string& name, Shape shape) {
+    b.add(name, std::move(shape), name.ends_with("bias") || name.find("ln") != std::string::npos);
+  };
+  if (model == "gpt2-small") {
+    add("wte.weight", {50257, 768});
+    add("wpe.weight", {1024, 768});
+    for (int l = 0; l < 12; ++l) {
+      const std::string h = "h." + std::to_string(l) + ".";
+      add(h + "ln_1.weight", {768});
+      add(h + "ln_1.bias", {768});
+      add(h + "attn.c_attn.weight", {768, 2304});
+      add(h + "attn.c_attn.bias", {2304});
+      add(h + "attn.c_proj.weight", {768, 768});
+      add(h + "attn.c_proj.bias", {768});
+      add(h + "ln_2.weight", {768});
+      add(h + "ln_2.bias", {768});
+      add(h + "mlp.c_fc.weight", {768, 3072});
+      add(h + "mlp.c_fc.bias", {3072});
+      add(h + "mlp.c_proj.weight", {3072, 768});
+      add(h + "mlp.c_proj.bias", {768});
+    }
+    add("ln_f.weight", {768});
+    add("ln_f.bias", {768});
+  } else if (model == "mlp-1m") {
+    for (int l = 0; l < 10; ++l) {
+      add("layers." + std::to_string(2 * l) + ".weight", {316, 316});
+      add("layers." + std::to_string(2 * l) + ".bias", {316});
+    }
+  } else {
+    CUTRAIN_FAIL("unknown --model '", model, "': expected gpt2-small or mlp-1m");
+  }
+  return b.build();
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -63,6 +102,7 @@ int main(int argc, char** argv) {
   std::vector<std::size_t> sizes;
   bool json = false;
   bool clip = false;
+  std::string model;
   double min_seconds = 0.2;
   app.add_option("--device", device_name, "cpu, cuda, cuda:N or auto");
   app.add_option("--optimizer", only,
@@ -71,6 +111,9 @@ int main(int argc, char** argv) {
   app.add_option("--n", sizes, "parameter counts (default 2^10 .. 2^26 by 4x; CPU to 2^24)");
   app.add_option("--min-seconds", min_seconds, "timed seconds per measurement");
   app.add_flag("--json", json, "one JSON object per line per measurement");
+  app.add_option("--model", model,
+                 "a model-shaped parameter set instead of --n: gpt2-small "
+                 "(124M in 148 tensors) or mlp-1m (1M in 20 tensors)");
   app.add_flag("--clip", clip,
                "clip by global L2 norm before each step (+4 B/param: one "
                "read of the gradients for the norm)");
@@ -79,6 +122,7 @@ int main(int argc, char** argv) {
   try {
     const Device device = device_name == "auto" ? default_device() : Device::parse(device_name);
     require_usable(device);
+    if (!model.empty()) sizes = {0};  // one measurement on the model's layout
     if (sizes.empty()) {
       const int max_log = device.is_cuda() ? 26 : 24;
       for (int k = 10; k <= max_log; k += 2) sizes.push_back(std::size_t{1} << k);
@@ -93,16 +137,23 @@ int main(int argc, char** argv) {
       std::printf("# %s\n%-26s %12s %12s %10s %10s %9s\n", describe(device).c_str(), "optimizer",
                   "n", "us/step", "GB/s", "copy GB/s", "of copy");
     for (const std::size_t n : sizes) {
-      ArenaLayout::Builder b;
-      b.add("p", {static_cast<std::int64_t>(n)});
-      Arena params(b.build(), device);
+      std::shared_ptr<const ArenaLayout> layout;
+      if (model.empty()) {
+        ArenaLayout::Builder b;
+        b.add("p", {static_cast<std::int64_t>(n)});
+        layout = b.build();
+      } else {
+        layout = model_layout(model);
+      }
+      const std::size_t count = layout->parameter_count();
+      Arena params(layout, device);
       Arena grads = params.like();
       std::vector<float> host(params.total());
       for (std::size_t i = 0; i < host.size(); ++i) host[i] = std::sin(0.001F * i) * 1e-2F;
       grads.from_host(host);
       for (const Variant& v : vs) {
         const std::size_t bytes =
-            (2 * v.arrays_read_written + 1 + (clip ? 1 : 0)) * sizeof(float) * n;
+            (2 * v.arrays_read_written + 1 + (clip ? 1 : 0)) * sizeof(float) * count;
         const double copy_s = bench::copy_seconds(device, bytes / 2, stream.native());
         auto opt = v.make(params);
         GradClipper clipper(device, 1.0F);
@@ -119,13 +170,14 @@ int main(int argc, char** argv) {
         if (json) {
           std::printf(
               "{\"bench\":\"optim\",\"optimizer\":\"%s%s\",\"device\":\"%s\",\"n\":%zu,"
-              "\"seconds_per_step\":%.9g,\"bytes_per_step\":%zu,\"gbps\":%.4g,"
-              "\"copy_gbps\":%.4g,\"fraction_of_copy\":%.4f}\n",
-              v.name.c_str(), clip ? "+clip" : "", device.str().c_str(), n, s, bytes, gbps,
-              copy_gbps, gbps / copy_gbps);
+              "\"tensors\":%zu,\"model\":\"%s\",\"seconds_per_step\":%.9g,"
+              "\"bytes_per_step\":%zu,\"gbps\":%.4g,\"copy_gbps\":%.4g,"
+              "\"fraction_of_copy\":%.4f}\n",
+              v.name.c_str(), clip ? "+clip" : "", device.str().c_str(), count, layout->size(),
+              model.c_str(), s, bytes, gbps, copy_gbps, gbps / copy_gbps);
         } else {
           std::printf("%-21s%5s %12zu %12.2f %10.1f %10.1f %8.1f%%\n", v.name.c_str(),
-                      clip ? "+clip" : "", n, s * 1e6, gbps, copy_gbps, 100 * gbps / copy_gbps);
+                      clip ? "+clip" : "", count, s * 1e6, gbps, copy_gbps, 100 * gbps / copy_gbps);
         }
         std::fflush(stdout);
       }

@@ -97,6 +97,12 @@ if [ -x build-gpu/bin/bench_optim ] && [ -z "${GPU_CHECK_SKIP_BENCH:-}${GPU_CHEC
   timeout 120 build-gpu/bin/bench_optim --device cuda --json --min-seconds 0.05 --clip \
     --optimizer adam >"$OUT_DIR/bench_optim_clip.jsonl" 2>>"$OUT_DIR/bench_optim.err"
   note "- bench_optim --clip: rc $?"
+  # Model-shaped sets (issue 9): GPT-2-small's 148 tensors and a 1M/20-tensor MLP, clip + Adam.
+  for model in gpt2-small mlp-1m; do
+    timeout 120 build-gpu/bin/bench_optim --device cuda --json --min-seconds 0.2 --clip \
+      --optimizer adam --model $model >>"$OUT_DIR/bench_optim_models.jsonl" 2>>"$OUT_DIR/bench_optim.err"
+  done
+  note "- bench_optim --model gpt2-small|mlp-1m --clip: rc $?"
 fi
 # 4. The main job on the GPU (the default run of the README's first command).
 DATA="$PWD/.deps/prefix/usr/share/datasets/fashion-mnist"
@@ -120,7 +126,9 @@ for script in bench/torch/*_gpu.py; do
   case "$script" in *optim_gpu.py) [ -z "${GPU_CHECK_SKIP_OPTIM_BENCH:-}" ] || continue ;; esac
   [ -f "$script" ] && [ -z "${GPU_CHECK_SKIP_BENCH:-}" ] || continue
   name=$(basename "$script" .py)
-  timeout 180 python3 "$script" --json >"$OUT_DIR/$name.jsonl" 2>"$OUT_DIR/$name.err"
+  extra=()
+  case "$script" in *optim_gpu.py) extra=(--model gpt2-small mlp-1m) ;; esac
+  timeout 180 python3 "$script" --json "${extra[@]}" >"$OUT_DIR/$name.jsonl" 2>"$OUT_DIR/$name.err"
   note "- $name (PyTorch): rc $?"
 done
 python3 scripts/bench_table.py "$OUT_DIR"/*.jsonl 2>&1 | tee -a "$SUMMARY"

@@ -7,6 +7,7 @@ import argparse
 import json
 import sys
 
+import numpy as np
 import torch
 
 
@@ -28,14 +29,59 @@ def timed(fn, min_ms=50.0):
         runs *= 2
 
 
+def model_shapes(model):
+    """The same parameter sets as bench_optim --model (one tensor per entry)."""
+    if model == "gpt2-small":
+        shapes = [(50257, 768), (1024, 768)]
+        for _ in range(12):
+            shapes += [(768,), (768,), (768, 2304), (2304,), (768, 768), (768,), (768,), (768,),
+                       (768, 3072), (3072,), (3072, 768), (768,)]
+        return shapes + [(768,), (768,)]
+    if model == "mlp-1m":
+        return [(316, 316), (316,)] * 10
+    raise SystemExit(f"unknown model {model}")
+
+
+def model_bench(model):
+    shapes = model_shapes(model)
+    n = sum(int(np.prod(s)) for s in shapes)
+    src = torch.empty(28 * n // 8, dtype=torch.float32, device="cuda")
+    dst = torch.empty_like(src)
+    copy_gbps = 28 * n / timed(lambda: dst.copy_(src)) * 1e-9
+    del src, dst
+    for variant in ("fused", "foreach", "fused+clip", "foreach+clip"):
+        params = [torch.nn.Parameter(torch.zeros(s, device="cuda")) for s in shapes]
+        for p in params:
+            p.grad = torch.randn_like(p) * 1e-2
+        opt = torch.optim.Adam(params, lr=1e-3, **{variant.split("+")[0]: True})
+        if variant.endswith("+clip"):
+            def step():
+                torch.nn.utils.clip_grad_norm_(params, max_norm=1.0)
+                opt.step()
+        else:
+            step = opt.step
+        s = timed(step)
+        b = (32 if variant.endswith("+clip") else 28) * n
+        print(json.dumps({"bench": "torch_optim", "optimizer": "adam", "variant": variant,
+                          "model": model, "tensors": len(shapes), "torch": torch.__version__,
+                          "device": torch.cuda.get_device_name(), "n": n,
+                          "seconds_per_step": s, "bytes_per_step": b, "gbps": b / s * 1e-9,
+                          "copy_gbps": copy_gbps, "fraction_of_copy": b / s * 1e-9 / copy_gbps}),
+              flush=True)
+        del opt, params
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--json", action="store_true")
     ap.add_argument("--log2", type=int, nargs="*", default=[20, 22, 24, 26])
+    ap.add_argument("--model", nargs="*", default=[], help="gpt2-small and/or mlp-1m")
     args = ap.parse_args()
     if not torch.cuda.is_available():
         print("no CUDA device", file=sys.stderr)
         return 1
+    for model in args.model:
+        model_bench(model)
     for k in args.log2:
         n = 1 << k
         src = torch.empty(28 * n // 8, dtype=torch.float32, device="cuda")
