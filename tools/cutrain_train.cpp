@@ -123,6 +123,7 @@ int run_full_batch(const Config& c, nn::Sequential& model, const data::Dataset& 
   if (c.optimizer == "lbfgs") {
     optim::LbfgsOptions o;
     o.lr = c.lr == 1e-3F ? 1.0F : c.lr;  // L-BFGS's natural step is 1
+    o.line_search_fn = "strong_wolfe";  // robust steps without tuning lr
     lbfgs = std::make_unique<optim::Lbfgs>(model.parameters(), model.gradients(), o);
   } else {
     newton = std::make_unique<optim::NewtonCg>(model.parameters(), model.gradients(),

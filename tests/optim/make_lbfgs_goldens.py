@@ -27,7 +27,9 @@ def main():
     y = torch.tensor([i % 3 for i in range(64)])
     out = {"torch_version": torch.__version__, "cases": {}}
     for name, opts in {"default": dict(lr=1.0, max_iter=5, history_size=4),
-                       "lr_half_long_history": dict(lr=0.5, max_iter=7, history_size=10)}.items():
+                       "lr_half_long_history": dict(lr=0.5, max_iter=7, history_size=10),
+                       "strong_wolfe": dict(lr=1.0, max_iter=6, history_size=5,
+                                            line_search_fn="strong_wolfe")}.items():
         lin = torch.nn.Linear(20, 3)
         with torch.no_grad():
             lin.weight.copy_(torch.tensor(np.array([np.float32(0.1) * unit(12, k) for k in range(60)],

@@ -1,5 +1,5 @@
 #pragma once
-// L-BFGS with torch.optim.LBFGS's semantics (line_search_fn = None), for full-batch or
+// L-BFGS with torch.optim.LBFGS's semantics, for full-batch or
 // large-batch training of small models, driven by a closure that recomputes the loss and the
 // gradients. One step() runs up to max_iter iterations:
 //
@@ -12,9 +12,11 @@
 //   |t d|_inf <= tolerance_change, |loss - prev_loss| < tolerance_change, max_iter iterations,
 //   or max_eval closure evaluations (default max_iter * 5 / 4).
 //
+// With line_search_fn = "strong_wolfe", t comes from a strong-Wolfe line search (c1 = 1e-4,
+// c2 = 0.9, cubic interpolation, at most 25 evaluations), as in PyTorch.
+//
 // The history lives on the parameters' device; the vector operations are BLAS level 1
-// (OpenBLAS on the CPU, cuBLAS on CUDA) over the flat arenas. The strong-Wolfe line search of
-// PyTorch is not implemented yet (asking for it is an error).
+// (OpenBLAS on the CPU, cuBLAS on CUDA) over the flat arenas.
 
 #include <cstdint>
 #include <deque>
@@ -35,7 +37,7 @@ struct LbfgsOptions {
   double tolerance_grad = 1e-7;
   double tolerance_change = 1e-9;
   int history_size = 100;
-  std::string line_search_fn;  // "" (none); "strong_wolfe" is not implemented yet
+  std::string line_search_fn;  // "" (none) or "strong_wolfe"
 };
 
 class Lbfgs {
@@ -51,6 +53,7 @@ class Lbfgs {
   std::int64_t iterations() const { return n_iter_; }
 
  private:
+  int strong_wolfe(const Closure& closure, double& loss, double gtd);
   Arena& params_;
   Arena& grads_;
   LbfgsOptions o_;
