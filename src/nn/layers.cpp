@@ -136,17 +136,26 @@ void Dropout::forward(LayerContext& ctx, const Matrix& x, Matrix& y) {
   }
   float* mask = ctx.workspace();
 #if CUTRAIN_WITH_CURAND
-  // One Philox stream per layer (seed, layer index); forward pass k reads its numbers from
-  // offset k * 2^32, so (seed, k) alone fixes the mask and a resumed run replays it.
+  // Note [dropout stream]: one Philox stream per layer (seed, layer index); forward pass k
+  // reads its numbers from offset k * S, S = the numel of the first training batch. Full
+  // batches then follow each other in the stream with no repositioning - which matters: a seek
+  // costs cuRAND's host generator ~7 ms - and the generator only seeks after a partial batch,
+  // an evaluation or a resume. (seed, k, S) alone fix each mask, so a resumed run replays them.
   const std::uint64_t seed = init::tensor_seed(ctx.seed(), ctx.index());
+  const std::uint64_t numel = x.size();
   if (!rng_ || rng_seed_ != seed) {
     rng_ = std::make_shared<detail::CurandGenerator>(ctx.device(), seed);
     rng_seed_ = seed;
+    rng_position_ = 0;
+    rng_stride_ = 0;
   }
+  if (numel > rng_stride_) rng_stride_ = numel;  // the first (or a larger) batch
   auto& gen = *static_cast<detail::CurandGenerator*>(rng_.get());
   gen.set_stream(ctx.stream());
-  gen.set_offset(ctx.step() << 32);
-  gen.uniform(mask, x.size());
+  const std::uint64_t target = ctx.step() * rng_stride_;
+  if (rng_position_ != target) gen.set_offset(target);
+  gen.uniform(mask, numel);
+  rng_position_ = target + numel;
 #else
   (void)mask;
   CUTRAIN_FAIL("Dropout in training needs cuRAND; cutrain was built without the CUDA toolkit");

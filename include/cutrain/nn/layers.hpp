@@ -69,10 +69,12 @@ class Dropout final : public Layer {
 
  private:
   float p_;
-  // The layer's cuRAND generator (opaque here: src/rng/curand_generator.hpp), created once and
-  // re-positioned each forward pass: creating a host generator per batch cost 14 ms a step.
+  // The layer's cuRAND generator (opaque here: src/rng/curand_generator.hpp) and where its
+  // stream stands; Note [dropout stream] in src/nn/layers.cpp.
   std::shared_ptr<void> rng_;
   std::uint64_t rng_seed_ = 0;
+  std::uint64_t rng_position_ = 0;
+  std::uint64_t rng_stride_ = 0;
 };
 
 class BatchNorm1d final : public Layer {
