@@ -8,6 +8,7 @@
 #include "cutrain/error.hpp"
 #include "cutrain/ops.hpp"
 #include "src/cuda/runtime.hpp"
+#include "src/dist/watchdog.hpp"
 #if CUTRAIN_WITH_MPI
 #include <mpi.h>
 #endif
@@ -57,16 +58,28 @@ bool Communicator::compiled() {
   return CUTRAIN_WITH_MPI != 0;
 }
 
-Communicator::Communicator() {
+bool Communicator::nccl_compiled() {
+  return CUTRAIN_WITH_NCCL != 0;
+}
+
+std::unique_ptr<Communicator> Communicator::single_process_group() {
+  return std::unique_ptr<Communicator>(new Communicator(true));
+}
+
+Communicator::Communicator(bool single_process)
+    : single_process_(single_process), timeout_s_(detail::Watchdog::timeout_from_env()) {
+  if (single_process) return;
 #if CUTRAIN_WITH_MPI
   if (!launched_by_mpi()) return;  // a plain process: a group of one, MPI left alone
   int initialized = 0;
   MPI_Initialized(&initialized);
   if (!initialized) {
     int provided = 0;
-    // The loader thread never calls MPI: FUNNELED is enough.
+    // The loader and watchdog threads never call MPI: FUNNELED is enough.
     CUTRAIN_MPI_CHECK(MPI_Init_thread(nullptr, nullptr, MPI_THREAD_FUNNELED, &provided));
   }
+  // Errors come back as codes (thrown as cutrain::Error) instead of MPI aborting the job.
+  MPI_Comm_set_errhandler(MPI_COMM_WORLD, MPI_ERRORS_RETURN);
   CUTRAIN_MPI_CHECK(MPI_Comm_rank(MPI_COMM_WORLD, &rank_));
   CUTRAIN_MPI_CHECK(MPI_Comm_size(MPI_COMM_WORLD, &size_));
   MPI_Comm local;
@@ -74,11 +87,14 @@ Communicator::Communicator() {
       MPI_Comm_split_type(MPI_COMM_WORLD, MPI_COMM_TYPE_SHARED, rank_, MPI_INFO_NULL, &local));
   CUTRAIN_MPI_CHECK(MPI_Comm_rank(local, &local_rank_));
   MPI_Comm_free(&local);
+  if (size_ > 1) watchdog_ = std::make_unique<detail::Watchdog>(rank_, timeout_s_);
 #endif
 }
 
 Communicator::~Communicator() {
+  watchdog_.reset();
   nccl_.reset();
+  if (single_process_) return;
 #if CUTRAIN_WITH_MPI
   int initialized = 0, finalized = 0;
   MPI_Initialized(&initialized);
@@ -88,43 +104,66 @@ Communicator::~Communicator() {
 }
 
 Communicator& Communicator::world() {
-  static Communicator c;  // finalizes MPI at exit
+  static Communicator c(false);  // finalizes MPI at exit
   return c;
 }
 
-void Communicator::allreduce_mean(Arena& a, NativeStream stream) {
-  if (size_ == 1 || a.total() == 0) return;
-  CUTRAIN_CHECK(a.total() <= static_cast<std::size_t>(INT32_MAX), "allreduce_mean: ", a.total(),
-                " elements exceed MPI's int count");
+void Communicator::nccl_init(Device device) {
+#if CUTRAIN_WITH_NCCL
+  if (nccl_ && nccl_->device == device.ordinal()) return;
+  nccl_ = std::make_unique<Nccl>();
+  ncclUniqueId id;
+  if (rank_ == 0) CUTRAIN_NCCL_CHECK(ncclGetUniqueId(&id));
 #if CUTRAIN_WITH_MPI
+  if (size_ > 1) {
+    const detail::Watchdog::Scope watched(watchdog_.get(), "MPI_Bcast of the NCCL unique id");
+    CUTRAIN_MPI_CHECK(MPI_Bcast(&id, sizeof(id), MPI_BYTE, 0, MPI_COMM_WORLD));
+  }
+#endif
+  cutrain::detail::cuda::DeviceGuard guard(device.ordinal());
+  const detail::Watchdog::Scope watched(watchdog_.get(), "ncclCommInitRank");
+  CUTRAIN_NCCL_CHECK(ncclCommInitRank(&nccl_->comm, size_, id, rank_));
+  nccl_->device = device.ordinal();
+#else
+  (void)device;
+#endif
+}
+
+void Communicator::allreduce_mean(Arena& a, NativeStream stream) {
+  if (!runs_collectives() || a.total() == 0) return;
+  // MPI counts are int.
+  [[maybe_unused]] auto mpi_count = [&] {
+    CUTRAIN_CHECK(a.total() <= static_cast<std::size_t>(INT32_MAX), "allreduce_mean: ", a.total(),
+                  " elements exceed MPI's int count");
+    return static_cast<int>(a.total());
+  };
   if (a.device().is_cpu()) {
-    CUTRAIN_MPI_CHECK(MPI_Allreduce(MPI_IN_PLACE, a.data(), static_cast<int>(a.total()), MPI_FLOAT,
-                                    MPI_SUM, MPI_COMM_WORLD));
-    ops::scale(1.0F / static_cast<float>(size_), a);
-    return;
+#if CUTRAIN_WITH_MPI
+    if (size_ > 1) {
+      const detail::Watchdog::Scope watched(watchdog_.get(), "MPI_Allreduce of the gradients");
+      CUTRAIN_MPI_CHECK(
+          MPI_Allreduce(MPI_IN_PLACE, a.data(), mpi_count(), MPI_FLOAT, MPI_SUM, MPI_COMM_WORLD));
+      ops::scale(1.0F / static_cast<float>(size_), a);
+    }
+#endif
+    return;  // a single-process group: the mean of one
   }
 #if CUTRAIN_WITH_NCCL
-  if (!nccl_ || nccl_->device != a.device().ordinal()) {
-    nccl_ = std::make_unique<Nccl>();
-    ncclUniqueId id;
-    if (rank_ == 0) CUTRAIN_NCCL_CHECK(ncclGetUniqueId(&id));
-    CUTRAIN_MPI_CHECK(MPI_Bcast(&id, sizeof(id), MPI_BYTE, 0, MPI_COMM_WORLD));
-    detail::cuda::DeviceGuard guard(a.device().ordinal());
-    CUTRAIN_NCCL_CHECK(ncclCommInitRank(&nccl_->comm, size_, id, rank_));
-    nccl_->device = a.device().ordinal();
-  }
-  detail::cuda::DeviceGuard guard(a.device().ordinal());
+  nccl_init(a.device());
+  cutrain::detail::cuda::DeviceGuard guard(a.device().ordinal());
   CUTRAIN_NCCL_CHECK(
       ncclAllReduce(a.data(), a.data(), a.total(), ncclFloat, ncclAvg, nccl_->comm, stream));
-#else
-  // No NCCL: through host memory (correct, not fast).
-  std::vector<float> host = a.to_host();
-  CUTRAIN_MPI_CHECK(MPI_Allreduce(MPI_IN_PLACE, host.data(), static_cast<int>(host.size()),
-                                  MPI_FLOAT, MPI_SUM, MPI_COMM_WORLD));
-  for (float& v : host) v /= static_cast<float>(size_);
-  a.from_host(host);
+  if (watchdog_) watchdog_->enqueued("ncclAllReduce of the gradients", a.device(), stream);
+#elif CUTRAIN_WITH_MPI
+  if (size_ > 1) {  // no NCCL: through host memory (correct, not fast)
+    std::vector<float> host = a.to_host();
+    const detail::Watchdog::Scope watched(watchdog_.get(), "MPI_Allreduce of the gradients");
+    CUTRAIN_MPI_CHECK(
+        MPI_Allreduce(MPI_IN_PLACE, host.data(), mpi_count(), MPI_FLOAT, MPI_SUM, MPI_COMM_WORLD));
+    for (float& v : host) v /= static_cast<float>(size_);
+    a.from_host(host);
+  }
   (void)stream;
-#endif
 #else
   (void)stream;
 #endif
@@ -132,8 +171,10 @@ void Communicator::allreduce_mean(Arena& a, NativeStream stream) {
 
 double Communicator::allreduce_sum(double value) {
 #if CUTRAIN_WITH_MPI
-  if (size_ > 1)
+  if (size_ > 1) {
+    const detail::Watchdog::Scope watched(watchdog_.get(), "MPI_Allreduce of the metrics");
     CUTRAIN_MPI_CHECK(MPI_Allreduce(MPI_IN_PLACE, &value, 1, MPI_DOUBLE, MPI_SUM, MPI_COMM_WORLD));
+  }
 #endif
   return value;
 }
@@ -142,8 +183,13 @@ void Communicator::broadcast(Arena& a, int root) {
   if (size_ == 1 || a.total() == 0) return;
 #if CUTRAIN_WITH_MPI
   std::vector<float> host = a.to_host();
-  CUTRAIN_MPI_CHECK(
-      MPI_Bcast(host.data(), static_cast<int>(host.size()), MPI_FLOAT, root, MPI_COMM_WORLD));
+  CUTRAIN_CHECK(host.size() <= static_cast<std::size_t>(INT32_MAX), "broadcast: ", host.size(),
+                " elements exceed MPI's int count");
+  {
+    const detail::Watchdog::Scope watched(watchdog_.get(), "MPI_Bcast of the weights");
+    CUTRAIN_MPI_CHECK(
+        MPI_Bcast(host.data(), static_cast<int>(host.size()), MPI_FLOAT, root, MPI_COMM_WORLD));
+  }
   a.from_host(host);
 #else
   (void)root;
@@ -152,7 +198,10 @@ void Communicator::broadcast(Arena& a, int root) {
 
 void Communicator::barrier() {
 #if CUTRAIN_WITH_MPI
-  if (size_ > 1) CUTRAIN_MPI_CHECK(MPI_Barrier(MPI_COMM_WORLD));
+  if (size_ > 1) {
+    const detail::Watchdog::Scope watched(watchdog_.get(), "MPI_Barrier");
+    CUTRAIN_MPI_CHECK(MPI_Barrier(MPI_COMM_WORLD));
+  }
 #endif
 }
 

@@ -67,6 +67,7 @@ void save_checkpoint(const std::string& path, nn::Sequential& model, optim::Opti
   meta["model_seed"] = std::to_string(model.seed());
   meta["bad_epochs"] = std::to_string(state.bad_epochs);
   meta["has_best"] = state.has_best ? "1" : "0";
+  meta["world_size"] = std::to_string(state.world_size);
   char best[64];
   std::snprintf(best, sizeof(best), "%.17g", state.best_metric);
   meta["best_metric"] = best;
@@ -96,6 +97,8 @@ TrainState load_checkpoint(const std::string& path, nn::Sequential& model,
   st.step = meta_int(f.metadata, "step", path);
   st.bad_epochs = meta_int(f.metadata, "bad_epochs", path);
   st.has_best = meta_int(f.metadata, "has_best", path) != 0;
+  if (f.metadata.count("world_size") != 0) st.world_size = meta_int(f.metadata, "world_size", path);
+  CUTRAIN_CHECK(st.world_size >= 1, path, ": world_size ", st.world_size, " in the metadata");
   try {
     st.best_metric = std::stod(f.metadata.at("best_metric"));
   } catch (const std::exception&) {

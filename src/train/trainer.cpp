@@ -110,6 +110,11 @@ void Trainer::resume(const std::string& checkpoint_path) {
   state_ = load_checkpoint(checkpoint_path, model_, &optimizer_);
   CUTRAIN_CHECK(state_.step == optimizer_.applied_steps() + optimizer_.skipped_steps(),
                 checkpoint_path, ": inconsistent step counts");
+  const std::int64_t world = options_.communicator ? options_.communicator->size() : 1;
+  CUTRAIN_CHECK(state_.world_size == world, checkpoint_path, ": written by a run on ",
+                state_.world_size, " rank(s), resumed on ", world,
+                "; the shuffled sample order depends on the number of ranks, so resume on ",
+                state_.world_size, " (or load its weights with --init-from to start afresh)");
 }
 
 EvalResult Trainer::evaluate(const data::Dataset& d) {
@@ -170,6 +175,7 @@ FitResult Trainer::fit(const data::Dataset& train, const data::Dataset* val) {
   const NativeStream s = im.stream.native();
   dist::Communicator* comm = options_.communicator;
   const bool lead = comm == nullptr || comm->rank() == 0;  // only rank 0 prints and writes
+  state_.world_size = comm ? comm->size() : 1;
   if (comm != nullptr && comm->size() > 1 && state_.epoch == 0) {
     comm->broadcast(model_.parameters());  // every rank starts from rank 0's weights
     comm->broadcast(model_.buffers());

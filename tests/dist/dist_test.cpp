@@ -1,13 +1,17 @@
 // Data-parallel training under MPI (run by CTest as `mpirun -np 2 dist_test`): two ranks with
-// batch B must end where one process with batch 2B ends (<= 1e-6 of each tensor's scale), and
-// the ranks' weights must be bit-identical after every epoch.
+// batch B must end where one process with batch 2B ends (<= 1e-6 of each tensor's scale), the
+// ranks' weights must be bit-identical, and a run resumed on two ranks from rank 0's
+// checkpoint must end bit-identical to the uninterrupted run (a different world size: an error).
 #include <gtest/gtest.h>
 
+#include <unistd.h>
 #include <cmath>
+#include <cstdio>
 #include <random>
 
 #include "cutrain/data.hpp"
 #include "cutrain/dist/communicator.hpp"
+#include "cutrain/error.hpp"
 #include "cutrain/nn.hpp"
 #include "cutrain/optim.hpp"
 #include "cutrain/train.hpp"
@@ -75,6 +79,56 @@ TEST(Distributed, TwoRanksEqualOneProcessWithTheCombinedBatch) {
   world.broadcast(rank0, 0);
   EXPECT_EQ(rank0.to_host(), mine.to_host()) << "rank " << world.rank() << " diverged";
   EXPECT_EQ(opt.applied_steps(), 24);
+}
+
+TEST(Distributed, ResumeOnTheSameWorldSizeIsExact) {
+  dist::Communicator& world = dist::Communicator::world();
+  ASSERT_EQ(world.size(), 2) << "run under mpirun -np 2";
+  const data::Dataset train = blobs(384);
+  // One checkpoint path for both ranks: rank 0's pid, shared by a sum.
+  const double token = world.allreduce_sum(world.rank() == 0 ? static_cast<double>(::getpid()) : 0);
+  const std::string path = ::testing::TempDir() + "cutrain_dist_resume_" +
+                           std::to_string(static_cast<long long>(token)) + ".safetensors";
+  auto adam = [](nn::Sequential& m) {
+    return optim::AdamW(m.parameters(), {.lr = 0.01F, .weight_decay = 0.01F, .amsgrad = true});
+  };
+
+  nn::Sequential whole = model();
+  optim::AdamW whole_opt = adam(whole);
+  train::Trainer(whole, whole_opt, options(16, &world)).fit(train);  // 2 epochs
+
+  {
+    nn::Sequential first = model();
+    optim::AdamW first_opt = adam(first);
+    train::TrainerOptions o = options(16, &world);
+    o.epochs = 1;
+    o.checkpoint_path = path;  // written by rank 0 only
+    train::Trainer(first, first_opt, o).fit(train);
+  }
+  world.barrier();  // rank 1 reads what rank 0 wrote
+  nn::Sequential resumed = model();
+  optim::AdamW resumed_opt = adam(resumed);
+  train::Trainer t(resumed, resumed_opt, options(16, &world));
+  t.resume(path);
+  t.fit(train);
+  EXPECT_EQ(resumed.parameters().to_host(), whole.parameters().to_host())
+      << "rank " << world.rank();
+  EXPECT_EQ(resumed_opt.applied_steps(), whole_opt.applied_steps());
+
+  // The checkpoint remembers its 2 ranks; a single process must not resume it.
+  nn::Sequential alone = model();
+  optim::AdamW alone_opt = adam(alone);
+  train::Trainer single(alone, alone_opt, options(32, nullptr));
+  try {
+    single.resume(path);
+    ADD_FAILURE() << "a 2-rank checkpoint resumed in 1 process";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("written by a run on 2 rank(s), resumed on 1"),
+              std::string::npos)
+        << e.what();
+  }
+  world.barrier();
+  if (world.rank() == 0) std::remove(path.c_str());
 }
 
 }  // namespace

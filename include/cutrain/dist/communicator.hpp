@@ -10,6 +10,10 @@
 //
 // Without MPI at build time (CUTRAIN_DISTRIBUTED=OFF), or a process not started by mpirun,
 // world() is a group of one and every operation is the identity.
+//
+// A rank that dies makes mpirun end the job; a rank that hangs makes the others exit with a
+// clear message after CUTRAIN_DIST_TIMEOUT_S seconds (default 600) instead of waiting forever
+// (Note [collective timeout], src/dist/watchdog.hpp).
 
 #include <cstdint>
 #include <memory>
@@ -19,17 +23,28 @@
 
 namespace cutrain::dist {
 
+namespace detail {
+class Watchdog;
+}
+
 class Communicator {
  public:
   // The process group (MPI_COMM_WORLD), initializing MPI on first use.
   static Communicator& world();
   // True when this process was started by an MPI launcher (OpenMPI, MPICH, Slurm's PMI).
   static bool launched_by_mpi();
-  static bool compiled();  // built with MPI
+  static bool compiled();       // built with MPI
+  static bool nccl_compiled();  // built with NCCL (device gradients all-reduced on the device)
+  // A group of one process that still runs its collectives: ncclAllReduce (NCCL bootstrapped
+  // locally, no MPI) on device arenas, the identity on CPU arenas. It checks the NCCL path on a
+  // machine without a launcher (scripts/gpu_check.sh runs it); training with it equals training
+  // without a communicator.
+  static std::unique_ptr<Communicator> single_process_group();
 
   int rank() const { return rank_; }
   int size() const { return size_; }
-  int local_rank() const { return local_rank_; }  // among the ranks on this machine (its GPU)
+  int local_rank() const { return local_rank_; }   // among the ranks on this machine (its GPU)
+  double timeout_s() const { return timeout_s_; }  // Note [collective timeout]
 
   // a <- mean over ranks of a, in place (all ranks must call it; same layout everywhere).
   void allreduce_mean(Arena& a, NativeStream stream = nullptr);
@@ -43,10 +58,15 @@ class Communicator {
   Communicator& operator=(const Communicator&) = delete;
 
  private:
-  Communicator();
+  explicit Communicator(bool single_process);
+  bool runs_collectives() const { return size_ > 1 || single_process_; }
   struct Nccl;
+  void nccl_init(Device device);
   int rank_ = 0, size_ = 1, local_rank_ = 0;
+  bool single_process_ = false;
+  double timeout_s_;
   std::unique_ptr<Nccl> nccl_;
+  std::unique_ptr<detail::Watchdog> watchdog_;
 };
 
 }  // namespace cutrain::dist

@@ -23,6 +23,9 @@ struct TrainState {
   double best_metric = 0;  // early stopping: best validation loss so far
   std::int64_t bad_epochs = 0;
   bool has_best = false;
+  // Ranks that trained it: the sample order depends on it, so a resume needs the same number
+  // (checkpoints from before this field read as 1).
+  std::int64_t world_size = 1;
 };
 
 inline constexpr const char* kCheckpointFormat = "cutrain-checkpoint-1";

@@ -1,0 +1,89 @@
+// A single-process group still runs its collectives (dist::Communicator::
+// single_process_group): on a GPU, ncclAllReduce with ncclAvg over one rank, which must leave
+// training bit-identical to training without a communicator — the 1-rank NCCL check of
+// scripts/gpu_check.sh. On the CPU the group is the identity.
+#include <gtest/gtest.h>
+
+#include <cstdlib>
+#include <random>
+
+#include "cutrain/data.hpp"
+#include "cutrain/dist/communicator.hpp"
+#include "cutrain/nn.hpp"
+#include "cutrain/optim.hpp"
+#include "cutrain/train.hpp"
+#include "support/errors.hpp"
+#include "support/gpu.hpp"
+
+namespace cutrain {
+namespace {
+
+data::Dataset blobs() {
+  std::mt19937 rng(9);
+  std::normal_distribution<float> noise(0.0F, 0.8F);
+  data::Dataset d;
+  d.rows = 300;
+  d.features = 5;
+  d.classes = 3;
+  for (std::int64_t r = 0; r < d.rows; ++r) {
+    const auto c = static_cast<std::int32_t>(r % 3);
+    for (int f = 0; f < 5; ++f) d.x.push_back((f % 3 == c ? 1.0F : 0.0F) + noise(rng));
+    d.labels.push_back(c);
+  }
+  return d;
+}
+
+std::vector<float> train_on(Device device, dist::Communicator* comm) {
+  nn::Sequential m(5);
+  m.emplace<nn::Linear>(5, 12).emplace<nn::Activation>(nn::Activation::Kind::kRelu);
+  m.emplace<nn::Linear>(12, 3);
+  m.build(device, 2);
+  optim::AdamW opt(m.parameters(), optim::AdamW::defaults());
+  train::TrainerOptions o;
+  o.epochs = 2;
+  o.batch_size = 32;
+  o.clip_norm = 1.0F;
+  o.progress = false;
+  o.communicator = comm;
+  train::Trainer(m, opt, o).fit(blobs());
+  return m.parameters().to_host();
+}
+
+TEST(DistLocal, SingleProcessGroupOnTheCpuIsTheIdentity) {
+  auto group = dist::Communicator::single_process_group();
+  EXPECT_EQ(group->size(), 1);
+  EXPECT_EQ(group->rank(), 0);
+  EXPECT_EQ(train_on(Device::cpu(), group.get()), train_on(Device::cpu(), nullptr));
+  EXPECT_EQ(group->allreduce_sum(2.5), 2.5);
+}
+
+TEST(DistLocal, TimeoutComesFromTheEnvironment) {
+  ::setenv("CUTRAIN_DIST_TIMEOUT_S", "42.5", 1);
+  EXPECT_EQ(dist::Communicator::single_process_group()->timeout_s(), 42.5);
+  ::setenv("CUTRAIN_DIST_TIMEOUT_S", "soon", 1);
+  EXPECT_NE(testing::error_of([] {
+              dist::Communicator::single_process_group();
+            }).find("CUTRAIN_DIST_TIMEOUT_S='soon' is not a number of seconds"),
+            std::string::npos);
+  ::setenv("CUTRAIN_DIST_TIMEOUT_S", "-1", 1);
+  EXPECT_NE(testing::error_of([] { dist::Communicator::single_process_group(); }).find("> 0"),
+            std::string::npos);
+  ::unsetenv("CUTRAIN_DIST_TIMEOUT_S");
+  EXPECT_EQ(dist::Communicator::single_process_group()->timeout_s(), 600.0);
+}
+
+TEST(DistLocalGpu, OneRankNcclMatchesTheNonDistributedRun) {
+  CUTRAIN_REQUIRE_GPU();
+  if (!dist::Communicator::nccl_compiled()) {
+    if (const char* f = std::getenv("CUTRAIN_REQUIRE_GPU"); f != nullptr && f[0] == '1')
+      FAIL() << "built without NCCL (nccl.h / libnccl not found next to the CUDA toolkit)";
+    GTEST_SKIP() << "built without NCCL";
+  }
+  auto group = dist::Communicator::single_process_group();
+  const Device gpu = Device::cuda(0);
+  // ncclAvg over one rank divides by 1: bit-identical, not merely close.
+  EXPECT_EQ(train_on(gpu, group.get()), train_on(gpu, nullptr));
+}
+
+}  // namespace
+}  // namespace cutrain
