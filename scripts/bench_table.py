@@ -1,26 +1,137 @@
 #!/usr/bin/env python3
-"""Turns benchmark JSON lines (bench_* --json, bench/torch/*.py --json) into a markdown table."""
+"""Benchmark JSON (bench_* --json and bench/torch/*.py --json lines; cutrain-train --report files)
+into the markdown tables of bench/RESULTS.md, the issue-9 targets, and optionally one JSON file.
+
+    bench_table.py [--json-out summary.json] [--report label=report.json ...] results.jsonl ...
+"""
+import argparse
 import json
 import os
-import sys
 
-rows = []
-for path in sys.argv[1:]:
-    if not os.path.exists(path):  # an unmatched shell glob
-        continue
-    with open(path) as f:
-        for line in f:
-            line = line.strip()
-            if line.startswith("{"):
-                try:
-                    rows.append(json.loads(line))
-                except json.JSONDecodeError:
-                    pass
-print("\n| bench | optimizer | variant | n | us/step | GB/s | copy GB/s | of copy |")
-print("|---|---|---|---:|---:|---:|---:|---:|")
-for r in rows:
-    if "fraction_of_copy" not in r:
-        continue
-    print(f"| {r.get('bench')} | {r.get('optimizer')} | {r.get('variant', 'cutrain')} | {r['n']} "
-          f"| {r['seconds_per_step'] * 1e6:.1f} | {r['gbps']:.0f} | {r['copy_gbps']:.0f} "
-          f"| {100 * r['fraction_of_copy']:.1f}% |")
+
+def read_rows(paths):
+    rows = []
+    for path in paths:
+        if not os.path.exists(path):  # an unmatched shell glob
+            continue
+        with open(path) as f:
+            for line in f:
+                line = line.strip()
+                if line.startswith("{"):
+                    try:
+                        rows.append(json.loads(line))
+                    except json.JSONDecodeError:
+                        pass
+    return rows
+
+
+def table(header, lines):
+    if not lines:
+        return
+    print("\n| " + " | ".join(h.lstrip(">") for h in header) + " |")
+    print("|" + "|".join("---:" if h.startswith(">") else "---" for h in header) + "|")
+    for line in lines:
+        print("| " + " | ".join(str(c) for c in line) + " |")
+
+
+def pct(x):
+    return f"{100 * x:.1f}%"
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--json-out")
+    ap.add_argument("--report", action="append", default=[], help="label=cutrain-train report")
+    ap.add_argument("files", nargs="*")
+    a = ap.parse_args()
+    rows = read_rows(a.files)
+    for spec in a.report:
+        label, _, path = spec.partition("=")
+        if os.path.exists(path):
+            with open(path) as f:
+                r = json.load(f)
+            r["bench"] = "cutrain_mlp_epoch"
+            r["label"] = label
+            rows.append(r)
+
+    optim = [r for r in rows if r.get("bench") in ("optim", "torch_optim")]
+    flat = [r for r in optim if not r.get("model")]
+    table(["bench", "optimizer", "variant", ">n", ">us/step", ">GB/s", ">copy GB/s", ">of copy"],
+          [[r["bench"], r.get("optimizer"), r.get("variant", "cutrain"), r["n"],
+            f"{r['seconds_per_step'] * 1e6:.1f}", f"{r['gbps']:.0f}", f"{r['copy_gbps']:.0f}",
+            pct(r["fraction_of_copy"])] for r in flat])
+
+    # Model-shaped parameter sets: cutrain clip+Adam against PyTorch's variants.
+    targets = {}
+    models = sorted({r["model"] for r in optim if r.get("model")})
+    lines = []
+    for m in models:
+        ours = [r for r in optim if r.get("model") == m and r["bench"] == "optim"]
+        theirs = {r["variant"]: r for r in optim if r.get("model") == m and r["bench"] == "torch_optim"}
+        for r in ours:
+            line = [m, r.get("tensors"), r["n"], r["optimizer"], f"{r['seconds_per_step'] * 1e6:.1f}",
+                    pct(r["fraction_of_copy"])]
+            peer = theirs.get("fused+clip")
+            line.append(f"{peer['seconds_per_step'] * 1e6:.1f}" if peer else "-")
+            line.append(f"{peer['seconds_per_step'] / r['seconds_per_step']:.2f}x" if peer else "-")
+            foreach = theirs.get("foreach+clip")
+            line.append(f"{foreach['seconds_per_step'] * 1e6:.1f}" if foreach else "-")
+            lines.append(line)
+            if r["optimizer"] == "adam+clip":
+                if m == "gpt2-small" and peer:
+                    targets["clip+Adam 124M vs PyTorch fused (>= 1.3x)"] = (
+                        peer["seconds_per_step"] / r["seconds_per_step"], 1.3)
+                if m == "mlp-1m":
+                    targets["1M/20-tensor step us (<= 8)"] = (r["seconds_per_step"] * 1e6, 8.0)
+    table(["model", ">tensors", ">params", "cutrain", ">us/step", ">of copy", ">torch fused+clip us",
+           ">speed-up", ">torch foreach+clip us"], lines)
+
+    for r in flat:
+        if r["bench"] == "optim" and r.get("optimizer") == "adam" and r["n"] == 1 << 26:
+            targets["Adam 2^26 of copy (>= 0.90)"] = (r["fraction_of_copy"], 0.90)
+
+    table(["init", ">n", ">ms", ">GB/s written", ">copy GB/s", ">of copy"],
+          [[r["scheme"], r["n"], f"{r['seconds'] * 1e3:.3f}", f"{r['gbps']:.0f}",
+            f"{r['copy_gbps']:.0f}", pct(r["fraction_of_copy"])]
+           for r in rows if r.get("bench") == "init"])
+    table(["Linear fwd+bwd", ">batch", ">us/step", ">TFLOPS", ">SGEMM TFLOPS", ">of SGEMM"],
+          [[f"{r['in']}x{r['out']}", r["batch"], f"{r['seconds_per_step'] * 1e6:.1f}",
+            f"{r['tflops']:.2f}", f"{r['gemm_tflops']:.2f}", pct(r["fraction_of_gemm"])]
+           for r in rows if r.get("bench") == "layers"])
+    table(["loader", ">batch", ">pipelined batches/s", ">synchronous", ">copy hidden behind compute"],
+          [[r["device"], r["batch"], f"{r['pipelined_batches_per_s']:.0f}",
+            f"{r['sync_batches_per_s']:.0f}", pct(r["hidden_fraction"])]
+           for r in rows if r.get("bench") == "loader"])
+
+    # The Fashion-MNIST MLP: cutrain-train against PyTorch eager / CUDA graphs, same recipe.
+    mlp = [r for r in rows if r.get("bench", "").endswith("mlp_epoch") or
+           r.get("bench", "").startswith("torch_mlp_epoch")]
+    eager = {r.get("clip_norm", 0.0): r for r in mlp if r.get("mode") == "eager"}
+    lines = []
+    for r in mlp:
+        clip = r.get("clip_norm", 0.0) if "mode" in r else (0.0 if r.get("label") != "clip" else 1.0)
+        name = f"cutrain ({r['label']})" if r["bench"] == "cutrain_mlp_epoch" else f"PyTorch {r['mode']}"
+        peer = eager.get(clip)
+        speedup = peer["seconds_per_epoch"] / r["seconds_per_epoch"] if peer else None
+        ttt = r.get("time_to_target_s")
+        lines.append([name, clip, f"{r['seconds_per_epoch']:.3f}", f"{r['test_accuracy']:.4f}",
+                      r.get("epochs_to_target", "-"), f"{ttt:.2f}" if ttt else "-",
+                      f"{speedup:.2f}x" if speedup else "-"])
+        if r["bench"] == "cutrain_mlp_epoch" and clip == 0.0 and speedup:
+            targets["MLP epoch vs PyTorch eager (>= 3x)"] = (speedup, 3.0)
+    table(["MLP 784-512-256-10", ">clip", ">s/epoch", ">test acc", ">epochs to target",
+           ">s to target", ">vs eager"], lines)
+
+    if targets:
+        print("\n| target | measured | goal | met |\n|---|---:|---:|---|")
+        for name, (got, goal) in targets.items():
+            met = got <= goal if "<=" in name else got >= goal
+            print(f"| {name} | {got:.3g} | {goal:g} | {'yes' if met else 'NO'} |")
+    if a.json_out:
+        with open(a.json_out, "w") as f:
+            json.dump({"rows": rows, "targets": {k: {"measured": v[0], "goal": v[1]}
+                                                 for k, v in targets.items()}}, f, indent=1)
+
+
+if __name__ == "__main__":
+    main()

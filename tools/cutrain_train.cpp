@@ -3,6 +3,7 @@
 // data, 1 any other failure.
 #include <CLI/CLI.hpp>
 
+#include <algorithm>
 #include <cmath>
 #include <cstdio>
 #include <filesystem>
@@ -32,6 +33,7 @@ struct Config {
   std::int64_t warmup = 0;
   float clip_norm = 0;
   float label_smoothing = 0;
+  double target_accuracy = 0;  // > 0: evaluate the test set each epoch, report time to reach it
   std::int64_t batch_size = 128, epochs = 30, patience = 0, train_subset = 0;
   double val_fraction = 0;
   std::uint64_t seed = 0;
@@ -123,7 +125,7 @@ int run_full_batch(const Config& c, nn::Sequential& model, const data::Dataset& 
   if (c.optimizer == "lbfgs") {
     optim::LbfgsOptions o;
     o.lr = c.lr == 1e-3F ? 1.0F : c.lr;  // L-BFGS's natural step is 1
-    o.line_search_fn = "strong_wolfe";  // robust steps without tuning lr
+    o.line_search_fn = "strong_wolfe";   // robust steps without tuning lr
     lbfgs = std::make_unique<optim::Lbfgs>(model.parameters(), model.gradients(), o);
   } else {
     newton = std::make_unique<optim::NewtonCg>(model.parameters(), model.gradients(),
@@ -147,6 +149,27 @@ int run_full_batch(const Config& c, nn::Sequential& model, const data::Dataset& 
   if (!c.save.empty()) train::save_checkpoint(c.save, model, nullptr, state);
   return 0;
 }
+
+// --target-accuracy: the test set evaluated after every epoch (outside the epoch's timed
+// training), and the training seconds until the first epoch at or above the target: the
+// time-to-accuracy figure, comparable with bench/torch/mlp_gpu.py --target-accuracy.
+struct TimeToAccuracy final : train::Callback {
+  TimeToAccuracy(train::Trainer& t, const data::Dataset& d, double target)
+      : trainer(t), test(d), goal(target) {}
+  void on_epoch_end(const train::EpochMetrics& m) override {
+    trained += m.seconds;
+    per_epoch.push_back(trainer.evaluate(test).accuracy);
+    if (epoch == 0 && per_epoch.back() >= goal) {
+      epoch = m.epoch;
+      seconds = trained;
+    }
+  }
+  train::Trainer& trainer;
+  const data::Dataset& test;
+  double goal, trained = 0, seconds = 0;
+  std::int64_t epoch = 0;  // first epoch at or above the goal (0: not yet)
+  std::vector<double> per_epoch;
+};
 
 int run(const Config& c, const std::string& command_line) {
   if (!std::filesystem::is_directory(c.data))
@@ -235,8 +258,21 @@ int run(const Config& c, const std::string& command_line) {
     std::printf("resumed from %s after epoch %lld\n", c.resume.c_str(),
                 static_cast<long long>(trainer.state().epoch));
   }
+  auto target = std::make_shared<TimeToAccuracy>(trainer, test, c.target_accuracy);
+  if (c.target_accuracy > 0) trainer.add_callback(target);
   const train::FitResult fit = trainer.fit(train, val.rows > 0 ? &val : nullptr);
   const train::EvalResult result = trainer.evaluate(test);
+  if (c.target_accuracy > 0) {
+    if (target->epoch > 0)
+      std::printf("reached test accuracy %.4f >= %.4g after epoch %lld: %.2f s of training\n",
+                  target->per_epoch[static_cast<std::size_t>(target->epoch - 1)], c.target_accuracy,
+                  static_cast<long long>(target->epoch), target->seconds);
+    else
+      std::printf("test accuracy never reached %.4g (best %.4f)\n", c.target_accuracy,
+                  target->per_epoch.empty()
+                      ? 0.0
+                      : *std::max_element(target->per_epoch.begin(), target->per_epoch.end()));
+  }
   if (!c.export_torch.empty() && rank == 0) train::export_torch(c.export_torch, model);
   double seconds = 0, sps = 0;
   for (const auto& m : fit.history) {
@@ -256,6 +292,12 @@ int run(const Config& c, const std::string& command_line) {
                         {"device", describe(device)},
                         {"parameters", model.parameters().layout().parameter_count()},
                         {"command", command_line}};
+    if (c.target_accuracy > 0) {
+      j["target_accuracy"] = c.target_accuracy;
+      j["test_accuracy_per_epoch"] = target->per_epoch;
+      j["epochs_to_target"] = target->epoch > 0 ? nlohmann::json(target->epoch) : nullptr;
+      j["time_to_target_s"] = target->epoch > 0 ? nlohmann::json(target->seconds) : nullptr;
+    }
     std::ofstream out(c.report);
     if (!out) throw UsageError("--report: cannot write '" + c.report + "'");
     out << j.dump(2) << "\n";
@@ -350,6 +392,10 @@ int main(int argc, char** argv) {
   app.add_option("--init-from", c.init_from, "initial weights (layers.{i}.weight [out, in], ...)");
   app.add_option("--export-torch", c.export_torch, "write torch.nn.Sequential-named weights");
   app.add_option("--report", c.report, "JSON report of the run");
+  app.add_option("--target-accuracy", c.target_accuracy,
+                 "evaluate the test set after each epoch and report the training time until "
+                 "it first reaches this accuracy (time to accuracy)")
+      ->check(CLI::Range(0.0, 1.0));
   try {
     app.parse(argc, argv);
   } catch (const CLI::CallForHelp& e) {

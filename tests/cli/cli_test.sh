@@ -21,6 +21,7 @@ expect_usage_error --lr --lr -1
 expect_usage_error --data --data /nonexistent/dir
 expect_usage_error --hidden --data "$tmp" --hidden 12,x --device cpu
 expect_usage_error --batch-size --batch-size 0
+expect_usage_error --target-accuracy --target-accuracy 1.5
 
 if [ ! -d "$data" ]; then
   echo "skipped: no Fashion-MNIST at $data"
@@ -29,7 +30,8 @@ fi
 "$bin" --data "$data" --device cpu --train-subset 3000 --epochs 1 --hidden 64 \
   --save "$tmp/ck.safetensors" --metrics "$tmp/m.jsonl" >/dev/null 2>&1 || fail "first run"
 "$bin" --data "$data" --device cpu --train-subset 3000 --epochs 2 --hidden 64 \
-  --resume "$tmp/ck.safetensors" --report "$tmp/report.json" >"$tmp/out.txt" 2>&1 || fail "resume"
+  --resume "$tmp/ck.safetensors" --report "$tmp/report.json" --target-accuracy 0.5 \
+  >"$tmp/out.txt" 2>&1 || fail "resume"
 grep -q "resumed from" "$tmp/out.txt" || fail "no resume line"
 python3 - "$tmp/report.json" <<'PY' || fail "report"
 import json, sys
@@ -39,5 +41,8 @@ for k in ("test_accuracy", "test_loss", "train_loss", "epochs", "seconds_per_epo
     assert k in r, k
 assert r["epochs"] == 1, r["epochs"]          # one more epoch after resuming at 1
 assert 0.6 < r["test_accuracy"] <= 1.0, r["test_accuracy"]
+# Time to accuracy: the one epoch run reaches 50%; its per-epoch accuracy is the final one.
+assert r["epochs_to_target"] == 2 and 0 < r["time_to_target_s"] < 60, r
+assert r["test_accuracy_per_epoch"] == [r["test_accuracy"]], r
 PY
 echo "cli: ok"
