@@ -55,10 +55,16 @@ std::int64_t meta_int(const std::map<std::string, std::string>& m, const std::st
 
 void save_checkpoint(const std::string& path, nn::Sequential& model, optim::Optimizer* optimizer,
                      const TrainState& state,
-                     const std::map<std::string, std::string>& extra_metadata) {
+                     const std::map<std::string, std::string>& extra_metadata,
+                     const BestWeights& best) {
   std::vector<io::TensorData> tensors;
   add_arena(tensors, model.parameters(), "");
   add_arena(tensors, model.buffers(), "");
+  const bool with_best = best.params != nullptr && best.buffers != nullptr;
+  if (with_best) {
+    add_arena(tensors, *best.params, "best.");
+    add_arena(tensors, *best.buffers, "best.");
+  }
   std::map<std::string, std::string> meta = extra_metadata;
   meta["format"] = kCheckpointFormat;
   meta["epoch"] = std::to_string(state.epoch);
@@ -66,11 +72,13 @@ void save_checkpoint(const std::string& path, nn::Sequential& model, optim::Opti
   meta["forward_count"] = std::to_string(model.forward_count());
   meta["model_seed"] = std::to_string(model.seed());
   meta["bad_epochs"] = std::to_string(state.bad_epochs);
-  meta["has_best"] = state.has_best ? "1" : "0";
+  meta["has_best"] = std::to_string(static_cast<int>(state.has_best));
   meta["world_size"] = std::to_string(state.world_size);
-  char best[64];
-  std::snprintf(best, sizeof(best), "%.17g", state.best_metric);
-  meta["best_metric"] = best;
+  meta["best_epoch"] = std::to_string(state.best_epoch);
+  meta["best_weights"] = std::to_string(static_cast<int>(with_best));
+  char best_metric[64];
+  std::snprintf(best_metric, sizeof(best_metric), "%.17g", state.best_metric);
+  meta["best_metric"] = best_metric;
   meta["model"] = model.summary();
   if (optimizer != nullptr) {
     meta["optimizer"] = optimizer->name();
@@ -83,7 +91,8 @@ void save_checkpoint(const std::string& path, nn::Sequential& model, optim::Opti
 }
 
 TrainState load_checkpoint(const std::string& path, nn::Sequential& model,
-                           optim::Optimizer* optimizer, std::map<std::string, std::string>* out) {
+                           optim::Optimizer* optimizer, std::map<std::string, std::string>* out,
+                           const BestWeights& best) {
   const io::SafetensorsFile f = io::load_safetensors(path);
   const auto fmt = f.metadata.find("format");
   CUTRAIN_CHECK(fmt != f.metadata.end() && fmt->second == kCheckpointFormat, path,
@@ -99,6 +108,15 @@ TrainState load_checkpoint(const std::string& path, nn::Sequential& model,
   st.has_best = meta_int(f.metadata, "has_best", path) != 0;
   if (f.metadata.count("world_size") != 0) st.world_size = meta_int(f.metadata, "world_size", path);
   CUTRAIN_CHECK(st.world_size >= 1, path, ": world_size ", st.world_size, " in the metadata");
+  // Checkpoints from before these fields have neither (best_epoch 0, no best weights).
+  if (f.metadata.count("best_epoch") != 0) st.best_epoch = meta_int(f.metadata, "best_epoch", path);
+  const bool file_has_best =
+      f.metadata.count("best_weights") != 0 && meta_int(f.metadata, "best_weights", path) != 0;
+  if (file_has_best && best.params != nullptr && best.buffers != nullptr) {
+    restore_arena(*best.params, f, "best.", path, false);
+    restore_arena(*best.buffers, f, "best.", path, false);
+    st.has_best_weights = true;
+  }
   try {
     st.best_metric = std::stod(f.metadata.at("best_metric"));
   } catch (const std::exception&) {

@@ -107,7 +107,17 @@ void Trainer::add_callback(std::shared_ptr<Callback> callback) {
 }
 
 void Trainer::resume(const std::string& checkpoint_path) {
-  state_ = load_checkpoint(checkpoint_path, model_, &optimizer_);
+  Impl& im = *impl_;
+  if (!im.best_params) {
+    im.best_params = std::make_unique<Arena>(model_.parameters().like());
+    im.best_buffers = std::make_unique<Arena>(model_.buffers().like());
+  }
+  state_ = load_checkpoint(checkpoint_path, model_, &optimizer_, nullptr,
+                           {im.best_params.get(), im.best_buffers.get()});
+  if (!state_.has_best_weights) {
+    im.best_params.reset();
+    im.best_buffers.reset();
+  }
   CUTRAIN_CHECK(state_.step == optimizer_.applied_steps() + optimizer_.skipped_steps(),
                 checkpoint_path, ": inconsistent step counts");
   const std::int64_t world = options_.communicator ? options_.communicator->size() : 1;
@@ -294,7 +304,7 @@ FitResult Trainer::fit(const data::Dataset& train, const data::Dataset* val) {
         state_.best_metric = m.val_loss;
         state_.has_best = true;
         state_.bad_epochs = 0;
-        result.best_epoch = m.epoch;
+        state_.best_epoch = m.epoch;
         if (options_.restore_best) {
           if (!im.best_params) {
             im.best_params = std::make_unique<Arena>(model_.parameters().like());
@@ -309,12 +319,14 @@ FitResult Trainer::fit(const data::Dataset& train, const data::Dataset* val) {
     }
     if (lead && !options_.checkpoint_path.empty())
       save_checkpoint(options_.checkpoint_path, model_, &optimizer_, state_,
-                      options_.checkpoint_metadata);
+                      options_.checkpoint_metadata,
+                      {state_.has_best ? im.best_params.get() : nullptr, im.best_buffers.get()});
     if (stop) {
       result.stopped_early = true;
       break;
     }
   }
+  result.best_epoch = state_.best_epoch;
   if (result.stopped_early && options_.restore_best && im.best_params) {
     model_.parameters().copy_from(*im.best_params);
     model_.buffers().copy_from(*im.best_buffers);

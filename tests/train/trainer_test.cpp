@@ -155,6 +155,29 @@ TEST(Trainer, EarlyStoppingRestoresTheBestEpochAndCallbacksFireInOrder) {
     EXPECT_EQ(std::stoi(line.substr(0, line.find(','))), rows);
   }
   EXPECT_EQ(rows, 3);
+
+  // The same run interrupted after epoch 2 and resumed: the checkpoint carries the best epoch's
+  // weights, so the resumed run stops at epoch 3 and restores epoch 1, as the straight run did.
+  nn::Sequential m2 = model(8);
+  optim::Sgd opt2(m2.parameters(), {.lr = 0.05F, .momentum = 0.9F});
+  TrainerOptions o2 = o;
+  o2.epochs = 2;
+  o2.metrics_path.clear();
+  o2.checkpoint_path = tmp("early_stop.safetensors");
+  EXPECT_FALSE(Trainer(m2, opt2, o2).fit(train, &val).stopped_early);
+  nn::Sequential m3 = model(99);
+  optim::Sgd opt3(m3.parameters(), {.lr = 0.05F, .momentum = 0.9F});
+  o2.checkpoint_path.clear();
+  o2.epochs = 10;
+  Trainer resumed(m3, opt3, o2);
+  resumed.resume(tmp("early_stop.safetensors"));
+  EXPECT_EQ(resumed.state().best_epoch, 1);
+  EXPECT_TRUE(resumed.state().has_best_weights);
+  const FitResult r3 = resumed.fit(train, &val);
+  EXPECT_TRUE(r3.stopped_early);
+  EXPECT_EQ(r3.best_epoch, 1);
+  EXPECT_EQ(r3.history.size(), 1u);  // epoch 3 only
+  EXPECT_EQ(m3.parameters().to_host(), rec->params.at(1));
 }
 
 TEST(Trainer, JsonLinesMetricsAndBadInput) {

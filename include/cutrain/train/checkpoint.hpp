@@ -1,8 +1,10 @@
 #pragma once
 // Training checkpoints in safetensors (include/cutrain/io/safetensors.hpp).
 //
-// Tensors: the model's parameters and buffers by name ("layers.{i}.weight", ...), and each
-// optimizer state as "optim.<state>.<parameter name>" (padding excluded). String metadata:
+// Tensors: the model's parameters and buffers by name ("layers.{i}.weight", ...), each
+// optimizer state as "optim.<state>.<parameter name>" (padding excluded), and, while early
+// stopping holds a best epoch, its weights as "best.<name>" (so that a resumed run restores
+// the best epoch of the whole run, not just of the part after the resume). String metadata:
 // "format" = "cutrain-checkpoint-1", the training position (epoch, step, forward passes,
 // optimizer step counts, early-stopping counters), the model summary, and whatever the caller
 // adds (the run's configuration). Loading checks every name, shape and dtype against the model
@@ -23,6 +25,8 @@ struct TrainState {
   double best_metric = 0;  // early stopping: best validation loss so far
   std::int64_t bad_epochs = 0;
   bool has_best = false;
+  std::int64_t best_epoch = 0;    // the epoch (1-based) whose weights early stopping keeps
+  bool has_best_weights = false;  // the file held "best.*" tensors (restored into BestWeights)
   // Ranks that trained it: the sample order depends on it, so a resume needs the same number
   // (checkpoints from before this field read as 1).
   std::int64_t world_size = 1;
@@ -30,13 +34,23 @@ struct TrainState {
 
 inline constexpr const char* kCheckpointFormat = "cutrain-checkpoint-1";
 
+// Early stopping's best weights: arenas with the model's parameter and buffer layouts.
+struct BestWeights {
+  Arena* params = nullptr;
+  Arena* buffers = nullptr;
+};
+
+// best: saved when both arenas are given.
 void save_checkpoint(const std::string& path, nn::Sequential& model, optim::Optimizer* optimizer,
                      const TrainState& state,
-                     const std::map<std::string, std::string>& extra_metadata = {});
+                     const std::map<std::string, std::string>& extra_metadata = {},
+                     const BestWeights& best = {});
 // Restores model (parameters, buffers, forward count) and optimizer; returns the position.
+// When the file holds best weights and `best` has arenas, they are restored there too.
 TrainState load_checkpoint(const std::string& path, nn::Sequential& model,
                            optim::Optimizer* optimizer,
-                           std::map<std::string, std::string>* metadata = nullptr);
+                           std::map<std::string, std::string>* metadata = nullptr,
+                           const BestWeights& best = {});
 
 // Parameters and buffers only (inference, fine-tuning, --init-from). Accepts cutrain's names
 // ("layers.0.weight") and torch.nn.Sequential's ("0.weight"); optimizer tensors are ignored.
