@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The test command (README): installs what is missing, builds everything with CUDA on (kernels
 # for sm_80 and sm_90, examples, benchmarks) and runs the suite; then a CPU-only build with
-# AddressSanitizer + UndefinedBehaviorSanitizer runs the suite again. GPU cases report as
+# AddressSanitizer + UndefinedBehaviorSanitizer runs the suite again, and a ThreadSanitizer build
+# runs the suites that start threads. GPU cases report as
 # skipped, with the reason, on a machine without a GPU.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -34,3 +35,17 @@ quiet cmake -S . -B build-asan -G Ninja -DCMAKE_BUILD_TYPE=Debug -DCUTRAIN_CUDA=
   -DCUTRAIN_SANITIZE=ON -DCUTRAIN_BENCH=OFF -DCUTRAIN_EXAMPLES=OFF
 cmake --build build-asan -j "$JOBS"
 (cd build-asan && ctest --output-on-failure -j "$JOBS")
+
+echo "== CPU-only ThreadSanitizer build (build-tsan/): the suites with cutrain's own threads =="
+# The loader's prefetch thread, the trainer around it, the collective watchdog. OpenMP off
+# (libgomp is not instrumented and would report false races).
+tsan_suites=(core_test data_test train_test dist_local_test)
+quiet cmake -S . -B build-tsan -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DCUTRAIN_CUDA=OFF \
+  -DCUTRAIN_TSAN=ON -DCUTRAIN_DISTRIBUTED=OFF -DCUTRAIN_BENCH=OFF -DCUTRAIN_EXAMPLES=OFF \
+  -DCUTRAIN_TOOLS=OFF
+cmake --build build-tsan -j "$JOBS" --target "${tsan_suites[@]}"
+for suite in "${tsan_suites[@]}"; do
+  OMP_NUM_THREADS=1 TSAN_OPTIONS="halt_on_error=1:allocator_may_return_null=1" \
+    quiet "build-tsan/bin/$suite" --gtest_brief=1
+  echo "tsan $suite: ok"
+done

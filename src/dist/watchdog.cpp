@@ -62,7 +62,7 @@ void Watchdog::enqueued(const char* what, Device device, NativeStream stream) {
 
 void Watchdog::fire(const std::string& what, double waited_s) const {
   std::fprintf(stderr,
-               "cutrain: rank %d: %s has not completed after %.0f s: another rank has probably "
+               "cutrain: rank %d: %s has not completed after %.1f s: another rank has probably "
                "died or hung. Aborting this rank so that mpirun ends the job (the limit is "
                "CUTRAIN_DIST_TIMEOUT_S=%g).\n",
                rank_, what.c_str(), waited_s, timeout_s_);

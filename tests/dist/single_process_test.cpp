@@ -5,7 +5,9 @@
 #include <gtest/gtest.h>
 
 #include <cstdlib>
+#include <chrono>
 #include <random>
+#include <thread>
 
 #include "cutrain/data.hpp"
 #include "cutrain/dist/communicator.hpp"
@@ -14,6 +16,7 @@
 #include "cutrain/train.hpp"
 #include "support/errors.hpp"
 #include "support/gpu.hpp"
+#include "src/dist/watchdog.hpp"
 
 namespace cutrain {
 namespace {
@@ -70,6 +73,25 @@ TEST(DistLocal, TimeoutComesFromTheEnvironment) {
             std::string::npos);
   ::unsetenv("CUTRAIN_DIST_TIMEOUT_S");
   EXPECT_EQ(dist::Communicator::single_process_group()->timeout_s(), 600.0);
+}
+
+// Note [collective timeout]: a collective that outlives the timeout ends the process with
+// exit code 3 and a message naming it; one that completes in time is forgotten.
+TEST(DistLocal, WatchdogEndsAStuckCollectiveAndSparesAFinishedOne) {
+  {
+    dist::detail::Watchdog w(0, 0.3);
+    { const dist::detail::Watchdog::Scope quick(&w, "a quick collective"); }
+    std::this_thread::sleep_for(std::chrono::milliseconds(600));  // twice the timeout: no exit
+  }
+  GTEST_FLAG_SET(death_test_style, "threadsafe");  // re-executes: safe with threads running
+  EXPECT_EXIT(
+      {
+        dist::detail::Watchdog w(4, 0.3);
+        const dist::detail::Watchdog::Scope stuck(&w, "MPI_Allreduce of the test");
+        std::this_thread::sleep_for(std::chrono::seconds(30));
+      },
+      ::testing::ExitedWithCode(3),
+      "rank 4: MPI_Allreduce of the test has not completed after 0\\.[3-9] s.*CUTRAIN_DIST_TIMEOUT_S=0.3");
 }
 
 TEST(DistLocalGpu, OneRankNcclMatchesTheNonDistributedRun) {
