@@ -4,8 +4,8 @@
 // scripts/gpu_check.sh. On the CPU the group is the identity.
 #include <gtest/gtest.h>
 
-#include <cstdlib>
 #include <chrono>
+#include <cstdlib>
 #include <random>
 #include <thread>
 
@@ -14,9 +14,9 @@
 #include "cutrain/nn.hpp"
 #include "cutrain/optim.hpp"
 #include "cutrain/train.hpp"
+#include "src/dist/watchdog.hpp"
 #include "support/errors.hpp"
 #include "support/gpu.hpp"
-#include "src/dist/watchdog.hpp"
 
 namespace cutrain {
 namespace {
@@ -91,7 +91,8 @@ TEST(DistLocal, WatchdogEndsAStuckCollectiveAndSparesAFinishedOne) {
         std::this_thread::sleep_for(std::chrono::seconds(30));
       },
       ::testing::ExitedWithCode(3),
-      "rank 4: MPI_Allreduce of the test has not completed after 0\\.[3-9] s.*CUTRAIN_DIST_TIMEOUT_S=0.3");
+      "rank 4: MPI_Allreduce of the test has not completed after 0\\.[3-9] "
+      "s.*CUTRAIN_DIST_TIMEOUT_S=0.3");
 }
 
 TEST(DistLocalGpu, OneRankNcclMatchesTheNonDistributedRun) {
