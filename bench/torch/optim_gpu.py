@@ -5,10 +5,14 @@ Bytes per step are counted as bench_optim counts them: 28 per parameter, 32 with
 norm read (clip_grad_norm_ actually moves more: it also rewrites the gradients)."""
 import argparse
 import json
+import os
 import sys
 
 import numpy as np
 import torch
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from shapes import model_shapes  # noqa: E402
 
 
 def timed(fn, min_ms=50.0):
@@ -27,19 +31,6 @@ def timed(fn, min_ms=50.0):
         if ms >= min_ms:
             return ms / runs * 1e-3
         runs *= 2
-
-
-def model_shapes(model):
-    """The same parameter sets as bench_optim --model (one tensor per entry)."""
-    if model == "gpt2-small":
-        shapes = [(50257, 768), (1024, 768)]
-        for _ in range(12):
-            shapes += [(768,), (768,), (768, 2304), (2304,), (768, 768), (768,), (768,), (768,),
-                       (768, 3072), (3072,), (3072, 768), (768,)]
-        return shapes + [(768,), (768,)]
-    if model == "mlp-1m":
-        return [(316, 316), (316,)] * 10
-    raise SystemExit(f"unknown model {model}")
 
 
 def model_bench(model):
