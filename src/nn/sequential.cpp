@@ -198,6 +198,7 @@ const Matrix& Sequential::forward(const Matrix& x, NativeStream stream) {
     in = out;
   }
   ++steps_;
+  if (training_) ++training_steps_;
   s.output = in;
   s.forward_batch = x.rows;
   return s.output;

@@ -70,6 +70,7 @@ void save_checkpoint(const std::string& path, nn::Sequential& model, optim::Opti
   meta["epoch"] = std::to_string(state.epoch);
   meta["step"] = std::to_string(state.step);
   meta["forward_count"] = std::to_string(model.forward_count());
+  meta["training_forward_count"] = std::to_string(model.training_forward_count());
   meta["model_seed"] = std::to_string(model.seed());
   meta["bad_epochs"] = std::to_string(state.bad_epochs);
   meta["has_best"] = std::to_string(static_cast<int>(state.has_best));
@@ -126,6 +127,14 @@ TrainState load_checkpoint(const std::string& path, nn::Sequential& model,
   CUTRAIN_CHECK(st.epoch >= 0 && st.step >= 0 && forward >= 0, path,
                 ": negative training position in the metadata");
   model.set_forward_count(static_cast<std::uint64_t>(forward));
+  // Older checkpoints lack it: their forward count is the closest figure.
+  const std::int64_t training_forward = f.metadata.count("training_forward_count") != 0
+                                            ? meta_int(f.metadata, "training_forward_count", path)
+                                            : forward;
+  CUTRAIN_CHECK(training_forward >= 0 && training_forward <= forward, path,
+                ": training_forward_count ", training_forward, " is not in [0, forward_count ",
+                forward, "]");
+  model.set_training_forward_count(static_cast<std::uint64_t>(training_forward));
   model.set_seed(static_cast<std::uint64_t>(meta_int(f.metadata, "model_seed", path)));
   if (optimizer != nullptr) {
     const auto it = f.metadata.find("optimizer");
@@ -159,7 +168,7 @@ void export_torch(const std::string& path, nn::Sequential& model) {
   }
   for (const std::string& i : batchnorms) {
     io::TensorData n{i + ".num_batches_tracked", io::DType::kI64, {}, std::vector<std::uint8_t>(8)};
-    const std::uint64_t count = model.forward_count();
+    const std::uint64_t count = model.training_forward_count();  // training batches seen
     for (int b = 0; b < 8; ++b)
       n.bytes[static_cast<std::size_t>(b)] = static_cast<std::uint8_t>(count >> (8 * b));
     tensors.push_back(std::move(n));

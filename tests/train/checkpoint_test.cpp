@@ -1,9 +1,11 @@
 // safetensors I/O and model checkpoints: round trips, a numpy reader, defensive loading, and a
 // save loop killed with SIGKILL that must leave a loadable file.
 #include <gtest/gtest.h>
+
 #include <signal.h>
 #include <sys/wait.h>
 #include <unistd.h>
+#include <cstring>
 
 #include <cstdlib>
 #include <filesystem>
@@ -188,12 +190,24 @@ TEST(Checkpoint, ModelAndOptimizerRoundTripAndMismatchesAreNamed) {
 
 TEST(Checkpoint, ExportsTorchNamingAndLoadsWeights) {
   nn::Sequential a = small_model(5);
+  // num_batches_tracked counts training-mode forwards only, as torch's BatchNorm1d does.
+  std::vector<float> xs(2 * 4, 0.5F);
+  const nn::Matrix x{xs.data(), 2, 4, Device::cpu()};
+  for (int i = 0; i < 3; ++i) a.forward(x);
+  a.eval();
+  a.forward(x);
+  a.forward(x);
+  a.train();
   train::export_torch(tmp("torch.safetensors"), a);
   const io::SafetensorsFile f = io::load_safetensors(tmp("torch.safetensors"));
   EXPECT_NE(f.find("0.weight"), nullptr);
   EXPECT_NE(f.find("1.running_var"), nullptr);
   ASSERT_NE(f.find("1.num_batches_tracked"), nullptr);
   EXPECT_EQ(f.find("1.num_batches_tracked")->dtype, io::DType::kI64);
+  std::int64_t tracked = 0;
+  std::memcpy(&tracked, f.find("1.num_batches_tracked")->bytes.data(), sizeof(tracked));
+  EXPECT_EQ(tracked, 3);
+  EXPECT_EQ(a.forward_count(), 5U);
   nn::Sequential b = small_model(6);
   train::load_weights(tmp("torch.safetensors"), b);  // torch names accepted
   EXPECT_EQ(b.parameters().to_host(), a.parameters().to_host());

@@ -96,6 +96,8 @@ void check_resume(Device device) {
   EXPECT_EQ(r.history.size(), 2u);
   EXPECT_EQ(second.parameters().to_host(), straight.parameters().to_host());
   EXPECT_EQ(second.buffers().to_host(), straight.buffers().to_host());
+  EXPECT_EQ(second.forward_count(), straight.forward_count());
+  EXPECT_EQ(second.training_forward_count(), straight.training_forward_count());
 }
 
 TEST(Trainer, ResumeIsExact) {

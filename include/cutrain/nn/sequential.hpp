@@ -62,6 +62,10 @@ class Sequential {
   // and restore it so a resumed run draws the same masks.
   std::uint64_t forward_count() const { return steps_; }
   void set_forward_count(std::uint64_t n) { steps_ = n; }
+  // Forward passes in training mode: what torch.nn.BatchNorm1d's num_batches_tracked counts
+  // (export_torch writes it there); checkpoints save and restore it too.
+  std::uint64_t training_forward_count() const { return training_steps_; }
+  void set_training_forward_count(std::uint64_t n) { training_steps_ = n; }
   // The seed Dropout's masks derive from (build's seed); checkpoints restore it.
   void set_seed(std::uint64_t seed);
 
@@ -73,6 +77,7 @@ class Sequential {
   bool training_ = true;
   std::uint64_t seed_ = 0;
   std::uint64_t steps_ = 0;
+  std::uint64_t training_steps_ = 0;
   struct State;
   std::unique_ptr<State> state_;
 };
