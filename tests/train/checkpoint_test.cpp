@@ -15,6 +15,7 @@
 #include "cutrain/error.hpp"
 #include "cutrain/io/safetensors.hpp"
 #include "cutrain/nn.hpp"
+#include "cutrain/ops.hpp"
 #include "cutrain/optim.hpp"
 #include "cutrain/train/checkpoint.hpp"
 #include "support/errors.hpp"
@@ -186,6 +187,46 @@ TEST(Checkpoint, ModelAndOptimizerRoundTripAndMismatchesAreNamed) {
               train::load_checkpoint(tmp("weights.safetensors"), b, nullptr);
             }).find("not a cutrain checkpoint"),
             std::string::npos);
+}
+
+// The metadata fields added for distributed runs, early stopping and BatchNorm's count: a file
+// whose values are inconsistent is refused with the field named, not half-applied silently.
+TEST(Checkpoint, InconsistentPositionMetadataIsRefused) {
+  nn::Sequential a = small_model(1);
+  Arena best_p = a.parameters().like(), best_b = a.buffers().like();
+  best_p.copy_from(a.parameters());
+  ops::scale(0.5F, best_p);  // distinct from the current weights
+  train::save_checkpoint(tmp("meta.safetensors"), a, nullptr, {.has_best = true, .best_epoch = 1},
+                         {}, {&best_p, &best_b});
+  const io::SafetensorsFile good = io::load_safetensors(tmp("meta.safetensors"));
+  auto variant = [&](const std::string& key, const std::string& value, bool drop_best = false) {
+    io::SafetensorsFile f = good;
+    f.metadata[key] = value;
+    if (drop_best)
+      std::erase_if(f.tensors, [](const io::TensorData& t) { return t.name.starts_with("best."); });
+    io::save_safetensors(tmp("meta_bad.safetensors"), f.tensors, f.metadata);
+    nn::Sequential b = small_model(2);
+    Arena bp = b.parameters().like(), bb = b.buffers().like();
+    return testing::error_of([&] {
+      train::load_checkpoint(tmp("meta_bad.safetensors"), b, nullptr, nullptr, {&bp, &bb});
+    });
+  };
+  EXPECT_NE(variant("world_size", "0").find("world_size 0"), std::string::npos);
+  EXPECT_NE(variant("world_size", "two").find("'world_size' = 'two' is not an integer"),
+            std::string::npos);
+  EXPECT_NE(variant("training_forward_count", "7").find("training_forward_count 7 is not in"),
+            std::string::npos);
+  EXPECT_NE(variant("best_weights", "1", true).find("tensor 'best.layers.0.weight' is missing"),
+            std::string::npos);
+  EXPECT_NE(variant("best_epoch", "1.5").find("'best_epoch' = '1.5'"), std::string::npos);
+  nn::Sequential b = small_model(2);
+  Arena bp = b.parameters().like(), bb = b.buffers().like();
+  const train::TrainState st =
+      train::load_checkpoint(tmp("meta.safetensors"), b, nullptr, nullptr, {&bp, &bb});
+  EXPECT_TRUE(st.has_best_weights);
+  EXPECT_EQ(st.best_epoch, 1);
+  EXPECT_EQ(bp.to_host(), best_p.to_host());
+  EXPECT_NE(bp.to_host(), b.parameters().to_host());
 }
 
 TEST(Checkpoint, ExportsTorchNamingAndLoadsWeights) {
