@@ -162,13 +162,14 @@ struct TimeToAccuracy final : train::Callback {
     if (epoch == 0 && per_epoch.back() >= goal) {
       epoch = m.epoch;
       seconds = trained;
+      accuracy = per_epoch.back();
     }
   }
   train::Trainer& trainer;
   const data::Dataset& test;
-  double goal, trained = 0, seconds = 0;
+  double goal, trained = 0, seconds = 0, accuracy = 0;
   std::int64_t epoch = 0;  // first epoch at or above the goal (0: not yet)
-  std::vector<double> per_epoch;
+  std::vector<double> per_epoch;  // this run's epochs (after a resume: from the resumed one)
 };
 
 int run(const Config& c, const std::string& command_line) {
@@ -265,7 +266,7 @@ int run(const Config& c, const std::string& command_line) {
   if (c.target_accuracy > 0) {
     if (target->epoch > 0)
       std::printf("reached test accuracy %.4f >= %.4g after epoch %lld: %.2f s of training\n",
-                  target->per_epoch[static_cast<std::size_t>(target->epoch - 1)], c.target_accuracy,
+                  target->accuracy, c.target_accuracy,
                   static_cast<long long>(target->epoch), target->seconds);
     else
       std::printf("test accuracy never reached %.4g (best %.4f)\n", c.target_accuracy,

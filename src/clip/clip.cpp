@@ -59,7 +59,7 @@ GradClipper::GradClipper(Device device, float max_norm, NormType type)
   result_.zero();
 }
 
-optim::StepGuard GradClipper::run(const Arena& grads, NativeStream stream) {
+optim::StepGuard GradClipper::run(const Arena& grads, [[maybe_unused]] NativeStream stream) {
   CUTRAIN_CHECK(grads.total() > 0, "GradClipper::run: the gradient arena is empty");
   CUTRAIN_CHECK(grads.device() == device_, "GradClipper::run: gradients are on ",
                 grads.device().str(), " but the clipper was made for ", device_.str());
@@ -101,7 +101,7 @@ double global_norm(const Arena& grads, NormType type) {
   return clipper.last_norm();
 }
 
-void clip_by_value(Arena& grads, float clip_value, NativeStream stream) {
+void clip_by_value(Arena& grads, float clip_value, [[maybe_unused]] NativeStream stream) {
   CUTRAIN_CHECK(!std::isnan(clip_value) && clip_value > 0,
                 "clip_by_value: clip_value = ", clip_value, " is invalid; valid: > 0");
   CUTRAIN_CHECK(grads.total() > 0, "clip_by_value: the gradient arena is empty");

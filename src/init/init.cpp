@@ -25,7 +25,8 @@ bool finite(double x) {
 }
 
 // x <- shift + scale * x over n elements on `device` (the shared rules::affine).
-void affine(float* x, std::size_t n, float scale, float shift, Device device, NativeStream stream) {
+void affine(float* x, std::size_t n, float scale, float shift, Device device,
+            [[maybe_unused]] NativeStream stream) {
   if (device.is_cpu()) {
     cpu::parallel_for(n, [=](std::size_t i) { x[i] = rules::affine(scale, x[i], shift); });
   } else {
@@ -34,7 +35,8 @@ void affine(float* x, std::size_t n, float scale, float shift, Device device, Na
   }
 }
 
-void fill(float* x, std::size_t n, float value, Device device, NativeStream stream) {
+void fill(float* x, std::size_t n, float value, Device device,
+          [[maybe_unused]] NativeStream stream) {
   if (device.is_cpu()) {
     cpu::parallel_for(n, [=](std::size_t i) { x[i] = value; });
   } else {

@@ -11,7 +11,7 @@
 
 namespace cutrain::ops {
 
-void axpy(float alpha, const Arena& x, Arena& y, NativeStream stream) {
+void axpy(float alpha, const Arena& x, Arena& y, [[maybe_unused]] NativeStream stream) {
   require_same_layout(x, y, "ops::axpy");
   const std::size_t n = y.total();
   const float* xs = x.data();
@@ -24,7 +24,7 @@ void axpy(float alpha, const Arena& x, Arena& y, NativeStream stream) {
   }
 }
 
-void scale(float alpha, Arena& x, NativeStream stream) {
+void scale(float alpha, Arena& x, [[maybe_unused]] NativeStream stream) {
   CUTRAIN_CHECK(x.total() > 0, "ops::scale: arena is empty");
   const std::size_t n = x.total();
   float* xs = x.data();

@@ -61,7 +61,7 @@ struct Blas1 {
       const auto i = cblas_isamax(n(x), x.data(), 1);
       return std::fabs(x.data()[i]);
     }
-    int i = 1;
+    [[maybe_unused]] int i = 1;
     float v = 0;
 #if CUTRAIN_WITH_CUDA
     detail::cuda::DeviceGuard g(device.ordinal());

@@ -12,7 +12,8 @@
 namespace cutrain::optim {
 
 template <class Rule>
-void run_step(Device device, const kernels::StepArgs<Rule>& args, NativeStream stream) {
+void run_step(Device device, const kernels::StepArgs<Rule>& args,
+              [[maybe_unused]] NativeStream stream) {
   if (device.is_cpu()) {
     cpu::optimizer_step(args);
   } else {
