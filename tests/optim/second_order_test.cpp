@@ -208,5 +208,29 @@ TEST(LbfgsGpu, MatchesPyTorch) {
   check_goldens(Device::cuda(0));
 }
 
+// Newton-CG on the GPU (cuBLAS level-1, cuBLAS GEMMs in the closure) follows the CPU's
+// iterates: the same decisions (accepted steps, damping) and parameters within float32
+// reduction-order noise amplified by a few CG solves.
+TEST(NewtonCgGpu, FollowsTheCpuIterates) {
+  CUTRAIN_REQUIRE_GPU();
+  Problem cpu(Device::cpu()), gpu(Device::cuda(0));
+  NewtonCgOptions o;
+  o.max_iter = 1;
+  o.tolerance_grad = 1e-5;
+  NewtonCg a(cpu.model.parameters(), cpu.model.gradients(), o);
+  NewtonCg b(gpu.model.parameters(), gpu.model.gradients(), o);
+  for (int i = 0; i < 5; ++i) {
+    const double la = a.step([&] { return cpu.closure(); });
+    const double lb = b.step([&] { return gpu.closure(); });
+    EXPECT_NEAR(lb, la, 1e-4 * la) << "iteration " << i;
+    EXPECT_EQ(b.damping(), a.damping()) << "iteration " << i;
+    const auto pa = cpu.params(), pb = gpu.params();
+    double scale = 0;
+    for (const float v : pa) scale = std::max(scale, std::fabs(static_cast<double>(v)));
+    for (std::size_t k = 0; k < pa.size(); ++k)
+      ASSERT_NEAR(pb[k], pa[k], 1e-3 * scale) << "iteration " << i << " element " << k;
+  }
+}
+
 }  // namespace
 }  // namespace cutrain::optim
