@@ -33,7 +33,9 @@ struct Config {
   std::int64_t warmup = 0;
   float clip_norm = 0;
   float label_smoothing = 0;
-  double target_accuracy = 0;  // > 0: evaluate the test set each epoch, report time to reach it
+  double target_accuracy = 0;
+  double bucket_mb = 0;  // data parallelism: gradient bucket size (0: one all-reduce)  // > 0:
+                         // evaluate the test set each epoch, report time to reach it
   std::int64_t batch_size = 128, epochs = 30, patience = 0, train_subset = 0;
   double val_fraction = 0;
   std::uint64_t seed = 0;
@@ -168,7 +170,7 @@ struct TimeToAccuracy final : train::Callback {
   train::Trainer& trainer;
   const data::Dataset& test;
   double goal, trained = 0, seconds = 0, accuracy = 0;
-  std::int64_t epoch = 0;  // first epoch at or above the goal (0: not yet)
+  std::int64_t epoch = 0;         // first epoch at or above the goal (0: not yet)
   std::vector<double> per_epoch;  // this run's epochs (after a resume: from the resumed one)
 };
 
@@ -249,6 +251,7 @@ int run(const Config& c, const std::string& command_line) {
   to.checkpoint_metadata = {{"command", command_line}};
   to.label_smoothing = c.label_smoothing;
   to.communicator = comm;
+  to.bucket_bytes = static_cast<std::size_t>(c.bucket_mb * 1024 * 1024);
   const std::int64_t ranks = comm ? comm->size() : 1;
   const std::int64_t per_epoch =
       ((train.rows + ranks - 1) / ranks + c.batch_size - 1) / c.batch_size;
@@ -266,8 +269,8 @@ int run(const Config& c, const std::string& command_line) {
   if (c.target_accuracy > 0) {
     if (target->epoch > 0)
       std::printf("reached test accuracy %.4f >= %.4g after epoch %lld: %.2f s of training\n",
-                  target->accuracy, c.target_accuracy,
-                  static_cast<long long>(target->epoch), target->seconds);
+                  target->accuracy, c.target_accuracy, static_cast<long long>(target->epoch),
+                  target->seconds);
     else
       std::printf("test accuracy never reached %.4g (best %.4f)\n", c.target_accuracy,
                   target->per_epoch.empty()
@@ -393,6 +396,10 @@ int main(int argc, char** argv) {
   app.add_option("--init-from", c.init_from, "initial weights (layers.{i}.weight [out, in], ...)");
   app.add_option("--export-torch", c.export_torch, "write torch.nn.Sequential-named weights");
   app.add_option("--report", c.report, "JSON report of the run");
+  app.add_option("--bucket-mb", c.bucket_mb,
+                 "under mpirun: all-reduce gradients in buckets of this many MiB while backward "
+                 "runs (0: one all-reduce after backward)")
+      ->check(CLI::Range(0.0, 1024.0));
   app.add_option("--target-accuracy", c.target_accuracy,
                  "evaluate the test set after each epoch and report the training time until "
                  "it first reaches this accuracy (time to accuracy)")

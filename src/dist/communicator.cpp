@@ -7,6 +7,7 @@
 #include "cutrain/buffer.hpp"
 #include "cutrain/error.hpp"
 #include "cutrain/ops.hpp"
+#include "kernels/ops/axpy.cuh"
 #include "src/cuda/runtime.hpp"
 #include "src/dist/watchdog.hpp"
 #if CUTRAIN_WITH_MPI
@@ -47,6 +48,17 @@ struct Communicator::Nccl {
 #else
 struct Communicator::Nccl {};
 #endif
+
+struct Communicator::Async {
+#if CUTRAIN_WITH_MPI
+  std::vector<MPI_Request> requests;  // CPU ranges in flight
+#endif
+  Stream comm;                         // CUDA: where NCCL runs the buckets
+  Event ready, done;                   // compute -> comm before a bucket; comm -> compute at finish
+  std::vector<ArenaRange> cpu_ranges;  // MPI ranges started since the last finish (sums: / size)
+  bool device_pending = false;
+  bool host_fallback = false;  // CUDA without NCCL: one allreduce_mean at finish
+};
 
 bool Communicator::launched_by_mpi() {
   for (const char* v : {"OMPI_COMM_WORLD_SIZE", "PMI_SIZE", "PMIX_RANK", "MPI_LOCALNRANKS"})
@@ -92,6 +104,7 @@ Communicator::Communicator(bool single_process)
 }
 
 Communicator::~Communicator() {
+  async_.reset();
   watchdog_.reset();
   nccl_.reset();
   if (single_process_) return;
@@ -167,6 +180,91 @@ void Communicator::allreduce_mean(Arena& a, NativeStream stream) {
 #else
   (void)stream;
 #endif
+}
+
+void Communicator::start_mean(Arena& a, const std::vector<ArenaRange>& ranges,
+                              NativeStream stream) {
+  if (!runs_collectives() || ranges.empty()) return;
+  for (const ArenaRange& r : ranges)
+    CUTRAIN_CHECK(r.begin < r.end && r.end <= a.total(), "start_mean: range [", r.begin, ", ",
+                  r.end, ") is not inside the arena's ", a.total(), " elements");
+  if (!async_) async_ = std::make_unique<Async>();
+  Async& as = *async_;
+  if (a.device().is_cpu()) {
+#if CUTRAIN_WITH_MPI
+    if (size_ == 1) return;
+    for (const ArenaRange& r : ranges) {
+      CUTRAIN_CHECK(r.end - r.begin <= static_cast<std::size_t>(INT32_MAX),
+                    "start_mean: ", r.end - r.begin, " elements exceed MPI's int count");
+      MPI_Request req;
+      CUTRAIN_MPI_CHECK(MPI_Iallreduce(MPI_IN_PLACE, a.data() + r.begin,
+                                       static_cast<int>(r.end - r.begin), MPI_FLOAT, MPI_SUM,
+                                       MPI_COMM_WORLD, &req));
+      as.requests.push_back(req);
+      as.cpu_ranges.push_back(r);
+    }
+    // Nudge MPI's progress engine: without an asynchronous progress thread, a nonblocking
+    // collective advances only inside MPI calls.
+    int flag = 0;
+    CUTRAIN_MPI_CHECK(MPI_Testall(static_cast<int>(as.requests.size()), as.requests.data(), &flag,
+                                  MPI_STATUSES_IGNORE));
+    if (flag) as.requests.clear();
+#endif
+    return;
+  }
+#if CUTRAIN_WITH_NCCL
+  nccl_init(a.device());
+  cutrain::detail::cuda::DeviceGuard guard(a.device().ordinal());
+  if (as.comm.native() == nullptr || as.comm.device() != a.device()) {
+    as.comm = Stream(a.device());
+    as.ready = Event(a.device());
+    as.done = Event(a.device());
+  }
+  as.ready.record(stream);
+  as.ready.wait_on(as.comm.native());
+  CUTRAIN_NCCL_CHECK(ncclGroupStart());
+  for (const ArenaRange& r : ranges)
+    CUTRAIN_NCCL_CHECK(ncclAllReduce(a.data() + r.begin, a.data() + r.begin, r.end - r.begin,
+                                     ncclFloat, ncclAvg, nccl_->comm, as.comm.native()));
+  CUTRAIN_NCCL_CHECK(ncclGroupEnd());
+  as.device_pending = true;
+  if (watchdog_)
+    watchdog_->enqueued("ncclAllReduce of a gradient bucket", a.device(), as.comm.native());
+#else
+  as.host_fallback = true;
+  (void)stream;
+#endif
+}
+
+void Communicator::finish_mean(Arena& a, NativeStream stream) {
+  if (!runs_collectives() || !async_) return;
+  Async& as = *async_;
+  if (a.device().is_cpu()) {
+#if CUTRAIN_WITH_MPI
+    if (as.cpu_ranges.empty()) return;
+    if (!as.requests.empty()) {
+      const detail::Watchdog::Scope watched(watchdog_.get(), "MPI_Iallreduce of a gradient bucket");
+      CUTRAIN_MPI_CHECK(MPI_Waitall(static_cast<int>(as.requests.size()), as.requests.data(),
+                                    MPI_STATUSES_IGNORE));
+      as.requests.clear();
+    }
+    const float inv = 1.0F / static_cast<float>(size_);  // the rule allreduce_mean applies
+    float* x = a.data();
+    for (const ArenaRange& r : as.cpu_ranges)
+      for (std::size_t i = r.begin; i < r.end; ++i) x[i] = rules::scale(inv, x[i]);
+    as.cpu_ranges.clear();
+#endif
+    return;
+  }
+  if (as.device_pending) {
+    as.done.record(as.comm.native());
+    as.done.wait_on(stream);
+    as.device_pending = false;
+  }
+  if (as.host_fallback) {
+    as.host_fallback = false;
+    allreduce_mean(a, stream);
+  }
 }
 
 double Communicator::allreduce_sum(double value) {

@@ -117,11 +117,13 @@ void Sequential::build(Device device, std::uint64_t seed) {
   require_usable(device);
   widths_ = {input_features_};
   ArenaLayout::Builder params, buffers;
+  layer_params_.assign(layers_.size(), {});
   for (std::size_t i = 0; i < layers_.size(); ++i) {
     widths_.push_back(layers_[i]->output_features(widths_.back()));
     Declarations d;
     layers_[i]->declare(d);
-    for (const auto& p : d.parameters()) params.add(tensor_name(i, p.name), p.shape, p.group);
+    for (const auto& p : d.parameters())
+      layer_params_[i].push_back(params.add(tensor_name(i, p.name), p.shape, p.group));
     for (const auto& b : d.buffers()) buffers.add(tensor_name(i, b.name), b.shape);
   }
   auto state = std::make_unique<State>();
@@ -205,6 +207,11 @@ const Matrix& Sequential::forward(const Matrix& x, NativeStream stream) {
 }
 
 void Sequential::backward(const Matrix& dy, NativeStream stream, Matrix* dx_input) {
+  backward(dy, stream, dx_input, {});
+}
+
+void Sequential::backward(const Matrix& dy, NativeStream stream, Matrix* dx_input,
+                          const std::function<void(std::size_t)>& layer_done) {
   CUTRAIN_CHECK(built() && state_->forward_batch > 0, "Sequential::backward before forward()");
   State& s = *state_;
   CUTRAIN_CHECK(dy.rows == s.forward_batch && dy.cols == widths_.back(),
@@ -232,6 +239,7 @@ void Sequential::backward(const Matrix& dy, NativeStream stream, Matrix* dx_inpu
     LayerContext ctx(s.res, k, training_, steps_ - 1);
     layers_[k]->backward(ctx, x, y, grad, dx);
     grad = dx;
+    if (layer_done) layer_done(k);
   }
 }
 

@@ -198,6 +198,10 @@ FitResult Trainer::fit(const data::Dataset& train, const data::Dataset* val) {
                        .rank = comm ? comm->rank() : 0,
                        .world = comm ? comm->size() : 1});
   const std::int64_t per_epoch = loader.batches_per_epoch();
+  std::vector<dist::GradientBucket> buckets;
+  if (comm != nullptr && options_.bucket_bytes > 0)
+    buckets = dist::plan_buckets(model_.gradients().layout(), model_.layer_parameters(),
+                                 std::max<std::size_t>(1, options_.bucket_bytes / sizeof(float)));
   const std::int64_t classes = model_.output_features();
   im.grad = Buffer(static_cast<std::size_t>(options_.batch_size * classes) * sizeof(float), device);
   im.step_losses = Buffer(static_cast<std::size_t>(per_epoch) * sizeof(float), device);
@@ -221,8 +225,17 @@ FitResult Trainer::fit(const data::Dataset& train, const data::Dataset* val) {
         optimizer_.set_lr(static_cast<float>(options_.schedule->lr(state_.step)));
       nn::Matrix g{im.grad.as<float>(), b->rows, classes, device};
       im.loss.compute(model_.forward(b->x, s), b->labels, &g, s);
-      model_.backward(g, s);
-      if (comm != nullptr) comm->allreduce_mean(model_.gradients(), s);  // one collective
+      if (buckets.empty()) {
+        model_.backward(g, s);
+        if (comm != nullptr) comm->allreduce_mean(model_.gradients(), s);  // one collective
+      } else {
+        std::size_t next = 0;  // buckets come in backward's order (last layer first)
+        model_.backward(g, s, nullptr, [&](std::size_t layer) {
+          for (; next < buckets.size() && buckets[next].ready_after_layer == layer; ++next)
+            comm->start_mean(model_.gradients(), buckets[next].ranges, s);
+        });
+        comm->finish_mean(model_.gradients(), s);
+      }
       const optim::StepGuard guard = im.clipper->run(model_.gradients(), s);
       optimizer_.step(model_.parameters(), model_.gradients(), guard, s);
       // Keep the step's loss and norm on the device (no host wait).

@@ -79,6 +79,19 @@ TEST(Distributed, TwoRanksEqualOneProcessWithTheCombinedBatch) {
   world.broadcast(rank0, 0);
   EXPECT_EQ(rank0.to_host(), mine.to_host()) << "rank " << world.rank() << " diverged";
   EXPECT_EQ(opt.applied_steps(), 24);
+
+  // Bucketed (Note [gradient buckets]: 64-byte buckets, so one per Linear, each an
+  // MPI_Iallreduce started during backward): each element is the same a + b, so the weights
+  // are bit-identical to the one-collective run.
+  nn::Sequential bucketed = model();
+  optim::Sgd bopt(bucketed.parameters(), {.lr = 0.05F, .momentum = 0.9F, .nesterov = true});
+  train::TrainerOptions bo = options(16, &world);
+  bo.bucket_bytes = 64;
+  ASSERT_EQ(dist::plan_buckets(ranked.gradients().layout(), ranked.layer_parameters(), 16).size(),
+            2U);
+  train::Trainer(bucketed, bopt, bo).fit(train);
+  EXPECT_EQ(bucketed.parameters().to_host(), ranked.parameters().to_host())
+      << "rank " << world.rank();
 }
 
 TEST(Distributed, ResumeOnTheSameWorldSizeIsExact) {

@@ -36,7 +36,7 @@ data::Dataset blobs() {
   return d;
 }
 
-std::vector<float> train_on(Device device, dist::Communicator* comm) {
+std::vector<float> train_on(Device device, dist::Communicator* comm, std::size_t bucket_bytes = 0) {
   nn::Sequential m(5);
   m.emplace<nn::Linear>(5, 12).emplace<nn::Activation>(nn::Activation::Kind::kRelu);
   m.emplace<nn::Linear>(12, 3);
@@ -48,6 +48,7 @@ std::vector<float> train_on(Device device, dist::Communicator* comm) {
   o.clip_norm = 1.0F;
   o.progress = false;
   o.communicator = comm;
+  o.bucket_bytes = bucket_bytes;
   train::Trainer(m, opt, o).fit(blobs());
   return m.parameters().to_host();
 }
@@ -58,6 +59,56 @@ TEST(DistLocal, SingleProcessGroupOnTheCpuIsTheIdentity) {
   EXPECT_EQ(group->rank(), 0);
   EXPECT_EQ(train_on(Device::cpu(), group.get()), train_on(Device::cpu(), nullptr));
   EXPECT_EQ(group->allreduce_sum(2.5), 2.5);
+}
+
+// Note [gradient buckets]: every tensor lands in exactly one bucket, the first one launched
+// after its layer's backward, and the buckets' ranges tile each group's span.
+TEST(DistLocal, BucketsTileTheGradientArenaInBackwardOrder) {
+  nn::Sequential m(5);
+  m.emplace<nn::Linear>(5, 12).emplace<nn::Activation>(nn::Activation::Kind::kRelu);
+  m.emplace<nn::Linear>(12, 12).emplace<nn::BatchNorm1d>(12).emplace<nn::Linear>(12, 3);
+  m.build(Device::cpu(), 1);
+  const ArenaLayout& layout = m.gradients().layout();
+  ASSERT_EQ(layout.groups().size(), 2U);  // weights; biases and BatchNorm's parameters
+  for (const std::size_t elements : {std::size_t{1}, std::size_t{100}, std::size_t{1} << 30}) {
+    const auto buckets = dist::plan_buckets(layout, m.layer_parameters(), elements);
+    ASSERT_FALSE(buckets.empty());
+    EXPECT_EQ(buckets.back().ready_after_layer, 0U);
+    std::vector<int> owner(layout.total(), -1);
+    for (std::size_t b = 0; b < buckets.size(); ++b) {
+      if (b > 0) {
+        EXPECT_LT(buckets[b].ready_after_layer, buckets[b - 1].ready_after_layer);
+      }
+      for (const dist::ArenaRange& r : buckets[b].ranges)
+        for (std::size_t i = r.begin; i < r.end; ++i) {
+          ASSERT_EQ(owner[i], -1) << "element " << i << " in two buckets";
+          owner[i] = static_cast<int>(b);
+        }
+    }
+    for (std::size_t i = 0; i < owner.size(); ++i) ASSERT_NE(owner[i], -1) << "element " << i;
+    for (std::size_t k = 0; k < m.size(); ++k)
+      for (const std::size_t t : m.layer_parameters()[k]) {
+        const TensorSpec& spec = layout.tensors()[t];
+        const int b = owner[spec.offset];
+        EXPECT_EQ(owner[spec.offset + spec.numel - 1], b) << spec.name << " split";
+        std::size_t first = 0;  // the first bucket launched at or after layer k's backward
+        while (buckets[first].ready_after_layer > k) ++first;
+        EXPECT_EQ(b, static_cast<int>(first)) << spec.name << " with " << elements;
+      }
+    if (elements == 1) {
+      EXPECT_EQ(buckets.size(), 4U);  // Linear 4, BatchNorm 3, Linear 2, Linear 0
+    }
+    if (elements == std::size_t{1} << 30) {
+      EXPECT_EQ(buckets.size(), 1U);
+    }
+  }
+  EXPECT_THROW(dist::plan_buckets(layout, {}, 1), Error);
+  EXPECT_THROW(dist::plan_buckets(layout, m.layer_parameters(), 0), Error);
+}
+
+TEST(DistLocal, BucketedSingleProcessGroupOnTheCpuIsTheIdentity) {
+  auto group = dist::Communicator::single_process_group();
+  EXPECT_EQ(train_on(Device::cpu(), group.get(), 64), train_on(Device::cpu(), nullptr));
 }
 
 TEST(DistLocal, TimeoutComesFromTheEnvironment) {
@@ -104,8 +155,11 @@ TEST(DistLocalGpu, OneRankNcclMatchesTheNonDistributedRun) {
   }
   auto group = dist::Communicator::single_process_group();
   const Device gpu = Device::cuda(0);
-  // ncclAvg over one rank divides by 1: bit-identical, not merely close.
-  EXPECT_EQ(train_on(gpu, group.get()), train_on(gpu, nullptr));
+  // ncclAvg over one rank divides by 1: bit-identical, not merely close. Bucketed too (64 bytes:
+  // one bucket per layer, launched on the communication stream during backward).
+  const auto plain = train_on(gpu, nullptr);
+  EXPECT_EQ(train_on(gpu, group.get()), plain);
+  EXPECT_EQ(train_on(gpu, group.get(), 64), plain);
 }
 
 }  // namespace

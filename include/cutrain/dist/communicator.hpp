@@ -17,8 +17,10 @@
 
 #include <cstdint>
 #include <memory>
+#include <vector>
 
 #include "cutrain/arena.hpp"
+#include "cutrain/dist/buckets.hpp"
 #include "cutrain/stream.hpp"
 
 namespace cutrain::dist {
@@ -48,6 +50,13 @@ class Communicator {
 
   // a <- mean over ranks of a, in place (all ranks must call it; same layout everywhere).
   void allreduce_mean(Arena& a, NativeStream stream = nullptr);
+  // The bucketed form (Note [gradient buckets], include/cutrain/dist/buckets.hpp): start
+  // averaging these ranges of `a` once the work issued so far on `stream` is done, while
+  // `stream` goes on (NCCL on a communication stream; MPI_Iallreduce on the CPU); then
+  // finish_mean orders `stream` after every range started since the last finish_mean. Between
+  // the two, the ranges in flight must not be touched. Every rank makes the same calls.
+  void start_mean(Arena& a, const std::vector<ArenaRange>& ranges, NativeStream stream = nullptr);
+  void finish_mean(Arena& a, NativeStream stream = nullptr);
   double allreduce_sum(double value);
   // a <- rank root's a (initial weights, so every rank starts identical).
   void broadcast(Arena& a, int root = 0);
@@ -61,11 +70,13 @@ class Communicator {
   explicit Communicator(bool single_process);
   bool runs_collectives() const { return size_ > 1 || single_process_; }
   struct Nccl;
+  struct Async;  // requests and streams of the bucketed form
   void nccl_init(Device device);
   int rank_ = 0, size_ = 1, local_rank_ = 0;
   bool single_process_ = false;
   double timeout_s_;
   std::unique_ptr<Nccl> nccl_;
+  std::unique_ptr<Async> async_;
   std::unique_ptr<detail::Watchdog> watchdog_;
 };
 

@@ -10,6 +10,7 @@
 // shift 0, running mean 0, running variance 1.
 
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <string>
 #include <vector>
@@ -43,6 +44,13 @@ class Sequential {
   // dy [B, output_features]: writes every parameter gradient (overwriting) for the batch of the
   // last forward; and, when `dx` is given ([B, input_features]), the gradient of the input.
   void backward(const Matrix& dy, NativeStream stream = nullptr, Matrix* dx = nullptr);
+  // The same, calling layer_done(k) once layer k's backward is issued on `stream` (k from the
+  // last layer down): data parallelism starts all-reducing finished gradients there
+  // (Note [gradient buckets]).
+  void backward(const Matrix& dy, NativeStream stream, Matrix* dx,
+                const std::function<void(std::size_t)>& layer_done);
+  // For each layer, the indices into parameters().layout().tensors() of its parameters.
+  const std::vector<std::vector<std::size_t>>& layer_parameters() const { return layer_params_; }
 
   void train(bool on = true) { training_ = on; }
   void eval() { training_ = false; }
@@ -76,6 +84,7 @@ class Sequential {
   std::vector<std::int64_t> widths_;  // widths_[i]: input width of layer i; back(): output
   bool training_ = true;
   std::uint64_t seed_ = 0;
+  std::vector<std::vector<std::size_t>> layer_params_;
   std::uint64_t steps_ = 0;
   std::uint64_t training_steps_ = 0;
   struct State;

@@ -75,6 +75,10 @@ struct TrainerOptions {
   // (batch_size per rank), gradients are averaged over the ranks before clipping and the
   // step, evaluation metrics are summed over the ranks, and only rank 0 prints and writes files.
   dist::Communicator* communicator = nullptr;
+  // 0: one all-reduce of the whole gradient arena after backward. > 0: buckets of about this
+  // many bytes, each all-reduced as soon as backward has produced it, overlapping the rest of
+  // backward (Note [gradient buckets]; PyTorch DDP's bucket_cap_mb).
+  std::size_t bucket_bytes = 0;
 };
 
 struct FitResult {
