@@ -5,7 +5,8 @@
 // MPI bootstraps the processes and carries CPU gradients (MPI_Allreduce); on CUDA, rank 0 makes
 // an NCCL unique id, MPI broadcasts it, and gradients go through one ncclAllReduce (ncclAvg) of
 // the whole gradient arena, on the training stream. Because gradients live in one flat arena,
-// a step needs exactly one collective. Every rank then runs the identical fused optimizer step,
+// a step needs exactly one collective — or, bucketed (start_mean / finish_mean, Note [gradient
+// buckets]), one per bucket, overlapping backward on a communication stream. Every rank then runs the identical fused optimizer step,
 // so the ranks' weights stay bit-identical.
 //
 // Without MPI at build time (CUTRAIN_DISTRIBUTED=OFF), or a process not started by mpirun,
