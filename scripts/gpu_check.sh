@@ -52,6 +52,9 @@ rc=$?
 # Only GPU cases must not skip (a CPU-side case may skip for a missing python3 or data set).
 skipped=$(grep "(Skipped)" "$OUT_DIR/ctest.log" | grep -c "Gpu" || true)
 note "- ctest: $(grep -E 'tests passed|tests failed' "$OUT_DIR/ctest.log" | tail -1) (skipped: $skipped, rc $rc)"
+# Issue 10's check: training through a one-rank NCCL group (plain and bucketed) equals training
+# without one, bit for bit.
+note "- 1-rank NCCL run vs non-distributed: $(grep -E 'DistLocalGpu.OneRankNccl' "$OUT_DIR/ctest.log" | grep -oE 'Passed|Failed|Skipped|Not Run' | head -1)"
 if [ $rc -ne 0 ] || [ "$skipped" -ne 0 ]; then
   status=1
   grep -E "Failed|\*\*\*|Skipped" "$OUT_DIR/ctest.log" | head -40 | tee -a "$SUMMARY"
