@@ -7,7 +7,7 @@ set -euo pipefail
 
 packages=(cmake ninja-build g++ libgtest-dev libopenblas-openmp-dev zlib1g-dev nlohmann-json3-dev
           libcli11-dev clang libclang-rt-14-dev libomp-dev dataset-fashion-mnist python3-torch
-          python3-matplotlib libopenmpi-dev openmpi-bin)
+          python3-matplotlib libopenmpi-dev openmpi-bin clang-tidy)
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The test command (README): installs what is missing, builds everything with CUDA on (kernels
 # for sm_80 and sm_90, examples, benchmarks) and runs the suite; then a CPU-only build with
-# AddressSanitizer + UndefinedBehaviorSanitizer runs the suite again, and a ThreadSanitizer build
+# AddressSanitizer + UndefinedBehaviorSanitizer runs the suite again, clang-tidy checks the host
+# code (.clang-tidy), and a ThreadSanitizer build
 # runs the suites that start threads. GPU cases report as
 # skipped, with the reason, on a machine without a GPU.
 set -euo pipefail
@@ -35,6 +36,10 @@ quiet cmake -S . -B build-asan -G Ninja -DCMAKE_BUILD_TYPE=Debug -DCUTRAIN_CUDA=
   -DCUTRAIN_SANITIZE=ON -DCUTRAIN_BENCH=OFF -DCUTRAIN_EXAMPLES=OFF
 cmake --build build-asan -j "$JOBS"
 (cd build-asan && ctest --output-on-failure -j "$JOBS")
+
+echo "== clang-tidy (.clang-tidy) over src/ and tools/ =="
+quiet run-clang-tidy -p build-asan -quiet -j "$JOBS" 'src/|tools/'
+echo "clang-tidy: clean"
 
 echo "== CPU-only ThreadSanitizer build (build-tsan/): the suites with cutrain's own threads =="
 # The loader's prefetch thread, the trainer around it, the collective watchdog. OpenMP off

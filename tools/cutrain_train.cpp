@@ -309,9 +309,7 @@ int run(const Config& c, const std::string& command_line) {
   return 0;
 }
 
-}  // namespace
-
-int main(int argc, char** argv) {
+int cli_main(int argc, char** argv) {
   Config c;
   CLI::App app{
       "cutrain-train: train an MLP on Fashion-MNIST (IDX files) with cutrain.\n"
@@ -420,6 +418,17 @@ int main(int argc, char** argv) {
     std::fprintf(stderr, "cutrain-train: error: %s\n", e.what());
     return 2;
   } catch (const Error& e) {
+    std::fprintf(stderr, "cutrain-train: error: %s\n", e.what());
+    return 1;
+  }
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  try {
+    return cli_main(argc, argv);
+  } catch (const std::exception& e) {  // out of memory, a filesystem error: still one line
     std::fprintf(stderr, "cutrain-train: error: %s\n", e.what());
     return 1;
   }

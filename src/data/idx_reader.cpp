@@ -126,9 +126,10 @@ Dataset load_fashion_mnist(const std::string& dir, const std::string& split) {
   auto find = [&](const std::string& stem) {
     std::string tried;
     for (const char* ext : {"", ".gz"}) {
-      const std::string path = dir + "/" + prefix + "-" + stem + std::string(ext);
+      std::string path = dir;
+      path.append("/").append(prefix).append("-").append(stem).append(ext);
       if (std::filesystem::exists(path)) return path;
-      tried += (tried.empty() ? "" : ", ") + path;
+      tried.append(tried.empty() ? "" : ", ").append(path);
     }
     CUTRAIN_FAIL("Fashion-MNIST ", split, " file not found (tried ", tried,
                  "); install Debian's dataset-fashion-mnist or pass the directory");

@@ -33,7 +33,9 @@ StepLr::StepLr(double base, std::int64_t step_size, double gamma)
 }
 double StepLr::lr(std::int64_t k) const {
   check_k(k);
-  return base_ * std::pow(gamma_, static_cast<double>(k / step_size_));
+  // Integer division on purpose: StepLR decays once per completed step_size (k // step_size).
+  const std::int64_t decays = k / step_size_;
+  return base_ * std::pow(gamma_, static_cast<double>(decays));
 }
 
 MultiStepLr::MultiStepLr(double base, std::vector<std::int64_t> milestones, double gamma)

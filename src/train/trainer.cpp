@@ -251,7 +251,7 @@ FitResult Trainer::fit(const data::Dataset& train, const data::Dataset* val) {
         const double el = std::chrono::duration<double>(Clock::now() - t0).count();
         const int width = 30, done = static_cast<int>(width * k / per_epoch);
         std::fprintf(stderr, "\repoch %lld [%s%s] %lld/%lld loss %.4f %.0f samples/s ETA %.0fs ",
-                     static_cast<long long>(epoch + 1),
+                     static_cast<long long>(epoch) + 1,
                      std::string(static_cast<std::size_t>(done), '#').c_str(),
                      std::string(static_cast<std::size_t>(width - done), '.').c_str(),
                      static_cast<long long>(k), static_cast<long long>(per_epoch), shown_loss,
