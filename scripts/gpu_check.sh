@@ -31,6 +31,11 @@ bash scripts/unpack_device_deps.sh
 gtest_arg=()
 [ -f .deps/googletest/CMakeLists.txt ] && gtest_arg+=(-DCUTRAIN_GTEST_SOURCE="$PWD/.deps/googletest")
 [ -d .deps/prefix/usr ] && gtest_arg+=(-DCMAKE_PREFIX_PATH="$PWD/.deps/prefix/usr")
+# NCCL: the toolkit's, else the one PyTorch's wheel installed (issue 10's 1-rank NCCL check).
+if [ ! -f /usr/local/cuda/include/nccl.h ]; then
+  nccl_root=$(python3 -c 'import nvidia.nccl as m; print(list(m.__path__)[0])' 2>/dev/null || true)
+  [ -n "$nccl_root" ] && [ -f "$nccl_root/include/nccl.h" ] && gtest_arg+=(-DCUTRAIN_NCCL_ROOT="$nccl_root")
+fi
 if ! cmake -S . -B build-gpu -G Ninja -DCMAKE_BUILD_TYPE=Release -DCMAKE_CUDA_ARCHITECTURES="${CUTRAIN_CUDA_ARCH:-native}" \
      "${gtest_arg[@]}" >"$OUT_DIR/configure.log" 2>&1; then
   note "CONFIGURE FAILED"; tail -40 "$OUT_DIR/configure.log"; exit 1
