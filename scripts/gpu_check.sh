@@ -113,6 +113,20 @@ if [ -x build-gpu/bin/bench_optim ] && [ -z "${GPU_CHECK_SKIP_BENCH:-}${GPU_CHEC
   done
   note "- bench_optim --model gpt2-small|mlp-1m --clip: rc $?"
 fi
+# 3b. Where the small steps' time goes (issue 9's 1M/20-tensor target, the dense layer's gap to
+#     SGEMM): Nsight Compute's per-kernel durations for a few steps, against the per-step time the
+#     benchmark measured. The clocks are left alone (--clock-control none, METHOD.md).
+if command -v ncu >/dev/null && [ -z "${GPU_CHECK_SKIP_NCU:-}${GPU_CHECK_SKIP_BENCH:-}" ] &&
+   [ "$(date +%s)" -le "$deadline" ]; then
+  timeout 120 ncu --clock-control none --launch-skip 40 --launch-count 9 --section SpeedOfLight \
+    --csv build-gpu/bin/bench_optim --device cuda --model mlp-1m --clip --optimizer adam \
+    --min-seconds 0.01 >"$OUT_DIR/ncu_optim_mlp1m.csv" 2>"$OUT_DIR/ncu.err"
+  note "- ncu, clip+Adam on mlp-1m (3 steps' kernels): rc $? -> ncu_optim_mlp1m.csv"
+  timeout 120 ncu --clock-control none --launch-skip 20 --launch-count 12 --section SpeedOfLight \
+    --csv build-gpu/bin/bench_layers --device cuda --min-seconds 0.01 \
+    >"$OUT_DIR/ncu_layers.csv" 2>>"$OUT_DIR/ncu.err"
+  note "- ncu, Linear forward+backward kernels: rc $? -> ncu_layers.csv"
+fi
 # 4. The main job on the GPU (the default run of the README's first command) with its time to
 #    89% test accuracy, and the same recipe with clipping (--clip-norm 1); PyTorch on the same
 #    GPU, eager and with the whole step in a CUDA graph, for each (bench/torch/mlp_gpu.py).
