@@ -115,7 +115,7 @@ def main():
         speedup = peer["seconds_per_epoch"] / r["seconds_per_epoch"] if peer else None
         ttt = r.get("time_to_target_s")
         lines.append([name, clip, f"{r['seconds_per_epoch']:.3f}", f"{r['test_accuracy']:.4f}",
-                      r.get("epochs_to_target", "-"), f"{ttt:.2f}" if ttt else "-",
+                      r.get("epochs_to_target") or "-", f"{ttt:.2f}" if ttt else "-",
                       f"{speedup:.2f}x" if speedup else "-"])
         if r["bench"] == "cutrain_mlp_epoch" and clip == 0.0 and speedup:
             targets["MLP epoch vs PyTorch eager (>= 3x)"] = (speedup, 3.0)
