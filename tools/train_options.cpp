@@ -1,0 +1,153 @@
+// cutrain-train's flags and the objects they configure (tools/train_options.hpp).
+#include "tools/train_options.hpp"
+
+#include <algorithm>
+#include <cmath>
+#include <sstream>
+
+namespace cutrain::tools {
+
+void add_options(CLI::App& app, Config& c) {
+  app.get_formatter()->column_width(34);
+  app.add_option("--data", c.data, "directory with {train,t10k}-{images,labels}-idx*-ubyte[.gz]")
+      ->capture_default_str();
+  app.add_option("--hidden", c.hidden, "hidden layer sizes, comma-separated")
+      ->capture_default_str();
+  app.add_option("--activation", c.activation, "relu|leaky_relu|tanh|sigmoid|gelu")
+      ->check(CLI::IsMember({"relu", "leaky_relu", "tanh", "sigmoid", "gelu"}))
+      ->capture_default_str();
+  app.add_flag("--batchnorm", c.batchnorm, "BatchNorm1d after each hidden Linear");
+  app.add_option("--dropout", c.dropout, "dropout probability after each activation")
+      ->check(CLI::Range(0.0, 0.99))
+      ->capture_default_str();
+  app.add_option("--init", c.init,
+                 "xavier-uniform|xavier-normal|he-uniform|he-normal "
+                 "(default: He for ReLU-family, Xavier for tanh/sigmoid)")
+      ->check(CLI::IsMember({"xavier-uniform", "xavier-normal", "he-uniform", "he-normal"}));
+  app.add_option("--optimizer", c.optimizer,
+                 "sgd|adagrad|rmsprop|adam|adamw, or full-batch lbfgs|newton-cg (then --epochs "
+                 "counts outer steps; use --train-subset for large data)")
+      ->check(CLI::IsMember({"sgd", "adagrad", "rmsprop", "adam", "adamw", "lbfgs", "newton-cg"}))
+      ->capture_default_str();
+  app.add_option("--lr", c.lr, "learning rate")
+      ->check(CLI::NonNegativeNumber)
+      ->capture_default_str();
+  app.add_option("--momentum", c.momentum, "SGD / RMSProp momentum")->check(CLI::NonNegativeNumber);
+  app.add_flag("--nesterov", c.nesterov, "Nesterov momentum (SGD, RMSProp)");
+  app.add_option("--dampening", c.dampening, "SGD dampening")->check(CLI::Range(0.0, 1.0));
+  app.add_option("--alpha", c.alpha, "RMSProp smoothing constant")
+      ->check(CLI::Range(0.0, 0.999999));
+  app.add_flag("--centered", c.centered, "centered RMSProp");
+  app.add_option("--beta1", c.beta1, "Adam beta1")->check(CLI::Range(0.0, 0.999999));
+  app.add_option("--beta2", c.beta2, "Adam beta2")->check(CLI::Range(0.0, 0.999999));
+  app.add_option("--eps", c.eps, "epsilon")->check(CLI::PositiveNumber);
+  app.add_option("--weight-decay", c.weight_decay,
+                 "weight decay (L2 for Adam/SGD/..., "
+                 "decoupled for AdamW); never applied to biases and BatchNorm")
+      ->check(CLI::NonNegativeNumber)
+      ->capture_default_str();
+  app.add_flag("--amsgrad", c.amsgrad, "AMSGrad variant of Adam/AdamW");
+  app.add_option("--schedule", c.schedule,
+                 "constant|step|exponential|linear|cosine (per iteration)")
+      ->check(CLI::IsMember({"constant", "step", "exponential", "linear", "cosine"}))
+      ->capture_default_str();
+  app.add_option("--step-size", c.step_size, "step schedule: epochs between decays")
+      ->check(CLI::PositiveNumber);
+  app.add_option("--gamma", c.gamma, "step/exponential: decay factor per step/epoch")
+      ->check(CLI::PositiveNumber);
+  app.add_option("--min-lr", c.min_lr, "linear/cosine: final learning rate")
+      ->check(CLI::NonNegativeNumber);
+  app.add_option("--warmup", c.warmup, "linear warmup iterations")->check(CLI::NonNegativeNumber);
+  app.add_option("--clip-norm", c.clip_norm, "clip the global gradient L2 norm (0: off)")
+      ->check(CLI::NonNegativeNumber);
+  app.add_option("--label-smoothing", c.label_smoothing, "label smoothing")
+      ->check(CLI::Range(0.0, 1.0));
+  app.add_option("--batch-size", c.batch_size, "batch size")
+      ->check(CLI::PositiveNumber)
+      ->capture_default_str();
+  app.add_option("--epochs", c.epochs, "total epochs (a resumed run continues up to this)")
+      ->check(CLI::NonNegativeNumber)
+      ->capture_default_str();
+  app.add_option("--patience", c.patience, "early stopping on the validation loss (0: off)")
+      ->check(CLI::NonNegativeNumber);
+  app.add_option("--val-fraction", c.val_fraction, "hold out this fraction of train for validation")
+      ->check(CLI::Range(0.0, 0.99));
+  app.add_option("--train-subset", c.train_subset, "use only the first N training samples")
+      ->check(CLI::NonNegativeNumber);
+  app.add_option("--seed", c.seed, "seed of initialization, shuffling, dropout and splits");
+  app.add_flag("--no-shuffle", c.no_shuffle, "visit training samples in file order");
+  app.add_flag("--standardize", c.standardize, "per-feature standardization instead of /255 only");
+  app.add_option("--device", c.device, "auto|cpu|cuda|cuda:N")->capture_default_str();
+  app.add_option("--metrics", c.metrics, "per-epoch metrics, FILE.csv or FILE.jsonl");
+  app.add_option("--save", c.save, "checkpoint after every epoch (safetensors)");
+  app.add_option("--resume", c.resume, "continue from a checkpoint up to --epochs");
+  app.add_option("--init-from", c.init_from, "initial weights (layers.{i}.weight [out, in], ...)");
+  app.add_option("--export-torch", c.export_torch, "write torch.nn.Sequential-named weights");
+  app.add_option("--report", c.report, "JSON report of the run");
+  app.add_option("--bucket-mb", c.bucket_mb,
+                 "under mpirun: all-reduce gradients in buckets of this many MiB while backward "
+                 "runs (0: one all-reduce after backward)")
+      ->check(CLI::Range(0.0, 1024.0));
+  app.add_option("--target-accuracy", c.target_accuracy,
+                 "evaluate the test set after each epoch and report the training time until "
+                 "it first reaches this accuracy (time to accuracy)")
+      ->check(CLI::Range(0.0, 1.0));
+}
+
+std::vector<std::int64_t> parse_hidden(const std::string& text) {
+  std::vector<std::int64_t> sizes;
+  std::stringstream ss(text);
+  std::string item;
+  while (std::getline(ss, item, ',')) {
+    std::size_t used = 0;
+    long long v = 0;
+    try {
+      v = std::stoll(item, &used);
+    } catch (const std::exception&) {
+      used = 0;
+    }
+    if (used == 0 || used != item.size() || v <= 0)
+      throw UsageError("--hidden: '" + text + "' must be positive integers separated by commas");
+    sizes.push_back(v);
+  }
+  return sizes;
+}
+
+std::unique_ptr<optim::Optimizer> make_optimizer(const Config& c, const Arena& params) {
+  if (c.optimizer == "sgd")
+    return std::make_unique<optim::Sgd>(
+        params, optim::SgdOptions{c.lr, c.momentum, c.dampening, c.weight_decay, c.nesterov});
+  if (c.optimizer == "adagrad")
+    return std::make_unique<optim::Adagrad>(
+        params,
+        optim::AdagradOptions{
+            .lr = c.lr, .weight_decay = c.weight_decay, .eps = c.eps == 1e-8F ? 1e-10F : c.eps});
+  if (c.optimizer == "rmsprop")
+    return std::make_unique<optim::Rmsprop>(
+        params, optim::RmspropOptions{c.lr, c.alpha, c.eps, c.weight_decay, c.momentum, c.centered,
+                                      c.nesterov});
+  const optim::AdamOptions o{c.lr, c.beta1, c.beta2, c.eps, c.weight_decay, c.amsgrad};
+  if (c.optimizer == "adam") return std::make_unique<optim::Adam>(params, o);
+  return std::make_unique<optim::AdamW>(params, o);
+}
+
+std::shared_ptr<optim::LrSchedule> make_schedule(const Config& c, std::int64_t per_epoch) {
+  const std::int64_t total = std::max<std::int64_t>(1, c.epochs * per_epoch);
+  std::unique_ptr<optim::LrSchedule> s;
+  if (c.schedule == "constant") {
+    s = std::make_unique<optim::ConstantLr>(c.lr);
+  } else if (c.schedule == "step") {
+    s = std::make_unique<optim::StepLr>(
+        c.lr, std::max<std::int64_t>(1, std::llround(c.step_size * per_epoch)), c.gamma);
+  } else if (c.schedule == "exponential") {
+    s = std::make_unique<optim::ExponentialLr>(c.lr, std::pow(c.gamma, 1.0 / per_epoch));
+  } else if (c.schedule == "linear") {
+    s = std::make_unique<optim::LinearDecayLr>(c.lr, c.min_lr, total);
+  } else {
+    s = std::make_unique<optim::CosineLr>(c.lr, total, c.min_lr);
+  }
+  if (c.warmup > 0) s = std::make_unique<optim::WarmupLr>(std::move(s), c.warmup);
+  return s;
+}
+
+}  // namespace cutrain::tools

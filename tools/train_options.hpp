@@ -1,0 +1,55 @@
+#pragma once
+// cutrain-train's configuration: the flags (add_options, CLI11) and what they build (the
+// optimizer and the LR schedule). tools/cutrain_train.cpp runs it.
+
+#include <CLI/CLI.hpp>
+
+#include <cstdint>
+#include <memory>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+#include "cutrain/cutrain.hpp"
+
+namespace cutrain::tools {
+
+struct Config {
+  std::string data = data::kFashionMnistDir;
+  std::string hidden = "512,256";
+  std::string activation = "relu";
+  bool batchnorm = false;
+  float dropout = 0.2F;
+  std::string init;  // empty: He for ReLU-family, Xavier for tanh/sigmoid
+  std::string optimizer = "adamw";
+  float lr = 1e-3F, momentum = 0.0F, dampening = 0.0F, alpha = 0.99F, beta1 = 0.9F, beta2 = 0.999F,
+        eps = 1e-8F, weight_decay = 1e-4F;
+  bool nesterov = false, centered = false, amsgrad = false;
+  std::string schedule = "cosine";
+  double step_size = 10, gamma = 0.1, min_lr = 0;
+  std::int64_t warmup = 0;
+  float clip_norm = 0;
+  float label_smoothing = 0;
+  double target_accuracy = 0;  // > 0: evaluate the test set each epoch, report time to reach it
+  double bucket_mb = 0;        // data parallelism: gradient bucket size (0: one all-reduce)
+  std::int64_t batch_size = 128, epochs = 30, patience = 0, train_subset = 0;
+  double val_fraction = 0;
+  std::uint64_t seed = 0;
+  bool no_shuffle = false, standardize = false;
+  std::string device = "auto", metrics, save, resume, init_from, report, export_torch;
+};
+
+struct UsageError : std::runtime_error {
+  using std::runtime_error::runtime_error;
+};
+
+// Declares every flag of cutrain-train on `app`, bound to `c`.
+void add_options(CLI::App& app, Config& c);
+
+// "512,256" -> {512, 256}; anything else is a UsageError naming --hidden.
+std::vector<std::int64_t> parse_hidden(const std::string& text);
+std::unique_ptr<optim::Optimizer> make_optimizer(const Config& c, const Arena& params);
+// Per-iteration schedule over epochs * per_epoch steps (with --warmup when set).
+std::shared_ptr<optim::LrSchedule> make_schedule(const Config& c, std::int64_t per_epoch);
+
+}  // namespace cutrain::tools
