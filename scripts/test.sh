@@ -10,6 +10,9 @@ cd "$(dirname "$0")/.."
 bash scripts/install_deps.sh
 [ -x /usr/local/cuda/bin/nvcc ] && export PATH="/usr/local/cuda/bin:$PATH"
 JOBS=${JOBS:-$(nproc)}
+# ctest -j runs OpenMP suites side by side: short spins keep them from stalling each other
+# (Note [OpenMP spin] in tools/cutrain_train.cpp).
+export GOMP_SPINCOUNT=${GOMP_SPINCOUNT:-1000}
 
 # Runs a command quietly, printing its output only when it fails.
 quiet() {
