@@ -22,6 +22,7 @@ expect_usage_error --data --data /nonexistent/dir
 expect_usage_error --hidden --data "$tmp" --hidden 12,x --device cpu
 expect_usage_error --batch-size --batch-size 0
 expect_usage_error --target-accuracy --target-accuracy 1.5
+expect_usage_error --bucket-mb --bucket-mb -1
 
 if [ ! -d "$data" ]; then
   echo "skipped: no Fashion-MNIST at $data"

@@ -109,6 +109,18 @@ TEST(DistLocal, BucketsTileTheGradientArenaInBackwardOrder) {
 TEST(DistLocal, BucketedSingleProcessGroupOnTheCpuIsTheIdentity) {
   auto group = dist::Communicator::single_process_group();
   EXPECT_EQ(train_on(Device::cpu(), group.get(), 64), train_on(Device::cpu(), nullptr));
+  // A range outside the arena is refused before anything is started.
+  ArenaLayout::Builder b;
+  b.add("w", {10});
+  Arena a(b.build(), Device::cpu());
+  EXPECT_NE(testing::error_of([&] {
+              group->start_mean(a, {{0, a.total() + 1}});
+            }).find("is not inside the arena's 64 elements"),
+            std::string::npos);
+  EXPECT_NE(testing::error_of([&] {
+              group->start_mean(a, {{5, 5}});
+            }).find("range [5, 5)"),
+            std::string::npos);
 }
 
 TEST(DistLocal, TimeoutComesFromTheEnvironment) {
