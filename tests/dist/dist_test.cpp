@@ -15,23 +15,13 @@
 #include "cutrain/nn.hpp"
 #include "cutrain/optim.hpp"
 #include "cutrain/train.hpp"
+#include "support/blobs.hpp"
 
 namespace cutrain {
 namespace {
 
 data::Dataset blobs(std::int64_t rows) {
-  std::mt19937 rng(3);
-  std::normal_distribution<float> noise(0.0F, 0.7F);
-  data::Dataset d;
-  d.rows = rows;
-  d.features = 6;
-  d.classes = 3;
-  for (std::int64_t r = 0; r < rows; ++r) {
-    const auto c = static_cast<std::int32_t>(r % 3);
-    for (int f = 0; f < 6; ++f) d.x.push_back((f % 3 == c ? 1.5F : 0.0F) + noise(rng));
-    d.labels.push_back(c);
-  }
-  return d;
+  return testing::blobs(rows, 6, 3, 1.5F, 0.7F, 3);
 }
 
 nn::Sequential model() {

@@ -15,6 +15,7 @@
 #include "cutrain/optim.hpp"
 #include "cutrain/train.hpp"
 #include "src/dist/watchdog.hpp"
+#include "support/blobs.hpp"
 #include "support/errors.hpp"
 #include "support/gpu.hpp"
 
@@ -22,18 +23,7 @@ namespace cutrain {
 namespace {
 
 data::Dataset blobs() {
-  std::mt19937 rng(9);
-  std::normal_distribution<float> noise(0.0F, 0.8F);
-  data::Dataset d;
-  d.rows = 300;
-  d.features = 5;
-  d.classes = 3;
-  for (std::int64_t r = 0; r < d.rows; ++r) {
-    const auto c = static_cast<std::int32_t>(r % 3);
-    for (int f = 0; f < 5; ++f) d.x.push_back((f % 3 == c ? 1.0F : 0.0F) + noise(rng));
-    d.labels.push_back(c);
-  }
-  return d;
+  return testing::blobs(300, 5, 3, 1.0F, 0.8F, 9);
 }
 
 std::vector<float> train_on(Device device, dist::Communicator* comm, std::size_t bucket_bytes = 0) {

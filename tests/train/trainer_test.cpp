@@ -13,6 +13,7 @@
 #include "cutrain/nn.hpp"
 #include "cutrain/optim.hpp"
 #include "cutrain/train.hpp"
+#include "support/blobs.hpp"
 #include "support/gpu.hpp"
 
 namespace cutrain::train {
@@ -26,18 +27,7 @@ std::string tmp(const std::string& name) {
 
 // Three Gaussian blobs in 8 dimensions: linearly separable with margin.
 data::Dataset blobs(std::int64_t rows, std::uint32_t seed) {
-  std::mt19937 rng(seed);
-  std::normal_distribution<float> noise(0.0F, 0.6F);
-  data::Dataset d;
-  d.rows = rows;
-  d.features = 8;
-  d.classes = 3;
-  for (std::int64_t r = 0; r < rows; ++r) {
-    const auto c = static_cast<std::int32_t>(r % 3);
-    for (int f = 0; f < 8; ++f) d.x.push_back((f % 3 == c ? 2.0F : 0.0F) + noise(rng));
-    d.labels.push_back(c);
-  }
-  return d;
+  return testing::blobs(rows, 8, 3, 2.0F, 0.6F, seed);
 }
 
 nn::Sequential model(std::uint64_t seed, Device device = Device::cpu()) {
