@@ -2,9 +2,13 @@
 
 #include <fcntl.h>
 #include <unistd.h>
+#include <zlib.h>
 
 #include <algorithm>
 #include <cerrno>
+#include <charconv>
+#include <cstdint>
+#include <cstdio>
 #include <cstring>
 #include <filesystem>
 #include <nlohmann/json.hpp>
@@ -20,6 +24,22 @@ const char* dtype_name(DType t) {
 }
 std::size_t element_bytes(DType t) {
   return t == DType::kF32 ? 4 : 8;
+}
+
+// Note [data checksum]: zlib's CRC-32, continued over consecutive pieces (the CRC of the whole
+// data section is the running CRC over the tensors in file order), fed in pieces of at most
+// 1 GiB because zlib's crc32 takes a uInt length.
+uLong crc32_continue(uLong crc, const std::uint8_t* data, std::size_t size) {
+  constexpr std::size_t kPiece = std::size_t{1} << 30;
+  for (std::size_t at = 0; at < size; at += kPiece)
+    crc = crc32(crc, data + at, static_cast<uInt>(std::min(kPiece, size - at)));
+  return crc;
+}
+
+std::string hex8(std::uint32_t v) {
+  char text[9];
+  std::snprintf(text, sizeof(text), "%08x", v);
+  return text;
 }
 
 }  // namespace
@@ -87,7 +107,11 @@ void write_file_atomic(const std::string& path, std::span<const std::uint8_t> by
 void save_safetensors(const std::string& path, const std::vector<TensorData>& tensors,
                       const std::map<std::string, std::string>& metadata) {
   nlohmann::ordered_json header = nlohmann::ordered_json::object();
-  if (!metadata.empty()) header["__metadata__"] = metadata;
+  uLong crc = crc32(0L, Z_NULL, 0);
+  for (const TensorData& t : tensors) crc = crc32_continue(crc, t.bytes.data(), t.bytes.size());
+  std::map<std::string, std::string> meta = metadata;
+  meta[kDataCrcKey] = hex8(static_cast<std::uint32_t>(crc));
+  header["__metadata__"] = meta;
   std::size_t offset = 0;
   for (const TensorData& t : tensors) {
     CUTRAIN_CHECK(!t.name.empty() && t.name != "__metadata__", "safetensors: bad tensor name '",
@@ -179,8 +203,8 @@ SafetensorsFile parse_safetensors(std::span<const std::uint8_t> bytes, const std
                   begin, ", ", end, "] outside the ", data_size, " data bytes");
     std::uint64_t count = 1;
     for (const auto& d : shape) {
-      CUTRAIN_CHECK(d.is_number_unsigned(), name, ": tensor '", tn,
-                    "': dimensions must be non-negative integers");
+      CUTRAIN_CHECK(d.is_number_unsigned() && d.get<std::uint64_t>() <= INT64_MAX, name,
+                    ": tensor '", tn, "': dimensions must be non-negative 64-bit integers");
       const auto v = d.get<std::uint64_t>();
       CUTRAIN_CHECK(v == 0 || count <= data_size / v, name, ": tensor '", tn,
                     "': shape is larger than the file");
@@ -198,6 +222,21 @@ SafetensorsFile parse_safetensors(std::span<const std::uint8_t> bytes, const std
   for (std::size_t i = 1; i < ranges.size(); ++i)
     CUTRAIN_CHECK(ranges[i].first >= ranges[i - 1].second, name,
                   ": two tensors' data_offsets overlap");
+  // Note [data checksum]: files from other writers have no checksum and load as they are.
+  const auto stored = f.metadata.find(kDataCrcKey);
+  if (stored != f.metadata.end()) {
+    const std::string& text = stored->second;
+    std::uint32_t want = 0;
+    const auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), want, 16);
+    CUTRAIN_CHECK(text.size() == 8 && ec == std::errc() && end == text.data() + text.size(), name,
+                  ": metadata '", kDataCrcKey, "' = '", text, "' is not 8 hex digits");
+    const auto got =
+        static_cast<std::uint32_t>(crc32_continue(crc32(0L, Z_NULL, 0), data, data_size));
+    CUTRAIN_CHECK(got == want, name, ": the tensor data does not match its checksum (CRC-32 ",
+                  hex8(got), ", the header says ", text,
+                  "): the file was damaged after it was written (a partial copy, a storage error); "
+                  "use an intact copy or an earlier checkpoint");
+  }
   return f;
 }
 

@@ -8,6 +8,12 @@
 // directory - the previous file survives a crash at any point. Reading is defensive: the header
 // length is bounded, every offset and shape is checked against the file size before anything is
 // allocated from it, and every fault is a cutrain::Error naming the file and the tensor.
+//
+// Note [data checksum]: every file cutrain writes carries the CRC-32 of its data section in the
+// metadata (kDataCrcKey, 8 hex digits), and reading checks it when present: a file damaged after
+// it was written (a partial copy of the right length, a flipped bit on disk) is refused instead
+// of resuming from silently wrong weights. Other tools ignore the extra metadata entry; files
+// they write have none and are read unchecked.
 
 #include <cstdint>
 #include <map>
@@ -20,6 +26,7 @@
 namespace cutrain::io {
 
 inline constexpr std::uint64_t kMaxHeaderBytes = 100u << 20;  // as the reference implementation
+inline constexpr const char* kDataCrcKey = "cutrain.data_crc32";
 
 enum class DType { kF32, kI64 };
 
@@ -37,6 +44,7 @@ struct SafetensorsFile {
   const TensorData* find(std::string_view name) const;
 };
 
+// Adds kDataCrcKey to the metadata (replacing a stale one).
 void save_safetensors(const std::string& path, const std::vector<TensorData>& tensors,
                       const std::map<std::string, std::string>& metadata);
 SafetensorsFile parse_safetensors(std::span<const std::uint8_t> bytes, const std::string& name);
