@@ -1,5 +1,7 @@
 #include "cutrain/train/checkpoint.hpp"
 
+#include <charconv>
+#include <cstdint>
 #include <set>
 
 #include "cutrain/error.hpp"
@@ -17,10 +19,11 @@ void add_arena(std::vector<io::TensorData>& out, const Arena& arena, const std::
                                   std::span<const float>(all).subspan(t.offset, t.numel)));
 }
 
-// Copies every tensor of `arena` from the file (names prefixed), checking shapes.
-void restore_arena(Arena& arena, const io::SafetensorsFile& f, const std::string& prefix,
-                   const std::string& path, bool strip_layers_ok) {
-  if (arena.total() == 0) return;
+// The values `arena` gets from the file (names prefixed; padding keeps the arena's values),
+// checking names, dtypes and shapes. Nothing is written: loading stages every arena first.
+std::vector<float> staged_values(const Arena& arena, const io::SafetensorsFile& f,
+                                 const std::string& prefix, const std::string& path,
+                                 bool strip_layers_ok) {
   std::vector<float> all = arena.to_host();
   for (const TensorSpec& t : arena.layout().tensors()) {
     const io::TensorData* d = f.find(prefix + t.name);
@@ -33,22 +36,34 @@ void restore_arena(Arena& arena, const io::SafetensorsFile& f, const std::string
     const std::vector<float> v = d->floats();
     std::copy(v.begin(), v.end(), all.begin() + static_cast<std::ptrdiff_t>(t.offset));
   }
-  arena.from_host(all);
+  return all;
 }
 
+// Arenas to overwrite once every check has passed.
+struct Staged {
+  std::vector<std::pair<Arena*, std::vector<float>>> arenas;
+  void add(Arena& arena, const io::SafetensorsFile& f, const std::string& prefix,
+           const std::string& path, bool strip_layers_ok) {
+    if (arena.total() == 0) return;
+    arenas.emplace_back(&arena, staged_values(arena, f, prefix, path, strip_layers_ok));
+  }
+  void commit() {
+    for (auto& [arena, values] : arenas) arena->from_host(values);
+  }
+};
+
+// A decimal integer, the whole string (no sign other than '-', no spaces), as written by
+// std::to_string.
 std::int64_t meta_int(const std::map<std::string, std::string>& m, const std::string& key,
                       const std::string& path) {
   const auto it = m.find(key);
   CUTRAIN_CHECK(it != m.end(), path, ": metadata '", key, "' is missing");
-  try {
-    std::size_t used = 0;
-    const long long v = std::stoll(it->second, &used);
-    CUTRAIN_CHECK(used == it->second.size(), path, ": metadata '", key, "' = '", it->second,
-                  "' is not an integer");
-    return v;
-  } catch (const std::logic_error&) {
-    CUTRAIN_FAIL(path, ": metadata '", key, "' = '", it->second, "' is not an integer");
-  }
+  const std::string& text = it->second;
+  std::int64_t v = 0;
+  const auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), v);
+  CUTRAIN_CHECK(ec == std::errc() && end == text.data() + text.size() && !text.empty(), path,
+                ": metadata '", key, "' = '", text, "' is not an integer");
+  return v;
 }
 
 }  // namespace
@@ -94,67 +109,81 @@ void save_checkpoint(const std::string& path, nn::Sequential& model, optim::Opti
 TrainState load_checkpoint(const std::string& path, nn::Sequential& model,
                            optim::Optimizer* optimizer, std::map<std::string, std::string>* out,
                            const BestWeights& best) {
+  // Every check runs before anything is written: a refused file leaves the model, the optimizer
+  // and the best-weights arenas exactly as they were (a caller may catch the error and go on).
   const io::SafetensorsFile f = io::load_safetensors(path);
-  const auto fmt = f.metadata.find("format");
-  CUTRAIN_CHECK(fmt != f.metadata.end() && fmt->second == kCheckpointFormat, path,
+  const auto& meta = f.metadata;
+  const auto fmt = meta.find("format");
+  CUTRAIN_CHECK(fmt != meta.end() && fmt->second == kCheckpointFormat, path,
                 ": not a cutrain checkpoint (metadata format is '",
-                fmt == f.metadata.end() ? "" : fmt->second, "', expected ", kCheckpointFormat,
+                fmt == meta.end() ? "" : fmt->second, "', expected ", kCheckpointFormat,
                 "); use load_weights for a weights-only file");
-  restore_arena(model.parameters(), f, "", path, false);
-  restore_arena(model.buffers(), f, "", path, false);
   TrainState st;
-  st.epoch = meta_int(f.metadata, "epoch", path);
-  st.step = meta_int(f.metadata, "step", path);
-  st.bad_epochs = meta_int(f.metadata, "bad_epochs", path);
-  st.has_best = meta_int(f.metadata, "has_best", path) != 0;
-  if (f.metadata.count("world_size") != 0) st.world_size = meta_int(f.metadata, "world_size", path);
+  st.epoch = meta_int(meta, "epoch", path);
+  st.step = meta_int(meta, "step", path);
+  st.bad_epochs = meta_int(meta, "bad_epochs", path);
+  st.has_best = meta_int(meta, "has_best", path) != 0;
+  if (meta.count("world_size") != 0) st.world_size = meta_int(meta, "world_size", path);
   CUTRAIN_CHECK(st.world_size >= 1, path, ": world_size ", st.world_size, " in the metadata");
   // Checkpoints from before these fields have neither (best_epoch 0, no best weights).
-  if (f.metadata.count("best_epoch") != 0) st.best_epoch = meta_int(f.metadata, "best_epoch", path);
+  if (meta.count("best_epoch") != 0) st.best_epoch = meta_int(meta, "best_epoch", path);
   const bool file_has_best =
-      f.metadata.count("best_weights") != 0 && meta_int(f.metadata, "best_weights", path) != 0;
-  if (file_has_best && best.params != nullptr && best.buffers != nullptr) {
-    restore_arena(*best.params, f, "best.", path, false);
-    restore_arena(*best.buffers, f, "best.", path, false);
-    st.has_best_weights = true;
-  }
+      meta.count("best_weights") != 0 && meta_int(meta, "best_weights", path) != 0;
   try {
-    st.best_metric = std::stod(f.metadata.at("best_metric"));
+    st.best_metric = std::stod(meta.at("best_metric"));
   } catch (const std::exception&) {
     CUTRAIN_FAIL(path, ": metadata 'best_metric' is missing or not a number");
   }
-  const std::int64_t forward = meta_int(f.metadata, "forward_count", path);
-  CUTRAIN_CHECK(st.epoch >= 0 && st.step >= 0 && forward >= 0, path,
-                ": negative training position in the metadata");
-  model.set_forward_count(static_cast<std::uint64_t>(forward));
+  const std::int64_t forward = meta_int(meta, "forward_count", path);
+  CUTRAIN_CHECK(
+      st.epoch >= 0 && st.step >= 0 && forward >= 0 && st.bad_epochs >= 0 && st.best_epoch >= 0,
+      path, ": negative training position in the metadata");
   // Older checkpoints lack it: their forward count is the closest figure.
-  const std::int64_t training_forward = f.metadata.count("training_forward_count") != 0
-                                            ? meta_int(f.metadata, "training_forward_count", path)
+  const std::int64_t training_forward = meta.count("training_forward_count") != 0
+                                            ? meta_int(meta, "training_forward_count", path)
                                             : forward;
   CUTRAIN_CHECK(training_forward >= 0 && training_forward <= forward, path,
                 ": training_forward_count ", training_forward, " is not in [0, forward_count ",
                 forward, "]");
-  model.set_training_forward_count(static_cast<std::uint64_t>(training_forward));
-  model.set_seed(static_cast<std::uint64_t>(meta_int(f.metadata, "model_seed", path)));
-  if (optimizer != nullptr) {
-    const auto it = f.metadata.find("optimizer");
-    CUTRAIN_CHECK(it != f.metadata.end() && it->second == optimizer->name(), path,
-                  ": the checkpoint's optimizer is '",
-                  it == f.metadata.end() ? "(none)" : it->second, "' but the run uses ",
-                  optimizer->name());
-    for (const auto& s : optimizer->state())
-      restore_arena(*s.arena, f, "optim." + s.name + ".", path, false);
-    optimizer->set_step_counts(meta_int(f.metadata, "optimizer.applied_steps", path),
-                               meta_int(f.metadata, "optimizer.skipped_steps", path));
+  const std::int64_t seed = meta_int(meta, "model_seed", path);
+
+  Staged staged;
+  staged.add(model.parameters(), f, "", path, false);
+  staged.add(model.buffers(), f, "", path, false);
+  if (file_has_best && best.params != nullptr && best.buffers != nullptr) {
+    staged.add(*best.params, f, "best.", path, false);
+    staged.add(*best.buffers, f, "best.", path, false);
+    st.has_best_weights = true;
   }
-  if (out != nullptr) *out = f.metadata;
+  std::int64_t applied = 0, skipped = 0;
+  if (optimizer != nullptr) {
+    const auto it = meta.find("optimizer");
+    CUTRAIN_CHECK(it != meta.end() && it->second == optimizer->name(), path,
+                  ": the checkpoint's optimizer is '", it == meta.end() ? "(none)" : it->second,
+                  "' but the run uses ", optimizer->name());
+    applied = meta_int(meta, "optimizer.applied_steps", path);
+    skipped = meta_int(meta, "optimizer.skipped_steps", path);
+    CUTRAIN_CHECK(applied >= 0 && skipped >= 0 && applied < INT32_MAX && skipped < INT32_MAX, path,
+                  ": optimizer step counts (", applied, ", ", skipped, ") out of range");
+    for (const auto& s : optimizer->state())
+      staged.add(*s.arena, f, "optim." + s.name + ".", path, false);
+  }
+
+  staged.commit();
+  model.set_forward_count(static_cast<std::uint64_t>(forward));
+  model.set_training_forward_count(static_cast<std::uint64_t>(training_forward));
+  model.set_seed(static_cast<std::uint64_t>(seed));
+  if (optimizer != nullptr) optimizer->set_step_counts(applied, skipped);
+  if (out != nullptr) *out = meta;
   return st;
 }
 
 void load_weights(const std::string& path, nn::Sequential& model) {
   const io::SafetensorsFile f = io::load_safetensors(path);
-  restore_arena(model.parameters(), f, "", path, true);
-  restore_arena(model.buffers(), f, "", path, true);
+  Staged staged;  // all or nothing, as load_checkpoint
+  staged.add(model.parameters(), f, "", path, true);
+  staged.add(model.buffers(), f, "", path, true);
+  staged.commit();
 }
 
 void export_torch(const std::string& path, nn::Sequential& model) {

@@ -7,6 +7,7 @@
 #include <unistd.h>
 #include <cstring>
 
+#include <cstdio>
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
@@ -113,6 +114,70 @@ TEST(Safetensors, RejectsDamagedFiles) {
   EXPECT_NE(testing::error_of([] {
               io::load_safetensors(tmp("none.safetensors"));
             }).find("none.safetensors"),
+            std::string::npos);
+}
+
+// CRC-32 (IEEE 802.3, reflected, polynomial 0xEDB88320) bit by bit, as the textbook writes it:
+// the independent reference for the checksum cutrain writes with zlib.
+std::uint32_t textbook_crc32(const std::uint8_t* p, std::size_t n) {
+  std::uint32_t crc = 0xFFFFFFFFU;
+  for (std::size_t i = 0; i < n; ++i) {
+    crc ^= p[i];
+    for (int k = 0; k < 8; ++k) crc = (crc >> 1) ^ (0xEDB88320U & (0U - (crc & 1U)));
+  }
+  return ~crc;
+}
+
+std::size_t data_start(const std::vector<std::uint8_t>& bytes) {
+  std::uint64_t n = 0;
+  for (int i = 0; i < 8; ++i) n |= std::uint64_t{bytes[static_cast<std::size_t>(i)]} << (8 * i);
+  return 8 + static_cast<std::size_t>(n);
+}
+
+// Note [data checksum]: damage that keeps the file's structure (same length, valid header) is
+// what the structural checks cannot see.
+TEST(Safetensors, ChecksumCatchesDamageThatKeepsTheStructure) {
+  const std::string check = "123456789";
+  ASSERT_EQ(textbook_crc32(reinterpret_cast<const std::uint8_t*>(check.data()), check.size()),
+            0xCBF43926U);  // the standard check value
+  io::save_safetensors(tmp("crc.safetensors"), sample_tensors(), {{"k", "v"}});
+  const auto good = read_all(tmp("crc.safetensors"));
+  const std::size_t start = data_start(good);
+  char want[9];
+  std::snprintf(want, sizeof(want), "%08x",
+                textbook_crc32(good.data() + start, good.size() - start));
+  const io::SafetensorsFile f = io::load_safetensors(tmp("crc.safetensors"));
+  EXPECT_EQ(f.metadata.at(io::kDataCrcKey), want);
+  EXPECT_EQ(f.metadata.at("k"), "v");
+
+  auto damaged = good;
+  damaged.back() ^= 0x01;  // one bit of the last float
+  write_all(tmp("crc_bad.safetensors"), damaged);
+  const std::string e = testing::error_of([] { io::load_safetensors(tmp("crc_bad.safetensors")); });
+  EXPECT_NE(e.find("does not match its checksum"), std::string::npos) << e;
+  EXPECT_NE(e.find(want), std::string::npos) << e;
+
+  // A file from another writer has no checksum and is read as it is.
+  io::SafetensorsFile other = f;
+  other.metadata.erase(io::kDataCrcKey);
+  const std::string header = R"({"w":{"dtype":"F32","shape":[1],"data_offsets":[0,4]}})";
+  std::vector<std::uint8_t> plain(8 + header.size() + 4, 0);
+  plain[0] = static_cast<std::uint8_t>(header.size());
+  std::copy(header.begin(), header.end(), plain.begin() + 8);
+  plain.back() = 0x3F;  // 0x3F000000 = 0.5
+  write_all(tmp("plain.safetensors"), plain);
+  EXPECT_EQ(io::load_safetensors(tmp("plain.safetensors")).find("w")->floats(),
+            std::vector<float>{0.5F});
+  // A malformed checksum entry is named.
+  const std::string bad_meta =
+      R"({"__metadata__":{"cutrain.data_crc32":"xyz"},"w":{"dtype":"F32","shape":[1],"data_offsets":[0,4]}})";
+  std::vector<std::uint8_t> odd(8 + bad_meta.size() + 4, 0);
+  odd[0] = static_cast<std::uint8_t>(bad_meta.size());
+  std::copy(bad_meta.begin(), bad_meta.end(), odd.begin() + 8);
+  write_all(tmp("odd.safetensors"), odd);
+  EXPECT_NE(testing::error_of([] {
+              io::load_safetensors(tmp("odd.safetensors"));
+            }).find("'cutrain.data_crc32' = 'xyz' is not 8 hex digits"),
             std::string::npos);
 }
 
@@ -227,6 +292,59 @@ TEST(Checkpoint, InconsistentPositionMetadataIsRefused) {
   EXPECT_EQ(st.best_epoch, 1);
   EXPECT_EQ(bp.to_host(), best_p.to_host());
   EXPECT_NE(bp.to_host(), b.parameters().to_host());
+}
+
+// A refused file changes nothing: not the weights, not the optimizer state, not the counters.
+// (Loading used to copy the weights in before reading the metadata that then failed.)
+TEST(Checkpoint, RefusedLoadLeavesModelAndOptimizerUntouched) {
+  nn::Sequential a = small_model(1);
+  optim::Adam opt_a(a.parameters(), {.lr = 0.01F, .amsgrad = true});
+  Arena g = a.parameters().like();
+  for (const auto& t : g.layout().tensors())
+    g.tensor_from_host(t.name, std::vector<float>(t.numel, 0.25F));
+  opt_a.step(a.parameters(), g);
+  train::save_checkpoint(tmp("whole.safetensors"), a, &opt_a, {.epoch = 1, .step = 1});
+  const io::SafetensorsFile good = io::load_safetensors(tmp("whole.safetensors"));
+
+  nn::Sequential b = small_model(2);
+  optim::Adam opt_b(b.parameters(), {.lr = 0.01F, .amsgrad = true});
+  Arena gb = b.parameters().like();
+  gb.copy_from(g);
+  opt_b.step(b.parameters(), gb);
+  opt_b.step(b.parameters(), gb);
+  const std::vector<float> params = b.parameters().to_host(), buffers = b.buffers().to_host();
+  std::vector<std::vector<float>> states;
+  for (const auto& s : opt_b.state()) states.push_back(s.arena->to_host());
+  ASSERT_NE(params, a.parameters().to_host());
+
+  auto refused = [&](io::SafetensorsFile f, const char* expect) {
+    io::save_safetensors(tmp("refused.safetensors"), f.tensors, f.metadata);
+    const std::string e =
+        testing::error_of([&] { train::load_checkpoint(tmp("refused.safetensors"), b, &opt_b); });
+    EXPECT_NE(e.find(expect), std::string::npos) << e;
+    EXPECT_EQ(b.parameters().to_host(), params) << expect;
+    EXPECT_EQ(b.buffers().to_host(), buffers) << expect;
+    for (std::size_t k = 0; k < states.size(); ++k)
+      EXPECT_EQ(opt_b.state()[k].arena->to_host(), states[k]) << expect;
+    EXPECT_EQ(opt_b.applied_steps(), 2) << expect;
+  };
+  io::SafetensorsFile f = good;
+  f.metadata["model_seed"] = "seven";
+  refused(f, "'model_seed' = 'seven' is not an integer");
+  f = good;
+  f.metadata["epoch"] = " 1";  // integers are written by std::to_string: no spaces
+  refused(f, "'epoch' = ' 1' is not an integer");
+  f = good;
+  f.metadata["optimizer.applied_steps"] = "-1";
+  refused(f, "step counts (-1, 0) out of range");
+  f = good;
+  std::erase_if(f.tensors, [](const io::TensorData& t) { return t.name.starts_with("optim.max"); });
+  refused(f, "is missing");
+
+  // The intact file loads, and everything takes the checkpoint's values.
+  train::load_checkpoint(tmp("whole.safetensors"), b, &opt_b);
+  EXPECT_EQ(b.parameters().to_host(), a.parameters().to_host());
+  EXPECT_EQ(opt_b.applied_steps(), 1);
 }
 
 TEST(Checkpoint, ExportsTorchNamingAndLoadsWeights) {

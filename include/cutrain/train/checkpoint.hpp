@@ -47,6 +47,8 @@ void save_checkpoint(const std::string& path, nn::Sequential& model, optim::Opti
                      const BestWeights& best = {});
 // Restores model (parameters, buffers, forward count) and optimizer; returns the position.
 // When the file holds best weights and `best` has arenas, they are restored there too.
+// All or nothing: every name, shape and metadata field is checked before anything is written,
+// so a refused file (cutrain::Error) leaves the model, optimizer and `best` as they were.
 TrainState load_checkpoint(const std::string& path, nn::Sequential& model,
                            optim::Optimizer* optimizer,
                            std::map<std::string, std::string>* metadata = nullptr,
@@ -54,6 +56,7 @@ TrainState load_checkpoint(const std::string& path, nn::Sequential& model,
 
 // Parameters and buffers only (inference, fine-tuning, --init-from). Accepts cutrain's names
 // ("layers.0.weight") and torch.nn.Sequential's ("0.weight"); optimizer tensors are ignored.
+// All or nothing, as load_checkpoint.
 void load_weights(const std::string& path, nn::Sequential& model);
 // torch.nn.Sequential's state_dict layout ("0.weight" [out, in], ..., BatchNorm's
 // num_batches_tracked as I64), so model.load_state_dict(safetensors.torch.load_file(path)).
