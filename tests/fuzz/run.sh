@@ -1,26 +1,39 @@
 #!/usr/bin/env bash
-# Builds the libFuzzer targets with clang (ASan + UBSan) and runs each for FUZZ_SECONDS
-# (default 20) from its seed corpus. Crashes are written to build-fuzz/.
+# Builds the libFuzzer targets (CMake, CUTRAIN_FUZZ=ON: clang, CPU-only, the library under
+# ASan + UBSan) in build-fuzz/ and runs each for FUZZ_SECONDS (default 20) from its seed corpus.
+# Crashes are written to build-fuzz/.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 seconds=${FUZZ_SECONDS:-20}
 out=build-fuzz
-mkdir -p "$out"
-CXX=${FUZZ_CXX:-clang++}
-flags=(-std=c++20 -O1 -g -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined
-       -fopenmp -DCUTRAIN_WITH_CUDA=0 -Iinclude -I.)
-# The readers, the checkpoint parser and the CPU-only core they need (no CUDA).
-sources=(src/data/idx_reader.cpp src/data/csv_reader.cpp src/data/file.cpp src/data/dataset.cpp
-         src/io/safetensors.cpp src/core/error.cpp src/core/arena.cpp src/core/buffer.cpp
-         src/core/device.cpp src/core/stream.cpp src/cuda/runtime_none.cpp)
-for target in idx csv safetensors; do
-  "$CXX" "${flags[@]}" "tests/fuzz/${target}_fuzz.cpp" "${sources[@]}" -lz -o "$out/${target}_fuzz"
+JOBS=${JOBS:-$(nproc)}
+targets=(idx csv safetensors checkpoint)
+log=$(mktemp)
+if ! CC=${FUZZ_CC:-clang} CXX=${FUZZ_CXX:-clang++} cmake -S . -B "$out" -G Ninja \
+     -DCMAKE_BUILD_TYPE=RelWithDebInfo -DCUTRAIN_CUDA=OFF -DCUTRAIN_FUZZ=ON -DCUTRAIN_TESTS=OFF \
+     -DCUTRAIN_BENCH=OFF -DCUTRAIN_EXAMPLES=OFF -DCUTRAIN_TOOLS=OFF -DCUTRAIN_DISTRIBUTED=OFF \
+     >"$log" 2>&1 ||
+   ! cmake --build "$out" -j "$JOBS" --target "${targets[@]/%/_fuzz}" >>"$log" 2>&1; then
+  cat "$log"
+  rm -f "$log"
+  exit 1
+fi
+rm -f "$log"
+# The checkpoint seed is written by the target itself, so it always has the current format.
+mkdir -p "$out/seed_checkpoint"
+CUTRAIN_FUZZ_WRITE_SEED="$out/seed_checkpoint/valid.safetensors" "$out/bin/checkpoint_fuzz"
+export OMP_NUM_THREADS=1  # one input at a time; no thread pool to spin up per input
+for target in "${targets[@]}"; do
+  seeds=("../tests/fuzz/corpus/$target")
+  [ "$target" = checkpoint ] && seeds=(seed_checkpoint)
+  dict=()
+  [ -f "tests/fuzz/$target.dict" ] && dict=(-dict="../tests/fuzz/$target.dict")
   mkdir -p "$out/corpus_$target"
   echo "== fuzzing $target for ${seconds}s"
-  (cd "$out" && "./${target}_fuzz" -max_total_time="$seconds" -max_len=4096 -rss_limit_mb=2048 \
-     -artifact_prefix="./${target}_" "corpus_$target" "../tests/fuzz/corpus/$target" 2>&1 |
-     grep -E "^#[0-9]+ +DONE|ERROR|SUMMARY|Done" || true)
-  # libFuzzer exits non-zero on a crash; re-run the saved artifacts to fail loudly.
+  (cd "$out" && "./bin/${target}_fuzz" -max_total_time="$seconds" -max_len=8192 \
+     -rss_limit_mb=2048 "${dict[@]}" -artifact_prefix="./${target}_" "corpus_$target" \
+     "${seeds[@]}" 2>&1 | grep -E "^#[0-9]+ +DONE|ERROR|SUMMARY|Done|changed" || true)
+  # libFuzzer exits non-zero on a crash; look for the saved artifacts to fail loudly.
   if ls "$out/${target}_"crash-* "$out/${target}_"leak-* "$out/${target}_"oom-* >/dev/null 2>&1; then
     echo "fuzz: $target found a crash, see $out/"
     exit 1

@@ -1,0 +1,118 @@
+// libFuzzer target: a training checkpoint loaded into a small model and optimizer, the way
+// `cutrain-train --resume` does (train::load_checkpoint), and the same bytes as weights
+// (train::load_weights, --init-from). Any input gives a loaded state or cutrain::Error - never a
+// crash or a sanitizer report - and a refused file leaves the model and the optimizer exactly
+// as they were (load_checkpoint is all or nothing): a violation aborts, which libFuzzer reports.
+//
+// Seed: CUTRAIN_FUZZ_WRITE_SEED=<path> makes the binary write a valid checkpoint of its model
+// there and exit (tests/fuzz/run.sh does this, so the seed always has the current format).
+#include <unistd.h>
+
+#include <cstddef>
+#include <cstdint>
+#include <cstdio>
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "cutrain/error.hpp"
+#include "cutrain/nn.hpp"
+#include "cutrain/optim.hpp"
+#include "cutrain/train/checkpoint.hpp"
+
+namespace {
+
+using namespace cutrain;
+
+// Linear, BatchNorm1d (buffers), ReLU, Linear; AMSGrad Adam (three state arenas).
+struct Setup {
+  nn::Sequential model{4};
+  std::unique_ptr<optim::Adam> opt;
+  Arena best_params, best_buffers;
+  std::string path;
+
+  Setup() {
+    model.emplace<nn::Linear>(4, 3).emplace<nn::BatchNorm1d>(3);
+    model.emplace<nn::Activation>(nn::Activation::Kind::kRelu).emplace<nn::Linear>(3, 2);
+    model.build(Device::cpu(), 7);
+    opt = std::make_unique<optim::Adam>(model.parameters(),
+                                        optim::AdamOptions{.lr = 0.01F, .amsgrad = true});
+    Arena g = model.parameters().like();
+    for (const auto& t : g.layout().tensors())
+      g.tensor_from_host(t.name, std::vector<float>(t.numel, 0.5F));
+    opt->step(model.parameters(), g);
+    best_params = model.parameters().like();
+    best_buffers = model.buffers().like();
+    path = (std::filesystem::temp_directory_path() /
+            ("cutrain_checkpoint_fuzz_" + std::to_string(::getpid()) + ".safetensors"))
+               .string();
+  }
+
+  struct Snapshot {
+    std::vector<std::vector<float>> arenas;
+    std::vector<std::int64_t> counters;
+    bool operator==(const Snapshot&) const = default;
+  };
+  Snapshot snapshot() {
+    Snapshot s{
+        {model.parameters().to_host(), model.buffers().to_host(), best_params.to_host(),
+         best_buffers.to_host()},
+        {static_cast<std::int64_t>(model.forward_count()),
+         static_cast<std::int64_t>(model.training_forward_count()),
+         static_cast<std::int64_t>(model.seed()), opt->applied_steps(), opt->skipped_steps()}};
+    for (const auto& st : opt->state()) s.arenas.push_back(st.arena->to_host());
+    return s;
+  }
+};
+
+Setup& setup() {
+  static Setup s;
+  return s;
+}
+
+void write_bytes(const std::string& path, const std::uint8_t* data, std::size_t size) {
+  std::ofstream out(path, std::ios::binary | std::ios::trunc);
+  out.write(reinterpret_cast<const char*>(data), static_cast<std::streamsize>(size));
+}
+
+}  // namespace
+
+extern "C" int LLVMFuzzerInitialize(int* /*argc*/, char*** /*argv*/) {
+  if (const char* seed = std::getenv("CUTRAIN_FUZZ_WRITE_SEED")) {
+    Setup& s = setup();
+    train::save_checkpoint(
+        seed, s.model, s.opt.get(),
+        {.epoch = 2, .step = 1, .best_metric = 0.5, .has_best = true, .best_epoch = 1},
+        {{"config", "fuzz seed"}}, {&s.best_params, &s.best_buffers});
+    std::exit(0);
+  }
+  return 0;
+}
+
+extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
+  Setup& s = setup();
+  write_bytes(s.path, data, size);
+  const auto before = s.snapshot();
+  try {
+    train::load_checkpoint(s.path, s.model, s.opt.get(), nullptr,
+                           {&s.best_params, &s.best_buffers});
+    return 0;  // loaded: the state is the file's (the next input starts from it)
+  } catch (const Error&) {
+    if (s.snapshot() != before) {
+      std::fprintf(stderr, "load_checkpoint refused the file but changed the state\n");
+      std::abort();
+    }
+  }
+  try {
+    train::load_weights(s.path, s.model);
+  } catch (const Error&) {
+    if (s.snapshot() != before) {
+      std::fprintf(stderr, "load_weights refused the file but changed the weights\n");
+      std::abort();
+    }
+  }
+  return 0;
+}
