@@ -10,9 +10,11 @@ namespace cutrain::kernels {
 
 inline constexpr int kMaxNormBlocks = 1024;  // size of the partials buffer
 
-// Pass 1 writes one partial per block (at most kMaxNormBlocks), pass 2 combines them in a fixed
-// order and writes the ClipResult.
+// One launch: one partial per block (at most kMaxNormBlocks), combined in a fixed order by the
+// last block, which writes the ClipResult (Note [last block finishes]). `done_count` must be
+// zero before the first launch; each launch leaves it zero.
 void launch_clip_norm(const float* grads, std::size_t n, rules::NormPartial* partials,
-                      rules::ClipResult* result, float max_norm, bool l2, NativeStream stream);
+                      unsigned int* done_count, rules::ClipResult* result, float max_norm, bool l2,
+                      NativeStream stream);
 
 }  // namespace cutrain::kernels

@@ -1,8 +1,9 @@
-// The deterministic global-norm reduction. Pass 1: a fixed grid (what stays resident, capped at
-// kMaxNormBlocks; it depends only on the device and n) streams the arena in 16-byte vectors,
-// each thread accumulating in double, and cub::BlockReduce writes one partial per block - no
-// atomics, so the order of additions is fixed. Pass 2: one block combines the partials in a
-// fixed order and computes norm, scale and skip on the device (Note [clip scale on device]).
+// The deterministic global-norm reduction in one launch. A fixed grid (what stays resident,
+// capped at kMaxNormBlocks; it depends only on the device and n) streams the arena in 16-byte
+// vectors, each thread accumulating in double, and cub::BlockReduce makes one partial per block -
+// no atomics on the values, so the order of additions is fixed. The last block to finish combines
+// the partials in that same fixed order and computes norm, scale and skip on the device
+// (Note [clip scale on device], Note [last block finishes]).
 #include <cub/block/block_reduce.cuh>
 
 #include "kernels/clip/clip.hpp"
@@ -19,11 +20,19 @@ struct Combine {
   }
 };
 
+// Note [last block finishes]: the second pass used to be a one-block kernel of its own - a
+// third launch per clipped step, and at 1M parameters the step is only ~10 us, so a kernel
+// boundary is a large share of it. Here each block publishes its partial, fences, and takes a
+// ticket; the block holding the last ticket has every other partial visible (the CUDA
+// Programming Guide's threadfence reduction) and finishes. It resets the counter for the next
+// launch on the stream, so the counter lives beside the partials and starts at zero.
 __global__ void __launch_bounds__(kBlock)
-    norm_partials_kernel(const float* __restrict__ g, std::size_t n, bool vec,
-                         rules::NormPartial* __restrict__ partials) {
+    norm_kernel(const float* __restrict__ g, std::size_t n, bool vec, rules::NormPartial* partials,
+                unsigned int* done_count, float max_norm, bool l2,
+                rules::ClipResult* __restrict__ result) {
   using Reduce = cub::BlockReduce<rules::NormPartial, kBlock>;
   __shared__ typename Reduce::TempStorage temp;
+  __shared__ bool last;
   const std::size_t stride = static_cast<std::size_t>(gridDim.x) * blockDim.x;
   const std::size_t tid = static_cast<std::size_t>(blockIdx.x) * blockDim.x + threadIdx.x;
   rules::NormPartial acc{0.0, 0.0F, 0.0F};
@@ -35,28 +44,35 @@ __global__ void __launch_bounds__(kBlock)
   }
   for (std::size_t i = n4 * 4 + tid; i < n; i += stride) rules::accumulate(acc, g[i]);
   const rules::NormPartial block = Reduce(temp).Reduce(acc, Combine{});
-  if (threadIdx.x == 0) partials[blockIdx.x] = block;
-}
-
-__global__ void __launch_bounds__(kBlock)
-    norm_finish_kernel(const rules::NormPartial* __restrict__ partials, int count, float max_norm,
-                       bool l2, rules::ClipResult* __restrict__ result) {
-  using Reduce = cub::BlockReduce<rules::NormPartial, kBlock>;
-  __shared__ typename Reduce::TempStorage temp;
-  rules::NormPartial acc{0.0, 0.0F, 0.0F};
-  for (int i = threadIdx.x; i < count; i += blockDim.x) acc = rules::combine(acc, partials[i]);
+  if (threadIdx.x == 0) {
+    partials[blockIdx.x] = block;
+    __threadfence();  // the partial is visible device-wide before the ticket counts it
+    last = atomicAdd(done_count, 1U) == gridDim.x - 1;
+  }
+  __syncthreads();  // also ends every thread's use of `temp` before the second reduction
+  if (!last) return;
+  __threadfence();
+  acc = {0.0, 0.0F, 0.0F};
+  for (unsigned int i = threadIdx.x; i < gridDim.x; i += blockDim.x) {
+    // Through L2 (.cg): written by other blocks during this launch.
+    const rules::NormPartial p{__ldcg(&partials[i].sumsq), __ldcg(&partials[i].maxabs), 0.0F};
+    acc = rules::combine(acc, p);
+  }
   const rules::NormPartial total = Reduce(temp).Reduce(acc, Combine{});
-  if (threadIdx.x == 0) *result = rules::finish(total, max_norm, l2);
+  if (threadIdx.x == 0) {
+    *result = rules::finish(total, max_norm, l2);
+    *done_count = 0;
+  }
 }
 
 }  // namespace
 
 void launch_clip_norm(const float* grads, std::size_t n, rules::NormPartial* partials,
-                      rules::ClipResult* result, float max_norm, bool l2, NativeStream stream) {
-  const int grid = std::min(resident_grid<norm_partials_kernel>((n + 3) / 4), kMaxNormBlocks);
-  norm_partials_kernel<<<grid, kBlock, 0, stream>>>(grads, n, aligned16(grads), partials);
-  CUTRAIN_CUDA_CHECK_LAUNCH();
-  norm_finish_kernel<<<1, kBlock, 0, stream>>>(partials, grid, max_norm, l2, result);
+                      unsigned int* done_count, rules::ClipResult* result, float max_norm, bool l2,
+                      NativeStream stream) {
+  const int grid = std::min(resident_grid<norm_kernel>((n + 3) / 4), kMaxNormBlocks);
+  norm_kernel<<<grid, kBlock, 0, stream>>>(grads, n, aligned16(grads), partials, done_count,
+                                           max_norm, l2, result);
   CUTRAIN_CUDA_CHECK_LAUNCH();
 }
 

@@ -28,6 +28,9 @@ namespace {
 constexpr std::size_t kCpuChunks = 256;
 constexpr std::size_t kLanes = 16;
 constexpr std::size_t kPartialSlots = 1024;  // >= kernels::kMaxNormBlocks and kCpuChunks
+#if CUTRAIN_WITH_CUDA
+static_assert(kPartialSlots >= static_cast<std::size_t>(kernels::kMaxNormBlocks));
+#endif
 
 rules::NormPartial cpu_chunk_norm(const float* g, std::size_t begin, std::size_t end) {
   double sumsq[kLanes] = {};
@@ -76,7 +79,10 @@ GradClipper::GradClipper(Device device, float max_norm, NormType type)
                 " is invalid; valid: > 0 (+inf: no clipping, non-finite guard only)");
   CUTRAIN_CHECK(type == NormType::kL2 || type == NormType::kInf,
                 "GradClipper: unsupported norm type ", static_cast<int>(type));
-  partials_ = Buffer(kPartialSlots * sizeof(rules::NormPartial), device);
+  // The partials, then the GPU's finishing counter (Note [last block finishes]), zeroed.
+  partials_ =
+      Buffer(kPartialSlots * sizeof(rules::NormPartial) + sizeof(rules::NormPartial), device);
+  partials_.zero();
   result_ = Buffer(sizeof(rules::ClipResult), device);
   result_.zero();
 }
@@ -92,7 +98,9 @@ optim::StepGuard GradClipper::run(const Arena& grads, [[maybe_unused]] NativeStr
     *result = cpu_clip_norm(grads.data(), grads.total(), partials, max_norm_, l2);
   } else {
     CUTRAIN_ON_CUDA(detail::cuda::DeviceGuard guard(device_.ordinal()); kernels::launch_clip_norm(
-                        grads.data(), grads.total(), partials, result, max_norm_, l2, stream));
+                        grads.data(), grads.total(), partials,
+                        reinterpret_cast<unsigned int*>(partials + kPartialSlots), result,
+                        max_norm_, l2, stream));
   }
   return {&result->scale, &result->skip};
 }
