@@ -1,8 +1,9 @@
 // Layer kernels: thin launches around the rules in kernels/nn/*.cuh.
 //
-// Launch shapes: element-wise maps are grid-stride loops over the resident grid; column
-// operations (bias gradient, BatchNorm) run one thread per feature column, so a warp reads 32
-// adjacent features of one row at a time (coalesced) and each column's sum has a fixed order;
+// Launch shapes: element-wise maps are grid-stride loops over the resident grid; BatchNorm's
+// column operations run one thread per feature column, so a warp reads 32 adjacent features of
+// one row at a time (coalesced) and each column's sum has a fixed order; the bias gradient
+// splits the rows too (Note [column sums in chunks]);
 // softmax cross-entropy runs one thread per row (the class count of the models cutrain trains is
 // small; a block-per-row variant is the step to take for large vocabularies).
 #include <cub/block/block_reduce.cuh>
@@ -47,10 +48,23 @@ __global__ void add_bias_kernel(float* __restrict__ y, const float* __restrict__
   for (std::size_t i = global_id(); i < n; i += grid_stride()) y[i] += bias[i % cols];
 }
 
-__global__ void column_sum_kernel(const float* __restrict__ x, std::int64_t rows, std::int64_t cols,
-                                  float* __restrict__ out) {
-  const auto c = static_cast<std::int64_t>(global_id());
-  if (c < cols) out[c] = rules::column_sum(x + c, rows, cols);
+// Note [column sums in chunks]: a block is 32 adjacent columns x kColumnChunks row ranges; a
+// warp holds one range of 32 columns, so each row it reads is one coalesced 128-byte line.
+constexpr int kColumnsPerBlock = 32;
+static_assert(kColumnsPerBlock * rules::kColumnChunks == kBlock);
+
+__global__ void __launch_bounds__(kBlock)
+    column_sum_kernel(const float* __restrict__ x, std::int64_t rows, std::int64_t cols,
+                      float* __restrict__ out) {
+  __shared__ double chunks[kColumnsPerBlock][rules::kColumnChunks];
+  const int lane = static_cast<int>(threadIdx.x) % kColumnsPerBlock;
+  const int k = static_cast<int>(threadIdx.x) / kColumnsPerBlock;
+  const std::int64_t c = static_cast<std::int64_t>(blockIdx.x) * kColumnsPerBlock + lane;
+  if (c < cols)
+    chunks[lane][k] = rules::column_chunk_sum(x + c, rules::column_chunk_begin(k, rows),
+                                              rules::column_chunk_begin(k + 1, rows), cols);
+  __syncthreads();
+  if (k == 0 && c < cols) out[c] = rules::combine_column_chunks(chunks[lane]);
 }
 
 __global__ void dropout_mask_kernel(float* __restrict__ mask, std::size_t n, float p) {
@@ -148,7 +162,10 @@ void launch_add_bias(float* y, const float* bias, std::int64_t rows, std::int64_
 }
 void launch_column_sum(const float* x, std::int64_t rows, std::int64_t cols, float* out,
                        NativeStream stream) {
-  CUTRAIN_LAUNCH(column_sum_kernel, static_cast<std::size_t>(cols), x, rows, cols, out);
+  if (cols == 0) return;
+  const auto blocks = static_cast<unsigned>((cols + kColumnsPerBlock - 1) / kColumnsPerBlock);
+  column_sum_kernel<<<blocks, kBlock, 0, stream>>>(x, rows, cols, out);
+  CUTRAIN_CUDA_CHECK_LAUNCH();
 }
 void launch_dropout_mask(float* mask, std::size_t n, float p, NativeStream stream) {
   CUTRAIN_LAUNCH(dropout_mask_kernel, n, mask, n, p);
