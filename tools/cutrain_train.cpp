@@ -174,6 +174,7 @@ int run(const Config& c, const std::string& command_line) {
   to.label_smoothing = c.label_smoothing;
   to.communicator = comm;
   to.bucket_bytes = static_cast<std::size_t>(c.bucket_mb * 1024 * 1024);
+  to.resident_data = c.resident_data;
   const std::int64_t ranks = comm ? comm->size() : 1;
   const std::int64_t per_epoch =
       ((train.rows + ranks - 1) / ranks + c.batch_size - 1) / c.batch_size;

@@ -84,6 +84,10 @@ void add_options(CLI::App& app, Config& c) {
   app.add_option("--init-from", c.init_from, "initial weights (layers.{i}.weight [out, in], ...)");
   app.add_option("--export-torch", c.export_torch, "write torch.nn.Sequential-named weights");
   app.add_option("--report", c.report, "JSON report of the run");
+  app.add_flag("--resident-data", c.resident_data,
+               "keep the training set on the device and gather each batch there, instead of "
+               "streaming batches from pinned host memory (for data sets that fit beside the "
+               "model; the same batches either way)");
   app.add_option("--bucket-mb", c.bucket_mb,
                  "under mpirun: all-reduce gradients in buckets of this many MiB while backward "
                  "runs (0: one all-reduce after backward)")

@@ -36,6 +36,7 @@ struct Config {
   double val_fraction = 0;
   std::uint64_t seed = 0;
   bool no_shuffle = false, standardize = false;
+  bool resident_data = false;  // the training set on the device (Note [resident datasets])
   std::string device = "auto", metrics, save, resume, init_from, report, export_torch;
 };
 

@@ -11,6 +11,10 @@
 
 #include "cutrain/buffer.hpp"
 #include "cutrain/error.hpp"
+#include "src/cuda/dispatch.hpp"
+#if CUTRAIN_WITH_CUDA
+#include "kernels/data/data.hpp"
+#endif
 
 namespace cutrain::data {
 namespace {
@@ -54,6 +58,24 @@ class SlotQueue {
   bool closed_ = false;
 };
 
+// Rows order[begin .. begin + rows) of the dataset into x (rows x features) and y (labels or
+// targets) in host memory: the streaming worker's gather, and the resident CPU path's.
+void gather_host(const Dataset& d, const std::vector<std::int64_t>& order, std::int64_t begin,
+                 std::int64_t rows, float* x, unsigned char* y) {
+  const auto f = static_cast<std::size_t>(d.features);
+  const auto tw = static_cast<std::size_t>(d.target_width);
+  for (std::int64_t r = 0; r < rows; ++r) {
+    const auto src = static_cast<std::size_t>(order[static_cast<std::size_t>(begin + r)]);
+    std::memcpy(x + static_cast<std::size_t>(r) * f, d.x.data() + src * f, f * sizeof(float));
+    if (d.classification()) {
+      reinterpret_cast<std::int32_t*>(y)[r] = d.labels[src];
+    } else if (tw > 0) {
+      std::memcpy(reinterpret_cast<float*>(y) + static_cast<std::size_t>(r) * tw,
+                  d.targets.data() + src * tw, tw * sizeof(float));
+    }
+  }
+}
+
 }  // namespace
 
 struct Loader::Impl {
@@ -76,6 +98,19 @@ struct Loader::Impl {
   int held = -1;  // the slot handed out by the last next()
   std::vector<std::int64_t> order;
   std::size_t x_bytes = 0, y_bytes = 0;
+
+  // Note [resident datasets]: the dataset, the epoch's order and two batch buffers on the
+  // device (the batch handed out stays valid while the next one is gathered into the other).
+  struct Resident {
+    Buffer x, y, order;
+    Buffer batch[2];
+    Event consumed[2];  // recorded on the caller's stream when it moves past the batch
+    bool consumed_recorded[2] = {false, false};
+    Event order_read;  // after the last gather that read `order` (it is rewritten per epoch)
+    bool order_read_recorded = false;
+    std::int64_t next = 0, total = 0;  // batches of the current epoch
+    bool started = false;
+  } res;
 };
 
 Loader::Loader(const Dataset& dataset, Device device, const LoaderOptions& options)
@@ -95,6 +130,10 @@ Loader::Loader(const Dataset& dataset, Device device, const LoaderOptions& optio
                        ? b * sizeof(std::int32_t)
                        : b * static_cast<std::size_t>(dataset.target_width) * sizeof(float);
   const std::size_t bytes = impl_->x_bytes + impl_->y_bytes;
+  if (options.resident) {
+    init_resident();
+    return;
+  }
   impl_->copy_stream = Stream(device);
   impl_->slots.resize(static_cast<std::size_t>(options.prefetch));
   for (auto& s : impl_->slots) {
@@ -107,7 +146,43 @@ Loader::Loader(const Dataset& dataset, Device device, const LoaderOptions& optio
   }
 }
 
+void Loader::init_resident() {
+  Impl::Resident& r = impl_->res;
+  const std::size_t bytes = impl_->x_bytes + impl_->y_bytes;
+  for (auto& b : r.batch) b = Buffer(bytes, device_);
+  if (device_.is_cpu()) return;  // the dataset is read where it is
+  const Dataset& d = dataset_;
+  const std::size_t x_bytes = d.x.size() * sizeof(float);
+  const std::size_t y_bytes = d.classification() ? d.labels.size() * sizeof(std::int32_t)
+                                                 : d.targets.size() * sizeof(float);
+  try {
+    r.x = Buffer(x_bytes, device_);
+    if (y_bytes > 0) r.y = Buffer(y_bytes, device_);
+    r.order = Buffer(static_cast<std::size_t>(d.rows) * sizeof(std::int64_t), device_);
+  } catch (const Error& e) {
+    CUTRAIN_FAIL("Loader: the resident dataset (", (x_bytes + y_bytes) >> 20,
+                 " MiB) does not fit on ", device_.str(), " (", e.what(),
+                 "); use the streaming loader (LoaderOptions::resident = false, or drop "
+                 "--resident-data)");
+  }
+  copy_bytes(r.x.data(), device_, d.x.data(), Device::cpu(), x_bytes);
+  if (y_bytes > 0)
+    copy_bytes(r.y.data(), device_,
+               d.classification() ? static_cast<const void*>(d.labels.data())
+                                  : static_cast<const void*>(d.targets.data()),
+               Device::cpu(), y_bytes);
+  for (auto& e : r.consumed) e = Event(device_);
+  r.order_read = Event(device_);
+}
+
 Loader::~Loader() {
+  if (options_.resident) {  // do not free buffers the compute stream may still read
+    Impl::Resident& r = impl_->res;
+    for (int i = 0; i < 2; ++i)
+      if (r.consumed_recorded[i]) r.consumed[i].synchronize();
+    if (r.order_read_recorded) r.order_read.synchronize();
+    return;
+  }
   impl_->stop = true;
   impl_->free_q.close();
   impl_->full_q.close();
@@ -128,11 +203,97 @@ std::int64_t Loader::batches_per_epoch() const {
   return options_.drop_last ? n / b : (n + b - 1) / b;
 }
 
+std::vector<std::int64_t> Loader::epoch_order(std::uint64_t epoch) const {
+  std::vector<std::int64_t> order;
+  if (options_.shuffle) {
+    order = permutation(dataset_.rows, options_.seed, epoch);
+  } else {
+    order.resize(static_cast<std::size_t>(dataset_.rows));
+    for (std::size_t i = 0; i < order.size(); ++i) order[i] = static_cast<std::int64_t>(i);
+  }
+  if (options_.world > 1) {  // this rank's shard of the (padded) epoch order
+    const auto w = static_cast<std::size_t>(options_.world);
+    std::vector<std::int64_t> full = std::move(order);
+    if (options_.pad)
+      for (std::size_t i = 0; full.size() % w != 0; ++i) full.push_back(full[i]);
+    order.clear();
+    for (std::size_t i = static_cast<std::size_t>(options_.rank); i < full.size(); i += w)
+      order.push_back(full[i]);
+  }
+  return order;
+}
+
+void Loader::start_resident_epoch(std::uint64_t epoch, std::int64_t skip_batches) {
+  Impl& im = *impl_;
+  Impl::Resident& r = im.res;
+  im.order = epoch_order(epoch);
+  if (device_.is_cuda()) {
+    // The previous epoch's gathers read the device copy of the order: let them finish before it
+    // is rewritten (one host wait per epoch).
+    if (r.order_read_recorded) r.order_read.synchronize();
+    copy_bytes(r.order.data(), device_, im.order.data(), Device::cpu(),
+               im.order.size() * sizeof(std::int64_t));
+  }
+  r.next = skip_batches;
+  r.total = batches_per_epoch();
+  r.started = true;
+  im.held = -1;
+}
+
+std::optional<Batch> Loader::next_resident(NativeStream compute_stream) {
+  Impl& im = *impl_;
+  Impl::Resident& r = im.res;
+  CUTRAIN_CHECK(r.started, "Loader::next before start_epoch");
+  if (im.held >= 0 && device_.is_cuda()) {
+    r.consumed[im.held].record(compute_stream);
+    r.consumed_recorded[im.held] = true;
+  }
+  im.held = -1;
+  if (r.next >= r.total) return std::nullopt;
+  const std::int64_t k = r.next++;
+  const int slot = static_cast<int>(k % 2);
+  const std::int64_t begin = k * options_.batch_size;
+  const std::int64_t rows =
+      std::min(options_.batch_size, static_cast<std::int64_t>(im.order.size()) - begin);
+  auto* base = static_cast<unsigned char*>(r.batch[slot].data());
+  if (device_.is_cpu()) {
+    gather_host(dataset_, im.order, begin, rows, reinterpret_cast<float*>(base), base + im.x_bytes);
+  } else {
+    // The batch handed out two calls ago lived in this buffer: work issued on another stream
+    // must be done with it.
+    if (r.consumed_recorded[slot]) r.consumed[slot].wait_on(compute_stream);
+    const auto* order = r.order.as<std::int64_t>() + begin;
+    const std::int64_t y_width = dataset_.classification() ? 1 : dataset_.target_width;
+    CUTRAIN_ON_CUDA(kernels::launch_gather_rows(r.x.data(), dataset_.features, order, rows, base,
+                                                compute_stream);
+                    if (r.y.bytes() > 0) kernels::launch_gather_rows(
+                        r.y.data(), y_width, order, rows, base + im.x_bytes, compute_stream));
+    r.order_read.record(compute_stream);
+    r.order_read_recorded = true;
+  }
+  im.held = slot;
+  Batch b;
+  b.rows = rows;
+  b.index = k;
+  b.x = nn::Matrix{reinterpret_cast<float*>(base), rows, dataset_.features, device_};
+  if (dataset_.classification()) {
+    b.labels = reinterpret_cast<const std::int32_t*>(base + im.x_bytes);
+  } else {
+    b.targets = nn::Matrix{reinterpret_cast<float*>(base + im.x_bytes), rows, dataset_.target_width,
+                           device_};
+  }
+  return b;
+}
+
 void Loader::start_epoch(std::uint64_t epoch, std::int64_t skip_batches) {
   CUTRAIN_CHECK(skip_batches >= 0 && skip_batches <= batches_per_epoch(),
                 "Loader::start_epoch: cannot skip ", skip_batches, " of ", batches_per_epoch(),
                 " batches");
   Impl& im = *impl_;
+  if (options_.resident) {
+    start_resident_epoch(epoch, skip_batches);
+    return;
+  }
   // Stop a running epoch: close both queues so the worker wakes and exits, then join.
   im.stop = true;
   im.free_q.close();
@@ -144,27 +305,11 @@ void Loader::start_epoch(std::uint64_t epoch, std::int64_t skip_batches) {
   im.full_q.reset();
   im.held = -1;
   for (int i = 0; i < static_cast<int>(im.slots.size()); ++i) im.free_q.push(i);
-  if (options_.shuffle) {
-    im.order = permutation(dataset_.rows, options_.seed, epoch);
-  } else {
-    im.order.resize(static_cast<std::size_t>(dataset_.rows));
-    for (std::size_t i = 0; i < im.order.size(); ++i) im.order[i] = static_cast<std::int64_t>(i);
-  }
-  if (options_.world > 1) {  // this rank's shard of the (padded) epoch order
-    const auto w = static_cast<std::size_t>(options_.world);
-    std::vector<std::int64_t> full = std::move(im.order);
-    if (options_.pad)
-      for (std::size_t i = 0; full.size() % w != 0; ++i) full.push_back(full[i]);
-    im.order.clear();
-    for (std::size_t i = static_cast<std::size_t>(options_.rank); i < full.size(); i += w)
-      im.order.push_back(full[i]);
-  }
+  im.order = epoch_order(epoch);
   const std::int64_t total = batches_per_epoch();
   im.worker = std::thread([this, skip_batches, total] {
     Impl& w = *impl_;
     const Dataset& d = dataset_;
-    const auto f = static_cast<std::size_t>(d.features);
-    const auto tw = static_cast<std::size_t>(d.target_width);
     try {
       for (std::int64_t k = skip_batches; k < total && !w.stop; ++k) {
         const int id = w.free_q.pop();
@@ -175,19 +320,8 @@ void Loader::start_epoch(std::uint64_t epoch, std::int64_t skip_batches) {
         const std::int64_t begin = k * options_.batch_size;
         const std::int64_t rows =
             std::min(options_.batch_size, static_cast<std::int64_t>(w.order.size()) - begin);
-        auto* hx = s.host.as<float>();
-        auto* hy = reinterpret_cast<unsigned char*>(s.host.data()) + w.x_bytes;
-        for (std::int64_t r = 0; r < rows; ++r) {
-          const auto src = static_cast<std::size_t>(w.order[static_cast<std::size_t>(begin + r)]);
-          std::memcpy(hx + static_cast<std::size_t>(r) * f, d.x.data() + src * f,
-                      f * sizeof(float));
-          if (d.classification()) {
-            reinterpret_cast<std::int32_t*>(hy)[r] = d.labels[src];
-          } else if (tw > 0) {
-            std::memcpy(reinterpret_cast<float*>(hy) + static_cast<std::size_t>(r) * tw,
-                        d.targets.data() + src * tw, tw * sizeof(float));
-          }
-        }
+        gather_host(d, w.order, begin, rows, s.host.as<float>(),
+                    reinterpret_cast<unsigned char*>(s.host.data()) + w.x_bytes);
         s.rows = rows;
         s.index = k;
         if (device_.is_cuda()) {
@@ -208,6 +342,7 @@ void Loader::start_epoch(std::uint64_t epoch, std::int64_t skip_batches) {
 }
 
 std::optional<Batch> Loader::next(NativeStream compute_stream) {
+  if (options_.resident) return next_resident(compute_stream);
   Impl& im = *impl_;
   CUTRAIN_CHECK(im.worker.joinable() || im.held >= 0, "Loader::next before start_epoch");
   if (im.held >= 0) {  // the previous batch: give its slot back once the compute stream is done

@@ -196,7 +196,8 @@ FitResult Trainer::fit(const data::Dataset& train, const data::Dataset* val) {
                        .drop_last = options_.drop_last,
                        .seed = options_.seed,
                        .rank = comm ? comm->rank() : 0,
-                       .world = comm ? comm->size() : 1});
+                       .world = comm ? comm->size() : 1,
+                       .resident = options_.resident_data});
   const std::int64_t per_epoch = loader.batches_per_epoch();
   std::vector<dist::GradientBucket> buckets;
   if (comm != nullptr && options_.bucket_bytes > 0)

@@ -69,11 +69,16 @@ TEST(Dataset, SplitStandardizeScaleValidate) {
   EXPECT_THROW(split(d, 1.0, 1), Error);
 }
 
-void check_epochs(Device device, std::int64_t rows, std::int64_t batch, bool drop_last) {
+void check_epochs(Device device, std::int64_t rows, std::int64_t batch, bool drop_last,
+                  bool resident = false) {
   const Dataset d = numbered(rows);
-  Loader loader(
-      d, device,
-      {.batch_size = batch, .shuffle = true, .drop_last = drop_last, .seed = 11, .prefetch = 3});
+  Loader loader(d, device,
+                {.batch_size = batch,
+                 .shuffle = true,
+                 .drop_last = drop_last,
+                 .seed = 11,
+                 .prefetch = 3,
+                 .resident = resident});
   std::vector<std::vector<std::int64_t>> orders;
   Stream compute(device);
   for (std::uint64_t epoch = 0; epoch < 3; ++epoch) {
@@ -112,6 +117,86 @@ void check_epochs(Device device, std::int64_t rows, std::int64_t batch, bool dro
 TEST(Loader, EverySampleOncePerEpochInSeededOrder) {
   check_epochs(Device::cpu(), 103, 10, false);
   check_epochs(Device::cpu(), 103, 10, true);
+  check_epochs(Device::cpu(), 103, 10, false, /*resident=*/true);
+  check_epochs(Device::cpu(), 103, 10, true, /*resident=*/true);
+}
+
+// What a loader hands out over one epoch, copied to the host batch by batch.
+struct Epoch {
+  std::vector<float> x, targets;
+  std::vector<std::int32_t> labels;
+  std::vector<std::int64_t> rows, index;
+  bool operator==(const Epoch&) const = default;
+};
+
+Epoch collect(const Dataset& d, Device device, const LoaderOptions& o, std::uint64_t epoch,
+              std::int64_t skip) {
+  Loader loader(d, device, o);
+  Stream compute(device);
+  loader.start_epoch(epoch + 1);  // abandoned: start_epoch must reset the position
+  loader.next(compute.native());
+  loader.start_epoch(epoch, skip);
+  Epoch e;
+  while (auto b = loader.next(compute.native())) {
+    compute.synchronize();
+    std::vector<float> x(b->x.size());
+    copy_bytes(x.data(), Device::cpu(), b->x.data, device, x.size() * sizeof(float));
+    e.x.insert(e.x.end(), x.begin(), x.end());
+    if (d.classification()) {
+      std::vector<std::int32_t> y(static_cast<std::size_t>(b->rows));
+      copy_bytes(y.data(), Device::cpu(), b->labels, device, y.size() * sizeof(std::int32_t));
+      e.labels.insert(e.labels.end(), y.begin(), y.end());
+    } else {
+      std::vector<float> t(b->targets.size());
+      copy_bytes(t.data(), Device::cpu(), b->targets.data, device, t.size() * sizeof(float));
+      e.targets.insert(e.targets.end(), t.begin(), t.end());
+    }
+    e.rows.push_back(b->rows);
+    e.index.push_back(b->index);
+  }
+  return e;
+}
+
+// Note [resident datasets]: the resident loader hands out the streaming pipeline's batches, bit
+// for bit, in every configuration (shuffled or not, last batch kept or dropped, sharded over
+// ranks, resumed mid-epoch, labels or regression targets, rows of 3 and of 8 floats).
+void check_resident_matches_streaming(Device device) {
+  Dataset regression = numbered(61, 8);
+  regression.labels.clear();
+  regression.classes = 0;
+  regression.target_width = 2;
+  for (std::int64_t r = 0; r < regression.rows; ++r)
+    regression.targets.insert(regression.targets.end(), {static_cast<float>(-r), 0.25F * r});
+  const Dataset classes = numbered(103, 3);
+  int checked = 0;
+  for (const Dataset* d : {&classes, static_cast<const Dataset*>(&regression)}) {
+    for (const bool shuffle : {true, false}) {
+      for (const bool drop_last : {false, true}) {
+        for (const int world : {1, 2}) {
+          for (const std::int64_t skip : {0, 2}) {
+            LoaderOptions o{.batch_size = 8,
+                            .shuffle = shuffle,
+                            .drop_last = drop_last,
+                            .seed = 4,
+                            .rank = world - 1,
+                            .world = world};
+            const Epoch streamed = collect(*d, Device::cpu(), o, 3, skip);
+            o.resident = true;
+            const Epoch resident = collect(*d, device, o, 3, skip);
+            ASSERT_FALSE(streamed.rows.empty());
+            ASSERT_EQ(resident, streamed) << "shuffle " << shuffle << " drop_last " << drop_last
+                                          << " world " << world << " skip " << skip;
+            ++checked;
+          }
+        }
+      }
+    }
+  }
+  EXPECT_EQ(checked, 32);
+}
+
+TEST(Loader, ResidentBatchesAreTheStreamingOnes) {
+  check_resident_matches_streaming(Device::cpu());
 }
 
 TEST(Loader, StopsMidEpochResumesAndRejectsBadOptions) {
@@ -184,6 +269,13 @@ TEST(LoaderGpu, EverySampleOncePerEpochInSeededOrder) {
   CUTRAIN_REQUIRE_GPU();
   check_epochs(Device::cuda(0), 1003, 64, false);
   check_epochs(Device::cuda(0), 1003, 64, true);
+  check_epochs(Device::cuda(0), 1003, 64, false, /*resident=*/true);
+}
+
+// The GPU gather (16-byte rows of 8 floats, 4-byte rows of 3) against the CPU streaming loader.
+TEST(LoaderGpu, ResidentBatchesAreTheStreamingOnes) {
+  CUTRAIN_REQUIRE_GPU();
+  check_resident_matches_streaming(Device::cuda(0));
 }
 
 }  // namespace

@@ -98,6 +98,29 @@ TEST(TrainerGpu, ResumeIsExact) {
   check_resume(Device::cuda(0));
 }
 
+// Note [resident datasets]: the same batches as streaming, so training is bit-identical.
+void check_resident_data(Device device) {
+  const data::Dataset train = blobs(300, 4);
+  std::vector<float> weights[2];
+  for (const bool resident : {false, true}) {
+    nn::Sequential m = model(7, device);
+    optim::AdamW opt(m.parameters(), optim::AdamW::defaults());
+    TrainerOptions o = options(2);
+    o.resident_data = resident;
+    Trainer(m, opt, o).fit(train);
+    weights[resident ? 1 : 0] = m.parameters().to_host();
+  }
+  EXPECT_EQ(weights[1], weights[0]);
+}
+
+TEST(Trainer, ResidentDataTrainsBitForBitAsStreaming) {
+  check_resident_data(Device::cpu());
+}
+TEST(TrainerGpu, ResidentDataTrainsBitForBitAsStreaming) {
+  CUTRAIN_REQUIRE_GPU();
+  check_resident_data(Device::cuda(0));
+}
+
 struct Recorder : Callback {
   std::vector<std::string> events;
   std::map<std::int64_t, std::vector<float>> params;

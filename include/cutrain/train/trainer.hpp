@@ -79,6 +79,10 @@ struct TrainerOptions {
   // many bytes, each all-reduced as soon as backward has produced it, overlapping the rest of
   // backward (Note [gradient buckets]; PyTorch DDP's bucket_cap_mb).
   std::size_t bucket_bytes = 0;
+  // The training set on the model's device, batches gathered there (data::LoaderOptions::
+  // resident, Note [resident datasets]); the same batches as streaming, so the same result bit
+  // for bit. Evaluation still streams.
+  bool resident_data = false;
 };
 
 struct FitResult {
