@@ -262,9 +262,10 @@ std::optional<Batch> Loader::next_resident(NativeStream compute_stream) {
     // The batch handed out two calls ago lived in this buffer: work issued on another stream
     // must be done with it.
     if (r.consumed_recorded[slot]) r.consumed[slot].wait_on(compute_stream);
-    const auto* order = r.order.as<std::int64_t>() + begin;
-    const std::int64_t y_width = dataset_.classification() ? 1 : dataset_.target_width;
-    CUTRAIN_ON_CUDA(kernels::launch_gather_rows(r.x.data(), dataset_.features, order, rows, base,
+    CUTRAIN_ON_CUDA(const auto* order = r.order.as<std::int64_t>() + begin;
+                    const std::int64_t y_width =
+                        dataset_.classification() ? 1 : dataset_.target_width;
+                    kernels::launch_gather_rows(r.x.data(), dataset_.features, order, rows, base,
                                                 compute_stream);
                     if (r.y.bytes() > 0) kernels::launch_gather_rows(
                         r.y.data(), y_width, order, rows, base + im.x_bytes, compute_stream));
