@@ -67,9 +67,14 @@ __global__ void __launch_bounds__(kBlock)
   if (k == 0 && c < cols) out[c] = rules::combine_column_chunks(chunks[lane]);
 }
 
-__global__ void dropout_mask_kernel(float* __restrict__ mask, std::size_t n, float p) {
-  for (std::size_t i = global_id(); i < n; i += grid_stride())
-    mask[i] = rules::dropout_mask(mask[i], p);
+// x and y may alias (an in-place forward): no __restrict__ on them.
+__global__ void dropout_forward_kernel(float* __restrict__ mask, const float* x, float* y,
+                                       std::size_t n, float p) {
+  for (std::size_t i = global_id(); i < n; i += grid_stride()) {
+    const float m = rules::dropout_mask(mask[i], p);
+    mask[i] = m;
+    y[i] = x[i] * m;
+  }
 }
 
 __global__ void multiply_kernel(const float* __restrict__ a, const float* __restrict__ b,
@@ -167,8 +172,9 @@ void launch_column_sum(const float* x, std::int64_t rows, std::int64_t cols, flo
   column_sum_kernel<<<blocks, kBlock, 0, stream>>>(x, rows, cols, out);
   CUTRAIN_CUDA_CHECK_LAUNCH();
 }
-void launch_dropout_mask(float* mask, std::size_t n, float p, NativeStream stream) {
-  CUTRAIN_LAUNCH(dropout_mask_kernel, n, mask, n, p);
+void launch_dropout_forward(float* mask, const float* x, float* y, std::size_t n, float p,
+                            NativeStream stream) {
+  CUTRAIN_LAUNCH(dropout_forward_kernel, n, mask, x, y, n, p);
 }
 void launch_multiply(const float* a, const float* b, float* out, std::size_t n,
                      NativeStream stream) {

@@ -75,10 +75,14 @@ void column_sum(const Exec& e, const float* x, std::int64_t rows, std::int64_t c
       kernels::launch_column_sum(x, rows, cols, out, e.stream))
 }
 
-void dropout_mask(const Exec& e, float* mask, std::size_t n, float p) {
-  CUTRAIN_NN_DISPATCH(
-      cpu::parallel_for(n, [=](std::size_t i) { mask[i] = rules::dropout_mask(mask[i], p); }),
-      kernels::launch_dropout_mask(mask, n, p, e.stream))
+void dropout_forward(const Exec& e, float* mask, const float* x, float* y, std::size_t n, float p) {
+  CUTRAIN_NN_DISPATCH(cpu::parallel_for(n,
+                                        [=](std::size_t i) {
+                                          const float m = rules::dropout_mask(mask[i], p);
+                                          mask[i] = m;
+                                          y[i] = x[i] * m;
+                                        }),
+                      kernels::launch_dropout_forward(mask, x, y, n, p, e.stream))
 }
 
 void multiply(const Exec& e, const float* a, const float* b, float* out, std::size_t n) {

@@ -36,7 +36,9 @@ void activation_backward(const Exec& e, rules::Activation a, float slope, const 
                          const float* y, const float* dy, float* dx, std::size_t n);
 void add_bias(const Exec& e, float* y, const float* bias, std::int64_t rows, std::int64_t cols);
 void column_sum(const Exec& e, const float* x, std::int64_t rows, std::int64_t cols, float* out);
-void dropout_mask(const Exec& e, float* mask, std::size_t n, float p);
+// mask holds uniforms in (0, 1]: it becomes the inverted-dropout mask and y = x * mask, in one
+// pass (x and y may be the same array).
+void dropout_forward(const Exec& e, float* mask, const float* x, float* y, std::size_t n, float p);
 void multiply(const Exec& e, const float* a, const float* b, float* out, std::size_t n);
 void copy(const Exec& e, const float* src, float* dst, std::size_t n);
 void batchnorm_train(const Exec& e, const float* x, float* y, std::int64_t rows, std::int64_t cols,

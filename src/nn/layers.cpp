@@ -160,8 +160,7 @@ void Dropout::forward(LayerContext& ctx, const Matrix& x, Matrix& y) {
   (void)mask;
   CUTRAIN_FAIL("Dropout in training needs cuRAND; cutrain was built without the CUDA toolkit");
 #endif
-  backend::dropout_mask(e, mask, x.size(), p_);
-  backend::multiply(e, x.data, mask, y.data, x.size());
+  backend::dropout_forward(e, mask, x.data, y.data, x.size(), p_);
 }
 
 void Dropout::backward(LayerContext& ctx, const Matrix& /*x*/, const Matrix& /*y*/,
