@@ -201,10 +201,11 @@ int run(const Config& c, const std::string& command_line) {
                       : *std::max_element(target->per_epoch.begin(), target->per_epoch.end()));
   }
   if (!c.export_torch.empty() && rank == 0) train::export_torch(c.export_torch, model);
-  double seconds = 0, sps = 0;
+  double seconds = 0, sps = 0, issue = 0;
   for (const auto& m : fit.history) {
     seconds += m.seconds;
     sps += m.samples_per_second;
+    issue += m.issue_seconds;
   }
   const auto n = static_cast<double>(std::max<std::size_t>(1, fit.history.size()));
   std::printf("test accuracy %.4f  test loss %.4f  (%zu epochs, %.2f s/epoch, %.0f samples/s)\n",
@@ -216,6 +217,9 @@ int run(const Config& c, const std::string& command_line) {
                         {"epochs", fit.history.size()},
                         {"seconds_per_epoch", seconds / n},
                         {"samples_per_second", sps / n},
+                        // host time to enqueue an epoch's steps: ~seconds_per_epoch when the
+                        // host's launches, not the GPU, set the pace
+                        {"issue_seconds_per_epoch", issue / n},
                         {"device", describe(device)},
                         {"parameters", model.parameters().layout().parameter_count()},
                         {"command", command_line}};

@@ -260,6 +260,7 @@ FitResult Trainer::fit(const data::Dataset& train, const data::Dataset* val) {
                      el / static_cast<double>(k) * static_cast<double>(per_epoch - k));
       }
     }
+    const double issued = std::chrono::duration<double>(Clock::now() - t0).count();
     // The epoch's one read of its step results.
     std::vector<float> losses(static_cast<std::size_t>(k)), norms(static_cast<std::size_t>(k));
     copy_bytes(losses.data(), Device::cpu(), im.step_losses.data(), device, losses.size() * 4, s);
@@ -291,6 +292,7 @@ FitResult Trainer::fit(const data::Dataset& train, const data::Dataset* val) {
       m.val_accuracy = e.accuracy;
     }
     m.seconds = std::chrono::duration<double>(Clock::now() - t0).count();
+    m.issue_seconds = issued;
     m.samples_per_second = static_cast<double>(train.rows) / m.seconds;
     if (tty) std::fprintf(stderr, "\r%*s\r", 110, "");
     if (lead && options_.progress) {

@@ -37,6 +37,10 @@ struct EpochMetrics {
   std::int64_t skipped_steps = 0;
   double seconds = 0;
   double samples_per_second = 0;
+  // Host time until the epoch's last step was enqueued. On a GPU nothing in a step waits for the
+  // device, so when this is close to `seconds` the host (launches, the loader) sets the pace,
+  // and when it is much smaller the GPU does.
+  double issue_seconds = 0;
 };
 
 struct EvalResult {
