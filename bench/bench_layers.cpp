@@ -1,7 +1,8 @@
 // bench_layers: Linear forward + backward at training shapes, in TFLOP/s, next to the bare
 // GEMMs of the same shapes (the forward GEMM and the two backward GEMMs, nothing else) measured
 // in the same run: fraction_of_gemm = bare GEMM time / layer time. The layer adds the bias add
-// and the bias-gradient column sums.
+// and the bias-gradient column sums. Then ReLU and GELU forward + backward against the
+// same-run copy of the bytes they must move (fraction_of_copy).
 #include <CLI/CLI.hpp>
 
 #include <cstdio>
@@ -94,6 +95,43 @@ int main(int argc, char** argv) {
                     flops / layer_s * 1e-12, flops / gemm_s * 1e-12, 100 * gemm_s / layer_s);
       }
       std::fflush(stdout);
+    }
+    // Activations: forward + backward of one layer on a [batch, 1024] activation, against the
+    // same-run copy of the fewest bytes they must move (forward reads x, writes y; backward
+    // reads x or y and dy, writes dx: 20 bytes per element).
+    const std::int64_t width = 1024;
+    const auto n = static_cast<std::size_t>(batch * width);
+    const double copy_s = bench::copy_seconds(device, n * 10 * sizeof(float) / 4, stream.native());
+    for (const nn::Activation::Kind kind :
+         {nn::Activation::Kind::kRelu, nn::Activation::Kind::kGelu}) {
+      nn::Sequential m(width);
+      m.emplace<nn::Activation>(kind);
+      m.build(device, 1);
+      Buffer xb(n * sizeof(float), device), dyb(n * sizeof(float), device),
+          dxb(n * sizeof(float), device);
+      xb.zero();
+      dyb.zero();
+      nn::Matrix x{xb.as<float>(), batch, width, device}, dy{dyb.as<float>(), batch, width, device};
+      nn::Matrix dx{dxb.as<float>(), batch, width, device};
+      const double act_s = bench::time_per_run(
+          device, stream.native(),
+          [&] {
+            m.forward(x, stream.native());
+            m.backward(dy, stream.native(), &dx);
+          },
+          min_seconds);
+      const char* name = kind == nn::Activation::Kind::kRelu ? "relu" : "gelu";
+      if (json) {
+        std::printf(
+            "{\"bench\":\"activation\",\"layer\":\"%s\",\"device\":\"%s\",\"batch\":%lld,"
+            "\"width\":%lld,\"seconds_per_step\":%.9g,\"copy_seconds\":%.9g,"
+            "\"fraction_of_copy\":%.4f}\n",
+            name, device.str().c_str(), static_cast<long long>(batch),
+            static_cast<long long>(width), act_s, copy_s, copy_s / act_s);
+      } else {
+        std::printf("%-14s %10.1f us fwd+bwd, %5.1f%% of the same-bytes copy\n",
+                    (std::string(name) + " x1024").c_str(), act_s * 1e6, 100 * copy_s / act_s);
+      }
     }
   } catch (const Error& e) {
     std::fprintf(stderr, "%s\n", e.what());

@@ -98,6 +98,11 @@ def main():
           [[f"{r['in']}x{r['out']}", r["batch"], f"{r['seconds_per_step'] * 1e6:.1f}",
             f"{r['tflops']:.2f}", f"{r['gemm_tflops']:.2f}", pct(r["fraction_of_gemm"])]
            for r in rows if r.get("bench") == "layers"])
+    table(["activation", ">batch", ">width", ">us fwd+bwd", ">of copy"],
+          [[f"{r['layer']} ({r['device']})", r["batch"], r["width"],
+            f"{r['seconds_per_step'] * 1e6:.1f}", pct(r["fraction_of_copy"])]
+           for r in rows if r.get("bench") == "activation"])
+
     def epoch_s(r, key):
         return f"{r[key]:.4f}" if key in r else "—"
     table(["loader", ">batch", ">pipelined batches/s", ">synchronous", ">copy hidden behind compute",

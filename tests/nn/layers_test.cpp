@@ -6,6 +6,7 @@
 #include <random>
 
 #include "cutrain/error.hpp"
+#include "kernels/nn/batchnorm.cuh"
 #include "nn_fixture.hpp"
 #include "support/gpu.hpp"
 
@@ -282,6 +283,9 @@ std::vector<std::vector<float>> bias_gradients(Device device) {
       m.backward(dy.m);
       const std::vector<float> db = m.gradients().tensor_to_host("layers.0.bias");
       for (std::int64_t c = 0; c < width; ++c) {
+        // The CPU loop is blocked across columns; per column it must be the rule itself.
+        EXPECT_EQ(db[static_cast<std::size_t>(c)], rules::column_sum(dys.data() + c, batch, width))
+            << "batch " << batch << " width " << width << " column " << c;
         double want = 0;
         for (std::int64_t r = 0; r < batch; ++r)
           want += dys[static_cast<std::size_t>(r * width + c)];
