@@ -1,7 +1,9 @@
 #include "cutrain/optim/schedule.hpp"
 
 #include <algorithm>
+#include <charconv>
 #include <cmath>
+#include <cstdio>
 #include <limits>
 #include <numbers>
 
@@ -159,6 +161,51 @@ void ReduceLrOnPlateau::observe(double metric) {
     cooldown_left_ = cooldown_;
     bad_ = 0;
   }
+}
+
+namespace {
+
+std::string exact(double v) {
+  char text[40];
+  std::snprintf(text, sizeof(text), "%.17g", v);  // round-trips every double, inf included
+  return text;
+}
+
+template <class T>
+T state_value(const LrSchedule::State& s, const std::string& key, const char* who) {
+  const auto it = s.find(key);
+  CUTRAIN_CHECK(it != s.end(), who, ": the saved schedule state has no '", key, "'");
+  const std::string& text = it->second;
+  T v{};
+  const auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), v);
+  CUTRAIN_CHECK(ec == std::errc() && end == text.data() + text.size() && !text.empty(), who,
+                ": saved schedule state '", key, "' = '", text, "' is not a number");
+  return v;
+}
+
+}  // namespace
+
+LrSchedule::State ReduceLrOnPlateau::state() const {
+  return {{"lr", exact(lr_)},
+          {"best", exact(best_)},
+          {"bad", std::to_string(bad_)},
+          {"cooldown_left", std::to_string(cooldown_left_)}};
+}
+
+void ReduceLrOnPlateau::load_state(const State& s, bool apply) {
+  const char* who = "ReduceLrOnPlateau";
+  const auto lr = state_value<double>(s, "lr", who);
+  const auto best = state_value<double>(s, "best", who);
+  const auto bad = state_value<std::int64_t>(s, "bad", who);
+  const auto cooldown_left = state_value<std::int64_t>(s, "cooldown_left", who);
+  CUTRAIN_CHECK(std::isfinite(lr) && lr >= 0 && !std::isnan(best) && bad >= 0 && cooldown_left >= 0,
+                who, ": saved schedule state out of range (lr ", lr, ", best ", best, ", bad ", bad,
+                ", cooldown_left ", cooldown_left, ")");
+  if (!apply) return;
+  lr_ = lr;
+  best_ = best;
+  bad_ = bad;
+  cooldown_left_ = cooldown_left;
 }
 
 }  // namespace cutrain::optim

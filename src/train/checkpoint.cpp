@@ -106,9 +106,10 @@ void save_checkpoint(const std::string& path, nn::Sequential& model, optim::Opti
   io::save_safetensors(path, tensors, meta);
 }
 
-TrainState load_checkpoint(const std::string& path, nn::Sequential& model,
-                           optim::Optimizer* optimizer, std::map<std::string, std::string>* out,
-                           const BestWeights& best) {
+TrainState load_checkpoint(
+    const std::string& path, nn::Sequential& model, optim::Optimizer* optimizer,
+    std::map<std::string, std::string>* out, const BestWeights& best,
+    const std::function<void(const std::map<std::string, std::string>&)>& check) {
   // Every check runs before anything is written: a refused file leaves the model, the optimizer
   // and the best-weights arenas exactly as they were (a caller may catch the error and go on).
   const io::SafetensorsFile f = io::load_safetensors(path);
@@ -169,6 +170,7 @@ TrainState load_checkpoint(const std::string& path, nn::Sequential& model,
       staged.add(*s.arena, f, "optim." + s.name + ".", path, false);
   }
 
+  if (check) check(meta);
   staged.commit();
   model.set_forward_count(static_cast<std::uint64_t>(forward));
   model.set_training_forward_count(static_cast<std::uint64_t>(training_forward));

@@ -5,6 +5,7 @@
 #include <chrono>
 #include <cmath>
 #include <cstdio>
+#include <cstring>
 #include <fstream>
 #include <limits>
 #include <nlohmann/json.hpp>
@@ -16,6 +17,16 @@
 
 namespace cutrain::train {
 namespace {
+
+constexpr const char* kSchedulePrefix = "schedule.";
+
+// The "schedule.<key>" entries of a checkpoint's metadata, prefix removed.
+optim::LrSchedule::State schedule_state(const std::map<std::string, std::string>& meta) {
+  optim::LrSchedule::State out;
+  for (const auto& [key, value] : meta)
+    if (key.starts_with(kSchedulePrefix)) out[key.substr(std::strlen(kSchedulePrefix))] = value;
+  return out;
+}
 
 using Clock = std::chrono::steady_clock;
 constexpr double kNaN = std::numeric_limits<double>::quiet_NaN();
@@ -112,8 +123,18 @@ void Trainer::resume(const std::string& checkpoint_path) {
     im.best_params = std::make_unique<Arena>(model_.parameters().like());
     im.best_buffers = std::make_unique<Arena>(model_.buffers().like());
   }
+  // Note [schedule state]: a metric-driven schedule's state travels as "schedule.*" metadata;
+  // it is checked with everything else before the checkpoint is applied.
+  optim::LrSchedule* schedule = options_.schedule.get();
+  optim::LrSchedule::State saved;
   state_ = load_checkpoint(checkpoint_path, model_, &optimizer_, nullptr,
-                           {im.best_params.get(), im.best_buffers.get()});
+                           {im.best_params.get(), im.best_buffers.get()},
+                           [&](const std::map<std::string, std::string>& meta) {
+                             saved = schedule_state(meta);
+                             if (schedule != nullptr && !saved.empty())
+                               schedule->load_state(saved, /*apply=*/false);
+                           });
+  if (schedule != nullptr && !saved.empty()) schedule->load_state(saved);
   if (!state_.has_best_weights) {
     im.best_params.reset();
     im.best_buffers.reset();
@@ -333,10 +354,14 @@ FitResult Trainer::fit(const data::Dataset& train, const data::Dataset* val) {
         stop = true;
       }
     }
-    if (lead && !options_.checkpoint_path.empty())
-      save_checkpoint(options_.checkpoint_path, model_, &optimizer_, state_,
-                      options_.checkpoint_metadata,
+    if (lead && !options_.checkpoint_path.empty()) {
+      std::map<std::string, std::string> meta = options_.checkpoint_metadata;
+      if (options_.schedule)
+        for (const auto& [key, value] : options_.schedule->state())
+          meta[std::string(kSchedulePrefix) + key] = value;
+      save_checkpoint(options_.checkpoint_path, model_, &optimizer_, state_, meta,
                       {state_.has_best ? im.best_params.get() : nullptr, im.best_buffers.get()});
+    }
     if (stop) {
       result.stopped_early = true;
       break;

@@ -51,6 +51,55 @@ TEST(Schedule, PlateauMatchesPyTorch) {
   EXPECT_THROW(s.observe(std::nan("")), Error);
 }
 
+// Note [schedule state]: a plateau schedule stopped half way and restored from its state()
+// continues exactly as the uninterrupted one (PyTorch's golden sequence); a damaged state is
+// refused with the entry named and leaves the schedule as it was.
+TEST(Schedule, PlateauStateRoundTripsAndContinuesTheGoldenSequence) {
+  const std::vector<double> metrics = golden().at("plateau_metrics");
+  const std::vector<double> want = golden().at("plateau");
+  ReduceLrOnPlateau first(0.1, 0.5, 2, 1e-4, 1, 0.01);
+  const std::size_t half = metrics.size() / 2;
+  for (std::size_t k = 0; k < half; ++k) first.observe(metrics[k]);
+  ReduceLrOnPlateau resumed(0.1, 0.5, 2, 1e-4, 1, 0.01);
+  resumed.load_state(first.state());
+  for (std::size_t k = half; k < metrics.size(); ++k) {
+    EXPECT_NEAR(resumed.lr(0), want[k], 1e-12) << "before observation " << k;
+    resumed.observe(metrics[k]);
+  }
+  ASSERT_LT(want[metrics.size() - 1], want[0]) << "the golden sequence must reduce the lr";
+  // A fresh schedule (best = +inf) round-trips too.
+  ReduceLrOnPlateau fresh(0.1);
+  EXPECT_EQ(fresh.state().at("best"), "inf");
+  ReduceLrOnPlateau other(0.2);
+  other.load_state(fresh.state());
+  EXPECT_EQ(other.state(), fresh.state());
+
+  auto refused = [&](const std::string& key, const std::string& value, const char* expect) {
+    LrSchedule::State bad = first.state();
+    if (value.empty())
+      bad.erase(key);
+    else
+      bad[key] = value;
+    ReduceLrOnPlateau target(0.3);
+    const LrSchedule::State before = target.state();
+    try {
+      target.load_state(bad);
+      ADD_FAILURE() << key << " = " << value << " was accepted";
+    } catch (const Error& e) {
+      EXPECT_NE(std::string(e.what()).find(expect), std::string::npos) << e.what();
+    }
+    EXPECT_EQ(target.state(), before) << key;
+  };
+  refused("bad", "", "has no 'bad'");
+  refused("lr", "0.1x", "'lr' = '0.1x' is not a number");
+  refused("cooldown_left", "-2", "out of range");
+  refused("lr", "nan", "out of range");
+  // Closed forms have no state; a warmup forwards to its inner schedule.
+  EXPECT_TRUE(CosineLr(1.0, 10).state().empty());
+  WarmupLr warm(std::make_unique<ReduceLrOnPlateau>(0.1), 5);
+  EXPECT_EQ(warm.state(), ReduceLrOnPlateau(0.1).state());
+}
+
 TEST(Schedule, ClosedForms) {
   // Deep Learning book eq. 8.14 at a quarter of tau: 0.75 * base + 0.25 * final.
   EXPECT_DOUBLE_EQ(LinearDecayLr(0.2, 0.02, 100).lr(25), 0.75 * 0.2 + 0.25 * 0.02);

@@ -98,6 +98,40 @@ TEST(TrainerGpu, ResumeIsExact) {
   check_resume(Device::cuda(0));
 }
 
+// Note [schedule state]: a ReduceLROnPlateau run resumed from its checkpoint continues the
+// schedule (best metric, bad epochs, reduced lr) instead of starting it afresh. The threshold
+// makes every epoch after the first a non-improvement, so the straight run halves the lr after
+// epoch 2 - which a fresh schedule (best = +inf) would not.
+TEST(Trainer, ResumeRestoresThePlateauSchedule) {
+  const data::Dataset train = blobs(300, 4), val = blobs(90, 5);
+  auto plateau_options = [](std::int64_t epochs) {
+    TrainerOptions o = options(epochs);
+    o.schedule = std::make_shared<optim::ReduceLrOnPlateau>(0.01, 0.5, 0, 0.9);
+    o.schedule_per_iteration = false;
+    return o;
+  };
+  nn::Sequential straight = model(7);
+  optim::Adam opt1(straight.parameters(), {.lr = 0.01F});
+  const FitResult full = Trainer(straight, opt1, plateau_options(3)).fit(train, &val);
+  ASSERT_EQ(full.history.size(), 3u);
+  EXPECT_EQ(full.history[2].lr, 0.005F) << "the straight run must reduce the lr after epoch 2";
+
+  nn::Sequential first = model(7);
+  optim::Adam opt2(first.parameters(), {.lr = 0.01F});
+  TrainerOptions o = plateau_options(1);
+  o.checkpoint_path = tmp("plateau.safetensors");
+  Trainer(first, opt2, o).fit(train, &val);
+
+  nn::Sequential second = model(99);
+  optim::Adam opt3(second.parameters(), {.lr = 0.01F});
+  Trainer resumed(second, opt3, plateau_options(3));
+  resumed.resume(o.checkpoint_path);
+  const FitResult rest = resumed.fit(train, &val);
+  ASSERT_EQ(rest.history.size(), 2u);
+  EXPECT_EQ(rest.history[1].lr, 0.005F);
+  EXPECT_EQ(second.parameters().to_host(), straight.parameters().to_host());
+}
+
 // Note [resident datasets]: the same batches as streaming, so training is bit-identical.
 void check_resident_data(Device device) {
   const data::Dataset train = blobs(300, 4);

@@ -5,7 +5,9 @@
 // tests/optim/schedule_test.cpp. All arithmetic is in double.
 
 #include <cstdint>
+#include <map>
 #include <memory>
+#include <string>
 #include <vector>
 
 namespace cutrain::optim {
@@ -16,6 +18,15 @@ class LrSchedule {
   virtual double lr(std::int64_t k) const = 0;
   // For metric-driven schedules (ReduceLrOnPlateau): report the epoch's validation metric.
   virtual void observe(double /*metric*/) {}
+
+  // What observe() has changed, for checkpoints: the trainer saves it as "schedule.<key>"
+  // metadata and restores it on resume, so a resumed run continues the same schedule. Closed
+  // forms of k have none.
+  using State = std::map<std::string, std::string>;
+  virtual State state() const { return {}; }
+  // Restores state(). A missing or malformed entry throws cutrain::Error naming it, and nothing
+  // changes; with apply = false it only checks.
+  virtual void load_state(const State& /*state*/, bool /*apply*/ = true) {}
 };
 
 // lr(k) = base
@@ -96,6 +107,8 @@ class WarmupLr final : public LrSchedule {
   WarmupLr(std::unique_ptr<LrSchedule> inner, std::int64_t warmup, double start_factor = 0.0);
   double lr(std::int64_t k) const override;
   void observe(double metric) override { inner_->observe(metric); }
+  State state() const override { return inner_->state(); }
+  void load_state(const State& s, bool apply = true) override { inner_->load_state(s, apply); }
 
  private:
   std::unique_ptr<LrSchedule> inner_;
@@ -112,6 +125,9 @@ class ReduceLrOnPlateau final : public LrSchedule {
                     double threshold = 1e-4, std::int64_t cooldown = 0, double min_lr = 0.0);
   double lr(std::int64_t) const override { return lr_; }
   void observe(double metric) override;
+  // "lr", "best", "bad", "cooldown_left"
+  State state() const override;
+  void load_state(const State& s, bool apply = true) override;
 
  private:
   double lr_, factor_, threshold_, min_lr_;

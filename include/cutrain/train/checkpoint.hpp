@@ -11,6 +11,7 @@
 // and optimizer and names the first mismatch.
 
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <string>
 
@@ -49,10 +50,12 @@ void save_checkpoint(const std::string& path, nn::Sequential& model, optim::Opti
 // When the file holds best weights and `best` has arenas, they are restored there too.
 // All or nothing: every name, shape and metadata field is checked before anything is written,
 // so a refused file (cutrain::Error) leaves the model, optimizer and `best` as they were.
-TrainState load_checkpoint(const std::string& path, nn::Sequential& model,
-                           optim::Optimizer* optimizer,
-                           std::map<std::string, std::string>* metadata = nullptr,
-                           const BestWeights& best = {});
+// `check`, when given, sees the metadata after every built-in check and before anything is
+// written; it may throw to refuse the file (the trainer checks its schedule's state there).
+TrainState load_checkpoint(
+    const std::string& path, nn::Sequential& model, optim::Optimizer* optimizer,
+    std::map<std::string, std::string>* metadata = nullptr, const BestWeights& best = {},
+    const std::function<void(const std::map<std::string, std::string>&)>& check = {});
 
 // Parameters and buffers only (inference, fine-tuning, --init-from). Accepts cutrain's names
 // ("layers.0.weight") and torch.nn.Sequential's ("0.weight"); optimizer tensors are ignored.
