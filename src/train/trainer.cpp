@@ -14,6 +14,7 @@
 #include "cutrain/data/loader.hpp"
 #include "cutrain/error.hpp"
 #include "cutrain/nn/loss.hpp"
+#include "src/train/metrics_writer.hpp"
 
 namespace cutrain::train {
 namespace {
@@ -30,51 +31,6 @@ optim::LrSchedule::State schedule_state(const std::map<std::string, std::string>
 
 using Clock = std::chrono::steady_clock;
 constexpr double kNaN = std::numeric_limits<double>::quiet_NaN();
-
-class MetricsWriter {
- public:
-  explicit MetricsWriter(const std::string& path, bool append) : path_(path) {
-    if (path.empty()) return;
-    jsonl_ = path.ends_with(".jsonl") || path.ends_with(".json");
-    CUTRAIN_CHECK(jsonl_ || path.ends_with(".csv"), "metrics file '", path,
-                  "' must end in .csv or .jsonl");
-    const bool fresh = !append || !std::ifstream(path).good();
-    out_.open(path, fresh ? std::ios::trunc : std::ios::app);
-    CUTRAIN_CHECK(out_.good(), "cannot write the metrics file '", path, "'");
-    if (!jsonl_ && fresh)
-      out_ << "epoch,lr,train_loss,val_loss,val_accuracy,grad_norm,skipped_steps,seconds,"
-              "samples_per_s\n";
-  }
-  void write(const EpochMetrics& m) {
-    if (!out_.is_open()) return;
-    if (jsonl_) {
-      nlohmann::json j = {{"epoch", m.epoch},
-                          {"lr", m.lr},
-                          {"train_loss", m.train_loss},
-                          {"grad_norm", m.grad_norm},
-                          {"skipped_steps", m.skipped_steps},
-                          {"seconds", m.seconds},
-                          {"samples_per_s", m.samples_per_second}};
-      j["val_loss"] = std::isnan(m.val_loss) ? nlohmann::json(nullptr) : nlohmann::json(m.val_loss);
-      j["val_accuracy"] =
-          std::isnan(m.val_accuracy) ? nlohmann::json(nullptr) : nlohmann::json(m.val_accuracy);
-      out_ << j.dump() << "\n";
-    } else {
-      char line[512];
-      std::snprintf(line, sizeof(line), "%lld,%.9g,%.9g,%.9g,%.9g,%.9g,%lld,%.6g,%.6g\n",
-                    static_cast<long long>(m.epoch), m.lr, m.train_loss, m.val_loss, m.val_accuracy,
-                    m.grad_norm, static_cast<long long>(m.skipped_steps), m.seconds,
-                    m.samples_per_second);
-      out_ << line;
-    }
-    out_.flush();
-  }
-
- private:
-  std::string path_;
-  bool jsonl_ = false;
-  std::ofstream out_;
-};
 
 }  // namespace
 
@@ -228,7 +184,7 @@ FitResult Trainer::fit(const data::Dataset& train, const data::Dataset* val) {
   im.grad = Buffer(static_cast<std::size_t>(options_.batch_size * classes) * sizeof(float), device);
   im.step_losses = Buffer(static_cast<std::size_t>(per_epoch) * sizeof(float), device);
   im.step_norms = Buffer(static_cast<std::size_t>(per_epoch) * sizeof(float), device);
-  MetricsWriter metrics(lead ? options_.metrics_path : std::string(), state_.epoch > 0);
+  detail::MetricsWriter metrics(lead ? options_.metrics_path : std::string(), state_.epoch > 0);
   const bool tty = lead && options_.progress && ::isatty(STDERR_FILENO);
   FitResult result;
   model_.train();

@@ -1,0 +1,49 @@
+#include "src/train/metrics_writer.hpp"
+
+#include <cmath>
+#include <cstdio>
+#include <nlohmann/json.hpp>
+
+#include "cutrain/error.hpp"
+
+namespace cutrain::train::detail {
+
+MetricsWriter::MetricsWriter(const std::string& path, bool append) {
+  if (path.empty()) return;
+  jsonl_ = path.ends_with(".jsonl") || path.ends_with(".json");
+  CUTRAIN_CHECK(jsonl_ || path.ends_with(".csv"), "metrics file '", path,
+                "' must end in .csv or .jsonl");
+  const bool fresh = !append || !std::ifstream(path).good();
+  out_.open(path, fresh ? std::ios::trunc : std::ios::app);
+  CUTRAIN_CHECK(out_.good(), "cannot write the metrics file '", path, "'");
+  if (!jsonl_ && fresh)
+    out_ << "epoch,lr,train_loss,val_loss,val_accuracy,grad_norm,skipped_steps,seconds,"
+            "samples_per_s\n";
+}
+
+void MetricsWriter::write(const EpochMetrics& m) {
+  if (!out_.is_open()) return;
+  if (jsonl_) {
+    nlohmann::json j = {{"epoch", m.epoch},
+                        {"lr", m.lr},
+                        {"train_loss", m.train_loss},
+                        {"grad_norm", m.grad_norm},
+                        {"skipped_steps", m.skipped_steps},
+                        {"seconds", m.seconds},
+                        {"samples_per_s", m.samples_per_second}};
+    j["val_loss"] = std::isnan(m.val_loss) ? nlohmann::json(nullptr) : nlohmann::json(m.val_loss);
+    j["val_accuracy"] =
+        std::isnan(m.val_accuracy) ? nlohmann::json(nullptr) : nlohmann::json(m.val_accuracy);
+    out_ << j.dump() << "\n";
+  } else {
+    char line[512];
+    std::snprintf(line, sizeof(line), "%lld,%.9g,%.9g,%.9g,%.9g,%.9g,%lld,%.6g,%.6g\n",
+                  static_cast<long long>(m.epoch), m.lr, m.train_loss, m.val_loss, m.val_accuracy,
+                  m.grad_norm, static_cast<long long>(m.skipped_steps), m.seconds,
+                  m.samples_per_second);
+    out_ << line;
+  }
+  out_.flush();
+}
+
+}  // namespace cutrain::train::detail
