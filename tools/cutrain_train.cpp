@@ -1,16 +1,19 @@
 // cutrain-train: trains an MLP on IDX data (Fashion-MNIST by default) and reports test accuracy.
 // Run `cutrain-train --help` for every flag. Exit codes: 0 success, 2 bad arguments or missing
-// data, 1 any other failure.
+// data, 1 any other failure, 130 / 143 stopped by SIGINT / SIGTERM (after saving, with --save).
 #include <CLI/CLI.hpp>
 
 #include <algorithm>
+#include <atomic>
 #include <cmath>
+#include <csignal>
 #include <cstdio>
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
 #include <nlohmann/json.hpp>
 
+#include <signal.h>
 #include <unistd.h>
 
 #include "cutrain/cutrain.hpp"
@@ -24,6 +27,41 @@ using cutrain::tools::parse_hidden;
 using cutrain::tools::UsageError;
 
 namespace {
+
+// Note [stop on a signal]: the first SIGINT or SIGTERM asks the trainer to stop after the step
+// in flight, checkpoint there (mid-epoch, with --save) and return; the handler is one-shot
+// (SA_RESETHAND), so a second Ctrl-C kills the process at once. The handler only stores to
+// lock-free atomics and write()s, both async-signal-safe.
+std::atomic<train::Trainer*> g_trainer{nullptr};
+std::atomic<int> g_signal{0};
+
+extern "C" void on_stop_signal(int sig) {
+  g_signal.store(sig);
+  if (train::Trainer* t = g_trainer.load()) t->request_stop();
+  const char msg[] = "\ncutrain-train: stopping after this step (again to abort)\n";
+  [[maybe_unused]] const ssize_t n = ::write(STDERR_FILENO, msg, sizeof(msg) - 1);
+}
+
+// Installs the handler for the lifetime of a fit() and restores the defaults after it.
+class StopOnSignal {
+ public:
+  explicit StopOnSignal(train::Trainer& t) {
+    g_trainer.store(&t);
+    struct sigaction sa {};
+    sa.sa_handler = on_stop_signal;
+    sa.sa_flags = SA_RESETHAND;
+    sigemptyset(&sa.sa_mask);
+    ::sigaction(SIGINT, &sa, nullptr);
+    ::sigaction(SIGTERM, &sa, nullptr);
+  }
+  ~StopOnSignal() {
+    std::signal(SIGINT, SIG_DFL);
+    std::signal(SIGTERM, SIG_DFL);
+    g_trainer.store(nullptr);
+  }
+  StopOnSignal(const StopOnSignal&) = delete;
+  StopOnSignal& operator=(const StopOnSignal&) = delete;
+};
 
 // Second-order optimizers train on the whole training set at once (a closure recomputing loss
 // and gradients), --epochs outer steps of up to 20 inner iterations each.
@@ -97,6 +135,8 @@ struct TimeToAccuracy final : train::Callback {
 };
 
 int run(const Config& c, const std::string& command_line) {
+  if (c.checkpoint_every > 0 && c.save.empty())
+    throw UsageError("--checkpoint-every needs --save (where to write the checkpoints)");
   if (!std::filesystem::is_directory(c.data))
     throw UsageError("--data: directory '" + c.data +
                      "' does not exist (apt-get install "
@@ -175,6 +215,7 @@ int run(const Config& c, const std::string& command_line) {
   to.communicator = comm;
   to.bucket_bytes = static_cast<std::size_t>(c.bucket_mb * 1024 * 1024);
   to.resident_data = c.resident_data;
+  to.checkpoint_every = c.checkpoint_every;
   const std::int64_t ranks = comm ? comm->size() : 1;
   const std::int64_t per_epoch =
       ((train.rows + ranks - 1) / ranks + c.batch_size - 1) / c.batch_size;
@@ -182,12 +223,32 @@ int run(const Config& c, const std::string& command_line) {
   train::Trainer trainer(model, *opt, to);
   if (!c.resume.empty()) {
     trainer.resume(c.resume);
-    std::printf("resumed from %s after epoch %lld\n", c.resume.c_str(),
+    std::printf("resumed from %s after epoch %lld", c.resume.c_str(),
                 static_cast<long long>(trainer.state().epoch));
+    if (trainer.state().batch > 0)
+      std::printf(" and batch %lld of the next", static_cast<long long>(trainer.state().batch));
+    std::printf("\n");
+    std::fflush(stdout);  // before the trainer's progress lines on stderr
   }
   auto target = std::make_shared<TimeToAccuracy>(trainer, test, c.target_accuracy);
   if (c.target_accuracy > 0) trainer.add_callback(target);
-  const train::FitResult fit = trainer.fit(train, val.rows > 0 ? &val : nullptr);
+  train::FitResult fit;
+  {
+    const StopOnSignal stop_on_signal(trainer);
+    fit = trainer.fit(train, val.rows > 0 ? &val : nullptr);
+  }
+  if (fit.interrupted) {
+    const train::TrainState& st = trainer.state();
+    std::printf("interrupted after epoch %lld", static_cast<long long>(st.epoch));
+    if (st.batch > 0) std::printf(" and batch %lld of the next", static_cast<long long>(st.batch));
+    std::printf(": ");
+    if (c.save.empty())
+      std::printf("nothing saved (no --save)\n");
+    else
+      std::printf("checkpoint %s (continue with --resume %s)\n", c.save.c_str(), c.save.c_str());
+    std::fflush(stdout);
+    return 128 + g_signal.load();
+  }
   const train::EvalResult result = trainer.evaluate(test);
   if (c.target_accuracy > 0) {
     if (target->epoch > 0)

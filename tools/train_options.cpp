@@ -81,6 +81,11 @@ void add_options(CLI::App& app, Config& c) {
   app.add_option("--metrics", c.metrics, "per-epoch metrics, FILE.csv or FILE.jsonl");
   app.add_option("--save", c.save, "checkpoint after every epoch (safetensors)");
   app.add_option("--resume", c.resume, "continue from a checkpoint up to --epochs");
+  app.add_option("--checkpoint-every", c.checkpoint_every,
+                 "with --save: also checkpoint every this many steps, mid-epoch (a resume "
+                 "continues at the next batch). Ctrl-C (SIGINT) or SIGTERM saves where the run "
+                 "is and exits 130 / 143")
+      ->check(CLI::NonNegativeNumber);
   app.add_option("--init-from", c.init_from, "initial weights (layers.{i}.weight [out, in], ...)");
   app.add_option("--export-torch", c.export_torch, "write torch.nn.Sequential-named weights");
   app.add_option("--report", c.report, "JSON report of the run");

@@ -91,6 +91,17 @@ void save_checkpoint(const std::string& path, nn::Sequential& model, optim::Opti
   meta["has_best"] = std::to_string(static_cast<int>(state.has_best));
   meta["world_size"] = std::to_string(state.world_size);
   meta["best_epoch"] = std::to_string(state.best_epoch);
+  meta["batch"] = std::to_string(state.batch);
+  meta["epoch_skipped_steps"] = std::to_string(state.epoch_skipped);
+  if (state.batch > 0) {
+    const Shape shape{state.batch};
+    CUTRAIN_CHECK(state.epoch_losses.size() == static_cast<std::size_t>(state.batch) &&
+                      state.epoch_norms.size() == static_cast<std::size_t>(state.batch),
+                  "save_checkpoint: a mid-epoch state needs ", state.batch,
+                  " step losses and norms");
+    tensors.push_back(io::make_tensor("trainer.step_losses", shape, state.epoch_losses));
+    tensors.push_back(io::make_tensor("trainer.step_norms", shape, state.epoch_norms));
+  }
   meta["best_weights"] = std::to_string(static_cast<int>(with_best));
   char best_metric[64];
   std::snprintf(best_metric, sizeof(best_metric), "%.17g", state.best_metric);
@@ -147,6 +158,22 @@ TrainState load_checkpoint(
                 ": training_forward_count ", training_forward, " is not in [0, forward_count ",
                 forward, "]");
   const std::int64_t seed = meta_int(meta, "model_seed", path);
+  // Checkpoints from before mid-epoch saving are all at epoch boundaries.
+  if (meta.count("batch") != 0) st.batch = meta_int(meta, "batch", path);
+  if (meta.count("epoch_skipped_steps") != 0)
+    st.epoch_skipped = meta_int(meta, "epoch_skipped_steps", path);
+  CUTRAIN_CHECK(st.batch >= 0 && st.epoch_skipped >= 0 && st.epoch_skipped <= st.batch, path,
+                ": mid-epoch position (batch ", st.batch, ", skipped ", st.epoch_skipped,
+                ") is inconsistent");
+  if (st.batch > 0) {
+    for (const char* name : {"trainer.step_losses", "trainer.step_norms"}) {
+      const io::TensorData* d = f.find(name);
+      CUTRAIN_CHECK(d != nullptr && d->dtype == io::DType::kF32 && d->shape == Shape{st.batch},
+                    path, ": a checkpoint at batch ", st.batch, " needs the F32 tensor '", name,
+                    "' of shape [", st.batch, "]");
+      (std::string(name) == "trainer.step_losses" ? st.epoch_losses : st.epoch_norms) = d->floats();
+    }
+  }
 
   Staged staged;
   staged.add(model.parameters(), f, "", path, false);

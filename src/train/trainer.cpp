@@ -55,6 +55,10 @@ Trainer::Trainer(nn::Sequential& model, optim::Optimizer& optimizer, TrainerOpti
   CUTRAIN_CHECK(options_.epochs >= 0, "Trainer: epochs = ", options_.epochs, " must be >= 0");
   CUTRAIN_CHECK(options_.batch_size > 0, "Trainer: batch_size = ", options_.batch_size,
                 " must be positive");
+  CUTRAIN_CHECK(options_.checkpoint_every >= 0 &&
+                    (options_.checkpoint_every == 0 || !options_.checkpoint_path.empty()),
+                "Trainer: checkpoint_every = ", options_.checkpoint_every,
+                " needs to be >= 0, and a checkpoint_path when > 0");
   CUTRAIN_CHECK(options_.patience >= 0, "Trainer: patience must be >= 0");
   CUTRAIN_CHECK(std::isfinite(options_.clip_norm) && options_.clip_norm >= 0,
                 "Trainer: clip_norm = ", options_.clip_norm, " is invalid; valid: >= 0");
@@ -189,12 +193,40 @@ FitResult Trainer::fit(const data::Dataset& train, const data::Dataset* val) {
   FitResult result;
   model_.train();
 
+  const bool multi_rank = comm != nullptr && comm->size() > 1;
+  // Saves the current state: at an epoch boundary (state_.batch == 0) or mid-epoch.
+  auto save = [&] {
+    if (!lead || options_.checkpoint_path.empty()) return;
+    std::map<std::string, std::string> meta = options_.checkpoint_metadata;
+    if (options_.schedule)
+      for (const auto& [key, value] : options_.schedule->state())
+        meta[std::string(kSchedulePrefix) + key] = value;
+    save_checkpoint(options_.checkpoint_path, model_, &optimizer_, state_, meta,
+                    {state_.has_best ? im.best_params.get() : nullptr, im.best_buffers.get()});
+  };
+
   for (std::int64_t epoch = state_.epoch; epoch < options_.epochs; ++epoch) {
+    // Note [mid-epoch resume]: a checkpoint taken after `first` batches of this epoch restarts
+    // the loader at batch `first` of the same order and restores the epoch's step results.
+    const std::int64_t first = state_.batch;
+    CUTRAIN_CHECK(first < per_epoch || per_epoch == 0, "the checkpoint was taken after batch ",
+                  first, " of an epoch that now has ", per_epoch,
+                  " batches: resume with the data and batch size it was written with");
     for (auto& c : callbacks_) c->on_epoch_begin(epoch + 1);
     const auto t0 = Clock::now();
-    const std::int64_t skipped_before = optimizer_.skipped_steps();
-    loader.start_epoch(static_cast<std::uint64_t>(epoch));
-    std::int64_t k = 0;
+    const std::int64_t skipped_before = optimizer_.skipped_steps() - state_.epoch_skipped;
+    loader.start_epoch(static_cast<std::uint64_t>(epoch), first);
+    if (first > 0) {
+      copy_bytes(im.step_losses.data(), device, state_.epoch_losses.data(), Device::cpu(),
+                 state_.epoch_losses.size() * sizeof(float));
+      copy_bytes(im.step_norms.data(), device, state_.epoch_norms.data(), Device::cpu(),
+                 state_.epoch_norms.size() * sizeof(float));
+    }
+    state_.batch = 0;
+    state_.epoch_skipped = 0;
+    state_.epoch_losses.clear();
+    state_.epoch_norms.clear();
+    std::int64_t k = first;
     double shown_loss = kNaN;
     if (options_.schedule && !options_.schedule_per_iteration)
       optimizer_.set_lr(static_cast<float>(options_.schedule->lr(epoch)));
@@ -224,6 +256,32 @@ FitResult Trainer::fit(const data::Dataset& train, const data::Dataset* val) {
       ++k;
       ++state_.step;
       for (auto& c : callbacks_) c->on_batch_end(epoch + 1, k);
+      const bool stop_here =
+          !multi_rank && k < per_epoch && stop_requested_.load(std::memory_order_relaxed);
+      if (k < per_epoch && (stop_here || (options_.checkpoint_every > 0 &&
+                                          state_.step % options_.checkpoint_every == 0))) {
+        // A mid-epoch checkpoint (Note [mid-epoch resume]): the position and the epoch's step
+        // results so far. Reading them waits for the device - as saving the weights does.
+        state_.batch = k;
+        state_.epoch_skipped = optimizer_.skipped_steps() - skipped_before;
+        state_.epoch_losses.resize(static_cast<std::size_t>(k));
+        state_.epoch_norms.resize(static_cast<std::size_t>(k));
+        copy_bytes(state_.epoch_losses.data(), Device::cpu(), im.step_losses.data(), device,
+                   static_cast<std::size_t>(k) * sizeof(float), s);
+        copy_bytes(state_.epoch_norms.data(), Device::cpu(), im.step_norms.data(), device,
+                   static_cast<std::size_t>(k) * sizeof(float), s);
+        im.stream.synchronize();
+        save();
+        if (stop_here) {
+          stop_requested_.store(false, std::memory_order_relaxed);
+          result.interrupted = true;
+          return result;  // state_ stays mid-epoch: fit() again continues from here
+        }
+        state_.batch = 0;
+        state_.epoch_skipped = 0;
+        state_.epoch_losses.clear();
+        state_.epoch_norms.clear();
+      }
       if (options_.log_every > 0 && k % options_.log_every == 0) shown_loss = im.loss.value();
       if (tty && (k % 10 == 0 || k == per_epoch)) {
         const double el = std::chrono::duration<double>(Clock::now() - t0).count();
@@ -310,16 +368,18 @@ FitResult Trainer::fit(const data::Dataset& train, const data::Dataset* val) {
         stop = true;
       }
     }
-    if (lead && !options_.checkpoint_path.empty()) {
-      std::map<std::string, std::string> meta = options_.checkpoint_metadata;
-      if (options_.schedule)
-        for (const auto& [key, value] : options_.schedule->state())
-          meta[std::string(kSchedulePrefix) + key] = value;
-      save_checkpoint(options_.checkpoint_path, model_, &optimizer_, state_, meta,
-                      {state_.has_best ? im.best_params.get() : nullptr, im.best_buffers.get()});
-    }
+    save();
     if (stop) {
       result.stopped_early = true;
+      break;
+    }
+    // A stop asked for during the epoch's last step (or, with several ranks, at any point of
+    // it: agreed on here so that every rank stops after the same epoch).
+    double stop_votes = stop_requested_.load(std::memory_order_relaxed) ? 1.0 : 0.0;
+    if (multi_rank) stop_votes = comm->allreduce_sum(stop_votes);
+    if (stop_votes > 0 && epoch + 1 < options_.epochs) {
+      stop_requested_.store(false, std::memory_order_relaxed);
+      result.interrupted = true;
       break;
     }
   }

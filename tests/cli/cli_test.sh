@@ -23,6 +23,7 @@ expect_usage_error --hidden --data "$tmp" --hidden 12,x --device cpu
 expect_usage_error --batch-size --batch-size 0
 expect_usage_error --target-accuracy --target-accuracy 1.5
 expect_usage_error --bucket-mb --bucket-mb -1
+expect_usage_error --checkpoint-every --data "$tmp" --checkpoint-every 10 --device cpu
 
 if [ ! -d "$data" ]; then
   echo "skipped: no Fashion-MNIST at $data"
@@ -46,4 +47,21 @@ assert 0.6 < r["test_accuracy"] <= 1.0, r["test_accuracy"]
 assert r["epochs_to_target"] == 2 and 0 < r["time_to_target_s"] < 60, r
 assert r["test_accuracy_per_epoch"] == [r["test_accuracy"]], r
 PY
+
+# Note [stop on a signal]: SIGINT during a long run saves a mid-epoch checkpoint and exits 130;
+# resuming it goes on from the next batch.
+"$bin" --data "$data" --device cpu --train-subset 3000 --epochs 100000 --hidden 64 \
+  --save "$tmp/int.safetensors" --checkpoint-every 7 >"$tmp/int.txt" 2>&1 &
+pid=$!
+for _ in $(seq 100); do [ -f "$tmp/int.safetensors" ] && break; sleep 0.2; done
+[ -f "$tmp/int.safetensors" ] || { kill -9 $pid; fail "no periodic checkpoint within 20 s"; }
+kill -INT $pid
+wait $pid
+rc=$?
+[ $rc -eq 130 ] || fail "SIGINT: exit $rc, expected 130: $(tail -3 "$tmp/int.txt")"
+line=$(grep "^interrupted after epoch" "$tmp/int.txt") || fail "no interrupted line"
+epoch=$(printf '%s' "$line" | sed -E 's/^interrupted after epoch ([0-9]+).*/\1/')
+"$bin" --data "$data" --device cpu --train-subset 3000 --epochs $((epoch + 1)) --hidden 64 \
+  --resume "$tmp/int.safetensors" >"$tmp/int2.txt" 2>&1 || fail "resume after SIGINT"
+grep -q "resumed from .* after epoch $epoch" "$tmp/int2.txt" || fail "resume line: $(cat "$tmp/int2.txt")"
 echo "cli: ok"

@@ -83,10 +83,16 @@ void write_bytes(const std::string& path, const std::uint8_t* data, std::size_t 
 extern "C" int LLVMFuzzerInitialize(int* /*argc*/, char*** /*argv*/) {
   if (const char* seed = std::getenv("CUTRAIN_FUZZ_WRITE_SEED")) {
     Setup& s = setup();
-    train::save_checkpoint(
-        seed, s.model, s.opt.get(),
-        {.epoch = 2, .step = 1, .best_metric = 0.5, .has_best = true, .best_epoch = 1},
-        {{"config", "fuzz seed"}}, {&s.best_params, &s.best_buffers});
+    train::save_checkpoint(seed, s.model, s.opt.get(),
+                           {.epoch = 2,
+                            .step = 1,
+                            .best_metric = 0.5,
+                            .has_best = true,
+                            .best_epoch = 1,
+                            .batch = 2,  // mid-epoch: the step results travel too
+                            .epoch_losses = {0.5F, 0.25F},
+                            .epoch_norms = {1.0F, 2.0F}},
+                           {{"config", "fuzz seed"}}, {&s.best_params, &s.best_buffers});
     std::exit(0);
   }
   return 0;

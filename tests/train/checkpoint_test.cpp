@@ -284,6 +284,11 @@ TEST(Checkpoint, InconsistentPositionMetadataIsRefused) {
   EXPECT_NE(variant("best_weights", "1", true).find("tensor 'best.layers.0.weight' is missing"),
             std::string::npos);
   EXPECT_NE(variant("best_epoch", "1.5").find("'best_epoch' = '1.5'"), std::string::npos);
+  // A mid-epoch position needs its step results, and cannot have skipped more steps than ran.
+  EXPECT_NE(variant("batch", "3").find("at batch 3 needs the F32 tensor 'trainer.step_losses'"),
+            std::string::npos);
+  EXPECT_NE(variant("epoch_skipped_steps", "1").find("mid-epoch position (batch 0, skipped 1)"),
+            std::string::npos);
   nn::Sequential b = small_model(2);
   Arena bp = b.parameters().like(), bb = b.buffers().like();
   const train::TrainState st =

@@ -5,8 +5,10 @@
 #include <cmath>
 #include <filesystem>
 #include <fstream>
+#include <functional>
 #include <nlohmann/json.hpp>
 #include <random>
+#include <tuple>
 
 #include "cutrain/data.hpp"
 #include "cutrain/error.hpp"
@@ -14,6 +16,7 @@
 #include "cutrain/optim.hpp"
 #include "cutrain/train.hpp"
 #include "support/blobs.hpp"
+#include "support/errors.hpp"
 #include "support/gpu.hpp"
 
 namespace cutrain::train {
@@ -96,6 +99,86 @@ TEST(Trainer, ResumeIsExact) {
 TEST(TrainerGpu, ResumeIsExact) {
   CUTRAIN_REQUIRE_GPU();
   check_resume(Device::cuda(0));
+}
+
+// Note [mid-epoch resume]: a stop requested in the middle of epoch 2 saves a checkpoint there;
+// resuming it (in a new process's objects, or the same trainer) ends with the weights of an
+// uninterrupted run and reports the interrupted epoch's metrics as that run did. The periodic
+// checkpoints (checkpoint_every) taken mid-epoch resume exactly as well.
+struct AtBatch : Callback {
+  std::vector<std::tuple<std::int64_t, std::int64_t, std::function<void()>>> actions;
+  void on_batch_end(std::int64_t e, std::int64_t b) override {
+    for (auto& [epoch, batch, f] : actions)
+      if (e == epoch && b == batch) f();
+  }
+};
+
+TEST(Trainer, MidEpochCheckpointsResumeExactly) {
+  const data::Dataset train = blobs(300, 4), val = blobs(90, 5);
+  auto fresh = [](std::uint64_t seed) {
+    auto m = std::make_unique<nn::Sequential>(model(seed));
+    auto opt = std::make_unique<optim::AdamW>(m->parameters(), optim::AdamW::defaults());
+    return std::make_pair(std::move(m), std::move(opt));
+  };
+  auto [straight, opt1] = fresh(7);
+  const FitResult full = Trainer(*straight, *opt1, options(3)).fit(train, &val);
+  ASSERT_EQ(full.history.size(), 3u);
+
+  auto [a, opt2] = fresh(7);
+  TrainerOptions o = options(3);
+  o.checkpoint_path = tmp("mid.safetensors");
+  o.checkpoint_every = 4;  // 10 batches an epoch: saves at epoch 2's batches 2 and 6
+  Trainer ta(*a, *opt2, o);
+  auto at = std::make_shared<AtBatch>();
+  at->actions.emplace_back(2, 3, [&] {  // the latest checkpoint is epoch 2, batch 2
+    std::filesystem::copy_file(o.checkpoint_path, tmp("periodic.safetensors"),
+                               std::filesystem::copy_options::overwrite_existing);
+  });
+  at->actions.emplace_back(2, 5, [&] { ta.request_stop(); });
+  ta.add_callback(at);
+  const FitResult part = ta.fit(train, &val);
+  EXPECT_TRUE(part.interrupted);
+  EXPECT_EQ(part.history.size(), 1u);
+  EXPECT_EQ(ta.state().epoch, 1);
+  EXPECT_EQ(ta.state().batch, 5);
+  // (the trainer's own later epochs will overwrite its checkpoint file)
+  std::filesystem::copy_file(o.checkpoint_path, tmp("stopped.safetensors"),
+                             std::filesystem::copy_options::overwrite_existing);
+
+  auto expect_like_straight = [&](const FitResult& r, nn::Sequential& m, const std::string& what) {
+    ASSERT_EQ(r.history.size(), 2u) << what;
+    for (std::size_t e = 0; e < 2; ++e) {
+      EXPECT_EQ(r.history[e].epoch, full.history[e + 1].epoch) << what;
+      EXPECT_EQ(r.history[e].train_loss, full.history[e + 1].train_loss) << what << " epoch " << e;
+      EXPECT_EQ(r.history[e].grad_norm, full.history[e + 1].grad_norm) << what << " epoch " << e;
+      EXPECT_EQ(r.history[e].val_loss, full.history[e + 1].val_loss) << what << " epoch " << e;
+      EXPECT_EQ(r.history[e].skipped_steps, full.history[e + 1].skipped_steps) << what;
+    }
+    EXPECT_EQ(m.parameters().to_host(), straight->parameters().to_host()) << what;
+    EXPECT_EQ(m.buffers().to_host(), straight->buffers().to_host()) << what;
+  };
+  for (const char* file : {"stopped.safetensors", "periodic.safetensors"}) {
+    auto [m, opt] = fresh(12345);  // everything must come from the file
+    Trainer t(*m, *opt, options(3));
+    t.resume(tmp(file));
+    EXPECT_EQ(t.state().batch, std::string(file) == "stopped.safetensors" ? 5 : 2);
+    expect_like_straight(t.fit(train, &val), *m, file);
+  }
+  // The interrupted trainer itself goes on from where it stopped.
+  expect_like_straight(ta.fit(train, &val), *a, "same trainer");
+
+  // The position only makes sense with the batches it was counted in.
+  auto [m, opt] = fresh(1);
+  TrainerOptions wide = options(3);
+  wide.batch_size = 128;  // 3 batches an epoch: batch 5 does not exist
+  Trainer t(*m, *opt, wide);
+  t.resume(tmp("stopped.safetensors"));
+  const std::string e = testing::error_of([&] { t.fit(train, &val); });
+  EXPECT_NE(e.find("taken after batch 5 of an epoch that now has 3 batches"), std::string::npos)
+      << e;
+  TrainerOptions no_path = options(1);
+  no_path.checkpoint_every = 3;
+  EXPECT_THROW(Trainer(*m, *opt, no_path), Error);
 }
 
 // Note [schedule state]: a ReduceLROnPlateau run resumed from its checkpoint continues the

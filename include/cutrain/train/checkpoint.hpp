@@ -4,8 +4,9 @@
 // Tensors: the model's parameters and buffers by name ("layers.{i}.weight", ...), each
 // optimizer state as "optim.<state>.<parameter name>" (padding excluded), and, while early
 // stopping holds a best epoch, its weights as "best.<name>" (so that a resumed run restores
-// the best epoch of the whole run, not just of the part after the resume). String metadata:
-// "format" = "cutrain-checkpoint-1", the training position (epoch, step, forward passes,
+// the best epoch of the whole run, not just of the part after the resume), and in a mid-epoch
+// checkpoint "trainer.step_losses" / "trainer.step_norms" (TrainState::batch entries). String
+// metadata: "format" = "cutrain-checkpoint-1", the training position (epoch, step, forward passes,
 // optimizer step counts, early-stopping counters), the model summary, and whatever the caller
 // adds (the run's configuration). Loading checks every name, shape and dtype against the model
 // and optimizer and names the first mismatch.
@@ -14,6 +15,7 @@
 #include <functional>
 #include <map>
 #include <string>
+#include <vector>
 
 #include "cutrain/nn/sequential.hpp"
 #include "cutrain/optim/optimizer.hpp"
@@ -31,6 +33,13 @@ struct TrainState {
   // Ranks that trained it: the sample order depends on it, so a resume needs the same number
   // (checkpoints from before this field read as 1).
   std::int64_t world_size = 1;
+  // Mid-epoch checkpoints (TrainerOptions::checkpoint_every, Trainer::request_stop): batches of
+  // the next epoch (number epoch + 1) already trained, with that partial epoch's per-step losses
+  // and pre-clip norms and its skipped steps, so the resumed epoch reports what an uninterrupted
+  // one would. 0 (and empty) at an epoch boundary.
+  std::int64_t batch = 0;
+  std::int64_t epoch_skipped = 0;
+  std::vector<float> epoch_losses{}, epoch_norms{};  // `batch` entries each
 };
 
 inline constexpr const char* kCheckpointFormat = "cutrain-checkpoint-1";

@@ -11,6 +11,7 @@
 // step skipped by the non-finite guard still counts in k within its epoch (the host does not
 // wait to learn of it); the skipped count is reported in the epoch's metrics.
 
+#include <atomic>
 #include <cstdint>
 #include <functional>
 #include <memory>
@@ -72,6 +73,9 @@ struct TrainerOptions {
   std::int64_t log_every = 0;   // steps between loss reads for the progress line; 0: none
   std::string metrics_path;     // .csv or .jsonl; empty: none
   std::string checkpoint_path;  // saved after every epoch; empty: none
+  // > 0: also every this many optimizer steps within an epoch (needs checkpoint_path); a resume
+  // continues at the next batch of the same epoch, exactly as if never stopped.
+  std::int64_t checkpoint_every = 0;
   std::map<std::string, std::string> checkpoint_metadata;  // e.g. the CLI's configuration
   bool progress = true;  // a bar on a TTY, one line per epoch otherwise
   float label_smoothing = 0;
@@ -93,6 +97,7 @@ struct FitResult {
   std::vector<EpochMetrics> history;
   std::int64_t best_epoch = 0;
   bool stopped_early = false;
+  bool interrupted = false;  // request_stop(): the state was checkpointed and fit() returned
 };
 
 class Trainer {
@@ -107,6 +112,11 @@ class Trainer {
   EvalResult evaluate(const data::Dataset& data);
   // Restores model, optimizer and position from a checkpoint written by fit().
   void resume(const std::string& checkpoint_path);
+  // Asks fit() to stop after the step in flight: it saves a checkpoint there (with
+  // checkpoint_path; mid-epoch if need be) and returns with FitResult::interrupted. Safe to call
+  // from a signal handler or another thread (one atomic store). With several ranks the stop is
+  // agreed on at the end of the epoch, so every rank stops at the same step.
+  void request_stop() noexcept { stop_requested_.store(true, std::memory_order_relaxed); }
   const TrainState& state() const { return state_; }
 
  private:
@@ -117,6 +127,8 @@ class Trainer {
   TrainState state_;
   std::vector<std::shared_ptr<Callback>> callbacks_;
   std::unique_ptr<Impl> impl_;
+  std::atomic<bool> stop_requested_{false};
+  static_assert(std::atomic<bool>::is_always_lock_free, "request_stop must be signal-safe");
 };
 
 }  // namespace cutrain::train
