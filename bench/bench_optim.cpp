@@ -15,10 +15,53 @@
 
 #include "common.hpp"
 #include "cutrain/cutrain.hpp"
+#if CUTRAIN_BENCH_WITH_CUDA
+#include <cuda_runtime_api.h>
+
+#include <type_traits>
+#endif
 
 using namespace cutrain;
 
 namespace {
+
+#if CUTRAIN_BENCH_WITH_CUDA
+// --graph: seconds per step with `steps` steps captured into one CUDA graph and the graph
+// replayed - the device's time for a step without the host's launch overhead (what PyTorch's
+// capturable optimizers inside a CUDA-graph training loop get). `steps` is even: the optimizer's
+// step counters alternate between two slots (Note [device step counter]), so an even count
+// replays cleanly; the lr is constant here, as a captured one would be.
+double graph_seconds_per_step(Device device, NativeStream stream, const std::function<void()>& step,
+                              int steps, double min_seconds) {
+  auto check = [](cudaError_t e, const char* what) {
+    CUTRAIN_CHECK(e == cudaSuccess, what, " failed: ", cudaGetErrorString(e));
+  };
+  auto* s = static_cast<cudaStream_t>(stream);
+  step();  // warm the launch-shape caches outside the capture
+  step();
+  check(cudaStreamSynchronize(s), "cudaStreamSynchronize");
+  cudaGraph_t raw = nullptr;
+  check(cudaStreamBeginCapture(s, cudaStreamCaptureModeThreadLocal), "cudaStreamBeginCapture");
+  try {
+    for (int i = 0; i < steps; ++i) step();
+  } catch (...) {
+    cudaStreamEndCapture(s, &raw);  // leave the stream usable
+    if (raw != nullptr) cudaGraphDestroy(raw);
+    throw;
+  }
+  check(cudaStreamEndCapture(s, &raw), "cudaStreamEndCapture");
+  const std::unique_ptr<std::remove_pointer_t<cudaGraph_t>, decltype(&cudaGraphDestroy)> graph(
+      raw, &cudaGraphDestroy);
+  cudaGraphExec_t raw_exec = nullptr;
+  check(cudaGraphInstantiate(&raw_exec, graph.get(), 0), "cudaGraphInstantiate");
+  const std::unique_ptr<std::remove_pointer_t<cudaGraphExec_t>, decltype(&cudaGraphExecDestroy)>
+      exec(raw_exec, &cudaGraphExecDestroy);
+  return bench::time_per_run(
+             device, stream, [&] { check(cudaGraphLaunch(exec.get(), s), "cudaGraphLaunch"); },
+             min_seconds) /
+         steps;
+}
+#endif
 
 struct Variant {
   std::string name;
@@ -114,6 +157,10 @@ int main(int argc, char** argv) {
   app.add_option("--model", model,
                  "a model-shaped parameter set instead of --n: gpt2-small "
                  "(124M in 148 tensors) or mlp-1m (1M in 20 tensors)");
+  bool graph = false;
+  app.add_flag("--graph", graph,
+               "CUDA: also time each step replayed from a CUDA graph of 16 steps (the device's "
+               "time without launch overhead), as extra rows with launch = graph");
   app.add_flag("--clip", clip,
                "clip by global L2 norm before each step (+4 B/param: one "
                "read of the gradients for the norm)");
@@ -122,6 +169,7 @@ int main(int argc, char** argv) {
   try {
     const Device device = device_name == "auto" ? default_device() : Device::parse(device_name);
     require_usable(device);
+    CUTRAIN_CHECK(!graph || (device.is_cuda() && CUTRAIN_BENCH_WITH_CUDA), "--graph needs CUDA");
     if (!model.empty()) sizes = {0};  // one measurement on the model's layout
     if (sizes.empty()) {
       const int max_log = device.is_cuda() ? 26 : 24;
@@ -157,29 +205,39 @@ int main(int argc, char** argv) {
         const double copy_s = bench::copy_seconds(device, bytes / 2, stream.native());
         auto opt = v.make(params);
         GradClipper clipper(device, 1.0F);
-        const double s = bench::time_per_run(
-            device, stream.native(),
-            [&] {
-              const optim::StepGuard guard =
-                  clip ? clipper.run(grads, stream.native()) : optim::StepGuard{};
-              opt->step(params, grads, guard, stream.native());
-            },
-            min_seconds);
-        const double gbps = bytes / s * 1e-9;
-        const double copy_gbps = bytes / copy_s * 1e-9;
-        if (json) {
-          std::printf(
-              "{\"bench\":\"optim\",\"optimizer\":\"%s%s\",\"device\":\"%s\",\"n\":%zu,"
-              "\"tensors\":%zu,\"model\":\"%s\",\"seconds_per_step\":%.9g,"
-              "\"bytes_per_step\":%zu,\"gbps\":%.4g,\"copy_gbps\":%.4g,"
-              "\"fraction_of_copy\":%.4f}\n",
-              v.name.c_str(), clip ? "+clip" : "", device.str().c_str(), count, layout->size(),
-              model.c_str(), s, bytes, gbps, copy_gbps, gbps / copy_gbps);
-        } else {
-          std::printf("%-21s%5s %12zu %12.2f %10.1f %10.1f %8.1f%%\n", v.name.c_str(),
-                      clip ? "+clip" : "", count, s * 1e6, gbps, copy_gbps, 100 * gbps / copy_gbps);
+        const auto step = [&] {
+          const optim::StepGuard guard =
+              clip ? clipper.run(grads, stream.native()) : optim::StepGuard{};
+          opt->step(params, grads, guard, stream.native());
+        };
+        auto report = [&](double s, const char* launch) {
+          const double gbps = bytes / s * 1e-9;
+          const double copy_gbps = bytes / copy_s * 1e-9;
+          if (json) {
+            std::printf(
+                "{\"bench\":\"optim\",\"optimizer\":\"%s%s\",\"device\":\"%s\",\"n\":%zu,"
+                "\"tensors\":%zu,\"model\":\"%s\",\"launch\":\"%s\",\"seconds_per_step\":%.9g,"
+                "\"bytes_per_step\":%zu,\"gbps\":%.4g,\"copy_gbps\":%.4g,"
+                "\"fraction_of_copy\":%.4f}\n",
+                v.name.c_str(), clip ? "+clip" : "", device.str().c_str(), count, layout->size(),
+                model.c_str(), launch, s, bytes, gbps, copy_gbps, gbps / copy_gbps);
+          } else {
+            std::printf("%-21s%5s %12zu %12.2f %10.1f %10.1f %8.1f%%%s\n", v.name.c_str(),
+                        clip ? "+clip" : "", count, s * 1e6, gbps, copy_gbps,
+                        100 * gbps / copy_gbps, std::string(launch) == "graph" ? " (graph)" : "");
+          }
+          std::fflush(stdout);
+        };
+        report(bench::time_per_run(device, stream.native(), step, min_seconds), "stream");
+#if CUTRAIN_BENCH_WITH_CUDA
+        if (graph) {
+          try {
+            report(graph_seconds_per_step(device, stream.native(), step, 16, min_seconds), "graph");
+          } catch (const Error& e) {  // reported, and the other measurements go on
+            std::fprintf(stderr, "bench_optim --graph (%s): %s\n", v.name.c_str(), e.what());
+          }
         }
-        std::fflush(stdout);
+#endif
       }
     }
   } catch (const Error& e) {

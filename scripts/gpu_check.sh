@@ -104,12 +104,13 @@ for bench in build-gpu/bin/bench_*; do
   [ $r -eq 0 ] || status=1
 done
 if [ -x build-gpu/bin/bench_optim ] && [ -z "${GPU_CHECK_SKIP_BENCH:-}${GPU_CHECK_SKIP_OPTIM_BENCH:-}" ]; then
-  timeout 120 build-gpu/bin/bench_optim --device cuda --json --min-seconds 0.05 --clip \
+  # --graph: each step also replayed from a CUDA graph, the device's time without launch overhead.
+  timeout 120 build-gpu/bin/bench_optim --device cuda --json --min-seconds 0.05 --clip --graph \
     --optimizer adam >"$OUT_DIR/bench_optim_clip.jsonl" 2>>"$OUT_DIR/bench_optim.err"
   note "- bench_optim --clip: rc $?"
   # Model-shaped sets (issue 9): GPT-2-small's 148 tensors and a 1M/20-tensor MLP, clip + Adam.
   for model in gpt2-small mlp-1m; do
-    timeout 120 build-gpu/bin/bench_optim --device cuda --json --min-seconds 0.2 --clip \
+    timeout 120 build-gpu/bin/bench_optim --device cuda --json --min-seconds 0.2 --clip --graph \
       --optimizer adam --model $model >>"$OUT_DIR/bench_optim_models.jsonl" 2>>"$OUT_DIR/bench_optim.err"
   done
   note "- bench_optim --model gpt2-small|mlp-1m --clip: rc $?"
