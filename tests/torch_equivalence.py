@@ -8,6 +8,11 @@ One epoch over the first 512 Fashion-MNIST training images (pixel / 255), batch 
 no dropout, constant learning rate, an MLP 784-32-16-10 with ReLU; weight decay is off for
 biases (cutrain's no-decay group) and on for weights. Configurations: SGD with Nesterov
 momentum, centered RMSProp, AdaGrad, AdamW with gradient clipping.
+
+Then the optimizer state (Note [torch optimizer state], tools/cutrain_torch.py): cutrain's
+exported state must equal torch.optim's after the same epoch (same tolerance, same step count),
+and a second epoch continued across the tools - PyTorch from cutrain's weights and state, and
+cutrain from PyTorch's - must land where PyTorch's own second epoch does.
 """
 import gzip
 import json
@@ -23,6 +28,9 @@ try:
 except ImportError as e:  # CTest's SKIP_RETURN_CODE
     print(f"skipped: {e} (apt-get install python3-torch)")
     sys.exit(77)
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "tools"))
+import cutrain_torch  # noqa: E402
 
 BINARY = sys.argv[1]
 DATA = sys.argv[2] if len(sys.argv) > 2 else "/usr/share/datasets/fashion-mnist"
@@ -93,6 +101,10 @@ CASES = {
 }
 
 
+def relative(got, ref):
+    return float(np.max(np.abs(got - ref)) / max(float(np.max(np.abs(ref))), 1e-12))
+
+
 def main():
     if not os.path.isdir(DATA):
         print(f"skipped: no Fashion-MNIST at {DATA} (apt-get install dataset-fashion-mnist)")
@@ -108,53 +120,105 @@ def main():
         init[f"layers.{layer}.weight"] = lin.weight.detach().numpy().copy()
         init[f"layers.{layer}.bias"] = lin.bias.detach().numpy().copy()
         layer += 2  # Linear, ReLU
+
+    def make_model(weights):  # weights: {"0.weight": array, ...}
+        mods = []
+        for i in range(len(sizes) - 1):
+            mods.append(torch.nn.Linear(sizes[i], sizes[i + 1]))
+            if i < len(sizes) - 2:
+                mods.append(torch.nn.ReLU())
+        model = torch.nn.Sequential(*mods)
+        with torch.no_grad():
+            params = dict(model.named_parameters())
+            for k, v in weights.items():
+                params[k].copy_(torch.as_tensor(np.array(v)))
+        return model
+
+    def make_optimizer(model, make_opt, wd):
+        weights = [p for n, p in model.named_parameters() if n.endswith("weight")]
+        biases = [p for n, p in model.named_parameters() if n.endswith("bias")]
+        return make_opt([{"params": weights, "weight_decay": wd},
+                         {"params": biases, "weight_decay": 0.0}])
+
+    def torch_epoch(model, opt, clip):
+        loss_fn = torch.nn.CrossEntropyLoss()
+        for start in range(0, N, BATCH):
+            xb = torch.from_numpy(x[start:start + BATCH])
+            yb = torch.from_numpy(y[start:start + BATCH])
+            opt.zero_grad()
+            loss_fn(model(xb), yb).backward()
+            if clip is not None:
+                torch.nn.utils.clip_grad_norm_(model.parameters(), clip)
+            opt.step()
+
+    def worst_weights(model, ours, prefix="layers."):
+        return max(relative(ours[prefix + n], p.detach().numpy())
+                   for n, p in model.named_parameters())
+
     worst_all = 0.0
     with tempfile.TemporaryDirectory() as tmp:
         init_path = os.path.join(tmp, "init.safetensors")
         save_safetensors(init_path, init)
         for name, (flags, make_opt, wd, clip) in CASES.items():
             out = os.path.join(tmp, name + ".safetensors")
-            cmd = [BINARY, "--data", DATA, "--device", "cpu", "--hidden", ",".join(map(str, HIDDEN)),
-                   "--dropout", "0", "--schedule", "constant", "--no-shuffle", "--epochs", "1",
-                   "--batch-size", str(BATCH), "--train-subset", str(N), "--init-from", init_path,
-                   "--save", out] + flags
-            subprocess.run(cmd, check=True, stdout=subprocess.DEVNULL)
+            opt_out = os.path.join(tmp, name + ".optim.safetensors")
+            common = [BINARY, "--data", DATA, "--device", "cpu",
+                      "--hidden", ",".join(map(str, HIDDEN)), "--dropout", "0",
+                      "--schedule", "constant", "--no-shuffle", "--epochs", "1",
+                      "--batch-size", str(BATCH), "--train-subset", str(N)] + flags
+            subprocess.run(common + ["--init-from", init_path, "--save", out,
+                                     "--export-torch-optimizer", opt_out],
+                           check=True, stdout=subprocess.DEVNULL)
             ours = load_safetensors(out)
 
-            mods = []
-            for i in range(len(sizes) - 1):
-                mods.append(torch.nn.Linear(sizes[i], sizes[i + 1]))
-                if i < len(sizes) - 2:
-                    mods.append(torch.nn.ReLU())
-            model = torch.nn.Sequential(*mods)
-            with torch.no_grad():
-                for k, v in init.items():
-                    dict(model.named_parameters())[k[len("layers."):]].copy_(torch.from_numpy(v))
-            weights = [p for n, p in model.named_parameters() if n.endswith("weight")]
-            biases = [p for n, p in model.named_parameters() if n.endswith("bias")]
-            opt = make_opt([{"params": weights, "weight_decay": wd},
-                            {"params": biases, "weight_decay": 0.0}])
-            loss_fn = torch.nn.CrossEntropyLoss()
-            for start in range(0, N, BATCH):
-                xb = torch.from_numpy(x[start:start + BATCH])
-                yb = torch.from_numpy(y[start:start + BATCH])
-                opt.zero_grad()
-                loss_fn(model(xb), yb).backward()
-                if clip is not None:
-                    torch.nn.utils.clip_grad_norm_(model.parameters(), clip)
-                opt.step()
-            worst = 0.0
-            for n, p in model.named_parameters():
-                ref = p.detach().numpy()
-                got = ours["layers." + n]
-                err = float(np.max(np.abs(got - ref)) / max(float(np.max(np.abs(ref))), 1e-12))
-                worst = max(worst, err)
+            model = make_model({k[len("layers."):]: v for k, v in init.items()})
+            opt = make_optimizer(model, make_opt, wd)
+            torch_epoch(model, opt, clip)
+            worst = worst_weights(model, ours)
             print(f"{name}: max relative difference {worst:.3g}")
-            worst_all = max(worst_all, worst)
+
+            # The optimizer state after the epoch, key by key, and the step count.
+            exported, meta = cutrain_torch.read_tensors(opt_out, with_metadata=True)
+            state_worst = 0.0
+            for n, p in model.named_parameters():
+                for key, value in opt.state[p].items():
+                    if key == "step":
+                        if int(float(value)) != int(meta["step"]):
+                            print(f"FAILED: {name} {n}: step {meta['step']}, torch {value}")
+                            return 1
+                        continue
+                    state_worst = max(state_worst,
+                                      relative(exported[f"{n}.{key}"].numpy(), value.numpy()))
+            print(f"{name}: optimizer state max relative difference {state_worst:.3g} "
+                  f"({len(exported)} tensors, step {meta['step']})")
+
+            # Epoch 2 three ways: PyTorch continuing itself (the reference); PyTorch from
+            # cutrain's weights and state; cutrain from PyTorch's weights and state.
+            torch_w = os.path.join(tmp, name + ".torch_w.safetensors")
+            torch_o = os.path.join(tmp, name + ".torch_o.safetensors")
+            cutrain_torch.save_tensors(torch_w, model.state_dict())
+            cutrain_torch.save_optimizer_state(opt, model, torch_o)
+            torch_epoch(model, opt, clip)
+
+            moved = make_model({k[len("layers."):]: v for k, v in ours.items()
+                                if k.startswith("layers.")})
+            moved_opt = make_optimizer(moved, make_opt, wd)
+            cutrain_torch.load_optimizer_state(moved_opt, moved, opt_out)
+            torch_epoch(moved, moved_opt, clip)
+            to_torch = max(relative(q.detach().numpy(), p.detach().numpy()) for q, p in
+                           zip(moved.parameters(), model.parameters()))
+
+            out2 = os.path.join(tmp, name + ".second.safetensors")
+            subprocess.run(common + ["--init-from", torch_w, "--init-optimizer-from", torch_o,
+                                     "--save", out2], check=True, stdout=subprocess.DEVNULL)
+            to_cutrain = worst_weights(model, load_safetensors(out2))
+            print(f"{name}: epoch 2 moved to PyTorch {to_torch:.3g}, moved to cutrain "
+                  f"{to_cutrain:.3g}")
+            worst_all = max(worst_all, worst, state_worst, to_torch, to_cutrain)
     if worst_all > 1e-4:
         print(f"FAILED: {worst_all:.3g} > 1e-4")
         return 1
-    print("torch equivalence: all configurations within 1e-4")
+    print("torch equivalence: all configurations within 1e-4, weights and optimizer state")
     return 0
 
 

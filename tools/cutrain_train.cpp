@@ -135,6 +135,13 @@ struct TimeToAccuracy final : train::Callback {
 };
 
 int run(const Config& c, const std::string& command_line) {
+  if (!c.init_optimizer_from.empty() && !c.resume.empty())
+    throw UsageError("--init-optimizer-from and --resume both set the optimizer state: use one");
+  if ((!c.init_optimizer_from.empty() || !c.export_torch_optimizer.empty()) &&
+      (c.optimizer == "lbfgs" || c.optimizer == "newton-cg"))
+    throw UsageError(
+        "--init-optimizer-from / --export-torch-optimizer: only for the first-order "
+        "optimizers (sgd, adagrad, rmsprop, adam, adamw)");
   if (c.checkpoint_every > 0 && c.save.empty())
     throw UsageError("--checkpoint-every needs --save (where to write the checkpoints)");
   if (!std::filesystem::is_directory(c.data))
@@ -201,6 +208,8 @@ int run(const Config& c, const std::string& command_line) {
     return run_full_batch(c, model, train, test, device);
   auto opt = make_optimizer(c, model.parameters());
   opt->set_group(nn::kNoDecayGroup, {1.0F, 0.0F});  // no weight decay on biases / BN
+  if (!c.init_optimizer_from.empty())
+    train::import_torch_optimizer(c.init_optimizer_from, model, *opt);
   train::TrainerOptions to;
   to.epochs = c.epochs;
   to.batch_size = c.batch_size;
@@ -262,6 +271,8 @@ int run(const Config& c, const std::string& command_line) {
                       : *std::max_element(target->per_epoch.begin(), target->per_epoch.end()));
   }
   if (!c.export_torch.empty() && rank == 0) train::export_torch(c.export_torch, model);
+  if (!c.export_torch_optimizer.empty() && rank == 0)
+    train::export_torch_optimizer(c.export_torch_optimizer, model, *opt);
   double seconds = 0, sps = 0, issue = 0;
   for (const auto& m : fit.history) {
     seconds += m.seconds;

@@ -88,6 +88,13 @@ void add_options(CLI::App& app, Config& c) {
       ->check(CLI::NonNegativeNumber);
   app.add_option("--init-from", c.init_from, "initial weights (layers.{i}.weight [out, in], ...)");
   app.add_option("--export-torch", c.export_torch, "write torch.nn.Sequential-named weights");
+  app.add_option("--init-optimizer-from", c.init_optimizer_from,
+                 "initial optimizer state from torch.optim (tools/cutrain_torch.py "
+                 "save_optimizer_state; same optimizer and configuration), with --init-from to "
+                 "continue a PyTorch run");
+  app.add_option("--export-torch-optimizer", c.export_torch_optimizer,
+                 "write the optimizer state for torch.optim (tools/cutrain_torch.py "
+                 "load_optimizer_state), beside --export-torch's weights");
   app.add_option("--report", c.report, "JSON report of the run");
   app.add_flag("--resident-data", c.resident_data,
                "keep the training set on the device and gather each batch there, instead of "

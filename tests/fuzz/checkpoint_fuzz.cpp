@@ -1,6 +1,7 @@
 // libFuzzer target: a training checkpoint loaded into a small model and optimizer, the way
 // `cutrain-train --resume` does (train::load_checkpoint), and the same bytes as weights
-// (train::load_weights, --init-from). Any input gives a loaded state or cutrain::Error - never a
+// (train::load_weights, --init-from) and as torch.optim state (train::import_torch_optimizer,
+// --init-optimizer-from). Any input gives a loaded state or cutrain::Error - never a
 // crash or a sanitizer report - and a refused file leaves the model and the optimizer exactly
 // as they were (load_checkpoint is all or nothing): a violation aborts, which libFuzzer reports.
 //
@@ -93,6 +94,10 @@ extern "C" int LLVMFuzzerInitialize(int* /*argc*/, char*** /*argv*/) {
                             .epoch_losses = {0.5F, 0.25F},
                             .epoch_norms = {1.0F, 2.0F}},
                            {{"config", "fuzz seed"}}, {&s.best_params, &s.best_buffers});
+    // The same directory gets a torch.optim state file (export_torch_optimizer) as a second seed.
+    const std::string dir = std::filesystem::path(seed).parent_path().string();
+    train::export_torch_optimizer((dir.empty() ? "" : dir + "/") + "torch_optimizer.safetensors",
+                                  s.model, *s.opt);
     std::exit(0);
   }
   return 0;
@@ -117,6 +122,14 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   } catch (const Error&) {
     if (s.snapshot() != before) {
       std::fprintf(stderr, "load_weights refused the file but changed the weights\n");
+      std::abort();
+    }
+  }
+  try {
+    train::import_torch_optimizer(s.path, s.model, *s.opt);
+  } catch (const Error&) {
+    if (s.snapshot() != before) {
+      std::fprintf(stderr, "import_torch_optimizer refused the file but changed the state\n");
       std::abort();
     }
   }

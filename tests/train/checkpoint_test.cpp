@@ -299,6 +299,61 @@ TEST(Checkpoint, InconsistentPositionMetadataIsRefused) {
   EXPECT_NE(bp.to_host(), b.parameters().to_host());
 }
 
+// Note [torch optimizer state]: export and import round-trip every state tensor and the step
+// count; files of another optimizer or configuration are refused with the reason, changing
+// nothing. (tests/torch_equivalence.py checks the contents against torch.optim itself.)
+TEST(TorchOptimizerState, RoundTripsAndRefusesOtherConfigurations) {
+  nn::Sequential a = small_model(1);
+  optim::Adam opt_a(a.parameters(), {.lr = 0.01F, .amsgrad = true});
+  Arena g = a.parameters().like();
+  for (const auto& t : g.layout().tensors())
+    g.tensor_from_host(t.name, std::vector<float>(t.numel, 0.3F));
+  for (int i = 0; i < 3; ++i) opt_a.step(a.parameters(), g);
+  train::export_torch_optimizer(tmp("opt.safetensors"), a, opt_a);
+  const io::SafetensorsFile f = io::load_safetensors(tmp("opt.safetensors"));
+  EXPECT_EQ(f.metadata.at("optimizer"), "Adam");
+  EXPECT_EQ(f.metadata.at("step"), "3");
+  ASSERT_NE(f.find("0.weight.exp_avg"), nullptr);  // torch.nn.Sequential's names, torch's keys
+  EXPECT_EQ(f.find("0.weight.exp_avg")->floats(),
+            opt_a.state()[0].arena->tensor_to_host("layers.0.weight"));
+  ASSERT_NE(f.find("3.bias.max_exp_avg_sq"), nullptr);
+
+  nn::Sequential b = small_model(1);
+  optim::Adam opt_b(b.parameters(), {.lr = 0.01F, .amsgrad = true});
+  train::import_torch_optimizer(tmp("opt.safetensors"), b, opt_b);
+  EXPECT_EQ(opt_b.applied_steps(), 3);
+  for (std::size_t k = 0; k < opt_a.state().size(); ++k)
+    EXPECT_EQ(opt_b.state()[k].arena->to_host(), opt_a.state()[k].arena->to_host());
+
+  optim::Adam plain(b.parameters(), {.lr = 0.01F});
+  EXPECT_NE(testing::error_of([&] {
+              train::import_torch_optimizer(tmp("opt.safetensors"), b, plain);
+            }).find("match no state of cutrain's Adam"),
+            std::string::npos);
+  EXPECT_EQ(plain.applied_steps(), 0);
+  EXPECT_EQ(plain.state()[0].arena->to_host(), std::vector<float>(plain.state()[0].arena->total()));
+  optim::Sgd sgd(b.parameters(), {.lr = 0.1F, .momentum = 0.9F});
+  EXPECT_NE(testing::error_of([&] {
+              train::import_torch_optimizer(tmp("opt.safetensors"), b, sgd);
+            }).find("state of torch.optim.Adam cannot initialize cutrain's SGD"),
+            std::string::npos);
+  nn::Sequential wide(4);
+  wide.emplace<nn::Linear>(4, 7).emplace<nn::BatchNorm1d>(7);
+  wide.emplace<nn::Activation>(nn::Activation::Kind::kRelu).emplace<nn::Linear>(7, 3);
+  wide.build(Device::cpu(), 1);
+  optim::Adam opt_w(wide.parameters(), {.lr = 0.01F, .amsgrad = true});
+  EXPECT_NE(testing::error_of([&] {
+              train::import_torch_optimizer(tmp("opt.safetensors"), wide, opt_w);
+            }).find("'0.weight.exp_avg' must be F32 of shape [7, 4]"),
+            std::string::npos);
+  // Before the first step there is no state, as in torch.optim.
+  optim::Adam fresh(b.parameters(), {.lr = 0.01F});
+  train::export_torch_optimizer(tmp("fresh.safetensors"), b, fresh);
+  EXPECT_TRUE(io::load_safetensors(tmp("fresh.safetensors")).tensors.empty());
+  train::import_torch_optimizer(tmp("fresh.safetensors"), b, plain);
+  EXPECT_EQ(plain.applied_steps(), 0);
+}
+
 // A refused file changes nothing: not the weights, not the optimizer state, not the counters.
 // (Loading used to copy the weights in before reading the metadata that then failed.)
 TEST(Checkpoint, RefusedLoadLeavesModelAndOptimizerUntouched) {

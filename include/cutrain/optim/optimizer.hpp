@@ -87,8 +87,9 @@ class Optimizer {
   // restored with set_step_counts().
   std::vector<NamedState> state();
   void set_step_counts(std::int64_t applied, std::int64_t skipped);
-  const std::string& name() const { return name_; }
+  const std::string& name() const { return name_; }  // torch.optim's class name ("AdamW", ...)
   Device device() const { return device_; }
+  const ArenaLayout& layout() const { return *layout_; }  // of the parameters it updates
 
  protected:
   Optimizer(std::string name, const Arena& params, float lr, float weight_decay);

@@ -74,4 +74,19 @@ void load_weights(const std::string& path, nn::Sequential& model);
 // num_batches_tracked as I64), so model.load_state_dict(safetensors.torch.load_file(path)).
 void export_torch(const std::string& path, nn::Sequential& model);
 
+// Note [torch optimizer state]: the optimizer's state in torch.optim's terms, so that a run can
+// move between cutrain and PyTorch with its momentum and second-moment estimates. One F32 tensor
+// per parameter and state, named "<torch parameter name>.<torch state key>" ("0.weight.exp_avg",
+// "2.bias.momentum_buffer": cutrain's state names are torch's keys), and metadata "optimizer"
+// (torch.optim's class name: SGD, Adagrad, RMSprop, Adam, AdamW) and "step" (applied steps;
+// torch keeps it per parameter). tools/cutrain_torch.py loads such a file into a torch.optim
+// optimizer (load_optimizer_state) and writes one from it (save_optimizer_state).
+// Hyperparameters are not in the file: both sides are configured alike by the user.
+void export_torch_optimizer(const std::string& path, nn::Sequential& model,
+                            optim::Optimizer& optimizer);
+// All or nothing; refuses another optimizer class, a missing tensor, a wrong shape, and tensors
+// of a state this configuration does not keep (amsgrad, momentum, centered differ).
+void import_torch_optimizer(const std::string& path, nn::Sequential& model,
+                            optim::Optimizer& optimizer);
+
 }  // namespace cutrain::train

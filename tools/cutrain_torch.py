@@ -1,0 +1,119 @@
+#!/usr/bin/python3
+"""Moving a run between cutrain and PyTorch: the optimizer state (Note [torch optimizer state]
+in include/cutrain/train/checkpoint.hpp). Weights travel as torch.nn.Sequential state dicts
+(cutrain-train --export-torch / --init-from); this file does the same for torch.optim.
+
+    import cutrain_torch
+    # cutrain -> PyTorch: cutrain-train ... --export-torch w.safetensors --export-torch-optimizer o.safetensors
+    model.load_state_dict(cutrain_torch.read_tensors("w.safetensors"), strict=False)
+    cutrain_torch.load_optimizer_state(optimizer, model, "o.safetensors")
+    # PyTorch -> cutrain: then cutrain-train ... --init-from w.safetensors --init-optimizer-from o.safetensors
+    cutrain_torch.save_tensors("w.safetensors", model.state_dict())
+    cutrain_torch.save_optimizer_state(optimizer, model, "o.safetensors")
+
+The optimizer's hyperparameters are not in the file: configure both sides alike. Needs numpy and
+torch only (the files are safetensors, read and written here with numpy).
+"""
+import json
+import struct
+
+import numpy as np
+import torch
+
+FORMAT = "cutrain-torch-optimizer-1"
+# torch.optim classes whose per-parameter state has a 'step' (SGD keeps none).
+_STEPPED = ("Adagrad", "RMSprop", "Adam", "AdamW")
+
+
+def read_tensors(path, with_metadata=False):
+    """The F32 tensors of a safetensors file as {name: torch.Tensor} (and its metadata)."""
+    with open(path, "rb") as f:
+        raw = f.read()
+    (n,) = struct.unpack("<Q", raw[:8])
+    header = json.loads(raw[8:8 + n])
+    meta = header.pop("__metadata__", {})
+    out = {}
+    for name, info in header.items():
+        if info["dtype"] != "F32":
+            continue
+        b, e = info["data_offsets"]
+        a = np.frombuffer(raw[8 + n + b:8 + n + e], dtype="<f4").reshape(info["shape"])
+        out[name] = torch.from_numpy(a.copy())
+    return (out, meta) if with_metadata else out
+
+
+def save_tensors(path, tensors, metadata=None):
+    """{name: tensor} as F32 safetensors (non-float entries such as num_batches_tracked are
+    skipped)."""
+    header, offset, blobs = {}, 0, []
+    if metadata:
+        header["__metadata__"] = {k: str(v) for k, v in metadata.items()}
+    for name, t in tensors.items():
+        if not torch.is_floating_point(t):
+            continue
+        b = np.ascontiguousarray(t.detach().cpu().numpy(), dtype="<f4").tobytes()
+        header[name] = {"dtype": "F32", "shape": list(t.shape),
+                        "data_offsets": [offset, offset + len(b)]}
+        offset += len(b)
+        blobs.append(b)
+    text = json.dumps(header).encode()
+    text += b" " * ((8 - len(text) % 8) % 8)
+    with open(path, "wb") as f:
+        f.write(struct.pack("<Q", len(text)) + text + b"".join(blobs))
+
+
+def _index(optimizer):
+    params = [p for g in optimizer.param_groups for p in g["params"]]
+    return {id(p): i for i, p in enumerate(params)}
+
+
+def load_optimizer_state(optimizer, model, path):
+    """Loads a file written by cutrain (export_torch_optimizer) into `optimizer`, whose
+    parameters are `model`'s (a torch.nn.Sequential numbered as cutrain's layers)."""
+    tensors, meta = read_tensors(path, with_metadata=True)
+    if meta.get("format") != FORMAT:
+        raise ValueError(f"{path}: format {meta.get('format')!r} is not {FORMAT}")
+    kind = type(optimizer).__name__
+    if meta.get("optimizer") != kind:
+        raise ValueError(f"{path}: state of cutrain's {meta.get('optimizer')}, not {kind}")
+    step = int(meta["step"])
+    index = _index(optimizer)
+    state = {}
+    used = 0
+    if step > 0:
+        for name, p in model.named_parameters():
+            entries = {key[len(name) + 1:]: value for key, value in tensors.items()
+                       if key.startswith(name + ".") and "." not in key[len(name) + 1:]}
+            if not entries:
+                raise ValueError(f"{path}: no state for parameter {name}")
+            used += len(entries)
+            if kind in _STEPPED:
+                entries["step"] = torch.tensor(float(step))
+            state[index[id(p)]] = entries
+    if used != len(tensors):
+        raise ValueError(f"{path}: {len(tensors) - used} tensor(s) match no parameter of the model")
+    sd = optimizer.state_dict()
+    optimizer.load_state_dict({"state": state, "param_groups": sd["param_groups"]})
+
+
+def save_optimizer_state(optimizer, model, path):
+    """Writes `optimizer`'s state for cutrain (cutrain-train --init-optimizer-from)."""
+    kind = type(optimizer).__name__
+    index = _index(optimizer)
+    tensors, steps = {}, set()
+    for name, p in model.named_parameters():
+        st = optimizer.state.get(p, {})
+        for key, value in st.items():
+            if key == "step":
+                steps.add(int(float(value)))
+            elif torch.is_tensor(value):
+                tensors[f"{name}.{key}"] = value
+        if not st and index.get(id(p)) is None:
+            raise ValueError(f"parameter {name} is not in the optimizer")
+    if len(steps) > 1:
+        raise ValueError(f"parameters took different numbers of steps {sorted(steps)}: cutrain "
+                         "keeps one count for the whole model")
+    # SGD keeps no count: its momentum buffers exist from the first step on, which is all
+    # cutrain needs to know (the first step seeds the buffer with the gradient).
+    step = steps.pop() if steps else (1 if tensors else 0)
+    save_tensors(path, tensors, {"format": FORMAT, "optimizer": kind, "step": step})
