@@ -15,7 +15,6 @@ and a second epoch continued across the tools - PyTorch from cutrain's weights a
 cutrain from PyTorch's - must land where PyTorch's own second epoch does.
 """
 import gzip
-import json
 import os
 import struct
 import subprocess
@@ -54,32 +53,12 @@ def find(stem):
     raise SystemExit(f"missing {stem} in {DATA}")
 
 
-def save_safetensors(path, tensors):
-    header, offset, blobs = {}, 0, []
-    for name, array in tensors.items():
-        b = np.ascontiguousarray(array, dtype="<f4").tobytes()
-        header[name] = {"dtype": "F32", "shape": list(array.shape),
-                        "data_offsets": [offset, offset + len(b)]}
-        offset += len(b)
-        blobs.append(b)
-    text = json.dumps(header).encode()
-    text += b" " * ((8 - len(text) % 8) % 8)
-    with open(path, "wb") as f:
-        f.write(struct.pack("<Q", len(text)) + text + b"".join(blobs))
+def save_safetensors(path, arrays):
+    cutrain_torch.save_tensors(path, {k: torch.from_numpy(v) for k, v in arrays.items()})
 
 
 def load_safetensors(path):
-    with open(path, "rb") as f:
-        raw = f.read()
-    (n,) = struct.unpack("<Q", raw[:8])
-    header = json.loads(raw[8:8 + n])
-    out = {}
-    for name, info in header.items():
-        if name == "__metadata__" or info["dtype"] != "F32":
-            continue
-        b, e = info["data_offsets"]
-        out[name] = np.frombuffer(raw[8 + n + b:8 + n + e], dtype="<f4").reshape(info["shape"])
-    return out
+    return {k: t.numpy() for k, t in cutrain_torch.read_tensors(path).items()}
 
 
 CASES = {
