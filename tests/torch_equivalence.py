@@ -6,8 +6,8 @@ final weights must agree to <= 1e-4 relative (to each tensor's largest magnitude
 
 One epoch over the first 512 Fashion-MNIST training images (pixel / 255), batch 64, no shuffle,
 no dropout, constant learning rate, an MLP 784-32-16-10 with ReLU; weight decay is off for
-biases (cutrain's no-decay group) and on for weights. Configurations: SGD with Nesterov
-momentum, centered RMSProp, AdaGrad, AdamW with gradient clipping.
+biases (cutrain's no-decay group) and on for weights. Configurations: plain SGD (no state), SGD
+with Nesterov momentum, centered RMSProp, AdaGrad, AdamW with gradient clipping.
 
 Then the optimizer state (Note [torch optimizer state], tools/cutrain_torch.py): cutrain's
 exported state must equal torch.optim's after the same epoch (same tolerance, same step count),
@@ -62,6 +62,8 @@ def load_safetensors(path):
 
 
 CASES = {
+    "sgd_plain": (["--optimizer", "sgd", "--lr", "0.1", "--weight-decay", "0"],
+                  lambda groups: torch.optim.SGD(groups, lr=0.1), 0.0, None),
     "sgd_nesterov": (["--optimizer", "sgd", "--lr", "0.05", "--momentum", "0.9", "--nesterov",
                       "--weight-decay", "0.001"],
                      lambda groups: torch.optim.SGD(groups, lr=0.05, momentum=0.9, nesterov=True),
@@ -161,6 +163,8 @@ def main():
             state_worst = 0.0
             for n, p in model.named_parameters():
                 for key, value in opt.state[p].items():
+                    if value is None:  # plain SGD's momentum_buffer: no state
+                        continue
                     if key == "step":
                         if int(float(value)) != int(meta["step"]):
                             print(f"FAILED: {name} {n}: step {meta['step']}, torch {value}")

@@ -85,6 +85,8 @@ def load_optimizer_state(optimizer, model, path):
             entries = {key[len(name) + 1:]: value for key, value in tensors.items()
                        if key.startswith(name + ".") and "." not in key[len(name) + 1:]}
             if not entries:
+                if kind == "SGD":  # without momentum torch.optim.SGD keeps no tensors
+                    continue
                 raise ValueError(f"{path}: no state for parameter {name}")
             used += len(entries)
             if kind in _STEPPED:
