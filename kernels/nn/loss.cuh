@@ -54,6 +54,22 @@ CUTRAIN_HD float softmax_cross_entropy_row(const float* x, int classes, int targ
                                 static_cast<float>(sum_x / static_cast<double>(classes)), eps);
 }
 
+// Note [evaluation on the device]: evaluation keeps its running sums where the logits are and
+// reads them once at the end. Per batch: the mean loss times the batch's rows (in double, as the
+// host used to add it), and the rows whose first largest logit is the label (ties go to the
+// lowest class, as std::max_element; a NaN never wins).
+CUTRAIN_HD bool row_correct(const float* x, int classes, int target) {
+  int best = 0;
+  for (int c = 1; c < classes; ++c)
+    if (x[best] < x[c]) best = c;
+  return best == target;
+}
+
+struct EvalSums {
+  double loss = 0.0;  // sum over batches of mean loss x rows
+  unsigned long long correct = 0;
+};
+
 // One element of MSE: returns (y - t)^2, writes 2 (y - t) / N when grad is non-null.
 CUTRAIN_HD float mse_element(float y, float t, float inv_n, float* grad) {
   const float d = y - t;

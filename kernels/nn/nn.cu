@@ -143,6 +143,24 @@ __global__ void __launch_bounds__(kBlock)
   if (threadIdx.x == 0) *out = static_cast<float>(total / divisor);
 }
 
+// Note [evaluation on the device]: one block, so the batches add up in launch order.
+__global__ void __launch_bounds__(kBlock)
+    eval_accumulate_kernel(const float* __restrict__ logits,
+                           const std::int32_t* __restrict__ labels, std::int64_t rows, int classes,
+                           const float* __restrict__ mean_loss,
+                           rules::EvalSums* __restrict__ sums) {
+  using Reduce = cub::BlockReduce<unsigned long long, kBlock>;
+  __shared__ typename Reduce::TempStorage temp;
+  unsigned long long correct = 0;
+  for (std::int64_t r = threadIdx.x; r < rows; r += blockDim.x)
+    correct += rules::row_correct(logits + r * classes, classes, labels[r]) ? 1ULL : 0ULL;
+  const unsigned long long total = Reduce(temp).Sum(correct);
+  if (threadIdx.x == 0) {
+    sums->loss += static_cast<double>(*mean_loss) * static_cast<double>(rows);
+    sums->correct += total;
+  }
+}
+
 }  // namespace
 
 #define CUTRAIN_LAUNCH(kernel, n, ...)                                                     \
@@ -213,6 +231,12 @@ void launch_mse(const float* y, const float* t, std::size_t n, float* sq, float*
 }
 void launch_mean(const float* x, std::size_t n, double divisor, float* out, NativeStream stream) {
   mean_kernel<<<1, kBlock, 0, stream>>>(x, n, divisor, out);
+  CUTRAIN_CUDA_CHECK_LAUNCH();
+}
+void launch_eval_accumulate(const float* logits, const std::int32_t* labels, std::int64_t rows,
+                            int classes, const float* mean_loss, rules::EvalSums* sums,
+                            NativeStream stream) {
+  eval_accumulate_kernel<<<1, kBlock, 0, stream>>>(logits, labels, rows, classes, mean_loss, sums);
   CUTRAIN_CUDA_CHECK_LAUNCH();
 }
 

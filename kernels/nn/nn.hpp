@@ -7,6 +7,7 @@
 
 #include "cutrain/stream.hpp"
 #include "kernels/nn/activation.cuh"
+#include "kernels/nn/loss.cuh"
 
 namespace cutrain::kernels {
 
@@ -45,5 +46,10 @@ void launch_mse(const float* y, const float* t, std::size_t n, float* sq, float*
                 NativeStream stream);
 // *out = sum(x[0..n)) / divisor, deterministic (one block, fixed order), in double.
 void launch_mean(const float* x, std::size_t n, double divisor, float* out, NativeStream stream);
+// sums->loss += *mean_loss * rows; sums->correct += rows whose argmax is the label
+// (Note [evaluation on the device]). One block: a fixed order, deterministic.
+void launch_eval_accumulate(const float* logits, const std::int32_t* labels, std::int64_t rows,
+                            int classes, const float* mean_loss, rules::EvalSums* sums,
+                            NativeStream stream);
 
 }  // namespace cutrain::kernels

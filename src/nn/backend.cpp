@@ -223,6 +223,21 @@ void mse(const Exec& e, const float* y, const float* t, std::size_t n, float* sq
                       kernels::launch_mse(y, t, n, sq, grad, e.stream))
 }
 
+void eval_accumulate(const Exec& e, const float* logits, const std::int32_t* labels,
+                     std::int64_t rows, int classes, const float* mean_loss,
+                     rules::EvalSums* sums) {
+  if (e.device.is_cpu()) {
+    unsigned long long correct = 0;
+    for (std::int64_t r = 0; r < rows; ++r)
+      correct += rules::row_correct(logits + r * classes, classes, labels[r]) ? 1ULL : 0ULL;
+    sums->loss += static_cast<double>(*mean_loss) * static_cast<double>(rows);
+    sums->correct += correct;
+  } else {
+    CUTRAIN_ON_CUDA(
+        kernels::launch_eval_accumulate(logits, labels, rows, classes, mean_loss, sums, e.stream));
+  }
+}
+
 void mean(const Exec& e, const float* x, std::size_t n, double divisor, float* out) {
   if (e.device.is_cpu()) {
     double s = 0.0;

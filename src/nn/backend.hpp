@@ -9,6 +9,7 @@
 #include "cutrain/device.hpp"
 #include "cutrain/stream.hpp"
 #include "kernels/nn/activation.cuh"
+#include "kernels/nn/loss.cuh"
 
 namespace cutrain::nn::backend {
 
@@ -56,5 +57,8 @@ void softmax_cross_entropy(const Exec& e, const float* logits, const std::int32_
                            float* dlogits);
 void mse(const Exec& e, const float* y, const float* t, std::size_t n, float* sq, float* grad);
 void mean(const Exec& e, const float* x, std::size_t n, double divisor, float* out);
+// sums += this batch's loss x rows and correct rows (Note [evaluation on the device]).
+void eval_accumulate(const Exec& e, const float* logits, const std::int32_t* labels,
+                     std::int64_t rows, int classes, const float* mean_loss, rules::EvalSums* sums);
 
 }  // namespace cutrain::nn::backend

@@ -14,6 +14,7 @@
 #include "cutrain/data/loader.hpp"
 #include "cutrain/error.hpp"
 #include "cutrain/nn/loss.hpp"
+#include "src/nn/backend.hpp"
 #include "src/train/metrics_writer.hpp"
 
 namespace cutrain::train {
@@ -124,34 +125,31 @@ EvalResult Trainer::evaluate(const data::Dataset& d) {
                        .world = comm ? comm->size() : 1,
                        .pad = false});
   loader.start_epoch(0);
-  double loss_sum = 0;
-  std::int64_t correct = 0;
-  std::vector<float> logits;
-  std::vector<std::int32_t> labels;
-  while (auto b = loader.next(impl_->stream.native())) {
-    const nn::Matrix& out = model_.forward(b->x, impl_->stream.native());
-    impl_->loss.compute(out, b->labels, nullptr, impl_->stream.native());
-    logits.resize(out.size());
-    labels.resize(static_cast<std::size_t>(b->rows));
-    copy_bytes(logits.data(), Device::cpu(), out.data, out.device, logits.size() * sizeof(float),
-               impl_->stream.native());
-    copy_bytes(labels.data(), Device::cpu(), b->labels, out.device,
-               labels.size() * sizeof(std::int32_t), impl_->stream.native());
-    impl_->stream.synchronize();  // evaluation reads its results: a deliberate sync
-    loss_sum += static_cast<double>(impl_->loss.value()) * static_cast<double>(b->rows);
-    for (std::int64_t r = 0; r < b->rows; ++r) {
-      const float* row = logits.data() + r * out.cols;
-      const auto best = std::max_element(row, row + out.cols) - row;
-      correct += best == labels[static_cast<std::size_t>(r)];
-    }
+  // Note [evaluation on the device]: the sums stay beside the logits; one read at the end.
+  const NativeStream s = impl_->stream.native();
+  const nn::backend::Exec exec{model_.device(), s, nullptr};
+  Buffer sums(sizeof(rules::EvalSums), model_.device());
+  sums.zero();
+  auto* device_sums = sums.as<rules::EvalSums>();
+  while (auto b = loader.next(s)) {
+    const nn::Matrix& out = model_.forward(b->x, s);
+    impl_->loss.compute(out, b->labels, nullptr, s);
+    nn::backend::eval_accumulate(exec, out.data, b->labels, b->rows, static_cast<int>(out.cols),
+                                 impl_->loss.device_value(), device_sums);
   }
+  rules::EvalSums host{};
+  copy_bytes(&host, Device::cpu(), device_sums, model_.device(), sizeof(host), s);
+  impl_->stream.synchronize();  // the one read of the results
+  const double loss_sum = host.loss;
+  const auto correct = static_cast<std::int64_t>(host.correct);
   if (was_training) model_.train();
   double correct_all = static_cast<double>(correct);
+  double loss_all = loss_sum;
   if (comm != nullptr) {  // every rank evaluated its shard: sum over the ranks
-    loss_sum = comm->allreduce_sum(loss_sum);
+    loss_all = comm->allreduce_sum(loss_sum);
     correct_all = comm->allreduce_sum(correct_all);
   }
-  return {loss_sum / static_cast<double>(d.rows), correct_all / static_cast<double>(d.rows),
+  return {loss_all / static_cast<double>(d.rows), correct_all / static_cast<double>(d.rows),
           d.rows};
 }
 

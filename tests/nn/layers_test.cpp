@@ -2,11 +2,13 @@
 // gradient checks on the CPU, and CPU/GPU agreement.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cmath>
 #include <random>
 
 #include "cutrain/error.hpp"
 #include "kernels/nn/batchnorm.cuh"
+#include "kernels/nn/loss.cuh"
 #include "nn_fixture.hpp"
 #include "support/gpu.hpp"
 
@@ -296,6 +298,23 @@ std::vector<std::vector<float>> bias_gradients(Device device) {
     }
   }
   return out;
+}
+
+// Note [evaluation on the device]: a row counts as correct exactly when std::max_element (what
+// evaluation used on the host) picks its label - ties to the lowest class, NaNs never winning
+// after the first position.
+TEST(Losses, RowCorrectIsMaxElement) {
+  std::mt19937 rng(4);
+  std::uniform_int_distribution<int> small(0, 3);
+  for (int trial = 0; trial < 2000; ++trial) {
+    std::vector<float> row(7);
+    for (float& v : row) v = static_cast<float>(small(rng));  // many ties
+    if (trial % 5 == 0) row[static_cast<std::size_t>(trial % 7)] = std::nanf("");
+    const auto want = std::max_element(row.begin(), row.end()) - row.begin();
+    for (int label = 0; label < 7; ++label)
+      ASSERT_EQ(rules::row_correct(row.data(), 7, label), label == want)
+          << "trial " << trial << " label " << label;
+  }
 }
 
 TEST(Layers, BiasGradientSumsEveryRow) {

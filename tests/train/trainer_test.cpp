@@ -67,6 +67,26 @@ TEST(Trainer, LearnsSeparableBlobs) {
   EXPECT_NEAR(t.evaluate(val).accuracy, r.history.back().val_accuracy, 1e-12);
 }
 
+// Note [evaluation on the device]: the GPU's evaluation (sums kept on the device) counts the
+// correct rows as the CPU's does for the same weights; the loss agrees to GEMM rounding.
+TEST(TrainerGpu, EvaluateAgreesWithTheCpu) {
+  CUTRAIN_REQUIRE_GPU();
+  const data::Dataset train = blobs(300, 1), val = blobs(257, 2);
+  nn::Sequential cpu = model(3);
+  optim::Adam opt(cpu.parameters(), {.lr = 0.01F});
+  Trainer(cpu, opt, options(2)).fit(train);
+  nn::Sequential gpu = model(3, Device::cuda(0));
+  gpu.parameters().copy_from(cpu.parameters());
+  gpu.buffers().copy_from(cpu.buffers());
+  optim::Adam opt_gpu(gpu.parameters(), {.lr = 0.01F});
+  const EvalResult c = Trainer(cpu, opt, options(1)).evaluate(val);
+  const EvalResult g = Trainer(gpu, opt_gpu, options(1)).evaluate(val);
+  EXPECT_EQ(g.samples, c.samples);
+  // GEMM rounding may flip a near-tied row; blobs this far apart leave none that close.
+  EXPECT_NEAR(g.accuracy, c.accuracy, 1.0 / 257 + 1e-12);
+  EXPECT_NEAR(g.loss, c.loss, 1e-5 * c.loss);
+}
+
 // 3 epochs straight == 1 epoch, checkpoint, a new model/optimizer/trainer, resume, 2 more.
 void check_resume(Device device) {
   const data::Dataset train = blobs(300, 4);
