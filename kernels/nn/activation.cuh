@@ -57,4 +57,10 @@ CUTRAIN_HD float dropout_mask(float u, float p) {
   return u > p ? 1.0F / (1.0F - p) : 0.0F;
 }
 
+// The forward pass of one element: the uniform in `mask` becomes the mask; returns y = x * mask.
+CUTRAIN_HD float dropout_forward(float& mask, float x, float p) {
+  mask = dropout_mask(mask, p);
+  return x * mask;
+}
+
 }  // namespace cutrain::rules

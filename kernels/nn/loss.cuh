@@ -11,6 +11,7 @@
 //   dloss/dy = 2 (y - t) / N.
 
 #include <cmath>
+#include <cstdint>
 
 #include "cutrain/hd.hpp"
 
@@ -69,6 +70,12 @@ struct EvalSums {
   double loss = 0.0;  // sum over batches of mean loss x rows
   unsigned long long correct = 0;
 };
+
+CUTRAIN_HD void add_eval_batch(EvalSums& sums, float mean_loss, std::int64_t rows,
+                               unsigned long long correct) {
+  sums.loss += static_cast<double>(mean_loss) * static_cast<double>(rows);
+  sums.correct += correct;
+}
 
 // One element of MSE: returns (y - t)^2, writes 2 (y - t) / N when grad is non-null.
 CUTRAIN_HD float mse_element(float y, float t, float inv_n, float* grad) {

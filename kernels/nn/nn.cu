@@ -70,11 +70,8 @@ __global__ void __launch_bounds__(kBlock)
 // x and y may alias (an in-place forward): no __restrict__ on them.
 __global__ void dropout_forward_kernel(float* __restrict__ mask, const float* x, float* y,
                                        std::size_t n, float p) {
-  for (std::size_t i = global_id(); i < n; i += grid_stride()) {
-    const float m = rules::dropout_mask(mask[i], p);
-    mask[i] = m;
-    y[i] = x[i] * m;
-  }
+  for (std::size_t i = global_id(); i < n; i += grid_stride())
+    y[i] = rules::dropout_forward(mask[i], x[i], p);
 }
 
 __global__ void multiply_kernel(const float* __restrict__ a, const float* __restrict__ b,
@@ -155,10 +152,7 @@ __global__ void __launch_bounds__(kBlock)
   for (std::int64_t r = threadIdx.x; r < rows; r += blockDim.x)
     correct += rules::row_correct(logits + r * classes, classes, labels[r]) ? 1ULL : 0ULL;
   const unsigned long long total = Reduce(temp).Sum(correct);
-  if (threadIdx.x == 0) {
-    sums->loss += static_cast<double>(*mean_loss) * static_cast<double>(rows);
-    sums->correct += total;
-  }
+  if (threadIdx.x == 0) rules::add_eval_batch(*sums, *mean_loss, rows, total);
 }
 
 }  // namespace

@@ -133,13 +133,9 @@ void column_sum(const Exec& e, const float* x, std::int64_t rows, std::int64_t c
 }
 
 void dropout_forward(const Exec& e, float* mask, const float* x, float* y, std::size_t n, float p) {
-  CUTRAIN_NN_DISPATCH(cpu::parallel_for(n,
-                                        [=](std::size_t i) {
-                                          const float m = rules::dropout_mask(mask[i], p);
-                                          mask[i] = m;
-                                          y[i] = x[i] * m;
-                                        }),
-                      kernels::launch_dropout_forward(mask, x, y, n, p, e.stream))
+  CUTRAIN_NN_DISPATCH(
+      cpu::parallel_for(n, [=](std::size_t i) { y[i] = rules::dropout_forward(mask[i], x[i], p); }),
+      kernels::launch_dropout_forward(mask, x, y, n, p, e.stream))
 }
 
 void multiply(const Exec& e, const float* a, const float* b, float* out, std::size_t n) {
@@ -230,8 +226,7 @@ void eval_accumulate(const Exec& e, const float* logits, const std::int32_t* lab
     unsigned long long correct = 0;
     for (std::int64_t r = 0; r < rows; ++r)
       correct += rules::row_correct(logits + r * classes, classes, labels[r]) ? 1ULL : 0ULL;
-    sums->loss += static_cast<double>(*mean_loss) * static_cast<double>(rows);
-    sums->correct += correct;
+    rules::add_eval_batch(*sums, *mean_loss, rows, correct);
   } else {
     CUTRAIN_ON_CUDA(
         kernels::launch_eval_accumulate(logits, labels, rows, classes, mean_loss, sums, e.stream));
