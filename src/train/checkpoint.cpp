@@ -1,15 +1,17 @@
 #include "cutrain/train/checkpoint.hpp"
 
-#include <charconv>
 #include <cstdint>
 #include <set>
 
 #include "cutrain/error.hpp"
 #include "cutrain/io/safetensors.hpp"
 #include "cutrain/nn/layers.hpp"
+#include "src/train/metadata.hpp"
 
 namespace cutrain::train {
 namespace {
+
+using detail::meta_int;
 
 void add_arena(std::vector<io::TensorData>& out, const Arena& arena, const std::string& prefix) {
   if (arena.total() == 0) return;
@@ -51,20 +53,6 @@ struct Staged {
     for (auto& [arena, values] : arenas) arena->from_host(values);
   }
 };
-
-// A decimal integer, the whole string (no sign other than '-', no spaces), as written by
-// std::to_string.
-std::int64_t meta_int(const std::map<std::string, std::string>& m, const std::string& key,
-                      const std::string& path) {
-  const auto it = m.find(key);
-  CUTRAIN_CHECK(it != m.end(), path, ": metadata '", key, "' is missing");
-  const std::string& text = it->second;
-  std::int64_t v = 0;
-  const auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), v);
-  CUTRAIN_CHECK(ec == std::errc() && end == text.data() + text.size() && !text.empty(), path,
-                ": metadata '", key, "' = '", text, "' is not an integer");
-  return v;
-}
 
 }  // namespace
 

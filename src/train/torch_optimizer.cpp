@@ -2,13 +2,13 @@
 // include/cutrain/train/checkpoint.hpp): export for torch.optim, import from it.
 #include <algorithm>
 #include <cstdint>
-#include <stdexcept>
 #include <string>
 #include <vector>
 
 #include "cutrain/error.hpp"
 #include "cutrain/io/safetensors.hpp"
 #include "cutrain/train/checkpoint.hpp"
+#include "src/train/metadata.hpp"
 
 namespace cutrain::train {
 namespace {
@@ -59,15 +59,8 @@ void import_torch_optimizer(const std::string& path, nn::Sequential& model,
   const Arena& params = model.parameters();
   CUTRAIN_CHECK(params.layout() == optimizer.layout(), "import_torch_optimizer: the optimizer ",
                 optimizer.name(), " was not built for this model's parameters");
-  std::int64_t step = -1;
-  try {
-    std::size_t used = 0;
-    step = std::stoll(meta("step"), &used);
-    if (used != meta("step").size()) step = -1;
-  } catch (const std::logic_error&) {
-  }
-  CUTRAIN_CHECK(step >= 0 && step < INT32_MAX, path, ": step '", meta("step"),
-                "' is not a step count");
+  const std::int64_t step = detail::meta_int(f.metadata, "step", path);
+  CUTRAIN_CHECK(step >= 0 && step < INT32_MAX, path, ": step ", step, " is not a step count");
   // Every tensor of the file must land somewhere: a state this optimizer does not keep (for
   // example max_exp_avg_sq without amsgrad) means the configurations differ.
   std::vector<std::pair<Arena*, std::vector<float>>> staged;
