@@ -1,5 +1,6 @@
 #include "cutrain/dist/communicator.hpp"
 
+#include <algorithm>
 #include <cstdint>
 #include <cstdlib>
 #include <vector>
@@ -275,6 +276,23 @@ double Communicator::allreduce_sum(double value) {
   }
 #endif
   return value;
+}
+
+std::vector<float> Communicator::allgather(std::span<const float> mine) {
+  std::vector<float> all(mine.size() * static_cast<std::size_t>(size_));
+#if CUTRAIN_WITH_MPI
+  if (size_ > 1) {
+    CUTRAIN_CHECK(mine.size() <= static_cast<std::size_t>(INT32_MAX), "allgather: ", mine.size(),
+                  " values exceed MPI's int count");
+    const detail::Watchdog::Scope watched(watchdog_.get(), "MPI_Allgather of the step results");
+    const int n = static_cast<int>(mine.size());
+    CUTRAIN_MPI_CHECK(
+        MPI_Allgather(mine.data(), n, MPI_FLOAT, all.data(), n, MPI_FLOAT, MPI_COMM_WORLD));
+    return all;
+  }
+#endif
+  std::copy(mine.begin(), mine.end(), all.begin());
+  return all;
 }
 
 void Communicator::broadcast(Arena& a, int root) {

@@ -82,13 +82,19 @@ void save_checkpoint(const std::string& path, nn::Sequential& model, optim::Opti
   meta["batch"] = std::to_string(state.batch);
   meta["epoch_skipped_steps"] = std::to_string(state.epoch_skipped);
   if (state.batch > 0) {
-    const Shape shape{state.batch};
-    CUTRAIN_CHECK(state.epoch_losses.size() == static_cast<std::size_t>(state.batch) &&
-                      state.epoch_norms.size() == static_cast<std::size_t>(state.batch),
-                  "save_checkpoint: a mid-epoch state needs ", state.batch,
-                  " step losses and norms");
-    tensors.push_back(io::make_tensor("trainer.step_losses", shape, state.epoch_losses));
-    tensors.push_back(io::make_tensor("trainer.step_norms", shape, state.epoch_norms));
+    // Note [step losses of every rank]: one row of losses per rank; a single process keeps the
+    // original 1-D shape.
+    const auto batch = static_cast<std::size_t>(state.batch);
+    const bool one_row = state.epoch_losses.size() == batch;
+    const Shape losses = one_row ? Shape{state.batch} : Shape{state.world_size, state.batch};
+    CUTRAIN_CHECK((one_row || state.epoch_losses.size() ==
+                                  batch * static_cast<std::size_t>(state.world_size)) &&
+                      state.epoch_norms.size() == batch,
+                  "save_checkpoint: a mid-epoch state at batch ", state.batch, " on ",
+                  state.world_size, " rank(s) needs ", state.batch * state.world_size,
+                  " step losses and ", state.batch, " norms");
+    tensors.push_back(io::make_tensor("trainer.step_losses", losses, state.epoch_losses));
+    tensors.push_back(io::make_tensor("trainer.step_norms", Shape{state.batch}, state.epoch_norms));
   }
   meta["best_weights"] = std::to_string(static_cast<int>(with_best));
   char best_metric[64];
@@ -154,13 +160,22 @@ TrainState load_checkpoint(
                 ": mid-epoch position (batch ", st.batch, ", skipped ", st.epoch_skipped,
                 ") is inconsistent");
   if (st.batch > 0) {
-    for (const char* name : {"trainer.step_losses", "trainer.step_norms"}) {
-      const io::TensorData* d = f.find(name);
-      CUTRAIN_CHECK(d != nullptr && d->dtype == io::DType::kF32 && d->shape == Shape{st.batch},
-                    path, ": a checkpoint at batch ", st.batch, " needs the F32 tensor '", name,
-                    "' of shape [", st.batch, "]");
-      (std::string(name) == "trainer.step_losses" ? st.epoch_losses : st.epoch_norms) = d->floats();
-    }
+    // Note [step losses of every rank]; a multi-rank file written before it has one row (rank
+    // 0's), which every rank then takes, as the run that wrote it did.
+    const io::TensorData* losses = f.find("trainer.step_losses");
+    const bool one_row = losses != nullptr && losses->shape == Shape{st.batch};
+    CUTRAIN_CHECK(losses != nullptr && losses->dtype == io::DType::kF32 &&
+                      (one_row || losses->shape == Shape{st.world_size, st.batch}),
+                  path, ": a checkpoint at batch ", st.batch,
+                  " needs the F32 tensor 'trainer.step_losses' of shape [", st.world_size, ", ",
+                  st.batch, "] (a row per rank) or [", st.batch, "]");
+    st.epoch_losses = losses->floats();
+    const io::TensorData* norms = f.find("trainer.step_norms");
+    CUTRAIN_CHECK(
+        norms != nullptr && norms->dtype == io::DType::kF32 && norms->shape == Shape{st.batch},
+        path, ": a checkpoint at batch ", st.batch,
+        " needs the F32 tensor 'trainer.step_norms' of shape [", st.batch, "]");
+    st.epoch_norms = norms->floats();
   }
 
   Staged staged;

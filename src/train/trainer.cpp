@@ -215,8 +215,14 @@ FitResult Trainer::fit(const data::Dataset& train, const data::Dataset* val) {
     const std::int64_t skipped_before = optimizer_.skipped_steps() - state_.epoch_skipped;
     loader.start_epoch(static_cast<std::uint64_t>(epoch), first);
     if (first > 0) {
-      copy_bytes(im.step_losses.data(), device, state_.epoch_losses.data(), Device::cpu(),
-                 state_.epoch_losses.size() * sizeof(float));
+      // Note [step losses of every rank]: this rank's row (the only row of a 1-row file).
+      const std::size_t row =
+          state_.epoch_losses.size() > static_cast<std::size_t>(first) && comm != nullptr
+              ? static_cast<std::size_t>(comm->rank())
+              : 0;
+      copy_bytes(im.step_losses.data(), device,
+                 state_.epoch_losses.data() + row * static_cast<std::size_t>(first), Device::cpu(),
+                 static_cast<std::size_t>(first) * sizeof(float));
       copy_bytes(im.step_norms.data(), device, state_.epoch_norms.data(), Device::cpu(),
                  state_.epoch_norms.size() * sizeof(float));
     }
@@ -269,6 +275,9 @@ FitResult Trainer::fit(const data::Dataset& train, const data::Dataset* val) {
         copy_bytes(state_.epoch_norms.data(), Device::cpu(), im.step_norms.data(), device,
                    static_cast<std::size_t>(k) * sizeof(float), s);
         im.stream.synchronize();
+        // Note [step losses of every rank]: rank 0 saves every rank's losses (every rank
+        // reaches this step, so the collective matches).
+        if (multi_rank) state_.epoch_losses = comm->allgather(state_.epoch_losses);
         save();
         if (stop_here) {
           stop_requested_.store(false, std::memory_order_relaxed);

@@ -7,6 +7,7 @@
 #include <unistd.h>
 #include <cmath>
 #include <cstdio>
+#include <filesystem>
 #include <random>
 
 #include "cutrain/data.hpp"
@@ -132,6 +133,60 @@ TEST(Distributed, ResumeOnTheSameWorldSizeIsExact) {
   }
   world.barrier();
   if (world.rank() == 0) std::remove(path.c_str());
+}
+
+// Note [step losses of every rank]: a run resumed from a mid-epoch checkpoint reports the
+// interrupted epoch's train loss exactly as the uninterrupted run did. Each rank's losses come
+// from its own shard, so rank 0's alone would give a different mean.
+TEST(Distributed, MidEpochResumeKeepsEveryRanksStepLosses) {
+  dist::Communicator& world = dist::Communicator::world();
+  ASSERT_EQ(world.size(), 2) << "run under mpirun -np 2";
+  const data::Dataset train = blobs(384);  // 12 batches an epoch on each rank
+  const double token = world.allreduce_sum(world.rank() == 0 ? static_cast<double>(::getpid()) : 0);
+  const std::string path = ::testing::TempDir() + "cutrain_dist_mid_" +
+                           std::to_string(static_cast<long long>(token)) + ".safetensors";
+  const std::string mid = path + ".mid";
+
+  struct CopyAt : train::Callback {
+    std::string from, to;
+    bool lead = false;
+    void on_batch_end(std::int64_t epoch, std::int64_t batch) override {
+      if (lead && epoch == 2 && batch == 4)  // the latest checkpoint: epoch 2, batch 3 (step 15)
+        std::filesystem::copy_file(from, to, std::filesystem::copy_options::overwrite_existing);
+    }
+  };
+  nn::Sequential whole = model();
+  optim::Adam whole_opt(whole.parameters(), {.lr = 0.01F});
+  train::TrainerOptions o = options(16, &world);
+  o.checkpoint_path = path;
+  o.checkpoint_every = 15;
+  train::Trainer straight(whole, whole_opt, o);
+  auto copy = std::make_shared<CopyAt>();
+  copy->from = path;
+  copy->to = mid;
+  copy->lead = world.rank() == 0;
+  straight.add_callback(copy);
+  const train::FitResult full = straight.fit(train);
+  ASSERT_EQ(full.history.size(), 2U);
+  world.barrier();  // rank 1 reads what rank 0 wrote
+
+  nn::Sequential resumed = model();
+  optim::Adam resumed_opt(resumed.parameters(), {.lr = 0.01F});
+  train::Trainer t(resumed, resumed_opt, options(16, &world));
+  t.resume(mid);
+  ASSERT_EQ(t.state().batch, 3);
+  ASSERT_EQ(t.state().epoch_losses.size(), 6U) << "one row of 3 losses per rank";
+  const train::FitResult rest = t.fit(train);
+  ASSERT_EQ(rest.history.size(), 1U);
+  EXPECT_EQ(rest.history[0].train_loss, full.history[1].train_loss) << "rank " << world.rank();
+  EXPECT_EQ(rest.history[0].grad_norm, full.history[1].grad_norm) << "rank " << world.rank();
+  EXPECT_EQ(resumed.parameters().to_host(), whole.parameters().to_host())
+      << "rank " << world.rank();
+  world.barrier();
+  if (world.rank() == 0) {
+    std::remove(path.c_str());
+    std::remove(mid.c_str());
+  }
 }
 
 }  // namespace

@@ -299,6 +299,48 @@ TEST(Checkpoint, InconsistentPositionMetadataIsRefused) {
   EXPECT_NE(bp.to_host(), b.parameters().to_host());
 }
 
+// Note [step losses of every rank]: a multi-rank mid-epoch state keeps one row of step losses
+// per rank; a one-row file (a single process, or written before the note) still loads; any
+// other shape is refused with the shapes it may have.
+TEST(Checkpoint, MidEpochStepLossesKeepARowPerRank) {
+  nn::Sequential a = small_model(1);
+  train::TrainState st{.step = 3, .world_size = 2, .batch = 3};
+  st.epoch_losses = {0.5F, 0.25F, 0.125F, 1.5F, 1.25F, 1.125F};
+  st.epoch_norms = {2.0F, 3.0F, 4.0F};
+  train::save_checkpoint(tmp("ranks.safetensors"), a, nullptr, st);
+  const io::SafetensorsFile file = io::load_safetensors(tmp("ranks.safetensors"));
+  const io::TensorData* losses = file.find("trainer.step_losses");
+  ASSERT_NE(losses, nullptr);
+  EXPECT_EQ(losses->shape, (Shape{2, 3}));
+  EXPECT_EQ(file.find("trainer.step_norms")->shape, (Shape{3}));
+  nn::Sequential b = small_model(2);
+  train::TrainState back = train::load_checkpoint(tmp("ranks.safetensors"), b, nullptr);
+  EXPECT_EQ(back.epoch_losses, st.epoch_losses);
+  EXPECT_EQ(back.epoch_norms, st.epoch_norms);
+
+  auto with_losses = [&](const Shape& shape, std::vector<float> values) {
+    io::SafetensorsFile f = file;
+    std::erase_if(f.tensors,
+                  [](const io::TensorData& t) { return t.name == "trainer.step_losses"; });
+    f.tensors.push_back(io::make_tensor("trainer.step_losses", shape, values));
+    io::save_safetensors(tmp("ranks_variant.safetensors"), f.tensors, f.metadata);
+    return tmp("ranks_variant.safetensors");
+  };
+  back = train::load_checkpoint(with_losses({3}, {0.5F, 0.25F, 0.125F}), b, nullptr);
+  EXPECT_EQ(back.epoch_losses, (std::vector<float>{0.5F, 0.25F, 0.125F}));
+  const std::string e = testing::error_of([&] {
+    train::load_checkpoint(with_losses({3, 2}, st.epoch_losses), b, nullptr);
+  });
+  EXPECT_NE(e.find("'trainer.step_losses' of shape [2, 3] (a row per rank) or [3]"),
+            std::string::npos)
+      << e;
+  st.epoch_losses.resize(4);
+  EXPECT_NE(testing::error_of([&] {
+              train::save_checkpoint(tmp("ranks_bad.safetensors"), a, nullptr, st);
+            }).find("needs 6 step losses and 3 norms"),
+            std::string::npos);
+}
+
 // Note [torch optimizer state]: export and import round-trip every state tensor and the step
 // count; files of another optimizer or configuration are refused with the reason, changing
 // nothing. (tests/torch_equivalence.py checks the contents against torch.optim itself.)

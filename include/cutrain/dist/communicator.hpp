@@ -6,8 +6,8 @@
 // an NCCL unique id, MPI broadcasts it, and gradients go through one ncclAllReduce (ncclAvg) of
 // the whole gradient arena, on the training stream. Because gradients live in one flat arena,
 // a step needs exactly one collective — or, bucketed (start_mean / finish_mean, Note [gradient
-// buckets]), one per bucket, overlapping backward on a communication stream. Every rank then runs the identical fused optimizer step,
-// so the ranks' weights stay bit-identical.
+// buckets]), one per bucket, overlapping backward on a communication stream. Every rank then runs
+// the identical fused optimizer step, so the ranks' weights stay bit-identical.
 //
 // Without MPI at build time (CUTRAIN_DISTRIBUTED=OFF), or a process not started by mpirun,
 // world() is a group of one and every operation is the identity.
@@ -18,6 +18,7 @@
 
 #include <cstdint>
 #include <memory>
+#include <span>
 #include <vector>
 
 #include "cutrain/arena.hpp"
@@ -59,6 +60,9 @@ class Communicator {
   void start_mean(Arena& a, const std::vector<ArenaRange>& ranges, NativeStream stream = nullptr);
   void finish_mean(Arena& a, NativeStream stream = nullptr);
   double allreduce_sum(double value);
+  // Every rank's `mine` (the same length on each), concatenated in rank order: rank r's values
+  // at [r * mine.size(), (r + 1) * mine.size()). Exact (a copy, no arithmetic).
+  std::vector<float> allgather(std::span<const float> mine);
   // a <- rank root's a (initial weights, so every rank starts identical).
   void broadcast(Arena& a, int root = 0);
   void barrier();

@@ -5,11 +5,11 @@
 // optimizer state as "optim.<state>.<parameter name>" (padding excluded), and, while early
 // stopping holds a best epoch, its weights as "best.<name>" (so that a resumed run restores
 // the best epoch of the whole run, not just of the part after the resume), and in a mid-epoch
-// checkpoint "trainer.step_losses" / "trainer.step_norms" (TrainState::batch entries). String
-// metadata: "format" = "cutrain-checkpoint-1", the training position (epoch, step, forward passes,
-// optimizer step counts, early-stopping counters), the model summary, and whatever the caller
-// adds (the run's configuration). Loading checks every name, shape and dtype against the model
-// and optimizer and names the first mismatch.
+// checkpoint "trainer.step_losses" ([batch] or [world_size, batch]) and "trainer.step_norms"
+// ([batch]). String metadata: "format" = "cutrain-checkpoint-1", the training position (epoch,
+// step, forward passes, optimizer step counts, early-stopping counters), the model summary, and
+// whatever the caller adds (the run's configuration). Loading checks every name, shape and dtype
+// against the model and optimizer and names the first mismatch.
 
 #include <cstdint>
 #include <functional>
@@ -39,7 +39,14 @@ struct TrainState {
   // one would. 0 (and empty) at an epoch boundary.
   std::int64_t batch = 0;
   std::int64_t epoch_skipped = 0;
-  std::vector<float> epoch_losses{}, epoch_norms{};  // `batch` entries each
+  // Note [step losses of every rank]: each rank's step losses differ (its own shard), so a
+  // multi-rank checkpoint keeps all of them, rank-major (world_size x batch entries), and each
+  // rank resumes with its own row; the norms are of the averaged gradients, the same on every
+  // rank (batch entries). Without this the resumed epoch's train loss counted rank 0's losses
+  // once per rank. One row (batch entries) is also accepted: a single process, or a multi-rank
+  // file written before this note, whose one row (rank 0's) every rank takes.
+  std::vector<float> epoch_losses{};
+  std::vector<float> epoch_norms{};
 };
 
 inline constexpr const char* kCheckpointFormat = "cutrain-checkpoint-1";

@@ -74,8 +74,9 @@ struct TrainerOptions {
   std::string metrics_path;     // .csv or .jsonl; empty: none
   std::string checkpoint_path;  // saved after every epoch; empty: none
   // > 0: also every this many optimizer steps within an epoch (needs checkpoint_path); a resume
-  // continues at the next batch of the same epoch, exactly as if never stopped. (With several
-  // ranks, rank 0's step results stand in for every rank's in that epoch's reported train loss.)
+  // continues at the next batch of the same epoch, exactly as if never stopped (weights and
+  // that epoch's metrics; with several ranks, every rank's step losses are kept, Note [step
+  // losses of every rank]). A stop asked for with several ranks is taken at the epoch's end.
   std::int64_t checkpoint_every = 0;
   std::map<std::string, std::string> checkpoint_metadata;  // e.g. the CLI's configuration
   bool progress = true;  // a bar on a TTY, one line per epoch otherwise
