@@ -213,6 +213,7 @@ int run(const Config& c, const std::string& command_line) {
   train::TrainerOptions to;
   to.epochs = c.epochs;
   to.batch_size = c.batch_size;
+  to.accumulate_steps = c.accumulate;
   to.shuffle = !c.no_shuffle;
   to.seed = c.seed;
   to.clip_norm = c.clip_norm;
@@ -226,8 +227,8 @@ int run(const Config& c, const std::string& command_line) {
   to.resident_data = c.resident_data;
   to.checkpoint_every = c.checkpoint_every;
   const std::int64_t ranks = comm ? comm->size() : 1;
-  const std::int64_t per_epoch =
-      ((train.rows + ranks - 1) / ranks + c.batch_size - 1) / c.batch_size;
+  const std::int64_t batches = ((train.rows + ranks - 1) / ranks + c.batch_size - 1) / c.batch_size;
+  const std::int64_t per_epoch = (batches + c.accumulate - 1) / c.accumulate;  // optimizer steps
   to.schedule = make_schedule(c, per_epoch);
   train::Trainer trainer(model, *opt, to);
   if (!c.resume.empty()) {

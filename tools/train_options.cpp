@@ -65,6 +65,11 @@ void add_options(CLI::App& app, Config& c) {
   app.add_option("--batch-size", c.batch_size, "batch size")
       ->check(CLI::PositiveNumber)
       ->capture_default_str();
+  app.add_option("--accumulate", c.accumulate,
+                 "gradient accumulation: this many batches per optimizer step, whose gradient is "
+                 "the mean over all their samples (checkpoints, --checkpoint-every and the "
+                 "schedule count steps)")
+      ->check(CLI::PositiveNumber);
   app.add_option("--epochs", c.epochs, "total epochs (a resumed run continues up to this)")
       ->check(CLI::NonNegativeNumber)
       ->capture_default_str();

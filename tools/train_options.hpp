@@ -33,6 +33,7 @@ struct Config {
   double target_accuracy = 0;  // > 0: evaluate the test set each epoch, report time to reach it
   double bucket_mb = 0;        // data parallelism: gradient bucket size (0: one all-reduce)
   std::int64_t batch_size = 128, epochs = 30, patience = 0, train_subset = 0;
+  std::int64_t accumulate = 1;  // batches per optimizer step (Note [gradient accumulation])
   double val_fraction = 0;
   std::uint64_t seed = 0;
   bool no_shuffle = false, standardize = false;

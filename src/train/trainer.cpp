@@ -15,7 +15,10 @@
 #include "cutrain/error.hpp"
 #include "cutrain/nn/loss.hpp"
 #include "src/nn/backend.hpp"
+#include "src/train/gradient_accumulator.hpp"
 #include "src/train/metrics_writer.hpp"
+#include "src/train/progress.hpp"
+#include "src/train/step_results.hpp"
 
 namespace cutrain::train {
 namespace {
@@ -45,6 +48,7 @@ struct Trainer::Impl {
   Buffer step_norms;   // per-step pre-clip norms of the epoch (device)
   Buffer eval_labels;
   std::unique_ptr<Arena> best_params, best_buffers;
+  std::unique_ptr<detail::GradientAccumulator> accumulator;  // Note [gradient accumulation]
 };
 
 Trainer::Trainer(nn::Sequential& model, optim::Optimizer& optimizer, TrainerOptions options)
@@ -61,6 +65,9 @@ Trainer::Trainer(nn::Sequential& model, optim::Optimizer& optimizer, TrainerOpti
                 "Trainer: checkpoint_every = ", options_.checkpoint_every,
                 " needs to be >= 0, and a checkpoint_path when > 0");
   CUTRAIN_CHECK(options_.patience >= 0, "Trainer: patience must be >= 0");
+  CUTRAIN_CHECK(options_.accumulate_steps >= 1,
+                "Trainer: accumulate_steps = ", options_.accumulate_steps,
+                " is invalid; valid: >= 1 (1: a step per batch)");
   CUTRAIN_CHECK(std::isfinite(options_.clip_norm) && options_.clip_norm >= 0,
                 "Trainer: clip_norm = ", options_.clip_norm, " is invalid; valid: >= 0");
   CUTRAIN_CHECK(optimizer.device() == model.device(), "Trainer: the optimizer is on ",
@@ -186,6 +193,12 @@ FitResult Trainer::fit(const data::Dataset& train, const data::Dataset* val) {
   im.grad = Buffer(static_cast<std::size_t>(options_.batch_size * classes) * sizeof(float), device);
   im.step_losses = Buffer(static_cast<std::size_t>(per_epoch) * sizeof(float), device);
   im.step_norms = Buffer(static_cast<std::size_t>(per_epoch) * sizeof(float), device);
+  im.step_norms.zero(device.is_cpu()
+                         ? nullptr
+                         : s);  // entries not at a step's end stay 0 (Note [gradient accumulation])
+  const std::int64_t accumulate = options_.accumulate_steps;
+  if (accumulate > 1 && !im.accumulator)
+    im.accumulator = std::make_unique<detail::GradientAccumulator>(model_.gradients());
   detail::MetricsWriter metrics(lead ? options_.metrics_path : std::string(), state_.epoch > 0);
   const bool tty = lead && options_.progress && ::isatty(STDERR_FILENO);
   FitResult result;
@@ -210,6 +223,9 @@ FitResult Trainer::fit(const data::Dataset& train, const data::Dataset* val) {
     CUTRAIN_CHECK(first < per_epoch || per_epoch == 0, "the checkpoint was taken after batch ",
                   first, " of an epoch that now has ", per_epoch,
                   " batches: resume with the data and batch size it was written with");
+    CUTRAIN_CHECK(first % accumulate == 0, "the checkpoint was taken after batch ", first,
+                  ", inside a step of accumulate_steps = ", accumulate,
+                  ": resume with the accumulate_steps it was written with");
     for (auto& c : callbacks_) c->on_epoch_begin(epoch + 1);
     const auto t0 = Clock::now();
     const std::int64_t skipped_before = optimizer_.skipped_steps() - state_.epoch_skipped;
@@ -239,31 +255,40 @@ FitResult Trainer::fit(const data::Dataset& train, const data::Dataset* val) {
         optimizer_.set_lr(static_cast<float>(options_.schedule->lr(state_.step)));
       nn::Matrix g{im.grad.as<float>(), b->rows, classes, device};
       im.loss.compute(model_.forward(b->x, s), b->labels, &g, s);
-      if (buckets.empty()) {
-        model_.backward(g, s);
-        if (comm != nullptr) comm->allreduce_mean(model_.gradients(), s);  // one collective
-      } else {
+      // Note [gradient accumulation]: batches [j A, (j + 1) A) of the epoch make one step.
+      const bool step_begins = k % accumulate == 0;
+      const bool step_ends = (k + 1) % accumulate == 0 || k + 1 == per_epoch;
+      Arena& grads = model_.gradients();
+      if (step_begins && step_ends && !buckets.empty()) {
         std::size_t next = 0;  // buckets come in backward's order (last layer first)
         model_.backward(g, s, nullptr, [&](std::size_t layer) {
           for (; next < buckets.size() && buckets[next].ready_after_layer == layer; ++next)
-            comm->start_mean(model_.gradients(), buckets[next].ranges, s);
+            comm->start_mean(grads, buckets[next].ranges, s);
         });
-        comm->finish_mean(model_.gradients(), s);
+        comm->finish_mean(grads, s);
+      } else {
+        model_.backward(g, s);
+        if (!(step_begins && step_ends))
+          im.accumulator->add(grads, step_begins, step_ends, b->rows, s);
+        if (step_ends && comm != nullptr) comm->allreduce_mean(grads, s);  // one collective
       }
-      const optim::StepGuard guard = im.clipper->run(model_.gradients(), s);
-      optimizer_.step(model_.parameters(), model_.gradients(), guard, s);
-      // Keep the step's loss and norm on the device (no host wait).
+      // Keep the batch's loss and the step's norm on the device (no host wait).
       copy_bytes(im.step_losses.as<float>() + k, device, im.loss.device_value(), device,
                  sizeof(float), device.is_cpu() ? nullptr : s);
-      copy_bytes(im.step_norms.as<float>() + k, device, im.clipper->device_norm(), device,
-                 sizeof(float), device.is_cpu() ? nullptr : s);
+      if (step_ends) {
+        const optim::StepGuard guard = im.clipper->run(grads, s);
+        optimizer_.step(model_.parameters(), grads, guard, s);
+        copy_bytes(im.step_norms.as<float>() + k, device, im.clipper->device_norm(), device,
+                   sizeof(float), device.is_cpu() ? nullptr : s);
+        ++state_.step;
+      }
       ++k;
-      ++state_.step;
       for (auto& c : callbacks_) c->on_batch_end(epoch + 1, k);
-      const bool stop_here =
-          !multi_rank && k < per_epoch && stop_requested_.load(std::memory_order_relaxed);
-      if (k < per_epoch && (stop_here || (options_.checkpoint_every > 0 &&
-                                          state_.step % options_.checkpoint_every == 0))) {
+      const bool stop_here = step_ends && !multi_rank && k < per_epoch &&
+                             stop_requested_.load(std::memory_order_relaxed);
+      if (step_ends && k < per_epoch &&
+          (stop_here ||
+           (options_.checkpoint_every > 0 && state_.step % options_.checkpoint_every == 0))) {
         // A mid-epoch checkpoint (Note [mid-epoch resume]): the position and the epoch's step
         // results so far. Reading them waits for the device - as saving the weights does.
         state_.batch = k;
@@ -290,17 +315,9 @@ FitResult Trainer::fit(const data::Dataset& train, const data::Dataset* val) {
         state_.epoch_norms.clear();
       }
       if (options_.log_every > 0 && k % options_.log_every == 0) shown_loss = im.loss.value();
-      if (tty && (k % 10 == 0 || k == per_epoch)) {
-        const double el = std::chrono::duration<double>(Clock::now() - t0).count();
-        const int width = 30, done = static_cast<int>(width * k / per_epoch);
-        std::fprintf(stderr, "\repoch %lld [%s%s] %lld/%lld loss %.4f %.0f samples/s ETA %.0fs ",
-                     static_cast<long long>(epoch) + 1,
-                     std::string(static_cast<std::size_t>(done), '#').c_str(),
-                     std::string(static_cast<std::size_t>(width - done), '.').c_str(),
-                     static_cast<long long>(k), static_cast<long long>(per_epoch), shown_loss,
-                     static_cast<double>(k * options_.batch_size) / el,
-                     el / static_cast<double>(k) * static_cast<double>(per_epoch - k));
-      }
+      if (tty && (k % 10 == 0 || k == per_epoch))
+        detail::draw_progress(epoch + 1, k, per_epoch, shown_loss, k * options_.batch_size,
+                              std::chrono::duration<double>(Clock::now() - t0).count());
     }
     const double issued = std::chrono::duration<double>(Clock::now() - t0).count();
     // The epoch's one read of its step results.
@@ -311,21 +328,16 @@ FitResult Trainer::fit(const data::Dataset& train, const data::Dataset* val) {
     EpochMetrics m;
     m.epoch = epoch + 1;
     m.lr = optimizer_.lr();
-    double ls = 0, ns = 0;
-    std::int64_t finite = 0;
-    for (std::size_t i = 0; i < losses.size(); ++i)
-      if (std::isfinite(norms[i])) {
-        ls += losses[i];
-        ns += norms[i];
-        ++finite;
-      }
+    detail::StepSums sums = detail::sum_steps(losses, norms, accumulate);
     if (comm != nullptr) {  // means over every rank's steps (norms are of the averaged grads)
-      ls = comm->allreduce_sum(ls);
-      ns = comm->allreduce_sum(ns);
-      finite = static_cast<std::int64_t>(comm->allreduce_sum(static_cast<double>(finite)));
+      sums.loss = comm->allreduce_sum(sums.loss);
+      sums.norm = comm->allreduce_sum(sums.norm);
+      sums.losses =
+          static_cast<std::int64_t>(comm->allreduce_sum(static_cast<double>(sums.losses)));
+      sums.norms = static_cast<std::int64_t>(comm->allreduce_sum(static_cast<double>(sums.norms)));
     }
-    m.train_loss = finite > 0 ? ls / static_cast<double>(finite) : kNaN;
-    m.grad_norm = finite > 0 ? ns / static_cast<double>(finite) : kNaN;
+    m.train_loss = sums.losses > 0 ? sums.loss / static_cast<double>(sums.losses) : kNaN;
+    m.grad_norm = sums.norms > 0 ? sums.norm / static_cast<double>(sums.norms) : kNaN;
     m.skipped_steps = optimizer_.skipped_steps() - skipped_before;
     m.val_loss = m.val_accuracy = kNaN;
     if (val != nullptr && val->rows > 0) {
@@ -336,18 +348,8 @@ FitResult Trainer::fit(const data::Dataset& train, const data::Dataset* val) {
     m.seconds = std::chrono::duration<double>(Clock::now() - t0).count();
     m.issue_seconds = issued;
     m.samples_per_second = static_cast<double>(train.rows) / m.seconds;
-    if (tty) std::fprintf(stderr, "\r%*s\r", 110, "");
-    if (lead && options_.progress) {
-      char val_part[64] = "";
-      if (!std::isnan(m.val_loss))
-        std::snprintf(val_part, sizeof(val_part), "  val loss %.4f  val acc %.4f", m.val_loss,
-                      m.val_accuracy);
-      std::fprintf(stderr,
-                   "epoch %3lld  lr %.3g  train loss %.4f%s  grad norm %.3g  skipped %lld  "
-                   "%.1fs  %.0f samples/s\n",
-                   static_cast<long long>(m.epoch), m.lr, m.train_loss, val_part, m.grad_norm,
-                   static_cast<long long>(m.skipped_steps), m.seconds, m.samples_per_second);
-    }
+    if (tty) detail::clear_progress();
+    if (lead && options_.progress) detail::print_epoch(m);
     metrics.write(m);
     result.history.push_back(m);
     for (auto& c : callbacks_) c->on_epoch_end(m);

@@ -24,6 +24,7 @@ expect_usage_error --batch-size --batch-size 0
 expect_usage_error --target-accuracy --target-accuracy 1.5
 expect_usage_error --bucket-mb --bucket-mb -1
 expect_usage_error --checkpoint-every --data "$tmp" --checkpoint-every 10 --device cpu
+expect_usage_error --accumulate --accumulate 0
 
 if [ ! -d "$data" ]; then
   echo "skipped: no Fashion-MNIST at $data"
@@ -46,6 +47,15 @@ assert 0.6 < r["test_accuracy"] <= 1.0, r["test_accuracy"]
 # Time to accuracy: the one epoch run reaches 50%; its per-epoch accuracy is the final one.
 assert r["epochs_to_target"] == 2 and 0 < r["time_to_target_s"] < 60, r
 assert r["test_accuracy_per_epoch"] == [r["test_accuracy"]], r
+PY
+
+# Note [gradient accumulation]: batches of 32, 4 per step (94 batches: 24 steps an epoch).
+"$bin" --data "$data" --device cpu --train-subset 3000 --epochs 2 --hidden 64 --batch-size 32 \
+  --accumulate 4 --lr 0.004 --metrics "$tmp/acc.csv" >/dev/null 2>&1 || fail "accumulated run"
+python3 - "$tmp/acc.csv" <<'PY' || fail "accumulated metrics"
+import csv, sys
+rows = list(csv.DictReader(open(sys.argv[1])))
+assert len(rows) == 2 and float(rows[1]["train_loss"]) < float(rows[0]["train_loss"]), rows
 PY
 
 # Note [stop on a signal]: SIGINT during a long run saves a mid-epoch checkpoint and exits 130;

@@ -85,6 +85,34 @@ TEST(Distributed, TwoRanksEqualOneProcessWithTheCombinedBatch) {
       << "rank " << world.rank();
 }
 
+// Note [gradient accumulation] across ranks: 2 ranks x batch 8 x 2 accumulated micro-batches
+// step with the gradient of 32 samples, as one process with batch 32 does; the all-reduce runs
+// once per step, also when buckets are asked for.
+TEST(Distributed, AccumulatedStepsOnTwoRanksEqualOneProcessWithTheCombinedBatch) {
+  dist::Communicator& world = dist::Communicator::world();
+  ASSERT_EQ(world.size(), 2) << "run under mpirun -np 2";
+  const data::Dataset train = blobs(384);
+  nn::Sequential single = model();
+  optim::Sgd ref(single.parameters(), {.lr = 0.05F, .momentum = 0.9F});
+  train::Trainer(single, ref, options(32, nullptr)).fit(train);
+  const auto want = single.parameters().to_host();
+  double scale = 0;
+  for (const float v : want) scale = std::max(scale, std::fabs(static_cast<double>(v)));
+  for (const std::size_t bucket_bytes : {std::size_t{0}, std::size_t{64}}) {
+    nn::Sequential ranked = model();
+    optim::Sgd opt(ranked.parameters(), {.lr = 0.05F, .momentum = 0.9F});
+    train::TrainerOptions o = options(8, &world);
+    o.accumulate_steps = 2;
+    o.bucket_bytes = bucket_bytes;
+    train::Trainer(ranked, opt, o).fit(train);
+    EXPECT_EQ(opt.applied_steps(), 24);
+    const auto got = ranked.parameters().to_host();
+    for (std::size_t i = 0; i < want.size(); ++i)
+      ASSERT_NEAR(got[i], want[i], 2e-6 * scale)
+          << "element " << i << " on rank " << world.rank() << ", buckets " << bucket_bytes;
+  }
+}
+
 TEST(Distributed, ResumeOnTheSameWorldSizeIsExact) {
   dist::Communicator& world = dist::Communicator::world();
   ASSERT_EQ(world.size(), 2) << "run under mpirun -np 2";

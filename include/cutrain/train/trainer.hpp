@@ -61,6 +61,12 @@ class Callback {
 struct TrainerOptions {
   std::int64_t epochs = 10;  // total epochs (a resumed run continues up to this)
   std::int64_t batch_size = 64;
+  // Gradient accumulation (Note [gradient accumulation], src/train/gradient_accumulator.hpp):
+  // this many batches of batch_size make one optimizer step, whose gradient is the mean over
+  // all their samples - one batch of accumulate_steps x batch_size samples in the memory of one
+  // batch. The clip, the all-reduce (one, even with bucket_bytes) and the step run once per
+  // group; checkpoint_every and a per-iteration schedule count optimizer steps.
+  std::int64_t accumulate_steps = 1;
   bool shuffle = true;
   bool drop_last = false;
   std::uint64_t seed = 0;

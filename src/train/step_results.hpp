@@ -1,0 +1,38 @@
+#pragma once
+// An epoch's step results, summed for its metrics.
+
+#include <algorithm>
+#include <cmath>
+#include <cstdint>
+#include <span>
+
+namespace cutrain::train::detail {
+
+struct StepSums {
+  double loss = 0;  // over the micro-batches of applied steps
+  double norm = 0;  // over the applied optimizer steps
+  std::int64_t losses = 0;
+  std::int64_t norms = 0;
+};
+
+// losses[i]: batch i's mean loss. norms[i]: the pre-clip gradient norm of the optimizer step that
+// ends at batch i, where one does (Note [gradient accumulation]: batches [j A, (j + 1) A) make a
+// step, the last group of the epoch possibly fewer; the other entries are not read). A step
+// skipped for a non-finite norm counts for neither mean, nor do its batches' losses.
+inline StepSums sum_steps(std::span<const float> losses, std::span<const float> norms,
+                          std::int64_t accumulate) {
+  StepSums s;
+  const auto n = static_cast<std::int64_t>(losses.size());
+  for (std::int64_t begin = 0; begin < n; begin += accumulate) {
+    const std::int64_t end = std::min(begin + accumulate, n);
+    const float norm = norms[static_cast<std::size_t>(end - 1)];
+    if (!std::isfinite(norm)) continue;
+    for (std::int64_t i = begin; i < end; ++i) s.loss += losses[static_cast<std::size_t>(i)];
+    s.losses += end - begin;
+    s.norm += norm;
+    ++s.norms;
+  }
+  return s;
+}
+
+}  // namespace cutrain::train::detail
