@@ -16,6 +16,7 @@
 #include "cutrain/train.hpp"
 #include "support/blobs.hpp"
 #include "support/errors.hpp"
+#include "support/gpu.hpp"
 
 namespace cutrain::train {
 namespace {
@@ -27,11 +28,11 @@ std::string tmp(const std::string& name) {
 }
 
 // No layer that depends on the batch: then accumulation is exactly a larger batch.
-nn::Sequential plain_model() {
+nn::Sequential plain_model(Device device) {
   nn::Sequential m(8);
   m.emplace<nn::Linear>(8, 24).emplace<nn::Activation>(nn::Activation::Kind::kTanh);
   m.emplace<nn::Linear>(24, 3);
-  m.build(Device::cpu(), 11);
+  m.build(device, 11);
   return m;
 }
 
@@ -46,11 +47,12 @@ TrainerOptions options(std::int64_t batch, std::int64_t accumulate) {
   return o;
 }
 
-TEST(GradientAccumulation, EqualsOneBatchOfAllTheSamples) {
-  // 300 rows: batches of 8 are 37 full ones and one of 4, so the last step of each epoch
-  // accumulates 8 + 4 rows - the same 12 samples as the last batch of 32.
+// 300 rows: batches of 8 are 37 full ones and one of 4, so the last step of each epoch
+// accumulates 8 + 4 rows - the same 12 samples as the last batch of 32.
+void check_equals_one_batch(Device device) {
   const data::Dataset train = testing::blobs(300, 8, 3, 2.0F, 0.8F, 4);
-  nn::Sequential big = plain_model(), accumulated = plain_model(), small = plain_model();
+  nn::Sequential big = plain_model(device), accumulated = plain_model(device),
+                 small = plain_model(device);
   optim::Sgd big_opt(big.parameters(), {.lr = 0.1F, .momentum = 0.9F});
   optim::Sgd acc_opt(accumulated.parameters(), {.lr = 0.1F, .momentum = 0.9F});
   optim::Sgd small_opt(small.parameters(), {.lr = 0.1F, .momentum = 0.9F});
@@ -73,6 +75,15 @@ TEST(GradientAccumulation, EqualsOneBatchOfAllTheSamples) {
   for (std::size_t e = 0; e < 2; ++e)  // the mean pre-clip norm of the same 10 gradients
     EXPECT_NEAR(got.history[e].grad_norm, want.history[e].grad_norm,
                 1e-5 * want.history[e].grad_norm);
+}
+
+TEST(GradientAccumulation, EqualsOneBatchOfAllTheSamples) {
+  check_equals_one_batch(Device::cpu());
+}
+
+TEST(GradientAccumulationGpu, EqualsOneBatchOfAllTheSamples) {
+  CUTRAIN_REQUIRE_GPU();
+  check_equals_one_batch(Device::cuda(0));
 }
 
 nn::Sequential noisy_model(std::uint64_t seed) {  // dropout and BatchNorm: RNG and buffers
