@@ -9,6 +9,11 @@ no dropout, constant learning rate, an MLP 784-32-16-10 with ReLU; weight decay 
 biases (cutrain's no-decay group) and on for weights. Configurations: plain SGD (no state), SGD
 with Nesterov momentum, centered RMSProp, AdaGrad, AdamW with gradient clipping.
 
+Gradient accumulation (Note [gradient accumulation]): cutrain with batches of 16 and
+`--accumulate 4` over 500 images against PyTorch's recipe, each micro-batch's loss scaled by its
+share of the step's rows before backward and a step every 4 micro-batches (the last step has
+16 + 16 + 16 + 4 rows).
+
 Then the optimizer state (Note [torch optimizer state], tools/cutrain_torch.py): cutrain's
 exported state must equal torch.optim's after the same epoch (same tolerance, same step count),
 and a second epoch continued across the tools - PyTorch from cutrain's weights and state, and
@@ -198,6 +203,35 @@ def main():
             print(f"{name}: epoch 2 moved to PyTorch {to_torch:.3g}, moved to cutrain "
                   f"{to_cutrain:.3g}")
             worst_all = max(worst_all, worst, state_worst, to_torch, to_cutrain)
+        # Gradient accumulation against PyTorch's accumulate-then-step loop.
+        n_acc, micro, steps_of = 500, 16, 4
+        out = os.path.join(tmp, "accumulate.safetensors")
+        subprocess.run([BINARY, "--data", DATA, "--device", "cpu",
+                        "--hidden", ",".join(map(str, HIDDEN)), "--dropout", "0",
+                        "--schedule", "constant", "--no-shuffle", "--epochs", "1",
+                        "--batch-size", str(micro), "--accumulate", str(steps_of),
+                        "--train-subset", str(n_acc), "--optimizer", "adamw", "--lr", "0.002",
+                        "--weight-decay", "0.01", "--clip-norm", "0.5",
+                        "--init-from", init_path, "--save", out],
+                       check=True, stdout=subprocess.DEVNULL)
+        model = make_model({k[len("layers."):]: v for k, v in init.items()})
+        opt = make_optimizer(model, lambda g: torch.optim.AdamW(g, lr=0.002, weight_decay=0.01),
+                             0.01)
+        loss_fn = torch.nn.CrossEntropyLoss()
+        group = micro * steps_of
+        for begin in range(0, n_acc, group):
+            rows = min(group, n_acc - begin)
+            opt.zero_grad()
+            for start in range(begin, begin + rows, micro):
+                xb = torch.from_numpy(x[start:min(start + micro, begin + rows)])
+                yb = torch.from_numpy(y[start:min(start + micro, begin + rows)])
+                (loss_fn(model(xb), yb) * (len(yb) / rows)).backward()
+            torch.nn.utils.clip_grad_norm_(model.parameters(), 0.5)
+            opt.step()
+        worst = worst_weights(model, load_safetensors(out))
+        print(f"adamw_accumulate: max relative difference {worst:.3g} "
+              f"({(n_acc + group - 1) // group} steps of {steps_of} micro-batches)")
+        worst_all = max(worst_all, worst)
     if worst_all > 1e-4:
         print(f"FAILED: {worst_all:.3g} > 1e-4")
         return 1
