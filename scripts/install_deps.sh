@@ -20,6 +20,15 @@ if ((${#missing[@]})); then
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends \
     "${missing[@]}" >/dev/null
 fi
+# cuobjdump + nvdisasm for the SASS check (tests/kernels/sass_check.py); the toolkit here ships
+# without them. Best effort: without them that one check reports skipped.
+if ! command -v cuobjdump >/dev/null && [ ! -x /usr/local/cuda/bin/cuobjdump ] &&
+   ! python3 -c "import glob, sysconfig, sys; sys.exit(not glob.glob(sysconfig.get_paths()['purelib'] + '/nvidia/cu*/bin/nvdisasm'))" 2>/dev/null; then
+  echo "install_deps: pip install nvidia-cuda-cuobjdump nvidia-cuda-nvdisasm"
+  python3 -m pip install -q nvidia-cuda-cuobjdump nvidia-cuda-nvdisasm >/dev/null 2>&1 ||
+    python3 -m pip install -q --user nvidia-cuda-cuobjdump nvidia-cuda-nvdisasm >/dev/null 2>&1 ||
+    echo "install_deps: could not pip install them; the SASS check will report skipped"
+fi
 if ! command -v nvcc >/dev/null && [ -x /usr/local/cuda/bin/nvcc ]; then
   echo "install_deps: nvcc is at /usr/local/cuda/bin (add it to PATH)"
 fi

@@ -1,6 +1,9 @@
 // Layer kernels: thin launches around the rules in kernels/nn/*.cuh.
 //
-// Launch shapes: element-wise maps are grid-stride loops over the resident grid; BatchNorm's
+// Launch shapes: element-wise maps are grid-stride loops over 16-byte vectors when every array
+// is 16-byte aligned (layer buffers and arena spans are), then a scalar tail, each lane calling
+// the same rule as the CPU loop - so the vector path changes no bits; tests/kernels/sass_check.py
+// holds them to 128-bit loads and stores. BatchNorm's
 // column operations run one thread per feature column, so a warp reads 32 adjacent features of
 // one row at a time (coalesced) and each column's sum has a fixed order; the bias gradient
 // splits the rows too (Note [column sums in chunks]);
@@ -9,6 +12,7 @@
 #include <cub/block/block_reduce.cuh>
 
 #include "kernels/common/launch.cuh"
+#include "kernels/common/vec.cuh"
 #include "kernels/nn/batchnorm.cuh"
 #include "kernels/nn/loss.cuh"
 #include "kernels/nn/nn.hpp"
@@ -29,23 +33,50 @@ unsigned blocks_for(std::size_t n) {
 
 __global__ void activation_forward_kernel(rules::Activation a, float slope,
                                           const float* __restrict__ x, float* __restrict__ y,
-                                          std::size_t n) {
-  for (std::size_t i = global_id(); i < n; i += grid_stride())
+                                          std::size_t n, bool vec) {
+  const std::size_t n4 = vec ? n / 4 : 0;
+  for (std::size_t i = global_id(); i < n4; i += grid_stride()) {
+    const Vec4 xv = load4(x, i);
+    Vec4 yv;
+#pragma unroll
+    for (int k = 0; k < 4; ++k) yv.v[k] = rules::activation_forward(a, xv.v[k], slope);
+    store4(y, i, yv);
+  }
+  for (std::size_t i = n4 * 4 + global_id(); i < n; i += grid_stride())
     y[i] = rules::activation_forward(a, x[i], slope);
 }
 
 __global__ void activation_backward_kernel(rules::Activation a, float slope,
                                            const float* __restrict__ x, const float* __restrict__ y,
                                            const float* __restrict__ dy, float* __restrict__ dx,
-                                           std::size_t n) {
-  for (std::size_t i = global_id(); i < n; i += grid_stride())
+                                           std::size_t n, bool vec) {
+  const std::size_t n4 = vec ? n / 4 : 0;
+  for (std::size_t i = global_id(); i < n4; i += grid_stride()) {
+    const Vec4 xv = load4(x, i), yv = load4(y, i), dyv = load4(dy, i);
+    Vec4 dxv;
+#pragma unroll
+    for (int k = 0; k < 4; ++k)
+      dxv.v[k] = rules::activation_backward(a, xv.v[k], yv.v[k], dyv.v[k], slope);
+    store4(dx, i, dxv);
+  }
+  for (std::size_t i = n4 * 4 + global_id(); i < n; i += grid_stride())
     dx[i] = rules::activation_backward(a, x[i], y[i], dy[i], slope);
 }
 
+// vec: cols % 4 == 0 as well, so a vector never straddles two rows and its 4 biases are one
+// aligned vector too.
 __global__ void add_bias_kernel(float* __restrict__ y, const float* __restrict__ bias,
-                                std::int64_t rows, std::int64_t cols) {
+                                std::int64_t rows, std::int64_t cols, bool vec) {
   const std::size_t n = static_cast<std::size_t>(rows * cols);
-  for (std::size_t i = global_id(); i < n; i += grid_stride()) y[i] += bias[i % cols];
+  const std::size_t n4 = vec ? n / 4 : 0, cols4 = static_cast<std::size_t>(cols) / 4;
+  for (std::size_t i = global_id(); i < n4; i += grid_stride()) {
+    Vec4 yv = load4(y, i);
+    const Vec4 bv = load4(bias, i % cols4);
+#pragma unroll
+    for (int k = 0; k < 4; ++k) yv.v[k] += bv.v[k];
+    store4(y, i, yv);
+  }
+  for (std::size_t i = n4 * 4 + global_id(); i < n; i += grid_stride()) y[i] += bias[i % cols];
 }
 
 // Note [column sums in chunks]: a block is 32 adjacent columns x kColumnChunks row ranges; a
@@ -68,15 +99,34 @@ __global__ void __launch_bounds__(kBlock)
 }
 
 // x and y may alias (an in-place forward): no __restrict__ on them.
+// (Each vector is read whole before it is written, so the aliasing stays element by element.)
 __global__ void dropout_forward_kernel(float* __restrict__ mask, const float* x, float* y,
-                                       std::size_t n, float p) {
-  for (std::size_t i = global_id(); i < n; i += grid_stride())
+                                       std::size_t n, float p, bool vec) {
+  const std::size_t n4 = vec ? n / 4 : 0;
+  for (std::size_t i = global_id(); i < n4; i += grid_stride()) {
+    Vec4 mv = load4(mask, i);
+    const Vec4 xv = load4(x, i);
+    Vec4 yv;
+#pragma unroll
+    for (int k = 0; k < 4; ++k) yv.v[k] = rules::dropout_forward(mv.v[k], xv.v[k], p);
+    store4(mask, i, mv);
+    store4(y, i, yv);
+  }
+  for (std::size_t i = n4 * 4 + global_id(); i < n; i += grid_stride())
     y[i] = rules::dropout_forward(mask[i], x[i], p);
 }
 
 __global__ void multiply_kernel(const float* __restrict__ a, const float* __restrict__ b,
-                                float* __restrict__ out, std::size_t n) {
-  for (std::size_t i = global_id(); i < n; i += grid_stride()) out[i] = a[i] * b[i];
+                                float* __restrict__ out, std::size_t n, bool vec) {
+  const std::size_t n4 = vec ? n / 4 : 0;
+  for (std::size_t i = global_id(); i < n4; i += grid_stride()) {
+    const Vec4 av = load4(a, i), bv = load4(b, i);
+    Vec4 ov;
+#pragma unroll
+    for (int k = 0; k < 4; ++k) ov.v[k] = av.v[k] * bv.v[k];
+    store4(out, i, ov);
+  }
+  for (std::size_t i = n4 * 4 + global_id(); i < n; i += grid_stride()) out[i] = a[i] * b[i];
 }
 
 __global__ void batchnorm_train_kernel(const float* __restrict__ x, float* __restrict__ y,
@@ -164,18 +214,22 @@ __global__ void __launch_bounds__(kBlock)
     CUTRAIN_CUDA_CHECK_LAUNCH();                                                           \
   } while (0)
 
+// Vectorized maps: a thread per 4 elements.
+#define CUTRAIN_LAUNCH_VEC(kernel, n, ...) CUTRAIN_LAUNCH(kernel, ((n) + 3) / 4, __VA_ARGS__)
+
 void launch_activation_forward(rules::Activation a, float slope, const float* x, float* y,
                                std::size_t n, NativeStream stream) {
-  CUTRAIN_LAUNCH(activation_forward_kernel, n, a, slope, x, y, n);
+  CUTRAIN_LAUNCH_VEC(activation_forward_kernel, n, a, slope, x, y, n, aligned16(x, y));
 }
 void launch_activation_backward(rules::Activation a, float slope, const float* x, const float* y,
                                 const float* dy, float* dx, std::size_t n, NativeStream stream) {
-  CUTRAIN_LAUNCH(activation_backward_kernel, n, a, slope, x, y, dy, dx, n);
+  CUTRAIN_LAUNCH_VEC(activation_backward_kernel, n, a, slope, x, y, dy, dx, n,
+                     aligned16(x, y, dy, dx));
 }
 void launch_add_bias(float* y, const float* bias, std::int64_t rows, std::int64_t cols,
                      NativeStream stream) {
   const auto n = static_cast<std::size_t>(rows * cols);
-  CUTRAIN_LAUNCH(add_bias_kernel, n, y, bias, rows, cols);
+  CUTRAIN_LAUNCH_VEC(add_bias_kernel, n, y, bias, rows, cols, cols % 4 == 0 && aligned16(y, bias));
 }
 void launch_column_sum(const float* x, std::int64_t rows, std::int64_t cols, float* out,
                        NativeStream stream) {
@@ -186,11 +240,11 @@ void launch_column_sum(const float* x, std::int64_t rows, std::int64_t cols, flo
 }
 void launch_dropout_forward(float* mask, const float* x, float* y, std::size_t n, float p,
                             NativeStream stream) {
-  CUTRAIN_LAUNCH(dropout_forward_kernel, n, mask, x, y, n, p);
+  CUTRAIN_LAUNCH_VEC(dropout_forward_kernel, n, mask, x, y, n, p, aligned16(mask, x, y));
 }
 void launch_multiply(const float* a, const float* b, float* out, std::size_t n,
                      NativeStream stream) {
-  CUTRAIN_LAUNCH(multiply_kernel, n, a, b, out, n);
+  CUTRAIN_LAUNCH_VEC(multiply_kernel, n, a, b, out, n, aligned16(a, b, out));
 }
 void launch_batchnorm_train(const float* x, float* y, std::int64_t rows, std::int64_t cols,
                             const float* gamma, const float* beta, float eps, float momentum,
