@@ -1,0 +1,121 @@
+// The layer element-wise kernels' two paths (16-byte vectors with a scalar tail, or scalar when a
+// pointer is not 16-byte aligned) apply the same rule per element: on the GPU they must give the
+// same bits as each other for every activation, and the same bits as the CPU loop wherever both
+// backends evaluate identical arithmetic (ReLU, leaky ReLU, the bias add, dropout, products; the
+// transcendental activations differ between glibc and CUDA by design).
+#include <gtest/gtest.h>
+
+#include <cstdint>
+#include <cstring>
+#include <random>
+#include <vector>
+
+#include "cutrain/buffer.hpp"
+#include "src/nn/backend.hpp"
+#include "support/gpu.hpp"
+
+namespace cutrain::nn {
+namespace {
+
+using backend::Exec;
+
+// n floats of `host` placed `offset` floats into a fresh buffer on `d`: offset 1 misaligns it.
+struct Placed {
+  Buffer buffer;
+  float* data;
+  Placed(const std::vector<float>& host, std::size_t offset, Device d)
+      : buffer((host.size() + 4) * sizeof(float), d), data(buffer.as<float>() + offset) {
+    copy_bytes(data, d, host.data(), Device::cpu(), host.size() * sizeof(float));
+  }
+  std::vector<float> read(std::size_t n, Device d) const {
+    std::vector<float> out(n);
+    copy_bytes(out.data(), Device::cpu(), data, d, n * sizeof(float));
+    return out;
+  }
+};
+
+std::vector<float> random(std::size_t n, std::uint32_t seed, float lo, float hi) {
+  std::mt19937 rng(seed);
+  std::uniform_real_distribution<float> u(lo, hi);
+  std::vector<float> v(n);
+  for (float& x : v) x = u(rng);
+  return v;
+}
+
+std::vector<std::uint32_t> bits(const std::vector<float>& v) {
+  std::vector<std::uint32_t> out(v.size());
+  std::memcpy(out.data(), v.data(), v.size() * sizeof(float));
+  return out;
+}
+
+// Every op on device d with its arrays `offset` floats from a 16-byte boundary.
+struct Results {
+  std::vector<std::vector<float>> activations;  // forward and backward per kind
+  std::vector<float> bias_add, bias_add_ragged, dropout, mask, product;
+};
+
+Results run(Device d, std::size_t offset) {
+  constexpr std::size_t n = 4099;  // 1024 vectors and a tail of 3
+  const Exec e{d, nullptr, nullptr};
+  const std::vector<float> xs = random(n, 1, -3, 3), dys = random(n, 2, -1, 1);
+  Results r;
+  for (int kind = 0; kind <= 4; ++kind) {
+    const auto a = static_cast<rules::Activation>(kind);
+    Placed x(xs, offset, d), y(std::vector<float>(n), offset, d), dy(dys, offset, d),
+        dx(std::vector<float>(n), offset, d);
+    backend::activation_forward(e, a, 0.05F, x.data, y.data, n);
+    backend::activation_backward(e, a, 0.05F, x.data, y.data, dy.data, dx.data, n);
+    r.activations.push_back(y.read(n, d));
+    r.activations.push_back(dx.read(n, d));
+  }
+  const std::vector<float> bias = random(64, 3, -1, 1);
+  Placed y(xs, offset, d), b(bias, offset, d);
+  backend::add_bias(e, y.data, b.data, 64, 64);  // 64 columns: the vector path when aligned
+  r.bias_add = y.read(64 * 64, d);
+  Placed y2(xs, offset, d);
+  backend::add_bias(e, y2.data, b.data, 409, 10);  // 10 columns: always scalar
+  r.bias_add_ragged = y2.read(4090, d);
+  Placed u(random(n, 4, 0.0F, 1.0F), offset, d), x(xs, offset, d),
+      out(std::vector<float>(n), offset, d);
+  backend::dropout_forward(e, u.data, x.data, out.data, n, 0.3F);
+  r.dropout = out.read(n, d);
+  r.mask = u.read(n, d);
+  Placed p(std::vector<float>(n), offset, d);
+  backend::multiply(e, x.data, out.data, p.data, n);
+  r.product = p.read(n, d);
+  return r;
+}
+
+// The harness on the CPU, where the loops have one path: alignment changes nothing either.
+TEST(Elementwise, CpuLoopsGiveTheSameBitsAtAnyAlignment) {
+  const Results a = run(Device::cpu(), 0), b = run(Device::cpu(), 1);
+  for (std::size_t k = 0; k < a.activations.size(); ++k)
+    EXPECT_EQ(bits(a.activations[k]), bits(b.activations[k])) << k;
+  EXPECT_EQ(bits(a.bias_add), bits(b.bias_add));
+  EXPECT_EQ(bits(a.dropout), bits(b.dropout));
+  EXPECT_EQ(bits(a.product), bits(b.product));
+  EXPECT_EQ(a.dropout[0], a.mask[0] * random(1, 1, -3, 3)[0]);  // y = mask x, mask 0 or 1/(1-p)
+}
+
+TEST(ElementwiseGpu, VectorAndScalarPathsGiveTheSameBits) {
+  CUTRAIN_REQUIRE_GPU();
+  const Device gpu = Device::cuda(0);
+  const Results vec = run(gpu, 0), scalar = run(gpu, 1), cpu = run(Device::cpu(), 0);
+  for (std::size_t k = 0; k < vec.activations.size(); ++k) {
+    EXPECT_EQ(bits(vec.activations[k]), bits(scalar.activations[k]))
+        << "activation " << k / 2 << (k % 2 ? " backward" : " forward");
+    if (k < 4) {  // ReLU and leaky ReLU: exact on both backends
+      EXPECT_EQ(bits(vec.activations[k]), bits(cpu.activations[k])) << "activation " << k / 2;
+    }
+  }
+  for (const auto* r : {&scalar, &cpu}) {
+    EXPECT_EQ(bits(vec.bias_add), bits(r->bias_add));
+    EXPECT_EQ(bits(vec.bias_add_ragged), bits(r->bias_add_ragged));
+    EXPECT_EQ(bits(vec.dropout), bits(r->dropout));
+    EXPECT_EQ(bits(vec.mask), bits(r->mask));
+    EXPECT_EQ(bits(vec.product), bits(r->product));
+  }
+}
+
+}  // namespace
+}  // namespace cutrain::nn
