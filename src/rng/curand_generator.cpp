@@ -2,6 +2,7 @@
 
 #include "cutrain/error.hpp"
 #include "src/cuda/runtime.hpp"
+#include "src/rng/philox_host.hpp"
 
 namespace cutrain::detail {
 namespace {
@@ -46,14 +47,11 @@ void throw_curand(curandStatus_t status, const char* call, const char* file, int
 }
 
 CurandGenerator::CurandGenerator(Device device, std::uint64_t seed, std::uint64_t offset)
-    : device_(device) {
+    : device_(device), seed_(seed), position_(offset) {
   require_usable(device);
-  if (device.is_cpu()) {
-    CUTRAIN_CURAND_CHECK(curandCreateGeneratorHost(&gen_, CURAND_RNG_PSEUDO_PHILOX4_32_10));
-  } else {
-    cuda::DeviceGuard guard(device.ordinal());
-    CUTRAIN_CURAND_CHECK(curandCreateGenerator(&gen_, CURAND_RNG_PSEUDO_PHILOX4_32_10));
-  }
+  if (device.is_cpu()) return;  // cuRAND's host generator only if normal() needs it
+  cuda::DeviceGuard guard(device.ordinal());
+  CUTRAIN_CURAND_CHECK(curandCreateGenerator(&gen_, CURAND_RNG_PSEUDO_PHILOX4_32_10));
   try {
     CUTRAIN_CURAND_CHECK(curandSetPseudoRandomGeneratorSeed(gen_, seed));
     CUTRAIN_CURAND_CHECK(curandSetGeneratorOffset(gen_, offset));
@@ -67,30 +65,54 @@ CurandGenerator::~CurandGenerator() {
   if (gen_ != nullptr) curandDestroyGenerator(gen_);
 }
 
+curandGenerator_t CurandGenerator::host_generator() {
+  if (gen_ == nullptr) {
+    CUTRAIN_CURAND_CHECK(curandCreateGeneratorHost(&gen_, CURAND_RNG_PSEUDO_PHILOX4_32_10));
+    CUTRAIN_CURAND_CHECK(curandSetPseudoRandomGeneratorSeed(gen_, seed_));
+    host_positioned_ = position_known_ && position_ == 0;  // a fresh generator is at 0
+  }
+  if (position_known_ && !host_positioned_) {
+    CUTRAIN_CURAND_CHECK(curandSetGeneratorOffset(gen_, position_));
+    host_positioned_ = true;
+  }
+  return gen_;
+}
+
 void CurandGenerator::set_stream(NativeStream stream) {
   if (device_.is_cuda()) CUTRAIN_CURAND_CHECK(curandSetStream(gen_, stream));
 }
 
-void CurandGenerator::normal(float* out, std::size_t n, float mean, float std) {
-  if (device_.is_cuda()) {
-    cuda::DeviceGuard guard(device_.ordinal());
-    CUTRAIN_CURAND_CHECK(curandGenerateNormal(gen_, out, n, mean, std));
-  } else {
-    CUTRAIN_CURAND_CHECK(curandGenerateNormal(gen_, out, n, mean, std));
-  }
-}
-
 void CurandGenerator::set_offset(std::uint64_t offset) {
-  CUTRAIN_CURAND_CHECK(curandSetGeneratorOffset(gen_, offset));
+  if (device_.is_cuda()) {
+    CUTRAIN_CURAND_CHECK(curandSetGeneratorOffset(gen_, offset));
+    return;
+  }
+  position_ = offset;
+  position_known_ = true;
+  host_positioned_ = false;
 }
 
 void CurandGenerator::uniform(float* out, std::size_t n) {
   if (device_.is_cuda()) {
     cuda::DeviceGuard guard(device_.ordinal());
     CUTRAIN_CURAND_CHECK(curandGenerateUniform(gen_, out, n));
+  } else if (position_known_) {
+    philox_uniform_host(seed_, position_, out, n);  // Note [Philox on the host]
+    position_ += n;
+    host_positioned_ = false;
   } else {
-    CUTRAIN_CURAND_CHECK(curandGenerateUniform(gen_, out, n));
+    CUTRAIN_CURAND_CHECK(curandGenerateUniform(host_generator(), out, n));
   }
+}
+
+void CurandGenerator::normal(float* out, std::size_t n, float mean, float std) {
+  if (device_.is_cuda()) {
+    cuda::DeviceGuard guard(device_.ordinal());
+    CUTRAIN_CURAND_CHECK(curandGenerateNormal(gen_, out, n, mean, std));
+    return;
+  }
+  CUTRAIN_CURAND_CHECK(curandGenerateNormal(host_generator(), out, n, mean, std));
+  position_known_ = false;  // Box-Muller's consumption is cuRAND's business
 }
 
 }  // namespace cutrain::detail

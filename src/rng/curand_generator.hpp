@@ -1,6 +1,7 @@
 #pragma once
 // cuRAND's Philox generator behind RAII, for both backends. Built whenever the CUDA toolkit is
-// found, also in CPU-only builds (libcurand needs no GPU and no driver for its host generator).
+// found, also in CPU-only builds (libcurand needs no GPU and no driver for its host generator,
+// and its device-API Philox compiles for the host, Note [Philox on the host]).
 
 #include <curand.h>
 
@@ -21,9 +22,11 @@ namespace cutrain::detail {
       ::cutrain::detail::throw_curand(cutrain_status_, #call, __FILE__, __LINE__); \
   } while (0)
 
-// A Philox4x32-10 generator. On the CPU it is cuRAND's host generator
-// (curandCreateGeneratorHost), which needs no GPU and produces the same sequence as the device
-// generator for the same seed and offset.
+// A Philox4x32-10 generator. On the GPU, cuRAND's device generator. On the CPU, uniform() is
+// philox_uniform_host (Note [Philox on the host]: the same numbers as cuRAND's host generator,
+// OpenMP-parallel, free to reposition) and normal() is cuRAND's host generator
+// (curandCreateGeneratorHost, created on first use), which needs no GPU. For a given seed and
+// offset both devices produce the same sequence.
 class CurandGenerator {
  public:
   CurandGenerator(Device device, std::uint64_t seed, std::uint64_t offset = 0);
@@ -31,10 +34,9 @@ class CurandGenerator {
   CurandGenerator(const CurandGenerator&) = delete;
   CurandGenerator& operator=(const CurandGenerator&) = delete;
 
-  curandGenerator_t get() const { return gen_; }
   Device device() const { return device_; }
   void set_stream(NativeStream stream);
-  // Positions the stream at `offset` numbers from its start (Philox: no work).
+  // Positions the stream at `offset` numbers from its start.
   void set_offset(std::uint64_t offset);
   // Fill `out` (on the generator's device). uniform: n values in (0, 1]; normal: n values of
   // N(mean, std^2), n even (cuRAND's Box-Muller makes pairs).
@@ -42,8 +44,16 @@ class CurandGenerator {
   void normal(float* out, std::size_t n, float mean, float std);
 
  private:
+  curandGenerator_t host_generator();  // CPU: cuRAND's, created and positioned on demand
+
   curandGenerator_t gen_ = nullptr;
   Device device_;
+  std::uint64_t seed_ = 0;
+  // CPU: the stream position while it is known (uniform() advances it by n); after normal() it
+  // is cuRAND's host generator's, and uniform() goes on through that generator too.
+  std::uint64_t position_ = 0;
+  bool position_known_ = true;
+  bool host_positioned_ = false;  // gen_ is at position_
 };
 
 }  // namespace cutrain::detail
