@@ -138,9 +138,10 @@ void Dropout::forward(LayerContext& ctx, const Matrix& x, Matrix& y) {
 #if CUTRAIN_WITH_CURAND
   // Note [dropout stream]: one Philox stream per layer (seed, layer index); forward pass k
   // reads its numbers from offset k * S, S = the numel of the first training batch. Full
-  // batches then follow each other in the stream with no repositioning - which matters: a seek
-  // costs cuRAND's host generator ~7 ms - and the generator only seeks after a partial batch,
-  // an evaluation or a resume. (seed, k, S) alone fix each mask, so a resumed run replays them.
+  // batches then follow each other in the stream with no repositioning (cheap on the CPU since
+  // Note [Philox on the host], but a device generator's seek is a host call too), and the
+  // generator only seeks after a partial batch, an evaluation or a resume. (seed, k, S) alone
+  // fix each mask, so a resumed run replays them.
   const std::uint64_t seed = init::tensor_seed(ctx.seed(), ctx.index());
   const std::uint64_t numel = x.size();
   if (!rng_ || rng_seed_ != seed) {
