@@ -9,6 +9,8 @@
 // splits the rows too (Note [column sums in chunks]);
 // softmax cross-entropy runs one thread per row (the class count of the models cutrain trains is
 // small; a block-per-row variant is the step to take for large vocabularies).
+#include "kernels/nn/dropout.cuh"  // first: it sets cuRAND's QUALIFIERS (kernels/common/philox.cuh)
+
 #include <cub/block/block_reduce.cuh>
 
 #include "kernels/common/launch.cuh"
@@ -99,21 +101,26 @@ __global__ void __launch_bounds__(kBlock)
 }
 
 // x and y may alias (an in-place forward): no __restrict__ on them.
-// (Each vector is read whole before it is written, so the aliasing stays element by element.)
-__global__ void dropout_forward_kernel(float* __restrict__ mask, const float* x, float* y,
-                                       std::size_t n, float p, bool vec) {
-  const std::size_t n4 = vec ? n / 4 : 0;
-  for (std::size_t i = global_id(); i < n4; i += grid_stride()) {
-    Vec4 mv = load4(mask, i);
-    const Vec4 xv = load4(x, i);
-    Vec4 yv;
-#pragma unroll
-    for (int k = 0; k < 4; ++k) yv.v[k] = rules::dropout_forward(mv.v[k], xv.v[k], p);
-    store4(mask, i, mv);
-    store4(y, i, yv);
+// Note [dropout from the counter]: a thread per Philox block. vec: the stream position is a
+// multiple of 4 and the arrays are 16-byte aligned, so block j is vector j of the arrays. Each
+// vector is read whole before it is written, so x and y may alias.
+__global__ void dropout_forward_kernel(std::uint64_t seed, std::uint64_t position, float* mask,
+                                       const float* x, float* y, std::size_t n, float p, bool vec) {
+  const std::uint64_t first = rules::dropout_first_block(position);
+  const std::uint64_t blocks = rules::dropout_blocks(position, n);
+  for (std::uint64_t j = global_id(); j < blocks; j += grid_stride()) {
+    if (vec && (j + 1) * 4 <= n) {
+      Vec4 u;
+      rules::philox_uniform4(seed, first + j, u.v);
+      const Vec4 xv = load4(x, j);
+      Vec4 yv;
+      for (int k = 0; k < 4; ++k) yv.v[k] = rules::dropout_forward(u.v[k], xv.v[k], p);
+      store4(mask, j, u);
+      store4(y, j, yv);
+    } else {
+      rules::dropout_block(seed, position, n, first + j, p, mask, x, y);
+    }
   }
-  for (std::size_t i = n4 * 4 + global_id(); i < n; i += grid_stride())
-    y[i] = rules::dropout_forward(mask[i], x[i], p);
 }
 
 __global__ void multiply_kernel(const float* __restrict__ a, const float* __restrict__ b,
@@ -238,9 +245,11 @@ void launch_column_sum(const float* x, std::int64_t rows, std::int64_t cols, flo
   column_sum_kernel<<<blocks, kBlock, 0, stream>>>(x, rows, cols, out);
   CUTRAIN_CUDA_CHECK_LAUNCH();
 }
-void launch_dropout_forward(float* mask, const float* x, float* y, std::size_t n, float p,
-                            NativeStream stream) {
-  CUTRAIN_LAUNCH_VEC(dropout_forward_kernel, n, mask, x, y, n, p, aligned16(mask, x, y));
+void launch_dropout_forward(std::uint64_t seed, std::uint64_t position, float* mask, const float* x,
+                            float* y, std::size_t n, float p, NativeStream stream) {
+  if (n == 0) return;
+  CUTRAIN_LAUNCH(dropout_forward_kernel, rules::dropout_blocks(position, n), seed, position, mask,
+                 x, y, n, p, position % 4 == 0 && aligned16(mask, x, y));
 }
 void launch_multiply(const float* a, const float* b, float* out, std::size_t n,
                      NativeStream stream) {

@@ -21,9 +21,10 @@ void launch_add_bias(float* y, const float* bias, std::int64_t rows, std::int64_
 // out[c] = sum_r x[r, c]
 void launch_column_sum(const float* x, std::int64_t rows, std::int64_t cols, float* out,
                        NativeStream stream);
-// One pass: mask <- dropout_mask(mask, p) in place (mask holds cuRAND uniforms), y = x * mask.
-void launch_dropout_forward(float* mask, const float* x, float* y, std::size_t n, float p,
-                            NativeStream stream);
+// Note [dropout from the counter]: mask[i] from number position + i of the Philox stream of
+// `seed`, y = x * mask, in one pass (x and y may be the same array).
+void launch_dropout_forward(std::uint64_t seed, std::uint64_t position, float* mask, const float* x,
+                            float* y, std::size_t n, float p, NativeStream stream);
 void launch_multiply(const float* a, const float* b, float* out, std::size_t n,
                      NativeStream stream);
 void launch_batchnorm_train(const float* x, float* y, std::int64_t rows, std::int64_t cols,

@@ -37,9 +37,11 @@ void activation_backward(const Exec& e, rules::Activation a, float slope, const 
                          const float* y, const float* dy, float* dx, std::size_t n);
 void add_bias(const Exec& e, float* y, const float* bias, std::int64_t rows, std::int64_t cols);
 void column_sum(const Exec& e, const float* x, std::int64_t rows, std::int64_t cols, float* out);
-// mask holds uniforms in (0, 1]: it becomes the inverted-dropout mask and y = x * mask, in one
-// pass (x and y may be the same array).
-void dropout_forward(const Exec& e, float* mask, const float* x, float* y, std::size_t n, float p);
+// Note [dropout from the counter] (kernels/nn/dropout.cuh): mask[i] from number position + i of
+// the Philox stream of `seed` (inverted dropout: 0 or 1 / (1 - p)) and y = x * mask, in one pass
+// (x and y may be the same array).
+void dropout_forward(const Exec& e, std::uint64_t seed, std::uint64_t position, float* mask,
+                     const float* x, float* y, std::size_t n, float p);
 void multiply(const Exec& e, const float* a, const float* b, float* out, std::size_t n);
 void copy(const Exec& e, const float* src, float* dst, std::size_t n);
 void batchnorm_train(const Exec& e, const float* x, float* y, std::int64_t rows, std::int64_t cols,

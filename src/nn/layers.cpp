@@ -6,9 +6,6 @@
 #include "cutrain/error.hpp"
 #include "cutrain/init.hpp"
 #include "src/nn/context.hpp"
-#if CUTRAIN_WITH_CURAND
-#include "src/rng/curand_generator.hpp"
-#endif
 
 namespace cutrain::nn {
 
@@ -134,34 +131,20 @@ void Dropout::forward(LayerContext& ctx, const Matrix& x, Matrix& y) {
     backend::copy(e, x.data, y.data, x.size());
     return;
   }
-  float* mask = ctx.workspace();
-#if CUTRAIN_WITH_CURAND
   // Note [dropout stream]: one Philox stream per layer (seed, layer index); forward pass k
-  // reads its numbers from offset k * S, S = the numel of the first training batch. Full
-  // batches then follow each other in the stream with no repositioning (cheap on the CPU since
-  // Note [Philox on the host], but a device generator's seek is a host call too), and the
-  // generator only seeks after a partial batch, an evaluation or a resume. (seed, k, S) alone
-  // fix each mask, so a resumed run replays them.
+  // reads its numbers from offset k * S, S = the numel of the first training batch (or of a
+  // larger one since), so (seed, k, S) alone fix each mask and a resumed run replays them. The
+  // mask is drawn and applied in one pass (Note [dropout from the counter]).
   const std::uint64_t seed = init::tensor_seed(ctx.seed(), ctx.index());
   const std::uint64_t numel = x.size();
-  if (!rng_ || rng_seed_ != seed) {
-    rng_ = std::make_shared<detail::CurandGenerator>(ctx.device(), seed);
+  if (!rng_started_ || rng_seed_ != seed) {
+    rng_started_ = true;
     rng_seed_ = seed;
-    rng_position_ = 0;
     rng_stride_ = 0;
   }
   if (numel > rng_stride_) rng_stride_ = numel;  // the first (or a larger) batch
-  auto& gen = *static_cast<detail::CurandGenerator*>(rng_.get());
-  gen.set_stream(ctx.stream());
-  const std::uint64_t target = ctx.step() * rng_stride_;
-  if (rng_position_ != target) gen.set_offset(target);
-  gen.uniform(mask, numel);
-  rng_position_ = target + numel;
-#else
-  (void)mask;
-  CUTRAIN_FAIL("Dropout in training needs cuRAND; cutrain was built without the CUDA toolkit");
-#endif
-  backend::dropout_forward(e, mask, x.data, y.data, x.size(), p_);
+  backend::dropout_forward(e, seed, ctx.step() * rng_stride_, ctx.workspace(), x.data, y.data,
+                           numel, p_);
 }
 
 void Dropout::backward(LayerContext& ctx, const Matrix& /*x*/, const Matrix& /*y*/,

@@ -1,9 +1,12 @@
+// (Built where cuRAND is: Dropout's draws come from its Philox stream.)
 // The layer element-wise kernels' two paths (16-byte vectors with a scalar tail, or scalar when a
 // pointer is not 16-byte aligned) apply the same rule per element: on the GPU they must give the
 // same bits as each other for every activation, and the same bits as the CPU loop wherever both
 // backends evaluate identical arithmetic (ReLU, leaky ReLU, the bias add, dropout, products; the
 // transcendental activations differ between glibc and CUDA by design).
 #include <gtest/gtest.h>
+
+#include <curand.h>
 
 #include <cstdint>
 #include <cstring>
@@ -54,7 +57,8 @@ struct Results {
   std::vector<float> bias_add, bias_add_ragged, dropout, mask, product;
 };
 
-Results run(Device d, std::size_t offset) {
+// The dropout draws come from stream position `position` (Note [dropout from the counter]).
+Results run(Device d, std::size_t offset, std::uint64_t position = 4096) {
   constexpr std::size_t n = 4099;  // 1024 vectors and a tail of 3
   const Exec e{d, nullptr, nullptr};
   const std::vector<float> xs = random(n, 1, -3, 3), dys = random(n, 2, -1, 1);
@@ -75,9 +79,9 @@ Results run(Device d, std::size_t offset) {
   Placed y2(xs, offset, d);
   backend::add_bias(e, y2.data, b.data, 409, 10);  // 10 columns: always scalar
   r.bias_add_ragged = y2.read(4090, d);
-  Placed u(random(n, 4, 0.0F, 1.0F), offset, d), x(xs, offset, d),
+  Placed u(std::vector<float>(n), offset, d), x(xs, offset, d),
       out(std::vector<float>(n), offset, d);
-  backend::dropout_forward(e, u.data, x.data, out.data, n, 0.3F);
+  backend::dropout_forward(e, 7, position, u.data, x.data, out.data, n, 0.3F);
   r.dropout = out.read(n, d);
   r.mask = u.read(n, d);
   Placed p(std::vector<float>(n), offset, d);
@@ -97,10 +101,43 @@ TEST(Elementwise, CpuLoopsGiveTheSameBitsAtAnyAlignment) {
   EXPECT_EQ(a.dropout[0], a.mask[0] * random(1, 1, -3, 3)[0]);  // y = mask x, mask 0 or 1/(1-p)
 }
 
+// Note [dropout from the counter]: the mask of element i is the inverted-dropout mask of
+// number position + i of cuRAND's Philox stream for the layer's seed - curandGenerateUniform's
+// output, from cuRAND's own host generator - at stream positions on and off the 4-number blocks.
+TEST(Elementwise, DropoutMasksAreCuRandsUniforms) {
+  const float p = 0.3F;
+  for (const std::uint64_t position : {0ULL, 3ULL, 4096ULL, 262145ULL, (1ULL << 34) + 1}) {
+    for (const std::size_t n : {std::size_t{1}, std::size_t{6}, std::size_t{70001}}) {
+      curandGenerator_t g = nullptr;
+      ASSERT_EQ(curandCreateGeneratorHost(&g, CURAND_RNG_PSEUDO_PHILOX4_32_10),
+                CURAND_STATUS_SUCCESS);
+      curandSetPseudoRandomGeneratorSeed(g, 99);
+      curandSetGeneratorOffset(g, position);
+      std::vector<float> uniforms(n);
+      ASSERT_EQ(curandGenerateUniform(g, uniforms.data(), n), CURAND_STATUS_SUCCESS);
+      curandDestroyGenerator(g);
+
+      const std::vector<float> xs = random(n, 5, -2, 2);
+      std::vector<float> mask(n), y(n);
+      backend::dropout_forward({Device::cpu()}, 99, position, mask.data(), xs.data(), y.data(), n,
+                               p);
+      for (std::size_t i = 0; i < n; ++i) {
+        const float want = uniforms[i] > p ? 1.0F / (1.0F - p) : 0.0F;
+        ASSERT_EQ(mask[i], want) << "position " << position << " i " << i;
+        ASSERT_EQ(y[i], xs[i] * want) << "position " << position << " i " << i;
+      }
+    }
+  }
+}
+
 TEST(ElementwiseGpu, VectorAndScalarPathsGiveTheSameBits) {
   CUTRAIN_REQUIRE_GPU();
   const Device gpu = Device::cuda(0);
   const Results vec = run(gpu, 0), scalar = run(gpu, 1), cpu = run(Device::cpu(), 0);
+  // A stream position off the 4-number blocks takes the kernel's per-lane path.
+  const Results shifted = run(gpu, 0, 4097), shifted_cpu = run(Device::cpu(), 0, 4097);
+  EXPECT_EQ(bits(shifted.dropout), bits(shifted_cpu.dropout));
+  EXPECT_EQ(bits(shifted.mask), bits(shifted_cpu.mask));
   for (std::size_t k = 0; k < vec.activations.size(); ++k) {
     EXPECT_EQ(bits(vec.activations[k]), bits(scalar.activations[k]))
         << "activation " << k / 2 << (k % 2 ? " backward" : " forward");

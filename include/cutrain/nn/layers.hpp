@@ -69,11 +69,10 @@ class Dropout final : public Layer {
 
  private:
   float p_;
-  // The layer's cuRAND generator (opaque here: src/rng/curand_generator.hpp) and where its
-  // stream stands; Note [dropout stream] in src/nn/layers.cpp.
-  std::shared_ptr<void> rng_;
+  // The layer's Philox stream: its seed and the numbers one forward pass advances it by;
+  // Note [dropout stream] in src/nn/layers.cpp.
+  bool rng_started_ = false;
   std::uint64_t rng_seed_ = 0;
-  std::uint64_t rng_position_ = 0;
   std::uint64_t rng_stride_ = 0;
 };
 
