@@ -6,6 +6,7 @@
 #include <CLI/CLI.hpp>
 
 #include <cstdio>
+#include <functional>
 #include <string>
 #include <vector>
 
@@ -96,17 +97,34 @@ int main(int argc, char** argv) {
       }
       std::fflush(stdout);
     }
-    // Activations: forward + backward of one layer on a [batch, 1024] activation, against the
-    // same-run copy of the fewest bytes they must move (forward reads x, writes y; backward
-    // reads x or y and dy, writes dx: 20 bytes per element).
+    // Element-wise layers: forward + backward of one layer on a [batch, 1024] activation,
+    // against the same-run copy of the fewest bytes it must move. An activation: forward reads
+    // x, writes y; backward reads x or y and dy, writes dx (20 bytes per element). Dropout
+    // (training, p = 0.2; its uniforms are computed in the kernel, Note [dropout from the
+    // counter]): forward reads x, writes y and the mask; backward reads dy and the mask, writes
+    // dx (24 bytes per element).
     const std::int64_t width = 1024;
     const auto n = static_cast<std::size_t>(batch * width);
-    const double copy_s = bench::copy_seconds(device, n * 10 * sizeof(float) / 4, stream.native());
-    for (const nn::Activation::Kind kind :
-         {nn::Activation::Kind::kRelu, nn::Activation::Kind::kGelu}) {
+    struct Case {
+      const char* name;
+      std::size_t bytes_per_element;
+      std::function<void(nn::Sequential&)> add;
+    };
+    const Case cases[] = {
+        {"relu", 20,
+         [](nn::Sequential& m) { m.emplace<nn::Activation>(nn::Activation::Kind::kRelu); }},
+        {"gelu", 20,
+         [](nn::Sequential& m) { m.emplace<nn::Activation>(nn::Activation::Kind::kGelu); }},
+        {"dropout", 24, [](nn::Sequential& m) { m.emplace<nn::Dropout>(0.2F); }},
+    };
+    for (const Case& c : cases) {
+      // copy_seconds(bytes) moves 2 x bytes (read + write).
+      const double copy_s =
+          bench::copy_seconds(device, n * c.bytes_per_element / 2, stream.native());
       nn::Sequential m(width);
-      m.emplace<nn::Activation>(kind);
+      c.add(m);
       m.build(device, 1);
+      m.train();
       Buffer xb(n * sizeof(float), device), dyb(n * sizeof(float), device),
           dxb(n * sizeof(float), device);
       xb.zero();
@@ -120,17 +138,16 @@ int main(int argc, char** argv) {
             m.backward(dy, stream.native(), &dx);
           },
           min_seconds);
-      const char* name = kind == nn::Activation::Kind::kRelu ? "relu" : "gelu";
       if (json) {
         std::printf(
             "{\"bench\":\"activation\",\"layer\":\"%s\",\"device\":\"%s\",\"batch\":%lld,"
             "\"width\":%lld,\"seconds_per_step\":%.9g,\"copy_seconds\":%.9g,"
             "\"fraction_of_copy\":%.4f}\n",
-            name, device.str().c_str(), static_cast<long long>(batch),
+            c.name, device.str().c_str(), static_cast<long long>(batch),
             static_cast<long long>(width), act_s, copy_s, copy_s / act_s);
       } else {
         std::printf("%-14s %10.1f us fwd+bwd, %5.1f%% of the same-bytes copy\n",
-                    (std::string(name) + " x1024").c_str(), act_s * 1e6, 100 * copy_s / act_s);
+                    (std::string(c.name) + " x1024").c_str(), act_s * 1e6, 100 * copy_s / act_s);
       }
     }
   } catch (const Error& e) {

@@ -1,7 +1,7 @@
 // CPU twins and CUDA dispatch of the layer family (see backend.hpp).
 #include "src/nn/backend.hpp"
 #if CUTRAIN_WITH_CURAND
-#include "kernels/nn/dropout.cuh"  // before any other <curand_kernel.h>: it sets QUALIFIERS
+#include "src/rng/philox_host.hpp"
 #endif
 
 #include <cblas.h>
@@ -135,46 +135,17 @@ void column_sum(const Exec& e, const float* x, std::int64_t rows, std::int64_t c
       kernels::launch_column_sum(x, rows, cols, out, e.stream))
 }
 
-#if CUTRAIN_WITH_CURAND
-namespace {
-// The partial Philox blocks at either end lane by lane (rules::dropout_block); the whole blocks
-// between them in a straight loop g++ vectorizes across blocks (as philox_uniform_host does).
-void dropout_forward_cpu(std::uint64_t seed, std::uint64_t position, float* mask, const float* x,
-                         float* y, std::size_t n, float p) {
-  const std::uint64_t first_whole = (position + 3) / 4, end_whole = (position + n) / 4;
-  const std::uint64_t first = rules::dropout_first_block(position);
-  const std::uint64_t last = first + rules::dropout_blocks(position, n);  // exclusive
-  if (first_whole >= end_whole) {
-    for (std::uint64_t b = first; b < last; ++b)
-      rules::dropout_block(seed, position, n, b, p, mask, x, y);
-    return;
-  }
-  if (first < first_whole) rules::dropout_block(seed, position, n, first, p, mask, x, y);
-  if (end_whole < last) rules::dropout_block(seed, position, n, end_whole, p, mask, x, y);
-  const std::size_t head = first_whole * 4 - position;
-  float* m = mask + head;
-  const float* xs = x + head;
-  float* ys = y + head;
-  cpu::parallel_blocks(end_whole - first_whole, [=](std::uint64_t j) {
-    float u[4];
-    rules::philox_uniform4(seed, first_whole + j, u);
-    for (std::size_t lane = 0; lane < 4; ++lane) {
-      const std::size_t i = 4 * j + lane;
-      const float xi = xs[i];
-      ys[i] = rules::dropout_forward(u[lane], xi, p);
-      m[i] = u[lane];
-    }
-  });
-}
-}  // namespace
-#endif
-
 void dropout_forward(const Exec& e, std::uint64_t seed, std::uint64_t position, float* mask,
                      const float* x, float* y, std::size_t n, float p) {
 #if CUTRAIN_WITH_CURAND
   if (n == 0) return;
-  CUTRAIN_NN_DISPATCH(dropout_forward_cpu(seed, position, mask, x, y, n, p),
-                      kernels::launch_dropout_forward(seed, position, mask, x, y, n, p, e.stream))
+  // The CPU draws first (philox_uniform_host, the same rule and numbers) and applies second:
+  // no faster or slower here than one fused loop (the Philox rounds set the pace), and it
+  // keeps one copy of the block bookkeeping on the host.
+  CUTRAIN_NN_DISPATCH(
+      detail::philox_uniform_host(seed, position, mask, n);
+      cpu::parallel_for(n, [=](std::size_t i) { y[i] = rules::dropout_forward(mask[i], x[i], p); }),
+      kernels::launch_dropout_forward(seed, position, mask, x, y, n, p, e.stream))
 #else
   (void)e, (void)seed, (void)position, (void)mask, (void)x, (void)y, (void)n, (void)p;
   CUTRAIN_FAIL(
