@@ -111,8 +111,14 @@ void CurandGenerator::normal(float* out, std::size_t n, float mean, float std) {
     CUTRAIN_CURAND_CHECK(curandGenerateNormal(gen_, out, n, mean, std));
     return;
   }
+  if (position_known_ && position_ % 2 == 0 && n % 2 == 0) {
+    philox_normal_host(seed_, position_, mean, std, out, n);  // Note [Philox on the host]
+    position_ += n;
+    host_positioned_ = false;
+    return;
+  }
   CUTRAIN_CURAND_CHECK(curandGenerateNormal(host_generator(), out, n, mean, std));
-  position_known_ = false;  // Box-Muller's consumption is cuRAND's business
+  position_known_ = false;  // how an odd offset pairs its numbers is cuRAND's business
 }
 
 }  // namespace cutrain::detail

@@ -22,11 +22,11 @@ namespace cutrain::detail {
       ::cutrain::detail::throw_curand(cutrain_status_, #call, __FILE__, __LINE__); \
   } while (0)
 
-// A Philox4x32-10 generator. On the GPU, cuRAND's device generator. On the CPU, uniform() is
-// philox_uniform_host (Note [Philox on the host]: the same numbers as cuRAND's host generator,
-// OpenMP-parallel, free to reposition) and normal() is cuRAND's host generator
-// (curandCreateGeneratorHost, created on first use), which needs no GPU. For a given seed and
-// offset both devices produce the same sequence.
+// A Philox4x32-10 generator. On the GPU, cuRAND's device generator. On the CPU, the same numbers
+// computed in parallel (Note [Philox on the host]): uniform() always, normal() from an even
+// stream position; an odd one goes to cuRAND's host generator (curandCreateGeneratorHost,
+// created on first use), which needs no GPU. For a given seed and offset both devices produce
+// the same sequence.
 class CurandGenerator {
  public:
   CurandGenerator(Device device, std::uint64_t seed, std::uint64_t offset = 0);
@@ -49,8 +49,9 @@ class CurandGenerator {
   curandGenerator_t gen_ = nullptr;
   Device device_;
   std::uint64_t seed_ = 0;
-  // CPU: the stream position while it is known (uniform() advances it by n); after normal() it
-  // is cuRAND's host generator's, and uniform() goes on through that generator too.
+  // CPU: the stream position while it is known (uniform() and normal() advance it by n); after
+  // a normal() from an odd position it is cuRAND's host generator's, and later calls go on
+  // through that generator.
   std::uint64_t position_ = 0;
   bool position_known_ = true;
   bool host_positioned_ = false;  // gen_ is at position_

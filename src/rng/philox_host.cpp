@@ -5,16 +5,21 @@
 
 namespace cutrain::detail {
 
-void philox_uniform_host(std::uint64_t seed, std::uint64_t position, float* out, std::size_t n) {
+namespace {
+
+// Calls `block(b, out4)` for the Philox blocks holding numbers [position, position + n) and
+// writes each number to out[p - position]: the partial blocks at either end one lane at a time,
+// the whole blocks between them in parallel, each written straight to its 4 outputs (out + 4 j
+// - head, any alignment).
+template <class Block>
+void fill_blocks(std::uint64_t position, float* out, std::size_t n, const Block& block) {
   if (n == 0) return;
-  // The partial blocks at either end one lane at a time; the whole blocks between them in
-  // parallel, each written straight to its 4 outputs (out + 4 j - head, any alignment).
   const std::uint64_t end = position + n;
   const std::uint64_t first_whole = (position + 3) / 4, end_whole = end / 4;
   float lanes[4];
   auto one_by_one = [&](std::uint64_t from, std::uint64_t to) {
     for (std::uint64_t p = from; p < to; ++p) {
-      rules::philox_uniform4(seed, p / 4, lanes);
+      block(p / 4, lanes);
       out[p - position] = lanes[p % 4];
     }
   };
@@ -27,8 +32,32 @@ void philox_uniform_host(std::uint64_t seed, std::uint64_t position, float* out,
   const auto blocks = static_cast<std::ptrdiff_t>(end_whole - first_whole);
 #pragma omp parallel for schedule(static) if (blocks >= (1 << 12))
   for (std::ptrdiff_t j = 0; j < blocks; ++j)
-    rules::philox_uniform4(seed, first_whole + static_cast<std::uint64_t>(j), whole + 4 * j);
+    block(first_whole + static_cast<std::uint64_t>(j), whole + 4 * j);
   one_by_one(end_whole * 4, end);
+}
+
+}  // namespace
+
+void philox_uniform_host(std::uint64_t seed, std::uint64_t position, float* out, std::size_t n) {
+  fill_blocks(position, out, n,
+              [seed](std::uint64_t b, float* out4) { rules::philox_uniform4(seed, b, out4); });
+}
+
+void philox_normal_host(std::uint64_t seed, std::uint64_t position, float mean, float stddev,
+                        float* out, std::size_t n) {
+  fill_blocks(position, out, n, [=](std::uint64_t b, float* out4) {
+    // cuRAND's Box-Muller on the block's two pairs (lanes 0-1 and 2-3), then mean + stddev z.
+    const std::uint64_t k = b / rules::kPhiloxSubsequences;
+    const uint4 counter = {static_cast<unsigned>(k), static_cast<unsigned>(k >> 32),
+                           static_cast<unsigned>(b % rules::kPhiloxSubsequences), 0U};
+    const uint2 key = {static_cast<unsigned>(seed), static_cast<unsigned>(seed >> 32)};
+    const uint4 r = curand_Philox4x32_10(counter, key);
+    const float2 z01 = _curand_box_muller(r.x, r.y), z23 = _curand_box_muller(r.z, r.w);
+    out4[0] = z01.x * stddev + mean;
+    out4[1] = z01.y * stddev + mean;
+    out4[2] = z23.x * stddev + mean;
+    out4[3] = z23.y * stddev + mean;
+  });
 }
 
 }  // namespace cutrain::detail

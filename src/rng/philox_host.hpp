@@ -24,4 +24,12 @@ namespace cutrain::detail {
 // as curandGenerateUniform with that seed and offset writes it. OpenMP-parallel.
 void philox_uniform_host(std::uint64_t seed, std::uint64_t position, float* out, std::size_t n);
 
+// out[i] = the normal at position `position + i`, as curandGenerateNormal(mean, stddev) with that
+// seed and offset writes it: cuRAND's Box-Muller (_curand_box_muller, its host branch: glibc's
+// logf, sinf, cosf, as cuRAND's host generator calls them) on the pairs of numbers (2 m, 2 m + 1),
+// then mean + stddev z. `position` and n even (the pairs are the generator's; an odd offset
+// pairs differently - CurandGenerator leaves that case to cuRAND's host generator).
+void philox_normal_host(std::uint64_t seed, std::uint64_t position, float mean, float stddev,
+                        float* out, std::size_t n);
+
 }  // namespace cutrain::detail

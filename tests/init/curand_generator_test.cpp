@@ -77,8 +77,28 @@ TEST(CurandGenerator, HostPhiloxEqualsCuRandsHostGenerator) {
       }
 }
 
+// Normals from even positions: curandGenerateNormal's bits (Box-Muller pairs (2m, 2m + 1), then
+// mean + stddev z), for several means and deviations, in one call and continued.
+TEST(CurandGenerator, HostPhiloxNormalsEqualCuRandsHostGenerator) {
+  for (const std::uint64_t offset : {0ULL, 2ULL, 6ULL, 262146ULL, (1ULL << 34) + 2})
+    for (const auto& [mean, sd] : {std::pair{0.0F, 1.0F}, {0.5F, 2.0F}, {0.5F, 0.05F}}) {
+      CuRandHost ref(31, offset);
+      std::vector<float> got(100002), more(1000);
+      detail::philox_normal_host(31, offset, mean, sd, got.data(), got.size());
+      detail::philox_normal_host(31, offset + got.size(), mean, sd, more.data(), more.size());
+      std::vector<float> want(got.size()), want_more(more.size());
+      ASSERT_EQ(curandGenerateNormal(ref.g, want.data(), want.size(), mean, sd),
+                CURAND_STATUS_SUCCESS);
+      ASSERT_EQ(curandGenerateNormal(ref.g, want_more.data(), want_more.size(), mean, sd),
+                CURAND_STATUS_SUCCESS);
+      ASSERT_EQ(got, want) << "offset " << offset << " mean " << mean << " sd " << sd;
+      ASSERT_EQ(more, want_more) << "offset " << offset;
+    }
+}
+
 // The CPU generator's positions: consecutive calls continue the stream, set_offset repositions
-// it, and after normal() (cuRAND's host generator) uniform() continues that generator's stream.
+// it, normals from an even position continue it by their count, and after a normal() from an
+// odd position (cuRAND's host generator) uniform() continues that generator's stream.
 TEST(CurandGenerator, CpuStreamPositionsFollowCuRand) {
   detail::CurandGenerator gen(Device::cpu(), 77, 10);
   CuRandHost ref(77, 10);
@@ -92,10 +112,16 @@ TEST(CurandGenerator, CpuStreamPositionsFollowCuRand) {
   gen.uniform(a.data(), a.size());
   EXPECT_EQ(a, moved.uniform(1001));
   std::vector<float> z(2000);
-  gen.normal(z.data(), z.size(), 0.5F, 2.0F);
+  gen.normal(z.data(), z.size(), 0.5F, 2.0F);  // odd position (123456789 + 1001)
   EXPECT_EQ(z, moved.normal(2000));
   gen.uniform(a.data(), a.size());
   EXPECT_EQ(a, moved.uniform(1001));
+  gen.set_offset(4000);  // even: the parallel normals, then uniforms after them
+  CuRandHost even(77, 4000);
+  gen.normal(z.data(), z.size(), 0.5F, 2.0F);
+  EXPECT_EQ(z, even.normal(2000));
+  gen.uniform(a.data(), a.size());
+  EXPECT_EQ(a, even.uniform(1001));
 }
 
 TEST(CurandGeneratorGpu, DeviceMatchesHostBitForBit) {
