@@ -14,6 +14,11 @@ Gradient accumulation (Note [gradient accumulation]): cutrain with batches of 16
 share of the step's rows before backward and a step every 4 micro-batches (the last step has
 16 + 16 + 16 + 4 rows).
 
+Weight averaging (Note [weight averaging]): `--ema 0.9` against the average PyTorch's
+AveragedModel with get_ema_multi_avg_fn keeps - a copy after the first step, then
+ema.lerp_(p, 1 - decay) after each - written out as that recurrence (PyTorch 1.13 predates
+get_ema_multi_avg_fn); cutrain exports the averaged weights.
+
 Then the optimizer state (Note [torch optimizer state], tools/cutrain_torch.py): cutrain's
 exported state must equal torch.optim's after the same epoch (same tolerance, same step count),
 and a second epoch continued across the tools - PyTorch from cutrain's weights and state, and
@@ -231,6 +236,44 @@ def main():
         worst = worst_weights(model, load_safetensors(out))
         print(f"adamw_accumulate: max relative difference {worst:.3g} "
               f"({(n_acc + group - 1) // group} steps of {steps_of} micro-batches)")
+        worst_all = max(worst_all, worst)
+
+        # Weight averaging against the recurrence AveragedModel applies after each step.
+        decay = 0.9
+        out = os.path.join(tmp, "ema.safetensors")
+        subprocess.run([BINARY, "--data", DATA, "--device", "cpu",
+                        "--hidden", ",".join(map(str, HIDDEN)), "--dropout", "0",
+                        "--schedule", "constant", "--no-shuffle", "--epochs", "1",
+                        "--batch-size", str(BATCH), "--train-subset", str(N),
+                        "--optimizer", "sgd", "--lr", "0.05", "--momentum", "0.9",
+                        "--weight-decay", "0", "--ema", str(decay),
+                        "--init-from", init_path, "--export-torch", out],
+                       check=True, stdout=subprocess.DEVNULL)
+        model = make_model({k[len("layers."):]: v for k, v in init.items()})
+        opt = make_optimizer(model, lambda g: torch.optim.SGD(g, lr=0.05, momentum=0.9), 0.0)
+        loss_fn = torch.nn.CrossEntropyLoss()
+        ema = None
+        for start in range(0, N, BATCH):
+            opt.zero_grad()
+            loss_fn(model(torch.from_numpy(x[start:start + BATCH])),
+                    torch.from_numpy(y[start:start + BATCH])).backward()
+            opt.step()
+            with torch.no_grad():
+                if ema is None:
+                    ema = [p.detach().clone() for p in model.parameters()]
+                else:
+                    for e, p in zip(ema, model.parameters()):
+                        e.lerp_(p, 1 - decay)
+        exported = load_safetensors(out)  # torch.nn.Sequential names: "0.weight", ...
+        worst = max(relative(exported[n], e.numpy())
+                    for (n, _), e in zip(model.named_parameters(), ema))
+        moved = max(relative(exported[n], p.detach().numpy())
+                    for n, p in model.named_parameters())
+        print(f"sgd_ema: max relative difference {worst:.3g} (the trained weights differ from "
+              f"the average by {moved:.3g})")
+        if moved < 1e-3:
+            print("FAILED: the exported weights are not the average")
+            return 1
         worst_all = max(worst_all, worst)
     if worst_all > 1e-4:
         print(f"FAILED: {worst_all:.3g} > 1e-4")

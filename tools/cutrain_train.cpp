@@ -120,7 +120,7 @@ struct TimeToAccuracy final : train::Callback {
       : trainer(t), test(d), goal(target) {}
   void on_epoch_end(const train::EpochMetrics& m) override {
     trained += m.seconds;
-    per_epoch.push_back(trainer.evaluate(test).accuracy);
+    per_epoch.push_back(trainer.evaluate_averaged(test).accuracy);
     if (epoch == 0 && per_epoch.back() >= goal) {
       epoch = m.epoch;
       seconds = trained;
@@ -222,6 +222,7 @@ int run(const Config& c, const std::string& command_line) {
   to.checkpoint_path = c.save;
   to.checkpoint_metadata = {{"command", command_line}};
   to.label_smoothing = c.label_smoothing;
+  to.ema_decay = c.ema;
   to.communicator = comm;
   to.bucket_bytes = static_cast<std::size_t>(c.bucket_mb * 1024 * 1024);
   to.resident_data = c.resident_data;
@@ -259,6 +260,7 @@ int run(const Config& c, const std::string& command_line) {
     std::fflush(stdout);
     return 128 + g_signal.load();
   }
+  if (c.ema > 0 && trainer.state().ema_updates > 0) trainer.apply_ema();  // the weights to keep
   const train::EvalResult result = trainer.evaluate(test);
   if (c.target_accuracy > 0) {
     if (target->epoch > 0)

@@ -62,6 +62,11 @@ void add_options(CLI::App& app, Config& c) {
       ->check(CLI::NonNegativeNumber);
   app.add_option("--label-smoothing", c.label_smoothing, "label smoothing")
       ->check(CLI::Range(0.0, 1.0));
+  app.add_option("--ema", c.ema,
+                 "keep an exponential moving average of the weights with this decay (e.g. "
+                 "0.999): validation, --target-accuracy, the final test and --export-torch use "
+                 "the averaged weights")
+      ->check(CLI::Range(0.0, 0.999999));
   app.add_option("--batch-size", c.batch_size, "batch size")
       ->check(CLI::PositiveNumber)
       ->capture_default_str();

@@ -30,6 +30,7 @@ struct Config {
   std::int64_t warmup = 0;
   float clip_norm = 0;
   float label_smoothing = 0;
+  float ema = 0;               // weight averaging decay (Note [weight averaging]); 0: off
   double target_accuracy = 0;  // > 0: evaluate the test set each epoch, report time to reach it
   double bucket_mb = 0;        // data parallelism: gradient bucket size (0: one all-reduce)
   std::int64_t batch_size = 128, epochs = 30, patience = 0, train_subset = 0;

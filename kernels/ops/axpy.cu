@@ -23,6 +23,21 @@ __global__ void axpy_kernel(float alpha, const float* __restrict__ x, float* __r
   for (std::size_t i = n4 * 4 + tid; i < n; i += stride) y[i] = rules::axpy(alpha, x[i], y[i]);
 }
 
+__global__ void lerp_kernel(float w, const float* __restrict__ end, float* __restrict__ self,
+                            std::size_t n, bool vec) {
+  const std::size_t stride = static_cast<std::size_t>(gridDim.x) * blockDim.x;
+  const std::size_t tid = static_cast<std::size_t>(blockIdx.x) * blockDim.x + threadIdx.x;
+  const std::size_t n4 = vec ? n / 4 : 0;
+  for (std::size_t i = tid; i < n4; i += stride) {
+    const Vec4 ev = load4(end, i);
+    Vec4 sv = load4(self, i);
+#pragma unroll
+    for (int k = 0; k < 4; ++k) sv.v[k] = rules::lerp(sv.v[k], ev.v[k], w);
+    store4(self, i, sv);
+  }
+  for (std::size_t i = n4 * 4 + tid; i < n; i += stride) self[i] = rules::lerp(self[i], end[i], w);
+}
+
 // x[i] <- op(x[i]).
 template <class Op>
 __global__ void map_kernel(Op op, float* __restrict__ x, std::size_t n, bool vec) {
@@ -69,6 +84,13 @@ void launch_axpy(float alpha, const float* x, float* y, std::size_t n, NativeStr
   if (n == 0) return;
   const int grid = resident_grid<axpy_kernel>((n + 3) / 4);
   axpy_kernel<<<grid, kBlock, 0, stream>>>(alpha, x, y, n, aligned16(x, y));
+  CUTRAIN_CUDA_CHECK_LAUNCH();
+}
+
+void launch_lerp(float w, const float* end, float* self, std::size_t n, NativeStream stream) {
+  if (n == 0) return;
+  const int grid = resident_grid<lerp_kernel>((n + 3) / 4);
+  lerp_kernel<<<grid, kBlock, 0, stream>>>(w, end, self, n, aligned16(end, self));
   CUTRAIN_CUDA_CHECK_LAUNCH();
 }
 

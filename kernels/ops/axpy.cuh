@@ -23,6 +23,15 @@ CUTRAIN_HD float affine(float scale, float x, float shift) {
   return fmaf(scale, x, shift);
 }
 
+// torch.lerp(self, end, w): self + w (end - self) for |w| < 0.5, else end - (end - self)(1 - w)
+// (the second form is exact at w = 1), each a single fused multiply-add as PyTorch's vectorized
+// CPU kernel (fmadd / fnmadd) and its CUDA kernel evaluate them. Weight averaging's update
+// (Note [weight averaging]) is lerp(ema, p, 1 - decay).
+CUTRAIN_HD float lerp(float self, float end, float w) {
+  const float diff = end - self;
+  return fabsf(w) < 0.5F ? fmaf(w, diff, self) : fmaf(-diff, 1.0F - w, end);
+}
+
 // Gradient clipping by value, torch.nn.utils.clip_grad_value_: clamp to [-limit, limit]; NaN
 // stays NaN (fminf/fmaxf would drop it), so the non-finite guard still sees it.
 CUTRAIN_HD float clip_value(float limit, float g) {

@@ -24,6 +24,19 @@ void axpy(float alpha, const Arena& x, Arena& y, [[maybe_unused]] NativeStream s
   }
 }
 
+void lerp(float w, const Arena& end, Arena& self, [[maybe_unused]] NativeStream stream) {
+  require_same_layout(end, self, "ops::lerp");
+  const std::size_t n = self.total();
+  const float* es = end.data();
+  float* ss = self.data();
+  if (self.device().is_cpu()) {
+    cpu::parallel_for(n, [=](std::size_t i) { ss[i] = rules::lerp(ss[i], es[i], w); });
+  } else {
+    CUTRAIN_ON_CUDA(detail::cuda::DeviceGuard guard(self.device().ordinal());
+                    kernels::launch_lerp(w, es, ss, n, stream));
+  }
+}
+
 void scale(float alpha, Arena& x, [[maybe_unused]] NativeStream stream) {
   CUTRAIN_CHECK(x.total() > 0, "ops::scale: arena is empty");
   const std::size_t n = x.total();

@@ -68,7 +68,10 @@ void save_checkpoint(const std::string& path, nn::Sequential& model, optim::Opti
     add_arena(tensors, *best.params, "best.");
     add_arena(tensors, *best.buffers, "best.");
   }
+  const bool with_ema = best.ema != nullptr && state.ema_updates > 0;  // Note [weight averaging]
+  if (with_ema) add_arena(tensors, *best.ema, "ema.");
   std::map<std::string, std::string> meta = extra_metadata;
+  meta["ema_updates"] = std::to_string(with_ema ? state.ema_updates : 0);
   meta["format"] = kCheckpointFormat;
   meta["epoch"] = std::to_string(state.epoch);
   meta["step"] = std::to_string(state.step);
@@ -131,6 +134,9 @@ TrainState load_checkpoint(
   st.has_best = meta_int(meta, "has_best", path) != 0;
   if (meta.count("world_size") != 0) st.world_size = meta_int(meta, "world_size", path);
   CUTRAIN_CHECK(st.world_size >= 1, path, ": world_size ", st.world_size, " in the metadata");
+  if (meta.count("ema_updates") != 0) st.ema_updates = meta_int(meta, "ema_updates", path);
+  CUTRAIN_CHECK(st.ema_updates >= 0 && st.ema_updates <= st.step, path, ": ema_updates ",
+                st.ema_updates, " is not in [0, step = ", st.step, "]");
   // Checkpoints from before these fields have neither (best_epoch 0, no best weights).
   if (meta.count("best_epoch") != 0) st.best_epoch = meta_int(meta, "best_epoch", path);
   const bool file_has_best =
@@ -185,6 +191,12 @@ TrainState load_checkpoint(
     staged.add(*best.params, f, "best.", path, false);
     staged.add(*best.buffers, f, "best.", path, false);
     st.has_best_weights = true;
+  }
+  if (st.ema_updates > 0) {
+    if (best.ema != nullptr)
+      staged.add(*best.ema, f, "ema.", path, false);
+    else
+      st.ema_updates = 0;  // this run does not average: the file's average is not taken
   }
   std::int64_t applied = 0, skipped = 0;
   if (optimizer != nullptr) {

@@ -10,15 +10,13 @@
 #include <limits>
 #include <nlohmann/json.hpp>
 
-#include "cutrain/clip.hpp"
 #include "cutrain/data/loader.hpp"
 #include "cutrain/error.hpp"
-#include "cutrain/nn/loss.hpp"
 #include "src/nn/backend.hpp"
-#include "src/train/gradient_accumulator.hpp"
 #include "src/train/metrics_writer.hpp"
 #include "src/train/progress.hpp"
 #include "src/train/step_results.hpp"
+#include "src/train/trainer_impl.hpp"
 
 namespace cutrain::train {
 namespace {
@@ -38,19 +36,6 @@ constexpr double kNaN = std::numeric_limits<double>::quiet_NaN();
 
 }  // namespace
 
-struct Trainer::Impl {
-  explicit Impl(float label_smoothing) : loss(label_smoothing) {}
-  Stream stream;
-  nn::SoftmaxCrossEntropy loss;
-  std::unique_ptr<GradClipper> clipper;
-  Buffer grad;         // dlogits, [batch, classes]
-  Buffer step_losses;  // per-step mean losses of the epoch (device)
-  Buffer step_norms;   // per-step pre-clip norms of the epoch (device)
-  Buffer eval_labels;
-  std::unique_ptr<Arena> best_params, best_buffers;
-  std::unique_ptr<detail::GradientAccumulator> accumulator;  // Note [gradient accumulation]
-};
-
 Trainer::Trainer(nn::Sequential& model, optim::Optimizer& optimizer, TrainerOptions options)
     : model_(model),
       optimizer_(optimizer),
@@ -65,6 +50,10 @@ Trainer::Trainer(nn::Sequential& model, optim::Optimizer& optimizer, TrainerOpti
                 "Trainer: checkpoint_every = ", options_.checkpoint_every,
                 " needs to be >= 0, and a checkpoint_path when > 0");
   CUTRAIN_CHECK(options_.patience >= 0, "Trainer: patience must be >= 0");
+  CUTRAIN_CHECK(
+      std::isfinite(options_.ema_decay) && options_.ema_decay >= 0 && options_.ema_decay < 1,
+      "Trainer: ema_decay = ", options_.ema_decay,
+      " is invalid; valid: [0, 1) (0: no weight averaging; typical 0.99-0.9999)");
   CUTRAIN_CHECK(options_.accumulate_steps >= 1,
                 "Trainer: accumulate_steps = ", options_.accumulate_steps,
                 " is invalid; valid: >= 1 (1: a step per batch)");
@@ -73,6 +62,9 @@ Trainer::Trainer(nn::Sequential& model, optim::Optimizer& optimizer, TrainerOpti
   CUTRAIN_CHECK(optimizer.device() == model.device(), "Trainer: the optimizer is on ",
                 optimizer.device().str(), " but the model on ", model.device().str());
   impl_->stream = Stream(model.device());
+  if (options_.ema_decay > 0)
+    impl_->average =
+        std::make_unique<detail::WeightAverage>(model.parameters(), options_.ema_decay);
   impl_->clipper = std::make_unique<GradClipper>(
       model.device(),
       options_.clip_norm > 0 ? options_.clip_norm : std::numeric_limits<float>::infinity());
@@ -95,13 +87,13 @@ void Trainer::resume(const std::string& checkpoint_path) {
   // it is checked with everything else before the checkpoint is applied.
   optim::LrSchedule* schedule = options_.schedule.get();
   optim::LrSchedule::State saved;
-  state_ = load_checkpoint(checkpoint_path, model_, &optimizer_, nullptr,
-                           {im.best_params.get(), im.best_buffers.get()},
-                           [&](const std::map<std::string, std::string>& meta) {
-                             saved = schedule_state(meta);
-                             if (schedule != nullptr && !saved.empty())
-                               schedule->load_state(saved, /*apply=*/false);
-                           });
+  state_ = load_checkpoint(
+      checkpoint_path, model_, &optimizer_, nullptr,
+      {im.best_params.get(), im.best_buffers.get(), im.average ? &im.average->average() : nullptr},
+      [&](const std::map<std::string, std::string>& meta) {
+        saved = schedule_state(meta);
+        if (schedule != nullptr && !saved.empty()) schedule->load_state(saved, /*apply=*/false);
+      });
   if (schedule != nullptr && !saved.empty()) schedule->load_state(saved);
   if (!state_.has_best_weights) {
     im.best_params.reset();
@@ -114,50 +106,6 @@ void Trainer::resume(const std::string& checkpoint_path) {
                 state_.world_size, " rank(s), resumed on ", world,
                 "; the shuffled sample order depends on the number of ranks, so resume on ",
                 state_.world_size, " (or load its weights with --init-from to start afresh)");
-}
-
-EvalResult Trainer::evaluate(const data::Dataset& d) {
-  CUTRAIN_CHECK(d.classification(), "Trainer::evaluate: needs a classification dataset");
-  CUTRAIN_CHECK(d.features == model_.input_features(), "evaluate: the data has ", d.features,
-                " features but the model expects ", model_.input_features());
-  CUTRAIN_CHECK(d.classes <= model_.output_features(), "evaluate: the data has ", d.classes,
-                " classes but the model outputs ", model_.output_features());
-  const bool was_training = model_.training();
-  model_.eval();
-  dist::Communicator* comm = options_.communicator;
-  data::Loader loader(d, model_.device(),
-                      {.batch_size = options_.batch_size,
-                       .shuffle = false,
-                       .rank = comm ? comm->rank() : 0,
-                       .world = comm ? comm->size() : 1,
-                       .pad = false});
-  loader.start_epoch(0);
-  // Note [evaluation on the device]: the sums stay beside the logits; one read at the end.
-  const NativeStream s = impl_->stream.native();
-  const nn::backend::Exec exec{model_.device(), s, nullptr};
-  Buffer sums(sizeof(rules::EvalSums), model_.device());
-  sums.zero();
-  auto* device_sums = sums.as<rules::EvalSums>();
-  while (auto b = loader.next(s)) {
-    const nn::Matrix& out = model_.forward(b->x, s);
-    impl_->loss.compute(out, b->labels, nullptr, s);
-    nn::backend::eval_accumulate(exec, out.data, b->labels, b->rows, static_cast<int>(out.cols),
-                                 impl_->loss.device_value(), device_sums);
-  }
-  rules::EvalSums host{};
-  copy_bytes(&host, Device::cpu(), device_sums, model_.device(), sizeof(host), s);
-  impl_->stream.synchronize();  // the one read of the results
-  const double loss_sum = host.loss;
-  const auto correct = static_cast<std::int64_t>(host.correct);
-  if (was_training) model_.train();
-  double correct_all = static_cast<double>(correct);
-  double loss_all = loss_sum;
-  if (comm != nullptr) {  // every rank evaluated its shard: sum over the ranks
-    loss_all = comm->allreduce_sum(loss_sum);
-    correct_all = comm->allreduce_sum(correct_all);
-  }
-  return {loss_all / static_cast<double>(d.rows), correct_all / static_cast<double>(d.rows),
-          d.rows};
 }
 
 FitResult Trainer::fit(const data::Dataset& train, const data::Dataset* val) {
@@ -213,7 +161,8 @@ FitResult Trainer::fit(const data::Dataset& train, const data::Dataset* val) {
       for (const auto& [key, value] : options_.schedule->state())
         meta[std::string(kSchedulePrefix) + key] = value;
     save_checkpoint(options_.checkpoint_path, model_, &optimizer_, state_, meta,
-                    {state_.has_best ? im.best_params.get() : nullptr, im.best_buffers.get()});
+                    {state_.has_best ? im.best_params.get() : nullptr, im.best_buffers.get(),
+                     im.average ? &im.average->average() : nullptr});
   };
 
   for (std::int64_t epoch = state_.epoch; epoch < options_.epochs; ++epoch) {
@@ -278,6 +227,7 @@ FitResult Trainer::fit(const data::Dataset& train, const data::Dataset* val) {
       if (step_ends) {
         const optim::StepGuard guard = im.clipper->run(grads, s);
         optimizer_.step(model_.parameters(), grads, guard, s);
+        if (im.average) im.average->update(model_.parameters(), state_.ema_updates, s);
         copy_bytes(im.step_norms.as<float>() + k, device, im.clipper->device_norm(), device,
                    sizeof(float), device.is_cpu() ? nullptr : s);
         ++state_.step;
@@ -341,7 +291,7 @@ FitResult Trainer::fit(const data::Dataset& train, const data::Dataset* val) {
     m.skipped_steps = optimizer_.skipped_steps() - skipped_before;
     m.val_loss = m.val_accuracy = kNaN;
     if (val != nullptr && val->rows > 0) {
-      const EvalResult e = evaluate(*val);
+      const EvalResult e = evaluate_averaged(*val);
       m.val_loss = e.loss;
       m.val_accuracy = e.accuracy;
     }
@@ -370,7 +320,9 @@ FitResult Trainer::fit(const data::Dataset& train, const data::Dataset* val) {
             im.best_params = std::make_unique<Arena>(model_.parameters().like());
             im.best_buffers = std::make_unique<Arena>(model_.buffers().like());
           }
-          im.best_params->copy_from(model_.parameters());
+          // The weights validation judged: the average's when averaging.
+          im.best_params->copy_from(im.average && state_.ema_updates > 0 ? im.average->average()
+                                                                         : model_.parameters());
           im.best_buffers->copy_from(model_.buffers());
         }
       } else if (++state_.bad_epochs >= options_.patience) {

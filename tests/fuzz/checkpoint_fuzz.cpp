@@ -32,7 +32,7 @@ using namespace cutrain;
 struct Setup {
   nn::Sequential model{4};
   std::unique_ptr<optim::Adam> opt;
-  Arena best_params, best_buffers;
+  Arena best_params, best_buffers, ema;  // early stopping's best, the weight average
   std::string path;
 
   Setup() {
@@ -47,6 +47,7 @@ struct Setup {
     opt->step(model.parameters(), g);
     best_params = model.parameters().like();
     best_buffers = model.buffers().like();
+    ema = model.parameters().like();
     path = (std::filesystem::temp_directory_path() /
             ("cutrain_checkpoint_fuzz_" + std::to_string(::getpid()) + ".safetensors"))
                .string();
@@ -60,7 +61,7 @@ struct Setup {
   Snapshot snapshot() {
     Snapshot s{
         {model.parameters().to_host(), model.buffers().to_host(), best_params.to_host(),
-         best_buffers.to_host()},
+         best_buffers.to_host(), ema.to_host()},
         {static_cast<std::int64_t>(model.forward_count()),
          static_cast<std::int64_t>(model.training_forward_count()),
          static_cast<std::int64_t>(model.seed()), opt->applied_steps(), opt->skipped_steps()}};
@@ -90,10 +91,11 @@ extern "C" int LLVMFuzzerInitialize(int* /*argc*/, char*** /*argv*/) {
                             .best_metric = 0.5,
                             .has_best = true,
                             .best_epoch = 1,
+                            .ema_updates = 1,
                             .batch = 2,  // mid-epoch: the step results travel too
                             .epoch_losses = {0.5F, 0.25F},
                             .epoch_norms = {1.0F, 2.0F}},
-                           {{"config", "fuzz seed"}}, {&s.best_params, &s.best_buffers});
+                           {{"config", "fuzz seed"}}, {&s.best_params, &s.best_buffers, &s.ema});
     // The same directory gets a torch.optim state file (export_torch_optimizer) as a second seed.
     const std::string dir = std::filesystem::path(seed).parent_path().string();
     train::export_torch_optimizer((dir.empty() ? "" : dir + "/") + "torch_optimizer.safetensors",
@@ -109,7 +111,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   const auto before = s.snapshot();
   try {
     train::load_checkpoint(s.path, s.model, s.opt.get(), nullptr,
-                           {&s.best_params, &s.best_buffers});
+                           {&s.best_params, &s.best_buffers, &s.ema});
     return 0;  // loaded: the state is the file's (the next input starts from it)
   } catch (const Error&) {
     if (s.snapshot() != before) {

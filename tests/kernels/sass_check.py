@@ -30,6 +30,7 @@ EXPECTED = {
     "optimizer_step_kernel<cutrain::rules::Adagrad>": (3, 2),   # p g sum / p sum
     "optimizer_step_kernel<cutrain::rules::Sgd>": (3, 2),       # p g buf / p buf
     "axpy_kernel": (2, 1),
+    "lerp_kernel": (2, 1),
     "map_kernel<cutrain::kernels::(anonymous namespace)::ScaleOp>": (1, 1),
     "map_kernel<cutrain::kernels::(anonymous namespace)::AffineOp>": (1, 1),
     "map_kernel<cutrain::kernels::(anonymous namespace)::ClipValueOp>": (1, 1),

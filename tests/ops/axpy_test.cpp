@@ -58,6 +58,33 @@ TEST(Axpy, ScaleIsExactMultiply) {
   for (std::size_t i = 0; i < x0.size(); ++i) ASSERT_EQ(x1[i], x0[i] * 0.5F);
 }
 
+// torch.lerp's two forms, each a fused multiply-add after the float end - self both share:
+// against that value in double rounded to float (1 ulp apart at most where the double sum itself
+// rounds), and the endpoints exactly: w = 0 keeps self, w = 1 gives end (the second form's
+// point: end - diff * 0).
+TEST(Axpy, LerpIsTorchsLerp) {
+  Arena end = random_arena(Device::cpu(), 7);
+  for (const float w : {0.001F, 0.25F, 0.5F, 0.9F}) {
+    Arena self = random_arena(Device::cpu(), 70);
+    const auto s0 = self.to_host(), e = end.to_host();
+    ops::lerp(w, end, self);
+    const auto s1 = self.to_host();
+    for (std::size_t i = 0; i < s0.size(); ++i) {
+      const auto diff = static_cast<double>(e[i] - s0[i]);  // float subtraction, as torch's
+      const double exact = w < 0.5F ? s0[i] + static_cast<double>(w) * diff
+                                     : e[i] - diff * static_cast<double>(1.0F - w);
+      const auto ref = static_cast<float>(exact);
+      ASSERT_LE(std::fabs(s1[i] - ref), std::fabs(ref) * 1.2e-7F + 1e-30F) << "w " << w << " " << i;
+    }
+  }
+  Arena self = random_arena(Device::cpu(), 71);
+  const auto s0 = self.to_host();
+  ops::lerp(0.0F, end, self);
+  EXPECT_EQ(self.to_host(), s0);
+  ops::lerp(1.0F, end, self);
+  EXPECT_EQ(self.to_host(), end.to_host());
+}
+
 TEST(Axpy, RejectsMismatchedArenas) {
   Arena x = random_arena(Device::cpu(), 1);
   ArenaLayout::Builder b;
@@ -88,6 +115,11 @@ TEST(AxpyGpu, GpuMatchesCpuBitForBit) {
   ops::scale(-3.0F, yg);
   ops::scale(-3.0F, yc);
   EXPECT_EQ(yg.to_host(), yc.to_host());
+  for (const float w : {0.001F, 0.75F}) {
+    ops::lerp(w, xg, yg);
+    ops::lerp(w, xc, yc);
+    EXPECT_EQ(yg.to_host(), yc.to_host()) << "lerp " << w;
+  }
   Arena xother = xc.copy_to(Device::cpu());
   EXPECT_THROW(ops::axpy(1.0F, xother, yg), Error);  // devices differ
 }

@@ -33,6 +33,7 @@ struct TrainState {
   // Ranks that trained it: the sample order depends on it, so a resume needs the same number
   // (checkpoints from before this field read as 1).
   std::int64_t world_size = 1;
+  std::int64_t ema_updates = 0;  // steps taken into the weight average (0: none, or no averaging)
   // Mid-epoch checkpoints (TrainerOptions::checkpoint_every, Trainer::request_stop): batches of
   // the next epoch (number epoch + 1) already trained, with that partial epoch's per-step losses
   // and pre-clip norms and its skipped steps, so the resumed epoch reports what an uninterrupted
@@ -51,10 +52,13 @@ struct TrainState {
 
 inline constexpr const char* kCheckpointFormat = "cutrain-checkpoint-1";
 
-// Early stopping's best weights: arenas with the model's parameter and buffer layouts.
+// The trainer's extra weights: early stopping's best ("best.<name>"; arenas with the model's
+// parameter and buffer layouts) and the parameters' moving average ("ema.<name>", Note [weight
+// averaging]; saved while TrainState::ema_updates > 0).
 struct BestWeights {
   Arena* params = nullptr;
   Arena* buffers = nullptr;
+  Arena* ema = nullptr;
 };
 
 // best: saved when both arenas are given.
@@ -63,7 +67,8 @@ void save_checkpoint(const std::string& path, nn::Sequential& model, optim::Opti
                      const std::map<std::string, std::string>& extra_metadata = {},
                      const BestWeights& best = {});
 // Restores model (parameters, buffers, forward count) and optimizer; returns the position.
-// When the file holds best weights and `best` has arenas, they are restored there too.
+// When the file holds best weights or a weight average and `best` has arenas for them, they are
+// restored there too.
 // All or nothing: every name, shape and metadata field is checked before anything is written,
 // so a refused file (cutrain::Error) leaves the model, optimizer and `best` as they were.
 // `check`, when given, sees the metadata after every built-in check and before anything is

@@ -87,6 +87,11 @@ struct TrainerOptions {
   std::map<std::string, std::string> checkpoint_metadata;  // e.g. the CLI's configuration
   bool progress = true;  // a bar on a TTY, one line per epoch otherwise
   float label_smoothing = 0;
+  // Weight averaging (Note [weight averaging], src/train/weight_average.hpp): in (0, 1), keep an
+  // exponential moving average of the parameters, ema = lerp(ema, p, 1 - ema_decay) after every
+  // optimizer step (AveragedModel with get_ema_multi_avg_fn). Validation and early stopping then
+  // judge the averaged weights; apply_ema() puts them into the model. 0: off.
+  float ema_decay = 0;
   // Data parallelism (include/cutrain/dist/communicator.hpp): each rank streams its shard
   // (batch_size per rank), gradients are averaged over the ranks before clipping and the
   // step, evaluation metrics are summed over the ranks, and only rank 0 prints and writes files.
@@ -118,6 +123,11 @@ class Trainer {
   FitResult fit(const data::Dataset& train, const data::Dataset* validation = nullptr);
   // Mean loss and accuracy over a classification dataset, in eval mode.
   EvalResult evaluate(const data::Dataset& data);
+  // The same for the averaged weights (ema_decay > 0; the model's own before the first step).
+  EvalResult evaluate_averaged(const data::Dataset& data);
+  // The averaged parameters into the model (ema_decay > 0, after at least one step): what to
+  // evaluate, export or deploy after fit(). Training on afterwards continues from them.
+  void apply_ema();
   // Restores model, optimizer and position from a checkpoint written by fit().
   void resume(const std::string& checkpoint_path);
   // Asks fit() to stop after the step in flight: it saves a checkpoint there (with

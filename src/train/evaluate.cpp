@@ -1,0 +1,69 @@
+// Trainer::evaluate and the weight average's evaluation (Note [weight averaging]).
+#include <cstdint>
+
+#include "cutrain/data/loader.hpp"
+#include "cutrain/error.hpp"
+#include "src/nn/backend.hpp"
+#include "src/train/trainer_impl.hpp"
+
+namespace cutrain::train {
+
+EvalResult Trainer::evaluate_averaged(const data::Dataset& d) {
+  if (!impl_->average || state_.ema_updates == 0) return evaluate(d);
+  return impl_->average->with_average(model_.parameters(), impl_->stream,
+                                      [&] { return evaluate(d); });
+}
+
+void Trainer::apply_ema() {
+  CUTRAIN_CHECK(impl_->average && state_.ema_updates > 0,
+                "Trainer::apply_ema: no weight average (set TrainerOptions::ema_decay and train "
+                "at least one step)");
+  impl_->stream.synchronize();  // the copy runs on the null stream
+  model_.parameters().copy_from(impl_->average->average());
+}
+
+EvalResult Trainer::evaluate(const data::Dataset& d) {
+  CUTRAIN_CHECK(d.classification(), "Trainer::evaluate: needs a classification dataset");
+  CUTRAIN_CHECK(d.features == model_.input_features(), "evaluate: the data has ", d.features,
+                " features but the model expects ", model_.input_features());
+  CUTRAIN_CHECK(d.classes <= model_.output_features(), "evaluate: the data has ", d.classes,
+                " classes but the model outputs ", model_.output_features());
+  const bool was_training = model_.training();
+  model_.eval();
+  dist::Communicator* comm = options_.communicator;
+  data::Loader loader(d, model_.device(),
+                      {.batch_size = options_.batch_size,
+                       .shuffle = false,
+                       .rank = comm ? comm->rank() : 0,
+                       .world = comm ? comm->size() : 1,
+                       .pad = false});
+  loader.start_epoch(0);
+  // Note [evaluation on the device]: the sums stay beside the logits; one read at the end.
+  const NativeStream s = impl_->stream.native();
+  const nn::backend::Exec exec{model_.device(), s, nullptr};
+  Buffer sums(sizeof(rules::EvalSums), model_.device());
+  sums.zero();
+  auto* device_sums = sums.as<rules::EvalSums>();
+  while (auto b = loader.next(s)) {
+    const nn::Matrix& out = model_.forward(b->x, s);
+    impl_->loss.compute(out, b->labels, nullptr, s);
+    nn::backend::eval_accumulate(exec, out.data, b->labels, b->rows, static_cast<int>(out.cols),
+                                 impl_->loss.device_value(), device_sums);
+  }
+  rules::EvalSums host{};
+  copy_bytes(&host, Device::cpu(), device_sums, model_.device(), sizeof(host), s);
+  impl_->stream.synchronize();  // the one read of the results
+  const double loss_sum = host.loss;
+  const auto correct = static_cast<std::int64_t>(host.correct);
+  if (was_training) model_.train();
+  double correct_all = static_cast<double>(correct);
+  double loss_all = loss_sum;
+  if (comm != nullptr) {  // every rank evaluated its shard: sum over the ranks
+    loss_all = comm->allreduce_sum(loss_sum);
+    correct_all = comm->allreduce_sum(correct_all);
+  }
+  return {loss_all / static_cast<double>(d.rows), correct_all / static_cast<double>(d.rows),
+          d.rows};
+}
+
+}  // namespace cutrain::train
