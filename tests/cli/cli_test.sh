@@ -25,6 +25,7 @@ expect_usage_error --target-accuracy --target-accuracy 1.5
 expect_usage_error --bucket-mb --bucket-mb -1
 expect_usage_error --checkpoint-every --data "$tmp" --checkpoint-every 10 --device cpu
 expect_usage_error --accumulate --accumulate 0
+expect_usage_error --ema --ema 1.5
 
 if [ ! -d "$data" ]; then
   echo "skipped: no Fashion-MNIST at $data"
@@ -49,9 +50,11 @@ assert r["epochs_to_target"] == 2 and 0 < r["time_to_target_s"] < 60, r
 assert r["test_accuracy_per_epoch"] == [r["test_accuracy"]], r
 PY
 
-# Note [gradient accumulation]: batches of 32, 4 per step (94 batches: 24 steps an epoch).
+# Note [gradient accumulation]: batches of 32, 4 per step (94 batches: 24 steps an epoch); with
+# Note [weight averaging] the test set is the average's.
 "$bin" --data "$data" --device cpu --train-subset 3000 --epochs 2 --hidden 64 --batch-size 32 \
-  --accumulate 4 --lr 0.004 --metrics "$tmp/acc.csv" >/dev/null 2>&1 || fail "accumulated run"
+  --accumulate 4 --lr 0.004 --ema 0.9 --metrics "$tmp/acc.csv" >/dev/null 2>&1 ||
+  fail "accumulated, averaged run"
 python3 - "$tmp/acc.csv" <<'PY' || fail "accumulated metrics"
 import csv, sys
 rows = list(csv.DictReader(open(sys.argv[1])))
