@@ -1,5 +1,6 @@
 // Element-wise op kernels: thin grid-stride loops around the rules in axpy.cuh. Unary maps
-// (scale, affine, fill, clip_value) share one kernel template over a functor.
+// (scale, affine, fill, clip_value) share one kernel template over a functor, binary ones
+// (axpy, lerp) another.
 #include "kernels/common/launch.cuh"
 #include "kernels/common/vec.cuh"
 #include "kernels/ops/axpy.cuh"
@@ -8,8 +9,10 @@
 namespace cutrain::kernels {
 namespace {
 
-__global__ void axpy_kernel(float alpha, const float* __restrict__ x, float* __restrict__ y,
-                            std::size_t n, bool vec) {
+// y[i] <- op(x[i], y[i]): the binary maps (axpy, lerp).
+template <class Op>
+__global__ void zip_kernel(Op op, const float* __restrict__ x, float* __restrict__ y, std::size_t n,
+                           bool vec) {
   const std::size_t stride = static_cast<std::size_t>(gridDim.x) * blockDim.x;
   const std::size_t tid = static_cast<std::size_t>(blockIdx.x) * blockDim.x + threadIdx.x;
   const std::size_t n4 = vec ? n / 4 : 0;
@@ -17,26 +20,28 @@ __global__ void axpy_kernel(float alpha, const float* __restrict__ x, float* __r
     const Vec4 xv = load4(x, i);
     Vec4 yv = load4(y, i);
 #pragma unroll
-    for (int k = 0; k < 4; ++k) yv.v[k] = rules::axpy(alpha, xv.v[k], yv.v[k]);
+    for (int k = 0; k < 4; ++k) yv.v[k] = op(xv.v[k], yv.v[k]);
     store4(y, i, yv);
   }
-  for (std::size_t i = n4 * 4 + tid; i < n; i += stride) y[i] = rules::axpy(alpha, x[i], y[i]);
+  for (std::size_t i = n4 * 4 + tid; i < n; i += stride) y[i] = op(x[i], y[i]);
 }
 
-__global__ void lerp_kernel(float w, const float* __restrict__ end, float* __restrict__ self,
-                            std::size_t n, bool vec) {
-  const std::size_t stride = static_cast<std::size_t>(gridDim.x) * blockDim.x;
-  const std::size_t tid = static_cast<std::size_t>(blockIdx.x) * blockDim.x + threadIdx.x;
-  const std::size_t n4 = vec ? n / 4 : 0;
-  for (std::size_t i = tid; i < n4; i += stride) {
-    const Vec4 ev = load4(end, i);
-    Vec4 sv = load4(self, i);
-#pragma unroll
-    for (int k = 0; k < 4; ++k) sv.v[k] = rules::lerp(sv.v[k], ev.v[k], w);
-    store4(self, i, sv);
-  }
-  for (std::size_t i = n4 * 4 + tid; i < n; i += stride) self[i] = rules::lerp(self[i], end[i], w);
+template <class Op>
+void launch_zip(Op op, const float* x, float* y, std::size_t n, NativeStream stream) {
+  if (n == 0) return;
+  const int grid = resident_grid<zip_kernel<Op>>((n + 3) / 4);
+  zip_kernel<Op><<<grid, kBlock, 0, stream>>>(op, x, y, n, aligned16(x, y));
+  CUTRAIN_CUDA_CHECK_LAUNCH();
 }
+
+struct AxpyOp {
+  float alpha;
+  __device__ float operator()(float x, float y) const { return rules::axpy(alpha, x, y); }
+};
+struct LerpOp {  // y <- lerp(y, x, w)
+  float w;
+  __device__ float operator()(float end, float self) const { return rules::lerp(self, end, w); }
+};
 
 // x[i] <- op(x[i]).
 template <class Op>
@@ -81,17 +86,11 @@ struct ClipValueOp {
 }  // namespace
 
 void launch_axpy(float alpha, const float* x, float* y, std::size_t n, NativeStream stream) {
-  if (n == 0) return;
-  const int grid = resident_grid<axpy_kernel>((n + 3) / 4);
-  axpy_kernel<<<grid, kBlock, 0, stream>>>(alpha, x, y, n, aligned16(x, y));
-  CUTRAIN_CUDA_CHECK_LAUNCH();
+  launch_zip(AxpyOp{alpha}, x, y, n, stream);
 }
 
 void launch_lerp(float w, const float* end, float* self, std::size_t n, NativeStream stream) {
-  if (n == 0) return;
-  const int grid = resident_grid<lerp_kernel>((n + 3) / 4);
-  lerp_kernel<<<grid, kBlock, 0, stream>>>(w, end, self, n, aligned16(end, self));
-  CUTRAIN_CUDA_CHECK_LAUNCH();
+  launch_zip(LerpOp{w}, end, self, n, stream);
 }
 
 void launch_scale(float alpha, float* x, std::size_t n, NativeStream stream) {

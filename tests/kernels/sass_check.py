@@ -29,8 +29,8 @@ EXPECTED = {
     "optimizer_step_kernel<cutrain::rules::Rmsprop>": (5, 4),   # p g sq buf avg / p sq buf avg
     "optimizer_step_kernel<cutrain::rules::Adagrad>": (3, 2),   # p g sum / p sum
     "optimizer_step_kernel<cutrain::rules::Sgd>": (3, 2),       # p g buf / p buf
-    "axpy_kernel": (2, 1),
-    "lerp_kernel": (2, 1),
+    "zip_kernel<cutrain::kernels::(anonymous namespace)::AxpyOp>": (2, 1),
+    "zip_kernel<cutrain::kernels::(anonymous namespace)::LerpOp>": (2, 1),
     "map_kernel<cutrain::kernels::(anonymous namespace)::ScaleOp>": (1, 1),
     "map_kernel<cutrain::kernels::(anonymous namespace)::AffineOp>": (1, 1),
     "map_kernel<cutrain::kernels::(anonymous namespace)::ClipValueOp>": (1, 1),
