@@ -15,6 +15,7 @@
 #include "kernels/nn/batchnorm.cuh"
 #include "kernels/nn/loss.cuh"
 #include "src/cpu/parallel.hpp"
+#include "src/cpu/vector_math.hpp"  // Note [vector math]
 #include "src/cuda/dispatch.hpp"
 #if CUTRAIN_WITH_CUDA
 #include "kernels/nn/nn.hpp"
