@@ -141,9 +141,8 @@ FitResult Trainer::fit(const data::Dataset& train, const data::Dataset* val) {
   im.grad = Buffer(static_cast<std::size_t>(options_.batch_size * classes) * sizeof(float), device);
   im.step_losses = Buffer(static_cast<std::size_t>(per_epoch) * sizeof(float), device);
   im.step_norms = Buffer(static_cast<std::size_t>(per_epoch) * sizeof(float), device);
-  im.step_norms.zero(device.is_cpu()
-                         ? nullptr
-                         : s);  // entries not at a step's end stay 0 (Note [gradient accumulation])
+  // Entries not at a step's end are never written (Note [gradient accumulation]): zeros.
+  im.step_norms.zero(device.is_cpu() ? nullptr : s);
   const std::int64_t accumulate = options_.accumulate_steps;
   if (accumulate > 1 && !im.accumulator)
     im.accumulator = std::make_unique<detail::GradientAccumulator>(model_.gradients());
