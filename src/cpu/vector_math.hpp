@@ -1,7 +1,8 @@
 #pragma once
-// Note [vector math]: the CPU activation loops call erff, expf and tanhf (GELU, sigmoid, tanh;
-// kernels/nn/activation.cuh) once per element, and g++ will not vectorize a loop around a
-// scalar libm call: GELU forward + backward ran at 2.9% of the same-bytes copy, 30x ReLU.
+// Note [vector math]: the CPU layer loops call erff, expf and tanhf (GELU, sigmoid, tanh in
+// kernels/nn/activation.cuh; expf in softmax cross-entropy) once per element, and g++ will not
+// vectorize a loop around a scalar libm call: GELU forward + backward ran at 2.9% of the
+// same-bytes copy, 30x ReLU.
 // glibc's libmvec has SIMD versions of exactly these (_ZGVeN16v_erff, ...), which g++ calls
 // from an `omp simd` loop once the function is declared `simd` - as <math.h> itself declares
 // them, but only under -ffast-math, whose other licences (reassociation, no NaNs) cutrain does
