@@ -31,7 +31,8 @@ namespace {
 // Note [stop on a signal]: the first SIGINT or SIGTERM asks the trainer to stop after the step
 // in flight, checkpoint there (mid-epoch, with --save) and return; the handler is one-shot
 // (SA_RESETHAND), so a second Ctrl-C kills the process at once. The handler only stores to
-// lock-free atomics and write()s, both async-signal-safe.
+// lock-free atomics and write()s, both async-signal-safe. Under mpirun every rank gets the
+// signal, and the ranks stop together at the next --checkpoint-every step (or epoch end).
 std::atomic<train::Trainer*> g_trainer{nullptr};
 std::atomic<int> g_signal{0};
 

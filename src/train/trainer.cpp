@@ -233,11 +233,14 @@ FitResult Trainer::fit(const data::Dataset& train, const data::Dataset* val) {
       }
       ++k;
       for (auto& c : callbacks_) c->on_batch_end(epoch + 1, k);
-      const bool stop_here = step_ends && !multi_rank && k < per_epoch &&
-                             stop_requested_.load(std::memory_order_relaxed);
-      if (step_ends && k < per_epoch &&
-          (stop_here ||
-           (options_.checkpoint_every > 0 && state_.step % options_.checkpoint_every == 0))) {
+      const bool periodic = step_ends && k < per_epoch && options_.checkpoint_every > 0 &&
+                            state_.step % options_.checkpoint_every == 0;
+      bool stop_here =
+          step_ends && k < per_epoch && stop_requested_.load(std::memory_order_relaxed);
+      // Note [stop on a signal] with several ranks: they agree at the periodic checkpoints, which
+      // every rank reaches at the same step (and at the epoch's end, below).
+      if (multi_rank) stop_here = periodic && comm->allreduce_sum(stop_here ? 1.0 : 0.0) > 0;
+      if (periodic || stop_here) {
         // A mid-epoch checkpoint (Note [mid-epoch resume]): the position and the epoch's step
         // results so far. Reading them waits for the device - as saving the weights does.
         state_.batch = k;

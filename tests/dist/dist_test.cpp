@@ -217,5 +217,53 @@ TEST(Distributed, MidEpochResumeKeepsEveryRanksStepLosses) {
   }
 }
 
+// Note [stop on a signal] with several ranks: a stop asked of one rank (a signal may reach the
+// ranks at different steps) is agreed on at the next periodic checkpoint; every rank stops
+// there, and the resumed run ends with the uninterrupted run's weights.
+TEST(Distributed, StopIsAgreedAtTheNextPeriodicCheckpoint) {
+  dist::Communicator& world = dist::Communicator::world();
+  ASSERT_EQ(world.size(), 2) << "run under mpirun -np 2";
+  const data::Dataset train = blobs(384);  // 12 batches an epoch on each rank
+  const double token = world.allreduce_sum(world.rank() == 0 ? static_cast<double>(::getpid()) : 0);
+  const std::string path = ::testing::TempDir() + "cutrain_dist_stop_" +
+                           std::to_string(static_cast<long long>(token)) + ".safetensors";
+  nn::Sequential whole = model();
+  optim::Adam whole_opt(whole.parameters(), {.lr = 0.01F});
+  train::Trainer(whole, whole_opt, options(16, &world)).fit(train);
+
+  struct StopRankOne : train::Callback {
+    train::Trainer* trainer = nullptr;
+    bool mine = false;
+    void on_batch_end(std::int64_t epoch, std::int64_t batch) override {
+      if (mine && epoch == 2 && batch == 1) trainer->request_stop();
+    }
+  };
+  nn::Sequential part = model();
+  optim::Adam part_opt(part.parameters(), {.lr = 0.01F});
+  train::TrainerOptions o = options(16, &world);
+  o.checkpoint_path = path;
+  o.checkpoint_every = 5;  // steps 15 and 20 fall at epoch 2's batches 3 and 8
+  train::Trainer stopped(part, part_opt, o);
+  auto stop = std::make_shared<StopRankOne>();
+  stop->trainer = &stopped;
+  stop->mine = world.rank() == 1;
+  stopped.add_callback(stop);
+  const train::FitResult r = stopped.fit(train);
+  EXPECT_TRUE(r.interrupted) << "rank " << world.rank();
+  EXPECT_EQ(stopped.state().epoch, 1) << "rank " << world.rank();
+  EXPECT_EQ(stopped.state().batch, 3) << "rank " << world.rank();
+  world.barrier();
+
+  nn::Sequential resumed = model();
+  optim::Adam resumed_opt(resumed.parameters(), {.lr = 0.01F});
+  train::Trainer t(resumed, resumed_opt, options(16, &world));
+  t.resume(path);
+  t.fit(train);
+  EXPECT_EQ(resumed.parameters().to_host(), whole.parameters().to_host())
+      << "rank " << world.rank();
+  world.barrier();
+  if (world.rank() == 0) std::remove(path.c_str());
+}
+
 }  // namespace
 }  // namespace cutrain

@@ -82,7 +82,8 @@ struct TrainerOptions {
   // > 0: also every this many optimizer steps within an epoch (needs checkpoint_path); a resume
   // continues at the next batch of the same epoch, exactly as if never stopped (weights and
   // that epoch's metrics; with several ranks, every rank's step losses are kept, Note [step
-  // losses of every rank]). A stop asked for with several ranks is taken at the epoch's end.
+  // losses of every rank]). With several ranks a stop (request_stop) is agreed on at the next of
+  // these checkpoints, or at the epoch's end.
   std::int64_t checkpoint_every = 0;
   std::map<std::string, std::string> checkpoint_metadata;  // e.g. the CLI's configuration
   bool progress = true;  // a bar on a TTY, one line per epoch otherwise
@@ -133,7 +134,9 @@ class Trainer {
   // Asks fit() to stop after the step in flight: it saves a checkpoint there (with
   // checkpoint_path; mid-epoch if need be) and returns with FitResult::interrupted. Safe to call
   // from a signal handler or another thread (one atomic store). With several ranks the stop is
-  // agreed on at the end of the epoch, so every rank stops at the same step.
+  // agreed on at the next periodic checkpoint (checkpoint_every) or the end of the epoch, so
+  // every rank stops at the same step - a preempted job (SIGTERM to every rank) loses at most
+  // checkpoint_every steps.
   void request_stop() noexcept { stop_requested_.store(true, std::memory_order_relaxed); }
   const TrainState& state() const { return state_; }
 
