@@ -31,7 +31,10 @@ class GradClipper {
   GradClipper(Device device, float max_norm, NormType type = NormType::kL2);
 
   // Reduces `grads` and writes norm, scale and skip on the device. No host synchronization.
-  optim::StepGuard run(const Arena& grads, NativeStream stream = nullptr);
+  // norm_out (nullable, device memory on the clipper's device): the pre-clip norm there too - a
+  // per-step record without a copy of its own.
+  optim::StepGuard run(const Arena& grads, NativeStream stream = nullptr,
+                       float* norm_out = nullptr);
 
   // Results of the last run(); each reads device memory (a synchronization).
   float last_norm() const;

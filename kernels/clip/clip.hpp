@@ -12,9 +12,10 @@ inline constexpr int kMaxNormBlocks = 1024;  // size of the partials buffer
 
 // One launch: one partial per block (at most kMaxNormBlocks), combined in a fixed order by the
 // last block, which writes the ClipResult (Note [last block finishes]). `done_count` must be
-// zero before the first launch; each launch leaves it zero.
+// zero before the first launch; each launch leaves it zero. norm_out (nullable): the norm there
+// too (a per-step record, without a copy launch).
 void launch_clip_norm(const float* grads, std::size_t n, rules::NormPartial* partials,
-                      unsigned int* done_count, rules::ClipResult* result, float max_norm, bool l2,
-                      NativeStream stream);
+                      unsigned int* done_count, rules::ClipResult* result, float* norm_out,
+                      float max_norm, bool l2, NativeStream stream);
 
 }  // namespace cutrain::kernels

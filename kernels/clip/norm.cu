@@ -29,7 +29,7 @@ struct Combine {
 __global__ void __launch_bounds__(kBlock)
     norm_kernel(const float* __restrict__ g, std::size_t n, bool vec, rules::NormPartial* partials,
                 unsigned int* done_count, float max_norm, bool l2,
-                rules::ClipResult* __restrict__ result) {
+                rules::ClipResult* __restrict__ result, float* __restrict__ norm_out) {
   using Reduce = cub::BlockReduce<rules::NormPartial, kBlock>;
   __shared__ typename Reduce::TempStorage temp;
   __shared__ bool last;
@@ -60,7 +60,9 @@ __global__ void __launch_bounds__(kBlock)
   }
   const rules::NormPartial total = Reduce(temp).Reduce(acc, Combine{});
   if (threadIdx.x == 0) {
-    *result = rules::finish(total, max_norm, l2);
+    const rules::ClipResult r = rules::finish(total, max_norm, l2);
+    *result = r;
+    if (norm_out != nullptr) *norm_out = r.norm;
     *done_count = 0;
   }
 }
@@ -68,11 +70,11 @@ __global__ void __launch_bounds__(kBlock)
 }  // namespace
 
 void launch_clip_norm(const float* grads, std::size_t n, rules::NormPartial* partials,
-                      unsigned int* done_count, rules::ClipResult* result, float max_norm, bool l2,
-                      NativeStream stream) {
+                      unsigned int* done_count, rules::ClipResult* result, float* norm_out,
+                      float max_norm, bool l2, NativeStream stream) {
   const int grid = std::min(resident_grid<norm_kernel>((n + 3) / 4), kMaxNormBlocks);
   norm_kernel<<<grid, kBlock, 0, stream>>>(grads, n, aligned16(grads), partials, done_count,
-                                           max_norm, l2, result);
+                                           max_norm, l2, result, norm_out);
   CUTRAIN_CUDA_CHECK_LAUNCH();
 }
 

@@ -187,14 +187,18 @@ __global__ void mse_kernel(const float* __restrict__ y, const float* __restrict_
     sq[i] = rules::mse_element(y[i], t[i], inv_n, grad ? grad + i : nullptr);
 }
 
-__global__ void __launch_bounds__(kBlock)
-    mean_kernel(const float* __restrict__ x, std::size_t n, double divisor, float* out) {
+__global__ void __launch_bounds__(kBlock) mean_kernel(const float* __restrict__ x, std::size_t n,
+                                                      double divisor, float* out, float* also) {
   using Reduce = cub::BlockReduce<double, kBlock>;
   __shared__ typename Reduce::TempStorage temp;
   double acc = 0.0;
   for (std::size_t i = threadIdx.x; i < n; i += blockDim.x) acc += x[i];
   const double total = Reduce(temp).Sum(acc);
-  if (threadIdx.x == 0) *out = static_cast<float>(total / divisor);
+  if (threadIdx.x == 0) {
+    const auto m = static_cast<float>(total / divisor);
+    *out = m;
+    if (also != nullptr) *also = m;
+  }
 }
 
 // Note [evaluation on the device]: one block, so the batches add up in launch order.
@@ -286,8 +290,9 @@ void launch_mse(const float* y, const float* t, std::size_t n, float* sq, float*
                 NativeStream stream) {
   CUTRAIN_LAUNCH(mse_kernel, n, y, t, n, sq, grad);
 }
-void launch_mean(const float* x, std::size_t n, double divisor, float* out, NativeStream stream) {
-  mean_kernel<<<1, kBlock, 0, stream>>>(x, n, divisor, out);
+void launch_mean(const float* x, std::size_t n, double divisor, float* out, float* also,
+                 NativeStream stream) {
+  mean_kernel<<<1, kBlock, 0, stream>>>(x, n, divisor, out, also);
   CUTRAIN_CUDA_CHECK_LAUNCH();
 }
 void launch_eval_accumulate(const float* logits, const std::int32_t* labels, std::int64_t rows,

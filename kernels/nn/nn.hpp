@@ -46,7 +46,8 @@ void launch_softmax_cross_entropy(const float* logits, const std::int32_t* label
 void launch_mse(const float* y, const float* t, std::size_t n, float* sq, float* grad,
                 NativeStream stream);
 // *out = sum(x[0..n)) / divisor, deterministic (one block, fixed order), in double.
-void launch_mean(const float* x, std::size_t n, double divisor, float* out, NativeStream stream);
+void launch_mean(const float* x, std::size_t n, double divisor, float* out, float* also,
+                 NativeStream stream);
 // sums->loss += *mean_loss * rows; sums->correct += rows whose argmax is the label
 // (Note [evaluation on the device]). One block: a fixed order, deterministic.
 void launch_eval_accumulate(const float* logits, const std::int32_t* labels, std::int64_t rows,

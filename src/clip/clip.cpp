@@ -87,7 +87,8 @@ GradClipper::GradClipper(Device device, float max_norm, NormType type)
   result_.zero();
 }
 
-optim::StepGuard GradClipper::run(const Arena& grads, [[maybe_unused]] NativeStream stream) {
+optim::StepGuard GradClipper::run(const Arena& grads, [[maybe_unused]] NativeStream stream,
+                                  float* norm_out) {
   CUTRAIN_CHECK(grads.total() > 0, "GradClipper::run: the gradient arena is empty");
   CUTRAIN_CHECK(grads.device() == device_, "GradClipper::run: gradients are on ",
                 grads.device().str(), " but the clipper was made for ", device_.str());
@@ -96,10 +97,11 @@ optim::StepGuard GradClipper::run(const Arena& grads, [[maybe_unused]] NativeStr
   auto* result = result_.as<rules::ClipResult>();
   if (device_.is_cpu()) {
     *result = cpu_clip_norm(grads.data(), grads.total(), partials, max_norm_, l2);
+    if (norm_out != nullptr) *norm_out = result->norm;
   } else {
     CUTRAIN_ON_CUDA(detail::cuda::DeviceGuard guard(device_.ordinal()); kernels::launch_clip_norm(
                         grads.data(), grads.total(), partials,
-                        reinterpret_cast<unsigned int*>(partials + kPartialSlots), result,
+                        reinterpret_cast<unsigned int*>(partials + kPartialSlots), result, norm_out,
                         max_norm_, l2, stream));
   }
   return {&result->scale, &result->skip};

@@ -250,13 +250,14 @@ void eval_accumulate(const Exec& e, const float* logits, const std::int32_t* lab
   }
 }
 
-void mean(const Exec& e, const float* x, std::size_t n, double divisor, float* out) {
+void mean(const Exec& e, const float* x, std::size_t n, double divisor, float* out, float* also) {
   if (e.device.is_cpu()) {
     double s = 0.0;
     for (std::size_t i = 0; i < n; ++i) s += x[i];
     *out = static_cast<float>(s / divisor);
+    if (also != nullptr) *also = *out;
   } else {
-    CUTRAIN_ON_CUDA(kernels::launch_mean(x, n, divisor, out, e.stream));
+    CUTRAIN_ON_CUDA(kernels::launch_mean(x, n, divisor, out, also, e.stream));
   }
 }
 

@@ -58,7 +58,9 @@ void softmax_cross_entropy(const Exec& e, const float* logits, const std::int32_
                            std::int64_t rows, int classes, float eps, float* row_loss,
                            float* dlogits);
 void mse(const Exec& e, const float* y, const float* t, std::size_t n, float* sq, float* grad);
-void mean(const Exec& e, const float* x, std::size_t n, double divisor, float* out);
+// *out (and *also, when given) = sum(x) / divisor
+void mean(const Exec& e, const float* x, std::size_t n, double divisor, float* out,
+          float* also = nullptr);
 // sums += this batch's loss x rows and correct rows (Note [evaluation on the device]).
 void eval_accumulate(const Exec& e, const float* logits, const std::int32_t* labels,
                      std::int64_t rows, int classes, const float* mean_loss, rules::EvalSums* sums);

@@ -46,7 +46,7 @@ void SoftmaxCrossEntropy::check_labels(const std::int32_t* labels, std::int64_t 
 }
 
 void SoftmaxCrossEntropy::compute(const Matrix& logits, const std::int32_t* labels, Matrix* grad,
-                                  NativeStream stream) {
+                                  NativeStream stream, float* value_out) {
   CUTRAIN_CHECK(logits.rows > 0, "SoftmaxCrossEntropy: empty batch");
   CUTRAIN_CHECK(logits.cols > 0 && logits.cols < (1LL << 31), "SoftmaxCrossEntropy: ", logits.cols,
                 " classes");
@@ -61,7 +61,7 @@ void SoftmaxCrossEntropy::compute(const Matrix& logits, const std::int32_t* labe
   backend::softmax_cross_entropy(e, logits.data, labels, logits.rows, static_cast<int>(logits.cols),
                                  eps_, scratch_.as<float>(), grad ? grad->data : nullptr);
   backend::mean(e, scratch_.as<float>(), static_cast<std::size_t>(logits.rows),
-                static_cast<double>(logits.rows), value_.as<float>());
+                static_cast<double>(logits.rows), value_.as<float>(), value_out);
 }
 
 void MseLoss::compute(const Matrix& output, const Matrix& target, Matrix* grad,

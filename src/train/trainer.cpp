@@ -202,7 +202,9 @@ FitResult Trainer::fit(const data::Dataset& train, const data::Dataset* val) {
       if (options_.schedule && options_.schedule_per_iteration)
         optimizer_.set_lr(static_cast<float>(options_.schedule->lr(state_.step)));
       nn::Matrix g{im.grad.as<float>(), b->rows, classes, device};
-      im.loss.compute(model_.forward(b->x, s), b->labels, &g, s);
+      // The batch's loss and the step's norm go straight to the epoch's records on the device
+      // (no host wait, no copy launches).
+      im.loss.compute(model_.forward(b->x, s), b->labels, &g, s, im.step_losses.as<float>() + k);
       // Note [gradient accumulation]: batches [j A, (j + 1) A) of the epoch make one step.
       const bool step_begins = k % accumulate == 0;
       const bool step_ends = (k + 1) % accumulate == 0 || k + 1 == per_epoch;
@@ -220,15 +222,10 @@ FitResult Trainer::fit(const data::Dataset& train, const data::Dataset* val) {
           im.accumulator->add(grads, step_begins, step_ends, b->rows, s);
         if (step_ends && comm != nullptr) comm->allreduce_mean(grads, s);  // one collective
       }
-      // Keep the batch's loss and the step's norm on the device (no host wait).
-      copy_bytes(im.step_losses.as<float>() + k, device, im.loss.device_value(), device,
-                 sizeof(float), device.is_cpu() ? nullptr : s);
       if (step_ends) {
-        const optim::StepGuard guard = im.clipper->run(grads, s);
+        const optim::StepGuard guard = im.clipper->run(grads, s, im.step_norms.as<float>() + k);
         optimizer_.step(model_.parameters(), grads, guard, s);
         if (im.average) im.average->update(model_.parameters(), state_.ema_updates, s);
-        copy_bytes(im.step_norms.as<float>() + k, device, im.clipper->device_norm(), device,
-                   sizeof(float), device.is_cpu() ? nullptr : s);
         ++state_.step;
       }
       ++k;

@@ -29,9 +29,10 @@ class SoftmaxCrossEntropy final : public Loss {
  public:
   explicit SoftmaxCrossEntropy(float label_smoothing = 0.0F);
   // logits [B, C] and labels [B] on the same device; grad (nullable) [B, C]. Labels outside
-  // [0, C) make the loss NaN; check_labels() (host data) says which and throws.
+  // [0, C) make the loss NaN; check_labels() (host data) says which and throws. value_out
+  // (nullable, device memory): the mean loss there too, e.g. a per-step record.
   void compute(const Matrix& logits, const std::int32_t* labels, Matrix* grad,
-               NativeStream stream = nullptr);
+               NativeStream stream = nullptr, float* value_out = nullptr);
   static void check_labels(const std::int32_t* labels, std::int64_t n, std::int64_t classes);
 
  private:
