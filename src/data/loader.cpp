@@ -95,7 +95,8 @@ struct Loader::Impl {
   std::exception_ptr error;
   std::mutex error_mu;
   std::atomic<bool> stop{false};
-  int held = -1;  // the slot handed out by the last next()
+  int held = -1;                       // the slot handed out by the last next()
+  NativeStream held_stream = nullptr;  // the compute stream that next() was given
   std::vector<std::int64_t> order;
   std::size_t x_bytes = 0, y_bytes = 0;
 
@@ -237,6 +238,10 @@ void Loader::start_resident_epoch(std::uint64_t epoch, std::int64_t skip_batches
   r.next = skip_batches;
   r.total = batches_per_epoch();
   r.started = true;
+  if (im.held >= 0 && device_.is_cuda()) {  // an abandoned epoch's batch: as in start_epoch
+    r.consumed[im.held].record(im.held_stream);
+    r.consumed_recorded[im.held] = true;
+  }
   im.held = -1;
 }
 
@@ -273,6 +278,7 @@ std::optional<Batch> Loader::next_resident(NativeStream compute_stream) {
     r.order_read_recorded = true;
   }
   im.held = slot;
+  im.held_stream = compute_stream;
   Batch b;
   b.rows = rows;
   b.index = k;
@@ -294,6 +300,13 @@ void Loader::start_epoch(std::uint64_t epoch, std::int64_t skip_batches) {
   if (options_.resident) {
     start_resident_epoch(epoch, skip_batches);
     return;
+  }
+  // An abandoned epoch's batch may still be in use on the stream it was handed out for: its
+  // slot is recycled only after that work (as next() does for every batch it takes back).
+  if (im.held >= 0 && device_.is_cuda()) {
+    Impl::Slot& held = im.slots[static_cast<std::size_t>(im.held)];
+    held.consumed.record(im.held_stream);
+    held.consumed_recorded = true;
   }
   // Stop a running epoch: close both queues so the worker wakes and exits, then join.
   im.stop = true;
@@ -364,6 +377,7 @@ std::optional<Batch> Loader::next(NativeStream compute_stream) {
   }
   Impl::Slot& s = im.slots[static_cast<std::size_t>(id)];
   im.held = id;
+  im.held_stream = compute_stream;
   Batch b;
   b.rows = s.rows;
   b.index = s.index;

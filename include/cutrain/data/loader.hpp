@@ -69,9 +69,9 @@ class Loader {
 
   // Starts (or restarts) the pipeline for `epoch`, skipping its first `skip_batches` batches
   // (for exact resume). Stops any epoch still running. A batch handed out by next() and not yet
-  // returned (an epoch abandoned mid-way) must be finished with on the device first: next()
-  // guards the previous batch with an event on the caller's stream, start_epoch has no stream
-  // to record one on. (An epoch read to its end, next() == nullopt, is always safe.)
+  // given back (an epoch abandoned mid-way) is fenced as next() fences every batch: its buffer
+  // is reused only after the work issued so far on the compute stream that next() was given -
+  // so that stream must still exist here.
   void start_epoch(std::uint64_t epoch, std::int64_t skip_batches = 0);
   // The next batch of the current epoch, or nullopt at its end. The batch stays valid until the
   // next call; work using it must be issued on `compute_stream`.
