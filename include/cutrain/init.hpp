@@ -12,8 +12,9 @@
 //   uniform(a, b): U(a, b), Var = (b - a)^2 / 12;   normal(mean, std);   constant;   zeros
 //
 // cuRAND's uniform numbers lie in (0, 1], so U(a, b) here is (a, b] where PyTorch's is [a, b).
-// On the CPU the numbers come from cuRAND's host generator: the same seed gives the same
-// uniform numbers on both backends bit for bit; normals differ slightly (the GPU's Box-Muller
+// On the CPU the numbers are cuRAND's host generator's, computed in parallel (Note [Philox on the
+// host], src/rng/philox_host.hpp): the same seed gives the same uniform numbers on both backends
+// bit for bit; normals differ slightly (the GPU's Box-Muller
 // uses its own log/sincos: at most 3.7e-5 relative on an H100, tests/init/init_test.cpp). Each
 // tensor's stream is derived from the model seed and the tensor's index in the arena layout, so the
 // result does not depend on the order in which tensors are initialized.
