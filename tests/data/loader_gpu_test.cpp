@@ -44,13 +44,13 @@ TEST(LoaderGpu, AbandonedEpochsHeldBatchIsFenced) {
   copy_bytes(want.data(), Device::cpu(), b->x.data, gpu, bytes, compute.native());
   compute.synchronize();
 
+  Buffer out(bytes, gpu);  // before the hold: freeing memory waits for the device
   std::atomic<bool> release{false};
   struct Release {  // the stream is let go whatever happens below
     std::atomic<bool>& flag;
     ~Release() { flag = true; }
   } let_go{release};
   ASSERT_EQ(cudaLaunchHostFunc(compute.native(), hold_until_released, &release), cudaSuccess);
-  Buffer out(bytes, gpu);
   copy_bytes(out.data(), gpu, b->x.data, gpu, bytes, compute.native());  // behind the hold
   loader.start_epoch(1);  // abandons epoch 0 with the batch held
   std::this_thread::sleep_for(std::chrono::milliseconds(300));  // the loader refills its slots
