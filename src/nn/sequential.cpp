@@ -195,7 +195,9 @@ const Matrix& Sequential::forward(const Matrix& x, NativeStream stream) {
   Matrix in = x;
   for (std::size_t i = 0; i < layers_.size(); ++i) {
     Matrix out{s.activations[i].as<float>(), x.rows, widths_[i + 1], x.device};
-    LayerContext ctx(s.res, i, training_, steps_);
+    // Only training passes advance the layers' step (dropout's stream position): evaluating
+    // between epochs must not change the masks training draws next.
+    LayerContext ctx(s.res, i, training_, training_steps_);
     layers_[i]->forward(ctx, in, out);
     in = out;
   }
@@ -236,7 +238,7 @@ void Sequential::backward(const Matrix& dy, NativeStream stream, Matrix* dx_inpu
     Buffer& target = (k % 2 == 0) ? s.grad_a : s.grad_b;
     Matrix dx{target.as<float>(), dy.rows, widths_[k], dy.device};
     if (k == 0) dx.data = dx_input != nullptr ? dx_input->data : nullptr;
-    LayerContext ctx(s.res, k, training_, steps_ - 1);
+    LayerContext ctx(s.res, k, training_, training_steps_ > 0 ? training_steps_ - 1 : 0);
     layers_[k]->backward(ctx, x, y, grad, dx);
     grad = dx;
     if (layer_done) layer_done(k);

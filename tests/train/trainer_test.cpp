@@ -121,6 +121,19 @@ TEST(TrainerGpu, ResumeIsExact) {
   check_resume(Device::cuda(0));
 }
 
+// Note [dropout stream]: only training passes move dropout's stream, so validating after every
+// epoch trains exactly the weights a run without validation trains.
+TEST(Trainer, ValidationDoesNotChangeTraining) {
+  const data::Dataset train = blobs(300, 4), val = blobs(90, 5);
+  nn::Sequential with_val = model(7), without = model(7);
+  optim::Adam a(with_val.parameters(), {.lr = 0.01F}), b(without.parameters(), {.lr = 0.01F});
+  Trainer(with_val, a, options(2)).fit(train, &val);
+  Trainer(without, b, options(2)).fit(train);
+  EXPECT_EQ(with_val.parameters().to_host(), without.parameters().to_host());
+  EXPECT_EQ(with_val.buffers().to_host(), without.buffers().to_host());
+  EXPECT_GT(with_val.forward_count(), without.forward_count());  // validation did run
+}
+
 // Note [mid-epoch resume]: a stop requested in the middle of epoch 2 saves a checkpoint there;
 // resuming it (in a new process's objects, or the same trainer) ends with the weights of an
 // uninterrupted run and reports the interrupted epoch's metrics as that run did. The periodic

@@ -84,7 +84,9 @@ class LayerContext {
   Device device() const;
   NativeStream stream() const;
   bool training() const { return training_; }
-  std::uint64_t step() const { return step_; }  // forward passes so far (dropout's seed)
+  // Training forward passes before this one (dropout's stream position); evaluation passes do
+  // not count, so evaluating never changes what training draws next.
+  std::uint64_t step() const { return step_; }
   std::size_t index() const { return index_; }
   std::uint64_t seed() const;
   Resources& resources() { return r_; }
