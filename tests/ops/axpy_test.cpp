@@ -72,7 +72,7 @@ TEST(Axpy, LerpIsTorchsLerp) {
     for (std::size_t i = 0; i < s0.size(); ++i) {
       const auto diff = static_cast<double>(e[i] - s0[i]);  // float subtraction, as torch's
       const double exact = w < 0.5F ? s0[i] + static_cast<double>(w) * diff
-                                     : e[i] - diff * static_cast<double>(1.0F - w);
+                                    : e[i] - diff * static_cast<double>(1.0F - w);
       const auto ref = static_cast<float>(exact);
       ASSERT_LE(std::fabs(s1[i] - ref), std::fabs(ref) * 1.2e-7F + 1e-30F) << "w " << w << " " << i;
     }
