@@ -28,13 +28,18 @@ namespace cutrain::rules {
 // b / 65536 of subsequence b % 65536 (counter {b / 65536 over x and y, b % 65536, 0}).
 inline constexpr std::uint64_t kPhiloxSubsequences = 65536;
 
-// The 4 uniforms in (0, 1] of block `block` (numbers 4 block .. 4 block + 3).
-CUTRAIN_HD void philox_uniform4(std::uint64_t seed, std::uint64_t block, float out[4]) {
+// The 4 raw 32-bit numbers of block `block` (numbers 4 block .. 4 block + 3).
+CUTRAIN_HD uint4 philox_block(std::uint64_t seed, std::uint64_t block) {
   const std::uint64_t k = block / kPhiloxSubsequences;
   const uint4 counter = {static_cast<unsigned>(k), static_cast<unsigned>(k >> 32),
                          static_cast<unsigned>(block % kPhiloxSubsequences), 0U};
   const uint2 key = {static_cast<unsigned>(seed), static_cast<unsigned>(seed >> 32)};
-  const uint4 r = curand_Philox4x32_10(counter, key);
+  return curand_Philox4x32_10(counter, key);
+}
+
+// The block's 4 uniforms in (0, 1], as curandGenerateUniform makes them.
+CUTRAIN_HD void philox_uniform4(std::uint64_t seed, std::uint64_t block, float out[4]) {
+  const uint4 r = philox_block(seed, block);
   out[0] = _curand_uniform(r.x);
   out[1] = _curand_uniform(r.y);
   out[2] = _curand_uniform(r.z);

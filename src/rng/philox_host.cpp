@@ -47,11 +47,7 @@ void philox_normal_host(std::uint64_t seed, std::uint64_t position, float mean, 
                         float* out, std::size_t n) {
   fill_blocks(position, out, n, [=](std::uint64_t b, float* out4) {
     // cuRAND's Box-Muller on the block's two pairs (lanes 0-1 and 2-3), then mean + stddev z.
-    const std::uint64_t k = b / rules::kPhiloxSubsequences;
-    const uint4 counter = {static_cast<unsigned>(k), static_cast<unsigned>(k >> 32),
-                           static_cast<unsigned>(b % rules::kPhiloxSubsequences), 0U};
-    const uint2 key = {static_cast<unsigned>(seed), static_cast<unsigned>(seed >> 32)};
-    const uint4 r = curand_Philox4x32_10(counter, key);
+    const uint4 r = rules::philox_block(seed, b);
     const float2 z01 = _curand_box_muller(r.x, r.y), z23 = _curand_box_muller(r.z, r.w);
     out4[0] = z01.x * stddev + mean;
     out4[1] = z01.y * stddev + mean;
