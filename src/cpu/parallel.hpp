@@ -3,7 +3,6 @@
 // the same CUTRAIN_HD rule as the kernel; `omp simd` lets g++ vectorize it.
 
 #include <cstddef>
-#include <cstdint>
 
 namespace cutrain::cpu {
 
@@ -20,20 +19,6 @@ void parallel_for(std::size_t n, const Body& body) {
     const Body local = body;
 #pragma omp for simd schedule(static)
     for (std::ptrdiff_t i = 0; i < count; ++i) local(static_cast<std::size_t>(i));
-  }
-}
-
-// A loop over units that each cover several elements (a Philox block of 4 numbers, ...): the
-// same team, parallel from `threshold` units on, no simd (each unit is a small loop itself).
-template <class Body>
-void parallel_blocks(std::uint64_t count, const Body& body,
-                     std::uint64_t threshold = kParallelThreshold / 4) {
-  const auto units = static_cast<std::ptrdiff_t>(count);
-#pragma omp parallel if (count >= threshold)
-  {
-    const Body local = body;
-#pragma omp for schedule(static)
-    for (std::ptrdiff_t j = 0; j < units; ++j) local(static_cast<std::uint64_t>(j));
   }
 }
 
