@@ -44,6 +44,14 @@ train::TrainerOptions options(std::int64_t batch, dist::Communicator* comm) {
   return o;
 }
 
+// One checkpoint path for both ranks (rank 0 writes it, every rank reads it): rank 0's pid,
+// shared by a sum.
+std::string shared_path(dist::Communicator& world, const std::string& stem) {
+  const double token = world.allreduce_sum(world.rank() == 0 ? static_cast<double>(::getpid()) : 0);
+  return ::testing::TempDir() + stem + std::to_string(static_cast<long long>(token)) +
+         ".safetensors";
+}
+
 TEST(Distributed, TwoRanksEqualOneProcessWithTheCombinedBatch) {
   dist::Communicator& world = dist::Communicator::world();
   ASSERT_EQ(world.size(), 2) << "run under mpirun -np 2";
@@ -117,10 +125,7 @@ TEST(Distributed, ResumeOnTheSameWorldSizeIsExact) {
   dist::Communicator& world = dist::Communicator::world();
   ASSERT_EQ(world.size(), 2) << "run under mpirun -np 2";
   const data::Dataset train = blobs(384);
-  // One checkpoint path for both ranks: rank 0's pid, shared by a sum.
-  const double token = world.allreduce_sum(world.rank() == 0 ? static_cast<double>(::getpid()) : 0);
-  const std::string path = ::testing::TempDir() + "cutrain_dist_resume_" +
-                           std::to_string(static_cast<long long>(token)) + ".safetensors";
+  const std::string path = shared_path(world, "cutrain_dist_resume_");
   auto adam = [](nn::Sequential& m) {
     return optim::AdamW(m.parameters(), {.lr = 0.01F, .weight_decay = 0.01F, .amsgrad = true});
   };
@@ -170,9 +175,7 @@ TEST(Distributed, MidEpochResumeKeepsEveryRanksStepLosses) {
   dist::Communicator& world = dist::Communicator::world();
   ASSERT_EQ(world.size(), 2) << "run under mpirun -np 2";
   const data::Dataset train = blobs(384);  // 12 batches an epoch on each rank
-  const double token = world.allreduce_sum(world.rank() == 0 ? static_cast<double>(::getpid()) : 0);
-  const std::string path = ::testing::TempDir() + "cutrain_dist_mid_" +
-                           std::to_string(static_cast<long long>(token)) + ".safetensors";
+  const std::string path = shared_path(world, "cutrain_dist_mid_");
   const std::string mid = path + ".mid";
 
   struct CopyAt : train::Callback {
@@ -224,9 +227,7 @@ TEST(Distributed, StopIsAgreedAtTheNextPeriodicCheckpoint) {
   dist::Communicator& world = dist::Communicator::world();
   ASSERT_EQ(world.size(), 2) << "run under mpirun -np 2";
   const data::Dataset train = blobs(384);  // 12 batches an epoch on each rank
-  const double token = world.allreduce_sum(world.rank() == 0 ? static_cast<double>(::getpid()) : 0);
-  const std::string path = ::testing::TempDir() + "cutrain_dist_stop_" +
-                           std::to_string(static_cast<long long>(token)) + ".safetensors";
+  const std::string path = shared_path(world, "cutrain_dist_stop_");
   nn::Sequential whole = model();
   optim::Adam whole_opt(whole.parameters(), {.lr = 0.01F});
   train::Trainer(whole, whole_opt, options(16, &world)).fit(train);
