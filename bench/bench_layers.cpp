@@ -1,11 +1,13 @@
 // bench_layers: Linear forward + backward at training shapes, in TFLOP/s, next to the bare
 // GEMMs of the same shapes (the forward GEMM and the two backward GEMMs, nothing else) measured
 // in the same run: fraction_of_gemm = bare GEMM time / layer time. The layer adds the bias add
-// and the bias-gradient column sums. Then ReLU and GELU forward + backward against the
+// (on CUDA inside cuBLASLt's GEMM, or as its own pass with CUTRAIN_CUBLASLT=0: both are
+// measured) and the bias-gradient column sums. Then ReLU and GELU forward + backward against the
 // same-run copy of the bytes they must move (fraction_of_copy).
 #include <CLI/CLI.hpp>
 
 #include <cstdio>
+#include <cstdlib>
 #include <functional>
 #include <string>
 #include <vector>
@@ -44,14 +46,23 @@ int main(int argc, char** argv) {
     }
 #endif
     if (!json)
-      std::printf("# %s, batch %lld\n%-14s %10s %10s %10s %9s\n", describe(device).c_str(),
+      std::printf("# %s, batch %lld\n%-18s %10s %10s %10s %9s\n", describe(device).c_str(),
                   static_cast<long long>(batch), "shape", "us/step", "TFLOP/s", "GEMM TF/s",
                   "of GEMM");
     const std::vector<std::pair<std::int64_t, std::int64_t>> shapes = {
         {784, 1024}, {1024, 1024}, {1024, 10}, {4096, 4096}};
-    for (const auto& [in, out] : shapes) {
+    // On CUDA each shape twice: the bias in cuBLASLt's epilogue (the default, Note [bias in the
+    // GEMM epilogue]) and the two-pass path CUTRAIN_CUBLASLT=0 selects, side by side.
+    std::vector<std::pair<std::pair<std::int64_t, std::int64_t>, bool>> runs;
+    for (const auto& shape : shapes) {
+      runs.push_back({shape, device.is_cuda()});
+      if (device.is_cuda()) runs.push_back({shape, false});
+    }
+    for (const auto& [shape, fused] : runs) {
+      const auto [in, out] = shape;
       nn::Sequential m(in);
       m.emplace<nn::Linear>(in, out);
+      setenv("CUTRAIN_CUBLASLT", fused ? "1" : "0", 1);  // read by build()
       m.build(device, 1);
       Buffer xb(static_cast<std::size_t>(batch * in) * sizeof(float), device);
       Buffer dyb(static_cast<std::size_t>(batch * out) * sizeof(float), device);
@@ -82,17 +93,18 @@ int main(int argc, char** argv) {
           },
           min_seconds);
       const double flops = 6.0 * static_cast<double>(batch * in * out);
-      const std::string shape = std::to_string(in) + "x" + std::to_string(out);
+      const std::string label = std::to_string(in) + "x" + std::to_string(out) +
+                                (device.is_cuda() ? (fused ? " fused" : " 2-pass") : "");
       if (json) {
         std::printf(
             "{\"bench\":\"layers\",\"layer\":\"linear\",\"device\":\"%s\",\"batch\":%lld,"
             "\"in\":%lld,\"out\":%lld,\"seconds_per_step\":%.9g,\"tflops\":%.4g,"
-            "\"gemm_tflops\":%.4g,\"fraction_of_gemm\":%.4f}\n",
+            "\"gemm_tflops\":%.4g,\"fraction_of_gemm\":%.4f,\"bias_epilogue\":%s}\n",
             device.str().c_str(), static_cast<long long>(batch), static_cast<long long>(in),
             static_cast<long long>(out), layer_s, flops / layer_s * 1e-12, flops / gemm_s * 1e-12,
-            gemm_s / layer_s);
+            gemm_s / layer_s, fused ? "true" : "false");
       } else {
-        std::printf("%-14s %10.1f %10.3f %10.3f %8.1f%%\n", shape.c_str(), layer_s * 1e6,
+        std::printf("%-18s %10.1f %10.3f %10.3f %8.1f%%\n", label.c_str(), layer_s * 1e6,
                     flops / layer_s * 1e-12, flops / gemm_s * 1e-12, 100 * gemm_s / layer_s);
       }
       std::fflush(stdout);

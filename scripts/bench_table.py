@@ -99,7 +99,8 @@ def main():
             f"{r['copy_gbps']:.0f}", pct(r["fraction_of_copy"])]
            for r in rows if r.get("bench") == "init"])
     table(["Linear fwd+bwd", ">batch", ">us/step", ">TFLOPS", ">SGEMM TFLOPS", ">of SGEMM"],
-          [[f"{r['in']}x{r['out']}", r["batch"], f"{r['seconds_per_step'] * 1e6:.1f}",
+          [[f"{r['in']}x{r['out']}" + {True: " (bias in epilogue)", False: " (bias add pass)"}.get(
+              r.get("bias_epilogue"), ""), r["batch"], f"{r['seconds_per_step'] * 1e6:.1f}",
             f"{r['tflops']:.2f}", f"{r['gemm_tflops']:.2f}", pct(r["fraction_of_gemm"])]
            for r in rows if r.get("bench") == "layers"])
     table(["activation", ">batch", ">width", ">us fwd+bwd", ">of copy"],

@@ -20,6 +20,7 @@
 #if CUTRAIN_WITH_CUDA
 #include "kernels/nn/nn.hpp"
 #include "src/cuda/check.hpp"
+#include "src/cuda/lt_matmul.hpp"
 #endif
 
 namespace cutrain::nn::backend {
@@ -48,6 +49,22 @@ void gemm(const Exec& e, bool trans_a, bool trans_b, std::int64_t m, std::int64_
                       trans_a ? CUBLAS_OP_T : CUBLAS_OP_N, static_cast<int>(n), static_cast<int>(m),
                       static_cast<int>(k), &alpha, b, static_cast<int>(ldb), a,
                       static_cast<int>(lda), &beta, c, static_cast<int>(ldc))))
+}
+
+void gemm_bias(const Exec& e, bool trans_a, bool trans_b, std::int64_t m, std::int64_t n,
+               std::int64_t k, const float* a, std::int64_t lda, const float* b, std::int64_t ldb,
+               float* c, std::int64_t ldc, const float* bias) {
+  CUTRAIN_CHECK(ldc == n, "gemm_bias: the output's rows must be contiguous (ldc ", ldc, " != n ", n,
+                ")");
+  if (m == 0 || n == 0) return;
+#if CUTRAIN_WITH_CUDA
+  if (e.device.is_cuda() && e.lt != nullptr &&
+      static_cast<detail::LtMatmul*>(e.lt)->gemm_bias(trans_a, trans_b, m, n, k, a, lda, b, ldb, c,
+                                                      ldc, bias, e.stream))
+    return;
+#endif
+  gemm(e, trans_a, trans_b, m, n, k, 1.0F, a, lda, b, ldb, 0.0F, c, ldc);
+  add_bias(e, c, bias, m, n);
 }
 
 namespace {

@@ -18,6 +18,7 @@ struct Exec {
   Device device;
   NativeStream stream = nullptr;
   void* cublas = nullptr;  // cublasHandle_t, bound to `stream` by the caller
+  void* lt = nullptr;      // detail::LtMatmul (src/cuda/lt_matmul.hpp); null: no fused epilogue
 };
 
 // Row-major GEMM: C[m, n] = alpha op(A) op(B) + beta C, op(X) = X or X^T; lda/ldb/ldc are the
@@ -30,6 +31,14 @@ struct Exec {
 void gemm(const Exec& e, bool trans_a, bool trans_b, std::int64_t m, std::int64_t n, std::int64_t k,
           float alpha, const float* a, std::int64_t lda, const float* b, std::int64_t ldb,
           float beta, float* c, std::int64_t ldc);
+
+// C[m, n] = op(A) op(B) + bias (bias[j] added to column j of every row; C's rows contiguous,
+// ldc == n). On the GPU one cuBLASLt matmul with the bias in its epilogue where cuBLASLt has an
+// algorithm for the case (Note [bias in the GEMM epilogue]), else gemm then add_bias - always
+// so on the CPU.
+void gemm_bias(const Exec& e, bool trans_a, bool trans_b, std::int64_t m, std::int64_t n,
+               std::int64_t k, const float* a, std::int64_t lda, const float* b, std::int64_t ldb,
+               float* c, std::int64_t ldc, const float* bias);
 
 void activation_forward(const Exec& e, rules::Activation a, float slope, const float* x, float* y,
                         std::size_t n);

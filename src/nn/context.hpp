@@ -13,12 +13,13 @@ struct LayerContext::Resources {
   Device device;
   NativeStream stream = nullptr;
   void* cublas = nullptr;  // cublasHandle_t on CUDA
+  void* lt = nullptr;      // detail::LtMatmul on CUDA (Note [bias in the GEMM epilogue])
   Arena* parameters = nullptr;
   Arena* gradients = nullptr;
   Arena* buffers = nullptr;
   std::vector<float*> workspaces;  // per layer, sized for the current batch
   std::uint64_t seed = 0;
-  backend::Exec exec() const { return {device, stream, cublas}; }
+  backend::Exec exec() const { return {device, stream, cublas, lt}; }
 };
 
 inline backend::Exec exec_of(LayerContext& ctx) {

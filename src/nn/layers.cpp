@@ -39,9 +39,12 @@ void Linear::initialize(LayerContext& ctx, std::uint64_t seed) {
 // y [B, out] = x [B, in] W^T (+ b)
 void Linear::forward(LayerContext& ctx, const Matrix& x, Matrix& y) {
   const backend::Exec e = exec_of(ctx);
-  backend::gemm(e, false, true, x.rows, out_, in_, 1.0F, x.data, in_, ctx.parameter("weight").data,
-                in_, 0.0F, y.data, out_);
-  if (bias_) backend::add_bias(e, y.data, ctx.parameter("bias").data, y.rows, out_);
+  const float* w = ctx.parameter("weight").data;
+  if (bias_)  // one cuBLASLt call on the GPU: Note [bias in the GEMM epilogue]
+    backend::gemm_bias(e, false, true, x.rows, out_, in_, x.data, in_, w, in_, y.data, out_,
+                       ctx.parameter("bias").data);
+  else
+    backend::gemm(e, false, true, x.rows, out_, in_, 1.0F, x.data, in_, w, in_, 0.0F, y.data, out_);
 }
 
 // dx = dy W;  dW = dy^T x;  db = sum over the batch of dy

@@ -9,6 +9,7 @@
 #include "src/nn/context.hpp"
 #if CUTRAIN_WITH_CUDA
 #include "src/cuda/handles.hpp"
+#include "src/cuda/lt_matmul.hpp"
 #endif
 
 namespace cutrain::nn {
@@ -56,6 +57,7 @@ struct Sequential::State {
   Arena parameters, gradients, buffers;
 #if CUTRAIN_WITH_CUDA
   std::unique_ptr<detail::CublasHandle> cublas;
+  std::unique_ptr<detail::LtMatmul> lt;
 #endif
   std::int64_t batch = 0;
   std::vector<Buffer> activations;  // activations[i]: output of layer i, [batch, widths[i+1]]
@@ -140,6 +142,8 @@ void Sequential::build(Device device, std::uint64_t seed) {
   if (device.is_cuda()) {
     state->cublas = std::make_unique<detail::CublasHandle>(device.ordinal());
     state->res.cublas = state->cublas->get();
+    state->lt = std::make_unique<detail::LtMatmul>(device.ordinal());
+    state->res.lt = state->lt.get();
   }
 #endif
   state_ = std::move(state);

@@ -1,0 +1,176 @@
+// Note [bias in the GEMM epilogue] (lt_matmul.hpp).
+#include "src/cuda/lt_matmul.hpp"
+
+#include <cstdlib>
+#include <cstring>
+
+#include "src/cuda/check.hpp"
+#include "src/cuda/runtime.hpp"
+
+namespace cutrain::detail {
+
+namespace {
+
+// Enough for every fp32 algorithm cuBLASLt offers at the layer shapes cutrain trains (its split-K
+// variants keep their partial tiles here); allocated once per model.
+constexpr std::size_t kWorkspaceBytes = std::size_t{4} << 20;
+
+// The largest power of two (at most 256, cuBLASLt's default expectation) dividing the address.
+std::uint32_t alignment_of(const void* p) {
+  const auto a = reinterpret_cast<std::uintptr_t>(p);
+  std::uint32_t align = 256;
+  while (align > 1 && a % align != 0) align /= 2;
+  return align;
+}
+
+bool env_enabled() {
+  const char* v = std::getenv("CUTRAIN_CUBLASLT");
+  return v == nullptr || std::strcmp(v, "0") != 0;
+}
+
+template <class T, cublasStatus_t (*Destroy)(T)>
+struct LtDeleter {
+  void operator()(T p) const {
+    if (p != nullptr) Destroy(p);
+  }
+};
+using DescPtr = std::unique_ptr<cublasLtMatmulDescOpaque_t,
+                                LtDeleter<cublasLtMatmulDesc_t, cublasLtMatmulDescDestroy>>;
+using LayoutPtr = std::unique_ptr<cublasLtMatrixLayoutOpaque_t,
+                                  LtDeleter<cublasLtMatrixLayout_t, cublasLtMatrixLayoutDestroy>>;
+using PrefPtr =
+    std::unique_ptr<cublasLtMatmulPreferenceOpaque_t,
+                    LtDeleter<cublasLtMatmulPreference_t, cublasLtMatmulPreferenceDestroy>>;
+
+}  // namespace
+
+struct LtMatmul::Plan {
+  bool supported = false;
+  DescPtr desc;
+  LayoutPtr a, b, d;  // cuBLASLt's A, B and C = D
+  cublasLtMatmulAlgo_t algo{};
+};
+
+LtMatmul::LtMatmul(int ordinal) : enabled_(env_enabled()) {
+  require_usable(Device::cuda(ordinal));
+  cuda::DeviceGuard guard(ordinal);
+  CUTRAIN_CUBLAS_CHECK(cublasLtCreate(&handle_));
+  workspace_ = Buffer(kWorkspaceBytes, Device::cuda(ordinal));
+}
+
+LtMatmul::~LtMatmul() {
+  plans_.clear();  // descriptors before the handle
+  if (handle_ != nullptr) cublasLtDestroy(handle_);
+}
+
+// Note [row-major GEMM on cuBLAS], for cuBLASLt: row-major C = op(A) op(B) is column-major
+// C^T = op(B)^T op(A)^T, so cuBLASLt's A is our B and its B our A, its m and n our n and m. The
+// bias runs along cuBLASLt's rows of D - our columns - which is a Linear's bias per output feature.
+// A failure to plan is no error: the case is marked unsupported and runs in two passes.
+LtMatmul::Plan* LtMatmul::plan_for(const Key& key, const float* bias) {
+  auto it = plans_.find(key);
+  if (it != plans_.end()) return it->second.get();
+  const bool trans_a = std::get<0>(key), trans_b = std::get<1>(key);
+  const std::int64_t m = std::get<2>(key), n = std::get<3>(key), k = std::get<4>(key);
+  const std::int64_t lda = std::get<5>(key), ldb = std::get<6>(key), ldc = std::get<7>(key);
+  const std::uint32_t align_a = std::get<8>(key), align_b = std::get<9>(key),
+                      align_c = std::get<10>(key);  // (the heuristic reads the bias pointer)
+  auto plan = std::make_unique<Plan>();
+  auto make = [&]() -> cublasStatus_t {
+    cublasLtMatmulDesc_t desc = nullptr;
+    cublasStatus_t s = cublasLtMatmulDescCreate(&desc, CUBLAS_COMPUTE_32F, CUDA_R_32F);
+    if (s != CUBLAS_STATUS_SUCCESS) return s;
+    plan->desc.reset(desc);
+    const cublasOperation_t op_a = trans_b ? CUBLAS_OP_T : CUBLAS_OP_N;  // cuBLASLt's A = our B
+    const cublasOperation_t op_b = trans_a ? CUBLAS_OP_T : CUBLAS_OP_N;
+    const cublasLtEpilogue_t epilogue = CUBLASLT_EPILOGUE_BIAS;
+    const void* bias_ptr = bias;
+    if ((s = cublasLtMatmulDescSetAttribute(desc, CUBLASLT_MATMUL_DESC_TRANSA, &op_a,
+                                            sizeof(op_a))) != CUBLAS_STATUS_SUCCESS ||
+        (s = cublasLtMatmulDescSetAttribute(desc, CUBLASLT_MATMUL_DESC_TRANSB, &op_b,
+                                            sizeof(op_b))) != CUBLAS_STATUS_SUCCESS ||
+        (s = cublasLtMatmulDescSetAttribute(desc, CUBLASLT_MATMUL_DESC_EPILOGUE, &epilogue,
+                                            sizeof(epilogue))) != CUBLAS_STATUS_SUCCESS ||
+        (s = cublasLtMatmulDescSetAttribute(desc, CUBLASLT_MATMUL_DESC_BIAS_POINTER, &bias_ptr,
+                                            sizeof(bias_ptr))) != CUBLAS_STATUS_SUCCESS)
+      return s;
+    // Stored shapes, column-major: our row-major X[r, c] with row length ld is X^T[c, r], ld.
+    auto layout = [](LayoutPtr& out, std::uint64_t rows, std::uint64_t cols, std::int64_t ld) {
+      cublasLtMatrixLayout_t l = nullptr;
+      const cublasStatus_t st = cublasLtMatrixLayoutCreate(&l, CUDA_R_32F, rows, cols, ld);
+      out.reset(l);
+      return st;
+    };
+    const auto um = static_cast<std::uint64_t>(m), un = static_cast<std::uint64_t>(n),
+               uk = static_cast<std::uint64_t>(k);
+    if ((s = trans_b ? layout(plan->a, uk, un, ldb) : layout(plan->a, un, uk, ldb)) !=
+            CUBLAS_STATUS_SUCCESS ||
+        (s = trans_a ? layout(plan->b, um, uk, lda) : layout(plan->b, uk, um, lda)) !=
+            CUBLAS_STATUS_SUCCESS ||
+        (s = layout(plan->d, un, um, ldc)) != CUBLAS_STATUS_SUCCESS)
+      return s;
+    cublasLtMatmulPreference_t raw_pref = nullptr;
+    if ((s = cublasLtMatmulPreferenceCreate(&raw_pref)) != CUBLAS_STATUS_SUCCESS) return s;
+    const PrefPtr pref(raw_pref);
+    const std::size_t ws = workspace_.bytes();
+    const std::uint32_t aligns[4] = {align_b, align_a, align_c, align_c};  // its A, B, C, D
+    if ((s = cublasLtMatmulPreferenceSetAttribute(
+             raw_pref, CUBLASLT_MATMUL_PREF_MAX_WORKSPACE_BYTES, &ws, sizeof(ws))) !=
+            CUBLAS_STATUS_SUCCESS ||
+        (s = cublasLtMatmulPreferenceSetAttribute(
+             raw_pref, CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_A_BYTES, &aligns[0],
+             sizeof(aligns[0]))) != CUBLAS_STATUS_SUCCESS ||
+        (s = cublasLtMatmulPreferenceSetAttribute(
+             raw_pref, CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_B_BYTES, &aligns[1],
+             sizeof(aligns[1]))) != CUBLAS_STATUS_SUCCESS ||
+        (s = cublasLtMatmulPreferenceSetAttribute(
+             raw_pref, CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_C_BYTES, &aligns[2],
+             sizeof(aligns[2]))) != CUBLAS_STATUS_SUCCESS ||
+        (s = cublasLtMatmulPreferenceSetAttribute(
+             raw_pref, CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_D_BYTES, &aligns[3],
+             sizeof(aligns[3]))) != CUBLAS_STATUS_SUCCESS)
+      return s;
+    cublasLtMatmulHeuristicResult_t result{};
+    int found = 0;
+    s = cublasLtMatmulAlgoGetHeuristic(handle_, desc, plan->a.get(), plan->b.get(), plan->d.get(),
+                                       plan->d.get(), raw_pref, 1, &result, &found);
+    if (s != CUBLAS_STATUS_SUCCESS) return s;
+    if (found < 1 || result.state != CUBLAS_STATUS_SUCCESS) return CUBLAS_STATUS_NOT_SUPPORTED;
+    plan->algo = result.algo;
+    return CUBLAS_STATUS_SUCCESS;
+  };
+  plan->supported = make() == CUBLAS_STATUS_SUCCESS;
+  if (!plan->supported) plan->desc.reset();  // nothing of a failed plan is kept but the verdict
+  return plans_.emplace(key, std::move(plan)).first->second.get();
+}
+
+bool LtMatmul::gemm_bias(bool trans_a, bool trans_b, std::int64_t m, std::int64_t n, std::int64_t k,
+                         const float* a, std::int64_t lda, const float* b, std::int64_t ldb,
+                         float* c, std::int64_t ldc, const float* bias, NativeStream stream) {
+  if (!enabled_) return false;
+  // As PyTorch's addmm: a one-row or one-column B gets no heuristic from cuBLASLt (it reports
+  // an invalid value), and a bias the epilogue may read in vectors must be 16-byte aligned.
+  if (m < 1 || n < 2 || k < 2 || alignment_of(bias) < 16) {
+    ++fallbacks_;
+    return false;
+  }
+  const Key key{
+      trans_a,         trans_b,           m, n, k, lda, ldb, ldc, alignment_of(a), alignment_of(b),
+      alignment_of(c), alignment_of(bias)};
+  Plan* plan = plan_for(key, bias);
+  if (!plan->supported) {
+    ++fallbacks_;
+    return false;
+  }
+  const void* bias_ptr = bias;
+  CUTRAIN_CUBLAS_CHECK(cublasLtMatmulDescSetAttribute(
+      plan->desc.get(), CUBLASLT_MATMUL_DESC_BIAS_POINTER, &bias_ptr, sizeof(bias_ptr)));
+  const float alpha = 1.0F, beta = 0.0F;
+  CUTRAIN_CUBLAS_CHECK(cublasLtMatmul(handle_, plan->desc.get(), &alpha, b, plan->a.get(), a,
+                                      plan->b.get(), &beta, c, plan->d.get(), c, plan->d.get(),
+                                      &plan->algo, workspace_.data(), workspace_.bytes(), stream));
+  ++fused_;
+  return true;
+}
+
+}  // namespace cutrain::detail
