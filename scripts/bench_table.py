@@ -73,7 +73,10 @@ def main():
         theirs = {r["variant"]: r for r in optim if r.get("model") == m and r["bench"] == "torch_optim"}
         for r in ours:
             graph = r.get("launch", "stream") == "graph"
-            line = [m, r.get("tensors"), r["n"], r["optimizer"] + (" (graph)" if graph else ""),
+            # clip_path: "fused" = norm and step in one launch (Note [clip and step in one launch])
+            path = {"fused": " one launch", "two-pass": " two launches"}.get(r.get("clip_path"), "")
+            line = [m, r.get("tensors"), r["n"],
+                    r["optimizer"] + path + (" (graph)" if graph else ""),
                     f"{r['seconds_per_step'] * 1e6:.1f}", pct(r["fraction_of_copy"])]
             peer = theirs.get("fused+clip")
             line.append(f"{peer['seconds_per_step'] * 1e6:.1f}" if peer else "-")
@@ -81,12 +84,16 @@ def main():
             foreach = theirs.get("foreach+clip")
             line.append(f"{foreach['seconds_per_step'] * 1e6:.1f}" if foreach else "-")
             lines.append(line)
-            if r["optimizer"] == "adam+clip" and not graph:
-                if m == "gpt2-small" and peer:
-                    targets["clip+Adam 124M vs PyTorch fused (>= 1.3x)"] = (
-                        peer["seconds_per_step"] / r["seconds_per_step"], 1.3)
-                if m == "mlp-1m":
-                    targets["1M/20-tensor step us (<= 8)"] = (r["seconds_per_step"] * 1e6, 8.0)
+        # The targets take cutrain's faster clip path (launched per step, not from a graph).
+        best = min((r for r in ours if r["optimizer"] == "adam+clip"
+                    and r.get("launch", "stream") == "stream"),
+                   key=lambda r: r["seconds_per_step"], default=None)
+        peer = theirs.get("fused+clip")
+        if best and m == "gpt2-small" and peer:
+            targets["clip+Adam 124M vs PyTorch fused (>= 1.3x)"] = (
+                peer["seconds_per_step"] / best["seconds_per_step"], 1.3)
+        if best and m == "mlp-1m":
+            targets["1M/20-tensor step us (<= 8)"] = (best["seconds_per_step"] * 1e6, 8.0)
     table(["model", ">tensors", ">params", "cutrain", ">us/step", ">of copy", ">torch fused+clip us",
            ">speed-up", ">torch foreach+clip us"], lines)
 

@@ -1,9 +1,10 @@
 #pragma once
 // Gradient clipping and the non-finite guard, without host synchronization.
 //
-// GradClipper::run reads the gradient arena once: a deterministic two-pass reduction (fixed
-// partition, fixed combination order: the same input on the same device gives the same bits)
-// computes the global norm, in double,
+// GradClipper::run reads the gradient arena once (Optimizer::step(params, grads, clipper) runs it
+// and the step together, in one launch on a GPU for arenas up to about a million parameters): a
+// deterministic two-pass reduction (fixed partition, fixed combination order: the same input on the
+// same device gives the same bits) computes the global norm, in double,
 //   L2:  norm = sqrt(sum g^2)        Linf: norm = max |g|
 // and from it, on the device,
 //   scale = min(1, max_norm / (norm + 1e-6))      (torch.nn.utils.clip_grad_norm_)
@@ -47,6 +48,11 @@ class GradClipper {
   NormType type() const { return type_; }
 
  private:
+  friend class optim::Optimizer;  // step(params, grads, clipper): Note [clip and step in one
+                                  // launch]
+  // Checks `grads` as run() does; where a fused step writes what run() would.
+  optim::detail::FusedNorm fused_norm(const Arena& grads, float* norm_out);
+  void check(const Arena& grads) const;
   struct Result;
   Result read() const;
   Device device_;

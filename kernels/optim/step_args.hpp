@@ -5,6 +5,8 @@
 #include <cstddef>
 #include <cstdint>
 
+#include "kernels/clip/norm.cuh"
+
 namespace cutrain::kernels {
 
 inline constexpr int kMaxGroups = 8;
@@ -14,6 +16,19 @@ struct GroupArgs {
   std::size_t end = 0;
   float lr = 0.0F;
   float weight_decay = 0.0F;
+};
+
+// Note [clip and step in one launch] (kernels/optim/clip_step.cu): where the step computes the
+// global norm of the whole gradient arena itself - GradClipper's buffers. partials == nullptr:
+// the step reads grad_scale and skip instead.
+struct FusedNormArgs {
+  rules::NormPartial* partials = nullptr;  // at least kMaxNormBlocks (kernels/clip/clip.hpp)
+  unsigned int* done_count = nullptr;      // the norm kernel's, for the two-launch fallback
+  rules::ClipResult* result = nullptr;
+  float* norm_out = nullptr;  // optional: the norm there too
+  float max_norm = 0.0F;
+  bool l2 = true;
+  std::size_t n = 0;  // the arena's elements, padding included
 };
 
 template <class Rule>
@@ -28,6 +43,7 @@ struct StepArgs {
   const std::int32_t* skip = nullptr;         // optional non-finite guard flag
   const std::int32_t* counters_in = nullptr;  // {t, skipped}; Note [device step counter]
   std::int32_t* counters_out = nullptr;
+  FusedNormArgs norm;  // optional, Note [clip and step in one launch]
 };
 
 }  // namespace cutrain::kernels

@@ -87,11 +87,24 @@ GradClipper::GradClipper(Device device, float max_norm, NormType type)
   result_.zero();
 }
 
-optim::StepGuard GradClipper::run(const Arena& grads, [[maybe_unused]] NativeStream stream,
-                                  float* norm_out) {
+void GradClipper::check(const Arena& grads) const {
   CUTRAIN_CHECK(grads.total() > 0, "GradClipper::run: the gradient arena is empty");
   CUTRAIN_CHECK(grads.device() == device_, "GradClipper::run: gradients are on ",
                 grads.device().str(), " but the clipper was made for ", device_.str());
+}
+
+optim::detail::FusedNorm GradClipper::fused_norm(const Arena& grads, float* norm_out) {
+  check(grads);
+  auto* partials = partials_.as<rules::NormPartial>();
+  return {partials,       reinterpret_cast<unsigned int*>(partials + kPartialSlots),
+          result_.data(), norm_out,
+          max_norm_,      type_ == NormType::kL2,
+          grads.total()};
+}
+
+optim::StepGuard GradClipper::run(const Arena& grads, [[maybe_unused]] NativeStream stream,
+                                  float* norm_out) {
+  check(grads);
   const bool l2 = type_ == NormType::kL2;
   auto* partials = partials_.as<rules::NormPartial>();
   auto* result = result_.as<rules::ClipResult>();

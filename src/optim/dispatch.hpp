@@ -2,6 +2,7 @@
 // The one place a fused optimizer step picks its backend.
 
 #include "cutrain/device.hpp"
+#include "cutrain/error.hpp"
 #include "src/cuda/dispatch.hpp"
 #include "src/cuda/runtime.hpp"
 #include "src/optim/step_cpu.hpp"
@@ -15,10 +16,13 @@ template <class Rule>
 void run_step(Device device, const kernels::StepArgs<Rule>& args,
               [[maybe_unused]] NativeStream stream) {
   if (device.is_cpu()) {
+    // (Optimizer::step with a GradClipper runs the clipper first on the CPU.)
+    CUTRAIN_CHECK(args.norm.partials == nullptr, "a fused clip step reached the CPU loop");
     cpu::optimizer_step(args);
   } else {
     CUTRAIN_ON_CUDA(cutrain::detail::cuda::DeviceGuard guard(device.ordinal());
-                    kernels::launch_optimizer_step(args, stream));
+                    if (args.norm.partials != nullptr) kernels::launch_clip_step(args, stream);
+                    else kernels::launch_optimizer_step(args, stream));
   }
 }
 

@@ -3,6 +3,7 @@
 #include <cmath>
 #include <cstdint>
 
+#include "cutrain/clip.hpp"
 #include "cutrain/error.hpp"
 #include "kernels/optim/step_args.hpp"
 
@@ -71,8 +72,7 @@ std::vector<detail::GroupValues> Optimizer::group_values() const {
   return out;
 }
 
-void Optimizer::step(Arena& params, const Arena& grads, const StepGuard& guard,
-                     NativeStream stream) {
+void Optimizer::check_arenas(const Arena& params, const Arena& grads) const {
   CUTRAIN_CHECK(params.total() > 0 && params.layout() == *layout_, name_,
                 ": step() got a parameter arena with another layout than the optimizer was "
                 "built for");
@@ -81,10 +81,31 @@ void Optimizer::step(Arena& params, const Arena& grads, const StepGuard& guard,
                 " but the optimizer state is on ", device_.str());
   CUTRAIN_CHECK(params.data() != grads.data(), name_,
                 ": params and grads must be different arenas");
+}
+
+void Optimizer::launch(Arena& params, const Arena& grads, const StepGuard& guard,
+                       NativeStream stream, const detail::FusedNorm& norm) {
   auto* counters = counters_.as<std::int32_t>();
   const std::size_t in = static_cast<std::size_t>(issued_ % 2) * 2;
-  run(detail::StepLaunch{&params, &grads, guard, stream, counters + in, counters + (2 - in)});
+  run(detail::StepLaunch{&params, &grads, guard, stream, counters + in, counters + (2 - in), norm});
   ++issued_;
+}
+
+void Optimizer::step(Arena& params, const Arena& grads, const StepGuard& guard,
+                     NativeStream stream) {
+  check_arenas(params, grads);
+  launch(params, grads, guard, stream, {});
+}
+
+void Optimizer::step(Arena& params, const Arena& grads, GradClipper& clipper, NativeStream stream,
+                     float* norm_out) {
+  check_arenas(params, grads);
+  if (device_.is_cpu()) {  // two loops either way: nothing to fuse
+    const StepGuard guard = clipper.run(grads, stream, norm_out);
+    launch(params, grads, guard, stream, {});
+    return;
+  }
+  launch(params, grads, {}, stream, clipper.fused_norm(grads, norm_out));
 }
 
 namespace {

@@ -39,6 +39,13 @@ kernels::StepArgs<Rule> make_args(const detail::StepLaunch& l,
   a.skip = l.guard.skip;
   a.counters_in = l.counters_in;
   a.counters_out = l.counters_out;
+  a.norm = {static_cast<rules::NormPartial*>(l.norm.partials),
+            l.norm.done_count,
+            static_cast<rules::ClipResult*>(l.norm.result),
+            l.norm.norm_out,
+            l.norm.max_norm,
+            l.norm.l2,
+            l.norm.n};
   return a;
 }
 

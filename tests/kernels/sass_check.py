@@ -29,6 +29,11 @@ EXPECTED = {
     "optimizer_step_kernel<cutrain::rules::Rmsprop>": (5, 4),   # p g sq buf avg / p sq buf avg
     "optimizer_step_kernel<cutrain::rules::Adagrad>": (3, 2),   # p g sum / p sum
     "optimizer_step_kernel<cutrain::rules::Sgd>": (3, 2),       # p g buf / p buf
+    # Note [clip and step in one launch]: the same arrays, R vectors per thread (R = 1 here).
+    "clip_step_kernel<cutrain::rules::Adam, 1>": (5, 4),
+    "clip_step_kernel<cutrain::rules::Rmsprop, 1>": (5, 4),
+    "clip_step_kernel<cutrain::rules::Adagrad, 1>": (3, 2),
+    "clip_step_kernel<cutrain::rules::Sgd, 1>": (3, 2),
     "zip_kernel<cutrain::kernels::(anonymous namespace)::AxpyOp>": (2, 1),
     "zip_kernel<cutrain::kernels::(anonymous namespace)::LerpOp>": (2, 1),
     "map_kernel<cutrain::kernels::(anonymous namespace)::ScaleOp>": (1, 1),

@@ -21,6 +21,10 @@
 #include "cutrain/buffer.hpp"
 #include "cutrain/stream.hpp"
 
+namespace cutrain {
+class GradClipper;
+}
+
 namespace cutrain::optim {
 
 // Device-side inputs a step may consume (both optional; pointers on the optimizer's device).
@@ -45,6 +49,17 @@ struct NamedState {
 };
 
 namespace detail {
+// A GradClipper's device buffers, for a step that computes the norm itself (Note [clip and
+// step in one launch], kernels/optim/clip_step.cu; typed in kernels::FusedNormArgs).
+struct FusedNorm {
+  void* partials = nullptr;  // null: no fused norm
+  unsigned int* done_count = nullptr;
+  void* result = nullptr;
+  float* norm_out = nullptr;
+  float max_norm = 0.0F;
+  bool l2 = true;
+  std::size_t n = 0;
+};
 // What one launch needs, resolved by Optimizer::step() (see kernels/optim/step_args.hpp).
 struct StepLaunch {
   Arena* params;
@@ -53,6 +68,7 @@ struct StepLaunch {
   NativeStream stream;
   const std::int32_t* counters_in;  // {t, skipped} before this step
   std::int32_t* counters_out;       // {t, skipped} after it
+  FusedNorm norm;
 };
 struct GroupValues {
   std::size_t begin;  // elements
@@ -72,6 +88,13 @@ class Optimizer {
   // was built for. Ordered on `stream` (null: the legacy default stream); no host sync.
   void step(Arena& params, const Arena& grads, const StepGuard& guard = {},
             NativeStream stream = nullptr);
+  // Clipping and the step together: what clipper.run(grads, stream, norm_out) followed by
+  // step(params, grads, guard, stream) does, with the same results (the clipper's last_norm()
+  // etc. included). On a GPU, where the arena fits one resident grid (about a million
+  // parameters on an H100), the norm and the step are one launch that reads each gradient once
+  // (Note [clip and step in one launch]); the norm may then differ from run()'s in its last bit.
+  void step(Arena& params, const Arena& grads, GradClipper& clipper, NativeStream stream = nullptr,
+            float* norm_out = nullptr);
 
   float lr() const { return lr_; }
   void set_lr(float lr);  // e.g. from an LrSchedule, before each step
@@ -99,6 +122,10 @@ class Optimizer {
   std::vector<detail::GroupValues> group_values() const;
 
  private:
+  void check_arenas(const Arena& params, const Arena& grads) const;
+  void launch(Arena& params, const Arena& grads, const StepGuard& guard, NativeStream stream,
+              const detail::FusedNorm& norm);
+
   std::string name_;
   Device device_;
   std::shared_ptr<const ArenaLayout> layout_;

@@ -1,0 +1,211 @@
+// Note [clip and step in one launch]: for a model whose gradients fit in the registers of one
+// resident grid (about a million parameters on an H100), the global norm and the optimizer step
+// run as ONE cooperative kernel instead of the norm kernel followed by the step kernel:
+//   1. each thread loads its (at most R) 16-byte vectors of gradients - and of the parameters
+//      and optimizer state the update will need, so those loads are in flight during 2 and 3 -
+//      and accumulates its part of the norm; cub::BlockReduce makes one partial per block;
+//   2. a grid-wide barrier (cooperative_groups::this_grid().sync(), which orders memory too);
+//   3. every block combines all partials in the same fixed order (so every block computes the
+//      same norm, scale and skip, with no second barrier), block 0 records them;
+//   4. each thread updates the vectors it holds with the rule's update(), as the step kernel
+//      does (Note [clip scale on device]), or, for non-finite gradients, writes nothing.
+// Each gradient is read once (28 bytes per Adam parameter instead of 32) and the step costs one
+// launch instead of two: at 2^20 parameters the step is ~10 us, of which a kernel boundary was a
+// large share (issue 9's 1M-parameter target). The norm adds the same values as the two-launch
+// path, but its per-block partition follows this kernel's grid, so the last bit of the norm may
+// differ from it; the result is deterministic for a given device and arena size.
+//
+// When the arena does not fit (more vectors than R per resident thread, more blocks than the
+// partials buffer), the device cannot launch cooperatively, a pointer is unaligned, or
+// CUTRAIN_FUSED_CLIP_STEP=0 is set, launch_clip_step runs the two launches instead.
+#include <cooperative_groups.h>
+
+#include <atomic>
+#include <cstdlib>
+#include <cstring>
+#include <cub/block/block_reduce.cuh>
+
+#include "kernels/clip/clip.hpp"
+#include "kernels/common/launch.cuh"
+#include "kernels/common/vec.cuh"
+#include "kernels/optim/adagrad.cuh"
+#include "kernels/optim/adam.cuh"
+#include "kernels/optim/optim.hpp"
+#include "kernels/optim/rmsprop.cuh"
+#include "kernels/optim/sgd.cuh"
+
+namespace cutrain::kernels {
+namespace {
+
+struct Combine {
+  __device__ rules::NormPartial operator()(const rules::NormPartial& a,
+                                           const rules::NormPartial& b) const {
+    return rules::combine(a, b);
+  }
+};
+
+std::atomic<std::int64_t> g_fused_launches{0};
+
+// Register budget per R (vectors held per thread): the data is (2 + slots) x R 16-byte vectors
+// (Adam: up to 20 R registers). __launch_bounds__' second argument caps the registers at what
+// 4, 3 or 2 resident blocks of 256 threads leave (64, 85, 128): as many resident vectors as the
+// register file allows without spilling (tests/kernels/sass_check.py: no local memory).
+template <int R>
+constexpr int kMinBlocks = R == 1 ? 4 : (R == 2 ? 3 : 2);
+
+template <class Rule, int R>
+__global__ void __launch_bounds__(kBlock, kMinBlocks<R>) clip_step_kernel(const StepArgs<Rule> a) {
+  constexpr int S = Rule::kSlots;
+  using Reduce = cub::BlockReduce<rules::NormPartial, kBlock>;
+  __shared__ typename Reduce::TempStorage temp;
+  __shared__ rules::ClipResult shared_result;
+  const FusedNormArgs& f = a.norm;
+  const std::size_t stride = static_cast<std::size_t>(gridDim.x) * blockDim.x;
+  const std::size_t tid = static_cast<std::size_t>(blockIdx.x) * blockDim.x + threadIdx.x;
+  const std::size_t n4 = f.n / 4;
+
+  // 1. Loads and this thread's part of the norm.
+  Vec4 g[R], p[R], s[R][S > 0 ? S : 1];
+  rules::NormPartial acc{0.0, 0.0F, 0.0F};
+#pragma unroll
+  for (int r = 0; r < R; ++r) {
+    const std::size_t i = tid + static_cast<std::size_t>(r) * stride;
+    if (i >= n4) continue;
+    g[r] = load4(a.grads, i);
+    p[r] = load4(a.params, i);
+#pragma unroll
+    for (int k = 0; k < S; ++k) s[r][k] = a.state[k] != nullptr ? load4(a.state[k], i) : Vec4{};
+#pragma unroll
+    for (int lane = 0; lane < 4; ++lane) rules::accumulate(acc, g[r].v[lane]);
+  }
+  const rules::NormPartial block = Reduce(temp).Reduce(acc, Combine{});
+  if (threadIdx.x == 0) f.partials[blockIdx.x] = block;
+
+  // 2. Every partial is written and visible.
+  cooperative_groups::this_grid().sync();
+
+  // 3. The same combination in every block (through L2: written by other blocks).
+  acc = {0.0, 0.0F, 0.0F};
+  for (unsigned int j = threadIdx.x; j < gridDim.x; j += blockDim.x)
+    acc = rules::combine(acc, {__ldcg(&f.partials[j].sumsq), __ldcg(&f.partials[j].maxabs), 0.0F});
+  __syncthreads();  // every thread is done with `temp` from the first reduction
+  const rules::NormPartial total = Reduce(temp).Reduce(acc, Combine{});
+  if (threadIdx.x == 0) shared_result = rules::finish(total, f.max_norm, f.l2);
+  __syncthreads();
+  const rules::ClipResult res = shared_result;
+
+  // Note [device step counter], as in optimizer_step_kernel.
+  const bool skip = res.skip != 0;
+  const int t = a.counters_in[0] + 1;
+  if (blockIdx.x == 0 && threadIdx.x == 0) {
+    *f.result = res;
+    if (f.norm_out != nullptr) *f.norm_out = res.norm;
+    a.counters_out[0] = skip ? t - 1 : t;
+    a.counters_out[1] = a.counters_in[1] + (skip ? 1 : 0);
+  }
+  if (skip) return;  // Non-finite guard: nothing is written.
+
+    // 4. The update of the held vectors, each in its group (groups are 64-aligned ranges).
+#pragma unroll
+  for (int r = 0; r < R; ++r) {
+    const std::size_t i = tid + static_cast<std::size_t>(r) * stride;
+    if (i >= n4) continue;
+    int gi = 0;
+    while (gi < a.num_groups && !(i >= a.groups[gi].begin / 4 && i < a.groups[gi].end / 4)) ++gi;
+    if (gi == a.num_groups) continue;  // padding between groups stays as it is
+    const GroupArgs group = a.groups[gi];
+    const typename Rule::Prepared prep = Rule::prepare(a.hyper, group.lr, group.weight_decay, t);
+#pragma unroll
+    for (int lane = 0; lane < 4; ++lane) {
+      float st[S > 0 ? S : 1];
+#pragma unroll
+      for (int k = 0; k < S; ++k) st[k] = s[r][k].v[lane];
+      Rule::update(a.hyper, prep, p[r].v[lane], g[r].v[lane] * res.scale, st);
+#pragma unroll
+      for (int k = 0; k < S; ++k) s[r][k].v[lane] = st[k];
+    }
+    store4(a.params, i, p[r]);
+#pragma unroll
+    for (int k = 0; k < S; ++k)
+      if (a.state[k] != nullptr) store4(a.state[k], i, s[r][k]);
+  }
+}
+
+bool fused_enabled() {
+  static const bool on = [] {
+    const char* v = std::getenv("CUTRAIN_FUSED_CLIP_STEP");
+    return v == nullptr || std::strcmp(v, "0") != 0;
+  }();
+  return on;
+}
+
+bool cooperative_device() {
+  static std::array<std::atomic<int>, kMaxDevices> cache{};  // 0 unknown, 1 yes, 2 no
+  int device = 0;
+  CUTRAIN_CUDA_CHECK(cudaGetDevice(&device));
+  int known = device < kMaxDevices ? cache[device].load(std::memory_order_relaxed) : 0;
+  if (known == 0) {
+    int coop = 0;
+    CUTRAIN_CUDA_CHECK(cudaDeviceGetAttribute(&coop, cudaDevAttrCooperativeLaunch, device));
+    known = coop != 0 ? 1 : 2;
+    if (device < kMaxDevices) cache[device].store(known, std::memory_order_relaxed);
+  }
+  return known == 1;
+}
+
+// The fused kernel with R vectors per thread, if the whole arena fits one resident grid.
+template <class Rule, int R>
+bool try_fused(const StepArgs<Rule>& a, NativeStream stream) {
+  const std::size_t n4 = a.norm.n / 4;
+  const auto per_block = static_cast<std::size_t>(kBlock) * R;
+  const std::size_t blocks = (n4 + per_block - 1) / per_block;
+  // resident_grid clamps to what stays resident at once: the cooperative limit.
+  const auto resident = static_cast<std::size_t>(
+      resident_grid<clip_step_kernel<Rule, R>>(blocks * static_cast<std::size_t>(kBlock)));
+  if (blocks == 0 || blocks > resident || blocks > static_cast<std::size_t>(kMaxNormBlocks))
+    return false;
+  cudaLaunchConfig_t config{};
+  config.gridDim = dim3(static_cast<unsigned>(blocks));
+  config.blockDim = dim3(kBlock);
+  config.stream = stream;
+  cudaLaunchAttribute cooperative{};
+  cooperative.id = cudaLaunchAttributeCooperative;
+  cooperative.val.cooperative = 1;
+  config.attrs = &cooperative;
+  config.numAttrs = 1;
+  CUTRAIN_CUDA_CHECK(cudaLaunchKernelEx(&config, clip_step_kernel<Rule, R>, a));
+  g_fused_launches.fetch_add(1, std::memory_order_relaxed);
+  return true;
+}
+
+}  // namespace
+
+std::int64_t fused_clip_step_launches() {
+  return g_fused_launches.load(std::memory_order_relaxed);
+}
+
+template <class Rule>
+void launch_clip_step(const StepArgs<Rule>& args, NativeStream stream) {
+  const FusedNormArgs& f = args.norm;
+  bool aligned = f.n % 4 == 0 && aligned16(args.params, args.grads);
+  for (int k = 0; k < Rule::kSlots; ++k) aligned = aligned && aligned16(args.state[k]);
+  if (fused_enabled() && aligned && cooperative_device() &&
+      (try_fused<Rule, 1>(args, stream) || try_fused<Rule, 2>(args, stream) ||
+       try_fused<Rule, 4>(args, stream)))
+    return;
+  // Two launches: the norm kernel writes the result the step kernel reads.
+  launch_clip_norm(args.grads, f.n, f.partials, f.done_count, f.result, f.norm_out, f.max_norm,
+                   f.l2, stream);
+  StepArgs<Rule> plain = args;
+  plain.norm = {};
+  plain.grad_scale = &f.result->scale;
+  plain.skip = &f.result->skip;
+  launch_optimizer_step(plain, stream);
+}
+
+template void launch_clip_step<rules::Sgd>(const StepArgs<rules::Sgd>&, NativeStream);
+template void launch_clip_step<rules::Adagrad>(const StepArgs<rules::Adagrad>&, NativeStream);
+template void launch_clip_step<rules::Rmsprop>(const StepArgs<rules::Rmsprop>&, NativeStream);
+template void launch_clip_step<rules::Adam>(const StepArgs<rules::Adam>&, NativeStream);
+
+}  // namespace cutrain::kernels
