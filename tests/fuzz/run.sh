@@ -25,7 +25,8 @@ CUTRAIN_FUZZ_WRITE_SEED="$out/seed_checkpoint/valid.safetensors" "$out/bin/check
 export OMP_NUM_THREADS=1  # one input at a time; no thread pool to spin up per input
 for target in "${targets[@]}"; do
   seeds=("../tests/fuzz/corpus/$target")
-  [ "$target" = checkpoint ] && seeds=(seed_checkpoint)
+  # checkpoint: the freshly written seed, plus the inputs kept in the repository as regressions.
+  [ "$target" = checkpoint ] && seeds=(seed_checkpoint "../tests/fuzz/corpus/checkpoint")
   dict=()
   [ -f "tests/fuzz/$target.dict" ] && dict=(-dict="../tests/fuzz/$target.dict")
   mkdir -p "$out/corpus_$target"
@@ -33,9 +34,12 @@ for target in "${targets[@]}"; do
   (cd "$out" && "./bin/${target}_fuzz" -max_total_time="$seconds" -max_len=8192 \
      -rss_limit_mb=2048 "${dict[@]}" -artifact_prefix="./${target}_" "corpus_$target" \
      "${seeds[@]}" 2>&1 | grep -E "^#[0-9]+ +DONE|ERROR|SUMMARY|Done|changed" || true)
-  # libFuzzer exits non-zero on a crash; look for the saved artifacts to fail loudly.
-  if ls "$out/${target}_"crash-* "$out/${target}_"leak-* "$out/${target}_"oom-* >/dev/null 2>&1; then
-    echo "fuzz: $target found a crash, see $out/"
+  # libFuzzer exits non-zero on a crash; look for the saved artifacts to fail loudly. (Not
+  # `ls a b c`: it fails when any one pattern matches nothing, which hid every crash.)
+  found=$(find "$out" -maxdepth 1 -type f \( -name "${target}_crash-*" -o -name "${target}_leak-*" \
+          -o -name "${target}_oom-*" -o -name "${target}_timeout-*" \) | head -5)
+  if [ -n "$found" ]; then
+    echo "fuzz: $target found a crash, see $found"
     exit 1
   fi
 done
