@@ -197,12 +197,12 @@ TEST(ClipStepGpu, OneLaunchMatchesTwoLaunches) {
   }
 }
 
-// 16M parameters do not fit one resident grid's registers: the two launches run, so the result
-// is the two-call path's exactly.
+// 4.2M parameters do not fit one resident grid's registers (about 1.1M on an H100's 132 SMs):
+// the two launches run, so the result is the two-call path's exactly.
 TEST(ClipStepGpu, LargeArenasRunTheTwoLaunches) {
   CUTRAIN_REQUIRE_GPU();
   const std::int64_t before = kernels::fused_clip_step_launches();
-  check(Device::cuda(0), mlp(4, 2048), 0.0, true);
+  check(Device::cuda(0), mlp(4, 1024), 0.0, true);
   EXPECT_EQ(kernels::fused_clip_step_launches(), before);
 }
 #endif
