@@ -13,13 +13,6 @@
 namespace cutrain::kernels {
 namespace {
 
-struct Combine {
-  __device__ rules::NormPartial operator()(const rules::NormPartial& a,
-                                           const rules::NormPartial& b) const {
-    return rules::combine(a, b);
-  }
-};
-
 // Note [last block finishes]: the second pass used to be a one-block kernel of its own - a
 // third launch per clipped step, and at 1M parameters the step is only ~10 us, so a kernel
 // boundary is a large share of it. Here each block publishes its partial, fences, and takes a
@@ -43,7 +36,7 @@ __global__ void __launch_bounds__(kBlock)
     for (int k = 0; k < 4; ++k) rules::accumulate(acc, v.v[k]);
   }
   for (std::size_t i = n4 * 4 + tid; i < n; i += stride) rules::accumulate(acc, g[i]);
-  const rules::NormPartial block = Reduce(temp).Reduce(acc, Combine{});
+  const rules::NormPartial block = Reduce(temp).Reduce(acc, rules::CombineNorms{});
   if (threadIdx.x == 0) {
     partials[blockIdx.x] = block;
     __threadfence();  // the partial is visible device-wide before the ticket counts it
@@ -58,7 +51,7 @@ __global__ void __launch_bounds__(kBlock)
     const rules::NormPartial p{__ldcg(&partials[i].sumsq), __ldcg(&partials[i].maxabs), 0.0F};
     acc = rules::combine(acc, p);
   }
-  const rules::NormPartial total = Reduce(temp).Reduce(acc, Combine{});
+  const rules::NormPartial total = Reduce(temp).Reduce(acc, rules::CombineNorms{});
   if (threadIdx.x == 0) {
     const rules::ClipResult r = rules::finish(total, max_norm, l2);
     *result = r;

@@ -27,6 +27,13 @@ CUTRAIN_HD NormPartial combine(NormPartial a, const NormPartial& b) {
   return a;
 }
 
+// combine() as the function object cub::BlockReduce takes (the norm kernels' reductions).
+struct CombineNorms {
+  CUTRAIN_HD NormPartial operator()(const NormPartial& a, const NormPartial& b) const {
+    return combine(a, b);
+  }
+};
+
 struct ClipResult {
   float norm;
   float scale;

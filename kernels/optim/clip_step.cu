@@ -37,13 +37,6 @@
 namespace cutrain::kernels {
 namespace {
 
-struct Combine {
-  __device__ rules::NormPartial operator()(const rules::NormPartial& a,
-                                           const rules::NormPartial& b) const {
-    return rules::combine(a, b);
-  }
-};
-
 std::atomic<std::int64_t> g_fused_launches{0};
 
 // Register budget per R (vectors held per thread): the data is (2 + slots) x R 16-byte vectors
@@ -78,7 +71,7 @@ __global__ void __launch_bounds__(kBlock, kMinBlocks<R>) clip_step_kernel(const 
 #pragma unroll
     for (int lane = 0; lane < 4; ++lane) rules::accumulate(acc, g[r].v[lane]);
   }
-  const rules::NormPartial block = Reduce(temp).Reduce(acc, Combine{});
+  const rules::NormPartial block = Reduce(temp).Reduce(acc, rules::CombineNorms{});
   if (threadIdx.x == 0) f.partials[blockIdx.x] = block;
 
   // 2. Every partial is written and visible.
@@ -89,7 +82,7 @@ __global__ void __launch_bounds__(kBlock, kMinBlocks<R>) clip_step_kernel(const 
   for (unsigned int j = threadIdx.x; j < gridDim.x; j += blockDim.x)
     acc = rules::combine(acc, {__ldcg(&f.partials[j].sumsq), __ldcg(&f.partials[j].maxabs), 0.0F});
   __syncthreads();  // every thread is done with `temp` from the first reduction
-  const rules::NormPartial total = Reduce(temp).Reduce(acc, Combine{});
+  const rules::NormPartial total = Reduce(temp).Reduce(acc, rules::CombineNorms{});
   if (threadIdx.x == 0) shared_result = rules::finish(total, f.max_norm, f.l2);
   __syncthreads();
   const rules::ClipResult res = shared_result;
