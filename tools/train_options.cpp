@@ -3,9 +3,30 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstdlib>
 #include <sstream>
+#include <string>
 
 namespace cutrain::tools {
+namespace {
+
+// CLI11's PositiveNumber / NonNegativeNumber word a refusal as "Value 0 not in range 0.000000 to
+// 1797...(300 digits)", and let NaN through; these say what is wanted, and refuse NaN and inf.
+CLI::Validator number_check(bool (*ok)(double), const char* wanted) {
+  return CLI::Validator(
+      [ok, wanted](std::string& text) -> std::string {
+        char* end = nullptr;
+        const double v = std::strtod(text.c_str(), &end);
+        if (end == text.c_str() || *end != '\0') return "'" + text + "' is not a number";
+        if (!std::isfinite(v)) return "must be a finite number (got " + text + ")";
+        return ok(v) ? std::string() : "must be " + std::string(wanted) + " (got " + text + ")";
+      },
+      wanted, std::string("NUMBER ") + wanted);
+}
+const CLI::Validator kPositive = number_check([](double v) { return v > 0; }, "> 0");
+const CLI::Validator kNonNegative = number_check([](double v) { return v >= 0; }, ">= 0");
+
+}  // namespace
 
 void add_options(CLI::App& app, Config& c) {
   app.get_formatter()->column_width(34);
@@ -29,10 +50,8 @@ void add_options(CLI::App& app, Config& c) {
                  "counts outer steps; use --train-subset for large data)")
       ->check(CLI::IsMember({"sgd", "adagrad", "rmsprop", "adam", "adamw", "lbfgs", "newton-cg"}))
       ->capture_default_str();
-  app.add_option("--lr", c.lr, "learning rate")
-      ->check(CLI::NonNegativeNumber)
-      ->capture_default_str();
-  app.add_option("--momentum", c.momentum, "SGD / RMSProp momentum")->check(CLI::NonNegativeNumber);
+  app.add_option("--lr", c.lr, "learning rate")->check(kNonNegative)->capture_default_str();
+  app.add_option("--momentum", c.momentum, "SGD / RMSProp momentum")->check(kNonNegative);
   app.add_flag("--nesterov", c.nesterov, "Nesterov momentum (SGD, RMSProp)");
   app.add_option("--dampening", c.dampening, "SGD dampening")->check(CLI::Range(0.0, 1.0));
   app.add_option("--alpha", c.alpha, "RMSProp smoothing constant")
@@ -40,11 +59,11 @@ void add_options(CLI::App& app, Config& c) {
   app.add_flag("--centered", c.centered, "centered RMSProp");
   app.add_option("--beta1", c.beta1, "Adam beta1")->check(CLI::Range(0.0, 0.999999));
   app.add_option("--beta2", c.beta2, "Adam beta2")->check(CLI::Range(0.0, 0.999999));
-  app.add_option("--eps", c.eps, "epsilon")->check(CLI::PositiveNumber);
+  app.add_option("--eps", c.eps, "epsilon")->check(kPositive);
   app.add_option("--weight-decay", c.weight_decay,
                  "weight decay (L2 for Adam/SGD/..., "
                  "decoupled for AdamW); never applied to biases and BatchNorm")
-      ->check(CLI::NonNegativeNumber)
+      ->check(kNonNegative)
       ->capture_default_str();
   app.add_flag("--amsgrad", c.amsgrad, "AMSGrad variant of Adam/AdamW");
   app.add_option("--schedule", c.schedule,
@@ -52,14 +71,13 @@ void add_options(CLI::App& app, Config& c) {
       ->check(CLI::IsMember({"constant", "step", "exponential", "linear", "cosine"}))
       ->capture_default_str();
   app.add_option("--step-size", c.step_size, "step schedule: epochs between decays")
-      ->check(CLI::PositiveNumber);
+      ->check(kPositive);
   app.add_option("--gamma", c.gamma, "step/exponential: decay factor per step/epoch")
-      ->check(CLI::PositiveNumber);
-  app.add_option("--min-lr", c.min_lr, "linear/cosine: final learning rate")
-      ->check(CLI::NonNegativeNumber);
-  app.add_option("--warmup", c.warmup, "linear warmup iterations")->check(CLI::NonNegativeNumber);
+      ->check(kPositive);
+  app.add_option("--min-lr", c.min_lr, "linear/cosine: final learning rate")->check(kNonNegative);
+  app.add_option("--warmup", c.warmup, "linear warmup iterations")->check(kNonNegative);
   app.add_option("--clip-norm", c.clip_norm, "clip the global gradient L2 norm (0: off)")
-      ->check(CLI::NonNegativeNumber);
+      ->check(kNonNegative);
   app.add_option("--label-smoothing", c.label_smoothing, "label smoothing")
       ->check(CLI::Range(0.0, 1.0));
   app.add_option("--ema", c.ema,
@@ -68,22 +86,22 @@ void add_options(CLI::App& app, Config& c) {
                  "the averaged weights")
       ->check(CLI::Range(0.0, 0.999999));
   app.add_option("--batch-size", c.batch_size, "batch size")
-      ->check(CLI::PositiveNumber)
+      ->check(kPositive)
       ->capture_default_str();
   app.add_option("--accumulate", c.accumulate,
                  "gradient accumulation: this many batches per optimizer step, whose gradient is "
                  "the mean over all their samples (checkpoints, --checkpoint-every and the "
                  "schedule count steps)")
-      ->check(CLI::PositiveNumber);
+      ->check(kPositive);
   app.add_option("--epochs", c.epochs, "total epochs (a resumed run continues up to this)")
-      ->check(CLI::NonNegativeNumber)
+      ->check(kNonNegative)
       ->capture_default_str();
   app.add_option("--patience", c.patience, "early stopping on the validation loss (0: off)")
-      ->check(CLI::NonNegativeNumber);
+      ->check(kNonNegative);
   app.add_option("--val-fraction", c.val_fraction, "hold out this fraction of train for validation")
       ->check(CLI::Range(0.0, 0.99));
   app.add_option("--train-subset", c.train_subset, "use only the first N training samples")
-      ->check(CLI::NonNegativeNumber);
+      ->check(kNonNegative);
   app.add_option("--seed", c.seed, "seed of initialization, shuffling, dropout and splits");
   app.add_flag("--no-shuffle", c.no_shuffle, "visit training samples in file order");
   app.add_flag("--standardize", c.standardize, "per-feature standardization instead of /255 only");
@@ -95,7 +113,7 @@ void add_options(CLI::App& app, Config& c) {
                  "with --save: also checkpoint every this many steps, mid-epoch (a resume "
                  "continues at the next batch). Ctrl-C (SIGINT) or SIGTERM saves where the run "
                  "is and exits 130 / 143")
-      ->check(CLI::NonNegativeNumber);
+      ->check(kNonNegative);
   app.add_option("--init-from", c.init_from, "initial weights (layers.{i}.weight [out, in], ...)");
   app.add_option("--export-torch", c.export_torch, "write torch.nn.Sequential-named weights");
   app.add_option("--init-optimizer-from", c.init_optimizer_from,

@@ -58,7 +58,8 @@ Trainer::Trainer(nn::Sequential& model, optim::Optimizer& optimizer, TrainerOpti
                 "Trainer: accumulate_steps = ", options_.accumulate_steps,
                 " is invalid; valid: >= 1 (1: a step per batch)");
   CUTRAIN_CHECK(std::isfinite(options_.clip_norm) && options_.clip_norm >= 0,
-                "Trainer: clip_norm = ", options_.clip_norm, " is invalid; valid: >= 0");
+                "Trainer: clip_norm = ", options_.clip_norm,
+                " is invalid; valid: finite and >= 0 (0: no clipping)");
   CUTRAIN_CHECK(optimizer.device() == model.device(), "Trainer: the optimizer is on ",
                 optimizer.device().str(), " but the model on ", model.device().str());
   impl_->stream = Stream(model.device());

@@ -26,6 +26,12 @@ expect_usage_error --bucket-mb --bucket-mb -1
 expect_usage_error --checkpoint-every --data "$tmp" --checkpoint-every 10 --device cpu
 expect_usage_error --accumulate --accumulate 0
 expect_usage_error --ema --ema 1.5
+# Number checks say what is wanted (not CLI11's "not in range 0.000000 to 1797...") and refuse
+# NaN and infinities.
+expect_usage_error "--batch-size: must be > 0 (got 0)" --batch-size 0
+expect_usage_error "--lr: must be a finite number (got nan)" --lr nan
+expect_usage_error "--clip-norm: must be a finite number (got inf)" --clip-norm inf
+expect_usage_error "--eps: '1e-8x' is not a number" --eps 1e-8x
 
 if [ ! -d "$data" ]; then
   echo "skipped: no Fashion-MNIST at $data"
