@@ -42,6 +42,11 @@ cmake --build build-asan -j "$JOBS"
 
 echo "== clang-tidy (.clang-tidy) over src/ and tools/ =="
 quiet run-clang-tidy -p build-asan -quiet -j "$JOBS" 'src/|tools/'
+# The CPU-only build compiles neither src/cuda/ nor the CUDA branches of the files that have
+# them: those once more as the CUDA build compiles them.
+cuda_files=$( (ls src/cuda/*.cpp; grep -rlE 'CUTRAIN_(WITH_CUDA|ON_CUDA|WITH_NCCL|WITH_CURAND)' \
+  src tools --include='*.cpp') | grep -v runtime_none | sort -u | paste -sd'|')
+quiet run-clang-tidy -p build -quiet -j "$JOBS" "$cuda_files"
 echo "clang-tidy: clean"
 
 echo "== CPU-only ThreadSanitizer build (build-tsan/): the suites with cutrain's own threads =="
