@@ -37,12 +37,19 @@ rules::NormPartial cpu_chunk_norm(const float* g, std::size_t begin, std::size_t
   float maxabs[kLanes] = {};
   std::size_t i = begin;
   for (; i + kLanes <= end; i += kLanes) {
+    // Two simd loops, not one: with the float max and the double sum in one body g++ unrolled
+    // the 16 lanes into scalar code (1.8 G elements/s); apart, each is a few AVX-512
+    // instructions (8.3 G elements/s, the same bits: every lane adds the same terms in order).
+#pragma omp simd
     for (std::size_t j = 0; j < kLanes; ++j) {
       const float v = g[i + j];
       sumsq[j] += static_cast<double>(v) * static_cast<double>(v);
-      // A NaN may be dropped here (unlike fmaxf's order): sumsq is what flags non-finite
-      // gradients (rules::finish), and maxabs is read only when everything is finite.
-      const float a = std::fabs(v);
+    }
+    // A NaN may be dropped here (unlike fmaxf's order): sumsq is what flags non-finite
+    // gradients (rules::finish), and maxabs is read only when everything is finite.
+#pragma omp simd
+    for (std::size_t j = 0; j < kLanes; ++j) {
+      const float a = std::fabs(g[i + j]);
       maxabs[j] = maxabs[j] < a ? a : maxabs[j];
     }
   }
