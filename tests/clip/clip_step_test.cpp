@@ -7,6 +7,7 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <cstdio>
 #include <functional>
 #include <limits>
 #include <memory>
@@ -184,17 +185,27 @@ TEST(ClipStep, CpuIsRunThenStepBitForBit) {
 
 #if CUTRAIN_WITH_CUDA
 // A few thousand parameters (one block) and the 1M/20-tensor shape of issue 9 (316 x 316 x 10
-// layers): one launch each; the last bit of the norm may differ from the two-launch path.
+// layers): one launch each where they fit; the last bit of the norm may differ from the
+// two-launch path. The small arena fits any GPU; the 1M one fits an H100 SXM's 132 SMs (R = 4,
+// Note [clip and step in one launch]) but not a device with fewer, so for it the path taken is
+// reported (bench_optim's clip_path shows it too), not required.
 TEST(ClipStepGpu, OneLaunchMatchesTwoLaunches) {
   CUTRAIN_REQUIRE_GPU();
   const Device gpu = Device::cuda(0);
-  for (const auto& layout : {mlp(3, 40), mlp(10, 316)}) {
-    const std::int64_t before = kernels::fused_clip_step_launches();
-    check(gpu, layout, 2e-6, false);
-    EXPECT_GT(kernels::fused_clip_step_launches(), before)
-        << layout->total() << " parameters did not take the one-launch path";
-    check(gpu, layout, 2e-6, true);
-  }
+  const auto small = mlp(3, 40);
+  std::int64_t before = kernels::fused_clip_step_launches();
+  check(gpu, small, 2e-6, false);
+  EXPECT_GT(kernels::fused_clip_step_launches(), before)
+      << small->total() << " parameters did not take the one-launch path";
+  check(gpu, small, 2e-6, true);
+  const auto million = mlp(10, 316);
+  before = kernels::fused_clip_step_launches();
+  check(gpu, million, 2e-6, false);
+  check(gpu, million, 2e-6, true);
+  const bool fused = kernels::fused_clip_step_launches() > before;
+  RecordProperty("one_launch_at_1M", fused ? "yes" : "no");
+  std::printf("clip step on %zu parameters: %s\n", million->total(),
+              fused ? "one launch" : "two launches (the arena does not fit this GPU's grid)");
 }
 
 // 4.2M parameters do not fit one resident grid's registers (about 1.1M on an H100's 132 SMs):
