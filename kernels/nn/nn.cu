@@ -201,6 +201,33 @@ __global__ void __launch_bounds__(kBlock) mean_kernel(const float* __restrict__ 
   }
 }
 
+// Note [loss and mean in one block] (kernels/nn/nn.hpp): softmax_cross_entropy_kernel's rows
+// and mean_kernel's sum in one block, thread t taking rows t, t + kBlock, ... for both, so each
+// row loss is the same float and the double sum adds them in the same order: the same bits as
+// the two launches.
+__global__ void __launch_bounds__(kBlock)
+    softmax_cross_entropy_mean_kernel(const float* __restrict__ logits,
+                                      const std::int32_t* __restrict__ labels, std::int64_t rows,
+                                      int classes, float eps, float* dlogits, float* out,
+                                      float* also) {
+  using Reduce = cub::BlockReduce<double, kBlock>;
+  __shared__ typename Reduce::TempStorage temp;
+  const float inv_batch = 1.0F / static_cast<float>(rows);
+  double acc = 0.0;
+  for (std::int64_t r = threadIdx.x; r < rows; r += blockDim.x) {
+    const float row_loss =
+        rules::softmax_cross_entropy_row(logits + r * classes, classes, labels[r], eps, inv_batch,
+                                         dlogits ? dlogits + r * classes : nullptr);
+    acc += row_loss;
+  }
+  const double total = Reduce(temp).Sum(acc);
+  if (threadIdx.x == 0) {
+    const auto m = static_cast<float>(total / static_cast<double>(rows));
+    *out = m;
+    if (also != nullptr) *also = m;
+  }
+}
+
 // Note [evaluation on the device]: one block, so the batches add up in launch order.
 __global__ void __launch_bounds__(kBlock)
     eval_accumulate_kernel(const float* __restrict__ logits,
@@ -293,6 +320,13 @@ void launch_mse(const float* y, const float* t, std::size_t n, float* sq, float*
 void launch_mean(const float* x, std::size_t n, double divisor, float* out, float* also,
                  NativeStream stream) {
   mean_kernel<<<1, kBlock, 0, stream>>>(x, n, divisor, out, also);
+  CUTRAIN_CUDA_CHECK_LAUNCH();
+}
+void launch_softmax_cross_entropy_mean(const float* logits, const std::int32_t* labels,
+                                       std::int64_t rows, int classes, float eps, float* dlogits,
+                                       float* out, float* also, NativeStream stream) {
+  softmax_cross_entropy_mean_kernel<<<1, kBlock, 0, stream>>>(logits, labels, rows, classes, eps,
+                                                              dlogits, out, also);
   CUTRAIN_CUDA_CHECK_LAUNCH();
 }
 void launch_eval_accumulate(const float* logits, const std::int32_t* labels, std::int64_t rows,

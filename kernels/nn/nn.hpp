@@ -48,6 +48,14 @@ void launch_mse(const float* y, const float* t, std::size_t n, float* sq, float*
 // *out = sum(x[0..n)) / divisor, deterministic (one block, fixed order), in double.
 void launch_mean(const float* x, std::size_t n, double divisor, float* out, float* also,
                  NativeStream stream);
+// Note [loss and mean in one block]: launch_softmax_cross_entropy then launch_mean (divisor:
+// rows) in ONE one-block launch, the same additions in the same order - the same bits. For
+// batches up to kLossMeanRows rows (a thread handles rows t, t + 256, ... as the mean kernel
+// reads them).
+inline constexpr std::int64_t kLossMeanRows = 4096;
+void launch_softmax_cross_entropy_mean(const float* logits, const std::int32_t* labels,
+                                       std::int64_t rows, int classes, float eps, float* dlogits,
+                                       float* out, float* also, NativeStream stream);
 // sums->loss += *mean_loss * rows; sums->correct += rows whose argmax is the label
 // (Note [evaluation on the device]). One block: a fixed order, deterministic.
 void launch_eval_accumulate(const float* logits, const std::int32_t* labels, std::int64_t rows,

@@ -243,6 +243,20 @@ void softmax_cross_entropy(const Exec& e, const float* logits, const std::int32_
                                                             row_loss, dlogits, e.stream))
 }
 
+void softmax_cross_entropy_mean(const Exec& e, const float* logits, const std::int32_t* labels,
+                                std::int64_t rows, int classes, float eps, float* row_loss,
+                                float* dlogits, float* out, float* also) {
+#if CUTRAIN_WITH_CUDA
+  if (e.device.is_cuda() && rows <= kernels::kLossMeanRows) {
+    kernels::launch_softmax_cross_entropy_mean(logits, labels, rows, classes, eps, dlogits, out,
+                                               also, e.stream);
+    return;
+  }
+#endif
+  softmax_cross_entropy(e, logits, labels, rows, classes, eps, row_loss, dlogits);
+  mean(e, row_loss, static_cast<std::size_t>(rows), static_cast<double>(rows), out, also);
+}
+
 void mse(const Exec& e, const float* y, const float* t, std::size_t n, float* sq, float* grad) {
   const float inv_n = 1.0F / static_cast<float>(n);
   CUTRAIN_NN_DISPATCH(cpu::parallel_for(n,

@@ -66,6 +66,12 @@ void batchnorm_backward(const Exec& e, const float* x, const float* dy, float* d
 void softmax_cross_entropy(const Exec& e, const float* logits, const std::int32_t* labels,
                            std::int64_t rows, int classes, float eps, float* row_loss,
                            float* dlogits);
+// softmax_cross_entropy into row_loss, then mean(row_loss, rows, rows, out, also): on the GPU one
+// launch for batches up to kernels::kLossMeanRows rows, with the same bits (Note [loss and mean
+// in one block]); row_loss is then not written.
+void softmax_cross_entropy_mean(const Exec& e, const float* logits, const std::int32_t* labels,
+                                std::int64_t rows, int classes, float eps, float* row_loss,
+                                float* dlogits, float* out, float* also = nullptr);
 void mse(const Exec& e, const float* y, const float* t, std::size_t n, float* sq, float* grad);
 // *out (and *also, when given) = sum(x) / divisor
 void mean(const Exec& e, const float* x, std::size_t n, double divisor, float* out,

@@ -58,10 +58,11 @@ void SoftmaxCrossEntropy::compute(const Matrix& logits, const std::int32_t* labe
   Guard guard(logits.device);
   ensure(logits.device, static_cast<std::size_t>(logits.rows));
   const backend::Exec e{logits.device, stream, nullptr};
-  backend::softmax_cross_entropy(e, logits.data, labels, logits.rows, static_cast<int>(logits.cols),
-                                 eps_, scratch_.as<float>(), grad ? grad->data : nullptr);
-  backend::mean(e, scratch_.as<float>(), static_cast<std::size_t>(logits.rows),
-                static_cast<double>(logits.rows), value_.as<float>(), value_out);
+  // One launch on the GPU for the batch sizes models train with (Note [loss and mean in one
+  // block]).
+  backend::softmax_cross_entropy_mean(e, logits.data, labels, logits.rows,
+                                      static_cast<int>(logits.cols), eps_, scratch_.as<float>(),
+                                      grad ? grad->data : nullptr, value_.as<float>(), value_out);
 }
 
 void MseLoss::compute(const Matrix& output, const Matrix& target, Matrix* grad,
