@@ -17,6 +17,7 @@
 
 #include "cutrain/buffer.hpp"
 #include "cutrain/clip.hpp"
+#include "cutrain/error.hpp"
 #include "cutrain/optim.hpp"
 #include "cutrain/stream.hpp"
 #include "support/gpu.hpp"
@@ -181,6 +182,19 @@ void check(Device device, const std::shared_ptr<const ArenaLayout>& layout, doub
 TEST(ClipStep, CpuIsRunThenStepBitForBit) {
   check(Device::cpu(), mlp(3, 40), 0.0, false);
   check(Device::cpu(), mlp(3, 40), 0.0, true);
+}
+
+// A gradient arena of another layout is refused before anything runs: no norm, no step.
+TEST(ClipStep, RefusesMismatchedArenasAndChangesNothing) {
+  Arena params = random_arena(mlp(2, 8), Device::cpu(), 1, 1.0F);
+  const Arena grads = random_arena(mlp(3, 8), Device::cpu(), 2, 1.0F);
+  const std::vector<float> before = params.to_host();
+  optim::Adam opt(params, {});
+  GradClipper clipper(Device::cpu(), 1.0F);
+  EXPECT_THROW(opt.step(params, grads, clipper), Error);
+  EXPECT_EQ(params.to_host(), before);
+  EXPECT_EQ(opt.issued_steps(), 0);
+  EXPECT_EQ(clipper.last_norm(), 0.0F) << "the clipper ran";
 }
 
 #if CUTRAIN_WITH_CUDA
