@@ -123,7 +123,12 @@ if command -v ncu >/dev/null && [ -z "${GPU_CHECK_SKIP_NCU:-}${GPU_CHECK_SKIP_BE
   timeout 120 ncu --clock-control none --launch-skip 40 --launch-count 9 --section SpeedOfLight \
     --csv build-gpu/bin/bench_optim --device cuda --model mlp-1m --clip --optimizer adam \
     --min-seconds 0.01 >"$OUT_DIR/ncu_optim_mlp1m.csv" 2>"$OUT_DIR/ncu.err"
-  note "- ncu, clip+Adam on mlp-1m (3 steps' kernels): rc $? -> ncu_optim_mlp1m.csv"
+  note "- ncu, clip+Adam on mlp-1m (one-launch path's kernels): rc $? -> ncu_optim_mlp1m.csv"
+  # The same with the norm and the step as two launches (Note [clip and step in one launch]).
+  CUTRAIN_FUSED_CLIP_STEP=0 timeout 120 ncu --clock-control none --launch-skip 40 --launch-count 8 \
+    --section SpeedOfLight --csv build-gpu/bin/bench_optim --device cuda --model mlp-1m --clip \
+    --optimizer adam --min-seconds 0.01 >"$OUT_DIR/ncu_optim_mlp1m_two.csv" 2>>"$OUT_DIR/ncu.err"
+  note "- ncu, the same as two launches (CUTRAIN_FUSED_CLIP_STEP=0): rc $? -> ncu_optim_mlp1m_two.csv"
   timeout 120 ncu --clock-control none --launch-skip 20 --launch-count 12 --section SpeedOfLight \
     --csv build-gpu/bin/bench_layers --device cuda --min-seconds 0.01 \
     >"$OUT_DIR/ncu_layers.csv" 2>>"$OUT_DIR/ncu.err"
