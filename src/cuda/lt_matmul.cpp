@@ -84,7 +84,8 @@ LtMatmul::Plan* LtMatmul::plan_for(const Key& key, const float* bias) {
     plan->desc.reset(desc);
     const cublasOperation_t op_a = trans_b ? CUBLAS_OP_T : CUBLAS_OP_N;  // cuBLASLt's A = our B
     const cublasOperation_t op_b = trans_a ? CUBLAS_OP_T : CUBLAS_OP_N;
-    const cublasLtEpilogue_t epilogue = CUBLASLT_EPILOGUE_BIAS;
+    const cublasLtEpilogue_t epilogue =
+        std::get<12>(key) ? CUBLASLT_EPILOGUE_RELU_BIAS : CUBLASLT_EPILOGUE_BIAS;
     const void* bias_ptr = bias;
     if ((s = cublasLtMatmulDescSetAttribute(desc, CUBLASLT_MATMUL_DESC_TRANSA, &op_a,
                                             sizeof(op_a))) != CUBLAS_STATUS_SUCCESS ||
@@ -147,7 +148,8 @@ LtMatmul::Plan* LtMatmul::plan_for(const Key& key, const float* bias) {
 
 bool LtMatmul::gemm_bias(bool trans_a, bool trans_b, std::int64_t m, std::int64_t n, std::int64_t k,
                          const float* a, std::int64_t lda, const float* b, std::int64_t ldb,
-                         float* c, std::int64_t ldc, const float* bias, NativeStream stream) {
+                         float* c, std::int64_t ldc, const float* bias, NativeStream stream,
+                         bool relu) {
   if (!enabled_) return false;
   // As PyTorch's addmm: a one-row or one-column B gets no heuristic from cuBLASLt (it reports
   // an invalid value), and a bias the epilogue may read in vectors must be 16-byte aligned.
@@ -155,9 +157,19 @@ bool LtMatmul::gemm_bias(bool trans_a, bool trans_b, std::int64_t m, std::int64_
     ++fallbacks_;
     return false;
   }
-  const Key key{
-      trans_a,         trans_b,           m, n, k, lda, ldb, ldc, alignment_of(a), alignment_of(b),
-      alignment_of(c), alignment_of(bias)};
+  const Key key{trans_a,
+                trans_b,
+                m,
+                n,
+                k,
+                lda,
+                ldb,
+                ldc,
+                alignment_of(a),
+                alignment_of(b),
+                alignment_of(c),
+                alignment_of(bias),
+                relu};
   Plan* plan = plan_for(key, bias);
   if (!plan->supported) {
     ++fallbacks_;

@@ -14,9 +14,10 @@
 // path, so the fused path is an optimization, never a requirement. CUTRAIN_CUBLASLT=0 in the
 // environment turns it off (for comparisons: bench_layers measures both).
 //
-// The bias gradient is not fused (BGRADB): the column-sum kernel adds each column's rows in the
-// order the CPU does (Note [column sums in chunks]), which keeps bias gradients equal across
-// the backends bit for bit; cuBLASLt's reduction order is its own.
+// A Linear followed by ReLU takes the RELU_BIAS epilogue instead (Note [Linear and ReLU in one
+// GEMM], src/nn/sequential.cpp). The bias gradient is not fused (BGRADB): the column-sum kernel
+// adds each column's rows in the order the CPU does (Note [column sums in chunks]), which keeps
+// bias gradients equal across the backends bit for bit; cuBLASLt's reduction order is its own.
 
 #include <cublasLt.h>
 
@@ -42,9 +43,10 @@ class LtMatmul {
   // Row-major C[m, n] = op(A)[m, k] op(B)[k, n] + bias[n] (each row of C gets the bias), as
   // nn::backend::gemm with alpha 1 and beta 0 (Note [row-major GEMM on cuBLAS]). Returns false
   // without doing anything when the fused path is off or cuBLASLt has no algorithm for the case.
+  // relu: max(., 0) of that too (the RELU_BIAS epilogue: a Linear followed by ReLU).
   bool gemm_bias(bool trans_a, bool trans_b, std::int64_t m, std::int64_t n, std::int64_t k,
                  const float* a, std::int64_t lda, const float* b, std::int64_t ldb, float* c,
-                 std::int64_t ldc, const float* bias, NativeStream stream);
+                 std::int64_t ldc, const float* bias, NativeStream stream, bool relu = false);
 
   bool enabled() const { return enabled_; }
   void set_enabled(bool on) { enabled_ = on; }
@@ -54,10 +56,11 @@ class LtMatmul {
 
  private:
   struct Plan;
-  // trans_a, trans_b, m, n, k, lda, ldb, ldc, then the alignments of a, b, c and the bias
+  // trans_a, trans_b, m, n, k, lda, ldb, ldc, then the alignments of a, b, c and the bias, and
+  // whether the epilogue applies ReLU
   using Key =
       std::tuple<bool, bool, std::int64_t, std::int64_t, std::int64_t, std::int64_t, std::int64_t,
-                 std::int64_t, std::uint32_t, std::uint32_t, std::uint32_t, std::uint32_t>;
+                 std::int64_t, std::uint32_t, std::uint32_t, std::uint32_t, std::uint32_t, bool>;
   Plan* plan_for(const Key& key, const float* bias);
 
   cublasLtHandle_t handle_ = nullptr;

@@ -67,6 +67,24 @@ void gemm_bias(const Exec& e, bool trans_a, bool trans_b, std::int64_t m, std::i
   add_bias(e, c, bias, m, n);
 }
 
+bool gemm_bias_relu(const Exec& e, bool trans_a, bool trans_b, std::int64_t m, std::int64_t n,
+                    std::int64_t k, const float* a, std::int64_t lda, const float* b,
+                    std::int64_t ldb, float* pre, float* out, std::int64_t ldc, const float* bias) {
+  CUTRAIN_CHECK(ldc == n, "gemm_bias_relu: the output's rows must be contiguous (ldc ", ldc,
+                " != n ", n, ")");
+  if (m == 0 || n == 0) return true;
+#if CUTRAIN_WITH_CUDA
+  if (e.device.is_cuda() && e.lt != nullptr &&
+      static_cast<detail::LtMatmul*>(e.lt)->gemm_bias(trans_a, trans_b, m, n, k, a, lda, b, ldb,
+                                                      out, ldc, bias, e.stream, /*relu=*/true))
+    return false;
+#endif
+  gemm_bias(e, trans_a, trans_b, m, n, k, a, lda, b, ldb, pre, ldc, bias);
+  activation_forward(e, rules::Activation::kRelu, 0.0F, pre, out,
+                     static_cast<std::size_t>(m) * static_cast<std::size_t>(n));
+  return true;
+}
+
 namespace {
 
 // Note [activation kind outside the loop]: the CPU loops call the rule with the kind as a

@@ -40,6 +40,13 @@ void gemm_bias(const Exec& e, bool trans_a, bool trans_b, std::int64_t m, std::i
                std::int64_t k, const float* a, std::int64_t lda, const float* b, std::int64_t ldb,
                float* c, std::int64_t ldc, const float* bias);
 
+// out = relu(op(A) op(B) + bias) (Note [Linear and ReLU in one GEMM]): one cuBLASLt call with the
+// RELU_BIAS epilogue on the GPU where it has an algorithm - then `pre` is not written - else
+// pre = gemm_bias(...) and out = relu(pre). Returns whether `pre` holds the pre-activation.
+bool gemm_bias_relu(const Exec& e, bool trans_a, bool trans_b, std::int64_t m, std::int64_t n,
+                    std::int64_t k, const float* a, std::int64_t lda, const float* b,
+                    std::int64_t ldb, float* pre, float* out, std::int64_t ldc, const float* bias);
+
 void activation_forward(const Exec& e, rules::Activation a, float slope, const float* x, float* y,
                         std::size_t n);
 void activation_backward(const Exec& e, rules::Activation a, float slope, const float* x,

@@ -47,6 +47,13 @@ void Linear::forward(LayerContext& ctx, const Matrix& x, Matrix& y) {
     backend::gemm(e, false, true, x.rows, out_, in_, 1.0F, x.data, in_, w, in_, 0.0F, y.data, out_);
 }
 
+bool Linear::forward_relu(LayerContext& ctx, const Matrix& x, Matrix& pre, Matrix& y) {
+  CUTRAIN_CHECK(bias_, "Linear::forward_relu needs a bias (the fused epilogue adds it)");
+  return backend::gemm_bias_relu(exec_of(ctx), false, true, x.rows, out_, in_, x.data, in_,
+                                 ctx.parameter("weight").data, in_, pre.data, y.data, out_,
+                                 ctx.parameter("bias").data);
+}
+
 // dx = dy W;  dW = dy^T x;  db = sum over the batch of dy
 void Linear::backward(LayerContext& ctx, const Matrix& x, const Matrix& /*y*/, const Matrix& dy,
                       Matrix& dx) {
@@ -115,8 +122,12 @@ void Activation::forward(LayerContext& ctx, const Matrix& x, Matrix& y) {
 void Activation::backward(LayerContext& ctx, const Matrix& x, const Matrix& y, const Matrix& dy,
                           Matrix& dx) {
   if (dx.data == nullptr) return;
-  backend::activation_backward(exec_of(ctx), rule_of(kind_), slope_, x.data, y.data, dy.data,
-                               dx.data, x.size());
+  // ReLU's derivative reads y in place of x: y = max(x, 0) > 0 exactly when x > 0 (NaN included:
+  // both say no), so the result is the same, and the input need not exist - after a Linear whose
+  // GEMM applied the ReLU it is never written (Note [Linear and ReLU in one GEMM]).
+  const float* in = kind_ == Kind::kRelu ? y.data : x.data;
+  backend::activation_backward(exec_of(ctx), rule_of(kind_), slope_, in, y.data, dy.data, dx.data,
+                               x.size());
 }
 
 // ---- Dropout ------------------------------------------------------------------------------------

@@ -28,6 +28,12 @@ class Linear final : public Layer {
   void backward(LayerContext& ctx, const Matrix& x, const Matrix& y, const Matrix& dy,
                 Matrix& dx) override;
 
+  // y = relu(x W^T + b) for a Linear that a ReLU follows (Sequential does this on the GPU, Note
+  // [Linear and ReLU in one GEMM]): one cuBLASLt call there, which leaves `pre` unwritten, else
+  // pre = x W^T + b and y = relu(pre). Returns whether `pre` was written. Needs a bias.
+  bool forward_relu(LayerContext& ctx, const Matrix& x, Matrix& pre, Matrix& y);
+  bool has_bias() const { return bias_; }
+
   // The weight initialization (Sequential sets it from the next activation unless overridden).
   void set_init(init::Scheme scheme) { init_ = scheme; }
   const std::optional<init::Scheme>& init_scheme() const { return init_; }
