@@ -161,6 +161,41 @@ TEST(GemmBiasGpu, EpilogueGivesTheProductPlusTheBias) {
   EXPECT_GE(g.lt.fallbacks(), expected_fallbacks);
 }
 
+// A cached plan serves every call of its shape, each with its own bias: the pointer is set per
+// call, not frozen in the plan (two layers of one shape). Both biases live at once, so the
+// second call's pointer really differs from the first's.
+TEST(GemmBiasGpu, ACachedPlanTakesEachCallsBias) {
+  CUTRAIN_REQUIRE_GPU();
+  GpuExec g;
+  const Device d = Device::cuda(0);
+  const Problem p = make(kCases[0], 21);
+  std::vector<float> other_bias(p.bias.size());
+  for (std::size_t j = 0; j < other_bias.size(); ++j) other_bias[j] = 1.0F - p.bias[j];
+  Buffer a(p.a.size() * sizeof(float), d), b(p.b.size() * sizeof(float), d),
+      bias1(p.bias.size() * sizeof(float), d), bias2(p.bias.size() * sizeof(float), d),
+      c(p.want.size() * sizeof(float), d);
+  copy_bytes(a.data(), d, p.a.data(), Device::cpu(), a.bytes());
+  copy_bytes(b.data(), d, p.b.data(), Device::cpu(), b.bytes());
+  copy_bytes(bias1.data(), d, p.bias.data(), Device::cpu(), bias1.bytes());
+  copy_bytes(bias2.data(), d, other_bias.data(), Device::cpu(), bias2.bytes());
+  std::vector<float> got(p.want.size());
+  for (const bool second : {false, true}) {
+    backend::gemm_bias(g.exec(), p.c.trans_a, p.c.trans_b, p.c.m, p.c.n, p.c.k, a.as<float>(),
+                       p.lda, b.as<float>(), p.ldb, c.as<float>(), p.c.n,
+                       (second ? bias2 : bias1).as<float>());
+    g.stream.synchronize();
+    copy_bytes(got.data(), Device::cpu(), c.data(), d, c.bytes());
+    Problem want = p;
+    if (second)
+      for (std::size_t i = 0; i < want.want.size(); ++i) {
+        const std::size_t j = i % static_cast<std::size_t>(p.c.n);
+        want.want[i] += static_cast<double>(other_bias[j]) - p.bias[j];
+      }
+    expect_close(want, got, second ? "second bias" : "first bias");
+  }
+  EXPECT_EQ(g.lt.fused_calls(), 2);
+}
+
 // The fused path and the two-pass path (what CUTRAIN_CUBLASLT=0 selects) agree to the GEMM's
 // rounding; switching it off by the environment really switches it off.
 TEST(GemmBiasGpu, EnvironmentSwitchesTheEpilogueOff) {
