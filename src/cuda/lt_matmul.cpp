@@ -72,65 +72,55 @@ LtMatmul::Plan* LtMatmul::plan_for(const Key& key, const float* bias) {
   auto it = plans_.find(key);
   if (it != plans_.end()) return it->second.get();
   const bool trans_a = std::get<0>(key), trans_b = std::get<1>(key);
-  const std::int64_t m = std::get<2>(key), n = std::get<3>(key), k = std::get<4>(key);
+  const auto m = static_cast<std::uint64_t>(std::get<2>(key));
+  const auto n = static_cast<std::uint64_t>(std::get<3>(key));
+  const auto k = static_cast<std::uint64_t>(std::get<4>(key));
   const std::int64_t lda = std::get<5>(key), ldb = std::get<6>(key), ldc = std::get<7>(key);
-  const std::uint32_t align_a = std::get<8>(key), align_b = std::get<9>(key),
-                      align_c = std::get<10>(key);  // (the heuristic reads the bias pointer)
+  // cuBLASLt's A, B, C and D are our B, A, C and C (the bias's alignment the heuristic reads
+  // from the pointer itself).
+  const std::uint32_t aligns[4] = {std::get<9>(key), std::get<8>(key), std::get<10>(key),
+                                   std::get<10>(key)};
   auto plan = std::make_unique<Plan>();
   auto make = [&]() -> cublasStatus_t {
     cublasLtMatmulDesc_t desc = nullptr;
     cublasStatus_t s = cublasLtMatmulDescCreate(&desc, CUBLAS_COMPUTE_32F, CUDA_R_32F);
     if (s != CUBLAS_STATUS_SUCCESS) return s;
     plan->desc.reset(desc);
-    const cublasOperation_t op_a = trans_b ? CUBLAS_OP_T : CUBLAS_OP_N;  // cuBLASLt's A = our B
+    auto set = [&](cublasLtMatmulDescAttributes_t attribute, const auto& value) {
+      return s = cublasLtMatmulDescSetAttribute(desc, attribute, &value, sizeof(value));
+    };
+    const cublasOperation_t op_a = trans_b ? CUBLAS_OP_T : CUBLAS_OP_N;
     const cublasOperation_t op_b = trans_a ? CUBLAS_OP_T : CUBLAS_OP_N;
     const cublasLtEpilogue_t epilogue =
         std::get<12>(key) ? CUBLASLT_EPILOGUE_RELU_BIAS : CUBLASLT_EPILOGUE_BIAS;
     const void* bias_ptr = bias;
-    if ((s = cublasLtMatmulDescSetAttribute(desc, CUBLASLT_MATMUL_DESC_TRANSA, &op_a,
-                                            sizeof(op_a))) != CUBLAS_STATUS_SUCCESS ||
-        (s = cublasLtMatmulDescSetAttribute(desc, CUBLASLT_MATMUL_DESC_TRANSB, &op_b,
-                                            sizeof(op_b))) != CUBLAS_STATUS_SUCCESS ||
-        (s = cublasLtMatmulDescSetAttribute(desc, CUBLASLT_MATMUL_DESC_EPILOGUE, &epilogue,
-                                            sizeof(epilogue))) != CUBLAS_STATUS_SUCCESS ||
-        (s = cublasLtMatmulDescSetAttribute(desc, CUBLASLT_MATMUL_DESC_BIAS_POINTER, &bias_ptr,
-                                            sizeof(bias_ptr))) != CUBLAS_STATUS_SUCCESS)
+    if (set(CUBLASLT_MATMUL_DESC_TRANSA, op_a) || set(CUBLASLT_MATMUL_DESC_TRANSB, op_b) ||
+        set(CUBLASLT_MATMUL_DESC_EPILOGUE, epilogue) ||
+        set(CUBLASLT_MATMUL_DESC_BIAS_POINTER, bias_ptr))
       return s;
     // Stored shapes, column-major: our row-major X[r, c] with row length ld is X^T[c, r], ld.
-    auto layout = [](LayoutPtr& out, std::uint64_t rows, std::uint64_t cols, std::int64_t ld) {
+    auto layout = [&](LayoutPtr& out, std::uint64_t rows, std::uint64_t cols, std::int64_t ld) {
       cublasLtMatrixLayout_t l = nullptr;
-      const cublasStatus_t st = cublasLtMatrixLayoutCreate(&l, CUDA_R_32F, rows, cols, ld);
+      s = cublasLtMatrixLayoutCreate(&l, CUDA_R_32F, rows, cols, ld);
       out.reset(l);
-      return st;
+      return s;
     };
-    const auto um = static_cast<std::uint64_t>(m), un = static_cast<std::uint64_t>(n),
-               uk = static_cast<std::uint64_t>(k);
-    if ((s = trans_b ? layout(plan->a, uk, un, ldb) : layout(plan->a, un, uk, ldb)) !=
-            CUBLAS_STATUS_SUCCESS ||
-        (s = trans_a ? layout(plan->b, um, uk, lda) : layout(plan->b, uk, um, lda)) !=
-            CUBLAS_STATUS_SUCCESS ||
-        (s = layout(plan->d, un, um, ldc)) != CUBLAS_STATUS_SUCCESS)
+    if ((trans_b ? layout(plan->a, k, n, ldb) : layout(plan->a, n, k, ldb)) ||
+        (trans_a ? layout(plan->b, m, k, lda) : layout(plan->b, k, m, lda)) ||
+        layout(plan->d, n, m, ldc))
       return s;
     cublasLtMatmulPreference_t raw_pref = nullptr;
     if ((s = cublasLtMatmulPreferenceCreate(&raw_pref)) != CUBLAS_STATUS_SUCCESS) return s;
     const PrefPtr pref(raw_pref);
+    auto prefer = [&](cublasLtMatmulPreferenceAttributes_t attribute, const auto& value) {
+      return s = cublasLtMatmulPreferenceSetAttribute(raw_pref, attribute, &value, sizeof(value));
+    };
     const std::size_t ws = workspace_.bytes();
-    const std::uint32_t aligns[4] = {align_b, align_a, align_c, align_c};  // its A, B, C, D
-    if ((s = cublasLtMatmulPreferenceSetAttribute(
-             raw_pref, CUBLASLT_MATMUL_PREF_MAX_WORKSPACE_BYTES, &ws, sizeof(ws))) !=
-            CUBLAS_STATUS_SUCCESS ||
-        (s = cublasLtMatmulPreferenceSetAttribute(
-             raw_pref, CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_A_BYTES, &aligns[0],
-             sizeof(aligns[0]))) != CUBLAS_STATUS_SUCCESS ||
-        (s = cublasLtMatmulPreferenceSetAttribute(
-             raw_pref, CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_B_BYTES, &aligns[1],
-             sizeof(aligns[1]))) != CUBLAS_STATUS_SUCCESS ||
-        (s = cublasLtMatmulPreferenceSetAttribute(
-             raw_pref, CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_C_BYTES, &aligns[2],
-             sizeof(aligns[2]))) != CUBLAS_STATUS_SUCCESS ||
-        (s = cublasLtMatmulPreferenceSetAttribute(
-             raw_pref, CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_D_BYTES, &aligns[3],
-             sizeof(aligns[3]))) != CUBLAS_STATUS_SUCCESS)
+    if (prefer(CUBLASLT_MATMUL_PREF_MAX_WORKSPACE_BYTES, ws) ||
+        prefer(CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_A_BYTES, aligns[0]) ||
+        prefer(CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_B_BYTES, aligns[1]) ||
+        prefer(CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_C_BYTES, aligns[2]) ||
+        prefer(CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_D_BYTES, aligns[3]))
       return s;
     cublasLtMatmulHeuristicResult_t result{};
     int found = 0;
@@ -142,7 +132,7 @@ LtMatmul::Plan* LtMatmul::plan_for(const Key& key, const float* bias) {
     return CUBLAS_STATUS_SUCCESS;
   };
   plan->supported = make() == CUBLAS_STATUS_SUCCESS;
-  if (!plan->supported) plan->desc.reset();  // nothing of a failed plan is kept but the verdict
+  if (!plan->supported) *plan = Plan{};  // nothing of a failed plan is kept but the verdict
   return plans_.emplace(key, std::move(plan)).first->second.get();
 }
 
