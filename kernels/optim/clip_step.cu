@@ -98,9 +98,9 @@ __global__ void __launch_bounds__(kBlock, kMinBlocks<R>) clip_step_kernel(const 
   }
   if (skip) return;  // Non-finite guard: nothing is written.
 
-    // 4. The update of the held vectors, each in its group (groups are 64-aligned ranges).
 #pragma unroll
   for (int r = 0; r < R; ++r) {
+    // 4. The update of the held vectors, each in its group (groups are 64-aligned ranges).
     const std::size_t i = tid + static_cast<std::size_t>(r) * stride;
     if (i >= n4) continue;
     int gi = 0;
