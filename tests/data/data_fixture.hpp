@@ -9,12 +9,12 @@
 #include <string>
 #include <vector>
 
+#include "support/temp_path.hpp"
+
 namespace cutrain::testing {
 
 inline std::string temp_path(const std::string& name) {
-  const auto dir = std::filesystem::temp_directory_path() / "cutrain_data_test";
-  std::filesystem::create_directories(dir);
-  return (dir / name).string();
+  return temp_path("cutrain_data_test", name);
 }
 
 inline void write_bytes(const std::string& path, const std::vector<std::uint8_t>& bytes) {

@@ -17,14 +17,13 @@
 #include "support/blobs.hpp"
 #include "support/errors.hpp"
 #include "support/gpu.hpp"
+#include "support/temp_path.hpp"
 
 namespace cutrain::train {
 namespace {
 
 std::string tmp(const std::string& name) {
-  const auto dir = std::filesystem::temp_directory_path() / "cutrain_accumulation_test";
-  std::filesystem::create_directories(dir);
-  return (dir / name).string();
+  return testing::temp_path("cutrain_accumulation_test", name);
 }
 
 // No layer that depends on the batch: then accumulation is exactly a larger batch.

@@ -20,14 +20,13 @@
 #include "cutrain/optim.hpp"
 #include "cutrain/train/checkpoint.hpp"
 #include "support/errors.hpp"
+#include "support/temp_path.hpp"
 
 namespace cutrain {
 namespace {
 
 std::string tmp(const std::string& name) {
-  const auto dir = std::filesystem::temp_directory_path() / "cutrain_ckpt_test";
-  std::filesystem::create_directories(dir);
-  return (dir / name).string();
+  return testing::temp_path("cutrain_ckpt_test", name);
 }
 
 std::vector<std::uint8_t> read_all(const std::string& path) {

@@ -18,14 +18,13 @@
 #include "support/blobs.hpp"
 #include "support/errors.hpp"
 #include "support/gpu.hpp"
+#include "support/temp_path.hpp"
 
 namespace cutrain::train {
 namespace {
 
 std::string tmp(const std::string& name) {
-  const auto dir = std::filesystem::temp_directory_path() / "cutrain_trainer_test";
-  std::filesystem::create_directories(dir);
-  return (dir / name).string();
+  return testing::temp_path("cutrain_trainer_test", name);
 }
 
 // Three Gaussian blobs in 8 dimensions: linearly separable with margin.

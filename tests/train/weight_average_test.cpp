@@ -16,14 +16,13 @@
 #include "kernels/ops/axpy.cuh"
 #include "support/blobs.hpp"
 #include "support/errors.hpp"
+#include "support/temp_path.hpp"
 
 namespace cutrain::train {
 namespace {
 
 std::string tmp(const std::string& name) {
-  const auto dir = std::filesystem::temp_directory_path() / "cutrain_weight_average_test";
-  std::filesystem::create_directories(dir);
-  return (dir / name).string();
+  return testing::temp_path("cutrain_weight_average_test", name);
 }
 
 nn::Sequential model(std::uint64_t seed) {  // BatchNorm and dropout: buffers and masks too
