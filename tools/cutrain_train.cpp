@@ -12,6 +12,8 @@
 #include <filesystem>
 #include <fstream>
 #include <nlohmann/json.hpp>
+#include <stdexcept>
+#include <string>
 
 #include <signal.h>
 #include <unistd.h>
@@ -154,6 +156,7 @@ int run(const Config& c, const std::string& command_line) {
   dist::Communicator* comm = nullptr;
   if (dist::Communicator::launched_by_mpi()) comm = &dist::Communicator::world();
   const int rank = comm ? comm->rank() : 0;
+  if (rank == 0) tools::check_outputs(c);  // only rank 0 writes
   Device device = c.device == "auto" ? default_device() : Device::parse(c.device);
   if (comm != nullptr && device.is_cuda() && c.device.find(':') == std::string::npos)
     device = Device::cuda(comm->local_rank() % std::max(1, cuda_status().device_count));
@@ -178,6 +181,10 @@ int run(const Config& c, const std::string& command_line) {
   data::scale(test, 1.0F / 255.0F);
   data::Dataset val;
   if (c.val_fraction > 0) std::tie(train, val) = data::split(train, c.val_fraction, c.seed);
+  if (train.rows == 0)
+    throw UsageError("--val-fraction " + CLI::detail::to_string(c.val_fraction) +
+                     " leaves none of the " + std::to_string(val.rows) +
+                     " training samples to train on; lower it (or raise --train-subset)");
   if (c.standardize) {
     const auto st = data::Standardizer::fit(train);  // training split only
     st.apply(train);
@@ -306,8 +313,10 @@ int run(const Config& c, const std::string& command_line) {
       j["time_to_target_s"] = target->epoch > 0 ? nlohmann::json(target->seconds) : nullptr;
     }
     std::ofstream out(c.report);
-    if (!out) throw UsageError("--report: cannot write '" + c.report + "'");
     out << j.dump(2) << "\n";
+    out.close();
+    // Checked up front (check_outputs): failing here is the disk, not the arguments.
+    if (!out) throw std::runtime_error("--report: writing '" + c.report + "' failed");
   }
   return 0;
 }

@@ -4,8 +4,14 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdlib>
+#include <filesystem>
 #include <sstream>
 #include <string>
+#include <system_error>
+#include <utility>
+#include <vector>
+
+#include <unistd.h>
 
 namespace cutrain::tools {
 namespace {
@@ -136,6 +142,45 @@ void add_options(CLI::App& app, Config& c) {
                  "evaluate the test set after each epoch and report the training time until "
                  "it first reaches this accuracy (time to accuracy)")
       ->check(CLI::Range(0.0, 1.0));
+}
+
+void check_outputs(const Config& c) {
+  namespace fs = std::filesystem;
+  // --save and the exports go through a temporary file renamed over the target (they need only
+  // the directory); --report and --metrics open the file itself.
+  struct Output {
+    const char* flag;
+    const std::string& path;
+    bool in_place;
+  };
+  const Output outputs[] = {{"--save", c.save, false},
+                            {"--export-torch", c.export_torch, false},
+                            {"--export-torch-optimizer", c.export_torch_optimizer, false},
+                            {"--report", c.report, true},
+                            {"--metrics", c.metrics, true}};
+  std::vector<std::pair<const char*, fs::path>> seen;
+  for (const Output& o : outputs) {
+    if (o.path.empty()) continue;
+    const std::string flag(o.flag);
+    const fs::path path(o.path);
+    std::error_code ec;
+    if (fs::is_directory(path, ec))
+      throw UsageError(flag + ": '" + o.path + "' is a directory; name a file in it");
+    const fs::path dir = path.parent_path().empty() ? fs::path(".") : path.parent_path();
+    if (!fs::is_directory(dir, ec))
+      throw UsageError(flag + ": directory '" + dir.string() +
+                       "' does not exist (create it first)");
+    if (::access(dir.c_str(), W_OK | X_OK) != 0)
+      throw UsageError(flag + ": cannot create files in '" + dir.string() + "' (no permission)");
+    if (o.in_place && fs::exists(path, ec) && ::access(path.c_str(), W_OK) != 0)
+      throw UsageError(flag + ": '" + o.path + "' exists and is not writable");
+    const fs::path canonical = fs::weakly_canonical(path, ec);
+    for (const auto& [other, other_path] : seen)
+      if (!ec && canonical == other_path)
+        throw UsageError(flag + " and " + other + " both name '" + o.path +
+                         "': the later write would replace the earlier; give each its own file");
+    seen.emplace_back(o.flag, canonical);
+  }
 }
 
 std::vector<std::int64_t> parse_hidden(const std::string& text) {

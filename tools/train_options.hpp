@@ -52,6 +52,13 @@ struct UsageError : std::runtime_error {
 // Declares every flag of cutrain-train on `app`, bound to `c`.
 void add_options(CLI::App& app, Config& c);
 
+// Refuses, before any data is read or step taken, a run whose output files (--save, --report,
+// --metrics, --export-torch, --export-torch-optimizer) could not be written at the end - a
+// missing or read-only directory, a directory given as the file, or two outputs naming one file
+// (the later write would replace the earlier) - so that hours of training never end in "cannot
+// create". A UsageError naming the flag.
+void check_outputs(const Config& c);
+
 // "512,256" -> {512, 256}; anything else is a UsageError naming --hidden.
 std::vector<std::int64_t> parse_hidden(const std::string& text);
 std::unique_ptr<optim::Optimizer> make_optimizer(const Config& c, const Arena& params);

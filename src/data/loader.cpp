@@ -1,5 +1,6 @@
 #include "cutrain/data/loader.hpp"
 
+#include <algorithm>
 #include <atomic>
 #include <condition_variable>
 #include <cstring>
@@ -125,7 +126,7 @@ Loader::Loader(const Dataset& dataset, Device device, const LoaderOptions& optio
   CUTRAIN_CHECK(options.world >= 1 && options.rank >= 0 && options.rank < options.world,
                 "Loader: rank ", options.rank, " of world ", options.world, " is invalid");
   dataset.validate("Loader dataset");
-  const auto b = static_cast<std::size_t>(options.batch_size);
+  const auto b = static_cast<std::size_t>(max_batch_rows());
   impl_->x_bytes = b * static_cast<std::size_t>(dataset.features) * sizeof(float);
   impl_->y_bytes = dataset.classification()
                        ? b * sizeof(std::int32_t)
@@ -197,6 +198,10 @@ std::int64_t Loader::rows_per_epoch() const {
   const std::int64_t n = dataset_.rows, w = options_.world, r = options_.rank;
   if (w == 1) return n;
   return options_.pad ? (n + w - 1) / w : (n - r + w - 1) / w;
+}
+
+std::int64_t Loader::max_batch_rows() const {
+  return std::min(options_.batch_size, rows_per_epoch());
 }
 
 std::int64_t Loader::batches_per_epoch() const {

@@ -84,6 +84,14 @@ void save_checkpoint(const std::string& path, nn::Sequential& model, optim::Opti
   meta["best_epoch"] = std::to_string(state.best_epoch);
   meta["batch"] = std::to_string(state.batch);
   meta["epoch_skipped_steps"] = std::to_string(state.epoch_skipped);
+  if (state.order.batch_size > 0) {
+    meta["order.rows"] = std::to_string(state.order.rows);
+    meta["order.batch_size"] = std::to_string(state.order.batch_size);
+    meta["order.accumulate"] = std::to_string(state.order.accumulate);
+    meta["order.seed"] = std::to_string(state.order.seed);
+    meta["order.shuffle"] = std::to_string(static_cast<int>(state.order.shuffle));
+    meta["order.drop_last"] = std::to_string(static_cast<int>(state.order.drop_last));
+  }
   if (state.batch > 0) {
     // Note [step losses of every rank]: one row of losses per rank; a single process keeps the
     // original 1-D shape.
@@ -165,6 +173,17 @@ TrainState load_checkpoint(
   CUTRAIN_CHECK(st.batch >= 0 && st.epoch_skipped >= 0 && st.epoch_skipped <= st.batch, path,
                 ": mid-epoch position (batch ", st.batch, ", skipped ", st.epoch_skipped,
                 ") is inconsistent");
+  if (meta.count("order.batch_size") != 0) {  // absent from checkpoints before it
+    st.order.rows = meta_int(meta, "order.rows", path);
+    st.order.batch_size = meta_int(meta, "order.batch_size", path);
+    st.order.accumulate = meta_int(meta, "order.accumulate", path);
+    st.order.seed = detail::meta_uint(meta, "order.seed", path);
+    st.order.shuffle = meta_int(meta, "order.shuffle", path) != 0;
+    st.order.drop_last = meta_int(meta, "order.drop_last", path) != 0;
+    CUTRAIN_CHECK(st.order.rows > 0 && st.order.batch_size > 0 && st.order.accumulate > 0, path,
+                  ": data order (rows ", st.order.rows, ", batch_size ", st.order.batch_size,
+                  ", accumulate ", st.order.accumulate, ") in the metadata is invalid");
+  }
   if (st.batch > 0) {
     // Note [step losses of every rank]; a multi-rank file written before it has one row (rank
     // 0's), which every rank then takes, as the run that wrote it did.

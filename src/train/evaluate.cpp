@@ -23,6 +23,7 @@ void Trainer::apply_ema() {
 }
 
 EvalResult Trainer::evaluate(const data::Dataset& d) {
+  CUTRAIN_CHECK(d.rows > 0, "Trainer::evaluate: the data set is empty (0 rows)");
   CUTRAIN_CHECK(d.classification(), "Trainer::evaluate: needs a classification dataset");
   CUTRAIN_CHECK(d.features == model_.input_features(), "evaluate: the data has ", d.features,
                 " features but the model expects ", model_.input_features());

@@ -9,6 +9,7 @@
 #include <fstream>
 #include <limits>
 #include <nlohmann/json.hpp>
+#include <string>
 
 #include "cutrain/data/loader.hpp"
 #include "cutrain/error.hpp"
@@ -29,6 +30,34 @@ optim::LrSchedule::State schedule_state(const std::map<std::string, std::string>
   for (const auto& [key, value] : meta)
     if (key.starts_with(kSchedulePrefix)) out[key.substr(std::strlen(kSchedulePrefix))] = value;
   return out;
+}
+
+// Note [mid-epoch resume]: a checkpoint taken inside an epoch continues at its next batch of
+// the same shuffled order, which only the same data, batch size, accumulation, seed and
+// shuffling reproduce; with any other the resumed epoch would train on some samples twice and
+// skip others, silently. Such a resume is refused, naming what changed. At an epoch boundary
+// the next epoch draws a fresh order anyway, so changes are allowed there.
+void check_same_order(const TrainState& st, const TrainState::DataOrder& now) {
+  const TrainState::DataOrder& was = st.order;
+  if (st.batch == 0 || was.batch_size == 0 || was == now) return;
+  std::string changed;
+  auto field = [&](const char* name, auto a, auto b) {
+    if (a == b) return;
+    changed += (changed.empty() ? "" : ", ") + std::string(name) + " " + std::to_string(a) +
+               " -> " + std::to_string(b);
+  };
+  field("training rows", was.rows, now.rows);
+  field("batch_size", was.batch_size, now.batch_size);
+  field("accumulate_steps", was.accumulate, now.accumulate);
+  field("seed", was.seed, now.seed);
+  field("shuffle", static_cast<int>(was.shuffle), static_cast<int>(now.shuffle));
+  field("drop_last", static_cast<int>(was.drop_last), static_cast<int>(now.drop_last));
+  CUTRAIN_FAIL("the checkpoint was taken after batch ", st.batch, " of epoch ", st.epoch + 1,
+               ", whose remaining batches depend on the data order it was drawn with, and this "
+               "run changes it (",
+               changed,
+               "): resume with the data and options it was written with, or from a checkpoint "
+               "at an epoch boundary");
 }
 
 using Clock = std::chrono::steady_clock;
@@ -110,6 +139,7 @@ void Trainer::resume(const std::string& checkpoint_path) {
 }
 
 FitResult Trainer::fit(const data::Dataset& train, const data::Dataset* val) {
+  CUTRAIN_CHECK(train.rows > 0, "Trainer::fit: the training set is empty (0 rows)");
   CUTRAIN_CHECK(train.classification(), "Trainer::fit: needs a classification dataset");
   CUTRAIN_CHECK(train.features == model_.input_features(), "fit: the data has ", train.features,
                 " features but the model expects ", model_.input_features());
@@ -139,12 +169,21 @@ FitResult Trainer::fit(const data::Dataset& train, const data::Dataset* val) {
     buckets = dist::plan_buckets(model_.gradients().layout(), model_.layer_parameters(),
                                  std::max<std::size_t>(1, options_.bucket_bytes / sizeof(float)));
   const std::int64_t classes = model_.output_features();
-  im.grad = Buffer(static_cast<std::size_t>(options_.batch_size * classes) * sizeof(float), device);
+  im.grad =
+      Buffer(static_cast<std::size_t>(loader.max_batch_rows() * classes) * sizeof(float), device);
   im.step_losses = Buffer(static_cast<std::size_t>(per_epoch) * sizeof(float), device);
   im.step_norms = Buffer(static_cast<std::size_t>(per_epoch) * sizeof(float), device);
   // Entries not at a step's end are never written (Note [gradient accumulation]): zeros.
   im.step_norms.zero(device.is_cpu() ? nullptr : s);
   const std::int64_t accumulate = options_.accumulate_steps;
+  const TrainState::DataOrder order{.rows = train.rows,
+                                    .batch_size = options_.batch_size,
+                                    .accumulate = accumulate,
+                                    .seed = options_.seed,
+                                    .shuffle = options_.shuffle,
+                                    .drop_last = options_.drop_last};
+  check_same_order(state_, order);
+  state_.order = order;
   if (accumulate > 1 && !im.accumulator)
     im.accumulator = std::make_unique<detail::GradientAccumulator>(model_.gradients());
   detail::MetricsWriter metrics(lead ? options_.metrics_path : std::string(), state_.epoch > 0);

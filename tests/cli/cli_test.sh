@@ -32,11 +32,24 @@ expect_usage_error "--batch-size: must be > 0 (got 0)" --batch-size 0
 expect_usage_error "--lr: must be a finite number (got nan)" --lr nan
 expect_usage_error "--clip-norm: must be a finite number (got inf)" --clip-norm inf
 expect_usage_error "--eps: '1e-8x' is not a number" --eps 1e-8x
+# Outputs that could not be written at the end of a run are refused before it starts.
+expect_usage_error "--save: directory '$tmp/none' does not exist" --data "$tmp" --device cpu \
+  --save "$tmp/none/ck.safetensors"
+expect_usage_error "--report: '$tmp' is a directory" --data "$tmp" --device cpu --report "$tmp"
+expect_usage_error "--export-torch and --save both name" --data "$tmp" --device cpu \
+  --save "$tmp/w.safetensors" --export-torch "$tmp/./w.safetensors"
+expect_usage_error "--metrics: directory '$tmp/none' does not exist" --data "$tmp" --device cpu \
+  --metrics "$tmp/none/m.csv"
 
 if [ ! -d "$data" ]; then
   echo "skipped: no Fashion-MNIST at $data"
   exit 77
 fi
+expect_usage_error "--val-fraction 0.99 leaves none of the 10 training samples" --data "$data" \
+  --device cpu --train-subset 10 --val-fraction 0.99 --epochs 1
+# A batch larger than the data set is one full batch per epoch (buffers sized by the data).
+"$bin" --data "$data" --device cpu --train-subset 500 --batch-size 1000000000000 --epochs 2 \
+  --hidden 16 >"$tmp/full.txt" 2>&1 || fail "full batch: $(tail -2 "$tmp/full.txt")"
 "$bin" --data "$data" --device cpu --train-subset 3000 --epochs 1 --hidden 64 \
   --save "$tmp/ck.safetensors" --metrics "$tmp/m.jsonl" >/dev/null 2>&1 || fail "first run"
 "$bin" --data "$data" --device cpu --train-subset 3000 --epochs 2 --hidden 64 \

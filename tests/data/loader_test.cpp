@@ -222,6 +222,28 @@ TEST(Loader, StopsMidEpochResumesAndRejectsBadOptions) {
   EXPECT_THROW(fresh.next(), Error);  // before start_epoch
 }
 
+// A batch size above the data set's gives one batch of every row per epoch (torch's DataLoader
+// does the same); the staging buffers are sized by the data, so even an absurd batch size
+// neither allocates for it nor overflows the byte count.
+TEST(Loader, BatchLargerThanTheDataSetIsOneFullBatch) {
+  const Dataset d = numbered(37);
+  for (const bool resident : {false, true}) {
+    for (const std::int64_t batch : {std::int64_t{38}, std::int64_t{1} << 61}) {
+      const LoaderOptions o{.batch_size = batch, .seed = 1, .resident = resident};
+      Loader loader(d, Device::cpu(), o);
+      EXPECT_EQ(loader.max_batch_rows(), 37);
+      EXPECT_EQ(loader.batches_per_epoch(), 1);
+      const Epoch e = collect(d, Device::cpu(), o, 0, 0);
+      ASSERT_EQ(e.rows, std::vector<std::int64_t>{37});
+      const auto order = permutation(37, 1, 0);
+      for (std::size_t i = 0; i < order.size(); ++i)
+        EXPECT_EQ(e.x[i * 3], static_cast<float>(order[i])) << "row " << i;
+    }
+  }
+  Loader sharded(d, Device::cpu(), {.batch_size = 100, .rank = 1, .world = 2});
+  EXPECT_EQ(sharded.max_batch_rows(), 19);  // this rank's padded share: ceil(37 / 2)
+}
+
 // DistributedSampler semantics: W ranks with batch B see, batch by batch, exactly the samples
 // one process with batch W * B sees; an indivisible epoch is padded with its first entries.
 TEST(Loader, ShardsMatchTheCombinedBatch) {

@@ -94,7 +94,12 @@ extern "C" int LLVMFuzzerInitialize(int* /*argc*/, char*** /*argv*/) {
                             .ema_updates = 1,
                             .batch = 2,  // mid-epoch: the step results travel too
                             .epoch_losses = {0.5F, 0.25F},
-                            .epoch_norms = {1.0F, 2.0F}},
+                            .epoch_norms = {1.0F, 2.0F},
+                            .order = {.rows = 100,
+                                      .batch_size = 8,
+                                      .accumulate = 1,
+                                      .seed = 18446744073709551615ULL,
+                                      .shuffle = true}},
                            {{"config", "fuzz seed"}}, {&s.best_params, &s.best_buffers, &s.ema});
     // The same directory gets a torch.optim state file (export_torch_optimizer) as a second seed.
     const std::string dir = std::filesystem::path(seed).parent_path().string();

@@ -199,18 +199,41 @@ TEST(Trainer, MidEpochCheckpointsResumeExactly) {
   // The interrupted trainer itself goes on from where it stopped.
   expect_like_straight(ta.fit(train, &val), *a, "same trainer");
 
-  // The position only makes sense with the batches it was counted in.
-  auto [m, opt] = fresh(1);
-  TrainerOptions wide = options(3);
-  wide.batch_size = 128;  // 3 batches an epoch: batch 5 does not exist
-  Trainer t(*m, *opt, wide);
-  t.resume(tmp("stopped.safetensors"));
-  const std::string e = testing::error_of([&] { t.fit(train, &val); });
-  EXPECT_NE(e.find("taken after batch 5 of an epoch that now has 3 batches"), std::string::npos)
-      << e;
+  // The position only makes sense in the order it was counted in: another batch size (even one
+  // whose epoch still has a batch 5), seed, data set or shuffling is refused, naming the change.
+  auto refused = [&](const TrainerOptions& changed, const data::Dataset& d, const char* what) {
+    auto [m, opt] = fresh(1);
+    Trainer t(*m, *opt, changed);
+    t.resume(tmp("stopped.safetensors"));
+    const std::vector<float> before = m->parameters().to_host();
+    const std::string e = testing::error_of([&] { t.fit(d, &val); });
+    EXPECT_NE(e.find("taken after batch 5 of epoch 2"), std::string::npos) << e;
+    EXPECT_NE(e.find(what), std::string::npos) << e;
+    EXPECT_EQ(m->parameters().to_host(), before) << what;  // refused before any step
+  };
+  TrainerOptions changed = options(3);
+  changed.batch_size = 16;
+  refused(changed, train, "batch_size 32 -> 16");
+  changed = options(3);
+  changed.seed = 10;
+  refused(changed, train, "seed 9 -> 10");
+  changed = options(3);
+  changed.shuffle = false;
+  refused(changed, train, "shuffle 1 -> 0");
+  refused(options(3), blobs(290, 4), "training rows 300 -> 290");
+  // At an epoch boundary the next epoch draws a new order anyway: a change is allowed there.
+  {
+    auto [m, opt] = fresh(1);
+    TrainerOptions next = options(4);
+    next.batch_size = 16;
+    Trainer t(*m, *opt, next);
+    t.resume(o.checkpoint_path);  // the interrupted trainer's last save: after epoch 3
+    ASSERT_EQ(t.state().batch, 0);
+    EXPECT_EQ(t.fit(train, &val).history.size(), 1u);
+  }
   TrainerOptions no_path = options(1);
   no_path.checkpoint_every = 3;
-  EXPECT_THROW(Trainer(*m, *opt, no_path), Error);
+  EXPECT_THROW(Trainer(*a, *opt2, no_path), Error);
 }
 
 // Note [schedule state]: a ReduceLROnPlateau run resumed from its checkpoint continues the

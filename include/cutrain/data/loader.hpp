@@ -79,6 +79,10 @@ class Loader {
 
   std::int64_t batches_per_epoch() const;
   std::int64_t rows_per_epoch() const;  // this rank's share
+  // The most rows a batch can have: batch_size, or the whole share when that is smaller (a batch
+  // size above the data set's means one full batch per epoch, as torch's DataLoader gives).
+  // The staging buffers are this large, not batch_size.
+  std::int64_t max_batch_rows() const;
   const LoaderOptions& options() const { return options_; }
   Device device() const { return device_; }
 

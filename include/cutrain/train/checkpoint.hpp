@@ -48,6 +48,19 @@ struct TrainState {
   // file written before this note, whose one row (rank 0's) every rank takes.
   std::vector<float> epoch_losses{};
   std::vector<float> epoch_norms{};
+  // The data order the epoch in progress draws its batches from (the Trainer's fit() sets it;
+  // metadata "order.*"). A mid-epoch resume must draw the same order to continue with the
+  // right samples, so fit() refuses one whose order differs (Note [mid-epoch resume]).
+  // batch_size 0: not recorded (checkpoints from before it).
+  struct DataOrder {
+    std::int64_t rows = 0;        // training samples
+    std::int64_t batch_size = 0;  // per rank
+    std::int64_t accumulate = 0;  // batches per optimizer step
+    std::uint64_t seed = 0;       // shuffling seed
+    bool shuffle = false;
+    bool drop_last = false;
+    bool operator==(const DataOrder&) const = default;
+  } order{};
 };
 
 inline constexpr const char* kCheckpointFormat = "cutrain-checkpoint-1";
