@@ -237,7 +237,7 @@ __global__ void __launch_bounds__(kBlock)
   using Reduce = cub::BlockReduce<unsigned long long, kBlock>;
   __shared__ typename Reduce::TempStorage temp;
   unsigned long long correct = 0;
-  for (std::int64_t r = threadIdx.x; r < rows; r += blockDim.x)
+  for (std::int64_t r = threadIdx.x; labels != nullptr && r < rows; r += blockDim.x)
     correct += rules::row_correct(logits + r * classes, classes, labels[r]) ? 1ULL : 0ULL;
   const unsigned long long total = Reduce(temp).Sum(correct);
   if (threadIdx.x == 0) rules::add_eval_batch(*sums, *mean_loss, rows, total);

@@ -290,7 +290,7 @@ void eval_accumulate(const Exec& e, const float* logits, const std::int32_t* lab
                      rules::EvalSums* sums) {
   if (e.device.is_cpu()) {
     unsigned long long correct = 0;
-    for (std::int64_t r = 0; r < rows; ++r)
+    for (std::int64_t r = 0; labels != nullptr && r < rows; ++r)
       correct += rules::row_correct(logits + r * classes, classes, labels[r]) ? 1ULL : 0ULL;
     rules::add_eval_batch(*sums, *mean_loss, rows, correct);
   } else {

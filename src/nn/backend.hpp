@@ -83,7 +83,8 @@ void mse(const Exec& e, const float* y, const float* t, std::size_t n, float* sq
 // *out (and *also, when given) = sum(x) / divisor
 void mean(const Exec& e, const float* x, std::size_t n, double divisor, float* out,
           float* also = nullptr);
-// sums += this batch's loss x rows and correct rows (Note [evaluation on the device]).
+// sums += this batch's loss x rows and correct rows (Note [evaluation on the device]); labels
+// null (a regression batch): the loss only.
 void eval_accumulate(const Exec& e, const float* logits, const std::int32_t* labels,
                      std::int64_t rows, int classes, const float* mean_loss, rules::EvalSums* sums);
 

@@ -65,8 +65,8 @@ void SoftmaxCrossEntropy::compute(const Matrix& logits, const std::int32_t* labe
                                       grad ? grad->data : nullptr, value_.as<float>(), value_out);
 }
 
-void MseLoss::compute(const Matrix& output, const Matrix& target, Matrix* grad,
-                      NativeStream stream) {
+void MseLoss::compute(const Matrix& output, const Matrix& target, Matrix* grad, NativeStream stream,
+                      float* value_out) {
   CUTRAIN_CHECK(output.rows > 0 && output.cols > 0, "MseLoss: empty batch");
   CUTRAIN_CHECK(target.rows == output.rows && target.cols == output.cols, "MseLoss: target is [",
                 target.rows, ", ", target.cols, "] but the output is [", output.rows, ", ",
@@ -80,7 +80,7 @@ void MseLoss::compute(const Matrix& output, const Matrix& target, Matrix* grad,
   backend::mse(e, output.data, target.data, output.size(), scratch_.as<float>(),
                grad ? grad->data : nullptr);
   backend::mean(e, scratch_.as<float>(), output.size(), static_cast<double>(output.size()),
-                value_.as<float>());
+                value_.as<float>(), value_out);
 }
 
 }  // namespace cutrain::nn

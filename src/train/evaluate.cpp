@@ -1,5 +1,6 @@
 // Trainer::evaluate and the weight average's evaluation (Note [weight averaging]).
 #include <cstdint>
+#include <limits>
 
 #include "cutrain/data/loader.hpp"
 #include "cutrain/error.hpp"
@@ -23,12 +24,7 @@ void Trainer::apply_ema() {
 }
 
 EvalResult Trainer::evaluate(const data::Dataset& d) {
-  CUTRAIN_CHECK(d.rows > 0, "Trainer::evaluate: the data set is empty (0 rows)");
-  CUTRAIN_CHECK(d.classification(), "Trainer::evaluate: needs a classification dataset");
-  CUTRAIN_CHECK(d.features == model_.input_features(), "evaluate: the data has ", d.features,
-                " features but the model expects ", model_.input_features());
-  CUTRAIN_CHECK(d.classes <= model_.output_features(), "evaluate: the data has ", d.classes,
-                " classes but the model outputs ", model_.output_features());
+  detail::check_dataset(d, model_, "Trainer::evaluate");
   const bool was_training = model_.training();
   model_.eval();
   dist::Communicator* comm = options_.communicator;
@@ -47,9 +43,17 @@ EvalResult Trainer::evaluate(const data::Dataset& d) {
   auto* device_sums = sums.as<rules::EvalSums>();
   while (auto b = loader.next(s)) {
     const nn::Matrix& out = model_.forward(b->x, s);
-    impl_->loss.compute(out, b->labels, nullptr, s);
+    const nn::Loss* loss = nullptr;
+    if (d.classification()) {
+      impl_->loss.compute(out, b->labels, nullptr, s);
+      loss = &impl_->loss;
+    } else {
+      impl_->mse.compute(out, b->targets, nullptr, s);
+      loss = &impl_->mse;
+    }
+    // Regression batches have no labels: the loss sum only.
     nn::backend::eval_accumulate(exec, out.data, b->labels, b->rows, static_cast<int>(out.cols),
-                                 impl_->loss.device_value(), device_sums);
+                                 loss->device_value(), device_sums);
   }
   rules::EvalSums host{};
   copy_bytes(&host, Device::cpu(), device_sums, model_.device(), sizeof(host), s);
@@ -63,8 +67,9 @@ EvalResult Trainer::evaluate(const data::Dataset& d) {
     loss_all = comm->allreduce_sum(loss_sum);
     correct_all = comm->allreduce_sum(correct_all);
   }
-  return {loss_all / static_cast<double>(d.rows), correct_all / static_cast<double>(d.rows),
-          d.rows};
+  const double accuracy = d.classification() ? correct_all / static_cast<double>(d.rows)
+                                             : std::numeric_limits<double>::quiet_NaN();
+  return {loss_all / static_cast<double>(d.rows), accuracy, d.rows};
 }
 
 }  // namespace cutrain::train

@@ -24,9 +24,11 @@ void clear_progress() {
 
 void print_epoch(const EpochMetrics& m) {
   char val_part[64] = "";
-  if (!std::isnan(m.val_loss))
+  if (!std::isnan(m.val_loss) && !std::isnan(m.val_accuracy))
     std::snprintf(val_part, sizeof(val_part), "  val loss %.4f  val acc %.4f", m.val_loss,
                   m.val_accuracy);
+  else if (!std::isnan(m.val_loss))  // regression: no accuracy
+    std::snprintf(val_part, sizeof(val_part), "  val loss %.4f", m.val_loss);
   std::fprintf(stderr,
                "epoch %3lld  lr %.3g  train loss %.4f%s  grad norm %.3g  skipped %lld  "
                "%.1fs  %.0f samples/s\n",

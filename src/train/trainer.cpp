@@ -139,12 +139,19 @@ void Trainer::resume(const std::string& checkpoint_path) {
 }
 
 FitResult Trainer::fit(const data::Dataset& train, const data::Dataset* val) {
-  CUTRAIN_CHECK(train.rows > 0, "Trainer::fit: the training set is empty (0 rows)");
-  CUTRAIN_CHECK(train.classification(), "Trainer::fit: needs a classification dataset");
-  CUTRAIN_CHECK(train.features == model_.input_features(), "fit: the data has ", train.features,
-                " features but the model expects ", model_.input_features());
-  CUTRAIN_CHECK(train.classes <= model_.output_features(), "fit: the data has ", train.classes,
-                " classes but the model outputs ", model_.output_features());
+  detail::check_dataset(train, model_, "Trainer::fit (training data)");
+  // Labels train with softmax cross-entropy, targets with mean squared error.
+  const bool regression = !train.classification();
+  CUTRAIN_CHECK(!regression || options_.label_smoothing == 0.0F,
+                "Trainer::fit: label_smoothing = ", options_.label_smoothing,
+                " applies to labels, and this data set has regression targets; set it to 0");
+  if (val != nullptr && val->rows > 0) {
+    detail::check_dataset(*val, model_, "Trainer::fit (validation data)");
+    CUTRAIN_CHECK(val->classification() == train.classification(),
+                  "Trainer::fit: the training data has ", regression ? "targets" : "labels",
+                  " but the validation data ", regression ? "labels" : "targets",
+                  "; give both the same kind");
+  }
   Impl& im = *impl_;
   const Device device = model_.device();
   const NativeStream s = im.stream.native();
@@ -244,7 +251,12 @@ FitResult Trainer::fit(const data::Dataset& train, const data::Dataset* val) {
       nn::Matrix g{im.grad.as<float>(), b->rows, classes, device};
       // The batch's loss and the step's norm go straight to the epoch's records on the device
       // (no host wait, no copy launches).
-      im.loss.compute(model_.forward(b->x, s), b->labels, &g, s, im.step_losses.as<float>() + k);
+      const nn::Matrix& out = model_.forward(b->x, s);
+      float* record = im.step_losses.as<float>() + k;
+      if (regression)
+        im.mse.compute(out, b->targets, &g, s, record);
+      else
+        im.loss.compute(out, b->labels, &g, s, record);
       // Note [gradient accumulation]: batches [j A, (j + 1) A) of the epoch make one step.
       const bool step_begins = k % accumulate == 0;
       const bool step_ends = (k + 1) % accumulate == 0 || k + 1 == per_epoch;

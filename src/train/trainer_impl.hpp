@@ -6,6 +6,7 @@
 
 #include "cutrain/buffer.hpp"
 #include "cutrain/clip.hpp"
+#include "cutrain/error.hpp"
 #include "cutrain/nn/loss.hpp"
 #include "cutrain/stream.hpp"
 #include "cutrain/train/trainer.hpp"
@@ -17,7 +18,8 @@ namespace cutrain::train {
 struct Trainer::Impl {
   explicit Impl(float label_smoothing) : loss(label_smoothing) {}
   Stream stream;
-  nn::SoftmaxCrossEntropy loss;
+  nn::SoftmaxCrossEntropy loss;  // classification data (labels)
+  nn::MseLoss mse;               // regression data (targets)
   std::unique_ptr<GradClipper> clipper;
   Buffer grad;         // dlogits, [batch, classes]
   Buffer step_losses;  // per-step mean losses of the epoch (device)
@@ -28,4 +30,23 @@ struct Trainer::Impl {
   std::unique_ptr<detail::WeightAverage> average;            // Note [weight averaging]
 };
 
+namespace detail {
+
+// What fit() and evaluate() accept: a non-empty data set the model's shape matches - labels in
+// [0, outputs) (softmax cross-entropy) or targets as wide as the output (mean squared error).
+inline void check_dataset(const data::Dataset& d, const nn::Sequential& model, const char* who) {
+  CUTRAIN_CHECK(d.rows > 0, who, ": the data set is empty (0 rows)");
+  CUTRAIN_CHECK(d.features == model.input_features(), who, ": the data has ", d.features,
+                " features but the model expects ", model.input_features());
+  if (d.classification())
+    CUTRAIN_CHECK(d.classes <= model.output_features(), who, ": the data has ", d.classes,
+                  " classes but the model outputs ", model.output_features());
+  else
+    CUTRAIN_CHECK(d.target_width == model.output_features(), who,
+                  ": the data has neither labels nor targets as wide as the model's ",
+                  model.output_features(), " outputs (targets: ", d.target_width,
+                  " per row); regression needs one target per output");
+}
+
+}  // namespace detail
 }  // namespace cutrain::train

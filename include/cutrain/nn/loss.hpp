@@ -41,8 +41,11 @@ class SoftmaxCrossEntropy final : public Loss {
 
 class MseLoss final : public Loss {
  public:
+  // output and target [B, W] on the same device: the mean of (output - target)^2 over all B x W
+  // elements; grad (nullable) [B, W] = 2 (output - target) / (B W). value_out (nullable, device
+  // memory): the mean loss there too.
   void compute(const Matrix& output, const Matrix& target, Matrix* grad,
-               NativeStream stream = nullptr);
+               NativeStream stream = nullptr, float* value_out = nullptr);
 };
 
 }  // namespace cutrain::nn

@@ -1,6 +1,9 @@
 #pragma once
 // The trainer: epochs over the streaming loader, LR schedule, clipping and the non-finite
 // guard, evaluation, early stopping, callbacks, progress, metrics files and checkpoints.
+// The loss follows the data: a data set with labels trains with softmax cross-entropy
+// (torch.nn.CrossEntropyLoss, the model's outputs are logits), one with float targets with mean
+// squared error (torch.nn.MSELoss, mean over every element; one target per model output).
 //
 // Synchronization: a training step issues its work on the trainer's stream and never waits for
 // the GPU. Per-step losses and gradient norms are copied device-to-device into per-epoch arrays
@@ -33,7 +36,7 @@ struct EpochMetrics {
   double lr = 0;
   double train_loss = 0;
   double val_loss = 0;      // NaN without validation data
-  double val_accuracy = 0;  // NaN without validation data
+  double val_accuracy = 0;  // NaN without validation data, or for regression
   double grad_norm = 0;     // mean pre-clip global norm over the epoch's steps
   std::int64_t skipped_steps = 0;
   double seconds = 0;
@@ -122,7 +125,9 @@ class Trainer {
   void add_callback(std::shared_ptr<Callback> callback);
   // Trains from the current state (epoch 0, or where resume() left off) up to options.epochs.
   FitResult fit(const data::Dataset& train, const data::Dataset* validation = nullptr);
-  // Mean loss and accuracy over a classification dataset, in eval mode.
+  // In eval mode, over a data set with labels: the mean softmax cross-entropy (with the
+  // trainer's label smoothing) and the accuracy; with regression targets: the mean squared error
+  // over every target element, and accuracy NaN.
   EvalResult evaluate(const data::Dataset& data);
   // The same for the averaged weights (ema_decay > 0; the model's own before the first step).
   EvalResult evaluate_averaged(const data::Dataset& data);
