@@ -11,6 +11,7 @@
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
+#include <limits>
 #include <nlohmann/json.hpp>
 #include <stdexcept>
 #include <string>
@@ -68,8 +69,17 @@ class StopOnSignal {
 
 // Second-order optimizers train on the whole training set at once (a closure recomputing loss
 // and gradients), --epochs outer steps of up to 20 inner iterations each.
+// --report: the JSON written at the end (its path was checked before training).
+void write_report(const std::string& path, const nlohmann::json& j) {
+  std::ofstream out(path);
+  out << j.dump(2) << "\n";
+  out.close();
+  // Checked up front (check_outputs): failing here is the disk, not the arguments.
+  if (!out) throw std::runtime_error("--report: writing '" + path + "' failed");
+}
+
 int run_full_batch(const Config& c, nn::Sequential& model, const data::Dataset& train,
-                   const data::Dataset& test, Device device) {
+                   const data::Dataset& test, Device device, const std::string& command_line) {
   const auto n = static_cast<std::size_t>(train.rows);
   Buffer x(n * static_cast<std::size_t>(train.features) * sizeof(float), device);
   Buffer y(n * sizeof(std::int32_t), device);
@@ -96,8 +106,10 @@ int run_full_batch(const Config& c, nn::Sequential& model, const data::Dataset& 
     newton = std::make_unique<optim::NewtonCg>(model.parameters(), model.gradients(),
                                                optim::NewtonCgOptions{});
   }
+  double last_loss = std::numeric_limits<double>::quiet_NaN();
   for (std::int64_t e = 1; e <= c.epochs; ++e) {
     const double l = lbfgs ? lbfgs->step(closure) : newton->step(closure);
+    last_loss = l;
     std::fprintf(stderr, "step %3lld  %s loss %.5f\n", static_cast<long long>(e),
                  c.optimizer.c_str(), l);
   }
@@ -112,6 +124,16 @@ int run_full_batch(const Config& c, nn::Sequential& model, const data::Dataset& 
   train::TrainState state;
   state.epoch = c.epochs;
   if (!c.save.empty()) train::save_checkpoint(c.save, model, nullptr, state);
+  if (!c.export_torch.empty()) train::export_torch(c.export_torch, model);
+  if (!c.report.empty())
+    write_report(c.report, {{"test_accuracy", r.accuracy},
+                            {"test_loss", r.loss},
+                            {"train_loss", last_loss},  // the objective before the last step
+                            {"optimizer", c.optimizer},
+                            {"full_batch_steps", c.epochs},
+                            {"device", describe(device)},
+                            {"parameters", model.parameters().layout().parameter_count()},
+                            {"command", command_line}});
   return 0;
 }
 
@@ -147,6 +169,12 @@ int run(const Config& c, const std::string& command_line) {
         "optimizers (sgd, adagrad, rmsprop, adam, adamw)");
   if (c.checkpoint_every > 0 && c.save.empty())
     throw UsageError("--checkpoint-every needs --save (where to write the checkpoints)");
+  const bool full_batch = c.optimizer == "lbfgs" || c.optimizer == "newton-cg";
+  if (full_batch) tools::check_full_batch_flags(c);
+  if (c.patience > 0 && c.val_fraction == 0)
+    throw UsageError(
+        "--patience stops on the validation loss: hold out validation data with "
+        "--val-fraction (e.g. 0.1)");
   if (!std::filesystem::is_directory(c.data))
     throw UsageError("--data: directory '" + c.data +
                      "' does not exist (apt-get install "
@@ -212,8 +240,7 @@ int run(const Config& c, const std::string& command_line) {
   std::printf("model:\n%s", model.summary().c_str());
   if (!c.init_from.empty()) train::load_weights(c.init_from, model);
 
-  if (c.optimizer == "lbfgs" || c.optimizer == "newton-cg")
-    return run_full_batch(c, model, train, test, device);
+  if (full_batch) return run_full_batch(c, model, train, test, device, command_line);
   auto opt = make_optimizer(c, model.parameters());
   opt->set_group(nn::kNoDecayGroup, {1.0F, 0.0F});  // no weight decay on biases / BN
   if (!c.init_optimizer_from.empty())
@@ -238,6 +265,10 @@ int run(const Config& c, const std::string& command_line) {
   const std::int64_t ranks = comm ? comm->size() : 1;
   const std::int64_t batches = ((train.rows + ranks - 1) / ranks + c.batch_size - 1) / c.batch_size;
   const std::int64_t per_epoch = (batches + c.accumulate - 1) / c.accumulate;  // optimizer steps
+  if (c.warmup > 0 && c.warmup >= c.epochs * per_epoch)
+    throw UsageError("--warmup " + std::to_string(c.warmup) + " is not shorter than the run (" +
+                     std::to_string(c.epochs) + " epochs x " + std::to_string(per_epoch) +
+                     " steps): the learning rate would never reach --lr");
   to.schedule = make_schedule(c, per_epoch);
   train::Trainer trainer(model, *opt, to);
   if (!c.resume.empty()) {
@@ -312,11 +343,7 @@ int run(const Config& c, const std::string& command_line) {
       j["epochs_to_target"] = target->epoch > 0 ? nlohmann::json(target->epoch) : nullptr;
       j["time_to_target_s"] = target->epoch > 0 ? nlohmann::json(target->seconds) : nullptr;
     }
-    std::ofstream out(c.report);
-    out << j.dump(2) << "\n";
-    out.close();
-    // Checked up front (check_outputs): failing here is the disk, not the arguments.
-    if (!out) throw std::runtime_error("--report: writing '" + c.report + "' failed");
+    write_report(c.report, j);
   }
   return 0;
 }
@@ -339,6 +366,8 @@ int cli_main(int argc, char** argv) {
     std::fprintf(stderr, "cutrain-train: error: %s\n", e.what());
     return 2;
   }
+  for (const CLI::Option* o : app.get_options())
+    if (o->count() > 0) c.given.insert(o->get_name());
   std::string command_line;
   for (int i = 0; i < argc; ++i) command_line += (i ? " " : "") + std::string(argv[i]);
   try {

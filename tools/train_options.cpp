@@ -53,7 +53,8 @@ void add_options(CLI::App& app, Config& c) {
       ->check(CLI::IsMember({"xavier-uniform", "xavier-normal", "he-uniform", "he-normal"}));
   app.add_option("--optimizer", c.optimizer,
                  "sgd|adagrad|rmsprop|adam|adamw, or full-batch lbfgs|newton-cg (then --epochs "
-                 "counts outer steps; use --train-subset for large data)")
+                 "counts outer steps, dropout is off, and the mini-batch flags are refused; use "
+                 "--train-subset for large data)")
       ->check(CLI::IsMember({"sgd", "adagrad", "rmsprop", "adam", "adamw", "lbfgs", "newton-cg"}))
       ->capture_default_str();
   app.add_option("--lr", c.lr, "learning rate")->check(kNonNegative)->capture_default_str();
@@ -181,6 +182,49 @@ void check_outputs(const Config& c) {
                          "': the later write would replace the earlier; give each its own file");
     seen.emplace_back(o.flag, canonical);
   }
+}
+
+void check_full_batch_flags(const Config& c) {
+  static const char* const kMiniBatchOnly[] = {"--batchnorm",
+                                               "--momentum",
+                                               "--nesterov",
+                                               "--dampening",
+                                               "--alpha",
+                                               "--centered",
+                                               "--beta1",
+                                               "--beta2",
+                                               "--eps",
+                                               "--weight-decay",
+                                               "--amsgrad",
+                                               "--schedule",
+                                               "--step-size",
+                                               "--gamma",
+                                               "--min-lr",
+                                               "--warmup",
+                                               "--clip-norm",
+                                               "--label-smoothing",
+                                               "--ema",
+                                               "--accumulate",
+                                               "--patience",
+                                               "--val-fraction",
+                                               "--no-shuffle",
+                                               "--metrics",
+                                               "--resume",
+                                               "--checkpoint-every",
+                                               "--resident-data",
+                                               "--bucket-mb",
+                                               "--target-accuracy"};
+  std::string unused;
+  for (const char* flag : kMiniBatchOnly)
+    if (c.given.count(flag) != 0) unused += (unused.empty() ? "" : ", ") + std::string(flag);
+  if (unused.empty()) return;
+  std::string why = "--optimizer " + c.optimizer +
+                    " takes full-batch steps (the whole training set each, no dropout) and does "
+                    "not use " +
+                    unused + "; remove them or pick a first-order optimizer";
+  if (c.given.count("--resume") != 0)
+    why += " (it keeps no resumable state: --init-from starts from a checkpoint's weights)";
+  throw UsageError(why);
 }
 
 std::vector<std::int64_t> parse_hidden(const std::string& text) {

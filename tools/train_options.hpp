@@ -6,6 +6,7 @@
 
 #include <cstdint>
 #include <memory>
+#include <set>
 #include <stdexcept>
 #include <string>
 #include <vector>
@@ -43,6 +44,7 @@ struct Config {
   std::string device = "auto", metrics, save, resume, init_from, report, export_torch;
   // Note [torch optimizer state]: torch.optim state in and out (tools/cutrain_torch.py)
   std::string init_optimizer_from, export_torch_optimizer;
+  std::set<std::string> given;  // the flags set on the command line ("--clip-norm", ...)
 };
 
 struct UsageError : std::runtime_error {
@@ -58,6 +60,11 @@ void add_options(CLI::App& app, Config& c);
 // (the later write would replace the earlier) - so that hours of training never end in "cannot
 // create". A UsageError naming the flag.
 void check_outputs(const Config& c);
+
+// The full-batch optimizers (lbfgs, newton-cg) take one step over the whole training set and
+// keep no resumable state: a flag of the mini-batch trainer given with them would be silently
+// ignored (or, --resume, pretend to continue), so it is a UsageError naming every such flag.
+void check_full_batch_flags(const Config& c);
 
 // "512,256" -> {512, 256}; anything else is a UsageError naming --hidden.
 std::vector<std::int64_t> parse_hidden(const std::string& text);

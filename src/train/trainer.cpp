@@ -145,6 +145,10 @@ FitResult Trainer::fit(const data::Dataset& train, const data::Dataset* val) {
   CUTRAIN_CHECK(!regression || options_.label_smoothing == 0.0F,
                 "Trainer::fit: label_smoothing = ", options_.label_smoothing,
                 " applies to labels, and this data set has regression targets; set it to 0");
+  CUTRAIN_CHECK(options_.patience == 0 || (val != nullptr && val->rows > 0),
+                "Trainer::fit: patience = ", options_.patience,
+                " stops on the validation loss, but no validation data was given; pass some "
+                "or set patience = 0");
   if (val != nullptr && val->rows > 0) {
     detail::check_dataset(*val, model_, "Trainer::fit (validation data)");
     CUTRAIN_CHECK(val->classification() == train.classification(),

@@ -40,6 +40,11 @@ expect_usage_error "--export-torch and --save both name" --data "$tmp" --device 
   --save "$tmp/w.safetensors" --export-torch "$tmp/./w.safetensors"
 expect_usage_error "--metrics: directory '$tmp/none' does not exist" --data "$tmp" --device cpu \
   --metrics "$tmp/none/m.csv"
+# Flags that would be silently ignored are refused, each named.
+expect_usage_error "does not use --clip-norm, --resume" --data "$tmp" --device cpu \
+  --optimizer lbfgs --resume "$tmp/x.safetensors" --clip-norm 1
+expect_usage_error "--patience stops on the validation loss" --data "$tmp" --device cpu \
+  --patience 3
 
 if [ ! -d "$data" ]; then
   echo "skipped: no Fashion-MNIST at $data"
@@ -47,6 +52,15 @@ if [ ! -d "$data" ]; then
 fi
 expect_usage_error "--val-fraction 0.99 leaves none of the 10 training samples" --data "$data" \
   --device cpu --train-subset 10 --val-fraction 0.99 --epochs 1
+expect_usage_error "--warmup 100 is not shorter than the run (2 epochs x 4 steps)" --data "$data" \
+  --device cpu --train-subset 500 --epochs 2 --warmup 100
+# Full-batch L-BFGS writes its report and weights too.
+"$bin" --data "$data" --device cpu --train-subset 300 --hidden 16 --optimizer lbfgs --epochs 2 \
+  --report "$tmp/lbfgs.json" --export-torch "$tmp/lbfgs.safetensors" >/dev/null 2>&1 ||
+  fail "lbfgs run"
+python3 -c 'import json,sys; r=json.load(open(sys.argv[1])); assert r["optimizer"]=="lbfgs" and r["full_batch_steps"]==2 and 0<r["test_accuracy"]<=1, r' \
+  "$tmp/lbfgs.json" || fail "lbfgs report"
+[ -s "$tmp/lbfgs.safetensors" ] || fail "lbfgs --export-torch wrote nothing"
 # A batch larger than the data set is one full batch per epoch (buffers sized by the data).
 "$bin" --data "$data" --device cpu --train-subset 500 --batch-size 1000000000000 --epochs 2 \
   --hidden 16 >"$tmp/full.txt" 2>&1 || fail "full batch: $(tail -2 "$tmp/full.txt")"

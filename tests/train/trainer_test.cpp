@@ -394,6 +394,14 @@ TEST(Trainer, JsonLinesMetricsAndBadInput) {
   bad = options(1);
   bad.clip_norm = -1;
   EXPECT_THROW(Trainer(m, opt, bad), Error);
+  // Early stopping without validation data would never stop: refused, not ignored.
+  bad = options(1);
+  bad.patience = 2;
+  const std::string e = testing::error_of([&] { Trainer(m, opt, bad).fit(train); });
+  EXPECT_NE(e.find("patience = 2 stops on the validation loss"), std::string::npos) << e;
+  const data::Dataset none;
+  EXPECT_NE(testing::error_of([&] { Trainer(m, opt, bad).fit(train, &none); }).find("patience"),
+            std::string::npos);
 }
 
 }  // namespace
