@@ -99,7 +99,7 @@ int run_full_batch(const Config& c, nn::Sequential& model, const data::Dataset& 
   std::unique_ptr<optim::NewtonCg> newton;
   if (c.optimizer == "lbfgs") {
     optim::LbfgsOptions o;
-    o.lr = c.lr == 1e-3F ? 1.0F : c.lr;  // L-BFGS's natural step is 1
+    o.lr = c.given.count("--lr") != 0 ? c.lr : 1.0F;  // L-BFGS's natural step is 1
     o.line_search_fn = "strong_wolfe";   // robust steps without tuning lr
     lbfgs = std::make_unique<optim::Lbfgs>(model.parameters(), model.gradients(), o);
   } else {
@@ -170,7 +170,7 @@ int run(const Config& c, const std::string& command_line) {
   if (c.checkpoint_every > 0 && c.save.empty())
     throw UsageError("--checkpoint-every needs --save (where to write the checkpoints)");
   const bool full_batch = c.optimizer == "lbfgs" || c.optimizer == "newton-cg";
-  if (full_batch) tools::check_full_batch_flags(c);
+  tools::check_flags_apply(c);
   if (c.patience > 0 && c.val_fraction == 0)
     throw UsageError(
         "--patience stops on the validation loss: hold out validation data with "

@@ -5,8 +5,10 @@
 #include <cmath>
 #include <cstdlib>
 #include <filesystem>
+#include <initializer_list>
 #include <sstream>
 #include <string>
+#include <string_view>
 #include <system_error>
 #include <utility>
 #include <vector>
@@ -184,47 +186,82 @@ void check_outputs(const Config& c) {
   }
 }
 
-void check_full_batch_flags(const Config& c) {
-  static const char* const kMiniBatchOnly[] = {"--batchnorm",
-                                               "--momentum",
-                                               "--nesterov",
-                                               "--dampening",
-                                               "--alpha",
-                                               "--centered",
-                                               "--beta1",
-                                               "--beta2",
-                                               "--eps",
-                                               "--weight-decay",
-                                               "--amsgrad",
-                                               "--schedule",
-                                               "--step-size",
-                                               "--gamma",
-                                               "--min-lr",
-                                               "--warmup",
-                                               "--clip-norm",
-                                               "--label-smoothing",
-                                               "--ema",
-                                               "--accumulate",
-                                               "--patience",
-                                               "--val-fraction",
-                                               "--no-shuffle",
-                                               "--metrics",
-                                               "--resume",
-                                               "--checkpoint-every",
-                                               "--resident-data",
-                                               "--bucket-mb",
-                                               "--target-accuracy"};
-  std::string unused;
-  for (const char* flag : kMiniBatchOnly)
-    if (c.given.count(flag) != 0) unused += (unused.empty() ? "" : ", ") + std::string(flag);
-  if (unused.empty()) return;
-  std::string why = "--optimizer " + c.optimizer +
-                    " takes full-batch steps (the whole training set each, no dropout) and does "
-                    "not use " +
-                    unused + "; remove them or pick a first-order optimizer";
-  if (c.given.count("--resume") != 0)
-    why += " (it keeps no resumable state: --init-from starts from a checkpoint's weights)";
-  throw UsageError(why);
+void check_flags_apply(const Config& c) {
+  // The given flags of `flags` that are not in `used`, comma-separated.
+  auto unused = [&](std::initializer_list<const char*> flags,
+                    std::initializer_list<std::string_view> used) {
+    std::string out;
+    for (const char* flag : flags)
+      if (c.given.count(flag) != 0 && std::find(used.begin(), used.end(), flag) == used.end())
+        out += (out.empty() ? "" : ", ") + std::string(flag);
+    return out;
+  };
+  if (c.optimizer == "lbfgs" || c.optimizer == "newton-cg") {
+    const std::string u = unused({"--batchnorm",
+                                  "--momentum",
+                                  "--nesterov",
+                                  "--dampening",
+                                  "--alpha",
+                                  "--centered",
+                                  "--beta1",
+                                  "--beta2",
+                                  "--eps",
+                                  "--weight-decay",
+                                  "--amsgrad",
+                                  "--schedule",
+                                  "--step-size",
+                                  "--gamma",
+                                  "--min-lr",
+                                  "--warmup",
+                                  "--clip-norm",
+                                  "--label-smoothing",
+                                  "--ema",
+                                  "--accumulate",
+                                  "--patience",
+                                  "--val-fraction",
+                                  "--no-shuffle",
+                                  "--metrics",
+                                  "--resume",
+                                  "--checkpoint-every",
+                                  "--resident-data",
+                                  "--bucket-mb",
+                                  "--target-accuracy"},
+                                 {});
+    if (u.empty()) return;
+    std::string why = "--optimizer " + c.optimizer +
+                      " takes full-batch steps (the whole training set each, no dropout) and "
+                      "does not use " +
+                      u + "; remove them or pick a first-order optimizer";
+    if (c.given.count("--resume") != 0)
+      why += " (it keeps no resumable state: --init-from starts from a checkpoint's weights)";
+    throw UsageError(why);
+  }
+  const auto optimizer_flags = {"--momentum", "--nesterov", "--dampening", "--alpha",  "--centered",
+                                "--beta1",    "--beta2",    "--eps",       "--amsgrad"};
+  std::string u;
+  if (c.optimizer == "sgd")
+    u = unused(optimizer_flags, {"--momentum", "--nesterov", "--dampening"});
+  else if (c.optimizer == "adagrad")
+    u = unused(optimizer_flags, {"--eps"});
+  else if (c.optimizer == "rmsprop")
+    u = unused(optimizer_flags, {"--momentum", "--nesterov", "--alpha", "--centered", "--eps"});
+  else
+    u = unused(optimizer_flags, {"--beta1", "--beta2", "--eps", "--amsgrad"});
+  if (!u.empty())
+    throw UsageError("--optimizer " + c.optimizer + " does not use " + u +
+                     "; remove them (or pick the optimizer they belong to)");
+  const auto schedule_flags = {"--step-size", "--gamma", "--min-lr"};
+  if (c.schedule == "step")
+    u = unused(schedule_flags, {"--step-size", "--gamma"});
+  else if (c.schedule == "exponential")
+    u = unused(schedule_flags, {"--gamma"});
+  else if (c.schedule == "constant")
+    u = unused(schedule_flags, {});
+  else
+    u = unused(schedule_flags, {"--min-lr"});
+  if (!u.empty())
+    throw UsageError("--schedule " + c.schedule + " does not use " + u +
+                     "; remove them (or pick the schedule they belong to)");
 }
 
 std::vector<std::int64_t> parse_hidden(const std::string& text) {

@@ -61,10 +61,11 @@ void add_options(CLI::App& app, Config& c);
 // create". A UsageError naming the flag.
 void check_outputs(const Config& c);
 
-// The full-batch optimizers (lbfgs, newton-cg) take one step over the whole training set and
-// keep no resumable state: a flag of the mini-batch trainer given with them would be silently
-// ignored (or, --resume, pretend to continue), so it is a UsageError naming every such flag.
-void check_full_batch_flags(const Config& c);
+// A flag the run would silently ignore is a UsageError naming every such flag: a
+// hyperparameter of another optimizer (--momentum with adam) or schedule (--gamma with cosine),
+// and, with the full-batch optimizers (lbfgs, newton-cg: one step over the whole training set,
+// no resumable state), every flag of the mini-batch trainer (--resume would pretend to continue).
+void check_flags_apply(const Config& c);
 
 // "512,256" -> {512, 256}; anything else is a UsageError naming --hidden.
 std::vector<std::int64_t> parse_hidden(const std::string& text);

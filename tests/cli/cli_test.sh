@@ -45,6 +45,9 @@ expect_usage_error "does not use --clip-norm, --resume" --data "$tmp" --device c
   --optimizer lbfgs --resume "$tmp/x.safetensors" --clip-norm 1
 expect_usage_error "--patience stops on the validation loss" --data "$tmp" --device cpu \
   --patience 3
+expect_usage_error "--optimizer adam does not use --momentum, --alpha" --data "$tmp" --device cpu \
+  --optimizer adam --momentum 0.9 --alpha 0.9
+expect_usage_error "--schedule cosine does not use --gamma" --data "$tmp" --device cpu --gamma 0.5
 
 if [ ! -d "$data" ]; then
   echo "skipped: no Fashion-MNIST at $data"
