@@ -100,7 +100,7 @@ int run_full_batch(const Config& c, nn::Sequential& model, const data::Dataset& 
   if (c.optimizer == "lbfgs") {
     optim::LbfgsOptions o;
     o.lr = c.given.count("--lr") != 0 ? c.lr : 1.0F;  // L-BFGS's natural step is 1
-    o.line_search_fn = "strong_wolfe";   // robust steps without tuning lr
+    o.line_search_fn = "strong_wolfe";                // robust steps without tuning lr
     lbfgs = std::make_unique<optim::Lbfgs>(model.parameters(), model.gradients(), o);
   } else {
     newton = std::make_unique<optim::NewtonCg>(model.parameters(), model.gradients(),

@@ -76,14 +76,18 @@ void add_options(CLI::App& app, Config& c) {
       ->capture_default_str();
   app.add_flag("--amsgrad", c.amsgrad, "AMSGrad variant of Adam/AdamW");
   app.add_option("--schedule", c.schedule,
-                 "constant|step|exponential|linear|cosine (per iteration)")
-      ->check(CLI::IsMember({"constant", "step", "exponential", "linear", "cosine"}))
+                 "constant|step|exponential|linear|cosine|onecycle (per iteration; onecycle: "
+                 "OneCycleLR rising from --lr/25 to --lr, then annealing to --lr/25e4)")
+      ->check(CLI::IsMember({"constant", "step", "exponential", "linear", "cosine", "onecycle"}))
       ->capture_default_str();
   app.add_option("--step-size", c.step_size, "step schedule: epochs between decays")
       ->check(kPositive);
   app.add_option("--gamma", c.gamma, "step/exponential: decay factor per step/epoch")
       ->check(kPositive);
   app.add_option("--min-lr", c.min_lr, "linear/cosine: final learning rate")->check(kNonNegative);
+  app.add_option("--pct-start", c.pct_start,
+                 "onecycle: the fraction of the steps spent rising to --lr")
+      ->check(CLI::Range(0.01, 0.99));
   app.add_option("--warmup", c.warmup, "linear warmup iterations")->check(kNonNegative);
   app.add_option("--clip-norm", c.clip_norm, "clip the global gradient L2 norm (0: off)")
       ->check(kNonNegative);
@@ -197,35 +201,16 @@ void check_flags_apply(const Config& c) {
     return out;
   };
   if (c.optimizer == "lbfgs" || c.optimizer == "newton-cg") {
-    const std::string u = unused({"--batchnorm",
-                                  "--momentum",
-                                  "--nesterov",
-                                  "--dampening",
-                                  "--alpha",
-                                  "--centered",
-                                  "--beta1",
-                                  "--beta2",
-                                  "--eps",
-                                  "--weight-decay",
-                                  "--amsgrad",
-                                  "--schedule",
-                                  "--step-size",
-                                  "--gamma",
-                                  "--min-lr",
-                                  "--warmup",
-                                  "--clip-norm",
-                                  "--label-smoothing",
-                                  "--ema",
-                                  "--accumulate",
-                                  "--patience",
-                                  "--val-fraction",
-                                  "--no-shuffle",
-                                  "--metrics",
-                                  "--resume",
-                                  "--checkpoint-every",
-                                  "--resident-data",
-                                  "--bucket-mb",
-                                  "--target-accuracy"},
+    const std::string u = unused({"--batchnorm",       "--momentum",     "--nesterov",
+                                  "--dampening",       "--alpha",        "--centered",
+                                  "--beta1",           "--beta2",        "--eps",
+                                  "--weight-decay",    "--amsgrad",      "--schedule",
+                                  "--step-size",       "--gamma",        "--min-lr",
+                                  "--pct-start",       "--warmup",       "--clip-norm",
+                                  "--label-smoothing", "--ema",          "--accumulate",
+                                  "--patience",        "--val-fraction", "--no-shuffle",
+                                  "--metrics",         "--resume",       "--checkpoint-every",
+                                  "--resident-data",   "--bucket-mb",    "--target-accuracy"},
                                  {});
     if (u.empty()) return;
     std::string why = "--optimizer " + c.optimizer +
@@ -250,13 +235,15 @@ void check_flags_apply(const Config& c) {
   if (!u.empty())
     throw UsageError("--optimizer " + c.optimizer + " does not use " + u +
                      "; remove them (or pick the optimizer they belong to)");
-  const auto schedule_flags = {"--step-size", "--gamma", "--min-lr"};
+  const auto schedule_flags = {"--step-size", "--gamma", "--min-lr", "--pct-start"};
   if (c.schedule == "step")
     u = unused(schedule_flags, {"--step-size", "--gamma"});
   else if (c.schedule == "exponential")
     u = unused(schedule_flags, {"--gamma"});
   else if (c.schedule == "constant")
     u = unused(schedule_flags, {});
+  else if (c.schedule == "onecycle")
+    u = unused(schedule_flags, {"--pct-start"});
   else
     u = unused(schedule_flags, {"--min-lr"});
   if (!u.empty())
@@ -311,6 +298,8 @@ std::shared_ptr<optim::LrSchedule> make_schedule(const Config& c, std::int64_t p
         c.lr, std::max<std::int64_t>(1, std::llround(c.step_size * per_epoch)), c.gamma);
   } else if (c.schedule == "exponential") {
     s = std::make_unique<optim::ExponentialLr>(c.lr, std::pow(c.gamma, 1.0 / per_epoch));
+  } else if (c.schedule == "onecycle") {
+    s = std::make_unique<optim::OneCycleLr>(c.lr, std::max<std::int64_t>(2, total), c.pct_start);
   } else if (c.schedule == "linear") {
     s = std::make_unique<optim::LinearDecayLr>(c.lr, c.min_lr, total);
   } else {

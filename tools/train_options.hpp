@@ -27,7 +27,7 @@ struct Config {
         eps = 1e-8F, weight_decay = 1e-4F;
   bool nesterov = false, centered = false, amsgrad = false;
   std::string schedule = "cosine";
-  double step_size = 10, gamma = 0.1, min_lr = 0;
+  double step_size = 10, gamma = 0.1, min_lr = 0, pct_start = 0.3;
   std::int64_t warmup = 0;
   float clip_norm = 0;
   float label_smoothing = 0;

@@ -108,6 +108,48 @@ double CosineLr::lr(std::int64_t k) const {
   return eta_min_ + (base_ - eta_min_) * (1.0 + std::cos(x)) / 2.0;
 }
 
+OneCycleLr::OneCycleLr(double max_lr, std::int64_t total_steps, double pct_start, Anneal anneal,
+                       double div_factor, double final_div_factor, bool three_phase)
+    : anneal_(anneal), total_(total_steps) {
+  check_base(max_lr, "OneCycleLr (max_lr)");
+  CUTRAIN_CHECK(total_steps > 1, "OneCycleLr: total_steps = ", total_steps,
+                " is invalid; valid: > 1");
+  CUTRAIN_CHECK(pct_start > 0 && pct_start < 1, "OneCycleLr: pct_start = ", pct_start,
+                " is invalid; valid: (0, 1)");
+  CUTRAIN_CHECK(std::isfinite(div_factor) && div_factor > 0 && std::isfinite(final_div_factor) &&
+                    final_div_factor > 0,
+                "OneCycleLr: div_factor = ", div_factor,
+                " and final_div_factor = ", final_div_factor, " must be finite and > 0");
+  const double initial = max_lr / div_factor, final_lr = initial / final_div_factor;
+  const double total = static_cast<double>(total_steps);
+  // PyTorch's float end steps (pct_start * total may be fractional).
+  const double e1 = pct_start * total - 1.0;
+  CUTRAIN_CHECK(e1 > 0 && (!three_phase || 2.0 * pct_start * total - 2.0 < total - 1.0),
+                "OneCycleLr: pct_start = ", pct_start, " of ", total_steps,
+                " steps leaves a phase empty; use more steps or another pct_start");
+  if (three_phase)
+    phases_ = {{e1, initial, max_lr},
+               {2.0 * pct_start * total - 2.0, max_lr, initial},
+               {total - 1.0, initial, final_lr}};
+  else
+    phases_ = {{e1, initial, max_lr}, {total - 1.0, max_lr, final_lr}};
+}
+double OneCycleLr::lr(std::int64_t k) const {
+  check_k(k);
+  const double step = static_cast<double>(std::min(k, total_ - 1));
+  double start_step = 0.0;
+  for (std::size_t i = 0; i < phases_.size(); ++i) {
+    const Phase& p = phases_[i];
+    if (step <= p.end_step || i + 1 == phases_.size()) {
+      const double pct = (step - start_step) / (p.end_step - start_step);
+      if (anneal_ == Anneal::kLinear) return (p.end_lr - p.start_lr) * pct + p.start_lr;
+      return p.end_lr + (p.start_lr - p.end_lr) / 2.0 * (std::cos(std::numbers::pi * pct) + 1.0);
+    }
+    start_step = p.end_step;
+  }
+  return phases_.back().end_lr;  // not reached: the last phase always answers
+}
+
 WarmupLr::WarmupLr(std::unique_ptr<LrSchedule> inner, std::int64_t warmup, double start_factor)
     : inner_(std::move(inner)), warmup_(warmup), start_factor_(start_factor) {
   CUTRAIN_CHECK(inner_ != nullptr, "WarmupLr: the inner schedule is null");

@@ -48,6 +48,8 @@ expect_usage_error "--patience stops on the validation loss" --data "$tmp" --dev
 expect_usage_error "--optimizer adam does not use --momentum, --alpha" --data "$tmp" --device cpu \
   --optimizer adam --momentum 0.9 --alpha 0.9
 expect_usage_error "--schedule cosine does not use --gamma" --data "$tmp" --device cpu --gamma 0.5
+expect_usage_error "--schedule cosine does not use --pct-start" --data "$tmp" --device cpu \
+  --pct-start 0.2
 
 if [ ! -d "$data" ]; then
   echo "skipped: no Fashion-MNIST at $data"

@@ -167,6 +167,11 @@ def schedules():
                                                      min_lr=0.01), len(plateau_metrics),
                        plateau_metrics),
         "plateau_metrics": plateau_metrics,
+        "onecycle": seq(lambda o: S.OneCycleLR(o, max_lr=0.1, total_steps=40,
+                                               cycle_momentum=False), 40),
+        "onecycle_linear_three_phase": seq(lambda o: S.OneCycleLR(
+            o, max_lr=0.2, total_steps=33, pct_start=0.25, anneal_strategy="linear",
+            div_factor=10, final_div_factor=100, three_phase=True, cycle_momentum=False), 33),
     }
 
 

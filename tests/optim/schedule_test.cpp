@@ -38,6 +38,10 @@ TEST(Schedule, MatchesPyTorch) {
   expect_sequence(WarmupLr(std::make_unique<ExponentialLr>(0.1, 0.95), 6, 0.25),
                   "warmup_exponential");
   expect_sequence(LinearDecayLr(0.1, 0.005, 20), "linear_decay");
+  expect_sequence(OneCycleLr(0.1, 40), "onecycle");
+  // Linear annealing, three phases, and a fractional phase end (0.25 x 33 - 1 = 7.25).
+  expect_sequence(OneCycleLr(0.2, 33, 0.25, OneCycleLr::Anneal::kLinear, 10, 100, true),
+                  "onecycle_linear_three_phase");
 }
 
 TEST(Schedule, PlateauMatchesPyTorch) {
@@ -115,6 +119,13 @@ TEST(Schedule, ClosedForms) {
   EXPECT_DOUBLE_EQ(ConstantLr(0.3).lr(12345), 0.3);
   EXPECT_DOUBLE_EQ(WarmupLr(std::make_unique<ConstantLr>(1.0), 4).lr(1), 0.25);
   EXPECT_DOUBLE_EQ(StepLr(1.0, 3, 0.1).lr(2), 1.0);
+  // One cycle: starts at max / 25, peaks at max at step pct_start total - 1, ends at
+  // max / 25 / 1e4 and holds there past the end.
+  const OneCycleLr one(1.0, 100, 0.25);
+  EXPECT_NEAR(one.lr(0), 1.0 / 25, 1e-15);
+  EXPECT_NEAR(one.lr(24), 1.0, 1e-15);
+  EXPECT_NEAR(one.lr(99), 1.0 / 25 / 1e4, 1e-15);
+  EXPECT_EQ(one.lr(100000), one.lr(99));
 }
 
 TEST(Schedule, RejectsBadSettings) {
@@ -128,6 +139,11 @@ TEST(Schedule, RejectsBadSettings) {
   EXPECT_THROW(WarmupLr(nullptr, 5), Error);
   EXPECT_THROW(WarmupLr(std::make_unique<ConstantLr>(1.0), 5, 1.5), Error);
   EXPECT_THROW(ReduceLrOnPlateau(0.1, 1.0), Error);
+  EXPECT_THROW(OneCycleLr(0.1, 1), Error);
+  EXPECT_THROW(OneCycleLr(0.1, 100, 0.0), Error);
+  EXPECT_THROW(OneCycleLr(0.1, 100, 1.0), Error);
+  EXPECT_THROW(OneCycleLr(0.1, 3, 0.3), Error);  // 0.3 x 3 - 1 < 0: an empty first phase
+  EXPECT_THROW(OneCycleLr(0.1, 100, 0.3, OneCycleLr::Anneal::kCos, 0.0), Error);
   EXPECT_THROW(ConstantLr(std::nan("")), Error);
   EXPECT_THROW(ExponentialLr(0.1, 0.9).lr(-1), Error);
   try {

@@ -100,6 +100,31 @@ class CosineLr final : public LrSchedule {
   std::int64_t t_mult_ = 1;
 };
 
+// OneCycleLR (Smith & Topin, "Super-convergence"), the learning-rate part (cycle_momentum =
+// False): with initial = max_lr / div_factor and final = initial / final_div_factor, over
+// total_steps steps, phases ending at step e_i (PyTorch's end_step):
+//   two phases:   initial -> max_lr until e_1 = pct_start * total - 1, then -> final at total - 1
+//   three_phase:  initial -> max_lr until e_1, back -> initial until e_2 = 2 pct_start total - 2,
+//                 then -> final at total - 1
+// each annealed by cosine, start + (end - start) (1 - cos(pi p)) / 2, or linearly, with p the
+// fraction of the phase done. Steps past the last hold `final` (PyTorch raises there).
+class OneCycleLr final : public LrSchedule {
+ public:
+  enum class Anneal { kCos, kLinear };
+  OneCycleLr(double max_lr, std::int64_t total_steps, double pct_start = 0.3,
+             Anneal anneal = Anneal::kCos, double div_factor = 25.0, double final_div_factor = 1e4,
+             bool three_phase = false);
+  double lr(std::int64_t k) const override;
+
+ private:
+  struct Phase {
+    double end_step, start_lr, end_lr;
+  };
+  std::vector<Phase> phases_;
+  Anneal anneal_;
+  std::int64_t total_;
+};
+
 // Linear warmup composed with any schedule: for k < warmup the inner lr is multiplied by
 // start_factor + (1 - start_factor) * k / warmup (PyTorch's LinearLR chained multiplicatively).
 class WarmupLr final : public LrSchedule {
