@@ -20,14 +20,21 @@
 #include <unistd.h>
 
 #include "cutrain/cutrain.hpp"
+#include "tools/full_batch.hpp"
+#include "tools/run_report.hpp"
+#include "tools/train_data.hpp"
 #include "tools/train_options.hpp"
 
 using namespace cutrain;
 using cutrain::tools::Config;
+using cutrain::tools::json_number;
 using cutrain::tools::make_optimizer;
 using cutrain::tools::make_schedule;
 using cutrain::tools::parse_hidden;
+using cutrain::tools::print_test_result;
+using cutrain::tools::run_full_batch;
 using cutrain::tools::UsageError;
+using cutrain::tools::write_report;
 
 namespace {
 
@@ -67,76 +74,6 @@ class StopOnSignal {
   StopOnSignal& operator=(const StopOnSignal&) = delete;
 };
 
-// Second-order optimizers train on the whole training set at once (a closure recomputing loss
-// and gradients), --epochs outer steps of up to 20 inner iterations each.
-// --report: the JSON written at the end (its path was checked before training).
-void write_report(const std::string& path, const nlohmann::json& j) {
-  std::ofstream out(path);
-  out << j.dump(2) << "\n";
-  out.close();
-  // Checked up front (check_outputs): failing here is the disk, not the arguments.
-  if (!out) throw std::runtime_error("--report: writing '" + path + "' failed");
-}
-
-int run_full_batch(const Config& c, nn::Sequential& model, const data::Dataset& train,
-                   const data::Dataset& test, Device device, const std::string& command_line) {
-  const auto n = static_cast<std::size_t>(train.rows);
-  Buffer x(n * static_cast<std::size_t>(train.features) * sizeof(float), device);
-  Buffer y(n * sizeof(std::int32_t), device);
-  Buffer g(n * 10 * sizeof(float), device);
-  copy_bytes(x.data(), device, train.x.data(), Device::cpu(), x.bytes());
-  copy_bytes(y.data(), device, train.labels.data(), Device::cpu(), y.bytes());
-  nn::SoftmaxCrossEntropy loss;
-  model.eval();  // full-batch: no dropout noise inside the line of iterates
-  auto closure = [&] {
-    nn::Matrix xm{x.as<float>(), train.rows, train.features, device};
-    nn::Matrix gm{g.as<float>(), train.rows, 10, device};
-    loss.compute(model.forward(xm), y.as<std::int32_t>(), &gm);
-    model.backward(gm);
-    return static_cast<double>(loss.value());
-  };
-  std::unique_ptr<optim::Lbfgs> lbfgs;
-  std::unique_ptr<optim::NewtonCg> newton;
-  if (c.optimizer == "lbfgs") {
-    optim::LbfgsOptions o;
-    o.lr = c.given.count("--lr") != 0 ? c.lr : 1.0F;  // L-BFGS's natural step is 1
-    o.line_search_fn = "strong_wolfe";                // robust steps without tuning lr
-    lbfgs = std::make_unique<optim::Lbfgs>(model.parameters(), model.gradients(), o);
-  } else {
-    newton = std::make_unique<optim::NewtonCg>(model.parameters(), model.gradients(),
-                                               optim::NewtonCgOptions{});
-  }
-  double last_loss = std::numeric_limits<double>::quiet_NaN();
-  for (std::int64_t e = 1; e <= c.epochs; ++e) {
-    const double l = lbfgs ? lbfgs->step(closure) : newton->step(closure);
-    last_loss = l;
-    std::fprintf(stderr, "step %3lld  %s loss %.5f\n", static_cast<long long>(e),
-                 c.optimizer.c_str(), l);
-  }
-  optim::Sgd unused(model.parameters(), optim::SgdOptions{});  // the Trainer only evaluates
-  train::TrainerOptions eval_options;
-  eval_options.batch_size = c.batch_size;
-  eval_options.progress = false;
-  train::Trainer evaluator(model, unused, eval_options);
-  const train::EvalResult r = evaluator.evaluate(test);
-  std::printf("test accuracy %.4f  test loss %.4f  (%s, %lld full-batch steps)\n", r.accuracy,
-              r.loss, c.optimizer.c_str(), static_cast<long long>(c.epochs));
-  train::TrainState state;
-  state.epoch = c.epochs;
-  if (!c.save.empty()) train::save_checkpoint(c.save, model, nullptr, state);
-  if (!c.export_torch.empty()) train::export_torch(c.export_torch, model);
-  if (!c.report.empty())
-    write_report(c.report, {{"test_accuracy", r.accuracy},
-                            {"test_loss", r.loss},
-                            {"train_loss", last_loss},  // the objective before the last step
-                            {"optimizer", c.optimizer},
-                            {"full_batch_steps", c.epochs},
-                            {"device", describe(device)},
-                            {"parameters", model.parameters().layout().parameter_count()},
-                            {"command", command_line}});
-  return 0;
-}
-
 // --target-accuracy: the test set evaluated after every epoch (outside the epoch's timed
 // training), and the training seconds until the first epoch at or above the target: the
 // time-to-accuracy figure, comparable with bench/torch/mlp_gpu.py --target-accuracy.
@@ -175,10 +112,6 @@ int run(const Config& c, const std::string& command_line) {
     throw UsageError(
         "--patience stops on the validation loss: hold out validation data with "
         "--val-fraction (e.g. 0.1)");
-  if (!std::filesystem::is_directory(c.data))
-    throw UsageError("--data: directory '" + c.data +
-                     "' does not exist (apt-get install "
-                     "dataset-fashion-mnist, or pass the directory holding the IDX files)");
   const std::vector<std::int64_t> hidden = parse_hidden(c.hidden);
   // Under mpirun: one process per device, gradients averaged over the ranks each step.
   dist::Communicator* comm = nullptr;
@@ -198,27 +131,8 @@ int run(const Config& c, const std::string& command_line) {
   if (device.is_cpu() && c.device == "auto")
     std::printf("  (no GPU: %s)\n", cuda_status().reason.c_str());
 
-  data::Dataset train = data::load_fashion_mnist(c.data, "train");
-  data::Dataset test = data::load_fashion_mnist(c.data, "test");
-  if (c.train_subset > 0 && c.train_subset < train.rows) {
-    std::vector<std::int64_t> first(static_cast<std::size_t>(c.train_subset));
-    for (std::size_t i = 0; i < first.size(); ++i) first[i] = static_cast<std::int64_t>(i);
-    train = train.subset(first);
-  }
-  data::scale(train, 1.0F / 255.0F);
-  data::scale(test, 1.0F / 255.0F);
-  data::Dataset val;
-  if (c.val_fraction > 0) std::tie(train, val) = data::split(train, c.val_fraction, c.seed);
-  if (train.rows == 0)
-    throw UsageError("--val-fraction " + CLI::detail::to_string(c.val_fraction) +
-                     " leaves none of the " + std::to_string(val.rows) +
-                     " training samples to train on; lower it (or raise --train-subset)");
-  if (c.standardize) {
-    const auto st = data::Standardizer::fit(train);  // training split only
-    st.apply(train);
-    st.apply(test);
-    if (val.rows > 0) st.apply(val);
-  }
+  tools::TrainData d = tools::load_train_data(c);
+  const data::Dataset &train = d.train, &val = d.val, &test = d.test;
   std::printf("data: %lld train, %lld validation, %lld test samples of %lld features\n",
               static_cast<long long>(train.rows), static_cast<long long>(val.rows),
               static_cast<long long>(test.rows), static_cast<long long>(train.features));
@@ -235,12 +149,12 @@ int run(const Config& c, const std::string& command_line) {
     if (c.dropout > 0) model.emplace<nn::Dropout>(c.dropout);
     width = h;
   }
-  model.emplace<nn::Linear>(width, 10);
+  model.emplace<nn::Linear>(width, d.outputs);
   model.build(device, c.seed);
   std::printf("model:\n%s", model.summary().c_str());
   if (!c.init_from.empty()) train::load_weights(c.init_from, model);
 
-  if (full_batch) return run_full_batch(c, model, train, test, device, command_line);
+  if (full_batch) return run_full_batch(c, model, d, device, command_line);
   auto opt = make_optimizer(c, model.parameters());
   opt->set_group(nn::kNoDecayGroup, {1.0F, 0.0F});  // no weight decay on biases / BN
   if (!c.init_optimizer_from.empty())
@@ -322,10 +236,11 @@ int run(const Config& c, const std::string& command_line) {
     issue += m.issue_seconds;
   }
   const auto n = static_cast<double>(std::max<std::size_t>(1, fit.history.size()));
-  std::printf("test accuracy %.4f  test loss %.4f  (%zu epochs, %.2f s/epoch, %.0f samples/s)\n",
-              result.accuracy, result.loss, fit.history.size(), seconds / n, sps / n);
+  print_test_result(result, d.regression);
+  std::printf("  (%zu epochs, %.2f s/epoch, %.0f samples/s)\n", fit.history.size(), seconds / n,
+              sps / n);
   if (!c.report.empty() && rank == 0) {
-    nlohmann::json j = {{"test_accuracy", result.accuracy},
+    nlohmann::json j = {{"test_accuracy", json_number(result.accuracy)},
                         {"test_loss", result.loss},
                         {"train_loss", fit.history.empty() ? 0.0 : fit.history.back().train_loss},
                         {"epochs", fit.history.size()},

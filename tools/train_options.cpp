@@ -40,6 +40,16 @@ void add_options(CLI::App& app, Config& c) {
   app.get_formatter()->column_width(34);
   app.add_option("--data", c.data, "directory with {train,t10k}-{images,labels}-idx*-ubyte[.gz]")
       ->capture_default_str();
+  app.add_option("--train-csv", c.train_csv,
+                 "training data as CSV instead of --data: numbers, one sample per line, an "
+                 "optional header; the target column chosen by --target");
+  app.add_option("--test-csv", c.test_csv, "test data as CSV, the columns of --train-csv");
+  app.add_option("--target", c.target,
+                 "CSV target column: a header name, or an index (negative: from the end)")
+      ->capture_default_str();
+  app.add_flag("--regression", c.regression,
+               "the CSV target is a float: train with mean squared error, one output (default: "
+               "integer class labels, softmax cross-entropy)");
   app.add_option("--hidden", c.hidden, "hidden layer sizes, comma-separated")
       ->capture_default_str();
   app.add_option("--activation", c.activation, "relu|leaky_relu|tanh|sigmoid|gelu")
@@ -200,6 +210,19 @@ void check_flags_apply(const Config& c) {
         out += (out.empty() ? "" : ", ") + std::string(flag);
     return out;
   };
+  const bool csv = c.given.count("--train-csv") != 0 || c.given.count("--test-csv") != 0;
+  if (csv && (c.train_csv.empty() || c.test_csv.empty()))
+    throw UsageError("--train-csv and --test-csv go together: give both");
+  if (csv && c.given.count("--data") != 0)
+    throw UsageError("--data (IDX files) and --train-csv / --test-csv both name data: use one");
+  if (!csv) {
+    const std::string u = unused({"--target", "--regression"}, {});
+    if (!u.empty()) throw UsageError(u + ": only for CSV data (--train-csv / --test-csv)");
+  }
+  if (c.regression) {
+    const std::string u = unused({"--target-accuracy", "--label-smoothing"}, {});
+    if (!u.empty()) throw UsageError("--regression has no classes and no accuracy: remove " + u);
+  }
   if (c.optimizer == "lbfgs" || c.optimizer == "newton-cg") {
     const std::string u = unused({"--batchnorm",       "--momentum",     "--nesterov",
                                   "--dampening",       "--alpha",        "--centered",

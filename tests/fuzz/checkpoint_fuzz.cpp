@@ -13,6 +13,7 @@
 #include <cstdint>
 #include <cstdio>
 #include <cstdlib>
+#include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <memory>
@@ -53,19 +54,27 @@ struct Setup {
                .string();
   }
 
+  // Bit patterns, not floats: a file may legitimately load NaN weights, and NaN != NaN would
+  // make an unchanged state look changed.
   struct Snapshot {
-    std::vector<std::vector<float>> arenas;
+    std::vector<std::vector<std::uint32_t>> arenas;
     std::vector<std::int64_t> counters;
     bool operator==(const Snapshot&) const = default;
   };
+  static std::vector<std::uint32_t> bits(const Arena& a) {
+    const std::vector<float> v = a.to_host();
+    std::vector<std::uint32_t> out(v.size());
+    std::memcpy(out.data(), v.data(), v.size() * sizeof(float));
+    return out;
+  }
   Snapshot snapshot() {
     Snapshot s{
-        {model.parameters().to_host(), model.buffers().to_host(), best_params.to_host(),
-         best_buffers.to_host(), ema.to_host()},
+        {bits(model.parameters()), bits(model.buffers()), bits(best_params), bits(best_buffers),
+         bits(ema)},
         {static_cast<std::int64_t>(model.forward_count()),
          static_cast<std::int64_t>(model.training_forward_count()),
          static_cast<std::int64_t>(model.seed()), opt->applied_steps(), opt->skipped_steps()}};
-    for (const auto& st : opt->state()) s.arenas.push_back(st.arena->to_host());
+    for (const auto& st : opt->state()) s.arenas.push_back(bits(*st.arena));
     return s;
   }
 };

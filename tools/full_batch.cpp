@@ -1,0 +1,87 @@
+// tools/full_batch.hpp.
+#include "tools/full_batch.hpp"
+
+#include <cstdio>
+#include <limits>
+#include <memory>
+
+#include "tools/run_report.hpp"
+
+namespace cutrain::tools {
+
+int run_full_batch(const Config& c, nn::Sequential& model, const TrainData& d, Device device,
+                   const std::string& command_line) {
+  const data::Dataset& train = d.train;
+  const auto n = static_cast<std::size_t>(train.rows);
+  const std::int64_t outputs = model.output_features();
+  Buffer x(n * static_cast<std::size_t>(train.features) * sizeof(float), device);
+  // Labels (int32) or targets (float, outputs per row): the same bytes per element.
+  Buffer y(n * static_cast<std::size_t>(d.regression ? outputs : 1) * 4, device);
+  Buffer g(n * static_cast<std::size_t>(outputs) * sizeof(float), device);
+  copy_bytes(x.data(), device, train.x.data(), Device::cpu(), x.bytes());
+  copy_bytes(y.data(), device,
+             d.regression ? static_cast<const void*>(train.targets.data())
+                          : static_cast<const void*>(train.labels.data()),
+             Device::cpu(), y.bytes());
+  nn::SoftmaxCrossEntropy cross_entropy;
+  nn::MseLoss mse;
+  model.eval();  // full-batch: no dropout noise inside the line of iterates
+  auto closure = [&] {
+    nn::Matrix xm{x.as<float>(), train.rows, train.features, device};
+    nn::Matrix gm{g.as<float>(), train.rows, outputs, device};
+    const nn::Matrix& out = model.forward(xm);
+    double value = 0;
+    if (d.regression) {
+      mse.compute(out, {y.as<float>(), train.rows, outputs, device}, &gm);
+      value = mse.value();
+    } else {
+      cross_entropy.compute(out, y.as<std::int32_t>(), &gm);
+      value = cross_entropy.value();
+    }
+    model.backward(gm);
+    return value;
+  };
+  std::unique_ptr<optim::Lbfgs> lbfgs;
+  std::unique_ptr<optim::NewtonCg> newton;
+  if (c.optimizer == "lbfgs") {
+    optim::LbfgsOptions o;
+    o.lr = c.given.count("--lr") != 0 ? c.lr : 1.0F;  // L-BFGS's natural step is 1
+    o.line_search_fn = "strong_wolfe";                // robust steps without tuning lr
+    lbfgs = std::make_unique<optim::Lbfgs>(model.parameters(), model.gradients(), o);
+  } else {
+    newton = std::make_unique<optim::NewtonCg>(model.parameters(), model.gradients(),
+                                               optim::NewtonCgOptions{});
+  }
+  double last_loss = std::numeric_limits<double>::quiet_NaN();
+  for (std::int64_t e = 1; e <= c.epochs; ++e) {
+    const double l = lbfgs ? lbfgs->step(closure) : newton->step(closure);
+    last_loss = l;
+    std::fprintf(stderr, "step %3lld  %s loss %.5f\n", static_cast<long long>(e),
+                 c.optimizer.c_str(), l);
+  }
+  optim::Sgd unused(model.parameters(), optim::SgdOptions{});  // the Trainer only evaluates
+  train::TrainerOptions eval_options;
+  eval_options.batch_size = c.batch_size;
+  eval_options.progress = false;
+  train::Trainer evaluator(model, unused, eval_options);
+  const train::EvalResult r = evaluator.evaluate(d.test);
+  print_test_result(r, d.regression);
+  std::printf("  (%s, %lld full-batch steps)\n", c.optimizer.c_str(),
+              static_cast<long long>(c.epochs));
+  train::TrainState state;
+  state.epoch = c.epochs;
+  if (!c.save.empty()) train::save_checkpoint(c.save, model, nullptr, state);
+  if (!c.export_torch.empty()) train::export_torch(c.export_torch, model);
+  if (!c.report.empty())
+    write_report(c.report, {{"test_accuracy", json_number(r.accuracy)},
+                            {"test_loss", r.loss},
+                            {"train_loss", last_loss},  // the objective before the last step
+                            {"optimizer", c.optimizer},
+                            {"full_batch_steps", c.epochs},
+                            {"device", describe(device)},
+                            {"parameters", model.parameters().layout().parameter_count()},
+                            {"command", command_line}});
+  return 0;
+}
+
+}  // namespace cutrain::tools

@@ -1,0 +1,91 @@
+// cutrain-train's data (tools/train_data.hpp).
+#include "tools/train_data.hpp"
+
+#include <algorithm>
+#include <charconv>
+#include <filesystem>
+#include <string>
+#include <string_view>
+#include <tuple>
+#include <vector>
+
+namespace cutrain::tools {
+namespace {
+
+// --target: a header name, or a column index (negative: from the end).
+data::CsvOptions csv_options(const Config& c) {
+  data::CsvOptions o;
+  o.classification = !c.regression;
+  int index = 0;
+  const char* end = c.target.data() + c.target.size();
+  const auto [ptr, ec] = std::from_chars(c.target.data(), end, index);
+  if (ec == std::errc() && ptr == end)
+    o.label_index = index;
+  else
+    o.label_name = c.target;
+  return o;
+}
+
+std::pair<data::Dataset, data::Dataset> read_csv_pair(const Config& c) {
+  const data::CsvOptions o = csv_options(c);
+  auto read = [&](const std::string& path) {
+    try {
+      return data::read_csv(path, o);
+    } catch (const Error& e) {
+      if (!c.regression &&
+          std::string_view(e.what()).find("not a non-negative integer") != std::string_view::npos)
+        throw UsageError(std::string(e.what()) + " (a float target? add --regression)");
+      throw;
+    }
+  };
+  data::Dataset train = read(c.train_csv);
+  data::Dataset test = read(c.test_csv);
+  if (test.features != train.features)
+    throw UsageError("--test-csv '" + c.test_csv + "' has " + std::to_string(test.features) +
+                     " feature columns but --train-csv '" + c.train_csv + "' has " +
+                     std::to_string(train.features));
+  if (!c.regression) {  // classes seen in either file (a test set may lack the highest label)
+    const std::int32_t classes = std::max(train.classes, test.classes);
+    train.classes = test.classes = classes;
+  }
+  return {std::move(train), std::move(test)};
+}
+
+}  // namespace
+
+TrainData load_train_data(const Config& c) {
+  TrainData d;
+  d.regression = c.regression;
+  if (c.train_csv.empty()) {
+    if (!std::filesystem::is_directory(c.data))
+      throw UsageError("--data: directory '" + c.data +
+                       "' does not exist (apt-get install dataset-fashion-mnist, or pass the "
+                       "directory holding the IDX files)");
+    d.train = data::load_fashion_mnist(c.data, "train");
+    d.test = data::load_fashion_mnist(c.data, "test");
+    data::scale(d.train, 1.0F / 255.0F);
+    data::scale(d.test, 1.0F / 255.0F);
+  } else {
+    std::tie(d.train, d.test) = read_csv_pair(c);
+  }
+  if (c.train_subset > 0 && c.train_subset < d.train.rows) {
+    std::vector<std::int64_t> first(static_cast<std::size_t>(c.train_subset));
+    for (std::size_t i = 0; i < first.size(); ++i) first[i] = static_cast<std::int64_t>(i);
+    d.train = d.train.subset(first);
+  }
+  if (c.val_fraction > 0) std::tie(d.train, d.val) = data::split(d.train, c.val_fraction, c.seed);
+  if (d.train.rows == 0)
+    throw UsageError("--val-fraction " + CLI::detail::to_string(c.val_fraction) +
+                     " leaves none of the " + std::to_string(d.val.rows) +
+                     " training samples to train on; lower it (or raise --train-subset)");
+  if (c.standardize) {
+    const auto st = data::Standardizer::fit(d.train);  // training split only
+    st.apply(d.train);
+    st.apply(d.test);
+    if (d.val.rows > 0) st.apply(d.val);
+  }
+  d.outputs = d.regression ? d.train.target_width : d.train.classes;
+  return d;
+}
+
+}  // namespace cutrain::tools

@@ -1,0 +1,23 @@
+#pragma once
+// cutrain-train's data: Fashion-MNIST's IDX files (--data, pixels / 255) or any CSV pair
+// (--train-csv / --test-csv: a class-label column, or with --regression a float target), then
+// --train-subset, the --val-fraction split and --standardize, in that order.
+
+#include <cstdint>
+
+#include "cutrain/data.hpp"
+#include "tools/train_options.hpp"
+
+namespace cutrain::tools {
+
+struct TrainData {
+  data::Dataset train, val, test;
+  std::int64_t outputs = 0;  // the model's output width: classes, or the target width
+  bool regression = false;   // float targets: mean squared error, no accuracy
+};
+
+// A UsageError for bad flags (a missing --data directory, an empty training split); a
+// cutrain::Error, naming the file, for a malformed one.
+TrainData load_train_data(const Config& c);
+
+}  // namespace cutrain::tools
