@@ -266,11 +266,12 @@ int run(const Config& c, const std::string& command_line) {
 int cli_main(int argc, char** argv) {
   Config c;
   CLI::App app{
-      "cutrain-train: train an MLP on Fashion-MNIST (IDX files) with cutrain.\n"
-      "Inputs are pixel/255 unless --standardize (per-feature, statistics from the training\n"
-      "split). The loss is mean softmax cross-entropy; the last partial batch is kept. The\n"
-      "model is Linear -> [BatchNorm1d] -> activation -> [Dropout] per hidden size, then\n"
-      "Linear(.., 10), named layers.{i}.weight/bias as torch.nn.Sequential numbers them.",
+      "cutrain-train: train an MLP on Fashion-MNIST (IDX files), or on CSV files, with cutrain.\n"
+      "Fashion-MNIST inputs are pixel/255; --standardize: per-feature, statistics from the\n"
+      "training split. The loss is mean softmax cross-entropy (mean squared error with\n"
+      "--regression); the last partial batch is kept. The model is Linear -> [BatchNorm1d] ->\n"
+      "activation -> [Dropout] per hidden size, then Linear(.., classes or 1), named\n"
+      "layers.{i}.weight/bias as torch.nn.Sequential numbers them.",
       "cutrain-train"};
   add_options(app, c);
   try {
