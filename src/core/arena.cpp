@@ -4,6 +4,7 @@
 #include <cstring>
 #include <limits>
 #include <numeric>
+#include <string>
 
 #include "cutrain/error.hpp"
 
@@ -164,11 +165,28 @@ void Arena::tensor_from_host(std::string_view name, std::span<const float> value
              values.size() * sizeof(float));
 }
 
+namespace {
+
+// The first difference between two layouts, for an error message.
+std::string layout_difference(const ArenaLayout& a, const ArenaLayout& b) {
+  const auto& ta = a.tensors();
+  const auto& tb = b.tensors();
+  for (std::size_t i = 0; i < std::min(ta.size(), tb.size()); ++i)
+    if (ta[i].name != tb[i].name || ta[i].shape != tb[i].shape || ta[i].group != tb[i].group ||
+        ta[i].offset != tb[i].offset)
+      return "tensor " + std::to_string(i) + " is '" + ta[i].name + "' " + shape_str(ta[i].shape) +
+             " group " + std::to_string(ta[i].group) + " vs '" + tb[i].name + "' " +
+             shape_str(tb[i].shape) + " group " + std::to_string(tb[i].group);
+  return std::to_string(ta.size()) + " tensors vs " + std::to_string(tb.size());
+}
+
+}  // namespace
+
 void require_same_layout(const Arena& a, const Arena& b, const char* what) {
   CUTRAIN_CHECK(a.total() > 0 && b.total() > 0, what, ": arena is empty");
   CUTRAIN_CHECK(a.layout() == b.layout(), what, ": the arenas have different layouts (",
-                a.layout().size(), " tensors / ", a.total(), " elements vs ", b.layout().size(),
-                " tensors / ", b.total(), " elements); create one with like()");
+                layout_difference(a.layout(), b.layout()),
+                "); make one from the other with like()");
   CUTRAIN_CHECK(a.device() == b.device(), what, ": arenas live on different devices (",
                 a.device().str(), " and ", b.device().str(), ")");
 }
