@@ -19,6 +19,9 @@ AveragedModel with get_ema_multi_avg_fn keeps - a copy after the first step, the
 ema.lerp_(p, 1 - decay) after each - written out as that recurrence (PyTorch 1.13 predates
 get_ema_multi_avg_fn); cutrain exports the averaged weights.
 
+Regression from CSV files (`--train-csv --regression`): the same MLP with one output trained
+with mean squared error against torch.nn.MSELoss, Adam with weight decay on the weights only.
+
 Then the optimizer state (Note [torch optimizer state], tools/cutrain_torch.py): cutrain's
 exported state must equal torch.optim's after the same epoch (same tolerance, same step count),
 and a second epoch continued across the tools - PyTorch from cutrain's weights and state, and
@@ -274,6 +277,50 @@ def main():
         if moved < 1e-3:
             print("FAILED: the exported weights are not the average")
             return 1
+        worst_all = max(worst_all, worst)
+
+        # Regression from CSV files: mean squared error (torch.nn.MSELoss) through the same MLP
+        # shape with one output, Adam with weight decay on the weights only; the targets are a
+        # fixed nonlinear function of the first 512 images' pixels.
+        csv_x = x[:, ::8]  # 98 features
+        csv_y = np.tanh(csv_x @ np.linspace(-1, 1, csv_x.shape[1], dtype=np.float32)) * 3 + 0.5
+        train_csv = os.path.join(tmp, "reg_train.csv")
+        np.savetxt(train_csv, np.column_stack([csv_x, csv_y]), delimiter=",", fmt="%.9g")
+        reg_sizes = (csv_x.shape[1],) + HIDDEN + (1,)
+        torch.manual_seed(1)
+        reg_init = {}
+        for i in range(len(reg_sizes) - 1):
+            lin = torch.nn.Linear(reg_sizes[i], reg_sizes[i + 1])
+            reg_init[f"layers.{2 * i}.weight"] = lin.weight.detach().numpy().copy()
+            reg_init[f"layers.{2 * i}.bias"] = lin.bias.detach().numpy().copy()
+        reg_init_path = os.path.join(tmp, "reg_init.safetensors")
+        save_safetensors(reg_init_path, reg_init)
+        out = os.path.join(tmp, "regression.safetensors")
+        subprocess.run([BINARY, "--train-csv", train_csv, "--test-csv", train_csv, "--regression",
+                        "--device", "cpu", "--hidden", ",".join(map(str, HIDDEN)), "--dropout",
+                        "0", "--schedule", "constant", "--no-shuffle", "--epochs", "1",
+                        "--batch-size", str(BATCH), "--optimizer", "adam", "--lr", "0.003",
+                        "--weight-decay", "0.001", "--init-from", reg_init_path, "--save", out],
+                       check=True, stdout=subprocess.DEVNULL)
+        mods = []
+        for i in range(len(reg_sizes) - 1):
+            mods.append(torch.nn.Linear(reg_sizes[i], reg_sizes[i + 1]))
+            if i < len(reg_sizes) - 2:
+                mods.append(torch.nn.ReLU())
+        model = torch.nn.Sequential(*mods)
+        with torch.no_grad():
+            params = dict(model.named_parameters())
+            for k, v in reg_init.items():
+                params[k[len("layers."):]].copy_(torch.from_numpy(v))
+        opt = make_optimizer(model, lambda g: torch.optim.Adam(g, lr=0.003), 0.001)
+        mse = torch.nn.MSELoss()
+        xs, ys = torch.from_numpy(np.ascontiguousarray(csv_x)), torch.from_numpy(csv_y)[:, None]
+        for start in range(0, N, BATCH):
+            opt.zero_grad()
+            mse(model(xs[start:start + BATCH]), ys[start:start + BATCH]).backward()
+            opt.step()
+        worst = worst_weights(model, load_safetensors(out))
+        print(f"adam_mse_csv: max relative difference {worst:.3g}")
         worst_all = max(worst_all, worst)
     if worst_all > 1e-4:
         print(f"FAILED: {worst_all:.3g} > 1e-4")
