@@ -1,6 +1,7 @@
 // Trainer::evaluate and the weight average's evaluation (Note [weight averaging]).
 #include <cstdint>
 #include <limits>
+#include <vector>
 
 #include "cutrain/data/loader.hpp"
 #include "cutrain/error.hpp"
@@ -21,6 +22,32 @@ void Trainer::apply_ema() {
                 "at least one step)");
   impl_->stream.synchronize();  // the copy runs on the null stream
   model_.parameters().copy_from(impl_->average->average());
+}
+
+std::vector<float> Trainer::predict(const data::Dataset& d) {
+  CUTRAIN_CHECK(d.rows > 0, "Trainer::predict: the data set is empty (0 rows)");
+  CUTRAIN_CHECK(d.features == model_.input_features(), "Trainer::predict: the data has ",
+                d.features, " features but the model expects ", model_.input_features());
+  const bool was_training = model_.training();
+  model_.eval();
+  // Labels or targets, if any, ride along unread.
+  data::Loader loader(d, model_.device(),
+                      {.batch_size = options_.batch_size, .shuffle = false, .pad = false});
+  loader.start_epoch(0);
+  const NativeStream s = impl_->stream.native();
+  const auto width = static_cast<std::size_t>(model_.output_features());
+  std::vector<float> out(static_cast<std::size_t>(d.rows) * width);
+  std::size_t at = 0;
+  while (auto b = loader.next(s)) {
+    const nn::Matrix& y = model_.forward(b->x, s);
+    // Ordered on the stream before the next forward reuses the output buffer.
+    copy_bytes(out.data() + at, Device::cpu(), y.data, model_.device(), y.size() * sizeof(float),
+               model_.device().is_cpu() ? nullptr : s);
+    at += y.size();
+  }
+  impl_->stream.synchronize();
+  if (was_training) model_.train();
+  return out;
 }
 
 EvalResult Trainer::evaluate(const data::Dataset& d) {

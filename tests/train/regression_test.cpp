@@ -142,6 +142,43 @@ TEST(TrainerRegression, TrainLossIsTheMeanSquaredErrorOfTheBatches) {
   EXPECT_TRUE(std::isnan(r.history[0].val_loss));
 }
 
+// predict() returns W x + b for every row, in order, from the model's weights (a double loop
+// computes the reference); a copy of the data without targets predicts the same bits, and the
+// model's mode and training position are left as they were.
+TEST(TrainerRegression, PredictReturnsTheModelsOutputsInOrder) {
+  const data::Dataset train = linear_data(200, 9), d = linear_data(77, 10);
+  nn::Sequential m = linear_model(Device::cpu());
+  optim::Adam opt(m.parameters(), {.lr = 0.01F});
+  Trainer t(m, opt, quiet(2));
+  t.fit(train);
+  const std::uint64_t trained = m.training_forward_count();
+  const std::vector<float> p = t.predict(d);
+  ASSERT_EQ(p.size(), static_cast<std::size_t>(77 * kOut));
+  const std::vector<float> w = tensor(m, "layers.0.weight"), b = tensor(m, "layers.0.bias");
+  for (std::int64_t r = 0; r < d.rows; ++r)
+    for (std::int64_t o = 0; o < kOut; ++o) {
+      double y = b[static_cast<std::size_t>(o)];
+      for (std::int64_t i = 0; i < kIn; ++i)
+        y += static_cast<double>(w[static_cast<std::size_t>(o * kIn + i)]) *
+             d.x[static_cast<std::size_t>(r * kIn + i)];
+      EXPECT_NEAR(p[static_cast<std::size_t>(r * kOut + o)], y, 1e-5 * (1 + std::abs(y)))
+          << "row " << r << " output " << o;
+    }
+  data::Dataset unlabelled;
+  unlabelled.rows = d.rows;
+  unlabelled.features = d.features;
+  unlabelled.x = d.x;
+  EXPECT_EQ(t.predict(unlabelled), p);
+  EXPECT_TRUE(m.training());
+  EXPECT_EQ(m.training_forward_count(), trained);
+  data::Dataset narrow = unlabelled;
+  narrow.features = 3;
+  narrow.x.resize(static_cast<std::size_t>(narrow.rows * 3));
+  EXPECT_NE(
+      testing::error_of([&] { t.predict(narrow); }).find("3 features but the model expects 6"),
+      std::string::npos);
+}
+
 TEST(TrainerRegression, RefusesMismatchedDataAndLabelSmoothing) {
   nn::Sequential m = linear_model(Device::cpu());
   optim::Sgd opt(m.parameters(), {.lr = 0.1F});

@@ -129,6 +129,12 @@ class Trainer {
   // trainer's label smoothing) and the accuracy; with regression targets: the mean squared error
   // over every target element, and accuracy NaN.
   EvalResult evaluate(const data::Dataset& data);
+  // The model's outputs for every row of `data`, in its order, row-major [rows, outputs] on the
+  // host: logits for a classifier (softmax them for probabilities, argmax for the class),
+  // predictions for a regression model. Eval mode (no dropout, BatchNorm's running statistics),
+  // the model's current weights (apply_ema() first to predict with the average); `data` needs
+  // features only - labels and targets, if any, are not read. Each rank predicts all of `data`.
+  std::vector<float> predict(const data::Dataset& data);
   // The same for the averaged weights (ema_decay > 0; the model's own before the first step).
   EvalResult evaluate_averaged(const data::Dataset& data);
   // The averaged parameters into the model (ema_decay > 0, after at least one step): what to

@@ -1,0 +1,195 @@
+// Resuming the trainer: exact at epoch boundaries and mid-epoch (a requested stop, periodic
+// checkpoints), refused when the data order would differ, and with the plateau schedule's state.
+#include <gtest/gtest.h>
+
+#include <filesystem>
+#include <functional>
+#include <memory>
+#include <string>
+#include <tuple>
+#include <utility>
+#include <vector>
+
+#include "cutrain/error.hpp"
+#include "support/errors.hpp"
+#include "support/gpu.hpp"
+#include "train/trainer_fixture.hpp"
+
+namespace cutrain::train {
+namespace {
+
+using namespace testing_fixture;
+
+// 3 epochs straight == 1 epoch, checkpoint, a new model/optimizer/trainer, resume, 2 more.
+void check_resume(Device device) {
+  const data::Dataset train = blobs(300, 4);
+  nn::Sequential straight = model(7, device);
+  optim::AdamW opt1(straight.parameters(), optim::AdamW::defaults());
+  Trainer(straight, opt1, options(3)).fit(train);
+
+  nn::Sequential first = model(7, device);
+  optim::AdamW opt2(first.parameters(), optim::AdamW::defaults());
+  TrainerOptions o = options(1);
+  o.checkpoint_path = tmp("resume_" + device.str() + ".safetensors");
+  Trainer(first, opt2, o).fit(train);
+
+  nn::Sequential second = model(12345, device);  // everything must come from the file
+  optim::AdamW opt3(second.parameters(), optim::AdamW::defaults());
+  Trainer resumed(second, opt3, options(3));
+  resumed.resume(o.checkpoint_path);
+  EXPECT_EQ(resumed.state().epoch, 1);
+  const FitResult r = resumed.fit(train);
+  EXPECT_EQ(r.history.size(), 2u);
+  EXPECT_EQ(second.parameters().to_host(), straight.parameters().to_host());
+  EXPECT_EQ(second.buffers().to_host(), straight.buffers().to_host());
+  EXPECT_EQ(second.forward_count(), straight.forward_count());
+  EXPECT_EQ(second.training_forward_count(), straight.training_forward_count());
+}
+
+TEST(Trainer, ResumeIsExact) {
+  check_resume(Device::cpu());
+}
+TEST(TrainerGpu, ResumeIsExact) {
+  CUTRAIN_REQUIRE_GPU();
+  check_resume(Device::cuda(0));
+}
+
+// Note [mid-epoch resume]: a stop requested in the middle of epoch 2 saves a checkpoint there;
+// resuming it (in a new process's objects, or the same trainer) ends with the weights of an
+// uninterrupted run and reports the interrupted epoch's metrics as that run did. The periodic
+// checkpoints (checkpoint_every) taken mid-epoch resume exactly as well.
+struct AtBatch : Callback {
+  std::vector<std::tuple<std::int64_t, std::int64_t, std::function<void()>>> actions;
+  void on_batch_end(std::int64_t e, std::int64_t b) override {
+    for (auto& [epoch, batch, f] : actions)
+      if (e == epoch && b == batch) f();
+  }
+};
+
+TEST(Trainer, MidEpochCheckpointsResumeExactly) {
+  const data::Dataset train = blobs(300, 4), val = blobs(90, 5);
+  auto fresh = [](std::uint64_t seed) {
+    auto m = std::make_unique<nn::Sequential>(model(seed));
+    auto opt = std::make_unique<optim::AdamW>(m->parameters(), optim::AdamW::defaults());
+    return std::make_pair(std::move(m), std::move(opt));
+  };
+  auto [straight, opt1] = fresh(7);
+  const FitResult full = Trainer(*straight, *opt1, options(3)).fit(train, &val);
+  ASSERT_EQ(full.history.size(), 3u);
+
+  auto [a, opt2] = fresh(7);
+  TrainerOptions o = options(3);
+  o.checkpoint_path = tmp("mid.safetensors");
+  o.checkpoint_every = 4;  // 10 batches an epoch: saves at epoch 2's batches 2 and 6
+  Trainer ta(*a, *opt2, o);
+  auto at = std::make_shared<AtBatch>();
+  at->actions.emplace_back(2, 3, [&] {  // the latest checkpoint is epoch 2, batch 2
+    std::filesystem::copy_file(o.checkpoint_path, tmp("periodic.safetensors"),
+                               std::filesystem::copy_options::overwrite_existing);
+  });
+  at->actions.emplace_back(2, 5, [&] { ta.request_stop(); });
+  ta.add_callback(at);
+  const FitResult part = ta.fit(train, &val);
+  EXPECT_TRUE(part.interrupted);
+  EXPECT_EQ(part.history.size(), 1u);
+  EXPECT_EQ(ta.state().epoch, 1);
+  EXPECT_EQ(ta.state().batch, 5);
+  // (the trainer's own later epochs will overwrite its checkpoint file)
+  std::filesystem::copy_file(o.checkpoint_path, tmp("stopped.safetensors"),
+                             std::filesystem::copy_options::overwrite_existing);
+
+  auto expect_like_straight = [&](const FitResult& r, nn::Sequential& m, const std::string& what) {
+    ASSERT_EQ(r.history.size(), 2u) << what;
+    for (std::size_t e = 0; e < 2; ++e) {
+      EXPECT_EQ(r.history[e].epoch, full.history[e + 1].epoch) << what;
+      EXPECT_EQ(r.history[e].train_loss, full.history[e + 1].train_loss) << what << " epoch " << e;
+      EXPECT_EQ(r.history[e].grad_norm, full.history[e + 1].grad_norm) << what << " epoch " << e;
+      EXPECT_EQ(r.history[e].val_loss, full.history[e + 1].val_loss) << what << " epoch " << e;
+      EXPECT_EQ(r.history[e].skipped_steps, full.history[e + 1].skipped_steps) << what;
+    }
+    EXPECT_EQ(m.parameters().to_host(), straight->parameters().to_host()) << what;
+    EXPECT_EQ(m.buffers().to_host(), straight->buffers().to_host()) << what;
+  };
+  for (const char* file : {"stopped.safetensors", "periodic.safetensors"}) {
+    auto [m, opt] = fresh(12345);  // everything must come from the file
+    Trainer t(*m, *opt, options(3));
+    t.resume(tmp(file));
+    EXPECT_EQ(t.state().batch, std::string(file) == "stopped.safetensors" ? 5 : 2);
+    expect_like_straight(t.fit(train, &val), *m, file);
+  }
+  // The interrupted trainer itself goes on from where it stopped.
+  expect_like_straight(ta.fit(train, &val), *a, "same trainer");
+
+  // The position only makes sense in the order it was counted in: another batch size (even one
+  // whose epoch still has a batch 5), seed, data set or shuffling is refused, naming the change.
+  auto refused = [&](const TrainerOptions& changed, const data::Dataset& d, const char* what) {
+    auto [m, opt] = fresh(1);
+    Trainer t(*m, *opt, changed);
+    t.resume(tmp("stopped.safetensors"));
+    const std::vector<float> before = m->parameters().to_host();
+    const std::string e = testing::error_of([&] { t.fit(d, &val); });
+    EXPECT_NE(e.find("taken after batch 5 of epoch 2"), std::string::npos) << e;
+    EXPECT_NE(e.find(what), std::string::npos) << e;
+    EXPECT_EQ(m->parameters().to_host(), before) << what;  // refused before any step
+  };
+  TrainerOptions changed = options(3);
+  changed.batch_size = 16;
+  refused(changed, train, "batch_size 32 -> 16");
+  changed = options(3);
+  changed.seed = 10;
+  refused(changed, train, "seed 9 -> 10");
+  changed = options(3);
+  changed.shuffle = false;
+  refused(changed, train, "shuffle 1 -> 0");
+  refused(options(3), blobs(290, 4), "training rows 300 -> 290");
+  // At an epoch boundary the next epoch draws a new order anyway: a change is allowed there.
+  {
+    auto [m, opt] = fresh(1);
+    TrainerOptions next = options(4);
+    next.batch_size = 16;
+    Trainer t(*m, *opt, next);
+    t.resume(o.checkpoint_path);  // the interrupted trainer's last save: after epoch 3
+    ASSERT_EQ(t.state().batch, 0);
+    EXPECT_EQ(t.fit(train, &val).history.size(), 1u);
+  }
+  TrainerOptions no_path = options(1);
+  no_path.checkpoint_every = 3;
+  EXPECT_THROW(Trainer(*a, *opt2, no_path), Error);
+}
+
+// Note [schedule state]: a ReduceLROnPlateau run resumed from its checkpoint continues the
+// schedule (best metric, bad epochs, reduced lr) instead of starting it afresh. The threshold
+// makes every epoch after the first a non-improvement, so the straight run halves the lr after
+// epoch 2 - which a fresh schedule (best = +inf) would not.
+TEST(Trainer, ResumeRestoresThePlateauSchedule) {
+  const data::Dataset train = blobs(300, 4), val = blobs(90, 5);
+  auto plateau_options = [](std::int64_t epochs) {
+    TrainerOptions o = options(epochs);
+    o.schedule = std::make_shared<optim::ReduceLrOnPlateau>(0.01, 0.5, 0, 0.9);
+    o.schedule_per_iteration = false;
+    return o;
+  };
+  nn::Sequential straight = model(7);
+  optim::Adam opt1(straight.parameters(), {.lr = 0.01F});
+  const FitResult full = Trainer(straight, opt1, plateau_options(3)).fit(train, &val);
+  ASSERT_EQ(full.history.size(), 3u);
+  EXPECT_EQ(full.history[2].lr, 0.005F) << "the straight run must reduce the lr after epoch 2";
+
+  nn::Sequential first = model(7);
+  optim::Adam opt2(first.parameters(), {.lr = 0.01F});
+  TrainerOptions o = plateau_options(1);
+  o.checkpoint_path = tmp("plateau.safetensors");
+  Trainer(first, opt2, o).fit(train, &val);
+
+  nn::Sequential second = model(99);
+  optim::Adam opt3(second.parameters(), {.lr = 0.01F});
+  Trainer resumed(second, opt3, plateau_options(3));
+  resumed.resume(o.checkpoint_path);
+  const FitResult rest = resumed.fit(train, &val);
+  ASSERT_EQ(rest.history.size(), 2u);
+  EXPECT_EQ(rest.history[1].lr, 0.005F);
+  EXPECT_EQ(second.parameters().to_host(), straight.parameters().to_host());
+}
+
+}  // namespace
+}  // namespace cutrain::train
