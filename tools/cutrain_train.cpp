@@ -34,6 +34,7 @@ using cutrain::tools::parse_hidden;
 using cutrain::tools::print_test_result;
 using cutrain::tools::run_full_batch;
 using cutrain::tools::UsageError;
+using cutrain::tools::write_predictions;
 using cutrain::tools::write_report;
 
 namespace {
@@ -226,6 +227,8 @@ int run(const Config& c, const std::string& command_line) {
                       ? 0.0
                       : *std::max_element(target->per_epoch.begin(), target->per_epoch.end()));
   }
+  if (!c.predictions.empty() && rank == 0)
+    write_predictions(c.predictions, trainer.predict(test), d.outputs, d.regression);
   if (!c.export_torch.empty() && rank == 0) train::export_torch(c.export_torch, model);
   if (!c.export_torch_optimizer.empty() && rank == 0)
     train::export_torch_optimizer(c.export_torch_optimizer, model, *opt);

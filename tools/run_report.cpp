@@ -5,6 +5,8 @@
 #include <cstdio>
 #include <fstream>
 #include <stdexcept>
+#include <string>
+#include <vector>
 
 namespace cutrain::tools {
 
@@ -25,6 +27,45 @@ void write_report(const std::string& path, const nlohmann::json& j) {
   out.close();
   // Checked up front (check_outputs): failing here is the disk, not the arguments.
   if (!out) throw std::runtime_error("--report: writing '" + path + "' failed");
+}
+
+void write_predictions(const std::string& path, const std::vector<float>& outputs,
+                       std::int64_t width, bool regression) {
+  std::ofstream out(path);
+  const auto w = static_cast<std::size_t>(width);
+  if (regression) {
+    for (std::size_t j = 0; j < w; ++j)
+      out << (j ? "," : "") << "prediction" << (w > 1 ? std::to_string(j) : "");
+  } else {
+    out << "class";
+    for (std::size_t j = 0; j < w; ++j) out << ",p" << j;
+  }
+  out << "\n";
+  char cell[32];
+  std::vector<double> p(w);
+  for (std::size_t r = 0; r + w <= outputs.size(); r += w) {
+    const float* row = outputs.data() + r;
+    if (regression) {
+      for (std::size_t j = 0; j < w; ++j) {
+        std::snprintf(cell, sizeof(cell), "%.9g", static_cast<double>(row[j]));
+        out << (j ? "," : "") << cell;
+      }
+    } else {  // softmax, max-subtracted; the class is the first largest logit, as accuracy's
+      std::size_t best = 0;
+      for (std::size_t j = 1; j < w; ++j)
+        if (row[j] > row[best]) best = j;
+      double sum = 0;
+      for (std::size_t j = 0; j < w; ++j) sum += p[j] = std::exp(double{row[j]} - row[best]);
+      out << best;
+      for (std::size_t j = 0; j < w; ++j) {
+        std::snprintf(cell, sizeof(cell), "%.6g", p[j] / sum);
+        out << "," << cell;
+      }
+    }
+    out << "\n";
+  }
+  out.close();
+  if (!out) throw std::runtime_error("--predictions: writing '" + path + "' failed");
 }
 
 }  // namespace cutrain::tools

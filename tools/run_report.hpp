@@ -3,7 +3,9 @@
 
 #include <nlohmann/json.hpp>
 
+#include <cstdint>
 #include <string>
+#include <vector>
 
 #include "cutrain/train/trainer.hpp"
 
@@ -19,5 +21,11 @@ nlohmann::json json_number(double v);
 // --report: the JSON written at the end (its path was checked before training, check_outputs);
 // a failure here is the disk's, a std::runtime_error.
 void write_report(const std::string& path, const nlohmann::json& j);
+
+// --predictions: `outputs` [rows, width] row-major as CSV with a header - "class,p0,...,pK" (the
+// argmax and the softmax of each row's logits, in double) or, for regression, "prediction"
+// (or "prediction0,..." for several targets). Checked up front like the report.
+void write_predictions(const std::string& path, const std::vector<float>& outputs,
+                       std::int64_t width, bool regression);
 
 }  // namespace cutrain::tools

@@ -147,6 +147,10 @@ void add_options(CLI::App& app, Config& c) {
                  "write the optimizer state for torch.optim (tools/cutrain_torch.py "
                  "load_optimizer_state), beside --export-torch's weights");
   app.add_option("--report", c.report, "JSON report of the run");
+  app.add_option("--predictions", c.predictions,
+                 "write the test set's predictions as CSV, a row per sample in file order: the "
+                 "predicted class and each class's probability, or with --regression the "
+                 "predicted value");
   app.add_flag("--resident-data", c.resident_data,
                "keep the training set on the device and gather each batch there, instead of "
                "streaming batches from pinned host memory (for data sets that fit beside the "
@@ -174,7 +178,8 @@ void check_outputs(const Config& c) {
                             {"--export-torch", c.export_torch, false},
                             {"--export-torch-optimizer", c.export_torch_optimizer, false},
                             {"--report", c.report, true},
-                            {"--metrics", c.metrics, true}};
+                            {"--metrics", c.metrics, true},
+                            {"--predictions", c.predictions, true}};
   std::vector<std::pair<const char*, fs::path>> seen;
   for (const Output& o : outputs) {
     if (o.path.empty()) continue;

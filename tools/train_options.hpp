@@ -46,6 +46,7 @@ struct Config {
   bool resident_data = false;         // the training set on the device (Note [resident datasets])
   std::int64_t checkpoint_every = 0;  // --save also every this many steps (mid-epoch)
   std::string device = "auto", metrics, save, resume, init_from, report, export_torch;
+  std::string predictions;  // the test set's predictions as CSV
   // Note [torch optimizer state]: torch.optim state in and out (tools/cutrain_torch.py)
   std::string init_optimizer_from, export_torch_optimizer;
   std::set<std::string> given;  // the flags set on the command line ("--clip-norm", ...)

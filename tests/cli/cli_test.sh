@@ -67,14 +67,29 @@ for name, rows in (("train", 600), ("test", 200)):
             r.write(f"{x1},{x2},{3 * x1 - 2 * x2 + 0.5}\n")
 PY
 "$bin" --train-csv "$tmp/cls_train.csv" --test-csv "$tmp/cls_test.csv" --target label \
-  --device cpu --hidden 16 --dropout 0 --epochs 40 --lr 0.03 --report "$tmp/cls.json" >"$tmp/cls.txt" 2>&1 ||
+  --device cpu --hidden 16 --dropout 0 --epochs 40 --lr 0.03 --report "$tmp/cls.json" \
+  --predictions "$tmp/cls_pred.csv" >"$tmp/cls.txt" 2>&1 ||
   fail "CSV classification: $(tail -2 "$tmp/cls.txt")"
 "$bin" --train-csv "$tmp/reg_train.csv" --test-csv "$tmp/reg_test.csv" --regression --device cpu \
-  --hidden 16 --dropout 0 --epochs 30 --lr 0.01 --report "$tmp/reg.json" >"$tmp/reg.txt" 2>&1 ||
+  --hidden 16 --dropout 0 --epochs 30 --lr 0.01 --report "$tmp/reg.json" \
+  --predictions "$tmp/reg_pred.csv" >"$tmp/reg.txt" 2>&1 ||
   fail "CSV regression: $(tail -2 "$tmp/reg.txt")"
-python3 - "$tmp/cls.json" "$tmp/reg.json" <<'PY' || fail "CSV reports"
-import json, sys
-cls, reg = (json.load(open(p)) for p in sys.argv[1:])
+python3 - "$tmp/cls.json" "$tmp/reg.json" "$tmp" <<'PY' || fail "CSV reports"
+import csv, json, sys
+cls, reg = (json.load(open(p)) for p in sys.argv[1:3])
+# --predictions: a row per test sample; the predicted classes give the reported accuracy and
+# the probabilities sum to 1; the regression predictions give the reported MSE.
+d = sys.argv[3]
+pred = list(csv.DictReader(open(f"{d}/cls_pred.csv")))
+truth = list(csv.DictReader(open(f"{d}/cls_test.csv")))
+assert len(pred) == len(truth) == 200 and list(pred[0]) == ["class", "p0", "p1", "p2"], pred[0]
+acc = sum(int(p["class"]) == int(t["label"]) for p, t in zip(pred, truth)) / len(truth)
+assert abs(acc - cls["test_accuracy"]) < 1e-9, (acc, cls["test_accuracy"])
+assert all(abs(sum(float(p[f"p{k}"]) for k in range(3)) - 1) < 1e-4 for p in pred)
+pred = list(csv.DictReader(open(f"{d}/reg_pred.csv")))
+truth = list(csv.DictReader(open(f"{d}/reg_test.csv")))
+mse = sum((float(p["prediction"]) - float(t["y"])) ** 2 for p, t in zip(pred, truth)) / len(truth)
+assert len(pred) == 200 and abs(mse - reg["test_loss"]) < 1e-5 * max(1, mse), (mse, reg["test_loss"])
 assert cls["test_accuracy"] > 0.95 and cls["parameters"] == 2 * 16 + 16 + 16 * 3 + 3, cls
 # y = 3 x1 - 2 x2 + 0.5 has variance ~4.3 on this data: a learned fit is far below it.
 assert reg["test_accuracy"] is None and reg["test_loss"] < 0.05 and reg["parameters"] == 2 * 16 + 16 + 16 + 1, reg
