@@ -86,15 +86,22 @@ void add_options(CLI::App& app, Config& c) {
       ->capture_default_str();
   app.add_flag("--amsgrad", c.amsgrad, "AMSGrad variant of Adam/AdamW");
   app.add_option("--schedule", c.schedule,
-                 "constant|step|exponential|linear|cosine|onecycle (per iteration; onecycle: "
-                 "OneCycleLR rising from --lr/25 to --lr, then annealing to --lr/25e4)")
-      ->check(CLI::IsMember({"constant", "step", "exponential", "linear", "cosine", "onecycle"}))
+                 "constant|step|exponential|linear|cosine|onecycle|plateau (per iteration; "
+                 "onecycle: OneCycleLR rising from --lr/25 to --lr, then annealing to --lr/25e4; "
+                 "plateau: ReduceLROnPlateau, lr x --gamma after more than --plateau-patience "
+                 "epochs without a lower validation loss (training loss without validation "
+                 "data), down to --min-lr)")
+      ->check(CLI::IsMember(
+          {"constant", "step", "exponential", "linear", "cosine", "onecycle", "plateau"}))
       ->capture_default_str();
   app.add_option("--step-size", c.step_size, "step schedule: epochs between decays")
       ->check(kPositive);
   app.add_option("--gamma", c.gamma, "step/exponential: decay factor per step/epoch")
       ->check(kPositive);
   app.add_option("--min-lr", c.min_lr, "linear/cosine: final learning rate")->check(kNonNegative);
+  app.add_option("--plateau-patience", c.plateau_patience,
+                 "plateau: epochs without improvement before the learning rate is cut")
+      ->check(kNonNegative);
   app.add_option("--pct-start", c.pct_start,
                  "onecycle: the fraction of the steps spent rising to --lr")
       ->check(CLI::Range(0.01, 0.99));
@@ -229,16 +236,37 @@ void check_flags_apply(const Config& c) {
     if (!u.empty()) throw UsageError("--regression has no classes and no accuracy: remove " + u);
   }
   if (c.optimizer == "lbfgs" || c.optimizer == "newton-cg") {
-    const std::string u = unused({"--batchnorm",       "--momentum",     "--nesterov",
-                                  "--dampening",       "--alpha",        "--centered",
-                                  "--beta1",           "--beta2",        "--eps",
-                                  "--weight-decay",    "--amsgrad",      "--schedule",
-                                  "--step-size",       "--gamma",        "--min-lr",
-                                  "--pct-start",       "--warmup",       "--clip-norm",
-                                  "--label-smoothing", "--ema",          "--accumulate",
-                                  "--patience",        "--val-fraction", "--no-shuffle",
-                                  "--metrics",         "--resume",       "--checkpoint-every",
-                                  "--resident-data",   "--bucket-mb",    "--target-accuracy"},
+    const std::string u = unused({"--batchnorm",
+                                  "--momentum",
+                                  "--nesterov",
+                                  "--dampening",
+                                  "--alpha",
+                                  "--centered",
+                                  "--beta1",
+                                  "--beta2",
+                                  "--eps",
+                                  "--weight-decay",
+                                  "--amsgrad",
+                                  "--schedule",
+                                  "--step-size",
+                                  "--gamma",
+                                  "--min-lr",
+                                  "--pct-start",
+                                  "--plateau-patience",
+                                  "--warmup",
+                                  "--clip-norm",
+                                  "--label-smoothing",
+                                  "--ema",
+                                  "--accumulate",
+                                  "--patience",
+                                  "--val-fraction",
+                                  "--no-shuffle",
+                                  "--metrics",
+                                  "--resume",
+                                  "--checkpoint-every",
+                                  "--resident-data",
+                                  "--bucket-mb",
+                                  "--target-accuracy"},
                                  {});
     if (u.empty()) return;
     std::string why = "--optimizer " + c.optimizer +
@@ -263,7 +291,8 @@ void check_flags_apply(const Config& c) {
   if (!u.empty())
     throw UsageError("--optimizer " + c.optimizer + " does not use " + u +
                      "; remove them (or pick the optimizer they belong to)");
-  const auto schedule_flags = {"--step-size", "--gamma", "--min-lr", "--pct-start"};
+  const auto schedule_flags = {"--step-size", "--gamma", "--min-lr", "--pct-start",
+                               "--plateau-patience"};
   if (c.schedule == "step")
     u = unused(schedule_flags, {"--step-size", "--gamma"});
   else if (c.schedule == "exponential")
@@ -272,6 +301,8 @@ void check_flags_apply(const Config& c) {
     u = unused(schedule_flags, {});
   else if (c.schedule == "onecycle")
     u = unused(schedule_flags, {"--pct-start"});
+  else if (c.schedule == "plateau")
+    u = unused(schedule_flags, {"--gamma", "--min-lr", "--plateau-patience"});
   else
     u = unused(schedule_flags, {"--min-lr"});
   if (!u.empty())
@@ -326,6 +357,9 @@ std::shared_ptr<optim::LrSchedule> make_schedule(const Config& c, std::int64_t p
         c.lr, std::max<std::int64_t>(1, std::llround(c.step_size * per_epoch)), c.gamma);
   } else if (c.schedule == "exponential") {
     s = std::make_unique<optim::ExponentialLr>(c.lr, std::pow(c.gamma, 1.0 / per_epoch));
+  } else if (c.schedule == "plateau") {
+    s = std::make_unique<optim::ReduceLrOnPlateau>(c.lr, c.gamma, c.plateau_patience, 1e-4, 0,
+                                                   c.min_lr);
   } else if (c.schedule == "onecycle") {
     s = std::make_unique<optim::OneCycleLr>(c.lr, std::max<std::int64_t>(2, total), c.pct_start);
   } else if (c.schedule == "linear") {

@@ -33,6 +33,7 @@ struct Config {
   std::string schedule = "cosine";
   double step_size = 10, gamma = 0.1, min_lr = 0, pct_start = 0.3;
   std::int64_t warmup = 0;
+  std::int64_t plateau_patience = 10;  // plateau: epochs without improvement before a cut
   float clip_norm = 0;
   float label_smoothing = 0;
   float ema = 0;               // weight averaging decay (Note [weight averaging]); 0: off

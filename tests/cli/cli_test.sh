@@ -108,6 +108,24 @@ expect_usage_error "--val-fraction 0.99 leaves none of the 10 training samples" 
   --device cpu --train-subset 10 --val-fraction 0.99 --epochs 1
 expect_usage_error "--warmup 100 is not shorter than the run (2 epochs x 4 steps)" --data "$data" \
   --device cpu --train-subset 500 --epochs 2 --warmup 100
+# --schedule plateau: the lr is halved after exactly the epochs whose validation loss is not a
+# new best (ReduceLROnPlateau, patience 0, relative threshold 1e-4).
+"$bin" --data "$data" --device cpu --train-subset 2000 --epochs 6 --schedule plateau \
+  --plateau-patience 0 --gamma 0.5 --lr 0.01 --val-fraction 0.2 --hidden 32 \
+  --metrics "$tmp/plateau.csv" >/dev/null 2>&1 || fail "plateau run"
+python3 - "$tmp/plateau.csv" <<'PY' || fail "plateau schedule"
+import csv, sys
+rows = list(csv.DictReader(open(sys.argv[1])))
+lr = [float(r["lr"]) for r in rows]
+val = [float(r["val_loss"]) for r in rows]
+best, cuts = float("inf"), 0
+for e in range(len(rows) - 1):
+    worse = not val[e] < best * (1 - 1e-4)
+    best = min(best, val[e])
+    cuts += worse
+    assert abs(lr[e + 1] - lr[e] * (0.5 if worse else 1)) < 1e-9, (e, lr, val)
+assert lr[0] == 0.01 or abs(lr[0] - 0.01) < 1e-9, lr
+PY
 # Full-batch L-BFGS writes its report and weights too.
 "$bin" --data "$data" --device cpu --train-subset 300 --hidden 16 --optimizer lbfgs --epochs 2 \
   --report "$tmp/lbfgs.json" --export-torch "$tmp/lbfgs.safetensors" >/dev/null 2>&1 ||
