@@ -115,11 +115,11 @@ def main():
         init[f"layers.{layer}.bias"] = lin.bias.detach().numpy().copy()
         layer += 2  # Linear, ReLU
 
-    def make_model(weights):  # weights: {"0.weight": array, ...}
+    def make_model(weights, widths=sizes):  # weights: {"0.weight": array, ...}
         mods = []
-        for i in range(len(sizes) - 1):
-            mods.append(torch.nn.Linear(sizes[i], sizes[i + 1]))
-            if i < len(sizes) - 2:
+        for i in range(len(widths) - 1):
+            mods.append(torch.nn.Linear(widths[i], widths[i + 1]))
+            if i < len(widths) - 2:
                 mods.append(torch.nn.ReLU())
         model = torch.nn.Sequential(*mods)
         with torch.no_grad():
@@ -302,16 +302,7 @@ def main():
                         "--batch-size", str(BATCH), "--optimizer", "adam", "--lr", "0.003",
                         "--weight-decay", "0.001", "--init-from", reg_init_path, "--save", out],
                        check=True, stdout=subprocess.DEVNULL)
-        mods = []
-        for i in range(len(reg_sizes) - 1):
-            mods.append(torch.nn.Linear(reg_sizes[i], reg_sizes[i + 1]))
-            if i < len(reg_sizes) - 2:
-                mods.append(torch.nn.ReLU())
-        model = torch.nn.Sequential(*mods)
-        with torch.no_grad():
-            params = dict(model.named_parameters())
-            for k, v in reg_init.items():
-                params[k[len("layers."):]].copy_(torch.from_numpy(v))
+        model = make_model({k[len("layers."):]: v for k, v in reg_init.items()}, reg_sizes)
         opt = make_optimizer(model, lambda g: torch.optim.Adam(g, lr=0.003), 0.001)
         mse = torch.nn.MSELoss()
         xs, ys = torch.from_numpy(np.ascontiguousarray(csv_x)), torch.from_numpy(csv_y)[:, None]

@@ -77,19 +77,29 @@ std::vector<float> tensor(nn::Sequential& m, const std::string& name) {
   return {};
 }
 
-// mean over rows and outputs of (W x + b - t)^2, in double, from the model's weights.
-double host_mse(nn::Sequential& m, const data::Dataset& d) {
+// W x + b for every row, [rows, kOut] row-major, in double, from the model's weights.
+std::vector<double> host_outputs(nn::Sequential& m, const data::Dataset& d) {
   const std::vector<float> w = tensor(m, "layers.0.weight"), b = tensor(m, "layers.0.bias");
-  double sum = 0;
+  std::vector<double> y(static_cast<std::size_t>(d.rows * kOut));
   for (std::int64_t r = 0; r < d.rows; ++r)
     for (std::int64_t o = 0; o < kOut; ++o) {
-      double y = b[static_cast<std::size_t>(o)];
+      double v = b[static_cast<std::size_t>(o)];
       for (std::int64_t i = 0; i < kIn; ++i)
-        y += static_cast<double>(w[static_cast<std::size_t>(o * kIn + i)]) *
+        v += static_cast<double>(w[static_cast<std::size_t>(o * kIn + i)]) *
              d.x[static_cast<std::size_t>(r * kIn + i)];
-      const double e = y - d.targets[static_cast<std::size_t>(r * kOut + o)];
-      sum += e * e;
+      y[static_cast<std::size_t>(r * kOut + o)] = v;
     }
+  return y;
+}
+
+// mean over rows and outputs of (W x + b - t)^2.
+double host_mse(nn::Sequential& m, const data::Dataset& d) {
+  const std::vector<double> y = host_outputs(m, d);
+  double sum = 0;
+  for (std::size_t i = 0; i < y.size(); ++i) {
+    const double e = y[i] - d.targets[i];
+    sum += e * e;
+  }
   return sum / static_cast<double>(d.rows * kOut);
 }
 
@@ -154,16 +164,10 @@ TEST(TrainerRegression, PredictReturnsTheModelsOutputsInOrder) {
   const std::uint64_t trained = m.training_forward_count();
   const std::vector<float> p = t.predict(d);
   ASSERT_EQ(p.size(), static_cast<std::size_t>(77 * kOut));
-  const std::vector<float> w = tensor(m, "layers.0.weight"), b = tensor(m, "layers.0.bias");
-  for (std::int64_t r = 0; r < d.rows; ++r)
-    for (std::int64_t o = 0; o < kOut; ++o) {
-      double y = b[static_cast<std::size_t>(o)];
-      for (std::int64_t i = 0; i < kIn; ++i)
-        y += static_cast<double>(w[static_cast<std::size_t>(o * kIn + i)]) *
-             d.x[static_cast<std::size_t>(r * kIn + i)];
-      EXPECT_NEAR(p[static_cast<std::size_t>(r * kOut + o)], y, 1e-5 * (1 + std::abs(y)))
-          << "row " << r << " output " << o;
-    }
+  const std::vector<double> y = host_outputs(m, d);
+  for (std::size_t i = 0; i < y.size(); ++i)
+    EXPECT_NEAR(p[i], y[i], 1e-5 * (1 + std::abs(y[i])))
+        << "row " << i / kOut << " output " << i % kOut;
   data::Dataset unlabelled;
   unlabelled.rows = d.rows;
   unlabelled.features = d.features;
