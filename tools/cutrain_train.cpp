@@ -109,10 +109,10 @@ int run(const Config& c, const std::string& command_line) {
     throw UsageError("--checkpoint-every needs --save (where to write the checkpoints)");
   const bool full_batch = c.optimizer == "lbfgs" || c.optimizer == "newton-cg";
   tools::check_flags_apply(c);
-  if (c.patience > 0 && c.val_fraction == 0)
+  if (c.patience > 0 && c.val_fraction == 0 && c.val_csv.empty())
     throw UsageError(
         "--patience stops on the validation loss: hold out validation data with "
-        "--val-fraction (e.g. 0.1)");
+        "--val-fraction (e.g. 0.1) or --val-csv");
   const std::vector<std::int64_t> hidden = parse_hidden(c.hidden);
   // Under mpirun: one process per device, gradients averaged over the ranks each step.
   dist::Communicator* comm = nullptr;

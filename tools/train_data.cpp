@@ -26,7 +26,9 @@ data::CsvOptions csv_options(const Config& c) {
   return o;
 }
 
-std::pair<data::Dataset, data::Dataset> read_csv_pair(const Config& c) {
+// Train and test (and validation, with --val-csv) files: the same feature columns, and for
+// classification the classes seen in any of them (a test set may lack the highest label).
+std::tuple<data::Dataset, data::Dataset, data::Dataset> read_csv_files(const Config& c) {
   const data::CsvOptions o = csv_options(c);
   auto read = [&](const std::string& path) {
     try {
@@ -40,15 +42,19 @@ std::pair<data::Dataset, data::Dataset> read_csv_pair(const Config& c) {
   };
   data::Dataset train = read(c.train_csv);
   data::Dataset test = read(c.test_csv);
-  if (test.features != train.features)
-    throw UsageError("--test-csv '" + c.test_csv + "' has " + std::to_string(test.features) +
-                     " feature columns but --train-csv '" + c.train_csv + "' has " +
-                     std::to_string(train.features));
-  if (!c.regression) {  // classes seen in either file (a test set may lack the highest label)
-    const std::int32_t classes = std::max(train.classes, test.classes);
-    train.classes = test.classes = classes;
+  data::Dataset val;
+  if (!c.val_csv.empty()) val = read(c.val_csv);
+  for (const auto& [flag, path, d] :
+       {std::tuple{"--test-csv", &c.test_csv, &test}, std::tuple{"--val-csv", &c.val_csv, &val}})
+    if (d->rows > 0 && d->features != train.features)
+      throw UsageError(std::string(flag) + " '" + *path + "' has " + std::to_string(d->features) +
+                       " feature columns but --train-csv '" + c.train_csv + "' has " +
+                       std::to_string(train.features));
+  if (!c.regression) {
+    const std::int32_t classes = std::max({train.classes, test.classes, val.classes});
+    train.classes = test.classes = val.classes = classes;
   }
-  return {std::move(train), std::move(test)};
+  return {std::move(train), std::move(test), std::move(val)};
 }
 
 }  // namespace
@@ -66,7 +72,7 @@ TrainData load_train_data(const Config& c) {
     data::scale(d.train, 1.0F / 255.0F);
     data::scale(d.test, 1.0F / 255.0F);
   } else {
-    std::tie(d.train, d.test) = read_csv_pair(c);
+    std::tie(d.train, d.test, d.val) = read_csv_files(c);
   }
   if (c.train_subset > 0 && c.train_subset < d.train.rows) {
     std::vector<std::int64_t> first(static_cast<std::size_t>(c.train_subset));

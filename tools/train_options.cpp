@@ -6,6 +6,7 @@
 #include <cstdlib>
 #include <filesystem>
 #include <initializer_list>
+#include <span>
 #include <sstream>
 #include <string>
 #include <string_view>
@@ -34,6 +35,40 @@ CLI::Validator number_check(bool (*ok)(double), const char* wanted) {
 const CLI::Validator kPositive = number_check([](double v) { return v > 0; }, "> 0");
 const CLI::Validator kNonNegative = number_check([](double v) { return v >= 0; }, ">= 0");
 
+// The flags of the mini-batch trainer, which the full-batch optimizers do not use.
+constexpr const char* kMiniBatchOnly[] = {"--val-csv",
+                                          "--batchnorm",
+                                          "--momentum",
+                                          "--nesterov",
+                                          "--dampening",
+                                          "--alpha",
+                                          "--centered",
+                                          "--beta1",
+                                          "--beta2",
+                                          "--eps",
+                                          "--weight-decay",
+                                          "--amsgrad",
+                                          "--schedule",
+                                          "--step-size",
+                                          "--gamma",
+                                          "--min-lr",
+                                          "--pct-start",
+                                          "--plateau-patience",
+                                          "--warmup",
+                                          "--clip-norm",
+                                          "--label-smoothing",
+                                          "--ema",
+                                          "--accumulate",
+                                          "--patience",
+                                          "--val-fraction",
+                                          "--no-shuffle",
+                                          "--metrics",
+                                          "--resume",
+                                          "--checkpoint-every",
+                                          "--resident-data",
+                                          "--bucket-mb",
+                                          "--target-accuracy"};
+
 }  // namespace
 
 void add_options(CLI::App& app, Config& c) {
@@ -44,6 +79,8 @@ void add_options(CLI::App& app, Config& c) {
                  "training data as CSV instead of --data: numbers, one sample per line, an "
                  "optional header; the target column chosen by --target");
   app.add_option("--test-csv", c.test_csv, "test data as CSV, the columns of --train-csv");
+  app.add_option("--val-csv", c.val_csv,
+                 "validation data as CSV, the columns of --train-csv (instead of --val-fraction)");
   app.add_option("--target", c.target,
                  "CSV target column: a header name, or an index (negative: from the end)")
       ->capture_default_str();
@@ -214,7 +251,7 @@ void check_outputs(const Config& c) {
 
 void check_flags_apply(const Config& c) {
   // The given flags of `flags` that are not in `used`, comma-separated.
-  auto unused = [&](std::initializer_list<const char*> flags,
+  auto unused = [&](std::span<const char* const> flags,
                     std::initializer_list<std::string_view> used) {
     std::string out;
     for (const char* flag : flags)
@@ -227,47 +264,20 @@ void check_flags_apply(const Config& c) {
     throw UsageError("--train-csv and --test-csv go together: give both");
   if (csv && c.given.count("--data") != 0)
     throw UsageError("--data (IDX files) and --train-csv / --test-csv both name data: use one");
+  if (c.given.count("--val-csv") != 0 && c.given.count("--val-fraction") != 0)
+    throw UsageError("--val-csv and --val-fraction both give validation data: use one");
   if (!csv) {
-    const std::string u = unused({"--target", "--regression"}, {});
+    static constexpr const char* kCsvOnly[] = {"--target", "--regression", "--val-csv"};
+    const std::string u = unused(kCsvOnly, {});
     if (!u.empty()) throw UsageError(u + ": only for CSV data (--train-csv / --test-csv)");
   }
   if (c.regression) {
-    const std::string u = unused({"--target-accuracy", "--label-smoothing"}, {});
+    static constexpr const char* kClassesOnly[] = {"--target-accuracy", "--label-smoothing"};
+    const std::string u = unused(kClassesOnly, {});
     if (!u.empty()) throw UsageError("--regression has no classes and no accuracy: remove " + u);
   }
   if (c.optimizer == "lbfgs" || c.optimizer == "newton-cg") {
-    const std::string u = unused({"--batchnorm",
-                                  "--momentum",
-                                  "--nesterov",
-                                  "--dampening",
-                                  "--alpha",
-                                  "--centered",
-                                  "--beta1",
-                                  "--beta2",
-                                  "--eps",
-                                  "--weight-decay",
-                                  "--amsgrad",
-                                  "--schedule",
-                                  "--step-size",
-                                  "--gamma",
-                                  "--min-lr",
-                                  "--pct-start",
-                                  "--plateau-patience",
-                                  "--warmup",
-                                  "--clip-norm",
-                                  "--label-smoothing",
-                                  "--ema",
-                                  "--accumulate",
-                                  "--patience",
-                                  "--val-fraction",
-                                  "--no-shuffle",
-                                  "--metrics",
-                                  "--resume",
-                                  "--checkpoint-every",
-                                  "--resident-data",
-                                  "--bucket-mb",
-                                  "--target-accuracy"},
-                                 {});
+    const std::string u = unused(kMiniBatchOnly, {});
     if (u.empty()) return;
     std::string why = "--optimizer " + c.optimizer +
                       " takes full-batch steps (the whole training set each, no dropout) and "
@@ -277,8 +287,9 @@ void check_flags_apply(const Config& c) {
       why += " (it keeps no resumable state: --init-from starts from a checkpoint's weights)";
     throw UsageError(why);
   }
-  const auto optimizer_flags = {"--momentum", "--nesterov", "--dampening", "--alpha",  "--centered",
-                                "--beta1",    "--beta2",    "--eps",       "--amsgrad"};
+  static constexpr const char* optimizer_flags[] = {"--momentum", "--nesterov", "--dampening",
+                                                    "--alpha",    "--centered", "--beta1",
+                                                    "--beta2",    "--eps",      "--amsgrad"};
   std::string u;
   if (c.optimizer == "sgd")
     u = unused(optimizer_flags, {"--momentum", "--nesterov", "--dampening"});
@@ -291,8 +302,8 @@ void check_flags_apply(const Config& c) {
   if (!u.empty())
     throw UsageError("--optimizer " + c.optimizer + " does not use " + u +
                      "; remove them (or pick the optimizer they belong to)");
-  const auto schedule_flags = {"--step-size", "--gamma", "--min-lr", "--pct-start",
-                               "--plateau-patience"};
+  static constexpr const char* schedule_flags[] = {"--step-size", "--gamma", "--min-lr",
+                                                   "--pct-start", "--plateau-patience"};
   if (c.schedule == "step")
     u = unused(schedule_flags, {"--step-size", "--gamma"});
   else if (c.schedule == "exponential")

@@ -19,7 +19,7 @@ struct Config {
   std::string data = data::kFashionMnistDir;
   // CSV data instead of --data's IDX files: the target column by header name or index
   // (negative: from the end); class labels, or with regression a float target.
-  std::string train_csv, test_csv, target = "-1";
+  std::string train_csv, test_csv, val_csv, target = "-1";
   bool regression = false;
   std::string hidden = "512,256";
   std::string activation = "relu";

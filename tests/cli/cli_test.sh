@@ -71,6 +71,7 @@ PY
   --predictions "$tmp/cls_pred.csv" >"$tmp/cls.txt" 2>&1 ||
   fail "CSV classification: $(tail -2 "$tmp/cls.txt")"
 "$bin" --train-csv "$tmp/reg_train.csv" --test-csv "$tmp/reg_test.csv" --regression --device cpu \
+  --val-csv "$tmp/reg_test.csv" --patience 50 --metrics "$tmp/reg_metrics.csv" \
   --hidden 16 --dropout 0 --epochs 30 --lr 0.01 --report "$tmp/reg.json" \
   --predictions "$tmp/reg_pred.csv" >"$tmp/reg.txt" 2>&1 ||
   fail "CSV regression: $(tail -2 "$tmp/reg.txt")"
@@ -90,12 +91,18 @@ pred = list(csv.DictReader(open(f"{d}/reg_pred.csv")))
 truth = list(csv.DictReader(open(f"{d}/reg_test.csv")))
 mse = sum((float(p["prediction"]) - float(t["y"])) ** 2 for p, t in zip(pred, truth)) / len(truth)
 assert len(pred) == 200 and abs(mse - reg["test_loss"]) < 1e-5 * max(1, mse), (mse, reg["test_loss"])
+# --val-csv (here the test file itself): the last epoch's validation loss is the test MSE.
+last = list(csv.DictReader(open(f"{d}/reg_metrics.csv")))[-1]
+assert abs(float(last["val_loss"]) - reg["test_loss"]) < 1e-5 * max(1, mse), (last, reg)
 assert cls["test_accuracy"] > 0.95 and cls["parameters"] == 2 * 16 + 16 + 16 * 3 + 3, cls
 # y = 3 x1 - 2 x2 + 0.5 has variance ~4.3 on this data: a learned fit is far below it.
 assert reg["test_accuracy"] is None and reg["test_loss"] < 0.05 and reg["parameters"] == 2 * 16 + 16 + 16 + 1, reg
 PY
 expect_usage_error "(a float target? add --regression)" --device cpu --train-csv \
   "$tmp/reg_train.csv" --test-csv "$tmp/reg_test.csv"
+expect_usage_error "--val-csv and --val-fraction both give validation data" --device cpu \
+  --train-csv "$tmp/reg_train.csv" --test-csv "$tmp/reg_test.csv" --val-csv "$tmp/reg_test.csv" \
+  --val-fraction 0.1
 expect_usage_error "--train-csv and --test-csv go together" --device cpu --train-csv "$tmp/x.csv"
 expect_usage_error "--target, --regression: only for CSV data" --data "$tmp" --device cpu \
   --target y --regression
