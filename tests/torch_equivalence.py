@@ -22,6 +22,9 @@ get_ema_multi_avg_fn); cutrain exports the averaged weights.
 Regression from CSV files (`--train-csv --regression`): the same MLP with one output trained
 with mean squared error against torch.nn.MSELoss, Adam with weight decay on the weights only.
 
+The model rebuilt in PyTorch from an export's architecture metadata (cutrain_torch.build_model,
+Note [architecture in exports]) predicts what cutrain predicted, BatchNorm and GELU included.
+
 Then the optimizer state (Note [torch optimizer state], tools/cutrain_torch.py): cutrain's
 exported state must equal torch.optim's after the same epoch (same tolerance, same step count),
 and a second epoch continued across the tools - PyTorch from cutrain's weights and state, and
@@ -313,6 +316,35 @@ def main():
         worst = worst_weights(model, load_safetensors(out))
         print(f"adam_mse_csv: max relative difference {worst:.3g}")
         worst_all = max(worst_all, worst)
+
+        # Note [architecture in exports]: cutrain_torch.build_model rebuilds the exported model -
+        # BatchNorm (running statistics, num_batches_tracked), GELU, Dropout - and PyTorch's
+        # eval-mode forward of the test images gives cutrain's --predictions probabilities;
+        # the checkpoint of the same run builds the same model.
+        exported = os.path.join(tmp, "bn_gelu.safetensors")
+        checkpoint = os.path.join(tmp, "bn_gelu_ckpt.safetensors")
+        predictions = os.path.join(tmp, "bn_gelu.csv")
+        subprocess.run([BINARY, "--data", DATA, "--device", "cpu", "--hidden", "48,24",
+                        "--batchnorm", "--activation", "gelu", "--dropout", "0.3", "--epochs", "2",
+                        "--train-subset", "2000", "--export-torch", exported, "--save",
+                        checkpoint, "--predictions", predictions],
+                       check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        test_x = read_idx(find("t10k-images-idx3-ubyte")).reshape(-1, 784).astype(np.float32) / 255
+        ours = np.loadtxt(predictions, delimiter=",", skiprows=1)
+        built = cutrain_torch.build_model(exported)
+        kinds = [type(m).__name__ for m in built]
+        with torch.no_grad():
+            probs = torch.softmax(built(torch.from_numpy(test_x)), 1).numpy()
+            again = torch.softmax(cutrain_torch.build_model(checkpoint)(torch.from_numpy(test_x)),
+                                  1).numpy()
+        worst = float(np.max(np.abs(probs - ours[:, 1:])))  # the file keeps 6 digits
+        agree = float(np.mean(probs.argmax(1) == ours[:, 0]))
+        print(f"build_model ({', '.join(kinds)}): probabilities within {worst:.3g} of cutrain's, "
+              f"classes agree on {agree:.4%}, checkpoint vs export {np.max(np.abs(again - probs)):.3g}")
+        if (kinds.count("BatchNorm1d") != 2 or worst > 5e-6 or agree < 0.999 or
+                not np.array_equal(again, probs)):
+            print("FAILED: the rebuilt model is not the one cutrain trained")
+            return 1
     if worst_all > 1e-4:
         print(f"FAILED: {worst_all:.3g} > 1e-4")
         return 1

@@ -1,11 +1,13 @@
 #!/usr/bin/python3
-"""Moving a run between cutrain and PyTorch: the optimizer state (Note [torch optimizer state]
-in include/cutrain/train/checkpoint.hpp). Weights travel as torch.nn.Sequential state dicts
-(cutrain-train --export-torch / --init-from); this file does the same for torch.optim.
+"""Moving a run between cutrain and PyTorch: the model (build_model rebuilds the
+torch.nn.Sequential an export or checkpoint describes, Note [architecture in exports]) and the
+optimizer state (Note [torch optimizer state] in include/cutrain/train/checkpoint.hpp). Weights
+travel as torch.nn.Sequential state dicts (cutrain-train --export-torch / --init-from); this file
+does the same for torch.optim.
 
     import cutrain_torch
     # cutrain -> PyTorch: cutrain-train ... --export-torch w.safetensors --export-torch-optimizer o.safetensors
-    model.load_state_dict(cutrain_torch.read_tensors("w.safetensors"), strict=False)
+    model = cutrain_torch.build_model("w.safetensors")  # modules and weights, from the file
     cutrain_torch.load_optimizer_state(optimizer, model, "o.safetensors")
     # PyTorch -> cutrain: then cutrain-train ... --init-from w.safetensors --init-optimizer-from o.safetensors
     cutrain_torch.save_tensors("w.safetensors", model.state_dict())
@@ -25,8 +27,9 @@ FORMAT = "cutrain-torch-optimizer-1"
 _STEPPED = ("Adagrad", "RMSprop", "Adam", "AdamW")
 
 
-def read_tensors(path, with_metadata=False):
-    """The F32 tensors of a safetensors file as {name: torch.Tensor} (and its metadata)."""
+def read_tensors(path, with_metadata=False, integers=False):
+    """The F32 tensors of a safetensors file as {name: torch.Tensor} (and its metadata); with
+    integers=True the I64 ones too (BatchNorm's num_batches_tracked)."""
     with open(path, "rb") as f:
         raw = f.read()
     (n,) = struct.unpack("<Q", raw[:8])
@@ -34,12 +37,33 @@ def read_tensors(path, with_metadata=False):
     meta = header.pop("__metadata__", {})
     out = {}
     for name, info in header.items():
-        if info["dtype"] != "F32":
+        dtype = {"F32": "<f4", "I64": "<i8" if integers else None}.get(info["dtype"])
+        if dtype is None:
             continue
         b, e = info["data_offsets"]
-        a = np.frombuffer(raw[8 + n + b:8 + n + e], dtype="<f4").reshape(info["shape"])
+        a = np.frombuffer(raw[8 + n + b:8 + n + e], dtype=dtype).reshape(info["shape"])
         out[name] = torch.from_numpy(a.copy())
     return (out, meta) if with_metadata else out
+
+
+def build_model(path):
+    """The torch.nn.Sequential a file cutrain wrote describes (export_torch, cutrain-train
+    --export-torch, or a checkpoint: its "cutrain.modules" metadata, Note [architecture in
+    exports]), with the file's weights and BatchNorm statistics loaded, in eval mode."""
+    tensors, meta = read_tensors(path, with_metadata=True, integers=True)
+    if "cutrain.modules" not in meta:
+        raise ValueError(f"{path}: no 'cutrain.modules' metadata (written by an older cutrain?)")
+    modules = json.loads(meta["cutrain.modules"])
+    model = torch.nn.Sequential(*(getattr(torch.nn, m["type"])(**m["args"]) for m in modules))
+    # Checkpoints name the model's tensors "layers.<i>...." beside best.*, ema.*, optim.*, trainer.*
+    state = {k[len("layers."):] if k.startswith("layers.") else k: v for k, v in tensors.items()
+             if not k.startswith(("best.", "ema.", "optim.", "trainer."))}
+    result = model.load_state_dict(state, strict=False)
+    missing = [k for k in result.missing_keys if not k.endswith("num_batches_tracked")]
+    if missing or result.unexpected_keys:
+        raise ValueError(f"{path}: tensors do not match the modules (missing {missing}, "
+                         f"unexpected {result.unexpected_keys})")
+    return model.eval()
 
 
 def save_tensors(path, tensors, metadata=None):

@@ -1,13 +1,26 @@
 // The built-in layers: shapes, validation and the calls into the backend (src/nn/backend.hpp).
 #include "cutrain/nn/layers.hpp"
 
+#include <charconv>
 #include <cmath>
+#include <string>
 
 #include "cutrain/error.hpp"
 #include "cutrain/init.hpp"
 #include "src/nn/context.hpp"
 
 namespace cutrain::nn {
+namespace {
+
+// A float for torch_args(): the shortest text that reads back as the same float ("0.1", not
+// "0.100000001"), which Python's float() then rounds to that float again in float32 math.
+std::string number(float v) {
+  char text[32];
+  const auto [end, ec] = std::to_chars(text, text + sizeof(text), v);
+  return {text, end};
+}
+
+}  // namespace
 
 // ---- Linear -------------------------------------------------------------------------------------
 Linear::Linear(std::int64_t in_features, std::int64_t out_features, bool bias)
@@ -99,6 +112,16 @@ Activation Activation::parse(std::string_view name) {
   CUTRAIN_FAIL("unknown activation '", name, "': expected relu, leaky_relu, tanh, sigmoid or gelu");
 }
 
+std::string Linear::torch_args() const {
+  return "{\"in_features\": " + std::to_string(in_) +
+         ", \"out_features\": " + std::to_string(out_) +
+         ", \"bias\": " + (bias_ ? "true" : "false") + "}";
+}
+
+std::string Activation::torch_args() const {
+  return kind_ == Kind::kLeakyRelu ? "{\"negative_slope\": " + number(slope_) + "}" : "{}";
+}
+
 std::string Activation::kind() const {
   switch (kind_) {
     case Kind::kRelu:
@@ -133,6 +156,10 @@ void Activation::backward(LayerContext& ctx, const Matrix& x, const Matrix& y, c
 // ---- Dropout ------------------------------------------------------------------------------------
 Dropout::Dropout(float p) : p_(p) {
   CUTRAIN_CHECK(p >= 0.0F && p < 1.0F, "Dropout: p = ", p, " is invalid; valid: [0, 1)");
+}
+
+std::string Dropout::torch_args() const {
+  return "{\"p\": " + number(p_) + "}";
 }
 
 std::size_t Dropout::workspace_floats(std::int64_t batch, std::int64_t features) const {
@@ -181,6 +208,12 @@ BatchNorm1d::BatchNorm1d(std::int64_t features, float eps, float momentum, bool 
   CUTRAIN_CHECK(std::isfinite(eps) && eps > 0, "BatchNorm1d: eps = ", eps, " must be > 0");
   CUTRAIN_CHECK(momentum >= 0 && momentum <= 1, "BatchNorm1d: momentum = ", momentum,
                 " is invalid; valid: [0, 1]");
+}
+
+std::string BatchNorm1d::torch_args() const {
+  return "{\"num_features\": " + std::to_string(features_) + ", \"eps\": " + number(eps_) +
+         ", \"momentum\": " + number(momentum_) + ", \"affine\": " + (affine_ ? "true" : "false") +
+         "}";
 }
 
 void BatchNorm1d::declare(Declarations& d) const {

@@ -302,6 +302,14 @@ Device Sequential::device() const {
   return state_->res.device;
 }
 
+std::string Sequential::torch_modules() const {
+  std::string out = "[";
+  for (std::size_t i = 0; i < layers_.size(); ++i)
+    out += (i ? ", " : "") + std::string("{\"type\": \"") + layers_[i]->kind() +
+           "\", \"args\": " + layers_[i]->torch_args() + "}";
+  return out + "]";
+}
+
 std::string Sequential::summary() const {
   std::ostringstream os;
   std::size_t total = 0;

@@ -112,6 +112,7 @@ void save_checkpoint(const std::string& path, nn::Sequential& model, optim::Opti
   std::snprintf(best_metric, sizeof(best_metric), "%.17g", state.best_metric);
   meta["best_metric"] = best_metric;
   meta["model"] = model.summary();
+  meta["cutrain.modules"] = model.torch_modules();  // Note [architecture in exports]
   if (optimizer != nullptr) {
     meta["optimizer"] = optimizer->name();
     meta["optimizer.applied_steps"] = std::to_string(optimizer->applied_steps());
@@ -265,7 +266,10 @@ void export_torch(const std::string& path, nn::Sequential& model) {
       n.bytes[static_cast<std::size_t>(b)] = static_cast<std::uint8_t>(count >> (8 * b));
     tensors.push_back(std::move(n));
   }
-  io::save_safetensors(path, tensors, {{"format", "pt"}});
+  // Note [architecture in exports]: the modules too, so that Python can rebuild the model
+  // (tools/cutrain_torch.py build_model) instead of restating it.
+  io::save_safetensors(path, tensors,
+                       {{"format", "pt"}, {"cutrain.modules", model.torch_modules()}});
 }
 
 }  // namespace cutrain::train

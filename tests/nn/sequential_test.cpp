@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <nlohmann/json.hpp>
 
 #include "cutrain/error.hpp"
 #include "cutrain/optim.hpp"
@@ -77,6 +78,27 @@ TEST(Sequential, DefaultInitFollowsTheActivation) {
   EXPECT_NEAR(bound("layers.4.weight"), std::sqrt(6.0 / 310), 0.01);
   for (const float b : m.parameters().tensor_to_host("layers.0.bias")) ASSERT_EQ(b, 0.0F);
   EXPECT_NE(m.summary().find("total parameters: 83510"), std::string::npos) << m.summary();
+}
+
+// Note [architecture in exports]: each layer as torch.nn builds it - class name and keyword
+// arguments, floats as the shortest text of the same float - in order.
+TEST(Sequential, DescribesItsModulesForPyTorch) {
+  Sequential m(5);
+  m.emplace<Linear>(5, 4, /*bias=*/false).emplace<BatchNorm1d>(4, 1e-3F, 0.25F);
+  m.emplace<Activation>(Activation::Kind::kLeakyRelu, 0.2F).emplace<Dropout>(0.1F);
+  m.emplace<Linear>(4, 2).emplace<Activation>(Activation::Kind::kGelu);
+  const auto j = nlohmann::json::parse(m.torch_modules());
+  const auto want = nlohmann::json::parse(R"([
+    {"type": "Linear", "args": {"in_features": 5, "out_features": 4, "bias": false}},
+    {"type": "BatchNorm1d", "args": {"num_features": 4, "eps": 0.001, "momentum": 0.25,
+                                     "affine": true}},
+    {"type": "LeakyReLU", "args": {"negative_slope": 0.2}},
+    {"type": "Dropout", "args": {"p": 0.1}},
+    {"type": "Linear", "args": {"in_features": 4, "out_features": 2, "bias": true}},
+    {"type": "GELU", "args": {}}])");
+  EXPECT_EQ(j, want) << j.dump();
+  // 0.1 is written so that it reads back as the same float.
+  EXPECT_EQ(static_cast<float>(j[3]["args"]["p"].get<double>()), 0.1F);
 }
 
 TEST(Sequential, RejectsBadInput) {

@@ -468,6 +468,8 @@ TEST(Checkpoint, ExportsTorchNamingAndLoadsWeights) {
   std::memcpy(&tracked, f.find("1.num_batches_tracked")->bytes.data(), sizeof(tracked));
   EXPECT_EQ(tracked, 3);
   EXPECT_EQ(a.forward_count(), 5U);
+  // Note [architecture in exports]: the modules travel with the weights.
+  EXPECT_EQ(f.metadata.at("cutrain.modules"), a.torch_modules());
   nn::Sequential b = small_model(6);
   train::load_weights(tmp("torch.safetensors"), b);  // torch names accepted
   EXPECT_EQ(b.parameters().to_host(), a.parameters().to_host());

@@ -54,6 +54,10 @@ class Layer {
  public:
   virtual ~Layer() = default;
   virtual std::string kind() const = 0;  // "Linear", "ReLU", ... (PyTorch's class names)
+  // The keyword arguments that build the same module in PyTorch, torch.nn.<kind()>(**args), as
+  // a JSON object ("{\"in_features\": 784, ...}"): export_torch writes them so that Python can
+  // rebuild the model (Note [architecture in exports]).
+  virtual std::string torch_args() const { return "{}"; }
   virtual void declare(Declarations& /*d*/) const {}
   // The output width for an input width; throws cutrain::Error if the input does not fit.
   virtual std::int64_t output_features(std::int64_t input_features) const { return input_features; }

@@ -21,6 +21,7 @@ class Linear final : public Layer {
  public:
   Linear(std::int64_t in_features, std::int64_t out_features, bool bias = true);
   std::string kind() const override { return "Linear"; }
+  std::string torch_args() const override;
   void declare(Declarations& d) const override;
   std::int64_t output_features(std::int64_t input_features) const override;
   void initialize(LayerContext& ctx, std::uint64_t seed) override;
@@ -52,6 +53,7 @@ class Activation final : public Layer {
   explicit Activation(Kind kind, float negative_slope = 0.01F);
   static Activation parse(std::string_view name);  // relu, leaky_relu, tanh, sigmoid, gelu
   std::string kind() const override;
+  std::string torch_args() const override;
   Kind activation() const { return kind_; }
   float negative_slope() const { return slope_; }
   void forward(LayerContext& ctx, const Matrix& x, Matrix& y) override;
@@ -67,6 +69,7 @@ class Dropout final : public Layer {
  public:
   explicit Dropout(float p = 0.5F);
   std::string kind() const override { return "Dropout"; }
+  std::string torch_args() const override;
   std::size_t workspace_floats(std::int64_t batch, std::int64_t features) const override;
   void forward(LayerContext& ctx, const Matrix& x, Matrix& y) override;
   void backward(LayerContext& ctx, const Matrix& x, const Matrix& y, const Matrix& dy,
@@ -87,6 +90,7 @@ class BatchNorm1d final : public Layer {
   explicit BatchNorm1d(std::int64_t features, float eps = 1e-5F, float momentum = 0.1F,
                        bool affine = true);
   std::string kind() const override { return "BatchNorm1d"; }
+  std::string torch_args() const override;
   void declare(Declarations& d) const override;
   std::int64_t output_features(std::int64_t input_features) const override;
   std::size_t workspace_floats(std::int64_t batch, std::int64_t features) const override;

@@ -65,6 +65,10 @@ class Sequential {
   Layer& layer(std::size_t i) { return *layers_.at(i); }
   Device device() const;
   std::string summary() const;  // one line per layer with shapes and parameter counts
+  // Note [architecture in exports]: the layers as PyTorch would build them, a JSON array of
+  // {"type": kind(), "args": torch_args()}; torch.nn.Sequential(*(getattr(torch.nn, m["type"])
+  // (**m["args"]) for m in modules)) is this model (tools/cutrain_torch.py build_model).
+  std::string torch_modules() const;
   std::uint64_t seed() const { return seed_; }
   // Forward passes so far (Dropout draws its masks from seed and this count); checkpoints save
   // and restore it so a resumed run draws the same masks.
