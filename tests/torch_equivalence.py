@@ -23,7 +23,9 @@ Regression from CSV files (`--train-csv --regression`): the same MLP with one ou
 with mean squared error against torch.nn.MSELoss, Adam with weight decay on the weights only.
 
 The model rebuilt in PyTorch from an export's architecture metadata (cutrain_torch.build_model,
-Note [architecture in exports]) predicts what cutrain predicted, BatchNorm and GELU included.
+Note [architecture in exports]) predicts what cutrain predicted, BatchNorm and GELU included; and
+a model trained in PyTorch, written by cutrain_torch.save_model and rebuilt by cutrain-train
+--model-from, predicts what PyTorch predicts.
 
 Then the optimizer state (Note [torch optimizer state], tools/cutrain_torch.py): cutrain's
 exported state must equal torch.optim's after the same epoch (same tolerance, same step count),
@@ -344,6 +346,37 @@ def main():
         if (kinds.count("BatchNorm1d") != 2 or worst > 5e-6 or agree < 0.999 or
                 not np.array_equal(again, probs)):
             print("FAILED: the rebuilt model is not the one cutrain trained")
+            return 1
+
+        # And the other way: a torch.nn.Sequential trained in PyTorch, written by
+        # cutrain_torch.save_model, rebuilt by cutrain-train --model-from (train::load_model),
+        # predicts the test images as PyTorch does (eval mode: BatchNorm's running statistics).
+        torch.manual_seed(2)
+        theirs = torch.nn.Sequential(torch.nn.Linear(784, 40), torch.nn.BatchNorm1d(40),
+                                     torch.nn.LeakyReLU(0.05), torch.nn.Dropout(0.2),
+                                     torch.nn.Linear(40, 10))
+        opt = torch.optim.Adam(theirs.parameters(), lr=0.003)
+        for start in range(0, N, BATCH):
+            opt.zero_grad()
+            torch.nn.functional.cross_entropy(theirs(torch.from_numpy(x[start:start + BATCH])),
+                                              torch.from_numpy(y[start:start + BATCH])).backward()
+            opt.step()
+        theirs.eval()
+        saved = os.path.join(tmp, "from_torch.safetensors")
+        cutrain_torch.save_model(theirs, saved)
+        predictions = os.path.join(tmp, "from_torch.csv")
+        subprocess.run([BINARY, "--data", DATA, "--device", "cpu", "--model-from", saved,
+                        "--epochs", "0", "--predictions", predictions],
+                       check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        with torch.no_grad():
+            probs = torch.softmax(theirs(torch.from_numpy(test_x)), 1).numpy()
+        ours = np.loadtxt(predictions, delimiter=",", skiprows=1)
+        worst = float(np.max(np.abs(probs - ours[:, 1:])))
+        agree = float(np.mean(probs.argmax(1) == ours[:, 0]))
+        print(f"--model-from a PyTorch model: probabilities within {worst:.3g} of PyTorch's, "
+              f"classes agree on {agree:.4%}")
+        if worst > 5e-6 or agree < 0.999:
+            print("FAILED: cutrain's rebuild of the PyTorch model predicts differently")
             return 1
     if worst_all > 1e-4:
         print(f"FAILED: {worst_all:.3g} > 1e-4")

@@ -10,7 +10,7 @@ does the same for torch.optim.
     model = cutrain_torch.build_model("w.safetensors")  # modules and weights, from the file
     cutrain_torch.load_optimizer_state(optimizer, model, "o.safetensors")
     # PyTorch -> cutrain: then cutrain-train ... --init-from w.safetensors --init-optimizer-from o.safetensors
-    cutrain_torch.save_tensors("w.safetensors", model.state_dict())
+    cutrain_torch.save_model(model, "w.safetensors")  # or --model-from w.safetensors: no flags
     cutrain_torch.save_optimizer_state(optimizer, model, "o.safetensors")
 
 The optimizer's hyperparameters are not in the file: configure both sides alike. Needs numpy and
@@ -64,6 +64,45 @@ def build_model(path):
         raise ValueError(f"{path}: tensors do not match the modules (missing {missing}, "
                          f"unexpected {result.unexpected_keys})")
     return model.eval()
+
+
+# The torch.nn modules cutrain has, and the arguments that describe each (load_model reads them).
+_MODULE_ARGS = {
+    torch.nn.Linear: lambda m: {"in_features": m.in_features, "out_features": m.out_features,
+                                "bias": m.bias is not None},
+    torch.nn.BatchNorm1d: lambda m: {"num_features": m.num_features, "eps": m.eps,
+                                     "momentum": m.momentum, "affine": m.affine,
+                                     "track_running_stats": m.track_running_stats},
+    torch.nn.ReLU: lambda m: {},
+    torch.nn.LeakyReLU: lambda m: {"negative_slope": m.negative_slope},
+    torch.nn.Tanh: lambda m: {},
+    torch.nn.Sigmoid: lambda m: {},
+    torch.nn.GELU: lambda m: {"approximate": getattr(m, "approximate", "none")},
+    torch.nn.Dropout: lambda m: {"p": m.p},
+}
+
+
+def save_model(model, path):
+    """Writes a torch.nn.Sequential - its state dict and its modules as "cutrain.modules"
+    metadata - for cutrain to rebuild (train::load_model, cutrain-train --model-from). Raises
+    ValueError for a module cutrain does not have or a setting it does not support (BatchNorm
+    with momentum=None or without running statistics, GELU's tanh approximation)."""
+    if not isinstance(model, torch.nn.Sequential):
+        raise TypeError("save_model: a torch.nn.Sequential is needed")
+    modules = []
+    for i, m in enumerate(model):
+        describe = _MODULE_ARGS.get(type(m))
+        if describe is None:
+            raise ValueError(f"module {i}: torch.nn.{type(m).__name__} is not a cutrain layer "
+                             f"(cutrain has {', '.join(t.__name__ for t in _MODULE_ARGS)})")
+        args = describe(m)
+        if (isinstance(m, torch.nn.BatchNorm1d) and
+                (m.momentum is None or not m.track_running_stats)):
+            raise ValueError(f"module {i}: BatchNorm1d needs running statistics and a momentum")
+        if isinstance(m, torch.nn.GELU) and args["approximate"] != "none":
+            raise ValueError(f"module {i}: cutrain's GELU is the exact (erf) one")
+        modules.append({"type": type(m).__name__, "args": args})
+    save_tensors(path, model.state_dict(), {"format": "pt", "cutrain.modules": json.dumps(modules)})
 
 
 def save_tensors(path, tensors, metadata=None):

@@ -138,20 +138,7 @@ int run(const Config& c, const std::string& command_line) {
               static_cast<long long>(train.rows), static_cast<long long>(val.rows),
               static_cast<long long>(test.rows), static_cast<long long>(train.features));
 
-  nn::Sequential model(train.features);
-  std::int64_t width = train.features;
-  const nn::Activation act = nn::Activation::parse(c.activation);
-  for (const std::int64_t h : hidden) {
-    auto lin = std::make_unique<nn::Linear>(width, h);
-    if (!c.init.empty()) lin->set_init(init::Scheme::parse(c.init));
-    model.add(std::move(lin));
-    if (c.batchnorm) model.emplace<nn::BatchNorm1d>(h);
-    model.add(std::make_unique<nn::Activation>(act));
-    if (c.dropout > 0) model.emplace<nn::Dropout>(c.dropout);
-    width = h;
-  }
-  model.emplace<nn::Linear>(width, d.outputs);
-  model.build(device, c.seed);
+  nn::Sequential model = tools::make_model(c, hidden, train.features, d.outputs, device);
   std::printf("model:\n%s", model.summary().c_str());
   if (!c.init_from.empty()) train::load_weights(c.init_from, model);
 

@@ -182,6 +182,11 @@ void add_options(CLI::App& app, Config& c) {
                  "is and exits 130 / 143")
       ->check(kNonNegative);
   app.add_option("--init-from", c.init_from, "initial weights (layers.{i}.weight [out, in], ...)");
+  app.add_option("--model-from", c.model_from,
+                 "the model's layers and weights from a file that lists its modules (an "
+                 "--export-torch file, a checkpoint, or tools/cutrain_torch.py save_model of a "
+                 "torch.nn.Sequential), instead of --hidden, --activation, --batchnorm, "
+                 "--dropout and --init");
   app.add_option("--export-torch", c.export_torch, "write torch.nn.Sequential-named weights");
   app.add_option("--init-optimizer-from", c.init_optimizer_from,
                  "initial optimizer state from torch.optim (tools/cutrain_torch.py "
@@ -264,6 +269,13 @@ void check_flags_apply(const Config& c) {
     throw UsageError("--train-csv and --test-csv go together: give both");
   if (csv && c.given.count("--data") != 0)
     throw UsageError("--data (IDX files) and --train-csv / --test-csv both name data: use one");
+  if (!c.model_from.empty()) {
+    static constexpr const char* kArchitecture[] = {"--hidden",  "--activation", "--batchnorm",
+                                                    "--dropout", "--init",       "--init-from"};
+    const std::string u = unused(kArchitecture, {});
+    if (!u.empty())
+      throw UsageError("--model-from gives the model's layers and weights: remove " + u);
+  }
   if (c.given.count("--val-csv") != 0 && c.given.count("--val-fraction") != 0)
     throw UsageError("--val-csv and --val-fraction both give validation data: use one");
   if (!csv) {
@@ -356,6 +368,35 @@ std::unique_ptr<optim::Optimizer> make_optimizer(const Config& c, const Arena& p
   const optim::AdamOptions o{c.lr, c.beta1, c.beta2, c.eps, c.weight_decay, c.amsgrad};
   if (c.optimizer == "adam") return std::make_unique<optim::Adam>(params, o);
   return std::make_unique<optim::AdamW>(params, o);
+}
+
+nn::Sequential make_model(const Config& c, const std::vector<std::int64_t>& hidden,
+                          std::int64_t features, std::int64_t outputs, Device device) {
+  if (!c.model_from.empty()) {
+    nn::Sequential model = train::load_model(c.model_from, device, c.seed);
+    if (model.input_features() != features || model.output_features() != outputs)
+      throw UsageError("--model-from '" + c.model_from + "': the model maps " +
+                       std::to_string(model.input_features()) + " features to " +
+                       std::to_string(model.output_features()) + " outputs, the data has " +
+                       std::to_string(features) + " features and needs " + std::to_string(outputs) +
+                       " outputs");
+    return model;
+  }
+  nn::Sequential model(features);
+  std::int64_t width = features;
+  const nn::Activation act = nn::Activation::parse(c.activation);
+  for (const std::int64_t h : hidden) {
+    auto lin = std::make_unique<nn::Linear>(width, h);
+    if (!c.init.empty()) lin->set_init(init::Scheme::parse(c.init));
+    model.add(std::move(lin));
+    if (c.batchnorm) model.emplace<nn::BatchNorm1d>(h);
+    model.add(std::make_unique<nn::Activation>(act));
+    if (c.dropout > 0) model.emplace<nn::Dropout>(c.dropout);
+    width = h;
+  }
+  model.emplace<nn::Linear>(width, outputs);
+  model.build(device, c.seed);
+  return model;
 }
 
 std::shared_ptr<optim::LrSchedule> make_schedule(const Config& c, std::int64_t per_epoch) {

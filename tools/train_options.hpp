@@ -48,6 +48,7 @@ struct Config {
   std::int64_t checkpoint_every = 0;  // --save also every this many steps (mid-epoch)
   std::string device = "auto", metrics, save, resume, init_from, report, export_torch;
   std::string predictions;  // the test set's predictions as CSV
+  std::string model_from;   // the model's modules and weights from a file, instead of the flags
   // Note [torch optimizer state]: torch.optim state in and out (tools/cutrain_torch.py)
   std::string init_optimizer_from, export_torch_optimizer;
   std::set<std::string> given;  // the flags set on the command line ("--clip-norm", ...)
@@ -76,6 +77,11 @@ void check_flags_apply(const Config& c);
 // "512,256" -> {512, 256}; anything else is a UsageError naming --hidden.
 std::vector<std::int64_t> parse_hidden(const std::string& text);
 std::unique_ptr<optim::Optimizer> make_optimizer(const Config& c, const Arena& params);
+// The model, built on `device`: Linear -> [BatchNorm1d] -> activation -> [Dropout] per hidden
+// size, then Linear(.., outputs); or, with --model-from, the file's own modules and weights
+// (train::load_model), which must fit the data (a UsageError says how they do not).
+nn::Sequential make_model(const Config& c, const std::vector<std::int64_t>& hidden,
+                          std::int64_t features, std::int64_t outputs, Device device);
 // Per-iteration schedule over epochs * per_epoch steps (with --warmup when set).
 std::shared_ptr<optim::LrSchedule> make_schedule(const Config& c, std::int64_t per_epoch);
 

@@ -68,7 +68,7 @@ for name, rows in (("train", 600), ("test", 200)):
 PY
 "$bin" --train-csv "$tmp/cls_train.csv" --test-csv "$tmp/cls_test.csv" --target label \
   --device cpu --hidden 16 --dropout 0 --epochs 40 --lr 0.03 --report "$tmp/cls.json" \
-  --predictions "$tmp/cls_pred.csv" >"$tmp/cls.txt" 2>&1 ||
+  --predictions "$tmp/cls_pred.csv" --export-torch "$tmp/cls_model.safetensors" >"$tmp/cls.txt" 2>&1 ||
   fail "CSV classification: $(tail -2 "$tmp/cls.txt")"
 "$bin" --train-csv "$tmp/reg_train.csv" --test-csv "$tmp/reg_test.csv" --regression --device cpu \
   --val-csv "$tmp/reg_test.csv" --patience 50 --metrics "$tmp/reg_metrics.csv" \
@@ -98,6 +98,15 @@ assert cls["test_accuracy"] > 0.95 and cls["parameters"] == 2 * 16 + 16 + 16 * 3
 # y = 3 x1 - 2 x2 + 0.5 has variance ~4.3 on this data: a learned fit is far below it.
 assert reg["test_accuracy"] is None and reg["test_loss"] < 0.05 and reg["parameters"] == 2 * 16 + 16 + 16 + 1, reg
 PY
+# --model-from rebuilds the exported model (its modules are in the file): no training, the same
+# predictions byte for byte; a model that does not fit the data is refused.
+"$bin" --train-csv "$tmp/cls_train.csv" --test-csv "$tmp/cls_test.csv" --target label \
+  --device cpu --model-from "$tmp/cls_model.safetensors" --epochs 0 \
+  --predictions "$tmp/cls_pred2.csv" >/dev/null 2>&1 || fail "--model-from run"
+cmp -s "$tmp/cls_pred.csv" "$tmp/cls_pred2.csv" || fail "--model-from predicts differently"
+expect_usage_error "the model maps 2 features to 3 outputs, the data has 2 features and needs 1" \
+  --device cpu --train-csv "$tmp/reg_train.csv" --test-csv "$tmp/reg_test.csv" --regression \
+  --model-from "$tmp/cls_model.safetensors"
 expect_usage_error "(a float target? add --regression)" --device cpu --train-csv \
   "$tmp/reg_train.csv" --test-csv "$tmp/reg_test.csv"
 expect_usage_error "--val-csv and --val-fraction both give validation data" --device cpu \

@@ -1,7 +1,8 @@
 // libFuzzer target: a training checkpoint loaded into a small model and optimizer, the way
 // `cutrain-train --resume` does (train::load_checkpoint), and the same bytes as weights
-// (train::load_weights, --init-from) and as torch.optim state (train::import_torch_optimizer,
-// --init-optimizer-from). Any input gives a loaded state or cutrain::Error - never a
+// (train::load_weights, --init-from), as torch.optim state (train::import_torch_optimizer,
+// --init-optimizer-from) and as a model described by its own metadata (train::load_model).
+// Any input gives a loaded state or cutrain::Error - never a
 // crash or a sanitizer report - and a refused file leaves the model and the optimizer exactly
 // as they were (load_checkpoint is all or nothing): a violation aborts, which libFuzzer reports.
 //
@@ -114,6 +115,8 @@ extern "C" int LLVMFuzzerInitialize(int* /*argc*/, char*** /*argv*/) {
     const std::string dir = std::filesystem::path(seed).parent_path().string();
     train::export_torch_optimizer((dir.empty() ? "" : dir + "/") + "torch_optimizer.safetensors",
                                   s.model, *s.opt);
+    // And an export with its modules (Note [architecture in exports]) for load_model.
+    train::export_torch((dir.empty() ? "" : dir + "/") + "torch_weights.safetensors", s.model);
     std::exit(0);
   }
   return 0;
@@ -151,6 +154,10 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
       std::fprintf(stderr, "import_torch_optimizer refused the file but changed the state\n");
       std::abort();
     }
+  }
+  try {  // a model of its own: only a crash, a leak or a huge allocation would be a failure
+    const nn::Sequential built = train::load_model(s.path, Device::cpu());
+  } catch (const Error&) {
   }
   return 0;
 }

@@ -95,6 +95,14 @@ TrainState load_checkpoint(
 // ("layers.0.weight") and torch.nn.Sequential's ("0.weight"); optimizer tensors are ignored.
 // All or nothing, as load_checkpoint.
 void load_weights(const std::string& path, nn::Sequential& model);
+// Note [architecture in exports]: the model a file describes - its "cutrain.modules" metadata,
+// written by export_torch, save_checkpoint and tools/cutrain_torch.py save_model (from a
+// torch.nn.Sequential) - built on `device` (Dropout's masks from `seed`) and loaded with the
+// file's weights (load_weights). Modules: Linear, BatchNorm1d, ReLU, LeakyReLU, Tanh, Sigmoid,
+// GELU (exact, approximate='none'), Dropout. Another module, an argument cutrain does not
+// support (bias=False is supported; track_running_stats=False is not), or weights that do not
+// match is a cutrain::Error naming it; nothing is allocated for more weights than the file holds.
+nn::Sequential load_model(const std::string& path, Device device, std::uint64_t seed = 0);
 // torch.nn.Sequential's state_dict layout ("0.weight" [out, in], ..., BatchNorm's
 // num_batches_tracked as I64), so model.load_state_dict(safetensors.torch.load_file(path)).
 void export_torch(const std::string& path, nn::Sequential& model);

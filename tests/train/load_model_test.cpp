@@ -1,0 +1,124 @@
+// load_model (Note [architecture in exports]): a model rebuilt from the modules an export or a
+// checkpoint lists computes what the original does, bit for bit; files that do not describe a
+// cutrain model are refused with what is wrong, before anything large is allocated.
+#include <gtest/gtest.h>
+
+#include <string>
+#include <vector>
+
+#include "cutrain/error.hpp"
+#include "cutrain/io/safetensors.hpp"
+#include "cutrain/nn.hpp"
+#include "cutrain/train/checkpoint.hpp"
+#include "support/errors.hpp"
+#include "support/temp_path.hpp"
+
+namespace cutrain::train {
+namespace {
+
+std::string tmp(const std::string& name) {
+  return testing::temp_path("cutrain_load_model_test", name);
+}
+
+// Every layer kind and option load_model knows, with BatchNorm statistics moved off their
+// initial values by a few training-mode passes.
+nn::Sequential trained_model() {
+  nn::Sequential m(5);
+  m.emplace<nn::Linear>(5, 6, /*bias=*/false).emplace<nn::BatchNorm1d>(6, 1e-3F, 0.3F);
+  m.emplace<nn::Activation>(nn::Activation::Kind::kLeakyRelu, 0.2F).emplace<nn::Dropout>(0.25F);
+  m.emplace<nn::Linear>(6, 4).emplace<nn::BatchNorm1d>(4, 1e-5F, 0.1F, /*affine=*/false);
+  m.emplace<nn::Activation>(nn::Activation::Kind::kGelu);
+  m.emplace<nn::Linear>(4, 4).emplace<nn::Activation>(nn::Activation::Kind::kTanh);
+  m.emplace<nn::Linear>(4, 3).emplace<nn::Activation>(nn::Activation::Kind::kSigmoid);
+  m.emplace<nn::Linear>(3, 2).emplace<nn::Activation>(nn::Activation::Kind::kRelu);
+  m.build(Device::cpu(), 4);
+  std::vector<float> x(8 * 5);
+  for (std::size_t i = 0; i < x.size(); ++i) x[i] = 0.1F * static_cast<float>(i % 13) - 0.5F;
+  for (int i = 0; i < 3; ++i) m.forward({x.data(), 8, 5, Device::cpu()});
+  return m;
+}
+
+std::vector<float> eval_outputs(nn::Sequential& m) {
+  std::vector<float> x(7 * 5);
+  for (std::size_t i = 0; i < x.size(); ++i) x[i] = 0.07F * static_cast<float>(i % 11) - 0.3F;
+  m.eval();
+  const nn::Matrix& y = m.forward({x.data(), 7, 5, Device::cpu()});
+  return {y.data, y.data + y.size()};
+}
+
+TEST(LoadModel, RebuildsExportsAndCheckpointsBitForBit) {
+  nn::Sequential original = trained_model();
+  export_torch(tmp("export.safetensors"), original);
+  save_checkpoint(tmp("checkpoint.safetensors"), original, nullptr, TrainState{});
+  const std::vector<float> want = eval_outputs(original);
+  for (const char* file : {"export.safetensors", "checkpoint.safetensors"}) {
+    nn::Sequential loaded = load_model(tmp(file), Device::cpu());
+    EXPECT_EQ(loaded.summary(), original.summary()) << file;
+    EXPECT_EQ(loaded.parameters().to_host(), original.parameters().to_host()) << file;
+    EXPECT_EQ(loaded.buffers().to_host(), original.buffers().to_host()) << file;
+    EXPECT_EQ(eval_outputs(loaded), want) << file;
+  }
+}
+
+// A one-Linear file whose "cutrain.modules" says `modules`.
+std::string with_modules(const std::string& name, const std::string& modules) {
+  const std::vector<float> w(3 * 2, 0.5F), b(3, 0.25F);
+  const std::string path = tmp(name);
+  io::save_safetensors(path,
+                       {io::make_tensor("0.weight", {3, 2}, w), io::make_tensor("0.bias", {3}, b)},
+                       {{"format", "pt"}, {"cutrain.modules", modules}});
+  return path;
+}
+
+TEST(LoadModel, RefusesWhatItCannotBuildNamingIt) {
+  auto refusal = [](const std::string& name, const std::string& modules) {
+    return testing::error_of([&] { load_model(with_modules(name, modules), Device::cpu()); });
+  };
+  const std::string linear = R"({"type": "Linear", "args": {"in_features": 2, "out_features": 3}})";
+  // The plain case loads; the refusals below differ from it in one thing each.
+  EXPECT_EQ(refusal("ok", "[" + linear + "]"), "(no error)");
+  EXPECT_NE(refusal("conv", R"([{"type": "Conv2d", "args": {}}])")
+                .find("torch.nn.Conv2d is not a cutrain layer"),
+            std::string::npos);
+  EXPECT_NE(refusal("arg", "[" + linear + R"(, {"type": "ReLU", "args": {"foo": 1}}])")
+                .find("module 1 (ReLU): unknown argument 'foo'"),
+            std::string::npos);
+  EXPECT_NE(
+      refusal("tanh_gelu", "[" + linear + R"(, {"type": "GELU", "args": {"approximate": "tanh"}}])")
+          .find("approximate = \"tanh\" is not supported"),
+      std::string::npos);
+  EXPECT_NE(refusal("json", "[{").find("is not valid JSON"), std::string::npos);
+  EXPECT_NE(refusal("empty", "[]").find("must list 1 to"), std::string::npos);
+  EXPECT_NE(refusal("width", R"([{"type": "Linear", "args": {"in_features": -2,
+                                  "out_features": 3}}])")
+                .find("in_features = -2 is not a feature count"),
+            std::string::npos);
+  EXPECT_NE(refusal("nan", "[" + linear + R"(, {"type": "Dropout", "args": {"p": "x"}}])")
+                .find("'p' must be a finite number"),
+            std::string::npos);
+  // A header claiming a huge layer is refused before the arena is allocated.
+  EXPECT_NE(refusal("huge", R"([{"type": "Linear", "args": {"in_features": 2000000000,
+                                 "out_features": 2000000000}}])")
+                .find("but the file only 9 values"),
+            std::string::npos);
+  // Modules that do not chain, and weights of another shape, as Sequential and load_weights say.
+  EXPECT_NE(refusal("chain", "[" + linear +
+                                 R"(, {"type": "Linear", "args": {"in_features": 4,
+                                 "out_features": 1}}])")
+                .find("expects 4 input features but the previous layer gives 3"),
+            std::string::npos);
+  EXPECT_NE(refusal("shape", R"([{"type": "Linear", "args": {"in_features": 3,
+                                  "out_features": 2}}])")
+                .find("0.weight"),
+            std::string::npos);
+  // A file with weights but no architecture.
+  const std::vector<float> w(6, 1.0F);
+  io::save_safetensors(tmp("bare"), {io::make_tensor("0.weight", {3, 2}, w)}, {});
+  EXPECT_NE(testing::error_of([&] {
+              load_model(tmp("bare"), Device::cpu());
+            }).find("no 'cutrain.modules' metadata"),
+            std::string::npos);
+}
+
+}  // namespace
+}  // namespace cutrain::train
