@@ -2,13 +2,15 @@
 // read with data::read_csv, split into train / validation / test, features standardized with
 // the training split's statistics, an MLP trained with mean squared error (the Trainer picks it
 // for data with float targets), early stopping on the validation loss, then the test MSE and R^2
-// against predicting the training mean.
+// against predicting the training mean; then the model exported, rebuilt from the file alone
+// (train::load_model) and checked to predict what the trained one does.
 //   build/bin/regression_csv [file.csv]
 // Without a file it writes Friedman's benchmark function #1 (Friedman 1991, "Multivariate
 // adaptive regression splines"): y = 10 sin(pi x1 x2) + 20 (x3 - 0.5)^2 + 10 x4 + 5 x5 + N(0, 1),
 // x ~ U(0, 1)^10 of which five do not matter; the noise bounds the best test MSE at about 1.
 #include <cutrain/cutrain.hpp>
 
+#include <algorithm>
 #include <cmath>
 #include <cstdio>
 #include <filesystem>
@@ -16,6 +18,7 @@
 #include <numbers>
 #include <random>
 #include <string>
+#include <vector>
 
 namespace {
 
@@ -88,7 +91,23 @@ int main(int argc, char** argv) {
         path.c_str(), device.str().c_str(), static_cast<long long>(train.rows),
         static_cast<long long>(val.rows), static_cast<long long>(test.rows), fit.history.size(),
         static_cast<long long>(fit.best_epoch), test_mse, baseline, 1.0 - test_mse / baseline);
-    return argc > 1 || test_mse < 0.2 * baseline ? 0 : 1;  // Friedman #1: R^2 above 0.8
+    // Deploying: the export carries the architecture (Note [architecture in exports]), so
+    // load_model rebuilds the model - here on the CPU - without restating its layers, and
+    // predicts what the trained one does (PyTorch: tools/cutrain_torch.py build_model).
+    const std::string exported =
+        (std::filesystem::temp_directory_path() / "cutrain_regression.safetensors").string();
+    train::export_torch(exported, model);
+    nn::Sequential deployed = train::load_model(exported, Device::cpu());
+    optim::Sgd unused(deployed.parameters(), {});
+    const std::vector<float> mine = trainer.predict(test);
+    const std::vector<float> theirs = train::Trainer(deployed, unused, o).predict(test);
+    double gap = 0;
+    for (std::size_t i = 0; i < mine.size(); ++i)
+      gap = std::max(gap, std::abs(static_cast<double>(mine[i]) - theirs[i]));
+    std::printf("reloaded from %s: predictions within %.3g of the trained model's\n",
+                exported.c_str(), gap);
+    const bool reloaded = gap <= 1e-4 * (1.0 + std::sqrt(baseline));     // GPU vs CPU GEMMs differ
+    return reloaded && (argc > 1 || test_mse < 0.2 * baseline) ? 0 : 1;  // Friedman #1: R^2 > 0.8
   } catch (const Error& e) {
     std::fprintf(stderr, "%s\n", e.what());
     return 1;
