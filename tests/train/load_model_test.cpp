@@ -6,11 +6,13 @@
 #include <string>
 #include <vector>
 
+#include "cutrain/buffer.hpp"
 #include "cutrain/error.hpp"
 #include "cutrain/io/safetensors.hpp"
 #include "cutrain/nn.hpp"
 #include "cutrain/train/checkpoint.hpp"
 #include "support/errors.hpp"
+#include "support/gpu.hpp"
 #include "support/temp_path.hpp"
 
 namespace cutrain::train {
@@ -42,8 +44,13 @@ std::vector<float> eval_outputs(nn::Sequential& m) {
   std::vector<float> x(7 * 5);
   for (std::size_t i = 0; i < x.size(); ++i) x[i] = 0.07F * static_cast<float>(i % 11) - 0.3F;
   m.eval();
-  const nn::Matrix& y = m.forward({x.data(), 7, 5, Device::cpu()});
-  return {y.data, y.data + y.size()};
+  const Device device = m.device();
+  Buffer xd(x.size() * sizeof(float), device);
+  copy_bytes(xd.data(), device, x.data(), Device::cpu(), xd.bytes());
+  const nn::Matrix& y = m.forward({xd.as<float>(), 7, 5, device});
+  std::vector<float> out(y.size());
+  copy_bytes(out.data(), Device::cpu(), y.data, device, out.size() * sizeof(float));
+  return out;
 }
 
 TEST(LoadModel, RebuildsExportsAndCheckpointsBitForBit) {
@@ -58,6 +65,18 @@ TEST(LoadModel, RebuildsExportsAndCheckpointsBitForBit) {
     EXPECT_EQ(loaded.buffers().to_host(), original.buffers().to_host()) << file;
     EXPECT_EQ(eval_outputs(loaded), want) << file;
   }
+}
+
+// The same file on the GPU: the model the CPU loaded, to GEMM rounding.
+TEST(LoadModelGpu, RebuildsOnTheGpu) {
+  CUTRAIN_REQUIRE_GPU();
+  nn::Sequential original = trained_model();
+  export_torch(tmp("export_gpu.safetensors"), original);
+  nn::Sequential loaded = load_model(tmp("export_gpu.safetensors"), Device::cuda(0));
+  EXPECT_EQ(loaded.parameters().to_host(), original.parameters().to_host());
+  const std::vector<float> want = eval_outputs(original), got = eval_outputs(loaded);
+  ASSERT_EQ(got.size(), want.size());
+  for (std::size_t i = 0; i < want.size(); ++i) EXPECT_NEAR(got[i], want[i], 1e-5) << i;
 }
 
 // A one-Linear file whose "cutrain.modules" says `modules`.
