@@ -30,10 +30,12 @@ void write_report(const std::string& path, const nlohmann::json& j) {
 }
 
 void write_predictions(const std::string& path, const std::vector<float>& outputs,
-                       std::int64_t width, bool regression) {
+                       std::int64_t width, bool regression, const std::vector<std::string>& names) {
   std::ofstream out(path);
   const auto w = static_cast<std::size_t>(width);
-  if (regression) {
+  if (regression && names.size() == w) {
+    for (std::size_t j = 0; j < w; ++j) out << (j ? "," : "") << names[j];
+  } else if (regression) {
     for (std::size_t j = 0; j < w; ++j)
       out << (j ? "," : "") << "prediction" << (w > 1 ? std::to_string(j) : "");
   } else {

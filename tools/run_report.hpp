@@ -23,9 +23,11 @@ nlohmann::json json_number(double v);
 void write_report(const std::string& path, const nlohmann::json& j);
 
 // --predictions: `outputs` [rows, width] row-major as CSV with a header - "class,p0,...,pK" (the
-// argmax and the softmax of each row's logits, in double) or, for regression, "prediction"
-// (or "prediction0,..." for several targets). Checked up front like the report.
+// argmax and the softmax of each row's logits, in double) or, for regression, the targets'
+// names when known, else "prediction" ("prediction0,..." for several). Checked up front like
+// the report.
 void write_predictions(const std::string& path, const std::vector<float>& outputs,
-                       std::int64_t width, bool regression);
+                       std::int64_t width, bool regression,
+                       const std::vector<std::string>& names = {});
 
 }  // namespace cutrain::tools

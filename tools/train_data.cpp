@@ -16,6 +16,16 @@ namespace {
 data::CsvOptions csv_options(const Config& c) {
   data::CsvOptions o;
   o.classification = !c.regression;
+  if (c.target.find(',') != std::string::npos) {  // several regression targets, by name
+    for (std::size_t start = 0; start <= c.target.size();) {
+      const std::size_t comma = std::min(c.target.find(',', start), c.target.size());
+      o.target_names.push_back(c.target.substr(start, comma - start));
+      start = comma + 1;
+    }
+    if (!c.regression)
+      throw UsageError("--target '" + c.target + "' names several columns: add --regression");
+    return o;
+  }
   int index = 0;
   const char* end = c.target.data() + c.target.size();
   const auto [ptr, ec] = std::from_chars(c.target.data(), end, index);
@@ -91,6 +101,11 @@ TrainData load_train_data(const Config& c) {
     if (d.val.rows > 0) st.apply(d.val);
   }
   d.outputs = d.regression ? d.train.target_width : d.train.classes;
+  if (d.regression && !c.train_csv.empty()) {
+    const data::CsvOptions o = csv_options(c);
+    d.target_names = o.target_names;
+    if (d.target_names.empty() && !o.label_name.empty()) d.target_names = {o.label_name};
+  }
   return d;
 }
 

@@ -4,6 +4,8 @@
 // --train-subset, the --val-fraction split and --standardize, in that order.
 
 #include <cstdint>
+#include <string>
+#include <vector>
 
 #include "cutrain/data.hpp"
 #include "tools/train_options.hpp"
@@ -12,8 +14,9 @@ namespace cutrain::tools {
 
 struct TrainData {
   data::Dataset train, val, test;
-  std::int64_t outputs = 0;  // the model's output width: classes, or the target width
-  bool regression = false;   // float targets: mean squared error, no accuracy
+  std::int64_t outputs = 0;               // the model's output width: classes, or the target width
+  bool regression = false;                // float targets: mean squared error, no accuracy
+  std::vector<std::string> target_names;  // regression targets named by --target, in order
 };
 
 // A UsageError for bad flags (a missing --data directory, an empty training split); a

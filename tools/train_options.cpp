@@ -82,7 +82,8 @@ void add_options(CLI::App& app, Config& c) {
   app.add_option("--val-csv", c.val_csv,
                  "validation data as CSV, the columns of --train-csv (instead of --val-fraction)");
   app.add_option("--target", c.target,
-                 "CSV target column: a header name, or an index (negative: from the end)")
+                 "CSV target column: a header name, or an index (negative: from the end); with "
+                 "--regression several names separated by commas (one output each)")
       ->capture_default_str();
   app.add_flag("--regression", c.regression,
                "the CSV target is a float: train with mean squared error, one output (default: "

@@ -1,7 +1,10 @@
 // CSV datasets. Format and options: readers.hpp.
+#include <algorithm>
 #include <charconv>
 #include <cmath>
+#include <string>
 #include <string_view>
+#include <vector>
 
 #include "cutrain/data/readers.hpp"
 #include "cutrain/error.hpp"
@@ -58,31 +61,45 @@ Dataset parse_csv(std::string_view text, const std::string& name, const CsvOptio
   const std::size_t columns = header.size();
   CUTRAIN_CHECK(columns >= 2, name, ": need at least 2 columns (features and a label), found ",
                 columns);
-  std::size_t label = 0;
-  if (!o.label_name.empty()) {
-    CUTRAIN_CHECK(has_header, name, ": label column '", o.label_name,
+  // The target columns, in target order: several by name (regression), else the one label.
+  std::vector<std::size_t> targets;
+  auto by_name = [&](const std::string& wanted, const char* what) {
+    CUTRAIN_CHECK(has_header, name, ": ", what, " column '", wanted,
                   "' chosen by name but the file has no header");
-    bool found = false;
     for (std::size_t c = 0; c < columns; ++c)
-      if (header[c] == o.label_name) {
-        label = c;
-        found = true;
-      }
-    CUTRAIN_CHECK(found, name, ": no column named '", o.label_name, "' in the header");
-  } else {
+      if (header[c] == wanted) return c;
+    CUTRAIN_FAIL(name, ": no column named '", wanted, "' in the header");
+  };
+  if (!o.target_names.empty()) {
+    CUTRAIN_CHECK(!o.classification, name,
+                  ": several target columns are for regression (classification = false)");
+    for (const std::string& t : o.target_names) {
+      const std::size_t c = by_name(t, "target");
+      CUTRAIN_CHECK(std::find(targets.begin(), targets.end(), c) == targets.end(), name,
+                    ": target column '", t, "' named twice");
+      targets.push_back(c);
+    }
+    CUTRAIN_CHECK(targets.size() < columns, name, ": every column is a target; no features left");
+  }
+  if (targets.empty() && !o.label_name.empty()) {
+    targets.push_back(by_name(o.label_name, "label"));
+  } else if (targets.empty()) {
     const long idx = o.label_index < 0 ? static_cast<long>(columns) + o.label_index : o.label_index;
     CUTRAIN_CHECK(idx >= 0 && idx < static_cast<long>(columns), name, ": label column index ",
                   o.label_index, " is outside the ", columns, " columns");
-    label = static_cast<std::size_t>(idx);
+    targets.push_back(static_cast<std::size_t>(idx));
   }
+  // Each column's place among the targets (a row's targets keep their given order), or -1.
+  std::vector<long> place(columns, -1);
+  for (std::size_t t = 0; t < targets.size(); ++t) place[targets[t]] = static_cast<long>(t);
+  const std::size_t width = targets.size();
   Dataset d;
-  d.features = static_cast<std::int64_t>(columns - 1);
+  d.features = static_cast<std::int64_t>(columns - width);
   const std::size_t first = has_header ? 1 : 0;
   d.rows = static_cast<std::int64_t>(lines.size() - first);
   CUTRAIN_CHECK(d.rows > 0, name, ": no data rows after the header");
-  d.x.reserve(static_cast<std::size_t>(d.rows) * (columns - 1));
-  std::vector<float> label_values;
-  label_values.reserve(static_cast<std::size_t>(d.rows));
+  d.x.reserve(static_cast<std::size_t>(d.rows) * (columns - width));
+  std::vector<float> label_values(static_cast<std::size_t>(d.rows) * width);
   for (std::size_t l = first; l < lines.size(); ++l) {
     const auto cells = split_line(lines[l]);
     CUTRAIN_CHECK(cells.size() == columns, name, ":", l + 1, ": ", cells.size(),
@@ -92,7 +109,10 @@ Dataset parse_csv(std::string_view text, const std::string& name, const CsvOptio
       CUTRAIN_CHECK(!cells[c].empty(), name, ":", l + 1, ": empty cell in column ", c + 1);
       CUTRAIN_CHECK(parse_float(cells[c], v), name, ":", l + 1, ": column ", c + 1, ": '",
                     std::string(cells[c].substr(0, 40)), "' is not a finite number");
-      (c == label ? label_values : d.x).push_back(v);
+      if (place[c] < 0)
+        d.x.push_back(v);
+      else
+        label_values[(l - first) * width + static_cast<std::size_t>(place[c])] = v;
     }
   }
   if (o.classification) {
@@ -112,7 +132,7 @@ Dataset parse_csv(std::string_view text, const std::string& name, const CsvOptio
     }
   } else {
     d.targets = std::move(label_values);
-    d.target_width = 1;
+    d.target_width = static_cast<std::int64_t>(width);
   }
   return d;
 }

@@ -56,15 +56,18 @@ python3 - "$tmp" <<'PY' || fail "writing CSV files"
 import math, random, sys
 random.seed(3)
 for name, rows in (("train", 600), ("test", 200)):
-    with open(f"{sys.argv[1]}/cls_{name}.csv", "w") as c, open(f"{sys.argv[1]}/reg_{name}.csv", "w") as r:
+    with open(f"{sys.argv[1]}/cls_{name}.csv", "w") as c, open(f"{sys.argv[1]}/reg_{name}.csv", "w") as r, \
+         open(f"{sys.argv[1]}/two_{name}.csv", "w") as t:
         c.write("a,label,b\n")
         r.write("a,b,y\n")
+        t.write("v,a,u,b\n")  # two targets, u and v, around the features
         for _ in range(rows):
             k = random.randrange(3)
             a, b = k + random.gauss(0, 0.2), -k + random.gauss(0, 0.2)
             c.write(f"{a},{k},{b}\n")
             x1, x2 = random.uniform(-1, 1), random.uniform(-1, 1)
             r.write(f"{x1},{x2},{3 * x1 - 2 * x2 + 0.5}\n")
+            t.write(f"{x1 + x2},{x1},{x1 - 2 * x2},{x2}\n")
 PY
 "$bin" --train-csv "$tmp/cls_train.csv" --test-csv "$tmp/cls_test.csv" --target label \
   --device cpu --hidden 16 --dropout 0 --epochs 40 --lr 0.03 --report "$tmp/cls.json" \
@@ -75,6 +78,11 @@ PY
   --hidden 16 --dropout 0 --epochs 30 --lr 0.01 --report "$tmp/reg.json" \
   --predictions "$tmp/reg_pred.csv" >"$tmp/reg.txt" 2>&1 ||
   fail "CSV regression: $(tail -2 "$tmp/reg.txt")"
+# Two regression targets by name (--target u,v): two outputs, predictions headed by the names.
+"$bin" --train-csv "$tmp/two_train.csv" --test-csv "$tmp/two_test.csv" --regression \
+  --target u,v --device cpu --hidden 16 --dropout 0 --epochs 30 --lr 0.01 \
+  --report "$tmp/two.json" --predictions "$tmp/two_pred.csv" >"$tmp/two.txt" 2>&1 ||
+  fail "two targets: $(tail -2 "$tmp/two.txt")"
 python3 - "$tmp/cls.json" "$tmp/reg.json" "$tmp" <<'PY' || fail "CSV reports"
 import csv, json, sys
 cls, reg = (json.load(open(p)) for p in sys.argv[1:3])
@@ -91,6 +99,12 @@ pred = list(csv.DictReader(open(f"{d}/reg_pred.csv")))
 truth = list(csv.DictReader(open(f"{d}/reg_test.csv")))
 mse = sum((float(p["prediction"]) - float(t["y"])) ** 2 for p, t in zip(pred, truth)) / len(truth)
 assert len(pred) == 200 and abs(mse - reg["test_loss"]) < 1e-5 * max(1, mse), (mse, reg["test_loss"])
+two = json.load(open(f"{d}/two.json"))
+pred = list(csv.DictReader(open(f"{d}/two_pred.csv")))
+truth = list(csv.DictReader(open(f"{d}/two_test.csv")))
+assert list(pred[0]) == ["u", "v"] and two["parameters"] == 2 * 16 + 16 + 16 * 2 + 2, (pred[0], two)
+mse = sum((float(p[k]) - float(t[k])) ** 2 for p, t in zip(pred, truth) for k in "uv") / 400
+assert abs(mse - two["test_loss"]) < 1e-5 * max(1, mse) and mse < 0.05, (mse, two["test_loss"])
 # --val-csv (here the test file itself): the last epoch's validation loss is the test MSE.
 last = list(csv.DictReader(open(f"{d}/reg_metrics.csv")))[-1]
 assert abs(float(last["val_loss"]) - reg["test_loss"]) < 1e-5 * max(1, mse), (last, reg)

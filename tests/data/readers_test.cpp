@@ -106,6 +106,37 @@ TEST(Csv, ParsesHeaderLabelByNameOrIndex) {
   EXPECT_EQ(read_csv(temp_path("t.csv"), o).x, d.x);
 }
 
+// Several regression targets by name: each row's targets in the order given, whatever the
+// columns' order in the file; every other column a feature, in file order.
+TEST(Csv, SeveralTargetColumnsByName) {
+  CsvOptions o;
+  o.classification = false;
+  o.target_names = {"y1", "y2"};
+  const Dataset d = parse_csv("a,y2,b,y1\n1,2,3,4\n5,6,7,8\n", "m.csv", o);
+  EXPECT_EQ(d.rows, 2);
+  EXPECT_EQ(d.features, 2);
+  EXPECT_EQ(d.target_width, 2);
+  EXPECT_EQ(d.x, (std::vector<float>{1, 3, 5, 7}));
+  EXPECT_EQ(d.targets, (std::vector<float>{4, 2, 8, 6}));
+  auto refusal = [](CsvOptions bad, const char* text) {
+    return testing::error_of([&] { parse_csv(text, "m.csv", bad); });
+  };
+  CsvOptions twice = o;
+  twice.target_names = {"y1", "y1"};
+  EXPECT_NE(refusal(twice, "a,y1\n1,2\n").find("target column 'y1' named twice"),
+            std::string::npos);
+  CsvOptions all = o;
+  all.target_names = {"a", "y1"};
+  EXPECT_NE(refusal(all, "a,y1\n1,2\n").find("no features left"), std::string::npos);
+  CsvOptions classes = o;
+  classes.classification = true;
+  EXPECT_NE(refusal(classes, "a,y1,y2\n1,2,3\n").find("several target columns are for regression"),
+            std::string::npos);
+  EXPECT_NE(refusal(o, "a,y1\n1,2\n").find("no column named 'y2'"), std::string::npos);
+  EXPECT_NE(refusal(o, "1,2,3\n").find("chosen by name but the file has no header"),
+            std::string::npos);
+}
+
 TEST(Csv, RejectsBadFiles) {
   auto parse = [](const std::string& t, CsvOptions o = {}) {
     return testing::error_of([&] { parse_csv(t, "bad.csv", o); });

@@ -49,6 +49,9 @@ struct CsvOptions {
   int label_index = -1;                                           // -1: the last column
   bool classification = true;
   std::int32_t classes = 0;
+  // Regression with several targets: these header names, in this order, become the target
+  // (target_width = their count); takes precedence over label_name / label_index.
+  std::vector<std::string> target_names;
 };
 Dataset parse_csv(std::string_view text, const std::string& name, const CsvOptions& options);
 Dataset read_csv(const std::string& path, const CsvOptions& options = {});
