@@ -94,49 +94,43 @@ TEST(LoadModel, RefusesWhatItCannotBuildNamingIt) {
     return testing::error_of([&] { load_model(with_modules(name, modules), Device::cpu()); });
   };
   const std::string linear = R"({"type": "Linear", "args": {"in_features": 2, "out_features": 3}})";
-  // The plain case loads; the refusals below differ from it in one thing each.
+  // The plain case loads; each refusal differs from it in one thing.
   EXPECT_EQ(refusal("ok", "[" + linear + "]"), "(no error)");
-  EXPECT_NE(refusal("conv", R"([{"type": "Conv2d", "args": {}}])")
-                .find("torch.nn.Conv2d is not a cutrain layer"),
-            std::string::npos);
-  EXPECT_NE(refusal("arg", "[" + linear + R"(, {"type": "ReLU", "args": {"foo": 1}}])")
-                .find("module 1 (ReLU): unknown argument 'foo'"),
-            std::string::npos);
-  EXPECT_NE(
-      refusal("tanh_gelu", "[" + linear + R"(, {"type": "GELU", "args": {"approximate": "tanh"}}])")
-          .find("approximate = \"tanh\" is not supported"),
-      std::string::npos);
-  EXPECT_NE(refusal("json", "[{").find("is not valid JSON"), std::string::npos);
-  EXPECT_NE(refusal("empty", "[]").find("must list 1 to"), std::string::npos);
-  EXPECT_NE(refusal("width", R"([{"type": "Linear", "args": {"in_features": -2,
-                                  "out_features": 3}}])")
-                .find("in_features = -2 is not a feature count"),
-            std::string::npos);
-  EXPECT_NE(refusal("nan", "[" + linear + R"(, {"type": "Dropout", "args": {"p": "x"}}])")
-                .find("'p' must be a finite number"),
-            std::string::npos);
-  // A header claiming a huge layer is refused before the arena is allocated.
-  EXPECT_NE(refusal("huge", R"([{"type": "Linear", "args": {"in_features": 2000000000,
-                                 "out_features": 2000000000}}])")
-                .find("but the file only 9 values"),
-            std::string::npos);
-  // Modules that do not chain, and weights of another shape, as Sequential and load_weights say.
-  EXPECT_NE(refusal("chain", "[" + linear +
-                                 R"(, {"type": "Linear", "args": {"in_features": 4,
-                                 "out_features": 1}}])")
-                .find("expects 4 input features but the previous layer gives 3"),
-            std::string::npos);
-  EXPECT_NE(refusal("shape", R"([{"type": "Linear", "args": {"in_features": 3,
-                                  "out_features": 2}}])")
-                .find("0.weight"),
-            std::string::npos);
+  const struct {
+    const char* name;
+    std::string modules, message;
+  } cases[] = {
+      {"conv", R"([{"type": "Conv2d", "args": {}}])", "torch.nn.Conv2d is not a cutrain layer"},
+      {"arg", "[" + linear + R"(, {"type": "ReLU", "args": {"foo": 1}}])",
+       "module 1 (ReLU): unknown argument 'foo'"},
+      {"tanh_gelu", "[" + linear + R"(, {"type": "GELU", "args": {"approximate": "tanh"}}])",
+       "approximate = \"tanh\" is not supported"},
+      {"json", "[{", "is not valid JSON"},
+      {"empty", "[]", "must list 1 to"},
+      {"width", R"([{"type": "Linear", "args": {"in_features": -2, "out_features": 3}}])",
+       "in_features = -2 is not a feature count"},
+      {"nan", "[" + linear + R"(, {"type": "Dropout", "args": {"p": "x"}}])",
+       "'p' must be a finite number"},
+      // A header claiming a huge layer is refused before the arena is allocated.
+      {"huge",
+       R"([{"type": "Linear", "args": {"in_features": 2000000000, "out_features": 2000000000}}])",
+       "but the file only 9 values"},
+      // Modules that do not chain; weights of another shape (load_weights names the tensor).
+      {"chain",
+       "[" + linear + R"(, {"type": "Linear", "args": {"in_features": 4, "out_features": 1}}])",
+       "expects 4 input features but the previous layer gives 3"},
+      {"shape", R"([{"type": "Linear", "args": {"in_features": 3, "out_features": 2}}])",
+       "0.weight"},
+  };
+  for (const auto& c : cases) {
+    const std::string e = refusal(c.name, c.modules);
+    EXPECT_NE(e.find(c.message), std::string::npos) << c.name << ": " << e;
+  }
   // A file with weights but no architecture.
   const std::vector<float> w(6, 1.0F);
   io::save_safetensors(tmp("bare"), {io::make_tensor("0.weight", {3, 2}, w)}, {});
-  EXPECT_NE(testing::error_of([&] {
-              load_model(tmp("bare"), Device::cpu());
-            }).find("no 'cutrain.modules' metadata"),
-            std::string::npos);
+  const std::string e = testing::error_of([&] { load_model(tmp("bare"), Device::cpu()); });
+  EXPECT_NE(e.find("no 'cutrain.modules' metadata"), std::string::npos) << e;
 }
 
 }  // namespace
