@@ -1,0 +1,175 @@
+// cutrain-train's checks of a parsed command line as a whole (tools/train_options.hpp):
+// output paths that could not be written at the end, flags the run would ignore.
+#include <unistd.h>
+
+#include <algorithm>
+#include <filesystem>
+#include <initializer_list>
+#include <span>
+#include <string>
+#include <string_view>
+#include <system_error>
+#include <utility>
+#include <vector>
+
+#include "tools/train_options.hpp"
+
+namespace cutrain::tools {
+namespace {
+
+// The flags of the mini-batch trainer, which the full-batch optimizers do not use.
+constexpr const char* kMiniBatchOnly[] = {"--val-csv",
+                                          "--batchnorm",
+                                          "--momentum",
+                                          "--nesterov",
+                                          "--dampening",
+                                          "--alpha",
+                                          "--centered",
+                                          "--beta1",
+                                          "--beta2",
+                                          "--eps",
+                                          "--weight-decay",
+                                          "--amsgrad",
+                                          "--schedule",
+                                          "--step-size",
+                                          "--gamma",
+                                          "--min-lr",
+                                          "--pct-start",
+                                          "--plateau-patience",
+                                          "--warmup",
+                                          "--clip-norm",
+                                          "--label-smoothing",
+                                          "--ema",
+                                          "--accumulate",
+                                          "--patience",
+                                          "--val-fraction",
+                                          "--no-shuffle",
+                                          "--metrics",
+                                          "--resume",
+                                          "--checkpoint-every",
+                                          "--resident-data",
+                                          "--bucket-mb",
+                                          "--target-accuracy"};
+
+}  // namespace
+
+void check_outputs(const Config& c) {
+  namespace fs = std::filesystem;
+  // --save and the exports go through a temporary file renamed over the target (they need only
+  // the directory); --report and --metrics open the file itself.
+  struct Output {
+    const char* flag;
+    const std::string& path;
+    bool in_place;
+  };
+  const Output outputs[] = {{"--save", c.save, false},
+                            {"--export-torch", c.export_torch, false},
+                            {"--export-torch-optimizer", c.export_torch_optimizer, false},
+                            {"--report", c.report, true},
+                            {"--metrics", c.metrics, true},
+                            {"--predictions", c.predictions, true}};
+  std::vector<std::pair<const char*, fs::path>> seen;
+  for (const Output& o : outputs) {
+    if (o.path.empty()) continue;
+    const std::string flag(o.flag);
+    const fs::path path(o.path);
+    std::error_code ec;
+    if (fs::is_directory(path, ec))
+      throw UsageError(flag + ": '" + o.path + "' is a directory; name a file in it");
+    const fs::path dir = path.parent_path().empty() ? fs::path(".") : path.parent_path();
+    if (!fs::is_directory(dir, ec))
+      throw UsageError(flag + ": directory '" + dir.string() +
+                       "' does not exist (create it first)");
+    if (::access(dir.c_str(), W_OK | X_OK) != 0)
+      throw UsageError(flag + ": cannot create files in '" + dir.string() + "' (no permission)");
+    if (o.in_place && fs::exists(path, ec) && ::access(path.c_str(), W_OK) != 0)
+      throw UsageError(flag + ": '" + o.path + "' exists and is not writable");
+    const fs::path canonical = fs::weakly_canonical(path, ec);
+    for (const auto& [other, other_path] : seen)
+      if (!ec && canonical == other_path)
+        throw UsageError(flag + " and " + other + " both name '" + o.path +
+                         "': the later write would replace the earlier; give each its own file");
+    seen.emplace_back(o.flag, canonical);
+  }
+}
+
+void check_flags_apply(const Config& c) {
+  // The given flags of `flags` that are not in `used`, comma-separated.
+  auto unused = [&](std::span<const char* const> flags,
+                    std::initializer_list<std::string_view> used) {
+    std::string out;
+    for (const char* flag : flags)
+      if (c.given.count(flag) != 0 && std::find(used.begin(), used.end(), flag) == used.end())
+        out += (out.empty() ? "" : ", ") + std::string(flag);
+    return out;
+  };
+  const bool csv = c.given.count("--train-csv") != 0 || c.given.count("--test-csv") != 0;
+  if (csv && (c.train_csv.empty() || c.test_csv.empty()))
+    throw UsageError("--train-csv and --test-csv go together: give both");
+  if (csv && c.given.count("--data") != 0)
+    throw UsageError("--data (IDX files) and --train-csv / --test-csv both name data: use one");
+  if (!c.model_from.empty()) {
+    static constexpr const char* kArchitecture[] = {"--hidden",  "--activation", "--batchnorm",
+                                                    "--dropout", "--init",       "--init-from"};
+    const std::string u = unused(kArchitecture, {});
+    if (!u.empty())
+      throw UsageError("--model-from gives the model's layers and weights: remove " + u);
+  }
+  if (c.given.count("--val-csv") != 0 && c.given.count("--val-fraction") != 0)
+    throw UsageError("--val-csv and --val-fraction both give validation data: use one");
+  if (!csv) {
+    static constexpr const char* kCsvOnly[] = {"--target", "--regression", "--val-csv"};
+    const std::string u = unused(kCsvOnly, {});
+    if (!u.empty()) throw UsageError(u + ": only for CSV data (--train-csv / --test-csv)");
+  }
+  if (c.regression) {
+    static constexpr const char* kClassesOnly[] = {"--target-accuracy", "--label-smoothing"};
+    const std::string u = unused(kClassesOnly, {});
+    if (!u.empty()) throw UsageError("--regression has no classes and no accuracy: remove " + u);
+  }
+  if (c.optimizer == "lbfgs" || c.optimizer == "newton-cg") {
+    const std::string u = unused(kMiniBatchOnly, {});
+    if (u.empty()) return;
+    std::string why = "--optimizer " + c.optimizer +
+                      " takes full-batch steps (the whole training set each, no dropout) and "
+                      "does not use " +
+                      u + "; remove them or pick a first-order optimizer";
+    if (c.given.count("--resume") != 0)
+      why += " (it keeps no resumable state: --init-from starts from a checkpoint's weights)";
+    throw UsageError(why);
+  }
+  static constexpr const char* optimizer_flags[] = {"--momentum", "--nesterov", "--dampening",
+                                                    "--alpha",    "--centered", "--beta1",
+                                                    "--beta2",    "--eps",      "--amsgrad"};
+  std::string u;
+  if (c.optimizer == "sgd")
+    u = unused(optimizer_flags, {"--momentum", "--nesterov", "--dampening"});
+  else if (c.optimizer == "adagrad")
+    u = unused(optimizer_flags, {"--eps"});
+  else if (c.optimizer == "rmsprop")
+    u = unused(optimizer_flags, {"--momentum", "--nesterov", "--alpha", "--centered", "--eps"});
+  else
+    u = unused(optimizer_flags, {"--beta1", "--beta2", "--eps", "--amsgrad"});
+  if (!u.empty())
+    throw UsageError("--optimizer " + c.optimizer + " does not use " + u +
+                     "; remove them (or pick the optimizer they belong to)");
+  static constexpr const char* schedule_flags[] = {"--step-size", "--gamma", "--min-lr",
+                                                   "--pct-start", "--plateau-patience"};
+  if (c.schedule == "step")
+    u = unused(schedule_flags, {"--step-size", "--gamma"});
+  else if (c.schedule == "exponential")
+    u = unused(schedule_flags, {"--gamma"});
+  else if (c.schedule == "constant")
+    u = unused(schedule_flags, {});
+  else if (c.schedule == "onecycle")
+    u = unused(schedule_flags, {"--pct-start"});
+  else if (c.schedule == "plateau")
+    u = unused(schedule_flags, {"--gamma", "--min-lr", "--plateau-patience"});
+  else
+    u = unused(schedule_flags, {"--min-lr"});
+  if (!u.empty())
+    throw UsageError("--schedule " + c.schedule + " does not use " + u +
+                     "; remove them (or pick the schedule they belong to)");
+}
+
+}  // namespace cutrain::tools
