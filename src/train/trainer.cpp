@@ -5,7 +5,6 @@
 #include <chrono>
 #include <cmath>
 #include <cstdio>
-#include <cstring>
 #include <fstream>
 #include <limits>
 #include <nlohmann/json.hpp>
@@ -21,44 +20,6 @@
 
 namespace cutrain::train {
 namespace {
-
-constexpr const char* kSchedulePrefix = "schedule.";
-
-// The "schedule.<key>" entries of a checkpoint's metadata, prefix removed.
-optim::LrSchedule::State schedule_state(const std::map<std::string, std::string>& meta) {
-  optim::LrSchedule::State out;
-  for (const auto& [key, value] : meta)
-    if (key.starts_with(kSchedulePrefix)) out[key.substr(std::strlen(kSchedulePrefix))] = value;
-  return out;
-}
-
-// Note [mid-epoch resume]: a checkpoint taken inside an epoch continues at its next batch of
-// the same shuffled order, which only the same data, batch size, accumulation, seed and
-// shuffling reproduce; with any other the resumed epoch would train on some samples twice and
-// skip others, silently. Such a resume is refused, naming what changed. At an epoch boundary
-// the next epoch draws a fresh order anyway, so changes are allowed there.
-void check_same_order(const TrainState& st, const TrainState::DataOrder& now) {
-  const TrainState::DataOrder& was = st.order;
-  if (st.batch == 0 || was.batch_size == 0 || was == now) return;
-  std::string changed;
-  auto field = [&](const char* name, auto a, auto b) {
-    if (a == b) return;
-    changed += (changed.empty() ? "" : ", ") + std::string(name) + " " + std::to_string(a) +
-               " -> " + std::to_string(b);
-  };
-  field("training rows", was.rows, now.rows);
-  field("batch_size", was.batch_size, now.batch_size);
-  field("accumulate_steps", was.accumulate, now.accumulate);
-  field("seed", was.seed, now.seed);
-  field("shuffle", static_cast<int>(was.shuffle), static_cast<int>(now.shuffle));
-  field("drop_last", static_cast<int>(was.drop_last), static_cast<int>(now.drop_last));
-  CUTRAIN_FAIL("the checkpoint was taken after batch ", st.batch, " of epoch ", st.epoch + 1,
-               ", whose remaining batches depend on the data order it was drawn with, and this "
-               "run changes it (",
-               changed,
-               "): resume with the data and options it was written with, or from a checkpoint "
-               "at an epoch boundary");
-}
 
 using Clock = std::chrono::steady_clock;
 constexpr double kNaN = std::numeric_limits<double>::quiet_NaN();
@@ -105,37 +66,6 @@ Trainer::~Trainer() = default;
 void Trainer::add_callback(std::shared_ptr<Callback> callback) {
   CUTRAIN_CHECK(callback != nullptr, "Trainer::add_callback: null callback");
   callbacks_.push_back(std::move(callback));
-}
-
-void Trainer::resume(const std::string& checkpoint_path) {
-  Impl& im = *impl_;
-  if (!im.best_params) {
-    im.best_params = std::make_unique<Arena>(model_.parameters().like());
-    im.best_buffers = std::make_unique<Arena>(model_.buffers().like());
-  }
-  // Note [schedule state]: a metric-driven schedule's state travels as "schedule.*" metadata;
-  // it is checked with everything else before the checkpoint is applied.
-  optim::LrSchedule* schedule = options_.schedule.get();
-  optim::LrSchedule::State saved;
-  state_ = load_checkpoint(
-      checkpoint_path, model_, &optimizer_, nullptr,
-      {im.best_params.get(), im.best_buffers.get(), im.average ? &im.average->average() : nullptr},
-      [&](const std::map<std::string, std::string>& meta) {
-        saved = schedule_state(meta);
-        if (schedule != nullptr && !saved.empty()) schedule->load_state(saved, /*apply=*/false);
-      });
-  if (schedule != nullptr && !saved.empty()) schedule->load_state(saved);
-  if (!state_.has_best_weights) {
-    im.best_params.reset();
-    im.best_buffers.reset();
-  }
-  CUTRAIN_CHECK(state_.step == optimizer_.applied_steps() + optimizer_.skipped_steps(),
-                checkpoint_path, ": inconsistent step counts");
-  const std::int64_t world = options_.communicator ? options_.communicator->size() : 1;
-  CUTRAIN_CHECK(state_.world_size == world, checkpoint_path, ": written by a run on ",
-                state_.world_size, " rank(s), resumed on ", world,
-                "; the shuffled sample order depends on the number of ranks, so resume on ",
-                state_.world_size, " (or load its weights with --init-from to start afresh)");
 }
 
 FitResult Trainer::fit(const data::Dataset& train, const data::Dataset* val) {
@@ -193,7 +123,7 @@ FitResult Trainer::fit(const data::Dataset& train, const data::Dataset* val) {
                                     .seed = options_.seed,
                                     .shuffle = options_.shuffle,
                                     .drop_last = options_.drop_last};
-  check_same_order(state_, order);
+  detail::check_same_order(state_, order);
   state_.order = order;
   if (accumulate > 1 && !im.accumulator)
     im.accumulator = std::make_unique<detail::GradientAccumulator>(model_.gradients());
@@ -209,7 +139,7 @@ FitResult Trainer::fit(const data::Dataset& train, const data::Dataset* val) {
     std::map<std::string, std::string> meta = options_.checkpoint_metadata;
     if (options_.schedule)
       for (const auto& [key, value] : options_.schedule->state())
-        meta[std::string(kSchedulePrefix) + key] = value;
+        meta[std::string(detail::kSchedulePrefix) + key] = value;
     save_checkpoint(options_.checkpoint_path, model_, &optimizer_, state_, meta,
                     {state_.has_best ? im.best_params.get() : nullptr, im.best_buffers.get(),
                      im.average ? &im.average->average() : nullptr});

@@ -32,6 +32,13 @@ struct Trainer::Impl {
 
 namespace detail {
 
+// Checkpoint metadata "schedule.<key>": the LR schedule's state (Note [schedule state]).
+inline constexpr const char* kSchedulePrefix = "schedule.";
+
+// Note [mid-epoch resume] (src/train/resume.cpp): refuses, naming what changed, a state taken
+// mid-epoch whose data order differs from `now`.
+void check_same_order(const TrainState& st, const TrainState::DataOrder& now);
+
 // What fit() and evaluate() accept: a non-empty data set the model's shape matches - labels in
 // [0, outputs) (softmax cross-entropy) or targets as wide as the output (mean squared error).
 inline void check_dataset(const data::Dataset& d, const nn::Sequential& model, const char* who) {
