@@ -32,6 +32,7 @@ const CLI::Validator kNonNegative = number_check([](double v) { return v >= 0; }
 
 void add_options(CLI::App& app, Config& c) {
   app.get_formatter()->column_width(34);
+  app.option_defaults()->group("Data");
   app.add_option("--data", c.data, "directory with {train,t10k}-{images,labels}-idx*-ubyte[.gz]")
       ->capture_default_str();
   app.add_option("--train-csv", c.train_csv,
@@ -47,6 +48,7 @@ void add_options(CLI::App& app, Config& c) {
   app.add_flag("--regression", c.regression,
                "the CSV target is a float: train with mean squared error, one output (default: "
                "integer class labels, softmax cross-entropy)");
+  app.option_defaults()->group("Model");
   app.add_option("--hidden", c.hidden, "hidden layer sizes, comma-separated")
       ->capture_default_str();
   app.add_option("--activation", c.activation, "relu|leaky_relu|tanh|sigmoid|gelu")
@@ -60,6 +62,7 @@ void add_options(CLI::App& app, Config& c) {
                  "xavier-uniform|xavier-normal|he-uniform|he-normal "
                  "(default: He for ReLU-family, Xavier for tanh/sigmoid)")
       ->check(CLI::IsMember({"xavier-uniform", "xavier-normal", "he-uniform", "he-normal"}));
+  app.option_defaults()->group("Optimizer");
   app.add_option("--optimizer", c.optimizer,
                  "sgd|adagrad|rmsprop|adam|adamw, or full-batch lbfgs|newton-cg (then --epochs "
                  "counts outer steps, dropout is off, and the mini-batch flags are refused; use "
@@ -82,6 +85,7 @@ void add_options(CLI::App& app, Config& c) {
       ->check(kNonNegative)
       ->capture_default_str();
   app.add_flag("--amsgrad", c.amsgrad, "AMSGrad variant of Adam/AdamW");
+  app.option_defaults()->group("Learning-rate schedule");
   app.add_option("--schedule", c.schedule,
                  "constant|step|exponential|linear|cosine|onecycle|plateau (per iteration; "
                  "onecycle: OneCycleLR rising from --lr/25 to --lr, then annealing to --lr/25e4; "
@@ -103,6 +107,7 @@ void add_options(CLI::App& app, Config& c) {
                  "onecycle: the fraction of the steps spent rising to --lr")
       ->check(CLI::Range(0.01, 0.99));
   app.add_option("--warmup", c.warmup, "linear warmup iterations")->check(kNonNegative);
+  app.option_defaults()->group("Training");
   app.add_option("--clip-norm", c.clip_norm, "clip the global gradient L2 norm (0: off)")
       ->check(kNonNegative);
   app.add_option("--label-smoothing", c.label_smoothing, "label smoothing")
@@ -133,6 +138,7 @@ void add_options(CLI::App& app, Config& c) {
   app.add_flag("--no-shuffle", c.no_shuffle, "visit training samples in file order");
   app.add_flag("--standardize", c.standardize, "per-feature standardization instead of /255 only");
   app.add_option("--device", c.device, "auto|cpu|cuda|cuda:N")->capture_default_str();
+  app.option_defaults()->group("Files");
   app.add_option("--metrics", c.metrics, "per-epoch metrics, FILE.csv or FILE.jsonl");
   app.add_option("--save", c.save, "checkpoint after every epoch (safetensors)");
   app.add_option("--resume", c.resume, "continue from a checkpoint up to --epochs");
@@ -160,6 +166,7 @@ void add_options(CLI::App& app, Config& c) {
                  "write the test set's predictions as CSV, a row per sample in file order: the "
                  "predicted class and each class's probability, or with --regression the "
                  "predicted value");
+  app.option_defaults()->group("Speed and measurement");
   app.add_flag("--resident-data", c.resident_data,
                "keep the training set on the device and gather each batch there, instead of "
                "streaming batches from pinned host memory (for data sets that fit beside the "
