@@ -5,10 +5,12 @@
 #include <chrono>
 #include <cmath>
 #include <cstdio>
+#include <filesystem>
 #include <fstream>
 #include <limits>
 #include <nlohmann/json.hpp>
 #include <string>
+#include <system_error>
 
 #include "cutrain/data/loader.hpp"
 #include "cutrain/error.hpp"
@@ -40,6 +42,16 @@ Trainer::Trainer(nn::Sequential& model, optim::Optimizer& optimizer, TrainerOpti
                 "Trainer: checkpoint_every = ", options_.checkpoint_every,
                 " needs to be >= 0, and a checkpoint_path when > 0");
   CUTRAIN_CHECK(options_.patience >= 0, "Trainer: patience must be >= 0");
+  if (!options_.checkpoint_path.empty()) {
+    // Checked now, not at the first save an epoch later: a run must not train for nothing.
+    const std::filesystem::path path(options_.checkpoint_path);
+    const std::filesystem::path dir = path.has_parent_path() ? path.parent_path() : ".";
+    std::error_code ec;
+    CUTRAIN_CHECK(
+        std::filesystem::is_directory(dir, ec) && !std::filesystem::is_directory(path, ec),
+        "Trainer: checkpoint_path '", options_.checkpoint_path,
+        "' must name a file in an existing directory");
+  }
   CUTRAIN_CHECK(
       std::isfinite(options_.ema_decay) && options_.ema_decay >= 0 && options_.ema_decay < 1,
       "Trainer: ema_decay = ", options_.ema_decay,

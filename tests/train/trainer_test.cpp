@@ -227,6 +227,14 @@ TEST(Trainer, JsonLinesMetricsAndBadInput) {
   bad = options(1);
   bad.clip_norm = -1;
   EXPECT_THROW(Trainer(m, opt, bad), Error);
+  // A checkpoint path that cannot be written is refused before training, not after an epoch.
+  bad = options(1);
+  bad.checkpoint_path = tmp("missing_dir/ck.safetensors");
+  EXPECT_NE(
+      testing::error_of([&] { Trainer(m, opt, bad); }).find("must name a file in an existing"),
+      std::string::npos);
+  bad.checkpoint_path = testing::temp_path("cutrain_trainer_test", "");
+  EXPECT_THROW(Trainer(m, opt, bad), Error);  // a directory
   // Early stopping without validation data would never stop: refused, not ignored.
   bad = options(1);
   bad.patience = 2;
