@@ -38,8 +38,8 @@ data::CsvOptions csv_options(const Config& c) {
 
 // Train and test (and validation, with --val-csv) files: the same feature columns, and for
 // classification the classes seen in any of them (a test set may lack the highest label).
-std::tuple<data::Dataset, data::Dataset, data::Dataset> read_csv_files(const Config& c) {
-  const data::CsvOptions o = csv_options(c);
+std::tuple<data::Dataset, data::Dataset, data::Dataset> read_csv_files(const Config& c,
+                                                                       const data::CsvOptions& o) {
   auto read = [&](const std::string& path) {
     try {
       return data::read_csv(path, o);
@@ -82,7 +82,12 @@ TrainData load_train_data(const Config& c) {
     data::scale(d.train, 1.0F / 255.0F);
     data::scale(d.test, 1.0F / 255.0F);
   } else {
-    std::tie(d.train, d.test, d.val) = read_csv_files(c);
+    const data::CsvOptions o = csv_options(c);
+    std::tie(d.train, d.test, d.val) = read_csv_files(c, o);
+    // Regression targets named by --target head the --predictions columns.
+    d.target_names = o.target_names;
+    if (d.regression && d.target_names.empty() && !o.label_name.empty())
+      d.target_names = {o.label_name};
   }
   if (c.train_subset > 0 && c.train_subset < d.train.rows) {
     std::vector<std::int64_t> first(static_cast<std::size_t>(c.train_subset));
@@ -101,11 +106,6 @@ TrainData load_train_data(const Config& c) {
     if (d.val.rows > 0) st.apply(d.val);
   }
   d.outputs = d.regression ? d.train.target_width : d.train.classes;
-  if (d.regression && !c.train_csv.empty()) {
-    const data::CsvOptions o = csv_options(c);
-    d.target_names = o.target_names;
-    if (d.target_names.empty() && !o.label_name.empty()) d.target_names = {o.label_name};
-  }
   return d;
 }
 

@@ -28,8 +28,7 @@ std::vector<float> Trainer::predict(const data::Dataset& d) {
   CUTRAIN_CHECK(d.rows > 0, "Trainer::predict: the data set is empty (0 rows)");
   CUTRAIN_CHECK(d.features == model_.input_features(), "Trainer::predict: the data has ",
                 d.features, " features but the model expects ", model_.input_features());
-  const bool was_training = model_.training();
-  model_.eval();
+  const detail::EvalModeScope eval_mode(model_);
   // Labels or targets, if any, ride along unread.
   data::Loader loader(d, model_.device(),
                       {.batch_size = options_.batch_size, .shuffle = false, .pad = false});
@@ -46,14 +45,12 @@ std::vector<float> Trainer::predict(const data::Dataset& d) {
     at += y.size();
   }
   impl_->stream.synchronize();
-  if (was_training) model_.train();
   return out;
 }
 
 EvalResult Trainer::evaluate(const data::Dataset& d) {
   detail::check_dataset(d, model_, "Trainer::evaluate");
-  const bool was_training = model_.training();
-  model_.eval();
+  const detail::EvalModeScope eval_mode(model_);
   dist::Communicator* comm = options_.communicator;
   data::Loader loader(d, model_.device(),
                       {.batch_size = options_.batch_size,
@@ -70,24 +67,16 @@ EvalResult Trainer::evaluate(const data::Dataset& d) {
   auto* device_sums = sums.as<rules::EvalSums>();
   while (auto b = loader.next(s)) {
     const nn::Matrix& out = model_.forward(b->x, s);
-    const nn::Loss* loss = nullptr;
-    if (d.classification()) {
-      impl_->loss.compute(out, b->labels, nullptr, s);
-      loss = &impl_->loss;
-    } else {
-      impl_->mse.compute(out, b->targets, nullptr, s);
-      loss = &impl_->mse;
-    }
+    const nn::Loss& loss = impl_->compute_loss(out, *b, nullptr, s);
     // Regression batches have no labels: the loss sum only.
     nn::backend::eval_accumulate(exec, out.data, b->labels, b->rows, static_cast<int>(out.cols),
-                                 loss->device_value(), device_sums);
+                                 loss.device_value(), device_sums);
   }
   rules::EvalSums host{};
   copy_bytes(&host, Device::cpu(), device_sums, model_.device(), sizeof(host), s);
   impl_->stream.synchronize();  // the one read of the results
   const double loss_sum = host.loss;
   const auto correct = static_cast<std::int64_t>(host.correct);
-  if (was_training) model_.train();
   double correct_all = static_cast<double>(correct);
   double loss_all = loss_sum;
   if (comm != nullptr) {  // every rank evaluated its shard: sum over the ranks

@@ -197,12 +197,7 @@ FitResult Trainer::fit(const data::Dataset& train, const data::Dataset* val) {
       nn::Matrix g{im.grad.as<float>(), b->rows, classes, device};
       // The batch's loss and the step's norm go straight to the epoch's records on the device
       // (no host wait, no copy launches).
-      const nn::Matrix& out = model_.forward(b->x, s);
-      float* record = im.step_losses.as<float>() + k;
-      if (regression)
-        im.mse.compute(out, b->targets, &g, s, record);
-      else
-        im.loss.compute(out, b->labels, &g, s, record);
+      im.compute_loss(model_.forward(b->x, s), *b, &g, s, im.step_losses.as<float>() + k);
       // Note [gradient accumulation]: batches [j A, (j + 1) A) of the epoch make one step.
       const bool step_begins = k % accumulate == 0;
       const bool step_ends = (k + 1) % accumulate == 0 || k + 1 == per_epoch;

@@ -6,6 +6,7 @@
 
 #include "cutrain/buffer.hpp"
 #include "cutrain/clip.hpp"
+#include "cutrain/data/loader.hpp"
 #include "cutrain/error.hpp"
 #include "cutrain/nn/loss.hpp"
 #include "cutrain/stream.hpp"
@@ -20,6 +21,18 @@ struct Trainer::Impl {
   Stream stream;
   nn::SoftmaxCrossEntropy loss;  // classification data (labels)
   nn::MseLoss mse;               // regression data (targets)
+
+  // The batch's loss - cross-entropy on labels, MSE on targets (the loss follows the data) - and,
+  // when `grad` is given, its gradient; the mean also into `record` (device) when given.
+  const nn::Loss& compute_loss(const nn::Matrix& out, const data::Batch& b, nn::Matrix* grad,
+                               NativeStream s, float* record = nullptr) {
+    if (b.labels != nullptr) {
+      loss.compute(out, b.labels, grad, s, record);
+      return loss;
+    }
+    mse.compute(out, b.targets, grad, s, record);
+    return mse;
+  }
   std::unique_ptr<GradClipper> clipper;
   Buffer grad;         // dlogits, [batch, classes]
   Buffer step_losses;  // per-step mean losses of the epoch (device)
@@ -31,6 +44,20 @@ struct Trainer::Impl {
 };
 
 namespace detail {
+
+// Eval mode for a scope (evaluation, prediction), the model's previous mode restored on the way
+// out - an error included.
+class EvalModeScope {
+ public:
+  explicit EvalModeScope(nn::Sequential& m) : model_(m), was_training_(m.training()) { m.eval(); }
+  ~EvalModeScope() { model_.train(was_training_); }
+  EvalModeScope(const EvalModeScope&) = delete;
+  EvalModeScope& operator=(const EvalModeScope&) = delete;
+
+ private:
+  nn::Sequential& model_;
+  bool was_training_;
+};
 
 // Checkpoint metadata "schedule.<key>": the LR schedule's state (Note [schedule state]).
 inline constexpr const char* kSchedulePrefix = "schedule.";
