@@ -145,64 +145,8 @@ TEST(Losses, MatchPyTorchOnCpu) {
 }
 
 // ---- finite differences -----------------------------------------------------------------------
-// L(x, theta) = sum_i w_i y_i with fixed random w: backward with dy = w gives dL/dx and
-// dL/dtheta; central differences of L (float forward, double accumulation) check them.
-
-// Also returns the sign pattern of the output: ReLU-family kinks show as a sign change of the
-// output between x - h and x + h, where a central difference is meaningless; such coordinates
-// are skipped (and counted).
-double weighted_output(Sequential& m, const Matrix& x, const std::vector<float>& w,
-                       std::vector<bool>* signs = nullptr) {
-  const std::vector<float> y = to_host(m.forward(x));
-  double s = 0;
-  for (std::size_t i = 0; i < y.size(); ++i) s += static_cast<double>(w[i]) * y[i];
-  if (signs != nullptr) {
-    signs->resize(y.size());
-    for (std::size_t i = 0; i < y.size(); ++i) (*signs)[i] = y[i] > 0.0F;
-  }
-  return s;
-}
-
-void finite_difference_check(Sequential& m, std::int64_t batch, std::uint32_t seed, double tol) {
-  std::mt19937 rng(seed);
-  std::normal_distribution<float> normal(0.0F, 1.0F);
-  std::vector<float> xs(static_cast<std::size_t>(batch * m.input_features()));
-  for (float& v : xs) v = normal(rng);
-  std::vector<float> w(static_cast<std::size_t>(batch * m.output_features()));
-  for (float& v : w) v = normal(rng);
-  DeviceMatrix x(xs, batch, m.input_features(), Device::cpu());
-  DeviceMatrix dy(w, batch, m.output_features(), Device::cpu());
-  m.forward(x.m);
-  m.backward(dy.m);
-  const std::vector<float> analytic = m.gradients().to_host();
-  std::vector<float> p = m.parameters().to_host();
-  const float h = 1e-2F;
-  std::size_t checked = 0, kinks = 0;
-  std::vector<bool> signs_up, signs_down;
-  for (const auto& t : m.parameters().layout().tensors()) {
-    for (std::size_t j = 0; j < t.numel; j += std::max<std::size_t>(1, t.numel / 25)) {
-      const std::size_t i = t.offset + j;
-      const float saved = p[i];
-      p[i] = saved + h;
-      m.parameters().from_host(p);
-      const double up = weighted_output(m, x.m, w, &signs_up);
-      p[i] = saved - h;
-      m.parameters().from_host(p);
-      const double down = weighted_output(m, x.m, w, &signs_down);
-      p[i] = saved;
-      m.parameters().from_host(p);
-      if (signs_up != signs_down) {
-        ++kinks;
-        continue;
-      }
-      const double numeric = (up - down) / (2.0 * h);
-      EXPECT_NEAR(analytic[i], numeric, tol * std::max(1.0, std::fabs(numeric)))
-          << t.name << "[" << j << "]";
-      ++checked;
-    }
-  }
-  EXPECT_GT(checked, 3 * kinks) << "too many coordinates skipped at kinks";
-}
+// nn::check_gradients (tests/nn/gradcheck_test.cpp shows it fails wrong backwards): every layer's
+// parameter and input gradients against central differences, ReLU-family kinks skipped.
 
 TEST(FiniteDifferences, EveryLayer) {
   auto check = [](std::unique_ptr<Layer> layer, std::int64_t in, const char* what) {
@@ -211,7 +155,9 @@ TEST(FiniteDifferences, EveryLayer) {
     m.add(std::make_unique<Linear>(in, 6));  // gives the layer's input a gradient path
     m.add(std::move(layer));
     m.build(Device::cpu(), 42);
-    finite_difference_check(m, 5, 7, 2e-2);
+    const GradCheckResult r = check_gradients(m, {.batch = 5, .seed = 7, .per_tensor = 0});
+    EXPECT_TRUE(r.passed) << r.worst << "; " << r.kinks << " kinks of "
+                          << r.kinks + r.checked;
   };
   check(std::make_unique<Linear>(6, 4), 3, "Linear");
   check(std::make_unique<Activation>(Activation::Kind::kRelu), 3, "ReLU");
@@ -220,6 +166,7 @@ TEST(FiniteDifferences, EveryLayer) {
   check(std::make_unique<Activation>(Activation::Kind::kSigmoid), 3, "Sigmoid");
   check(std::make_unique<Activation>(Activation::Kind::kGelu), 3, "GELU");
   check(std::make_unique<BatchNorm1d>(6), 3, "BatchNorm1d");
+  check(std::make_unique<Dropout>(0.4F), 3, "Dropout");
 }
 
 // End to end: a 3-layer model under softmax cross-entropy.
