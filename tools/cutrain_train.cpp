@@ -13,6 +13,7 @@
 #include <fstream>
 #include <limits>
 #include <nlohmann/json.hpp>
+#include <optional>
 #include <stdexcept>
 #include <string>
 
@@ -26,11 +27,13 @@
 #include "tools/train_options.hpp"
 
 using namespace cutrain;
+using cutrain::tools::add_per_class;
 using cutrain::tools::Config;
 using cutrain::tools::json_number;
 using cutrain::tools::make_optimizer;
 using cutrain::tools::make_schedule;
 using cutrain::tools::parse_hidden;
+using cutrain::tools::print_per_class;
 using cutrain::tools::print_test_result;
 using cutrain::tools::run_full_batch;
 using cutrain::tools::UsageError;
@@ -230,6 +233,12 @@ int run(const Config& c, const std::string& command_line) {
   print_test_result(result, d.regression);
   std::printf("  (%zu epochs, %.2f s/epoch, %.0f samples/s)\n", fit.history.size(), seconds / n,
               sps / n);
+  // The test set by class (one more pass over it, in eval mode).
+  std::optional<train::ConfusionMatrix> by_class;
+  if (!d.regression && rank == 0) {  // predict() has no collectives: rank 0 alone
+    by_class = trainer.confusion_matrix(test);
+    print_per_class(*by_class, d.class_names);
+  }
   if (!c.report.empty() && rank == 0) {
     nlohmann::json j = {{"test_accuracy", json_number(result.accuracy)},
                         {"test_loss", result.loss},
@@ -249,6 +258,7 @@ int run(const Config& c, const std::string& command_line) {
       j["epochs_to_target"] = target->epoch > 0 ? nlohmann::json(target->epoch) : nullptr;
       j["time_to_target_s"] = target->epoch > 0 ? nlohmann::json(target->seconds) : nullptr;
     }
+    if (by_class) add_per_class(j, *by_class, d.class_names);
     write_report(c.report, j);
   }
   return 0;

@@ -4,6 +4,8 @@
 #include <cstdio>
 #include <limits>
 #include <memory>
+#include <nlohmann/json.hpp>
+#include <optional>
 
 #include "tools/run_report.hpp"
 
@@ -68,6 +70,11 @@ int run_full_batch(const Config& c, nn::Sequential& model, const TrainData& d, D
   print_test_result(r, d.regression);
   std::printf("  (%s, %lld full-batch steps)\n", c.optimizer.c_str(),
               static_cast<long long>(c.epochs));
+  std::optional<train::ConfusionMatrix> by_class;
+  if (!d.regression) {
+    by_class = evaluator.confusion_matrix(d.test);
+    print_per_class(*by_class, d.class_names);
+  }
   train::TrainState state;
   state.epoch = c.epochs;
   if (!c.save.empty()) train::save_checkpoint(c.save, model, nullptr, state);
@@ -75,15 +82,18 @@ int run_full_batch(const Config& c, nn::Sequential& model, const TrainData& d, D
   if (!c.predictions.empty())
     write_predictions(c.predictions, evaluator.predict(d.test), outputs, d.regression,
                       d.target_names);
-  if (!c.report.empty())
-    write_report(c.report, {{"test_accuracy", json_number(r.accuracy)},
-                            {"test_loss", r.loss},
-                            {"train_loss", last_loss},  // the objective before the last step
-                            {"optimizer", c.optimizer},
-                            {"full_batch_steps", c.epochs},
-                            {"device", describe(device)},
-                            {"parameters", model.parameters().layout().parameter_count()},
-                            {"command", command_line}});
+  if (!c.report.empty()) {
+    nlohmann::json j = {{"test_accuracy", json_number(r.accuracy)},
+                        {"test_loss", r.loss},
+                        {"train_loss", last_loss},  // the objective before the last step
+                        {"optimizer", c.optimizer},
+                        {"full_batch_steps", c.epochs},
+                        {"device", describe(device)},
+                        {"parameters", model.parameters().layout().parameter_count()},
+                        {"command", command_line}};
+    if (by_class) add_per_class(j, *by_class, d.class_names);
+    write_report(c.report, j);
+  }
   return 0;
 }
 

@@ -17,6 +17,44 @@ void print_test_result(const train::EvalResult& r, bool regression) {
     std::printf("test accuracy %.4f  test loss %.4f", r.accuracy, r.loss);
 }
 
+namespace {
+std::string class_name(const std::vector<std::string>& names, std::size_t c) {
+  return c < names.size() ? names[c] : std::to_string(c);
+}
+}  // namespace
+
+void print_per_class(const train::ConfusionMatrix& m, const std::vector<std::string>& names) {
+  const std::vector<double> recall = m.recall(), precision = m.precision(), f1 = m.f1();
+  std::printf("%-14s %6s %7s %9s %6s\n", "test class", "rows", "recall", "precision", "F1");
+  for (std::int32_t c = 0; c < m.classes; ++c) {
+    const auto k = static_cast<std::size_t>(c);
+    std::printf("%-14s %6lld %7.4f %9.4f %6.4f\n", class_name(names, k).c_str(),
+                static_cast<long long>(m.rows_of(c)), recall[k], precision[k], f1[k]);
+  }
+  std::printf("macro F1 %.4f\n", m.macro_f1());
+}
+
+void add_per_class(nlohmann::json& report, const train::ConfusionMatrix& m,
+                   const std::vector<std::string>& names) {
+  const std::vector<double> recall = m.recall(), precision = m.precision(), f1 = m.f1();
+  nlohmann::json rows = nlohmann::json::array(), matrix = nlohmann::json::array();
+  for (std::int32_t c = 0; c < m.classes; ++c) {
+    const auto k = static_cast<std::size_t>(c);
+    rows.push_back({{"class", c},
+                    {"name", class_name(names, k)},
+                    {"rows", m.rows_of(c)},
+                    {"recall", recall[k]},
+                    {"precision", precision[k]},
+                    {"f1", f1[k]}});
+    nlohmann::json row = nlohmann::json::array();
+    for (std::int32_t p = 0; p < m.classes; ++p) row.push_back(m.at(c, p));
+    matrix.push_back(row);
+  }
+  report["test_per_class"] = rows;
+  report["test_macro_f1"] = m.macro_f1();
+  report["test_confusion_matrix"] = matrix;
+}
+
 nlohmann::json json_number(double v) {
   return std::isnan(v) ? nlohmann::json(nullptr) : nlohmann::json(v);
 }

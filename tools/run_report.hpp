@@ -15,6 +15,13 @@ namespace cutrain::tools {
 // regression the MSE.
 void print_test_result(const train::EvalResult& r, bool regression);
 
+// The test set by class: a table on stdout (rows, recall = the class's accuracy, precision, F1;
+// names where known), and the report's "test_per_class" rows, "test_macro_f1" and
+// "test_confusion_matrix" (rows: true class, columns: predicted).
+void print_per_class(const train::ConfusionMatrix& m, const std::vector<std::string>& names);
+void add_per_class(nlohmann::json& report, const train::ConfusionMatrix& m,
+                   const std::vector<std::string>& names);
+
 // NaN (regression's accuracy) as JSON null.
 nlohmann::json json_number(double v);
 

@@ -81,6 +81,8 @@ TrainData load_train_data(const Config& c) {
     d.test = data::load_fashion_mnist(c.data, "test");
     data::scale(d.train, 1.0F / 255.0F);
     data::scale(d.test, 1.0F / 255.0F);
+    d.class_names.assign(std::begin(data::kFashionMnistClasses),
+                         std::end(data::kFashionMnistClasses));
   } else {
     const data::CsvOptions o = csv_options(c);
     std::tie(d.train, d.test, d.val) = read_csv_files(c, o);

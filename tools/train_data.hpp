@@ -17,6 +17,7 @@ struct TrainData {
   std::int64_t outputs = 0;               // the model's output width: classes, or the target width
   bool regression = false;                // float targets: mean squared error, no accuracy
   std::vector<std::string> target_names;  // regression targets named by --target, in order
+  std::vector<std::string> class_names;   // by label where known (Fashion-MNIST's), else empty
 };
 
 // A UsageError for bad flags (a missing --data directory, an empty training split); a

@@ -3,4 +3,5 @@
 
 #include "cutrain/io/safetensors.hpp"
 #include "cutrain/train/checkpoint.hpp"
+#include "cutrain/train/confusion.hpp"
 #include "cutrain/train/trainer.hpp"

@@ -58,12 +58,18 @@ CUTRAIN_HD float softmax_cross_entropy_row(const float* x, int classes, int targ
 // Note [evaluation on the device]: evaluation keeps its running sums where the logits are and
 // reads them once at the end. Per batch: the mean loss times the batch's rows (in double, as the
 // host used to add it), and the rows whose first largest logit is the label (ties go to the
-// lowest class, as std::max_element; a NaN never wins).
-CUTRAIN_HD bool row_correct(const float* x, int classes, int target) {
+// lowest class, as std::max_element; a comparison with NaN is false, so a NaN logit is never
+// chosen over class 0's, and a NaN in class 0 is kept).
+// row_argmax is the predicted class everywhere (train::predicted_class, confusion matrices), so a
+// confusion matrix's trace is the accuracy evaluation counts.
+CUTRAIN_HD int row_argmax(const float* x, int classes) {
   int best = 0;
   for (int c = 1; c < classes; ++c)
     if (x[best] < x[c]) best = c;
-  return best == target;
+  return best;
+}
+CUTRAIN_HD bool row_correct(const float* x, int classes, int target) {
+  return row_argmax(x, classes) == target;
 }
 
 struct EvalSums {

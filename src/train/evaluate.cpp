@@ -48,6 +48,16 @@ std::vector<float> Trainer::predict(const data::Dataset& d) {
   return out;
 }
 
+ConfusionMatrix Trainer::confusion_matrix(const data::Dataset& d) {
+  detail::check_dataset(d, model_, "Trainer::confusion_matrix");
+  CUTRAIN_CHECK(d.classification(),
+                "Trainer::confusion_matrix: the data set has regression "
+                "targets, not class labels");
+  const std::vector<float> outputs = predict(d);
+  return train::confusion_matrix(outputs, static_cast<std::int32_t>(model_.output_features()),
+                                 d.labels);
+}
+
 EvalResult Trainer::evaluate(const data::Dataset& d) {
   detail::check_dataset(d, model_, "Trainer::evaluate");
   const detail::EvalModeScope eval_mode(model_);

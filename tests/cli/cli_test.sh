@@ -95,6 +95,19 @@ assert len(pred) == len(truth) == 200 and list(pred[0]) == ["class", "p0", "p1",
 acc = sum(int(p["class"]) == int(t["label"]) for p, t in zip(pred, truth)) / len(truth)
 assert abs(acc - cls["test_accuracy"]) < 1e-9, (acc, cls["test_accuracy"])
 assert all(abs(sum(float(p[f"p{k}"]) for k in range(3)) - 1) < 1e-4 for p in pred)
+# The report's confusion matrix and per-class figures are these predictions counted by class.
+m = [[0] * 3 for _ in range(3)]
+for p, t in zip(pred, truth):
+    m[int(t["label"])][int(p["class"])] += 1
+assert cls["test_confusion_matrix"] == m, (cls["test_confusion_matrix"], m)
+f1s = []
+for k, row in enumerate(cls["test_per_class"]):
+    tp, support, predicted = m[k][k], sum(m[k]), sum(r[k] for r in m)
+    rec, prec = tp / support if support else 0, tp / predicted if predicted else 0
+    f1s.append(2 * prec * rec / (prec + rec) if prec + rec else 0)
+    assert (row["class"], row["name"], row["rows"]) == (k, str(k), support), row
+    assert max(abs(row["recall"] - rec), abs(row["precision"] - prec), abs(row["f1"] - f1s[-1])) < 1e-12, row
+assert abs(cls["test_macro_f1"] - sum(f1s) / 3) < 1e-12, cls["test_macro_f1"]
 pred = list(csv.DictReader(open(f"{d}/reg_pred.csv")))
 truth = list(csv.DictReader(open(f"{d}/reg_test.csv")))
 mse = sum((float(p["prediction"]) - float(t["y"])) ** 2 for p, t in zip(pred, truth)) / len(truth)
@@ -110,6 +123,7 @@ last = list(csv.DictReader(open(f"{d}/reg_metrics.csv")))[-1]
 assert abs(float(last["val_loss"]) - reg["test_loss"]) < 1e-5 * max(1, mse), (last, reg)
 assert cls["test_accuracy"] > 0.95 and cls["parameters"] == 2 * 16 + 16 + 16 * 3 + 3, cls
 # y = 3 x1 - 2 x2 + 0.5 has variance ~4.3 on this data: a learned fit is far below it.
+assert "test_confusion_matrix" not in reg and "test_per_class" not in reg, reg
 assert reg["test_accuracy"] is None and reg["test_loss"] < 0.05 and reg["parameters"] == 2 * 16 + 16 + 16 + 1, reg
 PY
 # --model-from rebuilds the exported model (its modules are in the file): no training, the same
@@ -160,7 +174,7 @@ PY
 "$bin" --data "$data" --device cpu --train-subset 300 --hidden 16 --optimizer lbfgs --epochs 2 \
   --report "$tmp/lbfgs.json" --export-torch "$tmp/lbfgs.safetensors" >/dev/null 2>&1 ||
   fail "lbfgs run"
-python3 -c 'import json,sys; r=json.load(open(sys.argv[1])); assert r["optimizer"]=="lbfgs" and r["full_batch_steps"]==2 and 0<r["test_accuracy"]<=1, r' \
+python3 -c 'import json,sys; r=json.load(open(sys.argv[1])); assert r["optimizer"]=="lbfgs" and r["full_batch_steps"]==2 and 0<r["test_accuracy"]<=1 and len(r["test_per_class"])==10, r' \
   "$tmp/lbfgs.json" || fail "lbfgs report"
 [ -s "$tmp/lbfgs.safetensors" ] || fail "lbfgs --export-torch wrote nothing"
 # A batch larger than the data set is one full batch per epoch (buffers sized by the data).
@@ -183,6 +197,11 @@ assert 0.6 < r["test_accuracy"] <= 1.0, r["test_accuracy"]
 # Time to accuracy: the one epoch run reaches 50%; its per-epoch accuracy is the final one.
 assert r["epochs_to_target"] == 2 and 0 < r["time_to_target_s"] < 60, r
 assert r["test_accuracy_per_epoch"] == [r["test_accuracy"]], r
+# Fashion-MNIST's classes by name; the confusion matrix's trace is the test accuracy.
+names = [row["name"] for row in r["test_per_class"]]
+assert names[0] == "T-shirt/top" and names[9] == "Ankle boot" and len(names) == 10, names
+m = r["test_confusion_matrix"]
+assert sum(map(sum, m)) == 10000 and sum(m[k][k] for k in range(10)) == round(r["test_accuracy"] * 10000), m
 PY
 
 # Note [gradient accumulation]: batches of 32, 4 per step (94 batches: 24 steps an epoch); with

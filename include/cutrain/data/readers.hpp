@@ -39,6 +39,10 @@ Dataset load_idx(const std::string& images_path, const std::string& labels_path,
 // <dir>/{train,t10k}-{images-idx3,labels-idx1}-ubyte[.gz]. split: "train" or "test".
 inline constexpr const char* kFashionMnistDir = "/usr/share/datasets/fashion-mnist";
 Dataset load_fashion_mnist(const std::string& dir, const std::string& split);
+// Its ten classes by label (Zalando's names, as torchvision.datasets.FashionMNIST.classes).
+inline constexpr const char* kFashionMnistClasses[10] = {
+    "T-shirt/top", "Trouser", "Pullover", "Dress", "Coat",
+    "Sandal",      "Shirt",   "Sneaker",  "Bag",   "Ankle boot"};
 
 // CSV: comma-separated numbers, one sample per line. The label column is chosen by header
 // name or by index (negative: from the end). With classification, labels must be integers in

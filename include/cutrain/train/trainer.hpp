@@ -28,6 +28,7 @@
 #include "cutrain/optim/optimizer.hpp"
 #include "cutrain/optim/schedule.hpp"
 #include "cutrain/train/checkpoint.hpp"
+#include "cutrain/train/confusion.hpp"
 
 namespace cutrain::train {
 
@@ -135,7 +136,12 @@ class Trainer {
   // the model's current weights (apply_ema() first to predict with the average); `data` needs
   // features only - labels and targets, if any, are not read. Each rank predicts all of `data`.
   std::vector<float> predict(const data::Dataset& data);
-  // The same for the averaged weights (ema_decay > 0; the model's own before the first step).
+  // predict() over a data set with labels, counted by true and predicted class
+  // (include/cutrain/train/confusion.hpp): per-class recall, precision and F1; the trace over the
+  // total is evaluate()'s accuracy.
+  ConfusionMatrix confusion_matrix(const data::Dataset& data);
+  // The same as evaluate() for the averaged weights (ema_decay > 0; the model's own before the
+  // first step).
   EvalResult evaluate_averaged(const data::Dataset& data);
   // The averaged parameters into the model (ema_decay > 0, after at least one step): what to
   // evaluate, export or deploy after fit(). Training on afterwards continues from them.
