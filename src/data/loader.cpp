@@ -1,119 +1,20 @@
 #include "cutrain/data/loader.hpp"
 
+// The loader: construction, epoch orders, and the streaming path (a worker thread fills pinned
+// slots and uploads them on its own stream). The resident path is src/data/loader_resident.cpp.
 #include <algorithm>
-#include <atomic>
-#include <condition_variable>
-#include <cstring>
-#include <deque>
-#include <exception>
-#include <mutex>
-#include <thread>
 #include <vector>
 
-#include "cutrain/buffer.hpp"
 #include "cutrain/error.hpp"
 #include "src/cuda/dispatch.hpp"
+#include "src/data/loader_impl.hpp"
 #if CUTRAIN_WITH_CUDA
 #include "kernels/data/data.hpp"
 #endif
 
 namespace cutrain::data {
-namespace {
 
-// A closable blocking queue of slot indices.
-class SlotQueue {
- public:
-  void push(int slot) {
-    {
-      std::lock_guard<std::mutex> lock(mu_);
-      items_.push_back(slot);
-    }
-    cv_.notify_one();
-  }
-  // -1 once closed and empty.
-  int pop() {
-    std::unique_lock<std::mutex> lock(mu_);
-    cv_.wait(lock, [&] { return closed_ || !items_.empty(); });
-    if (items_.empty()) return -1;
-    const int slot = items_.front();
-    items_.pop_front();
-    return slot;
-  }
-  void close() {
-    {
-      std::lock_guard<std::mutex> lock(mu_);
-      closed_ = true;
-    }
-    cv_.notify_all();
-  }
-  void reset() {
-    std::lock_guard<std::mutex> lock(mu_);
-    items_.clear();
-    closed_ = false;
-  }
-
- private:
-  std::mutex mu_;
-  std::condition_variable cv_;
-  std::deque<int> items_;
-  bool closed_ = false;
-};
-
-// Rows order[begin .. begin + rows) of the dataset into x (rows x features) and y (labels or
-// targets) in host memory: the streaming worker's gather, and the resident CPU path's.
-void gather_host(const Dataset& d, const std::vector<std::int64_t>& order, std::int64_t begin,
-                 std::int64_t rows, float* x, unsigned char* y) {
-  const auto f = static_cast<std::size_t>(d.features);
-  const auto tw = static_cast<std::size_t>(d.target_width);
-  for (std::int64_t r = 0; r < rows; ++r) {
-    const auto src = static_cast<std::size_t>(order[static_cast<std::size_t>(begin + r)]);
-    std::memcpy(x + static_cast<std::size_t>(r) * f, d.x.data() + src * f, f * sizeof(float));
-    if (d.classification()) {
-      reinterpret_cast<std::int32_t*>(y)[r] = d.labels[src];
-    } else if (tw > 0) {
-      std::memcpy(reinterpret_cast<float*>(y) + static_cast<std::size_t>(r) * tw,
-                  d.targets.data() + src * tw, tw * sizeof(float));
-    }
-  }
-}
-
-}  // namespace
-
-struct Loader::Impl {
-  struct Slot {
-    PinnedBuffer host;  // x, then labels or targets
-    Buffer device;      // the same layout on the device (CUDA only)
-    Event copied;       // recorded on the copy stream after the upload
-    Event consumed;     // recorded on the compute stream when the caller moves on
-    bool consumed_recorded = false;
-    std::int64_t rows = 0;
-    std::int64_t index = 0;
-  };
-  std::vector<Slot> slots;
-  Stream copy_stream;
-  SlotQueue free_q, full_q;
-  std::thread worker;
-  std::exception_ptr error;
-  std::mutex error_mu;
-  std::atomic<bool> stop{false};
-  int held = -1;                       // the slot handed out by the last next()
-  NativeStream held_stream = nullptr;  // the compute stream that next() was given
-  std::vector<std::int64_t> order;
-  std::size_t x_bytes = 0, y_bytes = 0;
-
-  // Note [resident datasets]: the dataset, the epoch's order and two batch buffers on the
-  // device (the batch handed out stays valid while the next one is gathered into the other).
-  struct Resident {
-    Buffer x, y, order;
-    Buffer batch[2];
-    Event consumed[2];  // recorded on the caller's stream when it moves past the batch
-    bool consumed_recorded[2] = {false, false};
-    Event order_read;  // after the last gather that read `order` (it is rewritten per epoch)
-    bool order_read_recorded = false;
-    std::int64_t next = 0, total = 0;  // batches of the current epoch
-    bool started = false;
-  } res;
-};
+using detail::gather_host;
 
 Loader::Loader(const Dataset& dataset, Device device, const LoaderOptions& options)
     : dataset_(dataset), device_(device), options_(options), impl_(std::make_unique<Impl>()) {
@@ -146,35 +47,6 @@ Loader::Loader(const Dataset& dataset, Device device, const LoaderOptions& optio
       s.consumed = Event(device);
     }
   }
-}
-
-void Loader::init_resident() {
-  Impl::Resident& r = impl_->res;
-  const std::size_t bytes = impl_->x_bytes + impl_->y_bytes;
-  for (auto& b : r.batch) b = Buffer(bytes, device_);
-  if (device_.is_cpu()) return;  // the dataset is read where it is
-  const Dataset& d = dataset_;
-  const std::size_t x_bytes = d.x.size() * sizeof(float);
-  const std::size_t y_bytes = d.classification() ? d.labels.size() * sizeof(std::int32_t)
-                                                 : d.targets.size() * sizeof(float);
-  try {
-    r.x = Buffer(x_bytes, device_);
-    if (y_bytes > 0) r.y = Buffer(y_bytes, device_);
-    r.order = Buffer(static_cast<std::size_t>(d.rows) * sizeof(std::int64_t), device_);
-  } catch (const Error& e) {
-    CUTRAIN_FAIL("Loader: the resident dataset (", (x_bytes + y_bytes) >> 20,
-                 " MiB) does not fit on ", device_.str(), " (", e.what(),
-                 "); use the streaming loader (LoaderOptions::resident = false, or drop "
-                 "--resident-data)");
-  }
-  copy_bytes(r.x.data(), device_, d.x.data(), Device::cpu(), x_bytes);
-  if (y_bytes > 0)
-    copy_bytes(r.y.data(), device_,
-               d.classification() ? static_cast<const void*>(d.labels.data())
-                                  : static_cast<const void*>(d.targets.data()),
-               Device::cpu(), y_bytes);
-  for (auto& e : r.consumed) e = Event(device_);
-  r.order_read = Event(device_);
 }
 
 Loader::~Loader() {
@@ -227,74 +99,6 @@ std::vector<std::int64_t> Loader::epoch_order(std::uint64_t epoch) const {
       order.push_back(full[i]);
   }
   return order;
-}
-
-void Loader::start_resident_epoch(std::uint64_t epoch, std::int64_t skip_batches) {
-  Impl& im = *impl_;
-  Impl::Resident& r = im.res;
-  im.order = epoch_order(epoch);
-  if (device_.is_cuda()) {
-    // The previous epoch's gathers read the device copy of the order: let them finish before it
-    // is rewritten (one host wait per epoch).
-    if (r.order_read_recorded) r.order_read.synchronize();
-    copy_bytes(r.order.data(), device_, im.order.data(), Device::cpu(),
-               im.order.size() * sizeof(std::int64_t));
-  }
-  r.next = skip_batches;
-  r.total = batches_per_epoch();
-  r.started = true;
-  if (im.held >= 0 && device_.is_cuda()) {  // an abandoned epoch's batch: as in start_epoch
-    r.consumed[im.held].record(im.held_stream);
-    r.consumed_recorded[im.held] = true;
-  }
-  im.held = -1;
-}
-
-std::optional<Batch> Loader::next_resident(NativeStream compute_stream) {
-  Impl& im = *impl_;
-  Impl::Resident& r = im.res;
-  CUTRAIN_CHECK(r.started, "Loader::next before start_epoch");
-  if (im.held >= 0 && device_.is_cuda()) {
-    r.consumed[im.held].record(compute_stream);
-    r.consumed_recorded[im.held] = true;
-  }
-  im.held = -1;
-  if (r.next >= r.total) return std::nullopt;
-  const std::int64_t k = r.next++;
-  const int slot = static_cast<int>(k % 2);
-  const std::int64_t begin = k * options_.batch_size;
-  const std::int64_t rows =
-      std::min(options_.batch_size, static_cast<std::int64_t>(im.order.size()) - begin);
-  auto* base = static_cast<unsigned char*>(r.batch[slot].data());
-  if (device_.is_cpu()) {
-    gather_host(dataset_, im.order, begin, rows, reinterpret_cast<float*>(base), base + im.x_bytes);
-  } else {
-    // The batch handed out two calls ago lived in this buffer: work issued on another stream
-    // must be done with it.
-    if (r.consumed_recorded[slot]) r.consumed[slot].wait_on(compute_stream);
-    CUTRAIN_ON_CUDA(const auto* order = r.order.as<std::int64_t>() + begin;
-                    const std::int64_t y_width =
-                        dataset_.classification() ? 1 : dataset_.target_width;
-                    kernels::launch_gather_rows(r.x.data(), dataset_.features, order, rows, base,
-                                                compute_stream);
-                    if (r.y.bytes() > 0) kernels::launch_gather_rows(
-                        r.y.data(), y_width, order, rows, base + im.x_bytes, compute_stream));
-    r.order_read.record(compute_stream);
-    r.order_read_recorded = true;
-  }
-  im.held = slot;
-  im.held_stream = compute_stream;
-  Batch b;
-  b.rows = rows;
-  b.index = k;
-  b.x = nn::Matrix{reinterpret_cast<float*>(base), rows, dataset_.features, device_};
-  if (dataset_.classification()) {
-    b.labels = reinterpret_cast<const std::int32_t*>(base + im.x_bytes);
-  } else {
-    b.targets = nn::Matrix{reinterpret_cast<float*>(base + im.x_bytes), rows, dataset_.target_width,
-                           device_};
-  }
-  return b;
 }
 
 void Loader::start_epoch(std::uint64_t epoch, std::int64_t skip_batches) {
