@@ -166,7 +166,15 @@ bool try_fused(const StepArgs<Rule>& a, NativeStream stream) {
   cooperative.val.cooperative = 1;
   config.attrs = &cooperative;
   config.numAttrs = 1;
-  CUTRAIN_CUDA_CHECK(cudaLaunchKernelEx(&config, clip_step_kernel<Rule, R>, a));
+  const cudaError_t launched = cudaLaunchKernelEx(&config, clip_step_kernel<Rule, R>, a);
+  // The occupancy calculator and the cooperative-launch check should agree; if this device's
+  // driver counts otherwise (the path has run on no GPU yet), the two launches run instead of
+  // the step failing. The error is not sticky; clear it. fused_clip_step_launches() tells.
+  if (launched == cudaErrorCooperativeLaunchTooLarge) {
+    (void)cudaGetLastError();
+    return false;
+  }
+  CUTRAIN_CUDA_CHECK(launched);
   g_fused_launches.fetch_add(1, std::memory_order_relaxed);
   return true;
 }
