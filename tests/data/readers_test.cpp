@@ -1,6 +1,10 @@
 // IDX and CSV readers: round trips (plain and gzip) and every kind of bad input.
 #include <gtest/gtest.h>
 
+#include <cmath>
+#include <cstring>
+#include <limits>
+
 #include "cutrain/data/readers.hpp"
 #include "cutrain/error.hpp"
 #include "data_fixture.hpp"
@@ -40,6 +44,50 @@ TEST(Idx, RoundTripPlainAndGzip) {
   const IdxArray f32 =
       parse_idx(std::vector<std::uint8_t>{0, 0, 0x0D, 1, 0, 0, 0, 1, 0x3F, 0xC0, 0, 0}, "f32");
   EXPECT_EQ(f32.values, (std::vector<float>{1.5F}));
+}
+
+// Every element type, big-endian, with the values that catch sign, width and byte-order slips;
+// the expected floats are what C++ conversions of the written values give.
+template <class T>
+std::vector<std::uint8_t> big_endian(const std::vector<T>& values) {
+  std::vector<std::uint8_t> out;
+  for (const T v : values) {
+    std::uint8_t b[sizeof(T)];
+    std::memcpy(b, &v, sizeof(T));
+    for (std::size_t k = sizeof(T); k-- > 0;) out.push_back(b[k]);  // little-endian host
+  }
+  return out;
+}
+
+TEST(Idx, EveryElementType) {
+  auto values = [](std::uint8_t type, const std::vector<std::uint8_t>& data, std::uint32_t n) {
+    const IdxArray a = parse_idx(idx_bytes({n}, data, type), "t.idx");
+    EXPECT_EQ(a.type, type);
+    return a.values;
+  };
+  using V = std::vector<float>;
+  EXPECT_EQ(values(0x08, {0, 1, 128, 255}, 4), (V{0, 1, 128, 255}));
+  EXPECT_EQ(values(0x09, {0x80, 0xFF, 0, 0x7F}, 4), (V{-128, -1, 0, 127}));
+  EXPECT_EQ(values(0x0B, big_endian<std::int16_t>({-32768, -2, 300, 32767}), 4),
+            (V{-32768, -2, 300, 32767}));
+  EXPECT_EQ(values(0x0C, big_endian<std::int32_t>({-2147483647, -5, 70000, 16777217}), 4),
+            (V{-2147483647.0F, -5, 70000, 16777216}));  // 2^24 + 1 rounds to even
+  const float tiny = std::numeric_limits<float>::denorm_min();
+  EXPECT_EQ(values(0x0D, big_endian<float>({1.5F, -0.0F, 3.4e38F, tiny}), 4),
+            (V{1.5F, -0.0F, 3.4e38F, tiny}));
+  const double max = std::numeric_limits<float>::max();
+  const std::vector<float> d = values(
+      0x0E, big_endian<double>({0.1, -2.5, 1e300, -1e300, max + std::ldexp(1.0, 102), 7e-46}), 6);
+  EXPECT_EQ(d[0], 0.1F);
+  EXPECT_EQ(d[1], -2.5F);
+  // Beyond float's range: the infinity of its sign (a defined result, not a UB conversion),
+  // within half an ulp of FLT_MAX: FLT_MAX, as rounding gives; below the smallest denormal: 0.
+  EXPECT_EQ(d[2], std::numeric_limits<float>::infinity());
+  EXPECT_EQ(d[3], -std::numeric_limits<float>::infinity());
+  EXPECT_EQ(d[4], std::numeric_limits<float>::max());
+  EXPECT_EQ(d[5], 0.0F);
+  EXPECT_TRUE(std::isnan(
+      values(0x0E, big_endian<double>({std::numeric_limits<double>::quiet_NaN()}), 1)[0]));
 }
 
 TEST(Idx, RejectsBadFiles) {
