@@ -27,44 +27,6 @@ using namespace cutrain;
 
 namespace {
 
-#if CUTRAIN_BENCH_WITH_CUDA
-// --graph: seconds per step with `steps` steps captured into one CUDA graph and the graph
-// replayed - the device's time for a step without the host's launch overhead (what PyTorch's
-// capturable optimizers inside a CUDA-graph training loop get). `steps` is even: the optimizer's
-// step counters alternate between two slots (Note [device step counter]), so an even count
-// replays cleanly; the lr is constant here, as a captured one would be.
-double graph_seconds_per_step(Device device, NativeStream stream, const std::function<void()>& step,
-                              int steps, double min_seconds) {
-  auto check = [](cudaError_t e, const char* what) {
-    CUTRAIN_CHECK(e == cudaSuccess, what, " failed: ", cudaGetErrorString(e));
-  };
-  auto* s = static_cast<cudaStream_t>(stream);
-  step();  // warm the launch-shape caches outside the capture
-  step();
-  check(cudaStreamSynchronize(s), "cudaStreamSynchronize");
-  cudaGraph_t raw = nullptr;
-  check(cudaStreamBeginCapture(s, cudaStreamCaptureModeThreadLocal), "cudaStreamBeginCapture");
-  try {
-    for (int i = 0; i < steps; ++i) step();
-  } catch (...) {
-    cudaStreamEndCapture(s, &raw);  // leave the stream usable
-    if (raw != nullptr) cudaGraphDestroy(raw);
-    throw;
-  }
-  check(cudaStreamEndCapture(s, &raw), "cudaStreamEndCapture");
-  const std::unique_ptr<std::remove_pointer_t<cudaGraph_t>, decltype(&cudaGraphDestroy)> graph(
-      raw, &cudaGraphDestroy);
-  cudaGraphExec_t raw_exec = nullptr;
-  check(cudaGraphInstantiate(&raw_exec, graph.get(), 0), "cudaGraphInstantiate");
-  const std::unique_ptr<std::remove_pointer_t<cudaGraphExec_t>, decltype(&cudaGraphExecDestroy)>
-      exec(raw_exec, &cudaGraphExecDestroy);
-  return bench::time_per_run(
-             device, stream, [&] { check(cudaGraphLaunch(exec.get(), s), "cudaGraphLaunch"); },
-             min_seconds) /
-         steps;
-}
-#endif
-
 struct Variant {
   std::string name;
   int arrays_read_written;  // params, state arrays (read + written)
@@ -255,7 +217,8 @@ int main(int argc, char** argv) {
 #if CUTRAIN_BENCH_WITH_CUDA
         if (graph) {
           try {
-            report(graph_seconds_per_step(device, stream.native(), step, 16, min_seconds), "graph");
+            report(bench::graph_seconds_per_step(device, stream.native(), step, 16, min_seconds),
+                   "graph");
           } catch (const Error& e) {  // reported, and the other measurements go on
             std::fprintf(stderr, "bench_optim --graph (%s): %s\n", v.name.c_str(), e.what());
           }

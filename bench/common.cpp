@@ -4,6 +4,13 @@
 
 #include <algorithm>
 #include <cstring>
+#include <memory>
+#include <type_traits>
+
+#include "cutrain/error.hpp"
+#if CUTRAIN_BENCH_WITH_CUDA
+#include <cuda_runtime_api.h>
+#endif
 
 namespace cutrain::bench {
 
@@ -56,6 +63,43 @@ double copy_seconds(Device device, std::size_t bytes, NativeStream stream) {
       std::memcpy(d + begin, s + begin, end - begin);
     }
   });
+}
+
+double graph_seconds_per_step(Device device, NativeStream stream, const std::function<void()>& step,
+                              int steps, double min_seconds) {
+#if CUTRAIN_BENCH_WITH_CUDA
+  CUTRAIN_CHECK(device.is_cuda(), "graph_seconds_per_step: CUDA graphs need a CUDA device");
+  auto check = [](cudaError_t e, const char* what) {
+    CUTRAIN_CHECK(e == cudaSuccess, what, " failed: ", cudaGetErrorString(e));
+  };
+  auto* s = static_cast<cudaStream_t>(stream);
+  step();  // warm the launch-shape caches outside the capture
+  step();
+  check(cudaStreamSynchronize(s), "cudaStreamSynchronize");
+  cudaGraph_t raw = nullptr;
+  check(cudaStreamBeginCapture(s, cudaStreamCaptureModeThreadLocal), "cudaStreamBeginCapture");
+  try {
+    for (int i = 0; i < steps; ++i) step();
+  } catch (...) {
+    cudaStreamEndCapture(s, &raw);  // leave the stream usable
+    if (raw != nullptr) cudaGraphDestroy(raw);
+    throw;
+  }
+  check(cudaStreamEndCapture(s, &raw), "cudaStreamEndCapture");
+  const std::unique_ptr<std::remove_pointer_t<cudaGraph_t>, decltype(&cudaGraphDestroy)> graph(
+      raw, &cudaGraphDestroy);
+  cudaGraphExec_t raw_exec = nullptr;
+  check(cudaGraphInstantiate(&raw_exec, graph.get(), 0), "cudaGraphInstantiate");
+  const std::unique_ptr<std::remove_pointer_t<cudaGraphExec_t>, decltype(&cudaGraphExecDestroy)>
+      exec(raw_exec, &cudaGraphExecDestroy);
+  return time_per_run(
+             device, stream, [&] { check(cudaGraphLaunch(exec.get(), s), "cudaGraphLaunch"); },
+             min_seconds) /
+         steps;
+#else
+  (void)device, (void)stream, (void)step, (void)steps, (void)min_seconds;
+  CUTRAIN_FAIL("graph_seconds_per_step: this build has no CUDA");
+#endif
 }
 
 }  // namespace cutrain::bench

@@ -115,6 +115,17 @@ def main():
             f"{r['seconds_per_step'] * 1e6:.1f}", pct(r["fraction_of_copy"])]
            for r in rows if r.get("bench") == "activation"])
 
+    # The training step, eager and from a CUDA graph (bench_step): the graph's time is the
+    # device's alone, so fraction_of_graph is the share of an eager step the device needs.
+    def us(v):
+        return f"{v * 1e6:.1f}" if v else "—"
+    table(["training step", ">batch", ">clip", ">eager us", ">host issue us", ">graph us",
+           ">fraction of graph"],
+          [[f"{r['model']} ({r['device']})", r["batch"], r["clip_norm"], us(r["seconds_per_step"]),
+            us(r["issue_seconds_per_step"]), us(r.get("graph_seconds_per_step")),
+            pct(r["fraction_of_graph"]) if r.get("fraction_of_graph") else "—"]
+           for r in rows if r.get("bench") == "step"])
+
     def epoch_s(r, key):
         return f"{r[key]:.4f}" if key in r else "—"
     table(["loader", ">batch", ">pipelined batches/s", ">synchronous", ">copy hidden behind compute",

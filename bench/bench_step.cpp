@@ -1,0 +1,138 @@
+// bench_step: one training step of cutrain-train's default model (MLP 784-512-256-10, ReLU,
+// dropout 0.2, AdamW with weight decay, clip-norm 1; batch 128 by default) - forward, softmax
+// cross-entropy, backward, and the clip and the step - issued as the Trainer issues it, the host
+// launching every kernel ("eager"), and on CUDA the same steps replayed from a CUDA graph, which
+// costs the device's time alone. fraction_of_graph = graph time / eager time is the share of an
+// eager step the device needs: near 1, launches hide behind the GPU's work; well below 1, the
+// host's launches set the pace, and capturing the whole training step (docs/ARCHITECTURE.md,
+// "Not built yet") would buy 1 / fraction. Also the host's time to issue a step, and the step's
+// GEMM rate (3 GEMMs per Linear: forward, dx, dW).
+//   bench_step [--device cuda] [--batch 128] [--json]
+#include <CLI/CLI.hpp>
+
+#include <chrono>
+#include <cstdio>
+#include <limits>
+#include <random>
+#include <string>
+#include <vector>
+
+#include "common.hpp"
+#include "cutrain/cutrain.hpp"
+
+using namespace cutrain;
+
+namespace {
+
+struct Rows {
+  Buffer x, labels, grad;
+};
+
+std::string number_or_null(double v) {
+  if (!(v > 0)) return "null";
+  char text[32];
+  std::snprintf(text, sizeof text, "%.9g", v);
+  return text;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  CLI::App app{"One training step, eager and from a CUDA graph"};
+  std::string device_name = "auto";
+  bool json = false;
+  std::int64_t batch = 128;
+  double min_seconds = 0.2;
+  float clip = 1.0F;
+  app.add_option("--device", device_name, "cpu, cuda, cuda:N or auto");
+  app.add_option("--batch", batch, "batch size")->check(CLI::PositiveNumber);
+  app.add_option("--clip-norm", clip, "max global norm (0: no clipping)")
+      ->check(CLI::NonNegativeNumber);
+  app.add_option("--min-seconds", min_seconds, "timed seconds per measurement");
+  app.add_flag("--json", json, "one JSON object per line per measurement");
+  CLI11_PARSE(app, argc, argv);
+  try {
+    const Device device = device_name == "auto" ? default_device() : Device::parse(device_name);
+    require_usable(device);
+    Stream stream(device);
+    const NativeStream s = stream.native();
+
+    nn::Sequential model(784);
+    std::int64_t in = 784;
+    for (const std::int64_t width : {512, 256}) {
+      model.emplace<nn::Linear>(in, width);
+      model.emplace<nn::Activation>(nn::Activation::Kind::kRelu).emplace<nn::Dropout>(0.2F);
+      in = width;
+    }
+    model.emplace<nn::Linear>(256, 10);
+    model.build(device, 1);
+    optim::AdamW opt(model.parameters(), {.lr = 1e-3F, .weight_decay = 1e-4F});
+    opt.set_group(nn::kNoDecayGroup, {.lr_scale = 1.0F, .weight_decay = 0.0F});
+    GradClipper clipper(device, clip > 0 ? clip : std::numeric_limits<float>::infinity());
+    nn::SoftmaxCrossEntropy loss;
+
+    // One fixed batch on the device: pixels in [0, 1), labels in [0, 10).
+    std::mt19937 rng(3);
+    std::uniform_real_distribution<float> pixel(0.0F, 1.0F);
+    std::vector<float> xs(static_cast<std::size_t>(batch * 784));
+    for (float& v : xs) v = pixel(rng);
+    std::vector<std::int32_t> ys(static_cast<std::size_t>(batch));
+    for (auto& y : ys) y = static_cast<std::int32_t>(rng() % 10);
+    Rows r{Buffer(xs.size() * sizeof(float), device), Buffer(ys.size() * 4, device),
+           Buffer(static_cast<std::size_t>(batch * 10) * sizeof(float), device)};
+    copy_bytes(r.x.data(), device, xs.data(), Device::cpu(), r.x.bytes());
+    copy_bytes(r.labels.data(), device, ys.data(), Device::cpu(), r.labels.bytes());
+    const nn::Matrix x{r.x.as<float>(), batch, 784, device};
+    nn::Matrix g{r.grad.as<float>(), batch, 10, device};
+    const auto* labels = r.labels.as<std::int32_t>();
+
+    // As Trainer::fit issues a step (no host wait anywhere in it).
+    auto step = [&] {
+      loss.compute(model.forward(x, s), labels, &g, s);
+      model.backward(g, s);
+      opt.step(model.parameters(), model.gradients(), clipper, s);
+    };
+    const double eager = bench::time_per_run(device, s, step, min_seconds);
+    // The host's time to issue one step, without waiting for the device (a few steps, so the
+    // launch queue does not fill and block the host).
+    stream.synchronize();
+    constexpr int kIssued = 8;
+    const auto t0 = std::chrono::steady_clock::now();
+    for (int i = 0; i < kIssued; ++i) step();
+    const double issue =
+        std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count() / kIssued;
+    stream.synchronize();
+    double graph = 0;
+    if (device.is_cuda()) {
+      try {
+        graph = bench::graph_seconds_per_step(device, s, step, 16, min_seconds);
+      } catch (const Error& e) {
+        std::fprintf(stderr, "bench_step: the CUDA graph failed: %s\n", e.what());
+      }
+    }
+    const double flop = 6.0 * static_cast<double>(batch) * (784.0 * 512 + 512.0 * 256 + 256.0 * 10);
+    if (json) {
+      std::printf(
+          "{\"bench\":\"step\",\"device\":\"%s\",\"model\":\"mlp-784-512-256-10\",\"batch\":%lld,"
+          "\"clip_norm\":%g,\"seconds_per_step\":%.9g,\"issue_seconds_per_step\":%.9g,"
+          "\"graph_seconds_per_step\":%s,\"fraction_of_graph\":%s,\"gemm_tflops\":%.6g}\n",
+          device.str().c_str(), static_cast<long long>(batch), static_cast<double>(clip), eager,
+          issue, number_or_null(graph).c_str(), number_or_null(graph / eager).c_str(),
+          flop / eager * 1e-12);
+    } else {
+      std::printf("# %s, MLP 784-512-256-10, batch %lld, clip %g\n", describe(device).c_str(),
+                  static_cast<long long>(batch), static_cast<double>(clip));
+      std::printf("eager   %9.1f us/step  (host issue %.1f us/step, %.2f TFLOP/s of GEMM)\n",
+                  eager * 1e6, issue * 1e6, flop / eager * 1e-12);
+      if (graph > 0)
+        std::printf("graph   %9.1f us/step  fraction_of_graph %.3f (eager pays %.2fx)\n",
+                    graph * 1e6, graph / eager, eager / graph);
+      else
+        std::printf("fraction_of_graph: n/a (no CUDA graph on %s)\n", device.str().c_str());
+    }
+    return 0;
+  } catch (const Error& e) {
+    std::fprintf(stderr, "bench_step: %s\n", e.what());
+    return 1;
+  }
+}
