@@ -204,7 +204,16 @@ int run(const Config& c, const std::string& command_line) {
     std::fflush(stdout);
     return 128 + g_signal.load();
   }
-  if (c.ema > 0 && trainer.state().ema_updates > 0) trainer.apply_ema();  // the weights to keep
+  // Early stopping's restore_best: say which epoch's weights the test figures below are of.
+  const bool restored = fit.best_epoch > 0 && fit.best_epoch != trainer.state().epoch;
+  if (restored && rank == 0)
+    std::printf("%s after epoch %lld; the weights of epoch %lld (best validation loss) restored\n",
+                fit.stopped_early ? "stopped early" : "finished",
+                static_cast<long long>(trainer.state().epoch),
+                static_cast<long long>(fit.best_epoch));
+  // The weights to keep: with --ema the average - unless fit() restored the best epoch's, which
+  // are that epoch's average already.
+  if (c.ema > 0 && trainer.state().ema_updates > 0 && !restored) trainer.apply_ema();
   const train::EvalResult result = trainer.evaluate(test);
   if (c.target_accuracy > 0) {
     if (target->epoch > 0)
@@ -240,18 +249,21 @@ int run(const Config& c, const std::string& command_line) {
     print_per_class(*by_class, d.class_names);
   }
   if (!c.report.empty() && rank == 0) {
-    nlohmann::json j = {{"test_accuracy", json_number(result.accuracy)},
-                        {"test_loss", result.loss},
-                        {"train_loss", fit.history.empty() ? 0.0 : fit.history.back().train_loss},
-                        {"epochs", fit.history.size()},
-                        {"seconds_per_epoch", seconds / n},
-                        {"samples_per_second", sps / n},
-                        // host time to enqueue an epoch's steps: ~seconds_per_epoch when the
-                        // host's launches, not the GPU, set the pace
-                        {"issue_seconds_per_epoch", issue / n},
-                        {"device", describe(device)},
-                        {"parameters", model.parameters().layout().parameter_count()},
-                        {"command", command_line}};
+    nlohmann::json j = {
+        {"test_accuracy", json_number(result.accuracy)},
+        {"test_loss", result.loss},
+        {"train_loss", fit.history.empty() ? 0.0 : fit.history.back().train_loss},
+        {"epochs", fit.history.size()},
+        {"seconds_per_epoch", seconds / n},
+        {"samples_per_second", sps / n},
+        // host time to enqueue an epoch's steps: ~seconds_per_epoch when the
+        // host's launches, not the GPU, set the pace
+        {"issue_seconds_per_epoch", issue / n},
+        {"device", describe(device)},
+        {"stopped_early", fit.stopped_early},
+        {"best_epoch", fit.best_epoch > 0 ? nlohmann::json(fit.best_epoch) : nullptr},
+        {"parameters", model.parameters().layout().parameter_count()},
+        {"command", command_line}};
     if (c.target_accuracy > 0) {
       j["target_accuracy"] = c.target_accuracy;
       j["test_accuracy_per_epoch"] = target->per_epoch;

@@ -338,7 +338,12 @@ FitResult Trainer::fit(const data::Dataset& train, const data::Dataset* val) {
     }
   }
   result.best_epoch = state_.best_epoch;
-  if (result.stopped_early && options_.restore_best && im.best_params) {
+  // restore_best: the weights validation judged best, whether the patience ran out or the epochs
+  // did (Keras' restore_best_weights long restored them only on an early stop, which its users
+  // reported as a bug: the last epoch's weights came back after a run that never stopped early).
+  // Not after an interruption: fit() again must continue from where it stopped.
+  if (!result.interrupted && options_.restore_best && state_.has_best && im.best_params &&
+      state_.best_epoch != state_.epoch) {
     model_.parameters().copy_from(*im.best_params);
     model_.buffers().copy_from(*im.best_buffers);
   }

@@ -170,6 +170,22 @@ for e in range(len(rows) - 1):
     assert abs(lr[e + 1] - lr[e] * (0.5 if worse else 1)) < 1e-9, (e, lr, val)
 assert lr[0] == 0.01 or abs(lr[0] - 0.01) < 1e-9, lr
 PY
+# restore_best when the patience never runs out: the run ends after epoch 9, whose validation
+# loss is worse than epoch 8's; the final test figures are those of epoch 8's weights (the
+# per-epoch test accuracies say so independently) and the report names the epoch.
+"$bin" --data "$data" --device cpu --train-subset 1000 --val-fraction 0.5 --patience 20 \
+  --epochs 9 --dropout 0 --optimizer adam --lr 0.003 --hidden 256 --schedule constant \
+  --target-accuracy 0.99 --report "$tmp/best.json" --metrics "$tmp/best.csv" >"$tmp/best.txt" 2>&1 ||
+  fail "restore_best run: $(tail -2 "$tmp/best.txt")"
+grep -q "finished after epoch 9; the weights of epoch" "$tmp/best.txt" || fail "no restore line"
+python3 - "$tmp/best.json" "$tmp/best.csv" <<'PY' || fail "restore_best report"
+import csv, json, sys
+r = json.load(open(sys.argv[1]))
+val = [float(row["val_loss"]) for row in csv.DictReader(open(sys.argv[2]))]
+best = min(range(len(val)), key=val.__getitem__) + 1
+assert len(val) == 9 and best < 9 and r["best_epoch"] == best and not r["stopped_early"], (r, val)
+assert r["test_accuracy"] == r["test_accuracy_per_epoch"][best - 1] != r["test_accuracy_per_epoch"][-1], r
+PY
 # Full-batch L-BFGS writes its report and weights too.
 "$bin" --data "$data" --device cpu --train-subset 300 --hidden 16 --optimizer lbfgs --epochs 2 \
   --report "$tmp/lbfgs.json" --export-torch "$tmp/lbfgs.safetensors" >/dev/null 2>&1 ||

@@ -198,6 +198,33 @@ TEST(Trainer, EarlyStoppingRestoresTheBestEpochAndCallbacksFireInOrder) {
   EXPECT_EQ(r3.best_epoch, 1);
   EXPECT_EQ(r3.history.size(), 1u);  // epoch 3 only
   EXPECT_EQ(m3.parameters().to_host(), rec->params.at(1));
+  // The run that ended after its 2 epochs without stopping early was given its best epoch's
+  // weights back too (restore_best does not wait for the patience to run out).
+  EXPECT_EQ(m2.parameters().to_host(), rec->params.at(1));
+}
+
+// restore_best at the end of a run whose patience never ran out: the best epoch's weights with
+// it, the last epoch's without.
+TEST(Trainer, RestoreBestAlsoWhenThePatienceNeverRunsOut) {
+  const data::Dataset train = blobs(300, 5), val = blobs(90, 6);
+  for (const bool restore : {true, false}) {
+    nn::Sequential m = model(8);
+    optim::Sgd opt(m.parameters(), {.lr = 0.05F, .momentum = 0.9F});
+    TrainerOptions o = options(3);
+    o.schedule = nullptr;
+    o.patience = 100;
+    o.min_delta = 1e9;  // only epoch 1 counts as an improvement
+    o.restore_best = restore;
+    Trainer t(m, opt, o);
+    auto rec = std::make_shared<Recorder>();
+    rec->m = &m;
+    t.add_callback(rec);
+    const FitResult r = t.fit(train, &val);
+    EXPECT_FALSE(r.stopped_early);
+    EXPECT_EQ(r.best_epoch, 1);
+    ASSERT_NE(rec->params.at(1), rec->params.at(3));
+    EXPECT_EQ(m.parameters().to_host(), rec->params.at(restore ? 1 : 3)) << restore;
+  }
 }
 
 TEST(Trainer, JsonLinesMetricsAndBadInput) {

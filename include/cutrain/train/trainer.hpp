@@ -79,6 +79,10 @@ struct TrainerOptions {
   bool schedule_per_iteration = true;
   std::int64_t patience = 0;  // early stopping: epochs without val-loss improvement; 0: off
   double min_delta = 0;
+  // With patience > 0, at the end of fit() - an early stop or the last epoch, not an interruption -
+  // put the weights
+  // (and BatchNorm statistics) of the epoch with the best validation loss back into the model
+  // (FitResult::best_epoch says which; the last checkpoint keeps the last epoch's, to resume).
   bool restore_best = true;
   std::int64_t log_every = 0;   // steps between loss reads for the progress line; 0: none
   std::string metrics_path;     // .csv or .jsonl; empty: none
@@ -113,7 +117,7 @@ struct TrainerOptions {
 
 struct FitResult {
   std::vector<EpochMetrics> history;
-  std::int64_t best_epoch = 0;
+  std::int64_t best_epoch = 0;  // the best validation loss's epoch (patience > 0), else 0
   bool stopped_early = false;
   bool interrupted = false;  // request_stop(): the state was checkpointed and fit() returned
 };
@@ -144,7 +148,9 @@ class Trainer {
   // first step).
   EvalResult evaluate_averaged(const data::Dataset& data);
   // The averaged parameters into the model (ema_decay > 0, after at least one step): what to
-  // evaluate, export or deploy after fit(). Training on afterwards continues from them.
+  // evaluate, export or deploy after fit(). Training on afterwards continues from them. (After a
+  // fit() that restored its best epoch - restore_best - the model holds that epoch's average
+  // already; this would replace it with the last epoch's.)
   void apply_ema();
   // Restores model, optimizer and position from a checkpoint written by fit().
   void resume(const std::string& checkpoint_path);
