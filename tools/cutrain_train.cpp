@@ -100,6 +100,43 @@ struct TimeToAccuracy final : train::Callback {
   std::vector<double> per_epoch;  // this run's epochs (after a resume: from the resumed one)
 };
 
+// --find-lr: the range test on the training split, its curve on stdout (every 5th point) and in
+// --report, and the suggestion; the model is left as it was.
+int run_find_lr(const Config& c, nn::Sequential& model, optim::Optimizer& opt,
+                const data::Dataset& train, const std::string& device,
+                const std::string& command_line) {
+  const train::LrFinderResult r = train::find_lr(model, opt, train,
+                                                 {.min_lr = c.find_lr_min,
+                                                  .max_lr = c.find_lr_max,
+                                                  .steps = c.find_lr_steps,
+                                                  .batch_size = c.batch_size,
+                                                  .seed = c.seed,
+                                                  .clip_norm = c.clip_norm});
+  std::printf("learning-rate range test (%s, batch %lld):\n%12s %12s %12s\n", opt.name().c_str(),
+              static_cast<long long>(c.batch_size), "lr", "loss", "smoothed");
+  for (std::size_t k = 0; k < r.lrs.size(); ++k)
+    if (k % 5 == 0 || k + 1 == r.lrs.size() || static_cast<std::int64_t>(k) == r.suggested_index)
+      std::printf("%12.4g %12.5g %12.5g%s\n", r.lrs[k], r.losses[k], r.smoothed[k],
+                  static_cast<std::int64_t>(k) == r.suggested_index ? "  <- steepest descent" : "");
+  if (r.diverged) std::printf("diverged at lr %.4g: the sweep stopped\n", r.lrs.back());
+  if (r.suggested_index >= 0)
+    std::printf("suggested --lr %.3g (where the smoothed loss falls fastest)\n", r.suggested_lr);
+  else
+    std::printf("no suggestion: the loss did not fall over enough steps; widen the range\n");
+  if (!c.report.empty())
+    write_report(c.report,
+                 {{"lr_finder",
+                   {{"lrs", r.lrs},
+                    {"losses", r.losses},
+                    {"smoothed", r.smoothed},
+                    {"diverged", r.diverged},
+                    {"suggested_lr", r.suggested_index >= 0 ? nlohmann::json(r.suggested_lr)
+                                                            : nlohmann::json(nullptr)}}},
+                  {"device", device},
+                  {"command", command_line}});
+  return 0;
+}
+
 int run(const Config& c, const std::string& command_line) {
   if (!c.init_optimizer_from.empty() && !c.resume.empty())
     throw UsageError("--init-optimizer-from and --resume both set the optimizer state: use one");
@@ -148,6 +185,11 @@ int run(const Config& c, const std::string& command_line) {
   if (full_batch) return run_full_batch(c, model, d, device, command_line);
   auto opt = make_optimizer(c, model.parameters());
   opt->set_group(nn::kNoDecayGroup, {1.0F, 0.0F});  // no weight decay on biases / BN
+  if (c.find_lr) {
+    if (comm != nullptr && comm->size() > 1)
+      throw UsageError("--find-lr: run the learning-rate range test in one process");
+    return run_find_lr(c, model, *opt, train, describe(device), command_line);
+  }
   if (!c.init_optimizer_from.empty())
     train::import_torch_optimizer(c.init_optimizer_from, model, *opt);
   train::TrainerOptions to;

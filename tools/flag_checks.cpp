@@ -49,7 +49,32 @@ constexpr const char* kMiniBatchOnly[] = {"--val-csv",
                                           "--checkpoint-every",
                                           "--resident-data",
                                           "--bucket-mb",
-                                          "--target-accuracy"};
+                                          "--target-accuracy",
+                                          "--find-lr"};
+
+// What a learning-rate range test (--find-lr) does not do: train to the end, evaluate, write.
+constexpr const char* kTrainingRunOnly[] = {"--epochs",
+                                            "--save",
+                                            "--checkpoint-every",
+                                            "--export-torch",
+                                            "--export-torch-optimizer",
+                                            "--predictions",
+                                            "--metrics",
+                                            "--target-accuracy",
+                                            "--patience",
+                                            "--schedule",
+                                            "--step-size",
+                                            "--gamma",
+                                            "--min-lr",
+                                            "--pct-start",
+                                            "--plateau-patience",
+                                            "--warmup",
+                                            "--ema",
+                                            "--accumulate",
+                                            "--resident-data",
+                                            "--bucket-mb",
+                                            "--val-fraction",
+                                            "--val-csv"};
 
 }  // namespace
 
@@ -114,6 +139,19 @@ void check_flags_apply(const Config& c) {
     const std::string u = unused(kArchitecture, {});
     if (!u.empty())
       throw UsageError("--model-from gives the model's layers and weights: remove " + u);
+  }
+  if (!c.find_lr) {
+    static constexpr const char* kFinderOnly[] = {"--find-lr-steps", "--find-lr-min",
+                                                  "--find-lr-max"};
+    const std::string u = unused(kFinderOnly, {});
+    if (!u.empty()) throw UsageError(u + ": only with --find-lr");
+  } else {
+    const std::string u = unused(kTrainingRunOnly, {});
+    if (!u.empty())
+      throw UsageError("--find-lr measures the loss against the lr and trains nothing: remove " +
+                       u);
+    if (!(c.find_lr_min < c.find_lr_max))
+      throw UsageError("--find-lr-min must be below --find-lr-max");
   }
   if (c.given.count("--val-csv") != 0 && c.given.count("--val-fraction") != 0)
     throw UsageError("--val-csv and --val-fraction both give validation data: use one");

@@ -179,6 +179,17 @@ void add_options(CLI::App& app, Config& c) {
                  "evaluate the test set after each epoch and report the training time until "
                  "it first reaches this accuracy (time to accuracy)")
       ->check(CLI::Range(0.0, 1.0));
+  app.option_defaults()->group("Learning-rate range test");
+  app.add_flag("--find-lr", c.find_lr,
+               "instead of training: raise the lr geometrically from --find-lr-min to "
+               "--find-lr-max over --find-lr-steps batches (the optimizer, batch size and "
+               "clipping as configured), print the smoothed loss curve and the lr where it falls "
+               "fastest, restore the model, and exit (Smith's LR range test; fastai's lr_find)");
+  app.add_option("--find-lr-steps", c.find_lr_steps, "batches in the sweep at most")
+      ->check(CLI::Range(std::int64_t{2}, std::int64_t{1000000}));
+  app.add_option("--find-lr-min", c.find_lr_min, "the sweep's first lr")
+      ->check(CLI::PositiveNumber);
+  app.add_option("--find-lr-max", c.find_lr_max, "the sweep's last lr")->check(CLI::PositiveNumber);
 }
 
 std::vector<std::int64_t> parse_hidden(const std::string& text) {

@@ -48,7 +48,11 @@ struct Config {
   std::int64_t checkpoint_every = 0;  // --save also every this many steps (mid-epoch)
   std::string device = "auto", metrics, save, resume, init_from, report, export_torch;
   std::string predictions;  // the test set's predictions as CSV
-  std::string model_from;   // the model's modules and weights from a file, instead of the flags
+  // The learning-rate range test instead of training (include/cutrain/train/lr_finder.hpp).
+  bool find_lr = false;
+  std::int64_t find_lr_steps = 100;
+  double find_lr_min = 1e-7, find_lr_max = 10;
+  std::string model_from;  // the model's modules and weights from a file, instead of the flags
   // Note [torch optimizer state]: torch.optim state in and out (tools/cutrain_torch.py)
   std::string init_optimizer_from, export_torch_optimizer;
   std::set<std::string> given;  // the flags set on the command line ("--clip-norm", ...)

@@ -4,4 +4,5 @@
 #include "cutrain/io/safetensors.hpp"
 #include "cutrain/train/checkpoint.hpp"
 #include "cutrain/train/confusion.hpp"
+#include "cutrain/train/lr_finder.hpp"
 #include "cutrain/train/trainer.hpp"

@@ -186,6 +186,24 @@ best = min(range(len(val)), key=val.__getitem__) + 1
 assert len(val) == 9 and best < 9 and r["best_epoch"] == best and not r["stopped_early"], (r, val)
 assert r["test_accuracy"] == r["test_accuracy_per_epoch"][best - 1] != r["test_accuracy_per_epoch"][-1], r
 PY
+# --find-lr: the range test's curve in the report, its suggestion below where it diverged; flags
+# a range test would ignore are refused, and so are its own flags without it.
+"$bin" --data "$data" --device cpu --train-subset 2000 --hidden 32 --find-lr --find-lr-steps 60 \
+  --report "$tmp/lr.json" >"$tmp/lr.txt" 2>&1 || fail "--find-lr: $(tail -2 "$tmp/lr.txt")"
+grep -q "suggested --lr" "$tmp/lr.txt" || fail "--find-lr printed no suggestion"
+python3 - "$tmp/lr.json" <<'PY' || fail "--find-lr report"
+import json, math, sys
+f = json.load(open(sys.argv[1]))["lr_finder"]
+lrs = f["lrs"]
+assert 2 < len(lrs) <= 60 and abs(lrs[0] - 1e-7) < 1e-20, lrs[:2]
+assert all(abs(math.log(b / a) - math.log(1e8) / 59) < 1e-9 for a, b in zip(lrs, lrs[1:])), lrs
+assert f["diverged"] == (len(lrs) < 60) and 1e-7 < f["suggested_lr"] < lrs[-1], f
+PY
+expect_usage_error "--find-lr measures the loss against the lr and trains nothing: remove --epochs, --save" \
+  --data "$tmp" --device cpu --find-lr --epochs 3 --save "$tmp/x.safetensors"
+expect_usage_error "--find-lr-steps: only with --find-lr" --data "$tmp" --device cpu --find-lr-steps 10
+expect_usage_error "--find-lr-min must be below --find-lr-max" --data "$tmp" --device cpu \
+  --find-lr --find-lr-min 1 --find-lr-max 0.5
 # Full-batch L-BFGS writes its report and weights too.
 "$bin" --data "$data" --device cpu --train-subset 300 --hidden 16 --optimizer lbfgs --epochs 2 \
   --report "$tmp/lbfgs.json" --export-torch "$tmp/lbfgs.safetensors" >/dev/null 2>&1 ||
