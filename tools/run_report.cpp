@@ -68,7 +68,8 @@ void write_report(const std::string& path, const nlohmann::json& j) {
 }
 
 void write_predictions(const std::string& path, const std::vector<float>& outputs,
-                       std::int64_t width, bool regression, const std::vector<std::string>& names) {
+                       std::int64_t width, bool regression, const std::vector<std::string>& names,
+                       const std::vector<std::string>& class_names) {
   std::ofstream out(path);
   const auto w = static_cast<std::size_t>(width);
   if (regression && names.size() == w) {
@@ -77,7 +78,7 @@ void write_predictions(const std::string& path, const std::vector<float>& output
     for (std::size_t j = 0; j < w; ++j)
       out << (j ? "," : "") << "prediction" << (w > 1 ? std::to_string(j) : "");
   } else {
-    out << "class";
+    out << "class" << (class_names.empty() ? "" : ",name");
     for (std::size_t j = 0; j < w; ++j) out << ",p" << j;
   }
   out << "\n";
@@ -97,6 +98,7 @@ void write_predictions(const std::string& path, const std::vector<float>& output
       double sum = 0;
       for (std::size_t j = 0; j < w; ++j) sum += p[j] = std::exp(double{row[j]} - row[best]);
       out << best;
+      if (!class_names.empty()) out << "," << class_name(class_names, best);
       for (std::size_t j = 0; j < w; ++j) {
         std::snprintf(cell, sizeof(cell), "%.6g", p[j] / sum);
         out << "," << cell;

@@ -30,11 +30,12 @@ nlohmann::json json_number(double v);
 void write_report(const std::string& path, const nlohmann::json& j);
 
 // --predictions: `outputs` [rows, width] row-major as CSV with a header - "class,p0,...,pK" (the
-// argmax and the softmax of each row's logits, in double) or, for regression, the targets'
-// names when known, else "prediction" ("prediction0,..." for several). Checked up front like
-// the report.
+// argmax and the softmax of each row's logits, in double; when the labels were text, their
+// names in a "name" column after "class") or, for regression, the targets' names when known, else
+// "prediction" ("prediction0,..." for several). Checked up front like the report.
 void write_predictions(const std::string& path, const std::vector<float>& outputs,
                        std::int64_t width, bool regression,
-                       const std::vector<std::string>& names = {});
+                       const std::vector<std::string>& names = {},
+                       const std::vector<std::string>& class_names = {});
 
 }  // namespace cutrain::tools

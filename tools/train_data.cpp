@@ -38,8 +38,9 @@ data::CsvOptions csv_options(const Config& c) {
 
 // Train and test (and validation, with --val-csv) files: the same feature columns, and for
 // classification the classes seen in any of them (a test set may lack the highest label).
+// Text labels: the training file's names number the classes in every file.
 std::tuple<data::Dataset, data::Dataset, data::Dataset> read_csv_files(const Config& c,
-                                                                       const data::CsvOptions& o) {
+                                                                       data::CsvOptions o) {
   auto read = [&](const std::string& path) {
     try {
       return data::read_csv(path, o);
@@ -51,9 +52,16 @@ std::tuple<data::Dataset, data::Dataset, data::Dataset> read_csv_files(const Con
     }
   };
   data::Dataset train = read(c.train_csv);
+  o.class_names = train.class_names;
   data::Dataset test = read(c.test_csv);
   data::Dataset val;
   if (!c.val_csv.empty()) val = read(c.val_csv);
+  for (const auto& [flag, path, d] :
+       {std::tuple{"--test-csv", &c.test_csv, &test}, std::tuple{"--val-csv", &c.val_csv, &val}})
+    if (train.class_names.empty() && !d->class_names.empty())
+      throw UsageError(std::string(flag) + " '" + *path + "' has text labels ('" +
+                       d->class_names.front() + "', ...) but --train-csv '" + c.train_csv +
+                       "' has numbers: give both the same kind");
   for (const auto& [flag, path, d] :
        {std::tuple{"--test-csv", &c.test_csv, &test}, std::tuple{"--val-csv", &c.val_csv, &val}})
     if (d->rows > 0 && d->features != train.features)
@@ -86,6 +94,7 @@ TrainData load_train_data(const Config& c) {
   } else {
     const data::CsvOptions o = csv_options(c);
     std::tie(d.train, d.test, d.val) = read_csv_files(c, o);
+    d.class_names = d.train.class_names;  // text labels: the per-class report's names
     // Regression targets named by --target head the --predictions columns.
     d.target_names = o.target_names;
     if (d.regression && d.target_names.empty() && !o.label_name.empty())

@@ -2,6 +2,7 @@
 #include <algorithm>
 #include <charconv>
 #include <cmath>
+#include <limits>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -39,6 +40,49 @@ bool parse_float(std::string_view cell, float& out) {
   return ec == std::errc() && end == cell.data() + cell.size() && std::isfinite(out);
 }
 
+// Classification labels: class names when given or when any label is not a number (numbered in
+// the names' order, or in sorted order: LabelEncoder's), into d.labels / classes / class_names;
+// else the numbers into `values` for the integer path.
+void text_or_numeric_labels(Dataset& d, const std::vector<std::string_view>& cells,
+                            std::size_t first, const std::string& name, const CsvOptions& o,
+                            std::vector<float>& values) {
+  // "nan" or "inf" reads as a number (and then fails as a label): a missing value must not
+  // quietly become a class of its own.
+  auto number = [](std::string_view cell, float& out) {
+    if (!cell.empty() && cell.front() == '+') cell.remove_prefix(1);
+    const auto [end, ec] = std::from_chars(cell.data(), cell.data() + cell.size(), out);
+    if (ec == std::errc::result_out_of_range) out = std::numeric_limits<float>::infinity();
+    return (ec == std::errc() || ec == std::errc::result_out_of_range) &&
+           end == cell.data() + cell.size();
+  };
+  bool text = !o.class_names.empty();
+  for (std::size_t i = 0; i < cells.size() && !text; ++i) text = !number(cells[i], values[i]);
+  if (!text) return;
+  std::vector<std::string> names = o.class_names;
+  if (names.empty()) {
+    for (const std::string_view c : cells) names.emplace_back(c);
+    std::sort(names.begin(), names.end());
+    names.erase(std::unique(names.begin(), names.end()), names.end());
+  }
+  CUTRAIN_CHECK(o.classes == 0 || o.classes >= static_cast<std::int32_t>(names.size()), name, ": ",
+                names.size(), " class names but classes = ", o.classes);
+  CUTRAIN_CHECK(names.size() < 2147483647U, name, ": too many classes");
+  d.classes = o.classes > 0 ? o.classes : static_cast<std::int32_t>(names.size());
+  d.labels.reserve(cells.size());
+  for (std::size_t i = 0; i < cells.size(); ++i) {
+    const auto it = std::find(names.begin(), names.end(), cells[i]);
+    if (it == names.end()) {
+      std::string known;
+      for (std::size_t k = 0; k < names.size() && k < 10; ++k) known += (k ? ", " : "") + names[k];
+      CUTRAIN_FAIL(name, ":", i + first + 1, ": label '", std::string(cells[i].substr(0, 40)),
+                   "' is not one of the ", names.size(), " classes (", known,
+                   names.size() > 10 ? ", ..." : "", ")");
+    }
+    d.labels.push_back(static_cast<std::int32_t>(it - names.begin()));
+  }
+  d.class_names = std::move(names);
+}
+
 }  // namespace
 
 Dataset parse_csv(std::string_view text, const std::string& name, const CsvOptions& o) {
@@ -54,9 +98,16 @@ Dataset parse_csv(std::string_view text, const std::string& name, const CsvOptio
   std::vector<std::string_view> header = split_line(lines[0]);
   bool has_header = o.header == CsvOptions::Header::kYes;
   if (o.header == CsvOptions::Header::kAuto) {
+    // A cell that is not a number above one that is: a header. (A text label column is text in
+    // every row and says nothing.) A lone row with any text is taken as a header.
     float tmp;
     has_header = false;
-    for (const auto cell : header) has_header = has_header || !parse_float(cell, tmp);
+    const std::vector<std::string_view> second =
+        lines.size() > 1 ? split_line(lines[1]) : std::vector<std::string_view>{};
+    for (std::size_t c = 0; c < header.size(); ++c)
+      has_header =
+          has_header || (!parse_float(header[c], tmp) &&
+                         (lines.size() == 1 || (c < second.size() && parse_float(second[c], tmp))));
   }
   const std::size_t columns = header.size();
   CUTRAIN_CHECK(columns >= 2, name, ": need at least 2 columns (features and a label), found ",
@@ -100,6 +151,7 @@ Dataset parse_csv(std::string_view text, const std::string& name, const CsvOptio
   CUTRAIN_CHECK(d.rows > 0, name, ": no data rows after the header");
   d.x.reserve(static_cast<std::size_t>(d.rows) * (columns - width));
   std::vector<float> label_values(static_cast<std::size_t>(d.rows) * width);
+  std::vector<std::string_view> label_cells;  // classification: the label as written
   for (std::size_t l = first; l < lines.size(); ++l) {
     const auto cells = split_line(lines[l]);
     CUTRAIN_CHECK(cells.size() == columns, name, ":", l + 1, ": ", cells.size(),
@@ -107,6 +159,10 @@ Dataset parse_csv(std::string_view text, const std::string& name, const CsvOptio
     for (std::size_t c = 0; c < columns; ++c) {
       float v = 0;
       CUTRAIN_CHECK(!cells[c].empty(), name, ":", l + 1, ": empty cell in column ", c + 1);
+      if (o.classification && place[c] >= 0) {
+        label_cells.push_back(cells[c]);
+        continue;
+      }
       CUTRAIN_CHECK(parse_float(cells[c], v), name, ":", l + 1, ": column ", c + 1, ": '",
                     std::string(cells[c].substr(0, 40)), "' is not a finite number");
       if (place[c] < 0)
@@ -114,6 +170,10 @@ Dataset parse_csv(std::string_view text, const std::string& name, const CsvOptio
       else
         label_values[(l - first) * width + static_cast<std::size_t>(place[c])] = v;
     }
+  }
+  if (o.classification) {
+    text_or_numeric_labels(d, label_cells, first, name, o, label_values);
+    if (!d.class_names.empty()) return d;  // text labels: done
   }
   if (o.classification) {
     float max_label = 0;

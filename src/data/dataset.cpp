@@ -31,6 +31,7 @@ Dataset Dataset::subset(std::span<const std::int64_t> index) const {
   out.rows = static_cast<std::int64_t>(index.size());
   out.features = features;
   out.classes = classes;
+  out.class_names = class_names;
   out.target_width = target_width;
   out.x.resize(index.size() * static_cast<std::size_t>(features));
   if (!labels.empty()) out.labels.resize(index.size());

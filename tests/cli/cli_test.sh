@@ -126,6 +126,42 @@ assert cls["test_accuracy"] > 0.95 and cls["parameters"] == 2 * 16 + 16 + 16 * 3
 assert "test_confusion_matrix" not in reg and "test_per_class" not in reg, reg
 assert reg["test_accuracy"] is None and reg["test_loss"] < 0.05 and reg["parameters"] == 2 * 16 + 16 + 16 + 1, reg
 PY
+# Text labels: the same classification with the labels written as names, in an order that is
+# not the sorted one: the classes are numbered by sorted name, the report and the predictions
+# name them, and the results are those of the numeric run with its classes renumbered.
+python3 - "$tmp" <<'PY' || fail "writing text-label CSV files"
+import sys
+names = {0: "zebra", 1: "ant", 2: "moose"}  # sorted: ant (0), moose (1), zebra (2)
+for split in ("train", "test"):
+    lines = open(f"{sys.argv[1]}/cls_{split}.csv").read().splitlines()
+    with open(f"{sys.argv[1]}/txt_{split}.csv", "w") as f:
+        f.write(lines[0] + "\n")
+        for line in lines[1:]:
+            a, k, b = line.split(",")
+            f.write(f"{a},{names[int(k)]},{b}\n")
+PY
+"$bin" --train-csv "$tmp/txt_train.csv" --test-csv "$tmp/txt_test.csv" --target label \
+  --device cpu --hidden 16 --dropout 0 --epochs 40 --lr 0.03 --report "$tmp/txt.json" \
+  --predictions "$tmp/txt_pred.csv" >"$tmp/txt.txt" 2>&1 || fail "text labels: $(tail -2 "$tmp/txt.txt")"
+python3 - "$tmp" <<'PY' || fail "text-label results"
+import csv, json, sys
+d = sys.argv[1]
+txt = json.load(open(f"{d}/txt.json"))
+assert [r["name"] for r in txt["test_per_class"]] == ["ant", "moose", "zebra"], txt["test_per_class"]
+pred = list(csv.DictReader(open(f"{d}/txt_pred.csv")))
+truth = list(csv.DictReader(open(f"{d}/txt_test.csv")))
+assert list(pred[0])[:2] == ["class", "name"], pred[0]
+assert all(["ant", "moose", "zebra"][int(p["class"])] == p["name"] for p in pred)
+acc = sum(p["name"] == t["label"] for p, t in zip(pred, truth)) / len(truth)
+assert abs(acc - txt["test_accuracy"]) < 1e-9 and acc > 0.95, (acc, txt["test_accuracy"])
+PY
+expect_usage_error "has text labels ('ant', ...) but --train-csv" --train-csv "$tmp/cls_train.csv" \
+  --test-csv "$tmp/txt_test.csv" --target label --device cpu
+printf 'a,label,b\n1,ant,2\n3,bee,4\n' >"$tmp/txt_bad.csv"
+out=$("$bin" --train-csv "$tmp/txt_train.csv" --test-csv "$tmp/txt_bad.csv" --target label \
+  --device cpu 2>&1 >/dev/null)
+[ $? -eq 1 ] && printf '%s' "$out" | grep -q "label 'bee' is not one of the 3 classes (ant, moose, zebra)" ||
+  fail "an unknown test label: $out"
 # --model-from rebuilds the exported model (its modules are in the file): no training, the same
 # predictions byte for byte; a model that does not fit the data is refused.
 "$bin" --train-csv "$tmp/cls_train.csv" --test-csv "$tmp/cls_test.csv" --target label \

@@ -156,6 +156,51 @@ TEST(Csv, ParsesHeaderLabelByNameOrIndex) {
 
 // Several regression targets by name: each row's targets in the order given, whatever the
 // columns' order in the file; every other column a feature, in file order.
+// Text labels: classes numbered in sorted order (LabelEncoder's), the names kept; a test file
+// numbers them as its training file did; an unknown name, or a missing-value marker, is an error.
+TEST(Csv, TextLabelsAreClassNames) {
+  CsvOptions o;
+  // No header: the first row's text label does not make it one (the features are numbers).
+  const Dataset d = parse_csv(
+      "5.1,3.5,setosa\n6.2,2.9,versicolor\n7.7,3.0,virginica\n"
+      "5.0,3.4,setosa\n",
+      "iris.csv", o);
+  EXPECT_EQ(d.rows, 4);
+  EXPECT_EQ(d.x, (std::vector<float>{5.1F, 3.5F, 6.2F, 2.9F, 7.7F, 3.0F, 5.0F, 3.4F}));
+  EXPECT_EQ(d.class_names, (std::vector<std::string>{"setosa", "versicolor", "virginica"}));
+  EXPECT_EQ(d.labels, (std::vector<std::int32_t>{0, 1, 2, 0}));
+  EXPECT_EQ(d.classes, 3);
+  // With a header, by name; numbers among text labels are names too.
+  CsvOptions named;
+  named.label_name = "kind";
+  const Dataset h = parse_csv("kind,x\nb,1\n10,2\na,3\n", "h.csv", named);
+  EXPECT_EQ(h.rows, 3);
+  EXPECT_EQ(h.class_names, (std::vector<std::string>{"10", "a", "b"}));
+  EXPECT_EQ(h.labels, (std::vector<std::int32_t>{2, 0, 1}));
+  // The training file's numbering for the test file, which lacks a class.
+  CsvOptions test = o;
+  test.class_names = d.class_names;
+  const Dataset t = parse_csv("6.0,2.2,virginica\n5.5,2.5,setosa\n", "test.csv", test);
+  EXPECT_EQ(t.labels, (std::vector<std::int32_t>{2, 0}));
+  EXPECT_EQ(t.classes, 3);
+  EXPECT_EQ(t.class_names, d.class_names);
+  EXPECT_NE(testing::error_of([&] { parse_csv("1,2,setosa\n1,2,daisy\n", "t2.csv", test); })
+                .find("t2.csv:2: label 'daisy' is not one of the 3 classes (setosa, versicolor, "
+                      "virginica)"),
+            std::string::npos);
+  EXPECT_NE(testing::error_of([&] {
+              parse_csv("1,2,1\n3,4,nan\n", "n.csv", o);
+            }).find("n.csv:2: label nan is not a non-negative integer"),
+            std::string::npos);
+  EXPECT_NE(testing::error_of([&] {
+              parse_csv("1,2,1\n3,4,1e99\n", "n.csv", o);
+            }).find("label inf is not a non-negative integer"),
+            std::string::npos);
+  // Subsets and splits keep the names.
+  const std::vector<std::int64_t> rows = {2};
+  EXPECT_EQ(d.subset(rows).class_names, d.class_names);
+}
+
 TEST(Csv, SeveralTargetColumnsByName) {
   CsvOptions o;
   o.classification = false;

@@ -1,5 +1,6 @@
 // libFuzzer target: the CSV parser on arbitrary text, with the label column chosen by index and
-// by name, as classification and regression, and with two regression targets by name.
+// by name, as classification (numeric or text labels, and text labels numbered by given class
+// names) and regression, and with two regression targets by name.
 #include <cstddef>
 #include <cstdint>
 #include <string_view>
@@ -9,12 +10,13 @@
 
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
   const std::string_view text(reinterpret_cast<const char*>(data), size);
-  cutrain::data::CsvOptions options[4];
+  cutrain::data::CsvOptions options[5];
   options[1].label_name = "label";
   options[2].classification = false;
   options[2].label_index = 0;
   options[3].classification = false;
   options[3].target_names = {"y", "label"};
+  options[4].class_names = {"ant", "bee", "3"};
   for (const auto& o : options) {
     try {
       const auto d = cutrain::data::parse_csv(text, "fuzz.csv", o);

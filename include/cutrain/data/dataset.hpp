@@ -13,10 +13,11 @@ namespace cutrain::data {
 struct Dataset {
   std::int64_t rows = 0;
   std::int64_t features = 0;
-  std::vector<float> x;              // rows * features
-  std::vector<std::int32_t> labels;  // rows (classification), or empty
-  std::int32_t classes = 0;          // labels lie in [0, classes)
-  std::vector<float> targets;        // rows * target_width (regression), or empty
+  std::vector<float> x;                  // rows * features
+  std::vector<std::int32_t> labels;      // rows (classification), or empty
+  std::int32_t classes = 0;              // labels lie in [0, classes)
+  std::vector<std::string> class_names;  // by label, when the labels were read as text, or empty
+  std::vector<float> targets;            // rows * target_width (regression), or empty
   std::int64_t target_width = 0;
 
   bool classification() const { return !labels.empty(); }

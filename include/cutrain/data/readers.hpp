@@ -45,14 +45,21 @@ inline constexpr const char* kFashionMnistClasses[10] = {
     "Sandal",      "Shirt",   "Sneaker",  "Bag",   "Ankle boot"};
 
 // CSV: comma-separated numbers, one sample per line. The label column is chosen by header
-// name or by index (negative: from the end). With classification, labels must be integers in
-// [0, classes) (classes 0: max label + 1); otherwise the column is a float target.
+// name or by index (negative: from the end). With classification, labels are integers in
+// [0, classes) (classes 0: max label + 1), or text: class names, numbered in sorted order
+// (scikit-learn's LabelEncoder) - or by `class_names` when given, so that a test file numbers
+// them as its training file did (Dataset::class_names holds the names). Otherwise the column is
+// a float target. Header auto-detection: the first row is a header when one of its cells is not
+// a number while the same column of the second row is (a text label column says nothing).
 struct CsvOptions {
   enum class Header { kAuto, kYes, kNo } header = Header::kAuto;  // auto: first row non-numeric
   std::string label_name;                                         // takes precedence when non-empty
   int label_index = -1;                                           // -1: the last column
   bool classification = true;
   std::int32_t classes = 0;
+  // Text labels: the classes in label order (e.g. a training file's Dataset::class_names); a
+  // label not among them is an error. Empty: numeric labels, or text numbered in sorted order.
+  std::vector<std::string> class_names;
   // Regression with several targets: these header names, in this order, become the target
   // (target_width = their count); takes precedence over label_name / label_index.
   std::vector<std::string> target_names;
