@@ -28,12 +28,14 @@
 
 using namespace cutrain;
 using cutrain::tools::add_per_class;
+using cutrain::tools::add_per_target;
 using cutrain::tools::Config;
 using cutrain::tools::json_number;
 using cutrain::tools::make_optimizer;
 using cutrain::tools::make_schedule;
 using cutrain::tools::parse_hidden;
 using cutrain::tools::print_per_class;
+using cutrain::tools::print_per_target;
 using cutrain::tools::print_test_result;
 using cutrain::tools::run_full_batch;
 using cutrain::tools::UsageError;
@@ -286,9 +288,13 @@ int run(const Config& c, const std::string& command_line) {
               sps / n);
   // The test set by class (one more pass over it, in eval mode).
   std::optional<train::ConfusionMatrix> by_class;
+  std::vector<train::TargetMetrics> by_target;
   if (!d.regression && rank == 0) {  // predict() has no collectives: rank 0 alone
     by_class = trainer.confusion_matrix(test);
     print_per_class(*by_class, d.class_names);
+  } else if (rank == 0) {
+    by_target = trainer.regression_metrics(test);
+    print_per_target(by_target, d.target_names);
   }
   if (!c.report.empty() && rank == 0) {
     nlohmann::json j = {
@@ -313,6 +319,7 @@ int run(const Config& c, const std::string& command_line) {
       j["time_to_target_s"] = target->epoch > 0 ? nlohmann::json(target->seconds) : nullptr;
     }
     if (by_class) add_per_class(j, *by_class, d.class_names);
+    if (!by_target.empty()) add_per_target(j, by_target, d.target_names);
     write_report(c.report, j);
   }
   return 0;

@@ -71,9 +71,13 @@ int run_full_batch(const Config& c, nn::Sequential& model, const TrainData& d, D
   std::printf("  (%s, %lld full-batch steps)\n", c.optimizer.c_str(),
               static_cast<long long>(c.epochs));
   std::optional<train::ConfusionMatrix> by_class;
+  std::vector<train::TargetMetrics> by_target;
   if (!d.regression) {
     by_class = evaluator.confusion_matrix(d.test);
     print_per_class(*by_class, d.class_names);
+  } else {
+    by_target = evaluator.regression_metrics(d.test);
+    print_per_target(by_target, d.target_names);
   }
   train::TrainState state;
   state.epoch = c.epochs;
@@ -92,6 +96,7 @@ int run_full_batch(const Config& c, nn::Sequential& model, const TrainData& d, D
                         {"parameters", model.parameters().layout().parameter_count()},
                         {"command", command_line}};
     if (by_class) add_per_class(j, *by_class, d.class_names);
+    if (!by_target.empty()) add_per_target(j, by_target, d.target_names);
     write_report(c.report, j);
   }
   return 0;

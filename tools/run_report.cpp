@@ -55,6 +55,32 @@ void add_per_class(nlohmann::json& report, const train::ConfusionMatrix& m,
   report["test_confusion_matrix"] = matrix;
 }
 
+namespace {
+std::string target_name(const std::vector<std::string>& names, std::size_t j) {
+  return j < names.size() ? names[j] : "target " + std::to_string(j);
+}
+}  // namespace
+
+void print_per_target(const std::vector<train::TargetMetrics>& m,
+                      const std::vector<std::string>& names) {
+  std::printf("%-14s %12s %12s %8s\n", "test target", "MSE", "MAE", "R^2");
+  for (std::size_t j = 0; j < m.size(); ++j)
+    std::printf("%-14s %12.6g %12.6g %8.4f\n", target_name(names, j).c_str(), m[j].mse, m[j].mae,
+                m[j].r2);
+}
+
+void add_per_target(nlohmann::json& report, const std::vector<train::TargetMetrics>& m,
+                    const std::vector<std::string>& names) {
+  nlohmann::json rows = nlohmann::json::array();
+  for (std::size_t j = 0; j < m.size(); ++j)
+    rows.push_back({{"target", j},
+                    {"name", target_name(names, j)},
+                    {"mse", m[j].mse},
+                    {"mae", m[j].mae},
+                    {"r2", m[j].r2}});
+  report["test_per_target"] = rows;
+}
+
 nlohmann::json json_number(double v) {
   return std::isnan(v) ? nlohmann::json(nullptr) : nlohmann::json(v);
 }

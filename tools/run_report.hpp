@@ -22,6 +22,13 @@ void print_per_class(const train::ConfusionMatrix& m, const std::vector<std::str
 void add_per_class(nlohmann::json& report, const train::ConfusionMatrix& m,
                    const std::vector<std::string>& names);
 
+// Regression's counterpart: per target (named by --target when it named them) MSE, MAE and R^2,
+// on stdout and as the report's "test_per_target".
+void print_per_target(const std::vector<train::TargetMetrics>& m,
+                      const std::vector<std::string>& names);
+void add_per_target(nlohmann::json& report, const std::vector<train::TargetMetrics>& m,
+                    const std::vector<std::string>& names);
+
 // NaN (regression's accuracy) as JSON null.
 nlohmann::json json_number(double v);
 

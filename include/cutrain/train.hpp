@@ -5,4 +5,5 @@
 #include "cutrain/train/checkpoint.hpp"
 #include "cutrain/train/confusion.hpp"
 #include "cutrain/train/lr_finder.hpp"
+#include "cutrain/train/regression_metrics.hpp"
 #include "cutrain/train/trainer.hpp"

@@ -58,6 +58,14 @@ ConfusionMatrix Trainer::confusion_matrix(const data::Dataset& d) {
                                  d.labels);
 }
 
+std::vector<TargetMetrics> Trainer::regression_metrics(const data::Dataset& d) {
+  detail::check_dataset(d, model_, "Trainer::regression_metrics");
+  CUTRAIN_CHECK(!d.classification(),
+                "Trainer::regression_metrics: the data set has class "
+                "labels, not regression targets (confusion_matrix() counts classes)");
+  return train::regression_metrics(predict(d), d.targets, d.target_width);
+}
+
 EvalResult Trainer::evaluate(const data::Dataset& d) {
   detail::check_dataset(d, model_, "Trainer::evaluate");
   const detail::EvalModeScope eval_mode(model_);

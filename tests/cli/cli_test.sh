@@ -118,6 +118,17 @@ truth = list(csv.DictReader(open(f"{d}/two_test.csv")))
 assert list(pred[0]) == ["u", "v"] and two["parameters"] == 2 * 16 + 16 + 16 * 2 + 2, (pred[0], two)
 mse = sum((float(p[k]) - float(t[k])) ** 2 for p, t in zip(pred, truth) for k in "uv") / 400
 assert abs(mse - two["test_loss"]) < 1e-5 * max(1, mse) and mse < 0.05, (mse, two["test_loss"])
+# Per target: MSE, MAE and R^2 of these predictions (r2_score per output), named by --target.
+for j, k in enumerate("uv"):
+    row = two["test_per_target"][j]
+    t = [float(r[k]) for r in truth]
+    p = [float(r[k]) for r in pred]
+    mean = sum(t) / len(t)
+    sse = sum((a - b) ** 2 for a, b in zip(p, t))
+    want = (sse / len(t), sum(abs(a - b) for a, b in zip(p, t)) / len(t),
+            1 - sse / sum((b - mean) ** 2 for b in t))
+    assert row["name"] == k and all(abs(g - w) < 1e-6 * max(1, abs(w)) for g, w in
+                                    zip((row["mse"], row["mae"], row["r2"]), want)), (row, want)
 # --val-csv (here the test file itself): the last epoch's validation loss is the test MSE.
 last = list(csv.DictReader(open(f"{d}/reg_metrics.csv")))[-1]
 assert abs(float(last["val_loss"]) - reg["test_loss"]) < 1e-5 * max(1, mse), (last, reg)

@@ -29,6 +29,7 @@
 #include "cutrain/optim/schedule.hpp"
 #include "cutrain/train/checkpoint.hpp"
 #include "cutrain/train/confusion.hpp"
+#include "cutrain/train/regression_metrics.hpp"
 
 namespace cutrain::train {
 
@@ -144,6 +145,9 @@ class Trainer {
   // (include/cutrain/train/confusion.hpp): per-class recall, precision and F1; the trace over the
   // total is evaluate()'s accuracy.
   ConfusionMatrix confusion_matrix(const data::Dataset& data);
+  // predict() over a data set with regression targets, per target column: MSE, MAE and R^2
+  // (include/cutrain/train/regression_metrics.hpp); the MSEs' mean is evaluate()'s loss.
+  std::vector<TargetMetrics> regression_metrics(const data::Dataset& data);
   // The same as evaluate() for the averaged weights (ema_decay > 0; the model's own before the
   // first step).
   EvalResult evaluate_averaged(const data::Dataset& data);
