@@ -51,8 +51,8 @@ void add_options(CLI::App& app, Config& c) {
   app.option_defaults()->group("Model");
   app.add_option("--hidden", c.hidden, "hidden layer sizes, comma-separated")
       ->capture_default_str();
-  app.add_option("--activation", c.activation, "relu|leaky_relu|tanh|sigmoid|gelu")
-      ->check(CLI::IsMember({"relu", "leaky_relu", "tanh", "sigmoid", "gelu"}))
+  app.add_option("--activation", c.activation, "relu|leaky_relu|tanh|sigmoid|gelu|silu")
+      ->check(CLI::IsMember({"relu", "leaky_relu", "tanh", "sigmoid", "gelu", "silu"}))
       ->capture_default_str();
   app.add_flag("--batchnorm", c.batchnorm, "BatchNorm1d after each hidden Linear");
   app.add_option("--dropout", c.dropout, "dropout probability after each activation")

@@ -8,6 +8,8 @@
 //   Sigmoid    y = 1 / (1 + e^-x)               dx = dy * y (1 - y)
 //   GELU       y = x Phi(x) = x (1 + erf(x / sqrt 2)) / 2   (PyTorch's exact form)
 //              dx = dy * (Phi(x) + x phi(x)),  phi(x) = e^(-x^2/2) / sqrt(2 pi)
+//   SiLU       y = x sigmoid(x) = x / (1 + e^-x)  (torch.nn.SiLU, "swish")
+//              dx = dy * s (1 + x (1 - s)),  s = sigmoid(x)   (PyTorch's silu_backward)
 
 #include <cmath>
 
@@ -15,7 +17,14 @@
 
 namespace cutrain::rules {
 
-enum class Activation : int { kRelu = 0, kLeakyRelu = 1, kTanh = 2, kSigmoid = 3, kGelu = 4 };
+enum class Activation : int {
+  kRelu = 0,
+  kLeakyRelu = 1,
+  kTanh = 2,
+  kSigmoid = 3,
+  kGelu = 4,
+  kSilu = 5
+};
 
 CUTRAIN_HD float activation_forward(Activation a, float x, float slope) {
   switch (a) {
@@ -29,6 +38,8 @@ CUTRAIN_HD float activation_forward(Activation a, float x, float slope) {
       return 1.0F / (1.0F + expf(-x));
     case Activation::kGelu:
       return 0.5F * x * (1.0F + erff(x * 0.70710678118654752F));
+    case Activation::kSilu:
+      return x / (1.0F + expf(-x));
   }
   return x;
 }
@@ -47,6 +58,10 @@ CUTRAIN_HD float activation_backward(Activation a, float x, float y, float dy, f
       const float cdf = 0.5F * (1.0F + erff(x * 0.70710678118654752F));
       const float pdf = expf(-0.5F * x * x) * 0.39894228040143268F;
       return dy * (cdf + x * pdf);
+    }
+    case Activation::kSilu: {
+      const float s = 1.0F / (1.0F + expf(-x));
+      return dy * (s * (1.0F + x * (1.0F - s)));
     }
   }
   return dy;

@@ -105,6 +105,8 @@ void with_activation(rules::Activation a, F&& f) {
       return f(std::integral_constant<A, A::kSigmoid>{});
     case A::kGelu:
       return f(std::integral_constant<A, A::kGelu>{});
+    case A::kSilu:
+      return f(std::integral_constant<A, A::kSilu>{});
   }
   CUTRAIN_FAIL("unknown activation ", static_cast<int>(a));
 }

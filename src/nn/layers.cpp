@@ -93,6 +93,8 @@ rules::Activation rule_of(Activation::Kind k) {
       return rules::Activation::kSigmoid;
     case Activation::Kind::kGelu:
       return rules::Activation::kGelu;
+    case Activation::Kind::kSilu:
+      return rules::Activation::kSilu;
   }
   return rules::Activation::kRelu;
 }
@@ -109,7 +111,9 @@ Activation Activation::parse(std::string_view name) {
   if (name == "tanh") return Activation(Kind::kTanh);
   if (name == "sigmoid") return Activation(Kind::kSigmoid);
   if (name == "gelu") return Activation(Kind::kGelu);
-  CUTRAIN_FAIL("unknown activation '", name, "': expected relu, leaky_relu, tanh, sigmoid or gelu");
+  if (name == "silu") return Activation(Kind::kSilu);
+  CUTRAIN_FAIL("unknown activation '", name,
+               "': expected relu, leaky_relu, tanh, sigmoid, gelu or silu");
 }
 
 std::string Linear::torch_args() const {
@@ -134,6 +138,8 @@ std::string Activation::kind() const {
       return "Sigmoid";
     case Kind::kGelu:
       return "GELU";
+    case Kind::kSilu:
+      return "SiLU";
   }
   return "?";
 }

@@ -97,6 +97,7 @@ init::Scheme default_init(const std::vector<std::unique_ptr<Layer>>& layers, std
       switch (a->activation()) {
         case Activation::Kind::kRelu:
         case Activation::Kind::kGelu:
+        case Activation::Kind::kSilu:
           return init::Scheme::kaiming_uniform();
         case Activation::Kind::kLeakyRelu:
           return init::Scheme::kaiming_uniform(init::Nonlinearity::kLeakyRelu,

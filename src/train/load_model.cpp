@@ -106,16 +106,17 @@ Module make_module(const json& m, const std::string& where) {
     out.input = n;
     out.floats = static_cast<std::uint64_t>(n) * (affine ? 4 : 2);
   } else if (type == "ReLU" || type == "Tanh" || type == "Sigmoid" || type == "GELU" ||
-             type == "LeakyReLU") {
+             type == "SiLU" || type == "LeakyReLU") {
     using K = nn::Activation::Kind;
     const K kind = type == "ReLU"      ? K::kRelu
                    : type == "Tanh"    ? K::kTanh
                    : type == "Sigmoid" ? K::kSigmoid
                    : type == "GELU"    ? K::kGelu
+                   : type == "SiLU"    ? K::kSilu
                                        : K::kLeakyRelu;
     const float slope = kind == K::kLeakyRelu ? a.number("negative_slope", 0.01F) : 0.01F;
     if (kind == K::kGelu) a.expect("approximate", "none");  // cutrain's GELU is the erf form
-    if (kind == K::kRelu || kind == K::kLeakyRelu) a.expect("inplace", false);
+    if (kind == K::kRelu || kind == K::kLeakyRelu || kind == K::kSilu) a.expect("inplace", false);
     out.layer = std::make_unique<nn::Activation>(kind, slope);
   } else if (type == "Dropout") {
     const float p = a.number("p", 0.5F);
@@ -124,7 +125,7 @@ Module make_module(const json& m, const std::string& where) {
   } else {
     CUTRAIN_FAIL(where, ": torch.nn.", type,
                  " is not a cutrain layer (cutrain has Linear, BatchNorm1d, ReLU, LeakyReLU, "
-                 "Tanh, Sigmoid, GELU, Dropout)");
+                 "Tanh, Sigmoid, GELU, SiLU, Dropout)");
   }
   a.done();
   return out;

@@ -102,6 +102,7 @@ void check_all_goldens(Device device) {
   check_layer_golden("sigmoid", std::make_unique<Activation>(Activation::Kind::kSigmoid), device,
                      1e-5);
   check_layer_golden("gelu", std::make_unique<Activation>(Activation::Kind::kGelu), device, 1e-5);
+  check_layer_golden("silu", std::make_unique<Activation>(Activation::Kind::kSilu), device, 1e-5);
   check_layer_golden("batchnorm_train", std::make_unique<BatchNorm1d>(5), device, 1e-5);
 }
 
@@ -165,6 +166,7 @@ TEST(FiniteDifferences, EveryLayer) {
   check(std::make_unique<Activation>(Activation::Kind::kTanh), 3, "Tanh");
   check(std::make_unique<Activation>(Activation::Kind::kSigmoid), 3, "Sigmoid");
   check(std::make_unique<Activation>(Activation::Kind::kGelu), 3, "GELU");
+  check(std::make_unique<Activation>(Activation::Kind::kSilu), 3, "SiLU");
   check(std::make_unique<BatchNorm1d>(6), 3, "BatchNorm1d");
   check(std::make_unique<Dropout>(0.4F), 3, "Dropout");
 }

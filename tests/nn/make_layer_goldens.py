@@ -45,7 +45,7 @@ def main():
                        [0.1, 0.2, 0.3, -0.7, 1.5, -2.2], [30.0, -30.0, 0.0, 6.0, -6.0, 0.05]])
     for name, module in [("relu", torch.nn.ReLU()), ("leaky_relu", torch.nn.LeakyReLU(0.1)),
                          ("tanh", torch.nn.Tanh()), ("sigmoid", torch.nn.Sigmoid()),
-                         ("gelu", torch.nn.GELU())]:
+                         ("gelu", torch.nn.GELU()), ("silu", torch.nn.SiLU())]:
         cases[name] = layer_case(module, xa)
     bn = torch.nn.BatchNorm1d(5, eps=1e-5, momentum=0.1)
     with torch.no_grad():

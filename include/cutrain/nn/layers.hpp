@@ -49,9 +49,9 @@ class Linear final : public Layer {
 
 class Activation final : public Layer {
  public:
-  enum class Kind { kRelu, kLeakyRelu, kTanh, kSigmoid, kGelu };
+  enum class Kind { kRelu, kLeakyRelu, kTanh, kSigmoid, kGelu, kSilu };
   explicit Activation(Kind kind, float negative_slope = 0.01F);
-  static Activation parse(std::string_view name);  // relu, leaky_relu, tanh, sigmoid, gelu
+  static Activation parse(std::string_view name);  // relu, leaky_relu, tanh, sigmoid, gelu, silu
   std::string kind() const override;
   std::string torch_args() const override;
   Kind activation() const { return kind_; }
