@@ -271,7 +271,8 @@ int run(const Config& c, const std::string& command_line) {
                       : *std::max_element(target->per_epoch.begin(), target->per_epoch.end()));
   }
   if (!c.predictions.empty() && rank == 0)
-    write_predictions(c.predictions, trainer.predict(test), d.outputs, d.regression, d.target_names,
+    write_predictions(c.predictions, trainer.predict(d.predict.rows > 0 ? d.predict : test),
+                      d.outputs, d.regression, d.target_names,
                       d.train.class_names);  // names of text labels only
   if (!c.export_torch.empty() && rank == 0) train::export_torch(c.export_torch, model);
   if (!c.export_torch_optimizer.empty() && rank == 0)

@@ -140,6 +140,8 @@ void check_flags_apply(const Config& c) {
     if (!u.empty())
       throw UsageError("--model-from gives the model's layers and weights: remove " + u);
   }
+  if (!c.predict_csv.empty() && c.predictions.empty())
+    throw UsageError("--predict-csv: name the file for its predictions with --predictions");
   if (!c.find_lr) {
     static constexpr const char* kFinderOnly[] = {"--find-lr-steps", "--find-lr-min",
                                                   "--find-lr-max"};

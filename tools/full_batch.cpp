@@ -84,8 +84,8 @@ int run_full_batch(const Config& c, nn::Sequential& model, const TrainData& d, D
   if (!c.save.empty()) train::save_checkpoint(c.save, model, nullptr, state);
   if (!c.export_torch.empty()) train::export_torch(c.export_torch, model);
   if (!c.predictions.empty())
-    write_predictions(c.predictions, evaluator.predict(d.test), outputs, d.regression,
-                      d.target_names, d.train.class_names);
+    write_predictions(c.predictions, evaluator.predict(d.predict.rows > 0 ? d.predict : d.test),
+                      outputs, d.regression, d.target_names, d.train.class_names);
   if (!c.report.empty()) {
     nlohmann::json j = {{"test_accuracy", json_number(r.accuracy)},
                         {"test_loss", r.loss},

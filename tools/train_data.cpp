@@ -110,11 +110,22 @@ TrainData load_train_data(const Config& c) {
     throw UsageError("--val-fraction " + CLI::detail::to_string(c.val_fraction) +
                      " leaves none of the " + std::to_string(d.val.rows) +
                      " training samples to train on; lower it (or raise --train-subset)");
+  if (!c.predict_csv.empty()) {
+    data::CsvOptions o;
+    o.features_only = true;
+    d.predict = data::read_csv(c.predict_csv, o);
+    if (d.predict.features != d.train.features)
+      throw UsageError(
+          "--predict-csv '" + c.predict_csv + "' has " + std::to_string(d.predict.features) +
+          " columns but the model takes the training data's " + std::to_string(d.train.features) +
+          " features (give the feature columns only, in the training file's order)");
+  }
   if (c.standardize) {
     const auto st = data::Standardizer::fit(d.train);  // training split only
     st.apply(d.train);
     st.apply(d.test);
     if (d.val.rows > 0) st.apply(d.val);
+    if (d.predict.rows > 0) st.apply(d.predict);
   }
   d.outputs = d.regression ? d.train.target_width : d.train.classes;
   return d;

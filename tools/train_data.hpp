@@ -18,6 +18,7 @@ struct TrainData {
   bool regression = false;                // float targets: mean squared error, no accuracy
   std::vector<std::string> target_names;  // regression targets named by --target, in order
   std::vector<std::string> class_names;   // by label where known (Fashion-MNIST's), else empty
+  data::Dataset predict;                  // --predict-csv: rows to predict (features only)
 };
 
 // A UsageError for bad flags (a missing --data directory, an empty training split); a

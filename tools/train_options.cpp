@@ -162,6 +162,10 @@ void add_options(CLI::App& app, Config& c) {
                  "write the optimizer state for torch.optim (tools/cutrain_torch.py "
                  "load_optimizer_state), beside --export-torch's weights");
   app.add_option("--report", c.report, "JSON report of the run");
+  app.add_option("--predict-csv", c.predict_csv,
+                 "with --predictions: predict this CSV file's rows instead of the test set's - "
+                 "features only, the training file's feature columns in its order (new data; "
+                 "--standardize applies the training statistics to it)");
   app.add_option("--predictions", c.predictions,
                  "write the test set's predictions as CSV, a row per sample in file order: the "
                  "predicted class and each class's probability, or with --regression the "

@@ -48,6 +48,7 @@ struct Config {
   std::int64_t checkpoint_every = 0;  // --save also every this many steps (mid-epoch)
   std::string device = "auto", metrics, save, resume, init_from, report, export_torch;
   std::string predictions;  // the test set's predictions as CSV
+  std::string predict_csv;  // ... or those of this file's rows (features only)
   // The learning-rate range test instead of training (include/cutrain/train/lr_finder.hpp).
   bool find_lr = false;
   std::int64_t find_lr_steps = 100;

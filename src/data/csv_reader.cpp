@@ -110,8 +110,8 @@ Dataset parse_csv(std::string_view text, const std::string& name, const CsvOptio
                          (lines.size() == 1 || (c < second.size() && parse_float(second[c], tmp))));
   }
   const std::size_t columns = header.size();
-  CUTRAIN_CHECK(columns >= 2, name, ": need at least 2 columns (features and a label), found ",
-                columns);
+  CUTRAIN_CHECK(o.features_only || columns >= 2, name,
+                ": need at least 2 columns (features and a label), found ", columns);
   // The target columns, in target order: several by name (regression), else the one label.
   std::vector<std::size_t> targets;
   auto by_name = [&](const std::string& wanted, const char* what) {
@@ -121,7 +121,7 @@ Dataset parse_csv(std::string_view text, const std::string& name, const CsvOptio
       if (header[c] == wanted) return c;
     CUTRAIN_FAIL(name, ": no column named '", wanted, "' in the header");
   };
-  if (!o.target_names.empty()) {
+  if (!o.features_only && !o.target_names.empty()) {
     CUTRAIN_CHECK(!o.classification, name,
                   ": several target columns are for regression (classification = false)");
     for (const std::string& t : o.target_names) {
@@ -132,7 +132,9 @@ Dataset parse_csv(std::string_view text, const std::string& name, const CsvOptio
     }
     CUTRAIN_CHECK(targets.size() < columns, name, ": every column is a target; no features left");
   }
-  if (targets.empty() && !o.label_name.empty()) {
+  if (o.features_only) {
+    // no target: every column is a feature
+  } else if (targets.empty() && !o.label_name.empty()) {
     targets.push_back(by_name(o.label_name, "label"));
   } else if (targets.empty()) {
     const long idx = o.label_index < 0 ? static_cast<long>(columns) + o.label_index : o.label_index;
@@ -171,6 +173,7 @@ Dataset parse_csv(std::string_view text, const std::string& name, const CsvOptio
         label_values[(l - first) * width + static_cast<std::size_t>(place[c])] = v;
     }
   }
+  if (o.features_only) return d;  // data to predict
   if (o.classification) {
     text_or_numeric_labels(d, label_cells, first, name, o, label_values);
     if (!d.class_names.empty()) return d;  // text labels: done

@@ -179,6 +179,21 @@ out=$("$bin" --train-csv "$tmp/txt_train.csv" --test-csv "$tmp/txt_bad.csv" --ta
   --device cpu --model-from "$tmp/cls_model.safetensors" --epochs 0 \
   --predictions "$tmp/cls_pred2.csv" >/dev/null 2>&1 || fail "--model-from run"
 cmp -s "$tmp/cls_pred.csv" "$tmp/cls_pred2.csv" || fail "--model-from predicts differently"
+# --predict-csv: new rows, features only (here the test file without its label column, with its
+# header): the same predictions as for the test set; without --predictions, refused.
+python3 -c 'import csv,sys; w=csv.writer(open(sys.argv[2],"w")); [w.writerow([r[0], r[2]]) for r in csv.reader(open(sys.argv[1]))]' \
+  "$tmp/cls_test.csv" "$tmp/cls_new.csv" || fail "writing cls_new.csv"
+"$bin" --train-csv "$tmp/cls_train.csv" --test-csv "$tmp/cls_test.csv" --target label \
+  --device cpu --model-from "$tmp/cls_model.safetensors" --epochs 0 \
+  --predict-csv "$tmp/cls_new.csv" --predictions "$tmp/cls_pred3.csv" >/dev/null 2>&1 ||
+  fail "--predict-csv run"
+cmp -s "$tmp/cls_pred.csv" "$tmp/cls_pred3.csv" || fail "--predict-csv predicts differently"
+expect_usage_error "--predict-csv: name the file for its predictions with --predictions" \
+  --device cpu --train-csv "$tmp/cls_train.csv" --test-csv "$tmp/cls_test.csv" \
+  --predict-csv "$tmp/cls_new.csv"
+expect_usage_error "--predict-csv '$tmp/cls_test.csv' has 3 columns but the model takes" \
+  --device cpu --train-csv "$tmp/cls_train.csv" --test-csv "$tmp/cls_test.csv" --target label \
+  --predict-csv "$tmp/cls_test.csv" --predictions "$tmp/p.csv"
 expect_usage_error "the model maps 2 features to 3 outputs, the data has 2 features and needs 1" \
   --device cpu --train-csv "$tmp/reg_train.csv" --test-csv "$tmp/reg_test.csv" --regression \
   --model-from "$tmp/cls_model.safetensors"

@@ -201,6 +201,23 @@ TEST(Csv, TextLabelsAreClassNames) {
   EXPECT_EQ(d.subset(rows).class_names, d.class_names);
 }
 
+// Data to predict: every column a feature, with or without a header, the label options ignored.
+TEST(Csv, FeaturesOnly) {
+  CsvOptions o;
+  o.features_only = true;
+  o.label_name = "label";  // ignored
+  const Dataset d = parse_csv("a,b\n1,2\n3,4.5\n", "new.csv", o);
+  EXPECT_EQ(d.rows, 2);
+  EXPECT_EQ(d.features, 2);
+  EXPECT_EQ(d.x, (std::vector<float>{1, 2, 3, 4.5F}));
+  EXPECT_TRUE(d.labels.empty() && d.targets.empty() && d.target_width == 0);
+  EXPECT_NO_THROW(d.validate());
+  const Dataset one = parse_csv("7\n8\n", "one.csv", o);  // a single column is enough
+  EXPECT_EQ(one.x, (std::vector<float>{7, 8}));
+  EXPECT_NE(testing::error_of([&] { parse_csv("1,2\n3,x\n", "bad.csv", o); }).find("'x'"),
+            std::string::npos);
+}
+
 TEST(Csv, SeveralTargetColumnsByName) {
   CsvOptions o;
   o.classification = false;

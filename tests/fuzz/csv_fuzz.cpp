@@ -1,6 +1,6 @@
 // libFuzzer target: the CSV parser on arbitrary text, with the label column chosen by index and
 // by name, as classification (numeric or text labels, and text labels numbered by given class
-// names) and regression, and with two regression targets by name.
+// names) and regression, with two regression targets by name, and as features only.
 #include <cstddef>
 #include <cstdint>
 #include <string_view>
@@ -10,13 +10,14 @@
 
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
   const std::string_view text(reinterpret_cast<const char*>(data), size);
-  cutrain::data::CsvOptions options[5];
+  cutrain::data::CsvOptions options[6];
   options[1].label_name = "label";
   options[2].classification = false;
   options[2].label_index = 0;
   options[3].classification = false;
   options[3].target_names = {"y", "label"};
   options[4].class_names = {"ant", "bee", "3"};
+  options[5].features_only = true;
   for (const auto& o : options) {
     try {
       const auto d = cutrain::data::parse_csv(text, "fuzz.csv", o);

@@ -63,6 +63,9 @@ struct CsvOptions {
   // Regression with several targets: these header names, in this order, become the target
   // (target_width = their count); takes precedence over label_name / label_index.
   std::vector<std::string> target_names;
+  // Data to predict: every column is a feature (no label or target; the label options are
+  // ignored). The Dataset has x only (Trainer::predict reads nothing else).
+  bool features_only = false;
 };
 Dataset parse_csv(std::string_view text, const std::string& name, const CsvOptions& options);
 Dataset read_csv(const std::string& path, const CsvOptions& options = {});
