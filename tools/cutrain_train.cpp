@@ -139,6 +139,54 @@ int run_find_lr(const Config& c, nn::Sequential& model, optim::Optimizer& opt,
   return 0;
 }
 
+// --model-from M --predict-csv NEW --predictions OUT with no training data: the model file alone
+// (Note [data spec in exports]: its input scaling and standardization, its class or target
+// names) predicts new rows; nothing is trained or evaluated.
+int run_predict_only(const Config& c) {
+  static constexpr const char* kDataFlags[] = {"--val-csv",    "--standardize",  "--target",
+                                               "--regression", "--train-subset", "--val-fraction"};
+  for (const char* flag : kDataFlags)
+    if (c.given.count(flag) != 0)
+      throw UsageError(std::string(flag) +
+                       ": predicting from --model-from alone takes the model file's own data "
+                       "handling; drop it, or give the training data with --train-csv/--data");
+  static constexpr const char* kRunFlags[] = {
+      "--epochs",  "--save",     "--resume",          "--export-torch", "--report",
+      "--metrics", "--patience", "--target-accuracy", "--find-lr"};
+  for (const char* flag : kRunFlags)
+    if (c.given.count(flag) != 0)
+      throw UsageError(std::string(flag) +
+                       ": --model-from with --predict-csv and no training data only predicts; "
+                       "drop it");
+  Device device = c.device == "auto" ? default_device() : Device::parse(c.device);
+  require_usable(device);
+  nn::Sequential model = train::load_model(c.model_from, device, c.seed);
+  const std::map<std::string, std::string> meta = train::read_metadata(c.model_from);
+  const auto found = meta.find(train::kDataSpecKey);
+  const train::DataSpec spec = found == meta.end()
+                                   ? train::DataSpec{}  // e.g. from PyTorch: raw features
+                                   : train::DataSpec::from_json(found->second, c.model_from);
+  data::CsvOptions o;
+  o.features_only = true;
+  data::Dataset rows = data::read_csv(c.predict_csv, o);
+  if (rows.features != model.input_features())
+    throw UsageError("--predict-csv '" + c.predict_csv + "' has " + std::to_string(rows.features) +
+                     " columns but the model takes " + std::to_string(model.input_features()) +
+                     " features");
+  spec.apply(rows);
+  optim::Sgd unused(model.parameters(), optim::SgdOptions{});  // the Trainer only predicts
+  train::TrainerOptions options;
+  options.batch_size = c.batch_size;
+  options.progress = false;
+  train::Trainer predictor(model, unused, options);
+  write_predictions(c.predictions, predictor.predict(rows), model.output_features(),
+                    spec.regression, spec.target_names, spec.class_names);
+  std::printf("predicted %lld rows of %s with %s on %s -> %s\n", static_cast<long long>(rows.rows),
+              c.predict_csv.c_str(), c.model_from.c_str(), describe(device).c_str(),
+              c.predictions.c_str());
+  return 0;
+}
+
 int run(const Config& c, const std::string& command_line) {
   if (!c.init_optimizer_from.empty() && !c.resume.empty())
     throw UsageError("--init-optimizer-from and --resume both set the optimizer state: use one");
@@ -151,6 +199,11 @@ int run(const Config& c, const std::string& command_line) {
     throw UsageError("--checkpoint-every needs --save (where to write the checkpoints)");
   const bool full_batch = c.optimizer == "lbfgs" || c.optimizer == "newton-cg";
   tools::check_flags_apply(c);
+  if (!c.model_from.empty() && !c.predict_csv.empty() && c.given.count("--data") == 0 &&
+      c.given.count("--train-csv") == 0 && c.given.count("--test-csv") == 0) {
+    tools::check_outputs(c);
+    return run_predict_only(c);
+  }
   if (c.patience > 0 && c.val_fraction == 0 && c.val_csv.empty())
     throw UsageError(
         "--patience stops on the validation loss: hold out validation data with "
@@ -204,7 +257,7 @@ int run(const Config& c, const std::string& command_line) {
   to.patience = c.patience;
   to.metrics_path = c.metrics;
   to.checkpoint_path = c.save;
-  to.checkpoint_metadata = {{"command", command_line}};
+  to.checkpoint_metadata = {{"command", command_line}, {train::kDataSpecKey, d.spec.to_json()}};
   to.label_smoothing = c.label_smoothing;
   to.ema_decay = c.ema;
   to.communicator = comm;
@@ -274,7 +327,8 @@ int run(const Config& c, const std::string& command_line) {
     write_predictions(c.predictions, trainer.predict(d.predict.rows > 0 ? d.predict : test),
                       d.outputs, d.regression, d.target_names,
                       d.train.class_names);  // names of text labels only
-  if (!c.export_torch.empty() && rank == 0) train::export_torch(c.export_torch, model);
+  if (!c.export_torch.empty() && rank == 0)
+    train::export_torch(c.export_torch, model, {{train::kDataSpecKey, d.spec.to_json()}});
   if (!c.export_torch_optimizer.empty() && rank == 0)
     train::export_torch_optimizer(c.export_torch_optimizer, model, *opt);
   double seconds = 0, sps = 0, issue = 0;

@@ -81,8 +81,9 @@ int run_full_batch(const Config& c, nn::Sequential& model, const TrainData& d, D
   }
   train::TrainState state;
   state.epoch = c.epochs;
-  if (!c.save.empty()) train::save_checkpoint(c.save, model, nullptr, state);
-  if (!c.export_torch.empty()) train::export_torch(c.export_torch, model);
+  const std::map<std::string, std::string> spec = {{train::kDataSpecKey, d.spec.to_json()}};
+  if (!c.save.empty()) train::save_checkpoint(c.save, model, nullptr, state, spec);
+  if (!c.export_torch.empty()) train::export_torch(c.export_torch, model, spec);
   if (!c.predictions.empty())
     write_predictions(c.predictions, evaluator.predict(d.predict.rows > 0 ? d.predict : d.test),
                       outputs, d.regression, d.target_names, d.train.class_names);

@@ -87,8 +87,9 @@ TrainData load_train_data(const Config& c) {
                        "directory holding the IDX files)");
     d.train = data::load_fashion_mnist(c.data, "train");
     d.test = data::load_fashion_mnist(c.data, "test");
-    data::scale(d.train, 1.0F / 255.0F);
-    data::scale(d.test, 1.0F / 255.0F);
+    d.spec.scale = 1.0F / 255.0F;
+    data::scale(d.train, d.spec.scale);
+    data::scale(d.test, d.spec.scale);
     d.class_names.assign(std::begin(data::kFashionMnistClasses),
                          std::end(data::kFashionMnistClasses));
   } else {
@@ -114,6 +115,7 @@ TrainData load_train_data(const Config& c) {
     data::CsvOptions o;
     o.features_only = true;
     d.predict = data::read_csv(c.predict_csv, o);
+    if (d.spec.scale != 1.0F) data::scale(d.predict, d.spec.scale);  // as the training data
     if (d.predict.features != d.train.features)
       throw UsageError(
           "--predict-csv '" + c.predict_csv + "' has " + std::to_string(d.predict.features) +
@@ -126,7 +128,12 @@ TrainData load_train_data(const Config& c) {
     st.apply(d.test);
     if (d.val.rows > 0) st.apply(d.val);
     if (d.predict.rows > 0) st.apply(d.predict);
+    d.spec.mean = st.mean;
+    d.spec.stddev = st.stddev;
   }
+  d.spec.regression = d.regression;
+  d.spec.class_names = d.train.class_names;  // text labels
+  d.spec.target_names = d.target_names;
   d.outputs = d.regression ? d.train.target_width : d.train.classes;
   return d;
 }

@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "cutrain/data.hpp"
+#include "cutrain/train/data_spec.hpp"
 #include "tools/train_options.hpp"
 
 namespace cutrain::tools {
@@ -19,6 +20,9 @@ struct TrainData {
   std::vector<std::string> target_names;  // regression targets named by --target, in order
   std::vector<std::string> class_names;   // by label where known (Fashion-MNIST's), else empty
   data::Dataset predict;                  // --predict-csv: rows to predict (features only)
+  // What the data went through and what the outputs mean, for exports and checkpoints
+  // (Note [data spec in exports]).
+  train::DataSpec spec;
 };
 
 // A UsageError for bad flags (a missing --data directory, an empty training split); a

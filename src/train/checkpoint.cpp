@@ -250,7 +250,19 @@ void load_weights(const std::string& path, nn::Sequential& model) {
   staged.commit();
 }
 
-void export_torch(const std::string& path, nn::Sequential& model) {
+std::map<std::string, std::string> read_metadata(const std::string& path) {
+  return io::load_safetensors(path).metadata;
+}
+
+void export_torch(const std::string& path, nn::Sequential& model,
+                  const std::map<std::string, std::string>& extra_metadata) {
+  // Note [architecture in exports]: the modules too, so that Python can rebuild the model
+  // (tools/cutrain_torch.py build_model) instead of restating it.
+  std::map<std::string, std::string> metadata = {{"format", "pt"},
+                                                 {"cutrain.modules", model.torch_modules()}};
+  for (const auto& [key, value] : extra_metadata)
+    CUTRAIN_CHECK(metadata.emplace(key, value).second, "export_torch: metadata key '", key,
+                  "' is the export's own");
   std::vector<io::TensorData> tensors;
   add_arena(tensors, model.parameters(), "");
   add_arena(tensors, model.buffers(), "");
@@ -266,10 +278,7 @@ void export_torch(const std::string& path, nn::Sequential& model) {
       n.bytes[static_cast<std::size_t>(b)] = static_cast<std::uint8_t>(count >> (8 * b));
     tensors.push_back(std::move(n));
   }
-  // Note [architecture in exports]: the modules too, so that Python can rebuild the model
-  // (tools/cutrain_torch.py build_model) instead of restating it.
-  io::save_safetensors(path, tensors,
-                       {{"format", "pt"}, {"cutrain.modules", model.torch_modules()}});
+  io::save_safetensors(path, tensors, metadata);
 }
 
 }  // namespace cutrain::train

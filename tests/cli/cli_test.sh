@@ -173,6 +173,23 @@ out=$("$bin" --train-csv "$tmp/txt_train.csv" --test-csv "$tmp/txt_bad.csv" --ta
   --device cpu 2>&1 >/dev/null)
 [ $? -eq 1 ] && printf '%s' "$out" | grep -q "label 'bee' is not one of the 3 classes (ant, moose, zebra)" ||
   fail "an unknown test label: $out"
+# Note [data spec in exports]: a model file alone predicts new rows as the run that trained it
+# did - its standardization statistics and class names travel in the export; no training data.
+python3 -c 'import csv,sys; w=csv.writer(open(sys.argv[2],"w")); [w.writerow([r[0], r[2]]) for r in csv.reader(open(sys.argv[1]))]' \
+  "$tmp/txt_test.csv" "$tmp/txt_new.csv" || fail "writing txt_new.csv"
+"$bin" --train-csv "$tmp/txt_train.csv" --test-csv "$tmp/txt_test.csv" --target label \
+  --device cpu --hidden 16 --dropout 0 --epochs 10 --lr 0.03 --standardize \
+  --export-torch "$tmp/txt_model.safetensors" --predict-csv "$tmp/txt_new.csv" \
+  --predictions "$tmp/txt_new_pred.csv" >/dev/null 2>&1 || fail "standardized text-label run"
+"$bin" --device cpu --model-from "$tmp/txt_model.safetensors" --predict-csv "$tmp/txt_new.csv" \
+  --predictions "$tmp/txt_new_pred2.csv" >"$tmp/alone.txt" 2>&1 ||
+  fail "prediction from the model file alone: $(tail -2 "$tmp/alone.txt")"
+cmp -s "$tmp/txt_new_pred.csv" "$tmp/txt_new_pred2.csv" ||
+  fail "the model file alone predicts differently: $(head -3 "$tmp/txt_new_pred2.csv")"
+head -1 "$tmp/txt_new_pred2.csv" | grep -q "^class,name," || fail "no class names from the file"
+expect_usage_error "--epochs: --model-from with --predict-csv and no training data only predicts" \
+  --device cpu --model-from "$tmp/txt_model.safetensors" --predict-csv "$tmp/txt_new.csv" \
+  --predictions "$tmp/p.csv" --epochs 3
 # --model-from rebuilds the exported model (its modules are in the file): no training, the same
 # predictions byte for byte; a model that does not fit the data is refused.
 "$bin" --train-csv "$tmp/cls_train.csv" --test-csv "$tmp/cls_test.csv" --target label \

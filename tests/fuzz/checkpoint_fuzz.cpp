@@ -25,6 +25,7 @@
 #include "cutrain/nn.hpp"
 #include "cutrain/optim.hpp"
 #include "cutrain/train/checkpoint.hpp"
+#include "cutrain/train/data_spec.hpp"
 
 namespace {
 
@@ -115,8 +116,14 @@ extern "C" int LLVMFuzzerInitialize(int* /*argc*/, char*** /*argv*/) {
     const std::string dir = std::filesystem::path(seed).parent_path().string();
     train::export_torch_optimizer((dir.empty() ? "" : dir + "/") + "torch_optimizer.safetensors",
                                   s.model, *s.opt);
-    // And an export with its modules (Note [architecture in exports]) for load_model.
-    train::export_torch((dir.empty() ? "" : dir + "/") + "torch_weights.safetensors", s.model);
+    // And an export with its modules (Note [architecture in exports]) for load_model, and a data
+    // spec (Note [data spec in exports]).
+    train::DataSpec spec;
+    spec.mean = {0.5F, -1.0F};
+    spec.stddev = {2.0F, 0.0F};
+    spec.class_names = {"ant", "bee"};
+    train::export_torch((dir.empty() ? "" : dir + "/") + "torch_weights.safetensors", s.model,
+                        {{train::kDataSpecKey, spec.to_json()}});
     std::exit(0);
   }
   return 0;
@@ -157,6 +164,12 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   }
   try {  // a model of its own: only a crash, a leak or a huge allocation would be a failure
     const nn::Sequential built = train::load_model(s.path, Device::cpu());
+  } catch (const Error&) {
+  }
+  try {  // its data spec (Note [data spec in exports]), as --model-from --predict-csv reads it
+    const auto meta = train::read_metadata(s.path);
+    const auto spec = meta.find(train::kDataSpecKey);
+    if (spec != meta.end()) train::DataSpec::from_json(spec->second, s.path);
   } catch (const Error&) {
   }
   return 0;

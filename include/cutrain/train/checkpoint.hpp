@@ -99,13 +99,18 @@ void load_weights(const std::string& path, nn::Sequential& model);
 // written by export_torch, save_checkpoint and tools/cutrain_torch.py save_model (from a
 // torch.nn.Sequential) - built on `device` (Dropout's masks from `seed`) and loaded with the
 // file's weights (load_weights). Modules: Linear, BatchNorm1d, ReLU, LeakyReLU, Tanh, Sigmoid,
-// GELU (exact, approximate='none'), Dropout. Another module, an argument cutrain does not
+// GELU (exact, approximate='none'), SiLU, Dropout. Another module, an argument cutrain does not
 // support (bias=False is supported; track_running_stats=False is not), or weights that do not
 // match is a cutrain::Error naming it; nothing is allocated for more weights than the file holds.
 nn::Sequential load_model(const std::string& path, Device device, std::uint64_t seed = 0);
 // torch.nn.Sequential's state_dict layout ("0.weight" [out, in], ..., BatchNorm's
 // num_batches_tracked as I64), so model.load_state_dict(safetensors.torch.load_file(path)).
-void export_torch(const std::string& path, nn::Sequential& model);
+// extra_metadata: more string metadata (e.g. kDataSpecKey, Note [data spec in exports]); a key
+// the export writes itself ("format", "cutrain.modules") is refused.
+void export_torch(const std::string& path, nn::Sequential& model,
+                  const std::map<std::string, std::string>& extra_metadata = {});
+// The string metadata of a safetensors file (an export or a checkpoint), checked as loading is.
+std::map<std::string, std::string> read_metadata(const std::string& path);
 
 // Note [torch optimizer state]: the optimizer's state in torch.optim's terms, so that a run can
 // move between cutrain and PyTorch with its momentum and second-moment estimates. One F32 tensor

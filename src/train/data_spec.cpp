@@ -1,0 +1,52 @@
+// Note [data spec in exports] (include/cutrain/train/data_spec.hpp).
+#include "cutrain/train/data_spec.hpp"
+
+#include <cmath>
+#include <nlohmann/json.hpp>
+
+#include "cutrain/error.hpp"
+
+namespace cutrain::train {
+
+void DataSpec::apply(data::Dataset& d) const {
+  if (scale != 1.0F) data::scale(d, scale);
+  if (!mean.empty()) data::Standardizer{mean, stddev}.apply(d);
+}
+
+std::string DataSpec::to_json() const {
+  nlohmann::json j = {{"scale", scale}, {"regression", regression}};
+  if (!mean.empty()) j["standardize"] = {{"mean", mean}, {"std", stddev}};
+  if (!class_names.empty()) j["class_names"] = class_names;
+  if (!target_names.empty()) j["target_names"] = target_names;
+  return j.dump();
+}
+
+DataSpec DataSpec::from_json(std::string_view text, const std::string& where) {
+  DataSpec s;
+  try {
+    const nlohmann::json j = nlohmann::json::parse(text);
+    s.scale = j.at("scale").get<float>();
+    s.regression = j.at("regression").get<bool>();
+    if (j.contains("standardize")) {
+      s.mean = j.at("standardize").at("mean").get<std::vector<float>>();
+      s.stddev = j.at("standardize").at("std").get<std::vector<float>>();
+    }
+    if (j.contains("class_names"))
+      s.class_names = j.at("class_names").get<std::vector<std::string>>();
+    if (j.contains("target_names"))
+      s.target_names = j.at("target_names").get<std::vector<std::string>>();
+  } catch (const nlohmann::json::exception& e) {
+    CUTRAIN_FAIL(where, ": metadata \"", kDataSpecKey, "\" is not a data spec (", e.what(), ")");
+  }
+  CUTRAIN_CHECK(std::isfinite(s.scale) && s.scale != 0.0F, where, ": data spec scale ", s.scale,
+                " must be finite and non-zero");
+  CUTRAIN_CHECK(s.mean.size() == s.stddev.size(), where, ": data spec has ", s.mean.size(),
+                " means but ", s.stddev.size(), " standard deviations");
+  for (std::size_t i = 0; i < s.mean.size(); ++i)
+    CUTRAIN_CHECK(std::isfinite(s.mean[i]) && std::isfinite(s.stddev[i]) && s.stddev[i] >= 0, where,
+                  ": data spec feature ", i, " has mean ", s.mean[i], " and stddev ", s.stddev[i],
+                  "; need finite values and stddev >= 0");
+  return s;
+}
+
+}  // namespace cutrain::train

@@ -1,0 +1,81 @@
+// Note [data spec in exports]: the spec round-trips through JSON bit for bit, applies as the
+// training data was prepared (scale, then data::Standardizer's rule), travels in an export's
+// metadata, and malformed specs are refused naming the file.
+#include "cutrain/train/data_spec.hpp"
+
+#include <gtest/gtest.h>
+
+#include <string>
+#include <vector>
+
+#include "support/errors.hpp"
+#include "trainer_fixture.hpp"
+
+namespace cutrain::train {
+namespace {
+
+TEST(DataSpec, RoundTripsAndAppliesAsTraining) {
+  DataSpec s;
+  s.scale = 1.0F / 255.0F;
+  s.mean = {0.1F, 1.0F / 3.0F, -7.25F};
+  s.stddev = {2.0F, 0.0F, 1e-3F};
+  s.class_names = {"ant", "moose", "zebra"};
+  const DataSpec back = DataSpec::from_json(s.to_json(), "m.safetensors");
+  EXPECT_EQ(back.scale, s.scale);
+  EXPECT_EQ(back.mean, s.mean);  // bit for bit: floats survive the JSON text
+  EXPECT_EQ(back.stddev, s.stddev);
+  EXPECT_EQ(back.class_names, s.class_names);
+  EXPECT_FALSE(back.regression);
+  // apply = scale, then per-feature (x - mean) / stddev; a zero stddev only centers.
+  data::Dataset d;
+  d.rows = 1;
+  d.features = 3;
+  d.x = {255.0F, 510.0F, 0.0F};
+  back.apply(d);
+  data::Dataset want;
+  want.rows = 1;
+  want.features = 3;
+  want.x = {255.0F, 510.0F, 0.0F};
+  data::scale(want, 1.0F / 255.0F);
+  data::Standardizer{s.mean, s.stddev}.apply(want);
+  EXPECT_EQ(d.x, want.x);
+  EXPECT_EQ(d.x[1], 2.0F - 1.0F / 3.0F);
+}
+
+TEST(DataSpec, RefusesMalformedSpecs) {
+  auto error = [](const std::string& json) {
+    return testing::error_of([&] { DataSpec::from_json(json, "m.safetensors"); });
+  };
+  EXPECT_NE(error("{").find("m.safetensors: metadata \"cutrain.data\" is not a data spec"),
+            std::string::npos);
+  EXPECT_NE(error(R"({"scale": 1})").find("not a data spec"), std::string::npos);
+  EXPECT_NE(error(R"({"scale": 0, "regression": false})").find("scale 0"), std::string::npos);
+  EXPECT_NE(
+      error(R"({"scale": 1, "regression": false, "standardize": {"mean": [1, 2], "std": [1]}})")
+          .find("2 means but 1 standard deviations"),
+      std::string::npos);
+  EXPECT_NE(error(R"({"scale": 1, "regression": false, "standardize": {"mean": [1], "std": [-1]}})")
+                .find("stddev >= 0"),
+            std::string::npos);
+}
+
+TEST(DataSpec, TravelsInAnExport) {
+  nn::Sequential m = testing_fixture::model(2);
+  DataSpec s;
+  s.regression = true;
+  s.target_names = {"y"};
+  const std::string path = testing_fixture::tmp("spec.safetensors");
+  export_torch(path, m, {{kDataSpecKey, s.to_json()}});
+  const auto meta = read_metadata(path);
+  EXPECT_EQ(meta.at("cutrain.modules"), m.torch_modules());
+  const DataSpec back = DataSpec::from_json(meta.at(kDataSpecKey), path);
+  EXPECT_TRUE(back.regression);
+  EXPECT_EQ(back.target_names, s.target_names);
+  EXPECT_NE(testing::error_of([&] {
+              export_torch(path, m, {{"format", "x"}});
+            }).find("metadata key 'format' is the export's own"),
+            std::string::npos);
+}
+
+}  // namespace
+}  // namespace cutrain::train
