@@ -17,7 +17,14 @@
 namespace cutrain::tools {
 namespace {
 
-// The flags of the mini-batch trainer, which the full-batch optimizers do not use.
+// The LR schedule's flags: neither the full-batch optimizers nor a range test (--find-lr,
+// which sets the lr itself) use them.
+constexpr const char* kScheduleFlags[] = {"--schedule", "--step-size", "--gamma",
+                                          "--min-lr",   "--pct-start", "--plateau-patience",
+                                          "--warmup"};
+
+// The flags of the mini-batch trainer, which the full-batch optimizers do not use (nor the
+// schedule's).
 constexpr const char* kMiniBatchOnly[] = {"--val-csv",
                                           "--batchnorm",
                                           "--momentum",
@@ -30,13 +37,6 @@ constexpr const char* kMiniBatchOnly[] = {"--val-csv",
                                           "--eps",
                                           "--weight-decay",
                                           "--amsgrad",
-                                          "--schedule",
-                                          "--step-size",
-                                          "--gamma",
-                                          "--min-lr",
-                                          "--pct-start",
-                                          "--plateau-patience",
-                                          "--warmup",
                                           "--clip-norm",
                                           "--label-smoothing",
                                           "--ema",
@@ -52,7 +52,8 @@ constexpr const char* kMiniBatchOnly[] = {"--val-csv",
                                           "--target-accuracy",
                                           "--find-lr"};
 
-// What a learning-rate range test (--find-lr) does not do: train to the end, evaluate, write.
+// What a learning-rate range test (--find-lr) does not do: train to the end, evaluate, write
+// (nor the schedule's).
 constexpr const char* kTrainingRunOnly[] = {"--epochs",
                                             "--save",
                                             "--checkpoint-every",
@@ -62,13 +63,6 @@ constexpr const char* kTrainingRunOnly[] = {"--epochs",
                                             "--metrics",
                                             "--target-accuracy",
                                             "--patience",
-                                            "--schedule",
-                                            "--step-size",
-                                            "--gamma",
-                                            "--min-lr",
-                                            "--pct-start",
-                                            "--plateau-patience",
-                                            "--warmup",
                                             "--ema",
                                             "--accumulate",
                                             "--resident-data",
@@ -128,6 +122,9 @@ void check_flags_apply(const Config& c) {
         out += (out.empty() ? "" : ", ") + std::string(flag);
     return out;
   };
+  auto join = [](const std::string& a, const std::string& b) {
+    return a.empty() || b.empty() ? a + b : a + ", " + b;
+  };
   const bool csv = c.given.count("--train-csv") != 0 || c.given.count("--test-csv") != 0;
   if (csv && (c.train_csv.empty() || c.test_csv.empty()))
     throw UsageError("--train-csv and --test-csv go together: give both");
@@ -148,7 +145,7 @@ void check_flags_apply(const Config& c) {
     const std::string u = unused(kFinderOnly, {});
     if (!u.empty()) throw UsageError(u + ": only with --find-lr");
   } else {
-    const std::string u = unused(kTrainingRunOnly, {});
+    const std::string u = join(unused(kTrainingRunOnly, {}), unused(kScheduleFlags, {}));
     if (!u.empty())
       throw UsageError("--find-lr measures the loss against the lr and trains nothing: remove " +
                        u);
@@ -168,7 +165,7 @@ void check_flags_apply(const Config& c) {
     if (!u.empty()) throw UsageError("--regression has no classes and no accuracy: remove " + u);
   }
   if (c.optimizer == "lbfgs" || c.optimizer == "newton-cg") {
-    const std::string u = unused(kMiniBatchOnly, {});
+    const std::string u = join(unused(kMiniBatchOnly, {}), unused(kScheduleFlags, {}));
     if (u.empty()) return;
     std::string why = "--optimizer " + c.optimizer +
                       " takes full-batch steps (the whole training set each, no dropout) and "
