@@ -9,6 +9,7 @@
 
 #include "cutrain/data/readers.hpp"
 #include "cutrain/error.hpp"
+#include "src/data/narrow.hpp"
 
 namespace cutrain::data {
 namespace {
@@ -33,11 +34,24 @@ std::vector<std::string_view> split_line(std::string_view line) {
   return cells;
 }
 
-bool parse_float(std::string_view cell, float& out) {
+// A whole cell as a number, "nan" and "inf" included. Beyond float's range (from_chars reports
+// overflow and underflow alike), the value is read as a double and narrowed: 1e-50 is 0, 1e39
+// infinite.
+bool parse_number(std::string_view cell, float& out) {
+  if (!cell.empty() && cell.front() == '+') cell.remove_prefix(1);
   if (cell.empty()) return false;
-  if (cell.front() == '+') cell.remove_prefix(1);
-  const auto [end, ec] = std::from_chars(cell.data(), cell.data() + cell.size(), out);
-  return ec == std::errc() && end == cell.data() + cell.size() && std::isfinite(out);
+  const char* const last = cell.data() + cell.size();
+  std::from_chars_result r = std::from_chars(cell.data(), last, out);
+  if (r.ec == std::errc::result_out_of_range) {
+    double wide = 0;
+    r = std::from_chars(cell.data(), last, wide);
+    out = detail::narrow_to_float(wide);
+  }
+  return r.ec == std::errc() && r.ptr == last;
+}
+
+bool parse_float(std::string_view cell, float& out) {  // a finite number
+  return parse_number(cell, out) && std::isfinite(out);
 }
 
 // Classification labels: class names when given or when any label is not a number (numbered in
@@ -48,15 +62,8 @@ void text_or_numeric_labels(Dataset& d, const std::vector<std::string_view>& cel
                             std::vector<float>& values) {
   // "nan" or "inf" reads as a number (and then fails as a label): a missing value must not
   // quietly become a class of its own.
-  auto number = [](std::string_view cell, float& out) {
-    if (!cell.empty() && cell.front() == '+') cell.remove_prefix(1);
-    const auto [end, ec] = std::from_chars(cell.data(), cell.data() + cell.size(), out);
-    if (ec == std::errc::result_out_of_range) out = std::numeric_limits<float>::infinity();
-    return (ec == std::errc() || ec == std::errc::result_out_of_range) &&
-           end == cell.data() + cell.size();
-  };
   bool text = !o.class_names.empty();
-  for (std::size_t i = 0; i < cells.size() && !text; ++i) text = !number(cells[i], values[i]);
+  for (std::size_t i = 0; i < cells.size() && !text; ++i) text = !parse_number(cells[i], values[i]);
   if (!text) return;
   std::vector<std::string> names = o.class_names;
   if (names.empty()) {

@@ -7,6 +7,7 @@
 
 #include "cutrain/data/readers.hpp"
 #include "cutrain/error.hpp"
+#include "src/data/narrow.hpp"
 
 namespace cutrain::data {
 namespace {
@@ -47,18 +48,8 @@ float element(const std::uint8_t* p, std::uint8_t type) {
       return std::bit_cast<float>(be32(p));
     case 0x0E: {
       const std::uint64_t bits = (std::uint64_t{be32(p)} << 32) | be32(p + 4);
-      const double v = std::bit_cast<double>(bits);
-      // A double beyond float's range is undefined behaviour to convert; it becomes the infinity
-      // of its sign, as IEEE rounding would (and Dataset::validate refuses it as a feature).
-      constexpr double kMax = std::numeric_limits<float>::max();
-      if (v > kMax || v < -kMax) {
-        // Rounds to FLT_MAX rather than infinity within half an ulp of it, as a conversion does.
-        const double edge = kMax + std::ldexp(1.0, 127 - 24);
-        if (v < edge && v > -edge) return static_cast<float>(v > 0 ? kMax : -kMax);
-        return v > 0 ? std::numeric_limits<float>::infinity()
-                     : -std::numeric_limits<float>::infinity();
-      }
-      return static_cast<float>(v);  // NaN stays NaN
+      // Beyond float's range: the infinity of its sign (Dataset::validate refuses it as a feature).
+      return detail::narrow_to_float(std::bit_cast<double>(bits));
     }
   }
   return 0.0F;

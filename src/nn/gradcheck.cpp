@@ -9,45 +9,10 @@
 
 #include "cutrain/buffer.hpp"
 #include "cutrain/error.hpp"
+#include "src/nn/model_snapshot.hpp"
 
 namespace cutrain::nn {
 namespace {
-
-// Puts back everything a check changes, on the way out - an error included.
-class ModelRestorer {
- public:
-  explicit ModelRestorer(Sequential& m)
-      : model_(m),
-        params_(m.parameters().to_host()),
-        grads_(m.gradients().to_host()),
-        buffers_(m.buffers().to_host()),
-        forwards_(m.forward_count()),
-        training_forwards_(m.training_forward_count()) {}
-  ~ModelRestorer() {
-    try {
-      model_.parameters().from_host(params_);
-      model_.gradients().from_host(grads_);
-      model_.buffers().from_host(buffers_);
-    } catch (...) {  // a device error here would already have been reported by the check
-    }
-    model_.set_forward_count(forwards_);
-    model_.set_training_forward_count(training_forwards_);
-  }
-  ModelRestorer(const ModelRestorer&) = delete;
-  ModelRestorer& operator=(const ModelRestorer&) = delete;
-
-  const std::vector<float>& params() const { return params_; }
-  // The counters every forward of the check starts from: the same Dropout masks each time.
-  void hold_counters() {
-    model_.set_forward_count(forwards_);
-    model_.set_training_forward_count(training_forwards_);
-  }
-
- private:
-  Sequential& model_;
-  std::vector<float> params_, grads_, buffers_;
-  std::uint64_t forwards_, training_forwards_;
-};
 
 std::vector<float> normal_values(std::size_t n, std::mt19937_64& rng) {
   std::normal_distribution<float> normal(0.0F, 1.0F);
@@ -77,8 +42,8 @@ void track(GradCheckResult& r, double ratio, const std::string& where, double an
 
 class Checker {
  public:
-  Checker(Sequential& m, const GradCheckOptions& o, ModelRestorer& restorer)
-      : model_(m), o_(o), restorer_(restorer), device_(m.device()) {
+  Checker(Sequential& m, const GradCheckOptions& o, detail::ModelSnapshot& snapshot)
+      : model_(m), o_(o), snapshot_(snapshot), device_(m.device()) {
     std::mt19937_64 rng(o.seed);
     x_host_ = normal_values(static_cast<std::size_t>(o.batch * m.input_features()), rng);
     w_ = normal_values(static_cast<std::size_t>(o.batch * m.output_features()), rng);
@@ -88,7 +53,7 @@ class Checker {
 
   // L = sum w y in double, from the counters every forward of the check starts at.
   double loss() {
-    restorer_.hold_counters();
+    snapshot_.hold_counters();
     const Matrix& y = model_.forward(input());
     std::vector<float> out(y.size());
     copy_bytes(out.data(), Device::cpu(), y.data, y.device, out.size() * sizeof(float));
@@ -104,7 +69,7 @@ class Checker {
                   "check_gradients: two forwards of the same input gave different outputs: a "
                   "layer's forward is not a function of its input and parameters (a random draw "
                   "that does not derive from LayerContext::seed() and step()?)");
-    restorer_.hold_counters();
+    snapshot_.hold_counters();
     model_.forward(input());
     Buffer dy(w_.size() * sizeof(float), device_), dx_buffer(x_.bytes(), device_);
     copy_bytes(dy.data(), device_, w_.data(), Device::cpu(), dy.bytes());
@@ -175,7 +140,7 @@ class Checker {
 
   Sequential& model_;
   const GradCheckOptions& o_;
-  ModelRestorer& restorer_;
+  detail::ModelSnapshot& snapshot_;
   Device device_;
   std::vector<float> x_host_, w_;
   Buffer x_;
@@ -200,14 +165,14 @@ GradCheckResult check_gradients(Sequential& model, const GradCheckOptions& optio
                     options.atol >= 0 && options.rtol + options.atol > 0,
                 "check_gradients: rtol = ", options.rtol, ", atol = ", options.atol,
                 " are invalid; valid: finite, >= 0, not both 0");
-  ModelRestorer restorer(model);
-  Checker checker(model, options, restorer);
+  detail::ModelSnapshot snapshot(model);
+  Checker checker(model, options, snapshot);
   std::vector<float> dtheta, dx;
   checker.analytic(dtheta, dx);
 
   GradCheckResult r;
   float* params = model.parameters().data();
-  const std::vector<float>& p = restorer.params();
+  const std::vector<float>& p = snapshot.params();
   for (const auto& t : model.parameters().layout().tensors())
     for (std::size_t j = 0; j < t.numel; j += stride_for(t.numel, options.per_tensor)) {
       const std::size_t i = t.offset + j;

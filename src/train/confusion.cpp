@@ -48,6 +48,12 @@ std::int64_t ConfusionMatrix::rows_of(std::int32_t truth) const {
   return n;
 }
 
+std::int64_t ConfusionMatrix::predicted_as(std::int32_t predicted) const {
+  std::int64_t n = 0;
+  for (std::int32_t t = 0; t < classes; ++t) n += at(t, predicted);
+  return n;
+}
+
 double ConfusionMatrix::accuracy() const {
   std::int64_t trace = 0;
   for (std::int32_t c = 0; c < classes; ++c) trace += at(c, c);
@@ -70,11 +76,8 @@ std::vector<double> ConfusionMatrix::recall() const {
 
 std::vector<double> ConfusionMatrix::precision() const {
   std::vector<double> r(static_cast<std::size_t>(classes));
-  for (std::int32_t c = 0; c < classes; ++c) {
-    std::int64_t predicted = 0;
-    for (std::int32_t t = 0; t < classes; ++t) predicted += at(t, c);
-    r[static_cast<std::size_t>(c)] = ratio(at(c, c), predicted);
-  }
+  for (std::int32_t c = 0; c < classes; ++c)
+    r[static_cast<std::size_t>(c)] = ratio(at(c, c), predicted_as(c));
   return r;
 }
 
@@ -91,9 +94,7 @@ double ConfusionMatrix::macro_f1() const {
   double sum = 0;
   std::int32_t present = 0;
   for (std::int32_t c = 0; c < classes; ++c) {
-    std::int64_t predicted = 0;
-    for (std::int32_t t = 0; t < classes; ++t) predicted += at(t, c);
-    if (rows_of(c) == 0 && predicted == 0) continue;  // neither a label nor a prediction
+    if (rows_of(c) == 0 && predicted_as(c) == 0) continue;  // neither a label nor a prediction
     sum += f[static_cast<std::size_t>(c)];
     ++present;
   }

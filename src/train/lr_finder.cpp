@@ -13,58 +13,44 @@
 #include "cutrain/error.hpp"
 #include "cutrain/nn/loss.hpp"
 #include "cutrain/stream.hpp"
+#include "src/nn/model_snapshot.hpp"
 
 namespace cutrain::train {
 namespace {
 
-// Everything a sweep changes, put back on the way out - an error included.
+// Everything a sweep changes - the model (nn::detail::ModelSnapshot) and the optimizer's state,
+// step counts and lr - put back on the way out, an error included, after the sweep's stream.
 class Snapshot {
  public:
   Snapshot(nn::Sequential& m, optim::Optimizer& o, Stream& stream)
       : model_(m),
         optimizer_(o),
         stream_(stream),
-        params_(m.parameters().to_host()),
-        buffers_(m.buffers().to_host()),
-        grads_(m.gradients().to_host()),
         lr_(o.lr()),
         applied_(o.applied_steps()),
-        skipped_(o.skipped_steps()),
-        forwards_(m.forward_count()),
-        training_forwards_(m.training_forward_count()),
-        training_(m.training()) {
+        skipped_(o.skipped_steps()) {
     for (const optim::NamedState& s : o.state()) states_.push_back(s.arena->to_host());
   }
-  ~Snapshot() {
+  ~Snapshot() {  // the optimizer here, then model_ (a member) as it is destroyed
     try {
-      stream_
-          .synchronize();  // the sweep's work first (its stream does not order with these copies)
-      model_.parameters().from_host(params_);
-      model_.buffers().from_host(buffers_);
-      model_.gradients().from_host(grads_);
+      stream_.synchronize();  // the sweep's work first (its stream does not order with copies)
       std::size_t i = 0;
       for (const optim::NamedState& s : optimizer_.state()) s.arena->from_host(states_[i++]);
       optimizer_.set_step_counts(applied_, skipped_);
       optimizer_.set_lr(lr_);
     } catch (...) {  // a device error here was already reported by the sweep
     }
-    model_.set_forward_count(forwards_);
-    model_.set_training_forward_count(training_forwards_);
-    model_.train(training_);
   }
   Snapshot(const Snapshot&) = delete;
   Snapshot& operator=(const Snapshot&) = delete;
 
  private:
-  nn::Sequential& model_;
+  nn::detail::ModelSnapshot model_;
   optim::Optimizer& optimizer_;
   Stream& stream_;
-  std::vector<float> params_, buffers_, grads_;
   std::vector<std::vector<float>> states_;
   float lr_;
   std::int64_t applied_, skipped_;
-  std::uint64_t forwards_, training_forwards_;
-  bool training_;
 };
 
 void check_options(const LrFinderOptions& o) {

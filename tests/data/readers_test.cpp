@@ -218,6 +218,21 @@ TEST(Csv, FeaturesOnly) {
             std::string::npos);
 }
 
+// Numbers beyond float's range: underflow reads as the nearest float (a denormal, or 0) - it used
+// to be refused as "not a finite number" - and overflow is refused, as an infinity would be.
+TEST(Csv, TinyAndHugeNumbers) {
+  CsvOptions o;
+  o.features_only = true;
+  const Dataset d = parse_csv("1e-50,1e-40,-3.5e-39\n", "tiny.csv", o);
+  EXPECT_EQ(d.x,
+            (std::vector<float>{0.0F, static_cast<float>(1e-40), static_cast<float>(-3.5e-39)}));
+  EXPECT_NE(d.x[1], 0.0F);  // a denormal, kept
+  EXPECT_NE(testing::error_of([&] {
+              parse_csv("1,2\n1e39,2\n", "huge.csv", o);
+            }).find("'1e39' is not a finite number"),
+            std::string::npos);
+}
+
 TEST(Csv, SeveralTargetColumnsByName) {
   CsvOptions o;
   o.classification = false;

@@ -103,6 +103,7 @@ TEST(Confusion, TrainerMatrixMatchesEvaluate) {
   for (std::size_t r = 0; r < 151; ++r)
     predicted_as_0 += predicted_class({logits.data() + 3 * r, 3}) == 0 ? 1 : 0;
   EXPECT_EQ(c.at(0, 0) + c.at(1, 0) + c.at(2, 0), predicted_as_0);
+  EXPECT_EQ(c.predicted_as(0), predicted_as_0);
 
   data::Dataset regression = test;
   regression.labels.clear();

@@ -28,9 +28,10 @@ struct ConfusionMatrix {
 
   std::int64_t at(std::int32_t truth, std::int32_t predicted) const;
   std::int64_t total() const;
-  std::int64_t rows_of(std::int32_t truth) const;  // support: rows whose label is `truth`
-  double accuracy() const;                         // trace / total (0 when empty)
-  std::vector<double> recall() const;              // per class; each class's accuracy
+  std::int64_t rows_of(std::int32_t truth) const;           // support: rows whose label is `truth`
+  std::int64_t predicted_as(std::int32_t predicted) const;  // rows predicted as `predicted`
+  double accuracy() const;                                  // trace / total (0 when empty)
+  std::vector<double> recall() const;                       // per class; each class's accuracy
   std::vector<double> precision() const;
   std::vector<double> f1() const;
   double macro_f1() const;

@@ -1,0 +1,94 @@
+// tools/no_training.hpp.
+#include "tools/no_training.hpp"
+
+#include <cstdio>
+#include <map>
+#include <nlohmann/json.hpp>
+#include <string>
+
+#include "cutrain/cutrain.hpp"
+#include "tools/run_report.hpp"
+
+namespace cutrain::tools {
+
+int run_find_lr(const Config& c, nn::Sequential& model, optim::Optimizer& opt,
+                const data::Dataset& train, const std::string& device,
+                const std::string& command_line) {
+  const train::LrFinderResult r = train::find_lr(model, opt, train,
+                                                 {.min_lr = c.find_lr_min,
+                                                  .max_lr = c.find_lr_max,
+                                                  .steps = c.find_lr_steps,
+                                                  .batch_size = c.batch_size,
+                                                  .seed = c.seed,
+                                                  .clip_norm = c.clip_norm});
+  std::printf("learning-rate range test (%s, batch %lld):\n%12s %12s %12s\n", opt.name().c_str(),
+              static_cast<long long>(c.batch_size), "lr", "loss", "smoothed");
+  for (std::size_t k = 0; k < r.lrs.size(); ++k)
+    if (k % 5 == 0 || k + 1 == r.lrs.size() || static_cast<std::int64_t>(k) == r.suggested_index)
+      std::printf("%12.4g %12.5g %12.5g%s\n", r.lrs[k], r.losses[k], r.smoothed[k],
+                  static_cast<std::int64_t>(k) == r.suggested_index ? "  <- steepest descent" : "");
+  if (r.diverged) std::printf("diverged at lr %.4g: the sweep stopped\n", r.lrs.back());
+  if (r.suggested_index >= 0)
+    std::printf("suggested --lr %.3g (where the smoothed loss falls fastest)\n", r.suggested_lr);
+  else
+    std::printf("no suggestion: the loss did not fall over enough steps; widen the range\n");
+  if (!c.report.empty())
+    write_report(c.report,
+                 {{"lr_finder",
+                   {{"lrs", r.lrs},
+                    {"losses", r.losses},
+                    {"smoothed", r.smoothed},
+                    {"diverged", r.diverged},
+                    {"suggested_lr", r.suggested_index >= 0 ? nlohmann::json(r.suggested_lr)
+                                                            : nlohmann::json(nullptr)}}},
+                  {"device", device},
+                  {"command", command_line}});
+  return 0;
+}
+
+int run_predict_only(const Config& c) {
+  static constexpr const char* kDataFlags[] = {"--val-csv",    "--standardize",  "--target",
+                                               "--regression", "--train-subset", "--val-fraction"};
+  for (const char* flag : kDataFlags)
+    if (c.given.count(flag) != 0)
+      throw UsageError(std::string(flag) +
+                       ": predicting from --model-from alone takes the model file's own data "
+                       "handling; drop it, or give the training data with --train-csv/--data");
+  static constexpr const char* kRunFlags[] = {
+      "--epochs",  "--save",     "--resume",          "--export-torch", "--report",
+      "--metrics", "--patience", "--target-accuracy", "--find-lr"};
+  for (const char* flag : kRunFlags)
+    if (c.given.count(flag) != 0)
+      throw UsageError(std::string(flag) +
+                       ": --model-from with --predict-csv and no training data only predicts; "
+                       "drop it");
+  Device device = c.device == "auto" ? default_device() : Device::parse(c.device);
+  require_usable(device);
+  nn::Sequential model = train::load_model(c.model_from, device, c.seed);
+  const std::map<std::string, std::string> meta = train::read_metadata(c.model_from);
+  const auto found = meta.find(train::kDataSpecKey);
+  const train::DataSpec spec = found == meta.end()
+                                   ? train::DataSpec{}  // e.g. from PyTorch: raw features
+                                   : train::DataSpec::from_json(found->second, c.model_from);
+  data::CsvOptions o;
+  o.features_only = true;
+  data::Dataset rows = data::read_csv(c.predict_csv, o);
+  if (rows.features != model.input_features())
+    throw UsageError("--predict-csv '" + c.predict_csv + "' has " + std::to_string(rows.features) +
+                     " columns but the model takes " + std::to_string(model.input_features()) +
+                     " features");
+  spec.apply(rows);
+  optim::Sgd unused(model.parameters(), optim::SgdOptions{});  // the Trainer only predicts
+  train::TrainerOptions options;
+  options.batch_size = c.batch_size;
+  options.progress = false;
+  train::Trainer predictor(model, unused, options);
+  write_predictions(c.predictions, predictor.predict(rows), model.output_features(),
+                    spec.regression, spec.target_names, spec.class_names);
+  std::printf("predicted %lld rows of %s with %s on %s -> %s\n", static_cast<long long>(rows.rows),
+              c.predict_csv.c_str(), c.model_from.c_str(), describe(device).c_str(),
+              c.predictions.c_str());
+  return 0;
+}
+
+}  // namespace cutrain::tools
