@@ -14,6 +14,9 @@ Gradient accumulation (Note [gradient accumulation]): cutrain with batches of 16
 share of the step's rows before backward and a step every 4 micro-batches (the last step has
 16 + 16 + 16 + 4 rows).
 
+Class weights with label smoothing (`--class-weights`, one of them 0, `--label-smoothing 0.1`)
+against CrossEntropyLoss(weight=, label_smoothing=), Adam.
+
 Weight averaging (Note [weight averaging]): `--ema 0.9` against the average PyTorch's
 AveragedModel with get_ema_multi_avg_fn keeps - a copy after the first step, then
 ema.lerp_(p, 1 - decay) after each - written out as that recurrence (PyTorch 1.13 predates
@@ -244,6 +247,30 @@ def main():
         worst = worst_weights(model, load_safetensors(out))
         print(f"adamw_accumulate: max relative difference {worst:.3g} "
               f"({(n_acc + group - 1) // group} steps of {steps_of} micro-batches)")
+        worst_all = max(worst_all, worst)
+
+        # Class weights and label smoothing against CrossEntropyLoss(weight=, label_smoothing=):
+        # one of the weights 0 (those samples count for nothing), Adam.
+        class_w = [1.0, 2.5, 0.5, 1.0, 0.0, 3.0, 1.0, 0.75, 1.5, 1.0]
+        out = os.path.join(tmp, "class_weights.safetensors")
+        subprocess.run([BINARY, "--data", DATA, "--device", "cpu",
+                        "--hidden", ",".join(map(str, HIDDEN)), "--dropout", "0",
+                        "--schedule", "constant", "--no-shuffle", "--epochs", "1",
+                        "--batch-size", str(BATCH), "--train-subset", str(N),
+                        "--optimizer", "adam", "--lr", "0.003", "--weight-decay", "0",
+                        "--class-weights", ",".join(map(str, class_w)),
+                        "--label-smoothing", "0.1", "--init-from", init_path, "--save", out],
+                       check=True, stdout=subprocess.DEVNULL)
+        model = make_model({k[len("layers."):]: v for k, v in init.items()})
+        opt = make_optimizer(model, lambda g: torch.optim.Adam(g, lr=0.003), 0.0)
+        loss_fn = torch.nn.CrossEntropyLoss(weight=torch.tensor(class_w), label_smoothing=0.1)
+        for start in range(0, N, BATCH):
+            opt.zero_grad()
+            loss_fn(model(torch.from_numpy(x[start:start + BATCH])),
+                    torch.from_numpy(y[start:start + BATCH])).backward()
+            opt.step()
+        worst = worst_weights(model, load_safetensors(out))
+        print(f"adam_class_weights: max relative difference {worst:.3g}")
         worst_all = max(worst_all, worst)
 
         # Weight averaging against the recurrence AveragedModel applies after each step.

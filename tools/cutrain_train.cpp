@@ -149,6 +149,14 @@ int run(const Config& c, const std::string& command_line) {
               static_cast<long long>(train.rows), static_cast<long long>(val.rows),
               static_cast<long long>(test.rows), static_cast<long long>(train.features));
 
+  if (!d.class_weights.empty()) {
+    std::printf("class weights:");
+    for (std::size_t k = 0; k < d.class_weights.size(); ++k)
+      std::printf(" %s=%.4g",
+                  k < d.class_names.size() ? d.class_names[k].c_str() : std::to_string(k).c_str(),
+                  static_cast<double>(d.class_weights[k]));
+    std::printf("\n");
+  }
   nn::Sequential model = tools::make_model(c, hidden, train.features, d.outputs, device);
   std::printf("model:\n%s", model.summary().c_str());
   if (!c.init_from.empty()) train::load_weights(c.init_from, model);
@@ -159,7 +167,8 @@ int run(const Config& c, const std::string& command_line) {
   if (c.find_lr) {
     if (comm != nullptr && comm->size() > 1)
       throw UsageError("--find-lr: run the learning-rate range test in one process");
-    return tools::run_find_lr(c, model, *opt, train, describe(device), command_line);
+    return tools::run_find_lr(c, model, *opt, train, d.class_weights, describe(device),
+                              command_line);
   }
   if (!c.init_optimizer_from.empty())
     train::import_torch_optimizer(c.init_optimizer_from, model, *opt);
@@ -175,6 +184,7 @@ int run(const Config& c, const std::string& command_line) {
   to.checkpoint_path = c.save;
   to.checkpoint_metadata = {{"command", command_line}, {train::kDataSpecKey, d.spec.to_json()}};
   to.label_smoothing = c.label_smoothing;
+  to.class_weights = d.class_weights;
   to.ema_decay = c.ema;
   to.communicator = comm;
   to.bucket_bytes = static_cast<std::size_t>(c.bucket_mb * 1024 * 1024);
@@ -289,6 +299,7 @@ int run(const Config& c, const std::string& command_line) {
       j["epochs_to_target"] = target->epoch > 0 ? nlohmann::json(target->epoch) : nullptr;
       j["time_to_target_s"] = target->epoch > 0 ? nlohmann::json(target->seconds) : nullptr;
     }
+    if (!d.class_weights.empty()) j["class_weights"] = d.class_weights;  // test_loss weighs them
     if (by_class) add_per_class(j, *by_class, d.class_names);
     if (!by_target.empty()) add_per_target(j, by_target, d.target_names);
     write_report(c.report, j);

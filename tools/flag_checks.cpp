@@ -160,7 +160,8 @@ void check_flags_apply(const Config& c) {
     if (!u.empty()) throw UsageError(u + ": only for CSV data (--train-csv / --test-csv)");
   }
   if (c.regression) {
-    static constexpr const char* kClassesOnly[] = {"--target-accuracy", "--label-smoothing"};
+    static constexpr const char* kClassesOnly[] = {"--target-accuracy", "--label-smoothing",
+                                                   "--class-weights"};
     const std::string u = unused(kClassesOnly, {});
     if (!u.empty()) throw UsageError("--regression has no classes and no accuracy: remove " + u);
   }

@@ -25,7 +25,7 @@ int run_full_batch(const Config& c, nn::Sequential& model, const TrainData& d, D
              d.regression ? static_cast<const void*>(train.targets.data())
                           : static_cast<const void*>(train.labels.data()),
              Device::cpu(), y.bytes());
-  nn::SoftmaxCrossEntropy cross_entropy;
+  nn::SoftmaxCrossEntropy cross_entropy(0.0F, d.class_weights);
   nn::MseLoss mse;
   model.eval();  // full-batch: no dropout noise inside the line of iterates
   auto closure = [&] {
@@ -65,6 +65,7 @@ int run_full_batch(const Config& c, nn::Sequential& model, const TrainData& d, D
   train::TrainerOptions eval_options;
   eval_options.batch_size = c.batch_size;
   eval_options.progress = false;
+  eval_options.class_weights = d.class_weights;  // the test loss is the objective's kind
   train::Trainer evaluator(model, unused, eval_options);
   const train::EvalResult r = evaluator.evaluate(d.test);
   print_test_result(r, d.regression);
@@ -96,6 +97,7 @@ int run_full_batch(const Config& c, nn::Sequential& model, const TrainData& d, D
                         {"device", describe(device)},
                         {"parameters", model.parameters().layout().parameter_count()},
                         {"command", command_line}};
+    if (!d.class_weights.empty()) j["class_weights"] = d.class_weights;
     if (by_class) add_per_class(j, *by_class, d.class_names);
     if (!by_target.empty()) add_per_target(j, by_target, d.target_names);
     write_report(c.report, j);

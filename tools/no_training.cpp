@@ -12,15 +12,17 @@
 namespace cutrain::tools {
 
 int run_find_lr(const Config& c, nn::Sequential& model, optim::Optimizer& opt,
-                const data::Dataset& train, const std::string& device,
-                const std::string& command_line) {
+                const data::Dataset& train, const std::vector<float>& class_weights,
+                const std::string& device, const std::string& command_line) {
   const train::LrFinderResult r = train::find_lr(model, opt, train,
                                                  {.min_lr = c.find_lr_min,
                                                   .max_lr = c.find_lr_max,
                                                   .steps = c.find_lr_steps,
                                                   .batch_size = c.batch_size,
                                                   .seed = c.seed,
-                                                  .clip_norm = c.clip_norm});
+                                                  .clip_norm = c.clip_norm,
+                                                  .label_smoothing = c.label_smoothing,
+                                                  .class_weights = class_weights});
   std::printf("learning-rate range test (%s, batch %lld):\n%12s %12s %12s\n", opt.name().c_str(),
               static_cast<long long>(c.batch_size), "lr", "loss", "smoothed");
   for (std::size_t k = 0; k < r.lrs.size(); ++k)
@@ -56,7 +58,7 @@ int run_predict_only(const Config& c) {
                        "handling; drop it, or give the training data with --train-csv/--data");
   static constexpr const char* kRunFlags[] = {
       "--epochs",  "--save",     "--resume",          "--export-torch", "--report",
-      "--metrics", "--patience", "--target-accuracy", "--find-lr"};
+      "--metrics", "--patience", "--target-accuracy", "--find-lr",      "--class-weights"};
   for (const char* flag : kRunFlags)
     if (c.given.count(flag) != 0)
       throw UsageError(std::string(flag) +

@@ -3,6 +3,7 @@
 // prediction from a model file alone (--model-from with --predict-csv and no training data).
 
 #include <string>
+#include <vector>
 
 #include "cutrain/data/dataset.hpp"
 #include "cutrain/nn/sequential.hpp"
@@ -12,10 +13,11 @@
 namespace cutrain::tools {
 
 // --find-lr: the range test on the training split, its curve on stdout (every 5th point) and in
-// --report, and the suggestion; the model is left as it was. Returns the exit status.
+// --report, and the suggestion; the model is left as it was. The loss is the one training would
+// use (label smoothing, class weights). Returns the exit status.
 int run_find_lr(const Config& c, nn::Sequential& model, optim::Optimizer& opt,
-                const data::Dataset& train, const std::string& device,
-                const std::string& command_line);
+                const data::Dataset& train, const std::vector<float>& class_weights,
+                const std::string& device, const std::string& command_line);
 
 // --model-from M --predict-csv NEW --predictions OUT with no training data (Note [data spec in
 // exports]): the file's input preparation and names; nothing trained or evaluated. Flags that

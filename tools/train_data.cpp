@@ -3,6 +3,7 @@
 
 #include <algorithm>
 #include <charconv>
+#include <cmath>
 #include <filesystem>
 #include <string>
 #include <string_view>
@@ -75,6 +76,42 @@ std::tuple<data::Dataset, data::Dataset, data::Dataset> read_csv_files(const Con
   return {std::move(train), std::move(test), std::move(val)};
 }
 
+// --class-weights: "balanced" (from the training split, after --val-fraction), or one
+// non-negative number per class, comma-separated.
+std::vector<float> class_weights(const Config& c, const data::Dataset& train) {
+  if (c.class_weights.empty()) return {};
+  if (c.class_weights == "balanced") {
+    try {
+      return data::balanced_class_weights(train);
+    } catch (const Error& e) {
+      throw UsageError(std::string("--class-weights balanced: ") + e.what());
+    }
+  }
+  std::vector<float> w;
+  bool any_positive = false;
+  for (std::size_t start = 0; start <= c.class_weights.size();) {
+    const std::size_t comma = std::min(c.class_weights.find(',', start), c.class_weights.size());
+    const std::string item = c.class_weights.substr(start, comma - start);
+    float v = 0;
+    const char* end = item.data() + item.size();
+    const auto [ptr, ec] = std::from_chars(item.data(), end, v);
+    if (item.empty() || ec != std::errc() || ptr != end || !std::isfinite(v) || v < 0)
+      throw UsageError("--class-weights: '" + item +
+                       "' is not a finite weight >= 0; give 'balanced' or one weight per class, "
+                       "comma-separated (e.g. 1,2.5,1)");
+    any_positive = any_positive || v > 0;
+    w.push_back(v);
+    start = comma + 1;
+  }
+  if (static_cast<std::int32_t>(w.size()) != train.classes)
+    throw UsageError("--class-weights: " + std::to_string(w.size()) + " weights for " +
+                     std::to_string(train.classes) +
+                     " classes; give one per class, in label order");
+  if (!any_positive)
+    throw UsageError("--class-weights: every weight is 0, so no sample would count");
+  return w;
+}
+
 }  // namespace
 
 TrainData load_train_data(const Config& c) {
@@ -135,6 +172,7 @@ TrainData load_train_data(const Config& c) {
   d.spec.class_names = d.train.class_names;  // text labels
   d.spec.target_names = d.target_names;
   d.outputs = d.regression ? d.train.target_width : d.train.classes;
+  d.class_weights = class_weights(c, d.train);
   return d;
 }
 

@@ -36,6 +36,7 @@ struct Config {
   std::int64_t plateau_patience = 10;  // plateau: epochs without improvement before a cut
   float clip_norm = 0;
   float label_smoothing = 0;
+  std::string class_weights;   // "balanced" or one weight per class, comma-separated
   float ema = 0;               // weight averaging decay (Note [weight averaging]); 0: off
   double target_accuracy = 0;  // > 0: evaluate the test set each epoch, report time to reach it
   double bucket_mb = 0;        // data parallelism: gradient bucket size (0: one all-reduce)

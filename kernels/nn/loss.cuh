@@ -7,6 +7,14 @@
 //   q_c   = (1 - eps) [c = t] + eps / C
 //   loss  = sum_c q_c (lse - x_c) = lse - (1 - eps) x_t - (eps / C) sum_c x_c
 //   dloss/dx_c = softmax_c - q_c          (then divided by the batch size: mean reduction)
+// With class weights w (CrossEntropyLoss(weight=w, label_smoothing=eps), mean reduction) every
+// row is weighted by its target's weight, the smoothing term by each class's, and the batch is
+// divided by D = sum_i w_{t_i} instead of its size (PyTorch's formula, checked against it):
+//   loss_i = (1 - eps) w_t (lse - x_t) + (eps / C) sum_c w_c (lse - x_c)
+//   dloss_i/dx_c = p_c ((1 - eps) w_t + (eps / C) W) - (1 - eps) w_t [c = t] - (eps / C) w_c,
+//   W = sum_c w_c, p = softmax(x); loss = sum_i loss_i / D and each gradient row / D.
+// A batch whose targets all weigh 0 has D = 0 and a NaN loss, as in PyTorch (the step is then
+// skipped as for any non-finite gradient).
 // MSE (torch.nn.MSELoss, mean over all N elements): loss = sum (y - t)^2 / N,
 //   dloss/dy = 2 (y - t) / N.
 
@@ -55,6 +63,39 @@ CUTRAIN_HD float softmax_cross_entropy_row(const float* x, int classes, int targ
                                 static_cast<float>(sum_x / static_cast<double>(classes)), eps);
 }
 
+// A row's share of D: its target's weight, NaN for a target outside [0, C) (never read past w).
+CUTRAIN_HD float target_weight(const float* w, int classes, int target) {
+  return target < 0 || target >= classes ? NAN : w[target];
+}
+
+// One row of weighted softmax cross-entropy (the formula above): returns loss_i / D, writes
+// dloss_i/dx / D when dx is non-null; inv_total = 1 / D. A target outside [0, C) yields NaN.
+CUTRAIN_HD float weighted_softmax_cross_entropy_row(const float* x, int classes, int target,
+                                                    float eps, const float* w, float inv_total,
+                                                    float* dx) {
+  if (target < 0 || target >= classes) return NAN;
+  float m = x[0];
+  for (int c = 1; c < classes; ++c) m = fmaxf(m, x[c]);
+  double s = 0.0, sum_w = 0.0, sum_w_gap = 0.0;  // gap: m - x_c, so lse - x_c = gap + log_s
+  for (int c = 0; c < classes; ++c) {
+    s += expf(x[c] - m);
+    sum_w += w[c];
+    sum_w_gap += static_cast<double>(w[c]) * static_cast<double>(m - x[c]);
+  }
+  const float log_s = logf(static_cast<float>(s));
+  const float hit = (1.0F - eps) * w[target];
+  const float smooth = eps / static_cast<float>(classes);
+  if (dx != nullptr) {
+    const float scale = hit + smooth * static_cast<float>(sum_w);
+    for (int c = 0; c < classes; ++c)
+      dx[c] = (expf((x[c] - m) - log_s) * scale - (c == target ? hit : 0.0F) - smooth * w[c]) *
+              inv_total;
+  }
+  const float loss = hit * ((m - x[target]) + log_s) +
+                     smooth * static_cast<float>(sum_w_gap + sum_w * static_cast<double>(log_s));
+  return loss * inv_total;
+}
+
 // Note [evaluation on the device]: evaluation keeps its running sums where the logits are and
 // reads them once at the end. Per batch: the mean loss times the batch's rows (in double, as the
 // host used to add it), and the rows whose first largest logit is the label (ties go to the
@@ -72,14 +113,19 @@ CUTRAIN_HD bool row_correct(const float* x, int classes, int target) {
   return row_argmax(x, classes) == target;
 }
 
+// With class weights a batch's mean is over its weight D (above), so it counts D times and the
+// whole set's loss is loss / weight - the value PyTorch gives for the set as one batch; without,
+// weight is the rows' count.
 struct EvalSums {
-  double loss = 0.0;  // sum over batches of mean loss x rows
+  double loss = 0.0;    // sum over batches of mean loss x batch weight
+  double weight = 0.0;  // sum over batches of their weight (rows, or D with class weights)
   unsigned long long correct = 0;
 };
 
-CUTRAIN_HD void add_eval_batch(EvalSums& sums, float mean_loss, std::int64_t rows,
+CUTRAIN_HD void add_eval_batch(EvalSums& sums, float mean_loss, double weight,
                                unsigned long long correct) {
-  sums.loss += static_cast<double>(mean_loss) * static_cast<double>(rows);
+  sums.loss += static_cast<double>(mean_loss) * weight;
+  sums.weight += weight;
   sums.correct += correct;
 }
 

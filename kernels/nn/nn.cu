@@ -169,15 +169,52 @@ __global__ void batchnorm_backward_kernel(const float* __restrict__ x, const flo
                                    dgamma ? dgamma + c : nullptr, dbeta ? dbeta + c : nullptr);
 }
 
+// One row's loss (and gradient row) for both kernels below: weights null - the unweighted rule,
+// over the batch size; else the weighted rule over D (kernels/nn/loss.cuh).
+__device__ float cross_entropy_row(const float* logits, const std::int32_t* labels, std::int64_t r,
+                                   int classes, float eps, float inv_batch, const float* weights,
+                                   float inv_total, float* dlogits) {
+  const float* x = logits + r * classes;
+  float* dx = dlogits ? dlogits + r * classes : nullptr;
+  return weights == nullptr
+             ? rules::softmax_cross_entropy_row(x, classes, labels[r], eps, inv_batch, dx)
+             : rules::weighted_softmax_cross_entropy_row(x, classes, labels[r], eps, weights,
+                                                         inv_total, dx);
+}
+
 __global__ void softmax_cross_entropy_kernel(const float* __restrict__ logits,
                                              const std::int32_t* __restrict__ labels,
                                              std::int64_t rows, int classes, float eps,
+                                             const float* __restrict__ weights,
+                                             const float* __restrict__ total,
                                              float* __restrict__ row_loss, float* dlogits) {
   const auto r = static_cast<std::int64_t>(global_id());
   if (r >= rows) return;
-  row_loss[r] = rules::softmax_cross_entropy_row(logits + r * classes, classes, labels[r], eps,
-                                                 1.0F / static_cast<float>(rows),
-                                                 dlogits ? dlogits + r * classes : nullptr);
+  row_loss[r] = cross_entropy_row(logits, labels, r, classes, eps, 1.0F / static_cast<float>(rows),
+                                  weights, weights ? 1.0F / *total : 0.0F, dlogits);
+}
+
+// D = sum of the rows' target weights: thread t adds rows t, t + kBlock, ... in double, then one
+// block reduction - the order softmax_cross_entropy_mean_kernel repeats, so both give one D.
+__device__ float block_class_weight_total(const std::int32_t* labels, std::int64_t rows,
+                                          int classes, const float* weights) {
+  using Reduce = cub::BlockReduce<double, kBlock>;
+  __shared__ typename Reduce::TempStorage temp;
+  __shared__ float total;
+  double acc = 0.0;
+  for (std::int64_t r = threadIdx.x; r < rows; r += blockDim.x)
+    acc += rules::target_weight(weights, classes, labels[r]);
+  const double sum = Reduce(temp).Sum(acc);
+  if (threadIdx.x == 0) total = static_cast<float>(sum);
+  __syncthreads();  // every thread reads the total; the caller may reuse its own temp storage
+  return total;
+}
+
+__global__ void __launch_bounds__(kBlock)
+    class_weight_total_kernel(const std::int32_t* __restrict__ labels, std::int64_t rows,
+                              int classes, const float* __restrict__ weights, float* total) {
+  const float d = block_class_weight_total(labels, rows, classes, weights);
+  if (threadIdx.x == 0) *total = d;
 }
 
 __global__ void mse_kernel(const float* __restrict__ y, const float* __restrict__ t, std::size_t n,
@@ -208,21 +245,26 @@ __global__ void __launch_bounds__(kBlock) mean_kernel(const float* __restrict__ 
 __global__ void __launch_bounds__(kBlock)
     softmax_cross_entropy_mean_kernel(const float* __restrict__ logits,
                                       const std::int32_t* __restrict__ labels, std::int64_t rows,
-                                      int classes, float eps, float* dlogits, float* out,
+                                      int classes, float eps, const float* __restrict__ weights,
+                                      float* total_weight, float* dlogits, float* out,
                                       float* also) {
   using Reduce = cub::BlockReduce<double, kBlock>;
   __shared__ typename Reduce::TempStorage temp;
   const float inv_batch = 1.0F / static_cast<float>(rows);
-  double acc = 0.0;
-  for (std::int64_t r = threadIdx.x; r < rows; r += blockDim.x) {
-    const float row_loss =
-        rules::softmax_cross_entropy_row(logits + r * classes, classes, labels[r], eps, inv_batch,
-                                         dlogits ? dlogits + r * classes : nullptr);
-    acc += row_loss;
+  float inv_total = 0.0F;
+  if (weights != nullptr) {
+    const float d = block_class_weight_total(labels, rows, classes, weights);
+    if (threadIdx.x == 0) *total_weight = d;
+    inv_total = 1.0F / d;
   }
+  double acc = 0.0;
+  for (std::int64_t r = threadIdx.x; r < rows; r += blockDim.x)
+    acc +=
+        cross_entropy_row(logits, labels, r, classes, eps, inv_batch, weights, inv_total, dlogits);
   const double total = Reduce(temp).Sum(acc);
   if (threadIdx.x == 0) {
-    const auto m = static_cast<float>(total / static_cast<double>(rows));
+    // Weighted row losses are already over D: their sum is the mean.
+    const auto m = static_cast<float>(total / (weights ? 1.0 : static_cast<double>(rows)));
     *out = m;
     if (also != nullptr) *also = m;
   }
@@ -233,6 +275,7 @@ __global__ void __launch_bounds__(kBlock)
     eval_accumulate_kernel(const float* __restrict__ logits,
                            const std::int32_t* __restrict__ labels, std::int64_t rows, int classes,
                            const float* __restrict__ mean_loss,
+                           const float* __restrict__ batch_weight,
                            rules::EvalSums* __restrict__ sums) {
   using Reduce = cub::BlockReduce<unsigned long long, kBlock>;
   __shared__ typename Reduce::TempStorage temp;
@@ -240,7 +283,10 @@ __global__ void __launch_bounds__(kBlock)
   for (std::int64_t r = threadIdx.x; labels != nullptr && r < rows; r += blockDim.x)
     correct += rules::row_correct(logits + r * classes, classes, labels[r]) ? 1ULL : 0ULL;
   const unsigned long long total = Reduce(temp).Sum(correct);
-  if (threadIdx.x == 0) rules::add_eval_batch(*sums, *mean_loss, rows, total);
+  if (threadIdx.x == 0)
+    rules::add_eval_batch(
+        *sums, *mean_loss,
+        batch_weight ? static_cast<double>(*batch_weight) : static_cast<double>(rows), total);
 }
 
 }  // namespace
@@ -308,10 +354,16 @@ void launch_batchnorm_backward(const float* x, const float* dy, float* dx, std::
                  gamma, save_mean, save_invstd, dgamma, dbeta);
 }
 void launch_softmax_cross_entropy(const float* logits, const std::int32_t* labels,
-                                  std::int64_t rows, int classes, float eps, float* row_loss,
+                                  std::int64_t rows, int classes, float eps,
+                                  const float* class_weights, const float* total, float* row_loss,
                                   float* dlogits, NativeStream stream) {
   CUTRAIN_LAUNCH(softmax_cross_entropy_kernel, static_cast<std::size_t>(rows), logits, labels, rows,
-                 classes, eps, row_loss, dlogits);
+                 classes, eps, class_weights, total, row_loss, dlogits);
+}
+void launch_class_weight_total(const std::int32_t* labels, std::int64_t rows, int classes,
+                               const float* class_weights, float* total, NativeStream stream) {
+  class_weight_total_kernel<<<1, kBlock, 0, stream>>>(labels, rows, classes, class_weights, total);
+  CUTRAIN_CUDA_CHECK_LAUNCH();
 }
 void launch_mse(const float* y, const float* t, std::size_t n, float* sq, float* grad,
                 NativeStream stream) {
@@ -323,16 +375,18 @@ void launch_mean(const float* x, std::size_t n, double divisor, float* out, floa
   CUTRAIN_CUDA_CHECK_LAUNCH();
 }
 void launch_softmax_cross_entropy_mean(const float* logits, const std::int32_t* labels,
-                                       std::int64_t rows, int classes, float eps, float* dlogits,
+                                       std::int64_t rows, int classes, float eps,
+                                       const float* class_weights, float* total, float* dlogits,
                                        float* out, float* also, NativeStream stream) {
-  softmax_cross_entropy_mean_kernel<<<1, kBlock, 0, stream>>>(logits, labels, rows, classes, eps,
-                                                              dlogits, out, also);
+  softmax_cross_entropy_mean_kernel<<<1, kBlock, 0, stream>>>(
+      logits, labels, rows, classes, eps, class_weights, total, dlogits, out, also);
   CUTRAIN_CUDA_CHECK_LAUNCH();
 }
 void launch_eval_accumulate(const float* logits, const std::int32_t* labels, std::int64_t rows,
-                            int classes, const float* mean_loss, rules::EvalSums* sums,
-                            NativeStream stream) {
-  eval_accumulate_kernel<<<1, kBlock, 0, stream>>>(logits, labels, rows, classes, mean_loss, sums);
+                            int classes, const float* mean_loss, const float* batch_weight,
+                            rules::EvalSums* sums, NativeStream stream) {
+  eval_accumulate_kernel<<<1, kBlock, 0, stream>>>(logits, labels, rows, classes, mean_loss,
+                                                   batch_weight, sums);
   CUTRAIN_CUDA_CHECK_LAUNCH();
 }
 

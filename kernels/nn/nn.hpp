@@ -39,10 +39,17 @@ void launch_batchnorm_backward(const float* x, const float* dy, float* dx, std::
                                std::int64_t cols, const float* gamma, const float* save_mean,
                                const float* save_invstd, float* dgamma, float* dbeta,
                                NativeStream stream);
-// Per-row losses into row_loss; dlogits when non-null; *bad set to 1 for an invalid label.
+// Per-row losses into row_loss; dlogits when non-null. class_weights null: unweighted (row losses
+// to be divided by rows); else [classes] weights and *total = D from launch_class_weight_total
+// (row losses already divided by D). An invalid label makes its row NaN.
 void launch_softmax_cross_entropy(const float* logits, const std::int32_t* labels,
-                                  std::int64_t rows, int classes, float eps, float* row_loss,
+                                  std::int64_t rows, int classes, float eps,
+                                  const float* class_weights, const float* total, float* row_loss,
                                   float* dlogits, NativeStream stream);
+// *total = D = sum over rows of class_weights[label] (kernels/nn/loss.cuh), summed in double by
+// one block in a fixed order - the order the one-block loss below sums it in.
+void launch_class_weight_total(const std::int32_t* labels, std::int64_t rows, int classes,
+                               const float* class_weights, float* total, NativeStream stream);
 void launch_mse(const float* y, const float* t, std::size_t n, float* sq, float* grad,
                 NativeStream stream);
 // *out = sum(x[0..n)) / divisor, deterministic (one block, fixed order), in double.
@@ -53,13 +60,17 @@ void launch_mean(const float* x, std::size_t n, double divisor, float* out, floa
 // batches up to kLossMeanRows rows (a thread handles rows t, t + 256, ... as the mean kernel
 // reads them).
 inline constexpr std::int64_t kLossMeanRows = 4096;
+// With class_weights, also launch_class_weight_total's pass first, in the same block (D into
+// *total), and the mean's divisor is 1.
 void launch_softmax_cross_entropy_mean(const float* logits, const std::int32_t* labels,
-                                       std::int64_t rows, int classes, float eps, float* dlogits,
+                                       std::int64_t rows, int classes, float eps,
+                                       const float* class_weights, float* total, float* dlogits,
                                        float* out, float* also, NativeStream stream);
-// sums->loss += *mean_loss * rows; sums->correct += rows whose argmax is the label
+// sums->loss += *mean_loss * weight; sums->weight += weight (batch_weight null: rows; else
+// *batch_weight, the batch's D); sums->correct += rows whose argmax is the label
 // (Note [evaluation on the device]). One block: a fixed order, deterministic.
 void launch_eval_accumulate(const float* logits, const std::int32_t* labels, std::int64_t rows,
-                            int classes, const float* mean_loss, rules::EvalSums* sums,
-                            NativeStream stream);
+                            int classes, const float* mean_loss, const float* batch_weight,
+                            rules::EvalSums* sums, NativeStream stream);
 
 }  // namespace cutrain::kernels

@@ -107,6 +107,29 @@ std::vector<std::int64_t> permutation(std::int64_t n, std::uint64_t seed, std::u
   return p;
 }
 
+std::vector<float> balanced_class_weights(const Dataset& d) {
+  CUTRAIN_CHECK(d.classification() && d.classes > 0,
+                "balanced_class_weights: the data set has no class labels (regression targets "
+                "are not weighted by class)");
+  std::vector<std::int64_t> count(static_cast<std::size_t>(d.classes), 0);
+  for (const std::int32_t label : d.labels) {
+    CUTRAIN_CHECK(label >= 0 && label < d.classes, "balanced_class_weights: label ", label,
+                  " is outside [0, ", d.classes, ")");
+    ++count[static_cast<std::size_t>(label)];
+  }
+  std::vector<float> w(count.size());
+  for (std::size_t c = 0; c < count.size(); ++c) {
+    CUTRAIN_CHECK(count[c] > 0, "balanced_class_weights: class ", c,
+                  d.class_names.size() > c ? " (" + d.class_names[c] + ")" : std::string(),
+                  " has no sample in the data set, so no weight can balance it; give the weights "
+                  "explicitly or drop the class");
+    // In double: rows / (C count) is then the nearest float to the exact ratio.
+    w[c] = static_cast<float>(static_cast<double>(d.labels.size()) /
+                              (static_cast<double>(d.classes) * static_cast<double>(count[c])));
+  }
+  return w;
+}
+
 std::pair<Dataset, Dataset> split(const Dataset& d, double validation_fraction,
                                   std::uint64_t seed) {
   CUTRAIN_CHECK(validation_fraction >= 0 && validation_fraction < 1, "split: validation fraction ",

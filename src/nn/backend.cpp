@@ -250,31 +250,55 @@ void batchnorm_backward(const Exec& e, const float* x, const float* dy, float* d
 }
 
 void softmax_cross_entropy(const Exec& e, const float* logits, const std::int32_t* labels,
-                           std::int64_t rows, int classes, float eps, float* row_loss,
-                           float* dlogits) {
+                           std::int64_t rows, int classes, float eps, ClassWeights cw,
+                           float* row_loss, float* dlogits) {
   const float inv_batch = 1.0F / static_cast<float>(rows);
-  CUTRAIN_NN_DISPATCH(cpu::parallel_for(static_cast<std::size_t>(rows),
-                                        [=](std::size_t r) {
-                                          row_loss[r] = rules::softmax_cross_entropy_row(
-                                              logits + r * classes, classes, labels[r], eps,
-                                              inv_batch, dlogits ? dlogits + r * classes : nullptr);
-                                        }),
-                      kernels::launch_softmax_cross_entropy(logits, labels, rows, classes, eps,
-                                                            row_loss, dlogits, e.stream))
+  if (cw.weights == nullptr) {
+    CUTRAIN_NN_DISPATCH(
+        cpu::parallel_for(static_cast<std::size_t>(rows),
+                          [=](std::size_t r) {
+                            row_loss[r] = rules::softmax_cross_entropy_row(
+                                logits + r * classes, classes, labels[r], eps, inv_batch,
+                                dlogits ? dlogits + r * classes : nullptr);
+                          }),
+        kernels::launch_softmax_cross_entropy(logits, labels, rows, classes, eps, nullptr, nullptr,
+                                              row_loss, dlogits, e.stream))
+    return;
+  }
+  if (e.device.is_cpu()) {
+    double d = 0.0;  // in row order: the CPU's D is the same bits on every run
+    for (std::int64_t r = 0; r < rows; ++r)
+      d += rules::target_weight(cw.weights, classes, labels[r]);
+    *cw.total = static_cast<float>(d);
+    const float inv_total = 1.0F / *cw.total;
+    const float* w = cw.weights;
+    cpu::parallel_for(static_cast<std::size_t>(rows), [=](std::size_t r) {
+      row_loss[r] = rules::weighted_softmax_cross_entropy_row(
+          logits + r * classes, classes, labels[r], eps, w, inv_total,
+          dlogits ? dlogits + r * classes : nullptr);
+    });
+  } else {
+    CUTRAIN_ON_CUDA(
+        kernels::launch_class_weight_total(labels, rows, classes, cw.weights, cw.total, e.stream));
+    CUTRAIN_ON_CUDA(kernels::launch_softmax_cross_entropy(
+        logits, labels, rows, classes, eps, cw.weights, cw.total, row_loss, dlogits, e.stream));
+  }
 }
 
 void softmax_cross_entropy_mean(const Exec& e, const float* logits, const std::int32_t* labels,
-                                std::int64_t rows, int classes, float eps, float* row_loss,
-                                float* dlogits, float* out, float* also) {
+                                std::int64_t rows, int classes, float eps, ClassWeights cw,
+                                float* row_loss, float* dlogits, float* out, float* also) {
 #if CUTRAIN_WITH_CUDA
   if (e.device.is_cuda() && rows <= kernels::kLossMeanRows) {
-    kernels::launch_softmax_cross_entropy_mean(logits, labels, rows, classes, eps, dlogits, out,
-                                               also, e.stream);
+    kernels::launch_softmax_cross_entropy_mean(logits, labels, rows, classes, eps, cw.weights,
+                                               cw.total, dlogits, out, also, e.stream);
     return;
   }
 #endif
-  softmax_cross_entropy(e, logits, labels, rows, classes, eps, row_loss, dlogits);
-  mean(e, row_loss, static_cast<std::size_t>(rows), static_cast<double>(rows), out, also);
+  softmax_cross_entropy(e, logits, labels, rows, classes, eps, cw, row_loss, dlogits);
+  // Weighted row losses are already over D: their sum is the mean.
+  mean(e, row_loss, static_cast<std::size_t>(rows), cw.weights ? 1.0 : static_cast<double>(rows),
+       out, also);
 }
 
 void mse(const Exec& e, const float* y, const float* t, std::size_t n, float* sq, float* grad) {
@@ -289,15 +313,17 @@ void mse(const Exec& e, const float* y, const float* t, std::size_t n, float* sq
 
 void eval_accumulate(const Exec& e, const float* logits, const std::int32_t* labels,
                      std::int64_t rows, int classes, const float* mean_loss,
-                     rules::EvalSums* sums) {
+                     const float* batch_weight, rules::EvalSums* sums) {
   if (e.device.is_cpu()) {
     unsigned long long correct = 0;
     for (std::int64_t r = 0; labels != nullptr && r < rows; ++r)
       correct += rules::row_correct(logits + r * classes, classes, labels[r]) ? 1ULL : 0ULL;
-    rules::add_eval_batch(*sums, *mean_loss, rows, correct);
+    rules::add_eval_batch(
+        *sums, *mean_loss,
+        batch_weight ? static_cast<double>(*batch_weight) : static_cast<double>(rows), correct);
   } else {
-    CUTRAIN_ON_CUDA(
-        kernels::launch_eval_accumulate(logits, labels, rows, classes, mean_loss, sums, e.stream));
+    CUTRAIN_ON_CUDA(kernels::launch_eval_accumulate(logits, labels, rows, classes, mean_loss,
+                                                    batch_weight, sums, e.stream));
   }
 }
 

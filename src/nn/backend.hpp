@@ -70,22 +70,32 @@ void batchnorm_backward(const Exec& e, const float* x, const float* dy, float* d
                         std::int64_t rows, std::int64_t cols, const float* gamma,
                         const float* save_mean, const float* save_invstd, float* dgamma,
                         float* dbeta);
+// Class weights for the cross-entropy (kernels/nn/loss.cuh), device memory: weights [classes],
+// null for none; total, one float the batch's weight D is written to (needed with weights).
+struct ClassWeights {
+  const float* weights = nullptr;
+  float* total = nullptr;
+};
+// Row losses into row_loss - to be divided by rows without weights, already over D with them
+// (D computed first, into cw.total) - and dlogits when non-null.
 void softmax_cross_entropy(const Exec& e, const float* logits, const std::int32_t* labels,
-                           std::int64_t rows, int classes, float eps, float* row_loss,
-                           float* dlogits);
-// softmax_cross_entropy into row_loss, then mean(row_loss, rows, rows, out, also): on the GPU one
-// launch for batches up to kernels::kLossMeanRows rows, with the same bits (Note [loss and mean
-// in one block]); row_loss is then not written.
+                           std::int64_t rows, int classes, float eps, ClassWeights cw,
+                           float* row_loss, float* dlogits);
+// softmax_cross_entropy into row_loss, then mean(row_loss, rows, divisor, out, also) (divisor:
+// rows, or 1 with weights): on the GPU one launch for batches up to kernels::kLossMeanRows rows,
+// with the same bits (Note [loss and mean in one block]); row_loss is then not written.
 void softmax_cross_entropy_mean(const Exec& e, const float* logits, const std::int32_t* labels,
-                                std::int64_t rows, int classes, float eps, float* row_loss,
-                                float* dlogits, float* out, float* also = nullptr);
+                                std::int64_t rows, int classes, float eps, ClassWeights cw,
+                                float* row_loss, float* dlogits, float* out, float* also = nullptr);
 void mse(const Exec& e, const float* y, const float* t, std::size_t n, float* sq, float* grad);
 // *out (and *also, when given) = sum(x) / divisor
 void mean(const Exec& e, const float* x, std::size_t n, double divisor, float* out,
           float* also = nullptr);
-// sums += this batch's loss x rows and correct rows (Note [evaluation on the device]); labels
-// null (a regression batch): the loss only.
+// sums += this batch's loss x weight, its weight and its correct rows (Note [evaluation on the
+// device]); batch_weight (device, nullable): the batch's D with class weights, else rows count.
+// labels null (a regression batch): the loss only.
 void eval_accumulate(const Exec& e, const float* logits, const std::int32_t* labels,
-                     std::int64_t rows, int classes, const float* mean_loss, rules::EvalSums* sums);
+                     std::int64_t rows, int classes, const float* mean_loss,
+                     const float* batch_weight, rules::EvalSums* sums);
 
 }  // namespace cutrain::nn::backend

@@ -1,6 +1,7 @@
 #include "cutrain/nn/loss.hpp"
 
 #include <cmath>
+#include <utility>
 
 #include "cutrain/error.hpp"
 #include "src/cuda/runtime.hpp"
@@ -32,10 +33,21 @@ void Loss::ensure(Device device, std::size_t scratch_floats) {
     scratch_ = Buffer(scratch_floats * sizeof(float), device);
 }
 
-SoftmaxCrossEntropy::SoftmaxCrossEntropy(float label_smoothing) : eps_(label_smoothing) {
+SoftmaxCrossEntropy::SoftmaxCrossEntropy(float label_smoothing, std::vector<float> class_weights)
+    : eps_(label_smoothing), weights_(std::move(class_weights)) {
   CUTRAIN_CHECK(label_smoothing >= 0.0F && label_smoothing <= 1.0F,
                 "SoftmaxCrossEntropy: label_smoothing = ", label_smoothing,
                 " is invalid; valid: [0, 1]");
+  bool any_positive = weights_.empty();
+  for (std::size_t c = 0; c < weights_.size(); ++c) {
+    CUTRAIN_CHECK(std::isfinite(weights_[c]) && weights_[c] >= 0.0F,
+                  "SoftmaxCrossEntropy: the weight of class ", c, " is ", weights_[c],
+                  "; class weights must be finite and >= 0");
+    any_positive = any_positive || weights_[c] > 0.0F;
+  }
+  CUTRAIN_CHECK(any_positive,
+                "SoftmaxCrossEntropy: every class weight is 0, so no sample would count; give at "
+                "least one class a positive weight");
 }
 
 void SoftmaxCrossEntropy::check_labels(const std::int32_t* labels, std::int64_t n,
@@ -55,13 +67,26 @@ void SoftmaxCrossEntropy::compute(const Matrix& logits, const std::int32_t* labe
     CUTRAIN_CHECK(grad->rows == logits.rows && grad->cols == logits.cols,
                   "SoftmaxCrossEntropy: gradient is [", grad->rows, ", ", grad->cols,
                   "] but the logits are [", logits.rows, ", ", logits.cols, "]");
+  CUTRAIN_CHECK(weights_.empty() || static_cast<std::int64_t>(weights_.size()) == logits.cols,
+                "SoftmaxCrossEntropy: ", weights_.size(), " class weights but the logits have ",
+                logits.cols, " classes; give one weight per class");
   Guard guard(logits.device);
   ensure(logits.device, static_cast<std::size_t>(logits.rows));
+  backend::ClassWeights cw;
+  if (!weights_.empty()) {
+    if (device_weights_.device() != logits.device || device_weights_.bytes() == 0) {
+      device_weights_ = Buffer(weights_.size() * sizeof(float), logits.device);
+      copy_bytes(device_weights_.data(), logits.device, weights_.data(), Device::cpu(),
+                 device_weights_.bytes());
+      total_ = Buffer(sizeof(float), logits.device);
+    }
+    cw = {device_weights_.as<float>(), total_.as<float>()};
+  }
   const backend::Exec e{logits.device, stream, nullptr};
   // One launch on the GPU for the batch sizes models train with (Note [loss and mean in one
   // block]).
   backend::softmax_cross_entropy_mean(e, logits.data, labels, logits.rows,
-                                      static_cast<int>(logits.cols), eps_, scratch_.as<float>(),
+                                      static_cast<int>(logits.cols), eps_, cw, scratch_.as<float>(),
                                       grad ? grad->data : nullptr, value_.as<float>(), value_out);
 }
 

@@ -88,22 +88,24 @@ EvalResult Trainer::evaluate(const data::Dataset& d) {
     const nn::Loss& loss = impl_->compute_loss(out, *b, nullptr, s);
     // Regression batches have no labels: the loss sum only.
     nn::backend::eval_accumulate(exec, out.data, b->labels, b->rows, static_cast<int>(out.cols),
-                                 loss.device_value(), device_sums);
+                                 loss.device_value(), loss.device_weight(), device_sums);
   }
   rules::EvalSums host{};
   copy_bytes(&host, Device::cpu(), device_sums, model_.device(), sizeof(host), s);
   impl_->stream.synchronize();  // the one read of the results
-  const double loss_sum = host.loss;
-  const auto correct = static_cast<std::int64_t>(host.correct);
-  double correct_all = static_cast<double>(correct);
-  double loss_all = loss_sum;
+  double correct_all = static_cast<double>(host.correct);
+  double loss_all = host.loss;
+  // The rows' count without class weights (an exact integer in double: the loss's bits are those
+  // of loss / rows), the total weight with them.
+  double weight_all = host.weight;
   if (comm != nullptr) {  // every rank evaluated its shard: sum over the ranks
-    loss_all = comm->allreduce_sum(loss_sum);
+    loss_all = comm->allreduce_sum(loss_all);
     correct_all = comm->allreduce_sum(correct_all);
+    weight_all = comm->allreduce_sum(weight_all);
   }
   const double accuracy = d.classification() ? correct_all / static_cast<double>(d.rows)
                                              : std::numeric_limits<double>::quiet_NaN();
-  return {loss_all / static_cast<double>(d.rows), accuracy, d.rows};
+  return {loss_all / weight_all, accuracy, d.rows};
 }
 
 }  // namespace cutrain::train

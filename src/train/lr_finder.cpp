@@ -118,7 +118,11 @@ LrFinderResult find_lr(nn::Sequential& model, optim::Optimizer& optimizer,
                       {.batch_size = options.batch_size, .shuffle = true, .seed = options.seed});
   GradClipper clipper(
       device, options.clip_norm > 0 ? options.clip_norm : std::numeric_limits<float>::infinity());
-  nn::SoftmaxCrossEntropy cross_entropy;
+  CUTRAIN_CHECK(
+      data.classification() || (options.label_smoothing == 0 && options.class_weights.empty()),
+      "find_lr: label_smoothing and class_weights apply to labels, and this data set has "
+      "regression targets; leave them 0 and empty");
+  nn::SoftmaxCrossEntropy cross_entropy(options.label_smoothing, options.class_weights);
   nn::MseLoss mse;
   Buffer grad(
       static_cast<std::size_t>(loader.max_batch_rows() * model.output_features()) * sizeof(float),

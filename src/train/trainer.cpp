@@ -32,8 +32,13 @@ Trainer::Trainer(nn::Sequential& model, optim::Optimizer& optimizer, TrainerOpti
     : model_(model),
       optimizer_(optimizer),
       options_(std::move(options)),
-      impl_(std::make_unique<Impl>(options_.label_smoothing)) {
+      impl_(std::make_unique<Impl>(options_.label_smoothing, options_.class_weights)) {
   CUTRAIN_CHECK(model.built(), "Trainer: build() the model first");
+  CUTRAIN_CHECK(
+      options_.class_weights.empty() ||
+          static_cast<std::int64_t>(options_.class_weights.size()) == model.output_features(),
+      "Trainer: ", options_.class_weights.size(), " class weights for a model with ",
+      model.output_features(), " outputs; give one weight per class");
   CUTRAIN_CHECK(options_.epochs >= 0, "Trainer: epochs = ", options_.epochs, " must be >= 0");
   CUTRAIN_CHECK(options_.batch_size > 0, "Trainer: batch_size = ", options_.batch_size,
                 " must be positive");
@@ -87,6 +92,9 @@ FitResult Trainer::fit(const data::Dataset& train, const data::Dataset* val) {
   CUTRAIN_CHECK(!regression || options_.label_smoothing == 0.0F,
                 "Trainer::fit: label_smoothing = ", options_.label_smoothing,
                 " applies to labels, and this data set has regression targets; set it to 0");
+  CUTRAIN_CHECK(!regression || options_.class_weights.empty(),
+                "Trainer::fit: class_weights apply to labels, and this data set has regression "
+                "targets; leave them empty");
   CUTRAIN_CHECK(options_.patience == 0 || (val != nullptr && val->rows > 0),
                 "Trainer::fit: patience = ", options_.patience,
                 " stops on the validation loss, but no validation data was given; pass some "

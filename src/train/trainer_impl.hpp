@@ -3,6 +3,8 @@
 // and src/train/evaluate.cpp.
 
 #include <memory>
+#include <utility>
+#include <vector>
 
 #include "cutrain/buffer.hpp"
 #include "cutrain/clip.hpp"
@@ -17,7 +19,8 @@
 namespace cutrain::train {
 
 struct Trainer::Impl {
-  explicit Impl(float label_smoothing) : loss(label_smoothing) {}
+  Impl(float label_smoothing, std::vector<float> class_weights)
+      : loss(label_smoothing, std::move(class_weights)) {}
   Stream stream;
   nn::SoftmaxCrossEntropy loss;  // classification data (labels)
   nn::MseLoss mse;               // regression data (targets)

@@ -166,6 +166,35 @@ assert all(["ant", "moose", "zebra"][int(p["class"])] == p["name"] for p in pred
 acc = sum(p["name"] == t["label"] for p, t in zip(pred, truth)) / len(truth)
 assert abs(acc - txt["test_accuracy"]) < 1e-9 and acc > 0.95, (acc, txt["test_accuracy"])
 PY
+# --class-weights balanced: scikit-learn's n / (C count) from the training file, in label
+# (sorted-name) order, printed and reported; the test loss is the weighted mean of -log p over
+# the predictions file's probabilities.
+"$bin" --train-csv "$tmp/txt_train.csv" --test-csv "$tmp/txt_test.csv" --target label \
+  --device cpu --hidden 16 --dropout 0 --epochs 5 --lr 0.03 --class-weights balanced \
+  --report "$tmp/cw.json" --predictions "$tmp/cw_pred.csv" >"$tmp/cw.txt" 2>&1 ||
+  fail "class weights: $(tail -2 "$tmp/cw.txt")"
+grep -q "^class weights: ant=" "$tmp/cw.txt" || fail "class weights not printed: $(head -5 "$tmp/cw.txt")"
+python3 - "$tmp" <<'PY' || fail "class-weight results"
+import csv, json, math, sys
+d = sys.argv[1]
+cw = json.load(open(f"{d}/cw.json"))
+names = ["ant", "moose", "zebra"]
+train = [r["label"] for r in csv.DictReader(open(f"{d}/txt_train.csv"))]
+want = [len(train) / (3 * train.count(k)) for k in names]
+assert all(abs(g - w) < 1e-6 * w for g, w in zip(cw["class_weights"], want)), (cw["class_weights"], want)
+pred = list(csv.DictReader(open(f"{d}/cw_pred.csv")))
+truth = [names.index(r["label"]) for r in csv.DictReader(open(f"{d}/txt_test.csv"))]
+num = sum(want[t] * -math.log(float(p[f"p{t}"])) for p, t in zip(pred, truth))
+loss = num / sum(want[t] for t in truth)
+assert abs(loss - cw["test_loss"]) < 1e-4 * loss, (loss, cw["test_loss"])
+PY
+expect_usage_error "--class-weights: 2 weights for 3 classes" --train-csv "$tmp/txt_train.csv" \
+  --test-csv "$tmp/txt_test.csv" --target label --device cpu --class-weights 1,2
+expect_usage_error "--class-weights: '-1' is not a finite weight" --train-csv "$tmp/txt_train.csv" \
+  --test-csv "$tmp/txt_test.csv" --target label --device cpu --class-weights 1,-1,2
+expect_usage_error "--regression has no classes and no accuracy: remove --class-weights" \
+  --train-csv "$tmp/reg_train.csv" --test-csv "$tmp/reg_test.csv" --regression --device cpu \
+  --class-weights balanced
 expect_usage_error "has text labels ('ant', ...) but --train-csv" --train-csv "$tmp/cls_train.csv" \
   --test-csv "$tmp/txt_test.csv" --target label --device cpu
 printf 'a,label,b\n1,ant,2\n3,bee,4\n' >"$tmp/txt_bad.csv"
@@ -283,11 +312,12 @@ expect_usage_error "--find-lr measures the loss against the lr and trains nothin
 expect_usage_error "--find-lr-steps: only with --find-lr" --data "$tmp" --device cpu --find-lr-steps 10
 expect_usage_error "--find-lr-min must be below --find-lr-max" --data "$tmp" --device cpu \
   --find-lr --find-lr-min 1 --find-lr-max 0.5
-# Full-batch L-BFGS writes its report and weights too.
+# Full-batch L-BFGS writes its report and weights too (its objective class-weighted here).
 "$bin" --data "$data" --device cpu --train-subset 300 --hidden 16 --optimizer lbfgs --epochs 2 \
+  --class-weights balanced \
   --report "$tmp/lbfgs.json" --export-torch "$tmp/lbfgs.safetensors" >/dev/null 2>&1 ||
   fail "lbfgs run"
-python3 -c 'import json,sys; r=json.load(open(sys.argv[1])); assert r["optimizer"]=="lbfgs" and r["full_batch_steps"]==2 and 0<r["test_accuracy"]<=1 and len(r["test_per_class"])==10, r' \
+python3 -c 'import json,sys; r=json.load(open(sys.argv[1])); assert r["optimizer"]=="lbfgs" and r["full_batch_steps"]==2 and 0<r["test_accuracy"]<=1 and len(r["test_per_class"])==10 and len(r["class_weights"])==10, r' \
   "$tmp/lbfgs.json" || fail "lbfgs report"
 [ -s "$tmp/lbfgs.safetensors" ] || fail "lbfgs --export-torch wrote nothing"
 # A batch larger than the data set is one full batch per epoch (buffers sized by the data).

@@ -122,12 +122,15 @@ TEST(Layers, BatchNormEvalMatchesPyTorch) {
 }
 
 void check_losses(Device device) {
-  for (const char* name : {"cross_entropy_0.0", "cross_entropy_0.1"}) {
+  for (const char* name : {"cross_entropy_0.0", "cross_entropy_0.1", "cross_entropy_weighted_0.0",
+                           "cross_entropy_weighted_0.1"}) {
     const auto& c = layer_goldens().at(name);
     DeviceMatrix logits(floats(c.at("x")), 5, 4, device);
     DeviceLabels labels(c.at("labels").get<std::vector<std::int32_t>>(), device);
     DeviceMatrix grad(5, 4, device);
-    SoftmaxCrossEntropy loss(c.at("eps").get<float>());
+    SoftmaxCrossEntropy loss(c.at("eps").get<float>(), c.contains("weights")
+                                                           ? floats(c.at("weights"))
+                                                           : std::vector<float>{});
     loss.compute(logits.m, labels.data(), &grad.m);
     EXPECT_NEAR(loss.value(), c.at("loss").get<double>(), 1e-5 * c.at("loss").get<double>())
         << name;
@@ -157,8 +160,7 @@ TEST(FiniteDifferences, EveryLayer) {
     m.add(std::move(layer));
     m.build(Device::cpu(), 42);
     const GradCheckResult r = check_gradients(m, {.batch = 5, .seed = 7, .per_tensor = 0});
-    EXPECT_TRUE(r.passed) << r.worst << "; " << r.kinks << " kinks of "
-                          << r.kinks + r.checked;
+    EXPECT_TRUE(r.passed) << r.worst << "; " << r.kinks << " kinks of " << r.kinks + r.checked;
   };
   check(std::make_unique<Linear>(6, 4), 3, "Linear");
   check(std::make_unique<Activation>(Activation::Kind::kRelu), 3, "ReLU");

@@ -1,8 +1,8 @@
 // backend::softmax_cross_entropy_mean: the loss's row pass and its mean, which on the GPU run as
 // one one-block launch (Note [loss and mean in one block]) and must give the bits of the two
 // launches it replaces - the mean and every gradient element - for batch sizes on both sides of
-// kernels::kLossMeanRows, with and without label smoothing; and the CPU's loops must be the two
-// calls exactly.
+// kernels::kLossMeanRows, with and without label smoothing and class weights (then D too); and
+// the CPU's loops must be the two calls exactly.
 #include <gtest/gtest.h>
 
 #include <cstdint>
@@ -19,12 +19,13 @@ namespace cutrain::nn {
 namespace {
 
 struct Result {
-  float mean = 0, also = 0;
+  float mean = 0, also = 0, total_weight = 0;
   std::vector<float> dlogits;
 };
 
-// fused: softmax_cross_entropy_mean; else softmax_cross_entropy then mean.
-Result run(Device d, std::int64_t rows, int classes, float eps, bool fused) {
+// fused: softmax_cross_entropy_mean; else softmax_cross_entropy then mean. weighted: class
+// weights in [0.25, 3), class 1's 0 (its rows count for nothing).
+Result run(Device d, std::int64_t rows, int classes, float eps, bool weighted, bool fused) {
   std::mt19937 rng(static_cast<std::uint32_t>(rows * 131 + classes));
   std::normal_distribution<float> normal(0.0F, 3.0F);
   std::uniform_int_distribution<int> label(0, classes - 1);
@@ -33,29 +34,42 @@ Result run(Device d, std::int64_t rows, int classes, float eps, bool fused) {
   for (float& v : logits) v = normal(rng);
   std::vector<std::int32_t> labels(static_cast<std::size_t>(rows));
   for (auto& l : labels) l = label(rng);
+  std::vector<float> weights(static_cast<std::size_t>(classes));
+  std::uniform_real_distribution<float> weight(0.25F, 3.0F);
+  for (float& w : weights) w = weight(rng);
+  weights[1] = 0.0F;
+  labels[0] = 0;  // a batch of one row has D > 0 too
   Buffer x(n * sizeof(float), d), y(labels.size() * sizeof(std::int32_t), d),
       dx(n * sizeof(float), d), rowloss(labels.size() * sizeof(float), d),
-      out(2 * sizeof(float), d);
+      out(3 * sizeof(float), d), w(weights.size() * sizeof(float), d);
   copy_bytes(x.data(), d, logits.data(), Device::cpu(), x.bytes());
   copy_bytes(y.data(), d, labels.data(), Device::cpu(), y.bytes());
+  copy_bytes(w.data(), d, weights.data(), Device::cpu(), w.bytes());
   Stream stream(d);
   const backend::Exec e{d, stream.native(), nullptr};
   float* o = out.as<float>();
+  const backend::ClassWeights cw{weighted ? w.as<float>() : nullptr, o + 2};
   if (fused) {
     backend::softmax_cross_entropy_mean(e, x.as<float>(), y.as<std::int32_t>(), rows, classes, eps,
-                                        rowloss.as<float>(), dx.as<float>(), o, o + 1);
+                                        cw, rowloss.as<float>(), dx.as<float>(), o, o + 1);
   } else {
-    backend::softmax_cross_entropy(e, x.as<float>(), y.as<std::int32_t>(), rows, classes, eps,
+    backend::softmax_cross_entropy(e, x.as<float>(), y.as<std::int32_t>(), rows, classes, eps, cw,
                                    rowloss.as<float>(), dx.as<float>());
-    backend::mean(e, rowloss.as<float>(), static_cast<std::size_t>(rows), static_cast<double>(rows),
-                  o, o + 1);
+    backend::mean(e, rowloss.as<float>(), static_cast<std::size_t>(rows),
+                  weighted ? 1.0 : static_cast<double>(rows), o, o + 1);
   }
   stream.synchronize();
   Result r;
-  float both[2];
-  copy_bytes(both, Device::cpu(), out.data(), d, sizeof(both));
-  r.mean = both[0];
-  r.also = both[1];
+  float three[3];
+  copy_bytes(three, Device::cpu(), out.data(), d, sizeof(three));
+  r.mean = three[0];
+  r.also = three[1];
+  r.total_weight = three[2];
+  if (weighted) {  // D against the host's sum of the rows' weights
+    double total = 0.0;
+    for (const std::int32_t l : labels) total += weights[static_cast<std::size_t>(l)];
+    EXPECT_NEAR(r.total_weight, total, 1e-6 * total);
+  }
   r.dlogits.resize(n);
   copy_bytes(r.dlogits.data(), Device::cpu(), dx.data(), d, dx.bytes());
   return r;
@@ -70,15 +84,19 @@ std::uint32_t bits(float v) {
 void check(Device d) {
   for (const std::int64_t rows : {1, 7, 128, 300, 4096, 5000})
     for (const int classes : {10, 37})
-      for (const float eps : {0.0F, 0.1F}) {
-        const Result one = run(d, rows, classes, eps, true),
-                     two = run(d, rows, classes, eps, false);
-        EXPECT_EQ(bits(one.mean), bits(two.mean))
-            << rows << " rows, " << classes << " classes, eps " << eps;
-        EXPECT_EQ(bits(one.also), bits(one.mean));
-        EXPECT_GT(one.mean, 0.0F);
-        EXPECT_EQ(one.dlogits, two.dlogits) << rows << " rows, " << classes << " classes";
-      }
+      for (const float eps : {0.0F, 0.1F})
+        for (const bool weighted : {false, true}) {
+          const Result one = run(d, rows, classes, eps, weighted, true),
+                       two = run(d, rows, classes, eps, weighted, false);
+          EXPECT_EQ(bits(one.mean), bits(two.mean))
+              << rows << " rows, " << classes << " classes, eps " << eps << ", " << weighted;
+          EXPECT_EQ(bits(one.also), bits(one.mean));
+          if (weighted) {
+            EXPECT_EQ(bits(one.total_weight), bits(two.total_weight));
+          }
+          EXPECT_GT(one.mean, 0.0F);
+          EXPECT_EQ(one.dlogits, two.dlogits) << rows << " rows, " << classes << " classes";
+        }
 }
 
 TEST(LossMean, CpuIsTheTwoLoops) {

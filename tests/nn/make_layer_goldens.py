@@ -75,6 +75,15 @@ def main():
         cases[f"cross_entropy_{eps}"] = {"x": flat(logits), "x_shape": [5, 4],
                                          "labels": labels.tolist(), "eps": eps,
                                          "loss": float(loss), "dx": flat(lg.grad)}
+    # Class weights (one of them 0: its row counts for nothing), with and without smoothing.
+    weights = torch.tensor([0.5, 2.0, 0.0, 1.25])
+    for eps in (0.0, 0.1):
+        lg = logits.clone().requires_grad_(True)
+        loss = torch.nn.CrossEntropyLoss(weight=weights, label_smoothing=eps)(lg, labels)
+        loss.backward()
+        cases[f"cross_entropy_weighted_{eps}"] = {
+            "x": flat(logits), "x_shape": [5, 4], "labels": labels.tolist(), "eps": eps,
+            "weights": weights.tolist(), "loss": float(loss), "dx": flat(lg.grad)}
     out = torch.randn(3, 4, requires_grad=True)
     target = torch.randn(3, 4)
     loss = torch.nn.MSELoss()(out, target)

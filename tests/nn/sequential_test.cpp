@@ -138,6 +138,18 @@ TEST(Sequential, RejectsBadInput) {
   EXPECT_THROW(Dropout(1.0F), Error);
   EXPECT_THROW(Linear(0, 3), Error);
   EXPECT_THROW(SoftmaxCrossEntropy(1.5F), Error);
+  EXPECT_THROW(SoftmaxCrossEntropy(0.0F, {1.0F, -1.0F}), Error);
+  SoftmaxCrossEntropy two_weights(0.0F, {1.0F, 2.0F});
+  DeviceMatrix logits(std::vector<float>(9, 0.5F), 3, 3, Device::cpu());
+  const std::vector<std::int32_t> fine = {0, 1, 2};
+  try {
+    two_weights.compute(logits.m, fine.data(), nullptr);
+    FAIL();
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("2 class weights but the logits have 3 classes"),
+              std::string::npos)
+        << e.what();
+  }
 }
 
 void check_no_steady_state_allocation(Device device) {
@@ -148,9 +160,11 @@ void check_no_steady_state_allocation(Device device) {
   optim::Adam opt(m.parameters(), {});
   DeviceMatrix x(std::vector<float>(16 * 32, 0.5F), 16, 32, device), grad(16, 10, device);
   DeviceLabels labels(std::vector<std::int32_t>(16, 1), device);
-  SoftmaxCrossEntropy loss;
+  SoftmaxCrossEntropy loss, weighted(0.1F, std::vector<float>(10, 2.0F));
   auto step = [&] {
-    loss.compute(m.forward(x.m), labels.data(), &grad.m);
+    const Matrix& out = m.forward(x.m);
+    loss.compute(out, labels.data(), &grad.m);
+    weighted.compute(out, labels.data(), nullptr);  // its weights copied to the device once
     m.backward(grad.m);
     opt.step(m.parameters(), m.gradients());
   };

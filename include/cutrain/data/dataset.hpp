@@ -38,6 +38,12 @@ struct Standardizer {
   void apply(Dataset& d) const;
 };
 
+// Class weights that make every class count as much in a weighted cross-entropy
+// (nn::SoftmaxCrossEntropy's class_weights) however rare it is: scikit-learn's "balanced",
+// w_c = rows / (classes x count_c). Throws if a class in [0, classes) has no sample (its weight
+// would be infinite; scikit-learn refuses it too) or the data set has no labels.
+std::vector<float> balanced_class_weights(const Dataset& d);
+
 // A seeded random split: returns (train, validation) with round(fraction * rows) validation
 // rows; fraction in [0, 1).
 std::pair<Dataset, Dataset> split(const Dataset& d, double validation_fraction, std::uint64_t seed);

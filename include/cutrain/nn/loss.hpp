@@ -2,11 +2,14 @@
 // Losses: the mean loss stays on the device (read it with value(), a synchronization) and the
 // gradient with respect to the model output is written in the same pass.
 //
-//   SoftmaxCrossEntropy(label_smoothing)  torch.nn.CrossEntropyLoss, integer class targets,
-//                                         fused with log-softmax (kernels/nn/loss.cuh)
+//   SoftmaxCrossEntropy(label_smoothing, class_weights)
+//                                         torch.nn.CrossEntropyLoss(weight, label_smoothing),
+//                                         integer class targets, fused with log-softmax
+//                                         (formulas: kernels/nn/loss.cuh)
 //   MseLoss                               torch.nn.MSELoss (mean)
 
 #include <cstdint>
+#include <vector>
 
 #include "cutrain/buffer.hpp"
 #include "cutrain/nn/layer.hpp"
@@ -18,6 +21,9 @@ class Loss {
   virtual ~Loss() = default;
   float value() const;  // the last computed mean loss (a synchronization)
   const float* device_value() const { return value_.as<float>(); }
+  // What the last mean was over, on the device: the batch's total class weight D for a weighted
+  // cross-entropy; null when it is the batch's size (every other loss).
+  virtual const float* device_weight() const { return nullptr; }
 
  protected:
   void ensure(Device device, std::size_t scratch_floats);
@@ -27,16 +33,26 @@ class Loss {
 
 class SoftmaxCrossEntropy final : public Loss {
  public:
-  explicit SoftmaxCrossEntropy(float label_smoothing = 0.0F);
+  // class_weights: empty, or one finite weight >= 0 per class (C of them, at least one > 0):
+  // each sample counts as its class's weight and the mean is over the batch's total weight, as
+  // CrossEntropyLoss(weight=...) (e.g. balanced_class_weights(), include/cutrain/data/dataset.hpp).
+  explicit SoftmaxCrossEntropy(float label_smoothing = 0.0F, std::vector<float> class_weights = {});
   // logits [B, C] and labels [B] on the same device; grad (nullable) [B, C]. Labels outside
   // [0, C) make the loss NaN; check_labels() (host data) says which and throws. value_out
   // (nullable, device memory): the mean loss there too, e.g. a per-step record.
   void compute(const Matrix& logits, const std::int32_t* labels, Matrix* grad,
                NativeStream stream = nullptr, float* value_out = nullptr);
   static void check_labels(const std::int32_t* labels, std::int64_t n, std::int64_t classes);
+  const std::vector<float>& class_weights() const { return weights_; }
+  const float* device_weight() const override {
+    return weights_.empty() ? nullptr : total_.as<float>();
+  }
 
  private:
   float eps_;
+  std::vector<float> weights_;
+  Buffer device_weights_;  // weights_ on the logits' device
+  Buffer total_;           // the last batch's D (one float)
 };
 
 class MseLoss final : public Loss {

@@ -39,6 +39,10 @@ struct LrFinderOptions {
   double beta = 0.98;      // smoothing; 0: the raw losses
   double diverge_factor = 4.0;
   std::int64_t skip_begin = 10;  // points the suggestion leaves out at the start
+  // The loss training will use, for labels (nn::SoftmaxCrossEntropy's; regression data: 0 and
+  // empty).
+  float label_smoothing = 0;
+  std::vector<float> class_weights{};
 };
 
 struct LrFinderResult {

@@ -97,6 +97,12 @@ struct TrainerOptions {
   std::map<std::string, std::string> checkpoint_metadata;  // e.g. the CLI's configuration
   bool progress = true;  // a bar on a TTY, one line per epoch otherwise
   float label_smoothing = 0;
+  // Empty, or one weight per class (the model's outputs): the cross-entropy weighs each sample by
+  // its class's weight and takes the mean over the batch's total weight (CrossEntropyLoss(weight=);
+  // data::balanced_class_weights() gives scikit-learn's "balanced"). evaluate()'s loss is then the
+  // weighted mean over the whole set. Micro-batches (accumulate_steps) and ranks each contribute
+  // their own weighted mean, combined by rows as ever - as PyTorch's loss / A recipe and DDP do.
+  std::vector<float> class_weights;
   // Weight averaging (Note [weight averaging], src/train/weight_average.hpp): in (0, 1), keep an
   // exponential moving average of the parameters, ema = lerp(ema, p, 1 - ema_decay) after every
   // optimizer step (AveragedModel with get_ema_multi_avg_fn). Validation and early stopping then
@@ -132,8 +138,8 @@ class Trainer {
   // Trains from the current state (epoch 0, or where resume() left off) up to options.epochs.
   FitResult fit(const data::Dataset& train, const data::Dataset* validation = nullptr);
   // In eval mode, over a data set with labels: the mean softmax cross-entropy (with the
-  // trainer's label smoothing) and the accuracy; with regression targets: the mean squared error
-  // over every target element, and accuracy NaN.
+  // trainer's label smoothing and class weights) and the accuracy; with regression targets: the
+  // mean squared error over every target element, and accuracy NaN.
   EvalResult evaluate(const data::Dataset& data);
   // The model's outputs for every row of `data`, in its order, row-major [rows, outputs] on the
   // host: logits for a classifier (softmax them for probabilities, argmax for the class),
