@@ -149,6 +149,12 @@ int run(const Config& c, const std::string& command_line) {
               static_cast<long long>(train.rows), static_cast<long long>(val.rows),
               static_cast<long long>(test.rows), static_cast<long long>(train.features));
 
+  for (const data::CategoricalColumn& cc : train.categorical) {
+    std::printf("one-hot: %s -> %zu features (", cc.name.c_str(), cc.categories.size());
+    for (std::size_t k = 0; k < cc.categories.size() && k < 8; ++k)
+      std::printf("%s%s", k ? ", " : "", cc.categories[k].c_str());
+    std::printf("%s)\n", cc.categories.size() > 8 ? ", ..." : "");
+  }
   if (!d.class_weights.empty()) {
     std::printf("class weights:");
     for (std::size_t k = 0; k < d.class_weights.size(); ++k)

@@ -155,7 +155,8 @@ void check_flags_apply(const Config& c) {
   if (c.given.count("--val-csv") != 0 && c.given.count("--val-fraction") != 0)
     throw UsageError("--val-csv and --val-fraction both give validation data: use one");
   if (!csv) {
-    static constexpr const char* kCsvOnly[] = {"--target", "--regression", "--val-csv"};
+    static constexpr const char* kCsvOnly[] = {"--target", "--regression", "--val-csv",
+                                               "--categorical"};
     const std::string u = unused(kCsvOnly, {});
     if (!u.empty()) throw UsageError(u + ": only for CSV data (--train-csv / --test-csv)");
   }

@@ -50,7 +50,8 @@ int run_find_lr(const Config& c, nn::Sequential& model, optim::Optimizer& opt,
 
 int run_predict_only(const Config& c) {
   static constexpr const char* kDataFlags[] = {"--val-csv",    "--standardize",  "--target",
-                                               "--regression", "--train-subset", "--val-fraction"};
+                                               "--regression", "--train-subset", "--val-fraction",
+                                               "--categorical"};
   for (const char* flag : kDataFlags)
     if (c.given.count(flag) != 0)
       throw UsageError(std::string(flag) +
@@ -74,6 +75,7 @@ int run_predict_only(const Config& c) {
                                    : train::DataSpec::from_json(found->second, c.model_from);
   data::CsvOptions o;
   o.features_only = true;
+  o.categories = spec.categorical;  // one-hot with the training file's categories
   data::Dataset rows = data::read_csv(c.predict_csv, o);
   if (rows.features != model.input_features())
     throw UsageError("--predict-csv '" + c.predict_csv + "' has " + std::to_string(rows.features) +

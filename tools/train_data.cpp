@@ -17,6 +17,11 @@ namespace {
 data::CsvOptions csv_options(const Config& c) {
   data::CsvOptions o;
   o.classification = !c.regression;
+  for (std::size_t start = 0; !c.categorical.empty() && start <= c.categorical.size();) {
+    const std::size_t comma = std::min(c.categorical.find(',', start), c.categorical.size());
+    o.categorical.push_back(c.categorical.substr(start, comma - start));
+    start = comma + 1;
+  }
   if (c.target.find(',') != std::string::npos) {  // several regression targets, by name
     for (std::size_t start = 0; start <= c.target.size();) {
       const std::size_t comma = std::min(c.target.find(',', start), c.target.size());
@@ -54,6 +59,7 @@ std::tuple<data::Dataset, data::Dataset, data::Dataset> read_csv_files(const Con
   };
   data::Dataset train = read(c.train_csv);
   o.class_names = train.class_names;
+  o.categories = train.categorical;  // the training file's categories, one-hot alike everywhere
   data::Dataset test = read(c.test_csv);
   data::Dataset val;
   if (!c.val_csv.empty()) val = read(c.val_csv);
@@ -151,6 +157,7 @@ TrainData load_train_data(const Config& c) {
   if (!c.predict_csv.empty()) {
     data::CsvOptions o;
     o.features_only = true;
+    o.categories = d.train.categorical;
     d.predict = data::read_csv(c.predict_csv, o);
     if (d.spec.scale != 1.0F) data::scale(d.predict, d.spec.scale);  // as the training data
     if (d.predict.features != d.train.features)
@@ -171,6 +178,7 @@ TrainData load_train_data(const Config& c) {
   d.spec.regression = d.regression;
   d.spec.class_names = d.train.class_names;  // text labels
   d.spec.target_names = d.target_names;
+  d.spec.categorical = d.train.categorical;
   d.outputs = d.regression ? d.train.target_width : d.train.classes;
   d.class_weights = class_weights(c, d.train);
   return d;

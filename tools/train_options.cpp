@@ -45,6 +45,10 @@ void add_options(CLI::App& app, Config& c) {
                  "CSV target column: a header name, or an index (negative: from the end); with "
                  "--regression several names separated by commas (one output each)")
       ->capture_default_str();
+  app.add_option("--categorical", c.categorical,
+                 "CSV feature columns holding categories (text, or numbers meant as labels), by "
+                 "header name, comma-separated: each is one-hot encoded, one 0/1 feature per "
+                 "category of the training file (a category the test data adds is an error)");
   app.add_flag("--regression", c.regression,
                "the CSV target is a float: train with mean squared error, one output (default: "
                "integer class labels, softmax cross-entropy)");

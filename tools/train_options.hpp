@@ -20,6 +20,7 @@ struct Config {
   // CSV data instead of --data's IDX files: the target column by header name or index
   // (negative: from the end); class labels, or with regression a float target.
   std::string train_csv, test_csv, val_csv, target = "-1";
+  std::string categorical;  // CSV columns to one-hot encode, by header name, comma-separated
   bool regression = false;
   std::string hidden = "512,256";
   std::string activation = "relu";

@@ -5,6 +5,9 @@
 #include <limits>
 #include <string>
 #include <string_view>
+#include <unordered_map>
+#include <unordered_set>
+#include <utility>
 #include <vector>
 
 #include "cutrain/data/readers.hpp"
@@ -90,6 +93,74 @@ void text_or_numeric_labels(Dataset& d, const std::vector<std::string_view>& cel
   d.class_names = std::move(names);
 }
 
+// The one-hot columns of one file (CsvOptions::categorical / categories): per file column the
+// index of its CategoricalColumn or -1, and per one-hot column a lookup from cell to category.
+struct OneHot {
+  std::vector<CategoricalColumn> columns;
+  std::vector<long> of;  // file column -> index into columns, or -1
+  std::vector<std::unordered_map<std::string_view, std::size_t>> index;
+
+  std::size_t width(std::size_t c) const {
+    return of[c] < 0 ? 1 : columns[static_cast<std::size_t>(of[c])].categories.size();
+  }
+  // Built once the categories are final: the views point into them.
+  void build_index(const std::string& name) {
+    index.assign(columns.size(), {});
+    for (std::size_t k = 0; k < columns.size(); ++k) {
+      const CategoricalColumn& cc = columns[k];
+      CUTRAIN_CHECK(!cc.categories.empty() && cc.categories.size() <= kMaxCategories, name,
+                    ": categorical column '", cc.name, "' has ", cc.categories.size(),
+                    " categories; one-hot encoding takes 1 to ", kMaxCategories,
+                    " (one feature each)");
+      for (std::size_t i = 0; i < cc.categories.size(); ++i)
+        CUTRAIN_CHECK(index[k].emplace(cc.categories[i], i).second, name, ": categorical column '",
+                      cc.name, "' lists category '", cc.categories[i].substr(0, 40), "' twice");
+    }
+  }
+  // Learns each column's categories from the data rows (sorted, byte order). Rows of the wrong
+  // width are left to the main pass to report.
+  void learn(const std::vector<std::string_view>& lines, std::size_t first, std::size_t width,
+             const std::string& name) {
+    std::vector<std::vector<std::string_view>> seen(columns.size());
+    for (std::size_t l = first; l < lines.size(); ++l) {
+      const auto cells = split_line(lines[l]);
+      if (cells.size() != width) continue;
+      for (std::size_t c = 0; c < width; ++c)
+        if (of[c] >= 0) seen[static_cast<std::size_t>(of[c])].push_back(cells[c]);
+    }
+    for (std::size_t k = 0; k < columns.size(); ++k) {
+      std::sort(seen[k].begin(), seen[k].end());
+      seen[k].erase(std::unique(seen[k].begin(), seen[k].end()), seen[k].end());
+      if (!seen[k].empty() && seen[k].front().empty()) seen[k].erase(seen[k].begin());
+      CUTRAIN_CHECK(seen[k].size() <= kMaxCategories, name, ": categorical column '",
+                    columns[k].name, "' has ", seen[k].size(),
+                    " distinct values; one-hot "
+                    "encoding adds a feature for each, at most ",
+                    kMaxCategories, " (an identifier column? leave it out)");
+      columns[k].categories.assign(seen[k].begin(), seen[k].end());
+    }
+  }
+  // Writes the cell's one-hot block: a 1 at its category, 0 elsewhere.
+  void encode(std::size_t c, std::string_view cell, std::vector<float>& x, const std::string& name,
+              std::size_t line) const {
+    const auto k = static_cast<std::size_t>(of[c]);
+    const CategoricalColumn& cc = columns[k];
+    const auto it = index[k].find(cell);
+    if (it == index[k].end()) {
+      std::string known;
+      for (std::size_t i = 0; i < cc.categories.size() && i < 10; ++i)
+        known += (i ? ", " : "") + cc.categories[i];
+      CUTRAIN_FAIL(name, ":", line, ": column ", c + 1, " ('", cc.name, "'): category '",
+                   std::string(cell.substr(0, 40)), "' is not one of the ", cc.categories.size(),
+                   " known (", known, cc.categories.size() > 10 ? ", ..." : "",
+                   "); one-hot encoding has no feature for it");
+    }
+    const std::size_t at = x.size();
+    x.resize(at + cc.categories.size(), 0.0F);
+    x[at + it->second] = 1.0F;
+  }
+};
+
 }  // namespace
 
 Dataset parse_csv(std::string_view text, const std::string& name, const CsvOptions& o) {
@@ -106,15 +177,28 @@ Dataset parse_csv(std::string_view text, const std::string& name, const CsvOptio
   bool has_header = o.header == CsvOptions::Header::kYes;
   if (o.header == CsvOptions::Header::kAuto) {
     // A cell that is not a number above one that is: a header. (A text label column is text in
-    // every row and says nothing.) A lone row with any text is taken as a header.
+    // every row and says nothing.) A lone row is a header when none of its cells is a number or a
+    // known category (a one-row file to predict, "0.5,mauve", is data - its unknown category
+    // then reported as such). A known category is data, not text; a first row holding every
+    // column named categorical is a header (those names need one, and the columns below them
+    // may all be text).
+    std::unordered_set<std::string_view> known;
+    for (const CategoricalColumn& cc : o.categories)
+      known.insert(cc.categories.begin(), cc.categories.end());
     float tmp;
-    has_header = false;
+    auto text = [&](std::string_view cell) {
+      return !parse_float(cell, tmp) && !known.count(cell);
+    };
+    has_header = !o.categorical.empty() &&
+                 std::all_of(o.categorical.begin(), o.categorical.end(), [&](const std::string& n) {
+                   return std::find(header.begin(), header.end(), n) != header.end();
+                 });
     const std::vector<std::string_view> second =
         lines.size() > 1 ? split_line(lines[1]) : std::vector<std::string_view>{};
-    for (std::size_t c = 0; c < header.size(); ++c)
-      has_header =
-          has_header || (!parse_float(header[c], tmp) &&
-                         (lines.size() == 1 || (c < second.size() && parse_float(second[c], tmp))));
+    if (lines.size() == 1)
+      has_header = has_header || std::all_of(header.begin(), header.end(), text);
+    for (std::size_t c = 0; c < header.size() && lines.size() > 1; ++c)
+      has_header = has_header || (text(header[c]) && c < second.size() && !text(second[c]));
   }
   const std::size_t columns = header.size();
   CUTRAIN_CHECK(o.features_only || columns >= 2, name,
@@ -153,12 +237,42 @@ Dataset parse_csv(std::string_view text, const std::string& name, const CsvOptio
   std::vector<long> place(columns, -1);
   for (std::size_t t = 0; t < targets.size(); ++t) place[targets[t]] = static_cast<long>(t);
   const std::size_t width = targets.size();
-  Dataset d;
-  d.features = static_cast<std::int64_t>(columns - width);
   const std::size_t first = has_header ? 1 : 0;
+  // One-hot columns: known categories by feature-column position, or named columns learned here.
+  std::vector<std::size_t> feature_columns;  // feature position -> file column
+  for (std::size_t c = 0; c < columns; ++c)
+    if (place[c] < 0) feature_columns.push_back(c);
+  OneHot one_hot;
+  one_hot.of.assign(columns, -1);
+  auto add_one_hot = [&](std::size_t c, CategoricalColumn cc) {
+    CUTRAIN_CHECK(place[c] < 0, name, ": column '", cc.name,
+                  "' is the label or a target; it cannot also be a categorical feature");
+    CUTRAIN_CHECK(one_hot.of[c] < 0, name, ": categorical column '", cc.name, "' given twice");
+    cc.column =
+        std::find(feature_columns.begin(), feature_columns.end(), c) - feature_columns.begin();
+    one_hot.of[c] = static_cast<long>(one_hot.columns.size());
+    one_hot.columns.push_back(std::move(cc));
+  };
+  if (!o.categories.empty()) {
+    for (const CategoricalColumn& cc : o.categories) {
+      CUTRAIN_CHECK(cc.column >= 0 && cc.column < static_cast<std::int64_t>(feature_columns.size()),
+                    name, ": categorical column '", cc.name, "' is feature column ", cc.column + 1,
+                    " but the file has ", feature_columns.size(), " feature columns");
+      add_one_hot(feature_columns[static_cast<std::size_t>(cc.column)], cc);
+    }
+  } else {
+    for (const std::string& n : o.categorical) add_one_hot(by_name(n, "categorical"), {n, 0, {}});
+    one_hot.learn(lines, first, columns, name);
+  }
+  one_hot.build_index(name);
+  Dataset d;
+  d.features = 0;
+  for (const std::size_t c : feature_columns)
+    d.features += static_cast<std::int64_t>(one_hot.width(c));
   d.rows = static_cast<std::int64_t>(lines.size() - first);
   CUTRAIN_CHECK(d.rows > 0, name, ": no data rows after the header");
-  d.x.reserve(static_cast<std::size_t>(d.rows) * (columns - width));
+  d.x.reserve(static_cast<std::size_t>(d.rows) * static_cast<std::size_t>(d.features));
+  d.categorical = one_hot.columns;
   std::vector<float> label_values(static_cast<std::size_t>(d.rows) * width);
   std::vector<std::string_view> label_cells;  // classification: the label as written
   for (std::size_t l = first; l < lines.size(); ++l) {
@@ -172,8 +286,15 @@ Dataset parse_csv(std::string_view text, const std::string& name, const CsvOptio
         label_cells.push_back(cells[c]);
         continue;
       }
+      if (one_hot.of[c] >= 0) {
+        one_hot.encode(c, cells[c], d.x, name, l + 1);
+        continue;
+      }
       CUTRAIN_CHECK(parse_float(cells[c], v), name, ":", l + 1, ": column ", c + 1, ": '",
-                    std::string(cells[c].substr(0, 40)), "' is not a finite number");
+                    std::string(cells[c].substr(0, 40)), "' is not a finite number",
+                    place[c] < 0 ? " (categories? one-hot encode the column: "
+                                   "CsvOptions::categorical, cutrain-train --categorical)"
+                                 : "");
       if (place[c] < 0)
         d.x.push_back(v);
       else

@@ -2,8 +2,12 @@
 #include "cutrain/train/data_spec.hpp"
 
 #include <cmath>
+#include <cstdint>
 #include <nlohmann/json.hpp>
+#include <set>
+#include <string>
 
+#include "cutrain/data/readers.hpp"
 #include "cutrain/error.hpp"
 
 namespace cutrain::train {
@@ -18,6 +22,9 @@ std::string DataSpec::to_json() const {
   if (!mean.empty()) j["standardize"] = {{"mean", mean}, {"std", stddev}};
   if (!class_names.empty()) j["class_names"] = class_names;
   if (!target_names.empty()) j["target_names"] = target_names;
+  for (const data::CategoricalColumn& c : categorical)
+    j["categorical"].push_back(
+        {{"name", c.name}, {"column", c.column}, {"categories", c.categories}});
   return j.dump();
 }
 
@@ -35,6 +42,11 @@ DataSpec DataSpec::from_json(std::string_view text, const std::string& where) {
       s.class_names = j.at("class_names").get<std::vector<std::string>>();
     if (j.contains("target_names"))
       s.target_names = j.at("target_names").get<std::vector<std::string>>();
+    if (j.contains("categorical"))
+      for (const nlohmann::json& c : j.at("categorical"))
+        s.categorical.push_back({c.at("name").get<std::string>(),
+                                 c.at("column").get<std::int64_t>(),
+                                 c.at("categories").get<std::vector<std::string>>()});
   } catch (const nlohmann::json::exception& e) {
     CUTRAIN_FAIL(where, ": metadata \"", kDataSpecKey, "\" is not a data spec (", e.what(), ")");
   }
@@ -46,6 +58,18 @@ DataSpec DataSpec::from_json(std::string_view text, const std::string& where) {
     CUTRAIN_CHECK(std::isfinite(s.mean[i]) && std::isfinite(s.stddev[i]) && s.stddev[i] >= 0, where,
                   ": data spec feature ", i, " has mean ", s.mean[i], " and stddev ", s.stddev[i],
                   "; need finite values and stddev >= 0");
+  std::set<std::int64_t> columns;
+  for (const data::CategoricalColumn& c : s.categorical) {
+    CUTRAIN_CHECK(c.column >= 0 && columns.insert(c.column).second, where,
+                  ": data spec one-hot column '", c.name, "' has position ", c.column,
+                  " (negative, or given twice)");
+    CUTRAIN_CHECK(!c.categories.empty() && c.categories.size() <= data::kMaxCategories, where,
+                  ": data spec one-hot column '", c.name, "' has ", c.categories.size(),
+                  " categories; valid: 1 to ", data::kMaxCategories);
+    const std::set<std::string> distinct(c.categories.begin(), c.categories.end());
+    CUTRAIN_CHECK(distinct.size() == c.categories.size(), where, ": data spec one-hot column '",
+                  c.name, "' lists a category twice");
+  }
   return s;
 }
 

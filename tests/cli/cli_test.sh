@@ -219,6 +219,44 @@ head -1 "$tmp/txt_new_pred2.csv" | grep -q "^class,name," || fail "no class name
 expect_usage_error "--epochs: --model-from with --predict-csv and no training data only predicts" \
   --device cpu --model-from "$tmp/txt_model.safetensors" --predict-csv "$tmp/txt_new.csv" \
   --predictions "$tmp/p.csv" --epochs 3
+# --categorical: the class is set by a text column ("colour") that only one-hot encoding makes
+# learnable; the categories travel in the export, so the model file alone predicts new rows
+# (features only, no header) as the training run did; a category training never saw is refused.
+python3 - "$tmp" <<'PY' || fail "writing categorical CSV files"
+import random, sys
+random.seed(5)
+colours = ["red", "green", "blue", "teal"]
+for split, n in (("train", 400), ("test", 200)):
+    with open(f"{sys.argv[1]}/col_{split}.csv", "w") as f, \
+         open(f"{sys.argv[1]}/col_{split}_new.csv", "w") as g:
+        f.write("noise,colour,label\n")
+        for _ in range(n):
+            c = random.randrange(4)
+            x = round(random.gauss(0, 1), 3)
+            f.write(f"{x},{colours[c]},{c % 3}\n")
+            g.write(f"{x},{colours[c]}\n")
+PY
+"$bin" --train-csv "$tmp/col_train.csv" --test-csv "$tmp/col_test.csv" --target label \
+  --categorical colour --device cpu --hidden 8 --dropout 0 --epochs 20 --lr 0.03 --standardize \
+  --report "$tmp/col.json" --export-torch "$tmp/col_model.safetensors" \
+  --predict-csv "$tmp/col_test_new.csv" --predictions "$tmp/col_pred.csv" >"$tmp/col.txt" 2>&1 ||
+  fail "categorical run: $(tail -2 "$tmp/col.txt")"
+grep -q "one-hot: colour -> 4 features (blue, green, red, teal)" "$tmp/col.txt" ||
+  fail "categories not printed: $(head -4 "$tmp/col.txt")"
+grep -q "samples of 5 features" "$tmp/col.txt" || fail "one-hot width: $(head -3 "$tmp/col.txt")"
+python3 -c 'import json,sys; r=json.load(open(sys.argv[1])); assert r["test_accuracy"] > 0.99, r["test_accuracy"]' \
+  "$tmp/col.json" || fail "the categorical column was not learned"
+"$bin" --device cpu --model-from "$tmp/col_model.safetensors" --predict-csv "$tmp/col_test_new.csv" \
+  --predictions "$tmp/col_pred2.csv" >"$tmp/col_alone.txt" 2>&1 ||
+  fail "categorical prediction from the model file: $(tail -2 "$tmp/col_alone.txt")"
+cmp -s "$tmp/col_pred.csv" "$tmp/col_pred2.csv" ||
+  fail "the model file alone encodes differently: $(head -3 "$tmp/col_pred2.csv")"
+printf '0.5,mauve\n' >"$tmp/col_bad.csv"
+out=$("$bin" --device cpu --model-from "$tmp/col_model.safetensors" --predict-csv "$tmp/col_bad.csv" \
+  --predictions "$tmp/p.csv" 2>&1 >/dev/null)
+[ $? -eq 1 ] && printf '%s' "$out" | grep -q "category 'mauve' is not one of the 4 known" ||
+  fail "an unknown category: $out"
+expect_usage_error "--categorical: only for CSV data" --data "$tmp" --device cpu --categorical a
 # --model-from rebuilds the exported model (its modules are in the file): no training, the same
 # predictions byte for byte; a model that does not fit the data is refused.
 "$bin" --train-csv "$tmp/cls_train.csv" --test-csv "$tmp/cls_test.csv" --target label \

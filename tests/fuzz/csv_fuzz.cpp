@@ -1,6 +1,7 @@
 // libFuzzer target: the CSV parser on arbitrary text, with the label column chosen by index and
 // by name, as classification (numeric or text labels, and text labels numbered by given class
-// names) and regression, with two regression targets by name, and as features only.
+// names) and regression, with two regression targets by name, as features only, and with
+// one-hot columns (named, and with known categories).
 #include <cstddef>
 #include <cstdint>
 #include <string_view>
@@ -10,7 +11,7 @@
 
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
   const std::string_view text(reinterpret_cast<const char*>(data), size);
-  cutrain::data::CsvOptions options[6];
+  cutrain::data::CsvOptions options[8];
   options[1].label_name = "label";
   options[2].classification = false;
   options[2].label_index = 0;
@@ -18,6 +19,10 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   options[3].target_names = {"y", "label"};
   options[4].class_names = {"ant", "bee", "3"};
   options[5].features_only = true;
+  options[6].label_name = "label";  // one-hot columns learned from the text
+  options[6].categorical = {"a", "b"};
+  options[7].features_only = true;  // ... and known (a prediction file)
+  options[7].categories = {{"a", 0, {"x", "y", "1"}}, {"b", 2, {"z"}}};
   for (const auto& o : options) {
     try {
       const auto d = cutrain::data::parse_csv(text, "fuzz.csv", o);

@@ -20,7 +20,14 @@ TEST(DataSpec, RoundTripsAndAppliesAsTraining) {
   s.mean = {0.1F, 1.0F / 3.0F, -7.25F};
   s.stddev = {2.0F, 0.0F, 1e-3F};
   s.class_names = {"ant", "moose", "zebra"};
+  s.categorical = {{"color", 1, {"blue", "red"}}, {"zip", 4, {"10", "9", "a \"quoted\" one"}}};
   const DataSpec back = DataSpec::from_json(s.to_json(), "m.safetensors");
+  ASSERT_EQ(back.categorical.size(), 2u);
+  for (std::size_t k = 0; k < 2; ++k) {
+    EXPECT_EQ(back.categorical[k].name, s.categorical[k].name);
+    EXPECT_EQ(back.categorical[k].column, s.categorical[k].column);
+    EXPECT_EQ(back.categorical[k].categories, s.categorical[k].categories);
+  }
   EXPECT_EQ(back.scale, s.scale);
   EXPECT_EQ(back.mean, s.mean);  // bit for bit: floats survive the JSON text
   EXPECT_EQ(back.stddev, s.stddev);
@@ -56,6 +63,21 @@ TEST(DataSpec, RefusesMalformedSpecs) {
       std::string::npos);
   EXPECT_NE(error(R"({"scale": 1, "regression": false, "standardize": {"mean": [1], "std": [-1]}})")
                 .find("stddev >= 0"),
+            std::string::npos);
+  const std::string base = R"({"scale": 1, "regression": false, "categorical": )";
+  EXPECT_NE(error(base + R"([{"name": "c", "column": 0, "categories": []}]})").find("0 categories"),
+            std::string::npos);
+  EXPECT_NE(error(base + R"([{"name": "c", "column": 0, "categories": ["a", "a"]}]})")
+                .find("one-hot column 'c' lists a category twice"),
+            std::string::npos);
+  EXPECT_NE(error(base + R"([{"name": "c", "column": 2, "categories": ["a"]},
+                             {"name": "d", "column": 2, "categories": ["b"]}]})")
+                .find("one-hot column 'd' has position 2 (negative, or given twice)"),
+            std::string::npos);
+  EXPECT_NE(error(base + R"([{"name": "c", "column": -1, "categories": ["a"]}]})")
+                .find("has position -1"),
+            std::string::npos);
+  EXPECT_NE(error(base + R"([{"name": "c", "categories": ["a"]}]})").find("not a data spec"),
             std::string::npos);
 }
 

@@ -10,6 +10,15 @@
 
 namespace cutrain::data {
 
+// A CSV column one-hot encoded into features (CsvOptions::categorical): its position among the
+// file's feature columns (the label or targets not counted), its header name, and its categories
+// in the order of their 0/1 features.
+struct CategoricalColumn {
+  std::string name;
+  std::int64_t column = 0;
+  std::vector<std::string> categories;
+};
+
 struct Dataset {
   std::int64_t rows = 0;
   std::int64_t features = 0;
@@ -19,6 +28,9 @@ struct Dataset {
   std::vector<std::string> class_names;  // by label, when the labels were read as text, or empty
   std::vector<float> targets;            // rows * target_width (regression), or empty
   std::int64_t target_width = 0;
+  // CSV columns one-hot encoded into x, by column (empty: none); each put its categories'
+  // features where the column was.
+  std::vector<CategoricalColumn> categorical;
 
   bool classification() const { return !labels.empty(); }
   // Throws cutrain::Error naming what is inconsistent (sizes, label range, non-finite values).

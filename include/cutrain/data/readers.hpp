@@ -50,7 +50,9 @@ inline constexpr const char* kFashionMnistClasses[10] = {
 // (scikit-learn's LabelEncoder) - or by `class_names` when given, so that a test file numbers
 // them as its training file did (Dataset::class_names holds the names). Otherwise the column is
 // a float target. Header auto-detection: the first row is a header when one of its cells is not
-// a number while the same column of the second row is (a text label column says nothing).
+// a number while the same column of the second row is (a text label column says nothing); a
+// lone row when none of its cells is a number; known categories count as numbers, and a first
+// row naming every `categorical` column is a header.
 struct CsvOptions {
   enum class Header { kAuto, kYes, kNo } header = Header::kAuto;  // auto: first row non-numeric
   std::string label_name;                                         // takes precedence when non-empty
@@ -66,7 +68,17 @@ struct CsvOptions {
   // Data to predict: every column is a feature (no label or target; the label options are
   // ignored). The Dataset has x only (Trainer::predict reads nothing else).
   bool features_only = false;
+  // One-hot features (pandas.get_dummies, scikit-learn's OneHotEncoder): the columns named here
+  // (header names) hold categories - any text, numbers included, compared as written - and each
+  // becomes one 0/1 feature per category where the column was, the categories in sorted (byte)
+  // order as this file has them; Dataset::categorical records them. Given `categories` instead
+  // (a training file's Dataset::categorical), a test or prediction file is encoded with those,
+  // matched by column position as numeric features are, and a category not among them is an
+  // error naming it. At most kMaxCategories per column (an id column would add a feature per row).
+  std::vector<std::string> categorical;
+  std::vector<CategoricalColumn> categories;
 };
+inline constexpr std::size_t kMaxCategories = 65536;
 Dataset parse_csv(std::string_view text, const std::string& name, const CsvOptions& options);
 Dataset read_csv(const std::string& path, const CsvOptions& options = {});
 

@@ -3,9 +3,10 @@
 // carried beside the weights in exports and checkpoints (metadata "cutrain.data", JSON), so that
 // a model file alone predicts new data the way it was trained - `cutrain-train --model-from
 // m.safetensors --predict-csv new.csv --predictions out.csv` needs no training data:
-//   x <- x * scale, then, when `mean` is given, x <- (x - mean) / stddev per feature (0 stddev:
-//   centered only; data::Standardizer's rule), and the outputs are the classes `class_names`
-//   (text labels) or the regression targets `target_names`.
+//   CSV columns one-hot encoded with the training file's categories (`categorical`, read with
+//   CsvOptions::categories), x <- x * scale, then, when `mean` is given, x <- (x - mean) / stddev
+//   per feature (0 stddev: centered only; data::Standardizer's rule), and the outputs are the
+//   classes `class_names` (text labels) or the regression targets `target_names`.
 // Python ignores the entry (tools/cutrain_torch.py build_model reads "cutrain.modules" only).
 
 #include <string>
@@ -24,12 +25,14 @@ struct DataSpec {
   bool regression = false;
   std::vector<std::string> class_names;   // classification with text labels, by output
   std::vector<std::string> target_names;  // regression: the outputs' names, when known
+  std::vector<data::CategoricalColumn> categorical;  // one-hot CSV columns (read time, not apply)
 
   // Scales, then standardizes, `d` (its feature count must match the statistics').
   void apply(data::Dataset& d) const;
   std::string to_json() const;
-  // Throws cutrain::Error naming `where` for malformed JSON, non-finite or negative numbers, or
-  // mean and stddev of different lengths.
+  // Throws cutrain::Error naming `where` for malformed JSON, non-finite or negative numbers,
+  // mean and stddev of different lengths, or a one-hot column without categories, with a
+  // category twice, or given twice.
   static DataSpec from_json(std::string_view json, const std::string& where);
 };
 
