@@ -98,9 +98,8 @@ int main(int argc, char** argv) {
         (std::filesystem::temp_directory_path() / "cutrain_regression.safetensors").string();
     train::export_torch(exported, model);
     nn::Sequential deployed = train::load_model(exported, Device::cpu());
-    optim::Sgd unused(deployed.parameters(), {});
     const std::vector<float> mine = trainer.predict(test);
-    const std::vector<float> theirs = train::Trainer(deployed, unused, o).predict(test);
+    const std::vector<float> theirs = train::predict(deployed, test);  // no optimizer, no trainer
     double gap = 0;
     for (std::size_t i = 0; i < mine.size(); ++i)
       gap = std::max(gap, std::abs(static_cast<double>(mine[i]) - theirs[i]));

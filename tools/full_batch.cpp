@@ -61,23 +61,20 @@ int run_full_batch(const Config& c, nn::Sequential& model, const TrainData& d, D
     std::fprintf(stderr, "step %3lld  %s loss %.5f\n", static_cast<long long>(e),
                  c.optimizer.c_str(), l);
   }
-  optim::Sgd unused(model.parameters(), optim::SgdOptions{});  // the Trainer only evaluates
-  train::TrainerOptions eval_options;
-  eval_options.batch_size = c.batch_size;
-  eval_options.progress = false;
-  eval_options.class_weights = d.class_weights;  // the test loss is the objective's kind
-  train::Trainer evaluator(model, unused, eval_options);
-  const train::EvalResult r = evaluator.evaluate(d.test);
+  // The test loss is the objective's kind (class weights).
+  const train::InferenceOptions eval_options{.batch_size = c.batch_size,
+                                             .class_weights = d.class_weights};
+  const train::EvalResult r = train::evaluate(model, d.test, eval_options);
   print_test_result(r, d.regression);
   std::printf("  (%s, %lld full-batch steps)\n", c.optimizer.c_str(),
               static_cast<long long>(c.epochs));
   std::optional<train::ConfusionMatrix> by_class;
   std::vector<train::TargetMetrics> by_target;
   if (!d.regression) {
-    by_class = evaluator.confusion_matrix(d.test);
+    by_class = train::confusion_matrix(model, d.test, eval_options);
     print_per_class(*by_class, d.class_names);
   } else {
-    by_target = evaluator.regression_metrics(d.test);
+    by_target = train::regression_metrics(model, d.test, eval_options);
     print_per_target(by_target, d.target_names);
   }
   train::TrainState state;
@@ -86,7 +83,8 @@ int run_full_batch(const Config& c, nn::Sequential& model, const TrainData& d, D
   if (!c.save.empty()) train::save_checkpoint(c.save, model, nullptr, state, spec);
   if (!c.export_torch.empty()) train::export_torch(c.export_torch, model, spec);
   if (!c.predictions.empty())
-    write_predictions(c.predictions, evaluator.predict(d.predict.rows > 0 ? d.predict : d.test),
+    write_predictions(c.predictions,
+                      train::predict(model, d.predict.rows > 0 ? d.predict : d.test, eval_options),
                       outputs, d.regression, d.target_names, d.train.class_names);
   if (!c.report.empty()) {
     nlohmann::json j = {{"test_accuracy", json_number(r.accuracy)},

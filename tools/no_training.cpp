@@ -82,13 +82,8 @@ int run_predict_only(const Config& c) {
                      " columns but the model takes " + std::to_string(model.input_features()) +
                      " features");
   spec.apply(rows);
-  optim::Sgd unused(model.parameters(), optim::SgdOptions{});  // the Trainer only predicts
-  train::TrainerOptions options;
-  options.batch_size = c.batch_size;
-  options.progress = false;
-  train::Trainer predictor(model, unused, options);
-  write_predictions(c.predictions, predictor.predict(rows), model.output_features(),
-                    spec.regression, spec.target_names, spec.class_names);
+  write_predictions(c.predictions, train::predict(model, rows, {.batch_size = c.batch_size}),
+                    model.output_features(), spec.regression, spec.target_names, spec.class_names);
   std::printf("predicted %lld rows of %s with %s on %s -> %s\n", static_cast<long long>(rows.rows),
               c.predict_csv.c_str(), c.model_from.c_str(), describe(device).c_str(),
               c.predictions.c_str());

@@ -205,7 +205,8 @@ FitResult Trainer::fit(const data::Dataset& train, const data::Dataset* val) {
       nn::Matrix g{im.grad.as<float>(), b->rows, classes, device};
       // The batch's loss and the step's norm go straight to the epoch's records on the device
       // (no host wait, no copy launches).
-      im.compute_loss(model_.forward(b->x, s), *b, &g, s, im.step_losses.as<float>() + k);
+      const nn::Loss& batch_loss =
+          im.compute_loss(model_.forward(b->x, s), *b, &g, s, im.step_losses.as<float>() + k);
       // Note [gradient accumulation]: batches [j A, (j + 1) A) of the epoch make one step.
       const bool step_begins = k % accumulate == 0;
       const bool step_ends = (k + 1) % accumulate == 0 || k + 1 == per_epoch;
@@ -265,7 +266,7 @@ FitResult Trainer::fit(const data::Dataset& train, const data::Dataset* val) {
         state_.epoch_losses.clear();
         state_.epoch_norms.clear();
       }
-      if (options_.log_every > 0 && k % options_.log_every == 0) shown_loss = im.loss.value();
+      if (options_.log_every > 0 && k % options_.log_every == 0) shown_loss = batch_loss.value();
       if (tty && (k % 10 == 0 || k == per_epoch))
         detail::draw_progress(epoch + 1, k, per_epoch, shown_loss, k * options_.batch_size,
                               std::chrono::duration<double>(Clock::now() - t0).count());

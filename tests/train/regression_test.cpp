@@ -152,6 +152,21 @@ TEST(TrainerRegression, TrainLossIsTheMeanSquaredErrorOfTheBatches) {
   EXPECT_TRUE(std::isnan(r.history[0].val_loss));
 }
 
+// log_every reads the batch's loss for the progress line: the MSE here (it used to read the
+// cross-entropy, never computed on regression data, and throw); reading changes nothing.
+TEST(TrainerRegression, LogEveryReadsTheMseAndChangesNothing) {
+  const data::Dataset train = linear_data(200, 9);
+  auto run = [&](std::int64_t log_every) {
+    nn::Sequential m = linear_model(Device::cpu());
+    optim::Sgd opt(m.parameters(), {.lr = 0.05F});
+    TrainerOptions o = quiet(2);
+    o.log_every = log_every;
+    Trainer t(m, opt, o);
+    return t.fit(train).history.back().train_loss;
+  };
+  EXPECT_EQ(run(1), run(0));
+}
+
 // predict() returns W x + b for every row, in order, from the model's weights (a double loop
 // computes the reference); a copy of the data without targets predicts the same bits, and the
 // model's mode and training position are left as they were.

@@ -23,8 +23,8 @@ struct DataSpec {
   float scale = 1.0F;
   std::vector<float> mean, stddev;  // empty: no standardization
   bool regression = false;
-  std::vector<std::string> class_names;   // classification with text labels, by output
-  std::vector<std::string> target_names;  // regression: the outputs' names, when known
+  std::vector<std::string> class_names;              // classification with text labels, by output
+  std::vector<std::string> target_names;             // regression: the outputs' names, when known
   std::vector<data::CategoricalColumn> categorical;  // one-hot CSV columns (read time, not apply)
 
   // Scales, then standardizes, `d` (its feature count must match the statistics').

@@ -29,6 +29,7 @@
 #include "cutrain/optim/schedule.hpp"
 #include "cutrain/train/checkpoint.hpp"
 #include "cutrain/train/confusion.hpp"
+#include "cutrain/train/inference.hpp"
 #include "cutrain/train/regression_metrics.hpp"
 
 namespace cutrain::train {
@@ -47,12 +48,6 @@ struct EpochMetrics {
   // device, so when this is close to `seconds` the host (launches, the loader) sets the pace,
   // and when it is much smaller the GPU does.
   double issue_seconds = 0;
-};
-
-struct EvalResult {
-  double loss = 0;
-  double accuracy = 0;
-  std::int64_t samples = 0;
 };
 
 class Callback {
