@@ -149,6 +149,9 @@ int run(const Config& c, const std::string& command_line) {
               static_cast<long long>(train.rows), static_cast<long long>(val.rows),
               static_cast<long long>(test.rows), static_cast<long long>(train.features));
 
+  if (!c.impute.empty())
+    std::printf("imputed: %lld missing values filled with the training split's %ss\n",
+                static_cast<long long>(d.imputed), c.impute.c_str());
   for (const data::CategoricalColumn& cc : train.categorical) {
     std::printf("one-hot: %s -> %zu features (", cc.name.c_str(), cc.categories.size());
     for (std::size_t k = 0; k < cc.categories.size() && k < 8; ++k)

@@ -156,7 +156,7 @@ void check_flags_apply(const Config& c) {
     throw UsageError("--val-csv and --val-fraction both give validation data: use one");
   if (!csv) {
     static constexpr const char* kCsvOnly[] = {"--target", "--regression", "--val-csv",
-                                               "--categorical"};
+                                               "--categorical", "--impute"};
     const std::string u = unused(kCsvOnly, {});
     if (!u.empty()) throw UsageError(u + ": only for CSV data (--train-csv / --test-csv)");
   }

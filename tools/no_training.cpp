@@ -49,9 +49,9 @@ int run_find_lr(const Config& c, nn::Sequential& model, optim::Optimizer& opt,
 }
 
 int run_predict_only(const Config& c) {
-  static constexpr const char* kDataFlags[] = {"--val-csv",    "--standardize",  "--target",
-                                               "--regression", "--train-subset", "--val-fraction",
-                                               "--categorical"};
+  static constexpr const char* kDataFlags[] = {"--val-csv",     "--standardize",  "--target",
+                                               "--regression",  "--train-subset", "--val-fraction",
+                                               "--categorical", "--impute"};
   for (const char* flag : kDataFlags)
     if (c.given.count(flag) != 0)
       throw UsageError(std::string(flag) +
@@ -75,13 +75,17 @@ int run_predict_only(const Config& c) {
                                    : train::DataSpec::from_json(found->second, c.model_from);
   data::CsvOptions o;
   o.features_only = true;
-  o.categories = spec.categorical;  // one-hot with the training file's categories
+  o.categories = spec.categorical;         // one-hot with the training file's categories
+  o.allow_missing = !spec.impute.empty();  // filled as the training data was
   data::Dataset rows = data::read_csv(c.predict_csv, o);
   if (rows.features != model.input_features())
     throw UsageError("--predict-csv '" + c.predict_csv + "' has " + std::to_string(rows.features) +
                      " columns but the model takes " + std::to_string(model.input_features()) +
                      " features");
-  spec.apply(rows);
+  const std::int64_t filled = spec.apply(rows);
+  if (filled > 0)
+    std::printf("imputed %lld missing values as the training run did\n",
+                static_cast<long long>(filled));
   write_predictions(c.predictions, train::predict(model, rows, {.batch_size = c.batch_size}),
                     model.output_features(), spec.regression, spec.target_names, spec.class_names);
   std::printf("predicted %lld rows of %s with %s on %s -> %s\n", static_cast<long long>(rows.rows),

@@ -17,6 +17,7 @@ namespace {
 data::CsvOptions csv_options(const Config& c) {
   data::CsvOptions o;
   o.classification = !c.regression;
+  o.allow_missing = !c.impute.empty();
   for (std::size_t start = 0; !c.categorical.empty() && start <= c.categorical.size();) {
     const std::size_t comma = std::min(c.categorical.find(',', start), c.categorical.size());
     o.categorical.push_back(c.categorical.substr(start, comma - start));
@@ -158,6 +159,7 @@ TrainData load_train_data(const Config& c) {
     data::CsvOptions o;
     o.features_only = true;
     o.categories = d.train.categorical;
+    o.allow_missing = !c.impute.empty();
     d.predict = data::read_csv(c.predict_csv, o);
     if (d.spec.scale != 1.0F) data::scale(d.predict, d.spec.scale);  // as the training data
     if (d.predict.features != d.train.features)
@@ -165,6 +167,14 @@ TrainData load_train_data(const Config& c) {
           "--predict-csv '" + c.predict_csv + "' has " + std::to_string(d.predict.features) +
           " columns but the model takes the training data's " + std::to_string(d.train.features) +
           " features (give the feature columns only, in the training file's order)");
+  }
+  if (!c.impute.empty()) {  // the training split's statistics fill every split, before scaling
+    const auto imp =
+        data::Imputer::fit(d.train, c.impute == "median" ? data::Imputer::Strategy::kMedian
+                                                         : data::Imputer::Strategy::kMean);
+    for (data::Dataset* split : {&d.train, &d.val, &d.test, &d.predict})
+      if (split->rows > 0) d.imputed += imp.apply(*split);
+    d.spec.impute = imp.fill;
   }
   if (c.standardize) {
     const auto st = data::Standardizer::fit(d.train);  // training split only

@@ -21,6 +21,7 @@ struct TrainData {
   std::vector<std::string> class_names;   // by label where known (Fashion-MNIST's), else empty
   data::Dataset predict;                  // --predict-csv: rows to predict (features only)
   std::vector<float> class_weights;       // --class-weights, by label; empty: none
+  std::int64_t imputed = 0;               // --impute: missing values filled, over every split
   // What the data went through and what the outputs mean, for exports and checkpoints
   // (Note [data spec in exports]).
   train::DataSpec spec;

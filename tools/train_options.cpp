@@ -49,6 +49,11 @@ void add_options(CLI::App& app, Config& c) {
                  "CSV feature columns holding categories (text, or numbers meant as labels), by "
                  "header name, comma-separated: each is one-hot encoded, one 0/1 feature per "
                  "category of the training file (a category the test data adds is an error)");
+  app.add_option("--impute", c.impute,
+                 "fill missing CSV feature values (empty, NA, N/A, NaN, null, ?) with the "
+                 "training split's per-feature mean or median (scikit-learn's SimpleImputer); "
+                 "without it a missing value is an error")
+      ->check(CLI::IsMember({"mean", "median"}));
   app.add_flag("--regression", c.regression,
                "the CSV target is a float: train with mean squared error, one output (default: "
                "integer class labels, softmax cross-entropy)");

@@ -21,6 +21,7 @@ struct Config {
   // (negative: from the end); class labels, or with regression a float target.
   std::string train_csv, test_csv, val_csv, target = "-1";
   std::string categorical;  // CSV columns to one-hot encode, by header name, comma-separated
+  std::string impute;       // "mean" or "median": fill missing CSV features; empty: refuse them
   bool regression = false;
   std::string hidden = "512,256";
   std::string activation = "relu";

@@ -57,6 +57,14 @@ bool parse_float(std::string_view cell, float& out) {  // a finite number
   return parse_number(cell, out) && std::isfinite(out);
 }
 
+// A numeric feature cell that holds no value: empty, or a marker pandas' read_csv also takes for
+// missing (and UCI's "?"). Only feature columns are read this way: "NA" is a fine class name.
+bool missing(std::string_view cell) {
+  static constexpr std::string_view kMarkers[] = {"",     "NA",   "N/A",  "n/a",  "NaN", "nan",
+                                                  "-nan", "-NaN", "null", "NULL", "?"};
+  return std::find(std::begin(kMarkers), std::end(kMarkers), cell) != std::end(kMarkers);
+}
+
 // Classification labels: class names when given or when any label is not a number (numbered in
 // the names' order, or in sorted order: LabelEncoder's), into d.labels / classes / class_names;
 // else the numbers into `values` for the integer path.
@@ -176,7 +184,8 @@ Dataset parse_csv(std::string_view text, const std::string& name, const CsvOptio
   std::vector<std::string_view> header = split_line(lines[0]);
   bool has_header = o.header == CsvOptions::Header::kYes;
   if (o.header == CsvOptions::Header::kAuto) {
-    // A cell that is not a number above one that is: a header. (A text label column is text in
+    // A cell that is not a number (nan and inf are numbers here) above one that is: a header. (A
+    // text label column is text in
     // every row and says nothing.) A lone row is a header when none of its cells is a number or a
     // known category (a one-row file to predict, "0.5,mauve", is data - its unknown category
     // then reported as such). A known category is data, not text; a first row holding every
@@ -187,7 +196,7 @@ Dataset parse_csv(std::string_view text, const std::string& name, const CsvOptio
       known.insert(cc.categories.begin(), cc.categories.end());
     float tmp;
     auto text = [&](std::string_view cell) {
-      return !parse_float(cell, tmp) && !known.count(cell);
+      return !parse_number(cell, tmp) && !known.count(cell);
     };
     has_header = !o.categorical.empty() &&
                  std::all_of(o.categorical.begin(), o.categorical.end(), [&](const std::string& n) {
@@ -281,6 +290,14 @@ Dataset parse_csv(std::string_view text, const std::string& name, const CsvOptio
                   " cells where the first row has ", columns, " (ragged row)");
     for (std::size_t c = 0; c < columns; ++c) {
       float v = 0;
+      if (place[c] < 0 && one_hot.of[c] < 0 && missing(cells[c])) {
+        CUTRAIN_CHECK(o.allow_missing, name, ":", l + 1, ": column ", c + 1, ": missing value ('",
+                      std::string(cells[c].substr(0, 40)),
+                      "'); fill it in, or impute it (CsvOptions::allow_missing, then "
+                      "data::Imputer; cutrain-train --impute mean)");
+        d.x.push_back(std::numeric_limits<float>::quiet_NaN());
+        continue;
+      }
       CUTRAIN_CHECK(!cells[c].empty(), name, ":", l + 1, ": empty cell in column ", c + 1);
       if (o.classification && place[c] >= 0) {
         label_cells.push_back(cells[c]);

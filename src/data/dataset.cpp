@@ -88,6 +88,49 @@ void Standardizer::apply(Dataset& d) const {
   }
 }
 
+Imputer Imputer::fit(const Dataset& train, Strategy strategy) {
+  CUTRAIN_CHECK(train.rows > 0, "Imputer::fit: the training split is empty");
+  const auto f = static_cast<std::size_t>(train.features);
+  Imputer imp;
+  imp.fill.resize(f);
+  std::vector<float> present;
+  present.reserve(static_cast<std::size_t>(train.rows));
+  for (std::size_t c = 0; c < f; ++c) {
+    present.clear();
+    for (std::size_t i = c; i < train.x.size(); i += f)
+      if (!std::isnan(train.x[i])) present.push_back(train.x[i]);
+    CUTRAIN_CHECK(!present.empty(), "Imputer::fit: feature ", c, " has no value in the ",
+                  train.rows, " training rows, so nothing can fill it; drop the column");
+    const std::size_t n = present.size();
+    if (strategy == Strategy::kMean) {
+      double sum = 0.0;  // in double: the nearest float to the mean of the floats
+      for (const float v : present) sum += v;
+      imp.fill[c] = static_cast<float>(sum / static_cast<double>(n));
+    } else {
+      const auto mid = present.begin() + static_cast<std::ptrdiff_t>(n / 2);
+      std::nth_element(present.begin(), mid, present.end());
+      double median = *mid;
+      if (n % 2 == 0)  // the largest of the lower half, averaged in double
+        median = (median + static_cast<double>(*std::max_element(present.begin(), mid))) / 2.0;
+      imp.fill[c] = static_cast<float>(median);
+    }
+  }
+  return imp;
+}
+
+std::int64_t Imputer::apply(Dataset& d) const {
+  CUTRAIN_CHECK(fill.size() == static_cast<std::size_t>(d.features), "Imputer::apply: fit on ",
+                fill.size(), " features, applied to ", d.features);
+  std::int64_t filled = 0;
+  const std::size_t f = fill.size();
+  for (std::size_t i = 0; i < d.x.size(); ++i)
+    if (std::isnan(d.x[i])) {
+      d.x[i] = fill[i % f];
+      ++filled;
+    }
+  return filled;
+}
+
 std::vector<std::int64_t> permutation(std::int64_t n, std::uint64_t seed, std::uint64_t epoch) {
   std::vector<std::int64_t> p(static_cast<std::size_t>(n));
   std::iota(p.begin(), p.end(), 0);

@@ -12,9 +12,11 @@
 
 namespace cutrain::train {
 
-void DataSpec::apply(data::Dataset& d) const {
+std::int64_t DataSpec::apply(data::Dataset& d) const {
+  const std::int64_t filled = impute.empty() ? 0 : data::Imputer{impute}.apply(d);
   if (scale != 1.0F) data::scale(d, scale);
   if (!mean.empty()) data::Standardizer{mean, stddev}.apply(d);
+  return filled;
 }
 
 std::string DataSpec::to_json() const {
@@ -22,6 +24,7 @@ std::string DataSpec::to_json() const {
   if (!mean.empty()) j["standardize"] = {{"mean", mean}, {"std", stddev}};
   if (!class_names.empty()) j["class_names"] = class_names;
   if (!target_names.empty()) j["target_names"] = target_names;
+  if (!impute.empty()) j["impute"] = impute;
   for (const data::CategoricalColumn& c : categorical)
     j["categorical"].push_back(
         {{"name", c.name}, {"column", c.column}, {"categories", c.categories}});
@@ -42,6 +45,7 @@ DataSpec DataSpec::from_json(std::string_view text, const std::string& where) {
       s.class_names = j.at("class_names").get<std::vector<std::string>>();
     if (j.contains("target_names"))
       s.target_names = j.at("target_names").get<std::vector<std::string>>();
+    if (j.contains("impute")) s.impute = j.at("impute").get<std::vector<float>>();
     if (j.contains("categorical"))
       for (const nlohmann::json& c : j.at("categorical"))
         s.categorical.push_back({c.at("name").get<std::string>(),
@@ -58,6 +62,9 @@ DataSpec DataSpec::from_json(std::string_view text, const std::string& where) {
     CUTRAIN_CHECK(std::isfinite(s.mean[i]) && std::isfinite(s.stddev[i]) && s.stddev[i] >= 0, where,
                   ": data spec feature ", i, " has mean ", s.mean[i], " and stddev ", s.stddev[i],
                   "; need finite values and stddev >= 0");
+  for (std::size_t i = 0; i < s.impute.size(); ++i)
+    CUTRAIN_CHECK(std::isfinite(s.impute[i]), where, ": data spec fills missing values of feature ",
+                  i, " with ", s.impute[i], "; need a finite value");
   std::set<std::int64_t> columns;
   for (const data::CategoricalColumn& c : s.categorical) {
     CUTRAIN_CHECK(c.column >= 0 && columns.insert(c.column).second, where,

@@ -257,6 +257,42 @@ out=$("$bin" --device cpu --model-from "$tmp/col_model.safetensors" --predict-cs
 [ $? -eq 1 ] && printf '%s' "$out" | grep -q "category 'mauve' is not one of the 4 known" ||
   fail "an unknown category: $out"
 expect_usage_error "--categorical: only for CSV data" --data "$tmp" --device cpu --categorical a
+# --impute: the colour data with a tenth of the noise feature missing (empty, NA, ?); the
+# training split's median fills every split and travels in the export, so the model file alone
+# fills new rows' gaps as the training run did. Without --impute a gap is an error naming it.
+python3 - "$tmp" <<'PY' || fail "writing CSV files with missing values"
+import sys
+d = sys.argv[1]
+markers = ["", "NA", "?"]
+for name in ("col_train", "col_test", "col_test_new"):
+    lines = open(f"{d}/{name}.csv").read().splitlines()
+    with open(f"{d}/gap_{name[4:]}.csv", "w") as f:
+        for i, line in enumerate(lines):
+            cells = line.split(",")
+            if i % 10 == 3:
+                cells[0] = markers[i % 3]
+            f.write(",".join(cells) + "\n")
+PY
+"$bin" --train-csv "$tmp/gap_train.csv" --test-csv "$tmp/gap_test.csv" --target label \
+  --categorical colour --impute median --device cpu --hidden 8 --dropout 0 --epochs 20 --lr 0.03 \
+  --report "$tmp/gap.json" --export-torch "$tmp/gap_model.safetensors" \
+  --predict-csv "$tmp/gap_test_new.csv" --predictions "$tmp/gap_pred.csv" >"$tmp/gap.txt" 2>&1 ||
+  fail "--impute run: $(tail -2 "$tmp/gap.txt")"
+# Lines 3, 13, ... of each file: 40 of the 400 training rows, 20 of each 200-row test file.
+grep -q "imputed: 80 missing values filled with the training split's medians" "$tmp/gap.txt" ||
+  fail "imputed count: $(grep imputed "$tmp/gap.txt")"
+python3 -c 'import json,sys; r=json.load(open(sys.argv[1])); assert r["test_accuracy"] > 0.99, r["test_accuracy"]' \
+  "$tmp/gap.json" || fail "training with imputed values"
+"$bin" --device cpu --model-from "$tmp/gap_model.safetensors" --predict-csv "$tmp/gap_test_new.csv" \
+  --predictions "$tmp/gap_pred2.csv" >"$tmp/gap_alone.txt" 2>&1 ||
+  fail "imputing from the model file: $(tail -2 "$tmp/gap_alone.txt")"
+cmp -s "$tmp/gap_pred.csv" "$tmp/gap_pred2.csv" ||
+  fail "the model file alone imputes differently: $(head -3 "$tmp/gap_pred2.csv")"
+out=$("$bin" --train-csv "$tmp/gap_train.csv" --test-csv "$tmp/gap_test.csv" --target label \
+  --categorical colour --device cpu 2>&1 >/dev/null)
+[ $? -eq 1 ] && printf '%s' "$out" | grep -q "gap_train.csv:4: column 1: missing value (''); fill it in, or impute it" ||
+  fail "a gap without --impute: $out"
+expect_usage_error "--impute: only for CSV data" --data "$tmp" --device cpu --impute mean
 # --model-from rebuilds the exported model (its modules are in the file): no training, the same
 # predictions byte for byte; a model that does not fit the data is refused.
 "$bin" --train-csv "$tmp/cls_train.csv" --test-csv "$tmp/cls_test.csv" --target label \

@@ -268,9 +268,13 @@ TEST(Csv, RejectsBadFiles) {
   };
   EXPECT_NE(parse("").find("empty CSV"), std::string::npos);
   EXPECT_NE(parse("1,2,0\n3,4\n").find("bad.csv:2: 2 cells"), std::string::npos);
-  EXPECT_NE(parse("1,2,0\n1,,0\n").find("bad.csv:2: empty cell in column 2"), std::string::npos);
+  EXPECT_NE(parse("1,2,0\n1,,0\n").find("bad.csv:2: column 2: missing value ('')"),
+            std::string::npos);
+  EXPECT_NE(parse("1,2,0\n1,2,\n").find("bad.csv:2: empty cell in column 3"), std::string::npos);
   EXPECT_NE(parse("1,2,0\n3,x,1\n").find("'x' is not a finite number"), std::string::npos);
-  EXPECT_NE(parse("1,2,0\n3,nan,1\n").find("not a finite number"), std::string::npos);
+  EXPECT_NE(parse("1,2,0\n3,nan,1\n").find("missing value ('nan'); fill it in, or impute"),
+            std::string::npos);
+  EXPECT_NE(parse("1,2,0\n3,inf,1\n").find("'inf' is not a finite number"), std::string::npos);
   EXPECT_NE(parse("1,2,0.5\n").find("not a non-negative integer"), std::string::npos);
   CsvOptions three;
   three.classes = 3;

@@ -1,7 +1,7 @@
 // libFuzzer target: the CSV parser on arbitrary text, with the label column chosen by index and
 // by name, as classification (numeric or text labels, and text labels numbered by given class
 // names) and regression, with two regression targets by name, as features only, and with
-// one-hot columns (named, and with known categories).
+// one-hot columns (named, and with known categories), and with missing values imputed.
 #include <cstddef>
 #include <cstdint>
 #include <string_view>
@@ -11,7 +11,7 @@
 
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
   const std::string_view text(reinterpret_cast<const char*>(data), size);
-  cutrain::data::CsvOptions options[8];
+  cutrain::data::CsvOptions options[9];
   options[1].label_name = "label";
   options[2].classification = false;
   options[2].label_index = 0;
@@ -23,9 +23,13 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   options[6].categorical = {"a", "b"};
   options[7].features_only = true;  // ... and known (a prediction file)
   options[7].categories = {{"a", 0, {"x", "y", "1"}}, {"b", 2, {"z"}}};
+  options[8].allow_missing = true;  // missing features as NaN, then filled
+  options[8].categorical = {"b"};
   for (const auto& o : options) {
     try {
-      const auto d = cutrain::data::parse_csv(text, "fuzz.csv", o);
+      auto d = cutrain::data::parse_csv(text, "fuzz.csv", o);
+      if (o.allow_missing && d.rows > 0 && d.features > 0)
+        cutrain::data::Imputer::fit(d, cutrain::data::Imputer::Strategy::kMedian).apply(d);
       d.validate();
     } catch (const cutrain::Error&) {
     }

@@ -21,7 +21,9 @@ TEST(DataSpec, RoundTripsAndAppliesAsTraining) {
   s.stddev = {2.0F, 0.0F, 1e-3F};
   s.class_names = {"ant", "moose", "zebra"};
   s.categorical = {{"color", 1, {"blue", "red"}}, {"zip", 4, {"10", "9", "a \"quoted\" one"}}};
+  s.impute = {0.5F, 1.0F / 7.0F, -3.0F};
   const DataSpec back = DataSpec::from_json(s.to_json(), "m.safetensors");
+  EXPECT_EQ(back.impute, s.impute);
   ASSERT_EQ(back.categorical.size(), 2u);
   for (std::size_t k = 0; k < 2; ++k) {
     EXPECT_EQ(back.categorical[k].name, s.categorical[k].name);
@@ -33,16 +35,17 @@ TEST(DataSpec, RoundTripsAndAppliesAsTraining) {
   EXPECT_EQ(back.stddev, s.stddev);
   EXPECT_EQ(back.class_names, s.class_names);
   EXPECT_FALSE(back.regression);
-  // apply = scale, then per-feature (x - mean) / stddev; a zero stddev only centers.
+  // apply = fill missing values, scale, then per-feature (x - mean) / stddev; a zero stddev
+  // only centers.
   data::Dataset d;
-  d.rows = 1;
+  d.rows = 2;
   d.features = 3;
-  d.x = {255.0F, 510.0F, 0.0F};
-  back.apply(d);
+  d.x = {255.0F, 510.0F, 0.0F, NAN, 510.0F, NAN};
+  EXPECT_EQ(back.apply(d), 2);
   data::Dataset want;
-  want.rows = 1;
+  want.rows = 2;
   want.features = 3;
-  want.x = {255.0F, 510.0F, 0.0F};
+  want.x = {255.0F, 510.0F, 0.0F, 0.5F, 510.0F, -3.0F};
   data::scale(want, 1.0F / 255.0F);
   data::Standardizer{s.mean, s.stddev}.apply(want);
   EXPECT_EQ(d.x, want.x);
@@ -64,6 +67,9 @@ TEST(DataSpec, RefusesMalformedSpecs) {
   EXPECT_NE(error(R"({"scale": 1, "regression": false, "standardize": {"mean": [1], "std": [-1]}})")
                 .find("stddev >= 0"),
             std::string::npos);
+  EXPECT_NE(
+      error(R"({"scale": 1, "regression": false, "impute": [1, "x"]})").find("not a data spec"),
+      std::string::npos);
   const std::string base = R"({"scale": 1, "regression": false, "categorical": )";
   EXPECT_NE(error(base + R"([{"name": "c", "column": 0, "categories": []}]})").find("0 categories"),
             std::string::npos);

@@ -50,6 +50,19 @@ struct Standardizer {
   void apply(Dataset& d) const;
 };
 
+// Missing feature values - NaN, as CsvOptions::allow_missing reads an empty or "NA" cell - filled
+// per feature with a statistic of the training split's present values (fit), applied to any
+// split (apply): scikit-learn's SimpleImputer(strategy="mean" | "median"; an even count's median
+// is the mean of the middle two). fit() refuses a feature with no value present (SimpleImputer
+// would drop the column and shift every later one).
+struct Imputer {
+  enum class Strategy { kMean, kMedian };
+  std::vector<float> fill;  // by feature
+  static Imputer fit(const Dataset& train, Strategy strategy);
+  // NaN -> fill[feature]; returns how many values it filled.
+  std::int64_t apply(Dataset& d) const;
+};
+
 // Class weights that make every class count as much in a weighted cross-entropy
 // (nn::SoftmaxCrossEntropy's class_weights) however rare it is: scikit-learn's "balanced",
 // w_c = rows / (classes x count_c). Throws if a class in [0, classes) has no sample (its weight

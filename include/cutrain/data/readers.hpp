@@ -77,6 +77,10 @@ struct CsvOptions {
   // error naming it. At most kMaxCategories per column (an id column would add a feature per row).
   std::vector<std::string> categorical;
   std::vector<CategoricalColumn> categories;
+  // Missing numeric features - an empty cell, NA, N/A, n/a, NaN, nan, null, NULL or ? - read as
+  // NaN for data::Imputer to fill (train only once they are filled: Dataset::validate refuses
+  // NaN). Off: such a cell is an error naming it. Labels and targets must always be present.
+  bool allow_missing = false;
 };
 inline constexpr std::size_t kMaxCategories = 65536;
 Dataset parse_csv(std::string_view text, const std::string& name, const CsvOptions& options);

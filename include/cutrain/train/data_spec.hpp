@@ -4,11 +4,13 @@
 // a model file alone predicts new data the way it was trained - `cutrain-train --model-from
 // m.safetensors --predict-csv new.csv --predictions out.csv` needs no training data:
 //   CSV columns one-hot encoded with the training file's categories (`categorical`, read with
-//   CsvOptions::categories), x <- x * scale, then, when `mean` is given, x <- (x - mean) / stddev
-//   per feature (0 stddev: centered only; data::Standardizer's rule), and the outputs are the
-//   classes `class_names` (text labels) or the regression targets `target_names`.
+//   CsvOptions::categories), missing values filled with `impute` (data::Imputer; read with
+//   CsvOptions::allow_missing), x <- x * scale, then, when `mean` is given, x <- (x - mean) /
+//   stddev per feature (0 stddev: centered only; data::Standardizer's rule), and the outputs are
+//   the classes `class_names` (text labels) or the regression targets `target_names`.
 // Python ignores the entry (tools/cutrain_torch.py build_model reads "cutrain.modules" only).
 
+#include <cstdint>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -26,9 +28,11 @@ struct DataSpec {
   std::vector<std::string> class_names;              // classification with text labels, by output
   std::vector<std::string> target_names;             // regression: the outputs' names, when known
   std::vector<data::CategoricalColumn> categorical;  // one-hot CSV columns (read time, not apply)
+  std::vector<float> impute;                         // by feature; empty: missing values refused
 
-  // Scales, then standardizes, `d` (its feature count must match the statistics').
-  void apply(data::Dataset& d) const;
+  // Fills missing values, scales, then standardizes `d` (its feature count must match the
+  // statistics'); returns how many values it filled.
+  std::int64_t apply(data::Dataset& d) const;
   std::string to_json() const;
   // Throws cutrain::Error naming `where` for malformed JSON, non-finite or negative numbers,
   // mean and stddev of different lengths, or a one-hot column without categories, with a
