@@ -25,6 +25,9 @@ get_ema_multi_avg_fn); cutrain exports the averaged weights.
 Regression from CSV files (`--train-csv --regression`): the same MLP with one output trained
 with mean squared error against torch.nn.MSELoss, Adam with weight decay on the weights only.
 
+Raw CSV cells prepared in Python from an export's data spec (cutrain_torch.prepare: one-hot,
+imputed, standardized) give the rebuilt model cutrain's own predictions for them.
+
 The model rebuilt in PyTorch from an export's architecture metadata (cutrain_torch.build_model,
 Note [architecture in exports]) predicts what cutrain predicted, BatchNorm and GELU included; and
 a model trained in PyTorch, written by cutrain_torch.save_model and rebuilt by cutrain-train
@@ -381,7 +384,8 @@ def main():
         torch.manual_seed(2)
         theirs = torch.nn.Sequential(torch.nn.Linear(784, 40), torch.nn.BatchNorm1d(40),
                                      torch.nn.LeakyReLU(0.05), torch.nn.Dropout(0.2),
-                                     torch.nn.Linear(40, 10))
+                                     torch.nn.Linear(40, 24), torch.nn.SiLU(),
+                                     torch.nn.Linear(24, 10))
         opt = torch.optim.Adam(theirs.parameters(), lr=0.003)
         for start in range(0, N, BATCH):
             opt.zero_grad()
@@ -405,6 +409,50 @@ def main():
         if worst > 5e-6 or agree < 0.999:
             print("FAILED: cutrain's rebuild of the PyTorch model predicts differently")
             return 1
+
+        # Note [data spec in exports] in Python: raw CSV cells - a one-hot column, gaps, other
+        # columns standardized - prepared by cutrain_torch.prepare from the export alone give the
+        # model cutrain's own --predict-csv probabilities.
+        rng = np.random.default_rng(3)
+        colours = ["red", "green", "blue"]
+        def csv_rows(n):
+            rows = []
+            for i in range(n):
+                c = int(rng.integers(3))
+                a = "NA" if i % 7 == 2 else f"{rng.normal(c, 1):.3f}"
+                b = "" if i % 5 == 1 else f"{rng.normal(0, 10):.2f}"
+                rows.append([a, colours[c], b, str(c)])
+            return rows
+        train_rows, new_rows = csv_rows(300), csv_rows(60)
+        train_csv = os.path.join(tmp, "mixed_train.csv")
+        new_csv = os.path.join(tmp, "mixed_new.csv")
+        with open(train_csv, "w") as f:
+            f.write("a,colour,b,label\n" + "".join(",".join(r) + "\n" for r in train_rows))
+        with open(new_csv, "w") as f:
+            f.write("a,colour,b\n" + "".join(",".join(r[:3]) + "\n" for r in new_rows))
+        exported = os.path.join(tmp, "mixed.safetensors")
+        predictions = os.path.join(tmp, "mixed.csv")
+        subprocess.run([BINARY, "--train-csv", train_csv, "--test-csv", train_csv, "--device",
+                        "cpu", "--categorical", "colour", "--impute", "mean", "--standardize",
+                        "--hidden", "12", "--epochs", "3", "--export-torch", exported,
+                        "--predict-csv", new_csv, "--predictions", predictions],
+                       check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        x_new = cutrain_torch.prepare([r[:3] for r in new_rows], exported)
+        with torch.no_grad():
+            probs = torch.softmax(cutrain_torch.build_model(exported)(x_new), 1).numpy()
+        ours = np.loadtxt(predictions, delimiter=",", skiprows=1)
+        worst = float(np.max(np.abs(probs - ours[:, 1:])))
+        print(f"prepare (one-hot, imputed, standardized CSV cells): {x_new.shape[1]} features, "
+              f"probabilities within {worst:.3g} of cutrain's")
+        if x_new.shape != (60, 5) or worst > 5e-6:
+            print("FAILED: cutrain_torch.prepare does not prepare data as cutrain did")
+            return 1
+        try:
+            cutrain_torch.prepare([["1", "purple", "2"]], exported)
+            print("FAILED: an unknown category was accepted")
+            return 1
+        except ValueError as e:
+            assert "category 'purple'" in str(e), e
     if worst_all > 1e-4:
         print(f"FAILED: {worst_all:.3g} > 1e-4")
         return 1

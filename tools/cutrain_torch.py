@@ -8,6 +8,7 @@ does the same for torch.optim.
     import cutrain_torch
     # cutrain -> PyTorch: cutrain-train ... --export-torch w.safetensors --export-torch-optimizer o.safetensors
     model = cutrain_torch.build_model("w.safetensors")  # modules and weights, from the file
+    x = cutrain_torch.prepare(rows, "w.safetensors")     # raw CSV cells -> the model's input
     cutrain_torch.load_optimizer_state(optimizer, model, "o.safetensors")
     # PyTorch -> cutrain: then cutrain-train ... --init-from w.safetensors --init-optimizer-from o.safetensors
     cutrain_torch.save_model(model, "w.safetensors")  # or --model-from w.safetensors: no flags
@@ -66,6 +67,57 @@ def build_model(path):
     return model.eval()
 
 
+# What cutrain's CSV reader takes for a missing numeric value (src/data/csv_reader.cpp).
+_MISSING = {"", "NA", "N/A", "n/a", "NaN", "nan", "-nan", "-NaN", "null", "NULL", "?"}
+
+
+def prepare(rows, path):
+    """Raw feature rows - lists of CSV cells as strings, the label column left out and no header
+    row, as cutrain-train --predict-csv takes them - prepared as the run that wrote `path`
+    prepared its training data (its "cutrain.data" metadata, Note [data spec in exports]): the
+    one-hot columns with the training file's categories, missing values filled with its
+    statistics, then the scale and the standardization, all in float32 as cutrain computes them.
+    Returns a float32 tensor [rows, features] for build_model(path). Raises ValueError naming
+    the row and column for a category the training file did not have, a missing value the run
+    did not impute, or a cell that is not a number."""
+    _, meta = read_tensors(path, with_metadata=True)
+    spec = json.loads(meta.get("cutrain.data", '{"scale": 1, "regression": false}'))
+    one_hot = {c["column"]: c for c in spec.get("categorical", [])}
+    out = []
+    for r, row in enumerate(rows):
+        x = []
+        for k, raw in enumerate(row):
+            cell = raw.strip(" \t\r")
+            if k in one_hot:
+                categories = one_hot[k]["categories"]
+                if cell not in categories:
+                    raise ValueError(f"row {r + 1}, column {k + 1} ('{one_hot[k]['name']}'): "
+                                     f"category '{cell}' is not one of {categories}")
+                x.extend(1.0 if c == cell else 0.0 for c in categories)
+            elif cell in _MISSING:
+                if "impute" not in spec:
+                    raise ValueError(f"row {r + 1}, column {k + 1}: missing value '{cell}' and "
+                                     f"the run imputed none")
+                x.append(float("nan"))
+            else:
+                try:
+                    x.append(float(cell))
+                except ValueError:
+                    raise ValueError(f"row {r + 1}, column {k + 1}: '{cell}' is not a number")
+        out.append(x)
+    x = np.array(out, dtype=np.float32).reshape(len(out), -1)
+    if "impute" in spec:
+        fill = np.array(spec["impute"], dtype=np.float32)
+        x = np.where(np.isnan(x), fill, x).astype(np.float32)
+    if spec["scale"] != 1:
+        x *= np.float32(spec["scale"])
+    if "standardize" in spec:
+        mean = np.array(spec["standardize"]["mean"], dtype=np.float32)
+        std = np.array(spec["standardize"]["std"], dtype=np.float32)
+        x = np.where(std > 0, (x - mean) / np.where(std > 0, std, 1), x - mean).astype(np.float32)
+    return torch.from_numpy(np.ascontiguousarray(x))
+
+
 # The torch.nn modules cutrain has, and the arguments that describe each (load_model reads them).
 _MODULE_ARGS = {
     torch.nn.Linear: lambda m: {"in_features": m.in_features, "out_features": m.out_features,
@@ -78,6 +130,7 @@ _MODULE_ARGS = {
     torch.nn.Tanh: lambda m: {},
     torch.nn.Sigmoid: lambda m: {},
     torch.nn.GELU: lambda m: {"approximate": getattr(m, "approximate", "none")},
+    torch.nn.SiLU: lambda m: {},
     torch.nn.Dropout: lambda m: {"p": m.p},
 }
 
