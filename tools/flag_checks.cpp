@@ -152,6 +152,8 @@ void check_flags_apply(const Config& c) {
     if (!(c.find_lr_min < c.find_lr_max))
       throw UsageError("--find-lr-min must be below --find-lr-max");
   }
+  if (c.given.count("--stratify") != 0 && c.given.count("--val-fraction") == 0)
+    throw UsageError("--stratify splits the validation data --val-fraction holds out: add it");
   if (c.given.count("--val-csv") != 0 && c.given.count("--val-fraction") != 0)
     throw UsageError("--val-csv and --val-fraction both give validation data: use one");
   if (!csv) {
@@ -162,7 +164,7 @@ void check_flags_apply(const Config& c) {
   }
   if (c.regression) {
     static constexpr const char* kClassesOnly[] = {"--target-accuracy", "--label-smoothing",
-                                                   "--class-weights"};
+                                                   "--class-weights", "--stratify"};
     const std::string u = unused(kClassesOnly, {});
     if (!u.empty()) throw UsageError("--regression has no classes and no accuracy: remove " + u);
   }

@@ -51,7 +51,7 @@ int run_find_lr(const Config& c, nn::Sequential& model, optim::Optimizer& opt,
 int run_predict_only(const Config& c) {
   static constexpr const char* kDataFlags[] = {"--val-csv",     "--standardize",  "--target",
                                                "--regression",  "--train-subset", "--val-fraction",
-                                               "--categorical", "--impute"};
+                                               "--categorical", "--impute",       "--stratify"};
   for (const char* flag : kDataFlags)
     if (c.given.count(flag) != 0)
       throw UsageError(std::string(flag) +

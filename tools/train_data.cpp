@@ -150,7 +150,9 @@ TrainData load_train_data(const Config& c) {
     for (std::size_t i = 0; i < first.size(); ++i) first[i] = static_cast<std::int64_t>(i);
     d.train = d.train.subset(first);
   }
-  if (c.val_fraction > 0) std::tie(d.train, d.val) = data::split(d.train, c.val_fraction, c.seed);
+  if (c.val_fraction > 0)
+    std::tie(d.train, d.val) = c.stratify ? data::stratified_split(d.train, c.val_fraction, c.seed)
+                                          : data::split(d.train, c.val_fraction, c.seed);
   if (d.train.rows == 0)
     throw UsageError("--val-fraction " + CLI::detail::to_string(c.val_fraction) +
                      " leaves none of the " + std::to_string(d.val.rows) +

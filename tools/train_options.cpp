@@ -145,6 +145,9 @@ void add_options(CLI::App& app, Config& c) {
       ->check(kNonNegative);
   app.add_option("--val-fraction", c.val_fraction, "hold out this fraction of train for validation")
       ->check(CLI::Range(0.0, 0.99));
+  app.add_flag("--stratify", c.stratify,
+               "--val-fraction holds out each class in its share of the training data (for rare "
+               "classes; scikit-learn's stratify=y)");
   app.add_option("--train-subset", c.train_subset, "use only the first N training samples")
       ->check(kNonNegative);
   app.add_option("--seed", c.seed, "seed of initialization, shuffling, dropout and splits");

@@ -185,4 +185,46 @@ std::pair<Dataset, Dataset> split(const Dataset& d, double validation_fraction,
   return {d.subset(all.subspan(n_val)), d.subset(all.subspan(0, n_val))};
 }
 
+std::pair<Dataset, Dataset> stratified_split(const Dataset& d, double validation_fraction,
+                                             std::uint64_t seed) {
+  CUTRAIN_CHECK(validation_fraction >= 0 && validation_fraction < 1,
+                "stratified_split: validation fraction ", validation_fraction,
+                " is invalid; valid: [0, 1)");
+  CUTRAIN_CHECK(d.classification() && d.classes > 0,
+                "stratified_split: the data set has no class labels to stratify by (regression "
+                "targets: use split())");
+  std::vector<std::int64_t> count(static_cast<std::size_t>(d.classes), 0);
+  for (const std::int32_t label : d.labels) {
+    CUTRAIN_CHECK(label >= 0 && label < d.classes, "stratified_split: label ", label,
+                  " is outside [0, ", d.classes, ")");
+    ++count[static_cast<std::size_t>(label)];
+  }
+  const auto n_val = std::llround(validation_fraction * static_cast<double>(d.rows));
+  // Quotas: the floor of each class's exact share, then one more for the largest remainders.
+  std::vector<std::int64_t> quota(count.size());
+  std::vector<std::pair<double, std::size_t>> remainder;
+  std::int64_t given = 0;
+  for (std::size_t c = 0; c < count.size(); ++c) {
+    const double exact =
+        static_cast<double>(n_val) * static_cast<double>(count[c]) / static_cast<double>(d.rows);
+    quota[c] = static_cast<std::int64_t>(std::floor(exact));
+    given += quota[c];
+    remainder.emplace_back(-(exact - static_cast<double>(quota[c])), c);  // largest first
+  }
+  std::sort(remainder.begin(), remainder.end());
+  for (std::size_t k = 0; given < n_val; ++k, ++given) ++quota[remainder[k].second];
+  const std::vector<std::int64_t> p = permutation(d.rows, seed, ~0ULL);
+  std::vector<std::int64_t> train_rows, val_rows;
+  for (const std::int64_t r : p) {
+    std::int64_t& q = quota[static_cast<std::size_t>(d.labels[static_cast<std::size_t>(r)])];
+    if (q > 0) {
+      --q;
+      val_rows.push_back(r);
+    } else {
+      train_rows.push_back(r);
+    }
+  }
+  return {d.subset(train_rows), d.subset(val_rows)};
+}
+
 }  // namespace cutrain::data

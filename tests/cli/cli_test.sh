@@ -293,6 +293,17 @@ out=$("$bin" --train-csv "$tmp/gap_train.csv" --test-csv "$tmp/gap_test.csv" --t
 [ $? -eq 1 ] && printf '%s' "$out" | grep -q "gap_train.csv:4: column 1: missing value (''); fill it in, or impute it" ||
   fail "a gap without --impute: $out"
 expect_usage_error "--impute: only for CSV data" --data "$tmp" --device cpu --impute mean
+# --stratify: the held-out tenth keeps the classes' shares (the labels are c % 3 of 4 colours:
+# 2 classes of a quarter, one of a half).
+"$bin" --train-csv "$tmp/col_train.csv" --test-csv "$tmp/col_test.csv" --target label \
+  --categorical colour --device cpu --epochs 1 --val-fraction 0.1 --stratify >"$tmp/strat.txt" 2>&1 ||
+  fail "--stratify: $(tail -2 "$tmp/strat.txt")"
+grep -q "data: 360 train, 40 validation" "$tmp/strat.txt" || fail "--stratify split: $(grep data: "$tmp/strat.txt")"
+expect_usage_error "--stratify splits the validation data --val-fraction holds out" \
+  --train-csv "$tmp/col_train.csv" --test-csv "$tmp/col_test.csv" --device cpu --stratify
+expect_usage_error "--regression has no classes and no accuracy: remove --stratify" \
+  --train-csv "$tmp/reg_train.csv" --test-csv "$tmp/reg_test.csv" --regression --device cpu \
+  --val-fraction 0.1 --stratify
 # --model-from rebuilds the exported model (its modules are in the file): no training, the same
 # predictions byte for byte; a model that does not fit the data is refused.
 "$bin" --train-csv "$tmp/cls_train.csv" --test-csv "$tmp/cls_test.csv" --target label \

@@ -69,6 +69,45 @@ TEST(Dataset, SplitStandardizeScaleValidate) {
   EXPECT_THROW(split(d, 1.0, 1), Error);
 }
 
+// 100 rows of classes 0 (60), 1 (30), 2 (7), 3 (3); 20% held out = 20 rows, exact shares 12,
+// 6, 1.4 and 0.6: floors 12, 6, 1, 0 (19) and the one left to the largest remainder, class 3's.
+TEST(Dataset, StratifiedSplitKeepsEachClasssShare) {
+  Dataset d;
+  d.rows = 100;
+  d.features = 1;
+  d.classes = 4;
+  for (int r = 0; r < 100; ++r) {
+    d.x.push_back(static_cast<float>(r));
+    d.labels.push_back(r < 60 ? 0 : r < 90 ? 1 : r < 97 ? 2 : 3);
+  }
+  const auto [train, val] = stratified_split(d, 0.2, 7);
+  auto counts = [](const Dataset& s) {
+    std::vector<int> c(4, 0);
+    for (const std::int32_t l : s.labels) ++c[static_cast<std::size_t>(l)];
+    return c;
+  };
+  EXPECT_EQ(counts(val), (std::vector<int>{12, 6, 1, 1}));
+  EXPECT_EQ(counts(train), (std::vector<int>{48, 24, 6, 2}));
+  std::set<float> rows(train.x.begin(), train.x.end());
+  rows.insert(val.x.begin(), val.x.end());
+  EXPECT_EQ(rows.size(), 100u);                // a partition
+  for (std::int64_t r = 0; r < val.rows; ++r)  // each row keeps its own label
+    EXPECT_EQ(val.labels[static_cast<std::size_t>(r)],
+              d.labels[static_cast<std::size_t>(val.x[r])]);
+  // Seeded: the same seed the same rows, another seed others (with the same counts).
+  EXPECT_EQ(stratified_split(d, 0.2, 7).second.x, val.x);
+  const auto other = stratified_split(d, 0.2, 8).second;
+  EXPECT_NE(other.x, val.x);
+  EXPECT_EQ(counts(other), counts(val));
+  EXPECT_EQ(split(d, 0.2, 7).second.rows, val.rows);  // as many rows as split()
+  Dataset targets = d;
+  targets.labels.clear();
+  targets.targets.assign(100, 1.0F);
+  targets.target_width = 1;
+  EXPECT_THROW(stratified_split(targets, 0.2, 1), Error);
+  EXPECT_THROW(stratified_split(d, 1.0, 1), Error);
+}
+
 void check_epochs(Device device, std::int64_t rows, std::int64_t batch, bool drop_last,
                   bool resident = false) {
   const Dataset d = numbered(rows);

@@ -73,6 +73,13 @@ std::vector<float> balanced_class_weights(const Dataset& d);
 // rows; fraction in [0, 1).
 std::pair<Dataset, Dataset> split(const Dataset& d, double validation_fraction, std::uint64_t seed);
 
+// split() keeping each class's share: the validation rows hold round(fraction x rows) rows as
+// split()'s do, given out to the classes in proportion to their counts (largest remainders,
+// ties to the lower class; scikit-learn's train_test_split(stratify=y) allots them alike), each
+// class's rows picked in the order of the same seeded permutation. For labels only.
+std::pair<Dataset, Dataset> stratified_split(const Dataset& d, double validation_fraction,
+                                             std::uint64_t seed);
+
 // The seeded permutation of [0, n) used for epoch `epoch` (std::mt19937_64 Fisher-Yates seeded
 // from a mix of seed and epoch: the same pair always gives the same order).
 std::vector<std::int64_t> permutation(std::int64_t n, std::uint64_t seed, std::uint64_t epoch);
