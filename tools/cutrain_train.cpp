@@ -277,10 +277,10 @@ int run(const Config& c, const std::string& command_line) {
   std::printf("  (%zu epochs, %.2f s/epoch, %.0f samples/s)\n", fit.history.size(), seconds / n,
               sps / n);
   // The test set by class (one more pass over it, in eval mode).
-  std::optional<train::ConfusionMatrix> by_class;
+  std::optional<tools::ClassResults> by_class;
   std::vector<train::TargetMetrics> by_target;
   if (!d.regression && rank == 0) {  // predict() has no collectives: rank 0 alone
-    by_class = trainer.confusion_matrix(test);
+    by_class = tools::class_results(trainer.predict(test), d.outputs, test.labels);
     print_per_class(*by_class, d.class_names);
   } else if (rank == 0) {
     by_target = trainer.regression_metrics(test);

@@ -68,10 +68,10 @@ int run_full_batch(const Config& c, nn::Sequential& model, const TrainData& d, D
   print_test_result(r, d.regression);
   std::printf("  (%s, %lld full-batch steps)\n", c.optimizer.c_str(),
               static_cast<long long>(c.epochs));
-  std::optional<train::ConfusionMatrix> by_class;
+  std::optional<ClassResults> by_class;
   std::vector<train::TargetMetrics> by_target;
   if (!d.regression) {
-    by_class = train::confusion_matrix(model, d.test, eval_options);
+    by_class = class_results(train::predict(model, d.test, eval_options), outputs, d.test.labels);
     print_per_class(*by_class, d.class_names);
   } else {
     by_target = train::regression_metrics(model, d.test, eval_options);

@@ -23,35 +23,49 @@ std::string class_name(const std::vector<std::string>& names, std::size_t c) {
 }
 }  // namespace
 
-void print_per_class(const train::ConfusionMatrix& m, const std::vector<std::string>& names) {
-  const std::vector<double> recall = m.recall(), precision = m.precision(), f1 = m.f1();
-  std::printf("%-14s %6s %7s %9s %6s\n", "test class", "rows", "recall", "precision", "F1");
-  for (std::int32_t c = 0; c < m.classes; ++c) {
-    const auto k = static_cast<std::size_t>(c);
-    std::printf("%-14s %6lld %7.4f %9.4f %6.4f\n", class_name(names, k).c_str(),
-                static_cast<long long>(m.rows_of(c)), recall[k], precision[k], f1[k]);
-  }
-  std::printf("macro F1 %.4f\n", m.macro_f1());
+ClassResults class_results(const std::vector<float>& logits, std::int64_t classes,
+                           const std::vector<std::int32_t>& labels) {
+  const auto c = static_cast<std::int32_t>(classes);
+  return {train::confusion_matrix(logits, c, labels),
+          c >= 2 ? train::roc_auc(logits, c, labels) : train::RocAuc{{}, std::nan("")}};
 }
 
-void add_per_class(nlohmann::json& report, const train::ConfusionMatrix& m,
+void print_per_class(const ClassResults& r, const std::vector<std::string>& names) {
+  const train::ConfusionMatrix& m = r.matrix;
+  const std::vector<double> recall = m.recall(), precision = m.precision(), f1 = m.f1();
+  std::printf("%-14s %6s %7s %9s %6s %7s\n", "test class", "rows", "recall", "precision", "F1",
+              "ROC AUC");
+  for (std::int32_t c = 0; c < m.classes; ++c) {
+    const auto k = static_cast<std::size_t>(c);
+    const double auc = k < r.auc.per_class.size() ? r.auc.per_class[k] : std::nan("");
+    std::printf("%-14s %6lld %7.4f %9.4f %6.4f %7.4f\n", class_name(names, k).c_str(),
+                static_cast<long long>(m.rows_of(c)), recall[k], precision[k], f1[k], auc);
+  }
+  std::printf("macro F1 %.4f  macro ROC AUC %.4f\n", m.macro_f1(), r.auc.macro);
+}
+
+void add_per_class(nlohmann::json& report, const ClassResults& r,
                    const std::vector<std::string>& names) {
+  const train::ConfusionMatrix& m = r.matrix;
   const std::vector<double> recall = m.recall(), precision = m.precision(), f1 = m.f1();
   nlohmann::json rows = nlohmann::json::array(), matrix = nlohmann::json::array();
   for (std::int32_t c = 0; c < m.classes; ++c) {
     const auto k = static_cast<std::size_t>(c);
-    rows.push_back({{"class", c},
-                    {"name", class_name(names, k)},
-                    {"rows", m.rows_of(c)},
-                    {"recall", recall[k]},
-                    {"precision", precision[k]},
-                    {"f1", f1[k]}});
+    rows.push_back(
+        {{"class", c},
+         {"name", class_name(names, k)},
+         {"rows", m.rows_of(c)},
+         {"recall", recall[k]},
+         {"precision", precision[k]},
+         {"f1", f1[k]},
+         {"roc_auc", json_number(k < r.auc.per_class.size() ? r.auc.per_class[k] : std::nan(""))}});
     nlohmann::json row = nlohmann::json::array();
     for (std::int32_t p = 0; p < m.classes; ++p) row.push_back(m.at(c, p));
     matrix.push_back(row);
   }
   report["test_per_class"] = rows;
   report["test_macro_f1"] = m.macro_f1();
+  report["test_roc_auc"] = json_number(r.auc.macro);
   report["test_confusion_matrix"] = matrix;
 }
 

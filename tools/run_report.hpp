@@ -7,6 +7,7 @@
 #include <string>
 #include <vector>
 
+#include "cutrain/train/roc_auc.hpp"
 #include "cutrain/train/trainer.hpp"
 
 namespace cutrain::tools {
@@ -15,11 +16,19 @@ namespace cutrain::tools {
 // regression the MSE.
 void print_test_result(const train::EvalResult& r, bool regression);
 
-// The test set by class: a table on stdout (rows, recall = the class's accuracy, precision, F1;
-// names where known), and the report's "test_per_class" rows, "test_macro_f1" and
+// The test set by class, from one pass of predictions: the confusion matrix and the one-vs-rest
+// ROC AUC (include/cutrain/train/roc_auc.hpp).
+struct ClassResults {
+  train::ConfusionMatrix matrix;
+  train::RocAuc auc;
+};
+ClassResults class_results(const std::vector<float>& logits, std::int64_t classes,
+                           const std::vector<std::int32_t>& labels);
+// A table on stdout (rows, recall = the class's accuracy, precision, F1, ROC AUC; names where
+// known), and the report's "test_per_class" rows, "test_macro_f1", "test_roc_auc" (macro) and
 // "test_confusion_matrix" (rows: true class, columns: predicted).
-void print_per_class(const train::ConfusionMatrix& m, const std::vector<std::string>& names);
-void add_per_class(nlohmann::json& report, const train::ConfusionMatrix& m,
+void print_per_class(const ClassResults& r, const std::vector<std::string>& names);
+void add_per_class(nlohmann::json& report, const ClassResults& r,
                    const std::vector<std::string>& names);
 
 // Regression's counterpart: per target (named by --target when it named them) MSE, MAE and R^2,

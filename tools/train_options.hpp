@@ -47,8 +47,8 @@ struct Config {
   double val_fraction = 0;
   std::uint64_t seed = 0;
   bool no_shuffle = false, standardize = false;
-  bool stratify = false;  // --val-fraction keeps each class's share (data::stratified_split)
-  bool resident_data = false;         // the training set on the device (Note [resident datasets])
+  bool stratify = false;       // --val-fraction keeps each class's share (data::stratified_split)
+  bool resident_data = false;  // the training set on the device (Note [resident datasets])
   std::int64_t checkpoint_every = 0;  // --save also every this many steps (mid-epoch)
   std::string device = "auto", metrics, save, resume, init_from, report, export_torch;
   std::string predictions;  // the test set's predictions as CSV

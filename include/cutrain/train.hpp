@@ -8,4 +8,5 @@
 #include "cutrain/train/inference.hpp"
 #include "cutrain/train/lr_finder.hpp"
 #include "cutrain/train/regression_metrics.hpp"
+#include "cutrain/train/roc_auc.hpp"
 #include "cutrain/train/trainer.hpp"

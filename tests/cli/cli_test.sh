@@ -108,6 +108,15 @@ for k, row in enumerate(cls["test_per_class"]):
     assert (row["class"], row["name"], row["rows"]) == (k, str(k), support), row
     assert max(abs(row["recall"] - rec), abs(row["precision"] - prec), abs(row["f1"] - f1s[-1])) < 1e-12, row
 assert abs(cls["test_macro_f1"] - sum(f1s) / 3) < 1e-12, cls["test_macro_f1"]
+# ROC AUC one class against the rest: the share of (class-k row, other row) pairs whose class-k
+# probabilities are in order, ties half (the file's 9 digits can tie what the run did not).
+aucs = []
+for k, row in enumerate(cls["test_per_class"]):
+    pos = [float(p[f"p{k}"]) for p, t in zip(pred, truth) if int(t["label"]) == k]
+    neg = [float(p[f"p{k}"]) for p, t in zip(pred, truth) if int(t["label"]) != k]
+    aucs.append(sum((a > b) + 0.5 * (a == b) for a in pos for b in neg) / (len(pos) * len(neg)))
+    assert abs(row["roc_auc"] - aucs[-1]) < 1e-3, (row, aucs[-1])
+assert abs(cls["test_roc_auc"] - sum(aucs) / 3) < 1e-3 and cls["test_roc_auc"] > 0.95, cls["test_roc_auc"]
 pred = list(csv.DictReader(open(f"{d}/reg_pred.csv")))
 truth = list(csv.DictReader(open(f"{d}/reg_test.csv")))
 mse = sum((float(p["prediction"]) - float(t["y"])) ** 2 for p, t in zip(pred, truth)) / len(truth)
