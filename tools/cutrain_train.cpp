@@ -189,6 +189,8 @@ int run(const Config& c, const std::string& command_line) {
   to.seed = c.seed;
   to.clip_norm = c.clip_norm;
   to.patience = c.patience;
+  to.monitor = c.monitor == "val_accuracy" ? train::TrainerOptions::Monitor::kValAccuracy
+                                           : train::TrainerOptions::Monitor::kValLoss;
   to.metrics_path = c.metrics;
   to.checkpoint_path = c.save;
   to.checkpoint_metadata = {{"command", command_line}, {train::kDataSpecKey, d.spec.to_json()}};
@@ -239,10 +241,11 @@ int run(const Config& c, const std::string& command_line) {
   // Early stopping's restore_best: say which epoch's weights the test figures below are of.
   const bool restored = fit.best_epoch > 0 && fit.best_epoch != trainer.state().epoch;
   if (restored && rank == 0)
-    std::printf("%s after epoch %lld; the weights of epoch %lld (best validation loss) restored\n",
+    std::printf("%s after epoch %lld; the weights of epoch %lld (best validation %s) restored\n",
                 fit.stopped_early ? "stopped early" : "finished",
                 static_cast<long long>(trainer.state().epoch),
-                static_cast<long long>(fit.best_epoch));
+                static_cast<long long>(fit.best_epoch),
+                c.monitor == "val_accuracy" ? "accuracy" : "loss");
   // The weights to keep: with --ema the average - unless fit() restored the best epoch's, which
   // are that epoch's average already.
   if (c.ema > 0 && trainer.state().ema_updates > 0 && !restored) trainer.apply_ema();

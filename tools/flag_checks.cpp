@@ -42,6 +42,7 @@ constexpr const char* kMiniBatchOnly[] = {"--val-csv",
                                           "--ema",
                                           "--accumulate",
                                           "--patience",
+                                          "--monitor",
                                           "--val-fraction",
                                           "--no-shuffle",
                                           "--metrics",
@@ -152,6 +153,10 @@ void check_flags_apply(const Config& c) {
     if (!(c.find_lr_min < c.find_lr_max))
       throw UsageError("--find-lr-min must be below --find-lr-max");
   }
+  if (c.given.count("--monitor") != 0 && c.patience == 0)
+    throw UsageError("--monitor chooses what --patience watches: add --patience");
+  if (c.monitor == "val_accuracy" && c.regression)
+    throw UsageError("--monitor val_accuracy: --regression has no accuracy; monitor val_loss");
   if (c.given.count("--stratify") != 0 && c.given.count("--val-fraction") == 0)
     throw UsageError("--stratify splits the validation data --val-fraction holds out: add it");
   if (c.given.count("--val-csv") != 0 && c.given.count("--val-fraction") != 0)

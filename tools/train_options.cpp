@@ -141,7 +141,13 @@ void add_options(CLI::App& app, Config& c) {
   app.add_option("--epochs", c.epochs, "total epochs (a resumed run continues up to this)")
       ->check(kNonNegative)
       ->capture_default_str();
-  app.add_option("--patience", c.patience, "early stopping on the validation loss (0: off)")
+  app.add_option("--monitor", c.monitor,
+                 "what --patience watches and restores the best epoch by: val_loss (lower is "
+                 "better) or val_accuracy (higher)")
+      ->check(CLI::IsMember({"val_loss", "val_accuracy"}))
+      ->capture_default_str();
+  app.add_option("--patience", c.patience,
+                 "early stopping on the validation loss (or --monitor) (0: off)")
       ->check(kNonNegative);
   app.add_option("--val-fraction", c.val_fraction, "hold out this fraction of train for validation")
       ->check(CLI::Range(0.0, 0.99));

@@ -47,6 +47,7 @@ struct Config {
   double val_fraction = 0;
   std::uint64_t seed = 0;
   bool no_shuffle = false, standardize = false;
+  std::string monitor = "val_loss";  // what --patience watches: val_loss or val_accuracy
   bool stratify = false;       // --val-fraction keeps each class's share (data::stratified_split)
   bool resident_data = false;  // the training set on the device (Note [resident datasets])
   std::int64_t checkpoint_every = 0;  // --save also every this many steps (mid-epoch)

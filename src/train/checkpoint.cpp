@@ -80,6 +80,7 @@ void save_checkpoint(const std::string& path, nn::Sequential& model, optim::Opti
   meta["model_seed"] = std::to_string(model.seed());
   meta["bad_epochs"] = std::to_string(state.bad_epochs);
   meta["has_best"] = std::to_string(static_cast<int>(state.has_best));
+  meta["monitor"] = state.monitor;
   meta["world_size"] = std::to_string(state.world_size);
   meta["best_epoch"] = std::to_string(state.best_epoch);
   meta["batch"] = std::to_string(state.batch);
@@ -141,6 +142,9 @@ TrainState load_checkpoint(
   st.step = meta_int(meta, "step", path);
   st.bad_epochs = meta_int(meta, "bad_epochs", path);
   st.has_best = meta_int(meta, "has_best", path) != 0;
+  if (meta.count("monitor") != 0) st.monitor = meta.at("monitor");
+  CUTRAIN_CHECK(st.monitor == "val_loss" || st.monitor == "val_accuracy", path, ": monitor '",
+                st.monitor.substr(0, 40), "' in the metadata; known: val_loss, val_accuracy");
   if (meta.count("world_size") != 0) st.world_size = meta_int(meta, "world_size", path);
   CUTRAIN_CHECK(st.world_size >= 1, path, ": world_size ", st.world_size, " in the metadata");
   if (meta.count("ema_updates") != 0) st.ema_updates = meta_int(meta, "ema_updates", path);

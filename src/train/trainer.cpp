@@ -92,6 +92,15 @@ FitResult Trainer::fit(const data::Dataset& train, const data::Dataset* val) {
   CUTRAIN_CHECK(!regression || options_.label_smoothing == 0.0F,
                 "Trainer::fit: label_smoothing = ", options_.label_smoothing,
                 " applies to labels, and this data set has regression targets; set it to 0");
+  const bool by_accuracy = options_.monitor == TrainerOptions::Monitor::kValAccuracy;
+  CUTRAIN_CHECK(!regression || !by_accuracy,
+                "Trainer::fit: monitor = val_accuracy, but this data set has regression targets "
+                "(no accuracy); monitor the validation loss");
+  const std::string monitor_name = by_accuracy ? "val_accuracy" : "val_loss";
+  CUTRAIN_CHECK(!state_.has_best || state_.monitor == monitor_name,
+                "Trainer::fit: the resumed run's early stopping monitored ", state_.monitor,
+                " and this one monitors ", monitor_name, "; monitor the same to continue it");
+  state_.monitor = monitor_name;
   CUTRAIN_CHECK(!regression || options_.class_weights.empty(),
                 "Trainer::fit: class_weights apply to labels, and this data set has regression "
                 "targets; leave them empty");
@@ -309,11 +318,15 @@ FitResult Trainer::fit(const data::Dataset& train, const data::Dataset* val) {
       options_.schedule->observe(std::isnan(m.val_loss) ? m.train_loss : m.val_loss);
     state_.epoch = epoch + 1;
 
-    // Early stopping on the validation loss.
+    // Early stopping on the monitored validation figure.
     bool stop = false;
-    if (options_.patience > 0 && !std::isnan(m.val_loss)) {
-      if (!state_.has_best || m.val_loss < state_.best_metric - options_.min_delta) {
-        state_.best_metric = m.val_loss;
+    const double watched = by_accuracy ? m.val_accuracy : m.val_loss;
+    if (options_.patience > 0 && !std::isnan(watched)) {
+      const bool better =
+          !state_.has_best || (by_accuracy ? watched > state_.best_metric + options_.min_delta
+                                           : watched < state_.best_metric - options_.min_delta);
+      if (better) {
+        state_.best_metric = watched;
         state_.has_best = true;
         state_.bad_epochs = 0;
         state_.best_epoch = m.epoch;

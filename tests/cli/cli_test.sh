@@ -308,6 +308,18 @@ expect_usage_error "--impute: only for CSV data" --data "$tmp" --device cpu --im
   --categorical colour --device cpu --epochs 1 --val-fraction 0.1 --stratify >"$tmp/strat.txt" 2>&1 ||
   fail "--stratify: $(tail -2 "$tmp/strat.txt")"
 grep -q "data: 360 train, 40 validation" "$tmp/strat.txt" || fail "--stratify split: $(grep data: "$tmp/strat.txt")"
+# --monitor val_accuracy: early stopping by accuracy (a run, and its refusals).
+"$bin" --train-csv "$tmp/col_train.csv" --test-csv "$tmp/col_test.csv" --target label \
+  --categorical colour --device cpu --epochs 3 --val-fraction 0.2 --patience 1 \
+  --monitor val_accuracy --report "$tmp/mon.json" >"$tmp/mon.txt" 2>&1 ||
+  fail "--monitor: $(tail -2 "$tmp/mon.txt")"
+expect_usage_error "--monitor chooses what --patience watches: add --patience" \
+  --train-csv "$tmp/col_train.csv" --test-csv "$tmp/col_test.csv" --device cpu \
+  --monitor val_accuracy
+expect_usage_error "--monitor val_accuracy: --regression has no accuracy" \
+  --train-csv "$tmp/reg_train.csv" --test-csv "$tmp/reg_test.csv" --regression --device cpu \
+  --val-fraction 0.1 --patience 2 --monitor val_accuracy
+expect_usage_error "--monitor" --monitor val_f1
 expect_usage_error "--stratify splits the validation data --val-fraction holds out" \
   --train-csv "$tmp/col_train.csv" --test-csv "$tmp/col_test.csv" --device cpu --stratify
 expect_usage_error "--regression has no classes and no accuracy: remove --stratify" \

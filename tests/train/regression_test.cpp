@@ -225,6 +225,15 @@ TEST(TrainerRegression, RefusesMismatchedDataAndLabelSmoothing) {
   Trainer ts(m, opt, smoothing);
   e = testing::error_of([&] { ts.fit(train); });
   EXPECT_NE(e.find("label_smoothing = 0.1 applies to labels"), std::string::npos) << e;
+
+  TrainerOptions accuracy = quiet(1);
+  accuracy.monitor = TrainerOptions::Monitor::kValAccuracy;
+  accuracy.patience = 2;
+  Trainer ta(m, opt, accuracy);
+  e = testing::error_of([&] { ta.fit(train, &train); });
+  EXPECT_NE(e.find("monitor = val_accuracy, but this data set has regression targets"),
+            std::string::npos)
+      << e;
 }
 
 }  // namespace

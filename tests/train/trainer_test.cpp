@@ -227,6 +227,58 @@ TEST(Trainer, RestoreBestAlsoWhenThePatienceNeverRunsOut) {
   }
 }
 
+// monitor: the restored epoch is the first best of the watched figure in the run's own history
+// - the lowest validation loss, or the highest validation accuracy - on overlapping blobs where
+// both keep moving; a resumed run must watch what its checkpoint did.
+TEST(Trainer, MonitorChoosesTheFigureTheBestEpochIsJudgedBy) {
+  const data::Dataset train = testing::blobs(240, 8, 3, 0.8F, 1.0F, 41),
+                      val = testing::blobs(150, 8, 3, 0.8F, 1.0F, 42);
+  std::vector<std::int64_t> best_of;
+  for (const auto monitor :
+       {TrainerOptions::Monitor::kValLoss, TrainerOptions::Monitor::kValAccuracy}) {
+    const bool by_accuracy = monitor == TrainerOptions::Monitor::kValAccuracy;
+    nn::Sequential m = model(12);
+    optim::Sgd opt(m.parameters(), {.lr = 0.05F, .momentum = 0.9F});
+    TrainerOptions o = options(12);
+    o.schedule = nullptr;
+    o.patience = 100;  // never stops: the best is chosen over all 12 epochs
+    o.monitor = monitor;
+    Trainer t(m, opt, o);
+    auto rec = std::make_shared<Recorder>();
+    rec->m = &m;
+    t.add_callback(rec);
+    const FitResult r = t.fit(train, &val);
+    std::int64_t want = 1;
+    for (const EpochMetrics& e : r.history) {
+      const EpochMetrics& best = r.history[static_cast<std::size_t>(want - 1)];
+      if (by_accuracy ? e.val_accuracy > best.val_accuracy : e.val_loss < best.val_loss)
+        want = e.epoch;
+    }
+    EXPECT_EQ(r.best_epoch, want) << by_accuracy;
+    best_of.push_back(want);
+    EXPECT_EQ(m.parameters().to_host(), rec->params.at(want)) << by_accuracy;
+    EXPECT_EQ(t.state().monitor, by_accuracy ? "val_accuracy" : "val_loss");
+  }
+  ASSERT_EQ(best_of.size(), 2u);
+  EXPECT_NE(best_of[0], best_of[1]) << "the two figures peak together: the test tells nothing";
+  // Resuming with another monitor is refused.
+  const std::string path = tmp("monitor.safetensors");
+  nn::Sequential m = model(12);
+  optim::Sgd opt(m.parameters(), {.lr = 0.05F});
+  TrainerOptions o = options(1);
+  o.patience = 3;
+  o.checkpoint_path = path;
+  Trainer(m, opt, o).fit(train, &val);
+  o.epochs = 2;
+  o.monitor = TrainerOptions::Monitor::kValAccuracy;
+  Trainer resumed(m, opt, o);
+  resumed.resume(path);
+  const std::string e = testing::error_of([&] { resumed.fit(train, &val); });
+  EXPECT_NE(e.find("early stopping monitored val_loss and this one monitors val_accuracy"),
+            std::string::npos)
+      << e;
+}
+
 TEST(Trainer, JsonLinesMetricsAndBadInput) {
   const data::Dataset train = blobs(90, 7);
   nn::Sequential m = model(9);

@@ -25,7 +25,10 @@ namespace cutrain::train {
 struct TrainState {
   std::int64_t epoch = 0;  // completed epochs
   std::int64_t step = 0;   // optimizer steps issued
-  double best_metric = 0;  // early stopping: best validation loss so far
+  double best_metric = 0;  // early stopping: the best value of `monitor` so far
+  // What best_metric measures (TrainerOptions::Monitor's name): "val_loss" or "val_accuracy";
+  // checkpoints from before it read as "val_loss".
+  std::string monitor = "val_loss";
   std::int64_t bad_epochs = 0;
   bool has_best = false;
   std::int64_t best_epoch = 0;    // the epoch (1-based) whose weights early stopping keeps

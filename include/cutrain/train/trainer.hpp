@@ -73,11 +73,16 @@ struct TrainerOptions {
   float clip_norm = 0;  // 0: no clipping (the non-finite guard is always on)
   std::shared_ptr<optim::LrSchedule> schedule;  // null: the optimizer's lr stays
   bool schedule_per_iteration = true;
-  std::int64_t patience = 0;  // early stopping: epochs without val-loss improvement; 0: off
-  double min_delta = 0;
+  std::int64_t patience = 0;  // early stopping: epochs without improvement of `monitor`; 0: off
+  double min_delta = 0;       // the least change of `monitor` that counts as an improvement
+  // What early stopping and restore_best judge (Keras' EarlyStopping(monitor=...)): the
+  // validation loss (lower is better) or, for labels, the validation accuracy (higher is
+  // better). A resumed run must monitor what its checkpoint did.
+  enum class Monitor { kValLoss, kValAccuracy };
+  Monitor monitor = Monitor::kValLoss;
   // With patience > 0, at the end of fit() - an early stop or the last epoch, not an interruption -
   // put the weights
-  // (and BatchNorm statistics) of the epoch with the best validation loss back into the model
+  // (and BatchNorm statistics) of the epoch with the best `monitor` value back into the model
   // (FitResult::best_epoch says which; the last checkpoint keeps the last epoch's, to resume).
   bool restore_best = true;
   std::int64_t log_every = 0;   // steps between loss reads for the progress line; 0: none
