@@ -83,9 +83,11 @@ std::tuple<data::Dataset, data::Dataset, data::Dataset> read_csv_files(const Con
   return {std::move(train), std::move(test), std::move(val)};
 }
 
-// --class-weights: "balanced" (from the training split, after --val-fraction), or one
-// non-negative number per class, comma-separated.
-std::vector<float> class_weights(const Config& c, const data::Dataset& train) {
+// --class-weights: "balanced" (from the training split, after --val-fraction); one non-negative
+// number per class, comma-separated, in label order; or name=weight pairs (a class name, or a
+// label number), the classes not named keeping weight 1.
+std::vector<float> class_weights(const Config& c, const data::Dataset& train,
+                                 const std::vector<std::string>& names) {
   if (c.class_weights.empty()) return {};
   if (c.class_weights == "balanced") {
     try {
@@ -94,27 +96,54 @@ std::vector<float> class_weights(const Config& c, const data::Dataset& train) {
       throw UsageError(std::string("--class-weights balanced: ") + e.what());
     }
   }
-  std::vector<float> w;
-  bool any_positive = false;
+  const bool named = c.class_weights.find('=') != std::string::npos;
+  std::vector<float> w(named ? static_cast<std::size_t>(train.classes) : 0, 1.0F);
+  std::vector<bool> given(w.size(), false);
   for (std::size_t start = 0; start <= c.class_weights.size();) {
     const std::size_t comma = std::min(c.class_weights.find(',', start), c.class_weights.size());
     const std::string item = c.class_weights.substr(start, comma - start);
-    float v = 0;
-    const char* end = item.data() + item.size();
-    const auto [ptr, ec] = std::from_chars(item.data(), end, v);
-    if (item.empty() || ec != std::errc() || ptr != end || !std::isfinite(v) || v < 0)
-      throw UsageError("--class-weights: '" + item +
-                       "' is not a finite weight >= 0; give 'balanced' or one weight per class, "
-                       "comma-separated (e.g. 1,2.5,1)");
-    any_positive = any_positive || v > 0;
-    w.push_back(v);
     start = comma + 1;
+    const std::size_t eq = item.find('=');
+    if (named && eq == std::string::npos)
+      throw UsageError("--class-weights: '" + item +
+                       "' has no name; give every weight as name=weight, or none");
+    const std::string key = named ? item.substr(0, eq) : std::string();
+    const std::string number = named ? item.substr(eq + 1) : item;
+    float v = 0;
+    const char* end = number.data() + number.size();
+    const auto [ptr, ec] = std::from_chars(number.data(), end, v);
+    if (number.empty() || ec != std::errc() || ptr != end || !std::isfinite(v) || v < 0)
+      throw UsageError("--class-weights: '" + item +
+                       "' is not a finite weight >= 0; give 'balanced', one weight per class "
+                       "(e.g. 1,2.5,1) or name=weight pairs (e.g. Shirt=2)");
+    if (!named) {
+      w.push_back(v);
+      continue;
+    }
+    std::size_t k = std::find(names.begin(), names.end(), key) - names.begin();
+    if (k == names.size()) {  // a label number
+      int label = -1;
+      const auto [lp, lec] = std::from_chars(key.data(), key.data() + key.size(), label);
+      if (lec != std::errc() || lp != key.data() + key.size() || label < 0 ||
+          label >= train.classes) {
+        std::string known;
+        for (std::size_t i = 0; i < names.size() && i < 10; ++i)
+          known += (i ? ", " : "") + names[i];
+        throw UsageError("--class-weights: no class '" + key + "' (classes: " +
+                         (known.empty() ? "0 to " + std::to_string(train.classes - 1) : known) +
+                         ")");
+      }
+      k = static_cast<std::size_t>(label);
+    }
+    if (given[k]) throw UsageError("--class-weights: class '" + key + "' given twice");
+    given[k] = true;
+    w[k] = v;
   }
   if (static_cast<std::int32_t>(w.size()) != train.classes)
     throw UsageError("--class-weights: " + std::to_string(w.size()) + " weights for " +
                      std::to_string(train.classes) +
                      " classes; give one per class, in label order");
-  if (!any_positive)
+  if (std::none_of(w.begin(), w.end(), [](float v) { return v > 0; }))
     throw UsageError("--class-weights: every weight is 0, so no sample would count");
   return w;
 }
@@ -192,7 +221,7 @@ TrainData load_train_data(const Config& c) {
   d.spec.target_names = d.target_names;
   d.spec.categorical = d.train.categorical;
   d.outputs = d.regression ? d.train.target_width : d.train.classes;
-  d.class_weights = class_weights(c, d.train);
+  d.class_weights = class_weights(c, d.train, d.class_names);
   return d;
 }
 

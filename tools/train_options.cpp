@@ -123,8 +123,9 @@ void add_options(CLI::App& app, Config& c) {
       ->check(CLI::Range(0.0, 1.0));
   app.add_option("--class-weights", c.class_weights,
                  "weigh each class's samples in the cross-entropy (rare classes up): 'balanced' "
-                 "(rows / (classes x the class's rows), from the training split) or one weight "
-                 "per class in label order, comma-separated; the losses reported are weighted");
+                 "(rows / (classes x the class's rows), from the training split), one weight "
+                 "per class in label order, comma-separated, or name=weight pairs (Shirt=2; the "
+                 "rest 1); the losses reported are weighted");
   app.add_option("--ema", c.ema,
                  "keep an exponential moving average of the weights with this decay (e.g. "
                  "0.999): validation, --target-accuracy, the final test and --export-torch use "

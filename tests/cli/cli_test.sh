@@ -197,6 +197,19 @@ num = sum(want[t] * -math.log(float(p[f"p{t}"])) for p, t in zip(pred, truth))
 loss = num / sum(want[t] for t in truth)
 assert abs(loss - cw["test_loss"]) < 1e-4 * loss, (loss, cw["test_loss"])
 PY
+# By name: the classes not named keep 1 (label order: ant, moose, zebra); by label number too.
+"$bin" --train-csv "$tmp/txt_train.csv" --test-csv "$tmp/txt_test.csv" --target label \
+  --device cpu --hidden 16 --epochs 1 --class-weights moose=3,ant=0.5 --report "$tmp/cwn.json" \
+  >/dev/null 2>&1 || fail "named class weights"
+python3 -c 'import json,sys; w=json.load(open(sys.argv[1]))["class_weights"]; assert w == [0.5, 3, 1], w' \
+  "$tmp/cwn.json" || fail "named class weights in the report"
+expect_usage_error "--class-weights: no class 'bee' (classes: ant, moose, zebra)" \
+  --train-csv "$tmp/txt_train.csv" --test-csv "$tmp/txt_test.csv" --target label --device cpu \
+  --class-weights bee=2
+expect_usage_error "--class-weights: '2' has no name" --train-csv "$tmp/txt_train.csv" \
+  --test-csv "$tmp/txt_test.csv" --target label --device cpu --class-weights ant=1,2
+expect_usage_error "--class-weights: class '0' given twice" --train-csv "$tmp/cls_train.csv" \
+  --test-csv "$tmp/cls_test.csv" --target label --device cpu --class-weights 0=1,0=2
 expect_usage_error "--class-weights: 2 weights for 3 classes" --train-csv "$tmp/txt_train.csv" \
   --test-csv "$tmp/txt_test.csv" --target label --device cpu --class-weights 1,2
 expect_usage_error "--class-weights: '-1' is not a finite weight" --train-csv "$tmp/txt_train.csv" \
