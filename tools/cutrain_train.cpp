@@ -113,6 +113,11 @@ int run(const Config& c, const std::string& command_line) {
         "optimizers (sgd, adagrad, rmsprop, adam, adamw)");
   if (c.checkpoint_every > 0 && c.save.empty())
     throw UsageError("--checkpoint-every needs --save (where to write the checkpoints)");
+  if (!c.describe.empty()) {
+    if (c.given.size() > 1)
+      throw UsageError("--describe prints a model file and exits: give it alone");
+    return tools::run_describe(c.describe);
+  }
   const bool full_batch = c.optimizer == "lbfgs" || c.optimizer == "newton-cg";
   tools::check_flags_apply(c);
   if (!c.model_from.empty() && !c.predict_csv.empty() && c.given.count("--data") == 0 &&

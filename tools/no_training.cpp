@@ -94,4 +94,52 @@ int run_predict_only(const Config& c) {
   return 0;
 }
 
+int run_describe(const std::string& path) {
+  const std::map<std::string, std::string> meta = train::read_metadata(path);
+  const auto get = [&](const char* key) {
+    const auto it = meta.find(key);
+    return it == meta.end() ? std::string() : it->second;
+  };
+  const bool checkpoint = get("format") == train::kCheckpointFormat;
+  std::printf("%s: %s\n", path.c_str(),
+              checkpoint ? "cutrain checkpoint" : "model export (torch.nn.Sequential state dict)");
+  const nn::Sequential model = train::load_model(path, Device::cpu());
+  std::printf("model:\n%s", model.summary().c_str());
+  const auto found = meta.find(train::kDataSpecKey);
+  if (found == meta.end()) {
+    std::printf("data: no data spec (raw features; e.g. a model written by PyTorch)\n");
+  } else {
+    const train::DataSpec spec = train::DataSpec::from_json(found->second, path);
+    const std::vector<std::string>& names = spec.regression ? spec.target_names : spec.class_names;
+    std::string outputs;
+    for (std::size_t k = 0; k < names.size(); ++k) outputs += (k ? ", " : "") + names[k];
+    std::printf("data: %lld features -> %lld %s%s%s%s\n",
+                static_cast<long long>(model.input_features()),
+                static_cast<long long>(model.output_features()),
+                spec.regression ? "regression targets" : "classes (logits)",
+                outputs.empty() ? "" : " (", outputs.c_str(), outputs.empty() ? "" : ")");
+    for (const data::CategoricalColumn& cc : spec.categorical) {
+      std::string cats;
+      for (std::size_t k = 0; k < cc.categories.size() && k < 12; ++k)
+        cats += (k ? ", " : "") + cc.categories[k];
+      std::printf("  one-hot: feature column %lld '%s' -> %zu features (%s%s)\n",
+                  static_cast<long long>(cc.column + 1), cc.name.c_str(), cc.categories.size(),
+                  cats.c_str(), cc.categories.size() > 12 ? ", ..." : "");
+    }
+    if (!spec.impute.empty())
+      std::printf("  missing values filled per feature (%zu values)\n", spec.impute.size());
+    if (spec.scale != 1.0F) std::printf("  scaled by %.9g\n", static_cast<double>(spec.scale));
+    if (!spec.mean.empty()) std::printf("  standardized (%zu features)\n", spec.mean.size());
+  }
+  if (checkpoint && !get("batch").empty() && get("batch") != "0")
+    std::printf("trained: mid-epoch, %s batches into the epoch after %s\n", get("batch").c_str(),
+                get("epoch").c_str());
+  if (checkpoint)
+    std::printf("trained: to the end of epoch %s, %s optimizer steps%s%s\n", get("epoch").c_str(),
+                get("step").c_str(), get("optimizer").empty() ? "" : ", optimizer ",
+                get("optimizer").c_str());
+  if (!get("command").empty()) std::printf("command: %s\n", get("command").c_str());
+  return 0;
+}
+
 }  // namespace cutrain::tools

@@ -24,4 +24,9 @@ int run_find_lr(const Config& c, nn::Sequential& model, optim::Optimizer& opt,
 // would need training data or a training run are refused. Returns the exit status.
 int run_predict_only(const Config& c);
 
+// --describe FILE: the model a file holds (layers and parameter count), the data it expects (the
+// data spec: features, one-hot columns, fill values, standardization, classes or targets) and,
+// for a checkpoint, how far it was trained and by which command. Returns the exit status.
+int run_describe(const std::string& path);
+
 }  // namespace cutrain::tools

@@ -176,6 +176,9 @@ void add_options(CLI::App& app, Config& c) {
                  "--export-torch file, a checkpoint, or tools/cutrain_torch.py save_model of a "
                  "torch.nn.Sequential), instead of --hidden, --activation, --batchnorm, "
                  "--dropout and --init");
+  app.add_option("--describe", c.describe,
+                 "print what a model file (an export or a checkpoint) holds - its layers, the "
+                 "data preparation and classes it expects, how far it was trained - and exit");
   app.add_option("--export-torch", c.export_torch, "write torch.nn.Sequential-named weights");
   app.add_option("--init-optimizer-from", c.init_optimizer_from,
                  "initial optimizer state from torch.optim (tools/cutrain_torch.py "

@@ -59,6 +59,7 @@ struct Config {
   std::int64_t find_lr_steps = 100;
   double find_lr_min = 1e-7, find_lr_max = 10;
   std::string model_from;  // the model's modules and weights from a file, instead of the flags
+  std::string describe;    // print what a model file holds and exit
   // Note [torch optimizer state]: torch.optim state in and out (tools/cutrain_torch.py)
   std::string init_optimizer_from, export_torch_optimizer;
   std::set<std::string> given;  // the flags set on the command line ("--clip-norm", ...)

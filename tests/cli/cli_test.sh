@@ -448,6 +448,17 @@ python3 -c 'import json,sys; r=json.load(open(sys.argv[1])); assert r["optimizer
   --resume "$tmp/ck.safetensors" --report "$tmp/report.json" --target-accuracy 0.5 \
   >"$tmp/out.txt" 2>&1 || fail "resume"
 grep -q "resumed from" "$tmp/out.txt" || fail "no resume line"
+# --describe: what a file holds, without training data.
+"$bin" --describe "$tmp/ck.safetensors" >"$tmp/desc.txt" 2>&1 || fail "--describe: $(cat "$tmp/desc.txt")"
+for want in "cutrain checkpoint" "Linear  784 -> 64" "784 features -> 10 classes (logits)" \
+            "scaled by 0.00392156886" "trained: to the end of epoch 1, 24 optimizer steps, optimizer AdamW" "command: "; do
+  grep -qF "$want" "$tmp/desc.txt" || fail "--describe lacks '$want': $(cat "$tmp/desc.txt")"
+done
+"$bin" --describe "$tmp/col_model.safetensors" >"$tmp/desc2.txt" 2>&1 || fail "--describe export"
+grep -qF "one-hot: feature column 2 'colour' -> 4 features (blue, green, red, teal)" "$tmp/desc2.txt" &&
+  grep -qF "standardized (5 features)" "$tmp/desc2.txt" || fail "--describe export: $(cat "$tmp/desc2.txt")"
+expect_usage_error "--describe prints a model file and exits: give it alone" \
+  --describe "$tmp/ck.safetensors" --epochs 2
 python3 - "$tmp/report.json" <<'PY' || fail "report"
 import json, sys
 r = json.load(open(sys.argv[1]))
