@@ -123,7 +123,7 @@ int run_describe(const std::string& path) {
       for (std::size_t k = 0; k < cc.categories.size() && k < 12; ++k)
         cats += (k ? ", " : "") + cc.categories[k];
       std::printf("  one-hot: feature column %lld '%s' -> %zu features (%s%s)\n",
-                  static_cast<long long>(cc.column + 1), cc.name.c_str(), cc.categories.size(),
+                  static_cast<long long>(cc.column) + 1, cc.name.c_str(), cc.categories.size(),
                   cats.c_str(), cc.categories.size() > 12 ? ", ..." : "");
     }
     if (!spec.impute.empty())

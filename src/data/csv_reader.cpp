@@ -65,6 +65,13 @@ bool missing(std::string_view cell) {
   return std::find(std::begin(kMarkers), std::end(kMarkers), cell) != std::end(kMarkers);
 }
 
+// The first ten names, comma-separated ("..." after them): what an error lists as known.
+std::string first_names(const std::vector<std::string>& names) {
+  std::string out;
+  for (std::size_t k = 0; k < names.size() && k < 10; ++k) out += (k ? ", " : "") + names[k];
+  return names.size() > 10 ? out + ", ..." : out;
+}
+
 // Classification labels: class names when given or when any label is not a number (numbered in
 // the names' order, or in sorted order: LabelEncoder's), into d.labels / classes / class_names;
 // else the numbers into `values` for the integer path.
@@ -90,11 +97,8 @@ void text_or_numeric_labels(Dataset& d, const std::vector<std::string_view>& cel
   for (std::size_t i = 0; i < cells.size(); ++i) {
     const auto it = std::find(names.begin(), names.end(), cells[i]);
     if (it == names.end()) {
-      std::string known;
-      for (std::size_t k = 0; k < names.size() && k < 10; ++k) known += (k ? ", " : "") + names[k];
       CUTRAIN_FAIL(name, ":", i + first + 1, ": label '", std::string(cells[i].substr(0, 40)),
-                   "' is not one of the ", names.size(), " classes (", known,
-                   names.size() > 10 ? ", ..." : "", ")");
+                   "' is not one of the ", names.size(), " classes (", first_names(names), ")");
     }
     d.labels.push_back(static_cast<std::int32_t>(it - names.begin()));
   }
@@ -155,12 +159,9 @@ struct OneHot {
     const CategoricalColumn& cc = columns[k];
     const auto it = index[k].find(cell);
     if (it == index[k].end()) {
-      std::string known;
-      for (std::size_t i = 0; i < cc.categories.size() && i < 10; ++i)
-        known += (i ? ", " : "") + cc.categories[i];
       CUTRAIN_FAIL(name, ":", line, ": column ", c + 1, " ('", cc.name, "'): category '",
                    std::string(cell.substr(0, 40)), "' is not one of the ", cc.categories.size(),
-                   " known (", known, cc.categories.size() > 10 ? ", ..." : "",
+                   " known (", first_names(cc.categories),
                    "); one-hot encoding has no feature for it");
     }
     const std::size_t at = x.size();
