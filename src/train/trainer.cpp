@@ -26,6 +26,22 @@ namespace {
 using Clock = std::chrono::steady_clock;
 constexpr double kNaN = std::numeric_limits<double>::quiet_NaN();
 
+// TrainState::loss: the objective's options, exactly (%.9g round-trips a float).
+std::string loss_description(bool regression, const TrainerOptions& o) {
+  if (regression) return "mse";
+  char number[32];
+  std::snprintf(number, sizeof(number), "%.9g", static_cast<double>(o.label_smoothing));
+  std::string s = std::string("cross_entropy label_smoothing=") + number;
+  if (o.class_weights.empty()) return s;
+  s += " class_weights=[";
+  for (std::size_t k = 0; k < o.class_weights.size(); ++k) {
+    std::snprintf(number, sizeof(number), "%.9g", static_cast<double>(o.class_weights[k]));
+    if (k > 0) s += ',';  // (not `(k ? "," : "") + ...`: GCC 12's false -Wrestrict)
+    s += number;
+  }
+  return s + "]";
+}
+
 }  // namespace
 
 Trainer::Trainer(nn::Sequential& model, optim::Optimizer& optimizer, TrainerOptions options)
@@ -101,6 +117,12 @@ FitResult Trainer::fit(const data::Dataset& train, const data::Dataset* val) {
                 "Trainer::fit: the resumed run's early stopping monitored ", state_.monitor,
                 " and this one monitors ", monitor_name, "; monitor the same to continue it");
   state_.monitor = monitor_name;
+  const std::string loss = loss_description(regression, options_);
+  CUTRAIN_CHECK(state_.loss.empty() || state_.loss == loss,
+                "Trainer::fit: the resumed run trained with ", state_.loss, " and this one with ",
+                loss,
+                "; give the same loss options (label_smoothing, class_weights) to continue it");
+  state_.loss = loss;
   CUTRAIN_CHECK(!regression || options_.class_weights.empty(),
                 "Trainer::fit: class_weights apply to labels, and this data set has regression "
                 "targets; leave them empty");

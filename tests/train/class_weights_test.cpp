@@ -141,6 +141,43 @@ TEST(ClassWeights, BalancedWeightsLiftARareClassesRecall) {
   EXPECT_GT(weighted, plain + 0.1) << "plain " << plain << ", balanced " << weighted;
 }
 
+// A checkpoint records the loss it trained with: a resume with other class weights or label
+// smoothing would change the objective mid-run, and is refused; the same options continue.
+TEST(ClassWeights, ResumeWithOtherLossOptionsIsRefused) {
+  const data::Dataset train = blobs(120, 13);
+  const std::string path = tmp("loss_options.safetensors");
+  TrainerOptions o = options(1);
+  o.checkpoint_path = path;
+  o.class_weights = {1.0F, 2.0F, 0.5F};
+  o.label_smoothing = 0.1F;
+  {
+    nn::Sequential m = model(2);
+    optim::Adam opt(m.parameters(), {});
+    Trainer(m, opt, o).fit(train);
+  }
+  auto resume_with = [&](std::vector<float> w, float smoothing) {
+    nn::Sequential m = model(2);
+    optim::Adam opt(m.parameters(), {});
+    TrainerOptions again = o;
+    again.epochs = 2;
+    again.checkpoint_path.clear();
+    again.class_weights = std::move(w);
+    again.label_smoothing = smoothing;
+    Trainer t(m, opt, again);
+    t.resume(path);
+    return testing::error_of([&] { t.fit(train); });
+  };
+  auto expect_has = [](const std::string& e, const std::string& what) {
+    EXPECT_NE(e.find(what), std::string::npos) << e;
+  };
+  expect_has(resume_with({1.0F, 2.0F, 0.75F}, 0.1F),
+             "trained with cross_entropy label_smoothing=0.100000001 class_weights=[1,2,0.5] and "
+             "this one with cross_entropy label_smoothing=0.100000001 class_weights=[1,2,0.75]");
+  expect_has(resume_with({}, 0.1F), "give the same loss options");
+  expect_has(resume_with({1.0F, 2.0F, 0.5F}, 0.0F), "label_smoothing=0 class_weights");
+  EXPECT_EQ(resume_with({1.0F, 2.0F, 0.5F}, 0.1F), "(no error)");
+}
+
 TEST(ClassWeights, InconsistentUsesAreRefused) {
   nn::Sequential m = model(1);
   optim::Adam opt(m.parameters(), {});

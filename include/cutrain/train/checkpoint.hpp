@@ -29,6 +29,10 @@ struct TrainState {
   // What best_metric measures (TrainerOptions::Monitor's name): "val_loss" or "val_accuracy";
   // checkpoints from before it read as "val_loss".
   std::string monitor = "val_loss";
+  // The loss it trained with (e.g. "cross_entropy label_smoothing=0.1 class_weights=[1,2]", or
+  // "mse"): a resume with other loss options would change the objective mid-run and is refused.
+  // Empty in checkpoints from before it (not checked).
+  std::string loss{};
   std::int64_t bad_epochs = 0;
   bool has_best = false;
   std::int64_t best_epoch = 0;    // the epoch (1-based) whose weights early stopping keeps
