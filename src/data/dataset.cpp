@@ -151,16 +151,27 @@ std::vector<std::int64_t> permutation(std::int64_t n, std::uint64_t seed, std::u
   return p;
 }
 
-std::vector<float> balanced_class_weights(const Dataset& d) {
-  CUTRAIN_CHECK(d.classification() && d.classes > 0,
-                "balanced_class_weights: the data set has no class labels (regression targets "
-                "are not weighted by class)");
+namespace {
+
+// Rows per class, for `who`; refuses a data set without labels (`without`: what to do instead)
+// and a label outside [0, classes).
+std::vector<std::int64_t> class_counts(const Dataset& d, const char* who, const char* without) {
+  CUTRAIN_CHECK(d.classification() && d.classes > 0, who, ": the data set has no class labels (",
+                without, ")");
   std::vector<std::int64_t> count(static_cast<std::size_t>(d.classes), 0);
   for (const std::int32_t label : d.labels) {
-    CUTRAIN_CHECK(label >= 0 && label < d.classes, "balanced_class_weights: label ", label,
-                  " is outside [0, ", d.classes, ")");
+    CUTRAIN_CHECK(label >= 0 && label < d.classes, who, ": label ", label, " is outside [0, ",
+                  d.classes, ")");
     ++count[static_cast<std::size_t>(label)];
   }
+  return count;
+}
+
+}  // namespace
+
+std::vector<float> balanced_class_weights(const Dataset& d) {
+  const std::vector<std::int64_t> count =
+      class_counts(d, "balanced_class_weights", "regression targets are not weighted by class");
   std::vector<float> w(count.size());
   for (std::size_t c = 0; c < count.size(); ++c) {
     CUTRAIN_CHECK(count[c] > 0, "balanced_class_weights: class ", c,
@@ -190,15 +201,8 @@ std::pair<Dataset, Dataset> stratified_split(const Dataset& d, double validation
   CUTRAIN_CHECK(validation_fraction >= 0 && validation_fraction < 1,
                 "stratified_split: validation fraction ", validation_fraction,
                 " is invalid; valid: [0, 1)");
-  CUTRAIN_CHECK(d.classification() && d.classes > 0,
-                "stratified_split: the data set has no class labels to stratify by (regression "
-                "targets: use split())");
-  std::vector<std::int64_t> count(static_cast<std::size_t>(d.classes), 0);
-  for (const std::int32_t label : d.labels) {
-    CUTRAIN_CHECK(label >= 0 && label < d.classes, "stratified_split: label ", label,
-                  " is outside [0, ", d.classes, ")");
-    ++count[static_cast<std::size_t>(label)];
-  }
+  const std::vector<std::int64_t> count =
+      class_counts(d, "stratified_split", "regression targets: use split()");
   const auto n_val = std::llround(validation_fraction * static_cast<double>(d.rows));
   // Quotas: the floor of each class's exact share, then one more for the largest remainders.
   std::vector<std::int64_t> quota(count.size());
