@@ -58,22 +58,10 @@ class SlotQueue {
 };
 
 // Rows order[begin .. begin + rows) of the dataset into x (rows x features) and y (labels or
-// targets) in host memory: the streaming worker's gather, and the resident CPU path's.
-inline void gather_host(const Dataset& d, const std::vector<std::int64_t>& order,
-                        std::int64_t begin, std::int64_t rows, float* x, unsigned char* y) {
-  const auto f = static_cast<std::size_t>(d.features);
-  const auto tw = static_cast<std::size_t>(d.target_width);
-  for (std::int64_t r = 0; r < rows; ++r) {
-    const auto src = static_cast<std::size_t>(order[static_cast<std::size_t>(begin + r)]);
-    std::memcpy(x + static_cast<std::size_t>(r) * f, d.x.data() + src * f, f * sizeof(float));
-    if (d.classification()) {
-      reinterpret_cast<std::int32_t*>(y)[r] = d.labels[src];
-    } else if (tw > 0) {
-      std::memcpy(reinterpret_cast<float*>(y) + static_cast<std::size_t>(r) * tw,
-                  d.targets.data() + src * tw, tw * sizeof(float));
-    }
-  }
-}
+// targets) in host memory: the streaming worker's gather, and the resident CPU path's. `threads`
+// > 1 splits the rows over an OpenMP team (Note [parallel gather]); the bytes are the same.
+void gather_host(const Dataset& d, const std::vector<std::int64_t>& order, std::int64_t begin,
+                 std::int64_t rows, float* x, unsigned char* y, int threads = 1);
 
 }  // namespace detail
 

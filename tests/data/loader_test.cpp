@@ -8,6 +8,7 @@
 
 #include "cutrain/data.hpp"
 #include "cutrain/error.hpp"
+#include "src/data/loader_impl.hpp"
 #include "support/gpu.hpp"
 
 namespace cutrain::data {
@@ -326,11 +327,61 @@ TEST(Loader, ShardsMatchTheCombinedBatch) {
   EXPECT_THROW(Loader(odd, Device::cpu(), {.rank = 3, .world = 3}), Error);
 }
 
+// Note [parallel gather]: a team of threads writes the bytes one thread writes, for labels and
+// for regression targets, whatever the split of rows over threads.
+TEST(Loader, ParallelGatherWritesTheSerialBytes) {
+  Dataset regression = numbered(97, 5);
+  regression.labels.clear();
+  regression.classes = 0;
+  regression.target_width = 3;
+  for (std::int64_t r = 0; r < regression.rows; ++r)
+    regression.targets.insert(regression.targets.end(), {-1.0F * r, 0.5F * r, 2.0F * r});
+  {
+    const Dataset* d = &regression;
+    for (const std::int64_t rows : {1, 7, 64, 97}) {
+      std::vector<std::int64_t> order(static_cast<std::size_t>(d->rows));
+      std::iota(order.rbegin(), order.rend(), 0);  // reversed: every row moves
+      const std::size_t y_bytes = static_cast<std::size_t>(rows * d->target_width) * 4;
+      std::vector<float> x1(static_cast<std::size_t>(rows * d->features), -7.0F), x4 = x1;
+      std::vector<unsigned char> y1(y_bytes, 0xAB), y4 = y1;
+      detail::gather_host(*d, order, 0, rows, x1.data(), y1.data(), 1);
+      detail::gather_host(*d, order, 0, rows, x4.data(), y4.data(), 4);
+      EXPECT_EQ(x4, x1) << rows;
+      EXPECT_EQ(y4, y1) << rows;
+      EXPECT_EQ(x1[0], static_cast<float>(d->rows - 1));  // the last row first
+    }
+  }
+  const Dataset labelled = numbered(50, 4);
+  std::vector<std::int64_t> order(50);
+  std::iota(order.begin(), order.end(), 0);
+  std::vector<float> x1(200), x4(200);
+  std::vector<std::int32_t> y1(50, -1), y4(50, -1);
+  detail::gather_host(labelled, order, 0, 50, x1.data(),
+                      reinterpret_cast<unsigned char*>(y1.data()), 1);
+  detail::gather_host(labelled, order, 0, 50, x4.data(),
+                      reinterpret_cast<unsigned char*>(y4.data()), 4);
+  EXPECT_EQ(x4, x1);
+  EXPECT_EQ(y4, y1);
+  EXPECT_EQ(y1[9], 9 % 7);
+}
+
 TEST(LoaderGpu, EverySampleOncePerEpochInSeededOrder) {
   CUTRAIN_REQUIRE_GPU();
   check_epochs(Device::cuda(0), 1003, 64, false);
   check_epochs(Device::cuda(0), 1003, 64, true);
   check_epochs(Device::cuda(0), 1003, 64, false, /*resident=*/true);
+}
+
+// Batches over 2^18 floats go through the parallel host gather (Note [parallel gather]): the
+// GPU's streamed epoch equals the CPU's (one gathering thread), bit for bit.
+TEST(LoaderGpu, LargeBatchesGatheredInParallelAreTheCpusBatches) {
+  CUTRAIN_REQUIRE_GPU();
+  const Dataset d = numbered(2500, 300);
+  const LoaderOptions o{.batch_size = 1000, .shuffle = true, .seed = 11};
+  const Epoch cpu = collect(d, Device::cpu(), o, 2, 0);
+  const Epoch gpu = collect(d, Device::cuda(0), o, 2, 0);
+  ASSERT_EQ(cpu.rows, (std::vector<std::int64_t>{1000, 1000, 500}));
+  EXPECT_EQ(gpu, cpu);
 }
 
 // The GPU gather (16-byte rows of 8 floats, 4-byte rows of 3) against the CPU streaming loader.
