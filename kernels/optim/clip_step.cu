@@ -10,14 +10,16 @@
 //   4. each thread updates the vectors it holds with the rule's update(), as the step kernel
 //      does (Note [clip scale on device]), or, for non-finite gradients, writes nothing.
 // Each gradient is read once (28 bytes per Adam parameter instead of 32) and the step costs one
-// launch instead of two: at 2^20 parameters the step is ~10 us, of which a kernel boundary was a
-// large share (issue 9's 1M-parameter target). The norm adds the same values as the two-launch
+// launch instead of two, which pays where the step is latency-bound (2^14 - 2^18 parameters on
+// the H100: 6-8 us against 9-14 for two launches). The norm adds the same values as the two-launch
 // path, but its per-block partition follows this kernel's grid, so the last bit of the norm may
 // differ from it; the result is deterministic for a given device and arena size.
 //
 // When the arena does not fit (more vectors than R per resident thread, more blocks than the
 // partials buffer), the device cannot launch cooperatively, a pointer is unaligned, or
-// CUTRAIN_FUSED_CLIP_STEP=0 is set, launch_clip_step runs the two launches instead.
+// CUTRAIN_FUSED_CLIP_STEP=0 is set, launch_clip_step runs the two launches instead. R is capped
+// at 2 by default: on the H100 the one launch is slower than two at R = 4 (see
+// kDefaultMaxVectors below), so issue 9's 1M-parameter set takes the two launches there.
 #include <cooperative_groups.h>
 
 #include <atomic>
@@ -25,6 +27,7 @@
 #include <cstring>
 #include <cub/block/block_reduce.cuh>
 
+#include "cutrain/error.hpp"
 #include "kernels/clip/clip.hpp"
 #include "kernels/common/launch.cuh"
 #include "kernels/common/vec.cuh"
@@ -131,12 +134,23 @@ __global__ void __launch_bounds__(kBlock, kMinBlocks<R>) clip_step_kernel(const 
   }
 }
 
-bool fused_enabled() {
-  static const bool on = [] {
-    const char* v = std::getenv("CUTRAIN_FUSED_CLIP_STEP");
-    return v == nullptr || std::strcmp(v, "0") != 0;
-  }();
-  return on;
+// Note [clip and step in one launch], measured on the H100 (bench/RESULTS.md): R = 1 wins (2^18
+// parameters: 7.9 us against 9.8 for two launches) but R = 4 loses (2^20: 16.2 against 15.0).
+// A thread holding R vectors across the grid barrier holds them in registers, so residency falls
+// as R grows (32 warps per SM at R = 1, 16 at R = 4), and the phases cannot overlap: every load
+// completes before the barrier, and the update's arithmetic (Adam's IEEE sqrt and division) and
+// the stores come after it with too few warps to hide their latency. The two launches stream the
+// step at full residency with loads, arithmetic and stores of different warps overlapped.
+constexpr int kDefaultMaxVectors = 2;
+std::atomic<int> g_max_vectors{-1};  // -1: not read from the environment yet
+
+int vectors_from_env() {
+  const char* v = std::getenv("CUTRAIN_FUSED_CLIP_STEP");
+  if (v == nullptr) return kDefaultMaxVectors;
+  if (std::strcmp(v, "0") == 0) return 0;
+  if (std::strcmp(v, "1") == 0) return 1;
+  if (std::strcmp(v, "4") == 0) return 4;
+  return kDefaultMaxVectors;  // "2" or anything else
 }
 
 bool cooperative_device() {
@@ -192,14 +206,30 @@ std::int64_t fused_clip_step_launches() {
   return g_fused_launches.load(std::memory_order_relaxed);
 }
 
+void set_fused_clip_step_max_vectors(int r) {
+  CUTRAIN_CHECK(r == 0 || r == 1 || r == 2 || r == 4,
+                "fused clip step: at most 0, 1, 2 or 4 vectors per thread, not ", r);
+  g_max_vectors.store(r, std::memory_order_relaxed);
+}
+
+int fused_clip_step_max_vectors() {
+  int r = g_max_vectors.load(std::memory_order_relaxed);
+  if (r < 0) {
+    r = vectors_from_env();
+    g_max_vectors.store(r, std::memory_order_relaxed);
+  }
+  return r;
+}
+
 template <class Rule>
 void launch_clip_step(const StepArgs<Rule>& args, NativeStream stream) {
   const FusedNormArgs& f = args.norm;
   bool aligned = f.n % 4 == 0 && aligned16(args.params, args.grads);
   for (int k = 0; k < Rule::kSlots; ++k) aligned = aligned && aligned16(args.state[k]);
-  if (fused_enabled() && aligned && cooperative_device() &&
-      (try_fused<Rule, 1>(args, stream) || try_fused<Rule, 2>(args, stream) ||
-       try_fused<Rule, 4>(args, stream)))
+  const int max_r = fused_clip_step_max_vectors();
+  if (max_r > 0 && aligned && cooperative_device() &&
+      (try_fused<Rule, 1>(args, stream) || (max_r >= 2 && try_fused<Rule, 2>(args, stream)) ||
+       (max_r >= 4 && try_fused<Rule, 4>(args, stream))))
     return;
   // Two launches: the norm kernel writes the result the step kernel reads.
   launch_clip_norm(args.grads, f.n, f.partials, f.done_count, f.result, f.norm_out, f.max_norm,

@@ -18,4 +18,10 @@ void launch_clip_step(const StepArgs<Rule>& args, NativeStream stream);
 // Fused launches so far in this process (tests and benchmarks check the path they measure).
 std::int64_t fused_clip_step_launches();
 
+// The most 16-byte vectors per thread the one-launch clip step may hold (Note [clip and step in
+// one launch]): 0 always runs two launches; 1, 2 or 4. The default is 2, or the environment's
+// CUTRAIN_FUSED_CLIP_STEP when set. For tests and side-by-side measurements.
+void set_fused_clip_step_max_vectors(int r);
+int fused_clip_step_max_vectors();
+
 }  // namespace cutrain::kernels

@@ -198,28 +198,58 @@ TEST(ClipStep, RefusesMismatchedArenasAndChangesNothing) {
 }
 
 #if CUTRAIN_WITH_CUDA
-// A few thousand parameters (one block) and the 1M/20-tensor shape of issue 9 (316 x 316 x 10
-// layers): one launch each where they fit; the last bit of the norm may differ from the
-// two-launch path. The small arena fits any GPU; the 1M one fits an H100 SXM's 132 SMs (R = 4,
-// Note [clip and step in one launch]) but not a device with fewer, so for it the path taken is
-// reported (bench_optim's clip_path shows it too), not required.
+// A few thousand parameters (one block), ~700K (R = 2 vectors per thread on an H100) and the
+// 1M/20-tensor shape of issue 9 (316 x 316 x 10 layers, R = 4): each path's results against the
+// two launches; the last bit of the norm may differ. By default the one launch holds at most 2
+// vectors per thread (Note [clip and step in one launch]: slower than two launches at R = 4 on
+// the H100), so the 1M set takes two launches on any GPU; with the cap raised to 4 it takes one
+// where it fits (132 SMs do, fewer may not: reported, not required).
+struct MaxVectors {
+  explicit MaxVectors(int r) : saved(kernels::fused_clip_step_max_vectors()) {
+    kernels::set_fused_clip_step_max_vectors(r);
+  }
+  ~MaxVectors() { kernels::set_fused_clip_step_max_vectors(saved); }
+  MaxVectors(const MaxVectors&) = delete;
+  MaxVectors& operator=(const MaxVectors&) = delete;
+  int saved;
+};
+
+bool fused_check(const std::shared_ptr<const ArenaLayout>& layout, bool nan_step) {
+  const std::int64_t before = kernels::fused_clip_step_launches();
+  check(Device::cuda(0), layout, 2e-6, nan_step);
+  return kernels::fused_clip_step_launches() > before;
+}
+
 TEST(ClipStepGpu, OneLaunchMatchesTwoLaunches) {
   CUTRAIN_REQUIRE_GPU();
-  const Device gpu = Device::cuda(0);
+  const MaxVectors cap(2);
   const auto small = mlp(3, 40);
-  std::int64_t before = kernels::fused_clip_step_launches();
-  check(gpu, small, 2e-6, false);
-  EXPECT_GT(kernels::fused_clip_step_launches(), before)
-      << small->total() << " parameters did not take the one-launch path";
-  check(gpu, small, 2e-6, true);
+  EXPECT_TRUE(fused_check(small, false)) << small->total() << " parameters: two launches";
+  EXPECT_TRUE(fused_check(small, true));
+  const auto mid = mlp(7, 316);
+  const bool mid_fused = fused_check(mid, false) && fused_check(mid, true);
   const auto million = mlp(10, 316);
-  before = kernels::fused_clip_step_launches();
-  check(gpu, million, 2e-6, false);
-  check(gpu, million, 2e-6, true);
-  const bool fused = kernels::fused_clip_step_launches() > before;
-  RecordProperty("one_launch_at_1M", fused ? "yes" : "no");
-  std::printf("clip step on %zu parameters: %s\n", million->total(),
-              fused ? "one launch" : "two launches (the arena does not fit this GPU's grid)");
+  EXPECT_FALSE(fused_check(million, false)) << "R = 4 is not the default";
+  bool million_fused = false;
+  {
+    const MaxVectors all(4);
+    million_fused = fused_check(million, false) && fused_check(million, true);
+  }
+  RecordProperty("one_launch_at_700k", mid_fused ? "yes" : "no");
+  RecordProperty("one_launch_at_1M_with_r4", million_fused ? "yes" : "no");
+  std::printf("clip step on %zu parameters: %s; on %zu with R = 4: %s\n", mid->total(),
+              mid_fused ? "one launch" : "two launches", million->total(),
+              million_fused ? "one launch" : "two launches (no fit on this GPU's grid)");
+}
+
+TEST(ClipStepGpu, CapOfZeroRunsTwoLaunchesAndBadCapsAreRefused) {
+  CUTRAIN_REQUIRE_GPU();
+  {
+    const MaxVectors off(0);
+    EXPECT_FALSE(fused_check(mlp(3, 40), false));
+  }
+  EXPECT_THROW(kernels::set_fused_clip_step_max_vectors(3), Error);
+  EXPECT_THROW(kernels::set_fused_clip_step_max_vectors(-1), Error);
 }
 
 // 4.2M parameters do not fit one resident grid's registers (about 1.1M on an H100's 132 SMs):
