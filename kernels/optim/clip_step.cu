@@ -17,9 +17,10 @@
 //
 // When the arena does not fit (more vectors than R per resident thread, more blocks than the
 // partials buffer), the device cannot launch cooperatively, a pointer is unaligned, or
-// CUTRAIN_FUSED_CLIP_STEP=0 is set, launch_clip_step runs the two launches instead. R is capped
-// at 2 by default: on the H100 the one launch is slower than two at R = 4 (see
-// kDefaultMaxVectors below), so issue 9's 1M-parameter set takes the two launches there.
+// CUTRAIN_FUSED_CLIP_STEP=0 is set, launch_clip_step runs the two launches instead. By default
+// the one launch runs only for small arenas (see kAutoVectorsPerSm below: on the H100 it is
+// slower than two launches from 2^19 parameters on), so issue 9's 1M-parameter set takes the two
+// launches.
 #include <cooperative_groups.h>
 
 #include <atomic>
@@ -60,10 +61,10 @@ __global__ void __launch_bounds__(kBlock, kMinBlocks<R>) clip_step_kernel(const 
   const std::size_t tid = static_cast<std::size_t>(blockIdx.x) * blockDim.x + threadIdx.x;
   const std::size_t n4 = f.n / 4;
 
-  // 1. Loads, then this thread's part of the norm. Every load is issued before the first use:
-  //    with the sum inside the load loop, the compiler waited for g[r] before issuing vector
-  //    r + 1's loads - R serial L2 round trips, and 16 us for the 1M-parameter step on the H100
-  //    where two launches took 15 (Note [clip and step in one launch], bench/RESULTS.md).
+  // 1. Loads, then this thread's part of the norm. Every load is issued before the first use
+  //    (with the sum inside the load loop the compiler waited for g[r] before issuing vector
+  //    r + 1's loads). On the H100 that left the time unchanged (2^20 at R = 4: 16.2 -> 16.1 us):
+  //    what costs is after the barrier (kAutoVectorsPerSm below).
   Vec4 g[R], p[R], s[R][S > 0 ? S : 1];
 #pragma unroll
   for (int r = 0; r < R; ++r) {
@@ -134,23 +135,42 @@ __global__ void __launch_bounds__(kBlock, kMinBlocks<R>) clip_step_kernel(const 
   }
 }
 
-// Note [clip and step in one launch], measured on the H100 (bench/RESULTS.md): R = 1 wins (2^18
-// parameters: 7.9 us against 9.8 for two launches) but R = 4 loses (2^20: 16.2 against 15.0).
-// A thread holding R vectors across the grid barrier holds them in registers, so residency falls
-// as R grows (32 warps per SM at R = 1, 16 at R = 4), and the phases cannot overlap: every load
-// completes before the barrier, and the update's arithmetic (Adam's IEEE sqrt and division) and
-// the stores come after it with too few warps to hide their latency. The two launches stream the
-// step at full residency with loads, arithmetic and stores of different warps overlapped.
-constexpr int kDefaultMaxVectors = 2;
-std::atomic<int> g_max_vectors{-1};  // -1: not read from the environment yet
+// Note [clip and step in one launch], measured on the H100 (bench/RESULTS.md, Adam + clip,
+// us per step launched / replayed from a graph, one launch against two):
+//   2^17: 6.6 / 5.6 against 10.1 / 7.2      2^19 (R = 1): 12.2 / 11.3 against 12.0 / 9.9
+//   2^18: 8.0 / 7.2 against 10.2 / 8.0      ~786K (R = 2): 14.1 / 13.2 against 13.9 / 11.3
+//                                           2^20 (R = 4): 16.1 / 15.0 against 14.9 / 12.7
+// The one launch cannot overlap its phases: every load completes before the grid barrier, and
+// the update's arithmetic (Adam's IEEE sqrt and division) and the stores come after it, with
+// few warps to hide their latency once a thread holds several vectors in registers (R = 4: 124
+// registers, 16 warps per SM, 10.5 cycles per issued instruction under ncu). The two launches
+// stream the step at full residency, loads, arithmetic and stores of different warps
+// overlapping. So by default ("auto") the one launch runs only where it wins: R = 1 with at most
+// 512 vectors per SM (2^18 parameters on 132 SMs), where the launch latency it saves dominates.
+constexpr int kNotRead = -2;
+constexpr std::size_t kAutoVectorsPerSm = 512;
+std::atomic<int> g_max_vectors{kNotRead};
 
 int vectors_from_env() {
   const char* v = std::getenv("CUTRAIN_FUSED_CLIP_STEP");
-  if (v == nullptr) return kDefaultMaxVectors;
+  if (v == nullptr) return kFusedClipStepAuto;
   if (std::strcmp(v, "0") == 0) return 0;
   if (std::strcmp(v, "1") == 0) return 1;
+  if (std::strcmp(v, "2") == 0) return 2;
   if (std::strcmp(v, "4") == 0) return 4;
-  return kDefaultMaxVectors;  // "2" or anything else
+  return kFusedClipStepAuto;  // "auto" or anything else
+}
+
+int sm_count() {
+  static std::array<std::atomic<int>, kMaxDevices> cache{};
+  int device = 0;
+  CUTRAIN_CUDA_CHECK(cudaGetDevice(&device));
+  int sms = device < kMaxDevices ? cache[device].load(std::memory_order_relaxed) : 0;
+  if (sms == 0) {
+    CUTRAIN_CUDA_CHECK(cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, device));
+    if (device < kMaxDevices) cache[device].store(sms, std::memory_order_relaxed);
+  }
+  return sms;
 }
 
 bool cooperative_device() {
@@ -207,14 +227,15 @@ std::int64_t fused_clip_step_launches() {
 }
 
 void set_fused_clip_step_max_vectors(int r) {
-  CUTRAIN_CHECK(r == 0 || r == 1 || r == 2 || r == 4,
-                "fused clip step: at most 0, 1, 2 or 4 vectors per thread, not ", r);
+  CUTRAIN_CHECK(r == kFusedClipStepAuto || r == 0 || r == 1 || r == 2 || r == 4,
+                "fused clip step: at most 0, 1, 2 or 4 vectors per thread (or auto, ",
+                kFusedClipStepAuto, "), not ", r);
   g_max_vectors.store(r, std::memory_order_relaxed);
 }
 
 int fused_clip_step_max_vectors() {
   int r = g_max_vectors.load(std::memory_order_relaxed);
-  if (r < 0) {
+  if (r == kNotRead) {
     r = vectors_from_env();
     g_max_vectors.store(r, std::memory_order_relaxed);
   }
@@ -227,7 +248,10 @@ void launch_clip_step(const StepArgs<Rule>& args, NativeStream stream) {
   bool aligned = f.n % 4 == 0 && aligned16(args.params, args.grads);
   for (int k = 0; k < Rule::kSlots; ++k) aligned = aligned && aligned16(args.state[k]);
   const int max_r = fused_clip_step_max_vectors();
-  if (max_r > 0 && aligned && cooperative_device() &&
+  const bool wanted = max_r == kFusedClipStepAuto
+                          ? f.n / 4 <= kAutoVectorsPerSm * static_cast<std::size_t>(sm_count())
+                          : max_r > 0;
+  if (wanted && aligned && cooperative_device() &&
       (try_fused<Rule, 1>(args, stream) || (max_r >= 2 && try_fused<Rule, 2>(args, stream)) ||
        (max_r >= 4 && try_fused<Rule, 4>(args, stream))))
     return;

@@ -18,9 +18,11 @@ void launch_clip_step(const StepArgs<Rule>& args, NativeStream stream);
 // Fused launches so far in this process (tests and benchmarks check the path they measure).
 std::int64_t fused_clip_step_launches();
 
-// The most 16-byte vectors per thread the one-launch clip step may hold (Note [clip and step in
-// one launch]): 0 always runs two launches; 1, 2 or 4. The default is 2, or the environment's
-// CUTRAIN_FUSED_CLIP_STEP when set. For tests and side-by-side measurements.
+// When the clip step runs as one launch (Note [clip and step in one launch]): kFusedClipStepAuto
+// (the default) where it is faster than two (small arenas); 0 never; 1, 2 or 4 wherever the
+// arena fits a resident grid with at most that many 16-byte vectors per thread. The environment's
+// CUTRAIN_FUSED_CLIP_STEP (auto, 0, 1, 2, 4) sets it at start. For tests and measurements.
+inline constexpr int kFusedClipStepAuto = -1;
 void set_fused_clip_step_max_vectors(int r);
 int fused_clip_step_max_vectors();
 
