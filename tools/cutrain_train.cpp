@@ -21,6 +21,7 @@
 #include <unistd.h>
 
 #include "cutrain/cutrain.hpp"
+#include "tools/cross_validation.hpp"
 #include "tools/full_batch.hpp"
 #include "tools/no_training.hpp"
 #include "tools/run_report.hpp"
@@ -148,6 +149,11 @@ int run(const Config& c, const std::string& command_line) {
   if (device.is_cpu() && c.device == "auto")
     std::printf("  (no GPU: %s)\n", cuda_status().reason.c_str());
 
+  if (c.folds > 0) {
+    if (comm != nullptr && comm->size() > 1)
+      throw UsageError("--folds: run the cross-validation in one process, not under mpirun");
+    return tools::run_cross_validation(c, tools::read_train_data(c), device, hidden, command_line);
+  }
   tools::TrainData d = tools::load_train_data(c);
   const data::Dataset &train = d.train, &val = d.val, &test = d.test;
   std::printf("data: %lld train, %lld validation, %lld test samples of %lld features\n",
@@ -186,34 +192,7 @@ int run(const Config& c, const std::string& command_line) {
   }
   if (!c.init_optimizer_from.empty())
     train::import_torch_optimizer(c.init_optimizer_from, model, *opt);
-  train::TrainerOptions to;
-  to.epochs = c.epochs;
-  to.batch_size = c.batch_size;
-  to.accumulate_steps = c.accumulate;
-  to.shuffle = !c.no_shuffle;
-  to.seed = c.seed;
-  to.clip_norm = c.clip_norm;
-  to.patience = c.patience;
-  to.monitor = c.monitor == "val_accuracy" ? train::TrainerOptions::Monitor::kValAccuracy
-                                           : train::TrainerOptions::Monitor::kValLoss;
-  to.metrics_path = c.metrics;
-  to.checkpoint_path = c.save;
-  to.checkpoint_metadata = {{"command", command_line}, {train::kDataSpecKey, d.spec.to_json()}};
-  to.label_smoothing = c.label_smoothing;
-  to.class_weights = d.class_weights;
-  to.ema_decay = c.ema;
-  to.communicator = comm;
-  to.bucket_bytes = static_cast<std::size_t>(c.bucket_mb * 1024 * 1024);
-  to.resident_data = c.resident_data;
-  to.checkpoint_every = c.checkpoint_every;
-  const std::int64_t ranks = comm ? comm->size() : 1;
-  const std::int64_t batches = ((train.rows + ranks - 1) / ranks + c.batch_size - 1) / c.batch_size;
-  const std::int64_t per_epoch = (batches + c.accumulate - 1) / c.accumulate;  // optimizer steps
-  if (c.warmup > 0 && c.warmup >= c.epochs * per_epoch)
-    throw UsageError("--warmup " + std::to_string(c.warmup) + " is not shorter than the run (" +
-                     std::to_string(c.epochs) + " epochs x " + std::to_string(per_epoch) +
-                     " steps): the learning rate would never reach --lr");
-  to.schedule = make_schedule(c, per_epoch);
+  const train::TrainerOptions to = tools::trainer_options(c, d, comm, command_line);
   train::Trainer trainer(model, *opt, to);
   if (!c.resume.empty()) {
     trainer.resume(c.resume);

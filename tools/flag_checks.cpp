@@ -127,8 +127,9 @@ void check_flags_apply(const Config& c) {
     return a.empty() || b.empty() ? a + b : a + ", " + b;
   };
   const bool csv = c.given.count("--train-csv") != 0 || c.given.count("--test-csv") != 0;
-  if (csv && (c.train_csv.empty() || c.test_csv.empty()))
-    throw UsageError("--train-csv and --test-csv go together: give both");
+  if (csv && (c.train_csv.empty() || (c.test_csv.empty() && c.folds == 0)))
+    throw UsageError(
+        "--train-csv and --test-csv go together: give both (--folds needs --train-csv alone)");
   if (csv && c.given.count("--data") != 0)
     throw UsageError("--data (IDX files) and --train-csv / --test-csv both name data: use one");
   if (!c.model_from.empty()) {
@@ -157,8 +158,40 @@ void check_flags_apply(const Config& c) {
     throw UsageError("--monitor chooses what --patience watches: add --patience");
   if (c.monitor == "val_accuracy" && c.regression)
     throw UsageError("--monitor val_accuracy: --regression has no accuracy; monitor val_loss");
-  if (c.given.count("--stratify") != 0 && c.given.count("--val-fraction") == 0)
-    throw UsageError("--stratify splits the validation data --val-fraction holds out: add it");
+  if (c.given.count("--stratify") != 0 && c.given.count("--val-fraction") == 0 && c.folds == 0)
+    throw UsageError(
+        "--stratify splits the validation data --val-fraction (or --folds) holds out: add one");
+  if (c.folds > 0) {
+    // Note [cross-validation]: no run to resume or checkpoint, no kept model to export or
+    // predict with, the validation data are the folds, and nothing looks at the test set.
+    static constexpr const char* kNotWithFolds[] = {"--val-fraction",
+                                                    "--val-csv",
+                                                    "--patience",
+                                                    "--monitor",
+                                                    "--save",
+                                                    "--resume",
+                                                    "--checkpoint-every",
+                                                    "--metrics",
+                                                    "--predictions",
+                                                    "--predict-csv",
+                                                    "--export-torch",
+                                                    "--export-torch-optimizer",
+                                                    "--target-accuracy",
+                                                    "--find-lr",
+                                                    "--model-from",
+                                                    "--init-from",
+                                                    "--init-optimizer-from",
+                                                    "--bucket-mb"};
+    const std::string u = unused(kNotWithFolds, {});
+    if (!u.empty())
+      throw UsageError(
+          "--folds trains one model per fold, scores it on the held-out fold and "
+          "keeps none: remove " +
+          u);
+    if (c.optimizer == "lbfgs" || c.optimizer == "newton-cg")
+      throw UsageError("--folds: with a first-order optimizer (--optimizer " + c.optimizer +
+                       " takes full-batch steps)");
+  }
   if (c.given.count("--val-csv") != 0 && c.given.count("--val-fraction") != 0)
     throw UsageError("--val-csv and --val-fraction both give validation data: use one");
   if (!csv) {

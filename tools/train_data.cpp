@@ -61,7 +61,8 @@ std::tuple<data::Dataset, data::Dataset, data::Dataset> read_csv_files(const Con
   data::Dataset train = read(c.train_csv);
   o.class_names = train.class_names;
   o.categories = train.categorical;  // the training file's categories, one-hot alike everywhere
-  data::Dataset test = read(c.test_csv);
+  data::Dataset test;  // --folds needs none
+  if (!c.test_csv.empty()) test = read(c.test_csv);
   data::Dataset val;
   if (!c.val_csv.empty()) val = read(c.val_csv);
   for (const auto& [flag, path, d] :
@@ -150,7 +151,7 @@ std::vector<float> class_weights(const Config& c, const data::Dataset& train,
 
 }  // namespace
 
-TrainData load_train_data(const Config& c) {
+TrainData read_train_data(const Config& c) {
   TrainData d;
   d.regression = c.regression;
   if (c.train_csv.empty()) {
@@ -199,6 +200,10 @@ TrainData load_train_data(const Config& c) {
           " columns but the model takes the training data's " + std::to_string(d.train.features) +
           " features (give the feature columns only, in the training file's order)");
   }
+  return d;
+}
+
+void fit_preprocessing(TrainData& d, const Config& c) {
   if (!c.impute.empty()) {  // the training split's statistics fill every split, before scaling
     const auto imp =
         data::Imputer::fit(d.train, c.impute == "median" ? data::Imputer::Strategy::kMedian
@@ -209,10 +214,8 @@ TrainData load_train_data(const Config& c) {
   }
   if (c.standardize) {
     const auto st = data::Standardizer::fit(d.train);  // training split only
-    st.apply(d.train);
-    st.apply(d.test);
-    if (d.val.rows > 0) st.apply(d.val);
-    if (d.predict.rows > 0) st.apply(d.predict);
+    for (data::Dataset* split : {&d.train, &d.val, &d.test, &d.predict})
+      if (split->rows > 0) st.apply(*split);
     d.spec.mean = st.mean;
     d.spec.stddev = st.stddev;
   }
@@ -222,6 +225,11 @@ TrainData load_train_data(const Config& c) {
   d.spec.categorical = d.train.categorical;
   d.outputs = d.regression ? d.train.target_width : d.train.classes;
   d.class_weights = class_weights(c, d.train, d.class_names);
+}
+
+TrainData load_train_data(const Config& c) {
+  TrainData d = read_train_data(c);
+  fit_preprocessing(d, c);
   return d;
 }
 

@@ -28,7 +28,16 @@ struct TrainData {
 };
 
 // A UsageError for bad flags (a missing --data directory, an empty training split); a
-// cutrain::Error, naming the file, for a malformed one.
+// cutrain::Error, naming the file, for a malformed one. load_train_data = read_train_data, then
+// fit_preprocessing.
 TrainData load_train_data(const Config& c);
+
+// The files as read (Fashion-MNIST's pixels / 255), --train-subset and the --val-fraction split:
+// nothing fitted to the data yet (--folds fits each fold's training part on its own).
+TrainData read_train_data(const Config& c);
+
+// Fits --impute, --standardize and balanced --class-weights on d.train alone, applies them to
+// every split d holds, and records them in d.spec; sets d.outputs.
+void fit_preprocessing(TrainData& d, const Config& c);
 
 }  // namespace cutrain::tools

@@ -1,6 +1,8 @@
 // cutrain-train's flags and the objects they configure (tools/train_options.hpp).
 #include "tools/train_options.hpp"
 
+#include "tools/train_data.hpp"
+
 #include <algorithm>
 #include <cmath>
 #include <cstdlib>
@@ -153,8 +155,14 @@ void add_options(CLI::App& app, Config& c) {
   app.add_option("--val-fraction", c.val_fraction, "hold out this fraction of train for validation")
       ->check(CLI::Range(0.0, 0.99));
   app.add_flag("--stratify", c.stratify,
-               "--val-fraction holds out each class in its share of the training data (for rare "
-               "classes; scikit-learn's stratify=y)");
+               "--val-fraction (or --folds) holds out each class in its share of the training "
+               "data (for rare classes; scikit-learn's stratify=y)");
+  app.add_option("--folds", c.folds,
+                 "k-fold cross-validation instead of a training run: K models, each trained on "
+                 "K - 1 folds of the training data and scored on the last (preprocessing fitted "
+                 "on its training part); prints each fold's and the mean validation loss and "
+                 "accuracy; the test set is not used, no model is kept")
+      ->check(CLI::Range(std::int64_t{2}, std::int64_t{1} << 40));
   app.add_option("--train-subset", c.train_subset, "use only the first N training samples")
       ->check(kNonNegative);
   app.add_option("--seed", c.seed, "seed of initialization, shuffling, dropout and splits");
@@ -310,6 +318,40 @@ std::shared_ptr<optim::LrSchedule> make_schedule(const Config& c, std::int64_t p
   }
   if (c.warmup > 0) s = std::make_unique<optim::WarmupLr>(std::move(s), c.warmup);
   return s;
+}
+
+train::TrainerOptions trainer_options(const Config& c, const TrainData& d, dist::Communicator* comm,
+                                      const std::string& command_line) {
+  train::TrainerOptions to;
+  to.epochs = c.epochs;
+  to.batch_size = c.batch_size;
+  to.accumulate_steps = c.accumulate;
+  to.shuffle = !c.no_shuffle;
+  to.seed = c.seed;
+  to.clip_norm = c.clip_norm;
+  to.patience = c.patience;
+  to.monitor = c.monitor == "val_accuracy" ? train::TrainerOptions::Monitor::kValAccuracy
+                                           : train::TrainerOptions::Monitor::kValLoss;
+  to.metrics_path = c.metrics;
+  to.checkpoint_path = c.save;
+  to.checkpoint_metadata = {{"command", command_line}, {train::kDataSpecKey, d.spec.to_json()}};
+  to.label_smoothing = c.label_smoothing;
+  to.class_weights = d.class_weights;
+  to.ema_decay = c.ema;
+  to.communicator = comm;
+  to.bucket_bytes = static_cast<std::size_t>(c.bucket_mb * 1024 * 1024);
+  to.resident_data = c.resident_data;
+  to.checkpoint_every = c.checkpoint_every;
+  const std::int64_t ranks = comm ? comm->size() : 1;
+  const std::int64_t batches =
+      ((d.train.rows + ranks - 1) / ranks + c.batch_size - 1) / c.batch_size;
+  const std::int64_t per_epoch = (batches + c.accumulate - 1) / c.accumulate;  // optimizer steps
+  if (c.warmup > 0 && c.warmup >= c.epochs * per_epoch)
+    throw UsageError("--warmup " + std::to_string(c.warmup) + " is not shorter than the run (" +
+                     std::to_string(c.epochs) + " epochs x " + std::to_string(per_epoch) +
+                     " steps): the learning rate would never reach --lr");
+  to.schedule = make_schedule(c, per_epoch);
+  return to;
 }
 
 }  // namespace cutrain::tools

@@ -43,6 +43,7 @@ struct Config {
   double target_accuracy = 0;  // > 0: evaluate the test set each epoch, report time to reach it
   double bucket_mb = 0;        // data parallelism: gradient bucket size (0: one all-reduce)
   std::int64_t batch_size = 128, epochs = 30, patience = 0, train_subset = 0;
+  std::int64_t folds = 0;       // > 1: k-fold cross-validation instead of a training run
   std::int64_t accumulate = 1;  // batches per optimizer step (Note [gradient accumulation])
   double val_fraction = 0;
   std::uint64_t seed = 0;
@@ -95,5 +96,12 @@ nn::Sequential make_model(const Config& c, const std::vector<std::int64_t>& hidd
                           std::int64_t features, std::int64_t outputs, Device device);
 // Per-iteration schedule over epochs * per_epoch steps (with --warmup when set).
 std::shared_ptr<optim::LrSchedule> make_schedule(const Config& c, std::int64_t per_epoch);
+
+struct TrainData;
+// The mini-batch trainer's options from the flags, for training on d.train (the schedule's
+// length from its size over the ranks of `comm`, which may be null). A UsageError for a
+// --warmup as long as the run.
+train::TrainerOptions trainer_options(const Config& c, const TrainData& d, dist::Communicator* comm,
+                                      const std::string& command_line);
 
 }  // namespace cutrain::tools

@@ -231,4 +231,45 @@ std::pair<Dataset, Dataset> stratified_split(const Dataset& d, double validation
   return {d.subset(train_rows), d.subset(val_rows)};
 }
 
+std::vector<std::int64_t> assign_folds(const Dataset& d, std::int64_t folds, std::uint64_t seed,
+                                       bool stratified) {
+  CUTRAIN_CHECK(folds >= 2 && folds <= d.rows, "assign_folds: ", folds, " folds of ", d.rows,
+                " rows is invalid; valid: 2 to the number of rows");
+  const std::vector<std::int64_t> p = permutation(d.rows, seed, ~0ULL);
+  std::vector<std::int64_t> fold_of(p.size());
+  if (stratified) {
+    const std::vector<std::int64_t> count =
+        class_counts(d, "assign_folds (stratified)", "regression targets: stratified = false");
+    std::vector<std::int64_t> next(count.size());  // each class's first fold
+    std::int64_t dealt = 0;
+    for (std::size_t c = 0; c < count.size(); ++c) {
+      next[c] = dealt % folds;
+      dealt += count[c];
+    }
+    for (const std::int64_t r : p) {
+      std::int64_t& f = next[static_cast<std::size_t>(d.labels[static_cast<std::size_t>(r)])];
+      fold_of[static_cast<std::size_t>(r)] = f;
+      f = (f + 1) % folds;
+    }
+  } else {
+    const std::int64_t base = d.rows / folds, extra = d.rows % folds;
+    std::size_t i = 0;
+    for (std::int64_t f = 0; f < folds; ++f)
+      for (std::int64_t k = 0; k < base + (f < extra ? 1 : 0); ++k)
+        fold_of[static_cast<std::size_t>(p[i++])] = f;
+  }
+  return fold_of;
+}
+
+std::pair<Dataset, Dataset> fold_split(const Dataset& d, std::int64_t folds, std::int64_t fold,
+                                       std::uint64_t seed, bool stratified) {
+  const std::vector<std::int64_t> fold_of = assign_folds(d, folds, seed, stratified);
+  CUTRAIN_CHECK(fold >= 0 && fold < folds, "fold_split: fold ", fold, " is invalid; valid: 0 to ",
+                folds - 1);
+  std::vector<std::int64_t> train_rows, val_rows;
+  for (std::int64_t r = 0; r < d.rows; ++r)
+    (fold_of[static_cast<std::size_t>(r)] == fold ? val_rows : train_rows).push_back(r);
+  return {d.subset(train_rows), d.subset(val_rows)};
+}
+
 }  // namespace cutrain::data

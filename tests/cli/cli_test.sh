@@ -333,7 +333,7 @@ expect_usage_error "--monitor val_accuracy: --regression has no accuracy" \
   --train-csv "$tmp/reg_train.csv" --test-csv "$tmp/reg_test.csv" --regression --device cpu \
   --val-fraction 0.1 --patience 2 --monitor val_accuracy
 expect_usage_error "--monitor" --monitor val_f1
-expect_usage_error "--stratify splits the validation data --val-fraction holds out" \
+expect_usage_error "--stratify splits the validation data --val-fraction (or --folds) holds out" \
   --train-csv "$tmp/col_train.csv" --test-csv "$tmp/col_test.csv" --device cpu --stratify
 expect_usage_error "--regression has no classes and no accuracy: remove --stratify" \
   --train-csv "$tmp/reg_train.csv" --test-csv "$tmp/reg_test.csv" --regression --device cpu \
@@ -487,6 +487,64 @@ import csv, sys
 rows = list(csv.DictReader(open(sys.argv[1])))
 assert len(rows) == 2 and float(rows[1]["train_loss"]) < float(rows[0]["train_loss"]), rows
 PY
+
+# Note [cross-validation]: --folds 3 scores three models, each fold held out once; preprocessing
+# (median imputation, standardization, balanced class weights) is fitted on each fold's training
+# part alone. Fold 1 retrained as an ordinary run (its training rows in --train-csv, its rows in
+# --test-csv, the same flags) must score exactly what the cross-validation reported for it.
+python3 - "$tmp" <<'PY'
+import random, sys
+random.seed(5)
+with open(sys.argv[1] + "/cv.csv", "w") as f:
+    f.write("a,b,colour,label\n")
+    for i in range(240):
+        y = random.randrange(3) if i % 7 else 2
+        a = random.gauss(y, 0.8)
+        b = "" if i % 11 == 3 else f"{random.gauss(-y, 0.8):.5f}"
+        f.write(f"{a:.5f},{b},{random.choice(['red', 'blue'])},{y}\n")
+PY
+cv_flags=(--target label --categorical colour --impute median --standardize --class-weights balanced
+          --device cpu --epochs 4 --hidden 16 --lr 0.01 --seed 3)
+"$bin" --train-csv "$tmp/cv.csv" "${cv_flags[@]}" --folds 3 --stratify --report "$tmp/cv.json" \
+  >"$tmp/cv.txt" 2>&1 || fail "--folds: $(tail -2 "$tmp/cv.txt")"
+grep -q "cross-validation over 3 folds: val loss" "$tmp/cv.txt" || fail "--folds summary: $(tail -2 "$tmp/cv.txt")"
+python3 - "$tmp" <<'PY' || fail "--folds report / fold files"
+import json, sys
+tmp = sys.argv[1]
+cv = json.load(open(tmp + "/cv.json"))["cross_validation"]
+rows = cv["val_rows"]
+assert sorted(r for fold in rows for r in fold) == list(range(240)), "each row in one fold"
+assert all(fold == sorted(fold) for fold in rows) and {len(f) for f in rows} == {80}, rows
+for key in ("val_loss", "val_accuracy"):
+    v = cv[key]["per_fold"]
+    mean = sum(v) / 3
+    std = (sum((x - mean) ** 2 for x in v) / 3) ** 0.5
+    assert abs(cv[key]["mean"] - mean) < 1e-12 and abs(cv[key]["std"] - std) < 1e-12, (key, cv[key])
+lines = open(tmp + "/cv.csv").read().splitlines()
+held = set(rows[1])
+with open(tmp + "/fold_train.csv", "w") as t, open(tmp + "/fold_val.csv", "w") as v:
+    t.write(lines[0] + "\n")
+    v.write(lines[0] + "\n")
+    for r, line in enumerate(lines[1:]):
+        (v if r in held else t).write(line + "\n")
+PY
+"$bin" --train-csv "$tmp/fold_train.csv" --test-csv "$tmp/fold_val.csv" "${cv_flags[@]}" \
+  --report "$tmp/fold.json" >"$tmp/fold.txt" 2>&1 || fail "fold 1 alone: $(tail -2 "$tmp/fold.txt")"
+python3 - "$tmp" <<'PY' || fail "fold 1 retrained alone scores differently"
+import json, sys
+cv = json.load(open(sys.argv[1] + "/cv.json"))["cross_validation"]
+alone = json.load(open(sys.argv[1] + "/fold.json"))
+assert alone["test_loss"] == cv["val_loss"]["per_fold"][1], (alone["test_loss"], cv["val_loss"])
+assert alone["test_accuracy"] == cv["val_accuracy"]["per_fold"][1], (alone, cv["val_accuracy"])
+PY
+expect_usage_error "--folds trains one model per fold, scores it on the held-out fold and keeps none: remove --val-fraction, --save" \
+  --train-csv "$tmp/cv.csv" --device cpu --folds 3 --val-fraction 0.1 --save "$tmp/cv.safetensors"
+expect_usage_error "--folds: with a first-order optimizer" --train-csv "$tmp/cv.csv" --device cpu \
+  --folds 3 --optimizer lbfgs
+expect_usage_error "--folds 300 is more than the 240 training samples" --train-csv "$tmp/cv.csv" \
+  --target label --categorical colour --impute mean --device cpu --folds 300
+expect_usage_error "--folds" --folds 1
+expect_usage_error "--train-csv and --test-csv go together" --train-csv "$tmp/cv.csv" --device cpu
 
 # Note [stop on a signal]: SIGINT during a long run saves a mid-epoch checkpoint and exits 130;
 # resuming it goes on from the next batch.

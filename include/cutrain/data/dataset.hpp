@@ -80,6 +80,22 @@ std::pair<Dataset, Dataset> split(const Dataset& d, double validation_fraction, 
 std::pair<Dataset, Dataset> stratified_split(const Dataset& d, double validation_fraction,
                                              std::uint64_t seed);
 
+// K-fold cross-validation: each row's fold, in [0, folds). Rows are taken in the order of the
+// seeded permutation split() uses. Plain: fold k gets the next rows / folds rows of that order,
+// the first rows % folds folds one row more (scikit-learn's KFold(shuffle=True) sizes).
+// Stratified (labels only): each class's rows, in that order, are dealt to the folds in turn,
+// the count running on from one class to the next, so a fold holds each class's share to within
+// one row and fold sizes differ by at most one (as scikit-learn's StratifiedKFold balances
+// them). folds in [2, rows].
+std::vector<std::int64_t> assign_folds(const Dataset& d, std::int64_t folds, std::uint64_t seed,
+                                       bool stratified = false);
+
+// Fold `fold` (0-based) of assign_folds() as (train, validation): its rows are the validation
+// part, the others the training part, both in the data set's order (scikit-learn's KFold gives
+// sorted indices too). fold in [0, folds).
+std::pair<Dataset, Dataset> fold_split(const Dataset& d, std::int64_t folds, std::int64_t fold,
+                                       std::uint64_t seed, bool stratified = false);
+
 // The seeded permutation of [0, n) used for epoch `epoch` (std::mt19937_64 Fisher-Yates seeded
 // from a mix of seed and epoch: the same pair always gives the same order).
 std::vector<std::int64_t> permutation(std::int64_t n, std::uint64_t seed, std::uint64_t epoch);
