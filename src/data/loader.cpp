@@ -2,6 +2,8 @@
 
 // The loader: construction, epoch orders, and the streaming path (a worker thread fills pinned
 // slots and uploads them on its own stream). The resident path is src/data/loader_resident.cpp.
+#include <omp.h>
+
 #include <algorithm>
 #include <cstring>
 #include <thread>
@@ -24,7 +26,10 @@ void gather_host(const Dataset& d, const std::vector<std::int64_t>& order, std::
                  std::int64_t rows, float* x, unsigned char* y, int threads) {
   const auto f = static_cast<std::size_t>(d.features);
   const auto tw = static_cast<std::size_t>(d.target_width);
-#pragma omp parallel for num_threads(threads) schedule(static) if (threads > 1)
+  // At most OMP_NUM_THREADS: the user's limit holds here too (and keeps the ThreadSanitizer
+  // suite, which runs with 1, free of libgomp's uninstrumented team).
+  const int team = std::min(threads, omp_get_max_threads());
+#pragma omp parallel for num_threads(team) schedule(static) if (team > 1)
   for (std::int64_t r = 0; r < rows; ++r) {
     const auto src = static_cast<std::size_t>(order[static_cast<std::size_t>(begin + r)]);
     std::memcpy(x + static_cast<std::size_t>(r) * f, d.x.data() + src * f, f * sizeof(float));

@@ -59,7 +59,8 @@ class SlotQueue {
 
 // Rows order[begin .. begin + rows) of the dataset into x (rows x features) and y (labels or
 // targets) in host memory: the streaming worker's gather, and the resident CPU path's. `threads`
-// > 1 splits the rows over an OpenMP team (Note [parallel gather]); the bytes are the same.
+// > 1 splits the rows over an OpenMP team of at most that many (and at most OMP_NUM_THREADS)
+// threads (Note [parallel gather]); the bytes are the same.
 void gather_host(const Dataset& d, const std::vector<std::int64_t>& order, std::int64_t begin,
                  std::int64_t rows, float* x, unsigned char* y, int threads = 1);
 
