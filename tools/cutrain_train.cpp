@@ -121,8 +121,10 @@ int run(const Config& c, const std::string& command_line) {
   }
   const bool full_batch = c.optimizer == "lbfgs" || c.optimizer == "newton-cg";
   tools::check_flags_apply(c);
-  if (!c.model_from.empty() && !c.predict_csv.empty() && c.given.count("--data") == 0 &&
-      c.given.count("--train-csv") == 0 && c.given.count("--test-csv") == 0) {
+  if (!c.model_from.empty() && (!c.predict_csv.empty() || !c.predict_npy.empty()) &&
+      c.given.count("--data") == 0 && c.given.count("--train-npy") == 0 &&
+      c.given.count("--test-npy") == 0 && c.given.count("--train-csv") == 0 &&
+      c.given.count("--test-csv") == 0) {
     tools::check_outputs(c);
     return tools::run_predict_only(c);
   }

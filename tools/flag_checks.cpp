@@ -132,6 +132,21 @@ void check_flags_apply(const Config& c) {
         "--train-csv and --test-csv go together: give both (--folds needs --train-csv alone)");
   if (csv && c.given.count("--data") != 0)
     throw UsageError("--data (IDX files) and --train-csv / --test-csv both name data: use one");
+  const bool npy = c.given.count("--train-npy") != 0 || c.given.count("--test-npy") != 0 ||
+                   c.given.count("--val-npy") != 0;
+  if (npy && (csv || c.given.count("--data") != 0))
+    throw UsageError("--train-npy / --test-npy and " +
+                     std::string(csv ? "--train-csv / --test-csv" : "--data (IDX files)") +
+                     " both name data: use one");
+  if (npy && (c.train_npy.empty() || (c.test_npy.empty() && c.folds == 0)))
+    throw UsageError(
+        "--train-npy and --test-npy go together: give both (--folds needs --train-npy alone)");
+  if (c.given.count("--val-npy") != 0 && c.given.count("--val-fraction") != 0)
+    throw UsageError("--val-npy and --val-fraction both give validation data: use one");
+  if (!c.predict_npy.empty() && !c.predict_csv.empty())
+    throw UsageError("--predict-npy and --predict-csv both name rows to predict: use one");
+  if (!c.predict_npy.empty() && c.predictions.empty())
+    throw UsageError("--predict-npy: name the file for its predictions with --predictions");
   if (!c.model_from.empty()) {
     static constexpr const char* kArchitecture[] = {"--hidden",  "--activation", "--batchnorm",
                                                     "--dropout", "--init",       "--init-from"};
@@ -173,6 +188,8 @@ void check_flags_apply(const Config& c) {
                                                     "--checkpoint-every",
                                                     "--metrics",
                                                     "--predictions",
+                                                    "--predict-npy",
+                                                    "--val-npy",
                                                     "--predict-csv",
                                                     "--export-torch",
                                                     "--export-torch-optimizer",
@@ -197,7 +214,8 @@ void check_flags_apply(const Config& c) {
   if (!csv) {
     static constexpr const char* kCsvOnly[] = {"--target", "--regression", "--val-csv",
                                                "--categorical", "--impute"};
-    const std::string u = unused(kCsvOnly, {});
+    // --regression: for NumPy targets too.
+    const std::string u = npy ? unused(kCsvOnly, {"--regression"}) : unused(kCsvOnly, {});
     if (!u.empty()) throw UsageError(u + ": only for CSV data (--train-csv / --test-csv)");
   }
   if (c.regression) {

@@ -62,9 +62,10 @@ int run_predict_only(const Config& c) {
       "--metrics", "--patience", "--target-accuracy", "--find-lr",      "--class-weights"};
   for (const char* flag : kRunFlags)
     if (c.given.count(flag) != 0)
-      throw UsageError(std::string(flag) +
-                       ": --model-from with --predict-csv and no training data only predicts; "
-                       "drop it");
+      throw UsageError(
+          std::string(flag) +
+          ": --model-from with --predict-csv (or --predict-npy) and no training data only "
+          "predicts; drop it");
   Device device = c.device == "auto" ? default_device() : Device::parse(c.device);
   require_usable(device);
   nn::Sequential model = train::load_model(c.model_from, device, c.seed);
@@ -73,14 +74,22 @@ int run_predict_only(const Config& c) {
   const train::DataSpec spec = found == meta.end()
                                    ? train::DataSpec{}  // e.g. from PyTorch: raw features
                                    : train::DataSpec::from_json(found->second, c.model_from);
-  data::CsvOptions o;
-  o.features_only = true;
-  o.categories = spec.categorical;         // one-hot with the training file's categories
-  o.allow_missing = !spec.impute.empty();  // filled as the training data was
-  data::Dataset rows = data::read_csv(c.predict_csv, o);
+  const bool npy = !c.predict_npy.empty();
+  const std::string& input = npy ? c.predict_npy : c.predict_csv;
+  data::Dataset rows;
+  if (npy) {
+    rows = data::load_npy_features(c.predict_npy);
+  } else {
+    data::CsvOptions o;
+    o.features_only = true;
+    o.categories = spec.categorical;         // one-hot with the training file's categories
+    o.allow_missing = !spec.impute.empty();  // filled as the training data was
+    rows = data::read_csv(c.predict_csv, o);
+  }
   if (rows.features != model.input_features())
-    throw UsageError("--predict-csv '" + c.predict_csv + "' has " + std::to_string(rows.features) +
-                     " columns but the model takes " + std::to_string(model.input_features()) +
+    throw UsageError(std::string(npy ? "--predict-npy '" : "--predict-csv '") + input + "' has " +
+                     std::to_string(rows.features) + (npy ? " features" : " columns") +
+                     " but the model takes " + std::to_string(model.input_features()) +
                      " features");
   const std::int64_t filled = spec.apply(rows);
   if (filled > 0)
@@ -89,8 +98,7 @@ int run_predict_only(const Config& c) {
   write_predictions(c.predictions, train::predict(model, rows, {.batch_size = c.batch_size}),
                     model.output_features(), spec.regression, spec.target_names, spec.class_names);
   std::printf("predicted %lld rows of %s with %s on %s -> %s\n", static_cast<long long>(rows.rows),
-              c.predict_csv.c_str(), c.model_from.c_str(), describe(device).c_str(),
-              c.predictions.c_str());
+              input.c_str(), c.model_from.c_str(), describe(device).c_str(), c.predictions.c_str());
   return 0;
 }
 

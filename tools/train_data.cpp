@@ -8,6 +8,7 @@
 #include <string>
 #include <string_view>
 #include <tuple>
+#include <utility>
 #include <vector>
 
 namespace cutrain::tools {
@@ -61,7 +62,7 @@ std::tuple<data::Dataset, data::Dataset, data::Dataset> read_csv_files(const Con
   data::Dataset train = read(c.train_csv);
   o.class_names = train.class_names;
   o.categories = train.categorical;  // the training file's categories, one-hot alike everywhere
-  data::Dataset test;  // --folds needs none
+  data::Dataset test;                // --folds needs none
   if (!c.test_csv.empty()) test = read(c.test_csv);
   data::Dataset val;
   if (!c.val_csv.empty()) val = read(c.val_csv);
@@ -151,10 +152,50 @@ std::vector<float> class_weights(const Config& c, const data::Dataset& train,
 
 }  // namespace
 
+// "X.npy,Y.npy" -> the two paths.
+std::pair<std::string, std::string> npy_pair(const char* flag, const std::string& value) {
+  const std::size_t comma = value.find(',');
+  if (comma == std::string::npos || comma == 0 || comma + 1 == value.size() ||
+      value.find(',', comma + 1) != std::string::npos)
+    throw UsageError(std::string(flag) + " '" + value +
+                     "': give the features and the targets as X.npy,Y.npy");
+  return {value.substr(0, comma), value.substr(comma + 1)};
+}
+
+// --train-npy / --test-npy / --val-npy: the same feature count everywhere, the same target width
+// (regression), and one class count (the largest label over the files, as for CSV).
+void read_npy_files(const Config& c, TrainData& d) {
+  auto read = [&](const char* flag, const std::string& value) {
+    const auto [x, y] = npy_pair(flag, value);
+    return data::load_npy(x, y, c.regression);
+  };
+  d.train = read("--train-npy", c.train_npy);
+  if (!c.test_npy.empty()) d.test = read("--test-npy", c.test_npy);
+  if (!c.val_npy.empty()) d.val = read("--val-npy", c.val_npy);
+  for (const auto& [flag, part] :
+       {std::pair{"--test-npy", &d.test}, std::pair{"--val-npy", &d.val}}) {
+    if (part->rows == 0) continue;
+    if (part->features != d.train.features)
+      throw UsageError(std::string(flag) + " has " + std::to_string(part->features) +
+                       " features per sample but --train-npy has " +
+                       std::to_string(d.train.features));
+    if (part->target_width != d.train.target_width)
+      throw UsageError(std::string(flag) + " has " + std::to_string(part->target_width) +
+                       " targets per sample but --train-npy has " +
+                       std::to_string(d.train.target_width));
+  }
+  if (!c.regression) {
+    const std::int32_t classes = std::max({d.train.classes, d.test.classes, d.val.classes});
+    d.train.classes = d.test.classes = d.val.classes = classes;
+  }
+}
+
 TrainData read_train_data(const Config& c) {
   TrainData d;
   d.regression = c.regression;
-  if (c.train_csv.empty()) {
+  if (!c.train_npy.empty()) {
+    read_npy_files(c, d);
+  } else if (c.train_csv.empty()) {
     if (!std::filesystem::is_directory(c.data))
       throw UsageError("--data: directory '" + c.data +
                        "' does not exist (apt-get install dataset-fashion-mnist, or pass the "
@@ -187,6 +228,15 @@ TrainData read_train_data(const Config& c) {
     throw UsageError("--val-fraction " + CLI::detail::to_string(c.val_fraction) +
                      " leaves none of the " + std::to_string(d.val.rows) +
                      " training samples to train on; lower it (or raise --train-subset)");
+  if (!c.predict_npy.empty()) {
+    d.predict = data::load_npy_features(c.predict_npy);
+    if (d.spec.scale != 1.0F) data::scale(d.predict, d.spec.scale);  // as the training data
+    if (d.predict.features != d.train.features)
+      throw UsageError("--predict-npy '" + c.predict_npy + "' has " +
+                       std::to_string(d.predict.features) +
+                       " features per sample but the model takes the training data's " +
+                       std::to_string(d.train.features));
+  }
   if (!c.predict_csv.empty()) {
     data::CsvOptions o;
     o.features_only = true;

@@ -41,6 +41,13 @@ void add_options(CLI::App& app, Config& c) {
                  "training data as CSV instead of --data: numbers, one sample per line, an "
                  "optional header; the target column chosen by --target");
   app.add_option("--test-csv", c.test_csv, "test data as CSV, the columns of --train-csv");
+  app.add_option("--train-npy", c.train_npy,
+                 "training data as NumPy arrays instead of --data: X.npy,Y.npy (numpy.save; "
+                 "X of shape (N, ...), each sample's elements its features; Y the class labels, "
+                 "or with --regression float targets (N) or (N, T); .npy.gz too)");
+  app.add_option("--test-npy", c.test_npy, "test data as X.npy,Y.npy, the shapes of --train-npy");
+  app.add_option("--val-npy", c.val_npy,
+                 "validation data as X.npy,Y.npy (instead of --val-fraction)");
   app.add_option("--val-csv", c.val_csv,
                  "validation data as CSV, the columns of --train-csv (instead of --val-fraction)");
   app.add_option("--target", c.target,
@@ -200,6 +207,9 @@ void add_options(CLI::App& app, Config& c) {
                  "with --predictions: predict this CSV file's rows instead of the test set's - "
                  "features only, the training file's feature columns in its order (new data; "
                  "--standardize applies the training statistics to it)");
+  app.add_option("--predict-npy", c.predict_npy,
+                 "with --predictions: predict this array's samples (X.npy, features only) "
+                 "instead of the test set's");
   app.add_option("--predictions", c.predictions,
                  "write the test set's predictions as CSV, a row per sample in file order: the "
                  "predicted class and each class's probability, or with --regression the "

@@ -20,6 +20,8 @@ struct Config {
   // CSV data instead of --data's IDX files: the target column by header name or index
   // (negative: from the end); class labels, or with regression a float target.
   std::string train_csv, test_csv, val_csv, target = "-1";
+  // NumPy arrays instead: "X.npy,Y.npy" pairs (data::load_npy), and features to predict.
+  std::string train_npy, test_npy, val_npy, predict_npy;
   std::string categorical;  // CSV columns to one-hot encode, by header name, comma-separated
   std::string impute;       // "mean" or "median": fill missing CSV features; empty: refuse them
   bool regression = false;

@@ -3,4 +3,5 @@
 
 #include "cutrain/data/dataset.hpp"
 #include "cutrain/data/loader.hpp"
+#include "cutrain/data/npy.hpp"
 #include "cutrain/data/readers.hpp"

@@ -238,7 +238,7 @@ python3 -c 'import csv,sys; w=csv.writer(open(sys.argv[2],"w")); [w.writerow([r[
 cmp -s "$tmp/txt_new_pred.csv" "$tmp/txt_new_pred2.csv" ||
   fail "the model file alone predicts differently: $(head -3 "$tmp/txt_new_pred2.csv")"
 head -1 "$tmp/txt_new_pred2.csv" | grep -q "^class,name," || fail "no class names from the file"
-expect_usage_error "--epochs: --model-from with --predict-csv and no training data only predicts" \
+expect_usage_error "--epochs: --model-from with --predict-csv (or --predict-npy) and no training data only predicts" \
   --device cpu --model-from "$tmp/txt_model.safetensors" --predict-csv "$tmp/txt_new.csv" \
   --predictions "$tmp/p.csv" --epochs 3
 # --categorical: the class is set by a text column ("colour") that only one-hot encoding makes
@@ -545,6 +545,43 @@ expect_usage_error "--folds 300 is more than the 240 training samples" --train-c
   --target label --categorical colour --impute mean --device cpu --folds 300
 expect_usage_error "--folds" --folds 1
 expect_usage_error "--train-csv and --test-csv go together" --train-csv "$tmp/cv.csv" --device cpu
+
+# NumPy arrays (data::load_npy): numpy-written fixtures holding the same features as float32 in
+# C order, float64 in Fortran order and big-endian float16 train, test and predict alike - the
+# predictions of the last, from the exported model alone, equal the test set's byte for byte.
+fx="$(cd "$(dirname "$0")/../data/npy" && pwd)"
+"$bin" --train-npy "$fx/x_f4_c.npy,$fx/y_i8.npy" --test-npy "$fx/x_f8_fortran.npy,$fx/y_i8.npy" \
+  --device cpu --epochs 3 --hidden 8 --standardize --export-torch "$tmp/npy_model.safetensors" \
+  --predictions "$tmp/npy_pred.csv" >"$tmp/npy.txt" 2>&1 || fail "--train-npy: $(tail -2 "$tmp/npy.txt")"
+grep -q "data: 4 train, 0 validation, 4 test samples of 6 features" "$tmp/npy.txt" ||
+  fail "--train-npy data: $(grep data: "$tmp/npy.txt")"
+"$bin" --device cpu --model-from "$tmp/npy_model.safetensors" --predict-npy "$fx/x_f2_big.npy" \
+  --predictions "$tmp/npy_pred2.csv" >"$tmp/npy2.txt" 2>&1 || fail "--predict-npy: $(tail -2 "$tmp/npy2.txt")"
+cmp -s "$tmp/npy_pred.csv" "$tmp/npy_pred2.csv" ||
+  fail "float16 big-endian features predict differently: $(head -3 "$tmp/npy_pred2.csv")"
+"$bin" --train-npy "$fx/x_f4_c.npy,$fx/y_reg.npy" --test-npy "$fx/x_u1.npy,$fx/y_reg.npy" \
+  --regression --device cpu --epochs 2 --hidden 8 --report "$tmp/npy_reg.json" >/dev/null 2>&1 ||
+  fail "--train-npy --regression"
+python3 -c 'import json,sys; r=json.load(open(sys.argv[1])); assert len(r["test_per_target"]) == 2, r' \
+  "$tmp/npy_reg.json" || fail "--train-npy --regression: two targets"
+expect_usage_error "--train-npy '$fx/x_f4_c.npy': give the features and the targets as X.npy,Y.npy" \
+  --train-npy "$fx/x_f4_c.npy" --test-npy "$fx/x_f4_c.npy,$fx/y_i8.npy" --device cpu
+expect_usage_error "--train-npy and --test-npy go together" --train-npy "$fx/x_f4_c.npy,$fx/y_i8.npy" \
+  --device cpu
+expect_usage_error "--target: only for CSV data" --train-npy "$fx/x_f4_c.npy,$fx/y_i8.npy" \
+  --test-npy "$fx/x_f4_c.npy,$fx/y_i8.npy" --target 0 --device cpu
+expect_usage_error "--train-npy / --test-npy and --train-csv / --test-csv both name data" \
+  --train-npy "$fx/x_f4_c.npy,$fx/y_i8.npy" --test-npy "$fx/x_f4_c.npy,$fx/y_i8.npy" \
+  --train-csv "$tmp/cv.csv" --test-csv "$tmp/cv.csv" --device cpu
+expect_usage_error "--predict-npy and --predict-csv both name rows to predict" \
+  --model-from "$tmp/npy_model.safetensors" --predict-npy "$fx/x_u1.npy" --predict-csv "$tmp/cv.csv" \
+  --predictions "$tmp/p.csv" --device cpu
+expect_usage_error "--test-npy has 1 features per sample but --train-npy has 6" \
+  --train-npy "$fx/x_f4_c.npy,$fx/y_i8.npy" --test-npy "$fx/x_1d.npy,$fx/y_i8.npy" --device cpu
+out=$("$bin" --train-npy "$fx/x_f4_c.npy,$fx/y_negative.npy" --test-npy "$fx/x_f4_c.npy,$fx/y_i8.npy" \
+  --device cpu 2>&1 >/dev/null)
+[ $? -eq 1 ] && printf '%s' "$out" | grep -q "y_negative.npy: label -1 of sample 1 is not a class number" ||
+  fail "a negative label: $out"
 
 # Note [stop on a signal]: SIGINT during a long run saves a mid-epoch checkpoint and exits 130;
 # resuming it goes on from the next batch.

@@ -7,7 +7,7 @@ cd "$(dirname "$0")/../.."
 seconds=${FUZZ_SECONDS:-20}
 out=build-fuzz
 JOBS=${JOBS:-$(nproc)}
-targets=(idx csv safetensors checkpoint)
+targets=(idx csv safetensors checkpoint npy)
 log=$(mktemp)
 if ! CC=${FUZZ_CC:-clang} CXX=${FUZZ_CXX:-clang++} cmake -S . -B "$out" -G Ninja \
      -DCMAKE_BUILD_TYPE=RelWithDebInfo -DCUTRAIN_CUDA=OFF -DCUTRAIN_FUZZ=ON -DCUTRAIN_TESTS=OFF \
