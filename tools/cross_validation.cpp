@@ -74,6 +74,8 @@ int run_cross_validation(const Config& c, const TrainData& raw, Device device,
   for (std::int64_t r = 0; r < raw.train.rows; ++r)
     rows[static_cast<std::size_t>(fold_of[static_cast<std::size_t>(r)])].push_back(r);
   std::vector<double> losses, accuracies, seconds;
+  std::vector<float> out_of_fold;  // --predictions: each row by the model that did not see it
+  std::int64_t width = 0;
   for (std::int64_t k = 0; k < c.folds; ++k) {
     const TrainData d = fold_data(c, raw, rows[static_cast<std::size_t>(k)]);
     nn::Sequential model = make_model(c, hidden, d.train.features, d.outputs, device);
@@ -84,6 +86,17 @@ int run_cross_validation(const Config& c, const TrainData& raw, Device device,
     const train::FitResult fit = trainer.fit(d.train, nullptr);
     if (c.ema > 0 && trainer.state().ema_updates > 0) trainer.apply_ema();
     const train::EvalResult r = trainer.evaluate(d.val);
+    if (!c.predictions.empty()) {
+      width = d.outputs;
+      out_of_fold.resize(static_cast<std::size_t>(raw.train.rows * width));
+      const std::vector<float> p = trainer.predict(d.val);
+      const std::vector<std::int64_t>& held = rows[static_cast<std::size_t>(k)];
+      const auto w = static_cast<std::size_t>(width);
+      for (std::size_t i = 0; i < held.size(); ++i)
+        std::copy_n(p.begin() + static_cast<std::ptrdiff_t>(i * w), w,
+                    out_of_fold.begin() +
+                        static_cast<std::ptrdiff_t>(static_cast<std::size_t>(held[i]) * w));
+    }
     double trained = 0;
     for (const train::EpochMetrics& m : fit.history) trained += m.seconds;
     losses.push_back(r.loss);
@@ -104,6 +117,9 @@ int run_cross_validation(const Config& c, const TrainData& raw, Device device,
     std::printf(", val accuracy %.4f +- %.4f (min %.4f, max %.4f)", accuracy.mean, accuracy.std,
                 accuracy.min, accuracy.max);
   std::printf("\n");
+  if (!c.predictions.empty())
+    write_predictions(c.predictions, out_of_fold, width, raw.regression, raw.target_names,
+                      raw.train.class_names);
   if (!c.report.empty()) {
     nlohmann::json cv = {{"folds", c.folds},
                          {"stratified", c.stratify},

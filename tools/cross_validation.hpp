@@ -19,7 +19,9 @@ namespace cutrain::tools {
 // test set is not touched; no model is kept. Prints each fold's validation figures, their mean
 // and standard deviation (over folds, numpy's std: ddof 0) and writes them to --report with
 // each fold's rows ("val_rows": 0-based data rows of the training file, after --train-subset),
-// so that any fold can be retrained alone as an ordinary run.
+// so that any fold can be retrained alone as an ordinary run. --predictions writes the
+// out-of-fold predictions (scikit-learn's cross_val_predict): every training row, in file order,
+// predicted by the model its fold held it out from.
 int run_cross_validation(const Config& c, const TrainData& raw, Device device,
                          const std::vector<std::int64_t>& hidden, const std::string& command_line);
 

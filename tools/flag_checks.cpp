@@ -187,7 +187,6 @@ void check_flags_apply(const Config& c) {
                                                     "--resume",
                                                     "--checkpoint-every",
                                                     "--metrics",
-                                                    "--predictions",
                                                     "--predict-npy",
                                                     "--val-npy",
                                                     "--predict-csv",

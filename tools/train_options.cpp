@@ -164,11 +164,13 @@ void add_options(CLI::App& app, Config& c) {
   app.add_flag("--stratify", c.stratify,
                "--val-fraction (or --folds) holds out each class in its share of the training "
                "data (for rare classes; scikit-learn's stratify=y)");
-  app.add_option("--folds", c.folds,
-                 "k-fold cross-validation instead of a training run: K models, each trained on "
-                 "K - 1 folds of the training data and scored on the last (preprocessing fitted "
-                 "on its training part); prints each fold's and the mean validation loss and "
-                 "accuracy; the test set is not used, no model is kept")
+  app.add_option(
+         "--folds", c.folds,
+         "k-fold cross-validation instead of a training run: K models, each trained on "
+         "K - 1 folds of the training data and scored on the last (preprocessing fitted "
+         "on its training part); prints each fold's and the mean validation loss and "
+         "accuracy (--predictions: each training row's out-of-fold prediction); the test set "
+         "is not used, no model is kept")
       ->check(CLI::Range(std::int64_t{2}, std::int64_t{1} << 40));
   app.add_option("--train-subset", c.train_subset, "use only the first N training samples")
       ->check(kNonNegative);

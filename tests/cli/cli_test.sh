@@ -506,7 +506,7 @@ PY
 cv_flags=(--target label --categorical colour --impute median --standardize --class-weights balanced
           --device cpu --epochs 4 --hidden 16 --lr 0.01 --seed 3)
 "$bin" --train-csv "$tmp/cv.csv" "${cv_flags[@]}" --folds 3 --stratify --report "$tmp/cv.json" \
-  >"$tmp/cv.txt" 2>&1 || fail "--folds: $(tail -2 "$tmp/cv.txt")"
+  --predictions "$tmp/cv_pred.csv" >"$tmp/cv.txt" 2>&1 || fail "--folds: $(tail -2 "$tmp/cv.txt")"
 grep -q "cross-validation over 3 folds: val loss" "$tmp/cv.txt" || fail "--folds summary: $(tail -2 "$tmp/cv.txt")"
 python3 - "$tmp" <<'PY' || fail "--folds report / fold files"
 import json, sys
@@ -529,13 +529,20 @@ with open(tmp + "/fold_train.csv", "w") as t, open(tmp + "/fold_val.csv", "w") a
         (v if r in held else t).write(line + "\n")
 PY
 "$bin" --train-csv "$tmp/fold_train.csv" --test-csv "$tmp/fold_val.csv" "${cv_flags[@]}" \
-  --report "$tmp/fold.json" >"$tmp/fold.txt" 2>&1 || fail "fold 1 alone: $(tail -2 "$tmp/fold.txt")"
+  --report "$tmp/fold.json" --predictions "$tmp/fold_pred.csv" >"$tmp/fold.txt" 2>&1 ||
+  fail "fold 1 alone: $(tail -2 "$tmp/fold.txt")"
 python3 - "$tmp" <<'PY' || fail "fold 1 retrained alone scores differently"
 import json, sys
 cv = json.load(open(sys.argv[1] + "/cv.json"))["cross_validation"]
 alone = json.load(open(sys.argv[1] + "/fold.json"))
 assert alone["test_loss"] == cv["val_loss"]["per_fold"][1], (alone["test_loss"], cv["val_loss"])
 assert alone["test_accuracy"] == cv["val_accuracy"]["per_fold"][1], (alone, cv["val_accuracy"])
+# --predictions with --folds: out-of-fold predictions, a row per training row in file order;
+# fold 1's rows are the alone run's test predictions, byte for byte.
+oof = open(sys.argv[1] + "/cv_pred.csv").read().splitlines()
+fold = open(sys.argv[1] + "/fold_pred.csv").read().splitlines()
+assert len(oof) == 241 and oof[0] == fold[0], (len(oof), oof[0], fold[0])
+assert [oof[1 + r] for r in cv["val_rows"][1]] == fold[1:], "fold 1's out-of-fold rows"
 PY
 expect_usage_error "--folds trains one model per fold, scores it on the held-out fold and keeps none: remove --val-fraction, --save" \
   --train-csv "$tmp/cv.csv" --device cpu --folds 3 --val-fraction 0.1 --save "$tmp/cv.safetensors"
