@@ -31,7 +31,7 @@ quiet cmake -S . -B build -G Ninja -DCMAKE_BUILD_TYPE=Release -DCUTRAIN_CUDA=ON
 cmake --build build -j "$JOBS"
 (cd build && ctest --output-on-failure -j "$JOBS")
 
-echo "== libFuzzer: IDX, CSV, safetensors and checkpoint loaders (${FUZZ_SECONDS:-15}s each) =="
+echo "== libFuzzer: IDX, CSV, NumPy, safetensors and checkpoint loaders (${FUZZ_SECONDS:-15}s each) =="
 FUZZ_SECONDS=${FUZZ_SECONDS:-15} bash tests/fuzz/run.sh
 
 echo "== CPU-only ASan/UBSan build (build-asan/) =="
