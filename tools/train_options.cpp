@@ -171,7 +171,7 @@ void add_options(CLI::App& app, Config& c) {
          "on its training part); prints each fold's and the mean validation loss and "
          "accuracy (--predictions: each training row's out-of-fold prediction); the test set "
          "is not used, no model is kept")
-      ->check(CLI::Range(std::int64_t{2}, std::int64_t{1} << 40));
+      ->check(number_check([](double v) { return v >= 2; }, ">= 2"));
   app.add_option("--train-subset", c.train_subset, "use only the first N training samples")
       ->check(kNonNegative);
   app.add_option("--seed", c.seed, "seed of initialization, shuffling, dropout and splits");

@@ -550,7 +550,7 @@ expect_usage_error "--folds: with a first-order optimizer" --train-csv "$tmp/cv.
   --folds 3 --optimizer lbfgs
 expect_usage_error "--folds 300 is more than the 240 training samples" --train-csv "$tmp/cv.csv" \
   --target label --categorical colour --impute mean --device cpu --folds 300
-expect_usage_error "--folds" --folds 1
+expect_usage_error "--folds: must be >= 2 (got 1)" --folds 1
 expect_usage_error "--train-csv and --test-csv go together" --train-csv "$tmp/cv.csv" --device cpu
 
 # NumPy arrays (data::load_npy): numpy-written fixtures holding the same features as float32 in
