@@ -74,6 +74,7 @@ int run_cross_validation(const Config& c, const TrainData& raw, Device device,
   for (std::int64_t r = 0; r < raw.train.rows; ++r)
     rows[static_cast<std::size_t>(fold_of[static_cast<std::size_t>(r)])].push_back(r);
   std::vector<double> losses, accuracies, seconds;
+  std::vector<double> r2s, maes;   // regression: over the targets, their mean
   std::vector<float> out_of_fold;  // --predictions: each row by the model that did not see it
   std::int64_t width = 0;
   for (std::int64_t k = 0; k < c.folds; ++k) {
@@ -101,21 +102,35 @@ int run_cross_validation(const Config& c, const TrainData& raw, Device device,
     for (const train::EpochMetrics& m : fit.history) trained += m.seconds;
     losses.push_back(r.loss);
     if (!d.regression) accuracies.push_back(r.accuracy);
+    if (d.regression) {
+      const std::vector<train::TargetMetrics> m = trainer.regression_metrics(d.val);
+      double r2 = 0, mae = 0;
+      for (const train::TargetMetrics& t : m) {
+        r2 += t.r2 / static_cast<double>(m.size());
+        mae += t.mae / static_cast<double>(m.size());
+      }
+      r2s.push_back(r2);
+      maes.push_back(mae);
+    }
     seconds.push_back(trained);
     const std::int64_t number = k + 1;
     std::printf("fold %lld/%lld: %lld train, %lld validation: val loss %.4f",
                 static_cast<long long>(number), static_cast<long long>(c.folds),
                 static_cast<long long>(d.train.rows), static_cast<long long>(d.val.rows), r.loss);
     if (!d.regression) std::printf("  val accuracy %.4f", r.accuracy);
+    if (d.regression) std::printf("  val R^2 %.4f  val MAE %.4g", r2s.back(), maes.back());
     std::printf("  (%zu epochs, %.2f s)\n", fit.history.size(), trained);
     std::fflush(stdout);
   }
-  const Summary loss = summarize(losses), accuracy = summarize(accuracies);
+  const Summary loss = summarize(losses), accuracy = summarize(accuracies), r2 = summarize(r2s),
+                mae = summarize(maes);
   std::printf("cross-validation over %lld folds: val loss %.4f +- %.4f",
               static_cast<long long>(c.folds), loss.mean, loss.std);
   if (!raw.regression)
     std::printf(", val accuracy %.4f +- %.4f (min %.4f, max %.4f)", accuracy.mean, accuracy.std,
                 accuracy.min, accuracy.max);
+  else
+    std::printf(", val R^2 %.4f +- %.4f, val MAE %.4g +- %.4g", r2.mean, r2.std, mae.mean, mae.std);
   std::printf("\n");
   if (!c.predictions.empty())
     write_predictions(c.predictions, out_of_fold, width, raw.regression, raw.target_names,
@@ -127,6 +142,10 @@ int run_cross_validation(const Config& c, const TrainData& raw, Device device,
                          {"train_seconds", seconds},
                          {"val_rows", rows}};
     if (!raw.regression) cv["val_accuracy"] = to_json(accuracies, accuracy);
+    if (raw.regression) {
+      cv["val_r2"] = to_json(r2s, r2);
+      cv["val_mae"] = to_json(maes, mae);
+    }
     write_report(c.report, {{"cross_validation", cv},
                             {"device", describe(device)},
                             {"training_samples", raw.train.rows},

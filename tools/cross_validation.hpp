@@ -16,7 +16,8 @@ namespace cutrain::tools {
 // fold. Preprocessing that learns from data (--impute, --standardize, balanced --class-weights)
 // is fitted on each fold's training part alone, so the held-out fold stays unseen, as
 // scikit-learn's cross_val_score with a Pipeline does. Every fold starts from the same seed. The
-// test set is not touched; no model is kept. Prints each fold's validation figures, their mean
+// test set is not touched; no model is kept. Prints each fold's validation figures (loss, and
+// accuracy, or for regression R^2 and MAE averaged over the targets), their mean
 // and standard deviation (over folds, numpy's std: ddof 0) and writes them to --report with
 // each fold's rows ("val_rows": 0-based data rows of the training file, after --train-subset),
 // so that any fold can be retrained alone as an ordinary run. --predictions writes the

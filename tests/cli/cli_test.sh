@@ -553,6 +553,32 @@ expect_usage_error "--folds 300 is more than the 240 training samples" --train-c
 expect_usage_error "--folds: must be >= 2 (got 1)" --folds 1
 expect_usage_error "--train-csv and --test-csv go together" --train-csv "$tmp/cv.csv" --device cpu
 
+# --folds with regression: each fold's R^2, MAE and loss (the targets' mean MSE), recomputed here
+# from the out-of-fold predictions and the fixture's targets.
+fxr="$(cd "$(dirname "$0")/../data/npy" && pwd)"
+"$bin" --train-npy "$fxr/x_f4_c.npy,$fxr/y_reg.npy" --regression --folds 2 --device cpu --epochs 3 \
+  --hidden 8 --report "$tmp/cvr.json" --predictions "$tmp/cvr_pred.csv" >"$tmp/cvr.txt" 2>&1 ||
+  fail "--folds --regression: $(tail -2 "$tmp/cvr.txt")"
+grep -q "val R^2 .* +- .*, val MAE" "$tmp/cvr.txt" || fail "--folds --regression summary: $(tail -1 "$tmp/cvr.txt")"
+python3 - "$tmp" <<'PY' || fail "--folds --regression figures"
+import csv, json, sys
+cv = json.load(open(sys.argv[1] + "/cvr.json"))["cross_validation"]
+y = [[0.5, -1.0], [1.5, 2.0], [2.5, -3.0], [3.5, 4.0]]  # tests/data/make_npy_fixtures.py
+pred = [[float(v) for v in row] for row in list(csv.reader(open(sys.argv[1] + "/cvr_pred.csv")))[1:]]
+for k, rows in enumerate(cv["val_rows"]):
+    r2 = mae = mse = 0.0
+    for t in range(2):
+        mean = sum(y[r][t] for r in rows) / len(rows)
+        res = sum((y[r][t] - pred[r][t]) ** 2 for r in rows)
+        tot = sum((y[r][t] - mean) ** 2 for r in rows)
+        r2 += (1 - res / tot) / 2
+        mae += sum(abs(y[r][t] - pred[r][t]) for r in rows) / len(rows) / 2
+        mse += res / len(rows) / 2
+    for key, want in (("val_r2", r2), ("val_mae", mae), ("val_loss", mse)):
+        got = cv[key]["per_fold"][k]
+        assert abs(got - want) <= 1e-5 * max(1.0, abs(want)), (key, k, got, want)
+PY
+
 # NumPy arrays (data::load_npy): numpy-written fixtures holding the same features as float32 in
 # C order, float64 in Fortran order and big-endian float16 train, test and predict alike - the
 # predictions of the last, from the exported model alone, equal the test set's byte for byte.
