@@ -20,6 +20,21 @@ namespace cutrain::kernels {
 inline constexpr int kBlock = 256;
 inline constexpr int kMaxDevices = 64;
 
+// An attribute of the current device, queried once per device and attribute (the cache holds
+// value + 1, so that 0 means not queried yet).
+template <cudaDeviceAttr Attr>
+int current_device_attribute() {
+  static std::array<std::atomic<int>, kMaxDevices> cache{};
+  int device = 0;
+  CUTRAIN_CUDA_CHECK(cudaGetDevice(&device));
+  const int known = device < kMaxDevices ? cache[device].load(std::memory_order_relaxed) : 0;
+  if (known != 0) return known - 1;
+  int value = 0;
+  CUTRAIN_CUDA_CHECK(cudaDeviceGetAttribute(&value, Attr, device));
+  if (device < kMaxDevices) cache[device].store(value + 1, std::memory_order_relaxed);
+  return value;
+}
+
 template <auto Kernel>
 int resident_grid(std::size_t work_items, int block = kBlock) {
   static std::array<std::atomic<int>, kMaxDevices> cache{};
@@ -27,9 +42,8 @@ int resident_grid(std::size_t work_items, int block = kBlock) {
   CUTRAIN_CUDA_CHECK(cudaGetDevice(&device));
   int full = device < kMaxDevices ? cache[device].load(std::memory_order_relaxed) : 0;
   if (full == 0) {
-    int sms = 0;
+    const int sms = current_device_attribute<cudaDevAttrMultiProcessorCount>();
     int per_sm = 0;
-    CUTRAIN_CUDA_CHECK(cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, device));
     CUTRAIN_CUDA_CHECK(cudaOccupancyMaxActiveBlocksPerMultiprocessor(&per_sm, Kernel, block, 0));
     full = std::max(1, sms * per_sm);
     if (device < kMaxDevices) cache[device].store(full, std::memory_order_relaxed);

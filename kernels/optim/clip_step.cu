@@ -161,32 +161,6 @@ int vectors_from_env() {
   return kFusedClipStepAuto;  // "auto" or anything else
 }
 
-int sm_count() {
-  static std::array<std::atomic<int>, kMaxDevices> cache{};
-  int device = 0;
-  CUTRAIN_CUDA_CHECK(cudaGetDevice(&device));
-  int sms = device < kMaxDevices ? cache[device].load(std::memory_order_relaxed) : 0;
-  if (sms == 0) {
-    CUTRAIN_CUDA_CHECK(cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, device));
-    if (device < kMaxDevices) cache[device].store(sms, std::memory_order_relaxed);
-  }
-  return sms;
-}
-
-bool cooperative_device() {
-  static std::array<std::atomic<int>, kMaxDevices> cache{};  // 0 unknown, 1 yes, 2 no
-  int device = 0;
-  CUTRAIN_CUDA_CHECK(cudaGetDevice(&device));
-  int known = device < kMaxDevices ? cache[device].load(std::memory_order_relaxed) : 0;
-  if (known == 0) {
-    int coop = 0;
-    CUTRAIN_CUDA_CHECK(cudaDeviceGetAttribute(&coop, cudaDevAttrCooperativeLaunch, device));
-    known = coop != 0 ? 1 : 2;
-    if (device < kMaxDevices) cache[device].store(known, std::memory_order_relaxed);
-  }
-  return known == 1;
-}
-
 // The fused kernel with R vectors per thread, if the whole arena fits one resident grid.
 template <class Rule, int R>
 bool try_fused(const StepArgs<Rule>& a, NativeStream stream) {
@@ -248,10 +222,13 @@ void launch_clip_step(const StepArgs<Rule>& args, NativeStream stream) {
   bool aligned = f.n % 4 == 0 && aligned16(args.params, args.grads);
   for (int k = 0; k < Rule::kSlots; ++k) aligned = aligned && aligned16(args.state[k]);
   const int max_r = fused_clip_step_max_vectors();
-  const bool wanted = max_r == kFusedClipStepAuto
-                          ? f.n / 4 <= kAutoVectorsPerSm * static_cast<std::size_t>(sm_count())
-                          : max_r > 0;
-  if (wanted && aligned && cooperative_device() &&
+  const bool wanted =
+      max_r == kFusedClipStepAuto
+          ? f.n / 4 <=
+                kAutoVectorsPerSm * static_cast<std::size_t>(
+                                        current_device_attribute<cudaDevAttrMultiProcessorCount>())
+          : max_r > 0;
+  if (wanted && aligned && current_device_attribute<cudaDevAttrCooperativeLaunch>() != 0 &&
       (try_fused<Rule, 1>(args, stream) || (max_r >= 2 && try_fused<Rule, 2>(args, stream)) ||
        (max_r >= 4 && try_fused<Rule, 4>(args, stream))))
     return;
