@@ -41,12 +41,15 @@ cmake --build build-asan -j "$JOBS"
 (cd build-asan && ctest --output-on-failure -j "$JOBS")
 
 echo "== clang-tidy (.clang-tidy) over src/ and tools/ =="
-quiet run-clang-tidy -p build-asan -quiet -j "$JOBS" 'src/|tools/'
+# run-clang-tidy matches its pattern against absolute paths: anchor it at this checkout, or a
+# clone under a directory named src/ or tools/ (~/src/cutrain) would select tests/ too.
+root=$(python3 -c 'import os, re; print(re.escape(os.getcwd()))')
+quiet run-clang-tidy -p build-asan -quiet -j "$JOBS" "^$root/(src|tools)/"
 # The CPU-only build compiles neither src/cuda/ nor the CUDA branches of the files that have
 # them: those once more as the CUDA build compiles them.
 cuda_files=$( (ls src/cuda/*.cpp; grep -rlE 'CUTRAIN_(WITH_CUDA|ON_CUDA|WITH_NCCL|WITH_CURAND)' \
   src tools --include='*.cpp') | grep -v runtime_none | sort -u | paste -sd'|')
-quiet run-clang-tidy -p build -quiet -j "$JOBS" "$cuda_files"
+quiet run-clang-tidy -p build -quiet -j "$JOBS" "^$root/($cuda_files)\$"
 echo "clang-tidy: clean"
 
 echo "== CPU-only ThreadSanitizer build (build-tsan/): the suites with cutrain's own threads =="

@@ -105,6 +105,11 @@ struct TimeToAccuracy final : train::Callback {
 };
 
 int run(const Config& c, const std::string& command_line) {
+  tools::check_paths_given(c);
+  if (!c.init_optimizer_from.empty() && c.init_from.empty() && c.model_from.empty())
+    throw UsageError(
+        "--init-optimizer-from needs the weights its moments belong to: give --init-from (or "
+        "--model-from) too");
   if (!c.init_optimizer_from.empty() && !c.resume.empty())
     throw UsageError("--init-optimizer-from and --resume both set the optimizer state: use one");
   if ((!c.init_optimizer_from.empty() || !c.export_torch_optimizer.empty()) &&

@@ -73,6 +73,83 @@ constexpr const char* kTrainingRunOnly[] = {"--epochs",
 
 }  // namespace
 
+namespace {
+
+// Every file the run reads, by flag: an output that names one of them would replace it.
+std::vector<std::pair<std::string, std::string>> input_files(const Config& c) {
+  std::vector<std::pair<std::string, std::string>> in;
+  auto add = [&](const char* flag, const std::string& path) {
+    if (!path.empty()) in.emplace_back(flag, path);
+  };
+  auto add_pair = [&](const char* flag, const std::string& pair) {  // "X.npy,Y.npy"
+    std::size_t begin = 0;
+    while (begin <= pair.size()) {
+      const std::size_t end = std::min(pair.find(',', begin), pair.size());
+      add(flag, pair.substr(begin, end - begin));
+      begin = end + 1;
+    }
+  };
+  add("--train-csv", c.train_csv);
+  add("--test-csv", c.test_csv);
+  add("--val-csv", c.val_csv);
+  add("--predict-csv", c.predict_csv);
+  add_pair("--train-npy", c.train_npy);
+  add_pair("--test-npy", c.test_npy);
+  add_pair("--val-npy", c.val_npy);
+  add("--predict-npy", c.predict_npy);
+  add("--resume", c.resume);
+  add("--init-from", c.init_from);
+  add("--init-optimizer-from", c.init_optimizer_from);
+  add("--model-from", c.model_from);
+  if (c.given.count("--data") != 0 || (c.train_csv.empty() && c.train_npy.empty()))
+    for (const char* split : {"train", "t10k"})
+      for (const char* stem : {"images-idx3-ubyte", "labels-idx1-ubyte"})
+        for (const char* ext : {"", ".gz"})
+          in.emplace_back("--data", c.data + "/" + split + "-" + stem + ext);
+  return in;
+}
+
+// Whether two paths name one file: the same path once links and dots are resolved, or (both
+// existing) the same inode - a hard link.
+bool same_file(const std::filesystem::path& a, const std::filesystem::path& b) {
+  namespace fs = std::filesystem;
+  std::error_code ea, eb;
+  const fs::path ca = fs::weakly_canonical(a, ea), cb = fs::weakly_canonical(b, eb);
+  if (!ea && !eb && ca == cb) return true;
+  std::error_code ee;
+  return fs::exists(a, ee) && fs::exists(b, ee) && fs::equivalent(a, b, ee) && !ee;
+}
+
+}  // namespace
+
+void check_paths_given(const Config& c) {
+  // An empty path (an unset shell variable: --save "$OUT") would silently mean "not given".
+  const std::pair<const char*, const std::string*> paths[] = {
+      {"--data", &c.data},
+      {"--train-csv", &c.train_csv},
+      {"--test-csv", &c.test_csv},
+      {"--val-csv", &c.val_csv},
+      {"--train-npy", &c.train_npy},
+      {"--test-npy", &c.test_npy},
+      {"--val-npy", &c.val_npy},
+      {"--predict-npy", &c.predict_npy},
+      {"--predict-csv", &c.predict_csv},
+      {"--metrics", &c.metrics},
+      {"--save", &c.save},
+      {"--resume", &c.resume},
+      {"--init-from", &c.init_from},
+      {"--report", &c.report},
+      {"--export-torch", &c.export_torch},
+      {"--export-torch-optimizer", &c.export_torch_optimizer},
+      {"--init-optimizer-from", &c.init_optimizer_from},
+      {"--predictions", &c.predictions},
+      {"--model-from", &c.model_from},
+      {"--describe", &c.describe}};
+  for (const auto& [flag, value] : paths)
+    if (c.given.count(flag) != 0 && value->empty())
+      throw UsageError(std::string(flag) + " was given an empty path (an unset variable?)");
+}
+
 void check_outputs(const Config& c) {
   namespace fs = std::filesystem;
   // --save and the exports go through a temporary file renamed over the target (they need only
@@ -88,6 +165,7 @@ void check_outputs(const Config& c) {
                             {"--report", c.report, true},
                             {"--metrics", c.metrics, true},
                             {"--predictions", c.predictions, true}};
+  const auto inputs = input_files(c);
   std::vector<std::pair<const char*, fs::path>> seen;
   for (const Output& o : outputs) {
     if (o.path.empty()) continue;
@@ -104,12 +182,18 @@ void check_outputs(const Config& c) {
       throw UsageError(flag + ": cannot create files in '" + dir.string() + "' (no permission)");
     if (o.in_place && fs::exists(path, ec) && ::access(path.c_str(), W_OK) != 0)
       throw UsageError(flag + ": '" + o.path + "' exists and is not writable");
-    const fs::path canonical = fs::weakly_canonical(path, ec);
+    // An output must never replace what the run reads (the training data, the checkpoint it
+    // resumes from), directly or through a link. --save over --resume is the one exception:
+    // continuing a checkpoint in place is what resuming is for.
+    for (const auto& [in_flag, in_path] : inputs)
+      if (!(flag == "--save" && in_flag == "--resume") && same_file(path, in_path))
+        throw UsageError(flag + " '" + o.path + "' is the file " + in_flag + " reads ('" +
+                         in_path + "'): writing it would destroy the input; give another path");
     for (const auto& [other, other_path] : seen)
-      if (!ec && canonical == other_path)
+      if (same_file(path, other_path))
         throw UsageError(flag + " and " + other + " both name '" + o.path +
                          "': the later write would replace the earlier; give each its own file");
-    seen.emplace_back(o.flag, canonical);
+    seen.emplace_back(o.flag, path);
   }
 }
 

@@ -80,7 +80,11 @@ void add_options(CLI::App& app, Config& c);
 // missing or read-only directory, a directory given as the file, or two outputs naming one file
 // (the later write would replace the earlier) - so that hours of training never end in "cannot
 // create". A UsageError naming the flag.
+// An output that names a file the run reads (the data, the checkpoint or model it starts from,
+// also through a link) is refused as well: it would destroy its input.
 void check_outputs(const Config& c);
+// A path flag given an empty value ("--save $UNSET") is a UsageError, not "no file".
+void check_paths_given(const Config& c);
 
 // A flag the run would silently ignore is a UsageError naming every such flag: a
 // hyperparameter of another optimizer (--momentum with adam) or schedule (--gamma with cosine),

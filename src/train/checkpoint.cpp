@@ -1,5 +1,7 @@
 #include "cutrain/train/checkpoint.hpp"
 
+#include <algorithm>
+#include <cmath>
 #include <cstdint>
 #include <set>
 
@@ -36,6 +38,12 @@ std::vector<float> staged_values(const Arena& arena, const io::SafetensorsFile& 
     CUTRAIN_CHECK(d->shape == t.shape, path, ": tensor '", d->name, "' has shape ",
                   shape_str(d->shape), " but the model expects ", shape_str(t.shape));
     const std::vector<float> v = d->floats();
+    // A diverged run's weights (valid checksum and all) must not load as a model to train or
+    // predict with.
+    const auto bad = std::find_if(v.begin(), v.end(), [](float x) { return !std::isfinite(x); });
+    CUTRAIN_CHECK(bad == v.end(), path, ": tensor '", d->name, "' holds a non-finite value (",
+                  *bad, " at element ", bad - v.begin(),
+                  "): the file was written by a diverged run; it cannot be loaded");
     std::copy(v.begin(), v.end(), all.begin() + static_cast<std::ptrdiff_t>(t.offset));
   }
   return all;

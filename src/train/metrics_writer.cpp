@@ -8,7 +8,7 @@
 
 namespace cutrain::train::detail {
 
-MetricsWriter::MetricsWriter(const std::string& path, bool append) {
+MetricsWriter::MetricsWriter(const std::string& path, bool append) : path_(path) {
   if (path.empty()) return;
   jsonl_ = path.ends_with(".jsonl") || path.ends_with(".json");
   CUTRAIN_CHECK(jsonl_ || path.ends_with(".csv"), "metrics file '", path,
@@ -43,7 +43,10 @@ void MetricsWriter::write(const EpochMetrics& m) {
                   m.samples_per_second);
     out_ << line;
   }
+  // A full disk (or /dev/full) shows only here: a line that did not reach the file is an error,
+  // not metrics silently lost.
   out_.flush();
+  CUTRAIN_CHECK(out_.good(), "cannot write the metrics file '", path_, "' (disk full?)");
 }
 
 }  // namespace cutrain::train::detail

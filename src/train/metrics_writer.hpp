@@ -14,9 +14,11 @@ class MetricsWriter {
  public:
   // Empty path: writes nothing. Throws cutrain::Error for another extension or an unwritable path.
   MetricsWriter(const std::string& path, bool append);
+  // Throws cutrain::Error when the line could not be written (a full disk).
   void write(const EpochMetrics& m);
 
  private:
+  std::string path_;
   bool jsonl_ = false;
   std::ofstream out_;
 };

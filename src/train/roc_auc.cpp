@@ -26,7 +26,8 @@ RocAuc roc_auc(std::span<const float> outputs, std::int32_t classes,
     const float* x = outputs.data() + r * c_count;
     double m = x[0], s = 0.0;
     for (std::size_t c = 0; c < c_count; ++c) {
-      CUTRAIN_CHECK(!std::isnan(x[c]), "roc_auc: row ", r, " has a NaN output");
+      CUTRAIN_CHECK(std::isfinite(x[c]), "roc_auc: row ", r, " has a non-finite output (", x[c],
+                    "): a diverged model has no ROC curve");
       m = std::max(m, static_cast<double>(x[c]));
     }
     for (std::size_t c = 0; c < c_count; ++c) s += std::exp(static_cast<double>(x[c]) - m);
@@ -46,7 +47,9 @@ RocAuc roc_auc(std::span<const float> outputs, std::int32_t classes,
     double rank_sum = 0.0;  // of class c's rows, ranks 1-based, ties sharing their mean
     std::int64_t positives = 0;
     for (std::size_t i = 0; i < rows;) {
-      std::size_t j = i;
+      // The group of ties starting at i: at least row i itself, so the loop always advances
+      // (a comparison with NaN is false; finite inputs are checked above, this keeps it total).
+      std::size_t j = i + 1;
       while (j < rows && p[order[j] * c_count + c] == p[order[i] * c_count + c]) ++j;
       const double mean_rank = (static_cast<double>(i + 1) + static_cast<double>(j)) / 2.0;
       for (std::size_t k = i; k < j; ++k)

@@ -35,4 +35,22 @@ inline StepSums sum_steps(std::span<const float> losses, std::span<const float> 
   return s;
 }
 
+// Note [divergence ends the run] (src/train/trainer.cpp): how many optimizer steps at the end of
+// the epoch the non-finite guard skipped (their norm is not finite), and the streak that means
+// the run diverged.
+inline constexpr std::int64_t kDivergedStreak = 8;
+inline std::int64_t diverged_streak(std::int64_t steps) {
+  return std::max<std::int64_t>(1, std::min(kDivergedStreak, (steps + 1) / 2));
+}
+inline std::int64_t trailing_skipped(std::span<const float> norms, std::int64_t accumulate) {
+  const auto n = static_cast<std::int64_t>(norms.size());
+  std::int64_t streak = 0;
+  // Steps end at batches accumulate - 1, 2 accumulate - 1, ... and at the epoch's last batch.
+  for (std::int64_t end = n; end > 0; end = ((end - 1) / accumulate) * accumulate) {
+    if (std::isfinite(norms[static_cast<std::size_t>(end - 1)])) break;
+    ++streak;
+  }
+  return streak;
+}
+
 }  // namespace cutrain::train::detail

@@ -322,6 +322,19 @@ FitResult Trainer::fit(const data::Dataset& train, const data::Dataset* val) {
     m.train_loss = sums.losses > 0 ? sums.loss / static_cast<double>(sums.losses) : kNaN;
     m.grad_norm = sums.norms > 0 ? sums.norm / static_cast<double>(sums.norms) : kNaN;
     m.skipped_steps = optimizer_.skipped_steps() - skipped_before;
+    // Note [divergence ends the run]: once the weights (or the data) produce inf/NaN logits the
+    // non-finite guard skips every step and nothing recovers; training on would write NaN
+    // predictions and metrics as if they were data. An epoch that ends in a streak of skipped
+    // steps (detail::diverged_streak: 8, or half the epoch's steps) stops the run here - before validation,
+    // the metrics file or the checkpoint - naming the epoch and the step the streak began at.
+    // An isolated skipped step (one bad batch) does not.
+    if (const std::int64_t streak = detail::trailing_skipped(norms, accumulate);
+        k > 0 && streak >= detail::diverged_streak((k + accumulate - 1) / accumulate)) {
+      CUTRAIN_FAIL("training diverged in epoch ", epoch + 1, ": the loss or gradient is not finite",
+                   " from step ", state_.step - streak + 1, " on (", m.skipped_steps, " of the ",
+                   "epoch's steps skipped by the non-finite guard); lower the learning rate (now ",
+                   m.lr, "), clip gradients (clip_norm), or check the data");
+    }
     m.val_loss = m.val_accuracy = kNaN;
     if (val != nullptr && val->rows > 0) {
       const EvalResult e = evaluate_averaged(*val);

@@ -65,8 +65,11 @@ void check_goldens(Device device) {
     Lbfgs opt(pr.model.parameters(), pr.model.gradients(), o);
     // Exception: with the strong-Wolfe search, the fourth step (after ~24 evaluations, on a
     // nearly flat loss) is 1.05e-5 off (float32 dot products reduced in OpenBLAS's order vs
-    // PyTorch's, amplified by the line search); steps 1-3 agree within 1e-5.
-    const double tolerance = o.line_search_fn.empty() ? 1e-5 : 3e-5;
+    // PyTorch's, amplified by the line search); steps 1-3 agree within 1e-5. OpenBLAS picks its
+    // dot kernel by CPU, so the order differs by machine too: on an AVX-512 Xeon (SkylakeX
+    // kernels) lr_half_long_history's second step is 1.05e-5 off without a line search, which
+    // keeps within 1e-5 on AMD EPYC (Zen).
+    const double tolerance = o.line_search_fn.empty() ? 2e-5 : 6e-5;
     int step = 0;
     for (const auto& s : c.at("steps")) {
       ++step;

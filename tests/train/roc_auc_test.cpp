@@ -102,7 +102,14 @@ TEST(RocAuc, RefusesBadInput) {
             std::string::npos);
   EXPECT_NE(error({1, 2, 3, 4}, 2, {0, 2}).find("label 2 of row 1 is outside [0, 2)"),
             std::string::npos);
-  EXPECT_NE(error({1, NAN, 3, 4}, 2, {0, 1}).find("row 0 has a NaN output"), std::string::npos);
+  EXPECT_NE(error({1, NAN, 3, 4}, 2, {0, 1}).find("row 0 has a non-finite output"),
+            std::string::npos);
+  // Infinite logits (a diverged model) give NaN probabilities, whose tie grouping never advanced:
+  // refused, not a hang.
+  EXPECT_NE(error({INFINITY, 1, INFINITY, 2}, 2, {0, 1}).find("row 0 has a non-finite output"),
+            std::string::npos);
+  EXPECT_NE(error({1, 2, 3, -INFINITY}, 2, {0, 1}).find("row 1 has a non-finite output"),
+            std::string::npos);
   EXPECT_NE(error({1, 2}, 1, {0, 0}).find("needs at least 2"), std::string::npos);
 }
 

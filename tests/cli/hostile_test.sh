@@ -1,0 +1,98 @@
+#!/usr/bin/env bash
+# cutrain-train against hostile inputs (the error contract, docs/errors.md): a diverged run ends
+# promptly with an error, outputs never replace inputs, empty paths are refused, an unwritable
+# metrics file is an error. Each case fails on a tool that hangs, exits 0 or loses data.
+set -uo pipefail
+bin=$1
+tmp=$(mktemp -d)
+trap 'rm -rf "$tmp"' EXIT
+fail() { echo "FAIL: $*"; exit 1; }
+
+# rc of a run limited to 60 s (124: it hung), its stderr in $tmp/err
+run_limited() {
+  timeout 60 "$bin" "$@" >"$tmp/out" 2>"$tmp/err"
+}
+expect_usage_error() {  # text args...
+  local text=$1; shift
+  run_limited "$@"
+  rc=$?
+  [ $rc -eq 2 ] || fail "$* exited $rc, expected 2: $(cat "$tmp/err")"
+  [ "$(wc -l <"$tmp/err")" -eq 1 ] || fail "$*: expected one line, got: $(cat "$tmp/err")"
+  grep -qF -- "$text" "$tmp/err" || fail "$*: message does not say '$text': $(cat "$tmp/err")"
+}
+
+python3 - "$tmp" <<'PY' || fail "writing CSV files"
+import random, sys
+random.seed(5)
+for name, rows in (("train", 300), ("test", 100)):
+    with open(f"{sys.argv[1]}/{name}.csv", "w") as f, open(f"{sys.argv[1]}/r{name}.csv", "w") as r:
+        f.write("a,b,label\n")
+        r.write("a,b,y\n")
+        for _ in range(rows):
+            k = random.randrange(3)
+            f.write(f"{k + random.gauss(0, 0.3)},{random.gauss(0, 1)},{k}\n")
+            a = random.gauss(0, 1)
+            r.write(f"{a},{random.gauss(0, 1)},{3e38 if name == 'train' else a}\n")
+PY
+csv=(--train-csv "$tmp/train.csv" --test-csv "$tmp/test.csv" --target label --device cpu
+     --hidden 8 --dropout 0)
+
+# 1. Divergence ends the run with an error naming it, promptly (no hang), no outputs as data.
+for lr in 1e30 1e6; do
+  run_limited "${csv[@]}" --epochs 2 --optimizer sgd --lr "$lr" --predictions "$tmp/p.csv"
+  rc=$?
+  [ $rc -ne 124 ] || fail "--lr $lr: the run hung"
+  [ $rc -eq 1 ] || fail "--lr $lr: exited $rc, expected 1"
+  grep -q "training diverged in epoch" "$tmp/err" || fail "--lr $lr: $(cat "$tmp/err")"
+  [ ! -e "$tmp/p.csv" ] || fail "--lr $lr: predictions of a diverged model were written"
+done
+run_limited "${csv[@]}" --epochs 1 --lr 1e30
+[ $? -eq 1 ] && grep -q "diverged" "$tmp/err" || fail "adamw --lr 1e30: $(cat "$tmp/err")"
+# A regression target of 3e38 overflows every squared error: every step skipped is divergence.
+run_limited --train-csv "$tmp/rtrain.csv" --test-csv "$tmp/rtest.csv" --regression --device cpu \
+  --hidden 8 --dropout 0 --epochs 1
+[ $? -eq 1 ] && grep -q "diverged" "$tmp/err" || fail "target 3e38: $(cat "$tmp/err")"
+
+# 2. An output naming an input - directly, through a symlink or a hard link - is refused, and the
+# input is left as it was.
+cp "$tmp/train.csv" "$tmp/train.orig"
+ln -s "$tmp/train.csv" "$tmp/link.csv"
+ln "$tmp/train.csv" "$tmp/hard.csv"
+for flag in --metrics --predictions --report --save --export-torch; do
+  for target in "$tmp/train.csv" "$tmp/link.csv" "$tmp/hard.csv" "$tmp/../$(basename "$tmp")/train.csv"; do
+    expect_usage_error "$flag '$target' is the file --train-csv reads" "${csv[@]}" --epochs 1 \
+      "$flag" "$target"
+  done
+done
+cmp -s "$tmp/train.csv" "$tmp/train.orig" || fail "the training file was modified"
+"$bin" "${csv[@]}" --epochs 1 --save "$tmp/ck.safetensors" >/dev/null 2>&1 || fail "saving a checkpoint"
+cp "$tmp/ck.safetensors" "$tmp/ck.orig"
+expect_usage_error "--export-torch '$tmp/ck.safetensors' is the file --resume reads" "${csv[@]}" \
+  --epochs 2 --resume "$tmp/ck.safetensors" --export-torch "$tmp/ck.safetensors"
+expect_usage_error "--predictions '$tmp/test.csv' is the file --test-csv reads" "${csv[@]}" \
+  --epochs 1 --predictions "$tmp/test.csv"
+expect_usage_error "--metrics '$tmp/x.npy' is the file --train-npy reads" --train-npy \
+  "$tmp/x.npy,$tmp/y.npy" --test-npy "$tmp/x.npy,$tmp/y.npy" --device cpu --metrics "$tmp/x.npy"
+cmp -s "$tmp/ck.safetensors" "$tmp/ck.orig" || fail "the checkpoint was modified"
+# --save over --resume is how a run continues in place: allowed.
+"$bin" "${csv[@]}" --epochs 2 --resume "$tmp/ck.safetensors" --save "$tmp/ck.safetensors" \
+  >/dev/null 2>"$tmp/err" || fail "--resume X --save X: $(cat "$tmp/err")"
+
+# 9. Empty paths (an unset shell variable) are refused, naming the flag.
+for flag in --resume --save --report --metrics --export-torch --predictions --init-from; do
+  expect_usage_error "$flag was given an empty path" "${csv[@]}" --epochs 1 "$flag" ""
+done
+
+# 15. Optimizer moments without the weights they belong to.
+expect_usage_error "--init-optimizer-from needs the weights" "${csv[@]}" --epochs 1 \
+  --init-optimizer-from "$tmp/ck.safetensors"
+
+# 7. A metrics file that cannot be written (a full disk) is an error, not metrics lost.
+if [ -w /dev/full ]; then
+  ln -s /dev/full "$tmp/full.csv"
+  run_limited "${csv[@]}" --epochs 1 --metrics "$tmp/full.csv"
+  rc=$?
+  [ $rc -ne 0 ] || fail "--metrics on a full disk exited 0"
+  grep -q "cannot write the metrics file" "$tmp/err" || fail "full disk: $(cat "$tmp/err")"
+fi
+echo "hostile inputs: ok"
