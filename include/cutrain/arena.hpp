@@ -25,6 +25,7 @@ namespace cutrain {
 
 using Shape = std::vector<std::int64_t>;
 std::string shape_str(const Shape& shape);  // "[128, 784]"
+std::int64_t numel(const Shape& shape);     // the product of the dimensions (1 for [])
 
 inline constexpr std::size_t kArenaAlignment = 64;  // elements (256 bytes of float32)
 

@@ -1,6 +1,7 @@
 #pragma once
 // Layers, losses and the Sequential model.
 
+#include "cutrain/nn/conv.hpp"
 #include "cutrain/nn/gradcheck.hpp"
 #include "cutrain/nn/layer.hpp"
 #include "cutrain/nn/layers.hpp"

@@ -18,6 +18,30 @@
 
 namespace cutrain::rules {
 
+// The formulas above, shared by BatchNorm1d's columns (below) and BatchNorm2d's channels
+// (kernels/nn/channel.cuh): only where a feature's values lie differs.
+CUTRAIN_HD float batchnorm_invstd(double var, float eps) {
+  return static_cast<float>(1.0 / sqrt(var + static_cast<double>(eps)));
+}
+CUTRAIN_HD float batchnorm_apply(float x, float mean, float invstd, float gamma, float beta) {
+  return fmaf((x - mean) * invstd, gamma, beta);
+}
+// The running statistics' update (count > 1) and the batch statistics backward reads.
+CUTRAIN_HD void batchnorm_finish(double mean, double var, std::int64_t count, float eps,
+                                 float momentum, float* running_mean, float* running_var,
+                                 float* save_mean, float* save_invstd) {
+  const double unbiased = var * static_cast<double>(count) / static_cast<double>(count - 1);
+  *running_mean = static_cast<float>((1.0 - momentum) * *running_mean + momentum * mean);
+  *running_var = static_cast<float>((1.0 - momentum) * *running_var + momentum * unbiased);
+  *save_mean = static_cast<float>(mean);
+  *save_invstd = batchnorm_invstd(var, eps);
+}
+// dx for one element: k = gamma invstd / B, b = B.
+CUTRAIN_HD float batchnorm_input_grad(float dy, float xhat, float k, float b, float sum_dy,
+                                      float sum_dy_xhat) {
+  return k * (b * dy - sum_dy - xhat * sum_dy_xhat);
+}
+
 CUTRAIN_HD void batchnorm_train_column(const float* x, float* y, std::int64_t rows,
                                        std::int64_t stride, float gamma, float beta, float eps,
                                        float momentum, float* running_mean, float* running_var,
@@ -31,23 +55,19 @@ CUTRAIN_HD void batchnorm_train_column(const float* x, float* y, std::int64_t ro
     ss += d * d;
   }
   const double var = ss / static_cast<double>(rows);
-  const float invstd = static_cast<float>(1.0 / sqrt(var + static_cast<double>(eps)));
-  const float meanf = static_cast<float>(mean);
+  batchnorm_finish(mean, var, rows, eps, momentum, running_mean, running_var, save_mean,
+                   save_invstd);
+  const float meanf = *save_mean, invstd = *save_invstd;
   for (std::int64_t r = 0; r < rows; ++r)
-    y[r * stride] = fmaf((x[r * stride] - meanf) * invstd, gamma, beta);
-  const double unbiased = var * static_cast<double>(rows) / static_cast<double>(rows - 1);
-  *running_mean = static_cast<float>((1.0 - momentum) * *running_mean + momentum * mean);
-  *running_var = static_cast<float>((1.0 - momentum) * *running_var + momentum * unbiased);
-  *save_mean = meanf;
-  *save_invstd = invstd;
+    y[r * stride] = batchnorm_apply(x[r * stride], meanf, invstd, gamma, beta);
 }
 
 CUTRAIN_HD void batchnorm_eval_column(const float* x, float* y, std::int64_t rows,
                                       std::int64_t stride, float gamma, float beta, float eps,
                                       float running_mean, float running_var) {
-  const float invstd = static_cast<float>(1.0 / sqrt(static_cast<double>(running_var) + eps));
+  const float invstd = batchnorm_invstd(running_var, eps);
   for (std::int64_t r = 0; r < rows; ++r)
-    y[r * stride] = fmaf((x[r * stride] - running_mean) * invstd, gamma, beta);
+    y[r * stride] = batchnorm_apply(x[r * stride], running_mean, invstd, gamma, beta);
 }
 
 CUTRAIN_HD void batchnorm_backward_column(const float* x, const float* dy, float* dx,
@@ -66,8 +86,8 @@ CUTRAIN_HD void batchnorm_backward_column(const float* x, const float* dy, float
   const float b = static_cast<float>(rows);
   for (std::int64_t r = 0; r < rows; ++r) {
     const float xhat = (x[r * stride] - mean) * invstd;
-    dx[r * stride] = k * (b * dy[r * stride] - static_cast<float>(sum_dy) -
-                          xhat * static_cast<float>(sum_dy_xhat));
+    dx[r * stride] = batchnorm_input_grad(dy[r * stride], xhat, k, b, static_cast<float>(sum_dy),
+                                          static_cast<float>(sum_dy_xhat));
   }
 }
 

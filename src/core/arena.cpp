@@ -26,6 +26,12 @@ std::string shape_str(const Shape& shape) {
   return s + "]";
 }
 
+std::int64_t numel(const Shape& shape) {
+  std::int64_t n = 1;
+  for (const std::int64_t d : shape) n *= d;
+  return n;
+}
+
 std::size_t ArenaLayout::Builder::add(std::string name, Shape shape, int group) {
   CUTRAIN_CHECK(!name.empty(), "arena tensor names must be non-empty");
   CUTRAIN_CHECK(group >= 0, "tensor '", name, "': group ", group, " must be >= 0");

@@ -18,6 +18,7 @@ struct LayerContext::Resources {
   Arena* gradients = nullptr;
   Arena* buffers = nullptr;
   std::vector<float*> workspaces;  // per layer, sized for the current batch
+  std::vector<Shape> shapes;       // shapes[i]: layer i's input shape, back(): the output's
   std::uint64_t seed = 0;
   backend::Exec exec() const { return {device, stream, cublas, lt}; }
 };

@@ -1,26 +1,16 @@
 // The built-in layers: shapes, validation and the calls into the backend (src/nn/backend.hpp).
 #include "cutrain/nn/layers.hpp"
 
-#include <charconv>
 #include <cmath>
 #include <string>
 
 #include "cutrain/error.hpp"
 #include "cutrain/init.hpp"
 #include "src/nn/context.hpp"
+#include "src/nn/torch_args.hpp"
 
 namespace cutrain::nn {
-namespace {
-
-// A float for torch_args(): the shortest text that reads back as the same float ("0.1", not
-// "0.100000001"), which Python's float() then rounds to that float again in float32 math.
-std::string number(float v) {
-  char text[32];
-  const auto [end, ec] = std::to_chars(text, text + sizeof(text), v);
-  return {text, end};
-}
-
-}  // namespace
+using detail::number;
 
 // ---- Linear -------------------------------------------------------------------------------------
 Linear::Linear(std::int64_t in_features, std::int64_t out_features, bool bias)
@@ -38,6 +28,12 @@ std::int64_t Linear::output_features(std::int64_t input_features) const {
   CUTRAIN_CHECK(input_features == in_, "Linear(", in_, ", ", out_, ") expects ", in_,
                 " input features but the previous layer gives ", input_features);
   return out_;
+}
+
+Shape Linear::output_shape(const Shape& input) const {
+  CUTRAIN_CHECK(input.size() == 1, "Linear(", in_, ", ", out_, ") takes flat rows but its input ",
+                "has shape ", shape_str(input), ": add Flatten() before it");
+  return {output_features(input[0])};
 }
 
 void Linear::initialize(LayerContext& ctx, std::uint64_t seed) {
@@ -168,8 +164,8 @@ std::string Dropout::torch_args() const {
   return "{\"p\": " + number(p_) + "}";
 }
 
-std::size_t Dropout::workspace_floats(std::int64_t batch, std::int64_t features) const {
-  return static_cast<std::size_t>(batch * features);
+std::size_t Dropout::workspace_floats(std::int64_t batch, const Shape& input) const {
+  return static_cast<std::size_t>(batch * numel(input));
 }
 
 void Dropout::forward(LayerContext& ctx, const Matrix& x, Matrix& y) {
@@ -237,8 +233,15 @@ std::int64_t BatchNorm1d::output_features(std::int64_t input_features) const {
   return features_;
 }
 
-std::size_t BatchNorm1d::workspace_floats(std::int64_t, std::int64_t features) const {
-  return static_cast<std::size_t>(2 * features);  // the batch's mean and 1/std
+std::size_t BatchNorm1d::workspace_floats(std::int64_t /*batch*/, const Shape& /*input*/) const {
+  return static_cast<std::size_t>(2 * features_);  // the batch's mean and 1/std
+}
+
+Shape BatchNorm1d::output_shape(const Shape& input) const {
+  CUTRAIN_CHECK(input.size() == 1, "BatchNorm1d(", features_, ") normalizes flat rows but its ",
+                "input has shape ", shape_str(input),
+                ": use BatchNorm2d for images, or Flatten() first");
+  return {output_features(input[0])};
 }
 
 void BatchNorm1d::initialize(LayerContext& ctx, std::uint64_t seed) {

@@ -4,6 +4,7 @@
 #include <sstream>
 
 #include "cutrain/error.hpp"
+#include "cutrain/nn/conv.hpp"
 #include "cutrain/nn/layers.hpp"
 #include "src/cuda/runtime.hpp"
 #include "src/nn/context.hpp"
@@ -42,6 +43,12 @@ TensorView LayerContext::buffer(const std::string& name) {
 float* LayerContext::workspace() {
   return r_.workspaces.at(index_);
 }
+const Shape& LayerContext::input_shape() const {
+  return r_.shapes.at(index_);
+}
+const Shape& LayerContext::output_shape() const {
+  return r_.shapes.at(index_ + 1);
+}
 Device LayerContext::device() const {
   return r_.device;
 }
@@ -50,6 +57,12 @@ NativeStream LayerContext::stream() const {
 }
 std::uint64_t LayerContext::seed() const {
   return r_.seed;
+}
+
+Shape Layer::output_shape(const Shape& input) const {
+  const std::int64_t in = numel(input);
+  const std::int64_t out = output_features(in);
+  return out == in ? input : Shape{out};
 }
 
 struct Sequential::State {
@@ -89,10 +102,13 @@ bool Sequential::built() const {
 
 namespace {
 
-// The default weight initialization of a Linear from the activation that follows it.
+// The default weight initialization of a Linear or Conv2d from the activation that follows it
+// (BatchNorm, pooling, Dropout between them do not count).
 init::Scheme default_init(const std::vector<std::unique_ptr<Layer>>& layers, std::size_t i) {
   for (std::size_t j = i + 1; j < layers.size(); ++j) {
-    if (dynamic_cast<Linear*>(layers[j].get()) != nullptr) break;
+    if (dynamic_cast<Linear*>(layers[j].get()) != nullptr ||
+        dynamic_cast<Conv2d*>(layers[j].get()) != nullptr)
+      break;
     if (const auto* a = dynamic_cast<Activation*>(layers[j].get())) {
       switch (a->activation()) {
         case Activation::Kind::kRelu:
@@ -119,10 +135,24 @@ void Sequential::build(Device device, std::uint64_t seed) {
   CUTRAIN_CHECK(!built(), "Sequential::build called twice");
   require_usable(device);
   widths_ = {input_features_};
+  shapes_ = {Shape{input_features_}};
   ArenaLayout::Builder params, buffers;
   layer_params_.assign(layers_.size(), {});
   for (std::size_t i = 0; i < layers_.size(); ++i) {
-    widths_.push_back(layers_[i]->output_features(widths_.back()));
+    try {
+      shapes_.push_back(layers_[i]->output_shape(shapes_.back()));
+    } catch (const Error& e) {  // Note [layer shapes]: say which layer of the model refused
+      std::string why = e.what();
+      if (why.starts_with("cutrain: ")) why.erase(0, 9);
+      const Shape input = shapes_.back();
+      shapes_.clear();
+      widths_.clear();
+      CUTRAIN_FAIL("Sequential: layer ", i, " (", layers_[i]->kind(), ") cannot take input of shape ",
+                   shape_str(input), ": ", why);
+    }
+    CUTRAIN_CHECK(numel(shapes_.back()) > 0, "Sequential: layer ", i, " (", layers_[i]->kind(),
+                  ") gives an empty output of shape ", shape_str(shapes_.back()));
+    widths_.push_back(numel(shapes_.back()));
     Declarations d;
     layers_[i]->declare(d);
     for (const auto& p : d.parameters())
@@ -138,6 +168,7 @@ void Sequential::build(Device device, std::uint64_t seed) {
   state->res.gradients = &state->gradients;
   state->res.buffers = &state->buffers;
   state->res.workspaces.assign(layers_.size(), nullptr);
+  state->res.shapes = shapes_;
   state->res.seed = seed;
 #if CUTRAIN_WITH_CUDA
   if (device.is_cuda()) {
@@ -154,6 +185,8 @@ void Sequential::build(Device device, std::uint64_t seed) {
   for (std::size_t i = 0; i < layers_.size(); ++i) {
     if (auto* lin = dynamic_cast<Linear*>(layers_[i].get()); lin && !lin->init_scheme())
       lin->set_init(default_init(layers_, i));
+    if (auto* conv = dynamic_cast<Conv2d*>(layers_[i].get()); conv && !conv->init_scheme())
+      conv->set_init(default_init(layers_, i));
     LayerContext ctx(state_->res, i, training_, 0);
     layers_[i]->initialize(ctx, seed);
   }
@@ -169,7 +202,7 @@ void Sequential::ensure_batch(std::int64_t batch) {
   for (std::size_t i = 0; i < layers_.size(); ++i) {
     s.activations.emplace_back(static_cast<std::size_t>(batch * widths_[i + 1]) * sizeof(float),
                                s.res.device);
-    const std::size_t ws = layers_[i]->workspace_floats(batch, widths_[i]);
+    const std::size_t ws = layers_[i]->workspace_floats(batch, shapes_[i]);
     s.workspaces.emplace_back(ws * sizeof(float), s.res.device);
     s.res.workspaces[i] = s.workspaces.back().as<float>();
     widest = std::max(widest, widths_[i]);
@@ -325,7 +358,13 @@ std::string Sequential::summary() const {
     }
     total += n;
     os << "  (" << i << ") " << layers_[i]->kind();
-    if (!widths_.empty()) os << "  " << widths_[i] << " -> " << widths_[i + 1];
+    if (!shapes_.empty()) {
+      // Flat widths as numbers, images as [C, H, W].
+      auto show = [](const Shape& sh) {
+        return sh.size() == 1 ? std::to_string(sh[0]) : shape_str(sh);
+      };
+      os << "  " << show(shapes_[i]) << " -> " << show(shapes_[i + 1]);
+    }
     os << "  params " << n << "\n";
   }
   os << "  total parameters: " << total << "\n";

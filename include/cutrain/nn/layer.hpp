@@ -1,5 +1,6 @@
 #pragma once
-// The Layer interface: explicit forward and backward over row-major [batch, features] matrices,
+// The Layer interface: explicit forward and backward over row-major [batch, features] matrices
+// (each row one sample, of a shape the layer knows: Note [layer shapes]),
 // parameters and gradients living in the model's arenas (no general autograd).
 //
 // A custom layer declares its tensors (declare), says its output width (output_features), and
@@ -17,6 +18,12 @@
 
 namespace cutrain::nn {
 
+// Note [layer shapes]: activations are row-major [batch, features] matrices; a layer also knows
+// the shape of one sample's features, its input shape: {F} for flat rows, {C, H, W} for images
+// (NCHW: a row holds channel 0's H x W plane, then channel 1's, ...), so the same matrix is an
+// image batch to a Conv2d and flat rows to a Linear. Sequential computes every layer's input
+// shape at build (Layer::output_shape) and hands it to the layer through LayerContext.
+//
 // A row-major matrix view [rows, cols] on a device.
 struct Matrix {
   float* data = nullptr;
@@ -61,9 +68,13 @@ class Layer {
   virtual void declare(Declarations& /*d*/) const {}
   // The output width for an input width; throws cutrain::Error if the input does not fit.
   virtual std::int64_t output_features(std::int64_t input_features) const { return input_features; }
-  // Floats of per-batch workspace this layer needs (masks, saved statistics).
-  virtual std::size_t workspace_floats(std::int64_t /*batch*/,
-                                       std::int64_t /*input_features*/) const {
+  // The output shape of one sample for an input shape (Note [layer shapes]); throws
+  // cutrain::Error, naming the shapes, if the input does not fit. The default keeps the shape when
+  // output_features keeps the width (element-wise layers) and is flat otherwise.
+  virtual Shape output_shape(const Shape& input) const;
+  // Floats of per-batch workspace this layer needs (masks, saved statistics) for `batch` samples
+  // of shape `input`.
+  virtual std::size_t workspace_floats(std::int64_t /*batch*/, const Shape& /*input*/) const {
     return 0;
   }
   // Fills parameters and buffers before training (the default initialization).
@@ -92,6 +103,9 @@ class LayerContext {
   // not count, so evaluating never changes what training draws next.
   std::uint64_t step() const { return step_; }
   std::size_t index() const { return index_; }
+  // One sample's input and output shapes (Note [layer shapes]).
+  const Shape& input_shape() const;
+  const Shape& output_shape() const;
   std::uint64_t seed() const;
   Resources& resources() { return r_; }
 

@@ -24,6 +24,7 @@ class Linear final : public Layer {
   std::string torch_args() const override;
   void declare(Declarations& d) const override;
   std::int64_t output_features(std::int64_t input_features) const override;
+  Shape output_shape(const Shape& input) const override;  // flat input only: Flatten first
   void initialize(LayerContext& ctx, std::uint64_t seed) override;
   void forward(LayerContext& ctx, const Matrix& x, Matrix& y) override;
   void backward(LayerContext& ctx, const Matrix& x, const Matrix& y, const Matrix& dy,
@@ -70,7 +71,7 @@ class Dropout final : public Layer {
   explicit Dropout(float p = 0.5F);
   std::string kind() const override { return "Dropout"; }
   std::string torch_args() const override;
-  std::size_t workspace_floats(std::int64_t batch, std::int64_t features) const override;
+  std::size_t workspace_floats(std::int64_t batch, const Shape& input) const override;
   void forward(LayerContext& ctx, const Matrix& x, Matrix& y) override;
   void backward(LayerContext& ctx, const Matrix& x, const Matrix& y, const Matrix& dy,
                 Matrix& dx) override;
@@ -93,7 +94,8 @@ class BatchNorm1d final : public Layer {
   std::string torch_args() const override;
   void declare(Declarations& d) const override;
   std::int64_t output_features(std::int64_t input_features) const override;
-  std::size_t workspace_floats(std::int64_t batch, std::int64_t features) const override;
+  Shape output_shape(const Shape& input) const override;  // flat input only
+  std::size_t workspace_floats(std::int64_t batch, const Shape& input) const override;
   void initialize(LayerContext& ctx, std::uint64_t seed) override;
   void forward(LayerContext& ctx, const Matrix& x, Matrix& y) override;
   void backward(LayerContext& ctx, const Matrix& x, const Matrix& y, const Matrix& dy,

@@ -61,6 +61,8 @@ class Sequential {
   Arena& buffers();
   std::int64_t input_features() const { return input_features_; }
   std::int64_t output_features() const;
+  // One sample's input shape of layer i (i == size(): the model's output), after build.
+  const Shape& shape(std::size_t i) const { return shapes_.at(i); }
   std::size_t size() const { return layers_.size(); }
   Layer& layer(std::size_t i) { return *layers_.at(i); }
   Device device() const;
@@ -87,6 +89,7 @@ class Sequential {
   std::int64_t input_features_;
   std::vector<std::unique_ptr<Layer>> layers_;
   std::vector<std::int64_t> widths_;  // widths_[i]: input width of layer i; back(): output
+  std::vector<Shape> shapes_;         // shapes_[i]: input shape of layer i (Note [layer shapes])
   bool training_ = true;
   std::uint64_t seed_ = 0;
   std::vector<std::vector<std::size_t>> layer_params_;

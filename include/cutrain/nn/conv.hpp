@@ -1,0 +1,153 @@
+#pragma once
+// Convolutional layers (PyTorch names, arguments and semantics), over NCHW images (Note [layer
+// shapes] in include/cutrain/nn/layer.hpp: a batch row holds one sample's C x H x W values).
+//
+//   Conv2d(in_channels, out_channels, kernel_size, stride=1, padding=0, dilation=1, bias=true)
+//       y[n, o] = b[o] + sum_c W[o, c] (star) x[n, c]; weight [out, in, kh, kw]; groups = 1 only.
+//       Output size floor((in + 2 pad - dilation (k - 1) - 1) / stride) + 1. Default init as
+//       Linear's: He (kaiming_uniform, relu gain) when a ReLU-family activation follows, else
+//       Xavier; bias zero. Computed as im2col + one GEMM per chunk of samples on both backends
+//       (Note [convolution as one GEMM per chunk], kernels/nn/conv.cuh).
+//   MaxPool2d(kernel_size, stride=kernel_size, padding=0)      (ceil_mode off, dilation 1)
+//   AvgPool2d(kernel_size, stride=kernel_size, padding=0)      (count_include_pad on)
+//   AdaptiveAvgPool2d(output_size)                             ((1, 1): global average pooling)
+//       formulas: kernels/nn/pool.cuh
+//   BatchNorm2d(num_features, eps=1e-5, momentum=0.1, affine=true)
+//       BatchNorm1d's formulas per channel over N x H x W values (kernels/nn/channel.cuh)
+//   Flatten()                     [C, H, W] -> [C H W]   (torch.nn.Flatten(): start_dim 1)
+//   Unflatten(dim, sizes)         e.g. Unflatten(1, {1, 28, 28}): the loader's flat rows as images
+//
+// Shapes that do not fit are refused at Sequential::build, naming the layer and the shapes.
+
+#include <cstdint>
+#include <optional>
+
+#include "cutrain/init.hpp"
+#include "cutrain/nn/layer.hpp"
+
+namespace cutrain::nn {
+
+// A 2-D size argument: one number for both dimensions (kernel_size=3) or {h, w}.
+struct Size2 {
+  std::int64_t h = 1, w = 1;
+  Size2(std::int64_t both) : h(both), w(both) {}  // NOLINT(google-explicit-constructor): torch's int
+  Size2(std::int64_t height, std::int64_t width) : h(height), w(width) {}
+  bool operator==(const Size2&) const = default;
+};
+
+class Conv2d final : public Layer {
+ public:
+  Conv2d(std::int64_t in_channels, std::int64_t out_channels, Size2 kernel_size, Size2 stride = 1,
+         Size2 padding = 0, Size2 dilation = 1, bool bias = true, std::int64_t groups = 1);
+  std::string kind() const override { return "Conv2d"; }
+  std::string torch_args() const override;
+  void declare(Declarations& d) const override;
+  Shape output_shape(const Shape& input) const override;
+  std::size_t workspace_floats(std::int64_t batch, const Shape& input) const override;
+  void initialize(LayerContext& ctx, std::uint64_t seed) override;
+  void forward(LayerContext& ctx, const Matrix& x, Matrix& y) override;
+  void backward(LayerContext& ctx, const Matrix& x, const Matrix& y, const Matrix& dy,
+                Matrix& dx) override;
+
+  void set_init(init::Scheme scheme) { init_ = scheme; }
+  const std::optional<init::Scheme>& init_scheme() const { return init_; }
+  std::int64_t in_channels() const { return in_; }
+  std::int64_t out_channels() const { return out_; }
+  bool has_bias() const { return bias_; }
+  // Samples lowered at once for this input shape: the im2col buffer holds at most
+  // kLoweredFloats floats (at least one sample).
+  static constexpr std::int64_t kLoweredFloats = std::int64_t{1} << 23;
+  std::int64_t chunk_samples(std::int64_t batch, const Shape& input) const;
+
+ private:
+  std::int64_t in_, out_;
+  Size2 kernel_, stride_, padding_, dilation_;
+  bool bias_;
+  std::optional<init::Scheme> init_;
+};
+
+// MaxPool2d, AvgPool2d and AdaptiveAvgPool2d: one class, the window rule chosen by kind.
+class Pool2d : public Layer {
+ public:
+  enum class Kind { kMax, kAvg, kAdaptiveAvg };
+  std::string kind() const override;
+  std::string torch_args() const override;
+  Shape output_shape(const Shape& input) const override;
+  std::size_t workspace_floats(std::int64_t batch, const Shape& input) const override;
+  void forward(LayerContext& ctx, const Matrix& x, Matrix& y) override;
+  void backward(LayerContext& ctx, const Matrix& x, const Matrix& y, const Matrix& dy,
+                Matrix& dx) override;
+  Kind pool() const { return kind_; }
+
+ protected:
+  Pool2d(Kind kind, Size2 kernel, std::optional<Size2> stride, Size2 padding);
+
+ private:
+  Kind kind_;
+  Size2 kernel_, stride_, padding_;  // kAdaptiveAvg: kernel_ is the output size
+};
+
+class MaxPool2d final : public Pool2d {
+ public:
+  explicit MaxPool2d(Size2 kernel_size, std::optional<Size2> stride = std::nullopt,
+                     Size2 padding = 0)
+      : Pool2d(Kind::kMax, kernel_size, stride, padding) {}
+};
+class AvgPool2d final : public Pool2d {
+ public:
+  explicit AvgPool2d(Size2 kernel_size, std::optional<Size2> stride = std::nullopt,
+                     Size2 padding = 0)
+      : Pool2d(Kind::kAvg, kernel_size, stride, padding) {}
+};
+class AdaptiveAvgPool2d final : public Pool2d {
+ public:
+  explicit AdaptiveAvgPool2d(Size2 output_size)
+      : Pool2d(Kind::kAdaptiveAvg, output_size, std::nullopt, 0) {}
+};
+
+class BatchNorm2d final : public Layer {
+ public:
+  explicit BatchNorm2d(std::int64_t num_features, float eps = 1e-5F, float momentum = 0.1F,
+                       bool affine = true);
+  std::string kind() const override { return "BatchNorm2d"; }
+  std::string torch_args() const override;
+  void declare(Declarations& d) const override;
+  Shape output_shape(const Shape& input) const override;
+  std::size_t workspace_floats(std::int64_t batch, const Shape& input) const override;
+  void initialize(LayerContext& ctx, std::uint64_t seed) override;
+  void forward(LayerContext& ctx, const Matrix& x, Matrix& y) override;
+  void backward(LayerContext& ctx, const Matrix& x, const Matrix& y, const Matrix& dy,
+                Matrix& dx) override;
+
+ private:
+  std::int64_t features_;
+  float eps_, momentum_;
+  bool affine_;
+};
+
+class Flatten final : public Layer {
+ public:
+  std::string kind() const override { return "Flatten"; }
+  Shape output_shape(const Shape& input) const override;
+  void forward(LayerContext& ctx, const Matrix& x, Matrix& y) override;
+  void backward(LayerContext& ctx, const Matrix& x, const Matrix& y, const Matrix& dy,
+                Matrix& dx) override;
+};
+
+class Unflatten final : public Layer {
+ public:
+  // dim counts the batch as dimension 0 (torch's): dim 1 is the first dimension of a sample.
+  Unflatten(std::int64_t dim, Shape sizes);
+  std::string kind() const override { return "Unflatten"; }
+  std::string torch_args() const override;
+  Shape output_shape(const Shape& input) const override;
+  void forward(LayerContext& ctx, const Matrix& x, Matrix& y) override;
+  void backward(LayerContext& ctx, const Matrix& x, const Matrix& y, const Matrix& dy,
+                Matrix& dx) override;
+
+ private:
+  std::int64_t dim_;
+  Shape sizes_;
+};
+
+}  // namespace cutrain::nn

@@ -1,0 +1,49 @@
+#pragma once
+// Host-callable launchers of the convolution, pooling and per-channel kernels (CUTRAIN_WITH_CUDA
+// builds): thin launches around kernels/nn/conv.cuh, pool.cuh and channel.cuh. Pointers on the
+// current device, work ordered on `stream`.
+
+#include <cstdint>
+
+#include "cutrain/stream.hpp"
+#include "kernels/nn/conv.cuh"
+#include "kernels/nn/pool.cuh"
+
+namespace cutrain::kernels {
+
+// col [K, nb P] from the chunk x [nb, C, H, W] (Note [convolution as one GEMM per chunk])
+void launch_im2col(const rules::ConvGeometry& g, const float* x, std::int64_t nb, float* col,
+                   NativeStream stream);
+// dx [nb, C, H, W] from dcol [K, nb P]
+void launch_col2im(const rules::ConvGeometry& g, const float* dcol, std::int64_t nb, float* dx,
+                   NativeStream stream);
+// y [nb, Co, P] = ycol [Co, nb P] permuted, + bias[co] (bias nullable)
+void launch_gemm_to_nchw(const rules::ConvGeometry& g, const float* ycol, std::int64_t nb,
+                         const float* bias, float* y, NativeStream stream);
+// dycol [Co, nb P] = dy [nb, Co, P] permuted
+void launch_nchw_to_gemm(const rules::ConvGeometry& g, const float* dy, std::int64_t nb,
+                         float* dycol, NativeStream stream);
+// out[c] = the sum of channel c of x [n, channels, plane] (Note [channel sums in lanes])
+void launch_channel_sum(const float* x, std::int64_t n, std::int64_t channels, std::int64_t plane,
+                        float* out, NativeStream stream);
+void launch_pool_forward(rules::Pool kind, const rules::ConvGeometry& g, std::int64_t n,
+                         const float* x, float* y, std::int32_t* index, NativeStream stream);
+void launch_pool_backward(rules::Pool kind, const rules::ConvGeometry& g, std::int64_t n,
+                          const float* dy, const std::int32_t* index, float* dx,
+                          NativeStream stream);
+// BatchNorm2d over x [n, channels, plane] (kernels/nn/batchnorm.cuh formulas, channel.cuh sums):
+// training one block per channel (statistics, running statistics, y); eval element-wise.
+void launch_batchnorm2d_train(const float* x, float* y, std::int64_t n, std::int64_t channels,
+                              std::int64_t plane, const float* gamma, const float* beta, float eps,
+                              float momentum, float* running_mean, float* running_var,
+                              float* save_mean, float* save_invstd, NativeStream stream);
+void launch_batchnorm2d_eval(const float* x, float* y, std::int64_t n, std::int64_t channels,
+                             std::int64_t plane, const float* gamma, const float* beta, float eps,
+                             const float* running_mean, const float* running_var,
+                             NativeStream stream);
+void launch_batchnorm2d_backward(const float* x, const float* dy, float* dx, std::int64_t n,
+                                 std::int64_t channels, std::int64_t plane, const float* gamma,
+                                 const float* save_mean, const float* save_invstd, float* dgamma,
+                                 float* dbeta, NativeStream stream);
+
+}  // namespace cutrain::kernels

@@ -1,0 +1,158 @@
+#pragma once
+// Pooling windows (torch.nn.MaxPool2d, AvgPool2d, AdaptiveAvgPool2d semantics, ceil_mode off),
+// one output element per call in the forward pass and one input element per call in the
+// backward pass (a gather over the windows that contain it: no atomics, a fixed order, the same
+// bits on every run and backend). NCHW; the geometry is rules::ConvGeometry with co == c.
+//
+//   max:      y = max over the window's in-bounds elements; the index of the first maximum in
+//             row-major window order is kept (a NaN wins - the last NaN - and propagates), as PyTorch's
+//             CPU kernel compares;
+//             dx[i] = sum of dy over the windows whose kept index is i
+//   avg:      y = sum over the window's in-bounds elements / (kh kw) - padding counts as zeros
+//             (count_include_pad=True, PyTorch's default); dx[i] = sum dy / (kh kw) over the
+//             windows containing i
+//   adaptive: window rows [floor(o H / Ho), ceil((o + 1) H / Ho)), columns likewise;
+//             y = window mean, dx[i] = sum dy / window size over the windows containing i
+
+#include <cmath>
+#include <cstdint>
+
+#include "cutrain/hd.hpp"
+#include "kernels/nn/conv.cuh"
+
+namespace cutrain::rules {
+
+enum class Pool { kMax, kAvg, kAdaptiveAvg };
+
+// Output element o (NCHW over [N, C, Ho, Wo]) of a max pool; *index = h W + w of the kept max.
+CUTRAIN_HD float max_pool_value(const ConvGeometry& g, const float* x, std::int64_t o,
+                                std::int32_t* index) {
+  const std::int64_t wo = o % g.wo, ho = (o / g.wo) % g.ho, nc = o / g.p();
+  const float* plane = x + nc * g.in_plane();
+  const std::int64_t h0 = ho * g.sh - g.ph, w0 = wo * g.sw - g.pw;
+  float best = -INFINITY;
+  std::int64_t at = -1;
+  for (std::int64_t hi = h0; hi < h0 + g.kh; ++hi) {
+    if (hi < 0 || hi >= g.h) continue;
+    for (std::int64_t wi = w0; wi < w0 + g.kw; ++wi) {
+      if (wi < 0 || wi >= g.w) continue;
+      const float v = plane[hi * g.w + wi];
+      if (at < 0 || v > best || v != v) {  // v != v: NaN, on host and device alike
+        best = v;
+        at = hi * g.w + wi;
+      }
+    }
+  }
+  *index = static_cast<std::int32_t>(at);
+  return best;
+}
+
+// The output rows (or columns) whose window [o s - pad, o s - pad + k) contains input row i.
+CUTRAIN_HD void windows_containing(std::int64_t i, std::int64_t k, std::int64_t s, std::int64_t pad,
+                                   std::int64_t out, std::int64_t* first, std::int64_t* last) {
+  const std::int64_t lo = i + pad - k + 1;  // o s >= lo
+  *first = lo <= 0 ? 0 : (lo + s - 1) / s;
+  const std::int64_t hi = (i + pad) / s;  // o s <= i + pad
+  *last = hi < out - 1 ? hi : out - 1;
+}
+
+// dx[i] (NCHW over [N, C, H, W]) of a max pool.
+CUTRAIN_HD float max_pool_grad(const ConvGeometry& g, const float* dy, const std::int32_t* index,
+                               std::int64_t i) {
+  const std::int64_t wi = i % g.w, hi = (i / g.w) % g.h, nc = i / g.in_plane();
+  std::int64_t h_first, h_last, w_first, w_last;
+  windows_containing(hi, g.kh, g.sh, g.ph, g.ho, &h_first, &h_last);
+  windows_containing(wi, g.kw, g.sw, g.pw, g.wo, &w_first, &w_last);
+  const auto self = static_cast<std::int32_t>(hi * g.w + wi);
+  float sum = 0.0F;
+  for (std::int64_t ho = h_first; ho <= h_last; ++ho)
+    for (std::int64_t wo = w_first; wo <= w_last; ++wo) {
+      const std::int64_t o = nc * g.p() + ho * g.wo + wo;
+      if (index[o] == self) sum += dy[o];
+    }
+  return sum;
+}
+
+CUTRAIN_HD float avg_pool_value(const ConvGeometry& g, const float* x, std::int64_t o) {
+  const std::int64_t wo = o % g.wo, ho = (o / g.wo) % g.ho, nc = o / g.p();
+  const float* plane = x + nc * g.in_plane();
+  const std::int64_t h0 = ho * g.sh - g.ph, w0 = wo * g.sw - g.pw;
+  float sum = 0.0F;
+  for (std::int64_t hi = h0 < 0 ? 0 : h0; hi < h0 + g.kh && hi < g.h; ++hi)
+    for (std::int64_t wi = w0 < 0 ? 0 : w0; wi < w0 + g.kw && wi < g.w; ++wi)
+      sum += plane[hi * g.w + wi];
+  return sum / static_cast<float>(g.kh * g.kw);
+}
+
+CUTRAIN_HD float avg_pool_grad(const ConvGeometry& g, const float* dy, std::int64_t i) {
+  const std::int64_t wi = i % g.w, hi = (i / g.w) % g.h, nc = i / g.in_plane();
+  std::int64_t h_first, h_last, w_first, w_last;
+  windows_containing(hi, g.kh, g.sh, g.ph, g.ho, &h_first, &h_last);
+  windows_containing(wi, g.kw, g.sw, g.pw, g.wo, &w_first, &w_last);
+  float sum = 0.0F;
+  for (std::int64_t ho = h_first; ho <= h_last; ++ho)
+    for (std::int64_t wo = w_first; wo <= w_last; ++wo) sum += dy[nc * g.p() + ho * g.wo + wo];
+  return sum / static_cast<float>(g.kh * g.kw);
+}
+
+CUTRAIN_HD std::int64_t adaptive_begin(std::int64_t o, std::int64_t in, std::int64_t out) {
+  return (o * in) / out;
+}
+CUTRAIN_HD std::int64_t adaptive_end(std::int64_t o, std::int64_t in, std::int64_t out) {
+  return ((o + 1) * in + out - 1) / out;
+}
+
+CUTRAIN_HD float adaptive_avg_pool_value(const ConvGeometry& g, const float* x, std::int64_t o) {
+  const std::int64_t wo = o % g.wo, ho = (o / g.wo) % g.ho, nc = o / g.p();
+  const float* plane = x + nc * g.in_plane();
+  const std::int64_t h0 = adaptive_begin(ho, g.h, g.ho), h1 = adaptive_end(ho, g.h, g.ho);
+  const std::int64_t w0 = adaptive_begin(wo, g.w, g.wo), w1 = adaptive_end(wo, g.w, g.wo);
+  float sum = 0.0F;
+  for (std::int64_t hi = h0; hi < h1; ++hi)
+    for (std::int64_t wi = w0; wi < w1; ++wi) sum += plane[hi * g.w + wi];
+  return sum / static_cast<float>((h1 - h0) * (w1 - w0));
+}
+
+CUTRAIN_HD float adaptive_avg_pool_grad(const ConvGeometry& g, const float* dy, std::int64_t i) {
+  const std::int64_t wi = i % g.w, hi = (i / g.w) % g.h, nc = i / g.in_plane();
+  float sum = 0.0F;
+  for (std::int64_t ho = 0; ho < g.ho; ++ho) {
+    const std::int64_t h0 = adaptive_begin(ho, g.h, g.ho), h1 = adaptive_end(ho, g.h, g.ho);
+    if (hi < h0 || hi >= h1) continue;
+    for (std::int64_t wo = 0; wo < g.wo; ++wo) {
+      const std::int64_t w0 = adaptive_begin(wo, g.w, g.wo), w1 = adaptive_end(wo, g.w, g.wo);
+      if (wi < w0 || wi >= w1) continue;
+      sum += dy[nc * g.p() + ho * g.wo + wo] / static_cast<float>((h1 - h0) * (w1 - w0));
+    }
+  }
+  return sum;
+}
+
+// The dispatch both backends call per element: output o forward (index: max pooling's kept
+// position, unused otherwise), input i backward.
+CUTRAIN_HD float pool_value(Pool kind, const ConvGeometry& g, const float* x, std::int64_t o,
+                            std::int32_t* index) {
+  switch (kind) {
+    case Pool::kMax:
+      return max_pool_value(g, x, o, index + o);
+    case Pool::kAvg:
+      return avg_pool_value(g, x, o);
+    case Pool::kAdaptiveAvg:
+      return adaptive_avg_pool_value(g, x, o);
+  }
+  return 0.0F;
+}
+CUTRAIN_HD float pool_grad(Pool kind, const ConvGeometry& g, const float* dy,
+                           const std::int32_t* index, std::int64_t i) {
+  switch (kind) {
+    case Pool::kMax:
+      return max_pool_grad(g, dy, index, i);
+    case Pool::kAvg:
+      return avg_pool_grad(g, dy, i);
+    case Pool::kAdaptiveAvg:
+      return adaptive_avg_pool_grad(g, dy, i);
+  }
+  return 0.0F;
+}
+
+}  // namespace cutrain::rules

@@ -1,0 +1,98 @@
+// BatchNorm2d: shapes, validation and the calls into the backend (formulas: kernels/nn/
+// batchnorm.cuh, per-channel sums: kernels/nn/channel.cuh).
+#include <cmath>
+#include <string>
+
+#include "cutrain/error.hpp"
+#include "cutrain/nn/conv.hpp"
+#include "src/nn/context.hpp"
+#include "src/nn/conv_backend.hpp"
+#include "src/nn/torch_args.hpp"
+
+namespace cutrain::nn {
+
+BatchNorm2d::BatchNorm2d(std::int64_t num_features, float eps, float momentum, bool affine)
+    : features_(num_features), eps_(eps), momentum_(momentum), affine_(affine) {
+  CUTRAIN_CHECK(num_features > 0, "BatchNorm2d: num_features = ", num_features,
+                " must be positive");
+  CUTRAIN_CHECK(std::isfinite(eps) && eps > 0, "BatchNorm2d: eps = ", eps, " must be > 0");
+  CUTRAIN_CHECK(momentum >= 0 && momentum <= 1, "BatchNorm2d: momentum = ", momentum,
+                " is invalid; valid: [0, 1]");
+}
+
+std::string BatchNorm2d::torch_args() const {
+  using detail::number;
+  return "{\"num_features\": " + std::to_string(features_) + ", \"eps\": " + number(eps_) +
+         ", \"momentum\": " + number(momentum_) + ", \"affine\": " + (affine_ ? "true" : "false") +
+         "}";
+}
+
+void BatchNorm2d::declare(Declarations& d) const {
+  if (affine_) {
+    d.parameter("weight", {features_}, kNoDecayGroup);
+    d.parameter("bias", {features_}, kNoDecayGroup);
+  }
+  d.buffer("running_mean", {features_});
+  d.buffer("running_var", {features_});
+}
+
+Shape BatchNorm2d::output_shape(const Shape& input) const {
+  CUTRAIN_CHECK(input.size() == 3, "BatchNorm2d(", features_,
+                ") normalizes images [C, H, W] but its input has shape ", shape_str(input),
+                (input.size() == 1 ? ": use BatchNorm1d for flat rows" : ""));
+  CUTRAIN_CHECK(input[0] == features_, "BatchNorm2d(", features_, ") expects ", features_,
+                " channels but its input has ", input[0], " (shape ", shape_str(input), ")");
+  return input;
+}
+
+std::size_t BatchNorm2d::workspace_floats(std::int64_t /*batch*/, const Shape& /*input*/) const {
+  return static_cast<std::size_t>(2 * features_);  // the batch's mean and 1/std per channel
+}
+
+void BatchNorm2d::initialize(LayerContext& ctx, std::uint64_t seed) {
+  const std::size_t i = ctx.index();
+  if (affine_) {
+    init::initialize(*ctx.resources().parameters, tensor_name(i, "weight"),
+                     init::Scheme::constant(1.0), seed, ctx.stream());
+    init::initialize(*ctx.resources().parameters, tensor_name(i, "bias"), init::Scheme::zeros(),
+                     seed, ctx.stream());
+  }
+  init::initialize(*ctx.resources().buffers, tensor_name(i, "running_mean"), init::Scheme::zeros(),
+                   seed, ctx.stream());
+  init::initialize(*ctx.resources().buffers, tensor_name(i, "running_var"),
+                   init::Scheme::constant(1.0), seed, ctx.stream());
+}
+
+void BatchNorm2d::forward(LayerContext& ctx, const Matrix& x, Matrix& y) {
+  const backend::Exec e = exec_of(ctx);
+  const Shape& s = ctx.input_shape();
+  const std::int64_t plane = s[1] * s[2];
+  const float* gamma = affine_ ? ctx.parameter("weight").data : nullptr;
+  const float* beta = affine_ ? ctx.parameter("bias").data : nullptr;
+  float* rm = ctx.buffer("running_mean").data;
+  float* rv = ctx.buffer("running_var").data;
+  if (ctx.training()) {
+    CUTRAIN_CHECK(x.rows * plane > 1, "BatchNorm2d in training needs more than 1 value per ",
+                  "channel (got a batch of ", x.rows, " of shape ", shape_str(s),
+                  "); use a larger batch or eval()");
+    float* ws = ctx.workspace();
+    backend::batchnorm2d_train(e, x.data, y.data, x.rows, features_, plane, gamma, beta, eps_,
+                               momentum_, rm, rv, ws, ws + features_);
+  } else {
+    backend::batchnorm2d_eval(e, x.data, y.data, x.rows, features_, plane, gamma, beta, eps_, rm,
+                              rv);
+  }
+}
+
+void BatchNorm2d::backward(LayerContext& ctx, const Matrix& x, const Matrix& /*y*/,
+                           const Matrix& dy, Matrix& dx) {
+  CUTRAIN_CHECK(ctx.training(), "BatchNorm2d.backward needs a training-mode forward pass");
+  const Shape& s = ctx.input_shape();
+  const float* ws = ctx.workspace();
+  backend::batchnorm2d_backward(exec_of(ctx), x.data, dy.data, dx.data, x.rows, features_,
+                                s[1] * s[2], affine_ ? ctx.parameter("weight").data : nullptr, ws,
+                                ws + features_, affine_ ? ctx.gradient("weight").data : nullptr,
+                                affine_ ? ctx.gradient("bias").data : nullptr);
+}
+
+}  // namespace cutrain::nn

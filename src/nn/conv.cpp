@@ -1,0 +1,161 @@
+// Conv2d: shapes, validation and the lowering loop (Note [convolution as one GEMM per chunk]):
+// the same chunks, GEMMs and rules on both backends.
+#include <algorithm>
+#include <string>
+
+#include "cutrain/error.hpp"
+#include "cutrain/nn/conv.hpp"
+#include "src/nn/context.hpp"
+#include "src/nn/conv_backend.hpp"
+#include "src/nn/torch_args.hpp"
+
+namespace cutrain::nn {
+namespace {
+
+std::string size2(const char* name, Size2 s) {
+  return cutrain::detail::cat(name, "=(", s.h, ", ", s.w, ")");
+}
+
+}  // namespace
+
+Conv2d::Conv2d(std::int64_t in_channels, std::int64_t out_channels, Size2 kernel_size,
+               Size2 stride, Size2 padding, Size2 dilation, bool bias, std::int64_t groups)
+    : in_(in_channels),
+      out_(out_channels),
+      kernel_(kernel_size),
+      stride_(stride),
+      padding_(padding),
+      dilation_(dilation),
+      bias_(bias) {
+  CUTRAIN_CHECK(in_channels > 0 && out_channels > 0, "Conv2d(", in_channels, ", ", out_channels,
+                "): both channel counts must be positive");
+  CUTRAIN_CHECK(groups == 1, "Conv2d: groups = ", groups,
+                " is not supported (grouped and depthwise convolutions are not built yet); "
+                "use groups = 1");
+  CUTRAIN_CHECK(kernel_.h > 0 && kernel_.w > 0, "Conv2d: ", size2("kernel_size", kernel_),
+                " must be positive");
+  CUTRAIN_CHECK(stride_.h > 0 && stride_.w > 0, "Conv2d: ", size2("stride", stride_),
+                " must be positive");
+  CUTRAIN_CHECK(padding_.h >= 0 && padding_.w >= 0, "Conv2d: ", size2("padding", padding_),
+                " must be >= 0");
+  CUTRAIN_CHECK(dilation_.h > 0 && dilation_.w > 0, "Conv2d: ", size2("dilation", dilation_),
+                " must be positive");
+}
+
+std::string Conv2d::torch_args() const {
+  using detail::pair;
+  return cutrain::detail::cat(
+      "{\"in_channels\": ", in_, ", \"out_channels\": ", out_,
+      ", \"kernel_size\": ", pair(kernel_.h, kernel_.w), ", \"stride\": ", pair(stride_.h, stride_.w),
+      ", \"padding\": ", pair(padding_.h, padding_.w), ", \"dilation\": ",
+      pair(dilation_.h, dilation_.w), ", \"bias\": ", bias_ ? "true" : "false", "}");
+}
+
+void Conv2d::declare(Declarations& d) const {
+  d.parameter("weight", {out_, in_, kernel_.h, kernel_.w}, kDecayGroup);
+  if (bias_) d.parameter("bias", {out_}, kNoDecayGroup);
+}
+
+namespace {
+rules::ConvGeometry geometry(const Shape& in, std::int64_t out, Size2 k, Size2 s, Size2 p,
+                             Size2 d) {
+  rules::ConvGeometry g;
+  g.c = in[0];
+  g.h = in[1];
+  g.w = in[2];
+  g.co = out;
+  g.kh = k.h;
+  g.kw = k.w;
+  g.sh = s.h;
+  g.sw = s.w;
+  g.ph = p.h;
+  g.pw = p.w;
+  g.dh = d.h;
+  g.dw = d.w;
+  g.ho = rules::conv_output_size(g.h, g.kh, g.sh, g.ph, g.dh);
+  g.wo = rules::conv_output_size(g.w, g.kw, g.sw, g.pw, g.dw);
+  return g;
+}
+}  // namespace
+
+Shape Conv2d::output_shape(const Shape& input) const {
+  CUTRAIN_CHECK(input.size() == 3, "Conv2d(", in_, ", ", out_, ") takes images [C, H, W] but ",
+                "its input has shape ", shape_str(input),
+                (input.size() == 1 ? ": add Unflatten(1, {C, H, W}) before it" : ""));
+  CUTRAIN_CHECK(input[0] == in_, "Conv2d(", in_, ", ", out_, ") expects ", in_,
+                " input channels but its input has ", input[0], " (shape ", shape_str(input), ")");
+  const rules::ConvGeometry g = geometry(input, out_, kernel_, stride_, padding_, dilation_);
+  CUTRAIN_CHECK(g.ho > 0 && g.wo > 0, "Conv2d(", in_, ", ", out_, "): the ",
+                size2("kernel_size", kernel_), " with ", size2("dilation", dilation_),
+                " spans more than the padded input (", input[1] + 2 * padding_.h, ", ",
+                input[2] + 2 * padding_.w, ") of shape ", shape_str(input));
+  return {out_, g.ho, g.wo};
+}
+
+std::int64_t Conv2d::chunk_samples(std::int64_t batch, const Shape& input) const {
+  const rules::ConvGeometry g = geometry(input, out_, kernel_, stride_, padding_, dilation_);
+  return std::clamp<std::int64_t>(kLoweredFloats / std::max<std::int64_t>(1, g.k() * g.p()), 1,
+                                  std::max<std::int64_t>(1, batch));
+}
+
+std::size_t Conv2d::workspace_floats(std::int64_t batch, const Shape& input) const {
+  // The lowered chunk col [K, nb P] (dcol reuses it) and the GEMM-ordered output [Co, nb P].
+  const rules::ConvGeometry g = geometry(input, out_, kernel_, stride_, padding_, dilation_);
+  return static_cast<std::size_t>(chunk_samples(batch, input) * g.p() * (g.k() + g.co));
+}
+
+void Conv2d::initialize(LayerContext& ctx, std::uint64_t seed) {
+  Arena& p = *ctx.resources().parameters;
+  init::initialize(p, tensor_name(ctx.index(), "weight"),
+                   init_.value_or(init::Scheme::kaiming_uniform()), seed, ctx.stream());
+  if (bias_)
+    init::initialize(p, tensor_name(ctx.index(), "bias"), init::Scheme::zeros(), seed,
+                     ctx.stream());
+}
+
+// Per chunk of nb samples: col = im2col(x), Y = W col, y = Y as NCHW + b.
+void Conv2d::forward(LayerContext& ctx, const Matrix& x, Matrix& y) {
+  const backend::Exec e = exec_of(ctx);
+  const rules::ConvGeometry g =
+      geometry(ctx.input_shape(), out_, kernel_, stride_, padding_, dilation_);
+  const std::int64_t nb = chunk_samples(x.rows, ctx.input_shape());
+  float* col = ctx.workspace();
+  float* ycol = col + nb * g.p() * g.k();
+  const float* w = ctx.parameter("weight").data;
+  const float* b = bias_ ? ctx.parameter("bias").data : nullptr;
+  for (std::int64_t n0 = 0; n0 < x.rows; n0 += nb) {
+    const std::int64_t m = std::min(nb, x.rows - n0);
+    backend::im2col(e, g, x.data + n0 * x.cols, m, col);
+    backend::gemm(e, false, false, g.co, m * g.p(), g.k(), 1.0F, w, g.k(), col, m * g.p(), 0.0F,
+                  ycol, m * g.p());
+    backend::gemm_to_nchw(e, g, ycol, m, b, y.data + n0 * y.cols);
+  }
+}
+
+// db = per-channel sums of dy; per chunk: dY = dy in GEMM order, dW (+)= dY col^T (chunks in
+// order), dcol = W^T dY, dx = col2im(dcol).
+void Conv2d::backward(LayerContext& ctx, const Matrix& x, const Matrix& /*y*/, const Matrix& dy,
+                      Matrix& dx) {
+  const backend::Exec e = exec_of(ctx);
+  const rules::ConvGeometry g =
+      geometry(ctx.input_shape(), out_, kernel_, stride_, padding_, dilation_);
+  const std::int64_t nb = chunk_samples(x.rows, ctx.input_shape());
+  float* col = ctx.workspace();
+  float* dycol = col + nb * g.p() * g.k();
+  const float* w = ctx.parameter("weight").data;
+  float* dw = ctx.gradient("weight").data;
+  if (bias_) backend::channel_sum(e, dy.data, dy.rows, g.co, g.p(), ctx.gradient("bias").data);
+  for (std::int64_t n0 = 0; n0 < x.rows; n0 += nb) {
+    const std::int64_t m = std::min(nb, x.rows - n0);
+    backend::im2col(e, g, x.data + n0 * x.cols, m, col);
+    backend::nchw_to_gemm(e, g, dy.data + n0 * dy.cols, m, dycol);
+    backend::gemm(e, false, true, g.co, g.k(), m * g.p(), 1.0F, dycol, m * g.p(), col, m * g.p(),
+                  n0 == 0 ? 0.0F : 1.0F, dw, g.k());
+    if (dx.data == nullptr) continue;
+    backend::gemm(e, true, false, g.k(), m * g.p(), g.co, 1.0F, w, g.k(), dycol, m * g.p(), 0.0F,
+                  col, m * g.p());
+    backend::col2im(e, g, col, m, dx.data + n0 * dx.cols);
+  }
+}
+
+}  // namespace cutrain::nn
