@@ -132,7 +132,32 @@ _MODULE_ARGS = {
     torch.nn.GELU: lambda m: {"approximate": getattr(m, "approximate", "none")},
     torch.nn.SiLU: lambda m: {},
     torch.nn.Dropout: lambda m: {"p": m.p},
+    torch.nn.Conv2d: lambda m: {"in_channels": m.in_channels, "out_channels": m.out_channels,
+                                "kernel_size": list(m.kernel_size), "stride": list(m.stride),
+                                "padding": list(m.padding), "dilation": list(m.dilation),
+                                "groups": m.groups, "bias": m.bias is not None,
+                                "padding_mode": m.padding_mode},
+    torch.nn.MaxPool2d: lambda m: {"kernel_size": _pair(m.kernel_size), "stride": _pair(m.stride),
+                                   "padding": _pair(m.padding), "dilation": _pair(m.dilation),
+                                   "ceil_mode": m.ceil_mode, "return_indices": m.return_indices},
+    torch.nn.AvgPool2d: lambda m: {"kernel_size": _pair(m.kernel_size), "stride": _pair(m.stride),
+                                   "padding": _pair(m.padding), "ceil_mode": m.ceil_mode,
+                                   "count_include_pad": m.count_include_pad,
+                                   "divisor_override": m.divisor_override},
+    torch.nn.AdaptiveAvgPool2d: lambda m: {"output_size": _pair(m.output_size)},
+    torch.nn.BatchNorm2d: lambda m: {"num_features": m.num_features, "eps": m.eps,
+                                     "momentum": m.momentum, "affine": m.affine,
+                                     "track_running_stats": m.track_running_stats},
+    torch.nn.Flatten: lambda m: {"start_dim": m.start_dim, "end_dim": m.end_dim},
+    torch.nn.Unflatten: lambda m: {"dim": m.dim, "unflattened_size": list(m.unflattened_size)},
 }
+
+
+def _pair(v):
+    """torch's int-or-tuple size arguments as [h, w] (None stays None: a pool's stride)"""
+    if v is None:
+        return None
+    return list(v) if isinstance(v, (tuple, list)) else [v, v]
 
 
 def save_model(model, path):
@@ -149,9 +174,10 @@ def save_model(model, path):
             raise ValueError(f"module {i}: torch.nn.{type(m).__name__} is not a cutrain layer "
                              f"(cutrain has {', '.join(t.__name__ for t in _MODULE_ARGS)})")
         args = describe(m)
-        if (isinstance(m, torch.nn.BatchNorm1d) and
+        if (isinstance(m, (torch.nn.BatchNorm1d, torch.nn.BatchNorm2d)) and
                 (m.momentum is None or not m.track_running_stats)):
-            raise ValueError(f"module {i}: BatchNorm1d needs running statistics and a momentum")
+            raise ValueError(f"module {i}: {type(m).__name__} needs running statistics and a "
+                             "momentum")
         if isinstance(m, torch.nn.GELU) and args["approximate"] != "none":
             raise ValueError(f"module {i}: cutrain's GELU is the exact (erf) one")
         modules.append({"type": type(m).__name__, "args": args})

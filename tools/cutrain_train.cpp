@@ -137,7 +137,9 @@ int run(const Config& c, const std::string& command_line) {
     throw UsageError(
         "--patience stops on the validation loss: hold out validation data with "
         "--val-fraction (e.g. 0.1) or --val-csv");
-  const std::vector<std::int64_t> hidden = parse_hidden(c.hidden);
+  // Note [the default CNN]: its classifier has one hidden layer of 128 unless --hidden says.
+  const std::vector<std::int64_t> hidden =
+      parse_hidden(c.model == "cnn" && c.given.count("--hidden") == 0 ? "128" : c.hidden);
   // Under mpirun: one process per device, gradients averaged over the ranks each step.
   dist::Communicator* comm = nullptr;
   if (dist::Communicator::launched_by_mpi()) comm = &dist::Communicator::world();
@@ -331,6 +333,8 @@ int cli_main(int argc, char** argv) {
   }
   for (const CLI::Option* o : app.get_options())
     if (o->count() > 0) c.given.insert(o->get_name());
+  // Note [the default CNN]: it trains for 10 epochs unless told (an MLP's default is 30).
+  if (c.model == "cnn" && c.given.count("--epochs") == 0) c.epochs = 10;
   std::string command_line;
   for (int i = 0; i < argc; ++i) command_line += (i ? " " : "") + std::string(argv[i]);
   try {

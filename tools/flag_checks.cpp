@@ -210,6 +210,15 @@ void check_flags_apply(const Config& c) {
   auto join = [](const std::string& a, const std::string& b) {
     return a.empty() || b.empty() ? a + b : a + ", " + b;
   };
+  if (c.model != "cnn")
+    for (const char* flag : {"--channels", "--input-shape"})
+      if (c.given.count(flag) != 0)
+        throw UsageError(std::string(flag) + " shapes the convolutional model: give --model cnn");
+  if (!c.model_from.empty())
+    for (const char* flag : {"--model", "--hidden", "--channels", "--input-shape", "--batchnorm"})
+      if (c.given.count(flag) != 0)
+        throw UsageError(std::string(flag) + " describes a model, but --model-from '" +
+                         c.model_from + "' brings its own: give one");
   const bool csv = c.given.count("--train-csv") != 0 || c.given.count("--test-csv") != 0;
   if (csv && (c.train_csv.empty() || (c.test_csv.empty() && c.folds == 0)))
     throw UsageError(

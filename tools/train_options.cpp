@@ -67,8 +67,20 @@ void add_options(CLI::App& app, Config& c) {
                "the CSV target is a float: train with mean squared error, one output (default: "
                "integer class labels, softmax cross-entropy)");
   app.option_defaults()->group("Model");
-  app.add_option("--hidden", c.hidden, "hidden layer sizes, comma-separated")
+  app.add_option("--model", c.model,
+                 "mlp: fully connected layers (--hidden); cnn: convolutional blocks (--channels: "
+                 "per block two 3x3 Conv2d + BatchNorm2d + activation, then 2x2 max pooling) "
+                 "before a fully connected classifier (--hidden, default 128)")
+      ->check(CLI::IsMember({"mlp", "cnn"}))
       ->capture_default_str();
+  app.add_option("--hidden", c.hidden,
+                 "hidden layer sizes, comma-separated (with --model cnn: the classifier's, "
+                 "default 128)")
+      ->capture_default_str();
+  app.add_option("--channels", c.channels, "--model cnn: each block's channels, comma-separated")
+      ->capture_default_str();
+  app.add_option("--input-shape", c.input_shape,
+                 "--model cnn: C,H,W of a sample's features (default 1,28,28 for 784 features)");
   app.add_option("--activation", c.activation, "relu|leaky_relu|tanh|sigmoid|gelu|silu")
       ->check(CLI::IsMember({"relu", "leaky_relu", "tanh", "sigmoid", "gelu", "silu"}))
       ->capture_default_str();
@@ -148,7 +160,9 @@ void add_options(CLI::App& app, Config& c) {
                  "the mean over all their samples (checkpoints, --checkpoint-every and the "
                  "schedule count steps)")
       ->check(kPositive);
-  app.add_option("--epochs", c.epochs, "total epochs (a resumed run continues up to this)")
+  app.add_option("--epochs", c.epochs,
+                 "total epochs (a resumed run continues up to this; with --model cnn the "
+                 "default is 10)")
       ->check(kNonNegative)
       ->capture_default_str();
   app.add_option("--monitor", c.monitor,
@@ -243,6 +257,10 @@ void add_options(CLI::App& app, Config& c) {
 }
 
 std::vector<std::int64_t> parse_hidden(const std::string& text) {
+  return parse_sizes("--hidden", text);
+}
+
+std::vector<std::int64_t> parse_sizes(const char* flag, const std::string& text) {
   std::vector<std::int64_t> sizes;
   std::stringstream ss(text);
   std::string item;
@@ -254,8 +272,9 @@ std::vector<std::int64_t> parse_hidden(const std::string& text) {
     } catch (const std::exception&) {
       used = 0;
     }
-    if (used == 0 || used != item.size() || v <= 0)
-      throw UsageError("--hidden: '" + text + "' must be positive integers separated by commas");
+    if (used == 0 || used != item.size() || v <= 0 || v > (1LL << 24))
+      throw UsageError(std::string(flag) + ": '" + text +
+                       "' must be positive integers (at most 2^24) separated by commas");
     sizes.push_back(v);
   }
   return sizes;
@@ -279,6 +298,48 @@ std::unique_ptr<optim::Optimizer> make_optimizer(const Config& c, const Arena& p
   return std::make_unique<optim::AdamW>(params, o);
 }
 
+namespace {
+
+// Note [the default CNN]: cutrain-train --model cnn is the VGG-style net of the Fashion-MNIST
+// benchmarks' "simple CNN" rows: Unflatten to [C, H, W], then per --channels entry k two
+// Conv2d(k, 3x3, padding 1) -> BatchNorm2d -> activation and a 2x2 MaxPool2d, then Flatten and
+// the fully connected classifier (--hidden, default 128, with --dropout). With the defaults
+// (32,64) that is 28x28x1 -> 14x14x32 -> 7x7x64 -> 3136 -> 128 -> 10. Returns the flat width.
+std::int64_t add_conv_blocks(nn::Sequential& model, const Config& c, std::int64_t features,
+                             const nn::Activation& act) {
+  std::vector<std::int64_t> shape =
+      c.input_shape.empty() ? std::vector<std::int64_t>{1, 28, 28}
+                            : parse_sizes("--input-shape", c.input_shape);
+  if (shape.size() != 3 || shape[0] * shape[1] * shape[2] != features)
+    throw UsageError("--input-shape: " +
+                     (c.input_shape.empty() ? std::string("the default 1,28,28")
+                                            : "'" + c.input_shape + "'") +
+                     " must be C,H,W with C x H x W = the data's " + std::to_string(features) +
+                     " features");
+  model.emplace<nn::Unflatten>(1, shape);
+  std::int64_t channels = shape[0];
+  for (const std::int64_t k : parse_sizes("--channels", c.channels)) {
+    for (int conv = 0; conv < 2; ++conv) {
+      auto layer = std::make_unique<nn::Conv2d>(channels, k, 3, 1, 1);
+      if (!c.init.empty()) layer->set_init(init::Scheme::parse(c.init));
+      model.add(std::move(layer));
+      model.emplace<nn::BatchNorm2d>(k);
+      model.add(std::make_unique<nn::Activation>(act));
+      channels = k;
+    }
+    if (shape[1] < 2 || shape[2] < 2)
+      throw UsageError("--channels: " + std::to_string(parse_sizes("--channels", c.channels).size()) +
+                       " blocks halve the " + std::to_string(features) +
+                       "-feature image below 1x1: give fewer");
+    model.emplace<nn::MaxPool2d>(2);
+    shape = {k, shape[1] / 2, shape[2] / 2};
+  }
+  model.emplace<nn::Flatten>();
+  return shape[0] * shape[1] * shape[2];
+}
+
+}  // namespace
+
 nn::Sequential make_model(const Config& c, const std::vector<std::int64_t>& hidden,
                           std::int64_t features, std::int64_t outputs, Device device) {
   if (!c.model_from.empty()) {
@@ -294,6 +355,7 @@ nn::Sequential make_model(const Config& c, const std::vector<std::int64_t>& hidd
   nn::Sequential model(features);
   std::int64_t width = features;
   const nn::Activation act = nn::Activation::parse(c.activation);
+  if (c.model == "cnn") width = add_conv_blocks(model, c, features, act);
   for (const std::int64_t h : hidden) {
     auto lin = std::make_unique<nn::Linear>(width, h);
     if (!c.init.empty()) lin->set_init(init::Scheme::parse(c.init));

@@ -25,7 +25,10 @@ struct Config {
   std::string categorical;  // CSV columns to one-hot encode, by header name, comma-separated
   std::string impute;       // "mean" or "median": fill missing CSV features; empty: refuse them
   bool regression = false;
-  std::string hidden = "512,256";
+  std::string model = "mlp";       // mlp, or cnn (Note [the default CNN], tools/train_options.cpp)
+  std::string hidden = "512,256";  // mlp: its hidden sizes; cnn: the classifier's (default 128)
+  std::string channels = "32,64";  // cnn: each block's channels (two 3x3 convolutions, a pool)
+  std::string input_shape;         // cnn: C,H,W of a row (default 1,28,28 for 784 features)
   std::string activation = "relu";
   bool batchnorm = false;
   float dropout = 0.2F;
@@ -94,10 +97,14 @@ void check_flags_apply(const Config& c);
 
 // "512,256" -> {512, 256}; anything else is a UsageError naming --hidden.
 std::vector<std::int64_t> parse_hidden(const std::string& text);
+// The same for any flag of positive sizes ("--channels", "--input-shape").
+std::vector<std::int64_t> parse_sizes(const char* flag, const std::string& text);
 std::unique_ptr<optim::Optimizer> make_optimizer(const Config& c, const Arena& params);
-// The model, built on `device`: Linear -> [BatchNorm1d] -> activation -> [Dropout] per hidden
-// size, then Linear(.., outputs); or, with --model-from, the file's own modules and weights
-// (train::load_model), which must fit the data (a UsageError says how they do not).
+// The model, built on `device`: with --model mlp, Linear -> [BatchNorm1d] -> activation ->
+// [Dropout] per hidden size, then Linear(.., outputs); with --model cnn, the convolutional blocks
+// of --channels before that classifier (Note [the default CNN]); or, with --model-from, the file's
+// own modules and weights (train::load_model), which must fit the data (a UsageError says how
+// they do not).
 nn::Sequential make_model(const Config& c, const std::vector<std::int64_t>& hidden,
                           std::int64_t features, std::int64_t outputs, Device device);
 // Per-iteration schedule over epochs * per_epoch steps (with --warmup when set).

@@ -39,19 +39,16 @@ CUTRAIN_HD double combine_lanes(const double* lanes) {
   return s;
 }
 
-// BatchNorm2d, the values each lane adds in each pass (x, dy: the channel's base pointers).
-CUTRAIN_HD double bn_value(const float* x, const ChannelView& v, std::int64_t j) {
-  return x[v.at(j)];
-}
-CUTRAIN_HD double bn_square_dev(const float* x, const ChannelView& v, std::int64_t j,
-                                double mean) {
-  const double d = x[v.at(j)] - mean;
+// BatchNorm2d, the values each lane adds in each pass (x, dy: the channel's base pointers; at:
+// ChannelView::at of the value).
+CUTRAIN_HD double bn_square_dev(const float* x, std::int64_t at, double mean) {
+  const double d = x[at] - mean;
   return d * d;
 }
-CUTRAIN_HD double bn_dy_xhat(const float* x, const float* dy, const ChannelView& v,
-                             std::int64_t j, float mean, float invstd) {
-  const float xhat = (x[v.at(j)] - mean) * invstd;
-  return static_cast<double>(dy[v.at(j)]) * xhat;
+CUTRAIN_HD double bn_dy_xhat(const float* x, const float* dy, std::int64_t at, float mean,
+                             float invstd) {
+  const float xhat = (x[at] - mean) * invstd;
+  return static_cast<double>(dy[at]) * xhat;
 }
 
 }  // namespace cutrain::rules

@@ -81,7 +81,7 @@ __global__ void channel_sum_kernel(const float* __restrict__ x, rules::ChannelVi
   const float* xc = x + v.base(blockIdx.x);
   double s = 0.0;
   for (std::int64_t j = threadIdx.x; j < v.count; j += rules::kChannelLanes)
-    s += rules::bn_value(xc, v, j);
+    s += xc[v.at(j)];
   const double total = block_lane_sum(s, shared);
   if (threadIdx.x == 0) out[blockIdx.x] = static_cast<float>(total);
 }
@@ -96,12 +96,11 @@ __global__ void batchnorm2d_train_kernel(const float* __restrict__ x, float* __r
   const float* xc = x + v.base(c);
   float* yc = y + v.base(c);
   double s = 0.0;
-  for (std::int64_t j = threadIdx.x; j < v.count; j += rules::kChannelLanes)
-    s += rules::bn_value(xc, v, j);
+  for (std::int64_t j = threadIdx.x; j < v.count; j += rules::kChannelLanes) s += xc[v.at(j)];
   const double mean = block_lane_sum(s, shared) / static_cast<double>(v.count);
   double ss = 0.0;
   for (std::int64_t j = threadIdx.x; j < v.count; j += rules::kChannelLanes)
-    ss += rules::bn_square_dev(xc, v, j, mean);
+    ss += rules::bn_square_dev(xc, v.at(j), mean);
   const double var = block_lane_sum(ss, shared) / static_cast<double>(v.count);
   __shared__ float stats[2];
   if (threadIdx.x == 0) {
@@ -141,8 +140,8 @@ __global__ void batchnorm2d_backward_kernel(const float* __restrict__ x,
   const float mean = save_mean[c], invstd = save_invstd[c];
   double s = 0.0, sx = 0.0;
   for (std::int64_t j = threadIdx.x; j < v.count; j += rules::kChannelLanes) {
-    s += rules::bn_value(dyc, v, j);
-    sx += rules::bn_dy_xhat(xc, dyc, v, j, mean, invstd);
+    s += dyc[v.at(j)];
+    sx += rules::bn_dy_xhat(xc, dyc, v.at(j), mean, invstd);
   }
   const double sum_dy = block_lane_sum(s, shared);
   const double sum_dy_xhat = block_lane_sum(sx, shared);

@@ -38,7 +38,35 @@ CUTRAIN_HD std::int64_t conv_output_size(std::int64_t in, std::int64_t kernel, s
   return span < 0 ? 0 : span / stride + 1;
 }
 
-// col[i] for i in [0, K nb P): the lowered chunk (x: the chunk's first sample).
+// Row k of col for one sample n: out[p] = x[n, c, ho sh - ph + i dh, wo sw - pw + j dw], p =
+// ho Wo + wo (the CPU loop; no division per element).
+CUTRAIN_HD void im2col_row(const ConvGeometry& g, const float* x, std::int64_t n, std::int64_t k,
+                           float* out) {
+  const std::int64_t c = k / (g.kh * g.kw), r = k % (g.kh * g.kw);
+  const std::int64_t i = r / g.kw, j = r % g.kw;
+  const float* plane = x + (n * g.c + c) * g.in_plane();
+  for (std::int64_t ho = 0; ho < g.ho; ++ho) {
+    const std::int64_t hi = ho * g.sh - g.ph + i * g.dh;
+    float* o = out + ho * g.wo;
+    if (hi < 0 || hi >= g.h) {
+      for (std::int64_t wo = 0; wo < g.wo; ++wo) o[wo] = 0.0F;
+      continue;
+    }
+    // wi = wo sw + off is inside [0, W) for wo in [lo, hi): zeros, a strided copy, zeros.
+    const float* row = plane + hi * g.w;
+    const std::int64_t off = j * g.dw - g.pw;
+    std::int64_t lo = off < 0 ? (-off + g.sw - 1) / g.sw : 0;
+    std::int64_t end = g.w - off <= 0 ? 0 : (g.w - off + g.sw - 1) / g.sw;
+    end = end < g.wo ? end : g.wo;
+    lo = lo < end ? lo : end;
+    for (std::int64_t wo = 0; wo < lo; ++wo) o[wo] = 0.0F;
+    for (std::int64_t wo = lo; wo < end; ++wo) o[wo] = row[wo * g.sw + off];
+    for (std::int64_t wo = end; wo < g.wo; ++wo) o[wo] = 0.0F;
+  }
+}
+
+// col[i] for i in [0, K nb P): the lowered chunk (x: the chunk's first sample); one element of
+// im2col_row (the GPU's lane). Both copy, so both give the same values.
 CUTRAIN_HD float im2col_value(const ConvGeometry& g, const float* x, std::int64_t nb,
                               std::int64_t i) {
   const std::int64_t cols = nb * g.p();
@@ -49,6 +77,27 @@ CUTRAIN_HD float im2col_value(const ConvGeometry& g, const float* x, std::int64_
   const std::int64_t wi = (p % g.wo) * g.sw - g.pw + (r % g.kw) * g.dw;
   if (hi < 0 || hi >= g.h || wi < 0 || wi >= g.w) return 0.0F;
   return x[((n * g.c + c) * g.h + hi) * g.w + wi];
+}
+
+// The plane dx[n, c] (the CPU loop): zeroed, then for kernel row i, column j ascending, every
+// dcol entry that read an element added to it - per element the additions col2im_value makes, in
+// its order, so the same bits.
+CUTRAIN_HD void col2im_plane(const ConvGeometry& g, const float* dcol, std::int64_t nb,
+                             std::int64_t n, std::int64_t c, float* dx) {
+  const std::int64_t cols = nb * g.p();
+  for (std::int64_t e = 0; e < g.in_plane(); ++e) dx[e] = 0.0F;
+  for (std::int64_t i = 0; i < g.kh; ++i)
+    for (std::int64_t j = 0; j < g.kw; ++j) {
+      const float* row = dcol + ((c * g.kh + i) * g.kw + j) * cols + n * g.p();
+      for (std::int64_t ho = 0; ho < g.ho; ++ho) {
+        const std::int64_t hi = ho * g.sh - g.ph + i * g.dh;
+        if (hi < 0 || hi >= g.h) continue;
+        for (std::int64_t wo = 0; wo < g.wo; ++wo) {
+          const std::int64_t wi = wo * g.sw - g.pw + j * g.dw;
+          if (wi >= 0 && wi < g.w) dx[hi * g.w + wi] += row[ho * g.wo + wo];
+        }
+      }
+    }
 }
 
 // dx[i] for i in [0, nb C H W): the sum of the dcol entries im2col read x[i] into.

@@ -24,11 +24,13 @@ namespace cutrain::rules {
 
 enum class Pool { kMax, kAvg, kAdaptiveAvg };
 
-// Output element o (NCHW over [N, C, Ho, Wo]) of a max pool; *index = h W + w of the kept max.
-CUTRAIN_HD float max_pool_value(const ConvGeometry& g, const float* x, std::int64_t o,
-                                std::int32_t* index) {
-  const std::int64_t wo = o % g.wo, ho = (o / g.wo) % g.ho, nc = o / g.p();
-  const float* plane = x + nc * g.in_plane();
+// Each rule below comes in two forms: *_at works on one plane at (ho, wo) or (hi, wi) - the CPU
+// loops over a plane call it with no division per element - and the form taking a flat NCHW
+// index o or i decomposes it and calls *_at (the GPU's lanes). The same arithmetic either way.
+
+// Output (ho, wo) of a max pool over `plane`; *index = h W + w of the kept max.
+CUTRAIN_HD float max_pool_at(const ConvGeometry& g, const float* plane, std::int64_t ho,
+                             std::int64_t wo, std::int32_t* index) {
   const std::int64_t h0 = ho * g.sh - g.ph, w0 = wo * g.sw - g.pw;
   float best = -INFINITY;
   std::int64_t at = -1;
@@ -47,6 +49,13 @@ CUTRAIN_HD float max_pool_value(const ConvGeometry& g, const float* x, std::int6
   return best;
 }
 
+// Output element o (NCHW over [N, C, Ho, Wo]) of a max pool; *index as max_pool_at.
+CUTRAIN_HD float max_pool_value(const ConvGeometry& g, const float* x, std::int64_t o,
+                                std::int32_t* index) {
+  const std::int64_t wo = o % g.wo, ho = (o / g.wo) % g.ho, nc = o / g.p();
+  return max_pool_at(g, x + nc * g.in_plane(), ho, wo, index);
+}
+
 // The output rows (or columns) whose window [o s - pad, o s - pad + k) contains input row i.
 CUTRAIN_HD void windows_containing(std::int64_t i, std::int64_t k, std::int64_t s, std::int64_t pad,
                                    std::int64_t out, std::int64_t* first, std::int64_t* last) {
@@ -56,10 +65,9 @@ CUTRAIN_HD void windows_containing(std::int64_t i, std::int64_t k, std::int64_t 
   *last = hi < out - 1 ? hi : out - 1;
 }
 
-// dx[i] (NCHW over [N, C, H, W]) of a max pool.
-CUTRAIN_HD float max_pool_grad(const ConvGeometry& g, const float* dy, const std::int32_t* index,
-                               std::int64_t i) {
-  const std::int64_t wi = i % g.w, hi = (i / g.w) % g.h, nc = i / g.in_plane();
+// dx at (hi, wi) of a max pool: dy and index are the sample-channel's output planes.
+CUTRAIN_HD float max_pool_grad_at(const ConvGeometry& g, const float* dy,
+                                  const std::int32_t* index, std::int64_t hi, std::int64_t wi) {
   std::int64_t h_first, h_last, w_first, w_last;
   windows_containing(hi, g.kh, g.sh, g.ph, g.ho, &h_first, &h_last);
   windows_containing(wi, g.kw, g.sw, g.pw, g.wo, &w_first, &w_last);
@@ -67,15 +75,21 @@ CUTRAIN_HD float max_pool_grad(const ConvGeometry& g, const float* dy, const std
   float sum = 0.0F;
   for (std::int64_t ho = h_first; ho <= h_last; ++ho)
     for (std::int64_t wo = w_first; wo <= w_last; ++wo) {
-      const std::int64_t o = nc * g.p() + ho * g.wo + wo;
+      const std::int64_t o = ho * g.wo + wo;
       if (index[o] == self) sum += dy[o];
     }
   return sum;
 }
 
-CUTRAIN_HD float avg_pool_value(const ConvGeometry& g, const float* x, std::int64_t o) {
-  const std::int64_t wo = o % g.wo, ho = (o / g.wo) % g.ho, nc = o / g.p();
-  const float* plane = x + nc * g.in_plane();
+// dx[i] (NCHW over [N, C, H, W]) of a max pool.
+CUTRAIN_HD float max_pool_grad(const ConvGeometry& g, const float* dy, const std::int32_t* index,
+                               std::int64_t i) {
+  const std::int64_t wi = i % g.w, hi = (i / g.w) % g.h, nc = i / g.in_plane();
+  return max_pool_grad_at(g, dy + nc * g.p(), index + nc * g.p(), hi, wi);
+}
+
+CUTRAIN_HD float avg_pool_at(const ConvGeometry& g, const float* plane, std::int64_t ho,
+                             std::int64_t wo) {
   const std::int64_t h0 = ho * g.sh - g.ph, w0 = wo * g.sw - g.pw;
   float sum = 0.0F;
   for (std::int64_t hi = h0 < 0 ? 0 : h0; hi < h0 + g.kh && hi < g.h; ++hi)
@@ -84,15 +98,25 @@ CUTRAIN_HD float avg_pool_value(const ConvGeometry& g, const float* x, std::int6
   return sum / static_cast<float>(g.kh * g.kw);
 }
 
-CUTRAIN_HD float avg_pool_grad(const ConvGeometry& g, const float* dy, std::int64_t i) {
-  const std::int64_t wi = i % g.w, hi = (i / g.w) % g.h, nc = i / g.in_plane();
+CUTRAIN_HD float avg_pool_value(const ConvGeometry& g, const float* x, std::int64_t o) {
+  const std::int64_t wo = o % g.wo, ho = (o / g.wo) % g.ho, nc = o / g.p();
+  return avg_pool_at(g, x + nc * g.in_plane(), ho, wo);
+}
+
+CUTRAIN_HD float avg_pool_grad_at(const ConvGeometry& g, const float* dy, std::int64_t hi,
+                                  std::int64_t wi) {
   std::int64_t h_first, h_last, w_first, w_last;
   windows_containing(hi, g.kh, g.sh, g.ph, g.ho, &h_first, &h_last);
   windows_containing(wi, g.kw, g.sw, g.pw, g.wo, &w_first, &w_last);
   float sum = 0.0F;
   for (std::int64_t ho = h_first; ho <= h_last; ++ho)
-    for (std::int64_t wo = w_first; wo <= w_last; ++wo) sum += dy[nc * g.p() + ho * g.wo + wo];
+    for (std::int64_t wo = w_first; wo <= w_last; ++wo) sum += dy[ho * g.wo + wo];
   return sum / static_cast<float>(g.kh * g.kw);
+}
+
+CUTRAIN_HD float avg_pool_grad(const ConvGeometry& g, const float* dy, std::int64_t i) {
+  const std::int64_t wi = i % g.w, hi = (i / g.w) % g.h, nc = i / g.in_plane();
+  return avg_pool_grad_at(g, dy + nc * g.p(), hi, wi);
 }
 
 CUTRAIN_HD std::int64_t adaptive_begin(std::int64_t o, std::int64_t in, std::int64_t out) {
@@ -102,9 +126,8 @@ CUTRAIN_HD std::int64_t adaptive_end(std::int64_t o, std::int64_t in, std::int64
   return ((o + 1) * in + out - 1) / out;
 }
 
-CUTRAIN_HD float adaptive_avg_pool_value(const ConvGeometry& g, const float* x, std::int64_t o) {
-  const std::int64_t wo = o % g.wo, ho = (o / g.wo) % g.ho, nc = o / g.p();
-  const float* plane = x + nc * g.in_plane();
+CUTRAIN_HD float adaptive_avg_pool_at(const ConvGeometry& g, const float* plane, std::int64_t ho,
+                                      std::int64_t wo) {
   const std::int64_t h0 = adaptive_begin(ho, g.h, g.ho), h1 = adaptive_end(ho, g.h, g.ho);
   const std::int64_t w0 = adaptive_begin(wo, g.w, g.wo), w1 = adaptive_end(wo, g.w, g.wo);
   float sum = 0.0F;
@@ -113,8 +136,13 @@ CUTRAIN_HD float adaptive_avg_pool_value(const ConvGeometry& g, const float* x, 
   return sum / static_cast<float>((h1 - h0) * (w1 - w0));
 }
 
-CUTRAIN_HD float adaptive_avg_pool_grad(const ConvGeometry& g, const float* dy, std::int64_t i) {
-  const std::int64_t wi = i % g.w, hi = (i / g.w) % g.h, nc = i / g.in_plane();
+CUTRAIN_HD float adaptive_avg_pool_value(const ConvGeometry& g, const float* x, std::int64_t o) {
+  const std::int64_t wo = o % g.wo, ho = (o / g.wo) % g.ho, nc = o / g.p();
+  return adaptive_avg_pool_at(g, x + nc * g.in_plane(), ho, wo);
+}
+
+CUTRAIN_HD float adaptive_avg_pool_grad_at(const ConvGeometry& g, const float* dy,
+                                           std::int64_t hi, std::int64_t wi) {
   float sum = 0.0F;
   for (std::int64_t ho = 0; ho < g.ho; ++ho) {
     const std::int64_t h0 = adaptive_begin(ho, g.h, g.ho), h1 = adaptive_end(ho, g.h, g.ho);
@@ -122,10 +150,15 @@ CUTRAIN_HD float adaptive_avg_pool_grad(const ConvGeometry& g, const float* dy, 
     for (std::int64_t wo = 0; wo < g.wo; ++wo) {
       const std::int64_t w0 = adaptive_begin(wo, g.w, g.wo), w1 = adaptive_end(wo, g.w, g.wo);
       if (wi < w0 || wi >= w1) continue;
-      sum += dy[nc * g.p() + ho * g.wo + wo] / static_cast<float>((h1 - h0) * (w1 - w0));
+      sum += dy[ho * g.wo + wo] / static_cast<float>((h1 - h0) * (w1 - w0));
     }
   }
   return sum;
+}
+
+CUTRAIN_HD float adaptive_avg_pool_grad(const ConvGeometry& g, const float* dy, std::int64_t i) {
+  const std::int64_t wi = i % g.w, hi = (i / g.w) % g.h, nc = i / g.in_plane();
+  return adaptive_avg_pool_grad_at(g, dy + nc * g.p(), hi, wi);
 }
 
 // The dispatch both backends call per element: output o forward (index: max pooling's kept
@@ -153,6 +186,27 @@ CUTRAIN_HD float pool_grad(Pool kind, const ConvGeometry& g, const float* dy,
       return adaptive_avg_pool_grad(g, dy, i);
   }
   return 0.0F;
+}
+
+// One plane of the forward pass (the CPU loop): y, index = the plane's outputs.
+CUTRAIN_HD void pool_plane(Pool kind, const ConvGeometry& g, const float* x, float* y,
+                           std::int32_t* index) {
+  for (std::int64_t ho = 0; ho < g.ho; ++ho)
+    for (std::int64_t wo = 0; wo < g.wo; ++wo) {
+      const std::int64_t o = ho * g.wo + wo;
+      y[o] = kind == Pool::kMax   ? max_pool_at(g, x, ho, wo, index + o)
+             : kind == Pool::kAvg ? avg_pool_at(g, x, ho, wo)
+                                  : adaptive_avg_pool_at(g, x, ho, wo);
+    }
+}
+// One plane of the backward pass: dx = the plane's input gradient.
+CUTRAIN_HD void pool_grad_plane(Pool kind, const ConvGeometry& g, const float* dy,
+                                const std::int32_t* index, float* dx) {
+  for (std::int64_t hi = 0; hi < g.h; ++hi)
+    for (std::int64_t wi = 0; wi < g.w; ++wi)
+      dx[hi * g.w + wi] = kind == Pool::kMax   ? max_pool_grad_at(g, dy, index, hi, wi)
+                          : kind == Pool::kAvg ? avg_pool_grad_at(g, dy, hi, wi)
+                                               : adaptive_avg_pool_grad_at(g, dy, hi, wi);
 }
 
 }  // namespace cutrain::rules

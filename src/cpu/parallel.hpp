@@ -22,4 +22,13 @@ void parallel_for(std::size_t n, const Body& body) {
   }
 }
 
+// One iteration per row (a plane, a lowered row: each a loop of its own), rows split over the
+// threads in contiguous static blocks. Rows are independent, so the split changes no result.
+template <class Body>
+void parallel_rows(std::size_t rows, const Body& body) {
+  const auto count = static_cast<std::ptrdiff_t>(rows);
+#pragma omp parallel for schedule(static) if (rows > 1)
+  for (std::ptrdiff_t r = 0; r < count; ++r) body(static_cast<std::size_t>(r));
+}
+
 }  // namespace cutrain::cpu

@@ -26,10 +26,21 @@ std::size_t sz(std::int64_t n) {
 
 // Note [channel sums in lanes], the CPU side: one pass over the channel in ascending j, value j
 // added into lane j % L - per lane the additions the GPU thread of that lane makes, in its order.
-template <class Value>
-double lane_sum(std::int64_t count, const Value& value) {
+// Calls f(j, offset of value j) for a channel's values in ascending j, with no division per
+// value (ChannelView::at's, which the GPU lanes pay, done by the loop nest here).
+template <class F>
+void for_channel(const rules::ChannelView& v, const F& f) {
+  std::int64_t j = 0;
+  for (std::int64_t base = 0; j < v.count; base += v.stride)
+    for (std::int64_t p = 0; p < v.plane; ++p, ++j) f(j, base + p);
+}
+
+template <class Value>  // value(offset)
+double lane_sum(const rules::ChannelView& v, const Value& value) {
   double lanes[rules::kChannelLanes] = {};
-  for (std::int64_t j = 0; j < count; ++j) lanes[j % rules::kChannelLanes] += value(j);
+  for_channel(v, [&](std::int64_t j, std::int64_t at) {
+    lanes[j % rules::kChannelLanes] += value(at);
+  });
   return rules::combine_lanes(lanes);
 }
 
@@ -37,44 +48,55 @@ double lane_sum(std::int64_t count, const Value& value) {
 
 void im2col(const Exec& e, const rules::ConvGeometry& g, const float* x, std::int64_t nb,
             float* col) {
-  const std::int64_t n = g.k() * nb * g.p();
-  CUTRAIN_CONV_DISPATCH(
-      cpu::parallel_for(sz(n), [=](std::size_t i) {
-        col[i] = rules::im2col_value(g, x, nb, static_cast<std::int64_t>(i));
-      }),
-      kernels::launch_im2col(g, x, nb, col, e.stream))
+  // The CPU walks rows of one sample (k, n): contiguous writes, no division per element.
+  CUTRAIN_CONV_DISPATCH(cpu::parallel_rows(sz(g.k() * nb),
+                                           [=](std::size_t r) {
+                                             const auto k = static_cast<std::int64_t>(r) / nb;
+                                             const auto n = static_cast<std::int64_t>(r) % nb;
+                                             rules::im2col_row(g, x, n, k,
+                                                               col + k * nb * g.p() + n * g.p());
+                                           }),
+                        kernels::launch_im2col(g, x, nb, col, e.stream))
 }
 
 void col2im(const Exec& e, const rules::ConvGeometry& g, const float* dcol, std::int64_t nb,
             float* dx) {
-  const std::int64_t n = nb * g.c * g.in_plane();
-  CUTRAIN_CONV_DISPATCH(
-      cpu::parallel_for(sz(n), [=](std::size_t i) {
-        dx[i] = rules::col2im_value(g, dcol, nb, static_cast<std::int64_t>(i));
-      }),
-      kernels::launch_col2im(g, dcol, nb, dx, e.stream))
+  CUTRAIN_CONV_DISPATCH(cpu::parallel_rows(sz(nb * g.c),
+                                           [=](std::size_t r) {
+                                             const auto n = static_cast<std::int64_t>(r) / g.c;
+                                             const auto c = static_cast<std::int64_t>(r) % g.c;
+                                             rules::col2im_plane(
+                                                 g, dcol, nb, n, c,
+                                                 dx + static_cast<std::int64_t>(r) * g.in_plane());
+                                           }),
+                        kernels::launch_col2im(g, dcol, nb, dx, e.stream))
 }
 
 void gemm_to_nchw(const Exec& e, const rules::ConvGeometry& g, const float* ycol, std::int64_t nb,
                   const float* bias, float* y) {
-  const std::int64_t n = nb * g.co * g.p();
-  CUTRAIN_CONV_DISPATCH(
-      cpu::parallel_for(sz(n), [=](std::size_t i) {
-        const auto k = static_cast<std::int64_t>(i);
-        const float v = ycol[rules::gemm_index_of_nchw(g, nb, k)];
-        y[i] = bias != nullptr ? v + bias[(k / g.p()) % g.co] : v;
-      }),
-      kernels::launch_gemm_to_nchw(g, ycol, nb, bias, y, e.stream))
+  // Plane (n, co) of y is the contiguous slice [n P, n P + P) of ycol's row co.
+  CUTRAIN_CONV_DISPATCH(cpu::parallel_rows(sz(nb * g.co),
+                                           [=](std::size_t r) {
+                                             const auto n = static_cast<std::int64_t>(r) / g.co;
+                                             const auto co = static_cast<std::int64_t>(r) % g.co;
+                                             const float* in = ycol + co * nb * g.p() + n * g.p();
+                                             float* out = y + static_cast<std::int64_t>(r) * g.p();
+                                             for (std::int64_t p = 0; p < g.p(); ++p)
+                                               out[p] = bias != nullptr ? in[p] + bias[co] : in[p];
+                                           }),
+                        kernels::launch_gemm_to_nchw(g, ycol, nb, bias, y, e.stream))
 }
 
 void nchw_to_gemm(const Exec& e, const rules::ConvGeometry& g, const float* dy, std::int64_t nb,
                   float* dycol) {
-  const std::int64_t n = nb * g.co * g.p();
-  CUTRAIN_CONV_DISPATCH(cpu::parallel_for(sz(n),
-                                          [=](std::size_t i) {
-                                            dycol[rules::gemm_index_of_nchw(
-                                                g, nb, static_cast<std::int64_t>(i))] = dy[i];
-                                          }),
+  CUTRAIN_CONV_DISPATCH(cpu::parallel_rows(sz(nb * g.co),
+                                           [=](std::size_t r) {
+                                             const auto n = static_cast<std::int64_t>(r) / g.co;
+                                             const auto co = static_cast<std::int64_t>(r) % g.co;
+                                             const float* in = dy + static_cast<std::int64_t>(r) * g.p();
+                                             float* out = dycol + co * nb * g.p() + n * g.p();
+                                             for (std::int64_t p = 0; p < g.p(); ++p) out[p] = in[p];
+                                           }),
                         kernels::launch_nchw_to_gemm(g, dy, nb, dycol, e.stream))
 }
 
@@ -85,29 +107,34 @@ void channel_sum(const Exec& e, const float* x, std::int64_t n, std::int64_t cha
       cpu::parallel_for(sz(channels),
                         [=](std::size_t c) {
                           const float* xc = x + v.base(static_cast<std::int64_t>(c));
-                          out[c] = static_cast<float>(lane_sum(
-                              v.count, [&](std::int64_t j) { return rules::bn_value(xc, v, j); }));
+                          out[c] = static_cast<float>(
+                              lane_sum(v, [&](std::int64_t at) { return double{xc[at]}; }));
                         }),
       kernels::launch_channel_sum(x, n, channels, plane, out, e.stream))
 }
 
 void pool_forward(const Exec& e, rules::Pool kind, const rules::ConvGeometry& g, std::int64_t n,
                   const float* x, float* y, std::int32_t* index) {
-  CUTRAIN_CONV_DISPATCH(cpu::parallel_for(sz(n * g.c * g.p()),
-                                          [=](std::size_t o) {
-                                            y[o] = rules::pool_value(
-                                                kind, g, x, static_cast<std::int64_t>(o), index);
-                                          }),
+  CUTRAIN_CONV_DISPATCH(cpu::parallel_rows(sz(n * g.c),
+                                           [=](std::size_t r) {
+                                             const auto nc = static_cast<std::int64_t>(r);
+                                             rules::pool_plane(kind, g, x + nc * g.in_plane(),
+                                                               y + nc * g.p(),
+                                                               index ? index + nc * g.p() : nullptr);
+                                           }),
                         kernels::launch_pool_forward(kind, g, n, x, y, index, e.stream))
 }
 
 void pool_backward(const Exec& e, rules::Pool kind, const rules::ConvGeometry& g, std::int64_t n,
                    const float* dy, const std::int32_t* index, float* dx) {
-  CUTRAIN_CONV_DISPATCH(cpu::parallel_for(sz(n * g.c * g.in_plane()),
-                                          [=](std::size_t i) {
-                                            dx[i] = rules::pool_grad(
-                                                kind, g, dy, index, static_cast<std::int64_t>(i));
-                                          }),
+  CUTRAIN_CONV_DISPATCH(cpu::parallel_rows(sz(n * g.c),
+                                           [=](std::size_t r) {
+                                             const auto nc = static_cast<std::int64_t>(r);
+                                             rules::pool_grad_plane(
+                                                 kind, g, dy + nc * g.p(),
+                                                 index ? index + nc * g.p() : nullptr,
+                                                 dx + nc * g.in_plane());
+                                           }),
                         kernels::launch_pool_backward(kind, g, n, dy, index, dx, e.stream))
 }
 
@@ -124,19 +151,20 @@ void batchnorm2d_train(const Exec& e, const float* x, float* y, std::int64_t n,
             const float* xc = x + v.base(c);
             float* yc = y + v.base(c);
             const double count = static_cast<double>(v.count);
-            const double mean =
-                lane_sum(v.count, [&](std::int64_t j) { return rules::bn_value(xc, v, j); }) /
-                count;
-            const double var = lane_sum(v.count,
-                                        [&](std::int64_t j) {
-                                          return rules::bn_square_dev(xc, v, j, mean);
+            const double mean = lane_sum(v, [&](std::int64_t at) { return double{xc[at]}; }) /
+                                count;
+            const double var = lane_sum(v,
+                                        [&](std::int64_t at) {
+                                          return rules::bn_square_dev(xc, at, mean);
                                         }) /
                                count;
             rules::batchnorm_finish(mean, var, v.count, eps, momentum, running_mean + c,
                                     running_var + c, save_mean + c, save_invstd + c);
             const float g = gamma ? gamma[c] : 1.0F, b = beta ? beta[c] : 0.0F;
-            for (std::int64_t j = 0; j < v.count; ++j)
-              yc[v.at(j)] = rules::batchnorm_apply(xc[v.at(j)], save_mean[c], save_invstd[c], g, b);
+            const float m = save_mean[c], is = save_invstd[c];
+            for_channel(v, [&](std::int64_t, std::int64_t at) {
+              yc[at] = rules::batchnorm_apply(xc[at], m, is, g, b);
+            });
           }),
       kernels::launch_batchnorm2d_train(x, y, n, channels, plane, gamma, beta, eps, momentum,
                                         running_mean, running_var, save_mean, save_invstd,
@@ -148,13 +176,16 @@ void batchnorm2d_eval(const Exec& e, const float* x, float* y, std::int64_t n,
                       const float* beta, float eps, const float* running_mean,
                       const float* running_var) {
   CUTRAIN_CONV_DISPATCH(
-      cpu::parallel_for(sz(n * channels * plane),
-                        [=](std::size_t i) {
-                          const auto c = (static_cast<std::int64_t>(i) / plane) % channels;
-                          y[i] = rules::batchnorm_apply(
-                              x[i], running_mean[c], rules::batchnorm_invstd(running_var[c], eps),
-                              gamma ? gamma[c] : 1.0F, beta ? beta[c] : 0.0F);
-                        }),
+      cpu::parallel_rows(sz(n * channels),
+                         [=](std::size_t r) {
+                           const auto c = static_cast<std::int64_t>(r) % channels;
+                           const float invstd = rules::batchnorm_invstd(running_var[c], eps);
+                           const float g = gamma ? gamma[c] : 1.0F, b = beta ? beta[c] : 0.0F;
+                           const std::int64_t at = static_cast<std::int64_t>(r) * plane;
+                           for (std::int64_t p = 0; p < plane; ++p)
+                             y[at + p] = rules::batchnorm_apply(x[at + p], running_mean[c],
+                                                                invstd, g, b);
+                         }),
       kernels::launch_batchnorm2d_eval(x, y, n, channels, plane, gamma, beta, eps, running_mean,
                                        running_var, e.stream))
 }
@@ -173,10 +204,10 @@ void batchnorm2d_backward(const Exec& e, const float* x, const float* dy, float*
             const float* dyc = dy + v.base(c);
             const float mean = save_mean[c], invstd = save_invstd[c];
             double lanes_dy[rules::kChannelLanes] = {}, lanes_dx[rules::kChannelLanes] = {};
-            for (std::int64_t j = 0; j < v.count; ++j) {
-              lanes_dy[j % rules::kChannelLanes] += rules::bn_value(dyc, v, j);
-              lanes_dx[j % rules::kChannelLanes] += rules::bn_dy_xhat(xc, dyc, v, j, mean, invstd);
-            }
+            for_channel(v, [&](std::int64_t j, std::int64_t at) {
+              lanes_dy[j % rules::kChannelLanes] += dyc[at];
+              lanes_dx[j % rules::kChannelLanes] += rules::bn_dy_xhat(xc, dyc, at, mean, invstd);
+            });
             const double sum_dy = rules::combine_lanes(lanes_dy);
             const double sum_dy_xhat = rules::combine_lanes(lanes_dx);
             if (dgamma != nullptr) dgamma[c] = static_cast<float>(sum_dy_xhat);
@@ -185,12 +216,12 @@ void batchnorm2d_backward(const Exec& e, const float* x, const float* dy, float*
             float* dxc = dx + v.base(c);
             const auto count = static_cast<float>(v.count);
             const float k = (gamma ? gamma[c] : 1.0F) * invstd / count;
-            for (std::int64_t j = 0; j < v.count; ++j) {
-              const float xhat = (xc[v.at(j)] - mean) * invstd;
-              dxc[v.at(j)] = rules::batchnorm_input_grad(dyc[v.at(j)], xhat, k, count,
-                                                         static_cast<float>(sum_dy),
-                                                         static_cast<float>(sum_dy_xhat));
-            }
+            for_channel(v, [&](std::int64_t, std::int64_t at) {
+              const float xhat = (xc[at] - mean) * invstd;
+              dxc[at] = rules::batchnorm_input_grad(dyc[at], xhat, k, count,
+                                                    static_cast<float>(sum_dy),
+                                                    static_cast<float>(sum_dy_xhat));
+            });
           }),
       kernels::launch_batchnorm2d_backward(x, dy, dx, n, channels, plane, gamma, save_mean,
                                            save_invstd, dgamma, dbeta, e.stream))

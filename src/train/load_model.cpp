@@ -4,6 +4,7 @@
 #include <cstdint>
 #include <limits>
 #include <memory>
+#include <optional>
 #include <nlohmann/json.hpp>
 #include <set>
 #include <string>
@@ -12,6 +13,7 @@
 
 #include "cutrain/error.hpp"
 #include "cutrain/io/safetensors.hpp"
+#include "cutrain/nn/conv.hpp"
 #include "cutrain/nn/layers.hpp"
 #include "cutrain/train/checkpoint.hpp"
 
@@ -22,6 +24,7 @@ using nlohmann::json;
 
 constexpr std::size_t kMaxModules = 1024;
 constexpr std::int64_t kMaxWidth = std::int64_t{1} << 31;
+constexpr std::int64_t kMaxSize = std::int64_t{1} << 16;  // kernel sizes, strides, padding
 
 // One module's keyword arguments, each read at most once; keys left over are refused (a
 // silently ignored bias=False or track_running_stats=False would load another model).
@@ -52,6 +55,46 @@ class Args {
     CUTRAIN_CHECK(v->is_boolean(), where_, ": '", key, "' must be true or false");
     return v->get<bool>();
   }
+  // A torch 2-D size: an integer for both dimensions or a pair [h, w]; each in [least, 2^16).
+  nn::Size2 size2(const char* key, std::optional<nn::Size2> fallback, std::int64_t least = 1) {
+    const json* v = take(key);
+    if (v == nullptr || (v->is_null() && fallback)) {
+      CUTRAIN_CHECK(fallback.has_value(), where_, ": '", key, "' is missing");
+      return *fallback;
+    }
+    auto one = [&](const json& e) {
+      CUTRAIN_CHECK(e.is_number_integer(), where_, ": '", key, "' must be an integer or a pair");
+      const auto n = e.get<std::int64_t>();
+      CUTRAIN_CHECK(n >= least && n < kMaxSize, where_, ": ", key, " = ", n, " is out of range [",
+                    least, ", ", kMaxSize, ")");
+      return n;
+    };
+    if (v->is_array()) {
+      CUTRAIN_CHECK(v->size() == 2, where_, ": '", key, "' must be an integer or a pair");
+      return {one((*v)[0]), one((*v)[1])};
+    }
+    return nn::Size2(one(*v));
+  }
+  // A list of positive sizes (Unflatten's unflattened_size).
+  Shape sizes(const char* key) {
+    const json* v = take(key);
+    CUTRAIN_CHECK(v != nullptr && v->is_array() && !v->empty() && v->size() <= 8, where_, ": '",
+                  key, "' must be a list of 1 to 8 sizes");
+    Shape out;
+    for (const json& e : *v) {
+      CUTRAIN_CHECK(e.is_number_integer() && e.get<std::int64_t>() > 0 &&
+                        e.get<std::int64_t>() < kMaxWidth,
+                    where_, ": '", key, "' must hold positive sizes");
+      out.push_back(e.get<std::int64_t>());
+    }
+    return out;
+  }
+  std::int64_t integer(const char* key, std::int64_t fallback) {
+    const json* v = take(key);
+    if (v == nullptr) return fallback;
+    CUTRAIN_CHECK(v->is_number_integer(), where_, ": '", key, "' must be an integer");
+    return v->get<std::int64_t>();
+  }
   // torch's value for a setting cutrain has no other form of (inplace, approximate, ...).
   template <class T>
   void expect(const char* key, const T& only) {
@@ -77,8 +120,9 @@ class Args {
 
 struct Module {
   std::unique_ptr<nn::Layer> layer;
-  std::int64_t input = 0;    // the input width it needs (Linear, BatchNorm1d), else 0
-  std::int64_t output = 0;   // the width it gives (Linear), else its input's
+  std::int64_t input = 0;    // the input width it needs (Linear, BatchNorm1d, Unflatten), else 0
+  std::int64_t output = 0;   // the width it gives (Linear), -1 unknown here (image layers:
+                             // Sequential::build checks their shapes), else its input's
   std::uint64_t floats = 0;  // parameters and buffers it loads from the file
 };
 
@@ -122,10 +166,65 @@ Module make_module(const json& m, const std::string& where) {
     const float p = a.number("p", 0.5F);
     a.expect("inplace", false);
     out.layer = std::make_unique<nn::Dropout>(p);
+  } else if (type == "Conv2d") {
+    const std::int64_t in = a.width("in_channels"), n = a.width("out_channels");
+    const nn::Size2 k = a.size2("kernel_size", std::nullopt), st = a.size2("stride", 1),
+                    pad = a.size2("padding", 0, 0), dil = a.size2("dilation", 1);
+    const bool bias = a.flag("bias", true);
+    a.expect("groups", 1);
+    a.expect("padding_mode", "zeros");
+    out.layer = std::make_unique<nn::Conv2d>(in, n, k, st, pad, dil, bias);
+    out.output = -1;
+    // < 2^31 x 2^31 x 2^32: no overflow
+    out.floats = static_cast<std::uint64_t>(in) * static_cast<std::uint64_t>(n) *
+                     static_cast<std::uint64_t>(k.h * k.w) +
+                 (bias ? static_cast<std::uint64_t>(n) : 0);
+  } else if (type == "MaxPool2d" || type == "AvgPool2d") {
+    const nn::Size2 k = a.size2("kernel_size", std::nullopt);
+    const nn::Size2 st = a.size2("stride", k), pad = a.size2("padding", 0, 0);
+    a.expect("ceil_mode", false);
+    if (type == "MaxPool2d") {
+      a.expect("dilation", 1);
+      a.expect("return_indices", false);
+      out.layer = std::make_unique<nn::MaxPool2d>(k, st, pad);
+    } else {
+      a.expect("count_include_pad", true);
+      a.expect("divisor_override", nullptr);
+      out.layer = std::make_unique<nn::AvgPool2d>(k, st, pad);
+    }
+    out.output = -1;
+  } else if (type == "AdaptiveAvgPool2d") {
+    out.layer = std::make_unique<nn::AdaptiveAvgPool2d>(a.size2("output_size", std::nullopt));
+    out.output = -1;
+  } else if (type == "BatchNorm2d") {
+    const std::int64_t n = a.width("num_features");
+    const float eps = a.number("eps", 1e-5F), momentum = a.number("momentum", 0.1F);
+    const bool affine = a.flag("affine", true);
+    a.expect("track_running_stats", true);
+    out.layer = std::make_unique<nn::BatchNorm2d>(n, eps, momentum, affine);
+    out.output = -1;
+    out.floats = static_cast<std::uint64_t>(n) * (affine ? 4 : 2);
+  } else if (type == "Flatten") {
+    a.expect("start_dim", 1);
+    a.expect("end_dim", -1);
+    out.layer = std::make_unique<nn::Flatten>();
+    out.output = -1;
+  } else if (type == "Unflatten") {
+    const std::int64_t dim = a.integer("dim", 1);
+    const Shape sizes = a.sizes("unflattened_size");
+    std::int64_t total = 1;
+    for (const std::int64_t d : sizes) {
+      CUTRAIN_CHECK(total <= kMaxWidth / d, where, ": unflattened_size is too large");
+      total *= d;
+    }
+    out.layer = std::make_unique<nn::Unflatten>(dim, sizes);
+    if (dim == 1) out.input = total;
+    out.output = -1;
   } else {
     CUTRAIN_FAIL(where, ": torch.nn.", type,
                  " is not a cutrain layer (cutrain has Linear, BatchNorm1d, ReLU, LeakyReLU, "
-                 "Tanh, Sigmoid, GELU, SiLU, Dropout)");
+                 "Tanh, Sigmoid, GELU, SiLU, Dropout, Conv2d, MaxPool2d, AvgPool2d, "
+                 "AdaptiveAvgPool2d, BatchNorm2d, Flatten, Unflatten)");
   }
   a.done();
   return out;
@@ -162,17 +261,19 @@ nn::Sequential load_model(const std::string& path, Device device, std::uint64_t 
       CUTRAIN_FAIL(path, ": module ", i, ": ", e.what());
     }
     const Module& m = parts.back();
-    if (input == 0) input = width = m.input;
-    CUTRAIN_CHECK(m.input == 0 || width == 0 || m.input == width, path, ": module ", i, " (",
+    if (input == 0 && width == 0) input = width = m.input;  // before any image layer
+    CUTRAIN_CHECK(m.input == 0 || width <= 0 || m.input == width, path, ": module ", i, " (",
                   m.layer->kind(), ") expects ", m.input,
                   " input features but the previous layer gives ", width);
-    if (m.output > 0) width = m.output;
+    if (m.output != 0) width = m.output;
     floats += m.floats;  // < 2^62 each, added to a sum <= in_file: no overflow
     CUTRAIN_CHECK(floats <= in_file, path, ": the modules hold ", floats,
                   " parameters and statistics (up to module ", i, ") but the file only ", in_file,
                   " values");
   }
-  CUTRAIN_CHECK(input > 0, path, ": no Linear or BatchNorm1d says how wide the input is");
+  CUTRAIN_CHECK(input > 0, path,
+                ": the first module (Linear, BatchNorm1d or Unflatten) must say how wide the "
+                "input is");
   nn::Sequential model(input);
   for (Module& m : parts) model.add(std::move(m.layer));
   model.build(device, seed);

@@ -12,6 +12,7 @@
 
 #include "cutrain/nn.hpp"
 #include "cutrain/ops.hpp"
+#include "kernels/nn/conv.cuh"
 #include "nn/nn_fixture.hpp"
 #include "support/errors.hpp"
 #include "support/gpu.hpp"
@@ -153,6 +154,40 @@ TEST(ConvGpu, EveryGoldenMatchesPyTorchAndTheCpu) {
       EXPECT_EQ(cpu.grads, gpu.grads) << name;
       EXPECT_EQ(cpu.buffers, gpu.buffers) << name;
     }
+  }
+}
+
+// The GPU lowers and un-lowers one element per lane (im2col_value, col2im_value), the CPU a row or
+// plane at a time (im2col_row, col2im_plane): the rules are host functions too, so their agreement
+// - bit for bit - is checked here, without a GPU, over strided, padded, dilated geometries.
+TEST(Conv, ElementAndRowLoweringRulesAgree) {
+  struct Case {
+    std::int64_t c, h, w, kh, kw, sh, sw, ph, pw, dh, dw;
+  };
+  for (const Case& t : {Case{2, 5, 7, 3, 3, 1, 1, 1, 1, 1, 1}, Case{3, 7, 5, 3, 2, 2, 1, 1, 0, 1, 2},
+                        Case{1, 6, 6, 5, 5, 2, 2, 2, 2, 2, 2}, Case{2, 4, 9, 1, 3, 3, 2, 0, 1, 1, 1}}) {
+    rules::ConvGeometry g{t.c, t.h, t.w, 3, 0, 0, t.kh, t.kw, t.sh, t.sw, t.ph, t.pw, t.dh, t.dw};
+    g.ho = rules::conv_output_size(g.h, g.kh, g.sh, g.ph, g.dh);
+    g.wo = rules::conv_output_size(g.w, g.kw, g.sw, g.pw, g.dw);
+    const std::int64_t nb = 2, cols = nb * g.p();
+    std::vector<float> x(static_cast<std::size_t>(nb * g.c * g.in_plane()));
+    for (std::size_t i = 0; i < x.size(); ++i) x[i] = std::cos(1.3F * static_cast<float>(i));
+    std::vector<float> by_row(static_cast<std::size_t>(g.k() * cols));
+    for (std::int64_t k = 0; k < g.k(); ++k)
+      for (std::int64_t n = 0; n < nb; ++n)
+        rules::im2col_row(g, x.data(), n, k, by_row.data() + k * cols + n * g.p());
+    for (std::int64_t i = 0; i < g.k() * cols; ++i)
+      ASSERT_EQ(rules::im2col_value(g, x.data(), nb, i), by_row[static_cast<std::size_t>(i)]) << i;
+    std::vector<float> dcol(by_row.size());
+    for (std::size_t i = 0; i < dcol.size(); ++i) dcol[i] = std::sin(0.7F * static_cast<float>(i));
+    std::vector<float> plane(static_cast<std::size_t>(g.in_plane()));
+    for (std::int64_t n = 0; n < nb; ++n)
+      for (std::int64_t c = 0; c < g.c; ++c) {
+        rules::col2im_plane(g, dcol.data(), nb, n, c, plane.data());
+        for (std::int64_t e = 0; e < g.in_plane(); ++e)
+          ASSERT_EQ(rules::col2im_value(g, dcol.data(), nb, (n * g.c + c) * g.in_plane() + e),
+                    plane[static_cast<std::size_t>(e)]);
+      }
   }
 }
 
