@@ -184,7 +184,9 @@ Module make_module(const json& m, const std::string& where) {
     const nn::Size2 st = a.size2("stride", k), pad = a.size2("padding", 0, 0);
     a.expect("ceil_mode", false);
     if (type == "MaxPool2d") {
-      a.expect("dilation", 1);
+      const nn::Size2 dilation = a.size2("dilation", 1);
+      CUTRAIN_CHECK(dilation == nn::Size2(1), where, " (MaxPool2d): dilation (", dilation.h, ", ",
+                    dilation.w, ") is not supported (only 1)");
       a.expect("return_indices", false);
       out.layer = std::make_unique<nn::MaxPool2d>(k, st, pad);
     } else {

@@ -3,6 +3,7 @@
 // cutrain model are refused with what is wrong, before anything large is allocated.
 #include <gtest/gtest.h>
 
+#include <cmath>
 #include <string>
 #include <vector>
 
@@ -90,6 +91,33 @@ std::string with_modules(const std::string& name, const std::string& modules) {
   return path;
 }
 
+// Every convolutional layer kind and option, exported and rebuilt: the same outputs bit for bit.
+TEST(LoadModel, RebuildsConvolutionalModelsBitForBit) {
+  nn::Sequential original(2 * 9 * 8);
+  original.emplace<nn::Unflatten>(1, Shape{2, 9, 8});
+  original.emplace<nn::Conv2d>(2, 4, nn::Size2{3, 2}, nn::Size2{1, 2}, nn::Size2{1, 0},
+                               nn::Size2{2, 1});
+  original.emplace<nn::BatchNorm2d>(4, 1e-3F, 0.2F).emplace<nn::Activation>(
+      nn::Activation::Kind::kRelu);
+  original.emplace<nn::MaxPool2d>(3, 1, 1).emplace<nn::Conv2d>(4, 3, 1, 1, 0, 1, false);
+  original.emplace<nn::BatchNorm2d>(3, 1e-5F, 0.1F, false).emplace<nn::AvgPool2d>(2, 1);
+  original.emplace<nn::AdaptiveAvgPool2d>(nn::Size2{2, 1}).emplace<nn::Flatten>();
+  original.emplace<nn::Linear>(6, 5);
+  original.build(Device::cpu(), 3);
+  std::vector<float> x(6 * 144);
+  for (std::size_t i = 0; i < x.size(); ++i) x[i] = std::sin(0.3F * static_cast<float>(i));
+  for (int i = 0; i < 3; ++i) original.forward({x.data(), 6, 144, Device::cpu()});
+  export_torch(tmp("cnn.safetensors"), original);
+  nn::Sequential rebuilt = load_model(tmp("cnn.safetensors"), Device::cpu());
+  EXPECT_EQ(rebuilt.torch_modules(), original.torch_modules());
+  original.eval();
+  rebuilt.eval();
+  const nn::Matrix& a = original.forward({x.data(), 6, 144, Device::cpu()});
+  const std::vector<float> want(a.data, a.data + a.size());
+  const nn::Matrix& b = rebuilt.forward({x.data(), 6, 144, Device::cpu()});
+  EXPECT_EQ(std::vector<float>(b.data, b.data + b.size()), want);
+}
+
 TEST(LoadModel, RefusesWhatItCannotBuildNamingIt) {
   auto refusal = [](const std::string& name, const std::string& modules) {
     return testing::error_of([&] { load_model(with_modules(name, modules), Device::cpu()); });
@@ -101,7 +129,31 @@ TEST(LoadModel, RefusesWhatItCannotBuildNamingIt) {
     const char* name;
     std::string modules, message;
   } cases[] = {
-      {"conv", R"([{"type": "Conv2d", "args": {}}])", "torch.nn.Conv2d is not a cutrain layer"},
+      {"lstm", R"([{"type": "LSTM", "args": {}}])", "torch.nn.LSTM is not a cutrain layer"},
+      {"conv", R"([{"type": "Conv2d", "args": {}}])",
+       "module 0 (Conv2d): 'in_channels' must be an integer"},
+      {"groups",
+       R"([{"type": "Unflatten", "args": {"dim": 1, "unflattened_size": [2, 1, 1]}},
+           {"type": "Conv2d", "args": {"in_channels": 2, "out_channels": 2, "kernel_size": 1,
+                                       "groups": 2}}])",
+       "groups = 2 is not supported"},
+      {"ceil", R"([{"type": "Unflatten", "args": {"dim": 1, "unflattened_size": [1, 2, 1]}},
+                   {"type": "MaxPool2d", "args": {"kernel_size": 2, "ceil_mode": true}}])",
+       "ceil_mode = true is not supported"},
+      {"kernel", R"([{"type": "Unflatten", "args": {"dim": 1, "unflattened_size": [1, 2, 1]}},
+                     {"type": "AvgPool2d", "args": {"kernel_size": [2, 0]}}])",
+       "kernel_size = 0 is out of range"},
+      {"huge_conv",
+       R"([{"type": "Unflatten", "args": {"dim": 1, "unflattened_size": [60000, 1, 1]}},
+           {"type": "Conv2d", "args": {"in_channels": 60000, "out_channels": 60000,
+                                       "kernel_size": 60000}}])",
+       "but the file only 9 values"},
+      // Shapes that do not fit are refused by Sequential::build, naming the layer.
+      {"image_shape",
+       R"([{"type": "Unflatten", "args": {"dim": 1, "unflattened_size": [1, 2, 2]}},
+           {"type": "Conv2d", "args": {"in_channels": 1, "out_channels": 1, "kernel_size": 3,
+                                       "bias": false}}])",
+       "layer 1 (Conv2d) cannot take input of shape [1, 2, 2]"},
       {"arg", "[" + linear + R"(, {"type": "ReLU", "args": {"foo": 1}}])",
        "module 1 (ReLU): unknown argument 'foo'"},
       {"tanh_gelu", "[" + linear + R"(, {"type": "GELU", "args": {"approximate": "tanh"}}])",

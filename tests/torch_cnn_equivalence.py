@@ -1,0 +1,202 @@
+#!/usr/bin/python3
+"""cutrain-train --model cnn versus PyTorch: the same convolutional net from the same initial
+weights over the same batches lands on the same weights and BatchNorm2d statistics; models move
+between the tools and predict alike.
+
+    /usr/bin/python3 tests/torch_cnn_equivalence.py build/bin/cutrain-train [DATA_DIR]
+
+1. One epoch over the first 256 Fashion-MNIST training images (pixel / 255), batch 64, no
+   shuffle, no dropout, constant learning rate: `--model cnn --channels 6 --hidden 16` (Unflatten,
+   two Conv2d 3x3 + BatchNorm2d + ReLU, MaxPool2d 2, Flatten, Linear 1176-16, ReLU, Linear 16-10)
+   against torch.nn's identical Sequential, with SGD + momentum and with AdamW + clipping. The
+   float32 runs differ in summation order only, so each final tensor must agree to 1e-4 of its
+   largest magnitude.
+2. cutrain's export rebuilt in PyTorch (cutrain_torch.build_model) predicts the test images as
+   cutrain's --predictions says.
+3. A CNN trained in PyTorch, written by cutrain_torch.save_model (AvgPool2d, AdaptiveAvgPool2d
+   and a bias-free strided Conv2d included), rebuilt by cutrain-train --model-from, predicts as
+   PyTorch does.
+"""
+import gzip
+import os
+import struct
+import subprocess
+import sys
+import tempfile
+
+try:
+    import numpy as np
+    import torch
+except ImportError as e:  # CTest's SKIP_RETURN_CODE
+    print(f"skipped: {e} (apt-get install python3-torch)")
+    sys.exit(77)
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "tools"))
+import cutrain_torch  # noqa: E402
+
+BINARY = sys.argv[1]
+DATA = sys.argv[2] if len(sys.argv) > 2 else "/usr/share/datasets/fashion-mnist"
+N, BATCH, CH, HID = 256, 64, 6, 16
+torch.set_num_threads(1)
+
+
+def read_idx(path):
+    with (gzip.open if path.endswith(".gz") else open)(path, "rb") as f:
+        raw = f.read()
+    dims = struct.unpack(">" + "I" * raw[3], raw[4:4 + 4 * raw[3]])
+    return np.frombuffer(raw[4 + 4 * raw[3]:], dtype=np.uint8).reshape(dims)
+
+
+def find(stem):
+    for ext in ("", ".gz"):
+        p = os.path.join(DATA, stem + ext)
+        if os.path.exists(p):
+            return p
+    raise SystemExit(f"missing {stem} in {DATA}")
+
+
+def cnn():
+    """cutrain-train --model cnn --channels CH --hidden HID --dropout 0, in torch.nn"""
+    nn = torch.nn
+    return nn.Sequential(nn.Unflatten(1, (1, 28, 28)),
+                         nn.Conv2d(1, CH, 3, padding=1), nn.BatchNorm2d(CH), nn.ReLU(),
+                         nn.Conv2d(CH, CH, 3, padding=1), nn.BatchNorm2d(CH), nn.ReLU(),
+                         nn.MaxPool2d(2), nn.Flatten(), nn.Linear(CH * 14 * 14, HID), nn.ReLU(),
+                         nn.Linear(HID, 10))
+
+
+CASES = {
+    "sgd_momentum": (["--optimizer", "sgd", "--lr", "0.05", "--momentum", "0.9",
+                      "--weight-decay", "0.001"],
+                     lambda g: torch.optim.SGD(g, lr=0.05, momentum=0.9), 0.001, None),
+    "adamw_clip": (["--optimizer", "adamw", "--lr", "0.003", "--weight-decay", "0.01",
+                    "--clip-norm", "1.0"],
+                   lambda g: torch.optim.AdamW(g, lr=0.003, weight_decay=0.01), 0.01, 1.0),
+}
+
+
+def torch_epoch(start, make_opt, wd, clip, x, y, dtype):
+    """One epoch of PyTorch from `start`'s weights in `dtype`: the final state dict."""
+    model = cnn().to(dtype)
+    model.load_state_dict(start.state_dict())
+    decay = [p for n, p in model.named_parameters() if n.endswith("weight") and p.dim() > 1]
+    rest = [p for n, p in model.named_parameters() if not (n.endswith("weight") and p.dim() > 1)]
+    opt = make_opt([{"params": decay, "weight_decay": wd}, {"params": rest, "weight_decay": 0.0}])
+    model.train()
+    for s in range(0, N, BATCH):
+        opt.zero_grad()
+        torch.nn.functional.cross_entropy(model(torch.from_numpy(x[s:s + BATCH]).to(dtype)),
+                                          torch.from_numpy(y[s:s + BATCH])).backward()
+        if clip is not None:
+            torch.nn.utils.clip_grad_norm_(model.parameters(), clip)
+        opt.step()
+    return {k: v.float() if v.is_floating_point() else v for k, v in model.state_dict().items()}
+
+
+def relative(got, ref):
+    return float(np.max(np.abs(got - ref)) / max(float(np.max(np.abs(ref))), 1e-12))
+
+
+def main():
+    if not os.path.isdir(DATA):
+        print(f"skipped: no Fashion-MNIST at {DATA} (apt-get install dataset-fashion-mnist)")
+        return 77
+    x = read_idx(find("train-images-idx3-ubyte"))[:N].reshape(N, -1).astype(np.float32) / 255.0
+    y = read_idx(find("train-labels-idx1-ubyte"))[:N].astype(np.int64)
+    test_x = read_idx(find("t10k-images-idx3-ubyte")).reshape(10000, -1).astype(np.float32) / 255
+    torch.manual_seed(0)
+    start = cnn()
+    init = {"layers." + k: v.clone() for k, v in start.state_dict().items()}
+    with tempfile.TemporaryDirectory() as tmp:
+        init_path = os.path.join(tmp, "init.safetensors")
+        cutrain_torch.save_tensors(init_path, init)
+        for name, (flags, make_opt, wd, clip) in CASES.items():
+            out = os.path.join(tmp, name + ".safetensors")
+            subprocess.run([BINARY, "--data", DATA, "--device", "cpu", "--model", "cnn",
+                            "--channels", str(CH), "--hidden", str(HID), "--dropout", "0",
+                            "--schedule", "constant", "--no-shuffle", "--epochs", "1",
+                            "--batch-size", str(BATCH), "--train-subset", str(N),
+                            "--init-from", init_path, "--save", out] + flags,
+                           check=True, stdout=subprocess.DEVNULL)
+            ours = cutrain_torch.read_tensors(out)
+            t32, t64 = torch_epoch(start, make_opt, wd, clip, x, y, torch.float32), \
+                torch_epoch(start, make_opt, wd, clip, x, y, torch.float64)
+            # Each tensor within 1e-4 of PyTorch's float32 run - or, where float32 rounding alone
+            # is visible, as close to PyTorch's float64 run as PyTorch's own float32 run is (a
+            # convolution's bias before BatchNorm2d has a gradient of pure rounding noise, which
+            # Adam normalizes to full-size steps in either float32 run).
+            worst = 0.0
+            for k, v in t32.items():
+                if not v.is_floating_point():
+                    continue
+                got, ref = ours["layers." + k].numpy(), t64[k].numpy()
+                near = relative(got, v.numpy())
+                if near <= 1e-4:
+                    worst = max(worst, near)
+                    continue
+                ours64, theirs64 = relative(got, ref), relative(v.numpy(), ref)
+                print(f"{name}: {k}: {near:.3g} from PyTorch float32; from float64: cutrain "
+                      f"{ours64:.3g}, PyTorch float32 {theirs64:.3g}")
+                if ours64 > max(1e-4, 2 * theirs64):
+                    print(f"FAILED: {name}: cutrain's CNN epoch differs from PyTorch's")
+                    return 1
+            print(f"{name}: max relative difference {worst:.3g} (tensors within 1e-4)")
+
+        # 2. cutrain's export, rebuilt in PyTorch, predicts what cutrain predicted.
+        exported = os.path.join(tmp, "cnn_export.safetensors")
+        predictions = os.path.join(tmp, "cnn.csv")
+        subprocess.run([BINARY, "--data", DATA, "--device", "cpu", "--model", "cnn",
+                        "--channels", "4,8", "--hidden", "12", "--epochs", "1",
+                        "--train-subset", "512", "--export-torch", exported,
+                        "--predictions", predictions],
+                       check=True, stdout=subprocess.DEVNULL)
+        rebuilt = cutrain_torch.build_model(exported)
+        with torch.no_grad():
+            probs = torch.softmax(rebuilt(torch.from_numpy(test_x)), 1).numpy()
+        ours = np.loadtxt(predictions, delimiter=",", skiprows=1)
+        worst = float(np.max(np.abs(probs - ours[:, 1:])))
+        agree = float(np.mean(probs.argmax(1) == ours[:, 0]))
+        print(f"build_model of cutrain's CNN: probabilities within {worst:.3g}, classes agree on "
+              f"{agree:.4%}")
+        if worst > 1e-5 or agree < 0.999:
+            print("FAILED: PyTorch's rebuild of cutrain's CNN predicts differently")
+            return 1
+
+        # 3. A PyTorch CNN, saved for cutrain, predicts in cutrain as in PyTorch.
+        torch.manual_seed(4)
+        nn = torch.nn
+        theirs = nn.Sequential(nn.Unflatten(1, (1, 28, 28)), nn.Conv2d(1, 5, 5, stride=2,
+                                                                       bias=False),
+                               nn.BatchNorm2d(5), nn.GELU(), nn.AvgPool2d(3, stride=1, padding=1),
+                               nn.Conv2d(5, 7, (3, 2), dilation=(1, 2)), nn.SiLU(),
+                               nn.MaxPool2d(2, 1), nn.AdaptiveAvgPool2d((3, 2)), nn.Flatten(),
+                               nn.Linear(42, 10))
+        opt = torch.optim.Adam(theirs.parameters(), lr=0.003)
+        for s in range(0, N, BATCH):
+            opt.zero_grad()
+            torch.nn.functional.cross_entropy(theirs(torch.from_numpy(x[s:s + BATCH])),
+                                              torch.from_numpy(y[s:s + BATCH])).backward()
+            opt.step()
+        theirs.eval()
+        saved = os.path.join(tmp, "from_torch.safetensors")
+        cutrain_torch.save_model(theirs, saved)
+        predictions = os.path.join(tmp, "from_torch.csv")
+        subprocess.run([BINARY, "--data", DATA, "--device", "cpu", "--model-from", saved,
+                        "--epochs", "0", "--predictions", predictions],
+                       check=True, stdout=subprocess.DEVNULL)
+        with torch.no_grad():
+            probs = torch.softmax(theirs(torch.from_numpy(test_x)), 1).numpy()
+        ours = np.loadtxt(predictions, delimiter=",", skiprows=1)
+        worst = float(np.max(np.abs(probs - ours[:, 1:])))
+        agree = float(np.mean(probs.argmax(1) == ours[:, 0]))
+        print(f"--model-from a PyTorch CNN: probabilities within {worst:.3g}, classes agree on "
+              f"{agree:.4%}")
+        if worst > 1e-5 or agree < 0.999:
+            print("FAILED: cutrain's rebuild of the PyTorch CNN predicts differently")
+            return 1
+    print("ok")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
