@@ -125,6 +125,12 @@ if want bench; then
   note "- optim_gpu.py (PyTorch Adam fused/foreach/+clip): rc $?"
   [ -d "$DEPS_LIB" ] && export LD_LIBRARY_PATH="$DEPS_LIB:$DEPS_LIB/openblas-openmp:$SAVED_LD_LIBRARY_PATH"
   bench 60 bench_layers "$BIN/bench_layers" --min-seconds 0.05
+  bench 60 bench_conv "$BIN/bench_conv" --min-seconds 0.05
+  export LD_LIBRARY_PATH="$SAVED_LD_LIBRARY_PATH"
+  capped 60 python3 bench/torch/conv.py --min-seconds 0.05 >"$OUT_DIR/conv_torch.jsonl" \
+    2>"$OUT_DIR/conv_torch.err"
+  note "- conv.py (PyTorch Conv2d, cuDNN): rc $?"
+  [ -d "$DEPS_LIB" ] && export LD_LIBRARY_PATH="$DEPS_LIB:$DEPS_LIB/openblas-openmp:$SAVED_LD_LIBRARY_PATH"
   bench 40 bench_init "$BIN/bench_init" --min-seconds 0.05
   bench 60 bench_step "$BIN/bench_step" --min-seconds 0.1
   bench 40 bench_step "$BIN/bench_step" --min-seconds 0.1 --clip-norm 1
@@ -162,7 +168,19 @@ if [ -d "$DATA" ] && want train; then
     note "- cutrain-train ($label, cuda): rc $r; $(tail -2 "$OUT_DIR/train_gpu_$label.log" | tr '\n' ' ' | cut -c1-240)"
     [ $r -eq 0 ] || status=1
   done
+  # The default CNN (Note [the default CNN]) and its time to 93% test accuracy.
+  capped 120 "$BIN/cutrain-train" --data "$DATA" --device cuda --model cnn --target-accuracy 0.93 \
+    --metrics "$OUT_DIR/metrics_gpu_cnn.csv" --report "$OUT_DIR/report_gpu_cnn.json" \
+    >"$OUT_DIR/train_gpu_cnn.log" 2>&1
+  r=$?
+  note "- cutrain-train (cnn, cuda): rc $r; $(tail -2 "$OUT_DIR/train_gpu_cnn.log" | tr '\n' ' ' | cut -c1-240)"
+  [ $r -eq 0 ] || status=1
   export LD_LIBRARY_PATH="$SAVED_LD_LIBRARY_PATH"
+  for mode in graphs eager; do
+    capped 120 python3 bench/torch/mlp_gpu.py --model cnn --data "$DATA" --json --mode $mode \
+      --target-accuracy 0.93 >>"$OUT_DIR/cnn_gpu.jsonl" 2>>"$OUT_DIR/cnn_gpu.err"
+    note "- PyTorch $mode, same CNN (mlp_gpu.py --model cnn): rc $?; $(tail -1 "$OUT_DIR/cnn_gpu.jsonl" | cut -c1-200)"
+  done
   for clip in 0 1; do
     for mode in graphs eager; do
       capped 90 python3 bench/torch/mlp_gpu.py --data "$DATA" --json --mode $mode \
@@ -211,7 +229,7 @@ elif command -v compute-sanitizer >/dev/null; then
     sanitize $tool clip_test '*Gpu*'
     sanitize $tool ops_test '*Gpu*'
     sanitize $tool optim_test 'OptimizerGpu.*:*OptimGoldenGpu*adam_amsgrad*'
-    sanitize $tool nn_test 'LayersGpu.*:SequentialGpu.*'
+    sanitize $tool nn_test 'LayersGpu.*:SequentialGpu.*:ConvGpu.*'
   done
 else
   note "- compute-sanitizer: not found"

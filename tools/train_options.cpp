@@ -29,6 +29,9 @@ CLI::Validator number_check(bool (*ok)(double), const char* wanted) {
 }
 const CLI::Validator kPositive = number_check([](double v) { return v > 0; }, "> 0");
 const CLI::Validator kNonNegative = number_check([](double v) { return v >= 0; }, ">= 0");
+// Counts that multiply into step counts (epochs x batches per epoch) stay far from int64's end.
+const CLI::Validator kCount =
+    number_check([](double v) { return v >= 0 && v <= 1e9; }, "between 0 and 10^9");
 
 }  // namespace
 
@@ -163,7 +166,7 @@ void add_options(CLI::App& app, Config& c) {
   app.add_option("--epochs", c.epochs,
                  "total epochs (a resumed run continues up to this; with --model cnn the "
                  "default is 10)")
-      ->check(kNonNegative)
+      ->check(kCount)
       ->capture_default_str();
   app.add_option("--monitor", c.monitor,
                  "what --patience watches and restores the best epoch by: val_loss (lower is "

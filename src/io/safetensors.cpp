@@ -12,6 +12,8 @@
 #include <cstring>
 #include <filesystem>
 #include <nlohmann/json.hpp>
+#include <set>
+#include <string>
 
 #include "cutrain/data/readers.hpp"
 #include "cutrain/error.hpp"
@@ -154,12 +156,24 @@ SafetensorsFile parse_safetensors(std::span<const std::uint8_t> bytes, const std
   CUTRAIN_CHECK(n <= bytes.size() - 8, name, ": header length ", n, " runs past the end of the ",
                 bytes.size(), "-byte file (truncated?)");
   nlohmann::ordered_json header;  // ordered: tensors come back in file order
+  // A name given twice would load whichever entry the JSON reader keeps: refused, as the
+  // reference loader does (the parser reports each key of the top-level object as it reads it).
+  std::set<std::string> names;
+  std::string duplicate;
+  const auto once = [&](int depth, nlohmann::ordered_json::parse_event_t event,
+                        nlohmann::ordered_json& parsed) {
+    if (depth == 1 && event == nlohmann::ordered_json::parse_event_t::key &&
+        !names.insert(parsed.get<std::string>()).second && duplicate.empty())
+      duplicate = parsed.get<std::string>();
+    return true;
+  };
   try {
-    header = nlohmann::ordered_json::parse(bytes.begin() + 8,
-                                           bytes.begin() + 8 + static_cast<std::ptrdiff_t>(n));
+    header = nlohmann::ordered_json::parse(
+        bytes.begin() + 8, bytes.begin() + 8 + static_cast<std::ptrdiff_t>(n), once);
   } catch (const nlohmann::ordered_json::exception& e) {
     CUTRAIN_FAIL(name, ": the header is not valid JSON (", e.what(), ")");
   }
+  CUTRAIN_CHECK(duplicate.empty(), name, ": the header names '", duplicate, "' twice");
   CUTRAIN_CHECK(header.is_object(), name, ": the header is not a JSON object");
   const std::size_t data_size = bytes.size() - 8 - static_cast<std::size_t>(n);
   const std::uint8_t* data = bytes.data() + 8 + n;
@@ -218,10 +232,18 @@ SafetensorsFile parse_safetensors(std::span<const std::uint8_t> bytes, const std
     t.bytes.assign(data + begin, data + end);
     f.tensors.push_back(std::move(t));
   }
+  // The tensors tile the data exactly (the reference loader's rule): no overlap, no gap, no
+  // trailing bytes that no tensor claims.
   std::sort(ranges.begin(), ranges.end());
-  for (std::size_t i = 1; i < ranges.size(); ++i)
-    CUTRAIN_CHECK(ranges[i].first >= ranges[i - 1].second, name,
-                  ": two tensors' data_offsets overlap");
+  std::size_t covered = 0;
+  for (const auto& [begin, end] : ranges) {
+    CUTRAIN_CHECK(begin >= covered, name, ": two tensors' data_offsets overlap");
+    CUTRAIN_CHECK(begin == covered, name, ": bytes [", covered, ", ", begin,
+                  ") of the data belong to no tensor");
+    covered = end;
+  }
+  CUTRAIN_CHECK(covered == data_size, name, ": the last ", data_size - covered,
+                " bytes of the data belong to no tensor");
   // Note [data checksum]: files from other writers have no checksum and load as they are.
   const auto stored = f.metadata.find(kDataCrcKey);
   if (stored != f.metadata.end()) {

@@ -156,6 +156,10 @@ FitResult Trainer::fit(const data::Dataset& train, const data::Dataset* val) {
                        .world = comm ? comm->size() : 1,
                        .resident = options_.resident_data});
   const std::int64_t per_epoch = loader.batches_per_epoch();
+  CUTRAIN_CHECK(options_.epochs <= std::numeric_limits<std::int64_t>::max() /
+                                       std::max<std::int64_t>(1, per_epoch),
+                "epochs = ", options_.epochs, " x ", per_epoch,
+                " batches per epoch overflows the step count");
   std::vector<dist::GradientBucket> buckets;
   if (comm != nullptr && options_.bucket_bytes > 0)
     buckets = dist::plan_buckets(model_.gradients().layout(), model_.layer_parameters(),

@@ -87,6 +87,9 @@ done
 expect_usage_error "--init-optimizer-from needs the weights" "${csv[@]}" --epochs 1 \
   --init-optimizer-from "$tmp/ck.safetensors"
 
+# 14. Counts that would overflow the step count are refused, naming the flag.
+expect_usage_error "--epochs: must be between 0 and 10^9" "${csv[@]}" --epochs 9223372036854775807
+
 # 7. A metrics file that cannot be written (a full disk) is an error, not metrics lost.
 if [ -w /dev/full ]; then
   ln -s /dev/full "$tmp/full.csv"

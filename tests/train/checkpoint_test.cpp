@@ -110,6 +110,28 @@ TEST(Safetensors, RejectsDamagedFiles) {
   half[0] = static_cast<std::uint8_t>(f16.size());
   std::copy(f16.begin(), f16.end(), half.begin() + 8);
   check(half, "dtype F16");
+  // The tensors must tile the data once: a name given twice, overlapping ranges, bytes no tensor
+  // claims (the reference loader's rules; the last entry used to win).
+  auto raw = [](const std::string& h, std::size_t data) {
+    std::vector<std::uint8_t> b(8 + h.size() + data, 0);
+    b[0] = static_cast<std::uint8_t>(h.size());
+    std::copy(h.begin(), h.end(), b.begin() + 8);
+    return b;
+  };
+  check(raw(R"({"w":{"dtype":"F32","shape":[1],"data_offsets":[0,4]},)"
+            R"("w":{"dtype":"F32","shape":[1],"data_offsets":[4,8]}})",
+            8),
+        "names 'w' twice");
+  check(raw(R"({"a":{"dtype":"F32","shape":[2],"data_offsets":[0,8]},)"
+            R"("b":{"dtype":"F32","shape":[1],"data_offsets":[4,8]}})",
+            8),
+        "overlap");
+  check(raw(R"({"a":{"dtype":"F32","shape":[1],"data_offsets":[0,4]},)"
+            R"("b":{"dtype":"F32","shape":[1],"data_offsets":[8,12]}})",
+            12),
+        "bytes [4, 8) of the data belong to no tensor");
+  check(raw(R"({"a":{"dtype":"F32","shape":[1],"data_offsets":[0,4]}})", 8),
+        "the last 4 bytes of the data belong to no tensor");
   EXPECT_NE(testing::error_of([] {
               io::load_safetensors(tmp("none.safetensors"));
             }).find("none.safetensors"),

@@ -1,0 +1,123 @@
+// bench_conv: Conv2d forward + backward (input gradient included) at the default CNN's shapes
+// (cutrain-train --model cnn) and a larger one, in TFLOP/s, next to the bare GEMMs of the same
+// FLOPs measured in the same run: the three GEMMs of the lowering (Note [convolution as one GEMM
+// per chunk]) over the whole batch at once - W col, dY col^T, W^T dY - and nothing else.
+// fraction_of_gemm = bare GEMM time / layer time: what im2col, col2im, the permutes, the bias
+// and the chunking cost on top of the arithmetic. FLOPs = 6 B Ho Wo Co C kh kw.
+#include <CLI/CLI.hpp>
+
+#include <cstdio>
+#include <string>
+#include <vector>
+
+#include "common.hpp"
+#include "cutrain/cutrain.hpp"
+#include "src/nn/backend.hpp"
+#if CUTRAIN_BENCH_WITH_CUDA
+#include "src/cuda/handles.hpp"
+#endif
+
+using namespace cutrain;
+
+int main(int argc, char** argv) {
+  CLI::App app{"Conv2d forward+backward vs. the bare GEMMs of the same FLOPs"};
+  std::string device_name = "auto";
+  bool json = false;
+  std::int64_t batch = 128;
+  double min_seconds = 0.2;
+  bool small = false;
+  app.add_option("--device", device_name, "cpu, cuda, cuda:N or auto");
+  app.add_option("--batch", batch, "batch size of the default CNN's shapes (the large one: 2x)");
+  app.add_option("--min-seconds", min_seconds, "timed seconds per measurement");
+  app.add_flag("--small", small, "only the first shape (smoke tests)");
+  app.add_flag("--json", json, "one JSON object per line per measurement");
+  CLI11_PARSE(app, argc, argv);
+  try {
+    const Device device = device_name == "auto" ? default_device() : Device::parse(device_name);
+    require_usable(device);
+    Stream stream(device);
+    nn::backend::Exec exec{device, stream.native(), nullptr};
+#if CUTRAIN_BENCH_WITH_CUDA
+    std::unique_ptr<detail::CublasHandle> cublas;
+    if (device.is_cuda()) {
+      cublas = std::make_unique<detail::CublasHandle>(device.ordinal());
+      cublas->set_stream(stream.native());
+      exec.cublas = cublas->get();
+    }
+#endif
+    struct Shape4 {
+      const char* name;
+      std::int64_t batch, c, co, hw;
+    };
+    std::vector<Shape4> shapes = {{"conv1 1-32 28x28", batch, 1, 32, 28},
+                                  {"conv2 32-32 28x28", batch, 32, 32, 28},
+                                  {"conv3 32-64 14x14", batch, 32, 64, 14},
+                                  {"conv4 64-64 14x14", batch, 64, 64, 14},
+                                  {"large 64-128 14x14", 2 * batch, 64, 128, 14}};
+    if (small) shapes.resize(1);
+    if (!json)
+      std::printf("# %s, 3x3 kernels, padding 1\n%-20s %6s %10s %10s %10s %9s\n",
+                  describe(device).c_str(), "shape", "batch", "us/step", "TFLOP/s", "GEMM TF/s",
+                  "of GEMM");
+    for (const Shape4& s : shapes) {
+      const std::int64_t in = s.c * s.hw * s.hw, out = s.co * s.hw * s.hw;
+      nn::Sequential m(in);
+      m.emplace<nn::Unflatten>(1, Shape{s.c, s.hw, s.hw});
+      m.emplace<nn::Conv2d>(s.c, s.co, 3, 1, 1);
+      m.build(device, 1);
+      Buffer xb(static_cast<std::size_t>(s.batch * in) * sizeof(float), device);
+      Buffer dyb(static_cast<std::size_t>(s.batch * out) * sizeof(float), device);
+      Buffer dxb(xb.bytes(), device);
+      xb.zero();
+      dyb.zero();
+      nn::Matrix x{xb.as<float>(), s.batch, in, device}, dy{dyb.as<float>(), s.batch, out, device};
+      nn::Matrix dx{dxb.as<float>(), s.batch, in, device};
+      const double layer_s = bench::time_per_run(
+          device, stream.native(),
+          [&] {
+            m.forward(x, stream.native());
+            m.backward(dy, stream.native(), &dx);
+          },
+          min_seconds);
+      // The bare GEMMs: M = Co, N = B P, K = C 9 over the whole batch.
+      const std::int64_t k = s.c * 9, n = s.batch * s.hw * s.hw;
+      Buffer col(static_cast<std::size_t>(k * n) * sizeof(float), device);
+      Buffer y(static_cast<std::size_t>(s.co * n) * sizeof(float), device);
+      col.zero();
+      y.zero();
+      float* w = m.parameters().data();
+      float* dw = m.gradients().data();
+      const double gemm_s = bench::time_per_run(
+          device, stream.native(),
+          [&] {
+            nn::backend::gemm(exec, false, false, s.co, n, k, 1, w, k, col.as<float>(), n, 0,
+                              y.as<float>(), n);
+            nn::backend::gemm(exec, false, true, s.co, k, n, 1, y.as<float>(), n, col.as<float>(),
+                              n, 0, dw, k);
+            nn::backend::gemm(exec, true, false, k, n, s.co, 1, w, k, y.as<float>(), n, 0,
+                              col.as<float>(), n);
+          },
+          min_seconds);
+      const double flops = 6.0 * static_cast<double>(s.co * k * n);
+      if (json)
+        std::printf(
+            "{\"bench\":\"conv\",\"impl\":\"cutrain\",\"device\":\"%s\",\"shape\":\"%s\","
+            "\"batch\":%lld,\"in_channels\":%lld,\"out_channels\":%lld,\"size\":%lld,"
+            "\"seconds_per_step\":%.9g,\"tflops\":%.4g,\"gemm_tflops\":%.4g,"
+            "\"fraction_of_gemm\":%.4f}\n",
+            device.str().c_str(), s.name, static_cast<long long>(s.batch),
+            static_cast<long long>(s.c), static_cast<long long>(s.co),
+            static_cast<long long>(s.hw), layer_s, flops / layer_s * 1e-12,
+            flops / gemm_s * 1e-12, gemm_s / layer_s);
+      else
+        std::printf("%-20s %6lld %10.1f %10.3f %10.3f %8.1f%%\n", s.name,
+                    static_cast<long long>(s.batch), layer_s * 1e6, flops / layer_s * 1e-12,
+                    flops / gemm_s * 1e-12, 100 * gemm_s / layer_s);
+      std::fflush(stdout);
+    }
+    return 0;
+  } catch (const Error& e) {
+    std::fprintf(stderr, "bench_conv: %s\n", e.what());
+    return 2;
+  }
+}

@@ -1,0 +1,62 @@
+#!/usr/bin/env python3
+"""The PyTorch peer of bench_conv: Conv2d (3x3, padding 1) forward + backward, input gradient
+included, at the default CNN's shapes and the large one, in TFLOP/s (FLOPs = 6 B H W Co C 9).
+On a GPU cuDNN picks its algorithms (cudnn.benchmark=True), strict fp32 (TF32 off); on the CPU
+oneDNN/native kernels with all threads. One JSON line per shape."""
+import argparse
+import json
+import os
+import time
+
+import torch
+
+SHAPES = [("conv1 1-32 28x28", 1, 1, 32, 28), ("conv2 32-32 28x28", 1, 32, 32, 28),
+          ("conv3 32-64 14x14", 1, 32, 64, 14), ("conv4 64-64 14x14", 1, 64, 64, 14),
+          ("large 64-128 14x14", 2, 64, 128, 14)]
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--device", default="cuda")
+    ap.add_argument("--batch", type=int, default=128)
+    ap.add_argument("--min-seconds", type=float, default=0.2)
+    ap.add_argument("--small", action="store_true", help="only the first shape (smoke tests)")
+    a = ap.parse_args()
+    dev = torch.device(a.device)
+    cuda = dev.type == "cuda"
+    torch.backends.cudnn.benchmark = True
+    torch.backends.cudnn.allow_tf32 = False
+    torch.backends.cuda.matmul.allow_tf32 = False
+    sync = torch.cuda.synchronize if cuda else (lambda: None)
+    if not cuda:  # every core, as cutrain's OpenMP loops and OpenBLAS use (torch may pick 1)
+        torch.set_num_threads(os.cpu_count() or 1)
+    for name, mult, c, co, hw in SHAPES[:1] if a.small else SHAPES:
+        batch = a.batch * mult
+        conv = torch.nn.Conv2d(c, co, 3, padding=1).to(dev)
+        x = torch.randn(batch, c, hw, hw, device=dev, requires_grad=True)
+        dy = torch.randn(batch, co, hw, hw, device=dev)
+
+        def step():
+            x.grad = None
+            conv.zero_grad(set_to_none=True)
+            conv(x).backward(dy)
+        for _ in range(3):
+            step()
+        sync()
+        runs, t0 = 0, time.perf_counter()
+        while True:
+            step()
+            runs += 1
+            sync()
+            if time.perf_counter() - t0 >= a.min_seconds and runs >= 5:
+                break
+        s = (time.perf_counter() - t0) / runs
+        flops = 6.0 * batch * hw * hw * co * c * 9
+        print(json.dumps({"bench": "conv", "impl": "torch", "torch": torch.__version__,
+                          "device": torch.cuda.get_device_name() if cuda else "cpu",
+                          "threads": torch.get_num_threads(), "shape": name, "batch": batch,
+                          "seconds_per_step": s, "tflops": flops / s * 1e-12}), flush=True)
+
+
+if __name__ == "__main__":
+    main()
