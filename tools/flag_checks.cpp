@@ -186,9 +186,13 @@ void check_outputs(const Config& c) {
     // resumes from), directly or through a link. --save over --resume is the one exception:
     // continuing a checkpoint in place is what resuming is for.
     for (const auto& [in_flag, in_path] : inputs)
-      if (!(flag == "--save" && in_flag == "--resume") && same_file(path, in_path))
-        throw UsageError(flag + " '" + o.path + "' is the file " + in_flag + " reads ('" +
-                         in_path + "'): writing it would destroy the input; give another path");
+      if (!(flag == "--save" && in_flag == "--resume") && same_file(path, in_path)) {
+        std::string why = flag;
+        why.append(" '").append(o.path).append("' is the file ").append(in_flag);
+        why.append(" reads ('").append(in_path);
+        why.append("'): writing it would destroy the input; give another path");
+        throw UsageError(why);
+      }
     for (const auto& [other, other_path] : seen)
       if (same_file(path, other_path))
         throw UsageError(flag + " and " + other + " both name '" + o.path +

@@ -45,7 +45,7 @@ CUTRAIN_HD float max_pool_at(const ConvGeometry& g, const float* plane, std::int
       }
     }
   }
-  *index = static_cast<std::int32_t>(at);
+  if (index != nullptr) *index = static_cast<std::int32_t>(at);  // null: the value alone
   return best;
 }
 
@@ -73,6 +73,7 @@ CUTRAIN_HD float max_pool_grad_at(const ConvGeometry& g, const float* dy,
   windows_containing(wi, g.kw, g.sw, g.pw, g.wo, &w_first, &w_last);
   const auto self = static_cast<std::int32_t>(hi * g.w + wi);
   float sum = 0.0F;
+  if (index == nullptr) return sum;  // no forward kept positions (callers always pass them)
   for (std::int64_t ho = h_first; ho <= h_last; ++ho)
     for (std::int64_t wo = w_first; wo <= w_last; ++wo) {
       const std::int64_t o = ho * g.wo + wo;
@@ -167,7 +168,7 @@ CUTRAIN_HD float pool_value(Pool kind, const ConvGeometry& g, const float* x, st
                             std::int32_t* index) {
   switch (kind) {
     case Pool::kMax:
-      return max_pool_value(g, x, o, index + o);
+      return max_pool_value(g, x, o, index ? index + o : nullptr);
     case Pool::kAvg:
       return avg_pool_value(g, x, o);
     case Pool::kAdaptiveAvg:
@@ -194,7 +195,7 @@ CUTRAIN_HD void pool_plane(Pool kind, const ConvGeometry& g, const float* x, flo
   for (std::int64_t ho = 0; ho < g.ho; ++ho)
     for (std::int64_t wo = 0; wo < g.wo; ++wo) {
       const std::int64_t o = ho * g.wo + wo;
-      y[o] = kind == Pool::kMax   ? max_pool_at(g, x, ho, wo, index + o)
+      y[o] = kind == Pool::kMax   ? max_pool_at(g, x, ho, wo, index ? index + o : nullptr)
              : kind == Pool::kAvg ? avg_pool_at(g, x, ho, wo)
                                   : adaptive_avg_pool_at(g, x, ho, wo);
     }

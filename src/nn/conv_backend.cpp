@@ -3,6 +3,7 @@
 // everything but the GEMMs.
 #include "src/nn/conv_backend.hpp"
 
+#include "cutrain/error.hpp"
 #include "kernels/nn/channel.cuh"
 #include "src/cpu/parallel.hpp"
 #include "src/cuda/dispatch.hpp"
@@ -115,6 +116,8 @@ void channel_sum(const Exec& e, const float* x, std::int64_t n, std::int64_t cha
 
 void pool_forward(const Exec& e, rules::Pool kind, const rules::ConvGeometry& g, std::int64_t n,
                   const float* x, float* y, std::int32_t* index) {
+  CUTRAIN_CHECK(kind != rules::Pool::kMax || index != nullptr,
+                "max pooling needs its index workspace");
   CUTRAIN_CONV_DISPATCH(cpu::parallel_rows(sz(n * g.c),
                                            [=](std::size_t r) {
                                              const auto nc = static_cast<std::int64_t>(r);
@@ -127,6 +130,8 @@ void pool_forward(const Exec& e, rules::Pool kind, const rules::ConvGeometry& g,
 
 void pool_backward(const Exec& e, rules::Pool kind, const rules::ConvGeometry& g, std::int64_t n,
                    const float* dy, const std::int32_t* index, float* dx) {
+  CUTRAIN_CHECK(kind != rules::Pool::kMax || index != nullptr,
+                "max pooling needs its index workspace");
   CUTRAIN_CONV_DISPATCH(cpu::parallel_rows(sz(n * g.c),
                                            [=](std::size_t r) {
                                              const auto nc = static_cast<std::int64_t>(r);
