@@ -86,6 +86,9 @@ int run_predict_only(const Config& c) {
     o.allow_missing = !spec.impute.empty();  // filled as the training data was
     rows = data::read_csv(c.predict_csv, o);
   }
+  if (rows.rows == 0)
+    throw UsageError(std::string(npy ? "--predict-npy '" : "--predict-csv '") + input +
+                     "' has no rows: nothing to predict");
   if (rows.features != model.input_features())
     throw UsageError(std::string(npy ? "--predict-npy '" : "--predict-csv '") + input + "' has " +
                      std::to_string(rows.features) + (npy ? " features" : " columns") +

@@ -237,6 +237,8 @@ TrainData read_train_data(const Config& c) {
                        " features per sample but the model takes the training data's " +
                        std::to_string(d.train.features));
   }
+  if (!c.predict_npy.empty() && d.predict.rows == 0)
+    throw UsageError("--predict-npy '" + c.predict_npy + "' has no rows: nothing to predict");
   if (!c.predict_csv.empty()) {
     data::CsvOptions o;
     o.features_only = true;
@@ -249,6 +251,8 @@ TrainData read_train_data(const Config& c) {
           "--predict-csv '" + c.predict_csv + "' has " + std::to_string(d.predict.features) +
           " columns but the model takes the training data's " + std::to_string(d.train.features) +
           " features (give the feature columns only, in the training file's order)");
+    if (d.predict.rows == 0)
+      throw UsageError("--predict-csv '" + c.predict_csv + "' has no rows: nothing to predict");
   }
   return d;
 }

@@ -163,6 +163,9 @@ void add_options(CLI::App& app, Config& c) {
                  "the mean over all their samples (checkpoints, --checkpoint-every and the "
                  "schedule count steps)")
       ->check(kPositive);
+  app.add_flag("--drop-last", c.drop_last,
+               "drop each epoch's last partial batch (torch DataLoader's drop_last); a last "
+               "batch of one row cannot train BatchNorm");
   app.add_option("--epochs", c.epochs,
                  "total epochs (a resumed run continues up to this; with --model cnn the "
                  "default is 10)")
@@ -401,6 +404,7 @@ train::TrainerOptions trainer_options(const Config& c, const TrainData& d, dist:
                                       const std::string& command_line) {
   train::TrainerOptions to;
   to.epochs = c.epochs;
+  to.drop_last = c.drop_last;
   to.batch_size = c.batch_size;
   to.accumulate_steps = c.accumulate;
   to.shuffle = !c.no_shuffle;

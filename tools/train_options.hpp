@@ -53,6 +53,7 @@ struct Config {
   double val_fraction = 0;
   std::uint64_t seed = 0;
   bool no_shuffle = false, standardize = false;
+  bool drop_last = false;  // drop each epoch's last partial batch (DataLoader's drop_last)
   std::string monitor = "val_loss";  // what --patience watches: val_loss or val_accuracy
   bool stratify = false;       // --val-fraction keeps each class's share (data::stratified_split)
   bool resident_data = false;  // the training set on the device (Note [resident datasets])

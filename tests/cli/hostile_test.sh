@@ -87,6 +87,25 @@ done
 expect_usage_error "--init-optimizer-from needs the weights" "${csv[@]}" --epochs 1 \
   --init-optimizer-from "$tmp/ck.safetensors"
 
+# 4. A prediction file with no rows is refused, not answered with the test set's predictions.
+/usr/bin/python3 -c "
+import numpy as np
+np.save('$tmp/empty.npy', np.zeros((0, 2), np.float32))
+np.save('$tmp/x.npy', np.random.default_rng(1).normal(size=(40, 2)).astype(np.float32))
+np.save('$tmp/y.npy', (np.arange(40) % 3).astype(np.int64))" || fail "writing .npy files"
+expect_usage_error "--predict-npy '$tmp/empty.npy' has no rows" --train-npy "$tmp/x.npy,$tmp/y.npy" \
+  --test-npy "$tmp/x.npy,$tmp/y.npy" --device cpu --epochs 1 --hidden 4 \
+  --predict-npy "$tmp/empty.npy" --predictions "$tmp/pe.csv"
+[ ! -e "$tmp/pe.csv" ] || fail "predictions written for an empty --predict-npy"
+
+# 12. BatchNorm with a one-row last batch: refused before training with the fixes, and
+# --drop-last trains.
+run_limited "${csv[@]}" --epochs 1 --batchnorm --batch-size 299
+[ $? -eq 1 ] && grep -q "the last batch of each epoch holds 1 row (300 rows in batches of 299)" \
+  "$tmp/err" && grep -q "\-\-drop-last" "$tmp/err" || fail "BatchNorm, 1-row last batch: $(cat "$tmp/err")"
+run_limited "${csv[@]}" --epochs 1 --batchnorm --batch-size 299 --drop-last ||
+  fail "--drop-last: $(cat "$tmp/err")"
+
 # 14. Counts that would overflow the step count are refused, naming the flag.
 expect_usage_error "--epochs: must be between 0 and 10^9" "${csv[@]}" --epochs 9223372036854775807
 
