@@ -173,6 +173,9 @@ struct OneHot {
 }  // namespace
 
 Dataset parse_csv(std::string_view text, const std::string& name, const CsvOptions& o) {
+  // A UTF-8 byte order mark (spreadsheet exports write one) is not part of the first cell: left
+  // in, it made a header's first name unmatchable and a first data row look like a header.
+  if (text.starts_with("\xEF\xBB\xBF")) text.remove_prefix(3);
   std::vector<std::string_view> lines;
   for (std::size_t start = 0; start < text.size();) {
     std::size_t nl = text.find('\n', start);
@@ -196,8 +199,10 @@ Dataset parse_csv(std::string_view text, const std::string& name, const CsvOptio
     for (const CategoricalColumn& cc : o.categories)
       known.insert(cc.categories.begin(), cc.categories.end());
     float tmp;
+    // A missing marker (NA, ?, an empty cell) is evidence of neither: a headerless file whose
+    // first row has a gap lost that row to header detection.
     auto text = [&](std::string_view cell) {
-      return !parse_number(cell, tmp) && !known.count(cell);
+      return !parse_number(cell, tmp) && !known.count(cell) && !missing(cell);
     };
     has_header = !o.categorical.empty() &&
                  std::all_of(o.categorical.begin(), o.categorical.end(), [&](const std::string& n) {

@@ -50,6 +50,33 @@ TEST(MissingValues, MarkersReadAsNanInFeaturesOnly) {
                "'-inf' is not a finite number");
 }
 
+// A headerless file whose first row has a gap keeps that row (it used to be taken for a header,
+// so 5 rows to predict gave 4 predictions that no longer lined up); a UTF-8 byte order mark is
+// skipped, and a header after one is matched by name.
+TEST(MissingValues, GapsAndByteOrderMarksDoNotMakeAHeader) {
+  CsvOptions features;
+  features.features_only = true;
+  features.allow_missing = true;
+  for (const char* first : {"NA,1.5\n", "?,1.5\n", ",1.5\n", "\xEF\xBB\xBFNA,1.5\n"}) {
+    const Dataset d = parse_csv(std::string(first) + "2,3\n4,5\n6,7\n8,9\n", "p.csv", features);
+    EXPECT_EQ(d.rows, 5) << first;
+    EXPECT_TRUE(std::isnan(d.x[0])) << first;
+    EXPECT_EQ(d.x[1], 1.5F) << first;
+  }
+  const Dataset bom = parse_csv("\xEF\xBB\xBF" "1,2\n3,4\n", "b.csv", features);
+  EXPECT_EQ(bom.rows, 2);
+  EXPECT_EQ(bom.x[0], 1.0F);
+  CsvOptions named;
+  named.label_name = "a";
+  const Dataset h = parse_csv("\xEF\xBB\xBF" "a,b\n0,2\n1,4\n", "h.csv", named);
+  EXPECT_EQ(h.rows, 2);
+  EXPECT_EQ(h.labels, (std::vector<std::int32_t>{0, 1}));
+  EXPECT_EQ(h.x, (std::vector<float>{2, 4}));
+  // A real header above a gap is still a header.
+  const Dataset g = parse_csv("x,y\nNA,1\n2,3\n", "g.csv", features);
+  EXPECT_EQ(g.rows, 2);
+}
+
 Dataset column(std::vector<float> values) {
   Dataset d;
   d.rows = static_cast<std::int64_t>(values.size());
