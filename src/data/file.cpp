@@ -1,9 +1,13 @@
 // Whole-file reads and gzip inflation (zlib).
 #include <zlib.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
+#include <filesystem>
 #include <fstream>
+#include <optional>
+#include <system_error>
 
 #include "cutrain/data/readers.hpp"
 #include "cutrain/error.hpp"
@@ -11,7 +15,9 @@
 namespace cutrain::data {
 
 std::vector<std::uint8_t> gunzip(std::span<const std::uint8_t> bytes, const std::string& name,
-                                 std::size_t max_bytes) {
+                                 std::size_t max_bytes, const DeclaredSize& declared) {
+  bool known = !declared;  // the header's size is known (or there is none to ask)
+  std::size_t limit = max_bytes;
   z_stream zs{};
   CUTRAIN_CHECK(inflateInit2(&zs, 16 + MAX_WBITS) == Z_OK, name, ": zlib could not start");
   std::vector<std::uint8_t> out;
@@ -29,11 +35,25 @@ std::vector<std::uint8_t> gunzip(std::span<const std::uint8_t> bytes, const std:
       CUTRAIN_FAIL(name, ": corrupt gzip data (zlib: ", msg, ")");
     }
     const std::size_t produced = sizeof(chunk) - zs.avail_out;
-    if (out.size() + produced > max_bytes) {
+    if (out.size() + produced > limit) {
       inflateEnd(&zs);
+      if (limit < max_bytes)
+        CUTRAIN_FAIL(name, ": decompresses to more than the ", limit,
+                     " bytes its header declares (a decompression bomb, or trailing data)");
       CUTRAIN_FAIL(name, ": decompresses to more than ", max_bytes, " bytes");
     }
     out.insert(out.end(), chunk, chunk + produced);
+    if (!known) {
+      if (const std::optional<std::size_t> size = declared(out)) {
+        known = true;
+        limit = std::min(limit, *size);
+        if (out.size() > limit) {
+          inflateEnd(&zs);
+          CUTRAIN_FAIL(name, ": decompresses to more than the ", limit,
+                       " bytes its header declares (a decompression bomb, or trailing data)");
+        }
+      }
+    }
     if (rc == Z_OK && zs.avail_in == 0 && produced == 0) {
       inflateEnd(&zs);
       CUTRAIN_FAIL(name, ": truncated gzip data");
@@ -43,7 +63,11 @@ std::vector<std::uint8_t> gunzip(std::span<const std::uint8_t> bytes, const std:
   return out;
 }
 
-std::vector<std::uint8_t> read_file(const std::string& path, std::size_t max_bytes) {
+std::vector<std::uint8_t> read_file(const std::string& path, std::size_t max_bytes,
+                                    const DeclaredSize& declared) {
+  std::error_code ec;
+  CUTRAIN_CHECK(!std::filesystem::is_directory(path, ec), "'", path,
+                "' is a directory, not a file");
   std::ifstream in(path, std::ios::binary | std::ios::ate);
   CUTRAIN_CHECK(in.good(), "cannot open '", path, "': ", std::strerror(errno));
   const std::streamoff size = in.tellg();
@@ -55,7 +79,7 @@ std::vector<std::uint8_t> read_file(const std::string& path, std::size_t max_byt
   in.read(reinterpret_cast<char*>(bytes.data()), size);
   CUTRAIN_CHECK(in.good() || size == 0, "error reading '", path, "'");
   if (bytes.size() >= 2 && bytes[0] == 0x1F && bytes[1] == 0x8B)
-    return gunzip(bytes, path, max_bytes);
+    return gunzip(bytes, path, max_bytes, declared);
   return bytes;
 }
 

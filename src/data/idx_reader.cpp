@@ -1,9 +1,11 @@
 // IDX files (MNIST / Fashion-MNIST). Format: readers.hpp.
 #include <bit>
 #include <cmath>
+#include <cstdint>
 #include <cstring>
 #include <filesystem>
 #include <limits>
+#include <optional>
 
 #include "cutrain/data/readers.hpp"
 #include "cutrain/error.hpp"
@@ -93,8 +95,23 @@ IdxArray parse_idx(std::span<const std::uint8_t> bytes, const std::string& name)
   return a;
 }
 
+std::optional<std::size_t> idx_declared_size(std::span<const std::uint8_t> prefix) {
+  if (prefix.size() < 4) return std::nullopt;
+  const std::size_t esize = element_size(prefix[2]);
+  const std::size_t header = 4 + 4 * std::size_t{prefix[3]};
+  if (esize == 0 || prefix[0] != 0 || prefix[1] != 0) return SIZE_MAX;  // parse_idx says why
+  if (prefix.size() < header) return std::nullopt;
+  std::size_t size = esize;
+  for (std::size_t d = 0; d < prefix[3]; ++d) {
+    const std::uint32_t dim = be32(prefix.data() + 4 + 4 * d);
+    if (dim != 0 && size > (SIZE_MAX - header) / dim) return SIZE_MAX;
+    size *= dim;
+  }
+  return header + size;
+}
+
 IdxArray read_idx(const std::string& path) {
-  return parse_idx(read_file(path), path);
+  return parse_idx(read_file(path, std::size_t{1} << 32, idx_declared_size), path);
 }
 
 Dataset load_idx(const std::string& images_path, const std::string& labels_path,

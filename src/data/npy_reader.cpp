@@ -7,6 +7,7 @@
 #include <bit>
 #include <cmath>
 #include <limits>
+#include <optional>
 #include <string_view>
 
 #include "cutrain/data/readers.hpp"
@@ -174,12 +175,41 @@ struct NpyFile {
 };
 
 NpyFile read_npy(const std::string& path) {
-  NpyFile f{read_file(path), {}};
+  NpyFile f{read_file(path, std::size_t{1} << 32, npy_declared_size), {}};
   f.header = parse_npy_header(f.bytes, path);
   return f;
 }
 
 }  // namespace
+
+namespace {
+// The header alone (the preamble, the dict), from a prefix of the file.
+NpyHeader parse_header_text(std::span<const std::uint8_t> bytes, const std::string& name);
+}  // namespace
+
+std::optional<std::size_t> npy_declared_size(std::span<const std::uint8_t> prefix) {
+  if (prefix.size() < 12) return std::nullopt;
+  const bool v1 = prefix[6] == 1;
+  const std::size_t start = v1 ? 10 : 12;
+  const std::size_t length = v1 ? prefix[8] | (std::size_t{prefix[9]} << 8)
+                                : prefix[8] | (std::size_t{prefix[9]} << 8) |
+                                      (std::size_t{prefix[10]} << 16) |
+                                      (std::size_t{prefix[11]} << 24);
+  if (length > (std::size_t{1} << 24)) return SIZE_MAX;  // parse_npy_header says why
+  if (prefix.size() < start + length) return std::nullopt;
+  try {
+    const NpyHeader h = parse_header_text(prefix, "");
+    std::size_t size = static_cast<std::size_t>(h.item_bytes);
+    for (const std::int64_t d : h.shape) {
+      if (d < 0 || (d != 0 && size > (SIZE_MAX - h.data_offset) / static_cast<std::size_t>(d)))
+        return SIZE_MAX;
+      size *= static_cast<std::size_t>(d);
+    }
+    return h.data_offset + size;
+  } catch (const Error&) {
+    return SIZE_MAX;  // a malformed header: the full parse names the fault
+  }
+}
 
 std::int64_t NpyHeader::count() const {
   std::int64_t n = 1;
@@ -188,6 +218,16 @@ std::int64_t NpyHeader::count() const {
 }
 
 NpyHeader parse_npy_header(std::span<const std::uint8_t> bytes, const std::string& name) {
+  NpyHeader h = parse_header_text(bytes, name);
+  const std::size_t have = bytes.size() - h.data_offset;
+  const auto want = static_cast<std::size_t>(h.count()) * static_cast<std::size_t>(h.item_bytes);
+  CUTRAIN_CHECK(have == want, name, ": the shape and dtype make ", want,
+                " bytes of data but the file has ", have, have < want ? " (truncated)" : "");
+  return h;
+}
+
+namespace {
+NpyHeader parse_header_text(std::span<const std::uint8_t> bytes, const std::string& name) {
   static constexpr std::uint8_t kMagic[6] = {0x93, 'N', 'U', 'M', 'P', 'Y'};
   CUTRAIN_CHECK(bytes.size() >= 10 && std::equal(kMagic, kMagic + 6, bytes.begin()), name,
                 ": not a .npy file (no \\x93NUMPY magic)");
@@ -256,12 +296,9 @@ NpyHeader parse_npy_header(std::span<const std::uint8_t> bytes, const std::strin
     CUTRAIN_CHECK(d == 0 || n <= kMaxElements / d, name, ": shape of over 2^40 elements");
     n *= d;
   }
-  const std::size_t have = bytes.size() - h.data_offset;
-  const auto want = static_cast<std::size_t>(n) * static_cast<std::size_t>(h.item_bytes);
-  CUTRAIN_CHECK(have == want, name, ": the shape and dtype make ", want,
-                " bytes of data but the file has ", have, have < want ? " (truncated)" : "");
   return h;
 }
+}  // namespace
 
 std::vector<float> npy_floats(std::span<const std::uint8_t> bytes, const NpyHeader& h,
                               const std::string& name) {

@@ -9,6 +9,7 @@
 #include "cutrain/data/npy.hpp"
 #include "cutrain/data/readers.hpp"
 #include "cutrain/error.hpp"
+#include "data_fixture.hpp"
 
 namespace cutrain::data {
 namespace {
@@ -147,6 +148,31 @@ TEST(Npy, HeaderParserRefusesWhatNumpyWouldNotWrite) {
   b[8] = 0xFF;  // a header longer than the file
   EXPECT_NE(parse(b).find("header claims"), std::string::npos);
   EXPECT_NE(parse({0x93, 'N', 'U'}).find("not a .npy file"), std::string::npos);
+}
+
+}  // namespace
+}  // namespace cutrain::data
+
+namespace cutrain::data {
+namespace {
+
+// A gzipped .npy whose header declares 2 floats but which inflates to 16 MiB more is refused as
+// soon as the stream passes the declared size.
+TEST(Npy, DecompressionBombStopsAtTheDeclaredSize) {
+  std::string header = "{'descr': '<f4', 'fortran_order': False, 'shape': (2,), }";
+  header.append(64 - (10 + header.size() + 1) % 64, ' ').append("\n");
+  std::vector<std::uint8_t> bytes = {0x93, 'N', 'U', 'M', 'P', 'Y', 1, 0,
+                                     static_cast<std::uint8_t>(header.size()), 0};
+  bytes.insert(bytes.end(), header.begin(), header.end());
+  const std::size_t declared = bytes.size() + 8;
+  EXPECT_EQ(npy_declared_size(bytes), declared);
+  bytes.resize(declared + (std::size_t{16} << 20), 0);
+  testing::write_bytes(testing::temp_path("bomb.npy.gz"), testing::gzip_bytes(bytes));
+  const std::string e = error_of([] { load_npy_features(testing::temp_path("bomb.npy.gz")); });
+  EXPECT_NE(e.find("decompresses to more than the " + std::to_string(declared) +
+                   " bytes its header declares"),
+            std::string::npos)
+      << e;
 }
 
 }  // namespace

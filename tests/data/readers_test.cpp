@@ -3,7 +3,9 @@
 
 #include <cmath>
 #include <cstring>
+#include <filesystem>
 #include <limits>
+#include <optional>
 
 #include "cutrain/data/readers.hpp"
 #include "cutrain/error.hpp"
@@ -117,6 +119,22 @@ TEST(Idx, RejectsBadFiles) {
   for (std::size_t i = 12; i < corrupt.size() - 8; ++i) corrupt[i] ^= 0x5A;
   write_bytes(temp_path("corrupt.gz"), corrupt);
   EXPECT_NE(testing::error_of([] { read_idx(temp_path("corrupt.gz")); }).find("corrupt gzip"),
+            std::string::npos);
+  // A decompression bomb: a header declaring 2 images of 4x4 over 16 MiB of zeros is refused as
+  // soon as the inflated stream passes the 48 bytes it declares (not after inflating it all).
+  std::vector<std::uint8_t> bomb = idx_bytes({2, 4, 4}, std::vector<std::uint8_t>(32, 1));
+  bomb.resize(bomb.size() + (std::size_t{16} << 20), 0);
+  write_bytes(temp_path("bomb.gz"), gzip_bytes(bomb));
+  const std::string e = testing::error_of([] { read_idx(temp_path("bomb.gz")); });
+  EXPECT_NE(e.find("decompresses to more than the 48 bytes its header declares"),
+            std::string::npos)
+      << e;
+  EXPECT_EQ(idx_declared_size(std::vector<std::uint8_t>{0, 0, 8, 2, 0, 0, 0}), std::nullopt);
+  EXPECT_EQ(idx_declared_size(idx_bytes({3, 5}, std::vector<std::uint8_t>(15))), 12U + 15U);
+  // A directory given as a file is named as one.
+  EXPECT_NE(testing::error_of([] {
+              read_idx(std::filesystem::temp_directory_path().string());
+            }).find("is a directory, not a file"),
             std::string::npos);
   // Images and labels of different counts; labels out of the class range.
   write_bytes(temp_path("img3"), idx_bytes({3, 2}, {1, 2, 3, 4, 5, 6}));

@@ -8,16 +8,31 @@
 #include <string>
 #include <vector>
 
+#include <functional>
+#include <optional>
+#include <span>
+
 #include "cutrain/data/dataset.hpp"
 
 namespace cutrain::data {
 
+// The whole size a file's header declares, read from the file's first bytes: nullopt while the
+// prefix is too short to say, SIZE_MAX when the header is malformed (its parser reports that).
+using DeclaredSize = std::function<std::optional<std::size_t>(std::span<const std::uint8_t>)>;
+
 // Reads a whole file, inflating it when it starts with the gzip magic (zlib). Decompressed
-// output is capped at `max_bytes`.
+// output is capped at `max_bytes` and, with `declared`, at the size the header declares: a
+// gzipped file is inflated as a stream and refused as soon as it outgrows its own header (a
+// decompression bomb costs the header's size, not the cap).
 std::vector<std::uint8_t> read_file(const std::string& path,
-                                    std::size_t max_bytes = std::size_t{1} << 32);
+                                    std::size_t max_bytes = std::size_t{1} << 32,
+                                    const DeclaredSize& declared = {});
 std::vector<std::uint8_t> gunzip(std::span<const std::uint8_t> bytes, const std::string& name,
-                                 std::size_t max_bytes = std::size_t{1} << 32);
+                                 std::size_t max_bytes = std::size_t{1} << 32,
+                                 const DeclaredSize& declared = {});
+// The sizes the IDX and NumPy headers declare (for read_file).
+std::optional<std::size_t> idx_declared_size(std::span<const std::uint8_t> prefix);
+std::optional<std::size_t> npy_declared_size(std::span<const std::uint8_t> prefix);
 
 // An IDX array: magic 0x0000TTDD (TT the element type, DD the number of dimensions), DD
 // big-endian uint32 dimensions, then the elements big-endian. Types: 0x08 uint8, 0x09 int8,
