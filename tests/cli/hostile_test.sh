@@ -78,6 +78,17 @@ cmp -s "$tmp/ck.safetensors" "$tmp/ck.orig" || fail "the checkpoint was modified
 "$bin" "${csv[@]}" --epochs 2 --resume "$tmp/ck.safetensors" --save "$tmp/ck.safetensors" \
   >/dev/null 2>"$tmp/err" || fail "--resume X --save X: $(cat "$tmp/err")"
 
+# 8. A checkpoint resumes only the model it was written by: the same tensor shapes under another
+# activation (or slope, or dropout rate) are refused, naming the module; the file is kept.
+cp "$tmp/ck.safetensors" "$tmp/ck.before"
+for change in "--activation tanh" "--activation leaky_relu"; do
+  # shellcheck disable=SC2086
+  run_limited "${csv[@]}" --epochs 3 --resume "$tmp/ck.safetensors" --save "$tmp/ck.safetensors" $change
+  [ $? -eq 1 ] && grep -q "written by another model - its module" "$tmp/err" ||
+    fail "--resume with $change: $(cat "$tmp/err")"
+done
+cmp -s "$tmp/ck.safetensors" "$tmp/ck.before" || fail "a refused resume modified the checkpoint"
+
 # 9. Empty paths (an unset shell variable) are refused, naming the flag.
 for flag in --resume --save --report --metrics --export-torch --predictions --init-from; do
   expect_usage_error "$flag was given an empty path" "${csv[@]}" --epochs 1 "$flag" ""
