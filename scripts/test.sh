@@ -44,6 +44,16 @@ echo "== clang-tidy (.clang-tidy) over src/ and tools/ =="
 # run-clang-tidy matches its pattern against absolute paths: anchor it at this checkout, or a
 # clone under a directory named src/ or tools/ (~/src/cutrain) would select tests/ too.
 root=$(python3 -c 'import os, re; print(re.escape(os.getcwd()))')
+# ... and keep it so: the pattern must select the host code of this checkout and nothing else.
+python3 - "^$root/(src|tools)/" "$PWD" build-asan/compile_commands.json <<'PY'
+import json, os, re, sys
+pattern, root, db = sys.argv[1:]
+chosen = [e["file"] for e in json.load(open(db)) if re.search(pattern, e["file"])]
+wrong = [f for f in chosen if not os.path.relpath(f, root).startswith(("src/", "tools/"))]
+if not chosen or wrong:
+    sys.exit(f"clang-tidy would check {len(chosen)} files, {len(wrong)} outside src/ and tools/: "
+             f"{wrong[:3]}")
+PY
 quiet run-clang-tidy -p build-asan -quiet -j "$JOBS" "^$root/(src|tools)/"
 # The CPU-only build compiles neither src/cuda/ nor the CUDA branches of the files that have
 # them: those once more as the CUDA build compiles them.
