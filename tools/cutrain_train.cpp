@@ -276,8 +276,8 @@ int run(const Config& c, const std::string& command_line) {
   std::optional<tools::ClassResults> by_class;
   std::vector<train::TargetMetrics> by_target;
   if (!d.regression && rank == 0) {  // predict() has no collectives: rank 0 alone
-    by_class = tools::class_results(trainer.predict(test), d.outputs, test.labels);
-    print_per_class(*by_class, d.class_names);
+    by_class = tools::class_results_if_small(trainer.predict(test), d.outputs, test.labels);
+    if (by_class) print_per_class(*by_class, d.class_names);
   } else if (rank == 0) {
     by_target = trainer.regression_metrics(test);
     print_per_target(by_target, d.target_names);

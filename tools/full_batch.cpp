@@ -71,8 +71,9 @@ int run_full_batch(const Config& c, nn::Sequential& model, const TrainData& d, D
   std::optional<ClassResults> by_class;
   std::vector<train::TargetMetrics> by_target;
   if (!d.regression) {
-    by_class = class_results(train::predict(model, d.test, eval_options), outputs, d.test.labels);
-    print_per_class(*by_class, d.class_names);
+    by_class =
+        class_results_if_small(train::predict(model, d.test, eval_options), outputs, d.test.labels);
+    if (by_class) print_per_class(*by_class, d.class_names);
   } else {
     by_target = train::regression_metrics(model, d.test, eval_options);
     print_per_target(by_target, d.target_names);

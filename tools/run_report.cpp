@@ -30,6 +30,15 @@ ClassResults class_results(const std::vector<float>& logits, std::int64_t classe
           c >= 2 ? train::roc_auc(logits, c, labels) : train::RocAuc{{}, std::nan("")}};
 }
 
+std::optional<ClassResults> class_results_if_small(const std::vector<float>& logits,
+                                                   std::int64_t classes,
+                                                   const std::vector<std::int32_t>& labels) {
+  if (classes <= kMaxClassesReported) return class_results(logits, classes, labels);
+  std::printf("(no per-class table or confusion matrix for %lld classes; at most %lld)\n",
+              static_cast<long long>(classes), static_cast<long long>(kMaxClassesReported));
+  return std::nullopt;
+}
+
 void print_per_class(const ClassResults& r, const std::vector<std::string>& names) {
   const train::ConfusionMatrix& m = r.matrix;
   const std::vector<double> recall = m.recall(), precision = m.precision(), f1 = m.f1();

@@ -4,6 +4,7 @@
 #include <nlohmann/json.hpp>
 
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -24,6 +25,13 @@ struct ClassResults {
 };
 ClassResults class_results(const std::vector<float>& logits, std::int64_t classes,
                            const std::vector<std::int32_t>& labels);
+// Above this many classes the per-class table and the confusion matrix (classes^2 counts) are
+// left out, with a line saying so: a run with --max-classes raised must not die in its report.
+inline constexpr std::int64_t kMaxClassesReported = 1000;
+// class_results when the class count allows it (else prints why not and returns nothing).
+std::optional<ClassResults> class_results_if_small(const std::vector<float>& logits,
+                                                   std::int64_t classes,
+                                                   const std::vector<std::int32_t>& labels);
 // A table on stdout (rows, recall = the class's accuracy, precision, F1, ROC AUC; names where
 // known), and the report's "test_per_class" rows, "test_macro_f1", "test_roc_auc" (macro) and
 // "test_confusion_matrix" (rows: true class, columns: predicted).

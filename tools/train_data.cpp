@@ -5,6 +5,7 @@
 #include <charconv>
 #include <cmath>
 #include <filesystem>
+#include <initializer_list>
 #include <string>
 #include <string_view>
 #include <tuple>
@@ -13,6 +14,26 @@
 
 namespace cutrain::tools {
 namespace {
+
+// Labels number the classes, so one implausible label (100000 in a 4-row file) would make that
+// many classes - output units, class weights, a confusion matrix of classes^2 - and fail much
+// later, or not at all. --max-classes bounds it, naming the file and the label.
+struct LabelSource {
+  const char* flag;
+  const std::string& path;
+  const data::Dataset* d;
+};
+void check_class_count(const Config& c, std::initializer_list<LabelSource> sources) {
+  for (const LabelSource& s : sources) {
+    if (s.d->classes <= c.max_classes || s.d->labels.empty()) continue;
+    const std::int32_t top = *std::max_element(s.d->labels.begin(), s.d->labels.end());
+    throw UsageError(std::string(s.flag) + " '" + s.path + "' has the label " +
+                     std::to_string(top) + ", which makes " + std::to_string(s.d->classes) +
+                     " classes, more than --max-classes " + std::to_string(c.max_classes) +
+                     " allows (a typo in the labels? raise --max-classes if not)");
+  }
+}
+
 
 // --target: a header name, or a column index (negative: from the end).
 data::CsvOptions csv_options(const Config& c) {
@@ -79,6 +100,9 @@ std::tuple<data::Dataset, data::Dataset, data::Dataset> read_csv_files(const Con
                        " feature columns but --train-csv '" + c.train_csv + "' has " +
                        std::to_string(train.features));
   if (!c.regression) {
+    check_class_count(c, {{"--train-csv", c.train_csv, &train},
+                          {"--test-csv", c.test_csv, &test},
+                          {"--val-csv", c.val_csv, &val}});
     const std::int32_t classes = std::max({train.classes, test.classes, val.classes});
     train.classes = test.classes = val.classes = classes;
   }
@@ -185,6 +209,9 @@ void read_npy_files(const Config& c, TrainData& d) {
                        std::to_string(d.train.target_width));
   }
   if (!c.regression) {
+    check_class_count(c, {{"--train-npy", c.train_npy, &d.train},
+                          {"--test-npy", c.test_npy, &d.test},
+                          {"--val-npy", c.val_npy, &d.val}});
     const std::int32_t classes = std::max({d.train.classes, d.test.classes, d.val.classes});
     d.train.classes = d.test.classes = d.val.classes = classes;
   }

@@ -66,6 +66,11 @@ void add_options(CLI::App& app, Config& c) {
                  "training split's per-feature mean or median (scikit-learn's SimpleImputer); "
                  "without it a missing value is an error")
       ->check(CLI::IsMember({"mean", "median"}));
+  app.add_option("--max-classes", c.max_classes,
+                 "the most classes the labels may number (a label of 100000 in a small file is a "
+                 "typo, not 100001 classes); raise it for data with more")
+      ->check(kPositive)
+      ->capture_default_str();
   app.add_flag("--regression", c.regression,
                "the CSV target is a float: train with mean squared error, one output (default: "
                "integer class labels, softmax cross-entropy)");

@@ -369,6 +369,9 @@ Dataset load_npy(const std::string& x_path, const std::string& y_path, bool regr
                   ": class labels must be (N) or (N, 1); for float targets use regression");
     d.labels = npy_labels(y.bytes, y.header, y_path);
     const auto top = std::max_element(d.labels.begin(), d.labels.end());
+    CUTRAIN_CHECK(top == d.labels.end() || *top < (1 << 24), y_path, ": label ",
+                  top == d.labels.end() ? 0 : *top,
+                  " is not below 2^24 (class labels number the classes)");
     d.classes = top == d.labels.end() ? 0 : *top + 1;
   }
   d.validate(x_path);

@@ -117,6 +117,18 @@ run_limited "${csv[@]}" --epochs 1 --batchnorm --batch-size 299
 run_limited "${csv[@]}" --epochs 1 --batchnorm --batch-size 299 --drop-last ||
   fail "--drop-last: $(cat "$tmp/err")"
 
+# 5. An implausible label is refused naming the file and the label, not trained on (bad_alloc in
+# the confusion matrix later); labels a float cannot hold exactly are refused by the reader.
+printf 'a,label\n0.5,0\n0.1,1\n0.7,100000\n0.2,1\n' >"$tmp/typo.csv"
+expect_usage_error "--train-csv '$tmp/typo.csv' has the label 100000, which makes 100001 classes, more than --max-classes 1000" \
+  --train-csv "$tmp/typo.csv" --test-csv "$tmp/typo.csv" --target label --device cpu --epochs 1
+run_limited --train-csv "$tmp/typo.csv" --test-csv "$tmp/typo.csv" --target label --device cpu \
+  --epochs 1 --hidden 2 --max-classes 200000 || fail "--max-classes 200000: $(cat "$tmp/err")"
+printf 'a,label\n0.5,0\n0.1,1e9\n' >"$tmp/big.csv"
+run_limited --train-csv "$tmp/big.csv" --test-csv "$tmp/big.csv" --target label --device cpu --epochs 1
+[ $? -eq 1 ] && grep -q "big.csv:3: label 1e+09 is not below 2^24" "$tmp/err" ||
+  fail "label 1e9: $(cat "$tmp/err")"
+
 # 14. Counts that would overflow the step count are refused, naming the flag.
 expect_usage_error "--epochs: must be between 0 and 10^9" "${csv[@]}" --epochs 9223372036854775807
 
