@@ -333,8 +333,8 @@ Dataset parse_csv(std::string_view text, const std::string& name, const CsvOptio
     float max_label = 0;
     for (std::size_t i = 0; i < label_values.size(); ++i) {
       const float v = label_values[i];
-      CUTRAIN_CHECK(v >= 0 && v == std::floor(v), name, ":", i + first + 1, ": label ", v,
-                    " is not a non-negative integer");
+      CUTRAIN_CHECK(std::isfinite(v) && v >= 0 && v == std::floor(v), name, ":", i + first + 1,
+                    ": label ", v, " is not a non-negative integer");
       // Labels travel as float here: above 2^24 neighbouring integers are the same float.
       CUTRAIN_CHECK(v < 16777216.0F, name, ":", i + first + 1, ": label ", v,
                     " is not below 2^24 (class labels number the classes)");
