@@ -106,9 +106,8 @@ int main(int argc, char** argv) {
             "\"seconds_per_step\":%.9g,\"tflops\":%.4g,\"gemm_tflops\":%.4g,"
             "\"fraction_of_gemm\":%.4f}\n",
             device.str().c_str(), s.name, static_cast<long long>(s.batch),
-            static_cast<long long>(s.c), static_cast<long long>(s.co),
-            static_cast<long long>(s.hw), layer_s, flops / layer_s * 1e-12,
-            flops / gemm_s * 1e-12, gemm_s / layer_s);
+            static_cast<long long>(s.c), static_cast<long long>(s.co), static_cast<long long>(s.hw),
+            layer_s, flops / layer_s * 1e-12, flops / gemm_s * 1e-12, gemm_s / layer_s);
       else
         std::printf("%-20s %6lld %10.1f %10.3f %10.3f %8.1f%%\n", s.name,
                     static_cast<long long>(s.batch), layer_s * 1e6, flops / layer_s * 1e-12,

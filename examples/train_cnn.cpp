@@ -34,13 +34,13 @@ int main(int argc, char** argv) {
   try {
     const Device device = default_device();
     nn::Sequential model(784);
-    model.emplace<nn::Unflatten>(1, Shape{1, 28, 28});           // [784] -> [1, 28, 28]
+    model.emplace<nn::Unflatten>(1, Shape{1, 28, 28});  // [784] -> [1, 28, 28]
     model.emplace<nn::Conv2d>(1, 16, /*kernel_size=*/3, /*stride=*/1, /*padding=*/1);
     model.emplace<nn::BatchNorm2d>(16).emplace<nn::Activation>(nn::Activation::Kind::kRelu);
-    model.emplace<nn::MaxPool2d>(2);                              // -> [16, 14, 14]
+    model.emplace<nn::MaxPool2d>(2);  // -> [16, 14, 14]
     model.emplace<nn::Conv2d>(16, 32, 3, 1, 1).emplace<nn::BatchNorm2d>(32);
     model.emplace<nn::Activation>(nn::Activation::Kind::kRelu).emplace<nn::MaxPool2d>(2);
-    model.emplace<nn::Flatten>();                                 // -> [32 * 7 * 7]
+    model.emplace<nn::Flatten>();  // -> [32 * 7 * 7]
     model.emplace<nn::Linear>(32 * 7 * 7, 10);
     model.build(device, /*seed=*/1);  // He initialization: ReLUs follow the convolutions
     std::printf("device %s\n%s", device.str().c_str(), model.summary().c_str());
@@ -61,8 +61,8 @@ int main(int argc, char** argv) {
         (std::filesystem::temp_directory_path() / "train_cnn_torch.safetensors").string();
     train::export_torch(exported, model);  // cutrain_torch.build_model(exported) in Python
     std::printf("%lld epochs on %lld images: test accuracy %.4f (PyTorch export %s)\n",
-                static_cast<long long>(epochs), static_cast<long long>(train.rows),
-                result.accuracy, exported.c_str());
+                static_cast<long long>(epochs), static_cast<long long>(train.rows), result.accuracy,
+                exported.c_str());
     return result.accuracy > 0.8 ? 0 : 1;
   } catch (const Error& e) {
     std::fprintf(stderr, "%s\n", e.what());

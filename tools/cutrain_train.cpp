@@ -255,9 +255,11 @@ int run(const Config& c, const std::string& command_line) {
                       : *std::max_element(target->per_epoch.begin(), target->per_epoch.end()));
   }
   if (!c.predictions.empty() && rank == 0)
-    write_predictions(c.predictions, trainer.predict(c.predict_npy.empty() && c.predict_csv.empty() ? test : d.predict),
-                      d.outputs, d.regression, d.target_names,
-                      d.train.class_names);  // names of text labels only
+    write_predictions(
+        c.predictions,
+        trainer.predict(c.predict_npy.empty() && c.predict_csv.empty() ? test : d.predict),
+        d.outputs, d.regression, d.target_names,
+        d.train.class_names);  // names of text labels only
   if (!c.export_torch.empty() && rank == 0)
     train::export_torch(c.export_torch, model, {{train::kDataSpecKey, d.spec.to_json()}});
   if (!c.export_torch_optimizer.empty() && rank == 0)

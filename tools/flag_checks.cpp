@@ -25,34 +25,17 @@ constexpr const char* kScheduleFlags[] = {"--schedule", "--step-size", "--gamma"
 
 // The flags of the mini-batch trainer, which the full-batch optimizers do not use (nor the
 // schedule's).
-constexpr const char* kMiniBatchOnly[] = {"--val-csv",
-                                          "--batchnorm",
-                                          "--momentum",
-                                          "--nesterov",
-                                          "--dampening",
-                                          "--alpha",
-                                          "--centered",
-                                          "--beta1",
-                                          "--beta2",
-                                          "--eps",
-                                          "--weight-decay",
-                                          "--amsgrad",
-                                          "--clip-norm",
-                                          "--label-smoothing",
-                                          "--ema",
-                                          "--accumulate",
-                                          "--patience",
-                                          "--monitor",
-                                          "--val-fraction",
-                                          "--no-shuffle",
-                                          "--drop-last",
-                                          "--metrics",
-                                          "--resume",
-                                          "--checkpoint-every",
-                                          "--resident-data",
-                                          "--bucket-mb",
-                                          "--target-accuracy",
-                                          "--find-lr"};
+constexpr const char* kMiniBatchOnly[] = {
+    "--val-csv",       "--batchnorm",       "--momentum",
+    "--nesterov",      "--dampening",       "--alpha",
+    "--centered",      "--beta1",           "--beta2",
+    "--eps",           "--weight-decay",    "--amsgrad",
+    "--clip-norm",     "--label-smoothing", "--ema",
+    "--accumulate",    "--patience",        "--monitor",
+    "--val-fraction",  "--no-shuffle",      "--drop-last",
+    "--metrics",       "--resume",          "--checkpoint-every",
+    "--resident-data", "--bucket-mb",       "--target-accuracy",
+    "--find-lr"};
 
 // What a learning-rate range test (--find-lr) does not do: train to the end, evaluate, write
 // (nor the schedule's).

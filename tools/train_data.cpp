@@ -34,7 +34,6 @@ void check_class_count(const Config& c, std::initializer_list<LabelSource> sourc
   }
 }
 
-
 // --target: a header name, or a column index (negative: from the end).
 data::CsvOptions csv_options(const Config& c) {
   data::CsvOptions o;

@@ -318,15 +318,14 @@ namespace {
 // (32,64) that is 28x28x1 -> 14x14x32 -> 7x7x64 -> 3136 -> 128 -> 10. Returns the flat width.
 std::int64_t add_conv_blocks(nn::Sequential& model, const Config& c, std::int64_t features,
                              const nn::Activation& act) {
-  std::vector<std::int64_t> shape =
-      c.input_shape.empty() ? std::vector<std::int64_t>{1, 28, 28}
-                            : parse_sizes("--input-shape", c.input_shape);
+  std::vector<std::int64_t> shape = c.input_shape.empty()
+                                        ? std::vector<std::int64_t>{1, 28, 28}
+                                        : parse_sizes("--input-shape", c.input_shape);
   if (shape.size() != 3 || shape[0] * shape[1] * shape[2] != features)
-    throw UsageError("--input-shape: " +
-                     (c.input_shape.empty() ? std::string("the default 1,28,28")
-                                            : "'" + c.input_shape + "'") +
-                     " must be C,H,W with C x H x W = the data's " + std::to_string(features) +
-                     " features");
+    throw UsageError(
+        "--input-shape: " +
+        (c.input_shape.empty() ? std::string("the default 1,28,28") : "'" + c.input_shape + "'") +
+        " must be C,H,W with C x H x W = the data's " + std::to_string(features) + " features");
   model.emplace<nn::Unflatten>(1, shape);
   std::int64_t channels = shape[0];
   for (const std::int64_t k : parse_sizes("--channels", c.channels)) {
@@ -339,9 +338,9 @@ std::int64_t add_conv_blocks(nn::Sequential& model, const Config& c, std::int64_
       channels = k;
     }
     if (shape[1] < 2 || shape[2] < 2)
-      throw UsageError("--channels: " + std::to_string(parse_sizes("--channels", c.channels).size()) +
-                       " blocks halve the " + std::to_string(features) +
-                       "-feature image below 1x1: give fewer");
+      throw UsageError(
+          "--channels: " + std::to_string(parse_sizes("--channels", c.channels).size()) +
+          " blocks halve the " + std::to_string(features) + "-feature image below 1x1: give fewer");
     model.emplace<nn::MaxPool2d>(2);
     shape = {k, shape[1] / 2, shape[2] / 2};
   }

@@ -53,7 +53,7 @@ struct Config {
   double val_fraction = 0;
   std::uint64_t seed = 0;
   bool no_shuffle = false, standardize = false;
-  bool drop_last = false;  // drop each epoch's last partial batch (DataLoader's drop_last)
+  bool drop_last = false;           // drop each epoch's last partial batch (DataLoader's drop_last)
   std::int64_t max_classes = 1000;  // a label beyond this is taken for a mistake, not a class
   std::string monitor = "val_loss";  // what --patience watches: val_loss or val_accuracy
   bool stratify = false;       // --val-fraction keeps each class's share (data::stratified_split)

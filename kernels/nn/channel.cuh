@@ -22,9 +22,9 @@ inline constexpr int kChannelLanes = 256;
 
 // Where channel c's values lie: x + base + at(j).
 struct ChannelView {
-  std::int64_t count = 0;  // N P
-  std::int64_t plane = 1;  // P
-  std::int64_t stride = 1; // C P
+  std::int64_t count = 0;   // N P
+  std::int64_t plane = 1;   // P
+  std::int64_t stride = 1;  // C P
   CUTRAIN_HD std::int64_t base(std::int64_t c) const { return c * plane; }
   CUTRAIN_HD std::int64_t at(std::int64_t j) const { return (j / plane) * stride + j % plane; }
 };

@@ -58,8 +58,8 @@ __global__ void pool_forward_kernel(rules::Pool kind, rules::ConvGeometry g,
 
 __global__ void pool_backward_kernel(rules::Pool kind, rules::ConvGeometry g,
                                      const float* __restrict__ dy,
-                                     const std::int32_t* __restrict__ index,
-                                     float* __restrict__ dx, std::int64_t n) {
+                                     const std::int32_t* __restrict__ index, float* __restrict__ dx,
+                                     std::int64_t n) {
   for (std::int64_t i = lane_id(); i < n; i += lanes())
     dx[i] = rules::pool_grad(kind, g, dy, index, i);
 }
@@ -80,8 +80,7 @@ __global__ void channel_sum_kernel(const float* __restrict__ x, rules::ChannelVi
   __shared__ double shared[rules::kChannelLanes + 1];
   const float* xc = x + v.base(blockIdx.x);
   double s = 0.0;
-  for (std::int64_t j = threadIdx.x; j < v.count; j += rules::kChannelLanes)
-    s += xc[v.at(j)];
+  for (std::int64_t j = threadIdx.x; j < v.count; j += rules::kChannelLanes) s += xc[v.at(j)];
   const double total = block_lane_sum(s, shared);
   if (threadIdx.x == 0) out[blockIdx.x] = static_cast<float>(total);
 }
@@ -122,9 +121,9 @@ __global__ void batchnorm2d_eval_kernel(const float* __restrict__ x, float* __re
                                         std::int64_t n) {
   for (std::int64_t i = lane_id(); i < n; i += lanes()) {
     const std::int64_t c = (i / plane) % channels;
-    y[i] = rules::batchnorm_apply(x[i], running_mean[c],
-                                  rules::batchnorm_invstd(running_var[c], eps),
-                                  gamma ? gamma[c] : 1.0F, beta ? beta[c] : 0.0F);
+    y[i] =
+        rules::batchnorm_apply(x[i], running_mean[c], rules::batchnorm_invstd(running_var[c], eps),
+                               gamma ? gamma[c] : 1.0F, beta ? beta[c] : 0.0F);
   }
 }
 
@@ -155,20 +154,19 @@ __global__ void batchnorm2d_backward_kernel(const float* __restrict__ x,
   const float k = (gamma ? gamma[c] : 1.0F) * invstd / count;
   for (std::int64_t j = threadIdx.x; j < v.count; j += rules::kChannelLanes) {
     const float xhat = (xc[v.at(j)] - mean) * invstd;
-    dxc[v.at(j)] = rules::batchnorm_input_grad(dyc[v.at(j)], xhat, k, count,
-                                               static_cast<float>(sum_dy),
-                                               static_cast<float>(sum_dy_xhat));
+    dxc[v.at(j)] = rules::batchnorm_input_grad(
+        dyc[v.at(j)], xhat, k, count, static_cast<float>(sum_dy), static_cast<float>(sum_dy_xhat));
   }
 }
 
 }  // namespace
 
-#define CUTRAIN_CONV_LAUNCH(kernel, n, ...)                                            \
-  do {                                                                                 \
-    if ((n) <= 0) break;                                                               \
-    kernel<<<resident_grid<kernel>(static_cast<std::size_t>(n)), kBlock, 0, stream>>>( \
-        __VA_ARGS__, (n));                                                             \
-    CUTRAIN_CUDA_CHECK_LAUNCH();                                                       \
+#define CUTRAIN_CONV_LAUNCH(kernel, n, ...)                                                        \
+  do {                                                                                             \
+    if ((n) <= 0) break;                                                                           \
+    kernel<<<resident_grid<kernel>(static_cast<std::size_t>(n)), kBlock, 0, stream>>>(__VA_ARGS__, \
+                                                                                      (n));        \
+    CUTRAIN_CUDA_CHECK_LAUNCH();                                                                   \
   } while (0)
 
 void launch_im2col(const rules::ConvGeometry& g, const float* x, std::int64_t nb, float* col,

@@ -122,8 +122,7 @@ CUTRAIN_HD float col2im_value(const ConvGeometry& g, const float* dcol, std::int
 
 // The GEMM's [Co, nb P] layout and NCHW: element i of the NCHW chunk [nb, Co, P] is entry
 // (co, n P + p) of the GEMM's matrix.
-CUTRAIN_HD std::int64_t gemm_index_of_nchw(const ConvGeometry& g, std::int64_t nb,
-                                           std::int64_t i) {
+CUTRAIN_HD std::int64_t gemm_index_of_nchw(const ConvGeometry& g, std::int64_t nb, std::int64_t i) {
   const std::int64_t p = i % g.p(), co = (i / g.p()) % g.co, n = i / (g.p() * g.co);
   return co * (nb * g.p()) + n * g.p() + p;
 }

@@ -5,9 +5,9 @@
 // bits on every run and backend). NCHW; the geometry is rules::ConvGeometry with co == c.
 //
 //   max:      y = max over the window's in-bounds elements; the index of the first maximum in
-//             row-major window order is kept (a NaN wins - the last NaN - and propagates), as PyTorch's
-//             CPU kernel compares;
-//             dx[i] = sum of dy over the windows whose kept index is i
+//             row-major window order is kept (a NaN wins - the last NaN - and propagates), as
+//             PyTorch's CPU kernel compares; dx[i] = sum of dy over the windows whose kept index is
+//             i
 //   avg:      y = sum over the window's in-bounds elements / (kh kw) - padding counts as zeros
 //             (count_include_pad=True, PyTorch's default); dx[i] = sum dy / (kh kw) over the
 //             windows containing i
@@ -66,8 +66,8 @@ CUTRAIN_HD void windows_containing(std::int64_t i, std::int64_t k, std::int64_t 
 }
 
 // dx at (hi, wi) of a max pool: dy and index are the sample-channel's output planes.
-CUTRAIN_HD float max_pool_grad_at(const ConvGeometry& g, const float* dy,
-                                  const std::int32_t* index, std::int64_t hi, std::int64_t wi) {
+CUTRAIN_HD float max_pool_grad_at(const ConvGeometry& g, const float* dy, const std::int32_t* index,
+                                  std::int64_t hi, std::int64_t wi) {
   std::int64_t h_first, h_last, w_first, w_last;
   windows_containing(hi, g.kh, g.sh, g.ph, g.ho, &h_first, &h_last);
   windows_containing(wi, g.kw, g.sw, g.pw, g.wo, &w_first, &w_last);
@@ -142,8 +142,8 @@ CUTRAIN_HD float adaptive_avg_pool_value(const ConvGeometry& g, const float* x, 
   return adaptive_avg_pool_at(g, x + nc * g.in_plane(), ho, wo);
 }
 
-CUTRAIN_HD float adaptive_avg_pool_grad_at(const ConvGeometry& g, const float* dy,
-                                           std::int64_t hi, std::int64_t wi) {
+CUTRAIN_HD float adaptive_avg_pool_grad_at(const ConvGeometry& g, const float* dy, std::int64_t hi,
+                                           std::int64_t wi) {
   float sum = 0.0F;
   for (std::int64_t ho = 0; ho < g.ho; ++ho) {
     const std::int64_t h0 = adaptive_begin(ho, g.h, g.ho), h1 = adaptive_end(ho, g.h, g.ho);

@@ -18,8 +18,8 @@ std::string size2(const char* name, Size2 s) {
 
 }  // namespace
 
-Conv2d::Conv2d(std::int64_t in_channels, std::int64_t out_channels, Size2 kernel_size,
-               Size2 stride, Size2 padding, Size2 dilation, bool bias, std::int64_t groups)
+Conv2d::Conv2d(std::int64_t in_channels, std::int64_t out_channels, Size2 kernel_size, Size2 stride,
+               Size2 padding, Size2 dilation, bool bias, std::int64_t groups)
     : in_(in_channels),
       out_(out_channels),
       kernel_(kernel_size),
@@ -44,11 +44,12 @@ Conv2d::Conv2d(std::int64_t in_channels, std::int64_t out_channels, Size2 kernel
 
 std::string Conv2d::torch_args() const {
   using detail::pair;
-  return cutrain::detail::cat(
-      "{\"in_channels\": ", in_, ", \"out_channels\": ", out_,
-      ", \"kernel_size\": ", pair(kernel_.h, kernel_.w), ", \"stride\": ", pair(stride_.h, stride_.w),
-      ", \"padding\": ", pair(padding_.h, padding_.w), ", \"dilation\": ",
-      pair(dilation_.h, dilation_.w), ", \"bias\": ", bias_ ? "true" : "false", "}");
+  return cutrain::detail::cat("{\"in_channels\": ", in_, ", \"out_channels\": ", out_,
+                              ", \"kernel_size\": ", pair(kernel_.h, kernel_.w),
+                              ", \"stride\": ", pair(stride_.h, stride_.w),
+                              ", \"padding\": ", pair(padding_.h, padding_.w),
+                              ", \"dilation\": ", pair(dilation_.h, dilation_.w),
+                              ", \"bias\": ", bias_ ? "true" : "false", "}");
 }
 
 void Conv2d::declare(Declarations& d) const {

@@ -39,9 +39,8 @@ void for_channel(const rules::ChannelView& v, const F& f) {
 template <class Value>  // value(offset)
 double lane_sum(const rules::ChannelView& v, const Value& value) {
   double lanes[rules::kChannelLanes] = {};
-  for_channel(v, [&](std::int64_t j, std::int64_t at) {
-    lanes[j % rules::kChannelLanes] += value(at);
-  });
+  for_channel(
+      v, [&](std::int64_t j, std::int64_t at) { lanes[j % rules::kChannelLanes] += value(at); });
   return rules::combine_lanes(lanes);
 }
 
@@ -94,9 +93,11 @@ void nchw_to_gemm(const Exec& e, const rules::ConvGeometry& g, const float* dy, 
                                            [=](std::size_t r) {
                                              const auto n = static_cast<std::int64_t>(r) / g.co;
                                              const auto co = static_cast<std::int64_t>(r) % g.co;
-                                             const float* in = dy + static_cast<std::int64_t>(r) * g.p();
+                                             const float* in =
+                                                 dy + static_cast<std::int64_t>(r) * g.p();
                                              float* out = dycol + co * nb * g.p() + n * g.p();
-                                             for (std::int64_t p = 0; p < g.p(); ++p) out[p] = in[p];
+                                             for (std::int64_t p = 0; p < g.p(); ++p)
+                                               out[p] = in[p];
                                            }),
                         kernels::launch_nchw_to_gemm(g, dy, nb, dycol, e.stream))
 }
@@ -121,9 +122,9 @@ void pool_forward(const Exec& e, rules::Pool kind, const rules::ConvGeometry& g,
   CUTRAIN_CONV_DISPATCH(cpu::parallel_rows(sz(n * g.c),
                                            [=](std::size_t r) {
                                              const auto nc = static_cast<std::int64_t>(r);
-                                             rules::pool_plane(kind, g, x + nc * g.in_plane(),
-                                                               y + nc * g.p(),
-                                                               index ? index + nc * g.p() : nullptr);
+                                             rules::pool_plane(
+                                                 kind, g, x + nc * g.in_plane(), y + nc * g.p(),
+                                                 index ? index + nc * g.p() : nullptr);
                                            }),
                         kernels::launch_pool_forward(kind, g, n, x, y, index, e.stream))
 }
@@ -156,13 +157,11 @@ void batchnorm2d_train(const Exec& e, const float* x, float* y, std::int64_t n,
             const float* xc = x + v.base(c);
             float* yc = y + v.base(c);
             const double count = static_cast<double>(v.count);
-            const double mean = lane_sum(v, [&](std::int64_t at) { return double{xc[at]}; }) /
-                                count;
-            const double var = lane_sum(v,
-                                        [&](std::int64_t at) {
-                                          return rules::bn_square_dev(xc, at, mean);
-                                        }) /
-                               count;
+            const double mean =
+                lane_sum(v, [&](std::int64_t at) { return double{xc[at]}; }) / count;
+            const double var =
+                lane_sum(v, [&](std::int64_t at) { return rules::bn_square_dev(xc, at, mean); }) /
+                count;
             rules::batchnorm_finish(mean, var, v.count, eps, momentum, running_mean + c,
                                     running_var + c, save_mean + c, save_invstd + c);
             const float g = gamma ? gamma[c] : 1.0F, b = beta ? beta[c] : 0.0F;
@@ -188,17 +187,17 @@ void batchnorm2d_eval(const Exec& e, const float* x, float* y, std::int64_t n,
                            const float g = gamma ? gamma[c] : 1.0F, b = beta ? beta[c] : 0.0F;
                            const std::int64_t at = static_cast<std::int64_t>(r) * plane;
                            for (std::int64_t p = 0; p < plane; ++p)
-                             y[at + p] = rules::batchnorm_apply(x[at + p], running_mean[c],
-                                                                invstd, g, b);
+                             y[at + p] =
+                                 rules::batchnorm_apply(x[at + p], running_mean[c], invstd, g, b);
                          }),
       kernels::launch_batchnorm2d_eval(x, y, n, channels, plane, gamma, beta, eps, running_mean,
                                        running_var, e.stream))
 }
 
-void batchnorm2d_backward(const Exec& e, const float* x, const float* dy, float* dx,
-                          std::int64_t n, std::int64_t channels, std::int64_t plane,
-                          const float* gamma, const float* save_mean, const float* save_invstd,
-                          float* dgamma, float* dbeta) {
+void batchnorm2d_backward(const Exec& e, const float* x, const float* dy, float* dx, std::int64_t n,
+                          std::int64_t channels, std::int64_t plane, const float* gamma,
+                          const float* save_mean, const float* save_invstd, float* dgamma,
+                          float* dbeta) {
   const rules::ChannelView v = rules::channel_view(n, channels, plane);
   CUTRAIN_CONV_DISPATCH(
       cpu::parallel_for(
@@ -223,9 +222,9 @@ void batchnorm2d_backward(const Exec& e, const float* x, const float* dy, float*
             const float k = (gamma ? gamma[c] : 1.0F) * invstd / count;
             for_channel(v, [&](std::int64_t, std::int64_t at) {
               const float xhat = (xc[at] - mean) * invstd;
-              dxc[at] = rules::batchnorm_input_grad(dyc[at], xhat, k, count,
-                                                    static_cast<float>(sum_dy),
-                                                    static_cast<float>(sum_dy_xhat));
+              dxc[at] =
+                  rules::batchnorm_input_grad(dyc[at], xhat, k, count, static_cast<float>(sum_dy),
+                                              static_cast<float>(sum_dy_xhat));
             });
           }),
       kernels::launch_batchnorm2d_backward(x, dy, dx, n, channels, plane, gamma, save_mean,

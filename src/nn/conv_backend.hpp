@@ -38,9 +38,9 @@ void batchnorm2d_eval(const Exec& e, const float* x, float* y, std::int64_t n,
                       std::int64_t channels, std::int64_t plane, const float* gamma,
                       const float* beta, float eps, const float* running_mean,
                       const float* running_var);
-void batchnorm2d_backward(const Exec& e, const float* x, const float* dy, float* dx,
-                          std::int64_t n, std::int64_t channels, std::int64_t plane,
-                          const float* gamma, const float* save_mean, const float* save_invstd,
-                          float* dgamma, float* dbeta);
+void batchnorm2d_backward(const Exec& e, const float* x, const float* dy, float* dx, std::int64_t n,
+                          std::int64_t channels, std::int64_t plane, const float* gamma,
+                          const float* save_mean, const float* save_invstd, float* dgamma,
+                          float* dbeta);
 
 }  // namespace cutrain::nn::backend

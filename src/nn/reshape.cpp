@@ -32,8 +32,7 @@ Unflatten::Unflatten(std::int64_t dim, Shape sizes) : dim_(dim), sizes_(std::mov
 
 std::string Unflatten::torch_args() const {
   std::string s = "{\"dim\": " + std::to_string(dim_) + ", \"unflattened_size\": [";
-  for (std::size_t i = 0; i < sizes_.size(); ++i)
-    s += (i ? ", " : "") + std::to_string(sizes_[i]);
+  for (std::size_t i = 0; i < sizes_.size(); ++i) s += (i ? ", " : "") + std::to_string(sizes_[i]);
   return s + "]}";
 }
 

@@ -147,8 +147,8 @@ void Sequential::build(Device device, std::uint64_t seed) {
       const Shape input = shapes_.back();
       shapes_.clear();
       widths_.clear();
-      CUTRAIN_FAIL("Sequential: layer ", i, " (", layers_[i]->kind(), ") cannot take input of shape ",
-                   shape_str(input), ": ", why);
+      CUTRAIN_FAIL("Sequential: layer ", i, " (", layers_[i]->kind(),
+                   ") cannot take input of shape ", shape_str(input), ": ", why);
     }
     CUTRAIN_CHECK(numel(shapes_.back()) > 0, "Sequential: layer ", i, " (", layers_[i]->kind(),
                   ") gives an empty output of shape ", shape_str(shapes_.back()));

@@ -41,8 +41,8 @@ std::vector<float> staged_values(const Arena& arena, const io::SafetensorsFile& 
     // A diverged run's weights (valid checksum and all) must not load as a model to train or
     // predict with.
     const auto bad = std::find_if(v.begin(), v.end(), [](float x) { return !std::isfinite(x); });
-    CUTRAIN_CHECK(bad == v.end(), path, ": tensor '", d->name, "' holds a non-finite value (",
-                  *bad, " at element ", bad - v.begin(),
+    CUTRAIN_CHECK(bad == v.end(), path, ": tensor '", d->name, "' holds a non-finite value (", *bad,
+                  " at element ", bad - v.begin(),
                   "): the file was written by a diverged run; it cannot be loaded");
     std::copy(v.begin(), v.end(), all.begin() + static_cast<std::ptrdiff_t>(t.offset));
   }

@@ -4,8 +4,8 @@
 #include <cstdint>
 #include <limits>
 #include <memory>
-#include <optional>
 #include <nlohmann/json.hpp>
+#include <optional>
 #include <set>
 #include <string>
 #include <utility>
@@ -82,9 +82,9 @@ class Args {
                   key, "' must be a list of 1 to 8 sizes");
     Shape out;
     for (const json& e : *v) {
-      CUTRAIN_CHECK(e.is_number_integer() && e.get<std::int64_t>() > 0 &&
-                        e.get<std::int64_t>() < kMaxWidth,
-                    where_, ": '", key, "' must hold positive sizes");
+      CUTRAIN_CHECK(
+          e.is_number_integer() && e.get<std::int64_t>() > 0 && e.get<std::int64_t>() < kMaxWidth,
+          where_, ": '", key, "' must hold positive sizes");
       out.push_back(e.get<std::int64_t>());
     }
     return out;

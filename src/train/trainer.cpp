@@ -158,8 +158,8 @@ FitResult Trainer::fit(const data::Dataset& train, const data::Dataset* val) {
                        .world = comm ? comm->size() : 1,
                        .resident = options_.resident_data});
   const std::int64_t per_epoch = loader.batches_per_epoch();
-  CUTRAIN_CHECK(options_.epochs <= std::numeric_limits<std::int64_t>::max() /
-                                       std::max<std::int64_t>(1, per_epoch),
+  CUTRAIN_CHECK(options_.epochs <=
+                    std::numeric_limits<std::int64_t>::max() / std::max<std::int64_t>(1, per_epoch),
                 "epochs = ", options_.epochs, " x ", per_epoch,
                 " batches per epoch overflows the step count");
   // A last batch of one row cannot be batch-normalized in training (BatchNorm1d's variance of
@@ -345,9 +345,9 @@ FitResult Trainer::fit(const data::Dataset& train, const data::Dataset* val) {
     // Note [divergence ends the run]: once the weights (or the data) produce inf/NaN logits the
     // non-finite guard skips every step and nothing recovers; training on would write NaN
     // predictions and metrics as if they were data. An epoch that ends in a streak of skipped
-    // steps (detail::diverged_streak: 8, or half the epoch's steps) stops the run here - before validation,
-    // the metrics file or the checkpoint - naming the epoch and the step the streak began at.
-    // An isolated skipped step (one bad batch) does not.
+    // steps (detail::diverged_streak: 8, or half the epoch's steps) stops the run here - before
+    // validation, the metrics file or the checkpoint - naming the epoch and the step the streak
+    // began at. An isolated skipped step (one bad batch) does not.
     if (const std::int64_t streak = detail::trailing_skipped(norms, accumulate);
         k > 0 && streak >= detail::diverged_streak((k + accumulate - 1) / accumulate)) {
       CUTRAIN_FAIL("training diverged in epoch ", epoch + 1, ": the loss or gradient is not finite",

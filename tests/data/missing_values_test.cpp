@@ -63,12 +63,18 @@ TEST(MissingValues, GapsAndByteOrderMarksDoNotMakeAHeader) {
     EXPECT_TRUE(std::isnan(d.x[0])) << first;
     EXPECT_EQ(d.x[1], 1.5F) << first;
   }
-  const Dataset bom = parse_csv("\xEF\xBB\xBF" "1,2\n3,4\n", "b.csv", features);
+  const Dataset bom = parse_csv(
+      "\xEF\xBB\xBF"
+      "1,2\n3,4\n",
+      "b.csv", features);
   EXPECT_EQ(bom.rows, 2);
   EXPECT_EQ(bom.x[0], 1.0F);
   CsvOptions named;
   named.label_name = "a";
-  const Dataset h = parse_csv("\xEF\xBB\xBF" "a,b\n0,2\n1,4\n", "h.csv", named);
+  const Dataset h = parse_csv(
+      "\xEF\xBB\xBF"
+      "a,b\n0,2\n1,4\n",
+      "h.csv", named);
   EXPECT_EQ(h.rows, 2);
   EXPECT_EQ(h.labels, (std::vector<std::int32_t>{0, 1}));
   EXPECT_EQ(h.x, (std::vector<float>{2, 4}));

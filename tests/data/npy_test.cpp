@@ -161,8 +161,8 @@ namespace {
 TEST(Npy, DecompressionBombStopsAtTheDeclaredSize) {
   std::string header = "{'descr': '<f4', 'fortran_order': False, 'shape': (2,), }";
   header.append(64 - (10 + header.size() + 1) % 64, ' ').append("\n");
-  std::vector<std::uint8_t> bytes = {0x93, 'N', 'U', 'M', 'P', 'Y', 1, 0,
-                                     static_cast<std::uint8_t>(header.size()), 0};
+  std::vector<std::uint8_t> bytes = {
+      0x93, 'N', 'U', 'M', 'P', 'Y', 1, 0, static_cast<std::uint8_t>(header.size()), 0};
   bytes.insert(bytes.end(), header.begin(), header.end());
   const std::size_t declared = bytes.size() + 8;
   EXPECT_EQ(npy_declared_size(bytes), declared);

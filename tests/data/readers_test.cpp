@@ -126,8 +126,7 @@ TEST(Idx, RejectsBadFiles) {
   bomb.resize(bomb.size() + (std::size_t{16} << 20), 0);
   write_bytes(temp_path("bomb.gz"), gzip_bytes(bomb));
   const std::string e = testing::error_of([] { read_idx(temp_path("bomb.gz")); });
-  EXPECT_NE(e.find("decompresses to more than the 48 bytes its header declares"),
-            std::string::npos)
+  EXPECT_NE(e.find("decompresses to more than the 48 bytes its header declares"), std::string::npos)
       << e;
   EXPECT_EQ(idx_declared_size(std::vector<std::uint8_t>{0, 0, 8, 2, 0, 0, 0}), std::nullopt);
   EXPECT_EQ(idx_declared_size(idx_bytes({3, 5}, std::vector<std::uint8_t>(15))), 12U + 15U);

@@ -164,8 +164,9 @@ TEST(Conv, ElementAndRowLoweringRulesAgree) {
   struct Case {
     std::int64_t c, h, w, kh, kw, sh, sw, ph, pw, dh, dw;
   };
-  for (const Case& t : {Case{2, 5, 7, 3, 3, 1, 1, 1, 1, 1, 1}, Case{3, 7, 5, 3, 2, 2, 1, 1, 0, 1, 2},
-                        Case{1, 6, 6, 5, 5, 2, 2, 2, 2, 2, 2}, Case{2, 4, 9, 1, 3, 3, 2, 0, 1, 1, 1}}) {
+  for (const Case& t :
+       {Case{2, 5, 7, 3, 3, 1, 1, 1, 1, 1, 1}, Case{3, 7, 5, 3, 2, 2, 1, 1, 0, 1, 2},
+        Case{1, 6, 6, 5, 5, 2, 2, 2, 2, 2, 2}, Case{2, 4, 9, 1, 3, 3, 2, 0, 1, 1, 1}}) {
     rules::ConvGeometry g{t.c, t.h, t.w, 3, 0, 0, t.kh, t.kw, t.sh, t.sw, t.ph, t.pw, t.dh, t.dw};
     g.ho = rules::conv_output_size(g.h, g.kh, g.sh, g.ph, g.dh);
     g.wo = rules::conv_output_size(g.w, g.kw, g.sw, g.pw, g.dw);
@@ -204,8 +205,8 @@ TEST(ConvFiniteDifferences, EveryLayer) {
     EXPECT_TRUE(r.passed) << r.worst << "; " << r.kinks << " kinks of " << r.kinks + r.checked;
   };
   check({2, 5, 6}, std::make_unique<Conv2d>(2, 3, 3, 1, 1), "Conv2d 3x3 pad 1");
-  check({2, 7, 6}, std::make_unique<Conv2d>(2, 2, Size2{3, 2}, Size2{2, 1}, Size2{1, 0},
-                                            Size2{1, 2}),
+  check({2, 7, 6},
+        std::make_unique<Conv2d>(2, 2, Size2{3, 2}, Size2{2, 1}, Size2{1, 0}, Size2{1, 2}),
         "Conv2d rectangular, strided, dilated");
   check({1, 6, 6}, std::make_unique<Conv2d>(1, 2, 5, 2, 2, 1, false), "Conv2d 5x5 no bias");
   check({2, 6, 5}, std::make_unique<MaxPool2d>(2), "MaxPool2d");
@@ -236,7 +237,8 @@ TEST(ConvFiniteDifferences, SmallCnnEndToEnd) {
   EXPECT_GT(r.checked, 60U);
 }
 
-// ---- shapes --------------------------------------------------------------------------------------
+// ---- shapes
+// --------------------------------------------------------------------------------------
 
 TEST(Conv, ShapesFollowPyTorchAndBadOnesAreRefusedNamingTheLayer) {
   Sequential m(784);

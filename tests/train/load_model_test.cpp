@@ -97,8 +97,8 @@ TEST(LoadModel, RebuildsConvolutionalModelsBitForBit) {
   original.emplace<nn::Unflatten>(1, Shape{2, 9, 8});
   original.emplace<nn::Conv2d>(2, 4, nn::Size2{3, 2}, nn::Size2{1, 2}, nn::Size2{1, 0},
                                nn::Size2{2, 1});
-  original.emplace<nn::BatchNorm2d>(4, 1e-3F, 0.2F).emplace<nn::Activation>(
-      nn::Activation::Kind::kRelu);
+  original.emplace<nn::BatchNorm2d>(4, 1e-3F, 0.2F)
+      .emplace<nn::Activation>(nn::Activation::Kind::kRelu);
   original.emplace<nn::MaxPool2d>(3, 1, 1).emplace<nn::Conv2d>(4, 3, 1, 1, 0, 1, false);
   original.emplace<nn::BatchNorm2d>(3, 1e-5F, 0.1F, false).emplace<nn::AvgPool2d>(2, 1);
   original.emplace<nn::AdaptiveAvgPool2d>(nn::Size2{2, 1}).emplace<nn::Flatten>();

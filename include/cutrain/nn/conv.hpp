@@ -30,7 +30,8 @@ namespace cutrain::nn {
 // A 2-D size argument: one number for both dimensions (kernel_size=3) or {h, w}.
 struct Size2 {
   std::int64_t h = 1, w = 1;
-  Size2(std::int64_t both) : h(both), w(both) {}  // NOLINT(google-explicit-constructor): torch's int
+  Size2(std::int64_t both)
+      : h(both), w(both) {}  // NOLINT(google-explicit-constructor): torch's int
   Size2(std::int64_t height, std::int64_t width) : h(height), w(width) {}
   bool operator==(const Size2&) const = default;
 };
