@@ -124,7 +124,9 @@ struct EvalSums {
 
 CUTRAIN_HD void add_eval_batch(EvalSums& sums, float mean_loss, double weight,
                                unsigned long long correct) {
-  sums.loss += static_cast<double>(mean_loss) * weight;
+  // A batch of zero total weight (only zero-weight classes) has mean 0/0 = NaN but counts for
+  // nothing in the set's weighted mean: skipped, not NaN x 0.
+  if (weight > 0.0) sums.loss += static_cast<double>(mean_loss) * weight;
   sums.weight += weight;
   sums.correct += correct;
 }

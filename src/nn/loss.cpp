@@ -43,6 +43,11 @@ SoftmaxCrossEntropy::SoftmaxCrossEntropy(float label_smoothing, std::vector<floa
     CUTRAIN_CHECK(std::isfinite(weights_[c]) && weights_[c] >= 0.0F,
                   "SoftmaxCrossEntropy: the weight of class ", c, " is ", weights_[c],
                   "; class weights must be finite and >= 0");
+    // A batch's total weight (a float sum over its rows) must stay finite: 1e38 per row made
+    // it inf and every loss 0 or NaN. Weights are relative; 1e20 leaves room for 2^60 rows.
+    CUTRAIN_CHECK(
+        weights_[c] <= 1e20F, "SoftmaxCrossEntropy: the weight of class ", c, " is ", weights_[c],
+        "; class weights must be at most 1e20 (only their ratios matter: ", "scale them down)");
     any_positive = any_positive || weights_[c] > 0.0F;
   }
   CUTRAIN_CHECK(any_positive,

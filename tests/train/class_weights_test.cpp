@@ -70,6 +70,20 @@ TEST(ClassWeights, EvaluateIsTheWeightedMeanOverTheWholeSet) {
   check_weighted_evaluation(Device::cpu());
 }
 
+// A class of weight 0 in batches of one row: its batches weigh 0 (mean 0/0) and count for
+// nothing - the set's loss is the weighted mean over the others, not NaN. Weights whose batch
+// total would overflow a float are refused.
+TEST(ClassWeights, ZeroWeightBatchesCountForNothing) {
+  const data::Dataset test = blobs(40, 4);
+  nn::Sequential m = model(5, Device::cpu());
+  const std::vector<float> w = {0.0F, 1.0F, 2.0F};
+  const EvalResult r = evaluate(m, test, {.batch_size = 1, .class_weights = w});
+  const std::vector<float> logits = predict(m, test);
+  ASSERT_TRUE(std::isfinite(r.loss));
+  EXPECT_NEAR(r.loss, weighted_cross_entropy(logits, test, w), 1e-5 * r.loss);
+  expect_error([] { nn::SoftmaxCrossEntropy(0.0F, {1e38F, 1e38F}); }, "at most 1e20");
+}
+
 TEST(ClassWeightsGpu, EvaluateIsTheWeightedMeanOverTheWholeSet) {
   CUTRAIN_REQUIRE_GPU();
   check_weighted_evaluation(Device::cuda(0));
