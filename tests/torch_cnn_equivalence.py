@@ -17,9 +17,7 @@ between the tools and predict alike.
    and a bias-free strided Conv2d included), rebuilt by cutrain-train --model-from, predicts as
    PyTorch does.
 """
-import gzip
 import os
-import struct
 import subprocess
 import sys
 import tempfile
@@ -32,27 +30,14 @@ except ImportError as e:  # CTest's SKIP_RETURN_CODE
     sys.exit(77)
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "tools"))
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import cutrain_torch  # noqa: E402
+from torch_equivalence import find, read_idx  # noqa: E402  (the same argv: binary, data dir)
 
 BINARY = sys.argv[1]
 DATA = sys.argv[2] if len(sys.argv) > 2 else "/usr/share/datasets/fashion-mnist"
 N, BATCH, CH, HID = 256, 64, 6, 16
 torch.set_num_threads(1)
-
-
-def read_idx(path):
-    with (gzip.open if path.endswith(".gz") else open)(path, "rb") as f:
-        raw = f.read()
-    dims = struct.unpack(">" + "I" * raw[3], raw[4:4 + 4 * raw[3]])
-    return np.frombuffer(raw[4 + 4 * raw[3]:], dtype=np.uint8).reshape(dims)
-
-
-def find(stem):
-    for ext in ("", ".gz"):
-        p = os.path.join(DATA, stem + ext)
-        if os.path.exists(p):
-            return p
-    raise SystemExit(f"missing {stem} in {DATA}")
 
 
 def cnn():

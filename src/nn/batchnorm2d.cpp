@@ -1,39 +1,26 @@
 // BatchNorm2d: shapes, validation and the calls into the backend (formulas: kernels/nn/
 // batchnorm.cuh, per-channel sums: kernels/nn/channel.cuh).
-#include <cmath>
 #include <string>
 
 #include "cutrain/error.hpp"
 #include "cutrain/nn/conv.hpp"
+#include "src/nn/layer_common.hpp"
 #include "src/nn/context.hpp"
 #include "src/nn/conv_backend.hpp"
-#include "src/nn/torch_args.hpp"
 
 namespace cutrain::nn {
 
 BatchNorm2d::BatchNorm2d(std::int64_t num_features, float eps, float momentum, bool affine)
     : features_(num_features), eps_(eps), momentum_(momentum), affine_(affine) {
-  CUTRAIN_CHECK(num_features > 0, "BatchNorm2d: num_features = ", num_features,
-                " must be positive");
-  CUTRAIN_CHECK(std::isfinite(eps) && eps > 0, "BatchNorm2d: eps = ", eps, " must be > 0");
-  CUTRAIN_CHECK(momentum >= 0 && momentum <= 1, "BatchNorm2d: momentum = ", momentum,
-                " is invalid; valid: [0, 1]");
+  detail::check_batchnorm_args("BatchNorm2d", num_features, eps, momentum);
 }
 
 std::string BatchNorm2d::torch_args() const {
-  using detail::number;
-  return "{\"num_features\": " + std::to_string(features_) + ", \"eps\": " + number(eps_) +
-         ", \"momentum\": " + number(momentum_) + ", \"affine\": " + (affine_ ? "true" : "false") +
-         "}";
+  return detail::batchnorm_torch_args(features_, eps_, momentum_, affine_);
 }
 
 void BatchNorm2d::declare(Declarations& d) const {
-  if (affine_) {
-    d.parameter("weight", {features_}, kNoDecayGroup);
-    d.parameter("bias", {features_}, kNoDecayGroup);
-  }
-  d.buffer("running_mean", {features_});
-  d.buffer("running_var", {features_});
+  detail::declare_batchnorm(d, features_, affine_);
 }
 
 Shape BatchNorm2d::output_shape(const Shape& input) const {
@@ -50,17 +37,7 @@ std::size_t BatchNorm2d::workspace_floats(std::int64_t /*batch*/, const Shape& /
 }
 
 void BatchNorm2d::initialize(LayerContext& ctx, std::uint64_t seed) {
-  const std::size_t i = ctx.index();
-  if (affine_) {
-    init::initialize(*ctx.resources().parameters, tensor_name(i, "weight"),
-                     init::Scheme::constant(1.0), seed, ctx.stream());
-    init::initialize(*ctx.resources().parameters, tensor_name(i, "bias"), init::Scheme::zeros(),
-                     seed, ctx.stream());
-  }
-  init::initialize(*ctx.resources().buffers, tensor_name(i, "running_mean"), init::Scheme::zeros(),
-                   seed, ctx.stream());
-  init::initialize(*ctx.resources().buffers, tensor_name(i, "running_var"),
-                   init::Scheme::constant(1.0), seed, ctx.stream());
+  detail::initialize_batchnorm(ctx, affine_, seed);
 }
 
 void BatchNorm2d::forward(LayerContext& ctx, const Matrix& x, Matrix& y) {

@@ -5,6 +5,7 @@
 
 #include "cutrain/error.hpp"
 #include "cutrain/nn/conv.hpp"
+#include "src/nn/layer_common.hpp"
 #include "src/nn/context.hpp"
 #include "src/nn/conv_backend.hpp"
 #include "src/nn/torch_args.hpp"
@@ -106,12 +107,8 @@ std::size_t Conv2d::workspace_floats(std::int64_t batch, const Shape& input) con
 }
 
 void Conv2d::initialize(LayerContext& ctx, std::uint64_t seed) {
-  Arena& p = *ctx.resources().parameters;
-  init::initialize(p, tensor_name(ctx.index(), "weight"),
-                   init_.value_or(init::Scheme::kaiming_uniform()), seed, ctx.stream());
-  if (bias_)
-    init::initialize(p, tensor_name(ctx.index(), "bias"), init::Scheme::zeros(), seed,
-                     ctx.stream());
+  detail::initialize_weight_and_bias(ctx, init_.value_or(init::Scheme::kaiming_uniform()), bias_,
+                                     seed);
 }
 
 // Per chunk of nb samples: col = im2col(x), Y = W col, y = Y as NCHW + b.

@@ -6,6 +6,7 @@
 
 #include "cutrain/error.hpp"
 #include "cutrain/init.hpp"
+#include "src/nn/layer_common.hpp"
 #include "src/nn/context.hpp"
 #include "src/nn/torch_args.hpp"
 
@@ -37,12 +38,8 @@ Shape Linear::output_shape(const Shape& input) const {
 }
 
 void Linear::initialize(LayerContext& ctx, std::uint64_t seed) {
-  Arena& p = *ctx.resources().parameters;
-  init::initialize(p, tensor_name(ctx.index(), "weight"),
-                   init_.value_or(init::Scheme::kaiming_uniform()), seed, ctx.stream());
-  if (bias_)
-    init::initialize(p, tensor_name(ctx.index(), "bias"), init::Scheme::zeros(), seed,
-                     ctx.stream());
+  detail::initialize_weight_and_bias(ctx, init_.value_or(init::Scheme::kaiming_uniform()), bias_,
+                                     seed);
 }
 
 // y [B, out] = x [B, in] W^T (+ b)
@@ -206,25 +203,15 @@ void Dropout::backward(LayerContext& ctx, const Matrix& /*x*/, const Matrix& /*y
 // ---- BatchNorm1d --------------------------------------------------------------------------------
 BatchNorm1d::BatchNorm1d(std::int64_t features, float eps, float momentum, bool affine)
     : features_(features), eps_(eps), momentum_(momentum), affine_(affine) {
-  CUTRAIN_CHECK(features > 0, "BatchNorm1d: features = ", features, " must be positive");
-  CUTRAIN_CHECK(std::isfinite(eps) && eps > 0, "BatchNorm1d: eps = ", eps, " must be > 0");
-  CUTRAIN_CHECK(momentum >= 0 && momentum <= 1, "BatchNorm1d: momentum = ", momentum,
-                " is invalid; valid: [0, 1]");
+  detail::check_batchnorm_args("BatchNorm1d", features, eps, momentum);
 }
 
 std::string BatchNorm1d::torch_args() const {
-  return "{\"num_features\": " + std::to_string(features_) + ", \"eps\": " + number(eps_) +
-         ", \"momentum\": " + number(momentum_) + ", \"affine\": " + (affine_ ? "true" : "false") +
-         "}";
+  return detail::batchnorm_torch_args(features_, eps_, momentum_, affine_);
 }
 
 void BatchNorm1d::declare(Declarations& d) const {
-  if (affine_) {
-    d.parameter("weight", {features_}, kNoDecayGroup);
-    d.parameter("bias", {features_}, kNoDecayGroup);
-  }
-  d.buffer("running_mean", {features_});
-  d.buffer("running_var", {features_});
+  detail::declare_batchnorm(d, features_, affine_);
 }
 
 std::int64_t BatchNorm1d::output_features(std::int64_t input_features) const {
@@ -245,17 +232,7 @@ Shape BatchNorm1d::output_shape(const Shape& input) const {
 }
 
 void BatchNorm1d::initialize(LayerContext& ctx, std::uint64_t seed) {
-  const std::size_t i = ctx.index();
-  if (affine_) {
-    init::initialize(*ctx.resources().parameters, tensor_name(i, "weight"),
-                     init::Scheme::constant(1.0), seed, ctx.stream());
-    init::initialize(*ctx.resources().parameters, tensor_name(i, "bias"), init::Scheme::zeros(),
-                     seed, ctx.stream());
-  }
-  init::initialize(*ctx.resources().buffers, tensor_name(i, "running_mean"), init::Scheme::zeros(),
-                   seed, ctx.stream());
-  init::initialize(*ctx.resources().buffers, tensor_name(i, "running_var"),
-                   init::Scheme::constant(1.0), seed, ctx.stream());
+  detail::initialize_batchnorm(ctx, affine_, seed);
 }
 
 void BatchNorm1d::forward(LayerContext& ctx, const Matrix& x, Matrix& y) {

@@ -1,0 +1,67 @@
+#pragma once
+// What several layers share: BatchNorm1d's and BatchNorm2d's argument checks, torch arguments,
+// tensors and initial values (their math is shared as rules: kernels/nn/batchnorm.cuh), and the
+// weight-and-bias initialization of Linear and Conv2d - each written once.
+
+#include <cmath>
+#include <cstdint>
+#include <string>
+
+#include "cutrain/error.hpp"
+#include "cutrain/init.hpp"
+#include "cutrain/nn/layer.hpp"
+#include "src/nn/context.hpp"
+#include "src/nn/torch_args.hpp"
+
+namespace cutrain::nn::detail {
+
+inline void check_batchnorm_args(const char* kind, std::int64_t features, float eps,
+                                 float momentum) {
+  CUTRAIN_CHECK(features > 0, kind, ": features = ", features, " must be positive");
+  CUTRAIN_CHECK(std::isfinite(eps) && eps > 0, kind, ": eps = ", eps, " must be > 0");
+  CUTRAIN_CHECK(momentum >= 0 && momentum <= 1, kind, ": momentum = ", momentum,
+                " is invalid; valid: [0, 1]");
+}
+
+inline std::string batchnorm_torch_args(std::int64_t features, float eps, float momentum,
+                                        bool affine) {
+  return cutrain::detail::cat("{\"num_features\": ", features, ", \"eps\": ", number(eps),
+                              ", \"momentum\": ", number(momentum),
+                              ", \"affine\": ", affine ? "true" : "false", "}");
+}
+
+// weight and bias (the affine scale and shift, no weight decay), running_mean, running_var.
+inline void declare_batchnorm(Declarations& d, std::int64_t features, bool affine) {
+  if (affine) {
+    d.parameter("weight", {features}, kNoDecayGroup);
+    d.parameter("bias", {features}, kNoDecayGroup);
+  }
+  d.buffer("running_mean", {features});
+  d.buffer("running_var", {features});
+}
+
+// Scale 1, shift 0, running mean 0, running variance 1 (PyTorch's reset_parameters).
+inline void initialize_batchnorm(LayerContext& ctx, bool affine, std::uint64_t seed) {
+  const std::size_t i = ctx.index();
+  Arena& p = *ctx.resources().parameters;
+  Arena& b = *ctx.resources().buffers;
+  if (affine) {
+    init::initialize(p, tensor_name(i, "weight"), init::Scheme::constant(1.0), seed, ctx.stream());
+    init::initialize(p, tensor_name(i, "bias"), init::Scheme::zeros(), seed, ctx.stream());
+  }
+  init::initialize(b, tensor_name(i, "running_mean"), init::Scheme::zeros(), seed, ctx.stream());
+  init::initialize(b, tensor_name(i, "running_var"), init::Scheme::constant(1.0), seed,
+                   ctx.stream());
+}
+
+// A Linear's or Conv2d's weight by `scheme` and its bias (if any) zero.
+inline void initialize_weight_and_bias(LayerContext& ctx, const init::Scheme& scheme, bool bias,
+                                       std::uint64_t seed) {
+  Arena& p = *ctx.resources().parameters;
+  init::initialize(p, tensor_name(ctx.index(), "weight"), scheme, seed, ctx.stream());
+  if (bias)
+    init::initialize(p, tensor_name(ctx.index(), "bias"), init::Scheme::zeros(), seed,
+                     ctx.stream());
+}
+
+}  // namespace cutrain::nn::detail
