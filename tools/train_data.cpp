@@ -188,9 +188,14 @@ std::pair<std::string, std::string> npy_pair(const char* flag, const std::string
 // --train-npy / --test-npy / --val-npy: the same feature count everywhere, the same target width
 // (regression), and one class count (the largest label over the files, as for CSV).
 void read_npy_files(const Config& c, TrainData& d) {
+  // A file of 0 rows is refused here, named - not blamed on --val-fraction, or found after
+  // training when the test set is evaluated.
   auto read = [&](const char* flag, const std::string& value) {
     const auto [x, y] = npy_pair(flag, value);
-    return data::load_npy(x, y, c.regression);
+    data::Dataset part = data::load_npy(x, y, c.regression);
+    if (part.rows == 0)
+      throw UsageError(std::string(flag) + " '" + x + "' has no rows (shape (0, ...))");
+    return part;
   };
   d.train = read("--train-npy", c.train_npy);
   if (!c.test_npy.empty()) d.test = read("--test-npy", c.test_npy);

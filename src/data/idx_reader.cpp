@@ -136,6 +136,7 @@ Dataset load_idx(const std::string& images_path, const std::string& labels_path,
                   ": label ", v, " of item ", i, " is outside [0, ", classes, ")");
     d.labels[i] = static_cast<std::int32_t>(v);
   }
+  d.validate(images_path);  // a NaN or infinite pixel is named with its file here, not later
   return d;
 }
 

@@ -129,6 +129,15 @@ run_limited --train-csv "$tmp/big.csv" --test-csv "$tmp/big.csv" --target label 
 [ $? -eq 1 ] && grep -q "big.csv:3: label 1e+09 is not below 2^24" "$tmp/err" ||
   fail "label 1e9: $(cat "$tmp/err")"
 
+# 13. A data file with no rows is named as such before training, whichever flag gave it.
+/usr/bin/python3 -c "
+import numpy as np
+np.save('$tmp/y0.npy', np.zeros((0,), np.int64))" || fail "writing .npy files"
+expect_usage_error "--train-npy '$tmp/empty.npy' has no rows" --train-npy "$tmp/empty.npy,$tmp/y0.npy" \
+  --test-npy "$tmp/x.npy,$tmp/y.npy" --device cpu --epochs 1 --val-fraction 0.1
+expect_usage_error "--test-npy '$tmp/empty.npy' has no rows" --train-npy "$tmp/x.npy,$tmp/y.npy" \
+  --test-npy "$tmp/empty.npy,$tmp/y0.npy" --device cpu --epochs 1
+
 # 14. Counts that would overflow the step count are refused, naming the flag.
 expect_usage_error "--epochs: must be between 0 and 10^9" "${csv[@]}" --epochs 9223372036854775807
 
