@@ -10,6 +10,7 @@
 #include <optional>
 #include <string_view>
 
+#include "cutrain/arena.hpp"
 #include "cutrain/data/readers.hpp"
 #include "cutrain/error.hpp"
 
@@ -339,9 +340,17 @@ Dataset load_npy_features(const std::string& x_path) {
                 ": a scalar, not an array of samples (shape (N, ...) is wanted)");
   Dataset d;
   d.rows = x.header.shape[0];
+  // A sample's size checked as it is multiplied: with 0 samples the array's element count says
+  // nothing about it ((0, 2^32, 2^32) overflowed to "no features").
   d.features = 1;
-  for (std::size_t k = 1; k < x.header.shape.size(); ++k) d.features *= x.header.shape[k];
-  CUTRAIN_CHECK(d.features > 0, x_path, ": samples of no features (a zero dimension)");
+  for (std::size_t k = 1; k < x.header.shape.size(); ++k) {
+    const std::int64_t dim = x.header.shape[k];
+    CUTRAIN_CHECK(dim > 0, x_path, ": samples of no features (dimension ", k, " is 0)");
+    CUTRAIN_CHECK(d.features <= kMaxElements / dim, x_path, ": a sample of shape ",
+                  shape_str(Shape(x.header.shape.begin() + 1, x.header.shape.end())),
+                  " has over 2^40 features");
+    d.features *= dim;
+  }
   d.x = npy_floats(x.bytes, x.header, x_path);
   for (std::size_t i = 0; i < d.x.size(); ++i)
     CUTRAIN_CHECK(std::isfinite(d.x[i]), x_path, ": feature ",

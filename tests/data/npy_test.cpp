@@ -177,3 +177,24 @@ TEST(Npy, DecompressionBombStopsAtTheDeclaredSize) {
 
 }  // namespace
 }  // namespace cutrain::data
+
+namespace cutrain::data {
+namespace {
+
+// (0, 2^32, 2^32): no elements, but samples of 2^64 features - refused as too large, not read
+// as "no features" through an overflowed product.
+TEST(Npy, HugeSampleShapeOfAnEmptyArrayIsRefused) {
+  std::string header =
+      "{'descr': '<f4', 'fortran_order': False, 'shape': (0, 4294967296, "
+      "4294967296), }";
+  header.append(64 - (10 + header.size() + 1) % 64, ' ').append("\n");
+  std::vector<std::uint8_t> bytes = {
+      0x93, 'N', 'U', 'M', 'P', 'Y', 1, 0, static_cast<std::uint8_t>(header.size()), 0};
+  bytes.insert(bytes.end(), header.begin(), header.end());
+  testing::write_bytes(testing::temp_path("huge_shape.npy"), bytes);
+  const std::string e = error_of([] { load_npy_features(testing::temp_path("huge_shape.npy")); });
+  EXPECT_NE(e.find("has over 2^40 features"), std::string::npos) << e;
+}
+
+}  // namespace
+}  // namespace cutrain::data
