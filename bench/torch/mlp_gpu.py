@@ -60,7 +60,10 @@ def main():
     ap.add_argument("--train-subset", type=int, default=0)
     ap.add_argument("--device", default="cuda")  # cpu: a smoke test of the eager path
     ap.add_argument("--json", action="store_true")
+    ap.add_argument("--threads", type=int, default=0)  # CPU threads; 0: torch's own choice
     a = ap.parse_args()
+    if a.threads:
+        torch.set_num_threads(a.threads)
     dev = torch.device(a.device)
     cuda = dev.type == "cuda"
     if a.mode == "graphs" and not cuda:
@@ -174,10 +177,11 @@ def main():
                             for i in range(0, len(xte), 2000))
                 accs.append(right / len(xte))
     spe = sum(times[1:]) / max(1, len(times) - 1)
-    out = {"bench": f"torch_{a.model}_epoch_{a.mode}", "model": a.model, "device": torch.cuda.get_device_name() if cuda
-           else "cpu", "torch": torch.__version__, "mode": a.mode, "clip_norm": a.clip_norm,
-           "epochs": a.epochs, "seconds_per_epoch": spe, "samples_per_second": len(xtr) / spe,
-           "test_accuracy": accs[-1]}
+    out = {"bench": f"torch_{a.model}_epoch_{a.mode}", "model": a.model,
+           "device": torch.cuda.get_device_name() if cuda else "cpu", "torch": torch.__version__,
+           "mode": a.mode, "clip_norm": a.clip_norm, "epochs": a.epochs,
+           "threads": torch.get_num_threads(), "seconds_per_epoch": spe,
+           "samples_per_second": len(xtr) / spe, "test_accuracy": accs[-1]}
     if a.target_accuracy > 0:
         hit = next((i for i, acc in enumerate(accs) if acc >= a.target_accuracy), None)
         out.update({"target_accuracy": a.target_accuracy, "test_accuracy_per_epoch": accs,
