@@ -5,6 +5,7 @@
 #include <map>
 #include <nlohmann/json.hpp>
 #include <string>
+#include <utility>
 
 #include "cutrain/cutrain.hpp"
 #include "tools/run_report.hpp"
@@ -74,6 +75,15 @@ int run_predict_only(const Config& c) {
   const train::DataSpec spec = found == meta.end()
                                    ? train::DataSpec{}  // e.g. from PyTorch: raw features
                                    : train::DataSpec::from_json(found->second, c.model_from);
+  // The data spec must prepare the features the model takes (a damaged or edited export said
+  // "Standardizer::apply: fit on 3 features, applied to 784" only after reading the data).
+  for (const auto& [what, size] : {std::pair{"standardizes", spec.mean.size()},
+                                   std::pair{"fills missing values of", spec.impute.size()}})
+    if (size != 0 && static_cast<std::int64_t>(size) != model.input_features())
+      throw UsageError(cutrain::detail::cat("--model-from '", c.model_from, "': its data spec ",
+                                            what, " ", size, " features but the model takes ",
+                                            model.input_features(),
+                                            " (a damaged or edited file: export it again)"));
   const bool npy = !c.predict_npy.empty();
   const std::string& input = npy ? c.predict_npy : c.predict_csv;
   data::Dataset rows;

@@ -138,6 +138,23 @@ expect_usage_error "--train-npy '$tmp/empty.npy' has no rows" --train-npy "$tmp/
 expect_usage_error "--test-npy '$tmp/empty.npy' has no rows" --train-npy "$tmp/x.npy,$tmp/y.npy" \
   --test-npy "$tmp/empty.npy,$tmp/y0.npy" --device cpu --epochs 1
 
+# 13. An export whose data spec does not fit its model is named before any data is read.
+"$bin" "${csv[@]}" --epochs 1 --standardize --export-torch "$tmp/std.safetensors" >/dev/null 2>&1 ||
+  fail "exporting a standardized model"
+/usr/bin/python3 - "$tmp/std.safetensors" "$(dirname "$0")/../../tools" <<'PY' || fail "editing the export"
+import json, sys
+sys.path.insert(0, sys.argv[2])
+import cutrain_torch
+tensors, meta = cutrain_torch.read_tensors(sys.argv[1], with_metadata=True)
+spec = json.loads(meta["cutrain.data"])
+spec["standardize"] = {"mean": [0.0, 0.0, 0.0], "std": [1.0, 1.0, 1.0]}
+meta["cutrain.data"] = json.dumps(spec)
+cutrain_torch.save_tensors(sys.argv[1], tensors, meta)
+PY
+printf '0.5,1\n' >"$tmp/new.csv"
+expect_usage_error "its data spec standardizes 3 features but the model takes 2" \
+  --model-from "$tmp/std.safetensors" --predict-csv "$tmp/new.csv" --predictions "$tmp/np.csv"
+
 # 14. Counts that would overflow the step count are refused, naming the flag.
 expect_usage_error "--epochs: must be between 0 and 10^9" "${csv[@]}" --epochs 9223372036854775807
 
