@@ -14,10 +14,8 @@
 
 #include "common.hpp"
 #include "cutrain/cutrain.hpp"
+#include "gemm_exec.hpp"
 #include "src/nn/backend.hpp"
-#if CUTRAIN_BENCH_WITH_CUDA
-#include "src/cuda/handles.hpp"
-#endif
 
 using namespace cutrain;
 
@@ -36,15 +34,8 @@ int main(int argc, char** argv) {
     const Device device = device_name == "auto" ? default_device() : Device::parse(device_name);
     require_usable(device);
     Stream stream(device);
-    nn::backend::Exec exec{device, stream.native(), nullptr};
-#if CUTRAIN_BENCH_WITH_CUDA
-    std::unique_ptr<detail::CublasHandle> cublas;
-    if (device.is_cuda()) {
-      cublas = std::make_unique<detail::CublasHandle>(device.ordinal());
-      cublas->set_stream(stream.native());
-      exec.cublas = cublas->get();
-    }
-#endif
+    const bench::GemmExec gemm_exec(device, stream.native());
+    const nn::backend::Exec& exec = gemm_exec.get();
     if (!json)
       std::printf("# %s, batch %lld\n%-18s %10s %10s %10s %9s\n", describe(device).c_str(),
                   static_cast<long long>(batch), "shape", "us/step", "TFLOP/s", "GEMM TF/s",

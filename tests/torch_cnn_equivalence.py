@@ -78,6 +78,21 @@ def torch_epoch(start, make_opt, wd, clip, x, y, dtype):
     return {k: v.float() if v.is_floating_point() else v for k, v in model.state_dict().items()}
 
 
+def predicts_alike(what, model, x, predictions_csv):
+    """model's eval-mode softmax on x against cutrain's --predictions file: probabilities within
+    1e-5, the same class for at least 99.9% of the rows"""
+    with torch.no_grad():
+        probs = torch.softmax(model(torch.from_numpy(x)), 1).numpy()
+    ours = np.loadtxt(predictions_csv, delimiter=",", skiprows=1)
+    worst = float(np.max(np.abs(probs - ours[:, 1:])))
+    agree = float(np.mean(probs.argmax(1) == ours[:, 0]))
+    print(f"{what}: probabilities within {worst:.3g}, classes agree on {agree:.4%}")
+    if worst > 1e-5 or agree < 0.999:
+        print(f"FAILED: {what}: the two tools predict differently")
+        return False
+    return True
+
+
 def relative(got, ref):
     return float(np.max(np.abs(got - ref)) / max(float(np.max(np.abs(ref))), 1e-12))
 
@@ -135,16 +150,8 @@ def main():
                         "--train-subset", "512", "--export-torch", exported,
                         "--predictions", predictions],
                        check=True, stdout=subprocess.DEVNULL)
-        rebuilt = cutrain_torch.build_model(exported)
-        with torch.no_grad():
-            probs = torch.softmax(rebuilt(torch.from_numpy(test_x)), 1).numpy()
-        ours = np.loadtxt(predictions, delimiter=",", skiprows=1)
-        worst = float(np.max(np.abs(probs - ours[:, 1:])))
-        agree = float(np.mean(probs.argmax(1) == ours[:, 0]))
-        print(f"build_model of cutrain's CNN: probabilities within {worst:.3g}, classes agree on "
-              f"{agree:.4%}")
-        if worst > 1e-5 or agree < 0.999:
-            print("FAILED: PyTorch's rebuild of cutrain's CNN predicts differently")
+        if not predicts_alike("build_model of cutrain's CNN", cutrain_torch.build_model(exported),
+                              test_x, predictions):
             return 1
 
         # 3. A PyTorch CNN, saved for cutrain, predicts in cutrain as in PyTorch.
@@ -169,15 +176,7 @@ def main():
         subprocess.run([BINARY, "--data", DATA, "--device", "cpu", "--model-from", saved,
                         "--epochs", "0", "--predictions", predictions],
                        check=True, stdout=subprocess.DEVNULL)
-        with torch.no_grad():
-            probs = torch.softmax(theirs(torch.from_numpy(test_x)), 1).numpy()
-        ours = np.loadtxt(predictions, delimiter=",", skiprows=1)
-        worst = float(np.max(np.abs(probs - ours[:, 1:])))
-        agree = float(np.mean(probs.argmax(1) == ours[:, 0]))
-        print(f"--model-from a PyTorch CNN: probabilities within {worst:.3g}, classes agree on "
-              f"{agree:.4%}")
-        if worst > 1e-5 or agree < 0.999:
-            print("FAILED: cutrain's rebuild of the PyTorch CNN predicts differently")
+        if not predicts_alike("--model-from a PyTorch CNN", theirs, test_x, predictions):
             return 1
     print("ok")
     return 0
