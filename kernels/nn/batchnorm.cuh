@@ -36,10 +36,13 @@ CUTRAIN_HD void batchnorm_finish(double mean, double var, std::int64_t count, fl
   *save_mean = static_cast<float>(mean);
   *save_invstd = batchnorm_invstd(var, eps);
 }
+CUTRAIN_HD float batchnorm_xhat(float x, float mean, float invstd) {
+  return (x - mean) * invstd;
+}
 // dx for one element: k = gamma invstd / B, b = B.
-CUTRAIN_HD float batchnorm_input_grad(float dy, float xhat, float k, float b, float sum_dy,
-                                      float sum_dy_xhat) {
-  return k * (b * dy - sum_dy - xhat * sum_dy_xhat);
+CUTRAIN_HD float batchnorm_input_grad(float x, float dy, float mean, float invstd, float k, float b,
+                                      float sum_dy, float sum_dy_xhat) {
+  return k * (b * dy - sum_dy - batchnorm_xhat(x, mean, invstd) * sum_dy_xhat);
 }
 
 CUTRAIN_HD void batchnorm_train_column(const float* x, float* y, std::int64_t rows,
@@ -75,7 +78,7 @@ CUTRAIN_HD void batchnorm_backward_column(const float* x, const float* dy, float
                                           float mean, float invstd, float* dgamma, float* dbeta) {
   double sum_dy = 0.0, sum_dy_xhat = 0.0;
   for (std::int64_t r = 0; r < rows; ++r) {
-    const float xhat = (x[r * stride] - mean) * invstd;
+    const float xhat = batchnorm_xhat(x[r * stride], mean, invstd);
     sum_dy += dy[r * stride];
     sum_dy_xhat += static_cast<double>(dy[r * stride]) * xhat;
   }
@@ -85,9 +88,9 @@ CUTRAIN_HD void batchnorm_backward_column(const float* x, const float* dy, float
   const float k = gamma * invstd / static_cast<float>(rows);
   const float b = static_cast<float>(rows);
   for (std::int64_t r = 0; r < rows; ++r) {
-    const float xhat = (x[r * stride] - mean) * invstd;
-    dx[r * stride] = batchnorm_input_grad(dy[r * stride], xhat, k, b, static_cast<float>(sum_dy),
-                                          static_cast<float>(sum_dy_xhat));
+    dx[r * stride] =
+        batchnorm_input_grad(x[r * stride], dy[r * stride], mean, invstd, k, b,
+                             static_cast<float>(sum_dy), static_cast<float>(sum_dy_xhat));
   }
 }
 

@@ -47,8 +47,7 @@ CUTRAIN_HD double bn_square_dev(const float* x, std::int64_t at, double mean) {
 }
 CUTRAIN_HD double bn_dy_xhat(const float* x, const float* dy, std::int64_t at, float mean,
                              float invstd) {
-  const float xhat = (x[at] - mean) * invstd;
-  return static_cast<double>(dy[at]) * xhat;
+  return static_cast<double>(dy[at]) * batchnorm_xhat(x[at], mean, invstd);
 }
 
 }  // namespace cutrain::rules

@@ -153,9 +153,9 @@ __global__ void batchnorm2d_backward_kernel(const float* __restrict__ x,
   const float count = static_cast<float>(v.count);
   const float k = (gamma ? gamma[c] : 1.0F) * invstd / count;
   for (std::int64_t j = threadIdx.x; j < v.count; j += rules::kChannelLanes) {
-    const float xhat = (xc[v.at(j)] - mean) * invstd;
-    dxc[v.at(j)] = rules::batchnorm_input_grad(
-        dyc[v.at(j)], xhat, k, count, static_cast<float>(sum_dy), static_cast<float>(sum_dy_xhat));
+    dxc[v.at(j)] =
+        rules::batchnorm_input_grad(xc[v.at(j)], dyc[v.at(j)], mean, invstd, k, count,
+                                    static_cast<float>(sum_dy), static_cast<float>(sum_dy_xhat));
   }
 }
 

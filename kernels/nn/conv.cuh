@@ -65,6 +65,18 @@ CUTRAIN_HD void im2col_row(const ConvGeometry& g, const float* x, std::int64_t n
   }
 }
 
+// A convolution's (or pooling window's: co == c, dilation 1) geometry for a [c, h, w] input,
+// the output size PyTorch's.
+CUTRAIN_HD ConvGeometry conv_geometry(std::int64_t c, std::int64_t h, std::int64_t w,
+                                      std::int64_t co, std::int64_t kh, std::int64_t kw,
+                                      std::int64_t sh, std::int64_t sw, std::int64_t ph,
+                                      std::int64_t pw, std::int64_t dh, std::int64_t dw) {
+  ConvGeometry g{c, h, w, co, 0, 0, kh, kw, sh, sw, ph, pw, dh, dw};
+  g.ho = conv_output_size(h, kh, sh, ph, dh);
+  g.wo = conv_output_size(w, kw, sw, pw, dw);
+  return g;
+}
+
 // col[i] for i in [0, K nb P): the lowered chunk (x: the chunk's first sample); one element of
 // im2col_row (the GPU's lane). Both copy, so both give the same values.
 CUTRAIN_HD float im2col_value(const ConvGeometry& g, const float* x, std::int64_t nb,

@@ -5,9 +5,9 @@
 
 #include "cutrain/error.hpp"
 #include "cutrain/nn/conv.hpp"
-#include "src/nn/layer_common.hpp"
 #include "src/nn/context.hpp"
 #include "src/nn/conv_backend.hpp"
+#include "src/nn/layer_common.hpp"
 #include "src/nn/torch_args.hpp"
 
 namespace cutrain::nn {
@@ -61,22 +61,7 @@ void Conv2d::declare(Declarations& d) const {
 namespace {
 rules::ConvGeometry geometry(const Shape& in, std::int64_t out, Size2 k, Size2 s, Size2 p,
                              Size2 d) {
-  rules::ConvGeometry g;
-  g.c = in[0];
-  g.h = in[1];
-  g.w = in[2];
-  g.co = out;
-  g.kh = k.h;
-  g.kw = k.w;
-  g.sh = s.h;
-  g.sw = s.w;
-  g.ph = p.h;
-  g.pw = p.w;
-  g.dh = d.h;
-  g.dw = d.w;
-  g.ho = rules::conv_output_size(g.h, g.kh, g.sh, g.ph, g.dh);
-  g.wo = rules::conv_output_size(g.w, g.kw, g.sw, g.pw, g.dw);
-  return g;
+  return rules::conv_geometry(in[0], in[1], in[2], out, k.h, k.w, s.h, s.w, p.h, p.w, d.h, d.w);
 }
 }  // namespace
 

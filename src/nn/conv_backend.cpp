@@ -200,33 +200,33 @@ void batchnorm2d_backward(const Exec& e, const float* x, const float* dy, float*
                           float* dbeta) {
   const rules::ChannelView v = rules::channel_view(n, channels, plane);
   CUTRAIN_CONV_DISPATCH(
-      cpu::parallel_for(
-          sz(channels),
-          [=](std::size_t ci) {
-            const auto c = static_cast<std::int64_t>(ci);
-            const float* xc = x + v.base(c);
-            const float* dyc = dy + v.base(c);
-            const float mean = save_mean[c], invstd = save_invstd[c];
-            double lanes_dy[rules::kChannelLanes] = {}, lanes_dx[rules::kChannelLanes] = {};
-            for_channel(v, [&](std::int64_t j, std::int64_t at) {
-              lanes_dy[j % rules::kChannelLanes] += dyc[at];
-              lanes_dx[j % rules::kChannelLanes] += rules::bn_dy_xhat(xc, dyc, at, mean, invstd);
-            });
-            const double sum_dy = rules::combine_lanes(lanes_dy);
-            const double sum_dy_xhat = rules::combine_lanes(lanes_dx);
-            if (dgamma != nullptr) dgamma[c] = static_cast<float>(sum_dy_xhat);
-            if (dbeta != nullptr) dbeta[c] = static_cast<float>(sum_dy);
-            if (dx == nullptr) return;
-            float* dxc = dx + v.base(c);
-            const auto count = static_cast<float>(v.count);
-            const float k = (gamma ? gamma[c] : 1.0F) * invstd / count;
-            for_channel(v, [&](std::int64_t, std::int64_t at) {
-              const float xhat = (xc[at] - mean) * invstd;
-              dxc[at] =
-                  rules::batchnorm_input_grad(dyc[at], xhat, k, count, static_cast<float>(sum_dy),
-                                              static_cast<float>(sum_dy_xhat));
-            });
-          }),
+      cpu::parallel_for(sz(channels),
+                        [=](std::size_t ci) {
+                          const auto c = static_cast<std::int64_t>(ci);
+                          const float* xc = x + v.base(c);
+                          const float* dyc = dy + v.base(c);
+                          const float mean = save_mean[c], invstd = save_invstd[c];
+                          double lanes_dy[rules::kChannelLanes] = {},
+                                 lanes_dx[rules::kChannelLanes] = {};
+                          for_channel(v, [&](std::int64_t j, std::int64_t at) {
+                            lanes_dy[j % rules::kChannelLanes] += dyc[at];
+                            lanes_dx[j % rules::kChannelLanes] +=
+                                rules::bn_dy_xhat(xc, dyc, at, mean, invstd);
+                          });
+                          const double sum_dy = rules::combine_lanes(lanes_dy);
+                          const double sum_dy_xhat = rules::combine_lanes(lanes_dx);
+                          if (dgamma != nullptr) dgamma[c] = static_cast<float>(sum_dy_xhat);
+                          if (dbeta != nullptr) dbeta[c] = static_cast<float>(sum_dy);
+                          if (dx == nullptr) return;
+                          float* dxc = dx + v.base(c);
+                          const auto count = static_cast<float>(v.count);
+                          const float k = (gamma ? gamma[c] : 1.0F) * invstd / count;
+                          for_channel(v, [&](std::int64_t, std::int64_t at) {
+                            dxc[at] = rules::batchnorm_input_grad(xc[at], dyc[at], mean, invstd, k,
+                                                                  count, static_cast<float>(sum_dy),
+                                                                  static_cast<float>(sum_dy_xhat));
+                          });
+                        }),
       kernels::launch_batchnorm2d_backward(x, dy, dx, n, channels, plane, gamma, save_mean,
                                            save_invstd, dgamma, dbeta, e.stream))
 }

@@ -64,23 +64,14 @@ std::string Pool2d::torch_args() const {
 
 namespace {
 rules::ConvGeometry pool_geometry(Pool2d::Kind kind, const Shape& in, Size2 k, Size2 s, Size2 p) {
-  rules::ConvGeometry g;
+  if (kind != Pool2d::Kind::kAdaptiveAvg)
+    return rules::conv_geometry(in[0], in[1], in[2], in[0], k.h, k.w, s.h, s.w, p.h, p.w, 1, 1);
+  rules::ConvGeometry g;  // adaptive: the windows follow from the output size alone
   g.c = g.co = in[0];
   g.h = in[1];
   g.w = in[2];
-  if (kind == Pool2d::Kind::kAdaptiveAvg) {
-    g.ho = k.h;
-    g.wo = k.w;
-    return g;
-  }
-  g.kh = k.h;
-  g.kw = k.w;
-  g.sh = s.h;
-  g.sw = s.w;
-  g.ph = p.h;
-  g.pw = p.w;
-  g.ho = rules::conv_output_size(g.h, g.kh, g.sh, g.ph, 1);
-  g.wo = rules::conv_output_size(g.w, g.kw, g.sw, g.pw, 1);
+  g.ho = k.h;
+  g.wo = k.w;
   return g;
 }
 }  // namespace
