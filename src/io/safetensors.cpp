@@ -263,8 +263,10 @@ SafetensorsFile parse_safetensors(std::span<const std::uint8_t> bytes, const std
 }
 
 SafetensorsFile load_safetensors(const std::string& path) {
-  // No gzip here: data::read_file inflates only gzip-magic files, and safetensors never is.
-  return parse_safetensors(data::read_file(path), path);
+  // Safetensors is never compressed (neither this library nor the reference writes gzip), so a
+  // gzip stream is refused rather than inflated up to the size cap.
+  return parse_safetensors(
+      data::read_file(path, std::size_t{1} << 32, {}, data::Gzip::kRefuse), path);
 }
 
 }  // namespace cutrain::io

@@ -12,14 +12,16 @@ fail() { echo "FAIL: $*"; exit 1; }
 run_limited() {
   timeout 60 "$bin" "$@" >"$tmp/out" 2>"$tmp/err"
 }
-expect_usage_error() {  # text args...
-  local text=$1; shift
+expect_exit() {  # rc text args...
+  local want=$1 text=$2; shift 2
   run_limited "$@"
   rc=$?
-  [ $rc -eq 2 ] || fail "$* exited $rc, expected 2: $(cat "$tmp/err")"
+  [ $rc -eq "$want" ] || fail "$* exited $rc, expected $want: $(cat "$tmp/err")"
   [ "$(wc -l <"$tmp/err")" -eq 1 ] || fail "$*: expected one line, got: $(cat "$tmp/err")"
   grep -qF -- "$text" "$tmp/err" || fail "$*: message does not say '$text': $(cat "$tmp/err")"
 }
+expect_usage_error() { expect_exit 2 "$@"; }  # a flag's value (docs/errors.md)
+expect_file_error() { expect_exit 1 "$@"; }   # a file's content
 
 python3 - "$tmp" <<'PY' || fail "writing CSV files"
 import random, sys
@@ -157,6 +159,17 @@ expect_usage_error "its data spec standardizes 3 features but the model takes 2"
 
 # 14. Counts that would overflow the step count are refused, naming the flag.
 expect_usage_error "--epochs: must be between 0 and 10^9" "${csv[@]}" --epochs 9223372036854775807
+
+# 6. Decompression bombs: a gzipped CSV (no size in its header) stops at 200x its compressed
+# size, within seconds and a bounded amount of memory; a gzipped checkpoint is refused unread.
+python3 -c "import gzip,sys; open(sys.argv[1],'wb').write(gzip.compress(b'a,b,label\n' + b'0,0,0\n' * (24 << 20), 9))" \
+  "$tmp/bomb.csv.gz" || fail "writing the CSV bomb"
+(ulimit -v 4000000; expect_file_error "decompress it first (gunzip)" --train-csv "$tmp/bomb.csv.gz" --test-csv "$tmp/test.csv" \
+  --target label --device cpu --epochs 1) || exit 1
+"$bin" "${csv[@]}" --epochs 1 --save "$tmp/ok.safetensors" >/dev/null 2>&1 || fail "saving"
+gzip -c "$tmp/ok.safetensors" >"$tmp/ok.safetensors.gz"
+expect_file_error "is gzip-compressed, and this format is read only as written" "${csv[@]}" \
+  --epochs 1 --resume "$tmp/ok.safetensors.gz"
 
 # 7. A metrics file that cannot be written (a full disk) is an error, not metrics lost.
 if [ -w /dev/full ]; then

@@ -304,5 +304,48 @@ TEST(Csv, RejectsBadFiles) {
             std::string::npos);
 }
 
+// Note [inflation ratio]: CSV declares no size, so a gzipped CSV may inflate to 200x its
+// compressed bytes (at least 64 MiB) - a genuine gzipped CSV reads as the plain one does, a bomb
+// is refused once it passes that bound, not after 4 GiB.
+TEST(Csv, GzipReadsAndBombsStopAtTheInflationRatio) {
+  const std::string text = "a,b,label\n1,2,0\n3,4,1\n";
+  write_bytes(temp_path("small.csv.gz"), gzip_bytes({text.begin(), text.end()}));
+  CsvOptions o;
+  o.label_name = "label";
+  const Dataset d = read_csv(temp_path("small.csv.gz"), o);
+  EXPECT_EQ(d.rows, 2);
+  EXPECT_EQ(d.features, 2);
+  EXPECT_EQ(d.labels, (std::vector<std::int32_t>{0, 1}));
+  // 80 MiB of "0,0\n" compresses ~1000x: its bound is the 64 MiB floor.
+  std::vector<std::uint8_t> bomb;
+  bomb.reserve(std::size_t{80} << 20);
+  while (bomb.size() < (std::size_t{80} << 20)) bomb.insert(bomb.end(), {'0', ',', '0', '\n'});
+  const std::vector<std::uint8_t> gz = gzip_bytes(bomb);
+  ASSERT_LT(gz.size() * 200, std::size_t{64} << 20);
+  write_bytes(temp_path("bomb.csv.gz"), gz);
+  const std::string e = testing::error_of([] { read_csv(temp_path("bomb.csv.gz")); });
+  EXPECT_NE(e.find("bomb.csv.gz: decompresses to more than 67108864 bytes, over 200 times its"),
+            std::string::npos)
+      << e;
+  EXPECT_NE(e.find("decompress it first (gunzip)"), std::string::npos) << e;
+  // The same bytes uncompressed are data, read as they are.
+  const std::vector<std::uint8_t> head(bomb.begin(), bomb.begin() + 4 * 1000);
+  write_bytes(temp_path("zeros.csv"), head);
+  CsvOptions regression;
+  regression.classification = false;
+  EXPECT_EQ(read_csv(temp_path("zeros.csv"), regression).rows, 1000);
+}
+
+// A format read only as written refuses a gzip stream instead of inflating it.
+TEST(ReadFile, GzipRefusedWhereTheFormatIsNeverCompressed) {
+  write_bytes(temp_path("x.gz"), gzip_bytes({1, 2, 3}));
+  EXPECT_EQ(read_file(temp_path("x.gz")), (std::vector<std::uint8_t>{1, 2, 3}));
+  const std::string e = testing::error_of(
+      [] { read_file(temp_path("x.gz"), std::size_t{1} << 32, {}, Gzip::kRefuse); });
+  EXPECT_NE(e.find("x.gz' is gzip-compressed, and this format is read only as written"),
+            std::string::npos)
+      << e;
+}
+
 }  // namespace
 }  // namespace cutrain::data

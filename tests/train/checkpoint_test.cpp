@@ -19,6 +19,7 @@
 #include "cutrain/ops.hpp"
 #include "cutrain/optim.hpp"
 #include "cutrain/train/checkpoint.hpp"
+#include "data/data_fixture.hpp"
 #include "support/errors.hpp"
 #include "support/temp_path.hpp"
 
@@ -86,6 +87,8 @@ TEST(Safetensors, RejectsDamagedFiles) {
     EXPECT_NE(e.find(expect), std::string::npos) << e;
   };
   check({1, 2, 3}, "shorter than the 8-byte header length");
+  // Safetensors is never compressed: a gzip stream is refused, not inflated.
+  check(testing::gzip_bytes(good), "is gzip-compressed, and this format is read only as written");
   auto truncated = good;
   truncated.resize(good.size() - 10);
   check(truncated, "outside the");

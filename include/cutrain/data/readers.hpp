@@ -20,13 +20,19 @@ namespace cutrain::data {
 // prefix is too short to say, SIZE_MAX when the header is malformed (its parser reports that).
 using DeclaredSize = std::function<std::optional<std::size_t>(std::span<const std::uint8_t>)>;
 
+// Whether read_file inflates a file that starts with the gzip magic or refuses it (formats that
+// are never compressed, e.g. safetensors, so a gzip stream cannot be a way to inflate a bomb).
+enum class Gzip { kInflate, kRefuse };
+
 // Reads a whole file, inflating it when it starts with the gzip magic (zlib). Decompressed
 // output is capped at `max_bytes` and, with `declared`, at the size the header declares: a
 // gzipped file is inflated as a stream and refused as soon as it outgrows its own header (a
-// decompression bomb costs the header's size, not the cap).
+// decompression bomb costs the header's size, not the cap). Without `declared` (CSV), the
+// stream may inflate to 200 times its compressed size (at least 64 MiB; Note [inflation ratio]).
 std::vector<std::uint8_t> read_file(const std::string& path,
                                     std::size_t max_bytes = std::size_t{1} << 32,
-                                    const DeclaredSize& declared = {});
+                                    const DeclaredSize& declared = {},
+                                    Gzip gzip = Gzip::kInflate);
 std::vector<std::uint8_t> gunzip(std::span<const std::uint8_t> bytes, const std::string& name,
                                  std::size_t max_bytes = std::size_t{1} << 32,
                                  const DeclaredSize& declared = {});
