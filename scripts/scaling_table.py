@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Simulated weak scaling of cutrain's data parallelism (README, "Training on several GPUs").
+"""Simulated weak scaling of cutrain's data parallelism (docs/multi-gpu.md).
 
 Each step: compute (forward, backward, optimizer; measured on one GPU) then one ring all-reduce
 of the gradient arena, 4 bytes per parameter, not overlapped with compute. The ring's cost

@@ -3,7 +3,8 @@
 # for sm_80 and sm_90, examples, benchmarks) and runs the suite; then a CPU-only build with
 # AddressSanitizer + UndefinedBehaviorSanitizer runs the suite again, clang-tidy checks the host
 # code (.clang-tidy), and a ThreadSanitizer build
-# runs the suites that start threads. GPU cases report as
+# runs the suites that start threads; the API reference is built and its warnings checked
+# (scripts/api_docs_check.py). GPU cases report as
 # skipped, with the reason, on a machine without a GPU.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -30,6 +31,9 @@ echo "== CUDA build (build/) =="
 quiet cmake -S . -B build -G Ninja -DCMAKE_BUILD_TYPE=Release -DCUTRAIN_CUDA=ON
 cmake --build build -j "$JOBS"
 (cd build && ctest --output-on-failure -j "$JOBS")
+
+echo "== API reference (Doxygen; docs/api-undocumented.txt only shrinks) =="
+cmake --build build --target docs
 
 echo "== libFuzzer: IDX, CSV, NumPy, safetensors and checkpoint loaders (${FUZZ_SECONDS:-15}s each) =="
 FUZZ_SECONDS=${FUZZ_SECONDS:-15} bash tests/fuzz/run.sh

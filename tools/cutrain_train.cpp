@@ -317,12 +317,16 @@ int run(const Config& c, const std::string& command_line) {
 int cli_main(int argc, char** argv) {
   Config c;
   CLI::App app{
-      "cutrain-train: train an MLP on Fashion-MNIST (IDX files), or on CSV files, with cutrain.\n"
-      "Fashion-MNIST inputs are pixel/255; --standardize: per-feature, statistics from the\n"
-      "training split. The loss is mean softmax cross-entropy (mean squared error with\n"
-      "--regression); the last partial batch is kept. The model is Linear -> [BatchNorm1d] ->\n"
+      "cutrain-train: train a neural network with cutrain - on Fashion-MNIST (IDX files), CSV or\n"
+      "NumPy data - then evaluate, export and predict.\n"
+      "  cutrain-train                        the main job: the default MLP on Fashion-MNIST\n"
+      "  cutrain-train --model cnn            a CNN on Fashion-MNIST (93%)\n"
+      "  cutrain-train --train-csv a.csv --test-csv b.csv --target label   your own table\n"
+      "  cutrain-train --model-from m.safetensors --predict-csv new.csv --predictions p.csv\n"
+      "The loss is mean softmax cross-entropy (mean squared error with --regression); the last\n"
+      "partial batch is kept unless --drop-last. --model mlp is Linear -> [BatchNorm1d] ->\n"
       "activation -> [Dropout] per hidden size, then Linear(.., classes or 1), named\n"
-      "layers.{i}.weight/bias as torch.nn.Sequential numbers them.",
+      "layers.{i}.weight/bias as torch.nn.Sequential numbers them. Guides: docs/command-line.md.",
       "cutrain-train"};
   add_options(app, c);
   try {

@@ -24,33 +24,38 @@
 namespace cutrain {
 
 using Shape = std::vector<std::int64_t>;
-std::string shape_str(const Shape& shape);  // "[128, 784]"
-std::int64_t numel(const Shape& shape);     // the product of the dimensions (1 for [])
+std::string shape_str(const Shape& shape);  ///< "[128, 784]"
+std::int64_t numel(const Shape& shape);     ///< the product of the dimensions (1 for [])
 
-inline constexpr std::size_t kArenaAlignment = 64;  // elements (256 bytes of float32)
+inline constexpr std::size_t kArenaAlignment = 64;  ///< elements (256 bytes of float32)
 
+/// One tensor of an arena: its name, shape, element count, offset and parameter group.
 struct TensorSpec {
   std::string name;
   Shape shape;
   std::size_t numel = 0;
-  std::size_t offset = 0;  // in elements from the arena's start
+  std::size_t offset = 0;  ///< in elements from the arena's start
   int group = 0;
 };
 
+/// The aligned element range one parameter group occupies in an arena.
 struct GroupRange {
   int group = 0;
-  std::size_t begin = 0;  // elements, aligned
-  std::size_t end = 0;    // elements, aligned; end - begin is a multiple of kArenaAlignment
+  std::size_t begin = 0;  ///< elements, aligned
+  std::size_t end = 0;    ///< elements, aligned; end - begin is a multiple of kArenaAlignment
 };
 
+/// The names, shapes and offsets of every tensor in an arena (Note [arena layout]); shared by a
+/// model's parameter, gradient and optimizer-state arenas.
 class ArenaLayout {
  public:
+  /// Collects tensors, then assigns their aligned offsets group by group.
   class Builder {
    public:
-    // Adds a tensor; returns its index (insertion order). Names must be unique and non-empty,
-    // dimensions positive, group >= 0.
+    /// Adds a tensor; returns its index (insertion order). Names must be unique and non-empty,
+    /// dimensions positive, group >= 0.
     std::size_t add(std::string name, Shape shape, int group = 0);
-    // Offsets are assigned group by group (ascending group id), insertion order within a group.
+    /// Offsets are assigned group by group (ascending group id), insertion order within a group.
     std::shared_ptr<const ArenaLayout> build() const;
 
    private:
@@ -60,21 +65,21 @@ class ArenaLayout {
   const std::vector<TensorSpec>& tensors() const { return tensors_; }
   const std::vector<GroupRange>& groups() const { return groups_; }
   std::size_t size() const { return tensors_.size(); }
-  std::size_t total() const { return total_; }  // padded element count of the whole arena
-  std::size_t parameter_count() const;          // sum of numel, padding excluded
+  std::size_t total() const { return total_; }  ///< padded element count of the whole arena
+  std::size_t parameter_count() const;          ///< sum of numel, padding excluded
   std::optional<std::size_t> find(std::string_view name) const;
-  const TensorSpec& at(std::string_view name) const;  // throws cutrain::Error if absent
+  const TensorSpec& at(std::string_view name) const;  ///< throws cutrain::Error if absent
 
-  // Same names, shapes, groups and offsets.
+  /// Same names, shapes, groups and offsets.
   bool operator==(const ArenaLayout& other) const;
 
  private:
-  std::vector<TensorSpec> tensors_;  // in insertion order
-  std::vector<GroupRange> groups_;   // ascending group id
+  std::vector<TensorSpec> tensors_;  ///< in insertion order
+  std::vector<GroupRange> groups_;   ///< ascending group id
   std::size_t total_ = 0;
 };
 
-// A non-owning view of one tensor (or a whole arena) on a device.
+/// A non-owning view of one tensor (or a whole arena) on a device.
 struct TensorView {
   float* data = nullptr;
   Shape shape;
@@ -82,16 +87,17 @@ struct TensorView {
   Device device;
 };
 
+/// One contiguous float32 buffer holding every tensor of an ArenaLayout; tensors are views into it.
 class Arena {
  public:
   Arena() = default;
-  // Allocates layout->total() floats on `device`, zero-filled.
+  /// Allocates layout->total() floats on `device`, zero-filled.
   Arena(std::shared_ptr<const ArenaLayout> layout, Device device);
 
-  // A zero-filled arena with the same layout and device (gradients, optimizer state).
+  /// A zero-filled arena with the same layout and device (gradients, optimizer state).
   Arena like() const { return Arena(layout_, device()); }
   Arena copy_to(Device device) const;
-  // Copies all values from `src` (any device). Throws unless the layouts are equal.
+  /// Copies all values from `src` (any device). Throws unless the layouts are equal.
   void copy_from(const Arena& src);
   void zero();
 
@@ -104,9 +110,9 @@ class Arena {
 
   TensorView view(std::size_t index);
   TensorView view(std::string_view name);
-  TensorView span();  // the whole arena, padding included, as a flat tensor
+  TensorView span();  ///< the whole arena, padding included, as a flat tensor
 
-  // Host round trips (tests, checkpoints). The vector is total() long, padding included.
+  /// Host round trips (tests, checkpoints). The vector is total() long, padding included.
   std::vector<float> to_host() const;
   void from_host(std::span<const float> values);
   std::vector<float> tensor_to_host(std::string_view name) const;
@@ -117,7 +123,7 @@ class Arena {
   Buffer buffer_;
 };
 
-// Throws cutrain::Error naming `what` unless the two arenas share a layout and a device.
+/// Throws cutrain::Error naming `what` unless the two arenas share a layout and a device.
 void require_same_layout(const Arena& a, const Arena& b, const char* what);
 
 }  // namespace cutrain

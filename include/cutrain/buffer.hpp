@@ -15,10 +15,11 @@ namespace cutrain {
 
 inline constexpr std::size_t kBufferAlignment = 256;
 
+/// Owned device or host memory (RAII): cudaMalloc on a GPU, aligned memory on the CPU.
 class Buffer {
  public:
   Buffer() = default;
-  Buffer(std::size_t bytes, Device device);  // contents uninitialized
+  Buffer(std::size_t bytes, Device device);  ///< contents uninitialized
   ~Buffer();
   Buffer(Buffer&& other) noexcept;
   Buffer& operator=(Buffer&& other) noexcept;
@@ -47,8 +48,8 @@ class Buffer {
   Device device_;
 };
 
-// Page-locked host memory for asynchronous host<->device copies. When no GPU is usable it falls
-// back to ordinary aligned memory (pinned() says which), so CPU-only runs use the same code path.
+/// Page-locked host memory for asynchronous host<->device copies. When no GPU is usable it falls
+/// back to ordinary aligned memory (pinned() says which), so CPU-only runs use the same code path.
 class PinnedBuffer {
  public:
   PinnedBuffer() = default;
@@ -76,13 +77,13 @@ class PinnedBuffer {
 };
 
 namespace detail {
-// How many non-empty Buffers this process has allocated (tests check that a steady-state
-// training step allocates nothing).
+/// How many non-empty Buffers this process has allocated (tests check that a steady-state
+/// training step allocates nothing).
 std::uint64_t buffer_allocations();
 }  // namespace detail
 
-// Copies `bytes` between any two devices. With a null stream the copy is complete on return;
-// with a stream it is ordered on that stream (and asynchronous when the host side is pinned).
+/// Copies `bytes` between any two devices. With a null stream the copy is complete on return;
+/// with a stream it is ordered on that stream (and asynchronous when the host side is pinned).
 void copy_bytes(void* dst, Device dst_device, const void* src, Device src_device, std::size_t bytes,
                 NativeStream stream = nullptr);
 

@@ -25,32 +25,34 @@
 namespace cutrain {
 
 enum class NormType { kL2, kInf };
-NormType parse_norm_type(std::string_view text);  // "2", "l2", "inf", "linf"
+NormType parse_norm_type(std::string_view text);  ///< "2", "l2", "inf", "linf"
 
+/// Global gradient-norm clipping and the non-finite guard, computed on the device with no host
+/// synchronisation (Note [clip scale on device]).
 class GradClipper {
  public:
   GradClipper(Device device, float max_norm, NormType type = NormType::kL2);
 
-  // Reduces `grads` and writes norm, scale and skip on the device. No host synchronization.
-  // norm_out (nullable, device memory on the clipper's device): the pre-clip norm there too - a
-  // per-step record without a copy of its own.
+  /// Reduces `grads` and writes norm, scale and skip on the device. No host synchronization.
+  /// norm_out (nullable, device memory on the clipper's device): the pre-clip norm there too - a
+  /// per-step record without a copy of its own.
   optim::StepGuard run(const Arena& grads, NativeStream stream = nullptr,
                        float* norm_out = nullptr);
 
-  // Results of the last run(); each reads device memory (a synchronization).
+  /// Results of the last run(); each reads device memory (a synchronization).
   float last_norm() const;
   float last_scale() const;
   bool last_nonfinite() const;
 
-  // The last pre-clip norm, on the device (copy it asynchronously; no sync).
+  /// The last pre-clip norm, on the device (copy it asynchronously; no sync).
   const float* device_norm() const;
   float max_norm() const { return max_norm_; }
   NormType type() const { return type_; }
 
  private:
-  friend class optim::Optimizer;  // step(params, grads, clipper): Note [clip and step in one
-                                  // launch]
-  // Checks `grads` as run() does; where a fused step writes what run() would.
+  friend class optim::Optimizer;  ///< step(params, grads, clipper): Note [clip and step in one
+                                  /// launch]
+  /// Checks `grads` as run() does; where a fused step writes what run() would.
   optim::detail::FusedNorm fused_norm(const Arena& grads, float* norm_out);
   void check(const Arena& grads) const;
   struct Result;
@@ -58,14 +60,14 @@ class GradClipper {
   Device device_;
   float max_norm_;
   NormType type_;
-  Buffer partials_;  // one NormPartial per block (kernels/clip/norm.cuh)
-  Buffer result_;    // {float norm, float scale, int32 skip, int32 pad}
+  Buffer partials_;  ///< one NormPartial per block (kernels/clip/norm.cuh)
+  Buffer result_;    ///< {float norm, float scale, int32 skip, int32 pad}
 };
 
-// The global norm of an arena, synchronously (a convenience over GradClipper).
+/// The global norm of an arena, synchronously (a convenience over GradClipper).
 double global_norm(const Arena& grads, NormType type = NormType::kL2);
 
-// Clamps every gradient to [-clip_value, clip_value] (torch.nn.utils.clip_grad_value_).
+/// Clamps every gradient to [-clip_value, clip_value] (torch.nn.utils.clip_grad_value_).
 void clip_by_value(Arena& grads, float clip_value, NativeStream stream = nullptr);
 
 }  // namespace cutrain

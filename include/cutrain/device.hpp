@@ -11,21 +11,22 @@
 
 namespace cutrain {
 
+/// Where memory lives and work runs: the CPU or one CUDA device.
 class Device {
  public:
   enum class Kind { kCpu, kCuda };
 
-  constexpr Device() = default;  // the CPU
+  constexpr Device() = default;  ///< the CPU
   static constexpr Device cpu() { return Device(Kind::kCpu, 0); }
   static constexpr Device cuda(int ordinal = 0) { return Device(Kind::kCuda, ordinal); }
-  // Parses "cpu", "cuda", "cuda:N" (and "gpu" as "cuda"). Throws cutrain::Error otherwise.
+  /// Parses "cpu", "cuda", "cuda:N" (and "gpu" as "cuda"). Throws cutrain::Error otherwise.
   static Device parse(std::string_view text);
 
   constexpr Kind kind() const { return kind_; }
   constexpr int ordinal() const { return ordinal_; }
   constexpr bool is_cpu() const { return kind_ == Kind::kCpu; }
   constexpr bool is_cuda() const { return kind_ == Kind::kCuda; }
-  std::string str() const;  // "cpu" or "cuda:N"
+  std::string str() const;  ///< "cpu" or "cuda:N"
 
   friend constexpr bool operator==(Device, Device) = default;
 
@@ -35,29 +36,29 @@ class Device {
   int ordinal_ = 0;
 };
 
-// What discovery found. `usable` is true when at least one CUDA device can run our kernels.
+/// What discovery found. `usable` is true when at least one CUDA device can run our kernels.
 struct CudaStatus {
-  bool compiled = false;  // cutrain was built with CUTRAIN_CUDA=ON
+  bool compiled = false;  ///< cutrain was built with CUTRAIN_CUDA=ON
   bool usable = false;
   int device_count = 0;
-  int driver_version = 0;   // e.g. 13000 for 13.0; 0 when no driver is installed
-  int runtime_version = 0;  // the CUDA runtime cutrain was built against
-  std::string reason;       // why no GPU is usable (empty when usable)
+  int driver_version = 0;   ///< e.g. 13000 for 13.0; 0 when no driver is installed
+  int runtime_version = 0;  ///< the CUDA runtime cutrain was built against
+  std::string reason;       ///< why no GPU is usable (empty when usable)
 };
 
 const CudaStatus& cuda_status();
 
-// The first usable GPU, else the CPU.
+/// The first usable GPU, else the CPU.
 Device default_device();
 
-// Throws cutrain::Error unless `device` can be used now (CPU always can).
+/// Throws cutrain::Error unless `device` can be used now (CPU always can).
 void require_usable(Device device);
 
-// Human-readable description: "cpu (8 OpenMP threads)" or "cuda:0 (NVIDIA H100 80GB HBM3, 132
-// SMs)".
+/// Human-readable description: "cpu (8 OpenMP threads)" or "cuda:0 (NVIDIA H100 80GB HBM3, 132
+/// SMs)".
 std::string describe(Device device);
 
-// Properties the kernels size their grids by. Throws for the CPU or an unusable device.
+/// Properties the kernels size their grids by. Throws for the CPU or an unusable device.
 struct CudaDeviceProperties {
   std::string name;
   int multiprocessors = 0;

@@ -11,6 +11,8 @@
 
 namespace cutrain {
 
+/// The one exception type cutrain throws; its message names what is wrong and, where there is one,
+/// the fix.
 class Error : public std::runtime_error {
  public:
   explicit Error(const std::string& what) : std::runtime_error(what) {}
@@ -18,7 +20,7 @@ class Error : public std::runtime_error {
 
 namespace detail {
 
-// Concatenates anything streamable: detail::cat("lr = ", lr, " must be >= 0").
+/// Concatenates anything streamable: detail::cat("lr = ", lr, " must be >= 0").
 template <class... Args>
 std::string cat(Args&&... args) {
   std::ostringstream os;

@@ -28,16 +28,19 @@
 namespace cutrain::init {
 
 enum class Nonlinearity { kLinear, kSigmoid, kTanh, kRelu, kLeakyRelu, kSelu };
-Nonlinearity parse_nonlinearity(std::string_view name);  // "relu", "leaky_relu", ...
+Nonlinearity parse_nonlinearity(std::string_view name);  ///< "relu", "leaky_relu", ...
 double gain(Nonlinearity nonlinearity, double negative_slope = 0.01);
 
 enum class FanMode { kFanIn, kFanOut };
+/// A weight's fan-in and fan-out, computed from its shape as PyTorch does.
 struct Fans {
   std::int64_t in = 0;
   std::int64_t out = 0;
 };
-Fans fans(const Shape& shape);  // needs at least 2 dimensions, as in PyTorch
+Fans fans(const Shape& shape);  ///< needs at least 2 dimensions, as in PyTorch
 
+/// An initialization rule (zeros, constant, uniform, normal, Xavier, He, ...) with its arguments,
+/// torch.nn.init's semantics.
 struct Scheme {
   enum class Kind {
     kZeros,
@@ -50,10 +53,10 @@ struct Scheme {
     kKaimingNormal
   };
   Kind kind = Kind::kZeros;
-  double p0 = 0.0;  // constant value | uniform low | normal mean | xavier gain | kaiming slope
-  double p1 = 0.0;  // uniform high | normal std
-  Nonlinearity nonlinearity = Nonlinearity::kRelu;  // kaiming
-  FanMode mode = FanMode::kFanIn;                   // kaiming
+  double p0 = 0.0;  ///< constant value | uniform low | normal mean | xavier gain | kaiming slope
+  double p1 = 0.0;  ///< uniform high | normal std
+  Nonlinearity nonlinearity = Nonlinearity::kRelu;  ///< kaiming
+  FanMode mode = FanMode::kFanIn;                   ///< kaiming
 
   static Scheme zeros() { return {}; }
   static Scheme constant(double value) { return {Kind::kConstant, value}; }
@@ -69,25 +72,25 @@ struct Scheme {
                                FanMode mode = FanMode::kFanIn, double negative_slope = 0.0) {
     return {Kind::kKaimingNormal, negative_slope, 0.0, nl, mode};
   }
-  // "xavier-uniform", "xavier-normal", "he-uniform", "he-normal", "zeros" (He = Kaiming, relu).
+  /// "xavier-uniform", "xavier-normal", "he-uniform", "he-normal", "zeros" (He = Kaiming, relu).
   static Scheme parse(std::string_view name);
 };
 
-// What a scheme samples for a tensor of `shape`: the fans and gains resolved.
+/// What a scheme samples for a tensor of `shape`: the fans and gains resolved.
 struct Distribution {
   enum class Family { kConstant, kUniform, kNormal } family = Family::kConstant;
-  double p0 = 0.0;  // constant value | low | mean
-  double p1 = 0.0;  // high | std
+  double p0 = 0.0;  ///< constant value | low | mean
+  double p1 = 0.0;  ///< high | std
   double mean() const;
   double variance() const;
 };
-Distribution resolve(const Scheme& scheme, const Shape& shape);  // throws on bad parameters
+Distribution resolve(const Scheme& scheme, const Shape& shape);  ///< throws on bad parameters
 
-// Fills tensor `name` of `arena` (padding stays zero). No host synchronization on CUDA.
+/// Fills tensor `name` of `arena` (padding stays zero). No host synchronization on CUDA.
 void initialize(Arena& arena, std::string_view name, const Scheme& scheme, std::uint64_t seed,
                 NativeStream stream = nullptr);
 
-// The per-tensor Philox seed: a mix of the model seed and the tensor's index.
+/// The per-tensor Philox seed: a mix of the model seed and the tensor's index.
 std::uint64_t tensor_seed(std::uint64_t seed, std::size_t tensor_index);
 
 }  // namespace cutrain::init

@@ -14,10 +14,11 @@ namespace cutrain {
 using NativeStream = CUstream_st*;
 using NativeEvent = CUevent_st*;
 
+/// A CUDA stream (RAII), or the CPU's synchronous stand-in.
 class Stream {
  public:
-  Stream() = default;              // the CPU "stream"
-  explicit Stream(Device device);  // on CUDA: a new non-blocking stream
+  Stream() = default;              ///< the CPU "stream"
+  explicit Stream(Device device);  ///< on CUDA: a new non-blocking stream
   ~Stream();
   Stream(Stream&& other) noexcept;
   Stream& operator=(Stream&& other) noexcept;
@@ -34,10 +35,11 @@ class Stream {
   Device device_;
 };
 
+/// A CUDA event (RAII) for ordering streams and timing them.
 class Event {
  public:
   Event() = default;
-  // timing=false creates the cheaper event used only for ordering streams.
+  /// timing=false creates the cheaper event used only for ordering streams.
   explicit Event(Device device, bool timing = false);
   ~Event();
   Event(Event&& other) noexcept;
@@ -46,11 +48,11 @@ class Event {
   Event& operator=(const Event&) = delete;
 
   void record(NativeStream stream);
-  // Makes `stream` wait for the work recorded before this event (no host wait).
+  /// Makes `stream` wait for the work recorded before this event (no host wait).
   void wait_on(NativeStream stream) const;
   void synchronize() const;
   bool ready() const;
-  // Milliseconds between two recorded timing events.
+  /// Milliseconds between two recorded timing events.
   static float elapsed_ms(const Event& start, const Event& stop);
   NativeEvent native() const { return event_; }
 

@@ -27,10 +27,9 @@ std::vector<std::uint8_t> gunzip(std::span<const std::uint8_t> bytes, const std:
                                  std::size_t max_bytes, const DeclaredSize& declared) {
   bool known = !declared;  // the header's size is known (or there is none to ask)
   std::size_t limit = max_bytes;
-  const std::size_t ratio_limit =
-      std::max(kRatioFloorBytes, bytes.size() > SIZE_MAX / kMaxInflationRatio
-                                     ? SIZE_MAX
-                                     : bytes.size() * kMaxInflationRatio);
+  const std::size_t ratio_limit = std::max(
+      kRatioFloorBytes,
+      bytes.size() > SIZE_MAX / kMaxInflationRatio ? SIZE_MAX : bytes.size() * kMaxInflationRatio);
   const bool by_ratio = !declared && ratio_limit < max_bytes;
   if (by_ratio) limit = ratio_limit;
   z_stream zs{};

@@ -265,8 +265,8 @@ SafetensorsFile parse_safetensors(std::span<const std::uint8_t> bytes, const std
 SafetensorsFile load_safetensors(const std::string& path) {
   // Safetensors is never compressed (neither this library nor the reference writes gzip), so a
   // gzip stream is refused rather than inflated up to the size cap.
-  return parse_safetensors(
-      data::read_file(path, std::size_t{1} << 32, {}, data::Gzip::kRefuse), path);
+  return parse_safetensors(data::read_file(path, std::size_t{1} << 32, {}, data::Gzip::kRefuse),
+                           path);
 }
 
 }  // namespace cutrain::io

@@ -4,9 +4,9 @@
 
 #include "cutrain/error.hpp"
 #include "cutrain/nn/conv.hpp"
-#include "src/nn/layer_common.hpp"
 #include "src/nn/context.hpp"
 #include "src/nn/conv_backend.hpp"
+#include "src/nn/layer_common.hpp"
 
 namespace cutrain::nn {
 

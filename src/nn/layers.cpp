@@ -6,8 +6,8 @@
 
 #include "cutrain/error.hpp"
 #include "cutrain/init.hpp"
-#include "src/nn/layer_common.hpp"
 #include "src/nn/context.hpp"
+#include "src/nn/layer_common.hpp"
 #include "src/nn/torch_args.hpp"
 
 namespace cutrain::nn {

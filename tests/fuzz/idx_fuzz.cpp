@@ -12,7 +12,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   try {
     if (size >= 2 && data[0] == 0x1F && data[1] == 0x8B) {
       const auto raw = cutrain::data::gunzip(bytes, "fuzz.gz", std::size_t{1} << 24,
-                                              cutrain::data::idx_declared_size);
+                                             cutrain::data::idx_declared_size);
       cutrain::data::parse_idx(raw, "fuzz");
     } else {
       cutrain::data::parse_idx(bytes, "fuzz");

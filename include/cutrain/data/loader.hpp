@@ -28,60 +28,65 @@
 
 namespace cutrain::data {
 
+/// How a Loader batches: batch size, shuffling and its seed, the last partial batch, prefetch
+/// depth, data-parallel sharding.
 struct LoaderOptions {
   std::int64_t batch_size = 64;
   bool shuffle = true;
   bool drop_last = false;
   std::uint64_t seed = 0;
-  int prefetch = 3;  // slots in flight (2 or more)
-  // Data-parallel sharding, as torch.utils.data.DistributedSampler: the epoch's order is padded
-  // (repeating its first entries) to a multiple of `world` and rank r takes positions
-  // r, r + world, r + 2 world, ... So W ranks with batch B see, step by step, exactly the
-  // samples one process with batch W * B would. pad = false keeps the ranks' shards ragged
-  // (evaluation: no sample counted twice).
+  int prefetch = 3;  ///< slots in flight (2 or more)
+  /// Data-parallel sharding, as torch.utils.data.DistributedSampler: the epoch's order is padded
+  /// (repeating its first entries) to a multiple of `world` and rank r takes positions
+  /// r, r + world, r + 2 world, ... So W ranks with batch B see, step by step, exactly the
+  /// samples one process with batch W * B would. pad = false keeps the ranks' shards ragged
+  /// (evaluation: no sample counted twice).
   int rank = 0;
   int world = 1;
   bool pad = true;
   // Note [resident datasets]: keep the whole dataset on the loader's device - uploaded once, at
-  // construction - and gather each batch there from the epoch's order, on the caller's compute
-  // stream: no loader thread, no pinned staging, no host-to-device copy per batch (airbench
-  // keeps small datasets on the GPU this way). The batches are the streaming pipeline's, bit for
-  // bit. The dataset must fit in device memory beside the model (Fashion-MNIST's training set:
-  // 188 MB); on the CPU it is read in place.
+  /// construction - and gather each batch there from the epoch's order, on the caller's compute
+  /// stream: no loader thread, no pinned staging, no host-to-device copy per batch (airbench
+  /// keeps small datasets on the GPU this way). The batches are the streaming pipeline's, bit for
+  /// bit. The dataset must fit in device memory beside the model (Fashion-MNIST's training set:
+  /// 188 MB); on the CPU it is read in place.
   bool resident = false;
 };
 
+/// One mini-batch on the loader's device: features, labels or targets, and its row count.
 struct Batch {
-  nn::Matrix x;                          // [rows, features] on the loader's device
-  const std::int32_t* labels = nullptr;  // [rows] (classification)
-  nn::Matrix targets;                    // [rows, target_width] (regression)
+  nn::Matrix x;                          ///< [rows, features] on the loader's device
+  const std::int32_t* labels = nullptr;  ///< [rows] (classification)
+  nn::Matrix targets;                    ///< [rows, target_width] (regression)
   std::int64_t rows = 0;
-  std::int64_t index = 0;  // batch number within the epoch
+  std::int64_t index = 0;  ///< batch number within the epoch
 };
 
+/// Streams shuffled mini-batches of a Dataset to a device: pinned, prefetched and copied
+/// asynchronously, or gathered from a resident copy on the GPU.
 class Loader {
  public:
-  // `dataset` must outlive the loader.
+  /// `dataset` must outlive the loader.
   Loader(const Dataset& dataset, Device device, const LoaderOptions& options);
   ~Loader();
   Loader(const Loader&) = delete;
   Loader& operator=(const Loader&) = delete;
 
-  // Starts (or restarts) the pipeline for `epoch`, skipping its first `skip_batches` batches
-  // (for exact resume). Stops any epoch still running. A batch handed out by next() and not yet
-  // given back (an epoch abandoned mid-way) is fenced as next() fences every batch: its buffer
-  // is reused only after the work issued so far on the compute stream that next() was given -
-  // so that stream must still exist here.
+  /// Starts (or restarts) the pipeline for `epoch`, skipping its first `skip_batches` batches
+  /// (for exact resume). Stops any epoch still running. A batch handed out by next() and not yet
+  /// given back (an epoch abandoned mid-way) is fenced as next() fences every batch: its buffer
+  /// is reused only after the work issued so far on the compute stream that next() was given -
+  /// so that stream must still exist here.
   void start_epoch(std::uint64_t epoch, std::int64_t skip_batches = 0);
-  // The next batch of the current epoch, or nullopt at its end. The batch stays valid until the
-  // next call; work using it must be issued on `compute_stream`.
+  /// The next batch of the current epoch, or nullopt at its end. The batch stays valid until the
+  /// next call; work using it must be issued on `compute_stream`.
   std::optional<Batch> next(NativeStream compute_stream = nullptr);
 
   std::int64_t batches_per_epoch() const;
-  std::int64_t rows_per_epoch() const;  // this rank's share
-  // The most rows a batch can have: batch_size, or the whole share when that is smaller (a batch
-  // size above the data set's means one full batch per epoch, as torch's DataLoader gives).
-  // The staging buffers are this large, not batch_size.
+  std::int64_t rows_per_epoch() const;  ///< this rank's share
+  /// The most rows a batch can have: batch_size, or the whole share when that is smaller (a batch
+  /// size above the data set's means one full batch per epoch, as torch's DataLoader gives).
+  /// The staging buffers are this large, not batch_size.
   std::int64_t max_batch_rows() const;
   const LoaderOptions& options() const { return options_; }
   Device device() const { return device_; }

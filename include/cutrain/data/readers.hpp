@@ -16,33 +16,32 @@
 
 namespace cutrain::data {
 
-// The whole size a file's header declares, read from the file's first bytes: nullopt while the
-// prefix is too short to say, SIZE_MAX when the header is malformed (its parser reports that).
+/// The whole size a file's header declares, read from the file's first bytes: nullopt while the
+/// prefix is too short to say, SIZE_MAX when the header is malformed (its parser reports that).
 using DeclaredSize = std::function<std::optional<std::size_t>(std::span<const std::uint8_t>)>;
 
-// Whether read_file inflates a file that starts with the gzip magic or refuses it (formats that
-// are never compressed, e.g. safetensors, so a gzip stream cannot be a way to inflate a bomb).
+/// Whether read_file inflates a file that starts with the gzip magic or refuses it (formats that
+/// are never compressed, e.g. safetensors, so a gzip stream cannot be a way to inflate a bomb).
 enum class Gzip { kInflate, kRefuse };
 
-// Reads a whole file, inflating it when it starts with the gzip magic (zlib). Decompressed
-// output is capped at `max_bytes` and, with `declared`, at the size the header declares: a
-// gzipped file is inflated as a stream and refused as soon as it outgrows its own header (a
-// decompression bomb costs the header's size, not the cap). Without `declared` (CSV), the
-// stream may inflate to 200 times its compressed size (at least 64 MiB; Note [inflation ratio]).
+/// Reads a whole file, inflating it when it starts with the gzip magic (zlib). Decompressed
+/// output is capped at `max_bytes` and, with `declared`, at the size the header declares: a
+/// gzipped file is inflated as a stream and refused as soon as it outgrows its own header (a
+/// decompression bomb costs the header's size, not the cap). Without `declared` (CSV), the
+/// stream may inflate to 200 times its compressed size (at least 64 MiB; Note [inflation ratio]).
 std::vector<std::uint8_t> read_file(const std::string& path,
                                     std::size_t max_bytes = std::size_t{1} << 32,
-                                    const DeclaredSize& declared = {},
-                                    Gzip gzip = Gzip::kInflate);
+                                    const DeclaredSize& declared = {}, Gzip gzip = Gzip::kInflate);
 std::vector<std::uint8_t> gunzip(std::span<const std::uint8_t> bytes, const std::string& name,
                                  std::size_t max_bytes = std::size_t{1} << 32,
                                  const DeclaredSize& declared = {});
-// The sizes the IDX and NumPy headers declare (for read_file).
+/// The sizes the IDX and NumPy headers declare (for read_file).
 std::optional<std::size_t> idx_declared_size(std::span<const std::uint8_t> prefix);
 std::optional<std::size_t> npy_declared_size(std::span<const std::uint8_t> prefix);
 
-// An IDX array: magic 0x0000TTDD (TT the element type, DD the number of dimensions), DD
-// big-endian uint32 dimensions, then the elements big-endian. Types: 0x08 uint8, 0x09 int8,
-// 0x0B int16, 0x0C int32, 0x0D float32, 0x0E float64; values are converted to float.
+/// An IDX array: magic 0x0000TTDD (TT the element type, DD the number of dimensions), DD
+/// big-endian uint32 dimensions, then the elements big-endian. Types: 0x08 uint8, 0x09 int8,
+/// 0x0B int16, 0x0C int32, 0x0D float32, 0x0E float64; values are converted to float.
 struct IdxArray {
   std::vector<std::int64_t> dims;
   std::vector<float> values;
@@ -51,56 +50,56 @@ struct IdxArray {
 IdxArray parse_idx(std::span<const std::uint8_t> bytes, const std::string& name);
 IdxArray read_idx(const std::string& path);
 
-// Images (N x ...) and labels (N) IDX files as a classification dataset with `classes`
-// classes; features are the raw values (0..255 for MNIST pixels; scale() them).
+/// Images (N x ...) and labels (N) IDX files as a classification dataset with `classes`
+/// classes; features are the raw values (0..255 for MNIST pixels; scale() them).
 Dataset load_idx(const std::string& images_path, const std::string& labels_path,
                  std::int32_t classes = 10);
 
-// Fashion-MNIST as Debian's dataset-fashion-mnist installs it (or as downloaded):
-// <dir>/{train,t10k}-{images-idx3,labels-idx1}-ubyte[.gz]. split: "train" or "test".
+/// Fashion-MNIST as Debian's dataset-fashion-mnist installs it (or as downloaded):
+/// <dir>/{train,t10k}-{images-idx3,labels-idx1}-ubyte[.gz]. split: "train" or "test".
 inline constexpr const char* kFashionMnistDir = "/usr/share/datasets/fashion-mnist";
 Dataset load_fashion_mnist(const std::string& dir, const std::string& split);
-// Its ten classes by label (Zalando's names, as torchvision.datasets.FashionMNIST.classes).
+/// Its ten classes by label (Zalando's names, as torchvision.datasets.FashionMNIST.classes).
 inline constexpr const char* kFashionMnistClasses[10] = {
     "T-shirt/top", "Trouser", "Pullover", "Dress", "Coat",
     "Sandal",      "Shirt",   "Sneaker",  "Bag",   "Ankle boot"};
 
-// CSV: comma-separated numbers, one sample per line. The label column is chosen by header
-// name or by index (negative: from the end). With classification, labels are integers in
-// [0, classes) (classes 0: max label + 1), or text: class names, numbered in sorted order
-// (scikit-learn's LabelEncoder) - or by `class_names` when given, so that a test file numbers
-// them as its training file did (Dataset::class_names holds the names). Otherwise the column is
-// a float target. Header auto-detection: the first row is a header when one of its cells is not
-// a number while the same column of the second row is (a text label column says nothing); a
-// lone row when none of its cells is a number; known categories count as numbers, and a first
-// row naming every `categorical` column is a header.
+/// CSV: comma-separated numbers, one sample per line. The label column is chosen by header
+/// name or by index (negative: from the end). With classification, labels are integers in
+/// [0, classes) (classes 0: max label + 1), or text: class names, numbered in sorted order
+/// (scikit-learn's LabelEncoder) - or by `class_names` when given, so that a test file numbers
+/// them as its training file did (Dataset::class_names holds the names). Otherwise the column is
+/// a float target. Header auto-detection: the first row is a header when one of its cells is not
+/// a number while the same column of the second row is (a text label column says nothing); a
+/// lone row when none of its cells is a number; known categories count as numbers, and a first
+/// row naming every `categorical` column is a header.
 struct CsvOptions {
-  enum class Header { kAuto, kYes, kNo } header = Header::kAuto;  // auto: first row non-numeric
-  std::string label_name;                                         // takes precedence when non-empty
-  int label_index = -1;                                           // -1: the last column
+  enum class Header { kAuto, kYes, kNo } header = Header::kAuto;  ///< auto: first row non-numeric
+  std::string label_name;  ///< takes precedence when non-empty
+  int label_index = -1;    ///< -1: the last column
   bool classification = true;
   std::int32_t classes = 0;
-  // Text labels: the classes in label order (e.g. a training file's Dataset::class_names); a
-  // label not among them is an error. Empty: numeric labels, or text numbered in sorted order.
+  /// Text labels: the classes in label order (e.g. a training file's Dataset::class_names); a
+  /// label not among them is an error. Empty: numeric labels, or text numbered in sorted order.
   std::vector<std::string> class_names;
-  // Regression with several targets: these header names, in this order, become the target
-  // (target_width = their count); takes precedence over label_name / label_index.
+  /// Regression with several targets: these header names, in this order, become the target
+  /// (target_width = their count); takes precedence over label_name / label_index.
   std::vector<std::string> target_names;
-  // Data to predict: every column is a feature (no label or target; the label options are
-  // ignored). The Dataset has x only (Trainer::predict reads nothing else).
+  /// Data to predict: every column is a feature (no label or target; the label options are
+  /// ignored). The Dataset has x only (Trainer::predict reads nothing else).
   bool features_only = false;
-  // One-hot features (pandas.get_dummies, scikit-learn's OneHotEncoder): the columns named here
-  // (header names) hold categories - any text, numbers included, compared as written - and each
-  // becomes one 0/1 feature per category where the column was, the categories in sorted (byte)
-  // order as this file has them; Dataset::categorical records them. Given `categories` instead
-  // (a training file's Dataset::categorical), a test or prediction file is encoded with those,
-  // matched by column position as numeric features are, and a category not among them is an
-  // error naming it. At most kMaxCategories per column (an id column would add a feature per row).
+  /// One-hot features (pandas.get_dummies, scikit-learn's OneHotEncoder): the columns named here
+  /// (header names) hold categories - any text, numbers included, compared as written - and each
+  /// becomes one 0/1 feature per category where the column was, the categories in sorted (byte)
+  /// order as this file has them; Dataset::categorical records them. Given `categories` instead
+  /// (a training file's Dataset::categorical), a test or prediction file is encoded with those,
+  /// matched by column position as numeric features are, and a category not among them is an
+  /// error naming it. At most kMaxCategories per column (an id column would add a feature per row).
   std::vector<std::string> categorical;
   std::vector<CategoricalColumn> categories;
-  // Missing numeric features - an empty cell, NA, N/A, n/a, NaN, nan, null, NULL or ? - read as
-  // NaN for data::Imputer to fill (train only once they are filled: Dataset::validate refuses
-  // NaN). Off: such a cell is an error naming it. Labels and targets must always be present.
+  /// Missing numeric features - an empty cell, NA, N/A, n/a, NaN, nan, null, NULL or ? - read as
+  /// NaN for data::Imputer to fill (train only once they are filled: Dataset::validate refuses
+  /// NaN). Off: such a cell is an error naming it. Labels and targets must always be present.
   bool allow_missing = false;
 };
 inline constexpr std::size_t kMaxCategories = 65536;

@@ -16,18 +16,21 @@
 
 namespace cutrain::dist {
 
+/// A range of arena elements [begin, end).
 struct ArenaRange {
-  std::size_t begin = 0, end = 0;  // elements
+  std::size_t begin = 0, end = 0;  ///< elements
   bool operator==(const ArenaRange&) const = default;
 };
 
+/// Gradient ranges all-reduced together once a given layer's backward has run (PyTorch DDP's
+/// buckets).
 struct GradientBucket {
-  std::size_t ready_after_layer = 0;  // launch once this layer's backward has run
-  std::vector<ArenaRange> ranges;     // at most one per group, ascending
+  std::size_t ready_after_layer = 0;  ///< launch once this layer's backward has run
+  std::vector<ArenaRange> ranges;     ///< at most one per group, ascending
 };
 
-// layer_tensors[k]: indices into layout.tensors() of layer k's tensors (layers without
-// parameters have none). Buckets come in launch order (last layer first).
+/// layer_tensors[k]: indices into layout.tensors() of layer k's tensors (layers without
+/// parameters have none). Buckets come in launch order (last layer first).
 std::vector<GradientBucket> plan_buckets(const ArenaLayout& layout,
                                          const std::vector<std::vector<std::size_t>>& layer_tensors,
                                          std::size_t bucket_elements);

@@ -31,39 +31,41 @@ namespace detail {
 class Watchdog;
 }
 
+/// The ranks of a data-parallel run: all-reduce and broadcast over NCCL on GPUs, MPI on the CPU,
+/// with a watchdog on every collective.
 class Communicator {
  public:
-  // The process group (MPI_COMM_WORLD), initializing MPI on first use.
+  /// The process group (MPI_COMM_WORLD), initializing MPI on first use.
   static Communicator& world();
-  // True when this process was started by an MPI launcher (OpenMPI, MPICH, Slurm's PMI).
+  /// True when this process was started by an MPI launcher (OpenMPI, MPICH, Slurm's PMI).
   static bool launched_by_mpi();
-  static bool compiled();       // built with MPI
-  static bool nccl_compiled();  // built with NCCL (device gradients all-reduced on the device)
-  // A group of one process that still runs its collectives: ncclAllReduce (NCCL bootstrapped
-  // locally, no MPI) on device arenas, the identity on CPU arenas. It checks the NCCL path on a
-  // machine without a launcher (scripts/gpu_check.sh runs it); training with it equals training
-  // without a communicator.
+  static bool compiled();       ///< built with MPI
+  static bool nccl_compiled();  ///< built with NCCL (device gradients all-reduced on the device)
+  /// A group of one process that still runs its collectives: ncclAllReduce (NCCL bootstrapped
+  /// locally, no MPI) on device arenas, the identity on CPU arenas. It checks the NCCL path on a
+  /// machine without a launcher (scripts/gpu_check.sh runs it); training with it equals training
+  /// without a communicator.
   static std::unique_ptr<Communicator> single_process_group();
 
   int rank() const { return rank_; }
   int size() const { return size_; }
-  int local_rank() const { return local_rank_; }   // among the ranks on this machine (its GPU)
-  double timeout_s() const { return timeout_s_; }  // Note [collective timeout]
+  int local_rank() const { return local_rank_; }   ///< among the ranks on this machine (its GPU)
+  double timeout_s() const { return timeout_s_; }  ///< Note [collective timeout]
 
-  // a <- mean over ranks of a, in place (all ranks must call it; same layout everywhere).
+  /// a <- mean over ranks of a, in place (all ranks must call it; same layout everywhere).
   void allreduce_mean(Arena& a, NativeStream stream = nullptr);
-  // The bucketed form (Note [gradient buckets], include/cutrain/dist/buckets.hpp): start
-  // averaging these ranges of `a` once the work issued so far on `stream` is done, while
-  // `stream` goes on (NCCL on a communication stream; MPI_Iallreduce on the CPU); then
-  // finish_mean orders `stream` after every range started since the last finish_mean. Between
-  // the two, the ranges in flight must not be touched. Every rank makes the same calls.
+  /// The bucketed form (Note [gradient buckets], include/cutrain/dist/buckets.hpp): start
+  /// averaging these ranges of `a` once the work issued so far on `stream` is done, while
+  /// `stream` goes on (NCCL on a communication stream; MPI_Iallreduce on the CPU); then
+  /// finish_mean orders `stream` after every range started since the last finish_mean. Between
+  /// the two, the ranges in flight must not be touched. Every rank makes the same calls.
   void start_mean(Arena& a, const std::vector<ArenaRange>& ranges, NativeStream stream = nullptr);
   void finish_mean(Arena& a, NativeStream stream = nullptr);
   double allreduce_sum(double value);
-  // Every rank's `mine` (the same length on each), concatenated in rank order: rank r's values
-  // at [r * mine.size(), (r + 1) * mine.size()). Exact (a copy, no arithmetic).
+  /// Every rank's `mine` (the same length on each), concatenated in rank order: rank r's values
+  /// at [r * mine.size(), (r + 1) * mine.size()). Exact (a copy, no arithmetic).
   std::vector<float> allgather(std::span<const float> mine);
-  // a <- rank root's a (initial weights, so every rank starts identical).
+  /// a <- rank root's a (initial weights, so every rank starts identical).
   void broadcast(Arena& a, int root = 0);
   void barrier();
 
@@ -75,7 +77,7 @@ class Communicator {
   explicit Communicator(bool single_process);
   bool runs_collectives() const { return size_ > 1 || single_process_; }
   struct Nccl;
-  struct Async;  // requests and streams of the bucketed form
+  struct Async;  ///< requests and streams of the bucketed form
   void nccl_init(Device device);
   int rank_ = 0, size_ = 1, local_rank_ = 0;
   bool single_process_ = false;

@@ -25,26 +25,28 @@
 
 namespace cutrain::io {
 
-inline constexpr std::uint64_t kMaxHeaderBytes = 100u << 20;  // as the reference implementation
+inline constexpr std::uint64_t kMaxHeaderBytes = 100u << 20;  ///< as the reference implementation
 inline constexpr const char* kDataCrcKey = "cutrain.data_crc32";
 
 enum class DType { kF32, kI64 };
 
+/// One tensor as stored in a safetensors file: name, dtype, shape and raw little-endian bytes.
 struct TensorData {
   std::string name;
   DType dtype = DType::kF32;
   Shape shape;
-  std::vector<std::uint8_t> bytes;    // little-endian
-  std::vector<float> floats() const;  // F32 only
+  std::vector<std::uint8_t> bytes;    ///< little-endian
+  std::vector<float> floats() const;  ///< F32 only
 };
 
+/// A whole safetensors file: its tensors and its string metadata.
 struct SafetensorsFile {
-  std::vector<TensorData> tensors;  // in file order
+  std::vector<TensorData> tensors;  ///< in file order
   std::map<std::string, std::string> metadata;
   const TensorData* find(std::string_view name) const;
 };
 
-// Adds kDataCrcKey to the metadata (replacing a stale one).
+/// Adds kDataCrcKey to the metadata (replacing a stale one).
 void save_safetensors(const std::string& path, const std::vector<TensorData>& tensors,
                       const std::map<std::string, std::string>& metadata);
 SafetensorsFile parse_safetensors(std::span<const std::uint8_t> bytes, const std::string& name);
@@ -52,7 +54,7 @@ SafetensorsFile load_safetensors(const std::string& path);
 
 TensorData make_tensor(std::string name, Shape shape, std::span<const float> values);
 
-// Writes `bytes` to `path` atomically (temporary file, fsync, rename, directory fsync).
+/// Writes `bytes` to `path` atomically (temporary file, fsync, rename, directory fsync).
 void write_file_atomic(const std::string& path, std::span<const std::uint8_t> bytes);
 
 }  // namespace cutrain::io

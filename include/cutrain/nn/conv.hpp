@@ -27,7 +27,7 @@
 
 namespace cutrain::nn {
 
-// A 2-D size argument: one number for both dimensions (kernel_size=3) or {h, w}.
+/// A 2-D size argument: one number for both dimensions (kernel_size=3) or {h, w}.
 struct Size2 {
   std::int64_t h = 1, w = 1;
   Size2(std::int64_t both)
@@ -36,6 +36,8 @@ struct Size2 {
   bool operator==(const Size2&) const = default;
 };
 
+/// 2-D convolution over NCHW activations (torch.nn.Conv2d, groups = 1): im2col and one GEMM per
+/// chunk on cuBLAS or OpenBLAS.
 class Conv2d final : public Layer {
  public:
   Conv2d(std::int64_t in_channels, std::int64_t out_channels, Size2 kernel_size, Size2 stride = 1,
@@ -55,11 +57,11 @@ class Conv2d final : public Layer {
   std::int64_t in_channels() const { return in_; }
   std::int64_t out_channels() const { return out_; }
   bool has_bias() const { return bias_; }
-  // Samples lowered at once for this input shape: the im2col buffer holds at most
-  // kLoweredFloats floats (at least one sample). 16 MiB: on the CPU a chunk that stays nearer
-  // the caches was measured a little faster (the default CNN's epoch on 2 cores: 12.7 s per 6000
-  // samples at 32 MiB, 12.2 at 4 MiB); on a GPU larger GEMMs and fewer launches favour large
-  // chunks. Not tuned on a GPU yet.
+  /// Samples lowered at once for this input shape: the im2col buffer holds at most
+  /// kLoweredFloats floats (at least one sample). 16 MiB: on the CPU a chunk that stays nearer
+  /// the caches was measured a little faster (the default CNN's epoch on 2 cores: 12.7 s per 6000
+  /// samples at 32 MiB, 12.2 at 4 MiB); on a GPU larger GEMMs and fewer launches favour large
+  /// chunks. Not tuned on a GPU yet.
   static constexpr std::int64_t kLoweredFloats = std::int64_t{1} << 22;
   std::int64_t chunk_samples(std::int64_t batch, const Shape& input) const;
 
@@ -70,7 +72,7 @@ class Conv2d final : public Layer {
   std::optional<init::Scheme> init_;
 };
 
-// MaxPool2d, AvgPool2d and AdaptiveAvgPool2d: one class, the window rule chosen by kind.
+/// MaxPool2d, AvgPool2d and AdaptiveAvgPool2d: one class, the window rule chosen by kind.
 class Pool2d : public Layer {
  public:
   enum class Kind { kMax, kAvg, kAdaptiveAvg };
@@ -88,27 +90,33 @@ class Pool2d : public Layer {
 
  private:
   Kind kind_;
-  Size2 kernel_, stride_, padding_;  // kAdaptiveAvg: kernel_ is the output size
+  Size2 kernel_, stride_, padding_;  ///< kAdaptiveAvg: kernel_ is the output size
 };
 
+/// Max pooling (torch.nn.MaxPool2d, ceil_mode off); the first maximum of a window is kept.
 class MaxPool2d final : public Pool2d {
  public:
   explicit MaxPool2d(Size2 kernel_size, std::optional<Size2> stride = std::nullopt,
                      Size2 padding = 0)
       : Pool2d(Kind::kMax, kernel_size, stride, padding) {}
 };
+/// Average pooling (torch.nn.AvgPool2d, count_include_pad as PyTorch's default).
 class AvgPool2d final : public Pool2d {
  public:
   explicit AvgPool2d(Size2 kernel_size, std::optional<Size2> stride = std::nullopt,
                      Size2 padding = 0)
       : Pool2d(Kind::kAvg, kernel_size, stride, padding) {}
 };
+/// Adaptive average pooling to a fixed output size (torch.nn.AdaptiveAvgPool2d; (1, 1) is global
+/// average pooling).
 class AdaptiveAvgPool2d final : public Pool2d {
  public:
   explicit AdaptiveAvgPool2d(Size2 output_size)
       : Pool2d(Kind::kAdaptiveAvg, output_size, std::nullopt, 0) {}
 };
 
+/// Batch normalization over N, H and W per channel (torch.nn.BatchNorm2d): batch statistics in
+/// training, running statistics in eval.
 class BatchNorm2d final : public Layer {
  public:
   explicit BatchNorm2d(std::int64_t num_features, float eps = 1e-5F, float momentum = 0.1F,
@@ -129,6 +137,7 @@ class BatchNorm2d final : public Layer {
   bool affine_;
 };
 
+/// Flattens one sample's shape to a row (torch.nn.Flatten()).
 class Flatten final : public Layer {
  public:
   std::string kind() const override { return "Flatten"; }
@@ -138,9 +147,10 @@ class Flatten final : public Layer {
                 Matrix& dx) override;
 };
 
+/// Turns rows into a sample shape such as {C, H, W} (torch.nn.Unflatten(1, sizes)).
 class Unflatten final : public Layer {
  public:
-  // dim counts the batch as dimension 0 (torch's): dim 1 is the first dimension of a sample.
+  /// dim counts the batch as dimension 0 (torch's): dim 1 is the first dimension of a sample.
   Unflatten(std::int64_t dim, Shape sizes);
   std::string kind() const override { return "Unflatten"; }
   std::string torch_args() const override;

@@ -35,31 +35,33 @@
 
 namespace cutrain::nn {
 
+/// Step size, tolerances and coverage of check_gradients.
 struct GradCheckOptions {
-  std::int64_t batch = 4;  // rows of the random input
-  std::uint64_t seed = 0;  // x and w
-  float step = 1e-2F;      // h: float forwards need a large one (rounding error ~ eps / h)
+  std::int64_t batch = 4;  ///< rows of the random input
+  std::uint64_t seed = 0;  ///< x and w
+  float step = 1e-2F;      ///< h: float forwards need a large one (rounding error ~ eps / h)
   double rtol = 2e-2;
   double atol = 1e-3;
-  // Coordinates tried per parameter tensor (evenly spaced; every one when the tensor is
-  // smaller), and of the input when check_input; 0: every coordinate.
+  /// Coordinates tried per parameter tensor (evenly spaced; every one when the tensor is
+  /// smaller), and of the input when check_input; 0: every coordinate.
   std::size_t per_tensor = 25;
-  bool check_input = true;  // dL/dx too (Sequential::backward's dx)
+  bool check_input = true;  ///< dL/dx too (Sequential::backward's dx)
 };
 
+/// What check_gradients found: the worst coordinate and every failure, named.
 struct GradCheckResult {
   bool passed = false;
-  std::size_t checked = 0;  // coordinates compared (kinks excluded)
-  std::size_t kinks = 0;    // skipped as kinks (see above)
-  // max over compared coordinates of |analytic - numeric| / (atol + rtol |numeric|): <= 1 passes.
+  std::size_t checked = 0;  ///< coordinates compared (kinks excluded)
+  std::size_t kinks = 0;    ///< skipped as kinks (see above)
+  /// max over compared coordinates of |analytic - numeric| / (atol + rtol |numeric|): <= 1 passes.
   double max_error_ratio = 0;
-  // The worst coordinate, e.g. "layers.2.weight[17]: analytic 0.4102 vs numeric 0.2051".
+  /// The worst coordinate, e.g. "layers.2.weight[17]: analytic 0.4102 vs numeric 0.2051".
   std::string worst;
-  std::vector<std::string> failures;  // every failing coordinate, in the same form, at most 20
+  std::vector<std::string> failures;  ///< every failing coordinate, in the same form, at most 20
 };
 
-// Throws cutrain::Error for an unbuilt model, bad options, or a forward that is not a function
-// of its inputs (two identical forwards giving different outputs).
+/// Throws cutrain::Error for an unbuilt model, bad options, or a forward that is not a function
+/// of its inputs (two identical forwards giving different outputs).
 GradCheckResult check_gradients(Sequential& model, const GradCheckOptions& options = {});
 
 }  // namespace cutrain::nn

@@ -19,12 +19,12 @@
 namespace cutrain::nn {
 
 // Note [layer shapes]: activations are row-major [batch, features] matrices; a layer also knows
-// the shape of one sample's features, its input shape: {F} for flat rows, {C, H, W} for images
-// (NCHW: a row holds channel 0's H x W plane, then channel 1's, ...), so the same matrix is an
-// image batch to a Conv2d and flat rows to a Linear. Sequential computes every layer's input
-// shape at build (Layer::output_shape) and hands it to the layer through LayerContext.
-//
-// A row-major matrix view [rows, cols] on a device.
+/// the shape of one sample's features, its input shape: {F} for flat rows, {C, H, W} for images
+/// (NCHW: a row holds channel 0's H x W plane, then channel 1's, ...), so the same matrix is an
+/// image batch to a Conv2d and flat rows to a Linear. Sequential computes every layer's input
+/// shape at build (Layer::output_shape) and hands it to the layer through LayerContext.
+///
+/// A row-major matrix view [rows, cols] on a device.
 struct Matrix {
   float* data = nullptr;
   std::int64_t rows = 0;
@@ -33,16 +33,17 @@ struct Matrix {
   std::size_t size() const { return static_cast<std::size_t>(rows * cols); }
 };
 
-// Parameter groups in the model's arena (optimizers take per-group weight decay and lr).
-inline constexpr int kDecayGroup = 0;    // weights
-inline constexpr int kNoDecayGroup = 1;  // biases and normalization scales/shifts
+/// Parameter groups in the model's arena (optimizers take per-group weight decay and lr).
+inline constexpr int kDecayGroup = 0;    ///< weights
+inline constexpr int kNoDecayGroup = 1;  ///< biases and normalization scales/shifts
 
-// What a layer declares: trainable parameters (in the parameter arena, with a twin in the
-// gradient arena) and buffers (non-trainable state such as running statistics).
+/// What a layer declares: trainable parameters (in the parameter arena, with a twin in the
+/// gradient arena) and buffers (non-trainable state such as running statistics).
 class Declarations {
  public:
   void parameter(std::string name, Shape shape, int group = kDecayGroup);
   void buffer(std::string name, Shape shape);
+  /// One declared tensor: name, shape and parameter group.
   struct Entry {
     std::string name;
     Shape shape;
@@ -57,53 +58,55 @@ class Declarations {
 
 class LayerContext;
 
+/// A layer of a Sequential: declares its tensors, computes its output shape, and runs forward and
+/// backward on either backend.
 class Layer {
  public:
   virtual ~Layer() = default;
-  virtual std::string kind() const = 0;  // "Linear", "ReLU", ... (PyTorch's class names)
-  // The keyword arguments that build the same module in PyTorch, torch.nn.<kind()>(**args), as
-  // a JSON object ("{\"in_features\": 784, ...}"): export_torch writes them so that Python can
-  // rebuild the model (Note [architecture in exports]).
+  virtual std::string kind() const = 0;  ///< "Linear", "ReLU", ... (PyTorch's class names)
+  /// The keyword arguments that build the same module in PyTorch, torch.nn.<kind()>(**args), as
+  /// a JSON object ("{\"in_features\": 784, ...}"): export_torch writes them so that Python can
+  /// rebuild the model (Note [architecture in exports]).
   virtual std::string torch_args() const { return "{}"; }
   virtual void declare(Declarations& /*d*/) const {}
-  // The output width for an input width; throws cutrain::Error if the input does not fit.
+  /// The output width for an input width; throws cutrain::Error if the input does not fit.
   virtual std::int64_t output_features(std::int64_t input_features) const { return input_features; }
-  // The output shape of one sample for an input shape (Note [layer shapes]); throws
-  // cutrain::Error, naming the shapes, if the input does not fit. The default keeps the shape when
-  // output_features keeps the width (element-wise layers) and is flat otherwise.
+  /// The output shape of one sample for an input shape (Note [layer shapes]); throws
+  /// cutrain::Error, naming the shapes, if the input does not fit. The default keeps the shape when
+  /// output_features keeps the width (element-wise layers) and is flat otherwise.
   virtual Shape output_shape(const Shape& input) const;
-  // Floats of per-batch workspace this layer needs (masks, saved statistics) for `batch` samples
-  // of shape `input`.
+  /// Floats of per-batch workspace this layer needs (masks, saved statistics) for `batch` samples
+  /// of shape `input`.
   virtual std::size_t workspace_floats(std::int64_t /*batch*/, const Shape& /*input*/) const {
     return 0;
   }
-  // Fills parameters and buffers before training (the default initialization).
+  /// Fills parameters and buffers before training (the default initialization).
   virtual void initialize(LayerContext& /*ctx*/, std::uint64_t /*seed*/) {}
   virtual void forward(LayerContext& ctx, const Matrix& x, Matrix& y) = 0;
-  // dy: gradient w.r.t. y. Writes dx (skipped when dx.data is null: the first layer) and the
-  // gradients of the layer's parameters.
+  /// dy: gradient w.r.t. y. Writes dx (skipped when dx.data is null: the first layer) and the
+  /// gradients of the layer's parameters.
   virtual void backward(LayerContext& ctx, const Matrix& x, const Matrix& y, const Matrix& dy,
                         Matrix& dx) = 0;
 };
 
-// Handed to a layer by Sequential: views of the layer's own tensors and the execution context.
+/// Handed to a layer by Sequential: views of the layer's own tensors and the execution context.
 class LayerContext {
  public:
-  struct Resources;  // device, stream, handles, arenas (src/nn/context.hpp)
+  struct Resources;  ///< device, stream, handles, arenas (src/nn/context.hpp)
   LayerContext(Resources& r, std::size_t layer_index, bool training, std::uint64_t step);
 
-  TensorView parameter(const std::string& name);  // "weight" -> layers.{i}.weight
+  TensorView parameter(const std::string& name);  ///< "weight" -> layers.{i}.weight
   TensorView gradient(const std::string& name);
   TensorView buffer(const std::string& name);
   float* workspace();
   Device device() const;
   NativeStream stream() const;
   bool training() const { return training_; }
-  // Training forward passes before this one (dropout's stream position); evaluation passes do
-  // not count, so evaluating never changes what training draws next.
+  /// Training forward passes before this one (dropout's stream position); evaluation passes do
+  /// not count, so evaluating never changes what training draws next.
   std::uint64_t step() const { return step_; }
   std::size_t index() const { return index_; }
-  // One sample's input and output shapes (Note [layer shapes]).
+  /// One sample's input and output shapes (Note [layer shapes]).
   const Shape& input_shape() const;
   const Shape& output_shape() const;
   std::uint64_t seed() const;

@@ -17,6 +17,8 @@
 
 namespace cutrain::nn {
 
+/// y = x W^T + b (torch.nn.Linear) on cuBLAS(Lt) or OpenBLAS; the bias, and a following ReLU, fused
+/// into the GEMM's epilogue on a GPU.
 class Linear final : public Layer {
  public:
   Linear(std::int64_t in_features, std::int64_t out_features, bool bias = true);
@@ -24,19 +26,19 @@ class Linear final : public Layer {
   std::string torch_args() const override;
   void declare(Declarations& d) const override;
   std::int64_t output_features(std::int64_t input_features) const override;
-  Shape output_shape(const Shape& input) const override;  // flat input only: Flatten first
+  Shape output_shape(const Shape& input) const override;  ///< flat input only: Flatten first
   void initialize(LayerContext& ctx, std::uint64_t seed) override;
   void forward(LayerContext& ctx, const Matrix& x, Matrix& y) override;
   void backward(LayerContext& ctx, const Matrix& x, const Matrix& y, const Matrix& dy,
                 Matrix& dx) override;
 
-  // y = relu(x W^T + b) for a Linear that a ReLU follows (Sequential does this on the GPU, Note
-  // [Linear and ReLU in one GEMM]): one cuBLASLt call there, which leaves `pre` unwritten, else
-  // pre = x W^T + b and y = relu(pre). Returns whether `pre` was written. Needs a bias.
+  /// y = relu(x W^T + b) for a Linear that a ReLU follows (Sequential does this on the GPU, Note
+  /// [Linear and ReLU in one GEMM]): one cuBLASLt call there, which leaves `pre` unwritten, else
+  /// pre = x W^T + b and y = relu(pre). Returns whether `pre` was written. Needs a bias.
   bool forward_relu(LayerContext& ctx, const Matrix& x, Matrix& pre, Matrix& y);
   bool has_bias() const { return bias_; }
 
-  // The weight initialization (Sequential sets it from the next activation unless overridden).
+  /// The weight initialization (Sequential sets it from the next activation unless overridden).
   void set_init(init::Scheme scheme) { init_ = scheme; }
   const std::optional<init::Scheme>& init_scheme() const { return init_; }
   std::int64_t in_features() const { return in_; }
@@ -48,11 +50,13 @@ class Linear final : public Layer {
   std::optional<init::Scheme> init_;
 };
 
+/// An element-wise activation (ReLU, LeakyReLU, Tanh, Sigmoid, GELU, SiLU), one rule for both
+/// backends.
 class Activation final : public Layer {
  public:
   enum class Kind { kRelu, kLeakyRelu, kTanh, kSigmoid, kGelu, kSilu };
   explicit Activation(Kind kind, float negative_slope = 0.01F);
-  static Activation parse(std::string_view name);  // relu, leaky_relu, tanh, sigmoid, gelu, silu
+  static Activation parse(std::string_view name);  ///< relu, leaky_relu, tanh, sigmoid, gelu, silu
   std::string kind() const override;
   std::string torch_args() const override;
   Kind activation() const { return kind_; }
@@ -66,6 +70,8 @@ class Activation final : public Layer {
   float slope_;
 };
 
+/// Inverted dropout (torch.nn.Dropout) with counter-based (Philox) random bits; the identity in
+/// eval mode.
 class Dropout final : public Layer {
  public:
   explicit Dropout(float p = 0.5F);
@@ -79,13 +85,15 @@ class Dropout final : public Layer {
 
  private:
   float p_;
-  // The layer's Philox stream: its seed and the numbers one forward pass advances it by;
-  // Note [dropout stream] in src/nn/layers.cpp.
+  /// The layer's Philox stream: its seed and the numbers one forward pass advances it by;
+  /// Note [dropout stream] in src/nn/layers.cpp.
   bool rng_started_ = false;
   std::uint64_t rng_seed_ = 0;
   std::uint64_t rng_stride_ = 0;
 };
 
+/// Batch normalization per feature (torch.nn.BatchNorm1d): batch statistics in training, running
+/// statistics in eval.
 class BatchNorm1d final : public Layer {
  public:
   explicit BatchNorm1d(std::int64_t features, float eps = 1e-5F, float momentum = 0.1F,
@@ -94,7 +102,7 @@ class BatchNorm1d final : public Layer {
   std::string torch_args() const override;
   void declare(Declarations& d) const override;
   std::int64_t output_features(std::int64_t input_features) const override;
-  Shape output_shape(const Shape& input) const override;  // flat input only
+  Shape output_shape(const Shape& input) const override;  ///< flat input only
   std::size_t workspace_floats(std::int64_t batch, const Shape& input) const override;
   void initialize(LayerContext& ctx, std::uint64_t seed) override;
   void forward(LayerContext& ctx, const Matrix& x, Matrix& y) override;

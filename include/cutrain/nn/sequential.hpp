@@ -21,6 +21,8 @@
 
 namespace cutrain::nn {
 
+/// Layers applied in order (torch.nn.Sequential's naming): one parameter arena, one gradient arena,
+/// shapes checked at build.
 class Sequential {
  public:
   explicit Sequential(std::int64_t input_features);
@@ -34,22 +36,22 @@ class Sequential {
     return add(std::make_unique<L>(std::forward<Args>(args)...));
   }
 
-  // Lays out the arenas on `device` and applies the default initialization from `seed`.
+  /// Lays out the arenas on `device` and applies the default initialization from `seed`.
   void build(Device device, std::uint64_t seed);
   bool built() const;
 
-  // x [B, input_features] on the model's device. The returned view is valid until the next
-  // forward. Ordered on `stream`; no host synchronization.
+  /// x [B, input_features] on the model's device. The returned view is valid until the next
+  /// forward. Ordered on `stream`; no host synchronization.
   const Matrix& forward(const Matrix& x, NativeStream stream = nullptr);
-  // dy [B, output_features]: writes every parameter gradient (overwriting) for the batch of the
-  // last forward; and, when `dx` is given ([B, input_features]), the gradient of the input.
+  /// dy [B, output_features]: writes every parameter gradient (overwriting) for the batch of the
+  /// last forward; and, when `dx` is given ([B, input_features]), the gradient of the input.
   void backward(const Matrix& dy, NativeStream stream = nullptr, Matrix* dx = nullptr);
-  // The same, calling layer_done(k) once layer k's backward is issued on `stream` (k from the
-  // last layer down): data parallelism starts all-reducing finished gradients there
-  // (Note [gradient buckets]).
+  /// The same, calling layer_done(k) once layer k's backward is issued on `stream` (k from the
+  /// last layer down): data parallelism starts all-reducing finished gradients there
+  /// (Note [gradient buckets]).
   void backward(const Matrix& dy, NativeStream stream, Matrix* dx,
                 const std::function<void(std::size_t)>& layer_done);
-  // For each layer, the indices into parameters().layout().tensors() of its parameters.
+  /// For each layer, the indices into parameters().layout().tensors() of its parameters.
   const std::vector<std::vector<std::size_t>>& layer_parameters() const { return layer_params_; }
 
   void train(bool on = true) { training_ = on; }
@@ -61,35 +63,35 @@ class Sequential {
   Arena& buffers();
   std::int64_t input_features() const { return input_features_; }
   std::int64_t output_features() const;
-  // One sample's input shape of layer i (i == size(): the model's output), after build.
+  /// One sample's input shape of layer i (i == size(): the model's output), after build.
   const Shape& shape(std::size_t i) const { return shapes_.at(i); }
   std::size_t size() const { return layers_.size(); }
   Layer& layer(std::size_t i) { return *layers_.at(i); }
   Device device() const;
-  std::string summary() const;  // one line per layer with shapes and parameter counts
+  std::string summary() const;  ///< one line per layer with shapes and parameter counts
   // Note [architecture in exports]: the layers as PyTorch would build them, a JSON array of
-  // {"type": kind(), "args": torch_args()}; torch.nn.Sequential(*(getattr(torch.nn, m["type"])
-  // (**m["args"]) for m in modules)) is this model (tools/cutrain_torch.py build_model).
+  /// {"type": kind(), "args": torch_args()}; torch.nn.Sequential(*(getattr(torch.nn, m["type"])
+  /// (**m["args"]) for m in modules)) is this model (tools/cutrain_torch.py build_model).
   std::string torch_modules() const;
   std::uint64_t seed() const { return seed_; }
-  // Forward passes so far (Dropout draws its masks from seed and this count); checkpoints save
-  // and restore it so a resumed run draws the same masks.
+  /// Forward passes so far (Dropout draws its masks from seed and this count); checkpoints save
+  /// and restore it so a resumed run draws the same masks.
   std::uint64_t forward_count() const { return steps_; }
   void set_forward_count(std::uint64_t n) { steps_ = n; }
-  // Forward passes in training mode: what torch.nn.BatchNorm1d's num_batches_tracked counts
-  // (export_torch writes it there); checkpoints save and restore it too.
+  /// Forward passes in training mode: what torch.nn.BatchNorm1d's num_batches_tracked counts
+  /// (export_torch writes it there); checkpoints save and restore it too.
   std::uint64_t training_forward_count() const { return training_steps_; }
   void set_training_forward_count(std::uint64_t n) { training_steps_ = n; }
-  // The seed Dropout's masks derive from (build's seed); checkpoints restore it.
+  /// The seed Dropout's masks derive from (build's seed); checkpoints restore it.
   void set_seed(std::uint64_t seed);
 
  private:
-  bool relu_follows(std::size_t layer) const;  // Note [Linear and ReLU in one GEMM]
+  bool relu_follows(std::size_t layer) const;  ///< Note [Linear and ReLU in one GEMM]
   void ensure_batch(std::int64_t batch);
   std::int64_t input_features_;
   std::vector<std::unique_ptr<Layer>> layers_;
-  std::vector<std::int64_t> widths_;  // widths_[i]: input width of layer i; back(): output
-  std::vector<Shape> shapes_;         // shapes_[i]: input shape of layer i (Note [layer shapes])
+  std::vector<std::int64_t> widths_;  ///< widths_[i]: input width of layer i; back(): output
+  std::vector<Shape> shapes_;         ///< shapes_[i]: input shape of layer i (Note [layer shapes])
   bool training_ = true;
   std::uint64_t seed_ = 0;
   std::vector<std::vector<std::size_t>> layer_params_;

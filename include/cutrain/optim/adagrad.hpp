@@ -14,6 +14,7 @@
 
 namespace cutrain::optim {
 
+/// torch.optim.Adagrad's hyperparameters.
 struct AdagradOptions {
   float lr = 0.01F;
   float lr_decay = 0.0F;
@@ -23,6 +24,7 @@ struct AdagradOptions {
   bool maximize = false;
 };
 
+/// AdaGrad (torch.optim.Adagrad) as one fused launch per step.
 class Adagrad final : public Optimizer {
  public:
   Adagrad(const Arena& params, const AdagradOptions& options);

@@ -18,16 +18,19 @@
 
 namespace cutrain::optim {
 
+/// torch.optim.Adam / AdamW hyperparameters, amsgrad included.
 struct AdamOptions {
   float lr = 1e-3F;
   float beta1 = 0.9F;
   float beta2 = 0.999F;
   float eps = 1e-8F;
-  float weight_decay = 0.0F;  // Adam: L2; AdamW: decoupled
+  float weight_decay = 0.0F;  ///< Adam: L2; AdamW: decoupled
   bool amsgrad = false;
   bool maximize = false;
 };
 
+/// Adam, AdamW and AMSGrad (torch.optim semantics) as one fused launch per step over the whole
+/// arena.
 class Adam : public Optimizer {
  public:
   Adam(const Arena& params, const AdamOptions& options);
@@ -45,7 +48,7 @@ class Adam : public Optimizer {
   Arena* max_exp_avg_sq_ = nullptr;
 };
 
-// AdamW: Adam with decoupled weight decay (PyTorch's default weight_decay for AdamW is 1e-2).
+/// AdamW: Adam with decoupled weight decay (PyTorch's default weight_decay for AdamW is 1e-2).
 class AdamW final : public Adam {
  public:
   static AdamOptions defaults() {

@@ -28,26 +28,28 @@
 
 namespace cutrain::optim {
 
-struct Blas1;  // src/optim/blas1.hpp
+struct Blas1;  ///< src/optim/blas1.hpp
 
 struct LbfgsOptions {
   float lr = 1.0F;
   int max_iter = 20;
-  int max_eval = 0;  // 0: max_iter * 5 / 4
+  int max_eval = 0;  ///< 0: max_iter * 5 / 4
   double tolerance_grad = 1e-7;
   double tolerance_change = 1e-9;
   int history_size = 100;
-  std::string line_search_fn;  // "" (none) or "strong_wolfe"
+  std::string line_search_fn;  ///< "" (none) or "strong_wolfe"
 };
 
+/// L-BFGS with a strong-Wolfe line search (torch.optim.LBFGS semantics), for full-batch training of
+/// small models.
 class Lbfgs {
  public:
-  // The closure computes the loss at the current params and writes d(loss)/d(params) into
-  // `grads` (same layout and device as `params`); it returns the loss.
+  /// The closure computes the loss at the current params and writes d(loss)/d(params) into
+  /// `grads` (same layout and device as `params`); it returns the loss.
   using Closure = std::function<double()>;
   Lbfgs(Arena& params, Arena& grads, const LbfgsOptions& options);
   ~Lbfgs();
-  // One torch.optim.LBFGS.step(closure): returns the loss of the first evaluation.
+  /// One torch.optim.LBFGS.step(closure): returns the loss of the first evaluation.
   double step(const Closure& closure);
   std::int64_t function_evaluations() const { return func_evals_; }
   std::int64_t iterations() const { return n_iter_; }
@@ -58,7 +60,7 @@ class Lbfgs {
   Arena& grads_;
   LbfgsOptions o_;
   std::unique_ptr<Blas1> blas_;
-  std::deque<Arena> old_dirs_, old_stps_;  // y and s pairs
+  std::deque<Arena> old_dirs_, old_stps_;  ///< y and s pairs
   std::deque<float> ro_;
   Arena d_, prev_grad_, q_;
   float t_ = 0, h_diag_ = 1;

@@ -25,54 +25,58 @@ namespace cutrain::optim {
 
 inline constexpr std::int64_t kMaxNewtonSize = 16384;
 
+/// Damping and stopping rules of the exact Newton method.
 struct NewtonOptions {
   int max_iter = 50;
-  double tolerance_grad = 1e-8;  // stop when |g|_2 <= this
-  double damping = 0;            // initial lambda (>= 0)
-  double armijo_c1 = 1e-4;       // in (0, 0.5)
-  int max_backtracks = 40;       // halvings before the step is declared failed
+  double tolerance_grad = 1e-8;  ///< stop when |g|_2 <= this
+  double damping = 0;            ///< initial lambda (>= 0)
+  double armijo_c1 = 1e-4;       ///< in (0, 0.5)
+  int max_backtracks = 40;       ///< halvings before the step is declared failed
 };
 
+/// How a Newton solve ended: the final loss and gradient norm, iterations and the path taken.
 struct NewtonResult {
   double loss = 0;
   double grad_norm = 0;
-  bool converged = false;  // grad_norm <= tolerance_grad
-  int iterations = 0;      // Newton steps taken
-  int evaluations = 0;     // objective calls (with or without Hessian)
-  // |g| at the start of each iteration and at the end: iterations + 1 values.
+  bool converged = false;  ///< grad_norm <= tolerance_grad
+  int iterations = 0;      ///< Newton steps taken
+  int evaluations = 0;     ///< objective calls (with or without Hessian)
+  /// |g| at the start of each iteration and at the end: iterations + 1 values.
   std::vector<double> grad_norms;
-  std::vector<double> step_lengths;  // t accepted by the line search, one per iteration
+  std::vector<double> step_lengths;  ///< t accepted by the line search, one per iteration
 };
 
+/// Exact Newton steps (float64 Hessian, LAPACK Cholesky) for small convex problems such as logistic
+/// regression.
 class Newton {
  public:
-  // Loss at x; writes the gradient into grad (size n) and, when hessian is not empty, the
-  // n x n Hessian (row-major; only symmetry is assumed, either triangle may be read).
+  /// Loss at x; writes the gradient into grad (size n) and, when hessian is not empty, the
+  /// n x n Hessian (row-major; only symmetry is assumed, either triangle may be read).
   using Objective = std::function<double(std::span<const double> x, std::span<double> grad,
                                          std::span<double> hessian)>;
   explicit Newton(const NewtonOptions& options = {});
-  // Minimizes from x (updated in place). Throws cutrain::Error on bad sizes, a non-finite
-  // loss at the start, or a line search that cannot decrease f (a non-smooth objective).
+  /// Minimizes from x (updated in place). Throws cutrain::Error on bad sizes, a non-finite
+  /// loss at the start, or a line search that cannot decrease f (a non-smooth objective).
   NewtonResult minimize(const Objective& f, std::vector<double>& x) const;
 
  private:
   NewtonOptions o_;
 };
 
-// Binary logistic regression with an L2 penalty on the weights (not the bias), the strictly
-// convex problem Newton is made for. theta = [w (features), b]; z_i = w.x_i + b; y_i in {0, 1}:
-//   f = (1/N) sum_i [log(1 + e^{z_i}) - y_i z_i] + (l2 / 2) |w|^2
-//   g = (1/N) X~^T (p - y) + l2 [w; 0],        p_i = sigmoid(z_i), X~ = [X 1]
-//   H = (1/N) X~^T diag(p (1 - p)) X~ + l2 diag(1, ..., 1, 0)
-// log(1 + e^z) is evaluated as max(z, 0) + log1p(e^{-|z|}) (no overflow for large |z|).
-// Computed in float64 with BLAS (DGEMV for z and g, DSYRK for H).
+/// Binary logistic regression with an L2 penalty on the weights (not the bias), the strictly
+/// convex problem Newton is made for. theta = [w (features), b]; z_i = w.x_i + b; y_i in {0, 1}:
+///   f = (1/N) sum_i [log(1 + e^{z_i}) - y_i z_i] + (l2 / 2) |w|^2
+///   g = (1/N) X~^T (p - y) + l2 [w; 0],        p_i = sigmoid(z_i), X~ = [X 1]
+///   H = (1/N) X~^T diag(p (1 - p)) X~ + l2 diag(1, ..., 1, 0)
+/// log(1 + e^z) is evaluated as max(z, 0) + log1p(e^{-|z|}) (no overflow for large |z|).
+/// Computed in float64 with BLAS (DGEMV for z and g, DSYRK for H).
 class LogisticRegression {
  public:
-  // x: rows x features, row-major; labels 0 or 1. l2 >= 0 (> 0 makes the optimum unique
-  // even when the classes are separable).
+  /// x: rows x features, row-major; labels 0 or 1. l2 >= 0 (> 0 makes the optimum unique
+  /// even when the classes are separable).
   LogisticRegression(std::span<const float> x, std::span<const std::int32_t> labels,
                      std::int64_t features, double l2);
-  std::int64_t size() const { return features_ + 1; }  // parameters: weights and bias
+  std::int64_t size() const { return features_ + 1; }  ///< parameters: weights and bias
   double operator()(std::span<const double> theta, std::span<double> grad,
                     std::span<double> hessian) const;
   Newton::Objective objective() const {
@@ -84,7 +88,7 @@ class LogisticRegression {
  private:
   std::int64_t rows_, features_;
   double l2_;
-  std::vector<double> x_;  // rows x (features + 1), the last column all ones
+  std::vector<double> x_;  ///< rows x (features + 1), the last column all ones
   std::vector<double> y_;
 };
 

@@ -20,22 +20,24 @@
 
 namespace cutrain::optim {
 
-struct Blas1;  // src/optim/blas1.hpp
+struct Blas1;  ///< src/optim/blas1.hpp
 
 struct NewtonCgOptions {
-  int max_iter = 20;  // Newton iterations per step()
+  int max_iter = 20;  ///< Newton iterations per step()
   int cg_max_iter = 50;
-  double damping = 1e-3;  // initial lambda
+  double damping = 1e-3;  ///< initial lambda
   double min_damping = 1e-8;
-  double tolerance_grad = 1e-6;  // stop when |g|_2 <= this
+  double tolerance_grad = 1e-6;  ///< stop when |g|_2 <= this
 };
 
+/// Damped Newton-CG (Hessian-vector products by finite differences of gradients) for full-batch
+/// training.
 class NewtonCg {
  public:
-  using Closure = std::function<double()>;  // loss at params; writes grads
+  using Closure = std::function<double()>;  ///< loss at params; writes grads
   NewtonCg(Arena& params, Arena& grads, const NewtonCgOptions& options);
   ~NewtonCg();
-  // Runs up to max_iter Newton iterations; returns the final loss.
+  /// Runs up to max_iter Newton iterations; returns the final loss.
   double step(const Closure& closure);
   std::int64_t iterations() const { return iterations_; }
   std::int64_t function_evaluations() const { return evals_; }

@@ -27,32 +27,32 @@ class GradClipper;
 
 namespace cutrain::optim {
 
-// Device-side inputs a step may consume (both optional; pointers on the optimizer's device).
-//   grad_scale: every gradient is multiplied by *grad_scale before use (the clip coefficient).
-//   skip:       when *skip != 0 the step changes nothing: parameters, state and t stay as they
-//               were (the non-finite guard), and the skip counter increments.
+/// Device-side inputs a step may consume (both optional; pointers on the optimizer's device).
+///   grad_scale: every gradient is multiplied by *grad_scale before use (the clip coefficient).
+///   skip:       when *skip != 0 the step changes nothing: parameters, state and t stay as they
+///               were (the non-finite guard), and the skip counter increments.
 struct StepGuard {
   const float* grad_scale = nullptr;
   const std::int32_t* skip = nullptr;
 };
 
-// Per parameter-group settings (groups come from ArenaLayout: each is one contiguous range).
+/// Per parameter-group settings (groups come from ArenaLayout: each is one contiguous range).
 struct GroupOptions {
-  float lr_scale = 1.0F;    // the group's lr is lr() * lr_scale
-  float weight_decay = -1;  // < 0: use the optimizer's weight_decay
+  float lr_scale = 1.0F;    ///< the group's lr is lr() * lr_scale
+  float weight_decay = -1;  ///< < 0: use the optimizer's weight_decay
 };
 
-// A named optimizer state arena ("exp_avg", "momentum_buffer", ...), in PyTorch's state names.
+/// A named optimizer state arena ("exp_avg", "momentum_buffer", ...), in PyTorch's state names.
 struct NamedState {
   std::string name;
   Arena* arena;
 };
 
 namespace detail {
-// A GradClipper's device buffers, for a step that computes the norm itself (Note [clip and
-// step in one launch], kernels/optim/clip_step.cu; typed in kernels::FusedNormArgs).
+/// A GradClipper's device buffers, for a step that computes the norm itself (Note [clip and
+/// step in one launch], kernels/optim/clip_step.cu; typed in kernels::FusedNormArgs).
 struct FusedNorm {
-  void* partials = nullptr;  // null: no fused norm
+  void* partials = nullptr;  ///< null: no fused norm
   unsigned int* done_count = nullptr;
   void* result = nullptr;
   float* norm_out = nullptr;
@@ -60,63 +60,65 @@ struct FusedNorm {
   bool l2 = true;
   std::size_t n = 0;
 };
-// What one launch needs, resolved by Optimizer::step() (see kernels/optim/step_args.hpp).
+/// What one launch needs, resolved by Optimizer::step() (see kernels/optim/step_args.hpp).
 struct StepLaunch {
   Arena* params;
   const Arena* grads;
   StepGuard guard;
   NativeStream stream;
-  const std::int32_t* counters_in;  // {t, skipped} before this step
-  std::int32_t* counters_out;       // {t, skipped} after it
+  const std::int32_t* counters_in;  ///< {t, skipped} before this step
+  std::int32_t* counters_out;       ///< {t, skipped} after it
   FusedNorm norm;
 };
 struct GroupValues {
-  std::size_t begin;  // elements
+  std::size_t begin;  ///< elements
   std::size_t end;
   float lr;
   float weight_decay;
 };
 }  // namespace detail
 
+/// The base of the fused optimizers: parameter groups, the device-side step counters, the clip and
+/// guard inside the step, and state in and out.
 class Optimizer {
  public:
   virtual ~Optimizer();
   Optimizer(const Optimizer&) = delete;
   Optimizer& operator=(const Optimizer&) = delete;
 
-  // params <- update(params, grads). Both arenas must have the layout and device the optimizer
-  // was built for. Ordered on `stream` (null: the legacy default stream); no host sync.
+  /// params <- update(params, grads). Both arenas must have the layout and device the optimizer
+  /// was built for. Ordered on `stream` (null: the legacy default stream); no host sync.
   void step(Arena& params, const Arena& grads, const StepGuard& guard = {},
             NativeStream stream = nullptr);
-  // Clipping and the step together: what clipper.run(grads, stream, norm_out) followed by
-  // step(params, grads, guard, stream) does, with the same results (the clipper's last_norm()
-  // etc. included). On a GPU, where the arena fits one resident grid (about a million
-  // parameters on an H100), the norm and the step are one launch that reads each gradient once
-  // (Note [clip and step in one launch]); the norm may then differ from run()'s in its last bit.
+  /// Clipping and the step together: what clipper.run(grads, stream, norm_out) followed by
+  /// step(params, grads, guard, stream) does, with the same results (the clipper's last_norm()
+  /// etc. included). On a GPU, where the arena fits one resident grid (about a million
+  /// parameters on an H100), the norm and the step are one launch that reads each gradient once
+  /// (Note [clip and step in one launch]); the norm may then differ from run()'s in its last bit.
   void step(Arena& params, const Arena& grads, GradClipper& clipper, NativeStream stream = nullptr,
             float* norm_out = nullptr);
 
   float lr() const { return lr_; }
-  void set_lr(float lr);  // e.g. from an LrSchedule, before each step
+  void set_lr(float lr);  ///< e.g. from an LrSchedule, before each step
   void set_group(int group, GroupOptions options);
 
-  // Steps issued by the host so far (no sync).
+  /// Steps issued by the host so far (no sync).
   std::int64_t issued_steps() const { return issued_; }
-  // Steps applied and skipped on the device. These read device memory: a synchronization.
+  /// Steps applied and skipped on the device. These read device memory: a synchronization.
   std::int64_t applied_steps() const;
   std::int64_t skipped_steps() const;
 
-  // The state arenas, for checkpoints; the step counter is saved with applied_steps() and
-  // restored with set_step_counts().
+  /// The state arenas, for checkpoints; the step counter is saved with applied_steps() and
+  /// restored with set_step_counts().
   std::vector<NamedState> state();
   void set_step_counts(std::int64_t applied, std::int64_t skipped);
-  const std::string& name() const { return name_; }  // torch.optim's class name ("AdamW", ...)
+  const std::string& name() const { return name_; }  ///< torch.optim's class name ("AdamW", ...)
   Device device() const { return device_; }
-  const ArenaLayout& layout() const { return *layout_; }  // of the parameters it updates
+  const ArenaLayout& layout() const { return *layout_; }  ///< of the parameters it updates
 
  protected:
   Optimizer(std::string name, const Arena& params, float lr, float weight_decay);
-  Arena& add_state(std::string name);  // a zero-filled state arena like the parameters
+  Arena& add_state(std::string name);  ///< a zero-filled state arena like the parameters
 
   virtual void run(const detail::StepLaunch& launch) = 0;
   std::vector<detail::GroupValues> group_values() const;
@@ -132,12 +134,12 @@ class Optimizer {
   float lr_;
   float weight_decay_;
   std::vector<std::pair<int, GroupOptions>> groups_;
-  std::deque<std::pair<std::string, Arena>> states_;  // deque: add_state() references stay valid
-  Buffer counters_;  // int32 [2 slots][t, skipped]; Note [device step counter]
+  std::deque<std::pair<std::string, Arena>> states_;  ///< deque: add_state() references stay valid
+  Buffer counters_;  ///< int32 [2 slots][t, skipped]; Note [device step counter]
   std::int64_t issued_ = 0;
 };
 
-// Throws cutrain::Error naming the parameter, its value and the valid range.
+/// Throws cutrain::Error naming the parameter, its value and the valid range.
 void check_hyper(bool ok, const char* optimizer, const char* parameter, double value,
                  const char* valid);
 

@@ -23,6 +23,7 @@
 
 namespace cutrain::optim {
 
+/// torch.optim.RMSprop's hyperparameters (centered, momentum).
 struct RmspropOptions {
   float lr = 0.01F;
   float alpha = 0.99F;
@@ -30,10 +31,11 @@ struct RmspropOptions {
   float weight_decay = 0.0F;
   float momentum = 0.0F;
   bool centered = false;
-  bool nesterov = false;  // extension: Deep Learning book Algorithm 8.6
+  bool nesterov = false;  ///< extension: Deep Learning book Algorithm 8.6
   bool maximize = false;
 };
 
+/// RMSProp, plain, centered or with momentum (torch.optim.RMSprop), as one fused launch per step.
 class Rmsprop final : public Optimizer {
  public:
   Rmsprop(const Arena& params, const RmspropOptions& options);

@@ -12,24 +12,25 @@
 
 namespace cutrain::optim {
 
+/// A learning-rate schedule evaluated per iteration (torch.optim.lr_scheduler's formulas).
 class LrSchedule {
  public:
   virtual ~LrSchedule() = default;
   virtual double lr(std::int64_t k) const = 0;
-  // For metric-driven schedules (ReduceLrOnPlateau): report the epoch's validation metric.
+  /// For metric-driven schedules (ReduceLrOnPlateau): report the epoch's validation metric.
   virtual void observe(double /*metric*/) {}
 
-  // What observe() has changed, for checkpoints: the trainer saves it as "schedule.<key>"
-  // metadata and restores it on resume, so a resumed run continues the same schedule. Closed
-  // forms of k have none.
+  /// What observe() has changed, for checkpoints: the trainer saves it as "schedule.<key>"
+  /// metadata and restores it on resume, so a resumed run continues the same schedule. Closed
+  /// forms of k have none.
   using State = std::map<std::string, std::string>;
   virtual State state() const { return {}; }
-  // Restores state(). A missing or malformed entry throws cutrain::Error naming it, and nothing
-  // changes; with apply = false it only checks.
+  /// Restores state(). A missing or malformed entry throws cutrain::Error naming it, and nothing
+  /// changes; with apply = false it only checks.
   virtual void load_state(const State& /*state*/, bool /*apply*/ = true) {}
 };
 
-// lr(k) = base
+/// lr(k) = base
 class ConstantLr final : public LrSchedule {
  public:
   explicit ConstantLr(double base);
@@ -39,7 +40,7 @@ class ConstantLr final : public LrSchedule {
   double base_;
 };
 
-// StepLR: lr(k) = base * gamma^floor(k / step_size)
+/// StepLR: lr(k) = base * gamma^floor(k / step_size)
 class StepLr final : public LrSchedule {
  public:
   StepLr(double base, std::int64_t step_size, double gamma);
@@ -50,7 +51,7 @@ class StepLr final : public LrSchedule {
   std::int64_t step_size_;
 };
 
-// MultiStepLR: lr(k) = base * gamma^(number of milestones <= k)
+/// MultiStepLR: lr(k) = base * gamma^(number of milestones <= k)
 class MultiStepLr final : public LrSchedule {
  public:
   MultiStepLr(double base, std::vector<std::int64_t> milestones, double gamma);
@@ -61,7 +62,7 @@ class MultiStepLr final : public LrSchedule {
   std::vector<std::int64_t> milestones_;
 };
 
-// ExponentialLR: lr(k) = base * gamma^k
+/// ExponentialLR: lr(k) = base * gamma^k
 class ExponentialLr final : public LrSchedule {
  public:
   ExponentialLr(double base, double gamma);
@@ -71,8 +72,8 @@ class ExponentialLr final : public LrSchedule {
   double base_, gamma_;
 };
 
-// Linear decay to a floor (Deep Learning book eq. 8.14): with a = k / tau,
-//   lr(k) = (1 - a) * base + a * final   for k < tau,   final afterwards.
+/// Linear decay to a floor (Deep Learning book eq. 8.14): with a = k / tau,
+///   lr(k) = (1 - a) * base + a * final   for k < tau,   final afterwards.
 class LinearDecayLr final : public LrSchedule {
  public:
   LinearDecayLr(double base, double final_lr, std::int64_t tau);
@@ -83,9 +84,9 @@ class LinearDecayLr final : public LrSchedule {
   std::int64_t tau_;
 };
 
-// CosineAnnealingLR: lr(k) = eta_min + (base - eta_min) * (1 + cos(pi k / t_max)) / 2.
-// With restarts (CosineAnnealingWarmRestarts): the period starts at t_0 and is multiplied by
-// t_mult after each restart; k counts within the current period.
+/// CosineAnnealingLR: lr(k) = eta_min + (base - eta_min) * (1 + cos(pi k / t_max)) / 2.
+/// With restarts (CosineAnnealingWarmRestarts): the period starts at t_0 and is multiplied by
+/// t_mult after each restart; k counts within the current period.
 class CosineLr final : public LrSchedule {
  public:
   CosineLr(double base, std::int64_t t_max, double eta_min = 0.0);
@@ -100,14 +101,14 @@ class CosineLr final : public LrSchedule {
   std::int64_t t_mult_ = 1;
 };
 
-// OneCycleLR (Smith & Topin, "Super-convergence"), the learning-rate part (cycle_momentum =
-// False): with initial = max_lr / div_factor and final = initial / final_div_factor, over
-// total_steps steps, phases ending at step e_i (PyTorch's end_step):
-//   two phases:   initial -> max_lr until e_1 = pct_start * total - 1, then -> final at total - 1
-//   three_phase:  initial -> max_lr until e_1, back -> initial until e_2 = 2 pct_start total - 2,
-//                 then -> final at total - 1
-// each annealed by cosine, start + (end - start) (1 - cos(pi p)) / 2, or linearly, with p the
-// fraction of the phase done. Steps past the last hold `final` (PyTorch raises there).
+/// OneCycleLR (Smith & Topin, "Super-convergence"), the learning-rate part (cycle_momentum =
+/// False): with initial = max_lr / div_factor and final = initial / final_div_factor, over
+/// total_steps steps, phases ending at step e_i (PyTorch's end_step):
+///   two phases:   initial -> max_lr until e_1 = pct_start * total - 1, then -> final at total - 1
+///   three_phase:  initial -> max_lr until e_1, back -> initial until e_2 = 2 pct_start total - 2,
+///                 then -> final at total - 1
+/// each annealed by cosine, start + (end - start) (1 - cos(pi p)) / 2, or linearly, with p the
+/// fraction of the phase done. Steps past the last hold `final` (PyTorch raises there).
 class OneCycleLr final : public LrSchedule {
  public:
   enum class Anneal { kCos, kLinear };
@@ -125,8 +126,8 @@ class OneCycleLr final : public LrSchedule {
   std::int64_t total_;
 };
 
-// Linear warmup composed with any schedule: for k < warmup the inner lr is multiplied by
-// start_factor + (1 - start_factor) * k / warmup (PyTorch's LinearLR chained multiplicatively).
+/// Linear warmup composed with any schedule: for k < warmup the inner lr is multiplied by
+/// start_factor + (1 - start_factor) * k / warmup (PyTorch's LinearLR chained multiplicatively).
 class WarmupLr final : public LrSchedule {
  public:
   WarmupLr(std::unique_ptr<LrSchedule> inner, std::int64_t warmup, double start_factor = 0.0);
@@ -141,16 +142,16 @@ class WarmupLr final : public LrSchedule {
   double start_factor_;
 };
 
-// ReduceLROnPlateau (mode "min", relative threshold): after more than `patience` observations
-// without an improvement below best * (1 - threshold), lr <- max(lr * factor, min_lr), then
-// `cooldown` observations pass before counting again. lr(k) is the current value.
+/// ReduceLROnPlateau (mode "min", relative threshold): after more than `patience` observations
+/// without an improvement below best * (1 - threshold), lr <- max(lr * factor, min_lr), then
+/// `cooldown` observations pass before counting again. lr(k) is the current value.
 class ReduceLrOnPlateau final : public LrSchedule {
  public:
   ReduceLrOnPlateau(double base, double factor = 0.1, std::int64_t patience = 10,
                     double threshold = 1e-4, std::int64_t cooldown = 0, double min_lr = 0.0);
   double lr(std::int64_t) const override { return lr_; }
   void observe(double metric) override;
-  // "lr", "best", "bad", "cooldown_left"
+  /// "lr", "best", "bad", "cooldown_left"
   State state() const override;
   void load_state(const State& s, bool apply = true) override;
 

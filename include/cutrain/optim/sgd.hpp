@@ -18,6 +18,7 @@
 
 namespace cutrain::optim {
 
+/// torch.optim.SGD's hyperparameters (momentum, dampening, Nesterov, weight decay).
 struct SgdOptions {
   float lr = 0.01F;
   float momentum = 0.0F;
@@ -27,9 +28,10 @@ struct SgdOptions {
   bool maximize = false;
 };
 
+/// SGD with momentum or Nesterov (torch.optim.SGD) as one fused launch per step.
 class Sgd final : public Optimizer {
  public:
-  // Allocates the momentum buffer (when momentum != 0) like `params`. Throws on bad options.
+  /// Allocates the momentum buffer (when momentum != 0) like `params`. Throws on bad options.
   Sgd(const Arena& params, const SgdOptions& options);
   const SgdOptions& options() const { return options_; }
 

@@ -19,26 +19,27 @@
 
 namespace cutrain::train {
 
-// The class `logits` predicts (logits.size() >= 1).
+/// The class `logits` predicts (logits.size() >= 1).
 std::int32_t predicted_class(std::span<const float> logits);
 
+/// Counts of (true class, predicted class), with per-class recall, precision and F1.
 struct ConfusionMatrix {
   std::int32_t classes = 0;
-  std::vector<std::int64_t> counts;  // [true][predicted], row-major classes x classes
+  std::vector<std::int64_t> counts;  ///< [true][predicted], row-major classes x classes
 
   std::int64_t at(std::int32_t truth, std::int32_t predicted) const;
   std::int64_t total() const;
-  std::int64_t rows_of(std::int32_t truth) const;           // support: rows whose label is `truth`
-  std::int64_t predicted_as(std::int32_t predicted) const;  // rows predicted as `predicted`
-  double accuracy() const;                                  // trace / total (0 when empty)
-  std::vector<double> recall() const;                       // per class; each class's accuracy
+  std::int64_t rows_of(std::int32_t truth) const;  ///< support: rows whose label is `truth`
+  std::int64_t predicted_as(std::int32_t predicted) const;  ///< rows predicted as `predicted`
+  double accuracy() const;                                  ///< trace / total (0 when empty)
+  std::vector<double> recall() const;                       ///< per class; each class's accuracy
   std::vector<double> precision() const;
   std::vector<double> f1() const;
   double macro_f1() const;
 };
 
-// outputs: [rows, classes] logits row-major (Trainer::predict's), labels: [rows] in [0, classes).
-// Throws cutrain::Error for mismatched sizes or a label out of range.
+/// outputs: [rows, classes] logits row-major (Trainer::predict's), labels: [rows] in [0, classes).
+/// Throws cutrain::Error for mismatched sizes or a label out of range.
 ConfusionMatrix confusion_matrix(std::span<const float> outputs, std::int32_t classes,
                                  std::span<const std::int32_t> labels);
 

@@ -19,30 +19,32 @@
 
 namespace cutrain::train {
 
+/// Mean loss and accuracy of a model over a data set.
 struct EvalResult {
-  double loss = 0;      // the mean loss over the set (with class weights: the weighted mean)
-  double accuracy = 0;  // NaN for regression targets
+  double loss = 0;      ///< the mean loss over the set (with class weights: the weighted mean)
+  double accuracy = 0;  ///< NaN for regression targets
   std::int64_t samples = 0;
 };
 
+/// Batch size of evaluate and predict, and evaluate()'s loss options.
 struct InferenceOptions {
   std::int64_t batch_size = 256;
-  float label_smoothing = 0;           // evaluate()'s cross-entropy
-  std::vector<float> class_weights{};  // evaluate()'s cross-entropy; empty: none
+  float label_smoothing = 0;           ///< evaluate()'s cross-entropy
+  std::vector<float> class_weights{};  ///< evaluate()'s cross-entropy; empty: none
 };
 
-// The model's outputs for every row of `data`, in its order, row-major [rows, outputs]: logits
-// for a classifier (rules::row_argmax / predicted_class for the class), values for regression.
-// `data` needs features only.
+/// The model's outputs for every row of `data`, in its order, row-major [rows, outputs]: logits
+/// for a classifier (rules::row_argmax / predicted_class for the class), values for regression.
+/// `data` needs features only.
 std::vector<float> predict(nn::Sequential& model, const data::Dataset& data,
                            const InferenceOptions& options = {});
-// The mean loss and the accuracy over a data set with labels or targets.
+/// The mean loss and the accuracy over a data set with labels or targets.
 EvalResult evaluate(nn::Sequential& model, const data::Dataset& data,
                     const InferenceOptions& options = {});
-// predict() counted by true and predicted class (include/cutrain/train/confusion.hpp).
+/// predict() counted by true and predicted class (include/cutrain/train/confusion.hpp).
 ConfusionMatrix confusion_matrix(nn::Sequential& model, const data::Dataset& data,
                                  const InferenceOptions& options = {});
-// predict() against regression targets, per target: MSE, MAE, R^2.
+/// predict() against regression targets, per target: MSE, MAE, R^2.
 std::vector<TargetMetrics> regression_metrics(nn::Sequential& model, const data::Dataset& data,
                                               const InferenceOptions& options = {});
 

@@ -12,14 +12,15 @@
 
 namespace cutrain::train {
 
+/// One regression target's MSE, MAE and R^2.
 struct TargetMetrics {
   double mse = 0;
   double mae = 0;
   double r2 = 0;
 };
 
-// outputs and targets: [rows, width] row-major (Trainer::predict's outputs, Dataset::targets).
-// Throws cutrain::Error for mismatched sizes or no rows.
+/// outputs and targets: [rows, width] row-major (Trainer::predict's outputs, Dataset::targets).
+/// Throws cutrain::Error for mismatched sizes or no rows.
 std::vector<TargetMetrics> regression_metrics(std::span<const float> outputs,
                                               std::span<const float> targets, std::int64_t width);
 

@@ -17,13 +17,14 @@
 
 namespace cutrain::train {
 
+/// One-vs-rest ROC AUC per class and their macro average.
 struct RocAuc {
-  std::vector<double> per_class;  // NaN for a class without rows or without other rows
-  double macro = 0;               // the mean over the classes that have one (NaN if none)
+  std::vector<double> per_class;  ///< NaN for a class without rows or without other rows
+  double macro = 0;               ///< the mean over the classes that have one (NaN if none)
 };
 
-// outputs: [rows, classes] logits row-major (Trainer::predict's), labels: [rows] in
-// [0, classes). Throws cutrain::Error for mismatched sizes, a label out of range, or a NaN logit.
+/// outputs: [rows, classes] logits row-major (Trainer::predict's), labels: [rows] in
+/// [0, classes). Throws cutrain::Error for mismatched sizes, a label out of range, or a NaN logit.
 RocAuc roc_auc(std::span<const float> outputs, std::int32_t classes,
                std::span<const std::int32_t> labels);
 

@@ -34,22 +34,24 @@
 
 namespace cutrain::train {
 
+/// One epoch's record: learning rate, losses, accuracy, gradient norm, skipped steps and timing.
 struct EpochMetrics {
-  std::int64_t epoch = 0;  // 1-based
+  std::int64_t epoch = 0;  ///< 1-based
   double lr = 0;
   double train_loss = 0;
-  double val_loss = 0;      // NaN without validation data
-  double val_accuracy = 0;  // NaN without validation data, or for regression
-  double grad_norm = 0;     // mean pre-clip global norm over the epoch's steps
+  double val_loss = 0;      ///< NaN without validation data
+  double val_accuracy = 0;  ///< NaN without validation data, or for regression
+  double grad_norm = 0;     ///< mean pre-clip global norm over the epoch's steps
   std::int64_t skipped_steps = 0;
   double seconds = 0;
   double samples_per_second = 0;
-  // Host time until the epoch's last step was enqueued. On a GPU nothing in a step waits for the
-  // device, so when this is close to `seconds` the host (launches, the loader) sets the pace,
-  // and when it is much smaller the GPU does.
+  /// Host time until the epoch's last step was enqueued. On a GPU nothing in a step waits for the
+  /// device, so when this is close to `seconds` the host (launches, the loader) sets the pace,
+  /// and when it is much smaller the GPU does.
   double issue_seconds = 0;
 };
 
+/// Hooks a Trainer calls at epoch and batch boundaries.
 class Callback {
  public:
   virtual ~Callback() = default;
@@ -58,118 +60,125 @@ class Callback {
   virtual void on_epoch_end(const EpochMetrics& /*m*/) {}
 };
 
+/// Everything a Trainer run is configured by: epochs, batch size, clipping, schedule, validation,
+/// checkpoints.
 struct TrainerOptions {
-  std::int64_t epochs = 10;  // total epochs (a resumed run continues up to this)
+  std::int64_t epochs = 10;  ///< total epochs (a resumed run continues up to this)
   std::int64_t batch_size = 64;
-  // Gradient accumulation (Note [gradient accumulation], src/train/gradient_accumulator.hpp):
-  // this many batches of batch_size make one optimizer step, whose gradient is the mean over
-  // all their samples - one batch of accumulate_steps x batch_size samples in the memory of one
-  // batch. The clip, the all-reduce (one, even with bucket_bytes) and the step run once per
-  // group; checkpoint_every and a per-iteration schedule count optimizer steps.
+  /// Gradient accumulation (Note [gradient accumulation], src/train/gradient_accumulator.hpp):
+  /// this many batches of batch_size make one optimizer step, whose gradient is the mean over
+  /// all their samples - one batch of accumulate_steps x batch_size samples in the memory of one
+  /// batch. The clip, the all-reduce (one, even with bucket_bytes) and the step run once per
+  /// group; checkpoint_every and a per-iteration schedule count optimizer steps.
   std::int64_t accumulate_steps = 1;
   bool shuffle = true;
   bool drop_last = false;
   std::uint64_t seed = 0;
-  float clip_norm = 0;  // 0: no clipping (the non-finite guard is always on)
-  std::shared_ptr<optim::LrSchedule> schedule;  // null: the optimizer's lr stays
+  float clip_norm = 0;  ///< 0: no clipping (the non-finite guard is always on)
+  std::shared_ptr<optim::LrSchedule> schedule;  ///< null: the optimizer's lr stays
   bool schedule_per_iteration = true;
-  std::int64_t patience = 0;  // early stopping: epochs without improvement of `monitor`; 0: off
-  double min_delta = 0;       // the least change of `monitor` that counts as an improvement
-  // What early stopping and restore_best judge (Keras' EarlyStopping(monitor=...)): the
-  // validation loss (lower is better) or, for labels, the validation accuracy (higher is
-  // better). A resumed run must monitor what its checkpoint did.
+  std::int64_t patience = 0;  ///< early stopping: epochs without improvement of `monitor`; 0: off
+  double min_delta = 0;       ///< the least change of `monitor` that counts as an improvement
+  /// What early stopping and restore_best judge (Keras' EarlyStopping(monitor=...)): the
+  /// validation loss (lower is better) or, for labels, the validation accuracy (higher is
+  /// better). A resumed run must monitor what its checkpoint did.
   enum class Monitor { kValLoss, kValAccuracy };
   Monitor monitor = Monitor::kValLoss;
-  // With patience > 0, at the end of fit() - an early stop or the last epoch, not an interruption -
-  // put the weights
-  // (and BatchNorm statistics) of the epoch with the best `monitor` value back into the model
-  // (FitResult::best_epoch says which; the last checkpoint keeps the last epoch's, to resume).
+  /// With patience > 0, at the end of fit() - an early stop or the last epoch, not an interruption
+  /// - put the weights (and BatchNorm statistics) of the epoch with the best `monitor` value back
+  /// into the model (FitResult::best_epoch says which; the last checkpoint keeps the last epoch's,
+  /// to resume).
   bool restore_best = true;
-  std::int64_t log_every = 0;   // steps between loss reads for the progress line; 0: none
-  std::string metrics_path;     // .csv or .jsonl; empty: none
-  std::string checkpoint_path;  // saved after every epoch; empty: none
-  // > 0: also every this many optimizer steps within an epoch (needs checkpoint_path); a resume
-  // continues at the next batch of the same epoch, exactly as if never stopped (weights and
-  // that epoch's metrics; with several ranks, every rank's step losses are kept, Note [step
-  // losses of every rank]). With several ranks a stop (request_stop) is agreed on at the next of
-  // these checkpoints, or at the epoch's end.
+  std::int64_t log_every = 0;   ///< steps between loss reads for the progress line; 0: none
+  std::string metrics_path;     ///< .csv or .jsonl; empty: none
+  std::string checkpoint_path;  ///< saved after every epoch; empty: none
+  /// > 0: also every this many optimizer steps within an epoch (needs checkpoint_path); a resume
+  /// continues at the next batch of the same epoch, exactly as if never stopped (weights and
+  /// that epoch's metrics; with several ranks, every rank's step losses are kept, Note [step
+  /// losses of every rank]). With several ranks a stop (request_stop) is agreed on at the next of
+  /// these checkpoints, or at the epoch's end.
   std::int64_t checkpoint_every = 0;
-  std::map<std::string, std::string> checkpoint_metadata;  // e.g. the CLI's configuration
-  bool progress = true;  // a bar on a TTY, one line per epoch otherwise
+  std::map<std::string, std::string> checkpoint_metadata;  ///< e.g. the CLI's configuration
+  bool progress = true;  ///< a bar on a TTY, one line per epoch otherwise
   float label_smoothing = 0;
-  // Empty, or one weight per class (the model's outputs): the cross-entropy weighs each sample by
-  // its class's weight and takes the mean over the batch's total weight (CrossEntropyLoss(weight=);
-  // data::balanced_class_weights() gives scikit-learn's "balanced"). evaluate()'s loss is then the
-  // weighted mean over the whole set. Micro-batches (accumulate_steps) and ranks each contribute
-  // their own weighted mean, combined by rows as ever - as PyTorch's loss / A recipe and DDP do.
+  /// Empty, or one weight per class (the model's outputs): the cross-entropy weighs each sample by
+  /// its class's weight and takes the mean over the batch's total weight
+  /// (CrossEntropyLoss(weight=); data::balanced_class_weights() gives scikit-learn's "balanced").
+  /// evaluate()'s loss is then the weighted mean over the whole set. Micro-batches
+  /// (accumulate_steps) and ranks each contribute their own weighted mean, combined by rows as ever
+  /// - as PyTorch's loss / A recipe and DDP do.
   std::vector<float> class_weights;
-  // Weight averaging (Note [weight averaging], src/train/weight_average.hpp): in (0, 1), keep an
-  // exponential moving average of the parameters, ema = lerp(ema, p, 1 - ema_decay) after every
-  // optimizer step (AveragedModel with get_ema_multi_avg_fn). Validation and early stopping then
-  // judge the averaged weights; apply_ema() puts them into the model. 0: off.
+  /// Weight averaging (Note [weight averaging], src/train/weight_average.hpp): in (0, 1), keep an
+  /// exponential moving average of the parameters, ema = lerp(ema, p, 1 - ema_decay) after every
+  /// optimizer step (AveragedModel with get_ema_multi_avg_fn). Validation and early stopping then
+  /// judge the averaged weights; apply_ema() puts them into the model. 0: off.
   float ema_decay = 0;
-  // Data parallelism (include/cutrain/dist/communicator.hpp): each rank streams its shard
-  // (batch_size per rank), gradients are averaged over the ranks before clipping and the
-  // step, evaluation metrics are summed over the ranks, and only rank 0 prints and writes files.
+  /// Data parallelism (include/cutrain/dist/communicator.hpp): each rank streams its shard
+  /// (batch_size per rank), gradients are averaged over the ranks before clipping and the
+  /// step, evaluation metrics are summed over the ranks, and only rank 0 prints and writes files.
   dist::Communicator* communicator = nullptr;
-  // 0: one all-reduce of the whole gradient arena after backward. > 0: buckets of about this
-  // many bytes, each all-reduced as soon as backward has produced it, overlapping the rest of
-  // backward (Note [gradient buckets]; PyTorch DDP's bucket_cap_mb).
+  /// 0: one all-reduce of the whole gradient arena after backward. > 0: buckets of about this
+  /// many bytes, each all-reduced as soon as backward has produced it, overlapping the rest of
+  /// backward (Note [gradient buckets]; PyTorch DDP's bucket_cap_mb).
   std::size_t bucket_bytes = 0;
-  // The training set on the model's device, batches gathered there (data::LoaderOptions::
-  // resident, Note [resident datasets]); the same batches as streaming, so the same result bit
-  // for bit. Evaluation still streams.
+  /// The training set on the model's device, batches gathered there (data::LoaderOptions::
+  /// resident, Note [resident datasets]); the same batches as streaming, so the same result bit
+  /// for bit. Evaluation still streams.
   bool resident_data = false;
 };
 
+/// What Trainer::fit did: every epoch's metrics, the best epoch, whether it stopped early or was
+/// interrupted.
 struct FitResult {
   std::vector<EpochMetrics> history;
-  std::int64_t best_epoch = 0;  // the best validation loss's epoch (patience > 0), else 0
+  std::int64_t best_epoch = 0;  ///< the best validation loss's epoch (patience > 0), else 0
   bool stopped_early = false;
-  bool interrupted = false;  // request_stop(): the state was checkpointed and fit() returned
+  bool interrupted = false;  ///< request_stop(): the state was checkpointed and fit() returned
 };
 
+/// Trains a Sequential with an optimizer over streamed mini-batches: evaluation, early stopping,
+/// schedules, checkpoints that resume exactly.
 class Trainer {
  public:
   Trainer(nn::Sequential& model, optim::Optimizer& optimizer, TrainerOptions options);
   ~Trainer();
 
   void add_callback(std::shared_ptr<Callback> callback);
-  // Trains from the current state (epoch 0, or where resume() left off) up to options.epochs.
+  /// Trains from the current state (epoch 0, or where resume() left off) up to options.epochs.
   FitResult fit(const data::Dataset& train, const data::Dataset* validation = nullptr);
-  // In eval mode, over a data set with labels: the mean softmax cross-entropy (with the
-  // trainer's label smoothing and class weights) and the accuracy; with regression targets: the
-  // mean squared error over every target element, and accuracy NaN.
+  /// In eval mode, over a data set with labels: the mean softmax cross-entropy (with the
+  /// trainer's label smoothing and class weights) and the accuracy; with regression targets: the
+  /// mean squared error over every target element, and accuracy NaN.
   EvalResult evaluate(const data::Dataset& data);
-  // The model's outputs for every row of `data`, in its order, row-major [rows, outputs] on the
-  // host: logits for a classifier (softmax them for probabilities, argmax for the class),
-  // predictions for a regression model. Eval mode (no dropout, BatchNorm's running statistics),
-  // the model's current weights (apply_ema() first to predict with the average); `data` needs
-  // features only - labels and targets, if any, are not read. Each rank predicts all of `data`.
+  /// The model's outputs for every row of `data`, in its order, row-major [rows, outputs] on the
+  /// host: logits for a classifier (softmax them for probabilities, argmax for the class),
+  /// predictions for a regression model. Eval mode (no dropout, BatchNorm's running statistics),
+  /// the model's current weights (apply_ema() first to predict with the average); `data` needs
+  /// features only - labels and targets, if any, are not read. Each rank predicts all of `data`.
   std::vector<float> predict(const data::Dataset& data);
-  // predict() over a data set with labels, counted by true and predicted class
-  // (include/cutrain/train/confusion.hpp): per-class recall, precision and F1; the trace over the
-  // total is evaluate()'s accuracy.
+  /// predict() over a data set with labels, counted by true and predicted class
+  /// (include/cutrain/train/confusion.hpp): per-class recall, precision and F1; the trace over the
+  /// total is evaluate()'s accuracy.
   ConfusionMatrix confusion_matrix(const data::Dataset& data);
-  // predict() over a data set with regression targets, per target column: MSE, MAE and R^2
-  // (include/cutrain/train/regression_metrics.hpp); the MSEs' mean is evaluate()'s loss.
+  /// predict() over a data set with regression targets, per target column: MSE, MAE and R^2
+  /// (include/cutrain/train/regression_metrics.hpp); the MSEs' mean is evaluate()'s loss.
   std::vector<TargetMetrics> regression_metrics(const data::Dataset& data);
-  // The same as evaluate() for the averaged weights (ema_decay > 0; the model's own before the
-  // first step).
+  /// The same as evaluate() for the averaged weights (ema_decay > 0; the model's own before the
+  /// first step).
   EvalResult evaluate_averaged(const data::Dataset& data);
-  // The averaged parameters into the model (ema_decay > 0, after at least one step): what to
-  // evaluate, export or deploy after fit(). Training on afterwards continues from them. (After a
-  // fit() that restored its best epoch - restore_best - the model holds that epoch's average
-  // already; this would replace it with the last epoch's.)
+  /// The averaged parameters into the model (ema_decay > 0, after at least one step): what to
+  /// evaluate, export or deploy after fit(). Training on afterwards continues from them. (After a
+  /// fit() that restored its best epoch - restore_best - the model holds that epoch's average
+  /// already; this would replace it with the last epoch's.)
   void apply_ema();
-  // Restores model, optimizer and position from a checkpoint written by fit().
+  /// Restores model, optimizer and position from a checkpoint written by fit().
   void resume(const std::string& checkpoint_path);
-  // Asks fit() to stop after the step in flight: it saves a checkpoint there (with
-  // checkpoint_path; mid-epoch if need be) and returns with FitResult::interrupted. Safe to call
-  // from a signal handler or another thread (one atomic store). With several ranks the stop is
-  // agreed on at the next periodic checkpoint (checkpoint_every) or the end of the epoch, so
-  // every rank stops at the same step - a preempted job (SIGTERM to every rank) loses at most
-  // checkpoint_every steps.
+  /// Asks fit() to stop after the step in flight: it saves a checkpoint there (with
+  /// checkpoint_path; mid-epoch if need be) and returns with FitResult::interrupted. Safe to call
+  /// from a signal handler or another thread (one atomic store). With several ranks the stop is
+  /// agreed on at the next periodic checkpoint (checkpoint_every) or the end of the epoch, so
+  /// every rank stops at the same step - a preempted job (SIGTERM to every rank) loses at most
+  /// checkpoint_every steps.
   void request_stop() noexcept { stop_requested_.store(true, std::memory_order_relaxed); }
   const TrainState& state() const { return state_; }
 
