@@ -2,7 +2,12 @@
 """Benchmark JSON (bench_* --json and bench/torch/*.py --json lines; cutrain-train --report files)
 into the markdown tables of bench/RESULTS.md, the issue-9 targets, and optionally one JSON file.
 
-    bench_table.py [--json-out summary.json] [--report label=report.json ...] results.jsonl ...
+    bench_table.py [--json-out summary.json] [--report label=report.json ...]
+                   [--summary "machine, date, commit"] results.jsonl ...
+
+--summary prints only RESULTS.md's first-screen table for one machine: each measure with
+cutrain's figure, its peer's measured in the same run, the ratio, and the roofline where one
+applies. A report labelled cnn... is the CNN's (`cutrain-train --model cnn`).
 """
 import argparse
 import json
@@ -38,8 +43,97 @@ def pct(x):
     return f"{100 * x:.1f}%"
 
 
+def fmt_s(v):
+    if v >= 1:
+        return f"{v:.2f} s"
+    return f"{v * 1e3:.2f} ms" if v >= 1e-3 else f"{v * 1e6:.1f} us"
+
+
+def summary(rows, machine):
+    """The first-screen table: one row per measure, cutrain beside its same-run peer."""
+    out = []
+
+    def add(measure, ours, peer, ratio, roof="-"):
+        out.append([measure, ours, peer, ratio, roof])
+
+    # Whole runs: cutrain-train reports against mlp_gpu.py (eager, then CUDA graphs).
+    for model in ("mlp", "cnn"):
+        ours = [r for r in rows if r.get("bench") == "cutrain_mlp_epoch"
+                and r.get("model", "mlp") == model and r.get("label", "").split("-")[0] in
+                ("default", "cnn")]
+        for r in ours[:1]:
+            for mode in ("eager", "graphs"):
+                peer = next((t for t in rows if t.get("bench") == f"torch_{model}_epoch_{mode}"
+                             and not t.get("clip_norm")), None)
+                if not peer:
+                    continue
+                name = {"mlp": "MLP 784-512-256-10", "cnn": "default CNN"}[model]
+                images = round(r["seconds_per_epoch"] * r["samples_per_second"], -3)
+                add(f"{name}, Fashion-MNIST: an epoch of {images:,.0f} images (test accuracy)",
+                    f"{fmt_s(r['seconds_per_epoch'])} ({100 * r['test_accuracy']:.2f}%)",
+                    f"PyTorch {peer['torch']} {mode}: {fmt_s(peer['seconds_per_epoch'])} "
+                    f"({100 * peer['test_accuracy']:.2f}%)",
+                    f"{peer['seconds_per_epoch'] / r['seconds_per_epoch']:.2f}x")
+                if r.get("time_to_target_s") and peer.get("time_to_target_s"):
+                    add(f"{name}: training time to {100 * peer['target_accuracy']:.0f}% test accuracy",
+                        f"{r['time_to_target_s']:.2f} s", f"{peer['time_to_target_s']:.2f} s",
+                        f"{peer['time_to_target_s'] / r['time_to_target_s']:.2f}x")
+    # The optimizer step: the largest flat Adam both measured, and the model-shaped clip sets.
+    optim = [r for r in rows if r.get("bench") == "optim" and r.get("launch", "stream") == "stream"]
+    torch_optim = [r for r in rows if r.get("bench") in ("torch_optim", "torch_optim_cpu")]
+
+    def peer_of(r):
+        same = [t for t in torch_optim if t["n"] == r["n"] and t.get("model") == r.get("model")
+                and ("+clip" in r["optimizer"]) == ("clip" in t.get("variant", t["optimizer"]))]
+        return min(same, key=lambda t: t["seconds_per_step"], default=None)
+
+    def variant(t):
+        return t.get("variant") or ("foreach" if t.get("foreach") else "for-loop")
+
+    flat = [r for r in optim if r["optimizer"] == "adam" and not r.get("model") and peer_of(r)]
+    for r in sorted(flat, key=lambda r: r["n"])[-1:]:
+        t = peer_of(r)
+        add(f"Adam step, 2^{r['n'].bit_length() - 1} parameters",
+            fmt_s(r["seconds_per_step"]), f"torch.optim.Adam {variant(t)}: {fmt_s(t['seconds_per_step'])}",
+            f"{t['seconds_per_step'] / r['seconds_per_step']:.2f}x",
+            f"{pct(r['fraction_of_copy'])} of copy")
+    for r in [r for r in optim if r.get("model") and r["optimizer"] == "adam+clip"]:
+        t = peer_of(r)
+        if t:
+            add(f"clip + Adam, {r['model']} ({r['n']:,} parameters, {r.get('tensors')} tensors)",
+                fmt_s(r["seconds_per_step"]),
+                f"clip_grad_norm_ + Adam {variant(t)}: {fmt_s(t['seconds_per_step'])}",
+                f"{t['seconds_per_step'] / r['seconds_per_step']:.2f}x",
+                f"{pct(r['fraction_of_copy'])} of copy")
+    # Layers against their bare GEMMs, and convolutions against PyTorch's (cuDNN / oneDNN).
+    linear = sorted((r for r in rows if r.get("bench") == "layers" and r.get("layer", "linear") ==
+                     "linear" and (r["in"], r["out"]) == (784, 1024)),
+                    key=lambda r: not r.get("bias_epilogue"))  # the fused path where there is one
+    for r in linear[:1]:
+        if True:
+            add(f"Linear 784x1024 forward + backward, batch {r['batch']}",
+                fmt_s(r["seconds_per_step"]), "-", "-", f"{pct(r['fraction_of_gemm'])} of its GEMMs")
+    torch_conv = {t["shape"]: t for t in rows if t.get("bench") == "conv" and t.get("impl") == "torch"}
+    for r in rows:
+        if r.get("bench") == "conv" and r.get("impl") == "cutrain":
+            t = torch_conv.get(r["shape"])
+            add(f"Conv2d {r['shape']}, batch {r['batch']}, forward + backward",
+                fmt_s(r["seconds_per_step"]),
+                f"PyTorch {t['torch']}: {fmt_s(t['seconds_per_step'])}" if t else "-",
+                f"{t['seconds_per_step'] / r['seconds_per_step']:.2f}x" if t else "-",
+                f"{pct(r['fraction_of_gemm'])} of its GEMMs")
+    for r in rows:
+        if r.get("bench") == "step" and r.get("graph_seconds_per_step"):
+            add(f"training step, {r['model']}, batch {r['batch']}: eager vs its CUDA graph",
+                fmt_s(r["seconds_per_step"]), f"graph replay: {fmt_s(r['graph_seconds_per_step'])}",
+                "-", f"{pct(r['fraction_of_graph'])} of the step is device time")
+    print(f"\n**{machine}**")
+    table(["measure", ">cutrain", ">peer, same run", ">cutrain speed-up", ">roofline"], out)
+
+
 def main():
     ap = argparse.ArgumentParser()
+    ap.add_argument("--summary", metavar="MACHINE")
     ap.add_argument("--json-out")
     ap.add_argument("--report", action="append", default=[], help="label=cutrain-train report")
     ap.add_argument("files", nargs="*")
@@ -52,7 +146,11 @@ def main():
                 r = json.load(f)
             r["bench"] = "cutrain_mlp_epoch"
             r["label"] = label
+            r["model"] = "cnn" if label.startswith("cnn") else "mlp"
             rows.append(r)
+    if a.summary:
+        summary(rows, a.summary)
+        return
 
     optim = [r for r in rows if r.get("bench") in ("optim", "torch_optim")]
     flat = [r for r in optim if not r.get("model")]
@@ -137,8 +235,8 @@ def main():
            for r in rows if r.get("bench") == "loader"])
 
     # The Fashion-MNIST MLP: cutrain-train against PyTorch eager / CUDA graphs, same recipe.
-    mlp = [r for r in rows if r.get("bench", "").endswith("mlp_epoch") or
-           r.get("bench", "").startswith("torch_mlp_epoch")]
+    mlp = [r for r in rows if (r.get("bench", "").endswith("mlp_epoch") or
+           r.get("bench", "").startswith("torch_mlp_epoch")) and r.get("model", "mlp") == "mlp"]
     eager = {r.get("clip_norm", 0.0): r for r in mlp if r.get("mode") == "eager"}
     lines = []
     for r in mlp:

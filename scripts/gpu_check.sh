@@ -43,7 +43,9 @@ want() { [[ "$STEPS" == *" $1 "* ]]; }
 has_time() { [ $((deadline - RESERVE - $(date +%s))) -ge "${1:-5}" ]; }
 : >"$SUMMARY"
 
-note "# cutrain GPU check — $(date -u +%Y-%m-%dT%H:%MZ), commit $(git rev-parse --short HEAD 2>/dev/null || echo '?')"
+# "-dirty" when the tree measured is not the commit named (a copied checkout can carry a stale .git).
+COMMIT=$(git describe --always --dirty 2>/dev/null || echo '?')
+note "# cutrain GPU check — $(date -u +%Y-%m-%dT%H:%MZ), commit $COMMIT"
 note ""
 note '```'
 nvidia-smi --query-gpu=name,driver_version,memory.total,clocks.max.sm --format=csv,noheader 2>&1 | tee -a "$SUMMARY"
@@ -254,6 +256,15 @@ python3 scripts/bench_table.py --json-out "$OUT_DIR/summary.json" \
   --report default="$OUT_DIR/report_gpu_default.json" --report clip="$OUT_DIR/report_gpu_clip.json" \
   --report resident="$OUT_DIR/report_gpu_resident.json" \
   "$OUT_DIR"/*.jsonl 2>&1 | tee -a "$SUMMARY"
+# bench/RESULTS.md's first-screen table for this GPU, written from the same JSON (no figure is
+# retyped): paste results_summary.md over the GPU's summary there.
+gpu=$(nvidia-smi --query-gpu=name,driver_version --format=csv,noheader 2>/dev/null | head -1 |
+      sed 's/, / (driver /; s/$/)/')
+torch_version=$(python3 -c 'import torch; print(torch.__version__)' 2>/dev/null || echo "not found")
+python3 scripts/bench_table.py --summary "$gpu, $(date +%F), commit $COMMIT, PyTorch $torch_version" \
+  --report default="$OUT_DIR/report_gpu_default.json" --report cnn="$OUT_DIR/report_gpu_cnn.json" \
+  "$OUT_DIR"/*.jsonl >"$OUT_DIR/results_summary.md" 2>&1
+cat "$OUT_DIR/results_summary.md" >>"$SUMMARY"
 
 note ""
 note "total: $(($(date +%s) - t0)) s; status: $([ $status -eq 0 ] && echo PASS || echo FAIL)"
