@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The GPU check: one command for a lent GPU machine (CUDA toolkit, CMake, ninja, Python with
+# The GPU check: one command for a GPU machine (CUDA toolkit, CMake, ninja, Python with
 # PyTorch; no package registry). Run scripts/bundle_device_deps.sh here first and carry .deps.
 #
 # Everything runs against ONE deadline, GPU_CHECK_BUDGET_S seconds after the start (default 480,

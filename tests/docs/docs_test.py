@@ -4,7 +4,8 @@
 - every relative link (README, docs/) names a file or folder that exists;
 - every cutrain-train command in a ```sh block, and every flag docs/command-line.md mentions,
   uses only flags `cutrain-train --help` lists (a renamed or removed flag fails here);
-- README.md stays a front door: at most 150 lines.
+- README.md stays a front door: at most 150 lines;
+- the pages describe the project, not how it was worked on: no "session" or "lent machine".
 
 usage: docs_test.py CUTRAIN_TRAIN_BINARY"""
 import pathlib
@@ -13,7 +14,7 @@ import subprocess
 import sys
 
 root = pathlib.Path(__file__).resolve().parents[2]
-pages = [root / "README.md"] + sorted((root / "docs").glob("*.md"))
+pages = [root / "README.md", root / "bench" / "RESULTS.md"] + sorted((root / "docs").glob("*.md"))
 failures = []
 
 help_text = subprocess.run([sys.argv[1], "--help"], capture_output=True, text=True,
@@ -44,6 +45,9 @@ for page in pages:
                             failures.append(f"{name}: '{line.strip()[:60]}...' uses {f}, "
                                             "which cutrain-train --help does not list")
                     break
+    for m in re.finditer(r"\b(sessions?|lent (GPU )?machines?)\b", text, re.I):
+        line = text.count("\n", 0, m.start()) + 1
+        failures.append(f"{name}:{line}: '{m.group(0)}' - name the machine and the commit instead")
     if page.name == "command-line.md":
         for f in sorted(set(flag.findall(text))):
             if f not in known:
