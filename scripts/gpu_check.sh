@@ -53,7 +53,10 @@ nvcc --version | tail -1 | tee -a "$SUMMARY"
 python3 -c 'import torch; print("torch", torch.__version__)' 2>&1 | tee -a "$SUMMARY"
 note '```'
 
-bash scripts/unpack_device_deps.sh
+if ! bash scripts/unpack_device_deps.sh 2>>"$OUT_DIR/unpack.log"; then
+  note "BUNDLED PACKAGES UNUSABLE: $(tail -1 "$OUT_DIR/unpack.log")"
+  exit 1
+fi
 gtest_arg=()
 [ -f .deps/googletest/CMakeLists.txt ] && gtest_arg+=(-DCUTRAIN_GTEST_SOURCE="$PWD/.deps/googletest")
 [ -d .deps/prefix/usr ] && gtest_arg+=(-DCMAKE_PREFIX_PATH="$PWD/.deps/prefix/usr")
@@ -62,7 +65,8 @@ if [ ! -f /usr/local/cuda/include/nccl.h ]; then
   nccl_root=$(python3 -c 'import nvidia.nccl as m; print(list(m.__path__)[0])' 2>/dev/null || true)
   [ -n "$nccl_root" ] && [ -f "$nccl_root/include/nccl.h" ] && gtest_arg+=(-DCUTRAIN_NCCL_ROOT="$nccl_root")
 fi
-if ! cmake -S . -B "$BUILD" -G Ninja -DCMAKE_BUILD_TYPE=Release \
+# -DCUTRAIN_CUDA=ON: a machine without nvcc fails here, loudly, instead of building CPU-only.
+if ! cmake -S . -B "$BUILD" -G Ninja -DCMAKE_BUILD_TYPE=Release -DCUTRAIN_CUDA=ON \
   -DCMAKE_CUDA_ARCHITECTURES="${CUTRAIN_CUDA_ARCH:-native}" "${gtest_arg[@]}" >"$OUT_DIR/configure.log" 2>&1; then
   note "CONFIGURE FAILED"
   tail -40 "$OUT_DIR/configure.log"

@@ -49,6 +49,13 @@ class GradClipper {
   float max_norm() const { return max_norm_; }
   NormType type() const { return type_; }
 
+  /// Note [replicas reduce alike]: data-parallel replicas must compute the same norm bits, on
+  /// any mix of GPU models. The norm kernel's partition depends on the arena's size alone; a
+  /// replicated clipper also never takes the fused clip-and-step launch, whose partition follows
+  /// the device's residency. The Trainer sets it for runs of more than one rank.
+  void set_replicated(bool replicated) { replicated_ = replicated; }
+  bool replicated() const { return replicated_; }
+
  private:
   friend class optim::Optimizer;  ///< step(params, grads, clipper): Note [clip and step in one
                                   /// launch]
@@ -62,6 +69,7 @@ class GradClipper {
   NormType type_;
   Buffer partials_;  ///< one NormPartial per block (kernels/clip/norm.cuh)
   Buffer result_;    ///< {float norm, float scale, int32 skip, int32 pad}
+  bool replicated_ = false;
 };
 
 /// The global norm of an arena, synchronously (a convenience over GradClipper).

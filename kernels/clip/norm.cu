@@ -1,5 +1,5 @@
-// The deterministic global-norm reduction in one launch. A fixed grid (what stays resident,
-// capped at kMaxNormBlocks; it depends only on the device and n) streams the arena in 16-byte
+// The deterministic global-norm reduction in one launch. A fixed grid (enough blocks for n, at
+// most kMaxNormBlocks: it depends on n alone) streams the arena in 16-byte
 // vectors, each thread accumulating in double, and cub::BlockReduce makes one partial per block -
 // no atomics on the values, so the order of additions is fixed. The last block to finish combines
 // the partials in that same fixed order and computes norm, scale and skip on the device
@@ -65,7 +65,9 @@ __global__ void __launch_bounds__(kBlock)
 void launch_clip_norm(const float* grads, std::size_t n, rules::NormPartial* partials,
                       unsigned int* done_count, rules::ClipResult* result, float* norm_out,
                       float max_norm, bool l2, NativeStream stream) {
-  const int grid = std::min(resident_grid<norm_kernel>((n + 3) / 4), kMaxNormBlocks);
+  // Note [replicas reduce alike]: the grid - so the partition of the arena and the order of
+  // every addition - depends on n alone, not on the device's SM count.
+  const auto grid = capped_blocks((n + 3) / 4, kBlock, kMaxNormBlocks);
   norm_kernel<<<grid, kBlock, 0, stream>>>(grads, n, aligned16(grads), partials, done_count,
                                            max_norm, l2, result, norm_out);
   CUTRAIN_CUDA_CHECK_LAUNCH();

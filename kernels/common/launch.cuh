@@ -13,6 +13,7 @@
 #include <atomic>
 #include <cstddef>
 
+#include "kernels/common/grid.hpp"
 #include "src/cuda/check.hpp"
 
 namespace cutrain::kernels {
@@ -37,16 +38,19 @@ int current_device_attribute() {
 
 template <auto Kernel>
 int resident_grid(std::size_t work_items, int block = kBlock) {
+  // The cache holds the residency at kBlock threads per block; another block size has its own
+  // occupancy and is queried each time (no launch uses one today).
   static std::array<std::atomic<int>, kMaxDevices> cache{};
   int device = 0;
   CUTRAIN_CUDA_CHECK(cudaGetDevice(&device));
-  int full = device < kMaxDevices ? cache[device].load(std::memory_order_relaxed) : 0;
+  const bool cached = block == kBlock && device < kMaxDevices;
+  int full = cached ? cache[device].load(std::memory_order_relaxed) : 0;
   if (full == 0) {
     const int sms = current_device_attribute<cudaDevAttrMultiProcessorCount>();
     int per_sm = 0;
     CUTRAIN_CUDA_CHECK(cudaOccupancyMaxActiveBlocksPerMultiprocessor(&per_sm, Kernel, block, 0));
     full = std::max(1, sms * per_sm);
-    if (device < kMaxDevices) cache[device].store(full, std::memory_order_relaxed);
+    if (cached) cache[device].store(full, std::memory_order_relaxed);
   }
   const std::size_t needed = (work_items + block - 1) / static_cast<std::size_t>(block);
   return static_cast<int>(std::clamp<std::size_t>(needed, 1, static_cast<std::size_t>(full)));

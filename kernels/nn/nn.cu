@@ -30,7 +30,7 @@ __device__ __forceinline__ std::size_t grid_stride() {
 }
 
 unsigned blocks_for(std::size_t n) {
-  return static_cast<unsigned>((n + kBlock - 1) / kBlock);
+  return capped_blocks(n, kBlock);  // Note [grid-stride everywhere]
 }
 
 __global__ void activation_forward_kernel(rules::Activation a, float slope,
@@ -141,32 +141,35 @@ __global__ void batchnorm_train_kernel(const float* __restrict__ x, float* __res
                                        const float* beta, float eps, float momentum,
                                        float* running_mean, float* running_var, float* save_mean,
                                        float* save_invstd) {
-  const auto c = static_cast<std::int64_t>(global_id());
-  if (c >= cols) return;
-  rules::batchnorm_train_column(x + c, y + c, rows, cols, gamma ? gamma[c] : 1.0F,
-                                beta ? beta[c] : 0.0F, eps, momentum, running_mean + c,
-                                running_var + c, save_mean + c, save_invstd + c);
+  for (auto c = static_cast<std::int64_t>(global_id()); c < cols;
+       c += static_cast<std::int64_t>(grid_stride())) {
+    rules::batchnorm_train_column(x + c, y + c, rows, cols, gamma ? gamma[c] : 1.0F,
+                                  beta ? beta[c] : 0.0F, eps, momentum, running_mean + c,
+                                  running_var + c, save_mean + c, save_invstd + c);
+  }
 }
 
 __global__ void batchnorm_eval_kernel(const float* __restrict__ x, float* __restrict__ y,
                                       std::int64_t rows, std::int64_t cols, const float* gamma,
                                       const float* beta, float eps, const float* running_mean,
                                       const float* running_var) {
-  const auto c = static_cast<std::int64_t>(global_id());
-  if (c >= cols) return;
-  rules::batchnorm_eval_column(x + c, y + c, rows, cols, gamma ? gamma[c] : 1.0F,
-                               beta ? beta[c] : 0.0F, eps, running_mean[c], running_var[c]);
+  for (auto c = static_cast<std::int64_t>(global_id()); c < cols;
+       c += static_cast<std::int64_t>(grid_stride())) {
+    rules::batchnorm_eval_column(x + c, y + c, rows, cols, gamma ? gamma[c] : 1.0F,
+                                 beta ? beta[c] : 0.0F, eps, running_mean[c], running_var[c]);
+  }
 }
 
 __global__ void batchnorm_backward_kernel(const float* __restrict__ x, const float* __restrict__ dy,
                                           float* dx, std::int64_t rows, std::int64_t cols,
                                           const float* gamma, const float* save_mean,
                                           const float* save_invstd, float* dgamma, float* dbeta) {
-  const auto c = static_cast<std::int64_t>(global_id());
-  if (c >= cols) return;
-  rules::batchnorm_backward_column(x + c, dy + c, dx ? dx + c : nullptr, rows, cols,
-                                   gamma ? gamma[c] : 1.0F, save_mean[c], save_invstd[c],
-                                   dgamma ? dgamma + c : nullptr, dbeta ? dbeta + c : nullptr);
+  for (auto c = static_cast<std::int64_t>(global_id()); c < cols;
+       c += static_cast<std::int64_t>(grid_stride())) {
+    rules::batchnorm_backward_column(x + c, dy + c, dx ? dx + c : nullptr, rows, cols,
+                                     gamma ? gamma[c] : 1.0F, save_mean[c], save_invstd[c],
+                                     dgamma ? dgamma + c : nullptr, dbeta ? dbeta + c : nullptr);
+  }
 }
 
 // One row's loss (and gradient row) for both kernels below: weights null - the unweighted rule,
@@ -188,10 +191,12 @@ __global__ void softmax_cross_entropy_kernel(const float* __restrict__ logits,
                                              const float* __restrict__ weights,
                                              const float* __restrict__ total,
                                              float* __restrict__ row_loss, float* dlogits) {
-  const auto r = static_cast<std::int64_t>(global_id());
-  if (r >= rows) return;
-  row_loss[r] = cross_entropy_row(logits, labels, r, classes, eps, 1.0F / static_cast<float>(rows),
-                                  weights, weights ? 1.0F / *total : 0.0F, dlogits);
+  for (auto r = static_cast<std::int64_t>(global_id()); r < rows;
+       r += static_cast<std::int64_t>(grid_stride())) {
+    row_loss[r] =
+        cross_entropy_row(logits, labels, r, classes, eps, 1.0F / static_cast<float>(rows), weights,
+                          weights ? 1.0F / *total : 0.0F, dlogits);
+  }
 }
 
 // D = sum of the rows' target weights: thread t adds rows t, t + kBlock, ... in double, then one
@@ -291,11 +296,13 @@ __global__ void __launch_bounds__(kBlock)
 
 }  // namespace
 
-#define CUTRAIN_LAUNCH(kernel, n, ...)                                                     \
-  do {                                                                                     \
-    if ((n) == 0) break;                                                                   \
-    kernel<<<std::min<unsigned>(blocks_for(n), 65535U), kBlock, 0, stream>>>(__VA_ARGS__); \
-    CUTRAIN_CUDA_CHECK_LAUNCH();                                                           \
+// Every kernel launched here is a grid-stride loop: the 65 535-block cap bounds the launch, not
+// the work (Note [grid-stride everywhere], kernels/common/grid.hpp).
+#define CUTRAIN_LAUNCH(kernel, n, ...)                         \
+  do {                                                         \
+    if ((n) == 0) break;                                       \
+    kernel<<<blocks_for(n), kBlock, 0, stream>>>(__VA_ARGS__); \
+    CUTRAIN_CUDA_CHECK_LAUNCH();                               \
   } while (0)
 
 // Vectorized maps: a thread per 4 elements.

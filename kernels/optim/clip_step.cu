@@ -223,11 +223,12 @@ void launch_clip_step(const StepArgs<Rule>& args, NativeStream stream) {
   for (int k = 0; k < Rule::kSlots; ++k) aligned = aligned && aligned16(args.state[k]);
   const int max_r = fused_clip_step_max_vectors();
   const bool wanted =
-      max_r == kFusedClipStepAuto
-          ? f.n / 4 <=
-                kAutoVectorsPerSm * static_cast<std::size_t>(
-                                        current_device_attribute<cudaDevAttrMultiProcessorCount>())
-          : max_r > 0;
+      !f.replicated &&
+      (max_r == kFusedClipStepAuto
+           ? f.n / 4 <=
+                 kAutoVectorsPerSm * static_cast<std::size_t>(
+                                         current_device_attribute<cudaDevAttrMultiProcessorCount>())
+           : max_r > 0);
   if (wanted && aligned && current_device_attribute<cudaDevAttrCooperativeLaunch>() != 0 &&
       (try_fused<Rule, 1>(args, stream) || (max_r >= 2 && try_fused<Rule, 2>(args, stream)) ||
        (max_r >= 4 && try_fused<Rule, 4>(args, stream))))

@@ -28,7 +28,8 @@ struct FusedNormArgs {
   float* norm_out = nullptr;  // optional: the norm there too
   float max_norm = 0.0F;
   bool l2 = true;
-  std::size_t n = 0;  // the arena's elements, padding included
+  std::size_t n = 0;        // the arena's elements, padding included
+  bool replicated = false;  // Note [replicas reduce alike]: the two launches, never the fused one
 };
 
 template <class Rule>

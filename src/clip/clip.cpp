@@ -106,7 +106,7 @@ optim::detail::FusedNorm GradClipper::fused_norm(const Arena& grads, float* norm
   return {partials,       reinterpret_cast<unsigned int*>(partials + kPartialSlots),
           result_.data(), norm_out,
           max_norm_,      type_ == NormType::kL2,
-          grads.total()};
+          grads.total(),  replicated_};
 }
 
 optim::StepGuard GradClipper::run(const Arena& grads, [[maybe_unused]] NativeStream stream,

@@ -123,6 +123,10 @@ void copy_bytes(void* dst, Device dst_device, const void* src, Device src_device
   }
   require_usable(dst_device);
   require_usable(src_device);
+  // On the GPU side's device (Note [no context on device 0]): a copy issued while the thread's
+  // device reads 0 would otherwise open a context on GPU 0.
+  const detail::cuda::DeviceGuard guard(dst_device.is_cuda() ? dst_device.ordinal()
+                                                             : src_device.ordinal());
   detail::cuda::memcpy(dst, src, bytes, stream, /*sync=*/stream == nullptr);
 }
 

@@ -184,6 +184,35 @@ float event_elapsed_ms(NativeEvent start, NativeEvent stop) {
   return ms;
 }
 
+void select_device(int ordinal) {
+  CUTRAIN_CUDA_CHECK(cudaSetDevice(ordinal));
+}
+
+namespace {
+// Note [no context on device 0]: a thread that never chose a device reports device 0, and since
+// CUDA 12 cudaSetDevice creates the device's primary context. A guard that "restored" device 0
+// after working on cuda:1 would open a context on GPU 0 in every process (hundreds of MiB each
+// on an 8-GPU node; an error in exclusive-process mode). So the previous device is restored only
+// when its primary context is already active - when the thread (or process) really used it.
+// cuDevicePrimaryCtxGetState through the runtime's driver entry point: no link to libcuda.
+bool primary_context_active(int ordinal) {
+  using GetState = int (*)(int device, unsigned int* flags, int* active);
+  static const GetState get_state = [] {
+    void* fn = nullptr;
+    cudaDriverEntryPointQueryResult found{};
+    if (cudaGetDriverEntryPointByVersion("cuDevicePrimaryCtxGetState", &fn, 12000,
+                                         cudaEnableDefault, &found) != cudaSuccess ||
+        found != cudaDriverEntryPointSuccess)
+      return GetState{nullptr};
+    return reinterpret_cast<GetState>(fn);
+  }();
+  if (get_state == nullptr) return true;  // cannot tell: restore, as a plain guard would
+  unsigned int flags = 0;
+  int active = 0;
+  return get_state(ordinal, &flags, &active) != 0 || active != 0;  // an error: restore too
+}
+}  // namespace
+
 DeviceGuard::DeviceGuard(int ordinal) {
   CUTRAIN_CUDA_CHECK(cudaGetDevice(&previous_));
   if (previous_ != ordinal) CUTRAIN_CUDA_CHECK(cudaSetDevice(ordinal));
@@ -191,7 +220,8 @@ DeviceGuard::DeviceGuard(int ordinal) {
 
 DeviceGuard::~DeviceGuard() {
   int current = -1;
-  if (cudaGetDevice(&current) == cudaSuccess && current != previous_ && previous_ >= 0)
+  if (cudaGetDevice(&current) == cudaSuccess && current != previous_ && previous_ >= 0 &&
+      primary_context_active(previous_))
     cudaSetDevice(previous_);
 }
 

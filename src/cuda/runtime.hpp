@@ -34,7 +34,12 @@ void event_synchronize(NativeEvent event);
 bool event_query(NativeEvent event);
 float event_elapsed_ms(NativeEvent start, NativeEvent stop);
 
-// Makes `ordinal` current for the guard's lifetime, restoring the previous device after.
+// Makes `ordinal` the calling thread's device for good: for threads cutrain starts (the loader's
+// worker), which have no previous device to restore.
+void select_device(int ordinal);
+
+// Makes `ordinal` current for the guard's lifetime, restoring the previous device after - unless
+// that device has no context yet (Note [no context on device 0]).
 class DeviceGuard {
  public:
   explicit DeviceGuard(int ordinal);

@@ -64,6 +64,9 @@ bool event_query(NativeEvent) {
 float event_elapsed_ms(NativeEvent, NativeEvent) {
   no_cuda("event timing");
 }
+void select_device(int) {
+  no_cuda("device selection");
+}
 DeviceGuard::DeviceGuard(int) {
   no_cuda("device selection");
 }

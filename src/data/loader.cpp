@@ -6,11 +6,13 @@
 
 #include <algorithm>
 #include <cstring>
+#include <optional>
 #include <thread>
 #include <vector>
 
 #include "cutrain/error.hpp"
 #include "src/cuda/dispatch.hpp"
+#include "src/cuda/runtime.hpp"
 #include "src/data/loader_impl.hpp"
 #if CUTRAIN_WITH_CUDA
 #include "kernels/data/data.hpp"
@@ -84,6 +86,9 @@ Loader::Loader(const Dataset& dataset, Device device, const LoaderOptions& optio
   }
   impl_->copy_stream = Stream(device);
   impl_->slots.resize(static_cast<std::size_t>(options.prefetch));
+  // Pinned memory belongs to the current device's context: the loader's, not device 0's.
+  std::optional<cutrain::detail::cuda::DeviceGuard> guard;
+  if (device.is_cuda()) guard.emplace(device.ordinal());
   for (auto& s : impl_->slots) {
     s.host = PinnedBuffer(bytes);
     if (device.is_cuda()) {
@@ -179,6 +184,9 @@ void Loader::start_epoch(std::uint64_t epoch, std::int64_t skip_batches) {
     Impl& w = *impl_;
     const Dataset& d = dataset_;
     try {
+      // Note [no context on device 0] (src/cuda/runtime.cpp): this thread's CUDA calls (event
+      // waits, the upload) run on the loader's device, selected once for the thread's life.
+      if (device_.is_cuda()) cutrain::detail::cuda::select_device(device_.ordinal());
       for (std::int64_t k = skip_batches; k < total && !w.stop; ++k) {
         const int id = w.free_q.pop();
         if (id < 0) return;
@@ -214,10 +222,11 @@ std::optional<Batch> Loader::next(NativeStream compute_stream) {
   if (options_.resident) return next_resident(compute_stream);
   Impl& im = *impl_;
   CUTRAIN_CHECK(im.worker.joinable() || im.held >= 0, "Loader::next before start_epoch");
-  if (im.held >= 0) {  // the previous batch: give its slot back once the compute stream is done
+  if (im.held >=
+      0) {  // the previous batch: give its slot back once the stream that used it is done
     Impl::Slot& prev = im.slots[static_cast<std::size_t>(im.held)];
     if (device_.is_cuda()) {
-      prev.consumed.record(compute_stream);
+      prev.consumed.record(im.held_stream);  // not this call's stream: a caller may alternate
       prev.consumed_recorded = true;
     }
     im.free_q.push(im.held);

@@ -4,6 +4,7 @@
 
 #include "cutrain/error.hpp"
 #include "src/cuda/dispatch.hpp"
+#include "src/cuda/runtime.hpp"
 #include "src/data/loader_impl.hpp"
 #if CUTRAIN_WITH_CUDA
 #include "kernels/data/data.hpp"
@@ -67,8 +68,8 @@ std::optional<Batch> Loader::next_resident(NativeStream compute_stream) {
   Impl& im = *impl_;
   Impl::Resident& r = im.res;
   CUTRAIN_CHECK(r.started, "Loader::next before start_epoch");
-  if (im.held >= 0 && device_.is_cuda()) {
-    r.consumed[im.held].record(compute_stream);
+  if (im.held >= 0 && device_.is_cuda()) {  // on the stream that used it, as in next()
+    r.consumed[im.held].record(im.held_stream);
     r.consumed_recorded[im.held] = true;
   }
   im.held = -1;
@@ -85,7 +86,8 @@ std::optional<Batch> Loader::next_resident(NativeStream compute_stream) {
     // The batch handed out two calls ago lived in this buffer: work issued on another stream
     // must be done with it.
     if (r.consumed_recorded[slot]) r.consumed[slot].wait_on(compute_stream);
-    CUTRAIN_ON_CUDA(const auto* order = r.order.as<std::int64_t>() + begin;
+    CUTRAIN_ON_CUDA(const cutrain::detail::cuda::DeviceGuard guard(device_.ordinal());
+                    const auto* order = r.order.as<std::int64_t>() + begin;
                     const std::int64_t y_width =
                         dataset_.classification() ? 1 : dataset_.target_width;
                     kernels::launch_gather_rows(r.x.data(), dataset_.features, order, rows, base,

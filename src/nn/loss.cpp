@@ -22,6 +22,10 @@ struct Guard {
 
 float Loss::value() const {
   CUTRAIN_CHECK(value_.bytes() > 0, "Loss::value() before any compute()");
+  // Note [read after the writing stream] (src/optim/optimizer.cpp): wait for the stream the
+  // loss was computed on; a plain copy would not wait for a non-blocking one.
+  if (value_.device().is_cuda() && stream_ != nullptr)
+    cutrain::detail::cuda::stream_synchronize(stream_, value_.device().ordinal());
   float v = 0.0F;
   copy_bytes(&v, Device::cpu(), value_.data(), value_.device(), sizeof(v));
   return v;
@@ -65,6 +69,7 @@ void SoftmaxCrossEntropy::check_labels(const std::int32_t* labels, std::int64_t 
 void SoftmaxCrossEntropy::compute(const Matrix& logits, const std::int32_t* labels, Matrix* grad,
                                   NativeStream stream, float* value_out) {
   CUTRAIN_CHECK(logits.rows > 0, "SoftmaxCrossEntropy: empty batch");
+  stream_ = stream;
   CUTRAIN_CHECK(logits.cols > 0 && logits.cols < (1LL << 31), "SoftmaxCrossEntropy: ", logits.cols,
                 " classes");
   CUTRAIN_CHECK(labels != nullptr, "SoftmaxCrossEntropy: labels are null");
@@ -98,6 +103,7 @@ void SoftmaxCrossEntropy::compute(const Matrix& logits, const std::int32_t* labe
 void MseLoss::compute(const Matrix& output, const Matrix& target, Matrix* grad, NativeStream stream,
                       float* value_out) {
   CUTRAIN_CHECK(output.rows > 0 && output.cols > 0, "MseLoss: empty batch");
+  stream_ = stream;
   CUTRAIN_CHECK(target.rows == output.rows && target.cols == output.cols, "MseLoss: target is [",
                 target.rows, ", ", target.cols, "] but the output is [", output.rows, ", ",
                 output.cols, "]");

@@ -6,6 +6,7 @@
 #include "cutrain/clip.hpp"
 #include "cutrain/error.hpp"
 #include "kernels/optim/step_args.hpp"
+#include "src/cuda/runtime.hpp"
 
 namespace cutrain::optim {
 
@@ -89,6 +90,7 @@ void Optimizer::launch(Arena& params, const Arena& grads, const StepGuard& guard
   const std::size_t in = static_cast<std::size_t>(issued_ % 2) * 2;
   run(detail::StepLaunch{&params, &grads, guard, stream, counters + in, counters + (2 - in), norm});
   ++issued_;
+  last_stream_ = stream;
 }
 
 void Optimizer::step(Arena& params, const Arena& grads, const StepGuard& guard,
@@ -108,21 +110,25 @@ void Optimizer::step(Arena& params, const Arena& grads, GradClipper& clipper, Na
   launch(params, grads, {}, stream, clipper.fused_norm(grads, norm_out));
 }
 
-namespace {
-std::int32_t read_counter(const Buffer& counters, std::size_t index) {
+// Note [read after the writing stream]: the counters are written by the last step's kernel on
+// the caller's stream, a non-blocking stream in the Trainer; a plain device-to-host copy runs on
+// the legacy default stream, which does not wait for non-blocking streams. So a read first
+// waits for the stream the last step was issued on - or it may return the count before it.
+std::int32_t Optimizer::read_counter(std::size_t index) const {
+  if (device_.is_cuda() && last_stream_ != nullptr)
+    cutrain::detail::cuda::stream_synchronize(last_stream_, device_.ordinal());
   std::int32_t value = 0;
-  copy_bytes(&value, Device::cpu(), counters.as<std::int32_t>() + index, counters.device(),
+  copy_bytes(&value, Device::cpu(), counters_.as<std::int32_t>() + index, counters_.device(),
              sizeof(value));
   return value;
 }
-}  // namespace
 
 std::int64_t Optimizer::applied_steps() const {
-  return read_counter(counters_, static_cast<std::size_t>(issued_ % 2) * 2);
+  return read_counter(static_cast<std::size_t>(issued_ % 2) * 2);
 }
 
 std::int64_t Optimizer::skipped_steps() const {
-  return read_counter(counters_, static_cast<std::size_t>(issued_ % 2) * 2 + 1);
+  return read_counter(static_cast<std::size_t>(issued_ % 2) * 2 + 1);
 }
 
 void Optimizer::set_step_counts(std::int64_t applied, std::int64_t skipped) {
@@ -130,6 +136,8 @@ void Optimizer::set_step_counts(std::int64_t applied, std::int64_t skipped) {
                 ": step counts (", applied, ", ", skipped, ") out of range");
   const std::int32_t values[2] = {static_cast<std::int32_t>(applied),
                                   static_cast<std::int32_t>(skipped)};
+  if (device_.is_cuda() && last_stream_ != nullptr)  // after the steps already issued
+    cutrain::detail::cuda::stream_synchronize(last_stream_, device_.ordinal());
   copy_bytes(counters_.as<std::int32_t>() + static_cast<std::size_t>(issued_ % 2) * 2, device_,
              values, Device::cpu(), sizeof(values));
 }

@@ -45,7 +45,8 @@ kernels::StepArgs<Rule> make_args(const detail::StepLaunch& l,
             l.norm.norm_out,
             l.norm.max_norm,
             l.norm.l2,
-            l.norm.n};
+            l.norm.n,
+            l.norm.replicated};
   return a;
 }
 

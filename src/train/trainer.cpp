@@ -94,6 +94,9 @@ Trainer::Trainer(nn::Sequential& model, optim::Optimizer& optimizer, TrainerOpti
   impl_->clipper = std::make_unique<GradClipper>(
       model.device(),
       options_.clip_norm > 0 ? options_.clip_norm : std::numeric_limits<float>::infinity());
+  // Note [replicas reduce alike]: ranks on different GPU models must clip (and skip) alike.
+  impl_->clipper->set_replicated(options_.communicator != nullptr &&
+                                 options_.communicator->size() > 1);
 }
 
 Trainer::~Trainer() = default;

@@ -266,6 +266,47 @@ TEST(ClipStepGpu, LargeArenasRunTheTwoLaunches) {
   check(Device::cuda(0), mlp(4, 1024), 0.0, true);
   EXPECT_EQ(kernels::fused_clip_step_launches(), before);
 }
+
+// Note [replicas reduce alike]: a replicated clipper (data-parallel ranks) never takes the one
+// launch, whose partition of the arena follows the device's residency; its step equals the
+// two-call path (norm, then step) bit for bit.
+TEST(ClipStepGpu, ReplicatedClipperRunsTheTwoLaunches) {
+  CUTRAIN_REQUIRE_GPU();
+  const MaxVectors automatic(kernels::kFusedClipStepAuto);
+  const Device gpu = Device::cuda(0);
+  const auto layout = mlp(3, 40);  // small: auto takes the one launch unless replicated
+  Arena a = random_arena(layout, gpu, 1, 1.0F);
+  Arena b = random_arena(layout, gpu, 1, 1.0F);
+  const Arena grads = random_arena(layout, gpu, 2, 3.0F);
+  optim::Adam oa(a, {.lr = 0.01F});
+  optim::Adam ob(b, {.lr = 0.01F});
+  GradClipper replicated(gpu, 1.0F);
+  replicated.set_replicated(true);
+  GradClipper separate(gpu, 1.0F);
+  const std::int64_t before = kernels::fused_clip_step_launches();
+  oa.step(a, grads, replicated);
+  EXPECT_EQ(kernels::fused_clip_step_launches(), before) << "a replicated clipper fused";
+  ob.step(b, grads, separate.run(grads));
+  EXPECT_EQ(a.to_host(), b.to_host());
+  EXPECT_EQ(replicated.last_norm(), separate.last_norm());
+}
+
+// The same gradients give the same norm bits on two GPUs (of any models): the norm kernel's
+// grid depends on the arena's size alone.
+TEST(ClipStepGpu, TwoGpusComputeTheSameNorm) {
+  CUTRAIN_REQUIRE_GPUS(2);
+  for (const auto& layout : {mlp(3, 40), mlp(10, 316), mlp(4, 1024)}) {
+    float norms[2] = {0, 0};
+    for (int d = 0; d < 2; ++d) {
+      const Arena grads = random_arena(layout, Device::cuda(d), 7, 1.0F);
+      GradClipper clipper(Device::cuda(d), 1.0F);
+      clipper.set_replicated(true);
+      clipper.run(grads);
+      norms[d] = clipper.last_norm();
+    }
+    EXPECT_EQ(norms[0], norms[1]) << layout->total() << " parameters";
+  }
+}
 #endif
 
 }  // namespace

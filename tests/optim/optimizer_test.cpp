@@ -3,16 +3,26 @@
 // Deep Learning book's Algorithm 8.6.
 #include <gtest/gtest.h>
 
+#include <atomic>
+#include <chrono>
 #include <cmath>
 #include <fstream>
 #include <functional>
+#include <limits>
 #include <nlohmann/json.hpp>
+#include <thread>
 
+#include "cutrain/clip.hpp"
 #include "cutrain/error.hpp"
+#include "cutrain/nn/loss.hpp"
 #include "cutrain/optim.hpp"
+#include "cutrain/stream.hpp"
 #include "optim_fixture.hpp"
 #include "support/errors.hpp"
 #include "support/gpu.hpp"
+#if CUTRAIN_WITH_CUDA
+#include <cuda_runtime_api.h>
+#endif
 
 namespace cutrain {
 namespace {
@@ -276,6 +286,60 @@ TEST(OptimizerGpu, LargeArenaOnStreamMatchesCpu) {
   s.synchronize();
   EXPECT_EQ(pg.to_host(), pc.to_host());
 }
+
+#if CUTRAIN_WITH_CUDA
+void hold_until_released(void* flag) {  // CUDA's callback thread: no CUDA calls here
+  while (!static_cast<std::atomic<bool>*>(flag)->load())
+    std::this_thread::sleep_for(std::chrono::milliseconds(1));
+}
+
+// Note [read after the writing stream]: a skipped step issued on a non-blocking stream that is
+// held back; the counters read right after must wait for it (a plain copy on the default stream
+// would return the count from before the step), and so must the loss.
+TEST(OptimizerGpu, CountersAndLossAreReadAfterTheirStream) {
+  CUTRAIN_REQUIRE_GPU();
+  const Device gpu = Device::cuda(0);
+  Arena params = golden_params(gpu);
+  Arena grads = params.like();
+  std::vector<float> g(grads.total(), 0.5F);
+  g[3] = std::numeric_limits<float>::infinity();  // the guard skips this step
+  grads.from_host(g);
+  optim::Adam opt(params, {.lr = 0.1F});
+  GradClipper clipper(gpu, 1.0F);
+  Stream s(gpu);
+  std::atomic<bool> release{false};
+  ASSERT_EQ(cudaLaunchHostFunc(s.native(), hold_until_released, &release), cudaSuccess);
+  opt.step(params, grads, clipper, s.native());
+  std::thread releaser([&] {
+    std::this_thread::sleep_for(std::chrono::milliseconds(200));
+    release = true;
+  });
+  const std::int64_t skipped = opt.skipped_steps();
+  releaser.join();
+  EXPECT_EQ(skipped, 1) << "read before the step on its stream ran";
+  EXPECT_EQ(opt.applied_steps(), 0);
+
+  // The loss: computed behind a hold, read at once.
+  nn::SoftmaxCrossEntropy loss;
+  Buffer logits(2 * 3 * sizeof(float), gpu);
+  const std::vector<float> host_logits{0, 0, 0, 0, 0, 0};  // uniform: loss = ln 3
+  copy_bytes(logits.data(), gpu, host_logits.data(), Device::cpu(), 6 * sizeof(float));
+  Buffer labels(2 * sizeof(std::int32_t), gpu);
+  const std::int32_t host_labels[2] = {0, 2};
+  copy_bytes(labels.data(), gpu, host_labels, Device::cpu(), sizeof(host_labels));
+  release = false;
+  ASSERT_EQ(cudaLaunchHostFunc(s.native(), hold_until_released, &release), cudaSuccess);
+  loss.compute(nn::Matrix{logits.as<float>(), 2, 3, gpu}, labels.as<std::int32_t>(), nullptr,
+               s.native());
+  std::thread releaser2([&] {
+    std::this_thread::sleep_for(std::chrono::milliseconds(200));
+    release = true;
+  });
+  const float value = loss.value();
+  releaser2.join();
+  EXPECT_NEAR(value, std::log(3.0F), 1e-6F) << "read before the loss on its stream ran";
+}
+#endif
 
 }  // namespace
 }  // namespace cutrain

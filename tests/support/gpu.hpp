@@ -19,3 +19,13 @@
       GTEST_SKIP() << "no usable GPU: " << ::cutrain::cuda_status().reason;   \
     }                                                                         \
   } while (0)
+
+// Cases for several GPUs skip, with the reason, on a machine with fewer (CUTRAIN_REQUIRE_GPU=1
+// does not turn that into a failure: the GPU check runs on whatever machine it is lent).
+#define CUTRAIN_REQUIRE_GPUS(n)                                     \
+  do {                                                              \
+    CUTRAIN_REQUIRE_GPU();                                          \
+    if (::cutrain::cuda_status().device_count < (n))                \
+      GTEST_SKIP() << "needs " << (n) << " GPUs; this machine has " \
+                   << ::cutrain::cuda_status().device_count;        \
+  } while (0)

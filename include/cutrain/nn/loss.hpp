@@ -29,8 +29,9 @@ class Loss {
 
  protected:
   void ensure(Device device, std::size_t scratch_floats);
-  Buffer value_;    ///< one float
-  Buffer scratch_;  ///< per-row or per-element losses
+  Buffer value_;                   ///< one float
+  Buffer scratch_;                 ///< per-row or per-element losses
+  NativeStream stream_ = nullptr;  ///< where the last compute() ran; value() waits for it
 };
 
 /// Mean softmax cross-entropy over class labels, optionally class-weighted

@@ -59,6 +59,7 @@ struct FusedNorm {
   float max_norm = 0.0F;
   bool l2 = true;
   std::size_t n = 0;
+  bool replicated = false;  ///< Note [replicas reduce alike] (cutrain/clip.hpp)
 };
 /// What one launch needs, resolved by Optimizer::step() (see kernels/optim/step_args.hpp).
 struct StepLaunch {
@@ -137,6 +138,9 @@ class Optimizer {
   std::deque<std::pair<std::string, Arena>> states_;  ///< deque: add_state() references stay valid
   Buffer counters_;  ///< int32 [2 slots][t, skipped]; Note [device step counter]
   std::int64_t issued_ = 0;
+  NativeStream last_stream_ =
+      nullptr;  ///< the last step's stream (Note [read after the writing stream])
+  std::int32_t read_counter(std::size_t index) const;
 };
 
 /// Throws cutrain::Error naming the parameter, its value and the valid range.
