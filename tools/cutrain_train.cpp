@@ -133,6 +133,11 @@ int run(const Config& c, const std::string& command_line) {
     tools::check_outputs(c);
     return tools::run_predict_only(c);
   }
+  if (!c.model_from.empty() && !c.export_onnx.empty() && c.given.count("--data") == 0 &&
+      c.given.count("--train-npy") == 0 && c.given.count("--train-csv") == 0) {
+    tools::check_outputs(c);
+    return tools::run_export_only(c);
+  }
   if (c.patience > 0 && c.val_fraction == 0 && c.val_csv.empty())
     throw UsageError(
         "--patience stops on the validation loss: hold out validation data with "
@@ -264,6 +269,8 @@ int run(const Config& c, const std::string& command_line) {
     train::export_torch(c.export_torch, model, {{train::kDataSpecKey, d.spec.to_json()}});
   if (!c.export_torch_optimizer.empty() && rank == 0)
     train::export_torch_optimizer(c.export_torch_optimizer, model, *opt);
+  if (!c.export_onnx.empty() && rank == 0)
+    train::export_onnx(c.export_onnx, model, tools::onnx_options(c, d.spec, d.class_names));
   double seconds = 0, sps = 0, issue = 0;
   for (const auto& m : fit.history) {
     seconds += m.seconds;

@@ -44,6 +44,7 @@ constexpr const char* kTrainingRunOnly[] = {"--epochs",
                                             "--checkpoint-every",
                                             "--export-torch",
                                             "--export-torch-optimizer",
+                                            "--export-onnx",
                                             "--predictions",
                                             "--metrics",
                                             "--target-accuracy",
@@ -125,6 +126,7 @@ void check_paths_given(const Config& c) {
       {"--report", &c.report},
       {"--export-torch", &c.export_torch},
       {"--export-torch-optimizer", &c.export_torch_optimizer},
+      {"--export-onnx", &c.export_onnx},
       {"--init-optimizer-from", &c.init_optimizer_from},
       {"--predictions", &c.predictions},
       {"--model-from", &c.model_from},
@@ -146,6 +148,7 @@ void check_outputs(const Config& c) {
   const Output outputs[] = {{"--save", c.save, false},
                             {"--export-torch", c.export_torch, false},
                             {"--export-torch-optimizer", c.export_torch_optimizer, false},
+                            {"--export-onnx", c.export_onnx, false},
                             {"--report", c.report, true},
                             {"--metrics", c.metrics, true},
                             {"--predictions", c.predictions, true}};
@@ -198,6 +201,10 @@ void check_flags_apply(const Config& c) {
   auto join = [](const std::string& a, const std::string& b) {
     return a.empty() || b.empty() ? a + b : a + ", " + b;
   };
+  if (c.export_onnx.empty())
+    for (const char* flag : {"--onnx-softmax", "--onnx-no-prep"})
+      if (c.given.count(flag) != 0)
+        throw UsageError(std::string(flag) + " shapes the --export-onnx file: give --export-onnx");
   if (c.model != "cnn")
     for (const char* flag : {"--channels", "--input-shape"})
       if (c.given.count(flag) != 0)
@@ -273,6 +280,7 @@ void check_flags_apply(const Config& c) {
                                                     "--predict-csv",
                                                     "--export-torch",
                                                     "--export-torch-optimizer",
+                                                    "--export-onnx",
                                                     "--target-accuracy",
                                                     "--find-lr",
                                                     "--model-from",

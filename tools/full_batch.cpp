@@ -7,6 +7,7 @@
 #include <nlohmann/json.hpp>
 #include <optional>
 
+#include "tools/no_training.hpp"
 #include "tools/run_report.hpp"
 
 namespace cutrain::tools {
@@ -83,6 +84,8 @@ int run_full_batch(const Config& c, nn::Sequential& model, const TrainData& d, D
   const std::map<std::string, std::string> spec = {{train::kDataSpecKey, d.spec.to_json()}};
   if (!c.save.empty()) train::save_checkpoint(c.save, model, nullptr, state, spec);
   if (!c.export_torch.empty()) train::export_torch(c.export_torch, model, spec);
+  if (!c.export_onnx.empty())
+    train::export_onnx(c.export_onnx, model, onnx_options(c, d.spec, d.class_names));
   if (!c.predictions.empty())
     write_predictions(c.predictions,
                       train::predict(model, d.predict.rows > 0 ? d.predict : d.test, eval_options),

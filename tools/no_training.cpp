@@ -163,4 +163,38 @@ int run_describe(const std::string& path) {
   return 0;
 }
 
+train::OnnxOptions onnx_options(const Config& c, const train::DataSpec& spec,
+                                const std::vector<std::string>& class_names) {
+  train::OnnxOptions o;
+  if (!c.onnx_no_prep) o.data = spec;
+  o.class_names = !spec.class_names.empty() ? spec.class_names : class_names;
+  o.softmax = c.onnx_softmax;
+  return o;
+}
+
+int run_export_only(const Config& c) {
+  for (const char* flag :
+       {"--epochs",       "--save",       "--resume",          "--export-torch", "--report",
+        "--metrics",      "--patience",   "--target-accuracy", "--find-lr",      "--class-weights",
+        "--predictions",  "--test-csv",   "--test-npy",        "--val-csv",      "--standardize",
+        "--target",       "--regression", "--categorical",     "--impute",       "--train-subset",
+        "--val-fraction", "--stratify"})
+    if (c.given.count(flag) != 0)
+      throw UsageError(std::string(flag) +
+                       ": --model-from with --export-onnx and no training data only converts the "
+                       "model file; drop it");
+  nn::Sequential model = train::load_model(c.model_from, Device::cpu(), c.seed);
+  const std::map<std::string, std::string> meta = train::read_metadata(c.model_from);
+  const auto found = meta.find(train::kDataSpecKey);
+  const train::DataSpec spec = found == meta.end()
+                                   ? train::DataSpec{}
+                                   : train::DataSpec::from_json(found->second, c.model_from);
+  train::export_onnx(c.export_onnx, model, onnx_options(c, spec, {}));
+  std::printf("onnx: %s (%zu layers, %lld inputs, %lld outputs%s)\n", c.export_onnx.c_str(),
+              model.size(), static_cast<long long>(model.input_features()),
+              static_cast<long long>(model.output_features()),
+              c.onnx_no_prep ? "" : ", the data preparation first");
+  return 0;
+}
+
 }  // namespace cutrain::tools

@@ -1,6 +1,7 @@
 #pragma once
-// cutrain-train's runs that train nothing: the learning-rate range test (--find-lr) and
-// prediction from a model file alone (--model-from with --predict-csv and no training data).
+// cutrain-train's runs that train nothing: the learning-rate range test (--find-lr), prediction
+// from a model file alone (--model-from with --predict-csv and no training data) and its
+// conversion to ONNX (--model-from with --export-onnx).
 
 #include <string>
 #include <vector>
@@ -8,6 +9,7 @@
 #include "cutrain/data/dataset.hpp"
 #include "cutrain/nn/sequential.hpp"
 #include "cutrain/optim/optimizer.hpp"
+#include "cutrain/train/onnx.hpp"
 #include "tools/train_options.hpp"
 
 namespace cutrain::tools {
@@ -23,6 +25,15 @@ int run_find_lr(const Config& c, nn::Sequential& model, optim::Optimizer& opt,
 // exports]): the file's input preparation and names; nothing trained or evaluated. Flags that
 // would need training data or a training run are refused. Returns the exit status.
 int run_predict_only(const Config& c);
+
+// --model-from FILE --export-onnx OUT and no training data: converts the file's model (and its
+// data preparation and class names) to ONNX. Flags of a training run are refused.
+int run_export_only(const Config& c);
+
+// The ONNX export's options for this run: the data spec unless --onnx-no-prep, the class names,
+// --onnx-softmax.
+train::OnnxOptions onnx_options(const Config& c, const train::DataSpec& spec,
+                                const std::vector<std::string>& class_names);
 
 // --describe FILE: the model a file holds (layers and parameter count), the data it expects (the
 // data spec: features, one-hot columns, fill values, standardization, classes or targets) and,

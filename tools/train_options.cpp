@@ -229,6 +229,15 @@ void add_options(CLI::App& app, Config& c) {
   app.add_option("--export-torch-optimizer", c.export_torch_optimizer,
                  "write the optimizer state for torch.optim (tools/cutrain_torch.py "
                  "load_optimizer_state), beside --export-torch's weights");
+  app.add_option("--export-onnx", c.export_onnx,
+                 "write the model as ONNX (opset 17: ONNX Runtime, TensorRT, OpenVINO), the data "
+                 "preparation (fills, scale, standardization) as its first nodes, so raw feature "
+                 "rows go in; also with --model-from FILE alone, to convert an export");
+  app.add_flag("--onnx-softmax", c.onnx_softmax,
+               "--export-onnx: output class probabilities (Softmax) instead of logits");
+  app.add_flag("--onnx-no-prep", c.onnx_no_prep,
+               "--export-onnx: leave the data preparation out of the graph (its input is the "
+               "prepared features)");
   app.add_option("--report", c.report, "JSON report of the run");
   app.add_option("--predict-csv", c.predict_csv,
                  "with --predictions: predict this CSV file's rows instead of the test set's - "

@@ -70,6 +70,10 @@ struct Config {
   std::string describe;    // print what a model file holds and exit
   // Note [torch optimizer state]: torch.optim state in and out (tools/cutrain_torch.py)
   std::string init_optimizer_from, export_torch_optimizer;
+  // ONNX export (include/cutrain/train/onnx.hpp): the file, probabilities instead of logits, and
+  // whether the data preparation stays out of the graph.
+  std::string export_onnx;
+  bool onnx_softmax = false, onnx_no_prep = false;
   std::set<std::string> given;  // the flags set on the command line ("--clip-norm", ...)
 };
 

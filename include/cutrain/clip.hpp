@@ -54,7 +54,7 @@ class GradClipper {
   /// replicated clipper also never takes the fused clip-and-step launch, whose partition follows
   /// the device's residency. The Trainer sets it for runs of more than one rank.
   void set_replicated(bool replicated) { replicated_ = replicated; }
-  bool replicated() const { return replicated_; }
+  bool replicated() const { return replicated_; }  ///< set_replicated's value
 
  private:
   friend class optim::Optimizer;  ///< step(params, grads, clipper): Note [clip and step in one

@@ -1,0 +1,262 @@
+// ONNX export (include/cutrain/train/onnx.hpp): the model's layers as ONNX operators, written
+// with the protobuf wire-format writer of src/io/protobuf.hpp. Field numbers: onnx/onnx.proto.
+#include "cutrain/train/onnx.hpp"
+
+#include <cmath>
+#include <cstdint>
+#include <nlohmann/json.hpp>
+#include <span>
+#include <string>
+#include <vector>
+
+#include "cutrain/error.hpp"
+#include "cutrain/io/safetensors.hpp"
+#include "cutrain/version.hpp"
+#include "src/io/protobuf.hpp"
+
+namespace cutrain::train {
+namespace {
+
+using io::pb::Writer;
+
+constexpr std::int64_t kIrVersion = 8;  // ONNX 1.10+: what opset 17 needs
+constexpr std::int64_t kOpset = 17;
+constexpr std::int64_t kFloat = 1;  // TensorProto.DataType
+constexpr std::int64_t kInt64 = 7;
+
+// AttributeProto (name 1, type 20; f 2, i 3, floats 7, ints 8). AttributeType: FLOAT 1, INT 2,
+// FLOATS 6, INTS 7.
+Writer attr_int(std::string_view name, std::int64_t v) {
+  Writer a;
+  a.bytes(1, name).varint(20, 2).varint(3, v);
+  return a;
+}
+Writer attr_float(std::string_view name, float v) {
+  Writer a;
+  a.bytes(1, name).varint(20, 1).f32(2, v);
+  return a;
+}
+Writer attr_ints(std::string_view name, std::vector<std::int64_t> v) {
+  Writer a;
+  a.bytes(1, name).varint(20, 7).packed(8, v);
+  return a;
+}
+
+// ValueInfoProto (name 1, type 2) of a float tensor [batch, features], batch symbolic:
+// TypeProto.tensor_type 1 -> elem_type 1, shape 2 -> dim 1 -> dim_param 2 / dim_value 1.
+Writer value_info(std::string_view name, std::int64_t features) {
+  Writer batch, width, shape, tensor, type, info;
+  batch.bytes(2, "batch");
+  width.varint(1, features);
+  shape.message(1, batch).message(1, width);
+  tensor.varint(1, kFloat).message(2, shape);
+  type.message(1, tensor);
+  info.bytes(1, name).message(2, type);
+  return info;
+}
+
+class GraphBuilder {
+ public:
+  // A float initializer (TensorProto: dims 1, data_type 2, name 8, raw_data 9); returns its name.
+  std::string constant(const std::string& name, std::vector<std::int64_t> dims,
+                       std::span<const float> values) {
+    Writer t;
+    t.packed(1, dims).varint(2, kFloat).bytes(8, name);
+    t.bytes(9, std::string_view(reinterpret_cast<const char*>(values.data()),
+                                values.size() * sizeof(float)));
+    graph_.message(5, t);
+    return name;
+  }
+  std::string constant_i64(const std::string& name, std::span<const std::int64_t> values) {
+    Writer t;
+    const std::vector<std::int64_t> dims{static_cast<std::int64_t>(values.size())};
+    t.packed(1, dims).varint(2, kInt64).bytes(8, name);
+    t.bytes(9, std::string_view(reinterpret_cast<const char*>(values.data()),
+                                values.size() * sizeof(std::int64_t)));
+    graph_.message(5, t);
+    return name;
+  }
+  std::string scalar(const std::string& name, float v) { return constant(name, {}, {&v, 1}); }
+
+  // NodeProto: input 1, output 2, name 3, op_type 4, attribute 5. Returns the output's name.
+  std::string node(std::string_view op, const std::vector<std::string>& inputs,
+                   const std::string& output, const std::vector<Writer>& attributes = {}) {
+    Writer n;
+    for (const std::string& in : inputs) n.bytes(1, in);
+    n.bytes(2, output).bytes(3, output).bytes(4, op);
+    for (const Writer& a : attributes) n.message(5, a);
+    graph_.message(1, n);
+    return output;
+  }
+  Writer& graph() { return graph_; }
+
+ private:
+  Writer graph_;
+};
+
+std::vector<std::int64_t> pair_of(const nlohmann::json& j, const char* key) {
+  return {j.at(key).at(0).get<std::int64_t>(), j.at(key).at(1).get<std::int64_t>()};
+}
+
+// The data preparation of DataSpec::apply, in its order: fill missing values, scale, standardize.
+std::string prepare(GraphBuilder& g, const DataSpec& spec, std::string cur, std::int64_t features) {
+  const auto f = static_cast<std::size_t>(features);
+  if (!spec.impute.empty()) {
+    CUTRAIN_CHECK(spec.impute.size() == f, "export_onnx: the data spec fills ", spec.impute.size(),
+                  " features but the model takes ", features);
+    const std::string missing = g.node("IsNaN", {cur}, "prep.missing");
+    cur = g.node("Where", {missing, g.constant("prep.fill", {features}, spec.impute), cur},
+                 "prep.filled");
+  }
+  if (spec.scale != 1.0F)
+    cur = g.node("Mul", {cur, g.scalar("prep.scale", spec.scale)}, "prep.scaled");
+  if (!spec.mean.empty()) {
+    CUTRAIN_CHECK(spec.mean.size() == f, "export_onnx: the data spec standardizes ",
+                  spec.mean.size(), " features but the model takes ", features);
+    std::vector<float> divisor(spec.stddev);
+    for (float& s : divisor) s = s > 0 ? s : 1.0F;  // Standardizer: a constant column is centred
+    cur = g.node("Sub", {cur, g.constant("prep.mean", {features}, spec.mean)}, "prep.centred");
+    cur = g.node("Div", {cur, g.constant("prep.std", {features}, divisor)}, "prep.standardized");
+  }
+  return cur;
+}
+
+}  // namespace
+
+std::string onnx_model_bytes(nn::Sequential& model, const OnnxOptions& options) {
+  CUTRAIN_CHECK(model.built(), "export_onnx: the model is not built");
+  GraphBuilder g;
+  const Arena& params = model.parameters();
+  const Arena& buffers = model.buffers();
+  auto host = [&](const Arena& a, const std::string& name) { return a.tensor_to_host(name); };
+  auto has = [](const Arena& a, const std::string& name) {
+    return a.layout_ptr() && a.layout().find(name).has_value();
+  };
+  std::string cur = "input";
+  if (options.data) cur = prepare(g, *options.data, cur, model.input_features());
+  for (std::size_t i = 0; i < model.size(); ++i) {
+    nn::Layer& layer = model.layer(i);
+    const std::string kind = layer.kind();
+    const nlohmann::json args = nlohmann::json::parse(layer.torch_args());
+    const std::string p = "layers." + std::to_string(i) + ".";
+    auto at = [&p](std::string_view suffix) { return std::string(p).append(suffix); };
+    const std::string out = at("out");
+    const Shape& in = model.shape(i);
+    if (kind == "Linear") {
+      const std::vector<std::int64_t> w_dims{args.at("out_features").get<std::int64_t>(),
+                                             args.at("in_features").get<std::int64_t>()};
+      std::vector<std::string> inputs{cur,
+                                      g.constant(at("weight"), w_dims, host(params, at("weight")))};
+      if (has(params, at("bias")))
+        inputs.push_back(g.constant(at("bias"), {w_dims[0]}, host(params, at("bias"))));
+      cur = g.node("Gemm", inputs, out, {attr_int("transB", 1)});
+    } else if (kind == "ReLU" || kind == "Tanh" || kind == "Sigmoid") {
+      cur = g.node(kind == "ReLU" ? "Relu" : kind, {cur}, out);
+    } else if (kind == "LeakyReLU") {
+      cur = g.node("LeakyRelu", {cur}, out,
+                   {attr_float("alpha", args.at("negative_slope").get<float>())});
+    } else if (kind == "GELU") {  // exact: x / 2 (1 + erf(x / sqrt 2)); Gelu is opset 20
+      const std::string e = g.node(
+          "Erf", {g.node("Div", {cur, g.scalar(at("sqrt2"), std::sqrt(2.0F))}, at("scaled"))},
+          at("erf"));
+      const std::string one_plus = g.node("Add", {e, g.scalar(at("one"), 1.0F)}, at("one_plus"));
+      cur = g.node(
+          "Mul", {g.node("Mul", {cur, one_plus}, at("product")), g.scalar(at("half"), 0.5F)}, out);
+    } else if (kind == "SiLU") {
+      cur = g.node("Mul", {cur, g.node("Sigmoid", {cur}, at("sigmoid"))}, out);
+    } else if (kind == "Dropout") {
+      cur = g.node("Identity", {cur}, out);  // eval semantics
+    } else if (kind == "BatchNorm1d" || kind == "BatchNorm2d") {
+      const std::int64_t c = args.at("num_features").get<std::int64_t>();
+      const auto n = static_cast<std::size_t>(c);
+      const bool affine = has(params, at("weight"));
+      const std::vector<float> gamma =
+          affine ? host(params, at("weight")) : std::vector<float>(n, 1.0F);
+      const std::vector<float> beta =
+          affine ? host(params, at("bias")) : std::vector<float>(n, 0.0F);
+      cur = g.node("BatchNormalization",
+                   {cur, g.constant(at("weight"), {c}, gamma), g.constant(at("bias"), {c}, beta),
+                    g.constant(at("running_mean"), {c}, host(buffers, at("running_mean"))),
+                    g.constant(at("running_var"), {c}, host(buffers, at("running_var")))},
+                   out, {attr_float("epsilon", args.at("eps").get<float>())});
+    } else if (kind == "Conv2d") {
+      const std::vector<std::int64_t> k = pair_of(args, "kernel_size");
+      const std::vector<std::int64_t> pad = pair_of(args, "padding");
+      const std::int64_t co = args.at("out_channels").get<std::int64_t>();
+      std::vector<std::string> inputs{
+          cur,
+          g.constant(at("weight"), {co, args.at("in_channels").get<std::int64_t>(), k[0], k[1]},
+                     host(params, at("weight")))};
+      if (has(params, at("bias")))
+        inputs.push_back(g.constant(at("bias"), {co}, host(params, at("bias"))));
+      cur = g.node("Conv", inputs, out,
+                   {attr_ints("kernel_shape", k), attr_ints("strides", pair_of(args, "stride")),
+                    attr_ints("pads", {pad[0], pad[1], pad[0], pad[1]}),
+                    attr_ints("dilations", pair_of(args, "dilation")), attr_int("group", 1)});
+    } else if (kind == "MaxPool2d" || kind == "AvgPool2d") {
+      const std::vector<std::int64_t> pad = pair_of(args, "padding");
+      std::vector<Writer> attrs{attr_ints("kernel_shape", pair_of(args, "kernel_size")),
+                                attr_ints("strides", pair_of(args, "stride")),
+                                attr_ints("pads", {pad[0], pad[1], pad[0], pad[1]})};
+      if (kind == "AvgPool2d")
+        attrs.push_back(attr_int("count_include_pad", 1));  // torch's default
+      cur = g.node(kind == "MaxPool2d" ? "MaxPool" : "AveragePool", {cur}, out, attrs);
+    } else if (kind == "AdaptiveAvgPool2d") {
+      const std::vector<std::int64_t> o = pair_of(args, "output_size");
+      if (o[0] == 1 && o[1] == 1) {
+        cur = g.node("GlobalAveragePool", {cur}, out);
+      } else {
+        // Adaptive windows are fixed-size and disjoint exactly when the output divides the input.
+        CUTRAIN_CHECK(in.size() == 3 && in[1] % o[0] == 0 && in[2] % o[1] == 0,
+                      "export_onnx: layer ", i, " (AdaptiveAvgPool2d to ", o[0], "x", o[1],
+                      ") has no ONNX form: its input ", shape_str(in),
+                      " is not a multiple of the output size (use output 1x1 or a divisor)");
+        const std::vector<std::int64_t> win{in[1] / o[0], in[2] / o[1]};
+        cur = g.node("AveragePool", {cur}, out,
+                     {attr_ints("kernel_shape", win), attr_ints("strides", win)});
+      }
+    } else if (kind == "Flatten") {
+      cur = g.node("Flatten", {cur}, out, {attr_int("axis", 1)});
+    } else if (kind == "Unflatten") {
+      std::vector<std::int64_t> shape{-1};
+      for (const std::int64_t d : model.shape(i + 1)) shape.push_back(d);
+      cur = g.node("Reshape", {cur, g.constant_i64(at("shape"), shape)}, out);
+    } else {
+      CUTRAIN_FAIL("export_onnx: layer ", i, " (", kind, ") has no ONNX form in cutrain");
+    }
+  }
+  const std::string result = options.softmax ? "probabilities" : "logits";
+  if (options.softmax)
+    g.node("Softmax", {cur}, result, {attr_int("axis", 1)});
+  else
+    g.node("Identity", {cur}, result);
+
+  Writer& graph = g.graph();
+  graph.bytes(2, "cutrain");
+  graph.message(11, value_info("input", model.input_features()));
+  graph.message(12, value_info(result, model.output_features()));
+
+  // ModelProto: ir_version 1, producer_name 2, producer_version 3, graph 7, opset_import 8
+  // (OperatorSetIdProto: domain 1 empty = ai.onnx, version 2), metadata_props 14 (key 1, value 2).
+  Writer opset, m;
+  opset.varint(2, kOpset);
+  m.varint(1, kIrVersion).bytes(2, "cutrain").bytes(3, CUTRAIN_VERSION_STRING);
+  m.message(7, graph).message(8, opset);
+  auto meta = [&](std::string_view key, const std::string& value) {
+    Writer e;
+    e.bytes(1, key).bytes(2, value);
+    m.message(14, e);
+  };
+  meta("cutrain.modules", model.torch_modules());
+  if (options.data) meta(kDataSpecKey, options.data->to_json());
+  if (!options.class_names.empty())
+    meta("cutrain.classes", nlohmann::json(options.class_names).dump());
+  return m.data();
+}
+
+void export_onnx(const std::string& path, nn::Sequential& model, const OnnxOptions& options) {
+  const std::string bytes = onnx_model_bytes(model, options);
+  io::write_file_atomic(path, {reinterpret_cast<const std::uint8_t*>(bytes.data()), bytes.size()});
+}
+
+}  // namespace cutrain::train

@@ -1,0 +1,226 @@
+#!/usr/bin/python3
+"""cutrain-train --export-onnx checked by the ONNX checker and run by ONNX Runtime: every layer
+kind, the data preparation inside the graph, and the whole Fashion-MNIST test set.
+
+    /usr/bin/python3 tests/onnx_export_test.py build/bin/cutrain-train PYDEPS_DIR [DATA_DIR]
+
+PyPI's onnx and onnxruntime are test-only dependencies, installed into PYDEPS_DIR (pip --target)
+when missing; without them (no network) the test is skipped (exit 77) and says why. Each case
+feeds ONNX Runtime the raw rows cutrain-train read and compares its probabilities with
+cutrain-train's --predictions for the same rows: within 1e-5, the same class for every row.
+
+1. Tables (CSV with missing cells): MLPs with each activation, BatchNorm1d and Dropout, with
+   --impute and --standardize in the graph.
+2. --model cnn on NumPy images (Unflatten, Conv2d, BatchNorm2d, MaxPool2d, Flatten).
+3. A torch.nn.Sequential written by tools/cutrain_torch.py save_model (strided, dilated and
+   bias-free convolutions, AvgPool2d with padding, AdaptiveAvgPool2d to 2x2 and to 1x1,
+   LeakyReLU, GELU, SiLU) converted by --model-from FILE --export-onnx alone.
+4. Fashion-MNIST: raw pixels in (the scale is in the graph), all 10000 test images.
+"""
+import csv
+import gzip
+import importlib
+import os
+import struct
+import subprocess
+import sys
+import tempfile
+
+BINARY, PYDEPS = sys.argv[1], sys.argv[2]
+DATA = sys.argv[3] if len(sys.argv) > 3 else "/usr/share/datasets/fashion-mnist"
+HERE = os.path.dirname(os.path.abspath(__file__))
+PINS = ["onnx==1.17.0", "onnxruntime==1.20.1"]
+
+
+def import_onnx():
+    sys.path.insert(0, PYDEPS)
+    try:
+        import onnx  # noqa: F401
+        import onnxruntime  # noqa: F401
+        return True
+    except ImportError:
+        return False
+
+
+if not import_onnx():
+    r = subprocess.run([sys.executable, "-m", "pip", "install", "--quiet", "--disable-pip-version-check",
+                        "--target", PYDEPS, *PINS], capture_output=True, text=True, timeout=600)
+    for name in [m for m in list(sys.modules) if m.split(".")[0] in ("onnx", "onnxruntime", "numpy")]:
+        del sys.modules[name]
+    importlib.invalidate_caches()  # the finder cached PYDEPS' listing from before the install
+    if not import_onnx():
+        print(f"skipped: cannot install {' '.join(PINS)} into {PYDEPS}: "
+              f"{(r.stderr or r.stdout).strip().splitlines()[-1:] or ['no output']}")
+        sys.exit(77)
+
+import numpy as np  # noqa: E402  (PYDEPS' numpy: onnxruntime's)
+import onnx  # noqa: E402
+import onnxruntime as ort  # noqa: E402
+
+failures = []
+
+
+def run(*args, expect=0):
+    r = subprocess.run([BINARY, "--device", "cpu", *args], capture_output=True, text=True)
+    if r.returncode != expect:
+        raise SystemExit(f"cutrain-train {' '.join(args)} exited {r.returncode}:\n{r.stderr}")
+    return r
+
+
+def onnx_probs(path, x):
+    model = onnx.load(path)
+    onnx.checker.check_model(model, full_check=True)
+    session = ort.InferenceSession(path, providers=["CPUExecutionProvider"])
+    (name,) = [o.name for o in session.get_outputs()]
+    return session.run(None, {"input": x.astype(np.float32)})[0], name, model
+
+
+def cutrain_probs(predictions_csv):
+    with open(predictions_csv) as f:
+        rows = list(csv.reader(f))
+    columns = [i for i, h in enumerate(rows[0]) if h.startswith("p")]
+    return np.array([[float(r[i]) for i in columns] for r in rows[1:]], dtype=np.float64)
+
+
+def compare(what, onnx_path, x, predictions_csv, want_output="probabilities"):
+    got, name, model = onnx_probs(onnx_path, x)
+    ours = cutrain_probs(predictions_csv)
+    worst = float(np.max(np.abs(got - ours)))
+    agree = float(np.mean(got.argmax(1) == ours.argmax(1)))
+    ops = sorted({n.op_type for n in model.graph.node})
+    print(f"{what}: {len(x)} rows, probabilities within {worst:.2g}, classes agree on "
+          f"{agree:.2%}; ops {', '.join(ops)}")
+    if name != want_output or got.shape != ours.shape or worst > 1e-5 or agree < 1.0:
+        failures.append(f"{what}: output {name} {got.shape} vs {ours.shape}, worst {worst:.3g}, "
+                        f"agree {agree:.4%}")
+    return model
+
+
+def tables(tmp):
+    rng = np.random.default_rng(3)
+    n = 240
+    y = rng.integers(0, 3, n)
+    x = np.stack([y + rng.normal(0, 0.4, n), rng.normal(5, 3, n), y * 10 + rng.normal(0, 2, n)], 1)
+    x[rng.random(x.shape) < 0.05] = np.nan  # missing cells: the graph fills them
+    path = os.path.join(tmp, "t.csv")
+    with open(path, "w") as f:
+        f.write("a,b,c,label\n")
+        for row, label in zip(x, y):
+            f.write(",".join("NA" if np.isnan(v) else f"{v:.6g}" for v in row) + f",{label}\n")
+    raw = np.array([[np.nan if v == "NA" else float(v) for v in line.split(",")[:3]]
+                    for line in open(path).read().splitlines()[1:]])
+    for act in ("relu", "leaky_relu", "tanh", "sigmoid", "gelu", "silu"):
+        out, pred = os.path.join(tmp, f"{act}.onnx"), os.path.join(tmp, f"{act}.csv")
+        run("--train-csv", path, "--test-csv", path, "--target", "label", "--impute", "median",
+            "--standardize", "--hidden", "16,8", "--activation", act, "--batchnorm",
+            "--dropout", "0.1", "--epochs", "3", "--predictions", pred, "--export-onnx", out,
+            "--onnx-softmax")
+        compare(f"MLP {act}, BatchNorm1d, Dropout, impute + standardize", out, raw, pred)
+
+
+def cnn(tmp):
+    rng = np.random.default_rng(4)
+    x = rng.random((96, 1, 12, 12), dtype=np.float32)
+    y = (x[:, 0, :6].mean((1, 2)) > x[:, 0, 6:].mean((1, 2))).astype(np.int64)
+    np.save(os.path.join(tmp, "x.npy"), x)
+    np.save(os.path.join(tmp, "y.npy"), y)
+    xy = f"{tmp}/x.npy,{tmp}/y.npy"
+    out, pred = os.path.join(tmp, "cnn.onnx"), os.path.join(tmp, "cnn.csv")
+    run("--train-npy", xy, "--test-npy", xy, "--model", "cnn", "--channels", "4", "--hidden", "8",
+        "--input-shape", "1,12,12", "--epochs", "2", "--batch-size", "32", "--predictions", pred,
+        "--export-onnx", out, "--onnx-softmax")
+    compare("--model cnn", out, x.reshape(96, -1), pred)
+
+
+TORCH_MODEL = r'''
+import sys, torch
+sys.path.insert(0, sys.argv[2])
+import cutrain_torch
+torch.manual_seed(0)
+nn = torch.nn
+m = nn.Sequential(nn.Unflatten(1, (2, 16, 16)),
+                  nn.Conv2d(2, 6, 3, stride=2, padding=2, dilation=2, bias=False),
+                  nn.BatchNorm2d(6), nn.LeakyReLU(0.1),
+                  nn.AvgPool2d(3, stride=1, padding=1), nn.Conv2d(6, 5, (3, 1), padding=(1, 0)),
+                  nn.GELU(), nn.AdaptiveAvgPool2d(2), nn.MaxPool2d(2, stride=1, padding=1),
+                  nn.SiLU(), nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(5, 7),
+                  nn.BatchNorm1d(7), nn.Tanh(), nn.Dropout(0.3), nn.Linear(7, 4))
+with torch.no_grad():
+    for bn in (m[2], m[13]):
+        bn.running_mean.uniform_(-0.5, 0.5)
+        bn.running_var.uniform_(0.5, 2.0)
+        bn.weight.uniform_(0.5, 1.5)
+        bn.bias.uniform_(-0.2, 0.2)
+m.eval()
+cutrain_torch.save_model(m, sys.argv[1])
+'''
+
+
+def from_torch(tmp):
+    saved = os.path.join(tmp, "torch.safetensors")
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}  # Debian's numpy for torch
+    r = subprocess.run(["/usr/bin/python3", "-c", TORCH_MODEL, saved,
+                        os.path.join(HERE, "..", "tools")], capture_output=True, text=True, env=env)
+    if r.returncode != 0:
+        print(f"case 3 skipped: no PyTorch for save_model ({r.stderr.strip().splitlines()[-1:]})")
+        return
+    x = np.random.default_rng(5).normal(size=(50, 2 * 16 * 16)).astype(np.float32)
+    np.save(os.path.join(tmp, "tx.npy"), x)
+    out, pred = os.path.join(tmp, "torch.onnx"), os.path.join(tmp, "torch.csv")
+    run("--model-from", saved, "--export-onnx", out, "--onnx-softmax")
+    run("--model-from", saved, "--predict-npy", os.path.join(tmp, "tx.npy"), "--predictions", pred)
+    compare("torch.nn model by --model-from alone", out, x, pred)
+
+
+def read_idx(stem):
+    for ext in ("", ".gz"):
+        p = os.path.join(DATA, stem + ext)
+        if os.path.exists(p):
+            with (gzip.open if ext else open)(p, "rb") as f:
+                raw = f.read()
+            dims = struct.unpack(">" + "I" * raw[3], raw[4:4 + 4 * raw[3]])
+            return np.frombuffer(raw[4 + 4 * raw[3]:], dtype=np.uint8).reshape(dims)
+    return None
+
+
+def fashion_mnist(tmp):
+    images = read_idx("t10k-images-idx3-ubyte")
+    if images is None:
+        print(f"case 4 skipped: no Fashion-MNIST at {DATA}")
+        return
+    out, pred = os.path.join(tmp, "fm.onnx"), os.path.join(tmp, "fm.csv")
+    run("--data", DATA, "--hidden", "64", "--epochs", "1", "--train-subset", "3000",
+        "--predictions", pred, "--export-onnx", out, "--onnx-softmax")
+    model = compare("Fashion-MNIST MLP, raw pixels in", out,
+                    images.reshape(10000, -1).astype(np.float32), pred)
+    meta = {p.key: p.value for p in model.metadata_props}
+    if '"Ankle boot"' not in meta.get("cutrain.classes", "") or "cutrain.data" not in meta:
+        failures.append(f"Fashion-MNIST: metadata lacks the classes or the data spec: {list(meta)}")
+
+
+def refusals(tmp):
+    r = run("--onnx-softmax", expect=2)
+    if "give --export-onnx" not in r.stderr:
+        failures.append(f"--onnx-softmax alone: {r.stderr.strip()}")
+    r = run("--model-from", os.path.join(tmp, "cnn.onnx"), "--export-onnx",
+            os.path.join(tmp, "nowhere", "x.onnx"), expect=2)
+    if "nowhere" not in r.stderr:
+        failures.append(f"an unwritable --export-onnx: {r.stderr.strip()}")
+
+
+def main():
+    print(f"onnx {onnx.__version__}, onnxruntime {ort.__version__}")
+    with tempfile.TemporaryDirectory() as tmp:
+        tables(tmp)
+        cnn(tmp)
+        from_torch(tmp)
+        fashion_mnist(tmp)
+        refusals(tmp)
+    for f in failures:
+        print("FAILED:", f)
+    print("ok" if not failures else f"{len(failures)} failures")
+    return 1 if failures else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
