@@ -1,0 +1,116 @@
+#pragma once
+// 16-bit floating point as bits, one rule for both backends (Note [bit-identical backends]):
+// bfloat16 (1 sign, 8 exponent, 7 mantissa bits: float32's top half) and IEEE binary16 "fp16"
+// (1, 5, 10). The CPU backend stores 16-bit tensors as these bits exactly as the GPU does, so a
+// mixed-precision run is testable without a GPU. tests/kernels/half_test.cpp checks every one of
+// the 2^32 floats against CUDA's own conversions (cuda_bf16.h / cuda_fp16.h, whose host paths
+// need no GPU): the same bits, NaN included.
+//
+// Note [16-bit rounding]: round-to-nearest-even by default, what cvt.rn and torch's .to() do.
+// Stochastic rounding rounds up with probability (distance to the value below) / ulp, so the
+// rounding is unbiased in expectation: a parameter whose updates are each below half an ulp
+// still moves on average, where nearest-even would drop every one (adding 1e-3 to 1.0 a
+// thousand times stays 1.0 in bf16 with nearest-even, and reaches ~2.0 stochastically). Its
+// random bits are a counter-based hash of (seed, applied step, element index) - never of thread
+// or block ids - so the bits do not depend on the launch shape and the CPU twin draws the same.
+// NaN becomes CUDA's canonical 0x7FFF in both formats; the non-finite guard keeps NaN out of
+// parameters anyway.
+
+#include <cstdint>
+#include <cstring>
+
+#include "cutrain/hd.hpp"
+
+namespace cutrain::rules {
+
+enum class Half : std::uint8_t { kBf16, kFp16 };
+
+CUTRAIN_HD std::uint32_t float_bits(float x) {
+  std::uint32_t u;
+  std::memcpy(&u, &x, sizeof(u));
+  return u;
+}
+CUTRAIN_HD float bits_float(std::uint32_t u) {
+  float x;
+  std::memcpy(&x, &u, sizeof(x));
+  return x;
+}
+
+// The rounding step shared by both formats: keep `q` (the truncated magnitude) or add one ulp.
+// `rem` is what truncation dropped, `width` its bit count (1..31). Nearest-even: up when rem is
+// above half an ulp, or exactly half and q is odd. Stochastic: up when `random`'s low `width`
+// bits are below rem - probability rem / 2^width.
+CUTRAIN_HD std::uint32_t round_dropped(std::uint32_t q, std::uint32_t rem, int width,
+                                       bool stochastic, std::uint32_t random) {
+  const std::uint32_t mask = (1U << width) - 1U;
+  const std::uint32_t half = 1U << (width - 1);
+  const bool up = stochastic ? (random & mask) < rem : rem > half || (rem == half && (q & 1U) != 0);
+  return q + (up ? 1U : 0U);
+}
+
+CUTRAIN_HD std::uint16_t to_bf16(float x, bool stochastic = false, std::uint32_t random = 0) {
+  const std::uint32_t u = float_bits(x);
+  if ((u & 0x7FFFFFFFU) > 0x7F800000U) return 0x7FFFU;  // NaN
+  // Sign and magnitude round together: the carry of a mantissa into the exponent (and of the
+  // largest finite value into infinity) is the right result.
+  return static_cast<std::uint16_t>(round_dropped(u >> 16, u & 0xFFFFU, 16, stochastic, random));
+}
+
+CUTRAIN_HD std::uint16_t to_fp16(float x, bool stochastic = false, std::uint32_t random = 0) {
+  const std::uint32_t u = float_bits(x);
+  const std::uint32_t sign = (u >> 16) & 0x8000U;
+  const std::uint32_t a = u & 0x7FFFFFFFU;
+  if (a > 0x7F800000U) return 0x7FFFU;              // NaN
+  if (a == 0x7F800000U) return sign | 0x7C00U;      // infinity
+  if (a >= 0x38800000U) {                           // at least 2^-14: a normal half (or overflow)
+    const std::uint32_t rebased = a - 0x38000000U;  // exponent bias 127 -> 15
+    if (rebased >= (0x1FU << 23)) return sign | 0x7C00U;  // 2^16 and up: beyond any rounding
+    const std::uint32_t r = round_dropped(rebased >> 13, rebased & 0x1FFFU, 13, stochastic, random);
+    return static_cast<std::uint16_t>(sign | (r >= 0x7C00U ? 0x7C00U : r));
+  }
+  // Below 2^-14: a subnormal half, m x 2^-24 with m < 1024. The float's value in units of 2^-24 is
+  // its 24-bit significand shifted right by (126 - exponent) >= 14 places.
+  const int exponent = static_cast<int>(a >> 23);
+  const int shift = 126 - exponent;
+  if (shift > 31) return static_cast<std::uint16_t>(sign);  // below 2^-32 (or zero): 0
+  const std::uint32_t significand = (a & 0x7FFFFFU) | 0x800000U;
+  const std::uint32_t r = round_dropped(significand >> shift, significand & ((1U << shift) - 1U),
+                                        shift, stochastic, random);
+  return static_cast<std::uint16_t>(sign | r);  // r == 0x400: rounded up to the smallest normal
+}
+
+CUTRAIN_HD float from_bf16(std::uint16_t h) {
+  return bits_float(static_cast<std::uint32_t>(h) << 16);
+}
+
+CUTRAIN_HD float from_fp16(std::uint16_t h) {
+  const std::uint32_t sign = static_cast<std::uint32_t>(h & 0x8000U) << 16;
+  const std::uint32_t e = (h >> 10) & 0x1FU;
+  const std::uint32_t m = h & 0x3FFU;
+  if (e == 0x1F) return bits_float(sign | 0x7F800000U | (m << 13));  // inf / NaN
+  if (e != 0) return bits_float(sign | ((e + 112U) << 23) | (m << 13));
+  // Subnormal: m x 2^-24, exact in float.
+  const float magnitude = static_cast<float>(m) * 5.9604644775390625e-8F;  // 2^-24
+  return sign != 0 ? -magnitude : magnitude;
+}
+
+CUTRAIN_HD std::uint16_t to_half(Half kind, float x, bool stochastic = false,
+                                 std::uint32_t random = 0) {
+  return kind == Half::kBf16 ? to_bf16(x, stochastic, random) : to_fp16(x, stochastic, random);
+}
+CUTRAIN_HD float from_half(Half kind, std::uint16_t h) {
+  return kind == Half::kBf16 ? from_bf16(h) : from_fp16(h);
+}
+
+// Note [16-bit rounding]: the random bits of element `index` at applied step `step` -
+// splitmix64's finalizer over a Weyl sequence in the three counters, so neighbouring elements and
+// steps get independent-looking bits.
+CUTRAIN_HD std::uint32_t rounding_bits(std::uint64_t seed, std::uint64_t step,
+                                       std::uint64_t index) {
+  std::uint64_t z = seed + step * 0x9E3779B97F4A7C15ULL + index * 0xD1B54A32D192ED03ULL;
+  z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ULL;
+  z = (z ^ (z >> 27)) * 0x94D049BB133111EBULL;
+  return static_cast<std::uint32_t>((z ^ (z >> 31)) >> 32);
+}
+
+}  // namespace cutrain::rules
