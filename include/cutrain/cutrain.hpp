@@ -12,6 +12,7 @@
 #include "cutrain/nn.hpp"
 #include "cutrain/ops.hpp"
 #include "cutrain/optim.hpp"
+#include "cutrain/precision.hpp"
 #include "cutrain/stream.hpp"
 #include "cutrain/train.hpp"
 #include "cutrain/version.hpp"

@@ -8,6 +8,8 @@
 #include <cstddef>
 #include <cstdint>
 
+#include "kernels/common/half.cuh"
+
 namespace cutrain::kernels {
 
 struct alignas(16) Vec4 {
@@ -19,6 +21,19 @@ __device__ __forceinline__ Vec4 load4(const float* p, std::size_t i) {
 }
 __device__ __forceinline__ void store4(float* p, std::size_t i, const Vec4& x) {
   reinterpret_cast<Vec4*>(p)[i] = x;
+}
+
+// Note [16-bit compute copy]: the four lanes of vector i rounded to 16 bits, one 8-byte store.
+// Element index 4 i + lane draws the stochastic bits, as the CPU loop's element does.
+template <class Copy>
+__device__ __forceinline__ void store_half4(const Copy& c, std::size_t i, const Vec4& x,
+                                            std::uint64_t step) {
+  std::uint32_t h[4];  // unrolled: registers, packed two lanes per word (no local memory)
+#pragma unroll
+  for (int lane = 0; lane < 4; ++lane)
+    h[lane] = rules::to_half(c.kind, x.v[lane], c.stochastic,
+                             c.stochastic ? rules::rounding_bits(c.seed, step, 4 * i + lane) : 0U);
+  reinterpret_cast<uint2*>(c.data)[i] = make_uint2(h[0] | (h[1] << 16), h[2] | (h[3] << 16));
 }
 
 // True when every pointer is 16-byte aligned, so the Vec4 path applies.

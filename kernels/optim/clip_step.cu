@@ -129,6 +129,7 @@ __global__ void __launch_bounds__(kBlock, kMinBlocks<R>) clip_step_kernel(const 
       for (int k = 0; k < S; ++k) s[r][k].v[lane] = st[k];
     }
     store4(a.params, i, p[r]);
+    if (a.copy.data != nullptr) store_half4(a.copy, i, p[r], static_cast<std::uint64_t>(t));
 #pragma unroll
     for (int k = 0; k < S; ++k)
       if (a.state[k] != nullptr) store4(a.state[k], i, s[r][k]);

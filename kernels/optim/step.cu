@@ -55,6 +55,7 @@ __global__ void __launch_bounds__(kBlock) optimizer_step_kernel(const StepArgs<R
         for (int k = 0; k < S; ++k) s[k].v[lane] = st[k];
       }
       store4(params, i, p);
+      if (a.copy.data != nullptr) store_half4(a.copy, i, p, static_cast<std::uint64_t>(t));
 #pragma unroll
       for (int k = 0; k < S; ++k)
         if (a.state[k] != nullptr) store4(a.state[k], i, s[k]);

@@ -6,6 +6,7 @@
 #include <cstdint>
 
 #include "kernels/clip/norm.cuh"
+#include "kernels/common/half.cuh"
 
 namespace cutrain::kernels {
 
@@ -45,6 +46,14 @@ struct StepArgs {
   const std::int32_t* counters_in = nullptr;  // {t, skipped}; Note [device step counter]
   std::int32_t* counters_out = nullptr;
   FusedNormArgs norm;  // optional, Note [clip and step in one launch]
+  // Note [16-bit compute copy] (cutrain/precision.hpp): optional; each updated parameter is also
+  // stored rounded to 16 bits here (kernels/common/half.cuh).
+  struct {
+    std::uint16_t* data = nullptr;
+    rules::Half kind = rules::Half::kBf16;
+    bool stochastic = false;
+    std::uint64_t seed = 0;
+  } copy;
 };
 
 }  // namespace cutrain::kernels

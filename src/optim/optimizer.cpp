@@ -2,9 +2,11 @@
 
 #include <cmath>
 #include <cstdint>
+#include <vector>
 
 #include "cutrain/clip.hpp"
 #include "cutrain/error.hpp"
+#include "kernels/common/half.cuh"
 #include "kernels/optim/step_args.hpp"
 #include "src/cuda/runtime.hpp"
 
@@ -88,7 +90,12 @@ void Optimizer::launch(Arena& params, const Arena& grads, const StepGuard& guard
                        NativeStream stream, const detail::FusedNorm& norm) {
   auto* counters = counters_.as<std::int32_t>();
   const std::size_t in = static_cast<std::size_t>(issued_ % 2) * 2;
-  run(detail::StepLaunch{&params, &grads, guard, stream, counters + in, counters + (2 - in), norm});
+  detail::StepLaunch l{&params, &grads, guard, stream, counters + in, counters + (2 - in), norm};
+  if (copy_.bytes() > 0) {
+    l.copy = copy_options_;
+    l.copy.data = copy_.as<std::uint16_t>();
+  }
+  run(l);
   ++issued_;
   last_stream_ = stream;
 }
@@ -146,6 +153,36 @@ std::vector<NamedState> Optimizer::state() {
   std::vector<NamedState> out;
   for (auto& [name, arena] : states_) out.push_back({name, &arena});
   return out;
+}
+
+// Note [16-bit compute copy] (cutrain/precision.hpp).
+void Optimizer::enable_compute_copy(const Arena& params, Precision precision, Rounding rounding,
+                                    std::uint64_t seed) {
+  CUTRAIN_CHECK(params.total() > 0 && params.layout() == *layout_ && params.device() == device_,
+                name_, ": the compute copy's parameters are not the arena this optimizer updates");
+  CUTRAIN_CHECK(is_half(precision), name_, ": a compute copy is 16-bit (bf16 or fp16), not ",
+                precision_name(precision));
+  copy_options_ = {nullptr, precision, rounding, seed};
+  copy_ = Buffer(layout_->total() * sizeof(std::uint16_t), device_);
+  refresh_compute_copy(params);
+}
+
+void Optimizer::refresh_compute_copy(const Arena& params) {
+  CUTRAIN_CHECK(copy_.bytes() > 0, name_, ": refresh_compute_copy without enable_compute_copy");
+  CUTRAIN_CHECK(params.total() > 0 && params.layout() == *layout_, name_,
+                ": refresh_compute_copy got an arena of another layout");
+  // The bits the last applied step drew (none applied yet: step 0's), so a resumed run's copy
+  // equals the uninterrupted run's.
+  const auto t = static_cast<std::uint64_t>(applied_steps());
+  const rules::Half kind =
+      copy_options_.precision == Precision::kFp16 ? rules::Half::kFp16 : rules::Half::kBf16;
+  const bool stochastic = copy_options_.rounding == Rounding::kStochastic;
+  const std::vector<float> values = params.to_host();
+  std::vector<std::uint16_t> half(values.size());
+  for (std::size_t i = 0; i < values.size(); ++i)
+    half[i] = rules::to_half(kind, values[i], stochastic,
+                             stochastic ? rules::rounding_bits(copy_options_.seed, t, i) : 0U);
+  copy_bytes(copy_.data(), device_, half.data(), Device::cpu(), half.size() * sizeof(half[0]));
 }
 
 }  // namespace cutrain::optim

@@ -47,6 +47,25 @@ void optimizer_step_range(const kernels::StepArgs<Rule>& a, const typename Rule:
   }
 }
 
+// Note [16-bit compute copy]: the updated parameters rounded to 16 bits - the GPU kernel's store,
+// element for element (the same rule and the same stochastic bits), in a loop of its own so the
+// update loop stays straight-line.
+template <class Rule>
+void write_compute_copy(const kernels::StepArgs<Rule>& a, std::size_t begin, std::size_t end,
+                        int t) {
+  const auto first = static_cast<std::ptrdiff_t>(begin);
+  const auto last = static_cast<std::ptrdiff_t>(end);
+  const auto c = a.copy;
+  const float* params = a.params;
+#pragma omp parallel for schedule(static) if (end - begin >= kParallelThreshold)
+  for (std::ptrdiff_t i = first; i < last; ++i) {
+    const auto index = static_cast<std::uint64_t>(i);
+    c.data[i] = rules::to_half(
+        c.kind, params[i], c.stochastic,
+        c.stochastic ? rules::rounding_bits(c.seed, static_cast<std::uint64_t>(t), index) : 0U);
+  }
+}
+
 template <class Rule, unsigned... AllBits>
 void optimizer_step_dispatch(std::integer_sequence<unsigned, AllBits...>,
                              const kernels::StepArgs<Rule>& a, const typename Rule::Prepared& prep,
@@ -71,6 +90,7 @@ void optimizer_step(const kernels::StepArgs<Rule>& a) {
     const typename Rule::Prepared prep = Rule::prepare(a.hyper, group.lr, group.weight_decay, t);
     optimizer_step_dispatch(std::make_integer_sequence<unsigned, (1U << Rule::kBits)>{}, a, prep,
                             group.begin, group.end, scale);
+    if (a.copy.data != nullptr) write_compute_copy(a, group.begin, group.end, t);
   }
 }
 

@@ -19,6 +19,7 @@
 
 #include "cutrain/arena.hpp"
 #include "cutrain/buffer.hpp"
+#include "cutrain/precision.hpp"
 #include "cutrain/stream.hpp"
 
 namespace cutrain {
@@ -70,6 +71,13 @@ struct StepLaunch {
   const std::int32_t* counters_in;  ///< {t, skipped} before this step
   std::int32_t* counters_out;       ///< {t, skipped} after it
   FusedNorm norm;
+  /// Note [16-bit compute copy] (cutrain/precision.hpp): null data, no copy.
+  struct ComputeCopy {
+    std::uint16_t* data = nullptr;
+    Precision precision = Precision::kBf16;
+    Rounding rounding = Rounding::kNearestEven;
+    std::uint64_t seed = 0;
+  } copy;
 };
 struct GroupValues {
   std::size_t begin;  ///< elements
@@ -113,6 +121,19 @@ class Optimizer {
   /// restored with set_step_counts().
   std::vector<NamedState> state();
   void set_step_counts(std::int64_t applied, std::int64_t skipped);
+
+  /// Note [16-bit compute copy] (cutrain/precision.hpp): from now on every step also writes the
+  /// updated parameters rounded to `precision` (bf16 or fp16) into compute_copy(), with
+  /// `rounding` (stochastic: bits from `seed`, the applied step and the element's index). The
+  /// copy starts as `params` rounded the same way; a skipped step leaves it as it was.
+  void enable_compute_copy(const Arena& params, Precision precision,
+                           Rounding rounding = Rounding::kNearestEven, std::uint64_t seed = 0);
+  /// The 16-bit values (bf16 or fp16 bits), one per arena element in the parameters' layout, on
+  /// the optimizer's device; empty without enable_compute_copy.
+  const Buffer& compute_copy() const { return copy_; }
+  /// Rewrites the copy from `params` as the last applied step would have (after loading weights
+  /// or a checkpoint: the same bits as an uninterrupted run). Reads the step counter: a sync.
+  void refresh_compute_copy(const Arena& params);
   const std::string& name() const { return name_; }  ///< torch.optim's class name ("AdamW", ...)
   Device device() const { return device_; }
   const ArenaLayout& layout() const { return *layout_; }  ///< of the parameters it updates
@@ -137,6 +158,8 @@ class Optimizer {
   std::vector<std::pair<int, GroupOptions>> groups_;
   std::deque<std::pair<std::string, Arena>> states_;  ///< deque: add_state() references stay valid
   Buffer counters_;  ///< int32 [2 slots][t, skipped]; Note [device step counter]
+  Buffer copy_;      ///< uint16 per arena element; Note [16-bit compute copy]
+  detail::StepLaunch::ComputeCopy copy_options_;
   std::int64_t issued_ = 0;
   NativeStream last_stream_ =
       nullptr;  ///< the last step's stream (Note [read after the writing stream])
