@@ -10,8 +10,9 @@ Weak scaling keeps the per-rank batch, so efficiency = t_compute / (t_compute + 
 
     python3 scripts/scaling_table.py [--step-ms 0.277] [--params 535818]
 
-Defaults: the main job on an H100 (0.13 s/epoch over 469 steps = 0.277 ms/step, bench/RESULTS.md;
-535,818 parameters). Links (assumed published figures, not measured here): NVLink within a node,
+Defaults: the main job on an H100 as first measured (0.13 s/epoch over 469 steps = 0.277 ms/step,
+2026-11-26; 535,818 parameters) - a conservative step: the epoch is 0.080 s since (0.171 ms/step,
+bench/RESULTS.md), which makes the all-reduce's share larger. Links (assumed published figures, not measured here): NVLink within a node,
 busbw 370 GB/s (the ring's effective NVLink rate on H100 per NCCL's maintainers), alpha 15 us;
 across nodes, 400 Gb/s InfiniBand per GPU, busbw 45 GB/s (90% of line rate), alpha 40 us.
 """
