@@ -10,12 +10,14 @@ import pathlib
 import re
 import sys
 
-warnings_path, root = pathlib.Path(sys.argv[1]), pathlib.Path(sys.argv[2]).resolve()
+warnings_path, given = pathlib.Path(sys.argv[1]), pathlib.Path(sys.argv[2])
+root = given.resolve()
 listed_path = root / "docs" / "api-undocumented.txt"
 
 
 def normalize(line):
-    line = line.replace(str(root) + "/", "")
+    for prefix in {str(given.absolute()), str(root)}:  # the checkout as given, and resolved
+        line = line.replace(prefix + "/", "")
     return re.sub(r"^([^:]+):\d+: warning: ", r"\1: ", line).strip()
 
 
