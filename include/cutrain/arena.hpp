@@ -31,16 +31,16 @@ inline constexpr std::size_t kArenaAlignment = 64;  ///< elements (256 bytes of 
 
 /// One tensor of an arena: its name, shape, element count, offset and parameter group.
 struct TensorSpec {
-  std::string name;
-  Shape shape;
-  std::size_t numel = 0;
+  std::string name;        ///< e.g. "layers.0.weight"
+  Shape shape;             ///< e.g. [out, in]
+  std::size_t numel = 0;   ///< the product of shape
   std::size_t offset = 0;  ///< in elements from the arena's start
-  int group = 0;
+  int group = 0;           ///< the parameter group (per-group lr and weight decay)
 };
 
 /// The aligned element range one parameter group occupies in an arena.
 struct GroupRange {
-  int group = 0;
+  int group = 0;          ///< the group's id
   std::size_t begin = 0;  ///< elements, aligned
   std::size_t end = 0;    ///< elements, aligned; end - begin is a multiple of kArenaAlignment
 };
@@ -62,12 +62,12 @@ class ArenaLayout {
     std::vector<TensorSpec> specs_;
   };
 
-  const std::vector<TensorSpec>& tensors() const { return tensors_; }
-  const std::vector<GroupRange>& groups() const { return groups_; }
-  std::size_t size() const { return tensors_.size(); }
+  const std::vector<TensorSpec>& tensors() const { return tensors_; }  ///< in insertion order
+  const std::vector<GroupRange>& groups() const { return groups_; }    ///< ascending group id
+  std::size_t size() const { return tensors_.size(); }                 ///< number of tensors
   std::size_t total() const { return total_; }  ///< padded element count of the whole arena
   std::size_t parameter_count() const;          ///< sum of numel, padding excluded
-  std::optional<std::size_t> find(std::string_view name) const;
+  std::optional<std::size_t> find(std::string_view name) const;  ///< the tensor's index, if any
   const TensorSpec& at(std::string_view name) const;  ///< throws cutrain::Error if absent
 
   /// Same names, shapes, groups and offsets.
@@ -81,10 +81,10 @@ class ArenaLayout {
 
 /// A non-owning view of one tensor (or a whole arena) on a device.
 struct TensorView {
-  float* data = nullptr;
-  Shape shape;
-  std::size_t numel = 0;
-  Device device;
+  float* data = nullptr;  ///< device memory on `device`
+  Shape shape;            ///< the tensor's shape (flat [total] for a whole arena)
+  std::size_t numel = 0;  ///< elements
+  Device device;          ///< where `data` lives
 };
 
 /// One contiguous float32 buffer holding every tensor of an ArenaLayout; tensors are views into it.
@@ -96,26 +96,29 @@ class Arena {
 
   /// A zero-filled arena with the same layout and device (gradients, optimizer state).
   Arena like() const { return Arena(layout_, device()); }
-  Arena copy_to(Device device) const;
+  Arena copy_to(Device device) const;  ///< the same layout and values on `device`
   /// Copies all values from `src` (any device). Throws unless the layouts are equal.
   void copy_from(const Arena& src);
-  void zero();
+  void zero();  ///< every element, padding included, to 0
 
-  const ArenaLayout& layout() const { return *layout_; }
+  const ArenaLayout& layout() const { return *layout_; }  ///< what is where
+  /// The shared layout (a twin arena shares it).
   const std::shared_ptr<const ArenaLayout>& layout_ptr() const { return layout_; }
-  Device device() const { return buffer_.device(); }
+  Device device() const { return buffer_.device(); }  ///< where the buffer lives
+  /// Elements in the buffer, padding included (0 for an empty arena).
   std::size_t total() const { return layout_ ? layout_->total() : 0; }
-  float* data() { return buffer_.as<float>(); }
-  const float* data() const { return buffer_.as<float>(); }
+  float* data() { return buffer_.as<float>(); }              ///< the whole buffer (device memory)
+  const float* data() const { return buffer_.as<float>(); }  ///< the whole buffer (device memory)
 
-  TensorView view(std::size_t index);
-  TensorView view(std::string_view name);
-  TensorView span();  ///< the whole arena, padding included, as a flat tensor
+  TensorView view(std::size_t index);      ///< tensor `index` of the layout
+  TensorView view(std::string_view name);  ///< the named tensor; throws cutrain::Error if absent
+  TensorView span();                       ///< the whole arena, padding included, as a flat tensor
 
   /// Host round trips (tests, checkpoints). The vector is total() long, padding included.
   std::vector<float> to_host() const;
-  void from_host(std::span<const float> values);
-  std::vector<float> tensor_to_host(std::string_view name) const;
+  void from_host(std::span<const float> values);  ///< values: total() long, padding included
+  std::vector<float> tensor_to_host(std::string_view name) const;  ///< one tensor's numel values
+  /// One tensor's values (numel of them) from the host.
   void tensor_from_host(std::string_view name, std::span<const float> values);
 
  private:

@@ -21,24 +21,27 @@ class Buffer {
   Buffer() = default;
   Buffer(std::size_t bytes, Device device);  ///< contents uninitialized
   ~Buffer();
-  Buffer(Buffer&& other) noexcept;
-  Buffer& operator=(Buffer&& other) noexcept;
+  Buffer(Buffer&& other) noexcept;             ///< takes the memory; `other` is left empty
+  Buffer& operator=(Buffer&& other) noexcept;  ///< frees this memory, then takes `other`'s
   Buffer(const Buffer&) = delete;
   Buffer& operator=(const Buffer&) = delete;
 
-  void* data() { return data_; }
-  const void* data() const { return data_; }
+  void* data() { return data_; }              ///< null when empty
+  const void* data() const { return data_; }  ///< null when empty
+  /// The memory as T* (no check: the caller knows what it stored).
   template <class T>
   T* as() {
     return static_cast<T*>(data_);
   }
+  /// The memory as const T*.
   template <class T>
   const T* as() const {
     return static_cast<const T*>(data_);
   }
-  std::size_t bytes() const { return bytes_; }
-  Device device() const { return device_; }
+  std::size_t bytes() const { return bytes_; }  ///< the size asked for
+  Device device() const { return device_; }     ///< where the memory lives
 
+  /// Sets every byte to 0: on a GPU asynchronously on `stream` (null: the default stream).
   void zero(NativeStream stream = nullptr);
 
  private:
@@ -53,21 +56,22 @@ class Buffer {
 class PinnedBuffer {
  public:
   PinnedBuffer() = default;
-  explicit PinnedBuffer(std::size_t bytes);
+  explicit PinnedBuffer(std::size_t bytes);  ///< contents uninitialized
   ~PinnedBuffer();
-  PinnedBuffer(PinnedBuffer&& other) noexcept;
-  PinnedBuffer& operator=(PinnedBuffer&& other) noexcept;
+  PinnedBuffer(PinnedBuffer&& other) noexcept;  ///< takes the memory; `other` is left empty
+  PinnedBuffer& operator=(PinnedBuffer&& other) noexcept;  ///< frees this memory, takes `other`'s
   PinnedBuffer(const PinnedBuffer&) = delete;
   PinnedBuffer& operator=(const PinnedBuffer&) = delete;
 
-  void* data() { return data_; }
-  const void* data() const { return data_; }
+  void* data() { return data_; }              ///< null when empty
+  const void* data() const { return data_; }  ///< null when empty
+  /// The memory as T*.
   template <class T>
   T* as() {
     return static_cast<T*>(data_);
   }
-  std::size_t bytes() const { return bytes_; }
-  bool pinned() const { return pinned_; }
+  std::size_t bytes() const { return bytes_; }  ///< the size asked for
+  bool pinned() const { return pinned_; }       ///< page-locked (false: the no-GPU fallback)
 
  private:
   void release() noexcept;

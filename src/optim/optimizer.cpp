@@ -90,7 +90,8 @@ void Optimizer::launch(Arena& params, const Arena& grads, const StepGuard& guard
                        NativeStream stream, const detail::FusedNorm& norm) {
   auto* counters = counters_.as<std::int32_t>();
   const std::size_t in = static_cast<std::size_t>(issued_ % 2) * 2;
-  detail::StepLaunch l{&params, &grads, guard, stream, counters + in, counters + (2 - in), norm};
+  detail::StepLaunch l{&params, &grads, guard, stream, counters + in, counters + (2 - in),
+                       norm,    {}};
   if (copy_.bytes() > 0) {
     l.copy = copy_options_;
     l.copy.data = copy_.as<std::uint16_t>();

@@ -73,8 +73,9 @@ Outcome train(Device device, Precision precision, Rounding rounding, bool check_
   GradClipper clipper(device, 1.0F);
   const rules::Half kind = precision == Precision::kFp16 ? rules::Half::kFp16 : rules::Half::kBf16;
   const bool stochastic = rounding == Rounding::kStochastic;
-  if (check_each_step)
+  if (check_each_step) {
     EXPECT_EQ(copy_of(opt), expected(params, kind, stochastic, 42, 0)) << "the initial copy";
+  }
   for (int t = 1; t <= 3; ++t) {
     Arena grads = random_arena(device, 10 + t, 2.0F);
     if (t == 3) {  // a non-finite gradient: the guard skips the step
