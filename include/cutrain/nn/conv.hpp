@@ -29,17 +29,19 @@ namespace cutrain::nn {
 
 /// A 2-D size argument: one number for both dimensions (kernel_size=3) or {h, w}.
 struct Size2 {
-  std::int64_t h = 1, w = 1;
+  std::int64_t h = 1, w = 1;  ///< height and width
+  /// One size for both dimensions (torch's int argument).
   Size2(std::int64_t both)
       : h(both), w(both) {}  // NOLINT(google-explicit-constructor): torch's int
-  Size2(std::int64_t height, std::int64_t width) : h(height), w(width) {}
-  bool operator==(const Size2&) const = default;
+  Size2(std::int64_t height, std::int64_t width) : h(height), w(width) {}  ///< torch's (h, w)
+  bool operator==(const Size2&) const = default;                           ///< both sizes equal
 };
 
 /// 2-D convolution over NCHW activations (torch.nn.Conv2d, groups = 1): im2col and one GEMM per
 /// chunk on cuBLAS or OpenBLAS.
 class Conv2d final : public Layer {
  public:
+  /// torch.nn.Conv2d's arguments; groups other than 1 are refused.
   Conv2d(std::int64_t in_channels, std::int64_t out_channels, Size2 kernel_size, Size2 stride = 1,
          Size2 padding = 0, Size2 dilation = 1, bool bias = true, std::int64_t groups = 1);
   std::string kind() const override { return "Conv2d"; }
@@ -52,17 +54,22 @@ class Conv2d final : public Layer {
   void backward(LayerContext& ctx, const Matrix& x, const Matrix& y, const Matrix& dy,
                 Matrix& dx) override;
 
-  void set_init(init::Scheme scheme) { init_ = scheme; }
-  const std::optional<init::Scheme>& init_scheme() const { return init_; }
-  std::int64_t in_channels() const { return in_; }
-  std::int64_t out_channels() const { return out_; }
-  bool has_bias() const { return bias_; }
+  void set_init(init::Scheme scheme) {
+    init_ = scheme;
+  }  ///< the weight initialization instead of the default
+  const std::optional<init::Scheme>& init_scheme() const {
+    return init_;
+  }                                                   ///< set_init's scheme, if any
+  std::int64_t in_channels() const { return in_; }    ///< C_in
+  std::int64_t out_channels() const { return out_; }  ///< C_out
+  bool has_bias() const { return bias_; }             ///< bias=true
   /// Samples lowered at once for this input shape: the im2col buffer holds at most
   /// kLoweredFloats floats (at least one sample). 16 MiB: on the CPU a chunk that stays nearer
   /// the caches was measured a little faster (the default CNN's epoch on 2 cores: 12.7 s per 6000
   /// samples at 32 MiB, 12.2 at 4 MiB); on a GPU larger GEMMs and fewer launches favour large
   /// chunks. Not tuned on a GPU yet.
   static constexpr std::int64_t kLoweredFloats = std::int64_t{1} << 22;
+  /// Samples lowered per GEMM for a batch of `batch` samples of shape `input`.
   std::int64_t chunk_samples(std::int64_t batch, const Shape& input) const;
 
  private:
@@ -75,7 +82,7 @@ class Conv2d final : public Layer {
 /// MaxPool2d, AvgPool2d and AdaptiveAvgPool2d: one class, the window rule chosen by kind.
 class Pool2d : public Layer {
  public:
-  enum class Kind { kMax, kAvg, kAdaptiveAvg };
+  enum class Kind { kMax, kAvg, kAdaptiveAvg };  ///< MaxPool2d, AvgPool2d, AdaptiveAvgPool2d
   std::string kind() const override;
   std::string torch_args() const override;
   Shape output_shape(const Shape& input) const override;
@@ -83,9 +90,10 @@ class Pool2d : public Layer {
   void forward(LayerContext& ctx, const Matrix& x, Matrix& y) override;
   void backward(LayerContext& ctx, const Matrix& x, const Matrix& y, const Matrix& dy,
                 Matrix& dx) override;
-  Kind pool() const { return kind_; }
+  Kind pool() const { return kind_; }  ///< which pooling
 
  protected:
+  /// stride: the kernel size when absent (torch's default).
   Pool2d(Kind kind, Size2 kernel, std::optional<Size2> stride, Size2 padding);
 
  private:
@@ -96,6 +104,7 @@ class Pool2d : public Layer {
 /// Max pooling (torch.nn.MaxPool2d, ceil_mode off); the first maximum of a window is kept.
 class MaxPool2d final : public Pool2d {
  public:
+  /// torch.nn.MaxPool2d's arguments (ceil_mode off).
   explicit MaxPool2d(Size2 kernel_size, std::optional<Size2> stride = std::nullopt,
                      Size2 padding = 0)
       : Pool2d(Kind::kMax, kernel_size, stride, padding) {}
@@ -103,6 +112,7 @@ class MaxPool2d final : public Pool2d {
 /// Average pooling (torch.nn.AvgPool2d, count_include_pad as PyTorch's default).
 class AvgPool2d final : public Pool2d {
  public:
+  /// torch.nn.AvgPool2d's arguments (count_include_pad on).
   explicit AvgPool2d(Size2 kernel_size, std::optional<Size2> stride = std::nullopt,
                      Size2 padding = 0)
       : Pool2d(Kind::kAvg, kernel_size, stride, padding) {}
@@ -111,6 +121,7 @@ class AvgPool2d final : public Pool2d {
 /// average pooling).
 class AdaptiveAvgPool2d final : public Pool2d {
  public:
+  /// torch.nn.AdaptiveAvgPool2d's output size ((1, 1): global average pooling).
   explicit AdaptiveAvgPool2d(Size2 output_size)
       : Pool2d(Kind::kAdaptiveAvg, output_size, std::nullopt, 0) {}
 };
@@ -119,6 +130,7 @@ class AdaptiveAvgPool2d final : public Pool2d {
 /// training, running statistics in eval.
 class BatchNorm2d final : public Layer {
  public:
+  /// torch.nn.BatchNorm2d's arguments (track_running_stats on).
   explicit BatchNorm2d(std::int64_t num_features, float eps = 1e-5F, float momentum = 0.1F,
                        bool affine = true);
   std::string kind() const override { return "BatchNorm2d"; }

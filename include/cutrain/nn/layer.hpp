@@ -26,11 +26,11 @@ namespace cutrain::nn {
 ///
 /// A row-major matrix view [rows, cols] on a device.
 struct Matrix {
-  float* data = nullptr;
-  std::int64_t rows = 0;
-  std::int64_t cols = 0;
-  Device device;
-  std::size_t size() const { return static_cast<std::size_t>(rows * cols); }
+  float* data = nullptr;  ///< rows x cols floats on `device`, row-major
+  std::int64_t rows = 0;  ///< the batch
+  std::int64_t cols = 0;  ///< one sample's values (numel of its shape)
+  Device device;          ///< where `data` lives
+  std::size_t size() const { return static_cast<std::size_t>(rows * cols); }  ///< rows x cols
 };
 
 /// Parameter groups in the model's arena (optimizers take per-group weight decay and lr).
@@ -41,16 +41,17 @@ inline constexpr int kNoDecayGroup = 1;  ///< biases and normalization scales/sh
 /// gradient arena) and buffers (non-trainable state such as running statistics).
 class Declarations {
  public:
+  /// A trainable tensor, "layers.{i}.<name>" in the arenas, in parameter group `group`.
   void parameter(std::string name, Shape shape, int group = kDecayGroup);
-  void buffer(std::string name, Shape shape);
+  void buffer(std::string name, Shape shape);  ///< non-trainable state, "layers.{i}.<name>"
   /// One declared tensor: name, shape and parameter group.
   struct Entry {
-    std::string name;
-    Shape shape;
-    int group;
+    std::string name;  ///< the layer's own name ("weight")
+    Shape shape;       ///< the tensor's shape
+    int group;         ///< parameter group (buffers: unused)
   };
-  const std::vector<Entry>& parameters() const { return parameters_; }
-  const std::vector<Entry>& buffers() const { return buffers_; }
+  const std::vector<Entry>& parameters() const { return parameters_; }  ///< in declaration order
+  const std::vector<Entry>& buffers() const { return buffers_; }        ///< in declaration order
 
  private:
   std::vector<Entry> parameters_, buffers_;
@@ -68,6 +69,7 @@ class Layer {
   /// a JSON object ("{\"in_features\": 784, ...}"): export_torch writes them so that Python can
   /// rebuild the model (Note [architecture in exports]).
   virtual std::string torch_args() const { return "{}"; }
+  /// Declares the layer's parameters and buffers (none by default).
   virtual void declare(Declarations& /*d*/) const {}
   /// The output width for an input width; throws cutrain::Error if the input does not fit.
   virtual std::int64_t output_features(std::int64_t input_features) const { return input_features; }
@@ -82,6 +84,7 @@ class Layer {
   }
   /// Fills parameters and buffers before training (the default initialization).
   virtual void initialize(LayerContext& /*ctx*/, std::uint64_t /*seed*/) {}
+  /// y = the layer applied to x (x [B, in], y [B, out], both on ctx.device()).
   virtual void forward(LayerContext& ctx, const Matrix& x, Matrix& y) = 0;
   /// dy: gradient w.r.t. y. Writes dx (skipped when dx.data is null: the first layer) and the
   /// gradients of the layer's parameters.
@@ -96,21 +99,21 @@ class LayerContext {
   LayerContext(Resources& r, std::size_t layer_index, bool training, std::uint64_t step);
 
   TensorView parameter(const std::string& name);  ///< "weight" -> layers.{i}.weight
-  TensorView gradient(const std::string& name);
-  TensorView buffer(const std::string& name);
-  float* workspace();
-  Device device() const;
-  NativeStream stream() const;
-  bool training() const { return training_; }
+  TensorView gradient(const std::string& name);   ///< the parameter's gradient twin
+  TensorView buffer(const std::string& name);     ///< "running_mean" -> layers.{i}.running_mean
+  float* workspace();           ///< workspace_floats() floats of scratch, valid during the call
+  Device device() const;        ///< the model's device
+  NativeStream stream() const;  ///< where to issue the layer's work
+  bool training() const { return training_; }  ///< the model's mode
   /// Training forward passes before this one (dropout's stream position); evaluation passes do
   /// not count, so evaluating never changes what training draws next.
   std::uint64_t step() const { return step_; }
-  std::size_t index() const { return index_; }
+  std::size_t index() const { return index_; }  ///< the layer's position in the Sequential
   /// One sample's input and output shapes (Note [layer shapes]).
   const Shape& input_shape() const;
-  const Shape& output_shape() const;
-  std::uint64_t seed() const;
-  Resources& resources() { return r_; }
+  const Shape& output_shape() const;     ///< what output_shape(input_shape()) returned at build
+  std::uint64_t seed() const;            ///< the model's seed
+  Resources& resources() { return r_; }  ///< library internals (src/nn/context.hpp)
 
  private:
   std::string full(const std::string& name) const;

@@ -21,6 +21,7 @@ namespace cutrain::nn {
 /// into the GEMM's epilogue on a GPU.
 class Linear final : public Layer {
  public:
+  /// torch.nn.Linear's arguments; weight [out, in], He or Xavier initialized by what follows.
   Linear(std::int64_t in_features, std::int64_t out_features, bool bias = true);
   std::string kind() const override { return "Linear"; }
   std::string torch_args() const override;
@@ -36,13 +37,15 @@ class Linear final : public Layer {
   /// [Linear and ReLU in one GEMM]): one cuBLASLt call there, which leaves `pre` unwritten, else
   /// pre = x W^T + b and y = relu(pre). Returns whether `pre` was written. Needs a bias.
   bool forward_relu(LayerContext& ctx, const Matrix& x, Matrix& pre, Matrix& y);
-  bool has_bias() const { return bias_; }
+  bool has_bias() const { return bias_; }  ///< bias=true
 
   /// The weight initialization (Sequential sets it from the next activation unless overridden).
   void set_init(init::Scheme scheme) { init_ = scheme; }
-  const std::optional<init::Scheme>& init_scheme() const { return init_; }
-  std::int64_t in_features() const { return in_; }
-  std::int64_t out_features() const { return out_; }
+  const std::optional<init::Scheme>& init_scheme() const {
+    return init_;
+  }                                                   ///< set_init's scheme, if any
+  std::int64_t in_features() const { return in_; }    ///< input width
+  std::int64_t out_features() const { return out_; }  ///< output width
 
  private:
   std::int64_t in_, out_;
@@ -54,13 +57,21 @@ class Linear final : public Layer {
 /// backends.
 class Activation final : public Layer {
  public:
-  enum class Kind { kRelu, kLeakyRelu, kTanh, kSigmoid, kGelu, kSilu };
+  enum class Kind {
+    kRelu,
+    kLeakyRelu,
+    kTanh,
+    kSigmoid,
+    kGelu,
+    kSilu
+  };  ///< torch.nn.ReLU, LeakyReLU, Tanh, Sigmoid, GELU (exact), SiLU
+  /// negative_slope: LeakyReLU's (torch's default 0.01); ignored by the others.
   explicit Activation(Kind kind, float negative_slope = 0.01F);
   static Activation parse(std::string_view name);  ///< relu, leaky_relu, tanh, sigmoid, gelu, silu
   std::string kind() const override;
   std::string torch_args() const override;
-  Kind activation() const { return kind_; }
-  float negative_slope() const { return slope_; }
+  Kind activation() const { return kind_; }        ///< which function
+  float negative_slope() const { return slope_; }  ///< LeakyReLU's slope
   void forward(LayerContext& ctx, const Matrix& x, Matrix& y) override;
   void backward(LayerContext& ctx, const Matrix& x, const Matrix& y, const Matrix& dy,
                 Matrix& dx) override;
@@ -74,6 +85,7 @@ class Activation final : public Layer {
 /// eval mode.
 class Dropout final : public Layer {
  public:
+  /// torch.nn.Dropout(p): p in [0, 1).
   explicit Dropout(float p = 0.5F);
   std::string kind() const override { return "Dropout"; }
   std::string torch_args() const override;
@@ -81,7 +93,7 @@ class Dropout final : public Layer {
   void forward(LayerContext& ctx, const Matrix& x, Matrix& y) override;
   void backward(LayerContext& ctx, const Matrix& x, const Matrix& y, const Matrix& dy,
                 Matrix& dx) override;
-  float p() const { return p_; }
+  float p() const { return p_; }  ///< the drop probability
 
  private:
   float p_;
@@ -96,6 +108,7 @@ class Dropout final : public Layer {
 /// statistics in eval.
 class BatchNorm1d final : public Layer {
  public:
+  /// torch.nn.BatchNorm1d's arguments (track_running_stats on).
   explicit BatchNorm1d(std::int64_t features, float eps = 1e-5F, float momentum = 0.1F,
                        bool affine = true);
   std::string kind() const override { return "BatchNorm1d"; }

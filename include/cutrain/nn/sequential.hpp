@@ -25,12 +25,15 @@ namespace cutrain::nn {
 /// shapes checked at build.
 class Sequential {
  public:
+  /// An empty model whose input rows have `input_features` values.
   explicit Sequential(std::int64_t input_features);
   ~Sequential();
-  Sequential(Sequential&&) noexcept;
-  Sequential& operator=(Sequential&&) noexcept;
+  Sequential(Sequential&&) noexcept;             ///< takes the layers and arenas
+  Sequential& operator=(Sequential&&) noexcept;  ///< takes the layers and arenas
 
+  /// Appends a layer (before build); returns *this for chaining.
   Sequential& add(std::unique_ptr<Layer> layer);
+  /// Appends a layer of type L made from `args`: model.emplace<Linear>(784, 128).
   template <class L, class... Args>
   Sequential& emplace(Args&&... args) {
     return add(std::make_unique<L>(std::forward<Args>(args)...));
@@ -38,7 +41,7 @@ class Sequential {
 
   /// Lays out the arenas on `device` and applies the default initialization from `seed`.
   void build(Device device, std::uint64_t seed);
-  bool built() const;
+  bool built() const;  ///< build() has run
 
   /// x [B, input_features] on the model's device. The returned view is valid until the next
   /// forward. Ordered on `stream`; no host synchronization.
@@ -54,33 +57,35 @@ class Sequential {
   /// For each layer, the indices into parameters().layout().tensors() of its parameters.
   const std::vector<std::vector<std::size_t>>& layer_parameters() const { return layer_params_; }
 
+  /// Training mode (Dropout active, BatchNorm from batch statistics), as torch's train().
   void train(bool on = true) { training_ = on; }
-  void eval() { training_ = false; }
-  bool training() const { return training_; }
+  void eval() { training_ = false; }           ///< inference mode, as torch's eval()
+  bool training() const { return training_; }  ///< the mode forward() runs in
 
-  Arena& parameters();
-  Arena& gradients();
-  Arena& buffers();
-  std::int64_t input_features() const { return input_features_; }
-  std::int64_t output_features() const;
+  Arena& parameters();  ///< every trainable tensor, in one arena ("layers.{i}.weight", ...)
+  Arena& gradients();   ///< the parameters' twin: what backward() writes
+  Arena& buffers();     ///< non-trainable state (BatchNorm's running statistics)
+  std::int64_t input_features() const { return input_features_; }  ///< values per input row
+  std::int64_t output_features() const;  ///< values per output row (classes, targets)
   /// One sample's input shape of layer i (i == size(): the model's output), after build.
   const Shape& shape(std::size_t i) const { return shapes_.at(i); }
-  std::size_t size() const { return layers_.size(); }
-  Layer& layer(std::size_t i) { return *layers_.at(i); }
-  Device device() const;
+  std::size_t size() const { return layers_.size(); }     ///< number of layers
+  Layer& layer(std::size_t i) { return *layers_.at(i); }  ///< layer i (0-based)
+  Device device() const;                                  ///< where the model was built
   std::string summary() const;  ///< one line per layer with shapes and parameter counts
   // Note [architecture in exports]: the layers as PyTorch would build them, a JSON array of
   /// {"type": kind(), "args": torch_args()}; torch.nn.Sequential(*(getattr(torch.nn, m["type"])
   /// (**m["args"]) for m in modules)) is this model (tools/cutrain_torch.py build_model).
   std::string torch_modules() const;
-  std::uint64_t seed() const { return seed_; }
+  std::uint64_t seed() const { return seed_; }  ///< build's seed (Dropout's masks derive from it)
   /// Forward passes so far (Dropout draws its masks from seed and this count); checkpoints save
   /// and restore it so a resumed run draws the same masks.
   std::uint64_t forward_count() const { return steps_; }
-  void set_forward_count(std::uint64_t n) { steps_ = n; }
+  void set_forward_count(std::uint64_t n) { steps_ = n; }  ///< a checkpoint's forward_count()
   /// Forward passes in training mode: what torch.nn.BatchNorm1d's num_batches_tracked counts
   /// (export_torch writes it there); checkpoints save and restore it too.
   std::uint64_t training_forward_count() const { return training_steps_; }
+  /// A checkpoint's training_forward_count().
   void set_training_forward_count(std::uint64_t n) { training_steps_ = n; }
   /// The seed Dropout's masks derive from (build's seed); checkpoints restore it.
   void set_seed(std::uint64_t seed);
