@@ -16,7 +16,7 @@ namespace cutrain::optim {
 class LrSchedule {
  public:
   virtual ~LrSchedule() = default;
-  virtual double lr(std::int64_t k) const = 0;
+  virtual double lr(std::int64_t k) const = 0;  ///< the learning rate for step (or epoch) k
   /// For metric-driven schedules (ReduceLrOnPlateau): report the epoch's validation metric.
   virtual void observe(double /*metric*/) {}
 
@@ -24,7 +24,7 @@ class LrSchedule {
   /// metadata and restores it on resume, so a resumed run continues the same schedule. Closed
   /// forms of k have none.
   using State = std::map<std::string, std::string>;
-  virtual State state() const { return {}; }
+  virtual State state() const { return {}; }  ///< see LrSchedule::State
   /// Restores state(). A missing or malformed entry throws cutrain::Error naming it, and nothing
   /// changes; with apply = false it only checks.
   virtual void load_state(const State& /*state*/, bool /*apply*/ = true) {}
@@ -33,8 +33,9 @@ class LrSchedule {
 /// lr(k) = base
 class ConstantLr final : public LrSchedule {
  public:
+  /// The parameters of the formula above (torch.optim.lr_scheduler's names).
   explicit ConstantLr(double base);
-  double lr(std::int64_t) const override { return base_; }
+  double lr(std::int64_t) const override { return base_; }  ///< the current value
 
  private:
   double base_;
@@ -43,8 +44,9 @@ class ConstantLr final : public LrSchedule {
 /// StepLR: lr(k) = base * gamma^floor(k / step_size)
 class StepLr final : public LrSchedule {
  public:
+  /// The parameters of the formula above (torch.optim.lr_scheduler's names).
   StepLr(double base, std::int64_t step_size, double gamma);
-  double lr(std::int64_t k) const override;
+  double lr(std::int64_t k) const override;  ///< the learning rate for step (or epoch) k
 
  private:
   double base_, gamma_;
@@ -54,8 +56,9 @@ class StepLr final : public LrSchedule {
 /// MultiStepLR: lr(k) = base * gamma^(number of milestones <= k)
 class MultiStepLr final : public LrSchedule {
  public:
+  /// The parameters of the formula above (torch.optim.lr_scheduler's names).
   MultiStepLr(double base, std::vector<std::int64_t> milestones, double gamma);
-  double lr(std::int64_t k) const override;
+  double lr(std::int64_t k) const override;  ///< the learning rate for step (or epoch) k
 
  private:
   double base_, gamma_;
@@ -65,8 +68,9 @@ class MultiStepLr final : public LrSchedule {
 /// ExponentialLR: lr(k) = base * gamma^k
 class ExponentialLr final : public LrSchedule {
  public:
+  /// The parameters of the formula above (torch.optim.lr_scheduler's names).
   ExponentialLr(double base, double gamma);
-  double lr(std::int64_t k) const override;
+  double lr(std::int64_t k) const override;  ///< the learning rate for step (or epoch) k
 
  private:
   double base_, gamma_;
@@ -76,8 +80,9 @@ class ExponentialLr final : public LrSchedule {
 ///   lr(k) = (1 - a) * base + a * final   for k < tau,   final afterwards.
 class LinearDecayLr final : public LrSchedule {
  public:
+  /// The parameters of the formula above (torch.optim.lr_scheduler's names).
   LinearDecayLr(double base, double final_lr, std::int64_t tau);
-  double lr(std::int64_t k) const override;
+  double lr(std::int64_t k) const override;  ///< the learning rate for step (or epoch) k
 
  private:
   double base_, final_;
@@ -89,10 +94,12 @@ class LinearDecayLr final : public LrSchedule {
 /// t_mult after each restart; k counts within the current period.
 class CosineLr final : public LrSchedule {
  public:
+  /// The parameters of the formula above (torch.optim.lr_scheduler's names).
   CosineLr(double base, std::int64_t t_max, double eta_min = 0.0);
+  /// CosineAnnealingWarmRestarts(T_0 = t_0, T_mult = t_mult, eta_min).
   static CosineLr with_restarts(double base, std::int64_t t_0, std::int64_t t_mult,
                                 double eta_min = 0.0);
-  double lr(std::int64_t k) const override;
+  double lr(std::int64_t k) const override;  ///< the learning rate for step (or epoch) k
 
  private:
   double base_, eta_min_;
@@ -111,11 +118,12 @@ class CosineLr final : public LrSchedule {
 /// fraction of the phase done. Steps past the last hold `final` (PyTorch raises there).
 class OneCycleLr final : public LrSchedule {
  public:
-  enum class Anneal { kCos, kLinear };
+  enum class Anneal { kCos, kLinear };  ///< anneal_strategy "cos" or "linear"
+  /// The parameters of the formula above (torch.optim.lr_scheduler's names).
   OneCycleLr(double max_lr, std::int64_t total_steps, double pct_start = 0.3,
              Anneal anneal = Anneal::kCos, double div_factor = 25.0, double final_div_factor = 1e4,
              bool three_phase = false);
-  double lr(std::int64_t k) const override;
+  double lr(std::int64_t k) const override;  ///< the learning rate for step (or epoch) k
 
  private:
   struct Phase {
@@ -130,10 +138,11 @@ class OneCycleLr final : public LrSchedule {
 /// start_factor + (1 - start_factor) * k / warmup (PyTorch's LinearLR chained multiplicatively).
 class WarmupLr final : public LrSchedule {
  public:
+  /// The parameters of the formula above (torch.optim.lr_scheduler's names).
   WarmupLr(std::unique_ptr<LrSchedule> inner, std::int64_t warmup, double start_factor = 0.0);
-  double lr(std::int64_t k) const override;
+  double lr(std::int64_t k) const override;  ///< the learning rate for step (or epoch) k
   void observe(double metric) override { inner_->observe(metric); }
-  State state() const override { return inner_->state(); }
+  State state() const override { return inner_->state(); }  ///< see LrSchedule::State
   void load_state(const State& s, bool apply = true) override { inner_->load_state(s, apply); }
 
  private:
@@ -147,12 +156,13 @@ class WarmupLr final : public LrSchedule {
 /// `cooldown` observations pass before counting again. lr(k) is the current value.
 class ReduceLrOnPlateau final : public LrSchedule {
  public:
+  /// The parameters of the formula above (torch.optim.lr_scheduler's names).
   ReduceLrOnPlateau(double base, double factor = 0.1, std::int64_t patience = 10,
                     double threshold = 1e-4, std::int64_t cooldown = 0, double min_lr = 0.0);
-  double lr(std::int64_t) const override { return lr_; }
+  double lr(std::int64_t) const override { return lr_; }  ///< the current value
   void observe(double metric) override;
   /// "lr", "best", "bad", "cooldown_left"
-  State state() const override;
+  State state() const override;  ///< see LrSchedule::State
   void load_state(const State& s, bool apply = true) override;
 
  private:

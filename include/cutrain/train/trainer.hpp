@@ -36,15 +36,15 @@ namespace cutrain::train {
 
 /// One epoch's record: learning rate, losses, accuracy, gradient norm, skipped steps and timing.
 struct EpochMetrics {
-  std::int64_t epoch = 0;  ///< 1-based
-  double lr = 0;
-  double train_loss = 0;
-  double val_loss = 0;      ///< NaN without validation data
-  double val_accuracy = 0;  ///< NaN without validation data, or for regression
-  double grad_norm = 0;     ///< mean pre-clip global norm over the epoch's steps
-  std::int64_t skipped_steps = 0;
-  double seconds = 0;
-  double samples_per_second = 0;
+  std::int64_t epoch = 0;          ///< 1-based
+  double lr = 0;                   ///< the learning rate at the epoch's end
+  double train_loss = 0;           ///< mean training loss over the epoch's batches
+  double val_loss = 0;             ///< NaN without validation data
+  double val_accuracy = 0;         ///< NaN without validation data, or for regression
+  double grad_norm = 0;            ///< mean pre-clip global norm over the epoch's steps
+  std::int64_t skipped_steps = 0;  ///< steps the non-finite guard skipped
+  double seconds = 0;              ///< wall time of the epoch's training
+  double samples_per_second = 0;   ///< training samples over seconds
   /// Host time until the epoch's last step was enqueued. On a GPU nothing in a step waits for the
   /// device, so when this is close to `seconds` the host (launches, the loader) sets the pace,
   /// and when it is much smaller the GPU does.
@@ -55,35 +55,36 @@ struct EpochMetrics {
 class Callback {
  public:
   virtual ~Callback() = default;
-  virtual void on_epoch_begin(std::int64_t /*epoch*/) {}
-  virtual void on_batch_end(std::int64_t /*epoch*/, std::int64_t /*batch*/) {}
-  virtual void on_epoch_end(const EpochMetrics& /*m*/) {}
+  virtual void on_epoch_begin(std::int64_t /*epoch*/) {}  ///< before epoch `epoch` (1-based)
+  virtual void on_batch_end(std::int64_t /*epoch*/, std::int64_t /*batch*/) {
+  }  ///< after batch `batch` (1-based) is issued
+  virtual void on_epoch_end(const EpochMetrics& /*m*/) {}  ///< with the epoch's record
 };
 
 /// Everything a Trainer run is configured by: epochs, batch size, clipping, schedule, validation,
 /// checkpoints.
 struct TrainerOptions {
-  std::int64_t epochs = 10;  ///< total epochs (a resumed run continues up to this)
-  std::int64_t batch_size = 64;
+  std::int64_t epochs = 10;      ///< total epochs (a resumed run continues up to this)
+  std::int64_t batch_size = 64;  ///< samples per batch (per rank)
   /// Gradient accumulation (Note [gradient accumulation], src/train/gradient_accumulator.hpp):
   /// this many batches of batch_size make one optimizer step, whose gradient is the mean over
   /// all their samples - one batch of accumulate_steps x batch_size samples in the memory of one
   /// batch. The clip, the all-reduce (one, even with bucket_bytes) and the step run once per
   /// group; checkpoint_every and a per-iteration schedule count optimizer steps.
   std::int64_t accumulate_steps = 1;
-  bool shuffle = true;
-  bool drop_last = false;
-  std::uint64_t seed = 0;
-  float clip_norm = 0;  ///< 0: no clipping (the non-finite guard is always on)
+  bool shuffle = true;     ///< a new seeded permutation each epoch
+  bool drop_last = false;  ///< drop each epoch's last partial batch (DataLoader's drop_last)
+  std::uint64_t seed = 0;  ///< the shuffle's seed
+  float clip_norm = 0;     ///< 0: no clipping (the non-finite guard is always on)
   std::shared_ptr<optim::LrSchedule> schedule;  ///< null: the optimizer's lr stays
-  bool schedule_per_iteration = true;
+  bool schedule_per_iteration = true;           ///< the schedule counts steps (else epochs)
   std::int64_t patience = 0;  ///< early stopping: epochs without improvement of `monitor`; 0: off
   double min_delta = 0;       ///< the least change of `monitor` that counts as an improvement
   /// What early stopping and restore_best judge (Keras' EarlyStopping(monitor=...)): the
   /// validation loss (lower is better) or, for labels, the validation accuracy (higher is
   /// better). A resumed run must monitor what its checkpoint did.
   enum class Monitor { kValLoss, kValAccuracy };
-  Monitor monitor = Monitor::kValLoss;
+  Monitor monitor = Monitor::kValLoss;  ///< see Monitor
   /// With patience > 0, at the end of fit() - an early stop or the last epoch, not an interruption
   /// - put the weights (and BatchNorm statistics) of the epoch with the best `monitor` value back
   /// into the model (FitResult::best_epoch says which; the last checkpoint keeps the last epoch's,
@@ -99,8 +100,8 @@ struct TrainerOptions {
   /// these checkpoints, or at the epoch's end.
   std::int64_t checkpoint_every = 0;
   std::map<std::string, std::string> checkpoint_metadata;  ///< e.g. the CLI's configuration
-  bool progress = true;  ///< a bar on a TTY, one line per epoch otherwise
-  float label_smoothing = 0;
+  bool progress = true;       ///< a bar on a TTY, one line per epoch otherwise
+  float label_smoothing = 0;  ///< CrossEntropyLoss(label_smoothing=), in [0, 1]
   /// Empty, or one weight per class (the model's outputs): the cross-entropy weighs each sample by
   /// its class's weight and takes the mean over the batch's total weight
   /// (CrossEntropyLoss(weight=); data::balanced_class_weights() gives scikit-learn's "balanced").
@@ -130,9 +131,9 @@ struct TrainerOptions {
 /// What Trainer::fit did: every epoch's metrics, the best epoch, whether it stopped early or was
 /// interrupted.
 struct FitResult {
-  std::vector<EpochMetrics> history;
-  std::int64_t best_epoch = 0;  ///< the best validation loss's epoch (patience > 0), else 0
-  bool stopped_early = false;
+  std::vector<EpochMetrics> history;  ///< one record per epoch run
+  std::int64_t best_epoch = 0;        ///< the best validation loss's epoch (patience > 0), else 0
+  bool stopped_early = false;         ///< patience ran out
   bool interrupted = false;  ///< request_stop(): the state was checkpointed and fit() returned
 };
 
@@ -140,10 +141,12 @@ struct FitResult {
 /// schedules, checkpoints that resume exactly.
 class Trainer {
  public:
+  /// Trains `model` with `optimizer` (both built on one device) as `options` say; both must
+  /// outlive the Trainer.
   Trainer(nn::Sequential& model, optim::Optimizer& optimizer, TrainerOptions options);
   ~Trainer();
 
-  void add_callback(std::shared_ptr<Callback> callback);
+  void add_callback(std::shared_ptr<Callback> callback);  ///< called at epoch and batch boundaries
   /// Trains from the current state (epoch 0, or where resume() left off) up to options.epochs.
   FitResult fit(const data::Dataset& train, const data::Dataset* validation = nullptr);
   /// In eval mode, over a data set with labels: the mean softmax cross-entropy (with the
@@ -180,7 +183,9 @@ class Trainer {
   /// every rank stops at the same step - a preempted job (SIGTERM to every rank) loses at most
   /// checkpoint_every steps.
   void request_stop() noexcept { stop_requested_.store(true, std::memory_order_relaxed); }
-  const TrainState& state() const { return state_; }
+  const TrainState& state() const {
+    return state_;
+  }  ///< where the run stands (what a checkpoint saves)
 
  private:
   struct Impl;
