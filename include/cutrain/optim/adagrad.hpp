@@ -16,19 +16,20 @@ namespace cutrain::optim {
 
 /// torch.optim.Adagrad's hyperparameters.
 struct AdagradOptions {
-  float lr = 0.01F;
-  float lr_decay = 0.0F;
-  float weight_decay = 0.0F;
-  float initial_accumulator_value = 0.0F;
-  float eps = 1e-10F;
-  bool maximize = false;
+  float lr = 0.01F;                        ///< torch.optim.Adagrad's lr
+  float lr_decay = 0.0F;                   ///< torch.optim.Adagrad's lr_decay
+  float weight_decay = 0.0F;               ///< torch.optim.Adagrad's weight_decay
+  float initial_accumulator_value = 0.0F;  ///< torch.optim.Adagrad's initial_accumulator_value
+  float eps = 1e-10F;                      ///< torch.optim.Adagrad's eps
+  bool maximize = false;                   ///< torch.optim.Adagrad's maximize
 };
 
 /// AdaGrad (torch.optim.Adagrad) as one fused launch per step.
 class Adagrad final : public Optimizer {
  public:
+  /// An optimizer for the arena `params` (its layout and device); options checked here.
   Adagrad(const Arena& params, const AdagradOptions& options);
-  const AdagradOptions& options() const { return options_; }
+  const AdagradOptions& options() const { return options_; }  ///< as constructed
 
  private:
   void run(const detail::StepLaunch& launch) override;

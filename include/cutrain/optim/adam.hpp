@@ -20,23 +20,25 @@ namespace cutrain::optim {
 
 /// torch.optim.Adam / AdamW hyperparameters, amsgrad included.
 struct AdamOptions {
-  float lr = 1e-3F;
-  float beta1 = 0.9F;
-  float beta2 = 0.999F;
-  float eps = 1e-8F;
+  float lr = 1e-3F;           ///< torch.optim.Adam / AdamW's lr
+  float beta1 = 0.9F;         ///< betas[0] of torch.optim.Adam / AdamW
+  float beta2 = 0.999F;       ///< betas[1] of torch.optim.Adam / AdamW
+  float eps = 1e-8F;          ///< torch.optim.Adam / AdamW's eps
   float weight_decay = 0.0F;  ///< Adam: L2; AdamW: decoupled
-  bool amsgrad = false;
-  bool maximize = false;
+  bool amsgrad = false;       ///< torch.optim.Adam / AdamW's amsgrad
+  bool maximize = false;      ///< torch.optim.Adam / AdamW's maximize
 };
 
 /// Adam, AdamW and AMSGrad (torch.optim semantics) as one fused launch per step over the whole
 /// arena.
 class Adam : public Optimizer {
  public:
+  /// Adam (L2 weight decay) for the arena `params`; options checked here.
   Adam(const Arena& params, const AdamOptions& options);
-  const AdamOptions& options() const { return options_; }
+  const AdamOptions& options() const { return options_; }  ///< as constructed
 
  protected:
+  /// decoupled: AdamW's weight decay (lr x weight_decay x p subtracted), else Adam's L2.
   Adam(const Arena& params, const AdamOptions& options, bool decoupled);
 
  private:
@@ -51,11 +53,13 @@ class Adam : public Optimizer {
 /// AdamW: Adam with decoupled weight decay (PyTorch's default weight_decay for AdamW is 1e-2).
 class AdamW final : public Adam {
  public:
+  /// torch.optim.AdamW's defaults (weight_decay 1e-2).
   static AdamOptions defaults() {
     AdamOptions o;
     o.weight_decay = 1e-2F;
     return o;
   }
+  /// AdamW for the arena `params`; options checked here.
   AdamW(const Arena& params, const AdamOptions& options);
 };
 

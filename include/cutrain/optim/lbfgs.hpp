@@ -31,13 +31,13 @@ namespace cutrain::optim {
 struct Blas1;  ///< src/optim/blas1.hpp
 
 struct LbfgsOptions {
-  float lr = 1.0F;
-  int max_iter = 20;
-  int max_eval = 0;  ///< 0: max_iter * 5 / 4
-  double tolerance_grad = 1e-7;
-  double tolerance_change = 1e-9;
-  int history_size = 100;
-  std::string line_search_fn;  ///< "" (none) or "strong_wolfe"
+  float lr = 1.0F;                 ///< torch.optim.LBFGS's lr
+  int max_iter = 20;               ///< torch.optim.LBFGS's max_iter
+  int max_eval = 0;                ///< 0: max_iter * 5 / 4
+  double tolerance_grad = 1e-7;    ///< torch.optim.LBFGS's tolerance_grad
+  double tolerance_change = 1e-9;  ///< torch.optim.LBFGS's tolerance_change
+  int history_size = 100;          ///< torch.optim.LBFGS's history_size
+  std::string line_search_fn;      ///< "" (none) or "strong_wolfe"
 };
 
 /// L-BFGS with a strong-Wolfe line search (torch.optim.LBFGS semantics), for full-batch training of
@@ -47,12 +47,13 @@ class Lbfgs {
   /// The closure computes the loss at the current params and writes d(loss)/d(params) into
   /// `grads` (same layout and device as `params`); it returns the loss.
   using Closure = std::function<double()>;
+  /// Full-batch L-BFGS on `params`, reading the gradients the closure writes into `grads`.
   Lbfgs(Arena& params, Arena& grads, const LbfgsOptions& options);
   ~Lbfgs();
   /// One torch.optim.LBFGS.step(closure): returns the loss of the first evaluation.
   double step(const Closure& closure);
-  std::int64_t function_evaluations() const { return func_evals_; }
-  std::int64_t iterations() const { return n_iter_; }
+  std::int64_t function_evaluations() const { return func_evals_; }  ///< closure calls so far
+  std::int64_t iterations() const { return n_iter_; }                ///< L-BFGS iterations so far
 
  private:
   int strong_wolfe(const Closure& closure, double& loss, double gtd);

@@ -27,7 +27,7 @@ inline constexpr std::int64_t kMaxNewtonSize = 16384;
 
 /// Damping and stopping rules of the exact Newton method.
 struct NewtonOptions {
-  int max_iter = 50;
+  int max_iter = 50;             ///< Newton iterations, at most
   double tolerance_grad = 1e-8;  ///< stop when |g|_2 <= this
   double damping = 0;            ///< initial lambda (>= 0)
   double armijo_c1 = 1e-4;       ///< in (0, 0.5)
@@ -36,8 +36,8 @@ struct NewtonOptions {
 
 /// How a Newton solve ended: the final loss and gradient norm, iterations and the path taken.
 struct NewtonResult {
-  double loss = 0;
-  double grad_norm = 0;
+  double loss = 0;         ///< the objective at the end
+  double grad_norm = 0;    ///< |g|_2 at the end
   bool converged = false;  ///< grad_norm <= tolerance_grad
   int iterations = 0;      ///< Newton steps taken
   int evaluations = 0;     ///< objective calls (with or without Hessian)
@@ -54,7 +54,7 @@ class Newton {
   /// n x n Hessian (row-major; only symmetry is assumed, either triangle may be read).
   using Objective = std::function<double(std::span<const double> x, std::span<double> grad,
                                          std::span<double> hessian)>;
-  explicit Newton(const NewtonOptions& options = {});
+  explicit Newton(const NewtonOptions& options = {});  ///< options checked here
   /// Minimizes from x (updated in place). Throws cutrain::Error on bad sizes, a non-finite
   /// loss at the start, or a line search that cannot decrease f (a non-smooth objective).
   NewtonResult minimize(const Objective& f, std::vector<double>& x) const;
@@ -77,8 +77,10 @@ class LogisticRegression {
   LogisticRegression(std::span<const float> x, std::span<const std::int32_t> labels,
                      std::int64_t features, double l2);
   std::int64_t size() const { return features_ + 1; }  ///< parameters: weights and bias
+  /// The objective at theta; writes its gradient and (when not empty) its Hessian, row-major.
   double operator()(std::span<const double> theta, std::span<double> grad,
                     std::span<double> hessian) const;
+  /// This problem as Newton::minimize's objective.
   Newton::Objective objective() const {
     return [this](std::span<const double> t, std::span<double> g, std::span<double> h) {
       return (*this)(t, g, h);

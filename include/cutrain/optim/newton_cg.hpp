@@ -23,10 +23,10 @@ namespace cutrain::optim {
 struct Blas1;  ///< src/optim/blas1.hpp
 
 struct NewtonCgOptions {
-  int max_iter = 20;  ///< Newton iterations per step()
-  int cg_max_iter = 50;
-  double damping = 1e-3;  ///< initial lambda
-  double min_damping = 1e-8;
+  int max_iter = 20;             ///< Newton iterations per step()
+  int cg_max_iter = 50;          ///< conjugate-gradient iterations per Newton iteration, at most
+  double damping = 1e-3;         ///< initial lambda
+  double min_damping = 1e-8;     ///< the damping never falls below this
   double tolerance_grad = 1e-6;  ///< stop when |g|_2 <= this
 };
 
@@ -35,14 +35,15 @@ struct NewtonCgOptions {
 class NewtonCg {
  public:
   using Closure = std::function<double()>;  ///< loss at params; writes grads
+  /// Newton-CG on `params`, reading the gradients the closure writes into `grads`.
   NewtonCg(Arena& params, Arena& grads, const NewtonCgOptions& options);
   ~NewtonCg();
   /// Runs up to max_iter Newton iterations; returns the final loss.
   double step(const Closure& closure);
-  std::int64_t iterations() const { return iterations_; }
-  std::int64_t function_evaluations() const { return evals_; }
-  double gradient_norm() const { return grad_norm_; }
-  double damping() const { return lambda_; }
+  std::int64_t iterations() const { return iterations_; }       ///< Newton iterations so far
+  std::int64_t function_evaluations() const { return evals_; }  ///< closure calls so far
+  double gradient_norm() const { return grad_norm_; }           ///< |g|_2 after the last step()
+  double damping() const { return lambda_; }  ///< the current Levenberg-Marquardt lambda
 
  private:
   Arena& params_;

@@ -33,8 +33,8 @@ namespace cutrain::optim {
 ///   skip:       when *skip != 0 the step changes nothing: parameters, state and t stay as they
 ///               were (the non-finite guard), and the skip counter increments.
 struct StepGuard {
-  const float* grad_scale = nullptr;
-  const std::int32_t* skip = nullptr;
+  const float* grad_scale = nullptr;   ///< device float: gradients are multiplied by it (null: 1)
+  const std::int32_t* skip = nullptr;  ///< device int32: non-zero skips the step (null: never)
 };
 
 /// Per parameter-group settings (groups come from ArenaLayout: each is one contiguous range).
@@ -45,8 +45,8 @@ struct GroupOptions {
 
 /// A named optimizer state arena ("exp_avg", "momentum_buffer", ...), in PyTorch's state names.
 struct NamedState {
-  std::string name;
-  Arena* arena;
+  std::string name;  ///< torch.optim's state key ("exp_avg", ...)
+  Arena* arena;      ///< the state, in the parameters' layout
 };
 
 namespace detail {
@@ -107,19 +107,21 @@ class Optimizer {
   void step(Arena& params, const Arena& grads, GradClipper& clipper, NativeStream stream = nullptr,
             float* norm_out = nullptr);
 
-  float lr() const { return lr_; }
-  void set_lr(float lr);  ///< e.g. from an LrSchedule, before each step
+  float lr() const { return lr_; }  ///< the base learning rate (groups scale it)
+  void set_lr(float lr);            ///< e.g. from an LrSchedule, before each step
+  /// Group `group`'s lr scale and weight decay (e.g. no weight decay on biases, kNoDecayGroup).
   void set_group(int group, GroupOptions options);
 
   /// Steps issued by the host so far (no sync).
   std::int64_t issued_steps() const { return issued_; }
   /// Steps applied and skipped on the device. These read device memory: a synchronization.
   std::int64_t applied_steps() const;
-  std::int64_t skipped_steps() const;
+  std::int64_t skipped_steps() const;  ///< steps the non-finite guard skipped
 
   /// The state arenas, for checkpoints; the step counter is saved with applied_steps() and
   /// restored with set_step_counts().
   std::vector<NamedState> state();
+  /// Restores a checkpoint's counts (bias corrections continue from `applied`).
   void set_step_counts(std::int64_t applied, std::int64_t skipped);
 
   /// Note [16-bit compute copy] (cutrain/precision.hpp): from now on every step also writes the
@@ -135,15 +137,16 @@ class Optimizer {
   /// or a checkpoint: the same bits as an uninterrupted run). Reads the step counter: a sync.
   void refresh_compute_copy(const Arena& params);
   const std::string& name() const { return name_; }  ///< torch.optim's class name ("AdamW", ...)
-  Device device() const { return device_; }
+  Device device() const { return device_; }          ///< where its state lives
   const ArenaLayout& layout() const { return *layout_; }  ///< of the parameters it updates
 
  protected:
+  /// `name`: torch.optim's class name; the arena fixes the layout and device.
   Optimizer(std::string name, const Arena& params, float lr, float weight_decay);
   Arena& add_state(std::string name);  ///< a zero-filled state arena like the parameters
 
-  virtual void run(const detail::StepLaunch& launch) = 0;
-  std::vector<detail::GroupValues> group_values() const;
+  virtual void run(const detail::StepLaunch& launch) = 0;  ///< the rule's launch
+  std::vector<detail::GroupValues> group_values() const;   ///< each group's range, lr and decay
 
  private:
   void check_arenas(const Arena& params, const Arena& grads) const;

@@ -25,21 +25,22 @@ namespace cutrain::optim {
 
 /// torch.optim.RMSprop's hyperparameters (centered, momentum).
 struct RmspropOptions {
-  float lr = 0.01F;
-  float alpha = 0.99F;
-  float eps = 1e-8F;
-  float weight_decay = 0.0F;
-  float momentum = 0.0F;
-  bool centered = false;
-  bool nesterov = false;  ///< extension: Deep Learning book Algorithm 8.6
-  bool maximize = false;
+  float lr = 0.01F;           ///< torch.optim.RMSprop's lr
+  float alpha = 0.99F;        ///< torch.optim.RMSprop's alpha
+  float eps = 1e-8F;          ///< torch.optim.RMSprop's eps
+  float weight_decay = 0.0F;  ///< torch.optim.RMSprop's weight_decay
+  float momentum = 0.0F;      ///< torch.optim.RMSprop's momentum
+  bool centered = false;      ///< torch.optim.RMSprop's centered
+  bool nesterov = false;      ///< extension: Deep Learning book Algorithm 8.6
+  bool maximize = false;      ///< torch.optim.RMSprop's maximize
 };
 
 /// RMSProp, plain, centered or with momentum (torch.optim.RMSprop), as one fused launch per step.
 class Rmsprop final : public Optimizer {
  public:
+  /// An optimizer for the arena `params`; options checked here.
   Rmsprop(const Arena& params, const RmspropOptions& options);
-  const RmspropOptions& options() const { return options_; }
+  const RmspropOptions& options() const { return options_; }  ///< as constructed
 
  private:
   void run(const detail::StepLaunch& launch) override;

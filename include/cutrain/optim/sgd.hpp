@@ -20,12 +20,12 @@ namespace cutrain::optim {
 
 /// torch.optim.SGD's hyperparameters (momentum, dampening, Nesterov, weight decay).
 struct SgdOptions {
-  float lr = 0.01F;
-  float momentum = 0.0F;
-  float dampening = 0.0F;
-  float weight_decay = 0.0F;
-  bool nesterov = false;
-  bool maximize = false;
+  float lr = 0.01F;           ///< torch.optim.SGD's lr
+  float momentum = 0.0F;      ///< torch.optim.SGD's momentum
+  float dampening = 0.0F;     ///< torch.optim.SGD's dampening
+  float weight_decay = 0.0F;  ///< torch.optim.SGD's weight_decay
+  bool nesterov = false;      ///< torch.optim.SGD's nesterov
+  bool maximize = false;      ///< torch.optim.SGD's maximize
 };
 
 /// SGD with momentum or Nesterov (torch.optim.SGD) as one fused launch per step.
@@ -33,7 +33,7 @@ class Sgd final : public Optimizer {
  public:
   /// Allocates the momentum buffer (when momentum != 0) like `params`. Throws on bad options.
   Sgd(const Arena& params, const SgdOptions& options);
-  const SgdOptions& options() const { return options_; }
+  const SgdOptions& options() const { return options_; }  ///< as constructed
 
  private:
   void run(const detail::StepLaunch& launch) override;
