@@ -31,6 +31,7 @@ NormType parse_norm_type(std::string_view text);  ///< "2", "l2", "inf", "linf"
 /// synchronisation (Note [clip scale on device]).
 class GradClipper {
  public:
+  /// Clips to max_norm (+inf: the non-finite guard only) by the L2 or infinity norm.
   GradClipper(Device device, float max_norm, NormType type = NormType::kL2);
 
   /// Reduces `grads` and writes norm, scale and skip on the device. No host synchronization.
@@ -41,13 +42,13 @@ class GradClipper {
 
   /// Results of the last run(); each reads device memory (a synchronization).
   float last_norm() const;
-  float last_scale() const;
-  bool last_nonfinite() const;
+  float last_scale() const;     ///< the last clip coefficient (1 when unclipped)
+  bool last_nonfinite() const;  ///< the last gradients held inf or NaN (the step was skipped)
 
   /// The last pre-clip norm, on the device (copy it asynchronously; no sync).
   const float* device_norm() const;
-  float max_norm() const { return max_norm_; }
-  NormType type() const { return type_; }
+  float max_norm() const { return max_norm_; }  ///< as constructed
+  NormType type() const { return type_; }       ///< as constructed
 
   /// Note [replicas reduce alike]: data-parallel replicas must compute the same norm bits, on
   /// any mix of GPU models. The norm kernel's partition depends on the arena's size alone; a

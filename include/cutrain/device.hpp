@@ -14,6 +14,7 @@ namespace cutrain {
 /// Where memory lives and work runs: the CPU or one CUDA device.
 class Device {
  public:
+  /// The backend.
   enum class Kind { kCpu, kCuda };  ///< the backend
 
   constexpr Device() = default;                                    ///< the CPU

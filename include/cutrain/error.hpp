@@ -15,7 +15,7 @@ namespace cutrain {
 /// the fix.
 class Error : public std::runtime_error {
  public:
-  explicit Error(const std::string& what) : std::runtime_error(what) {}
+  explicit Error(const std::string& what) : std::runtime_error(what) {}  ///< what: the message
 };
 
 namespace detail {

@@ -34,14 +34,15 @@ double gain(Nonlinearity nonlinearity, double negative_slope = 0.01);
 enum class FanMode { kFanIn, kFanOut };
 /// A weight's fan-in and fan-out, computed from its shape as PyTorch does.
 struct Fans {
-  std::int64_t in = 0;
-  std::int64_t out = 0;
+  std::int64_t in = 0;   ///< fan_in
+  std::int64_t out = 0;  ///< fan_out
 };
 Fans fans(const Shape& shape);  ///< needs at least 2 dimensions, as in PyTorch
 
 /// An initialization rule (zeros, constant, uniform, normal, Xavier, He, ...) with its arguments,
 /// torch.nn.init's semantics.
 struct Scheme {
+  /// The rule (torch.nn.init's function).
   enum class Kind {
     kZeros,
     kConstant,
@@ -52,22 +53,32 @@ struct Scheme {
     kKaimingUniform,
     kKaimingNormal
   };
-  Kind kind = Kind::kZeros;
+  Kind kind = Kind::kZeros;  ///< which rule
   double p0 = 0.0;  ///< constant value | uniform low | normal mean | xavier gain | kaiming slope
   double p1 = 0.0;  ///< uniform high | normal std
   Nonlinearity nonlinearity = Nonlinearity::kRelu;  ///< kaiming
   FanMode mode = FanMode::kFanIn;                   ///< kaiming
 
-  static Scheme zeros() { return {}; }
-  static Scheme constant(double value) { return {Kind::kConstant, value}; }
-  static Scheme uniform(double low, double high) { return {Kind::kUniform, low, high}; }
-  static Scheme normal(double mean, double std) { return {Kind::kNormal, mean, std}; }
-  static Scheme xavier_uniform(double gain = 1.0) { return {Kind::kXavierUniform, gain}; }
-  static Scheme xavier_normal(double gain = 1.0) { return {Kind::kXavierNormal, gain}; }
+  static Scheme zeros() { return {}; }                                       ///< nn.init.zeros_
+  static Scheme constant(double value) { return {Kind::kConstant, value}; }  ///< nn.init.constant_
+  static Scheme uniform(double low, double high) {
+    return {Kind::kUniform, low, high};
+  }  ///< nn.init.uniform_
+  static Scheme normal(double mean, double std) {
+    return {Kind::kNormal, mean, std};
+  }  ///< nn.init.normal_
+  static Scheme xavier_uniform(double gain = 1.0) {
+    return {Kind::kXavierUniform, gain};
+  }  ///< nn.init.xavier_uniform_
+  static Scheme xavier_normal(double gain = 1.0) {
+    return {Kind::kXavierNormal, gain};
+  }  ///< nn.init.xavier_normal_
+  /// nn.init.kaiming_uniform_ (He).
   static Scheme kaiming_uniform(Nonlinearity nl = Nonlinearity::kRelu,
                                 FanMode mode = FanMode::kFanIn, double negative_slope = 0.0) {
     return {Kind::kKaimingUniform, negative_slope, 0.0, nl, mode};
   }
+  /// nn.init.kaiming_normal_ (He).
   static Scheme kaiming_normal(Nonlinearity nl = Nonlinearity::kRelu,
                                FanMode mode = FanMode::kFanIn, double negative_slope = 0.0) {
     return {Kind::kKaimingNormal, negative_slope, 0.0, nl, mode};
@@ -78,11 +89,13 @@ struct Scheme {
 
 /// What a scheme samples for a tensor of `shape`: the fans and gains resolved.
 struct Distribution {
-  enum class Family { kConstant, kUniform, kNormal } family = Family::kConstant;
-  double p0 = 0.0;  ///< constant value | low | mean
-  double p1 = 0.0;  ///< high | std
-  double mean() const;
-  double variance() const;
+  /// The distribution's family.
+  enum class Family { kConstant, kUniform, kNormal };
+  Family family = Family::kConstant;  ///< which family p0 and p1 parameterize
+  double p0 = 0.0;                    ///< constant value | low | mean
+  double p1 = 0.0;                    ///< high | std
+  double mean() const;                ///< of the distribution
+  double variance() const;            ///< of the distribution
 };
 Distribution resolve(const Scheme& scheme, const Shape& shape);  ///< throws on bad parameters
 

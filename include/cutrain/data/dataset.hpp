@@ -14,26 +14,26 @@ namespace cutrain::data {
 /// file's feature columns (the label or targets not counted), its header name, and its categories
 /// in the order of their 0/1 features.
 struct CategoricalColumn {
-  std::string name;
-  std::int64_t column = 0;
-  std::vector<std::string> categories;
+  std::string name;                     ///< the column's header name
+  std::int64_t column = 0;              ///< its position among the file's columns
+  std::vector<std::string> categories;  ///< sorted; one 0/1 feature each
 };
 
 /// Samples in memory: features row-major [rows, features] and class labels or float targets.
 struct Dataset {
-  std::int64_t rows = 0;
-  std::int64_t features = 0;
+  std::int64_t rows = 0;                 ///< samples
+  std::int64_t features = 0;             ///< values per sample
   std::vector<float> x;                  ///< rows * features
   std::vector<std::int32_t> labels;      ///< rows (classification), or empty
   std::int32_t classes = 0;              ///< labels lie in [0, classes)
   std::vector<std::string> class_names;  ///< by label, when the labels were read as text, or empty
   std::vector<float> targets;            ///< rows * target_width (regression), or empty
-  std::int64_t target_width = 0;
+  std::int64_t target_width = 0;         ///< regression targets per sample (0 for labels)
   /// CSV columns one-hot encoded into x, by column (empty: none); each put its categories'
   /// features where the column was.
   std::vector<CategoricalColumn> categorical;
 
-  bool classification() const { return !labels.empty(); }
+  bool classification() const { return !labels.empty(); }  ///< labels, not targets
   /// Throws cutrain::Error naming what is inconsistent (sizes, label range, non-finite values).
   void validate(const std::string& what = "dataset") const;
   /// The rows in `index` order (bounds-checked).
@@ -46,9 +46,10 @@ void scale(Dataset& d, float factor);
 /// Per-feature standardization, x <- (x - mean) / std, with statistics from the training split
 /// only (fit) applied to any split (apply). Constant features (std 0) are only centered.
 struct Standardizer {
-  std::vector<float> mean, stddev;
-  static Standardizer fit(const Dataset& train);
-  void apply(Dataset& d) const;
+  std::vector<float> mean;    ///< per feature
+  std::vector<float> stddev;  ///< per feature, the population standard deviation
+  static Standardizer fit(const Dataset& train);  ///< the training split's statistics
+  void apply(Dataset& d) const;  ///< (x - mean) / stddev per feature (a constant feature: x - mean)
 };
 
 /// Missing feature values - NaN, as CsvOptions::allow_missing reads an empty or "NA" cell - filled
@@ -57,9 +58,12 @@ struct Standardizer {
 /// is the mean of the middle two). fit() refuses a feature with no value present (SimpleImputer
 /// would drop the column and shift every later one).
 struct Imputer {
+  /// SimpleImputer's strategy "mean" or "median".
   enum class Strategy { kMean, kMedian };
   std::vector<float> fill;  ///< by feature
-  static Imputer fit(const Dataset& train, Strategy strategy);
+  static Imputer fit(
+      const Dataset& train,
+      Strategy strategy);  ///< each feature's fill from the training split's present values
   /// NaN -> fill[feature]; returns how many values it filled.
   std::int64_t apply(Dataset& d) const;
 };

@@ -31,19 +31,19 @@ namespace cutrain::data {
 /// How a Loader batches: batch size, shuffling and its seed, the last partial batch, prefetch
 /// depth, data-parallel sharding.
 struct LoaderOptions {
-  std::int64_t batch_size = 64;
-  bool shuffle = true;
-  bool drop_last = false;
-  std::uint64_t seed = 0;
-  int prefetch = 3;  ///< slots in flight (2 or more)
+  std::int64_t batch_size = 64;  ///< rows per batch
+  bool shuffle = true;           ///< a seeded permutation per epoch
+  bool drop_last = false;        ///< drop the last partial batch
+  std::uint64_t seed = 0;        ///< the permutation's seed
+  int prefetch = 3;              ///< slots in flight (2 or more)
   /// Data-parallel sharding, as torch.utils.data.DistributedSampler: the epoch's order is padded
   /// (repeating its first entries) to a multiple of `world` and rank r takes positions
   /// r, r + world, r + 2 world, ... So W ranks with batch B see, step by step, exactly the
   /// samples one process with batch W * B would. pad = false keeps the ranks' shards ragged
   /// (evaluation: no sample counted twice).
   int rank = 0;
-  int world = 1;
-  bool pad = true;
+  int world = 1;    ///< ranks sharing the data (DistributedSampler's num_replicas)
+  bool pad = true;  ///< pad the order to a multiple of world (see above)
   // Note [resident datasets]: keep the whole dataset on the loader's device - uploaded once, at
   /// construction - and gather each batch there from the epoch's order, on the caller's compute
   /// stream: no loader thread, no pinned staging, no host-to-device copy per batch (airbench
@@ -58,8 +58,8 @@ struct Batch {
   nn::Matrix x;                          ///< [rows, features] on the loader's device
   const std::int32_t* labels = nullptr;  ///< [rows] (classification)
   nn::Matrix targets;                    ///< [rows, target_width] (regression)
-  std::int64_t rows = 0;
-  std::int64_t index = 0;  ///< batch number within the epoch
+  std::int64_t rows = 0;                 ///< rows in this batch
+  std::int64_t index = 0;                ///< batch number within the epoch
 };
 
 /// Streams shuffled mini-batches of a Dataset to a device: pinned, prefetched and copied
@@ -82,14 +82,14 @@ class Loader {
   /// next call; work using it must be issued on `compute_stream`.
   std::optional<Batch> next(NativeStream compute_stream = nullptr);
 
-  std::int64_t batches_per_epoch() const;
-  std::int64_t rows_per_epoch() const;  ///< this rank's share
+  std::int64_t batches_per_epoch() const;  ///< this rank's batches per epoch
+  std::int64_t rows_per_epoch() const;     ///< this rank's share
   /// The most rows a batch can have: batch_size, or the whole share when that is smaller (a batch
   /// size above the data set's means one full batch per epoch, as torch's DataLoader gives).
   /// The staging buffers are this large, not batch_size.
   std::int64_t max_batch_rows() const;
-  const LoaderOptions& options() const { return options_; }
-  Device device() const { return device_; }
+  const LoaderOptions& options() const { return options_; }  ///< as constructed
+  Device device() const { return device_; }                  ///< where batches are delivered
 
  private:
   std::vector<std::int64_t> epoch_order(std::uint64_t epoch) const;

@@ -20,11 +20,11 @@ namespace cutrain::data {
 struct NpyHeader {
   std::vector<std::int64_t> shape;  ///< () for a scalar: one element
   char kind = 'f';                  ///< 'f' float, 'i' signed, 'u' unsigned, 'b' bool
-  int item_bytes = 4;
-  bool big_endian = false;
-  bool fortran_order = false;
-  std::size_t data_offset = 0;  ///< where the elements start
-  std::int64_t count() const;   ///< the product of shape
+  int item_bytes = 4;               ///< bytes per element
+  bool big_endian = false;          ///< '>' in descr
+  bool fortran_order = false;       ///< column-major data
+  std::size_t data_offset = 0;      ///< where the elements start
+  std::int64_t count() const;       ///< the product of shape
 };
 
 NpyHeader parse_npy_header(std::span<const std::uint8_t> bytes, const std::string& name);

@@ -43,9 +43,9 @@ std::optional<std::size_t> npy_declared_size(std::span<const std::uint8_t> prefi
 /// big-endian uint32 dimensions, then the elements big-endian. Types: 0x08 uint8, 0x09 int8,
 /// 0x0B int16, 0x0C int32, 0x0D float32, 0x0E float64; values are converted to float.
 struct IdxArray {
-  std::vector<std::int64_t> dims;
-  std::vector<float> values;
-  std::uint8_t type = 0;
+  std::vector<std::int64_t> dims;  ///< the header's dimensions
+  std::vector<float> values;       ///< the elements, converted to float
+  std::uint8_t type = 0;           ///< the element type byte (0x08 uint8, ...)
 };
 IdxArray parse_idx(std::span<const std::uint8_t> bytes, const std::string& name);
 IdxArray read_idx(const std::string& path);
@@ -74,11 +74,12 @@ inline constexpr const char* kFashionMnistClasses[10] = {
 /// lone row when none of its cells is a number; known categories count as numbers, and a first
 /// row naming every `categorical` column is a header.
 struct CsvOptions {
+  /// Whether the first row is a header.
   enum class Header { kAuto, kYes, kNo } header = Header::kAuto;  ///< auto: first row non-numeric
-  std::string label_name;  ///< takes precedence when non-empty
-  int label_index = -1;    ///< -1: the last column
-  bool classification = true;
-  std::int32_t classes = 0;
+  std::string label_name;      ///< takes precedence when non-empty
+  int label_index = -1;        ///< -1: the last column
+  bool classification = true;  ///< integer or text labels (false: float targets)
+  std::int32_t classes = 0;    ///< 0: the largest label + 1
   /// Text labels: the classes in label order (e.g. a training file's Dataset::class_names); a
   /// label not among them is an error. Empty: numeric labels, or text numbered in sorted order.
   std::vector<std::string> class_names;
@@ -96,7 +97,7 @@ struct CsvOptions {
   /// matched by column position as numeric features are, and a category not among them is an
   /// error naming it. At most kMaxCategories per column (an id column would add a feature per row).
   std::vector<std::string> categorical;
-  std::vector<CategoricalColumn> categories;
+  std::vector<CategoricalColumn> categories;  ///< known one-hot columns (a prediction file)
   /// Missing numeric features - an empty cell, NA, N/A, n/a, NaN, nan, null, NULL or ? - read as
   /// NaN for data::Imputer to fill (train only once they are filled: Dataset::validate refuses
   /// NaN). Off: such a cell is an error naming it. Labels and targets must always be present.

@@ -18,8 +18,9 @@ namespace cutrain::dist {
 
 /// A range of arena elements [begin, end).
 struct ArenaRange {
-  std::size_t begin = 0, end = 0;  ///< elements
-  bool operator==(const ArenaRange&) const = default;
+  /// [begin, end) in elements.
+  std::size_t begin = 0, end = 0;                      ///< elements
+  bool operator==(const ArenaRange&) const = default;  ///< same range
 };
 
 /// Gradient ranges all-reduced together once a given layer's backward has run (PyTorch DDP's

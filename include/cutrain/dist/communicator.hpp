@@ -47,8 +47,8 @@ class Communicator {
   /// without a communicator.
   static std::unique_ptr<Communicator> single_process_group();
 
-  int rank() const { return rank_; }
-  int size() const { return size_; }
+  int rank() const { return rank_; }               ///< this process's rank
+  int size() const { return size_; }               ///< ranks in the job
   int local_rank() const { return local_rank_; }   ///< among the ranks on this machine (its GPU)
   double timeout_s() const { return timeout_s_; }  ///< Note [collective timeout]
 
@@ -60,14 +60,14 @@ class Communicator {
   /// finish_mean orders `stream` after every range started since the last finish_mean. Between
   /// the two, the ranges in flight must not be touched. Every rank makes the same calls.
   void start_mean(Arena& a, const std::vector<ArenaRange>& ranges, NativeStream stream = nullptr);
-  void finish_mean(Arena& a, NativeStream stream = nullptr);
-  double allreduce_sum(double value);
+  void finish_mean(Arena& a, NativeStream stream = nullptr);  ///< see start_mean
+  double allreduce_sum(double value);  ///< the sum over the ranks (host values: metrics)
   /// Every rank's `mine` (the same length on each), concatenated in rank order: rank r's values
   /// at [r * mine.size(), (r + 1) * mine.size()). Exact (a copy, no arithmetic).
   std::vector<float> allgather(std::span<const float> mine);
   /// a <- rank root's a (initial weights, so every rank starts identical).
   void broadcast(Arena& a, int root = 0);
-  void barrier();
+  void barrier();  ///< every rank waits for the others
 
   ~Communicator();
   Communicator(const Communicator&) = delete;

@@ -32,18 +32,18 @@ enum class DType { kF32, kI64 };
 
 /// One tensor as stored in a safetensors file: name, dtype, shape and raw little-endian bytes.
 struct TensorData {
-  std::string name;
-  DType dtype = DType::kF32;
-  Shape shape;
+  std::string name;                   ///< the tensor's name
+  DType dtype = DType::kF32;          ///< the element type
+  Shape shape;                        ///< its dimensions
   std::vector<std::uint8_t> bytes;    ///< little-endian
   std::vector<float> floats() const;  ///< F32 only
 };
 
 /// A whole safetensors file: its tensors and its string metadata.
 struct SafetensorsFile {
-  std::vector<TensorData> tensors;  ///< in file order
-  std::map<std::string, std::string> metadata;
-  const TensorData* find(std::string_view name) const;
+  std::vector<TensorData> tensors;                      ///< in file order
+  std::map<std::string, std::string> metadata;          ///< the header's __metadata__
+  const TensorData* find(std::string_view name) const;  ///< null if absent
 };
 
 /// Adds kDataCrcKey to the metadata (replacing a stale one).

@@ -29,7 +29,8 @@ namespace cutrain::nn {
 
 /// A 2-D size argument: one number for both dimensions (kernel_size=3) or {h, w}.
 struct Size2 {
-  std::int64_t h = 1, w = 1;  ///< height and width
+  std::int64_t h = 1;  ///< height
+  std::int64_t w = 1;  ///< width
   /// One size for both dimensions (torch's int argument).
   Size2(std::int64_t both)
       : h(both), w(both) {}  // NOLINT(google-explicit-constructor): torch's int
@@ -82,6 +83,7 @@ class Conv2d final : public Layer {
 /// MaxPool2d, AvgPool2d and AdaptiveAvgPool2d: one class, the window rule chosen by kind.
 class Pool2d : public Layer {
  public:
+  /// MaxPool2d, AvgPool2d or AdaptiveAvgPool2d.
   enum class Kind { kMax, kAvg, kAdaptiveAvg };  ///< MaxPool2d, AvgPool2d, AdaptiveAvgPool2d
   std::string kind() const override;
   std::string torch_args() const override;

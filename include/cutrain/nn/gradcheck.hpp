@@ -40,8 +40,8 @@ struct GradCheckOptions {
   std::int64_t batch = 4;  ///< rows of the random input
   std::uint64_t seed = 0;  ///< x and w
   float step = 1e-2F;      ///< h: float forwards need a large one (rounding error ~ eps / h)
-  double rtol = 2e-2;
-  double atol = 1e-3;
+  double rtol = 2e-2;      ///< relative tolerance
+  double atol = 1e-3;      ///< absolute tolerance
   /// Coordinates tried per parameter tensor (evenly spaced; every one when the tensor is
   /// smaller), and of the input when check_input; 0: every coordinate.
   std::size_t per_tensor = 25;
@@ -50,7 +50,7 @@ struct GradCheckOptions {
 
 /// What check_gradients found: the worst coordinate and every failure, named.
 struct GradCheckResult {
-  bool passed = false;
+  bool passed = false;      ///< every compared coordinate within tolerance
   std::size_t checked = 0;  ///< coordinates compared (kinks excluded)
   std::size_t kinks = 0;    ///< skipped as kinks (see above)
   /// max over compared coordinates of |analytic - numeric| / (atol + rtol |numeric|): <= 1 passes.

@@ -57,6 +57,7 @@ class Linear final : public Layer {
 /// backends.
 class Activation final : public Layer {
  public:
+  /// torch.nn.ReLU, LeakyReLU, Tanh, Sigmoid, GELU (exact), SiLU.
   enum class Kind {
     kRelu,
     kLeakyRelu,

@@ -22,16 +22,19 @@ class Loss {
  public:
   virtual ~Loss() = default;
   float value() const;  ///< the last computed mean loss (a synchronization)
-  const float* device_value() const { return value_.as<float>(); }
+  const float* device_value() const {
+    return value_.as<float>();
+  }  ///< the mean, on the device (no sync)
   /// What the last mean was over, on the device: the batch's total class weight D for a weighted
   /// cross-entropy; null when it is the batch's size (every other loss).
   virtual const float* device_weight() const { return nullptr; }
 
  protected:
-  void ensure(Device device, std::size_t scratch_floats);
-  Buffer value_;                   ///< one float
-  Buffer scratch_;                 ///< per-row or per-element losses
-  NativeStream stream_ = nullptr;  ///< where the last compute() ran; value() waits for it
+  void ensure(Device device,
+              std::size_t scratch_floats);  ///< allocates value_ and scratch_ when needed
+  Buffer value_;                            ///< one float
+  Buffer scratch_;                          ///< per-row or per-element losses
+  NativeStream stream_ = nullptr;           ///< where the last compute() ran; value() waits for it
 };
 
 /// Mean softmax cross-entropy over class labels, optionally class-weighted
@@ -48,8 +51,10 @@ class SoftmaxCrossEntropy final : public Loss {
   /// (nullable, device memory): the mean loss there too, e.g. a per-step record.
   void compute(const Matrix& logits, const std::int32_t* labels, Matrix* grad,
                NativeStream stream = nullptr, float* value_out = nullptr);
-  static void check_labels(const std::int32_t* labels, std::int64_t n, std::int64_t classes);
-  const std::vector<float>& class_weights() const { return weights_; }
+  static void check_labels(
+      const std::int32_t* labels, std::int64_t n,
+      std::int64_t classes);  ///< throws naming the first label outside [0, classes)
+  const std::vector<float>& class_weights() const { return weights_; }  ///< as constructed
   const float* device_weight() const override {
     return weights_.empty() ? nullptr : total_.as<float>();
   }

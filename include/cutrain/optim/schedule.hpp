@@ -118,6 +118,7 @@ class CosineLr final : public LrSchedule {
 /// fraction of the phase done. Steps past the last hold `final` (PyTorch raises there).
 class OneCycleLr final : public LrSchedule {
  public:
+  /// anneal_strategy "cos" or "linear".
   enum class Anneal { kCos, kLinear };  ///< anneal_strategy "cos" or "linear"
   /// The parameters of the formula above (torch.optim.lr_scheduler's names).
   OneCycleLr(double max_lr, std::int64_t total_steps, double pct_start = 0.3,

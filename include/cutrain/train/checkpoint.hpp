@@ -35,8 +35,8 @@ struct TrainState {
   /// "mse"): a resume with other loss options would change the objective mid-run and is refused.
   /// Empty in checkpoints from before it (not checked).
   std::string loss{};
-  std::int64_t bad_epochs = 0;
-  bool has_best = false;
+  std::int64_t bad_epochs = 0;    ///< epochs since the best one (patience)
+  bool has_best = false;          ///< best_metric holds a value
   std::int64_t best_epoch = 0;    ///< the epoch (1-based) whose weights early stopping keeps
   bool has_best_weights = false;  ///< the file held "best.*" tensors (restored into BestWeights)
   /// Ranks that trained it: the sample order depends on it, so a resume needs the same number
@@ -48,7 +48,7 @@ struct TrainState {
   /// and pre-clip norms and its skipped steps, so the resumed epoch reports what an uninterrupted
   /// one would. 0 (and empty) at an epoch boundary.
   std::int64_t batch = 0;
-  std::int64_t epoch_skipped = 0;
+  std::int64_t epoch_skipped = 0;  ///< skipped steps of the epoch in progress
   // Note [step losses of every rank]: each rank's step losses differ (its own shard), so a
   /// multi-rank checkpoint keeps all of them, rank-major (world_size x batch entries), and each
   /// rank resumes with its own row; the norms are of the averaged gradients, the same on every
@@ -56,7 +56,7 @@ struct TrainState {
   /// once per rank. One row (batch entries) is also accepted: a single process, or a multi-rank
   /// file written before this note, whose one row (rank 0's) every rank takes.
   std::vector<float> epoch_losses{};
-  std::vector<float> epoch_norms{};
+  std::vector<float> epoch_norms{};  ///< the epoch in progress's step norms
   /// The data order the epoch in progress draws its batches from (the Trainer's fit() sets it;
   /// metadata "order.*"). A mid-epoch resume must draw the same order to continue with the
   /// right samples, so fit() refuses one whose order differs (Note [mid-epoch resume]).
@@ -66,10 +66,10 @@ struct TrainState {
     std::int64_t batch_size = 0;  ///< per rank
     std::int64_t accumulate = 0;  ///< batches per optimizer step
     std::uint64_t seed = 0;       ///< shuffling seed
-    bool shuffle = false;
-    bool drop_last = false;
-    bool operator==(const DataOrder&) const = default;
-  } order{};
+    bool shuffle = false;         ///< the loader shuffled
+    bool drop_last = false;       ///< the loader dropped the last partial batch
+    bool operator==(const DataOrder&) const = default;  ///< the same order
+  } order{};                                            ///< the data order of the epoch in progress
 };
 
 inline constexpr const char* kCheckpointFormat = "cutrain-checkpoint-1";
@@ -78,9 +78,9 @@ inline constexpr const char* kCheckpointFormat = "cutrain-checkpoint-1";
 /// parameter and buffer layouts) and the parameters' moving average ("ema.<name>", Note [weight
 /// averaging]; saved while TrainState::ema_updates > 0).
 struct BestWeights {
-  Arena* params = nullptr;
-  Arena* buffers = nullptr;
-  Arena* ema = nullptr;
+  Arena* params = nullptr;   ///< the best epoch's parameters ("best.<name>")
+  Arena* buffers = nullptr;  ///< the best epoch's buffers
+  Arena* ema = nullptr;      ///< the parameters' moving average ("ema.<name>")
 };
 
 /// best: saved when both arenas are given.

@@ -24,18 +24,20 @@ std::int32_t predicted_class(std::span<const float> logits);
 
 /// Counts of (true class, predicted class), with per-class recall, precision and F1.
 struct ConfusionMatrix {
-  std::int32_t classes = 0;
+  std::int32_t classes = 0;          ///< C
   std::vector<std::int64_t> counts;  ///< [true][predicted], row-major classes x classes
 
-  std::int64_t at(std::int32_t truth, std::int32_t predicted) const;
-  std::int64_t total() const;
+  std::int64_t at(std::int32_t truth,
+                  std::int32_t predicted) const;   ///< the count of (truth, predicted)
+  std::int64_t total() const;                      ///< rows counted
   std::int64_t rows_of(std::int32_t truth) const;  ///< support: rows whose label is `truth`
   std::int64_t predicted_as(std::int32_t predicted) const;  ///< rows predicted as `predicted`
   double accuracy() const;                                  ///< trace / total (0 when empty)
   std::vector<double> recall() const;                       ///< per class; each class's accuracy
-  std::vector<double> precision() const;
-  std::vector<double> f1() const;
-  double macro_f1() const;
+  std::vector<double> precision()
+      const;  ///< per class: correct / predicted as it (0 if never predicted: zero_division=0)
+  std::vector<double> f1() const;  ///< per class: harmonic mean of precision and recall
+  double macro_f1() const;         ///< the mean of f1() over the classes that have one
 };
 
 /// outputs: [rows, classes] logits row-major (Trainer::predict's), labels: [rows] in [0, classes).

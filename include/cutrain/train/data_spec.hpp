@@ -24,18 +24,19 @@ inline constexpr const char* kDataSpecKey = "cutrain.data";
 /// How raw features are prepared for a model (scale, standardization, one-hot categories, fill
 /// values) and the class or target names; carried by exports.
 struct DataSpec {
-  float scale = 1.0F;
-  std::vector<float> mean, stddev;  ///< empty: no standardization
-  bool regression = false;
-  std::vector<std::string> class_names;              ///< classification with text labels, by output
-  std::vector<std::string> target_names;             ///< regression: the outputs' names, when known
+  float scale = 1.0F;                     ///< features are multiplied by it (Fashion-MNIST: 1/255)
+  std::vector<float> mean;                ///< per feature; empty: no standardization
+  std::vector<float> stddev;              ///< per feature; empty: no standardization
+  bool regression = false;                ///< float targets, not classes
+  std::vector<std::string> class_names;   ///< classification with text labels, by output
+  std::vector<std::string> target_names;  ///< regression: the outputs' names, when known
   std::vector<data::CategoricalColumn> categorical;  ///< one-hot CSV columns (read time, not apply)
   std::vector<float> impute;                         ///< by feature; empty: missing values refused
 
   /// Fills missing values, scales, then standardizes `d` (its feature count must match the
   /// statistics'); returns how many values it filled.
   std::int64_t apply(data::Dataset& d) const;
-  std::string to_json() const;
+  std::string to_json() const;  ///< what exports store as "cutrain.data"
   /// Throws cutrain::Error naming `where` for malformed JSON, non-finite or negative numbers,
   /// mean and stddev of different lengths, or a one-hot column without categories, with a
   /// category twice, or given twice.

@@ -21,14 +21,14 @@ namespace cutrain::train {
 
 /// Mean loss and accuracy of a model over a data set.
 struct EvalResult {
-  double loss = 0;      ///< the mean loss over the set (with class weights: the weighted mean)
-  double accuracy = 0;  ///< NaN for regression targets
-  std::int64_t samples = 0;
+  double loss = 0;           ///< the mean loss over the set (with class weights: the weighted mean)
+  double accuracy = 0;       ///< NaN for regression targets
+  std::int64_t samples = 0;  ///< rows evaluated
 };
 
 /// Batch size of evaluate and predict, and evaluate()'s loss options.
 struct InferenceOptions {
-  std::int64_t batch_size = 256;
+  std::int64_t batch_size = 256;       ///< rows per forward pass
   float label_smoothing = 0;           ///< evaluate()'s cross-entropy
   std::vector<float> class_weights{};  ///< evaluate()'s cross-entropy; empty: none
 };

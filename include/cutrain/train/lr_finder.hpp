@@ -31,19 +31,19 @@ namespace cutrain::train {
 
 /// The learning-rate range test's sweep: its range, steps, batches, smoothing and when it stops.
 struct LrFinderOptions {
-  double min_lr = 1e-7;
-  double max_lr = 10.0;
-  std::int64_t steps = 100;  ///< mini-batches at most (epochs of `data` repeat as needed)
-  std::int64_t batch_size = 64;
-  std::uint64_t seed = 0;  ///< the batches' shuffle
-  float clip_norm = 0;     ///< 0: no clipping (the non-finite guard is always on)
-  double beta = 0.98;      ///< smoothing; 0: the raw losses
-  double diverge_factor = 4.0;
+  double min_lr = 1e-7;          ///< the sweep's first lr
+  double max_lr = 10.0;          ///< the sweep's last lr
+  std::int64_t steps = 100;      ///< mini-batches at most (epochs of `data` repeat as needed)
+  std::int64_t batch_size = 64;  ///< rows per step
+  std::uint64_t seed = 0;        ///< the batches' shuffle
+  float clip_norm = 0;           ///< 0: no clipping (the non-finite guard is always on)
+  double beta = 0.98;            ///< smoothing; 0: the raw losses
+  double diverge_factor = 4.0;   ///< stop once the smoothed loss exceeds this x its minimum
   std::int64_t skip_begin = 10;  ///< points the suggestion leaves out at the start
   /// The loss training will use, for labels (nn::SoftmaxCrossEntropy's; regression data: 0 and
   /// empty).
   float label_smoothing = 0;
-  std::vector<float> class_weights{};
+  std::vector<float> class_weights{};  ///< as TrainerOptions::class_weights
 };
 
 /// The range test's losses by learning rate and the suggested rate.
@@ -55,7 +55,7 @@ struct LrFinderResult {
   /// The suggestion (see above); 0 and index -1 when the curve has too few points before its
   /// minimum to take a slope (fewer than skip_begin + 3).
   double suggested_lr = 0;
-  std::int64_t suggested_index = -1;
+  std::int64_t suggested_index = -1;  ///< the suggestion's step in lrs
 };
 
 LrFinderResult find_lr(nn::Sequential& model, optim::Optimizer& optimizer,

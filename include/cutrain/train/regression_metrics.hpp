@@ -14,9 +14,9 @@ namespace cutrain::train {
 
 /// One regression target's MSE, MAE and R^2.
 struct TargetMetrics {
-  double mse = 0;
-  double mae = 0;
-  double r2 = 0;
+  double mse = 0;  ///< mean squared error (above)
+  double mae = 0;  ///< mean absolute error
+  double r2 = 0;   ///< the coefficient of determination
 };
 
 /// outputs and targets: [rows, width] row-major (Trainer::predict's outputs, Dataset::targets).
