@@ -49,7 +49,9 @@ std::string hex8(std::uint32_t v) {
 std::vector<float> TensorData::floats() const {
   CUTRAIN_CHECK(dtype == DType::kF32, "tensor '", name, "' is ", dtype_name(dtype), ", not F32");
   std::vector<float> v(bytes.size() / 4);
-  std::memcpy(v.data(), bytes.data(), v.size() * 4);  // x86-64 and aarch64 are little-endian
+  // A 0-element tensor (a 0 in its shape) has no data: memcpy with a null pointer is undefined
+  // even for 0 bytes (UBSan, found by the fuzzer). x86-64 and aarch64 are little-endian.
+  if (!v.empty()) std::memcpy(v.data(), bytes.data(), v.size() * 4);
   return v;
 }
 
@@ -62,7 +64,7 @@ const TensorData* SafetensorsFile::find(std::string_view name) const {
 TensorData make_tensor(std::string name, Shape shape, std::span<const float> values) {
   TensorData t{std::move(name), DType::kF32, std::move(shape), {}};
   t.bytes.resize(values.size() * 4);
-  std::memcpy(t.bytes.data(), values.data(), t.bytes.size());
+  if (!t.bytes.empty()) std::memcpy(t.bytes.data(), values.data(), t.bytes.size());
   return t;
 }
 
@@ -140,7 +142,7 @@ void save_safetensors(const std::string& path, const std::vector<TensorData>& te
   std::memcpy(out.data() + 8, text.data(), text.size());
   std::size_t at = 8 + text.size();
   for (const TensorData& t : tensors) {
-    std::memcpy(out.data() + at, t.bytes.data(), t.bytes.size());
+    if (!t.bytes.empty()) std::memcpy(out.data() + at, t.bytes.data(), t.bytes.size());
     at += t.bytes.size();
   }
   write_file_atomic(path, out);

@@ -62,6 +62,19 @@ TEST(Safetensors, RoundTripWithMetadata) {
   EXPECT_EQ(n % 8, 0u);
 }
 
+// A tensor with a 0 in its shape has no bytes: written, read and widened without touching data
+// (a memcpy with a null pointer was undefined behaviour, found by the fuzzer).
+TEST(Safetensors, ZeroElementTensorsRoundTrip) {
+  const std::vector<float> none;
+  io::save_safetensors(tmp("empty.safetensors"),
+                       {io::make_tensor("empty", {0, 3}, none), sample_tensors()[1]}, {});
+  const io::SafetensorsFile f = io::load_safetensors(tmp("empty.safetensors"));
+  ASSERT_NE(f.find("empty"), nullptr);
+  EXPECT_EQ(f.find("empty")->shape, (Shape{0, 3}));
+  EXPECT_TRUE(f.find("empty")->floats().empty());
+  EXPECT_EQ(f.find("layers.0.bias")->floats(), sample_tensors()[1].floats());
+}
+
 TEST(Safetensors, NumpyReadsWhatWeWrite) {
   if (std::system("/usr/bin/python3 -c 'import numpy' >/dev/null 2>&1") != 0)
     GTEST_SKIP() << "no /usr/bin/python3 with numpy (apt-get install python3-numpy)";
