@@ -12,8 +12,9 @@
 // Y and dY are the output's NCHW values permuted to [Co, nb P] (to_nchw / from_nchw below).
 // col2im is a gather - each input element sums the dcol entries that read it, kernel row then
 // column ascending - so it needs no atomics and gives the same bits on every run and backend.
-// Large GEMMs (n = nb P in the tens of thousands) are what cuBLAS and OpenBLAS run best; the
-// chunk bounds the lowered buffer's memory (Conv2d::chunk_samples).
+// Large GEMMs (n = nb P in the tens of thousands) are what cuBLAS runs best; the chunk bounds the
+// lowered buffer's memory (Conv2d::chunk_samples). The CPU lowers one sample per thread at a time
+// (Note [convolution per sample on the CPU], src/nn/conv_backend.hpp): the same rules, nb = 1.
 
 #include <cstdint>
 
@@ -60,7 +61,11 @@ CUTRAIN_HD void im2col_row(const ConvGeometry& g, const float* x, std::int64_t n
     end = end < g.wo ? end : g.wo;
     lo = lo < end ? lo : end;
     for (std::int64_t wo = 0; wo < lo; ++wo) o[wo] = 0.0F;
-    for (std::int64_t wo = lo; wo < end; ++wo) o[wo] = row[wo * g.sw + off];
+    if (g.sw == 1) {  // contiguous: the copy g++ vectorizes
+      for (std::int64_t wo = lo; wo < end; ++wo) o[wo] = row[wo + off];
+    } else {
+      for (std::int64_t wo = lo; wo < end; ++wo) o[wo] = row[wo * g.sw + off];
+    }
     for (std::int64_t wo = end; wo < g.wo; ++wo) o[wo] = 0.0F;
   }
 }
@@ -101,12 +106,21 @@ CUTRAIN_HD void col2im_plane(const ConvGeometry& g, const float* dcol, std::int6
   for (std::int64_t i = 0; i < g.kh; ++i)
     for (std::int64_t j = 0; j < g.kw; ++j) {
       const float* row = dcol + ((c * g.kh + i) * g.kw + j) * cols + n * g.p();
+      // The output columns wo whose input column wo sw + off lies inside [0, W), as im2col_row.
+      const std::int64_t off = j * g.dw - g.pw;
+      std::int64_t lo = off < 0 ? (-off + g.sw - 1) / g.sw : 0;
+      std::int64_t end = g.w - off <= 0 ? 0 : (g.w - off + g.sw - 1) / g.sw;
+      end = end < g.wo ? end : g.wo;
+      lo = lo < end ? lo : end;
       for (std::int64_t ho = 0; ho < g.ho; ++ho) {
         const std::int64_t hi = ho * g.sh - g.ph + i * g.dh;
         if (hi < 0 || hi >= g.h) continue;
-        for (std::int64_t wo = 0; wo < g.wo; ++wo) {
-          const std::int64_t wi = wo * g.sw - g.pw + j * g.dw;
-          if (wi >= 0 && wi < g.w) dx[hi * g.w + wi] += row[ho * g.wo + wo];
+        const std::int64_t at = hi * g.w + off;  // + wo sw: inside the row for wo in [lo, end)
+        const float* in = row + ho * g.wo;
+        if (g.sw == 1) {  // contiguous: the loop g++ vectorizes
+          for (std::int64_t wo = lo; wo < end; ++wo) dx[at + wo] += in[wo];
+        } else {
+          for (std::int64_t wo = lo; wo < end; ++wo) dx[at + wo * g.sw] += in[wo];
         }
       }
     }

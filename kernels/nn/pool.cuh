@@ -28,6 +28,12 @@ enum class Pool { kMax, kAvg, kAdaptiveAvg };
 // loops over a plane call it with no division per element - and the form taking a flat NCHW
 // index o or i decomposes it and calls *_at (the GPU's lanes). The same arithmetic either way.
 
+// Whether a max pool's window, scanned in row-major order, keeps v over the best so far: a
+// larger value, or a NaN (v != v, on host and device alike).
+CUTRAIN_HD bool max_pool_keeps(float v, float best) {
+  return v > best || v != v;
+}
+
 // Output (ho, wo) of a max pool over `plane`; *index = h W + w of the kept max.
 CUTRAIN_HD float max_pool_at(const ConvGeometry& g, const float* plane, std::int64_t ho,
                              std::int64_t wo, std::int32_t* index) {
@@ -39,7 +45,7 @@ CUTRAIN_HD float max_pool_at(const ConvGeometry& g, const float* plane, std::int
     for (std::int64_t wi = w0; wi < w0 + g.kw; ++wi) {
       if (wi < 0 || wi >= g.w) continue;
       const float v = plane[hi * g.w + wi];
-      if (at < 0 || v > best || v != v) {  // v != v: NaN, on host and device alike
+      if (at < 0 || max_pool_keeps(v, best)) {
         best = v;
         at = hi * g.w + wi;
       }
@@ -189,9 +195,35 @@ CUTRAIN_HD float pool_grad(Pool kind, const ConvGeometry& g, const float* dy,
   return 0.0F;
 }
 
+// Max pooling without padding (every window inside the plane): max_pool_at's scan without its
+// bounds checks, the same comparisons in the same order.
+CUTRAIN_HD void max_pool_plane_unpadded(const ConvGeometry& g, const float* x, float* y,
+                                        std::int32_t* index) {
+  for (std::int64_t ho = 0; ho < g.ho; ++ho)
+    for (std::int64_t wo = 0; wo < g.wo; ++wo) {
+      const std::int64_t first = ho * g.sh * g.w + wo * g.sw;
+      float best = x[first];
+      std::int64_t at = first;
+      for (std::int64_t i = 0; i < g.kh; ++i)
+        for (std::int64_t j = i == 0 ? 1 : 0; j < g.kw; ++j) {
+          const std::int64_t e = first + i * g.w + j;
+          if (max_pool_keeps(x[e], best)) {
+            best = x[e];
+            at = e;
+          }
+        }
+      y[ho * g.wo + wo] = best;
+      if (index != nullptr) index[ho * g.wo + wo] = static_cast<std::int32_t>(at);
+    }
+}
+
 // One plane of the forward pass (the CPU loop): y, index = the plane's outputs.
 CUTRAIN_HD void pool_plane(Pool kind, const ConvGeometry& g, const float* x, float* y,
                            std::int32_t* index) {
+  if (kind == Pool::kMax && g.ph == 0 && g.pw == 0) {
+    max_pool_plane_unpadded(g, x, y, index);
+    return;
+  }
   for (std::int64_t ho = 0; ho < g.ho; ++ho)
     for (std::int64_t wo = 0; wo < g.wo; ++wo) {
       const std::int64_t o = ho * g.wo + wo;
@@ -203,6 +235,14 @@ CUTRAIN_HD void pool_plane(Pool kind, const ConvGeometry& g, const float* x, flo
 // One plane of the backward pass: dx = the plane's input gradient.
 CUTRAIN_HD void pool_grad_plane(Pool kind, const ConvGeometry& g, const float* dy,
                                 const std::int32_t* index, float* dx) {
+  if (kind == Pool::kMax && index != nullptr && g.sh >= g.kh && g.sw >= g.kw) {
+    // Windows that do not overlap: each input element is kept by at most one output, so
+    // max_pool_grad_at's sum is 0 or 0 + dy[o] (0 + -0 is +0: the same bits), scattered here.
+    for (std::int64_t e = 0; e < g.in_plane(); ++e) dx[e] = 0.0F;
+    for (std::int64_t o = 0; o < g.p(); ++o)
+      if (index[o] >= 0) dx[index[o]] = 0.0F + dy[o];
+    return;
+  }
   for (std::int64_t hi = 0; hi < g.h; ++hi)
     for (std::int64_t wi = 0; wi < g.w; ++wi)
       dx[hi * g.w + wi] = kind == Pool::kMax   ? max_pool_grad_at(g, dy, index, hi, wi)

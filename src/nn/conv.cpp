@@ -1,5 +1,6 @@
-// Conv2d: shapes, validation and the lowering loop (Note [convolution as one GEMM per chunk]):
-// the same chunks, GEMMs and rules on both backends.
+// Conv2d: shapes, validation and the lowering: the GPU's chunk loop (Note [convolution as one GEMM
+// per chunk]) or the CPU's per-sample groups (Note [convolution per sample on the CPU]), the same
+// rules on both backends.
 #include <algorithm>
 #include <string>
 
@@ -87,8 +88,11 @@ std::int64_t Conv2d::chunk_samples(std::int64_t batch, const Shape& input) const
 
 std::size_t Conv2d::workspace_floats(std::int64_t batch, const Shape& input) const {
   // The lowered chunk col [K, nb P] (dcol reuses it) and the GEMM-ordered output [Co, nb P].
+  // The CPU's per-sample lowering (Note [convolution per sample on the CPU]) or the chunks: the
+  // layer does not know its device here, so the larger of the two (both are small beside a chunk).
   const rules::ConvGeometry g = geometry(input, out_, kernel_, stride_, padding_, dilation_);
-  return static_cast<std::size_t>(chunk_samples(batch, input) * g.p() * (g.k() + g.co));
+  return std::max(static_cast<std::size_t>(chunk_samples(batch, input) * g.p() * (g.k() + g.co)),
+                  backend::conv_cpu_workspace_floats(g, batch));
 }
 
 void Conv2d::initialize(LayerContext& ctx, std::uint64_t seed) {
@@ -106,6 +110,10 @@ void Conv2d::forward(LayerContext& ctx, const Matrix& x, Matrix& y) {
   float* ycol = col + nb * g.p() * g.k();
   const float* w = ctx.parameter("weight").data;
   const float* b = bias_ ? ctx.parameter("bias").data : nullptr;
+  if (e.device.is_cpu()) {
+    backend::conv_forward_cpu(e, g, x.data, x.rows, w, b, y.data, ctx.workspace());
+    return;
+  }
   for (std::int64_t n0 = 0; n0 < x.rows; n0 += nb) {
     const std::int64_t m = std::min(nb, x.rows - n0);
     backend::im2col(e, g, x.data + n0 * x.cols, m, col);
@@ -128,6 +136,10 @@ void Conv2d::backward(LayerContext& ctx, const Matrix& x, const Matrix& /*y*/, c
   const float* w = ctx.parameter("weight").data;
   float* dw = ctx.gradient("weight").data;
   if (bias_) backend::channel_sum(e, dy.data, dy.rows, g.co, g.p(), ctx.gradient("bias").data);
+  if (e.device.is_cpu()) {
+    backend::conv_backward_cpu(e, g, x.data, dy.data, x.rows, w, dw, dx.data, ctx.workspace());
+    return;
+  }
   for (std::int64_t n0 = 0; n0 < x.rows; n0 += nb) {
     const std::int64_t m = std::min(nb, x.rows - n0);
     backend::im2col(e, g, x.data + n0 * x.cols, m, col);

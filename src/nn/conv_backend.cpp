@@ -3,6 +3,8 @@
 // everything but the GEMMs.
 #include "src/nn/conv_backend.hpp"
 
+#include <algorithm>
+
 #include "cutrain/error.hpp"
 #include "kernels/nn/channel.cuh"
 #include "src/cpu/parallel.hpp"
@@ -38,9 +40,21 @@ void for_channel(const rules::ChannelView& v, const F& f) {
 
 template <class Value>  // value(offset)
 double lane_sum(const rules::ChannelView& v, const Value& value) {
+  // for_channel's order, cut into runs of consecutive j that map to consecutive lanes (no wrap
+  // within a run), so that the run's additions vectorize: the same additions per lane.
   double lanes[rules::kChannelLanes] = {};
-  for_channel(
-      v, [&](std::int64_t j, std::int64_t at) { lanes[j % rules::kChannelLanes] += value(at); });
+  std::int64_t j = 0;
+  for (std::int64_t base = 0; j < v.count; base += v.stride)
+    for (std::int64_t p = 0; p < v.plane;) {
+      const std::int64_t lane = j % rules::kChannelLanes;
+      const std::int64_t run = std::min(v.plane - p, rules::kChannelLanes - lane);
+      double* l = lanes + lane;
+      const std::int64_t at = base + p;
+#pragma omp simd
+      for (std::int64_t t = 0; t < run; ++t) l[t] += value(at + t);
+      p += run;
+      j += run;
+    }
   return rules::combine_lanes(lanes);
 }
 
@@ -70,6 +84,73 @@ void col2im(const Exec& e, const rules::ConvGeometry& g, const float* dcol, std:
                                                  dx + static_cast<std::int64_t>(r) * g.in_plane());
                                            }),
                         kernels::launch_col2im(g, dcol, nb, dx, e.stream))
+}
+
+namespace {
+constexpr std::int64_t kCpuGroups = 16;
+std::int64_t cpu_groups(std::int64_t batch) {
+  return std::clamp<std::int64_t>(batch, 1, kCpuGroups);
+}
+// Group gi of `groups` covers samples [first(gi), first(gi + 1)): a split by the batch alone.
+std::int64_t group_first(std::int64_t gi, std::int64_t groups, std::int64_t batch) {
+  return gi * batch / groups;
+}
+void im2col_sample(const rules::ConvGeometry& g, const float* x, std::int64_t n, float* col) {
+  for (std::int64_t k = 0; k < g.k(); ++k) rules::im2col_row(g, x, n, k, col + k * g.p());
+}
+}  // namespace
+
+std::size_t conv_cpu_workspace_floats(const rules::ConvGeometry& g, std::int64_t batch) {
+  return sz(cpu_groups(batch) * (g.k() * g.p() + g.co * g.k()));
+}
+
+// Inside a group's thread the GEMMs are serial (OpenBLAS in an OpenMP region).
+void conv_forward_cpu(const Exec& e, const rules::ConvGeometry& g, const float* x,
+                      std::int64_t batch, const float* w, const float* bias, float* y,
+                      float* workspace) {
+  const std::int64_t groups = cpu_groups(batch);
+  cpu::parallel_rows(sz(groups), [=, &e](std::size_t r) {
+    const auto gi = static_cast<std::int64_t>(r);
+    float* col = workspace + gi * g.k() * g.p();
+    for (std::int64_t n = group_first(gi, groups, batch); n < group_first(gi + 1, groups, batch);
+         ++n) {
+      im2col_sample(g, x, n, col);
+      float* yn = y + n * g.co * g.p();  // [Co, P]: the GEMM's output is the NCHW plane
+      gemm(e, false, false, g.co, g.p(), g.k(), 1.0F, w, g.k(), col, g.p(), 0.0F, yn, g.p());
+      if (bias == nullptr) continue;
+      for (std::int64_t co = 0; co < g.co; ++co)
+        for (std::int64_t p = 0; p < g.p(); ++p) yn[co * g.p() + p] += bias[co];
+    }
+  });
+}
+
+void conv_backward_cpu(const Exec& e, const rules::ConvGeometry& g, const float* x,
+                       const float* dy, std::int64_t batch, const float* w, float* dw, float* dx,
+                       float* workspace) {
+  const std::int64_t groups = cpu_groups(batch), weights = g.co * g.k();
+  float* partial = workspace + groups * g.k() * g.p();  // [groups, Co K]
+  cpu::parallel_rows(sz(groups), [=, &e](std::size_t r) {
+    const auto gi = static_cast<std::int64_t>(r);
+    float* col = workspace + gi * g.k() * g.p();
+    const std::int64_t first = group_first(gi, groups, batch);
+    for (std::int64_t n = first; n < group_first(gi + 1, groups, batch); ++n) {
+      const float* dyn = dy + n * g.co * g.p();
+      im2col_sample(g, x, n, col);
+      gemm(e, false, true, g.co, g.k(), g.p(), 1.0F, dyn, g.p(), col, g.p(),
+           n == first ? 0.0F : 1.0F, partial + gi * weights, g.k());
+      if (dx == nullptr) continue;
+      gemm(e, true, false, g.k(), g.p(), g.co, 1.0F, w, g.k(), dyn, g.p(), 0.0F, col, g.p());
+      for (std::int64_t c = 0; c < g.c; ++c)
+        rules::col2im_plane(g, col, 1, 0, c, dx + (n * g.c + c) * g.in_plane());
+    }
+  });
+  // Every group holds at least one sample (groups <= batch): the sums in group order.
+  cpu::parallel_for(sz(weights), [=](std::size_t i) {
+    float s = partial[i];
+    for (std::int64_t gi = 1; gi < groups; ++gi)
+      s += partial[gi * weights + static_cast<std::int64_t>(i)];
+    dw[i] = s;
+  });
 }
 
 void gemm_to_nchw(const Exec& e, const rules::ConvGeometry& g, const float* ycol, std::int64_t nb,

@@ -16,6 +16,23 @@ void im2col(const Exec& e, const rules::ConvGeometry& g, const float* x, std::in
             float* col);
 void col2im(const Exec& e, const rules::ConvGeometry& g, const float* dcol, std::int64_t nb,
             float* dx);
+// Note [convolution per sample on the CPU]: the CPU lowers one sample at a time, so that its
+// col [K, P] stays in the core's cache between im2col writing it and the GEMM packing it, and
+// the sample's output [Co, P] is already its NCHW plane (no permute). The batch is split into
+// min(batch, 16) groups of consecutive samples - a split that depends on the batch alone - each
+// group run by one thread with single-threaded GEMMs (OpenBLAS runs serially inside an OpenMP
+// region); each group sums its own dW, and the groups' sums are added in group order, so the bits
+// do not depend on the thread count. Measured against the chunked lowering above, the default
+// CNN's convolutions on 2 cores: bench/RESULTS.md, Convolutions. The GPU keeps the chunks (large
+// GEMMs, few launches).
+std::size_t conv_cpu_workspace_floats(const rules::ConvGeometry& g, std::int64_t batch);
+void conv_forward_cpu(const Exec& e, const rules::ConvGeometry& g, const float* x,
+                      std::int64_t batch, const float* w, const float* bias, float* y,
+                      float* workspace);
+// dW (overwritten) and, if dx is not null, dx; db is channel_sum's.
+void conv_backward_cpu(const Exec& e, const rules::ConvGeometry& g, const float* x,
+                       const float* dy, std::int64_t batch, const float* w, float* dw, float* dx,
+                       float* workspace);
 // y [nb, Co, P] = ycol [Co, nb P] + bias (nullable) per channel; and the reverse permute.
 void gemm_to_nchw(const Exec& e, const rules::ConvGeometry& g, const float* ycol, std::int64_t nb,
                   const float* bias, float* y);

@@ -1,8 +1,10 @@
 // The convolutional layers against PyTorch float64 goldens (make_conv_goldens.py), finite
 // differences, shape errors, and the GPU against the CPU.
 #include <gtest/gtest.h>
+#include <omp.h>
 
 #include <algorithm>
+#include <bit>
 #include <cmath>
 #include <fstream>
 #include <memory>
@@ -13,6 +15,7 @@
 #include "cutrain/nn.hpp"
 #include "cutrain/ops.hpp"
 #include "kernels/nn/conv.cuh"
+#include "kernels/nn/pool.cuh"
 #include "nn/nn_fixture.hpp"
 #include "support/errors.hpp"
 #include "support/gpu.hpp"
@@ -192,6 +195,44 @@ TEST(Conv, ElementAndRowLoweringRulesAgree) {
   }
 }
 
+// The CPU pools a plane at a time (pool_plane, pool_grad_plane: for max pooling without padding a
+// scan without bounds checks, and a scatter when windows do not overlap), the GPU an element per
+// lane: the same bits, NaNs, ties and -0 gradients included, checked here on the host.
+TEST(Conv, ElementAndPlanePoolingRulesAgree) {
+  struct Case {
+    std::int64_t h, w, k, s, pad;
+  };
+  const auto bits = [](float f) { return std::bit_cast<std::uint32_t>(f); };
+  for (const Case& t : {Case{6, 5, 2, 2, 0}, Case{7, 7, 3, 2, 0}, Case{8, 7, 2, 3, 0},
+                        Case{7, 6, 3, 2, 1}, Case{5, 5, 1, 1, 0}}) {
+    SCOPED_TRACE(t.k * 100 + t.s * 10 + t.pad);
+    const rules::ConvGeometry g =
+        rules::conv_geometry(1, t.h, t.w, 1, t.k, t.k, t.s, t.s, t.pad, t.pad, 1, 1);
+    std::vector<float> x(static_cast<std::size_t>(g.in_plane()));
+    for (std::size_t i = 0; i < x.size(); ++i)  // ties (rounded values), a NaN, -0
+      x[i] = std::round(3.0F * std::sin(1.7F * static_cast<float>(i)));
+    x[7] = NAN;
+    x[3] = -0.0F;
+    std::vector<float> y(static_cast<std::size_t>(g.p())), dy(y.size());
+    std::vector<std::int32_t> index(y.size());
+    rules::pool_plane(rules::Pool::kMax, g, x.data(), y.data(), index.data());
+    for (std::int64_t o = 0; o < g.p(); ++o) {
+      std::int32_t at = -2;
+      ASSERT_EQ(bits(rules::pool_value(rules::Pool::kMax, g, x.data(), o, &at)),
+                bits(y[static_cast<std::size_t>(o)]))
+          << o;
+      ASSERT_EQ(at, index[static_cast<std::size_t>(o)]) << o;
+      dy[static_cast<std::size_t>(o)] = o % 3 == 0 ? -0.0F : std::cos(static_cast<float>(o));
+    }
+    std::vector<float> dx(x.size());
+    rules::pool_grad_plane(rules::Pool::kMax, g, dy.data(), index.data(), dx.data());
+    for (std::int64_t i = 0; i < g.in_plane(); ++i)
+      ASSERT_EQ(bits(rules::pool_grad(rules::Pool::kMax, g, dy.data(), index.data(), i)),
+                bits(dx[static_cast<std::size_t>(i)]))
+          << i;
+  }
+}
+
 // ---- finite differences ------------------------------------------------------------------------
 
 TEST(ConvFiniteDifferences, EveryLayer) {
@@ -294,12 +335,13 @@ TEST(Conv, ShapesFollowPyTorchAndBadOnesAreRefusedNamingTheLayer) {
 
 // ---- determinism -----------------------------------------------------------------------------
 
-std::vector<float> train_steps(Device device) {
+std::vector<float> train_steps(Device device, std::int64_t batch = 5) {
   Sequential m = small_cnn(device, 3);
-  std::vector<float> xs(static_cast<std::size_t>(5 * 128));
+  std::vector<float> xs(static_cast<std::size_t>(batch * 128));
   for (std::size_t i = 0; i < xs.size(); ++i) xs[i] = std::sin(0.37F * static_cast<float>(i));
-  DeviceMatrix x(xs, 5, 128, device);
-  DeviceMatrix dy(std::vector<float>(15, 0.25F), 5, 3, device);
+  DeviceMatrix x(xs, batch, 128, device);
+  DeviceMatrix dy(std::vector<float>(static_cast<std::size_t>(batch * 3), 0.25F), batch, 3,
+                  device);
   for (int step = 0; step < 3; ++step) {
     m.forward(x.m);
     m.backward(dy.m);
@@ -310,6 +352,20 @@ std::vector<float> train_steps(Device device) {
 
 TEST(Conv, SameSeedSameBits) {
   EXPECT_EQ(train_steps(Device::cpu()), train_steps(Device::cpu()));
+}
+
+// Note [convolution per sample on the CPU]: the batch's split into groups, not the threads,
+// fixes the weight gradient's summation order. 37 samples: more than the 16 groups, unevenly.
+TEST(Conv, SameBitsWhateverTheThreadCount) {
+  const int threads = omp_get_max_threads();
+  std::vector<std::vector<float>> runs;
+  for (const int t : {1, 2, 3}) {
+    omp_set_num_threads(t);
+    runs.push_back(train_steps(Device::cpu(), 37));
+  }
+  omp_set_num_threads(threads);
+  EXPECT_EQ(runs[0], runs[1]);
+  EXPECT_EQ(runs[0], runs[2]);
 }
 
 TEST(ConvGpu, SameSeedSameBitsAndCloseToTheCpu) {

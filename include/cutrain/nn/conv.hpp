@@ -6,8 +6,8 @@
 //       y[n, o] = b[o] + sum_c W[o, c] (star) x[n, c]; weight [out, in, kh, kw]; groups = 1 only.
 //       Output size floor((in + 2 pad - dilation (k - 1) - 1) / stride) + 1. Default init as
 //       Linear's: He (kaiming_uniform, relu gain) when a ReLU-family activation follows, else
-//       Xavier; bias zero. Computed as im2col + one GEMM per chunk of samples on both backends
-//       (Note [convolution as one GEMM per chunk], kernels/nn/conv.cuh).
+//       Xavier; bias zero. Computed as im2col + GEMM: per chunk of samples on a GPU (Note
+//       [convolution as one GEMM per chunk], kernels/nn/conv.cuh), per sample on the CPU.
 //   MaxPool2d(kernel_size, stride=kernel_size, padding=0)      (ceil_mode off, dilation 1)
 //   AvgPool2d(kernel_size, stride=kernel_size, padding=0)      (count_include_pad on)
 //   AdaptiveAvgPool2d(output_size)                             ((1, 1): global average pooling)
@@ -64,11 +64,10 @@ class Conv2d final : public Layer {
   std::int64_t in_channels() const { return in_; }    ///< C_in
   std::int64_t out_channels() const { return out_; }  ///< C_out
   bool has_bias() const { return bias_; }             ///< bias=true
-  /// Samples lowered at once for this input shape: the im2col buffer holds at most
-  /// kLoweredFloats floats (at least one sample). 16 MiB: on the CPU a chunk that stays nearer
-  /// the caches was measured a little faster (the default CNN's epoch on 2 cores: 12.7 s per 6000
-  /// samples at 32 MiB, 12.2 at 4 MiB); on a GPU larger GEMMs and fewer launches favour large
-  /// chunks. Not tuned on a GPU yet.
+  /// Samples lowered at once on a GPU for this input shape: the im2col buffer holds at most
+  /// kLoweredFloats floats (at least one sample); larger GEMMs and fewer launches favour large
+  /// chunks. Not tuned on a GPU yet. The CPU lowers one sample at a time instead (Note
+  /// [convolution per sample on the CPU], src/nn/conv_backend.hpp).
   static constexpr std::int64_t kLoweredFloats = std::int64_t{1} << 22;
   /// Samples lowered per GEMM for a batch of `batch` samples of shape `input`.
   std::int64_t chunk_samples(std::int64_t batch, const Shape& input) const;
