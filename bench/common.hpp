@@ -23,9 +23,9 @@ double copy_seconds(Device device, std::size_t bytes, NativeStream stream);
 
 // CUDA (CUTRAIN_BENCH_WITH_CUDA builds; throws otherwise): seconds per step with `steps` calls of
 // `step` captured into one CUDA graph and the graph replayed - the device's time for a step
-// without the host's launch overhead (what a CUDA-graph training loop gets). `steps` should be
-// even: the optimizer's step counters alternate between two slots (Note [device step counter]),
-// so an even count replays cleanly; whatever the host passes by value (the lr, dropout's stream
+// without the host's launch overhead (what a CUDA-graph training loop gets). The optimizer's step
+// counters are updated in place on the device (Note [device step counter]), so replays count
+// steps as eager launches do; whatever the host still passes by value (the lr, dropout's stream
 // position) is frozen at its captured value, which timing does not mind.
 double graph_seconds_per_step(Device device, NativeStream stream, const std::function<void()>& step,
                               int steps, double min_seconds);

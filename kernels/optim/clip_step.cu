@@ -37,6 +37,7 @@
 #include "kernels/optim/optim.hpp"
 #include "kernels/optim/rmsprop.cuh"
 #include "kernels/optim/sgd.cuh"
+#include "kernels/optim/step_control.cuh"
 
 namespace cutrain::kernels {
 namespace {
@@ -98,19 +99,17 @@ __global__ void __launch_bounds__(kBlock, kMinBlocks<R>) clip_step_kernel(const 
   __syncthreads();
   const rules::ClipResult res = shared_result;
 
-  // Note [device step counter], as in optimizer_step_kernel.
+  // Note [device step counter], as in optimizer_step_kernel: t read here, the counts updated by
+  // the last block to finish.
   const bool skip = res.skip != 0;
-  const int t = a.counters_in[0] + 1;
+  const int t = a.control->applied + 1;
   if (blockIdx.x == 0 && threadIdx.x == 0) {
     *f.result = res;
     if (f.norm_out != nullptr) *f.norm_out = res.norm;
-    a.counters_out[0] = skip ? t - 1 : t;
-    a.counters_out[1] = a.counters_in[1] + (skip ? 1 : 0);
   }
-  if (skip) return;  // Non-finite guard: nothing is written.
 
 #pragma unroll
-  for (int r = 0; r < R; ++r) {
+  for (int r = 0; r < R && !skip; ++r) {  // Non-finite guard: nothing is written.
     // 4. The update of the held vectors, each in its group (groups are 64-aligned ranges).
     const std::size_t i = tid + static_cast<std::size_t>(r) * stride;
     if (i >= n4) continue;
@@ -134,6 +133,7 @@ __global__ void __launch_bounds__(kBlock, kMinBlocks<R>) clip_step_kernel(const 
     for (int k = 0; k < S; ++k)
       if (a.state[k] != nullptr) store4(a.state[k], i, s[r][k]);
   }
+  finish_counts(a.control, skip);
 }
 
 // Note [clip and step in one launch], measured on the H100 (bench/RESULTS.md, Adam + clip,

@@ -12,21 +12,14 @@
 #include "kernels/optim/optim.hpp"
 #include "kernels/optim/rmsprop.cuh"
 #include "kernels/optim/sgd.cuh"
+#include "kernels/optim/step_control.cuh"
 
 namespace cutrain::kernels {
 namespace {
 
 template <class Rule>
-__global__ void __launch_bounds__(kBlock) optimizer_step_kernel(const StepArgs<Rule> a) {
+__device__ void update_arena(const StepArgs<Rule>& a, int t) {
   constexpr int S = Rule::kSlots;
-  // Note [device step counter]: read slot `in`, thread 0 writes slot `out`.
-  const bool skip = a.skip != nullptr && *a.skip != 0;
-  const int t = a.counters_in[0] + 1;
-  if (blockIdx.x == 0 && threadIdx.x == 0) {
-    a.counters_out[0] = skip ? t - 1 : t;
-    a.counters_out[1] = a.counters_in[1] + (skip ? 1 : 0);
-  }
-  if (skip) return;  // Non-finite guard: nothing is written.
 
   // Note [clip scale on device]: the clip coefficient is read here, on the device; without one
   // the scale is 1 and g * 1 == g exactly, so both paths are the same code.
@@ -61,6 +54,15 @@ __global__ void __launch_bounds__(kBlock) optimizer_step_kernel(const StepArgs<R
         if (a.state[k] != nullptr) store4(a.state[k], i, s[k]);
     }
   }
+}
+
+template <class Rule>
+__global__ void __launch_bounds__(kBlock) optimizer_step_kernel(const StepArgs<Rule> a) {
+  // Note [device step counter]: t is read here, the counts updated by the last block to finish.
+  const bool skip = a.skip != nullptr && *a.skip != 0;
+  const int t = a.control->applied + 1;
+  if (!skip) update_arena(a, t);  // Non-finite guard: nothing is written.
+  finish_counts(a.control, skip);
 }
 
 }  // namespace

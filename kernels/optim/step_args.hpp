@@ -5,6 +5,7 @@
 #include <cstddef>
 #include <cstdint>
 
+#include "cutrain/optim/step_control.hpp"
 #include "kernels/clip/norm.cuh"
 #include "kernels/common/half.cuh"
 
@@ -43,8 +44,7 @@ struct StepArgs {
   int num_groups = 0;
   const float* grad_scale = nullptr;          // optional, Note [clip scale on device]
   const std::int32_t* skip = nullptr;         // optional non-finite guard flag
-  const std::int32_t* counters_in = nullptr;  // {t, skipped}; Note [device step counter]
-  std::int32_t* counters_out = nullptr;
+  optim::StepControl* control = nullptr;  // Note [step control block]: counts read and updated
   FusedNormArgs norm;  // optional, Note [clip and step in one launch]
   // Note [16-bit compute copy] (cutrain/precision.hpp): optional; each updated parameter is also
   // stored rounded to 16 bits here (kernels/common/half.cuh).

@@ -30,8 +30,8 @@ Optimizer::Optimizer(std::string name, const Arena& params, float lr, float weig
   check_hyper(std::isfinite(lr) && lr >= 0, name_.c_str(), "lr", lr, "finite and >= 0");
   check_hyper(std::isfinite(weight_decay) && weight_decay >= 0, name_.c_str(), "weight_decay",
               weight_decay, "finite and >= 0");
-  counters_ = Buffer(4 * sizeof(std::int32_t), device_);
-  counters_.zero();
+  control_ = Buffer(sizeof(StepControl), device_);
+  control_.zero();
 }
 
 Optimizer::~Optimizer() = default;
@@ -88,10 +88,7 @@ void Optimizer::check_arenas(const Arena& params, const Arena& grads) const {
 
 void Optimizer::launch(Arena& params, const Arena& grads, const StepGuard& guard,
                        NativeStream stream, const detail::FusedNorm& norm) {
-  auto* counters = counters_.as<std::int32_t>();
-  const std::size_t in = static_cast<std::size_t>(issued_ % 2) * 2;
-  detail::StepLaunch l{&params, &grads, guard, stream, counters + in, counters + (2 - in),
-                       norm,    {}};
+  detail::StepLaunch l{&params, &grads, guard, stream, control_.as<StepControl>(), norm, {}};
   if (copy_.bytes() > 0) {
     l.copy = copy_options_;
     l.copy.data = copy_.as<std::uint16_t>();
@@ -122,32 +119,31 @@ void Optimizer::step(Arena& params, const Arena& grads, GradClipper& clipper, Na
 // the caller's stream, a non-blocking stream in the Trainer; a plain device-to-host copy runs on
 // the legacy default stream, which does not wait for non-blocking streams. So a read first
 // waits for the stream the last step was issued on - or it may return the count before it.
-std::int32_t Optimizer::read_counter(std::size_t index) const {
+StepControl Optimizer::read_control() const {
   if (device_.is_cuda() && last_stream_ != nullptr)
     cutrain::detail::cuda::stream_synchronize(last_stream_, device_.ordinal());
-  std::int32_t value = 0;
-  copy_bytes(&value, Device::cpu(), counters_.as<std::int32_t>() + index, counters_.device(),
-             sizeof(value));
-  return value;
+  StepControl c;
+  copy_bytes(&c, Device::cpu(), control_.data(), device_, sizeof(c));
+  return c;
 }
 
 std::int64_t Optimizer::applied_steps() const {
-  return read_counter(static_cast<std::size_t>(issued_ % 2) * 2);
+  return read_control().applied;
 }
 
 std::int64_t Optimizer::skipped_steps() const {
-  return read_counter(static_cast<std::size_t>(issued_ % 2) * 2 + 1);
+  return read_control().skipped;
 }
 
 void Optimizer::set_step_counts(std::int64_t applied, std::int64_t skipped) {
   CUTRAIN_CHECK(applied >= 0 && skipped >= 0 && applied < INT32_MAX && skipped < INT32_MAX, name_,
                 ": step counts (", applied, ", ", skipped, ") out of range");
-  const std::int32_t values[2] = {static_cast<std::int32_t>(applied),
-                                  static_cast<std::int32_t>(skipped)};
+  StepControl c;  // the ticket at rest (0): no step is in flight once the stream is drained
+  c.applied = static_cast<std::int32_t>(applied);
+  c.skipped = static_cast<std::int32_t>(skipped);
   if (device_.is_cuda() && last_stream_ != nullptr)  // after the steps already issued
     cutrain::detail::cuda::stream_synchronize(last_stream_, device_.ordinal());
-  copy_bytes(counters_.as<std::int32_t>() + static_cast<std::size_t>(issued_ % 2) * 2, device_,
-             values, Device::cpu(), sizeof(values));
+  copy_bytes(control_.data(), device_, &c, Device::cpu(), sizeof(c));
 }
 
 std::vector<NamedState> Optimizer::state() {

@@ -37,12 +37,11 @@ kernels::StepArgs<Rule> make_args(const detail::StepLaunch& l,
     a.groups[i] = {groups[i].begin, groups[i].end, groups[i].lr, groups[i].weight_decay};
   a.grad_scale = l.guard.grad_scale;
   a.skip = l.guard.skip;
-  a.counters_in = l.counters_in;
+  a.control = l.control;
   a.copy.data = l.copy.data;
   a.copy.kind = l.copy.precision == Precision::kFp16 ? rules::Half::kFp16 : rules::Half::kBf16;
   a.copy.stochastic = l.copy.rounding == Rounding::kStochastic;
   a.copy.seed = l.copy.seed;
-  a.counters_out = l.counters_out;
   a.norm = {static_cast<rules::NormPartial*>(l.norm.partials),
             l.norm.done_count,
             static_cast<rules::ClipResult*>(l.norm.result),

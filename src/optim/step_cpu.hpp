@@ -79,10 +79,9 @@ template <class Rule>
 void optimizer_step(const kernels::StepArgs<Rule>& a) {
   static_assert(Rule::kSlots >= 1 && Rule::kSlots <= 3, "the CPU step handles 1 to 3 slots");
   const bool skip = a.skip != nullptr && *a.skip != 0;
-  const int t = a.counters_in[0] + 1;
-  a.counters_out[0] = skip ? t - 1 : t;
-  a.counters_out[1] = a.counters_in[1] + (skip ? 1 : 0);
-  if (skip) return;  // Non-finite guard: nothing is written.
+  const int t = a.control->applied + 1;
+  optim::finish_step(*a.control, skip);  // Note [device step counter]: the loop reads t above
+  if (skip) return;                       // Non-finite guard: nothing is written.
 
   const float scale = a.grad_scale != nullptr ? *a.grad_scale : 1.0F;
   for (int gi = 0; gi < a.num_groups; ++gi) {

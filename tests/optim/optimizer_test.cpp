@@ -293,6 +293,55 @@ void hold_until_released(void* flag) {  // CUDA's callback thread: no CUDA calls
     std::this_thread::sleep_for(std::chrono::milliseconds(1));
 }
 
+// Note [device step counter]: the counts are updated in place on the device, so ONE captured step
+// replayed N times - N odd or even - advances t, the bias corrections and the skip count as N
+// eager steps do, and a skip flag written between replays is honoured (what the whole-step graph
+// relies on). The reference takes the same steps eagerly on the same stream.
+TEST(OptimizerGpu, CapturedStepReplaysLikeEagerSteps) {
+  CUTRAIN_REQUIRE_GPU();
+  const Device gpu = Device::cuda(0);
+  Arena params = golden_params(gpu), reference = golden_params(gpu);
+  Arena grads = params.like();
+  set_grads(grads, 1);
+  optim::Adam opt(params, {.lr = 0.01F, .amsgrad = true});
+  optim::Adam ref(reference, {.lr = 0.01F, .amsgrad = true});
+  Buffer flag(sizeof(std::int32_t), gpu);
+  auto set_flag = [&](std::int32_t v) {
+    copy_bytes(flag.data(), gpu, &v, Device::cpu(), sizeof(v));
+  };
+  set_flag(0);
+  const optim::StepGuard guard{.skip = flag.as<std::int32_t>()};
+  Stream s(gpu);
+  auto* cs = static_cast<cudaStream_t>(s.native());
+  opt.step(params, grads, guard, s.native());  // outside the capture: the launch-shape cache
+  ref.step(reference, grads, guard, s.native());
+  s.synchronize();
+  cudaGraph_t graph = nullptr;
+  ASSERT_EQ(cudaStreamBeginCapture(cs, cudaStreamCaptureModeThreadLocal), cudaSuccess);
+  opt.step(params, grads, guard, s.native());
+  ASSERT_EQ(cudaStreamEndCapture(cs, &graph), cudaSuccess);
+  cudaGraphExec_t exec = nullptr;
+  ASSERT_EQ(cudaGraphInstantiate(&exec, graph, 0), cudaSuccess);
+  auto both = [&] {
+    ASSERT_EQ(cudaGraphLaunch(exec, cs), cudaSuccess);
+    ref.step(reference, grads, guard, s.native());
+    s.synchronize();
+  };
+  for (int i = 0; i < 3; ++i) both();
+  set_flag(1);  // between replays, as a host-decided value would be
+  both();
+  set_flag(0);
+  both();
+  EXPECT_EQ(params.to_host(), reference.to_host());
+  for (std::size_t k = 0; k < opt.state().size(); ++k)
+    EXPECT_EQ(opt.state()[k].arena->to_host(), ref.state()[k].arena->to_host());
+  EXPECT_EQ(opt.applied_steps(), 5);  // the eager warm-up, three replays, the last replay
+  EXPECT_EQ(opt.skipped_steps(), 1);
+  EXPECT_EQ(ref.applied_steps(), 5);
+  cudaGraphExecDestroy(exec);
+  cudaGraphDestroy(graph);
+}
+
 // Note [read after the writing stream]: a skipped step issued on a non-blocking stream that is
 // held back; the counters read right after must wait for it (a plain copy on the default stream
 // would return the count from before the step), and so must the loss.

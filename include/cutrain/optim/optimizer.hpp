@@ -3,13 +3,7 @@
 //
 // One step() is one fused kernel launch over the whole parameter arena (one OpenMP loop on the
 // CPU), whatever the number of tensors, and never synchronizes with the host.
-//
-// Note [device step counter]: the number of applied steps t lives in device memory, so that a
-// step skipped on the device (StepGuard::skip) leaves t unchanged, as PyTorch leaves its state
-// untouched when a step is skipped, and bias corrections computed in-kernel from t stay right.
-// Each launch reads t from one slot and thread 0 writes t+1 (or t, when skipped) to the other;
-// no thread of that launch reads the slot being written, so there is no race, and the host
-// knows which slot is current from the number of steps it issued.
+// The step counters live on the device (Note [device step counter], cutrain/optim/step_control.hpp).
 
 #include <cstdint>
 #include <deque>
@@ -19,6 +13,7 @@
 
 #include "cutrain/arena.hpp"
 #include "cutrain/buffer.hpp"
+#include "cutrain/optim/step_control.hpp"
 #include "cutrain/precision.hpp"
 #include "cutrain/stream.hpp"
 
@@ -68,8 +63,7 @@ struct StepLaunch {
   const Arena* grads;
   StepGuard guard;
   NativeStream stream;
-  const std::int32_t* counters_in;  ///< {t, skipped} before this step
-  std::int32_t* counters_out;       ///< {t, skipped} after it
+  StepControl* control;  ///< Note [step control block]: read and updated by the step
   FusedNorm norm;
   /// Note [16-bit compute copy] (cutrain/precision.hpp): null data, no copy.
   struct ComputeCopy {
@@ -160,13 +154,13 @@ class Optimizer {
   float weight_decay_;
   std::vector<std::pair<int, GroupOptions>> groups_;
   std::deque<std::pair<std::string, Arena>> states_;  ///< deque: add_state() references stay valid
-  Buffer counters_;  ///< int32 [2 slots][t, skipped]; Note [device step counter]
+  Buffer control_;  ///< one StepControl on the device; Note [step control block]
   Buffer copy_;      ///< uint16 per arena element; Note [16-bit compute copy]
   detail::StepLaunch::ComputeCopy copy_options_;
   std::int64_t issued_ = 0;
   NativeStream last_stream_ =
       nullptr;  ///< the last step's stream (Note [read after the writing stream])
-  std::int32_t read_counter(std::size_t index) const;
+  StepControl read_control() const;
 };
 
 /// Throws cutrain::Error naming the parameter, its value and the valid range.
