@@ -117,7 +117,8 @@ __global__ void __launch_bounds__(kBlock, kMinBlocks<R>) clip_step_kernel(const 
     while (gi < a.num_groups && !(i >= a.groups[gi].begin / 4 && i < a.groups[gi].end / 4)) ++gi;
     if (gi == a.num_groups) continue;  // padding between groups stays as it is
     const GroupArgs group = a.groups[gi];
-    const typename Rule::Prepared prep = Rule::prepare(a.hyper, group.lr, group.weight_decay, t);
+    const typename Rule::Prepared prep =
+        Rule::prepare(a.hyper, a.control->lr[gi], group.weight_decay, t);
 #pragma unroll
     for (int lane = 0; lane < 4; ++lane) {
       float st[S > 0 ? S : 1];

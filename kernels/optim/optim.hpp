@@ -10,6 +10,13 @@ namespace cutrain::kernels {
 template <class Rule>
 void launch_optimizer_step(const StepArgs<Rule>& args, NativeStream stream);
 
+// Note [learning rate in device memory]: control->lr[0, n) = lr, ordered on `stream`.
+struct StepLr {
+  float lr[kMaxGroups];
+};
+void launch_write_step_lr(optim::StepControl* control, const StepLr& lr, int n,
+                          NativeStream stream);
+
 // args.norm set: the norm and the step, in one cooperative launch where the arena fits one
 // resident grid, else the norm kernel then the step kernel (Note [clip and step in one launch]).
 template <class Rule>

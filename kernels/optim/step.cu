@@ -31,7 +31,8 @@ __device__ void update_arena(const StepArgs<Rule>& a, int t) {
 
   for (int gi = 0; gi < a.num_groups; ++gi) {
     const GroupArgs group = a.groups[gi];
-    const typename Rule::Prepared prep = Rule::prepare(a.hyper, group.lr, group.weight_decay, t);
+    const typename Rule::Prepared prep =
+        Rule::prepare(a.hyper, a.control->lr[gi], group.weight_decay, t);
     for (std::size_t i = group.begin / 4 + tid; i < group.end / 4; i += stride) {
       Vec4 p = load4(params, i);
       const Vec4 g = load4(grads, i);
@@ -65,6 +66,10 @@ __global__ void __launch_bounds__(kBlock) optimizer_step_kernel(const StepArgs<R
   finish_counts(a.control, skip);
 }
 
+__global__ void write_step_lr_kernel(optim::StepControl* control, const StepLr lr, int n) {
+  if (static_cast<int>(threadIdx.x) < n) control->lr[threadIdx.x] = lr.lr[threadIdx.x];
+}
+
 }  // namespace
 
 template <class Rule>
@@ -73,6 +78,12 @@ void launch_optimizer_step(const StepArgs<Rule>& args, NativeStream stream) {
   for (int g = 0; g < args.num_groups; ++g) elements += args.groups[g].end - args.groups[g].begin;
   const int grid = resident_grid<optimizer_step_kernel<Rule>>(elements / 4);
   optimizer_step_kernel<Rule><<<grid, kBlock, 0, stream>>>(args);
+  CUTRAIN_CUDA_CHECK_LAUNCH();
+}
+
+void launch_write_step_lr(optim::StepControl* control, const StepLr& lr, int n,
+                          NativeStream stream) {
+  write_step_lr_kernel<<<1, kMaxGroups, 0, stream>>>(control, lr, n);
   CUTRAIN_CUDA_CHECK_LAUNCH();
 }
 

@@ -11,13 +11,12 @@
 
 namespace cutrain::kernels {
 
-inline constexpr int kMaxGroups = 8;
+inline constexpr int kMaxGroups = optim::kMaxStepGroups;
 
 struct GroupArgs {
   std::size_t begin = 0;  // elements; multiples of 4 (arena groups are 64-aligned)
   std::size_t end = 0;
-  float lr = 0.0F;
-  float weight_decay = 0.0F;
+  float weight_decay = 0.0F;  // the lr: StepControl::lr (Note [learning rate in device memory])
 };
 
 // Note [clip and step in one launch] (kernels/optim/clip_step.cu): where the step computes the
@@ -42,10 +41,10 @@ struct StepArgs {
   typename Rule::Hyper hyper{};
   GroupArgs groups[kMaxGroups] = {};
   int num_groups = 0;
-  const float* grad_scale = nullptr;          // optional, Note [clip scale on device]
-  const std::int32_t* skip = nullptr;         // optional non-finite guard flag
+  const float* grad_scale = nullptr;      // optional, Note [clip scale on device]
+  const std::int32_t* skip = nullptr;     // optional non-finite guard flag
   optim::StepControl* control = nullptr;  // Note [step control block]: counts read and updated
-  FusedNormArgs norm;  // optional, Note [clip and step in one launch]
+  FusedNormArgs norm;                     // optional, Note [clip and step in one launch]
   // Note [16-bit compute copy] (cutrain/precision.hpp): optional; each updated parameter is also
   // stored rounded to 16 bits here (kernels/common/half.cuh).
   struct {

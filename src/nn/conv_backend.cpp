@@ -124,9 +124,8 @@ void conv_forward_cpu(const Exec& e, const rules::ConvGeometry& g, const float* 
   });
 }
 
-void conv_backward_cpu(const Exec& e, const rules::ConvGeometry& g, const float* x,
-                       const float* dy, std::int64_t batch, const float* w, float* dw, float* dx,
-                       float* workspace) {
+void conv_backward_cpu(const Exec& e, const rules::ConvGeometry& g, const float* x, const float* dy,
+                       std::int64_t batch, const float* w, float* dw, float* dx, float* workspace) {
   const std::int64_t groups = cpu_groups(batch), weights = g.co * g.k();
   float* partial = workspace + groups * g.k() * g.p();  // [groups, Co K]
   cpu::parallel_rows(sz(groups), [=, &e](std::size_t r) {

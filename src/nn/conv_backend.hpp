@@ -30,9 +30,8 @@ void conv_forward_cpu(const Exec& e, const rules::ConvGeometry& g, const float* 
                       std::int64_t batch, const float* w, const float* bias, float* y,
                       float* workspace);
 // dW (overwritten) and, if dx is not null, dx; db is channel_sum's.
-void conv_backward_cpu(const Exec& e, const rules::ConvGeometry& g, const float* x,
-                       const float* dy, std::int64_t batch, const float* w, float* dw, float* dx,
-                       float* workspace);
+void conv_backward_cpu(const Exec& e, const rules::ConvGeometry& g, const float* x, const float* dy,
+                       std::int64_t batch, const float* w, float* dw, float* dx, float* workspace);
 // y [nb, Co, P] = ycol [Co, nb P] + bias (nullable) per channel; and the reverse permute.
 void gemm_to_nchw(const Exec& e, const rules::ConvGeometry& g, const float* ycol, std::int64_t nb,
                   const float* bias, float* y);

@@ -26,4 +26,17 @@ void run_step(Device device, const kernels::StepArgs<Rule>& args,
   }
 }
 
+// Note [learning rate in device memory]: control->lr[0, n) = lr, ordered on `stream` (the CPU
+// block is host memory, and CPU steps run in program order).
+inline void write_step_lr(Device device, StepControl* control, const float* lr, int n,
+                          [[maybe_unused]] NativeStream stream) {
+  if (device.is_cpu()) {
+    for (int i = 0; i < n; ++i) control->lr[i] = lr[i];
+  } else {
+    CUTRAIN_ON_CUDA(cutrain::detail::cuda::DeviceGuard guard(device.ordinal());
+                    kernels::StepLr values{}; for (int i = 0; i < n; ++i) values.lr[i] = lr[i];
+                    kernels::launch_write_step_lr(control, values, n, stream));
+  }
+}
+
 }  // namespace cutrain::optim

@@ -1,6 +1,7 @@
 #include "cutrain/optim/optimizer.hpp"
 
 #include <cmath>
+#include <cstddef>
 #include <cstdint>
 #include <vector>
 
@@ -9,6 +10,7 @@
 #include "kernels/common/half.cuh"
 #include "kernels/optim/step_args.hpp"
 #include "src/cuda/runtime.hpp"
+#include "src/optim/dispatch.hpp"
 
 namespace cutrain::optim {
 
@@ -86,8 +88,18 @@ void Optimizer::check_arenas(const Arena& params, const Arena& grads) const {
                 ": params and grads must be different arenas");
 }
 
+void Optimizer::commit_lr(NativeStream stream) {
+  std::vector<float> lr;
+  for (const detail::GroupValues& g : group_values()) lr.push_back(g.lr);
+  if (lr == committed_lr_) return;  // the block holds these values (never NaN: set_lr checks)
+  write_step_lr(device_, control_.as<StepControl>(), lr.data(), static_cast<int>(lr.size()),
+                stream);
+  committed_lr_ = std::move(lr);
+}
+
 void Optimizer::launch(Arena& params, const Arena& grads, const StepGuard& guard,
                        NativeStream stream, const detail::FusedNorm& norm) {
+  commit_lr(stream);
   detail::StepLaunch l{&params, &grads, guard, stream, control_.as<StepControl>(), norm, {}};
   if (copy_.bytes() > 0) {
     l.copy = copy_options_;
@@ -143,7 +155,8 @@ void Optimizer::set_step_counts(std::int64_t applied, std::int64_t skipped) {
   c.skipped = static_cast<std::int32_t>(skipped);
   if (device_.is_cuda() && last_stream_ != nullptr)  // after the steps already issued
     cutrain::detail::cuda::stream_synchronize(last_stream_, device_.ordinal());
-  copy_bytes(control_.data(), device_, &c, Device::cpu(), sizeof(c));
+  // The counts and the ticket; the committed learning rates stay.
+  copy_bytes(control_.data(), device_, &c, Device::cpu(), offsetof(StepControl, reserved));
 }
 
 std::vector<NamedState> Optimizer::state() {

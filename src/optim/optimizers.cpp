@@ -34,7 +34,7 @@ kernels::StepArgs<Rule> make_args(const detail::StepLaunch& l,
   a.hyper = hyper;
   a.num_groups = static_cast<int>(groups.size());
   for (std::size_t i = 0; i < groups.size(); ++i)
-    a.groups[i] = {groups[i].begin, groups[i].end, groups[i].lr, groups[i].weight_decay};
+    a.groups[i] = {groups[i].begin, groups[i].end, groups[i].weight_decay};
   a.grad_scale = l.guard.grad_scale;
   a.skip = l.guard.skip;
   a.control = l.control;

@@ -81,12 +81,13 @@ void optimizer_step(const kernels::StepArgs<Rule>& a) {
   const bool skip = a.skip != nullptr && *a.skip != 0;
   const int t = a.control->applied + 1;
   optim::finish_step(*a.control, skip);  // Note [device step counter]: the loop reads t above
-  if (skip) return;                       // Non-finite guard: nothing is written.
+  if (skip) return;                      // Non-finite guard: nothing is written.
 
   const float scale = a.grad_scale != nullptr ? *a.grad_scale : 1.0F;
   for (int gi = 0; gi < a.num_groups; ++gi) {
     const kernels::GroupArgs group = a.groups[gi];
-    const typename Rule::Prepared prep = Rule::prepare(a.hyper, group.lr, group.weight_decay, t);
+    const typename Rule::Prepared prep =
+        Rule::prepare(a.hyper, a.control->lr[gi], group.weight_decay, t);
     optimizer_step_dispatch(std::make_integer_sequence<unsigned, (1U << Rule::kBits)>{}, a, prep,
                             group.begin, group.end, scale);
     if (a.copy.data != nullptr) write_compute_copy(a, group.begin, group.end, t);

@@ -340,8 +340,7 @@ std::vector<float> train_steps(Device device, std::int64_t batch = 5) {
   std::vector<float> xs(static_cast<std::size_t>(batch * 128));
   for (std::size_t i = 0; i < xs.size(); ++i) xs[i] = std::sin(0.37F * static_cast<float>(i));
   DeviceMatrix x(xs, batch, 128, device);
-  DeviceMatrix dy(std::vector<float>(static_cast<std::size_t>(batch * 3), 0.25F), batch, 3,
-                  device);
+  DeviceMatrix dy(std::vector<float>(static_cast<std::size_t>(batch * 3), 0.25F), batch, 3, device);
   for (int step = 0; step < 3; ++step) {
     m.forward(x.m);
     m.backward(dy.m);

@@ -203,6 +203,39 @@ void check_skip(Device device) {
   EXPECT_EQ(opt.skipped_steps(), 3);
 }
 
+// Note [learning rate in device memory]: every step reads the group's lr x lr_scale committed
+// before it - changed between steps, scaled per group, and kept across set_step_counts (which
+// rewrites the counts beside it). Plain SGD with powers of two is exact: p = 1 - 0.5 sum lr_k s.
+void check_lr_per_step(Device device) {
+  ArenaLayout::Builder b;
+  b.add("w", {8}, 0);
+  b.add("b", {4}, 1);
+  Arena p(b.build(), device);
+  p.from_host(std::vector<float>(p.total(), 1.0F));
+  Arena g = p.like();
+  g.from_host(std::vector<float>(g.total(), 0.5F));
+  optim::Sgd opt(p, {.lr = 0.25F});
+  opt.set_group(1, {.lr_scale = 2.0F});
+  const float lrs[] = {0.25F, 0.125F, 0.125F, 0.5F, 0.0625F};
+  float sum = 0.0F;
+  for (int k = 0; k < 5; ++k) {
+    opt.set_lr(lrs[k]);
+    if (k == 2) opt.set_step_counts(opt.applied_steps(), 0);  // as a resume does; lr unchanged
+    opt.step(p, g);
+    sum += lrs[k];
+  }
+  const std::vector<float> got = p.to_host();
+  const ArenaLayout& layout = p.layout();
+  for (const auto& t : layout.tensors())
+    for (std::size_t i = 0; i < t.numel; ++i)
+      EXPECT_EQ(got[t.offset + i], 1.0F - 0.5F * sum * (t.group == 1 ? 2.0F : 1.0F)) << t.name;
+  EXPECT_EQ(opt.applied_steps(), 5);
+}
+
+TEST(Optimizer, EachStepUsesTheLearningRateSetBeforeIt) {
+  check_lr_per_step(Device::cpu());
+}
+
 TEST(Optimizer, GradScaleEqualsPrescaledGradients) {
   check_grad_scale(Device::cpu());
 }
@@ -248,6 +281,10 @@ TEST(Optimizer, RmspropNesterovFollowsAlgorithm86) {
 TEST(OptimizerGpu, SaveAndRestoreStateIsExact) {
   CUTRAIN_REQUIRE_GPU();
   for (const auto& c : all_cases()) check_save_restore(c, Device::cuda(0));
+}
+TEST(OptimizerGpu, EachStepUsesTheLearningRateSetBeforeIt) {
+  CUTRAIN_REQUIRE_GPU();
+  check_lr_per_step(Device::cuda(0));
 }
 TEST(OptimizerGpu, GradScaleEqualsPrescaledGradients) {
   CUTRAIN_REQUIRE_GPU();
@@ -295,8 +332,8 @@ void hold_until_released(void* flag) {  // CUDA's callback thread: no CUDA calls
 
 // Note [device step counter]: the counts are updated in place on the device, so ONE captured step
 // replayed N times - N odd or even - advances t, the bias corrections and the skip count as N
-// eager steps do, and a skip flag written between replays is honoured (what the whole-step graph
-// relies on). The reference takes the same steps eagerly on the same stream.
+// eager steps do, and a skip flag and a learning rate written between replays are honoured (what
+// the whole-step graph relies on). The reference takes the same steps eagerly on the same stream.
 TEST(OptimizerGpu, CapturedStepReplaysLikeEagerSteps) {
   CUTRAIN_REQUIRE_GPU();
   const Device gpu = Device::cuda(0);
@@ -322,8 +359,13 @@ TEST(OptimizerGpu, CapturedStepReplaysLikeEagerSteps) {
   ASSERT_EQ(cudaStreamEndCapture(cs, &graph), cudaSuccess);
   cudaGraphExec_t exec = nullptr;
   ASSERT_EQ(cudaGraphInstantiate(&exec, graph, 0), cudaSuccess);
-  auto both = [&] {
+  float lr = 0.01F;
+  auto both = [&] {  // a new lr each time, committed between replays
+    lr *= 0.75F;
+    opt.set_lr(lr);
+    opt.commit_lr(s.native());
     ASSERT_EQ(cudaGraphLaunch(exec, cs), cudaSuccess);
+    ref.set_lr(lr);
     ref.step(reference, grads, guard, s.native());
     s.synchronize();
   };

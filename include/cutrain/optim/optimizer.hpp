@@ -3,7 +3,8 @@
 //
 // One step() is one fused kernel launch over the whole parameter arena (one OpenMP loop on the
 // CPU), whatever the number of tensors, and never synchronizes with the host.
-// The step counters live on the device (Note [device step counter], cutrain/optim/step_control.hpp).
+// The step counters live on the device (Note [device step counter],
+// cutrain/optim/step_control.hpp).
 
 #include <cstdint>
 #include <deque>
@@ -103,6 +104,10 @@ class Optimizer {
 
   float lr() const { return lr_; }  ///< the base learning rate (groups scale it)
   void set_lr(float lr);            ///< e.g. from an LrSchedule, before each step
+  /// Writes each group's lr x lr_scale into the device-side step control block, on `stream`, if
+  /// it changed since the last write (Note [learning rate in device memory]). step() calls it;
+  /// call it yourself between replays of a captured step (outside the capture).
+  void commit_lr(NativeStream stream = nullptr);
   /// Group `group`'s lr scale and weight decay (e.g. no weight decay on biases, kNoDecayGroup).
   void set_group(int group, GroupOptions options);
 
@@ -155,9 +160,10 @@ class Optimizer {
   std::vector<std::pair<int, GroupOptions>> groups_;
   std::deque<std::pair<std::string, Arena>> states_;  ///< deque: add_state() references stay valid
   Buffer control_;  ///< one StepControl on the device; Note [step control block]
-  Buffer copy_;      ///< uint16 per arena element; Note [16-bit compute copy]
+  Buffer copy_;     ///< uint16 per arena element; Note [16-bit compute copy]
   detail::StepLaunch::ComputeCopy copy_options_;
   std::int64_t issued_ = 0;
+  std::vector<float> committed_lr_;  ///< what the block holds (empty: nothing written yet)
   NativeStream last_stream_ =
       nullptr;  ///< the last step's stream (Note [read after the writing stream])
   StepControl read_control() const;
