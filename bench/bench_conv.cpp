@@ -25,6 +25,10 @@ int main(int argc, char** argv) {
   double min_seconds = 0.2;
   bool small = false;
   app.add_option("--device", device_name, "cpu, cuda, cuda:N or auto");
+  std::string precision_name = "fp32";
+  app.add_option("--precision", precision_name,
+                 "fp32, or tf32: the layers and the bare GEMMs on TF32 tensor cores (CUDA)")
+      ->check(CLI::IsMember({"fp32", "tf32"}));
   app.add_option("--batch", batch, "batch size of the default CNN's shapes (the large one: 2x)");
   app.add_option("--min-seconds", min_seconds, "timed seconds per measurement");
   app.add_flag("--small", small, "only the first shape (smoke tests)");
@@ -34,7 +38,10 @@ int main(int argc, char** argv) {
     const Device device = device_name == "auto" ? default_device() : Device::parse(device_name);
     require_usable(device);
     Stream stream(device);
-    const bench::GemmExec gemm_exec(device, stream.native());
+    const Precision precision = parse_precision(precision_name);
+    CUTRAIN_CHECK(precision == Precision::kFp32 || device.is_cuda(),
+                  "--precision tf32 needs a CUDA device");
+    const bench::GemmExec gemm_exec(device, stream.native(), precision == Precision::kTf32);
     const nn::backend::Exec& exec = gemm_exec.get();
     struct Shape4 {
       const char* name;
@@ -56,6 +63,7 @@ int main(int argc, char** argv) {
       m.emplace<nn::Unflatten>(1, Shape{s.c, s.hw, s.hw});
       m.emplace<nn::Conv2d>(s.c, s.co, 3, 1, 1);
       m.build(device, 1);
+      m.set_precision(precision);
       Buffer xb(static_cast<std::size_t>(s.batch * in) * sizeof(float), device);
       Buffer dyb(static_cast<std::size_t>(s.batch * out) * sizeof(float), device);
       Buffer dxb(xb.bytes(), device);
@@ -95,10 +103,11 @@ int main(int argc, char** argv) {
             "{\"bench\":\"conv\",\"impl\":\"cutrain\",\"device\":\"%s\",\"shape\":\"%s\","
             "\"batch\":%lld,\"in_channels\":%lld,\"out_channels\":%lld,\"size\":%lld,"
             "\"seconds_per_step\":%.9g,\"tflops\":%.4g,\"gemm_tflops\":%.4g,"
-            "\"fraction_of_gemm\":%.4f}\n",
+            "\"fraction_of_gemm\":%.4f,\"precision\":\"%s\"}\n",
             device.str().c_str(), s.name, static_cast<long long>(s.batch),
             static_cast<long long>(s.c), static_cast<long long>(s.co), static_cast<long long>(s.hw),
-            layer_s, flops / layer_s * 1e-12, flops / gemm_s * 1e-12, gemm_s / layer_s);
+            layer_s, flops / layer_s * 1e-12, flops / gemm_s * 1e-12, gemm_s / layer_s,
+            precision_name.c_str());
       else
         std::printf("%-20s %6lld %10.1f %10.3f %10.3f %8.1f%%\n", s.name,
                     static_cast<long long>(s.batch), layer_s * 1e6, flops / layer_s * 1e-12,

@@ -26,6 +26,10 @@ int main(int argc, char** argv) {
   std::int64_t batch = 256;
   double min_seconds = 0.2;
   app.add_option("--device", device_name, "cpu, cuda, cuda:N or auto");
+  std::string precision_name = "fp32";
+  app.add_option("--precision", precision_name,
+                 "fp32, or tf32: the layers and the bare GEMMs on TF32 tensor cores (CUDA)")
+      ->check(CLI::IsMember({"fp32", "tf32"}));
   app.add_option("--batch", batch, "batch size");
   app.add_option("--min-seconds", min_seconds, "timed seconds per measurement");
   app.add_flag("--json", json, "one JSON object per line per measurement");
@@ -34,7 +38,10 @@ int main(int argc, char** argv) {
     const Device device = device_name == "auto" ? default_device() : Device::parse(device_name);
     require_usable(device);
     Stream stream(device);
-    const bench::GemmExec gemm_exec(device, stream.native());
+    const Precision precision = parse_precision(precision_name);
+    CUTRAIN_CHECK(precision == Precision::kFp32 || device.is_cuda(),
+                  "--precision tf32 needs a CUDA device");
+    const bench::GemmExec gemm_exec(device, stream.native(), precision == Precision::kTf32);
     const nn::backend::Exec& exec = gemm_exec.get();
     if (!json)
       std::printf("# %s, batch %lld\n%-18s %10s %10s %10s %9s\n", describe(device).c_str(),
@@ -55,6 +62,7 @@ int main(int argc, char** argv) {
       m.emplace<nn::Linear>(in, out);
       setenv("CUTRAIN_CUBLASLT", fused ? "1" : "0", 1);  // read by build()
       m.build(device, 1);
+      m.set_precision(precision);
       Buffer xb(static_cast<std::size_t>(batch * in) * sizeof(float), device);
       Buffer dyb(static_cast<std::size_t>(batch * out) * sizeof(float), device);
       Buffer dxb(xb.bytes(), device);
@@ -85,15 +93,17 @@ int main(int argc, char** argv) {
           min_seconds);
       const double flops = 6.0 * static_cast<double>(batch * in * out);
       const std::string label = std::to_string(in) + "x" + std::to_string(out) +
-                                (device.is_cuda() ? (fused ? " fused" : " 2-pass") : "");
+                                (device.is_cuda() ? (fused ? " fused" : " 2-pass") : "") +
+                                (precision == Precision::kTf32 ? " tf32" : "");
       if (json) {
         std::printf(
             "{\"bench\":\"layers\",\"layer\":\"linear\",\"device\":\"%s\",\"batch\":%lld,"
             "\"in\":%lld,\"out\":%lld,\"seconds_per_step\":%.9g,\"tflops\":%.4g,"
-            "\"gemm_tflops\":%.4g,\"fraction_of_gemm\":%.4f,\"bias_epilogue\":%s}\n",
+            "\"gemm_tflops\":%.4g,\"fraction_of_gemm\":%.4f,\"bias_epilogue\":%s,"
+            "\"precision\":\"%s\"}\n",
             device.str().c_str(), static_cast<long long>(batch), static_cast<long long>(in),
             static_cast<long long>(out), layer_s, flops / layer_s * 1e-12, flops / gemm_s * 1e-12,
-            gemm_s / layer_s, fused ? "true" : "false");
+            gemm_s / layer_s, fused ? "true" : "false", precision_name.c_str());
       } else {
         std::printf("%-18s %10.1f %10.3f %10.3f %8.1f%%\n", label.c_str(), layer_s * 1e6,
                     flops / layer_s * 1e-12, flops / gemm_s * 1e-12, 100 * gemm_s / layer_s);

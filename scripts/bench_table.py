@@ -107,17 +107,22 @@ def summary(rows, machine):
                 f"{pct(r['fraction_of_copy'])} of copy")
     # Layers against their bare GEMMs, and convolutions against PyTorch's (cuDNN / oneDNN).
     linear = sorted((r for r in rows if r.get("bench") == "layers" and r.get("layer", "linear") ==
-                     "linear" and (r["in"], r["out"]) == (784, 1024)),
+                     "linear" and (r["in"], r["out"]) == (784, 1024) and
+                     r.get("precision", "fp32") == "fp32"),
                     key=lambda r: not r.get("bias_epilogue"))  # the fused path where there is one
     for r in linear[:1]:
         if True:
             add(f"Linear 784x1024 forward + backward, batch {r['batch']}",
                 fmt_s(r["seconds_per_step"]), "-", "-", f"{pct(r['fraction_of_gemm'])} of its GEMMs")
-    torch_conv = {t["shape"]: t for t in rows if t.get("bench") == "conv" and t.get("impl") == "torch"}
+    # Note [TF32 switch]: each precision against the peer run in the same one.
+    torch_conv = {(t["shape"], t.get("precision", "fp32")): t for t in rows
+                  if t.get("bench") == "conv" and t.get("impl") == "torch"}
     for r in rows:
         if r.get("bench") == "conv" and r.get("impl") == "cutrain":
-            t = torch_conv.get(r["shape"])
-            add(f"Conv2d {r['shape']}, batch {r['batch']}, forward + backward",
+            precision = r.get("precision", "fp32")
+            t = torch_conv.get((r["shape"], precision))
+            tag = "" if precision == "fp32" else f" ({precision})"
+            add(f"Conv2d {r['shape']}, batch {r['batch']}, forward + backward{tag}",
                 fmt_s(r["seconds_per_step"]),
                 f"PyTorch {t['torch']}: {fmt_s(t['seconds_per_step'])}" if t else "-",
                 f"{t['seconds_per_step'] / r['seconds_per_step']:.2f}x" if t else "-",
@@ -205,7 +210,8 @@ def main():
            for r in rows if r.get("bench") == "init"])
     table(["Linear fwd+bwd", ">batch", ">us/step", ">TFLOPS", ">SGEMM TFLOPS", ">of SGEMM"],
           [[f"{r['in']}x{r['out']}" + {True: " (bias in epilogue)", False: " (bias add pass)"}.get(
-              r.get("bias_epilogue"), ""), r["batch"], f"{r['seconds_per_step'] * 1e6:.1f}",
+              r.get("bias_epilogue"), "") + (" tf32" if r.get("precision") == "tf32" else ""),
+            r["batch"], f"{r['seconds_per_step'] * 1e6:.1f}",
             f"{r['tflops']:.2f}", f"{r['gemm_tflops']:.2f}", pct(r["fraction_of_gemm"])]
            for r in rows if r.get("bench") == "layers"])
     table(["activation", ">batch", ">width", ">us fwd+bwd", ">of copy"],

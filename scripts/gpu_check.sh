@@ -132,10 +132,16 @@ if want bench; then
   [ -d "$DEPS_LIB" ] && export LD_LIBRARY_PATH="$DEPS_LIB:$DEPS_LIB/openblas-openmp:$SAVED_LD_LIBRARY_PATH"
   bench 60 bench_layers "$BIN/bench_layers" --min-seconds 0.05
   bench 60 bench_conv "$BIN/bench_conv" --min-seconds 0.05
+  # Note [TF32 switch]: the same layers on TF32 tensor cores.
+  bench 60 bench_layers_tf32 "$BIN/bench_layers" --min-seconds 0.05 --precision tf32
+  bench 60 bench_conv_tf32 "$BIN/bench_conv" --min-seconds 0.05 --precision tf32
   export LD_LIBRARY_PATH="$SAVED_LD_LIBRARY_PATH"
   capped 60 python3 bench/torch/conv.py --min-seconds 0.05 >"$OUT_DIR/conv_torch.jsonl" \
     2>"$OUT_DIR/conv_torch.err"
   note "- conv.py (PyTorch Conv2d, cuDNN): rc $?"
+  capped 60 python3 bench/torch/conv.py --min-seconds 0.05 --precision tf32 \
+    >>"$OUT_DIR/conv_torch.jsonl" 2>>"$OUT_DIR/conv_torch.err"
+  note "- conv.py --precision tf32 (PyTorch Conv2d, cuDNN TF32): rc $?"
   [ -d "$DEPS_LIB" ] && export LD_LIBRARY_PATH="$DEPS_LIB:$DEPS_LIB/openblas-openmp:$SAVED_LD_LIBRARY_PATH"
   bench 40 bench_init "$BIN/bench_init" --min-seconds 0.05
   bench 60 bench_step "$BIN/bench_step" --min-seconds 0.1

@@ -154,11 +154,16 @@ int run(const Config& c, const std::string& command_line) {
   if (comm != nullptr && device.is_cuda() && c.device.find(':') == std::string::npos)
     device = Device::cuda(comm->local_rank() % std::max(1, cuda_status().device_count));
   require_usable(device);
+  if (c.precision == "tf32" && device.is_cpu())  // before the data is read (Note [TF32 switch])
+    throw UsageError(
+        "--precision tf32: TF32 is a tensor-core mode of NVIDIA GPUs and this run is "
+        "on the CPU, which computes in fp32; use --precision fp32 or a CUDA --device");
   if (rank != 0) std::fclose(stdout);  // only rank 0 reports
   std::printf("device: %s", describe(device).c_str());
   if (comm != nullptr)
     std::printf("  (%d ranks, batch %lld per rank)", comm->size(),
                 static_cast<long long>(c.batch_size));
+  if (c.precision != "fp32") std::printf("  precision %s", c.precision.c_str());
   std::printf("\n");
   if (device.is_cpu() && c.device == "auto")
     std::printf("  (no GPU: %s)\n", cuda_status().reason.c_str());
@@ -303,6 +308,7 @@ int run(const Config& c, const std::string& command_line) {
         // host's launches, not the GPU, set the pace
         {"issue_seconds_per_epoch", issue / n},
         {"device", describe(device)},
+        {"precision", c.precision},
         {"stopped_early", fit.stopped_early},
         {"best_epoch", fit.best_epoch > 0 ? nlohmann::json(fit.best_epoch) : nullptr},
         {"parameters", model.parameters().layout().parameter_count()},

@@ -203,6 +203,12 @@ void add_options(CLI::App& app, Config& c) {
   app.add_flag("--no-shuffle", c.no_shuffle, "visit training samples in file order");
   app.add_flag("--standardize", c.standardize, "per-feature standardization instead of /255 only");
   app.add_option("--device", c.device, "auto|cpu|cuda|cuda:N")->capture_default_str();
+  app.add_option("--precision", c.precision,
+                 "fp32: strict fp32; tf32: the GEMMs and convolutions on TF32 tensor cores (a "
+                 "GPU of compute capability 8.0 or newer; fp32 storage and optimizer), as "
+                 "PyTorch's allow_tf32")
+      ->check(CLI::IsMember({"fp32", "tf32"}))
+      ->capture_default_str();
   app.option_defaults()->group("Files");
   app.add_option("--metrics", c.metrics, "per-epoch metrics, FILE.csv or FILE.jsonl");
   app.add_option("--save", c.save, "checkpoint after every epoch (safetensors)");
@@ -359,6 +365,18 @@ std::int64_t add_conv_blocks(nn::Sequential& model, const Config& c, std::int64_
 
 }  // namespace
 
+namespace {
+// Note [TF32 switch]: --precision, refused with exit 2 where the model cannot honour it.
+nn::Sequential with_precision(nn::Sequential model, const Config& c) {
+  try {
+    model.set_precision(parse_precision(c.precision));
+  } catch (const Error& e) {
+    throw UsageError("--precision " + c.precision + ": " + e.what());
+  }
+  return model;
+}
+}  // namespace
+
 nn::Sequential make_model(const Config& c, const std::vector<std::int64_t>& hidden,
                           std::int64_t features, std::int64_t outputs, Device device) {
   if (!c.model_from.empty()) {
@@ -369,7 +387,7 @@ nn::Sequential make_model(const Config& c, const std::vector<std::int64_t>& hidd
                        std::to_string(model.output_features()) + " outputs, the data has " +
                        std::to_string(features) + " features and needs " + std::to_string(outputs) +
                        " outputs");
-    return model;
+    return with_precision(std::move(model), c);
   }
   nn::Sequential model(features);
   std::int64_t width = features;
@@ -386,7 +404,7 @@ nn::Sequential make_model(const Config& c, const std::vector<std::int64_t>& hidd
   }
   model.emplace<nn::Linear>(width, outputs);
   model.build(device, c.seed);
-  return model;
+  return with_precision(std::move(model), c);
 }
 
 std::shared_ptr<optim::LrSchedule> make_schedule(const Config& c, std::int64_t per_epoch) {

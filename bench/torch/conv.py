@@ -1,8 +1,9 @@
 #!/usr/bin/env python3
 """The PyTorch peer of bench_conv: Conv2d (3x3, padding 1) forward + backward, input gradient
 included, at the default CNN's shapes and the large one, in TFLOP/s (FLOPs = 6 B H W Co C 9).
-On a GPU cuDNN picks its algorithms (cudnn.benchmark=True), strict fp32 (TF32 off); on the CPU
-oneDNN/native kernels with all threads. One JSON line per shape."""
+On a GPU cuDNN picks its algorithms (cudnn.benchmark=True), strict fp32 (TF32 off) unless
+--precision tf32 (bench_conv's peer for the same flag); on the CPU oneDNN/native kernels with all
+threads. One JSON line per shape."""
 import argparse
 import json
 import os
@@ -21,12 +22,13 @@ def main():
     ap.add_argument("--batch", type=int, default=128)
     ap.add_argument("--min-seconds", type=float, default=0.2)
     ap.add_argument("--small", action="store_true", help="only the first shape (smoke tests)")
+    ap.add_argument("--precision", choices=["fp32", "tf32"], default="fp32")
     a = ap.parse_args()
     dev = torch.device(a.device)
     cuda = dev.type == "cuda"
     torch.backends.cudnn.benchmark = True
-    torch.backends.cudnn.allow_tf32 = False
-    torch.backends.cuda.matmul.allow_tf32 = False
+    torch.backends.cudnn.allow_tf32 = a.precision == "tf32"
+    torch.backends.cuda.matmul.allow_tf32 = a.precision == "tf32"
     sync = torch.cuda.synchronize if cuda else (lambda: None)
     if not cuda:  # every core, as cutrain's OpenMP loops and OpenBLAS use (torch may pick 1)
         torch.set_num_threads(os.cpu_count() or 1)
@@ -55,7 +57,8 @@ def main():
         print(json.dumps({"bench": "conv", "impl": "torch", "torch": torch.__version__,
                           "device": torch.cuda.get_device_name() if cuda else "cpu",
                           "threads": torch.get_num_threads(), "shape": name, "batch": batch,
-                          "seconds_per_step": s, "tflops": flops / s * 1e-12}), flush=True)
+                          "seconds_per_step": s, "tflops": flops / s * 1e-12,
+                          "precision": a.precision}), flush=True)
 
 
 if __name__ == "__main__":

@@ -19,4 +19,10 @@ void CublasHandle::set_stream(NativeStream stream) {
   CUTRAIN_CUBLAS_CHECK(cublasSetStream(handle_, stream));
 }
 
+void CublasHandle::set_tf32(bool on) {
+  // CUBLAS_DEFAULT_MATH is strict fp32 for cublasSgemm (no tensor-core downconversion).
+  CUTRAIN_CUBLAS_CHECK(
+      cublasSetMathMode(handle_, on ? CUBLAS_TF32_TENSOR_OP_MATH : CUBLAS_DEFAULT_MATH));
+}
+
 }  // namespace cutrain::detail

@@ -18,6 +18,8 @@ class CublasHandle {
 
   cublasHandle_t get() const { return handle_; }
   void set_stream(NativeStream stream);
+  // Note [TF32 switch] (cutrain/nn/sequential.hpp): TF32 tensor-core math for fp32 GEMMs, or not.
+  void set_tf32(bool on);
 
  private:
   cublasHandle_t handle_ = nullptr;

@@ -59,6 +59,12 @@ LtMatmul::LtMatmul(int ordinal) : enabled_(env_enabled()) {
   workspace_.zero();  // once: compute-sanitizer's initcheck runs over the layer tests
 }
 
+void LtMatmul::set_tf32(bool on) {
+  if (on == tf32_) return;
+  tf32_ = on;
+  plans_.clear();  // planned with the other compute type
+}
+
 LtMatmul::~LtMatmul() {
   plans_.clear();  // descriptors before the handle
   if (handle_ != nullptr) cublasLtDestroy(handle_);
@@ -83,7 +89,8 @@ LtMatmul::Plan* LtMatmul::plan_for(const Key& key, const float* bias) {
   auto plan = std::make_unique<Plan>();
   auto make = [&]() -> cublasStatus_t {
     cublasLtMatmulDesc_t desc = nullptr;
-    cublasStatus_t s = cublasLtMatmulDescCreate(&desc, CUBLAS_COMPUTE_32F, CUDA_R_32F);
+    cublasStatus_t s = cublasLtMatmulDescCreate(
+        &desc, tf32_ ? CUBLAS_COMPUTE_32F_FAST_TF32 : CUBLAS_COMPUTE_32F, CUDA_R_32F);
     if (s != CUBLAS_STATUS_SUCCESS) return s;
     plan->desc.reset(desc);
     auto set = [&](cublasLtMatmulDescAttributes_t attribute, const auto& value) {

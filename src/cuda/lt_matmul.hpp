@@ -50,6 +50,8 @@ class LtMatmul {
 
   bool enabled() const { return enabled_; }
   void set_enabled(bool on) { enabled_ = on; }
+  // Note [TF32 switch]: CUBLAS_COMPUTE_32F_FAST_TF32 instead of CUBLAS_COMPUTE_32F (plans redone).
+  void set_tf32(bool on);
   // Calls that ran fused, and calls handed back to the two-pass path (tests, benchmarks).
   std::int64_t fused_calls() const { return fused_; }
   std::int64_t fallbacks() const { return fallbacks_; }
@@ -66,6 +68,7 @@ class LtMatmul {
   cublasLtHandle_t handle_ = nullptr;
   Buffer workspace_;
   bool enabled_ = true;
+  bool tf32_ = false;
   std::int64_t fused_ = 0;
   std::int64_t fallbacks_ = 0;
   std::map<Key, std::unique_ptr<Plan>> plans_;

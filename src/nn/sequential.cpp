@@ -331,6 +331,25 @@ std::int64_t Sequential::output_features() const {
   CUTRAIN_CHECK(!widths_.empty(), "Sequential: build() first");
   return widths_.back();
 }
+void Sequential::set_precision(Precision precision) {
+  CUTRAIN_CHECK(built(), "Sequential::set_precision: build() first");
+  CUTRAIN_CHECK(!is_half(precision), "Sequential::set_precision(", precision_name(precision),
+                "): 16-bit layers are not built yet; a model trains in fp32 or tf32 (the fused "
+                "optimizer's 16-bit copy is: Optimizer::enable_compute_copy)");
+  CUTRAIN_CHECK(precision != Precision::kTf32 || state_->res.device.is_cuda(),
+                "Sequential::set_precision(tf32): TF32 is a tensor-core mode of NVIDIA GPUs; "
+                "this model is on ",
+                state_->res.device.str(), ", which computes in fp32");
+#if CUTRAIN_WITH_CUDA
+  if (state_->res.device.is_cuda()) {
+    detail::cuda::DeviceGuard guard(state_->res.device.ordinal());
+    state_->cublas->set_tf32(precision == Precision::kTf32);
+    state_->lt->set_tf32(precision == Precision::kTf32);
+  }
+#endif
+  precision_ = precision;
+}
+
 Device Sequential::device() const {
   CUTRAIN_CHECK(built(), "Sequential: build() first");
   return state_->res.device;

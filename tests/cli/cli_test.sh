@@ -25,6 +25,8 @@ expect_usage_error --target-accuracy --target-accuracy 1.5
 expect_usage_error --bucket-mb --bucket-mb -1
 expect_usage_error --checkpoint-every --data "$tmp" --checkpoint-every 10 --device cpu
 expect_usage_error --accumulate --accumulate 0
+expect_usage_error --precision --precision bf16
+expect_usage_error "--precision tf32" --data "$tmp" --precision tf32 --device cpu
 expect_usage_error --ema --ema 1.5
 # Number checks say what is wanted (not CLI11's "not in range 0.000000 to 1797...") and refuse
 # NaN and infinities.

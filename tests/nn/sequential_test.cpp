@@ -6,8 +6,10 @@
 #include <nlohmann/json.hpp>
 
 #include "cutrain/error.hpp"
+#include "cutrain/nn/conv.hpp"
 #include "cutrain/optim.hpp"
 #include "nn_fixture.hpp"
+#include "support/errors.hpp"
 #include "support/gpu.hpp"
 
 namespace cutrain::nn {
@@ -172,6 +174,54 @@ void check_no_steady_state_allocation(Device device) {
   const std::uint64_t before = detail::buffer_allocations();
   for (int i = 0; i < 5; ++i) step();
   EXPECT_EQ(detail::buffer_allocations(), before) << "a steady-state step allocated memory";
+}
+
+// Note [TF32 switch]: refused where it cannot be honoured - never silently ignored.
+TEST(Sequential, PrecisionIsRefusedWhereItCannotBeHonoured) {
+  Sequential unbuilt(6);
+  unbuilt.emplace<Linear>(6, 3);
+  EXPECT_THROW(unbuilt.set_precision(Precision::kFp32), Error);  // before build
+  Sequential m = golden_mlp(Device::cpu());
+  EXPECT_EQ(m.precision(), Precision::kFp32);
+  const std::string tf32 = testing::error_of([&] { m.set_precision(Precision::kTf32); });
+  EXPECT_NE(tf32.find("tf32"), std::string::npos) << tf32;
+  EXPECT_NE(tf32.find("cpu"), std::string::npos) << tf32;
+  const std::string bf16 = testing::error_of([&] { m.set_precision(Precision::kBf16); });
+  EXPECT_NE(bf16.find("not built"), std::string::npos) << bf16;
+  EXPECT_EQ(m.precision(), Precision::kFp32);
+  m.set_precision(Precision::kFp32);
+}
+
+// TF32 changes the GEMMs (inputs rounded to 10 mantissa bits: outputs differ from fp32 but stay
+// within TF32's error), stays deterministic, and switching back gives strict fp32 bit for bit.
+TEST(SequentialGpu, Tf32GemmsAreCloseDeterministicAndSwitchBack) {
+  CUTRAIN_REQUIRE_GPU();
+  const Device gpu = Device::cuda(0);
+  auto model = [&] {
+    Sequential m(512);
+    m.emplace<Linear>(512, 256).emplace<Activation>(Activation::Kind::kRelu);
+    m.emplace<Unflatten>(1, Shape{4, 8, 8}).emplace<Conv2d>(4, 8, 3, 1, 1);
+    m.build(gpu, 7);
+    return m;
+  };
+  std::vector<float> xs(64 * 512);
+  for (std::size_t i = 0; i < xs.size(); ++i) xs[i] = std::sin(0.11F * static_cast<float>(i));
+  const DeviceMatrix x(xs, 64, 512, gpu);
+  Sequential a = model();
+  const std::vector<float> fp32 = to_host(a.forward(x.m));
+  a.set_precision(Precision::kTf32);
+  const std::vector<float> tf32 = to_host(a.forward(x.m));
+  EXPECT_EQ(to_host(a.forward(x.m)), tf32);  // deterministic
+  ASSERT_EQ(tf32.size(), fp32.size());
+  double max_diff = 0, max_abs = 0;
+  for (std::size_t i = 0; i < fp32.size(); ++i) {
+    max_diff = std::max(max_diff, static_cast<double>(std::fabs(tf32[i] - fp32[i])));
+    max_abs = std::max(max_abs, static_cast<double>(std::fabs(fp32[i])));
+  }
+  EXPECT_GT(max_diff, 0.0) << "TF32 did not change the GEMMs";
+  EXPECT_LT(max_diff, 1e-2 * max_abs) << "beyond TF32's rounding";
+  a.set_precision(Precision::kFp32);
+  EXPECT_EQ(to_host(a.forward(x.m)), fp32);
 }
 
 TEST(Sequential, SteadyStateStepAllocatesNothing) {

@@ -18,6 +18,7 @@
 #include "cutrain/arena.hpp"
 #include "cutrain/buffer.hpp"
 #include "cutrain/nn/layer.hpp"
+#include "cutrain/precision.hpp"
 
 namespace cutrain::nn {
 
@@ -72,6 +73,15 @@ class Sequential {
   std::size_t size() const { return layers_.size(); }     ///< number of layers
   Layer& layer(std::size_t i) { return *layers_.at(i); }  ///< layer i (0-based)
   Device device() const;                                  ///< where the model was built
+  /// Note [TF32 switch]: Precision::kTf32 runs the model's fp32 GEMMs - Linear and Conv2d,
+  /// forward and backward - on TF32 tensor cores (cuBLAS's TF32 math mode, cuBLASLt's
+  /// CUBLAS_COMPUTE_32F_FAST_TF32: inputs rounded to 10 mantissa bits, fp32 accumulation), as
+  /// torch.backends.cuda.matmul.allow_tf32 = True does; storage, the loss, the norms and the
+  /// optimizer stay fp32. kFp32 (the default) is strict fp32. After build(); a CUDA model only
+  /// for kTf32 (the CPU has no TF32 units: refused, not ignored). bf16 / fp16 layers are not
+  /// built yet: refused.
+  void set_precision(Precision precision);
+  Precision precision() const { return precision_; }  ///< set_precision's (kFp32 by default)
   std::string summary() const;  ///< one line per layer with shapes and parameter counts
   // Note [architecture in exports]: the layers as PyTorch would build them, a JSON array of
   /// {"type": kind(), "args": torch_args()}; torch.nn.Sequential(*(getattr(torch.nn, m["type"])
@@ -102,6 +112,7 @@ class Sequential {
   std::vector<std::vector<std::size_t>> layer_params_;
   std::uint64_t steps_ = 0;
   std::uint64_t training_steps_ = 0;
+  Precision precision_ = Precision::kFp32;
   struct State;
   std::unique_ptr<State> state_;
 };
