@@ -10,17 +10,13 @@ namespace cutrain::kernels {
 // block with the last one - every other block has read t by then - updates the counts in place
 // and resets the ticket for the next launch on the stream.
 __device__ inline void finish_counts(optim::StepControl* control, bool skipped) {
-  __shared__ bool last;
   __syncthreads();  // every thread of the block is past its reads of t
-  if (threadIdx.x == 0) {
-    __threadfence();
-    last = atomicAdd(&control->done, 1U) == gridDim.x - 1;
-    if (last) {
-      __threadfence();
-      optim::finish_step(*control, skipped);
-      control->done = 0;
-    }
-  }
+  if (threadIdx.x != 0) return;
+  __threadfence();
+  if (atomicAdd(&control->done, 1U) != gridDim.x - 1) return;
+  __threadfence();  // the last ticket: every other block has read t
+  optim::finish_step(*control, skipped);
+  control->done = 0;
 }
 
 }  // namespace cutrain::kernels
