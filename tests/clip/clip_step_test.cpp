@@ -21,6 +21,7 @@
 #include "cutrain/optim.hpp"
 #include "cutrain/stream.hpp"
 #include "support/gpu.hpp"
+#include "support/random.hpp"
 #if CUTRAIN_WITH_CUDA
 #include "kernels/optim/optim.hpp"
 #endif
@@ -40,15 +41,7 @@ std::shared_ptr<const ArenaLayout> mlp(int layers, std::int64_t width) {
 
 Arena random_arena(const std::shared_ptr<const ArenaLayout>& layout, Device device,
                    std::uint32_t seed, float sd) {
-  Arena a(layout, Device::cpu());
-  std::mt19937 rng(seed);
-  std::normal_distribution<float> normal(0.0F, sd);
-  for (const auto& t : a.layout().tensors()) {
-    std::vector<float> v(t.numel);
-    for (float& x : v) x = normal(rng);
-    a.tensor_from_host(t.name, v);
-  }
-  return a.copy_to(device);
+  return testing::normal_arena(layout, device, seed, sd);
 }
 
 using MakeOptimizer = std::function<std::unique_ptr<optim::Optimizer>(const Arena&)>;

@@ -18,6 +18,7 @@
 #include "kernels/common/half.cuh"
 #include "support/errors.hpp"
 #include "support/gpu.hpp"
+#include "support/random.hpp"
 
 namespace cutrain {
 namespace {
@@ -30,15 +31,7 @@ std::shared_ptr<const ArenaLayout> layout() {
 }
 
 Arena random_arena(Device device, std::uint32_t seed, float sd) {
-  Arena a(layout(), Device::cpu());
-  std::mt19937 rng(seed);
-  std::normal_distribution<float> normal(0.0F, sd);
-  for (const auto& t : a.layout().tensors()) {
-    std::vector<float> v(t.numel);
-    for (float& x : v) x = normal(rng);
-    a.tensor_from_host(t.name, v);
-  }
-  return a.copy_to(device);
+  return testing::normal_arena(layout(), device, seed, sd);
 }
 
 std::vector<std::uint16_t> copy_of(const optim::Optimizer& o) {
