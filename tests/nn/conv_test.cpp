@@ -216,12 +216,13 @@ TEST(Conv, ElementAndPlanePoolingRulesAgree) {
     std::vector<float> y(static_cast<std::size_t>(g.p())), dy(y.size());
     std::vector<std::int32_t> index(y.size());
     rules::pool_plane(rules::Pool::kMax, g, x.data(), y.data(), index.data());
+    std::vector<std::int32_t> element_index(index.size(), -2);  // pool_value writes its o-th
     for (std::int64_t o = 0; o < g.p(); ++o) {
-      std::int32_t at = -2;
-      ASSERT_EQ(bits(rules::pool_value(rules::Pool::kMax, g, x.data(), o, &at)),
+      ASSERT_EQ(bits(rules::pool_value(rules::Pool::kMax, g, x.data(), o, element_index.data())),
                 bits(y[static_cast<std::size_t>(o)]))
           << o;
-      ASSERT_EQ(at, index[static_cast<std::size_t>(o)]) << o;
+      ASSERT_EQ(element_index[static_cast<std::size_t>(o)], index[static_cast<std::size_t>(o)])
+          << o;
       dy[static_cast<std::size_t>(o)] = o % 3 == 0 ? -0.0F : std::cos(static_cast<float>(o));
     }
     std::vector<float> dx(x.size());
