@@ -14,7 +14,7 @@
 // column ascending - so it needs no atomics and gives the same bits on every run and backend.
 // Large GEMMs (n = nb P in the tens of thousands) are what cuBLAS runs best; the chunk bounds the
 // lowered buffer's memory (Conv2d::chunk_samples). The CPU lowers one sample per thread at a time
-// (Note [convolution per sample on the CPU], src/nn/conv_backend.hpp): the same rules, nb = 1.
+// (Note [convolution per sample on the CPU], src/nn/conv_backend.hpp): the same functions, nb = 1.
 
 #include <cstdint>
 

@@ -95,16 +95,14 @@ std::int64_t cpu_groups(std::int64_t batch) {
 std::int64_t group_first(std::int64_t gi, std::int64_t groups, std::int64_t batch) {
   return gi * batch / groups;
 }
-void im2col_sample(const rules::ConvGeometry& g, const float* x, std::int64_t n, float* col) {
-  for (std::int64_t k = 0; k < g.k(); ++k) rules::im2col_row(g, x, n, k, col + k * g.p());
-}
 }  // namespace
 
 std::size_t conv_cpu_workspace_floats(const rules::ConvGeometry& g, std::int64_t batch) {
   return sz(cpu_groups(batch) * (g.k() * g.p() + g.co * g.k()));
 }
 
-// Inside a group's thread the GEMMs are serial (OpenBLAS in an OpenMP region).
+// The chunk functions with nb = 1. Inside a group's thread the GEMMs are serial (OpenBLAS in an
+// OpenMP region) and so are the chunk functions' loops (nested regions get one thread).
 void conv_forward_cpu(const Exec& e, const rules::ConvGeometry& g, const float* x,
                       std::int64_t batch, const float* w, const float* bias, float* y,
                       float* workspace) {
@@ -114,12 +112,10 @@ void conv_forward_cpu(const Exec& e, const rules::ConvGeometry& g, const float* 
     float* col = workspace + gi * g.k() * g.p();
     for (std::int64_t n = group_first(gi, groups, batch); n < group_first(gi + 1, groups, batch);
          ++n) {
-      im2col_sample(g, x, n, col);
+      im2col(e, g, x + n * g.c * g.in_plane(), 1, col);
       float* yn = y + n * g.co * g.p();  // [Co, P]: the GEMM's output is the NCHW plane
       gemm(e, false, false, g.co, g.p(), g.k(), 1.0F, w, g.k(), col, g.p(), 0.0F, yn, g.p());
-      if (bias == nullptr) continue;
-      for (std::int64_t co = 0; co < g.co; ++co)
-        for (std::int64_t p = 0; p < g.p(); ++p) yn[co * g.p() + p] += bias[co];
+      if (bias != nullptr) gemm_to_nchw(e, g, yn, 1, bias, yn);  // in place: + bias
     }
   });
 }
@@ -134,13 +130,12 @@ void conv_backward_cpu(const Exec& e, const rules::ConvGeometry& g, const float*
     const std::int64_t first = group_first(gi, groups, batch);
     for (std::int64_t n = first; n < group_first(gi + 1, groups, batch); ++n) {
       const float* dyn = dy + n * g.co * g.p();
-      im2col_sample(g, x, n, col);
+      im2col(e, g, x + n * g.c * g.in_plane(), 1, col);
       gemm(e, false, true, g.co, g.k(), g.p(), 1.0F, dyn, g.p(), col, g.p(),
            n == first ? 0.0F : 1.0F, partial + gi * weights, g.k());
       if (dx == nullptr) continue;
       gemm(e, true, false, g.k(), g.p(), g.co, 1.0F, w, g.k(), dyn, g.p(), 0.0F, col, g.p());
-      for (std::int64_t c = 0; c < g.c; ++c)
-        rules::col2im_plane(g, col, 1, 0, c, dx + (n * g.c + c) * g.in_plane());
+      col2im(e, g, col, 1, dx + n * g.c * g.in_plane());
     }
   });
   // Every group holds at least one sample (groups <= batch): the sums in group order.
