@@ -277,7 +277,9 @@ int run(const Config& c, const std::string& command_line) {
   if (!c.export_onnx.empty() && rank == 0)
     train::export_onnx(c.export_onnx, model, tools::onnx_options(c, d.spec, d.class_names));
   double seconds = 0, sps = 0, issue = 0;
+  std::int64_t skipped = 0;
   for (const auto& m : fit.history) {
+    skipped += m.skipped_steps;
     seconds += m.seconds;
     sps += m.samples_per_second;
     issue += m.issue_seconds;
@@ -309,6 +311,8 @@ int run(const Config& c, const std::string& command_line) {
         {"issue_seconds_per_epoch", issue / n},
         {"device", describe(device)},
         {"precision", c.precision},
+        {"loss_scale", c.loss_scale},
+        {"skipped_steps", skipped},
         {"stopped_early", fit.stopped_early},
         {"best_epoch", fit.best_epoch > 0 ? nlohmann::json(fit.best_epoch) : nullptr},
         {"parameters", model.parameters().layout().parameter_count()},

@@ -35,7 +35,7 @@ constexpr const char* kMiniBatchOnly[] = {
     "--val-fraction",  "--no-shuffle",      "--drop-last",
     "--metrics",       "--resume",          "--checkpoint-every",
     "--resident-data", "--bucket-mb",       "--target-accuracy",
-    "--find-lr"};
+    "--find-lr",       "--loss-scale"};
 
 // What a learning-rate range test (--find-lr) does not do: train to the end, evaluate, write
 // (nor the schedule's).

@@ -209,6 +209,13 @@ void add_options(CLI::App& app, Config& c) {
                  "PyTorch's allow_tf32")
       ->check(CLI::IsMember({"fp32", "tf32"}))
       ->capture_default_str();
+  app.add_option("--loss-scale", c.loss_scale,
+                 "dynamic: scale the loss by S and unscale the gradients in the step, skipping "
+                 "steps whose scaled gradients overflow (S x 0.5) and doubling S after 2000 clean "
+                 "steps - torch.cuda.amp.GradScaler's rules, S from 2^16; without overflow the "
+                 "run is the unscaled run, bit for bit")
+      ->check(CLI::IsMember({"off", "dynamic"}))
+      ->capture_default_str();
   app.option_defaults()->group("Files");
   app.add_option("--metrics", c.metrics, "per-epoch metrics, FILE.csv or FILE.jsonl");
   app.add_option("--save", c.save, "checkpoint after every epoch (safetensors)");
@@ -306,7 +313,8 @@ std::vector<std::int64_t> parse_sizes(const char* flag, const std::string& text)
   return sizes;
 }
 
-std::unique_ptr<optim::Optimizer> make_optimizer(const Config& c, const Arena& params) {
+namespace {
+std::unique_ptr<optim::Optimizer> make_rule(const Config& c, const Arena& params) {
   if (c.optimizer == "sgd")
     return std::make_unique<optim::Sgd>(
         params, optim::SgdOptions{c.lr, c.momentum, c.dampening, c.weight_decay, c.nesterov});
@@ -322,6 +330,13 @@ std::unique_ptr<optim::Optimizer> make_optimizer(const Config& c, const Arena& p
   const optim::AdamOptions o{c.lr, c.beta1, c.beta2, c.eps, c.weight_decay, c.amsgrad};
   if (c.optimizer == "adam") return std::make_unique<optim::Adam>(params, o);
   return std::make_unique<optim::AdamW>(params, o);
+}
+}  // namespace
+
+std::unique_ptr<optim::Optimizer> make_optimizer(const Config& c, const Arena& params) {
+  std::unique_ptr<optim::Optimizer> opt = make_rule(c, params);
+  if (c.loss_scale == "dynamic") opt->enable_loss_scaling();  // GradScaler's defaults
+  return opt;
 }
 
 namespace {

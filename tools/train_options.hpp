@@ -60,6 +60,7 @@ struct Config {
   bool resident_data = false;  // the training set on the device (Note [resident datasets])
   std::int64_t checkpoint_every = 0;  // --save also every this many steps (mid-epoch)
   std::string precision = "fp32";     // Note [TF32 switch]
+  std::string loss_scale = "off";     // Note [dynamic loss scale]: off | dynamic
   std::string device = "auto", metrics, save, resume, init_from, report, export_torch;
   std::string predictions;  // the test set's predictions as CSV
   std::string predict_csv;  // ... or those of this file's rows (features only)

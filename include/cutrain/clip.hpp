@@ -12,7 +12,9 @@
 // The returned optim::StepGuard points at scale and skip; the optimizer step multiplies each
 // gradient by scale as it reads it and, when skip is set, changes nothing. Gradients are never
 // rewritten, so clip + Adam moves 4 + 28 bytes per parameter (Note [clip scale on device]).
-// max_norm = +inf keeps the guard and disables clipping. The pre-clip norm is kept on the
+// max_norm = +inf keeps the guard and disables clipping. With an optimizer's dynamic loss scale
+// S the gradients are S x g, and the clipper, run by Optimizer::step, computes all of this for g
+// (Note [dynamic loss scale], cutrain/optim/step_control.hpp). The pre-clip norm is kept on the
 // device; last_norm() reads it (a synchronization), as clip_grad_norm_ returns it.
 
 #include <cstdint>
@@ -42,7 +44,9 @@ class GradClipper {
 
   /// Results of the last run(); each reads device memory (a synchronization).
   float last_norm() const;
-  float last_scale() const;     ///< the last clip coefficient (1 when unclipped)
+  /// The last factor the step multiplied gradients by: the clip coefficient (1 when unclipped),
+  /// times 1 / S when the optimizer scales the loss (Note [dynamic loss scale]).
+  float last_scale() const;
   bool last_nonfinite() const;  ///< the last gradients held inf or NaN (the step was skipped)
 
   /// The last pre-clip norm, on the device (copy it asynchronously; no sync).
@@ -62,6 +66,10 @@ class GradClipper {
                                   /// launch]
   /// Checks `grads` as run() does; where a fused step writes what run() would.
   optim::detail::FusedNorm fused_norm(const Arena& grads, float* norm_out);
+  /// run() for gradients S x g, S at loss_scale (device memory; null: 1): the norm of g, and the
+  /// factor clip x 1 / S (Note [dynamic loss scale], cutrain/optim/step_control.hpp).
+  optim::StepGuard run_scaled(const Arena& grads, NativeStream stream, float* norm_out,
+                              const float* loss_scale);
   void check(const Arena& grads) const;
   struct Result;
   Result read() const;

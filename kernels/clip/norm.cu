@@ -21,7 +21,7 @@ namespace {
 // launch on the stream, so the counter lives beside the partials and starts at zero.
 __global__ void __launch_bounds__(kBlock)
     norm_kernel(const float* __restrict__ g, std::size_t n, bool vec, rules::NormPartial* partials,
-                unsigned int* done_count, float max_norm, bool l2,
+                unsigned int* done_count, float max_norm, bool l2, const float* loss_scale,
                 rules::ClipResult* __restrict__ result, float* __restrict__ norm_out) {
   using Reduce = cub::BlockReduce<rules::NormPartial, kBlock>;
   __shared__ typename Reduce::TempStorage temp;
@@ -53,7 +53,9 @@ __global__ void __launch_bounds__(kBlock)
   }
   const rules::NormPartial total = Reduce(temp).Reduce(acc, rules::CombineNorms{});
   if (threadIdx.x == 0) {
-    const rules::ClipResult r = rules::finish(total, max_norm, l2);
+    // Note [dynamic loss scale]: S is read by the finishing block, before the step updates it.
+    const float inv_scale = loss_scale != nullptr ? 1.0F / *loss_scale : 1.0F;
+    const rules::ClipResult r = rules::finish(total, max_norm, l2, inv_scale);
     *result = r;
     if (norm_out != nullptr) *norm_out = r.norm;
     *done_count = 0;
@@ -64,12 +66,12 @@ __global__ void __launch_bounds__(kBlock)
 
 void launch_clip_norm(const float* grads, std::size_t n, rules::NormPartial* partials,
                       unsigned int* done_count, rules::ClipResult* result, float* norm_out,
-                      float max_norm, bool l2, NativeStream stream) {
+                      float max_norm, bool l2, const float* loss_scale, NativeStream stream) {
   // Note [replicas reduce alike]: the grid - so the partition of the arena and the order of
   // every addition - depends on n alone, not on the device's SM count.
   const auto grid = capped_blocks((n + 3) / 4, kBlock, kMaxNormBlocks);
   norm_kernel<<<grid, kBlock, 0, stream>>>(grads, n, aligned16(grads), partials, done_count,
-                                           max_norm, l2, result, norm_out);
+                                           max_norm, l2, loss_scale, result, norm_out);
   CUTRAIN_CUDA_CHECK_LAUNCH();
 }
 

@@ -41,15 +41,24 @@ struct ClipResult {
   std::int32_t pad;
 };
 
-// norm, the clip coefficient min(1, max_norm / (norm + 1e-6)) in float as PyTorch computes it,
-// and the skip flag.
-CUTRAIN_HD ClipResult finish(const NormPartial& total, float max_norm, bool l2) {
+// The norm, the step's gradient factor and the skip flag from the partials of S x g, where S is
+// the loss scale (1 without one) and inv_scale = 1 / S (Note [dynamic loss scale],
+// cutrain/optim/step_control.hpp): the norm of the unscaled gradient g - sumsq x inv^2 in double
+// and maxabs x inv are exact, S being a power of two -, the clip coefficient
+// min(1, max_norm / (norm + 1e-6)) in float as PyTorch computes it, and the factor clip x inv
+// that the step multiplies each S x g by (GradScaler's unscale_ then clip_grad_norm_).
+CUTRAIN_HD ClipResult finish(const NormPartial& total, float max_norm, bool l2,
+                             float inv_scale = 1.0F) {
   // x - x is 0 for every finite x and NaN for NaN and +-Inf: isfinite without std:: on the
-  // host side or CUDA's overload on the device side.
-  const bool nonfinite = !(total.sumsq - total.sumsq == 0.0);
-  const float norm = l2 || nonfinite ? static_cast<float>(sqrt(total.sumsq)) : total.maxabs;
-  const float scale = nonfinite ? 1.0F : fminf(1.0F, max_norm / (norm + 1e-6F));
-  return {norm, scale, nonfinite ? 1 : 0, 0};
+  // host side or CUDA's overload on the device side. With S < 1 a finite S x g may unscale to
+  // inf, as GradScaler's unscale_ finds: the largest one does if any does.
+  const float maxabs = total.maxabs * inv_scale;
+  const bool nonfinite = !(total.sumsq - total.sumsq == 0.0) || !(maxabs - maxabs == 0.0F);
+  const double inv = inv_scale;
+  const double sumsq = total.sumsq * inv * inv;
+  const float norm = l2 || nonfinite ? static_cast<float>(sqrt(sumsq)) : maxabs;
+  const float clip = nonfinite ? 1.0F : fminf(1.0F, max_norm / (norm + 1e-6F));
+  return {norm, clip * inv_scale, nonfinite ? 1 : 0, 0};
 }
 
 }  // namespace cutrain::rules

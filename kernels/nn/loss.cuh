@@ -17,6 +17,9 @@
 // skipped as for any non-finite gradient).
 // MSE (torch.nn.MSELoss, mean over all N elements): loss = sum (y - t)^2 / N,
 //   dloss/dy = 2 (y - t) / N.
+// Every gradient is multiplied by a seed S, the loss scale (Note [dynamic loss scale],
+// cutrain/optim/step_control.hpp; 1 without one), folded into the divisor's inverse: S being a
+// power of two, inv x S is exact and so is the scaled gradient - S times the unscaled one's bits.
 
 #include <cmath>
 #include <cstdint>
@@ -44,9 +47,10 @@ CUTRAIN_HD float cross_entropy_grad(float x, float m, float log_s, bool is_targe
 namespace cutrain::rules {
 
 // One row of softmax cross-entropy: returns the row's loss, writes dloss/dx (already divided by
-// the batch size) when dx is non-null. A target outside [0, C) yields NaN (the caller flags it).
+// the batch size) x seed when dx is non-null. A target outside [0, C) yields NaN (the caller
+// flags it).
 CUTRAIN_HD float softmax_cross_entropy_row(const float* x, int classes, int target, float eps,
-                                           float inv_batch, float* dx) {
+                                           float inv_batch, float seed, float* dx) {
   if (target < 0 || target >= classes) return NAN;
   float m = x[0];
   for (int c = 1; c < classes; ++c) m = fmaxf(m, x[c]);
@@ -58,7 +62,7 @@ CUTRAIN_HD float softmax_cross_entropy_row(const float* x, int classes, int targ
   const float log_s = logf(static_cast<float>(s));
   if (dx != nullptr)
     for (int c = 0; c < classes; ++c)
-      dx[c] = cross_entropy_grad(x[c], m, log_s, c == target, classes, eps, inv_batch);
+      dx[c] = cross_entropy_grad(x[c], m, log_s, c == target, classes, eps, inv_batch * seed);
   return cross_entropy_row_loss(m, log_s, x[target],
                                 static_cast<float>(sum_x / static_cast<double>(classes)), eps);
 }
@@ -69,10 +73,11 @@ CUTRAIN_HD float target_weight(const float* w, int classes, int target) {
 }
 
 // One row of weighted softmax cross-entropy (the formula above): returns loss_i / D, writes
-// dloss_i/dx / D when dx is non-null; inv_total = 1 / D. A target outside [0, C) yields NaN.
+// dloss_i/dx / D x seed when dx is non-null; inv_total = 1 / D. A target outside [0, C) yields
+// NaN.
 CUTRAIN_HD float weighted_softmax_cross_entropy_row(const float* x, int classes, int target,
                                                     float eps, const float* w, float inv_total,
-                                                    float* dx) {
+                                                    float seed, float* dx) {
   if (target < 0 || target >= classes) return NAN;
   float m = x[0];
   for (int c = 1; c < classes; ++c) m = fmaxf(m, x[c]);
@@ -87,9 +92,10 @@ CUTRAIN_HD float weighted_softmax_cross_entropy_row(const float* x, int classes,
   const float smooth = eps / static_cast<float>(classes);
   if (dx != nullptr) {
     const float scale = hit + smooth * static_cast<float>(sum_w);
+    const float factor = inv_total * seed;
     for (int c = 0; c < classes; ++c)
-      dx[c] = (expf((x[c] - m) - log_s) * scale - (c == target ? hit : 0.0F) - smooth * w[c]) *
-              inv_total;
+      dx[c] =
+          (expf((x[c] - m) - log_s) * scale - (c == target ? hit : 0.0F) - smooth * w[c]) * factor;
   }
   const float loss = hit * ((m - x[target]) + log_s) +
                      smooth * static_cast<float>(sum_w_gap + sum_w * static_cast<double>(log_s));
@@ -131,10 +137,11 @@ CUTRAIN_HD void add_eval_batch(EvalSums& sums, float mean_loss, double weight,
   sums.correct += correct;
 }
 
-// One element of MSE: returns (y - t)^2, writes 2 (y - t) / N when grad is non-null.
-CUTRAIN_HD float mse_element(float y, float t, float inv_n, float* grad) {
+// One element of MSE: returns (y - t)^2, writes 2 (y - t) / N x seed when grad is non-null
+// (inv_n_seed = seed / N).
+CUTRAIN_HD float mse_element(float y, float t, float inv_n_seed, float* grad) {
   const float d = y - t;
-  if (grad != nullptr) *grad = 2.0F * d * inv_n;
+  if (grad != nullptr) *grad = 2.0F * d * inv_n_seed;
   return d * d;
 }
 

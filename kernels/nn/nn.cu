@@ -176,26 +176,25 @@ __global__ void batchnorm_backward_kernel(const float* __restrict__ x, const flo
 // over the batch size; else the weighted rule over D (kernels/nn/loss.cuh).
 __device__ float cross_entropy_row(const float* logits, const std::int32_t* labels, std::int64_t r,
                                    int classes, float eps, float inv_batch, const float* weights,
-                                   float inv_total, float* dlogits) {
+                                   float inv_total, float seed, float* dlogits) {
   const float* x = logits + r * classes;
   float* dx = dlogits ? dlogits + r * classes : nullptr;
   return weights == nullptr
-             ? rules::softmax_cross_entropy_row(x, classes, labels[r], eps, inv_batch, dx)
+             ? rules::softmax_cross_entropy_row(x, classes, labels[r], eps, inv_batch, seed, dx)
              : rules::weighted_softmax_cross_entropy_row(x, classes, labels[r], eps, weights,
-                                                         inv_total, dx);
+                                                         inv_total, seed, dx);
 }
 
-__global__ void softmax_cross_entropy_kernel(const float* __restrict__ logits,
-                                             const std::int32_t* __restrict__ labels,
-                                             std::int64_t rows, int classes, float eps,
-                                             const float* __restrict__ weights,
-                                             const float* __restrict__ total,
-                                             float* __restrict__ row_loss, float* dlogits) {
+__global__ void softmax_cross_entropy_kernel(
+    const float* __restrict__ logits, const std::int32_t* __restrict__ labels, std::int64_t rows,
+    int classes, float eps, const float* __restrict__ weights, const float* __restrict__ total,
+    float* __restrict__ row_loss, float* dlogits, const float* grad_seed) {
+  const float seed = grad_seed != nullptr ? *grad_seed : 1.0F;
   for (auto r = static_cast<std::int64_t>(global_id()); r < rows;
        r += static_cast<std::int64_t>(grid_stride())) {
     row_loss[r] =
         cross_entropy_row(logits, labels, r, classes, eps, 1.0F / static_cast<float>(rows), weights,
-                          weights ? 1.0F / *total : 0.0F, dlogits);
+                          weights ? 1.0F / *total : 0.0F, seed, dlogits);
   }
 }
 
@@ -223,8 +222,8 @@ __global__ void __launch_bounds__(kBlock)
 }
 
 __global__ void mse_kernel(const float* __restrict__ y, const float* __restrict__ t, std::size_t n,
-                           float* __restrict__ sq, float* grad) {
-  const float inv_n = 1.0F / static_cast<float>(n);
+                           float* __restrict__ sq, float* grad, const float* grad_seed) {
+  const float inv_n = 1.0F / static_cast<float>(n) * (grad_seed != nullptr ? *grad_seed : 1.0F);
   for (std::size_t i = global_id(); i < n; i += grid_stride())
     sq[i] = rules::mse_element(y[i], t[i], inv_n, grad ? grad + i : nullptr);
 }
@@ -251,11 +250,12 @@ __global__ void __launch_bounds__(kBlock)
     softmax_cross_entropy_mean_kernel(const float* __restrict__ logits,
                                       const std::int32_t* __restrict__ labels, std::int64_t rows,
                                       int classes, float eps, const float* __restrict__ weights,
-                                      float* total_weight, float* dlogits, float* out,
-                                      float* also) {
+                                      float* total_weight, float* dlogits, float* out, float* also,
+                                      const float* grad_seed) {
   using Reduce = cub::BlockReduce<double, kBlock>;
   __shared__ typename Reduce::TempStorage temp;
   const float inv_batch = 1.0F / static_cast<float>(rows);
+  const float seed = grad_seed != nullptr ? *grad_seed : 1.0F;
   float inv_total = 0.0F;
   if (weights != nullptr) {
     const float d = block_class_weight_total(labels, rows, classes, weights);
@@ -264,8 +264,8 @@ __global__ void __launch_bounds__(kBlock)
   }
   double acc = 0.0;
   for (std::int64_t r = threadIdx.x; r < rows; r += blockDim.x)
-    acc +=
-        cross_entropy_row(logits, labels, r, classes, eps, inv_batch, weights, inv_total, dlogits);
+    acc += cross_entropy_row(logits, labels, r, classes, eps, inv_batch, weights, inv_total, seed,
+                             dlogits);
   const double total = Reduce(temp).Sum(acc);
   if (threadIdx.x == 0) {
     // Weighted row losses are already over D: their sum is the mean.
@@ -363,9 +363,9 @@ void launch_batchnorm_backward(const float* x, const float* dy, float* dx, std::
 void launch_softmax_cross_entropy(const float* logits, const std::int32_t* labels,
                                   std::int64_t rows, int classes, float eps,
                                   const float* class_weights, const float* total, float* row_loss,
-                                  float* dlogits, NativeStream stream) {
+                                  float* dlogits, const float* grad_seed, NativeStream stream) {
   CUTRAIN_LAUNCH(softmax_cross_entropy_kernel, static_cast<std::size_t>(rows), logits, labels, rows,
-                 classes, eps, class_weights, total, row_loss, dlogits);
+                 classes, eps, class_weights, total, row_loss, dlogits, grad_seed);
 }
 void launch_class_weight_total(const std::int32_t* labels, std::int64_t rows, int classes,
                                const float* class_weights, float* total, NativeStream stream) {
@@ -373,8 +373,8 @@ void launch_class_weight_total(const std::int32_t* labels, std::int64_t rows, in
   CUTRAIN_CUDA_CHECK_LAUNCH();
 }
 void launch_mse(const float* y, const float* t, std::size_t n, float* sq, float* grad,
-                NativeStream stream) {
-  CUTRAIN_LAUNCH(mse_kernel, n, y, t, n, sq, grad);
+                const float* grad_seed, NativeStream stream) {
+  CUTRAIN_LAUNCH(mse_kernel, n, y, t, n, sq, grad, grad_seed);
 }
 void launch_mean(const float* x, std::size_t n, double divisor, float* out, float* also,
                  NativeStream stream) {
@@ -384,9 +384,10 @@ void launch_mean(const float* x, std::size_t n, double divisor, float* out, floa
 void launch_softmax_cross_entropy_mean(const float* logits, const std::int32_t* labels,
                                        std::int64_t rows, int classes, float eps,
                                        const float* class_weights, float* total, float* dlogits,
-                                       float* out, float* also, NativeStream stream) {
+                                       float* out, float* also, const float* grad_seed,
+                                       NativeStream stream) {
   softmax_cross_entropy_mean_kernel<<<1, kBlock, 0, stream>>>(
-      logits, labels, rows, classes, eps, class_weights, total, dlogits, out, also);
+      logits, labels, rows, classes, eps, class_weights, total, dlogits, out, also, grad_seed);
   CUTRAIN_CUDA_CHECK_LAUNCH();
 }
 void launch_eval_accumulate(const float* logits, const std::int32_t* labels, std::int64_t rows,

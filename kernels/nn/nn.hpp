@@ -41,17 +41,18 @@ void launch_batchnorm_backward(const float* x, const float* dy, float* dx, std::
                                NativeStream stream);
 // Per-row losses into row_loss; dlogits when non-null. class_weights null: unweighted (row losses
 // to be divided by rows); else [classes] weights and *total = D from launch_class_weight_total
-// (row losses already divided by D). An invalid label makes its row NaN.
+// (row losses already divided by D). An invalid label makes its row NaN. grad_seed (nullable,
+// device memory): dlogits are *grad_seed times the mean's gradient (the loss scale).
 void launch_softmax_cross_entropy(const float* logits, const std::int32_t* labels,
                                   std::int64_t rows, int classes, float eps,
                                   const float* class_weights, const float* total, float* row_loss,
-                                  float* dlogits, NativeStream stream);
+                                  float* dlogits, const float* grad_seed, NativeStream stream);
 // *total = D = sum over rows of class_weights[label] (kernels/nn/loss.cuh), summed in double by
 // one block in a fixed order - the order the one-block loss below sums it in.
 void launch_class_weight_total(const std::int32_t* labels, std::int64_t rows, int classes,
                                const float* class_weights, float* total, NativeStream stream);
 void launch_mse(const float* y, const float* t, std::size_t n, float* sq, float* grad,
-                NativeStream stream);
+                const float* grad_seed, NativeStream stream);
 // *out = sum(x[0..n)) / divisor, deterministic (one block, fixed order), in double.
 void launch_mean(const float* x, std::size_t n, double divisor, float* out, float* also,
                  NativeStream stream);
@@ -65,7 +66,8 @@ inline constexpr std::int64_t kLossMeanRows = 4096;
 void launch_softmax_cross_entropy_mean(const float* logits, const std::int32_t* labels,
                                        std::int64_t rows, int classes, float eps,
                                        const float* class_weights, float* total, float* dlogits,
-                                       float* out, float* also, NativeStream stream);
+                                       float* out, float* also, const float* grad_seed,
+                                       NativeStream stream);
 // sums->loss += *mean_loss * weight; sums->weight += weight (batch_weight null: rows; else
 // *batch_weight, the batch's D); sums->correct += rows whose argmax is the label
 // (Note [evaluation on the device]). One block: a fixed order, deterministic.

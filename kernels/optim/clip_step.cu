@@ -95,7 +95,9 @@ __global__ void __launch_bounds__(kBlock, kMinBlocks<R>) clip_step_kernel(const 
     acc = rules::combine(acc, {__ldcg(&f.partials[j].sumsq), __ldcg(&f.partials[j].maxabs), 0.0F});
   __syncthreads();  // every thread is done with `temp` from the first reduction
   const rules::NormPartial total = Reduce(temp).Reduce(acc, rules::CombineNorms{});
-  if (threadIdx.x == 0) shared_result = rules::finish(total, f.max_norm, f.l2);
+  // Note [dynamic loss scale]: every block reads S here, before its ticket in finish_counts.
+  if (threadIdx.x == 0)
+    shared_result = rules::finish(total, f.max_norm, f.l2, optim::inverse_loss_scale(a.control));
   __syncthreads();
   const rules::ClipResult res = shared_result;
 
@@ -237,7 +239,7 @@ void launch_clip_step(const StepArgs<Rule>& args, NativeStream stream) {
     return;
   // Two launches: the norm kernel writes the result the step kernel reads.
   launch_clip_norm(args.grads, f.n, f.partials, f.done_count, f.result, f.norm_out, f.max_norm,
-                   f.l2, stream);
+                   f.l2, &args.control->loss_scale, stream);
   StepArgs<Rule> plain = args;
   plain.norm = {};
   plain.grad_scale = &f.result->scale;

@@ -60,14 +60,14 @@ rules::NormPartial cpu_chunk_norm(const float* g, std::size_t begin, std::size_t
 }
 
 rules::ClipResult cpu_clip_norm(const float* g, std::size_t n, rules::NormPartial* partials,
-                                float max_norm, bool l2) {
+                                float max_norm, bool l2, const float* loss_scale) {
   const std::size_t chunk = (n + kCpuChunks - 1) / kCpuChunks;
 #pragma omp parallel for schedule(static)
   for (std::size_t c = 0; c < kCpuChunks; ++c)
     partials[c] = cpu_chunk_norm(g, std::min(n, c * chunk), std::min(n, (c + 1) * chunk));
   rules::NormPartial total{0.0, 0.0F, 0.0F};
   for (std::size_t c = 0; c < kCpuChunks; ++c) total = rules::combine(total, partials[c]);
-  return rules::finish(total, max_norm, l2);
+  return rules::finish(total, max_norm, l2, loss_scale != nullptr ? 1.0F / *loss_scale : 1.0F);
 }
 
 }  // namespace
@@ -109,20 +109,24 @@ optim::detail::FusedNorm GradClipper::fused_norm(const Arena& grads, float* norm
           grads.total(),  replicated_};
 }
 
-optim::StepGuard GradClipper::run(const Arena& grads, [[maybe_unused]] NativeStream stream,
-                                  float* norm_out) {
+optim::StepGuard GradClipper::run(const Arena& grads, NativeStream stream, float* norm_out) {
+  return run_scaled(grads, stream, norm_out, nullptr);
+}
+
+optim::StepGuard GradClipper::run_scaled(const Arena& grads, [[maybe_unused]] NativeStream stream,
+                                         float* norm_out, const float* loss_scale) {
   check(grads);
   const bool l2 = type_ == NormType::kL2;
   auto* partials = partials_.as<rules::NormPartial>();
   auto* result = result_.as<rules::ClipResult>();
   if (device_.is_cpu()) {
-    *result = cpu_clip_norm(grads.data(), grads.total(), partials, max_norm_, l2);
+    *result = cpu_clip_norm(grads.data(), grads.total(), partials, max_norm_, l2, loss_scale);
     if (norm_out != nullptr) *norm_out = result->norm;
   } else {
     CUTRAIN_ON_CUDA(detail::cuda::DeviceGuard guard(device_.ordinal()); kernels::launch_clip_norm(
                         grads.data(), grads.total(), partials,
                         reinterpret_cast<unsigned int*>(partials + kPartialSlots), result, norm_out,
-                        max_norm_, l2, stream));
+                        max_norm_, l2, loss_scale, stream));
   }
   return {&result->scale, &result->skip};
 }

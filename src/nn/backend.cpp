@@ -251,18 +251,20 @@ void batchnorm_backward(const Exec& e, const float* x, const float* dy, float* d
 
 void softmax_cross_entropy(const Exec& e, const float* logits, const std::int32_t* labels,
                            std::int64_t rows, int classes, float eps, ClassWeights cw,
-                           float* row_loss, float* dlogits) {
+                           float* row_loss, float* dlogits, const float* grad_seed) {
   const float inv_batch = 1.0F / static_cast<float>(rows);
+  // A CPU seed is host memory; a GPU kernel reads it itself.
+  const float seed = e.device.is_cpu() && grad_seed != nullptr ? *grad_seed : 1.0F;
   if (cw.weights == nullptr) {
     CUTRAIN_NN_DISPATCH(
         cpu::parallel_for(static_cast<std::size_t>(rows),
                           [=](std::size_t r) {
                             row_loss[r] = rules::softmax_cross_entropy_row(
-                                logits + r * classes, classes, labels[r], eps, inv_batch,
+                                logits + r * classes, classes, labels[r], eps, inv_batch, seed,
                                 dlogits ? dlogits + r * classes : nullptr);
                           }),
         kernels::launch_softmax_cross_entropy(logits, labels, rows, classes, eps, nullptr, nullptr,
-                                              row_loss, dlogits, e.stream))
+                                              row_loss, dlogits, grad_seed, e.stream))
     return;
   }
   if (e.device.is_cpu()) {
@@ -274,41 +276,45 @@ void softmax_cross_entropy(const Exec& e, const float* logits, const std::int32_
     const float* w = cw.weights;
     cpu::parallel_for(static_cast<std::size_t>(rows), [=](std::size_t r) {
       row_loss[r] = rules::weighted_softmax_cross_entropy_row(
-          logits + r * classes, classes, labels[r], eps, w, inv_total,
+          logits + r * classes, classes, labels[r], eps, w, inv_total, seed,
           dlogits ? dlogits + r * classes : nullptr);
     });
   } else {
     CUTRAIN_ON_CUDA(
         kernels::launch_class_weight_total(labels, rows, classes, cw.weights, cw.total, e.stream));
-    CUTRAIN_ON_CUDA(kernels::launch_softmax_cross_entropy(
-        logits, labels, rows, classes, eps, cw.weights, cw.total, row_loss, dlogits, e.stream));
+    CUTRAIN_ON_CUDA(kernels::launch_softmax_cross_entropy(logits, labels, rows, classes, eps,
+                                                          cw.weights, cw.total, row_loss, dlogits,
+                                                          grad_seed, e.stream));
   }
 }
 
 void softmax_cross_entropy_mean(const Exec& e, const float* logits, const std::int32_t* labels,
                                 std::int64_t rows, int classes, float eps, ClassWeights cw,
-                                float* row_loss, float* dlogits, float* out, float* also) {
+                                float* row_loss, float* dlogits, float* out, float* also,
+                                const float* grad_seed) {
 #if CUTRAIN_WITH_CUDA
   if (e.device.is_cuda() && rows <= kernels::kLossMeanRows) {
     kernels::launch_softmax_cross_entropy_mean(logits, labels, rows, classes, eps, cw.weights,
-                                               cw.total, dlogits, out, also, e.stream);
+                                               cw.total, dlogits, out, also, grad_seed, e.stream);
     return;
   }
 #endif
-  softmax_cross_entropy(e, logits, labels, rows, classes, eps, cw, row_loss, dlogits);
+  softmax_cross_entropy(e, logits, labels, rows, classes, eps, cw, row_loss, dlogits, grad_seed);
   // Weighted row losses are already over D: their sum is the mean.
   mean(e, row_loss, static_cast<std::size_t>(rows), cw.weights ? 1.0 : static_cast<double>(rows),
        out, also);
 }
 
-void mse(const Exec& e, const float* y, const float* t, std::size_t n, float* sq, float* grad) {
-  const float inv_n = 1.0F / static_cast<float>(n);
+void mse(const Exec& e, const float* y, const float* t, std::size_t n, float* sq, float* grad,
+         const float* grad_seed) {
+  const float inv_n = 1.0F / static_cast<float>(n) *
+                      (e.device.is_cpu() && grad_seed != nullptr ? *grad_seed : 1.0F);
   CUTRAIN_NN_DISPATCH(cpu::parallel_for(n,
                                         [=](std::size_t i) {
                                           sq[i] = rules::mse_element(y[i], t[i], inv_n,
                                                                      grad ? grad + i : nullptr);
                                         }),
-                      kernels::launch_mse(y, t, n, sq, grad, e.stream))
+                      kernels::launch_mse(y, t, n, sq, grad, grad_seed, e.stream))
 }
 
 void eval_accumulate(const Exec& e, const float* logits, const std::int32_t* labels,

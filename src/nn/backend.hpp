@@ -77,17 +77,20 @@ struct ClassWeights {
   float* total = nullptr;
 };
 // Row losses into row_loss - to be divided by rows without weights, already over D with them
-// (D computed first, into cw.total) - and dlogits when non-null.
+// (D computed first, into cw.total) - and dlogits when non-null. grad_seed (nullable, on the
+// device): every gradient times *grad_seed, the loss scale (kernels/nn/loss.cuh).
 void softmax_cross_entropy(const Exec& e, const float* logits, const std::int32_t* labels,
                            std::int64_t rows, int classes, float eps, ClassWeights cw,
-                           float* row_loss, float* dlogits);
+                           float* row_loss, float* dlogits, const float* grad_seed = nullptr);
 // softmax_cross_entropy into row_loss, then mean(row_loss, rows, divisor, out, also) (divisor:
 // rows, or 1 with weights): on the GPU one launch for batches up to kernels::kLossMeanRows rows,
 // with the same bits (Note [loss and mean in one block]); row_loss is then not written.
 void softmax_cross_entropy_mean(const Exec& e, const float* logits, const std::int32_t* labels,
                                 std::int64_t rows, int classes, float eps, ClassWeights cw,
-                                float* row_loss, float* dlogits, float* out, float* also = nullptr);
-void mse(const Exec& e, const float* y, const float* t, std::size_t n, float* sq, float* grad);
+                                float* row_loss, float* dlogits, float* out, float* also = nullptr,
+                                const float* grad_seed = nullptr);
+void mse(const Exec& e, const float* y, const float* t, std::size_t n, float* sq, float* grad,
+         const float* grad_seed = nullptr);
 // *out (and *also, when given) = sum(x) / divisor
 void mean(const Exec& e, const float* x, std::size_t n, double divisor, float* out,
           float* also = nullptr);

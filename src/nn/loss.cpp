@@ -67,7 +67,7 @@ void SoftmaxCrossEntropy::check_labels(const std::int32_t* labels, std::int64_t 
 }
 
 void SoftmaxCrossEntropy::compute(const Matrix& logits, const std::int32_t* labels, Matrix* grad,
-                                  NativeStream stream, float* value_out) {
+                                  NativeStream stream, float* value_out, const float* grad_seed) {
   CUTRAIN_CHECK(logits.rows > 0, "SoftmaxCrossEntropy: empty batch");
   stream_ = stream;
   CUTRAIN_CHECK(logits.cols > 0 && logits.cols < (1LL << 31), "SoftmaxCrossEntropy: ", logits.cols,
@@ -95,13 +95,13 @@ void SoftmaxCrossEntropy::compute(const Matrix& logits, const std::int32_t* labe
   const backend::Exec e{logits.device, stream, nullptr};
   // One launch on the GPU for the batch sizes models train with (Note [loss and mean in one
   // block]).
-  backend::softmax_cross_entropy_mean(e, logits.data, labels, logits.rows,
-                                      static_cast<int>(logits.cols), eps_, cw, scratch_.as<float>(),
-                                      grad ? grad->data : nullptr, value_.as<float>(), value_out);
+  backend::softmax_cross_entropy_mean(
+      e, logits.data, labels, logits.rows, static_cast<int>(logits.cols), eps_, cw,
+      scratch_.as<float>(), grad ? grad->data : nullptr, value_.as<float>(), value_out, grad_seed);
 }
 
 void MseLoss::compute(const Matrix& output, const Matrix& target, Matrix* grad, NativeStream stream,
-                      float* value_out) {
+                      float* value_out, const float* grad_seed) {
   CUTRAIN_CHECK(output.rows > 0 && output.cols > 0, "MseLoss: empty batch");
   stream_ = stream;
   CUTRAIN_CHECK(target.rows == output.rows && target.cols == output.cols, "MseLoss: target is [",
@@ -114,7 +114,7 @@ void MseLoss::compute(const Matrix& output, const Matrix& target, Matrix* grad, 
   ensure(output.device, output.size());
   const backend::Exec e{output.device, stream, nullptr};
   backend::mse(e, output.data, target.data, output.size(), scratch_.as<float>(),
-               grad ? grad->data : nullptr);
+               grad ? grad->data : nullptr, grad_seed);
   backend::mean(e, scratch_.as<float>(), output.size(), static_cast<double>(output.size()),
                 value_.as<float>(), value_out);
 }

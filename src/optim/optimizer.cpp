@@ -33,7 +33,8 @@ Optimizer::Optimizer(std::string name, const Arena& params, float lr, float weig
   check_hyper(std::isfinite(weight_decay) && weight_decay >= 0, name_.c_str(), "weight_decay",
               weight_decay, "finite and >= 0");
   control_ = Buffer(sizeof(StepControl), device_);
-  control_.zero();
+  const StepControl initial;  // no step yet, S = 1, no scaling
+  copy_bytes(control_.data(), device_, &initial, Device::cpu(), sizeof(initial));
 }
 
 Optimizer::~Optimizer() = default;
@@ -113,6 +114,10 @@ void Optimizer::launch(Arena& params, const Arena& grads, const StepGuard& guard
 void Optimizer::step(Arena& params, const Arena& grads, const StepGuard& guard,
                      NativeStream stream) {
   check_arenas(params, grads);
+  CUTRAIN_CHECK(!scaling_, name_,
+                ": with loss scaling every step is step(params, grads, clipper): the clipper "
+                "unscales the gradients and finds the non-finite ones (a GradClipper with max_norm "
+                "= +inf clips nothing)");
   launch(params, grads, guard, stream, {});
 }
 
@@ -120,7 +125,8 @@ void Optimizer::step(Arena& params, const Arena& grads, GradClipper& clipper, Na
                      float* norm_out) {
   check_arenas(params, grads);
   if (device_.is_cpu()) {  // two loops either way: nothing to fuse
-    const StepGuard guard = clipper.run(grads, stream, norm_out);
+    const StepGuard guard = clipper.run_scaled(
+        grads, stream, norm_out, scaling_ ? &control_.as<StepControl>()->loss_scale : nullptr);
     launch(params, grads, guard, stream, {});
     return;
   }
@@ -155,8 +161,65 @@ void Optimizer::set_step_counts(std::int64_t applied, std::int64_t skipped) {
   c.skipped = static_cast<std::int32_t>(skipped);
   if (device_.is_cuda() && last_stream_ != nullptr)  // after the steps already issued
     cutrain::detail::cuda::stream_synchronize(last_stream_, device_.ordinal());
-  // The counts and the ticket; the committed learning rates stay.
-  copy_bytes(control_.data(), device_, &c, Device::cpu(), offsetof(StepControl, reserved));
+  // The counts and the ticket; the committed learning rates and the loss scale stay.
+  write_control(c, 0, offsetof(StepControl, reserved));
+}
+
+// Writes bytes [begin, end) of the block, after the steps already issued.
+void Optimizer::write_control(const StepControl& c, std::size_t begin, std::size_t end) {
+  if (device_.is_cuda() && last_stream_ != nullptr)
+    cutrain::detail::cuda::stream_synchronize(last_stream_, device_.ordinal());
+  copy_bytes(control_.as<std::byte>() + begin, device_,
+             reinterpret_cast<const std::byte*>(&c) + begin, Device::cpu(), end - begin);
+}
+
+namespace {
+bool power_of_two(float x) {
+  int e = 0;
+  return std::isfinite(x) && x > 0 && std::frexp(x, &e) == 0.5F;
+}
+}  // namespace
+
+void Optimizer::enable_loss_scaling(const LossScaling& o) {
+  check_hyper(power_of_two(o.init_scale), name_.c_str(), "loss scaling init_scale", o.init_scale,
+              "a finite power of two > 0 (e.g. 65536)");
+  check_hyper(power_of_two(o.growth_factor) && o.growth_factor > 1, name_.c_str(),
+              "loss scaling growth_factor", o.growth_factor, "a power of two > 1 (e.g. 2)");
+  check_hyper(power_of_two(o.backoff_factor) && o.backoff_factor < 1, name_.c_str(),
+              "loss scaling backoff_factor", o.backoff_factor, "a power of two < 1 (e.g. 0.5)");
+  check_hyper(o.growth_interval >= 1, name_.c_str(), "loss scaling growth_interval",
+              o.growth_interval, ">= 1 (e.g. 2000)");
+  StepControl c;
+  c.loss_scale = o.init_scale;
+  c.growth_count = 0;
+  c.growth_interval = o.growth_interval;
+  c.growth_factor = o.growth_factor;
+  c.backoff_factor = o.backoff_factor;
+  write_control(c, offsetof(StepControl, loss_scale), sizeof(StepControl));
+  scaling_ = true;
+  scaling_options_ = o;
+}
+
+const float* Optimizer::device_loss_scale() const {
+  return scaling_ ? &control_.as<StepControl>()->loss_scale : nullptr;
+}
+
+LossScaleState Optimizer::loss_scale_state() const {
+  if (!scaling_) return {};
+  const StepControl c = read_control();
+  return {c.loss_scale, c.growth_count};
+}
+
+void Optimizer::set_loss_scale_state(const LossScaleState& state) {
+  CUTRAIN_CHECK(scaling_, name_, ": set_loss_scale_state without enable_loss_scaling");
+  check_hyper(power_of_two(state.scale), name_.c_str(), "loss scale", state.scale,
+              "a finite power of two > 0");
+  check_hyper(state.growth_count >= 0 && state.growth_count < scaling_options_.growth_interval,
+              name_.c_str(), "loss scale growth count", state.growth_count, "[0, growth_interval)");
+  StepControl c;
+  c.loss_scale = state.scale;
+  c.growth_count = state.growth_count;
+  write_control(c, offsetof(StepControl, loss_scale), offsetof(StepControl, growth_interval));
 }
 
 std::vector<NamedState> Optimizer::state() {

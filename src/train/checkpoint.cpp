@@ -128,6 +128,12 @@ void save_checkpoint(const std::string& path, nn::Sequential& model, optim::Opti
     meta["optimizer.applied_steps"] = std::to_string(optimizer->applied_steps());
     meta["optimizer.skipped_steps"] = std::to_string(optimizer->skipped_steps());
     meta["optimizer.issued_steps"] = std::to_string(optimizer->issued_steps());
+    if (optimizer->loss_scaling()) {  // Note [dynamic loss scale]: GradScaler's state_dict
+      // S is a power of two: its exponent is the whole value, written as an exact integer.
+      const optim::LossScaleState ls = optimizer->loss_scale_state();
+      meta["optimizer.loss_scale_log2"] = std::to_string(std::ilogb(ls.scale));
+      meta["optimizer.loss_scale_growth_count"] = std::to_string(ls.growth_count);
+    }
     for (const auto& s : optimizer->state()) add_arena(tensors, *s.arena, "optim." + s.name + ".");
   }
   io::save_safetensors(path, tensors, meta);
@@ -233,6 +239,7 @@ TrainState load_checkpoint(
       st.ema_updates = 0;  // this run does not average: the file's average is not taken
   }
   std::int64_t applied = 0, skipped = 0;
+  optim::LossScaleState loss_scale;
   if (optimizer != nullptr) {
     const auto it = meta.find("optimizer");
     CUTRAIN_CHECK(it != meta.end() && it->second == optimizer->name(), path,
@@ -242,6 +249,21 @@ TrainState load_checkpoint(
     skipped = meta_int(meta, "optimizer.skipped_steps", path);
     CUTRAIN_CHECK(applied >= 0 && skipped >= 0 && applied < INT32_MAX && skipped < INT32_MAX, path,
                   ": optimizer step counts (", applied, ", ", skipped, ") out of range");
+    const bool scaled = meta.count("optimizer.loss_scale_log2") != 0;
+    CUTRAIN_CHECK(scaled == optimizer->loss_scaling(), path, ": the checkpoint was written ",
+                  scaled ? "with" : "without", " dynamic loss scaling and this run ",
+                  scaled ? "has none" : "has it",
+                  ": resume with the loss scaling it was written with");
+    if (scaled) {
+      const std::int64_t log2 = meta_int(meta, "optimizer.loss_scale_log2", path);
+      CUTRAIN_CHECK(log2 >= -149 && log2 <= 127, path, ": loss scale 2^", log2,
+                    " out of range; valid: 2^-149 to 2^127");
+      loss_scale.scale = std::ldexp(1.0F, static_cast<int>(log2));
+      const std::int64_t count = meta_int(meta, "optimizer.loss_scale_growth_count", path);
+      CUTRAIN_CHECK(count >= 0 && count < INT32_MAX, path, ": loss scale growth count ", count,
+                    " out of range");
+      loss_scale.growth_count = static_cast<std::int32_t>(count);
+    }
     for (const auto& s : optimizer->state())
       staged.add(*s.arena, f, "optim." + s.name + ".", path, false);
   }
@@ -252,6 +274,8 @@ TrainState load_checkpoint(
   model.set_training_forward_count(static_cast<std::uint64_t>(training_forward));
   model.set_seed(static_cast<std::uint64_t>(seed));
   if (optimizer != nullptr) optimizer->set_step_counts(applied, skipped);
+  if (optimizer != nullptr && optimizer->loss_scaling())
+    optimizer->set_loss_scale_state(loss_scale);
   if (out != nullptr) *out = meta;
   return st;
 }

@@ -45,18 +45,19 @@ inline void check_dataset(const data::Dataset& d, const nn::Sequential& model, c
 }
 
 // The losses evaluation and training compute: the one the batch's data calls for - cross-entropy
-// on labels, MSE on targets - and, when `grad` is given, its gradient; the mean also into
-// `record` (device) when given.
+// on labels, MSE on targets - and, when `grad` is given, its gradient (times *grad_seed, the loss
+// scale, when given); the mean also into `record` (device) when given.
 struct Losses {
   nn::SoftmaxCrossEntropy cross_entropy;
   nn::MseLoss mse;
   const nn::Loss& compute(const nn::Matrix& out, const data::Batch& b, nn::Matrix* grad,
-                          NativeStream s, float* record = nullptr) {
+                          NativeStream s, float* record = nullptr,
+                          const float* grad_seed = nullptr) {
     if (b.labels != nullptr) {
-      cross_entropy.compute(out, b.labels, grad, s, record);
+      cross_entropy.compute(out, b.labels, grad, s, record, grad_seed);
       return cross_entropy;
     }
-    mse.compute(out, b.targets, grad, s, record);
+    mse.compute(out, b.targets, grad, s, record, grad_seed);
     return mse;
   }
 };

@@ -19,7 +19,8 @@ namespace cutrain::train {
 namespace {
 
 // Everything a sweep changes - the model (nn::detail::ModelSnapshot) and the optimizer's state,
-// step counts and lr - put back on the way out, an error included, after the sweep's stream.
+// step counts, loss scale and lr - put back on the way out, an error included, after the sweep's
+// stream.
 class Snapshot {
  public:
   Snapshot(nn::Sequential& m, optim::Optimizer& o, Stream& stream)
@@ -28,7 +29,8 @@ class Snapshot {
         stream_(stream),
         lr_(o.lr()),
         applied_(o.applied_steps()),
-        skipped_(o.skipped_steps()) {
+        skipped_(o.skipped_steps()),
+        scale_(o.loss_scale_state()) {
     for (const optim::NamedState& s : o.state()) states_.push_back(s.arena->to_host());
   }
   ~Snapshot() {  // the optimizer here, then model_ (a member) as it is destroyed
@@ -37,6 +39,7 @@ class Snapshot {
       std::size_t i = 0;
       for (const optim::NamedState& s : optimizer_.state()) s.arena->from_host(states_[i++]);
       optimizer_.set_step_counts(applied_, skipped_);
+      if (optimizer_.loss_scaling()) optimizer_.set_loss_scale_state(scale_);
       optimizer_.set_lr(lr_);
     } catch (...) {  // a device error here was already reported by the sweep
     }
@@ -51,6 +54,7 @@ class Snapshot {
   std::vector<std::vector<float>> states_;
   float lr_;
   std::int64_t applied_, skipped_;
+  optim::LossScaleState scale_;
 };
 
 void check_options(const LrFinderOptions& o) {
@@ -146,10 +150,10 @@ LrFinderResult find_lr(nn::Sequential& model, optim::Optimizer& optimizer,
     const nn::Matrix& out = model.forward(b->x, s);
     const nn::Loss* loss = nullptr;
     if (labels) {
-      cross_entropy.compute(out, b->labels, &g, s);
+      cross_entropy.compute(out, b->labels, &g, s, nullptr, optimizer.device_loss_scale());
       loss = &cross_entropy;
     } else {
-      mse.compute(out, b->targets, &g, s);
+      mse.compute(out, b->targets, &g, s, nullptr, optimizer.device_loss_scale());
       loss = &mse;
     }
     model.backward(g, s);

@@ -18,7 +18,7 @@ MetricsWriter::MetricsWriter(const std::string& path, bool append) : path_(path)
   CUTRAIN_CHECK(out_.good(), "cannot write the metrics file '", path, "'");
   if (!jsonl_ && fresh)
     out_ << "epoch,lr,train_loss,val_loss,val_accuracy,grad_norm,skipped_steps,seconds,"
-            "samples_per_s\n";
+            "samples_per_s,loss_scale\n";
 }
 
 void MetricsWriter::write(const EpochMetrics& m) {
@@ -30,17 +30,18 @@ void MetricsWriter::write(const EpochMetrics& m) {
                         {"grad_norm", m.grad_norm},
                         {"skipped_steps", m.skipped_steps},
                         {"seconds", m.seconds},
-                        {"samples_per_s", m.samples_per_second}};
+                        {"samples_per_s", m.samples_per_second},
+                        {"loss_scale", m.loss_scale}};
     j["val_loss"] = std::isnan(m.val_loss) ? nlohmann::json(nullptr) : nlohmann::json(m.val_loss);
     j["val_accuracy"] =
         std::isnan(m.val_accuracy) ? nlohmann::json(nullptr) : nlohmann::json(m.val_accuracy);
     out_ << j.dump() << "\n";
   } else {
     char line[512];
-    std::snprintf(line, sizeof(line), "%lld,%.9g,%.9g,%.9g,%.9g,%.9g,%lld,%.6g,%.6g\n",
+    std::snprintf(line, sizeof(line), "%lld,%.9g,%.9g,%.9g,%.9g,%.9g,%lld,%.6g,%.6g,%.9g\n",
                   static_cast<long long>(m.epoch), m.lr, m.train_loss, m.val_loss, m.val_accuracy,
                   m.grad_norm, static_cast<long long>(m.skipped_steps), m.seconds,
-                  m.samples_per_second);
+                  m.samples_per_second, m.loss_scale);
     out_ << line;
   }
   // A full disk (or /dev/full) shows only here: a line that did not reach the file is an error,

@@ -29,11 +29,15 @@ void print_epoch(const EpochMetrics& m) {
                   m.val_accuracy);
   else if (!std::isnan(m.val_loss))  // regression: no accuracy
     std::snprintf(val_part, sizeof(val_part), "  val loss %.4f", m.val_loss);
+  char scale_part[48] = "";  // only with loss scaling (Note [dynamic loss scale])
+  if (m.loss_scale != 1.0)
+    std::snprintf(scale_part, sizeof(scale_part), "  loss scale 2^%d", std::ilogb(m.loss_scale));
   std::fprintf(stderr,
-               "epoch %3lld  lr %.3g  train loss %.4f%s  grad norm %.3g  skipped %lld  "
+               "epoch %3lld  lr %.3g  train loss %.4f%s  grad norm %.3g  skipped %lld%s  "
                "%.1fs  %.0f samples/s\n",
                static_cast<long long>(m.epoch), m.lr, m.train_loss, val_part, m.grad_norm,
-               static_cast<long long>(m.skipped_steps), m.seconds, m.samples_per_second);
+               static_cast<long long>(m.skipped_steps), scale_part, m.seconds,
+               m.samples_per_second);
 }
 
 }  // namespace cutrain::train::detail

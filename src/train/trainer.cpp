@@ -260,7 +260,8 @@ FitResult Trainer::fit(const data::Dataset& train, const data::Dataset* val) {
       // The batch's loss and the step's norm go straight to the epoch's records on the device
       // (no host wait, no copy launches).
       const nn::Loss& batch_loss =
-          im.compute_loss(model_.forward(b->x, s), *b, &g, s, im.step_losses.as<float>() + k);
+          im.compute_loss(model_.forward(b->x, s), *b, &g, s, im.step_losses.as<float>() + k,
+                          optimizer_.device_loss_scale());  // Note [dynamic loss scale]
       // Note [gradient accumulation]: batches [j A, (j + 1) A) of the epoch make one step.
       const bool step_begins = k % accumulate == 0;
       const bool step_ends = (k + 1) % accumulate == 0 || k + 1 == per_epoch;
@@ -345,14 +346,19 @@ FitResult Trainer::fit(const data::Dataset& train, const data::Dataset* val) {
     m.train_loss = sums.losses > 0 ? sums.loss / static_cast<double>(sums.losses) : kNaN;
     m.grad_norm = sums.norms > 0 ? sums.norm / static_cast<double>(sums.norms) : kNaN;
     m.skipped_steps = optimizer_.skipped_steps() - skipped_before;
+    m.loss_scale = optimizer_.loss_scale_state().scale;
     // Note [divergence ends the run]: once the weights (or the data) produce inf/NaN logits the
     // non-finite guard skips every step and nothing recovers; training on would write NaN
     // predictions and metrics as if they were data. An epoch that ends in a streak of skipped
     // steps (detail::diverged_streak: 8, or half the epoch's steps) stops the run here - before
     // validation, the metrics file or the checkpoint - naming the epoch and the step the streak
-    // began at. An isolated skipped step (one bad batch) does not.
+    // began at. An isolated skipped step (one bad batch) does not. With dynamic loss scaling
+    // (Note [dynamic loss scale]) a streak is first the scaler's business - each skip halves S
+    // until S x g fits - and counts as divergence once S has fallen to 1 or below: then the true
+    // gradient itself is not finite.
     if (const std::int64_t streak = detail::trailing_skipped(norms, accumulate);
-        k > 0 && streak >= detail::diverged_streak((k + accumulate - 1) / accumulate)) {
+        k > 0 && streak >= detail::diverged_streak((k + accumulate - 1) / accumulate) &&
+        m.loss_scale <= 1.0) {
       CUTRAIN_FAIL("training diverged in epoch ", epoch + 1, ": the loss or gradient is not finite",
                    " from step ", state_.step - streak + 1, " on (", m.skipped_steps, " of the ",
                    "epoch's steps skipped by the non-finite guard); lower the learning rate (now ",

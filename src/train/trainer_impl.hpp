@@ -28,8 +28,9 @@ struct Trainer::Impl {
   detail::Losses losses;
 
   const nn::Loss& compute_loss(const nn::Matrix& out, const data::Batch& b, nn::Matrix* grad,
-                               NativeStream s, float* record = nullptr) {
-    return losses.compute(out, b, grad, s, record);
+                               NativeStream s, float* record = nullptr,
+                               const float* grad_seed = nullptr) {
+    return losses.compute(out, b, grad, s, record, grad_seed);
   }
   std::unique_ptr<GradClipper> clipper;
   Buffer grad;         // dlogits, [batch, classes]

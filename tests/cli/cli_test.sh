@@ -28,6 +28,9 @@ expect_usage_error --accumulate --accumulate 0
 expect_usage_error --precision --precision bf16
 expect_usage_error "--precision tf32" --data "$tmp" --precision tf32 --device cpu
 expect_usage_error --ema --ema 1.5
+expect_usage_error --loss-scale --loss-scale static
+expect_usage_error "does not use --loss-scale" --data "$tmp" --device cpu --optimizer lbfgs \
+  --loss-scale dynamic
 # Number checks say what is wanted (not CLI11's "not in range 0.000000 to 1797...") and refuse
 # NaN and infinities.
 expect_usage_error "--batch-size: must be > 0 (got 0)" --batch-size 0
@@ -75,6 +78,24 @@ PY
   --device cpu --hidden 16 --dropout 0 --epochs 40 --lr 0.03 --report "$tmp/cls.json" \
   --predictions "$tmp/cls_pred.csv" --export-torch "$tmp/cls_model.safetensors" >"$tmp/cls.txt" 2>&1 ||
   fail "CSV classification: $(tail -2 "$tmp/cls.txt")"
+# Note [dynamic loss scale]: the same run with --loss-scale dynamic is the same run, bit for bit
+# (no gradient overflows at S = 2^16), and says so in its report and metrics.
+"$bin" --train-csv "$tmp/cls_train.csv" --test-csv "$tmp/cls_test.csv" --target label \
+  --device cpu --hidden 16 --dropout 0 --epochs 40 --lr 0.03 --report "$tmp/cls_scaled.json" \
+  --predictions "$tmp/cls_pred_scaled.csv" --loss-scale dynamic --metrics "$tmp/cls_scaled.jsonl" \
+  >"$tmp/cls_scaled.txt" 2>&1 || fail "--loss-scale dynamic: $(tail -2 "$tmp/cls_scaled.txt")"
+cmp -s "$tmp/cls_pred.csv" "$tmp/cls_pred_scaled.csv" ||
+  fail "--loss-scale dynamic changed the predictions of an overflow-free run"
+python3 - "$tmp" <<'PY' || fail "--loss-scale dynamic: report or metrics"
+import json, sys
+d = sys.argv[1]
+plain, scaled = (json.load(open(f"{d}/{n}.json")) for n in ("cls", "cls_scaled"))
+assert scaled["test_loss"] == plain["test_loss"], (scaled["test_loss"], plain["test_loss"])
+assert (plain["loss_scale"], scaled["loss_scale"]) == ("off", "dynamic"), scaled
+assert scaled["skipped_steps"] == 0 and plain["skipped_steps"] == 0, scaled
+epochs = [json.loads(line) for line in open(f"{d}/cls_scaled.jsonl")]
+assert epochs[0]["loss_scale"] == 65536 and epochs[-1]["loss_scale"] >= 65536, epochs[-1]
+PY
 "$bin" --train-csv "$tmp/reg_train.csv" --test-csv "$tmp/reg_test.csv" --regression --device cpu \
   --val-csv "$tmp/reg_test.csv" --patience 50 --metrics "$tmp/reg_metrics.csv" \
   --hidden 16 --dropout 0 --epochs 30 --lr 0.01 --report "$tmp/reg.json" \

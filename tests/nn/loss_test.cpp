@@ -2,9 +2,11 @@
 // one one-block launch (Note [loss and mean in one block]) and must give the bits of the two
 // launches it replaces - the mean and every gradient element - for batch sizes on both sides of
 // kernels::kLossMeanRows, with and without label smoothing and class weights (then D too); and
-// the CPU's loops must be the two calls exactly.
+// the CPU's loops must be the two calls exactly. And the gradient seed (the loss scale S, Note
+// [dynamic loss scale]): every gradient S times the unseeded one, bit for bit, the mean unchanged.
 #include <gtest/gtest.h>
 
+#include <cmath>
 #include <cstdint>
 #include <cstring>
 #include <random>
@@ -25,7 +27,9 @@ struct Result {
 
 // fused: softmax_cross_entropy_mean; else softmax_cross_entropy then mean. weighted: class
 // weights in [0.25, 3), class 1's 0 (its rows count for nothing).
-Result run(Device d, std::int64_t rows, int classes, float eps, bool weighted, bool fused) {
+// seed > 0: the gradients' seed, from device memory.
+Result run(Device d, std::int64_t rows, int classes, float eps, bool weighted, bool fused,
+           float seed = 0.0F) {
   std::mt19937 rng(static_cast<std::uint32_t>(rows * 131 + classes));
   std::normal_distribution<float> normal(0.0F, 3.0F);
   std::uniform_int_distribution<int> label(0, classes - 1);
@@ -41,7 +45,9 @@ Result run(Device d, std::int64_t rows, int classes, float eps, bool weighted, b
   labels[0] = 0;  // a batch of one row has D > 0 too
   Buffer x(n * sizeof(float), d), y(labels.size() * sizeof(std::int32_t), d),
       dx(n * sizeof(float), d), rowloss(labels.size() * sizeof(float), d),
-      out(3 * sizeof(float), d), w(weights.size() * sizeof(float), d);
+      out(3 * sizeof(float), d), w(weights.size() * sizeof(float), d), s(sizeof(float), d);
+  copy_bytes(s.data(), d, &seed, Device::cpu(), sizeof(seed));
+  const float* grad_seed = seed > 0.0F ? s.as<float>() : nullptr;
   copy_bytes(x.data(), d, logits.data(), Device::cpu(), x.bytes());
   copy_bytes(y.data(), d, labels.data(), Device::cpu(), y.bytes());
   copy_bytes(w.data(), d, weights.data(), Device::cpu(), w.bytes());
@@ -51,10 +57,11 @@ Result run(Device d, std::int64_t rows, int classes, float eps, bool weighted, b
   const backend::ClassWeights cw{weighted ? w.as<float>() : nullptr, o + 2};
   if (fused) {
     backend::softmax_cross_entropy_mean(e, x.as<float>(), y.as<std::int32_t>(), rows, classes, eps,
-                                        cw, rowloss.as<float>(), dx.as<float>(), o, o + 1);
+                                        cw, rowloss.as<float>(), dx.as<float>(), o, o + 1,
+                                        grad_seed);
   } else {
     backend::softmax_cross_entropy(e, x.as<float>(), y.as<std::int32_t>(), rows, classes, eps, cw,
-                                   rowloss.as<float>(), dx.as<float>());
+                                   rowloss.as<float>(), dx.as<float>(), grad_seed);
     backend::mean(e, rowloss.as<float>(), static_cast<std::size_t>(rows),
                   weighted ? 1.0 : static_cast<double>(rows), o, o + 1);
   }
@@ -99,6 +106,42 @@ void check(Device d) {
         }
 }
 
+void check_seed(Device d) {
+  const float seed = 4096.0F;
+  for (const std::int64_t rows : {7, 300, 5000})
+    for (const bool weighted : {false, true})
+      for (const bool fused : {false, true}) {
+        const Result plain = run(d, rows, 10, 0.1F, weighted, fused),
+                     seeded = run(d, rows, 10, 0.1F, weighted, fused, seed);
+        EXPECT_EQ(bits(seeded.mean), bits(plain.mean)) << rows << " rows";
+        ASSERT_EQ(seeded.dlogits.size(), plain.dlogits.size());
+        for (std::size_t i = 0; i < plain.dlogits.size(); ++i)
+          ASSERT_EQ(bits(seeded.dlogits[i]), bits(plain.dlogits[i] * seed))
+              << rows << " rows, weighted " << weighted << ", fused " << fused << ", element " << i;
+      }
+  // MSE: 2 (y - t) / N x S.
+  const std::size_t n = 999;
+  std::vector<float> y(n), t(n);
+  for (std::size_t i = 0; i < n; ++i) {
+    y[i] = std::sin(static_cast<float>(i));
+    t[i] = std::cos(static_cast<float>(i) * 0.5F);
+  }
+  Buffer by(n * sizeof(float), d), bt(n * sizeof(float), d), sq(n * sizeof(float), d),
+      g(n * sizeof(float), d), s(sizeof(float), d);
+  copy_bytes(by.data(), d, y.data(), Device::cpu(), by.bytes());
+  copy_bytes(bt.data(), d, t.data(), Device::cpu(), bt.bytes());
+  copy_bytes(s.data(), d, &seed, Device::cpu(), sizeof(seed));
+  Stream stream(d);
+  const backend::Exec e{d, stream.native(), nullptr};
+  backend::mse(e, by.as<float>(), bt.as<float>(), n, sq.as<float>(), g.as<float>(), s.as<float>());
+  stream.synchronize();
+  std::vector<float> got(n);
+  copy_bytes(got.data(), Device::cpu(), g.data(), d, g.bytes());
+  const float inv_n = 1.0F / static_cast<float>(n);
+  for (std::size_t i = 0; i < n; ++i)
+    ASSERT_EQ(bits(got[i]), bits(2.0F * (y[i] - t[i]) * inv_n * seed)) << "element " << i;
+}
+
 TEST(LossMean, CpuIsTheTwoLoops) {
   check(Device::cpu());
 }
@@ -106,6 +149,14 @@ TEST(LossMean, CpuIsTheTwoLoops) {
 TEST(LossMeanGpu, OneBlockGivesTheBitsOfTwoLaunches) {
   CUTRAIN_REQUIRE_GPU();
   check(Device::cuda(0));
+}
+
+TEST(LossSeed, GradientsAreTheSeedTimesTheUnseededOnes) {
+  check_seed(Device::cpu());
+}
+TEST(LossSeedGpu, GradientsAreTheSeedTimesTheUnseededOnes) {
+  CUTRAIN_REQUIRE_GPU();
+  check_seed(Device::cuda(0));
 }
 
 }  // namespace

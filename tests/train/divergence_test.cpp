@@ -54,6 +54,21 @@ TEST(Divergence, AnExplodingLearningRateStopsTheRunWithAnError) {
   EXPECT_FALSE(std::ifstream(o.checkpoint_path).good());
 }
 
+// With dynamic loss scaling the skips first halve S (2^4 here); once S is down to 1 and the
+// epoch still ends in skipped steps, the run is stopped as without scaling.
+TEST(Divergence, AnExplodingLearningRateStopsAScaledRunOnceTheScaleIsSpent) {
+  const data::Dataset train = blobs(256, 3);  // 8 steps an epoch
+  nn::Sequential m = model(4);
+  optim::Sgd opt(m.parameters(), {.lr = 1e30F});
+  opt.enable_loss_scaling({.init_scale = 16.0F});
+  TrainerOptions o = options(3);
+  o.schedule = nullptr;
+  o.clip_norm = 0;
+  const std::string e = testing::error_of([&] { Trainer(m, opt, o).fit(train); });
+  EXPECT_NE(e.find("training diverged in epoch 1"), std::string::npos) << e;
+  EXPECT_LE(opt.loss_scale_state().scale, 1.0F);
+}
+
 TEST(Divergence, OneSkippedStepIsNotDivergence) {
   // A single batch whose logits overflow (row 0: 8 features of 3e38 under weights of 1 sum to
   // inf) is skipped by the guard, and training goes on.

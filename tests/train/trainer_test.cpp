@@ -167,11 +167,12 @@ TEST(Trainer, EarlyStoppingRestoresTheBestEpochAndCallbacksFireInOrder) {
   std::getline(csv, header);
   EXPECT_EQ(header,
             "epoch,lr,train_loss,val_loss,val_accuracy,grad_norm,skipped_steps,seconds,"
-            "samples_per_s");
+            "samples_per_s,loss_scale");
   int rows = 0;
   while (std::getline(csv, line)) {
     ++rows;
-    EXPECT_EQ(std::count(line.begin(), line.end(), ','), 8);
+    EXPECT_EQ(std::count(line.begin(), line.end(), ','), 9);
+    EXPECT_EQ(line.substr(line.rfind(',') + 1), "1");  // no loss scaling: S = 1
     EXPECT_EQ(std::stoi(line.substr(0, line.find(','))), rows);
   }
   EXPECT_EQ(rows, 3);

@@ -48,9 +48,12 @@ class SoftmaxCrossEntropy final : public Loss {
   explicit SoftmaxCrossEntropy(float label_smoothing = 0.0F, std::vector<float> class_weights = {});
   /// logits [B, C] and labels [B] on the same device; grad (nullable) [B, C]. Labels outside
   /// [0, C) make the loss NaN; check_labels() (host data) says which and throws. value_out
-  /// (nullable, device memory): the mean loss there too, e.g. a per-step record.
+  /// (nullable, device memory): the mean loss there too, e.g. a per-step record. grad_seed
+  /// (nullable, device memory): grad is *grad_seed times the mean's gradient - the loss scale S
+  /// (Optimizer::device_loss_scale, Note [dynamic loss scale]); the value stays unscaled.
   void compute(const Matrix& logits, const std::int32_t* labels, Matrix* grad,
-               NativeStream stream = nullptr, float* value_out = nullptr);
+               NativeStream stream = nullptr, float* value_out = nullptr,
+               const float* grad_seed = nullptr);
   static void check_labels(
       const std::int32_t* labels, std::int64_t n,
       std::int64_t classes);  ///< throws naming the first label outside [0, classes)
@@ -71,9 +74,10 @@ class MseLoss final : public Loss {
  public:
   /// output and target [B, W] on the same device: the mean of (output - target)^2 over all B x W
   /// elements; grad (nullable) [B, W] = 2 (output - target) / (B W). value_out (nullable, device
-  /// memory): the mean loss there too.
+  /// memory): the mean loss there too. grad_seed: as SoftmaxCrossEntropy::compute's.
   void compute(const Matrix& output, const Matrix& target, Matrix* grad,
-               NativeStream stream = nullptr, float* value_out = nullptr);
+               NativeStream stream = nullptr, float* value_out = nullptr,
+               const float* grad_seed = nullptr);
 };
 
 }  // namespace cutrain::nn

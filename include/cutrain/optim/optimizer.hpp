@@ -33,6 +33,24 @@ struct StepGuard {
   const std::int32_t* skip = nullptr;  ///< device int32: non-zero skips the step (null: never)
 };
 
+/// Dynamic loss scaling, torch.cuda.amp.GradScaler's rules and defaults (Note [dynamic loss
+/// scale], cutrain/optim/step_control.hpp). init_scale, growth_factor and backoff_factor must be
+/// powers of two (so that scaling and unscaling are exact): Optimizer::enable_loss_scaling
+/// checks.
+struct LossScaling {
+  float init_scale = 65536.0F;  ///< S before the first step (2^16)
+  float growth_factor = 2.0F;   ///< S x this after growth_interval clean steps in a row
+  float backoff_factor = 0.5F;  ///< S x this, and the step skipped, on an inf/NaN gradient
+  int growth_interval = 2000;   ///< clean steps before S grows
+};
+
+/// The scaler's state: what a checkpoint saves (GradScaler.state_dict's scale and
+/// _growth_tracker).
+struct LossScaleState {
+  float scale = 1.0F;             ///< S
+  std::int32_t growth_count = 0;  ///< clean steps since S last changed
+};
+
 /// Per parameter-group settings (groups come from ArenaLayout: each is one contiguous range).
 struct GroupOptions {
   float lr_scale = 1.0F;    ///< the group's lr is lr() * lr_scale
@@ -123,6 +141,22 @@ class Optimizer {
   /// Restores a checkpoint's counts (bias corrections continue from `applied`).
   void set_step_counts(std::int64_t applied, std::int64_t skipped);
 
+  /// Note [dynamic loss scale]: from now on the gradients this optimizer steps on are taken to be
+  /// S times the true ones - the loss's backward seeds them with device_loss_scale() - and every
+  /// step is a step(params, grads, clipper, ...): the clipper unscales (norm, clip and the
+  /// non-finite guard on the true gradient) and the step updates S by GradScaler's rules. Throws
+  /// cutrain::Error naming an option that is not valid.
+  void enable_loss_scaling(const LossScaling& options = {});
+  bool loss_scaling() const { return scaling_; }  ///< enable_loss_scaling was called
+  /// Where S lives on the device (the loss reads it as its gradient's seed); null without loss
+  /// scaling.
+  const float* device_loss_scale() const;
+  /// S and its growth count (reads device memory: a synchronization); {1, 0} without scaling.
+  LossScaleState loss_scale_state() const;
+  /// Restores a checkpoint's scaler state (after enable_loss_scaling). Throws unless scale is a
+  /// finite power of two > 0 and growth_count in [0, growth_interval).
+  void set_loss_scale_state(const LossScaleState& state);
+
   /// Note [16-bit compute copy] (cutrain/precision.hpp): from now on every step also writes the
   /// updated parameters rounded to `precision` (bf16 or fp16) into compute_copy(), with
   /// `rounding` (stochastic: bits from `seed`, the applied step and the element's index). The
@@ -163,10 +197,13 @@ class Optimizer {
   Buffer copy_;     ///< uint16 per arena element; Note [16-bit compute copy]
   detail::StepLaunch::ComputeCopy copy_options_;
   std::int64_t issued_ = 0;
+  bool scaling_ = false;  ///< enable_loss_scaling was called
+  LossScaling scaling_options_;
   std::vector<float> committed_lr_;  ///< what the block holds (empty: nothing written yet)
   NativeStream last_stream_ =
       nullptr;  ///< the last step's stream (Note [read after the writing stream])
   StepControl read_control() const;
+  void write_control(const StepControl& c, std::size_t begin, std::size_t end);
 };
 
 /// Throws cutrain::Error naming the parameter, its value and the valid range.

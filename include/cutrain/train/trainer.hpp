@@ -43,8 +43,11 @@ struct EpochMetrics {
   double val_accuracy = 0;         ///< NaN without validation data, or for regression
   double grad_norm = 0;            ///< mean pre-clip global norm over the epoch's steps
   std::int64_t skipped_steps = 0;  ///< steps the non-finite guard skipped
-  double seconds = 0;              ///< wall time of the epoch's training
-  double samples_per_second = 0;   ///< training samples over seconds
+  /// The optimizer's loss scale S at the epoch's end (Optimizer::enable_loss_scaling, Note
+  /// [dynamic loss scale]); 1 without loss scaling.
+  double loss_scale = 1;
+  double seconds = 0;             ///< wall time of the epoch's training
+  double samples_per_second = 0;  ///< training samples over seconds
   /// Host time until the epoch's last step was enqueued. On a GPU nothing in a step waits for the
   /// device, so when this is close to `seconds` the host (launches, the loader) sets the pace,
   /// and when it is much smaller the GPU does.
