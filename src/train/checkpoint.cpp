@@ -260,8 +260,10 @@ TrainState load_checkpoint(
                     " out of range; valid: 2^-149 to 2^127");
       loss_scale.scale = std::ldexp(1.0F, static_cast<int>(log2));
       const std::int64_t count = meta_int(meta, "optimizer.loss_scale_growth_count", path);
-      CUTRAIN_CHECK(count >= 0 && count < INT32_MAX, path, ": loss scale growth count ", count,
-                    " out of range");
+      // Checked here, before anything is loaded: set_loss_scale_state below must not refuse.
+      const int interval = optimizer->loss_scaling_options().growth_interval;
+      CUTRAIN_CHECK(count >= 0 && count < interval, path, ": loss scale growth count ", count,
+                    " is not in [0, ", interval, "), the run's growth interval");
       loss_scale.growth_count = static_cast<std::int32_t>(count);
     }
     for (const auto& s : optimizer->state())

@@ -10,6 +10,7 @@
 // there and exit (tests/fuzz/run.sh does this, so the seed always has the current format).
 #include <unistd.h>
 
+#include <cmath>
 #include <cstddef>
 #include <cstdint>
 #include <cstdio>
@@ -31,7 +32,8 @@ namespace {
 
 using namespace cutrain;
 
-// Linear, BatchNorm1d (buffers), ReLU, Linear; AMSGrad Adam (three state arenas).
+// Linear, BatchNorm1d (buffers), ReLU, Linear; AMSGrad Adam (three state arenas) with dynamic
+// loss scaling (the scaler's state).
 struct Setup {
   nn::Sequential model{4};
   std::unique_ptr<optim::Adam> opt;
@@ -48,6 +50,7 @@ struct Setup {
     for (const auto& t : g.layout().tensors())
       g.tensor_from_host(t.name, std::vector<float>(t.numel, 0.5F));
     opt->step(model.parameters(), g);
+    opt->enable_loss_scaling({.init_scale = 1024.0F, .growth_interval = 8});  // its state too
     best_params = model.parameters().like();
     best_buffers = model.buffers().like();
     ema = model.parameters().like();
@@ -70,12 +73,12 @@ struct Setup {
     return out;
   }
   Snapshot snapshot() {
-    Snapshot s{
-        {bits(model.parameters()), bits(model.buffers()), bits(best_params), bits(best_buffers),
-         bits(ema)},
-        {static_cast<std::int64_t>(model.forward_count()),
-         static_cast<std::int64_t>(model.training_forward_count()),
-         static_cast<std::int64_t>(model.seed()), opt->applied_steps(), opt->skipped_steps()}};
+    Snapshot s{{bits(model.parameters()), bits(model.buffers()), bits(best_params),
+                bits(best_buffers), bits(ema)},
+               {static_cast<std::int64_t>(model.forward_count()),
+                static_cast<std::int64_t>(model.training_forward_count()),
+                static_cast<std::int64_t>(model.seed()), opt->applied_steps(), opt->skipped_steps(),
+                std::ilogb(opt->loss_scale_state().scale), opt->loss_scale_state().growth_count}};
     for (const auto& st : opt->state()) s.arenas.push_back(bits(*st.arena));
     return s;
   }

@@ -148,6 +148,8 @@ class Optimizer {
   /// cutrain::Error naming an option that is not valid.
   void enable_loss_scaling(const LossScaling& options = {});
   bool loss_scaling() const { return scaling_; }  ///< enable_loss_scaling was called
+  /// enable_loss_scaling's options (GradScaler's defaults before it).
+  const LossScaling& loss_scaling_options() const { return scaling_options_; }
   /// Where S lives on the device (the loss reads it as its gradient's seed); null without loss
   /// scaling.
   const float* device_loss_scale() const;
