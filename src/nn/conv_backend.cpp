@@ -9,6 +9,7 @@
 #include "kernels/nn/channel.cuh"
 #include "src/cpu/parallel.hpp"
 #include "src/cuda/dispatch.hpp"
+#include "src/nn/conv_direct_cpu.hpp"
 #if CUTRAIN_WITH_CUDA
 #include "kernels/nn/conv.hpp"
 #endif
@@ -97,8 +98,14 @@ std::int64_t group_first(std::int64_t gi, std::int64_t groups, std::int64_t batc
 }
 }  // namespace
 
+// Per group: the lowering's col [K, P] or the implicit GEMM's scratch (Note [implicit GEMM on
+// the CPU]); then dW's per-group partials and the flipped kernel.
+std::int64_t group_floats(const rules::ConvGeometry& g) {
+  return direct::applies(g) ? static_cast<std::int64_t>(direct::scratch_floats(g)) : g.k() * g.p();
+}
+
 std::size_t conv_cpu_workspace_floats(const rules::ConvGeometry& g, std::int64_t batch) {
-  return sz(cpu_groups(batch) * (g.k() * g.p() + g.co * g.k()));
+  return sz(cpu_groups(batch) * (group_floats(g) + g.co * g.k())) + direct::flipped_floats(g);
 }
 
 // The chunk functions with nb = 1. Inside a group's thread the GEMMs are serial (OpenBLAS in an
@@ -107,11 +114,16 @@ void conv_forward_cpu(const Exec& e, const rules::ConvGeometry& g, const float* 
                       std::int64_t batch, const float* w, const float* bias, float* y,
                       float* workspace) {
   const std::int64_t groups = cpu_groups(batch);
+  const bool implicit = direct::applies(g);
   cpu::parallel_rows(sz(groups), [=, &e](std::size_t r) {
     const auto gi = static_cast<std::int64_t>(r);
-    float* col = workspace + gi * g.k() * g.p();
+    float* col = workspace + gi * group_floats(g);
     for (std::int64_t n = group_first(gi, groups, batch); n < group_first(gi + 1, groups, batch);
          ++n) {
+      if (implicit) {
+        direct::forward_sample(g, x + n * g.c * g.in_plane(), w, bias, y + n * g.co * g.p(), col);
+        continue;
+      }
       im2col(e, g, x + n * g.c * g.in_plane(), 1, col);
       float* yn = y + n * g.co * g.p();  // [Co, P]: the GEMM's output is the NCHW plane
       gemm(e, false, false, g.co, g.p(), g.k(), 1.0F, w, g.k(), col, g.p(), 0.0F, yn, g.p());
@@ -123,13 +135,22 @@ void conv_forward_cpu(const Exec& e, const rules::ConvGeometry& g, const float* 
 void conv_backward_cpu(const Exec& e, const rules::ConvGeometry& g, const float* x, const float* dy,
                        std::int64_t batch, const float* w, float* dw, float* dx, float* workspace) {
   const std::int64_t groups = cpu_groups(batch), weights = g.co * g.k();
-  float* partial = workspace + groups * g.k() * g.p();  // [groups, Co K]
+  float* partial = workspace + groups * group_floats(g);  // [groups, Co K]
+  float* flipped = partial + groups * weights;            // [C, Co kh kw]
+  const bool implicit = direct::applies(g);
+  if (implicit && dx != nullptr) direct::flip_kernel(g, w, flipped);
   cpu::parallel_rows(sz(groups), [=, &e](std::size_t r) {
     const auto gi = static_cast<std::int64_t>(r);
-    float* col = workspace + gi * g.k() * g.p();
+    float* col = workspace + gi * group_floats(g);
     const std::int64_t first = group_first(gi, groups, batch);
     for (std::int64_t n = first; n < group_first(gi + 1, groups, batch); ++n) {
       const float* dyn = dy + n * g.co * g.p();
+      if (implicit) {
+        direct::backward_sample(g, x + n * g.c * g.in_plane(), dyn, flipped, partial + gi * weights,
+                                n != first, dx != nullptr ? dx + n * g.c * g.in_plane() : nullptr,
+                                col);
+        continue;
+      }
       im2col(e, g, x + n * g.c * g.in_plane(), 1, col);
       gemm(e, false, true, g.co, g.k(), g.p(), 1.0F, dyn, g.p(), col, g.p(),
            n == first ? 0.0F : 1.0F, partial + gi * weights, g.k());
@@ -138,11 +159,13 @@ void conv_backward_cpu(const Exec& e, const rules::ConvGeometry& g, const float*
       col2im(e, g, col, 1, dx + n * g.c * g.in_plane());
     }
   });
-  // Every group holds at least one sample (groups <= batch): the sums in group order.
+  // Every group holds at least one sample (groups <= batch): the sums in group order. The
+  // implicit GEMM's partials are dW transposed, [K, Co].
   cpu::parallel_for(sz(weights), [=](std::size_t i) {
-    float s = partial[i];
-    for (std::int64_t gi = 1; gi < groups; ++gi)
-      s += partial[gi * weights + static_cast<std::int64_t>(i)];
+    const auto at = static_cast<std::int64_t>(i);
+    const std::int64_t from = implicit ? (at % g.k()) * g.co + at / g.k() : at;
+    float s = partial[from];
+    for (std::int64_t gi = 1; gi < groups; ++gi) s += partial[gi * weights + from];
     dw[i] = s;
   });
 }

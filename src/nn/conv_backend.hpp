@@ -22,7 +22,8 @@ void col2im(const Exec& e, const rules::ConvGeometry& g, const float* dcol, std:
 // min(batch, 16) groups of consecutive samples - a split that depends on the batch alone - each
 // group run by one thread with single-threaded GEMMs (OpenBLAS runs serially inside an OpenMP
 // region); each group sums its own dW, and the groups' sums are added in group order, so the bits
-// do not depend on the thread count. Measured against the chunked lowering above, the default
+// do not depend on the thread count. Stride-1 convolutions (the default CNN's) skip the lowering
+// altogether: Note [implicit GEMM on the CPU] (src/nn/conv_direct_cpu.hpp). Measured, the default
 // CNN's convolutions on 2 cores: bench/RESULTS.md, Convolutions. The GPU keeps the chunks (large
 // GEMMs, few launches).
 std::size_t conv_cpu_workspace_floats(const rules::ConvGeometry& g, std::int64_t batch);

@@ -196,15 +196,16 @@ TEST(Conv, ElementAndRowLoweringRulesAgree) {
 }
 
 // The CPU pools a plane at a time (pool_plane, pool_grad_plane: for max pooling without padding a
-// scan without bounds checks, and a scatter when windows do not overlap), the GPU an element per
-// lane: the same bits, NaNs, ties and -0 gradients included, checked here on the host.
+// scan without bounds checks, 2 x 2 windows as selects, and a scatter when windows do not
+// overlap), the GPU an element per lane: the same bits, NaNs, ties and -0 gradients included,
+// checked here on the host.
 TEST(Conv, ElementAndPlanePoolingRulesAgree) {
   struct Case {
     std::int64_t h, w, k, s, pad;
   };
   const auto bits = [](float f) { return std::bit_cast<std::uint32_t>(f); };
-  for (const Case& t : {Case{6, 5, 2, 2, 0}, Case{7, 7, 3, 2, 0}, Case{8, 7, 2, 3, 0},
-                        Case{7, 6, 3, 2, 1}, Case{5, 5, 1, 1, 0}}) {
+  for (const Case& t : {Case{6, 5, 2, 2, 0}, Case{11, 12, 2, 2, 0}, Case{7, 7, 3, 2, 0},
+                        Case{8, 7, 2, 3, 0}, Case{7, 6, 3, 2, 1}, Case{5, 5, 1, 1, 0}}) {
     SCOPED_TRACE(t.k * 100 + t.s * 10 + t.pad);
     const rules::ConvGeometry g =
         rules::conv_geometry(1, t.h, t.w, 1, t.k, t.k, t.s, t.s, t.pad, t.pad, 1, 1);
