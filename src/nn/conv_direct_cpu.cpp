@@ -44,6 +44,17 @@ struct Grids {
   std::int64_t dxg_floats(const rules::ConvGeometry& g) const { return round16(g.c * g.h * wq); }
 };
 
+// Rows here are short (28 floats): inline loops, not a memcpy / memset call per row (which g++
+// would make of a plain loop, and std::copy is).
+void copy_row(const float* __restrict__ src, std::int64_t n, float* __restrict__ dst) {
+#pragma omp simd
+  for (std::int64_t i = 0; i < n; ++i) dst[i] = src[i];
+}
+void zero_row(float* dst, std::int64_t n) {
+#pragma omp simd
+  for (std::int64_t i = 0; i < n; ++i) dst[i] = 0.0F;
+}
+
 // dst [planes, h + top + bottom, w + left + right] = src [planes, h, w] with zeros around, then
 // `slack` zeros after the last plane.
 void pad_planes(const float* src, std::int64_t planes, std::int64_t h, std::int64_t w,
@@ -52,16 +63,16 @@ void pad_planes(const float* src, std::int64_t planes, std::int64_t h, std::int6
   for (std::int64_t c = 0; c < planes; ++c) {
     float* d = dst + c * hp * wp;
     const float* s = src + c * h * w;
-    std::fill(d, d + top * wp, 0.0F);
+    zero_row(d, top * wp);
     for (std::int64_t r = 0; r < h; ++r) {
       float* row = d + (top + r) * wp;
-      std::fill(row, row + left, 0.0F);
-      std::copy(s + r * w, s + r * w + w, row + left);
-      std::fill(row + left + w, row + wp, 0.0F);
+      zero_row(row, left);
+      copy_row(s + r * w, w, row + left);
+      zero_row(row + left + w, wp - left - w);
     }
-    std::fill(d + (top + h) * wp, d + hp * wp, 0.0F);
+    zero_row(d + (top + h) * wp, (hp - top - h) * wp);
   }
-  std::fill(dst + planes * hp * wp, dst + planes * hp * wp + slack, 0.0F);
+  zero_row(dst + planes * hp * wp, slack);
 }
 
 // rows[(c, i, j)] = base + c plane + i dh ld + j dw: the im2col rows of a padded tensor.
@@ -211,7 +222,7 @@ void forward_sample(const rules::ConvGeometry& g, const float* x, const float* w
       if (bias != nullptr) {
         for (std::int64_t ow = 0; ow < g.wo; ++ow) out[ow] = in[ow] + b;
       } else {
-        std::copy(in, in + g.wo, out);
+        copy_row(in, g.wo, out);
       }
     }
 }
@@ -241,7 +252,7 @@ void backward_sample(const rules::ConvGeometry& g, const float* x, const float* 
       const float* __restrict__ in = dy + oh * g.wo + ow;
       for (std::int64_t co = 0; co < g.co; ++co) row[ow * g.co + co] = in[co * g.p()];
     }
-    std::fill(row + g.wo * g.co, row + s.wp * g.co, 0.0F);
+    zero_row(row + g.wo * g.co, (s.wp - g.wo) * g.co);
   }
   const std::vector<const float*> xrows = offset_rows(xp, g.c, s.hp * s.wp, g, s.wp);
   const std::vector<const float*> dyrows_t = dense_rows(dy_t, n, g.co);
@@ -256,7 +267,7 @@ void backward_sample(const rules::ConvGeometry& g, const float* x, const float* 
   for (std::int64_t ci = 0; ci < g.c; ++ci)
     for (std::int64_t r = 0; r < g.h; ++r) {
       const float* in = dxg + ci * nd + r * s.wq;
-      std::copy(in, in + g.w, dx + (ci * g.h + r) * g.w);
+      copy_row(in, g.w, dx + (ci * g.h + r) * g.w);
     }
 }
 

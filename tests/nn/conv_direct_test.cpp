@@ -7,20 +7,16 @@
 #include <cmath>
 #include <cstdint>
 #include <cstring>
-#include <random>
 #include <vector>
 
 #include "src/nn/conv_direct_cpu.hpp"
+#include "support/random.hpp"
 
 namespace cutrain::nn::backend {
 namespace {
 
 std::vector<float> normals(std::size_t n, std::uint32_t seed) {
-  std::mt19937 rng(seed);
-  std::normal_distribution<float> d(0.0F, 1.0F);
-  std::vector<float> v(n);
-  for (float& x : v) x = d(rng);
-  return v;
+  return testing::normal_values(n, 1.0F, seed);
 }
 
 std::vector<std::uint32_t> bits(const std::vector<float>& v) {

@@ -18,6 +18,14 @@ inline std::vector<float> uniform_values(std::size_t n, float lo, float hi, std:
   return v;
 }
 
+inline std::vector<float> normal_values(std::size_t n, float sd, std::uint32_t seed) {
+  std::mt19937 rng(seed);
+  std::normal_distribution<float> dist(0.0F, sd);
+  std::vector<float> v(n);
+  for (float& x : v) x = dist(rng);
+  return v;
+}
+
 // An arena of `layout` on `device`, each tensor filled with normal(0, sd) values from `seed`.
 inline Arena normal_arena(const std::shared_ptr<const ArenaLayout>& layout, Device device,
                           std::uint32_t seed, float sd) {
