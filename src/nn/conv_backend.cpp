@@ -59,6 +59,31 @@ double lane_sum(const rules::ChannelView& v, const Value& value) {
   return rules::combine_lanes(lanes);
 }
 
+// lane_sum of two values in one pass (BatchNorm2d's backward: dy and dy x-hat): the same runs,
+// so each lane adds the same terms in the same order as lane_sum (and the GPU) does.
+template <class A, class B>
+void lane_sums(const rules::ChannelView& v, const A& a, const B& b, double& sum_a, double& sum_b) {
+  double la[rules::kChannelLanes] = {}, lb[rules::kChannelLanes] = {};
+  std::int64_t j = 0;
+  for (std::int64_t base = 0; j < v.count; base += v.stride)
+    for (std::int64_t p = 0; p < v.plane;) {
+      const std::int64_t lane = j % rules::kChannelLanes;
+      const std::int64_t run = std::min(v.plane - p, rules::kChannelLanes - lane);
+      double* pa = la + lane;
+      double* pb = lb + lane;
+      const std::int64_t at = base + p;
+#pragma omp simd
+      for (std::int64_t t = 0; t < run; ++t) {
+        pa[t] += a(at + t);
+        pb[t] += b(at + t);
+      }
+      p += run;
+      j += run;
+    }
+  sum_a = rules::combine_lanes(la);
+  sum_b = rules::combine_lanes(lb);
+}
+
 }  // namespace
 
 void im2col(const Exec& e, const rules::ConvGeometry& g, const float* x, std::int64_t nb,
@@ -304,15 +329,13 @@ void batchnorm2d_backward(const Exec& e, const float* x, const float* dy, float*
                           const float* xc = x + v.base(c);
                           const float* dyc = dy + v.base(c);
                           const float mean = save_mean[c], invstd = save_invstd[c];
-                          double lanes_dy[rules::kChannelLanes] = {},
-                                 lanes_dx[rules::kChannelLanes] = {};
-                          for_channel(v, [&](std::int64_t j, std::int64_t at) {
-                            lanes_dy[j % rules::kChannelLanes] += dyc[at];
-                            lanes_dx[j % rules::kChannelLanes] +=
-                                rules::bn_dy_xhat(xc, dyc, at, mean, invstd);
-                          });
-                          const double sum_dy = rules::combine_lanes(lanes_dy);
-                          const double sum_dy_xhat = rules::combine_lanes(lanes_dx);
+                          double sum_dy = 0.0, sum_dy_xhat = 0.0;
+                          lane_sums(
+                              v, [&](std::int64_t at) { return double{dyc[at]}; },
+                              [&](std::int64_t at) {
+                                return rules::bn_dy_xhat(xc, dyc, at, mean, invstd);
+                              },
+                              sum_dy, sum_dy_xhat);
                           if (dgamma != nullptr) dgamma[c] = static_cast<float>(sum_dy_xhat);
                           if (dbeta != nullptr) dbeta[c] = static_cast<float>(sum_dy);
                           if (dx == nullptr) return;
