@@ -54,8 +54,8 @@ __global__ void __launch_bounds__(kBlock)
   const rules::NormPartial total = Reduce(temp).Reduce(acc, rules::CombineNorms{});
   if (threadIdx.x == 0) {
     // Note [dynamic loss scale]: S is read by the finishing block, before the step updates it.
-    const float inv_scale = loss_scale != nullptr ? 1.0F / *loss_scale : 1.0F;
-    const rules::ClipResult r = rules::finish(total, max_norm, l2, inv_scale);
+    const rules::ClipResult r =
+        rules::finish(total, max_norm, l2, rules::inverse_scale(loss_scale));
     *result = r;
     if (norm_out != nullptr) *norm_out = r.norm;
     *done_count = 0;

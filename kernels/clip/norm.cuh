@@ -41,6 +41,11 @@ struct ClipResult {
   std::int32_t pad;
 };
 
+// 1 / S for a loss scale S in device memory (null: no scaling, 1): exact, S being a power of two.
+CUTRAIN_HD float inverse_scale(const float* loss_scale) {
+  return loss_scale != nullptr ? 1.0F / *loss_scale : 1.0F;
+}
+
 // The norm, the step's gradient factor and the skip flag from the partials of S x g, where S is
 // the loss scale (1 without one) and inv_scale = 1 / S (Note [dynamic loss scale],
 // cutrain/optim/step_control.hpp): the norm of the unscaled gradient g - sumsq x inv^2 in double

@@ -97,7 +97,8 @@ __global__ void __launch_bounds__(kBlock, kMinBlocks<R>) clip_step_kernel(const 
   const rules::NormPartial total = Reduce(temp).Reduce(acc, rules::CombineNorms{});
   // Note [dynamic loss scale]: every block reads S here, before its ticket in finish_counts.
   if (threadIdx.x == 0)
-    shared_result = rules::finish(total, f.max_norm, f.l2, optim::inverse_loss_scale(a.control));
+    shared_result =
+        rules::finish(total, f.max_norm, f.l2, rules::inverse_scale(&a.control->loss_scale));
   __syncthreads();
   const rules::ClipResult res = shared_result;
 

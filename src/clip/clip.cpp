@@ -67,7 +67,7 @@ rules::ClipResult cpu_clip_norm(const float* g, std::size_t n, rules::NormPartia
     partials[c] = cpu_chunk_norm(g, std::min(n, c * chunk), std::min(n, (c + 1) * chunk));
   rules::NormPartial total{0.0, 0.0F, 0.0F};
   for (std::size_t c = 0; c < kCpuChunks; ++c) total = rules::combine(total, partials[c]);
-  return rules::finish(total, max_norm, l2, loss_scale != nullptr ? 1.0F / *loss_scale : 1.0F);
+  return rules::finish(total, max_norm, l2, rules::inverse_scale(loss_scale));
 }
 
 }  // namespace

@@ -39,47 +39,47 @@ void for_channel(const rules::ChannelView& v, const F& f) {
     for (std::int64_t p = 0; p < v.plane; ++p, ++j) f(j, base + p);
 }
 
-template <class Value>  // value(offset)
-double lane_sum(const rules::ChannelView& v, const Value& value) {
-  // for_channel's order, cut into runs of consecutive j that map to consecutive lanes (no wrap
-  // within a run), so that the run's additions vectorize: the same additions per lane.
-  double lanes[rules::kChannelLanes] = {};
+// for_channel's order cut into runs of consecutive j that map to consecutive lanes (no wrap
+// within a run): body(first lane, offset of the run's first value, run length). A run's
+// additions into lanes [lane, lane + run) vectorize and are, per lane, the same additions in the
+// same order as one value at a time (and as the GPU lanes make).
+template <class Body>
+void for_lane_runs(const rules::ChannelView& v, const Body& body) {
   std::int64_t j = 0;
   for (std::int64_t base = 0; j < v.count; base += v.stride)
     for (std::int64_t p = 0; p < v.plane;) {
       const std::int64_t lane = j % rules::kChannelLanes;
       const std::int64_t run = std::min(v.plane - p, rules::kChannelLanes - lane);
-      double* l = lanes + lane;
-      const std::int64_t at = base + p;
-#pragma omp simd
-      for (std::int64_t t = 0; t < run; ++t) l[t] += value(at + t);
+      body(lane, base + p, run);
       p += run;
       j += run;
     }
+}
+
+template <class Value>  // value(offset)
+double lane_sum(const rules::ChannelView& v, const Value& value) {
+  double lanes[rules::kChannelLanes] = {};
+  for_lane_runs(v, [&](std::int64_t lane, std::int64_t at, std::int64_t run) {
+    double* l = lanes + lane;
+#pragma omp simd
+    for (std::int64_t t = 0; t < run; ++t) l[t] += value(at + t);
+  });
   return rules::combine_lanes(lanes);
 }
 
-// lane_sum of two values in one pass (BatchNorm2d's backward: dy and dy x-hat): the same runs,
-// so each lane adds the same terms in the same order as lane_sum (and the GPU) does.
+// lane_sum of two values in one pass (BatchNorm2d's backward: dy and dy x-hat).
 template <class A, class B>
 void lane_sums(const rules::ChannelView& v, const A& a, const B& b, double& sum_a, double& sum_b) {
   double la[rules::kChannelLanes] = {}, lb[rules::kChannelLanes] = {};
-  std::int64_t j = 0;
-  for (std::int64_t base = 0; j < v.count; base += v.stride)
-    for (std::int64_t p = 0; p < v.plane;) {
-      const std::int64_t lane = j % rules::kChannelLanes;
-      const std::int64_t run = std::min(v.plane - p, rules::kChannelLanes - lane);
-      double* pa = la + lane;
-      double* pb = lb + lane;
-      const std::int64_t at = base + p;
+  for_lane_runs(v, [&](std::int64_t lane, std::int64_t at, std::int64_t run) {
+    double* pa = la + lane;
+    double* pb = lb + lane;
 #pragma omp simd
-      for (std::int64_t t = 0; t < run; ++t) {
-        pa[t] += a(at + t);
-        pb[t] += b(at + t);
-      }
-      p += run;
-      j += run;
+    for (std::int64_t t = 0; t < run; ++t) {
+      pa[t] += a(at + t);
+      pb[t] += b(at + t);
     }
+  });
   sum_a = rules::combine_lanes(la);
   sum_b = rules::combine_lanes(lb);
 }

@@ -79,9 +79,4 @@ CUTRAIN_HD void finish_step(StepControl& c, bool skipped) {
   }
 }
 
-/// 1 / S, the factor that unscales a gradient: exact, S being a power of two.
-CUTRAIN_HD float inverse_loss_scale(const StepControl* c) {
-  return c != nullptr ? 1.0F / c->loss_scale : 1.0F;
-}
-
 }  // namespace cutrain::optim
