@@ -104,8 +104,14 @@ __global__ void __launch_bounds__(kBlock)
 // Note [dropout from the counter]: a thread per Philox block. vec: the stream position is a
 // multiple of 4 and the arrays are 16-byte aligned, so block j is vector j of the arrays. Each
 // vector is read whole before it is written, so x and y may alias.
-__global__ void dropout_forward_kernel(std::uint64_t seed, std::uint64_t position, float* mask,
-                                       const float* x, float* y, std::size_t n, float p, bool vec) {
+// The position is read from device memory (Note [forward count in device memory]), so the grid
+// covers the most Philox blocks any position can touch, n / 4 + 2, and each thread finds the
+// count for the position it read.
+__global__ void dropout_forward_kernel(std::uint64_t seed, const std::uint64_t* count,
+                                       std::uint64_t stride, float* mask, const float* x, float* y,
+                                       std::size_t n, float p, bool aligned) {
+  const std::uint64_t position = *count * stride;
+  const bool vec = aligned && position % 4 == 0;
   const std::uint64_t first = rules::dropout_first_block(position);
   const std::uint64_t blocks = rules::dropout_blocks(position, n);
   for (std::uint64_t j = global_id(); j < blocks; j += grid_stride()) {
@@ -329,11 +335,19 @@ void launch_column_sum(const float* x, std::int64_t rows, std::int64_t cols, flo
   column_sum_kernel<<<blocks, kBlock, 0, stream>>>(x, rows, cols, out);
   CUTRAIN_CUDA_CHECK_LAUNCH();
 }
-void launch_dropout_forward(std::uint64_t seed, std::uint64_t position, float* mask, const float* x,
-                            float* y, std::size_t n, float p, NativeStream stream) {
+void launch_dropout_forward(std::uint64_t seed, const std::uint64_t* count, std::uint64_t stride,
+                            float* mask, const float* x, float* y, std::size_t n, float p,
+                            NativeStream stream) {
   if (n == 0) return;
-  CUTRAIN_LAUNCH(dropout_forward_kernel, rules::dropout_blocks(position, n), seed, position, mask,
-                 x, y, n, p, position % 4 == 0 && aligned16(mask, x, y));
+  CUTRAIN_LAUNCH(dropout_forward_kernel, n / 4 + 2, seed, count, stride, mask, x, y, n, p,
+                 aligned16(mask, x, y));
+}
+__global__ void count_forward_kernel(std::uint64_t* count) {
+  ++*count;
+}
+void launch_count_forward(std::uint64_t* count, NativeStream stream) {
+  count_forward_kernel<<<1, 1, 0, stream>>>(count);
+  CUTRAIN_CUDA_CHECK_LAUNCH();
 }
 void launch_multiply(const float* a, const float* b, float* out, std::size_t n,
                      NativeStream stream) {

@@ -22,9 +22,13 @@ void launch_add_bias(float* y, const float* bias, std::int64_t rows, std::int64_
 void launch_column_sum(const float* x, std::int64_t rows, std::int64_t cols, float* out,
                        NativeStream stream);
 // Note [dropout from the counter]: mask[i] from number position + i of the Philox stream of
-// `seed`, y = x * mask, in one pass (x and y may be the same array).
-void launch_dropout_forward(std::uint64_t seed, std::uint64_t position, float* mask, const float* x,
-                            float* y, std::size_t n, float p, NativeStream stream);
+// `seed`, position = *count x stride with *count read on the device (Note [forward count in
+// device memory]), y = x * mask, in one pass (x and y may be the same array).
+void launch_dropout_forward(std::uint64_t seed, const std::uint64_t* count, std::uint64_t stride,
+                            float* mask, const float* x, float* y, std::size_t n, float p,
+                            NativeStream stream);
+// ++*count, one thread (Note [forward count in device memory]).
+void launch_count_forward(std::uint64_t* count, NativeStream stream);
 void launch_multiply(const float* a, const float* b, float* out, std::size_t n,
                      NativeStream stream);
 void launch_batchnorm_train(const float* x, float* y, std::int64_t rows, std::int64_t cols,

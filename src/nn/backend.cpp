@@ -173,23 +173,28 @@ void column_sum(const Exec& e, const float* x, std::int64_t rows, std::int64_t c
       kernels::launch_column_sum(x, rows, cols, out, e.stream))
 }
 
-void dropout_forward(const Exec& e, std::uint64_t seed, std::uint64_t position, float* mask,
-                     const float* x, float* y, std::size_t n, float p) {
+void dropout_forward(const Exec& e, std::uint64_t seed, const std::uint64_t* count,
+                     std::uint64_t stride, float* mask, const float* x, float* y, std::size_t n,
+                     float p) {
 #if CUTRAIN_WITH_CURAND
   if (n == 0) return;
   // The CPU draws first (philox_uniform_host, the same rule and numbers) and applies second:
   // no faster or slower here than one fused loop (the Philox rounds set the pace), and it
   // keeps one copy of the block bookkeeping on the host.
   CUTRAIN_NN_DISPATCH(
-      detail::philox_uniform_host(seed, position, mask, n);
+      detail::philox_uniform_host(seed, *count * stride, mask, n);
       cpu::parallel_for(n, [=](std::size_t i) { y[i] = rules::dropout_forward(mask[i], x[i], p); }),
-      kernels::launch_dropout_forward(seed, position, mask, x, y, n, p, e.stream))
+      kernels::launch_dropout_forward(seed, count, stride, mask, x, y, n, p, e.stream))
 #else
-  (void)e, (void)seed, (void)position, (void)mask, (void)x, (void)y, (void)n, (void)p;
+  (void)e, (void)seed, (void)count, (void)stride, (void)mask, (void)x, (void)y, (void)n, (void)p;
   CUTRAIN_FAIL(
       "Dropout in training needs cuRAND's headers; cutrain was built without the CUDA "
       "toolkit");
 #endif
+}
+
+void count_forward(const Exec& e, std::uint64_t* count) {
+  CUTRAIN_NN_DISPATCH(++*count, kernels::launch_count_forward(count, e.stream))
 }
 
 void multiply(const Exec& e, const float* a, const float* b, float* out, std::size_t n) {

@@ -55,9 +55,13 @@ void add_bias(const Exec& e, float* y, const float* bias, std::int64_t rows, std
 void column_sum(const Exec& e, const float* x, std::int64_t rows, std::int64_t cols, float* out);
 // Note [dropout from the counter] (kernels/nn/dropout.cuh): mask[i] from number position + i of
 // the Philox stream of `seed` (inverted dropout: 0 or 1 / (1 - p)) and y = x * mask, in one pass
-// (x and y may be the same array).
-void dropout_forward(const Exec& e, std::uint64_t seed, std::uint64_t position, float* mask,
-                     const float* x, float* y, std::size_t n, float p);
+// (x and y may be the same array). position = *count x stride, *count read where it lives - on
+// the device on a GPU (Note [forward count in device memory]).
+void dropout_forward(const Exec& e, std::uint64_t seed, const std::uint64_t* count,
+                     std::uint64_t stride, float* mask, const float* x, float* y, std::size_t n,
+                     float p);
+// ++*count on the model's device, ordered on its stream (Note [forward count in device memory]).
+void count_forward(const Exec& e, std::uint64_t* count);
 void multiply(const Exec& e, const float* a, const float* b, float* out, std::size_t n);
 void copy(const Exec& e, const float* src, float* dst, std::size_t n);
 void batchnorm_train(const Exec& e, const float* x, float* y, std::int64_t rows, std::int64_t cols,

@@ -185,7 +185,8 @@ void Dropout::forward(LayerContext& ctx, const Matrix& x, Matrix& y) {
     rng_stride_ = 0;
   }
   if (numel > rng_stride_) rng_stride_ = numel;  // the first (or a larger) batch
-  backend::dropout_forward(e, seed, ctx.step() * rng_stride_, ctx.workspace(), x.data, y.data,
+  // Note [forward count in device memory]: k is read where the kernel runs.
+  backend::dropout_forward(e, seed, ctx.device_step(), rng_stride_, ctx.workspace(), x.data, y.data,
                            numel, p_);
 }
 

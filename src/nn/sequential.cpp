@@ -49,6 +49,11 @@ const Shape& LayerContext::input_shape() const {
 const Shape& LayerContext::output_shape() const {
   return r_.shapes.at(index_ + 1);
 }
+const std::uint64_t* LayerContext::device_step() const {
+  CUTRAIN_CHECK(r_.forward_count != nullptr, "LayerContext::device_step: layer ", index_,
+                " reads the device step but its reads_device_step() says it does not");
+  return r_.forward_count;
+}
 Device LayerContext::device() const {
   return r_.device;
 }
@@ -76,6 +81,7 @@ struct Sequential::State {
   std::vector<Buffer> activations;  // activations[i]: output of layer i, [batch, widths[i+1]]
   std::vector<Buffer> workspaces;
   Buffer grad_a, grad_b;  // ping-pong gradients for backward
+  Buffer forward_count;   // Note [forward count in device memory]: one uint64, or none
   Matrix input;           // the last forward's input (must stay alive until backward)
   Matrix output;
   std::int64_t forward_batch = -1;
@@ -178,6 +184,21 @@ void Sequential::build(Device device, std::uint64_t seed) {
     state->res.lt = state->lt.get();
   }
 #endif
+  // Note [forward count in device memory]: the count of training forwards, kept where the
+  // kernels run when a layer reads it there. Sequential::forward advances it with a one-thread
+  // launch at the end of each training pass - in the stream's order, so a forward captured in a
+  // CUDA graph advances it on every replay and the next replay's masks are new ones - and
+  // set_training_forward_count writes it. The host keeps its own copy (training_forward_count,
+  // read without a sync); a caller that replays a captured forward says so
+  // (count_replayed_forward) to keep the two equal. One count for the model, not one per layer.
+  bool device_step = false;
+  for (const auto& layer : layers_) device_step = device_step || layer->reads_device_step();
+  if (device_step) {
+    state->forward_count = Buffer(sizeof(std::uint64_t), device);
+    copy_bytes(state->forward_count.data(), device, &training_steps_, Device::cpu(),
+               sizeof(training_steps_));
+    state->res.forward_count = state->forward_count.as<std::uint64_t>();
+  }
   state_ = std::move(state);
   seed_ = seed;
   std::optional<detail::cuda::DeviceGuard> guard;
@@ -267,7 +288,10 @@ const Matrix& Sequential::forward(const Matrix& x, NativeStream stream) {
     in = out;
   }
   ++steps_;
-  if (training_) ++training_steps_;
+  if (training_) {
+    ++training_steps_;
+    if (s.res.forward_count != nullptr) backend::count_forward(s.res.exec(), s.res.forward_count);
+  }
   s.output = in;
   s.forward_batch = x.rows;
   return s.output;
@@ -308,6 +332,21 @@ void Sequential::backward(const Matrix& dy, NativeStream stream, Matrix* dx_inpu
     grad = dx;
     if (layer_done) layer_done(k);
   }
+}
+
+void Sequential::set_training_forward_count(std::uint64_t n) {
+  training_steps_ = n;
+  if (!state_ || state_->res.forward_count == nullptr) return;
+  // After the forwards already issued (Note [read after the writing stream], optimizer.cpp): a
+  // plain copy runs on the legacy default stream, which does not wait for the model's.
+  if (state_->res.device.is_cuda() && state_->res.stream != nullptr)
+    detail::cuda::stream_synchronize(state_->res.stream, state_->res.device.ordinal());
+  copy_bytes(state_->forward_count.data(), state_->res.device, &n, Device::cpu(), sizeof(n));
+}
+
+void Sequential::count_replayed_forward() {
+  ++steps_;
+  ++training_steps_;
 }
 
 void Sequential::set_seed(std::uint64_t seed) {

@@ -57,7 +57,8 @@ struct Results {
   std::vector<float> bias_add, bias_add_ragged, dropout, mask, product;
 };
 
-// The dropout draws come from stream position `position` (Note [dropout from the counter]).
+// The dropout draws come from stream position `position` (Note [dropout from the counter]), as
+// a count in the device's memory times a stride (Note [forward count in device memory]).
 Results run(Device d, std::size_t offset, std::uint64_t position = 4096) {
   constexpr std::size_t n = 4099;  // 1024 vectors and a tail of 3
   const Exec e{d, nullptr, nullptr};
@@ -81,7 +82,11 @@ Results run(Device d, std::size_t offset, std::uint64_t position = 4096) {
   r.bias_add_ragged = y2.read(4090, d);
   Placed u(std::vector<float>(n), offset, d), x(xs, offset, d),
       out(std::vector<float>(n), offset, d);
-  backend::dropout_forward(e, 7, position, u.data, x.data, out.data, n, 0.3F);
+  const std::uint64_t stride = position % 4 == 0 ? 4 : 1, count = position / stride;
+  Buffer counter(sizeof(count), d);
+  copy_bytes(counter.data(), d, &count, Device::cpu(), sizeof(count));
+  backend::dropout_forward(e, 7, counter.as<std::uint64_t>(), stride, u.data, x.data, out.data, n,
+                           0.3F);
   r.dropout = out.read(n, d);
   r.mask = u.read(n, d);
   Placed p(std::vector<float>(n), offset, d);
@@ -119,8 +124,11 @@ TEST(Elementwise, DropoutMasksAreCuRandsUniforms) {
 
       const std::vector<float> xs = random(n, 5, -2, 2);
       std::vector<float> mask(n), y(n);
-      backend::dropout_forward({Device::cpu()}, 99, position, mask.data(), xs.data(), y.data(), n,
-                               p);
+      // position = count x stride (262145 = 52429 x 5)
+      const std::uint64_t stride = position > 0 && position % 5 == 0 ? 5 : 1;
+      const std::uint64_t count = position / stride;
+      backend::dropout_forward({Device::cpu()}, 99, &count, stride, mask.data(), xs.data(),
+                               y.data(), n, p);
       for (std::size_t i = 0; i < n; ++i) {
         const float want = uniforms[i] > p ? 1.0F / (1.0F - p) : 0.0F;
         ASSERT_EQ(mask[i], want) << "position " << position << " i " << i;

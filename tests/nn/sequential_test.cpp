@@ -6,9 +6,12 @@
 #include <nlohmann/json.hpp>
 
 #include "cutrain/error.hpp"
+#include "cutrain/init.hpp"
 #include "cutrain/nn/conv.hpp"
 #include "cutrain/optim.hpp"
+#include "kernels/nn/activation.cuh"
 #include "nn_fixture.hpp"
+#include "src/rng/philox_host.hpp"
 #include "support/errors.hpp"
 #include "support/gpu.hpp"
 
@@ -260,6 +263,47 @@ void check_dropout(Device device) {
   again.emplace<Dropout>(p);
   again.build(device, 77);
   EXPECT_EQ(to_host(again.forward(x.m)), y1);
+}
+
+// Note [forward count in device memory]: training pass k draws from stream position k x numel,
+// k read from the device's copy of the count, which the pass advances there and
+// set_training_forward_count writes; evaluation passes leave it alone.
+void check_device_step(Device device) {
+  const float p = 0.25F;
+  const std::int64_t rows = 4, cols = 37;  // 148 numbers a pass: positions off the 4-blocks too
+  Sequential m(cols);
+  m.emplace<Dropout>(p);
+  m.build(device, 5);
+  const std::vector<float> xs(static_cast<std::size_t>(rows * cols), 3.0F);
+  DeviceMatrix x(xs, rows, cols, device);
+  auto want = [&](std::uint64_t k) {  // the mask of pass k, from cuRAND's host Philox
+    std::vector<float> u(xs.size()), y(xs.size());
+    detail::philox_uniform_host(init::tensor_seed(5, 0), k * xs.size(), u.data(), u.size());
+    for (std::size_t i = 0; i < y.size(); ++i) y[i] = rules::dropout_forward(u[i], xs[i], p);
+    return y;
+  };
+  for (std::uint64_t k = 0; k < 3; ++k) {
+    EXPECT_EQ(to_host(m.forward(x.m)), want(k)) << "pass " << k;
+    m.eval();
+    m.forward(x.m);  // not counted
+    m.train();
+  }
+  EXPECT_EQ(m.training_forward_count(), 3U);
+  m.set_training_forward_count(7);
+  EXPECT_EQ(to_host(m.forward(x.m)), want(7));
+  m.set_training_forward_count(1);
+  EXPECT_EQ(to_host(m.forward(x.m)), want(1));
+  EXPECT_EQ(to_host(m.forward(x.m)), want(2));
+  // A replayed pass advanced the device's count; the host's follows.
+  m.count_replayed_forward();
+  EXPECT_EQ(m.training_forward_count(), 4U);
+}
+TEST(Dropout, DrawsFromTheCountInDeviceMemory) {
+  check_device_step(Device::cpu());
+}
+TEST(DropoutGpu, DrawsFromTheCountInDeviceMemory) {
+  CUTRAIN_REQUIRE_GPU();
+  check_device_step(Device::cuda(0));
 }
 
 TEST(Dropout, MasksAreInvertedSeededAndOffInEval) {

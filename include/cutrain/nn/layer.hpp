@@ -82,6 +82,9 @@ class Layer {
   virtual std::size_t workspace_floats(std::int64_t /*batch*/, const Shape& /*input*/) const {
     return 0;
   }
+  /// Whether forward() reads LayerContext::device_step() (Note [forward count in device memory]):
+  /// the model then keeps that count on its device. Dropout does.
+  virtual bool reads_device_step() const { return false; }
   /// Fills parameters and buffers before training (the default initialization).
   virtual void initialize(LayerContext& /*ctx*/, std::uint64_t /*seed*/) {}
   /// y = the layer applied to x (x [B, in], y [B, out], both on ctx.device()).
@@ -108,6 +111,10 @@ class LayerContext {
   /// Training forward passes before this one (dropout's stream position); evaluation passes do
   /// not count, so evaluating never changes what training draws next.
   std::uint64_t step() const { return step_; }
+  /// step() in the model's device memory, for a layer whose reads_device_step() is true: a value
+  /// a kernel reads when it runs, so that a forward captured in a CUDA graph draws anew on every
+  /// replay (Note [forward count in device memory], src/nn/sequential.cpp). Valid in forward().
+  const std::uint64_t* device_step() const;
   std::size_t index() const { return index_; }  ///< the layer's position in the Sequential
   /// One sample's input and output shapes (Note [layer shapes]).
   const Shape& input_shape() const;

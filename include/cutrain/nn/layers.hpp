@@ -91,6 +91,7 @@ class Dropout final : public Layer {
   std::string kind() const override { return "Dropout"; }
   std::string torch_args() const override;
   std::size_t workspace_floats(std::int64_t batch, const Shape& input) const override;
+  bool reads_device_step() const override { return p_ > 0.0F; }  ///< its stream position
   void forward(LayerContext& ctx, const Matrix& x, Matrix& y) override;
   void backward(LayerContext& ctx, const Matrix& x, const Matrix& y, const Matrix& dy,
                 Matrix& dx) override;

@@ -95,8 +95,12 @@ class Sequential {
   /// Forward passes in training mode: what torch.nn.BatchNorm1d's num_batches_tracked counts
   /// (export_torch writes it there); checkpoints save and restore it too.
   std::uint64_t training_forward_count() const { return training_steps_; }
-  /// A checkpoint's training_forward_count().
-  void set_training_forward_count(std::uint64_t n) { training_steps_ = n; }
+  /// A checkpoint's training_forward_count(); also where Dropout's masks continue from (on the
+  /// device too: Note [forward count in device memory], a synchronization on a GPU).
+  void set_training_forward_count(std::uint64_t n);
+  /// A training forward captured in a CUDA graph was replayed: it advanced the device's count
+  /// (Note [forward count in device memory]); this advances the host's two counts to match.
+  void count_replayed_forward();
   /// The seed Dropout's masks derive from (build's seed); checkpoints restore it.
   void set_seed(std::uint64_t seed);
 
