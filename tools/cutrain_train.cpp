@@ -212,6 +212,9 @@ int run(const Config& c, const std::string& command_line) {
   if (!c.init_optimizer_from.empty())
     train::import_torch_optimizer(c.init_optimizer_from, model, *opt);
   const train::TrainerOptions to = tools::trainer_options(c, d, comm, command_line);
+  if (c.cuda_graph == "on")  // Note [the step as one CUDA graph]: exit 2 before any training
+    if (const std::string why = train::cuda_graph_blocker(model, to); !why.empty())
+      throw UsageError("--cuda-graph on: " + why + "; use --cuda-graph auto or off");
   train::Trainer trainer(model, *opt, to);
   if (!c.resume.empty()) {
     trainer.resume(c.resume);
@@ -288,6 +291,13 @@ int run(const Config& c, const std::string& command_line) {
   print_test_result(result, d.regression);
   std::printf("  (%zu epochs, %.2f s/epoch, %.0f samples/s)\n", fit.history.size(), seconds / n,
               sps / n);
+  if (device.is_cuda() && rank == 0) {  // Note [the step as one CUDA graph]: which path ran
+    if (fit.graph_steps > 0)
+      std::printf("  steps: a CUDA graph of %lld operations, %lld steps replayed\n",
+                  static_cast<long long>(fit.graph_nodes), static_cast<long long>(fit.graph_steps));
+    else
+      std::printf("  steps: %s\n", fit.step_path.c_str());
+  }
   // The test set by class (one more pass over it, in eval mode).
   std::optional<tools::ClassResults> by_class;
   std::vector<train::TargetMetrics> by_target;
@@ -312,6 +322,8 @@ int run(const Config& c, const std::string& command_line) {
         {"device", describe(device)},
         {"precision", c.precision},
         {"loss_scale", c.loss_scale},
+        {"step_path", fit.step_path},
+        {"graph_steps", fit.graph_steps},
         {"skipped_steps", skipped},
         {"stopped_early", fit.stopped_early},
         {"best_epoch", fit.best_epoch > 0 ? nlohmann::json(fit.best_epoch) : nullptr},

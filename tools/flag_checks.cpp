@@ -35,7 +35,7 @@ constexpr const char* kMiniBatchOnly[] = {
     "--val-fraction",  "--no-shuffle",      "--drop-last",
     "--metrics",       "--resume",          "--checkpoint-every",
     "--resident-data", "--bucket-mb",       "--target-accuracy",
-    "--find-lr",       "--loss-scale"};
+    "--find-lr",       "--loss-scale",      "--cuda-graph"};
 
 // What a learning-rate range test (--find-lr) does not do: train to the end, evaluate, write
 // (nor the schedule's).
@@ -52,6 +52,7 @@ constexpr const char* kTrainingRunOnly[] = {"--epochs",
                                             "--ema",
                                             "--accumulate",
                                             "--resident-data",
+                                            "--cuda-graph",
                                             "--bucket-mb",
                                             "--val-fraction",
                                             "--val-csv"};

@@ -268,6 +268,13 @@ void add_options(CLI::App& app, Config& c) {
                "keep the training set on the device and gather each batch there, instead of "
                "streaming batches from pinned host memory (for data sets that fit beside the "
                "model; the same batches either way)");
+  app.add_option("--cuda-graph", c.cuda_graph,
+                 "auto: on a GPU, replay each full batch's training step from one captured CUDA "
+                 "graph (the same results as eager steps, one launch each) whenever the run "
+                 "allows it, and say why not otherwise; on: require it (exit 2 naming what "
+                 "prevents it); off: launch every operation eagerly")
+      ->check(CLI::IsMember({"auto", "on", "off"}))
+      ->capture_default_str();
   app.add_option("--bucket-mb", c.bucket_mb,
                  "under mpirun: all-reduce gradients in buckets of this many MiB while backward "
                  "runs (0: one all-reduce after backward)")
@@ -468,6 +475,9 @@ train::TrainerOptions trainer_options(const Config& c, const TrainData& d, dist:
   to.communicator = comm;
   to.bucket_bytes = static_cast<std::size_t>(c.bucket_mb * 1024 * 1024);
   to.resident_data = c.resident_data;
+  to.cuda_graph = c.cuda_graph == "on"    ? train::TrainerOptions::CudaGraph::kOn
+                  : c.cuda_graph == "off" ? train::TrainerOptions::CudaGraph::kOff
+                                          : train::TrainerOptions::CudaGraph::kAuto;
   to.checkpoint_every = c.checkpoint_every;
   const std::int64_t ranks = comm ? comm->size() : 1;
   const std::int64_t batches =

@@ -58,6 +58,7 @@ struct Config {
   std::string monitor = "val_loss";  // what --patience watches: val_loss or val_accuracy
   bool stratify = false;       // --val-fraction keeps each class's share (data::stratified_split)
   bool resident_data = false;  // the training set on the device (Note [resident datasets])
+  std::string cuda_graph = "auto";    // Note [the step as one CUDA graph]: auto | on | off
   std::int64_t checkpoint_every = 0;  // --save also every this many steps (mid-epoch)
   std::string precision = "fp32";     // Note [TF32 switch]
   std::string loss_scale = "off";     // Note [dynamic loss scale]: off | dynamic

@@ -225,4 +225,54 @@ DeviceGuard::~DeviceGuard() {
     cudaSetDevice(previous_);
 }
 
+CapturedGraph::CapturedGraph(NativeStream stream, int ordinal, const std::function<void()>& body)
+    : ordinal_(ordinal) {
+  DeviceGuard guard(ordinal);
+  auto* s = static_cast<cudaStream_t>(stream);
+  CUTRAIN_CHECK(s != nullptr,
+                "CUDA graph capture: the legacy default stream cannot be captured; give a stream");
+  CUTRAIN_CUDA_CHECK(cudaStreamBeginCapture(s, cudaStreamCaptureModeThreadLocal));
+  cudaGraph_t graph = nullptr;
+  try {
+    body();
+  } catch (...) {
+    cudaStreamEndCapture(s, &graph);  // leaves the stream usable; the partial graph is dropped
+    if (graph != nullptr) cudaGraphDestroy(graph);
+    cudaGetLastError();
+    throw;
+  }
+  const cudaError_t ended = cudaStreamEndCapture(s, &graph);
+  if (ended != cudaSuccess) {
+    if (graph != nullptr) cudaGraphDestroy(graph);
+    cudaGetLastError();
+    CUTRAIN_FAIL("CUDA graph capture failed: ", cudaGetErrorString(ended),
+                 " (the step issued something a graph cannot hold: a synchronization, a "
+                 "synchronous copy or an allocation)");
+  }
+  graph_ = graph;
+  cudaGraphExec_t exec = nullptr;
+  const cudaError_t made = cudaGraphInstantiate(&exec, graph, 0);
+  if (made != cudaSuccess) {
+    cudaGraphDestroy(graph);
+    graph_ = nullptr;
+    cudaGetLastError();
+    CUTRAIN_FAIL("cudaGraphInstantiate failed: ", cudaGetErrorString(made));
+  }
+  exec_ = exec;
+  std::size_t count = 0;
+  CUTRAIN_CUDA_CHECK(cudaGraphGetNodes(graph, nullptr, &count));
+  nodes_ = count;
+}
+
+CapturedGraph::~CapturedGraph() {
+  if (exec_ != nullptr) cudaGraphExecDestroy(static_cast<cudaGraphExec_t>(exec_));
+  if (graph_ != nullptr) cudaGraphDestroy(static_cast<cudaGraph_t>(graph_));
+}
+
+void CapturedGraph::launch(NativeStream stream) const {
+  DeviceGuard guard(ordinal_);
+  CUTRAIN_CUDA_CHECK(
+      cudaGraphLaunch(static_cast<cudaGraphExec_t>(exec_), static_cast<cudaStream_t>(stream)));
+}
+
 }  // namespace cutrain::detail::cuda

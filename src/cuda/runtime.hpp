@@ -4,6 +4,7 @@
 // whose functions throw "built without CUDA", in this one place.
 
 #include <cstddef>
+#include <functional>
 
 #include "cutrain/device.hpp"
 #include "cutrain/stream.hpp"
@@ -50,6 +51,28 @@ class DeviceGuard {
 
  private:
   int previous_ = -1;
+};
+
+// Note [the step as one CUDA graph] (src/train/step_graph.hpp): the work `body` issues on
+// `stream`, captured in thread-local mode (another thread's unrelated CUDA calls - the loader's
+// copies - neither join nor break it) and instantiated once; launch() replays it. Owns the graph
+// and its executable. Capturing runs nothing: the first launch runs what was captured. If body
+// throws, or issues something that cannot be captured (a synchronization, a synchronous copy),
+// the capture is ended, discarded, and the stream left usable; the error names the failure.
+class CapturedGraph {
+ public:
+  CapturedGraph(NativeStream stream, int ordinal, const std::function<void()>& body);
+  ~CapturedGraph();
+  CapturedGraph(const CapturedGraph&) = delete;
+  CapturedGraph& operator=(const CapturedGraph&) = delete;
+  void launch(NativeStream stream) const;
+  std::size_t nodes() const { return nodes_; }  ///< kernels, copies and memsets captured
+
+ private:
+  void* graph_ = nullptr;  // cudaGraph_t
+  void* exec_ = nullptr;   // cudaGraphExec_t
+  int ordinal_ = 0;
+  std::size_t nodes_ = 0;
 };
 
 }  // namespace cutrain::detail::cuda

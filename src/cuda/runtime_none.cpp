@@ -71,5 +71,12 @@ DeviceGuard::DeviceGuard(int) {
   no_cuda("device selection");
 }
 DeviceGuard::~DeviceGuard() = default;
+CapturedGraph::CapturedGraph(NativeStream, int, const std::function<void()>&) {
+  no_cuda("CUDA graph capture");
+}
+CapturedGraph::~CapturedGraph() = default;
+void CapturedGraph::launch(NativeStream) const {
+  no_cuda("CUDA graph launch");
+}
 
 }  // namespace cutrain::detail::cuda

@@ -214,9 +214,14 @@ void Sequential::build(Device device, std::uint64_t seed) {
   state_->parameters.layout();  // built
 }
 
+// Buffers only grow (Caffe's Reshape): a smaller batch - an epoch's last, an evaluation's -
+// runs in the larger one's buffers, so alternating sizes allocate nothing (each cudaFree
+// synchronizes the device) and pointers a captured CUDA graph holds stay valid until a batch
+// larger than any before (allocation_generation()).
 void Sequential::ensure_batch(std::int64_t batch) {
   State& s = *state_;
-  if (s.batch == batch) return;
+  if (batch <= s.batch) return;
+  ++allocations_;
   s.activations.clear();
   s.workspaces.clear();
   std::int64_t widest = 0;

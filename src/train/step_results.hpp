@@ -6,7 +6,15 @@
 #include <cstdint>
 #include <span>
 
+#include "cutrain/device.hpp"
+#include "cutrain/stream.hpp"
+#include "kernels/train/records.cuh"
+
 namespace cutrain::train::detail {
+
+// Note [epoch records on the device] (kernels/train/records.cuh): appends the batch's loss (and
+// norm) at the device's slot, on `stream`.
+void record_step(Device device, const rules::StepRecords& records, NativeStream stream);
 
 struct StepSums {
   double loss = 0;  // over the micro-batches of applied steps

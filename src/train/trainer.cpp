@@ -190,6 +190,8 @@ FitResult Trainer::fit(const data::Dataset& train, const data::Dataset* val) {
   im.step_norms = Buffer(static_cast<std::size_t>(per_epoch) * sizeof(float), device);
   // Entries not at a step's end are never written (Note [gradient accumulation]): zeros.
   im.step_norms.zero(device.is_cpu() ? nullptr : s);
+  im.record = Buffer(sizeof(Impl::BatchRecord), device);
+  im.record.zero(device.is_cpu() ? nullptr : s);
   const std::int64_t accumulate = options_.accumulate_steps;
   const TrainState::DataOrder order{.rows = train.rows,
                                     .batch_size = options_.batch_size,
@@ -205,6 +207,17 @@ FitResult Trainer::fit(const data::Dataset& train, const data::Dataset* val) {
   const bool tty = lead && options_.progress && ::isatty(STDERR_FILENO);
   FitResult result;
   model_.train();
+  // Note [the step as one CUDA graph].
+  const std::string blocker = cuda_graph_blocker(model_, options_);
+  CUTRAIN_CHECK(options_.cuda_graph != TrainerOptions::CudaGraph::kOn || blocker.empty(),
+                "Trainer: cuda_graph = on, but ", blocker);
+  const bool graphed = options_.cuda_graph != TrainerOptions::CudaGraph::kOff && blocker.empty();
+  result.step_path = graphed            ? "graph"
+                     : !blocker.empty() ? "eager: " + blocker
+                                        : std::string("eager: cuda_graph = off");
+  // This fit's buffers (records, logit gradients, the loader's) are new: so is the graph.
+  im.graph.reset();
+  const std::int64_t launches_before = im.graph.launches();
 
   const bool multi_rank = comm != nullptr && comm->size() > 1;
   // Saves the current state: at an epoch boundary (state_.batch == 0) or mid-epoch.
@@ -245,6 +258,10 @@ FitResult Trainer::fit(const data::Dataset& train, const data::Dataset* val) {
       copy_bytes(im.step_norms.data(), device, state_.epoch_norms.data(), Device::cpu(),
                  state_.epoch_norms.size() * sizeof(float));
     }
+    // Note [epoch records on the device]: this epoch's records continue at slot `first`. The
+    // stream is idle here (the last epoch ended with a read of its records).
+    im.stream.synchronize();
+    copy_bytes(&im.batch_record()->slot, device, &first, Device::cpu(), sizeof(first));
     state_.batch = 0;
     state_.epoch_skipped = 0;
     state_.epoch_losses.clear();
@@ -256,36 +273,50 @@ FitResult Trainer::fit(const data::Dataset& train, const data::Dataset* val) {
     while (auto b = loader.next(s)) {
       if (options_.schedule && options_.schedule_per_iteration)
         optimizer_.set_lr(static_cast<float>(options_.schedule->lr(state_.step)));
-      nn::Matrix g{im.grad.as<float>(), b->rows, classes, device};
-      // The batch's loss and the step's norm go straight to the epoch's records on the device
-      // (no host wait, no copy launches).
-      const nn::Loss& batch_loss =
-          im.compute_loss(model_.forward(b->x, s), *b, &g, s, im.step_losses.as<float>() + k,
-                          optimizer_.device_loss_scale());  // Note [dynamic loss scale]
       // Note [gradient accumulation]: batches [j A, (j + 1) A) of the epoch make one step.
       const bool step_begins = k % accumulate == 0;
       const bool step_ends = (k + 1) % accumulate == 0 || k + 1 == per_epoch;
-      Arena& grads = model_.gradients();
-      if (step_begins && step_ends && !buckets.empty()) {
-        std::size_t next = 0;  // buckets come in backward's order (last layer first)
-        model_.backward(g, s, nullptr, [&](std::size_t layer) {
-          for (; next < buckets.size() && buckets[next].ready_after_layer == layer; ++next)
-            comm->start_mean(grads, buckets[next].ranges, s);
-        });
-        comm->finish_mean(grads, s);
-      } else {
-        model_.backward(g, s);
-        if (!(step_begins && step_ends))
-          im.accumulator->add(grads, step_begins, step_ends, b->rows, s);
-        if (step_ends && comm != nullptr) comm->allreduce_mean(grads, s);  // one collective
-      }
-      if (step_ends) {
-        // Clip and step: one launch on a GPU for small models (Note [clip and step in one
-        // launch]); the step's pre-clip norm goes straight into the epoch's records.
-        optimizer_.step(model_.parameters(), grads, *im.clipper, s, im.step_norms.as<float>() + k);
-        if (im.average) im.average->update(model_.parameters(), state_.ema_updates, s);
-        ++state_.step;
-      }
+      // The batch's device work: what a CUDA graph captures (Note [the step as one CUDA
+      // graph]), so nothing in it may depend on k but through step_begins / step_ends, which
+      // are both true whenever it is captured (accumulate_steps == 1).
+      auto work = [&](const data::Batch& batch) -> const nn::Loss& {
+        nn::Matrix g{im.grad.as<float>(), batch.rows, classes, device};
+        // The batch's loss and the step's norm go to the epoch's records on the device, no
+        // host wait (Note [epoch records on the device]).
+        Impl::BatchRecord* record = im.batch_record();
+        const nn::Loss& l =
+            im.compute_loss(model_.forward(batch.x, s), batch, &g, s, &record->loss,
+                            optimizer_.device_loss_scale());  // Note [dynamic loss scale]
+        Arena& grads = model_.gradients();
+        if (step_begins && step_ends && !buckets.empty()) {
+          std::size_t next = 0;  // buckets come in backward's order (last layer first)
+          model_.backward(g, s, nullptr, [&](std::size_t layer) {
+            for (; next < buckets.size() && buckets[next].ready_after_layer == layer; ++next)
+              comm->start_mean(grads, buckets[next].ranges, s);
+          });
+          comm->finish_mean(grads, s);
+        } else {
+          model_.backward(g, s);
+          if (!(step_begins && step_ends))
+            im.accumulator->add(grads, step_begins, step_ends, batch.rows, s);
+          if (step_ends && comm != nullptr) comm->allreduce_mean(grads, s);  // one collective
+        }
+        if (step_ends) {
+          // Clip and step: one launch on a GPU for small models (Note [clip and step in one
+          // launch]); the step's pre-clip norm goes straight into the epoch's records.
+          optimizer_.step(model_.parameters(), grads, *im.clipper, s, &record->norm);
+          if (im.average) im.average->update(model_.parameters(), state_.ema_updates, s);
+        }
+        detail::record_step(device,
+                            {&record->loss, step_ends ? &record->norm : nullptr,
+                             im.step_losses.as<float>(), im.step_norms.as<float>(), &record->slot},
+                            s);
+        return l;
+      };
+      const nn::Loss& batch_loss = graphed && b->rows == options_.batch_size
+                                       ? im.graph.run(*b, s, model_, optimizer_, work)
+                                       : work(*b);
+      if (step_ends) ++state_.step;
       ++k;
       for (auto& c : callbacks_) c->on_batch_end(epoch + 1, k);
       const bool periodic = step_ends && k < per_epoch && options_.checkpoint_every > 0 &&
@@ -314,6 +345,8 @@ FitResult Trainer::fit(const data::Dataset& train, const data::Dataset* val) {
         if (stop_here) {
           stop_requested_.store(false, std::memory_order_relaxed);
           result.interrupted = true;
+          result.graph_steps = im.graph.launches() - launches_before;
+          result.graph_nodes = static_cast<std::int64_t>(im.graph.nodes());
           return result;  // state_ stays mid-epoch: fit() again continues from here
         }
         state_.batch = 0;
@@ -433,6 +466,8 @@ FitResult Trainer::fit(const data::Dataset& train, const data::Dataset* val) {
     model_.parameters().copy_from(*im.best_params);
     model_.buffers().copy_from(*im.best_buffers);
   }
+  result.graph_steps = im.graph.launches() - launches_before;
+  result.graph_nodes = static_cast<std::int64_t>(im.graph.nodes());
   return result;
 }
 

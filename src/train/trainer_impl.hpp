@@ -15,6 +15,7 @@
 #include "cutrain/train/trainer.hpp"
 #include "src/train/gradient_accumulator.hpp"
 #include "src/train/inference.hpp"
+#include "src/train/step_graph.hpp"
 #include "src/train/weight_average.hpp"
 
 namespace cutrain::train {
@@ -36,10 +37,19 @@ struct Trainer::Impl {
   Buffer grad;         // dlogits, [batch, classes]
   Buffer step_losses;  // per-step mean losses of the epoch (device)
   Buffer step_norms;   // per-step pre-clip norms of the epoch (device)
+  // Note [epoch records on the device]: the batch's loss and norm, and its slot in the two above.
+  struct BatchRecord {
+    float loss = 0;
+    float norm = 0;
+    std::int64_t slot = 0;
+  };
+  Buffer record;  // one BatchRecord (device)
+  BatchRecord* batch_record() { return record.as<BatchRecord>(); }
   Buffer eval_labels;
   std::unique_ptr<Arena> best_params, best_buffers;
   std::unique_ptr<detail::GradientAccumulator> accumulator;  // Note [gradient accumulation]
   std::unique_ptr<detail::WeightAverage> average;            // Note [weight averaging]
+  detail::StepGraph graph;                                   // Note [the step as one CUDA graph]
 };
 
 namespace detail {

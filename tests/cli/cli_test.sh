@@ -31,6 +31,9 @@ expect_usage_error --ema --ema 1.5
 expect_usage_error --loss-scale --loss-scale static
 expect_usage_error "does not use --loss-scale" --data "$tmp" --device cpu --optimizer lbfgs \
   --loss-scale dynamic
+expect_usage_error --cuda-graph --cuda-graph sometimes
+expect_usage_error "does not use --cuda-graph" --data "$tmp" --device cpu --optimizer lbfgs \
+  --cuda-graph on
 # Number checks say what is wanted (not CLI11's "not in range 0.000000 to 1797...") and refuse
 # NaN and infinities.
 expect_usage_error "--batch-size: must be > 0 (got 0)" --batch-size 0
@@ -95,7 +98,13 @@ assert (plain["loss_scale"], scaled["loss_scale"]) == ("off", "dynamic"), scaled
 assert scaled["skipped_steps"] == 0 and plain["skipped_steps"] == 0, scaled
 epochs = [json.loads(line) for line in open(f"{d}/cls_scaled.jsonl")]
 assert epochs[0]["loss_scale"] == 65536 and epochs[-1]["loss_scale"] >= 65536, epochs[-1]
+# Note [the step as one CUDA graph]: the report says which path ran, and why not the graph.
+assert plain["step_path"].startswith("eager: the model is on the CPU"), plain["step_path"]
+assert plain["graph_steps"] == 0, plain
 PY
+# --cuda-graph on where no graph can run: exit 2 before training, naming why.
+expect_usage_error "--cuda-graph on: the model is on the CPU" --train-csv "$tmp/cls_train.csv" \
+  --test-csv "$tmp/cls_test.csv" --target label --device cpu --cuda-graph on
 "$bin" --train-csv "$tmp/reg_train.csv" --test-csv "$tmp/reg_test.csv" --regression --device cpu \
   --val-csv "$tmp/reg_test.csv" --patience 50 --metrics "$tmp/reg_metrics.csv" \
   --hidden 16 --dropout 0 --epochs 30 --lr 0.01 --report "$tmp/reg.json" \

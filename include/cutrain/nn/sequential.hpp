@@ -98,6 +98,9 @@ class Sequential {
   /// A checkpoint's training_forward_count(); also where Dropout's masks continue from (on the
   /// device too: Note [forward count in device memory], a synchronization on a GPU).
   void set_training_forward_count(std::uint64_t n);
+  /// Changes whenever forward() moves the model's activation and workspace buffers (a batch
+  /// larger than any before): a CUDA graph captured before then holds stale pointers.
+  std::uint64_t allocation_generation() const { return allocations_; }
   /// A training forward captured in a CUDA graph was replayed: it advanced the device's count
   /// (Note [forward count in device memory]); this advances the host's two counts to match.
   void count_replayed_forward();
@@ -116,6 +119,7 @@ class Sequential {
   std::vector<std::vector<std::size_t>> layer_params_;
   std::uint64_t steps_ = 0;
   std::uint64_t training_steps_ = 0;
+  std::uint64_t allocations_ = 0;
   Precision precision_ = Precision::kFp32;
   struct State;
   std::unique_ptr<State> state_;

@@ -131,6 +131,9 @@ class Optimizer {
 
   /// Steps issued by the host so far (no sync).
   std::int64_t issued_steps() const { return issued_; }
+  /// A step captured in a CUDA graph was replayed: counts it as issued (the device's counts it
+  /// updated itself).
+  void count_replayed_step() { ++issued_; }
   /// Steps applied and skipped on the device. These read device memory: a synchronization.
   std::int64_t applied_steps() const;
   std::int64_t skipped_steps() const;  ///< steps the non-finite guard skipped

@@ -129,7 +129,18 @@ struct TrainerOptions {
   /// resident, Note [resident datasets]); the same batches as streaming, so the same result bit
   /// for bit. Evaluation still streams.
   bool resident_data = false;
+  /// Note [the step as one CUDA graph] (src/train/step_graph.hpp): the training step of every
+  /// full batch replayed from one captured CUDA graph after a short eager warm-up - the same
+  /// bits as eager steps, one launch instead of about twenty. kAuto: on a GPU whenever the
+  /// configuration allows it (cuda_graph_blocker), eager otherwise; kOn: fit() throws
+  /// cutrain::Error naming what prevents it; kOff: always eager.
+  enum class CudaGraph { kAuto, kOn, kOff };
+  CudaGraph cuda_graph = CudaGraph::kAuto;
 };
+
+/// Why the training step of `model` with `options` cannot run as one CUDA graph (the CPU,
+/// gradient accumulation, several ranks, weight averaging), or empty if it can.
+std::string cuda_graph_blocker(const nn::Sequential& model, const TrainerOptions& options);
 
 /// What Trainer::fit did: every epoch's metrics, the best epoch, whether it stopped early or was
 /// interrupted.
@@ -138,6 +149,11 @@ struct FitResult {
   std::int64_t best_epoch = 0;        ///< the best validation loss's epoch (patience > 0), else 0
   bool stopped_early = false;         ///< patience ran out
   bool interrupted = false;  ///< request_stop(): the state was checkpointed and fit() returned
+  /// Note [the step as one CUDA graph]: "graph" when full batches' steps were replayed from a
+  /// captured graph, else "eager: " and why (cuda_graph_blocker's reason, or "cuda_graph = off").
+  std::string step_path;
+  std::int64_t graph_steps = 0;  ///< steps run from a graph
+  std::int64_t graph_nodes = 0;  ///< operations in the captured step (0: none captured)
 };
 
 /// Trains a Sequential with an optimizer over streamed mini-batches: evaluation, early stopping,

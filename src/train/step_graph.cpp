@@ -1,0 +1,80 @@
+// Note [the step as one CUDA graph] (src/train/step_graph.hpp).
+#include "src/train/step_graph.hpp"
+
+#include <string>
+
+#include "cutrain/error.hpp"
+#include "cutrain/train/trainer.hpp"
+
+namespace cutrain::train {
+
+std::string cuda_graph_blocker(const nn::Sequential& model, const TrainerOptions& options) {
+  // What the configuration asks for first, then the device: on the CPU the reasons a GPU run
+  // would give are still said (and tested).
+  if (options.accumulate_steps > 1)
+    return "gradient accumulation (accumulate_steps > 1) is not captured yet";
+  if (options.communicator != nullptr && options.communicator->size() > 1)
+    return "data parallelism (several ranks) is not captured yet";
+  if (options.ema_decay > 0) return "weight averaging (ema_decay > 0) is not captured yet";
+  if (!model.device().is_cuda()) return "the model is on the CPU (CUDA graphs are a GPU feature)";
+  return {};
+}
+
+namespace detail {
+
+void StepGraph::stage(const data::Batch& b, NativeStream stream) {
+  const Device device = b.x.device;
+  const auto bytes = [](const Buffer& buffer) { return buffer.bytes(); };
+  if (x_.bytes() != b.x.size() * sizeof(float)) {
+    x_ = Buffer(b.x.size() * sizeof(float), device);
+    labels_ = b.labels != nullptr
+                  ? Buffer(static_cast<std::size_t>(b.rows) * sizeof(std::int32_t), device)
+                  : Buffer();
+    targets_ =
+        b.targets.data != nullptr ? Buffer(b.targets.size() * sizeof(float), device) : Buffer();
+  }
+  fixed_ = b;
+  fixed_.x.data = x_.as<float>();
+  copy_bytes(x_.data(), device, b.x.data, device, bytes(x_), stream);
+  if (b.labels != nullptr) {
+    fixed_.labels = labels_.as<std::int32_t>();
+    copy_bytes(labels_.data(), device, b.labels, device, bytes(labels_), stream);
+  }
+  if (b.targets.data != nullptr) {
+    fixed_.targets.data = targets_.as<float>();
+    copy_bytes(targets_.data(), device, b.targets.data, device, bytes(targets_), stream);
+  }
+}
+
+const nn::Loss& StepGraph::run(const data::Batch& b, NativeStream stream, nn::Sequential& model,
+                               optim::Optimizer& optimizer, const Work& work) {
+  if (graph_ && generation_ != model.allocation_generation()) {  // its pointers moved
+    graph_.reset();
+    warm_ = 0;
+  }
+  if (!graph_ && warm_ < kWarmupSteps) {
+    ++warm_;
+    return work(b);
+  }
+  stage(b, stream);
+  // Note [learning rate in device memory]: a changed lr reaches the block between replays, so
+  // the captured step never holds the commit (its own commit_lr finds nothing changed).
+  optimizer.commit_lr(stream);
+  if (!graph_) {
+    const nn::Loss* loss = nullptr;
+    graph_ = std::make_unique<cutrain::detail::cuda::CapturedGraph>(stream, b.x.device.ordinal(),
+                                                                    [&] { loss = &work(fixed_); });
+    loss_ = loss;
+    generation_ = model.allocation_generation();
+    ++captures_;
+  } else {  // what the eager calls count on the host
+    model.count_replayed_forward();
+    optimizer.count_replayed_step();
+  }
+  graph_->launch(stream);
+  ++launches_;
+  return *loss_;
+}
+
+}  // namespace detail
+}  // namespace cutrain::train

@@ -1,0 +1,68 @@
+#pragma once
+// Note [the step as one CUDA graph]: on a GPU the default MLP's step is about 20 launches that
+// the host issues faster than nothing, so the host sets the pace (bench/RESULTS.md: 156-180 us
+// an eager step against 114 us of device work replayed). The Trainer therefore captures one
+// full batch's step - forward, loss, backward, the clip norm and guard, the optimizer step and
+// the epoch record - once, after kWarmupSteps eager steps have sized every buffer, workspace
+// and cache, and replays it for every later full batch: one cudaGraphLaunch a step.
+//
+// Nothing that changes from step to step is baked in: the learning rates, step counts, loss
+// scale and skip flag live in the optimizer's step control block (Note [step control block]),
+// Dropout's stream position in the model's forward count (Note [forward count in device
+// memory]), the record slot beside the epoch's records (Note [epoch records on the device]);
+// the batch is copied into fixed buffers on the stream before each replay (the loader's buffers
+// rotate); a changed learning rate is committed between replays, outside the graph. The host's
+// own counters (the model's forward counts, the optimizer's issued steps, the trainer's) are
+// advanced per replay as the eager calls advance them. So a replay runs the very kernels an
+// eager step would, with the same arguments: the same bits (TrainerGpu.GraphIsTheEagerRun).
+//
+// The last, shorter batch of an epoch runs eagerly (in the same buffers: Sequential's grow
+// only). A batch larger than any before moves the model's buffers (Sequential::
+// allocation_generation): the graph is dropped and captured again after another warm-up.
+// What cannot be captured yet - gradient accumulation, several ranks, weight averaging, the
+// CPU - runs eagerly; cuda_graph_blocker names it.
+
+#include <cstdint>
+#include <functional>
+#include <memory>
+
+#include "cutrain/buffer.hpp"
+#include "cutrain/data/loader.hpp"
+#include "cutrain/nn/loss.hpp"
+#include "cutrain/nn/sequential.hpp"
+#include "cutrain/optim/optimizer.hpp"
+#include "src/cuda/runtime.hpp"
+
+namespace cutrain::train::detail {
+
+class StepGraph {
+ public:
+  static constexpr int kWarmupSteps = 2;  ///< eager steps before a capture
+  /// One step's device work on a batch, returning the loss it computed.
+  using Work = std::function<const nn::Loss&(const data::Batch&)>;
+
+  /// Runs `work` on the full batch `b`: eagerly while warming up, captured then launched the
+  /// first time, replayed after.
+  const nn::Loss& run(const data::Batch& b, NativeStream stream, nn::Sequential& model,
+                      optim::Optimizer& optimizer, const Work& work);
+  /// Drops the graph (its buffers are about to be replaced) and starts a new warm-up.
+  void reset() {
+    graph_.reset();
+    warm_ = 0;
+  }
+  std::int64_t captures() const { return captures_; }                 ///< graphs captured
+  std::int64_t launches() const { return launches_; }                 ///< steps run from a graph
+  std::size_t nodes() const { return graph_ ? graph_->nodes() : 0; }  ///< of the current graph
+
+ private:
+  void stage(const data::Batch& b, NativeStream stream);  // b into the fixed batch
+  std::unique_ptr<cutrain::detail::cuda::CapturedGraph> graph_;
+  const nn::Loss* loss_ = nullptr;  // what the captured step's loss object is
+  std::uint64_t generation_ = 0;    // the model's allocation_generation() at capture
+  int warm_ = 0;
+  Buffer x_, labels_, targets_;
+  data::Batch fixed_;
+  std::int64_t captures_ = 0, launches_ = 0;
+};
+
+}  // namespace cutrain::train::detail

@@ -1,0 +1,149 @@
+// Note [the step as one CUDA graph] (src/train/step_graph.hpp): what prevents a graph is named
+// (and refused with cuda_graph = on); on a GPU a run whose full batches replay one captured step
+// is the eager run bit for bit - weights, buffers, optimizer state, counters and every epoch
+// figure - with dropout, BatchNorm, clipping, a per-iteration schedule, loss scaling whose first
+// steps overflow and are skipped, validation between epochs and a shorter last batch.
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <string>
+#include <vector>
+
+#include "cutrain/error.hpp"
+#include "support/errors.hpp"
+#include "support/gpu.hpp"
+#include "train/trainer_fixture.hpp"
+
+namespace cutrain::train {
+namespace {
+
+using namespace testing_fixture;
+
+TEST(StepGraph, SaysWhatPreventsAGraph) {
+  nn::Sequential m = model(7);
+  TrainerOptions o = options(1);
+  EXPECT_NE(cuda_graph_blocker(m, o).find("on the CPU"), std::string::npos);
+  o.accumulate_steps = 2;
+  EXPECT_NE(cuda_graph_blocker(m, o).find("gradient accumulation"), std::string::npos);
+  o.accumulate_steps = 1;
+  o.ema_decay = 0.99F;
+  EXPECT_NE(cuda_graph_blocker(m, o).find("weight averaging"), std::string::npos);
+
+  // on: refused before the first step, naming why; auto: eager, saying why.
+  const data::Dataset train = blobs(100, 4);
+  optim::AdamW opt(m.parameters(), optim::AdamW::defaults());
+  TrainerOptions on = options(1);
+  on.cuda_graph = TrainerOptions::CudaGraph::kOn;
+  const std::vector<float> before = m.parameters().to_host();
+  const std::string why = testing::error_of([&] { Trainer(m, opt, on).fit(train); });
+  EXPECT_NE(why.find("cuda_graph = on, but the model is on the CPU"), std::string::npos) << why;
+  EXPECT_EQ(m.parameters().to_host(), before);
+  const FitResult r = Trainer(m, opt, options(1)).fit(train);
+  EXPECT_EQ(r.step_path, "eager: the model is on the CPU (CUDA graphs are a GPU feature)");
+  EXPECT_EQ(r.graph_steps, 0);
+}
+
+struct TrainedRun {
+  std::vector<float> params, buffers;
+  std::vector<std::vector<float>> states;
+  std::vector<EpochMetrics> history;
+  std::int64_t applied = 0, skipped = 0, issued = 0;
+  std::uint64_t forwards = 0, training_forwards = 0;
+  FitResult fit;
+};
+
+// overflow: no BatchNorm (which would absorb the inputs' scale), inputs of size ~1000 and
+// S = 2^127, so the first scaled gradients overflow and those steps are skipped until S fits;
+// otherwise the fixture's model (BatchNorm and Dropout) with S from 2^16, growing every 8 steps.
+TrainedRun train_run(Device device, TrainerOptions::CudaGraph mode, bool overflow) {
+  data::Dataset train = blobs(300, 4), val = blobs(100, 5);  // 9 batches of 32, then 12 rows
+  nn::Sequential m(8);
+  if (overflow) {
+    for (float& x : train.x) x *= 1000.0F;
+    m.emplace<nn::Linear>(8, 32).emplace<nn::Activation>(nn::Activation::Kind::kRelu);
+    m.emplace<nn::Dropout>(0.1F).emplace<nn::Linear>(32, 3);
+    m.build(device, 7);
+  } else {
+    m = model(7, device);
+  }
+  optim::AdamW opt(m.parameters(), optim::AdamW::defaults());
+  opt.enable_loss_scaling(
+      {.init_scale = std::ldexp(1.0F, overflow ? 127 : 16), .growth_interval = 8});
+  TrainerOptions o = options(3);  // clip_norm 1, cosine lr per iteration
+  o.cuda_graph = mode;
+  TrainedRun r;
+  r.fit = Trainer(m, opt, o).fit(train, &val);
+  r.params = m.parameters().to_host();
+  r.buffers = m.buffers().to_host();
+  for (const optim::NamedState& s : opt.state()) r.states.push_back(s.arena->to_host());
+  r.history = r.fit.history;
+  r.applied = opt.applied_steps();
+  r.skipped = opt.skipped_steps();
+  r.issued = opt.issued_steps();
+  r.forwards = m.forward_count();
+  r.training_forwards = m.training_forward_count();
+  return r;
+}
+
+// Equal, or both NaN (an epoch whose steps were all skipped has no mean loss or norm).
+void expect_same(double a, double b, std::size_t epoch) {
+  if (std::isnan(a) && std::isnan(b)) return;
+  EXPECT_EQ(a, b) << "epoch " << epoch;
+}
+
+void expect_same_run(const TrainedRun& a, const TrainedRun& b) {
+  EXPECT_EQ(a.params, b.params);
+  EXPECT_EQ(a.buffers, b.buffers);
+  EXPECT_EQ(a.states, b.states);
+  EXPECT_EQ(a.applied, b.applied);
+  EXPECT_EQ(a.skipped, b.skipped);
+  EXPECT_EQ(a.issued, b.issued);
+  EXPECT_EQ(a.forwards, b.forwards);
+  EXPECT_EQ(a.training_forwards, b.training_forwards);
+  ASSERT_EQ(a.history.size(), b.history.size());
+  for (std::size_t e = 0; e < a.history.size(); ++e) {
+    expect_same(a.history[e].train_loss, b.history[e].train_loss, e + 1);
+    expect_same(a.history[e].grad_norm, b.history[e].grad_norm, e + 1);
+    expect_same(a.history[e].val_loss, b.history[e].val_loss, e + 1);
+    EXPECT_EQ(a.history[e].skipped_steps, b.history[e].skipped_steps) << "epoch " << e + 1;
+    expect_same(a.history[e].loss_scale, b.history[e].loss_scale, e + 1);
+    expect_same(a.history[e].lr, b.history[e].lr, e + 1);
+  }
+}
+
+// The CPU runs eagerly either way: this checks the runs' set-up (one skips steps; both train).
+TEST(StepGraph, TheComparedRunsSkipAndTrain) {
+  for (const bool overflow : {false, true}) {
+    const TrainedRun eager = train_run(Device::cpu(), TrainerOptions::CudaGraph::kOff, overflow);
+    EXPECT_EQ(eager.skipped >= 1, overflow);
+    EXPECT_GT(eager.applied, 15);
+    EXPECT_TRUE(std::isfinite(eager.history.back().train_loss));
+    if (!overflow) {
+      EXPECT_LT(eager.history.back().train_loss, eager.history.front().train_loss);
+    }
+    EXPECT_EQ(eager.fit.step_path,
+              "eager: the model is on the CPU (CUDA graphs are a GPU feature)");
+    expect_same_run(eager, train_run(Device::cpu(), TrainerOptions::CudaGraph::kAuto, overflow));
+  }
+}
+
+TEST(StepGraphGpu, GraphIsTheEagerRun) {
+  CUTRAIN_REQUIRE_GPU();
+  const Device gpu = Device::cuda(0);
+  for (const bool overflow : {false, true}) {
+    SCOPED_TRACE(overflow ? "overflowing steps" : "BatchNorm");
+    const TrainedRun eager = train_run(gpu, TrainerOptions::CudaGraph::kOff, overflow);
+    const TrainedRun graphed = train_run(gpu, TrainerOptions::CudaGraph::kOn, overflow);
+    EXPECT_EQ(eager.fit.step_path, "eager: cuda_graph = off");
+    EXPECT_EQ(eager.fit.graph_steps, 0);
+    EXPECT_EQ(graphed.fit.step_path, "graph");
+    // 3 epochs of 9 full batches and a short one; the first 2 steps warm up eagerly.
+    EXPECT_EQ(graphed.fit.graph_steps, 3 * 9 - 2);
+    EXPECT_GT(graphed.fit.graph_nodes, 5);
+    EXPECT_EQ(graphed.skipped >= 1, overflow);
+    expect_same_run(eager, graphed);
+  }
+}
+
+}  // namespace
+}  // namespace cutrain::train
