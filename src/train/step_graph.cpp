@@ -48,6 +48,7 @@ void StepGraph::stage(const data::Batch& b, NativeStream stream) {
 
 const nn::Loss& StepGraph::run(const data::Batch& b, NativeStream stream, nn::Sequential& model,
                                optim::Optimizer& optimizer, const Work& work) {
+  if (!failure_.empty()) return work(b);  // a capture failed: eager from then on
   if (graph_ && generation_ != model.allocation_generation()) {  // its pointers moved
     graph_.reset();
     warm_ = 0;
@@ -61,15 +62,28 @@ const nn::Loss& StepGraph::run(const data::Batch& b, NativeStream stream, nn::Se
   // the captured step never holds the commit (its own commit_lr finds nothing changed).
   optimizer.commit_lr(stream);
   if (!graph_) {
+    const std::uint64_t forwards = model.forward_count();
+    const std::uint64_t training_forwards = model.training_forward_count();
     const nn::Loss* loss = nullptr;
-    graph_ = std::make_unique<cutrain::detail::cuda::CapturedGraph>(stream, b.x.device.ordinal(),
-                                                                    [&] { loss = &work(fixed_); });
+    try {
+      graph_ = std::make_unique<cutrain::detail::cuda::CapturedGraph>(
+          stream, b.x.device.ordinal(), [&] { loss = &work(fixed_); });
+    } catch (const Error& e) {
+      if (required_) throw;
+      // auto: the run goes on eagerly and says why. Capturing ran nothing on the device; undo
+      // what the captured calls counted on the host, then run the batch.
+      model.set_forward_count(forwards);
+      model.set_training_forward_count(training_forwards);
+      optimizer.add_issued_steps(-1);
+      failure_ = e.what();
+      return work(b);
+    }
     loss_ = loss;
     generation_ = model.allocation_generation();
     ++captures_;
   } else {  // what the eager calls count on the host
     model.count_replayed_forward();
-    optimizer.count_replayed_step();
+    optimizer.add_issued_steps(1);
   }
   graph_->launch(stream);
   ++launches_;

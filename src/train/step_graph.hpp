@@ -25,6 +25,7 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <string>
 
 #include "cutrain/buffer.hpp"
 #include "cutrain/data/loader.hpp"
@@ -46,12 +47,17 @@ class StepGraph {
   const nn::Loss& run(const data::Batch& b, NativeStream stream, nn::Sequential& model,
                       optim::Optimizer& optimizer, const Work& work);
   /// Drops the graph (its buffers are about to be replaced) and starts a new warm-up.
-  void reset() {
+  /// `required`: a failed capture throws (cuda_graph = on); otherwise the run goes on eagerly
+  /// and failure() says why.
+  void reset(bool required) {
     graph_.reset();
     warm_ = 0;
+    required_ = required;
+    failure_.clear();
   }
-  std::int64_t captures() const { return captures_; }                 ///< graphs captured
-  std::int64_t launches() const { return launches_; }                 ///< steps run from a graph
+  const std::string& failure() const { return failure_; }  ///< why a capture failed, or empty
+  std::int64_t captures() const { return captures_; }      ///< graphs captured
+  std::int64_t launches() const { return launches_; }      ///< steps run from a graph
   std::size_t nodes() const { return graph_ ? graph_->nodes() : 0; }  ///< of the current graph
 
  private:
@@ -60,6 +66,8 @@ class StepGraph {
   const nn::Loss* loss_ = nullptr;  // what the captured step's loss object is
   std::uint64_t generation_ = 0;    // the model's allocation_generation() at capture
   int warm_ = 0;
+  bool required_ = false;
+  std::string failure_;
   Buffer x_, labels_, targets_;
   data::Batch fixed_;
   std::int64_t captures_ = 0, launches_ = 0;

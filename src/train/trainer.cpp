@@ -212,12 +212,24 @@ FitResult Trainer::fit(const data::Dataset& train, const data::Dataset* val) {
   CUTRAIN_CHECK(options_.cuda_graph != TrainerOptions::CudaGraph::kOn || blocker.empty(),
                 "Trainer: cuda_graph = on, but ", blocker);
   const bool graphed = options_.cuda_graph != TrainerOptions::CudaGraph::kOff && blocker.empty();
-  result.step_path = graphed            ? "graph"
-                     : !blocker.empty() ? "eager: " + blocker
-                                        : std::string("eager: cuda_graph = off");
   // This fit's buffers (records, logit gradients, the loader's) are new: so is the graph.
-  im.graph.reset();
+  im.graph.reset(options_.cuda_graph == TrainerOptions::CudaGraph::kOn);
   const std::int64_t launches_before = im.graph.launches();
+  auto say_step_path = [&] {
+    result.graph_steps = im.graph.launches() - launches_before;
+    result.graph_nodes = static_cast<std::int64_t>(im.graph.nodes());
+    if (!blocker.empty())
+      result.step_path = "eager: " + blocker;
+    else if (!graphed)
+      result.step_path = "eager: cuda_graph = off";
+    else if (!im.graph.failure().empty())
+      result.step_path = "eager: the capture failed: " + im.graph.failure();
+    else if (result.graph_steps == 0)
+      result.step_path = "eager: no full batch after the warm-up's " +
+                         std::to_string(detail::StepGraph::kWarmupSteps) + " steps";
+    else
+      result.step_path = "graph";
+  };
 
   const bool multi_rank = comm != nullptr && comm->size() > 1;
   // Saves the current state: at an epoch boundary (state_.batch == 0) or mid-epoch.
@@ -345,8 +357,7 @@ FitResult Trainer::fit(const data::Dataset& train, const data::Dataset* val) {
         if (stop_here) {
           stop_requested_.store(false, std::memory_order_relaxed);
           result.interrupted = true;
-          result.graph_steps = im.graph.launches() - launches_before;
-          result.graph_nodes = static_cast<std::int64_t>(im.graph.nodes());
+          say_step_path();
           return result;  // state_ stays mid-epoch: fit() again continues from here
         }
         state_.batch = 0;
@@ -466,8 +477,7 @@ FitResult Trainer::fit(const data::Dataset& train, const data::Dataset* val) {
     model_.parameters().copy_from(*im.best_params);
     model_.buffers().copy_from(*im.best_buffers);
   }
-  result.graph_steps = im.graph.launches() - launches_before;
-  result.graph_nodes = static_cast<std::int64_t>(im.graph.nodes());
+  say_step_path();
   return result;
 }
 

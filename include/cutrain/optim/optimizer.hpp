@@ -131,9 +131,9 @@ class Optimizer {
 
   /// Steps issued by the host so far (no sync).
   std::int64_t issued_steps() const { return issued_; }
-  /// A step captured in a CUDA graph was replayed: counts it as issued (the device's counts it
-  /// updated itself).
-  void count_replayed_step() { ++issued_; }
+  /// Steps issued other than by step(): +1 for each replay of a step captured in a CUDA graph
+  /// (the device's counts it updates itself), -1 for a capture that was discarded.
+  void add_issued_steps(std::int64_t n) { issued_ += n; }
   /// Steps applied and skipped on the device. These read device memory: a synchronization.
   std::int64_t applied_steps() const;
   std::int64_t skipped_steps() const;  ///< steps the non-finite guard skipped
