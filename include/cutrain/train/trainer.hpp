@@ -135,7 +135,7 @@ struct TrainerOptions {
   /// configuration allows it (cuda_graph_blocker), eager otherwise; kOn: fit() throws
   /// cutrain::Error naming what prevents it; kOff: always eager.
   enum class CudaGraph { kAuto, kOn, kOff };
-  CudaGraph cuda_graph = CudaGraph::kAuto;
+  CudaGraph cuda_graph = CudaGraph::kAuto;  ///< auto: a graph on a GPU whenever it can be
 };
 
 /// Why the training step of `model` with `options` cannot run as one CUDA graph (the CPU,
