@@ -370,6 +370,9 @@ int cli_main(int argc, char** argv) {
     if (o->count() > 0) c.given.insert(o->get_name());
   // Note [the default CNN]: it trains for 10 epochs unless told (an MLP's default is 30).
   if (c.model == "cnn" && c.given.count("--epochs") == 0) c.epochs = 10;
+  // Note [16-bit values in fp32 storage]: fp16 trains with dynamic loss scaling unless told not
+  // to (its gradients underflow below 2^-24), as torch.cuda.amp pairs float16 with GradScaler.
+  if (c.precision == "fp16" && c.given.count("--loss-scale") == 0) c.loss_scale = "dynamic";
   std::string command_line;
   for (int i = 0; i < argc; ++i) command_line += (i ? " " : "") + std::string(argv[i]);
   try {

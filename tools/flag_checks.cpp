@@ -313,6 +313,12 @@ void check_flags_apply(const Config& c) {
     const std::string u = unused(kClassesOnly, {});
     if (!u.empty()) throw UsageError("--regression has no classes and no accuracy: remove " + u);
   }
+  if ((c.optimizer == "lbfgs" || c.optimizer == "newton-cg") &&
+      (c.precision == "bf16" || c.precision == "fp16"))
+    throw UsageError("--precision " + c.precision + ": the full-batch optimizers (--optimizer " +
+                     c.optimizer +
+                     ") train in fp32 or tf32 (their line searches compare losses to the last "
+                     "bit); 16-bit training is for the first-order optimizers");
   if (c.optimizer == "lbfgs" || c.optimizer == "newton-cg") {
     const std::string u = join(unused(kMiniBatchOnly, {}), unused(kScheduleFlags, {}));
     if (u.empty()) return;

@@ -206,8 +206,11 @@ void add_options(CLI::App& app, Config& c) {
   app.add_option("--precision", c.precision,
                  "fp32: strict fp32; tf32: the GEMMs and convolutions on TF32 tensor cores (a "
                  "GPU of compute capability 8.0 or newer; fp32 storage and optimizer), as "
-                 "PyTorch's allow_tf32")
-      ->check(CLI::IsMember({"fp32", "tf32"}))
+                 "PyTorch's allow_tf32; bf16 / fp16: parameters as the layers read them, "
+                 "activations and their gradients rounded to 16 bits, fp32 master weights and "
+                 "optimizer (GPU: 16-bit tensor-core GEMMs); fp16 with --loss-scale dynamic "
+                 "unless --loss-scale off is given")
+      ->check(CLI::IsMember({"fp32", "tf32", "bf16", "fp16"}))
       ->capture_default_str();
   app.add_option("--loss-scale", c.loss_scale,
                  "dynamic: scale the loss by S and unscale the gradients in the step, skipping "

@@ -4,9 +4,24 @@
 // Note [16-bit compute copy]: in bf16 / fp16 the parameters stay an fp32 arena - the master the
 // fused optimizer updates, with fp32 moments - and the fused step also writes each updated
 // parameter rounded to 16 bits into a compute copy of the same layout (Optimizer::
-// enable_compute_copy), the copy the forward and backward passes read. The step never reads the
-// copy, and moments are never rounded through 16 bits. Rounding: kernels/common/half.cuh (Note
+// enable_compute_copy), the copy 16-bit layer containers are to read (today the model rounds its
+// parameters itself: Note [16-bit values in fp32 storage]). The step never reads the copy, and
+// moments are never rounded through 16 bits. Rounding: kernels/common/half.cuh (Note
 // [16-bit rounding]).
+
+// Note [16-bit values in fp32 storage]: Sequential::set_precision(kBf16 / kFp16) trains with the
+// numerics of 16-bit training - every parameter the layers read, every activation and every
+// activation gradient holds a value of the 16-bit format (rounded to nearest even after each
+// layer, the parameters and the input at the start of each forward, the loss's gradient at the
+// start of backward) - while the containers are still fp32 arrays. The GEMMs multiply the 16-bit
+// values exactly and accumulate in fp32: on the CPU in OpenBLAS's SGEMM, on a GPU on the 16-bit
+// tensor cores (cuBLAS(Lt)'s CUBLAS_COMPUTE_32F_FAST_16BF / _16F, whose conversion of the
+// operands is exact because they are 16-bit values already). Kept in fp32: the master weights
+// the optimizer updates (with fp32 moments), the parameter gradients, the loss, softmax, the
+// norms and BatchNorm's statistics - as torch.autocast and GradScaler keep them. fp16 needs
+// dynamic loss scaling (Optimizer::enable_loss_scaling): its gradients underflow below 2^-24.
+// Not built yet: 16-bit containers (half the activation memory and traffic) and the fused step
+// writing them; until then a GPU gains the tensor-core GEMMs only.
 
 #include <cstdint>
 #include <string_view>

@@ -101,6 +101,11 @@ CUTRAIN_HD std::uint16_t to_half(Half kind, float x, bool stochastic = false,
 CUTRAIN_HD float from_half(Half kind, std::uint16_t h) {
   return kind == Half::kBf16 ? from_bf16(h) : from_fp16(h);
 }
+// x rounded to the nearest (even) 16-bit value, as a float: what storing x in 16 bits and
+// reading it back gives (Note [16-bit values in fp32 storage], cutrain/precision.hpp).
+CUTRAIN_HD float round_half(Half kind, float x) {
+  return from_half(kind, to_half(kind, x));
+}
 
 // Note [16-bit rounding]: the random bits of element `index` at applied step `step` -
 // splitmix64's finalizer over a Weyl sequence in the three counters, so neighbouring elements and

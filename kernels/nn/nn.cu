@@ -129,6 +129,21 @@ __global__ void dropout_forward_kernel(std::uint64_t seed, const std::uint64_t* 
   }
 }
 
+// x and y may alias (rounding in place): each vector is read whole before it is written.
+__global__ void round_half_kernel(rules::Half kind, const float* x, float* y, std::size_t n,
+                                  bool vec) {
+  const std::size_t n4 = vec ? n / 4 : 0;
+  for (std::size_t i = global_id(); i < n4; i += grid_stride()) {
+    const Vec4 xv = load4(x, i);
+    Vec4 yv;
+#pragma unroll
+    for (int k = 0; k < 4; ++k) yv.v[k] = rules::round_half(kind, xv.v[k]);
+    store4(y, i, yv);
+  }
+  for (std::size_t i = n4 * 4 + global_id(); i < n; i += grid_stride())
+    y[i] = rules::round_half(kind, x[i]);
+}
+
 __global__ void multiply_kernel(const float* __restrict__ a, const float* __restrict__ b,
                                 float* __restrict__ out, std::size_t n, bool vec) {
   const std::size_t n4 = vec ? n / 4 : 0;
@@ -348,6 +363,10 @@ __global__ void count_forward_kernel(std::uint64_t* count) {
 void launch_count_forward(std::uint64_t* count, NativeStream stream) {
   count_forward_kernel<<<1, 1, 0, stream>>>(count);
   CUTRAIN_CUDA_CHECK_LAUNCH();
+}
+void launch_round_half(rules::Half kind, const float* x, float* y, std::size_t n,
+                       NativeStream stream) {
+  CUTRAIN_LAUNCH_VEC(round_half_kernel, n, kind, x, y, n, aligned16(x, y));
 }
 void launch_multiply(const float* a, const float* b, float* out, std::size_t n,
                      NativeStream stream) {

@@ -6,6 +6,7 @@
 #include <cstdint>
 
 #include "cutrain/stream.hpp"
+#include "kernels/common/half.cuh"
 #include "kernels/nn/activation.cuh"
 #include "kernels/nn/loss.cuh"
 
@@ -29,6 +30,9 @@ void launch_dropout_forward(std::uint64_t seed, const std::uint64_t* count, std:
                             NativeStream stream);
 // ++*count, one thread (Note [forward count in device memory]).
 void launch_count_forward(std::uint64_t* count, NativeStream stream);
+// y[i] = rules::round_half(kind, x[i]) (x and y may be the same array).
+void launch_round_half(rules::Half kind, const float* x, float* y, std::size_t n,
+                       NativeStream stream);
 void launch_multiply(const float* a, const float* b, float* out, std::size_t n,
                      NativeStream stream);
 void launch_batchnorm_train(const float* x, float* y, std::int64_t rows, std::int64_t cols,

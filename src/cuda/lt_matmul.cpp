@@ -59,9 +59,9 @@ LtMatmul::LtMatmul(int ordinal) : enabled_(env_enabled()) {
   workspace_.zero();  // once: compute-sanitizer's initcheck runs over the layer tests
 }
 
-void LtMatmul::set_tf32(bool on) {
-  if (on == tf32_) return;
-  tf32_ = on;
+void LtMatmul::set_precision(Precision precision) {
+  if (precision == precision_) return;
+  precision_ = precision;
   plans_.clear();  // planned with the other compute type
 }
 
@@ -89,8 +89,12 @@ LtMatmul::Plan* LtMatmul::plan_for(const Key& key, const float* bias) {
   auto plan = std::make_unique<Plan>();
   auto make = [&]() -> cublasStatus_t {
     cublasLtMatmulDesc_t desc = nullptr;
-    cublasStatus_t s = cublasLtMatmulDescCreate(
-        &desc, tf32_ ? CUBLAS_COMPUTE_32F_FAST_TF32 : CUBLAS_COMPUTE_32F, CUDA_R_32F);
+    const cublasComputeType_t compute =
+        precision_ == Precision::kTf32   ? CUBLAS_COMPUTE_32F_FAST_TF32
+        : precision_ == Precision::kBf16 ? CUBLAS_COMPUTE_32F_FAST_16BF
+        : precision_ == Precision::kFp16 ? CUBLAS_COMPUTE_32F_FAST_16F
+                                         : CUBLAS_COMPUTE_32F;
+    cublasStatus_t s = cublasLtMatmulDescCreate(&desc, compute, CUDA_R_32F);
     if (s != CUBLAS_STATUS_SUCCESS) return s;
     plan->desc.reset(desc);
     auto set = [&](cublasLtMatmulDescAttributes_t attribute, const auto& value) {

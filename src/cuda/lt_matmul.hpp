@@ -28,6 +28,7 @@
 #include <tuple>
 
 #include "cutrain/buffer.hpp"
+#include "cutrain/precision.hpp"
 #include "cutrain/stream.hpp"
 
 namespace cutrain::detail {
@@ -51,7 +52,11 @@ class LtMatmul {
   bool enabled() const { return enabled_; }
   void set_enabled(bool on) { enabled_ = on; }
   // Note [TF32 switch]: CUBLAS_COMPUTE_32F_FAST_TF32 instead of CUBLAS_COMPUTE_32F (plans redone).
-  void set_tf32(bool on);
+  void set_tf32(bool on) { set_precision(on ? Precision::kTf32 : Precision::kFp32); }
+  // The compute type of every plan: CUBLAS_COMPUTE_32F, or _FAST_TF32 (Note [TF32 switch]),
+  // _FAST_16BF / _FAST_16F (Note [16-bit values in fp32 storage]: the operands hold 16-bit values,
+  // converted exactly). Plans are redone.
+  void set_precision(Precision precision);
   // Calls that ran fused, and calls handed back to the two-pass path (tests, benchmarks).
   std::int64_t fused_calls() const { return fused_; }
   std::int64_t fallbacks() const { return fallbacks_; }
@@ -68,7 +73,7 @@ class LtMatmul {
   cublasLtHandle_t handle_ = nullptr;
   Buffer workspace_;
   bool enabled_ = true;
-  bool tf32_ = false;
+  Precision precision_ = Precision::kFp32;
   std::int64_t fused_ = 0;
   std::int64_t fallbacks_ = 0;
   std::map<Key, std::unique_ptr<Plan>> plans_;

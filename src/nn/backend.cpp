@@ -44,11 +44,24 @@ void gemm(const Exec& e, bool trans_a, bool trans_b, std::int64_t m, std::int64_
                   static_cast<int>(k), alpha, a, static_cast<int>(lda), b, static_cast<int>(ldb),
                   beta, c, static_cast<int>(ldc)),
       // Note [row-major GEMM on cuBLAS]: swap the operands and the m/n sizes.
-      CUTRAIN_CUBLAS_CHECK(
-          cublasSgemm(static_cast<cublasHandle_t>(e.cublas), trans_b ? CUBLAS_OP_T : CUBLAS_OP_N,
-                      trans_a ? CUBLAS_OP_T : CUBLAS_OP_N, static_cast<int>(n), static_cast<int>(m),
-                      static_cast<int>(k), &alpha, b, static_cast<int>(ldb), a,
-                      static_cast<int>(lda), &beta, c, static_cast<int>(ldc))))
+      if (is_half(e.precision)) {
+        // Note [16-bit values in fp32 storage]: the operands hold 16-bit values, which the
+        // FAST_16BF / _16F compute types convert exactly for the 16-bit tensor cores.
+        CUTRAIN_CUBLAS_CHECK(cublasGemmEx(
+            static_cast<cublasHandle_t>(e.cublas), trans_b ? CUBLAS_OP_T : CUBLAS_OP_N,
+            trans_a ? CUBLAS_OP_T : CUBLAS_OP_N, static_cast<int>(n), static_cast<int>(m),
+            static_cast<int>(k), &alpha, b, CUDA_R_32F, static_cast<int>(ldb), a, CUDA_R_32F,
+            static_cast<int>(lda), &beta, c, CUDA_R_32F, static_cast<int>(ldc),
+            e.precision == Precision::kBf16 ? CUBLAS_COMPUTE_32F_FAST_16BF
+                                            : CUBLAS_COMPUTE_32F_FAST_16F,
+            CUBLAS_GEMM_DEFAULT));
+      } else {
+        CUTRAIN_CUBLAS_CHECK(
+            cublasSgemm(static_cast<cublasHandle_t>(e.cublas), trans_b ? CUBLAS_OP_T : CUBLAS_OP_N,
+                        trans_a ? CUBLAS_OP_T : CUBLAS_OP_N, static_cast<int>(n),
+                        static_cast<int>(m), static_cast<int>(k), &alpha, b, static_cast<int>(ldb),
+                        a, static_cast<int>(lda), &beta, c, static_cast<int>(ldc)));
+      })
 }
 
 void gemm_bias(const Exec& e, bool trans_a, bool trans_b, std::int64_t m, std::int64_t n,
@@ -195,6 +208,12 @@ void dropout_forward(const Exec& e, std::uint64_t seed, const std::uint64_t* cou
 
 void count_forward(const Exec& e, std::uint64_t* count) {
   CUTRAIN_NN_DISPATCH(++*count, kernels::launch_count_forward(count, e.stream))
+}
+
+void round_half(const Exec& e, rules::Half kind, const float* x, float* y, std::size_t n) {
+  CUTRAIN_NN_DISPATCH(
+      cpu::parallel_for(n, [=](std::size_t i) { y[i] = rules::round_half(kind, x[i]); }),
+      kernels::launch_round_half(kind, x, y, n, e.stream))
 }
 
 void multiply(const Exec& e, const float* a, const float* b, float* out, std::size_t n) {

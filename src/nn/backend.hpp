@@ -7,7 +7,9 @@
 #include <cstdint>
 
 #include "cutrain/device.hpp"
+#include "cutrain/precision.hpp"
 #include "cutrain/stream.hpp"
+#include "kernels/common/half.cuh"
 #include "kernels/nn/activation.cuh"
 #include "kernels/nn/loss.cuh"
 
@@ -19,6 +21,9 @@ struct Exec {
   NativeStream stream = nullptr;
   void* cublas = nullptr;  // cublasHandle_t, bound to `stream` by the caller
   void* lt = nullptr;      // detail::LtMatmul (src/cuda/lt_matmul.hpp); null: no fused epilogue
+  // Note [16-bit values in fp32 storage]: bf16 / fp16 - the GEMMs' operands are 16-bit values,
+  // so a GPU may multiply them on 16-bit tensor cores (exact conversions, fp32 accumulation).
+  Precision precision = Precision::kFp32;
 };
 
 // Row-major GEMM: C[m, n] = alpha op(A) op(B) + beta C, op(X) = X or X^T; lda/ldb/ldc are the
@@ -32,6 +37,9 @@ void gemm(const Exec& e, bool trans_a, bool trans_b, std::int64_t m, std::int64_
           float alpha, const float* a, std::int64_t lda, const float* b, std::int64_t ldb,
           float beta, float* c, std::int64_t ldc);
 
+// (with e.precision bf16 / fp16 on the GPU: cublasGemmEx with CUBLAS_COMPUTE_32F_FAST_16BF /
+// _16F - the operands, 16-bit values, converted exactly - instead of cublasSgemm).
+//
 // C[m, n] = op(A) op(B) + bias (bias[j] added to column j of every row; C's rows contiguous,
 // ldc == n). On the GPU one cuBLASLt matmul with the bias in its epilogue where cuBLASLt has an
 // algorithm for the case (Note [bias in the GEMM epilogue]), else gemm then add_bias - always
@@ -62,6 +70,8 @@ void dropout_forward(const Exec& e, std::uint64_t seed, const std::uint64_t* cou
                      float p);
 // ++*count on the model's device, ordered on its stream (Note [forward count in device memory]).
 void count_forward(const Exec& e, std::uint64_t* count);
+// y[i] = x[i] rounded to the nearest 16-bit value (rules::round_half); x and y may be the same.
+void round_half(const Exec& e, rules::Half kind, const float* x, float* y, std::size_t n);
 void multiply(const Exec& e, const float* a, const float* b, float* out, std::size_t n);
 void copy(const Exec& e, const float* src, float* dst, std::size_t n);
 void batchnorm_train(const Exec& e, const float* x, float* y, std::int64_t rows, std::int64_t cols,

@@ -23,7 +23,11 @@ struct LayerContext::Resources {
   // Note [forward count in device memory]: training forwards before the current one, on the
   // model's device (null when no layer reads it).
   std::uint64_t* forward_count = nullptr;
-  backend::Exec exec() const { return {device, stream, cublas, lt}; }
+  // Note [16-bit values in fp32 storage] (cutrain/precision.hpp): bf16 / fp16, and the
+  // parameters rounded to it, which the layers read in place of the master (null in fp32 / tf32).
+  Precision precision = Precision::kFp32;
+  Arena* compute = nullptr;
+  backend::Exec exec() const { return {device, stream, cublas, lt, precision}; }
 };
 
 inline backend::Exec exec_of(LayerContext& ctx) {

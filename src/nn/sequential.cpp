@@ -32,7 +32,9 @@ std::string LayerContext::full(const std::string& name) const {
   return tensor_name(index_, name);
 }
 TensorView LayerContext::parameter(const std::string& name) {
-  return r_.parameters->view(full(name));
+  // Note [16-bit values in fp32 storage]: in bf16 / fp16 the layers compute with the rounded
+  // parameters; the optimizer updates the master.
+  return (r_.compute != nullptr ? r_.compute : r_.parameters)->view(full(name));
 }
 TensorView LayerContext::gradient(const std::string& name) {
   return r_.gradients->view(full(name));
@@ -82,7 +84,10 @@ struct Sequential::State {
   std::vector<Buffer> workspaces;
   Buffer grad_a, grad_b;  // ping-pong gradients for backward
   Buffer forward_count;   // Note [forward count in device memory]: one uint64, or none
-  Matrix input;           // the last forward's input (must stay alive until backward)
+  // Note [16-bit values in fp32 storage]: the rounded parameters, input and top gradient.
+  Arena compute;
+  Buffer input16, grad16;
+  Matrix input;  // the last forward's input (must stay alive until backward)
   Matrix output;
   std::int64_t forward_batch = -1;
 };
@@ -234,6 +239,12 @@ void Sequential::ensure_batch(std::int64_t batch) {
     widest = std::max(widest, widths_[i]);
   }
   const auto grad_bytes = static_cast<std::size_t>(batch * widest) * sizeof(float);
+  if (is_half(precision_)) {
+    s.input16 =
+        Buffer(static_cast<std::size_t>(batch * widths_.front()) * sizeof(float), s.res.device);
+    s.grad16 =
+        Buffer(static_cast<std::size_t>(batch * widths_.back()) * sizeof(float), s.res.device);
+  }
   s.grad_a = Buffer(grad_bytes, s.res.device);
   s.grad_b = Buffer(grad_bytes, s.res.device);
   s.batch = batch;
@@ -274,7 +285,20 @@ const Matrix& Sequential::forward(const Matrix& x, NativeStream stream) {
   if (s.cublas) s.cublas->set_stream(stream);
 #endif
   s.input = x;
-  Matrix in = x;
+  // Note [16-bit values in fp32 storage]: the parameters and the input rounded to 16 bits,
+  // then each layer's output.
+  const bool half = is_half(precision_);
+  const rules::Half kind = precision_ == Precision::kFp16 ? rules::Half::kFp16 : rules::Half::kBf16;
+  auto round = [&](const Matrix& m) {
+    backend::round_half(s.res.exec(), kind, m.data, m.data, m.size());
+  };
+  if (half) {
+    backend::round_half(s.res.exec(), kind, s.parameters.data(), s.compute.data(),
+                        s.parameters.total());
+    s.input = {s.input16.as<float>(), x.rows, x.cols, x.device};
+    backend::round_half(s.res.exec(), kind, x.data, s.input.data, x.size());
+  }
+  Matrix in = s.input;
   for (std::size_t i = 0; i < layers_.size(); ++i) {
     Matrix out{s.activations[i].as<float>(), x.rows, widths_[i + 1], x.device};
     // Only training passes advance the layers' step (dropout's stream position): evaluating
@@ -285,11 +309,13 @@ const Matrix& Sequential::forward(const Matrix& x, NativeStream stream) {
       // forward is skipped (its input, this Linear's output, may then stay unwritten).
       Matrix relu_out{s.activations[i + 1].as<float>(), x.rows, widths_[i + 2], x.device};
       static_cast<Linear&>(*layers_[i]).forward_relu(ctx, in, out, relu_out);
+      if (half) round(relu_out);  // relu(round(z)) == round(relu(z)): one rounding suffices
       in = relu_out;
       ++i;
       continue;
     }
     layers_[i]->forward(ctx, in, out);
+    if (half) round(out);
     in = out;
   }
   ++steps_;
@@ -325,6 +351,14 @@ void Sequential::backward(const Matrix& dy, NativeStream stream, Matrix* dx_inpu
   if (s.cublas) s.cublas->set_stream(stream);
 #endif
   Matrix grad = dy;
+  // Note [16-bit values in fp32 storage]: the incoming gradient rounded to 16 bits (into the
+  // model's own buffer: the caller's stays as it is), then each layer's input gradient.
+  const bool half = is_half(precision_);
+  const rules::Half kind = precision_ == Precision::kFp16 ? rules::Half::kFp16 : rules::Half::kBf16;
+  if (half) {
+    grad.data = s.grad16.as<float>();
+    backend::round_half(s.res.exec(), kind, dy.data, grad.data, dy.size());
+  }
   for (std::size_t k = layers_.size(); k-- > 0;) {
     Matrix x =
         k == 0 ? s.input : Matrix{s.activations[k - 1].as<float>(), dy.rows, widths_[k], dy.device};
@@ -334,6 +368,8 @@ void Sequential::backward(const Matrix& dy, NativeStream stream, Matrix* dx_inpu
     if (k == 0) dx.data = dx_input != nullptr ? dx_input->data : nullptr;
     LayerContext ctx(s.res, k, training_, training_steps_ > 0 ? training_steps_ - 1 : 0);
     layers_[k]->backward(ctx, x, y, grad, dx);
+    if (half && dx.data != nullptr)
+      backend::round_half(s.res.exec(), kind, dx.data, dx.data, dx.size());
     grad = dx;
     if (layer_done) layer_done(k);
   }
@@ -377,9 +413,6 @@ std::int64_t Sequential::output_features() const {
 }
 void Sequential::set_precision(Precision precision) {
   CUTRAIN_CHECK(built(), "Sequential::set_precision: build() first");
-  CUTRAIN_CHECK(!is_half(precision), "Sequential::set_precision(", precision_name(precision),
-                "): 16-bit layers are not built yet; a model trains in fp32 or tf32 (the fused "
-                "optimizer's 16-bit copy is: Optimizer::enable_compute_copy)");
   CUTRAIN_CHECK(precision != Precision::kTf32 || state_->res.device.is_cuda(),
                 "Sequential::set_precision(tf32): TF32 is a tensor-core mode of NVIDIA GPUs; "
                 "this model is on ",
@@ -388,10 +421,22 @@ void Sequential::set_precision(Precision precision) {
   if (state_->res.device.is_cuda()) {
     detail::cuda::DeviceGuard guard(state_->res.device.ordinal());
     state_->cublas->set_tf32(precision == Precision::kTf32);
-    state_->lt->set_tf32(precision == Precision::kTf32);
+    state_->lt->set_precision(precision);
   }
 #endif
+  State& s = *state_;
   precision_ = precision;
+  s.res.precision = precision;
+  if (is_half(precision)) {
+    if (s.compute.total() == 0) s.compute = s.parameters.like();
+    s.res.compute = &s.compute;
+    const std::int64_t batch = s.batch;
+    s.batch = 0;  // the 16-bit input and gradient buffers join the others
+    if (batch > 0) ensure_batch(batch);
+  } else {
+    s.res.compute = nullptr;
+  }
+  ++allocations_;  // what a captured step computes has changed
 }
 
 Device Sequential::device() const {

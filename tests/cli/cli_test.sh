@@ -25,7 +25,9 @@ expect_usage_error --target-accuracy --target-accuracy 1.5
 expect_usage_error --bucket-mb --bucket-mb -1
 expect_usage_error --checkpoint-every --data "$tmp" --checkpoint-every 10 --device cpu
 expect_usage_error --accumulate --accumulate 0
-expect_usage_error --precision --precision bf16
+expect_usage_error --precision --precision fp8
+expect_usage_error "--precision fp16: the full-batch optimizers" --data "$tmp" --device cpu \
+  --optimizer lbfgs --precision fp16
 expect_usage_error "--precision tf32" --data "$tmp" --precision tf32 --device cpu
 expect_usage_error --ema --ema 1.5
 expect_usage_error --loss-scale --loss-scale static
@@ -105,6 +107,23 @@ PY
 # --cuda-graph on where no graph can run: exit 2 before training, naming why.
 expect_usage_error "--cuda-graph on: the model is on the CPU" --train-csv "$tmp/cls_train.csv" \
   --test-csv "$tmp/cls_test.csv" --target label --device cpu --cuda-graph on
+# Note [16-bit values in fp32 storage]: bf16 and fp16 runs of the same recipe learn as the fp32
+# run does; fp16 scales its loss unless told not to; the reports say so.
+for p in bf16 fp16; do
+  "$bin" --train-csv "$tmp/cls_train.csv" --test-csv "$tmp/cls_test.csv" --target label \
+    --device cpu --hidden 16 --dropout 0 --epochs 40 --lr 0.03 --precision $p \
+    --report "$tmp/cls_$p.json" >"$tmp/cls_$p.txt" 2>&1 || fail "--precision $p: $(tail -2 "$tmp/cls_$p.txt")"
+done
+python3 - "$tmp" <<'PY' || fail "--precision bf16 / fp16: reports"
+import json, sys
+d = sys.argv[1]
+plain, bf16, fp16 = (json.load(open(f"{d}/{n}.json")) for n in ("cls", "cls_bf16", "cls_fp16"))
+assert (bf16["precision"], fp16["precision"]) == ("bf16", "fp16"), (bf16, fp16)
+assert (bf16["loss_scale"], fp16["loss_scale"]) == ("off", "dynamic"), (bf16, fp16)
+for r in (bf16, fp16):
+    assert r["test_accuracy"] >= plain["test_accuracy"] - 0.03, (r["test_accuracy"], plain["test_accuracy"])
+    assert r["test_loss"] != plain["test_loss"], "16-bit rounding changed nothing"
+PY
 "$bin" --train-csv "$tmp/reg_train.csv" --test-csv "$tmp/reg_test.csv" --regression --device cpu \
   --val-csv "$tmp/reg_test.csv" --patience 50 --metrics "$tmp/reg_metrics.csv" \
   --hidden 16 --dropout 0 --epochs 30 --lr 0.01 --report "$tmp/reg.json" \

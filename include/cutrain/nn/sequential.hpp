@@ -77,9 +77,11 @@ class Sequential {
   /// forward and backward - on TF32 tensor cores (cuBLAS's TF32 math mode, cuBLASLt's
   /// CUBLAS_COMPUTE_32F_FAST_TF32: inputs rounded to 10 mantissa bits, fp32 accumulation), as
   /// torch.backends.cuda.matmul.allow_tf32 = True does; storage, the loss, the norms and the
-  /// optimizer stay fp32. kFp32 (the default) is strict fp32. After build(); a CUDA model only
-  /// for kTf32 (the CPU has no TF32 units: refused, not ignored). bf16 / fp16 layers are not
-  /// built yet: refused.
+  /// optimizer stay fp32. kFp32 (the default) is strict fp32. kBf16 / kFp16: Note [16-bit
+  /// values in fp32 storage] (cutrain/precision.hpp) - parameters as the layers read them,
+  /// activations and activation gradients rounded to the 16-bit format, the master weights and
+  /// parameter gradients fp32; on a GPU the GEMMs on 16-bit tensor cores. After build(); a CUDA
+  /// model only for kTf32 (the CPU has no TF32 units: refused, not ignored).
   void set_precision(Precision precision);
   Precision precision() const { return precision_; }  ///< set_precision's (kFp32 by default)
   std::string summary() const;  ///< one line per layer with shapes and parameter counts

@@ -1,0 +1,120 @@
+// Note [16-bit values in fp32 storage] (cutrain/precision.hpp): in bf16 / fp16 a model computes
+// with its parameters, input, activations and activation gradients rounded to the 16-bit format
+// - checked exactly on a Linear whose values are chosen to round - while its master weights and
+// parameter gradients stay fp32; a trained bf16 / fp16 model learns as the fp32 one does.
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <cstring>
+#include <vector>
+
+#include "cutrain/data.hpp"
+#include "cutrain/nn.hpp"
+#include "cutrain/optim.hpp"
+#include "cutrain/train.hpp"
+#include "kernels/common/half.cuh"
+#include "nn_fixture.hpp"
+#include "support/blobs.hpp"
+#include "support/gpu.hpp"
+
+namespace cutrain::nn {
+namespace {
+
+using testing::DeviceMatrix;
+using testing::to_host;
+
+rules::Half kind_of(Precision p) {
+  return p == Precision::kFp16 ? rules::Half::kFp16 : rules::Half::kBf16;
+}
+
+// y = W x + b for one row and one output, with values chosen so that rounding to either format
+// changes them: w0 = 1 + 2^-12 (rounds to 1 in both), x0 = 1 + 3 2^-12 (bf16: 1; fp16: 1 + 2^-10),
+// x1 = 0.5 + 2^-9 + 2^-13. Every product and sum below is exact in float and double, so the
+// expected values are exact.
+void check_linear(Device device, Precision precision) {
+  const rules::Half kind = kind_of(precision);
+  auto r = [&](double v) { return static_cast<double>(rules::round_half(kind, static_cast<float>(v))); };
+  const std::vector<float> w = {1.0F + std::ldexp(1.0F, -12), 3.0F}, b = {std::ldexp(1.0F, -10)};
+  const std::vector<float> x = {1.0F + 3 * std::ldexp(1.0F, -12),
+                                0.5F + std::ldexp(1.0F, -9) + std::ldexp(1.0F, -13)};
+  Sequential m(2);
+  m.emplace<Linear>(2, 1);
+  m.build(device, 1);
+  m.parameters().tensor_from_host("layers.0.weight", w);
+  m.parameters().tensor_from_host("layers.0.bias", b);
+  m.set_precision(precision);
+  DeviceMatrix in(x, 1, 2, device);
+  const float y = to_host(m.forward(in.m))[0];
+  const double want = r(r(w[0]) * r(x[0]) + r(w[1]) * r(x[1]) + r(b[0]));
+  EXPECT_EQ(y, static_cast<float>(want)) << precision_name(precision);
+  EXPECT_NE(y, w[0] * x[0] + w[1] * x[1] + b[0]) << "the values were chosen to round";
+
+  // Backward: dy rounded; dx = W_r^T dy_r rounded; dW = dy_r x_r^T and db = dy_r in fp32.
+  const float dy = 1.0F + std::ldexp(1.0F, -12);
+  DeviceMatrix g({dy}, 1, 1, device), dx(1, 2, device);
+  m.backward(g.m, nullptr, &dx.m);
+  const std::vector<float> dxs = to_host(dx.m);
+  EXPECT_EQ(dxs[0], static_cast<float>(r(r(w[0]) * r(dy))));
+  EXPECT_EQ(dxs[1], static_cast<float>(r(r(w[1]) * r(dy))));
+  const std::vector<float> dw = m.gradients().tensor_to_host("layers.0.weight");
+  EXPECT_EQ(dw[0], static_cast<float>(r(dy) * r(x[0])));
+  EXPECT_EQ(dw[1], static_cast<float>(r(dy) * r(x[1])));
+  EXPECT_EQ(m.gradients().tensor_to_host("layers.0.bias")[0], static_cast<float>(r(dy)));
+  // The master weights are the optimizer's, untouched by the rounding.
+  EXPECT_EQ(m.parameters().to_host()[0], w[0]);
+}
+
+TEST(Precision16, ALinearComputesWithRoundedValues) {
+  for (const Precision p : {Precision::kBf16, Precision::kFp16}) check_linear(Device::cpu(), p);
+}
+TEST(Precision16Gpu, ALinearComputesWithRoundedValues) {
+  CUTRAIN_REQUIRE_GPU();
+  for (const Precision p : {Precision::kBf16, Precision::kFp16}) check_linear(Device::cuda(0), p);
+}
+
+bool is_16bit(rules::Half kind, float v) {
+  return rules::round_half(kind, v) == v || std::isnan(v);
+}
+
+// Every activation of an MLP with BatchNorm and Dropout, and every gradient it hands back, is a
+// 16-bit value; back in fp32 the model computes in fp32 again, bit for bit.
+void check_mlp(Device device) {
+  auto build = [&] {
+    Sequential m(12);
+    m.emplace<Linear>(12, 16).emplace<BatchNorm1d>(16);
+    m.emplace<Activation>(Activation::Kind::kRelu).emplace<Dropout>(0.25F);
+    m.emplace<Linear>(16, 4);
+    m.build(device, 3);
+    return m;
+  };
+  std::vector<float> xs(8 * 12);
+  for (std::size_t i = 0; i < xs.size(); ++i) xs[i] = std::sin(0.37F * static_cast<float>(i)) * 3;
+  DeviceMatrix x(xs, 8, 12, device), dy(std::vector<float>(8 * 4, 0.3F), 8, 4, device),
+      dx(8, 12, device);
+  Sequential fp32 = build();
+  const std::vector<float> want = to_host(fp32.forward(x.m));
+  for (const Precision p : {Precision::kBf16, Precision::kFp16}) {
+    Sequential m = build();
+    m.set_precision(p);
+    const std::vector<float> y = to_host(m.forward(x.m));
+    m.backward(dy.m, nullptr, &dx.m);
+    for (const float v : y) ASSERT_TRUE(is_16bit(kind_of(p), v)) << v;
+    for (const float v : to_host(dx.m)) ASSERT_TRUE(is_16bit(kind_of(p), v)) << v;
+    for (std::size_t i = 0; i < y.size(); ++i)  // close to fp32: a few 16-bit roundings apart
+      EXPECT_NEAR(y[i], want[i], 0.05 * (1 + std::fabs(want[i]))) << precision_name(p) << i;
+    m.set_precision(Precision::kFp32);
+    m.set_training_forward_count(0);  // the same dropout masks as the fp32 model's first pass
+    EXPECT_EQ(to_host(m.forward(x.m)), want) << precision_name(p);
+  }
+}
+
+TEST(Precision16, ActivationsAndGradientsAreSixteenBitValues) {
+  check_mlp(Device::cpu());
+}
+TEST(Precision16Gpu, ActivationsAndGradientsAreSixteenBitValues) {
+  CUTRAIN_REQUIRE_GPU();
+  check_mlp(Device::cuda(0));
+}
+
+}  // namespace
+}  // namespace cutrain::nn
