@@ -162,7 +162,8 @@ if want quickbench; then
 fi
 
 # 3. The main job on the GPU (the default run of the README's first command) with its time to
-#    89% test accuracy; the same eager, with clipping and with the training set resident on the GPU;
+#    89% test accuracy; the same eager, with clipping, with the training set resident on the GPU
+#    and in bf16;
 #    then PyTorch on the same GPU, eager and with the whole step in a CUDA graph
 #    (bench/torch/mlp_gpu.py, the data resident there).
 DATA="$PWD/.deps/prefix/usr/share/datasets/fashion-mnist"
@@ -172,11 +173,12 @@ if [ -d "$DATA" ] && want train; then
   # default: the step replayed from a CUDA graph (--cuda-graph auto); eager: the same run with
   # every operation launched (Note [the step as one CUDA graph]: the same bits, so the same
   # accuracy - the ratio of their seconds is the graph's gain).
-  for label in default eager clip resident; do
+  for label in default eager clip resident bf16; do
     clip=$([ $label = clip ] && echo 1 || echo 0)
     extra=()
     [ $label = resident ] && extra=(--resident-data)
     [ $label = eager ] && extra=(--cuda-graph off)
+    [ $label = bf16 ] && extra=(--precision bf16)
     capped 60 "$BIN/cutrain-train" --data "$DATA" --device cuda --clip-norm $clip \
       "${extra[@]}" --target-accuracy $TARGET --metrics "$OUT_DIR/metrics_gpu_$label.csv" \
       --report "$OUT_DIR/report_gpu_$label.json" >"$OUT_DIR/train_gpu_$label.log" 2>&1

@@ -123,6 +123,7 @@ void save_checkpoint(const std::string& path, nn::Sequential& model, optim::Opti
   meta["best_metric"] = best_metric;
   meta["model"] = model.summary();
   meta["cutrain.modules"] = model.torch_modules();  // Note [architecture in exports]
+  meta["model.precision"] = precision_name(model.precision());
   if (optimizer != nullptr) {
     meta["optimizer"] = optimizer->name();
     meta["optimizer.applied_steps"] = std::to_string(optimizer->applied_steps());
@@ -270,6 +271,14 @@ TrainState load_checkpoint(
       staged.add(*s.arena, f, "optim." + s.name + ".", path, false);
   }
 
+  // The numerics the run continues with: a resume in another precision would not be the run the
+  // checkpoint belongs to (a file without the key predates 16-bit training: fp32).
+  const auto precision = meta.find("model.precision");
+  const std::string written = precision == meta.end() ? "fp32" : precision->second;
+  CUTRAIN_CHECK(written == precision_name(model.precision()), path,
+                ": the checkpoint was written by a run in ", written, " and this run computes in ",
+                precision_name(model.precision()),
+                ": resume with the precision it was written with");
   if (check) check(meta);
   staged.commit();
   model.set_forward_count(static_cast<std::uint64_t>(forward));

@@ -20,20 +20,27 @@ namespace {
 
 using namespace testing_fixture;
 
-// 3 epochs straight == 1 epoch, checkpoint, a new model/optimizer/trainer, resume, 2 more.
-void check_resume(Device device) {
+// 3 epochs straight == 1 epoch, checkpoint, a new model/optimizer/trainer, resume, 2 more - in
+// each precision (Note [16-bit values in fp32 storage]: the 16-bit values derive from the master).
+void check_resume(Device device, Precision precision = Precision::kFp32) {
   const data::Dataset train = blobs(300, 4);
-  nn::Sequential straight = model(7, device);
+  auto build = [&](std::uint64_t seed) {
+    nn::Sequential m = model(seed, device);
+    m.set_precision(precision);
+    return m;
+  };
+  nn::Sequential straight = build(7);
   optim::AdamW opt1(straight.parameters(), optim::AdamW::defaults());
   Trainer(straight, opt1, options(3)).fit(train);
 
-  nn::Sequential first = model(7, device);
+  nn::Sequential first = build(7);
   optim::AdamW opt2(first.parameters(), optim::AdamW::defaults());
   TrainerOptions o = options(1);
-  o.checkpoint_path = tmp("resume_" + device.str() + ".safetensors");
+  o.checkpoint_path =
+      tmp("resume_" + device.str() + "_" + precision_name(precision) + ".safetensors");
   Trainer(first, opt2, o).fit(train);
 
-  nn::Sequential second = model(12345, device);  // everything must come from the file
+  nn::Sequential second = build(12345);  // everything must come from the file
   optim::AdamW opt3(second.parameters(), optim::AdamW::defaults());
   Trainer resumed(second, opt3, options(3));
   resumed.resume(o.checkpoint_path);
@@ -49,9 +56,32 @@ void check_resume(Device device) {
 TEST(Trainer, ResumeIsExact) {
   check_resume(Device::cpu());
 }
+TEST(Trainer, ResumeIsExactInSixteenBits) {
+  check_resume(Device::cpu(), Precision::kBf16);
+  check_resume(Device::cpu(), Precision::kFp16);
+}
+// A checkpoint continues in the precision it was written in: another is refused, naming both.
+TEST(Trainer, ResumeInAnotherPrecisionIsRefused) {
+  const data::Dataset train = blobs(300, 4);
+  nn::Sequential first = model(7);
+  first.set_precision(Precision::kBf16);
+  optim::AdamW opt(first.parameters(), optim::AdamW::defaults());
+  TrainerOptions o = options(1);
+  o.checkpoint_path = tmp("resume_bf16_then_fp32.safetensors");
+  Trainer(first, opt, o).fit(train);
+  nn::Sequential second = model(7);
+  optim::AdamW opt2(second.parameters(), optim::AdamW::defaults());
+  Trainer resumed(second, opt2, options(3));
+  const std::vector<float> before = second.parameters().to_host();
+  const std::string why = testing::error_of([&] { resumed.resume(o.checkpoint_path); });
+  EXPECT_NE(why.find("written by a run in bf16 and this run computes in fp32"), std::string::npos)
+      << why;
+  EXPECT_EQ(second.parameters().to_host(), before);  // nothing loaded
+}
 TEST(TrainerGpu, ResumeIsExact) {
   CUTRAIN_REQUIRE_GPU();
   check_resume(Device::cuda(0));
+  check_resume(Device::cuda(0), Precision::kBf16);
 }
 
 // Note [mid-epoch resume]: a stop requested in the middle of epoch 2 saves a checkpoint there;
