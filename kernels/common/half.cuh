@@ -102,9 +102,16 @@ CUTRAIN_HD float from_half(Half kind, std::uint16_t h) {
   return kind == Half::kBf16 ? from_bf16(h) : from_fp16(h);
 }
 // x rounded to the nearest (even) 16-bit value, as a float: what storing x in 16 bits and
-// reading it back gives (Note [16-bit values in fp32 storage], cutrain/precision.hpp).
+// reading it back gives (Note [16-bit values in fp32 storage], cutrain/precision.hpp). bf16,
+// the hot case, branch-free so that the CPU loop vectorizes: adding 0x7FFF plus the kept part's
+// lowest bit carries into bit 16 exactly when to_bf16 rounds up (above half, or half and odd;
+// into the exponent and to inf as it does); NaN becomes the canonical NaN as there.
+// Half.RoundHalfIsTheRoundTripForEveryFloat checks it against from_half(to_half(x)).
 CUTRAIN_HD float round_half(Half kind, float x) {
-  return from_half(kind, to_half(kind, x));
+  if (kind == Half::kFp16) return from_fp16(to_fp16(x));
+  const std::uint32_t u = float_bits(x);
+  const std::uint32_t r = (u + 0x7FFFU + ((u >> 16) & 1U)) & 0xFFFF0000U;
+  return bits_float((u & 0x7FFFFFFFU) > 0x7F800000U ? 0x7FFF0000U : r);
 }
 
 // Note [16-bit rounding]: the random bits of element `index` at applied step `step` -

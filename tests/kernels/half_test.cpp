@@ -77,6 +77,22 @@ TEST(Half, EverySixteenBitPatternWidensAsCudaDoes) {
 }
 #endif
 
+// The branch-free bf16 round trip the model's rounding passes use is the rule's, for every float.
+TEST(Half, RoundHalfIsTheRoundTripForEveryFloat) {
+  std::uint64_t wrong = 0, first = 0;
+#pragma omp parallel for schedule(static) reduction(+ : wrong)
+  for (std::int64_t k = 0; k < static_cast<std::int64_t>((std::uint64_t{1} << 32) / kStride); ++k) {
+    const auto u = static_cast<std::uint32_t>(static_cast<std::uint64_t>(k) * kStride);
+    const float x = bits_float(u);
+    if (float_bits(round_half(Half::kBf16, x)) != float_bits(from_bf16(to_bf16(x))) ||
+        float_bits(round_half(Half::kFp16, x)) != float_bits(from_fp16(to_fp16(x)))) {
+      ++wrong;
+      first = u;
+    }
+  }
+  EXPECT_EQ(wrong, 0U) << "e.g. float bits 0x" << std::hex << first;
+}
+
 // Landmarks, independent of CUDA's headers: the formats' own definitions.
 TEST(Half, LandmarksOfBothFormats) {
   EXPECT_EQ(to_bf16(1.0F), 0x3F80U);
