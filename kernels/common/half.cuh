@@ -102,16 +102,33 @@ CUTRAIN_HD float from_half(Half kind, std::uint16_t h) {
   return kind == Half::kBf16 ? from_bf16(h) : from_fp16(h);
 }
 // x rounded to the nearest (even) 16-bit value, as a float: what storing x in 16 bits and
-// reading it back gives (Note [16-bit values in fp32 storage], cutrain/precision.hpp). bf16,
-// the hot case, branch-free so that the CPU loop vectorizes: adding 0x7FFF plus the kept part's
-// lowest bit carries into bit 16 exactly when to_bf16 rounds up (above half, or half and odd;
-// into the exponent and to inf as it does); NaN becomes the canonical NaN as there.
-// Half.RoundHalfIsTheRoundTripForEveryFloat checks it against from_half(to_half(x)).
+// reading it back gives (Note [16-bit values in fp32 storage], cutrain/precision.hpp).
+// Branch-free (selects only), so that the CPU's rounding loops vectorize:
+// - dropping the low k bits of a float's magnitude with nearest-even is adding 2^(k-1) - 1 plus
+//   the kept part's lowest bit and masking: it carries exactly when to_half rounds up (above
+//   half, or half and odd), into the exponent and to inf as it does. bf16 drops 16 bits; fp16's
+//   normal range 13;
+// - below 2^-14 fp16 is fixed-point in units of 2^-24, the ulp of 0.5f: (|x| + 0.5f) - 0.5f
+//   rounds |x| to a multiple of it, nearest-even, in the float addition itself;
+// - fp16 overflows to inf from 65520 (65504 + half its ulp: a tie, to even, is inf);
+// - NaN becomes the canonical NaN, as to_half makes it.
+// Half.RoundHalfIsTheRoundTripForEveryFloat checks it against from_half(to_half(x)) for every
+// float.
 CUTRAIN_HD float round_half(Half kind, float x) {
-  if (kind == Half::kFp16) return from_fp16(to_fp16(x));
   const std::uint32_t u = float_bits(x);
-  const std::uint32_t r = (u + 0x7FFFU + ((u >> 16) & 1U)) & 0xFFFF0000U;
-  return bits_float((u & 0x7FFFFFFFU) > 0x7F800000U ? 0x7FFF0000U : r);
+  const std::uint32_t a = u & 0x7FFFFFFFU;
+  const bool nan = a > 0x7F800000U;
+  if (kind == Half::kBf16) {
+    const std::uint32_t r = (u + 0x7FFFU + ((u >> 16) & 1U)) & 0xFFFF0000U;
+    return bits_float(nan ? 0x7FFF0000U : r);
+  }
+  const std::uint32_t sign = u & 0x80000000U;
+  const std::uint32_t normal = (a + 0xFFFU + ((a >> 13) & 1U)) & ~0x1FFFU;
+  const std::uint32_t subnormal = float_bits((bits_float(a) + 0.5F) - 0.5F);
+  const std::uint32_t magnitude = a >= 0x477FF000U   ? 0x7F800000U  // 65520 and up (inf too)
+                                  : a >= 0x38800000U ? normal       // 2^-14 and up
+                                                     : subnormal;
+  return bits_float(nan ? 0x7FFFE000U : (sign | magnitude));
 }
 
 // Note [16-bit rounding]: the random bits of element `index` at applied step `step` -
