@@ -1,0 +1,66 @@
+// The pieces of include/cutrain/nn/layer.hpp a Sequential hands its layers: declarations, the
+// LayerContext's views of the model's tensors (src/nn/context.hpp), the default output shape.
+#include "cutrain/error.hpp"
+#include "cutrain/nn/layer.hpp"
+#include "src/nn/context.hpp"
+
+namespace cutrain::nn {
+
+std::string tensor_name(std::size_t layer, const std::string& name) {
+  return "layers." + std::to_string(layer) + "." + name;
+}
+
+void Declarations::parameter(std::string name, Shape shape, int group) {
+  parameters_.push_back({std::move(name), std::move(shape), group});
+}
+void Declarations::buffer(std::string name, Shape shape) {
+  buffers_.push_back({std::move(name), std::move(shape), 0});
+}
+
+LayerContext::LayerContext(Resources& r, std::size_t layer_index, bool training, std::uint64_t step)
+    : r_(r), index_(layer_index), training_(training), step_(step) {}
+std::string LayerContext::full(const std::string& name) const {
+  return tensor_name(index_, name);
+}
+TensorView LayerContext::parameter(const std::string& name) {
+  // Note [16-bit values in fp32 storage]: in bf16 / fp16 the layers compute with the rounded
+  // parameters; the optimizer updates the master.
+  return (r_.compute != nullptr ? r_.compute : r_.parameters)->view(full(name));
+}
+TensorView LayerContext::gradient(const std::string& name) {
+  return r_.gradients->view(full(name));
+}
+TensorView LayerContext::buffer(const std::string& name) {
+  return r_.buffers->view(full(name));
+}
+float* LayerContext::workspace() {
+  return r_.workspaces.at(index_);
+}
+const Shape& LayerContext::input_shape() const {
+  return r_.shapes.at(index_);
+}
+const Shape& LayerContext::output_shape() const {
+  return r_.shapes.at(index_ + 1);
+}
+const std::uint64_t* LayerContext::device_step() const {
+  CUTRAIN_CHECK(r_.forward_count != nullptr, "LayerContext::device_step: layer ", index_,
+                " reads the device step but its reads_device_step() says it does not");
+  return r_.forward_count;
+}
+Device LayerContext::device() const {
+  return r_.device;
+}
+NativeStream LayerContext::stream() const {
+  return r_.stream;
+}
+std::uint64_t LayerContext::seed() const {
+  return r_.seed;
+}
+
+Shape Layer::output_shape(const Shape& input) const {
+  const std::int64_t in = numel(input);
+  const std::int64_t out = output_features(in);
+  return out == in ? input : Shape{out};
+}
+
+}  // namespace cutrain::nn

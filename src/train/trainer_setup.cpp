@@ -1,0 +1,75 @@
+// The Trainer's construction: its options checked before any training (each refusal names the
+// option and the valid values), and the pieces fit() runs with - the stream, the clipper, the
+// weight average. fit() itself: src/train/trainer.cpp.
+#include <cmath>
+#include <filesystem>
+#include <limits>
+#include <system_error>
+
+#include "cutrain/error.hpp"
+#include "cutrain/train/trainer.hpp"
+#include "src/train/trainer_impl.hpp"
+
+namespace cutrain::train {
+
+Trainer::Trainer(nn::Sequential& model, optim::Optimizer& optimizer, TrainerOptions options)
+    : model_(model),
+      optimizer_(optimizer),
+      options_(std::move(options)),
+      impl_(std::make_unique<Impl>(options_.label_smoothing, options_.class_weights)) {
+  CUTRAIN_CHECK(model.built(), "Trainer: build() the model first");
+  CUTRAIN_CHECK(
+      options_.class_weights.empty() ||
+          static_cast<std::int64_t>(options_.class_weights.size()) == model.output_features(),
+      "Trainer: ", options_.class_weights.size(), " class weights for a model with ",
+      model.output_features(), " outputs; give one weight per class");
+  CUTRAIN_CHECK(options_.epochs >= 0, "Trainer: epochs = ", options_.epochs, " must be >= 0");
+  CUTRAIN_CHECK(options_.batch_size > 0, "Trainer: batch_size = ", options_.batch_size,
+                " must be positive");
+  CUTRAIN_CHECK(options_.checkpoint_every >= 0 &&
+                    (options_.checkpoint_every == 0 || !options_.checkpoint_path.empty()),
+                "Trainer: checkpoint_every = ", options_.checkpoint_every,
+                " needs to be >= 0, and a checkpoint_path when > 0");
+  CUTRAIN_CHECK(options_.patience >= 0, "Trainer: patience must be >= 0");
+  if (!options_.checkpoint_path.empty()) {
+    // Checked now, not at the first save an epoch later: a run must not train for nothing.
+    const std::filesystem::path path(options_.checkpoint_path);
+    const std::filesystem::path dir = path.has_parent_path() ? path.parent_path() : ".";
+    std::error_code ec;
+    CUTRAIN_CHECK(
+        std::filesystem::is_directory(dir, ec) && !std::filesystem::is_directory(path, ec),
+        "Trainer: checkpoint_path '", options_.checkpoint_path,
+        "' must name a file in an existing directory");
+  }
+  CUTRAIN_CHECK(
+      std::isfinite(options_.ema_decay) && options_.ema_decay >= 0 && options_.ema_decay < 1,
+      "Trainer: ema_decay = ", options_.ema_decay,
+      " is invalid; valid: [0, 1) (0: no weight averaging; typical 0.99-0.9999)");
+  CUTRAIN_CHECK(options_.accumulate_steps >= 1,
+                "Trainer: accumulate_steps = ", options_.accumulate_steps,
+                " is invalid; valid: >= 1 (1: a step per batch)");
+  CUTRAIN_CHECK(std::isfinite(options_.clip_norm) && options_.clip_norm >= 0,
+                "Trainer: clip_norm = ", options_.clip_norm,
+                " is invalid; valid: finite and >= 0 (0: no clipping)");
+  CUTRAIN_CHECK(optimizer.device() == model.device(), "Trainer: the optimizer is on ",
+                optimizer.device().str(), " but the model on ", model.device().str());
+  impl_->stream = Stream(model.device());
+  if (options_.ema_decay > 0)
+    impl_->average =
+        std::make_unique<detail::WeightAverage>(model.parameters(), options_.ema_decay);
+  impl_->clipper = std::make_unique<GradClipper>(
+      model.device(),
+      options_.clip_norm > 0 ? options_.clip_norm : std::numeric_limits<float>::infinity());
+  // Note [replicas reduce alike]: ranks on different GPU models must clip (and skip) alike.
+  impl_->clipper->set_replicated(options_.communicator != nullptr &&
+                                 options_.communicator->size() > 1);
+}
+
+Trainer::~Trainer() = default;
+
+void Trainer::add_callback(std::shared_ptr<Callback> callback) {
+  CUTRAIN_CHECK(callback != nullptr, "Trainer::add_callback: null callback");
+  callbacks_.push_back(std::move(callback));
+}
+
+}  // namespace cutrain::train
