@@ -15,7 +15,6 @@ std::string cuda_graph_blocker(const nn::Sequential& model, const TrainerOptions
     return "gradient accumulation (accumulate_steps > 1) is not captured yet";
   if (options.communicator != nullptr && options.communicator->size() > 1)
     return "data parallelism (several ranks) is not captured yet";
-  if (options.ema_decay > 0) return "weight averaging (ema_decay > 0) is not captured yet";
   if (!model.device().is_cuda()) return "the model is on the CPU (CUDA graphs are a GPU feature)";
   return {};
 }
@@ -47,7 +46,8 @@ void StepGraph::stage(const data::Batch& b, NativeStream stream) {
 }
 
 const nn::Loss& StepGraph::run(const data::Batch& b, NativeStream stream, nn::Sequential& model,
-                               optim::Optimizer& optimizer, const Work& work) {
+                               optim::Optimizer& optimizer, const Work& work,
+                               const std::function<void()>& count_replay) {
   if (!failure_.empty()) return work(b);  // a capture failed: eager from then on
   if (graph_ && generation_ != model.allocation_generation()) {  // its pointers moved
     graph_.reset();
@@ -84,6 +84,7 @@ const nn::Loss& StepGraph::run(const data::Batch& b, NativeStream stream, nn::Se
   } else {  // what the eager calls count on the host
     model.count_replayed_forward();
     optimizer.add_issued_steps(1);
+    if (count_replay) count_replay();
   }
   graph_->launch(stream);
   ++launches_;

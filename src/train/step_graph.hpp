@@ -19,8 +19,9 @@
 // The last, shorter batch of an epoch runs eagerly (in the same buffers: Sequential's grow
 // only). A batch larger than any before moves the model's buffers (Sequential::
 // allocation_generation): the graph is dropped and captured again after another warm-up.
-// What cannot be captured yet - gradient accumulation, several ranks, weight averaging, the
-// CPU - runs eagerly; cuda_graph_blocker names it.
+// Weight averaging is captured after its first update (a copy) - the warm-up's - as the constant
+// lerp it is from then on. What cannot be captured yet - gradient accumulation, several ranks,
+// the CPU - runs eagerly; cuda_graph_blocker names it.
 
 #include <cstdint>
 #include <functional>
@@ -43,9 +44,11 @@ class StepGraph {
   using Work = std::function<const nn::Loss&(const data::Batch&)>;
 
   /// Runs `work` on the full batch `b`: eagerly while warming up, captured then launched the
-  /// first time, replayed after.
+  /// first time, replayed after. A replay advances the host counts the model's and optimizer's
+  /// calls in `work` advance, then calls `count_replay` for the caller's own.
   const nn::Loss& run(const data::Batch& b, NativeStream stream, nn::Sequential& model,
-                      optim::Optimizer& optimizer, const Work& work);
+                      optim::Optimizer& optimizer, const Work& work,
+                      const std::function<void()>& count_replay = {});
   /// Drops the graph (its buffers are about to be replaced) and starts a new warm-up.
   /// `required`: a failed capture throws (cuda_graph = on); otherwise the run goes on eagerly
   /// and failure() says why.

@@ -139,7 +139,7 @@ struct TrainerOptions {
 };
 
 /// Why the training step of `model` with `options` cannot run as one CUDA graph (the CPU,
-/// gradient accumulation, several ranks, weight averaging), or empty if it can.
+/// gradient accumulation, several ranks), or empty if it can.
 std::string cuda_graph_blocker(const nn::Sequential& model, const TrainerOptions& options);
 
 /// What Trainer::fit did: every epoch's metrics, the best epoch, whether it stopped early or was
