@@ -47,7 +47,7 @@ void StepGraph::stage(const data::Batch& b, NativeStream stream) {
 
 const nn::Loss& StepGraph::run(const data::Batch& b, NativeStream stream, nn::Sequential& model,
                                optim::Optimizer& optimizer, const Work& work,
-                               const std::function<void()>& count_replay) {
+                               std::int64_t* work_count) {
   if (!failure_.empty()) return work(b);  // a capture failed: eager from then on
   if (graph_ && generation_ != model.allocation_generation()) {  // its pointers moved
     graph_.reset();
@@ -64,6 +64,8 @@ const nn::Loss& StepGraph::run(const data::Batch& b, NativeStream stream, nn::Se
   if (!graph_) {
     const std::uint64_t forwards = model.forward_count();
     const std::uint64_t training_forwards = model.training_forward_count();
+    const std::int64_t issued = optimizer.issued_steps();
+    const std::int64_t counted = work_count != nullptr ? *work_count : 0;
     const nn::Loss* loss = nullptr;
     try {
       graph_ = std::make_unique<cutrain::detail::cuda::CapturedGraph>(
@@ -74,7 +76,8 @@ const nn::Loss& StepGraph::run(const data::Batch& b, NativeStream stream, nn::Se
       // what the captured calls counted on the host, then run the batch.
       model.set_forward_count(forwards);
       model.set_training_forward_count(training_forwards);
-      optimizer.add_issued_steps(-1);
+      optimizer.add_issued_steps(issued - optimizer.issued_steps());
+      if (work_count != nullptr) *work_count = counted;
       failure_ = e.what();
       return work(b);
     }
@@ -84,7 +87,7 @@ const nn::Loss& StepGraph::run(const data::Batch& b, NativeStream stream, nn::Se
   } else {  // what the eager calls count on the host
     model.count_replayed_forward();
     optimizer.add_issued_steps(1);
-    if (count_replay) count_replay();
+    if (work_count != nullptr) ++*work_count;
   }
   graph_->launch(stream);
   ++launches_;

@@ -45,10 +45,11 @@ class StepGraph {
 
   /// Runs `work` on the full batch `b`: eagerly while warming up, captured then launched the
   /// first time, replayed after. A replay advances the host counts the model's and optimizer's
-  /// calls in `work` advance, then calls `count_replay` for the caller's own.
+  /// calls in `work` advance, and `work_count` (a count of the caller's that `work` advances by
+  /// one, or null); a discarded capture puts them all back.
   const nn::Loss& run(const data::Batch& b, NativeStream stream, nn::Sequential& model,
                       optim::Optimizer& optimizer, const Work& work,
-                      const std::function<void()>& count_replay = {});
+                      std::int64_t* work_count = nullptr);
   /// Drops the graph (its buffers are about to be replaced) and starts a new warm-up.
   /// `required`: a failed capture throws (cuda_graph = on); otherwise the run goes on eagerly
   /// and failure() says why.

@@ -267,10 +267,8 @@ FitResult Trainer::fit(const data::Dataset& train, const data::Dataset* val) {
       };
       const nn::Loss& batch_loss = graphed && b->rows == options_.batch_size
                                        ? im.graph.run(*b, s, model_, optimizer_, work,
-                                                      [&] {
-                                                        // Note [weight averaging]: its count
-                                                        if (im.average) ++state_.ema_updates;
-                                                      })
+                                                      // Note [weight averaging]: its count
+                                                      im.average ? &state_.ema_updates : nullptr)
                                        : work(*b);
       if (step_ends) ++state_.step;
       ++k;
