@@ -2,12 +2,15 @@
 //
 // bytes_per_step counts the fewest bytes a step must move in fp32 (each array read once, each
 // written array written once): SGD 12 B/param (20 with momentum), AdaGrad 20, RMSProp 20 (+8
-// centered, +8 momentum), Adam/AdamW 28, AMSGrad 36; --clip adds the norm's read of g (+4).
+// centered, +8 momentum), Adam/AdamW 28, AMSGrad 36; --clip adds the norm's read of g (+4);
+// --precision bf16|fp16 the step's write of the 16-bit compute copy (+2: Note [16-bit compute
+// copy], Optimizer::enable_compute_copy).
 // fraction_of_copy = achieved bandwidth over that of a device copy moving the same number of
 // bytes (read + write) measured just before.
 #include <CLI/CLI.hpp>
 
 #include <cmath>
+#include <cstdint>
 #include <cstdio>
 #include <memory>
 #include <string>
@@ -125,6 +128,11 @@ int main(int argc, char** argv) {
   app.add_flag("--graph", graph,
                "CUDA: also time each step replayed from a CUDA graph of 16 steps (the device's "
                "time without launch overhead), as extra rows with launch = graph");
+  std::string precision = "fp32";
+  app.add_option("--precision", precision,
+                 "fp32, or bf16 / fp16: each step also writes the parameters rounded to 16 bits "
+                 "(the compute copy of mixed-precision training, +2 B/param)")
+      ->check(CLI::IsMember({"fp32", "bf16", "fp16"}));
   app.add_flag("--clip", clip,
                "clip by global L2 norm before each step (+4 B/param: one "
                "read of the gradients for the norm)");
@@ -170,6 +178,8 @@ int main(int argc, char** argv) {
         const Variant& v = vs[static_cast<std::size_t>(path / paths)];
         const bool one_call = clip && path % paths == 0;
         auto opt = v.make(params);
+        const Precision p = parse_precision(precision);
+        if (is_half(p)) opt->enable_compute_copy(params, p);
         GradClipper clipper(device, 1.0F);
         const auto step = [&] {
           if (one_call) {
@@ -191,7 +201,9 @@ int main(int argc, char** argv) {
 #endif
         // The fewest bytes the path must move: the fused step reads each gradient once.
         const std::size_t bytes =
-            (2 * v.arrays_read_written + 1 + (clip && !fused ? 1 : 0)) * sizeof(float) * count;
+            ((2 * v.arrays_read_written + 1 + (clip && !fused ? 1 : 0)) * sizeof(float) +
+             (is_half(p) ? sizeof(std::uint16_t) : 0)) *
+            count;
         const double copy_s = bench::copy_seconds(device, bytes / 2, stream.native());
         const char* clip_path = !clip ? "" : (fused ? "fused" : "two-pass");
         auto report = [&](double s, const char* launch) {
@@ -202,9 +214,10 @@ int main(int argc, char** argv) {
                 "{\"bench\":\"optim\",\"optimizer\":\"%s%s\",\"device\":\"%s\",\"n\":%zu,"
                 "\"tensors\":%zu,\"model\":\"%s\",\"launch\":\"%s\",\"seconds_per_step\":%.9g,"
                 "\"bytes_per_step\":%zu,\"gbps\":%.4g,\"copy_gbps\":%.4g,"
-                "\"fraction_of_copy\":%.4f,\"clip_path\":\"%s\"}\n",
+                "\"fraction_of_copy\":%.4f,\"clip_path\":\"%s\",\"precision\":\"%s\"}\n",
                 v.name.c_str(), clip ? "+clip" : "", device.str().c_str(), count, layout->size(),
-                model.c_str(), launch, s, bytes, gbps, copy_gbps, gbps / copy_gbps, clip_path);
+                model.c_str(), launch, s, bytes, gbps, copy_gbps, gbps / copy_gbps, clip_path,
+                precision.c_str());
           } else {
             std::printf("%-21s%5s %12zu %12.2f %10.1f %10.1f %8.1f%%%s%s\n", v.name.c_str(),
                         clip ? "+clip" : "", count, s * 1e6, gbps, copy_gbps,

@@ -121,6 +121,7 @@ if want bench; then
   bench 40 bench_optim "$BIN/bench_optim" --min-seconds 0.05 --optimizer adam --n 268435456
   # --graph: each step also replayed from a CUDA graph, the device's time without launch overhead.
   bench 60 bench_optim_clip "$BIN/bench_optim" --min-seconds 0.05 --clip --graph --optimizer adam
+  bench 40 bench_optim_bf16 "$BIN/bench_optim" --min-seconds 0.05 --optimizer adamw --precision bf16
   # Model-shaped sets: GPT-2-small's 148 tensors and a 1M/20-tensor MLP, clip + Adam.
   for model in gpt2-small mlp-1m; do
     bench 40 bench_optim_models "$BIN/bench_optim" --min-seconds 0.2 --clip --graph --optimizer adam --model $model
