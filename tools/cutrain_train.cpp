@@ -322,6 +322,7 @@ int run(const Config& c, const std::string& command_line) {
         {"device", describe(device)},
         {"precision", c.precision},
         {"loss_scale", c.loss_scale},
+        {"augment", {{"shift", c.augment_shift}, {"flip", c.augment_flip}}},
         {"step_path", fit.step_path},
         {"graph_steps", fit.graph_steps},
         {"skipped_steps", skipped},

@@ -35,7 +35,8 @@ constexpr const char* kMiniBatchOnly[] = {
     "--val-fraction",  "--no-shuffle",      "--drop-last",
     "--metrics",       "--resume",          "--checkpoint-every",
     "--resident-data", "--bucket-mb",       "--target-accuracy",
-    "--find-lr",       "--loss-scale",      "--cuda-graph"};
+    "--find-lr",       "--loss-scale",      "--cuda-graph",
+    "--augment-shift", "--augment-flip"};
 
 // What a learning-rate range test (--find-lr) does not do: train to the end, evaluate, write
 // (nor the schedule's).
@@ -55,7 +56,9 @@ constexpr const char* kTrainingRunOnly[] = {"--epochs",
                                             "--cuda-graph",
                                             "--bucket-mb",
                                             "--val-fraction",
-                                            "--val-csv"};
+                                            "--val-csv",
+                                            "--augment-shift",
+                                            "--augment-flip"};
 
 }  // namespace
 
@@ -206,13 +209,18 @@ void check_flags_apply(const Config& c) {
     for (const char* flag : {"--onnx-softmax", "--onnx-no-prep"})
       if (c.given.count(flag) != 0)
         throw UsageError(std::string(flag) + " shapes the --export-onnx file: give --export-onnx");
+  // --input-shape also says what the augmentation's images are.
+  const bool augmenting = c.augment_shift > 0 || c.augment_flip;
   if (c.model != "cnn")
     for (const char* flag : {"--channels", "--input-shape"})
-      if (c.given.count(flag) != 0)
-        throw UsageError(std::string(flag) + " shapes the convolutional model: give --model cnn");
+      if (c.given.count(flag) != 0 && !(augmenting && std::string_view(flag) == "--input-shape"))
+        throw UsageError(std::string(flag) + " shapes the convolutional model: give --model cnn" +
+                         (std::string_view(flag) == "--input-shape"
+                              ? " (or --augment-shift / --augment-flip, whose images it shapes)"
+                              : ""));
   if (!c.model_from.empty())
     for (const char* flag : {"--model", "--hidden", "--channels", "--input-shape", "--batchnorm"})
-      if (c.given.count(flag) != 0)
+      if (c.given.count(flag) != 0 && !(augmenting && std::string_view(flag) == "--input-shape"))
         throw UsageError(std::string(flag) + " describes a model, but --model-from '" +
                          c.model_from + "' brings its own: give one");
   const bool csv = c.given.count("--train-csv") != 0 || c.given.count("--test-csv") != 0;

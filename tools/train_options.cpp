@@ -88,7 +88,8 @@ void add_options(CLI::App& app, Config& c) {
   app.add_option("--channels", c.channels, "--model cnn: each block's channels, comma-separated")
       ->capture_default_str();
   app.add_option("--input-shape", c.input_shape,
-                 "--model cnn: C,H,W of a sample's features (default 1,28,28 for 784 features)");
+                 "--model cnn, --augment-*: C,H,W of a sample's features (default 1,28,28 for 784 "
+                 "features)");
   app.add_option("--activation", c.activation, "relu|leaky_relu|tanh|sigmoid|gelu|silu")
       ->check(CLI::IsMember({"relu", "leaky_relu", "tanh", "sigmoid", "gelu", "silu"}))
       ->capture_default_str();
@@ -160,6 +161,14 @@ void add_options(CLI::App& app, Config& c) {
                  "0.999): validation, --target-accuracy, the final test and --export-torch use "
                  "the averaged weights")
       ->check(CLI::Range(0.0, 0.999999));
+  app.add_option("--augment-shift", c.augment_shift,
+                 "augment each training batch on its device: translate every image by up to "
+                 "this many pixels each way, zero-filled (torchvision's RandomCrop(H, "
+                 "padding=N)); images of --input-shape (default 1,28,28 for 784 features)")
+      ->check(CLI::NonNegativeNumber);
+  app.add_flag("--augment-flip", c.augment_flip,
+               "augment each training batch on its device: mirror every image left-right with "
+               "probability 1/2 (RandomHorizontalFlip)");
   app.add_option("--batch-size", c.batch_size, "batch size")
       ->check(kPositive)
       ->capture_default_str();
@@ -349,6 +358,18 @@ std::unique_ptr<optim::Optimizer> make_optimizer(const Config& c, const Arena& p
   return opt;
 }
 
+std::vector<std::int64_t> image_shape(const Config& c, std::int64_t features) {
+  std::vector<std::int64_t> shape = c.input_shape.empty()
+                                        ? std::vector<std::int64_t>{1, 28, 28}
+                                        : parse_sizes("--input-shape", c.input_shape);
+  if (shape.size() != 3 || shape[0] * shape[1] * shape[2] != features)
+    throw UsageError(
+        "--input-shape: " +
+        (c.input_shape.empty() ? std::string("the default 1,28,28") : "'" + c.input_shape + "'") +
+        " must be C,H,W with C x H x W = the data's " + std::to_string(features) + " features");
+  return shape;
+}
+
 namespace {
 
 // Note [the default CNN]: cutrain-train --model cnn is the VGG-style net of the Fashion-MNIST
@@ -358,14 +379,7 @@ namespace {
 // (32,64) that is 28x28x1 -> 14x14x32 -> 7x7x64 -> 3136 -> 128 -> 10. Returns the flat width.
 std::int64_t add_conv_blocks(nn::Sequential& model, const Config& c, std::int64_t features,
                              const nn::Activation& act) {
-  std::vector<std::int64_t> shape = c.input_shape.empty()
-                                        ? std::vector<std::int64_t>{1, 28, 28}
-                                        : parse_sizes("--input-shape", c.input_shape);
-  if (shape.size() != 3 || shape[0] * shape[1] * shape[2] != features)
-    throw UsageError(
-        "--input-shape: " +
-        (c.input_shape.empty() ? std::string("the default 1,28,28") : "'" + c.input_shape + "'") +
-        " must be C,H,W with C x H x W = the data's " + std::to_string(features) + " features");
+  std::vector<std::int64_t> shape = image_shape(c, features);
   model.emplace<nn::Unflatten>(1, shape);
   std::int64_t channels = shape[0];
   for (const std::int64_t k : parse_sizes("--channels", c.channels)) {
@@ -478,6 +492,15 @@ train::TrainerOptions trainer_options(const Config& c, const TrainData& d, dist:
   to.communicator = comm;
   to.bucket_bytes = static_cast<std::size_t>(c.bucket_mb * 1024 * 1024);
   to.resident_data = c.resident_data;
+  if (c.augment_shift > 0 || c.augment_flip) {
+    to.augment = {.image = image_shape(c, d.train.features),
+                  .shift = c.augment_shift,
+                  .flip = c.augment_flip};
+    const std::int64_t side = std::min(to.augment.image[1], to.augment.image[2]);
+    if (c.augment_shift >= side)
+      throw UsageError("--augment-shift " + std::to_string(c.augment_shift) +
+                       " must be smaller than the images' " + std::to_string(side) + " pixels");
+  }
   to.cuda_graph = c.cuda_graph == "on"    ? train::TrainerOptions::CudaGraph::kOn
                   : c.cuda_graph == "off" ? train::TrainerOptions::CudaGraph::kOff
                                           : train::TrainerOptions::CudaGraph::kAuto;

@@ -43,10 +43,12 @@ struct Config {
   std::int64_t plateau_patience = 10;  // plateau: epochs without improvement before a cut
   float clip_norm = 0;
   float label_smoothing = 0;
-  std::string class_weights;   // "balanced" or one weight per class, comma-separated
-  float ema = 0;               // weight averaging decay (Note [weight averaging]); 0: off
-  double target_accuracy = 0;  // > 0: evaluate the test set each epoch, report time to reach it
-  double bucket_mb = 0;        // data parallelism: gradient bucket size (0: one all-reduce)
+  std::string class_weights;       // "balanced" or one weight per class, comma-separated
+  float ema = 0;                   // weight averaging decay (Note [weight averaging]); 0: off
+  std::int32_t augment_shift = 0;  // Note [augmentation on the device]: pixels; 0: off
+  bool augment_flip = false;       // and a random horizontal flip
+  double target_accuracy = 0;      // > 0: evaluate the test set each epoch, report time to reach it
+  double bucket_mb = 0;            // data parallelism: gradient bucket size (0: one all-reduce)
   std::int64_t batch_size = 128, epochs = 30, patience = 0, train_subset = 0;
   std::int64_t folds = 0;       // > 1: k-fold cross-validation instead of a training run
   std::int64_t accumulate = 1;  // batches per optimizer step (Note [gradient accumulation])
@@ -108,6 +110,9 @@ void check_flags_apply(const Config& c);
 std::vector<std::int64_t> parse_hidden(const std::string& text);
 // The same for any flag of positive sizes ("--channels", "--input-shape").
 std::vector<std::int64_t> parse_sizes(const char* flag, const std::string& text);
+// A sample's features as an image C,H,W: --input-shape, else 1,28,28; exit 2 unless its size is
+// `features`.
+std::vector<std::int64_t> image_shape(const Config& c, std::int64_t features);
 std::unique_ptr<optim::Optimizer> make_optimizer(const Config& c, const Arena& params);
 // The model, built on `device`: with --model mlp, Linear -> [BatchNorm1d] -> activation ->
 // [Dropout] per hidden size, then Linear(.., outputs); with --model cnn, the convolutional blocks

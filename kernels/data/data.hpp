@@ -4,6 +4,7 @@
 #include <cstdint>
 
 #include "cutrain/stream.hpp"
+#include "kernels/data/augment.cuh"
 
 namespace cutrain::kernels {
 
@@ -12,5 +13,10 @@ namespace cutrain::kernels {
 // `order` holds device-side row indices, each in range (checked by the caller).
 void launch_gather_rows(const void* src, std::int64_t width, const std::int64_t* order,
                         std::int64_t rows, void* dst, NativeStream stream);
+
+// Note [augmentation on the device]: y = x with each of its `rows` rows translated and flipped
+// by its own draw; a.epoch and a.slot are read by the kernel.
+void launch_augment_rows(const rules::AugmentArgs& a, const float* x, std::int64_t rows, float* y,
+                         NativeStream stream);
 
 }  // namespace cutrain::kernels

@@ -16,6 +16,7 @@
 #include "cutrain/error.hpp"
 #include "cutrain/nn/conv.hpp"
 #include "cutrain/nn/layers.hpp"
+#include "src/data/augment.hpp"
 #include "src/nn/backend.hpp"
 #include "src/train/metrics_writer.hpp"
 #include "src/train/progress.hpp"
@@ -132,6 +133,9 @@ FitResult Trainer::fit(const data::Dataset& train, const data::Dataset* val) {
   im.step_norms.zero(device.is_cpu() ? nullptr : s);
   im.record = Buffer(sizeof(Impl::BatchRecord), device);
   im.record.zero(device.is_cpu() ? nullptr : s);
+  const rules::AugmentArgs augment =
+      im.prepare_augment(options_.augment, options_.seed, comm ? comm->rank() : 0, per_epoch,
+                         loader.max_batch_rows(), train.features, device);
   const std::int64_t accumulate = options_.accumulate_steps;
   const TrainState::DataOrder order{.rows = train.rows,
                                     .batch_size = options_.batch_size,
@@ -214,6 +218,7 @@ FitResult Trainer::fit(const data::Dataset& train, const data::Dataset* val) {
     // stream is idle here (the last epoch ended with a read of its records).
     im.stream.synchronize();
     copy_bytes(&im.batch_record()->slot, device, &first, Device::cpu(), sizeof(first));
+    copy_bytes(&im.batch_record()->epoch, device, &epoch, Device::cpu(), sizeof(epoch));
     state_.batch = 0;
     state_.epoch_skipped = 0;
     state_.epoch_losses.clear();
@@ -236,8 +241,13 @@ FitResult Trainer::fit(const data::Dataset& train, const data::Dataset* val) {
         // The batch's loss and the step's norm go to the epoch's records on the device, no
         // host wait (Note [epoch records on the device]).
         Impl::BatchRecord* record = im.batch_record();
+        nn::Matrix x = batch.x;
+        if (augment.epoch != nullptr) {
+          x.data = im.augmented.as<float>();
+          data::detail::augment_rows(device, augment, batch.x.data, batch.rows, x.data, s);
+        }
         const nn::Loss& l =
-            im.compute_loss(model_.forward(batch.x, s), batch, &g, s, &record->loss,
+            im.compute_loss(model_.forward(x, s), batch, &g, s, &record->loss,
                             optimizer_.device_loss_scale());  // Note [dynamic loss scale]
         Arena& grads = model_.gradients();
         if (step_begins && step_ends && !buckets.empty()) {

@@ -13,6 +13,7 @@
 #include "cutrain/nn/loss.hpp"
 #include "cutrain/stream.hpp"
 #include "cutrain/train/trainer.hpp"
+#include "kernels/data/augment.cuh"
 #include "src/train/gradient_accumulator.hpp"
 #include "src/train/inference.hpp"
 #include "src/train/step_graph.hpp"
@@ -42,9 +43,16 @@ struct Trainer::Impl {
     float loss = 0;
     float norm = 0;
     std::int64_t slot = 0;
+    std::int64_t epoch = 0;  // the epoch of the batch at `slot` (Note [augmentation on the device])
   };
   Buffer record;  // one BatchRecord (device)
   BatchRecord* batch_record() { return record.as<BatchRecord>(); }
+  Buffer augmented;  // the training batch after data::Augment, [max batch rows, features]
+  // Note [augmentation on the device]: sizes `augmented` for a fit and says where its draws come
+  // from - the epoch and slot of the batch record; epoch == nullptr when `a` is off.
+  rules::AugmentArgs prepare_augment(const data::Augment& a, std::uint64_t seed, int rank,
+                                     std::int64_t batches_per_epoch, std::int64_t max_rows,
+                                     std::int64_t features, Device device);
   Buffer eval_labels;
   std::unique_ptr<Arena> best_params, best_buffers;
   std::unique_ptr<detail::GradientAccumulator> accumulator;  // Note [gradient accumulation]

@@ -1,6 +1,6 @@
 // The Trainer's construction: its options checked before any training (each refusal names the
 // option and the valid values), and the pieces fit() runs with - the stream, the clipper, the
-// weight average. fit() itself: src/train/trainer.cpp.
+// weight average, the augmentation's buffer. fit() itself: src/train/trainer.cpp.
 #include <cmath>
 #include <filesystem>
 #include <limits>
@@ -51,6 +51,7 @@ Trainer::Trainer(nn::Sequential& model, optim::Optimizer& optimizer, TrainerOpti
   CUTRAIN_CHECK(std::isfinite(options_.clip_norm) && options_.clip_norm >= 0,
                 "Trainer: clip_norm = ", options_.clip_norm,
                 " is invalid; valid: finite and >= 0 (0: no clipping)");
+  data::check_augment(options_.augment, model.input_features());
   CUTRAIN_CHECK(optimizer.device() == model.device(), "Trainer: the optimizer is on ",
                 optimizer.device().str(), " but the model on ", model.device().str());
   impl_->stream = Stream(model.device());
@@ -63,6 +64,24 @@ Trainer::Trainer(nn::Sequential& model, optim::Optimizer& optimizer, TrainerOpti
   // Note [replicas reduce alike]: ranks on different GPU models must clip (and skip) alike.
   impl_->clipper->set_replicated(options_.communicator != nullptr &&
                                  options_.communicator->size() > 1);
+}
+
+rules::AugmentArgs Trainer::Impl::prepare_augment(const data::Augment& a, std::uint64_t seed,
+                                                  int rank, std::int64_t batches_per_epoch,
+                                                  std::int64_t max_rows, std::int64_t features,
+                                                  Device device) {
+  if (!a.enabled()) return {};
+  augmented = Buffer(static_cast<std::size_t>(max_rows * features) * sizeof(float), device);
+  return {.key = data::augment_key(seed, rank),
+          .channels = a.image[0],
+          .height = a.image[1],
+          .width = a.image[2],
+          .shift = a.shift,
+          .flip = a.flip,
+          .batches_per_epoch = batches_per_epoch,
+          .max_rows = max_rows,
+          .epoch = &batch_record()->epoch,
+          .slot = &batch_record()->slot};
 }
 
 Trainer::~Trainer() = default;

@@ -107,6 +107,32 @@ PY
 # --cuda-graph on where no graph can run: exit 2 before training, naming why.
 expect_usage_error "--cuda-graph on: the model is on the CPU" --train-csv "$tmp/cls_train.csv" \
   --test-csv "$tmp/cls_test.csv" --target label --device cpu --cuda-graph on
+# Note [augmentation on the device]: the images' shape is --input-shape's (1,28,28 by default,
+# which 2 CSV features are not); a shift must leave part of the image; full-batch runs refuse it.
+expect_usage_error --augment-shift --augment-shift -1
+expect_usage_error "--input-shape: the default 1,28,28 must be C,H,W with C x H x W = the data's 2" \
+  --train-csv "$tmp/cls_train.csv" --test-csv "$tmp/cls_test.csv" --target label --device cpu \
+  --augment-flip
+expect_usage_error "does not use --augment-flip" --train-csv "$tmp/cls_train.csv" \
+  --test-csv "$tmp/cls_test.csv" --target label --device cpu --optimizer lbfgs --augment-flip
+expect_usage_error "--input-shape shapes the convolutional model" --train-csv "$tmp/cls_train.csv" \
+  --test-csv "$tmp/cls_test.csv" --target label --device cpu --input-shape 1,2,1
+expect_usage_error "--augment-shift 2 must be smaller than the images' 1 pixels" \
+  --train-csv "$tmp/cls_train.csv" --test-csv "$tmp/cls_test.csv" --target label --device cpu \
+  --input-shape 2,1,1 --augment-shift 2
+# Mirroring 1 x 2 "images" swaps the two features: the classes (a ~ k, b ~ -k) are still told
+# apart by |a|, so the run learns; its report says what it drew.
+"$bin" --train-csv "$tmp/cls_train.csv" --test-csv "$tmp/cls_test.csv" --target label \
+  --device cpu --hidden 16 --dropout 0 --epochs 40 --lr 0.03 --input-shape 1,1,2 --augment-flip \
+  --report "$tmp/cls_flip.json" >"$tmp/cls_flip.txt" 2>&1 || fail "--augment-flip: $(tail -2 "$tmp/cls_flip.txt")"
+python3 - "$tmp" <<'PY' || fail "--augment-flip report"
+import json, sys
+d = sys.argv[1]
+plain, flip = (json.load(open(f"{d}/{n}.json")) for n in ("cls", "cls_flip"))
+assert flip["augment"] == {"shift": 0, "flip": True}, flip["augment"]
+assert plain["augment"] == {"shift": 0, "flip": False}, plain["augment"]
+assert flip["test_accuracy"] > 0.95 and flip["test_loss"] != plain["test_loss"], flip
+PY
 # Note [16-bit values in fp32 storage]: bf16 and fp16 runs of the same recipe learn as the fp32
 # run does; fp16 scales its loss unless told not to; the reports say so.
 for p in bf16 fp16; do

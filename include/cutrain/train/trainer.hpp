@@ -22,6 +22,7 @@
 #include <string>
 #include <vector>
 
+#include "cutrain/data/augment.hpp"
 #include "cutrain/data/dataset.hpp"
 #include "cutrain/dist/communicator.hpp"
 #include "cutrain/nn/sequential.hpp"
@@ -129,6 +130,10 @@ struct TrainerOptions {
   /// resident, Note [resident datasets]); the same batches as streaming, so the same result bit
   /// for bit. Evaluation still streams.
   bool resident_data = false;
+  /// Random translation and flip of every training batch on its device (data::Augment, Note
+  /// [augmentation on the device]); evaluation sees the data unchanged. Each row's draw depends
+  /// on (seed, rank, epoch, batch, row) only, so a resume continues with the same images.
+  data::Augment augment;
   /// Note [the step as one CUDA graph] (src/train/step_graph.hpp): the training step of every
   /// full batch replayed from one captured CUDA graph after a short eager warm-up - the same
   /// bits as eager steps, one launch instead of about twenty. kAuto: on a GPU whenever the

@@ -1,0 +1,31 @@
+#pragma once
+// Data augmentation of training batches on their device (Note [augmentation on the device],
+// kernels/data/augment.cuh): random translation by up to `shift` pixels with zero fill
+// (torchvision's RandomCrop(size, padding=shift)) and a random horizontal flip
+// (RandomHorizontalFlip()), each row drawn on its own from (seed, rank, epoch, batch, row), so a
+// run is reproducible, a resume replays the same images and either backend gives the same bits.
+// Training batches only: evaluation sees the data as it is.
+
+#include <cstdint>
+
+#include "cutrain/arena.hpp"
+
+namespace cutrain::data {
+
+/// What a Trainer does to each training batch before its forward pass (TrainerOptions::augment).
+struct Augment {
+  /// One sample's features as an image {C, H, W} (NCHW rows, Note [layer shapes]); required
+  /// when augmenting, and its size must be the data's feature count.
+  Shape image;
+  std::int32_t shift = 0;  ///< translate by up to this many pixels each way, 0 <= shift < H, W
+  bool flip = false;       ///< mirror left-right with probability 1/2
+  bool enabled() const { return shift > 0 || flip; }  ///< whether anything is drawn
+};
+
+/// Throws cutrain::Error, naming the value, unless `a` fits rows of `features` values.
+void check_augment(const Augment& a, std::int64_t features);
+
+/// The key of a fit's draws: from the seed and the data-parallel rank (each rank's rows differ).
+std::uint64_t augment_key(std::uint64_t seed, int rank);
+
+}  // namespace cutrain::data

@@ -1,0 +1,59 @@
+// Note [augmentation on the device] (kernels/data/augment.cuh): option checks and dispatch.
+#include "src/data/augment.hpp"
+
+#include "cutrain/data/augment.hpp"
+#include "cutrain/error.hpp"
+#include "src/cpu/parallel.hpp"
+#include "src/cuda/dispatch.hpp"
+#include "src/cuda/runtime.hpp"
+#if CUTRAIN_WITH_CUDA
+#include "kernels/data/data.hpp"
+#endif
+
+namespace cutrain::data {
+
+void check_augment(const Augment& a, std::int64_t features) {
+  if (!a.enabled()) return;
+  CUTRAIN_CHECK(a.image.size() == 3, "augmentation: the image shape ", shape_str(a.image),
+                " must be {C, H, W}");
+  for (const std::int64_t d : a.image)
+    CUTRAIN_CHECK(d > 0, "augmentation: the image shape ", shape_str(a.image),
+                  " must have positive sizes");
+  CUTRAIN_CHECK(numel(a.image) == features, "augmentation: the image shape ", shape_str(a.image),
+                " holds ", numel(a.image), " values but a sample has ", features, " features");
+  CUTRAIN_CHECK(a.shift >= 0 && a.shift < a.image[1] && a.shift < a.image[2],
+                "augmentation: shift = ", a.shift, " is invalid for ", a.image[1], "x", a.image[2],
+                " images; valid: 0 <= shift < height and width");
+}
+
+std::uint64_t augment_key(std::uint64_t seed, int rank) {
+  // Its own stream, apart from initialization's and dropout's (which mix the seed with tensor and
+  // layer indices the same way): the tag is "augment" in ASCII.
+  constexpr std::uint64_t kTag = 0x61756720'6D656E74ULL;
+  return rules::mix64(seed ^ kTag ^ (0x9E3779B97F4A7C15ULL * static_cast<std::uint64_t>(rank + 1)));
+}
+
+namespace detail {
+
+void augment_rows(Device device, const rules::AugmentArgs& a, const float* x, std::int64_t rows,
+                  float* y, [[maybe_unused]] NativeStream stream) {
+  if (rows == 0) return;
+  const std::int64_t features = a.channels * a.height * a.width;
+  if (device.is_cpu()) {
+    const std::int64_t epoch = *a.epoch;
+    const std::int64_t slot = *a.slot;
+    cpu::parallel_rows(static_cast<std::size_t>(rows), [&](std::size_t r) {
+      const auto row = static_cast<std::int64_t>(r);
+      const rules::AugmentDraw d = rules::augment_draw(a, epoch, slot, row);
+      const float* in = x + row * features;
+      float* out = y + row * features;
+      for (std::int64_t e = 0; e < features; ++e) out[e] = rules::augment_value(a, d, in, e);
+    });
+  } else {
+    CUTRAIN_ON_CUDA(cutrain::detail::cuda::DeviceGuard guard(device.ordinal());
+                    kernels::launch_augment_rows(a, x, rows, y, stream));
+  }
+}
+
+}  // namespace detail
+}  // namespace cutrain::data
