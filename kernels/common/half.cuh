@@ -131,6 +131,23 @@ CUTRAIN_HD float round_half(Half kind, float x) {
   return bits_float(nan ? 0x7FFFE000U : (sign | magnitude));
 }
 
+// to_half(kind, x) with nearest-even, branch-free (selects only) for loops that must vectorize
+// (the CPU's compute-copy store): round_half's value, whose float bits hold the 16-bit pattern -
+// bf16 its high half; fp16 the exponent rebased (normal), or the value in units of 2^-24, an
+// exact integer below 1024 (subnormal). Half.RoundHalfIsTheRoundTripForEveryFloat checks it
+// against to_half for every float.
+CUTRAIN_HD std::uint16_t to_half_nearest(Half kind, float x) {
+  const std::uint32_t b = float_bits(round_half(kind, x));
+  if (kind == Half::kBf16) return static_cast<std::uint16_t>(b >> 16);
+  const std::uint32_t a = b & 0x7FFFFFFFU;
+  const std::uint32_t sign = (b >> 16) & 0x8000U;
+  const auto subnormal = static_cast<std::uint32_t>(bits_float(a) * 16777216.0F);  // x 2^24
+  const std::uint32_t magnitude = a == 0x7F800000U   ? 0x7C00U
+                                  : a >= 0x38800000U ? (a - 0x38000000U) >> 13
+                                                     : subnormal;
+  return static_cast<std::uint16_t>(a > 0x7F800000U ? 0x7FFFU : sign | magnitude);
+}
+
 // Note [16-bit rounding]: the random bits of element `index` at applied step `step` -
 // splitmix64's finalizer over a Weyl sequence in the three counters, so neighbouring elements and
 // steps get independent-looking bits.

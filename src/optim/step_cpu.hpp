@@ -49,20 +49,39 @@ void optimizer_step_range(const kernels::StepArgs<Rule>& a, const typename Rule:
 
 // Note [16-bit compute copy]: the updated parameters rounded to 16 bits - the GPU kernel's store,
 // element for element (the same rule and the same stochastic bits), in a loop of its own so the
-// update loop stays straight-line.
+// update loop stays straight-line. The format and the rounding mode are template constants, so
+// their selects fold away, and nearest-even stores through the branch-free to_half_nearest: g++
+// vectorizes the loop (to_half with a run-time `kind` kept it scalar).
+template <rules::Half Kind, bool Stochastic>
+void write_compute_copy_as(std::uint16_t* __restrict__ out, const float* __restrict__ params,
+                           std::uint64_t seed, std::uint64_t t, std::size_t begin,
+                           std::size_t end) {
+  const auto first = static_cast<std::ptrdiff_t>(begin);
+  const auto last = static_cast<std::ptrdiff_t>(end);
+#pragma omp parallel for simd schedule(static) if (end - begin >= kParallelThreshold) \
+    firstprivate(out, params, seed, t)
+  for (std::ptrdiff_t i = first; i < last; ++i) {
+    const std::uint32_t random =
+        Stochastic ? rules::rounding_bits(seed, t, static_cast<std::uint64_t>(i)) : 0U;
+    out[i] = Stochastic ? rules::to_half(Kind, params[i], true, random)
+                        : rules::to_half_nearest(Kind, params[i]);
+  }
+}
+
 template <class Rule>
 void write_compute_copy(const kernels::StepArgs<Rule>& a, std::size_t begin, std::size_t end,
                         int t) {
-  const auto first = static_cast<std::ptrdiff_t>(begin);
-  const auto last = static_cast<std::ptrdiff_t>(end);
   const auto c = a.copy;
-  const float* params = a.params;
-#pragma omp parallel for schedule(static) if (end - begin >= kParallelThreshold)
-  for (std::ptrdiff_t i = first; i < last; ++i) {
-    const auto index = static_cast<std::uint64_t>(i);
-    c.data[i] = rules::to_half(
-        c.kind, params[i], c.stochastic,
-        c.stochastic ? rules::rounding_bits(c.seed, static_cast<std::uint64_t>(t), index) : 0U);
+  const auto step = static_cast<std::uint64_t>(t);
+  using H = rules::Half;
+  if (c.kind == H::kBf16) {
+    c.stochastic
+        ? write_compute_copy_as<H::kBf16, true>(c.data, a.params, c.seed, step, begin, end)
+        : write_compute_copy_as<H::kBf16, false>(c.data, a.params, c.seed, step, begin, end);
+  } else {
+    c.stochastic
+        ? write_compute_copy_as<H::kFp16, true>(c.data, a.params, c.seed, step, begin, end)
+        : write_compute_copy_as<H::kFp16, false>(c.data, a.params, c.seed, step, begin, end);
   }
 }
 

@@ -77,7 +77,8 @@ TEST(Half, EverySixteenBitPatternWidensAsCudaDoes) {
 }
 #endif
 
-// The branch-free bf16 round trip the model's rounding passes use is the rule's, for every float.
+// The branch-free round trip the model's rounding passes use, and the branch-free nearest-even
+// store of the CPU's compute copy, are the rule's, for every float.
 TEST(Half, RoundHalfIsTheRoundTripForEveryFloat) {
   std::uint64_t wrong = 0, first = 0;
 #pragma omp parallel for schedule(static) reduction(+ : wrong)
@@ -85,7 +86,9 @@ TEST(Half, RoundHalfIsTheRoundTripForEveryFloat) {
     const auto u = static_cast<std::uint32_t>(static_cast<std::uint64_t>(k) * kStride);
     const float x = bits_float(u);
     if (float_bits(round_half(Half::kBf16, x)) != float_bits(from_bf16(to_bf16(x))) ||
-        float_bits(round_half(Half::kFp16, x)) != float_bits(from_fp16(to_fp16(x)))) {
+        float_bits(round_half(Half::kFp16, x)) != float_bits(from_fp16(to_fp16(x))) ||
+        to_half_nearest(Half::kBf16, x) != to_bf16(x) ||
+        to_half_nearest(Half::kFp16, x) != to_fp16(x)) {
       ++wrong;
       first = u;
     }
