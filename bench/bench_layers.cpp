@@ -28,8 +28,10 @@ int main(int argc, char** argv) {
   app.add_option("--device", device_name, "cpu, cuda, cuda:N or auto");
   std::string precision_name = "fp32";
   app.add_option("--precision", precision_name,
-                 "fp32, or tf32: the layers and the bare GEMMs on TF32 tensor cores (CUDA)")
-      ->check(CLI::IsMember({"fp32", "tf32"}));
+                 "fp32; tf32: the layers and the bare GEMMs on TF32 tensor cores (CUDA); bf16 / "
+                 "fp16: the model in 16 bits (its rounding passes included), the GEMMs on 16-bit "
+                 "operands (CUDA: 16-bit tensor cores)")
+      ->check(CLI::IsMember({"fp32", "tf32", "bf16", "fp16"}));
   app.add_option("--batch", batch, "batch size");
   app.add_option("--min-seconds", min_seconds, "timed seconds per measurement");
   app.add_flag("--json", json, "one JSON object per line per measurement");
@@ -39,9 +41,9 @@ int main(int argc, char** argv) {
     require_usable(device);
     Stream stream(device);
     const Precision precision = parse_precision(precision_name);
-    CUTRAIN_CHECK(precision == Precision::kFp32 || device.is_cuda(),
+    CUTRAIN_CHECK(precision != Precision::kTf32 || device.is_cuda(),
                   "--precision tf32 needs a CUDA device");
-    const bench::GemmExec gemm_exec(device, stream.native(), precision == Precision::kTf32);
+    const bench::GemmExec gemm_exec(device, stream.native(), precision);
     const nn::backend::Exec& exec = gemm_exec.get();
     if (!json)
       std::printf("# %s, batch %lld\n%-18s %10s %10s %10s %9s\n", describe(device).c_str(),
@@ -94,7 +96,7 @@ int main(int argc, char** argv) {
       const double flops = 6.0 * static_cast<double>(batch * in * out);
       const std::string label = std::to_string(in) + "x" + std::to_string(out) +
                                 (device.is_cuda() ? (fused ? " fused" : " 2-pass") : "") +
-                                (precision == Precision::kTf32 ? " tf32" : "");
+                                (precision == Precision::kFp32 ? "" : " " + precision_name);
       if (json) {
         std::printf(
             "{\"bench\":\"layers\",\"layer\":\"linear\",\"device\":\"%s\",\"batch\":%lld,"

@@ -129,6 +129,26 @@ def summary(rows, machine):
         if True:
             add(f"Linear 784x1024 forward + backward, batch {r['batch']}",
                 fmt_s(r["seconds_per_step"]), "-", "-", f"{pct(r['fraction_of_gemm'])} of its GEMMs")
+    # Note [16-bit values in fp32 storage]: the 4096 x 4096 Linear in each precision, against
+    # PyTorch's (autocast for bf16 / fp16) and against cutrain's fp32, same run.
+    torch_linear = {(t["in"], t["out"], t["batch"], t.get("precision", "fp32")): t for t in rows
+                    if t.get("bench") == "torch_layers"}
+    big = {}
+    for r in rows:
+        if (r.get("bench") == "layers" and r.get("layer", "linear") == "linear"
+                and (r["in"], r["out"]) == (4096, 4096)):
+            key = (r.get("precision", "fp32"), r["batch"])
+            if key not in big or r.get("bias_epilogue"):  # the fused path where there is one
+                big[key] = r
+    for (precision, batch), r in sorted(big.items(), key=lambda kv: (kv[0][1], kv[0][0])):
+        t = torch_linear.get((4096, 4096, batch, precision))
+        fp32 = big.get(("fp32", batch))
+        add(f"Linear 4096x4096 forward + backward, batch {batch} ({precision})",
+            fmt_s(r["seconds_per_step"]),
+            f"PyTorch {t['torch']}: {fmt_s(t['seconds_per_step'])}" if t else "-",
+            f"{t['seconds_per_step'] / r['seconds_per_step']:.2f}x" if t else "-",
+            f"{fp32['seconds_per_step'] / r['seconds_per_step']:.1f}x cutrain fp32"
+            if fp32 and precision != "fp32" else f"{r['tflops']:.1f} TFLOP/s")
     # Note [TF32 switch]: each precision against the peer run in the same one.
     torch_conv = {(t["shape"], t.get("precision", "fp32")): t for t in rows
                   if t.get("bench") == "conv" and t.get("impl") == "torch"}

@@ -136,6 +136,13 @@ if want bench; then
   # Note [TF32 switch]: the same layers on TF32 tensor cores.
   bench 60 bench_layers_tf32 "$BIN/bench_layers" --min-seconds 0.05 --precision tf32
   bench 60 bench_conv_tf32 "$BIN/bench_conv" --min-seconds 0.05 --precision tf32
+  # Note [16-bit values in fp32 storage]: the 4096 x 4096 Linear at batch 4096 in fp32, tf32 and
+  # bf16 (issue 23's targets: bf16 >= 8x fp32, tf32 >= 4x; PyTorch autocast below), and the
+  # CNN's convolutions in bf16.
+  for p in fp32 tf32 bf16; do
+    bench 60 bench_layers_4096 "$BIN/bench_layers" --min-seconds 0.05 --batch 4096 --precision $p
+  done
+  bench 60 bench_conv_bf16 "$BIN/bench_conv" --min-seconds 0.05 --precision bf16
   export LD_LIBRARY_PATH="$SAVED_LD_LIBRARY_PATH"
   capped 60 python3 bench/torch/conv.py --min-seconds 0.05 >"$OUT_DIR/conv_torch.jsonl" \
     2>"$OUT_DIR/conv_torch.err"
@@ -143,6 +150,14 @@ if want bench; then
   capped 60 python3 bench/torch/conv.py --min-seconds 0.05 --precision tf32 \
     >>"$OUT_DIR/conv_torch.jsonl" 2>>"$OUT_DIR/conv_torch.err"
   note "- conv.py --precision tf32 (PyTorch Conv2d, cuDNN TF32): rc $?"
+  capped 60 python3 bench/torch/conv.py --min-seconds 0.05 --precision bf16 \
+    >>"$OUT_DIR/conv_torch.jsonl" 2>>"$OUT_DIR/conv_torch.err"
+  note "- conv.py --precision bf16 (PyTorch Conv2d under autocast): rc $?"
+  for p in fp32 tf32 bf16; do
+    capped 60 python3 bench/torch/linear.py --min-seconds 0.05 --batch 4096 --precision $p \
+      >>"$OUT_DIR/linear_torch.jsonl" 2>>"$OUT_DIR/linear_torch.err"
+    note "- linear.py --batch 4096 --precision $p (PyTorch Linear): rc $?"
+  done
   [ -d "$DEPS_LIB" ] && export LD_LIBRARY_PATH="$DEPS_LIB:$DEPS_LIB/openblas-openmp:$SAVED_LD_LIBRARY_PATH"
   bench 40 bench_init "$BIN/bench_init" --min-seconds 0.05
   bench 60 bench_step "$BIN/bench_step" --min-seconds 0.1

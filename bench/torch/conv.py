@@ -2,8 +2,8 @@
 """The PyTorch peer of bench_conv: Conv2d (3x3, padding 1) forward + backward, input gradient
 included, at the default CNN's shapes and the large one, in TFLOP/s (FLOPs = 6 B H W Co C 9).
 On a GPU cuDNN picks its algorithms (cudnn.benchmark=True), strict fp32 (TF32 off) unless
---precision tf32 (bench_conv's peer for the same flag); on the CPU oneDNN/native kernels with all
-threads. One JSON line per shape."""
+--precision tf32, or under torch.autocast with --precision bf16 / fp16 (bench_conv's peers for
+the same flags); on the CPU oneDNN/native kernels with all threads. One JSON line per shape."""
 import argparse
 import json
 import os
@@ -22,7 +22,7 @@ def main():
     ap.add_argument("--batch", type=int, default=128)
     ap.add_argument("--min-seconds", type=float, default=0.2)
     ap.add_argument("--small", action="store_true", help="only the first shape (smoke tests)")
-    ap.add_argument("--precision", choices=["fp32", "tf32"], default="fp32")
+    ap.add_argument("--precision", choices=["fp32", "tf32", "bf16", "fp16"], default="fp32")
     a = ap.parse_args()
     dev = torch.device(a.device)
     cuda = dev.type == "cuda"
@@ -32,16 +32,19 @@ def main():
     sync = torch.cuda.synchronize if cuda else (lambda: None)
     if not cuda:  # every core, as cutrain's OpenMP loops and OpenBLAS use (torch may pick 1)
         torch.set_num_threads(os.cpu_count() or 1)
+    dtype = {"bf16": torch.bfloat16, "fp16": torch.float16}.get(a.precision)
     for name, mult, c, co, hw in SHAPES[:1] if a.small else SHAPES:
         batch = a.batch * mult
         conv = torch.nn.Conv2d(c, co, 3, padding=1).to(dev)
         x = torch.randn(batch, c, hw, hw, device=dev, requires_grad=True)
-        dy = torch.randn(batch, co, hw, hw, device=dev)
+        dy = torch.randn(batch, co, hw, hw, device=dev, dtype=dtype or torch.float32)
 
         def step():
             x.grad = None
             conv.zero_grad(set_to_none=True)
-            conv(x).backward(dy)
+            with torch.autocast(dev.type, dtype=dtype, enabled=dtype is not None):
+                y = conv(x)
+            y.backward(dy)
         for _ in range(3):
             step()
         sync()
