@@ -4,10 +4,11 @@
 // launching every kernel ("eager"), and on CUDA the same steps replayed from a CUDA graph, which
 // costs the device's time alone. fraction_of_graph = graph time / eager time is the share of an
 // eager step the device needs: near 1, launches hide behind the GPU's work; well below 1, the
-// host's launches set the pace, and capturing the whole training step (docs/ARCHITECTURE.md,
-// "Not built yet") would buy 1 / fraction. Also the host's time to issue a step, and the step's
-// GEMM rate (3 GEMMs per Linear: forward, dx, dW).
-//   bench_step [--device cuda] [--batch 128] [--json]
+// host's launches set the pace, and the Trainer's graphed step (Note [the step as one CUDA
+// graph]) buys 1 / fraction. Also the host's time to issue a step, and the step's GEMM rate
+// (3 GEMMs per Linear: forward, dx, dW). --precision runs the step in that precision (fp16 with
+// dynamic loss scaling, as cutrain-train does).
+//   bench_step [--device cuda] [--batch 128] [--precision bf16] [--json]
 #include <CLI/CLI.hpp>
 
 #include <chrono>
@@ -49,6 +50,10 @@ int main(int argc, char** argv) {
   app.add_option("--clip-norm", clip, "max global norm (0: no clipping)")
       ->check(CLI::NonNegativeNumber);
   app.add_option("--min-seconds", min_seconds, "timed seconds per measurement");
+  std::string precision_name = "fp32";
+  app.add_option("--precision", precision_name,
+                 "fp32, tf32 (CUDA), bf16 or fp16 (with dynamic loss scaling)")
+      ->check(CLI::IsMember({"fp32", "tf32", "bf16", "fp16"}));
   app.add_flag("--json", json, "one JSON object per line per measurement");
   CLI11_PARSE(app, argc, argv);
   try {
@@ -66,8 +71,11 @@ int main(int argc, char** argv) {
     }
     model.emplace<nn::Linear>(256, 10);
     model.build(device, 1);
+    const Precision precision = parse_precision(precision_name);
+    model.set_precision(precision);
     optim::AdamW opt(model.parameters(), {.lr = 1e-3F, .weight_decay = 1e-4F});
     opt.set_group(nn::kNoDecayGroup, {.lr_scale = 1.0F, .weight_decay = 0.0F});
+    if (precision == Precision::kFp16) opt.enable_loss_scaling();
     GradClipper clipper(device, clip > 0 ? clip : std::numeric_limits<float>::infinity());
     nn::SoftmaxCrossEntropy loss;
 
@@ -88,7 +96,7 @@ int main(int argc, char** argv) {
 
     // As Trainer::fit issues a step (no host wait anywhere in it).
     auto step = [&] {
-      loss.compute(model.forward(x, s), labels, &g, s);
+      loss.compute(model.forward(x, s), labels, &g, s, nullptr, opt.device_loss_scale());
       model.backward(g, s);
       opt.step(model.parameters(), model.gradients(), clipper, s);
     };
@@ -115,13 +123,14 @@ int main(int argc, char** argv) {
       std::printf(
           "{\"bench\":\"step\",\"device\":\"%s\",\"model\":\"mlp-784-512-256-10\",\"batch\":%lld,"
           "\"clip_norm\":%g,\"seconds_per_step\":%.9g,\"issue_seconds_per_step\":%.9g,"
-          "\"graph_seconds_per_step\":%s,\"fraction_of_graph\":%s,\"gemm_tflops\":%.6g}\n",
+          "\"graph_seconds_per_step\":%s,\"fraction_of_graph\":%s,\"gemm_tflops\":%.6g,"
+          "\"precision\":\"%s\"}\n",
           device.str().c_str(), static_cast<long long>(batch), static_cast<double>(clip), eager,
           issue, number_or_null(graph).c_str(), number_or_null(graph / eager).c_str(),
-          flop / eager * 1e-12);
+          flop / eager * 1e-12, precision_name.c_str());
     } else {
-      std::printf("# %s, MLP 784-512-256-10, batch %lld, clip %g\n", describe(device).c_str(),
-                  static_cast<long long>(batch), static_cast<double>(clip));
+      std::printf("# %s, MLP 784-512-256-10, batch %lld, clip %g, %s\n", describe(device).c_str(),
+                  static_cast<long long>(batch), static_cast<double>(clip), precision_name.c_str());
       std::printf("eager   %9.1f us/step  (host issue %.1f us/step, %.2f TFLOP/s of GEMM)\n",
                   eager * 1e6, issue * 1e6, flop / eager * 1e-12);
       if (graph > 0)

@@ -164,7 +164,8 @@ def summary(rows, machine):
                 f"{pct(r['fraction_of_gemm'])} of its GEMMs")
     for r in rows:
         if r.get("bench") == "step" and r.get("graph_seconds_per_step"):
-            add(f"training step, {r['model']}, batch {r['batch']}: eager vs its CUDA graph",
+            tag = "" if r.get("precision", "fp32") == "fp32" else f" ({r['precision']})"
+            add(f"training step, {r['model']}, batch {r['batch']}{tag}: eager vs its CUDA graph",
                 fmt_s(r["seconds_per_step"]), f"graph replay: {fmt_s(r['graph_seconds_per_step'])}",
                 "-", f"{pct(r['fraction_of_graph'])} of the step is device time")
     print(f"\n**{machine}**")

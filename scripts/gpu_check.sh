@@ -162,6 +162,8 @@ if want bench; then
   bench 40 bench_init "$BIN/bench_init" --min-seconds 0.05
   bench 60 bench_step "$BIN/bench_step" --min-seconds 0.1
   bench 40 bench_step "$BIN/bench_step" --min-seconds 0.1 --clip-norm 1
+  bench 40 bench_step "$BIN/bench_step" --min-seconds 0.1 --batch 1024
+  bench 40 bench_step "$BIN/bench_step" --min-seconds 0.1 --precision bf16
   bench 60 bench_loader "$BIN/bench_loader"
   bench 60 bench_loader "$BIN/bench_loader" --batch 1024
 fi
