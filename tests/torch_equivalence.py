@@ -378,6 +378,32 @@ def main():
             print("FAILED: the rebuilt model is not the one cutrain trained")
             return 1
 
+        # Note [16-bit exports]: the same model exported in bf16 (--model-from the checkpoint,
+        # no training) holds what torch's .to(torch.bfloat16) makes of the F32 weights and
+        # statistics, tensor for tensor; cutrain-train --model-from reads it back and predicts as
+        # PyTorch does with those values.
+        half = os.path.join(tmp, "bn_gelu_bf16.safetensors")
+        half_predictions = os.path.join(tmp, "bn_gelu_bf16.csv")
+        subprocess.run([BINARY, "--data", DATA, "--device", "cpu", "--model-from", checkpoint,
+                        "--epochs", "0", "--export-torch", half, "--export-dtype", "bf16"],
+                       check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        subprocess.run([BINARY, "--data", DATA, "--device", "cpu", "--model-from", half,
+                        "--epochs", "0", "--predictions", half_predictions],
+                       check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        full, halved = cutrain_torch.read_tensors(exported), cutrain_torch.read_tensors(half)
+        differ = [n for n, t in full.items()
+                  if halved[n].dtype != torch.bfloat16 or not torch.equal(halved[n], t.to(torch.bfloat16))]
+        with torch.no_grad():
+            probs16 = torch.softmax(cutrain_torch.build_model(half)(torch.from_numpy(test_x)), 1).numpy()
+        ours16 = np.loadtxt(half_predictions, delimiter=",", skiprows=1)
+        worst16 = float(np.max(np.abs(probs16 - ours16[:, 1:])))
+        print(f"--export-dtype bf16: {len(full)} tensors as torch rounds them ({len(differ)} differ), "
+              f"predictions within {worst16:.3g} of PyTorch's on the bf16 weights, "
+              f"{os.path.getsize(half) / os.path.getsize(exported):.2f} of the F32 file")
+        if differ or worst16 > 5e-6 or os.path.getsize(half) > 0.6 * os.path.getsize(exported):
+            print(f"FAILED: the bf16 export is not torch's bf16 model (differ: {differ})")
+            return 1
+
         # And the other way: a torch.nn.Sequential trained in PyTorch, written by
         # cutrain_torch.save_model, rebuilt by cutrain-train --model-from (train::load_model),
         # predicts the test images as PyTorch does (eval mode: BatchNorm's running statistics).

@@ -29,8 +29,9 @@ _STEPPED = ("Adagrad", "RMSprop", "Adam", "AdamW")
 
 
 def read_tensors(path, with_metadata=False, integers=False):
-    """The F32 tensors of a safetensors file as {name: torch.Tensor} (and its metadata); with
-    integers=True the I64 ones too (BatchNorm's num_batches_tracked)."""
+    """The float tensors of a safetensors file - F32, and BF16 / F16 (a 16-bit export,
+    --export-dtype bf16) as torch.bfloat16 / float16 tensors - as {name: torch.Tensor} (and its
+    metadata); with integers=True the I64 ones too (BatchNorm's num_batches_tracked)."""
     with open(path, "rb") as f:
         raw = f.read()
     (n,) = struct.unpack("<Q", raw[:8])
@@ -38,12 +39,15 @@ def read_tensors(path, with_metadata=False, integers=False):
     meta = header.pop("__metadata__", {})
     out = {}
     for name, info in header.items():
-        dtype = {"F32": "<f4", "I64": "<i8" if integers else None}.get(info["dtype"])
+        kind = info["dtype"]
+        dtype = {"F32": "<f4", "F16": "<f2", "BF16": "<i2",
+                 "I64": "<i8" if integers else None}.get(kind)
         if dtype is None:
             continue
         b, e = info["data_offsets"]
         a = np.frombuffer(raw[8 + n + b:8 + n + e], dtype=dtype).reshape(info["shape"])
-        out[name] = torch.from_numpy(a.copy())
+        t = torch.from_numpy(a.copy())
+        out[name] = t.view(torch.bfloat16) if kind == "BF16" else t  # numpy has no bfloat16
     return (out, meta) if with_metadata else out
 
 

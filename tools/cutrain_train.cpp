@@ -274,7 +274,8 @@ int run(const Config& c, const std::string& command_line) {
         d.outputs, d.regression, d.target_names,
         d.train.class_names);  // names of text labels only
   if (!c.export_torch.empty() && rank == 0)
-    train::export_torch(c.export_torch, model, {{train::kDataSpecKey, d.spec.to_json()}});
+    train::export_torch(c.export_torch, model, {{train::kDataSpecKey, d.spec.to_json()}},
+                        tools::export_dtype(c));
   if (!c.export_torch_optimizer.empty() && rank == 0)
     train::export_torch_optimizer(c.export_torch_optimizer, model, *opt);
   if (!c.export_onnx.empty() && rank == 0)

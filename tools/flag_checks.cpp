@@ -205,6 +205,8 @@ void check_flags_apply(const Config& c) {
   auto join = [](const std::string& a, const std::string& b) {
     return a.empty() || b.empty() ? a + b : a + ", " + b;
   };
+  if (c.export_torch.empty() && c.given.count("--export-dtype") != 0)
+    throw UsageError("--export-dtype shapes the --export-torch file: give --export-torch");
   if (c.export_onnx.empty())
     for (const char* flag : {"--onnx-softmax", "--onnx-no-prep"})
       if (c.given.count(flag) != 0)

@@ -83,7 +83,8 @@ int run_full_batch(const Config& c, nn::Sequential& model, const TrainData& d, D
   state.epoch = c.epochs;
   const std::map<std::string, std::string> spec = {{train::kDataSpecKey, d.spec.to_json()}};
   if (!c.save.empty()) train::save_checkpoint(c.save, model, nullptr, state, spec);
-  if (!c.export_torch.empty()) train::export_torch(c.export_torch, model, spec);
+  if (!c.export_torch.empty())
+    train::export_torch(c.export_torch, model, spec, tools::export_dtype(c));
   if (!c.export_onnx.empty())
     train::export_onnx(c.export_onnx, model, onnx_options(c, d.spec, d.class_names));
   if (!c.predictions.empty())

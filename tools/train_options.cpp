@@ -247,6 +247,12 @@ void add_options(CLI::App& app, Config& c) {
                  "print what a model file (an export or a checkpoint) holds - its layers, the "
                  "data preparation and classes it expects, how far it was trained - and exit");
   app.add_option("--export-torch", c.export_torch, "write torch.nn.Sequential-named weights");
+  app.add_option("--export-dtype", c.export_dtype,
+                 "--export-torch's weights as fp32, or bf16 (rounded to nearest even: what "
+                 "model.to(torch.bfloat16) holds, half the file; --model-from and --init-from "
+                 "read it back)")
+      ->check(CLI::IsMember({"fp32", "bf16"}))
+      ->capture_default_str();
   app.add_option("--init-optimizer-from", c.init_optimizer_from,
                  "initial optimizer state from torch.optim (tools/cutrain_torch.py "
                  "save_optimizer_state; same optimizer and configuration), with --init-from to "
@@ -356,6 +362,10 @@ std::unique_ptr<optim::Optimizer> make_optimizer(const Config& c, const Arena& p
   std::unique_ptr<optim::Optimizer> opt = make_rule(c, params);
   if (c.loss_scale == "dynamic") opt->enable_loss_scaling();  // GradScaler's defaults
   return opt;
+}
+
+io::DType export_dtype(const Config& c) {
+  return c.export_dtype == "bf16" ? io::DType::kBf16 : io::DType::kF32;
 }
 
 std::vector<std::int64_t> image_shape(const Config& c, std::int64_t features) {

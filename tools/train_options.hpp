@@ -75,6 +75,7 @@ struct Config {
   std::string describe;    // print what a model file holds and exit
   // Note [torch optimizer state]: torch.optim state in and out (tools/cutrain_torch.py)
   std::string init_optimizer_from, export_torch_optimizer;
+  std::string export_dtype = "fp32";  // --export-torch's (Note [16-bit exports])
   // ONNX export (include/cutrain/train/onnx.hpp): the file, probabilities instead of logits, and
   // whether the data preparation stays out of the graph.
   std::string export_onnx;
@@ -110,6 +111,8 @@ void check_flags_apply(const Config& c);
 std::vector<std::int64_t> parse_hidden(const std::string& text);
 // The same for any flag of positive sizes ("--channels", "--input-shape").
 std::vector<std::int64_t> parse_sizes(const char* flag, const std::string& text);
+// --export-dtype as the safetensors element type (Note [16-bit exports]).
+io::DType export_dtype(const Config& c);
 // A sample's features as an image C,H,W: --input-shape, else 1,28,28; exit 2 unless its size is
 // `features`.
 std::vector<std::int64_t> image_shape(const Config& c, std::int64_t features);

@@ -7,6 +7,7 @@
 #include <algorithm>
 #include <cerrno>
 #include <charconv>
+#include <cmath>
 #include <cstdint>
 #include <cstdio>
 #include <cstring>
@@ -17,16 +18,10 @@
 
 #include "cutrain/data/readers.hpp"
 #include "cutrain/error.hpp"
+#include "kernels/common/half.cuh"
 
 namespace cutrain::io {
 namespace {
-
-const char* dtype_name(DType t) {
-  return t == DType::kF32 ? "F32" : "I64";
-}
-std::size_t element_bytes(DType t) {
-  return t == DType::kF32 ? 4 : 8;
-}
 
 // Note [data checksum]: zlib's CRC-32, continued over consecutive pieces (the CRC of the whole
 // data section is the running CRC over the tensors in file order), fed in pieces of at most
@@ -46,12 +41,39 @@ std::string hex8(std::uint32_t v) {
 
 }  // namespace
 
+std::size_t element_bytes(DType t) {
+  return t == DType::kI64 ? 8 : t == DType::kF32 ? 4 : 2;
+}
+
+const char* dtype_name(DType t) {
+  switch (t) {
+    case DType::kF32:
+      return "F32";
+    case DType::kI64:
+      return "I64";
+    case DType::kBf16:
+      return "BF16";
+    case DType::kF16:
+      return "F16";
+  }
+  return "?";
+}
+
 std::vector<float> TensorData::floats() const {
-  CUTRAIN_CHECK(dtype == DType::kF32, "tensor '", name, "' is ", dtype_name(dtype), ", not F32");
-  std::vector<float> v(bytes.size() / 4);
+  CUTRAIN_CHECK(is_float(dtype), "tensor '", name, "' is ", dtype_name(dtype),
+                ", not a float type");
+  std::vector<float> v(bytes.size() / element_bytes(dtype));
   // A 0-element tensor (a 0 in its shape) has no data: memcpy with a null pointer is undefined
   // even for 0 bytes (UBSan, found by the fuzzer). x86-64 and aarch64 are little-endian.
-  if (!v.empty()) std::memcpy(v.data(), bytes.data(), v.size() * 4);
+  if (v.empty()) return v;
+  if (dtype == DType::kF32) {
+    std::memcpy(v.data(), bytes.data(), v.size() * 4);
+    return v;
+  }
+  for (std::size_t i = 0; i < v.size(); ++i) {
+    const auto h = static_cast<std::uint16_t>(bytes[2 * i] | (bytes[2 * i + 1] << 8));
+    v[i] = dtype == DType::kBf16 ? rules::from_bf16(h) : rules::from_fp16(h);
+  }
   return v;
 }
 
@@ -61,10 +83,26 @@ const TensorData* SafetensorsFile::find(std::string_view name) const {
   return nullptr;
 }
 
-TensorData make_tensor(std::string name, Shape shape, std::span<const float> values) {
-  TensorData t{std::move(name), DType::kF32, std::move(shape), {}};
-  t.bytes.resize(values.size() * 4);
-  if (!t.bytes.empty()) std::memcpy(t.bytes.data(), values.data(), t.bytes.size());
+TensorData make_tensor(std::string name, Shape shape, std::span<const float> values, DType dtype) {
+  CUTRAIN_CHECK(is_float(dtype), "make_tensor('", name, "'): ", dtype_name(dtype),
+                " is not a float type");
+  TensorData t{std::move(name), dtype, std::move(shape), {}};
+  t.bytes.resize(values.size() * element_bytes(dtype));
+  if (t.bytes.empty()) return t;
+  if (dtype == DType::kF32) {
+    std::memcpy(t.bytes.data(), values.data(), t.bytes.size());
+    return t;
+  }
+  // Note [16-bit exports]: nearest even, as torch's .to(); F16 overflow refused.
+  const rules::Half kind = dtype == DType::kBf16 ? rules::Half::kBf16 : rules::Half::kFp16;
+  for (std::size_t i = 0; i < values.size(); ++i) {
+    const std::uint16_t h = rules::to_half(kind, values[i]);
+    CUTRAIN_CHECK(dtype != DType::kF16 || !std::isfinite(values[i]) || (h & 0x7FFFU) != 0x7C00U,
+                  "tensor '", t.name, "' element ", i, " is ", values[i],
+                  ", beyond float16's largest value 65504: export it as BF16 or F32");
+    t.bytes[2 * i] = static_cast<std::uint8_t>(h & 0xFFU);
+    t.bytes[2 * i + 1] = static_cast<std::uint8_t>(h >> 8);
+  }
   return t;
 }
 
@@ -203,9 +241,13 @@ SafetensorsFile parse_safetensors(std::span<const std::uint8_t> bytes, const std
       t.dtype = DType::kF32;
     } else if (dtype == "I64") {
       t.dtype = DType::kI64;
+    } else if (dtype == "BF16") {
+      t.dtype = DType::kBf16;
+    } else if (dtype == "F16") {
+      t.dtype = DType::kF16;
     } else {
       CUTRAIN_FAIL(name, ": tensor '", tn, "' has dtype ", dtype,
-                   "; cutrain reads F32 (and I64) tensors");
+                   "; cutrain reads F32, BF16, F16 (and I64) tensors");
     }
     const auto& shape = e["shape"];
     const auto& offs = e["data_offsets"];

@@ -15,26 +15,32 @@ namespace {
 
 using detail::meta_int;
 
-void add_arena(std::vector<io::TensorData>& out, const Arena& arena, const std::string& prefix) {
+void add_arena(std::vector<io::TensorData>& out, const Arena& arena, const std::string& prefix,
+               io::DType dtype = io::DType::kF32) {
   if (arena.total() == 0) return;
   const std::vector<float> all = arena.to_host();
   for (const TensorSpec& t : arena.layout().tensors())
     out.push_back(io::make_tensor(prefix + t.name, t.shape,
-                                  std::span<const float>(all).subspan(t.offset, t.numel)));
+                                  std::span<const float>(all).subspan(t.offset, t.numel), dtype));
 }
 
 // The values `arena` gets from the file (names prefixed; padding keeps the arena's values),
 // checking names, dtypes and shapes. Nothing is written: loading stages every arena first.
+// weights_file: a file of weights alone (an export, torch's save_model): torch.nn.Sequential's
+// names and 16-bit floats (Note [16-bit exports], widened exactly) are accepted; a checkpoint
+// holds cutrain's names and the F32 master weights a resume continues from.
 std::vector<float> staged_values(const Arena& arena, const io::SafetensorsFile& f,
                                  const std::string& prefix, const std::string& path,
-                                 bool strip_layers_ok) {
+                                 bool weights_file) {
   std::vector<float> all = arena.to_host();
   for (const TensorSpec& t : arena.layout().tensors()) {
     const io::TensorData* d = f.find(prefix + t.name);
-    if (d == nullptr && strip_layers_ok && t.name.starts_with("layers."))
+    if (d == nullptr && weights_file && t.name.starts_with("layers."))
       d = f.find(t.name.substr(7));  // torch.nn.Sequential naming
     CUTRAIN_CHECK(d != nullptr, path, ": tensor '", prefix + t.name, "' is missing");
-    CUTRAIN_CHECK(d->dtype == io::DType::kF32, path, ": tensor '", d->name, "' is not F32");
+    CUTRAIN_CHECK(d->dtype == io::DType::kF32 || (weights_file && io::is_float(d->dtype)), path,
+                  ": tensor '", d->name, "' is ", io::dtype_name(d->dtype), ", not F32",
+                  weights_file ? "" : " (a checkpoint holds the F32 master weights)");
     CUTRAIN_CHECK(d->shape == t.shape, path, ": tensor '", d->name, "' has shape ",
                   shape_str(d->shape), " but the model expects ", shape_str(t.shape));
     const std::vector<float> v = d->floats();
@@ -53,9 +59,9 @@ std::vector<float> staged_values(const Arena& arena, const io::SafetensorsFile& 
 struct Staged {
   std::vector<std::pair<Arena*, std::vector<float>>> arenas;
   void add(Arena& arena, const io::SafetensorsFile& f, const std::string& prefix,
-           const std::string& path, bool strip_layers_ok) {
+           const std::string& path, bool weights_file) {
     if (arena.total() == 0) return;
-    arenas.emplace_back(&arena, staged_values(arena, f, prefix, path, strip_layers_ok));
+    arenas.emplace_back(&arena, staged_values(arena, f, prefix, path, weights_file));
   }
   void commit() {
     for (auto& [arena, values] : arenas) arena->from_host(values);
@@ -304,7 +310,7 @@ std::map<std::string, std::string> read_metadata(const std::string& path) {
 }
 
 void export_torch(const std::string& path, nn::Sequential& model,
-                  const std::map<std::string, std::string>& extra_metadata) {
+                  const std::map<std::string, std::string>& extra_metadata, io::DType dtype) {
   // Note [architecture in exports]: the modules too, so that Python can rebuild the model
   // (tools/cutrain_torch.py build_model) instead of restating it.
   std::map<std::string, std::string> metadata = {{"format", "pt"},
@@ -313,8 +319,8 @@ void export_torch(const std::string& path, nn::Sequential& model,
     CUTRAIN_CHECK(metadata.emplace(key, value).second, "export_torch: metadata key '", key,
                   "' is the export's own");
   std::vector<io::TensorData> tensors;
-  add_arena(tensors, model.parameters(), "");
-  add_arena(tensors, model.buffers(), "");
+  add_arena(tensors, model.parameters(), "", dtype);
+  add_arena(tensors, model.buffers(), "", dtype);
   std::set<std::string> batchnorms;
   for (auto& t : tensors) {
     t.name = t.name.substr(7);  // "layers.0.weight" -> "0.weight"

@@ -252,7 +252,7 @@ nn::Sequential load_model(const std::string& path, Device device, std::uint64_t 
   // Nothing is allocated for weights the file cannot hold (a damaged or hostile header): the
   // modules' parameters and statistics are counted against the values present.
   std::uint64_t in_file = 0;
-  for (const io::TensorData& t : f.tensors) in_file += t.bytes.size() / sizeof(float);
+  for (const io::TensorData& t : f.tensors) in_file += t.bytes.size() / io::element_bytes(t.dtype);
   std::vector<Module> parts;
   std::int64_t input = 0, width = 0;
   std::uint64_t floats = 0;

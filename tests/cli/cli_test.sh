@@ -30,6 +30,8 @@ expect_usage_error "--precision fp16: the full-batch optimizers" --data "$tmp" -
   --optimizer lbfgs --precision fp16
 expect_usage_error "--precision tf32" --data "$tmp" --precision tf32 --device cpu
 expect_usage_error --ema --ema 1.5
+expect_usage_error "--export-dtype shapes the --export-torch file" --export-dtype bf16
+expect_usage_error --export-dtype --export-torch "$tmp/w.safetensors" --export-dtype fp8
 expect_usage_error --loss-scale --loss-scale static
 expect_usage_error "does not use --loss-scale" --data "$tmp" --device cpu --optimizer lbfgs \
   --loss-scale dynamic

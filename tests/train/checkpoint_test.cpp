@@ -121,11 +121,12 @@ TEST(Safetensors, RejectsDamagedFiles) {
   wrong[0] = static_cast<std::uint8_t>(header.size());
   std::copy(header.begin(), header.end(), wrong.begin() + 8);
   check(wrong, "needs 16 bytes but data_offsets give 12");
-  const std::string f16 = R"({"w":{"dtype":"F16","shape":[2],"data_offsets":[0,4]}})";
-  std::vector<std::uint8_t> half(8 + f16.size() + 4, 0);
-  half[0] = static_cast<std::uint8_t>(f16.size());
-  std::copy(f16.begin(), f16.end(), half.begin() + 8);
-  check(half, "dtype F16");
+  // A type cutrain does not read (F32, BF16, F16 and I64 it does).
+  const std::string f64 = R"({"w":{"dtype":"F64","shape":[2],"data_offsets":[0,16]}})";
+  std::vector<std::uint8_t> wide(8 + f64.size() + 16, 0);
+  wide[0] = static_cast<std::uint8_t>(f64.size());
+  std::copy(f64.begin(), f64.end(), wide.begin() + 8);
+  check(wide, "has dtype F64; cutrain reads F32, BF16, F16 (and I64) tensors");
   // The tensors must tile the data once: a name given twice, overlapping ranges, bytes no tensor
   // claims (the reference loader's rules; the last entry used to win).
   auto raw = [](const std::string& h, std::size_t data) {

@@ -17,6 +17,7 @@
 #include <string>
 #include <vector>
 
+#include "cutrain/io/safetensors.hpp"
 #include "cutrain/nn/sequential.hpp"
 #include "cutrain/optim/optimizer.hpp"
 
@@ -116,8 +117,13 @@ nn::Sequential load_model(const std::string& path, Device device, std::uint64_t 
 /// num_batches_tracked as I64), so model.load_state_dict(safetensors.torch.load_file(path)).
 /// extra_metadata: more string metadata (e.g. kDataSpecKey, Note [data spec in exports]); a key
 /// the export writes itself ("format", "cutrain.modules") is refused.
+/// Note [16-bit exports]: dtype BF16 or F16 writes the parameters and BatchNorm's statistics
+/// rounded to nearest even - what model.to(torch.bfloat16) holds, half the file - for inference
+/// or deployment; load_weights / load_model read them back widened (exactly), torch as 16-bit
+/// tensors. Training continues from the F32 checkpoint (save_checkpoint), never from these.
 void export_torch(const std::string& path, nn::Sequential& model,
-                  const std::map<std::string, std::string>& extra_metadata = {});
+                  const std::map<std::string, std::string>& extra_metadata = {},
+                  io::DType dtype = io::DType::kF32);
 /// The string metadata of a safetensors file (an export or a checkpoint), checked as loading is.
 std::map<std::string, std::string> read_metadata(const std::string& path);
 
