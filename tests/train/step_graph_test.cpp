@@ -2,8 +2,8 @@
 // (and refused with cuda_graph = on); on a GPU a run whose full batches replay one captured step
 // is the eager run bit for bit - weights, buffers, optimizer state, counters and every epoch
 // figure - with dropout, BatchNorm, clipping, a per-iteration schedule, loss scaling whose first
-// steps overflow and are skipped, weight averaging, validation between epochs and a shorter last
-// batch.
+// steps overflow and are skipped, weight averaging, augmentation, validation between epochs and a
+// shorter last batch.
 #include <gtest/gtest.h>
 
 #include <cmath>
@@ -73,7 +73,11 @@ TrainedRun train_run(Device device, TrainerOptions::CudaGraph mode, bool overflo
       {.init_scale = std::ldexp(1.0F, overflow ? 127 : 16), .growth_interval = 8});
   TrainerOptions o = options(3);  // clip_norm 1, cosine lr per iteration
   o.cuda_graph = mode;
-  if (!overflow) o.ema_decay = 0.9F;
+  if (!overflow) {
+    o.ema_decay = 0.9F;
+    // Note [augmentation on the device]: its draws follow the epoch and slot in device memory.
+    o.augment = {.image = {2, 2, 2}, .shift = 1, .flip = true};
+  }
   TrainedRun r;
   Trainer trainer(m, opt, o);
   r.fit = trainer.fit(train, &val);
