@@ -165,7 +165,7 @@ void add_options(CLI::App& app, Config& c) {
                  "augment each training batch on its device: translate every image by up to "
                  "this many pixels each way, zero-filled (torchvision's RandomCrop(H, "
                  "padding=N)); images of --input-shape (default 1,28,28 for 784 features)")
-      ->check(CLI::NonNegativeNumber);
+      ->check(kNonNegative);
   app.add_flag("--augment-flip", c.augment_flip,
                "augment each training batch on its device: mirror every image left-right with "
                "probability 1/2 (RandomHorizontalFlip)");

@@ -111,7 +111,8 @@ expect_usage_error "--cuda-graph on: the model is on the CPU" --train-csv "$tmp/
   --test-csv "$tmp/cls_test.csv" --target label --device cpu --cuda-graph on
 # Note [augmentation on the device]: the images' shape is --input-shape's (1,28,28 by default,
 # which 2 CSV features are not); a shift must leave part of the image; full-batch runs refuse it.
-expect_usage_error --augment-shift --augment-shift -1
+expect_usage_error "--augment-shift: must be >= 0 (got -1)" --augment-shift -1
+expect_usage_error "--augment-shift: '2x' is not a number" --augment-shift 2x
 expect_usage_error "--input-shape: the default 1,28,28 must be C,H,W with C x H x W = the data's 2" \
   --train-csv "$tmp/cls_train.csv" --test-csv "$tmp/cls_test.csv" --target label --device cpu \
   --augment-flip
