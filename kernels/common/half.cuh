@@ -141,7 +141,9 @@ CUTRAIN_HD std::uint16_t to_half_nearest(Half kind, float x) {
   if (kind == Half::kBf16) return static_cast<std::uint16_t>(b >> 16);
   const std::uint32_t a = b & 0x7FFFFFFFU;
   const std::uint32_t sign = (b >> 16) & 0x8000U;
-  const auto subnormal = static_cast<std::uint32_t>(bits_float(a) * 16777216.0F);  // x 2^24
+  // (Converted for every input, so the select comes first: a float beyond 2^32 has no uint32.)
+  const auto subnormal =
+      static_cast<std::uint32_t>(bits_float(a < 0x38800000U ? a : 0U) * 16777216.0F);  // x 2^24
   const std::uint32_t magnitude = a == 0x7F800000U   ? 0x7C00U
                                   : a >= 0x38800000U ? (a - 0x38000000U) >> 13
                                                      : subnormal;
