@@ -7,9 +7,10 @@ the same flags); on the CPU oneDNN/native kernels with all threads. One JSON lin
 import argparse
 import json
 import os
-import time
 
 import torch
+
+from timing import seconds_per_run
 
 SHAPES = [("conv1 1-32 28x28", 1, 1, 32, 28), ("conv2 32-32 28x28", 1, 32, 32, 28),
           ("conv3 32-64 14x14", 1, 32, 64, 14), ("conv4 64-64 14x14", 1, 64, 64, 14),
@@ -45,17 +46,7 @@ def main():
             with torch.autocast(dev.type, dtype=dtype, enabled=dtype is not None):
                 y = conv(x)
             y.backward(dy)
-        for _ in range(3):
-            step()
-        sync()
-        runs, t0 = 0, time.perf_counter()
-        while True:
-            step()
-            runs += 1
-            sync()
-            if time.perf_counter() - t0 >= a.min_seconds and runs >= 5:
-                break
-        s = (time.perf_counter() - t0) / runs
+        s = seconds_per_run(step, sync, a.min_seconds)
         flops = 6.0 * batch * hw * hw * co * c * 9
         print(json.dumps({"bench": "conv", "impl": "torch", "torch": torch.__version__,
                           "device": torch.cuda.get_device_name() if cuda else "cpu",

@@ -6,9 +6,10 @@ peers of bench_layers --precision. One JSON line per shape."""
 import argparse
 import json
 import os
-import time
 
 import torch
+
+from timing import seconds_per_run
 
 SHAPES = [(784, 1024), (1024, 1024), (1024, 10), (4096, 4096)]
 
@@ -39,17 +40,7 @@ def main():
             with torch.autocast(dev.type, dtype=dtype, enabled=dtype is not None):
                 y = layer(x)
             y.backward(dy)
-        for _ in range(3):
-            step()
-        sync()
-        runs, t0 = 0, time.perf_counter()
-        while True:
-            step()
-            runs += 1
-            sync()
-            if time.perf_counter() - t0 >= a.min_seconds and runs >= 5:
-                break
-        s = (time.perf_counter() - t0) / runs
+        s = seconds_per_run(step, sync, a.min_seconds)
         flops = 6.0 * a.batch * fan_in * fan_out
         print(json.dumps({"bench": "torch_layers", "layer": "linear", "torch": torch.__version__,
                           "device": torch.cuda.get_device_name() if cuda else "cpu",
