@@ -179,6 +179,14 @@ int run(const Config& c, const std::string& command_line) {
               static_cast<long long>(train.rows), static_cast<long long>(val.rows),
               static_cast<long long>(test.rows), static_cast<long long>(train.features));
 
+  if (c.augment_shift > 0 || c.augment_flip) {  // Note [augmentation on the device]
+    std::string how = c.augment_shift > 0
+                          ? "shifted by up to " + std::to_string(c.augment_shift) + " pixels"
+                          : "";
+    if (c.augment_flip) how += (how.empty() ? "" : " and ") + std::string("mirrored at random");
+    std::printf("augment: each training image %s, on the %s\n", how.c_str(),
+                device.is_cpu() ? "CPU" : "GPU");
+  }
   if (!c.impute.empty())
     std::printf("imputed: %lld missing values filled with the training split's %ss\n",
                 static_cast<long long>(d.imputed), c.impute.c_str());
