@@ -96,6 +96,7 @@ void save_checkpoint(const std::string& path, nn::Sequential& model, optim::Opti
   meta["has_best"] = std::to_string(static_cast<int>(state.has_best));
   meta["monitor"] = state.monitor;
   if (!state.loss.empty()) meta["loss"] = state.loss;
+  if (!state.augment.empty()) meta["augment"] = state.augment;
   meta["world_size"] = std::to_string(state.world_size);
   meta["best_epoch"] = std::to_string(state.best_epoch);
   meta["batch"] = std::to_string(state.batch);
@@ -166,6 +167,7 @@ TrainState load_checkpoint(
   st.has_best = meta_int(meta, "has_best", path) != 0;
   if (meta.count("monitor") != 0) st.monitor = meta.at("monitor");
   if (meta.count("loss") != 0) st.loss = meta.at("loss");
+  if (meta.count("augment") != 0) st.augment = meta.at("augment");
   CUTRAIN_CHECK(st.monitor == "val_loss" || st.monitor == "val_accuracy", path, ": monitor '",
                 st.monitor.substr(0, 40), "' in the metadata; known: val_loss, val_accuracy");
   if (meta.count("world_size") != 0) st.world_size = meta_int(meta, "world_size", path);

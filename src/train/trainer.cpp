@@ -45,6 +45,14 @@ std::string loss_description(bool regression, const TrainerOptions& o) {
   return s + "]";
 }
 
+// TrainState::augment: what each training image goes through (Note [augmentation on the
+// device]).
+std::string augment_description(const data::Augment& a) {
+  if (!a.enabled()) return "off";
+  return "shift=" + std::to_string(a.shift) + " flip=" + (a.flip ? "1" : "0") +
+         " image=" + shape_str(a.image);
+}
+
 }  // namespace
 
 FitResult Trainer::fit(const data::Dataset& train, const data::Dataset* val) {
@@ -69,6 +77,11 @@ FitResult Trainer::fit(const data::Dataset& train, const data::Dataset* val) {
                 loss,
                 "; give the same loss options (label_smoothing, class_weights) to continue it");
   state_.loss = loss;
+  const std::string augmented = augment_description(options_.augment);
+  CUTRAIN_CHECK(state_.augment.empty() || state_.augment == augmented,
+                "Trainer::fit: the resumed run trained with augmentation ", state_.augment,
+                " and this one with ", augmented, "; give the same augment options to continue it");
+  state_.augment = augmented;
   CUTRAIN_CHECK(!regression || options_.class_weights.empty(),
                 "Trainer::fit: class_weights apply to labels, and this data set has regression "
                 "targets; leave them empty");

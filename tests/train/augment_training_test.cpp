@@ -187,6 +187,36 @@ TEST(Trainer, AugmentedResumeIsExact) {
   }
 }
 
+// A checkpoint continues with the augmentation it was written with: another (or none) would not
+// be the same run, and is refused naming both; nothing is trained.
+TEST(Trainer, ResumeWithOtherAugmentationIsRefused) {
+  const data::Dataset train = blobs(300, 4);
+  nn::Sequential first = model(7);
+  optim::AdamW opt(first.parameters(), optim::AdamW::defaults());
+  TrainerOptions o = options(1);
+  o.augment = {.image = {2, 2, 2}, .shift = 1, .flip = true};
+  o.checkpoint_path = tmp("augment_refused.safetensors");
+  Trainer(first, opt, o).fit(train);
+  for (const data::Augment& other :
+       {data::Augment{.image = {2, 2, 2}, .shift = 1, .flip = false}, data::Augment{}}) {
+    nn::Sequential m = model(7);
+    optim::AdamW opt2(m.parameters(), optim::AdamW::defaults());
+    TrainerOptions again = options(3);
+    again.augment = other;
+    Trainer t(m, opt2, again);
+    t.resume(o.checkpoint_path);
+    const std::vector<float> before = m.parameters().to_host();
+    const std::string why = testing::error_of([&] { t.fit(train); });
+    const std::string now = other.enabled() ? "shift=1 flip=0 image=[2, 2, 2]" : "off";
+    EXPECT_NE(why.find("trained with augmentation shift=1 flip=1 image=[2, 2, 2] and this one "
+                       "with " +
+                       now),
+              std::string::npos)
+        << why;
+    EXPECT_EQ(m.parameters().to_host(), before);
+  }
+}
+
 TEST(Trainer, RefusesAnAugmentationThatDoesNotFit) {
   nn::Sequential m = model(7);
   optim::AdamW opt(m.parameters(), optim::AdamW::defaults());

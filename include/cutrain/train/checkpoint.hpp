@@ -36,6 +36,10 @@ struct TrainState {
   /// "mse"): a resume with other loss options would change the objective mid-run and is refused.
   /// Empty in checkpoints from before it (not checked).
   std::string loss{};
+  /// The augmentation it trained with (TrainerOptions::augment: "off", or "shift=2 flip=1
+  /// image=[1, 28, 28]"): a resume with another would not continue the same run and is refused.
+  /// Empty in checkpoints from before it (not checked).
+  std::string augment{};
   std::int64_t bad_epochs = 0;    ///< epochs since the best one (patience)
   bool has_best = false;          ///< best_metric holds a value
   std::int64_t best_epoch = 0;    ///< the epoch (1-based) whose weights early stopping keeps
