@@ -6,4 +6,5 @@
 #include "cutrain/nn/layer.hpp"
 #include "cutrain/nn/layers.hpp"
 #include "cutrain/nn/loss.hpp"
+#include "cutrain/nn/residual.hpp"
 #include "cutrain/nn/sequential.hpp"

@@ -144,17 +144,27 @@ __global__ void round_half_kernel(rules::Half kind, const float* x, float* y, st
     y[i] = rules::round_half(kind, x[i]);
 }
 
-__global__ void multiply_kernel(const float* __restrict__ a, const float* __restrict__ b,
-                                float* __restrict__ out, std::size_t n, bool vec) {
+struct MultiplyOp {
+  __device__ float operator()(float a, float b) const { return a * b; }
+};
+struct AddOp {
+  __device__ float operator()(float a, float b) const { return a + b; }
+};
+
+// out[i] = op(a[i], b[i]). No __restrict__: out may be a or b (a residual's dx += dy in place);
+// each element is read before it is written, by the same thread.
+template <class Op>
+__global__ void binary_kernel(const float* a, const float* b, float* out, std::size_t n, bool vec) {
+  const Op op;
   const std::size_t n4 = vec ? n / 4 : 0;
   for (std::size_t i = global_id(); i < n4; i += grid_stride()) {
     const Vec4 av = load4(a, i), bv = load4(b, i);
     Vec4 ov;
 #pragma unroll
-    for (int k = 0; k < 4; ++k) ov.v[k] = av.v[k] * bv.v[k];
+    for (int k = 0; k < 4; ++k) ov.v[k] = op(av.v[k], bv.v[k]);
     store4(out, i, ov);
   }
-  for (std::size_t i = n4 * 4 + global_id(); i < n; i += grid_stride()) out[i] = a[i] * b[i];
+  for (std::size_t i = n4 * 4 + global_id(); i < n; i += grid_stride()) out[i] = op(a[i], b[i]);
 }
 
 __global__ void batchnorm_train_kernel(const float* __restrict__ x, float* __restrict__ y,
@@ -370,7 +380,10 @@ void launch_round_half(rules::Half kind, const float* x, float* y, std::size_t n
 }
 void launch_multiply(const float* a, const float* b, float* out, std::size_t n,
                      NativeStream stream) {
-  CUTRAIN_LAUNCH_VEC(multiply_kernel, n, a, b, out, n, aligned16(a, b, out));
+  CUTRAIN_LAUNCH_VEC(binary_kernel<MultiplyOp>, n, a, b, out, n, aligned16(a, b, out));
+}
+void launch_add(const float* a, const float* b, float* out, std::size_t n, NativeStream stream) {
+  CUTRAIN_LAUNCH_VEC(binary_kernel<AddOp>, n, a, b, out, n, aligned16(a, b, out));
 }
 void launch_batchnorm_train(const float* x, float* y, std::int64_t rows, std::int64_t cols,
                             const float* gamma, const float* beta, float eps, float momentum,

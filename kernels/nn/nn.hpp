@@ -33,8 +33,10 @@ void launch_count_forward(std::uint64_t* count, NativeStream stream);
 // y[i] = rules::round_half(kind, x[i]) (x and y may be the same array).
 void launch_round_half(rules::Half kind, const float* x, float* y, std::size_t n,
                        NativeStream stream);
+// out[i] = a[i] * b[i], out[i] = a[i] + b[i] (out may be a or b).
 void launch_multiply(const float* a, const float* b, float* out, std::size_t n,
                      NativeStream stream);
+void launch_add(const float* a, const float* b, float* out, std::size_t n, NativeStream stream);
 void launch_batchnorm_train(const float* x, float* y, std::int64_t rows, std::int64_t cols,
                             const float* gamma, const float* beta, float eps, float momentum,
                             float* running_mean, float* running_var, float* save_mean,

@@ -221,6 +221,11 @@ void multiply(const Exec& e, const float* a, const float* b, float* out, std::si
                       kernels::launch_multiply(a, b, out, n, e.stream))
 }
 
+void add(const Exec& e, const float* a, const float* b, float* out, std::size_t n) {
+  CUTRAIN_NN_DISPATCH(cpu::parallel_for(n, [=](std::size_t i) { out[i] = a[i] + b[i]; }),
+                      kernels::launch_add(a, b, out, n, e.stream))
+}
+
 void copy(const Exec& e, const float* src, float* dst, std::size_t n) {
   if (src == dst || n == 0) return;
   copy_bytes(dst, e.device, src, e.device, n * sizeof(float),

@@ -72,7 +72,9 @@ void dropout_forward(const Exec& e, std::uint64_t seed, const std::uint64_t* cou
 void count_forward(const Exec& e, std::uint64_t* count);
 // y[i] = x[i] rounded to the nearest 16-bit value (rules::round_half); x and y may be the same.
 void round_half(const Exec& e, rules::Half kind, const float* x, float* y, std::size_t n);
+// out[i] = a[i] * b[i]; add: a[i] + b[i] (out may be a or b).
 void multiply(const Exec& e, const float* a, const float* b, float* out, std::size_t n);
+void add(const Exec& e, const float* a, const float* b, float* out, std::size_t n);
 void copy(const Exec& e, const float* src, float* dst, std::size_t n);
 void batchnorm_train(const Exec& e, const float* x, float* y, std::int64_t rows, std::int64_t cols,
                      const float* gamma, const float* beta, float eps, float momentum,

@@ -30,6 +30,11 @@ struct LayerContext::Resources {
   backend::Exec exec() const { return {device, stream, cublas, lt, precision}; }
 };
 
+// The 16-bit format of a bf16 / fp16 model (Note [16-bit values in fp32 storage]).
+inline rules::Half half_format(Precision p) {
+  return p == Precision::kFp16 ? rules::Half::kFp16 : rules::Half::kBf16;
+}
+
 inline backend::Exec exec_of(LayerContext& ctx) {
   return ctx.resources().exec();
 }

@@ -42,15 +42,14 @@ inline void declare_batchnorm(Declarations& d, std::int64_t features, bool affin
 
 // Scale 1, shift 0, running mean 0, running variance 1 (PyTorch's reset_parameters).
 inline void initialize_batchnorm(LayerContext& ctx, bool affine, std::uint64_t seed) {
-  const std::size_t i = ctx.index();
   Arena& p = *ctx.resources().parameters;
   Arena& b = *ctx.resources().buffers;
   if (affine) {
-    init::initialize(p, tensor_name(i, "weight"), init::Scheme::constant(1.0), seed, ctx.stream());
-    init::initialize(p, tensor_name(i, "bias"), init::Scheme::zeros(), seed, ctx.stream());
+    init::initialize(p, ctx.tensor_name("weight"), init::Scheme::constant(1.0), seed, ctx.stream());
+    init::initialize(p, ctx.tensor_name("bias"), init::Scheme::zeros(), seed, ctx.stream());
   }
-  init::initialize(b, tensor_name(i, "running_mean"), init::Scheme::zeros(), seed, ctx.stream());
-  init::initialize(b, tensor_name(i, "running_var"), init::Scheme::constant(1.0), seed,
+  init::initialize(b, ctx.tensor_name("running_mean"), init::Scheme::zeros(), seed, ctx.stream());
+  init::initialize(b, ctx.tensor_name("running_var"), init::Scheme::constant(1.0), seed,
                    ctx.stream());
 }
 
@@ -58,10 +57,8 @@ inline void initialize_batchnorm(LayerContext& ctx, bool affine, std::uint64_t s
 inline void initialize_weight_and_bias(LayerContext& ctx, const init::Scheme& scheme, bool bias,
                                        std::uint64_t seed) {
   Arena& p = *ctx.resources().parameters;
-  init::initialize(p, tensor_name(ctx.index(), "weight"), scheme, seed, ctx.stream());
-  if (bias)
-    init::initialize(p, tensor_name(ctx.index(), "bias"), init::Scheme::zeros(), seed,
-                     ctx.stream());
+  init::initialize(p, ctx.tensor_name("weight"), scheme, seed, ctx.stream());
+  if (bias) init::initialize(p, ctx.tensor_name("bias"), init::Scheme::zeros(), seed, ctx.stream());
 }
 
 }  // namespace cutrain::nn::detail

@@ -1,6 +1,7 @@
 // The pieces of include/cutrain/nn/layer.hpp a Sequential hands its layers: declarations, the
 // LayerContext's views of the model's tensors (src/nn/context.hpp), the default output shape.
 #include "cutrain/error.hpp"
+#include "cutrain/init.hpp"
 #include "cutrain/nn/layer.hpp"
 #include "src/nn/context.hpp"
 
@@ -18,29 +19,39 @@ void Declarations::buffer(std::string name, Shape shape) {
 }
 
 LayerContext::LayerContext(Resources& r, std::size_t layer_index, bool training, std::uint64_t step)
-    : r_(r), index_(layer_index), training_(training), step_(step) {}
-std::string LayerContext::full(const std::string& name) const {
-  return tensor_name(index_, name);
+    : r_(r), index_(layer_index), training_(training), step_(step), stream_(layer_index) {}
+std::string LayerContext::tensor_name(const std::string& name) const {
+  return prefix_.empty() ? nn::tensor_name(index_, name) : prefix_ + name;
+}
+LayerContext LayerContext::nested(const std::string& scope, std::size_t position, float* workspace,
+                                  const Shape& input, const Shape& output) const {
+  LayerContext c(r_, index_, training_, step_);
+  c.prefix_ = tensor_name(scope + "." + std::to_string(position) + ".");
+  c.stream_ = init::tensor_seed(stream_, position) | (std::uint64_t{1} << 63);
+  c.workspace_ = workspace;
+  c.input_ = &input;
+  c.output_ = &output;
+  return c;
 }
 TensorView LayerContext::parameter(const std::string& name) {
   // Note [16-bit values in fp32 storage]: in bf16 / fp16 the layers compute with the rounded
   // parameters; the optimizer updates the master.
-  return (r_.compute != nullptr ? r_.compute : r_.parameters)->view(full(name));
+  return (r_.compute != nullptr ? r_.compute : r_.parameters)->view(tensor_name(name));
 }
 TensorView LayerContext::gradient(const std::string& name) {
-  return r_.gradients->view(full(name));
+  return r_.gradients->view(tensor_name(name));
 }
 TensorView LayerContext::buffer(const std::string& name) {
-  return r_.buffers->view(full(name));
+  return r_.buffers->view(tensor_name(name));
 }
 float* LayerContext::workspace() {
-  return r_.workspaces.at(index_);
+  return input_ != nullptr ? workspace_ : r_.workspaces.at(index_);
 }
 const Shape& LayerContext::input_shape() const {
-  return r_.shapes.at(index_);
+  return input_ != nullptr ? *input_ : r_.shapes.at(index_);
 }
 const Shape& LayerContext::output_shape() const {
-  return r_.shapes.at(index_ + 1);
+  return output_ != nullptr ? *output_ : r_.shapes.at(index_ + 1);
 }
 const std::uint64_t* LayerContext::device_step() const {
   CUTRAIN_CHECK(r_.forward_count != nullptr, "LayerContext::device_step: layer ", index_,

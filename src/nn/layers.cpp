@@ -171,13 +171,13 @@ void Dropout::forward(LayerContext& ctx, const Matrix& x, Matrix& y) {
     backend::copy(e, x.data, y.data, x.size());
     return;
   }
-  // Note [dropout stream]: one Philox stream per layer (seed, layer index); training forward
-  // pass k reads its numbers from offset k * S, S = the numel of the first training batch (or
-  // of a larger one since), so (seed, k, S) alone fix each mask and a resumed run replays them.
-  // Evaluation passes do not count in k: validating between epochs leaves training's masks as
-  // they would be without it. The mask is drawn and applied in one pass (Note [dropout from the
-  // counter]).
-  const std::uint64_t seed = init::tensor_seed(ctx.seed(), ctx.index());
+  // Note [dropout stream]: one Philox stream per layer (seed, the layer's stream_id(): its index);
+  // training forward pass k reads its numbers from offset k * S, S = the numel of the first
+  // training batch (or of a larger one since), so (seed, k, S) alone fix each mask and a resumed
+  // run replays them. Evaluation passes do not count in k: validating between epochs leaves
+  // training's masks as they would be without it. The mask is drawn and applied in one pass (Note
+  // [dropout from the counter]).
+  const std::uint64_t seed = init::tensor_seed(ctx.seed(), ctx.stream_id());
   const std::uint64_t numel = x.size();
   if (!rng_started_ || rng_seed_ != seed) {
     rng_started_ = true;

@@ -8,6 +8,8 @@
 #include "cutrain/nn/layers.hpp"
 #include "src/cuda/runtime.hpp"
 #include "src/nn/context.hpp"
+#include "src/nn/default_init.hpp"
+#include "src/nn/torch_args.hpp"
 #if CUTRAIN_WITH_CUDA
 #include "src/cuda/handles.hpp"
 #include "src/cuda/lt_matmul.hpp"
@@ -19,8 +21,8 @@ struct Sequential::State {
   LayerContext::Resources res;
   Arena parameters, gradients, buffers;
 #if CUTRAIN_WITH_CUDA
-  std::unique_ptr<detail::CublasHandle> cublas;
-  std::unique_ptr<detail::LtMatmul> lt;
+  std::unique_ptr<cutrain::detail::CublasHandle> cublas;
+  std::unique_ptr<cutrain::detail::LtMatmul> lt;
 #endif
   std::int64_t batch = 0;
   std::vector<Buffer> activations;  // activations[i]: output of layer i, [batch, widths[i+1]]
@@ -53,41 +55,6 @@ Sequential& Sequential::add(std::unique_ptr<Layer> layer) {
 bool Sequential::built() const {
   return state_ != nullptr;
 }
-
-namespace {
-
-// The 16-bit format of a bf16 / fp16 model (Note [16-bit values in fp32 storage]).
-rules::Half half_format(Precision p) {
-  return p == Precision::kFp16 ? rules::Half::kFp16 : rules::Half::kBf16;
-}
-
-// The default weight initialization of a Linear or Conv2d from the activation that follows it
-// (BatchNorm, pooling, Dropout between them do not count).
-init::Scheme default_init(const std::vector<std::unique_ptr<Layer>>& layers, std::size_t i) {
-  for (std::size_t j = i + 1; j < layers.size(); ++j) {
-    if (dynamic_cast<Linear*>(layers[j].get()) != nullptr ||
-        dynamic_cast<Conv2d*>(layers[j].get()) != nullptr)
-      break;
-    if (const auto* a = dynamic_cast<Activation*>(layers[j].get())) {
-      switch (a->activation()) {
-        case Activation::Kind::kRelu:
-        case Activation::Kind::kGelu:
-        case Activation::Kind::kSilu:
-          return init::Scheme::kaiming_uniform();
-        case Activation::Kind::kLeakyRelu:
-          return init::Scheme::kaiming_uniform(init::Nonlinearity::kLeakyRelu,
-                                               init::FanMode::kFanIn, a->negative_slope());
-        case Activation::Kind::kTanh:
-          return init::Scheme::xavier_uniform(init::gain(init::Nonlinearity::kTanh));
-        case Activation::Kind::kSigmoid:
-          return init::Scheme::xavier_uniform();
-      }
-    }
-  }
-  return init::Scheme::xavier_uniform();
-}
-
-}  // namespace
 
 void Sequential::build(Device device, std::uint64_t seed) {
   CUTRAIN_CHECK(!layers_.empty(), "Sequential::build: the model has no layers; add() some first");
@@ -131,9 +98,9 @@ void Sequential::build(Device device, std::uint64_t seed) {
   state->res.seed = seed;
 #if CUTRAIN_WITH_CUDA
   if (device.is_cuda()) {
-    state->cublas = std::make_unique<detail::CublasHandle>(device.ordinal());
+    state->cublas = std::make_unique<cutrain::detail::CublasHandle>(device.ordinal());
     state->res.cublas = state->cublas->get();
-    state->lt = std::make_unique<detail::LtMatmul>(device.ordinal());
+    state->lt = std::make_unique<cutrain::detail::LtMatmul>(device.ordinal());
     state->res.lt = state->lt.get();
   }
 #endif
@@ -154,13 +121,10 @@ void Sequential::build(Device device, std::uint64_t seed) {
   }
   state_ = std::move(state);
   seed_ = seed;
-  std::optional<detail::cuda::DeviceGuard> guard;
+  std::optional<cutrain::detail::cuda::DeviceGuard> guard;
   if (device.is_cuda()) guard.emplace(device.ordinal());
+  choose_default_inits(layers_);
   for (std::size_t i = 0; i < layers_.size(); ++i) {
-    if (auto* lin = dynamic_cast<Linear*>(layers_[i].get()); lin && !lin->init_scheme())
-      lin->set_init(default_init(layers_, i));
-    if (auto* conv = dynamic_cast<Conv2d*>(layers_[i].get()); conv && !conv->init_scheme())
-      conv->set_init(default_init(layers_, i));
     LayerContext ctx(state_->res, i, training_, 0);
     layers_[i]->initialize(ctx, seed);
   }
@@ -225,7 +189,7 @@ const Matrix& Sequential::forward(const Matrix& x, NativeStream stream) {
                 " but the model is on ", device().str());
   CUTRAIN_CHECK(x.data != nullptr, "Sequential::forward: null input");
   State& s = *state_;
-  std::optional<detail::cuda::DeviceGuard> guard;
+  std::optional<cutrain::detail::cuda::DeviceGuard> guard;
   if (s.res.device.is_cuda()) guard.emplace(s.res.device.ordinal());
   ensure_batch(x.rows);
   s.res.stream = stream;
@@ -292,7 +256,7 @@ void Sequential::backward(const Matrix& dy, NativeStream stream, Matrix* dx_inpu
                       dx_input->device == dy.device && dx_input->data != nullptr,
                   "Sequential::backward: the input gradient must be [", dy.rows, ", ",
                   input_features_, "] on ", dy.device.str());
-  std::optional<detail::cuda::DeviceGuard> guard;
+  std::optional<cutrain::detail::cuda::DeviceGuard> guard;
   if (s.res.device.is_cuda()) guard.emplace(s.res.device.ordinal());
   s.res.stream = stream;
 #if CUTRAIN_WITH_CUDA
@@ -329,7 +293,7 @@ void Sequential::set_training_forward_count(std::uint64_t n) {
   // After the forwards already issued (Note [read after the writing stream], optimizer.cpp): a
   // plain copy runs on the legacy default stream, which does not wait for the model's.
   if (state_->res.device.is_cuda() && state_->res.stream != nullptr)
-    detail::cuda::stream_synchronize(state_->res.stream, state_->res.device.ordinal());
+    cutrain::detail::cuda::stream_synchronize(state_->res.stream, state_->res.device.ordinal());
   copy_bytes(state_->forward_count.data(), state_->res.device, &n, Device::cpu(), sizeof(n));
 }
 
@@ -367,7 +331,7 @@ void Sequential::set_precision(Precision precision) {
                 state_->res.device.str(), ", which computes in fp32");
 #if CUTRAIN_WITH_CUDA
   if (state_->res.device.is_cuda()) {
-    detail::cuda::DeviceGuard guard(state_->res.device.ordinal());
+    cutrain::detail::cuda::DeviceGuard guard(state_->res.device.ordinal());
     state_->cublas->set_tf32(precision == Precision::kTf32);
     state_->lt->set_precision(precision);
   }
@@ -393,35 +357,45 @@ Device Sequential::device() const {
 }
 
 std::string Sequential::torch_modules() const {
-  std::string out = "[";
-  for (std::size_t i = 0; i < layers_.size(); ++i)
-    out += (i ? ", " : "") + std::string("{\"type\": \"") + layers_[i]->kind() +
-           "\", \"args\": " + layers_[i]->torch_args() + "}";
-  return out + "]";
+  return detail::modules_json(layers_);
 }
+
+namespace {
+
+std::size_t parameter_count(const Layer& layer) {
+  Declarations d;
+  layer.declare(d);
+  std::size_t n = 0;
+  for (const auto& p : d.parameters()) {
+    std::size_t k = 1;
+    for (const auto dim : p.shape) k *= static_cast<std::size_t>(dim);
+    n += k;
+  }
+  return n;
+}
+
+// Flat widths as numbers, images as [C, H, W].
+std::string show(const Shape& sh) {
+  return sh.size() == 1 ? std::to_string(sh[0]) : shape_str(sh);
+}
+
+}  // namespace
 
 std::string Sequential::summary() const {
   std::ostringstream os;
   std::size_t total = 0;
   for (std::size_t i = 0; i < layers_.size(); ++i) {
-    Declarations d;
-    layers_[i]->declare(d);
-    std::size_t n = 0;
-    for (const auto& p : d.parameters()) {
-      std::size_t k = 1;
-      for (const auto dim : p.shape) k *= static_cast<std::size_t>(dim);
-      n += k;
-    }
+    const std::size_t n = parameter_count(*layers_[i]);
     total += n;
     os << "  (" << i << ") " << layers_[i]->kind();
-    if (!shapes_.empty()) {
-      // Flat widths as numbers, images as [C, H, W].
-      auto show = [](const Shape& sh) {
-        return sh.size() == 1 ? std::to_string(sh[0]) : shape_str(sh);
-      };
-      os << "  " << show(shapes_[i]) << " -> " << show(shapes_[i + 1]);
-    }
+    if (!shapes_.empty()) os << "  " << show(shapes_[i]) << " -> " << show(shapes_[i + 1]);
     os << "  params " << n << "\n";
+    // A Residual's body, one line per layer: "(i.j)".
+    if (const auto* r = dynamic_cast<const Residual*>(layers_[i].get()); r && !shapes_.empty())
+      for (std::size_t j = 0; j < r->size(); ++j)
+        os << "    (" << i << "." << j << ") " << r->layer(j).kind() << "  " << show(r->shape(j))
+           << " -> " << show(r->shape(j + 1)) << "  params " << parameter_count(r->layer(j))
+           << "\n";
   }
   os << "  total parameters: " << total << "\n";
   return os.str();

@@ -16,6 +16,7 @@
 #include "cutrain/error.hpp"
 #include "cutrain/nn/conv.hpp"
 #include "cutrain/nn/layers.hpp"
+#include "cutrain/nn/residual.hpp"
 #include "src/data/augment.hpp"
 #include "src/nn/backend.hpp"
 #include "src/train/metrics_writer.hpp"
@@ -123,16 +124,17 @@ FitResult Trainer::fit(const data::Dataset& train, const data::Dataset* val) {
   // one value; BatchNorm2d's with a 1x1 plane): said before the first step, with the fixes,
   // rather than in the middle of epoch 1.
   if (!options_.drop_last && loader.rows_per_epoch() % options_.batch_size == 1)
-    for (std::size_t i = 0; i < model_.size(); ++i) {
-      const bool bn1d = dynamic_cast<const nn::BatchNorm1d*>(&model_.layer(i)) != nullptr;
-      const bool bn2d = dynamic_cast<const nn::BatchNorm2d*>(&model_.layer(i)) != nullptr &&
-                        numel(model_.shape(i)) == model_.shape(i)[0];
-      CUTRAIN_CHECK(!bn1d && !bn2d, "the last batch of each epoch holds 1 row (",
-                    loader.rows_per_epoch(), " rows in batches of ", options_.batch_size,
-                    "), which layer ", i, " (", model_.layer(i).kind(),
-                    ") cannot normalize in training: drop it (drop_last, cutrain-train "
-                    "--drop-last) or choose another batch size");
-    }
+    nn::for_each_layer(
+        model_, [&](const nn::Layer& layer, const Shape& input, const std::string& at) {
+          const bool bn1d = dynamic_cast<const nn::BatchNorm1d*>(&layer) != nullptr;
+          const bool bn2d =
+              dynamic_cast<const nn::BatchNorm2d*>(&layer) != nullptr && numel(input) == input[0];
+          CUTRAIN_CHECK(!bn1d && !bn2d, "the last batch of each epoch holds 1 row (",
+                        loader.rows_per_epoch(), " rows in batches of ", options_.batch_size,
+                        "), which layer ", at, " (", layer.kind(),
+                        ") cannot normalize in training: drop it (drop_last, cutrain-train "
+                        "--drop-last) or choose another batch size");
+        });
   std::vector<dist::GradientBucket> buckets;
   if (comm != nullptr && options_.bucket_bytes > 0)
     buckets = dist::plan_buckets(model_.gradients().layout(), model_.layer_parameters(),

@@ -1,11 +1,14 @@
 // A convolutional model in the trainer: it learns, and a run resumed from a checkpoint - at an
 // epoch boundary or mid-epoch - continues bit for bit as the uninterrupted run (as MLPs do,
-// resume_test.cpp), BatchNorm2d statistics and dropout included.
+// resume_test.cpp), BatchNorm2d statistics and dropout included, inside Residual blocks too.
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <memory>
+#include <string>
 #include <vector>
 
+#include "support/errors.hpp"
 #include "support/gpu.hpp"
 #include "train/trainer_fixture.hpp"
 
@@ -50,19 +53,27 @@ struct StopAt : Callback {
   std::int64_t epoch, batch;
 };
 
-nn::Sequential cnn(std::uint64_t seed, Device device) {
+// With `residual`, a Residual block (conv, BatchNorm2d, ReLU, Dropout) after the first ReLU.
+nn::Sequential cnn(std::uint64_t seed, Device device, bool residual = false) {
   nn::Sequential m(36);
   m.emplace<nn::Unflatten>(1, Shape{1, 6, 6});
   m.emplace<nn::Conv2d>(1, 4, 3, 1, 1).emplace<nn::BatchNorm2d>(4);
-  m.emplace<nn::Activation>(nn::Activation::Kind::kRelu).emplace<nn::MaxPool2d>(2);
+  m.emplace<nn::Activation>(nn::Activation::Kind::kRelu);
+  if (residual) {
+    auto block = std::make_unique<nn::Residual>();
+    block->emplace<nn::Conv2d>(4, 4, 3, 1, 1).emplace<nn::BatchNorm2d>(4);
+    block->emplace<nn::Activation>(nn::Activation::Kind::kRelu).emplace<nn::Dropout>(0.1F);
+    m.add(std::move(block));
+  }
+  m.emplace<nn::MaxPool2d>(2);
   m.emplace<nn::Flatten>().emplace<nn::Dropout>(0.1F).emplace<nn::Linear>(36, 2);
   m.build(device, seed);
   return m;
 }
 
-void check_resume(Device device) {
+void check_resume(Device device, bool residual = false) {
   const data::Dataset train = bars(200, 3);
-  nn::Sequential straight = cnn(7, device);
+  nn::Sequential straight = cnn(7, device, residual);
   optim::AdamW opt1(straight.parameters(), optim::AdamW::defaults());
   const FitResult full = Trainer(straight, opt1, options(3)).fit(train);
   // It learns the bars (chance: ln 2 = 0.69).
@@ -72,10 +83,11 @@ void check_resume(Device device) {
   // Interrupted at the end of epoch 1, and mid-epoch (every 3 steps: 7 batches an epoch).
   for (const std::int64_t every : {std::int64_t{0}, std::int64_t{3}}) {
     SCOPED_TRACE(every);
-    nn::Sequential first = cnn(7, device);
+    nn::Sequential first = cnn(7, device, residual);
     optim::AdamW opt2(first.parameters(), optim::AdamW::defaults());
     TrainerOptions o = options(every == 0 ? 1 : 2);
-    o.checkpoint_path = tmp("cnn_resume_" + device.str() + ".safetensors");
+    o.checkpoint_path =
+        tmp("cnn_resume_" + device.str() + (residual ? "_residual" : "") + ".safetensors");
     o.checkpoint_every = every;
     Trainer stopped(first, opt2, o);
     if (every > 0)  // a stop in the middle of epoch 2: saved after its next step, batch 4
@@ -83,7 +95,7 @@ void check_resume(Device device) {
     const FitResult part = stopped.fit(train);
     EXPECT_EQ(part.interrupted, every > 0);
 
-    nn::Sequential second = cnn(12345, device);  // everything must come from the file
+    nn::Sequential second = cnn(12345, device, residual);  // everything must come from the file
     optim::AdamW opt3(second.parameters(), optim::AdamW::defaults());
     Trainer resumed(second, opt3, options(3));
     resumed.resume(o.checkpoint_path);
@@ -100,6 +112,31 @@ TEST(CnnTraining, LearnsAndResumesExactly) {
 TEST(CnnTrainingGpu, LearnsAndResumesExactly) {
   CUTRAIN_REQUIRE_GPU();
   check_resume(Device::cuda(0));
+}
+
+// Residual blocks: their BatchNorm statistics and Dropout masks resume as the top level's do.
+TEST(ResidualTraining, LearnsAndResumesExactly) {
+  check_resume(Device::cpu(), true);
+}
+TEST(ResidualTrainingGpu, LearnsAndResumesExactly) {
+  CUTRAIN_REQUIRE_GPU();
+  check_resume(Device::cuda(0), true);
+}
+
+// The one-row last batch a BatchNorm1d cannot normalize is found inside a Residual's body too.
+TEST(ResidualTraining, RefusesALastBatchOfOneRowItsBodyCannotNormalize) {
+  nn::Sequential m(8);
+  m.emplace<nn::Linear>(8, 8);
+  auto block = std::make_unique<nn::Residual>();
+  block->emplace<nn::Linear>(8, 8).emplace<nn::BatchNorm1d>(8);
+  m.add(std::move(block));
+  m.emplace<nn::Linear>(8, 3);
+  m.build(Device::cpu(), 1);
+  optim::AdamW opt(m.parameters(), optim::AdamW::defaults());
+  const std::string e = testing::error_of([&] { Trainer(m, opt, options(1)).fit(blobs(65, 2)); });
+  EXPECT_NE(e.find("holds 1 row (65 rows in batches of 32), which layer 1.body.1 (BatchNorm1d)"),
+            std::string::npos)
+      << e;
 }
 
 }  // namespace

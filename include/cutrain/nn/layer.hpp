@@ -115,7 +115,19 @@ class LayerContext {
   /// a kernel reads when it runs, so that a forward captured in a CUDA graph draws anew on every
   /// replay (Note [forward count in device memory], src/nn/sequential.cpp). Valid in forward().
   const std::uint64_t* device_step() const;
-  std::size_t index() const { return index_; }  ///< the layer's position in the Sequential
+  /// The layer's position in the Sequential (inside a Residual: the Residual's position).
+  std::size_t index() const { return index_; }
+  /// The full name of one of the layer's tensors in the model's arenas: "layers.{i}.<name>", or
+  /// "layers.{i}.body.{j}.<name>" for layer j of the Residual at i (torch's state_dict names).
+  std::string tensor_name(const std::string& name) const;
+  /// What names the layer's random streams (dropout's masks): its index at the top level; for a
+  /// nested layer a hash of its path, with the top bit set so it cannot meet a top-level index.
+  std::uint64_t stream_id() const { return stream_; }
+  /// The context of layer `position` inside this one (a composite layer's body: Residual): its
+  /// tensors are this layer's "<scope>.<position>.<name>", its workspace and shapes the given
+  /// ones (they must outlive the returned context); device, stream, mode and step are shared.
+  LayerContext nested(const std::string& scope, std::size_t position, float* workspace,
+                      const Shape& input, const Shape& output) const;
   /// One sample's input and output shapes (Note [layer shapes]).
   const Shape& input_shape() const;
   const Shape& output_shape() const;     ///< what output_shape(input_shape()) returned at build
@@ -123,11 +135,17 @@ class LayerContext {
   Resources& resources() { return r_; }  ///< library internals (src/nn/context.hpp)
 
  private:
-  std::string full(const std::string& name) const;
   Resources& r_;
   std::size_t index_;
   bool training_;
   std::uint64_t step_;
+  std::uint64_t stream_;
+  // A nested layer's (nested()): its names' prefix ("layers.{i}.body.{j}."), workspace and
+  // shapes; empty / null at the top level, where Resources holds them by index.
+  std::string prefix_;
+  float* workspace_ = nullptr;
+  const Shape* input_ = nullptr;
+  const Shape* output_ = nullptr;
 };
 
 }  // namespace cutrain::nn
