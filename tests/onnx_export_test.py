@@ -14,7 +14,8 @@ cutrain-train's --predictions for the same rows: within 1e-5, the same class for
 2. --model cnn on NumPy images (Unflatten, Conv2d, BatchNorm2d, MaxPool2d, Flatten).
 3. A torch.nn.Sequential written by tools/cutrain_torch.py save_model (strided, dilated and
    bias-free convolutions, AvgPool2d with padding, AdaptiveAvgPool2d to 2x2 and to 1x1,
-   LeakyReLU, GELU, SiLU) converted by --model-from FILE --export-onnx alone.
+   LeakyReLU, GELU, SiLU, residual blocks - cutrain_torch.Residual, one inside another - as Add)
+   converted by --model-from FILE --export-onnx alone.
 4. Fashion-MNIST: raw pixels in (the scale is in the graph), all 10000 test images.
 """
 import csv
@@ -141,12 +142,14 @@ nn = torch.nn
 m = nn.Sequential(nn.Unflatten(1, (2, 16, 16)),
                   nn.Conv2d(2, 6, 3, stride=2, padding=2, dilation=2, bias=False),
                   nn.BatchNorm2d(6), nn.LeakyReLU(0.1),
+                  cutrain_torch.Residual(nn.Conv2d(6, 6, 3, padding=1), nn.BatchNorm2d(6),
+                                         nn.ReLU(), cutrain_torch.Residual(nn.Conv2d(6, 6, 1))),
                   nn.AvgPool2d(3, stride=1, padding=1), nn.Conv2d(6, 5, (3, 1), padding=(1, 0)),
                   nn.GELU(), nn.AdaptiveAvgPool2d(2), nn.MaxPool2d(2, stride=1, padding=1),
                   nn.SiLU(), nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(5, 7),
                   nn.BatchNorm1d(7), nn.Tanh(), nn.Dropout(0.3), nn.Linear(7, 4))
 with torch.no_grad():
-    for bn in (m[2], m[13]):
+    for bn in (m[2], m[4].body[1], m[14]):
         bn.running_mean.uniform_(-0.5, 0.5)
         bn.running_var.uniform_(0.5, 2.0)
         bn.weight.uniform_(0.5, 1.5)

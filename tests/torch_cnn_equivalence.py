@@ -16,6 +16,10 @@ between the tools and predict alike.
 3. A CNN trained in PyTorch, written by cutrain_torch.save_model (AvgPool2d, AdaptiveAvgPool2d
    and a bias-free strided Conv2d included), rebuilt by cutrain-train --model-from, predicts as
    PyTorch does.
+4. A residual net (cutrain_torch.Residual around conv, BatchNorm2d, ReLU, a bias-free conv and
+   BatchNorm2d) saved by save_model, trained one epoch by cutrain-train --model-from with SGD and
+   momentum, lands on PyTorch's weights and statistics (as in 1); its export rebuilt by
+   build_model predicts as cutrain does.
 """
 import os
 import subprocess
@@ -60,9 +64,21 @@ CASES = {
 }
 
 
-def torch_epoch(start, make_opt, wd, clip, x, y, dtype):
+def resnet():
+    """A residual net (cutrain_torch.Residual: cutrain's nn::Residual) for --model-from"""
+    nn = torch.nn
+    return nn.Sequential(nn.Unflatten(1, (1, 28, 28)),
+                         nn.Conv2d(1, CH, 3, padding=1), nn.BatchNorm2d(CH), nn.ReLU(),
+                         cutrain_torch.Residual(nn.Conv2d(CH, CH, 3, padding=1),
+                                                nn.BatchNorm2d(CH), nn.ReLU(),
+                                                nn.Conv2d(CH, CH, 3, padding=1, bias=False),
+                                                nn.BatchNorm2d(CH)),
+                         nn.ReLU(), nn.MaxPool2d(2), nn.Flatten(), nn.Linear(CH * 14 * 14, 10))
+
+
+def torch_epoch(start, make_opt, wd, clip, x, y, dtype, make_model=cnn):
     """One epoch of PyTorch from `start`'s weights in `dtype`: the final state dict."""
-    model = cnn().to(dtype)
+    model = make_model().to(dtype)
     model.load_state_dict(start.state_dict())
     decay = [p for n, p in model.named_parameters() if n.endswith("weight") and p.dim() > 1]
     rest = [p for n, p in model.named_parameters() if not (n.endswith("weight") and p.dim() > 1)]
@@ -97,6 +113,31 @@ def relative(got, ref):
     return float(np.max(np.abs(got - ref)) / max(float(np.max(np.abs(ref))), 1e-12))
 
 
+def agrees(name, ours, t32, t64):
+    """cutrain's tensors (named "layers.<k>") against PyTorch's float32 and float64 epochs"""
+    # Each tensor within 1e-4 of PyTorch's float32 run - or, where float32 rounding alone
+    # is visible, as close to PyTorch's float64 run as PyTorch's own float32 run is (a
+    # convolution's bias before BatchNorm2d has a gradient of pure rounding noise, which
+    # Adam normalizes to full-size steps in either float32 run).
+    worst = 0.0
+    for k, v in t32.items():
+        if not v.is_floating_point():
+            continue
+        got, ref = ours["layers." + k].numpy(), t64[k].numpy()
+        near = relative(got, v.numpy())
+        if near <= 1e-4:
+            worst = max(worst, near)
+            continue
+        ours64, theirs64 = relative(got, ref), relative(v.numpy(), ref)
+        print(f"{name}: {k}: {near:.3g} from PyTorch float32; from float64: cutrain "
+              f"{ours64:.3g}, PyTorch float32 {theirs64:.3g}")
+        if ours64 > max(1e-4, 2 * theirs64):
+            print(f"FAILED: {name}: cutrain's epoch differs from PyTorch's")
+            return False
+    print(f"{name}: max relative difference {worst:.3g} (tensors within 1e-4)")
+    return True
+
+
 def main():
     if not os.path.isdir(DATA):
         print(f"skipped: no Fashion-MNIST at {DATA} (apt-get install dataset-fashion-mnist)")
@@ -121,26 +162,8 @@ def main():
             ours = cutrain_torch.read_tensors(out)
             t32, t64 = torch_epoch(start, make_opt, wd, clip, x, y, torch.float32), \
                 torch_epoch(start, make_opt, wd, clip, x, y, torch.float64)
-            # Each tensor within 1e-4 of PyTorch's float32 run - or, where float32 rounding alone
-            # is visible, as close to PyTorch's float64 run as PyTorch's own float32 run is (a
-            # convolution's bias before BatchNorm2d has a gradient of pure rounding noise, which
-            # Adam normalizes to full-size steps in either float32 run).
-            worst = 0.0
-            for k, v in t32.items():
-                if not v.is_floating_point():
-                    continue
-                got, ref = ours["layers." + k].numpy(), t64[k].numpy()
-                near = relative(got, v.numpy())
-                if near <= 1e-4:
-                    worst = max(worst, near)
-                    continue
-                ours64, theirs64 = relative(got, ref), relative(v.numpy(), ref)
-                print(f"{name}: {k}: {near:.3g} from PyTorch float32; from float64: cutrain "
-                      f"{ours64:.3g}, PyTorch float32 {theirs64:.3g}")
-                if ours64 > max(1e-4, 2 * theirs64):
-                    print(f"FAILED: {name}: cutrain's CNN epoch differs from PyTorch's")
-                    return 1
-            print(f"{name}: max relative difference {worst:.3g} (tensors within 1e-4)")
+            if not agrees(name, ours, t32, t64):
+                return 1
 
         # 2. cutrain's export, rebuilt in PyTorch, predicts what cutrain predicted.
         exported = os.path.join(tmp, "cnn_export.safetensors")
@@ -152,6 +175,32 @@ def main():
                        check=True, stdout=subprocess.DEVNULL)
         if not predicts_alike("build_model of cutrain's CNN", cutrain_torch.build_model(exported),
                               test_x, predictions):
+            return 1
+
+        # 4. A residual net: PyTorch's initial model by save_model, trained one epoch by
+        # cutrain-train --model-from, lands where PyTorch's epoch does.
+        torch.manual_seed(1)
+        res_start = resnet()
+        res_init = os.path.join(tmp, "resnet_init.safetensors")
+        cutrain_torch.save_model(res_start, res_init)
+        flags, make_opt, wd, clip = CASES["sgd_momentum"]
+        out = os.path.join(tmp, "resnet.safetensors")
+        subprocess.run([BINARY, "--data", DATA, "--device", "cpu", "--model-from", res_init,
+                        "--schedule", "constant", "--no-shuffle", "--epochs", "1",
+                        "--batch-size", str(BATCH), "--train-subset", str(N), "--save", out] +
+                       flags, check=True, stdout=subprocess.DEVNULL)
+        if not agrees("residual sgd_momentum", cutrain_torch.read_tensors(out),
+                      torch_epoch(res_start, make_opt, wd, clip, x, y, torch.float32, resnet),
+                      torch_epoch(res_start, make_opt, wd, clip, x, y, torch.float64, resnet)):
+            return 1
+        # ... and its export, rebuilt in PyTorch, predicts what cutrain predicts.
+        exported, predictions = (os.path.join(tmp, "resnet_export.safetensors"),
+                                 os.path.join(tmp, "resnet.csv"))
+        subprocess.run([BINARY, "--data", DATA, "--device", "cpu", "--model-from", res_init,
+                        "--epochs", "1", "--train-subset", "512", "--export-torch", exported,
+                        "--predictions", predictions], check=True, stdout=subprocess.DEVNULL)
+        if not predicts_alike("build_model of cutrain's residual net",
+                              cutrain_torch.build_model(exported), test_x, predictions):
             return 1
 
         # 3. A PyTorch CNN, saved for cutrain, predicts in cutrain as in PyTorch.

@@ -14,7 +14,9 @@ does the same for torch.optim.
     cutrain_torch.save_model(model, "w.safetensors")  # or --model-from w.safetensors: no flags
     cutrain_torch.save_optimizer_state(optimizer, model, "o.safetensors")
 
-The optimizer's hyperparameters are not in the file: configure both sides alike. Needs numpy and
+Residual blocks are cutrain_torch.Residual(*modules): x + body(x), cutrain's nn::Residual (torch
+has no such class). The optimizer's hyperparameters are not in the file: configure both sides
+alike. Needs numpy and
 torch only (the files are safetensors, read and written here with numpy).
 """
 import json
@@ -59,7 +61,7 @@ def build_model(path):
     if "cutrain.modules" not in meta:
         raise ValueError(f"{path}: no 'cutrain.modules' metadata (written by an older cutrain?)")
     modules = json.loads(meta["cutrain.modules"])
-    model = torch.nn.Sequential(*(getattr(torch.nn, m["type"])(**m["args"]) for m in modules))
+    model = torch.nn.Sequential(*map(_build_module, modules))
     # Checkpoints name the model's tensors "layers.<i>...." beside best.*, ema.*, optim.*, trainer.*
     state = {k[len("layers."):] if k.startswith("layers.") else k: v for k, v in tensors.items()
              if not k.startswith(("best.", "ema.", "optim.", "trainer."))}
@@ -69,6 +71,26 @@ def build_model(path):
         raise ValueError(f"{path}: tensors do not match the modules (missing {missing}, "
                          f"unexpected {result.unexpected_keys})")
     return model.eval()
+
+
+class Residual(torch.nn.Module):
+    """x + body(x), cutrain's nn::Residual (torch has no such class): the identity shortcut of a
+    ResNet block around modules that keep the shape. Its modules are `body`, a
+    torch.nn.Sequential, so its state dict names match cutrain's ("body.0.weight", ...)."""
+
+    def __init__(self, *modules):
+        super().__init__()
+        self.body = torch.nn.Sequential(*modules)
+
+    def forward(self, x):
+        return x + self.body(x)
+
+
+def _build_module(m):
+    """One entry of "cutrain.modules" as a torch module (a Residual builds its body)."""
+    if m["type"] == "Residual":
+        return Residual(*map(_build_module, m["args"]["body"]))
+    return getattr(torch.nn, m["type"])(**m["args"])
 
 
 # What cutrain's CSV reader takes for a missing numeric value (src/data/csv_reader.cpp).
@@ -171,21 +193,28 @@ def save_model(model, path):
     with momentum=None or without running statistics, GELU's tanh approximation)."""
     if not isinstance(model, torch.nn.Sequential):
         raise TypeError("save_model: a torch.nn.Sequential is needed")
-    modules = []
-    for i, m in enumerate(model):
-        describe = _MODULE_ARGS.get(type(m))
-        if describe is None:
-            raise ValueError(f"module {i}: torch.nn.{type(m).__name__} is not a cutrain layer "
-                             f"(cutrain has {', '.join(t.__name__ for t in _MODULE_ARGS)})")
-        args = describe(m)
-        if (isinstance(m, (torch.nn.BatchNorm1d, torch.nn.BatchNorm2d)) and
-                (m.momentum is None or not m.track_running_stats)):
-            raise ValueError(f"module {i}: {type(m).__name__} needs running statistics and a "
-                             "momentum")
-        if isinstance(m, torch.nn.GELU) and args["approximate"] != "none":
-            raise ValueError(f"module {i}: cutrain's GELU is the exact (erf) one")
-        modules.append({"type": type(m).__name__, "args": args})
+    modules = [_describe(m, str(i)) for i, m in enumerate(model)]
     save_tensors(path, model.state_dict(), {"format": "pt", "cutrain.modules": json.dumps(modules)})
+
+
+def _describe(m, where):
+    """A module as an entry of "cutrain.modules" (`where`: its position, "3" or "3.body.1")."""
+    if isinstance(m, Residual):
+        return {"type": "Residual",
+                "args": {"body": [_describe(b, f"{where}.body.{j}") for j, b in enumerate(m.body)]}}
+    describe = _MODULE_ARGS.get(type(m))
+    if describe is None:
+        raise ValueError(f"module {where}: torch.nn.{type(m).__name__} is not a cutrain layer "
+                         f"(cutrain has {', '.join(t.__name__ for t in _MODULE_ARGS)}, "
+                         "and cutrain_torch.Residual)")
+    args = describe(m)
+    if (isinstance(m, (torch.nn.BatchNorm1d, torch.nn.BatchNorm2d)) and
+            (m.momentum is None or not m.track_running_stats)):
+        raise ValueError(f"module {where}: {type(m).__name__} needs running statistics and a "
+                         "momentum")
+    if isinstance(m, torch.nn.GELU) and args["approximate"] != "none":
+        raise ValueError(f"module {where}: cutrain's GELU is the exact (erf) one")
+    return {"type": type(m).__name__, "args": args}
 
 
 def save_tensors(path, tensors, metadata=None):

@@ -4,6 +4,7 @@
 #include <cmath>
 #include <cstdint>
 #include <set>
+#include <string_view>
 
 #include "cutrain/error.hpp"
 #include "cutrain/io/safetensors.hpp"
@@ -326,7 +327,9 @@ void export_torch(const std::string& path, nn::Sequential& model,
   std::set<std::string> batchnorms;
   for (auto& t : tensors) {
     t.name = t.name.substr(7);  // "layers.0.weight" -> "0.weight"
-    if (t.name.ends_with(".running_var")) batchnorms.insert(t.name.substr(0, t.name.find('.')));
+    // The BatchNorm module's name: "3" or, inside a Residual, "3.body.1".
+    constexpr std::string_view kVar = ".running_var";
+    if (t.name.ends_with(kVar)) batchnorms.insert(t.name.substr(0, t.name.size() - kVar.size()));
   }
   for (const std::string& i : batchnorms) {
     io::TensorData n{i + ".num_batches_tracked", io::DType::kI64, {}, std::vector<std::uint8_t>(8)};

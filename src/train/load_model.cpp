@@ -15,6 +15,7 @@
 #include "cutrain/io/safetensors.hpp"
 #include "cutrain/nn/conv.hpp"
 #include "cutrain/nn/layers.hpp"
+#include "cutrain/nn/residual.hpp"
 #include "cutrain/train/checkpoint.hpp"
 
 namespace cutrain::train {
@@ -22,9 +23,18 @@ namespace {
 
 using nlohmann::json;
 
-constexpr std::size_t kMaxModules = 1024;
+constexpr std::size_t kMaxModules = 1024;  // in all, bodies of Residuals included
+constexpr int kMaxDepth = 16;              // Residuals inside Residuals
 constexpr std::int64_t kMaxWidth = std::int64_t{1} << 31;
 constexpr std::int64_t kMaxSize = std::int64_t{1} << 16;  // kernel sizes, strides, padding
+
+constexpr std::uint64_t kSaturated = std::numeric_limits<std::uint64_t>::max();
+std::uint64_t saturating_mul(std::uint64_t a, std::uint64_t b) {
+  return b != 0 && a > kSaturated / b ? kSaturated : a * b;
+}
+std::uint64_t saturating_add(std::uint64_t a, std::uint64_t b) {
+  return a > kSaturated - b ? kSaturated : a + b;
+}
 
 // One module's keyword arguments, each read at most once; keys left over are refused (a
 // silently ignored bias=False or track_running_stats=False would load another model).
@@ -89,6 +99,13 @@ class Args {
     }
     return out;
   }
+  // A list of modules (a Residual's body): 1 or more.
+  const json& modules(const char* key) {
+    const json* v = take(key);
+    CUTRAIN_CHECK(v != nullptr && v->is_array() && !v->empty(), where_, ": '", key,
+                  "' must be a list of modules");
+    return *v;
+  }
   std::int64_t integer(const char* key, std::int64_t fallback) {
     const json* v = take(key);
     if (v == nullptr) return fallback;
@@ -126,7 +143,9 @@ struct Module {
   std::uint64_t floats = 0;  // parameters and buffers it loads from the file
 };
 
-Module make_module(const json& m, const std::string& where) {
+// `count`: modules made so far, nested ones included (kMaxModules); `depth`: Residuals around.
+Module make_module(const json& m, const std::string& where, std::size_t& count, int depth) {
+  CUTRAIN_CHECK(++count <= kMaxModules, where, ": more than ", kMaxModules, " modules");
   CUTRAIN_CHECK(m.is_object() && m.contains("type") && m["type"].is_string(), where,
                 ": expected {\"type\": \"<torch.nn class>\", \"args\": {...}}");
   const auto type = m["type"].get<std::string>();
@@ -175,10 +194,12 @@ Module make_module(const json& m, const std::string& where) {
     a.expect("padding_mode", "zeros");
     out.layer = std::make_unique<nn::Conv2d>(in, n, k, st, pad, dil, bias);
     out.output = -1;
-    // < 2^31 x 2^31 x 2^32: no overflow
-    out.floats = static_cast<std::uint64_t>(in) * static_cast<std::uint64_t>(n) *
-                     static_cast<std::uint64_t>(k.h * k.w) +
-                 (bias ? static_cast<std::uint64_t>(n) : 0);
+    // in x out < 2^62 but x kh kw (< 2^32) may pass 2^64: saturated, so that the count
+    // against the file's values refuses it rather than wrapping to a small number.
+    out.floats = saturating_add(
+        saturating_mul(static_cast<std::uint64_t>(in) * static_cast<std::uint64_t>(n),
+                       static_cast<std::uint64_t>(k.h * k.w)),
+        bias ? static_cast<std::uint64_t>(n) : 0);
   } else if (type == "MaxPool2d" || type == "AvgPool2d") {
     const nn::Size2 k = a.size2("kernel_size", std::nullopt);
     const nn::Size2 st = a.size2("stride", k), pad = a.size2("padding", 0, 0);
@@ -222,11 +243,23 @@ Module make_module(const json& m, const std::string& where) {
     out.layer = std::make_unique<nn::Unflatten>(dim, sizes);
     if (dim == 1) out.input = total;
     out.output = -1;
+  } else if (type == "Residual") {  // cutrain_torch.Residual: x + body(x)
+    CUTRAIN_CHECK(depth < kMaxDepth, where, ": Residuals nested more than ", kMaxDepth, " deep");
+    const json& body = a.modules("body");
+    auto block = std::make_unique<nn::Residual>();
+    for (std::size_t j = 0; j < body.size(); ++j) {
+      Module inner = make_module(body[j], where + " body " + std::to_string(j), count, depth + 1);
+      if (j == 0) out.input = inner.input;  // the body keeps the shape: its input is the output
+      out.floats = saturating_add(out.floats, inner.floats);
+      block->add(std::move(inner.layer));
+    }
+    out.layer = std::move(block);
   } else {
     CUTRAIN_FAIL(where, ": torch.nn.", type,
                  " is not a cutrain layer (cutrain has Linear, BatchNorm1d, ReLU, LeakyReLU, "
                  "Tanh, Sigmoid, GELU, SiLU, Dropout, Conv2d, MaxPool2d, AvgPool2d, "
-                 "AdaptiveAvgPool2d, BatchNorm2d, Flatten, Unflatten)");
+                 "AdaptiveAvgPool2d, BatchNorm2d, Flatten, Unflatten, and cutrain_torch's "
+                 "Residual)");
   }
   a.done();
   return out;
@@ -254,11 +287,12 @@ nn::Sequential load_model(const std::string& path, Device device, std::uint64_t 
   std::uint64_t in_file = 0;
   for (const io::TensorData& t : f.tensors) in_file += t.bytes.size() / io::element_bytes(t.dtype);
   std::vector<Module> parts;
+  std::size_t count = 0;
   std::int64_t input = 0, width = 0;
   std::uint64_t floats = 0;
   for (std::size_t i = 0; i < modules.size(); ++i) {
     try {
-      parts.push_back(make_module(modules[i], path + ": module " + std::to_string(i)));
+      parts.push_back(make_module(modules[i], path + ": module " + std::to_string(i), count, 0));
     } catch (const json::exception& e) {  // a value of the wrong range for its type
       CUTRAIN_FAIL(path, ": module ", i, ": ", e.what());
     }
@@ -268,7 +302,7 @@ nn::Sequential load_model(const std::string& path, Device device, std::uint64_t 
                   m.layer->kind(), ") expects ", m.input,
                   " input features but the previous layer gives ", width);
     if (m.output != 0) width = m.output;
-    floats += m.floats;  // < 2^62 each, added to a sum <= in_file: no overflow
+    floats = saturating_add(floats, m.floats);
     CUTRAIN_CHECK(floats <= in_file, path, ": the modules hold ", floats,
                   " parameters and statistics (up to module ", i, ") but the file only ", in_file,
                   " values");

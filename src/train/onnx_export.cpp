@@ -11,6 +11,7 @@
 
 #include "cutrain/error.hpp"
 #include "cutrain/io/safetensors.hpp"
+#include "cutrain/nn/residual.hpp"
 #include "cutrain/version.hpp"
 #include "src/io/protobuf.hpp"
 
@@ -121,27 +122,26 @@ std::string prepare(GraphBuilder& g, const DataSpec& spec, std::string cur, std:
   return cur;
 }
 
-}  // namespace
+// The ONNX nodes of one layer whose tensors are "<p>weight", ...: `cur` is its input's name;
+// returns its output's. `where`: its position for messages ("3", "3.body.1").
+struct LayerEmitter {
+  GraphBuilder& g;
+  const Arena& params;
+  const Arena& buffers;
 
-std::string onnx_model_bytes(nn::Sequential& model, const OnnxOptions& options) {
-  CUTRAIN_CHECK(model.built(), "export_onnx: the model is not built");
-  GraphBuilder g;
-  const Arena& params = model.parameters();
-  const Arena& buffers = model.buffers();
-  auto host = [&](const Arena& a, const std::string& name) { return a.tensor_to_host(name); };
-  auto has = [](const Arena& a, const std::string& name) {
+  std::vector<float> host(const Arena& a, const std::string& name) const {
+    return a.tensor_to_host(name);
+  }
+  static bool has(const Arena& a, const std::string& name) {
     return a.layout_ptr() && a.layout().find(name).has_value();
-  };
-  std::string cur = "input";
-  if (options.data) cur = prepare(g, *options.data, cur, model.input_features());
-  for (std::size_t i = 0; i < model.size(); ++i) {
-    nn::Layer& layer = model.layer(i);
+  }
+
+  std::string emit(nn::Layer& layer, const std::string& p, const Shape& in, const Shape& out_shape,
+                   std::string cur, const std::string& where) {
     const std::string kind = layer.kind();
     const nlohmann::json args = nlohmann::json::parse(layer.torch_args());
-    const std::string p = "layers." + std::to_string(i) + ".";
     auto at = [&p](std::string_view suffix) { return std::string(p).append(suffix); };
     const std::string out = at("out");
-    const Shape& in = model.shape(i);
     if (kind == "Linear") {
       const std::vector<std::int64_t> w_dims{args.at("out_features").get<std::int64_t>(),
                                              args.at("in_features").get<std::int64_t>()};
@@ -208,7 +208,7 @@ std::string onnx_model_bytes(nn::Sequential& model, const OnnxOptions& options) 
       } else {
         // Adaptive windows are fixed-size and disjoint exactly when the output divides the input.
         CUTRAIN_CHECK(in.size() == 3 && in[1] % o[0] == 0 && in[2] % o[1] == 0,
-                      "export_onnx: layer ", i, " (AdaptiveAvgPool2d to ", o[0], "x", o[1],
+                      "export_onnx: layer ", where, " (AdaptiveAvgPool2d to ", o[0], "x", o[1],
                       ") has no ONNX form: its input ", shape_str(in),
                       " is not a multiple of the output size (use output 1x1 or a divisor)");
         const std::vector<std::int64_t> win{in[1] / o[0], in[2] / o[1]};
@@ -219,12 +219,35 @@ std::string onnx_model_bytes(nn::Sequential& model, const OnnxOptions& options) 
       cur = g.node("Flatten", {cur}, out, {attr_int("axis", 1)});
     } else if (kind == "Unflatten") {
       std::vector<std::int64_t> shape{-1};
-      for (const std::int64_t d : model.shape(i + 1)) shape.push_back(d);
+      for (const std::int64_t d : out_shape) shape.push_back(d);
       cur = g.node("Reshape", {cur, g.constant_i64(at("shape"), shape)}, out);
+    } else if (kind == "Residual") {  // x + body(x)
+      auto& block = static_cast<nn::Residual&>(layer);
+      std::string body = cur;
+      for (std::size_t j = 0; j < block.size(); ++j) {
+        const std::string inner = "body." + std::to_string(j);
+        body = emit(block.layer(j), at(inner + "."), block.shape(j), block.shape(j + 1), body,
+                    where + "." + inner);
+      }
+      cur = g.node("Add", {cur, body}, out);
     } else {
-      CUTRAIN_FAIL("export_onnx: layer ", i, " (", kind, ") has no ONNX form in cutrain");
+      CUTRAIN_FAIL("export_onnx: layer ", where, " (", kind, ") has no ONNX form in cutrain");
     }
+    return cur;
   }
+};
+
+}  // namespace
+
+std::string onnx_model_bytes(nn::Sequential& model, const OnnxOptions& options) {
+  CUTRAIN_CHECK(model.built(), "export_onnx: the model is not built");
+  GraphBuilder g;
+  std::string cur = "input";
+  if (options.data) cur = prepare(g, *options.data, cur, model.input_features());
+  LayerEmitter emitter{g, model.parameters(), model.buffers()};
+  for (std::size_t i = 0; i < model.size(); ++i)
+    cur = emitter.emit(model.layer(i), "layers." + std::to_string(i) + ".", model.shape(i),
+                       model.shape(i + 1), cur, std::to_string(i));
   const std::string result = options.softmax ? "probabilities" : "logits";
   if (options.softmax)
     g.node("Softmax", {cur}, result, {attr_int("axis", 1)});

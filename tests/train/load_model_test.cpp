@@ -118,6 +118,34 @@ TEST(LoadModel, RebuildsConvolutionalModelsBitForBit) {
   EXPECT_EQ(std::vector<float>(b.data, b.data + b.size()), want);
 }
 
+// Residual blocks, one inside another, with BatchNorm statistics and Dropout in the bodies.
+TEST(LoadModel, RebuildsResidualModelsBitForBit) {
+  nn::Sequential original(2 * 6 * 5);
+  original.emplace<nn::Unflatten>(1, Shape{2, 6, 5}).emplace<nn::Conv2d>(2, 3, 3, 1, 1);
+  auto inner = std::make_unique<nn::Residual>();
+  inner->emplace<nn::Conv2d>(3, 3, 1, 1, 0, 1, false).emplace<nn::BatchNorm2d>(3, 1e-3F, 0.2F);
+  auto outer = std::make_unique<nn::Residual>();
+  outer->emplace<nn::Conv2d>(3, 3, 3, 1, 1).emplace<nn::BatchNorm2d>(3);
+  outer->emplace<nn::Activation>(nn::Activation::Kind::kRelu).emplace<nn::Dropout>(0.2F);
+  outer->add(std::move(inner));
+  original.add(std::move(outer));
+  original.emplace<nn::Flatten>().emplace<nn::Linear>(90, 4);
+  original.build(Device::cpu(), 6);
+  std::vector<float> x(5 * 60);
+  for (std::size_t i = 0; i < x.size(); ++i) x[i] = std::cos(0.7F * static_cast<float>(i));
+  for (int i = 0; i < 3; ++i) original.forward({x.data(), 5, 60, Device::cpu()});
+  export_torch(tmp("residual.safetensors"), original);
+  nn::Sequential rebuilt = load_model(tmp("residual.safetensors"), Device::cpu());
+  EXPECT_EQ(rebuilt.torch_modules(), original.torch_modules());
+  EXPECT_EQ(rebuilt.buffers().to_host(), original.buffers().to_host());
+  original.eval();
+  rebuilt.eval();
+  const nn::Matrix& a = original.forward({x.data(), 5, 60, Device::cpu()});
+  const std::vector<float> want(a.data, a.data + a.size());
+  const nn::Matrix& b = rebuilt.forward({x.data(), 5, 60, Device::cpu()});
+  EXPECT_EQ(std::vector<float>(b.data, b.data + b.size()), want);
+}
+
 TEST(LoadModel, RefusesWhatItCannotBuildNamingIt) {
   auto refusal = [](const std::string& name, const std::string& modules) {
     return testing::error_of([&] { load_model(with_modules(name, modules), Device::cpu()); });
@@ -148,6 +176,30 @@ TEST(LoadModel, RefusesWhatItCannotBuildNamingIt) {
            {"type": "Conv2d", "args": {"in_channels": 60000, "out_channels": 60000,
                                        "kernel_size": 60000}}])",
        "but the file only 9 values"},
+      // 2^30 x 2^30 x 16 weights: 2^64, which a plain product wraps to 0.
+      {"wrapping_conv",
+       R"([{"type": "Unflatten", "args": {"dim": 1, "unflattened_size": [1073741824, 1, 1]}},
+           {"type": "Conv2d", "args": {"in_channels": 1073741824, "out_channels": 1073741824,
+                                       "kernel_size": [16, 1], "bias": false}}])",
+       "but the file only 9 values"},
+      {"residual_args", "[" + linear + R"(, {"type": "Residual", "args": {}}])",
+       "module 1 (Residual): 'body' must be a list of modules"},
+      {"residual_inner", "[" + linear + R"(, {"type": "Residual", "args": {"body": [
+           {"type": "ReLU"}, {"type": "LSTM"}]}}])",
+       "module 1 body 1: torch.nn.LSTM is not a cutrain layer"},
+      {"residual_shape", "[" + linear + R"(, {"type": "Residual", "args": {"body": [
+           {"type": "Unflatten", "args": {"unflattened_size": [3, 1, 1]}}]}}])",
+       "layer 1 (Residual) cannot take input of shape [3]: the body maps [3] to [3, 1, 1]"},
+      {"residual_depth",
+       "[" + linear + ", " +
+           [] {
+             std::string nested = R"({"type": "ReLU"})";
+             for (int d = 0; d < 17; ++d)
+               nested = R"({"type": "Residual", "args": {"body": [)" + nested + "]}}";
+             return nested;
+           }() +
+           "]",
+       "Residuals nested more than 16 deep"},
       // Shapes that do not fit are refused by Sequential::build, naming the layer.
       {"image_shape",
        R"([{"type": "Unflatten", "args": {"dim": 1, "unflattened_size": [1, 2, 2]}},
