@@ -11,7 +11,8 @@ cutrain-train's --predictions for the same rows: within 1e-5, the same class for
 
 1. Tables (CSV with missing cells): MLPs with each activation, BatchNorm1d and Dropout, with
    --impute and --standardize in the graph.
-2. --model cnn on NumPy images (Unflatten, Conv2d, BatchNorm2d, MaxPool2d, Flatten).
+2. --model cnn --residual-blocks 1 on NumPy images (Unflatten, Conv2d, BatchNorm2d, MaxPool2d,
+   Residual as Add, Flatten).
 3. A torch.nn.Sequential written by tools/cutrain_torch.py save_model (strided, dilated and
    bias-free convolutions, AvgPool2d with padding, AdaptiveAvgPool2d to 2x2 and to 1x1,
    LeakyReLU, GELU, SiLU, residual blocks - cutrain_torch.Residual, one inside another - as Add)
@@ -128,9 +129,9 @@ def cnn(tmp):
     xy = f"{tmp}/x.npy,{tmp}/y.npy"
     out, pred = os.path.join(tmp, "cnn.onnx"), os.path.join(tmp, "cnn.csv")
     run("--train-npy", xy, "--test-npy", xy, "--model", "cnn", "--channels", "4", "--hidden", "8",
-        "--input-shape", "1,12,12", "--epochs", "2", "--batch-size", "32", "--predictions", pred,
+        "--residual-blocks", "1", "--input-shape", "1,12,12", "--epochs", "2", "--batch-size", "32", "--predictions", pred,
         "--export-onnx", out, "--onnx-softmax")
-    compare("--model cnn", out, x.reshape(96, -1), pred)
+    compare("--model cnn --residual-blocks 1", out, x.reshape(96, -1), pred)
 
 
 TORCH_MODEL = r'''

@@ -214,14 +214,15 @@ void check_flags_apply(const Config& c) {
   // --input-shape also says what the augmentation's images are.
   const bool augmenting = c.augment_shift > 0 || c.augment_flip;
   if (c.model != "cnn")
-    for (const char* flag : {"--channels", "--input-shape"})
+    for (const char* flag : {"--channels", "--residual-blocks", "--input-shape"})
       if (c.given.count(flag) != 0 && !(augmenting && std::string_view(flag) == "--input-shape"))
         throw UsageError(std::string(flag) + " shapes the convolutional model: give --model cnn" +
                          (std::string_view(flag) == "--input-shape"
                               ? " (or --augment-shift / --augment-flip, whose images it shapes)"
                               : ""));
   if (!c.model_from.empty())
-    for (const char* flag : {"--model", "--hidden", "--channels", "--input-shape", "--batchnorm"})
+    for (const char* flag :
+         {"--model", "--hidden", "--channels", "--residual-blocks", "--input-shape", "--batchnorm"})
       if (c.given.count(flag) != 0 && !(augmenting && std::string_view(flag) == "--input-shape"))
         throw UsageError(std::string(flag) + " describes a model, but --model-from '" +
                          c.model_from + "' brings its own: give one");

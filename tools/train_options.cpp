@@ -87,6 +87,11 @@ void add_options(CLI::App& app, Config& c) {
       ->capture_default_str();
   app.add_option("--channels", c.channels, "--model cnn: each block's channels, comma-separated")
       ->capture_default_str();
+  app.add_option("--residual-blocks", c.residual_blocks,
+                 "--model cnn: residual blocks after each block's pooling, each x + [3x3 Conv2d, "
+                 "BatchNorm2d, activation] x 2 at the block's channels (ResNet-9's)")
+      ->check(CLI::Range(0, 16))
+      ->capture_default_str();
   app.add_option("--input-shape", c.input_shape,
                  "--model cnn, --augment-*: C,H,W of a sample's features (default 1,28,28 for 784 "
                  "features)");
@@ -387,6 +392,19 @@ namespace {
 // Conv2d(k, 3x3, padding 1) -> BatchNorm2d -> activation and a 2x2 MaxPool2d, then Flatten and
 // the fully connected classifier (--hidden, default 128, with --dropout). With the defaults
 // (32,64) that is 28x28x1 -> 14x14x32 -> 7x7x64 -> 3136 -> 128 -> 10. Returns the flat width.
+// --residual-blocks N adds N Residual blocks after each pool, at the block's resolution and
+// channels, each x + [Conv2d 3x3 -> BatchNorm2d -> activation] twice: the residuals of the
+// DAWNBench ResNet-9 (its activations inside the body, so the block needs no new layer kind).
+template <class M>  // nn::Sequential or nn::Residual
+void add_conv_bn(M& m, const Config& c, std::int64_t in, std::int64_t out,
+                 const nn::Activation& act) {
+  auto layer = std::make_unique<nn::Conv2d>(in, out, 3, 1, 1);
+  if (!c.init.empty()) layer->set_init(init::Scheme::parse(c.init));
+  m.add(std::move(layer));
+  m.template emplace<nn::BatchNorm2d>(out);
+  m.add(std::make_unique<nn::Activation>(act));
+}
+
 std::int64_t add_conv_blocks(nn::Sequential& model, const Config& c, std::int64_t features,
                              const nn::Activation& act) {
   std::vector<std::int64_t> shape = image_shape(c, features);
@@ -394,11 +412,7 @@ std::int64_t add_conv_blocks(nn::Sequential& model, const Config& c, std::int64_
   std::int64_t channels = shape[0];
   for (const std::int64_t k : parse_sizes("--channels", c.channels)) {
     for (int conv = 0; conv < 2; ++conv) {
-      auto layer = std::make_unique<nn::Conv2d>(channels, k, 3, 1, 1);
-      if (!c.init.empty()) layer->set_init(init::Scheme::parse(c.init));
-      model.add(std::move(layer));
-      model.emplace<nn::BatchNorm2d>(k);
-      model.add(std::make_unique<nn::Activation>(act));
+      add_conv_bn(model, c, channels, k, act);
       channels = k;
     }
     if (shape[1] < 2 || shape[2] < 2)
@@ -407,6 +421,12 @@ std::int64_t add_conv_blocks(nn::Sequential& model, const Config& c, std::int64_
           " blocks halve the " + std::to_string(features) + "-feature image below 1x1: give fewer");
     model.emplace<nn::MaxPool2d>(2);
     shape = {k, shape[1] / 2, shape[2] / 2};
+    for (int r = 0; r < c.residual_blocks; ++r) {
+      auto block = std::make_unique<nn::Residual>();
+      add_conv_bn(*block, c, k, k, act);
+      add_conv_bn(*block, c, k, k, act);
+      model.add(std::move(block));
+    }
   }
   model.emplace<nn::Flatten>();
   return shape[0] * shape[1] * shape[2];

@@ -28,7 +28,8 @@ struct Config {
   std::string model = "mlp";       // mlp, or cnn (Note [the default CNN], tools/train_options.cpp)
   std::string hidden = "512,256";  // mlp: its hidden sizes; cnn: the classifier's (default 128)
   std::string channels = "32,64";  // cnn: each block's channels (two 3x3 convolutions, a pool)
-  std::string input_shape;         // cnn: C,H,W of a row (default 1,28,28 for 784 features)
+  std::int32_t residual_blocks = 0;  // cnn: Residual blocks after each block's pool
+  std::string input_shape;           // cnn: C,H,W of a row (default 1,28,28 for 784 features)
   std::string activation = "relu";
   bool batchnorm = false;
   float dropout = 0.2F;

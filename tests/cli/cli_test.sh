@@ -123,6 +123,12 @@ expect_usage_error "--input-shape shapes the convolutional model" --train-csv "$
 expect_usage_error "--augment-shift 2 must be smaller than the images' 1 pixels" \
   --train-csv "$tmp/cls_train.csv" --test-csv "$tmp/cls_test.csv" --target label --device cpu \
   --input-shape 2,1,1 --augment-shift 2
+# Residual blocks belong to --model cnn, up to 16 after each pool.
+expect_usage_error "--residual-blocks shapes the convolutional model: give --model cnn" \
+  --train-csv "$tmp/cls_train.csv" --test-csv "$tmp/cls_test.csv" --target label --device cpu \
+  --residual-blocks 1
+expect_usage_error "--residual-blocks: Value 17 not in range 0 to 16" --model cnn \
+  --residual-blocks 17
 # Mirroring 1 x 2 "images" swaps the two features: the classes (a ~ k, b ~ -k) are still told
 # apart by |a|, so the run learns; its report says what it drew.
 "$bin" --train-csv "$tmp/cls_train.csv" --test-csv "$tmp/cls_test.csv" --target label \
