@@ -226,8 +226,8 @@ struct LayerEmitter {
       std::string body = cur;
       for (std::size_t j = 0; j < block.size(); ++j) {
         const std::string inner = "body." + std::to_string(j);
-        body = emit(block.layer(j), at(inner + "."), block.shape(j), block.shape(j + 1), body,
-                    where + "." + inner);
+        body = emit(block.layer(j), at(inner).append("."), block.shape(j), block.shape(j + 1), body,
+                    std::string(where).append(".").append(inner));
       }
       cur = g.node("Add", {cur, body}, out);
     } else {
