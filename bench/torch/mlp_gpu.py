@@ -2,8 +2,8 @@
 """PyTorch on the same GPU, same model and recipe as cutrain-train's default run:
 MLP 784-512-256-10 (ReLU, dropout 0.2) - or with --model cnn the default CNN of cutrain-train
 --model cnn (Note [the default CNN]: two blocks of two 3x3 Conv2d + BatchNorm2d + ReLU and a 2x2
-max pool, 32 and 64 channels, then Linear 3136-128, ReLU, dropout 0.2, Linear 128-10; 10 epochs;
-cudnn.benchmark on) -, AdamW lr 1e-3 (weight decay 1e-4 on weight matrices and kernels only),
+max pool, 32 and 64 channels, --residual-blocks residual blocks after each pool as cutrain-train's,
+then Linear 3136-128, ReLU, dropout 0.2, Linear 128-10; 10 epochs; cudnn.benchmark on) -, AdamW lr 1e-3 (weight decay 1e-4 on weight matrices and kernels only),
 cosine decay per iteration, batch 128 (the last partial batch kept), pixels / 255, 30 epochs,
 shuffled each epoch, optional global-norm clipping (--clip-norm, as cutrain-train's). The data
 sits on the GPU (PyTorch's fastest setup). Two modes:
@@ -53,6 +53,7 @@ def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--data", default="/usr/share/datasets/fashion-mnist")
     ap.add_argument("--model", choices=("mlp", "cnn"), default="mlp")
+    ap.add_argument("--residual-blocks", type=int, default=0)  # as cutrain-train's (cnn)
     ap.add_argument("--epochs", type=int, default=0)  # 0: 30 for the MLP, 10 for the CNN
     ap.add_argument("--mode", choices=("eager", "graphs"), default="eager")
     ap.add_argument("--clip-norm", type=float, default=0.0)
@@ -83,9 +84,20 @@ def main():
     else:
         torch.backends.cudnn.benchmark = True
 
-        def block(i, o):
-            return [nn.Conv2d(i, o, 3, padding=1), nn.BatchNorm2d(o), nn.ReLU(),
-                    nn.Conv2d(o, o, 3, padding=1), nn.BatchNorm2d(o), nn.ReLU(), nn.MaxPool2d(2)]
+        class Residual(nn.Module):  # cutrain's nn::Residual: x + body(x)
+            def __init__(self, *modules):
+                super().__init__()
+                self.body = nn.Sequential(*modules)
+
+            def forward(self, x):
+                return x + self.body(x)
+
+        def conv_bn(i, o):
+            return [nn.Conv2d(i, o, 3, padding=1), nn.BatchNorm2d(o), nn.ReLU()]
+
+        def block(i, o):  # cutrain-train --residual-blocks: ResNet-9's blocks after the pool
+            return [*conv_bn(i, o), *conv_bn(o, o), nn.MaxPool2d(2),
+                    *(Residual(*conv_bn(o, o), *conv_bn(o, o)) for _ in range(a.residual_blocks))]
         model = nn.Sequential(nn.Unflatten(1, (1, 28, 28)), *block(1, 32), *block(32, 64),
                               nn.Flatten(), nn.Linear(3136, 128), nn.ReLU(), nn.Dropout(0.2),
                               nn.Linear(128, 10))
@@ -178,6 +190,7 @@ def main():
                 accs.append(right / len(xte))
     spe = sum(times[1:]) / max(1, len(times) - 1)
     out = {"bench": f"torch_{a.model}_epoch_{a.mode}", "model": a.model,
+           "residual_blocks": a.residual_blocks,
            "device": torch.cuda.get_device_name() if cuda else "cpu", "torch": torch.__version__,
            "mode": a.mode, "clip_norm": a.clip_norm, "epochs": a.epochs,
            "threads": torch.get_num_threads(), "seconds_per_epoch": spe,
