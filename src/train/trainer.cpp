@@ -30,73 +30,11 @@ namespace {
 using Clock = std::chrono::steady_clock;
 constexpr double kNaN = std::numeric_limits<double>::quiet_NaN();
 
-// TrainState::loss: the objective's options, exactly (%.9g round-trips a float).
-std::string loss_description(bool regression, const TrainerOptions& o) {
-  if (regression) return "mse";
-  char number[32];
-  std::snprintf(number, sizeof(number), "%.9g", static_cast<double>(o.label_smoothing));
-  std::string s = std::string("cross_entropy label_smoothing=") + number;
-  if (o.class_weights.empty()) return s;
-  s += " class_weights=[";
-  for (std::size_t k = 0; k < o.class_weights.size(); ++k) {
-    std::snprintf(number, sizeof(number), "%.9g", static_cast<double>(o.class_weights[k]));
-    if (k > 0) s += ',';  // (not `(k ? "," : "") + ...`: GCC 12's false -Wrestrict)
-    s += number;
-  }
-  return s + "]";
-}
-
-// TrainState::augment: what each training image goes through (Note [augmentation on the
-// device]).
-std::string augment_description(const data::Augment& a) {
-  if (!a.enabled()) return "off";
-  return "shift=" + std::to_string(a.shift) + " flip=" + (a.flip ? "1" : "0") +
-         " image=" + shape_str(a.image);
-}
-
 }  // namespace
 
 FitResult Trainer::fit(const data::Dataset& train, const data::Dataset* val) {
-  detail::check_dataset(train, model_, "Trainer::fit (training data)");
-  // Labels train with softmax cross-entropy, targets with mean squared error.
-  const bool regression = !train.classification();
-  CUTRAIN_CHECK(!regression || options_.label_smoothing == 0.0F,
-                "Trainer::fit: label_smoothing = ", options_.label_smoothing,
-                " applies to labels, and this data set has regression targets; set it to 0");
+  detail::check_fit(options_, state_, model_, train, val);
   const bool by_accuracy = options_.monitor == TrainerOptions::Monitor::kValAccuracy;
-  CUTRAIN_CHECK(!regression || !by_accuracy,
-                "Trainer::fit: monitor = val_accuracy, but this data set has regression targets "
-                "(no accuracy); monitor the validation loss");
-  const std::string monitor_name = by_accuracy ? "val_accuracy" : "val_loss";
-  CUTRAIN_CHECK(!state_.has_best || state_.monitor == monitor_name,
-                "Trainer::fit: the resumed run's early stopping monitored ", state_.monitor,
-                " and this one monitors ", monitor_name, "; monitor the same to continue it");
-  state_.monitor = monitor_name;
-  const std::string loss = loss_description(regression, options_);
-  CUTRAIN_CHECK(state_.loss.empty() || state_.loss == loss,
-                "Trainer::fit: the resumed run trained with ", state_.loss, " and this one with ",
-                loss,
-                "; give the same loss options (label_smoothing, class_weights) to continue it");
-  state_.loss = loss;
-  const std::string augmented = augment_description(options_.augment);
-  CUTRAIN_CHECK(state_.augment.empty() || state_.augment == augmented,
-                "Trainer::fit: the resumed run trained with augmentation ", state_.augment,
-                " and this one with ", augmented, "; give the same augment options to continue it");
-  state_.augment = augmented;
-  CUTRAIN_CHECK(!regression || options_.class_weights.empty(),
-                "Trainer::fit: class_weights apply to labels, and this data set has regression "
-                "targets; leave them empty");
-  CUTRAIN_CHECK(options_.patience == 0 || (val != nullptr && val->rows > 0),
-                "Trainer::fit: patience = ", options_.patience,
-                " stops on the validation loss, but no validation data was given; pass some "
-                "or set patience = 0");
-  if (val != nullptr && val->rows > 0) {
-    detail::check_dataset(*val, model_, "Trainer::fit (validation data)");
-    CUTRAIN_CHECK(val->classification() == train.classification(),
-                  "Trainer::fit: the training data has ", regression ? "targets" : "labels",
-                  " but the validation data ", regression ? "labels" : "targets",
-                  "; give both the same kind");
-  }
   Impl& im = *impl_;
   const Device device = model_.device();
   const NativeStream s = im.stream.native();

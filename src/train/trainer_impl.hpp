@@ -21,6 +21,14 @@
 
 namespace cutrain::train {
 
+namespace detail {
+// fit()'s checks of its data and options against each other and the resumed run (loss,
+// augmentation, monitor); records this run's in `state`. Throws cutrain::Error naming the
+// mismatch and the fix (src/train/trainer_setup.cpp).
+void check_fit(const TrainerOptions& o, TrainState& state, const nn::Sequential& model,
+               const data::Dataset& train, const data::Dataset* val);
+}  // namespace detail
+
 struct Trainer::Impl {
   Impl(float label_smoothing, std::vector<float> class_weights)
       : losses{nn::SoftmaxCrossEntropy(label_smoothing, std::move(class_weights)), {}} {}

@@ -1,9 +1,12 @@
 // The Trainer's construction: its options checked before any training (each refusal names the
 // option and the valid values), and the pieces fit() runs with - the stream, the clipper, the
-// weight average, the augmentation's buffer. fit() itself: src/train/trainer.cpp.
+// weight average, the augmentation's buffer; fit()'s checks of its data and options against the
+// resumed state. fit() itself: src/train/trainer.cpp.
 #include <cmath>
+#include <cstdio>
 #include <filesystem>
 #include <limits>
+#include <string>
 #include <system_error>
 
 #include "cutrain/error.hpp"
@@ -83,6 +86,81 @@ rules::AugmentArgs Trainer::Impl::prepare_augment(const data::Augment& a, std::u
           .epoch = &batch_record()->epoch,
           .slot = &batch_record()->slot};
 }
+
+namespace detail {
+namespace {
+
+// TrainState::loss: the objective's options, exactly (%.9g round-trips a float).
+std::string loss_description(bool regression, const TrainerOptions& o) {
+  if (regression) return "mse";
+  char number[32];
+  std::snprintf(number, sizeof(number), "%.9g", static_cast<double>(o.label_smoothing));
+  std::string s = std::string("cross_entropy label_smoothing=") + number;
+  if (o.class_weights.empty()) return s;
+  s += " class_weights=[";
+  for (std::size_t k = 0; k < o.class_weights.size(); ++k) {
+    std::snprintf(number, sizeof(number), "%.9g", static_cast<double>(o.class_weights[k]));
+    if (k > 0) s += ',';  // (not `(k ? "," : "") + ...`: GCC 12's false -Wrestrict)
+    s += number;
+  }
+  return s + "]";
+}
+
+// TrainState::augment: what each training image goes through (Note [augmentation on the
+// device]).
+std::string augment_description(const data::Augment& a) {
+  if (!a.enabled()) return "off";
+  return "shift=" + std::to_string(a.shift) + " flip=" + (a.flip ? "1" : "0") +
+         " image=" + shape_str(a.image);
+}
+
+}  // namespace
+
+void check_fit(const TrainerOptions& o, TrainState& state, const nn::Sequential& model,
+               const data::Dataset& train, const data::Dataset* val) {
+  detail::check_dataset(train, model, "Trainer::fit (training data)");
+  // Labels train with softmax cross-entropy, targets with mean squared error.
+  const bool regression = !train.classification();
+  CUTRAIN_CHECK(!regression || o.label_smoothing == 0.0F,
+                "Trainer::fit: label_smoothing = ", o.label_smoothing,
+                " applies to labels, and this data set has regression targets; set it to 0");
+  const bool by_accuracy = o.monitor == TrainerOptions::Monitor::kValAccuracy;
+  CUTRAIN_CHECK(!regression || !by_accuracy,
+                "Trainer::fit: monitor = val_accuracy, but this data set has regression targets "
+                "(no accuracy); monitor the validation loss");
+  const std::string monitor_name = by_accuracy ? "val_accuracy" : "val_loss";
+  CUTRAIN_CHECK(!state.has_best || state.monitor == monitor_name,
+                "Trainer::fit: the resumed run's early stopping monitored ", state.monitor,
+                " and this one monitors ", monitor_name, "; monitor the same to continue it");
+  state.monitor = monitor_name;
+  const std::string loss = loss_description(regression, o);
+  CUTRAIN_CHECK(state.loss.empty() || state.loss == loss,
+                "Trainer::fit: the resumed run trained with ", state.loss, " and this one with ",
+                loss,
+                "; give the same loss options (label_smoothing, class_weights) to continue it");
+  state.loss = loss;
+  const std::string augmented = augment_description(o.augment);
+  CUTRAIN_CHECK(state.augment.empty() || state.augment == augmented,
+                "Trainer::fit: the resumed run trained with augmentation ", state.augment,
+                " and this one with ", augmented, "; give the same augment options to continue it");
+  state.augment = augmented;
+  CUTRAIN_CHECK(!regression || o.class_weights.empty(),
+                "Trainer::fit: class_weights apply to labels, and this data set has regression "
+                "targets; leave them empty");
+  CUTRAIN_CHECK(o.patience == 0 || (val != nullptr && val->rows > 0),
+                "Trainer::fit: patience = ", o.patience,
+                " stops on the validation loss, but no validation data was given; pass some "
+                "or set patience = 0");
+  if (val != nullptr && val->rows > 0) {
+    detail::check_dataset(*val, model, "Trainer::fit (validation data)");
+    CUTRAIN_CHECK(val->classification() == train.classification(),
+                  "Trainer::fit: the training data has ", regression ? "targets" : "labels",
+                  " but the validation data ", regression ? "labels" : "targets",
+                  "; give both the same kind");
+  }
+}
+
+}  // namespace detail
 
 Trainer::~Trainer() = default;
 
