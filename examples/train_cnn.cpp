@@ -1,11 +1,13 @@
 // A convolutional network with the library, as a C++ user builds one: the loader's flat rows
-// unflattened to 1x28x28 images, two Conv2d + BatchNorm2d + ReLU blocks with max pooling, a
-// fully connected classifier; AdamW, a cosine schedule, the test set, a PyTorch-loadable export.
+// unflattened to 1x28x28 images, two Conv2d + BatchNorm2d + ReLU blocks with max pooling and a
+// residual block between them, a fully connected classifier; AdamW, a cosine schedule, the test
+// set, a PyTorch-loadable export.
 //   build/bin/train_cnn [fashion-mnist dir] [epochs] [training images]
 #include <cutrain/cutrain.hpp>
 
 #include <cstdio>
 #include <filesystem>
+#include <memory>
 #include <numeric>
 #include <string>
 #include <vector>
@@ -38,6 +40,13 @@ int main(int argc, char** argv) {
     model.emplace<nn::Conv2d>(1, 16, /*kernel_size=*/3, /*stride=*/1, /*padding=*/1);
     model.emplace<nn::BatchNorm2d>(16).emplace<nn::Activation>(nn::Activation::Kind::kRelu);
     model.emplace<nn::MaxPool2d>(2);  // -> [16, 14, 14]
+    // A residual block, x + body(x) (torchvision's BasicBlock: the ReLU after the sum).
+    auto block = std::make_unique<nn::Residual>();
+    block->emplace<nn::Conv2d>(16, 16, 3, 1, 1).emplace<nn::BatchNorm2d>(16);
+    block->emplace<nn::Activation>(nn::Activation::Kind::kRelu);
+    block->emplace<nn::Conv2d>(16, 16, 3, 1, 1).emplace<nn::BatchNorm2d>(16);
+    model.add(std::move(block));
+    model.emplace<nn::Activation>(nn::Activation::Kind::kRelu);
     model.emplace<nn::Conv2d>(16, 32, 3, 1, 1).emplace<nn::BatchNorm2d>(32);
     model.emplace<nn::Activation>(nn::Activation::Kind::kRelu).emplace<nn::MaxPool2d>(2);
     model.emplace<nn::Flatten>();  // -> [32 * 7 * 7]
