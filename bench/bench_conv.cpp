@@ -1,9 +1,9 @@
 // bench_conv: Conv2d forward + backward (input gradient included) at the default CNN's shapes
-// (cutrain-train --model cnn) and a larger one, in TFLOP/s, next to the bare GEMMs of the same
-// FLOPs measured in the same run: the three GEMMs of the lowering (Note [convolution as one GEMM
-// per chunk]) over the whole batch at once - W col, dY col^T, W^T dY - and nothing else.
-// fraction_of_gemm = bare GEMM time / layer time: what im2col, col2im, the permutes, the bias
-// and the chunking cost on top of the arithmetic. FLOPs = 6 B Ho Wo Co C kh kw.
+// (cutrain-train --model cnn), a larger one and the residual blocks', in TFLOP/s, next to the bare
+// GEMMs of the same FLOPs measured in the same run: the three GEMMs of the lowering (Note
+// [convolution as one GEMM per chunk]) over the whole batch at once - W col, dY col^T, W^T dY - and
+// nothing else. fraction_of_gemm = bare GEMM time / layer time: what im2col, col2im, the permutes,
+// the bias and the chunking cost on top of the arithmetic. FLOPs = 6 B Ho Wo Co C kh kw.
 #include <CLI/CLI.hpp>
 
 #include <cstdio>
@@ -53,7 +53,10 @@ int main(int argc, char** argv) {
                                   {"conv2 32-32 28x28", batch, 32, 32, 28},
                                   {"conv3 32-64 14x14", batch, 32, 64, 14},
                                   {"conv4 64-64 14x14", batch, 64, 64, 14},
-                                  {"large 64-128 14x14", 2 * batch, 64, 128, 14}};
+                                  {"large 64-128 14x14", 2 * batch, 64, 128, 14},
+                                  // the residual blocks' (--residual-blocks) after each pool
+                                  {"res1 32-32 14x14", batch, 32, 32, 14},
+                                  {"res2 64-64 7x7", batch, 64, 64, 7}};
     if (small) shapes.resize(1);
     if (!json)
       std::printf("# %s, 3x3 kernels, padding 1\n%-20s %6s %10s %10s %10s %9s\n",

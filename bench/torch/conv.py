@@ -1,6 +1,6 @@
 #!/usr/bin/env python3
 """The PyTorch peer of bench_conv: Conv2d (3x3, padding 1) forward + backward, input gradient
-included, at the default CNN's shapes and the large one, in TFLOP/s (FLOPs = 6 B H W Co C 9).
+included, at the default CNN's shapes, the large one and the residual blocks', in TFLOP/s (FLOPs = 6 B H W Co C 9).
 On a GPU cuDNN picks its algorithms (cudnn.benchmark=True), strict fp32 (TF32 off) unless
 --precision tf32, or under torch.autocast with --precision bf16 / fp16 (bench_conv's peers for
 the same flags); on the CPU oneDNN/native kernels with all threads. One JSON line per shape."""
@@ -14,7 +14,9 @@ from timing import seconds_per_run
 
 SHAPES = [("conv1 1-32 28x28", 1, 1, 32, 28), ("conv2 32-32 28x28", 1, 32, 32, 28),
           ("conv3 32-64 14x14", 1, 32, 64, 14), ("conv4 64-64 14x14", 1, 64, 64, 14),
-          ("large 64-128 14x14", 2, 64, 128, 14)]
+          ("large 64-128 14x14", 2, 64, 128, 14),
+          # the residual blocks' (cutrain-train --residual-blocks) after each pool
+          ("res1 32-32 14x14", 1, 32, 32, 14), ("res2 64-64 7x7", 1, 64, 64, 7)]
 
 
 def main():
