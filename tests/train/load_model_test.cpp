@@ -91,6 +91,25 @@ std::string with_modules(const std::string& name, const std::string& modules) {
   return path;
 }
 
+// A CPU model after three training-mode passes (its BatchNorm statistics moved), exported and
+// rebuilt by load_model: the same modules, statistics and eval-mode outputs, bit for bit.
+void expect_rebuilt_alike(nn::Sequential& original, std::int64_t rows, const std::string& name) {
+  const std::int64_t cols = original.input_features();
+  std::vector<float> x(static_cast<std::size_t>(rows * cols));
+  for (std::size_t i = 0; i < x.size(); ++i) x[i] = std::sin(0.3F * static_cast<float>(i));
+  for (int i = 0; i < 3; ++i) original.forward({x.data(), rows, cols, Device::cpu()});
+  export_torch(tmp(name), original);
+  nn::Sequential rebuilt = load_model(tmp(name), Device::cpu());
+  EXPECT_EQ(rebuilt.torch_modules(), original.torch_modules());
+  EXPECT_EQ(rebuilt.buffers().to_host(), original.buffers().to_host());
+  original.eval();
+  rebuilt.eval();
+  const nn::Matrix& a = original.forward({x.data(), rows, cols, Device::cpu()});
+  const std::vector<float> want(a.data, a.data + a.size());
+  const nn::Matrix& b = rebuilt.forward({x.data(), rows, cols, Device::cpu()});
+  EXPECT_EQ(std::vector<float>(b.data, b.data + b.size()), want);
+}
+
 // Every convolutional layer kind and option, exported and rebuilt: the same outputs bit for bit.
 TEST(LoadModel, RebuildsConvolutionalModelsBitForBit) {
   nn::Sequential original(2 * 9 * 8);
@@ -104,18 +123,7 @@ TEST(LoadModel, RebuildsConvolutionalModelsBitForBit) {
   original.emplace<nn::AdaptiveAvgPool2d>(nn::Size2{2, 1}).emplace<nn::Flatten>();
   original.emplace<nn::Linear>(6, 5);
   original.build(Device::cpu(), 3);
-  std::vector<float> x(6 * 144);
-  for (std::size_t i = 0; i < x.size(); ++i) x[i] = std::sin(0.3F * static_cast<float>(i));
-  for (int i = 0; i < 3; ++i) original.forward({x.data(), 6, 144, Device::cpu()});
-  export_torch(tmp("cnn.safetensors"), original);
-  nn::Sequential rebuilt = load_model(tmp("cnn.safetensors"), Device::cpu());
-  EXPECT_EQ(rebuilt.torch_modules(), original.torch_modules());
-  original.eval();
-  rebuilt.eval();
-  const nn::Matrix& a = original.forward({x.data(), 6, 144, Device::cpu()});
-  const std::vector<float> want(a.data, a.data + a.size());
-  const nn::Matrix& b = rebuilt.forward({x.data(), 6, 144, Device::cpu()});
-  EXPECT_EQ(std::vector<float>(b.data, b.data + b.size()), want);
+  expect_rebuilt_alike(original, 6, "cnn.safetensors");
 }
 
 // Residual blocks, one inside another, with BatchNorm statistics and Dropout in the bodies.
@@ -131,19 +139,7 @@ TEST(LoadModel, RebuildsResidualModelsBitForBit) {
   original.add(std::move(outer));
   original.emplace<nn::Flatten>().emplace<nn::Linear>(90, 4);
   original.build(Device::cpu(), 6);
-  std::vector<float> x(5 * 60);
-  for (std::size_t i = 0; i < x.size(); ++i) x[i] = std::cos(0.7F * static_cast<float>(i));
-  for (int i = 0; i < 3; ++i) original.forward({x.data(), 5, 60, Device::cpu()});
-  export_torch(tmp("residual.safetensors"), original);
-  nn::Sequential rebuilt = load_model(tmp("residual.safetensors"), Device::cpu());
-  EXPECT_EQ(rebuilt.torch_modules(), original.torch_modules());
-  EXPECT_EQ(rebuilt.buffers().to_host(), original.buffers().to_host());
-  original.eval();
-  rebuilt.eval();
-  const nn::Matrix& a = original.forward({x.data(), 5, 60, Device::cpu()});
-  const std::vector<float> want(a.data, a.data + a.size());
-  const nn::Matrix& b = rebuilt.forward({x.data(), 5, 60, Device::cpu()});
-  EXPECT_EQ(std::vector<float>(b.data, b.data + b.size()), want);
+  expect_rebuilt_alike(original, 5, "residual.safetensors");
 }
 
 TEST(LoadModel, RefusesWhatItCannotBuildNamingIt) {
