@@ -45,7 +45,8 @@ EXPECTED = {
     "activation_backward_kernel": (3, 1),
     "add_bias_kernel": (2, 1),
     "dropout_forward_kernel": (1, 2),    # x / mask y (the uniforms are computed, not read)
-    "multiply_kernel": (2, 1),
+    "binary_kernel<cutrain::kernels::(anonymous namespace)::MultiplyOp>": (2, 1),
+    "binary_kernel<cutrain::kernels::(anonymous namespace)::AddOp>": (2, 1),  # a residual's sum
     "gather_rows_kernel<uint4>": (1, 1),
 }
 
