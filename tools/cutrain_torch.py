@@ -16,8 +16,7 @@ does the same for torch.optim.
 
 Residual blocks are cutrain_torch.Residual(*modules): x + body(x), cutrain's nn::Residual (torch
 has no such class). The optimizer's hyperparameters are not in the file: configure both sides
-alike. Needs numpy and
-torch only (the files are safetensors, read and written here with numpy).
+alike. Needs numpy and torch only (the files are safetensors, read and written here with numpy).
 """
 import json
 import struct

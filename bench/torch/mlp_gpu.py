@@ -27,6 +27,10 @@ import time
 import numpy as np
 import torch
 
+# cutrain_torch.Residual: cutrain's nn::Residual as a torch module (tools/cutrain_torch.py).
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "tools"))
+import cutrain_torch  # noqa: E402
+
 
 def read_idx(path):
     with (gzip.open if path.endswith(".gz") else open)(path, "rb") as f:
@@ -84,20 +88,13 @@ def main():
     else:
         torch.backends.cudnn.benchmark = True
 
-        class Residual(nn.Module):  # cutrain's nn::Residual: x + body(x)
-            def __init__(self, *modules):
-                super().__init__()
-                self.body = nn.Sequential(*modules)
-
-            def forward(self, x):
-                return x + self.body(x)
-
         def conv_bn(i, o):
             return [nn.Conv2d(i, o, 3, padding=1), nn.BatchNorm2d(o), nn.ReLU()]
 
         def block(i, o):  # cutrain-train --residual-blocks: ResNet-9's blocks after the pool
             return [*conv_bn(i, o), *conv_bn(o, o), nn.MaxPool2d(2),
-                    *(Residual(*conv_bn(o, o), *conv_bn(o, o)) for _ in range(a.residual_blocks))]
+                    *(cutrain_torch.Residual(*conv_bn(o, o), *conv_bn(o, o))
+                      for _ in range(a.residual_blocks))]
         model = nn.Sequential(nn.Unflatten(1, (1, 28, 28)), *block(1, 32), *block(32, 64),
                               nn.Flatten(), nn.Linear(3136, 128), nn.ReLU(), nn.Dropout(0.2),
                               nn.Linear(128, 10))
