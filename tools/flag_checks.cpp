@@ -3,6 +3,9 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <cerrno>
+#include <cstdlib>
+#include <cstring>
 #include <filesystem>
 #include <initializer_list>
 #include <span>
@@ -109,6 +112,18 @@ bool same_file(const std::filesystem::path& a, const std::filesystem::path& b) {
   return fs::exists(a, ee) && fs::exists(b, ee) && fs::equivalent(a, b, ee) && !ee;
 }
 
+// Why no file can be created in `dir` (empty when one can): a file is made and removed, since
+// permission bits do not tell - root passes access(2) on /proc and on read-only mounts, where
+// the write at the end of a run would then fail and lose what it held.
+std::string cannot_create_in(const std::filesystem::path& dir) {
+  std::string probe = (dir / ".cutrain-write-check-XXXXXX").string();
+  const int fd = ::mkstemp(probe.data());
+  if (fd < 0) return std::strerror(errno);
+  ::close(fd);
+  ::unlink(probe.c_str());
+  return {};
+}
+
 }  // namespace
 
 void check_paths_given(const Config& c) {
@@ -169,8 +184,8 @@ void check_outputs(const Config& c) {
     if (!fs::is_directory(dir, ec))
       throw UsageError(flag + ": directory '" + dir.string() +
                        "' does not exist (create it first)");
-    if (::access(dir.c_str(), W_OK | X_OK) != 0)
-      throw UsageError(flag + ": cannot create files in '" + dir.string() + "' (no permission)");
+    if (const std::string why = cannot_create_in(dir); !why.empty())
+      throw UsageError(flag + ": cannot create files in '" + dir.string() + "' (" + why + ")");
     if (o.in_place && fs::exists(path, ec) && ::access(path.c_str(), W_OK) != 0)
       throw UsageError(flag + ": '" + o.path + "' exists and is not writable");
     // An output must never replace what the run reads (the training data, the checkpoint it

@@ -1,14 +1,15 @@
 // Whole-file reads and gzip inflation (zlib).
+#include <fcntl.h>
+#include <poll.h>
+#include <sys/stat.h>
+#include <unistd.h>
 #include <zlib.h>
 
 #include <algorithm>
 #include <cerrno>
 #include <cstdint>
 #include <cstring>
-#include <filesystem>
-#include <fstream>
 #include <optional>
-#include <system_error>
 
 #include "cutrain/data/readers.hpp"
 #include "cutrain/error.hpp"
@@ -82,21 +83,93 @@ std::vector<std::uint8_t> gunzip(std::span<const std::uint8_t> bytes, const std:
   return out;
 }
 
+namespace {
+
+constexpr int kPipeWriterWaitMs = 5000;
+
+// An open descriptor, closed on every path out.
+class OpenFile {
+ public:
+  explicit OpenFile(int fd) : fd_(fd) {}
+  OpenFile(const OpenFile&) = delete;
+  OpenFile& operator=(const OpenFile&) = delete;
+  ~OpenFile() {
+    if (fd_ >= 0) ::close(fd_);
+  }
+  int fd() const { return fd_; }
+
+ private:
+  int fd_;
+};
+
+// Up to `n` bytes into `dst`; fewer only at the end of the data. EINTR is retried.
+std::size_t read_some(int fd, std::uint8_t* dst, std::size_t n, const std::string& path) {
+  std::size_t got = 0;
+  while (got < n) {
+    const ssize_t r = ::read(fd, dst + got, n - got);
+    if (r < 0 && errno == EINTR) continue;
+    CUTRAIN_CHECK(r >= 0, "error reading '", path, "': ", std::strerror(errno));
+    if (r == 0) break;
+    got += static_cast<std::size_t>(r);
+  }
+  return got;
+}
+
+// Whether a pipe has data or an end to read now: a writer has connected (poll says POLLIN or
+// POLLHUP only once one has; Linux suppresses the hang-up of a pipe no writer has opened yet).
+bool has_writer(int fd) {
+  pollfd p{fd, POLLIN, 0};
+  return ::poll(&p, 1, 0) > 0;
+}
+
+}  // namespace
+
+// Note [reading pipes]: a path may name a pipe - bash's <(zcat data.csv.gz) gives /dev/fd/63,
+// and a named pipe (mkfifo) is one too. The file is opened non-blocking, so a named pipe that no
+// process writes does not block the open forever (it reads as empty, and is refused as such);
+// a writer is waited for up to kPipeWriterWaitMs (`mkfifo p; cutrain ... p & cat a.csv > p`);
+// then blocking reads take what a writer sends until it closes, capped at max_bytes as a file's
+// size is. Devices (/dev/zero, a terminal) are refused: they have no end, or wait on a person.
 std::vector<std::uint8_t> read_file(const std::string& path, std::size_t max_bytes,
                                     const DeclaredSize& declared, Gzip gzip) {
-  std::error_code ec;
-  CUTRAIN_CHECK(!std::filesystem::is_directory(path, ec), "'", path,
-                "' is a directory, not a file");
-  std::ifstream in(path, std::ios::binary | std::ios::ate);
-  CUTRAIN_CHECK(in.good(), "cannot open '", path, "': ", std::strerror(errno));
-  const std::streamoff size = in.tellg();
-  CUTRAIN_CHECK(size >= 0, "cannot read the size of '", path, "'");
-  CUTRAIN_CHECK(static_cast<std::uint64_t>(size) <= max_bytes, "'", path, "' is larger than ",
-                max_bytes, " bytes");
-  std::vector<std::uint8_t> bytes(static_cast<std::size_t>(size));
-  in.seekg(0);
-  in.read(reinterpret_cast<char*>(bytes.data()), size);
-  CUTRAIN_CHECK(in.good() || size == 0, "error reading '", path, "'");
+  const OpenFile file(::open(path.c_str(), O_RDONLY | O_NONBLOCK | O_CLOEXEC));
+  CUTRAIN_CHECK(file.fd() >= 0, "cannot open '", path, "': ", std::strerror(errno));
+  struct stat st {};
+  CUTRAIN_CHECK(::fstat(file.fd(), &st) == 0, "cannot read the size of '", path,
+                "': ", std::strerror(errno));
+  CUTRAIN_CHECK(!S_ISDIR(st.st_mode), "'", path, "' is a directory, not a file");
+  const bool pipe = S_ISFIFO(st.st_mode);
+  CUTRAIN_CHECK(S_ISREG(st.st_mode) || pipe, "'", path,
+                "' is a device or socket, not a file or a pipe");
+  const int flags = ::fcntl(file.fd(), F_GETFL);
+  CUTRAIN_CHECK(flags >= 0 && ::fcntl(file.fd(), F_SETFL, flags & ~O_NONBLOCK) == 0,
+                "cannot read '", path, "': ", std::strerror(errno));
+  std::vector<std::uint8_t> bytes;
+  if (!pipe) {
+    const auto size = static_cast<std::uint64_t>(st.st_size);
+    CUTRAIN_CHECK(size <= max_bytes, "'", path, "' is larger than ", max_bytes, " bytes");
+    bytes.resize(static_cast<std::size_t>(size));
+    CUTRAIN_CHECK(read_some(file.fd(), bytes.data(), bytes.size(), path) == bytes.size(),
+                  "error reading '", path, "': it ended before its ", size,
+                  " bytes (truncated while read?)");
+  } else {
+    // A writer that opens after us is waited for, briefly (Note [reading pipes]).
+    for (int tries = 0; tries < kPipeWriterWaitMs / 50 && !has_writer(file.fd()); ++tries)
+      ::usleep(50'000);
+    constexpr std::size_t kChunk = std::size_t{1} << 20;
+    for (;;) {
+      const std::size_t have = bytes.size();
+      bytes.resize(have + kChunk);
+      const std::size_t got = read_some(file.fd(), bytes.data() + have, kChunk, path);
+      bytes.resize(have + got);
+      CUTRAIN_CHECK(bytes.size() <= max_bytes, "'", path, "' (a pipe) gave more than ", max_bytes,
+                    " bytes");
+      if (got < kChunk) break;
+    }
+    CUTRAIN_CHECK(!bytes.empty(), "'", path,
+                  "' is a pipe that gave no data (a named pipe that nothing wrote to within ",
+                  kPipeWriterWaitMs / 1000, " s?)");
+  }
   if (bytes.size() >= 2 && bytes[0] == 0x1F && bytes[1] == 0x8B) {
     CUTRAIN_CHECK(gzip == Gzip::kInflate, "'", path,
                   "' is gzip-compressed, and this format is read only as written; decompress it "

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # cutrain-train against hostile inputs (the error contract, docs/errors.md): a diverged run ends
 # promptly with an error, outputs never replace inputs, empty paths are refused, an unwritable
-# metrics file is an error. Each case fails on a tool that hangs, exits 0 or loses data.
+# metrics file is an error, a pipe is read or refused (never waited on forever). Each case fails
+# on a tool that hangs, exits 0 or loses data.
 set -uo pipefail
 bin=$1
 tmp=$(mktemp -d)
@@ -185,4 +186,20 @@ if [ -w /dev/full ]; then
   [ $rc -ne 0 ] || fail "--metrics on a full disk exited 0"
   grep -q "cannot write the metrics file" "$tmp/err" || fail "full disk: $(cat "$tmp/err")"
 fi
+# 16. Pipes and devices (Note [reading pipes]): bash's <(...) is read like the file; a named pipe
+# nothing writes is an error within seconds, not a hang; a device with no end is refused.
+run_limited --train-csv <(cat "$tmp/train.csv") --test-csv <(gzip -c "$tmp/test.csv") \
+  --target label --device cpu --hidden 8 --dropout 0 --epochs 1 ||
+  fail "CSV through process substitution: $(cat "$tmp/err")"
+mkfifo "$tmp/silent.csv"
+expect_file_error "'$tmp/silent.csv' is a pipe that gave no data" --train-csv "$tmp/silent.csv" \
+  --test-csv "$tmp/test.csv" --target label --device cpu --epochs 1
+expect_file_error "'$tmp/silent.csv' is a pipe that gave no data" --describe "$tmp/silent.csv"
+expect_file_error "'/dev/zero' is a device or socket, not a file or a pipe" --train-csv /dev/zero \
+  --test-csv "$tmp/test.csv" --target label --device cpu --epochs 1
+
+# 17. An output whose directory takes no new file - even where permission bits (root) say it
+# would - is refused before training, not after it.
+expect_usage_error "--report: cannot create files in '/proc'" "${csv[@]}" --epochs 1 \
+  --report /proc/report.json
 echo "hostile inputs: ok"

@@ -24,7 +24,8 @@ using DeclaredSize = std::function<std::optional<std::size_t>(std::span<const st
 /// are never compressed, e.g. safetensors, so a gzip stream cannot be a way to inflate a bomb).
 enum class Gzip { kInflate, kRefuse };
 
-/// Reads a whole file, inflating it when it starts with the gzip magic (zlib). Decompressed
+/// Reads a whole file - or a pipe to its end (`<(zcat a.csv.gz)`, a named pipe; devices are
+/// refused) - inflating it when it starts with the gzip magic (zlib). Decompressed
 /// output is capped at `max_bytes` and, with `declared`, at the size the header declares: a
 /// gzipped file is inflated as a stream and refused as soon as it outgrows its own header (a
 /// decompression bomb costs the header's size, not the cap). Without `declared` (CSV), the
