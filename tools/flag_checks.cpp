@@ -180,6 +180,11 @@ void check_outputs(const Config& c) {
     std::error_code ec;
     if (fs::is_directory(path, ec))
       throw UsageError(flag + ": '" + o.path + "' is a directory; name a file in it");
+    // The metrics writer picks its format by the name (src/train/metrics_writer.cpp; .json is
+    // taken as JSON lines too).
+    if (flag == "--metrics" && !o.path.ends_with(".csv") && !o.path.ends_with(".jsonl") &&
+        !o.path.ends_with(".json"))
+      throw UsageError(flag + ": '" + o.path + "' must end in .csv or .jsonl (its format)");
     const fs::path dir = path.parent_path().empty() ? fs::path(".") : path.parent_path();
     if (!fs::is_directory(dir, ec))
       throw UsageError(flag + ": directory '" + dir.string() +

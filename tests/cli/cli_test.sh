@@ -52,6 +52,8 @@ expect_usage_error "--export-torch and --save both name" --data "$tmp" --device 
   --save "$tmp/w.safetensors" --export-torch "$tmp/./w.safetensors"
 expect_usage_error "--metrics: directory '$tmp/none' does not exist" --data "$tmp" --device cpu \
   --metrics "$tmp/none/m.csv"
+expect_usage_error "--metrics: '$tmp/m.txt' must end in .csv or .jsonl" --data "$tmp" --device cpu \
+  --metrics "$tmp/m.txt"
 # Flags that would be silently ignored are refused, each named.
 expect_usage_error "does not use --clip-norm, --resume" --data "$tmp" --device cpu \
   --optimizer lbfgs --resume "$tmp/x.safetensors" --clip-norm 1
