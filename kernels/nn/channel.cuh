@@ -14,6 +14,7 @@
 #include <cstdint>
 
 #include "cutrain/hd.hpp"
+#include "kernels/nn/activation.cuh"
 #include "kernels/nn/batchnorm.cuh"
 
 namespace cutrain::rules {
@@ -45,9 +46,25 @@ CUTRAIN_HD double bn_square_dev(const float* x, std::int64_t at, double mean) {
   const double d = x[at] - mean;
   return d * d;
 }
-CUTRAIN_HD double bn_dy_xhat(const float* x, const float* dy, std::int64_t at, float mean,
-                             float invstd) {
-  return static_cast<double>(dy[at]) * batchnorm_xhat(x[at], mean, invstd);
+CUTRAIN_HD double bn_dy_xhat(const float* x, float dy, std::int64_t at, float mean, float invstd) {
+  return static_cast<double>(dy) * batchnorm_xhat(x[at], mean, invstd);
+}
+
+// Note [BatchNorm2d and ReLU in one pass]: a BatchNorm2d directly followed by a ReLU (each conv
+// block's BN -> ReLU) is run as one layer: the forward writes relu(bn(x)) and never the BN's own
+// output; the backward takes the ReLU's output y and the gradient dy above it, and reads
+// dz = ReLU's backward rule (y in place of its input: y > 0 iff z > 0, NaN included) wherever
+// the BatchNorm backward reads its incoming gradient. The rules are the layers' own, so the bits
+// are those of the two layers run one by one (in bf16 / fp16 too: relu commutes with rounding,
+// and dz is dy or 0); a pass over the activation and its gradient fewer each way, forward and
+// backward. `relu_y` null: a plain BatchNorm2d.
+CUTRAIN_HD float bn_output(float z, bool relu) {
+  return relu ? activation_forward(Activation::kRelu, z, 0.0F) : z;
+}
+CUTRAIN_HD float bn_upstream(const float* relu_y, const float* dy, std::int64_t at) {
+  return relu_y == nullptr
+             ? dy[at]
+             : activation_backward(Activation::kRelu, relu_y[at], relu_y[at], dy[at], 0.0F);
 }
 
 }  // namespace cutrain::rules

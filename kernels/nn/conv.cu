@@ -89,7 +89,7 @@ __global__ void batchnorm2d_train_kernel(const float* __restrict__ x, float* __r
                                          rules::ChannelView v, const float* gamma,
                                          const float* beta, float eps, float momentum,
                                          float* running_mean, float* running_var, float* save_mean,
-                                         float* save_invstd) {
+                                         float* save_invstd, bool relu) {
   __shared__ double shared[rules::kChannelLanes + 1];
   const auto c = static_cast<std::int64_t>(blockIdx.x);
   const float* xc = x + v.base(c);
@@ -111,23 +111,26 @@ __global__ void batchnorm2d_train_kernel(const float* __restrict__ x, float* __r
   __syncthreads();
   const float g = gamma ? gamma[c] : 1.0F, b = beta ? beta[c] : 0.0F;
   for (std::int64_t j = threadIdx.x; j < v.count; j += rules::kChannelLanes)
-    yc[v.at(j)] = rules::batchnorm_apply(xc[v.at(j)], stats[0], stats[1], g, b);
+    yc[v.at(j)] =
+        rules::bn_output(rules::batchnorm_apply(xc[v.at(j)], stats[0], stats[1], g, b), relu);
 }
 
 __global__ void batchnorm2d_eval_kernel(const float* __restrict__ x, float* __restrict__ y,
                                         std::int64_t channels, std::int64_t plane,
                                         const float* gamma, const float* beta, float eps,
                                         const float* running_mean, const float* running_var,
-                                        std::int64_t n) {
+                                        bool relu, std::int64_t n) {
   for (std::int64_t i = lane_id(); i < n; i += lanes()) {
     const std::int64_t c = (i / plane) % channels;
-    y[i] =
+    y[i] = rules::bn_output(
         rules::batchnorm_apply(x[i], running_mean[c], rules::batchnorm_invstd(running_var[c], eps),
-                               gamma ? gamma[c] : 1.0F, beta ? beta[c] : 0.0F);
+                               gamma ? gamma[c] : 1.0F, beta ? beta[c] : 0.0F),
+        relu);
   }
 }
 
 __global__ void batchnorm2d_backward_kernel(const float* __restrict__ x,
+                                            const float* __restrict__ relu_y,
                                             const float* __restrict__ dy, float* dx,
                                             rules::ChannelView v, const float* gamma,
                                             const float* save_mean, const float* save_invstd,
@@ -136,11 +139,13 @@ __global__ void batchnorm2d_backward_kernel(const float* __restrict__ x,
   const auto c = static_cast<std::int64_t>(blockIdx.x);
   const float* xc = x + v.base(c);
   const float* dyc = dy + v.base(c);
+  const float* yc = relu_y != nullptr ? relu_y + v.base(c) : nullptr;
   const float mean = save_mean[c], invstd = save_invstd[c];
   double s = 0.0, sx = 0.0;
   for (std::int64_t j = threadIdx.x; j < v.count; j += rules::kChannelLanes) {
-    s += dyc[v.at(j)];
-    sx += rules::bn_dy_xhat(xc, dyc, v.at(j), mean, invstd);
+    const float g = rules::bn_upstream(yc, dyc, v.at(j));
+    s += g;
+    sx += rules::bn_dy_xhat(xc, g, v.at(j), mean, invstd);
   }
   const double sum_dy = block_lane_sum(s, shared);
   const double sum_dy_xhat = block_lane_sum(sx, shared);
@@ -153,9 +158,9 @@ __global__ void batchnorm2d_backward_kernel(const float* __restrict__ x,
   const float count = static_cast<float>(v.count);
   const float k = (gamma ? gamma[c] : 1.0F) * invstd / count;
   for (std::int64_t j = threadIdx.x; j < v.count; j += rules::kChannelLanes) {
-    dxc[v.at(j)] =
-        rules::batchnorm_input_grad(xc[v.at(j)], dyc[v.at(j)], mean, invstd, k, count,
-                                    static_cast<float>(sum_dy), static_cast<float>(sum_dy_xhat));
+    dxc[v.at(j)] = rules::batchnorm_input_grad(xc[v.at(j)], rules::bn_upstream(yc, dyc, v.at(j)),
+                                               mean, invstd, k, count, static_cast<float>(sum_dy),
+                                               static_cast<float>(sum_dy_xhat));
   }
 }
 
@@ -196,10 +201,10 @@ void launch_pool_backward(rules::Pool kind, const rules::ConvGeometry& g, std::i
 }
 void launch_batchnorm2d_eval(const float* x, float* y, std::int64_t n, std::int64_t channels,
                              std::int64_t plane, const float* gamma, const float* beta, float eps,
-                             const float* running_mean, const float* running_var,
+                             const float* running_mean, const float* running_var, bool relu,
                              NativeStream stream) {
   CUTRAIN_CONV_LAUNCH(batchnorm2d_eval_kernel, n * channels * plane, x, y, channels, plane, gamma,
-                      beta, eps, running_mean, running_var);
+                      beta, eps, running_mean, running_var, relu);
 }
 
 void launch_channel_sum(const float* x, std::int64_t n, std::int64_t channels, std::int64_t plane,
@@ -212,21 +217,23 @@ void launch_channel_sum(const float* x, std::int64_t n, std::int64_t channels, s
 void launch_batchnorm2d_train(const float* x, float* y, std::int64_t n, std::int64_t channels,
                               std::int64_t plane, const float* gamma, const float* beta, float eps,
                               float momentum, float* running_mean, float* running_var,
-                              float* save_mean, float* save_invstd, NativeStream stream) {
+                              float* save_mean, float* save_invstd, bool relu,
+                              NativeStream stream) {
   if (channels == 0) return;
   batchnorm2d_train_kernel<<<static_cast<unsigned>(channels), kBlock, 0, stream>>>(
       x, y, rules::channel_view(n, channels, plane), gamma, beta, eps, momentum, running_mean,
-      running_var, save_mean, save_invstd);
+      running_var, save_mean, save_invstd, relu);
   CUTRAIN_CUDA_CHECK_LAUNCH();
 }
-void launch_batchnorm2d_backward(const float* x, const float* dy, float* dx, std::int64_t n,
-                                 std::int64_t channels, std::int64_t plane, const float* gamma,
-                                 const float* save_mean, const float* save_invstd, float* dgamma,
-                                 float* dbeta, NativeStream stream) {
+void launch_batchnorm2d_backward(const float* x, const float* relu_y, const float* dy, float* dx,
+                                 std::int64_t n, std::int64_t channels, std::int64_t plane,
+                                 const float* gamma, const float* save_mean,
+                                 const float* save_invstd, float* dgamma, float* dbeta,
+                                 NativeStream stream) {
   if (channels == 0) return;
   batchnorm2d_backward_kernel<<<static_cast<unsigned>(channels), kBlock, 0, stream>>>(
-      x, dy, dx, rules::channel_view(n, channels, plane), gamma, save_mean, save_invstd, dgamma,
-      dbeta);
+      x, relu_y, dy, dx, rules::channel_view(n, channels, plane), gamma, save_mean, save_invstd,
+      dgamma, dbeta);
   CUTRAIN_CUDA_CHECK_LAUNCH();
 }
 

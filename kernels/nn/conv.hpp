@@ -33,17 +33,19 @@ void launch_pool_backward(rules::Pool kind, const rules::ConvGeometry& g, std::i
                           NativeStream stream);
 // BatchNorm2d over x [n, channels, plane] (kernels/nn/batchnorm.cuh formulas, channel.cuh sums):
 // training one block per channel (statistics, running statistics, y); eval element-wise.
+// `relu` / `relu_y`: a ReLU fused after it (Note [BatchNorm2d and ReLU in one pass]).
 void launch_batchnorm2d_train(const float* x, float* y, std::int64_t n, std::int64_t channels,
                               std::int64_t plane, const float* gamma, const float* beta, float eps,
                               float momentum, float* running_mean, float* running_var,
-                              float* save_mean, float* save_invstd, NativeStream stream);
+                              float* save_mean, float* save_invstd, bool relu, NativeStream stream);
 void launch_batchnorm2d_eval(const float* x, float* y, std::int64_t n, std::int64_t channels,
                              std::int64_t plane, const float* gamma, const float* beta, float eps,
-                             const float* running_mean, const float* running_var,
+                             const float* running_mean, const float* running_var, bool relu,
                              NativeStream stream);
-void launch_batchnorm2d_backward(const float* x, const float* dy, float* dx, std::int64_t n,
-                                 std::int64_t channels, std::int64_t plane, const float* gamma,
-                                 const float* save_mean, const float* save_invstd, float* dgamma,
-                                 float* dbeta, NativeStream stream);
+void launch_batchnorm2d_backward(const float* x, const float* relu_y, const float* dy, float* dx,
+                                 std::int64_t n, std::int64_t channels, std::int64_t plane,
+                                 const float* gamma, const float* save_mean,
+                                 const float* save_invstd, float* dgamma, float* dbeta,
+                                 NativeStream stream);
 
 }  // namespace cutrain::kernels

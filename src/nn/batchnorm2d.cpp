@@ -41,6 +41,14 @@ void BatchNorm2d::initialize(LayerContext& ctx, std::uint64_t seed) {
 }
 
 void BatchNorm2d::forward(LayerContext& ctx, const Matrix& x, Matrix& y) {
+  run_forward(ctx, x, y, false);
+}
+
+void BatchNorm2d::forward_relu(LayerContext& ctx, const Matrix& x, Matrix& relu_y) {
+  run_forward(ctx, x, relu_y, true);
+}
+
+void BatchNorm2d::run_forward(LayerContext& ctx, const Matrix& x, Matrix& y, bool relu) {
   const backend::Exec e = exec_of(ctx);
   const Shape& s = ctx.input_shape();
   const std::int64_t plane = s[1] * s[2];
@@ -54,19 +62,29 @@ void BatchNorm2d::forward(LayerContext& ctx, const Matrix& x, Matrix& y) {
                   "); use a larger batch or eval()");
     float* ws = ctx.workspace();
     backend::batchnorm2d_train(e, x.data, y.data, x.rows, features_, plane, gamma, beta, eps_,
-                               momentum_, rm, rv, ws, ws + features_);
+                               momentum_, rm, rv, ws, ws + features_, relu);
   } else {
     backend::batchnorm2d_eval(e, x.data, y.data, x.rows, features_, plane, gamma, beta, eps_, rm,
-                              rv);
+                              rv, relu);
   }
 }
 
 void BatchNorm2d::backward(LayerContext& ctx, const Matrix& x, const Matrix& /*y*/,
                            const Matrix& dy, Matrix& dx) {
+  run_backward(ctx, x, nullptr, dy, dx);
+}
+
+void BatchNorm2d::backward_relu(LayerContext& ctx, const Matrix& x, const Matrix& relu_y,
+                                const Matrix& dy_relu, Matrix& dx) {
+  run_backward(ctx, x, relu_y.data, dy_relu, dx);
+}
+
+void BatchNorm2d::run_backward(LayerContext& ctx, const Matrix& x, const float* relu_y,
+                               const Matrix& dy, Matrix& dx) {
   CUTRAIN_CHECK(ctx.training(), "BatchNorm2d.backward needs a training-mode forward pass");
   const Shape& s = ctx.input_shape();
   const float* ws = ctx.workspace();
-  backend::batchnorm2d_backward(exec_of(ctx), x.data, dy.data, dx.data, x.rows, features_,
+  backend::batchnorm2d_backward(exec_of(ctx), x.data, relu_y, dy.data, dx.data, x.rows, features_,
                                 s[1] * s[2], affine_ ? ctx.parameter("weight").data : nullptr, ws,
                                 ws + features_, affine_ ? ctx.gradient("weight").data : nullptr,
                                 affine_ ? ctx.gradient("bias").data : nullptr);

@@ -270,7 +270,7 @@ void pool_backward(const Exec& e, rules::Pool kind, const rules::ConvGeometry& g
 void batchnorm2d_train(const Exec& e, const float* x, float* y, std::int64_t n,
                        std::int64_t channels, std::int64_t plane, const float* gamma,
                        const float* beta, float eps, float momentum, float* running_mean,
-                       float* running_var, float* save_mean, float* save_invstd) {
+                       float* running_var, float* save_mean, float* save_invstd, bool relu) {
   const rules::ChannelView v = rules::channel_view(n, channels, plane);
   CUTRAIN_CONV_DISPATCH(
       cpu::parallel_for(
@@ -290,18 +290,18 @@ void batchnorm2d_train(const Exec& e, const float* x, float* y, std::int64_t n,
             const float g = gamma ? gamma[c] : 1.0F, b = beta ? beta[c] : 0.0F;
             const float m = save_mean[c], is = save_invstd[c];
             for_channel(v, [&](std::int64_t, std::int64_t at) {
-              yc[at] = rules::batchnorm_apply(xc[at], m, is, g, b);
+              yc[at] = rules::bn_output(rules::batchnorm_apply(xc[at], m, is, g, b), relu);
             });
           }),
       kernels::launch_batchnorm2d_train(x, y, n, channels, plane, gamma, beta, eps, momentum,
-                                        running_mean, running_var, save_mean, save_invstd,
+                                        running_mean, running_var, save_mean, save_invstd, relu,
                                         e.stream))
 }
 
 void batchnorm2d_eval(const Exec& e, const float* x, float* y, std::int64_t n,
                       std::int64_t channels, std::int64_t plane, const float* gamma,
                       const float* beta, float eps, const float* running_mean,
-                      const float* running_var) {
+                      const float* running_var, bool relu) {
   CUTRAIN_CONV_DISPATCH(
       cpu::parallel_rows(sz(n * channels),
                          [=](std::size_t r) {
@@ -310,45 +310,48 @@ void batchnorm2d_eval(const Exec& e, const float* x, float* y, std::int64_t n,
                            const float g = gamma ? gamma[c] : 1.0F, b = beta ? beta[c] : 0.0F;
                            const std::int64_t at = static_cast<std::int64_t>(r) * plane;
                            for (std::int64_t p = 0; p < plane; ++p)
-                             y[at + p] =
-                                 rules::batchnorm_apply(x[at + p], running_mean[c], invstd, g, b);
+                             y[at + p] = rules::bn_output(
+                                 rules::batchnorm_apply(x[at + p], running_mean[c], invstd, g, b),
+                                 relu);
                          }),
       kernels::launch_batchnorm2d_eval(x, y, n, channels, plane, gamma, beta, eps, running_mean,
-                                       running_var, e.stream))
+                                       running_var, relu, e.stream))
 }
 
-void batchnorm2d_backward(const Exec& e, const float* x, const float* dy, float* dx, std::int64_t n,
-                          std::int64_t channels, std::int64_t plane, const float* gamma,
-                          const float* save_mean, const float* save_invstd, float* dgamma,
-                          float* dbeta) {
+void batchnorm2d_backward(const Exec& e, const float* x, const float* relu_y, const float* dy,
+                          float* dx, std::int64_t n, std::int64_t channels, std::int64_t plane,
+                          const float* gamma, const float* save_mean, const float* save_invstd,
+                          float* dgamma, float* dbeta) {
   const rules::ChannelView v = rules::channel_view(n, channels, plane);
   CUTRAIN_CONV_DISPATCH(
-      cpu::parallel_for(sz(channels),
-                        [=](std::size_t ci) {
-                          const auto c = static_cast<std::int64_t>(ci);
-                          const float* xc = x + v.base(c);
-                          const float* dyc = dy + v.base(c);
-                          const float mean = save_mean[c], invstd = save_invstd[c];
-                          double sum_dy = 0.0, sum_dy_xhat = 0.0;
-                          lane_sums(
-                              v, [&](std::int64_t at) { return double{dyc[at]}; },
-                              [&](std::int64_t at) {
-                                return rules::bn_dy_xhat(xc, dyc, at, mean, invstd);
-                              },
-                              sum_dy, sum_dy_xhat);
-                          if (dgamma != nullptr) dgamma[c] = static_cast<float>(sum_dy_xhat);
-                          if (dbeta != nullptr) dbeta[c] = static_cast<float>(sum_dy);
-                          if (dx == nullptr) return;
-                          float* dxc = dx + v.base(c);
-                          const auto count = static_cast<float>(v.count);
-                          const float k = (gamma ? gamma[c] : 1.0F) * invstd / count;
-                          for_channel(v, [&](std::int64_t, std::int64_t at) {
-                            dxc[at] = rules::batchnorm_input_grad(xc[at], dyc[at], mean, invstd, k,
-                                                                  count, static_cast<float>(sum_dy),
-                                                                  static_cast<float>(sum_dy_xhat));
-                          });
-                        }),
-      kernels::launch_batchnorm2d_backward(x, dy, dx, n, channels, plane, gamma, save_mean,
+      cpu::parallel_for(
+          sz(channels),
+          [=](std::size_t ci) {
+            const auto c = static_cast<std::int64_t>(ci);
+            const float* xc = x + v.base(c);
+            const float* dyc = dy + v.base(c);
+            const float* yc = relu_y != nullptr ? relu_y + v.base(c) : nullptr;
+            const float mean = save_mean[c], invstd = save_invstd[c];
+            double sum_dy = 0.0, sum_dy_xhat = 0.0;
+            lane_sums(
+                v, [&](std::int64_t at) { return double{rules::bn_upstream(yc, dyc, at)}; },
+                [&](std::int64_t at) {
+                  return rules::bn_dy_xhat(xc, rules::bn_upstream(yc, dyc, at), at, mean, invstd);
+                },
+                sum_dy, sum_dy_xhat);
+            if (dgamma != nullptr) dgamma[c] = static_cast<float>(sum_dy_xhat);
+            if (dbeta != nullptr) dbeta[c] = static_cast<float>(sum_dy);
+            if (dx == nullptr) return;
+            float* dxc = dx + v.base(c);
+            const auto count = static_cast<float>(v.count);
+            const float k = (gamma ? gamma[c] : 1.0F) * invstd / count;
+            for_channel(v, [&](std::int64_t, std::int64_t at) {
+              dxc[at] = rules::batchnorm_input_grad(xc[at], rules::bn_upstream(yc, dyc, at), mean,
+                                                    invstd, k, count, static_cast<float>(sum_dy),
+                                                    static_cast<float>(sum_dy_xhat));
+            });
+          }),
+      kernels::launch_batchnorm2d_backward(x, relu_y, dy, dx, n, channels, plane, gamma, save_mean,
                                            save_invstd, dgamma, dbeta, e.stream))
 }
 

@@ -8,6 +8,7 @@
 #include "cutrain/error.hpp"
 #include "src/nn/context.hpp"
 #include "src/nn/default_init.hpp"
+#include "src/nn/fusion.hpp"
 #include "src/nn/torch_args.hpp"
 
 namespace cutrain::nn {
@@ -110,11 +111,18 @@ void Residual::forward(LayerContext& ctx, const Matrix& x, Matrix& y) {
   const bool half = is_half(e.precision);
   Matrix in = x;
   for (std::size_t j = 0; j < body_.size(); ++j) {
-    Matrix out{ws + p.output[j], x.rows, numel(shapes_[j + 1]), x.device};
     LayerContext inner = ctx.nested(kScope, j, ws + p.workspace[j], shapes_[j], shapes_[j + 1]);
-    body_[j]->forward(inner, in, out);
+    // Note [BatchNorm2d and ReLU in one pass]: the BatchNorm2d writes the ReLU's output.
+    const bool fused = detail::batchnorm_relu_at(body_, j);
+    const std::size_t last = fused ? j + 1 : j;
+    Matrix out{ws + p.output[last], x.rows, numel(shapes_[last + 1]), x.device};
+    if (fused)
+      static_cast<BatchNorm2d&>(*body_[j]).forward_relu(inner, in, out);
+    else
+      body_[j]->forward(inner, in, out);
     if (half) backend::round_half(e, half_format(e.precision), out.data, out.data, out.size());
     in = out;
+    j = last;
   }
   backend::add(e, x.data, in.data, y.data, y.size());
 }
@@ -127,17 +135,24 @@ void Residual::backward(LayerContext& ctx, const Matrix& x, const Matrix& /*y*/,
   const bool half = is_half(e.precision);
   Matrix grad = dy;
   for (std::size_t k = body_.size(); k-- > 0;) {
+    // Note [BatchNorm2d and ReLU in one pass]: the ReLU at k and the BatchNorm2d at j = k - 1.
+    const bool fused = k > 0 && detail::batchnorm_relu_at(body_, k - 1);
+    const std::size_t j = fused ? k - 1 : k;  // the layer whose input gradient is written
     const Matrix in =
-        k == 0 ? x : Matrix{ws + p.output[k - 1], dy.rows, numel(shapes_[k]), dy.device};
+        j == 0 ? x : Matrix{ws + p.output[j - 1], dy.rows, numel(shapes_[j]), dy.device};
     const Matrix out{ws + p.output[k], dy.rows, numel(shapes_[k + 1]), dy.device};
-    // Ping-pong: layer k writes the buffer layer k + 1 did not (the last layer reads dy).
-    const std::size_t target = (body_.size() - 1 - k) % 2 == 0 ? p.grad_a : p.grad_b;
-    Matrix dx_k{k == 0 ? dx.data : ws + target, dy.rows, numel(shapes_[k]), dy.device};
-    LayerContext inner = ctx.nested(kScope, k, ws + p.workspace[k], shapes_[k], shapes_[k + 1]);
-    body_[k]->backward(inner, in, out, grad, dx_k);
+    // Ping-pong: the buffer the incoming gradient is not in (the last layer reads dy).
+    float* target = grad.data == ws + p.grad_a ? ws + p.grad_b : ws + p.grad_a;
+    Matrix dx_k{j == 0 ? dx.data : target, dy.rows, numel(shapes_[j]), dy.device};
+    LayerContext inner = ctx.nested(kScope, j, ws + p.workspace[j], shapes_[j], shapes_[j + 1]);
+    if (fused)
+      static_cast<BatchNorm2d&>(*body_[j]).backward_relu(inner, in, out, grad, dx_k);
+    else
+      body_[k]->backward(inner, in, out, grad, dx_k);
     if (half && dx_k.data != nullptr)
       backend::round_half(e, half_format(e.precision), dx_k.data, dx_k.data, dx_k.size());
     grad = dx_k;
+    k = j;
   }
   // d(x + body(x))/dx: the shortcut passes dy through.
   if (dx.data != nullptr) backend::add(e, dx.data, dy.data, dx.data, dx.size());

@@ -9,6 +9,7 @@
 #include "src/cuda/runtime.hpp"
 #include "src/nn/context.hpp"
 #include "src/nn/default_init.hpp"
+#include "src/nn/fusion.hpp"
 #include "src/nn/torch_args.hpp"
 #if CUTRAIN_WITH_CUDA
 #include "src/cuda/handles.hpp"
@@ -226,6 +227,15 @@ const Matrix& Sequential::forward(const Matrix& x, NativeStream stream) {
       ++i;
       continue;
     }
+    if (detail::batchnorm_relu_at(layers_, i)) {
+      // Note [BatchNorm2d and ReLU in one pass]: the BatchNorm2d writes the ReLU's output.
+      Matrix relu_out{s.activations[i + 1].as<float>(), x.rows, widths_[i + 2], x.device};
+      static_cast<BatchNorm2d&>(*layers_[i]).forward_relu(ctx, in, relu_out);
+      if (half) round(relu_out);
+      in = relu_out;
+      ++i;
+      continue;
+    }
     layers_[i]->forward(ctx, in, out);
     if (half) round(out);
     in = out;
@@ -272,18 +282,30 @@ void Sequential::backward(const Matrix& dy, NativeStream stream, Matrix* dx_inpu
     backend::round_half(s.res.exec(), kind, dy.data, grad.data, dy.size());
   }
   for (std::size_t k = layers_.size(); k-- > 0;) {
+    // Note [BatchNorm2d and ReLU in one pass]: the ReLU at k and the BatchNorm2d at j = k - 1
+    // as one, from the ReLU's output and the gradient above it.
+    const bool fused = k > 0 && detail::batchnorm_relu_at(layers_, k - 1);
+    const std::size_t j = fused ? k - 1 : k;  // the layer whose input gradient is written
     Matrix x =
-        k == 0 ? s.input : Matrix{s.activations[k - 1].as<float>(), dy.rows, widths_[k], dy.device};
+        j == 0 ? s.input : Matrix{s.activations[j - 1].as<float>(), dy.rows, widths_[j], dy.device};
     Matrix y{s.activations[k].as<float>(), dy.rows, widths_[k + 1], dy.device};
-    Buffer& target = (k % 2 == 0) ? s.grad_a : s.grad_b;
-    Matrix dx{target.as<float>(), dy.rows, widths_[k], dy.device};
-    if (k == 0) dx.data = dx_input != nullptr ? dx_input->data : nullptr;
-    LayerContext ctx(s.res, k, training_, training_steps_ > 0 ? training_steps_ - 1 : 0);
-    layers_[k]->backward(ctx, x, y, grad, dx);
+    // Ping-pong: the gradient buffer the incoming gradient is not in.
+    float* target = grad.data == s.grad_a.as<float>() ? s.grad_b.as<float>() : s.grad_a.as<float>();
+    Matrix dx{target, dy.rows, widths_[j], dy.device};
+    if (j == 0) dx.data = dx_input != nullptr ? dx_input->data : nullptr;
+    LayerContext ctx(s.res, j, training_, training_steps_ > 0 ? training_steps_ - 1 : 0);
+    if (fused)
+      static_cast<BatchNorm2d&>(*layers_[j]).backward_relu(ctx, x, y, grad, dx);
+    else
+      layers_[k]->backward(ctx, x, y, grad, dx);
     if (half && dx.data != nullptr)
       backend::round_half(s.res.exec(), kind, dx.data, dx.data, dx.size());
     grad = dx;
-    if (layer_done) layer_done(k);
+    if (layer_done) {
+      layer_done(k);
+      if (fused) layer_done(j);
+    }
+    k = j;
   }
 }
 

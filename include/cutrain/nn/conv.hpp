@@ -143,8 +143,18 @@ class BatchNorm2d final : public Layer {
   void forward(LayerContext& ctx, const Matrix& x, Matrix& y) override;
   void backward(LayerContext& ctx, const Matrix& x, const Matrix& y, const Matrix& dy,
                 Matrix& dx) override;
+  /// This layer and the ReLU after it in one pass each way (Sequential and Residual do this,
+  /// Note [BatchNorm2d and ReLU in one pass]): `relu_y` = relu(BatchNorm2d(x)), and backward
+  /// takes relu_y and the gradient above the ReLU. The bits of the two layers run one by one.
+  void forward_relu(LayerContext& ctx, const Matrix& x, Matrix& relu_y);
+  void backward_relu(LayerContext& ctx, const Matrix& x, const Matrix& relu_y,
+                     const Matrix& dy_relu, Matrix& dx);
 
  private:
+  void run_forward(LayerContext& ctx, const Matrix& x, Matrix& y, bool relu);
+  void run_backward(LayerContext& ctx, const Matrix& x, const float* relu_y, const Matrix& dy,
+                    Matrix& dx);
+
   std::int64_t features_;
   float eps_, momentum_;
   bool affine_;
