@@ -60,10 +60,12 @@ Shape Residual::output_shape(const Shape& input) const {
                 shape_str(shapes.back()),
                 ": x + body(x) needs the body to keep the shape (change it outside the Residual)");
   shapes_ = std::move(shapes);
+  plan_batch_ = -1;  // the kept plan was made for the old shapes
   return input;
 }
 
-Residual::Plan Residual::plan(std::int64_t batch) const {
+const Residual::Plan& Residual::plan(std::int64_t batch) const {
+  if (batch == plan_batch_) return plan_;
   Plan p;
   auto take = [&](std::size_t floats) {
     const std::size_t at = p.total;
@@ -79,7 +81,9 @@ Residual::Plan Residual::plan(std::int64_t batch) const {
   }
   p.grad_a = take(rows * static_cast<std::size_t>(widest));
   p.grad_b = take(rows * static_cast<std::size_t>(widest));
-  return p;
+  plan_ = std::move(p);
+  plan_batch_ = batch;
+  return plan_;
 }
 
 std::size_t Residual::workspace_floats(std::int64_t batch, const Shape& input) const {
@@ -105,7 +109,7 @@ void Residual::initialize(LayerContext& ctx, std::uint64_t seed) {
 // gradient is rounded as Sequential rounds its layers'; the sum x + body(x) and dy + dbody are
 // rounded by the Sequential around the Residual.
 void Residual::forward(LayerContext& ctx, const Matrix& x, Matrix& y) {
-  const Plan p = plan(x.rows);
+  const Plan& p = plan(x.rows);
   float* ws = ctx.workspace();
   const backend::Exec e = exec_of(ctx);
   const bool half = is_half(e.precision);
@@ -129,7 +133,7 @@ void Residual::forward(LayerContext& ctx, const Matrix& x, Matrix& y) {
 
 void Residual::backward(LayerContext& ctx, const Matrix& x, const Matrix& /*y*/, const Matrix& dy,
                         Matrix& dx) {
-  const Plan p = plan(dy.rows);
+  const Plan& p = plan(dy.rows);
   float* ws = ctx.workspace();
   const backend::Exec e = exec_of(ctx);
   const bool half = is_half(e.precision);

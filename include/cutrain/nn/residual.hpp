@@ -65,8 +65,12 @@ class Residual final : public Layer {
     std::vector<std::size_t> output, workspace;
     std::size_t grad_a = 0, grad_b = 0, total = 0;
   };
-  Plan plan(std::int64_t batch) const;
+  // The plan for `batch` rows, kept for the last batch size asked (every full batch of an
+  // epoch: forward and backward then read it instead of rebuilding it).
+  const Plan& plan(std::int64_t batch) const;
   std::vector<std::unique_ptr<Layer>> body_;
+  mutable Plan plan_;
+  mutable std::int64_t plan_batch_ = -1;
   // shapes_[j]: body layer j's input shape; back(): the body's output. Set by output_shape,
   // which Sequential::build calls once before anything else.
   mutable std::vector<Shape> shapes_;
