@@ -15,6 +15,7 @@
 #include <utility>
 #include <vector>
 
+#include "cutrain/io/safetensors.hpp"
 #include "tools/train_options.hpp"
 
 namespace cutrain::tools {
@@ -124,6 +125,17 @@ std::string cannot_create_in(const std::filesystem::path& dir) {
   return {};
 }
 
+// An output's directory exists and takes a new file, or UsageError naming `flag`.
+void check_directory(const std::string& flag, const std::filesystem::path& path) {
+  namespace fs = std::filesystem;
+  std::error_code ec;
+  const fs::path dir = path.parent_path().empty() ? fs::path(".") : path.parent_path();
+  if (!fs::is_directory(dir, ec))
+    throw UsageError(flag + ": directory '" + dir.string() + "' does not exist (create it first)");
+  if (const std::string why = cannot_create_in(dir); !why.empty())
+    throw UsageError(flag + ": cannot create files in '" + dir.string() + "' (" + why + ")");
+}
+
 }  // namespace
 
 void check_paths_given(const Config& c) {
@@ -157,8 +169,9 @@ void check_paths_given(const Config& c) {
 
 void check_outputs(const Config& c) {
   namespace fs = std::filesystem;
-  // --save and the exports go through a temporary file renamed over the target (they need only
-  // the directory); --report and --metrics open the file itself.
+  // --save, the exports, --report and --predictions go through a temporary file renamed over
+  // the target (they need only the directory; Note [outputs written whole]); --metrics appends
+  // to the file itself, and a device or pipe (/dev/stdout) is written in place.
   struct Output {
     const char* flag;
     const std::string& path;
@@ -168,9 +181,9 @@ void check_outputs(const Config& c) {
                             {"--export-torch", c.export_torch, false},
                             {"--export-torch-optimizer", c.export_torch_optimizer, false},
                             {"--export-onnx", c.export_onnx, false},
-                            {"--report", c.report, true},
+                            {"--report", c.report, false},
                             {"--metrics", c.metrics, true},
-                            {"--predictions", c.predictions, true}};
+                            {"--predictions", c.predictions, false}};
   const auto inputs = input_files(c);
   std::vector<std::pair<const char*, fs::path>> seen;
   for (const Output& o : outputs) {
@@ -180,17 +193,16 @@ void check_outputs(const Config& c) {
     std::error_code ec;
     if (fs::is_directory(path, ec))
       throw UsageError(flag + ": '" + o.path + "' is a directory; name a file in it");
-    // The metrics writer picks its format by the name (src/train/metrics_writer.cpp; .json is
-    // taken as JSON lines too).
-    if (flag == "--metrics" && !o.path.ends_with(".csv") && !o.path.ends_with(".jsonl") &&
-        !o.path.ends_with(".json"))
-      throw UsageError(flag + ": '" + o.path + "' must end in .csv or .jsonl (its format)");
-    const fs::path dir = path.parent_path().empty() ? fs::path(".") : path.parent_path();
-    if (!fs::is_directory(dir, ec))
-      throw UsageError(flag + ": directory '" + dir.string() +
-                       "' does not exist (create it first)");
-    if (const std::string why = cannot_create_in(dir); !why.empty())
-      throw UsageError(flag + ": cannot create files in '" + dir.string() + "' (" + why + ")");
+    // Where the bytes go (Note [writing over links and devices], io::write_file_atomic): this
+    // process's stdout / stderr, a link's target, a device or pipe in place, else the directory.
+    const bool own = io::own_descriptor(o.path) >= 0;
+    const fs::path real = own ? path : fs::path(io::resolve_links(o.path));
+    if (!own && fs::exists(real, ec) && !fs::is_regular_file(real, ec)) {
+      if (::access(real.c_str(), W_OK) != 0)
+        throw UsageError(flag + ": '" + o.path + "' is not writable");
+    } else if (!own) {
+      check_directory(flag, real);
+    }
     if (o.in_place && fs::exists(path, ec) && ::access(path.c_str(), W_OK) != 0)
       throw UsageError(flag + ": '" + o.path + "' exists and is not writable");
     // An output must never replace what the run reads (the training data, the checkpoint it
@@ -204,6 +216,12 @@ void check_outputs(const Config& c) {
         why.append("'): writing it would destroy the input; give another path");
         throw UsageError(why);
       }
+    // The metrics writer picks its format by the name (src/train/metrics_writer.cpp; .json is
+    // taken as JSON lines too).
+    if (flag == "--metrics" && !o.path.ends_with(".csv") && !o.path.ends_with(".jsonl") &&
+        !o.path.ends_with(".json"))
+      throw UsageError(flag + ": '" + o.path + "' must end in .csv or .jsonl (its format)");
+    if (own) continue;  // a stream: a second output follows the first
     for (const auto& [other, other_path] : seen)
       if (same_file(path, other_path))
         throw UsageError(flag + " and " + other + " both name '" + o.path +

@@ -2,11 +2,15 @@
 #include "tools/run_report.hpp"
 
 #include <cmath>
+#include <cstdint>
 #include <cstdio>
-#include <fstream>
+#include <sstream>
 #include <stdexcept>
 #include <string>
 #include <vector>
+
+#include "cutrain/error.hpp"
+#include "cutrain/io/safetensors.hpp"
 
 namespace cutrain::tools {
 
@@ -108,18 +112,25 @@ nlohmann::json json_number(double v) {
   return std::isnan(v) ? nlohmann::json(nullptr) : nlohmann::json(v);
 }
 
+void write_whole(const std::string& flag, const std::string& path, const std::string& text) {
+  try {
+    io::write_file_atomic(path, {reinterpret_cast<const std::uint8_t*>(text.data()), text.size()});
+  } catch (const Error& e) {
+    // Checked up front (check_outputs): failing here is the disk, not the arguments.
+    std::string why = e.what();
+    if (why.starts_with("cutrain: ")) why.erase(0, 9);
+    throw std::runtime_error(flag + ": " + why);
+  }
+}
+
 void write_report(const std::string& path, const nlohmann::json& j) {
-  std::ofstream out(path);
-  out << j.dump(2) << "\n";
-  out.close();
-  // Checked up front (check_outputs): failing here is the disk, not the arguments.
-  if (!out) throw std::runtime_error("--report: writing '" + path + "' failed");
+  write_whole("--report", path, j.dump(2) + "\n");
 }
 
 void write_predictions(const std::string& path, const std::vector<float>& outputs,
                        std::int64_t width, bool regression, const std::vector<std::string>& names,
                        const std::vector<std::string>& class_names) {
-  std::ofstream out(path);
+  std::ostringstream out;
   const auto w = static_cast<std::size_t>(width);
   if (regression && names.size() == w) {
     for (std::size_t j = 0; j < w; ++j) out << (j ? "," : "") << names[j];
@@ -155,8 +166,7 @@ void write_predictions(const std::string& path, const std::vector<float>& output
     }
     out << "\n";
   }
-  out.close();
-  if (!out) throw std::runtime_error("--predictions: writing '" + path + "' failed");
+  write_whole("--predictions", path, out.str());
 }
 
 }  // namespace cutrain::tools

@@ -49,14 +49,20 @@ void add_per_target(nlohmann::json& report, const std::vector<train::TargetMetri
 // NaN (regression's accuracy) as JSON null.
 nlohmann::json json_number(double v);
 
-// --report: the JSON written at the end (its path was checked before training, check_outputs);
-// a failure here is the disk's, a std::runtime_error.
+// Note [outputs written whole]: `text` replaces the file at `path` only once it is complete - a
+// temporary file renamed over it, as checkpoints are written - so a full disk or a kill mid-write
+// leaves the previous file, never a truncated one (io::write_file_atomic: a device or pipe there,
+// /dev/stdout, is written in place). A failure is the disk's (the path was checked before training,
+// check_outputs): a std::runtime_error naming `flag`.
+void write_whole(const std::string& flag, const std::string& path, const std::string& text);
+
+// --report: the JSON written at the end (Note [outputs written whole]).
 void write_report(const std::string& path, const nlohmann::json& j);
 
 // --predictions: `outputs` [rows, width] row-major as CSV with a header - "class,p0,...,pK" (the
 // argmax and the softmax of each row's logits, in double; when the labels were text, their
 // names in a "name" column after "class") or, for regression, the targets' names when known, else
-// "prediction" ("prediction0,..." for several). Checked up front like the report.
+// "prediction" ("prediction0,..." for several). Written whole, like the report.
 void write_predictions(const std::string& path, const std::vector<float>& outputs,
                        std::int64_t width, bool regression,
                        const std::vector<std::string>& names = {},

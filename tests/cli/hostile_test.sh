@@ -202,4 +202,38 @@ expect_file_error "'/dev/zero' is a device or socket, not a file or a pipe" --tr
 # would - is refused before training, not after it.
 expect_usage_error "--report: cannot create files in '/proc'" "${csv[@]}" --epochs 1 \
   --report /proc/report.json
+# 18. Outputs written whole (Note [outputs written whole]): a report or predictions file that
+# cannot be finished (here: a 1 KiB file size limit, the write failing with EFBIG) leaves the
+# previous one as it was, not truncated.
+for flag in --report --predictions; do
+  printf 'the previous run\n' >"$tmp/prev.out"
+  cp "$tmp/prev.out" "$tmp/prev.orig"
+  (trap '' XFSZ; ulimit -f 1; run_limited "${csv[@]}" --epochs 1 "$flag" "$tmp/prev.out")
+  rc=$?
+  [ $rc -eq 1 ] && grep -q -- "$flag: writing" "$tmp/err" || fail "$flag, size limit: rc $rc: $(cat "$tmp/err")"
+  cmp -s "$tmp/prev.out" "$tmp/prev.orig" || fail "$flag: a failed write damaged the previous file"
+done
+# ... and a pipe or device is written in place, never renamed over (as root, --save /dev/null
+# would have replaced the device node with a regular file).
+mkfifo "$tmp/export.fifo"
+cat "$tmp/export.fifo" >"$tmp/export.got" &
+reader=$!
+run_limited "${csv[@]}" --epochs 1 --export-torch "$tmp/export.fifo" ||
+  fail "--export-torch to a named pipe: $(cat "$tmp/err")"
+wait $reader
+[ -p "$tmp/export.fifo" ] || fail "--export-torch replaced the named pipe with a file"
+[ "$(head -c 8 "$tmp/export.got" | od -An -tu8 | tr -d ' ')" -gt 0 ] 2>/dev/null ||
+  fail "--export-torch through a pipe: nothing arrived"
+"$bin" --describe "$tmp/export.got" >/dev/null 2>"$tmp/err" || fail "the piped export: $(cat "$tmp/err")"
+# This process's stdout is written where it points (here a file), after what was printed; the
+# link /dev/stdout stays a link; a link's target is replaced and the link kept.
+run_limited "${csv[@]}" --epochs 1 --report /dev/stdout --export-onnx /dev/fd/1 ||
+  fail "--report /dev/stdout: $(cat "$tmp/err")"
+[ ! -e /dev/stdout ] || [ -L /dev/stdout ] || fail "/dev/stdout is no longer a link"
+grep -q "test accuracy" "$tmp/out" && grep -q '"test_accuracy"' "$tmp/out" ||
+  fail "--report /dev/stdout: the report or the log is missing from stdout"
+ln -s "$tmp/target.json" "$tmp/link.json"
+run_limited "${csv[@]}" --epochs 1 --report "$tmp/link.json" || fail "--report via a link: $(cat "$tmp/err")"
+[ -L "$tmp/link.json" ] && grep -q '"test_accuracy"' "$tmp/target.json" ||
+  fail "--report via a link: the link was replaced or its target not written"
 echo "hostile inputs: ok"

@@ -69,7 +69,15 @@ SafetensorsFile load_safetensors(const std::string& path);
 TensorData make_tensor(std::string name, Shape shape, std::span<const float> values,
                        DType dtype = DType::kF32);
 
-/// Writes `bytes` to `path` atomically (temporary file, fsync, rename, directory fsync).
+/// Writes `bytes` to `path` atomically (temporary file, fsync, rename, directory fsync): a
+/// failure leaves the previous file. A symlink is followed (its target replaced, the link kept);
+/// a device or pipe (/dev/null) is written in place and this process's own descriptors
+/// (/dev/stdout, /dev/fd/N) where they point - a rename would replace the link or device node.
 void write_file_atomic(const std::string& path, std::span<const std::uint8_t> bytes);
+/// The descriptor `path` names when it is one of this process's own (/dev/stdout 1,
+/// /dev/stderr 2, /dev/fd/N, /proc/self/fd/N), else -1.
+int own_descriptor(const std::string& path);
+/// `path` with its symbolic links followed to what they name (which need not exist yet).
+std::string resolve_links(const std::string& path);
 
 }  // namespace cutrain::io

@@ -1,0 +1,103 @@
+// io::write_file_atomic (Note [writing over links and devices]): a file is replaced whole, a
+// link's target is written and the link kept, a pipe is written in place, this process's own
+// descriptors where they point.
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <gtest/gtest.h>
+
+#include <cstdint>
+#include <filesystem>
+#include <fstream>
+#include <iterator>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "cutrain/io/safetensors.hpp"
+#include "support/errors.hpp"
+#include "support/temp_path.hpp"
+
+namespace cutrain::io {
+namespace {
+
+namespace fs = std::filesystem;
+
+// A fresh directory of the test's own (cases run side by side under ctest -j).
+fs::path fresh_dir(const std::string& name) {
+  const fs::path dir = testing::temp_path("cutrain_io_test", name);
+  fs::remove_all(dir);
+  fs::create_directories(dir);
+  return dir;
+}
+
+std::vector<std::uint8_t> bytes_of(const std::string& text) {
+  return {text.begin(), text.end()};
+}
+
+std::string read_text(const fs::path& path) {
+  std::ifstream in(path, std::ios::binary);
+  return {std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
+}
+
+TEST(WriteFile, ReplacesAFileWholeAndLeavesNothingBeside) {
+  const fs::path dir = fresh_dir("replace");
+  const fs::path file = dir / "out.json";
+  std::ofstream(file) << "the previous contents, longer than the new ones";
+  write_file_atomic(file.string(), bytes_of("new"));
+  EXPECT_EQ(read_text(file), "new");
+  EXPECT_EQ(std::distance(fs::directory_iterator(dir), fs::directory_iterator()), 1);
+}
+
+TEST(WriteFile, FollowsLinksAndKeepsThem) {
+  const fs::path dir = fresh_dir("links");
+  fs::create_directories(dir / "real");
+  // A link to a file that does not exist yet, through a relative target and a second link.
+  fs::create_symlink("real/target.json", dir / "hop.json");
+  fs::create_symlink("hop.json", dir / "link.json");
+  write_file_atomic((dir / "link.json").string(), bytes_of("through two links"));
+  EXPECT_TRUE(fs::is_symlink(dir / "link.json"));
+  EXPECT_TRUE(fs::is_symlink(dir / "hop.json"));
+  EXPECT_EQ(read_text(dir / "real" / "target.json"), "through two links");
+  EXPECT_EQ(resolve_links((dir / "link.json").string()), (dir / "real/target.json").string());
+  // A loop is refused, not followed forever.
+  fs::create_symlink("b", dir / "a");
+  fs::create_symlink("a", dir / "b");
+  const std::string e = testing::error_of([&] { write_file_atomic((dir / "a").string(), {}); });
+  EXPECT_NE(e.find("too many levels of symbolic links"), std::string::npos) << e;
+}
+
+TEST(WriteFile, WritesAPipeInPlace) {
+  const fs::path dir = fresh_dir("pipe");
+  const fs::path fifo = dir / "out.fifo";
+  ASSERT_EQ(::mkfifo(fifo.c_str(), 0600), 0);
+  std::string got;
+  std::thread reader([&] { got = read_text(fifo); });
+  write_file_atomic(fifo.string(), bytes_of("into the pipe"));
+  reader.join();
+  EXPECT_EQ(got, "into the pipe");
+  struct stat st {};
+  ASSERT_EQ(::stat(fifo.c_str(), &st), 0);
+  EXPECT_TRUE(S_ISFIFO(st.st_mode)) << "the pipe was replaced";
+}
+
+TEST(WriteFile, OwnDescriptorsAreWrittenWhereTheyPoint) {
+  EXPECT_EQ(own_descriptor("/dev/stdout"), 1);
+  EXPECT_EQ(own_descriptor("/dev/stderr"), 2);
+  EXPECT_EQ(own_descriptor("/dev/fd/7"), 7);
+  EXPECT_EQ(own_descriptor("/proc/self/fd/12"), 12);
+  for (const char* other : {"/dev/fd/", "/dev/fd/x", "/dev/fd/3x", "/dev/null", "/tmp/a", "x"})
+    EXPECT_EQ(own_descriptor(other), -1) << other;
+  int ends[2];
+  ASSERT_EQ(::pipe(ends), 0);
+  write_file_atomic("/dev/fd/" + std::to_string(ends[1]), bytes_of("down the descriptor"));
+  ::close(ends[1]);
+  char buffer[64] = {};
+  const ssize_t n = ::read(ends[0], buffer, sizeof(buffer));
+  ::close(ends[0]);
+  EXPECT_EQ(std::string(buffer, static_cast<std::size_t>(n > 0 ? n : 0)), "down the descriptor");
+}
+
+}  // namespace
+}  // namespace cutrain::io
