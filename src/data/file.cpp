@@ -154,8 +154,11 @@ std::vector<std::uint8_t> read_file(const std::string& path, std::size_t max_byt
                   " bytes (truncated while read?)");
   } else {
     // A writer that opens after us is waited for, briefly (Note [reading pipes]).
-    for (int tries = 0; tries < kPipeWriterWaitMs / 50 && !has_writer(file.fd()); ++tries)
+    bool writer = has_writer(file.fd());
+    for (int tries = 0; tries < kPipeWriterWaitMs / 50 && !writer; ++tries) {
       ::usleep(50'000);
+      writer = has_writer(file.fd());
+    }
     constexpr std::size_t kChunk = std::size_t{1} << 20;
     for (;;) {
       const std::size_t have = bytes.size();
@@ -166,9 +169,14 @@ std::vector<std::uint8_t> read_file(const std::string& path, std::size_t max_byt
                     " bytes");
       if (got < kChunk) break;
     }
+    CUTRAIN_CHECK(!bytes.empty() || writer, "'", path,
+                  "' is a pipe that gave no data: nothing wrote to it within ",
+                  kPipeWriterWaitMs / 1000, " s");
+    // A pipe reads once: a file read twice (--describe, --model-from: a model file's modules,
+    // then its tensors) finds it drained the second time.
     CUTRAIN_CHECK(!bytes.empty(), "'", path,
-                  "' is a pipe that gave no data (a named pipe that nothing wrote to within ",
-                  kPipeWriterWaitMs / 1000, " s?)");
+                  "' is a pipe that gave no data (its writer sent none, or it was read already: "
+                  "give a file)");
   }
   if (bytes.size() >= 2 && bytes[0] == 0x1F && bytes[1] == 0x8B) {
     CUTRAIN_CHECK(gzip == Gzip::kInflate, "'", path,

@@ -195,6 +195,9 @@ mkfifo "$tmp/silent.csv"
 expect_file_error "'$tmp/silent.csv' is a pipe that gave no data" --train-csv "$tmp/silent.csv" \
   --test-csv "$tmp/test.csv" --target label --device cpu --epochs 1
 expect_file_error "'$tmp/silent.csv' is a pipe that gave no data" --describe "$tmp/silent.csv"
+# A model file --describe or --model-from reads twice (its modules, then its tensors): through a
+# pipe the second read finds it drained, and says so.
+expect_file_error "or it was read already: give a file" --describe <(cat "$tmp/ck.safetensors")
 expect_file_error "'/dev/zero' is a device or socket, not a file or a pipe" --train-csv /dev/zero \
   --test-csv "$tmp/test.csv" --target label --device cpu --epochs 1
 

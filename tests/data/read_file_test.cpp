@@ -91,14 +91,15 @@ TEST(ReadFile, RefusesANamedPipeNothingWritesInsteadOfBlocking) {
   const std::string fifo = make_fifo("silent.fifo");
   const auto start = std::chrono::steady_clock::now();
   const std::string e = testing::error_of([&] { read_file(fifo); });
-  EXPECT_NE(e.find("silent.fifo' is a pipe that gave no data (a named pipe that nothing wrote to "
-                   "within 5 s?)"),
+  EXPECT_NE(e.find("silent.fifo' is a pipe that gave no data: nothing wrote to it within 5 s"),
             std::string::npos)
       << e;
   EXPECT_LT(std::chrono::steady_clock::now() - start, std::chrono::seconds(30));
   // A writer that connects and closes without a byte is an empty pipe, not a wait.
   std::thread w = writer(fifo, {});
-  EXPECT_NE(testing::error_of([&] { read_file(fifo); }).find("is a pipe that gave no data"),
+  EXPECT_NE(testing::error_of([&] {
+              read_file(fifo);
+            }).find("is a pipe that gave no data (its writer sent none, or it was read already"),
             std::string::npos);
   w.join();
 }
