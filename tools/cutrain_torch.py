@@ -19,7 +19,10 @@ has no such class). The optimizer's hyperparameters are not in the file: configu
 alike. Needs numpy and torch only (the files are safetensors, read and written here with numpy).
 """
 import json
+import os
+import stat
 import struct
+import tempfile
 
 import numpy as np
 import torch
@@ -232,8 +235,32 @@ def save_tensors(path, tensors, metadata=None):
         blobs.append(b)
     text = json.dumps(header).encode()
     text += b" " * ((8 - len(text) % 8) % 8)
-    with open(path, "wb") as f:
-        f.write(struct.pack("<Q", len(text)) + text + b"".join(blobs))
+    write_whole(path, struct.pack("<Q", len(text)) + text + b"".join(blobs))
+
+
+def write_whole(path, data):
+    """`data` to `path` as cutrain writes its files (Note [outputs written whole], Note [writing
+    over links and devices]): a temporary file beside the target, synced and renamed over it, so
+    a failure leaves the previous file; a link is followed (the link stays), a device or pipe
+    is written in place."""
+    target = os.path.realpath(path)
+    if os.path.exists(target) and not stat.S_ISREG(os.stat(target).st_mode):
+        with open(target, "wb") as f:
+            f.write(data)
+        return
+    fd, tmp = tempfile.mkstemp(dir=os.path.dirname(target) or ".",
+                               prefix="." + os.path.basename(target) + ".tmp.")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        os.chmod(tmp, 0o644)
+        os.replace(tmp, target)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
 
 
 def _index(optimizer):
