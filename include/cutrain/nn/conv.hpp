@@ -143,10 +143,12 @@ class BatchNorm2d final : public Layer {
   void forward(LayerContext& ctx, const Matrix& x, Matrix& y) override;
   void backward(LayerContext& ctx, const Matrix& x, const Matrix& y, const Matrix& dy,
                 Matrix& dx) override;
-  /// This layer and the ReLU after it in one pass each way (Sequential and Residual do this,
-  /// Note [BatchNorm2d and ReLU in one pass]): `relu_y` = relu(BatchNorm2d(x)), and backward
-  /// takes relu_y and the gradient above the ReLU. The bits of the two layers run one by one.
+  /// This layer and the ReLU after it in one pass (Sequential and Residual do this, Note
+  /// [BatchNorm2d and ReLU in one pass]): `relu_y` = relu(BatchNorm2d(x)), the bits of the two
+  /// layers run one by one.
   void forward_relu(LayerContext& ctx, const Matrix& x, Matrix& relu_y);
+  /// The backward of forward_relu: dx from the ReLU's output `relu_y` and the gradient above the
+  /// ReLU, `dy_relu` (and this layer's parameter gradients).
   void backward_relu(LayerContext& ctx, const Matrix& x, const Matrix& relu_y,
                      const Matrix& dy_relu, Matrix& dx);
 
