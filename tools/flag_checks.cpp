@@ -195,8 +195,8 @@ void check_outputs(const Config& c) {
       throw UsageError(flag + ": '" + o.path + "' is a directory; name a file in it");
     // Where the bytes go (Note [writing over links and devices], io::write_file_atomic): this
     // process's stdout / stderr, a link's target, a device or pipe in place, else the directory.
-    const bool own = io::own_descriptor(o.path) >= 0;
-    const fs::path real = own ? path : fs::path(io::resolve_links(o.path));
+    const fs::path real(io::resolve_links(o.path));
+    const bool own = io::own_descriptor(real.string()) >= 0;
     if (!own && fs::exists(real, ec) && !fs::is_regular_file(real, ec)) {
       if (::access(real.c_str(), W_OK) != 0)
         throw UsageError(flag + ": '" + o.path + "' is not writable");

@@ -140,7 +140,9 @@ std::string resolve_links(const std::string& path) {
   namespace fs = std::filesystem;
   fs::path p(path);
   std::error_code ec;
-  for (int hops = 0; fs::is_symlink(p, ec); ++hops) {
+  // This process's own descriptors are where a path stops (/dev/stdin -> /proc/self/fd/0, whose
+  // own "link" names a pipe or terminal, not a path).
+  for (int hops = 0; own_descriptor(p.string()) < 0 && fs::is_symlink(p, ec); ++hops) {
     CUTRAIN_CHECK(hops < 40, "'", path, "': too many levels of symbolic links");
     const fs::path target = fs::read_symlink(p, ec);
     CUTRAIN_CHECK(!ec, "cannot follow the link '", p.string(), "': ", ec.message());
@@ -160,7 +162,7 @@ void write_file_atomic(const std::string& path, std::span<const std::uint8_t> by
     CUTRAIN_CHECK(write_all(fd, bytes), "writing '", path, "' failed: ", std::strerror(errno));
     return;
   }
-  if (const std::string real = resolve_links(path); real != path) {
+  if (const std::string real = resolve_links(path); real != path) {  // own descriptors too
     write_file_atomic(real, bytes);
     return;
   }

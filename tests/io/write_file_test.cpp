@@ -89,6 +89,10 @@ TEST(WriteFile, OwnDescriptorsAreWrittenWhereTheyPoint) {
   EXPECT_EQ(own_descriptor("/proc/self/fd/12"), 12);
   for (const char* other : {"/dev/fd/", "/dev/fd/x", "/dev/fd/3x", "/dev/null", "/tmp/a", "x"})
     EXPECT_EQ(own_descriptor(other), -1) << other;
+  // Links stop at an own descriptor (its "target" names a pipe or a terminal, not a path).
+  if (fs::is_symlink("/dev/stdin")) {
+    EXPECT_EQ(resolve_links("/dev/stdin"), "/proc/self/fd/0");
+  }
   int ends[2];
   ASSERT_EQ(::pipe(ends), 0);
   write_file_atomic("/dev/fd/" + std::to_string(ends[1]), bytes_of("down the descriptor"));

@@ -77,7 +77,8 @@ void write_file_atomic(const std::string& path, std::span<const std::uint8_t> by
 /// The descriptor `path` names when it is one of this process's own (/dev/stdout 1,
 /// /dev/stderr 2, /dev/fd/N, /proc/self/fd/N), else -1.
 int own_descriptor(const std::string& path);
-/// `path` with its symbolic links followed to what they name (which need not exist yet).
+/// `path` with its symbolic links followed to what they name (which need not exist yet), or to
+/// one of this process's own descriptors (/dev/stdin: /proc/self/fd/0).
 std::string resolve_links(const std::string& path);
 
 }  // namespace cutrain::io
