@@ -15,7 +15,8 @@
 #include <utility>
 #include <vector>
 
-#include "cutrain/io/safetensors.hpp"
+#include "cutrain/io/file.hpp"
+#include "cutrain/train/trainer.hpp"
 #include "tools/train_options.hpp"
 
 namespace cutrain::tools {
@@ -216,10 +217,8 @@ void check_outputs(const Config& c) {
         why.append("'): writing it would destroy the input; give another path");
         throw UsageError(why);
       }
-    // The metrics writer picks its format by the name (src/train/metrics_writer.cpp; .json is
-    // taken as JSON lines too).
-    if (flag == "--metrics" && !o.path.ends_with(".csv") && !o.path.ends_with(".jsonl") &&
-        !o.path.ends_with(".json"))
+    // The metrics writer picks its format by the name.
+    if (flag == "--metrics" && train::metrics_format(o.path) == train::MetricsFormat::kUnknown)
       throw UsageError(flag + ": '" + o.path + "' must end in .csv or .jsonl (its format)");
     if (own) continue;  // a stream: a second output follows the first
     for (const auto& [other, other_path] : seen)

@@ -10,7 +10,7 @@
 #include <vector>
 
 #include "cutrain/error.hpp"
-#include "cutrain/io/safetensors.hpp"
+#include "cutrain/io/file.hpp"
 
 namespace cutrain::tools {
 

@@ -163,24 +163,6 @@ void Sequential::ensure_batch(std::int64_t batch) {
   s.batch = batch;
 }
 
-// Note [Linear and ReLU in one GEMM]: on the GPU a Linear (with a bias) directly followed by a ReLU
-// is one cuBLASLt matmul with the RELU_BIAS epilogue - the bias and max(., 0) applied as the GEMM
-// writes its tile - instead of the GEMM, the bias kernel and the ReLU kernel: for the default
-// MLP 2 launches and 2 passes over an activation fewer per forward. The values are the same
-// (the epilogue computes max(acc + b, 0) in fp32 as the two kernels do; the GEMM itself may
-// differ from cublasSgemm's in accumulation order, as with the BIAS epilogue). The Linear's own
-// output - the pre-activation - is then never written, and nothing reads it: Linear::backward
-// ignores its output, and the ReLU's backward reads y in place of x (the same test, y > 0 iff
-// x > 0). The CPU runs the layers one by one.
-bool Sequential::relu_follows(std::size_t i) const {
-  if (!state_->res.device.is_cuda() || state_->res.lt == nullptr || i + 1 >= layers_.size())
-    return false;
-  const auto* lin = dynamic_cast<const Linear*>(layers_[i].get());
-  const auto* act = dynamic_cast<const Activation*>(layers_[i + 1].get());
-  return lin != nullptr && lin->has_bias() && act != nullptr &&
-         act->activation() == Activation::Kind::kRelu;
-}
-
 const Matrix& Sequential::forward(const Matrix& x, NativeStream stream) {
   CUTRAIN_CHECK(built(), "Sequential::forward before build()");
   CUTRAIN_CHECK(x.rows > 0, "Sequential::forward: empty batch (0 rows)");
@@ -217,7 +199,7 @@ const Matrix& Sequential::forward(const Matrix& x, NativeStream stream) {
     // Only training passes advance the layers' step (dropout's stream position): evaluating
     // between epochs must not change the masks training draws next.
     LayerContext ctx(s.res, i, training_, training_steps_);
-    if (relu_follows(i)) {
+    if (detail::linear_relu_at(layers_, i, s.res.device.is_cuda() && s.res.lt != nullptr)) {
       // Note [Linear and ReLU in one GEMM]: the Linear writes the ReLU's output; the ReLU's own
       // forward is skipped (its input, this Linear's output, may then stay unwritten).
       Matrix relu_out{s.activations[i + 1].as<float>(), x.rows, widths_[i + 2], x.device};

@@ -6,13 +6,22 @@
 
 #include "cutrain/error.hpp"
 
-namespace cutrain::train::detail {
+namespace cutrain::train {
+
+MetricsFormat metrics_format(std::string_view path) {
+  if (path.ends_with(".csv")) return MetricsFormat::kCsv;
+  if (path.ends_with(".jsonl") || path.ends_with(".json")) return MetricsFormat::kJsonLines;
+  return MetricsFormat::kUnknown;
+}
+
+namespace detail {
 
 MetricsWriter::MetricsWriter(const std::string& path, bool append) : path_(path) {
   if (path.empty()) return;
-  jsonl_ = path.ends_with(".jsonl") || path.ends_with(".json");
-  CUTRAIN_CHECK(jsonl_ || path.ends_with(".csv"), "metrics file '", path,
+  const MetricsFormat format = metrics_format(path);
+  CUTRAIN_CHECK(format != MetricsFormat::kUnknown, "metrics file '", path,
                 "' must end in .csv or .jsonl");
+  jsonl_ = format == MetricsFormat::kJsonLines;
   const bool fresh = !append || !std::ifstream(path).good();
   out_.open(path, fresh ? std::ios::trunc : std::ios::app);
   CUTRAIN_CHECK(out_.good(), "cannot write the metrics file '", path, "'");
@@ -50,4 +59,5 @@ void MetricsWriter::write(const EpochMetrics& m) {
   CUTRAIN_CHECK(out_.good(), "cannot write the metrics file '", path_, "' (disk full?)");
 }
 
-}  // namespace cutrain::train::detail
+}  // namespace detail
+}  // namespace cutrain::train

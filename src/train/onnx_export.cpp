@@ -10,7 +10,7 @@
 #include <vector>
 
 #include "cutrain/error.hpp"
-#include "cutrain/io/safetensors.hpp"
+#include "cutrain/io/file.hpp"
 #include "cutrain/nn/residual.hpp"
 #include "cutrain/version.hpp"
 #include "src/io/protobuf.hpp"

@@ -15,7 +15,7 @@
 #include <thread>
 #include <vector>
 
-#include "cutrain/io/safetensors.hpp"
+#include "cutrain/io/file.hpp"
 #include "support/errors.hpp"
 #include "support/temp_path.hpp"
 

@@ -280,6 +280,14 @@ TEST(Trainer, MonitorChoosesTheFigureTheBestEpochIsJudgedBy) {
       << e;
 }
 
+TEST(Trainer, MetricsFormatIsNamedByTheFileName) {
+  EXPECT_EQ(metrics_format("run/m.csv"), MetricsFormat::kCsv);
+  EXPECT_EQ(metrics_format("m.jsonl"), MetricsFormat::kJsonLines);
+  EXPECT_EQ(metrics_format("m.json"), MetricsFormat::kJsonLines);
+  for (const char* other : {"m.txt", "m.csv.gz", "csv", "m.CSV", ""})
+    EXPECT_EQ(metrics_format(other), MetricsFormat::kUnknown) << other;
+}
+
 TEST(Trainer, JsonLinesMetricsAndBadInput) {
   const data::Dataset train = blobs(90, 7);
   nn::Sequential m = model(9);

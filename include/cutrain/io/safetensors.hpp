@@ -4,8 +4,8 @@
 // "__metadata__": {string: string}}, then the tensor bytes (offsets relative to their start).
 // PyTorch (safetensors.torch), numpy and other tools read what cutrain writes, and vice versa.
 //
-// Writing is atomic: a temporary file in the same directory, fsync, rename, fsync of the
-// directory - the previous file survives a crash at any point. Reading is defensive: the header
+// Writing is atomic (io::write_file_atomic, cutrain/io/file.hpp): the previous file survives a
+// crash at any point. Reading is defensive: the header
 // length is bounded, every offset and shape is checked against the file size before anything is
 // allocated from it, and every fault is a cutrain::Error naming the file and the tensor.
 //
@@ -68,17 +68,5 @@ SafetensorsFile load_safetensors(const std::string& path);
 /// would load as infinities is not written.
 TensorData make_tensor(std::string name, Shape shape, std::span<const float> values,
                        DType dtype = DType::kF32);
-
-/// Writes `bytes` to `path` atomically (temporary file, fsync, rename, directory fsync): a
-/// failure leaves the previous file. A symlink is followed (its target replaced, the link kept);
-/// a device or pipe (/dev/null) is written in place and this process's own descriptors
-/// (/dev/stdout, /dev/fd/N) where they point - a rename would replace the link or device node.
-void write_file_atomic(const std::string& path, std::span<const std::uint8_t> bytes);
-/// The descriptor `path` names when it is one of this process's own (/dev/stdout 1,
-/// /dev/stderr 2, /dev/fd/N, /proc/self/fd/N), else -1.
-int own_descriptor(const std::string& path);
-/// `path` with its symbolic links followed to what they name (which need not exist yet), or to
-/// one of this process's own descriptors (/dev/stdin: /proc/self/fd/0).
-std::string resolve_links(const std::string& path);
 
 }  // namespace cutrain::io

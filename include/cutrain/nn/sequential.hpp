@@ -110,7 +110,6 @@ class Sequential {
   void set_seed(std::uint64_t seed);
 
  private:
-  bool relu_follows(std::size_t layer) const;  ///< Note [Linear and ReLU in one GEMM]
   void ensure_batch(std::int64_t batch);
   std::int64_t input_features_;
   std::vector<std::unique_ptr<Layer>> layers_;

@@ -20,6 +20,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "cutrain/data/augment.hpp"
@@ -54,6 +55,11 @@ struct EpochMetrics {
   /// and when it is much smaller the GPU does.
   double issue_seconds = 0;
 };
+
+/// The format of a metrics file (TrainerOptions::metrics_path), by its name: CSV for `.csv`, JSON
+/// lines for `.jsonl` (and `.json`); kUnknown for any other name, which fit() refuses.
+enum class MetricsFormat { kUnknown, kCsv, kJsonLines };
+MetricsFormat metrics_format(std::string_view path);
 
 /// Hooks a Trainer calls at epoch and batch boundaries.
 class Callback {
@@ -95,7 +101,7 @@ struct TrainerOptions {
   /// to resume).
   bool restore_best = true;
   std::int64_t log_every = 0;   ///< steps between loss reads for the progress line; 0: none
-  std::string metrics_path;     ///< .csv or .jsonl; empty: none
+  std::string metrics_path;     ///< .csv or .jsonl (metrics_format); empty: none
   std::string checkpoint_path;  ///< saved after every epoch; empty: none
   /// > 0: also every this many optimizer steps within an epoch (needs checkpoint_path); a resume
   /// continues at the next batch of the same epoch, exactly as if never stopped (weights and

@@ -1,0 +1,123 @@
+// Writing files whole (cutrain/io/file.hpp).
+#include "cutrain/io/file.hpp"
+
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <charconv>
+#include <cstdio>
+#include <cstring>
+#include <filesystem>
+#include <string>
+#include <string_view>
+#include <system_error>
+
+#include "cutrain/error.hpp"
+
+namespace cutrain::io {
+namespace {
+
+// All of `bytes` to `fd`, EINTR retried; false (errno set) on a failed write.
+bool write_all(int fd, std::span<const std::uint8_t> bytes) {
+  std::size_t done = 0;
+  while (done < bytes.size()) {
+    const ssize_t w = ::write(fd, bytes.data() + done, bytes.size() - done);
+    if (w < 0 && errno == EINTR) continue;
+    if (w <= 0) return false;
+    done += static_cast<std::size_t>(w);
+  }
+  return true;
+}
+
+}  // namespace
+
+int own_descriptor(const std::string& path) {
+  if (path == "/dev/stdout") return 1;
+  if (path == "/dev/stderr") return 2;
+  for (const std::string_view prefix : {"/dev/fd/", "/proc/self/fd/"}) {
+    if (!path.starts_with(prefix) || path.size() == prefix.size()) continue;
+    int fd = 0;
+    const char* end = path.data() + path.size();
+    const auto [at, ec] = std::from_chars(path.data() + prefix.size(), end, fd);
+    return ec == std::errc() && at == end ? fd : -1;
+  }
+  return -1;
+}
+
+std::string resolve_links(const std::string& path) {
+  namespace fs = std::filesystem;
+  fs::path p(path);
+  std::error_code ec;
+  // This process's own descriptors are where a path stops (/dev/stdin -> /proc/self/fd/0, whose
+  // own "link" names a pipe or terminal, not a path).
+  for (int hops = 0; own_descriptor(p.string()) < 0 && fs::is_symlink(p, ec); ++hops) {
+    CUTRAIN_CHECK(hops < 40, "'", path, "': too many levels of symbolic links");
+    const fs::path target = fs::read_symlink(p, ec);
+    CUTRAIN_CHECK(!ec, "cannot follow the link '", p.string(), "': ", ec.message());
+    p = target.is_absolute() ? target : p.parent_path() / target;
+  }
+  return p.string();
+}
+
+// Note [writing over links and devices]: the temporary file renamed over the target replaces
+// whatever directory entry the path names - a symlink itself, or a device node (as root,
+// /dev/null would become a regular file, and /dev/stdout, a link into /proc, one too). So this
+// process's own descriptors (/dev/stdout, /dev/fd/N) are written where they point, a link is
+// followed and its target replaced (the link stays), and a device or pipe is written in place.
+void write_file_atomic(const std::string& path, std::span<const std::uint8_t> bytes) {
+  if (const int fd = own_descriptor(path); fd >= 0) {
+    std::fflush(nullptr);  // after what stdio holds for it
+    CUTRAIN_CHECK(write_all(fd, bytes), "writing '", path, "' failed: ", std::strerror(errno));
+    return;
+  }
+  if (const std::string real = resolve_links(path); real != path) {  // own descriptors too
+    write_file_atomic(real, bytes);
+    return;
+  }
+  struct stat st {};
+  if (::stat(path.c_str(), &st) == 0 && !S_ISREG(st.st_mode)) {
+    CUTRAIN_CHECK(!S_ISDIR(st.st_mode), "'", path, "' is a directory, not a file");
+    const int fd = ::open(path.c_str(), O_WRONLY | O_CLOEXEC);
+    CUTRAIN_CHECK(fd >= 0, "cannot open '", path, "': ", std::strerror(errno));
+    const bool written = write_all(fd, bytes);
+    const int err = errno;
+    CUTRAIN_CHECK(::close(fd) == 0 && written, "writing '", path,
+                  "' failed: ", std::strerror(written ? errno : err));
+    return;
+  }
+  const std::filesystem::path target(path);
+  const std::filesystem::path dir =
+      target.has_parent_path() ? target.parent_path() : std::filesystem::path(".");
+  // Built with append: GCC 12 warns falsely (-Wrestrict) on the "." + string form.
+  std::string tmp_name = ".";
+  tmp_name.append(target.filename().string()).append(".tmp.").append(std::to_string(::getpid()));
+  const std::string tmp = (dir / tmp_name).string();
+  const int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+  CUTRAIN_CHECK(fd >= 0, "cannot create '", tmp, "': ", std::strerror(errno));
+  if (!write_all(fd, bytes)) {
+    const int err = errno;
+    ::close(fd);
+    ::unlink(tmp.c_str());
+    CUTRAIN_FAIL("writing '", tmp, "' failed: ", std::strerror(err));
+  }
+  if (::fsync(fd) != 0 || ::close(fd) != 0) {
+    const int err = errno;
+    ::unlink(tmp.c_str());
+    CUTRAIN_FAIL("flushing '", tmp, "' failed: ", std::strerror(err));
+  }
+  if (::rename(tmp.c_str(), path.c_str()) != 0) {
+    const int err = errno;
+    ::unlink(tmp.c_str());
+    CUTRAIN_FAIL("renaming '", tmp, "' to '", path, "' failed: ", std::strerror(err));
+  }
+  // The rename is durable only once the directory entry is.
+  const int dfd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (dfd >= 0) {
+    ::fsync(dfd);
+    ::close(dfd);
+  }
+}
+
+}  // namespace cutrain::io
