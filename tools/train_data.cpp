@@ -73,9 +73,21 @@ std::tuple<data::Dataset, data::Dataset, data::Dataset> read_csv_files(const Con
     try {
       return data::read_csv(path, o);
     } catch (const Error& e) {
-      if (!c.regression &&
-          std::string_view(e.what()).find("not a non-negative integer") != std::string_view::npos)
-        throw UsageError(std::string(e.what()) + " (a float target? add --regression)");
+      const std::string_view what(e.what());
+      const auto says = [&](const std::string& text) { return what.find(text) != what.npos; };
+      if (!c.regression && says("not a non-negative integer"))
+        throw UsageError(std::string(what) + " (a float target? add --regression)");
+      // A column the flags choose that the file does not have is the flag's fault: name it.
+      if (says("label column index") || says("label column '") || says("target column '"))
+        throw UsageError("--target '" + c.target + "': " + std::string(what));
+      for (const std::string& n : o.target_names)
+        if (says("no column named '" + n + "'"))
+          throw UsageError("--target '" + c.target + "': " + std::string(what));
+      if (!o.label_name.empty() && says("no column named '" + o.label_name + "'"))
+        throw UsageError("--target '" + c.target + "': " + std::string(what));
+      for (const std::string& n : o.categorical)
+        if (says("no column named '" + n + "'"))
+          throw UsageError("--categorical '" + c.categorical + "': " + std::string(what));
       throw;
     }
   };

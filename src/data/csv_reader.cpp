@@ -225,7 +225,11 @@ Dataset parse_csv(std::string_view text, const std::string& name, const CsvOptio
                   "' chosen by name but the file has no header");
     for (std::size_t c = 0; c < columns; ++c)
       if (header[c] == wanted) return c;
-    CUTRAIN_FAIL(name, ": no column named '", wanted, "' in the header");
+    std::string names;  // the header's first columns, to choose from
+    for (std::size_t c = 0; c < std::min<std::size_t>(columns, 12); ++c)
+      names.append(c > 0 ? ", " : "").append(header[c]);
+    CUTRAIN_FAIL(name, ": no column named '", wanted, "' in the header (its columns: ", names,
+                 columns > 12 ? ", ..." : "", ")");
   };
   if (!o.features_only && !o.target_names.empty()) {
     CUTRAIN_CHECK(!o.classification, name,

@@ -452,6 +452,14 @@ expect_usage_error "the model maps 2 features to 3 outputs, the data has 2 featu
   --model-from "$tmp/cls_model.safetensors"
 expect_usage_error "(a float target? add --regression)" --device cpu --train-csv \
   "$tmp/reg_train.csv" --test-csv "$tmp/reg_test.csv"
+# A column the flags choose that the file lacks is the flag's error, naming the file's columns.
+expect_usage_error "--target 'nosuch': .*no column named 'nosuch' in the header (its columns: " \
+  --device cpu --train-csv "$tmp/cls_train.csv" --test-csv "$tmp/cls_test.csv" --target nosuch
+expect_usage_error "--target '9': .*label column index 9 is outside the" --device cpu \
+  --train-csv "$tmp/cls_train.csv" --test-csv "$tmp/cls_test.csv" --target 9
+expect_usage_error "--categorical 'colour': .*no column named 'colour'" --device cpu \
+  --train-csv "$tmp/cls_train.csv" --test-csv "$tmp/cls_test.csv" --target label \
+  --categorical colour
 expect_usage_error "--val-csv and --val-fraction both give validation data" --device cpu \
   --train-csv "$tmp/reg_train.csv" --test-csv "$tmp/reg_test.csv" --val-csv "$tmp/reg_test.csv" \
   --val-fraction 0.1

@@ -274,7 +274,18 @@ TEST(Csv, SeveralTargetColumnsByName) {
   classes.classification = true;
   EXPECT_NE(refusal(classes, "a,y1,y2\n1,2,3\n").find("several target columns are for regression"),
             std::string::npos);
-  EXPECT_NE(refusal(o, "a,y1\n1,2\n").find("no column named 'y2'"), std::string::npos);
+  EXPECT_NE(
+      refusal(o, "a,y1\n1,2\n").find("no column named 'y2' in the header (its columns: a, y1)"),
+      std::string::npos);
+  // A wide header is listed up to its 12th column.
+  std::string wide, row;
+  for (int c = 0; c < 14; ++c) {
+    wide += (c > 0 ? ",c" : "c") + std::to_string(c);
+    row += c > 0 ? ",1" : "1";
+  }
+  EXPECT_NE(refusal(o, (wide + "\n" + row + "\n").c_str())
+                .find("(its columns: c0, c1, c2, c3, c4, c5, c6, c7, c8, c9, c10, c11, ...)"),
+            std::string::npos);
   EXPECT_NE(refusal(o, "1,2,3\n").find("chosen by name but the file has no header"),
             std::string::npos);
 }
