@@ -302,7 +302,7 @@ int run(const Config& c, const std::string& command_line) {
               sps / n);
   if (device.is_cuda() && rank == 0) {  // Note [the step as one CUDA graph]: which path ran
     if (fit.graph_steps > 0)
-      std::printf("  steps: a CUDA graph of %lld operations, %lld steps replayed\n",
+      std::printf("  steps: CUDA graphs of %lld operations, %lld batches replayed\n",
                   static_cast<long long>(fit.graph_nodes), static_cast<long long>(fit.graph_steps));
     else
       std::printf("  steps: %s\n", fit.step_path.c_str());

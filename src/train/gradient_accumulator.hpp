@@ -23,30 +23,30 @@ class GradientAccumulator {
  public:
   explicit GradientAccumulator(const Arena& gradients) : sum_(gradients.like()) {}
 
-  // Folds one micro-batch's gradient (`grads`, the mean over its `rows`) into the step's; the
-  // last one leaves in `grads` the mean gradient over all the step's samples.
-  void add(Arena& grads, bool first, bool last, std::int64_t rows, NativeStream stream) {
+  // Folds one micro-batch's gradient (`grads`, the mean over its `rows`) into the step's, after
+  // micro-batches of `rows_before` rows in all; the last one leaves in `grads` the mean gradient
+  // over all the step's samples. No count is kept here: the arguments say it all, so a
+  // captured CUDA graph replays a position with the scalars it was captured with.
+  void add(Arena& grads, bool first, bool last, std::int64_t rows, std::int64_t rows_before,
+           NativeStream stream) {
     const Device device = grads.device();
     const NativeStream s = device.is_cpu() ? nullptr : stream;
     if (first) {
       copy_bytes(sum_.data(), device, grads.data(), device, grads.total() * sizeof(float), s);
       ops::scale(static_cast<float>(rows), sum_, s);
-      rows_ = rows;
       return;
     }
-    rows_ += rows;
     if (!last) {
       ops::axpy(static_cast<float>(rows), grads, sum_, s);
       return;
     }
-    const auto total = static_cast<float>(rows_);
+    const auto total = static_cast<float>(rows_before + rows);
     ops::scale(static_cast<float>(rows) / total, grads, s);
     ops::axpy(1.0F / total, sum_, grads, s);
   }
 
  private:
   Arena sum_;  // sum of rows x gradient over the step's earlier micro-batches
-  std::int64_t rows_ = 0;
 };
 
 }  // namespace cutrain::train::detail

@@ -11,8 +11,6 @@ namespace cutrain::train {
 std::string cuda_graph_blocker(const nn::Sequential& model, const TrainerOptions& options) {
   // What the configuration asks for first, then the device: on the CPU the reasons a GPU run
   // would give are still said (and tested).
-  if (options.accumulate_steps > 1)
-    return "gradient accumulation (accumulate_steps > 1) is not captured yet";
   if (options.communicator != nullptr && options.communicator->size() > 1)
     return "data parallelism (several ranks) is not captured yet";
   if (!model.device().is_cuda()) return "the model is on the CPU (CUDA graphs are a GPU feature)";
@@ -45,30 +43,34 @@ void StepGraph::stage(const data::Batch& b, NativeStream stream) {
   }
 }
 
-const nn::Loss& StepGraph::run(const data::Batch& b, NativeStream stream, nn::Sequential& model,
-                               optim::Optimizer& optimizer, const Work& work,
+std::size_t StepGraph::nodes() const {
+  std::size_t n = 0;
+  for (const Captured& c : graphs_) n += c.graph ? c.graph->nodes() : 0;
+  return n;
+}
+
+const nn::Loss& StepGraph::run(Position at, const data::Batch& b, NativeStream stream,
+                               nn::Sequential& model, optim::Optimizer& optimizer, const Work& work,
                                std::int64_t* work_count) {
   if (!failure_.empty()) return work(b);  // a capture failed: eager from then on
-  if (graph_ && generation_ != model.allocation_generation()) {  // its pointers moved
-    graph_.reset();
-    warm_ = 0;
-  }
-  if (!graph_ && warm_ < kWarmupSteps) {
-    ++warm_;
+  if (captured() && generation_ != model.allocation_generation()) drop();  // pointers moved
+  Captured& c = graphs_[static_cast<std::size_t>(at)];
+  if (!c.graph && c.warm < kWarmupSteps) {
+    ++c.warm;
     return work(b);
   }
   stage(b, stream);
   // Note [learning rate in device memory]: a changed lr reaches the block between replays, so
   // the captured step never holds the commit (its own commit_lr finds nothing changed).
   optimizer.commit_lr(stream);
-  if (!graph_) {
+  if (!c.graph) {
     const std::uint64_t forwards = model.forward_count();
     const std::uint64_t training_forwards = model.training_forward_count();
     const std::int64_t issued = optimizer.issued_steps();
     const std::int64_t counted = work_count != nullptr ? *work_count : 0;
     const nn::Loss* loss = nullptr;
     try {
-      graph_ = std::make_unique<cutrain::detail::cuda::CapturedGraph>(
+      c.graph = std::make_unique<cutrain::detail::cuda::CapturedGraph>(
           stream, b.x.device.ordinal(), [&] { loss = &work(fixed_); });
     } catch (const Error& e) {
       if (required_) throw;
@@ -79,19 +81,29 @@ const nn::Loss& StepGraph::run(const data::Batch& b, NativeStream stream, nn::Se
       optimizer.add_issued_steps(issued - optimizer.issued_steps());
       if (work_count != nullptr) *work_count = counted;
       failure_ = e.what();
+      drop();
       return work(b);
     }
-    loss_ = loss;
+    // Every run of the work is one training forward (Sequential::count_replayed_forward
+    // advances by one), and evaluates nothing.
+    CUTRAIN_CHECK(model.training_forward_count() == training_forwards + 1 &&
+                      model.forward_count() == forwards + 1,
+                  "StepGraph: the captured work ran ",
+                  model.training_forward_count() - training_forwards,
+                  " training forwards; a replay can count only one");
+    c.loss = loss;
     generation_ = model.allocation_generation();
+    c.issued = optimizer.issued_steps() - issued;
+    c.counted = work_count != nullptr ? *work_count - counted : 0;
     ++captures_;
-  } else {  // what the eager calls count on the host
+  } else {  // what the captured calls counted on the host
     model.count_replayed_forward();
-    optimizer.add_issued_steps(1);
-    if (work_count != nullptr) ++*work_count;
+    optimizer.add_issued_steps(c.issued);
+    if (work_count != nullptr) *work_count += c.counted;
   }
-  graph_->launch(stream);
+  c.graph->launch(stream);
   ++launches_;
-  return *loss_;
+  return *c.loss;
 }
 
 }  // namespace detail

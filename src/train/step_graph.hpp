@@ -13,16 +13,27 @@
 // the batch is copied into fixed buffers on the stream before each replay (the loader's buffers
 // rotate); a changed learning rate is committed between replays, outside the graph. The host's
 // own counters (the model's forward counts, the optimizer's issued steps, the trainer's) are
-// advanced per replay as the eager calls advance them. So a replay runs the very kernels an
-// eager step would, with the same arguments: the same bits (TrainerGpu.GraphIsTheEagerRun).
+// advanced per replay by what the captured calls advanced them by. So a replay runs the very
+// kernels an eager step would, with the same arguments: the same bits (StepGraphGpu.
+// GraphIsTheEagerRun).
+//
+// Under gradient accumulation (Note [gradient accumulation]) a batch's work depends on where it
+// stands in its optimizer step: the first of a group starts the gradient sum, a middle one adds
+// to it, the last one takes the mean and steps. So there is one graph per Position, each
+// captured after its own kWarmupSteps eager runs (the first optimizer step, the first weight
+// average are eager). The scalars the accumulator bakes in - the batch's rows, and for the last
+// the group's total - are the same for every replay of a position, because only full batches
+// replay and kLast replays only a group of accumulate_steps full batches; the epoch's last,
+// shorter group ends eagerly.
 //
 // The last, shorter batch of an epoch runs eagerly (in the same buffers: Sequential's grow
 // only). A batch larger than any before moves the model's buffers (Sequential::
-// allocation_generation): the graph is dropped and captured again after another warm-up.
+// allocation_generation): the graphs are dropped and captured again after another warm-up.
 // Weight averaging is captured after its first update (a copy) - the warm-up's - as the constant
-// lerp it is from then on. What cannot be captured yet - gradient accumulation, several ranks,
-// the CPU - runs eagerly; cuda_graph_blocker names it.
+// lerp it is from then on. What cannot be captured yet - several ranks, the CPU - runs eagerly;
+// cuda_graph_blocker names it.
 
+#include <array>
 #include <cstdint>
 #include <functional>
 #include <memory>
@@ -39,37 +50,54 @@ namespace cutrain::train::detail {
 
 class StepGraph {
  public:
-  static constexpr int kWarmupSteps = 2;  ///< eager steps before a capture
-  /// One step's device work on a batch, returning the loss it computed.
+  static constexpr int kWarmupSteps = 2;  ///< eager runs of a position before its capture
+  /// Where a batch stands in its optimizer step, which decides its device work: kWhole, a step
+  /// of one batch; under gradient accumulation kFirst, kMiddle and kLast of a group.
+  enum class Position { kWhole, kFirst, kMiddle, kLast };
+  /// One batch's device work, returning the loss it computed.
   using Work = std::function<const nn::Loss&(const data::Batch&)>;
 
-  /// Runs `work` on the full batch `b`: eagerly while warming up, captured then launched the
-  /// first time, replayed after. A replay advances the host counts the model's and optimizer's
-  /// calls in `work` advance, and `work_count` (a count of the caller's that `work` advances by
-  /// one, or null); a discarded capture puts them all back.
-  const nn::Loss& run(const data::Batch& b, NativeStream stream, nn::Sequential& model,
+  /// Runs `work` on the full batch `b` at position `at`: eagerly while that position warms up,
+  /// captured then launched the first time, replayed after. A replay advances the host counts
+  /// the model's and optimizer's calls in `work` advanced during the capture, and `work_count`
+  /// (a count of the caller's that `work` may advance, or null) alike; a discarded capture puts
+  /// them all back.
+  const nn::Loss& run(Position at, const data::Batch& b, NativeStream stream, nn::Sequential& model,
                       optim::Optimizer& optimizer, const Work& work,
                       std::int64_t* work_count = nullptr);
-  /// Drops the graph (its buffers are about to be replaced) and starts a new warm-up.
+  /// Drops the graphs (their buffers are about to be replaced) and starts a new warm-up.
   /// `required`: a failed capture throws (cuda_graph = on); otherwise the run goes on eagerly
   /// and failure() says why.
   void reset(bool required) {
-    graph_.reset();
-    warm_ = 0;
+    drop();
     required_ = required;
     failure_.clear();
   }
   const std::string& failure() const { return failure_; }  ///< why a capture failed, or empty
   std::int64_t captures() const { return captures_; }      ///< graphs captured
-  std::int64_t launches() const { return launches_; }      ///< steps run from a graph
-  std::size_t nodes() const { return graph_ ? graph_->nodes() : 0; }  ///< of the current graph
+  std::int64_t launches() const { return launches_; }      ///< batches run from a graph
+  std::size_t nodes() const;                               ///< in the current graphs together
 
  private:
+  // A position's graph and what one run of its work advances on the host, measured at capture.
+  struct Captured {
+    std::unique_ptr<cutrain::detail::cuda::CapturedGraph> graph;
+    const nn::Loss* loss = nullptr;  // what the captured work's loss object is
+    int warm = 0;                    // eager runs so far
+    std::int64_t issued = 0;         // the optimizer's issued steps
+    std::int64_t counted = 0;        // the caller's work_count
+  };
+  bool captured() const {
+    for (const Captured& c : graphs_)
+      if (c.graph) return true;
+    return false;
+  }
+  void drop() {  // the graphs and their warm-up counts
+    for (Captured& c : graphs_) c = Captured{};
+  }
   void stage(const data::Batch& b, NativeStream stream);  // b into the fixed batch
-  std::unique_ptr<cutrain::detail::cuda::CapturedGraph> graph_;
-  const nn::Loss* loss_ = nullptr;  // what the captured step's loss object is
-  std::uint64_t generation_ = 0;    // the model's allocation_generation() at capture
-  int warm_ = 0;
+  std::array<Captured, 4> graphs_;
+  std::uint64_t generation_ = 0;  // the model's allocation_generation() at the captures
   bool required_ = false;
   std::string failure_;
   Buffer x_, labels_, targets_;

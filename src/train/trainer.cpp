@@ -9,6 +9,7 @@
 #include <fstream>
 #include <limits>
 #include <nlohmann/json.hpp>
+#include <optional>
 #include <string>
 #include <system_error>
 
@@ -177,6 +178,7 @@ FitResult Trainer::fit(const data::Dataset& train, const data::Dataset* val) {
     state_.epoch_losses.clear();
     state_.epoch_norms.clear();
     std::int64_t k = first;
+    std::int64_t group_rows = 0;  // rows of the step's earlier batches (a group's so far)
     double shown_loss = kNaN;
     if (options_.schedule && !options_.schedule_per_iteration)
       optimizer_.set_lr(static_cast<float>(options_.schedule->lr(epoch)));
@@ -186,9 +188,11 @@ FitResult Trainer::fit(const data::Dataset& train, const data::Dataset* val) {
       // Note [gradient accumulation]: batches [j A, (j + 1) A) of the epoch make one step.
       const bool step_begins = k % accumulate == 0;
       const bool step_ends = (k + 1) % accumulate == 0 || k + 1 == per_epoch;
+      if (step_begins) group_rows = 0;
+      const std::int64_t rows_before = group_rows;
       // The batch's device work: what a CUDA graph captures (Note [the step as one CUDA
-      // graph]), so nothing in it may depend on k but through step_begins / step_ends, which
-      // are both true whenever it is captured (accumulate_steps == 1).
+      // graph]), so nothing in it may depend on k but through its position in the step
+      // (step_begins, step_ends) and rows_before, which a replayed position fixes.
       auto work = [&](const data::Batch& batch) -> const nn::Loss& {
         nn::Matrix g{im.grad.as<float>(), batch.rows, classes, device};
         // The batch's loss and the step's norm go to the epoch's records on the device, no
@@ -213,7 +217,7 @@ FitResult Trainer::fit(const data::Dataset& train, const data::Dataset* val) {
         } else {
           model_.backward(g, s);
           if (!(step_begins && step_ends))
-            im.accumulator->add(grads, step_begins, step_ends, batch.rows, s);
+            im.accumulator->add(grads, step_begins, step_ends, batch.rows, rows_before, s);
           if (step_ends && comm != nullptr) comm->allreduce_mean(grads, s);  // one collective
         }
         if (step_ends) {
@@ -228,11 +232,24 @@ FitResult Trainer::fit(const data::Dataset& train, const data::Dataset* val) {
                             s);
         return l;
       };
-      const nn::Loss& batch_loss = graphed && b->rows == options_.batch_size
-                                       ? im.graph.run(*b, s, model_, optimizer_, work,
-                                                      // Note [weight averaging]: its count
-                                                      im.average ? &state_.ema_updates : nullptr)
-                                       : work(*b);
+      // Note [the step as one CUDA graph]: the graph of the batch's position, for full batches
+      // whose position's work is always the same - a group's last only when the group is
+      // accumulate_steps full batches (its mean's divisor as captured).
+      using Position = detail::StepGraph::Position;
+      std::optional<Position> at;
+      if (graphed && b->rows == options_.batch_size) {
+        if (step_begins)
+          at = step_ends ? Position::kWhole : Position::kFirst;
+        else if (!step_ends)
+          at = Position::kMiddle;
+        else if (rows_before + b->rows == accumulate * options_.batch_size)
+          at = Position::kLast;
+      }
+      const nn::Loss& batch_loss = at ? im.graph.run(*at, *b, s, model_, optimizer_, work,
+                                                     // Note [weight averaging]: its count
+                                                     im.average ? &state_.ema_updates : nullptr)
+                                      : work(*b);
+      group_rows += b->rows;
       if (step_ends) ++state_.step;
       ++k;
       for (auto& c : callbacks_) c->on_batch_end(epoch + 1, k);

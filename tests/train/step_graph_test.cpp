@@ -2,8 +2,8 @@
 // (and refused with cuda_graph = on); on a GPU a run whose full batches replay one captured step
 // is the eager run bit for bit - weights, buffers, optimizer state, counters and every epoch
 // figure - with dropout, BatchNorm, clipping, a per-iteration schedule, loss scaling whose first
-// steps overflow and are skipped, weight averaging, augmentation, validation between epochs and a
-// shorter last batch.
+// steps overflow and are skipped, weight averaging, augmentation, validation between epochs,
+// gradient accumulation (a graph per position in the step) and a shorter last batch.
 #include <gtest/gtest.h>
 
 #include <cmath>
@@ -24,10 +24,9 @@ TEST(StepGraph, SaysWhatPreventsAGraph) {
   nn::Sequential m = model(7);
   TrainerOptions o = options(1);
   EXPECT_NE(cuda_graph_blocker(m, o).find("on the CPU"), std::string::npos);
-  o.accumulate_steps = 2;
-  EXPECT_NE(cuda_graph_blocker(m, o).find("gradient accumulation"), std::string::npos);
-  o.accumulate_steps = 1;
-  o.ema_decay = 0.99F;  // captured: the CPU is what remains
+  o.accumulate_steps = 2;  // captured (a graph per position): the CPU is what remains
+  o.ema_decay = 0.99F;
+  EXPECT_EQ(cuda_graph_blocker(m, o), "the model is on the CPU (CUDA graphs are a GPU feature)");
   EXPECT_NE(cuda_graph_blocker(m, o).find("on the CPU"), std::string::npos);
 
   // on: refused before the first step, naming why; auto: eager, saying why.
@@ -56,8 +55,19 @@ struct TrainedRun {
 // overflow: no BatchNorm (which would absorb the inputs' scale), inputs of size ~1000 and
 // S = 2^127, so the first scaled gradients overflow and those steps are skipped until S fits;
 // otherwise the fixture's model (BatchNorm and Dropout) with S from 2^16, growing every 8 steps,
-// and an exponential moving average of the weights (the one compared).
-TrainedRun train_run(Device device, TrainerOptions::CudaGraph mode, bool overflow) {
+// and an exponential moving average of the weights (the one compared). `accumulate` batches make
+// a step: with 4, an epoch's 10 batches are groups of 4, 4 and 2 (a full one and the short one).
+struct RunConfig {
+  bool overflow = false;
+  std::int64_t accumulate = 1;
+  const char* name = "";
+};
+constexpr RunConfig kRuns[] = {{false, 1, "BatchNorm"},
+                               {true, 1, "overflowing steps"},
+                               {false, 4, "BatchNorm, 4 batches a step"}};
+
+TrainedRun train_run(Device device, TrainerOptions::CudaGraph mode, const RunConfig& config) {
+  const bool overflow = config.overflow;
   data::Dataset train = blobs(300, 4), val = blobs(100, 5);  // 9 batches of 32, then 12 rows
   nn::Sequential m(8);
   if (overflow) {
@@ -73,6 +83,7 @@ TrainedRun train_run(Device device, TrainerOptions::CudaGraph mode, bool overflo
       {.init_scale = std::ldexp(1.0F, overflow ? 127 : 16), .growth_interval = 8});
   TrainerOptions o = options(3);  // clip_norm 1, cosine lr per iteration
   o.cuda_graph = mode;
+  o.accumulate_steps = config.accumulate;
   if (!overflow) {
     o.ema_decay = 0.9F;
     // Note [augmentation on the device]: its draws follow the epoch and slot in device memory.
@@ -124,34 +135,45 @@ void expect_same_run(const TrainedRun& a, const TrainedRun& b) {
 
 // The CPU runs eagerly either way: this checks the runs' set-up (one skips steps; both train).
 TEST(StepGraph, TheComparedRunsSkipAndTrain) {
-  for (const bool overflow : {false, true}) {
-    const TrainedRun eager = train_run(Device::cpu(), TrainerOptions::CudaGraph::kOff, overflow);
+  for (const RunConfig& config : kRuns) {
+    SCOPED_TRACE(config.name);
+    const bool overflow = config.overflow;
+    const TrainedRun eager = train_run(Device::cpu(), TrainerOptions::CudaGraph::kOff, config);
     EXPECT_EQ(eager.skipped >= 1, overflow);
-    EXPECT_GT(eager.applied, 15);
+    EXPECT_EQ(eager.applied + eager.skipped, 3 * (config.accumulate == 1 ? 10 : 3));
+    EXPECT_GT(eager.applied, config.accumulate == 1 ? 15 : 8);
+    EXPECT_EQ(eager.training_forwards, 3 * 10);
     EXPECT_TRUE(std::isfinite(eager.history.back().train_loss));
     if (!overflow) {
       EXPECT_LT(eager.history.back().train_loss, eager.history.front().train_loss);
     }
     EXPECT_EQ(eager.fit.step_path,
               "eager: the model is on the CPU (CUDA graphs are a GPU feature)");
-    expect_same_run(eager, train_run(Device::cpu(), TrainerOptions::CudaGraph::kAuto, overflow));
+    expect_same_run(eager, train_run(Device::cpu(), TrainerOptions::CudaGraph::kAuto, config));
   }
 }
 
 TEST(StepGraphGpu, GraphIsTheEagerRun) {
   CUTRAIN_REQUIRE_GPU();
   const Device gpu = Device::cuda(0);
-  for (const bool overflow : {false, true}) {
-    SCOPED_TRACE(overflow ? "overflowing steps" : "BatchNorm");
-    const TrainedRun eager = train_run(gpu, TrainerOptions::CudaGraph::kOff, overflow);
-    const TrainedRun graphed = train_run(gpu, TrainerOptions::CudaGraph::kOn, overflow);
+  for (const RunConfig& config : kRuns) {
+    SCOPED_TRACE(config.name);
+    const TrainedRun eager = train_run(gpu, TrainerOptions::CudaGraph::kOff, config);
+    const TrainedRun graphed = train_run(gpu, TrainerOptions::CudaGraph::kOn, config);
     EXPECT_EQ(eager.fit.step_path, "eager: cuda_graph = off");
     EXPECT_EQ(eager.fit.graph_steps, 0);
     EXPECT_EQ(graphed.fit.step_path, "graph");
-    // 3 epochs of 9 full batches and a short one; the first 2 steps warm up eagerly.
-    EXPECT_EQ(graphed.fit.graph_steps, 3 * 9 - 2);
+    if (config.accumulate == 1) {
+      // 3 epochs of 9 full batches and a short one; the first 2 steps warm up eagerly.
+      EXPECT_EQ(graphed.fit.graph_steps, 3 * 9 - 2);
+    } else {
+      // Batches 0-3 and 4-7 of an epoch are first, middle, middle, last; 8 (first) and the short
+      // 9 a group of two, whose end runs eagerly. Each position runs twice eagerly first: epoch
+      // 1 replays batches 5, 6 (middle) and 8 (first); epochs 2 and 3 every full batch.
+      EXPECT_EQ(graphed.fit.graph_steps, 3 + 9 + 9);
+    }
     EXPECT_GT(graphed.fit.graph_nodes, 5);
-    EXPECT_EQ(graphed.skipped >= 1, overflow);
+    EXPECT_EQ(graphed.skipped >= 1, config.overflow);
     expect_same_run(eager, graphed);
   }
 }

@@ -163,8 +163,11 @@ struct FitResult {
   /// Note [the step as one CUDA graph]: "graph" when full batches' steps were replayed from a
   /// captured graph, else "eager: " and why (cuda_graph_blocker's reason, or "cuda_graph = off").
   std::string step_path;
-  std::int64_t graph_steps = 0;  ///< steps run from a graph
-  std::int64_t graph_nodes = 0;  ///< operations in the captured step (0: none captured)
+  /// Batches run from a graph (under gradient accumulation each of a step's batches counts).
+  std::int64_t graph_steps = 0;
+  /// Operations in the captured graphs together (one per position in an accumulation group;
+  /// 0: none captured).
+  std::int64_t graph_nodes = 0;
 };
 
 /// Trains a Sequential with an optimizer over streamed mini-batches: evaluation, early stopping,
