@@ -16,6 +16,7 @@
 #include <optional>
 #include <stdexcept>
 #include <string>
+#include <string_view>
 
 #include <signal.h>
 #include <unistd.h>
@@ -225,7 +226,15 @@ int run(const Config& c, const std::string& command_line) {
       throw UsageError("--cuda-graph on: " + why + "; use --cuda-graph auto or off");
   train::Trainer trainer(model, *opt, to);
   if (!c.resume.empty()) {
-    trainer.resume(c.resume);
+    try {
+      trainer.resume(c.resume);
+    } catch (const Error& e) {
+      // A checkpoint of another configuration (model, optimizer, precision, data order) is the
+      // flags' mismatch, not a damaged file: say where its own flags are.
+      if (std::string_view(e.what()).find("resume with") == std::string_view::npos) throw;
+      throw UsageError("--resume: " + std::string(e.what()) + " (cutrain-train --describe " +
+                       c.resume + " shows the command it was trained with)");
+    }
     std::printf("resumed from %s after epoch %lld", c.resume.c_str(),
                 static_cast<long long>(trainer.state().epoch));
     if (trainer.state().batch > 0)

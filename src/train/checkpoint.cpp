@@ -3,7 +3,10 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdint>
+#include <map>
+#include <nlohmann/json.hpp>
 #include <set>
+#include <string>
 #include <string_view>
 
 #include "cutrain/error.hpp"
@@ -148,6 +151,35 @@ void save_checkpoint(const std::string& path, nn::Sequential& model, optim::Opti
   io::save_safetensors(path, tensors, meta);
 }
 
+namespace {
+
+// A checkpoint continues the model it was written by: tensors of the same shapes under another
+// activation, dropout rate or pooling would silently train a different model. The modules it
+// records (Note [architecture in exports]) are compared as JSON, module by module.
+void check_same_modules(const std::map<std::string, std::string>& meta, nn::Sequential& model,
+                        const std::string& path) {
+  const auto it = meta.find("cutrain.modules");
+  if (it == meta.end()) return;  // written before checkpoints recorded their modules
+  nlohmann::json saved, now = nlohmann::json::parse(model.torch_modules());
+  try {
+    saved = nlohmann::json::parse(it->second);
+  } catch (const nlohmann::json::exception& e) {
+    CUTRAIN_FAIL(path, ": metadata 'cutrain.modules' is not valid JSON (", e.what(), ")");
+  }
+  if (saved == now) return;
+  std::size_t i = 0;
+  while (i < saved.size() && i < now.size() && saved[i] == now[i]) ++i;
+  auto describe = [](const nlohmann::json& list, std::size_t k) {
+    return k < list.size() ? list[k].dump() : std::string("no module");
+  };
+  CUTRAIN_FAIL(path, ": written by another model - its module ", i, " is ", describe(saved, i),
+               ", this model's is ", describe(now, i),
+               "; resume with the architecture it was trained with (or start afresh from its "
+               "weights with --init-from)");
+}
+
+}  // namespace
+
 TrainState load_checkpoint(
     const std::string& path, nn::Sequential& model, optim::Optimizer* optimizer,
     std::map<std::string, std::string>* out, const BestWeights& best,
@@ -234,6 +266,8 @@ TrainState load_checkpoint(
     st.epoch_norms = norms->floats();
   }
 
+  // The architecture first: its message says more than the first tensor of another shape.
+  check_same_modules(meta, model, path);
   Staged staged;
   staged.add(model.parameters(), f, "", path, false);
   staged.add(model.buffers(), f, "", path, false);
@@ -254,7 +288,8 @@ TrainState load_checkpoint(
     const auto it = meta.find("optimizer");
     CUTRAIN_CHECK(it != meta.end() && it->second == optimizer->name(), path,
                   ": the checkpoint's optimizer is '", it == meta.end() ? "(none)" : it->second,
-                  "' but the run uses ", optimizer->name());
+                  "' but the run uses ", optimizer->name(),
+                  ": resume with the optimizer it was written with");
     applied = meta_int(meta, "optimizer.applied_steps", path);
     skipped = meta_int(meta, "optimizer.skipped_steps", path);
     CUTRAIN_CHECK(applied >= 0 && skipped >= 0 && applied < INT32_MAX && skipped < INT32_MAX, path,

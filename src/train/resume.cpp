@@ -3,7 +3,6 @@
 #include <cstring>
 #include <map>
 #include <memory>
-#include <nlohmann/json.hpp>
 #include <string>
 
 #include "cutrain/error.hpp"
@@ -52,33 +51,6 @@ void detail::check_same_order(const TrainState& st, const TrainState::DataOrder&
                "at an epoch boundary");
 }
 
-// A checkpoint continues the model it was written by: tensors of the same shapes under another
-// activation, dropout rate or pooling would silently train a different model. The modules it
-// records (Note [architecture in exports]) are compared as JSON, module by module.
-namespace {
-void check_same_modules(const std::map<std::string, std::string>& meta, nn::Sequential& model,
-                        const std::string& path) {
-  const auto it = meta.find("cutrain.modules");
-  if (it == meta.end()) return;  // written before checkpoints recorded their modules
-  nlohmann::json saved, now = nlohmann::json::parse(model.torch_modules());
-  try {
-    saved = nlohmann::json::parse(it->second);
-  } catch (const nlohmann::json::exception& e) {
-    CUTRAIN_FAIL(path, ": metadata 'cutrain.modules' is not valid JSON (", e.what(), ")");
-  }
-  if (saved == now) return;
-  std::size_t i = 0;
-  while (i < saved.size() && i < now.size() && saved[i] == now[i]) ++i;
-  auto describe = [](const nlohmann::json& list, std::size_t k) {
-    return k < list.size() ? list[k].dump() : std::string("no module");
-  };
-  CUTRAIN_FAIL(path, ": written by another model - its module ", i, " is ", describe(saved, i),
-               ", this model's is ", describe(now, i),
-               "; resume with the architecture it was trained with (or start afresh from its "
-               "weights with --init-from)");
-}
-}  // namespace
-
 void Trainer::resume(const std::string& checkpoint_path) {
   Impl& im = *impl_;
   if (!im.best_params) {
@@ -93,7 +65,6 @@ void Trainer::resume(const std::string& checkpoint_path) {
       checkpoint_path, model_, &optimizer_, nullptr,
       {im.best_params.get(), im.best_buffers.get(), im.average ? &im.average->average() : nullptr},
       [&](const std::map<std::string, std::string>& meta) {
-        check_same_modules(meta, model_, checkpoint_path);
         saved = schedule_state(meta);
         if (schedule != nullptr && !saved.empty()) schedule->load_state(saved, /*apply=*/false);
       });

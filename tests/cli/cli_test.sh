@@ -544,6 +544,14 @@ python3 -c 'import json,sys; r=json.load(open(sys.argv[1])); assert r["optimizer
   --resume "$tmp/ck.safetensors" --report "$tmp/report.json" --target-accuracy 0.5 \
   >"$tmp/out.txt" 2>&1 || fail "resume"
 grep -q "resumed from" "$tmp/out.txt" || fail "no resume line"
+# A checkpoint of another model or optimizer: exit 2, the first module that differs named, and
+# where the checkpoint's own command is.
+expect_usage_error "--resume: .*written by another model - its module 0 is .*\"out_features\":64.*this model's is .*\"out_features\":32.*--describe $tmp/ck.safetensors shows the command" \
+  --data "$data" --device cpu --train-subset 3000 --epochs 2 --hidden 32 \
+  --resume "$tmp/ck.safetensors"
+expect_usage_error "--resume: .*optimizer is 'AdamW' but the run uses SGD" --data "$data" \
+  --device cpu --train-subset 3000 --epochs 2 --hidden 64 --optimizer sgd \
+  --resume "$tmp/ck.safetensors"
 # --describe: what a file holds, without training data.
 "$bin" --describe "$tmp/ck.safetensors" >"$tmp/desc.txt" 2>&1 || fail "--describe: $(cat "$tmp/desc.txt")"
 for want in "cutrain checkpoint" "Linear  784 -> 64" "784 features -> 10 classes (logits)" \

@@ -271,13 +271,26 @@ TEST(Checkpoint, ModelAndOptimizerRoundTripAndMismatchesAreNamed) {
   for (std::size_t k = 0; k < opt_a.state().size(); ++k)
     EXPECT_EQ(opt_b.state()[k].arena->to_host(), opt_a.state()[k].arena->to_host());
 
-  // A model of another shape, or another optimizer, is refused with the tensor's name.
+  // Another model is refused naming the first module that differs (the file records them);
+  // a file without that record, naming the first tensor of another shape. Another optimizer is
+  // refused naming both.
   nn::Sequential wide(4);
   wide.emplace<nn::Linear>(4, 7).emplace<nn::BatchNorm1d>(7);
   wide.emplace<nn::Activation>(nn::Activation::Kind::kRelu).emplace<nn::Linear>(7, 3);
   wide.build(Device::cpu(), 1);
+  const std::string other =
+      testing::error_of([&] { train::load_checkpoint(tmp("ck.safetensors"), wide, nullptr); });
+  EXPECT_NE(other.find("written by another model - its module 0 is "
+                       "{\"args\":{\"bias\":true,\"in_features\":4,\"out_features\":6},"
+                       "\"type\":\"Linear\"}, this model's is "
+                       "{\"args\":{\"bias\":true,\"in_features\":4,\"out_features\":7}"),
+            std::string::npos)
+      << other;
+  io::SafetensorsFile unrecorded = io::load_safetensors(tmp("ck.safetensors"));
+  unrecorded.metadata.erase("cutrain.modules");
+  io::save_safetensors(tmp("unrecorded.safetensors"), unrecorded.tensors, unrecorded.metadata);
   EXPECT_NE(testing::error_of([&] {
-              train::load_checkpoint(tmp("ck.safetensors"), wide, nullptr);
+              train::load_checkpoint(tmp("unrecorded.safetensors"), wide, nullptr);
             }).find("'layers.0.weight' has shape [6, 4] but the model expects [7, 4]"),
             std::string::npos);
   optim::Sgd sgd(b.parameters(), {.lr = 0.1F, .momentum = 0.9F});

@@ -97,7 +97,9 @@ void save_checkpoint(const std::string& path, nn::Sequential& model, optim::Opti
 /// When the file holds best weights or a weight average and `best` has arenas for them, they are
 /// restored there too.
 /// All or nothing: every name, shape and metadata field is checked before anything is written,
-/// so a refused file (cutrain::Error) leaves the model, optimizer and `best` as they were.
+/// so a refused file (cutrain::Error) leaves the model, optimizer and `best` as they were. A file
+/// that records its modules (Note [architecture in exports]) must record `model`'s: the same
+/// tensor shapes under another activation or dropout rate would train another model.
 /// `check`, when given, sees the metadata after every built-in check and before anything is
 /// written; it may throw to refuse the file (the trainer checks its schedule's state there).
 TrainState load_checkpoint(
