@@ -146,10 +146,25 @@ void save_safetensors(const std::string& path, const std::vector<TensorData>& te
 SafetensorsFile parse_safetensors(std::span<const std::uint8_t> bytes, const std::string& name) {
   CUTRAIN_CHECK(bytes.size() >= 8, name, ": not a safetensors file (", bytes.size(),
                 " bytes, shorter than the 8-byte header length)");
+  // The file starts with its header's length, a little-endian integer under kMaxHeaderBytes, so
+  // its high bytes are zero; a text file (a CSV given as a model) starts with characters.
+  const std::size_t shown = std::min<std::size_t>(bytes.size(), 24);
+  const auto printable = [](std::uint8_t c) {
+    return (c >= 0x20 && c < 0x7F) || c == '\n' || c == '\r' || c == '\t';
+  };
+  if (std::all_of(bytes.begin(), bytes.begin() + static_cast<std::ptrdiff_t>(shown), printable)) {
+    std::string start(bytes.begin(), bytes.begin() + static_cast<std::ptrdiff_t>(shown));
+    std::replace_if(
+        start.begin(), start.end(), [](char c) { return c < 0x20; }, ' ');
+    CUTRAIN_FAIL(name, ": not a safetensors file: it begins with text ('", start,
+                 bytes.size() > shown ? "...'" : "'", ")");
+  }
   std::uint64_t n = 0;
   for (int i = 0; i < 8; ++i) n |= std::uint64_t{bytes[static_cast<std::size_t>(i)]} << (8 * i);
-  CUTRAIN_CHECK(n <= kMaxHeaderBytes, name, ": header length ", n, " exceeds the ", kMaxHeaderBytes,
-                "-byte limit (corrupt file?)");
+  CUTRAIN_CHECK(n <= kMaxHeaderBytes, name,
+                ": not a safetensors file, or a damaged one: its header "
+                "length (the first 8 bytes) reads ",
+                n, ", past the ", kMaxHeaderBytes, "-byte limit");
   CUTRAIN_CHECK(n <= bytes.size() - 8, name, ": header length ", n, " runs past the end of the ",
                 bytes.size(), "-byte file (truncated?)");
   nlohmann::ordered_json header;  // ordered: tensors come back in file order

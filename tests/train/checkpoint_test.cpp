@@ -107,7 +107,13 @@ TEST(Safetensors, RejectsDamagedFiles) {
   check(truncated, "outside the");
   auto huge = good;
   huge[7] = 0x7F;
-  check(huge, "exceeds");
+  check(huge,
+        "not a safetensors file, or a damaged one: its header length (the first 8 bytes) "
+        "reads ");
+  // A text file (a CSV given as a model) says so, with its first characters.
+  const std::string csv = "x1,x2,label\n0.5,1.5,0\n1,2.5,1\n";
+  check({csv.begin(), csv.end()},
+        "not a safetensors file: it begins with text ('x1,x2,label 0.5,1.5,0 1,...')");
   auto past = good;
   past[0] = 0xF0;
   past[1] = 0xFF;
