@@ -1,6 +1,7 @@
 #pragma once
-// cutrain-train's configuration: the flags (add_options, CLI11) and what they build (the
-// optimizer and the LR schedule). tools/cutrain_train.cpp runs it.
+// cutrain-train's configuration: the flags (add_options, CLI11) and what they build - the model
+// (tools/make_model.cpp), the optimizer, the LR schedule and the trainer's options
+// (tools/train_options.cpp). tools/cutrain_train.cpp runs it.
 
 #include <CLI/CLI.hpp>
 
@@ -25,7 +26,7 @@ struct Config {
   std::string categorical;  // CSV columns to one-hot encode, by header name, comma-separated
   std::string impute;       // "mean" or "median": fill missing CSV features; empty: refuse them
   bool regression = false;
-  std::string model = "mlp";       // mlp, or cnn (Note [the default CNN], tools/train_options.cpp)
+  std::string model = "mlp";       // mlp, or cnn (Note [the default CNN], tools/make_model.cpp)
   std::string hidden = "512,256";  // mlp: its hidden sizes; cnn: the classifier's (default 128)
   std::string channels = "32,64";  // cnn: each block's channels (two 3x3 convolutions, a pool)
   std::int32_t residual_blocks = 0;  // cnn: Residual blocks after each block's pool
