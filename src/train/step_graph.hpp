@@ -37,6 +37,7 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <string>
 
 #include "cutrain/buffer.hpp"
@@ -104,5 +105,22 @@ class StepGraph {
   data::Batch fixed_;
   std::int64_t captures_ = 0, launches_ = 0;
 };
+
+/// The graph a batch of `rows` replays (Note [the step as one CUDA graph]), or none (eager):
+/// its position in the optimizer step - `begins` / `ends` a step, after `rows_before` rows of
+/// the step's earlier batches - for a full batch whose position's work is always the same; a
+/// group's last only when the group is `accumulate` full batches (its mean's divisor as
+/// captured).
+inline std::optional<StepGraph::Position> graph_position(bool begins, bool ends, std::int64_t rows,
+                                                         std::int64_t rows_before,
+                                                         std::int64_t batch_size,
+                                                         std::int64_t accumulate) {
+  using Position = StepGraph::Position;
+  if (rows != batch_size) return std::nullopt;
+  if (begins) return ends ? Position::kWhole : Position::kFirst;
+  if (!ends) return Position::kMiddle;
+  if (rows_before + rows == accumulate * batch_size) return Position::kLast;
+  return std::nullopt;
+}
 
 }  // namespace cutrain::train::detail

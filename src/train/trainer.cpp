@@ -232,19 +232,11 @@ FitResult Trainer::fit(const data::Dataset& train, const data::Dataset* val) {
                             s);
         return l;
       };
-      // Note [the step as one CUDA graph]: the graph of the batch's position, for full batches
-      // whose position's work is always the same - a group's last only when the group is
-      // accumulate_steps full batches (its mean's divisor as captured).
-      using Position = detail::StepGraph::Position;
-      std::optional<Position> at;
-      if (graphed && b->rows == options_.batch_size) {
-        if (step_begins)
-          at = step_ends ? Position::kWhole : Position::kFirst;
-        else if (!step_ends)
-          at = Position::kMiddle;
-        else if (rows_before + b->rows == accumulate * options_.batch_size)
-          at = Position::kLast;
-      }
+      // Note [the step as one CUDA graph]: the graph of the batch's position, if it replays one.
+      const std::optional<detail::StepGraph::Position> at =
+          graphed ? detail::graph_position(step_begins, step_ends, b->rows, rows_before,
+                                           options_.batch_size, accumulate)
+                  : std::nullopt;
       const nn::Loss& batch_loss = at ? im.graph.run(*at, *b, s, model_, optimizer_, work,
                                                      // Note [weight averaging]: its count
                                                      im.average ? &state_.ema_updates : nullptr)

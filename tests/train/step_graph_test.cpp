@@ -7,10 +7,12 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <optional>
 #include <string>
 #include <vector>
 
 #include "cutrain/error.hpp"
+#include "src/train/step_graph.hpp"
 #include "support/errors.hpp"
 #include "support/gpu.hpp"
 #include "train/trainer_fixture.hpp"
@@ -41,6 +43,31 @@ TEST(StepGraph, SaysWhatPreventsAGraph) {
   const FitResult r = Trainer(m, opt, options(1)).fit(train);
   EXPECT_EQ(r.step_path, "eager: the model is on the CPU (CUDA graphs are a GPU feature)");
   EXPECT_EQ(r.graph_steps, 0);
+}
+
+// Which batches replay which graph: under accumulation of 4 batches of 32, an epoch of 10 (the
+// last 12 rows) is first, middle, middle, last twice, then first and the short batch - eager,
+// as is the last of a group shorter than 4 batches.
+TEST(StepGraph, ABatchReplaysTheGraphOfItsPlaceInTheStep) {
+  using P = detail::StepGraph::Position;
+  const auto at = [](std::int64_t k, std::int64_t per_epoch, std::int64_t accumulate,
+                     std::int64_t rows, std::int64_t rows_before) {
+    return detail::graph_position(k % accumulate == 0,
+                                  (k + 1) % accumulate == 0 || k + 1 == per_epoch, rows,
+                                  rows_before, 32, accumulate);
+  };
+  for (std::int64_t k = 0; k < 9; ++k)  // one batch a step: every full batch the whole step
+    EXPECT_EQ(at(k, 10, 1, 32, 0), P::kWhole);
+  EXPECT_EQ(at(9, 10, 1, 12, 0), std::nullopt);  // the short batch
+  const std::optional<P> four[] = {P::kFirst,  P::kMiddle, P::kMiddle, P::kLast,  P::kFirst,
+                                   P::kMiddle, P::kMiddle, P::kLast,   P::kFirst, std::nullopt};
+  for (std::int64_t k = 0; k < 10; ++k)
+    EXPECT_EQ(at(k, 10, 4, k == 9 ? 12 : 32, 32 * (k % 4)), four[k]) << "batch " << k;
+  // 10 full batches (drop_last of 332 rows): the last group's 2 batches end eagerly - its mean
+  // divides by 64, not the captured 128; a group of one full batch is a whole step.
+  EXPECT_EQ(at(8, 10, 4, 32, 0), P::kFirst);
+  EXPECT_EQ(at(9, 10, 4, 32, 32), std::nullopt);
+  EXPECT_EQ(at(8, 9, 4, 32, 0), P::kWhole);
 }
 
 struct TrainedRun {
