@@ -225,9 +225,11 @@ Dataset parse_csv(std::string_view text, const std::string& name, const CsvOptio
                   "' chosen by name but the file has no header");
     for (std::size_t c = 0; c < columns; ++c)
       if (header[c] == wanted) return c;
-    std::string names;  // the header's first columns, to choose from
+    std::string names;  // the header's first columns, to choose from (each at most 40 bytes)
     for (std::size_t c = 0; c < std::min<std::size_t>(columns, 12); ++c)
-      names.append(c > 0 ? ", " : "").append(header[c]);
+      names.append(c > 0 ? ", " : "")
+          .append(header[c].substr(0, 40))
+          .append(header[c].size() > 40 ? "..." : "");
     CUTRAIN_FAIL(name, ": no column named '", wanted, "' in the header (its columns: ", names,
                  columns > 12 ? ", ..." : "", ")");
   };

@@ -277,7 +277,11 @@ TEST(Csv, SeveralTargetColumnsByName) {
   EXPECT_NE(
       refusal(o, "a,y1\n1,2\n").find("no column named 'y2' in the header (its columns: a, y1)"),
       std::string::npos);
-  // A wide header is listed up to its 12th column.
+  // A long name is cut at 40 bytes; a wide header is listed up to its 12th column.
+  const std::string long_name(100, 'n');
+  EXPECT_NE(refusal(o, (long_name + ",y1\n1,2\n").c_str())
+                .find("(its columns: " + long_name.substr(0, 40) + "..., y1)"),
+            std::string::npos);
   std::string wide, row;
   for (int c = 0; c < 14; ++c) {
     wide += (c > 0 ? ",c" : "c") + std::to_string(c);
