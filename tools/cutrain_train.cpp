@@ -225,15 +225,22 @@ int run(const Config& c, const std::string& command_line) {
     if (const std::string why = train::cuda_graph_blocker(model, to); !why.empty())
       throw UsageError("--cuda-graph on: " + why + "; use --cuda-graph auto or off");
   train::Trainer trainer(model, *opt, to);
+  // A checkpoint of another configuration (model, optimizer, precision, loss scaling, data
+  // order, ranks: the refusals that say how to resume) is the flags' mismatch, not a damaged
+  // file: exit 2, saying where its own flags are. resume() checks the file, fit() the order.
+  const auto refused_resume = [&](const Error& e) {
+    const std::string_view what(e.what());
+    if (c.resume.empty() ||
+        (what.find("resume with") == what.npos && what.find("so resume on") == what.npos))
+      throw;  // the caught error, as it was
+    throw UsageError("--resume: " + std::string(what) + " (cutrain-train --describe " + c.resume +
+                     " shows the command it was trained with)");
+  };
   if (!c.resume.empty()) {
     try {
       trainer.resume(c.resume);
     } catch (const Error& e) {
-      // A checkpoint of another configuration (model, optimizer, precision, data order) is the
-      // flags' mismatch, not a damaged file: say where its own flags are.
-      if (std::string_view(e.what()).find("resume with") == std::string_view::npos) throw;
-      throw UsageError("--resume: " + std::string(e.what()) + " (cutrain-train --describe " +
-                       c.resume + " shows the command it was trained with)");
+      refused_resume(e);
     }
     std::printf("resumed from %s after epoch %lld", c.resume.c_str(),
                 static_cast<long long>(trainer.state().epoch));
@@ -247,7 +254,11 @@ int run(const Config& c, const std::string& command_line) {
   train::FitResult fit;
   {
     const StopOnSignal stop_on_signal(trainer);
-    fit = trainer.fit(train, val.rows > 0 ? &val : nullptr);
+    try {
+      fit = trainer.fit(train, val.rows > 0 ? &val : nullptr);
+    } catch (const Error& e) {
+      refused_resume(e);
+    }
   }
   if (fit.interrupted) {
     const train::TrainState& st = trainer.state();

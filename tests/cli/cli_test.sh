@@ -733,6 +733,13 @@ rc=$?
 [ $rc -eq 130 ] || fail "SIGINT: exit $rc, expected 130: $(tail -3 "$tmp/int.txt")"
 line=$(grep "^interrupted after epoch" "$tmp/int.txt") || fail "no interrupted line"
 epoch=$(printf '%s' "$line" | sed -E 's/^interrupted after epoch ([0-9]+).*/\1/')
+# Mid-epoch (as a stop usually lands), the rest of the epoch needs the order it was drawn in:
+# another batch size is the flags' error (exit 2), naming the change.
+if printf '%s' "$line" | grep -q " and batch "; then
+  expect_usage_error "--resume: .*this run changes it (batch_size 128 -> 64).*--describe" \
+    --data "$data" --device cpu --train-subset 3000 --epochs $((epoch + 1)) --hidden 64 \
+    --batch-size 64 --resume "$tmp/int.safetensors"
+fi
 "$bin" --data "$data" --device cpu --train-subset 3000 --epochs $((epoch + 1)) --hidden 64 \
   --resume "$tmp/int.safetensors" >"$tmp/int2.txt" 2>&1 || fail "resume after SIGINT"
 grep -q "resumed from .* after epoch $epoch" "$tmp/int2.txt" || fail "resume line: $(cat "$tmp/int2.txt")"
