@@ -82,12 +82,14 @@ cmp -s "$tmp/ck.safetensors" "$tmp/ck.orig" || fail "the checkpoint was modified
   >/dev/null 2>"$tmp/err" || fail "--resume X --save X: $(cat "$tmp/err")"
 
 # 8. A checkpoint resumes only the model it was written by: the same tensor shapes under another
-# activation (or slope, or dropout rate) are refused, naming the module; the file is kept.
+# activation (or slope, or dropout rate) are refused - the flags' error, exit 2 - naming the
+# module and where the checkpoint's own command is; the file is kept.
 cp "$tmp/ck.safetensors" "$tmp/ck.before"
 for change in "--activation tanh" "--activation leaky_relu"; do
   # shellcheck disable=SC2086
   run_limited "${csv[@]}" --epochs 3 --resume "$tmp/ck.safetensors" --save "$tmp/ck.safetensors" $change
-  [ $? -eq 1 ] && grep -q "written by another model - its module" "$tmp/err" ||
+  [ $? -eq 2 ] && grep -q "written by another model - its module" "$tmp/err" &&
+    grep -q "describe $tmp/ck.safetensors shows the command" "$tmp/err" ||
     fail "--resume with $change: $(cat "$tmp/err")"
 done
 cmp -s "$tmp/ck.safetensors" "$tmp/ck.before" || fail "a refused resume modified the checkpoint"
