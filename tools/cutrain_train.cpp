@@ -225,13 +225,15 @@ int run(const Config& c, const std::string& command_line) {
     if (const std::string why = train::cuda_graph_blocker(model, to); !why.empty())
       throw UsageError("--cuda-graph on: " + why + "; use --cuda-graph auto or off");
   train::Trainer trainer(model, *opt, to);
-  // A checkpoint of another configuration (model, optimizer, precision, loss scaling, data
-  // order, ranks: the refusals that say how to resume) is the flags' mismatch, not a damaged
-  // file: exit 2, saying where its own flags are. resume() checks the file, fit() the order.
+  // A checkpoint of another configuration (model, optimizer, precision, loss scaling, loss
+  // options, augmentation, data order, ranks: the refusals that say how to resume) is the flags'
+  // mismatch, not a damaged file: exit 2, saying where its own flags are. resume() checks the
+  // file, fit() the loss, the augmentation and the order.
   const auto refused_resume = [&](const Error& e) {
     const std::string_view what(e.what());
+    const auto says = [&](std::string_view text) { return what.find(text) != what.npos; };
     if (c.resume.empty() ||
-        (what.find("resume with") == what.npos && what.find("so resume on") == what.npos))
+        !(says("resume with") || says("so resume on") || says("to continue it")))
       throw;  // the caught error, as it was
     throw UsageError("--resume: " + std::string(what) + " (cutrain-train --describe " + c.resume +
                      " shows the command it was trained with)");

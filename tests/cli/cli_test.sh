@@ -552,6 +552,9 @@ expect_usage_error "--resume: .*written by another model - its module 0 is .*\"o
 expect_usage_error "--resume: .*optimizer is 'AdamW' but the run uses SGD" --data "$data" \
   --device cpu --train-subset 3000 --epochs 2 --hidden 64 --optimizer sgd \
   --resume "$tmp/ck.safetensors"
+expect_usage_error "--resume: .*give the same loss options .*--describe" --data "$data" \
+  --device cpu --train-subset 3000 --epochs 2 --hidden 64 --label-smoothing 0.1 \
+  --resume "$tmp/ck.safetensors"
 # --describe: what a file holds, without training data.
 "$bin" --describe "$tmp/ck.safetensors" >"$tmp/desc.txt" 2>&1 || fail "--describe: $(cat "$tmp/desc.txt")"
 for want in "cutrain checkpoint" "Linear  784 -> 64" "784 features -> 10 classes (logits)" \
