@@ -16,7 +16,6 @@
 #include <optional>
 #include <stdexcept>
 #include <string>
-#include <string_view>
 
 #include <signal.h>
 #include <unistd.h>
@@ -41,6 +40,7 @@ using cutrain::tools::print_per_class;
 using cutrain::tools::print_per_target;
 using cutrain::tools::print_test_result;
 using cutrain::tools::run_full_batch;
+using cutrain::tools::says;
 using cutrain::tools::UsageError;
 using cutrain::tools::write_predictions;
 using cutrain::tools::write_report;
@@ -230,13 +230,11 @@ int run(const Config& c, const std::string& command_line) {
   // mismatch, not a damaged file: exit 2, saying where its own flags are. resume() checks the
   // file, fit() the loss, the augmentation and the order.
   const auto refused_resume = [&](const Error& e) {
-    const std::string_view what(e.what());
-    const auto says = [&](std::string_view text) { return what.find(text) != what.npos; };
     if (c.resume.empty() ||
-        !(says("resume with") || says("so resume on") || says("to continue it")))
+        !(says(e, "resume with") || says(e, "so resume on") || says(e, "to continue it")))
       throw;  // the caught error, as it was
-    throw UsageError("--resume: " + std::string(what) + " (cutrain-train --describe " + c.resume +
-                     " shows the command it was trained with)");
+    throw UsageError("--resume: " + std::string(e.what()) + " (cutrain-train --describe " +
+                     c.resume + " shows the command it was trained with)");
   };
   if (!c.resume.empty()) {
     try {

@@ -7,7 +7,6 @@
 #include <filesystem>
 #include <initializer_list>
 #include <string>
-#include <string_view>
 #include <tuple>
 #include <utility>
 #include <vector>
@@ -73,21 +72,19 @@ std::tuple<data::Dataset, data::Dataset, data::Dataset> read_csv_files(const Con
     try {
       return data::read_csv(path, o);
     } catch (const Error& e) {
-      const std::string_view what(e.what());
-      const auto says = [&](const std::string& text) { return what.find(text) != what.npos; };
-      if (!c.regression && says("not a non-negative integer"))
-        throw UsageError(std::string(what) + " (a float target? add --regression)");
+      if (!c.regression && says(e, "not a non-negative integer"))
+        throw UsageError(std::string(e.what()) + " (a float target? add --regression)");
       // A column the flags choose that the file does not have is the flag's fault: name it.
-      if (says("label column index") || says("label column '") || says("target column '"))
-        throw UsageError("--target '" + c.target + "': " + std::string(what));
-      for (const std::string& n : o.target_names)
-        if (says("no column named '" + n + "'"))
-          throw UsageError("--target '" + c.target + "': " + std::string(what));
-      if (!o.label_name.empty() && says("no column named '" + o.label_name + "'"))
-        throw UsageError("--target '" + c.target + "': " + std::string(what));
-      for (const std::string& n : o.categorical)
-        if (says("no column named '" + n + "'"))
-          throw UsageError("--categorical '" + c.categorical + "': " + std::string(what));
+      const auto missing = [&](const std::vector<std::string>& names) {
+        return std::any_of(names.begin(), names.end(), [&](const std::string& n) {
+          return !n.empty() && says(e, "no column named '" + n + "'");
+        });
+      };
+      if (says(e, "label column index") || says(e, "label column '") ||
+          says(e, "target column '") || missing(o.target_names) || missing({o.label_name}))
+        throw UsageError("--target '" + c.target + "': " + e.what());
+      if (missing(o.categorical))
+        throw UsageError("--categorical '" + c.categorical + "': " + e.what());
       throw;
     }
   };

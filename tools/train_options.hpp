@@ -10,6 +10,7 @@
 #include <set>
 #include <stdexcept>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "cutrain/cutrain.hpp"
@@ -26,9 +27,9 @@ struct Config {
   std::string categorical;  // CSV columns to one-hot encode, by header name, comma-separated
   std::string impute;       // "mean" or "median": fill missing CSV features; empty: refuse them
   bool regression = false;
-  std::string model = "mlp";       // mlp, or cnn (Note [the default CNN], tools/make_model.cpp)
-  std::string hidden = "512,256";  // mlp: its hidden sizes; cnn: the classifier's (default 128)
-  std::string channels = "32,64";  // cnn: each block's channels (two 3x3 convolutions, a pool)
+  std::string model = "mlp";         // mlp, or cnn (Note [the default CNN], tools/make_model.cpp)
+  std::string hidden = "512,256";    // mlp: its hidden sizes; cnn: the classifier's (default 128)
+  std::string channels = "32,64";    // cnn: each block's channels (two 3x3 convolutions, a pool)
   std::int32_t residual_blocks = 0;  // cnn: Residual blocks after each block's pool
   std::string input_shape;           // cnn: C,H,W of a row (default 1,28,28 for 784 features)
   std::string activation = "relu";
@@ -88,6 +89,13 @@ struct Config {
 struct UsageError : std::runtime_error {
   using std::runtime_error::runtime_error;
 };
+
+// Whether the library's error `e` says `text`: how the tool tells which of cutrain::Error's
+// refusals are a flag's (a missing CSV column, a checkpoint of another run) and rethrows them as
+// UsageError naming the flag.
+inline bool says(const std::exception& e, std::string_view text) {
+  return std::string_view(e.what()).find(text) != std::string_view::npos;
+}
 
 // Declares every flag of cutrain-train on `app`, bound to `c`.
 void add_options(CLI::App& app, Config& c);
