@@ -4,9 +4,7 @@
 #include <CLI/CLI.hpp>
 
 #include <algorithm>
-#include <atomic>
 #include <cmath>
-#include <csignal>
 #include <cstdio>
 #include <cstdlib>
 #include <filesystem>
@@ -17,13 +15,13 @@
 #include <stdexcept>
 #include <string>
 
-#include <signal.h>
 #include <unistd.h>
 
 #include "cutrain/cutrain.hpp"
 #include "tools/cross_validation.hpp"
 #include "tools/full_batch.hpp"
 #include "tools/no_training.hpp"
+#include "tools/run_hooks.hpp"
 #include "tools/run_report.hpp"
 #include "tools/train_data.hpp"
 #include "tools/train_options.hpp"
@@ -41,69 +39,13 @@ using cutrain::tools::print_per_target;
 using cutrain::tools::print_test_result;
 using cutrain::tools::run_full_batch;
 using cutrain::tools::says;
+using cutrain::tools::StopOnSignal;
+using cutrain::tools::TimeToAccuracy;
 using cutrain::tools::UsageError;
 using cutrain::tools::write_predictions;
 using cutrain::tools::write_report;
 
 namespace {
-
-// Note [stop on a signal]: the first SIGINT or SIGTERM asks the trainer to stop after the step
-// in flight, checkpoint there (mid-epoch, with --save) and return; the handler is one-shot
-// (SA_RESETHAND), so a second Ctrl-C kills the process at once. The handler only stores to
-// lock-free atomics and write()s, both async-signal-safe. Under mpirun every rank gets the
-// signal, and the ranks stop together at the next --checkpoint-every step (or epoch end).
-std::atomic<train::Trainer*> g_trainer{nullptr};
-std::atomic<int> g_signal{0};
-
-extern "C" void on_stop_signal(int sig) {
-  g_signal.store(sig);
-  if (train::Trainer* t = g_trainer.load()) t->request_stop();
-  const char msg[] = "\ncutrain-train: stopping after this step (again to abort)\n";
-  [[maybe_unused]] const ssize_t n = ::write(STDERR_FILENO, msg, sizeof(msg) - 1);
-}
-
-// Installs the handler for the lifetime of a fit() and restores the defaults after it.
-class StopOnSignal {
- public:
-  explicit StopOnSignal(train::Trainer& t) {
-    g_trainer.store(&t);
-    struct sigaction sa {};
-    sa.sa_handler = on_stop_signal;
-    sa.sa_flags = SA_RESETHAND;
-    sigemptyset(&sa.sa_mask);
-    ::sigaction(SIGINT, &sa, nullptr);
-    ::sigaction(SIGTERM, &sa, nullptr);
-  }
-  ~StopOnSignal() {
-    std::signal(SIGINT, SIG_DFL);
-    std::signal(SIGTERM, SIG_DFL);
-    g_trainer.store(nullptr);
-  }
-  StopOnSignal(const StopOnSignal&) = delete;
-  StopOnSignal& operator=(const StopOnSignal&) = delete;
-};
-
-// --target-accuracy: the test set evaluated after every epoch (outside the epoch's timed
-// training), and the training seconds until the first epoch at or above the target: the
-// time-to-accuracy figure, comparable with bench/torch/mlp_gpu.py --target-accuracy.
-struct TimeToAccuracy final : train::Callback {
-  TimeToAccuracy(train::Trainer& t, const data::Dataset& d, double target)
-      : trainer(t), test(d), goal(target) {}
-  void on_epoch_end(const train::EpochMetrics& m) override {
-    trained += m.seconds;
-    per_epoch.push_back(trainer.evaluate_averaged(test).accuracy);
-    if (epoch == 0 && per_epoch.back() >= goal) {
-      epoch = m.epoch;
-      seconds = trained;
-      accuracy = per_epoch.back();
-    }
-  }
-  train::Trainer& trainer;
-  const data::Dataset& test;
-  double goal, trained = 0, seconds = 0, accuracy = 0;
-  std::int64_t epoch = 0;         // first epoch at or above the goal (0: not yet)
-  std::vector<double> per_epoch;  // this run's epochs (after a resume: from the resumed one)
-};
 
 int run(const Config& c, const std::string& command_line) {
   tools::check_paths_given(c);
@@ -176,35 +118,7 @@ int run(const Config& c, const std::string& command_line) {
   }
   tools::TrainData d = tools::load_train_data(c);
   const data::Dataset &train = d.train, &val = d.val, &test = d.test;
-  std::printf("data: %lld train, %lld validation, %lld test samples of %lld features\n",
-              static_cast<long long>(train.rows), static_cast<long long>(val.rows),
-              static_cast<long long>(test.rows), static_cast<long long>(train.features));
-
-  if (c.augment_shift > 0 || c.augment_flip) {  // Note [augmentation on the device]
-    std::string how = c.augment_shift > 0
-                          ? "shifted by up to " + std::to_string(c.augment_shift) + " pixels"
-                          : "";
-    if (c.augment_flip) how += (how.empty() ? "" : " and ") + std::string("mirrored at random");
-    std::printf("augment: each training image %s, on the %s\n", how.c_str(),
-                device.is_cpu() ? "CPU" : "GPU");
-  }
-  if (!c.impute.empty())
-    std::printf("imputed: %lld missing values filled with the training split's %ss\n",
-                static_cast<long long>(d.imputed), c.impute.c_str());
-  for (const data::CategoricalColumn& cc : train.categorical) {
-    std::printf("one-hot: %s -> %zu features (", cc.name.c_str(), cc.categories.size());
-    for (std::size_t k = 0; k < cc.categories.size() && k < 8; ++k)
-      std::printf("%s%s", k ? ", " : "", cc.categories[k].c_str());
-    std::printf("%s)\n", cc.categories.size() > 8 ? ", ..." : "");
-  }
-  if (!d.class_weights.empty()) {
-    std::printf("class weights:");
-    for (std::size_t k = 0; k < d.class_weights.size(); ++k)
-      std::printf(" %s=%.4g",
-                  k < d.class_names.size() ? d.class_names[k].c_str() : std::to_string(k).c_str(),
-                  static_cast<double>(d.class_weights[k]));
-    std::printf("\n");
-  }
+  tools::print_data_summary(c, d, device);
   nn::Sequential model = tools::make_model(c, hidden, train.features, d.outputs, device);
   std::printf("model:\n%s", model.summary().c_str());
   if (!c.init_from.empty()) train::load_weights(c.init_from, model);
@@ -270,7 +184,7 @@ int run(const Config& c, const std::string& command_line) {
     else
       std::printf("checkpoint %s (continue with --resume %s)\n", c.save.c_str(), c.save.c_str());
     std::fflush(stdout);
-    return 128 + g_signal.load();
+    return 128 + StopOnSignal::received();
   }
   // Early stopping's restore_best: say which epoch's weights the test figures below are of.
   const bool restored = fit.best_epoch > 0 && fit.best_epoch != trainer.state().epoch;

@@ -4,6 +4,7 @@
 #include <algorithm>
 #include <charconv>
 #include <cmath>
+#include <cstdio>
 #include <filesystem>
 #include <initializer_list>
 #include <string>
@@ -325,6 +326,38 @@ TrainData load_train_data(const Config& c) {
   TrainData d = read_train_data(c);
   fit_preprocessing(d, c);
   return d;
+}
+
+void print_data_summary(const Config& c, const TrainData& d, Device device) {
+  const data::Dataset &train = d.train, &val = d.val, &test = d.test;
+  std::printf("data: %lld train, %lld validation, %lld test samples of %lld features\n",
+              static_cast<long long>(train.rows), static_cast<long long>(val.rows),
+              static_cast<long long>(test.rows), static_cast<long long>(train.features));
+  if (c.augment_shift > 0 || c.augment_flip) {  // Note [augmentation on the device]
+    std::string how = c.augment_shift > 0
+                          ? "shifted by up to " + std::to_string(c.augment_shift) + " pixels"
+                          : "";
+    if (c.augment_flip) how += (how.empty() ? "" : " and ") + std::string("mirrored at random");
+    std::printf("augment: each training image %s, on the %s\n", how.c_str(),
+                device.is_cpu() ? "CPU" : "GPU");
+  }
+  if (!c.impute.empty())
+    std::printf("imputed: %lld missing values filled with the training split's %ss\n",
+                static_cast<long long>(d.imputed), c.impute.c_str());
+  for (const data::CategoricalColumn& cc : train.categorical) {
+    std::printf("one-hot: %s -> %zu features (", cc.name.c_str(), cc.categories.size());
+    for (std::size_t k = 0; k < cc.categories.size() && k < 8; ++k)
+      std::printf("%s%s", k ? ", " : "", cc.categories[k].c_str());
+    std::printf("%s)\n", cc.categories.size() > 8 ? ", ..." : "");
+  }
+  if (!d.class_weights.empty()) {
+    std::printf("class weights:");
+    for (std::size_t k = 0; k < d.class_weights.size(); ++k)
+      std::printf(" %s=%.4g",
+                  k < d.class_names.size() ? d.class_names[k].c_str() : std::to_string(k).c_str(),
+                  static_cast<double>(d.class_weights[k]));
+    std::printf("\n");
+  }
 }
 
 }  // namespace cutrain::tools

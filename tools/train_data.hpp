@@ -40,4 +40,8 @@ TrainData read_train_data(const Config& c);
 // every split d holds, and records them in d.spec; sets d.outputs.
 void fit_preprocessing(TrainData& d, const Config& c);
 
+// What the run trains on, on stdout: the splits' sizes, the augmentation, imputation, one-hot
+// columns and class weights.
+void print_data_summary(const Config& c, const TrainData& d, Device device);
+
 }  // namespace cutrain::tools

@@ -1,7 +1,8 @@
 #pragma once
-// cutrain-train's configuration: the flags (add_options, CLI11) and what they build - the model
-// (tools/make_model.cpp), the optimizer, the LR schedule and the trainer's options
-// (tools/train_options.cpp). tools/cutrain_train.cpp runs it.
+// cutrain-train's configuration: the flags (add_options, CLI11; tools/train_options.cpp), their
+// checks as a whole (tools/flag_checks.cpp, the paths in tools/path_checks.cpp) and what they
+// build - the model (tools/make_model.cpp), the optimizer, the LR schedule and the trainer's
+// options (tools/make_trainer.cpp). tools/cutrain_train.cpp runs it.
 
 #include <CLI/CLI.hpp>
 

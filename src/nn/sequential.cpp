@@ -1,7 +1,6 @@
 #include "cutrain/nn/sequential.hpp"
 
 #include <optional>
-#include <sstream>
 
 #include "cutrain/error.hpp"
 #include "cutrain/nn/conv.hpp"
@@ -10,7 +9,6 @@
 #include "src/nn/context.hpp"
 #include "src/nn/default_init.hpp"
 #include "src/nn/fusion.hpp"
-#include "src/nn/torch_args.hpp"
 #if CUTRAIN_WITH_CUDA
 #include "src/cuda/handles.hpp"
 #include "src/cuda/lt_matmul.hpp"
@@ -358,51 +356,6 @@ void Sequential::set_precision(Precision precision) {
 Device Sequential::device() const {
   CUTRAIN_CHECK(built(), "Sequential: build() first");
   return state_->res.device;
-}
-
-std::string Sequential::torch_modules() const {
-  return detail::modules_json(layers_);
-}
-
-namespace {
-
-std::size_t parameter_count(const Layer& layer) {
-  Declarations d;
-  layer.declare(d);
-  std::size_t n = 0;
-  for (const auto& p : d.parameters()) {
-    std::size_t k = 1;
-    for (const auto dim : p.shape) k *= static_cast<std::size_t>(dim);
-    n += k;
-  }
-  return n;
-}
-
-// Flat widths as numbers, images as [C, H, W].
-std::string show(const Shape& sh) {
-  return sh.size() == 1 ? std::to_string(sh[0]) : shape_str(sh);
-}
-
-}  // namespace
-
-std::string Sequential::summary() const {
-  std::ostringstream os;
-  std::size_t total = 0;
-  for (std::size_t i = 0; i < layers_.size(); ++i) {
-    const std::size_t n = parameter_count(*layers_[i]);
-    total += n;
-    os << "  (" << i << ") " << layers_[i]->kind();
-    if (!shapes_.empty()) os << "  " << show(shapes_[i]) << " -> " << show(shapes_[i + 1]);
-    os << "  params " << n << "\n";
-    // A Residual's body, one line per layer: "(i.j)".
-    if (const auto* r = dynamic_cast<const Residual*>(layers_[i].get()); r && !shapes_.empty())
-      for (std::size_t j = 0; j < r->size(); ++j)
-        os << "    (" << i << "." << j << ") " << r->layer(j).kind() << "  " << show(r->shape(j))
-           << " -> " << show(r->shape(j + 1)) << "  params " << parameter_count(r->layer(j))
-           << "\n";
-  }
-  os << "  total parameters: " << total << "\n";
-  return os.str();
 }
 
 }  // namespace cutrain::nn

@@ -21,12 +21,6 @@ namespace {
 
 constexpr float kInf = std::numeric_limits<float>::infinity();
 
-Arena golden_params(Device device) {
-  Arena p(testing::golden_layout(true), Device::cpu());
-  testing::set_flat(p, testing::golden_initial_params());
-  return p.copy_to(device);
-}
-
 // The golden gradient of step t, times s (a power of two: exact).
 std::vector<float> grads_of(int t, float s) {
   std::vector<float> g(testing::kGoldenN);
@@ -60,7 +54,7 @@ std::unique_ptr<optim::AdamW> make_adamw(const Arena& p) {
 // AdamW + clipping: gradients S x g with a growing S give, step for step, the parameters, moments,
 // norms and clip factors of the unscaled run - bit for bit - and S follows GradScaler's rules.
 void check_scaled_equals_unscaled(Device device, NormType type) {
-  Arena p_ref = golden_params(device), p = golden_params(device);
+  Arena p_ref = testing::golden_arena(device, true), p = testing::golden_arena(device, true);
   Arena g_ref = p_ref.like(), g = p.like();
   const auto ref_ptr = make_adamw(p_ref), opt_ptr = make_adamw(p);
   optim::AdamW &ref = *ref_ptr, &opt = *opt_ptr;
@@ -94,7 +88,7 @@ void check_scaled_equals_unscaled(Device device, NormType type) {
 // Non-finite scaled gradients: the step changes nothing but the counts and the scale, which
 // halves; clean steps count towards growth again from zero.
 void check_backoff(Device device) {
-  Arena p = golden_params(device);
+  Arena p = testing::golden_arena(device, true);
   Arena g = p.like();
   const auto opt_ptr = make_adamw(p);
   optim::AdamW& opt = *opt_ptr;
@@ -135,7 +129,7 @@ void check_backoff(Device device) {
 
 // S never grows to inf: at 2^127 a growth is dropped and the count still resets.
 void check_no_growth_to_inf(Device device) {
-  Arena p = golden_params(device);
+  Arena p = testing::golden_arena(device, true);
   Arena g = p.like();
   optim::Sgd opt(p, {.lr = 0.1F});
   const float top = std::ldexp(1.0F, 127);
@@ -155,7 +149,7 @@ void check_no_growth_to_inf(Device device) {
 // With S < 1 a finite scaled gradient can unscale to inf: GradScaler's unscale_ finds that
 // non-finite, and so does the clipper here - for the L2 and the infinity norm.
 void check_unscaled_overflow(Device device, NormType type) {
-  Arena p = golden_params(device);
+  Arena p = testing::golden_arena(device, true);
   Arena g = p.like();
   optim::Sgd opt(p, {.lr = 0.1F});
   opt.enable_loss_scaling({.init_scale = 0.0625F, .growth_interval = 100});
@@ -190,7 +184,7 @@ TEST(LossScale, UnscaledOverflowIsNonFinite) {
 }
 
 TEST(LossScale, RejectsWhatIsNotAPowerOfTwoAndStepsWithoutTheGuard) {
-  Arena p = golden_params(Device::cpu());
+  Arena p = testing::golden_arena(Device::cpu(), true);
   Arena g = p.like();
   optim::Sgd opt(p, {.lr = 0.1F});
   const auto msg = [&](const optim::LossScaling& o) {

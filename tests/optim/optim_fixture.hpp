@@ -75,4 +75,18 @@ inline std::unique_ptr<optim::Optimizer> make_optimizer(const nlohmann::json& c,
   return opt;
 }
 
+// The golden model's initial parameters on `device`.
+inline Arena golden_arena(Device device = Device::cpu(), bool groups = false) {
+  Arena p(golden_layout(groups), Device::cpu());
+  set_flat(p, golden_initial_params());
+  return p.copy_to(device);
+}
+
+// The golden gradient of step t into `grads`.
+inline void set_golden_grads(Arena& grads, int t) {
+  std::vector<float> g(kGoldenN);
+  for (std::size_t i = 0; i < g.size(); ++i) g[i] = golden_grad(t, i);
+  set_flat(grads, g);
+}
+
 }  // namespace cutrain::testing

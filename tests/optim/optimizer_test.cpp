@@ -3,46 +3,27 @@
 // Deep Learning book's Algorithm 8.6.
 #include <gtest/gtest.h>
 
-#include <atomic>
-#include <chrono>
 #include <cmath>
 #include <fstream>
-#include <functional>
-#include <limits>
 #include <nlohmann/json.hpp>
-#include <thread>
 
-#include "cutrain/clip.hpp"
 #include "cutrain/error.hpp"
-#include "cutrain/nn/loss.hpp"
 #include "cutrain/optim.hpp"
 #include "cutrain/stream.hpp"
 #include "optim_fixture.hpp"
 #include "support/errors.hpp"
 #include "support/gpu.hpp"
-#if CUTRAIN_WITH_CUDA
-#include <cuda_runtime_api.h>
-#endif
 
 namespace cutrain {
 namespace {
 
 using optim::AdamOptions;
 
-Arena golden_params(Device device = Device::cpu(), bool groups = false) {
-  Arena p(testing::golden_layout(groups), Device::cpu());
-  testing::set_flat(p, testing::golden_initial_params());
-  return p.copy_to(device);
-}
-
-void set_grads(Arena& grads, int t) {
-  std::vector<float> g(testing::kGoldenN);
-  for (std::size_t i = 0; i < g.size(); ++i) g[i] = testing::golden_grad(t, i);
-  testing::set_flat(grads, g);
-}
+using testing::golden_arena;
+using testing::set_golden_grads;
 
 TEST(Optimizer, RejectsInvalidHyperparametersAtConstruction) {
-  const Arena p = golden_params();
+  const Arena p = golden_arena();
   auto msg = [&](auto make) { return testing::error_of([&] { make(); }); };
   EXPECT_NE(msg([&] { optim::Sgd(p, {.lr = -1}); }).find("lr = -1"), std::string::npos);
   EXPECT_NE(msg([&] { optim::Sgd(p, {.lr = 0.1F, .momentum = -0.5F}); }).find("momentum"),
@@ -71,9 +52,9 @@ TEST(Optimizer, RejectsInvalidHyperparametersAtConstruction) {
 }
 
 TEST(Optimizer, RejectsMismatchedArenas) {
-  Arena p = golden_params();
+  Arena p = golden_arena();
   optim::Adam adam(p, {});
-  Arena other = golden_params(Device::cpu(), /*groups=*/true);  // same tensors, other layout
+  Arena other = golden_arena(Device::cpu(), /*groups=*/true);  // same tensors, other layout
   Arena g = p.like();
   EXPECT_NE(testing::error_of([&] { adam.step(other, g); }).find("another layout"),
             std::string::npos);
@@ -89,18 +70,18 @@ TEST(Optimizer, RejectsMismatchedArenas) {
 // Stepping, saving every state arena and the step counts, restoring them into a fresh optimizer
 // and stepping on must give exactly what an uninterrupted run gives.
 void check_save_restore(const nlohmann::json& c, Device device) {
-  Arena p_ref = golden_params(device, c.value("groups", false));
+  Arena p_ref = golden_arena(device, c.value("groups", false));
   Arena g = p_ref.like();
   auto ref = testing::make_optimizer(c, p_ref);
   for (int t = 1; t <= 20; ++t) {
-    set_grads(g, t);
+    set_golden_grads(g, t);
     ref->step(p_ref, g);
   }
 
-  Arena p = golden_params(device, c.value("groups", false));
+  Arena p = golden_arena(device, c.value("groups", false));
   auto first = testing::make_optimizer(c, p);
   for (int t = 1; t <= 7; ++t) {
-    set_grads(g, t);
+    set_golden_grads(g, t);
     first->step(p, g);
   }
   std::vector<std::pair<std::string, std::vector<float>>> saved;
@@ -117,7 +98,7 @@ void check_save_restore(const nlohmann::json& c, Device device) {
   }
   second->set_step_counts(applied, 0);
   for (int t = 8; t <= 20; ++t) {
-    set_grads(g, t);
+    set_golden_grads(g, t);
     second->step(p, g);
   }
   EXPECT_EQ(p.to_host(), p_ref.to_host()) << c.at("name");
@@ -139,8 +120,8 @@ TEST(Optimizer, SaveAndRestoreStateIsExact) {
 // A grad scale s gives exactly the update of gradients pre-multiplied by s (PyTorch's
 // clip_grad_norm_ multiplies the gradients in place, then steps).
 void check_grad_scale(Device device) {
-  Arena p1 = golden_params(device);
-  Arena p2 = golden_params(device);
+  Arena p1 = golden_arena(device);
+  Arena p2 = golden_arena(device);
   Arena g = p1.like();
   optim::Adam a1(p1, {.lr = 0.01F});
   optim::Adam a2(p2, {.lr = 0.01F});
@@ -148,7 +129,7 @@ void check_grad_scale(Device device) {
   Buffer scale_buf(sizeof(float), device);
   copy_bytes(scale_buf.data(), device, &scale, Device::cpu(), sizeof(float));
   for (int t = 1; t <= 5; ++t) {
-    set_grads(g, t);
+    set_golden_grads(g, t);
     a1.step(p1, g, {.grad_scale = scale_buf.as<float>()});
     std::vector<float> scaled = g.to_host();
     for (float& x : scaled) x *= scale;
@@ -162,8 +143,8 @@ void check_grad_scale(Device device) {
 // With the skip flag set nothing changes, the skip counter counts, and the next real step is
 // the one an uninterrupted run would take (t did not advance).
 void check_skip(Device device) {
-  Arena p = golden_params(device);
-  Arena p_ref = golden_params(device);
+  Arena p = golden_arena(device);
+  Arena p_ref = golden_arena(device);
   Arena g = p.like();
   optim::Adam opt(p, {.lr = 0.01F, .amsgrad = true});
   optim::Adam ref(p_ref, {.lr = 0.01F, .amsgrad = true});
@@ -172,7 +153,7 @@ void check_skip(Device device) {
     copy_bytes(flag.data(), device, &v, Device::cpu(), sizeof(v));
   };
   const optim::StepGuard guard{.skip = flag.as<std::int32_t>()};
-  set_grads(g, 1);
+  set_golden_grads(g, 1);
   set_flag(0);
   opt.step(p, g, guard);
   ref.step(p_ref, g);
@@ -182,7 +163,7 @@ void check_skip(Device device) {
 
   set_flag(1);
   for (int i = 0; i < 3; ++i) {
-    set_grads(g, 99 + i);
+    set_golden_grads(g, 99 + i);
     opt.step(p, g, guard);
   }
   EXPECT_EQ(p.to_host(), params_before);
@@ -194,7 +175,7 @@ void check_skip(Device device) {
 
   set_flag(0);
   for (int t = 2; t <= 4; ++t) {
-    set_grads(g, t);
+    set_golden_grads(g, t);
     opt.step(p, g, guard);
     ref.step(p_ref, g);
   }
@@ -249,7 +230,7 @@ TEST(Optimizer, SkipFlagLeavesEverythingUntouched) {
 // gradient at phi, so phi must track theta + alpha v.
 TEST(Optimizer, RmspropNesterovFollowsAlgorithm86) {
   const float lr = 0.01F, rho = 0.9F, alpha = 0.8F, eps = 1e-8F;
-  Arena phi = golden_params();
+  Arena phi = golden_arena();
   Arena g = phi.like();
   optim::Rmsprop opt(phi,
                      {.lr = lr, .alpha = rho, .eps = eps, .momentum = alpha, .nesterov = true});
@@ -323,114 +304,6 @@ TEST(OptimizerGpu, LargeArenaOnStreamMatchesCpu) {
   s.synchronize();
   EXPECT_EQ(pg.to_host(), pc.to_host());
 }
-
-#if CUTRAIN_WITH_CUDA
-void hold_until_released(void* flag) {  // CUDA's callback thread: no CUDA calls here
-  while (!static_cast<std::atomic<bool>*>(flag)->load())
-    std::this_thread::sleep_for(std::chrono::milliseconds(1));
-}
-
-// Note [device step counter]: the counts are updated in place on the device, so ONE captured step
-// replayed N times - N odd or even - advances t, the bias corrections and the skip count as N
-// eager steps do, and a skip flag and a learning rate written between replays are honoured (what
-// the whole-step graph relies on). The reference takes the same steps eagerly on the same stream.
-TEST(OptimizerGpu, CapturedStepReplaysLikeEagerSteps) {
-  CUTRAIN_REQUIRE_GPU();
-  const Device gpu = Device::cuda(0);
-  Arena params = golden_params(gpu), reference = golden_params(gpu);
-  Arena grads = params.like();
-  set_grads(grads, 1);
-  optim::Adam opt(params, {.lr = 0.01F, .amsgrad = true});
-  optim::Adam ref(reference, {.lr = 0.01F, .amsgrad = true});
-  Buffer flag(sizeof(std::int32_t), gpu);
-  auto set_flag = [&](std::int32_t v) {
-    copy_bytes(flag.data(), gpu, &v, Device::cpu(), sizeof(v));
-  };
-  set_flag(0);
-  const optim::StepGuard guard{.skip = flag.as<std::int32_t>()};
-  Stream s(gpu);
-  auto* cs = static_cast<cudaStream_t>(s.native());
-  opt.step(params, grads, guard, s.native());  // outside the capture: the launch-shape cache
-  ref.step(reference, grads, guard, s.native());
-  s.synchronize();
-  cudaGraph_t graph = nullptr;
-  ASSERT_EQ(cudaStreamBeginCapture(cs, cudaStreamCaptureModeThreadLocal), cudaSuccess);
-  opt.step(params, grads, guard, s.native());
-  ASSERT_EQ(cudaStreamEndCapture(cs, &graph), cudaSuccess);
-  cudaGraphExec_t exec = nullptr;
-  ASSERT_EQ(cudaGraphInstantiate(&exec, graph, 0), cudaSuccess);
-  float lr = 0.01F;
-  auto both = [&] {  // a new lr each time, committed between replays
-    lr *= 0.75F;
-    opt.set_lr(lr);
-    opt.commit_lr(s.native());
-    ASSERT_EQ(cudaGraphLaunch(exec, cs), cudaSuccess);
-    ref.set_lr(lr);
-    ref.step(reference, grads, guard, s.native());
-    s.synchronize();
-  };
-  for (int i = 0; i < 3; ++i) both();
-  set_flag(1);  // between replays, as a host-decided value would be
-  both();
-  set_flag(0);
-  both();
-  EXPECT_EQ(params.to_host(), reference.to_host());
-  for (std::size_t k = 0; k < opt.state().size(); ++k)
-    EXPECT_EQ(opt.state()[k].arena->to_host(), ref.state()[k].arena->to_host());
-  EXPECT_EQ(opt.applied_steps(), 5);  // the eager warm-up, three replays, the last replay
-  EXPECT_EQ(opt.skipped_steps(), 1);
-  EXPECT_EQ(ref.applied_steps(), 5);
-  cudaGraphExecDestroy(exec);
-  cudaGraphDestroy(graph);
-}
-
-// Note [read after the writing stream]: a skipped step issued on a non-blocking stream that is
-// held back; the counters read right after must wait for it (a plain copy on the default stream
-// would return the count from before the step), and so must the loss.
-TEST(OptimizerGpu, CountersAndLossAreReadAfterTheirStream) {
-  CUTRAIN_REQUIRE_GPU();
-  const Device gpu = Device::cuda(0);
-  Arena params = golden_params(gpu);
-  Arena grads = params.like();
-  std::vector<float> g(grads.total(), 0.5F);
-  g[3] = std::numeric_limits<float>::infinity();  // the guard skips this step
-  grads.from_host(g);
-  optim::Adam opt(params, {.lr = 0.1F});
-  GradClipper clipper(gpu, 1.0F);
-  Stream s(gpu);
-  std::atomic<bool> release{false};
-  ASSERT_EQ(cudaLaunchHostFunc(s.native(), hold_until_released, &release), cudaSuccess);
-  opt.step(params, grads, clipper, s.native());
-  std::thread releaser([&] {
-    std::this_thread::sleep_for(std::chrono::milliseconds(200));
-    release = true;
-  });
-  const std::int64_t skipped = opt.skipped_steps();
-  releaser.join();
-  EXPECT_EQ(skipped, 1) << "read before the step on its stream ran";
-  EXPECT_EQ(opt.applied_steps(), 0);
-
-  // The loss: computed behind a hold, read at once.
-  nn::SoftmaxCrossEntropy loss;
-  Buffer logits(2 * 3 * sizeof(float), gpu);
-  const std::vector<float> host_logits{0, 0, 0, 0, 0, 0};  // uniform: loss = ln 3
-  copy_bytes(logits.data(), gpu, host_logits.data(), Device::cpu(), 6 * sizeof(float));
-  Buffer labels(2 * sizeof(std::int32_t), gpu);
-  const std::int32_t host_labels[2] = {0, 2};
-  copy_bytes(labels.data(), gpu, host_labels, Device::cpu(), sizeof(host_labels));
-  release = false;
-  ASSERT_EQ(cudaLaunchHostFunc(s.native(), hold_until_released, &release), cudaSuccess);
-  loss.compute(nn::Matrix{logits.as<float>(), 2, 3, gpu}, labels.as<std::int32_t>(), nullptr,
-               s.native());
-  std::thread releaser2([&] {
-    std::this_thread::sleep_for(std::chrono::milliseconds(200));
-    release = true;
-  });
-  const float value = loss.value();
-  releaser2.join();
-  EXPECT_NEAR(value, std::log(3.0F), 1e-6F) << "read before the loss on its stream ran";
-}
-#endif
 
 }  // namespace
 }  // namespace cutrain

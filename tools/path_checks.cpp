@@ -1,0 +1,182 @@
+// cutrain-train's checks of the paths a command line names (tools/train_options.hpp): outputs
+// that would replace an input or could not be written at the end of the run.
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstdlib>
+#include <cstring>
+#include <filesystem>
+#include <string>
+#include <system_error>
+#include <utility>
+#include <vector>
+
+#include "cutrain/io/file.hpp"
+#include "cutrain/train/trainer.hpp"
+#include "tools/train_options.hpp"
+
+namespace cutrain::tools {
+
+namespace {
+
+// Every file the run reads, by flag: an output that names one of them would replace it.
+std::vector<std::pair<std::string, std::string>> input_files(const Config& c) {
+  std::vector<std::pair<std::string, std::string>> in;
+  auto add = [&](const char* flag, const std::string& path) {
+    if (!path.empty()) in.emplace_back(flag, path);
+  };
+  auto add_pair = [&](const char* flag, const std::string& pair) {  // "X.npy,Y.npy"
+    std::size_t begin = 0;
+    while (begin <= pair.size()) {
+      const std::size_t end = std::min(pair.find(',', begin), pair.size());
+      add(flag, pair.substr(begin, end - begin));
+      begin = end + 1;
+    }
+  };
+  add("--train-csv", c.train_csv);
+  add("--test-csv", c.test_csv);
+  add("--val-csv", c.val_csv);
+  add("--predict-csv", c.predict_csv);
+  add_pair("--train-npy", c.train_npy);
+  add_pair("--test-npy", c.test_npy);
+  add_pair("--val-npy", c.val_npy);
+  add("--predict-npy", c.predict_npy);
+  add("--resume", c.resume);
+  add("--init-from", c.init_from);
+  add("--init-optimizer-from", c.init_optimizer_from);
+  add("--model-from", c.model_from);
+  if (c.given.count("--data") != 0 || (c.train_csv.empty() && c.train_npy.empty()))
+    for (const char* split : {"train", "t10k"})
+      for (const char* stem : {"images-idx3-ubyte", "labels-idx1-ubyte"})
+        for (const char* ext : {"", ".gz"})
+          in.emplace_back("--data", c.data + "/" + split + "-" + stem + ext);
+  return in;
+}
+
+// Whether two paths name one file: the same path once links and dots are resolved, or (both
+// existing) the same inode - a hard link.
+bool same_file(const std::filesystem::path& a, const std::filesystem::path& b) {
+  namespace fs = std::filesystem;
+  std::error_code ea, eb;
+  const fs::path ca = fs::weakly_canonical(a, ea), cb = fs::weakly_canonical(b, eb);
+  if (!ea && !eb && ca == cb) return true;
+  std::error_code ee;
+  return fs::exists(a, ee) && fs::exists(b, ee) && fs::equivalent(a, b, ee) && !ee;
+}
+
+// Why no file can be created in `dir` (empty when one can): a file is made and removed, since
+// permission bits do not tell - root passes access(2) on /proc and on read-only mounts, where
+// the write at the end of a run would then fail and lose what it held.
+std::string cannot_create_in(const std::filesystem::path& dir) {
+  std::string probe = (dir / ".cutrain-write-check-XXXXXX").string();
+  const int fd = ::mkstemp(probe.data());
+  if (fd < 0) return std::strerror(errno);
+  ::close(fd);
+  ::unlink(probe.c_str());
+  return {};
+}
+
+// An output's directory exists and takes a new file, or UsageError naming `flag`.
+void check_directory(const std::string& flag, const std::filesystem::path& path) {
+  namespace fs = std::filesystem;
+  std::error_code ec;
+  const fs::path dir = path.parent_path().empty() ? fs::path(".") : path.parent_path();
+  if (!fs::is_directory(dir, ec))
+    throw UsageError(flag + ": directory '" + dir.string() + "' does not exist (create it first)");
+  if (const std::string why = cannot_create_in(dir); !why.empty())
+    throw UsageError(flag + ": cannot create files in '" + dir.string() + "' (" + why + ")");
+}
+
+}  // namespace
+
+void check_paths_given(const Config& c) {
+  // An empty path (an unset shell variable: --save "$OUT") would silently mean "not given".
+  const std::pair<const char*, const std::string*> paths[] = {
+      {"--data", &c.data},
+      {"--train-csv", &c.train_csv},
+      {"--test-csv", &c.test_csv},
+      {"--val-csv", &c.val_csv},
+      {"--train-npy", &c.train_npy},
+      {"--test-npy", &c.test_npy},
+      {"--val-npy", &c.val_npy},
+      {"--predict-npy", &c.predict_npy},
+      {"--predict-csv", &c.predict_csv},
+      {"--metrics", &c.metrics},
+      {"--save", &c.save},
+      {"--resume", &c.resume},
+      {"--init-from", &c.init_from},
+      {"--report", &c.report},
+      {"--export-torch", &c.export_torch},
+      {"--export-torch-optimizer", &c.export_torch_optimizer},
+      {"--export-onnx", &c.export_onnx},
+      {"--init-optimizer-from", &c.init_optimizer_from},
+      {"--predictions", &c.predictions},
+      {"--model-from", &c.model_from},
+      {"--describe", &c.describe}};
+  for (const auto& [flag, value] : paths)
+    if (c.given.count(flag) != 0 && value->empty())
+      throw UsageError(std::string(flag) + " was given an empty path (an unset variable?)");
+}
+
+void check_outputs(const Config& c) {
+  namespace fs = std::filesystem;
+  // --save, the exports, --report and --predictions go through a temporary file renamed over
+  // the target (they need only the directory; Note [outputs written whole]); --metrics appends
+  // to the file itself, and a device or pipe (/dev/stdout) is written in place.
+  struct Output {
+    const char* flag;
+    const std::string& path;
+    bool in_place;
+  };
+  const Output outputs[] = {{"--save", c.save, false},
+                            {"--export-torch", c.export_torch, false},
+                            {"--export-torch-optimizer", c.export_torch_optimizer, false},
+                            {"--export-onnx", c.export_onnx, false},
+                            {"--report", c.report, false},
+                            {"--metrics", c.metrics, true},
+                            {"--predictions", c.predictions, false}};
+  const auto inputs = input_files(c);
+  std::vector<std::pair<const char*, fs::path>> seen;
+  for (const Output& o : outputs) {
+    if (o.path.empty()) continue;
+    const std::string flag(o.flag);
+    const fs::path path(o.path);
+    std::error_code ec;
+    if (fs::is_directory(path, ec))
+      throw UsageError(flag + ": '" + o.path + "' is a directory; name a file in it");
+    // Where the bytes go (Note [writing over links and devices], io::write_file_atomic): this
+    // process's stdout / stderr, a link's target, a device or pipe in place, else the directory.
+    const fs::path real(io::resolve_links(o.path));
+    const bool own = io::own_descriptor(real.string()) >= 0;
+    if (!own && fs::exists(real, ec) && !fs::is_regular_file(real, ec)) {
+      if (::access(real.c_str(), W_OK) != 0)
+        throw UsageError(flag + ": '" + o.path + "' is not writable");
+    } else if (!own) {
+      check_directory(flag, real);
+    }
+    if (o.in_place && fs::exists(path, ec) && ::access(path.c_str(), W_OK) != 0)
+      throw UsageError(flag + ": '" + o.path + "' exists and is not writable");
+    // An output must never replace what the run reads (the training data, the checkpoint it
+    // resumes from), directly or through a link. --save over --resume is the one exception:
+    // continuing a checkpoint in place is what resuming is for.
+    for (const auto& [in_flag, in_path] : inputs)
+      if (!(flag == "--save" && in_flag == "--resume") && same_file(path, in_path)) {
+        std::string why = flag;
+        why.append(" '").append(o.path).append("' is the file ").append(in_flag);
+        why.append(" reads ('").append(in_path);
+        why.append("'): writing it would destroy the input; give another path");
+        throw UsageError(why);
+      }
+    // The metrics writer picks its format by the name.
+    if (flag == "--metrics" && train::metrics_format(o.path) == train::MetricsFormat::kUnknown)
+      throw UsageError(flag + ": '" + o.path + "' must end in .csv or .jsonl (its format)");
+    if (own) continue;  // a stream: a second output follows the first
+    for (const auto& [other, other_path] : seen)
+      if (same_file(path, other_path))
+        throw UsageError(flag + " and " + other + " both name '" + o.path +
+                         "': the later write would replace the earlier; give each its own file");
+    seen.emplace_back(o.flag, path);
+  }
+}
+
+}  // namespace cutrain::tools
