@@ -4,9 +4,12 @@
 #include <cstdint>
 #include <cstdlib>
 #include <cstring>
+#include <optional>
+#include <string>
 #include <utility>
 
 #include "cutrain/error.hpp"
+#include "src/core/host_memory.hpp"
 #include "src/cuda/runtime.hpp"
 
 namespace cutrain {
@@ -14,10 +17,23 @@ namespace {
 
 std::atomic<std::uint64_t> g_allocations{0};
 
+// "6.1 GiB", rounded down to a tenth.
+std::string gib(std::uint64_t bytes) {
+  const std::uint64_t tenths = bytes / ((std::uint64_t{1} << 30) / 10);
+  return std::to_string(tenths / 10) + "." + std::to_string(tenths % 10) + " GiB";
+}
+
 void* cpu_alloc(std::size_t bytes) {
   // aligned_alloc wants a size that is a multiple of the alignment; guard the round-up overflow.
   CUTRAIN_CHECK(bytes <= SIZE_MAX - kBufferAlignment, "out of memory: cannot allocate ", bytes,
                 " bytes on cpu");
+  // Note [host memory check]: refused here rather than killed by the kernel when it is touched.
+  if (bytes >= detail::kCheckedBytes) {
+    const std::optional<std::uint64_t> available = detail::host_memory_available();
+    CUTRAIN_CHECK(!available || bytes <= *available, "out of memory: allocating ", bytes,
+                  " bytes (", gib(bytes), ") on cpu would take more than the ", gib(*available),
+                  " this machine has available; use a smaller model or batch size");
+  }
   const std::size_t rounded = (bytes + kBufferAlignment - 1) / kBufferAlignment * kBufferAlignment;
   void* ptr = std::aligned_alloc(kBufferAlignment, rounded);
   CUTRAIN_CHECK(ptr != nullptr, "out of memory: allocating ", bytes,
