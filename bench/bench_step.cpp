@@ -6,9 +6,11 @@
 // eager step the device needs: near 1, launches hide behind the GPU's work; well below 1, the
 // host's launches set the pace, and the Trainer's graphed step (Note [the step as one CUDA
 // graph]) buys 1 / fraction. Also the host's time to issue a step, and the step's GEMM rate
-// (3 GEMMs per Linear: forward, dx, dW). --precision runs the step in that precision (fp16 with
-// dynamic loss scaling, as cutrain-train does).
-//   bench_step [--device cuda] [--batch 128] [--precision bf16] [--json]
+// (3 GEMMs per Linear or Conv2d: forward, dx, dW). --precision runs the step in that precision
+// (fp16 with dynamic loss scaling, as cutrain-train does). --model cnn: the default CNN of
+// `cutrain-train --model cnn` instead (two blocks of 2 x [3x3 Conv2d, BatchNorm2d, ReLU] and a
+// 2x2 max pool, 32 then 64 channels; Linear 3136-128, ReLU, dropout 0.2; Linear 128-10).
+//   bench_step [--device cuda] [--model cnn] [--batch 128] [--precision bf16] [--json]
 #include <CLI/CLI.hpp>
 
 #include <chrono>
@@ -28,6 +30,47 @@ namespace {
 struct Rows {
   Buffer x, labels, grad;
 };
+
+// The default MLP (cutrain-train's main job), and the forward + backward FLOPs of one sample.
+nn::Sequential mlp(double& flop_per_sample) {
+  nn::Sequential model(784);
+  std::int64_t in = 784;
+  for (const std::int64_t width : {512, 256}) {
+    model.emplace<nn::Linear>(in, width);
+    model.emplace<nn::Activation>(nn::Activation::Kind::kRelu).emplace<nn::Dropout>(0.2F);
+    in = width;
+  }
+  model.emplace<nn::Linear>(256, 10);
+  flop_per_sample = 6.0 * (784.0 * 512 + 512.0 * 256 + 256.0 * 10);
+  return model;
+}
+
+// The default CNN (tools/make_model.cpp with --model cnn and its defaults). FLOPs: 2 x
+// (output pixels x out channels x in channels x 9) a conv forward, 3 times for the backward's
+// dx and dW (conv1's dx, which backward skips for the input, counted too).
+nn::Sequential cnn(double& flop_per_sample) {
+  nn::Sequential model(784);
+  model.emplace<nn::Unflatten>(1, std::vector<std::int64_t>{1, 28, 28});
+  std::int64_t channels = 1, side = 28;
+  flop_per_sample = 0;
+  for (const std::int64_t k : {32, 64}) {
+    for (int conv = 0; conv < 2; ++conv) {
+      model.emplace<nn::Conv2d>(channels, k, 3, 1, 1);
+      model.emplace<nn::BatchNorm2d>(k);
+      model.emplace<nn::Activation>(nn::Activation::Kind::kRelu);
+      flop_per_sample += 6.0 * static_cast<double>(side * side * k * channels * 9);
+      channels = k;
+    }
+    model.emplace<nn::MaxPool2d>(2);
+    side /= 2;
+  }
+  model.emplace<nn::Flatten>();
+  model.emplace<nn::Linear>(channels * side * side, 128);
+  model.emplace<nn::Activation>(nn::Activation::Kind::kRelu).emplace<nn::Dropout>(0.2F);
+  model.emplace<nn::Linear>(128, 10);
+  flop_per_sample += 6.0 * (static_cast<double>(channels * side * side) * 128 + 128.0 * 10);
+  return model;
+}
 
 std::string number_or_null(double v) {
   if (!(v > 0)) return "null";
@@ -54,6 +97,9 @@ int main(int argc, char** argv) {
   app.add_option("--precision", precision_name,
                  "fp32, tf32 (CUDA), bf16 or fp16 (with dynamic loss scaling)")
       ->check(CLI::IsMember({"fp32", "tf32", "bf16", "fp16"}));
+  std::string model_name = "mlp";
+  app.add_option("--model", model_name, "mlp (784-512-256-10) or cnn (cutrain-train's default CNN)")
+      ->check(CLI::IsMember({"mlp", "cnn"}));
   app.add_flag("--json", json, "one JSON object per line per measurement");
   CLI11_PARSE(app, argc, argv);
   try {
@@ -62,14 +108,9 @@ int main(int argc, char** argv) {
     Stream stream(device);
     const NativeStream s = stream.native();
 
-    nn::Sequential model(784);
-    std::int64_t in = 784;
-    for (const std::int64_t width : {512, 256}) {
-      model.emplace<nn::Linear>(in, width);
-      model.emplace<nn::Activation>(nn::Activation::Kind::kRelu).emplace<nn::Dropout>(0.2F);
-      in = width;
-    }
-    model.emplace<nn::Linear>(256, 10);
+    double flop_per_sample = 0;
+    nn::Sequential model = model_name == "cnn" ? cnn(flop_per_sample) : mlp(flop_per_sample);
+    const std::string model_label = model_name == "cnn" ? "cnn-32-64" : "mlp-784-512-256-10";
     model.build(device, 1);
     const Precision precision = parse_precision(precision_name);
     model.set_precision(precision);
@@ -118,20 +159,21 @@ int main(int argc, char** argv) {
         std::fprintf(stderr, "bench_step: the CUDA graph failed: %s\n", e.what());
       }
     }
-    const double flop = 6.0 * static_cast<double>(batch) * (784.0 * 512 + 512.0 * 256 + 256.0 * 10);
+    const double flop = static_cast<double>(batch) * flop_per_sample;
     if (json) {
       std::printf(
-          "{\"bench\":\"step\",\"device\":\"%s\",\"model\":\"mlp-784-512-256-10\",\"batch\":%lld,"
+          "{\"bench\":\"step\",\"device\":\"%s\",\"model\":\"%s\",\"batch\":%lld,"
           "\"clip_norm\":%g,\"seconds_per_step\":%.9g,\"issue_seconds_per_step\":%.9g,"
           "\"graph_seconds_per_step\":%s,\"fraction_of_graph\":%s,\"gemm_tflops\":%.6g,"
           "\"precision\":\"%s\"}\n",
-          device.str().c_str(), static_cast<long long>(batch), static_cast<double>(clip), eager,
-          issue, number_or_null(graph).c_str(), number_or_null(graph / eager).c_str(),
-          flop / eager * 1e-12, precision_name.c_str());
+          device.str().c_str(), model_label.c_str(), static_cast<long long>(batch),
+          static_cast<double>(clip), eager, issue, number_or_null(graph).c_str(),
+          number_or_null(graph / eager).c_str(), flop / eager * 1e-12, precision_name.c_str());
     } else {
-      std::printf("# %s, MLP 784-512-256-10, batch %lld, clip %g, %s\n", describe(device).c_str(),
-                  static_cast<long long>(batch), static_cast<double>(clip), precision_name.c_str());
-      std::printf("eager   %9.1f us/step  (host issue %.1f us/step, %.2f TFLOP/s of GEMM)\n",
+      std::printf("# %s, %s, batch %lld, clip %g, %s\n", describe(device).c_str(),
+                  model_label.c_str(), static_cast<long long>(batch), static_cast<double>(clip),
+                  precision_name.c_str());
+      std::printf("eager   %9.1f us/step  (host issue %.1f us/step, %.2f TFLOP/s of GEMM FLOPs)\n",
                   eager * 1e6, issue * 1e6, flop / eager * 1e-12);
       if (graph > 0)
         std::printf("graph   %9.1f us/step  fraction_of_graph %.3f (eager pays %.2fx)\n",

@@ -164,6 +164,9 @@ if want bench; then
   bench 40 bench_step "$BIN/bench_step" --min-seconds 0.1 --clip-norm 1
   bench 40 bench_step "$BIN/bench_step" --min-seconds 0.1 --batch 1024
   bench 40 bench_step "$BIN/bench_step" --min-seconds 0.1 --precision bf16
+  # The default CNN's step, eager vs its graph (issue 24), in fp32 and bf16.
+  bench 40 bench_step "$BIN/bench_step" --min-seconds 0.1 --model cnn
+  bench 40 bench_step "$BIN/bench_step" --min-seconds 0.1 --model cnn --precision bf16
   bench 60 bench_loader "$BIN/bench_loader"
   bench 60 bench_loader "$BIN/bench_loader" --batch 1024
 fi
@@ -296,6 +299,12 @@ if command -v ncu >/dev/null && want ncu; then
     --csv "$BIN/bench_layers" --device cuda --min-seconds 0.01 \
     >"$OUT_DIR/ncu_layers.csv" 2>>"$OUT_DIR/ncu.err"
   note "- ncu, Linear forward+backward kernels: rc $? -> ncu_layers.csv"
+  # The CNN step's kernels one by one (convolution lowering, BatchNorm2d's one block per channel,
+  # pooling, the GEMMs): where its time goes.
+  capped 90 ncu --clock-control none --launch-skip 300 --launch-count 60 --section SpeedOfLight \
+    --csv "$BIN/bench_step" --device cuda --model cnn --min-seconds 0.01 \
+    >"$OUT_DIR/ncu_step_cnn.csv" 2>>"$OUT_DIR/ncu.err"
+  note "- ncu, the default CNN's training step: rc $? -> ncu_step_cnn.csv"
 fi
 
 export LD_LIBRARY_PATH="$SAVED_LD_LIBRARY_PATH"
