@@ -2,6 +2,7 @@
 // that would replace an input or could not be written at the end of the run.
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstdlib>
 #include <cstring>
