@@ -23,6 +23,7 @@ import os
 import stat
 import struct
 import tempfile
+import zlib
 
 import numpy as np
 import torch
@@ -32,26 +33,71 @@ FORMAT = "cutrain-torch-optimizer-1"
 _STEPPED = ("Adagrad", "RMSprop", "Adam", "AdamW")
 
 
+_DTYPES = {"F32": ("<f4", 4), "F16": ("<f2", 2), "BF16": ("<i2", 2), "I64": ("<i8", 8)}
+_DATA_CRC_KEY = "cutrain.data_crc32"  # Note [data checksum] (src/io/safetensors.cpp)
+_MAX_HEADER = 100 << 20  # cutrain's own limit on a header's length
+
+
 def read_tensors(path, with_metadata=False, integers=False):
     """The float tensors of a safetensors file - F32, and BF16 / F16 (a 16-bit export,
     --export-dtype bf16) as torch.bfloat16 / float16 tensors - as {name: torch.Tensor} (and its
-    metadata); with integers=True the I64 ones too (BatchNorm's num_batches_tracked)."""
+    metadata); with integers=True the I64 ones too (BatchNorm's num_batches_tracked).
+
+    Checked as cutrain checks it before anything is used: a file that is not safetensors, a
+    tensor whose bytes are not where its header says or not as many as its shape needs, and data
+    that does not match the checksum cutrain writes (a damaged copy) raise ValueError naming the
+    file."""
     with open(path, "rb") as f:
         raw = f.read()
+
+    def bad(why):
+        return ValueError(f"{path}: {why}")
+
+    if len(raw) < 8:
+        raise bad(f"not a safetensors file: {len(raw)} bytes, shorter than its 8-byte header length")
     (n,) = struct.unpack("<Q", raw[:8])
-    header = json.loads(raw[8:8 + n])
+    if n > min(len(raw) - 8, _MAX_HEADER):
+        start = raw[:16].decode("ascii", "replace")
+        raise bad(f"not a safetensors file, or a damaged one: a header of {n} bytes in a file of "
+                  f"{len(raw)} (it begins {start!r})")
+    try:
+        header = json.loads(raw[8:8 + n])
+    except (ValueError, UnicodeDecodeError):
+        raise bad("not a safetensors file: its header is not JSON") from None
+    if not isinstance(header, dict):
+        raise bad("not a safetensors file: its header is not a JSON object")
     meta = header.pop("__metadata__", {})
+    if not isinstance(meta, dict):
+        raise bad("__metadata__ is not a JSON object")
+    data = raw[8 + n:]
     out = {}
     for name, info in header.items():
-        kind = info["dtype"]
-        dtype = {"F32": "<f4", "F16": "<f2", "BF16": "<i2",
-                 "I64": "<i8" if integers else None}.get(kind)
-        if dtype is None:
+        try:
+            kind, shape, (b, e) = info["dtype"], info["shape"], info["data_offsets"]
+            ok = (all(isinstance(v, int) and v >= 0 for v in [*shape, b, e]) and
+                  isinstance(kind, str))
+        except (TypeError, KeyError, ValueError):
+            ok = False
+        if not ok:
+            raise bad(f"tensor {name!r}: not a tensor entry (dtype, shape, data_offsets): {info!r}")
+        if not b <= e <= len(data):
+            raise bad(f"tensor {name!r}: data_offsets [{b}, {e}] lie outside the {len(data)} "
+                      "bytes of data (a truncated file?)")
+        if kind not in _DTYPES:
             continue
-        b, e = info["data_offsets"]
-        a = np.frombuffer(raw[8 + n + b:8 + n + e], dtype=dtype).reshape(info["shape"])
-        t = torch.from_numpy(a.copy())
+        dtype, size = _DTYPES[kind]
+        if e - b != size * int(np.prod(shape, dtype=np.int64)):
+            raise bad(f"tensor {name!r}: {e - b} bytes for shape {shape} of {kind}")
+        if kind == "I64" and not integers:
+            continue
+        t = torch.from_numpy(np.frombuffer(data[b:e], dtype=dtype).reshape(shape).copy())
         out[name] = t.view(torch.bfloat16) if kind == "BF16" else t  # numpy has no bfloat16
+    stored = meta.get(_DATA_CRC_KEY)
+    if stored is not None:
+        got = f"{zlib.crc32(data) & 0xFFFFFFFF:08x}"
+        if got != str(stored).lower():
+            raise bad(f"the tensor data does not match its checksum (CRC-32 {got}, the header says "
+                      f"{stored}): the file was damaged after it was written; use an intact copy")
     return (out, meta) if with_metadata else out
 
 
@@ -233,9 +279,12 @@ def save_tensors(path, tensors, metadata=None):
                         "data_offsets": [offset, offset + len(b)]}
         offset += len(b)
         blobs.append(b)
+    data = b"".join(blobs)
+    # Note [data checksum]: cutrain checks the data against it before loading anything.
+    header.setdefault("__metadata__", {})[_DATA_CRC_KEY] = f"{zlib.crc32(data) & 0xFFFFFFFF:08x}"
     text = json.dumps(header).encode()
     text += b" " * ((8 - len(text) % 8) % 8)
-    write_whole(path, struct.pack("<Q", len(text)) + text + b"".join(blobs))
+    write_whole(path, struct.pack("<Q", len(text)) + text + data)
 
 
 def write_whole(path, data):

@@ -1,7 +1,11 @@
-"""tools/cutrain_torch.py's file writing (Note [outputs written whole]): save_tensors replaces a
-file whole - a failure mid-write leaves the previous one and no temporary file - follows a link
-and keeps it, and writes a named pipe in place."""
+"""tools/cutrain_torch.py's files: save_tensors replaces a file whole (Note [outputs written
+whole]) - a failure mid-write leaves the previous one and no temporary file - follows a link and
+keeps it, writes a named pipe in place, and records the data's CRC-32 (Note [data checksum]);
+read_tensors refuses what cutrain refuses - a file that is not safetensors, a truncated or
+inconsistent one, data that does not match its checksum - with a ValueError naming the file."""
+import json
 import os
+import struct
 import sys
 import tempfile
 import threading
@@ -67,4 +71,38 @@ with tempfile.TemporaryDirectory() as d:
         fail("the named pipe was replaced")
     if got[0] != open(os.path.join(d, "target.safetensors"), "rb").read():
         fail("the pipe did not carry the file")
-print("cutrain_torch file writing: ok")
+
+    # What read_tensors refuses, each a ValueError naming the file and the defect.
+    def refused(data, text):
+        bad = os.path.join(d, "bad.safetensors")
+        with open(bad, "wb") as f:
+            f.write(data)
+        try:
+            cutrain_torch.read_tensors(bad)
+        except ValueError as e:
+            if bad not in str(e) or text not in str(e):
+                fail(f"refused, but said {e!r}; expected {text!r}")
+            return
+        fail(f"{data[:40]!r}... was read; expected {text!r}")
+
+    good = open(path, "rb").read()
+    (n,) = struct.unpack("<Q", good[:8])
+    header = json.loads(good[8:8 + n])
+    if "cutrain.data_crc32" not in header["__metadata__"]:
+        fail("save_tensors wrote no checksum")
+    refused(b"x1,x2,label\n0.5,0.25,1\n", "not a safetensors file, or a damaged one")
+    refused(b"\x01\x00", "shorter than its 8-byte header length")
+    refused(good[:8] + b"[" + good[9:], "its header is not JSON")
+    refused(good[:-4], "lie outside")  # truncated
+    flipped = bytearray(good)
+    flipped[-1] ^= 0x40
+    refused(bytes(flipped), "does not match its checksum")
+    def with_header(h):
+        text = json.dumps(h).encode()
+        return struct.pack("<Q", len(text)) + text + good[8 + n:]
+    h = json.loads(good[8:8 + n])
+    h["x"]["shape"] = [7, 3]
+    refused(with_header(h), "bytes for shape [7, 3]")
+    h["x"] = {"dtype": "F32", "shape": "2x3", "data_offsets": [0, 24]}
+    refused(with_header(h), "not a tensor entry")
+print("cutrain_torch files: ok")
