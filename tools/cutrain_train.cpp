@@ -62,6 +62,8 @@ int run(const Config& c, const std::string& command_line) {
         "optimizers (sgd, adagrad, rmsprop, adam, adamw)");
   if (c.checkpoint_every > 0 && c.save.empty())
     throw UsageError("--checkpoint-every needs --save (where to write the checkpoints)");
+  if (c.overwrite && c.save.empty())
+    throw UsageError("--overwrite lets --save replace an existing checkpoint: give --save too");
   if (!c.describe.empty()) {
     if (c.given.size() > 1)
       throw UsageError("--describe prints a model file and exits: give it alone");

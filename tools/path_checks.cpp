@@ -7,12 +7,15 @@
 #include <cstdlib>
 #include <cstring>
 #include <filesystem>
+#include <map>
 #include <string>
 #include <system_error>
 #include <utility>
 #include <vector>
 
+#include "cutrain/error.hpp"
 #include "cutrain/io/file.hpp"
+#include "cutrain/train/checkpoint.hpp"
 #include "cutrain/train/trainer.hpp"
 #include "tools/train_options.hpp"
 
@@ -86,6 +89,40 @@ void check_directory(const std::string& flag, const std::filesystem::path& path)
     throw UsageError(flag + ": directory '" + dir.string() + "' does not exist (create it first)");
   if (const std::string why = cannot_create_in(dir); !why.empty())
     throw UsageError(flag + ": cannot create files in '" + dir.string() + "' (" + why + ")");
+}
+
+// Note [save over a run]: --save replaces its file at the first epoch's end, so a command that
+// names the checkpoint of another run - a typo, a copied command, a rerun after an interruption
+// without --resume - would silently destroy that run's training. A cutrain checkpoint or model
+// export already at --save is refused unless it is the --resume file (continuing in place) or
+// --overwrite is given; a file of anything else (or none) is replaced as any output is.
+void check_save_target(const Config& c) {
+  if (c.save.empty() || c.overwrite) return;
+  std::error_code ec;
+  if (!std::filesystem::is_regular_file(c.save, ec)) return;
+  if (!c.resume.empty() && same_file(c.save, c.resume)) return;
+  std::map<std::string, std::string> meta;
+  try {
+    meta = train::read_metadata(c.save);
+  } catch (const Error&) {
+    return;  // not a readable cutrain file: nothing of a run to keep
+  }
+  const auto get = [&](const char* key) {
+    const auto it = meta.find(key);
+    return it == meta.end() ? std::string() : it->second;
+  };
+  std::string what;
+  if (get("format") == train::kCheckpointFormat)
+    what =
+        "the checkpoint of a run trained to epoch " + get("epoch") +
+        (get("batch").empty() || get("batch") == "0" ? "" : " (and " + get("batch") + " batches)");
+  else if (!get("cutrain.modules").empty())
+    what = "a model export";
+  else
+    return;
+  throw UsageError("--save '" + c.save + "' holds " + what + " (cutrain-train --describe " +
+                   c.save + " shows its command): continue it with --resume " + c.save +
+                   ", give --save another path, or add --overwrite to replace it");
 }
 
 }  // namespace
@@ -178,6 +215,7 @@ void check_outputs(const Config& c) {
                          "': the later write would replace the earlier; give each its own file");
     seen.emplace_back(o.flag, path);
   }
+  check_save_target(c);
 }
 
 }  // namespace cutrain::tools

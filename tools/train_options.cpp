@@ -231,6 +231,10 @@ void add_options(CLI::App& app, Config& c) {
   app.add_option("--metrics", c.metrics, "per-epoch metrics, FILE.csv or FILE.jsonl");
   app.add_option("--save", c.save, "checkpoint after every epoch (safetensors)");
   app.add_option("--resume", c.resume, "continue from a checkpoint up to --epochs");
+  app.add_flag("--overwrite", c.overwrite,
+               "let --save replace a checkpoint or model export already there (refused "
+               "otherwise, unless it is the --resume file: another run's training is not "
+               "overwritten by mistake)");
   app.add_option("--checkpoint-every", c.checkpoint_every,
                  "with --save: also checkpoint every this many steps, mid-epoch (a resume "
                  "continues at the next batch). Ctrl-C (SIGINT) or SIGTERM saves where the run "

@@ -66,6 +66,7 @@ struct Config {
   bool resident_data = false;  // the training set on the device (Note [resident datasets])
   std::string cuda_graph = "auto";    // Note [the step as one CUDA graph]: auto | on | off
   std::int64_t checkpoint_every = 0;  // --save also every this many steps (mid-epoch)
+  bool overwrite = false;             // --save may replace another run's checkpoint
   std::string precision = "fp32";     // Note [TF32 switch]
   std::string loss_scale = "off";     // Note [dynamic loss scale]: off | dynamic
   std::string device = "auto", metrics, save, resume, init_from, report, export_torch;

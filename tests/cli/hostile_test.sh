@@ -81,6 +81,24 @@ cmp -s "$tmp/ck.safetensors" "$tmp/ck.orig" || fail "the checkpoint was modified
 "$bin" "${csv[@]}" --epochs 2 --resume "$tmp/ck.safetensors" --save "$tmp/ck.safetensors" \
   >/dev/null 2>"$tmp/err" || fail "--resume X --save X: $(cat "$tmp/err")"
 
+# 19. Note [save over a run]: --save naming another run's checkpoint (the same command run again
+# without --resume) or a model export is refused and the file kept; --overwrite replaces it; a
+# file of anything else is replaced as any output is.
+"$bin" "${csv[@]}" --epochs 1 --save "$tmp/run1.safetensors" >/dev/null 2>&1 || fail "saving run1"
+cp "$tmp/run1.safetensors" "$tmp/run1.before"
+expect_usage_error "--save '$tmp/run1.safetensors' holds the checkpoint of a run trained to epoch 1" \
+  "${csv[@]}" --epochs 1 --save "$tmp/run1.safetensors"
+cmp -s "$tmp/run1.safetensors" "$tmp/run1.before" || fail "a refused --save changed the checkpoint"
+"$bin" "${csv[@]}" --epochs 1 --export-torch "$tmp/export.safetensors" >/dev/null 2>&1 ||
+  fail "exporting"
+expect_usage_error "holds a model export" "${csv[@]}" --epochs 1 --save "$tmp/export.safetensors"
+"$bin" "${csv[@]}" --epochs 2 --save "$tmp/run1.safetensors" --overwrite >/dev/null 2>"$tmp/err" ||
+  fail "--overwrite: $(cat "$tmp/err")"
+cmp -s "$tmp/run1.safetensors" "$tmp/run1.before" && fail "--overwrite kept the old checkpoint"
+echo "notes" >"$tmp/notes.safetensors"
+"$bin" "${csv[@]}" --epochs 1 --save "$tmp/notes.safetensors" >/dev/null 2>"$tmp/err" ||
+  fail "--save over a file that is no checkpoint: $(cat "$tmp/err")"
+
 # 8. A checkpoint resumes only the model it was written by: the same tensor shapes under another
 # activation (or slope, or dropout rate) are refused - the flags' error, exit 2 - naming the
 # module and where the checkpoint's own command is; the file is kept.
