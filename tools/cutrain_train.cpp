@@ -47,7 +47,8 @@ using cutrain::tools::write_report;
 
 namespace {
 
-int run(const Config& c, const std::string& command_line) {
+// `fresh`: --resume auto found no checkpoint to continue (said once the log has begun).
+int run(const Config& c, const std::string& command_line, bool fresh) {
   tools::check_paths_given(c);
   if (!c.init_optimizer_from.empty() && c.init_from.empty() && c.model_from.empty())
     throw UsageError(
@@ -112,6 +113,8 @@ int run(const Config& c, const std::string& command_line) {
   std::printf("\n");
   if (device.is_cpu() && c.device == "auto")
     std::printf("  (no GPU: %s)\n", cuda_status().reason.c_str());
+  if (fresh)
+    std::printf("resume auto: no checkpoint at %s yet: training from the start\n", c.save.c_str());
 
   if (c.folds > 0) {
     if (comm != nullptr && comm->size() > 1)
@@ -322,7 +325,8 @@ int cli_main(int argc, char** argv) {
   std::string command_line;
   for (int i = 0; i < argc; ++i) command_line += (i ? " " : "") + std::string(argv[i]);
   try {
-    return run(c, command_line);
+    const bool fresh = tools::resolve_resume_auto(c);
+    return run(c, command_line, fresh);
   } catch (const UsageError& e) {
     std::fprintf(stderr, "cutrain-train: error: %s\n", e.what());
     return 2;

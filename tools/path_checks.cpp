@@ -127,6 +127,22 @@ void check_save_target(const Config& c) {
 
 }  // namespace
 
+bool resolve_resume_auto(Config& c) {
+  if (c.resume != "auto") return false;
+  if (c.save.empty())
+    throw UsageError(
+        "--resume auto continues the --save file when it exists: give --save (or name the "
+        "checkpoint to resume, ./auto for a file called auto)");
+  std::error_code ec;
+  if (std::filesystem::is_regular_file(c.save, ec)) {
+    c.resume = c.save;
+    return false;
+  }
+  c.resume.clear();  // nothing to continue yet: a fresh run, as if --resume were not given
+  c.given.erase("--resume");
+  return true;
+}
+
 void check_paths_given(const Config& c) {
   // An empty path (an unset shell variable: --save "$OUT") would silently mean "not given".
   const std::pair<const char*, const std::string*> paths[] = {

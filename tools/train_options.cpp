@@ -230,7 +230,9 @@ void add_options(CLI::App& app, Config& c) {
   app.option_defaults()->group("Files");
   app.add_option("--metrics", c.metrics, "per-epoch metrics, FILE.csv or FILE.jsonl");
   app.add_option("--save", c.save, "checkpoint after every epoch (safetensors)");
-  app.add_option("--resume", c.resume, "continue from a checkpoint up to --epochs");
+  app.add_option("--resume", c.resume,
+                 "continue from a checkpoint up to --epochs; auto: from the --save file when it "
+                 "exists, else from the start (one command for a job that is restarted)");
   app.add_flag("--overwrite", c.overwrite,
                "let --save replace a checkpoint or model export already there (refused "
                "otherwise, unless it is the --resume file: another run's training is not "

@@ -99,6 +99,21 @@ echo "notes" >"$tmp/notes.safetensors"
 "$bin" "${csv[@]}" --epochs 1 --save "$tmp/notes.safetensors" >/dev/null 2>"$tmp/err" ||
   fail "--save over a file that is no checkpoint: $(cat "$tmp/err")"
 
+# Note [resume auto]: one command a restarted job repeats - a fresh start while --save's file is
+# absent, a resume once it exists - ends with the weights of an uninterrupted run (a constant
+# learning rate: the default schedule spans --epochs, which the first run sets to 1).
+auto=("${csv[@]}" --schedule constant --save "$tmp/auto.safetensors" --resume auto)
+"$bin" "${auto[@]}" --epochs 1 >"$tmp/out" 2>"$tmp/err" || fail "--resume auto, first: $(cat "$tmp/err")"
+grep -q "resume auto: no checkpoint at $tmp/auto.safetensors yet" "$tmp/out" || fail "no fresh-start line"
+"$bin" "${auto[@]}" --epochs 2 --export-torch "$tmp/auto_w.safetensors" >"$tmp/out" 2>"$tmp/err" ||
+  fail "--resume auto, again: $(cat "$tmp/err")"
+grep -q "resumed from $tmp/auto.safetensors after epoch 1" "$tmp/out" || fail "--resume auto did not resume"
+"$bin" "${csv[@]}" --schedule constant --epochs 2 --export-torch "$tmp/whole_w.safetensors" \
+  >/dev/null 2>&1 || fail "whole run"
+cmp -s "$tmp/auto_w.safetensors" "$tmp/whole_w.safetensors" || fail "--resume auto: not the uninterrupted run's weights"
+expect_usage_error "--resume auto continues the --save file when it exists: give --save" \
+  "${csv[@]}" --epochs 1 --resume auto
+
 # 8. A checkpoint resumes only the model it was written by: the same tensor shapes under another
 # activation (or slope, or dropout rate) are refused - the flags' error, exit 2 - naming the
 # module and where the checkpoint's own command is; the file is kept.
