@@ -7,6 +7,7 @@
 #include <cstdlib>
 #include <cstring>
 #include <filesystem>
+#include <fstream>
 #include <map>
 #include <string>
 #include <system_error>
@@ -95,34 +96,47 @@ void check_directory(const std::string& flag, const std::filesystem::path& path)
 // names the checkpoint of another run - a typo, a copied command, a rerun after an interruption
 // without --resume - would silently destroy that run's training. A cutrain checkpoint or model
 // export already at --save is refused unless it is the --resume file (continuing in place) or
-// --overwrite is given; a file of anything else (or none) is replaced as any output is.
-void check_save_target(const Config& c) {
-  if (c.save.empty() || c.overwrite) return;
+// --overwrite is given; so is a checkpoint at any other output (--export-torch run.safetensors
+// for --save's path). A file of anything else is replaced as any output is.
+//
+// What a cutrain file at `path` holds that a run would lose ("" for anything else). The first
+// bytes say whether it can be safetensors at all (a length, then '{'), so a large CSV or report
+// there is not read whole.
+std::string cutrain_file_at(const std::string& path) {
   std::error_code ec;
-  if (!std::filesystem::is_regular_file(c.save, ec)) return;
-  if (!c.resume.empty() && same_file(c.save, c.resume)) return;
+  if (!std::filesystem::is_regular_file(path, ec)) return {};
+  {
+    std::ifstream in(path, std::ios::binary);
+    char head[9] = {};
+    if (!in.read(head, sizeof head) || head[8] != '{') return {};
+  }
   std::map<std::string, std::string> meta;
   try {
-    meta = train::read_metadata(c.save);
+    meta = train::read_metadata(path);
   } catch (const Error&) {
-    return;  // not a readable cutrain file: nothing of a run to keep
+    return {};  // not a readable cutrain file: nothing of a run to keep
   }
   const auto get = [&](const char* key) {
     const auto it = meta.find(key);
     return it == meta.end() ? std::string() : it->second;
   };
-  std::string what;
   if (get("format") == train::kCheckpointFormat)
-    what =
-        "the checkpoint of a run trained to epoch " + get("epoch") +
-        (get("batch").empty() || get("batch") == "0" ? "" : " (and " + get("batch") + " batches)");
-  else if (!get("cutrain.modules").empty())
-    what = "a model export";
-  else
-    return;
-  throw UsageError("--save '" + c.save + "' holds " + what + " (cutrain-train --describe " +
-                   c.save + " shows its command): continue it with --resume " + c.save +
-                   ", give --save another path, or add --overwrite to replace it");
+    return "the checkpoint of a run trained to epoch " + get("epoch") +
+           (get("batch").empty() || get("batch") == "0" ? ""
+                                                        : " (and " + get("batch") + " batches)");
+  if (!get("cutrain.modules").empty()) return "a model export";
+  return {};
+}
+
+void check_not_over_a_run(const Config& c, const std::string& flag, const std::string& path) {
+  if (path.empty() || c.overwrite) return;
+  if (flag == "--save" && !c.resume.empty() && same_file(path, c.resume)) return;
+  const std::string what = cutrain_file_at(path);
+  if (what.empty() || (flag != "--save" && what == "a model export")) return;
+  std::string how = ", give " + flag + " another path, or add --overwrite to replace it";
+  if (what != "a model export") how = ": continue it with --resume " + path + how;
+  throw UsageError(flag + " '" + path + "' holds " + what + " (cutrain-train --describe " + path +
+                   " shows its command)" + how);
 }
 
 }  // namespace
@@ -230,8 +244,8 @@ void check_outputs(const Config& c) {
         throw UsageError(flag + " and " + other + " both name '" + o.path +
                          "': the later write would replace the earlier; give each its own file");
     seen.emplace_back(o.flag, path);
+    check_not_over_a_run(c, flag, o.path);
   }
-  check_save_target(c);
 }
 
 }  // namespace cutrain::tools

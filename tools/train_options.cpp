@@ -234,9 +234,9 @@ void add_options(CLI::App& app, Config& c) {
                  "continue from a checkpoint up to --epochs; auto: from the --save file when it "
                  "exists, else from the start (one command for a job that is restarted)");
   app.add_flag("--overwrite", c.overwrite,
-               "let --save replace a checkpoint or model export already there (refused "
-               "otherwise, unless it is the --resume file: another run's training is not "
-               "overwritten by mistake)");
+               "let --save replace a checkpoint or model export already there, and another "
+               "output a checkpoint (refused otherwise, unless it is the --resume file: another "
+               "run's training is not overwritten by mistake)");
   app.add_option("--checkpoint-every", c.checkpoint_every,
                  "with --save: also checkpoint every this many steps, mid-epoch (a resume "
                  "continues at the next batch). Ctrl-C (SIGINT) or SIGTERM saves where the run "

@@ -82,8 +82,8 @@ cmp -s "$tmp/ck.safetensors" "$tmp/ck.orig" || fail "the checkpoint was modified
   >/dev/null 2>"$tmp/err" || fail "--resume X --save X: $(cat "$tmp/err")"
 
 # 19. Note [save over a run]: --save naming another run's checkpoint (the same command run again
-# without --resume) or a model export is refused and the file kept; --overwrite replaces it; a
-# file of anything else is replaced as any output is.
+# without --resume) or a model export, or another output naming a checkpoint, is refused and the
+# file kept; --overwrite replaces it; a file of anything else is replaced as any output is.
 "$bin" "${csv[@]}" --epochs 1 --save "$tmp/run1.safetensors" >/dev/null 2>&1 || fail "saving run1"
 cp "$tmp/run1.safetensors" "$tmp/run1.before"
 expect_usage_error "--save '$tmp/run1.safetensors' holds the checkpoint of a run trained to epoch 1" \
@@ -92,6 +92,11 @@ cmp -s "$tmp/run1.safetensors" "$tmp/run1.before" || fail "a refused --save chan
 "$bin" "${csv[@]}" --epochs 1 --export-torch "$tmp/export.safetensors" >/dev/null 2>&1 ||
   fail "exporting"
 expect_usage_error "holds a model export" "${csv[@]}" --epochs 1 --save "$tmp/export.safetensors"
+expect_usage_error "--export-torch '$tmp/run1.safetensors' holds the checkpoint of a run" \
+  "${csv[@]}" --epochs 1 --export-torch "$tmp/run1.safetensors"
+expect_usage_error "--report '$tmp/run1.safetensors' holds the checkpoint" "${csv[@]}" --epochs 1 \
+  --report "$tmp/run1.safetensors"
+cmp -s "$tmp/run1.safetensors" "$tmp/run1.before" || fail "a refused output changed the checkpoint"
 "$bin" "${csv[@]}" --epochs 2 --save "$tmp/run1.safetensors" --overwrite >/dev/null 2>"$tmp/err" ||
   fail "--overwrite: $(cat "$tmp/err")"
 cmp -s "$tmp/run1.safetensors" "$tmp/run1.before" && fail "--overwrite kept the old checkpoint"
