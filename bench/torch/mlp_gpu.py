@@ -53,12 +53,33 @@ def load(data, split, device):
     return torch.from_numpy(x).to(device), torch.from_numpy(y).to(device)
 
 
+# cutrain-train --model cnn's defaults: epochs, schedule, peak learning rate.
+CNN_DEFAULTS = (10, "cosine", 1e-3)
+
+
+def one_cycle(max_lr, total, k, pct_start=0.3, div_factor=25.0, final_div_factor=1e4):
+    """torch.optim.lr_scheduler.OneCycleLR's learning rate at step k (two phases, cosine), as
+    cutrain's OneCycleLr computes it (steps past the last hold the final rate)."""
+    initial = max_lr / div_factor
+    final = initial / final_div_factor
+    e1 = pct_start * total - 1.0
+    step = min(k, total - 1)
+    if step <= e1:
+        start, end, pct = initial, max_lr, step / e1
+    else:
+        start, end, pct = max_lr, final, (step - e1) / (total - 1.0 - e1)
+    return end + (start - end) / 2.0 * (math.cos(math.pi * pct) + 1.0)
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--data", default="/usr/share/datasets/fashion-mnist")
     ap.add_argument("--model", choices=("mlp", "cnn"), default="mlp")
     ap.add_argument("--residual-blocks", type=int, default=0)  # as cutrain-train's (cnn)
-    ap.add_argument("--epochs", type=int, default=0)  # 0: 30 for the MLP, 10 for the CNN
+    ap.add_argument("--epochs", type=int, default=0)  # 0: cutrain-train's default for the model
+    # 0 / "": cutrain-train's defaults for the model (Note [the default CNN])
+    ap.add_argument("--lr", type=float, default=0.0)
+    ap.add_argument("--schedule", choices=("", "cosine", "onecycle"), default="")
     ap.add_argument("--mode", choices=("eager", "graphs"), default="eager")
     ap.add_argument("--clip-norm", type=float, default=0.0)
     ap.add_argument("--target-accuracy", type=float, default=0.0)
@@ -79,8 +100,9 @@ def main():
     xte, yte = load(a.data, "test", dev)
     if a.train_subset:
         xtr, ytr = xtr[:a.train_subset], ytr[:a.train_subset]
-    if not a.epochs:
-        a.epochs = 30 if a.model == "mlp" else 10
+    mlp_defaults, cnn_defaults = (30, "cosine", 1e-3), CNN_DEFAULTS
+    epochs, schedule, lr = mlp_defaults if a.model == "mlp" else cnn_defaults
+    a.epochs, a.schedule, a.lr = a.epochs or epochs, a.schedule or schedule, a.lr or lr
     nn = torch.nn
     if a.model == "mlp":
         model = nn.Sequential(nn.Linear(784, 512), nn.ReLU(), nn.Dropout(0.2),
@@ -105,14 +127,17 @@ def main():
     no_decay = [p for p in params if p.dim() <= 1]
     groups = [{"params": decay, "weight_decay": 1e-4}, {"params": no_decay, "weight_decay": 0.0}]
     if a.mode == "graphs":
-        opt = torch.optim.AdamW(groups, lr=torch.tensor(1e-3, device=dev), capturable=True)
+        opt = torch.optim.AdamW(groups, lr=torch.tensor(a.lr, device=dev), capturable=True)
     else:
-        opt = torch.optim.AdamW(groups, lr=1e-3, **({"fused": True} if cuda else {}))
+        opt = torch.optim.AdamW(groups, lr=a.lr, **({"fused": True} if cuda else {}))
     batch = 128
     steps = math.ceil(len(xtr) / batch)
     full = len(xtr) // batch
     total = a.epochs * steps
-    lr_at = lambda k: 1e-3 * (1 + math.cos(math.pi * k / total)) / 2  # noqa: E731
+    if a.schedule == "cosine":
+        lr_at = lambda k: a.lr * (1 + math.cos(math.pi * k / total)) / 2  # noqa: E731
+    else:
+        lr_at = lambda k: one_cycle(a.lr, total, k)  # noqa: E731
     loss_fn = torch.nn.CrossEntropyLoss()
 
     def step(x, y):
@@ -190,6 +215,7 @@ def main():
            "residual_blocks": a.residual_blocks,
            "device": torch.cuda.get_device_name() if cuda else "cpu", "torch": torch.__version__,
            "mode": a.mode, "clip_norm": a.clip_norm, "epochs": a.epochs,
+           "schedule": a.schedule, "lr": a.lr,
            "threads": torch.get_num_threads(), "seconds_per_epoch": spe,
            "samples_per_second": len(xtr) / spe, "test_accuracy": accs[-1]}
     if a.target_accuracy > 0:
