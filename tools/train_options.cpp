@@ -107,7 +107,9 @@ void add_options(CLI::App& app, Config& c) {
                  "--train-subset for large data)")
       ->check(CLI::IsMember({"sgd", "adagrad", "rmsprop", "adam", "adamw", "lbfgs", "newton-cg"}))
       ->capture_default_str();
-  app.add_option("--lr", c.lr, "learning rate")->check(kNonNegative)->capture_default_str();
+  app.add_option("--lr", c.lr, "learning rate (with --model cnn the default is 0.005)")
+      ->check(kNonNegative)
+      ->capture_default_str();
   app.add_option("--momentum", c.momentum, "SGD / RMSProp momentum")->check(kNonNegative);
   app.add_flag("--nesterov", c.nesterov, "Nesterov momentum (SGD, RMSProp)");
   app.add_option("--dampening", c.dampening, "SGD dampening")->check(CLI::Range(0.0, 1.0));
@@ -129,7 +131,7 @@ void add_options(CLI::App& app, Config& c) {
                  "onecycle: OneCycleLR rising from --lr/25 to --lr, then annealing to --lr/25e4; "
                  "plateau: ReduceLROnPlateau, lr x --gamma after more than --plateau-patience "
                  "epochs without a lower validation loss (training loss without validation "
-                 "data), down to --min-lr)")
+                 "data), down to --min-lr; with --model cnn the default is onecycle)")
       ->check(CLI::IsMember(
           {"constant", "step", "exponential", "linear", "cosine", "onecycle", "plateau"}))
       ->capture_default_str();
@@ -181,7 +183,7 @@ void add_options(CLI::App& app, Config& c) {
                "batch of one row cannot train BatchNorm");
   app.add_option("--epochs", c.epochs,
                  "total epochs (a resumed run continues up to this; with --model cnn the "
-                 "default is 10)")
+                 "default is 5)")
       ->check(kCount)
       ->capture_default_str();
   app.add_option("--monitor", c.monitor,
