@@ -235,9 +235,11 @@ void check_flags_apply(const Config& c) {
   else
     u = unused(schedule_flags, {"--min-lr"});
   if (!u.empty())
-    throw UsageError("--schedule " + c.schedule +
-                     (c.given.count("--schedule") == 0 ? " (the default)" : "") + " does not use " +
-                     u + "; remove them (or pick the schedule they belong to)");
+    throw UsageError("--schedule " + c.schedule + " does not use " + u +
+                     "; remove them (or pick the schedule they belong to)" +
+                     (c.given.count("--schedule") != 0 ? ""
+                      : c.model == "cnn" ? " - onecycle is --model cnn's default schedule"
+                                         : " - cosine is the default schedule"));
 }
 
 }  // namespace cutrain::tools
