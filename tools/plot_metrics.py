@@ -21,6 +21,7 @@ import matplotlib
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
+from matplotlib.backend_bases import FigureCanvasBase  # noqa: E402
 
 COLUMNS = ("epoch", "lr", "train_loss", "val_loss", "val_accuracy")
 
@@ -90,18 +91,16 @@ def same_file(a, b):
 def image_format(png):
     """The image format png's extension names, or Refused when matplotlib cannot write it."""
     ext = os.path.splitext(png)[1][1:].lower()
-    formats = plt.figure().canvas.get_supported_filetypes()
-    plt.close("all")
+    formats = FigureCanvasBase.get_supported_filetypes()
     if ext not in formats:
         raise Refused(f"'{png}': the extension names the image format, one of "
                       f"{', '.join(sorted(formats))}; not '{ext or '(none)'}'", 2)
     return ext
 
 
-def save_whole(fig, png):
-    """fig into png via a temporary file in png's directory, renamed over it."""
+def save_whole(fig, png, ext):
+    """fig into png (format ext) via a temporary file in png's directory, renamed over it."""
     directory = os.path.dirname(os.path.realpath(png)) or "."
-    ext = image_format(png)
     try:
         fd, tmp = tempfile.mkstemp(prefix=".plot-", suffix="." + ext, dir=directory)
     except OSError as e:
@@ -132,7 +131,7 @@ def main():
     a = ap.parse_args()
     if same_file(a.metrics, a.png):
         raise Refused(f"'{a.png}' is the metrics file: writing the plot there would destroy it", 2)
-    image_format(a.png)
+    ext = image_format(a.png)
     rows = load(a.metrics)
     epochs = [r["epoch"] for r in rows]
     fig, (left, right) = plt.subplots(1, 2, figsize=(10, 4))
@@ -156,7 +155,7 @@ def main():
         title += f" - test accuracy {100 * a.test_accuracy:.2f}%"
     fig.suptitle(title)
     fig.tight_layout()
-    save_whole(fig, a.png)
+    save_whole(fig, a.png, ext)
 
 
 if __name__ == "__main__":
