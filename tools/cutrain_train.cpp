@@ -63,10 +63,6 @@ int run(const Config& c, const std::string& command_line, bool fresh) {
         "optimizers (sgd, adagrad, rmsprop, adam, adamw)");
   if (c.checkpoint_every > 0 && c.save.empty())
     throw UsageError("--checkpoint-every needs --save (where to write the checkpoints)");
-  if (c.overwrite && c.save.empty() && c.export_torch.empty() && c.export_torch_optimizer.empty() &&
-      c.export_onnx.empty() && c.report.empty() && c.predictions.empty() && c.metrics.empty())
-    throw UsageError(
-        "--overwrite lets an output (--save, an export) replace a checkpoint: give one too");
   if (!c.describe.empty()) {
     if (c.given.size() > 1)
       throw UsageError("--describe prints a model file and exits: give it alone");

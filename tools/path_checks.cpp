@@ -203,6 +203,10 @@ void check_outputs(const Config& c) {
                             {"--report", c.report, false},
                             {"--metrics", c.metrics, true},
                             {"--predictions", c.predictions, false}};
+  if (c.overwrite && std::all_of(std::begin(outputs), std::end(outputs),
+                                 [](const Output& o) { return o.path.empty(); }))
+    throw UsageError(
+        "--overwrite lets an output (--save, an export) replace a checkpoint: give one too");
   const auto inputs = input_files(c);
   std::vector<std::pair<const char*, fs::path>> seen;
   for (const Output& o : outputs) {

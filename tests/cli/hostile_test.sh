@@ -100,6 +100,8 @@ cmp -s "$tmp/run1.safetensors" "$tmp/run1.before" || fail "a refused output chan
 "$bin" "${csv[@]}" --epochs 2 --save "$tmp/run1.safetensors" --overwrite >/dev/null 2>"$tmp/err" ||
   fail "--overwrite: $(cat "$tmp/err")"
 cmp -s "$tmp/run1.safetensors" "$tmp/run1.before" && fail "--overwrite kept the old checkpoint"
+expect_usage_error "--overwrite lets an output (--save, an export) replace a checkpoint: give one too" \
+  "${csv[@]}" --epochs 1 --overwrite
 echo "notes" >"$tmp/notes.safetensors"
 "$bin" "${csv[@]}" --epochs 1 --save "$tmp/notes.safetensors" >/dev/null 2>"$tmp/err" ||
   fail "--save over a file that is no checkpoint: $(cat "$tmp/err")"
