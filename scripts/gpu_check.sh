@@ -300,7 +300,7 @@ if command -v ncu >/dev/null && want ncu; then
     --csv "$BIN/bench_layers" --device cuda --min-seconds 0.01 \
     >"$OUT_DIR/ncu_layers.csv" 2>>"$OUT_DIR/ncu.err"
   note "- ncu, Linear forward+backward kernels: rc $? -> ncu_layers.csv"
-  # The CNN step's kernels one by one (convolution lowering, BatchNorm2d's one block per channel,
+  # The CNN step's kernels one by one (convolution lowering, BatchNorm2d's segment sums,
   # pooling, the GEMMs): where its time goes.
   capped 90 ncu --clock-control none --launch-skip 300 --launch-count 60 --section SpeedOfLight \
     --csv "$BIN/bench_step" --device cuda --model cnn --min-seconds 0.01 \

@@ -1,14 +1,20 @@
 #pragma once
 // Per-channel reductions over NCHW activations (BatchNorm2d, a convolution's bias gradient),
-// shared by the CUDA kernels (one block per channel) and the CPU loops (one iteration per
-// channel).
+// shared by the CUDA kernels (a grid of segments x channels) and the CPU loops (one iteration
+// per channel).
 //
 // Note [channel sums in lanes]: channel c of an [N, C, P] tensor has count = N P values, value j
-// at (j / P) C P + c P + j % P. A sum over them is split into kChannelLanes lanes - lane l adds
-// the values j = l, l + L, l + 2L, ... in ascending j, in double - and the lanes are combined in
-// lane order. The GPU block gives lane l to thread l (adjacent threads read adjacent values:
-// coalesced), the CPU walks j once adding into lanes[j % L]: the same additions in the same order,
-// so both backends give the same bits (Note [bit-identical backends]) on every run.
+// at (j / P) C P + c P + j % P. A sum over them is split into T = S x L lanes (L = kChannelLanes,
+// S = channel_segments(count)): lane t adds the values j = t, t + T, t + 2T, ... in ascending j,
+// in double. Segment s's partial is its lanes s L .. s L + L - 1 added in lane order; the total
+// is the partials added in segment order. The GPU gives segment s of channel c to one block,
+// lane s L + l to its thread l (adjacent threads read adjacent values: coalesced), and adds the
+// partials in a second pass; the CPU walks j once adding into lanes[j % T], then combines the
+// same way: the same additions in the same order, so both backends give the same bits (Note
+// [bit-identical backends]) on every run. S depends on the count alone - never on the device -
+// and grows with it so that the GPU fills its SMs when N P grows from 128 to 100 000 (a conv
+// net's first block: 32 channels were 32 blocks on a 132-SM H100, each walking 100 352 values);
+// for counts up to L x kLaneValues it is 1, one block per channel as before.
 // BatchNorm2d's formulas are BatchNorm1d's (kernels/nn/batchnorm.cuh) over count values.
 
 #include <cstdint>
@@ -19,24 +25,72 @@
 
 namespace cutrain::rules {
 
-inline constexpr int kChannelLanes = 256;
+inline constexpr int kChannelLanes = 256;        // L: lanes per segment, one block's threads
+inline constexpr std::int64_t kLaneValues = 16;  // values per lane a segment aims at
+inline constexpr std::int64_t kMaxChannelSegments = 64;
+
+// S for `count` values per channel: ceil(count / (L kLaneValues)), within [1, 64].
+CUTRAIN_HD std::int64_t channel_segments(std::int64_t count) {
+  const std::int64_t per = kChannelLanes * kLaneValues;
+  const std::int64_t s = (count + per - 1) / per;
+  return s < 1 ? 1 : (s > kMaxChannelSegments ? kMaxChannelSegments : s);
+}
 
 // Where channel c's values lie: x + base + at(j).
 struct ChannelView {
-  std::int64_t count = 0;   // N P
-  std::int64_t plane = 1;   // P
-  std::int64_t stride = 1;  // C P
+  std::int64_t count = 0;     // N P
+  std::int64_t plane = 1;     // P
+  std::int64_t stride = 1;    // C P
+  std::int64_t segments = 1;  // S = channel_segments(count)
   CUTRAIN_HD std::int64_t base(std::int64_t c) const { return c * plane; }
   CUTRAIN_HD std::int64_t at(std::int64_t j) const { return (j / plane) * stride + j % plane; }
+  CUTRAIN_HD std::int64_t lanes() const { return segments * kChannelLanes; }  // T
 };
 
 CUTRAIN_HD ChannelView channel_view(std::int64_t n, std::int64_t c, std::int64_t plane) {
-  return {n * plane, plane, c * plane};
+  return {n * plane, plane, c * plane, channel_segments(n * plane)};
 }
 
+// Scratch a GPU channel reduction of x [n, channels, plane] needs, in doubles: two partials per
+// segment (BatchNorm2d's two sums per pass) and two totals per channel (its backward's).
+CUTRAIN_HD std::int64_t channel_scratch_doubles(std::int64_t n, std::int64_t channels,
+                                                std::int64_t plane) {
+  return channels * (2 * channel_segments(n * plane) + 2);
+}
+
+// Lane t's values in order: j = t, t + T, ... at offsets q stride + r (q, r = j / P, j % P),
+// advanced without a division per value (the GPU's 64-bit division is a long software routine).
+struct LaneCursor {
+  std::int64_t j, q, r, step_q, step_r;
+  CUTRAIN_HD LaneCursor(const ChannelView& v, std::int64_t lane)
+      : j(lane),
+        q(lane / v.plane),
+        r(lane % v.plane),
+        step_q(v.lanes() / v.plane),
+        step_r(v.lanes() % v.plane) {}
+  CUTRAIN_HD std::int64_t at(const ChannelView& v) const { return q * v.stride + r; }
+  CUTRAIN_HD void next(const ChannelView& v) {
+    j += v.lanes();
+    q += step_q;
+    r += step_r;
+    if (r >= v.plane) {
+      r -= v.plane;
+      ++q;
+    }
+  }
+};
+
+// One segment's partial: its L lanes added in lane order.
 CUTRAIN_HD double combine_lanes(const double* lanes) {
   double s = 0.0;
   for (int l = 0; l < kChannelLanes; ++l) s += lanes[l];
+  return s;
+}
+// The channel's total: the S partials added in segment order (from the first, so that S = 1
+// gives the partial itself).
+CUTRAIN_HD double combine_segments(const double* partials, std::int64_t segments) {
+  double s = partials[0];
+  for (std::int64_t k = 1; k < segments; ++k) s += partials[k];
   return s;
 }
 

@@ -6,7 +6,9 @@
 // output element per lane over a resident grid (kernels/common/launch.cuh), consecutive lanes
 // writing consecutive elements. They gather with integer index arithmetic rather than stream
 // 16-byte vectors: the reads are strided by the geometry, so there is no vector to load. The
-// per-channel reductions are one block of kChannelLanes threads per channel.
+// per-channel reductions are a grid of channels x segments, one block of kChannelLanes threads
+// per segment (Note [channel sums in lanes]), each followed by a per-channel pass over the
+// segments' partials and, for BatchNorm2d, an element-wise pass at full residency.
 #include "kernels/nn/conv.hpp"
 
 #include "kernels/common/launch.cuh"
@@ -75,44 +77,81 @@ __device__ double block_lane_sum(double mine, double* shared) {
   return total;
 }
 
-__global__ void channel_sum_kernel(const float* __restrict__ x, rules::ChannelView v,
-                                   float* __restrict__ out) {
-  __shared__ double shared[rules::kChannelLanes + 1];
-  const float* xc = x + v.base(blockIdx.x);
-  double s = 0.0;
-  for (std::int64_t j = threadIdx.x; j < v.count; j += rules::kChannelLanes) s += xc[v.at(j)];
-  const double total = block_lane_sum(s, shared);
-  if (threadIdx.x == 0) out[blockIdx.x] = static_cast<float>(total);
+// Note [channel sums in lanes]: block (c, s) of a grid (channels, segments) is segment s of
+// channel c; its thread l walks lane s L + l. value(offset from the channel's base).
+template <class Value>
+__device__ double segment_sum(const rules::ChannelView& v, const Value& value, double* shared) {
+  double acc = 0.0;
+  for (rules::LaneCursor k(v, blockIdx.y * rules::kChannelLanes + threadIdx.x); k.j < v.count;
+       k.next(v))
+    acc += value(k.at(v));
+  return block_lane_sum(acc, shared);
 }
 
-__global__ void batchnorm2d_train_kernel(const float* __restrict__ x, float* __restrict__ y,
-                                         rules::ChannelView v, const float* gamma,
-                                         const float* beta, float eps, float momentum,
-                                         float* running_mean, float* running_var, float* save_mean,
-                                         float* save_invstd, bool relu) {
+__device__ __forceinline__ std::int64_t segment_slot(const rules::ChannelView& v) {
+  return static_cast<std::int64_t>(blockIdx.x) * v.segments + blockIdx.y;
+}
+
+// partial[c S + s] = segment s of channel c's sum of x.
+__global__ void channel_partials_kernel(const float* __restrict__ x, rules::ChannelView v,
+                                        double* __restrict__ partial) {
+  __shared__ double shared[rules::kChannelLanes + 1];
+  const float* xc = x + v.base(blockIdx.x);
+  const double t = segment_sum(
+      v, [&](std::int64_t at) { return double{xc[at]}; }, shared);
+  if (threadIdx.x == 0) partial[segment_slot(v)] = t;
+}
+
+__global__ void channel_total_kernel(const double* __restrict__ partial, rules::ChannelView v,
+                                     float* __restrict__ out, std::int64_t channels) {
+  for (std::int64_t c = lane_id(); c < channels; c += lanes())
+    out[c] = static_cast<float>(rules::combine_segments(partial + c * v.segments, v.segments));
+}
+
+// BatchNorm2d's second pass: the squared deviations from the channel's mean, the mean from the
+// first pass's partials (every block of the channel derives the same one).
+__global__ void batchnorm2d_square_dev_kernel(const float* __restrict__ x, rules::ChannelView v,
+                                              const double* __restrict__ partial_sum,
+                                              double* __restrict__ partial_sq) {
   __shared__ double shared[rules::kChannelLanes + 1];
   const auto c = static_cast<std::int64_t>(blockIdx.x);
   const float* xc = x + v.base(c);
-  float* yc = y + v.base(c);
-  double s = 0.0;
-  for (std::int64_t j = threadIdx.x; j < v.count; j += rules::kChannelLanes) s += xc[v.at(j)];
-  const double mean = block_lane_sum(s, shared) / static_cast<double>(v.count);
-  double ss = 0.0;
-  for (std::int64_t j = threadIdx.x; j < v.count; j += rules::kChannelLanes)
-    ss += rules::bn_square_dev(xc, v.at(j), mean);
-  const double var = block_lane_sum(ss, shared) / static_cast<double>(v.count);
-  __shared__ float stats[2];
-  if (threadIdx.x == 0) {
+  const double mean = rules::combine_segments(partial_sum + c * v.segments, v.segments) /
+                      static_cast<double>(v.count);
+  const double t = segment_sum(
+      v, [&](std::int64_t at) { return rules::bn_square_dev(xc, at, mean); }, shared);
+  if (threadIdx.x == 0) partial_sq[segment_slot(v)] = t;
+}
+
+// One thread per channel: mean and biased variance, then the running statistics and the saved
+// mean and 1/std (batchnorm_finish).
+__global__ void batchnorm2d_finish_kernel(const double* __restrict__ partial_sum,
+                                          const double* __restrict__ partial_sq,
+                                          rules::ChannelView v, float eps, float momentum,
+                                          float* running_mean, float* running_var, float* save_mean,
+                                          float* save_invstd, std::int64_t channels) {
+  for (std::int64_t c = lane_id(); c < channels; c += lanes()) {
+    const auto count = static_cast<double>(v.count);
+    const double mean = rules::combine_segments(partial_sum + c * v.segments, v.segments) / count;
+    const double var = rules::combine_segments(partial_sq + c * v.segments, v.segments) / count;
     rules::batchnorm_finish(mean, var, v.count, eps, momentum, running_mean + c, running_var + c,
                             save_mean + c, save_invstd + c);
-    stats[0] = save_mean[c];
-    stats[1] = save_invstd[c];
   }
-  __syncthreads();
-  const float g = gamma ? gamma[c] : 1.0F, b = beta ? beta[c] : 0.0F;
-  for (std::int64_t j = threadIdx.x; j < v.count; j += rules::kChannelLanes)
-    yc[v.at(j)] =
-        rules::bn_output(rules::batchnorm_apply(xc[v.at(j)], stats[0], stats[1], g, b), relu);
+}
+
+// y = [relu](gamma x-hat + beta) with the batch's statistics (or the running ones in eval).
+__global__ void batchnorm2d_apply_kernel(const float* __restrict__ x, float* __restrict__ y,
+                                         std::int64_t channels, std::int64_t plane,
+                                         const float* gamma, const float* beta,
+                                         const float* __restrict__ mean,
+                                         const float* __restrict__ invstd, bool relu,
+                                         std::int64_t n) {
+  for (std::int64_t i = lane_id(); i < n; i += lanes()) {
+    const std::int64_t c = (i / plane) % channels;
+    y[i] = rules::bn_output(rules::batchnorm_apply(x[i], mean[c], invstd[c],
+                                                   gamma ? gamma[c] : 1.0F, beta ? beta[c] : 0.0F),
+                            relu);
+  }
 }
 
 __global__ void batchnorm2d_eval_kernel(const float* __restrict__ x, float* __restrict__ y,
@@ -129,12 +168,11 @@ __global__ void batchnorm2d_eval_kernel(const float* __restrict__ x, float* __re
   }
 }
 
-__global__ void batchnorm2d_backward_kernel(const float* __restrict__ x,
-                                            const float* __restrict__ relu_y,
-                                            const float* __restrict__ dy, float* dx,
-                                            rules::ChannelView v, const float* gamma,
-                                            const float* save_mean, const float* save_invstd,
-                                            float* dgamma, float* dbeta) {
+// The backward's sums per segment: dy and dy x-hat (dy: the gradient below the fused ReLU).
+__global__ void batchnorm2d_backward_partials_kernel(
+    const float* __restrict__ x, const float* __restrict__ relu_y, const float* __restrict__ dy,
+    rules::ChannelView v, const float* save_mean, const float* save_invstd,
+    double* __restrict__ partial_dy, double* __restrict__ partial_dy_xhat) {
   __shared__ double shared[rules::kChannelLanes + 1];
   const auto c = static_cast<std::int64_t>(blockIdx.x);
   const float* xc = x + v.base(c);
@@ -142,25 +180,53 @@ __global__ void batchnorm2d_backward_kernel(const float* __restrict__ x,
   const float* yc = relu_y != nullptr ? relu_y + v.base(c) : nullptr;
   const float mean = save_mean[c], invstd = save_invstd[c];
   double s = 0.0, sx = 0.0;
-  for (std::int64_t j = threadIdx.x; j < v.count; j += rules::kChannelLanes) {
-    const float g = rules::bn_upstream(yc, dyc, v.at(j));
+  for (rules::LaneCursor k(v, blockIdx.y * rules::kChannelLanes + threadIdx.x); k.j < v.count;
+       k.next(v)) {
+    const std::int64_t at = k.at(v);
+    const float g = rules::bn_upstream(yc, dyc, at);
     s += g;
-    sx += rules::bn_dy_xhat(xc, g, v.at(j), mean, invstd);
+    sx += rules::bn_dy_xhat(xc, g, at, mean, invstd);
   }
   const double sum_dy = block_lane_sum(s, shared);
   const double sum_dy_xhat = block_lane_sum(sx, shared);
   if (threadIdx.x == 0) {
+    partial_dy[segment_slot(v)] = sum_dy;
+    partial_dy_xhat[segment_slot(v)] = sum_dy_xhat;
+  }
+}
+
+// One thread per channel: the two sums (kept for the dx pass), and dgamma, dbeta.
+__global__ void batchnorm2d_backward_finish_kernel(const double* __restrict__ partial_dy,
+                                                   const double* __restrict__ partial_dy_xhat,
+                                                   rules::ChannelView v, float* dgamma,
+                                                   float* dbeta, double* __restrict__ sums,
+                                                   std::int64_t channels) {
+  for (std::int64_t c = lane_id(); c < channels; c += lanes()) {
+    const double sum_dy = rules::combine_segments(partial_dy + c * v.segments, v.segments);
+    const double sum_dy_xhat =
+        rules::combine_segments(partial_dy_xhat + c * v.segments, v.segments);
+    sums[2 * c] = sum_dy;
+    sums[2 * c + 1] = sum_dy_xhat;
     if (dgamma != nullptr) dgamma[c] = static_cast<float>(sum_dy_xhat);
     if (dbeta != nullptr) dbeta[c] = static_cast<float>(sum_dy);
   }
-  if (dx == nullptr) return;
-  float* dxc = dx + v.base(c);
-  const float count = static_cast<float>(v.count);
-  const float k = (gamma ? gamma[c] : 1.0F) * invstd / count;
-  for (std::int64_t j = threadIdx.x; j < v.count; j += rules::kChannelLanes) {
-    dxc[v.at(j)] = rules::batchnorm_input_grad(xc[v.at(j)], rules::bn_upstream(yc, dyc, v.at(j)),
-                                               mean, invstd, k, count, static_cast<float>(sum_dy),
-                                               static_cast<float>(sum_dy_xhat));
+}
+
+__global__ void batchnorm2d_input_grad_kernel(const float* __restrict__ x,
+                                              const float* __restrict__ relu_y,
+                                              const float* __restrict__ dy, float* __restrict__ dx,
+                                              rules::ChannelView v, std::int64_t channels,
+                                              const float* gamma, const float* save_mean,
+                                              const float* save_invstd,
+                                              const double* __restrict__ sums, std::int64_t n) {
+  const auto count = static_cast<float>(v.count);
+  for (std::int64_t i = lane_id(); i < n; i += lanes()) {
+    const std::int64_t c = (i / v.plane) % channels;
+    const float invstd = save_invstd[c];
+    const float k = (gamma ? gamma[c] : 1.0F) * invstd / count;
+    dx[i] = rules::batchnorm_input_grad(x[i], rules::bn_upstream(relu_y, dy, i), save_mean[c],
+                                        invstd, k, count, static_cast<float>(sums[2 * c]),
+                                        static_cast<float>(sums[2 * c + 1]));
   }
 }
 
@@ -207,34 +273,61 @@ void launch_batchnorm2d_eval(const float* x, float* y, std::int64_t n, std::int6
                       beta, eps, running_mean, running_var, relu);
 }
 
-void launch_channel_sum(const float* x, std::int64_t n, std::int64_t channels, std::int64_t plane,
-                        float* out, NativeStream stream) {
-  if (channels == 0) return;
-  channel_sum_kernel<<<static_cast<unsigned>(channels), kBlock, 0, stream>>>(
-      x, rules::channel_view(n, channels, plane), out);
-  CUTRAIN_CUDA_CHECK_LAUNCH();
+namespace {
+// The segments' grid (Note [channel sums in lanes]): channels in x (up to 2^31 - 1), segments in
+// y (at most kMaxChannelSegments).
+dim3 segment_grid(std::int64_t channels, const rules::ChannelView& v) {
+  return {static_cast<unsigned>(channels), static_cast<unsigned>(v.segments), 1};
 }
+}  // namespace
+
+void launch_channel_sum(const float* x, std::int64_t n, std::int64_t channels, std::int64_t plane,
+                        float* out, double* scratch, NativeStream stream) {
+  if (channels == 0) return;
+  const rules::ChannelView v = rules::channel_view(n, channels, plane);
+  channel_partials_kernel<<<segment_grid(channels, v), kBlock, 0, stream>>>(x, v, scratch);
+  CUTRAIN_CUDA_CHECK_LAUNCH();
+  CUTRAIN_CONV_LAUNCH(channel_total_kernel, channels, scratch, v, out);
+}
+
 void launch_batchnorm2d_train(const float* x, float* y, std::int64_t n, std::int64_t channels,
                               std::int64_t plane, const float* gamma, const float* beta, float eps,
                               float momentum, float* running_mean, float* running_var,
-                              float* save_mean, float* save_invstd, bool relu,
+                              float* save_mean, float* save_invstd, bool relu, double* scratch,
                               NativeStream stream) {
   if (channels == 0) return;
-  batchnorm2d_train_kernel<<<static_cast<unsigned>(channels), kBlock, 0, stream>>>(
-      x, y, rules::channel_view(n, channels, plane), gamma, beta, eps, momentum, running_mean,
-      running_var, save_mean, save_invstd, relu);
+  const rules::ChannelView v = rules::channel_view(n, channels, plane);
+  double* partial_sum = scratch;
+  double* partial_sq = scratch + channels * v.segments;
+  channel_partials_kernel<<<segment_grid(channels, v), kBlock, 0, stream>>>(x, v, partial_sum);
   CUTRAIN_CUDA_CHECK_LAUNCH();
+  batchnorm2d_square_dev_kernel<<<segment_grid(channels, v), kBlock, 0, stream>>>(x, v, partial_sum,
+                                                                                  partial_sq);
+  CUTRAIN_CUDA_CHECK_LAUNCH();
+  CUTRAIN_CONV_LAUNCH(batchnorm2d_finish_kernel, channels, partial_sum, partial_sq, v, eps,
+                      momentum, running_mean, running_var, save_mean, save_invstd);
+  CUTRAIN_CONV_LAUNCH(batchnorm2d_apply_kernel, n * channels * plane, x, y, channels, plane, gamma,
+                      beta, save_mean, save_invstd, relu);
 }
+
 void launch_batchnorm2d_backward(const float* x, const float* relu_y, const float* dy, float* dx,
                                  std::int64_t n, std::int64_t channels, std::int64_t plane,
                                  const float* gamma, const float* save_mean,
                                  const float* save_invstd, float* dgamma, float* dbeta,
-                                 NativeStream stream) {
+                                 double* scratch, NativeStream stream) {
   if (channels == 0) return;
-  batchnorm2d_backward_kernel<<<static_cast<unsigned>(channels), kBlock, 0, stream>>>(
-      x, relu_y, dy, dx, rules::channel_view(n, channels, plane), gamma, save_mean, save_invstd,
-      dgamma, dbeta);
+  const rules::ChannelView v = rules::channel_view(n, channels, plane);
+  double* partial_dy = scratch;
+  double* partial_dy_xhat = scratch + channels * v.segments;
+  double* sums = scratch + 2 * channels * v.segments;
+  batchnorm2d_backward_partials_kernel<<<segment_grid(channels, v), kBlock, 0, stream>>>(
+      x, relu_y, dy, v, save_mean, save_invstd, partial_dy, partial_dy_xhat);
   CUTRAIN_CUDA_CHECK_LAUNCH();
+  CUTRAIN_CONV_LAUNCH(batchnorm2d_backward_finish_kernel, channels, partial_dy, partial_dy_xhat, v,
+                      dgamma, dbeta, sums);
+  if (dx == nullptr) return;
+  CUTRAIN_CONV_LAUNCH(batchnorm2d_input_grad_kernel, n * channels * plane, x, relu_y, dy, dx, v,
+                      channels, gamma, save_mean, save_invstd, sums);
 }
 
 }  // namespace cutrain::kernels

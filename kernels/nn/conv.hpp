@@ -23,21 +23,25 @@ void launch_gemm_to_nchw(const rules::ConvGeometry& g, const float* ycol, std::i
 // dycol [Co, nb P] = dy [nb, Co, P] permuted
 void launch_nchw_to_gemm(const rules::ConvGeometry& g, const float* dy, std::int64_t nb,
                          float* dycol, NativeStream stream);
-// out[c] = the sum of channel c of x [n, channels, plane] (Note [channel sums in lanes])
+// out[c] = the sum of channel c of x [n, channels, plane] (Note [channel sums in lanes]). Each
+// per-channel reduction takes rules::channel_scratch_doubles(n, channels, plane) of device
+// memory for the segments' partials.
 void launch_channel_sum(const float* x, std::int64_t n, std::int64_t channels, std::int64_t plane,
-                        float* out, NativeStream stream);
+                        float* out, double* scratch, NativeStream stream);
 void launch_pool_forward(rules::Pool kind, const rules::ConvGeometry& g, std::int64_t n,
                          const float* x, float* y, std::int32_t* index, NativeStream stream);
 void launch_pool_backward(rules::Pool kind, const rules::ConvGeometry& g, std::int64_t n,
                           const float* dy, const std::int32_t* index, float* dx,
                           NativeStream stream);
 // BatchNorm2d over x [n, channels, plane] (kernels/nn/batchnorm.cuh formulas, channel.cuh sums):
-// training one block per channel (statistics, running statistics, y); eval element-wise.
+// training: the segments' sums, a pass per channel (statistics, running statistics), then y
+// element-wise; eval element-wise.
 // `relu` / `relu_y`: a ReLU fused after it (Note [BatchNorm2d and ReLU in one pass]).
 void launch_batchnorm2d_train(const float* x, float* y, std::int64_t n, std::int64_t channels,
                               std::int64_t plane, const float* gamma, const float* beta, float eps,
                               float momentum, float* running_mean, float* running_var,
-                              float* save_mean, float* save_invstd, bool relu, NativeStream stream);
+                              float* save_mean, float* save_invstd, bool relu, double* scratch,
+                              NativeStream stream);
 void launch_batchnorm2d_eval(const float* x, float* y, std::int64_t n, std::int64_t channels,
                              std::int64_t plane, const float* gamma, const float* beta, float eps,
                              const float* running_mean, const float* running_var, bool relu,
@@ -46,6 +50,6 @@ void launch_batchnorm2d_backward(const float* x, const float* relu_y, const floa
                                  std::int64_t n, std::int64_t channels, std::int64_t plane,
                                  const float* gamma, const float* save_mean,
                                  const float* save_invstd, float* dgamma, float* dbeta,
-                                 NativeStream stream);
+                                 double* scratch, NativeStream stream);
 
 }  // namespace cutrain::kernels

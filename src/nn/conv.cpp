@@ -6,6 +6,7 @@
 
 #include "cutrain/error.hpp"
 #include "cutrain/nn/conv.hpp"
+#include "kernels/nn/channel.cuh"
 #include "src/nn/context.hpp"
 #include "src/nn/conv_backend.hpp"
 #include "src/nn/layer_common.hpp"
@@ -86,13 +87,21 @@ std::int64_t Conv2d::chunk_samples(std::int64_t batch, const Shape& input) const
                                   std::max<std::int64_t>(1, batch));
 }
 
-std::size_t Conv2d::workspace_floats(std::int64_t batch, const Shape& input) const {
-  // The lowered chunk col [K, nb P] (dcol reuses it) and the GEMM-ordered output [Co, nb P].
-  // The CPU's per-sample lowering (Note [convolution per sample on the CPU]) or the chunks: the
-  // layer does not know its device here, so the larger of the two (both are small beside a chunk).
+// The lowered chunk col [K, nb P] (dcol reuses it) and the GEMM-ordered output [Co, nb P]; the
+// CPU's per-sample lowering (Note [convolution per sample on the CPU]) or the chunks: the layer
+// does not know its device here, so the larger of the two (both are small beside a chunk).
+std::size_t Conv2d::lowering_floats(std::int64_t batch, const Shape& input) const {
   const rules::ConvGeometry g = geometry(input, out_, kernel_, stride_, padding_, dilation_);
-  return std::max(static_cast<std::size_t>(chunk_samples(batch, input) * g.p() * (g.k() + g.co)),
-                  backend::conv_cpu_workspace_floats(g, batch));
+  const auto floats =
+      std::max(static_cast<std::size_t>(chunk_samples(batch, input) * g.p() * (g.k() + g.co)),
+               backend::conv_cpu_workspace_floats(g, batch));
+  return floats + floats % 2;  // the bias gradient's double scratch after it stays aligned
+}
+
+std::size_t Conv2d::workspace_floats(std::int64_t batch, const Shape& input) const {
+  const rules::ConvGeometry g = geometry(input, out_, kernel_, stride_, padding_, dilation_);
+  const std::int64_t scratch = bias_ ? rules::channel_scratch_doubles(batch, g.co, g.p()) : 0;
+  return lowering_floats(batch, input) + 2 * static_cast<std::size_t>(scratch);
 }
 
 void Conv2d::initialize(LayerContext& ctx, std::uint64_t seed) {
@@ -135,7 +144,11 @@ void Conv2d::backward(LayerContext& ctx, const Matrix& x, const Matrix& /*y*/, c
   float* dycol = col + nb * g.p() * g.k();
   const float* w = ctx.parameter("weight").data;
   float* dw = ctx.gradient("weight").data;
-  if (bias_) backend::channel_sum(e, dy.data, dy.rows, g.co, g.p(), ctx.gradient("bias").data);
+  if (bias_) {
+    auto* scratch =
+        reinterpret_cast<double*>(ctx.workspace() + lowering_floats(x.rows, ctx.input_shape()));
+    backend::channel_sum(e, dy.data, dy.rows, g.co, g.p(), ctx.gradient("bias").data, scratch);
+  }
   if (e.device.is_cpu()) {
     backend::conv_backward_cpu(e, g, x.data, dy.data, x.rows, w, dw, dx.data, ctx.workspace());
     return;

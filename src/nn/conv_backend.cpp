@@ -4,6 +4,7 @@
 #include "src/nn/conv_backend.hpp"
 
 #include <algorithm>
+#include <vector>
 
 #include "cutrain/error.hpp"
 #include "kernels/nn/channel.cuh"
@@ -29,7 +30,7 @@ std::size_t sz(std::int64_t n) {
 }
 
 // Note [channel sums in lanes], the CPU side: one pass over the channel in ascending j, value j
-// added into lane j % L - per lane the additions the GPU thread of that lane makes, in its order.
+// added into lane j % T - per lane the additions the GPU thread of that lane makes, in its order.
 // Calls f(j, offset of value j) for a channel's values in ascending j, with no division per
 // value (ChannelView::at's, which the GPU lanes pay, done by the loop nest here).
 template <class F>
@@ -45,43 +46,52 @@ void for_channel(const rules::ChannelView& v, const F& f) {
 // same order as one value at a time (and as the GPU lanes make).
 template <class Body>
 void for_lane_runs(const rules::ChannelView& v, const Body& body) {
+  const std::int64_t lanes = v.lanes();
   std::int64_t j = 0;
   for (std::int64_t base = 0; j < v.count; base += v.stride)
     for (std::int64_t p = 0; p < v.plane;) {
-      const std::int64_t lane = j % rules::kChannelLanes;
-      const std::int64_t run = std::min(v.plane - p, rules::kChannelLanes - lane);
+      const std::int64_t lane = j % lanes;
+      const std::int64_t run = std::min(v.plane - p, lanes - lane);
       body(lane, base + p, run);
       p += run;
       j += run;
     }
 }
 
+// The T lanes' total: each segment's L lanes in lane order, then the segments in order.
+double combine(const rules::ChannelView& v, const double* lanes) {
+  double partials[rules::kMaxChannelSegments] = {};
+  for (std::int64_t s = 0; s < v.segments; ++s)
+    partials[s] = rules::combine_lanes(lanes + s * rules::kChannelLanes);
+  return rules::combine_segments(partials, v.segments);
+}
+
 template <class Value>  // value(offset)
 double lane_sum(const rules::ChannelView& v, const Value& value) {
-  double lanes[rules::kChannelLanes] = {};
+  std::vector<double> lanes(static_cast<std::size_t>(v.lanes()), 0.0);
   for_lane_runs(v, [&](std::int64_t lane, std::int64_t at, std::int64_t run) {
-    double* l = lanes + lane;
+    double* l = lanes.data() + lane;
 #pragma omp simd
     for (std::int64_t t = 0; t < run; ++t) l[t] += value(at + t);
   });
-  return rules::combine_lanes(lanes);
+  return combine(v, lanes.data());
 }
 
 // lane_sum of two values in one pass (BatchNorm2d's backward: dy and dy x-hat).
 template <class A, class B>
 void lane_sums(const rules::ChannelView& v, const A& a, const B& b, double& sum_a, double& sum_b) {
-  double la[rules::kChannelLanes] = {}, lb[rules::kChannelLanes] = {};
+  std::vector<double> la(static_cast<std::size_t>(v.lanes()), 0.0), lb(la.size(), 0.0);
   for_lane_runs(v, [&](std::int64_t lane, std::int64_t at, std::int64_t run) {
-    double* pa = la + lane;
-    double* pb = lb + lane;
+    double* pa = la.data() + lane;
+    double* pb = lb.data() + lane;
 #pragma omp simd
     for (std::int64_t t = 0; t < run; ++t) {
       pa[t] += a(at + t);
       pb[t] += b(at + t);
     }
   });
-  sum_a = rules::combine_lanes(la);
-  sum_b = rules::combine_lanes(lb);
+  sum_a = combine(v, la.data());
+  sum_b = combine(v, lb.data());
 }
 
 }  // namespace
@@ -226,7 +236,7 @@ void nchw_to_gemm(const Exec& e, const rules::ConvGeometry& g, const float* dy, 
 }
 
 void channel_sum(const Exec& e, const float* x, std::int64_t n, std::int64_t channels,
-                 std::int64_t plane, float* out) {
+                 std::int64_t plane, float* out, [[maybe_unused]] double* scratch) {
   const rules::ChannelView v = rules::channel_view(n, channels, plane);
   CUTRAIN_CONV_DISPATCH(
       cpu::parallel_for(sz(channels),
@@ -235,7 +245,7 @@ void channel_sum(const Exec& e, const float* x, std::int64_t n, std::int64_t cha
                           out[c] = static_cast<float>(
                               lane_sum(v, [&](std::int64_t at) { return double{xc[at]}; }));
                         }),
-      kernels::launch_channel_sum(x, n, channels, plane, out, e.stream))
+      kernels::launch_channel_sum(x, n, channels, plane, out, scratch, e.stream))
 }
 
 void pool_forward(const Exec& e, rules::Pool kind, const rules::ConvGeometry& g, std::int64_t n,
@@ -270,7 +280,8 @@ void pool_backward(const Exec& e, rules::Pool kind, const rules::ConvGeometry& g
 void batchnorm2d_train(const Exec& e, const float* x, float* y, std::int64_t n,
                        std::int64_t channels, std::int64_t plane, const float* gamma,
                        const float* beta, float eps, float momentum, float* running_mean,
-                       float* running_var, float* save_mean, float* save_invstd, bool relu) {
+                       float* running_var, float* save_mean, float* save_invstd, bool relu,
+                       [[maybe_unused]] double* scratch) {
   const rules::ChannelView v = rules::channel_view(n, channels, plane);
   CUTRAIN_CONV_DISPATCH(
       cpu::parallel_for(
@@ -295,7 +306,7 @@ void batchnorm2d_train(const Exec& e, const float* x, float* y, std::int64_t n,
           }),
       kernels::launch_batchnorm2d_train(x, y, n, channels, plane, gamma, beta, eps, momentum,
                                         running_mean, running_var, save_mean, save_invstd, relu,
-                                        e.stream))
+                                        scratch, e.stream))
 }
 
 void batchnorm2d_eval(const Exec& e, const float* x, float* y, std::int64_t n,
@@ -321,7 +332,7 @@ void batchnorm2d_eval(const Exec& e, const float* x, float* y, std::int64_t n,
 void batchnorm2d_backward(const Exec& e, const float* x, const float* relu_y, const float* dy,
                           float* dx, std::int64_t n, std::int64_t channels, std::int64_t plane,
                           const float* gamma, const float* save_mean, const float* save_invstd,
-                          float* dgamma, float* dbeta) {
+                          float* dgamma, float* dbeta, [[maybe_unused]] double* scratch) {
   const rules::ChannelView v = rules::channel_view(n, channels, plane);
   CUTRAIN_CONV_DISPATCH(
       cpu::parallel_for(
@@ -352,7 +363,7 @@ void batchnorm2d_backward(const Exec& e, const float* x, const float* relu_y, co
             });
           }),
       kernels::launch_batchnorm2d_backward(x, relu_y, dy, dx, n, channels, plane, gamma, save_mean,
-                                           save_invstd, dgamma, dbeta, e.stream))
+                                           save_invstd, dgamma, dbeta, scratch, e.stream))
 }
 
 }  // namespace cutrain::nn::backend

@@ -38,9 +38,11 @@ void gemm_to_nchw(const Exec& e, const rules::ConvGeometry& g, const float* ycol
                   const float* bias, float* y);
 void nchw_to_gemm(const Exec& e, const rules::ConvGeometry& g, const float* dy, std::int64_t nb,
                   float* dycol);
-// out[c] = sum of channel c of x [n, channels, plane] (Note [channel sums in lanes]).
+// out[c] = sum of channel c of x [n, channels, plane] (Note [channel sums in lanes]). `scratch`,
+// here and in batchnorm2d_train / _backward: rules::channel_scratch_doubles(n, channels, plane)
+// doubles on the device, for the segments' partials (a GPU's; the CPU sums in its own lanes).
 void channel_sum(const Exec& e, const float* x, std::int64_t n, std::int64_t channels,
-                 std::int64_t plane, float* out);
+                 std::int64_t plane, float* out, double* scratch);
 // Pooling over n samples; index [n, C, Ho, Wo] (max pooling's kept positions, else unused).
 void pool_forward(const Exec& e, rules::Pool kind, const rules::ConvGeometry& g, std::int64_t n,
                   const float* x, float* y, std::int32_t* index);
@@ -52,7 +54,8 @@ void pool_backward(const Exec& e, rules::Pool kind, const rules::ConvGeometry& g
 void batchnorm2d_train(const Exec& e, const float* x, float* y, std::int64_t n,
                        std::int64_t channels, std::int64_t plane, const float* gamma,
                        const float* beta, float eps, float momentum, float* running_mean,
-                       float* running_var, float* save_mean, float* save_invstd, bool relu);
+                       float* running_var, float* save_mean, float* save_invstd, bool relu,
+                       double* scratch);
 void batchnorm2d_eval(const Exec& e, const float* x, float* y, std::int64_t n,
                       std::int64_t channels, std::int64_t plane, const float* gamma,
                       const float* beta, float eps, const float* running_mean,
@@ -60,6 +63,6 @@ void batchnorm2d_eval(const Exec& e, const float* x, float* y, std::int64_t n,
 void batchnorm2d_backward(const Exec& e, const float* x, const float* relu_y, const float* dy,
                           float* dx, std::int64_t n, std::int64_t channels, std::int64_t plane,
                           const float* gamma, const float* save_mean, const float* save_invstd,
-                          float* dgamma, float* dbeta);
+                          float* dgamma, float* dbeta, double* scratch);
 
 }  // namespace cutrain::nn::backend

@@ -73,6 +73,9 @@ class Conv2d final : public Layer {
   std::int64_t chunk_samples(std::int64_t batch, const Shape& input) const;
 
  private:
+  // The workspace's lowering part; the bias gradient's reduction scratch follows it.
+  std::size_t lowering_floats(std::int64_t batch, const Shape& input) const;
+
   std::int64_t in_, out_;
   Size2 kernel_, stride_, padding_, dilation_;
   bool bias_;
