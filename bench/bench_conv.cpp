@@ -4,6 +4,11 @@
 // [convolution as one GEMM per chunk]) over the whole batch at once - W col, dY col^T, W^T dY - and
 // nothing else. fraction_of_gemm = bare GEMM time / layer time: what im2col, col2im, the permutes,
 // the bias and the chunking cost on top of the arithmetic. FLOPs = 6 B Ho Wo Co C kh kw.
+// Then the default CNN's BatchNorm2d + ReLU pairs, forward + backward ("bench":"batchnorm2d"):
+// memory-bound, so next to a copy in the same run - fraction_of_copy = the time to move its
+// traffic at copy speed / its time. Its traffic, A = the activation's bytes: forward x read
+// three times (sum, squared deviations, y) and y written, backward x, the ReLU's output and dy
+// read twice (the sums, dx) and dx written: 11 A (Note [channel sums in lanes]).
 #include <CLI/CLI.hpp>
 
 #include <cstdio>
@@ -16,6 +21,58 @@
 #include "src/nn/backend.hpp"
 
 using namespace cutrain;
+
+namespace {
+
+void bench_batchnorm(Device device, NativeStream stream, std::int64_t batch, bool small,
+                     double min_seconds, bool json, const std::string& precision_name) {
+  struct Shape3 {
+    const char* name;
+    std::int64_t c, hw;
+  };
+  std::vector<Shape3> shapes = {{"bn+relu 32 28x28", 32, 28}, {"bn+relu 64 14x14", 64, 14}};
+  if (small) shapes.resize(1);
+  if (!json)
+    std::printf("# BatchNorm2d + ReLU\n%-20s %6s %10s %10s %9s\n", "shape", "batch", "us/step",
+                "GB/s", "of copy");
+  for (const Shape3& s : shapes) {
+    const std::int64_t f = s.c * s.hw * s.hw;
+    nn::Sequential m(f);
+    m.emplace<nn::Unflatten>(1, Shape{s.c, s.hw, s.hw}).emplace<nn::BatchNorm2d>(s.c);
+    m.emplace<nn::Activation>(nn::Activation::Kind::kRelu).emplace<nn::Flatten>();
+    m.build(device, 1);
+    m.set_precision(parse_precision(precision_name));
+    const auto bytes = static_cast<std::size_t>(batch * f) * sizeof(float);
+    Buffer xb(bytes, device), dyb(bytes, device), dxb(bytes, device);
+    xb.zero();
+    dyb.zero();
+    nn::Matrix x{xb.as<float>(), batch, f, device}, dy{dyb.as<float>(), batch, f, device};
+    nn::Matrix dx{dxb.as<float>(), batch, f, device};
+    const double layer_s = bench::time_per_run(
+        device, stream,
+        [&] {
+          m.forward(x, stream);
+          m.backward(dy, stream, &dx);
+        },
+        min_seconds);
+    const double copy_s = bench::copy_seconds(device, bytes, stream);  // moves 2 A
+    const double traffic = 11.0 * static_cast<double>(bytes);
+    const double fraction = copy_s * 5.5 / layer_s;
+    if (json)
+      std::printf(
+          "{\"bench\":\"batchnorm2d\",\"impl\":\"cutrain\",\"device\":\"%s\",\"shape\":"
+          "\"%s\",\"batch\":%lld,\"seconds_per_step\":%.9g,\"gb_per_s\":%.4g,"
+          "\"fraction_of_copy\":%.4f,\"precision\":\"%s\"}\n",
+          device.str().c_str(), s.name, static_cast<long long>(batch), layer_s,
+          traffic / layer_s * 1e-9, fraction, precision_name.c_str());
+    else
+      std::printf("%-20s %6lld %10.1f %10.1f %8.1f%%\n", s.name, static_cast<long long>(batch),
+                  layer_s * 1e6, traffic / layer_s * 1e-9, 100 * fraction);
+    std::fflush(stdout);
+  }
+}
+
+}  // namespace
 
 int main(int argc, char** argv) {
   CLI::App app{"Conv2d forward+backward vs. the bare GEMMs of the same FLOPs"};
@@ -119,6 +176,7 @@ int main(int argc, char** argv) {
                     flops / gemm_s * 1e-12, 100 * gemm_s / layer_s);
       std::fflush(stdout);
     }
+    bench_batchnorm(device, stream.native(), batch, small, min_seconds, json, precision_name);
     return 0;
   } catch (const Error& e) {
     std::fprintf(stderr, "bench_conv: %s\n", e.what());

@@ -162,6 +162,19 @@ def summary(rows, machine):
                 f"PyTorch {t['torch']}: {fmt_s(t['seconds_per_step'])}" if t else "-",
                 f"{t['seconds_per_step'] / r['seconds_per_step']:.2f}x" if t else "-",
                 f"{pct(r['fraction_of_gemm'])} of its GEMMs")
+    # Note [channel sums in lanes]: BatchNorm2d + ReLU, memory-bound, against the copy roofline.
+    torch_bn = {(t["shape"], t.get("precision", "fp32")): t for t in rows
+                if t.get("bench") == "batchnorm2d" and t.get("impl") == "torch"}
+    for r in rows:
+        if r.get("bench") == "batchnorm2d" and r.get("impl") == "cutrain":
+            precision = r.get("precision", "fp32")
+            t = torch_bn.get((r["shape"], precision))
+            tag = "" if precision == "fp32" else f" ({precision})"
+            add(f"BatchNorm2d + ReLU {r['shape'][len('bn+relu '):]}, batch {r['batch']}, "
+                f"forward + backward{tag}", fmt_s(r["seconds_per_step"]),
+                f"PyTorch {t['torch']}: {fmt_s(t['seconds_per_step'])}" if t else "-",
+                f"{t['seconds_per_step'] / r['seconds_per_step']:.2f}x" if t else "-",
+                f"{pct(r['fraction_of_copy'])} of copy")
     for r in rows:
         if r.get("bench") == "step" and r.get("graph_seconds_per_step"):
             tag = "" if r.get("precision", "fp32") == "fp32" else f" ({r['precision']})"

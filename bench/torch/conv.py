@@ -3,7 +3,9 @@
 included, at the default CNN's shapes, the large one and the residual blocks', in TFLOP/s (FLOPs = 6 B H W Co C 9).
 On a GPU cuDNN picks its algorithms (cudnn.benchmark=True), strict fp32 (TF32 off) unless
 --precision tf32, or under torch.autocast with --precision bf16 / fp16 (bench_conv's peers for
-the same flags); on the CPU oneDNN/native kernels with all threads. One JSON line per shape."""
+the same flags); on the CPU oneDNN/native kernels with all threads. One JSON line per shape.
+Then BatchNorm2d + ReLU forward + backward at the default CNN's two shapes (bench_conv's
+"batchnorm2d" rows; cuDNN's batch norm on a GPU)."""
 import argparse
 import json
 import os
@@ -17,6 +19,7 @@ SHAPES = [("conv1 1-32 28x28", 1, 1, 32, 28), ("conv2 32-32 28x28", 1, 32, 32, 2
           ("large 64-128 14x14", 2, 64, 128, 14),
           # the residual blocks' (cutrain-train --residual-blocks) after each pool
           ("res1 32-32 14x14", 1, 32, 32, 14), ("res2 64-64 7x7", 1, 64, 64, 7)]
+BN_SHAPES = [("bn+relu 32 28x28", 32, 28), ("bn+relu 64 14x14", 64, 14)]
 
 
 def main():
@@ -55,6 +58,22 @@ def main():
                           "threads": torch.get_num_threads(), "shape": name, "batch": batch,
                           "seconds_per_step": s, "tflops": flops / s * 1e-12,
                           "precision": a.precision}), flush=True)
+    for name, c, hw in BN_SHAPES[:1] if a.small else BN_SHAPES:
+        bn = torch.nn.Sequential(torch.nn.BatchNorm2d(c), torch.nn.ReLU()).to(dev).train()
+        x = torch.randn(a.batch, c, hw, hw, device=dev, requires_grad=True)
+        dy = torch.randn(a.batch, c, hw, hw, device=dev, dtype=dtype or torch.float32)
+
+        def bn_step():
+            x.grad = None
+            bn.zero_grad(set_to_none=True)
+            with torch.autocast(dev.type, dtype=dtype, enabled=dtype is not None):
+                y = bn(x)
+            y.backward(dy)
+        s = seconds_per_run(bn_step, sync, a.min_seconds)
+        print(json.dumps({"bench": "batchnorm2d", "impl": "torch", "torch": torch.__version__,
+                          "device": torch.cuda.get_device_name() if cuda else "cpu",
+                          "threads": torch.get_num_threads(), "shape": name, "batch": a.batch,
+                          "seconds_per_step": s, "precision": a.precision}), flush=True)
 
 
 if __name__ == "__main__":
