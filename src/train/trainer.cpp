@@ -270,6 +270,7 @@ FitResult Trainer::fit(const data::Dataset& train, const data::Dataset* val) {
         save();
         if (stop_here) {
           stop_requested_.store(false, std::memory_order_relaxed);
+          detail::take_rank0_statistics(model_, comm);  // every rank stops here
           result.interrupted = true;
           say_step_path();
           return result;  // state_ stays mid-epoch: fit() again continues from here
@@ -322,6 +323,7 @@ FitResult Trainer::fit(const data::Dataset& train, const data::Dataset* val) {
                    "epoch's steps skipped by the non-finite guard); lower the learning rate (now ",
                    m.lr, "), clip gradients (clip_norm), or check the data");
     }
+    detail::take_rank0_statistics(model_, comm);  // Note [running statistics of rank 0]
     m.val_loss = m.val_accuracy = kNaN;
     if (val != nullptr && val->rows > 0) {
       const EvalResult e = evaluate_averaged(*val);

@@ -27,6 +27,9 @@ namespace detail {
 // mismatch and the fix (src/train/trainer_setup.cpp).
 void check_fit(const TrainerOptions& o, TrainState& state, const nn::Sequential& model,
                const data::Dataset& train, const data::Dataset* val);
+// Note [running statistics of rank 0] (src/train/trainer_setup.cpp): every rank takes rank 0's
+// buffers; nothing without several ranks. A collective: every rank calls it at the same point.
+void take_rank0_statistics(nn::Sequential& model, dist::Communicator* comm);
 }  // namespace detail
 
 struct Trainer::Impl {

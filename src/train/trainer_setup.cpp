@@ -9,6 +9,7 @@
 #include <string>
 #include <system_error>
 
+#include "cutrain/dist/communicator.hpp"
 #include "cutrain/error.hpp"
 #include "cutrain/train/trainer.hpp"
 #include "src/train/trainer_impl.hpp"
@@ -158,6 +159,19 @@ void check_fit(const TrainerOptions& o, TrainState& state, const nn::Sequential&
                   " but the validation data ", regression ? "labels" : "targets",
                   "; give both the same kind");
   }
+}
+
+// Note [running statistics of rank 0]: BatchNorm's running statistics (the model's buffers)
+// follow each rank's own batches, so the ranks' copies drift apart during an epoch. Training
+// never reads them - BatchNorm in training normalizes with the batch's statistics - but
+// evaluation does, sharded over the ranks, and rank 0 checkpoints and exports its own. So fit()
+// has every rank take rank 0's at each epoch's end, before validation, the callbacks and the
+// checkpoint, and where an agreed stop ends it mid-epoch: every evaluation is then of the one
+// model rank 0 saves, and a resumed run (whose ranks all load rank 0's) matches the
+// uninterrupted one. PyTorch DDP's broadcast_buffers does the same from rank 0 before every
+// forward; once an epoch is enough, since nothing in between reads them.
+void take_rank0_statistics(nn::Sequential& model, dist::Communicator* comm) {
+  if (comm != nullptr && comm->size() > 1) comm->broadcast(model.buffers(), 0);
 }
 
 }  // namespace detail

@@ -266,5 +266,61 @@ TEST(Distributed, StopIsAgreedAtTheNextPeriodicCheckpoint) {
   if (world.rank() == 0) std::remove(path.c_str());
 }
 
+// Note [running statistics of rank 0]: BatchNorm's running statistics follow each rank's own
+// batches, so without care the ranks' copies drift apart - and a sharded evaluation mixes models,
+// none of them the one rank 0 checkpoints and exports. With the statistics synchronized from rank
+// 0 at each epoch's end: the ranks hold the same bits, the 2-rank evaluation is rank 0's model
+// evaluated on the whole set, and a resumed run ends with the uninterrupted run's statistics.
+TEST(Distributed, BatchNormStatisticsAreRankZerosOnEveryRank) {
+  dist::Communicator& world = dist::Communicator::world();
+  ASSERT_EQ(world.size(), 2) << "run under mpirun -np 2";
+  const data::Dataset train = blobs(384), test = blobs(100);
+  auto bn_model = [] {
+    nn::Sequential m(6);
+    m.emplace<nn::Linear>(6, 16).emplace<nn::BatchNorm1d>(16);
+    m.emplace<nn::Activation>(nn::Activation::Kind::kTanh).emplace<nn::Linear>(16, 3);
+    m.build(Device::cpu(), 5);
+    return m;
+  };
+  const std::string path = shared_path(world, "cutrain_dist_bn_");
+  nn::Sequential whole = bn_model();
+  optim::Adam whole_opt(whole.parameters(), {.lr = 0.01F});
+  train::Trainer trainer(whole, whole_opt, options(16, &world));
+  trainer.fit(train);
+
+  Arena mine = whole.buffers().copy_to(Device::cpu());
+  Arena rank0 = mine.copy_to(Device::cpu());
+  world.broadcast(rank0, 0);
+  EXPECT_EQ(rank0.to_host(), mine.to_host()) << "rank " << world.rank() << "'s statistics drifted";
+
+  // Each rank evaluates half of `test`; the sums over both are one model's: rank 0's, evaluated
+  // here on the whole set in one process.
+  const train::EvalResult sharded = trainer.evaluate(test);
+  const train::EvalResult alone = train::evaluate(whole, test, {.batch_size = 16});
+  EXPECT_EQ(sharded.accuracy, alone.accuracy) << "rank " << world.rank();
+  // Each batch's mean loss is a float: other batches (16-row shards), other roundings.
+  EXPECT_NEAR(sharded.loss, alone.loss, 1e-6 * std::fabs(alone.loss)) << "rank " << world.rank();
+
+  {
+    nn::Sequential first = bn_model();
+    optim::Adam first_opt(first.parameters(), {.lr = 0.01F});
+    train::TrainerOptions o = options(16, &world);
+    o.epochs = 1;
+    o.checkpoint_path = path;
+    train::Trainer(first, first_opt, o).fit(train);
+  }
+  world.barrier();  // rank 1 reads what rank 0 wrote
+  nn::Sequential resumed = bn_model();
+  optim::Adam resumed_opt(resumed.parameters(), {.lr = 0.01F});
+  train::Trainer t(resumed, resumed_opt, options(16, &world));
+  t.resume(path);
+  t.fit(train);
+  EXPECT_EQ(resumed.parameters().to_host(), whole.parameters().to_host())
+      << "rank " << world.rank();
+  EXPECT_EQ(resumed.buffers().to_host(), whole.buffers().to_host()) << "rank " << world.rank();
+  world.barrier();
+  if (world.rank() == 0) std::remove(path.c_str());
+}
+
 }  // namespace
 }  // namespace cutrain
