@@ -1,7 +1,8 @@
 #pragma once
-// BatchNorm1d over one feature column (torch.nn.BatchNorm1d semantics), shared by the CUDA
-// kernel (one thread per column) and the CPU loop (one iteration per column). x is row-major
-// [rows, stride]; the column's elements are x[r * stride]. Sums are in double.
+// BatchNorm's formulas (torch.nn.BatchNorm1d / BatchNorm2d semantics) for one feature over its
+// B values (B = the batch, times H W for an image's channel). Where the values lie and the order
+// of the sums (in double) are kernels/nn/channel.cuh's, for BatchNorm1d's columns [B, F] (a
+// plane of 1) and BatchNorm2d's channels [N, C, H W] alike (Note [channel sums in lanes]).
 //
 // training:  mean = sum x / B,  var = sum (x - mean)^2 / B  (biased, used to normalize)
 //            xhat = (x - mean) / sqrt(var + eps),  y = gamma xhat + beta
@@ -18,8 +19,6 @@
 
 namespace cutrain::rules {
 
-// The formulas above, shared by BatchNorm1d's columns (below) and BatchNorm2d's channels
-// (kernels/nn/channel.cuh): only where a feature's values lie differs.
 CUTRAIN_HD float batchnorm_invstd(double var, float eps) {
   return static_cast<float>(1.0 / sqrt(var + static_cast<double>(eps)));
 }
@@ -43,55 +42,6 @@ CUTRAIN_HD float batchnorm_xhat(float x, float mean, float invstd) {
 CUTRAIN_HD float batchnorm_input_grad(float x, float dy, float mean, float invstd, float k, float b,
                                       float sum_dy, float sum_dy_xhat) {
   return k * (b * dy - sum_dy - batchnorm_xhat(x, mean, invstd) * sum_dy_xhat);
-}
-
-CUTRAIN_HD void batchnorm_train_column(const float* x, float* y, std::int64_t rows,
-                                       std::int64_t stride, float gamma, float beta, float eps,
-                                       float momentum, float* running_mean, float* running_var,
-                                       float* save_mean, float* save_invstd) {
-  double sum = 0.0;
-  for (std::int64_t r = 0; r < rows; ++r) sum += x[r * stride];
-  const double mean = sum / static_cast<double>(rows);
-  double ss = 0.0;
-  for (std::int64_t r = 0; r < rows; ++r) {
-    const double d = x[r * stride] - mean;
-    ss += d * d;
-  }
-  const double var = ss / static_cast<double>(rows);
-  batchnorm_finish(mean, var, rows, eps, momentum, running_mean, running_var, save_mean,
-                   save_invstd);
-  const float meanf = *save_mean, invstd = *save_invstd;
-  for (std::int64_t r = 0; r < rows; ++r)
-    y[r * stride] = batchnorm_apply(x[r * stride], meanf, invstd, gamma, beta);
-}
-
-CUTRAIN_HD void batchnorm_eval_column(const float* x, float* y, std::int64_t rows,
-                                      std::int64_t stride, float gamma, float beta, float eps,
-                                      float running_mean, float running_var) {
-  const float invstd = batchnorm_invstd(running_var, eps);
-  for (std::int64_t r = 0; r < rows; ++r)
-    y[r * stride] = batchnorm_apply(x[r * stride], running_mean, invstd, gamma, beta);
-}
-
-CUTRAIN_HD void batchnorm_backward_column(const float* x, const float* dy, float* dx,
-                                          std::int64_t rows, std::int64_t stride, float gamma,
-                                          float mean, float invstd, float* dgamma, float* dbeta) {
-  double sum_dy = 0.0, sum_dy_xhat = 0.0;
-  for (std::int64_t r = 0; r < rows; ++r) {
-    const float xhat = batchnorm_xhat(x[r * stride], mean, invstd);
-    sum_dy += dy[r * stride];
-    sum_dy_xhat += static_cast<double>(dy[r * stride]) * xhat;
-  }
-  if (dgamma != nullptr) *dgamma = static_cast<float>(sum_dy_xhat);
-  if (dbeta != nullptr) *dbeta = static_cast<float>(sum_dy);
-  if (dx == nullptr) return;
-  const float k = gamma * invstd / static_cast<float>(rows);
-  const float b = static_cast<float>(rows);
-  for (std::int64_t r = 0; r < rows; ++r) {
-    dx[r * stride] =
-        batchnorm_input_grad(x[r * stride], dy[r * stride], mean, invstd, k, b,
-                             static_cast<float>(sum_dy), static_cast<float>(sum_dy_xhat));
-  }
 }
 
 // Note [column sums in chunks]: a bias gradient sums a column over the batch. One GPU thread

@@ -110,9 +110,9 @@ __global__ void channel_total_kernel(const double* __restrict__ partial, rules::
 
 // BatchNorm2d's second pass: the squared deviations from the channel's mean, the mean from the
 // first pass's partials (every block of the channel derives the same one).
-__global__ void batchnorm2d_square_dev_kernel(const float* __restrict__ x, rules::ChannelView v,
-                                              const double* __restrict__ partial_sum,
-                                              double* __restrict__ partial_sq) {
+__global__ void batchnorm_square_dev_kernel(const float* __restrict__ x, rules::ChannelView v,
+                                            const double* __restrict__ partial_sum,
+                                            double* __restrict__ partial_sq) {
   __shared__ double shared[rules::kChannelLanes + 1];
   const auto c = static_cast<std::int64_t>(blockIdx.x);
   const float* xc = x + v.base(c);
@@ -125,11 +125,11 @@ __global__ void batchnorm2d_square_dev_kernel(const float* __restrict__ x, rules
 
 // One thread per channel: mean and biased variance, then the running statistics and the saved
 // mean and 1/std (batchnorm_finish).
-__global__ void batchnorm2d_finish_kernel(const double* __restrict__ partial_sum,
-                                          const double* __restrict__ partial_sq,
-                                          rules::ChannelView v, float eps, float momentum,
-                                          float* running_mean, float* running_var, float* save_mean,
-                                          float* save_invstd, std::int64_t channels) {
+__global__ void batchnorm_finish_kernel(const double* __restrict__ partial_sum,
+                                        const double* __restrict__ partial_sq, rules::ChannelView v,
+                                        float eps, float momentum, float* running_mean,
+                                        float* running_var, float* save_mean, float* save_invstd,
+                                        std::int64_t channels) {
   for (std::int64_t c = lane_id(); c < channels; c += lanes()) {
     const auto count = static_cast<double>(v.count);
     const double mean = rules::combine_segments(partial_sum + c * v.segments, v.segments) / count;
@@ -139,13 +139,13 @@ __global__ void batchnorm2d_finish_kernel(const double* __restrict__ partial_sum
   }
 }
 
-// y = [relu](gamma x-hat + beta) with the batch's statistics (or the running ones in eval).
-__global__ void batchnorm2d_apply_kernel(const float* __restrict__ x, float* __restrict__ y,
-                                         std::int64_t channels, std::int64_t plane,
-                                         const float* gamma, const float* beta,
-                                         const float* __restrict__ mean,
-                                         const float* __restrict__ invstd, bool relu,
-                                         std::int64_t n) {
+// y = [relu](gamma x-hat + beta) with the batch's statistics (batchnorm_finish's).
+__global__ void batchnorm_apply_kernel(const float* __restrict__ x, float* __restrict__ y,
+                                       std::int64_t channels, std::int64_t plane,
+                                       const float* gamma, const float* beta,
+                                       const float* __restrict__ mean,
+                                       const float* __restrict__ invstd, bool relu,
+                                       std::int64_t n) {
   for (std::int64_t i = lane_id(); i < n; i += lanes()) {
     const std::int64_t c = (i / plane) % channels;
     y[i] = rules::bn_output(rules::batchnorm_apply(x[i], mean[c], invstd[c],
@@ -154,11 +154,10 @@ __global__ void batchnorm2d_apply_kernel(const float* __restrict__ x, float* __r
   }
 }
 
-__global__ void batchnorm2d_eval_kernel(const float* __restrict__ x, float* __restrict__ y,
-                                        std::int64_t channels, std::int64_t plane,
-                                        const float* gamma, const float* beta, float eps,
-                                        const float* running_mean, const float* running_var,
-                                        bool relu, std::int64_t n) {
+__global__ void batchnorm_eval_kernel(const float* __restrict__ x, float* __restrict__ y,
+                                      std::int64_t channels, std::int64_t plane, const float* gamma,
+                                      const float* beta, float eps, const float* running_mean,
+                                      const float* running_var, bool relu, std::int64_t n) {
   for (std::int64_t i = lane_id(); i < n; i += lanes()) {
     const std::int64_t c = (i / plane) % channels;
     y[i] = rules::bn_output(
@@ -169,7 +168,7 @@ __global__ void batchnorm2d_eval_kernel(const float* __restrict__ x, float* __re
 }
 
 // The backward's sums per segment: dy and dy x-hat (dy: the gradient below the fused ReLU).
-__global__ void batchnorm2d_backward_partials_kernel(
+__global__ void batchnorm_backward_partials_kernel(
     const float* __restrict__ x, const float* __restrict__ relu_y, const float* __restrict__ dy,
     rules::ChannelView v, const float* save_mean, const float* save_invstd,
     double* __restrict__ partial_dy, double* __restrict__ partial_dy_xhat) {
@@ -196,11 +195,10 @@ __global__ void batchnorm2d_backward_partials_kernel(
 }
 
 // One thread per channel: the two sums (kept for the dx pass), and dgamma, dbeta.
-__global__ void batchnorm2d_backward_finish_kernel(const double* __restrict__ partial_dy,
-                                                   const double* __restrict__ partial_dy_xhat,
-                                                   rules::ChannelView v, float* dgamma,
-                                                   float* dbeta, double* __restrict__ sums,
-                                                   std::int64_t channels) {
+__global__ void batchnorm_backward_finish_kernel(const double* __restrict__ partial_dy,
+                                                 const double* __restrict__ partial_dy_xhat,
+                                                 rules::ChannelView v, float* dgamma, float* dbeta,
+                                                 double* __restrict__ sums, std::int64_t channels) {
   for (std::int64_t c = lane_id(); c < channels; c += lanes()) {
     const double sum_dy = rules::combine_segments(partial_dy + c * v.segments, v.segments);
     const double sum_dy_xhat =
@@ -212,13 +210,13 @@ __global__ void batchnorm2d_backward_finish_kernel(const double* __restrict__ pa
   }
 }
 
-__global__ void batchnorm2d_input_grad_kernel(const float* __restrict__ x,
-                                              const float* __restrict__ relu_y,
-                                              const float* __restrict__ dy, float* __restrict__ dx,
-                                              rules::ChannelView v, std::int64_t channels,
-                                              const float* gamma, const float* save_mean,
-                                              const float* save_invstd,
-                                              const double* __restrict__ sums, std::int64_t n) {
+__global__ void batchnorm_input_grad_kernel(const float* __restrict__ x,
+                                            const float* __restrict__ relu_y,
+                                            const float* __restrict__ dy, float* dx,
+                                            rules::ChannelView v, std::int64_t channels,
+                                            const float* gamma, const float* save_mean,
+                                            const float* save_invstd,
+                                            const double* __restrict__ sums, std::int64_t n) {
   const auto count = static_cast<float>(v.count);
   for (std::int64_t i = lane_id(); i < n; i += lanes()) {
     const std::int64_t c = (i / v.plane) % channels;
@@ -265,11 +263,11 @@ void launch_pool_backward(rules::Pool kind, const rules::ConvGeometry& g, std::i
                           NativeStream stream) {
   CUTRAIN_CONV_LAUNCH(pool_backward_kernel, n * g.c * g.in_plane(), kind, g, dy, index, dx);
 }
-void launch_batchnorm2d_eval(const float* x, float* y, std::int64_t n, std::int64_t channels,
-                             std::int64_t plane, const float* gamma, const float* beta, float eps,
-                             const float* running_mean, const float* running_var, bool relu,
-                             NativeStream stream) {
-  CUTRAIN_CONV_LAUNCH(batchnorm2d_eval_kernel, n * channels * plane, x, y, channels, plane, gamma,
+void launch_batchnorm_eval(const float* x, float* y, std::int64_t n, std::int64_t channels,
+                           std::int64_t plane, const float* gamma, const float* beta, float eps,
+                           const float* running_mean, const float* running_var, bool relu,
+                           NativeStream stream) {
+  CUTRAIN_CONV_LAUNCH(batchnorm_eval_kernel, n * channels * plane, x, y, channels, plane, gamma,
                       beta, eps, running_mean, running_var, relu);
 }
 
@@ -290,43 +288,42 @@ void launch_channel_sum(const float* x, std::int64_t n, std::int64_t channels, s
   CUTRAIN_CONV_LAUNCH(channel_total_kernel, channels, scratch, v, out);
 }
 
-void launch_batchnorm2d_train(const float* x, float* y, std::int64_t n, std::int64_t channels,
-                              std::int64_t plane, const float* gamma, const float* beta, float eps,
-                              float momentum, float* running_mean, float* running_var,
-                              float* save_mean, float* save_invstd, bool relu, double* scratch,
-                              NativeStream stream) {
+void launch_batchnorm_train(const float* x, float* y, std::int64_t n, std::int64_t channels,
+                            std::int64_t plane, const float* gamma, const float* beta, float eps,
+                            float momentum, float* running_mean, float* running_var,
+                            float* save_mean, float* save_invstd, bool relu, double* scratch,
+                            NativeStream stream) {
   if (channels == 0) return;
   const rules::ChannelView v = rules::channel_view(n, channels, plane);
   double* partial_sum = scratch;
   double* partial_sq = scratch + channels * v.segments;
   channel_partials_kernel<<<segment_grid(channels, v), kBlock, 0, stream>>>(x, v, partial_sum);
   CUTRAIN_CUDA_CHECK_LAUNCH();
-  batchnorm2d_square_dev_kernel<<<segment_grid(channels, v), kBlock, 0, stream>>>(x, v, partial_sum,
-                                                                                  partial_sq);
+  batchnorm_square_dev_kernel<<<segment_grid(channels, v), kBlock, 0, stream>>>(x, v, partial_sum,
+                                                                                partial_sq);
   CUTRAIN_CUDA_CHECK_LAUNCH();
-  CUTRAIN_CONV_LAUNCH(batchnorm2d_finish_kernel, channels, partial_sum, partial_sq, v, eps,
-                      momentum, running_mean, running_var, save_mean, save_invstd);
-  CUTRAIN_CONV_LAUNCH(batchnorm2d_apply_kernel, n * channels * plane, x, y, channels, plane, gamma,
+  CUTRAIN_CONV_LAUNCH(batchnorm_finish_kernel, channels, partial_sum, partial_sq, v, eps, momentum,
+                      running_mean, running_var, save_mean, save_invstd);
+  CUTRAIN_CONV_LAUNCH(batchnorm_apply_kernel, n * channels * plane, x, y, channels, plane, gamma,
                       beta, save_mean, save_invstd, relu);
 }
 
-void launch_batchnorm2d_backward(const float* x, const float* relu_y, const float* dy, float* dx,
-                                 std::int64_t n, std::int64_t channels, std::int64_t plane,
-                                 const float* gamma, const float* save_mean,
-                                 const float* save_invstd, float* dgamma, float* dbeta,
-                                 double* scratch, NativeStream stream) {
+void launch_batchnorm_backward(const float* x, const float* relu_y, const float* dy, float* dx,
+                               std::int64_t n, std::int64_t channels, std::int64_t plane,
+                               const float* gamma, const float* save_mean, const float* save_invstd,
+                               float* dgamma, float* dbeta, double* scratch, NativeStream stream) {
   if (channels == 0) return;
   const rules::ChannelView v = rules::channel_view(n, channels, plane);
   double* partial_dy = scratch;
   double* partial_dy_xhat = scratch + channels * v.segments;
   double* sums = scratch + 2 * channels * v.segments;
-  batchnorm2d_backward_partials_kernel<<<segment_grid(channels, v), kBlock, 0, stream>>>(
+  batchnorm_backward_partials_kernel<<<segment_grid(channels, v), kBlock, 0, stream>>>(
       x, relu_y, dy, v, save_mean, save_invstd, partial_dy, partial_dy_xhat);
   CUTRAIN_CUDA_CHECK_LAUNCH();
-  CUTRAIN_CONV_LAUNCH(batchnorm2d_backward_finish_kernel, channels, partial_dy, partial_dy_xhat, v,
+  CUTRAIN_CONV_LAUNCH(batchnorm_backward_finish_kernel, channels, partial_dy, partial_dy_xhat, v,
                       dgamma, dbeta, sums);
   if (dx == nullptr) return;
-  CUTRAIN_CONV_LAUNCH(batchnorm2d_input_grad_kernel, n * channels * plane, x, relu_y, dy, dx, v,
+  CUTRAIN_CONV_LAUNCH(batchnorm_input_grad_kernel, n * channels * plane, x, relu_y, dy, dx, v,
                       channels, gamma, save_mean, save_invstd, sums);
 }
 

@@ -33,23 +33,22 @@ void launch_pool_forward(rules::Pool kind, const rules::ConvGeometry& g, std::in
 void launch_pool_backward(rules::Pool kind, const rules::ConvGeometry& g, std::int64_t n,
                           const float* dy, const std::int32_t* index, float* dx,
                           NativeStream stream);
-// BatchNorm2d over x [n, channels, plane] (kernels/nn/batchnorm.cuh formulas, channel.cuh sums):
-// training: the segments' sums, a pass per channel (statistics, running statistics), then y
+// BatchNorm1d / 2d over x [n, channels, plane] (kernels/nn/batchnorm.cuh formulas, channel.cuh
+// sums): training: the segments' sums, a pass per channel (statistics, running statistics), then y
 // element-wise; eval element-wise.
 // `relu` / `relu_y`: a ReLU fused after it (Note [BatchNorm2d and ReLU in one pass]).
-void launch_batchnorm2d_train(const float* x, float* y, std::int64_t n, std::int64_t channels,
-                              std::int64_t plane, const float* gamma, const float* beta, float eps,
-                              float momentum, float* running_mean, float* running_var,
-                              float* save_mean, float* save_invstd, bool relu, double* scratch,
-                              NativeStream stream);
-void launch_batchnorm2d_eval(const float* x, float* y, std::int64_t n, std::int64_t channels,
-                             std::int64_t plane, const float* gamma, const float* beta, float eps,
-                             const float* running_mean, const float* running_var, bool relu,
-                             NativeStream stream);
-void launch_batchnorm2d_backward(const float* x, const float* relu_y, const float* dy, float* dx,
-                                 std::int64_t n, std::int64_t channels, std::int64_t plane,
-                                 const float* gamma, const float* save_mean,
-                                 const float* save_invstd, float* dgamma, float* dbeta,
-                                 double* scratch, NativeStream stream);
+void launch_batchnorm_train(const float* x, float* y, std::int64_t n, std::int64_t channels,
+                            std::int64_t plane, const float* gamma, const float* beta, float eps,
+                            float momentum, float* running_mean, float* running_var,
+                            float* save_mean, float* save_invstd, bool relu, double* scratch,
+                            NativeStream stream);
+void launch_batchnorm_eval(const float* x, float* y, std::int64_t n, std::int64_t channels,
+                           std::int64_t plane, const float* gamma, const float* beta, float eps,
+                           const float* running_mean, const float* running_var, bool relu,
+                           NativeStream stream);
+void launch_batchnorm_backward(const float* x, const float* relu_y, const float* dy, float* dx,
+                               std::int64_t n, std::int64_t channels, std::int64_t plane,
+                               const float* gamma, const float* save_mean, const float* save_invstd,
+                               float* dgamma, float* dbeta, double* scratch, NativeStream stream);
 
 }  // namespace cutrain::kernels

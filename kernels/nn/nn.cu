@@ -3,11 +3,10 @@
 // Launch shapes: element-wise maps are grid-stride loops over 16-byte vectors when every array
 // is 16-byte aligned (layer buffers and arena spans are), then a scalar tail, each lane calling
 // the same rule as the CPU loop - so the vector path changes no bits; tests/kernels/sass_check.py
-// holds them to 128-bit loads and stores. BatchNorm's
-// column operations run one thread per feature column, so a warp reads 32 adjacent features of
-// one row at a time (coalesced) and each column's sum has a fixed order; the bias gradient
-// splits the rows too (Note [column sums in chunks]);
-// the losses are in kernels/nn/loss.cu.
+// holds them to 128-bit loads and stores. The bias gradient's column sums split the rows into
+// fixed ranges (Note [column sums in chunks]); BatchNorm1d and 2d share the per-channel
+// kernels of kernels/nn/conv.cu (Note [channel sums in lanes]); the losses are in
+// kernels/nn/loss.cu.
 #include "kernels/nn/dropout.cuh"  // first: it sets cuRAND's QUALIFIERS (kernels/common/philox.cuh)
 
 #include "kernels/common/grid_stride.cuh"
@@ -153,42 +152,6 @@ __global__ void binary_kernel(const float* a, const float* b, float* out, std::s
   for (std::size_t i = n4 * 4 + global_id(); i < n; i += grid_stride()) out[i] = op(a[i], b[i]);
 }
 
-__global__ void batchnorm_train_kernel(const float* __restrict__ x, float* __restrict__ y,
-                                       std::int64_t rows, std::int64_t cols, const float* gamma,
-                                       const float* beta, float eps, float momentum,
-                                       float* running_mean, float* running_var, float* save_mean,
-                                       float* save_invstd) {
-  for (auto c = static_cast<std::int64_t>(global_id()); c < cols;
-       c += static_cast<std::int64_t>(grid_stride())) {
-    rules::batchnorm_train_column(x + c, y + c, rows, cols, gamma ? gamma[c] : 1.0F,
-                                  beta ? beta[c] : 0.0F, eps, momentum, running_mean + c,
-                                  running_var + c, save_mean + c, save_invstd + c);
-  }
-}
-
-__global__ void batchnorm_eval_kernel(const float* __restrict__ x, float* __restrict__ y,
-                                      std::int64_t rows, std::int64_t cols, const float* gamma,
-                                      const float* beta, float eps, const float* running_mean,
-                                      const float* running_var) {
-  for (auto c = static_cast<std::int64_t>(global_id()); c < cols;
-       c += static_cast<std::int64_t>(grid_stride())) {
-    rules::batchnorm_eval_column(x + c, y + c, rows, cols, gamma ? gamma[c] : 1.0F,
-                                 beta ? beta[c] : 0.0F, eps, running_mean[c], running_var[c]);
-  }
-}
-
-__global__ void batchnorm_backward_kernel(const float* __restrict__ x, const float* __restrict__ dy,
-                                          float* dx, std::int64_t rows, std::int64_t cols,
-                                          const float* gamma, const float* save_mean,
-                                          const float* save_invstd, float* dgamma, float* dbeta) {
-  for (auto c = static_cast<std::int64_t>(global_id()); c < cols;
-       c += static_cast<std::int64_t>(grid_stride())) {
-    rules::batchnorm_backward_column(x + c, dy + c, dx ? dx + c : nullptr, rows, cols,
-                                     gamma ? gamma[c] : 1.0F, save_mean[c], save_invstd[c],
-                                     dgamma ? dgamma + c : nullptr, dbeta ? dbeta + c : nullptr);
-  }
-}
-
 }  // namespace
 
 void launch_activation_forward(rules::Activation a, float slope, const float* x, float* y,
@@ -236,26 +199,5 @@ void launch_multiply(const float* a, const float* b, float* out, std::size_t n,
 }
 void launch_add(const float* a, const float* b, float* out, std::size_t n, NativeStream stream) {
   CUTRAIN_LAUNCH_VEC(binary_kernel<AddOp>, n, a, b, out, n, aligned16(a, b, out));
-}
-void launch_batchnorm_train(const float* x, float* y, std::int64_t rows, std::int64_t cols,
-                            const float* gamma, const float* beta, float eps, float momentum,
-                            float* running_mean, float* running_var, float* save_mean,
-                            float* save_invstd, NativeStream stream) {
-  CUTRAIN_LAUNCH(batchnorm_train_kernel, static_cast<std::size_t>(cols), x, y, rows, cols, gamma,
-                 beta, eps, momentum, running_mean, running_var, save_mean, save_invstd);
-}
-void launch_batchnorm_eval(const float* x, float* y, std::int64_t rows, std::int64_t cols,
-                           const float* gamma, const float* beta, float eps,
-                           const float* running_mean, const float* running_var,
-                           NativeStream stream) {
-  CUTRAIN_LAUNCH(batchnorm_eval_kernel, static_cast<std::size_t>(cols), x, y, rows, cols, gamma,
-                 beta, eps, running_mean, running_var);
-}
-void launch_batchnorm_backward(const float* x, const float* dy, float* dx, std::int64_t rows,
-                               std::int64_t cols, const float* gamma, const float* save_mean,
-                               const float* save_invstd, float* dgamma, float* dbeta,
-                               NativeStream stream) {
-  CUTRAIN_LAUNCH(batchnorm_backward_kernel, static_cast<std::size_t>(cols), x, dy, dx, rows, cols,
-                 gamma, save_mean, save_invstd, dgamma, dbeta);
 }
 }  // namespace cutrain::kernels

@@ -37,18 +37,6 @@ void launch_round_half(rules::Half kind, const float* x, float* y, std::size_t n
 void launch_multiply(const float* a, const float* b, float* out, std::size_t n,
                      NativeStream stream);
 void launch_add(const float* a, const float* b, float* out, std::size_t n, NativeStream stream);
-void launch_batchnorm_train(const float* x, float* y, std::int64_t rows, std::int64_t cols,
-                            const float* gamma, const float* beta, float eps, float momentum,
-                            float* running_mean, float* running_var, float* save_mean,
-                            float* save_invstd, NativeStream stream);
-void launch_batchnorm_eval(const float* x, float* y, std::int64_t rows, std::int64_t cols,
-                           const float* gamma, const float* beta, float eps,
-                           const float* running_mean, const float* running_var,
-                           NativeStream stream);
-void launch_batchnorm_backward(const float* x, const float* dy, float* dx, std::int64_t rows,
-                               std::int64_t cols, const float* gamma, const float* save_mean,
-                               const float* save_invstd, float* dgamma, float* dbeta,
-                               NativeStream stream);
 // Per-row losses into row_loss; dlogits when non-null. class_weights null: unweighted (row losses
 // to be divided by rows); else [classes] weights and *total = D from launch_class_weight_total
 // (row losses already divided by D). An invalid label makes its row NaN. grad_seed (nullable,

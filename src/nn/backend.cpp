@@ -232,52 +232,6 @@ void copy(const Exec& e, const float* src, float* dst, std::size_t n) {
              e.device.is_cpu() ? nullptr : e.stream);
 }
 
-void batchnorm_train(const Exec& e, const float* x, float* y, std::int64_t rows, std::int64_t cols,
-                     const float* gamma, const float* beta, float eps, float momentum,
-                     float* running_mean, float* running_var, float* save_mean,
-                     float* save_invstd) {
-  CUTRAIN_NN_DISPATCH(
-      cpu::parallel_for(static_cast<std::size_t>(cols),
-                        [=](std::size_t c) {
-                          rules::batchnorm_train_column(
-                              x + c, y + c, rows, cols, gamma ? gamma[c] : 1.0F,
-                              beta ? beta[c] : 0.0F, eps, momentum, running_mean + c,
-                              running_var + c, save_mean + c, save_invstd + c);
-                        }),
-      kernels::launch_batchnorm_train(x, y, rows, cols, gamma, beta, eps, momentum, running_mean,
-                                      running_var, save_mean, save_invstd, e.stream))
-}
-
-void batchnorm_eval(const Exec& e, const float* x, float* y, std::int64_t rows, std::int64_t cols,
-                    const float* gamma, const float* beta, float eps, const float* running_mean,
-                    const float* running_var) {
-  CUTRAIN_NN_DISPATCH(cpu::parallel_for(static_cast<std::size_t>(cols),
-                                        [=](std::size_t c) {
-                                          rules::batchnorm_eval_column(
-                                              x + c, y + c, rows, cols, gamma ? gamma[c] : 1.0F,
-                                              beta ? beta[c] : 0.0F, eps, running_mean[c],
-                                              running_var[c]);
-                                        }),
-                      kernels::launch_batchnorm_eval(x, y, rows, cols, gamma, beta, eps,
-                                                     running_mean, running_var, e.stream))
-}
-
-void batchnorm_backward(const Exec& e, const float* x, const float* dy, float* dx,
-                        std::int64_t rows, std::int64_t cols, const float* gamma,
-                        const float* save_mean, const float* save_invstd, float* dgamma,
-                        float* dbeta) {
-  CUTRAIN_NN_DISPATCH(cpu::parallel_for(static_cast<std::size_t>(cols),
-                                        [=](std::size_t c) {
-                                          rules::batchnorm_backward_column(
-                                              x + c, dy + c, dx ? dx + c : nullptr, rows, cols,
-                                              gamma ? gamma[c] : 1.0F, save_mean[c], save_invstd[c],
-                                              dgamma ? dgamma + c : nullptr,
-                                              dbeta ? dbeta + c : nullptr);
-                                        }),
-                      kernels::launch_batchnorm_backward(x, dy, dx, rows, cols, gamma, save_mean,
-                                                         save_invstd, dgamma, dbeta, e.stream))
-}
-
 void softmax_cross_entropy(const Exec& e, const float* logits, const std::int32_t* labels,
                            std::int64_t rows, int classes, float eps, ClassWeights cw,
                            float* row_loss, float* dlogits, const float* grad_seed) {

@@ -76,16 +76,6 @@ void round_half(const Exec& e, rules::Half kind, const float* x, float* y, std::
 void multiply(const Exec& e, const float* a, const float* b, float* out, std::size_t n);
 void add(const Exec& e, const float* a, const float* b, float* out, std::size_t n);
 void copy(const Exec& e, const float* src, float* dst, std::size_t n);
-void batchnorm_train(const Exec& e, const float* x, float* y, std::int64_t rows, std::int64_t cols,
-                     const float* gamma, const float* beta, float eps, float momentum,
-                     float* running_mean, float* running_var, float* save_mean, float* save_invstd);
-void batchnorm_eval(const Exec& e, const float* x, float* y, std::int64_t rows, std::int64_t cols,
-                    const float* gamma, const float* beta, float eps, const float* running_mean,
-                    const float* running_var);
-void batchnorm_backward(const Exec& e, const float* x, const float* dy, float* dx,
-                        std::int64_t rows, std::int64_t cols, const float* gamma,
-                        const float* save_mean, const float* save_invstd, float* dgamma,
-                        float* dbeta);
 // Class weights for the cross-entropy (kernels/nn/loss.cuh), device memory: weights [classes],
 // null for none; total, one float the batch's weight D is written to (needed with weights).
 struct ClassWeights {

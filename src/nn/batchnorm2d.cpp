@@ -72,12 +72,12 @@ void BatchNorm2d::run_forward(LayerContext& ctx, const Matrix& x, Matrix& y, boo
                   "channel (got a batch of ", x.rows, " of shape ", shape_str(s),
                   "); use a larger batch or eval()");
     float* ws = ctx.workspace();
-    backend::batchnorm2d_train(e, x.data, y.data, x.rows, features_, plane, gamma, beta, eps_,
-                               momentum_, rm, rv, ws, ws + features_, relu,
-                               reduction_scratch(ws, features_));
+    backend::batchnorm_train(e, x.data, y.data, x.rows, features_, plane, gamma, beta, eps_,
+                             momentum_, rm, rv, ws, ws + features_, relu,
+                             reduction_scratch(ws, features_));
   } else {
-    backend::batchnorm2d_eval(e, x.data, y.data, x.rows, features_, plane, gamma, beta, eps_, rm,
-                              rv, relu);
+    backend::batchnorm_eval(e, x.data, y.data, x.rows, features_, plane, gamma, beta, eps_, rm, rv,
+                            relu);
   }
 }
 
@@ -96,11 +96,11 @@ void BatchNorm2d::run_backward(LayerContext& ctx, const Matrix& x, const float* 
   CUTRAIN_CHECK(ctx.training(), "BatchNorm2d.backward needs a training-mode forward pass");
   const Shape& s = ctx.input_shape();
   float* ws = ctx.workspace();
-  backend::batchnorm2d_backward(exec_of(ctx), x.data, relu_y, dy.data, dx.data, x.rows, features_,
-                                s[1] * s[2], affine_ ? ctx.parameter("weight").data : nullptr, ws,
-                                ws + features_, affine_ ? ctx.gradient("weight").data : nullptr,
-                                affine_ ? ctx.gradient("bias").data : nullptr,
-                                reduction_scratch(ws, features_));
+  backend::batchnorm_backward(exec_of(ctx), x.data, relu_y, dy.data, dx.data, x.rows, features_,
+                              s[1] * s[2], affine_ ? ctx.parameter("weight").data : nullptr, ws,
+                              ws + features_, affine_ ? ctx.gradient("weight").data : nullptr,
+                              affine_ ? ctx.gradient("bias").data : nullptr,
+                              reduction_scratch(ws, features_));
 }
 
 }  // namespace cutrain::nn

@@ -277,11 +277,10 @@ void pool_backward(const Exec& e, rules::Pool kind, const rules::ConvGeometry& g
                         kernels::launch_pool_backward(kind, g, n, dy, index, dx, e.stream))
 }
 
-void batchnorm2d_train(const Exec& e, const float* x, float* y, std::int64_t n,
-                       std::int64_t channels, std::int64_t plane, const float* gamma,
-                       const float* beta, float eps, float momentum, float* running_mean,
-                       float* running_var, float* save_mean, float* save_invstd, bool relu,
-                       [[maybe_unused]] double* scratch) {
+void batchnorm_train(const Exec& e, const float* x, float* y, std::int64_t n, std::int64_t channels,
+                     std::int64_t plane, const float* gamma, const float* beta, float eps,
+                     float momentum, float* running_mean, float* running_var, float* save_mean,
+                     float* save_invstd, bool relu, [[maybe_unused]] double* scratch) {
   const rules::ChannelView v = rules::channel_view(n, channels, plane);
   CUTRAIN_CONV_DISPATCH(
       cpu::parallel_for(
@@ -304,15 +303,14 @@ void batchnorm2d_train(const Exec& e, const float* x, float* y, std::int64_t n,
               yc[at] = rules::bn_output(rules::batchnorm_apply(xc[at], m, is, g, b), relu);
             });
           }),
-      kernels::launch_batchnorm2d_train(x, y, n, channels, plane, gamma, beta, eps, momentum,
-                                        running_mean, running_var, save_mean, save_invstd, relu,
-                                        scratch, e.stream))
+      kernels::launch_batchnorm_train(x, y, n, channels, plane, gamma, beta, eps, momentum,
+                                      running_mean, running_var, save_mean, save_invstd, relu,
+                                      scratch, e.stream))
 }
 
-void batchnorm2d_eval(const Exec& e, const float* x, float* y, std::int64_t n,
-                      std::int64_t channels, std::int64_t plane, const float* gamma,
-                      const float* beta, float eps, const float* running_mean,
-                      const float* running_var, bool relu) {
+void batchnorm_eval(const Exec& e, const float* x, float* y, std::int64_t n, std::int64_t channels,
+                    std::int64_t plane, const float* gamma, const float* beta, float eps,
+                    const float* running_mean, const float* running_var, bool relu) {
   CUTRAIN_CONV_DISPATCH(
       cpu::parallel_rows(sz(n * channels),
                          [=](std::size_t r) {
@@ -325,14 +323,14 @@ void batchnorm2d_eval(const Exec& e, const float* x, float* y, std::int64_t n,
                                  rules::batchnorm_apply(x[at + p], running_mean[c], invstd, g, b),
                                  relu);
                          }),
-      kernels::launch_batchnorm2d_eval(x, y, n, channels, plane, gamma, beta, eps, running_mean,
-                                       running_var, relu, e.stream))
+      kernels::launch_batchnorm_eval(x, y, n, channels, plane, gamma, beta, eps, running_mean,
+                                     running_var, relu, e.stream))
 }
 
-void batchnorm2d_backward(const Exec& e, const float* x, const float* relu_y, const float* dy,
-                          float* dx, std::int64_t n, std::int64_t channels, std::int64_t plane,
-                          const float* gamma, const float* save_mean, const float* save_invstd,
-                          float* dgamma, float* dbeta, [[maybe_unused]] double* scratch) {
+void batchnorm_backward(const Exec& e, const float* x, const float* relu_y, const float* dy,
+                        float* dx, std::int64_t n, std::int64_t channels, std::int64_t plane,
+                        const float* gamma, const float* save_mean, const float* save_invstd,
+                        float* dgamma, float* dbeta, [[maybe_unused]] double* scratch) {
   const rules::ChannelView v = rules::channel_view(n, channels, plane);
   CUTRAIN_CONV_DISPATCH(
       cpu::parallel_for(
@@ -362,8 +360,8 @@ void batchnorm2d_backward(const Exec& e, const float* x, const float* relu_y, co
                                                     static_cast<float>(sum_dy_xhat));
             });
           }),
-      kernels::launch_batchnorm2d_backward(x, relu_y, dy, dx, n, channels, plane, gamma, save_mean,
-                                           save_invstd, dgamma, dbeta, scratch, e.stream))
+      kernels::launch_batchnorm_backward(x, relu_y, dy, dx, n, channels, plane, gamma, save_mean,
+                                         save_invstd, dgamma, dbeta, scratch, e.stream))
 }
 
 }  // namespace cutrain::nn::backend

@@ -6,7 +6,9 @@
 
 #include "cutrain/error.hpp"
 #include "cutrain/init.hpp"
+#include "kernels/nn/channel.cuh"
 #include "src/nn/context.hpp"
+#include "src/nn/conv_backend.hpp"
 #include "src/nn/layer_common.hpp"
 #include "src/nn/torch_args.hpp"
 
@@ -221,8 +223,12 @@ std::int64_t BatchNorm1d::output_features(std::int64_t input_features) const {
   return features_;
 }
 
-std::size_t BatchNorm1d::workspace_floats(std::int64_t /*batch*/, const Shape& /*input*/) const {
-  return static_cast<std::size_t>(2 * features_);  // the batch's mean and 1/std
+// The batch's mean and 1/std (2 F floats: the doubles after them stay 8-byte aligned), then the
+// GPU reductions' scratch: BatchNorm1d is BatchNorm2d's per-channel code over [B, F, 1] (Note
+// [channel sums in lanes]; up to 256 rows, the same additions as a column summed in row order).
+std::size_t BatchNorm1d::workspace_floats(std::int64_t batch, const Shape& /*input*/) const {
+  return static_cast<std::size_t>(2 * features_ +
+                                  2 * rules::channel_scratch_doubles(batch, features_, 1));
 }
 
 Shape BatchNorm1d::output_shape(const Shape& input) const {
@@ -248,21 +254,24 @@ void BatchNorm1d::forward(LayerContext& ctx, const Matrix& x, Matrix& y) {
                   "(got ",
                   x.rows, "); use a larger batch or eval()");
     float* ws = ctx.workspace();
-    backend::batchnorm_train(e, x.data, y.data, x.rows, features_, gamma, beta, eps_, momentum_, rm,
-                             rv, ws, ws + features_);
+    backend::batchnorm_train(e, x.data, y.data, x.rows, features_, 1, gamma, beta, eps_, momentum_,
+                             rm, rv, ws, ws + features_, false,
+                             reinterpret_cast<double*>(ws + 2 * features_));
   } else {
-    backend::batchnorm_eval(e, x.data, y.data, x.rows, features_, gamma, beta, eps_, rm, rv);
+    backend::batchnorm_eval(e, x.data, y.data, x.rows, features_, 1, gamma, beta, eps_, rm, rv,
+                            false);
   }
 }
 
 void BatchNorm1d::backward(LayerContext& ctx, const Matrix& x, const Matrix& /*y*/,
                            const Matrix& dy, Matrix& dx) {
   CUTRAIN_CHECK(ctx.training(), "BatchNorm1d.backward needs a training-mode forward pass");
-  const float* ws = ctx.workspace();
-  backend::batchnorm_backward(exec_of(ctx), x.data, dy.data, dx.data, x.rows, features_,
+  float* ws = ctx.workspace();
+  backend::batchnorm_backward(exec_of(ctx), x.data, nullptr, dy.data, dx.data, x.rows, features_, 1,
                               affine_ ? ctx.parameter("weight").data : nullptr, ws, ws + features_,
                               affine_ ? ctx.gradient("weight").data : nullptr,
-                              affine_ ? ctx.gradient("bias").data : nullptr);
+                              affine_ ? ctx.gradient("bias").data : nullptr,
+                              reinterpret_cast<double*>(ws + 2 * features_));
 }
 
 }  // namespace cutrain::nn

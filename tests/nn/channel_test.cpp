@@ -2,7 +2,8 @@
 // T = S x L lanes, each segment's L lanes in lane order, then the segments in order. Checked here:
 // the segment count, the lane cursor's walk, the order itself (a sum whose value depends on which
 // values share a lane, against its closed form), BatchNorm2d over several segments against its
-// formula in long double, and - on a GPU - the same bits as the CPU.
+// formula in long double, BatchNorm1d (a plane of 1) against its columns' sums in row order, and
+// - on a GPU - the same bits as the CPU.
 #include <gtest/gtest.h>
 
 #include <cmath>
@@ -137,6 +138,36 @@ TEST(ChannelSums, BatchNorm2dOverSeveralSegmentsFollowsTheFormula) {
   }
 }
 
+// BatchNorm1d is the same code over [B, F, 1]. Up to 256 rows each lane holds one row, so the
+// sums are a column's in row order: the running statistics equal the sequential double sums'
+// values exactly.
+TEST(ChannelSums, BatchNorm1dSumsItsColumnsInRowOrder) {
+  const std::int64_t rows = 200, features = 7;
+  Sequential m(features);
+  m.emplace<BatchNorm1d>(features, 1e-5F, 0.5F);
+  m.build(Device::cpu(), 1);
+  std::mt19937_64 gen(5);
+  std::lognormal_distribution<float> spread(0.0F, 3.0F);  // magnitudes where order shows
+  std::vector<float> xs(static_cast<std::size_t>(rows * features));
+  for (float& val : xs) val = spread(gen) * (gen() % 2 == 0 ? 1.0F : -1.0F);
+  DeviceMatrix x(xs, rows, features, Device::cpu());
+  m.forward(x.m);
+  const std::vector<float> rm = m.buffers().tensor_to_host("layers.0.running_mean");
+  const std::vector<float> rv = m.buffers().tensor_to_host("layers.0.running_var");
+  for (std::int64_t c = 0; c < features; ++c) {
+    double sum = 0.0, ss = 0.0;
+    for (std::int64_t r = 0; r < rows; ++r) sum += xs[static_cast<std::size_t>(r * features + c)];
+    const double mean = sum / static_cast<double>(rows);
+    for (std::int64_t r = 0; r < rows; ++r) {
+      const double d = xs[static_cast<std::size_t>(r * features + c)] - mean;
+      ss += d * d;
+    }
+    const double unbiased = ss / static_cast<double>(rows) * rows / (rows - 1);
+    EXPECT_EQ(rm[static_cast<std::size_t>(c)], static_cast<float>(0.5 * mean)) << c;
+    EXPECT_EQ(rv[static_cast<std::size_t>(c)], static_cast<float>(0.5 + 0.5 * unbiased)) << c;
+  }
+}
+
 struct StepRun {
   std::vector<float> y, dx;
   std::vector<std::vector<float>> grads, buffers;
@@ -188,6 +219,17 @@ TEST(ChannelSumsGpu, SeveralSegmentsGiveTheCpusBits) {
     EXPECT_EQ(cpu.grads, gpu.grads) << what;
     EXPECT_EQ(cpu.buffers, gpu.buffers) << what;
   }
+  // BatchNorm1d at 300 rows: lanes holding two rows each.
+  Sequential cpu_bn(40), gpu_bn(40);
+  cpu_bn.emplace<BatchNorm1d>(40);
+  gpu_bn.emplace<BatchNorm1d>(40);
+  cpu_bn.build(Device::cpu(), 3);
+  gpu_bn.build(Device::cuda(0), 3);
+  const StepRun cpu1 = run(cpu_bn, 300), gpu1 = run(gpu_bn, 300);
+  EXPECT_EQ(cpu1.y, gpu1.y) << "BatchNorm1d";
+  EXPECT_EQ(cpu1.dx, gpu1.dx) << "BatchNorm1d";
+  EXPECT_EQ(cpu1.grads, gpu1.grads) << "BatchNorm1d";
+  EXPECT_EQ(cpu1.buffers, gpu1.buffers) << "BatchNorm1d";
   auto conv = [&](Device d) {
     Sequential m(numel(image));
     m.emplace<Unflatten>(1, image).emplace<Conv2d>(5, 2, 1).emplace<Flatten>();
