@@ -149,32 +149,26 @@ def summary(rows, machine):
             f"{t['seconds_per_step'] / r['seconds_per_step']:.2f}x" if t else "-",
             f"{fp32['seconds_per_step'] / r['seconds_per_step']:.1f}x cutrain fp32"
             if fp32 and precision != "fp32" else f"{r['tflops']:.1f} TFLOP/s")
-    # Note [TF32 switch]: each precision against the peer run in the same one.
-    torch_conv = {(t["shape"], t.get("precision", "fp32")): t for t in rows
-                  if t.get("bench") == "conv" and t.get("impl") == "torch"}
-    for r in rows:
-        if r.get("bench") == "conv" and r.get("impl") == "cutrain":
-            precision = r.get("precision", "fp32")
-            t = torch_conv.get((r["shape"], precision))
-            tag = "" if precision == "fp32" else f" ({precision})"
-            add(f"Conv2d {r['shape']}, batch {r['batch']}, forward + backward{tag}",
-                fmt_s(r["seconds_per_step"]),
-                f"PyTorch {t['torch']}: {fmt_s(t['seconds_per_step'])}" if t else "-",
-                f"{t['seconds_per_step'] / r['seconds_per_step']:.2f}x" if t else "-",
-                f"{pct(r['fraction_of_gemm'])} of its GEMMs")
+    # Layers forward + backward against their PyTorch peer in the same run, each precision against
+    # its own (Note [TF32 switch]); the roofline column is the bench's own.
+    def against_torch(bench, title, roofline):
+        peers = {(t["shape"], t.get("precision", "fp32")): t for t in rows
+                 if t.get("bench") == bench and t.get("impl") == "torch"}
+        for r in rows:
+            if r.get("bench") == bench and r.get("impl") == "cutrain":
+                precision = r.get("precision", "fp32")
+                t = peers.get((r["shape"], precision))
+                tag = "" if precision == "fp32" else f" ({precision})"
+                add(f"{title(r)}, batch {r['batch']}, forward + backward{tag}",
+                    fmt_s(r["seconds_per_step"]),
+                    f"PyTorch {t['torch']}: {fmt_s(t['seconds_per_step'])}" if t else "-",
+                    f"{t['seconds_per_step'] / r['seconds_per_step']:.2f}x" if t else "-",
+                    roofline(r))
+    against_torch("conv", lambda r: f"Conv2d {r['shape']}",
+                  lambda r: f"{pct(r['fraction_of_gemm'])} of its GEMMs")
     # Note [channel sums in lanes]: BatchNorm2d + ReLU, memory-bound, against the copy roofline.
-    torch_bn = {(t["shape"], t.get("precision", "fp32")): t for t in rows
-                if t.get("bench") == "batchnorm2d" and t.get("impl") == "torch"}
-    for r in rows:
-        if r.get("bench") == "batchnorm2d" and r.get("impl") == "cutrain":
-            precision = r.get("precision", "fp32")
-            t = torch_bn.get((r["shape"], precision))
-            tag = "" if precision == "fp32" else f" ({precision})"
-            add(f"BatchNorm2d + ReLU {r['shape'][len('bn+relu '):]}, batch {r['batch']}, "
-                f"forward + backward{tag}", fmt_s(r["seconds_per_step"]),
-                f"PyTorch {t['torch']}: {fmt_s(t['seconds_per_step'])}" if t else "-",
-                f"{t['seconds_per_step'] / r['seconds_per_step']:.2f}x" if t else "-",
-                f"{pct(r['fraction_of_copy'])} of copy")
+    against_torch("batchnorm2d", lambda r: f"BatchNorm2d + ReLU {r['shape'][len('bn+relu '):]}",
+                  lambda r: f"{pct(r['fraction_of_copy'])} of copy")
     for r in rows:
         if r.get("bench") == "step" and r.get("graph_seconds_per_step"):
             tag = "" if r.get("precision", "fp32") == "fp32" else f" ({r['precision']})"

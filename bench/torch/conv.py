@@ -22,6 +22,21 @@ SHAPES = [("conv1 1-32 28x28", 1, 1, 32, 28), ("conv2 32-32 28x28", 1, 32, 32, 2
 BN_SHAPES = [("bn+relu 32 28x28", 32, 28), ("bn+relu 64 14x14", 64, 14)]
 
 
+def fwd_bwd_seconds(module, x_shape, y_shape, dev, dtype, sync, min_seconds):
+    """Seconds per forward + backward of `module` (input gradient included) on random data,
+    under torch.autocast(dtype) when dtype is given."""
+    x = torch.randn(*x_shape, device=dev, requires_grad=True)
+    dy = torch.randn(*y_shape, device=dev, dtype=dtype or torch.float32)
+
+    def step():
+        x.grad = None
+        module.zero_grad(set_to_none=True)
+        with torch.autocast(dev.type, dtype=dtype, enabled=dtype is not None):
+            y = module(x)
+        y.backward(dy)
+    return seconds_per_run(step, sync, min_seconds)
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--device", default="cuda")
@@ -42,16 +57,8 @@ def main():
     for name, mult, c, co, hw in SHAPES[:1] if a.small else SHAPES:
         batch = a.batch * mult
         conv = torch.nn.Conv2d(c, co, 3, padding=1).to(dev)
-        x = torch.randn(batch, c, hw, hw, device=dev, requires_grad=True)
-        dy = torch.randn(batch, co, hw, hw, device=dev, dtype=dtype or torch.float32)
-
-        def step():
-            x.grad = None
-            conv.zero_grad(set_to_none=True)
-            with torch.autocast(dev.type, dtype=dtype, enabled=dtype is not None):
-                y = conv(x)
-            y.backward(dy)
-        s = seconds_per_run(step, sync, a.min_seconds)
+        s = fwd_bwd_seconds(conv, (batch, c, hw, hw), (batch, co, hw, hw), dev, dtype, sync,
+                            a.min_seconds)
         flops = 6.0 * batch * hw * hw * co * c * 9
         print(json.dumps({"bench": "conv", "impl": "torch", "torch": torch.__version__,
                           "device": torch.cuda.get_device_name() if cuda else "cpu",
@@ -60,16 +67,8 @@ def main():
                           "precision": a.precision}), flush=True)
     for name, c, hw in BN_SHAPES[:1] if a.small else BN_SHAPES:
         bn = torch.nn.Sequential(torch.nn.BatchNorm2d(c), torch.nn.ReLU()).to(dev).train()
-        x = torch.randn(a.batch, c, hw, hw, device=dev, requires_grad=True)
-        dy = torch.randn(a.batch, c, hw, hw, device=dev, dtype=dtype or torch.float32)
-
-        def bn_step():
-            x.grad = None
-            bn.zero_grad(set_to_none=True)
-            with torch.autocast(dev.type, dtype=dtype, enabled=dtype is not None):
-                y = bn(x)
-            y.backward(dy)
-        s = seconds_per_run(bn_step, sync, a.min_seconds)
+        shape = (a.batch, c, hw, hw)
+        s = fwd_bwd_seconds(bn, shape, shape, dev, dtype, sync, a.min_seconds)
         print(json.dumps({"bench": "batchnorm2d", "impl": "torch", "torch": torch.__version__,
                           "device": torch.cuda.get_device_name() if cuda else "cpu",
                           "threads": torch.get_num_threads(), "shape": name, "batch": a.batch,

@@ -52,6 +52,17 @@ std::string shared_path(dist::Communicator& world, const std::string& stem) {
          ".safetensors";
 }
 
+// `m` trained on two ranks with Adam (lr 0.01) from the checkpoint at `path` to options()'s
+// epochs: what the uninterrupted run's model must equal.
+nn::Sequential resumed_with_adam(nn::Sequential m, const std::string& path,
+                                 const data::Dataset& train, dist::Communicator& world) {
+  optim::Adam opt(m.parameters(), {.lr = 0.01F});
+  train::Trainer t(m, opt, options(16, &world));
+  t.resume(path);
+  t.fit(train);
+  return m;
+}
+
 TEST(Distributed, TwoRanksEqualOneProcessWithTheCombinedBatch) {
   dist::Communicator& world = dist::Communicator::world();
   ASSERT_EQ(world.size(), 2) << "run under mpirun -np 2";
@@ -255,11 +266,7 @@ TEST(Distributed, StopIsAgreedAtTheNextPeriodicCheckpoint) {
   EXPECT_EQ(stopped.state().batch, 3) << "rank " << world.rank();
   world.barrier();
 
-  nn::Sequential resumed = model();
-  optim::Adam resumed_opt(resumed.parameters(), {.lr = 0.01F});
-  train::Trainer t(resumed, resumed_opt, options(16, &world));
-  t.resume(path);
-  t.fit(train);
+  nn::Sequential resumed = resumed_with_adam(model(), path, train, world);
   EXPECT_EQ(resumed.parameters().to_host(), whole.parameters().to_host())
       << "rank " << world.rank();
   world.barrier();
@@ -310,11 +317,7 @@ TEST(Distributed, BatchNormStatisticsAreRankZerosOnEveryRank) {
     train::Trainer(first, first_opt, o).fit(train);
   }
   world.barrier();  // rank 1 reads what rank 0 wrote
-  nn::Sequential resumed = bn_model();
-  optim::Adam resumed_opt(resumed.parameters(), {.lr = 0.01F});
-  train::Trainer t(resumed, resumed_opt, options(16, &world));
-  t.resume(path);
-  t.fit(train);
+  nn::Sequential resumed = resumed_with_adam(bn_model(), path, train, world);
   EXPECT_EQ(resumed.parameters().to_host(), whole.parameters().to_host())
       << "rank " << world.rank();
   EXPECT_EQ(resumed.buffers().to_host(), whole.buffers().to_host()) << "rank " << world.rank();
