@@ -12,7 +12,7 @@ import os
 
 import torch
 
-from timing import seconds_per_run
+from timing import fwd_bwd_seconds
 
 SHAPES = [("conv1 1-32 28x28", 1, 1, 32, 28), ("conv2 32-32 28x28", 1, 32, 32, 28),
           ("conv3 32-64 14x14", 1, 32, 64, 14), ("conv4 64-64 14x14", 1, 64, 64, 14),
@@ -20,21 +20,6 @@ SHAPES = [("conv1 1-32 28x28", 1, 1, 32, 28), ("conv2 32-32 28x28", 1, 32, 32, 2
           # the residual blocks' (cutrain-train --residual-blocks) after each pool
           ("res1 32-32 14x14", 1, 32, 32, 14), ("res2 64-64 7x7", 1, 64, 64, 7)]
 BN_SHAPES = [("bn+relu 32 28x28", 32, 28), ("bn+relu 64 14x14", 64, 14)]
-
-
-def fwd_bwd_seconds(module, x_shape, y_shape, dev, dtype, sync, min_seconds):
-    """Seconds per forward + backward of `module` (input gradient included) on random data,
-    under torch.autocast(dtype) when dtype is given."""
-    x = torch.randn(*x_shape, device=dev, requires_grad=True)
-    dy = torch.randn(*y_shape, device=dev, dtype=dtype or torch.float32)
-
-    def step():
-        x.grad = None
-        module.zero_grad(set_to_none=True)
-        with torch.autocast(dev.type, dtype=dtype, enabled=dtype is not None):
-            y = module(x)
-        y.backward(dy)
-    return seconds_per_run(step, sync, min_seconds)
 
 
 def main():

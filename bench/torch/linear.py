@@ -9,7 +9,7 @@ import os
 
 import torch
 
-from timing import seconds_per_run
+from timing import fwd_bwd_seconds
 
 SHAPES = [(784, 1024), (1024, 1024), (1024, 10), (4096, 4096)]
 
@@ -31,16 +31,8 @@ def main():
     dtype = {"bf16": torch.bfloat16, "fp16": torch.float16}.get(a.precision)
     for fan_in, fan_out in SHAPES[:1] if a.small else SHAPES:
         layer = torch.nn.Linear(fan_in, fan_out).to(dev)
-        x = torch.randn(a.batch, fan_in, device=dev, requires_grad=True)
-        dy = torch.randn(a.batch, fan_out, device=dev, dtype=dtype or torch.float32)
-
-        def step():
-            x.grad = None
-            layer.zero_grad(set_to_none=True)
-            with torch.autocast(dev.type, dtype=dtype, enabled=dtype is not None):
-                y = layer(x)
-            y.backward(dy)
-        s = seconds_per_run(step, sync, a.min_seconds)
+        s = fwd_bwd_seconds(layer, (a.batch, fan_in), (a.batch, fan_out), dev, dtype, sync,
+                            a.min_seconds)
         flops = 6.0 * a.batch * fan_in * fan_out
         print(json.dumps({"bench": "torch_layers", "layer": "linear", "torch": torch.__version__,
                           "device": torch.cuda.get_device_name() if cuda else "cpu",
