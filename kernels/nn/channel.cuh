@@ -15,7 +15,7 @@
 // and grows with it so that the GPU fills its SMs when N P grows from 128 to 100 000 (a conv
 // net's first block: 32 channels were 32 blocks on a 132-SM H100, each walking 100 352 values);
 // for counts up to L x kLaneValues it is 1, one block per channel as before.
-// BatchNorm2d's formulas are BatchNorm1d's (kernels/nn/batchnorm.cuh) over count values.
+// BatchNorm's formulas (kernels/nn/batchnorm.cuh) over count values.
 
 #include <cstdint>
 

@@ -12,7 +12,7 @@
 #include "kernels/common/grid_stride.cuh"
 #include "kernels/common/launch.cuh"
 #include "kernels/common/vec.cuh"
-#include "kernels/nn/batchnorm.cuh"
+#include "kernels/nn/column_sum.cuh"
 #include "kernels/nn/nn.hpp"
 
 namespace cutrain::kernels {

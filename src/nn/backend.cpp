@@ -12,7 +12,7 @@
 
 #include "cutrain/buffer.hpp"
 #include "cutrain/error.hpp"
-#include "kernels/nn/batchnorm.cuh"
+#include "kernels/nn/column_sum.cuh"
 #include "kernels/nn/loss.cuh"
 #include "src/cpu/parallel.hpp"
 #include "src/cpu/vector_math.hpp"  // Note [vector math]

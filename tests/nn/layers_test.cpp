@@ -7,7 +7,7 @@
 #include <random>
 
 #include "cutrain/error.hpp"
-#include "kernels/nn/batchnorm.cuh"
+#include "kernels/nn/column_sum.cuh"
 #include "kernels/nn/loss.cuh"
 #include "nn_fixture.hpp"
 #include "support/gpu.hpp"
