@@ -65,8 +65,9 @@ void bench_batchnorm(Device device, NativeStream stream, std::int64_t batch, boo
         device, stream, [&] { unflatten.forward(x, stream); }, min_seconds);
     const double layer_s = model_s - unflatten_s;
     const double copy_s = bench::copy_seconds(device, bytes, stream);  // moves 2 A
-    const double traffic = 11.0 * static_cast<double>(bytes);
-    const double fraction = copy_s * 5.5 / layer_s;
+    constexpr double kPasses = 11.0;  // the activation's reads and writes (above)
+    const double traffic = kPasses * static_cast<double>(bytes);
+    const double fraction = copy_s * (kPasses / 2) / layer_s;
     if (json)
       std::printf(
           "{\"bench\":\"batchnorm2d\",\"impl\":\"cutrain\",\"device\":\"%s\",\"shape\":"

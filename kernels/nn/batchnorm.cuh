@@ -38,7 +38,11 @@ CUTRAIN_HD void batchnorm_finish(double mean, double var, std::int64_t count, fl
 CUTRAIN_HD float batchnorm_xhat(float x, float mean, float invstd) {
   return (x - mean) * invstd;
 }
-// dx for one element: k = gamma invstd / B, b = B.
+// The backward's per-feature factor k = gamma invstd / B (gamma 1 without affine parameters).
+CUTRAIN_HD float batchnorm_grad_scale(const float* gamma, std::int64_t c, float invstd, float b) {
+  return (gamma != nullptr ? gamma[c] : 1.0F) * invstd / b;
+}
+// dx for one element: k = batchnorm_grad_scale, b = B.
 CUTRAIN_HD float batchnorm_input_grad(float x, float dy, float mean, float invstd, float k, float b,
                                       float sum_dy, float sum_dy_xhat) {
   return k * (b * dy - sum_dy - batchnorm_xhat(x, mean, invstd) * sum_dy_xhat);

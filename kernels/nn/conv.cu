@@ -221,7 +221,7 @@ __global__ void batchnorm_input_grad_kernel(const float* __restrict__ x,
   for (std::int64_t i = lane_id(); i < n; i += lanes()) {
     const std::int64_t c = (i / v.plane) % channels;
     const float invstd = save_invstd[c];
-    const float k = (gamma ? gamma[c] : 1.0F) * invstd / count;
+    const float k = rules::batchnorm_grad_scale(gamma, c, invstd, count);
     dx[i] = rules::batchnorm_input_grad(x[i], rules::bn_upstream(relu_y, dy, i), save_mean[c],
                                         invstd, k, count, static_cast<float>(sums[2 * c]),
                                         static_cast<float>(sums[2 * c + 1]));

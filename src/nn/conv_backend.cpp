@@ -353,7 +353,7 @@ void batchnorm_backward(const Exec& e, const float* x, const float* relu_y, cons
             if (dx == nullptr) return;
             float* dxc = dx + v.base(c);
             const auto count = static_cast<float>(v.count);
-            const float k = (gamma ? gamma[c] : 1.0F) * invstd / count;
+            const float k = rules::batchnorm_grad_scale(gamma, c, invstd, count);
             for_channel(v, [&](std::int64_t, std::int64_t at) {
               dxc[at] = rules::batchnorm_input_grad(xc[at], rules::bn_upstream(yc, dyc, at), mean,
                                                     invstd, k, count, static_cast<float>(sum_dy),

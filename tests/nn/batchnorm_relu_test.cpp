@@ -15,6 +15,7 @@
 namespace cutrain::nn {
 namespace {
 
+using testing::all_tensors;
 using testing::DeviceMatrix;
 using testing::to_host;
 
@@ -53,12 +54,6 @@ void copy_tensors(Arena& from, Arena& to) {
   ASSERT_EQ(a.size(), b.size());
   for (std::size_t i = 0; i < a.size(); ++i)
     to.tensor_from_host(b[i].name, from.tensor_to_host(a[i].name));
-}
-
-std::vector<std::vector<float>> all_tensors(Arena& arena) {
-  std::vector<std::vector<float>> out;
-  for (const TensorSpec& t : arena.layout().tensors()) out.push_back(arena.tensor_to_host(t.name));
-  return out;
 }
 
 struct Run {

@@ -188,10 +188,8 @@ StepRun run(Sequential& m, std::int64_t n) {
   r.y = to_host(m.forward(x.m));
   m.backward(dy.m, nullptr, &dx.m);
   r.dx = to_host(dx.m);
-  for (const TensorSpec& t : m.gradients().layout().tensors())
-    r.grads.push_back(m.gradients().tensor_to_host(t.name));
-  for (const TensorSpec& t : m.buffers().layout().tensors())
-    r.buffers.push_back(m.buffers().tensor_to_host(t.name));
+  r.grads = testing::all_tensors(m.gradients());
+  r.buffers = testing::all_tensors(m.buffers());
   return r;
 }
 

@@ -33,6 +33,13 @@ struct DeviceLabels {
   const std::int32_t* data() const { return buffer.as<std::int32_t>(); }
 };
 
+// Every tensor of an arena (a model's gradients, buffers, ...), in layout order.
+inline std::vector<std::vector<float>> all_tensors(const Arena& arena) {
+  std::vector<std::vector<float>> out;
+  for (const TensorSpec& t : arena.layout().tensors()) out.push_back(arena.tensor_to_host(t.name));
+  return out;
+}
+
 inline std::vector<float> to_host(const nn::Matrix& m) {
   std::vector<float> out(m.size());
   copy_bytes(out.data(), Device::cpu(), m.data, m.device, out.size() * sizeof(float));
