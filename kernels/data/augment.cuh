@@ -3,11 +3,12 @@
 // (torchvision's RandomCrop(H, padding=shift) then RandomHorizontalFlip(), zero fill), applied
 // to a training batch where it lies - on the device, after the copy or the resident gather - by
 // one rule both backends call. A row's draw is a counter-based hash of (key, position): the key
-// is fixed by the seed and the rank, the position by (epoch, the batch's slot in the epoch, the
-// row), and the slot and the epoch are read from device memory (Note [epoch records on the
-// device]). So the same seed gives the same images on every run and backend, a resume (which
-// restores the epoch and the slot) replays them, the launch shape changes nothing, and a step
-// captured in a CUDA graph draws anew on every replay.
+// is fixed by the seed, the position by (epoch, the batch's slot in the epoch, the row in the
+// global batch - Note [replica rows], cutrain/nn/layer.hpp: W ranks draw what one process with
+// their combined batch draws), and the slot and the epoch are read from device memory (Note [epoch
+// records on the device]). So the same seed gives the same images on every run and backend, a
+// resume (which restores the epoch and the slot) replays them, the launch shape changes nothing,
+// and a step captured in a CUDA graph draws anew on every replay.
 
 #include <cstdint>
 
@@ -18,7 +19,7 @@ namespace cutrain::rules {
 /// Where a batch's draws come from: values fixed for a whole fit, and the epoch and the batch's
 /// slot in device memory.
 struct AugmentArgs {
-  std::uint64_t key = 0;                ///< from the seed and the rank (data::augment_key)
+  std::uint64_t key = 0;                ///< from the seed (data::augment_key)
   std::int64_t channels = 0;            ///< C, H, W of a row (NCHW)
   std::int64_t height = 0;              ///< H
   std::int64_t width = 0;               ///< W
@@ -26,6 +27,8 @@ struct AugmentArgs {
   bool flip = false;                    ///< mirror left-right with probability 1/2
   std::int64_t batches_per_epoch = 0;   ///< the fit's, to number batches across epochs
   std::int64_t max_rows = 0;            ///< the fit's largest batch, to number rows
+  std::int64_t rank = 0;                ///< Note [replica rows]: row j is global row j W + r
+  std::int64_t world = 1;               ///< W, the ranks sharing each global batch
   const std::int64_t* epoch = nullptr;  ///< the epoch (0-based), in the batch's device memory
   const std::int64_t* slot = nullptr;   ///< the batch's index in its epoch, likewise
 };
@@ -52,11 +55,12 @@ CUTRAIN_HD std::int32_t uniform_below(std::uint32_t bits, std::uint32_t span) {
 }
 
 /// Row `row` of batch `slot` of epoch `epoch`: the offsets uniform in [-shift, shift] (as
-/// RandomCrop's corner in [0, 2 shift] of the padded image), the flip a fair coin.
+/// RandomCrop's corner in [0, 2 shift] of the padded image), the flip a fair coin. Numbered as
+/// the global batch's row (Note [replica rows]), whose largest batch has max_rows x W rows.
 CUTRAIN_HD AugmentDraw augment_draw(const AugmentArgs& a, std::int64_t epoch, std::int64_t slot,
                                     std::int64_t row) {
-  const auto position =
-      static_cast<std::uint64_t>((epoch * a.batches_per_epoch + slot) * a.max_rows + row);
+  const auto position = static_cast<std::uint64_t>(
+      (epoch * a.batches_per_epoch + slot) * a.max_rows * a.world + row * a.world + a.rank);
   const std::uint64_t bits = mix64(a.key ^ (0x9E3779B97F4A7C15ULL * (position + 1)));
   const std::uint64_t more = mix64(bits);
   const auto span = static_cast<std::uint32_t>(2 * a.shift + 1);

@@ -12,6 +12,8 @@
 //              dx = dy * s (1 + x (1 - s)),  s = sigmoid(x)   (PyTorch's silu_backward)
 
 #include <cmath>
+#include <cstddef>
+#include <cstdint>
 
 #include "cutrain/hd.hpp"
 
@@ -65,6 +67,26 @@ CUTRAIN_HD float activation_backward(Activation a, float x, float y, float dy, f
     }
   }
   return dy;
+}
+
+/// Where a batch's numbers lie in its layer's stream, from the stream position of its forward
+/// pass (Note [replica rows], cutrain/nn/layer.hpp): segment j - `length` numbers for `length`
+/// values - starts at position + first + j x pitch. One process: one segment of the whole batch
+/// (first 0). Rank r of W: a segment per row of F values, row j being the global batch's row
+/// j W + r (first r F, pitch W F), which the one process with the combined batch would draw.
+struct DropoutRows {
+  std::uint64_t first = 0;
+  std::uint64_t pitch = 0;
+  std::size_t length = 0;
+  std::size_t rows = 1;
+};
+
+/// n values in `rows` rows (n a multiple of rows) of replica `rank` of `world`.
+CUTRAIN_HD DropoutRows dropout_rows(std::size_t n, std::size_t rows, std::uint64_t rank,
+                                    std::uint64_t world) {
+  if (world <= 1 || rows == 0) return {0, 0, n, 1};
+  const std::size_t f = n / rows;
+  return {rank * f, world * f, f, rows};
 }
 
 // Inverted dropout: keep with probability 1 - p (u in (0, 1] from cuRAND), scaled by 1/(1-p).

@@ -86,30 +86,37 @@ __global__ void __launch_bounds__(kBlock)
 }
 
 // x and y may alias (an in-place forward): no __restrict__ on them.
-// Note [dropout from the counter]: a thread per Philox block. vec: the stream position is a
-// multiple of 4 and the arrays are 16-byte aligned, so block j is vector j of the arrays. Each
-// vector is read whole before it is written, so x and y may alias.
+// Note [dropout from the counter]: a thread per Philox block of a segment (Note [replica rows]:
+// the whole batch in one process, a row of it on rank r of W). vec: the segment's stream position
+// is a multiple of 4 and its arrays are 16-byte aligned, so block j is vector j of the segment.
+// Each vector is read whole before it is written, so x and y may alias.
 // The position is read from device memory (Note [forward count in device memory]), so the grid
-// covers the most Philox blocks any position can touch, n / 4 + 2, and each thread finds the
-// count for the position it read.
+// covers the most Philox blocks any position can touch, length / 4 + 2 per segment, and each
+// thread finds the count for the position it read. One segment divides nothing.
 __global__ void dropout_forward_kernel(std::uint64_t seed, const std::uint64_t* count,
-                                       std::uint64_t stride, float* mask, const float* x, float* y,
-                                       std::size_t n, float p, bool aligned) {
-  const std::uint64_t position = *count * stride;
-  const bool vec = aligned && position % 4 == 0;
-  const std::uint64_t first = rules::dropout_first_block(position);
-  const std::uint64_t blocks = rules::dropout_blocks(position, n);
-  for (std::uint64_t j = global_id(); j < blocks; j += grid_stride()) {
+                                       std::uint64_t stride, rules::DropoutRows rows, float* mask,
+                                       const float* x, float* y, float p, bool aligned) {
+  const std::uint64_t base = *count * stride + rows.first;
+  const std::size_t per_row = rows.length / 4 + 2;
+  for (std::size_t t = global_id(); t < rows.rows * per_row; t += grid_stride()) {
+    const std::size_t row = rows.rows == 1 ? 0 : t / per_row;
+    const std::uint64_t j = t - row * per_row;
+    const std::uint64_t position = base + row * rows.pitch;
+    if (j >= rules::dropout_blocks(position, rows.length)) continue;
+    const std::size_t at = row * rows.length;
+    const std::size_t n = rows.length;
+    const bool vec = aligned && position % 4 == 0 && at % 4 == 0;
     if (vec && (j + 1) * 4 <= n) {
       Vec4 u;
-      rules::philox_uniform4(seed, first + j, u.v);
-      const Vec4 xv = load4(x, j);
+      rules::philox_uniform4(seed, rules::dropout_first_block(position) + j, u.v);
+      const Vec4 xv = load4(x + at, j);
       Vec4 yv;
       for (int k = 0; k < 4; ++k) yv.v[k] = rules::dropout_forward(u.v[k], xv.v[k], p);
-      store4(mask, j, u);
-      store4(y, j, yv);
+      store4(mask + at, j, u);
+      store4(y + at, j, yv);
     } else {
-      rules::dropout_block(seed, position, n, first + j, p, mask, x, y);
+      rules::dropout_block(seed, position, n, rules::dropout_first_block(position) + j, p,
+                           mask + at, x + at, y + at);
     }
   }
 }
@@ -176,11 +183,11 @@ void launch_column_sum(const float* x, std::int64_t rows, std::int64_t cols, flo
   CUTRAIN_CUDA_CHECK_LAUNCH();
 }
 void launch_dropout_forward(std::uint64_t seed, const std::uint64_t* count, std::uint64_t stride,
-                            float* mask, const float* x, float* y, std::size_t n, float p,
-                            NativeStream stream) {
+                            const rules::DropoutRows& rows, float* mask, const float* x, float* y,
+                            std::size_t n, float p, NativeStream stream) {
   if (n == 0) return;
-  CUTRAIN_LAUNCH(dropout_forward_kernel, n / 4 + 2, seed, count, stride, mask, x, y, n, p,
-                 aligned16(mask, x, y));
+  CUTRAIN_LAUNCH(dropout_forward_kernel, rows.rows * (rows.length / 4 + 2), seed, count, stride,
+                 rows, mask, x, y, p, aligned16(mask, x, y));
 }
 __global__ void count_forward_kernel(std::uint64_t* count) {
   ++*count;

@@ -22,12 +22,13 @@ void launch_add_bias(float* y, const float* bias, std::int64_t rows, std::int64_
 // out[c] = sum_r x[r, c]
 void launch_column_sum(const float* x, std::int64_t rows, std::int64_t cols, float* out,
                        NativeStream stream);
-// Note [dropout from the counter]: mask[i] from number position + i of the Philox stream of
-// `seed`, position = *count x stride with *count read on the device (Note [forward count in
-// device memory]), y = x * mask, in one pass (x and y may be the same array).
+// Note [dropout from the counter]: mask[i] from the Philox stream of `seed` at the place `rows`
+// gives element i (number position + i in one process), position = *count x stride with *count
+// read on the device (Note [forward count in device memory]), y = x * mask, in one pass (x and
+// y may be the same array).
 void launch_dropout_forward(std::uint64_t seed, const std::uint64_t* count, std::uint64_t stride,
-                            float* mask, const float* x, float* y, std::size_t n, float p,
-                            NativeStream stream);
+                            const rules::DropoutRows& rows, float* mask, const float* x, float* y,
+                            std::size_t n, float p, NativeStream stream);
 // ++*count, one thread (Note [forward count in device memory]).
 void launch_count_forward(std::uint64_t* count, NativeStream stream);
 // y[i] = rules::round_half(kind, x[i]) (x and y may be the same array).

@@ -26,11 +26,12 @@ void check_augment(const Augment& a, std::int64_t features) {
                 " images; valid: 0 <= shift < height and width");
 }
 
-std::uint64_t augment_key(std::uint64_t seed, int rank) {
+std::uint64_t augment_key(std::uint64_t seed) {
   // Its own stream, apart from initialization's and dropout's (which mix the seed with tensor and
-  // layer indices the same way): the tag is "augment" in ASCII.
+  // layer indices the same way): the tag is "augment" in ASCII. (The golden-ratio term was once
+  // rank + 1's, and keeps one process's draws as they were.)
   constexpr std::uint64_t kTag = 0x61756720'6D656E74ULL;
-  return rules::mix64(seed ^ kTag ^ (0x9E3779B97F4A7C15ULL * static_cast<std::uint64_t>(rank + 1)));
+  return rules::mix64(seed ^ kTag ^ 0x9E3779B97F4A7C15ULL);
 }
 
 namespace detail {

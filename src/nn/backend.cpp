@@ -187,19 +187,22 @@ void column_sum(const Exec& e, const float* x, std::int64_t rows, std::int64_t c
 }
 
 void dropout_forward(const Exec& e, std::uint64_t seed, const std::uint64_t* count,
-                     std::uint64_t stride, float* mask, const float* x, float* y, std::size_t n,
-                     float p) {
+                     std::uint64_t stride, const rules::DropoutRows& rows, float* mask,
+                     const float* x, float* y, std::size_t n, float p) {
 #if CUTRAIN_WITH_CURAND
   if (n == 0) return;
-  // The CPU draws first (philox_uniform_host, the same rule and numbers) and applies second:
-  // no faster or slower here than one fused loop (the Philox rounds set the pace), and it
-  // keeps one copy of the block bookkeeping on the host.
+  // The CPU draws first (philox_uniform_host, the same rule and numbers, a segment at a time) and
+  // applies second: no faster or slower here than one fused loop (the Philox rounds set the
+  // pace), and it keeps one copy of the block bookkeeping on the host.
   CUTRAIN_NN_DISPATCH(
-      detail::philox_uniform_host(seed, *count * stride, mask, n);
+      const std::uint64_t base = *count * stride + rows.first;
+      for (std::size_t r = 0; r < rows.rows; ++r) detail::philox_uniform_host(
+          seed, base + r * rows.pitch, mask + r * rows.length, rows.length);
       cpu::parallel_for(n, [=](std::size_t i) { y[i] = rules::dropout_forward(mask[i], x[i], p); }),
-      kernels::launch_dropout_forward(seed, count, stride, mask, x, y, n, p, e.stream))
+      kernels::launch_dropout_forward(seed, count, stride, rows, mask, x, y, n, p, e.stream))
 #else
-  (void)e, (void)seed, (void)count, (void)stride, (void)mask, (void)x, (void)y, (void)n, (void)p;
+  (void)e, (void)seed, (void)count, (void)stride, (void)rows, (void)mask, (void)x, (void)y, (void)n,
+      (void)p;
   CUTRAIN_FAIL(
       "Dropout in training needs cuRAND's headers; cutrain was built without the CUDA "
       "toolkit");

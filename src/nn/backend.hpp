@@ -61,13 +61,14 @@ void activation_backward(const Exec& e, rules::Activation a, float slope, const 
                          const float* y, const float* dy, float* dx, std::size_t n);
 void add_bias(const Exec& e, float* y, const float* bias, std::int64_t rows, std::int64_t cols);
 void column_sum(const Exec& e, const float* x, std::int64_t rows, std::int64_t cols, float* out);
-// Note [dropout from the counter] (kernels/nn/dropout.cuh): mask[i] from number position + i of
-// the Philox stream of `seed` (inverted dropout: 0 or 1 / (1 - p)) and y = x * mask, in one pass
-// (x and y may be the same array). position = *count x stride, *count read where it lives - on
-// the device on a GPU (Note [forward count in device memory]).
+// Note [dropout from the counter] (kernels/nn/dropout.cuh): mask[i] from the Philox stream of
+// `seed` (inverted dropout: 0 or 1 / (1 - p)) and y = x * mask, in one pass (x and y may be the
+// same array). Element i draws number position + i in one process; on a replica, the number of
+// its row in the global batch (Note [replica rows]: `rows`). position = *count x stride, *count
+// read where it lives - on the device on a GPU (Note [forward count in device memory]).
 void dropout_forward(const Exec& e, std::uint64_t seed, const std::uint64_t* count,
-                     std::uint64_t stride, float* mask, const float* x, float* y, std::size_t n,
-                     float p);
+                     std::uint64_t stride, const rules::DropoutRows& rows, float* mask,
+                     const float* x, float* y, std::size_t n, float p);
 // ++*count on the model's device, ordered on its stream (Note [forward count in device memory]).
 void count_forward(const Exec& e, std::uint64_t* count);
 // y[i] = x[i] rounded to the nearest 16-bit value (rules::round_half); x and y may be the same.

@@ -20,6 +20,7 @@ struct LayerContext::Resources {
   std::vector<float*> workspaces;  // per layer, sized for the current batch
   std::vector<Shape> shapes;       // shapes[i]: layer i's input shape, back(): the output's
   std::uint64_t seed = 0;
+  Replica replica;  // Note [replica rows]: Sequential::set_replica
   // Note [forward count in device memory]: training forwards before the current one, on the
   // model's device (null when no layer reads it).
   std::uint64_t* forward_count = nullptr;

@@ -67,6 +67,9 @@ NativeStream LayerContext::stream() const {
 std::uint64_t LayerContext::seed() const {
   return r_.seed;
 }
+const Replica& LayerContext::replica() const {
+  return r_.replica;
+}
 
 Shape Layer::output_shape(const Shape& input) const {
   const std::int64_t in = numel(input);

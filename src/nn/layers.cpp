@@ -187,9 +187,15 @@ void Dropout::forward(LayerContext& ctx, const Matrix& x, Matrix& y) {
     rng_stride_ = 0;
   }
   if (numel > rng_stride_) rng_stride_ = numel;  // the first (or a larger) batch
+  // Note [replica rows]: on rank r of W the batch is every W-th row of the global batch, whose
+  // forward k starts at k x W S; row j draws the numbers of global row j W + r.
+  const Replica& replica = ctx.replica();
+  const auto world = static_cast<std::uint64_t>(replica.world);
+  const rules::DropoutRows rows = rules::dropout_rows(
+      numel, static_cast<std::size_t>(x.rows), static_cast<std::uint64_t>(replica.rank), world);
   // Note [forward count in device memory]: k is read where the kernel runs.
-  backend::dropout_forward(e, seed, ctx.device_step(), rng_stride_, ctx.workspace(), x.data, y.data,
-                           numel, p_);
+  backend::dropout_forward(e, seed, ctx.device_step(), rng_stride_ * world, rows, ctx.workspace(),
+                           x.data, y.data, numel, p_);
 }
 
 void Dropout::backward(LayerContext& ctx, const Matrix& /*x*/, const Matrix& /*y*/,

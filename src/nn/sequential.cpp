@@ -95,6 +95,7 @@ void Sequential::build(Device device, std::uint64_t seed) {
   state->res.workspaces.assign(layers_.size(), nullptr);
   state->res.shapes = shapes_;
   state->res.seed = seed;
+  state->res.replica = replica_;
 #if CUTRAIN_WITH_CUDA
   if (device.is_cuda()) {
     state->cublas = std::make_unique<cutrain::detail::CublasHandle>(device.ordinal());
@@ -307,6 +308,13 @@ void Sequential::count_replayed_forward() {
 void Sequential::set_seed(std::uint64_t seed) {
   seed_ = seed;
   if (state_) state_->res.seed = seed;
+}
+
+void Sequential::set_replica(int rank, int world) {
+  CUTRAIN_CHECK(world >= 1 && rank >= 0 && rank < world, "Sequential::set_replica: rank ", rank,
+                " of world ", world, " is invalid");
+  replica_ = {.rank = rank, .world = world};
+  if (state_) state_->res.replica = replica_;
 }
 
 Arena& Sequential::parameters() {

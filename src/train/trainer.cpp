@@ -42,6 +42,9 @@ FitResult Trainer::fit(const data::Dataset& train, const data::Dataset* val) {
   dist::Communicator* comm = options_.communicator;
   const bool lead = comm == nullptr || comm->rank() == 0;  // only rank 0 prints and writes
   state_.world_size = comm ? comm->size() : 1;
+  // Note [replica rows]: the loader deals this rank every world-th row of each global batch;
+  // dropout and the augmentation number their draws by the global row.
+  model_.set_replica(comm ? comm->rank() : 0, state_.world_size);
   if (comm != nullptr && comm->size() > 1 && state_.epoch == 0) {
     comm->broadcast(model_.parameters());  // every rank starts from rank 0's weights
     comm->broadcast(model_.buffers());
@@ -88,7 +91,7 @@ FitResult Trainer::fit(const data::Dataset& train, const data::Dataset* val) {
   im.record = Buffer(sizeof(Impl::BatchRecord), device);
   im.record.zero(device.is_cpu() ? nullptr : s);
   const rules::AugmentArgs augment =
-      im.prepare_augment(options_.augment, options_.seed, comm ? comm->rank() : 0, per_epoch,
+      im.prepare_augment(options_.augment, options_.seed, model_.replica(), per_epoch,
                          loader.max_batch_rows(), train.features, device);
   const std::int64_t accumulate = options_.accumulate_steps;
   const TrainState::DataOrder order{.rows = train.rows,

@@ -61,9 +61,9 @@ struct Trainer::Impl {
   Buffer augmented;  // the training batch after data::Augment, [max batch rows, features]
   // Note [augmentation on the device]: sizes `augmented` for a fit and says where its draws come
   // from - the epoch and slot of the batch record; epoch == nullptr when `a` is off.
-  rules::AugmentArgs prepare_augment(const data::Augment& a, std::uint64_t seed, int rank,
-                                     std::int64_t batches_per_epoch, std::int64_t max_rows,
-                                     std::int64_t features, Device device);
+  rules::AugmentArgs prepare_augment(const data::Augment& a, std::uint64_t seed,
+                                     const nn::Replica& replica, std::int64_t batches_per_epoch,
+                                     std::int64_t max_rows, std::int64_t features, Device device);
   Buffer eval_labels;
   std::unique_ptr<Arena> best_params, best_buffers;
   std::unique_ptr<detail::GradientAccumulator> accumulator;  // Note [gradient accumulation]

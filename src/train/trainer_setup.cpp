@@ -71,12 +71,13 @@ Trainer::Trainer(nn::Sequential& model, optim::Optimizer& optimizer, TrainerOpti
 }
 
 rules::AugmentArgs Trainer::Impl::prepare_augment(const data::Augment& a, std::uint64_t seed,
-                                                  int rank, std::int64_t batches_per_epoch,
+                                                  const nn::Replica& replica,
+                                                  std::int64_t batches_per_epoch,
                                                   std::int64_t max_rows, std::int64_t features,
                                                   Device device) {
   if (!a.enabled()) return {};
   augmented = Buffer(static_cast<std::size_t>(max_rows * features) * sizeof(float), device);
-  return {.key = data::augment_key(seed, rank),
+  return {.key = data::augment_key(seed),
           .channels = a.image[0],
           .height = a.image[1],
           .width = a.image[2],
@@ -84,6 +85,8 @@ rules::AugmentArgs Trainer::Impl::prepare_augment(const data::Augment& a, std::u
           .flip = a.flip,
           .batches_per_epoch = batches_per_epoch,
           .max_rows = max_rows,
+          .rank = replica.rank,
+          .world = replica.world,
           .epoch = &batch_record()->epoch,
           .slot = &batch_record()->slot};
 }

@@ -38,7 +38,7 @@ Images random_images(std::int64_t c, std::int64_t h, std::int64_t w, std::int64_
 
 rules::AugmentArgs args_for(const Images& im, std::int32_t shift, bool flip,
                             const std::int64_t* epoch, const std::int64_t* slot) {
-  return {.key = augment_key(3, 0),
+  return {.key = augment_key(3),
           .channels = im.c,
           .height = im.h,
           .width = im.w,
@@ -163,11 +163,46 @@ TEST(Augment, DrawsAreUniformAndFollowThePosition) {
   EXPECT_NE(base, rows_of(a, 2, 3));
   EXPECT_NE(base, rows_of(a, 1, 4));
   rules::AugmentArgs other = a;
-  other.key = augment_key(3, 1);  // another rank
+  other.world = 2;  // another rank
+  other.rank = 1;
   EXPECT_NE(base, rows_of(other, 1, 3));
-  other.key = augment_key(4, 0);  // another seed
+  other = a;
+  other.key = augment_key(4);  // another seed
   EXPECT_NE(base, rows_of(other, 1, 3));
   EXPECT_EQ(base, rows_of(a, 1, 3));  // and nothing else
+}
+
+// Note [replica rows]: rank r of W draws for its row j what one process with the combined batch
+// (W times the rows) draws for row j W + r, in every batch of every epoch.
+TEST(Augment, AReplicasRowDrawsItsGlobalRow) {
+  const std::int64_t epoch = 0, slot = 0;
+  rules::AugmentArgs one{.key = augment_key(3),
+                         .channels = 1,
+                         .height = 8,
+                         .width = 8,
+                         .shift = 3,
+                         .flip = true,
+                         .batches_per_epoch = 5,
+                         .max_rows = 12,
+                         .epoch = &epoch,
+                         .slot = &slot};
+  rules::AugmentArgs rank = one;
+  rank.max_rows = 4;
+  rank.world = 3;
+  std::set<std::tuple<int, int, bool>> seen;
+  for (std::int64_t e = 0; e < 3; ++e)
+    for (std::int64_t s = 0; s < 5; ++s)
+      for (std::int64_t r = 0; r < 3; ++r)
+        for (std::int64_t j = 0; j < 4; ++j) {
+          rank.rank = r;
+          const rules::AugmentDraw got = rules::augment_draw(rank, e, s, j);
+          const rules::AugmentDraw want = rules::augment_draw(one, e, s, j * 3 + r);
+          ASSERT_EQ(got.dy, want.dy) << e << " " << s << " " << r << " " << j;
+          ASSERT_EQ(got.dx, want.dx) << e << " " << s << " " << r << " " << j;
+          ASSERT_EQ(got.flip, want.flip) << e << " " << s << " " << r << " " << j;
+          seen.insert({got.dy, got.dx, got.flip});
+        }
+  EXPECT_GT(seen.size(), 40U);  // of 7 x 7 x 2 = 98: the draws vary (a constant would pass above)
 }
 
 TEST(Augment, RefusesWhatDoesNotFit) {

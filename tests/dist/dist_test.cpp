@@ -104,6 +104,36 @@ TEST(Distributed, TwoRanksEqualOneProcessWithTheCombinedBatch) {
       << "rank " << world.rank();
 }
 
+// Note [replica rows]: with Dropout and the augmentation on, rank r's row j draws what the one
+// process draws for row 2 j + r of its combined batch, so two ranks still end where one process
+// with batch 32 ends. Before, each rank drew the one process's first rows' masks and shifts for
+// its own rows (the same numbers on both ranks), and the runs parted.
+TEST(Distributed, TwoRanksWithDropoutAndAugmentationEqualOneProcessWithTheCombinedBatch) {
+  dist::Communicator& world = dist::Communicator::world();
+  ASSERT_EQ(world.size(), 2) << "run under mpirun -np 2";
+  const data::Dataset train = blobs(384);
+  auto noisy = [] {
+    nn::Sequential m(6);
+    m.emplace<nn::Linear>(6, 16).emplace<nn::Activation>(nn::Activation::Kind::kTanh);
+    m.emplace<nn::Dropout>(0.5F).emplace<nn::Linear>(16, 3);
+    m.build(Device::cpu(), 5);
+    return m;
+  };
+  auto run = [&](std::int64_t batch, dist::Communicator* comm) {
+    nn::Sequential m = noisy();
+    optim::Adam opt(m.parameters(), {.lr = 0.01F});
+    train::TrainerOptions o = options(batch, comm);
+    o.augment = {.image = {1, 2, 3}, .shift = 1, .flip = true};  // the 6 features as a 2 x 3 image
+    train::Trainer(m, opt, o).fit(train);
+    return m.parameters().to_host();
+  };
+  const std::vector<float> got = run(16, &world), want = run(32, nullptr);
+  double scale = 0;
+  for (const float v : want) scale = std::max(scale, std::fabs(static_cast<double>(v)));
+  for (std::size_t i = 0; i < want.size(); ++i)
+    ASSERT_NEAR(got[i], want[i], 1e-5 * scale) << "element " << i << " on rank " << world.rank();
+}
+
 // Note [gradient accumulation] across ranks: 2 ranks x batch 8 x 2 accumulated micro-batches
 // step with the gradient of 32 samples, as one process with batch 32 does; the all-reduce runs
 // once per step, also when buckets are asked for.

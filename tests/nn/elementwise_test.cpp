@@ -55,6 +55,8 @@ std::vector<std::uint32_t> bits(const std::vector<float>& v) {
 struct Results {
   std::vector<std::vector<float>> activations;  // forward and backward per kind
   std::vector<float> bias_add, bias_add_ragged, dropout, mask, product;
+  // Note [replica rows]: rank 1 of 3, rows of 128 values (whole vectors) and of 315 (not)
+  std::vector<float> replica_aligned, replica_ragged;
 };
 
 // The dropout draws come from stream position `position` (Note [dropout from the counter]), as
@@ -85,10 +87,17 @@ Results run(Device d, std::size_t offset, std::uint64_t position = 4096) {
   const std::uint64_t stride = position % 4 == 0 ? 4 : 1, count = position / stride;
   Buffer counter(sizeof(count), d);
   copy_bytes(counter.data(), d, &count, Device::cpu(), sizeof(count));
-  backend::dropout_forward(e, 7, counter.as<std::uint64_t>(), stride, u.data, x.data, out.data, n,
-                           0.3F);
+  backend::dropout_forward(e, 7, counter.as<std::uint64_t>(), stride,
+                           rules::dropout_rows(n, 1, 0, 1), u.data, x.data, out.data, n, 0.3F);
   r.dropout = out.read(n, d);
   r.mask = u.read(n, d);
+  for (const std::size_t cols : {std::size_t{128}, std::size_t{315}}) {
+    const std::size_t rows = n / cols, m = rows * cols;
+    Placed ru(std::vector<float>(m), offset, d), ry(std::vector<float>(m), offset, d);
+    backend::dropout_forward(e, 7, counter.as<std::uint64_t>(), 3 * stride,
+                             rules::dropout_rows(m, rows, 1, 3), ru.data, x.data, ry.data, m, 0.3F);
+    (cols == 128 ? r.replica_aligned : r.replica_ragged) = ry.read(m, d);
+  }
   Placed p(std::vector<float>(n), offset, d);
   backend::multiply(e, x.data, out.data, p.data, n);
   r.product = p.read(n, d);
@@ -103,6 +112,8 @@ TEST(Elementwise, CpuLoopsGiveTheSameBitsAtAnyAlignment) {
   EXPECT_EQ(bits(a.bias_add), bits(b.bias_add));
   EXPECT_EQ(bits(a.dropout), bits(b.dropout));
   EXPECT_EQ(bits(a.product), bits(b.product));
+  EXPECT_EQ(bits(a.replica_aligned), bits(b.replica_aligned));
+  EXPECT_EQ(bits(a.replica_ragged), bits(b.replica_ragged));
   EXPECT_EQ(a.dropout[0], a.mask[0] * random(1, 1, -3, 3)[0]);  // y = mask x, mask 0 or 1/(1-p)
 }
 
@@ -127,13 +138,46 @@ TEST(Elementwise, DropoutMasksAreCuRandsUniforms) {
       // position = count x stride (262145 = 52429 x 5)
       const std::uint64_t stride = position > 0 && position % 5 == 0 ? 5 : 1;
       const std::uint64_t count = position / stride;
-      backend::dropout_forward({Device::cpu()}, 99, &count, stride, mask.data(), xs.data(),
-                               y.data(), n, p);
+      backend::dropout_forward({Device::cpu()}, 99, &count, stride, rules::dropout_rows(n, 1, 0, 1),
+                               mask.data(), xs.data(), y.data(), n, p);
       for (std::size_t i = 0; i < n; ++i) {
         const float want = uniforms[i] > p ? 1.0F / (1.0F - p) : 0.0F;
         ASSERT_EQ(mask[i], want) << "position " << position << " i " << i;
         ASSERT_EQ(y[i], xs[i] * want) << "position " << position << " i " << i;
       }
+    }
+  }
+}
+
+// Note [replica rows]: rank r of W draws, for its row j, the numbers of row j W + r of the global
+// batch - cuRAND's uniforms at position + (j W + r) F + f, F values a row - so the W ranks' masks
+// are the one process's mask of the combined batch, dealt as DistributedSampler deals its rows.
+TEST(Elementwise, AReplicasRowsDrawTheirGlobalRowsNumbers) {
+  const float p = 0.5F;
+  constexpr std::size_t kRows = 5, kWorld = 3;
+  for (const std::size_t f : {std::size_t{1}, std::size_t{7}, std::size_t{64}}) {
+    const std::size_t n = kRows * f;
+    const std::uint64_t stride = kWorld * n, count = 2;  // the third forward of this batch size
+    curandGenerator_t g = nullptr;
+    ASSERT_EQ(curandCreateGeneratorHost(&g, CURAND_RNG_PSEUDO_PHILOX4_32_10),
+              CURAND_STATUS_SUCCESS);
+    curandSetPseudoRandomGeneratorSeed(g, 42);
+    curandSetGeneratorOffset(g, count * stride);
+    std::vector<float> global(kWorld * n);
+    ASSERT_EQ(curandGenerateUniform(g, global.data(), global.size()), CURAND_STATUS_SUCCESS);
+    curandDestroyGenerator(g);
+    const std::vector<float> xs(n, 1.0F);
+    for (std::size_t r = 0; r < kWorld; ++r) {
+      std::vector<float> mask(n), y(n);
+      backend::dropout_forward({Device::cpu()}, 42, &count, stride,
+                               rules::dropout_rows(n, kRows, r, kWorld), mask.data(), xs.data(),
+                               y.data(), n, p);
+      for (std::size_t j = 0; j < kRows; ++j)
+        for (std::size_t c = 0; c < f; ++c) {
+          const float u = global[(j * kWorld + r) * f + c];
+          ASSERT_EQ(mask[j * f + c], u > p ? 2.0F : 0.0F)
+              << "F " << f << " rank " << r << " row " << j;
+        }
     }
   }
 }
@@ -159,6 +203,8 @@ TEST(ElementwiseGpu, VectorAndScalarPathsGiveTheSameBits) {
     EXPECT_EQ(bits(vec.dropout), bits(r->dropout));
     EXPECT_EQ(bits(vec.mask), bits(r->mask));
     EXPECT_EQ(bits(vec.product), bits(r->product));
+    EXPECT_EQ(bits(vec.replica_aligned), bits(r->replica_aligned));
+    EXPECT_EQ(bits(vec.replica_ragged), bits(r->replica_ragged));
   }
 }
 

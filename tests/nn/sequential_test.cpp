@@ -306,6 +306,56 @@ TEST(DropoutGpu, DrawsFromTheCountInDeviceMemory) {
   check_device_step(Device::cuda(0));
 }
 
+// Note [replica rows]: a model set to rank r of W draws, pass after pass, the masks one model
+// draws for rows r, r + W, ... of the combined batch - a later, shorter batch too, whose passes
+// keep the first batch's stride.
+void check_replica_rows(Device device) {
+  constexpr std::int64_t kWorld = 3, kRows = 4, kCols = 37;  // 37: rows off the 4-number blocks
+  auto dropout = [&](int rank, int world) {
+    Sequential m(kCols);
+    m.emplace<Dropout>(0.5F);
+    m.set_replica(rank, world);  // before build
+    m.build(device, 9);
+    return m;
+  };
+  Sequential one = dropout(0, 1);
+  std::vector<Sequential> ranks;
+  ranks.reserve(kWorld);
+  for (int r = 0; r < kWorld; ++r) ranks.push_back(dropout(r, kWorld));
+  ranks[2].set_replica(2, kWorld);  // and after: the same
+  for (const std::int64_t rows : {kRows, kRows, std::int64_t{2}, kRows}) {
+    const std::vector<float> xs(static_cast<std::size_t>(kWorld * rows * kCols), 1.0F);
+    const std::vector<float> all =
+        to_host(one.forward(DeviceMatrix(xs, kWorld * rows, kCols, device).m));
+    std::size_t dropped = 0;
+    for (int r = 0; r < kWorld; ++r) {
+      const std::vector<float> part(xs.begin(), xs.begin() + rows * kCols);
+      const std::vector<float> got =
+          to_host(ranks[r].forward(DeviceMatrix(part, rows, kCols, device).m));
+      for (std::int64_t j = 0; j < rows; ++j)
+        for (std::int64_t c = 0; c < kCols; ++c) {
+          const float want = all[static_cast<std::size_t>((j * kWorld + r) * kCols + c)];
+          ASSERT_EQ(got[static_cast<std::size_t>(j * kCols + c)], want)
+              << "rank " << r << " row " << j << " column " << c << " of a batch of " << rows;
+          dropped += want == 0.0F ? 1 : 0;
+        }
+    }
+    EXPECT_GT(dropped, xs.size() / 4);  // p = 0.5: about half
+    EXPECT_LT(dropped, 3 * xs.size() / 4);
+  }
+  EXPECT_EQ(ranks[1].replica().rank, 1);
+  EXPECT_EQ(ranks[1].replica().world, kWorld);
+  EXPECT_THROW(ranks[1].set_replica(3, 3), Error);
+  EXPECT_THROW(ranks[1].set_replica(0, 0), Error);
+}
+TEST(Dropout, AReplicaDrawsItsRowsOfTheCombinedBatch) {
+  check_replica_rows(Device::cpu());
+}
+TEST(DropoutGpu, AReplicaDrawsItsRowsOfTheCombinedBatch) {
+  CUTRAIN_REQUIRE_GPU();
+  check_replica_rows(Device::cuda(0));
+}
+
 TEST(Dropout, MasksAreInvertedSeededAndOffInEval) {
   check_dropout(Device::cpu());
 }

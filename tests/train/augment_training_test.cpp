@@ -83,7 +83,7 @@ TEST(Trainer, StepsOnTheAugmentedBatch) {
   std::vector<std::vector<int>> draws(2);
   for (const std::int64_t epoch : {0, 1}) {
     const std::int64_t slot = 0;
-    const rules::AugmentArgs a{.key = data::augment_key(21, 0),
+    const rules::AugmentArgs a{.key = data::augment_key(21),
                                .channels = 2,
                                .height = 3,
                                .width = 4,

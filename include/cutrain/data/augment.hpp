@@ -25,7 +25,8 @@ struct Augment {
 /// Throws cutrain::Error, naming the value, unless `a` fits rows of `features` values.
 void check_augment(const Augment& a, std::int64_t features);
 
-/// The key of a fit's draws: from the seed and the data-parallel rank (each rank's rows differ).
-std::uint64_t augment_key(std::uint64_t seed, int rank);
+/// The key of a fit's draws, from its seed; every data-parallel rank uses it, its rows numbered
+/// in the global batch (Note [replica rows], cutrain/nn/layer.hpp).
+std::uint64_t augment_key(std::uint64_t seed);
 
 }  // namespace cutrain::data

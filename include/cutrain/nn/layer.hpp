@@ -33,6 +33,19 @@ struct Matrix {
   std::size_t size() const { return static_cast<std::size_t>(rows * cols); }  ///< rows x cols
 };
 
+// Note [replica rows]: under data-parallel training W ranks each train on B rows, taken from the
+/// epoch's order as torch's DistributedSampler deals them (data::LoaderOptions): rank r's row j
+/// is row j W + r of the global batch - the batch one process with batch W B trains on at the
+/// same step. The random streams drawn per row (Dropout's masks, the augmentation's shifts and
+/// flips) are numbered by that global row, so W ranks draw exactly what the one process draws, a
+/// data-parallel run is the one-process run with the combined batch (up to the all-reduce's
+/// order of addition; BatchNorm's statistics stay per rank, as in DDP), and one process (W = 1,
+/// r = 0) draws as it always did.
+struct Replica {
+  std::int64_t rank = 0;   ///< r, in [0, world)
+  std::int64_t world = 1;  ///< W: the ranks that share each global batch
+};
+
 /// Parameter groups in the model's arena (optimizers take per-group weight decay and lr).
 inline constexpr int kDecayGroup = 0;    ///< weights
 inline constexpr int kNoDecayGroup = 1;  ///< biases and normalization scales/shifts
@@ -130,8 +143,10 @@ class LayerContext {
                       const Shape& input, const Shape& output) const;
   /// One sample's input and output shapes (Note [layer shapes]).
   const Shape& input_shape() const;
-  const Shape& output_shape() const;     ///< what output_shape(input_shape()) returned at build
-  std::uint64_t seed() const;            ///< the model's seed
+  const Shape& output_shape() const;  ///< what output_shape(input_shape()) returned at build
+  std::uint64_t seed() const;         ///< the model's seed
+  /// Which rows of the global batch the model's batches are (Note [replica rows]).
+  const Replica& replica() const;
   Resources& resources() { return r_; }  ///< library internals (src/nn/context.hpp)
 
  private:

@@ -108,6 +108,11 @@ class Sequential {
   void count_replayed_forward();
   /// The seed Dropout's masks derive from (build's seed); checkpoints restore it.
   void set_seed(std::uint64_t seed);
+  /// Data-parallel training: this model's batches are rank `rank`'s rows of batches shared by
+  /// `world` ranks, which Dropout numbers its masks by (Note [replica rows],
+  /// cutrain/nn/layer.hpp); Trainer::fit sets it from its communicator. Default: rank 0 of 1.
+  void set_replica(int rank, int world);
+  const Replica& replica() const { return replica_; }  ///< set_replica's
 
  private:
   void ensure_batch(std::int64_t batch);
@@ -117,6 +122,7 @@ class Sequential {
   std::vector<Shape> shapes_;         ///< shapes_[i]: input shape of layer i (Note [layer shapes])
   bool training_ = true;
   std::uint64_t seed_ = 0;
+  Replica replica_;
   std::vector<std::vector<std::size_t>> layer_params_;
   std::uint64_t steps_ = 0;
   std::uint64_t training_steps_ = 0;
