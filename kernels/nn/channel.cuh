@@ -115,10 +115,17 @@ CUTRAIN_HD double bn_dy_xhat(const float* x, float dy, std::int64_t at, float me
 CUTRAIN_HD float bn_output(float z, bool relu) {
   return relu ? activation_forward(Activation::kRelu, z, 0.0F) : z;
 }
+template <bool kRelu>  // whether relu_y is given, known where the caller is compiled
+CUTRAIN_HD float bn_upstream_of(const float* relu_y, const float* dy, std::int64_t at) {
+  if constexpr (kRelu) {
+    return activation_backward(Activation::kRelu, relu_y[at], relu_y[at], dy[at], 0.0F);
+  } else {
+    return dy[at];
+  }
+}
 CUTRAIN_HD float bn_upstream(const float* relu_y, const float* dy, std::int64_t at) {
-  return relu_y == nullptr
-             ? dy[at]
-             : activation_backward(Activation::kRelu, relu_y[at], relu_y[at], dy[at], 0.0F);
+  return relu_y == nullptr ? bn_upstream_of<false>(relu_y, dy, at)
+                           : bn_upstream_of<true>(relu_y, dy, at);
 }
 
 }  // namespace cutrain::rules
