@@ -191,13 +191,16 @@ void dropout_forward(const Exec& e, std::uint64_t seed, const std::uint64_t* cou
                      const float* x, float* y, std::size_t n, float p) {
 #if CUTRAIN_WITH_CURAND
   if (n == 0) return;
-  // The CPU draws first (philox_uniform_host, the same rule and numbers, a segment at a time) and
-  // applies second: no faster or slower here than one fused loop (the Philox rounds set the
-  // pace), and it keeps one copy of the block bookkeeping on the host.
+  // The CPU draws first (philox_uniform_host, the same rule and numbers) and applies second: no
+  // faster or slower here than one fused loop (the Philox rounds set the pace), and it keeps one
+  // copy of the block bookkeeping on the host. One segment is drawn in parallel inside
+  // philox_uniform_host; a replica's rows (Note [replica rows]) are drawn a row per thread.
+  const auto draw = [=](std::size_t r) {
+    detail::philox_uniform_host(seed, *count * stride + rows.first + r * rows.pitch,
+                                mask + r * rows.length, rows.length);
+  };
   CUTRAIN_NN_DISPATCH(
-      const std::uint64_t base = *count * stride + rows.first;
-      for (std::size_t r = 0; r < rows.rows; ++r) detail::philox_uniform_host(
-          seed, base + r * rows.pitch, mask + r * rows.length, rows.length);
+      if (rows.rows == 1) draw(0); else cpu::parallel_rows(rows.rows, draw);
       cpu::parallel_for(n, [=](std::size_t i) { y[i] = rules::dropout_forward(mask[i], x[i], p); }),
       kernels::launch_dropout_forward(seed, count, stride, rows, mask, x, y, n, p, e.stream))
 #else
