@@ -124,6 +124,14 @@ int run(const Config& c, const std::string& command_line, bool fresh) {
   tools::print_data_summary(c, d, device);
   nn::Sequential model = tools::make_model(c, hidden, train.features, d.outputs, device);
   std::printf("model:\n%s", model.summary().c_str());
+  if (c.sync_batchnorm) {  // Note [synchronized batch statistics]
+    if (model.torch_modules().find("\"BatchNorm") == std::string::npos)
+      throw UsageError(
+          "--sync-batchnorm: the model has no BatchNorm layer to synchronize (--model cnn, or "
+          "--batchnorm for the MLP, has them)");
+    if (comm == nullptr || comm->size() == 1)
+      std::printf("--sync-batchnorm: one rank, nothing to synchronize\n");
+  }
   if (!c.init_from.empty()) train::load_weights(c.init_from, model);
 
   if (full_batch) return run_full_batch(c, model, d, device, command_line);

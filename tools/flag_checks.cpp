@@ -30,7 +30,7 @@ constexpr const char* kMiniBatchOnly[] = {
     "--metrics",       "--resume",          "--checkpoint-every",
     "--resident-data", "--bucket-mb",       "--target-accuracy",
     "--find-lr",       "--loss-scale",      "--cuda-graph",
-    "--augment-shift", "--augment-flip"};
+    "--augment-shift", "--augment-flip",    "--sync-batchnorm"};
 
 // What a learning-rate range test (--find-lr) does not do: train to the end, evaluate, write
 // (nor the schedule's).
@@ -52,7 +52,8 @@ constexpr const char* kTrainingRunOnly[] = {"--epochs",
                                             "--val-fraction",
                                             "--val-csv",
                                             "--augment-shift",
-                                            "--augment-flip"};
+                                            "--augment-flip",
+                                            "--sync-batchnorm"};
 
 }  // namespace
 
@@ -162,7 +163,8 @@ void check_flags_apply(const Config& c) {
                                                     "--model-from",
                                                     "--init-from",
                                                     "--init-optimizer-from",
-                                                    "--bucket-mb"};
+                                                    "--bucket-mb",
+                                                    "--sync-batchnorm"};
     const std::string u = unused(kNotWithFolds, {});
     if (!u.empty())
       throw UsageError(

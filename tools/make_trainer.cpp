@@ -82,6 +82,7 @@ train::TrainerOptions trainer_options(const Config& c, const TrainData& d, dist:
   to.ema_decay = c.ema;
   to.communicator = comm;
   to.bucket_bytes = static_cast<std::size_t>(c.bucket_mb * 1024 * 1024);
+  to.sync_batchnorm = c.sync_batchnorm;
   to.resident_data = c.resident_data;
   if (c.augment_shift > 0 || c.augment_flip) {
     to.augment = {.image = image_shape(c, d.train.features),

@@ -304,6 +304,10 @@ void add_options(CLI::App& app, Config& c) {
                  "under mpirun: all-reduce gradients in buckets of this many MiB while backward "
                  "runs (0: one all-reduce after backward)")
       ->check(CLI::Range(0.0, 1024.0));
+  app.add_flag("--sync-batchnorm", c.sync_batchnorm,
+               "under mpirun: every BatchNorm normalizes with the statistics of the whole "
+               "global batch, summed over the ranks (torch.nn.SyncBatchNorm), so that W ranks "
+               "train as one process with their combined batch; default: each rank's own rows");
   app.add_option("--target-accuracy", c.target_accuracy,
                  "evaluate the test set after each epoch and report the training time until "
                  "it first reaches this accuracy (time to accuracy)")

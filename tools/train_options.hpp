@@ -53,6 +53,7 @@ struct Config {
   bool augment_flip = false;       // and a random horizontal flip
   double target_accuracy = 0;      // > 0: evaluate the test set each epoch, report time to reach it
   double bucket_mb = 0;            // data parallelism: gradient bucket size (0: one all-reduce)
+  bool sync_batchnorm = false;     // data parallelism: BatchNorm over the global batch
   std::int64_t batch_size = 128, epochs = 30, patience = 0, train_subset = 0;
   std::int64_t folds = 0;       // > 1: k-fold cross-validation instead of a training run
   std::int64_t accumulate = 1;  // batches per optimizer step (Note [gradient accumulation])

@@ -94,6 +94,22 @@ CUTRAIN_HD double combine_segments(const double* partials, std::int64_t segments
   return s;
 }
 
+// Where a later pass reads a channel's earlier sum: the segments' partials of this process's
+// batch (stride S), or - Note [synchronized batch statistics] (kernels/nn/batch_sync.hpp) - one
+// total per channel summed over the ranks (stride 1), over the ranks' count. Either way the
+// value is combine_segments' (of one total: the total itself), so one kernel serves both.
+struct ChannelSums {
+  const double* values = nullptr;
+  std::int64_t stride = 1;        // values per channel
+  const double* count = nullptr;  // the values summed over the ranks; null: the view's count
+  CUTRAIN_HD double total(std::int64_t c) const {
+    return combine_segments(values + c * stride, stride);
+  }
+  CUTRAIN_HD double count_or(std::int64_t own) const {
+    return count != nullptr ? *count : static_cast<double>(own);
+  }
+};
+
 // BatchNorm2d, the values each lane adds in each pass (x, dy: the channel's base pointers; at:
 // ChannelView::at of the value).
 CUTRAIN_HD double bn_square_dev(const float* x, std::int64_t at, double mean) {

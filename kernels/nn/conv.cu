@@ -109,33 +109,41 @@ __global__ void channel_total_kernel(const double* __restrict__ partial, rules::
 }
 
 // BatchNorm2d's second pass: the squared deviations from the channel's mean, the mean from the
-// first pass's partials (every block of the channel derives the same one).
+// first pass's sums (every block of the channel derives the same one).
 __global__ void batchnorm_square_dev_kernel(const float* __restrict__ x, rules::ChannelView v,
-                                            const double* __restrict__ partial_sum,
+                                            rules::ChannelSums sums,
                                             double* __restrict__ partial_sq) {
   __shared__ double shared[rules::kChannelLanes + 1];
   const auto c = static_cast<std::int64_t>(blockIdx.x);
   const float* xc = x + v.base(c);
-  const double mean = rules::combine_segments(partial_sum + c * v.segments, v.segments) /
-                      static_cast<double>(v.count);
+  const double mean = sums.total(c) / sums.count_or(v.count);
   const double t = segment_sum(
       v, [&](std::int64_t at) { return rules::bn_square_dev(xc, at, mean); }, shared);
   if (threadIdx.x == 0) partial_sq[segment_slot(v)] = t;
 }
 
+// Note [synchronized batch statistics]: out[c] = channel c's total of its segments' partials
+// (what the ranks then sum), and *count = this batch's count when given.
+__global__ void channel_totals_kernel(const double* __restrict__ partial, rules::ChannelView v,
+                                      double* __restrict__ out, double* count,
+                                      std::int64_t channels) {
+  for (std::int64_t c = lane_id(); c < channels; c += lanes())
+    out[c] = rules::combine_segments(partial + c * v.segments, v.segments);
+  if (count != nullptr && lane_id() == 0) *count = static_cast<double>(v.count);
+}
+
 // One thread per channel: mean and biased variance, then the running statistics and the saved
 // mean and 1/std (batchnorm_finish).
-__global__ void batchnorm_finish_kernel(const double* __restrict__ partial_sum,
-                                        const double* __restrict__ partial_sq, rules::ChannelView v,
-                                        float eps, float momentum, float* running_mean,
-                                        float* running_var, float* save_mean, float* save_invstd,
-                                        std::int64_t channels) {
+__global__ void batchnorm_finish_kernel(rules::ChannelSums sum, rules::ChannelSums sq,
+                                        rules::ChannelView v, float eps, float momentum,
+                                        float* running_mean, float* running_var, float* save_mean,
+                                        float* save_invstd, std::int64_t channels) {
   for (std::int64_t c = lane_id(); c < channels; c += lanes()) {
-    const auto count = static_cast<double>(v.count);
-    const double mean = rules::combine_segments(partial_sum + c * v.segments, v.segments) / count;
-    const double var = rules::combine_segments(partial_sq + c * v.segments, v.segments) / count;
-    rules::batchnorm_finish(mean, var, v.count, eps, momentum, running_mean + c, running_var + c,
-                            save_mean + c, save_invstd + c);
+    const double count = sum.count_or(v.count);
+    const double mean = sum.total(c) / count;
+    const double var = sq.total(c) / count;
+    rules::batchnorm_finish(mean, var, static_cast<std::int64_t>(count), eps, momentum,
+                            running_mean + c, running_var + c, save_mean + c, save_invstd + c);
   }
 }
 
@@ -210,14 +218,14 @@ __global__ void batchnorm_backward_finish_kernel(const double* __restrict__ part
   }
 }
 
-__global__ void batchnorm_input_grad_kernel(const float* __restrict__ x,
-                                            const float* __restrict__ relu_y,
-                                            const float* __restrict__ dy, float* dx,
-                                            rules::ChannelView v, std::int64_t channels,
-                                            const float* gamma, const float* save_mean,
-                                            const float* save_invstd,
-                                            const double* __restrict__ sums, std::int64_t n) {
-  const auto count = static_cast<float>(v.count);
+__global__ void batchnorm_input_grad_kernel(
+    const float* __restrict__ x, const float* __restrict__ relu_y, const float* __restrict__ dy,
+    float* dx, rules::ChannelView v, std::int64_t channels, const float* gamma,
+    const float* save_mean, const float* save_invstd, const double* __restrict__ sums,
+    const double* ranks_count, std::int64_t n) {
+  // The ranks' count (Note [synchronized batch statistics]), else this batch's.
+  const auto count =
+      static_cast<float>(ranks_count != nullptr ? *ranks_count : static_cast<double>(v.count));
   for (std::int64_t i = lane_id(); i < n; i += lanes()) {
     const std::int64_t c = (i / v.plane) % channels;
     const float invstd = save_invstd[c];
@@ -292,18 +300,32 @@ void launch_batchnorm_train(const float* x, float* y, std::int64_t n, std::int64
                             std::int64_t plane, const float* gamma, const float* beta, float eps,
                             float momentum, float* running_mean, float* running_var,
                             float* save_mean, float* save_invstd, bool relu, double* scratch,
-                            NativeStream stream) {
+                            const BatchSync& sync, NativeStream stream) {
   if (channels == 0) return;
   const rules::ChannelView v = rules::channel_view(n, channels, plane);
   double* partial_sum = scratch;
   double* partial_sq = scratch + channels * v.segments;
   channel_partials_kernel<<<segment_grid(channels, v), kBlock, 0, stream>>>(x, v, partial_sum);
   CUTRAIN_CUDA_CHECK_LAUNCH();
-  batchnorm_square_dev_kernel<<<segment_grid(channels, v), kBlock, 0, stream>>>(x, v, partial_sum,
+  rules::ChannelSums sum{partial_sum, v.segments, nullptr};
+  if (sync.sum != nullptr) {  // Note [synchronized batch statistics]: [count | sums | squares]
+    double* totals = sync.totals;
+    CUTRAIN_CONV_LAUNCH(channel_totals_kernel, channels, partial_sum, v, totals + 1, totals);
+    (*sync.sum)(totals, static_cast<std::size_t>(channels + 1), stream);
+    sum = {totals + 1, 1, totals};
+  }
+  batchnorm_square_dev_kernel<<<segment_grid(channels, v), kBlock, 0, stream>>>(x, v, sum,
                                                                                 partial_sq);
   CUTRAIN_CUDA_CHECK_LAUNCH();
-  CUTRAIN_CONV_LAUNCH(batchnorm_finish_kernel, channels, partial_sum, partial_sq, v, eps, momentum,
-                      running_mean, running_var, save_mean, save_invstd);
+  rules::ChannelSums sq{partial_sq, v.segments, nullptr};
+  if (sync.sum != nullptr) {
+    double* squares = sync.totals + 1 + channels;
+    CUTRAIN_CONV_LAUNCH(channel_totals_kernel, channels, partial_sq, v, squares, nullptr);
+    (*sync.sum)(squares, static_cast<std::size_t>(channels), stream);
+    sq = {squares, 1, sync.totals};
+  }
+  CUTRAIN_CONV_LAUNCH(batchnorm_finish_kernel, channels, sum, sq, v, eps, momentum, running_mean,
+                      running_var, save_mean, save_invstd);
   CUTRAIN_CONV_LAUNCH(batchnorm_apply_kernel, n * channels * plane, x, y, channels, plane, gamma,
                       beta, save_mean, save_invstd, relu);
 }
@@ -311,20 +333,24 @@ void launch_batchnorm_train(const float* x, float* y, std::int64_t n, std::int64
 void launch_batchnorm_backward(const float* x, const float* relu_y, const float* dy, float* dx,
                                std::int64_t n, std::int64_t channels, std::int64_t plane,
                                const float* gamma, const float* save_mean, const float* save_invstd,
-                               float* dgamma, float* dbeta, double* scratch, NativeStream stream) {
+                               float* dgamma, float* dbeta, double* scratch, const BatchSync& sync,
+                               NativeStream stream) {
   if (channels == 0) return;
   const rules::ChannelView v = rules::channel_view(n, channels, plane);
   double* partial_dy = scratch;
   double* partial_dy_xhat = scratch + channels * v.segments;
-  double* sums = scratch + 2 * channels * v.segments;
+  // The two sums per channel: in the scratch, or where the ranks sum them.
+  double* sums = sync.sum != nullptr ? sync.totals + 1 : scratch + 2 * channels * v.segments;
   batchnorm_backward_partials_kernel<<<segment_grid(channels, v), kBlock, 0, stream>>>(
       x, relu_y, dy, v, save_mean, save_invstd, partial_dy, partial_dy_xhat);
   CUTRAIN_CUDA_CHECK_LAUNCH();
   CUTRAIN_CONV_LAUNCH(batchnorm_backward_finish_kernel, channels, partial_dy, partial_dy_xhat, v,
                       dgamma, dbeta, sums);
+  if (sync.sum != nullptr) (*sync.sum)(sums, static_cast<std::size_t>(2 * channels), stream);
   if (dx == nullptr) return;
   CUTRAIN_CONV_LAUNCH(batchnorm_input_grad_kernel, n * channels * plane, x, relu_y, dy, dx, v,
-                      channels, gamma, save_mean, save_invstd, sums);
+                      channels, gamma, save_mean, save_invstd, sums,
+                      sync.sum != nullptr ? sync.totals : nullptr);
 }
 
 }  // namespace cutrain::kernels

@@ -6,6 +6,7 @@
 #include <cstdint>
 
 #include "cutrain/stream.hpp"
+#include "kernels/nn/batch_sync.hpp"
 #include "kernels/nn/conv.cuh"
 #include "kernels/nn/pool.cuh"
 
@@ -41,7 +42,7 @@ void launch_batchnorm_train(const float* x, float* y, std::int64_t n, std::int64
                             std::int64_t plane, const float* gamma, const float* beta, float eps,
                             float momentum, float* running_mean, float* running_var,
                             float* save_mean, float* save_invstd, bool relu, double* scratch,
-                            NativeStream stream);
+                            const BatchSync& sync, NativeStream stream);
 void launch_batchnorm_eval(const float* x, float* y, std::int64_t n, std::int64_t channels,
                            std::int64_t plane, const float* gamma, const float* beta, float eps,
                            const float* running_mean, const float* running_var, bool relu,
@@ -49,6 +50,7 @@ void launch_batchnorm_eval(const float* x, float* y, std::int64_t n, std::int64_
 void launch_batchnorm_backward(const float* x, const float* relu_y, const float* dy, float* dx,
                                std::int64_t n, std::int64_t channels, std::int64_t plane,
                                const float* gamma, const float* save_mean, const float* save_invstd,
-                               float* dgamma, float* dbeta, double* scratch, NativeStream stream);
+                               float* dgamma, float* dbeta, double* scratch, const BatchSync& sync,
+                               NativeStream stream);
 
 }  // namespace cutrain::kernels

@@ -278,6 +278,47 @@ double Communicator::allreduce_sum(double value) {
   return value;
 }
 
+void Communicator::allreduce_sum(double* values, std::size_t n, Device device,
+                                 NativeStream stream) {
+  if (!runs_collectives() || n == 0) return;
+  [[maybe_unused]] auto mpi_count = [&] {
+    CUTRAIN_CHECK(n <= static_cast<std::size_t>(INT32_MAX), "allreduce_sum: ", n,
+                  " values exceed MPI's int count");
+    return static_cast<int>(n);
+  };
+  if (device.is_cpu()) {
+#if CUTRAIN_WITH_MPI
+    if (size_ > 1) {
+      const detail::Watchdog::Scope watched(watchdog_.get(), "MPI_Allreduce of batch statistics");
+      CUTRAIN_MPI_CHECK(
+          MPI_Allreduce(MPI_IN_PLACE, values, mpi_count(), MPI_DOUBLE, MPI_SUM, MPI_COMM_WORLD));
+    }
+#endif
+    return;  // a single-process group: the sum of one
+  }
+#if CUTRAIN_WITH_NCCL
+  nccl_init(device);
+  cutrain::detail::cuda::DeviceGuard guard(device.ordinal());
+  CUTRAIN_NCCL_CHECK(ncclAllReduce(values, values, n, ncclDouble, ncclSum, nccl_->comm, stream));
+  if (watchdog_) watchdog_->enqueued("ncclAllReduce of batch statistics", device, stream);
+#elif CUTRAIN_WITH_MPI
+  if (size_ > 1) {  // no NCCL: through host memory (correct, not fast)
+    std::vector<double> host(n);
+    copy_bytes(host.data(), Device::cpu(), values, device, n * sizeof(double), stream);
+    cutrain::detail::cuda::stream_synchronize(stream, device.ordinal());
+    {
+      const detail::Watchdog::Scope watched(watchdog_.get(), "MPI_Allreduce of batch statistics");
+      CUTRAIN_MPI_CHECK(MPI_Allreduce(MPI_IN_PLACE, host.data(), mpi_count(), MPI_DOUBLE, MPI_SUM,
+                                      MPI_COMM_WORLD));
+    }
+    copy_bytes(values, device, host.data(), Device::cpu(), n * sizeof(double), stream);
+    cutrain::detail::cuda::stream_synchronize(stream, device.ordinal());
+  }
+#else
+  (void)stream;
+#endif
+}
+
 std::vector<float> Communicator::allgather(std::span<const float> mine) {
   std::vector<float> all(mine.size() * static_cast<std::size_t>(size_));
 #if CUTRAIN_WITH_MPI

@@ -5,8 +5,8 @@
 #include "cutrain/error.hpp"
 #include "cutrain/nn/conv.hpp"
 #include "kernels/nn/channel.cuh"
+#include "src/nn/batchnorm_backend.hpp"
 #include "src/nn/context.hpp"
-#include "src/nn/conv_backend.hpp"
 #include "src/nn/layer_common.hpp"
 
 namespace cutrain::nn {
@@ -33,19 +33,11 @@ Shape BatchNorm2d::output_shape(const Shape& input) const {
   return input;
 }
 
-// The batch's mean and 1/std per channel (2 C floats: the doubles after them stay 8-byte
-// aligned), then the GPU reductions' scratch (Note [channel sums in lanes]).
+// detail::BatchNormWorkspace's layout.
 std::size_t BatchNorm2d::workspace_floats(std::int64_t batch, const Shape& input) const {
   const std::int64_t plane = input.size() == 3 ? input[1] * input[2] : 1;
-  return static_cast<std::size_t>(2 * features_ +
-                                  2 * rules::channel_scratch_doubles(batch, features_, plane));
+  return detail::BatchNormWorkspace::floats(batch, features_, plane);
 }
-
-namespace {
-double* reduction_scratch(float* workspace, std::int64_t features) {
-  return reinterpret_cast<double*>(workspace + 2 * features);
-}
-}  // namespace
 
 void BatchNorm2d::initialize(LayerContext& ctx, std::uint64_t seed) {
   detail::initialize_batchnorm(ctx, affine_, seed);
@@ -71,10 +63,10 @@ void BatchNorm2d::run_forward(LayerContext& ctx, const Matrix& x, Matrix& y, boo
     CUTRAIN_CHECK(x.rows * plane > 1, "BatchNorm2d in training needs more than 1 value per ",
                   "channel (got a batch of ", x.rows, " of shape ", shape_str(s),
                   "); use a larger batch or eval()");
-    float* ws = ctx.workspace();
+    const detail::BatchNormWorkspace w(ctx.workspace(), features_);
     backend::batchnorm_train(e, x.data, y.data, x.rows, features_, plane, gamma, beta, eps_,
-                             momentum_, rm, rv, ws, ws + features_, relu,
-                             reduction_scratch(ws, features_));
+                             momentum_, rm, rv, w.mean, w.invstd, relu, w.scratch,
+                             detail::batch_sync(ctx, w));
   } else {
     backend::batchnorm_eval(e, x.data, y.data, x.rows, features_, plane, gamma, beta, eps_, rm, rv,
                             relu);
@@ -95,12 +87,12 @@ void BatchNorm2d::run_backward(LayerContext& ctx, const Matrix& x, const float* 
                                const Matrix& dy, Matrix& dx) {
   CUTRAIN_CHECK(ctx.training(), "BatchNorm2d.backward needs a training-mode forward pass");
   const Shape& s = ctx.input_shape();
-  float* ws = ctx.workspace();
+  const detail::BatchNormWorkspace w(ctx.workspace(), features_);
   backend::batchnorm_backward(exec_of(ctx), x.data, relu_y, dy.data, dx.data, x.rows, features_,
-                              s[1] * s[2], affine_ ? ctx.parameter("weight").data : nullptr, ws,
-                              ws + features_, affine_ ? ctx.gradient("weight").data : nullptr,
-                              affine_ ? ctx.gradient("bias").data : nullptr,
-                              reduction_scratch(ws, features_));
+                              s[1] * s[2], affine_ ? ctx.parameter("weight").data : nullptr, w.mean,
+                              w.invstd, affine_ ? ctx.gradient("weight").data : nullptr,
+                              affine_ ? ctx.gradient("bias").data : nullptr, w.scratch,
+                              detail::batch_sync(ctx, w));
 }
 
 }  // namespace cutrain::nn

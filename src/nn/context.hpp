@@ -5,6 +5,7 @@
 #include <vector>
 
 #include "cutrain/nn/layer.hpp"
+#include "kernels/nn/batch_sync.hpp"
 #include "src/nn/backend.hpp"
 
 namespace cutrain::nn {
@@ -21,6 +22,8 @@ struct LayerContext::Resources {
   std::vector<Shape> shapes;       // shapes[i]: layer i's input shape, back(): the output's
   std::uint64_t seed = 0;
   Replica replica;  // Note [replica rows]: Sequential::set_replica
+  // Note [synchronized batch statistics]: Sequential::set_batch_statistics_sum's (empty: none).
+  kernels::BatchSync::Sum batch_sum;
   // Note [forward count in device memory]: training forwards before the current one, on the
   // model's device (null when no layer reads it).
   std::uint64_t* forward_count = nullptr;

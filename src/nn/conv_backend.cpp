@@ -10,6 +10,7 @@
 #include "kernels/nn/channel.cuh"
 #include "src/cpu/parallel.hpp"
 #include "src/cuda/dispatch.hpp"
+#include "src/nn/channel_cpu.hpp"
 #include "src/nn/conv_direct_cpu.hpp"
 #if CUTRAIN_WITH_CUDA
 #include "kernels/nn/conv.hpp"
@@ -27,86 +28,6 @@ namespace {
 
 std::size_t sz(std::int64_t n) {
   return static_cast<std::size_t>(n);
-}
-
-// Note [channel sums in lanes], the CPU side: one pass over the channel in ascending j, value j
-// added into lane j % T - per lane the additions the GPU thread of that lane makes, in its order.
-// Calls f(j, offset of value j) for a channel's values in ascending j, with no division per
-// value (ChannelView::at's, which the GPU lanes pay, done by the loop nest here).
-template <class F>
-void for_channel(const rules::ChannelView& v, const F& f) {
-  std::int64_t j = 0;
-  for (std::int64_t base = 0; j < v.count; base += v.stride)
-    for (std::int64_t p = 0; p < v.plane; ++p, ++j) f(j, base + p);
-}
-
-// for_channel's order cut into runs of consecutive j that map to consecutive lanes (no wrap
-// within a run): body(first lane, offset of the run's first value, run length). A run's
-// additions into lanes [lane, lane + run) vectorize and are, per lane, the same additions in the
-// same order as one value at a time (and as the GPU lanes make).
-template <class Body>
-void for_lane_runs(const rules::ChannelView& v, const Body& body) {
-  const std::int64_t lanes = v.lanes();
-  std::int64_t j = 0;
-  for (std::int64_t base = 0; j < v.count; base += v.stride)
-    for (std::int64_t p = 0; p < v.plane;) {
-      const std::int64_t lane = j % lanes;
-      const std::int64_t run = std::min(v.plane - p, lanes - lane);
-      body(lane, base + p, run);
-      p += run;
-      j += run;
-    }
-}
-
-// The T lanes' total: each segment's L lanes in lane order, then the segments in order.
-double combine(const rules::ChannelView& v, const double* lanes) {
-  double partials[rules::kMaxChannelSegments] = {};
-  for (std::int64_t s = 0; s < v.segments; ++s)
-    partials[s] = rules::combine_lanes(lanes + s * rules::kChannelLanes);
-  return rules::combine_segments(partials, v.segments);
-}
-
-template <class Value>  // value(offset)
-double lane_sum(const rules::ChannelView& v, const Value& value) {
-  std::vector<double> lanes(static_cast<std::size_t>(v.lanes()), 0.0);
-  for_lane_runs(v, [&](std::int64_t lane, std::int64_t at, std::int64_t run) {
-    double* l = lanes.data() + lane;
-#pragma omp simd
-    for (std::int64_t t = 0; t < run; ++t) l[t] += value(at + t);
-  });
-  return combine(v, lanes.data());
-}
-
-// BatchNorm2d's backward sums in one pass: of dy and of dy x-hat (dy below the fused ReLU when
-// relu_y is given), lane_sum's lanes. Both loops vectorize: the ReLU is a template argument, and
-// the gradient below it goes through a small buffer, for GCC leaves a loop scalar when the
-// select feeds a float-to-double conversion (which it will not speculate) - as it was, 4x
-// BatchNorm's forward and a fifth of the default CNN's CPU step. The additions are the same.
-template <bool kRelu>
-void batchnorm_backward_sums(const rules::ChannelView& v, const float* x, const float* relu_y,
-                             const float* dy, float mean, float invstd, double& sum_dy,
-                             double& sum_dy_xhat) {
-  std::vector<double> la(static_cast<std::size_t>(v.lanes()), 0.0), lb(la.size(), 0.0);
-  float g[rules::kChannelLanes];
-  for_lane_runs(v, [&](std::int64_t lane, std::int64_t at, std::int64_t run) {
-    for (std::int64_t t0 = 0; t0 < run; t0 += rules::kChannelLanes) {
-      const std::int64_t m = std::min<std::int64_t>(run - t0, rules::kChannelLanes);
-      const std::int64_t first = at + t0;
-#pragma omp simd
-      for (std::int64_t t = 0; t < m; ++t)
-        g[t] = rules::bn_upstream_of<kRelu>(relu_y, dy, first + t);
-      double* __restrict__ pa = la.data() + lane + t0;
-      double* __restrict__ pb = lb.data() + lane + t0;
-      const float* xr = x + first;
-#pragma omp simd
-      for (std::int64_t t = 0; t < m; ++t) {
-        pa[t] += g[t];
-        pb[t] += rules::bn_dy_xhat(xr, g[t], t, mean, invstd);
-      }
-    }
-  });
-  sum_dy = combine(v, la.data());
-  sum_dy_xhat = combine(v, lb.data());
 }
 
 }  // namespace
@@ -258,7 +179,7 @@ void channel_sum(const Exec& e, const float* x, std::int64_t n, std::int64_t cha
                         [=](std::size_t c) {
                           const float* xc = x + v.base(static_cast<std::int64_t>(c));
                           out[c] = static_cast<float>(
-                              lane_sum(v, [&](std::int64_t at) { return double{xc[at]}; }));
+                              detail::lane_sum(v, [&](std::int64_t at) { return double{xc[at]}; }));
                         }),
       kernels::launch_channel_sum(x, n, channels, plane, out, scratch, e.stream))
 }
@@ -290,93 +211,6 @@ void pool_backward(const Exec& e, rules::Pool kind, const rules::ConvGeometry& g
                                                  dx + nc * g.in_plane());
                                            }),
                         kernels::launch_pool_backward(kind, g, n, dy, index, dx, e.stream))
-}
-
-void batchnorm_train(const Exec& e, const float* x, float* y, std::int64_t n, std::int64_t channels,
-                     std::int64_t plane, const float* gamma, const float* beta, float eps,
-                     float momentum, float* running_mean, float* running_var, float* save_mean,
-                     float* save_invstd, bool relu, [[maybe_unused]] double* scratch) {
-  const rules::ChannelView v = rules::channel_view(n, channels, plane);
-  CUTRAIN_CONV_DISPATCH(
-      cpu::parallel_for(
-          sz(channels),
-          [=](std::size_t ci) {
-            const auto c = static_cast<std::int64_t>(ci);
-            const float* xc = x + v.base(c);
-            float* yc = y + v.base(c);
-            const double count = static_cast<double>(v.count);
-            const double mean =
-                lane_sum(v, [&](std::int64_t at) { return double{xc[at]}; }) / count;
-            const double var =
-                lane_sum(v, [&](std::int64_t at) { return rules::bn_square_dev(xc, at, mean); }) /
-                count;
-            rules::batchnorm_finish(mean, var, v.count, eps, momentum, running_mean + c,
-                                    running_var + c, save_mean + c, save_invstd + c);
-            const float g = gamma ? gamma[c] : 1.0F, b = beta ? beta[c] : 0.0F;
-            const float m = save_mean[c], is = save_invstd[c];
-            for_channel(v, [&](std::int64_t, std::int64_t at) {
-              yc[at] = rules::bn_output(rules::batchnorm_apply(xc[at], m, is, g, b), relu);
-            });
-          }),
-      kernels::launch_batchnorm_train(x, y, n, channels, plane, gamma, beta, eps, momentum,
-                                      running_mean, running_var, save_mean, save_invstd, relu,
-                                      scratch, e.stream))
-}
-
-void batchnorm_eval(const Exec& e, const float* x, float* y, std::int64_t n, std::int64_t channels,
-                    std::int64_t plane, const float* gamma, const float* beta, float eps,
-                    const float* running_mean, const float* running_var, bool relu) {
-  CUTRAIN_CONV_DISPATCH(
-      cpu::parallel_rows(sz(n * channels),
-                         [=](std::size_t r) {
-                           const auto c = static_cast<std::int64_t>(r) % channels;
-                           const float invstd = rules::batchnorm_invstd(running_var[c], eps);
-                           const float g = gamma ? gamma[c] : 1.0F, b = beta ? beta[c] : 0.0F;
-                           const std::int64_t at = static_cast<std::int64_t>(r) * plane;
-                           for (std::int64_t p = 0; p < plane; ++p)
-                             y[at + p] = rules::bn_output(
-                                 rules::batchnorm_apply(x[at + p], running_mean[c], invstd, g, b),
-                                 relu);
-                         }),
-      kernels::launch_batchnorm_eval(x, y, n, channels, plane, gamma, beta, eps, running_mean,
-                                     running_var, relu, e.stream))
-}
-
-void batchnorm_backward(const Exec& e, const float* x, const float* relu_y, const float* dy,
-                        float* dx, std::int64_t n, std::int64_t channels, std::int64_t plane,
-                        const float* gamma, const float* save_mean, const float* save_invstd,
-                        float* dgamma, float* dbeta, [[maybe_unused]] double* scratch) {
-  const rules::ChannelView v = rules::channel_view(n, channels, plane);
-  CUTRAIN_CONV_DISPATCH(
-      cpu::parallel_for(sz(channels),
-                        [=](std::size_t ci) {
-                          const auto c = static_cast<std::int64_t>(ci);
-                          const float* xc = x + v.base(c);
-                          const float* dyc = dy + v.base(c);
-                          const float* yc = relu_y != nullptr ? relu_y + v.base(c) : nullptr;
-                          const float mean = save_mean[c], invstd = save_invstd[c];
-                          double sum_dy = 0.0, sum_dy_xhat = 0.0;
-                          if (yc != nullptr) {
-                            batchnorm_backward_sums<true>(v, xc, yc, dyc, mean, invstd, sum_dy,
-                                                          sum_dy_xhat);
-                          } else {
-                            batchnorm_backward_sums<false>(v, xc, nullptr, dyc, mean, invstd,
-                                                           sum_dy, sum_dy_xhat);
-                          }
-                          if (dgamma != nullptr) dgamma[c] = static_cast<float>(sum_dy_xhat);
-                          if (dbeta != nullptr) dbeta[c] = static_cast<float>(sum_dy);
-                          if (dx == nullptr) return;
-                          float* dxc = dx + v.base(c);
-                          const auto count = static_cast<float>(v.count);
-                          const float k = rules::batchnorm_grad_scale(gamma, c, invstd, count);
-                          for_channel(v, [&](std::int64_t, std::int64_t at) {
-                            dxc[at] = rules::batchnorm_input_grad(
-                                xc[at], rules::bn_upstream(yc, dyc, at), mean, invstd, k, count,
-                                static_cast<float>(sum_dy), static_cast<float>(sum_dy_xhat));
-                          });
-                        }),
-      kernels::launch_batchnorm_backward(x, relu_y, dy, dx, n, channels, plane, gamma, save_mean,
-                                         save_invstd, dgamma, dbeta, scratch, e.stream))
 }
 
 }  // namespace cutrain::nn::backend

@@ -39,8 +39,9 @@ void gemm_to_nchw(const Exec& e, const rules::ConvGeometry& g, const float* ycol
 void nchw_to_gemm(const Exec& e, const rules::ConvGeometry& g, const float* dy, std::int64_t nb,
                   float* dycol);
 // out[c] = sum of channel c of x [n, channels, plane] (Note [channel sums in lanes]). `scratch`,
-// here and in batchnorm_train / _backward: rules::channel_scratch_doubles(n, channels, plane)
-// doubles on the device, for the segments' partials (a GPU's; the CPU sums in its own lanes).
+// as in BatchNorm's passes (src/nn/batchnorm_backend.hpp): rules::channel_scratch_doubles(n,
+// channels, plane) doubles on the device, for the segments' partials (a GPU's; the CPU sums in
+// its own lanes).
 void channel_sum(const Exec& e, const float* x, std::int64_t n, std::int64_t channels,
                  std::int64_t plane, float* out, double* scratch);
 // Pooling over n samples; index [n, C, Ho, Wo] (max pooling's kept positions, else unused).
@@ -48,20 +49,4 @@ void pool_forward(const Exec& e, rules::Pool kind, const rules::ConvGeometry& g,
                   const float* x, float* y, std::int32_t* index);
 void pool_backward(const Exec& e, rules::Pool kind, const rules::ConvGeometry& g, std::int64_t n,
                    const float* dy, const std::int32_t* index, float* dx);
-// BatchNorm over x [n, channels, plane] (the formulas of kernels/nn/batchnorm.cuh): BatchNorm2d,
-// and BatchNorm1d as a plane of 1 ([batch, features]). With
-// `relu`, y is the following ReLU's output; with `relu_y` (that output), dy is the gradient
-// above the ReLU (Note [BatchNorm2d and ReLU in one pass], kernels/nn/channel.cuh).
-void batchnorm_train(const Exec& e, const float* x, float* y, std::int64_t n, std::int64_t channels,
-                     std::int64_t plane, const float* gamma, const float* beta, float eps,
-                     float momentum, float* running_mean, float* running_var, float* save_mean,
-                     float* save_invstd, bool relu, double* scratch);
-void batchnorm_eval(const Exec& e, const float* x, float* y, std::int64_t n, std::int64_t channels,
-                    std::int64_t plane, const float* gamma, const float* beta, float eps,
-                    const float* running_mean, const float* running_var, bool relu);
-void batchnorm_backward(const Exec& e, const float* x, const float* relu_y, const float* dy,
-                        float* dx, std::int64_t n, std::int64_t channels, std::int64_t plane,
-                        const float* gamma, const float* save_mean, const float* save_invstd,
-                        float* dgamma, float* dbeta, double* scratch);
-
 }  // namespace cutrain::nn::backend

@@ -10,6 +10,8 @@
 #include "cutrain/error.hpp"
 #include "cutrain/init.hpp"
 #include "cutrain/nn/layer.hpp"
+#include "kernels/nn/batch_sync.hpp"
+#include "kernels/nn/channel.cuh"
 #include "src/nn/context.hpp"
 #include "src/nn/torch_args.hpp"
 
@@ -51,6 +53,33 @@ inline void initialize_batchnorm(LayerContext& ctx, bool affine, std::uint64_t s
   init::initialize(b, ctx.tensor_name("running_mean"), init::Scheme::zeros(), seed, ctx.stream());
   init::initialize(b, ctx.tensor_name("running_var"), init::Scheme::constant(1.0), seed,
                    ctx.stream());
+}
+
+// BatchNorm1d's and BatchNorm2d's workspace: the batch's mean and 1/std (2 C floats: the doubles
+// after them stay 8-byte aligned), the ranks' sums (Note [synchronized batch statistics],
+// kernels/nn/batch_sync.hpp), then the GPU reductions' scratch (Note [channel sums in lanes]).
+struct BatchNormWorkspace {
+  static std::size_t floats(std::int64_t batch, std::int64_t channels, std::int64_t plane) {
+    return static_cast<std::size_t>(2 * channels) +
+           2 * (kernels::BatchSync::doubles(channels) +
+                static_cast<std::size_t>(rules::channel_scratch_doubles(batch, channels, plane)));
+  }
+  BatchNormWorkspace(float* ws, std::int64_t channels)
+      : mean(ws),
+        invstd(ws + channels),
+        totals(reinterpret_cast<double*>(ws + 2 * channels)),
+        scratch(totals + kernels::BatchSync::doubles(channels)) {}
+  float* mean;
+  float* invstd;
+  double* totals;
+  double* scratch;
+};
+
+// The ranks' sum a training BatchNorm runs its statistics through, if the model has one
+// (Sequential::set_batch_statistics_sum).
+inline kernels::BatchSync batch_sync(LayerContext& ctx, const BatchNormWorkspace& w) {
+  const auto& sum = ctx.resources().batch_sum;
+  return {sum ? &sum : nullptr, w.totals};
 }
 
 // A Linear's or Conv2d's weight by `scheme` and its bias (if any) zero.

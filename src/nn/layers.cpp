@@ -7,8 +7,8 @@
 #include "cutrain/error.hpp"
 #include "cutrain/init.hpp"
 #include "kernels/nn/channel.cuh"
+#include "src/nn/batchnorm_backend.hpp"
 #include "src/nn/context.hpp"
-#include "src/nn/conv_backend.hpp"
 #include "src/nn/layer_common.hpp"
 #include "src/nn/torch_args.hpp"
 
@@ -229,12 +229,11 @@ std::int64_t BatchNorm1d::output_features(std::int64_t input_features) const {
   return features_;
 }
 
-// The batch's mean and 1/std (2 F floats: the doubles after them stay 8-byte aligned), then the
-// GPU reductions' scratch: BatchNorm1d is BatchNorm2d's per-channel code over [B, F, 1] (Note
-// [channel sums in lanes]; up to 256 rows, the same additions as a column summed in row order).
+// detail::BatchNormWorkspace's layout: BatchNorm1d is BatchNorm2d's per-channel code over
+// [B, F, 1] (Note [channel sums in lanes]; up to 256 rows, the same additions as a column summed
+// in row order).
 std::size_t BatchNorm1d::workspace_floats(std::int64_t batch, const Shape& /*input*/) const {
-  return static_cast<std::size_t>(2 * features_ +
-                                  2 * rules::channel_scratch_doubles(batch, features_, 1));
+  return detail::BatchNormWorkspace::floats(batch, features_, 1);
 }
 
 Shape BatchNorm1d::output_shape(const Shape& input) const {
@@ -259,10 +258,10 @@ void BatchNorm1d::forward(LayerContext& ctx, const Matrix& x, Matrix& y) {
                   "BatchNorm1d in training needs more than 1 sample per batch "
                   "(got ",
                   x.rows, "); use a larger batch or eval()");
-    float* ws = ctx.workspace();
+    const detail::BatchNormWorkspace w(ctx.workspace(), features_);
     backend::batchnorm_train(e, x.data, y.data, x.rows, features_, 1, gamma, beta, eps_, momentum_,
-                             rm, rv, ws, ws + features_, false,
-                             reinterpret_cast<double*>(ws + 2 * features_));
+                             rm, rv, w.mean, w.invstd, false, w.scratch,
+                             detail::batch_sync(ctx, w));
   } else {
     backend::batchnorm_eval(e, x.data, y.data, x.rows, features_, 1, gamma, beta, eps_, rm, rv,
                             false);
@@ -272,12 +271,12 @@ void BatchNorm1d::forward(LayerContext& ctx, const Matrix& x, Matrix& y) {
 void BatchNorm1d::backward(LayerContext& ctx, const Matrix& x, const Matrix& /*y*/,
                            const Matrix& dy, Matrix& dx) {
   CUTRAIN_CHECK(ctx.training(), "BatchNorm1d.backward needs a training-mode forward pass");
-  float* ws = ctx.workspace();
+  const detail::BatchNormWorkspace w(ctx.workspace(), features_);
   backend::batchnorm_backward(exec_of(ctx), x.data, nullptr, dy.data, dx.data, x.rows, features_, 1,
-                              affine_ ? ctx.parameter("weight").data : nullptr, ws, ws + features_,
+                              affine_ ? ctx.parameter("weight").data : nullptr, w.mean, w.invstd,
                               affine_ ? ctx.gradient("weight").data : nullptr,
-                              affine_ ? ctx.gradient("bias").data : nullptr,
-                              reinterpret_cast<double*>(ws + 2 * features_));
+                              affine_ ? ctx.gradient("bias").data : nullptr, w.scratch,
+                              detail::batch_sync(ctx, w));
 }
 
 }  // namespace cutrain::nn

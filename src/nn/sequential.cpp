@@ -96,6 +96,7 @@ void Sequential::build(Device device, std::uint64_t seed) {
   state->res.shapes = shapes_;
   state->res.seed = seed;
   state->res.replica = replica_;
+  state->res.batch_sum = batch_sum_;
 #if CUTRAIN_WITH_CUDA
   if (device.is_cuda()) {
     state->cublas = std::make_unique<cutrain::detail::CublasHandle>(device.ordinal());
@@ -315,6 +316,11 @@ void Sequential::set_replica(int rank, int world) {
                 " of world ", world, " is invalid");
   replica_ = {.rank = rank, .world = world};
   if (state_) state_->res.replica = replica_;
+}
+
+void Sequential::set_batch_statistics_sum(RankSum sum) {
+  batch_sum_ = std::move(sum);
+  if (state_) state_->res.batch_sum = batch_sum_;
 }
 
 Arena& Sequential::parameters() {

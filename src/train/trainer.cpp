@@ -42,9 +42,7 @@ FitResult Trainer::fit(const data::Dataset& train, const data::Dataset* val) {
   dist::Communicator* comm = options_.communicator;
   const bool lead = comm == nullptr || comm->rank() == 0;  // only rank 0 prints and writes
   state_.world_size = comm ? comm->size() : 1;
-  // Note [replica rows]: the loader deals this rank every world-th row of each global batch;
-  // dropout and the augmentation number their draws by the global row.
-  model_.set_replica(comm ? comm->rank() : 0, state_.world_size);
+  const detail::RankBinding ranks(model_, comm, options_.sync_batchnorm);
   if (comm != nullptr && comm->size() > 1 && state_.epoch == 0) {
     comm->broadcast(model_.parameters());  // every rank starts from rank 0's weights
     comm->broadcast(model_.buffers());

@@ -30,6 +30,21 @@ void check_fit(const TrainerOptions& o, TrainState& state, const nn::Sequential&
 // Note [running statistics of rank 0] (src/train/trainer_setup.cpp): every rank takes rank 0's
 // buffers; nothing without several ranks. A collective: every rank calls it at the same point.
 void take_rank0_statistics(nn::Sequential& model, dist::Communicator* comm);
+// The model as this rank's replica for one fit: Note [replica rows] (the loader deals this rank
+// every world-th row of each global batch; dropout and the augmentation number their draws by
+// the global row) and, with `sync_batchnorm` and several ranks, Note [synchronized batch
+// statistics] - undone at the end of the fit, so that a later training forward on one rank
+// alone does not wait for the others.
+class RankBinding {
+ public:
+  RankBinding(nn::Sequential& model, dist::Communicator* comm, bool sync_batchnorm);
+  ~RankBinding();
+  RankBinding(const RankBinding&) = delete;
+  RankBinding& operator=(const RankBinding&) = delete;
+
+ private:
+  nn::Sequential& model_;
+};
 }  // namespace detail
 
 struct Trainer::Impl {

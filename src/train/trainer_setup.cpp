@@ -177,6 +177,22 @@ void take_rank0_statistics(nn::Sequential& model, dist::Communicator* comm) {
   if (comm != nullptr && comm->size() > 1) comm->broadcast(model.buffers(), 0);
 }
 
+RankBinding::RankBinding(nn::Sequential& model, dist::Communicator* comm, bool sync_batchnorm)
+    : model_(model) {
+  model.set_replica(comm ? comm->rank() : 0, comm ? comm->size() : 1);
+  if (sync_batchnorm && comm != nullptr && comm->size() > 1) {
+    const Device device = model.device();
+    model.set_batch_statistics_sum(
+        [comm, device](double* values, std::size_t n, NativeStream stream) {
+          comm->allreduce_sum(values, n, device, stream);
+        });
+  }
+}
+
+RankBinding::~RankBinding() {
+  model_.set_batch_statistics_sum({});
+}
+
 }  // namespace detail
 
 Trainer::~Trainer() = default;

@@ -475,6 +475,13 @@ expect_usage_error "--val-fraction 0.99 leaves none of the 10 training samples" 
   --device cpu --train-subset 10 --val-fraction 0.99 --epochs 1
 expect_usage_error "--warmup 100 is not shorter than the run (2 epochs x 4 steps)" --data "$data" \
   --device cpu --train-subset 500 --epochs 2 --warmup 100
+# Note [synchronized batch statistics]: refused where there is no BatchNorm; one rank says so.
+expect_usage_error "--sync-batchnorm: the model has no BatchNorm layer" --data "$data" \
+  --device cpu --train-subset 100 --epochs 1 --sync-batchnorm
+"$bin" --data "$data" --device cpu --train-subset 100 --epochs 1 --hidden 8 --batchnorm \
+  --sync-batchnorm >"$tmp/sync.log" 2>&1 || fail "--sync-batchnorm on one rank: $(tail -3 "$tmp/sync.log")"
+grep -q "^--sync-batchnorm: one rank, nothing to synchronize" "$tmp/sync.log" ||
+  fail "--sync-batchnorm on one rank did not say so: $(head -12 "$tmp/sync.log")"
 # --schedule plateau: the lr is halved after exactly the epochs whose validation loss is not a
 # new best (ReduceLROnPlateau, patience 0, relative threshold 1e-4).
 "$bin" --data "$data" --device cpu --train-subset 2000 --epochs 6 --schedule plateau \

@@ -9,6 +9,7 @@
 #include <random>
 #include <thread>
 
+#include "cutrain/buffer.hpp"
 #include "cutrain/data.hpp"
 #include "cutrain/dist/communicator.hpp"
 #include "cutrain/nn.hpp"
@@ -162,6 +163,47 @@ TEST(DistLocalGpu, OneRankNcclMatchesTheNonDistributedRun) {
   const auto plain = train_on(gpu, nullptr);
   EXPECT_EQ(train_on(gpu, group.get()), plain);
   EXPECT_EQ(train_on(gpu, group.get(), 64), plain);
+}
+
+// Note [synchronized batch statistics] through the group's all-reduce of doubles (on a GPU
+// ncclAllReduce with ncclSum over one rank; on the CPU the identity): a BatchNorm network's
+// forward and backward keep the unsynchronized bits.
+std::vector<std::vector<float>> batchnorm_step(Device device, dist::Communicator* group) {
+  nn::Sequential m(12);
+  m.emplace<nn::Unflatten>(1, Shape{3, 2, 2}).emplace<nn::BatchNorm2d>(3);
+  m.emplace<nn::Activation>(nn::Activation::Kind::kRelu).emplace<nn::Flatten>();
+  m.emplace<nn::Linear>(12, 4).emplace<nn::BatchNorm1d>(4);
+  m.build(device, 3);
+  if (group != nullptr)
+    m.set_batch_statistics_sum([group, device](double* v, std::size_t n, NativeStream stream) {
+      group->allreduce_sum(v, n, device, stream);
+    });
+  std::mt19937_64 gen(5);
+  std::normal_distribution<float> normal(1.0F, 3.0F);
+  std::vector<float> xs(9 * 12), dys(9 * 4);
+  for (float& v : xs) v = normal(gen);
+  for (float& v : dys) v = normal(gen);
+  Buffer x(xs.size() * sizeof(float), device), dy(dys.size() * sizeof(float), device);
+  copy_bytes(x.data(), device, xs.data(), Device::cpu(), x.bytes());
+  copy_bytes(dy.data(), device, dys.data(), Device::cpu(), dy.bytes());
+  const nn::Matrix& y = m.forward({x.as<float>(), 9, 12, device});
+  std::vector<float> out(y.size());
+  copy_bytes(out.data(), Device::cpu(), y.data, device, out.size() * sizeof(float));
+  m.backward({dy.as<float>(), 9, 4, device});
+  return {out, m.gradients().to_host(), m.buffers().to_host()};
+}
+
+TEST(DistLocal, SynchronizedBatchNormOverOneRankKeepsTheBits) {
+  auto group = dist::Communicator::single_process_group();
+  EXPECT_EQ(batchnorm_step(Device::cpu(), group.get()), batchnorm_step(Device::cpu(), nullptr));
+}
+
+TEST(DistLocalGpu, SynchronizedBatchNormOverOneRankNcclKeepsTheBits) {
+  CUTRAIN_REQUIRE_GPU();
+  if (!dist::Communicator::nccl_compiled()) GTEST_SKIP() << "built without NCCL";
+  auto group = dist::Communicator::single_process_group();
+  const Device gpu = Device::cuda(0);
+  EXPECT_EQ(batchnorm_step(gpu, group.get()), batchnorm_step(gpu, nullptr));
 }
 
 }  // namespace

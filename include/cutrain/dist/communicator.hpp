@@ -62,6 +62,10 @@ class Communicator {
   void start_mean(Arena& a, const std::vector<ArenaRange>& ranges, NativeStream stream = nullptr);
   void finish_mean(Arena& a, NativeStream stream = nullptr);  ///< see start_mean
   double allreduce_sum(double value);  ///< the sum over the ranks (host values: metrics)
+  /// values[0, n) <- their sum over the ranks, in place, on `device` (ncclAllReduce of doubles
+  /// on `stream`; MPI on the CPU, or through host memory without NCCL): BatchNorm's statistics
+  /// (Note [synchronized batch statistics], nn::Sequential::set_batch_statistics_sum).
+  void allreduce_sum(double* values, std::size_t n, Device device, NativeStream stream = nullptr);
   /// Every rank's `mine` (the same length on each), concatenated in rank order: rank r's values
   /// at [r * mine.size(), (r + 1) * mine.size()). Exact (a copy, no arithmetic).
   std::vector<float> allgather(std::span<const float> mine);

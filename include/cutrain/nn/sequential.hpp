@@ -113,6 +113,18 @@ class Sequential {
   /// cutrain/nn/layer.hpp); Trainer::fit sets it from its communicator. Default: rank 0 of 1.
   void set_replica(int rank, int world);
   const Replica& replica() const { return replica_; }  ///< set_replica's
+  /// values[0, n) <- their sum over the ranks (an all-reduce of doubles on the model's device,
+  /// ordered on `stream`); every rank calls it with the same n at the same point.
+  using RankSum = std::function<void(double* values, std::size_t n, NativeStream stream)>;
+  /// Note [synchronized batch statistics] (torch.nn.SyncBatchNorm; kernels/nn/batch_sync.hpp):
+  /// every BatchNorm1d / BatchNorm2d in training normalizes with the statistics of the whole
+  /// global batch, its per-channel sums added over the ranks by `sum` - two calls in each such
+  /// layer's forward, one in its backward - instead of its rank's rows alone. Trainer::fit sets
+  /// it from its communicator when TrainerOptions::sync_batchnorm is set. Empty: off (the
+  /// default, as DDP without SyncBatchNorm).
+  void set_batch_statistics_sum(RankSum sum);
+  /// Whether a sum is set (set_batch_statistics_sum).
+  bool synchronizes_batch_statistics() const { return static_cast<bool>(batch_sum_); }
 
  private:
   void ensure_batch(std::int64_t batch);
@@ -123,6 +135,7 @@ class Sequential {
   bool training_ = true;
   std::uint64_t seed_ = 0;
   Replica replica_;
+  RankSum batch_sum_;
   std::vector<std::vector<std::size_t>> layer_params_;
   std::uint64_t steps_ = 0;
   std::uint64_t training_steps_ = 0;

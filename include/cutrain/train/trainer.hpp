@@ -132,6 +132,11 @@ struct TrainerOptions {
   /// many bytes, each all-reduced as soon as backward has produced it, overlapping the rest of
   /// backward (Note [gradient buckets]; PyTorch DDP's bucket_cap_mb).
   std::size_t bucket_bytes = 0;
+  /// With several ranks: every BatchNorm normalizes with the statistics of the global batch
+  /// (torch.nn.SyncBatchNorm; Note [synchronized batch statistics], Sequential::
+  /// set_batch_statistics_sum), so a W-rank run is the one-process run with the combined batch.
+  /// Off: each rank's own rows (DDP's default). Nothing to do with one rank.
+  bool sync_batchnorm = false;
   /// The training set on the model's device, batches gathered there (data::LoaderOptions::
   /// resident, Note [resident datasets]); the same batches as streaming, so the same result bit
   /// for bit. Evaluation still streams.
