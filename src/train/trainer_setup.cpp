@@ -148,6 +148,15 @@ void check_fit(const TrainerOptions& o, TrainState& state, const nn::Sequential&
                 "Trainer::fit: the resumed run trained with augmentation ", state.augment,
                 " and this one with ", augmented, "; give the same augment options to continue it");
   state.augment = augmented;
+  // Note [synchronized batch statistics]: only several ranks have other rows to sum.
+  const bool synced = o.sync_batchnorm && o.communicator != nullptr && o.communicator->size() > 1;
+  const std::string statistics = synced ? "global" : "rank";
+  CUTRAIN_CHECK(state.batch_statistics.empty() || state.batch_statistics == statistics,
+                "Trainer::fit: the resumed run's BatchNorm normalized with ",
+                state.batch_statistics == "global" ? "the global batch's" : "each rank's own",
+                " statistics and this one with ", synced ? "the global batch's" : "each rank's own",
+                "; give the same sync_batchnorm to continue it");
+  state.batch_statistics = statistics;
   CUTRAIN_CHECK(!regression || o.class_weights.empty(),
                 "Trainer::fit: class_weights apply to labels, and this data set has regression "
                 "targets; leave them empty");

@@ -392,6 +392,34 @@ TEST(Distributed, SynchronizedBatchNormEqualsOneProcessWithTheCombinedBatch) {
     own_gap = std::max(own_gap, std::fabs(static_cast<double>(own[i]) - want[i]));
   }
   EXPECT_GT(own_gap, 1e-3 * scale) << "each rank's own statistics should differ";
+
+  // A checkpoint records whose statistics it trained with: a resume with the other is refused.
+  const std::string path = shared_path(world, "cutrain_dist_sync_bn_");
+  nn::Sequential m(6);
+  m.emplace<nn::Linear>(6, 8).emplace<nn::BatchNorm1d>(8).emplace<nn::Linear>(8, 3);
+  m.build(Device::cpu(), 5);
+  optim::Adam opt(m.parameters(), {.lr = 0.01F});
+  train::TrainerOptions o = options(16, &world);
+  o.epochs = 1;
+  o.sync_batchnorm = true;
+  o.checkpoint_path = path;
+  train::Trainer(m, opt, o).fit(train);
+  world.barrier();  // rank 1 reads what rank 0 wrote
+  o.epochs = 2;
+  o.checkpoint_path.clear();
+  o.sync_batchnorm = false;
+  train::Trainer other(m, opt, o);
+  other.resume(path);
+  try {
+    other.fit(train);
+    ADD_FAILURE() << "a resume with each rank's own statistics was not refused";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("give the same sync_batchnorm to continue it"),
+              std::string::npos)
+        << e.what();
+  }
+  world.barrier();
+  if (world.rank() == 0) std::remove(path.c_str());
 }
 
 }  // namespace

@@ -111,6 +111,8 @@ TEST(Checkpoint, InconsistentPositionMetadataIsRefused) {
   EXPECT_NE(variant("world_size", "0").find("world_size 0"), std::string::npos);
   EXPECT_NE(variant("world_size", "two").find("'world_size' = 'two' is not an integer"),
             std::string::npos);
+  EXPECT_NE(variant("batch_statistics", "synced").find("batch_statistics 'synced'"),
+            std::string::npos);
   EXPECT_NE(variant("training_forward_count", "7").find("training_forward_count 7 is not in"),
             std::string::npos);
   EXPECT_NE(variant("best_weights", "1", true).find("tensor 'best.layers.0.weight' is missing"),

@@ -40,6 +40,10 @@ struct TrainState {
   /// image=[1, 28, 28]"): a resume with another would not continue the same run and is refused.
   /// Empty in checkpoints from before it (not checked).
   std::string augment{};
+  /// Whose statistics BatchNorm normalized with (Note [synchronized batch statistics]): "global"
+  /// with TrainerOptions::sync_batchnorm on several ranks, else "rank"; a resume with the other
+  /// would not continue the same run and is refused. Empty in checkpoints from before it.
+  std::string batch_statistics{};
   std::int64_t bad_epochs = 0;    ///< epochs since the best one (patience)
   bool has_best = false;          ///< best_metric holds a value
   std::int64_t best_epoch = 0;    ///< the epoch (1-based) whose weights early stopping keeps
