@@ -41,6 +41,10 @@ Pool2d::Pool2d(Kind kind, Size2 kernel, std::optional<Size2> stride, Size2 paddi
                 ")");
 }
 
+bool Pool2d::keeps_16bit_values(bool backward) const {
+  return kind_ == Kind::kMax && (!backward || (stride_.h >= kernel_.h && stride_.w >= kernel_.w));
+}
+
 std::string Pool2d::kind() const {
   switch (kind_) {
     case Kind::kMax:

@@ -124,7 +124,8 @@ void Residual::forward(LayerContext& ctx, const Matrix& x, Matrix& y) {
       static_cast<BatchNorm2d&>(*body_[j]).forward_relu(inner, in, out);
     else
       body_[j]->forward(inner, in, out);
-    if (half) backend::round_half(e, half_format(e.precision), out.data, out.data, out.size());
+    if (half && (fused || !body_[j]->keeps_16bit_values(false)))  // fused: the BatchNorm's
+      backend::round_half(e, half_format(e.precision), out.data, out.data, out.size());
     in = out;
     j = last;
   }
@@ -153,7 +154,7 @@ void Residual::backward(LayerContext& ctx, const Matrix& x, const Matrix& /*y*/,
       static_cast<BatchNorm2d&>(*body_[j]).backward_relu(inner, in, out, grad, dx_k);
     else
       body_[k]->backward(inner, in, out, grad, dx_k);
-    if (half && dx_k.data != nullptr)
+    if (half && dx_k.data != nullptr && !body_[j]->keeps_16bit_values(true))
       backend::round_half(e, half_format(e.precision), dx_k.data, dx_k.data, dx_k.size());
     grad = dx_k;
     k = j;

@@ -219,7 +219,7 @@ const Matrix& Sequential::forward(const Matrix& x, NativeStream stream) {
       continue;
     }
     layers_[i]->forward(ctx, in, out);
-    if (half) round(out);
+    if (half && !layers_[i]->keeps_16bit_values(false)) round(out);
     in = out;
   }
   ++steps_;
@@ -280,7 +280,7 @@ void Sequential::backward(const Matrix& dy, NativeStream stream, Matrix* dx_inpu
       static_cast<BatchNorm2d&>(*layers_[j]).backward_relu(ctx, x, y, grad, dx);
     else
       layers_[k]->backward(ctx, x, y, grad, dx);
-    if (half && dx.data != nullptr)
+    if (half && dx.data != nullptr && !layers_[j]->keeps_16bit_values(true))
       backend::round_half(s.res.exec(), kind, dx.data, dx.data, dx.size());
     grad = dx;
     if (layer_done) {

@@ -4,8 +4,11 @@
 // parameter gradients stay fp32; a trained bf16 / fp16 model learns as the fp32 one does.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cmath>
 #include <cstring>
+#include <functional>
+#include <string>
 #include <vector>
 
 #include "cutrain/data.hpp"
@@ -33,7 +36,9 @@ rules::Half kind_of(Precision p) {
 // expected values are exact.
 void check_linear(Device device, Precision precision) {
   const rules::Half kind = kind_of(precision);
-  auto r = [&](double v) { return static_cast<double>(rules::round_half(kind, static_cast<float>(v))); };
+  auto r = [&](double v) {
+    return static_cast<double>(rules::round_half(kind, static_cast<float>(v)));
+  };
   const std::vector<float> w = {1.0F + std::ldexp(1.0F, -12), 3.0F}, b = {std::ldexp(1.0F, -10)};
   const std::vector<float> x = {1.0F + 3 * std::ldexp(1.0F, -12),
                                 0.5F + std::ldexp(1.0F, -9) + std::ldexp(1.0F, -13)};
@@ -114,6 +119,66 @@ TEST(Precision16, ActivationsAndGradientsAreSixteenBitValues) {
 TEST(Precision16Gpu, ActivationsAndGradientsAreSixteenBitValues) {
   CUTRAIN_REQUIRE_GPU();
   check_mlp(Device::cuda(0));
+}
+
+// Layer::keeps_16bit_values: each layer that says so, run in fp32 on 16-bit inputs and output
+// gradients (ties and signed zeros included), writes 16-bit values only - the claim that lets a
+// bf16 / fp16 model skip rounding after it. Where a layer says no, its values are not all 16-bit
+// ones (an average, a tanh, an overlapping max pooling's summed input gradient).
+void check_kept_values(Device device) {
+  const Shape image{2, 6, 6};
+  struct Case {
+    std::string name;
+    std::function<void(Sequential&)> add;
+    bool forward, backward;
+  };
+  const std::vector<Case> cases = {
+      {"ReLU", [](Sequential& m) { m.emplace<Activation>(Activation::Kind::kRelu); }, true, true},
+      {"MaxPool2d(2)", [](Sequential& m) { m.emplace<MaxPool2d>(2); }, true, true},
+      {"MaxPool2d(3, 2, 1)", [](Sequential& m) { m.emplace<MaxPool2d>(3, 2, 1); }, true, false},
+      {"Flatten", [](Sequential& m) { m.emplace<Flatten>(); }, true, true},
+      {"AvgPool2d(3, 1)", [](Sequential& m) { m.emplace<AvgPool2d>(3, 1); }, false, false},
+      {"Tanh", [](Sequential& m) { m.emplace<Activation>(Activation::Kind::kTanh); }, false,
+       false}};
+  for (const Precision p : {Precision::kBf16, Precision::kFp16}) {
+    const rules::Half kind = kind_of(p);
+    for (const Case& c : cases) {
+      Sequential m(numel(image));
+      m.emplace<Unflatten>(1, image);
+      c.add(m);
+      m.build(device, 1);
+      EXPECT_TRUE(m.layer(0).keeps_16bit_values(false) && m.layer(0).keeps_16bit_values(true));
+      EXPECT_EQ(m.layer(1).keeps_16bit_values(false), c.forward) << c.name;
+      EXPECT_EQ(m.layer(1).keeps_16bit_values(true), c.backward) << c.name;
+      const std::int64_t rows = 3, f = numel(image), o = m.output_features();
+      // 16-bit values with repeats (ties in the windows) and both zeros.
+      std::vector<float> xs(static_cast<std::size_t>(rows * f)),
+          dys(static_cast<std::size_t>(rows * o));
+      for (std::size_t i = 0; i < xs.size(); ++i)
+        xs[i] = rules::round_half(kind, i % 7 == 0 ? (i % 2 ? -0.0F : 0.0F)
+                                                   : std::sin(0.7F * static_cast<float>(i % 23)));
+      for (std::size_t i = 0; i < dys.size(); ++i)
+        dys[i] = rules::round_half(kind, std::sin(1.3F * static_cast<float>(i)) * 3.0F);
+      DeviceMatrix x(xs, rows, f, device), dy(dys, rows, o, device), dx(rows, f, device);
+      const std::vector<float> y = to_host(m.forward(x.m));
+      m.backward(dy.m, nullptr, &dx.m);
+      const std::vector<float> g = to_host(dx.m);
+      const bool y16 = std::all_of(y.begin(), y.end(), [&](float v) { return is_16bit(kind, v); });
+      const bool g16 = std::all_of(g.begin(), g.end(), [&](float v) { return is_16bit(kind, v); });
+      if (c.forward) EXPECT_TRUE(y16) << c.name << " " << precision_name(p);
+      if (c.backward) EXPECT_TRUE(g16) << c.name << " " << precision_name(p);
+      if (!c.forward) EXPECT_FALSE(y16) << c.name << " must round: " << precision_name(p);
+      if (!c.backward) EXPECT_FALSE(g16) << c.name << " must round: " << precision_name(p);
+    }
+  }
+}
+
+TEST(Precision16, LayersThatKeepSixteenBitValuesWriteOnlySixteenBitValues) {
+  check_kept_values(Device::cpu());
+}
+TEST(Precision16Gpu, LayersThatKeepSixteenBitValuesWriteOnlySixteenBitValues) {
+  CUTRAIN_REQUIRE_GPU();
+  check_kept_values(Device::cuda(0));
 }
 
 }  // namespace

@@ -95,6 +95,9 @@ class Pool2d : public Layer {
   void backward(LayerContext& ctx, const Matrix& x, const Matrix& y, const Matrix& dy,
                 Matrix& dx) override;
   Kind pool() const { return kind_; }  ///< which pooling
+  /// Max pooling: its output is one of its inputs, and its input gradient one dy (or 0) where
+  /// the windows do not overlap (stride >= kernel), else a sum.
+  bool keeps_16bit_values(bool backward) const override;
 
  protected:
   /// stride: the kernel size when absent (torch's default).
@@ -169,6 +172,7 @@ class BatchNorm2d final : public Layer {
 class Flatten final : public Layer {
  public:
   std::string kind() const override { return "Flatten"; }
+  bool keeps_16bit_values(bool /*backward*/) const override { return true; }  ///< a copy
   Shape output_shape(const Shape& input) const override;
   void forward(LayerContext& ctx, const Matrix& x, Matrix& y) override;
   void backward(LayerContext& ctx, const Matrix& x, const Matrix& y, const Matrix& dy,
@@ -181,6 +185,7 @@ class Unflatten final : public Layer {
   /// dim counts the batch as dimension 0 (torch's): dim 1 is the first dimension of a sample.
   Unflatten(std::int64_t dim, Shape sizes);
   std::string kind() const override { return "Unflatten"; }
+  bool keeps_16bit_values(bool /*backward*/) const override { return true; }  ///< a copy
   std::string torch_args() const override;
   Shape output_shape(const Shape& input) const override;
   void forward(LayerContext& ctx, const Matrix& x, Matrix& y) override;

@@ -98,6 +98,14 @@ class Layer {
   /// Whether forward() reads LayerContext::device_step() (Note [forward count in device memory]):
   /// the model then keeps that count on its device. Dropout does.
   virtual bool reads_device_step() const { return false; }
+  /// Note [16-bit values in fp32 storage] (cutrain/precision.hpp): whether, given 16-bit values,
+  /// this layer always writes 16-bit values - its output (backward false) or its input gradient
+  /// (backward true) - so that a bf16 / fp16 model skips rounding them (a pass over the
+  /// activation fewer; rounding a 16-bit value changes nothing, so the bits are the same). Only
+  /// an answer true of every input may be given: ReLU (max(x, 0); dy or 0), max pooling (a
+  /// maximum; backward one dy per input where windows do not overlap), Flatten and Unflatten
+  /// (copies). Default false: the model rounds.
+  virtual bool keeps_16bit_values(bool /*backward*/) const { return false; }
   /// Fills parameters and buffers before training (the default initialization).
   virtual void initialize(LayerContext& /*ctx*/, std::uint64_t /*seed*/) {}
   /// y = the layer applied to x (x [B, in], y [B, out], both on ctx.device()).

@@ -73,6 +73,8 @@ class Activation final : public Layer {
   std::string torch_args() const override;
   Kind activation() const { return kind_; }        ///< which function
   float negative_slope() const { return slope_; }  ///< LeakyReLU's slope
+  /// ReLU: max(x, 0) and dy or 0 are the values given.
+  bool keeps_16bit_values(bool /*backward*/) const override { return kind_ == Kind::kRelu; }
   void forward(LayerContext& ctx, const Matrix& x, Matrix& y) override;
   void backward(LayerContext& ctx, const Matrix& x, const Matrix& y, const Matrix& dy,
                 Matrix& dx) override;
