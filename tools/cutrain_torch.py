@@ -251,6 +251,11 @@ def _describe(m, where):
         return {"type": "Residual",
                 "args": {"body": [_describe(b, f"{where}.body.{j}") for j, b in enumerate(m.body)]}}
     describe = _MODULE_ARGS.get(type(m))
+    if isinstance(m, torch.nn.SyncBatchNorm):  # Note [synchronized batch statistics]
+        raise ValueError(f"module {where}: torch.nn.SyncBatchNorm: save the model before "
+                         "convert_sync_batchnorm (its BatchNorm1d / BatchNorm2d layers); cutrain "
+                         "synchronizes BatchNorm over the ranks itself (cutrain-train "
+                         "--sync-batchnorm under mpirun)")
     if describe is None:
         raise ValueError(f"module {where}: torch.nn.{type(m).__name__} is not a cutrain layer "
                          f"(cutrain has {', '.join(t.__name__ for t in _MODULE_ARGS)}, "

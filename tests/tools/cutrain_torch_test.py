@@ -105,4 +105,18 @@ with tempfile.TemporaryDirectory() as d:
     refused(with_header(h), "bytes for shape [7, 3]")
     h["x"] = {"dtype": "F32", "shape": "2x3", "data_offsets": [0, 24]}
     refused(with_header(h), "not a tensor entry")
+
+# save_model names what it cannot write and how to write it instead: a SyncBatchNorm (torch's
+# DDP conversion) is saved as the BatchNorm it was made from.
+with tempfile.TemporaryDirectory() as d:
+    def plain():
+        return torch.nn.Sequential(torch.nn.Linear(4, 3), torch.nn.BatchNorm1d(3))
+    try:  # (convert_sync_batchnorm replaces the children in place)
+        cutrain_torch.save_model(torch.nn.SyncBatchNorm.convert_sync_batchnorm(plain()),
+                                 os.path.join(d, "m.safetensors"))
+        fail("save_model wrote a SyncBatchNorm")
+    except ValueError as e:
+        if "module 1: torch.nn.SyncBatchNorm: save the model before" not in str(e):
+            fail(f"SyncBatchNorm refused without the fix: {e}")
+    cutrain_torch.save_model(plain(), os.path.join(d, "m.safetensors"))
 print("cutrain_torch files: ok")
