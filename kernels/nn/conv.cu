@@ -102,12 +102,6 @@ __global__ void channel_partials_kernel(const float* __restrict__ x, rules::Chan
   if (threadIdx.x == 0) partial[segment_slot(v)] = t;
 }
 
-__global__ void channel_total_kernel(const double* __restrict__ partial, rules::ChannelView v,
-                                     float* __restrict__ out, std::int64_t channels) {
-  for (std::int64_t c = lane_id(); c < channels; c += lanes())
-    out[c] = static_cast<float>(rules::combine_segments(partial + c * v.segments, v.segments));
-}
-
 // BatchNorm2d's second pass: the squared deviations from the channel's mean, the mean from the
 // first pass's sums (every block of the channel derives the same one).
 __global__ void batchnorm_square_dev_kernel(const float* __restrict__ x, rules::ChannelView v,
@@ -122,13 +116,14 @@ __global__ void batchnorm_square_dev_kernel(const float* __restrict__ x, rules::
   if (threadIdx.x == 0) partial_sq[segment_slot(v)] = t;
 }
 
-// Note [synchronized batch statistics]: out[c] = channel c's total of its segments' partials
-// (what the ranks then sum), and *count = this batch's count when given.
+// out[c] = channel c's total of its segments' partials (channel_sum's, as T = float; what the
+// ranks sum, as double: Note [synchronized batch statistics]), and *count = this batch's count
+// when given.
+template <class T>
 __global__ void channel_totals_kernel(const double* __restrict__ partial, rules::ChannelView v,
-                                      double* __restrict__ out, double* count,
-                                      std::int64_t channels) {
+                                      T* __restrict__ out, double* count, std::int64_t channels) {
   for (std::int64_t c = lane_id(); c < channels; c += lanes())
-    out[c] = rules::combine_segments(partial + c * v.segments, v.segments);
+    out[c] = static_cast<T>(rules::combine_segments(partial + c * v.segments, v.segments));
   if (count != nullptr && lane_id() == 0) *count = static_cast<double>(v.count);
 }
 
@@ -293,7 +288,7 @@ void launch_channel_sum(const float* x, std::int64_t n, std::int64_t channels, s
   const rules::ChannelView v = rules::channel_view(n, channels, plane);
   channel_partials_kernel<<<segment_grid(channels, v), kBlock, 0, stream>>>(x, v, scratch);
   CUTRAIN_CUDA_CHECK_LAUNCH();
-  CUTRAIN_CONV_LAUNCH(channel_total_kernel, channels, scratch, v, out);
+  CUTRAIN_CONV_LAUNCH(channel_totals_kernel<float>, channels, scratch, v, out, nullptr);
 }
 
 void launch_batchnorm_train(const float* x, float* y, std::int64_t n, std::int64_t channels,
@@ -310,7 +305,8 @@ void launch_batchnorm_train(const float* x, float* y, std::int64_t n, std::int64
   rules::ChannelSums sum{partial_sum, v.segments, nullptr};
   if (sync.sum != nullptr) {  // Note [synchronized batch statistics]: [count | sums | squares]
     double* totals = sync.totals;
-    CUTRAIN_CONV_LAUNCH(channel_totals_kernel, channels, partial_sum, v, totals + 1, totals);
+    CUTRAIN_CONV_LAUNCH(channel_totals_kernel<double>, channels, partial_sum, v, totals + 1,
+                        totals);
     (*sync.sum)(totals, static_cast<std::size_t>(channels + 1), stream);
     sum = {totals + 1, 1, totals};
   }
@@ -320,7 +316,7 @@ void launch_batchnorm_train(const float* x, float* y, std::int64_t n, std::int64
   rules::ChannelSums sq{partial_sq, v.segments, nullptr};
   if (sync.sum != nullptr) {
     double* squares = sync.totals + 1 + channels;
-    CUTRAIN_CONV_LAUNCH(channel_totals_kernel, channels, partial_sq, v, squares, nullptr);
+    CUTRAIN_CONV_LAUNCH(channel_totals_kernel<double>, channels, partial_sq, v, squares, nullptr);
     (*sync.sum)(squares, static_cast<std::size_t>(channels), stream);
     sq = {squares, 1, sync.totals};
   }

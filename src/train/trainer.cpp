@@ -42,7 +42,7 @@ FitResult Trainer::fit(const data::Dataset& train, const data::Dataset* val) {
   dist::Communicator* comm = options_.communicator;
   const bool lead = comm == nullptr || comm->rank() == 0;  // only rank 0 prints and writes
   state_.world_size = comm ? comm->size() : 1;
-  const detail::RankBinding ranks(model_, comm, options_.sync_batchnorm);
+  const detail::RankBinding ranks(model_, comm, detail::synchronizes_batchnorm(options_));
   if (comm != nullptr && comm->size() > 1 && state_.epoch == 0) {
     comm->broadcast(model_.parameters());  // every rank starts from rank 0's weights
     comm->broadcast(model_.buffers());

@@ -30,9 +30,14 @@ void check_fit(const TrainerOptions& o, TrainState& state, const nn::Sequential&
 // Note [running statistics of rank 0] (src/train/trainer_setup.cpp): every rank takes rank 0's
 // buffers; nothing without several ranks. A collective: every rank calls it at the same point.
 void take_rank0_statistics(nn::Sequential& model, dist::Communicator* comm);
+// Note [synchronized batch statistics]: whether a fit with `o` sums BatchNorm's statistics over
+// its ranks (only several ranks have other rows to sum).
+inline bool synchronizes_batchnorm(const TrainerOptions& o) {
+  return o.sync_batchnorm && o.communicator != nullptr && o.communicator->size() > 1;
+}
 // The model as this rank's replica for one fit: Note [replica rows] (the loader deals this rank
 // every world-th row of each global batch; dropout and the augmentation number their draws by
-// the global row) and, with `sync_batchnorm` and several ranks, Note [synchronized batch
+// the global row) and, with `sync_batchnorm` (synchronizes_batchnorm's), Note [synchronized batch
 // statistics] - undone at the end of the fit, so that a later training forward on one rank
 // alone does not wait for the others.
 class RankBinding {

@@ -148,8 +148,7 @@ void check_fit(const TrainerOptions& o, TrainState& state, const nn::Sequential&
                 "Trainer::fit: the resumed run trained with augmentation ", state.augment,
                 " and this one with ", augmented, "; give the same augment options to continue it");
   state.augment = augmented;
-  // Note [synchronized batch statistics]: only several ranks have other rows to sum.
-  const bool synced = o.sync_batchnorm && o.communicator != nullptr && o.communicator->size() > 1;
+  const bool synced = synchronizes_batchnorm(o);
   const std::string statistics = synced ? "global" : "rank";
   CUTRAIN_CHECK(state.batch_statistics.empty() || state.batch_statistics == statistics,
                 "Trainer::fit: the resumed run's BatchNorm normalized with ",
@@ -189,7 +188,7 @@ void take_rank0_statistics(nn::Sequential& model, dist::Communicator* comm) {
 RankBinding::RankBinding(nn::Sequential& model, dist::Communicator* comm, bool sync_batchnorm)
     : model_(model) {
   model.set_replica(comm ? comm->rank() : 0, comm ? comm->size() : 1);
-  if (sync_batchnorm && comm != nullptr && comm->size() > 1) {
+  if (sync_batchnorm) {
     const Device device = model.device();
     model.set_batch_statistics_sum(
         [comm, device](double* values, std::size_t n, NativeStream stream) {
