@@ -15,9 +15,14 @@ sits on the GPU (PyTorch's fastest setup). Two modes:
           "whole network capture"); the partial last batch runs eagerly. The warm-up steps the
           capture needs are undone (weights and optimizer state restored) so the trajectory
           matches the eager one.
+--precision picks the arithmetic, as cutrain-train's --precision: fp32 (strict: TF32 off for matmuls
+and cuDNN, as cutrain's fp32 - PyTorch's own default lets cuDNN use TF32), tf32 (both on), bf16 /
+fp16 (torch.autocast around forward and loss, fp32 weights and AdamW; fp16 with GradScaler, eager
+only: its inf check reads the host).
 --target-accuracy A evaluates the test set after each epoch (not timed) and reports the training
 seconds until it first reaches A. Prints one JSON line."""
 import argparse
+import contextlib
 import gzip
 import json
 import math
@@ -84,6 +89,7 @@ def main():
     ap.add_argument("--schedule", choices=("", "cosine", "onecycle"), default="")
     ap.add_argument("--mode", choices=("eager", "graphs"), default="eager")
     ap.add_argument("--clip-norm", type=float, default=0.0)
+    ap.add_argument("--precision", choices=("fp32", "tf32", "bf16", "fp16"), default="fp32")
     ap.add_argument("--target-accuracy", type=float, default=0.0)
     ap.add_argument("--train-subset", type=int, default=0)
     ap.add_argument("--device", default="cuda")  # cpu: a smoke test of the eager path
@@ -96,6 +102,17 @@ def main():
     cuda = dev.type == "cuda"
     if a.mode == "graphs" and not cuda:
         raise SystemExit("--mode graphs needs a CUDA device")
+    if a.precision == "fp16" and (a.mode == "graphs" or not cuda):
+        raise SystemExit("--precision fp16 needs --mode eager on a CUDA device (GradScaler)")
+    if a.precision == "tf32" and not cuda:
+        raise SystemExit("--precision tf32 needs a CUDA device")
+    torch.backends.cuda.matmul.allow_tf32 = a.precision == "tf32"
+    torch.backends.cudnn.allow_tf32 = a.precision == "tf32"
+    half = {"bf16": torch.bfloat16, "fp16": torch.float16}.get(a.precision)
+    # Graph capture wants autocast's cast cache off (a cached cast would be a capture-time value).
+    autocast = (lambda: torch.autocast(dev.type, dtype=half, cache_enabled=a.mode != "graphs")) \
+        if half is not None else contextlib.nullcontext
+    scaler = torch.cuda.amp.GradScaler() if a.precision == "fp16" else None
     sync = torch.cuda.synchronize if cuda else (lambda: None)
     torch.manual_seed(0)
     xtr, ytr = load(a.data, "train", dev)
@@ -143,7 +160,16 @@ def main():
     loss_fn = torch.nn.CrossEntropyLoss()
 
     def step(x, y):
-        loss = loss_fn(model(x), y)
+        with autocast():
+            loss = loss_fn(model(x), y)
+        if scaler is not None:  # fp16: GradScaler's recipe (unscale before clipping)
+            scaler.scale(loss).backward()
+            if a.clip_norm > 0:
+                scaler.unscale_(opt)
+                torch.nn.utils.clip_grad_norm_(params, a.clip_norm)
+            scaler.step(opt)
+            scaler.update()
+            return loss
         loss.backward()
         if a.clip_norm > 0:
             torch.nn.utils.clip_grad_norm_(params, a.clip_norm)
@@ -208,15 +234,17 @@ def main():
         times.append(time.perf_counter() - t0)
         if a.target_accuracy > 0 or epoch == a.epochs - 1:
             model.eval()
-            with torch.no_grad():
+            with torch.no_grad(), autocast():
                 right = sum((model(xte[i:i + 2000]).argmax(1) == yte[i:i + 2000]).sum().item()
                             for i in range(0, len(xte), 2000))
                 accs.append(right / len(xte))
-    spe = sum(times[1:]) / max(1, len(times) - 1)
-    out = {"bench": f"torch_{a.model}_epoch_{a.mode}", "model": a.model,
+    # The first epoch pays cuDNN's autotuning and the capture: left out when there are others.
+    spe = sum(times[1:]) / (len(times) - 1) if len(times) > 1 else times[0]
+    suffix = "" if a.precision == "fp32" else f"_{a.precision}"
+    out = {"bench": f"torch_{a.model}_epoch_{a.mode}{suffix}", "model": a.model,
            "residual_blocks": a.residual_blocks,
            "device": torch.cuda.get_device_name() if cuda else "cpu", "torch": torch.__version__,
-           "mode": a.mode, "clip_norm": a.clip_norm, "epochs": a.epochs,
+           "mode": a.mode, "precision": a.precision, "clip_norm": a.clip_norm, "epochs": a.epochs,
            "schedule": a.schedule, "lr": a.lr,
            "threads": torch.get_num_threads(), "seconds_per_epoch": spe,
            "samples_per_second": len(xtr) / spe, "test_accuracy": accs[-1]}
