@@ -13,7 +13,8 @@
 // numerics of 16-bit training - every parameter the layers read, every activation and every
 // activation gradient holds a value of the 16-bit format (rounded to nearest even after each
 // layer, the parameters and the input at the start of each forward, the loss's gradient at the
-// start of backward; not after a layer that keeps 16-bit values, nn::Layer::keeps_16bit_values)
+// start of backward; not after a layer that keeps 16-bit values or rounds its own stores,
+// nn::Layer::keeps_16bit_values)
 // - while the containers are still fp32 arrays. The GEMMs multiply the 16-bit
 // values exactly and accumulate in fp32: on the CPU in OpenBLAS's SGEMM, on a GPU on the 16-bit
 // tensor cores (cuBLAS(Lt)'s CUBLAS_COMPUTE_32F_FAST_16BF / _16F, whose conversion of the

@@ -18,6 +18,7 @@
 
 #include <cstdint>
 #include <cstring>
+#include <type_traits>
 
 #include "cutrain/hd.hpp"
 
@@ -148,6 +149,32 @@ CUTRAIN_HD std::uint16_t to_half_nearest(Half kind, float x) {
                                   : a >= 0x38800000U ? (a - 0x38000000U) >> 13
                                                      : subnormal;
   return static_cast<std::uint16_t>(a > 0x7F800000U ? 0x7FFFU : sign | magnitude);
+}
+
+// Note [16-bit stores]: in a bf16 / fp16 model (Note [16-bit values in fp32 storage],
+// cutrain/precision.hpp) the kernels that write a layer's output or input gradient in a pass of
+// their own - BatchNorm's apply and input gradient, Dropout, the convolution's output permute and
+// col2im - round what they store, instead of the model rounding the array in a pass after them:
+// the same value rounded the same way, so the same bits, and a pass over the activation fewer.
+// Such a layer says so (nn::Layer::keeps_16bit_values). kExact (fp32 and tf32 models) stores
+// the value as it is.
+enum class Store : std::uint8_t { kExact, kBf16, kFp16 };
+CUTRAIN_HD float stored(Store s, float x) {
+  return s == Store::kExact ? x : round_half(s == Store::kBf16 ? Half::kBf16 : Half::kFp16, x);
+}
+// f(std::integral_constant<Store, s>{}): the store as a constant, for the CPU's loops - with
+// `s` a run-time value inside them g++ leaves them scalar (the default CNN's bf16 step took 8%
+// longer than with the rounding in a pass of its own).
+template <class F>
+decltype(auto) with_store(Store s, F&& f) {
+  switch (s) {
+    case Store::kBf16:
+      return f(std::integral_constant<Store, Store::kBf16>{});
+    case Store::kFp16:
+      return f(std::integral_constant<Store, Store::kFp16>{});
+    default:
+      return f(std::integral_constant<Store, Store::kExact>{});
+  }
 }
 
 // Note [16-bit rounding]: the random bits of element `index` at applied step `step` -

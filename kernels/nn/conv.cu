@@ -31,17 +31,21 @@ __global__ void im2col_kernel(rules::ConvGeometry g, const float* __restrict__ x
   for (std::int64_t i = lane_id(); i < n; i += lanes()) col[i] = rules::im2col_value(g, x, nb, i);
 }
 
+// The stores below that write a layer's output or input gradient round as `store` says (Note
+// [16-bit stores], kernels/common/half.cuh).
 __global__ void col2im_kernel(rules::ConvGeometry g, const float* __restrict__ dcol,
-                              std::int64_t nb, float* __restrict__ dx, std::int64_t n) {
-  for (std::int64_t i = lane_id(); i < n; i += lanes()) dx[i] = rules::col2im_value(g, dcol, nb, i);
+                              std::int64_t nb, float* __restrict__ dx, rules::Store store,
+                              std::int64_t n) {
+  for (std::int64_t i = lane_id(); i < n; i += lanes())
+    dx[i] = rules::stored(store, rules::col2im_value(g, dcol, nb, i));
 }
 
 __global__ void gemm_to_nchw_kernel(rules::ConvGeometry g, const float* __restrict__ ycol,
                                     std::int64_t nb, const float* __restrict__ bias,
-                                    float* __restrict__ y, std::int64_t n) {
+                                    float* __restrict__ y, rules::Store store, std::int64_t n) {
   for (std::int64_t i = lane_id(); i < n; i += lanes()) {
     const float v = ycol[rules::gemm_index_of_nchw(g, nb, i)];
-    y[i] = bias != nullptr ? v + bias[(i / g.p()) % g.co] : v;
+    y[i] = rules::stored(store, bias != nullptr ? v + bias[(i / g.p()) % g.co] : v);
   }
 }
 
@@ -148,25 +152,29 @@ __global__ void batchnorm_apply_kernel(const float* __restrict__ x, float* __res
                                        const float* gamma, const float* beta,
                                        const float* __restrict__ mean,
                                        const float* __restrict__ invstd, bool relu,
-                                       std::int64_t n) {
+                                       rules::Store store, std::int64_t n) {
   for (std::int64_t i = lane_id(); i < n; i += lanes()) {
     const std::int64_t c = (i / plane) % channels;
-    y[i] = rules::bn_output(rules::batchnorm_apply(x[i], mean[c], invstd[c],
-                                                   gamma ? gamma[c] : 1.0F, beta ? beta[c] : 0.0F),
-                            relu);
+    y[i] = rules::stored(store, rules::bn_output(rules::batchnorm_apply(x[i], mean[c], invstd[c],
+                                                                        gamma ? gamma[c] : 1.0F,
+                                                                        beta ? beta[c] : 0.0F),
+                                                 relu));
   }
 }
 
 __global__ void batchnorm_eval_kernel(const float* __restrict__ x, float* __restrict__ y,
                                       std::int64_t channels, std::int64_t plane, const float* gamma,
                                       const float* beta, float eps, const float* running_mean,
-                                      const float* running_var, bool relu, std::int64_t n) {
+                                      const float* running_var, bool relu, rules::Store store,
+                                      std::int64_t n) {
   for (std::int64_t i = lane_id(); i < n; i += lanes()) {
     const std::int64_t c = (i / plane) % channels;
-    y[i] = rules::bn_output(
-        rules::batchnorm_apply(x[i], running_mean[c], rules::batchnorm_invstd(running_var[c], eps),
-                               gamma ? gamma[c] : 1.0F, beta ? beta[c] : 0.0F),
-        relu);
+    y[i] = rules::stored(
+        store,
+        rules::bn_output(rules::batchnorm_apply(x[i], running_mean[c],
+                                                rules::batchnorm_invstd(running_var[c], eps),
+                                                gamma ? gamma[c] : 1.0F, beta ? beta[c] : 0.0F),
+                         relu));
   }
 }
 
@@ -217,7 +225,7 @@ __global__ void batchnorm_input_grad_kernel(
     const float* __restrict__ x, const float* __restrict__ relu_y, const float* __restrict__ dy,
     float* dx, rules::ChannelView v, std::int64_t channels, const float* gamma,
     const float* save_mean, const float* save_invstd, const double* __restrict__ sums,
-    const double* ranks_count, std::int64_t n) {
+    const double* ranks_count, rules::Store store, std::int64_t n) {
   // The ranks' count (Note [synchronized batch statistics]), else this batch's.
   const auto count =
       static_cast<float>(ranks_count != nullptr ? *ranks_count : static_cast<double>(v.count));
@@ -225,9 +233,10 @@ __global__ void batchnorm_input_grad_kernel(
     const std::int64_t c = (i / v.plane) % channels;
     const float invstd = save_invstd[c];
     const float k = rules::batchnorm_grad_scale(gamma, c, invstd, count);
-    dx[i] = rules::batchnorm_input_grad(x[i], rules::bn_upstream(relu_y, dy, i), save_mean[c],
-                                        invstd, k, count, static_cast<float>(sums[2 * c]),
-                                        static_cast<float>(sums[2 * c + 1]));
+    dx[i] = rules::stored(
+        store, rules::batchnorm_input_grad(x[i], rules::bn_upstream(relu_y, dy, i), save_mean[c],
+                                           invstd, k, count, static_cast<float>(sums[2 * c]),
+                                           static_cast<float>(sums[2 * c + 1])));
   }
 }
 
@@ -246,12 +255,12 @@ void launch_im2col(const rules::ConvGeometry& g, const float* x, std::int64_t nb
   CUTRAIN_CONV_LAUNCH(im2col_kernel, g.k() * nb * g.p(), g, x, nb, col);
 }
 void launch_col2im(const rules::ConvGeometry& g, const float* dcol, std::int64_t nb, float* dx,
-                   NativeStream stream) {
-  CUTRAIN_CONV_LAUNCH(col2im_kernel, nb * g.c * g.in_plane(), g, dcol, nb, dx);
+                   rules::Store store, NativeStream stream) {
+  CUTRAIN_CONV_LAUNCH(col2im_kernel, nb * g.c * g.in_plane(), g, dcol, nb, dx, store);
 }
 void launch_gemm_to_nchw(const rules::ConvGeometry& g, const float* ycol, std::int64_t nb,
-                         const float* bias, float* y, NativeStream stream) {
-  CUTRAIN_CONV_LAUNCH(gemm_to_nchw_kernel, nb * g.co * g.p(), g, ycol, nb, bias, y);
+                         const float* bias, float* y, rules::Store store, NativeStream stream) {
+  CUTRAIN_CONV_LAUNCH(gemm_to_nchw_kernel, nb * g.co * g.p(), g, ycol, nb, bias, y, store);
 }
 void launch_nchw_to_gemm(const rules::ConvGeometry& g, const float* dy, std::int64_t nb,
                          float* dycol, NativeStream stream) {
@@ -269,9 +278,9 @@ void launch_pool_backward(rules::Pool kind, const rules::ConvGeometry& g, std::i
 void launch_batchnorm_eval(const float* x, float* y, std::int64_t n, std::int64_t channels,
                            std::int64_t plane, const float* gamma, const float* beta, float eps,
                            const float* running_mean, const float* running_var, bool relu,
-                           NativeStream stream) {
+                           rules::Store store, NativeStream stream) {
   CUTRAIN_CONV_LAUNCH(batchnorm_eval_kernel, n * channels * plane, x, y, channels, plane, gamma,
-                      beta, eps, running_mean, running_var, relu);
+                      beta, eps, running_mean, running_var, relu, store);
 }
 
 namespace {
@@ -295,7 +304,7 @@ void launch_batchnorm_train(const float* x, float* y, std::int64_t n, std::int64
                             std::int64_t plane, const float* gamma, const float* beta, float eps,
                             float momentum, float* running_mean, float* running_var,
                             float* save_mean, float* save_invstd, bool relu, double* scratch,
-                            const BatchSync& sync, NativeStream stream) {
+                            const BatchSync& sync, rules::Store store, NativeStream stream) {
   if (channels == 0) return;
   const rules::ChannelView v = rules::channel_view(n, channels, plane);
   double* partial_sum = scratch;
@@ -323,14 +332,14 @@ void launch_batchnorm_train(const float* x, float* y, std::int64_t n, std::int64
   CUTRAIN_CONV_LAUNCH(batchnorm_finish_kernel, channels, sum, sq, v, eps, momentum, running_mean,
                       running_var, save_mean, save_invstd);
   CUTRAIN_CONV_LAUNCH(batchnorm_apply_kernel, n * channels * plane, x, y, channels, plane, gamma,
-                      beta, save_mean, save_invstd, relu);
+                      beta, save_mean, save_invstd, relu, store);
 }
 
 void launch_batchnorm_backward(const float* x, const float* relu_y, const float* dy, float* dx,
                                std::int64_t n, std::int64_t channels, std::int64_t plane,
                                const float* gamma, const float* save_mean, const float* save_invstd,
                                float* dgamma, float* dbeta, double* scratch, const BatchSync& sync,
-                               NativeStream stream) {
+                               rules::Store store, NativeStream stream) {
   if (channels == 0) return;
   const rules::ChannelView v = rules::channel_view(n, channels, plane);
   double* partial_dy = scratch;
@@ -346,7 +355,7 @@ void launch_batchnorm_backward(const float* x, const float* relu_y, const float*
   if (dx == nullptr) return;
   CUTRAIN_CONV_LAUNCH(batchnorm_input_grad_kernel, n * channels * plane, x, relu_y, dy, dx, v,
                       channels, gamma, save_mean, save_invstd, sums,
-                      sync.sum != nullptr ? sync.totals : nullptr);
+                      sync.sum != nullptr ? sync.totals : nullptr, store);
 }
 
 }  // namespace cutrain::kernels

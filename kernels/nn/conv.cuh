@@ -19,6 +19,7 @@
 #include <cstdint>
 
 #include "cutrain/hd.hpp"
+#include "kernels/common/half.cuh"
 
 namespace cutrain::rules {
 
@@ -100,7 +101,8 @@ CUTRAIN_HD float im2col_value(const ConvGeometry& g, const float* x, std::int64_
 // dcol entry that read an element added to it - per element the additions col2im_value makes, in
 // its order, so the same bits.
 CUTRAIN_HD void col2im_plane(const ConvGeometry& g, const float* dcol, std::int64_t nb,
-                             std::int64_t n, std::int64_t c, float* dx) {
+                             std::int64_t n, std::int64_t c, float* dx,
+                             Store store = Store::kExact) {
   const std::int64_t cols = nb * g.p();
   for (std::int64_t e = 0; e < g.in_plane(); ++e) dx[e] = 0.0F;
   for (std::int64_t i = 0; i < g.kh; ++i)
@@ -124,6 +126,11 @@ CUTRAIN_HD void col2im_plane(const ConvGeometry& g, const float* dcol, std::int6
         }
       }
     }
+  // Note [16-bit stores]: the sums, rounded once each (a loop per format, so each vectorizes).
+  if (store == Store::kBf16)
+    for (std::int64_t e = 0; e < g.in_plane(); ++e) dx[e] = stored(Store::kBf16, dx[e]);
+  if (store == Store::kFp16)
+    for (std::int64_t e = 0; e < g.in_plane(); ++e) dx[e] = stored(Store::kFp16, dx[e]);
 }
 
 // dx[i] for i in [0, nb C H W): the sum of the dcol entries im2col read x[i] into.

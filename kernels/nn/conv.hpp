@@ -6,6 +6,7 @@
 #include <cstdint>
 
 #include "cutrain/stream.hpp"
+#include "kernels/common/half.cuh"
 #include "kernels/nn/batch_sync.hpp"
 #include "kernels/nn/conv.cuh"
 #include "kernels/nn/pool.cuh"
@@ -15,12 +16,13 @@ namespace cutrain::kernels {
 // col [K, nb P] from the chunk x [nb, C, H, W] (Note [convolution as one GEMM per chunk])
 void launch_im2col(const rules::ConvGeometry& g, const float* x, std::int64_t nb, float* col,
                    NativeStream stream);
-// dx [nb, C, H, W] from dcol [K, nb P]
+// dx [nb, C, H, W] from dcol [K, nb P]. `store` here and below: how the pass stores a layer's
+// output or input gradient (Note [16-bit stores], kernels/common/half.cuh).
 void launch_col2im(const rules::ConvGeometry& g, const float* dcol, std::int64_t nb, float* dx,
-                   NativeStream stream);
+                   rules::Store store, NativeStream stream);
 // y [nb, Co, P] = ycol [Co, nb P] permuted, + bias[co] (bias nullable)
 void launch_gemm_to_nchw(const rules::ConvGeometry& g, const float* ycol, std::int64_t nb,
-                         const float* bias, float* y, NativeStream stream);
+                         const float* bias, float* y, rules::Store store, NativeStream stream);
 // dycol [Co, nb P] = dy [nb, Co, P] permuted
 void launch_nchw_to_gemm(const rules::ConvGeometry& g, const float* dy, std::int64_t nb,
                          float* dycol, NativeStream stream);
@@ -42,15 +44,15 @@ void launch_batchnorm_train(const float* x, float* y, std::int64_t n, std::int64
                             std::int64_t plane, const float* gamma, const float* beta, float eps,
                             float momentum, float* running_mean, float* running_var,
                             float* save_mean, float* save_invstd, bool relu, double* scratch,
-                            const BatchSync& sync, NativeStream stream);
+                            const BatchSync& sync, rules::Store store, NativeStream stream);
 void launch_batchnorm_eval(const float* x, float* y, std::int64_t n, std::int64_t channels,
                            std::int64_t plane, const float* gamma, const float* beta, float eps,
                            const float* running_mean, const float* running_var, bool relu,
-                           NativeStream stream);
+                           rules::Store store, NativeStream stream);
 void launch_batchnorm_backward(const float* x, const float* relu_y, const float* dy, float* dx,
                                std::int64_t n, std::int64_t channels, std::int64_t plane,
                                const float* gamma, const float* save_mean, const float* save_invstd,
                                float* dgamma, float* dbeta, double* scratch, const BatchSync& sync,
-                               NativeStream stream);
+                               rules::Store store, NativeStream stream);
 
 }  // namespace cutrain::kernels

@@ -95,7 +95,8 @@ __global__ void __launch_bounds__(kBlock)
 // thread finds the count for the position it read. One segment divides nothing.
 __global__ void dropout_forward_kernel(std::uint64_t seed, const std::uint64_t* count,
                                        std::uint64_t stride, rules::DropoutRows rows, float* mask,
-                                       const float* x, float* y, float p, bool aligned) {
+                                       const float* x, float* y, float p, rules::Store store,
+                                       bool aligned) {
   const std::uint64_t base = *count * stride + rows.first;
   const std::size_t per_row = rows.length / 4 + 2;
   for (std::size_t t = global_id(); t < rows.rows * per_row; t += grid_stride()) {
@@ -111,12 +112,13 @@ __global__ void dropout_forward_kernel(std::uint64_t seed, const std::uint64_t* 
       rules::philox_uniform4(seed, rules::dropout_first_block(position) + j, u.v);
       const Vec4 xv = load4(x + at, j);
       Vec4 yv;
-      for (int k = 0; k < 4; ++k) yv.v[k] = rules::dropout_forward(u.v[k], xv.v[k], p);
+      for (int k = 0; k < 4; ++k)
+        yv.v[k] = rules::stored(store, rules::dropout_forward(u.v[k], xv.v[k], p));
       store4(mask + at, j, u);
       store4(y + at, j, yv);
     } else {
       rules::dropout_block(seed, position, n, rules::dropout_first_block(position) + j, p,
-                           mask + at, x + at, y + at);
+                           mask + at, x + at, y + at, store);
     }
   }
 }
@@ -137,7 +139,8 @@ __global__ void round_half_kernel(rules::Half kind, const float* x, float* y, st
 }
 
 struct MultiplyOp {
-  __device__ float operator()(float a, float b) const { return a * b; }
+  rules::Store store;  // Note [16-bit stores]
+  __device__ float operator()(float a, float b) const { return rules::stored(store, a * b); }
 };
 struct AddOp {
   __device__ float operator()(float a, float b) const { return a + b; }
@@ -146,8 +149,8 @@ struct AddOp {
 // out[i] = op(a[i], b[i]). No __restrict__: out may be a or b (a residual's dx += dy in place);
 // each element is read before it is written, by the same thread.
 template <class Op>
-__global__ void binary_kernel(const float* a, const float* b, float* out, std::size_t n, bool vec) {
-  const Op op;
+__global__ void binary_kernel(Op op, const float* a, const float* b, float* out, std::size_t n,
+                              bool vec) {
   const std::size_t n4 = vec ? n / 4 : 0;
   for (std::size_t i = global_id(); i < n4; i += grid_stride()) {
     const Vec4 av = load4(a, i), bv = load4(b, i);
@@ -184,10 +187,10 @@ void launch_column_sum(const float* x, std::int64_t rows, std::int64_t cols, flo
 }
 void launch_dropout_forward(std::uint64_t seed, const std::uint64_t* count, std::uint64_t stride,
                             const rules::DropoutRows& rows, float* mask, const float* x, float* y,
-                            std::size_t n, float p, NativeStream stream) {
+                            std::size_t n, float p, rules::Store store, NativeStream stream) {
   if (n == 0) return;
   CUTRAIN_LAUNCH(dropout_forward_kernel, rows.rows * (rows.length / 4 + 2), seed, count, stride,
-                 rows, mask, x, y, p, aligned16(mask, x, y));
+                 rows, mask, x, y, p, store, aligned16(mask, x, y));
 }
 __global__ void count_forward_kernel(std::uint64_t* count) {
   ++*count;
@@ -200,11 +203,12 @@ void launch_round_half(rules::Half kind, const float* x, float* y, std::size_t n
                        NativeStream stream) {
   CUTRAIN_LAUNCH_VEC(round_half_kernel, n, kind, x, y, n, aligned16(x, y));
 }
-void launch_multiply(const float* a, const float* b, float* out, std::size_t n,
+void launch_multiply(const float* a, const float* b, float* out, std::size_t n, rules::Store store,
                      NativeStream stream) {
-  CUTRAIN_LAUNCH_VEC(binary_kernel<MultiplyOp>, n, a, b, out, n, aligned16(a, b, out));
+  CUTRAIN_LAUNCH_VEC(binary_kernel<MultiplyOp>, n, MultiplyOp{store}, a, b, out, n,
+                     aligned16(a, b, out));
 }
 void launch_add(const float* a, const float* b, float* out, std::size_t n, NativeStream stream) {
-  CUTRAIN_LAUNCH_VEC(binary_kernel<AddOp>, n, a, b, out, n, aligned16(a, b, out));
+  CUTRAIN_LAUNCH_VEC(binary_kernel<AddOp>, n, AddOp{}, a, b, out, n, aligned16(a, b, out));
 }
 }  // namespace cutrain::kernels

@@ -28,14 +28,15 @@ void launch_column_sum(const float* x, std::int64_t rows, std::int64_t cols, flo
 // y may be the same array).
 void launch_dropout_forward(std::uint64_t seed, const std::uint64_t* count, std::uint64_t stride,
                             const rules::DropoutRows& rows, float* mask, const float* x, float* y,
-                            std::size_t n, float p, NativeStream stream);
+                            std::size_t n, float p, rules::Store store, NativeStream stream);
 // ++*count, one thread (Note [forward count in device memory]).
 void launch_count_forward(std::uint64_t* count, NativeStream stream);
 // y[i] = rules::round_half(kind, x[i]) (x and y may be the same array).
 void launch_round_half(rules::Half kind, const float* x, float* y, std::size_t n,
                        NativeStream stream);
-// out[i] = a[i] * b[i], out[i] = a[i] + b[i] (out may be a or b).
-void launch_multiply(const float* a, const float* b, float* out, std::size_t n,
+// out[i] = a[i] * b[i] (stored as `store` says: Note [16-bit stores]), out[i] = a[i] + b[i] (out
+// may be a or b).
+void launch_multiply(const float* a, const float* b, float* out, std::size_t n, rules::Store store,
                      NativeStream stream);
 void launch_add(const float* a, const float* b, float* out, std::size_t n, NativeStream stream);
 // Per-row losses into row_loss; dlogits when non-null. class_weights null: unweighted (row losses

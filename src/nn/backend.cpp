@@ -188,7 +188,7 @@ void column_sum(const Exec& e, const float* x, std::int64_t rows, std::int64_t c
 
 void dropout_forward(const Exec& e, std::uint64_t seed, const std::uint64_t* count,
                      std::uint64_t stride, const rules::DropoutRows& rows, float* mask,
-                     const float* x, float* y, std::size_t n, float p) {
+                     const float* x, float* y, std::size_t n, float p, rules::Store store) {
 #if CUTRAIN_WITH_CURAND
   if (n == 0) return;
   // The CPU draws first (philox_uniform_host, the same rule and numbers) and applies second: no
@@ -201,11 +201,16 @@ void dropout_forward(const Exec& e, std::uint64_t seed, const std::uint64_t* cou
   };
   CUTRAIN_NN_DISPATCH(
       if (rows.rows == 1) draw(0); else cpu::parallel_rows(rows.rows, draw);
-      cpu::parallel_for(n, [=](std::size_t i) { y[i] = rules::dropout_forward(mask[i], x[i], p); }),
-      kernels::launch_dropout_forward(seed, count, stride, rows, mask, x, y, n, p, e.stream))
+      rules::with_store(store,
+                        [=](auto s) {
+                          cpu::parallel_for(n, [=](std::size_t i) {
+                            y[i] = rules::stored(s, rules::dropout_forward(mask[i], x[i], p));
+                          });
+                        }),
+      kernels::launch_dropout_forward(seed, count, stride, rows, mask, x, y, n, p, store, e.stream))
 #else
   (void)e, (void)seed, (void)count, (void)stride, (void)rows, (void)mask, (void)x, (void)y, (void)n,
-      (void)p;
+      (void)p, (void)store;
   CUTRAIN_FAIL(
       "Dropout in training needs cuRAND's headers; cutrain was built without the CUDA "
       "toolkit");
@@ -222,9 +227,15 @@ void round_half(const Exec& e, rules::Half kind, const float* x, float* y, std::
       kernels::launch_round_half(kind, x, y, n, e.stream))
 }
 
-void multiply(const Exec& e, const float* a, const float* b, float* out, std::size_t n) {
-  CUTRAIN_NN_DISPATCH(cpu::parallel_for(n, [=](std::size_t i) { out[i] = a[i] * b[i]; }),
-                      kernels::launch_multiply(a, b, out, n, e.stream))
+void multiply(const Exec& e, const float* a, const float* b, float* out, std::size_t n,
+              rules::Store store) {
+  CUTRAIN_NN_DISPATCH(rules::with_store(store,
+                                        [=](auto s) {
+                                          cpu::parallel_for(n, [=](std::size_t i) {
+                                            out[i] = rules::stored(s, a[i] * b[i]);
+                                          });
+                                        }),
+                      kernels::launch_multiply(a, b, out, n, store, e.stream))
 }
 
 void add(const Exec& e, const float* a, const float* b, float* out, std::size_t n) {

@@ -26,6 +26,14 @@ struct Exec {
   Precision precision = Precision::kFp32;
 };
 
+// Note [16-bit stores] (kernels/common/half.cuh): how the passes that write a layer's output or
+// input gradient store in a model of this precision - rounded to its 16-bit format, or exact.
+inline rules::Store store_of(const Exec& e) {
+  return e.precision == Precision::kBf16   ? rules::Store::kBf16
+         : e.precision == Precision::kFp16 ? rules::Store::kFp16
+                                           : rules::Store::kExact;
+}
+
 // Row-major GEMM: C[m, n] = alpha op(A) op(B) + beta C, op(X) = X or X^T; lda/ldb/ldc are the
 // row lengths of A, B, C as stored.
 //
@@ -68,13 +76,15 @@ void column_sum(const Exec& e, const float* x, std::int64_t rows, std::int64_t c
 // read where it lives - on the device on a GPU (Note [forward count in device memory]).
 void dropout_forward(const Exec& e, std::uint64_t seed, const std::uint64_t* count,
                      std::uint64_t stride, const rules::DropoutRows& rows, float* mask,
-                     const float* x, float* y, std::size_t n, float p);
+                     const float* x, float* y, std::size_t n, float p,
+                     rules::Store store = rules::Store::kExact);
 // ++*count on the model's device, ordered on its stream (Note [forward count in device memory]).
 void count_forward(const Exec& e, std::uint64_t* count);
 // y[i] = x[i] rounded to the nearest 16-bit value (rules::round_half); x and y may be the same.
 void round_half(const Exec& e, rules::Half kind, const float* x, float* y, std::size_t n);
-// out[i] = a[i] * b[i]; add: a[i] + b[i] (out may be a or b).
-void multiply(const Exec& e, const float* a, const float* b, float* out, std::size_t n);
+// out[i] = a[i] * b[i] (stored as `store` says); add: a[i] + b[i] (out may be a or b).
+void multiply(const Exec& e, const float* a, const float* b, float* out, std::size_t n,
+              rules::Store store = rules::Store::kExact);
 void add(const Exec& e, const float* a, const float* b, float* out, std::size_t n);
 void copy(const Exec& e, const float* src, float* dst, std::size_t n);
 // Class weights for the cross-entropy (kernels/nn/loss.cuh), device memory: weights [classes],

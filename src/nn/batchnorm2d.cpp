@@ -66,10 +66,10 @@ void BatchNorm2d::run_forward(LayerContext& ctx, const Matrix& x, Matrix& y, boo
     const detail::BatchNormWorkspace w(ctx.workspace(), features_);
     backend::batchnorm_train(e, x.data, y.data, x.rows, features_, plane, gamma, beta, eps_,
                              momentum_, rm, rv, w.mean, w.invstd, relu, w.scratch,
-                             detail::batch_sync(ctx, w));
+                             detail::batch_sync(ctx, w), backend::store_of(e));
   } else {
     backend::batchnorm_eval(e, x.data, y.data, x.rows, features_, plane, gamma, beta, eps_, rm, rv,
-                            relu);
+                            relu, backend::store_of(e));
   }
 }
 
@@ -88,11 +88,12 @@ void BatchNorm2d::run_backward(LayerContext& ctx, const Matrix& x, const float* 
   CUTRAIN_CHECK(ctx.training(), "BatchNorm2d.backward needs a training-mode forward pass");
   const Shape& s = ctx.input_shape();
   const detail::BatchNormWorkspace w(ctx.workspace(), features_);
-  backend::batchnorm_backward(exec_of(ctx), x.data, relu_y, dy.data, dx.data, x.rows, features_,
-                              s[1] * s[2], affine_ ? ctx.parameter("weight").data : nullptr, w.mean,
-                              w.invstd, affine_ ? ctx.gradient("weight").data : nullptr,
+  const backend::Exec e = exec_of(ctx);
+  backend::batchnorm_backward(e, x.data, relu_y, dy.data, dx.data, x.rows, features_, s[1] * s[2],
+                              affine_ ? ctx.parameter("weight").data : nullptr, w.mean, w.invstd,
+                              affine_ ? ctx.gradient("weight").data : nullptr,
                               affine_ ? ctx.gradient("bias").data : nullptr, w.scratch,
-                              detail::batch_sync(ctx, w));
+                              detail::batch_sync(ctx, w), backend::store_of(e));
 }
 
 }  // namespace cutrain::nn

@@ -68,6 +68,7 @@ struct TrainChannel {
   float eps, momentum;
   float *running_mean, *running_var, *save_mean, *save_invstd;
   bool relu;
+  rules::Store store;  // Note [16-bit stores]
 
   double sum(std::int64_t c) const {
     const float* xc = x + v.base(c);
@@ -86,8 +87,11 @@ struct TrainChannel {
     const float m = save_mean[c], is = save_invstd[c];
     const float* xc = x + v.base(c);
     float* yc = y + v.base(c);
-    for_channel(v, [&](std::int64_t, std::int64_t at) {
-      yc[at] = rules::bn_output(rules::batchnorm_apply(xc[at], m, is, g, b), relu);
+    rules::with_store(store, [&](auto s) {
+      for_channel(v, [&](std::int64_t, std::int64_t at) {
+        yc[at] =
+            rules::stored(s, rules::bn_output(rules::batchnorm_apply(xc[at], m, is, g, b), relu));
+      });
     });
   }
 };
@@ -99,6 +103,7 @@ struct BackwardChannel {
   float* dx;
   const float *gamma, *save_mean, *save_invstd;
   float *dgamma, *dbeta;
+  rules::Store store;  // Note [16-bit stores]
 
   // sums[0], sums[1] = the sums of dy and of dy x-hat; dgamma and dbeta from them.
   void sums(std::int64_t c, double* sums) const {
@@ -122,9 +127,12 @@ struct BackwardChannel {
     const float mean = save_mean[c], invstd = save_invstd[c];
     const float k = rules::batchnorm_grad_scale(gamma, c, invstd, count);
     const auto sum_dy = static_cast<float>(sums[0]), sum_dy_xhat = static_cast<float>(sums[1]);
-    for_channel(v, [&](std::int64_t, std::int64_t at) {
-      dxc[at] = rules::batchnorm_input_grad(xc[at], rules::bn_upstream(yc, dyc, at), mean, invstd,
-                                            k, count, sum_dy, sum_dy_xhat);
+    rules::with_store(store, [&](auto s) {
+      for_channel(v, [&](std::int64_t, std::int64_t at) {
+        dxc[at] = rules::stored(
+            s, rules::batchnorm_input_grad(xc[at], rules::bn_upstream(yc, dyc, at), mean, invstd, k,
+                                           count, sum_dy, sum_dy_xhat));
+      });
     });
   }
 };
@@ -183,52 +191,56 @@ void batchnorm_train(const Exec& e, const float* x, float* y, std::int64_t n, st
                      std::int64_t plane, const float* gamma, const float* beta, float eps,
                      float momentum, float* running_mean, float* running_var, float* save_mean,
                      float* save_invstd, bool relu, [[maybe_unused]] double* scratch,
-                     const BatchSync& sync) {
+                     const BatchSync& sync, rules::Store store) {
   const rules::ChannelView v = rules::channel_view(n, channels, plane);
   if (e.device.is_cpu()) {
     train_cpu({v, x, y, gamma, beta, eps, momentum, running_mean, running_var, save_mean,
-               save_invstd, relu},
+               save_invstd, relu, store},
               channels, sync);
     return;
   }
-  CUTRAIN_ON_CUDA(kernels::launch_batchnorm_train(x, y, n, channels, plane, gamma, beta, eps,
-                                                  momentum, running_mean, running_var, save_mean,
-                                                  save_invstd, relu, scratch, sync, e.stream));
+  CUTRAIN_ON_CUDA(kernels::launch_batchnorm_train(
+      x, y, n, channels, plane, gamma, beta, eps, momentum, running_mean, running_var, save_mean,
+      save_invstd, relu, scratch, sync, store, e.stream));
 }
 
 void batchnorm_eval(const Exec& e, const float* x, float* y, std::int64_t n, std::int64_t channels,
                     std::int64_t plane, const float* gamma, const float* beta, float eps,
-                    const float* running_mean, const float* running_var, bool relu) {
+                    const float* running_mean, const float* running_var, bool relu,
+                    rules::Store store) {
   if (e.device.is_cpu()) {
     cpu::parallel_rows(sz(n * channels), [=](std::size_t r) {
       const auto c = static_cast<std::int64_t>(r) % channels;
       const float invstd = rules::batchnorm_invstd(running_var[c], eps);
       const float g = gamma ? gamma[c] : 1.0F, b = beta ? beta[c] : 0.0F;
       const std::int64_t at = static_cast<std::int64_t>(r) * plane;
-      for (std::int64_t p = 0; p < plane; ++p)
-        y[at + p] = rules::bn_output(
-            rules::batchnorm_apply(x[at + p], running_mean[c], invstd, g, b), relu);
+      rules::with_store(store, [&](auto s) {
+        for (std::int64_t p = 0; p < plane; ++p)
+          y[at + p] = rules::stored(
+              s, rules::bn_output(rules::batchnorm_apply(x[at + p], running_mean[c], invstd, g, b),
+                                  relu));
+      });
     });
     return;
   }
   CUTRAIN_ON_CUDA(kernels::launch_batchnorm_eval(x, y, n, channels, plane, gamma, beta, eps,
-                                                 running_mean, running_var, relu, e.stream));
+                                                 running_mean, running_var, relu, store, e.stream));
 }
 
 void batchnorm_backward(const Exec& e, const float* x, const float* relu_y, const float* dy,
                         float* dx, std::int64_t n, std::int64_t channels, std::int64_t plane,
                         const float* gamma, const float* save_mean, const float* save_invstd,
                         float* dgamma, float* dbeta, [[maybe_unused]] double* scratch,
-                        const BatchSync& sync) {
+                        const BatchSync& sync, rules::Store store) {
   const rules::ChannelView v = rules::channel_view(n, channels, plane);
   if (e.device.is_cpu()) {
-    backward_cpu({v, x, relu_y, dy, dx, gamma, save_mean, save_invstd, dgamma, dbeta}, channels,
-                 sync);
+    backward_cpu({v, x, relu_y, dy, dx, gamma, save_mean, save_invstd, dgamma, dbeta, store},
+                 channels, sync);
     return;
   }
   CUTRAIN_ON_CUDA(kernels::launch_batchnorm_backward(x, relu_y, dy, dx, n, channels, plane, gamma,
                                                      save_mean, save_invstd, dgamma, dbeta, scratch,
-                                                     sync, e.stream));
+                                                     sync, store, e.stream));
 }
 
 }  // namespace cutrain::nn::backend

@@ -18,16 +18,20 @@ using kernels::BatchSync;
 // With `relu`, y is the following ReLU's output; with `relu_y` (that output), dy is the gradient
 // above the ReLU (Note [BatchNorm2d and ReLU in one pass], kernels/nn/channel.cuh). `scratch`:
 // rules::channel_scratch_doubles(n, channels, plane) doubles on the device (a GPU's partials).
+// y and dx are stored as `store` says (Note [16-bit stores], kernels/common/half.cuh).
 void batchnorm_train(const Exec& e, const float* x, float* y, std::int64_t n, std::int64_t channels,
                      std::int64_t plane, const float* gamma, const float* beta, float eps,
                      float momentum, float* running_mean, float* running_var, float* save_mean,
-                     float* save_invstd, bool relu, double* scratch, const BatchSync& sync = {});
+                     float* save_invstd, bool relu, double* scratch, const BatchSync& sync = {},
+                     rules::Store store = rules::Store::kExact);
 void batchnorm_eval(const Exec& e, const float* x, float* y, std::int64_t n, std::int64_t channels,
                     std::int64_t plane, const float* gamma, const float* beta, float eps,
-                    const float* running_mean, const float* running_var, bool relu);
+                    const float* running_mean, const float* running_var, bool relu,
+                    rules::Store store = rules::Store::kExact);
 void batchnorm_backward(const Exec& e, const float* x, const float* relu_y, const float* dy,
                         float* dx, std::int64_t n, std::int64_t channels, std::int64_t plane,
                         const float* gamma, const float* save_mean, const float* save_invstd,
-                        float* dgamma, float* dbeta, double* scratch, const BatchSync& sync = {});
+                        float* dgamma, float* dbeta, double* scratch, const BatchSync& sync = {},
+                        rules::Store store = rules::Store::kExact);
 
 }  // namespace cutrain::nn::backend

@@ -120,7 +120,8 @@ void Conv2d::forward(LayerContext& ctx, const Matrix& x, Matrix& y) {
   const float* w = ctx.parameter("weight").data;
   const float* b = bias_ ? ctx.parameter("bias").data : nullptr;
   if (e.device.is_cpu()) {
-    backend::conv_forward_cpu(e, g, x.data, x.rows, w, b, y.data, ctx.workspace());
+    backend::conv_forward_cpu(e, g, x.data, x.rows, w, b, y.data, ctx.workspace(),
+                              backend::store_of(e));
     return;
   }
   for (std::int64_t n0 = 0; n0 < x.rows; n0 += nb) {
@@ -128,7 +129,7 @@ void Conv2d::forward(LayerContext& ctx, const Matrix& x, Matrix& y) {
     backend::im2col(e, g, x.data + n0 * x.cols, m, col);
     backend::gemm(e, false, false, g.co, m * g.p(), g.k(), 1.0F, w, g.k(), col, m * g.p(), 0.0F,
                   ycol, m * g.p());
-    backend::gemm_to_nchw(e, g, ycol, m, b, y.data + n0 * y.cols);
+    backend::gemm_to_nchw(e, g, ycol, m, b, y.data + n0 * y.cols, backend::store_of(e));
   }
 }
 
@@ -150,7 +151,8 @@ void Conv2d::backward(LayerContext& ctx, const Matrix& x, const Matrix& /*y*/, c
     backend::channel_sum(e, dy.data, dy.rows, g.co, g.p(), ctx.gradient("bias").data, scratch);
   }
   if (e.device.is_cpu()) {
-    backend::conv_backward_cpu(e, g, x.data, dy.data, x.rows, w, dw, dx.data, ctx.workspace());
+    backend::conv_backward_cpu(e, g, x.data, dy.data, x.rows, w, dw, dx.data, ctx.workspace(),
+                               backend::store_of(e));
     return;
   }
   for (std::int64_t n0 = 0; n0 < x.rows; n0 += nb) {
@@ -162,7 +164,7 @@ void Conv2d::backward(LayerContext& ctx, const Matrix& x, const Matrix& /*y*/, c
     if (dx.data == nullptr) continue;
     backend::gemm(e, true, false, g.k(), m * g.p(), g.co, 1.0F, w, g.k(), dycol, m * g.p(), 0.0F,
                   col, m * g.p());
-    backend::col2im(e, g, col, m, dx.data + n0 * dx.cols);
+    backend::col2im(e, g, col, m, dx.data + n0 * dx.cols, backend::store_of(e));
   }
 }
 

@@ -46,16 +46,17 @@ void im2col(const Exec& e, const rules::ConvGeometry& g, const float* x, std::in
 }
 
 void col2im(const Exec& e, const rules::ConvGeometry& g, const float* dcol, std::int64_t nb,
-            float* dx) {
+            float* dx, rules::Store store) {
   CUTRAIN_CONV_DISPATCH(cpu::parallel_rows(sz(nb * g.c),
                                            [=](std::size_t r) {
                                              const auto n = static_cast<std::int64_t>(r) / g.c;
                                              const auto c = static_cast<std::int64_t>(r) % g.c;
                                              rules::col2im_plane(
                                                  g, dcol, nb, n, c,
-                                                 dx + static_cast<std::int64_t>(r) * g.in_plane());
+                                                 dx + static_cast<std::int64_t>(r) * g.in_plane(),
+                                                 store);
                                            }),
-                        kernels::launch_col2im(g, dcol, nb, dx, e.stream))
+                        kernels::launch_col2im(g, dcol, nb, dx, store, e.stream))
 }
 
 namespace {
@@ -83,7 +84,7 @@ std::size_t conv_cpu_workspace_floats(const rules::ConvGeometry& g, std::int64_t
 // OpenMP region) and so are the chunk functions' loops (nested regions get one thread).
 void conv_forward_cpu(const Exec& e, const rules::ConvGeometry& g, const float* x,
                       std::int64_t batch, const float* w, const float* bias, float* y,
-                      float* workspace) {
+                      float* workspace, rules::Store store) {
   const std::int64_t groups = cpu_groups(batch);
   const bool implicit = direct::applies(g);
   cpu::parallel_rows(sz(groups), [=, &e](std::size_t r) {
@@ -92,19 +93,23 @@ void conv_forward_cpu(const Exec& e, const rules::ConvGeometry& g, const float* 
     for (std::int64_t n = group_first(gi, groups, batch); n < group_first(gi + 1, groups, batch);
          ++n) {
       if (implicit) {
-        direct::forward_sample(g, x + n * g.c * g.in_plane(), w, bias, y + n * g.co * g.p(), col);
+        direct::forward_sample(g, x + n * g.c * g.in_plane(), w, bias, y + n * g.co * g.p(), col,
+                               store);
         continue;
       }
       im2col(e, g, x + n * g.c * g.in_plane(), 1, col);
       float* yn = y + n * g.co * g.p();  // [Co, P]: the GEMM's output is the NCHW plane
       gemm(e, false, false, g.co, g.p(), g.k(), 1.0F, w, g.k(), col, g.p(), 0.0F, yn, g.p());
-      if (bias != nullptr) gemm_to_nchw(e, g, yn, 1, bias, yn);  // in place: + bias
+      // In place: + bias, the store's rounding.
+      if (bias != nullptr || store != rules::Store::kExact)
+        gemm_to_nchw(e, g, yn, 1, bias, yn, store);
     }
   });
 }
 
 void conv_backward_cpu(const Exec& e, const rules::ConvGeometry& g, const float* x, const float* dy,
-                       std::int64_t batch, const float* w, float* dw, float* dx, float* workspace) {
+                       std::int64_t batch, const float* w, float* dw, float* dx, float* workspace,
+                       rules::Store store) {
   const std::int64_t groups = cpu_groups(batch), weights = g.co * g.k();
   float* partial = workspace + groups * group_floats(g);  // [groups, Co K]
   float* flipped = partial + groups * weights;            // [C, Co kh kw]
@@ -119,7 +124,7 @@ void conv_backward_cpu(const Exec& e, const rules::ConvGeometry& g, const float*
       if (implicit) {
         direct::backward_sample(g, x + n * g.c * g.in_plane(), dyn, flipped, partial + gi * weights,
                                 n != first, dx != nullptr ? dx + n * g.c * g.in_plane() : nullptr,
-                                col);
+                                col, store);
         continue;
       }
       im2col(e, g, x + n * g.c * g.in_plane(), 1, col);
@@ -127,7 +132,7 @@ void conv_backward_cpu(const Exec& e, const rules::ConvGeometry& g, const float*
            n == first ? 0.0F : 1.0F, partial + gi * weights, g.k());
       if (dx == nullptr) continue;
       gemm(e, true, false, g.k(), g.p(), g.co, 1.0F, w, g.k(), dyn, g.p(), 0.0F, col, g.p());
-      col2im(e, g, col, 1, dx + n * g.c * g.in_plane());
+      col2im(e, g, col, 1, dx + n * g.c * g.in_plane(), store);
     }
   });
   // Every group holds at least one sample (groups <= batch): the sums in group order. The
@@ -142,7 +147,7 @@ void conv_backward_cpu(const Exec& e, const rules::ConvGeometry& g, const float*
 }
 
 void gemm_to_nchw(const Exec& e, const rules::ConvGeometry& g, const float* ycol, std::int64_t nb,
-                  const float* bias, float* y) {
+                  const float* bias, float* y, rules::Store store) {
   // Plane (n, co) of y is the contiguous slice [n P, n P + P) of ycol's row co.
   CUTRAIN_CONV_DISPATCH(cpu::parallel_rows(sz(nb * g.co),
                                            [=](std::size_t r) {
@@ -150,10 +155,13 @@ void gemm_to_nchw(const Exec& e, const rules::ConvGeometry& g, const float* ycol
                                              const auto co = static_cast<std::int64_t>(r) % g.co;
                                              const float* in = ycol + co * nb * g.p() + n * g.p();
                                              float* out = y + static_cast<std::int64_t>(r) * g.p();
-                                             for (std::int64_t p = 0; p < g.p(); ++p)
-                                               out[p] = bias != nullptr ? in[p] + bias[co] : in[p];
+                                             rules::with_store(store, [&](auto s) {
+                                               for (std::int64_t p = 0; p < g.p(); ++p)
+                                                 out[p] = rules::stored(
+                                                     s, bias != nullptr ? in[p] + bias[co] : in[p]);
+                                             });
                                            }),
-                        kernels::launch_gemm_to_nchw(g, ycol, nb, bias, y, e.stream))
+                        kernels::launch_gemm_to_nchw(g, ycol, nb, bias, y, store, e.stream))
 }
 
 void nchw_to_gemm(const Exec& e, const rules::ConvGeometry& g, const float* dy, std::int64_t nb,

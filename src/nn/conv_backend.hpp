@@ -15,7 +15,7 @@ namespace cutrain::nn::backend {
 void im2col(const Exec& e, const rules::ConvGeometry& g, const float* x, std::int64_t nb,
             float* col);
 void col2im(const Exec& e, const rules::ConvGeometry& g, const float* dcol, std::int64_t nb,
-            float* dx);
+            float* dx, rules::Store store = rules::Store::kExact);
 // Note [convolution per sample on the CPU]: the CPU lowers one sample at a time, so that its
 // col [K, P] stays in the core's cache between im2col writing it and the GEMM packing it, and
 // the sample's output [Co, P] is already its NCHW plane (no permute). The batch is split into
@@ -27,15 +27,18 @@ void col2im(const Exec& e, const rules::ConvGeometry& g, const float* dcol, std:
 // CNN's convolutions on 2 cores: bench/RESULTS.md, Convolutions. The GPU keeps the chunks (large
 // GEMMs, few launches).
 std::size_t conv_cpu_workspace_floats(const rules::ConvGeometry& g, std::int64_t batch);
+// `store`, here and for col2im and gemm_to_nchw: how y and dx are stored (Note [16-bit stores],
+// kernels/common/half.cuh).
 void conv_forward_cpu(const Exec& e, const rules::ConvGeometry& g, const float* x,
                       std::int64_t batch, const float* w, const float* bias, float* y,
-                      float* workspace);
+                      float* workspace, rules::Store store = rules::Store::kExact);
 // dW (overwritten) and, if dx is not null, dx; db is channel_sum's.
 void conv_backward_cpu(const Exec& e, const rules::ConvGeometry& g, const float* x, const float* dy,
-                       std::int64_t batch, const float* w, float* dw, float* dx, float* workspace);
+                       std::int64_t batch, const float* w, float* dw, float* dx, float* workspace,
+                       rules::Store store = rules::Store::kExact);
 // y [nb, Co, P] = ycol [Co, nb P] + bias (nullable) per channel; and the reverse permute.
 void gemm_to_nchw(const Exec& e, const rules::ConvGeometry& g, const float* ycol, std::int64_t nb,
-                  const float* bias, float* y);
+                  const float* bias, float* y, rules::Store store = rules::Store::kExact);
 void nchw_to_gemm(const Exec& e, const rules::ConvGeometry& g, const float* dy, std::int64_t nb,
                   float* dycol);
 // out[c] = sum of channel c of x [n, channels, plane] (Note [channel sums in lanes]). `scratch`,

@@ -50,6 +50,19 @@ void copy_row(const float* __restrict__ src, std::int64_t n, float* __restrict__
 #pragma omp simd
   for (std::int64_t i = 0; i < n; ++i) dst[i] = src[i];
 }
+// copy_row storing as `store` says (Note [16-bit stores]): a loop of its own per store, so each
+// vectorizes.
+void store_row(const float* __restrict__ src, std::int64_t n, float* __restrict__ dst,
+               rules::Store store) {
+  if (store == rules::Store::kExact) {
+    copy_row(src, n, dst);
+    return;
+  }
+  rules::with_store(store, [&](auto s) {
+#pragma omp simd
+    for (std::int64_t i = 0; i < n; ++i) dst[i] = rules::stored(s, src[i]);
+  });
+}
 void zero_row(float* dst, std::int64_t n) {
 #pragma omp simd
   for (std::int64_t i = 0; i < n; ++i) dst[i] = 0.0F;
@@ -205,7 +218,7 @@ std::size_t flipped_floats(const rules::ConvGeometry& g) {
 }
 
 void forward_sample(const rules::ConvGeometry& g, const float* x, const float* w, const float* bias,
-                    float* y, float* scratch) {
+                    float* y, float* scratch, rules::Store store) {
   const Grids s(g);
   float* xp = scratch;
   float* grid = xp + s.xp_floats(g);  // [Co, Ho Wp]
@@ -220,9 +233,11 @@ void forward_sample(const rules::ConvGeometry& g, const float* x, const float* w
       float* __restrict__ out = y + (co * g.ho + oh) * g.wo;
       const float b = bias != nullptr ? bias[co] : 0.0F;
       if (bias != nullptr) {
-        for (std::int64_t ow = 0; ow < g.wo; ++ow) out[ow] = in[ow] + b;
+        rules::with_store(store, [&](auto s) {
+          for (std::int64_t ow = 0; ow < g.wo; ++ow) out[ow] = rules::stored(s, in[ow] + b);
+        });
       } else {
-        copy_row(in, g.wo, out);
+        store_row(in, g.wo, out, store);
       }
     }
 }
@@ -236,7 +251,7 @@ void flip_kernel(const rules::ConvGeometry& g, const float* w, float* wt) {
 }
 
 void backward_sample(const rules::ConvGeometry& g, const float* x, const float* dy, const float* wt,
-                     float* dw_t, bool accumulate, float* dx, float* scratch) {
+                     float* dw_t, bool accumulate, float* dx, float* scratch, rules::Store store) {
   const Grids s(g);
   float* xp = scratch;
   float* dy_t = xp + s.xp_floats(g);     // dY transposed onto the Wp grid [Ho Wp, Co]
@@ -267,7 +282,7 @@ void backward_sample(const rules::ConvGeometry& g, const float* x, const float* 
   for (std::int64_t ci = 0; ci < g.c; ++ci)
     for (std::int64_t r = 0; r < g.h; ++r) {
       const float* in = dxg + ci * nd + r * s.wq;
-      copy_row(in, g.w, dx + (ci * g.h + r) * g.w);
+      store_row(in, g.w, dx + (ci * g.h + r) * g.w, store);
     }
 }
 

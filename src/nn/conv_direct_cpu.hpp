@@ -28,15 +28,16 @@ std::size_t scratch_floats(const rules::ConvGeometry& g);
 /// Floats of the flipped, transposed kernel the backward builds once per call.
 std::size_t flipped_floats(const rules::ConvGeometry& g);
 
-/// y [Co, Ho, Wo] (+ bias, nullable) of one sample x [C, H, W].
+/// y [Co, Ho, Wo] (+ bias, nullable) of one sample x [C, H, W], stored as `store` says (Note
+/// [16-bit stores], kernels/common/half.cuh; dx below likewise).
 void forward_sample(const rules::ConvGeometry& g, const float* x, const float* w, const float* bias,
-                    float* y, float* scratch);
+                    float* y, float* scratch, rules::Store store);
 /// wt [C, Co kh kw] from w [Co, C, kh, kw]: the kernel of the transposed convolution (dX).
 void flip_kernel(const rules::ConvGeometry& g, const float* w, float* wt);
 /// dw_t [K, Co] = (accumulate ? dw_t : 0) + this sample's dW, transposed; dx [C, H, W]
 /// (nullable) of one sample.
 void backward_sample(const rules::ConvGeometry& g, const float* x, const float* dy, const float* wt,
-                     float* dw_t, bool accumulate, float* dx, float* scratch);
+                     float* dw_t, bool accumulate, float* dx, float* scratch, rules::Store store);
 
 /// The kernel, exposed for its tests: C [M, N] (ldc) = (accumulate ? C : 0) + A x B, row i of A
 /// at a[i] (K floats), row p of B at b[p] (N floats).

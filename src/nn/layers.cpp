@@ -195,7 +195,7 @@ void Dropout::forward(LayerContext& ctx, const Matrix& x, Matrix& y) {
       numel, static_cast<std::size_t>(x.rows), static_cast<std::uint64_t>(replica.rank), world);
   // Note [forward count in device memory]: k is read where the kernel runs.
   backend::dropout_forward(e, seed, ctx.device_step(), rng_stride_ * world, rows, ctx.workspace(),
-                           x.data, y.data, numel, p_);
+                           x.data, y.data, numel, p_, backend::store_of(e));
 }
 
 void Dropout::backward(LayerContext& ctx, const Matrix& /*x*/, const Matrix& /*y*/,
@@ -205,7 +205,7 @@ void Dropout::backward(LayerContext& ctx, const Matrix& /*x*/, const Matrix& /*y
   if (!ctx.training() || p_ == 0.0F) {
     backend::copy(e, dy.data, dx.data, dy.size());
   } else {
-    backend::multiply(e, dy.data, ctx.workspace(), dx.data, dy.size());
+    backend::multiply(e, dy.data, ctx.workspace(), dx.data, dy.size(), backend::store_of(e));
   }
 }
 
@@ -260,11 +260,11 @@ void BatchNorm1d::forward(LayerContext& ctx, const Matrix& x, Matrix& y) {
                   x.rows, "); use a larger batch or eval()");
     const detail::BatchNormWorkspace w(ctx.workspace(), features_);
     backend::batchnorm_train(e, x.data, y.data, x.rows, features_, 1, gamma, beta, eps_, momentum_,
-                             rm, rv, w.mean, w.invstd, false, w.scratch,
-                             detail::batch_sync(ctx, w));
+                             rm, rv, w.mean, w.invstd, false, w.scratch, detail::batch_sync(ctx, w),
+                             backend::store_of(e));
   } else {
     backend::batchnorm_eval(e, x.data, y.data, x.rows, features_, 1, gamma, beta, eps_, rm, rv,
-                            false);
+                            false, backend::store_of(e));
   }
 }
 
@@ -272,11 +272,12 @@ void BatchNorm1d::backward(LayerContext& ctx, const Matrix& x, const Matrix& /*y
                            const Matrix& dy, Matrix& dx) {
   CUTRAIN_CHECK(ctx.training(), "BatchNorm1d.backward needs a training-mode forward pass");
   const detail::BatchNormWorkspace w(ctx.workspace(), features_);
-  backend::batchnorm_backward(exec_of(ctx), x.data, nullptr, dy.data, dx.data, x.rows, features_, 1,
+  const backend::Exec e = exec_of(ctx);
+  backend::batchnorm_backward(e, x.data, nullptr, dy.data, dx.data, x.rows, features_, 1,
                               affine_ ? ctx.parameter("weight").data : nullptr, w.mean, w.invstd,
                               affine_ ? ctx.gradient("weight").data : nullptr,
                               affine_ ? ctx.gradient("bias").data : nullptr, w.scratch,
-                              detail::batch_sync(ctx, w));
+                              detail::batch_sync(ctx, w), backend::store_of(e));
 }
 
 }  // namespace cutrain::nn

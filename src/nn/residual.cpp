@@ -124,7 +124,7 @@ void Residual::forward(LayerContext& ctx, const Matrix& x, Matrix& y) {
       static_cast<BatchNorm2d&>(*body_[j]).forward_relu(inner, in, out);
     else
       body_[j]->forward(inner, in, out);
-    if (half && (fused || !body_[j]->keeps_16bit_values(false)))  // fused: the BatchNorm's
+    if (half && !body_[j]->keeps_16bit_values(false))  // fused: the BatchNorm's
       backend::round_half(e, half_format(e.precision), out.data, out.data, out.size());
     in = out;
     j = last;

@@ -213,7 +213,7 @@ const Matrix& Sequential::forward(const Matrix& x, NativeStream stream) {
       // Note [BatchNorm2d and ReLU in one pass]: the BatchNorm2d writes the ReLU's output.
       Matrix relu_out{s.activations[i + 1].as<float>(), x.rows, widths_[i + 2], x.device};
       static_cast<BatchNorm2d&>(*layers_[i]).forward_relu(ctx, in, relu_out);
-      if (half) round(relu_out);
+      if (half && !layers_[i]->keeps_16bit_values(false)) round(relu_out);
       in = relu_out;
       ++i;
       continue;

@@ -116,10 +116,11 @@ TEST(ConvDirect, StrideOneConvolutionsMatchTheDefinition) {
                              dy = normals(static_cast<std::size_t>(g.co * g.p()), 6);
     std::vector<float> scratch(direct::scratch_floats(g)), wt(direct::flipped_floats(g));
     std::vector<float> y(dy.size()), dw_t(w.size()), dx(x.size());
-    direct::forward_sample(g, x.data(), w.data(), b.data(), y.data(), scratch.data());
+    direct::forward_sample(g, x.data(), w.data(), b.data(), y.data(), scratch.data(),
+                           rules::Store::kExact);
     direct::flip_kernel(g, w.data(), wt.data());
     direct::backward_sample(g, x.data(), dy.data(), wt.data(), dw_t.data(), false, dx.data(),
-                            scratch.data());
+                            scratch.data(), rules::Store::kExact);
     const Reference want = reference(g, x, w, b, dy);
     const double tol = 1e-5 * (1 + std::sqrt(static_cast<double>(g.k())));
     for (std::size_t i = 0; i < y.size(); ++i) ASSERT_NEAR(y[i], want.y[i], tol) << "y " << i;

@@ -50,6 +50,8 @@ class Conv2d final : public Layer {
   void declare(Declarations& d) const override;
   Shape output_shape(const Shape& input) const override;
   std::size_t workspace_floats(std::int64_t batch, const Shape& input) const override;
+  /// It rounds what it stores (Note [16-bit stores], kernels/common/half.cuh).
+  bool keeps_16bit_values(bool /*backward*/) const override { return true; }
   void initialize(LayerContext& ctx, std::uint64_t seed) override;
   void forward(LayerContext& ctx, const Matrix& x, Matrix& y) override;
   void backward(LayerContext& ctx, const Matrix& x, const Matrix& y, const Matrix& dy,
@@ -145,6 +147,8 @@ class BatchNorm2d final : public Layer {
   void declare(Declarations& d) const override;
   Shape output_shape(const Shape& input) const override;
   std::size_t workspace_floats(std::int64_t batch, const Shape& input) const override;
+  /// It rounds what it stores (Note [16-bit stores], kernels/common/half.cuh).
+  bool keeps_16bit_values(bool /*backward*/) const override { return true; }
   void initialize(LayerContext& ctx, std::uint64_t seed) override;
   void forward(LayerContext& ctx, const Matrix& x, Matrix& y) override;
   void backward(LayerContext& ctx, const Matrix& x, const Matrix& y, const Matrix& dy,

@@ -104,7 +104,9 @@ class Layer {
   /// activation fewer; rounding a 16-bit value changes nothing, so the bits are the same). Only
   /// an answer true of every input may be given: ReLU (max(x, 0); dy or 0), max pooling (a
   /// maximum; backward one dy per input where windows do not overlap), Flatten and Unflatten
-  /// (copies). Default false: the model rounds.
+  /// (copies) keep 16-bit values; BatchNorm1d / 2d, Dropout and Conv2d round what they store in a
+  /// 16-bit model (Note [16-bit stores], kernels/common/half.cuh). With BatchNorm2d and the ReLU
+  /// after it fused, the BatchNorm's answer is the pair's. Default false: the model rounds.
   virtual bool keeps_16bit_values(bool /*backward*/) const { return false; }
   /// Fills parameters and buffers before training (the default initialization).
   virtual void initialize(LayerContext& /*ctx*/, std::uint64_t /*seed*/) {}

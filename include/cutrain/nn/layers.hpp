@@ -94,6 +94,8 @@ class Dropout final : public Layer {
   std::string torch_args() const override;
   std::size_t workspace_floats(std::int64_t batch, const Shape& input) const override;
   bool reads_device_step() const override { return p_ > 0.0F; }  ///< its stream position
+  /// It rounds what it stores (Note [16-bit stores], kernels/common/half.cuh).
+  bool keeps_16bit_values(bool /*backward*/) const override { return true; }
   void forward(LayerContext& ctx, const Matrix& x, Matrix& y) override;
   void backward(LayerContext& ctx, const Matrix& x, const Matrix& y, const Matrix& dy,
                 Matrix& dx) override;
@@ -121,6 +123,8 @@ class BatchNorm1d final : public Layer {
   std::int64_t output_features(std::int64_t input_features) const override;
   Shape output_shape(const Shape& input) const override;  ///< flat input only
   std::size_t workspace_floats(std::int64_t batch, const Shape& input) const override;
+  /// It rounds what it stores (Note [16-bit stores], kernels/common/half.cuh).
+  bool keeps_16bit_values(bool /*backward*/) const override { return true; }
   void initialize(LayerContext& ctx, std::uint64_t seed) override;
   void forward(LayerContext& ctx, const Matrix& x, Matrix& y) override;
   void backward(LayerContext& ctx, const Matrix& x, const Matrix& y, const Matrix& dy,
