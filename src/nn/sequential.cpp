@@ -263,10 +263,16 @@ void Sequential::backward(const Matrix& dy, NativeStream stream, Matrix* dx_inpu
     grad.data = s.grad16.as<float>();
     backend::round_half(s.res.exec(), kind, dy.data, grad.data, dy.size());
   }
-  for (std::size_t k = layers_.size(); k-- > 0;) {
+  // Only a layer with parameters below it (or the caller's dx) needs a layer's input gradient:
+  // the layers up to the first with parameters - the default CNN's Unflatten, a Conv2d's input -
+  // are not run backward, and that first one writes no input gradient.
+  std::size_t first = 0;
+  if (dx_input == nullptr)
+    while (first + 1 < layers_.size() && layer_params_[first].empty()) ++first;
+  for (std::size_t k = layers_.size(); k-- > first;) {
     // Note [BatchNorm2d and ReLU in one pass]: the ReLU at k and the BatchNorm2d at j = k - 1
     // as one, from the ReLU's output and the gradient above it.
-    const bool fused = k > 0 && detail::batchnorm_relu_at(layers_, k - 1);
+    const bool fused = k > first && detail::batchnorm_relu_at(layers_, k - 1);
     const std::size_t j = fused ? k - 1 : k;  // the layer whose input gradient is written
     Matrix x =
         j == 0 ? s.input : Matrix{s.activations[j - 1].as<float>(), dy.rows, widths_[j], dy.device};
@@ -275,6 +281,7 @@ void Sequential::backward(const Matrix& dy, NativeStream stream, Matrix* dx_inpu
     float* target = grad.data == s.grad_a.as<float>() ? s.grad_b.as<float>() : s.grad_a.as<float>();
     Matrix dx{target, dy.rows, widths_[j], dy.device};
     if (j == 0) dx.data = dx_input != nullptr ? dx_input->data : nullptr;
+    if (j == first && dx_input == nullptr) dx.data = nullptr;
     LayerContext ctx(s.res, j, training_, training_steps_ > 0 ? training_steps_ - 1 : 0);
     if (fused)
       static_cast<BatchNorm2d&>(*layers_[j]).backward_relu(ctx, x, y, grad, dx);
@@ -289,6 +296,8 @@ void Sequential::backward(const Matrix& dy, NativeStream stream, Matrix* dx_inpu
     }
     k = j;
   }
+  if (layer_done)
+    for (std::size_t k = first; k-- > 0;) layer_done(k);  // nothing to compute: done
 }
 
 void Sequential::set_training_forward_count(std::uint64_t n) {
