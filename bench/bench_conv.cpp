@@ -170,16 +170,21 @@ int main(int argc, char** argv) {
           },
           min_seconds);
       const double flops = 6.0 * static_cast<double>(s.co * k * n);
+      // Note [convolutions on cuDNN]: which path the layer ran ("cpu" on the CPU).
+      std::string algorithm = static_cast<nn::Conv2d&>(m.layer(1)).gpu_algorithm();
+      if (algorithm.empty()) algorithm = device.str();
+      for (char& ch : algorithm)
+        if (ch == '"' || ch == '\\') ch = '\'';
       if (json)
         std::printf(
             "{\"bench\":\"conv\",\"impl\":\"cutrain\",\"device\":\"%s\",\"shape\":\"%s\","
             "\"batch\":%lld,\"in_channels\":%lld,\"out_channels\":%lld,\"size\":%lld,"
             "\"seconds_per_step\":%.9g,\"tflops\":%.4g,\"gemm_tflops\":%.4g,"
-            "\"fraction_of_gemm\":%.4f,\"precision\":\"%s\"}\n",
+            "\"fraction_of_gemm\":%.4f,\"precision\":\"%s\",\"algorithm\":\"%s\"}\n",
             device.str().c_str(), s.name, static_cast<long long>(s.batch),
             static_cast<long long>(s.c), static_cast<long long>(s.co), static_cast<long long>(s.hw),
             layer_s, flops / layer_s * 1e-12, flops / gemm_s * 1e-12, gemm_s / layer_s,
-            precision_name.c_str());
+            precision_name.c_str(), algorithm.c_str());
       else
         std::printf("%-20s %6lld %10.1f %10.3f %10.3f %8.1f%%\n", s.name,
                     static_cast<long long>(s.batch), layer_s * 1e6, flops / layer_s * 1e-12,

@@ -65,6 +65,18 @@ if [ ! -f /usr/local/cuda/include/nccl.h ]; then
   nccl_root=$(python3 -c 'import nvidia.nccl as m; print(list(m.__path__)[0])' 2>/dev/null || true)
   [ -n "$nccl_root" ] && [ -f "$nccl_root/include/nccl.h" ] && gtest_arg+=(-DCUTRAIN_NCCL_ROOT="$nccl_root")
 fi
+# cuDNN's graph API (Note [cuDNN loaded at run time]): the toolkit's header and library; else
+# PyTorch's wheel's library, with the wheel's header or the one carried in .deps/cudnn.
+cudnn_lib=""
+if [ ! -f /usr/local/cuda/include/cudnn_graph.h ]; then
+  cudnn_root=$(python3 -c 'import nvidia.cudnn as m; print(list(m.__path__)[0])' 2>/dev/null || true)
+  if [ -n "$cudnn_root" ] && [ -f "$cudnn_root/include/cudnn_graph.h" ]; then
+    gtest_arg+=(-DCUTRAIN_CUDNN_ROOT="$cudnn_root")
+  elif [ -f .deps/cudnn/include/cudnn_graph.h ]; then
+    gtest_arg+=(-DCUTRAIN_CUDNN_INCLUDE_DIR="$PWD/.deps/cudnn/include")
+  fi
+  [ -n "$cudnn_root" ] && [ -d "$cudnn_root/lib" ] && cudnn_lib="$cudnn_root/lib"
+fi
 # -DCUTRAIN_CUDA=ON: a machine without nvcc fails here, loudly, instead of building CPU-only.
 if ! cmake -S . -B "$BUILD" -G Ninja -DCMAKE_BUILD_TYPE=Release -DCUTRAIN_CUDA=ON \
   -DCMAKE_CUDA_ARCHITECTURES="${CUTRAIN_CUDA_ARCH:-native}" "${gtest_arg[@]}" >"$OUT_DIR/configure.log" 2>&1; then
@@ -81,6 +93,9 @@ note "- build: ok ($(($(date +%s) - t0)) s)"
 
 # The carried OpenBLAS and libgfortran, for our binaries only (not for python3 below).
 DEPS_LIB="$PWD/.deps/prefix/usr/lib/x86_64-linux-gnu"
+# The wheel's cuDNN on the search path for everything (PyTorch loads the same one): its libcudnn
+# finds its sub-libraries there.
+[ -n "$cudnn_lib" ] && export LD_LIBRARY_PATH="$cudnn_lib:${LD_LIBRARY_PATH:-}"
 SAVED_LD_LIBRARY_PATH="${LD_LIBRARY_PATH:-}"
 [ -d "$DEPS_LIB" ] && export LD_LIBRARY_PATH="$DEPS_LIB:$DEPS_LIB/openblas-openmp:${LD_LIBRARY_PATH:-}"
 BIN="$BUILD/bin"
@@ -143,6 +158,8 @@ if want bench; then
     bench 60 bench_layers_4096 "$BIN/bench_layers" --min-seconds 0.05 --batch 4096 --precision $p
   done
   bench 60 bench_conv_bf16 "$BIN/bench_conv" --min-seconds 0.05 --precision bf16
+  # Note [convolutions on cuDNN]: the same shapes lowered to GEMMs, for the comparison.
+  CUTRAIN_CUDNN=0 bench 60 bench_conv_lowering "$BIN/bench_conv" --min-seconds 0.05
   export LD_LIBRARY_PATH="$SAVED_LD_LIBRARY_PATH"
   capped 60 python3 bench/torch/conv.py --min-seconds 0.05 >"$OUT_DIR/conv_torch.jsonl" \
     2>"$OUT_DIR/conv_torch.err"

@@ -61,7 +61,7 @@ PY
 quiet run-clang-tidy -p build-asan -quiet -j "$JOBS" "^$root/(src|tools)/"
 # The CPU-only build compiles neither src/cuda/ nor the CUDA branches of the files that have
 # them: those once more as the CUDA build compiles them.
-cuda_files=$( (ls src/cuda/*.cpp; grep -rlE 'CUTRAIN_(WITH_CUDA|ON_CUDA|WITH_NCCL|WITH_CURAND)' \
+cuda_files=$( (ls src/cuda/*.cpp; grep -rlE 'CUTRAIN_(WITH_CUDA|ON_CUDA|WITH_NCCL|WITH_CURAND|WITH_CUDNN)' \
   src tools --include='*.cpp') | grep -v runtime_none | sort -u | paste -sd'|')
 quiet run-clang-tidy -p build -quiet -j "$JOBS" "^$root/($cuda_files)\$"
 echo "clang-tidy: clean"

@@ -49,6 +49,13 @@ __global__ void gemm_to_nchw_kernel(rules::ConvGeometry g, const float* __restri
   }
 }
 
+__global__ void channel_bias_kernel(float* __restrict__ y, const float* __restrict__ bias,
+                                    std::int64_t channels, std::int64_t plane, rules::Store store,
+                                    std::int64_t n) {
+  for (std::int64_t i = lane_id(); i < n; i += lanes())
+    y[i] = rules::stored(store, bias != nullptr ? y[i] + bias[(i / plane) % channels] : y[i]);
+}
+
 __global__ void nchw_to_gemm_kernel(rules::ConvGeometry g, const float* __restrict__ dy,
                                     std::int64_t nb, float* __restrict__ dycol, std::int64_t n) {
   for (std::int64_t i = lane_id(); i < n; i += lanes())
@@ -261,6 +268,10 @@ void launch_col2im(const rules::ConvGeometry& g, const float* dcol, std::int64_t
 void launch_gemm_to_nchw(const rules::ConvGeometry& g, const float* ycol, std::int64_t nb,
                          const float* bias, float* y, rules::Store store, NativeStream stream) {
   CUTRAIN_CONV_LAUNCH(gemm_to_nchw_kernel, nb * g.co * g.p(), g, ycol, nb, bias, y, store);
+}
+void launch_channel_bias(float* y, const float* bias, std::int64_t n, std::int64_t channels,
+                         std::int64_t plane, rules::Store store, NativeStream stream) {
+  CUTRAIN_CONV_LAUNCH(channel_bias_kernel, n * channels * plane, y, bias, channels, plane, store);
 }
 void launch_nchw_to_gemm(const rules::ConvGeometry& g, const float* dy, std::int64_t nb,
                          float* dycol, NativeStream stream) {

@@ -23,6 +23,10 @@ void launch_col2im(const rules::ConvGeometry& g, const float* dcol, std::int64_t
 // y [nb, Co, P] = ycol [Co, nb P] permuted, + bias[co] (bias nullable)
 void launch_gemm_to_nchw(const rules::ConvGeometry& g, const float* ycol, std::int64_t nb,
                          const float* bias, float* y, rules::Store store, NativeStream stream);
+// y [n, channels, plane] = stored(y + bias[channel]) in place (bias nullable: the rounding alone):
+// after a convolution cuDNN wrote (Note [convolutions on cuDNN], src/nn/conv_cudnn.hpp).
+void launch_channel_bias(float* y, const float* bias, std::int64_t n, std::int64_t channels,
+                         std::int64_t plane, rules::Store store, NativeStream stream);
 // dycol [Co, nb P] = dy [nb, Co, P] permuted
 void launch_nchw_to_gemm(const rules::ConvGeometry& g, const float* dy, std::int64_t nb,
                          float* dycol, NativeStream stream);

@@ -1,6 +1,7 @@
 #pragma once
 // What Sequential hands its layers through LayerContext (see include/cutrain/nn/layer.hpp).
 
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -15,6 +16,11 @@ struct LayerContext::Resources {
   NativeStream stream = nullptr;
   void* cublas = nullptr;  // cublasHandle_t on CUDA
   void* lt = nullptr;      // detail::LtMatmul on CUDA (Note [bias in the GEMM epilogue])
+  // Note [convolutions on cuDNN]: the model's detail::cudnn::Handle, made by the first
+  // convolution that asks (cudnn_conv::handle); null where cuDNN is not used, and why.
+  std::shared_ptr<void> cudnn;
+  bool cudnn_tried = false;
+  std::string cudnn_why;
   Arena* parameters = nullptr;
   Arena* gradients = nullptr;
   Arena* buffers = nullptr;

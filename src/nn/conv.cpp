@@ -9,6 +9,9 @@
 #include "kernels/nn/channel.cuh"
 #include "src/nn/context.hpp"
 #include "src/nn/conv_backend.hpp"
+#if CUTRAIN_WITH_CUDA
+#include "src/nn/conv_cudnn.hpp"
+#endif
 #include "src/nn/layer_common.hpp"
 #include "src/nn/torch_args.hpp"
 
@@ -124,6 +127,16 @@ void Conv2d::forward(LayerContext& ctx, const Matrix& x, Matrix& y) {
                               backend::store_of(e));
     return;
   }
+#if CUTRAIN_WITH_CUDA
+  // Note [convolutions on cuDNN]: in the lowering's workspace, where cuDNN has a plan.
+  if (!cudnn_) cudnn_ = std::make_shared<cudnn_conv::Plans>();
+  void* handle = cudnn_conv::handle(ctx.resources());
+  const std::size_t bytes = lowering_floats(x.rows, ctx.input_shape()) * sizeof(float);
+  if (handle != nullptr && cudnn_->forward(e, handle, g, x.rows, x.data, w, b, y.data,
+                                           ctx.workspace(), bytes, backend::store_of(e)))
+    return;
+  if (handle == nullptr) cudnn_->set_last("lowering (" + ctx.resources().cudnn_why + ")");
+#endif
   for (std::int64_t n0 = 0; n0 < x.rows; n0 += nb) {
     const std::int64_t m = std::min(nb, x.rows - n0);
     backend::im2col(e, g, x.data + n0 * x.cols, m, col);
@@ -155,6 +168,14 @@ void Conv2d::backward(LayerContext& ctx, const Matrix& x, const Matrix& /*y*/, c
                                backend::store_of(e));
     return;
   }
+#if CUTRAIN_WITH_CUDA
+  void* handle = cudnn_conv::handle(ctx.resources());
+  const std::size_t bytes = lowering_floats(x.rows, ctx.input_shape()) * sizeof(float);
+  if (handle != nullptr && cudnn_ &&
+      cudnn_->backward(e, handle, g, x.rows, x.data, dy.data, w, dw, dx.data, ctx.workspace(),
+                       bytes, backend::store_of(e)))
+    return;
+#endif
   for (std::int64_t n0 = 0; n0 < x.rows; n0 += nb) {
     const std::int64_t m = std::min(nb, x.rows - n0);
     backend::im2col(e, g, x.data + n0 * x.cols, m, col);
@@ -166,6 +187,14 @@ void Conv2d::backward(LayerContext& ctx, const Matrix& x, const Matrix& /*y*/, c
                   col, m * g.p());
     backend::col2im(e, g, col, m, dx.data + n0 * dx.cols, backend::store_of(e));
   }
+}
+
+std::string Conv2d::gpu_algorithm() const {
+#if CUTRAIN_WITH_CUDA
+  return cudnn_ ? cudnn_->last() : std::string();
+#else
+  return {};
+#endif
 }
 
 }  // namespace cutrain::nn

@@ -6,8 +6,10 @@
 //       y[n, o] = b[o] + sum_c W[o, c] (star) x[n, c]; weight [out, in, kh, kw]; groups = 1 only.
 //       Output size floor((in + 2 pad - dilation (k - 1) - 1) / stride) + 1. Default init as
 //       Linear's: He (kaiming_uniform, relu gain) when a ReLU-family activation follows, else
-//       Xavier; bias zero. Computed as im2col + GEMM: per chunk of samples on a GPU (Note
-//       [convolution as one GEMM per chunk], kernels/nn/conv.cuh), per sample on the CPU.
+//       Xavier; bias zero. On a GPU cuDNN's graph API runs it where cuDNN is there and has a
+//       deterministic plan (Note [convolutions on cuDNN], src/nn/conv_cudnn.hpp), else im2col +
+//       GEMM per chunk of samples (Note [convolution as one GEMM per chunk],
+//       kernels/nn/conv.cuh); on the CPU per sample.
 //   MaxPool2d(kernel_size, stride=kernel_size, padding=0)      (ceil_mode off, dilation 1)
 //   AvgPool2d(kernel_size, stride=kernel_size, padding=0)      (count_include_pad on)
 //   AdaptiveAvgPool2d(output_size)                             ((1, 1): global average pooling)
@@ -20,12 +22,18 @@
 // Shapes that do not fit are refused at Sequential::build, naming the layer and the shapes.
 
 #include <cstdint>
+#include <memory>
 #include <optional>
+#include <string>
 
 #include "cutrain/init.hpp"
 #include "cutrain/nn/layer.hpp"
 
 namespace cutrain::nn {
+
+namespace cudnn_conv {
+class Plans;  // src/nn/conv_cudnn.hpp
+}
 
 /// A 2-D size argument: one number for both dimensions (kernel_size=3) or {h, w}.
 struct Size2 {
@@ -38,8 +46,8 @@ struct Size2 {
   bool operator==(const Size2&) const = default;                           ///< both sizes equal
 };
 
-/// 2-D convolution over NCHW activations (torch.nn.Conv2d, groups = 1): im2col and one GEMM per
-/// chunk on cuBLAS or OpenBLAS.
+/// 2-D convolution over NCHW activations (torch.nn.Conv2d, groups = 1): cuDNN's graph API on a GPU
+/// where it has a deterministic plan, else im2col and one GEMM per chunk on cuBLAS or OpenBLAS.
 class Conv2d final : public Layer {
  public:
   /// torch.nn.Conv2d's arguments; groups other than 1 are refused.
@@ -73,6 +81,9 @@ class Conv2d final : public Layer {
   static constexpr std::int64_t kLoweredFloats = std::int64_t{1} << 22;
   /// Samples lowered per GEMM for a batch of `batch` samples of shape `input`.
   std::int64_t chunk_samples(std::int64_t batch, const Shape& input) const;
+  /// How the last forward on a GPU ran: "cuDNN <version> (engine <index>)", or "lowering (...)"
+  /// with the reason cuDNN did not run it; "" before any GPU forward.
+  std::string gpu_algorithm() const;
 
  private:
   // The workspace's lowering part; the bias gradient's reduction scratch follows it.
@@ -82,6 +93,7 @@ class Conv2d final : public Layer {
   Size2 kernel_, stride_, padding_, dilation_;
   bool bias_;
   std::optional<init::Scheme> init_;
+  std::shared_ptr<cudnn_conv::Plans> cudnn_;  // made on the first GPU forward
 };
 
 /// MaxPool2d, AvgPool2d and AdaptiveAvgPool2d: one class, the window rule chosen by kind.

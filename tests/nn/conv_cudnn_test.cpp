@@ -1,0 +1,148 @@
+// Note [convolutions on cuDNN] (src/nn/conv_cudnn.hpp) and Note [cuDNN loaded at run time]
+// (src/cuda/cudnn.hpp). Without a GPU: the library loads or says why, every convolution of the
+// default CNN (and a strided, dilated, rectangular one) has deterministic, direct, precompiled
+// engines on offer in each operation - the descriptors, the operation graph and the heuristics
+// need no device (the configurations do) -, and a request cuDNN refuses is reported, naming the
+// descriptor. On a GPU: a Conv2d runs on cuDNN, within fp32 accumulation order of the lowering,
+// with the same bits on every run.
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <cstdlib>
+#include <string>
+#include <vector>
+
+#include "cutrain/nn.hpp"
+#include "nn/nn_fixture.hpp"
+#include "src/cuda/cudnn.hpp"
+#include "src/nn/conv_cudnn.hpp"
+#include "support/gpu.hpp"
+
+namespace cutrain::nn {
+namespace {
+
+using testing::DeviceMatrix;
+using testing::to_host;
+
+TEST(Cudnn, LoadsTheGraphApiOrSaysWhy) {
+  if (detail::cudnn::version() == 0) {
+    EXPECT_FALSE(detail::cudnn::unavailable_reason().empty());
+    GTEST_SKIP() << "cuDNN not used here: " << detail::cudnn::unavailable_reason();
+  }
+  EXPECT_EQ(detail::cudnn::version() / 10000, 9U);
+  EXPECT_EQ(detail::cudnn::unavailable_reason(), "");
+}
+
+struct Geometry {
+  const char* name;
+  rules::ConvGeometry g;
+};
+
+std::vector<Geometry> geometries() {
+  return {{"conv1 1-32 28x28", rules::conv_geometry(1, 28, 28, 32, 3, 3, 1, 1, 1, 1, 1, 1)},
+          {"conv2 32-32 28x28", rules::conv_geometry(32, 28, 28, 32, 3, 3, 1, 1, 1, 1, 1, 1)},
+          {"conv3 32-64 14x14", rules::conv_geometry(32, 14, 14, 64, 3, 3, 1, 1, 1, 1, 1, 1)},
+          {"conv4 64-64 14x14", rules::conv_geometry(64, 14, 14, 64, 3, 3, 1, 1, 1, 1, 1, 1)},
+          {"res2 64-64 7x7", rules::conv_geometry(64, 7, 7, 64, 3, 3, 1, 1, 1, 1, 1, 1)},
+          {"3-8 (3, 5) stride (2, 1) pad (1, 2) dilation (1, 2) on 11x9",
+           rules::conv_geometry(3, 11, 9, 8, 3, 5, 2, 1, 1, 2, 1, 2)}};
+}
+
+// Every operation of every geometry: the descriptors and the graph are accepted and heuristics
+// rank engines for it; on a GPU (which hands the configurations out) some pass the filter.
+void check_candidates(bool gpu) {
+  for (const Geometry& geo : geometries())
+    for (const cudnn_conv::Op op :
+         {cudnn_conv::Op::kForward, cudnn_conv::Op::kBackwardData, cudnn_conv::Op::kBackwardFilter})
+      for (const bool tf32 : {false, true}) {
+        const cudnn_conv::Request r{geo.g, 128, op, 16, tf32};
+        const cudnn_conv::Candidates c = cudnn_conv::candidates(r);
+        const std::string what = std::string(geo.name) + ", op " +
+                                 std::to_string(static_cast<int>(op)) + ", tf32 " +
+                                 std::to_string(tf32) + ": " + c.why;
+        EXPECT_GT(c.listed, 0) << what;
+        EXPECT_GE(c.offered, c.kept) << what;
+        if (gpu) {
+          EXPECT_GT(c.kept, 0) << what;
+        }
+      }
+}
+TEST(CudnnConv, EveryConvolutionIsAcceptedAndRanked) {
+  if (detail::cudnn::version() == 0) GTEST_SKIP() << detail::cudnn::unavailable_reason();
+  check_candidates(false);
+}
+TEST(CudnnConvGpu, DeterministicDirectEnginesAreOfferedForEveryConvolution) {
+  CUTRAIN_REQUIRE_GPU();
+  if (detail::cudnn::version() == 0) GTEST_SKIP() << detail::cudnn::unavailable_reason();
+  check_candidates(true);
+}
+
+TEST(CudnnConv, ARequestCudnnRefusesIsReportedNotRun) {
+  if (detail::cudnn::version() == 0) GTEST_SKIP() << detail::cudnn::unavailable_reason();
+  rules::ConvGeometry g = rules::conv_geometry(32, 28, 28, 32, 3, 3, 1, 1, 1, 1, 1, 1);
+  g.ho += 1;  // an output that does not fit the convolution
+  const cudnn_conv::Candidates c = cudnn_conv::candidates({g, 16, cudnn_conv::Op::kForward, 16});
+  EXPECT_EQ(c.kept, 0);
+  EXPECT_NE(c.why.find("the operation"), std::string::npos) << c.why;
+  EXPECT_NE(c.why.find("CUDNN_STATUS"), std::string::npos) << c.why;
+}
+
+// One Conv2d (with bias) forward and backward on `device`; CUTRAIN_CUDNN as given while the
+// model first convolves.
+struct ConvRun {
+  std::vector<float> y, dx, dw, db;
+  std::string algorithm;
+};
+ConvRun conv_run(Device device, const char* cudnn_env) {
+  if (cudnn_env != nullptr)
+    setenv("CUTRAIN_CUDNN", cudnn_env, 1);
+  else
+    unsetenv("CUTRAIN_CUDNN");
+  const std::int64_t batch = 6, c = 4, hw = 9;
+  Sequential m(c * hw * hw);
+  m.emplace<Unflatten>(1, Shape{c, hw, hw});
+  m.emplace<Conv2d>(c, 8, Size2(3, 2), Size2(2, 1), Size2(1, 1));
+  m.build(device, 5);
+  std::vector<float> xs(static_cast<std::size_t>(batch * c * hw * hw));
+  for (std::size_t i = 0; i < xs.size(); ++i) xs[i] = std::sin(0.31F * static_cast<float>(i));
+  DeviceMatrix x(xs, batch, c * hw * hw, device);
+  const Matrix& y = m.forward(x.m);
+  std::vector<float> dys(y.size());
+  for (std::size_t i = 0; i < dys.size(); ++i) dys[i] = std::cos(0.17F * static_cast<float>(i));
+  DeviceMatrix dy(dys, y.rows, y.cols, device), dx(batch, c * hw * hw, device);
+  ConvRun r;
+  r.y = to_host(y);
+  m.backward(dy.m, nullptr, &dx.m);
+  r.dx = to_host(dx.m);
+  r.dw = m.gradients().tensor_to_host("layers.1.weight");
+  r.db = m.gradients().tensor_to_host("layers.1.bias");
+  r.algorithm = static_cast<Conv2d&>(m.layer(1)).gpu_algorithm();
+  unsetenv("CUTRAIN_CUDNN");
+  return r;
+}
+
+void expect_near(const std::vector<float>& a, const std::vector<float>& b, const char* what) {
+  ASSERT_EQ(a.size(), b.size()) << what;
+  for (std::size_t i = 0; i < a.size(); ++i) EXPECT_NEAR(a[i], b[i], 1e-4) << what << " " << i;
+}
+
+TEST(CudnnConvGpu, MatchesTheLoweringAndRepeatsItsBits) {
+  CUTRAIN_REQUIRE_GPU();
+  if (detail::cudnn::version() == 0) GTEST_SKIP() << detail::cudnn::unavailable_reason();
+  const ConvRun a = conv_run(Device::cuda(0), nullptr), b = conv_run(Device::cuda(0), nullptr);
+  const ConvRun lowered = conv_run(Device::cuda(0), "0"), cpu = conv_run(Device::cpu(), nullptr);
+  EXPECT_EQ(a.algorithm.rfind("cuDNN 9", 0), 0U) << a.algorithm;
+  EXPECT_EQ(lowered.algorithm, "lowering (CUTRAIN_CUDNN=0)");
+  EXPECT_EQ(a.y, b.y);  // deterministic engines
+  EXPECT_EQ(a.dx, b.dx);
+  EXPECT_EQ(a.dw, b.dw);
+  for (const ConvRun* other : {&lowered, &cpu}) {
+    expect_near(a.y, other->y, "y");
+    expect_near(a.dx, other->dx, "dx");
+    expect_near(a.dw, other->dw, "dw");
+    expect_near(a.db, other->db, "db");
+  }
+}
+
+}  // namespace
+}  // namespace cutrain::nn
