@@ -252,6 +252,12 @@ int run(const Config& c, const std::string& command_line, bool fresh) {
     else
       std::printf("  steps: %s\n", fit.step_path.c_str());
   }
+  // Note [convolutions on cuDNN]: how the (first) convolution ran on the GPU.
+  std::string convolutions;
+  for (std::size_t i = 0; i < model.size() && convolutions.empty(); ++i)
+    if (const auto* conv = dynamic_cast<const nn::Conv2d*>(&model.layer(i)); conv != nullptr)
+      convolutions = conv->gpu_algorithm();
+  if (!convolutions.empty() && rank == 0) std::printf("  convolutions: %s\n", convolutions.c_str());
   // The test set by class (one more pass over it, in eval mode).
   std::optional<tools::ClassResults> by_class;
   std::vector<train::TargetMetrics> by_target;
@@ -278,6 +284,7 @@ int run(const Config& c, const std::string& command_line, bool fresh) {
         {"loss_scale", c.loss_scale},
         {"augment", {{"shift", c.augment_shift}, {"flip", c.augment_flip}}},
         {"step_path", fit.step_path},
+        {"convolutions", convolutions},
         {"graph_steps", fit.graph_steps},
         {"skipped_steps", skipped},
         {"stopped_early", fit.stopped_early},
