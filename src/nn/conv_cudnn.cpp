@@ -99,6 +99,40 @@ void check(Graph& gr, const Descriptor& d, const char* what) {
   }
 }
 
+// One operation's descriptor type and attribute names: its x (dx), w (dw) and y (dy) tensors.
+struct Attributes {
+  cudnnBackendDescriptorType_t type;
+  cudnnBackendAttributeName_t x, w, y, conv, alpha, beta;
+};
+Attributes attributes(Op op) {
+  switch (op) {
+    case Op::kBackwardData:
+      return {CUDNN_BACKEND_OPERATION_CONVOLUTION_BACKWARD_DATA_DESCRIPTOR,
+              CUDNN_ATTR_OPERATION_CONVOLUTION_BWD_DATA_DX,
+              CUDNN_ATTR_OPERATION_CONVOLUTION_BWD_DATA_W,
+              CUDNN_ATTR_OPERATION_CONVOLUTION_BWD_DATA_DY,
+              CUDNN_ATTR_OPERATION_CONVOLUTION_BWD_DATA_CONV_DESC,
+              CUDNN_ATTR_OPERATION_CONVOLUTION_BWD_DATA_ALPHA,
+              CUDNN_ATTR_OPERATION_CONVOLUTION_BWD_DATA_BETA};
+    case Op::kBackwardFilter:
+      return {CUDNN_BACKEND_OPERATION_CONVOLUTION_BACKWARD_FILTER_DESCRIPTOR,
+              CUDNN_ATTR_OPERATION_CONVOLUTION_BWD_FILTER_X,
+              CUDNN_ATTR_OPERATION_CONVOLUTION_BWD_FILTER_DW,
+              CUDNN_ATTR_OPERATION_CONVOLUTION_BWD_FILTER_DY,
+              CUDNN_ATTR_OPERATION_CONVOLUTION_BWD_FILTER_CONV_DESC,
+              CUDNN_ATTR_OPERATION_CONVOLUTION_BWD_FILTER_ALPHA,
+              CUDNN_ATTR_OPERATION_CONVOLUTION_BWD_FILTER_BETA};
+    default:
+      return {CUDNN_BACKEND_OPERATION_CONVOLUTION_FORWARD_DESCRIPTOR,
+              CUDNN_ATTR_OPERATION_CONVOLUTION_FORWARD_X,
+              CUDNN_ATTR_OPERATION_CONVOLUTION_FORWARD_W,
+              CUDNN_ATTR_OPERATION_CONVOLUTION_FORWARD_Y,
+              CUDNN_ATTR_OPERATION_CONVOLUTION_FORWARD_CONV_DESC,
+              CUDNN_ATTR_OPERATION_CONVOLUTION_FORWARD_ALPHA,
+              CUDNN_ATTR_OPERATION_CONVOLUTION_FORWARD_BETA};
+  }
+}
+
 // handle null: heuristics without a device (candidates()).
 Graph make_graph(const Request& r, cudnnHandle_t handle) {
   const rules::ConvGeometry& g = r.g;
@@ -115,35 +149,14 @@ Graph make_graph(const Request& r, cudnnHandle_t handle) {
   const float alpha = 1.0F, beta = 0.0F;  // beta 0: every output overwritten
   cudnnBackendDescriptor_t x = gr.x.get(), w = gr.w.get(), y = gr.y.get(), conv = gr.conv.get();
   const auto bd = CUDNN_TYPE_BACKEND_DESCRIPTOR;
-  switch (r.op) {
-    case Op::kForward:
-      gr.op = Descriptor(CUDNN_BACKEND_OPERATION_CONVOLUTION_FORWARD_DESCRIPTOR);
-      gr.op.set(CUDNN_ATTR_OPERATION_CONVOLUTION_FORWARD_X, bd, 1, &x)
-          .set(CUDNN_ATTR_OPERATION_CONVOLUTION_FORWARD_W, bd, 1, &w)
-          .set(CUDNN_ATTR_OPERATION_CONVOLUTION_FORWARD_Y, bd, 1, &y)
-          .set(CUDNN_ATTR_OPERATION_CONVOLUTION_FORWARD_CONV_DESC, bd, 1, &conv)
-          .set(CUDNN_ATTR_OPERATION_CONVOLUTION_FORWARD_ALPHA, CUDNN_TYPE_FLOAT, 1, &alpha)
-          .set(CUDNN_ATTR_OPERATION_CONVOLUTION_FORWARD_BETA, CUDNN_TYPE_FLOAT, 1, &beta);
-      break;
-    case Op::kBackwardData:
-      gr.op = Descriptor(CUDNN_BACKEND_OPERATION_CONVOLUTION_BACKWARD_DATA_DESCRIPTOR);
-      gr.op.set(CUDNN_ATTR_OPERATION_CONVOLUTION_BWD_DATA_DX, bd, 1, &x)
-          .set(CUDNN_ATTR_OPERATION_CONVOLUTION_BWD_DATA_W, bd, 1, &w)
-          .set(CUDNN_ATTR_OPERATION_CONVOLUTION_BWD_DATA_DY, bd, 1, &y)
-          .set(CUDNN_ATTR_OPERATION_CONVOLUTION_BWD_DATA_CONV_DESC, bd, 1, &conv)
-          .set(CUDNN_ATTR_OPERATION_CONVOLUTION_BWD_DATA_ALPHA, CUDNN_TYPE_FLOAT, 1, &alpha)
-          .set(CUDNN_ATTR_OPERATION_CONVOLUTION_BWD_DATA_BETA, CUDNN_TYPE_FLOAT, 1, &beta);
-      break;
-    case Op::kBackwardFilter:
-      gr.op = Descriptor(CUDNN_BACKEND_OPERATION_CONVOLUTION_BACKWARD_FILTER_DESCRIPTOR);
-      gr.op.set(CUDNN_ATTR_OPERATION_CONVOLUTION_BWD_FILTER_X, bd, 1, &x)
-          .set(CUDNN_ATTR_OPERATION_CONVOLUTION_BWD_FILTER_DW, bd, 1, &w)
-          .set(CUDNN_ATTR_OPERATION_CONVOLUTION_BWD_FILTER_DY, bd, 1, &y)
-          .set(CUDNN_ATTR_OPERATION_CONVOLUTION_BWD_FILTER_CONV_DESC, bd, 1, &conv)
-          .set(CUDNN_ATTR_OPERATION_CONVOLUTION_BWD_FILTER_ALPHA, CUDNN_TYPE_FLOAT, 1, &alpha)
-          .set(CUDNN_ATTR_OPERATION_CONVOLUTION_BWD_FILTER_BETA, CUDNN_TYPE_FLOAT, 1, &beta);
-      break;
-  }
+  const Attributes a = attributes(r.op);
+  gr.op = Descriptor(a.type);
+  gr.op.set(a.x, bd, 1, &x)
+      .set(a.w, bd, 1, &w)
+      .set(a.y, bd, 1, &y)
+      .set(a.conv, bd, 1, &conv)
+      .set(a.alpha, CUDNN_TYPE_FLOAT, 1, &alpha)
+      .set(a.beta, CUDNN_TYPE_FLOAT, 1, &beta);
   gr.op.finalize();
   check(gr, gr.op, "the operation");
   if (gr.status != CUDNN_STATUS_SUCCESS) return gr;
