@@ -17,12 +17,13 @@
 //    CUDA graph's capture;
 //  - within the workspace the layer already has (the lowering's, sized when the model allocates
 //    for a batch), so the steady state allocates nothing and a captured graph's pointers hold.
-// Plans are made per (operation, batch, pointers' alignment, TF32) when first needed - in a step
-// before any capture - and kept, a missing one too (with its reason). The bias and the 16-bit
-// stores (Note [16-bit stores]) are a pass after the forward plan; the input gradient's rounding
-// one after the backward-data plan; the bias gradient stays channel_sum's. CUTRAIN_CUDNN=0 (read
-// when a model first convolves) or a machine without cuDNN lowers every convolution (Note [cuDNN
-// loaded at run time]).
+// The first in cuDNN's ranking, not the fastest of a timed trial (cudnn.benchmark): a timing picks
+// differently from run to run, and the bits would follow it. Plans are made per (operation,
+// batch, pointers' alignment, TF32) when first needed - in a step before any capture - and kept,
+// a missing one too (with its reason). The bias and the 16-bit stores (Note [16-bit stores]) are
+// a pass after the forward plan; the input gradient's rounding one after the backward-data plan;
+// the bias gradient stays channel_sum's. CUTRAIN_CUDNN=0 (read when a model first convolves) or
+// a machine without cuDNN lowers every convolution (Note [cuDNN loaded at run time]).
 
 #include <cstddef>
 #include <cstdint>
