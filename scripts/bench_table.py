@@ -166,7 +166,11 @@ def summary(rows, machine):
                     f"PyTorch {t['torch']}: {fmt_s(t['seconds_per_step'])}" if t else "-",
                     f"{t['seconds_per_step'] / r['seconds_per_step']:.2f}x" if t else "-",
                     roofline(r))
-    against_torch("conv", lambda r: f"Conv2d {r['shape']}",
+    # Note [convolutions on cuDNN]: a GPU's rows say which path ran (bench_conv's "algorithm").
+    def conv_path(r):
+        a = r.get("algorithm", "")
+        return " on cuDNN" if a.startswith("cuDNN") else " lowered" if a.startswith("lowering") else ""
+    against_torch("conv", lambda r: f"Conv2d {r['shape']}{conv_path(r)}",
                   lambda r: f"{pct(r['fraction_of_gemm'])} of its GEMMs")
     # Note [channel sums in lanes]: BatchNorm2d + ReLU, memory-bound, against the copy roofline.
     against_torch("batchnorm2d", lambda r: f"BatchNorm2d + ReLU {r['shape'][len('bn+relu '):]}",
