@@ -19,7 +19,8 @@ void* handle(LayerContext::Resources& r) {
   if (!r.cudnn_tried) {
     r.cudnn_tried = true;
 #if CUTRAIN_WITH_CUDNN
-    // Read per model, so that one process can compare both paths (ConvGpu.CudnnAndTheLowering...).
+    // Read per model, so that one process can compare both paths
+    // (CudnnConvGpu.MatchesTheLoweringAndRepeatsItsBits).
     if (const char* v = std::getenv("CUTRAIN_CUDNN"); v != nullptr && std::strcmp(v, "0") == 0) {
       r.cudnn_why = "CUTRAIN_CUDNN=0";
     } else if (detail::cudnn::version() == 0) {
