@@ -15,13 +15,21 @@
 
 namespace cutrain::nn::cudnn_conv {
 
+bool enabled_by_environment() {
+  const char* v = std::getenv("CUTRAIN_CUDNN");
+  if (v == nullptr || std::strcmp(v, "1") == 0) return true;
+  if (std::strcmp(v, "0") == 0) return false;
+  CUTRAIN_FAIL("CUTRAIN_CUDNN=", v,
+               " is not 0 (lower every convolution to GEMMs) or 1 (cuDNN where it loads)");
+}
+
 void* handle(LayerContext::Resources& r) {
   if (!r.cudnn_tried) {
     r.cudnn_tried = true;
 #if CUTRAIN_WITH_CUDNN
     // Read per model, so that one process can compare both paths
     // (CudnnConvGpu.MatchesTheLoweringAndRepeatsItsBits).
-    if (const char* v = std::getenv("CUTRAIN_CUDNN"); v != nullptr && std::strcmp(v, "0") == 0) {
+    if (!enabled_by_environment()) {
       r.cudnn_why = "CUTRAIN_CUDNN=0";
     } else if (detail::cudnn::version() == 0) {
       r.cudnn_why = detail::cudnn::unavailable_reason();

@@ -40,6 +40,9 @@
 
 namespace cutrain::nn::cudnn_conv {
 
+/// CUTRAIN_CUDNN: unset or 1 true, 0 false; anything else throws cutrain::Error naming it.
+bool enabled_by_environment();
+
 /// The model's cuDNN handle, made on first use (on the first forward, before any capture) and
 /// bound to the resources' stream; null when cuDNN is not used - r.cudnn_why says why.
 void* handle(LayerContext::Resources& r);

@@ -12,6 +12,7 @@
 #include <string>
 #include <vector>
 
+#include "cutrain/error.hpp"
 #include "cutrain/nn.hpp"
 #include "nn/nn_fixture.hpp"
 #include "src/cuda/cudnn.hpp"
@@ -31,6 +32,24 @@ TEST(Cudnn, LoadsTheGraphApiOrSaysWhy) {
   }
   EXPECT_EQ(detail::cudnn::version() / 10000, 9U);
   EXPECT_EQ(detail::cudnn::unavailable_reason(), "");
+}
+
+TEST(CudnnConv, TheSwitchTakesZeroOrOneAndNamesAnythingElse) {
+  unsetenv("CUTRAIN_CUDNN");
+  EXPECT_TRUE(cudnn_conv::enabled_by_environment());
+  setenv("CUTRAIN_CUDNN", "1", 1);
+  EXPECT_TRUE(cudnn_conv::enabled_by_environment());
+  setenv("CUTRAIN_CUDNN", "0", 1);
+  EXPECT_FALSE(cudnn_conv::enabled_by_environment());
+  setenv("CUTRAIN_CUDNN", "off", 1);
+  try {
+    cudnn_conv::enabled_by_environment();
+    ADD_FAILURE() << "CUTRAIN_CUDNN=off was taken";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("CUTRAIN_CUDNN=off is not 0"), std::string::npos)
+        << e.what();
+  }
+  unsetenv("CUTRAIN_CUDNN");
 }
 
 struct Geometry {
