@@ -50,7 +50,10 @@ note ""
 note '```'
 nvidia-smi --query-gpu=name,driver_version,memory.total,clocks.max.sm --format=csv,noheader 2>&1 | tee -a "$SUMMARY"
 nvcc --version | tail -1 | tee -a "$SUMMARY"
-python3 -c 'import torch; print("torch", torch.__version__)' 2>&1 | tee -a "$SUMMARY"
+python3 -c 'import torch; print("torch", torch.__version__, "cuDNN", torch.backends.cudnn.version())' 2>&1 | tee -a "$SUMMARY"
+# Note [cuDNN loaded at run time]: whether the toolkit brings cuDNN's header (else the wheel's or
+# the carried one is built against; the log's convolutions: lines say what ran).
+ls /usr/local/cuda/include/cudnn_graph.h /usr/local/cuda/lib64/libcudnn.so.9 2>&1 | tee -a "$SUMMARY"
 note '```'
 
 if ! bash scripts/unpack_device_deps.sh 2>>"$OUT_DIR/unpack.log"; then
