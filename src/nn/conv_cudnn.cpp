@@ -7,6 +7,7 @@
 #include <cstdint>
 #include <cstdlib>
 #include <cstring>
+#include <optional>
 #include <vector>
 
 #include "cutrain/error.hpp"
@@ -212,6 +213,19 @@ std::vector<Descriptor> heuristics(const Graph& gr, cudnnBackendHeurMode_t mode,
   return configs;
 }
 
+// An engine's notes of one kind (numerical or behaviour); nullopt when cuDNN does not say.
+template <class Note, int kCount>
+std::optional<std::vector<Note>> notes(cudnnBackendDescriptor_t engine,
+                                       cudnnBackendAttributeName_t name,
+                                       cudnnBackendAttributeType_t type) {
+  std::array<Note, kCount> all{};
+  std::int64_t n = 0;
+  if (detail::cudnn::api()->get_attribute(engine, name, type, kCount, &n, all.data()) !=
+      CUDNN_STATUS_SUCCESS)
+    return std::nullopt;
+  return std::vector<Note>(all.begin(), all.begin() + std::clamp<std::int64_t>(n, 0, kCount));
+}
+
 // Whether an engine configuration passes Note [convolutions on cuDNN]'s filter; its engine's
 // global index into *engine.
 bool acceptable(const Descriptor& config, bool allow_tf32, std::int64_t* engine) {
@@ -223,14 +237,12 @@ bool acceptable(const Descriptor& config, bool allow_tf32, std::int64_t* engine)
       a->get_attribute(config.get(), CUDNN_ATTR_ENGINECFG_ENGINE, CUDNN_TYPE_BACKEND_DESCRIPTOR, 1,
                        &n, &raw) != CUDNN_STATUS_SUCCESS)
     return false;
-  std::array<cudnnBackendNumericalNote_t, CUDNN_NUMERICAL_NOTE_TYPE_COUNT> numerical{};
-  std::int64_t nn = 0;
-  if (a->get_attribute(raw, CUDNN_ATTR_ENGINE_NUMERICAL_NOTE, CUDNN_TYPE_NUMERICAL_NOTE,
-                       CUDNN_NUMERICAL_NOTE_TYPE_COUNT, &nn,
-                       numerical.data()) != CUDNN_STATUS_SUCCESS)
-    return false;
-  for (std::int64_t i = 0; i < std::min<std::int64_t>(nn, CUDNN_NUMERICAL_NOTE_TYPE_COUNT); ++i) {
-    const cudnnBackendNumericalNote_t note = numerical[static_cast<std::size_t>(i)];
+  const auto numerical = notes<cudnnBackendNumericalNote_t, CUDNN_NUMERICAL_NOTE_TYPE_COUNT>(
+      raw, CUDNN_ATTR_ENGINE_NUMERICAL_NOTE, CUDNN_TYPE_NUMERICAL_NOTE);
+  const auto behavior = notes<cudnnBackendBehaviorNote_t, CUDNN_BEHAVIOR_NOTE_TYPE_COUNT>(
+      raw, CUDNN_ATTR_ENGINE_BEHAVIOR_NOTE, CUDNN_TYPE_BEHAVIOR_NOTE);
+  if (!numerical || !behavior) return false;
+  for (const cudnnBackendNumericalNote_t note : *numerical)
     if (note == CUDNN_NUMERICAL_NOTE_NONDETERMINISTIC ||
         note == CUDNN_NUMERICAL_NOTE_DOWN_CONVERT_INPUTS || note == CUDNN_NUMERICAL_NOTE_FFT ||
         note == CUDNN_NUMERICAL_NOTE_WINOGRAD || note == CUDNN_NUMERICAL_NOTE_WINOGRAD_TILE_4x4 ||
@@ -238,16 +250,8 @@ bool acceptable(const Descriptor& config, bool allow_tf32, std::int64_t* engine)
         note == CUDNN_NUMERICAL_NOTE_WINOGRAD_TILE_13x13 ||
         (note == CUDNN_NUMERICAL_NOTE_TENSOR_CORE && !allow_tf32))
       return false;
-  }
-  std::array<cudnnBackendBehaviorNote_t, CUDNN_BEHAVIOR_NOTE_TYPE_COUNT> behavior{};
-  std::int64_t nb = 0;
-  if (a->get_attribute(raw, CUDNN_ATTR_ENGINE_BEHAVIOR_NOTE, CUDNN_TYPE_BEHAVIOR_NOTE,
-                       CUDNN_BEHAVIOR_NOTE_TYPE_COUNT, &nb,
-                       behavior.data()) != CUDNN_STATUS_SUCCESS)
-    return false;
-  for (std::int64_t i = 0; i < std::min<std::int64_t>(nb, CUDNN_BEHAVIOR_NOTE_TYPE_COUNT); ++i)
-    if (behavior[static_cast<std::size_t>(i)] == CUDNN_BEHAVIOR_NOTE_RUNTIME_COMPILATION)
-      return false;
+  for (const cudnnBackendBehaviorNote_t note : *behavior)
+    if (note == CUDNN_BEHAVIOR_NOTE_RUNTIME_COMPILATION) return false;
   *engine = -1;
   a->get_attribute(raw, CUDNN_ATTR_ENGINE_GLOBAL_INDEX, CUDNN_TYPE_INT64, 1, &n, engine);
   return true;
