@@ -151,12 +151,13 @@ void activation_backward(const Exec& e, rules::Activation a, float slope, const 
 
 // Row by row: the inner loop over columns vectorizes (an index modulo per element did not).
 void add_bias(const Exec& e, float* y, const float* bias, std::int64_t rows, std::int64_t cols) {
-  CUTRAIN_NN_DISPATCH(cpu::parallel_for(static_cast<std::size_t>(rows),
-                                        [=](std::size_t r) {
-                                          float* row = y + r * static_cast<std::size_t>(cols);
-                                          for (std::int64_t c = 0; c < cols; ++c) row[c] += bias[c];
-                                        }),
-                      kernels::launch_add_bias(y, bias, rows, cols, e.stream))
+  CUTRAIN_NN_DISPATCH(
+      cpu::parallel_rows(static_cast<std::size_t>(rows), static_cast<std::size_t>(cols),
+                         [=](std::size_t r) {
+                           float* row = y + r * static_cast<std::size_t>(cols);
+                           for (std::int64_t c = 0; c < cols; ++c) row[c] += bias[c];
+                         }),
+      kernels::launch_add_bias(y, bias, rows, cols, e.stream))
 }
 
 // The CPU loop walks rows (contiguous) for a block of columns at a time, each column keeping its
@@ -166,23 +167,23 @@ void column_sum(const Exec& e, const float* x, std::int64_t rows, std::int64_t c
   constexpr std::int64_t kBlockCols = 64;
   const auto blocks = static_cast<std::size_t>((cols + kBlockCols - 1) / kBlockCols);
   CUTRAIN_NN_DISPATCH(
-      cpu::parallel_for(blocks,
-                        [=](std::size_t b) {
-                          const std::int64_t c0 = static_cast<std::int64_t>(b) * kBlockCols;
-                          const std::int64_t width = std::min(kBlockCols, cols - c0);
-                          double chunks[kBlockCols][rules::kColumnChunks];
-                          for (int k = 0; k < rules::kColumnChunks; ++k) {
-                            double acc[kBlockCols] = {};
-                            for (std::int64_t r = rules::column_chunk_begin(k, rows);
-                                 r < rules::column_chunk_begin(k + 1, rows); ++r) {
-                              const float* row = x + r * cols + c0;
-                              for (std::int64_t c = 0; c < width; ++c) acc[c] += row[c];
-                            }
-                            for (std::int64_t c = 0; c < width; ++c) chunks[c][k] = acc[c];
-                          }
-                          for (std::int64_t c = 0; c < width; ++c)
-                            out[c0 + c] = rules::combine_column_chunks(chunks[c]);
-                        }),
+      cpu::parallel_rows(blocks, static_cast<std::size_t>(rows * kBlockCols),
+                         [=](std::size_t b) {
+                           const std::int64_t c0 = static_cast<std::int64_t>(b) * kBlockCols;
+                           const std::int64_t width = std::min(kBlockCols, cols - c0);
+                           double chunks[kBlockCols][rules::kColumnChunks];
+                           for (int k = 0; k < rules::kColumnChunks; ++k) {
+                             double acc[kBlockCols] = {};
+                             for (std::int64_t r = rules::column_chunk_begin(k, rows);
+                                  r < rules::column_chunk_begin(k + 1, rows); ++r) {
+                               const float* row = x + r * cols + c0;
+                               for (std::int64_t c = 0; c < width; ++c) acc[c] += row[c];
+                             }
+                             for (std::int64_t c = 0; c < width; ++c) chunks[c][k] = acc[c];
+                           }
+                           for (std::int64_t c = 0; c < width; ++c)
+                             out[c0 + c] = rules::combine_column_chunks(chunks[c]);
+                         }),
       kernels::launch_column_sum(x, rows, cols, out, e.stream))
 }
 

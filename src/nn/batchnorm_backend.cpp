@@ -139,7 +139,7 @@ struct BackwardChannel {
 
 void train_cpu(const TrainChannel& t, std::int64_t channels, const BatchSync& sync) {
   if (sync.sum == nullptr) {
-    cpu::parallel_for(sz(channels), [=](std::size_t ci) {
+    cpu::parallel_rows(sz(channels), sz(t.v.count), [=](std::size_t ci) {
       const auto c = static_cast<std::int64_t>(ci);
       const auto count = static_cast<double>(t.v.count);
       const double s = t.sum(c);
@@ -151,22 +151,22 @@ void train_cpu(const TrainChannel& t, std::int64_t channels, const BatchSync& sy
   double* totals = sync.totals;
   double* sums = totals + 1;
   double* squares = sums + channels;
-  cpu::parallel_for(sz(channels),
-                    [=](std::size_t c) { sums[c] = t.sum(static_cast<std::int64_t>(c)); });
+  cpu::parallel_rows(sz(channels), sz(t.v.count),
+                     [=](std::size_t c) { sums[c] = t.sum(static_cast<std::int64_t>(c)); });
   totals[0] = static_cast<double>(t.v.count);
   (*sync.sum)(totals, sz(channels + 1), nullptr);
-  cpu::parallel_for(sz(channels), [=](std::size_t c) {
+  cpu::parallel_rows(sz(channels), sz(t.v.count), [=](std::size_t c) {
     squares[c] = t.square_dev(static_cast<std::int64_t>(c), sums[c] / totals[0]);
   });
   (*sync.sum)(squares, sz(channels), nullptr);
-  cpu::parallel_for(sz(channels), [=](std::size_t c) {
+  cpu::parallel_rows(sz(channels), sz(t.v.count), [=](std::size_t c) {
     t.finish_and_apply(static_cast<std::int64_t>(c), sums[c], squares[c], totals[0]);
   });
 }
 
 void backward_cpu(const BackwardChannel& b, std::int64_t channels, const BatchSync& sync) {
   if (sync.sum == nullptr) {
-    cpu::parallel_for(sz(channels), [=](std::size_t ci) {
+    cpu::parallel_rows(sz(channels), sz(b.v.count), [=](std::size_t ci) {
       const auto c = static_cast<std::int64_t>(ci);
       double sums[2];
       b.sums(c, sums);
@@ -175,12 +175,12 @@ void backward_cpu(const BackwardChannel& b, std::int64_t channels, const BatchSy
     return;
   }
   double* sums = sync.totals + 1;  // 2 per channel, after the forward's count
-  cpu::parallel_for(sz(channels),
-                    [=](std::size_t c) { b.sums(static_cast<std::int64_t>(c), sums + 2 * c); });
+  cpu::parallel_rows(sz(channels), sz(b.v.count),
+                     [=](std::size_t c) { b.sums(static_cast<std::int64_t>(c), sums + 2 * c); });
   (*sync.sum)(sums, sz(2 * channels), nullptr);
   if (b.dx == nullptr) return;
   const auto count = static_cast<float>(sync.totals[0]);
-  cpu::parallel_for(sz(channels), [=](std::size_t c) {
+  cpu::parallel_rows(sz(channels), sz(b.v.count), [=](std::size_t c) {
     b.input_grad(static_cast<std::int64_t>(c), sums + 2 * c, count);
   });
 }

@@ -183,12 +183,12 @@ void channel_sum(const Exec& e, const float* x, std::int64_t n, std::int64_t cha
                  std::int64_t plane, float* out, [[maybe_unused]] double* scratch) {
   const rules::ChannelView v = rules::channel_view(n, channels, plane);
   CUTRAIN_CONV_DISPATCH(
-      cpu::parallel_for(sz(channels),
-                        [=](std::size_t c) {
-                          const float* xc = x + v.base(static_cast<std::int64_t>(c));
-                          out[c] = static_cast<float>(
-                              detail::lane_sum(v, [&](std::int64_t at) { return double{xc[at]}; }));
-                        }),
+      cpu::parallel_rows(sz(channels), sz(v.count),
+                         [=](std::size_t c) {
+                           const float* xc = x + v.base(static_cast<std::int64_t>(c));
+                           out[c] = static_cast<float>(detail::lane_sum(
+                               v, [&](std::int64_t at) { return double{xc[at]}; }));
+                         }),
       kernels::launch_channel_sum(x, n, channels, plane, out, scratch, e.stream))
 }
 
