@@ -233,18 +233,21 @@ int run(const Config& c, const std::string& command_line, bool fresh) {
     train::export_torch_optimizer(c.export_torch_optimizer, model, *opt);
   if (!c.export_onnx.empty() && rank == 0)
     train::export_onnx(c.export_onnx, model, tools::onnx_options(c, d.spec, d.class_names));
-  double seconds = 0, sps = 0, issue = 0;
+  // The run's rate: all the samples over all the seconds (a mean of the epochs' rates would
+  // overstate it - its product with the mean epoch is not the epoch's samples).
+  double seconds = 0, samples = 0, issue = 0;
   std::int64_t skipped = 0;
   for (const auto& m : fit.history) {
     skipped += m.skipped_steps;
     seconds += m.seconds;
-    sps += m.samples_per_second;
+    samples += m.samples_per_second * m.seconds;
     issue += m.issue_seconds;
   }
   const auto n = static_cast<double>(std::max<std::size_t>(1, fit.history.size()));
+  const double sps = seconds > 0 ? samples / seconds : 0.0;
   print_test_result(result, d.regression);
   std::printf("  (%zu epochs, %.2f s/epoch, %.0f samples/s)\n", fit.history.size(), seconds / n,
-              sps / n);
+              sps);
   if (device.is_cuda() && rank == 0) {  // Note [the step as one CUDA graph]: which path ran
     if (fit.graph_steps > 0)
       std::printf("  steps: CUDA graphs of %lld operations, %lld batches replayed\n",
@@ -275,7 +278,7 @@ int run(const Config& c, const std::string& command_line, bool fresh) {
         {"train_loss", fit.history.empty() ? 0.0 : fit.history.back().train_loss},
         {"epochs", fit.history.size()},
         {"seconds_per_epoch", seconds / n},
-        {"samples_per_second", sps / n},
+        {"samples_per_second", sps},
         // host time to enqueue an epoch's steps: ~seconds_per_epoch when the
         // host's launches, not the GPU, set the pace
         {"issue_seconds_per_epoch", issue / n},

@@ -249,18 +249,20 @@ CapturedGraph::CapturedGraph(NativeStream stream, int ordinal, const std::functi
                  " (the step issued something a graph cannot hold: a synchronization, a "
                  "synchronous copy or an allocation)");
   }
-  graph_ = graph;
+  // Counted before instantiating: nothing below may throw with the graph or its executable held
+  // (a constructor that throws runs no destructor).
+  std::size_t count = 0;
+  const cudaError_t counted = cudaGraphGetNodes(graph, nullptr, &count);
   cudaGraphExec_t exec = nullptr;
-  const cudaError_t made = cudaGraphInstantiate(&exec, graph, 0);
+  const cudaError_t made =
+      counted == cudaSuccess ? cudaGraphInstantiate(&exec, graph, 0) : counted;
   if (made != cudaSuccess) {
     cudaGraphDestroy(graph);
-    graph_ = nullptr;
     cudaGetLastError();
     CUTRAIN_FAIL("cudaGraphInstantiate failed: ", cudaGetErrorString(made));
   }
+  graph_ = graph;
   exec_ = exec;
-  std::size_t count = 0;
-  CUTRAIN_CUDA_CHECK(cudaGraphGetNodes(graph, nullptr, &count));
   nodes_ = count;
 }
 

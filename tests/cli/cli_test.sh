@@ -580,6 +580,8 @@ for k in ("test_accuracy", "test_loss", "train_loss", "epochs", "seconds_per_epo
           "samples_per_second", "device"):
     assert k in r, k
 assert r["epochs"] == 1, r["epochs"]          # one more epoch after resuming at 1
+# The run's rate: an epoch's seconds times it are the epoch's 3000 samples.
+assert abs(r["seconds_per_epoch"] * r["samples_per_second"] - 3000) < 1e-6 * 3000, r
 assert 0.6 < r["test_accuracy"] <= 1.0, r["test_accuracy"]
 # Time to accuracy: the one epoch run reaches 50%; its per-epoch accuracy is the final one.
 assert r["epochs_to_target"] == 2 and 0 < r["time_to_target_s"] < 60, r
@@ -590,6 +592,14 @@ assert names[0] == "T-shirt/top" and names[9] == "Ankle boot" and len(names) == 
 m = r["test_confusion_matrix"]
 assert sum(map(sum, m)) == 10000 and sum(m[k][k] for k in range(10)) == round(r["test_accuracy"] * 10000), m
 PY
+
+# Over several epochs the report's rate is the run's (all samples over all seconds), not a mean
+# of the epochs' rates, so that the mean epoch's seconds times it are an epoch's samples.
+"$bin" --data "$data" --device cpu --train-subset 1000 --epochs 3 --hidden 16 \
+  --report "$tmp/rate.json" >/dev/null 2>&1 || fail "rate run"
+python3 -c 'import json, sys; r = json.load(open(sys.argv[1]))
+assert abs(r["seconds_per_epoch"] * r["samples_per_second"] - 1000) < 1e-6 * 1000, r' \
+  "$tmp/rate.json" || fail "the report's samples_per_second is not the run's rate"
 
 # Note [gradient accumulation]: batches of 32, 4 per step (94 batches: 24 steps an epoch); with
 # Note [weight averaging] the test set is the average's.
