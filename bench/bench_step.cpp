@@ -117,6 +117,11 @@ int main(int argc, char** argv) {
     optim::AdamW opt(model.parameters(), {.lr = 1e-3F, .weight_decay = 1e-4F});
     opt.set_group(nn::kNoDecayGroup, {.lr_scale = 1.0F, .weight_decay = 0.0F});
     if (precision == Precision::kFp16) opt.enable_loss_scaling();
+    // As Trainer::fit (Note [16-bit compute copy]): training forwards read the step's 16-bit copy.
+    if (is_half(precision)) {
+      opt.enable_compute_copy(model.parameters(), precision);
+      model.set_parameter_copy(&opt.compute_copy());
+    }
     GradClipper clipper(device, clip > 0 ? clip : std::numeric_limits<float>::infinity());
     nn::SoftmaxCrossEntropy loss;
 

@@ -30,7 +30,8 @@ constexpr const char* kMiniBatchOnly[] = {
     "--metrics",       "--resume",          "--checkpoint-every",
     "--resident-data", "--bucket-mb",       "--target-accuracy",
     "--find-lr",       "--loss-scale",      "--cuda-graph",
-    "--augment-shift", "--augment-flip",    "--sync-batchnorm"};
+    "--rounding",      "--augment-shift",   "--augment-flip",
+    "--sync-batchnorm"};
 
 // What a learning-rate range test (--find-lr) does not do: train to the end, evaluate, write
 // (nor the schedule's).
@@ -190,6 +191,10 @@ void check_flags_apply(const Config& c) {
     const std::string u = unused(kClassesOnly, {});
     if (!u.empty()) throw UsageError("--regression has no classes and no accuracy: remove " + u);
   }
+  if (c.rounding != "nearest" && c.precision != "bf16" && c.precision != "fp16")
+    throw UsageError("--rounding " + c.rounding +
+                     ": the rounding of 16-bit parameters; this run computes in " + c.precision +
+                     " (give --precision bf16 or fp16)");
   if ((c.optimizer == "lbfgs" || c.optimizer == "newton-cg") &&
       (c.precision == "bf16" || c.precision == "fp16"))
     throw UsageError("--precision " + c.precision + ": the full-batch optimizers (--optimizer " +

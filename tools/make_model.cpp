@@ -107,6 +107,7 @@ nn::Sequential with_precision(nn::Sequential model, const Config& c) {
   } catch (const Error& e) {
     throw UsageError("--precision " + c.precision + ": " + e.what());
   }
+  model.set_rounding(parse_rounding(c.rounding));  // 16-bit precisions only: flag_checks
   return model;
 }
 }  // namespace

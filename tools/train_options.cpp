@@ -229,6 +229,13 @@ void add_options(CLI::App& app, Config& c) {
                  "run is the unscaled run, bit for bit")
       ->check(CLI::IsMember({"off", "dynamic"}))
       ->capture_default_str();
+  app.add_option("--rounding", c.rounding,
+                 "how the fp32 master weights are rounded to the 16-bit values the layers read "
+                 "in training (with --precision bf16 / fp16): nearest (even), or stochastic - "
+                 "unbiased, its random bits a hash of the seed, the step and the parameter's "
+                 "index, drawn in the optimizer's fused step")
+      ->check(CLI::IsMember({"nearest", "stochastic"}))
+      ->capture_default_str();
   app.option_defaults()->group("Files");
   app.add_option("--metrics", c.metrics, "per-epoch metrics, FILE.csv or FILE.jsonl");
   app.add_option("--save", c.save, "checkpoint after every epoch (safetensors)");

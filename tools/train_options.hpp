@@ -70,6 +70,7 @@ struct Config {
   bool overwrite = false;             // --save may replace another run's checkpoint
   std::string precision = "fp32";     // Note [TF32 switch]
   std::string loss_scale = "off";     // Note [dynamic loss scale]: off | dynamic
+  std::string rounding = "nearest";   // Note [16-bit compute copy]: nearest | stochastic
   std::string device = "auto", metrics, save, resume, init_from, report, export_torch;
   std::string predictions;  // the test set's predictions as CSV
   std::string predict_csv;  // ... or those of this file's rows (features only)

@@ -138,6 +138,24 @@ __global__ void round_half_kernel(rules::Half kind, const float* x, float* y, st
     y[i] = rules::round_half(kind, x[i]);
 }
 
+// Note [16-bit compute copy]: y[i] = the 16-bit value h[i] as a float (exact). vec: four at a
+// time, h 8-byte and y 16-byte aligned.
+__global__ void widen_half_kernel(rules::Half kind, const std::uint16_t* __restrict__ h,
+                                  float* __restrict__ y, std::size_t n, bool vec) {
+  const std::size_t n4 = vec ? n / 4 : 0;
+  for (std::size_t i = global_id(); i < n4; i += grid_stride()) {
+    const uint2 packed = reinterpret_cast<const uint2*>(h)[i];
+    Vec4 yv;
+    yv.v[0] = rules::from_half(kind, static_cast<std::uint16_t>(packed.x & 0xFFFFU));
+    yv.v[1] = rules::from_half(kind, static_cast<std::uint16_t>(packed.x >> 16));
+    yv.v[2] = rules::from_half(kind, static_cast<std::uint16_t>(packed.y & 0xFFFFU));
+    yv.v[3] = rules::from_half(kind, static_cast<std::uint16_t>(packed.y >> 16));
+    store4(y, i, yv);
+  }
+  for (std::size_t i = n4 * 4 + global_id(); i < n; i += grid_stride())
+    y[i] = rules::from_half(kind, h[i]);
+}
+
 struct MultiplyOp {
   rules::Store store;  // Note [16-bit stores]
   __device__ float operator()(float a, float b) const { return rules::stored(store, a * b); }
@@ -202,6 +220,11 @@ void launch_count_forward(std::uint64_t* count, NativeStream stream) {
 void launch_round_half(rules::Half kind, const float* x, float* y, std::size_t n,
                        NativeStream stream) {
   CUTRAIN_LAUNCH_VEC(round_half_kernel, n, kind, x, y, n, aligned16(x, y));
+}
+void launch_widen_half(rules::Half kind, const std::uint16_t* h, float* y, std::size_t n,
+                       NativeStream stream) {
+  const bool vec = reinterpret_cast<std::uintptr_t>(h) % 8 == 0 && aligned16(y);
+  CUTRAIN_LAUNCH_VEC(widen_half_kernel, n, kind, h, y, n, vec);
 }
 void launch_multiply(const float* a, const float* b, float* out, std::size_t n, rules::Store store,
                      NativeStream stream) {

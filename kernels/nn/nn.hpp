@@ -34,6 +34,9 @@ void launch_count_forward(std::uint64_t* count, NativeStream stream);
 // y[i] = rules::round_half(kind, x[i]) (x and y may be the same array).
 void launch_round_half(rules::Half kind, const float* x, float* y, std::size_t n,
                        NativeStream stream);
+// y[i] = rules::from_half(kind, h[i]): 16-bit values as floats (Note [16-bit compute copy]).
+void launch_widen_half(rules::Half kind, const std::uint16_t* h, float* y, std::size_t n,
+                       NativeStream stream);
 // out[i] = a[i] * b[i] (stored as `store` says: Note [16-bit stores]), out[i] = a[i] + b[i] (out
 // may be a or b).
 void launch_multiply(const float* a, const float* b, float* out, std::size_t n, rules::Store store,

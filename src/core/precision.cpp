@@ -28,4 +28,14 @@ const char* precision_name(Precision p) {
   return "?";
 }
 
+Rounding parse_rounding(std::string_view text) {
+  if (text == "nearest") return Rounding::kNearestEven;
+  if (text == "stochastic") return Rounding::kStochastic;
+  CUTRAIN_FAIL("unknown rounding '", std::string(text), "': expected nearest or stochastic");
+}
+
+const char* rounding_name(Rounding r) {
+  return r == Rounding::kStochastic ? "stochastic" : "nearest";
+}
+
 }  // namespace cutrain

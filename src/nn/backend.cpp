@@ -228,6 +228,15 @@ void round_half(const Exec& e, rules::Half kind, const float* x, float* y, std::
       kernels::launch_round_half(kind, x, y, n, e.stream))
 }
 
+void widen_half(const Exec& e, rules::Half kind, const std::uint16_t* h, float* y, std::size_t n) {
+  // A loop per format: from_half with a run-time kind would keep it scalar.
+  CUTRAIN_NN_DISPATCH(
+      kind == rules::Half::kBf16
+          ? cpu::parallel_for(n, [=](std::size_t i) { y[i] = rules::from_bf16(h[i]); })
+          : cpu::parallel_for(n, [=](std::size_t i) { y[i] = rules::from_fp16(h[i]); }),
+      kernels::launch_widen_half(kind, h, y, n, e.stream))
+}
+
 void multiply(const Exec& e, const float* a, const float* b, float* out, std::size_t n,
               rules::Store store) {
   CUTRAIN_NN_DISPATCH(rules::with_store(store,

@@ -82,6 +82,8 @@ void dropout_forward(const Exec& e, std::uint64_t seed, const std::uint64_t* cou
 void count_forward(const Exec& e, std::uint64_t* count);
 // y[i] = x[i] rounded to the nearest 16-bit value (rules::round_half); x and y may be the same.
 void round_half(const Exec& e, rules::Half kind, const float* x, float* y, std::size_t n);
+// y[i] = the 16-bit value h[i] (rules::from_half) as a float: exact (Note [16-bit compute copy]).
+void widen_half(const Exec& e, rules::Half kind, const std::uint16_t* h, float* y, std::size_t n);
 // out[i] = a[i] * b[i] (stored as `store` says); add: a[i] + b[i] (out may be a or b).
 void multiply(const Exec& e, const float* a, const float* b, float* out, std::size_t n,
               rules::Store store = rules::Store::kExact);

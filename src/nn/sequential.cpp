@@ -188,8 +188,18 @@ const Matrix& Sequential::forward(const Matrix& x, NativeStream stream) {
     backend::round_half(s.res.exec(), kind, m.data, m.data, m.size());
   };
   if (half) {
-    backend::round_half(s.res.exec(), kind, s.parameters.data(), s.compute.data(),
-                        s.parameters.total());
+    // Note [16-bit compute copy]: a training forward reads the step's rounding of the master.
+    if (training_ && parameter_copy_ != nullptr) {
+      backend::widen_half(s.res.exec(), kind, parameter_copy_->as<std::uint16_t>(),
+                          s.compute.data(), s.parameters.total());
+    } else {
+      CUTRAIN_CHECK(!training_ || rounding_ == Rounding::kNearestEven,
+                    "Sequential::forward: the model's parameters round stochastically, which "
+                    "the optimizer's fused step does: attach its compute copy "
+                    "(set_parameter_copy; Trainer::fit does) or set_rounding(kNearestEven)");
+      backend::round_half(s.res.exec(), kind, s.parameters.data(), s.compute.data(),
+                          s.parameters.total());
+    }
     s.input = {s.input16.as<float>(), x.rows, x.cols, x.device};
     backend::round_half(s.res.exec(), kind, x.data, s.input.data, x.size());
   }
@@ -364,6 +374,8 @@ void Sequential::set_precision(Precision precision) {
   State& s = *state_;
   precision_ = precision;
   s.res.precision = precision;
+  parameter_copy_ = nullptr;  // of the previous format
+  if (!is_half(precision)) rounding_ = Rounding::kNearestEven;
   if (is_half(precision)) {
     if (s.compute.total() == 0) s.compute = s.parameters.like();
     s.res.compute = &s.compute;
@@ -374,6 +386,29 @@ void Sequential::set_precision(Precision precision) {
     s.res.compute = nullptr;
   }
   ++allocations_;  // what a captured step computes has changed
+}
+
+void Sequential::set_rounding(Rounding rounding) {
+  CUTRAIN_CHECK(rounding == Rounding::kNearestEven || is_half(precision_),
+                "Sequential::set_rounding: stochastic rounding is of 16-bit parameters; this "
+                "model computes in ",
+                precision_name(precision_), " (set_precision bf16 or fp16 first)");
+  rounding_ = rounding;
+}
+
+void Sequential::set_parameter_copy(const Buffer* copy) {
+  if (copy != nullptr) {
+    CUTRAIN_CHECK(built() && is_half(precision_),
+                  "Sequential::set_parameter_copy: a parameter copy is of a built bf16 / fp16 "
+                  "model's parameters");
+    CUTRAIN_CHECK(copy->bytes() == state_->parameters.total() * sizeof(std::uint16_t) &&
+                      copy->device() == state_->res.device,
+                  "Sequential::set_parameter_copy: the copy holds ", copy->bytes(), " bytes on ",
+                  copy->device().str(), "; the model's ", state_->parameters.total(),
+                  " parameters in 16 bits are ", state_->parameters.total() * sizeof(std::uint16_t),
+                  " bytes on ", state_->res.device.str());
+  }
+  parameter_copy_ = copy;
 }
 
 Device Sequential::device() const {

@@ -136,6 +136,8 @@ void save_checkpoint(const std::string& path, nn::Sequential& model, optim::Opti
   meta["model"] = model.summary();
   meta["cutrain.modules"] = model.torch_modules();  // Note [architecture in exports]
   meta["model.precision"] = precision_name(model.precision());
+  if (model.rounding() != Rounding::kNearestEven)  // absent: nearest (files before the option)
+    meta["model.rounding"] = rounding_name(model.rounding());
   if (optimizer != nullptr) {
     meta["optimizer"] = optimizer->name();
     meta["optimizer.applied_steps"] = std::to_string(optimizer->applied_steps());
@@ -329,6 +331,12 @@ TrainState load_checkpoint(
                 ": the checkpoint was written by a run in ", written, " and this run computes in ",
                 precision_name(model.precision()),
                 ": resume with the precision it was written with");
+  const auto rounding = meta.find("model.rounding");
+  const std::string rounded = rounding == meta.end() ? "nearest" : rounding->second;
+  CUTRAIN_CHECK(rounded == rounding_name(model.rounding()), path,
+                ": the checkpoint was written by a run whose parameters round ", rounded,
+                " and this run's round ", rounding_name(model.rounding()),
+                ": resume with the rounding it was written with");
   if (check) check(meta);
   staged.commit();
   model.set_forward_count(static_cast<std::uint64_t>(forward));

@@ -14,6 +14,7 @@
 #include "cutrain/nn/loss.hpp"
 #include "cutrain/stream.hpp"
 #include "src/nn/model_snapshot.hpp"
+#include "src/train/parameter_copy.hpp"
 
 namespace cutrain::train {
 namespace {
@@ -117,6 +118,7 @@ LrFinderResult find_lr(nn::Sequential& model, optim::Optimizer& optimizer,
   Stream stream(device);
   const Snapshot snapshot(model, optimizer, stream);
   model.train();
+  const detail::ParameterCopy parameter_copy(model, optimizer);  // Note [16-bit compute copy]
   const NativeStream s = stream.native();
   data::Loader loader(data, device,
                       {.batch_size = options.batch_size, .shuffle = true, .seed = options.seed});

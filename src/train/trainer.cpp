@@ -21,6 +21,7 @@
 #include "src/data/augment.hpp"
 #include "src/nn/backend.hpp"
 #include "src/train/metrics_writer.hpp"
+#include "src/train/parameter_copy.hpp"
 #include "src/train/progress.hpp"
 #include "src/train/step_results.hpp"
 #include "src/train/trainer_impl.hpp"
@@ -106,6 +107,7 @@ FitResult Trainer::fit(const data::Dataset& train, const data::Dataset* val) {
   const bool tty = lead && options_.progress && ::isatty(STDERR_FILENO);
   FitResult result;
   model_.train();
+  const detail::ParameterCopy parameter_copy(model_, optimizer_);  // Note [16-bit compute copy]
   // Note [the step as one CUDA graph].
   const std::string blocker = cuda_graph_blocker(model_, options_);
   CUTRAIN_CHECK(options_.cuda_graph != TrainerOptions::CudaGraph::kOn || blocker.empty(),

@@ -33,6 +33,9 @@ expect_usage_error --ema --ema 1.5
 expect_usage_error "--export-dtype shapes the --export-torch file" --export-dtype bf16
 expect_usage_error --export-dtype --export-torch "$tmp/w.safetensors" --export-dtype fp8
 expect_usage_error --loss-scale --loss-scale static
+expect_usage_error --rounding --rounding up
+expect_usage_error "--rounding stochastic: the rounding of 16-bit parameters; this run computes in fp32" \
+  --data "$tmp" --device cpu --rounding stochastic
 expect_usage_error "does not use --loss-scale" --data "$tmp" --device cpu --optimizer lbfgs \
   --loss-scale dynamic
 expect_usage_error --cuda-graph --cuda-graph sometimes
@@ -146,10 +149,12 @@ assert flip["test_accuracy"] > 0.95 and flip["test_loss"] != plain["test_loss"],
 PY
 # Note [16-bit values in fp32 storage]: bf16 and fp16 runs of the same recipe learn as the fp32
 # run does; fp16 scales its loss unless told not to; the reports say so.
-for p in bf16 fp16; do
+# Note [16-bit compute copy]: --rounding stochastic learns as well, and differently.
+for p in bf16 fp16 "bf16 --rounding stochastic"; do
+  n=${p// /}
   "$bin" --train-csv "$tmp/cls_train.csv" --test-csv "$tmp/cls_test.csv" --target label \
     --device cpu --hidden 16 --dropout 0 --epochs 40 --lr 0.03 --precision $p \
-    --report "$tmp/cls_$p.json" >"$tmp/cls_$p.txt" 2>&1 || fail "--precision $p: $(tail -2 "$tmp/cls_$p.txt")"
+    --report "$tmp/cls_$n.json" >"$tmp/cls_$n.txt" 2>&1 || fail "--precision $p: $(tail -2 "$tmp/cls_$n.txt")"
 done
 python3 - "$tmp" <<'PY' || fail "--precision bf16 / fp16: reports"
 import json, sys
@@ -157,9 +162,11 @@ d = sys.argv[1]
 plain, bf16, fp16 = (json.load(open(f"{d}/{n}.json")) for n in ("cls", "cls_bf16", "cls_fp16"))
 assert (bf16["precision"], fp16["precision"]) == ("bf16", "fp16"), (bf16, fp16)
 assert (bf16["loss_scale"], fp16["loss_scale"]) == ("off", "dynamic"), (bf16, fp16)
-for r in (bf16, fp16):
+sr = json.load(open(f"{d}/cls_bf16--roundingstochastic.json"))
+for r in (bf16, fp16, sr):
     assert r["test_accuracy"] >= plain["test_accuracy"] - 0.03, (r["test_accuracy"], plain["test_accuracy"])
     assert r["test_loss"] != plain["test_loss"], "16-bit rounding changed nothing"
+assert sr["test_loss"] != bf16["test_loss"], "stochastic rounding changed nothing"
 PY
 "$bin" --train-csv "$tmp/reg_train.csv" --test-csv "$tmp/reg_test.csv" --regression --device cpu \
   --val-csv "$tmp/reg_test.csv" --patience 50 --metrics "$tmp/reg_metrics.csv" \

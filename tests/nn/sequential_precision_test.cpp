@@ -18,6 +18,7 @@
 #include "kernels/common/half.cuh"
 #include "nn_fixture.hpp"
 #include "support/blobs.hpp"
+#include "support/errors.hpp"
 #include "support/gpu.hpp"
 
 namespace cutrain::nn {
@@ -248,6 +249,79 @@ TEST(Precision16, LayersThatRoundTheirStoresWriteOnlySixteenBitValues) {
 TEST(Precision16Gpu, LayersThatRoundTheirStoresWriteOnlySixteenBitValues) {
   CUTRAIN_REQUIRE_GPU();
   check_rounded_stores(Device::cuda(0));
+}
+
+// Note [16-bit compute copy]: a training forward reads the attached copy, widened exactly - so it
+// computes what a model whose master holds the copy's values computes -, an evaluation forward
+// rounds the master; the optimizer's nearest copy gives the bits of the model's own rounding. A
+// stochastic model trains only from a copy; the copy must fit the parameters.
+void check_parameter_copy(Device device, Precision precision) {
+  const rules::Half kind = kind_of(precision);
+  auto make = [&] {
+    Sequential m(4);
+    m.emplace<Linear>(4, 3);
+    m.emplace<Activation>(Activation::Kind::kRelu);
+    m.emplace<Linear>(3, 2);
+    m.build(device, 5);
+    m.set_precision(precision);
+    return m;
+  };
+  Sequential m = make();
+  const std::vector<float> x = {0.1F, -0.7F, 1.3F, 2.9F, -1.1F, 0.35F, 0.6F, -2.2F};
+  DeviceMatrix in(x, 2, 4, device);
+  const std::vector<float> own = to_host(m.forward(in.m));
+
+  const std::vector<float> master = m.parameters().to_host();
+  std::vector<float> other(master.size());
+  std::vector<std::uint16_t> bits(master.size());
+  for (std::size_t i = 0; i < master.size(); ++i) {
+    other[i] = master[i] * 1.5F + 0.01F;
+    bits[i] = rules::to_half(kind, other[i]);
+  }
+  Buffer copy(bits.size() * sizeof(std::uint16_t), device);
+  copy_bytes(copy.data(), device, bits.data(), Device::cpu(), copy.bytes());
+  m.set_parameter_copy(&copy);
+  const std::vector<float> fed = to_host(m.forward(in.m));
+  Sequential twin = make();
+  twin.parameters().from_host(other);
+  EXPECT_EQ(fed, to_host(twin.forward(in.m))) << precision_name(precision);
+  EXPECT_NE(fed, own);
+  m.eval();
+  EXPECT_EQ(to_host(m.forward(in.m)), own);  // the master's own rounding (no dropout here)
+  m.train();
+
+  optim::AdamW opt(m.parameters(), optim::AdamW::defaults());
+  opt.enable_compute_copy(m.parameters(), precision);
+  m.set_parameter_copy(&opt.compute_copy());
+  EXPECT_EQ(to_host(m.forward(in.m)), own);
+
+  m.set_parameter_copy(nullptr);
+  m.set_rounding(Rounding::kStochastic);
+  EXPECT_NE(testing::error_of([&] { m.forward(in.m); }).find("attach its compute copy"),
+            std::string::npos);
+  m.eval();
+  EXPECT_EQ(to_host(m.forward(in.m)), own);  // evaluation rounds the master to nearest
+  m.train();
+  const Buffer small(copy.bytes() - 2, device);
+  EXPECT_NE(testing::error_of([&] { m.set_parameter_copy(&small); }).find("the copy holds"),
+            std::string::npos);
+  Sequential fp32(4);
+  fp32.emplace<Linear>(4, 2);
+  fp32.build(device, 1);
+  EXPECT_NE(testing::error_of([&] {
+              fp32.set_rounding(Rounding::kStochastic);
+            }).find("stochastic rounding is of 16-bit parameters"),
+            std::string::npos);
+}
+
+TEST(Precision16, TrainingForwardsReadTheAttachedParameterCopy) {
+  check_parameter_copy(Device::cpu(), Precision::kBf16);
+  check_parameter_copy(Device::cpu(), Precision::kFp16);
+}
+TEST(Precision16Gpu, TrainingForwardsReadTheAttachedParameterCopy) {
+  CUTRAIN_REQUIRE_GPU();
+  check_parameter_copy(Device::cuda(0), Precision::kBf16);
+  check_parameter_copy(Device::cuda(0), Precision::kFp16);
 }
 
 }  // namespace

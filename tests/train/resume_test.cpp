@@ -22,11 +22,15 @@ using namespace testing_fixture;
 
 // 3 epochs straight == 1 epoch, checkpoint, a new model/optimizer/trainer, resume, 2 more - in
 // each precision (Note [16-bit values in fp32 storage]: the 16-bit values derive from the master).
-void check_resume(Device device, Precision precision = Precision::kFp32) {
+// Stochastic rounding (Note [16-bit compute copy]): the step's bits come from the model's seed
+// and the applied step, both restored.
+void check_resume(Device device, Precision precision = Precision::kFp32,
+                  Rounding rounding = Rounding::kNearestEven) {
   const data::Dataset train = blobs(300, 4);
   auto build = [&](std::uint64_t seed) {
     nn::Sequential m = model(seed, device);
     m.set_precision(precision);
+    m.set_rounding(rounding);
     return m;
   };
   nn::Sequential straight = build(7);
@@ -36,8 +40,8 @@ void check_resume(Device device, Precision precision = Precision::kFp32) {
   nn::Sequential first = build(7);
   optim::AdamW opt2(first.parameters(), optim::AdamW::defaults());
   TrainerOptions o = options(1);
-  o.checkpoint_path =
-      tmp("resume_" + device.str() + "_" + precision_name(precision) + ".safetensors");
+  o.checkpoint_path = tmp("resume_" + device.str() + "_" + precision_name(precision) + "_" +
+                          rounding_name(rounding) + ".safetensors");
   Trainer(first, opt2, o).fit(train);
 
   nn::Sequential second = build(12345);  // everything must come from the file
@@ -60,6 +64,28 @@ TEST(Trainer, ResumeIsExactInSixteenBits) {
   check_resume(Device::cpu(), Precision::kBf16);
   check_resume(Device::cpu(), Precision::kFp16);
 }
+TEST(Trainer, ResumeIsExactWithStochasticRounding) {
+  check_resume(Device::cpu(), Precision::kBf16, Rounding::kStochastic);
+  check_resume(Device::cpu(), Precision::kFp16, Rounding::kStochastic);
+}
+// Note [16-bit compute copy]: the training forwards read the step's rounding of the master.
+// Stochastic rounding changes the run and repeats it bit for bit (that nearest rounding from the
+// copy is the model's own rounding: Precision16.TrainingForwardsReadTheAttachedParameterCopy).
+TEST(Trainer, StochasticRoundingChangesTheRunAndRepeatsIt) {
+  const data::Dataset train = blobs(300, 4);
+  auto run = [&](Rounding rounding) {
+    nn::Sequential m = model(7);
+    m.set_precision(Precision::kBf16);
+    m.set_rounding(rounding);
+    optim::AdamW opt(m.parameters(), optim::AdamW::defaults());
+    Trainer(m, opt, options(2)).fit(train);
+    return m.parameters().to_host();
+  };
+  const std::vector<float> nearest = run(Rounding::kNearestEven);
+  const std::vector<float> stochastic = run(Rounding::kStochastic);
+  EXPECT_NE(stochastic, nearest);
+  EXPECT_EQ(run(Rounding::kStochastic), stochastic);
+}
 // A checkpoint continues in the precision it was written in: another is refused, naming both.
 TEST(Trainer, ResumeInAnotherPrecisionIsRefused) {
   const data::Dataset train = blobs(300, 4);
@@ -78,10 +104,31 @@ TEST(Trainer, ResumeInAnotherPrecisionIsRefused) {
       << why;
   EXPECT_EQ(second.parameters().to_host(), before);  // nothing loaded
 }
+// ... and with the rounding it was written with.
+TEST(Trainer, ResumeWithAnotherRoundingIsRefused) {
+  const data::Dataset train = blobs(300, 4);
+  nn::Sequential first = model(7);
+  first.set_precision(Precision::kBf16);
+  first.set_rounding(Rounding::kStochastic);
+  optim::AdamW opt(first.parameters(), optim::AdamW::defaults());
+  TrainerOptions o = options(1);
+  o.checkpoint_path = tmp("resume_stochastic_then_nearest.safetensors");
+  Trainer(first, opt, o).fit(train);
+  nn::Sequential second = model(7);
+  second.set_precision(Precision::kBf16);
+  optim::AdamW opt2(second.parameters(), optim::AdamW::defaults());
+  Trainer resumed(second, opt2, options(3));
+  const std::vector<float> before = second.parameters().to_host();
+  const std::string why = testing::error_of([&] { resumed.resume(o.checkpoint_path); });
+  EXPECT_NE(why.find("parameters round stochastic and this run's round nearest"), std::string::npos)
+      << why;
+  EXPECT_EQ(second.parameters().to_host(), before);  // nothing loaded
+}
 TEST(TrainerGpu, ResumeIsExact) {
   CUTRAIN_REQUIRE_GPU();
   check_resume(Device::cuda(0));
   check_resume(Device::cuda(0), Precision::kBf16);
+  check_resume(Device::cuda(0), Precision::kBf16, Rounding::kStochastic);
 }
 
 // Note [mid-epoch resume]: a stop requested in the middle of epoch 2 saves a checkpoint there;

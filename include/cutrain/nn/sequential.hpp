@@ -84,6 +84,22 @@ class Sequential {
   /// model only for kTf32 (the CPU has no TF32 units: refused, not ignored).
   void set_precision(Precision precision);
   Precision precision() const { return precision_; }  ///< set_precision's (kFp32 by default)
+  /// Note [16-bit compute copy] (cutrain/precision.hpp): how the parameters a bf16 / fp16 model's
+  /// training forwards read are rounded from the fp32 master - to nearest even (the default), or
+  /// stochastically, which only the fused optimizer step does (Optimizer::enable_compute_copy
+  /// with this rounding): a training forward of a stochastic model without a parameter copy
+  /// attached (set_parameter_copy) is an error, not nearest in disguise. Trainer::fit attaches
+  /// its optimizer's copy; checkpoints record the rounding. Stochastic needs a 16-bit precision.
+  void set_rounding(Rounding rounding);
+  Rounding rounding() const { return rounding_; }  ///< set_rounding's (nearest even by default)
+  /// Note [16-bit compute copy]: training forwards of a bf16 / fp16 model read their parameters
+  /// from `copy` - the optimizer's compute copy (Optimizer::compute_copy(): the master as the
+  /// fused step rounded it, 2 bytes per parameter in the model's format, on its device) - widened
+  /// into the arena the layers read, instead of rounding the master themselves; evaluation
+  /// forwards still round the master (it may hold other weights then: an average being
+  /// evaluated). The caller keeps the copy current with the master and alive until
+  /// set_parameter_copy(nullptr); Trainer::fit does both. Null (the default): the model rounds.
+  void set_parameter_copy(const Buffer* copy);
   std::string summary() const;  ///< one line per layer with shapes and parameter counts
   // Note [architecture in exports]: the layers as PyTorch would build them, a JSON array of
   /// {"type": kind(), "args": torch_args()}; torch.nn.Sequential(*(getattr(torch.nn, m["type"])
@@ -141,6 +157,8 @@ class Sequential {
   std::uint64_t training_steps_ = 0;
   std::uint64_t allocations_ = 0;
   Precision precision_ = Precision::kFp32;
+  Rounding rounding_ = Rounding::kNearestEven;
+  const Buffer* parameter_copy_ = nullptr;
   struct State;
   std::unique_ptr<State> state_;
 };
