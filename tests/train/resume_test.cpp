@@ -86,43 +86,43 @@ TEST(Trainer, StochasticRoundingChangesTheRunAndRepeatsIt) {
   EXPECT_NE(stochastic, nearest);
   EXPECT_EQ(run(Rounding::kStochastic), stochastic);
 }
-// A checkpoint continues in the precision it was written in: another is refused, naming both.
-TEST(Trainer, ResumeInAnotherPrecisionIsRefused) {
+// A checkpoint written by a model set up by `written` and resumed into one set up by `resuming`
+// is refused with `why`, and nothing is loaded.
+void check_resume_refused(const std::function<void(nn::Sequential&)>& written,
+                          const std::function<void(nn::Sequential&)>& resuming,
+                          const std::string& name, const std::string& why) {
   const data::Dataset train = blobs(300, 4);
   nn::Sequential first = model(7);
-  first.set_precision(Precision::kBf16);
+  written(first);
   optim::AdamW opt(first.parameters(), optim::AdamW::defaults());
   TrainerOptions o = options(1);
-  o.checkpoint_path = tmp("resume_bf16_then_fp32.safetensors");
+  o.checkpoint_path = tmp(name + ".safetensors");
   Trainer(first, opt, o).fit(train);
   nn::Sequential second = model(7);
+  resuming(second);
   optim::AdamW opt2(second.parameters(), optim::AdamW::defaults());
   Trainer resumed(second, opt2, options(3));
   const std::vector<float> before = second.parameters().to_host();
-  const std::string why = testing::error_of([&] { resumed.resume(o.checkpoint_path); });
-  EXPECT_NE(why.find("written by a run in bf16 and this run computes in fp32"), std::string::npos)
-      << why;
+  const std::string error = testing::error_of([&] { resumed.resume(o.checkpoint_path); });
+  EXPECT_NE(error.find(why), std::string::npos) << error;
   EXPECT_EQ(second.parameters().to_host(), before);  // nothing loaded
+}
+
+// A checkpoint continues in the precision it was written in: another is refused, naming both.
+TEST(Trainer, ResumeInAnotherPrecisionIsRefused) {
+  check_resume_refused([](nn::Sequential& m) { m.set_precision(Precision::kBf16); },
+                       [](nn::Sequential&) {}, "resume_bf16_then_fp32",
+                       "written by a run in bf16 and this run computes in fp32");
 }
 // ... and with the rounding it was written with.
 TEST(Trainer, ResumeWithAnotherRoundingIsRefused) {
-  const data::Dataset train = blobs(300, 4);
-  nn::Sequential first = model(7);
-  first.set_precision(Precision::kBf16);
-  first.set_rounding(Rounding::kStochastic);
-  optim::AdamW opt(first.parameters(), optim::AdamW::defaults());
-  TrainerOptions o = options(1);
-  o.checkpoint_path = tmp("resume_stochastic_then_nearest.safetensors");
-  Trainer(first, opt, o).fit(train);
-  nn::Sequential second = model(7);
-  second.set_precision(Precision::kBf16);
-  optim::AdamW opt2(second.parameters(), optim::AdamW::defaults());
-  Trainer resumed(second, opt2, options(3));
-  const std::vector<float> before = second.parameters().to_host();
-  const std::string why = testing::error_of([&] { resumed.resume(o.checkpoint_path); });
-  EXPECT_NE(why.find("parameters round stochastic and this run's round nearest"), std::string::npos)
-      << why;
-  EXPECT_EQ(second.parameters().to_host(), before);  // nothing loaded
+  check_resume_refused(
+      [](nn::Sequential& m) {
+        m.set_precision(Precision::kBf16);
+        m.set_rounding(Rounding::kStochastic);
+      },
+      [](nn::Sequential& m) { m.set_precision(Precision::kBf16); },
+      "resume_stochastic_then_nearest", "parameters round stochastic and this run's round nearest");
 }
 TEST(TrainerGpu, ResumeIsExact) {
   CUTRAIN_REQUIRE_GPU();
