@@ -81,7 +81,9 @@ class Sequential {
   /// values in fp32 storage] (cutrain/precision.hpp) - parameters as the layers read them,
   /// activations and activation gradients rounded to the 16-bit format, the master weights and
   /// parameter gradients fp32; on a GPU the GEMMs on 16-bit tensor cores. After build(); a CUDA
-  /// model only for kTf32 (the CPU has no TF32 units: refused, not ignored).
+  /// model only for kTf32 (the CPU has no TF32 units: refused, not ignored). Detaches a
+  /// parameter copy (set_parameter_copy: it is of the old format); a 32-bit precision resets the
+  /// rounding to nearest.
   void set_precision(Precision precision);
   Precision precision() const { return precision_; }  ///< set_precision's (kFp32 by default)
   /// Note [16-bit compute copy] (cutrain/precision.hpp): how the parameters a bf16 / fp16 model's
