@@ -132,9 +132,12 @@ int run_cross_validation(const Config& c, const TrainData& raw, Device device,
   else
     std::printf(", val R^2 %.4f +- %.4f, val MAE %.4g +- %.4g", r2.mean, r2.std, mae.mean, mae.std);
   std::printf("\n");
+  EndOfRunOutputs written;  // Note [every output written]
   if (!c.predictions.empty())
-    write_predictions(c.predictions, out_of_fold, width, raw.regression, raw.target_names,
-                      raw.train.class_names);
+    written.attempt("--predictions", [&] {
+      write_predictions(c.predictions, out_of_fold, width, raw.regression, raw.target_names,
+                        raw.train.class_names);
+    });
   if (!c.report.empty()) {
     nlohmann::json cv = {{"folds", c.folds},
                          {"stratified", c.stratify},
@@ -146,11 +149,14 @@ int run_cross_validation(const Config& c, const TrainData& raw, Device device,
       cv["val_r2"] = to_json(r2s, r2);
       cv["val_mae"] = to_json(maes, mae);
     }
-    write_report(c.report, {{"cross_validation", cv},
-                            {"device", describe(device)},
-                            {"training_samples", raw.train.rows},
-                            {"command", command_line}});
+    written.attempt("--report", [&] {
+      write_report(c.report, {{"cross_validation", cv},
+                              {"device", describe(device)},
+                              {"training_samples", raw.train.rows},
+                              {"command", command_line}});
+    });
   }
+  written.check();
   return 0;
 }
 

@@ -220,19 +220,30 @@ int run(const Config& c, const std::string& command_line, bool fresh) {
                       ? 0.0
                       : *std::max_element(target->per_epoch.begin(), target->per_epoch.end()));
   }
+  // Note [every output written]: an output that cannot be written at the end (a full disk, a
+  // pipe's reader gone) costs the run that output, not the others: each is attempted, the
+  // failures are printed as they happen and the run exits 1 after the last.
+  tools::EndOfRunOutputs outputs;
   if (!c.predictions.empty() && rank == 0)
-    write_predictions(
-        c.predictions,
-        trainer.predict(c.predict_npy.empty() && c.predict_csv.empty() ? test : d.predict),
-        d.outputs, d.regression, d.target_names,
-        d.train.class_names);  // names of text labels only
+    outputs.attempt("--predictions", [&] {
+      write_predictions(
+          c.predictions,
+          trainer.predict(c.predict_npy.empty() && c.predict_csv.empty() ? test : d.predict),
+          d.outputs, d.regression, d.target_names,
+          d.train.class_names);  // names of text labels only
+    });
   if (!c.export_torch.empty() && rank == 0)
-    train::export_torch(c.export_torch, model, {{train::kDataSpecKey, d.spec.to_json()}},
-                        tools::export_dtype(c));
+    outputs.attempt("--export-torch", [&] {
+      train::export_torch(c.export_torch, model, {{train::kDataSpecKey, d.spec.to_json()}},
+                          tools::export_dtype(c));
+    });
   if (!c.export_torch_optimizer.empty() && rank == 0)
-    train::export_torch_optimizer(c.export_torch_optimizer, model, *opt);
+    outputs.attempt("--export-torch-optimizer",
+                    [&] { train::export_torch_optimizer(c.export_torch_optimizer, model, *opt); });
   if (!c.export_onnx.empty() && rank == 0)
-    train::export_onnx(c.export_onnx, model, tools::onnx_options(c, d.spec, d.class_names));
+    outputs.attempt("--export-onnx", [&] {
+      train::export_onnx(c.export_onnx, model, tools::onnx_options(c, d.spec, d.class_names));
+    });
   // The run's rate: all the samples over all the seconds (a mean of the epochs' rates would
   // overstate it - its product with the mean epoch is not the epoch's samples).
   double seconds = 0, samples = 0, issue = 0;
@@ -303,8 +314,9 @@ int run(const Config& c, const std::string& command_line, bool fresh) {
     if (!d.class_weights.empty()) j["class_weights"] = d.class_weights;  // test_loss weighs them
     if (by_class) add_per_class(j, *by_class, d.class_names);
     if (!by_target.empty()) add_per_target(j, by_target, d.target_names);
-    write_report(c.report, j);
+    outputs.attempt("--report", [&] { write_report(c.report, j); });
   }
+  outputs.check();
   return 0;
 }
 

@@ -82,15 +82,24 @@ int run_full_batch(const Config& c, nn::Sequential& model, const TrainData& d, D
   train::TrainState state;
   state.epoch = c.epochs;
   const std::map<std::string, std::string> spec = {{train::kDataSpecKey, d.spec.to_json()}};
-  if (!c.save.empty()) train::save_checkpoint(c.save, model, nullptr, state, spec);
+  EndOfRunOutputs written;  // Note [every output written]
+  if (!c.save.empty())
+    written.attempt("--save", [&] { train::save_checkpoint(c.save, model, nullptr, state, spec); });
   if (!c.export_torch.empty())
-    train::export_torch(c.export_torch, model, spec, tools::export_dtype(c));
+    written.attempt("--export-torch", [&] {
+      train::export_torch(c.export_torch, model, spec, tools::export_dtype(c));
+    });
   if (!c.export_onnx.empty())
-    train::export_onnx(c.export_onnx, model, onnx_options(c, d.spec, d.class_names));
+    written.attempt("--export-onnx", [&] {
+      train::export_onnx(c.export_onnx, model, onnx_options(c, d.spec, d.class_names));
+    });
   if (!c.predictions.empty())
-    write_predictions(c.predictions,
-                      train::predict(model, d.predict.rows > 0 ? d.predict : d.test, eval_options),
-                      outputs, d.regression, d.target_names, d.train.class_names);
+    written.attempt("--predictions", [&] {
+      write_predictions(
+          c.predictions,
+          train::predict(model, d.predict.rows > 0 ? d.predict : d.test, eval_options), outputs,
+          d.regression, d.target_names, d.train.class_names);
+    });
   if (!c.report.empty()) {
     nlohmann::json j = {{"test_accuracy", json_number(r.accuracy)},
                         {"test_loss", r.loss},
@@ -103,8 +112,9 @@ int run_full_batch(const Config& c, nn::Sequential& model, const TrainData& d, D
     if (!d.class_weights.empty()) j["class_weights"] = d.class_weights;
     if (by_class) add_per_class(j, *by_class, d.class_names);
     if (!by_target.empty()) add_per_target(j, by_target, d.target_names);
-    write_report(c.report, j);
+    written.attempt("--report", [&] { write_report(c.report, j); });
   }
+  written.check();
   return 0;
 }
 

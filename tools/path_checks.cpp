@@ -1,5 +1,6 @@
 // cutrain-train's checks of the paths a command line names (tools/train_options.hpp): outputs
 // that would replace an input or could not be written at the end of the run.
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -100,6 +101,15 @@ void check_directory(const std::string& flag, const std::filesystem::path& path)
 // --overwrite is given; so is a checkpoint at any other output (--export-torch run.safetensors
 // for --save's path). A file of anything else is replaced as any output is.
 //
+// Whether `path` is a pipe: a named one, or one of this process's own descriptors that is one
+// (/dev/stdout piped on, bash's >(...)).
+bool is_pipe(const std::string& path) {
+  struct stat st {};
+  const int own = io::own_descriptor(path);
+  const int r = own >= 0 ? ::fstat(own, &st) : ::stat(path.c_str(), &st);
+  return r == 0 && S_ISFIFO(st.st_mode);
+}
+
 // What a cutrain file at `path` holds that a run would lose ("" for anything else). The first
 // bytes say whether it can be safetensors at all (a length, then '{'), so a large CSV or report
 // there is not read whole.
@@ -221,6 +231,11 @@ void check_outputs(const Config& c) {
     // process's stdout / stderr, a link's target, a device or pipe in place, else the directory.
     const fs::path real(io::resolve_links(o.path));
     const bool own = io::own_descriptor(real.string()) >= 0;
+    if (flag == "--save" && is_pipe(real.string()))
+      throw UsageError(flag + ": '" + o.path +
+                       "' is a pipe: a checkpoint is rewritten at every epoch and read back by "
+                       "--resume, which a pipe cannot give; name a file (--export-torch writes "
+                       "the final model once, to a pipe too)");
     if (!own && fs::exists(real, ec) && !fs::is_regular_file(real, ec)) {
       if (::access(real.c_str(), W_OK) != 0)
         throw UsageError(flag + ": '" + o.path + "' is not writable");

@@ -112,6 +112,22 @@ nlohmann::json json_number(double v) {
   return std::isnan(v) ? nlohmann::json(nullptr) : nlohmann::json(v);
 }
 
+void EndOfRunOutputs::failed(const char* flag, std::string why) {
+  if (why.starts_with("cutrain: ")) why.erase(0, 9);
+  if (!why.starts_with(std::string(flag) + ": ")) why = std::string(flag) + ": " + why;
+  std::fprintf(stderr, "cutrain-train: error: %s\n", why.c_str());
+  failed_.emplace_back(flag);
+}
+
+void EndOfRunOutputs::check() const {
+  if (failed_.empty()) return;
+  std::string which;
+  for (const std::string& flag : failed_) which += (which.empty() ? "" : ", ") + flag;
+  throw std::runtime_error(
+      std::to_string(failed_.size()) + (failed_.size() == 1 ? " output" : " outputs") +
+      " could not be written (" + which + ": the errors above); the others were");
+}
+
 void write_whole(const std::string& flag, const std::string& path, const std::string& text) {
   try {
     io::write_file_atomic(path, {reinterpret_cast<const std::uint8_t*>(text.data()), text.size()});

@@ -4,6 +4,7 @@
 #include <nlohmann/json.hpp>
 
 #include <cstdint>
+#include <exception>
 #include <optional>
 #include <string>
 #include <vector>
@@ -55,6 +56,29 @@ nlohmann::json json_number(double v);
 // /dev/stdout, is written in place). A failure is the disk's (the path was checked before training,
 // check_outputs): a std::runtime_error naming `flag`.
 void write_whole(const std::string& flag, const std::string& path, const std::string& text);
+
+// Note [every output written]: the files a run writes at its end (--predictions, the exports,
+// --report, a full-batch run's --save) are independent: one that cannot be written (a full disk,
+// a pipe whose reader left) must not cost the others, which may be the only copy of the model.
+// Each is attempted; a failure is printed when it happens ("cutrain-train: error: FLAG: why")
+// and check() ends the run with exit 1 after the last.
+class EndOfRunOutputs {
+ public:
+  template <class Write>
+  void attempt(const char* flag, Write&& write) {
+    try {
+      write();
+    } catch (const std::exception& e) {
+      failed(flag, e.what());
+    }
+  }
+  // Throws std::runtime_error naming the outputs that were not written, if any.
+  void check() const;
+
+ private:
+  void failed(const char* flag, std::string why);
+  std::vector<std::string> failed_;
+};
 
 // --report: the JSON written at the end (Note [outputs written whole]).
 void write_report(const std::string& path, const nlohmann::json& j);

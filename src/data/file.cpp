@@ -13,6 +13,7 @@
 
 #include "cutrain/data/readers.hpp"
 #include "cutrain/error.hpp"
+#include "src/io/descriptor.hpp"
 
 namespace cutrain::data {
 
@@ -85,23 +86,6 @@ std::vector<std::uint8_t> gunzip(std::span<const std::uint8_t> bytes, const std:
 
 namespace {
 
-constexpr int kPipeWriterWaitMs = 5000;
-
-// An open descriptor, closed on every path out.
-class OpenFile {
- public:
-  explicit OpenFile(int fd) : fd_(fd) {}
-  OpenFile(const OpenFile&) = delete;
-  OpenFile& operator=(const OpenFile&) = delete;
-  ~OpenFile() {
-    if (fd_ >= 0) ::close(fd_);
-  }
-  int fd() const { return fd_; }
-
- private:
-  int fd_;
-};
-
 // Up to `n` bytes into `dst`; fewer only at the end of the data. EINTR is retried.
 std::size_t read_some(int fd, std::uint8_t* dst, std::size_t n, const std::string& path) {
   std::size_t got = 0;
@@ -127,12 +111,12 @@ bool has_writer(int fd) {
 // Note [reading pipes]: a path may name a pipe - bash's <(zcat data.csv.gz) gives /dev/fd/63,
 // and a named pipe (mkfifo) is one too. The file is opened non-blocking, so a named pipe that no
 // process writes does not block the open forever (it reads as empty, and is refused as such);
-// a writer is waited for up to kPipeWriterWaitMs (`mkfifo p; cutrain ... p & cat a.csv > p`);
+// a writer is waited for up to io::kPipeWaitMs (`mkfifo p; cutrain ... p & cat a.csv > p`);
 // then blocking reads take what a writer sends until it closes, capped at max_bytes as a file's
 // size is. Devices (/dev/zero, a terminal) are refused: they have no end, or wait on a person.
 std::vector<std::uint8_t> read_file(const std::string& path, std::size_t max_bytes,
                                     const DeclaredSize& declared, Gzip gzip) {
-  const OpenFile file(::open(path.c_str(), O_RDONLY | O_NONBLOCK | O_CLOEXEC));
+  const io::Descriptor file(::open(path.c_str(), O_RDONLY | O_NONBLOCK | O_CLOEXEC));
   CUTRAIN_CHECK(file.fd() >= 0, "cannot open '", path, "': ", std::strerror(errno));
   struct stat st {};
   CUTRAIN_CHECK(::fstat(file.fd(), &st) == 0, "cannot read the size of '", path,
@@ -155,7 +139,7 @@ std::vector<std::uint8_t> read_file(const std::string& path, std::size_t max_byt
   } else {
     // A writer that opens after us is waited for, briefly (Note [reading pipes]).
     bool writer = has_writer(file.fd());
-    for (int tries = 0; tries < kPipeWriterWaitMs / 50 && !writer; ++tries) {
+    for (int tries = 0; tries < io::kPipeWaitMs / 50 && !writer; ++tries) {
       ::usleep(50'000);
       writer = has_writer(file.fd());
     }
@@ -171,7 +155,7 @@ std::vector<std::uint8_t> read_file(const std::string& path, std::size_t max_byt
     }
     CUTRAIN_CHECK(!bytes.empty() || writer, "'", path,
                   "' is a pipe that gave no data: nothing wrote to it within ",
-                  kPipeWriterWaitMs / 1000, " s");
+                  io::kPipeWaitMs / 1000, " s");
     // A pipe reads once: a file read twice (--describe, --model-from: a model file's modules,
     // then its tensors) finds it drained the second time.
     CUTRAIN_CHECK(!bytes.empty(), "'", path,

@@ -15,23 +15,9 @@
 #include <system_error>
 
 #include "cutrain/error.hpp"
+#include "src/io/descriptor.hpp"
 
 namespace cutrain::io {
-namespace {
-
-// All of `bytes` to `fd`, EINTR retried; false (errno set) on a failed write.
-bool write_all(int fd, std::span<const std::uint8_t> bytes) {
-  std::size_t done = 0;
-  while (done < bytes.size()) {
-    const ssize_t w = ::write(fd, bytes.data() + done, bytes.size() - done);
-    if (w < 0 && errno == EINTR) continue;
-    if (w <= 0) return false;
-    done += static_cast<std::size_t>(w);
-  }
-  return true;
-}
-
-}  // namespace
 
 int own_descriptor(const std::string& path) {
   if (path == "/dev/stdout") return 1;
@@ -79,11 +65,10 @@ void write_file_atomic(const std::string& path, std::span<const std::uint8_t> by
   struct stat st {};
   if (::stat(path.c_str(), &st) == 0 && !S_ISREG(st.st_mode)) {
     CUTRAIN_CHECK(!S_ISDIR(st.st_mode), "'", path, "' is a directory, not a file");
-    const int fd = ::open(path.c_str(), O_WRONLY | O_CLOEXEC);
-    CUTRAIN_CHECK(fd >= 0, "cannot open '", path, "': ", std::strerror(errno));
-    const bool written = write_all(fd, bytes);
+    Descriptor file = open_in_place(path);  // a named pipe waits for its reader, briefly
+    const bool written = write_all(file.fd(), bytes);
     const int err = errno;
-    CUTRAIN_CHECK(::close(fd) == 0 && written, "writing '", path,
+    CUTRAIN_CHECK(file.close() && written, "writing '", path,
                   "' failed: ", std::strerror(written ? errno : err));
     return;
   }
@@ -94,15 +79,15 @@ void write_file_atomic(const std::string& path, std::span<const std::uint8_t> by
   std::string tmp_name = ".";
   tmp_name.append(target.filename().string()).append(".tmp.").append(std::to_string(::getpid()));
   const std::string tmp = (dir / tmp_name).string();
-  const int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-  CUTRAIN_CHECK(fd >= 0, "cannot create '", tmp, "': ", std::strerror(errno));
-  if (!write_all(fd, bytes)) {
+  Descriptor file(::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644));
+  CUTRAIN_CHECK(file.fd() >= 0, "cannot create '", tmp, "': ", std::strerror(errno));
+  if (!write_all(file.fd(), bytes)) {
     const int err = errno;
-    ::close(fd);
+    file.close();
     ::unlink(tmp.c_str());
     CUTRAIN_FAIL("writing '", tmp, "' failed: ", std::strerror(err));
   }
-  if (::fsync(fd) != 0 || ::close(fd) != 0) {
+  if (::fsync(file.fd()) != 0 || !file.close()) {
     const int err = errno;
     ::unlink(tmp.c_str());
     CUTRAIN_FAIL("flushing '", tmp, "' failed: ", std::strerror(err));
@@ -113,11 +98,8 @@ void write_file_atomic(const std::string& path, std::span<const std::uint8_t> by
     CUTRAIN_FAIL("renaming '", tmp, "' to '", path, "' failed: ", std::strerror(err));
   }
   // The rename is durable only once the directory entry is.
-  const int dfd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-  if (dfd >= 0) {
-    ::fsync(dfd);
-    ::close(dfd);
-  }
+  const Descriptor directory(::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+  if (directory.fd() >= 0) ::fsync(directory.fd());
 }
 
 }  // namespace cutrain::io

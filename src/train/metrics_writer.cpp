@@ -2,7 +2,9 @@
 
 #include <cmath>
 #include <cstdio>
+#include <filesystem>
 #include <nlohmann/json.hpp>
+#include <system_error>
 
 #include "cutrain/error.hpp"
 
@@ -16,22 +18,26 @@ MetricsFormat metrics_format(std::string_view path) {
 
 namespace detail {
 
-MetricsWriter::MetricsWriter(const std::string& path, bool append) : path_(path) {
+MetricsWriter::MetricsWriter(const std::string& path, bool append) {
   if (path.empty()) return;
   const MetricsFormat format = metrics_format(path);
   CUTRAIN_CHECK(format != MetricsFormat::kUnknown, "metrics file '", path,
                 "' must end in .csv or .jsonl");
   jsonl_ = format == MetricsFormat::kJsonLines;
-  const bool fresh = !append || !std::ifstream(path).good();
-  out_.open(path, fresh ? std::ios::trunc : std::ios::app);
-  CUTRAIN_CHECK(out_.good(), "cannot write the metrics file '", path, "'");
+  // A resumed run continues the file it wrote; a pipe or device is a fresh stream (its header).
+  std::error_code ec;
+  const bool fresh = !append || !std::filesystem::is_regular_file(path, ec);
+  out_ = io::StreamFile(path, !fresh, "the metrics file");
   if (!jsonl_ && fresh)
-    out_ << "epoch,lr,train_loss,val_loss,val_accuracy,grad_norm,skipped_steps,seconds,"
-            "samples_per_s,loss_scale\n";
+    out_.write(
+        "epoch,lr,train_loss,val_loss,val_accuracy,grad_norm,skipped_steps,seconds,"
+        "samples_per_s,loss_scale\n");
 }
 
 void MetricsWriter::write(const EpochMetrics& m) {
   if (!out_.is_open()) return;
+  // A full disk (or /dev/full) shows here: a line that did not reach the file is an error, not
+  // metrics silently lost.
   if (jsonl_) {
     nlohmann::json j = {{"epoch", m.epoch},
                         {"lr", m.lr},
@@ -44,19 +50,15 @@ void MetricsWriter::write(const EpochMetrics& m) {
     j["val_loss"] = std::isnan(m.val_loss) ? nlohmann::json(nullptr) : nlohmann::json(m.val_loss);
     j["val_accuracy"] =
         std::isnan(m.val_accuracy) ? nlohmann::json(nullptr) : nlohmann::json(m.val_accuracy);
-    out_ << j.dump() << "\n";
+    out_.write(j.dump() + "\n");
   } else {
     char line[512];
     std::snprintf(line, sizeof(line), "%lld,%.9g,%.9g,%.9g,%.9g,%.9g,%lld,%.6g,%.6g,%.9g\n",
                   static_cast<long long>(m.epoch), m.lr, m.train_loss, m.val_loss, m.val_accuracy,
                   m.grad_norm, static_cast<long long>(m.skipped_steps), m.seconds,
                   m.samples_per_second, m.loss_scale);
-    out_ << line;
+    out_.write(line);
   }
-  // A full disk (or /dev/full) shows only here: a line that did not reach the file is an error,
-  // not metrics silently lost.
-  out_.flush();
-  CUTRAIN_CHECK(out_.good(), "cannot write the metrics file '", path_, "' (disk full?)");
 }
 
 }  // namespace detail

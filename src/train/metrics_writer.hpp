@@ -1,12 +1,13 @@
 #pragma once
 // The trainer's per-epoch metrics file: CSV (a header, then one line per epoch) or JSON lines
-// (.jsonl / .json), flushed after every epoch so a killed run keeps what it reported. A resumed
-// run appends to an existing file.
+// (.jsonl / .json), each line written when its epoch ends so a killed run keeps what it reported.
+// A resumed run appends to an existing file. A named pipe is waited on for its reader, briefly
+// (Note [writing to pipes], src/io/descriptor.cpp).
 
-#include <fstream>
 #include <string>
 
 #include "cutrain/train/trainer.hpp"
+#include "src/io/descriptor.hpp"
 
 namespace cutrain::train::detail {
 
@@ -14,13 +15,12 @@ class MetricsWriter {
  public:
   // Empty path: writes nothing. Throws cutrain::Error for another extension or an unwritable path.
   MetricsWriter(const std::string& path, bool append);
-  // Throws cutrain::Error when the line could not be written (a full disk).
+  // Throws cutrain::Error when the line could not be written (a full disk, a reader gone).
   void write(const EpochMetrics& m);
 
  private:
-  std::string path_;
   bool jsonl_ = false;
-  std::ofstream out_;
+  io::StreamFile out_;
 };
 
 }  // namespace cutrain::train::detail

@@ -281,4 +281,23 @@ ln -s "$tmp/target.json" "$tmp/link.json"
 run_limited "${csv[@]}" --epochs 1 --report "$tmp/link.json" || fail "--report via a link: $(cat "$tmp/err")"
 [ -L "$tmp/link.json" ] && grep -q '"test_accuracy"' "$tmp/target.json" ||
   fail "--report via a link: the link was replaced or its target not written"
+# 19. Outputs through pipes (Note [writing to pipes]): a named pipe that nothing reads is an error
+# after a bounded wait, not a hang after training; --save refuses a pipe (it is rewritten every
+# epoch and read back by --resume); a reader that leaves mid-write costs that output only - not the
+# process (SIGPIPE) nor the outputs after it (Note [every output written]).
+mkfifo "$tmp/unread.csv" "$tmp/unread.out"
+expect_file_error "'$tmp/unread.csv' is a pipe that no process reads" "${csv[@]}" --epochs 1 \
+  --metrics "$tmp/unread.csv"
+expect_usage_error "--save: '$tmp/unread.out' is a pipe" "${csv[@]}" --epochs 1 --save "$tmp/unread.out"
+rm -f "$tmp/after.json" "$tmp/after.csv"
+run_limited "${csv[@]}" --epochs 1 --predictions "$tmp/unread.out" --export-torch >(true) \
+  --export-onnx "$tmp/after.onnx" --report "$tmp/after.json"
+rc=$?
+[ $rc -eq 1 ] || fail "outputs through pipes: exited $rc, expected 1: $(cat "$tmp/err")"
+grep -q -- "--predictions: '$tmp/unread.out' is a pipe that no process reads" "$tmp/err" &&
+  grep -q -- "--export-torch: writing '/dev/fd/[0-9]*' failed: Broken pipe" "$tmp/err" &&
+  grep -q "2 outputs could not be written (--predictions, --export-torch" "$tmp/err" ||
+  fail "outputs through pipes: $(cat "$tmp/err")"
+[ -s "$tmp/after.onnx" ] && grep -q '"test_accuracy"' "$tmp/after.json" ||
+  fail "outputs through pipes: the outputs after the failed ones were not written"
 echo "hostile inputs: ok"
