@@ -57,6 +57,11 @@ FitResult Trainer::fit(const data::Dataset& train, const data::Dataset* val) {
                        .world = comm ? comm->size() : 1,
                        .resident = options_.resident_data});
   const std::int64_t per_epoch = loader.batches_per_epoch();
+  // drop_last with a batch larger than the data trains nothing: epochs of no step, NaN losses.
+  CUTRAIN_CHECK(per_epoch > 0 || options_.epochs == 0, "batch_size = ", options_.batch_size,
+                " with drop_last leaves no full batch of the ", loader.rows_per_epoch(),
+                " training rows", (comm != nullptr && comm->size() > 1 ? " of this rank" : ""),
+                ": choose a smaller batch size or keep the last batch");
   CUTRAIN_CHECK(options_.epochs <=
                     std::numeric_limits<std::int64_t>::max() / std::max<std::int64_t>(1, per_epoch),
                 "epochs = ", options_.epochs, " x ", per_epoch,
@@ -319,7 +324,8 @@ FitResult Trainer::fit(const data::Dataset& train, const data::Dataset* val) {
     // until S x g fits - and counts as divergence once S has fallen to 1 or below: then the true
     // gradient itself is not finite.
     if (const std::int64_t streak = detail::trailing_skipped(norms, accumulate);
-        k > 0 && streak >= detail::diverged_streak((k + accumulate - 1) / accumulate) &&
+        k > 0 &&
+        streak >= detail::diverged_streak(k / accumulate + (k % accumulate != 0 ? 1 : 0)) &&
         m.loss_scale <= 1.0) {
       CUTRAIN_FAIL("training diverged in epoch ", epoch + 1, ": the loss or gradient is not finite",
                    " from step ", state_.step - streak + 1, " on (", m.skipped_steps, " of the ",

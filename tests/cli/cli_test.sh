@@ -608,6 +608,26 @@ python3 -c 'import json, sys; r = json.load(open(sys.argv[1]))
 assert abs(r["seconds_per_epoch"] * r["samples_per_second"] - 1000) < 1e-6 * 1000, r' \
   "$tmp/rate.json" || fail "the report's samples_per_second is not the run's rate"
 
+# --drop-last: the schedule spans the steps that run (1000 rows in batches of 128: 7 an epoch, not
+# 8), so the cosine's last step is the formula's step T - 1 of T = 14; a batch larger than the
+# data leaves none (refused); the largest batch is one batch of all the rows, not zero.
+"$bin" --data "$data" --device cpu --train-subset 1000 --epochs 2 --hidden 16 --drop-last \
+  --min-lr 1e-4 --metrics "$tmp/dl.csv" >/dev/null 2>&1 || fail "--drop-last run"
+python3 - "$tmp/dl.csv" <<'PY' || fail "--drop-last: the schedule's length"
+import csv, math, sys
+rows = list(csv.DictReader(open(sys.argv[1])))
+t, T = 13, 14
+want = 1e-4 + (1e-3 - 1e-4) * (1 + math.cos(math.pi * t / T)) / 2
+assert abs(float(rows[1]["lr"]) - want) < 1e-6 * want, (rows[1]["lr"], want)
+PY
+expect_usage_error "--drop-last with --batch-size 2000 leaves no full batch of the 1000 training rows" \
+  --data "$data" --device cpu --train-subset 1000 --drop-last --batch-size 2000
+"$bin" --data "$data" --device cpu --train-subset 1000 --epochs 1 --hidden 16 \
+  --batch-size 9223372036854775807 --report "$tmp/huge.json" >/dev/null 2>&1 || fail "batch 2^63 - 1"
+python3 -c 'import json, math, sys; r = json.load(open(sys.argv[1]))
+assert math.isfinite(r["train_loss"]) and r["test_accuracy"] > 0.1, r' "$tmp/huge.json" ||
+  fail "batch 2^63 - 1 trained nothing"
+
 # Note [gradient accumulation]: batches of 32, 4 per step (94 batches: 24 steps an epoch); with
 # Note [weight averaging] the test set is the average's.
 "$bin" --data "$data" --device cpu --train-subset 3000 --epochs 2 --hidden 64 --batch-size 32 \

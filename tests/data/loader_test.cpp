@@ -3,6 +3,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <limits>
 #include <numeric>
 #include <set>
 
@@ -268,7 +269,9 @@ TEST(Loader, StopsMidEpochResumesAndRejectsBadOptions) {
 TEST(Loader, BatchLargerThanTheDataSetIsOneFullBatch) {
   const Dataset d = numbered(37);
   for (const bool resident : {false, true}) {
-    for (const std::int64_t batch : {std::int64_t{38}, std::int64_t{1} << 61}) {
+    // The largest batch too: its rounded-up count once overflowed to 0 batches.
+    for (const std::int64_t batch :
+         {std::int64_t{38}, std::int64_t{1} << 61, std::numeric_limits<std::int64_t>::max()}) {
       const LoaderOptions o{.batch_size = batch, .seed = 1, .resident = resident};
       Loader loader(d, Device::cpu(), o);
       EXPECT_EQ(loader.max_batch_rows(), 37);

@@ -331,6 +331,17 @@ TEST(Trainer, JsonLinesMetricsAndBadInput) {
   const data::Dataset none;
   EXPECT_NE(testing::error_of([&] { Trainer(m, opt, bad).fit(train, &none); }).find("patience"),
             std::string::npos);
+  // drop_last with a batch larger than the data would train no step and report NaN losses.
+  bad = options(1);
+  bad.drop_last = true;
+  bad.batch_size = 91;
+  const std::vector<float> before = m.parameters().to_host();
+  const std::string no_batch = testing::error_of([&] { Trainer(m, opt, bad).fit(train); });
+  EXPECT_NE(no_batch.find("batch_size = 91 with drop_last leaves no full batch of the 90 training "
+                          "rows"),
+            std::string::npos)
+      << no_batch;
+  EXPECT_EQ(m.parameters().to_host(), before);
 }
 
 }  // namespace
