@@ -2,6 +2,7 @@
 // configure (tools/train_options.hpp).
 #include <algorithm>
 #include <cmath>
+#include <cstdio>
 #include <memory>
 #include <string>
 #include <utility>
@@ -43,8 +44,19 @@ std::shared_ptr<optim::LrSchedule> make_schedule(const Config& c, std::int64_t p
   if (c.schedule == "constant") {
     s = std::make_unique<optim::ConstantLr>(c.lr);
   } else if (c.schedule == "step") {
-    s = std::make_unique<optim::StepLr>(
-        c.lr, std::max<std::int64_t>(1, std::llround(c.step_size * per_epoch)), c.gamma);
+    // --step-size counts epochs, StepLr steps. Less than half a step would round to none (a
+    // decay at every step) and is refused; past int64 (where llround is undefined) it is a size
+    // no run reaches.
+    const double steps = c.step_size * static_cast<double>(per_epoch);
+    if (!(steps >= 0.5)) {
+      char why[160];
+      std::snprintf(why, sizeof why,
+                    "--step-size %g epochs is less than one step (an epoch is %lld steps)",
+                    c.step_size, static_cast<long long>(per_epoch));
+      throw UsageError(why);
+    }
+    const std::int64_t size = steps < 0x1p62 ? std::llround(steps) : std::int64_t{1} << 62;
+    s = std::make_unique<optim::StepLr>(c.lr, size, c.gamma);
   } else if (c.schedule == "exponential") {
     s = std::make_unique<optim::ExponentialLr>(c.lr, std::pow(c.gamma, 1.0 / per_epoch));
   } else if (c.schedule == "plateau") {

@@ -628,6 +628,17 @@ python3 -c 'import json, math, sys; r = json.load(open(sys.argv[1]))
 assert math.isfinite(r["train_loss"]) and r["test_accuracy"] > 0.1, r' "$tmp/huge.json" ||
   fail "batch 2^63 - 1 trained nothing"
 
+# --step-size counts epochs: less than one step is refused (it rounded to a decay at every step),
+# and a size past int64 never decays (it was undefined, and decayed at every step).
+expect_usage_error "--step-size 1e-30 epochs is less than one step (an epoch is 8 steps)" \
+  --data "$data" --device cpu --train-subset 1000 --schedule step --step-size 1e-30
+"$bin" --data "$data" --device cpu --train-subset 1000 --epochs 2 --hidden 16 --schedule step \
+  --step-size 1e300 --metrics "$tmp/step.csv" >/dev/null 2>&1 || fail "--step-size 1e300 run"
+python3 -c 'import csv, sys
+rows = list(csv.DictReader(open(sys.argv[1])))
+assert [round(float(r["lr"]), 9) for r in rows] == [1e-3, 1e-3], rows' "$tmp/step.csv" ||
+  fail "--step-size 1e300 decayed"
+
 # Note [gradient accumulation]: batches of 32, 4 per step (94 batches: 24 steps an epoch); with
 # Note [weight averaging] the test set is the average's.
 "$bin" --data "$data" --device cpu --train-subset 3000 --epochs 2 --hidden 64 --batch-size 32 \
