@@ -209,6 +209,7 @@ int run(const Config& c, const std::string& command_line, bool fresh) {
   // are that epoch's average already.
   if (c.ema > 0 && trainer.state().ema_updates > 0 && !restored) trainer.apply_ema();
   const train::EvalResult result = trainer.evaluate(test);
+  tools::check_test_loss(result);
   if (c.target_accuracy > 0) {
     if (target->epoch > 0)
       std::printf("reached test accuracy %.4f >= %.4g after epoch %lld: %.2f s of training\n",

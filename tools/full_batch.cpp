@@ -66,6 +66,7 @@ int run_full_batch(const Config& c, nn::Sequential& model, const TrainData& d, D
   const train::InferenceOptions eval_options{.batch_size = c.batch_size,
                                              .class_weights = d.class_weights};
   const train::EvalResult r = train::evaluate(model, d.test, eval_options);
+  check_test_loss(r);
   print_test_result(r, d.regression);
   std::printf("  (%s, %lld full-batch steps)\n", c.optimizer.c_str(),
               static_cast<long long>(c.epochs));

@@ -112,6 +112,13 @@ nlohmann::json json_number(double v) {
   return std::isnan(v) ? nlohmann::json(nullptr) : nlohmann::json(v);
 }
 
+void check_test_loss(const train::EvalResult& r) {
+  CUTRAIN_CHECK(std::isfinite(r.loss), "training diverged: the trained model's test loss is ",
+                r.loss,
+                " (its outputs overflow); nothing was predicted or exported - lower the learning "
+                "rate, clip gradients (--clip-norm), or check the data");
+}
+
 void EndOfRunOutputs::failed(const char* flag, std::string why) {
   if (why.starts_with("cutrain: ")) why.erase(0, 9);
   if (!why.starts_with(std::string(flag) + ": ")) why = std::string(flag) + ": " + why;

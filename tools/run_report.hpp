@@ -18,6 +18,11 @@ namespace cutrain::tools {
 // regression the MSE.
 void print_test_result(const train::EvalResult& r, bool regression);
 
+// Note [divergence ends the run]: a model whose outputs overflow on the test set (finite weights
+// grown huge: no step was skipped) has diverged too. Throws cutrain::Error saying so when the
+// test loss is not finite - before it is printed, and before the predictions and exports.
+void check_test_loss(const train::EvalResult& r);
+
 // The test set by class, from one pass of predictions: the confusion matrix and the one-vs-rest
 // ROC AUC (include/cutrain/train/roc_auc.hpp).
 struct ClassResults {

@@ -336,6 +336,11 @@ FitResult Trainer::fit(const data::Dataset& train, const data::Dataset* val) {
     m.val_loss = m.val_accuracy = kNaN;
     if (val != nullptr && val->rows > 0) {
       const EvalResult e = evaluate_averaged(*val);
+      // A model whose outputs overflow (finite weights grown huge: no step skipped) diverged too.
+      CUTRAIN_CHECK(std::isfinite(e.loss), "training diverged in epoch ", epoch + 1,
+                    ": the validation loss is ", e.loss, " (training loss ", m.train_loss,
+                    "); lower the learning rate (now ", m.lr,
+                    "), clip gradients (clip_norm), or check the data");
       m.val_loss = e.loss;
       m.val_accuracy = e.accuracy;
     }

@@ -56,6 +56,18 @@ run_limited --train-csv "$tmp/rtrain.csv" --test-csv "$tmp/rtest.csv" --regressi
   --hidden 8 --dropout 0 --epochs 1
 [ $? -eq 1 ] && grep -q "diverged" "$tmp/err" || fail "target 3e38: $(cat "$tmp/err")"
 
+# Weights grown huge with every gradient finite (no step skipped): outputs that overflow on the
+# validation or test data are divergence too, not a NaN loss printed and predicted from.
+for val in "" "--val-fraction 0.2"; do
+  run_limited "${csv[@]}" --epochs 1 --schedule exponential --gamma 1e30 --lr 1e6 \
+    --predictions "$tmp/p.csv" $val
+  rc=$?
+  [ $rc -eq 1 ] || fail "huge weights $val: exited $rc, expected 1: $(cat "$tmp/err")"
+  grep -q "training diverged.*the \(validation\|trained model's test\) loss is" "$tmp/err" ||
+    fail "huge weights $val: $(cat "$tmp/err")"
+  [ ! -e "$tmp/p.csv" ] || fail "huge weights $val: predictions of a diverged model were written"
+done
+
 # 2. An output naming an input - directly, through a symlink or a hard link - is refused, and the
 # input is left as it was.
 cp "$tmp/train.csv" "$tmp/train.orig"
