@@ -124,7 +124,11 @@ train::TrainerOptions trainer_options(const Config& c, const TrainData& d, dist:
     throw UsageError("--warmup " + std::to_string(c.warmup) + " is not shorter than the run (" +
                      std::to_string(c.epochs) + " epochs x " + std::to_string(per_epoch) +
                      " steps): the learning rate would never reach --lr");
-  to.schedule = make_schedule(c, per_epoch);
+  try {
+    to.schedule = make_schedule(c, per_epoch);
+  } catch (const Error& e) {  // its arguments are the flags' (a cycle too short for its phases)
+    throw UsageError("--schedule " + c.schedule + ": " + e.what());
+  }
   return to;
 }
 

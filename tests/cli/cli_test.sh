@@ -628,6 +628,9 @@ python3 -c 'import json, math, sys; r = json.load(open(sys.argv[1]))
 assert math.isfinite(r["train_loss"]) and r["test_accuracy"] > 0.1, r' "$tmp/huge.json" ||
   fail "batch 2^63 - 1 trained nothing"
 
+# A schedule the flags make impossible is their error (exit 2): one-cycle over 3 steps.
+expect_usage_error "--schedule onecycle: cutrain: OneCycleLr: pct_start = 0.3 of 3 steps" \
+  --data "$data" --device cpu --train-subset 300 --epochs 1 --schedule onecycle
 # --step-size counts epochs: less than one step is refused (it rounded to a decay at every step),
 # and a size past int64 never decays (it was undefined, and decayed at every step).
 expect_usage_error "--step-size 1e-30 epochs is less than one step (an epoch is 8 steps)" \
