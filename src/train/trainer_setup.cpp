@@ -6,11 +6,13 @@
 #include <cstdio>
 #include <filesystem>
 #include <limits>
+#include <memory>
 #include <string>
 #include <system_error>
 
 #include "cutrain/dist/communicator.hpp"
 #include "cutrain/error.hpp"
+#include "cutrain/io/file.hpp"
 #include "cutrain/train/trainer.hpp"
 #include "src/train/trainer_impl.hpp"
 
@@ -181,6 +183,15 @@ void check_fit(const TrainerOptions& o, TrainState& state, const nn::Sequential&
 // model rank 0 saves, and a resumed run (whose ranks all load rank 0's) matches the
 // uninterrupted one. PyTorch DDP's broadcast_buffers does the same from rank 0 before every
 // forward; once an epoch is enough, since nothing in between reads them.
+std::unique_ptr<io::FileLock> lock_checkpoint(const TrainerOptions& o, bool lead) {
+  if (!lead || o.checkpoint_path.empty()) return nullptr;
+  std::error_code ec;
+  const std::filesystem::path real(io::resolve_links(o.checkpoint_path));
+  if (std::filesystem::exists(real, ec) && !std::filesystem::is_regular_file(real, ec))
+    return nullptr;
+  return std::make_unique<io::FileLock>(o.checkpoint_path, "checkpoint_path");
+}
+
 void take_rank0_statistics(nn::Sequential& model, dist::Communicator* comm) {
   if (comm != nullptr && comm->size() > 1) comm->broadcast(model.buffers(), 0);
 }

@@ -312,4 +312,20 @@ grep -q -- "--predictions: '$tmp/unread.out' is a pipe that no process reads" "$
   fail "outputs through pipes: $(cat "$tmp/err")"
 [ -s "$tmp/after.onnx" ] && grep -q '"test_accuracy"' "$tmp/after.json" ||
   fail "outputs through pipes: the outputs after the failed ones were not written"
+# 20. Note [one run per checkpoint]: a run whose --save another process is writing (here a
+# holder of its lock, as a duplicate of the command would be) is refused before its first step,
+# the checkpoint left as it was; a run that finishes leaves no lock file beside its checkpoint.
+if command -v flock >/dev/null; then
+  "$bin" "${csv[@]}" --epochs 1 --save "$tmp/shared.safetensors" >/dev/null 2>&1 || fail "saving shared"
+  [ ! -e "$tmp/.shared.safetensors.lock" ] || fail "a finished run left its lock file"
+  cp "$tmp/shared.safetensors" "$tmp/shared.orig"
+  flock -o "$tmp/.shared.safetensors.lock" sleep 30 >/dev/null 2>&1 &
+  holder=$!
+  for _ in $(seq 50); do flock -n "$tmp/.shared.safetensors.lock" true || break; sleep 0.1; done
+  expect_file_error "checkpoint_path '$tmp/shared.safetensors' is being written by another run" \
+    "${csv[@]}" --epochs 2 --save "$tmp/shared.safetensors" --resume auto
+  cmp -s "$tmp/shared.safetensors" "$tmp/shared.orig" || fail "the refused run changed the checkpoint"
+  pkill -P $holder sleep 2>/dev/null  # flock ends with its command
+  wait $holder 2>/dev/null
+fi
 echo "hostile inputs: ok"

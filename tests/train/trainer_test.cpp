@@ -17,6 +17,7 @@
 #include "cutrain/nn.hpp"
 #include "cutrain/optim.hpp"
 #include "cutrain/train.hpp"
+#include "src/io/file_lock.hpp"
 #include "support/blobs.hpp"
 #include "support/errors.hpp"
 #include "support/gpu.hpp"
@@ -278,6 +279,30 @@ TEST(Trainer, MonitorChoosesTheFigureTheBestEpochIsJudgedBy) {
   EXPECT_NE(e.find("early stopping monitored val_loss and this one monitors val_accuracy"),
             std::string::npos)
       << e;
+}
+
+// Note [one run per checkpoint]: a fit whose checkpoint another run is writing is refused before
+// its first step; once that run has finished, the fit saves there and leaves no lock file.
+TEST(Trainer, ACheckpointAnotherRunWritesIsRefused) {
+  const data::Dataset train = blobs(90, 7);
+  nn::Sequential m = model(9);
+  optim::Adam opt(m.parameters(), {});
+  TrainerOptions o = options(1);
+  o.checkpoint_path = tmp("locked.safetensors");
+  std::filesystem::remove(o.checkpoint_path);
+  const std::vector<float> before = m.parameters().to_host();
+  {
+    const io::FileLock other(o.checkpoint_path, "another run's checkpoint");
+    const std::string e = testing::error_of([&] { Trainer(m, opt, o).fit(train); });
+    EXPECT_NE(e.find("checkpoint_path '" + o.checkpoint_path + "' is being written by another run"),
+              std::string::npos)
+        << e;
+    EXPECT_EQ(m.parameters().to_host(), before);
+    EXPECT_FALSE(std::filesystem::exists(o.checkpoint_path));
+  }
+  Trainer(m, opt, o).fit(train);
+  EXPECT_TRUE(std::filesystem::exists(o.checkpoint_path));
+  EXPECT_FALSE(std::filesystem::exists(io::FileLock::lock_path(o.checkpoint_path)));
 }
 
 TEST(Trainer, MetricsFormatIsNamedByTheFileName) {
