@@ -18,7 +18,6 @@
 #include <cstring>
 #include <filesystem>
 #include <fstream>
-#include <iterator>
 #include <span>
 #include <string>
 #include <thread>
@@ -31,18 +30,6 @@ namespace cutrain::io {
 namespace {
 
 namespace fs = std::filesystem;
-
-fs::path fresh_dir(const std::string& name) {
-  fs::path dir = testing::temp_path("cutrain_descriptor_test", name);
-  fs::remove_all(dir);
-  fs::create_directories(dir);
-  return dir;
-}
-
-std::string read_text(const fs::path& path) {
-  std::ifstream in(path, std::ios::binary);
-  return {std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
-}
 
 std::span<const std::uint8_t> bytes_of(const std::string& text) {
   return {reinterpret_cast<const std::uint8_t*>(text.data()), text.size()};
@@ -61,7 +48,7 @@ bool sigpipe_blocked() {
 }
 
 TEST(WritePipe, ANamedPipeNobodyReadsIsRefusedAfterTheWait) {
-  const fs::path fifo = fresh_dir("unread") / "out.fifo";
+  const fs::path fifo = testing::fresh_dir("cutrain_descriptor_test", "unread") / "out.fifo";
   ASSERT_EQ(::mkfifo(fifo.c_str(), 0600), 0);
   const auto start = std::chrono::steady_clock::now();
   const std::string e =
@@ -78,12 +65,12 @@ TEST(WritePipe, ANamedPipeNobodyReadsIsRefusedAfterTheWait) {
 }
 
 TEST(WritePipe, AReaderThatComesWithinTheWaitGetsTheBytes) {
-  const fs::path fifo = fresh_dir("late") / "out.fifo";
+  const fs::path fifo = testing::fresh_dir("cutrain_descriptor_test", "late") / "out.fifo";
   ASSERT_EQ(::mkfifo(fifo.c_str(), 0600), 0);
   std::string got;
   std::thread reader([&] {
     std::this_thread::sleep_for(std::chrono::milliseconds(300));
-    got = read_text(fifo);
+    got = testing::read_text(fifo);
   });
   write_file_atomic(fifo.string(), bytes_of("for a late reader"));
   reader.join();
@@ -117,23 +104,25 @@ TEST(WritePipe, AReaderThatLeftIsAnErrorNotSigpipe) {
 }
 
 TEST(StreamFile, TruncatesOrAppendsAndWritesEachPieceAtOnce) {
-  const fs::path file = fresh_dir("stream") / "m.csv";
+  const fs::path file = testing::fresh_dir("cutrain_descriptor_test", "stream") / "m.csv";
   std::ofstream(file) << "an older run\n";
   {
     StreamFile out(file.string(), /*append=*/false);
     out.write("epoch 1\n");
-    EXPECT_EQ(read_text(file), "epoch 1\n");  // no buffer: a killed run keeps the line
+    EXPECT_EQ(testing::read_text(file), "epoch 1\n");  // no buffer: a killed run keeps the line
   }
   {
     StreamFile out(file.string(), /*append=*/true);
     out.write("epoch 2\n");
   }
-  EXPECT_EQ(read_text(file), "epoch 1\nepoch 2\n");
+  EXPECT_EQ(testing::read_text(file), "epoch 1\nepoch 2\n");
   StreamFile nothing;
   EXPECT_FALSE(nothing.is_open());
   nothing.write("dropped");  // writes nothing, throws nothing
-  const std::string e = testing::error_of(
-      [&] { StreamFile(fresh_dir("stream_dir").string(), false, "the metrics file"); });
+  const std::string e = testing::error_of([&] {
+    StreamFile(testing::fresh_dir("cutrain_descriptor_test", "stream_dir").string(), false,
+               "the metrics file");
+  });
   EXPECT_NE(e.find("is a directory, not a file"), std::string::npos) << e;
 }
 

@@ -9,7 +9,6 @@
 
 #include <filesystem>
 #include <fstream>
-#include <iterator>
 #include <memory>
 #include <string>
 
@@ -21,26 +20,14 @@ namespace {
 
 namespace fs = std::filesystem;
 
-fs::path fresh_dir(const std::string& name) {
-  fs::path dir = testing::temp_path("cutrain_file_lock_test", name);
-  fs::remove_all(dir);
-  fs::create_directories(dir);
-  return dir;
-}
-
-std::string read_text(const fs::path& path) {
-  std::ifstream in(path, std::ios::binary);
-  return {std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
-}
-
 TEST(FileLock, OneHolderPerFileNamedByItsProcess) {
-  const fs::path dir = fresh_dir("one");
+  const fs::path dir = testing::fresh_dir("cutrain_file_lock_test", "one");
   const std::string ck = (dir / "ck.safetensors").string();
   EXPECT_EQ(FileLock::lock_path(ck), (dir / ".ck.safetensors.lock").string());
   fs::create_symlink("ck.safetensors", dir / "link.safetensors");
   {
     const FileLock held(ck, "checkpoint_path");
-    EXPECT_EQ(read_text(dir / ".ck.safetensors.lock"), std::to_string(::getpid()));
+    EXPECT_EQ(testing::read_text(dir / ".ck.safetensors.lock"), std::to_string(::getpid()));
     // Another open of the lock - here in this process, as in another - is refused, also when it
     // names the checkpoint through a link.
     for (const std::string& other : {ck, (dir / "link.safetensors").string()}) {
@@ -56,10 +43,10 @@ TEST(FileLock, OneHolderPerFileNamedByItsProcess) {
 }
 
 TEST(FileLock, AFileLeftByAnEndedProcessHoldsNothing) {
-  const fs::path dir = fresh_dir("stale");
+  const fs::path dir = testing::fresh_dir("cutrain_file_lock_test", "stale");
   std::ofstream(dir / ".ck.safetensors.lock") << "999999";  // written, never locked
   auto lock = std::make_unique<FileLock>((dir / "ck.safetensors").string(), "checkpoint_path");
-  EXPECT_EQ(read_text(dir / ".ck.safetensors.lock"), std::to_string(::getpid()));
+  EXPECT_EQ(testing::read_text(dir / ".ck.safetensors.lock"), std::to_string(::getpid()));
   lock.reset();
   EXPECT_FALSE(fs::exists(dir / ".ck.safetensors.lock"));
   const std::string e = testing::error_of(

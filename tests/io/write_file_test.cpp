@@ -24,34 +24,21 @@ namespace {
 
 namespace fs = std::filesystem;
 
-// A fresh directory of the test's own (cases run side by side under ctest -j).
-fs::path fresh_dir(const std::string& name) {
-  const fs::path dir = testing::temp_path("cutrain_io_test", name);
-  fs::remove_all(dir);
-  fs::create_directories(dir);
-  return dir;
-}
-
 std::vector<std::uint8_t> bytes_of(const std::string& text) {
   return {text.begin(), text.end()};
 }
 
-std::string read_text(const fs::path& path) {
-  std::ifstream in(path, std::ios::binary);
-  return {std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
-}
-
 TEST(WriteFile, ReplacesAFileWholeAndLeavesNothingBeside) {
-  const fs::path dir = fresh_dir("replace");
+  const fs::path dir = testing::fresh_dir("cutrain_io_test", "replace");
   const fs::path file = dir / "out.json";
   std::ofstream(file) << "the previous contents, longer than the new ones";
   write_file_atomic(file.string(), bytes_of("new"));
-  EXPECT_EQ(read_text(file), "new");
+  EXPECT_EQ(testing::read_text(file), "new");
   EXPECT_EQ(std::distance(fs::directory_iterator(dir), fs::directory_iterator()), 1);
 }
 
 TEST(WriteFile, FollowsLinksAndKeepsThem) {
-  const fs::path dir = fresh_dir("links");
+  const fs::path dir = testing::fresh_dir("cutrain_io_test", "links");
   fs::create_directories(dir / "real");
   // A link to a file that does not exist yet, through a relative target and a second link.
   fs::create_symlink("real/target.json", dir / "hop.json");
@@ -59,7 +46,7 @@ TEST(WriteFile, FollowsLinksAndKeepsThem) {
   write_file_atomic((dir / "link.json").string(), bytes_of("through two links"));
   EXPECT_TRUE(fs::is_symlink(dir / "link.json"));
   EXPECT_TRUE(fs::is_symlink(dir / "hop.json"));
-  EXPECT_EQ(read_text(dir / "real" / "target.json"), "through two links");
+  EXPECT_EQ(testing::read_text(dir / "real" / "target.json"), "through two links");
   EXPECT_EQ(resolve_links((dir / "link.json").string()), (dir / "real/target.json").string());
   // A loop is refused, not followed forever.
   fs::create_symlink("b", dir / "a");
@@ -69,11 +56,11 @@ TEST(WriteFile, FollowsLinksAndKeepsThem) {
 }
 
 TEST(WriteFile, WritesAPipeInPlace) {
-  const fs::path dir = fresh_dir("pipe");
+  const fs::path dir = testing::fresh_dir("cutrain_io_test", "pipe");
   const fs::path fifo = dir / "out.fifo";
   ASSERT_EQ(::mkfifo(fifo.c_str(), 0600), 0);
   std::string got;
-  std::thread reader([&] { got = read_text(fifo); });
+  std::thread reader([&] { got = testing::read_text(fifo); });
   write_file_atomic(fifo.string(), bytes_of("into the pipe"));
   reader.join();
   EXPECT_EQ(got, "into the pipe");
