@@ -106,5 +106,14 @@ const nn::Loss& StepGraph::run(Position at, const data::Batch& b, NativeStream s
   return *c.loss;
 }
 
+std::string StepGraph::path(const std::string& blocker, bool graphed, std::int64_t replayed) const {
+  if (!blocker.empty()) return "eager: " + blocker;
+  if (!graphed) return "eager: cuda_graph = off";
+  if (!failure_.empty()) return "eager: the capture failed: " + failure_;
+  if (replayed == 0)
+    return "eager: no full batch after the warm-up's " + std::to_string(kWarmupSteps) + " steps";
+  return "graph";
+}
+
 }  // namespace detail
 }  // namespace cutrain::train

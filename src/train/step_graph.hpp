@@ -78,6 +78,10 @@ class StepGraph {
   std::int64_t captures() const { return captures_; }      ///< graphs captured
   std::int64_t launches() const { return launches_; }      ///< batches run from a graph
   std::size_t nodes() const;                               ///< in the current graphs together
+  /// FitResult::step_path: "graph", or "eager: " and why - `blocker` (cuda_graph_blocker's
+  /// answer), graphs turned off (`!graphed`), a failed capture, or no batch replayed
+  /// (`replayed`: the fit's launches).
+  std::string path(const std::string& blocker, bool graphed, std::int64_t replayed) const;
 
  private:
   // A position's graph and what one run of its work advances on the host, measured at capture.

@@ -60,5 +60,13 @@ inline std::int64_t trailing_skipped(std::span<const float> norms, std::int64_t 
   }
   return streak;
 }
+// The epoch's trailing streak of skipped steps when it is long enough to mean divergence (the
+// epoch's steps: its batches over `accumulate`, rounded up), else 0.
+inline std::int64_t diverged_steps(std::span<const float> norms, std::int64_t accumulate) {
+  const auto batches = static_cast<std::int64_t>(norms.size());
+  const std::int64_t steps = batches / accumulate + (batches % accumulate != 0 ? 1 : 0);
+  const std::int64_t streak = trailing_skipped(norms, accumulate);
+  return batches > 0 && streak >= diverged_streak(steps) ? streak : 0;
+}
 
 }  // namespace cutrain::train::detail

@@ -125,17 +125,7 @@ FitResult Trainer::fit(const data::Dataset& train, const data::Dataset* val) {
   auto say_step_path = [&] {
     result.graph_steps = im.graph.launches() - launches_before;
     result.graph_nodes = static_cast<std::int64_t>(im.graph.nodes());
-    if (!blocker.empty())
-      result.step_path = "eager: " + blocker;
-    else if (!graphed)
-      result.step_path = "eager: cuda_graph = off";
-    else if (!im.graph.failure().empty())
-      result.step_path = "eager: the capture failed: " + im.graph.failure();
-    else if (result.graph_steps == 0)
-      result.step_path = "eager: no full batch after the warm-up's " +
-                         std::to_string(detail::StepGraph::kWarmupSteps) + " steps";
-    else
-      result.step_path = "graph";
+    result.step_path = im.graph.path(blocker, graphed, result.graph_steps);
   };
 
   const bool multi_rank = comm != nullptr && comm->size() > 1;
@@ -324,10 +314,8 @@ FitResult Trainer::fit(const data::Dataset& train, const data::Dataset* val) {
     // (Note [dynamic loss scale]) a streak is first the scaler's business - each skip halves S
     // until S x g fits - and counts as divergence once S has fallen to 1 or below: then the true
     // gradient itself is not finite.
-    if (const std::int64_t streak = detail::trailing_skipped(norms, accumulate);
-        k > 0 &&
-        streak >= detail::diverged_streak(k / accumulate + (k % accumulate != 0 ? 1 : 0)) &&
-        m.loss_scale <= 1.0) {
+    if (const std::int64_t streak = detail::diverged_steps(norms, accumulate);
+        streak > 0 && m.loss_scale <= 1.0) {
       CUTRAIN_FAIL("training diverged in epoch ", epoch + 1, ": the loss or gradient is not finite",
                    " from step ", state_.step - streak + 1, " on (", m.skipped_steps, " of the ",
                    "epoch's steps skipped by the non-finite guard); lower the learning rate (now ",

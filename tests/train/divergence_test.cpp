@@ -36,6 +36,17 @@ TEST(Divergence, TrailingSkippedCountsOptimizerStepsFromTheEnd) {
   EXPECT_EQ(detail::diverged_streak(1), 1);
   EXPECT_EQ(detail::diverged_streak(8), 4);
   EXPECT_EQ(detail::diverged_streak(469), 8);
+  // The epoch's verdict: 3 skipped of 6 steps is half (divergence); of 3 steps (accumulate 2:
+  // batches 2, 4, 6) 3 is; 2 of 2 steps (accumulate 4) is; any accumulate, even one whose
+  // rounded-up step count once overflowed, counts the epoch's last batch as its one step.
+  EXPECT_EQ(detail::diverged_steps(norms, 1), 3);
+  EXPECT_EQ(detail::diverged_steps(norms, 2), 3);
+  EXPECT_EQ(detail::diverged_steps(norms, 4), 2);
+  EXPECT_EQ(detail::diverged_steps(norms, std::numeric_limits<std::int64_t>::max()), 1);
+  EXPECT_EQ(detail::diverged_steps(fine, 1), 0);
+  EXPECT_EQ(detail::diverged_steps(std::vector<float>{}, 1), 0);
+  const std::vector<float> one_bad_of_many = {1, 2, 3, 4, 5, 6, 7, nan};
+  EXPECT_EQ(detail::diverged_steps(one_bad_of_many, 1), 0);  // one bad batch: 1 < 4
 }
 
 TEST(Divergence, AnExplodingLearningRateStopsTheRunWithAnError) {
