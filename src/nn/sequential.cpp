@@ -6,35 +6,11 @@
 #include "cutrain/nn/conv.hpp"
 #include "cutrain/nn/layers.hpp"
 #include "src/cuda/runtime.hpp"
-#include "src/nn/context.hpp"
 #include "src/nn/default_init.hpp"
 #include "src/nn/fusion.hpp"
-#if CUTRAIN_WITH_CUDA
-#include "src/cuda/handles.hpp"
-#include "src/cuda/lt_matmul.hpp"
-#endif
+#include "src/nn/sequential_state.hpp"
 
 namespace cutrain::nn {
-
-struct Sequential::State {
-  LayerContext::Resources res;
-  Arena parameters, gradients, buffers;
-#if CUTRAIN_WITH_CUDA
-  std::unique_ptr<cutrain::detail::CublasHandle> cublas;
-  std::unique_ptr<cutrain::detail::LtMatmul> lt;
-#endif
-  std::int64_t batch = 0;
-  std::vector<Buffer> activations;  // activations[i]: output of layer i, [batch, widths[i+1]]
-  std::vector<Buffer> workspaces;
-  Buffer grad_a, grad_b;  // ping-pong gradients for backward
-  Buffer forward_count;   // Note [forward count in device memory]: one uint64, or none
-  // Note [16-bit values in fp32 storage]: the rounded parameters, input and top gradient.
-  Arena compute;
-  Buffer input16, grad16;
-  Matrix input;  // the last forward's input (must stay alive until backward)
-  Matrix output;
-  std::int64_t forward_batch = -1;
-};
 
 Sequential::Sequential(std::int64_t input_features) : input_features_(input_features) {
   CUTRAIN_CHECK(input_features > 0, "Sequential: input_features = ", input_features,
@@ -358,59 +334,6 @@ std::int64_t Sequential::output_features() const {
   CUTRAIN_CHECK(!widths_.empty(), "Sequential: build() first");
   return widths_.back();
 }
-void Sequential::set_precision(Precision precision) {
-  CUTRAIN_CHECK(built(), "Sequential::set_precision: build() first");
-  CUTRAIN_CHECK(precision != Precision::kTf32 || state_->res.device.is_cuda(),
-                "Sequential::set_precision(tf32): TF32 is a tensor-core mode of NVIDIA GPUs; "
-                "this model is on ",
-                state_->res.device.str(), ", which computes in fp32");
-#if CUTRAIN_WITH_CUDA
-  if (state_->res.device.is_cuda()) {
-    cutrain::detail::cuda::DeviceGuard guard(state_->res.device.ordinal());
-    state_->cublas->set_tf32(precision == Precision::kTf32);
-    state_->lt->set_precision(precision);
-  }
-#endif
-  State& s = *state_;
-  precision_ = precision;
-  s.res.precision = precision;
-  parameter_copy_ = nullptr;  // of the previous format
-  if (!is_half(precision)) rounding_ = Rounding::kNearestEven;
-  if (is_half(precision)) {
-    if (s.compute.total() == 0) s.compute = s.parameters.like();
-    s.res.compute = &s.compute;
-    const std::int64_t batch = s.batch;
-    s.batch = 0;  // the 16-bit input and gradient buffers join the others
-    if (batch > 0) ensure_batch(batch);
-  } else {
-    s.res.compute = nullptr;
-  }
-  ++allocations_;  // what a captured step computes has changed
-}
-
-void Sequential::set_rounding(Rounding rounding) {
-  CUTRAIN_CHECK(rounding == Rounding::kNearestEven || is_half(precision_),
-                "Sequential::set_rounding: stochastic rounding is of 16-bit parameters; this "
-                "model computes in ",
-                precision_name(precision_), " (set_precision bf16 or fp16 first)");
-  rounding_ = rounding;
-}
-
-void Sequential::set_parameter_copy(const Buffer* copy) {
-  if (copy != nullptr) {
-    CUTRAIN_CHECK(built() && is_half(precision_),
-                  "Sequential::set_parameter_copy: a parameter copy is of a built bf16 / fp16 "
-                  "model's parameters");
-    CUTRAIN_CHECK(copy->bytes() == state_->parameters.total() * sizeof(std::uint16_t) &&
-                      copy->device() == state_->res.device,
-                  "Sequential::set_parameter_copy: the copy holds ", copy->bytes(), " bytes on ",
-                  copy->device().str(), "; the model's ", state_->parameters.total(),
-                  " parameters in 16 bits are ", state_->parameters.total() * sizeof(std::uint16_t),
-                  " bytes on ", state_->res.device.str());
-  }
-  parameter_copy_ = copy;
-}
-
 Device Sequential::device() const {
   CUTRAIN_CHECK(built(), "Sequential: build() first");
   return state_->res.device;
