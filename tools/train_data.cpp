@@ -243,6 +243,7 @@ TrainData read_train_data(const Config& c) {
                        "directory holding the IDX files)");
     d.train = data::load_fashion_mnist(c.data, "train");
     d.test = data::load_fashion_mnist(c.data, "test");
+    check_class_count(c, {{"--data", c.data, &d.train}, {"--data", c.data, &d.test}});
     d.spec.scale = 1.0F / 255.0F;
     data::scale(d.train, d.spec.scale);
     data::scale(d.test, d.spec.scale);

@@ -628,6 +628,9 @@ python3 -c 'import json, math, sys; r = json.load(open(sys.argv[1]))
 assert math.isfinite(r["train_loss"]) and r["test_accuracy"] > 0.1, r' "$tmp/huge.json" ||
   fail "batch 2^63 - 1 trained nothing"
 
+# --max-classes bounds IDX labels as it bounds CSV and NumPy ones (it was ignored for --data).
+expect_usage_error "--data '$data' has the label 9, which makes 10 classes, more than --max-classes 9" \
+  --data "$data" --device cpu --train-subset 1000 --max-classes 9
 # A schedule the flags make impossible is their error (exit 2): one-cycle over 3 steps.
 expect_usage_error "--schedule onecycle: cutrain: OneCycleLr: pct_start = 0.3 of 3 steps" \
   --data "$data" --device cpu --train-subset 300 --epochs 1 --schedule onecycle
