@@ -5,6 +5,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <csignal>
 #include <cstdio>
 #include <cstdlib>
 #include <filesystem>
@@ -388,6 +389,10 @@ static void tame_openmp_spinning(char** argv) {
 
 int main(int argc, char** argv) {
   tame_openmp_spinning(argv);
+  // Note [writing to pipes]: the log's reader may leave (`cutrain-train | head`); a run that has
+  // trained for hours does not die of SIGPIPE on its next line - the log is lost, the outputs are
+  // still written. (The library's own writes hold the signal themselves.)
+  std::signal(SIGPIPE, SIG_IGN);
   try {
     return cli_main(argc, argv);
   } catch (const std::exception& e) {  // out of memory, a filesystem error: still one line

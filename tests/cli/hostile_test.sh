@@ -312,6 +312,12 @@ grep -q -- "--predictions: '$tmp/unread.out' is a pipe that no process reads" "$
   fail "outputs through pipes: $(cat "$tmp/err")"
 [ -s "$tmp/after.onnx" ] && grep -q '"test_accuracy"' "$tmp/after.json" ||
   fail "outputs through pipes: the outputs after the failed ones were not written"
+# The log's reader leaving (`| head`) costs the log, not the run (it exited 141 by SIGPIPE).
+rm -f "$tmp/after.json"
+timeout 60 "$bin" "${csv[@]}" --epochs 1 --report "$tmp/after.json" 2>/dev/null | true
+rc=${PIPESTATUS[0]}
+[ $rc -eq 0 ] && grep -q '"test_accuracy"' "$tmp/after.json" ||
+  fail "a log whose reader left: exited $rc"
 # 20. Note [one run per checkpoint]: a run whose --save another process is writing (here a
 # holder of its lock, as a duplicate of the command would be) is refused before its first step,
 # the checkpoint left as it was; a run that finishes leaves no lock file beside its checkpoint.
