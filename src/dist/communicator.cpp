@@ -315,6 +315,7 @@ void Communicator::allreduce_sum(double* values, std::size_t n, Device device,
     cutrain::detail::cuda::stream_synchronize(stream, device.ordinal());
   }
 #else
+  (void)values;  // no library to sum with: one process, the sum of one
   (void)stream;
 #endif
 }
