@@ -163,7 +163,11 @@ int vectors_from_env() {
   if (std::strcmp(v, "1") == 0) return 1;
   if (std::strcmp(v, "2") == 0) return 2;
   if (std::strcmp(v, "4") == 0) return 4;
-  return kFusedClipStepAuto;  // "auto" or anything else
+  // A typo (=off, =yes) must not measure the default under another name.
+  CUTRAIN_CHECK(std::strcmp(v, "auto") == 0, "CUTRAIN_FUSED_CLIP_STEP=", v,
+                " is not auto (one launch where it is faster), 0 (never), 1, 2 or 4 (wherever "
+                "the arena fits a resident grid with that many vectors per thread)");
+  return kFusedClipStepAuto;
 }
 
 // The fused kernel with R vectors per thread, if the whole arena fits one resident grid.

@@ -2,8 +2,8 @@
 #include "src/cuda/lt_matmul.hpp"
 
 #include <cstdlib>
-#include <cstring>
 
+#include "src/core/environment.hpp"
 #include "src/cuda/check.hpp"
 #include "src/cuda/runtime.hpp"
 
@@ -24,8 +24,9 @@ std::uint32_t alignment_of(const void* p) {
 }
 
 bool env_enabled() {
-  const char* v = std::getenv("CUTRAIN_CUBLASLT");
-  return v == nullptr || std::strcmp(v, "0") != 0;
+  return cutrain::detail::env_switch("CUTRAIN_CUBLASLT", true,
+                                     "a Linear's bias in a kernel of its own",
+                                     "cuBLASLt's fused bias and ReLU epilogues");
 }
 
 template <class T, cublasStatus_t (*Destroy)(T)>

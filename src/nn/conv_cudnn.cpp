@@ -6,22 +6,19 @@
 #include <array>
 #include <cstdint>
 #include <cstdlib>
-#include <cstring>
 #include <optional>
 #include <vector>
 
 #include "cutrain/error.hpp"
 #include "kernels/nn/conv.hpp"
+#include "src/core/environment.hpp"
 #include "src/cuda/cudnn.hpp"
 
 namespace cutrain::nn::cudnn_conv {
 
 bool enabled_by_environment() {
-  const char* v = std::getenv("CUTRAIN_CUDNN");
-  if (v == nullptr || std::strcmp(v, "1") == 0) return true;
-  if (std::strcmp(v, "0") == 0) return false;
-  CUTRAIN_FAIL("CUTRAIN_CUDNN=", v,
-               " is not 0 (lower every convolution to GEMMs) or 1 (cuDNN where it loads)");
+  return cutrain::detail::env_switch("CUTRAIN_CUDNN", true, "lower every convolution to GEMMs",
+                                     "cuDNN where it loads");
 }
 
 void* handle(LayerContext::Resources& r) {
