@@ -19,6 +19,7 @@
 #include "common.hpp"
 #include "cutrain/cutrain.hpp"
 #include "gemm_exec.hpp"
+#include "options.hpp"
 #include "src/nn/backend.hpp"
 
 using namespace cutrain;
@@ -98,11 +99,13 @@ int main(int argc, char** argv) {
                  "fp16: the model in 16 bits (its rounding passes included), the GEMMs on 16-bit "
                  "operands (CUDA: 16-bit tensor cores)")
       ->check(CLI::IsMember({"fp32", "tf32", "bf16", "fp16"}));
-  app.add_option("--batch", batch, "batch size of the default CNN's shapes (the large one: 2x)");
-  app.add_option("--min-seconds", min_seconds, "timed seconds per measurement");
+  app.add_option("--batch", batch, "batch size of the default CNN's shapes (the large one: 2x)")
+      ->check(bench::count());
+  app.add_option("--min-seconds", min_seconds, "timed seconds per measurement")
+      ->check(bench::seconds());
   app.add_flag("--small", small, "only the first shape (smoke tests)");
   app.add_flag("--json", json, "one JSON object per line per measurement");
-  CLI11_PARSE(app, argc, argv);
+  if (const int rc = bench::parse(app, argc, argv); rc >= 0) return rc;
   try {
     const Device device = device_name == "auto" ? default_device() : Device::parse(device_name);
     require_usable(device);

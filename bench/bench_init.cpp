@@ -7,6 +7,7 @@
 
 #include "common.hpp"
 #include "cutrain/cutrain.hpp"
+#include "options.hpp"
 
 using namespace cutrain;
 
@@ -17,10 +18,11 @@ int main(int argc, char** argv) {
   bool json = false;
   double min_seconds = 0.2;
   app.add_option("--device", device_name, "cpu, cuda, cuda:N or auto");
-  app.add_option("--n", n, "elements (a [n / 1024, 1024] weight)");
-  app.add_option("--min-seconds", min_seconds, "timed seconds per measurement");
+  app.add_option("--n", n, "elements (a [n / 1024, 1024] weight)")->check(bench::count());
+  app.add_option("--min-seconds", min_seconds, "timed seconds per measurement")
+      ->check(bench::seconds());
   app.add_flag("--json", json, "JSON lines");
-  CLI11_PARSE(app, argc, argv);
+  if (const int rc = bench::parse(app, argc, argv); rc >= 0) return rc;
   try {
     const Device device = device_name == "auto" ? default_device() : Device::parse(device_name);
     Stream stream(device);

@@ -11,6 +11,7 @@
 #include <cstring>
 
 #include "cutrain/cutrain.hpp"
+#include "options.hpp"
 
 using namespace cutrain;
 using Clock = std::chrono::steady_clock;
@@ -30,11 +31,12 @@ int main(int argc, char** argv) {
   bool json = false;
   double min_seconds = 0;  // accepted for a uniform bench command line; one epoch is timed
   app.add_option("--device", device_name, "cpu, cuda, cuda:N or auto");
-  app.add_option("--min-seconds", min_seconds, "ignored (each phase times one epoch)");
-  app.add_option("--batch", batch, "batch size");
-  app.add_option("--rows", rows, "dataset rows");
+  app.add_option("--min-seconds", min_seconds, "ignored (each phase times one epoch)")
+      ->check(bench::seconds());
+  app.add_option("--batch", batch, "batch size")->check(bench::count());
+  app.add_option("--rows", rows, "dataset rows")->check(bench::count());
   app.add_flag("--json", json, "JSON lines");
-  CLI11_PARSE(app, argc, argv);
+  if (const int rc = bench::parse(app, argc, argv); rc >= 0) return rc;
   try {
     const Device device = device_name == "auto" ? default_device() : Device::parse(device_name);
     data::Dataset d;

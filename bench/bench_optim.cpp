@@ -18,6 +18,7 @@
 
 #include "common.hpp"
 #include "cutrain/cutrain.hpp"
+#include "options.hpp"
 #if CUTRAIN_BENCH_WITH_CUDA
 #include <cuda_runtime_api.h>
 
@@ -118,8 +119,10 @@ int main(int argc, char** argv) {
   app.add_option("--optimizer", only,
                  "one of: sgd sgd_momentum adagrad rmsprop "
                  "rmsprop_centered_momentum adam adamw amsgrad");
-  app.add_option("--n", sizes, "parameter counts (default 2^10 .. 2^26 by 4x; CPU to 2^24)");
-  app.add_option("--min-seconds", min_seconds, "timed seconds per measurement");
+  app.add_option("--n", sizes, "parameter counts (default 2^10 .. 2^26 by 4x; CPU to 2^24)")
+      ->check(bench::count());
+  app.add_option("--min-seconds", min_seconds, "timed seconds per measurement")
+      ->check(bench::seconds());
   app.add_flag("--json", json, "one JSON object per line per measurement");
   app.add_option("--model", model,
                  "a model-shaped parameter set instead of --n: gpt2-small "
@@ -136,7 +139,7 @@ int main(int argc, char** argv) {
   app.add_flag("--clip", clip,
                "clip by global L2 norm before each step (+4 B/param: one "
                "read of the gradients for the norm)");
-  CLI11_PARSE(app, argc, argv);
+  if (const int rc = bench::parse(app, argc, argv); rc >= 0) return rc;
 
   try {
     const Device device = device_name == "auto" ? default_device() : Device::parse(device_name);

@@ -22,6 +22,7 @@
 
 #include "common.hpp"
 #include "cutrain/cutrain.hpp"
+#include "options.hpp"
 
 using namespace cutrain;
 
@@ -89,10 +90,11 @@ int main(int argc, char** argv) {
   double min_seconds = 0.2;
   float clip = 1.0F;
   app.add_option("--device", device_name, "cpu, cuda, cuda:N or auto");
-  app.add_option("--batch", batch, "batch size")->check(CLI::PositiveNumber);
+  app.add_option("--batch", batch, "batch size")->check(bench::count());
   app.add_option("--clip-norm", clip, "max global norm (0: no clipping)")
       ->check(CLI::NonNegativeNumber);
-  app.add_option("--min-seconds", min_seconds, "timed seconds per measurement");
+  app.add_option("--min-seconds", min_seconds, "timed seconds per measurement")
+      ->check(bench::seconds());
   std::string precision_name = "fp32";
   app.add_option("--precision", precision_name,
                  "fp32, tf32 (CUDA), bf16 or fp16 (with dynamic loss scaling)")
@@ -101,7 +103,7 @@ int main(int argc, char** argv) {
   app.add_option("--model", model_name, "mlp (784-512-256-10) or cnn (cutrain-train's default CNN)")
       ->check(CLI::IsMember({"mlp", "cnn"}));
   app.add_flag("--json", json, "one JSON object per line per measurement");
-  CLI11_PARSE(app, argc, argv);
+  if (const int rc = bench::parse(app, argc, argv); rc >= 0) return rc;
   try {
     const Device device = device_name == "auto" ? default_device() : Device::parse(device_name);
     require_usable(device);
