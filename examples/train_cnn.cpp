@@ -5,18 +5,40 @@
 //   build/bin/train_cnn [fashion-mnist dir] [epochs] [training images]
 #include <cutrain/cutrain.hpp>
 
+#include <cerrno>
+#include <cstdint>
 #include <cstdio>
+#include <cstdlib>
 #include <filesystem>
 #include <memory>
 #include <numeric>
 #include <string>
 #include <vector>
 
+namespace {
+
+// A count from the command line (1 to 10^9), or a line saying what was wrong, the usage and
+// exit status 2 - not std::stoll's exception ending the program.
+std::int64_t count_arg(const char* text, const char* usage) {
+  char* end = nullptr;
+  errno = 0;
+  const long long n = std::strtoll(text, &end, 10);
+  if (end == text || *end != '\0' || errno == ERANGE || n < 1 || n > 1000000000) {
+    std::fprintf(stderr, "'%s' is not a count from 1 to 10^9\nusage: %s\n", text, usage);
+    std::exit(2);
+  }
+  return n;
+}
+
+constexpr const char* kUsage = "train_cnn [fashion-mnist dir] [epochs] [training images]";
+
+}  // namespace
+
 int main(int argc, char** argv) {
   using namespace cutrain;
   const std::string dir = argc > 1 ? argv[1] : data::kFashionMnistDir;
-  const std::int64_t epochs = argc > 2 ? std::stoll(argv[2]) : 2;
-  const std::int64_t rows = argc > 3 ? std::stoll(argv[3]) : 60000;
+  const std::int64_t epochs = argc > 2 ? count_arg(argv[2], kUsage) : 2;
+  const std::int64_t rows = argc > 3 ? count_arg(argv[3], kUsage) : 60000;
   data::Dataset train, test;
   try {
     train = data::load_fashion_mnist(dir, "train");
