@@ -53,6 +53,9 @@ std::string resolve_links(const std::string& path) {
 // process's own descriptors (/dev/stdout, /dev/fd/N) are written where they point, a link is
 // followed and its target replaced (the link stays), and a device or pipe is written in place.
 void write_file_atomic(const std::string& path, std::span<const std::uint8_t> bytes) {
+  // Before any temporary file: "" or "out/" names no file to rename it to.
+  CUTRAIN_CHECK(!path.empty(), "an empty path names no file to write");
+  CUTRAIN_CHECK(path.back() != '/', "'", path, "' names a directory, not a file");
   if (const int fd = own_descriptor(path); fd >= 0) {
     std::fflush(nullptr);  // after what stdio holds for it
     CUTRAIN_CHECK(write_all(fd, bytes), "writing '", path, "' failed: ", std::strerror(errno));

@@ -55,6 +55,17 @@ TEST(WriteFile, FollowsLinksAndKeepsThem) {
   EXPECT_NE(e.find("too many levels of symbolic links"), std::string::npos) << e;
 }
 
+TEST(WriteFile, APathThatNamesNoFileIsRefusedBeforeAnythingIsWritten) {
+  const fs::path dir = testing::fresh_dir("cutrain_io_test", "no_file");
+  EXPECT_NE(
+      testing::error_of([] { write_file_atomic("", {}); }).find("an empty path names no file"),
+      std::string::npos);
+  const std::string slash = (dir / "out").string() + "/";
+  const std::string e = testing::error_of([&] { write_file_atomic(slash, {}); });
+  EXPECT_NE(e.find("'" + slash + "' names a directory, not a file"), std::string::npos) << e;
+  EXPECT_TRUE(fs::is_empty(dir)) << "a temporary file was left";
+}
+
 TEST(WriteFile, WritesAPipeInPlace) {
   const fs::path dir = testing::fresh_dir("cutrain_io_test", "pipe");
   const fs::path fifo = dir / "out.fifo";
