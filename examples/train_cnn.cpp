@@ -18,7 +18,8 @@
 namespace {
 
 // A count from the command line (1 to 10^9), or a line saying what was wrong, the usage and
-// exit status 2 - not std::stoll's exception ending the program.
+// exit status 2 - not std::stoll's exception ending the program. (Each example stands alone, as
+// a user copies it: train_mlp.cpp and train_cnn.cpp each keep this copy.)
 std::int64_t count_arg(const char* text, const char* usage) {
   char* end = nullptr;
   errno = 0;
