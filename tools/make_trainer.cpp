@@ -110,16 +110,15 @@ train::TrainerOptions trainer_options(const Config& c, const TrainData& d, dist:
                                           : train::TrainerOptions::CudaGraph::kAuto;
   to.checkpoint_every = c.checkpoint_every;
   const std::int64_t ranks = comm ? comm->size() : 1;
-  // Rounded up without x + y - 1, which overflows for --batch-size or --accumulate near 2^63.
-  const auto up = [](std::int64_t x, std::int64_t y) { return x / y + (x % y != 0 ? 1 : 0); };
-  const std::int64_t rows = up(d.train.rows, ranks);  // a rank's (DistributedSampler pads)
-  const std::int64_t batches = c.drop_last ? rows / c.batch_size : up(rows, c.batch_size);
+  // data::groups_of: --batch-size or --accumulate near 2^63 must not overflow the counts.
+  const std::int64_t rows = data::groups_of(d.train.rows, ranks);  // DistributedSampler pads
+  const std::int64_t batches = data::groups_of(rows, c.batch_size, c.drop_last);
   if (batches == 0)
     throw UsageError("--drop-last with --batch-size " + std::to_string(c.batch_size) +
                      " leaves no full batch of the " + std::to_string(rows) +
                      (ranks > 1 ? " training rows of a rank" : " training rows") +
                      ": give a smaller batch size or keep the last batch");
-  const std::int64_t per_epoch = up(batches, c.accumulate);  // optimizer steps
+  const std::int64_t per_epoch = data::groups_of(batches, c.accumulate);  // optimizer steps
   if (c.warmup > 0 && c.warmup >= c.epochs * per_epoch)
     throw UsageError("--warmup " + std::to_string(c.warmup) + " is not shorter than the run (" +
                      std::to_string(c.epochs) + " epochs x " + std::to_string(per_epoch) +

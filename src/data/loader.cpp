@@ -128,8 +128,7 @@ std::int64_t Loader::max_batch_rows() const {
 
 std::int64_t Loader::batches_per_epoch() const {
   const std::int64_t n = rows_per_epoch(), b = options_.batch_size;
-  // n / b rounded up without n + b - 1, which overflows for a batch near 2^63 (0 batches).
-  return options_.drop_last ? n / b : n / b + (n % b != 0 ? 1 : 0);
+  return groups_of(n, b, options_.drop_last);
 }
 
 std::vector<std::int64_t> Loader::epoch_order(std::uint64_t epoch) const {

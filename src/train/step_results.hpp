@@ -6,6 +6,7 @@
 #include <cstdint>
 #include <span>
 
+#include "cutrain/data/loader.hpp"
 #include "cutrain/device.hpp"
 #include "cutrain/stream.hpp"
 #include "kernels/train/records.cuh"
@@ -60,11 +61,11 @@ inline std::int64_t trailing_skipped(std::span<const float> norms, std::int64_t 
   }
   return streak;
 }
-// The epoch's trailing streak of skipped steps when it is long enough to mean divergence (the
-// epoch's steps: its batches over `accumulate`, rounded up), else 0.
+// The epoch's trailing streak of skipped steps when it is long enough to mean divergence (of the
+// epoch's steps: data::groups_of its batches by `accumulate`), else 0.
 inline std::int64_t diverged_steps(std::span<const float> norms, std::int64_t accumulate) {
   const auto batches = static_cast<std::int64_t>(norms.size());
-  const std::int64_t steps = batches / accumulate + (batches % accumulate != 0 ? 1 : 0);
+  const std::int64_t steps = data::groups_of(batches, accumulate);
   const std::int64_t streak = trailing_skipped(norms, accumulate);
   return batches > 0 && streak >= diverged_streak(steps) ? streak : 0;
 }

@@ -62,6 +62,14 @@ struct Batch {
   std::int64_t index = 0;                ///< batch number within the epoch
 };
 
+/// The groups of `size` that `n` items make (n, size > 0): n / size, and one more for a partial
+/// group unless `drop_partial` - an epoch's batches (rows, batch size, drop_last), an epoch's
+/// optimizer steps (batches, accumulation), a rank's padded share (rows, ranks). Rounded up
+/// without n + size - 1, which overflows for a size near 2^63.
+inline std::int64_t groups_of(std::int64_t n, std::int64_t size, bool drop_partial = false) {
+  return n / size + (!drop_partial && n % size != 0 ? 1 : 0);
+}
+
 /// Streams shuffled mini-batches of a Dataset to a device: pinned, prefetched and copied
 /// asynchronously, or gathered from a resident copy on the GPU.
 class Loader {
