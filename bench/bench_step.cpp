@@ -92,7 +92,7 @@ int main(int argc, char** argv) {
   app.add_option("--device", device_name, "cpu, cuda, cuda:N or auto");
   app.add_option("--batch", batch, "batch size")->check(bench::count());
   app.add_option("--clip-norm", clip, "max global norm (0: no clipping)")
-      ->check(CLI::NonNegativeNumber);
+      ->check(bench::in_range(0, 3.4e38, "a finite number >= 0"));
   app.add_option("--min-seconds", min_seconds, "timed seconds per measurement")
       ->check(bench::seconds());
   std::string precision_name = "fp32";

@@ -2,30 +2,90 @@
 // tools/make_model.cpp and tools/make_trainer.cpp.
 #include "tools/train_options.hpp"
 
+#include <charconv>
+#include <cmath>
+#include <cstdint>
 #include <cstdlib>
+#include <functional>
+#include <limits>
 #include <string>
+#include <utility>
 
 namespace cutrain::tools {
 namespace {
 
-// CLI11's PositiveNumber / NonNegativeNumber word a refusal as "Value 0 not in range 0.000000 to
-// 1797...(300 digits)", and let NaN through; these say what is wanted, and refuse NaN and inf.
-CLI::Validator number_check(bool (*ok)(double), const char* wanted) {
+// CLI11's PositiveNumber / NonNegativeNumber / Range word a refusal as "Value 0 not in range
+// 0.000000 to 1797...(300 digits)", and let NaN through (every comparison with NaN is false, so
+// `--dropout nan` trained with a NaN probability); these say what is wanted, and refuse NaN and
+// inf.
+CLI::Validator number_check(std::function<bool(double)> ok, const std::string& wanted) {
   return CLI::Validator(
-      [ok, wanted](std::string& text) -> std::string {
+      [ok = std::move(ok), wanted](std::string& text) -> std::string {
         char* end = nullptr;
         const double v = std::strtod(text.c_str(), &end);
         if (end == text.c_str() || *end != '\0') return "'" + text + "' is not a number";
         if (!std::isfinite(v)) return "must be a finite number (got " + text + ")";
-        return ok(v) ? std::string() : "must be " + std::string(wanted) + " (got " + text + ")";
+        return ok(v) ? std::string() : "must be " + wanted + " (got " + text + ")";
       },
-      wanted, std::string("NUMBER ") + wanted);
+      wanted, "NUMBER " + wanted);
 }
 const CLI::Validator kPositive = number_check([](double v) { return v > 0; }, "> 0");
 const CLI::Validator kNonNegative = number_check([](double v) { return v >= 0; }, ">= 0");
+// Integers: CLI11 read 99999999999999999999 as the largest int64 (a batch size, a patience)
+// without a word; these refuse what the field cannot hold.
+constexpr std::int64_t kInt64Max = std::numeric_limits<std::int64_t>::max();
+CLI::Validator integer_check(std::int64_t lo, std::int64_t hi, const std::string& wanted) {
+  return CLI::Validator(
+      [lo, hi, wanted](std::string& text) -> std::string {
+        std::int64_t v = 0;
+        const char* end = text.data() + text.size();
+        const auto [ptr, ec] = std::from_chars(text.data(), end, v);
+        if (text.empty() || ptr != end || ec == std::errc::invalid_argument) {
+          return "'" + text + "' is not an integer";
+        }
+        if (ec == std::errc::result_out_of_range && text[0] != '-' && hi == kInt64Max) {
+          return "'" + text + "' is too large (at most 2^63 - 1)";
+        }
+        if (ec != std::errc() || v < lo || v > hi) {
+          return "must be " + wanted + " (got " + text + ")";
+        }
+        return {};
+      },
+      wanted, "INTEGER " + wanted);
+}
+const CLI::Validator kPositiveInt = integer_check(1, kInt64Max, "> 0");
+const CLI::Validator kNonNegativeInt = integer_check(0, kInt64Max, ">= 0");
 // Counts that multiply into step counts (epochs x batches per epoch) stay far from int64's end.
-const CLI::Validator kCount =
-    number_check([](double v) { return v >= 0 && v <= 1e9; }, "between 0 and 10^9");
+const CLI::Validator kCount = integer_check(0, 1000000000, "between 0 and 10^9");
+CLI::Validator in_range(double lo, double hi) {
+  return number_check(
+      [lo, hi](double v) { return v >= lo && v <= hi; },
+      "in [" + CLI::detail::to_string(lo) + ", " + CLI::detail::to_string(hi) + "]");
+}
+// The hyperparameters the optimizers and layers take are floats: a value the float cannot hold
+// became inf (`--lr 1e308`) or 0 (`--eps 1e-320`), refused later naming the rule, not the flag.
+const CLI::Validator kFloat(
+    [](std::string& text) -> std::string {
+      const double v = std::strtod(text.c_str(), nullptr);
+      if (std::fabs(v) > std::numeric_limits<float>::max()) {
+        return "'" + text + "' is too large for a float (at most 3.4e38)";
+      }
+      if (v != 0 && static_cast<float>(v) == 0.0F) {
+        return "'" + text + "' is too small for a float (it would be 0)";
+      }
+      return {};
+    },
+    "");
+// A seed is an unsigned 64-bit integer: CLI11 read "-1" as 2^64 - 1 and 2^64 as something.
+const CLI::Validator kSeed(
+    [](std::string& text) -> std::string {
+      std::uint64_t v = 0;
+      const char* end = text.data() + text.size();
+      const auto [ptr, ec] = std::from_chars(text.data(), end, v);
+      const bool ok = !text.empty() && ec == std::errc() && ptr == end;
+      return ok ? std::string() : "must be an integer in [0, 2^64 - 1] (got " + text + ")";
+    },
+    "UINT");
 
 }  // namespace
 
@@ -63,7 +123,7 @@ void add_options(CLI::App& app, Config& c) {
   app.add_option("--max-classes", c.max_classes,
                  "the most classes the labels may number (a label of 100000 in a small file is a "
                  "typo, not 100001 classes); raise it for data with more")
-      ->check(kPositive)
+      ->check(kPositiveInt)
       ->capture_default_str();
   app.add_flag("--regression", c.regression,
                "the CSV target is a float: train with mean squared error, one output (default: "
@@ -84,7 +144,7 @@ void add_options(CLI::App& app, Config& c) {
   app.add_option("--residual-blocks", c.residual_blocks,
                  "--model cnn: residual blocks after each block's pooling, each x + [3x3 Conv2d, "
                  "BatchNorm2d, activation] x 2 at the block's channels (ResNet-9's)")
-      ->check(CLI::Range(0, 16))
+      ->check(integer_check(0, 16, "in [0, 16]"))
       ->capture_default_str();
   app.add_option("--input-shape", c.input_shape,
                  "--model cnn, --augment-*: C,H,W of a sample's features (default 1,28,28 for 784 "
@@ -94,7 +154,7 @@ void add_options(CLI::App& app, Config& c) {
       ->capture_default_str();
   app.add_flag("--batchnorm", c.batchnorm, "BatchNorm1d after each hidden Linear");
   app.add_option("--dropout", c.dropout, "dropout probability after each activation")
-      ->check(CLI::Range(0.0, 0.99))
+      ->check(in_range(0.0, 0.99))
       ->capture_default_str();
   app.add_option("--init", c.init,
                  "xavier-uniform|xavier-normal|he-uniform|he-normal "
@@ -109,20 +169,23 @@ void add_options(CLI::App& app, Config& c) {
       ->capture_default_str();
   app.add_option("--lr", c.lr, "learning rate (with --model cnn the default is 0.005)")
       ->check(kNonNegative)
+      ->check(kFloat)
       ->capture_default_str();
-  app.add_option("--momentum", c.momentum, "SGD / RMSProp momentum")->check(kNonNegative);
+  app.add_option("--momentum", c.momentum, "SGD / RMSProp momentum")
+      ->check(kNonNegative)
+      ->check(kFloat);
   app.add_flag("--nesterov", c.nesterov, "Nesterov momentum (SGD, RMSProp)");
-  app.add_option("--dampening", c.dampening, "SGD dampening")->check(CLI::Range(0.0, 1.0));
-  app.add_option("--alpha", c.alpha, "RMSProp smoothing constant")
-      ->check(CLI::Range(0.0, 0.999999));
+  app.add_option("--dampening", c.dampening, "SGD dampening")->check(in_range(0.0, 1.0));
+  app.add_option("--alpha", c.alpha, "RMSProp smoothing constant")->check(in_range(0.0, 0.999999));
   app.add_flag("--centered", c.centered, "centered RMSProp");
-  app.add_option("--beta1", c.beta1, "Adam beta1")->check(CLI::Range(0.0, 0.999999));
-  app.add_option("--beta2", c.beta2, "Adam beta2")->check(CLI::Range(0.0, 0.999999));
-  app.add_option("--eps", c.eps, "epsilon")->check(kPositive);
+  app.add_option("--beta1", c.beta1, "Adam beta1")->check(in_range(0.0, 0.999999));
+  app.add_option("--beta2", c.beta2, "Adam beta2")->check(in_range(0.0, 0.999999));
+  app.add_option("--eps", c.eps, "epsilon")->check(kPositive)->check(kFloat);
   app.add_option("--weight-decay", c.weight_decay,
                  "weight decay (L2 for Adam/SGD/..., "
                  "decoupled for AdamW); never applied to biases and BatchNorm")
       ->check(kNonNegative)
+      ->check(kFloat)
       ->capture_default_str();
   app.add_flag("--amsgrad", c.amsgrad, "AMSGrad variant of Adam/AdamW");
   app.option_defaults()->group("Learning-rate schedule");
@@ -142,16 +205,17 @@ void add_options(CLI::App& app, Config& c) {
   app.add_option("--min-lr", c.min_lr, "linear/cosine: final learning rate")->check(kNonNegative);
   app.add_option("--plateau-patience", c.plateau_patience,
                  "plateau: epochs without improvement before the learning rate is cut")
-      ->check(kNonNegative);
+      ->check(kNonNegativeInt);
   app.add_option("--pct-start", c.pct_start,
                  "onecycle: the fraction of the steps spent rising to --lr")
-      ->check(CLI::Range(0.01, 0.99));
-  app.add_option("--warmup", c.warmup, "linear warmup iterations")->check(kNonNegative);
+      ->check(in_range(0.01, 0.99));
+  app.add_option("--warmup", c.warmup, "linear warmup iterations")->check(kNonNegativeInt);
   app.option_defaults()->group("Training");
   app.add_option("--clip-norm", c.clip_norm, "clip the global gradient L2 norm (0: off)")
-      ->check(kNonNegative);
+      ->check(kNonNegative)
+      ->check(kFloat);
   app.add_option("--label-smoothing", c.label_smoothing, "label smoothing")
-      ->check(CLI::Range(0.0, 1.0));
+      ->check(in_range(0.0, 1.0));
   app.add_option("--class-weights", c.class_weights,
                  "weigh each class's samples in the cross-entropy (rare classes up): 'balanced' "
                  "(rows / (classes x the class's rows), from the training split), one weight "
@@ -161,23 +225,23 @@ void add_options(CLI::App& app, Config& c) {
                  "keep an exponential moving average of the weights with this decay (e.g. "
                  "0.999): validation, --target-accuracy, the final test and --export-torch use "
                  "the averaged weights")
-      ->check(CLI::Range(0.0, 0.999999));
+      ->check(in_range(0.0, 0.999999));
   app.add_option("--augment-shift", c.augment_shift,
                  "augment each training batch on its device: translate every image by up to "
                  "this many pixels each way, zero-filled (torchvision's RandomCrop(H, "
                  "padding=N)); images of --input-shape (default 1,28,28 for 784 features)")
-      ->check(kNonNegative);
+      ->check(integer_check(0, std::numeric_limits<std::int32_t>::max(), "in [0, 2^31 - 1]"));
   app.add_flag("--augment-flip", c.augment_flip,
                "augment each training batch on its device: mirror every image left-right with "
                "probability 1/2 (RandomHorizontalFlip)");
   app.add_option("--batch-size", c.batch_size, "batch size")
-      ->check(kPositive)
+      ->check(kPositiveInt)
       ->capture_default_str();
   app.add_option("--accumulate", c.accumulate,
                  "gradient accumulation: this many batches per optimizer step, whose gradient is "
                  "the mean over all their samples (checkpoints, --checkpoint-every and the "
                  "schedule count steps)")
-      ->check(kPositive);
+      ->check(kPositiveInt);
   app.add_flag("--drop-last", c.drop_last,
                "drop each epoch's last partial batch (torch DataLoader's drop_last); a last "
                "batch of one row cannot train BatchNorm");
@@ -193,9 +257,9 @@ void add_options(CLI::App& app, Config& c) {
       ->capture_default_str();
   app.add_option("--patience", c.patience,
                  "early stopping on the validation loss (or --monitor) (0: off)")
-      ->check(kNonNegative);
+      ->check(kNonNegativeInt);
   app.add_option("--val-fraction", c.val_fraction, "hold out this fraction of train for validation")
-      ->check(CLI::Range(0.0, 0.99));
+      ->check(in_range(0.0, 0.99));
   app.add_flag("--stratify", c.stratify,
                "--val-fraction (or --folds) holds out each class in its share of the training "
                "data (for rare classes; scikit-learn's stratify=y)");
@@ -206,10 +270,11 @@ void add_options(CLI::App& app, Config& c) {
          "on its training part); prints each fold's and the mean validation loss and "
          "accuracy (--predictions: each training row's out-of-fold prediction); the test set "
          "is not used, no model is kept")
-      ->check(number_check([](double v) { return v >= 2; }, ">= 2"));
+      ->check(integer_check(2, kInt64Max, ">= 2"));
   app.add_option("--train-subset", c.train_subset, "use only the first N training samples")
-      ->check(kNonNegative);
-  app.add_option("--seed", c.seed, "seed of initialization, shuffling, dropout and splits");
+      ->check(kNonNegativeInt);
+  app.add_option("--seed", c.seed, "seed of initialization, shuffling, dropout and splits")
+      ->check(kSeed);
   app.add_flag("--no-shuffle", c.no_shuffle, "visit training samples in file order");
   app.add_flag("--standardize", c.standardize, "per-feature standardization instead of /255 only");
   app.add_option("--device", c.device, "auto|cpu|cuda|cuda:N")->capture_default_str();
@@ -250,7 +315,7 @@ void add_options(CLI::App& app, Config& c) {
                  "with --save: also checkpoint every this many steps, mid-epoch (a resume "
                  "continues at the next batch). Ctrl-C (SIGINT) or SIGTERM saves where the run "
                  "is and exits 130 / 143")
-      ->check(kNonNegative);
+      ->check(kNonNegativeInt);
   app.add_option("--init-from", c.init_from, "initial weights (layers.{i}.weight [out, in], ...)");
   app.add_option("--model-from", c.model_from,
                  "the model's layers and weights from a file that lists its modules (an "
@@ -310,7 +375,7 @@ void add_options(CLI::App& app, Config& c) {
   app.add_option("--bucket-mb", c.bucket_mb,
                  "under mpirun: all-reduce gradients in buckets of this many MiB while backward "
                  "runs (0: one all-reduce after backward)")
-      ->check(CLI::Range(0.0, 1024.0));
+      ->check(in_range(0.0, 1024.0));
   app.add_flag("--sync-batchnorm", c.sync_batchnorm,
                "under mpirun: every BatchNorm normalizes with the statistics of the whole "
                "global batch, summed over the ranks (torch.nn.SyncBatchNorm), so that W ranks "
@@ -318,7 +383,7 @@ void add_options(CLI::App& app, Config& c) {
   app.add_option("--target-accuracy", c.target_accuracy,
                  "evaluate the test set after each epoch and report the training time until "
                  "it first reaches this accuracy (time to accuracy)")
-      ->check(CLI::Range(0.0, 1.0));
+      ->check(in_range(0.0, 1.0));
   app.option_defaults()->group("Learning-rate range test");
   app.add_flag("--find-lr", c.find_lr,
                "instead of training: raise the lr geometrically from --find-lr-min to "
@@ -326,10 +391,9 @@ void add_options(CLI::App& app, Config& c) {
                "clipping as configured), print the smoothed loss curve and the lr where it falls "
                "fastest, restore the model, and exit (Smith's LR range test; fastai's lr_find)");
   app.add_option("--find-lr-steps", c.find_lr_steps, "batches in the sweep at most")
-      ->check(CLI::Range(std::int64_t{2}, std::int64_t{1000000}));
-  app.add_option("--find-lr-min", c.find_lr_min, "the sweep's first lr")
-      ->check(CLI::PositiveNumber);
-  app.add_option("--find-lr-max", c.find_lr_max, "the sweep's last lr")->check(CLI::PositiveNumber);
+      ->check(integer_check(2, 1000000, "in [2, 10^6]"));
+  app.add_option("--find-lr-min", c.find_lr_min, "the sweep's first lr")->check(kPositive);
+  app.add_option("--find-lr-max", c.find_lr_max, "the sweep's last lr")->check(kPositive);
 }
 
 io::DType export_dtype(const Config& c) {

@@ -20,5 +20,6 @@ for b in bench_conv bench_layers bench_loader bench_step; do check "$b" --batch 
 check bench_init --n 0
 check bench_optim --n 0
 check bench_loader --rows -5
+check bench_step --clip-norm nan
 "$bin/bench_init" --help >/dev/null || fail "bench_init --help exited $?"
 echo "bench arguments: ok"

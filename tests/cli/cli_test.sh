@@ -47,6 +47,26 @@ expect_usage_error "--batch-size: must be > 0 (got 0)" --batch-size 0
 expect_usage_error "--lr: must be a finite number (got nan)" --lr nan
 expect_usage_error "--clip-norm: must be a finite number (got inf)" --clip-norm inf
 expect_usage_error "--eps: '1e-8x' is not a number" --eps 1e-8x
+# NaN passes every comparison-based range (CLI11's Range let --dropout nan train); every flag
+# with a range refuses it.
+for flag in --dropout --val-fraction --target-accuracy --bucket-mb --label-smoothing --ema \
+  --beta1 --beta2 --alpha --dampening --pct-start --find-lr-min; do
+  expect_usage_error "$flag: must be a finite number (got nan)" $flag nan
+done
+expect_usage_error "--dropout: must be in \\[0, 0.99\\] (got 1)" --dropout 1
+# A float hyperparameter the float cannot hold is refused naming the flag, not as inf or 0 later.
+expect_usage_error "--lr: '1e308' is too large for a float (at most 3.4e38)" --lr 1e308
+expect_usage_error "--eps: '1e-320' is too small for a float (it would be 0)" --eps 1e-320
+# Integers are whole numbers in their field's range: 2^64 was read as the largest int64, a
+# seed of -1 as 2^64 - 1, both without a word.
+expect_usage_error "--batch-size: '99999999999999999999' is too large (at most 2^63 - 1)" \
+  --batch-size 99999999999999999999
+expect_usage_error "--patience: '1.5' is not an integer" --patience 1.5
+expect_usage_error "--augment-shift: must be in \\[0, 2^31 - 1\\] (got 3000000000)" \
+  --augment-shift 3000000000
+expect_usage_error "--seed: must be an integer in \\[0, 2^64 - 1\\] (got -1)" --seed -1
+expect_usage_error "--seed: must be an integer in \\[0, 2^64 - 1\\] (got 18446744073709551616)" \
+  --seed 18446744073709551616
 # Outputs that could not be written at the end of a run are refused before it starts.
 expect_usage_error "--save: directory '$tmp/none' does not exist" --data "$tmp" --device cpu \
   --save "$tmp/none/ck.safetensors"
@@ -116,8 +136,8 @@ expect_usage_error "--cuda-graph on: the model is on the CPU" --train-csv "$tmp/
   --test-csv "$tmp/cls_test.csv" --target label --device cpu --cuda-graph on
 # Note [augmentation on the device]: the images' shape is --input-shape's (1,28,28 by default,
 # which 2 CSV features are not); a shift must leave part of the image; full-batch runs refuse it.
-expect_usage_error "--augment-shift: must be >= 0 (got -1)" --augment-shift -1
-expect_usage_error "--augment-shift: '2x' is not a number" --augment-shift 2x
+expect_usage_error "--augment-shift: must be in \\[0, 2^31 - 1\\] (got -1)" --augment-shift -1
+expect_usage_error "--augment-shift: '2x' is not an integer" --augment-shift 2x
 expect_usage_error "--input-shape: the default 1,28,28 must be C,H,W with C x H x W = the data's 2" \
   --train-csv "$tmp/cls_train.csv" --test-csv "$tmp/cls_test.csv" --target label --device cpu \
   --augment-flip
@@ -132,7 +152,7 @@ expect_usage_error "--augment-shift 2 must be smaller than the images' 1 pixels"
 expect_usage_error "--residual-blocks shapes the convolutional model: give --model cnn" \
   --train-csv "$tmp/cls_train.csv" --test-csv "$tmp/cls_test.csv" --target label --device cpu \
   --residual-blocks 1
-expect_usage_error "--residual-blocks: Value 17 not in range 0 to 16" --model cnn \
+expect_usage_error "--residual-blocks: must be in \\[0, 16\\] (got 17)" --model cnn \
   --residual-blocks 17
 # Mirroring 1 x 2 "images" swaps the two features: the classes (a ~ k, b ~ -k) are still told
 # apart by |a|, so the run learns; its report says what it drew.
