@@ -25,6 +25,17 @@ namespace {
 std::string class_name(const std::vector<std::string>& names, std::size_t c) {
   return c < names.size() ? names[c] : std::to_string(c);
 }
+// A name as a CSV cell (Note [CSV quoting]): quoted, its quotes doubled, when it holds a comma, a
+// quote or a line break, or begins or ends with a blank - what the reader reads back as written.
+std::string csv_cell(const std::string& name) {
+  const bool plain = name.find_first_of(",\"\r\n") == std::string::npos &&
+                     (name.empty() || (name.front() != ' ' && name.front() != '\t' &&
+                                       name.back() != ' ' && name.back() != '\t'));
+  if (plain) return name;
+  std::string out = "\"";
+  for (const char ch : name) out += ch == '"' ? std::string("\"\"") : std::string(1, ch);
+  return out + "\"";
+}
 }  // namespace
 
 ClassResults class_results(const std::vector<float>& logits, std::int64_t classes,
@@ -156,7 +167,7 @@ void write_predictions(const std::string& path, const std::vector<float>& output
   std::ostringstream out;
   const auto w = static_cast<std::size_t>(width);
   if (regression && names.size() == w) {
-    for (std::size_t j = 0; j < w; ++j) out << (j ? "," : "") << names[j];
+    for (std::size_t j = 0; j < w; ++j) out << (j ? "," : "") << csv_cell(names[j]);
   } else if (regression) {
     for (std::size_t j = 0; j < w; ++j)
       out << (j ? "," : "") << "prediction" << (w > 1 ? std::to_string(j) : "");
@@ -181,7 +192,7 @@ void write_predictions(const std::string& path, const std::vector<float>& output
       double sum = 0;
       for (std::size_t j = 0; j < w; ++j) sum += p[j] = std::exp(double{row[j]} - row[best]);
       out << best;
-      if (!class_names.empty()) out << "," << class_name(class_names, best);
+      if (!class_names.empty()) out << "," << csv_cell(class_name(class_names, best));
       for (std::size_t j = 0; j < w; ++j) {
         std::snprintf(cell, sizeof(cell), "%.6g", p[j] / sum);
         out << "," << cell;

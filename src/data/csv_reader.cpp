@@ -12,30 +12,15 @@
 
 #include "cutrain/data/readers.hpp"
 #include "cutrain/error.hpp"
+#include "src/data/csv_records.hpp"
 #include "src/data/narrow.hpp"
 
 namespace cutrain::data {
 namespace {
 
-std::string_view trim(std::string_view s) {
-  while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) s.remove_prefix(1);
-  while (!s.empty() && (s.back() == ' ' || s.back() == '\t' || s.back() == '\r'))
-    s.remove_suffix(1);
-  return s;
-}
-
-std::vector<std::string_view> split_line(std::string_view line) {
-  std::vector<std::string_view> cells;
-  std::size_t start = 0;
-  for (;;) {
-    const std::size_t comma = line.find(',', start);
-    cells.push_back(
-        trim(line.substr(start, comma == std::string_view::npos ? line.npos : comma - start)));
-    if (comma == std::string_view::npos) break;
-    start = comma + 1;
-  }
-  return cells;
-}
+using detail::CsvRecords;
+using detail::shown;
+using detail::trim;
 
 // A whole cell as a number, "nan" and "inf" included. Beyond float's range (from_chars reports
 // overflow and underflow alike), the value is read as a double and narrowed: 1e-50 is 0, 1e39
@@ -76,8 +61,8 @@ std::string first_names(const std::vector<std::string>& names) {
 // the names' order, or in sorted order: LabelEncoder's), into d.labels / classes / class_names;
 // else the numbers into `values` for the integer path.
 void text_or_numeric_labels(Dataset& d, const std::vector<std::string_view>& cells,
-                            std::size_t first, const std::string& name, const CsvOptions& o,
-                            std::vector<float>& values) {
+                            const CsvRecords& records, std::size_t first, const std::string& name,
+                            const CsvOptions& o, std::vector<float>& values) {
   // "nan" or "inf" reads as a number (and then fails as a label): a missing value must not
   // quietly become a class of its own.
   bool text = !o.class_names.empty();
@@ -97,7 +82,7 @@ void text_or_numeric_labels(Dataset& d, const std::vector<std::string_view>& cel
   for (std::size_t i = 0; i < cells.size(); ++i) {
     const auto it = std::find(names.begin(), names.end(), cells[i]);
     if (it == names.end()) {
-      CUTRAIN_FAIL(name, ":", i + first + 1, ": label '", std::string(cells[i].substr(0, 40)),
+      CUTRAIN_FAIL(name, ":", records.line(i + first), ": label '", shown(cells[i]),
                    "' is not one of the ", names.size(), " classes (", first_names(names), ")");
     }
     d.labels.push_back(static_cast<std::int32_t>(it - names.begin()));
@@ -126,16 +111,15 @@ struct OneHot {
                     " (one feature each)");
       for (std::size_t i = 0; i < cc.categories.size(); ++i)
         CUTRAIN_CHECK(index[k].emplace(cc.categories[i], i).second, name, ": categorical column '",
-                      cc.name, "' lists category '", cc.categories[i].substr(0, 40), "' twice");
+                      cc.name, "' lists category '", shown(cc.categories[i]), "' twice");
     }
   }
   // Learns each column's categories from the data rows (sorted, byte order). Rows of the wrong
   // width are left to the main pass to report.
-  void learn(const std::vector<std::string_view>& lines, std::size_t first, std::size_t width,
-             const std::string& name) {
+  void learn(CsvRecords& records, std::size_t first, std::size_t width, const std::string& name) {
     std::vector<std::vector<std::string_view>> seen(columns.size());
-    for (std::size_t l = first; l < lines.size(); ++l) {
-      const auto cells = split_line(lines[l]);
+    for (std::size_t l = first; l < records.size(); ++l) {
+      const auto cells = records.cells(l);
       if (cells.size() != width) continue;
       for (std::size_t c = 0; c < width; ++c)
         if (of[c] >= 0) seen[static_cast<std::size_t>(of[c])].push_back(cells[c]);
@@ -160,9 +144,8 @@ struct OneHot {
     const auto it = index[k].find(cell);
     if (it == index[k].end()) {
       CUTRAIN_FAIL(name, ":", line, ": column ", c + 1, " ('", cc.name, "'): category '",
-                   std::string(cell.substr(0, 40)), "' is not one of the ", cc.categories.size(),
-                   " known (", first_names(cc.categories),
-                   "); one-hot encoding has no feature for it");
+                   shown(cell), "' is not one of the ", cc.categories.size(), " known (",
+                   first_names(cc.categories), "); one-hot encoding has no feature for it");
     }
     const std::size_t at = x.size();
     x.resize(at + cc.categories.size(), 0.0F);
@@ -176,16 +159,9 @@ Dataset parse_csv(std::string_view text, const std::string& name, const CsvOptio
   // A UTF-8 byte order mark (spreadsheet exports write one) is not part of the first cell: left
   // in, it made a header's first name unmatchable and a first data row look like a header.
   if (text.starts_with("\xEF\xBB\xBF")) text.remove_prefix(3);
-  std::vector<std::string_view> lines;
-  for (std::size_t start = 0; start < text.size();) {
-    std::size_t nl = text.find('\n', start);
-    if (nl == std::string_view::npos) nl = text.size();
-    if (!trim(text.substr(start, nl - start)).empty())
-      lines.push_back(text.substr(start, nl - start));
-    start = nl + 1;
-  }
-  CUTRAIN_CHECK(!lines.empty(), name, ": empty CSV file");
-  std::vector<std::string_view> header = split_line(lines[0]);
+  CsvRecords records(text, name);
+  CUTRAIN_CHECK(records.size() > 0, name, ": empty CSV file");
+  const std::vector<std::string_view> header = records.cells(0);
   bool has_header = o.header == CsvOptions::Header::kYes;
   if (o.header == CsvOptions::Header::kAuto) {
     // A cell that is not a number (nan and inf are numbers here) above one that is: a header. (A
@@ -209,10 +185,10 @@ Dataset parse_csv(std::string_view text, const std::string& name, const CsvOptio
                    return std::find(header.begin(), header.end(), n) != header.end();
                  });
     const std::vector<std::string_view> second =
-        lines.size() > 1 ? split_line(lines[1]) : std::vector<std::string_view>{};
-    if (lines.size() == 1)
+        records.size() > 1 ? records.cells(1) : std::vector<std::string_view>{};
+    if (records.size() == 1)
       has_header = has_header || std::all_of(header.begin(), header.end(), text);
-    for (std::size_t c = 0; c < header.size() && lines.size() > 1; ++c)
+    for (std::size_t c = 0; c < header.size() && records.size() > 1; ++c)
       has_header = has_header || (text(header[c]) && c < second.size() && !text(second[c]));
   }
   const std::size_t columns = header.size();
@@ -223,13 +199,18 @@ Dataset parse_csv(std::string_view text, const std::string& name, const CsvOptio
   auto by_name = [&](const std::string& wanted, const char* what) {
     CUTRAIN_CHECK(has_header, name, ": ", what, " column '", wanted,
                   "' chosen by name but the file has no header");
-    for (std::size_t c = 0; c < columns; ++c)
-      if (header[c] == wanted) return c;
+    const auto named = std::find(header.begin(), header.end(), wanted);
+    if (named != header.end()) {
+      // A name twice (a join's two "id" columns, a spreadsheet's copy) is no choice of one.
+      const auto again = std::find(named + 1, header.end(), wanted);
+      CUTRAIN_CHECK(again == header.end(), name, ": ", what, " column '", wanted,
+                    "' names columns ", named - header.begin() + 1, " and ",
+                    again - header.begin() + 1, "; rename one");
+      return static_cast<std::size_t>(named - header.begin());
+    }
     std::string names;  // the header's first columns, to choose from (each at most 40 bytes)
     for (std::size_t c = 0; c < std::min<std::size_t>(columns, 12); ++c)
-      names.append(c > 0 ? ", " : "")
-          .append(header[c].substr(0, 40))
-          .append(header[c].size() > 40 ? "..." : "");
+      names.append(c > 0 ? ", " : "").append(shown(header[c]));
     CUTRAIN_FAIL(name, ": no column named '", wanted, "' in the header (its columns: ", names,
                  columns > 12 ? ", ..." : "", ")");
   };
@@ -283,44 +264,45 @@ Dataset parse_csv(std::string_view text, const std::string& name, const CsvOptio
     }
   } else {
     for (const std::string& n : o.categorical) add_one_hot(by_name(n, "categorical"), {n, 0, {}});
-    one_hot.learn(lines, first, columns, name);
+    one_hot.learn(records, first, columns, name);
   }
   one_hot.build_index(name);
   Dataset d;
   d.features = 0;
   for (const std::size_t c : feature_columns)
     d.features += static_cast<std::int64_t>(one_hot.width(c));
-  d.rows = static_cast<std::int64_t>(lines.size() - first);
+  d.rows = static_cast<std::int64_t>(records.size() - first);
   CUTRAIN_CHECK(d.rows > 0, name, ": no data rows after the header");
   d.x.reserve(static_cast<std::size_t>(d.rows) * static_cast<std::size_t>(d.features));
   d.categorical = one_hot.columns;
   std::vector<float> label_values(static_cast<std::size_t>(d.rows) * width);
   std::vector<std::string_view> label_cells;  // classification: the label as written
-  for (std::size_t l = first; l < lines.size(); ++l) {
-    const auto cells = split_line(lines[l]);
-    CUTRAIN_CHECK(cells.size() == columns, name, ":", l + 1, ": ", cells.size(),
+  for (std::size_t l = first; l < records.size(); ++l) {
+    const auto cells = records.cells(l);
+    const std::size_t line = records.line(l);
+    CUTRAIN_CHECK(cells.size() == columns, name, ":", line, ": ", cells.size(),
                   " cells where the first row has ", columns, " (ragged row)");
     for (std::size_t c = 0; c < columns; ++c) {
       float v = 0;
       if (place[c] < 0 && one_hot.of[c] < 0 && missing(cells[c])) {
-        CUTRAIN_CHECK(o.allow_missing, name, ":", l + 1, ": column ", c + 1, ": missing value ('",
-                      std::string(cells[c].substr(0, 40)),
+        CUTRAIN_CHECK(o.allow_missing, name, ":", line, ": column ", c + 1, ": missing value ('",
+                      shown(cells[c]),
                       "'); fill it in, or impute it (CsvOptions::allow_missing, then "
                       "data::Imputer; cutrain-train --impute mean)");
         d.x.push_back(std::numeric_limits<float>::quiet_NaN());
         continue;
       }
-      CUTRAIN_CHECK(!cells[c].empty(), name, ":", l + 1, ": empty cell in column ", c + 1);
+      CUTRAIN_CHECK(!cells[c].empty(), name, ":", line, ": empty cell in column ", c + 1);
       if (o.classification && place[c] >= 0) {
         label_cells.push_back(cells[c]);
         continue;
       }
       if (one_hot.of[c] >= 0) {
-        one_hot.encode(c, cells[c], d.x, name, l + 1);
+        one_hot.encode(c, cells[c], d.x, name, line);
         continue;
       }
-      CUTRAIN_CHECK(parse_float(cells[c], v), name, ":", l + 1, ": column ", c + 1, ": '",
-                    std::string(cells[c].substr(0, 40)), "' is not a finite number",
+      CUTRAIN_CHECK(parse_float(cells[c], v), name, ":", line, ": column ", c + 1, ": '",
+                    shown(cells[c]), "' is not a finite number",
                     place[c] < 0 ? " (categories? one-hot encode the column: "
                                    "CsvOptions::categorical, cutrain-train --categorical)"
                                  : "");
@@ -332,25 +314,27 @@ Dataset parse_csv(std::string_view text, const std::string& name, const CsvOptio
   }
   if (o.features_only) return d;  // data to predict
   if (o.classification) {
-    text_or_numeric_labels(d, label_cells, first, name, o, label_values);
+    text_or_numeric_labels(d, label_cells, records, first, name, o, label_values);
     if (!d.class_names.empty()) return d;  // text labels: done
   }
   if (o.classification) {
     float max_label = 0;
     for (std::size_t i = 0; i < label_values.size(); ++i) {
       const float v = label_values[i];
-      CUTRAIN_CHECK(std::isfinite(v) && v >= 0 && v == std::floor(v), name, ":", i + first + 1,
-                    ": label ", v, " is not a non-negative integer");
+      CUTRAIN_CHECK(std::isfinite(v) && v >= 0 && v == std::floor(v), name, ":",
+                    records.line(i / width + first), ": label ", v,
+                    " is not a non-negative integer");
       // Labels travel as float here: above 2^24 neighbouring integers are the same float.
-      CUTRAIN_CHECK(v < 16777216.0F, name, ":", i + first + 1, ": label ", v,
+      CUTRAIN_CHECK(v < 16777216.0F, name, ":", records.line(i / width + first), ": label ", v,
                     " is not below 2^24 (class labels number the classes)");
       max_label = std::max(max_label, v);
     }
     d.classes = o.classes > 0 ? o.classes : static_cast<std::int32_t>(max_label) + 1;
     d.labels.reserve(label_values.size());
     for (std::size_t i = 0; i < label_values.size(); ++i) {
-      CUTRAIN_CHECK(label_values[i] < static_cast<float>(d.classes), name, ":", i + first + 1,
-                    ": label ", label_values[i], " is outside [0, ", d.classes, ")");
+      CUTRAIN_CHECK(label_values[i] < static_cast<float>(d.classes), name, ":",
+                    records.line(i / width + first), ": label ", label_values[i],
+                    " is outside [0, ", d.classes, ")");
       d.labels.push_back(static_cast<std::int32_t>(label_values[i]));
     }
   } else {

@@ -294,6 +294,64 @@ TEST(Csv, SeveralTargetColumnsByName) {
             std::string::npos);
 }
 
+// Note [CSV quoting]: RFC 4180 cells as R's write.csv (every name and text quoted) and pandas
+// (a cell quoted when it holds a comma, a quote or a line break) write them.
+TEST(Csv, QuotedCellsFollowRfc4180) {
+  CsvOptions o;
+  o.label_name = "label";
+  o.categorical = {"city"};
+  const Dataset d = parse_csv(
+      "\"a\",\"city\",\"label\"\r\n"
+      "1.5,\"Paris, FR\",\"x\"\r\n"
+      " \"2\" ,\"New \"\"York\"\"\",y\r\n"
+      "3,\"two\nlines\",\"x\"\r\n",
+      "q.csv", o);
+  EXPECT_EQ(d.rows, 3);
+  ASSERT_EQ(d.categorical.size(), 1U);
+  // Sorted bytes: "New \"York\"" < "Paris, FR" < "two\nlines".
+  EXPECT_EQ(d.categorical[0].categories,
+            (std::vector<std::string>{"New \"York\"", "Paris, FR", "two\nlines"}));
+  EXPECT_EQ(d.x, (std::vector<float>{1.5F, 0, 1, 0, 2, 1, 0, 0, 3, 0, 0, 1}));
+  EXPECT_EQ(d.class_names, (std::vector<std::string>{"x", "y"}));
+  EXPECT_EQ(d.labels, (std::vector<std::int32_t>{0, 1, 0}));
+  // Inside quotes blanks are kept; a quote inside an unquoted cell is a character.
+  CsvOptions text;
+  text.features_only = true;
+  text.categorical = {"s"};
+  const Dataset k = parse_csv("s,n\n\" a \",1\n5'11\",2\n", "k.csv", text);
+  EXPECT_EQ(k.categorical[0].categories, (std::vector<std::string>{" a ", "5'11\""}));
+  auto refusal = [](const char* t) {
+    return testing::error_of([&] { parse_csv(t, "bad.csv", {}); });
+  };
+  // The line where the record starts, counting blank lines and line breaks inside quotes.
+  EXPECT_NE(refusal("1,2,0\n\n1,\"2,0\n3,4,1\n").find("bad.csv:3: a quoted cell is never closed"),
+            std::string::npos);
+  EXPECT_NE(refusal("1,2,0\n1,\"2\"x,0\n").find("bad.csv:2: text after the closing quote of \"2\""),
+            std::string::npos);
+  EXPECT_NE(refusal("1,\"a\nb\",0\n\n3,4\n").find("bad.csv:4: 2 cells where the first row has 3"),
+            std::string::npos);
+}
+
+// An error names the file's line (blank lines count), and shows a cell's control bytes as \xNN:
+// a NUL used to end the message.
+TEST(Csv, ErrorsNameTheLineAndShowControlBytes) {
+  auto refusal = [](const std::string& t, const CsvOptions& o = {}) {
+    return testing::error_of([&] { parse_csv(t, "bad.csv", o); });
+  };
+  EXPECT_NE(refusal("1,2,0\n\n\n3,x,1\n").find("bad.csv:4: column 2: 'x'"), std::string::npos);
+  EXPECT_NE(refusal("1,2,0\n\n3,4,0.5\n").find("bad.csv:3: label 0.5"), std::string::npos);
+  EXPECT_NE(refusal(std::string("1,2,0\n3,\0012,1\n", 14)).find("column 2: '\\x012'"),
+            std::string::npos);
+  EXPECT_NE(refusal(std::string("1,2,0\n3,\0002,1\n", 14)).find("column 2: '\\x002' is not"),
+            std::string::npos);
+  // A name the header holds twice chooses no column.
+  CsvOptions named;
+  named.label_name = "label";
+  EXPECT_NE(refusal("a,label,label\n1,2,0\n", named)
+                .find("label column 'label' names columns 2 and 3; rename one"),
+            std::string::npos);
+}
+
 TEST(Csv, RejectsBadFiles) {
   auto parse = [](const std::string& t, CsvOptions o = {}) {
     return testing::error_of([&] { parse_csv(t, "bad.csv", o); });

@@ -65,7 +65,9 @@ inline constexpr const char* kFashionMnistClasses[10] = {
     "T-shirt/top", "Trouser", "Pullover", "Dress", "Coat",
     "Sandal",      "Shirt",   "Sneaker",  "Bag",   "Ankle boot"};
 
-/// CSV: comma-separated numbers, one sample per line. The label column is chosen by header
+/// CSV: comma-separated numbers, one sample per record; cells quoted as RFC 4180 says (Note [CSV
+/// quoting], src/data/csv_records.hpp: '"a, b"', '""' for a quote, line breaks inside quotes),
+/// and an error names the file's line. The label column is chosen by header
 /// name or by index (negative: from the end). With classification, labels are integers in
 /// [0, classes) (classes 0: max label + 1), or text: class names, numbered in sorted order
 /// (scikit-learn's LabelEncoder) - or by `class_names` when given, so that a test file numbers

@@ -1,0 +1,146 @@
+// Note [CSV quoting] (csv_records.hpp).
+#include "src/data/csv_records.hpp"
+
+#include <algorithm>
+#include <cstdio>
+#include <utility>
+
+#include "cutrain/error.hpp"
+
+namespace cutrain::data::detail {
+namespace {
+
+bool blank(char c) {
+  return c == ' ' || c == '\t';
+}
+
+struct Cell {
+  std::string_view text;  // unquoted: trimmed; quoted: between the quotes, '""' still doubled
+  bool escaped = false;   // quoted and holding '""'
+};
+
+// Reads the cell that starts at `pos` of `s` (a record, or the whole file while records are
+// found) into `cell`, counting the line breaks inside quotes into `breaks`; returns the position
+// of what ended it: ',', '\n' or s.size(). `line` is the record's, for errors.
+std::size_t scan_cell(std::string_view s, std::size_t pos, Cell& cell, std::size_t& breaks,
+                      const std::string& name, std::size_t line) {
+  std::size_t p = pos;
+  while (p < s.size() && blank(s[p])) ++p;
+  if (p == s.size() || s[p] != '"') {
+    const std::size_t end = std::min(s.find_first_of(",\n", pos), s.size());
+    cell = {trim(s.substr(pos, end - pos)), false};
+    return end;
+  }
+  const std::size_t open = ++p;
+  cell.escaped = false;
+  for (;;) {
+    const std::size_t q = s.find('"', p);
+    if (q == std::string_view::npos) {
+      CUTRAIN_FAIL(name, ":", line, ": a quoted cell is never closed (it starts \"",
+                   shown(s.substr(open, 40)), "); a '\"' in a quoted cell is written '\"\"'");
+    }
+    breaks +=
+        static_cast<std::size_t>(std::count(s.begin() + static_cast<std::ptrdiff_t>(p),
+                                            s.begin() + static_cast<std::ptrdiff_t>(q), '\n'));
+    if (q + 1 < s.size() && s[q + 1] == '"') {  // '""': a quote inside the cell
+      cell.escaped = true;
+      p = q + 2;
+      continue;
+    }
+    cell.text = s.substr(open, q - open);
+    p = q + 1;
+    break;
+  }
+  while (p < s.size() && (blank(s[p]) || s[p] == '\r')) ++p;
+  if (p < s.size() && s[p] != ',' && s[p] != '\n') {
+    CUTRAIN_FAIL(name, ":", line, ": text after the closing quote of \"", shown(cell.text),
+                 "\" (a '\"' in a quoted cell is written '\"\"')");
+  }
+  return p;
+}
+
+std::string unescape(std::string_view quoted) {
+  std::string out;
+  out.reserve(quoted.size());
+  for (std::size_t i = 0; i < quoted.size(); ++i) {
+    out.push_back(quoted[i]);
+    if (quoted[i] == '"') ++i;  // the second of the pair
+  }
+  return out;
+}
+
+}  // namespace
+
+std::string_view trim(std::string_view s) {
+  while (!s.empty() && blank(s.front())) s.remove_prefix(1);
+  while (!s.empty() && (blank(s.back()) || s.back() == '\r')) s.remove_suffix(1);
+  return s;
+}
+
+std::string shown(std::string_view cell) {
+  std::string out;
+  for (const char c : cell.substr(0, 40)) {
+    const auto u = static_cast<unsigned char>(c);
+    if (u < 0x20 || u == 0x7F) {
+      char hex[8];
+      std::snprintf(hex, sizeof hex, "\\x%02X", u);
+      out += hex;
+    } else {
+      out.push_back(c);
+    }
+  }
+  return cell.size() > 40 ? out + "..." : out;
+}
+
+CsvRecords::CsvRecords(std::string_view text, std::string name)
+    : name_(std::move(name)), quotes_(text.find('"') != std::string_view::npos) {
+  std::size_t line = 1;
+  for (std::size_t pos = 0; pos < text.size();) {
+    const std::size_t first_line = line;
+    std::size_t end = 0;
+    if (!quotes_) {
+      end = std::min(text.find('\n', pos), text.size());
+    } else {  // cell by cell: a quoted cell may hold line breaks
+      Cell cell;
+      for (end = pos;; ++end) {
+        end = scan_cell(text, end, cell, line, name_, first_line);
+        if (end == text.size() || text[end] == '\n') break;
+      }
+    }
+    const std::string_view record = text.substr(pos, end - pos);
+    if (!trim(record).empty()) {
+      records_.push_back(record);
+      lines_.push_back(first_line);
+    }
+    ++line;
+    pos = end + 1;
+  }
+}
+
+std::vector<std::string_view> CsvRecords::cells(std::size_t r) {
+  const std::string_view s = records_[r];
+  std::vector<std::string_view> out;
+  if (!quotes_) {
+    for (std::size_t start = 0;;) {
+      const std::size_t comma = s.find(',', start);
+      out.push_back(
+          trim(s.substr(start, comma == std::string_view::npos ? s.npos : comma - start)));
+      if (comma == std::string_view::npos) return out;
+      start = comma + 1;
+    }
+  }
+  std::size_t breaks = 0;
+  Cell cell;
+  for (std::size_t pos = 0;; ++pos) {
+    pos = scan_cell(s, pos, cell, breaks, name_, lines_[r]);
+    if (cell.escaped) {
+      unescaped_.push_back(unescape(cell.text));
+      out.emplace_back(unescaped_.back());
+    } else {
+      out.push_back(cell.text);
+    }
+    if (pos == s.size()) return out;
+  }
+}
+
+}  // namespace cutrain::data::detail

@@ -1,0 +1,54 @@
+#!/usr/bin/env bash
+# Note [CSV quoting] end to end: a file written as R's write.csv writes it (every name and text
+# cell quoted) with categories and class names holding commas, quotes and blanks trains with them
+# by name; --predictions quotes the names it writes, so Python's csv module (and cutrain) read them
+# back as they were; the export predicts a quoted file of new rows as the run did.
+set -uo pipefail
+bin=$1
+tmp=$(mktemp -d)
+trap 'rm -rf "$tmp"' EXIT
+fail() { echo "FAIL: $*"; exit 1; }
+command -v python3 >/dev/null || { echo "python3 missing: skipped"; exit 77; }
+
+python3 - "$tmp" <<'PY' || fail "writing the files"
+import random, sys
+random.seed(7)
+cities = ['Paris, FR', 'Oslo', 'New "York"']
+names = ['big, round', 'say "hi"', ' padded ']
+def q(s):
+    return '"' + s.replace('"', '""') + '"'
+for split, rows in (("train", 300), ("test", 90)):
+    # The labelled file, and its features alone (new data to predict), with CRLF line ends.
+    with open(f"{sys.argv[1]}/{split}.csv", "w", newline="") as f, \
+         open(f"{sys.argv[1]}/{split}_x.csv", "w", newline="") as x:
+        f.write('"x","city","label"\r\n')
+        x.write('"x","city"\r\n')
+        for i in range(rows):
+            k = i % 3
+            features = f"{random.gauss(0, 1)},{q(cities[k])}"
+            f.write(f"{features},{q(names[k])}\r\n")
+            x.write(f"{features}\r\n")
+PY
+
+run() { "$bin" --device cpu --train-csv "$tmp/train.csv" --test-csv "$tmp/test.csv" --target label \
+  --categorical city --epochs 20 --lr 0.01 --seed 3 "$@" >"$tmp/out" 2>&1; }
+run --predictions "$tmp/p.csv" --export-torch "$tmp/m.safetensors" ||
+  fail "training on the quoted file: $(tail -3 "$tmp/out")"
+# The class is the city (one-hot, known only by its quoted text): learned exactly.
+grep -q "test accuracy 1.0000" "$tmp/out" || fail "the quoted categories were not learned: $(grep 'test acc' "$tmp/out")"
+python3 - "$tmp" <<'PY' || fail "the predictions file"
+import csv, sys
+rows = list(csv.reader(open(f"{sys.argv[1]}/p.csv", newline="")))
+assert rows[0][:2] == ["class", "name"], rows[0]
+names = ['big, round', 'say "hi"', ' padded ']
+order = sorted(names)  # classes numbered by sorted name
+truth = [r[2] for r in list(csv.reader(open(f"{sys.argv[1]}/test.csv", newline="")))[1:]]
+assert len(rows) == 1 + len(truth), len(rows)
+for r, t in zip(rows[1:], truth):
+    assert r[1] == order[int(r[0])] == t, (r, t)
+PY
+# The export alone predicts the quoted rows of new data (features only) as the run did.
+"$bin" --device cpu --model-from "$tmp/m.safetensors" --predict-csv "$tmp/test_x.csv" \
+  --predictions "$tmp/p2.csv" >"$tmp/out2" 2>&1 || fail "--model-from: $(tail -3 "$tmp/out2")"
+cmp -s "$tmp/p.csv" "$tmp/p2.csv" || fail "the export's predictions differ from the run's"
+echo "csv quoting: ok"
