@@ -24,6 +24,23 @@ struct LabelSource {
   const data::Dataset* d;
 };
 void check_class_count(const Config& c, std::initializer_list<LabelSource> sources) {
+  // One class in the training file (the wrong --target, a float target read as labels that all
+  // round alike, a filtered export) trains a model that can say nothing else: the loss and its
+  // gradient are 0 with one output, and the run reported a perfect test accuracy. As
+  // scikit-learn's classifiers do, refuse it.
+  const LabelSource& train = *sources.begin();
+  const std::vector<std::int32_t>& labels = train.d->labels;
+  if (!labels.empty() && std::all_of(labels.begin(), labels.end(),
+                                     [&](std::int32_t l) { return l == labels.front(); })) {
+    const std::int32_t l = labels.front();
+    const std::string label = static_cast<std::size_t>(l) < train.d->class_names.size()
+                                  ? "'" + train.d->class_names[static_cast<std::size_t>(l)] + "'"
+                                  : std::to_string(l);
+    throw UsageError(std::string(train.flag) + " '" + train.path + "': every one of its " +
+                     std::to_string(labels.size()) + " labels is " + label +
+                     "; classification needs at least two classes to learn (the wrong --target? "
+                     "a float target? add --regression)");
+  }
   for (const LabelSource& s : sources) {
     if (s.d->classes <= c.max_classes || s.d->labels.empty()) continue;
     const std::int32_t top = *std::max_element(s.d->labels.begin(), s.d->labels.end());

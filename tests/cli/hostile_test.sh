@@ -334,4 +334,10 @@ if command -v flock >/dev/null; then
   pkill -P $holder sleep 2>/dev/null  # flock ends with its command
   wait $holder 2>/dev/null
 fi
+# 21. A training file with one class (the wrong --target) trained a model whose loss and gradient
+# are 0 and reported test accuracy 1; it is refused, naming the file and the label.
+python3 -c 'import random; random.seed(1); print("a,label"); [print(f"{random.gauss(0, 1)},ant") for _ in range(50)]' \
+  >"$tmp/one_class.csv"
+expect_usage_error "--train-csv '$tmp/one_class.csv': every one of its 50 labels is 'ant'" \
+  --train-csv "$tmp/one_class.csv" --test-csv "$tmp/one_class.csv" --target label --device cpu
 echo "hostile inputs: ok"
