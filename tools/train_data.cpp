@@ -38,7 +38,8 @@ void check_class_count(const Config& c, std::initializer_list<LabelSource> sourc
                                   : std::to_string(l);
     throw UsageError(std::string(train.flag) + " '" + train.path + "': every one of its " +
                      std::to_string(labels.size()) + " labels is " + label +
-                     "; classification needs at least two classes to learn (the wrong --target? "
+                     "; classification needs at least two classes to learn (" +
+                     (train.flag == std::string("--train-csv") ? "the wrong --target? " : "") +
                      "a float target? add --regression)");
   }
   for (const LabelSource& s : sources) {
