@@ -9,6 +9,7 @@
 
 #include "cutrain/cutrain.hpp"
 #include "tools/run_report.hpp"
+#include "tools/train_data.hpp"
 
 namespace cutrain::tools {
 
@@ -104,6 +105,9 @@ int run_predict_only(const Config& c) {
                      std::to_string(rows.features) + (npy ? " features" : " columns") +
                      " but the model takes " + std::to_string(model.input_features()) +
                      " features");
+  if (!npy)
+    check_feature_columns("--predict-csv '" + c.predict_csv + "'", rows.feature_columns,
+                          spec.feature_columns);
   const std::int64_t filled = spec.apply(rows);
   if (filled > 0)
     std::printf("imputed %lld missing values as the training run did\n",

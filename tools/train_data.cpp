@@ -126,6 +126,11 @@ std::tuple<data::Dataset, data::Dataset, data::Dataset> read_csv_files(const Con
       throw UsageError(std::string(flag) + " '" + *path + "' has " + std::to_string(d->features) +
                        " feature columns but --train-csv '" + c.train_csv + "' has " +
                        std::to_string(train.features));
+  for (const auto& [flag, path, d] :
+       {std::tuple{"--test-csv", &c.test_csv, &test}, std::tuple{"--val-csv", &c.val_csv, &val}})
+    if (d->rows > 0)
+      check_feature_columns(std::string(flag) + " '" + *path + "'", d->feature_columns,
+                            train.feature_columns);
   if (!c.regression) {
     check_class_count(c, {{"--train-csv", c.train_csv, &train},
                           {"--test-csv", c.test_csv, &test},
@@ -311,6 +316,8 @@ TrainData read_train_data(const Config& c) {
           "--predict-csv '" + c.predict_csv + "' has " + std::to_string(d.predict.features) +
           " columns but the model takes the training data's " + std::to_string(d.train.features) +
           " features (give the feature columns only, in the training file's order)");
+    check_feature_columns("--predict-csv '" + c.predict_csv + "'", d.predict.feature_columns,
+                          d.train.feature_columns);
     if (d.predict.rows == 0)
       throw UsageError("--predict-csv '" + c.predict_csv + "' has no rows: nothing to predict");
   }
@@ -337,8 +344,28 @@ void fit_preprocessing(TrainData& d, const Config& c) {
   d.spec.class_names = d.train.class_names;  // text labels
   d.spec.target_names = d.target_names;
   d.spec.categorical = d.train.categorical;
+  d.spec.feature_columns = d.train.feature_columns;
   d.outputs = d.regression ? d.train.target_width : d.train.classes;
   d.class_weights = class_weights(c, d.train, d.class_names);
+}
+
+void check_feature_columns(const std::string& file, const std::vector<std::string>& have,
+                           const std::vector<std::string>& want) {
+  if (have.empty() || want.empty() || have == want) return;
+  std::string list;
+  for (std::size_t i = 0; i < want.size() && i < 12; ++i) list += (i ? ", " : "") + want[i];
+  if (want.size() > 12) list += ", ...";
+  std::size_t i = 0;
+  while (i < have.size() && i < want.size() && have[i] == want[i]) ++i;
+  const std::string differs =
+      i < have.size() && i < want.size()
+          ? "its feature column " + std::to_string(i + 1) + " is '" + have[i] + "' where"
+          : "it has " + std::to_string(have.size()) + " feature columns where";
+  throw UsageError(
+      file + ": " + differs + " the training file had " +
+      (i < want.size() && i < have.size() ? "'" + want[i] + "'" : std::to_string(want.size())) +
+      " (its feature columns: " + list +
+      "); the model reads features by position: give the same columns in that order");
 }
 
 TrainData load_train_data(const Config& c) {

@@ -32,6 +32,14 @@ struct TrainData {
 // fit_preprocessing.
 TrainData load_train_data(const Config& c);
 
+// Note [feature columns by name]: a model reads features by position, so a file whose header
+// names the training file's columns in another order (or others) was predicted - or tested -
+// silently wrong. `file` (e.g. "--predict-csv 'new.csv'") with header names `have` must name the
+// columns `want` in that order; either empty (no header, NumPy, an export from before) passes.
+// scikit-learn's feature_names_in_ check refuses the same.
+void check_feature_columns(const std::string& file, const std::vector<std::string>& have,
+                           const std::vector<std::string>& want);
+
 // The files as read (Fashion-MNIST's pixels / 255), --train-subset and the --val-fraction split:
 // nothing fitted to the data yet (--folds fits each fold's training part on its own).
 TrainData read_train_data(const Config& c);

@@ -275,6 +275,8 @@ Dataset parse_csv(std::string_view text, const std::string& name, const CsvOptio
   CUTRAIN_CHECK(d.rows > 0, name, ": no data rows after the header");
   d.x.reserve(static_cast<std::size_t>(d.rows) * static_cast<std::size_t>(d.features));
   d.categorical = one_hot.columns;
+  if (has_header)
+    for (const std::size_t c : feature_columns) d.feature_columns.emplace_back(header[c]);
   std::vector<float> label_values(static_cast<std::size_t>(d.rows) * width);
   std::vector<std::string_view> label_cells;  // classification: the label as written
   for (std::size_t l = first; l < records.size(); ++l) {

@@ -33,6 +33,7 @@ Dataset Dataset::subset(std::span<const std::int64_t> index) const {
   out.classes = classes;
   out.class_names = class_names;
   out.categorical = categorical;
+  out.feature_columns = feature_columns;
   out.target_width = target_width;
   out.x.resize(index.size() * static_cast<std::size_t>(features));
   if (!labels.empty()) out.labels.resize(index.size());

@@ -25,6 +25,7 @@ std::string DataSpec::to_json() const {
   if (!class_names.empty()) j["class_names"] = class_names;
   if (!target_names.empty()) j["target_names"] = target_names;
   if (!impute.empty()) j["impute"] = impute;
+  if (!feature_columns.empty()) j["feature_columns"] = feature_columns;
   for (const data::CategoricalColumn& c : categorical)
     j["categorical"].push_back(
         {{"name", c.name}, {"column", c.column}, {"categories", c.categories}});
@@ -46,6 +47,8 @@ DataSpec DataSpec::from_json(std::string_view text, const std::string& where) {
     if (j.contains("target_names"))
       s.target_names = j.at("target_names").get<std::vector<std::string>>();
     if (j.contains("impute")) s.impute = j.at("impute").get<std::vector<float>>();
+    if (j.contains("feature_columns"))
+      s.feature_columns = j.at("feature_columns").get<std::vector<std::string>>();
     if (j.contains("categorical"))
       for (const nlohmann::json& c : j.at("categorical"))
         s.categorical.push_back({c.at("name").get<std::string>(),

@@ -340,4 +340,19 @@ python3 -c 'import random; random.seed(1); print("a,label"); [print(f"{random.ga
   >"$tmp/one_class.csv"
 expect_usage_error "--train-csv '$tmp/one_class.csv': every one of its 50 labels is 'ant'" \
   --train-csv "$tmp/one_class.csv" --test-csv "$tmp/one_class.csv" --target label --device cpu
+# 22. Note [feature columns by name]: a file whose header names the training file's feature
+# columns in another order was tested or predicted by position, silently wrong; it is refused,
+# naming the first column that differs. The same columns in the same order pass.
+head -1 "$tmp/train.csv" | grep -qx "a,b,label" || fail "the fixture's header changed"
+awk -F, 'BEGIN { OFS = "," } { print $2, $1, $3 }' "$tmp/test.csv" >"$tmp/swapped.csv"
+expect_usage_error "--test-csv '$tmp/swapped.csv': its feature column 1 is 'b' where the training file had 'a'" \
+  --train-csv "$tmp/train.csv" --test-csv "$tmp/swapped.csv" --target label --device cpu
+cut -d, -f1,2 "$tmp/test.csv" >"$tmp/new.csv"
+awk -F, 'BEGIN { OFS = "," } { print $2, $1 }' "$tmp/new.csv" >"$tmp/new_swapped.csv"
+run_limited "${csv[@]}" --epochs 1 --export-torch "$tmp/ab.safetensors" || fail "export: $(cat "$tmp/err")"
+expect_usage_error "--predict-csv '$tmp/new_swapped.csv': its feature column 1 is 'b'" \
+  --model-from "$tmp/ab.safetensors" --predict-csv "$tmp/new_swapped.csv" \
+  --predictions "$tmp/p.csv" --device cpu
+run_limited --model-from "$tmp/ab.safetensors" --predict-csv "$tmp/new.csv" \
+  --predictions "$tmp/p.csv" --device cpu || fail "the same columns: $(cat "$tmp/err")"
 echo "hostile inputs: ok"

@@ -332,6 +332,20 @@ TEST(Csv, QuotedCellsFollowRfc4180) {
             std::string::npos);
 }
 
+// Note [feature columns by name]: a header's feature columns are recorded by name (a one-hot
+// column once, the label left out), for another file's columns to be checked against them.
+TEST(Csv, RecordsTheFeatureColumnNames) {
+  CsvOptions o;
+  o.label_name = "label";
+  o.categorical = {"city"};
+  const Dataset d = parse_csv("x,label,\"city\",y\n1,0,a,2\n3,1,b,4\n", "n.csv", o);
+  EXPECT_EQ(d.feature_columns, (std::vector<std::string>{"x", "city", "y"}));
+  EXPECT_EQ(d.features, 4);  // x, city's two categories, y
+  const std::vector<std::int64_t> second = {1};
+  EXPECT_EQ(d.subset(second).feature_columns, d.feature_columns);
+  EXPECT_TRUE(parse_csv("1,2,0\n3,4,1\n", "h.csv", {}).feature_columns.empty());  // no header
+}
+
 // An error names the file's line (blank lines count), and shows a cell's control bytes as \xNN:
 // a NUL used to end the message.
 TEST(Csv, ErrorsNameTheLineAndShowControlBytes) {

@@ -32,6 +32,10 @@ struct Dataset {
   /// CSV columns one-hot encoded into x, by column (empty: none); each put its categories'
   /// features where the column was.
   std::vector<CategoricalColumn> categorical;
+  /// CSV with a header: the names of the file's feature columns, in file order (a one-hot column
+  /// once), so that another file's columns can be checked against them (Note [feature columns by
+  /// name]); empty without a header and for other formats.
+  std::vector<std::string> feature_columns;
 
   bool classification() const { return !labels.empty(); }  ///< labels, not targets
   /// Throws cutrain::Error naming what is inconsistent (sizes, label range, non-finite values).

@@ -31,7 +31,10 @@ struct DataSpec {
   std::vector<std::string> class_names;   ///< classification with text labels, by output
   std::vector<std::string> target_names;  ///< regression: the outputs' names, when known
   std::vector<data::CategoricalColumn> categorical;  ///< one-hot CSV columns (read time, not apply)
-  std::vector<float> impute;                         ///< by feature; empty: missing values refused
+  /// The training CSV's feature column names (Dataset::feature_columns), or empty: a file to
+  /// predict with a header must name the same columns in the same order.
+  std::vector<std::string> feature_columns;
+  std::vector<float> impute;  ///< by feature; empty: missing values refused
 
   /// Fills missing values, scales, then standardizes `d` (its feature count must match the
   /// statistics'); returns how many values it filled.
