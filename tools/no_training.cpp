@@ -143,6 +143,14 @@ int run_describe(const std::string& path) {
                 static_cast<long long>(model.output_features()),
                 spec.regression ? "regression targets" : "classes (logits)",
                 outputs.empty() ? "" : " (", outputs.c_str(), outputs.empty() ? "" : ")");
+    // Note [feature columns by name]: the columns a file to predict gives, in this order.
+    if (!spec.feature_columns.empty()) {
+      std::string columns;
+      for (std::size_t k = 0; k < spec.feature_columns.size() && k < 24; ++k)
+        columns += (k ? ", " : "") + spec.feature_columns[k];
+      std::printf("  feature columns: %s%s\n", columns.c_str(),
+                  spec.feature_columns.size() > 24 ? ", ..." : "");
+    }
     for (const data::CategoricalColumn& cc : spec.categorical) {
       std::string cats;
       for (std::size_t k = 0; k < cc.categories.size() && k < 12; ++k)

@@ -313,6 +313,8 @@ PY
 "$bin" --describe "$tmp/col_model.safetensors" >"$tmp/desc2.txt" 2>&1 || fail "--describe export"
 grep -qF "one-hot: feature column 2 'colour' -> 4 features (blue, green, red, teal)" "$tmp/desc2.txt" &&
   grep -qF "standardized (5 features)" "$tmp/desc2.txt" || fail "--describe export: $(cat "$tmp/desc2.txt")"
+grep -qxF "  feature columns: noise, colour" "$tmp/desc2.txt" ||
+  fail "--describe: the feature columns: $(cat "$tmp/desc2.txt")"
 grep -q "one-hot: colour -> 4 features (blue, green, red, teal)" "$tmp/col.txt" ||
   fail "categories not printed: $(head -4 "$tmp/col.txt")"
 grep -q "samples of 5 features" "$tmp/col.txt" || fail "one-hot width: $(head -3 "$tmp/col.txt")"
