@@ -156,6 +156,12 @@ int run(const Config& c, const std::string& command_line, bool fresh) {
   // mismatch, not a damaged file: exit 2, saying where its own flags are. resume() checks the
   // file, fit() the loss, the augmentation and the order.
   const auto refused_resume = [&](const Error& e) {
+    // A model export (or PyTorch's weights) given to --resume: the flag's mistake, and the flag
+    // that takes such a file is --init-from (the library's hint names its C++ function).
+    if (!c.resume.empty() && says(e, "not a cutrain checkpoint"))
+      throw UsageError("--resume '" + c.resume +
+                       "' holds weights without a training state (a model export?): start from "
+                       "them with --init-from, or give a checkpoint written by --save");
     if (c.resume.empty() ||
         !(says(e, "resume with") || says(e, "so resume on") || says(e, "to continue it")))
       throw;  // the caught error, as it was

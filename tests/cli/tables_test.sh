@@ -41,6 +41,10 @@ PY
   --device cpu --hidden 16 --dropout 0 --epochs 40 --lr 0.03 --report "$tmp/cls.json" \
   --predictions "$tmp/cls_pred.csv" --export-torch "$tmp/cls_model.safetensors" >"$tmp/cls.txt" 2>&1 ||
   fail "CSV classification: $(tail -2 "$tmp/cls.txt")"
+# An export given to --resume is the flag's mistake: the weights' flag is --init-from.
+expect_usage_error "--resume '$tmp/cls_model.safetensors' holds weights without a training state" \
+  --train-csv "$tmp/cls_train.csv" --test-csv "$tmp/cls_test.csv" --target label --device cpu \
+  --hidden 16 --resume "$tmp/cls_model.safetensors"
 # Note [dynamic loss scale]: the same run with --loss-scale dynamic is the same run, bit for bit
 # (no gradient overflows at S = 2^16), and says so in its report and metrics.
 "$bin" --train-csv "$tmp/cls_train.csv" --test-csv "$tmp/cls_test.csv" --target label \
