@@ -133,7 +133,17 @@ int run(const Config& c, const std::string& command_line, bool fresh) {
     if (comm == nullptr || comm->size() == 1)
       std::printf("--sync-batchnorm: one rank, nothing to synchronize\n");
   }
-  if (!c.init_from.empty()) train::load_weights(c.init_from, model);
+  // Weights of another model (a tensor missing or of another shape) are the flag's mismatch with
+  // the model flags, as a --resume checkpoint of another model is: exit 2.
+  if (!c.init_from.empty()) {
+    try {
+      train::load_weights(c.init_from, model);
+    } catch (const Error& e) {
+      if (!says(e, "is missing") && !says(e, "but the model expects")) throw;
+      throw UsageError("--init-from: " + std::string(e.what()) + " (cutrain-train --describe " +
+                       c.init_from + " shows the model it holds)");
+    }
+  }
 
   if (full_batch) return run_full_batch(c, model, d, device, command_line);
   auto opt = make_optimizer(c, model.parameters());

@@ -45,6 +45,10 @@ PY
 expect_usage_error "--resume '$tmp/cls_model.safetensors' holds weights without a training state" \
   --train-csv "$tmp/cls_train.csv" --test-csv "$tmp/cls_test.csv" --target label --device cpu \
   --hidden 16 --resume "$tmp/cls_model.safetensors"
+# ... and weights of another model given to --init-from are its mismatch with --hidden (exit 2).
+expect_usage_error "--init-from: .*tensor '0.weight' has shape \\[16, 2\\] but the model expects \\[8, 2\\]" \
+  --train-csv "$tmp/cls_train.csv" --test-csv "$tmp/cls_test.csv" --target label --device cpu \
+  --hidden 8 --init-from "$tmp/cls_model.safetensors"
 # Note [dynamic loss scale]: the same run with --loss-scale dynamic is the same run, bit for bit
 # (no gradient overflows at S = 2^16), and says so in its report and metrics.
 "$bin" --train-csv "$tmp/cls_train.csv" --test-csv "$tmp/cls_test.csv" --target label \
