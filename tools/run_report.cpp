@@ -158,7 +158,9 @@ void write_whole(const std::string& flag, const std::string& path, const std::st
 }
 
 void write_report(const std::string& path, const nlohmann::json& j) {
-  write_whole("--report", path, j.dump(2) + "\n");
+  // Paths in it are bytes, not always UTF-8: U+FFFD for such a byte, not a lost report.
+  write_whole("--report", path,
+              j.dump(2, ' ', false, nlohmann::json::error_handler_t::replace) + "\n");
 }
 
 void write_predictions(const std::string& path, const std::vector<float>& outputs,

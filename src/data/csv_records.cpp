@@ -59,6 +59,55 @@ std::size_t scan_cell(std::string_view s, std::size_t pos, Cell& cell, std::size
   return p;
 }
 
+// The length of the valid UTF-8 sequence at s[i] (RFC 3629: no overlong forms, surrogates or
+// code points past U+10FFFF), or 0.
+std::size_t utf8_length(std::string_view s, std::size_t i) {
+  const auto b = [&](std::size_t k) { return static_cast<unsigned char>(s[i + k]); };
+  const unsigned char c = b(0);
+  if (c < 0x80) return 1;
+  const std::size_t n = c >= 0xC2 && c <= 0xDF   ? 2
+                        : c >= 0xE0 && c <= 0xEF ? 3
+                        : c >= 0xF0 && c <= 0xF4 ? 4
+                                                 : 0;
+  if (n == 0 || i + n > s.size()) return 0;
+  for (std::size_t k = 1; k < n; ++k)
+    if ((b(k) & 0xC0) != 0x80) return 0;
+  if ((c == 0xE0 && b(1) < 0xA0) || (c == 0xED && b(1) > 0x9F) || (c == 0xF0 && b(1) < 0x90) ||
+      (c == 0xF4 && b(1) > 0x8F))
+    return 0;
+  return n;
+}
+
+// Note [CSV text is UTF-8]: names read from a CSV (a header's, text labels, categories) travel
+// into JSON (exports, checkpoints, reports), which holds UTF-8 alone: a Latin-1 "caf\xE9" ended
+// the run with nlohmann's "[json.exception.type_error.316] incomplete UTF-8 string" before its
+// first step. As pandas' read_csv does by default, a file in another encoding is refused at the
+// first byte that is not UTF-8, naming its line, with the conversion to make.
+void check_utf8(std::string_view text, const std::string& name) {
+  for (std::size_t i = 0; i < text.size();) {
+    if (static_cast<unsigned char>(text[i]) < 0x80) {  // ASCII: the common case, byte by byte
+      ++i;
+      continue;
+    }
+    const std::size_t n = utf8_length(text, i);
+    if (n > 0) {
+      i += n;
+      continue;
+    }
+    // The cell around it, for the message: from the comma or line break before it to the next.
+    const std::size_t before = text.find_last_of(",\n", i);
+    const std::size_t start = before == std::string_view::npos ? 0 : before + 1;
+    const std::size_t end = std::min(text.find_first_of(",\n", i), text.size());
+    const auto line = 1 + static_cast<std::size_t>(std::count(
+                              text.begin(), text.begin() + static_cast<std::ptrdiff_t>(i), '\n'));
+    char byte[8];
+    std::snprintf(byte, sizeof byte, "0x%02X", static_cast<unsigned char>(text[i]));
+    CUTRAIN_FAIL(name, ":", line, ": byte ", byte, " in '", shown(text.substr(start, end - start)),
+                 "' is not UTF-8: the file is in another encoding (Latin-1? Windows-1252?); "
+                 "convert it, e.g. iconv -f cp1252 -t utf-8 FILE > FILE.utf8.csv");
+  }
+}
+
 std::string unescape(std::string_view quoted) {
   std::string out;
   out.reserve(quoted.size());
@@ -78,15 +127,19 @@ std::string_view trim(std::string_view s) {
 }
 
 std::string shown(std::string_view cell) {
+  const std::string_view head = cell.substr(0, 40);
   std::string out;
-  for (const char c : cell.substr(0, 40)) {
-    const auto u = static_cast<unsigned char>(c);
-    if (u < 0x20 || u == 0x7F) {
+  for (std::size_t i = 0; i < head.size();) {
+    const auto u = static_cast<unsigned char>(head[i]);
+    const std::size_t n = u < 0x20 || u == 0x7F ? 0 : utf8_length(head, i);
+    if (n > 0) {
+      out.append(head.substr(i, n));
+      i += n;
+    } else {  // a control byte, or one that is not UTF-8 (the message stays UTF-8)
       char hex[8];
       std::snprintf(hex, sizeof hex, "\\x%02X", u);
       out += hex;
-    } else {
-      out.push_back(c);
+      ++i;
     }
   }
   return cell.size() > 40 ? out + "..." : out;
@@ -94,6 +147,7 @@ std::string shown(std::string_view cell) {
 
 CsvRecords::CsvRecords(std::string_view text, std::string name)
     : name_(std::move(name)), quotes_(text.find('"') != std::string_view::npos) {
+  check_utf8(text, name_);
   std::size_t line = 1;
   for (std::size_t pos = 0; pos < text.size();) {
     const std::size_t first_line = line;

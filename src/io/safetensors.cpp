@@ -128,7 +128,9 @@ void save_safetensors(const std::string& path, const std::vector<TensorData>& te
                       {"data_offsets", {offset, offset + t.bytes.size()}}};
     offset += t.bytes.size();
   }
-  std::string text = header.dump();
+  // Metadata may hold bytes that are not UTF-8 (a file name in the command line: Linux paths are
+  // bytes): written as U+FFFD instead of failing the save (Note [CSV text is UTF-8]).
+  std::string text = header.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
   text.append((8 - text.size() % 8) % 8, ' ');  // the data starts 8-byte aligned
   std::vector<std::uint8_t> out(8 + text.size() + offset);
   const std::uint64_t n = text.size();

@@ -29,7 +29,7 @@ std::string DataSpec::to_json() const {
   for (const data::CategoricalColumn& c : categorical)
     j["categorical"].push_back(
         {{"name", c.name}, {"column", c.column}, {"categories", c.categories}});
-  return j.dump();
+  return j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
 }
 
 DataSpec DataSpec::from_json(std::string_view text, const std::string& where) {

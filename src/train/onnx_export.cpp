@@ -273,7 +273,8 @@ std::string onnx_model_bytes(nn::Sequential& model, const OnnxOptions& options) 
   meta("cutrain.modules", model.torch_modules());
   if (options.data) meta(kDataSpecKey, options.data->to_json());
   if (!options.class_names.empty())
-    meta("cutrain.classes", nlohmann::json(options.class_names).dump());
+    meta("cutrain.classes", nlohmann::json(options.class_names)
+                                .dump(-1, ' ', false, nlohmann::json::error_handler_t::replace));
   return m.data();
 }
 

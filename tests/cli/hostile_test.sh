@@ -355,4 +355,15 @@ expect_usage_error "--predict-csv '$tmp/new_swapped.csv': its feature column 1 i
   --predictions "$tmp/p.csv" --device cpu
 run_limited --model-from "$tmp/ab.safetensors" --predict-csv "$tmp/new.csv" \
   --predictions "$tmp/p.csv" --device cpu || fail "the same columns: $(cat "$tmp/err")"
+# 23. Note [CSV text is UTF-8]: a path is bytes, not always UTF-8 (a Latin-1 "deja.csv"); the
+# command line holding it went into the checkpoint's and the report's JSON, and nlohmann's strict
+# UTF-8 check ended the run. Such a byte is written as U+FFFD; the outputs are whole and parse.
+latin=$(printf "$tmp/d\\xe9j\\xe0.csv")
+cp "$tmp/train.csv" "$latin"
+run_limited --train-csv "$latin" --test-csv "$tmp/test.csv" --target label --device cpu --epochs 1 \
+  --save "$tmp/latin.safetensors" --report "$tmp/latin.json" ||
+  fail "a path that is not UTF-8: $(cat "$tmp/err")"
+python3 -c 'import json, sys; r = json.load(open(sys.argv[1], encoding="utf-8")); assert "\ufffd" in json.dumps(r, ensure_ascii=False), r' \
+  "$tmp/latin.json" || fail "the report of a run with a path that is not UTF-8"
+run_limited --describe "$tmp/latin.safetensors" || fail "--describe: $(cat "$tmp/err")"
 echo "hostile inputs: ok"

@@ -346,6 +346,31 @@ TEST(Csv, RecordsTheFeatureColumnNames) {
   EXPECT_TRUE(parse_csv("1,2,0\n3,4,1\n", "h.csv", {}).feature_columns.empty());  // no header
 }
 
+// Note [CSV text is UTF-8]: names travel into JSON, which holds UTF-8 alone; a file in another
+// encoding is refused at its first byte that is not UTF-8, naming the line and the cell, and
+// UTF-8 text of every length passes as written.
+TEST(Csv, TextIsUtf8) {
+  CsvOptions o;
+  o.label_name = "label";
+  const Dataset d = parse_csv(
+      "x,label\n1,caf\xC3\xA9\n2,\xE6\x97\xA5\xE6\x9C\xAC\n3,\xF0\x9F\x91\x9F\n", "u.csv", o);
+  EXPECT_EQ(d.class_names, (std::vector<std::string>{"caf\xC3\xA9", "\xE6\x97\xA5\xE6\x9C\xAC",
+                                                     "\xF0\x9F\x91\x9F"}));
+  auto refusal = [&](const std::string& t) {
+    return testing::error_of([&] { parse_csv(t, "l.csv", o); });
+  };
+  EXPECT_NE(refusal("x,label\n1,tea\n\n2,caf\xE9\n")
+                .find("l.csv:4: byte 0xE9 in 'caf\\xE9' is not UTF-8: the file is in another "
+                      "encoding"),
+            std::string::npos);
+  EXPECT_NE(refusal("x,label\n1,\xC0\xAF\n").find("byte 0xC0"), std::string::npos);  // overlong
+  EXPECT_NE(refusal("x,label\n1,\xED\xA0\x80\n").find("byte 0xED"),
+            std::string::npos);  // surrogate
+  EXPECT_NE(refusal("x,label\n1,\xF4\x90\x80\x80\n").find("byte 0xF4"),
+            std::string::npos);                                                     // past U+10FFFF
+  EXPECT_NE(refusal("x,label\n1,a\xE6\x97").find("byte 0xE6"), std::string::npos);  // cut short
+}
+
 // An error names the file's line (blank lines count), and shows a cell's control bytes as \xNN:
 // a NUL used to end the message.
 TEST(Csv, ErrorsNameTheLineAndShowControlBytes) {
