@@ -1,14 +1,14 @@
 #!/usr/bin/env bash
 # Installs what a fresh Debian machine lacks to build, test and run cutrain (idempotent, quiet
 # when everything is present): build tools and libraries, clang's libFuzzer, Fashion-MNIST,
-# PyTorch + matplotlib for the equivalence test, the goldens and the plots, and Doxygen for the
-# API reference. The CUDA
+# PyTorch + matplotlib for the equivalence test, the goldens and the plots, Doxygen for the
+# API reference, and glibc's locale sources (the German-locale test builds de_DE from them). The CUDA
 # toolkit itself is expected at /usr/local/cuda (nvcc 13).
 set -euo pipefail
 
 packages=(cmake ninja-build g++ libgtest-dev libopenblas-openmp-dev zlib1g-dev nlohmann-json3-dev
           libcli11-dev clang libclang-rt-14-dev libomp-dev dataset-fashion-mnist python3-torch
-          python3-matplotlib libopenmpi-dev openmpi-bin clang-tidy doxygen)
+          python3-matplotlib libopenmpi-dev openmpi-bin clang-tidy doxygen locales)
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

@@ -6,6 +6,7 @@
 #include <exception>
 
 #include "cutrain/error.hpp"
+#include "src/core/numbers.hpp"
 
 namespace cutrain::dist::detail {
 
@@ -17,9 +18,9 @@ constexpr int kExitCode = 3;
 double Watchdog::timeout_from_env() {
   const char* v = std::getenv("CUTRAIN_DIST_TIMEOUT_S");
   if (v == nullptr || *v == '\0') return kDefaultTimeoutS;
-  char* end = nullptr;
-  const double t = std::strtod(v, &end);
-  CUTRAIN_CHECK(end != v && *end == '\0' && t > 0 && t < 1e9, "CUTRAIN_DIST_TIMEOUT_S='", v,
+  const std::optional<double> parsed = cutrain::detail::parse_double(v);  // Note [numbers in files]
+  const double t = parsed.value_or(0.0);
+  CUTRAIN_CHECK(parsed.has_value() && t > 0 && t < 1e9, "CUTRAIN_DIST_TIMEOUT_S='", v,
                 "' is not a number of seconds > 0 (unset it for the default, ", kDefaultTimeoutS,
                 " s)");
   return t;

@@ -3,11 +3,11 @@
 #include <algorithm>
 #include <charconv>
 #include <cmath>
-#include <cstdio>
 #include <limits>
 #include <numbers>
 
 #include "cutrain/error.hpp"
+#include "src/core/numbers.hpp"
 
 namespace cutrain::optim {
 namespace {
@@ -207,10 +207,8 @@ void ReduceLrOnPlateau::observe(double metric) {
 
 namespace {
 
-std::string exact(double v) {
-  char text[40];
-  std::snprintf(text, sizeof(text), "%.17g", v);  // round-trips every double, inf included
-  return text;
+std::string exact(double v) {               // Note [numbers in files]
+  return cutrain::detail::format_g(v, 17);  // round-trips every double, inf included
 }
 
 template <class T>

@@ -12,6 +12,7 @@
 #include "cutrain/error.hpp"
 #include "cutrain/io/safetensors.hpp"
 #include "cutrain/nn/layers.hpp"
+#include "src/core/numbers.hpp"
 #include "src/train/metadata.hpp"
 
 namespace cutrain::train {
@@ -130,9 +131,8 @@ void save_checkpoint(const std::string& path, nn::Sequential& model, optim::Opti
     tensors.push_back(io::make_tensor("trainer.step_norms", Shape{state.batch}, state.epoch_norms));
   }
   meta["best_weights"] = std::to_string(static_cast<int>(with_best));
-  char best_metric[64];
-  std::snprintf(best_metric, sizeof(best_metric), "%.17g", state.best_metric);
-  meta["best_metric"] = best_metric;
+  meta["best_metric"] =
+      cutrain::detail::format_g(state.best_metric, 17);  // Note [numbers in files]
   meta["model"] = model.summary();
   meta["cutrain.modules"] = model.torch_modules();  // Note [architecture in exports]
   meta["model.precision"] = precision_name(model.precision());
@@ -220,11 +220,12 @@ TrainState load_checkpoint(
   if (meta.count("best_epoch") != 0) st.best_epoch = meta_int(meta, "best_epoch", path);
   const bool file_has_best =
       meta.count("best_weights") != 0 && meta_int(meta, "best_weights", path) != 0;
-  try {
-    st.best_metric = std::stod(meta.at("best_metric"));
-  } catch (const std::exception&) {
-    CUTRAIN_FAIL(path, ": metadata 'best_metric' is missing or not a number");
-  }
+  const auto saved_best = meta.find("best_metric");
+  const std::optional<double> best_metric =
+      saved_best == meta.end() ? std::nullopt : cutrain::detail::parse_double(saved_best->second);
+  CUTRAIN_CHECK(best_metric.has_value(), path,
+                ": metadata 'best_metric' is missing or not a number");
+  st.best_metric = *best_metric;
   const std::int64_t forward = meta_int(meta, "forward_count", path);
   CUTRAIN_CHECK(
       st.epoch >= 0 && st.step >= 0 && forward >= 0 && st.bad_epochs >= 0 && st.best_epoch >= 0,

@@ -1,12 +1,12 @@
 #include "src/train/metrics_writer.hpp"
 
 #include <cmath>
-#include <cstdio>
 #include <filesystem>
 #include <nlohmann/json.hpp>
 #include <system_error>
 
 #include "cutrain/error.hpp"
+#include "src/core/numbers.hpp"
 
 namespace cutrain::train {
 
@@ -52,11 +52,14 @@ void MetricsWriter::write(const EpochMetrics& m) {
         std::isnan(m.val_accuracy) ? nlohmann::json(nullptr) : nlohmann::json(m.val_accuracy);
     out_.write(j.dump() + "\n");
   } else {
-    char line[512];
-    std::snprintf(line, sizeof(line), "%lld,%.9g,%.9g,%.9g,%.9g,%.9g,%lld,%.6g,%.6g,%.9g\n",
-                  static_cast<long long>(m.epoch), m.lr, m.train_loss, m.val_loss, m.val_accuracy,
-                  m.grad_norm, static_cast<long long>(m.skipped_steps), m.seconds,
-                  m.samples_per_second, m.loss_scale);
+    // Note [numbers in files]: "0.5" in every locale (printf wrote "0,5" in a German one).
+    using cutrain::detail::format_g;
+    const std::string line = std::to_string(m.epoch) + ',' + format_g(m.lr, 9) + ',' +
+                             format_g(m.train_loss, 9) + ',' + format_g(m.val_loss, 9) + ',' +
+                             format_g(m.val_accuracy, 9) + ',' + format_g(m.grad_norm, 9) + ',' +
+                             std::to_string(m.skipped_steps) + ',' + format_g(m.seconds, 6) + ',' +
+                             format_g(m.samples_per_second, 6) + ',' + format_g(m.loss_scale, 9) +
+                             '\n';
     out_.write(line);
   }
 }

@@ -3,7 +3,6 @@
 // weight average, the augmentation's buffer; fit()'s checks of its data and options against the
 // resumed state. fit() itself: src/train/trainer.cpp.
 #include <cmath>
-#include <cstdio>
 #include <filesystem>
 #include <limits>
 #include <memory>
@@ -14,6 +13,7 @@
 #include "cutrain/error.hpp"
 #include "cutrain/io/file.hpp"
 #include "cutrain/train/trainer.hpp"
+#include "src/core/numbers.hpp"
 #include "src/train/trainer_impl.hpp"
 
 namespace cutrain::train {
@@ -96,18 +96,17 @@ rules::AugmentArgs Trainer::Impl::prepare_augment(const data::Augment& a, std::u
 namespace detail {
 namespace {
 
-// TrainState::loss: the objective's options, exactly (%.9g round-trips a float).
+// TrainState::loss: the objective's options, exactly (%.9g round-trips a float; Note [numbers
+// in files]: the same text in every locale).
 std::string loss_description(bool regression, const TrainerOptions& o) {
   if (regression) return "mse";
-  char number[32];
-  std::snprintf(number, sizeof(number), "%.9g", static_cast<double>(o.label_smoothing));
-  std::string s = std::string("cross_entropy label_smoothing=") + number;
+  std::string s = "cross_entropy label_smoothing=" +
+                  cutrain::detail::format_g(static_cast<double>(o.label_smoothing), 9);
   if (o.class_weights.empty()) return s;
   s += " class_weights=[";
   for (std::size_t k = 0; k < o.class_weights.size(); ++k) {
-    std::snprintf(number, sizeof(number), "%.9g", static_cast<double>(o.class_weights[k]));
     if (k > 0) s += ',';  // (not `(k ? "," : "") + ...`: GCC 12's false -Wrestrict)
-    s += number;
+    s += cutrain::detail::format_g(static_cast<double>(o.class_weights[k]), 9);
   }
   return s + "]";
 }
