@@ -84,6 +84,14 @@ void write_file_atomic(const std::string& path, std::span<const std::uint8_t> by
   const std::string tmp = (dir / tmp_name).string();
   Descriptor file(::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644));
   CUTRAIN_CHECK(file.fd() >= 0, "cannot create '", tmp, "': ", std::strerror(errno));
+  // A file replaced keeps its permissions (a report made group-only stayed so; the new one was
+  // world-readable by the umask) and, where this process may set them, its owner and group.
+  if (::stat(path.c_str(), &st) == 0) {
+    // fchown fails unless this process owns the file or is root: the file becomes this user's
+    // then, as any replacement makes it.
+    [[maybe_unused]] const int owner = ::fchown(file.fd(), st.st_uid, st.st_gid);
+    [[maybe_unused]] const int mode = ::fchmod(file.fd(), st.st_mode & 07777);
+  }
   if (!write_all(file.fd(), bytes)) {
     const int err = errno;
     file.close();

@@ -37,6 +37,25 @@ TEST(WriteFile, ReplacesAFileWholeAndLeavesNothingBeside) {
   EXPECT_EQ(std::distance(fs::directory_iterator(dir), fs::directory_iterator()), 1);
 }
 
+// A file replaced keeps its permission bits (the rename used to give it the umask's 0644: a
+// group-only report became world-readable); a new file takes the umask's.
+TEST(WriteFile, AReplacedFileKeepsItsPermissions) {
+  const fs::path dir = testing::fresh_dir("cutrain_io_test", "mode");
+  const fs::path kept = dir / "kept.json", fresh = dir / "fresh.json";
+  std::ofstream(kept) << "old";
+  ASSERT_EQ(::chmod(kept.c_str(), 0640), 0);
+  write_file_atomic(kept.string(), bytes_of("new"));
+  struct stat st {};
+  ASSERT_EQ(::stat(kept.c_str(), &st), 0);
+  EXPECT_EQ(st.st_mode & 07777, 0640U);
+  EXPECT_EQ(testing::read_text(kept), "new");
+  const mode_t mask = ::umask(022);
+  write_file_atomic(fresh.string(), bytes_of("new"));
+  ::umask(mask);
+  ASSERT_EQ(::stat(fresh.c_str(), &st), 0);
+  EXPECT_EQ(st.st_mode & 07777, 0644U);
+}
+
 TEST(WriteFile, FollowsLinksAndKeepsThem) {
   const fs::path dir = testing::fresh_dir("cutrain_io_test", "links");
   fs::create_directories(dir / "real");
