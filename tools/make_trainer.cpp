@@ -33,7 +33,13 @@ std::unique_ptr<optim::Optimizer> make_rule(const Config& c, const Arena& params
 }  // namespace
 
 std::unique_ptr<optim::Optimizer> make_optimizer(const Config& c, const Arena& params) {
-  std::unique_ptr<optim::Optimizer> opt = make_rule(c, params);
+  std::unique_ptr<optim::Optimizer> opt;
+  try {
+    opt = make_rule(c, params);
+  } catch (const Error& e) {
+    // Every option comes from a flag (--nesterov without --momentum, ...): exit 2, naming it.
+    throw UsageError("--optimizer " + c.optimizer + ": " + e.what());
+  }
   if (c.loss_scale == "dynamic") opt->enable_loss_scaling();  // GradScaler's defaults
   return opt;
 }

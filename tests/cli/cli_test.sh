@@ -97,6 +97,9 @@ expect_usage_error "--val-fraction 0.99 leaves none of the 10 training samples" 
   --device cpu --train-subset 10 --val-fraction 0.99 --epochs 1
 expect_usage_error "--warmup 100 is not shorter than the run (2 epochs x 4 steps)" --data "$data" \
   --device cpu --train-subset 500 --epochs 2 --warmup 100
+# An optimizer's options that contradict each other are the flags' error (exit 2), as in torch.
+expect_usage_error "--optimizer sgd: .*nesterov = true requires momentum > 0 and dampening = 0" \
+  --data "$data" --device cpu --train-subset 100 --epochs 1 --optimizer sgd --nesterov
 # Note [synchronized batch statistics]: refused where there is no BatchNorm; one rank says so.
 expect_usage_error "--sync-batchnorm: the model has no BatchNorm layer" --data "$data" \
   --device cpu --train-subset 100 --epochs 1 --sync-batchnorm
