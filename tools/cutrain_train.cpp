@@ -133,6 +133,13 @@ int run(const Config& c, const std::string& command_line, bool fresh) {
     if (comm == nullptr || comm->size() == 1)
       std::printf("--sync-batchnorm: one rank, nothing to synchronize\n");
   }
+  // Flags for another setting (a script written for mpirun or a GPU): harmless here, said so
+  // rather than refused, so that one command serves every machine.
+  if (c.given.count("--bucket-mb") != 0 && c.bucket_mb > 0 &&
+      (comm == nullptr || comm->size() == 1))
+    std::printf("--bucket-mb: one rank, no gradient all-reduce to bucket\n");
+  if (c.resident_data && device.is_cpu())
+    std::printf("--resident-data: on the CPU the training set is in memory already\n");
   // Weights of another model (a tensor missing or of another shape) are the flag's mismatch with
   // the model flags, as a --resume checkpoint of another model is: exit 2.
   if (!c.init_from.empty()) {

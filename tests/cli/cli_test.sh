@@ -100,6 +100,13 @@ expect_usage_error "--warmup 100 is not shorter than the run (2 epochs x 4 steps
 # An optimizer's options that contradict each other are the flags' error (exit 2), as in torch.
 expect_usage_error "--optimizer sgd: .*nesterov = true requires momentum > 0 and dampening = 0" \
   --data "$data" --device cpu --train-subset 100 --epochs 1 --optimizer sgd --nesterov
+# Flags for mpirun or a GPU run elsewhere, saying they have nothing to do (one command for every
+# machine), as --sync-batchnorm on one rank does.
+"$bin" --data "$data" --device cpu --train-subset 100 --epochs 1 --hidden 8 --resident-data \
+  --bucket-mb 4 >"$tmp/elsewhere.txt" 2>&1 || fail "--resident-data --bucket-mb: $(tail -2 "$tmp/elsewhere.txt")"
+grep -qx -- "--bucket-mb: one rank, no gradient all-reduce to bucket" "$tmp/elsewhere.txt" &&
+  grep -qx -- "--resident-data: on the CPU the training set is in memory already" "$tmp/elsewhere.txt" ||
+  fail "--resident-data / --bucket-mb said nothing: $(head -5 "$tmp/elsewhere.txt")"
 # Note [synchronized batch statistics]: refused where there is no BatchNorm; one rank says so.
 expect_usage_error "--sync-batchnorm: the model has no BatchNorm layer" --data "$data" \
   --device cpu --train-subset 100 --epochs 1 --sync-batchnorm
