@@ -479,6 +479,17 @@ def main():
             return 1
         except ValueError as e:
             assert "category 'purple'" in str(e), e
+        # Named columns are checked against the export's (Note [feature columns by name]).
+        if not torch.equal(cutrain_torch.prepare([r[:3] for r in new_rows], exported,
+                                                 columns=["a", "colour", "b"]), x_new):
+            print("FAILED: prepare with the training file's column names differs")
+            return 1
+        try:
+            cutrain_torch.prepare([r[:3] for r in new_rows], exported, columns=["b", "colour", "a"])
+            print("FAILED: columns in another order were accepted")
+            return 1
+        except ValueError as e:
+            assert "not the training file's feature columns ['a', 'colour', 'b']" in str(e), e
     if worst_all > 1e-4:
         print(f"FAILED: {worst_all:.3g} > 1e-4")
         return 1

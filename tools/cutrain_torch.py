@@ -145,7 +145,7 @@ def _build_module(m):
 _MISSING = {"", "NA", "N/A", "n/a", "NaN", "nan", "-nan", "-NaN", "null", "NULL", "?"}
 
 
-def prepare(rows, path):
+def prepare(rows, path, columns=None):
     """Raw feature rows - lists of CSV cells as strings, the label column left out and no header
     row, as cutrain-train --predict-csv takes them - prepared as the run that wrote `path`
     prepared its training data (its "cutrain.data" metadata, Note [data spec in exports]): the
@@ -153,9 +153,15 @@ def prepare(rows, path):
     statistics, then the scale and the standardization, all in float32 as cutrain computes them.
     Returns a float32 tensor [rows, features] for build_model(path). Raises ValueError naming
     the row and column for a category the training file did not have, a missing value the run
-    did not impute, or a cell that is not a number."""
+    did not impute, or a cell that is not a number. `columns` (e.g. a DataFrame's names) must be
+    the training file's feature columns in their order when the export records them (Note
+    [feature columns by name]): the model reads features by position."""
     _, meta = read_tensors(path, with_metadata=True)
     spec = json.loads(meta.get("cutrain.data", '{"scale": 1, "regression": false}'))
+    trained = spec.get("feature_columns")
+    if columns is not None and trained and list(columns) != trained:
+        raise ValueError(f"columns {list(columns)} are not the training file's feature columns "
+                         f"{trained}, in that order: the model reads features by position")
     one_hot = {c["column"]: c for c in spec.get("categorical", [])}
     out = []
     for r, row in enumerate(rows):
