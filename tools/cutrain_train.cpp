@@ -1,6 +1,7 @@
 // cutrain-train: trains an MLP on IDX data (Fashion-MNIST by default) and reports test accuracy.
 // Run `cutrain-train --help` for every flag. Exit codes: 0 success, 2 bad arguments or missing
-// data, 1 any other failure, 130 / 143 stopped by SIGINT / SIGTERM (after saving, with --save).
+// data, 1 any other failure, 130 / 143 / 129 stopped by SIGINT / SIGTERM / SIGHUP (after saving,
+// with --save).
 #include <CLI/CLI.hpp>
 
 #include <algorithm>

@@ -22,19 +22,29 @@ extern "C" void on_stop_signal(int sig) {
 
 }  // namespace
 
+namespace {
+constexpr int kSignals[] = {SIGINT, SIGTERM, SIGHUP};
+struct sigaction g_before[3];  // the dispositions the handler replaced, restored after
+}  // namespace
+
 StopOnSignal::StopOnSignal(train::Trainer& t) {
   g_trainer.store(&t);
   struct sigaction sa {};
   sa.sa_handler = on_stop_signal;
   sa.sa_flags = SA_RESETHAND;
   sigemptyset(&sa.sa_mask);
-  ::sigaction(SIGINT, &sa, nullptr);
-  ::sigaction(SIGTERM, &sa, nullptr);
+  for (int k = 0; k < 3; ++k) {
+    ::sigaction(kSignals[k], nullptr, &g_before[k]);
+    // A hangup the user chose to ignore (nohup) stays ignored: the run goes on without its
+    // terminal. (SIGINT is caught even where ignored - a script's background job - so that
+    // `kill -INT` stops it as documented.)
+    if (kSignals[k] == SIGHUP && g_before[k].sa_handler == SIG_IGN) continue;
+    ::sigaction(kSignals[k], &sa, nullptr);
+  }
 }
 
 StopOnSignal::~StopOnSignal() {
-  std::signal(SIGINT, SIG_DFL);
-  std::signal(SIGTERM, SIG_DFL);
+  for (int k = 0; k < 3; ++k) ::sigaction(kSignals[k], &g_before[k], nullptr);
   g_trainer.store(nullptr);
 }
 

@@ -10,12 +10,14 @@
 
 namespace cutrain::tools {
 
-// Note [stop on a signal]: the first SIGINT or SIGTERM asks the trainer to stop after the step
-// in flight, checkpoint there (mid-epoch, with --save) and return; the handler is one-shot
-// (SA_RESETHAND), so a second Ctrl-C kills the process at once. The handler only stores to
-// lock-free atomics and write()s, both async-signal-safe. Under mpirun every rank gets the
-// signal, and the ranks stop together at the next --checkpoint-every step (or epoch end).
-// An object installs the handler for its lifetime (one fit()) and restores the defaults after.
+// Note [stop on a signal]: the first SIGINT, SIGTERM or SIGHUP (an ssh session that dropped: its
+// run used to die with the steps since the last checkpoint) asks the trainer to stop after the
+// step in flight, checkpoint there (mid-epoch, with --save) and return; exit 128 + the signal. The
+// handler is one-shot (SA_RESETHAND), so a second Ctrl-C kills the process at once. A hangup
+// ignored when the run started (nohup) stays ignored. The handler only stores to lock-free
+// atomics and write()s, both async-signal-safe. Under mpirun every rank gets the signal, and the
+// ranks stop together at the next --checkpoint-every step (or epoch end). An object installs the
+// handler for its lifetime (one fit()) and restores the dispositions it found after.
 class StopOnSignal {
  public:
   explicit StopOnSignal(train::Trainer& t);

@@ -313,8 +313,8 @@ void add_options(CLI::App& app, Config& c) {
                "run's training is not overwritten by mistake)");
   app.add_option("--checkpoint-every", c.checkpoint_every,
                  "with --save: also checkpoint every this many steps, mid-epoch (a resume "
-                 "continues at the next batch). Ctrl-C (SIGINT) or SIGTERM saves where the run "
-                 "is and exits 130 / 143")
+                 "continues at the next batch). Ctrl-C (SIGINT), SIGTERM or a hangup (SIGHUP, "
+                 "unless under nohup) saves where the run is and exits 130 / 143 / 129")
       ->check(kNonNegativeInt);
   app.add_option("--init-from", c.init_from, "initial weights (layers.{i}.weight [out, in], ...)");
   app.add_option("--model-from", c.model_from,

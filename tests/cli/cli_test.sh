@@ -302,4 +302,25 @@ fi
 "$bin" --data "$data" --device cpu --train-subset 3000 --epochs $((epoch + 1)) --hidden 64 \
   --resume "$tmp/int.safetensors" >"$tmp/int2.txt" 2>&1 || fail "resume after SIGINT"
 grep -q "resumed from .* after epoch $epoch" "$tmp/int2.txt" || fail "resume line: $(cat "$tmp/int2.txt")"
+# A hangup (the ssh session dropped) stops and saves as SIGINT does, exit 129; under nohup
+# (SIGHUP ignored when the run starts) the run goes on.
+hup_run() {
+  "$@" "$bin" --data "$data" --device cpu --train-subset 3000 --epochs 100000 --hidden 64 \
+    --save "$tmp/hup.safetensors" --overwrite --checkpoint-every 7 >"$tmp/hup.txt" 2>&1 &
+  pid=$!
+  for _ in $(seq 100); do [ -f "$tmp/hup.safetensors" ] && break; sleep 0.2; done
+  [ -f "$tmp/hup.safetensors" ] || { kill -9 $pid; fail "no periodic checkpoint within 20 s"; }
+  kill -HUP $pid
+}
+hup_run
+wait $pid
+rc=$?
+[ $rc -eq 129 ] && grep -q "^interrupted after epoch" "$tmp/hup.txt" ||
+  fail "SIGHUP: exit $rc, expected 129 after saving: $(tail -3 "$tmp/hup.txt")"
+rm -f "$tmp/hup.safetensors"
+hup_run nohup
+sleep 1
+kill -0 $pid 2>/dev/null || fail "under nohup a hangup stopped the run: $(tail -3 "$tmp/hup.txt")"
+kill -9 $pid
+wait $pid 2>/dev/null
 echo "cli: ok"
