@@ -10,7 +10,7 @@
 
 namespace cutrain::tools {
 
-// Note [stop on a signal]: the first SIGINT, SIGTERM or SIGHUP (an ssh session that dropped: its
+// Note [stop on a signal]: the first SIGINT, SIGTERM or SIGHUP (an ssh connection that dropped: its
 // run used to die with the steps since the last checkpoint) asks the trainer to stop after the
 // step in flight, checkpoint there (mid-epoch, with --save) and return; exit 128 + the signal. The
 // handler is one-shot (SA_RESETHAND), so a second Ctrl-C kills the process at once. A hangup

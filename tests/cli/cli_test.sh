@@ -302,7 +302,7 @@ fi
 "$bin" --data "$data" --device cpu --train-subset 3000 --epochs $((epoch + 1)) --hidden 64 \
   --resume "$tmp/int.safetensors" >"$tmp/int2.txt" 2>&1 || fail "resume after SIGINT"
 grep -q "resumed from .* after epoch $epoch" "$tmp/int2.txt" || fail "resume line: $(cat "$tmp/int2.txt")"
-# A hangup (the ssh session dropped) stops and saves as SIGINT does, exit 129; under nohup
+# A hangup (the ssh connection dropped) stops and saves as SIGINT does, exit 129; under nohup
 # (SIGHUP ignored when the run starts) the run goes on.
 hup_run() {
   "$@" "$bin" --data "$data" --device cpu --train-subset 3000 --epochs 100000 --hidden 64 \
