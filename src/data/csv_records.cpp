@@ -84,6 +84,10 @@ std::size_t utf8_length(std::string_view s, std::size_t i) {
 // first step. As pandas' read_csv does by default, a file in another encoding is refused at the
 // first byte that is not UTF-8, naming its line, with the conversion to make.
 void check_utf8(std::string_view text, const std::string& name) {
+  // UTF-16's byte order marks: Excel's "Unicode Text" and PowerShell's default output.
+  CUTRAIN_CHECK(!text.starts_with("\xFF\xFE") && !text.starts_with("\xFE\xFF"), name,
+                ": the file is UTF-16 text, not UTF-8; save it as \"CSV UTF-8\", or convert it, "
+                "e.g. iconv -f utf-16 -t utf-8 FILE > FILE.utf8.csv");
   for (std::size_t i = 0; i < text.size();) {
     if (static_cast<unsigned char>(text[i]) < 0x80) {  // ASCII: the common case, byte by byte
       ++i;

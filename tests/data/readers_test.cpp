@@ -369,6 +369,9 @@ TEST(Csv, TextIsUtf8) {
   EXPECT_NE(refusal("x,label\n1,\xF4\x90\x80\x80\n").find("byte 0xF4"),
             std::string::npos);                                                     // past U+10FFFF
   EXPECT_NE(refusal("x,label\n1,a\xE6\x97").find("byte 0xE6"), std::string::npos);  // cut short
+  EXPECT_NE(
+      refusal(std::string("\xFF\xFEx\0,\0l\0\n\0", 10)).find("l.csv: the file is UTF-16 text"),
+      std::string::npos);
 }
 
 // An error names the file's line (blank lines count), and shows a cell's control bytes as \xNN:
