@@ -20,8 +20,12 @@ namespace cutrain::data::detail {
 // error naming the file and the line where its record starts.
 class CsvRecords {
  public:
-  /// Splits `text` (the caller keeps it alive) into its non-blank records.
+  /// Splits `text` (the caller keeps it alive) into its non-blank records. Records end at '\n'
+  /// ("\r\n" too), or at '\r' in a file without a '\n' (classic Mac OS line ends, which Excel
+  /// for Mac still writes as "CSV (Macintosh)": read as one line of every cell before).
   CsvRecords(std::string_view text, std::string name);
+  CsvRecords(const CsvRecords&) = delete;  // records_ views the text, perhaps mac_text_
+  CsvRecords& operator=(const CsvRecords&) = delete;
   std::size_t size() const { return records_.size(); }
   /// The file's line (from 1) where record `r` starts: what an error names.
   std::size_t line(std::size_t r) const { return lines_[r]; }
@@ -30,6 +34,7 @@ class CsvRecords {
 
  private:
   std::string name_;
+  std::string mac_text_;  // a '\r'-separated file with '\n' for its line ends
   std::vector<std::string_view> records_;
   std::vector<std::size_t> lines_;
   bool quotes_ = false;                // any '"' in the text: else the fast split

@@ -374,6 +374,21 @@ TEST(Csv, TextIsUtf8) {
       std::string::npos);
 }
 
+// Classic Mac OS line ends ('\r' alone: Excel for Mac's "CSV (Macintosh)") read as lines; they
+// were one line of every cell.
+TEST(Csv, CarriageReturnLineEnds) {
+  CsvOptions o;
+  o.label_name = "label";
+  const Dataset d = parse_csv("a,label\r1.5,x\r2,y\r\r3,x\r", "mac.csv", o);
+  EXPECT_EQ(d.rows, 3);
+  EXPECT_EQ(d.x, (std::vector<float>{1.5F, 2, 3}));
+  EXPECT_EQ(d.labels, (std::vector<std::int32_t>{0, 1, 0}));
+  EXPECT_NE(testing::error_of([] {
+              parse_csv("a,label\r1,x\r\r2\r", "m.csv", {});
+            }).find("m.csv:4: 1 cells where the first row has 2"),
+            std::string::npos);
+}
+
 // An error names the file's line (blank lines count), and shows a cell's control bytes as \xNN:
 // a NUL used to end the message.
 TEST(Csv, ErrorsNameTheLineAndShowControlBytes) {
