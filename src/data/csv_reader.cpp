@@ -192,8 +192,16 @@ Dataset parse_csv(std::string_view text, const std::string& name, const CsvOptio
       has_header = has_header || (text(header[c]) && c < second.size() && !text(second[c]));
   }
   const std::size_t columns = header.size();
+  // One column whose first line holds semicolons or tabs: Excel's CSV in a locale with decimal
+  // commas, or a TSV - say so rather than only count.
+  const bool other_separator =
+      columns == 1 && header[0].find_first_of(";\t") != std::string_view::npos;
   CUTRAIN_CHECK(o.features_only || columns >= 2, name,
-                ": need at least 2 columns (features and a label), found ", columns);
+                ": need at least 2 columns (features and a label), found ", columns,
+                other_separator ? "; its first line is separated by ';' or tabs, and cells are "
+                                  "separated by commas here (convert it: pandas' read_csv(sep=';', "
+                                  "decimal=',').to_csv, or tr for a TSV)"
+                                : "");
   // The target columns, in target order: several by name (regression), else the one label.
   std::vector<std::size_t> targets;
   auto by_name = [&](const std::string& wanted, const char* what) {

@@ -430,6 +430,8 @@ TEST(Csv, RejectsBadFiles) {
   named.label_name = "y";
   EXPECT_NE(parse("a,b\n1,2\n", named).find("no column named 'y'"), std::string::npos);
   EXPECT_NE(parse("a,b\n").find("no data rows"), std::string::npos);
+  EXPECT_NE(parse("a;b;label\n1,5;2;0\n").find("found 1; its first line is separated by ';'"),
+            std::string::npos);
   EXPECT_NE(testing::error_of([] { read_csv(temp_path("missing.csv")); }).find("missing.csv"),
             std::string::npos);
 }
