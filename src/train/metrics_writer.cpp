@@ -1,11 +1,17 @@
 #include "src/train/metrics_writer.hpp"
 
+#include <charconv>
 #include <cmath>
+#include <cstdint>
 #include <filesystem>
 #include <nlohmann/json.hpp>
+#include <string_view>
 #include <system_error>
+#include <vector>
 
+#include "cutrain/data/readers.hpp"
 #include "cutrain/error.hpp"
+#include "cutrain/io/file.hpp"
 #include "src/core/numbers.hpp"
 
 namespace cutrain::train {
@@ -17,8 +23,39 @@ MetricsFormat metrics_format(std::string_view path) {
 }
 
 namespace detail {
+namespace {
 
-MetricsWriter::MetricsWriter(const std::string& path, bool append) {
+// Note [metrics of a resumed run]: a resumed run continues its metrics file after the epochs its
+// checkpoint holds. Lines past them are another continuation's - a run killed after its metrics
+// line and before its checkpoint, or a run branched from an older checkpoint - and a line without
+// its newline is one a killed run left unfinished: appended after, the file held two rows for one
+// epoch, or one row of both. They are dropped (TensorBoard's purge_step does the same), the rest
+// rewritten whole before the run appends.
+std::string lines_to_keep(std::string_view text, bool jsonl, std::int64_t epochs) {
+  std::string kept;
+  for (std::size_t start = 0, line_no = 0; start < text.size(); ++line_no) {
+    const std::size_t end = text.find('\n', start);
+    if (end == std::string_view::npos) break;  // unfinished
+    const std::string_view line = text.substr(start, end - start);
+    start = end + 1;
+    std::int64_t epoch = 0;
+    if (jsonl) {
+      const nlohmann::json j = nlohmann::json::parse(line, nullptr, false);
+      if (j.is_object() && j.contains("epoch") && j["epoch"].is_number_integer())
+        epoch = j["epoch"].get<std::int64_t>();
+    } else if (line_no == 0) {
+      epoch = 1;  // the header
+    } else {
+      std::from_chars(line.data(), line.data() + line.size(), epoch);
+    }
+    if (epoch >= 1 && epoch <= epochs) kept.append(line).push_back('\n');
+  }
+  return kept;
+}
+
+}  // namespace
+
+MetricsWriter::MetricsWriter(const std::string& path, std::int64_t resumed_epochs) {
   if (path.empty()) return;
   const MetricsFormat format = metrics_format(path);
   CUTRAIN_CHECK(format != MetricsFormat::kUnknown, "metrics file '", path,
@@ -26,7 +63,16 @@ MetricsWriter::MetricsWriter(const std::string& path, bool append) {
   jsonl_ = format == MetricsFormat::kJsonLines;
   // A resumed run continues the file it wrote; a pipe or device is a fresh stream (its header).
   std::error_code ec;
-  const bool fresh = !append || !std::filesystem::is_regular_file(path, ec);
+  const bool fresh = resumed_epochs == 0 || !std::filesystem::is_regular_file(path, ec);
+  if (!fresh) {
+    const std::vector<std::uint8_t> bytes =
+        data::read_file(path, std::size_t{1} << 32, {}, data::Gzip::kRefuse);
+    const std::string_view text(reinterpret_cast<const char*>(bytes.data()), bytes.size());
+    const std::string kept = lines_to_keep(text, jsonl_, resumed_epochs);
+    if (kept.size() != text.size())  // Note [metrics of a resumed run]
+      io::write_file_atomic(path,
+                            {reinterpret_cast<const std::uint8_t*>(kept.data()), kept.size()});
+  }
   out_ = io::StreamFile(path, !fresh, "the metrics file");
   if (!jsonl_ && fresh)
     out_.write(

@@ -109,7 +109,7 @@ FitResult Trainer::fit(const data::Dataset& train, const data::Dataset* val) {
   state_.order = order;
   if (accumulate > 1 && !im.accumulator)
     im.accumulator = std::make_unique<detail::GradientAccumulator>(model_.gradients());
-  detail::MetricsWriter metrics(lead ? options_.metrics_path : std::string(), state_.epoch > 0);
+  detail::MetricsWriter metrics(lead ? options_.metrics_path : std::string(), state_.epoch);
   const bool tty = lead && options_.progress && ::isatty(STDERR_FILENO);
   FitResult result;
   model_.train();

@@ -2,7 +2,9 @@
 // checkpoints), refused when the data order would differ, and with the plateau schedule's state.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <filesystem>
+#include <fstream>
 #include <functional>
 #include <memory>
 #include <string>
@@ -266,6 +268,41 @@ TEST(Trainer, ResumeRestoresThePlateauSchedule) {
   ASSERT_EQ(rest.history.size(), 2u);
   EXPECT_EQ(rest.history[1].lr, 0.005F);
   EXPECT_EQ(second.parameters().to_host(), straight.parameters().to_host());
+}
+
+// Note [metrics of a resumed run]: lines past the checkpoint's epochs (a run killed after its
+// metrics line and before its checkpoint) and an unfinished last line are dropped before the
+// resumed run appends: one line per epoch, its own. The file keeps its permissions.
+TEST(Trainer, AResumedRunsMetricsContinueAfterItsCheckpoint) {
+  for (const std::string ext : {"csv", "jsonl"}) {
+    const std::filesystem::path dir = testing::fresh_dir("cutrain_trainer_test", "metrics_" + ext);
+    const std::string metrics = (dir / ("m." + ext)).string();
+    const data::Dataset train = blobs(200, 4);
+    nn::Sequential m = model(7);
+    optim::AdamW opt(m.parameters(), optim::AdamW::defaults());
+    TrainerOptions o = options(2);
+    o.metrics_path = metrics;
+    o.checkpoint_path = (dir / "ck.safetensors").string();
+    Trainer(m, opt, o).fit(train);
+    const std::string two_epochs = testing::read_text(metrics);
+    std::ofstream(metrics, std::ios::app)
+        << (ext == "csv" ? "3,0.5,9,nan,nan,1,0,0.1,100,1\n4,0.5,9,na"
+                         : "{\"epoch\": 3, \"lr\": 0.5}\n{\"epo");
+    nn::Sequential again = model(7);
+    optim::AdamW opt2(again.parameters(), optim::AdamW::defaults());
+    TrainerOptions o2 = options(3);
+    o2.metrics_path = metrics;
+    Trainer resumed(again, opt2, o2);
+    resumed.resume(o.checkpoint_path);
+    resumed.fit(train);
+    const std::string text = testing::read_text(metrics);
+    ASSERT_TRUE(text.starts_with(two_epochs)) << text;
+    const std::string third = text.substr(two_epochs.size());
+    EXPECT_EQ(std::count(third.begin(), third.end(), '\n'), 1) << third;  // epoch 3, once
+    EXPECT_TRUE(third.starts_with(ext == "csv" ? "3," : "{\"epoch\":3,")) << third;
+    EXPECT_EQ(third.find("0.5,9"), std::string::npos) << third;  // not the lost run's
+    EXPECT_EQ(third.find("\"lr\":0.5"), std::string::npos) << third;
+  }
 }
 
 }  // namespace
