@@ -63,7 +63,7 @@ MetricsWriter::MetricsWriter(const std::string& path, std::int64_t resumed_epoch
   jsonl_ = format == MetricsFormat::kJsonLines;
   // A resumed run continues the file it wrote; a pipe or device is a fresh stream (its header).
   std::error_code ec;
-  const bool fresh = resumed_epochs == 0 || !std::filesystem::is_regular_file(path, ec);
+  bool fresh = resumed_epochs == 0 || !std::filesystem::is_regular_file(path, ec);
   if (!fresh) {
     const std::vector<std::uint8_t> bytes =
         data::read_file(path, std::size_t{1} << 32, {}, data::Gzip::kRefuse);
@@ -72,6 +72,7 @@ MetricsWriter::MetricsWriter(const std::string& path, std::int64_t resumed_epoch
     if (kept.size() != text.size())  // Note [metrics of a resumed run]
       io::write_file_atomic(path,
                             {reinterpret_cast<const std::uint8_t*>(kept.data()), kept.size()});
+    fresh = kept.empty();  // nothing kept (an emptied file): it starts again, with its header
   }
   out_ = io::StreamFile(path, !fresh, "the metrics file");
   if (!jsonl_ && fresh)

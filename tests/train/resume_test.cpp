@@ -305,5 +305,29 @@ TEST(Trainer, AResumedRunsMetricsContinueAfterItsCheckpoint) {
   }
 }
 
+// ... and a metrics file emptied meanwhile starts again with its header.
+TEST(Trainer, AResumedRunRewritesTheHeaderOfAnEmptiedMetricsFile) {
+  const std::filesystem::path dir = testing::fresh_dir("cutrain_trainer_test", "metrics_empty");
+  const std::string metrics = (dir / "m.csv").string();
+  const data::Dataset train = blobs(200, 4);
+  nn::Sequential m = model(7);
+  optim::AdamW opt(m.parameters(), optim::AdamW::defaults());
+  TrainerOptions o = options(1);
+  o.metrics_path = metrics;
+  o.checkpoint_path = (dir / "ck.safetensors").string();
+  Trainer(m, opt, o).fit(train);
+  std::ofstream(metrics, std::ios::trunc).close();
+  nn::Sequential again = model(7);
+  optim::AdamW opt2(again.parameters(), optim::AdamW::defaults());
+  TrainerOptions o2 = options(2);
+  o2.metrics_path = metrics;
+  Trainer resumed(again, opt2, o2);
+  resumed.resume(o.checkpoint_path);
+  resumed.fit(train);
+  const std::string text = testing::read_text(metrics);
+  EXPECT_TRUE(text.starts_with("epoch,lr,train_loss,")) << text;
+  EXPECT_NE(text.find("\n2,"), std::string::npos) << text;
+}
+
 }  // namespace
 }  // namespace cutrain::train
