@@ -151,12 +151,12 @@ std::string shown(std::string_view cell) {
 
 CsvRecords::CsvRecords(std::string_view text, std::string name)
     : name_(std::move(name)), quotes_(text.find('"') != std::string_view::npos) {
-  check_utf8(text, name_);
   if (text.find('\n') == std::string_view::npos && text.find('\r') != std::string_view::npos) {
     mac_text_.assign(text);
     std::replace(mac_text_.begin(), mac_text_.end(), '\r', '\n');
     text = mac_text_;
   }
+  check_utf8(text, name_);  // after: its error names the line
   std::size_t line = 1;
   for (std::size_t pos = 0; pos < text.size();) {
     const std::size_t first_line = line;
