@@ -50,7 +50,7 @@ FileLock::FileLock(const std::string& path, const std::string& what) : lock_path
       const std::string pid = holder_of(file.fd());
       CUTRAIN_FAIL(what, " '", path, "' is being written by another run",
                    pid.empty() ? std::string() : " (process " + pid + ")",
-                   ": two runs saving to one file would replace each other's checkpoints; give "
+                   ": two runs writing one file would replace each other's epochs; give "
                    "this run another file, or let that one finish (its lock: '",
                    lock_path_, "')");
     }

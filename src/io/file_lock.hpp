@@ -5,7 +5,9 @@
 // that resumes with --resume auto - is refused, naming the process that holds it, instead of
 // both writing the file in turn, each replacing the other's epochs. The kernel releases the lock
 // when its process ends however it ends, so a crashed run never leaves a stale one; the file is
-// removed when the lock is given back (a killed process leaves an empty, unlocked file).
+// removed when the lock is given back (a killed process leaves an empty, unlocked file). The
+// metrics file a run appends to takes the same lock: two runs of a sweep naming one lost the
+// first run's lines to the second's truncation.
 
 #include <string>
 

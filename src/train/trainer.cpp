@@ -43,7 +43,7 @@ FitResult Trainer::fit(const data::Dataset& train, const data::Dataset* val) {
   dist::Communicator* comm = options_.communicator;
   const bool lead = comm == nullptr || comm->rank() == 0;  // only rank 0 prints and writes
   state_.world_size = comm ? comm->size() : 1;
-  const auto checkpoint_lock = detail::lock_checkpoint(options_, lead);  // while it may save
+  const auto output_locks = detail::lock_outputs(options_, lead);  // while it may write them
   const detail::RankBinding ranks(model_, comm, detail::synchronizes_batchnorm(options_));
   if (comm != nullptr && comm->size() > 1 && state_.epoch == 0) {
     comm->broadcast(model_.parameters());  // every rank starts from rank 0's weights

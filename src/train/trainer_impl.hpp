@@ -28,10 +28,10 @@ namespace detail {
 // mismatch and the fix (src/train/trainer_setup.cpp).
 void check_fit(const TrainerOptions& o, TrainState& state, const nn::Sequential& model,
                const data::Dataset& train, const data::Dataset* val);
-// Note [one run per checkpoint] (src/io/file_lock.hpp): the lock of o.checkpoint_path for a
-// fit on the rank that writes it (`lead`); none without a checkpoint, or for a device or pipe
-// (written in place). Throws cutrain::Error while another run holds it.
-std::unique_ptr<io::FileLock> lock_checkpoint(const TrainerOptions& o, bool lead);
+// Note [one run per checkpoint] (src/io/file_lock.hpp): the locks of the files a fit writes as it
+// goes - o.checkpoint_path and o.metrics_path - on the rank that writes them (`lead`); none for a
+// device or pipe (written in place). Throws cutrain::Error while another run holds one.
+std::vector<std::unique_ptr<io::FileLock>> lock_outputs(const TrainerOptions& o, bool lead);
 // Note [running statistics of rank 0] (src/train/trainer_setup.cpp): every rank takes rank 0's
 // buffers; nothing without several ranks. A collective: every rank calls it at the same point.
 void take_rank0_statistics(nn::Sequential& model, dist::Communicator* comm);

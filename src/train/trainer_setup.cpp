@@ -182,13 +182,20 @@ void check_fit(const TrainerOptions& o, TrainState& state, const nn::Sequential&
 // model rank 0 saves, and a resumed run (whose ranks all load rank 0's) matches the
 // uninterrupted one. PyTorch DDP's broadcast_buffers does the same from rank 0 before every
 // forward; once an epoch is enough, since nothing in between reads them.
-std::unique_ptr<io::FileLock> lock_checkpoint(const TrainerOptions& o, bool lead) {
-  if (!lead || o.checkpoint_path.empty()) return nullptr;
-  std::error_code ec;
-  const std::filesystem::path real(io::resolve_links(o.checkpoint_path));
-  if (std::filesystem::exists(real, ec) && !std::filesystem::is_regular_file(real, ec))
-    return nullptr;
-  return std::make_unique<io::FileLock>(o.checkpoint_path, "checkpoint_path");
+std::vector<std::unique_ptr<io::FileLock>> lock_outputs(const TrainerOptions& o, bool lead) {
+  std::vector<std::unique_ptr<io::FileLock>> locks;
+  if (!lead) return locks;
+  // The metrics file too: two runs of a sweep naming one lost the first run's lines to the
+  // second's truncation, silently.
+  for (const auto& [path, what] : {std::pair{&o.checkpoint_path, "checkpoint_path"},
+                                   std::pair{&o.metrics_path, "metrics_path"}}) {
+    if (path->empty()) continue;
+    std::error_code ec;
+    const std::filesystem::path real(io::resolve_links(*path));
+    if (std::filesystem::exists(real, ec) && !std::filesystem::is_regular_file(real, ec)) continue;
+    locks.push_back(std::make_unique<io::FileLock>(*path, what));
+  }
+  return locks;
 }
 
 void take_rank0_statistics(nn::Sequential& model, dist::Communicator* comm) {

@@ -305,6 +305,27 @@ TEST(Trainer, ACheckpointAnotherRunWritesIsRefused) {
   EXPECT_FALSE(std::filesystem::exists(io::FileLock::lock_path(o.checkpoint_path)));
 }
 
+// The metrics file takes the same lock: another run writing it keeps its lines.
+TEST(Trainer, AMetricsFileAnotherRunWritesIsRefused) {
+  const data::Dataset train = blobs(90, 7);
+  nn::Sequential m = model(9);
+  optim::Adam opt(m.parameters(), {});
+  TrainerOptions o = options(1);
+  o.metrics_path = tmp("locked_metrics.csv");
+  std::ofstream(o.metrics_path) << "another run's lines\n";
+  {
+    const io::FileLock other(o.metrics_path, "another run's metrics");
+    const std::string e = testing::error_of([&] { Trainer(m, opt, o).fit(train); });
+    EXPECT_NE(e.find("metrics_path '" + o.metrics_path + "' is being written by another run"),
+              std::string::npos)
+        << e;
+    EXPECT_EQ(testing::read_text(o.metrics_path), "another run's lines\n");
+  }
+  Trainer(m, opt, o).fit(train);
+  EXPECT_TRUE(testing::read_text(o.metrics_path).starts_with("epoch,"));
+  EXPECT_FALSE(std::filesystem::exists(io::FileLock::lock_path(o.metrics_path)));
+}
+
 TEST(Trainer, MetricsFormatIsNamedByTheFileName) {
   EXPECT_EQ(metrics_format("run/m.csv"), MetricsFormat::kCsv);
   EXPECT_EQ(metrics_format("m.jsonl"), MetricsFormat::kJsonLines);
