@@ -2,21 +2,8 @@
 # cutrain-train end to end: bad arguments exit 2 with a one-line error naming the flag; runs on
 # a Fashion-MNIST subset train, save, resume and write reports that parse. CSV and NumPy data:
 # tables_test.sh and folds_arrays_test.sh.
-set -uo pipefail
-bin=$1
+source "$(dirname "$0")/common.sh" "$1"
 data=${2:-/usr/share/datasets/fashion-mnist}
-tmp=$(mktemp -d)
-trap 'rm -rf "$tmp"' EXIT
-fail() { echo "FAIL: $*"; exit 1; }
-
-expect_usage_error() {  # flag-name args...
-  local name=$1; shift
-  out=$("$bin" "$@" 2>&1 >/dev/null)
-  rc=$?
-  [ $rc -eq 2 ] || fail "$* exited $rc, expected 2"
-  [ "$(printf '%s\n' "$out" | wc -l)" -eq 1 ] || fail "$*: expected one line, got: $out"
-  printf '%s' "$out" | grep -q -- "$name" || fail "$*: message does not name $name: $out"
-}
 expect_usage_error --optimizer --optimizer lion
 expect_usage_error --lr --lr -1
 expect_usage_error --data --data /nonexistent/dir

@@ -2,20 +2,7 @@
 # cutrain-train's k-fold cross-validation (scored against ordinary runs of each fold and the
 # out-of-fold predictions) and NumPy arrays (dtypes, orders, byte orders; exports predicting new
 # arrays alone). No Fashion-MNIST needed.
-set -uo pipefail
-bin=$1
-tmp=$(mktemp -d)
-trap 'rm -rf "$tmp"' EXIT
-fail() { echo "FAIL: $*"; exit 1; }
-
-expect_usage_error() {  # flag-name args...
-  local name=$1; shift
-  out=$("$bin" "$@" 2>&1 >/dev/null)
-  rc=$?
-  [ $rc -eq 2 ] || fail "$* exited $rc, expected 2"
-  [ "$(printf '%s\n' "$out" | wc -l)" -eq 1 ] || fail "$*: expected one line, got: $out"
-  printf '%s' "$out" | grep -q -- "$name" || fail "$*: message does not name $name: $out"
-}
+source "$(dirname "$0")/common.sh" "$1"
 # Note [cross-validation]: --folds 3 scores three models, each fold held out once; preprocessing
 # (median imputation, standardization, balanced class weights) is fitted on each fold's training
 # part alone. Fold 1 retrained as an ordinary run (its training rows in --train-csv, its rows in

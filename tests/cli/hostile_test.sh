@@ -3,11 +3,7 @@
 # promptly with an error, outputs never replace inputs, empty paths are refused, an unwritable
 # metrics file is an error, a pipe is read or refused (never waited on forever). Each case fails
 # on a tool that hangs, exits 0 or loses data.
-set -uo pipefail
-bin=$1
-tmp=$(mktemp -d)
-trap 'rm -rf "$tmp"' EXIT
-fail() { echo "FAIL: $*"; exit 1; }
+source "$(dirname "$0")/common.sh" "$1"  # $bin, $tmp, fail (its own expect_* below)
 
 # rc of a run limited to 60 s (124: it hung), its stderr in $tmp/err
 run_limited() {

@@ -4,20 +4,7 @@
 # alone, one-hot categories, imputation, validation files, --model-from and --predict-csv; and the
 # training options exercised on a small CSV task (loss scaling, the step path, augmentation,
 # residual blocks, 16-bit precision). No Fashion-MNIST needed (cli_test.sh runs on it).
-set -uo pipefail
-bin=$1
-tmp=$(mktemp -d)
-trap 'rm -rf "$tmp"' EXIT
-fail() { echo "FAIL: $*"; exit 1; }
-
-expect_usage_error() {  # flag-name args...
-  local name=$1; shift
-  out=$("$bin" "$@" 2>&1 >/dev/null)
-  rc=$?
-  [ $rc -eq 2 ] || fail "$* exited $rc, expected 2"
-  [ "$(printf '%s\n' "$out" | wc -l)" -eq 1 ] || fail "$*: expected one line, got: $out"
-  printf '%s' "$out" | grep -q -- "$name" || fail "$*: message does not name $name: $out"
-}
+source "$(dirname "$0")/common.sh" "$1"
 # CSV data: class labels (3 classes in the 2nd column, named by header) and, with --regression,
 # a float target; the model's output width follows the data.
 python3 - "$tmp" <<'PY' || fail "writing CSV files"

@@ -21,15 +21,20 @@ namespace {
 using testing_fixture::blobs;
 using testing_fixture::model;
 
-// A run with every number the files carry: validation (a best metric), a plateau schedule
+// Options with every number the files carry: validation (a best metric), a plateau schedule
 // (its saved state), label smoothing and class weights (the loss options a resume compares).
-void run(const std::filesystem::path& dir) {
-  nn::Sequential m = model(3);
-  optim::AdamW opt(m.parameters(), {.lr = 0.01F});
-  TrainerOptions o = testing_fixture::options(3);
+TrainerOptions every_number(std::int64_t epochs) {
+  TrainerOptions o = testing_fixture::options(epochs);
   o.schedule = std::make_shared<optim::ReduceLrOnPlateau>(0.01, 0.5, 0);
   o.label_smoothing = 0.1F;
   o.class_weights = {0.5F, 1.25F, 2.0F / 3.0F};
+  return o;
+}
+
+void run(const std::filesystem::path& dir) {
+  nn::Sequential m = model(3);
+  optim::AdamW opt(m.parameters(), {.lr = 0.01F});
+  TrainerOptions o = every_number(3);
   o.metrics_path = (dir / "metrics.csv").string();
   o.checkpoint_path = (dir / "run.safetensors").string();
   const data::Dataset val = blobs(64, 8);
@@ -98,11 +103,7 @@ TEST(Locale, FilesAreTheSameInACommaLocaleAndResumeInC) {
   // read back.
   nn::Sequential m = model(3);
   optim::AdamW opt(m.parameters(), {.lr = 0.01F});
-  TrainerOptions o = testing_fixture::options(4);
-  o.schedule = std::make_shared<optim::ReduceLrOnPlateau>(0.01, 0.5, 0);
-  o.label_smoothing = 0.1F;
-  o.class_weights = {0.5F, 1.25F, 2.0F / 3.0F};
-  Trainer t(m, opt, o);
+  Trainer t(m, opt, every_number(4));
   EXPECT_NO_THROW(t.resume((dir / "de" / "run.safetensors").string()));
 }
 

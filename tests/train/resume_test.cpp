@@ -270,32 +270,43 @@ TEST(Trainer, ResumeRestoresThePlateauSchedule) {
   EXPECT_EQ(second.parameters().to_host(), straight.parameters().to_host());
 }
 
+// Trains `before` epochs writing `metrics` and a checkpoint, lets `meanwhile` change the metrics
+// file, then resumes a new trainer to `after` epochs on the same file; returns the file's text.
+std::string resumed_metrics(const std::filesystem::path& dir, const std::string& metrics,
+                            std::int64_t before, std::int64_t after,
+                            const std::function<void()>& meanwhile) {
+  const data::Dataset train = blobs(200, 4);
+  nn::Sequential m = model(7);
+  optim::AdamW opt(m.parameters(), optim::AdamW::defaults());
+  TrainerOptions o = options(before);
+  o.metrics_path = metrics;
+  o.checkpoint_path = (dir / "ck.safetensors").string();
+  Trainer(m, opt, o).fit(train);
+  meanwhile();
+  nn::Sequential again = model(7);
+  optim::AdamW opt2(again.parameters(), optim::AdamW::defaults());
+  TrainerOptions o2 = options(after);
+  o2.metrics_path = metrics;
+  Trainer resumed(again, opt2, o2);
+  resumed.resume(o.checkpoint_path);
+  resumed.fit(train);
+  return testing::read_text(metrics);
+}
+
 // Note [metrics of a resumed run]: lines past the checkpoint's epochs (a run killed after its
 // metrics line and before its checkpoint) and an unfinished last line are dropped before the
-// resumed run appends: one line per epoch, its own. The file keeps its permissions.
+// resumed run appends: one line per epoch, its own.
 TEST(Trainer, AResumedRunsMetricsContinueAfterItsCheckpoint) {
   for (const std::string ext : {"csv", "jsonl"}) {
     const std::filesystem::path dir = testing::fresh_dir("cutrain_trainer_test", "metrics_" + ext);
     const std::string metrics = (dir / ("m." + ext)).string();
-    const data::Dataset train = blobs(200, 4);
-    nn::Sequential m = model(7);
-    optim::AdamW opt(m.parameters(), optim::AdamW::defaults());
-    TrainerOptions o = options(2);
-    o.metrics_path = metrics;
-    o.checkpoint_path = (dir / "ck.safetensors").string();
-    Trainer(m, opt, o).fit(train);
-    const std::string two_epochs = testing::read_text(metrics);
-    std::ofstream(metrics, std::ios::app)
-        << (ext == "csv" ? "3,0.5,9,nan,nan,1,0,0.1,100,1\n4,0.5,9,na"
-                         : "{\"epoch\": 3, \"lr\": 0.5}\n{\"epo");
-    nn::Sequential again = model(7);
-    optim::AdamW opt2(again.parameters(), optim::AdamW::defaults());
-    TrainerOptions o2 = options(3);
-    o2.metrics_path = metrics;
-    Trainer resumed(again, opt2, o2);
-    resumed.resume(o.checkpoint_path);
-    resumed.fit(train);
-    const std::string text = testing::read_text(metrics);
+    std::string two_epochs;
+    const std::string text = resumed_metrics(dir, metrics, 2, 3, [&] {
+      two_epochs = testing::read_text(metrics);
+      std::ofstream(metrics, std::ios::app)
+          << (ext == "csv" ? "3,0.5,9,nan,nan,1,0,0.1,100,1\n4,0.5,9,na"
+                           : "{\"epoch\": 3, \"lr\": 0.5}\n{\"epo");
+    });
     ASSERT_TRUE(text.starts_with(two_epochs)) << text;
     const std::string third = text.substr(two_epochs.size());
     EXPECT_EQ(std::count(third.begin(), third.end(), '\n'), 1) << third;  // epoch 3, once
@@ -309,22 +320,8 @@ TEST(Trainer, AResumedRunsMetricsContinueAfterItsCheckpoint) {
 TEST(Trainer, AResumedRunRewritesTheHeaderOfAnEmptiedMetricsFile) {
   const std::filesystem::path dir = testing::fresh_dir("cutrain_trainer_test", "metrics_empty");
   const std::string metrics = (dir / "m.csv").string();
-  const data::Dataset train = blobs(200, 4);
-  nn::Sequential m = model(7);
-  optim::AdamW opt(m.parameters(), optim::AdamW::defaults());
-  TrainerOptions o = options(1);
-  o.metrics_path = metrics;
-  o.checkpoint_path = (dir / "ck.safetensors").string();
-  Trainer(m, opt, o).fit(train);
-  std::ofstream(metrics, std::ios::trunc).close();
-  nn::Sequential again = model(7);
-  optim::AdamW opt2(again.parameters(), optim::AdamW::defaults());
-  TrainerOptions o2 = options(2);
-  o2.metrics_path = metrics;
-  Trainer resumed(again, opt2, o2);
-  resumed.resume(o.checkpoint_path);
-  resumed.fit(train);
-  const std::string text = testing::read_text(metrics);
+  const std::string text =
+      resumed_metrics(dir, metrics, 1, 2, [&] { std::ofstream(metrics, std::ios::trunc).close(); });
   EXPECT_TRUE(text.starts_with("epoch,lr,train_loss,")) << text;
   EXPECT_NE(text.find("\n2,"), std::string::npos) << text;
 }
