@@ -66,7 +66,8 @@ void write_file_atomic(const std::string& path, std::span<const std::uint8_t> by
     return;
   }
   struct stat st {};
-  if (::stat(path.c_str(), &st) == 0 && !S_ISREG(st.st_mode)) {
+  const bool exists = ::stat(path.c_str(), &st) == 0;  // its mode, kept when it is replaced
+  if (exists && !S_ISREG(st.st_mode)) {
     CUTRAIN_CHECK(!S_ISDIR(st.st_mode), "'", path, "' is a directory, not a file");
     Descriptor file = open_in_place(path);  // a named pipe waits for its reader, briefly
     const bool written = write_all(file.fd(), bytes);
@@ -86,7 +87,7 @@ void write_file_atomic(const std::string& path, std::span<const std::uint8_t> by
   CUTRAIN_CHECK(file.fd() >= 0, "cannot create '", tmp, "': ", std::strerror(errno));
   // A file replaced keeps its permissions (a report made group-only stayed so; the new one was
   // world-readable by the umask) and, where this process may set them, its owner and group.
-  if (::stat(path.c_str(), &st) == 0) {
+  if (exists) {
     // fchown fails unless this process owns the file or is root: the file becomes this user's
     // then, as any replacement makes it.
     [[maybe_unused]] const int owner = ::fchown(file.fd(), st.st_uid, st.st_gid);
