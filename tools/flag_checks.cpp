@@ -178,6 +178,15 @@ void check_flags_apply(const Config& c) {
   }
   if (c.given.count("--val-csv") != 0 && c.given.count("--val-fraction") != 0)
     throw UsageError("--val-csv and --val-fraction both give validation data: use one");
+  if (c.csv_decimal == "," && c.csv_separator == ",")
+    throw UsageError(
+        "--csv-decimal ',': the cells need another separator (--csv-separator ';' "
+        "is what Excel writes with decimal commas)");
+  if (!csv && c.predict_csv.empty())
+    for (const char* flag : {"--csv-separator", "--csv-decimal"})
+      if (c.given.count(flag) != 0)
+        throw UsageError(std::string(flag) +
+                         ": only for CSV data (--train-csv / --test-csv, --predict-csv)");
   if (!csv) {
     static constexpr const char* kCsvOnly[] = {"--target", "--regression", "--val-csv",
                                                "--categorical", "--impute"};

@@ -91,7 +91,7 @@ int run_predict_only(const Config& c) {
   if (npy) {
     rows = data::load_npy_features(c.predict_npy);
   } else {
-    data::CsvOptions o;
+    data::CsvOptions o = csv_format(c);
     o.features_only = true;
     o.categories = spec.categorical;         // one-hot with the training file's categories
     o.allow_missing = !spec.impute.empty();  // filled as the training data was

@@ -54,7 +54,7 @@ void check_class_count(const Config& c, std::initializer_list<LabelSource> sourc
 
 // --target: a header name, or a column index (negative: from the end).
 data::CsvOptions csv_options(const Config& c) {
-  data::CsvOptions o;
+  data::CsvOptions o = csv_format(c);
   o.classification = !c.regression;
   o.allow_missing = !c.impute.empty();
   for (std::size_t start = 0; !c.categorical.empty() && start <= c.categorical.size();) {
@@ -208,6 +208,13 @@ std::vector<float> class_weights(const Config& c, const data::Dataset& train,
 
 }  // namespace
 
+data::CsvOptions csv_format(const Config& c) {
+  data::CsvOptions o;
+  o.separator = c.csv_separator == "tab" ? '\t' : c.csv_separator.front();  // IsMember checked it
+  o.decimal = c.csv_decimal.front();
+  return o;
+}
+
 // "X.npy,Y.npy" -> the two paths.
 std::pair<std::string, std::string> npy_pair(const char* flag, const std::string& value) {
   const std::size_t comma = value.find(',');
@@ -305,7 +312,7 @@ TrainData read_train_data(const Config& c) {
   if (!c.predict_npy.empty() && d.predict.rows == 0)
     throw UsageError("--predict-npy '" + c.predict_npy + "' has no rows: nothing to predict");
   if (!c.predict_csv.empty()) {
-    data::CsvOptions o;
+    data::CsvOptions o = csv_format(c);
     o.features_only = true;
     o.categories = d.train.categorical;
     o.allow_missing = !c.impute.empty();

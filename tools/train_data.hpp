@@ -40,6 +40,9 @@ TrainData load_train_data(const Config& c);
 void check_feature_columns(const std::string& file, const std::vector<std::string>& have,
                            const std::vector<std::string>& want);
 
+// --csv-separator and --csv-decimal, which every CSV file the run reads is written with.
+data::CsvOptions csv_format(const Config& c);
+
 // The files as read (Fashion-MNIST's pixels / 255), --train-subset and the --val-fraction split:
 // nothing fitted to the data yet (--folds fits each fold's training part on its own).
 TrainData read_train_data(const Config& c);

@@ -2,6 +2,7 @@
 // tools/make_model.cpp and tools/make_trainer.cpp.
 #include "tools/train_options.hpp"
 
+#include <algorithm>
 #include <charconv>
 #include <cmath>
 #include <cstdint>
@@ -57,6 +58,16 @@ const CLI::Validator kPositiveInt = integer_check(1, kInt64Max, "> 0");
 const CLI::Validator kNonNegativeInt = integer_check(0, kInt64Max, ">= 0");
 // Counts that multiply into step counts (epochs x batches per epoch) stay far from int64's end.
 const CLI::Validator kCount = integer_check(0, 1000000000, "between 0 and 10^9");
+// One of `choices`, named as the help shows them (a tab as "tab"): CLI::IsMember listed them
+// raw, a tab among them.
+CLI::Validator one_of(const std::vector<std::string>& choices, const std::string& shown) {
+  return CLI::Validator(
+      [choices, shown](std::string& text) -> std::string {
+        if (std::find(choices.begin(), choices.end(), text) != choices.end()) return {};
+        return "'" + (text == "\t" ? std::string("tab") : text) + "' is not one of " + shown;
+      },
+      "{" + shown + "}");
+}
 CLI::Validator in_range(double lo, double hi) {
   return number_check(
       [lo, hi](double v) { return v >= lo && v <= hi; },
@@ -120,6 +131,16 @@ void add_options(CLI::App& app, Config& c) {
                  "training split's per-feature mean or median (scikit-learn's SimpleImputer); "
                  "without it a missing value is an error")
       ->check(CLI::IsMember({"mean", "median"}));
+  app.add_option("--csv-separator", c.csv_separator,
+                 "what separates the cells of every CSV file: ',', ';' (Excel's where the "
+                 "decimal mark is a comma), tab (a TSV) or '|'; quoting works alike with each")
+      ->check(one_of({",", ";", "tab", "\t", "|"}, "',', ';', tab, '|'"))
+      ->capture_default_str();
+  app.add_option("--csv-decimal", c.csv_decimal,
+                 "the decimal separator of the CSV files' numbers: '.' or ',' (with "
+                 "--csv-separator ';', tab or '|'); with ',' a number holding '.' is an error")
+      ->check(one_of({".", ","}, "'.', ','"))
+      ->capture_default_str();
   app.add_option("--max-classes", c.max_classes,
                  "the most classes the labels may number (a label of 100000 in a small file is a "
                  "typo, not 100001 classes); raise it for data with more")

@@ -1,6 +1,5 @@
 // CSV datasets. Format and options: readers.hpp.
 #include <algorithm>
-#include <charconv>
 #include <cmath>
 #include <limits>
 #include <string>
@@ -12,43 +11,19 @@
 
 #include "cutrain/data/readers.hpp"
 #include "cutrain/error.hpp"
+#include "src/data/csv_numbers.hpp"
 #include "src/data/csv_records.hpp"
-#include "src/data/narrow.hpp"
 
 namespace cutrain::data {
 namespace {
 
+using detail::check_format;
 using detail::CsvRecords;
+using detail::decimal_hint;
+using detail::missing;
+using detail::parse_float;
+using detail::parse_number;
 using detail::shown;
-using detail::trim;
-
-// A whole cell as a number, "nan" and "inf" included. Beyond float's range (from_chars reports
-// overflow and underflow alike), the value is read as a double and narrowed: 1e-50 is 0, 1e39
-// infinite.
-bool parse_number(std::string_view cell, float& out) {
-  if (!cell.empty() && cell.front() == '+') cell.remove_prefix(1);
-  if (cell.empty()) return false;
-  const char* const last = cell.data() + cell.size();
-  std::from_chars_result r = std::from_chars(cell.data(), last, out);
-  if (r.ec == std::errc::result_out_of_range) {
-    double wide = 0;
-    r = std::from_chars(cell.data(), last, wide);
-    out = detail::narrow_to_float(wide);
-  }
-  return r.ec == std::errc() && r.ptr == last;
-}
-
-bool parse_float(std::string_view cell, float& out) {  // a finite number
-  return parse_number(cell, out) && std::isfinite(out);
-}
-
-// A numeric feature cell that holds no value: empty, or a marker pandas' read_csv also takes for
-// missing (and UCI's "?"). Only feature columns are read this way: "NA" is a fine class name.
-bool missing(std::string_view cell) {
-  static constexpr std::string_view kMarkers[] = {"",     "NA",   "N/A",  "n/a",  "NaN", "nan",
-                                                  "-nan", "-NaN", "null", "NULL", "?"};
-  return std::find(std::begin(kMarkers), std::end(kMarkers), cell) != std::end(kMarkers);
-}
 
 // The first ten names, comma-separated ("..." after them): what an error lists as known.
 std::string first_names(const std::vector<std::string>& names) {
@@ -66,7 +41,8 @@ void text_or_numeric_labels(Dataset& d, const std::vector<std::string_view>& cel
   // "nan" or "inf" reads as a number (and then fails as a label): a missing value must not
   // quietly become a class of its own.
   bool text = !o.class_names.empty();
-  for (std::size_t i = 0; i < cells.size() && !text; ++i) text = !parse_number(cells[i], values[i]);
+  for (std::size_t i = 0; i < cells.size() && !text; ++i)
+    text = !parse_number(cells[i], values[i], o.decimal);
   if (!text) return;
   std::vector<std::string> names = o.class_names;
   if (names.empty()) {
@@ -159,7 +135,8 @@ Dataset parse_csv(std::string_view text, const std::string& name, const CsvOptio
   // A UTF-8 byte order mark (spreadsheet exports write one) is not part of the first cell: left
   // in, it made a header's first name unmatchable and a first data row look like a header.
   if (text.starts_with("\xEF\xBB\xBF")) text.remove_prefix(3);
-  CsvRecords records(text, name);
+  check_format(o, name);
+  CsvRecords records(text, name, o.separator);
   CUTRAIN_CHECK(records.size() > 0, name, ": empty CSV file");
   const std::vector<std::string_view> header = records.cells(0);
   bool has_header = o.header == CsvOptions::Header::kYes;
@@ -178,7 +155,7 @@ Dataset parse_csv(std::string_view text, const std::string& name, const CsvOptio
     // A missing marker (NA, ?, an empty cell) is evidence of neither: a headerless file whose
     // first row has a gap lost that row to header detection.
     auto text = [&](std::string_view cell) {
-      return !parse_number(cell, tmp) && !known.count(cell) && !missing(cell);
+      return !parse_number(cell, tmp, o.decimal) && !known.count(cell) && !missing(cell);
     };
     has_header = !o.categorical.empty() &&
                  std::all_of(o.categorical.begin(), o.categorical.end(), [&](const std::string& n) {
@@ -192,16 +169,28 @@ Dataset parse_csv(std::string_view text, const std::string& name, const CsvOptio
       has_header = has_header || (text(header[c]) && c < second.size() && !text(second[c]));
   }
   const std::size_t columns = header.size();
-  // One column whose first line holds semicolons or tabs: Excel's CSV in a locale with decimal
-  // commas, or a TSV - say so rather than only count.
-  const bool other_separator =
-      columns == 1 && header[0].find_first_of(";\t") != std::string_view::npos;
+  // One column whose first line holds another separator: Excel's CSV in a locale with decimal
+  // commas, a TSV, or a comma-separated file read with ';' - say which to give rather than only
+  // count.
+  struct Separator {
+    char c;
+    const char* named;  // in the message
+    const char* flag;   // --csv-separator's value
+  };
+  static constexpr Separator kOthers[] = {
+      {';', "';'", "';'"}, {'\t', "tabs", "tab"}, {'|', "'|'", "'|'"}, {',', "','", ","}};
+  const Separator* other = nullptr;
+  for (const Separator& sep : kOthers)
+    if (columns == 1 && other == nullptr && sep.c != o.separator &&
+        header[0].find(sep.c) != std::string_view::npos)
+      other = &sep;
   CUTRAIN_CHECK(o.features_only || columns >= 2, name,
                 ": need at least 2 columns (features and a label), found ", columns,
-                other_separator ? "; its first line is separated by ';' or tabs, and cells are "
-                                  "separated by commas here (convert it: pandas' read_csv(sep=';', "
-                                  "decimal=',').to_csv, or tr for a TSV)"
-                                : "");
+                other == nullptr ? std::string()
+                                 : std::string("; its first line is separated by ") + other->named +
+                                       ": give that separator (CsvOptions::separator, "
+                                       "cutrain-train --csv-separator " +
+                                       other->flag + ")");
   // The target columns, in target order: several by name (regression), else the one label.
   std::vector<std::size_t> targets;
   auto by_name = [&](const std::string& wanted, const char* what) {
@@ -311,11 +300,15 @@ Dataset parse_csv(std::string_view text, const std::string& name, const CsvOptio
         one_hot.encode(c, cells[c], d.x, name, line);
         continue;
       }
-      CUTRAIN_CHECK(parse_float(cells[c], v), name, ":", line, ": column ", c + 1, ": '",
-                    shown(cells[c]), "' is not a finite number",
-                    place[c] < 0 ? " (categories? one-hot encode the column: "
-                                   "CsvOptions::categorical, cutrain-train --categorical)"
-                                 : "");
+      if (!parse_float(cells[c], v, o.decimal)) {
+        const std::string hint = decimal_hint(cells[c], o.decimal);
+        CUTRAIN_FAIL(name, ":", line, ": column ", c + 1, ": '", shown(cells[c]),
+                     "' is not a finite number",
+                     !hint.empty()  ? hint
+                     : place[c] < 0 ? " (categories? one-hot encode the column: "
+                                      "CsvOptions::categorical, cutrain-train --categorical)"
+                                    : "");
+      }
       if (place[c] < 0)
         d.x.push_back(v);
       else

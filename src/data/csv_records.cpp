@@ -10,8 +10,9 @@
 namespace cutrain::data::detail {
 namespace {
 
-bool blank(char c) {
-  return c == ' ' || c == '\t';
+// A tab separates cells in a TSV: a blank only elsewhere.
+bool blank(char c, char separator) {
+  return (c == ' ' || c == '\t') && c != separator;
 }
 
 struct Cell {
@@ -21,14 +22,15 @@ struct Cell {
 
 // Reads the cell that starts at `pos` of `s` (a record, or the whole file while records are
 // found) into `cell`, counting the line breaks inside quotes into `breaks`; returns the position
-// of what ended it: ',', '\n' or s.size(). `line` is the record's, for errors.
-std::size_t scan_cell(std::string_view s, std::size_t pos, Cell& cell, std::size_t& breaks,
-                      const std::string& name, std::size_t line) {
+// of what ended it: the separator, '\n' or s.size(). `line` is the record's, for errors.
+std::size_t scan_cell(std::string_view s, std::size_t pos, char separator, Cell& cell,
+                      std::size_t& breaks, const std::string& name, std::size_t line) {
   std::size_t p = pos;
-  while (p < s.size() && blank(s[p])) ++p;
+  while (p < s.size() && blank(s[p], separator)) ++p;
   if (p == s.size() || s[p] != '"') {
-    const std::size_t end = std::min(s.find_first_of(",\n", pos), s.size());
-    cell = {trim(s.substr(pos, end - pos)), false};
+    const char ends[] = {separator, '\n', '\0'};
+    const std::size_t end = std::min(s.find_first_of(ends, pos), s.size());
+    cell = {trim(s.substr(pos, end - pos), separator), false};
     return end;
   }
   const std::size_t open = ++p;
@@ -51,8 +53,8 @@ std::size_t scan_cell(std::string_view s, std::size_t pos, Cell& cell, std::size
     p = q + 1;
     break;
   }
-  while (p < s.size() && (blank(s[p]) || s[p] == '\r')) ++p;
-  if (p < s.size() && s[p] != ',' && s[p] != '\n') {
+  while (p < s.size() && (blank(s[p], separator) || s[p] == '\r')) ++p;
+  if (p < s.size() && s[p] != separator && s[p] != '\n') {
     CUTRAIN_FAIL(name, ":", line, ": text after the closing quote of \"", shown(cell.text),
                  "\" (a '\"' in a quoted cell is written '\"\"')");
   }
@@ -83,7 +85,7 @@ std::size_t utf8_length(std::string_view s, std::size_t i) {
 // the run with nlohmann's "[json.exception.type_error.316] incomplete UTF-8 string" before its
 // first step. As pandas' read_csv does by default, a file in another encoding is refused at the
 // first byte that is not UTF-8, naming its line, with the conversion to make.
-void check_utf8(std::string_view text, const std::string& name) {
+void check_utf8(std::string_view text, const std::string& name, char separator) {
   // UTF-16's byte order marks: Excel's "Unicode Text" and PowerShell's default output.
   CUTRAIN_CHECK(!text.starts_with("\xFF\xFE") && !text.starts_with("\xFE\xFF"), name,
                 ": the file is UTF-16 text, not UTF-8; save it as \"CSV UTF-8\", or convert it, "
@@ -98,10 +100,11 @@ void check_utf8(std::string_view text, const std::string& name) {
       i += n;
       continue;
     }
-    // The cell around it, for the message: from the comma or line break before it to the next.
-    const std::size_t before = text.find_last_of(",\n", i);
+    // The cell around it, for the message: from the separator or line break before it to the next.
+    const char ends[] = {separator, '\n', '\0'};
+    const std::size_t before = text.find_last_of(ends, i);
     const std::size_t start = before == std::string_view::npos ? 0 : before + 1;
-    const std::size_t end = std::min(text.find_first_of(",\n", i), text.size());
+    const std::size_t end = std::min(text.find_first_of(ends, i), text.size());
     const auto line = 1 + static_cast<std::size_t>(std::count(
                               text.begin(), text.begin() + static_cast<std::ptrdiff_t>(i), '\n'));
     char byte[8];
@@ -124,9 +127,9 @@ std::string unescape(std::string_view quoted) {
 
 }  // namespace
 
-std::string_view trim(std::string_view s) {
-  while (!s.empty() && blank(s.front())) s.remove_prefix(1);
-  while (!s.empty() && (blank(s.back()) || s.back() == '\r')) s.remove_suffix(1);
+std::string_view trim(std::string_view s, char separator) {
+  while (!s.empty() && blank(s.front(), separator)) s.remove_prefix(1);
+  while (!s.empty() && (blank(s.back(), separator) || s.back() == '\r')) s.remove_suffix(1);
   return s;
 }
 
@@ -149,14 +152,16 @@ std::string shown(std::string_view cell) {
   return cell.size() > 40 ? out + "..." : out;
 }
 
-CsvRecords::CsvRecords(std::string_view text, std::string name)
-    : name_(std::move(name)), quotes_(text.find('"') != std::string_view::npos) {
+CsvRecords::CsvRecords(std::string_view text, std::string name, char separator)
+    : name_(std::move(name)),
+      separator_(separator),
+      quotes_(text.find('"') != std::string_view::npos) {
   if (text.find('\n') == std::string_view::npos && text.find('\r') != std::string_view::npos) {
     mac_text_.assign(text);
     std::replace(mac_text_.begin(), mac_text_.end(), '\r', '\n');
     text = mac_text_;
   }
-  check_utf8(text, name_);  // after: its error names the line
+  check_utf8(text, name_, separator_);  // after: its error names the line
   std::size_t line = 1;
   for (std::size_t pos = 0; pos < text.size();) {
     const std::size_t first_line = line;
@@ -166,12 +171,12 @@ CsvRecords::CsvRecords(std::string_view text, std::string name)
     } else {  // cell by cell: a quoted cell may hold line breaks
       Cell cell;
       for (end = pos;; ++end) {
-        end = scan_cell(text, end, cell, line, name_, first_line);
+        end = scan_cell(text, end, separator_, cell, line, name_, first_line);
         if (end == text.size() || text[end] == '\n') break;
       }
     }
     const std::string_view record = text.substr(pos, end - pos);
-    if (!trim(record).empty()) {
+    if (!trim(record, separator_).empty()) {
       records_.push_back(record);
       lines_.push_back(first_line);
     }
@@ -185,17 +190,17 @@ std::vector<std::string_view> CsvRecords::cells(std::size_t r) {
   std::vector<std::string_view> out;
   if (!quotes_) {
     for (std::size_t start = 0;;) {
-      const std::size_t comma = s.find(',', start);
+      const std::size_t at = s.find(separator_, start);
       out.push_back(
-          trim(s.substr(start, comma == std::string_view::npos ? s.npos : comma - start)));
-      if (comma == std::string_view::npos) return out;
-      start = comma + 1;
+          trim(s.substr(start, at == std::string_view::npos ? s.npos : at - start), separator_));
+      if (at == std::string_view::npos) return out;
+      start = at + 1;
     }
   }
   std::size_t breaks = 0;
   Cell cell;
   for (std::size_t pos = 0;; ++pos) {
-    pos = scan_cell(s, pos, cell, breaks, name_, lines_[r]);
+    pos = scan_cell(s, pos, separator_, cell, breaks, name_, lines_[r]);
     if (cell.escaped) {
       unescaped_.push_back(unescape(cell.text));
       out.emplace_back(unescaped_.back());

@@ -2,7 +2,9 @@
 # Note [CSV quoting] end to end: a file written as R's write.csv writes it (every name and text
 # cell quoted) with categories and class names holding commas, quotes and blanks trains with them
 # by name; --predictions quotes the names it writes, so Python's csv module (and cutrain) read them
-# back as they were; the export predicts a quoted file of new rows as the run did.
+# back as they were; the export predicts a quoted file of new rows as the run did. Note [CSV
+# separators]: the same files written as Excel writes them where the decimal mark is a comma (';'
+# between cells, "0,5"), and as a TSV, train and predict the same bytes.
 set -uo pipefail
 bin=$1
 tmp=$(mktemp -d)
@@ -28,6 +30,16 @@ for split, rows in (("train", 300), ("test", 90)):
             features = f"{random.gauss(0, 1)},{q(cities[k])}"
             f.write(f"{features},{q(names[k])}\r\n")
             x.write(f"{features}\r\n")
+# The same cells with ';' between them and decimal commas (quoting as before), and as a TSV.
+import csv
+for split in ("train", "test", "train_x", "test_x"):
+    rows = list(csv.reader(open(f"{sys.argv[1]}/{split}.csv", newline="")))
+    with open(f"{sys.argv[1]}/{split}_excel.csv", "w", newline="") as f:
+        for i, r in enumerate(rows):
+            cells = [c.replace(".", ",") if i and j == 0 else c for j, c in enumerate(r)]
+            f.write(";".join(q(c) if j else c for j, c in enumerate(cells)) + "\r\n")
+    with open(f"{sys.argv[1]}/{split}.tsv", "w", newline="") as f:
+        csv.writer(f, delimiter="\t").writerows(rows)
 PY
 
 run() { "$bin" --device cpu --train-csv "$tmp/train.csv" --test-csv "$tmp/test.csv" --target label \
@@ -51,4 +63,29 @@ PY
 "$bin" --device cpu --model-from "$tmp/m.safetensors" --predict-csv "$tmp/test_x.csv" \
   --predictions "$tmp/p2.csv" >"$tmp/out2" 2>&1 || fail "--model-from: $(tail -3 "$tmp/out2")"
 cmp -s "$tmp/p.csv" "$tmp/p2.csv" || fail "the export's predictions differ from the run's"
-echo "csv quoting: ok"
+
+# Separators: the Excel files train to the same predictions, byte for byte; the TSV of new rows
+# predicts them too.
+"$bin" --device cpu --train-csv "$tmp/train_excel.csv" --test-csv "$tmp/test_excel.csv" \
+  --target label --categorical city --epochs 20 --lr 0.01 --seed 3 --csv-separator ';' \
+  --csv-decimal , --predictions "$tmp/p3.csv" >"$tmp/out3" 2>&1 || fail "';' with decimal commas: $(tail -3 "$tmp/out3")"
+cmp -s "$tmp/p.csv" "$tmp/p3.csv" || fail "the ';' file's predictions differ from the ',' file's"
+"$bin" --device cpu --model-from "$tmp/m.safetensors" --predict-csv "$tmp/test_x.tsv" \
+  --csv-separator tab --predictions "$tmp/p4.csv" >"$tmp/out4" 2>&1 || fail "TSV: $(tail -3 "$tmp/out4")"
+cmp -s "$tmp/p.csv" "$tmp/p4.csv" || fail "the TSV's predictions differ"
+# Read with the wrong separator, a file says which it uses; flags that cannot apply: exit 2.
+"$bin" --device cpu --train-csv "$tmp/train_excel.csv" --test-csv "$tmp/test_excel.csv" \
+  --target label >"$tmp/out5" 2>&1
+grep -q "separated by ';': give that separator (CsvOptions::separator, cutrain-train --csv-separator ';')" "$tmp/out5" ||
+  fail "the ';' file read with ',': $(tail -2 "$tmp/out5")"
+expect_usage() {
+  "$bin" --device cpu "${@:2}" >"$tmp/out6" 2>&1
+  local rc=$?
+  [ $rc -eq 2 ] && grep -q -- "$1" "$tmp/out6" || fail "${*:2}: rc $rc, $(tail -2 "$tmp/out6")"
+}
+expect_usage "the cells need another separator" --train-csv "$tmp/train.csv" \
+  --test-csv "$tmp/test.csv" --csv-decimal ,
+expect_usage "--csv-separator: only for CSV data" --csv-separator ';' --epochs 1
+expect_usage "--csv-separator: ' ' is not one of ',', ';', tab, '|'" --train-csv "$tmp/train.csv" --test-csv "$tmp/test.csv" \
+  --csv-separator ' '
+echo "csv quoting and separators: ok"

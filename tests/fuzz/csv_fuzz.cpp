@@ -1,7 +1,8 @@
 // libFuzzer target: the CSV parser on arbitrary text, with the label column chosen by index and
 // by name, as classification (numeric or text labels, and text labels numbered by given class
 // names) and regression, with two regression targets by name, as features only, and with
-// one-hot columns (named, and with known categories), and with missing values imputed.
+// one-hot columns (named, and with known categories), with missing values imputed, and with
+// the other separators (';' with decimal commas, tabs: Note [CSV separators]).
 #include <cstddef>
 #include <cstdint>
 #include <string_view>
@@ -11,7 +12,7 @@
 
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
   const std::string_view text(reinterpret_cast<const char*>(data), size);
-  cutrain::data::CsvOptions options[9];
+  cutrain::data::CsvOptions options[11];
   options[1].label_name = "label";
   options[2].classification = false;
   options[2].label_index = 0;
@@ -25,6 +26,11 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   options[7].categories = {{"a", 0, {"x", "y", "1"}}, {"b", 2, {"z"}}};
   options[8].allow_missing = true;  // missing features as NaN, then filled
   options[8].categorical = {"b"};
+  options[9].separator = ';';  // Excel's, with decimal commas
+  options[9].decimal = ',';
+  options[9].label_name = "label";
+  options[10].separator = '\t';  // a TSV: tabs separate, never trimmed
+  options[10].allow_missing = true;
   for (const auto& o : options) {
     try {
       auto d = cutrain::data::parse_csv(text, "fuzz.csv", o);

@@ -65,9 +65,9 @@ inline constexpr const char* kFashionMnistClasses[10] = {
     "T-shirt/top", "Trouser", "Pullover", "Dress", "Coat",
     "Sandal",      "Shirt",   "Sneaker",  "Bag",   "Ankle boot"};
 
-/// CSV: comma-separated numbers, one sample per record; cells quoted as RFC 4180 says (Note [CSV
-/// quoting], src/data/csv_records.hpp: '"a, b"', '""' for a quote, line breaks inside quotes),
-/// and an error names the file's line. The label column is chosen by header
+/// CSV: comma-separated numbers (or CsvOptions::separator's), one sample per record; cells quoted
+/// as RFC 4180 says (Note [CSV quoting], src/data/csv_records.hpp: '"a, b"', '""' for a quote, line
+/// breaks inside quotes), and an error names the file's line. The label column is chosen by header
 /// name or by index (negative: from the end). With classification, labels are integers in
 /// [0, classes) (classes 0: max label + 1), or text: class names, numbered in sorted order
 /// (scikit-learn's LabelEncoder) - or by `class_names` when given, so that a test file numbers
@@ -105,6 +105,14 @@ struct CsvOptions {
   /// NaN for data::Imputer to fill (train only once they are filled: Dataset::validate refuses
   /// NaN). Off: such a cell is an error naming it. Labels and targets must always be present.
   bool allow_missing = false;
+  /// Note [CSV separators]: what separates cells - ',' (RFC 4180), ';' (what Excel writes where
+  /// the decimal separator is a comma: most of continental Europe, Brazil, ...), '\t' (a TSV) or
+  /// '|'. Quoting works alike with each; a tab is then no blank to trim.
+  char separator = ',';
+  /// The decimal separator of numeric cells: '.' or ',' (pandas' read_csv(decimal=',')), the
+  /// latter with a separator other than ','. With ',' a numeric cell holding '.' is an error, not
+  /// a number: "1.234" may be a thousands separator's 1234 or a decimal point's 1.234.
+  char decimal = '.';
 };
 inline constexpr std::size_t kMaxCategories = 65536;
 Dataset parse_csv(std::string_view text, const std::string& name, const CsvOptions& options);

@@ -1,0 +1,123 @@
+// Note [CSV separators]: CsvOptions::separator and CsvOptions::decimal. Each case reads a file
+// written with another separator against the same data written with commas - the reading the
+// comma file gets, which Csv.* checks against its numbers - and the numbers themselves.
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <cstdint>
+#include <functional>
+#include <string>
+#include <vector>
+
+#include "cutrain/data/readers.hpp"
+#include "support/errors.hpp"
+
+namespace cutrain::data {
+namespace {
+
+void expect_error(const std::function<void()>& f, const std::string& what) {
+  const std::string e = testing::error_of(f);
+  EXPECT_NE(e.find(what), std::string::npos) << e;
+}
+
+CsvOptions with(char separator, char decimal = '.') {
+  CsvOptions o;
+  o.label_name = "label";
+  o.separator = separator;
+  o.decimal = decimal;
+  return o;
+}
+
+void expect_same(const Dataset& a, const Dataset& b) {
+  EXPECT_EQ(a.rows, b.rows);
+  EXPECT_EQ(a.features, b.features);
+  EXPECT_EQ(a.x, b.x);
+  EXPECT_EQ(a.labels, b.labels);
+  EXPECT_EQ(a.class_names, b.class_names);
+  EXPECT_EQ(a.feature_columns, b.feature_columns);
+}
+
+TEST(CsvSeparators, ExcelsSemicolonsWithDecimalCommas) {
+  // What Excel writes where the decimal mark is a comma, quoting a name that holds a ';'.
+  const Dataset d = parse_csv(
+      "width;\"height; cm\";label\n"
+      "1,5;-2,25e1;cat\n"
+      "3;0,125;\"dog; big\"\n",
+      "excel.csv", with(';', ','));
+  EXPECT_EQ(d.x, (std::vector<float>{1.5F, -22.5F, 3.0F, 0.125F}));
+  EXPECT_EQ(d.class_names, (std::vector<std::string>{"cat", "dog; big"}));
+  EXPECT_EQ(d.labels, (std::vector<std::int32_t>{0, 1}));
+  EXPECT_EQ(d.feature_columns, (std::vector<std::string>{"width", "height; cm"}));
+  expect_same(d, parse_csv("width,\"height; cm\",label\n1.5,-2.25e1,cat\n3,0.125,\"dog; big\"\n",
+                           "comma.csv", with(',')));
+  // Semicolons with decimal points read the same numbers.
+  expect_same(d, parse_csv("width;\"height; cm\";label\n1.5;-2.25e1;cat\n3;0.125;\"dog; big\"\n",
+                           "points.csv", with(';')));
+}
+
+TEST(CsvSeparators, TabsSeparateAndAreNotTrimmed) {
+  // A TSV's empty cell (between two tabs) stays a cell: tabs are not blanks to trim there. Spaces
+  // still are, and a quoted cell may follow a tab.
+  CsvOptions o = with('\t');
+  o.allow_missing = true;
+  const Dataset d = parse_csv("a\tb\tlabel\n1\t\t0\n 2 \t\"3\"\t1\n", "t.tsv", o);
+  ASSERT_EQ(d.x.size(), 4U);
+  EXPECT_EQ(d.x[0], 1.0F);
+  EXPECT_TRUE(std::isnan(d.x[1]));
+  EXPECT_EQ(d.x[2], 2.0F);
+  EXPECT_EQ(d.x[3], 3.0F);
+  EXPECT_EQ(d.labels, (std::vector<std::int32_t>{0, 1}));
+  // Without missing values allowed, the empty cell is named as the comma file's would be.
+  expect_error([] { parse_csv("a\tb\tlabel\n1\t\t0\n2\t3\t1\n", "t.tsv", with('\t')); },
+               "t.tsv:2: column 2: missing value ('')");
+}
+
+TEST(CsvSeparators, PipesAndCommasInsideCells) {
+  // With '|' the comma is text: a category "Paris, FR" needs no quotes.
+  CsvOptions o = with('|');
+  o.categorical = {"city"};
+  const Dataset d = parse_csv("x|city|label\n1|Paris, FR|0\n2|Lyon|1\n", "p.csv", o);
+  EXPECT_EQ(d.features, 3);
+  ASSERT_EQ(d.categorical.size(), 1U);
+  EXPECT_EQ(d.categorical[0].categories, (std::vector<std::string>{"Lyon", "Paris, FR"}));
+  EXPECT_EQ(d.x, (std::vector<float>{1, 0, 1, 2, 1, 0}));
+}
+
+TEST(CsvSeparators, ADecimalCommaRefusesAPoint) {
+  // "1.234" in a decimal-comma file is a thousands separator's 1234 or a point's 1.234: neither
+  // is taken.
+  expect_error([] { parse_csv("a;b;label\n1,5;1.234;0\n2;3;1\n", "d.csv", with(';', ',')); },
+               "d.csv:2: column 2: '1.234' is not a finite number (the decimal separator is ','");
+  // The converse: a decimal comma in a file read with points names the option.
+  expect_error([] { parse_csv("a;b;label\n1,5;2;0\n2;3;1\n", "d.csv", with(';')); },
+               "'1,5' is not a finite number (a decimal comma? CsvOptions::decimal = ','");
+}
+
+TEST(CsvSeparators, NamesTheSeparatorAFileUses) {
+  auto refusal = [](const std::string& text, char separator) {
+    return testing::error_of([&] { parse_csv(text, "s.csv", with(separator)); });
+  };
+  EXPECT_NE(refusal("a;b;label\n1;2;0\n", ',')
+                .find("found 1; its first line is separated by ';': give that separator "
+                      "(CsvOptions::separator, cutrain-train --csv-separator ';')"),
+            std::string::npos);
+  EXPECT_NE(refusal("a\tb\tlabel\n1\t2\t0\n", ',').find("separated by tabs"), std::string::npos);
+  EXPECT_NE(refusal("a,b,label\n1,2,0\n", ';')
+                .find("separated by ',': give that separator "
+                      "(CsvOptions::separator, cutrain-train "
+                      "--csv-separator ,)"),
+            std::string::npos);
+}
+
+TEST(CsvSeparators, RefusesSeparatorsItDoesNotRead) {
+  expect_error([] { parse_csv("a b label\n", "s.csv", with(' ')); },
+               "s.csv: separator ' ' is not one of ',', ';', tab and '|'");
+  expect_error([] { parse_csv("a\"b\n", "s.csv", with('"')); }, "is not one of");
+  expect_error([] { parse_csv("a,b\n", "s.csv", with(',', ';')); },
+               "decimal separator ';' is not '.' or ','");
+  expect_error([] { parse_csv("a,b\n", "s.csv", with(',', ',')); },
+               "the decimal separator ',' needs another cell separator");
+}
+
+}  // namespace
+}  // namespace cutrain::data
