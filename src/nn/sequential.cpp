@@ -141,7 +141,7 @@ void Sequential::ensure_batch(std::int64_t batch) {
 
 const Matrix& Sequential::forward(const Matrix& x, NativeStream stream) {
   CUTRAIN_CHECK(built(), "Sequential::forward before build()");
-  CUTRAIN_CHECK(x.rows > 0, "Sequential::forward: empty batch (0 rows)");
+  CUTRAIN_CHECK(x.rows > 0, "Sequential::forward: a batch of ", x.rows, " rows (at least 1)");
   CUTRAIN_CHECK(x.cols == input_features_, "Sequential::forward: the model expects ",
                 input_features_, " input features but the batch has ", x.cols);
   CUTRAIN_CHECK(x.device == device(), "Sequential::forward: the batch is on ", x.device.str(),

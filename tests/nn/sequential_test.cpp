@@ -129,6 +129,16 @@ TEST(Sequential, RejectsBadInput) {
   }
   DeviceMatrix none(0, 6, Device::cpu());
   EXPECT_THROW(m.forward(none.m), Error);
+  Matrix negative = x.m;  // a row count computed wrong: named as it is
+  negative.rows = -1;
+  negative.cols = 6;
+  try {
+    m.forward(negative);
+    FAIL();
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("a batch of -1 rows (at least 1)"), std::string::npos)
+        << e.what();
+  }
   DeviceMatrix dy(3, 3, Device::cpu());
   EXPECT_THROW(m.backward(dy.m), Error);                       // before forward
   EXPECT_THROW(m.add(std::make_unique<Linear>(3, 3)), Error);  // after build
