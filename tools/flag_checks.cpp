@@ -183,7 +183,7 @@ void check_flags_apply(const Config& c) {
         "--csv-decimal ',': the cells need another separator (--csv-separator ';' "
         "is what Excel writes with decimal commas)");
   if (!csv && c.predict_csv.empty())
-    for (const char* flag : {"--csv-separator", "--csv-decimal"})
+    for (const char* flag : {"--csv-separator", "--csv-decimal", "--csv-header"})
       if (c.given.count(flag) != 0)
         throw UsageError(std::string(flag) +
                          ": only for CSV data (--train-csv / --test-csv, --predict-csv)");

@@ -40,7 +40,7 @@ TrainData load_train_data(const Config& c);
 void check_feature_columns(const std::string& file, const std::vector<std::string>& have,
                            const std::vector<std::string>& want);
 
-// --csv-separator and --csv-decimal, which every CSV file the run reads is written with.
+// --csv-separator, --csv-decimal and --csv-header: how every CSV file the run reads is written.
 data::CsvOptions csv_format(const Config& c);
 
 // The files as read (Fashion-MNIST's pixels / 255), --train-subset and the --val-fraction split:

@@ -141,6 +141,11 @@ void add_options(CLI::App& app, Config& c) {
                  "--csv-separator ';', tab or '|'); with ',' a number holding '.' is an error")
       ->check(one_of({".", ","}, "'.', ','"))
       ->capture_default_str();
+  app.add_option("--csv-header", c.csv_header,
+                 "whether the first row of every CSV file names its columns: auto (a row of text "
+                 "above numbers, or pandas' 0,1,2,... names), yes or no")
+      ->check(one_of({"auto", "yes", "no"}, "auto, yes, no"))
+      ->capture_default_str();
   app.add_option("--max-classes", c.max_classes,
                  "the most classes the labels may number (a label of 100000 in a small file is a "
                  "typo, not 100001 classes); raise it for data with more")

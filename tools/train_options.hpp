@@ -28,8 +28,8 @@ struct Config {
   std::string categorical;  // CSV columns to one-hot encode, by header name, comma-separated
   std::string impute;       // "mean" or "median": fill missing CSV features; empty: refuse them
   // Every CSV file's cell and decimal separators (Note [CSV separators]): ",", ";", "tab" or "|";
-  // "." or ",".
-  std::string csv_separator = ",", csv_decimal = ".";
+  // "." or ","; and whether its first row is a header: "auto" (detected), "yes" or "no".
+  std::string csv_separator = ",", csv_decimal = ".", csv_header = "auto";
   bool regression = false;
   std::string model = "mlp";         // mlp, or cnn (Note [the default CNN], tools/make_model.cpp)
   std::string hidden = "512,256";    // mlp: its hidden sizes; cnn: the classifier's (default 128)

@@ -167,6 +167,12 @@ Dataset parse_csv(std::string_view text, const std::string& name, const CsvOptio
       has_header = has_header || std::all_of(header.begin(), header.end(), text);
     for (std::size_t c = 0; c < header.size() && records.size() > 1; ++c)
       has_header = has_header || (text(header[c]) && c < second.size() && !text(second[c]));
+    // Note [numbered header] (readers.hpp): "0,1,2,...", pandas' names for unnamed columns. Two
+    // cells "0,1" stay data: a row of a two-column file as often as a header.
+    bool numbered = header.size() >= 3;
+    for (std::size_t c = 0; c < header.size() && numbered; ++c)
+      numbered = header[c] == std::to_string(c);
+    has_header = has_header || numbered;
   }
   const std::size_t columns = header.size();
   // One column whose first line holds another separator: Excel's CSV in a locale with decimal

@@ -4,7 +4,8 @@
 # by name; --predictions quotes the names it writes, so Python's csv module (and cutrain) read them
 # back as they were; the export predicts a quoted file of new rows as the run did. Note [CSV
 # separators]: the same files written as Excel writes them where the decimal mark is a comma (';'
-# between cells, "0,5"), and as a TSV, train and predict the same bytes.
+# between cells, "0,5"), and as a TSV, train and predict the same bytes. Note [numbered header]:
+# pandas' header of an unnamed frame, "0,1,2,...", is a header, not a sample.
 set -uo pipefail
 bin=$1
 tmp=$(mktemp -d)
@@ -86,6 +87,30 @@ expect_usage() {
 expect_usage "the cells need another separator" --train-csv "$tmp/train.csv" \
   --test-csv "$tmp/test.csv" --csv-decimal ,
 expect_usage "--csv-separator: only for CSV data" --csv-separator ';' --epochs 1
+expect_usage "--csv-header: 'maybe' is not one of auto, yes, no" --train-csv "$tmp/train.csv" \
+  --test-csv "$tmp/test.csv" --csv-header maybe
+
+# pd.DataFrame(array).to_csv(index=False): the columns named 0..4, the label last.
+python3 - "$tmp" <<'PY' || fail "writing the numbered files"
+import random, sys
+random.seed(11)
+for split, rows in (("ntrain", 120), ("ntest", 40)):
+    with open(f"{sys.argv[1]}/{split}.csv", "w") as f:
+        f.write("0,1,2,3,4\n")
+        for _ in range(rows):
+            x = [round(random.gauss(0, 1), 3) for _ in range(4)]
+            f.write(",".join(map(str, x)) + f",{int(x[0] > 0)}\n")
+PY
+"$bin" --device cpu --train-csv "$tmp/ntrain.csv" --test-csv "$tmp/ntest.csv" --epochs 1 \
+  >"$tmp/out7" 2>&1 || fail "the numbered header: $(tail -2 "$tmp/out7")"
+grep -q "data: 120 train, 0 validation, 40 test samples of 4 features" "$tmp/out7" &&
+  grep -q "Linear  256 -> 2 " "$tmp/out7" || fail "the numbered header was read as a sample: $(grep -E 'data:|-> [0-9]+ ' "$tmp/out7")"
+# --csv-header no reads it as data again: one more row, and its '4' a fifth class.
+"$bin" --device cpu --train-csv "$tmp/ntrain.csv" --test-csv "$tmp/ntest.csv" --epochs 1 \
+  --csv-header no >"$tmp/out8" 2>&1 || fail "--csv-header no: $(tail -2 "$tmp/out8")"
+grep -q "data: 121 train, 0 validation, 41 test samples" "$tmp/out8" &&
+  grep -q "Linear  256 -> 5 " "$tmp/out8" || fail "--csv-header no: $(grep -E 'data:|-> [0-9]+ ' "$tmp/out8")"
+
 expect_usage "--csv-separator: ' ' is not one of ',', ';', tab, '|'" --train-csv "$tmp/train.csv" --test-csv "$tmp/test.csv" \
   --csv-separator ' '
 echo "csv quoting and separators: ok"

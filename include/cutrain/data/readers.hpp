@@ -75,10 +75,13 @@ inline constexpr const char* kFashionMnistClasses[10] = {
 /// a float target. Header auto-detection: the first row is a header when one of its cells is not
 /// a number while the same column of the second row is (a text label column says nothing); a
 /// lone row when none of its cells is a number; known categories count as numbers, and a first
-/// row naming every `categorical` column is a header.
+/// row naming every `categorical` column is a header. Note [numbered header]: so is a first row
+/// of at least three cells that are exactly 0, 1, 2, ..., the names pandas gives the columns of
+/// an unnamed frame (pd.DataFrame(array).to_csv(index=False) writes them): read as data, that
+/// header was one more sample, its label cell a class of its own.
 struct CsvOptions {
   /// Whether the first row is a header.
-  enum class Header { kAuto, kYes, kNo } header = Header::kAuto;  ///< auto: first row non-numeric
+  enum class Header { kAuto, kYes, kNo } header = Header::kAuto;  ///< kAuto: detected, see above
   std::string label_name;      ///< takes precedence when non-empty
   int label_index = -1;        ///< -1: the last column
   bool classification = true;  ///< integer or text labels (false: float targets)

@@ -1,6 +1,7 @@
-// Note [CSV separators]: CsvOptions::separator and CsvOptions::decimal. Each case reads a file
-// written with another separator against the same data written with commas - the reading the
-// comma file gets, which Csv.* checks against its numbers - and the numbers themselves.
+// How a CSV file is written. Note [CSV separators]: CsvOptions::separator and CsvOptions::decimal;
+// each case reads a file written with another separator against the same data written with
+// commas - the reading the comma file gets, which Csv.* checks against its numbers - and the
+// numbers themselves. Note [numbered header]: pandas' "0,1,2,..." header, and CsvOptions::header.
 #include <gtest/gtest.h>
 
 #include <cmath>
@@ -117,6 +118,44 @@ TEST(CsvSeparators, RefusesSeparatorsItDoesNotRead) {
                "decimal separator ';' is not '.' or ','");
   expect_error([] { parse_csv("a,b\n", "s.csv", with(',', ',')); },
                "the decimal separator ',' needs another cell separator");
+}
+
+// What pd.DataFrame(array).to_csv(index=False) writes: the columns named 0, 1, 2, ... Read as
+// data, the header was one more sample whose label (4 here) made a class of its own.
+TEST(CsvHeader, PandasNumberedColumnsAreAHeader) {
+  const Dataset d = parse_csv("0,1,2,3,4\n0.5,1,2,3,1\n-1,0,0,0,0\n", "p.csv", {});
+  EXPECT_EQ(d.rows, 2);
+  EXPECT_EQ(d.classes, 2);
+  EXPECT_EQ(d.labels, (std::vector<std::int32_t>{1, 0}));
+  EXPECT_EQ(d.x, (std::vector<float>{0.5F, 1, 2, 3, -1, 0, 0, 0}));
+  EXPECT_EQ(d.feature_columns, (std::vector<std::string>{"0", "1", "2", "3"}));
+  // Three columns suffice; a features-only file (new rows to predict) is read alike.
+  CsvOptions features;
+  features.features_only = true;
+  EXPECT_EQ(parse_csv("0,1,2\n7,8,9\n", "f.csv", features).rows, 1);
+  // Not a numbering from 0 in order, or written as floats: data, as before.
+  for (const char* text :
+       {"0,2,1\n5,6,7\n", "1,2,3\n5,6,7\n", "0.0,1,2\n5,6,7\n", "0,1,2,4\n5,6,7,1\n"}) {
+    const Dataset data = parse_csv(text, "d.csv", {});
+    EXPECT_EQ(data.rows, 2) << text;
+    EXPECT_TRUE(data.feature_columns.empty()) << text;
+  }
+  // Two cells, "0,1", are as often a row of a two-column file: data.
+  EXPECT_EQ(parse_csv("0,1\n1,0\n", "two.csv", {}).rows, 2);
+}
+
+TEST(CsvHeader, TheOptionOverridesTheDetection) {
+  CsvOptions no;
+  no.header = CsvOptions::Header::kNo;
+  const Dataset all = parse_csv("0,1,2\n3,4,1\n", "n.csv", no);
+  EXPECT_EQ(all.rows, 2);
+  EXPECT_EQ(all.x, (std::vector<float>{0, 1, 3, 4}));
+  EXPECT_EQ(all.classes, 3);
+  CsvOptions yes;
+  yes.header = CsvOptions::Header::kYes;
+  const Dataset named = parse_csv("0,1\n3,1\n5,0\n", "y.csv", yes);
+  EXPECT_EQ(named.rows, 2);
+  EXPECT_EQ(named.feature_columns, (std::vector<std::string>{"0"}));
 }
 
 }  // namespace
