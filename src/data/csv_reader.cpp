@@ -11,6 +11,7 @@
 
 #include "cutrain/data/readers.hpp"
 #include "cutrain/error.hpp"
+#include "src/data/csv_index.hpp"
 #include "src/data/csv_numbers.hpp"
 #include "src/data/csv_records.hpp"
 
@@ -18,6 +19,7 @@ namespace cutrain::data {
 namespace {
 
 using detail::check_format;
+using detail::check_index_columns;
 using detail::CsvRecords;
 using detail::decimal_hint;
 using detail::missing;
@@ -167,11 +169,13 @@ Dataset parse_csv(std::string_view text, const std::string& name, const CsvOptio
       has_header = has_header || std::all_of(header.begin(), header.end(), text);
     for (std::size_t c = 0; c < header.size() && records.size() > 1; ++c)
       has_header = has_header || (text(header[c]) && c < second.size() && !text(second[c]));
-    // Note [numbered header] (readers.hpp): "0,1,2,...", pandas' names for unnamed columns. Two
-    // cells "0,1" stay data: a row of a two-column file as often as a header.
-    bool numbered = header.size() >= 3;
-    for (std::size_t c = 0; c < header.size() && numbered; ++c)
-      numbered = header[c] == std::to_string(c);
+    // Note [numbered header] (readers.hpp): "0,1,2,...", pandas' names for unnamed columns -
+    // after an empty cell when it wrote the index too (Note [index columns] then refuses that).
+    // Two cells "0,1" stay data: a row of a two-column file as often as a header.
+    const std::size_t from = !header.empty() && header[0].empty() ? 1 : 0;
+    bool numbered = header.size() >= from + 3;
+    for (std::size_t c = from; c < header.size() && numbered; ++c)
+      numbered = header[c] == std::to_string(c - from);
     has_header = has_header || numbered;
   }
   const std::size_t columns = header.size();
@@ -243,6 +247,9 @@ Dataset parse_csv(std::string_view text, const std::string& name, const CsvOptio
   for (std::size_t t = 0; t < targets.size(); ++t) place[targets[t]] = static_cast<long>(t);
   const std::size_t width = targets.size();
   const std::size_t first = has_header ? 1 : 0;
+  if (has_header)
+    check_index_columns(records, std::vector<std::string>(header.begin(), header.end()), first,
+                        name, o);
   // One-hot columns: known categories by feature-column position, or named columns learned here.
   std::vector<std::size_t> feature_columns;  // feature position -> file column
   for (std::size_t c = 0; c < columns; ++c)

@@ -5,7 +5,8 @@
 # back as they were; the export predicts a quoted file of new rows as the run did. Note [CSV
 # separators]: the same files written as Excel writes them where the decimal mark is a comma (';'
 # between cells, "0,5"), and as a TSV, train and predict the same bytes. Note [numbered header]:
-# pandas' header of an unnamed frame, "0,1,2,...", is a header, not a sample.
+# pandas' header of an unnamed frame, "0,1,2,...", is a header, not a sample; Note [index
+# columns]: the row numbers to_csv writes without index=False are refused, not trained on.
 set -uo pipefail
 bin=$1
 tmp=$(mktemp -d)
@@ -110,6 +111,14 @@ grep -q "data: 120 train, 0 validation, 40 test samples of 4 features" "$tmp/out
   --csv-header no >"$tmp/out8" 2>&1 || fail "--csv-header no: $(tail -2 "$tmp/out8")"
 grep -q "data: 121 train, 0 validation, 41 test samples" "$tmp/out8" &&
   grep -q "Linear  256 -> 5 " "$tmp/out8" || fail "--csv-header no: $(grep -E 'data:|-> [0-9]+ ' "$tmp/out8")"
+# The same files written with pandas' index (df.to_csv without index=False): exit 1, saying so.
+for split in ntrain ntest; do
+  awk -F, 'NR == 1 { print "," $0; next } { print NR - 2 "," $0 }' "$tmp/$split.csv" >"$tmp/${split}_i.csv"
+done
+"$bin" --device cpu --train-csv "$tmp/ntrain_i.csv" --test-csv "$tmp/ntest_i.csv" --epochs 1 >"$tmp/out9" 2>&1
+rc=$?
+[ $rc -eq 1 ] && grep -q "column 1 (no name) numbers the rows 0, 1, 2, ...: the index pandas' DataFrame.to_csv writes unless index=False" "$tmp/out9" ||
+  fail "the index column: rc $rc, $(tail -2 "$tmp/out9")"
 
 expect_usage "--csv-separator: ' ' is not one of ',', ';', tab, '|'" --train-csv "$tmp/train.csv" --test-csv "$tmp/test.csv" \
   --csv-separator ' '

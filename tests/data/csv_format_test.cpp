@@ -2,6 +2,7 @@
 // each case reads a file written with another separator against the same data written with
 // commas - the reading the comma file gets, which Csv.* checks against its numbers - and the
 // numbers themselves. Note [numbered header]: pandas' "0,1,2,..." header, and CsvOptions::header.
+// Note [index columns]: the row numbers pandas and R write by default.
 #include <gtest/gtest.h>
 
 #include <cmath>
@@ -156,6 +157,49 @@ TEST(CsvHeader, TheOptionOverridesTheDetection) {
   const Dataset named = parse_csv("0,1\n3,1\n5,0\n", "y.csv", yes);
   EXPECT_EQ(named.rows, 2);
   EXPECT_EQ(named.feature_columns, (std::vector<std::string>{"0"}));
+}
+
+// What df.to_csv("f.csv") writes without index=False, R's write.csv with its row names, and a
+// file pandas read and wrote again: a first column numbering the rows, which trained the model
+// on the files' order.
+TEST(CsvIndexColumn, RowNumbersWithoutANameAreRefused) {
+  expect_error([] { parse_csv(",a,label\n0,0.5,1\n1,-2,0\n2,3,1\n", "pandas.csv", {}); },
+               "pandas.csv: column 1 (no name) numbers the rows 0, 1, 2, ...: the index pandas' "
+               "DataFrame.to_csv writes unless index=False (R's write.csv: row.names = FALSE)");
+  expect_error([] { parse_csv("\"\",\"a\",\"label\"\n\"1\",0.5,1\n\"2\",-2,0\n", "r.csv", {}); },
+               "r.csv: column 1 (no name) numbers the rows 1, 2, 3, ...");
+  expect_error([] { parse_csv("a,Unnamed: 0,label\n7,0,1\n8,1,0\n", "again.csv", {}); },
+               "column 2 ('Unnamed: 0') numbers the rows 0, 1, 2, ...: the index pandas' "
+               "DataFrame.to_csv writes unless index=False (R's write.csv: row.names = FALSE). A "
+               "row number is no feature: write the file without it, or cut it (cut -d',' -f1,3- "
+               "FILE");
+  // An unnamed frame's to_csv() with its index: the numbered header after the index's empty cell.
+  expect_error([] { parse_csv(",0,1,2\n0,0.5,2,1\n1,-2,3,0\n", "both.csv", {}); },
+               "both.csv: column 1 (no name) numbers the rows 0, 1, 2, ...");
+  // A prediction file (features only) alike.
+  CsvOptions features;
+  features.features_only = true;
+  expect_error([&] { parse_csv(",a\n0,1\n1,2\n", "new.csv", features); }, "(no name) numbers");
+  // The command names the separator and the other fields (cut's own delimiter is the tab).
+  CsvOptions tabs;
+  tabs.separator = '\t';
+  expect_error([&] { parse_csv("a\tb\t\tlabel\n1\t2\t0\t1\n3\t4\t1\t0\n", "t.tsv", tabs); },
+               "column 3 (no name) numbers the rows 0, 1, 2, ...");
+  expect_error([&] { parse_csv("a\tb\t\tlabel\n1\t2\t0\t1\n3\t4\t1\t0\n", "t.tsv", tabs); },
+               "(cut -f1-2,4- FILE for a file without quoted separators)");
+  CsvOptions semicolons;
+  semicolons.separator = ';';
+  expect_error([&] { parse_csv("a;label;\n1;1;1\n3;0;2\n", "s.csv", semicolons); },
+               "(cut -d';' -f1-2 FILE");
+}
+
+TEST(CsvIndexColumn, OtherColumnsStayFeatures) {
+  // Unnamed but not row numbers; row numbers under a name of their own (the user's choice); a
+  // single data row (nothing to number): all read as before.
+  EXPECT_EQ(parse_csv(",a,label\n3,0.5,1\n1,-2,0\n", "u.csv", {}).features, 2);
+  EXPECT_EQ(parse_csv("id,a,label\n0,0.5,1\n1,-2,0\n", "id.csv", {}).features, 2);
+  EXPECT_EQ(parse_csv(",a,label\n0,0.5,1\n", "one.csv", {}).features, 2);
+  EXPECT_EQ(parse_csv(",a,label\n0,0.5,1\n2,-2,0\n", "gap.csv", {}).features, 2);
 }
 
 }  // namespace

@@ -76,9 +76,12 @@ inline constexpr const char* kFashionMnistClasses[10] = {
 /// a number while the same column of the second row is (a text label column says nothing); a
 /// lone row when none of its cells is a number; known categories count as numbers, and a first
 /// row naming every `categorical` column is a header. Note [numbered header]: so is a first row
-/// of at least three cells that are exactly 0, 1, 2, ..., the names pandas gives the columns of
-/// an unnamed frame (pd.DataFrame(array).to_csv(index=False) writes them): read as data, that
-/// header was one more sample, its label cell a class of its own.
+/// of at least three cells that are exactly 0, 1, 2, ... (after an empty first cell: the index's),
+/// the names pandas gives the columns of an unnamed frame (pd.DataFrame(array).to_csv(index=False)
+/// writes them): read as data, that header was one more sample, its label cell a class of its own.
+/// Note [index columns] (src/data/csv_index.hpp): a column without a name (or named "Unnamed: N")
+/// whose cells number the rows from 0 or 1 - the index pandas' to_csv and R's write.csv write by
+/// default - is refused: as a feature it taught the model the file's order.
 struct CsvOptions {
   /// Whether the first row is a header.
   enum class Header { kAuto, kYes, kNo } header = Header::kAuto;  ///< kAuto: detected, see above
