@@ -184,6 +184,14 @@ NpyFile read_npy(const std::string& path) {
 }  // namespace
 
 namespace {
+
+// "300, 2": a shape as numpy prints it, inside its parentheses.
+std::string shape_text(const std::vector<std::int64_t>& shape) {
+  std::string out;
+  for (std::size_t k = 0; k < shape.size(); ++k) out += (k ? ", " : "") + std::to_string(shape[k]);
+  return shape.size() == 1 ? out + "," : out;
+}
+
 // The header alone (the preamble, the dict), from a prefix of the file.
 NpyHeader parse_header_text(std::span<const std::uint8_t> bytes, const std::string& name);
 }  // namespace
@@ -374,8 +382,26 @@ Dataset load_npy(const std::string& x_path, const std::string& y_path, bool regr
       CUTRAIN_CHECK(std::isfinite(d.targets[i]), y_path, ": target ", d.targets[i], " of sample ",
                     i / static_cast<std::size_t>(d.target_width), " is not finite");
   } else {
+    if (s.size() == 2 && s[1] >= 2) {
+      // Keras' to_categorical and PyTorch's F.one_hot write labels as one-hot rows: name that.
+      const std::vector<float> rows = npy_floats(y.bytes, y.header, y_path);
+      const auto width = static_cast<std::size_t>(s[1]);
+      bool one_hot = true;
+      for (std::size_t i = 0; i < rows.size() && one_hot; i += width) {
+        int ones = 0;
+        for (std::size_t k = 0; k < width && one_hot; ++k) {
+          ones += rows[i + k] == 1.0F ? 1 : 0;
+          one_hot = rows[i + k] == 0.0F || rows[i + k] == 1.0F;
+        }
+        one_hot = one_hot && ones == 1;
+      }
+      CUTRAIN_CHECK(!one_hot, y_path, ": class labels of shape (", s[0], ", ", s[1],
+                    ") are one-hot rows; give each sample's class index, shape (N): "
+                    "numpy.argmax(Y, axis=1)");
+    }
     CUTRAIN_CHECK(s.size() == 1 || (s.size() == 2 && s[1] == 1), y_path,
-                  ": class labels must be (N) or (N, 1); for float targets use regression");
+                  ": class labels must be (N) or (N, 1), not of shape (", shape_text(s),
+                  "); for float targets use regression");
     d.labels = npy_labels(y.bytes, y.header, y_path);
     const auto top = std::max_element(d.labels.begin(), d.labels.end());
     CUTRAIN_CHECK(top == d.labels.end() || *top < (1 << 24), y_path, ": label ",

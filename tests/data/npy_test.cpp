@@ -118,6 +118,31 @@ std::vector<std::uint8_t> npy(std::string header, std::size_t data_bytes) {
   return b;
 }
 
+// Keras' to_categorical and F.one_hot give labels as one-hot rows: refused, naming the fix; other
+// 2-D labels name their shape.
+TEST(Npy, OneHotLabelsAreNamed) {
+  auto labels = [](const std::vector<float>& values, int columns) {
+    std::vector<std::uint8_t> b = npy(
+        "{'descr': '<f4', 'fortran_order': False, 'shape': (4, " + std::to_string(columns) + "), }",
+        values.size() * sizeof(float));
+    std::memcpy(b.data() + b.size() - values.size() * sizeof(float), values.data(),
+                values.size() * sizeof(float));
+    const std::string path = testing::temp_path("labels_" + std::to_string(values[1]) + ".npy");
+    testing::write_bytes(path, b);
+    return error_of([&] { load_npy(fixture("x_f4_c.npy"), path, false); });
+  };
+  EXPECT_NE(labels({1, 0, 0, 1, 0, 1, 1, 0}, 2)
+                .find("class labels of shape (4, 2) are one-hot rows; give each sample's class "
+                      "index, shape (N): numpy.argmax(Y, axis=1)"),
+            std::string::npos);
+  // Two ones in a row, or soft labels: not one-hot; the shape is named.
+  EXPECT_NE(labels({1, 1, 0, 1, 0, 1, 1, 0}, 2)
+                .find("class labels must be (N) or (N, 1), not of shape (4, 2)"),
+            std::string::npos);
+  EXPECT_NE(labels({0.5F, 0.5F, 0, 1, 0, 1, 1, 0}, 2).find("not of shape (4, 2)"),
+            std::string::npos);
+}
+
 TEST(Npy, HeaderParserRefusesWhatNumpyWouldNotWrite) {
   auto parse = [](const std::vector<std::uint8_t>& b) {
     return error_of([&] { parse_npy_header(b, "h.npy"); });
