@@ -99,6 +99,7 @@ std::tuple<data::Dataset, data::Dataset, data::Dataset> read_csv_files(const Con
           return !n.empty() && says(e, "no column named '" + n + "'");
         });
       };
+      if (says(e, "would be a feature")) throw UsageError(e.what());
       if (says(e, "label column index") || says(e, "label column '") ||
           says(e, "target column '") || missing(o.target_names) || missing({o.label_name}))
         throw UsageError("--target '" + c.target + "': " + e.what());
@@ -107,7 +108,9 @@ std::tuple<data::Dataset, data::Dataset, data::Dataset> read_csv_files(const Con
       throw;
     }
   };
+  o.label_chosen = c.given.count("--target") != 0;  // Note [a label column left a feature]
   data::Dataset train = read(c.train_csv);
+  o.label_chosen = true;  // the other files: their columns are checked against the training file's
   o.class_names = train.class_names;
   o.categories = train.categorical;  // the training file's categories, one-hot alike everywhere
   data::Dataset test;                // --folds needs none

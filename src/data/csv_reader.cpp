@@ -1,5 +1,6 @@
 // CSV datasets. Format and options: readers.hpp.
 #include <algorithm>
+#include <cctype>
 #include <cmath>
 #include <limits>
 #include <string>
@@ -131,6 +132,24 @@ struct OneHot {
   }
 };
 
+// Note [a label column left a feature] (readers.hpp, CsvOptions::label_chosen).
+void check_default_label(const std::vector<std::string_view>& header, std::size_t label,
+                         const std::string& name) {
+  for (std::size_t c = 0; c < header.size(); ++c) {
+    std::string lower(header[c]);
+    std::transform(lower.begin(), lower.end(), lower.begin(),
+                   [](unsigned char ch) { return static_cast<char>(std::tolower(ch)); });
+    const bool named = lower == "label" || lower == "labels" || lower == "target" ||
+                       lower == "class" || lower == "y";
+    CUTRAIN_CHECK(c == label || !named, name, ": its column '", shown(header[c]), "' (column ",
+                  c + 1, ") would be a feature, the label being the last column ('",
+                  shown(header[label]),
+                  "') as none was chosen: name the label column (CsvOptions::label_name; "
+                  "cutrain-train --target '",
+                  shown(header[c]), "', or --target -1 for the last column)");
+  }
+}
+
 }  // namespace
 
 Dataset parse_csv(std::string_view text, const std::string& name, const CsvOptions& o) {
@@ -242,6 +261,8 @@ Dataset parse_csv(std::string_view text, const std::string& name, const CsvOptio
                   o.label_index, " is outside the ", columns, " columns");
     targets.push_back(static_cast<std::size_t>(idx));
   }
+  if (!o.label_chosen && has_header && !o.features_only && targets.size() == 1)
+    check_default_label(header, targets[0], name);
   // Each column's place among the targets (a row's targets keep their given order), or -1.
   std::vector<long> place(columns, -1);
   for (std::size_t t = 0; t < targets.size(); ++t) place[targets[t]] = static_cast<long>(t);

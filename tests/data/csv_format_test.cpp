@@ -159,6 +159,29 @@ TEST(CsvHeader, TheOptionOverridesTheDetection) {
   EXPECT_EQ(named.feature_columns, (std::vector<std::string>{"0"}));
 }
 
+// Note [a label column left a feature]: Kaggle's MNIST CSVs put "label" first; with the label
+// column not chosen, the last pixel was the label and the true label a feature.
+TEST(CsvHeader, AFeatureNamedLikeALabelAsksWhichColumnIsMeant) {
+  CsvOptions unchosen;
+  unchosen.label_chosen = false;
+  const std::string mnist = "label,pixel0,pixel1\n3,0,0\n7,0,255\n";
+  expect_error([&] { parse_csv(mnist, "m.csv", unchosen); },
+               "m.csv: its column 'label' (column 1) would be a feature, the label being the last "
+               "column ('pixel1') as none was chosen: name the label column");
+  for (const char* header : {"Class,a,b\n", "Y,a,b\n", "target,a,b\n", "a,LABELS,b\n"})
+    expect_error([&] { parse_csv(std::string(header) + "1,2,0\n3,4,1\n", "h.csv", unchosen); },
+                 "would be a feature");
+  // Chosen - by default for a library caller - it is read as asked.
+  EXPECT_EQ(parse_csv(mnist, "m.csv", {}).classes, 256);
+  CsvOptions by_name = unchosen;
+  by_name.label_name = "label";
+  EXPECT_EQ(parse_csv(mnist, "m.csv", by_name).labels, (std::vector<std::int32_t>{3, 7}));
+  // The last column named "label" itself, no header, or other names: nothing to ask.
+  EXPECT_EQ(parse_csv("a,b,label\n1,2,0\n3,4,1\n", "l.csv", unchosen).rows, 2);
+  EXPECT_EQ(parse_csv("3,0,0\n7,0,1\n", "n.csv", unchosen).rows, 2);
+  EXPECT_EQ(parse_csv("labelled,b,c\n1,2,0\n3,4,1\n", "o.csv", unchosen).rows, 2);
+}
+
 // What df.to_csv("f.csv") writes without index=False, R's write.csv with its row names, and a
 // file pandas read and wrote again: a first column numbering the rows, which trained the model
 // on the files' order.

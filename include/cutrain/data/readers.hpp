@@ -119,6 +119,12 @@ struct CsvOptions {
   /// latter with a separator other than ','. With ',' a numeric cell holding '.' is an error, not
   /// a number: "1.234" may be a thousands separator's 1234 or a decimal point's 1.234.
   char decimal = '.';
+  /// Note [a label column left a feature]: whether the caller chose the label column (by name or
+  /// index). false - the last column taken by default, as cutrain-train does without --target -
+  /// makes a feature column named label, labels, target, class or y (any case) an error asking
+  /// which column is meant: Kaggle's MNIST and Fashion-MNIST CSVs put "label" first, and the
+  /// last pixel became the class to predict, the true label a feature.
+  bool label_chosen = true;
 };
 inline constexpr std::size_t kMaxCategories = 65536;
 Dataset parse_csv(std::string_view text, const std::string& name, const CsvOptions& options);

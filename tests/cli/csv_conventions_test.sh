@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Note [CSV quoting] end to end: a file written as R's write.csv writes it (every name and text
+# How CSV files are written, end to end. Note [CSV quoting]: a file written as R's write.csv writes it (every name and text
 # cell quoted) with categories and class names holding commas, quotes and blanks trains with them
 # by name; --predictions quotes the names it writes, so Python's csv module (and cutrain) read them
 # back as they were; the export predicts a quoted file of new rows as the run did. Note [CSV
@@ -7,6 +7,8 @@
 # between cells, "0,5"), and as a TSV, train and predict the same bytes. Note [numbered header]:
 # pandas' header of an unnamed frame, "0,1,2,...", is a header, not a sample; Note [index
 # columns]: the row numbers to_csv writes without index=False are refused, not trained on.
+# Note [a label column left a feature]: a first column named "label" (Kaggle's MNIST CSVs) asks
+# for --target rather than training on the last pixel.
 set -uo pipefail
 bin=$1
 tmp=$(mktemp -d)
@@ -122,4 +124,13 @@ rc=$?
 
 expect_usage "--csv-separator: ' ' is not one of ',', ';', tab, '|'" --train-csv "$tmp/train.csv" --test-csv "$tmp/test.csv" \
   --csv-separator ' '
-echo "csv quoting and separators: ok"
+# label first, as Kaggle's (Fashion-)MNIST CSVs: the default last column is refused, exit 2.
+awk -F, 'NR == 1 { print "label,a,b,c,d"; next } { print $5 "," $1 "," $2 "," $3 "," $4 }' \
+  "$tmp/ntrain.csv" >"$tmp/first.csv"
+expect_usage "its column 'label' (column 1) would be a feature, the label being the last column ('d') as none was chosen: name the label column (CsvOptions::label_name; cutrain-train --target 'label', or --target -1 for the last column)" \
+  --train-csv "$tmp/first.csv" --test-csv "$tmp/first.csv"
+"$bin" --device cpu --train-csv "$tmp/first.csv" --test-csv "$tmp/first.csv" --target label \
+  --epochs 1 >"$tmp/out10" 2>&1 || fail "--target label: $(tail -2 "$tmp/out10")"
+"$bin" --device cpu --train-csv "$tmp/first.csv" --test-csv "$tmp/first.csv" --target -1 \
+  --epochs 1 --regression >"$tmp/out11" 2>&1 || fail "--target -1: $(tail -2 "$tmp/out11")"
+echo "csv conventions: ok"
