@@ -112,7 +112,7 @@ struct CsvOptions {
   /// NaN). Off: such a cell is an error naming it. Labels and targets must always be present.
   bool allow_missing = false;
   /// Note [CSV separators]: what separates cells - ',' (RFC 4180), ';' (what Excel writes where
-  /// the decimal separator is a comma: most of continental Europe, Brazil, ...), '\t' (a TSV) or
+  /// the decimal separator is a comma: most of continental Europe, Brazil, ...), a tab (a TSV) or
   /// '|'. Quoting works alike with each; a tab is then no blank to trim.
   char separator = ',';
   /// The decimal separator of numeric cells: '.' or ',' (pandas' read_csv(decimal=',')), the
