@@ -75,15 +75,20 @@ std::int64_t add_conv_blocks(nn::Sequential& model, const Config& c, std::int64_
   std::vector<std::int64_t> shape = image_shape(c, features);
   model.emplace<nn::Unflatten>(1, shape);
   std::int64_t channels = shape[0];
-  for (const std::int64_t k : parse_sizes("--channels", c.channels)) {
+  const std::vector<std::int64_t> blocks = parse_sizes("--channels", c.channels);
+  // An empty list built Unflatten -> Flatten -> the classifier: an MLP under the CNN's name.
+  if (blocks.empty())
+    throw UsageError(
+        "--channels: empty; --model cnn needs at least one block (e.g. 32,64), or "
+        "give --model mlp");
+  for (const std::int64_t k : blocks) {
     for (int conv = 0; conv < 2; ++conv) {
       add_conv_bn(model, c, channels, k, act);
       channels = k;
     }
     if (shape[1] < 2 || shape[2] < 2)
-      throw UsageError(
-          "--channels: " + std::to_string(parse_sizes("--channels", c.channels).size()) +
-          " blocks halve the " + std::to_string(features) + "-feature image below 1x1: give fewer");
+      throw UsageError("--channels: " + std::to_string(blocks.size()) + " blocks halve the " +
+                       std::to_string(features) + "-feature image below 1x1: give fewer");
     model.emplace<nn::MaxPool2d>(2);
     shape = {k, shape[1] / 2, shape[2] / 2};
     for (int r = 0; r < c.residual_blocks; ++r) {

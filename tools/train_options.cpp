@@ -163,7 +163,7 @@ void add_options(CLI::App& app, Config& c) {
       ->capture_default_str();
   app.add_option("--hidden", c.hidden,
                  "hidden layer sizes, comma-separated (with --model cnn: the classifier's, "
-                 "default 128)")
+                 "default 128); '' for none: a linear model (softmax regression)")
       ->capture_default_str();
   app.add_option("--channels", c.channels, "--model cnn: each block's channels, comma-separated")
       ->capture_default_str();

@@ -57,6 +57,10 @@ assert epochs[0]["loss_scale"] == 65536 and epochs[-1]["loss_scale"] >= 65536, e
 assert plain["step_path"].startswith("eager: the model is on the CPU"), plain["step_path"]
 assert plain["graph_steps"] == 0, plain
 PY
+# --model cnn without a block was an MLP under the CNN's name.
+expect_usage_error "--channels: empty; --model cnn needs at least one block" --train-csv \
+  "$tmp/cls_train.csv" --test-csv "$tmp/cls_test.csv" --target label --device cpu --model cnn \
+  --channels '' --input-shape 1,1,2
 # --cuda-graph on where no graph can run: exit 2 before training, naming why.
 expect_usage_error "--cuda-graph on: the model is on the CPU" --train-csv "$tmp/cls_train.csv" \
   --test-csv "$tmp/cls_test.csv" --target label --device cpu --cuda-graph on
