@@ -391,6 +391,20 @@ void print_data_summary(const Config& c, const TrainData& d, Device device) {
   std::printf("data: %lld train, %lld validation, %lld test samples of %lld features\n",
               static_cast<long long>(train.rows), static_cast<long long>(val.rows),
               static_cast<long long>(test.rows), static_cast<long long>(train.features));
+  // keras.datasets' and torchvision's raw arrays are uint8 images, which the IDX reader scales to
+  // [0, 1] and NumPy data keeps as stored: say so where it looks like them (pixels of 0-255 train
+  // a default network less well).
+  if (!c.train_npy.empty() && !c.standardize && !train.x.empty()) {
+    const auto [low, high] = std::minmax_element(train.x.begin(), train.x.end());
+    const bool bytes =
+        *low >= 0 && *high > 1 && *high <= 255 &&
+        std::all_of(train.x.begin(), train.x.end(), [](float v) { return v == std::floor(v); });
+    if (bytes)
+      std::printf(
+          "note: --train-npy's features are whole numbers 0 to %g, trained as stored; "
+          "images (uint8 pixels)? save X / 255, or give --standardize\n",
+          static_cast<double>(*high));
+  }
   if (c.augment_shift > 0 || c.augment_flip) {  // Note [augmentation on the device]
     std::string how = c.augment_shift > 0
                           ? "shifted by up to " + std::to_string(c.augment_shift) + " pixels"

@@ -112,6 +112,12 @@ cmp -s "$tmp/npy_pred.csv" "$tmp/npy_pred2.csv" ||
   fail "--train-npy --regression"
 python3 -c 'import json,sys; r=json.load(open(sys.argv[1])); assert len(r["test_per_target"]) == 2, r' \
   "$tmp/npy_reg.json" || fail "--train-npy --regression: two targets"
+# uint8 pixels (x_u1: 0 to 23) are trained as stored, and the log says so; --standardize quiets it.
+"$bin" --train-npy "$fx/x_u1.npy,$fx/y_i8.npy" --test-npy "$fx/x_u1.npy,$fx/y_i8.npy" --device cpu \
+  --epochs 1 --hidden 8 >"$tmp/npy_u1.txt" 2>&1 || fail "uint8 features: $(tail -2 "$tmp/npy_u1.txt")"
+grep -q "note: --train-npy's features are whole numbers 0 to 23, trained as stored" "$tmp/npy_u1.txt" ||
+  fail "no note for uint8 features: $(grep -E 'data:|note' "$tmp/npy_u1.txt")"
+! grep -q "note:" "$tmp/npy.txt" || fail "a note for standardized features"
 expect_usage_error "--train-npy '$fx/x_f4_c.npy': give the features and the targets as X.npy,Y.npy" \
   --train-npy "$fx/x_f4_c.npy" --test-npy "$fx/x_f4_c.npy,$fx/y_i8.npy" --device cpu
 expect_usage_error "--train-npy and --test-npy go together" --train-npy "$fx/x_f4_c.npy,$fx/y_i8.npy" \
