@@ -37,6 +37,12 @@ Trainer::Trainer(nn::Sequential& model, optim::Optimizer& optimizer, TrainerOpti
                 "Trainer: checkpoint_every = ", options_.checkpoint_every,
                 " needs to be >= 0, and a checkpoint_path when > 0");
   CUTRAIN_CHECK(options_.patience >= 0, "Trainer: patience must be >= 0");
+  // A negative min_delta made a worse epoch an improvement (Keras takes its absolute value).
+  CUTRAIN_CHECK(std::isfinite(options_.min_delta) && options_.min_delta >= 0,
+                "Trainer: min_delta = ", options_.min_delta,
+                " is invalid; valid: finite and >= 0 (the least change that is an improvement)");
+  CUTRAIN_CHECK(options_.log_every >= 0, "Trainer: log_every = ", options_.log_every,
+                " is invalid; valid: >= 0 (0: no progress loss)");
   if (!options_.checkpoint_path.empty()) {
     // Checked now, not at the first save an epoch later: a run must not train for nothing.
     const std::filesystem::path path(options_.checkpoint_path);

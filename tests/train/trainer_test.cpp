@@ -377,6 +377,15 @@ TEST(Trainer, JsonLinesMetricsAndBadInput) {
   const data::Dataset none;
   EXPECT_NE(testing::error_of([&] { Trainer(m, opt, bad).fit(train, &none); }).find("patience"),
             std::string::npos);
+  // A negative min_delta made a worse epoch an improvement; a negative log_every meant nothing.
+  bad = options(1);
+  bad.min_delta = -0.5;
+  EXPECT_NE(testing::error_of([&] { Trainer(m, opt, bad); }).find("min_delta = -0.5 is invalid"),
+            std::string::npos);
+  bad = options(1);
+  bad.log_every = -5;
+  EXPECT_NE(testing::error_of([&] { Trainer(m, opt, bad); }).find("log_every = -5 is invalid"),
+            std::string::npos);
   // drop_last with a batch larger than the data would train no step and report NaN losses.
   bad = options(1);
   bad.drop_last = true;
