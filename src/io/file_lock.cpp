@@ -7,6 +7,7 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <cstdio>
 #include <cstring>
 #include <filesystem>
 #include <string>
@@ -27,6 +28,11 @@ std::string holder_of(int fd) {
 
 }  // namespace
 
+detail::LockCall& detail::lock_call() {
+  static LockCall call = &::flock;
+  return call;
+}
+
 std::string FileLock::lock_path(const std::string& path) {
   const std::filesystem::path target(resolve_links(path));
   std::string name = ".";
@@ -42,7 +48,19 @@ FileLock::FileLock(const std::string& path, const std::string& what) : lock_path
     CUTRAIN_CHECK(file.fd() >= 0, what, " '", path, "': cannot create its lock file '", lock_path_,
                   "': ", std::strerror(errno));
     int locked = 0;
-    while ((locked = ::flock(file.fd(), LOCK_EX | LOCK_NB)) != 0 && errno == EINTR) {
+    while ((locked = detail::lock_call()(file.fd(), LOCK_EX | LOCK_NB)) != 0 && errno == EINTR) {
+    }
+    if (locked != 0 &&
+        (errno == ENOLCK || errno == ENOSYS || errno == ENOTSUP || errno == EOPNOTSUPP)) {
+      // Note [filesystems without locks]: the file would only be litter there.
+      unheld_ = std::string("its filesystem cannot lock files (") + std::strerror(errno) + ")";
+      file.close();
+      (void)::unlink(lock_path_.c_str());
+      std::fprintf(stderr,
+                   "cutrain: %s '%s': %s; the run goes on without the lock that refuses a "
+                   "second run writing this file\n",
+                   what.c_str(), path.c_str(), unheld_.c_str());
+      return;
     }
     if (locked != 0) {
       CUTRAIN_CHECK(errno == EWOULDBLOCK, what, " '", path, "': cannot lock '", lock_path_,

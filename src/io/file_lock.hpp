@@ -8,6 +8,11 @@
 // removed when the lock is given back (a killed process leaves an empty, unlocked file). The
 // metrics file a run appends to takes the same lock: two runs of a sweep naming one lost the
 // first run's lines to the second's truncation.
+//
+// Note [filesystems without locks]: NFS without its lock daemon (ENOLCK) and FUSE mounts such as
+// gcsfuse or s3fs (ENOSYS, ENOTSUP) cannot lock at all. Refusing there made --save unusable on
+// such a mount, so the run goes on unlocked - held() false - and says so once on stderr: the
+// protection is lost, not the run.
 
 #include <string>
 
@@ -27,10 +32,20 @@ class FileLock {
   ~FileLock();
   /// The lock file's path: "<directory>/.<name>.lock".
   static std::string lock_path(const std::string& path);
+  /// False where the filesystem cannot lock (Note [filesystems without locks]); unheld() says why.
+  bool held() const { return unheld_.empty(); }
+  const std::string& unheld() const { return unheld_; }  ///< "" when held
 
  private:
   std::string lock_path_;
   Descriptor file_;
+  std::string unheld_;
 };
+
+namespace detail {
+/// ::flock, through a pointer tests replace to act out a filesystem without locks.
+using LockCall = int (*)(int fd, int operation);
+LockCall& lock_call();
+}  // namespace detail
 
 }  // namespace cutrain::io

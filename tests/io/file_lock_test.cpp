@@ -7,6 +7,8 @@
 
 #include <gtest/gtest.h>
 
+#include <cerrno>
+#include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <memory>
@@ -52,6 +54,34 @@ TEST(FileLock, AFileLeftByAnEndedProcessHoldsNothing) {
   const std::string e = testing::error_of(
       [&] { FileLock missing((dir / "no_such_dir" / "ck").string(), "checkpoint_path"); });
   EXPECT_NE(e.find("cannot create its lock file"), std::string::npos) << e;
+}
+
+// Note [filesystems without locks]: NFS without lockd, gcsfuse, s3fs. The run goes on unlocked
+// (it was refused, so --save could not be used there); the lock file is not left behind.
+TEST(FileLock, AFilesystemWithoutLocksLeavesTheRunUnlocked) {
+  const fs::path dir = testing::fresh_dir("cutrain_file_lock_test", "nolocks");
+  const std::string ck = (dir / "ck.safetensors").string();
+  struct Restore {
+    detail::LockCall saved = detail::lock_call();
+    ~Restore() { detail::lock_call() = saved; }
+  } restore;
+  for (const int error : {ENOLCK, ENOSYS, EOPNOTSUPP}) {
+    detail::lock_call() = error == ENOLCK   ? [](int, int) { return errno = ENOLCK, -1; }
+                          : error == ENOSYS ? [](int, int) { return errno = ENOSYS, -1; }
+                                            : [](int, int) { return errno = EOPNOTSUPP, -1; };
+    const FileLock unheld(ck, "checkpoint_path");
+    EXPECT_FALSE(unheld.held());
+    EXPECT_NE(unheld.unheld().find(std::string("cannot lock files (") + std::strerror(error)),
+              std::string::npos)
+        << unheld.unheld();
+    EXPECT_FALSE(fs::exists(dir / ".ck.safetensors.lock"));
+  }
+  // Any other failure is still an error naming it.
+  detail::lock_call() = [](int, int) { return errno = EBADF, -1; };
+  const std::string e = testing::error_of([&] { FileLock bad(ck, "checkpoint_path"); });
+  EXPECT_NE(e.find("cannot lock"), std::string::npos) << e;
+  detail::lock_call() = restore.saved;
+  EXPECT_TRUE(FileLock(ck, "checkpoint_path").held());
 }
 
 }  // namespace
