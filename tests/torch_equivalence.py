@@ -490,6 +490,21 @@ def main():
             return 1
         except ValueError as e:
             assert "not the training file's feature columns ['a', 'colour', 'b']" in str(e), e
+        # Columns the run dropped (--drop-columns) are left out of named rows, as cutrain does.
+        id_csv = os.path.join(tmp, "id_train.csv")
+        with open(id_csv, "w") as f:
+            f.write("id,a,colour,b,label\n" +
+                    "".join(f"{i}," + ",".join(r) + "\n" for i, r in enumerate(train_rows)))
+        id_model = os.path.join(tmp, "id.safetensors")
+        subprocess.run([BINARY, "--train-csv", id_csv, "--test-csv", id_csv, "--device", "cpu",
+                        "--categorical", "colour", "--impute", "mean", "--drop-columns", "id",
+                        "--hidden", "12", "--epochs", "1", "--export-torch", id_model],
+                       check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        with_id = cutrain_torch.prepare([[str(i)] + r[:3] for i, r in enumerate(new_rows)],
+                                        id_model, columns=["id", "a", "colour", "b"])
+        if not torch.equal(with_id, cutrain_torch.prepare([r[:3] for r in new_rows], id_model)):
+            print("FAILED: prepare does not leave out the dropped column")
+            return 1
     if worst_all > 1e-4:
         print(f"FAILED: {worst_all:.3g} > 1e-4")
         return 1

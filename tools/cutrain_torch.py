@@ -155,9 +155,16 @@ def prepare(rows, path, columns=None):
     the row and column for a category the training file did not have, a missing value the run
     did not impute, or a cell that is not a number. `columns` (e.g. a DataFrame's names) must be
     the training file's feature columns in their order when the export records them (Note
-    [feature columns by name]): the model reads features by position."""
+    [feature columns by name]): the model reads features by position. Named, the columns the run
+    left out (cutrain-train --drop-columns) are dropped from the rows first, as cutrain-train
+    --predict-csv drops them."""
     _, meta = read_tensors(path, with_metadata=True)
     spec = json.loads(meta.get("cutrain.data", '{"scale": 1, "regression": false}'))
+    dropped = set(spec.get("drop_columns", []))
+    if columns is not None and dropped:
+        keep = [k for k, c in enumerate(columns) if c not in dropped]
+        rows = [[row[k] for k in keep] for row in rows]
+        columns = [columns[k] for k in keep]
     trained = spec.get("feature_columns")
     if columns is not None and trained and list(columns) != trained:
         raise ValueError(f"columns {list(columns)} are not the training file's feature columns "

@@ -188,8 +188,8 @@ void check_flags_apply(const Config& c) {
         throw UsageError(std::string(flag) +
                          ": only for CSV data (--train-csv / --test-csv, --predict-csv)");
   if (!csv) {
-    static constexpr const char* kCsvOnly[] = {"--target", "--regression", "--val-csv",
-                                               "--categorical", "--impute"};
+    static constexpr const char* kCsvOnly[] = {"--target",      "--regression", "--val-csv",
+                                               "--categorical", "--impute",     "--drop-columns"};
     // --regression: for NumPy targets too.
     const std::string u = npy ? unused(kCsvOnly, {"--regression"}) : unused(kCsvOnly, {});
     if (!u.empty()) throw UsageError(u + ": only for CSV data (--train-csv / --test-csv)");

@@ -93,6 +93,7 @@ int run_predict_only(const Config& c) {
   } else {
     data::CsvOptions o = csv_format(c);
     o.features_only = true;
+    o.drop_columns = spec.drop_columns;      // as the training file's were
     o.categories = spec.categorical;         // one-hot with the training file's categories
     o.allow_missing = !spec.impute.empty();  // filled as the training data was
     rows = data::read_csv(c.predict_csv, o);
@@ -150,6 +151,11 @@ int run_describe(const std::string& path) {
         columns += (k ? ", " : "") + spec.feature_columns[k];
       std::printf("  feature columns: %s%s\n", columns.c_str(),
                   spec.feature_columns.size() > 24 ? ", ..." : "");
+    }
+    if (!spec.drop_columns.empty()) {  // --drop-columns: left out of a file to predict too
+      std::string dropped;
+      for (const std::string& n : spec.drop_columns) dropped += (dropped.empty() ? "" : ", ") + n;
+      std::printf("  dropped columns: %s\n", dropped.c_str());
     }
     for (const data::CategoricalColumn& cc : spec.categorical) {
       std::string cats;

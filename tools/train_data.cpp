@@ -62,6 +62,7 @@ data::CsvOptions csv_options(const Config& c) {
     o.categorical.push_back(c.categorical.substr(start, comma - start));
     start = comma + 1;
   }
+  o.drop_columns = drop_columns(c);
   if (c.target.find(',') != std::string::npos) {  // several regression targets, by name
     for (std::size_t start = 0; start <= c.target.size();) {
       const std::size_t comma = std::min(c.target.find(',', start), c.target.size());
@@ -105,6 +106,9 @@ std::tuple<data::Dataset, data::Dataset, data::Dataset> read_csv_files(const Con
         throw UsageError("--target '" + c.target + "': " + e.what());
       if (missing(o.categorical))
         throw UsageError("--categorical '" + c.categorical + "': " + e.what());
+      if (missing(o.drop_columns) || says(e, "cannot also be dropped") ||
+          says(e, "is to be dropped twice"))
+        throw UsageError("--drop-columns '" + c.drop_columns + "': " + e.what());
       throw;
     }
   };
@@ -210,6 +214,16 @@ std::vector<float> class_weights(const Config& c, const data::Dataset& train,
 }
 
 }  // namespace
+
+std::vector<std::string> drop_columns(const Config& c) {
+  std::vector<std::string> names;
+  for (std::size_t start = 0; !c.drop_columns.empty() && start <= c.drop_columns.size();) {
+    const std::size_t comma = std::min(c.drop_columns.find(',', start), c.drop_columns.size());
+    names.push_back(c.drop_columns.substr(start, comma - start));
+    start = comma + 1;
+  }
+  return names;
+}
 
 data::CsvOptions csv_format(const Config& c) {
   data::CsvOptions o;
@@ -319,6 +333,7 @@ TrainData read_train_data(const Config& c) {
   if (!c.predict_csv.empty()) {
     data::CsvOptions o = csv_format(c);
     o.features_only = true;
+    o.drop_columns = drop_columns(c);
     o.categories = d.train.categorical;
     o.allow_missing = !c.impute.empty();
     d.predict = data::read_csv(c.predict_csv, o);
@@ -357,6 +372,7 @@ void fit_preprocessing(TrainData& d, const Config& c) {
   d.spec.target_names = d.target_names;
   d.spec.categorical = d.train.categorical;
   d.spec.feature_columns = d.train.feature_columns;
+  d.spec.drop_columns = drop_columns(c);
   d.outputs = d.regression ? d.train.target_width : d.train.classes;
   d.class_weights = class_weights(c, d.train, d.class_names);
 }

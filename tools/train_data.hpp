@@ -42,6 +42,8 @@ void check_feature_columns(const std::string& file, const std::vector<std::strin
 
 // --csv-separator, --csv-decimal and --csv-header: how every CSV file the run reads is written.
 data::CsvOptions csv_format(const Config& c);
+// --drop-columns' names.
+std::vector<std::string> drop_columns(const Config& c);
 
 // The files as read (Fashion-MNIST's pixels / 255), --train-subset and the --val-fraction split:
 // nothing fitted to the data yet (--folds fits each fold's training part on its own).

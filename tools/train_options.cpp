@@ -126,6 +126,16 @@ void add_options(CLI::App& app, Config& c) {
                  "CSV feature columns holding categories (text, or numbers meant as labels), by "
                  "header name, comma-separated: each is one-hot encoded, one 0/1 feature per "
                  "category of the training file (a category the test data adds is an error)");
+  app.add_option("--drop-columns", c.drop_columns,
+                 "CSV columns to leave out, by header name, comma-separated: identifiers, free "
+                 "text (neither features nor the target); a file to predict may lack them")
+      ->check(CLI::Validator(
+          [](std::string& text) -> std::string {
+            const bool empty_name = text.empty() || text.front() == ',' || text.back() == ',' ||
+                                    text.find(",,") != std::string::npos;
+            return empty_name ? "'" + text + "' names an empty column: give header names" : "";
+          },
+          "NAMES"));
   app.add_option("--impute", c.impute,
                  "fill missing CSV feature values (empty, NA, N/A, NaN, null, ?) with the "
                  "training split's per-feature mean or median (scikit-learn's SimpleImputer); "

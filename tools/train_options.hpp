@@ -25,8 +25,9 @@ struct Config {
   std::string train_csv, test_csv, val_csv, target = "-1";
   // NumPy arrays instead: "X.npy,Y.npy" pairs (data::load_npy), and features to predict.
   std::string train_npy, test_npy, val_npy, predict_npy;
-  std::string categorical;  // CSV columns to one-hot encode, by header name, comma-separated
-  std::string impute;       // "mean" or "median": fill missing CSV features; empty: refuse them
+  std::string categorical;   // CSV columns to one-hot encode, by header name, comma-separated
+  std::string drop_columns;  // CSV columns to leave out, by header name, comma-separated
+  std::string impute;        // "mean" or "median": fill missing CSV features; empty: refuse them
   // Every CSV file's cell and decimal separators (Note [CSV separators]): ",", ";", "tab" or "|";
   // "." or ","; and whether its first row is a header: "auto" (detected), "yes" or "no".
   std::string csv_separator = ",", csv_decimal = ".", csv_header = "auto";

@@ -1,6 +1,5 @@
 // CSV datasets. Format and options: readers.hpp.
 #include <algorithm>
-#include <cctype>
 #include <cmath>
 #include <limits>
 #include <string>
@@ -12,13 +11,14 @@
 
 #include "cutrain/data/readers.hpp"
 #include "cutrain/error.hpp"
-#include "src/data/csv_index.hpp"
+#include "src/data/csv_columns.hpp"
 #include "src/data/csv_numbers.hpp"
 #include "src/data/csv_records.hpp"
 
 namespace cutrain::data {
 namespace {
 
+using detail::check_default_label;
 using detail::check_format;
 using detail::check_index_columns;
 using detail::CsvRecords;
@@ -132,24 +132,6 @@ struct OneHot {
   }
 };
 
-// Note [a label column left a feature] (readers.hpp, CsvOptions::label_chosen).
-void check_default_label(const std::vector<std::string_view>& header, std::size_t label,
-                         const std::string& name) {
-  for (std::size_t c = 0; c < header.size(); ++c) {
-    std::string lower(header[c]);
-    std::transform(lower.begin(), lower.end(), lower.begin(),
-                   [](unsigned char ch) { return static_cast<char>(std::tolower(ch)); });
-    const bool named = lower == "label" || lower == "labels" || lower == "target" ||
-                       lower == "class" || lower == "y";
-    CUTRAIN_CHECK(c == label || !named, name, ": its column '", shown(header[c]), "' (column ",
-                  c + 1, ") would be a feature, the label being the last column ('",
-                  shown(header[label]),
-                  "') as none was chosen: name the label column (CsvOptions::label_name; "
-                  "cutrain-train --target '",
-                  shown(header[c]), "', or --target -1 for the last column)");
-  }
-}
-
 }  // namespace
 
 Dataset parse_csv(std::string_view text, const std::string& name, const CsvOptions& o) {
@@ -261,25 +243,43 @@ Dataset parse_csv(std::string_view text, const std::string& name, const CsvOptio
                   o.label_index, " is outside the ", columns, " columns");
     targets.push_back(static_cast<std::size_t>(idx));
   }
-  if (!o.label_chosen && has_header && !o.features_only && targets.size() == 1)
-    check_default_label(header, targets[0], name);
-  // Each column's place among the targets (a row's targets keep their given order), or -1.
+  // Each column's place among the targets (a row's targets keep their given order), -1 for a
+  // feature, kDropped for a column CsvOptions::drop_columns leaves out.
+  constexpr long kDropped = -2;
   std::vector<long> place(columns, -1);
   for (std::size_t t = 0; t < targets.size(); ++t) place[targets[t]] = static_cast<long>(t);
+  CUTRAIN_CHECK(o.drop_columns.empty() || has_header, name,
+                ": columns to drop are named, but the file has no header");
+  for (const std::string& n : o.drop_columns) {
+    const auto at = std::find(header.begin(), header.end(), n);
+    if (at == header.end() && o.features_only) continue;  // new rows to predict may lack it
+    const std::size_t c = by_name(n, "dropped");
+    CUTRAIN_CHECK(place[c] == -1, name, ": column '", n,
+                  place[c] == kDropped ? "' is to be dropped twice"
+                                       : "' is the label or a target; it cannot also be dropped");
+    place[c] = kDropped;
+  }
+  if (!o.label_chosen && has_header && !o.features_only && targets.size() == 1)
+    check_default_label(header, place, targets[0], name);
   const std::size_t width = targets.size();
   const std::size_t first = has_header ? 1 : 0;
-  if (has_header)
-    check_index_columns(records, std::vector<std::string>(header.begin(), header.end()), first,
-                        name, o);
+  if (has_header) {
+    std::vector<std::string> kept(header.begin(), header.end());  // a dropped index is fine
+    for (std::size_t c = 0; c < columns; ++c)
+      if (place[c] == kDropped) kept[c] = "(dropped)";
+    check_index_columns(records, kept, first, name, o);
+  }
   // One-hot columns: known categories by feature-column position, or named columns learned here.
   std::vector<std::size_t> feature_columns;  // feature position -> file column
   for (std::size_t c = 0; c < columns; ++c)
-    if (place[c] < 0) feature_columns.push_back(c);
+    if (place[c] == -1) feature_columns.push_back(c);
   OneHot one_hot;
   one_hot.of.assign(columns, -1);
   auto add_one_hot = [&](std::size_t c, CategoricalColumn cc) {
-    CUTRAIN_CHECK(place[c] < 0, name, ": column '", cc.name,
-                  "' is the label or a target; it cannot also be a categorical feature");
+    CUTRAIN_CHECK(place[c] == -1, name, ": column '", cc.name,
+                  place[c] == kDropped
+                      ? "' is dropped; it cannot also be a categorical feature"
+                      : "' is the label or a target; it cannot also be a categorical feature");
     CUTRAIN_CHECK(one_hot.of[c] < 0, name, ": categorical column '", cc.name, "' given twice");
     cc.column =
         std::find(feature_columns.begin(), feature_columns.end(), c) - feature_columns.begin();
@@ -316,6 +316,7 @@ Dataset parse_csv(std::string_view text, const std::string& name, const CsvOptio
     CUTRAIN_CHECK(cells.size() == columns, name, ":", line, ": ", cells.size(),
                   " cells where the first row has ", columns, " (ragged row)");
     for (std::size_t c = 0; c < columns; ++c) {
+      if (place[c] == kDropped) continue;
       float v = 0;
       if (place[c] < 0 && one_hot.of[c] < 0 && missing(cells[c])) {
         CUTRAIN_CHECK(o.allow_missing, name, ":", line, ": column ", c + 1, ": missing value ('",

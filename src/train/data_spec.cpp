@@ -26,6 +26,7 @@ std::string DataSpec::to_json() const {
   if (!target_names.empty()) j["target_names"] = target_names;
   if (!impute.empty()) j["impute"] = impute;
   if (!feature_columns.empty()) j["feature_columns"] = feature_columns;
+  if (!drop_columns.empty()) j["drop_columns"] = drop_columns;
   for (const data::CategoricalColumn& c : categorical)
     j["categorical"].push_back(
         {{"name", c.name}, {"column", c.column}, {"categories", c.categories}});
@@ -49,6 +50,8 @@ DataSpec DataSpec::from_json(std::string_view text, const std::string& where) {
     if (j.contains("impute")) s.impute = j.at("impute").get<std::vector<float>>();
     if (j.contains("feature_columns"))
       s.feature_columns = j.at("feature_columns").get<std::vector<std::string>>();
+    if (j.contains("drop_columns"))
+      s.drop_columns = j.at("drop_columns").get<std::vector<std::string>>();
     if (j.contains("categorical"))
       for (const nlohmann::json& c : j.at("categorical"))
         s.categorical.push_back({c.at("name").get<std::string>(),

@@ -8,7 +8,8 @@
 # pandas' header of an unnamed frame, "0,1,2,...", is a header, not a sample; Note [index
 # columns]: the row numbers to_csv writes without index=False are refused, not trained on.
 # Note [a label column left a feature]: a first column named "label" (Kaggle's MNIST CSVs) asks
-# for --target rather than training on the last pixel.
+# for --target rather than training on the last pixel. --drop-columns leaves identifiers out, in
+# training and in the export's predictions alike.
 set -uo pipefail
 bin=$1
 tmp=$(mktemp -d)
@@ -133,4 +134,38 @@ expect_usage "its column 'label' (column 1) would be a feature, the label being 
   --epochs 1 >"$tmp/out10" 2>&1 || fail "--target label: $(tail -2 "$tmp/out10")"
 "$bin" --device cpu --train-csv "$tmp/first.csv" --test-csv "$tmp/first.csv" --target -1 \
   --epochs 1 --regression >"$tmp/out11" 2>&1 || fail "--target -1: $(tail -2 "$tmp/out11")"
+# Titanic-like: an id and a name beside the features; the export drops them from new rows too,
+# whether the rows have them or not.
+python3 - "$tmp" <<'PY' || fail "writing the id files"
+import random, sys
+random.seed(13)
+for split, rows in (("idtrain", 200), ("idtest", 60)):
+    with open(f"{sys.argv[1]}/{split}.csv", "w") as f, open(f"{sys.argv[1]}/{split}_new.csv", "w") as n, \
+         open(f"{sys.argv[1]}/{split}_bare.csv", "w") as b:
+        f.write("PassengerId,Name,a,b,Survived\n")
+        n.write("PassengerId,Name,a,b\n")
+        b.write("a,b\n")
+        for i in range(rows):
+            a, c = round(random.gauss(0, 1), 3), round(random.gauss(0, 1), 3)
+            f.write(f'{i + 1},"Person, {i}",{a},{c},{int(a + c > 0)}\n')
+            n.write(f'{i + 1},"Person, {i}",{a},{c}\n')
+            b.write(f"{a},{c}\n")
+PY
+"$bin" --device cpu --train-csv "$tmp/idtrain.csv" --test-csv "$tmp/idtest.csv" --target Survived \
+  --drop-columns PassengerId,Name --epochs 5 --export-torch "$tmp/id.safetensors" \
+  --predict-csv "$tmp/idtest_new.csv" --predictions "$tmp/idp.csv" >"$tmp/out12" 2>&1 ||
+  fail "--drop-columns: $(tail -2 "$tmp/out12")"
+grep -q "data: 200 train, 0 validation, 60 test samples of 2 features" "$tmp/out12" ||
+  fail "--drop-columns: $(grep data: "$tmp/out12")"
+for rows in new bare; do
+  "$bin" --device cpu --model-from "$tmp/id.safetensors" --predict-csv "$tmp/idtest_$rows.csv" \
+    --predictions "$tmp/idp_$rows.csv" >"$tmp/out13" 2>&1 || fail "--model-from, $rows rows: $(tail -2 "$tmp/out13")"
+  cmp -s "$tmp/idp.csv" "$tmp/idp_$rows.csv" || fail "the export predicts the $rows rows otherwise"
+done
+"$bin" --describe "$tmp/id.safetensors" | grep -q "dropped columns: PassengerId, Name" ||
+  fail "--describe does not list the dropped columns"
+expect_usage "--drop-columns 'Passenger': .*no column named 'Passenger'" --train-csv \
+  "$tmp/idtrain.csv" --test-csv "$tmp/idtest.csv" --target Survived --drop-columns Passenger
+expect_usage "--drop-columns: 'a,,b' names an empty column" --train-csv "$tmp/idtrain.csv" \
+  --test-csv "$tmp/idtest.csv" --target Survived --drop-columns a,,b
 echo "csv conventions: ok"

@@ -194,8 +194,13 @@ TEST(CsvIndexColumn, RowNumbersWithoutANameAreRefused) {
   expect_error([] { parse_csv("a,Unnamed: 0,label\n7,0,1\n8,1,0\n", "again.csv", {}); },
                "column 2 ('Unnamed: 0') numbers the rows 0, 1, 2, ...: the index pandas' "
                "DataFrame.to_csv writes unless index=False (R's write.csv: row.names = FALSE). A "
-               "row number is no feature: write the file without it, or cut it (cut -d',' -f1,3- "
-               "FILE");
+               "row number is no feature: write the file without it, or leave it out "
+               "(CsvOptions::drop_columns; cutrain-train --drop-columns 'Unnamed: 0')");
+  CsvOptions dropped;  // ... which reads the rest
+  dropped.drop_columns = {"Unnamed: 0"};
+  const Dataset rest = parse_csv("a,Unnamed: 0,label\n7,0,1\n8,1,0\n", "again.csv", dropped);
+  EXPECT_EQ(rest.x, (std::vector<float>{7, 8}));
+  EXPECT_EQ(rest.feature_columns, (std::vector<std::string>{"a"}));
   // An unnamed frame's to_csv() with its index: the numbered header after the index's empty cell.
   expect_error([] { parse_csv(",0,1,2\n0,0.5,2,1\n1,-2,3,0\n", "both.csv", {}); },
                "both.csv: column 1 (no name) numbers the rows 0, 1, 2, ...");
@@ -223,6 +228,62 @@ TEST(CsvIndexColumn, OtherColumnsStayFeatures) {
   EXPECT_EQ(parse_csv("id,a,label\n0,0.5,1\n1,-2,0\n", "id.csv", {}).features, 2);
   EXPECT_EQ(parse_csv(",a,label\n0,0.5,1\n", "one.csv", {}).features, 2);
   EXPECT_EQ(parse_csv(",a,label\n0,0.5,1\n2,-2,0\n", "gap.csv", {}).features, 2);
+}
+
+// CsvOptions::drop_columns: identifiers and free text left out - of the features, their names
+// and the one-hot columns' feature positions, so that a file to predict without them reads alike.
+TEST(CsvDropColumns, LeavesColumnsOutOfEveryFile) {
+  CsvOptions o;
+  o.label_name = "Survived";
+  o.drop_columns = {"PassengerId", "Name"};
+  o.categorical = {"Sex"};
+  const Dataset d = parse_csv(
+      "PassengerId,Name,Sex,Age,Survived\n"
+      "1,\"Braund, Owen\",male,22,0\n"
+      "2,\"Cumings, Florence\",female,38,1\n",
+      "titanic.csv", o);
+  EXPECT_EQ(d.feature_columns, (std::vector<std::string>{"Sex", "Age"}));
+  EXPECT_EQ(d.x, (std::vector<float>{0, 1, 22, 1, 0, 38}));  // female, male one-hot; Age
+  ASSERT_EQ(d.categorical.size(), 1U);
+  EXPECT_EQ(d.categorical[0].column, 0);  // Sex is the first feature column
+  EXPECT_EQ(d.labels, (std::vector<std::int32_t>{0, 1}));
+  // New rows to predict, with or without the dropped columns: the same features.
+  CsvOptions predict;
+  predict.features_only = true;
+  predict.drop_columns = o.drop_columns;
+  predict.categories = d.categorical;
+  const Dataset with = parse_csv("PassengerId,Name,Sex,Age\n9,x,female,30\n", "p.csv", predict);
+  const Dataset without = parse_csv("Sex,Age\nfemale,30\n", "q.csv", predict);
+  EXPECT_EQ(with.x, (std::vector<float>{1, 0, 30}));
+  EXPECT_EQ(without.x, with.x);
+  EXPECT_EQ(without.feature_columns, with.feature_columns);
+}
+
+TEST(CsvDropColumns, RefusesWhatCannotBeDropped) {
+  auto refusal = [](std::vector<std::string> drop, const std::string& text,
+                    std::vector<std::string> categorical = {}) {
+    CsvOptions o;
+    o.label_name = "label";
+    o.drop_columns = std::move(drop);
+    o.categorical = std::move(categorical);
+    return testing::error_of([&] { parse_csv(text, "d.csv", o); });
+  };
+  const std::string text = "id,a,label\n1,2,0\n2,3,1\n";
+  EXPECT_NE(refusal({"ID"}, text).find("no column named 'ID' in the header"), std::string::npos);
+  EXPECT_NE(refusal({"label"}, text)
+                .find("column 'label' is the label or a target; it cannot "
+                      "also be dropped"),
+            std::string::npos);
+  EXPECT_NE(refusal({"id", "id"}, text).find("column 'id' is to be dropped twice"),
+            std::string::npos);
+  EXPECT_NE(refusal({"id"}, text, {"id"})
+                .find("column 'id' is dropped; it cannot also be a "
+                      "categorical feature"),
+            std::string::npos);
+  CsvOptions headerless;
+  headerless.drop_columns = {"id"};
+  expect_error([&] { parse_csv("1,2,0\n2,3,1\n", "n.csv", headerless); },
+               "n.csv: columns to drop are named, but the file has no header");
 }
 
 }  // namespace

@@ -107,6 +107,10 @@ struct CsvOptions {
   /// error naming it. At most kMaxCategories per column (an id column would add a feature per row).
   std::vector<std::string> categorical;
   std::vector<CategoricalColumn> categories;  ///< known one-hot columns (a prediction file)
+  /// Columns to leave out, by header name - identifiers, free text: neither features nor
+  /// targets (pandas' usecols without them). Each must be in a labelled file's header; a
+  /// features-only file (new rows to predict) may lack them.
+  std::vector<std::string> drop_columns;
   /// Missing numeric features - an empty cell, NA, N/A, n/a, NaN, nan, null, NULL or ? - read as
   /// NaN for data::Imputer to fill (train only once they are filled: Dataset::validate refuses
   /// NaN). Off: such a cell is an error naming it. Labels and targets must always be present.

@@ -3,7 +3,8 @@
 // carried beside the weights in exports and checkpoints (metadata "cutrain.data", JSON), so that
 // a model file alone predicts new data the way it was trained - `cutrain-train --model-from
 // m.safetensors --predict-csv new.csv --predictions out.csv` needs no training data:
-//   CSV columns one-hot encoded with the training file's categories (`categorical`, read with
+//   CSV columns left out (`drop_columns`), columns one-hot encoded with the training file's
+//   categories (`categorical`, read with
 //   CsvOptions::categories), missing values filled with `impute` (data::Imputer; read with
 //   CsvOptions::allow_missing), x <- x * scale, then, when `mean` is given, x <- (x - mean) /
 //   stddev per feature (0 stddev: centered only; data::Standardizer's rule), and the outputs are
@@ -34,6 +35,9 @@ struct DataSpec {
   /// The training CSV's feature column names (Dataset::feature_columns), or empty: a file to
   /// predict with a header must name the same columns in the same order.
   std::vector<std::string> feature_columns;
+  /// CSV columns the training left out (CsvOptions::drop_columns): a file to predict drops them
+  /// too where it has them.
+  std::vector<std::string> drop_columns;
   std::vector<float> impute;  ///< by feature; empty: missing values refused
 
   /// Fills missing values, scales, then standardizes `d` (its feature count must match the

@@ -1,6 +1,8 @@
-// Note [index columns] (csv_index.hpp).
-#include "src/data/csv_index.hpp"
+// Columns that are not what they seem (csv_columns.hpp).
+#include "src/data/csv_columns.hpp"
 
+#include <algorithm>
+#include <cctype>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -44,9 +46,32 @@ void check_index_columns(CsvRecords& records, const std::vector<std::string>& he
                   ") numbers the rows ", base == 0 ? "0, 1, 2" : "1, 2, 3",
                   ", ...: the index pandas' DataFrame.to_csv writes unless index=False (R's "
                   "write.csv: row.names = FALSE). A row number is no feature: write the file "
-                  "without it, or cut it (",
-                  cut_without(c, header.size(), o.separator),
-                  " for a file without quoted separators)");
+                  "without it, or ",
+                  header[c].empty()
+                      ? "cut it (" + cut_without(c, header.size(), o.separator) +
+                            " for a file without quoted separators)"
+                      : "leave it out (CsvOptions::drop_columns; cutrain-train --drop-columns '" +
+                            header[c] + "')");
+  }
+}
+
+// Note [a label column left a feature] (readers.hpp, CsvOptions::label_chosen).
+void check_default_label(const std::vector<std::string_view>& header,
+                         const std::vector<long>& place, std::size_t label,
+                         const std::string& name) {
+  for (std::size_t c = 0; c < header.size(); ++c) {
+    if (place[c] != -1) continue;  // the label, or a dropped column
+    std::string lower(header[c]);
+    std::transform(lower.begin(), lower.end(), lower.begin(),
+                   [](unsigned char ch) { return static_cast<char>(std::tolower(ch)); });
+    const bool named = lower == "label" || lower == "labels" || lower == "target" ||
+                       lower == "class" || lower == "y";
+    CUTRAIN_CHECK(c == label || !named, name, ": its column '", shown(header[c]), "' (column ",
+                  c + 1, ") would be a feature, the label being the last column ('",
+                  shown(header[label]),
+                  "') as none was chosen: name the label column (CsvOptions::label_name; "
+                  "cutrain-train --target '",
+                  shown(header[c]), "', or --target -1 for the last column)");
   }
 }
 
