@@ -2,7 +2,8 @@
 // by name, as classification (numeric or text labels, and text labels numbered by given class
 // names) and regression, with two regression targets by name, as features only, and with
 // one-hot columns (named, and with known categories), with missing values imputed, and with
-// the other separators (';' with decimal commas, tabs: Note [CSV separators]).
+// the other separators (';' with decimal commas, tabs: Note [CSV separators]), and with columns
+// dropped by name and the label column left to its default (Note [a label column left a feature]).
 #include <cstddef>
 #include <cstdint>
 #include <string_view>
@@ -12,7 +13,7 @@
 
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
   const std::string_view text(reinterpret_cast<const char*>(data), size);
-  cutrain::data::CsvOptions options[11];
+  cutrain::data::CsvOptions options[13];
   options[1].label_name = "label";
   options[2].classification = false;
   options[2].label_index = 0;
@@ -31,6 +32,11 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   options[9].label_name = "label";
   options[10].separator = '\t';  // a TSV: tabs separate, never trimmed
   options[10].allow_missing = true;
+  options[11].drop_columns = {"id", "b"};  // left out; the label by default (not chosen)
+  options[11].label_chosen = false;
+  options[12].features_only = true;  // new rows: dropped columns may be absent
+  options[12].drop_columns = {"id"};
+  options[12].header = cutrain::data::CsvOptions::Header::kYes;
   for (const auto& o : options) {
     try {
       auto d = cutrain::data::parse_csv(text, "fuzz.csv", o);
