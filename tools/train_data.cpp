@@ -107,7 +107,7 @@ std::tuple<data::Dataset, data::Dataset, data::Dataset> read_csv_files(const Con
       if (missing(o.categorical))
         throw UsageError("--categorical '" + c.categorical + "': " + e.what());
       if (missing(o.drop_columns) || says(e, "cannot also be dropped") ||
-          says(e, "is to be dropped twice"))
+          says(e, "is to be dropped twice") || says(e, "columns to drop are named"))
         throw UsageError("--drop-columns '" + c.drop_columns + "': " + e.what());
       throw;
     }
