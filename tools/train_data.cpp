@@ -227,7 +227,7 @@ std::vector<std::string> drop_columns(const Config& c) {
 
 data::CsvOptions csv_format(const Config& c) {
   data::CsvOptions o;
-  o.separator = c.csv_separator == "tab" ? '\t' : c.csv_separator.front();  // IsMember checked it
+  o.separator = c.csv_separator == "tab" ? '\t' : c.csv_separator.front();  // one_of checked it
   o.decimal = c.csv_decimal.front();
   using H = data::CsvOptions::Header;
   o.header = c.csv_header == "yes" ? H::kYes : c.csv_header == "no" ? H::kNo : H::kAuto;
