@@ -15,6 +15,17 @@
 namespace cutrain::tools {
 namespace {
 
+// "a,b,,c" -> {"a", "b", "", "c"} (empty names kept, for the readers to refuse); "" -> {}.
+std::vector<std::string> comma_list(const std::string& text) {
+  std::vector<std::string> items;
+  for (std::size_t start = 0; !text.empty() && start <= text.size();) {
+    const std::size_t comma = std::min(text.find(',', start), text.size());
+    items.push_back(text.substr(start, comma - start));
+    start = comma + 1;
+  }
+  return items;
+}
+
 // Labels number the classes, so one implausible label (100000 in a 4-row file) would make that
 // many classes - output units, class weights, a confusion matrix of classes^2 - and fail much
 // later, or not at all. --max-classes bounds it, naming the file and the label.
@@ -57,18 +68,10 @@ data::CsvOptions csv_options(const Config& c) {
   data::CsvOptions o = csv_format(c);
   o.classification = !c.regression;
   o.allow_missing = !c.impute.empty();
-  for (std::size_t start = 0; !c.categorical.empty() && start <= c.categorical.size();) {
-    const std::size_t comma = std::min(c.categorical.find(',', start), c.categorical.size());
-    o.categorical.push_back(c.categorical.substr(start, comma - start));
-    start = comma + 1;
-  }
+  o.categorical = comma_list(c.categorical);
   o.drop_columns = drop_columns(c);
   if (c.target.find(',') != std::string::npos) {  // several regression targets, by name
-    for (std::size_t start = 0; start <= c.target.size();) {
-      const std::size_t comma = std::min(c.target.find(',', start), c.target.size());
-      o.target_names.push_back(c.target.substr(start, comma - start));
-      start = comma + 1;
-    }
+    o.target_names = comma_list(c.target);
     if (!c.regression)
       throw UsageError("--target '" + c.target + "' names several columns: add --regression");
     return o;
@@ -216,13 +219,7 @@ std::vector<float> class_weights(const Config& c, const data::Dataset& train,
 }  // namespace
 
 std::vector<std::string> drop_columns(const Config& c) {
-  std::vector<std::string> names;
-  for (std::size_t start = 0; !c.drop_columns.empty() && start <= c.drop_columns.size();) {
-    const std::size_t comma = std::min(c.drop_columns.find(',', start), c.drop_columns.size());
-    names.push_back(c.drop_columns.substr(start, comma - start));
-    start = comma + 1;
-  }
-  return names;
+  return comma_list(c.drop_columns);
 }
 
 data::CsvOptions csv_format(const Config& c) {
