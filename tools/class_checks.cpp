@@ -1,0 +1,106 @@
+// cutrain-train's checks of class labels (tools/class_checks.hpp).
+#include "tools/class_checks.hpp"
+
+#include <algorithm>
+#include <charconv>
+#include <cmath>
+#include <string>
+#include <vector>
+
+namespace cutrain::tools {
+
+void check_class_count(const Config& c, std::initializer_list<LabelSource> sources) {
+  // One class in the training file (the wrong --target, a float target read as labels that all
+  // round alike, a filtered export) trains a model that can say nothing else: the loss and its
+  // gradient are 0 with one output, and the run reported a perfect test accuracy. As
+  // scikit-learn's classifiers do, refuse it.
+  const LabelSource& train = *sources.begin();
+  const std::vector<std::int32_t>& labels = train.d->labels;
+  if (!labels.empty() && std::all_of(labels.begin(), labels.end(),
+                                     [&](std::int32_t l) { return l == labels.front(); })) {
+    const std::int32_t l = labels.front();
+    const std::string label = static_cast<std::size_t>(l) < train.d->class_names.size()
+                                  ? "'" + train.d->class_names[static_cast<std::size_t>(l)] + "'"
+                                  : std::to_string(l);
+    throw UsageError(std::string(train.flag) + " '" + train.path + "': every one of its " +
+                     std::to_string(labels.size()) + " labels is " + label +
+                     "; classification needs at least two classes to learn (" +
+                     (train.flag == std::string("--train-csv") ? "the wrong --target? " : "") +
+                     "a float target? add --regression)");
+  }
+  for (const LabelSource& s : sources) {
+    if (s.d->classes <= c.max_classes || s.d->labels.empty()) continue;
+    const std::int32_t top = *std::max_element(s.d->labels.begin(), s.d->labels.end());
+    throw UsageError(std::string(s.flag) + " '" + s.path + "' has the label " +
+                     std::to_string(top) + ", which makes " + std::to_string(s.d->classes) +
+                     " classes, more than --max-classes " + std::to_string(c.max_classes) +
+                     " allows (a typo in the labels? raise --max-classes if not)");
+  }
+}
+
+// --class-weights: "balanced" (from the training split, after --val-fraction); one non-negative
+// number per class, comma-separated, in label order; or name=weight pairs (a class name, or a
+// label number), the classes not named keeping weight 1.
+std::vector<float> class_weights(const Config& c, const data::Dataset& train,
+                                 const std::vector<std::string>& names) {
+  if (c.class_weights.empty()) return {};
+  if (c.class_weights == "balanced") {
+    try {
+      return data::balanced_class_weights(train);
+    } catch (const Error& e) {
+      throw UsageError(std::string("--class-weights balanced: ") + e.what());
+    }
+  }
+  const bool named = c.class_weights.find('=') != std::string::npos;
+  std::vector<float> w(named ? static_cast<std::size_t>(train.classes) : 0, 1.0F);
+  std::vector<bool> given(w.size(), false);
+  for (std::size_t start = 0; start <= c.class_weights.size();) {
+    const std::size_t comma = std::min(c.class_weights.find(',', start), c.class_weights.size());
+    const std::string item = c.class_weights.substr(start, comma - start);
+    start = comma + 1;
+    const std::size_t eq = item.find('=');
+    if (named && eq == std::string::npos)
+      throw UsageError("--class-weights: '" + item +
+                       "' has no name; give every weight as name=weight, or none");
+    const std::string key = named ? item.substr(0, eq) : std::string();
+    const std::string number = named ? item.substr(eq + 1) : item;
+    float v = 0;
+    const char* end = number.data() + number.size();
+    const auto [ptr, ec] = std::from_chars(number.data(), end, v);
+    if (number.empty() || ec != std::errc() || ptr != end || !std::isfinite(v) || v < 0)
+      throw UsageError("--class-weights: '" + item +
+                       "' is not a finite weight >= 0; give 'balanced', one weight per class "
+                       "(e.g. 1,2.5,1) or name=weight pairs (e.g. Shirt=2)");
+    if (!named) {
+      w.push_back(v);
+      continue;
+    }
+    std::size_t k = std::find(names.begin(), names.end(), key) - names.begin();
+    if (k == names.size()) {  // a label number
+      int label = -1;
+      const auto [lp, lec] = std::from_chars(key.data(), key.data() + key.size(), label);
+      if (lec != std::errc() || lp != key.data() + key.size() || label < 0 ||
+          label >= train.classes) {
+        std::string known;
+        for (std::size_t i = 0; i < names.size() && i < 10; ++i)
+          known += (i ? ", " : "") + names[i];
+        throw UsageError("--class-weights: no class '" + key + "' (classes: " +
+                         (known.empty() ? "0 to " + std::to_string(train.classes - 1) : known) +
+                         ")");
+      }
+      k = static_cast<std::size_t>(label);
+    }
+    if (given[k]) throw UsageError("--class-weights: class '" + key + "' given twice");
+    given[k] = true;
+    w[k] = v;
+  }
+  if (static_cast<std::int32_t>(w.size()) != train.classes)
+    throw UsageError("--class-weights: " + std::to_string(w.size()) + " weights for " +
+                     std::to_string(train.classes) +
+                     " classes; give one per class, in label order");
+  if (std::none_of(w.begin(), w.end(), [](float v) { return v > 0; }))
+    throw UsageError("--class-weights: every weight is 0, so no sample would count");
+  return w;
+}
+
+}  // namespace cutrain::tools
