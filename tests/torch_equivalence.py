@@ -495,16 +495,19 @@ def main():
         with open(id_csv, "w") as f:
             f.write("id,a,colour,b,label\n" +
                     "".join(f"{i}," + ",".join(r) + "\n" for i, r in enumerate(train_rows)))
-        id_model = os.path.join(tmp, "id.safetensors")
-        subprocess.run([BINARY, "--train-csv", id_csv, "--test-csv", id_csv, "--device", "cpu",
-                        "--categorical", "colour", "--impute", "mean", "--drop-columns", "id",
-                        "--hidden", "12", "--epochs", "1", "--export-torch", id_model],
-                       check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        with_id = cutrain_torch.prepare([[str(i)] + r[:3] for i, r in enumerate(new_rows)],
-                                        id_model, columns=["id", "a", "colour", "b"])
-        if not torch.equal(with_id, cutrain_torch.prepare([r[:3] for r in new_rows], id_model)):
-            print("FAILED: prepare does not leave out the dropped column")
-            return 1
+        # ... and so is the rows' id column (--id-column, Note [id column]).
+        for flag in ("--drop-columns", "--id-column"):
+            id_model = os.path.join(tmp, "id.safetensors")
+            subprocess.run([BINARY, "--train-csv", id_csv, "--test-csv", id_csv, "--device", "cpu",
+                            "--categorical", "colour", "--impute", "mean", flag, "id",
+                            "--hidden", "12", "--epochs", "1", "--export-torch", id_model,
+                            "--overwrite"],
+                           check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            with_id = cutrain_torch.prepare([[str(i)] + r[:3] for i, r in enumerate(new_rows)],
+                                            id_model, columns=["id", "a", "colour", "b"])
+            if not torch.equal(with_id, cutrain_torch.prepare([r[:3] for r in new_rows], id_model)):
+                print(f"FAILED: prepare does not leave out the column {flag} names")
+                return 1
     if worst_all > 1e-4:
         print(f"FAILED: {worst_all:.3g} > 1e-4")
         return 1

@@ -136,7 +136,7 @@ int run_cross_validation(const Config& c, const TrainData& raw, Device device,
   if (!c.predictions.empty())
     written.attempt("--predictions", [&] {
       write_predictions(c.predictions, out_of_fold, width, raw.regression, raw.target_names,
-                        raw.train.class_names);
+                        raw.train.class_names, raw.train.row_ids, c.id_column);
     });
   if (!c.report.empty()) {
     nlohmann::json cv = {{"folds", c.folds},

@@ -156,11 +156,13 @@ def prepare(rows, path, columns=None):
     did not impute, or a cell that is not a number. `columns` (e.g. a DataFrame's names) must be
     the training file's feature columns in their order when the export records them (Note
     [feature columns by name]): the model reads features by position. Named, the columns the run
-    left out (cutrain-train --drop-columns) are dropped from the rows first, as cutrain-train
-    --predict-csv drops them."""
+    left out (cutrain-train --drop-columns, and the --id-column) are dropped from the rows first,
+    as cutrain-train --predict-csv drops them."""
     _, meta = read_tensors(path, with_metadata=True)
     spec = json.loads(meta.get("cutrain.data", '{"scale": 1, "regression": false}'))
     dropped = set(spec.get("drop_columns", []))
+    if spec.get("id_column"):  # Note [id column]: the rows' ids are no feature either
+        dropped.add(spec["id_column"])
     if columns is not None and dropped:
         keep = [k for k, c in enumerate(columns) if c not in dropped]
         rows = [[row[k] for k in keep] for row in rows]

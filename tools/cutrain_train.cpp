@@ -252,11 +252,10 @@ int run(const Config& c, const std::string& command_line, bool fresh) {
   tools::EndOfRunOutputs outputs;
   if (!c.predictions.empty() && rank == 0)
     outputs.attempt("--predictions", [&] {
-      write_predictions(
-          c.predictions,
-          trainer.predict(c.predict_npy.empty() && c.predict_csv.empty() ? test : d.predict),
-          d.outputs, d.regression, d.target_names,
-          d.train.class_names);  // names of text labels only
+      const data::Dataset& rows = c.predict_npy.empty() && c.predict_csv.empty() ? test : d.predict;
+      write_predictions(c.predictions, trainer.predict(rows), d.outputs, d.regression,
+                        d.target_names, d.train.class_names,  // names of text labels only
+                        rows.row_ids, c.id_column);
     });
   if (!c.export_torch.empty() && rank == 0)
     outputs.attempt("--export-torch", [&] {

@@ -187,6 +187,8 @@ void check_flags_apply(const Config& c) {
       if (c.given.count(flag) != 0)
         throw UsageError(std::string(flag) +
                          ": only for CSV data (--train-csv / --test-csv, --predict-csv)");
+  if (!csv && c.predict_csv.empty() && c.given.count("--id-column") != 0)
+    throw UsageError("--id-column: only for CSV data (--train-csv / --test-csv, --predict-csv)");
   if (!csv) {
     static constexpr const char* kCsvOnly[] = {"--target",      "--regression", "--val-csv",
                                                "--categorical", "--impute",     "--drop-columns"};

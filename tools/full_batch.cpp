@@ -96,10 +96,10 @@ int run_full_batch(const Config& c, nn::Sequential& model, const TrainData& d, D
     });
   if (!c.predictions.empty())
     written.attempt("--predictions", [&] {
-      write_predictions(
-          c.predictions,
-          train::predict(model, d.predict.rows > 0 ? d.predict : d.test, eval_options), outputs,
-          d.regression, d.target_names, d.train.class_names);
+      const data::Dataset& rows = d.predict.rows > 0 ? d.predict : d.test;
+      write_predictions(c.predictions, train::predict(model, rows, eval_options), outputs,
+                        d.regression, d.target_names, d.train.class_names, rows.row_ids,
+                        c.id_column);
     });
   if (!c.report.empty()) {
     nlohmann::json j = {{"test_accuracy", json_number(r.accuracy)},

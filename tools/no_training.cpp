@@ -93,7 +93,8 @@ int run_predict_only(const Config& c) {
   } else {
     data::CsvOptions o = csv_format(c);
     o.features_only = true;
-    o.drop_columns = spec.drop_columns;      // as the training file's were
+    o.drop_columns = spec.drop_columns;  // as the training file's were
+    o.id_column = c.id_column.empty() ? spec.id_column : c.id_column;  // Note [id column]
     o.categories = spec.categorical;         // one-hot with the training file's categories
     o.allow_missing = !spec.impute.empty();  // filled as the training data was
     rows = data::read_csv(c.predict_csv, o);
@@ -109,12 +110,22 @@ int run_predict_only(const Config& c) {
   if (!npy)
     check_feature_columns("--predict-csv '" + c.predict_csv + "'", rows.feature_columns,
                           spec.feature_columns);
+  // Note [id column]: the ids the flag asks for must be there; the export's own id column is
+  // carried where the file has it, and said where it does not.
+  const std::string id_column = npy ? "" : c.id_column.empty() ? spec.id_column : c.id_column;
+  if (!c.id_column.empty() && rows.row_ids.empty())
+    throw UsageError("--id-column '" + c.id_column + "': --predict-csv '" + c.predict_csv +
+                     "' has no such column in its header, so its predictions would have no ids");
+  if (!id_column.empty() && rows.row_ids.empty())
+    std::printf("note: %s has no column '%s' (the training rows' ids): predictions without ids\n",
+                input.c_str(), id_column.c_str());
   const std::int64_t filled = spec.apply(rows);
   if (filled > 0)
     std::printf("imputed %lld missing values as the training run did\n",
                 static_cast<long long>(filled));
   write_predictions(c.predictions, train::predict(model, rows, {.batch_size = c.batch_size}),
-                    model.output_features(), spec.regression, spec.target_names, spec.class_names);
+                    model.output_features(), spec.regression, spec.target_names, spec.class_names,
+                    rows.row_ids, id_column);
   std::printf("predicted %lld rows of %s with %s on %s -> %s\n", static_cast<long long>(rows.rows),
               input.c_str(), c.model_from.c_str(), describe(device).c_str(), c.predictions.c_str());
   return 0;
@@ -157,6 +168,9 @@ int run_describe(const std::string& path) {
       for (const std::string& n : spec.drop_columns) dropped += (dropped.empty() ? "" : ", ") + n;
       std::printf("  dropped columns: %s\n", dropped.c_str());
     }
+    if (!spec.id_column.empty())  // Note [id column]
+      std::printf("  id column: %s (left out; written beside predictions)\n",
+                  spec.id_column.c_str());
     for (const data::CategoricalColumn& cc : spec.categorical) {
       std::string cats;
       for (std::size_t k = 0; k < cc.categories.size() && k < 12; ++k)

@@ -1,6 +1,7 @@
 // tools/run_report.hpp.
 #include "tools/run_report.hpp"
 
+#include <algorithm>
 #include <cmath>
 #include <cstdint>
 #include <cstdio>
@@ -165,9 +166,14 @@ void write_report(const std::string& path, const nlohmann::json& j) {
 
 void write_predictions(const std::string& path, const std::vector<float>& outputs,
                        std::int64_t width, bool regression, const std::vector<std::string>& names,
-                       const std::vector<std::string>& class_names) {
+                       const std::vector<std::string>& class_names,
+                       const std::vector<std::string>& ids, const std::string& id_name) {
   std::ostringstream out;
   const auto w = static_cast<std::size_t>(width);
+  if (!ids.empty() && ids.size() * w != outputs.size())  // a caller's mismatch, not the data's
+    throw std::logic_error("write_predictions: " + std::to_string(ids.size()) + " ids for " +
+                           std::to_string(outputs.size() / std::max<std::size_t>(w, 1)) + " rows");
+  if (!ids.empty()) out << csv_cell(id_name) << ",";
   if (regression && names.size() == w) {
     for (std::size_t j = 0; j < w; ++j) out << (j ? "," : "") << csv_cell(names[j]);
   } else if (regression) {
@@ -182,6 +188,7 @@ void write_predictions(const std::string& path, const std::vector<float>& output
   std::vector<double> p(w);
   for (std::size_t r = 0; r + w <= outputs.size(); r += w) {
     const float* row = outputs.data() + r;
+    if (!ids.empty()) out << csv_cell(ids[r / w]) << ",";
     if (regression) {
       for (std::size_t j = 0; j < w; ++j) {
         std::snprintf(cell, sizeof(cell), "%.9g", static_cast<double>(row[j]));

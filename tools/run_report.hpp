@@ -91,10 +91,13 @@ void write_report(const std::string& path, const nlohmann::json& j);
 // --predictions: `outputs` [rows, width] row-major as CSV with a header - "class,p0,...,pK" (the
 // argmax and the softmax of each row's logits, in double; when the labels were text, their
 // names in a "name" column after "class") or, for regression, the targets' names when known, else
-// "prediction" ("prediction0,..." for several). Written whole, like the report.
+// "prediction" ("prediction0,..." for several). With `ids` (Note [id column]: a row's id from
+// --id-column, as written), the first column is each row's id under the header `id_name`, as
+// a Kaggle submission pairs them. Written whole, like the report.
 void write_predictions(const std::string& path, const std::vector<float>& outputs,
                        std::int64_t width, bool regression,
                        const std::vector<std::string>& names = {},
-                       const std::vector<std::string>& class_names = {});
+                       const std::vector<std::string>& class_names = {},
+                       const std::vector<std::string>& ids = {}, const std::string& id_name = {});
 
 }  // namespace cutrain::tools

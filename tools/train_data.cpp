@@ -28,6 +28,33 @@ std::vector<std::string> comma_list(const std::string& text) {
   return items;
 }
 
+// Note [id column]: a feature column whose values number the rows (0, 1, 2, ... or 1, 2, 3, ...)
+// - Titanic's PassengerId, 1 to 891 - was trained on as a feature without a word, and the test
+// file's ids (892 on) all lie past the training range. Said, not refused: a day or step number
+// can be a feature. Such columns' names (a headerless file's: "feature k") and first values.
+std::vector<std::pair<std::string, float>> row_number_columns(const data::Dataset& d) {
+  std::vector<std::pair<std::string, float>> found;
+  if (d.rows < 10) return found;  // too few rows to tell
+  const bool named = !d.feature_columns.empty();
+  const std::size_t columns =
+      named ? d.feature_columns.size() : static_cast<std::size_t>(d.features);
+  const auto f = static_cast<std::size_t>(d.features);
+  std::size_t at = 0;  // the column's first feature
+  for (std::size_t k = 0; k < columns; ++k) {
+    std::size_t width = 1;  // a one-hot column's: its categories
+    for (const data::CategoricalColumn& cc : d.categorical)
+      if (cc.column == static_cast<std::int64_t>(k)) width = cc.categories.size();
+    const float first = d.x[at];
+    bool numbers = width == 1 && (first == 0.0F || first == 1.0F);
+    for (std::size_t r = 1; numbers && r < static_cast<std::size_t>(d.rows); ++r)
+      numbers = d.x[r * f + at] == first + static_cast<float>(r);
+    if (numbers)
+      found.emplace_back(named ? d.feature_columns[k] : "feature " + std::to_string(k + 1), first);
+    at += width;
+  }
+  return found;
+}
+
 // --target: a header name, or a column index (negative: from the end).
 data::CsvOptions csv_options(const Config& c) {
   data::CsvOptions o = csv_format(c);
@@ -35,6 +62,7 @@ data::CsvOptions csv_options(const Config& c) {
   o.allow_missing = !c.impute.empty();
   o.categorical = comma_list(c.categorical);
   o.drop_columns = drop_columns(c);
+  o.id_column = c.id_column;
   if (c.target.find(',') != std::string::npos) {  // several regression targets, by name
     o.target_names = comma_list(c.target);
     if (!c.regression)
@@ -69,6 +97,9 @@ std::tuple<data::Dataset, data::Dataset, data::Dataset> read_csv_files(const Con
         });
       };
       if (says(e, "would be a feature")) throw UsageError(e.what());
+      if (!o.id_column.empty() &&
+          (missing({o.id_column}) || says(e, "the id column") || says(e, "id column '")))
+        throw UsageError("--id-column '" + c.id_column + "': " + e.what());
       if (says(e, "label column index") || says(e, "label column '") ||
           says(e, "target column '") || missing(o.target_names) || missing({o.label_name}))
         throw UsageError("--target '" + c.target + "': " + e.what());
@@ -198,6 +229,15 @@ TrainData read_train_data(const Config& c) {
   } else {
     const data::CsvOptions o = csv_options(c);
     std::tie(d.train, d.test, d.val) = read_csv_files(c, o);
+    const bool named = !d.train.feature_columns.empty();
+    for (const auto& [name, first] : row_number_columns(d.train))
+      std::printf(
+          "note: --train-csv's %s%s%s numbers the rows from %g, trained as a feature: an "
+          "identifier? %s\n",
+          named ? "column '" : "", name.c_str(), named ? "'" : "", static_cast<double>(first),
+          named ? "leave it out with --id-column (written beside --predictions) or "
+                  "--drop-columns"
+                : "leave it out of the file, or give it a header to name it by");
     d.class_names = d.train.class_names;  // text labels: the per-class report's names
     // Regression targets named by --target head the --predictions columns.
     d.target_names = o.target_names;
@@ -231,6 +271,7 @@ TrainData read_train_data(const Config& c) {
     data::CsvOptions o = csv_format(c);
     o.features_only = true;
     o.drop_columns = drop_columns(c);
+    o.id_column = c.id_column;
     o.categories = d.train.categorical;
     o.allow_missing = !c.impute.empty();
     d.predict = data::read_csv(c.predict_csv, o);
@@ -244,6 +285,10 @@ TrainData read_train_data(const Config& c) {
                           d.train.feature_columns);
     if (d.predict.rows == 0)
       throw UsageError("--predict-csv '" + c.predict_csv + "' has no rows: nothing to predict");
+    if (!c.id_column.empty() && d.predict.row_ids.empty())  // Note [id column]
+      throw UsageError("--id-column '" + c.id_column + "': --predict-csv '" + c.predict_csv +
+                       "' has no such column in its header, so its predictions would have no "
+                       "ids; add the column, or leave --id-column out");
   }
   return d;
 }
@@ -270,6 +315,7 @@ void fit_preprocessing(TrainData& d, const Config& c) {
   d.spec.categorical = d.train.categorical;
   d.spec.feature_columns = d.train.feature_columns;
   d.spec.drop_columns = drop_columns(c);
+  d.spec.id_column = c.id_column;
   d.outputs = d.regression ? d.train.target_width : d.train.classes;
   d.class_weights = class_weights(c, d.train, d.class_names);
 }

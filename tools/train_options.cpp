@@ -136,6 +136,15 @@ void add_options(CLI::App& app, Config& c) {
             return empty_name ? "'" + text + "' names an empty column: give header names" : "";
           },
           "NAMES"));
+  app.add_option("--id-column", c.id_column,
+                 "CSV column identifying each row (Kaggle's PassengerId), by header name: left "
+                 "out of the features like --drop-columns, and written first in --predictions "
+                 "beside each row's prediction; exports record it")
+      ->check(CLI::Validator(
+          [](const std::string& text) -> std::string {
+            return text.empty() ? "give the header name of the column of row ids" : "";
+          },
+          "NAME"));
   app.add_option("--impute", c.impute,
                  "fill missing CSV feature values (empty, NA, N/A, NaN, null, ?) with the "
                  "training split's per-feature mean or median (scikit-learn's SimpleImputer); "

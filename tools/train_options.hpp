@@ -27,6 +27,7 @@ struct Config {
   std::string train_npy, test_npy, val_npy, predict_npy;
   std::string categorical;   // CSV columns to one-hot encode, by header name, comma-separated
   std::string drop_columns;  // CSV columns to leave out, by header name, comma-separated
+  std::string id_column;     // a CSV column of row ids, left out and written with --predictions
   std::string impute;        // "mean" or "median": fill missing CSV features; empty: refuse them
   // Every CSV file's cell and decimal separators (Note [CSV separators]): ",", ";", "tab" or "|";
   // "." or ","; and whether its first row is a header: "auto" (detected), "yes" or "no".

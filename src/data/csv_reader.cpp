@@ -244,8 +244,14 @@ Dataset parse_csv(std::string_view text, const std::string& name, const CsvOptio
     targets.push_back(static_cast<std::size_t>(idx));
   }
   // Each column's place among the targets (a row's targets keep their given order), -1 for a
-  // feature, kDropped for a column CsvOptions::drop_columns leaves out.
+  // feature, kDropped for a column CsvOptions::drop_columns leaves out, kId for the id column.
   constexpr long kDropped = -2;
+  constexpr long kId = -3;
+  const auto taken = [&](long p) {  // why a column cannot also be something else
+    return p == kDropped ? "' is dropped; it cannot also be "
+           : p == kId    ? "' is the id column; it cannot also be "
+                         : "' is the label or a target; it cannot also be ";
+  };
   std::vector<long> place(columns, -1);
   for (std::size_t t = 0; t < targets.size(); ++t) place[targets[t]] = static_cast<long>(t);
   CUTRAIN_CHECK(o.drop_columns.empty() || has_header, name,
@@ -255,9 +261,19 @@ Dataset parse_csv(std::string_view text, const std::string& name, const CsvOptio
     if (at == header.end() && o.features_only) continue;  // new rows to predict may lack it
     const std::size_t c = by_name(n, "dropped");
     CUTRAIN_CHECK(place[c] == -1, name, ": column '", n,
-                  place[c] == kDropped ? "' is to be dropped twice"
-                                       : "' is the label or a target; it cannot also be dropped");
+                  place[c] == kDropped ? "' is to be dropped twice" : taken(place[c]), "dropped");
     place[c] = kDropped;
+  }
+  // Note [id column]: a features-only file may lack it (or a header); a labelled one may not.
+  const bool id_named = !o.id_column.empty() && has_header &&
+                        std::find(header.begin(), header.end(), o.id_column) != header.end();
+  if (!o.id_column.empty() && (id_named || !o.features_only)) {
+    CUTRAIN_CHECK(has_header, name, ": the id column '", o.id_column,
+                  "' is named, but the file has no header");
+    const std::size_t c = by_name(o.id_column, "id");
+    CUTRAIN_CHECK(place[c] == -1, name, ": column '", o.id_column, taken(place[c]),
+                  "the id column");
+    place[c] = kId;
   }
   if (!o.label_chosen && has_header && !o.features_only && targets.size() == 1)
     check_default_label(header, place, targets[0], name);
@@ -266,7 +282,7 @@ Dataset parse_csv(std::string_view text, const std::string& name, const CsvOptio
   if (has_header) {
     std::vector<std::string> kept(header.begin(), header.end());  // a dropped index is fine
     for (std::size_t c = 0; c < columns; ++c)
-      if (place[c] == kDropped) kept[c] = "(dropped)";
+      if (place[c] == kDropped || place[c] == kId) kept[c] = "(dropped)";
     check_index_columns(records, kept, first, name, o);
   }
   // One-hot columns: known categories by feature-column position, or named columns learned here.
@@ -276,10 +292,8 @@ Dataset parse_csv(std::string_view text, const std::string& name, const CsvOptio
   OneHot one_hot;
   one_hot.of.assign(columns, -1);
   auto add_one_hot = [&](std::size_t c, CategoricalColumn cc) {
-    CUTRAIN_CHECK(place[c] == -1, name, ": column '", cc.name,
-                  place[c] == kDropped
-                      ? "' is dropped; it cannot also be a categorical feature"
-                      : "' is the label or a target; it cannot also be a categorical feature");
+    CUTRAIN_CHECK(place[c] == -1, name, ": column '", cc.name, taken(place[c]),
+                  "a categorical feature");
     CUTRAIN_CHECK(one_hot.of[c] < 0, name, ": categorical column '", cc.name, "' given twice");
     cc.column =
         std::find(feature_columns.begin(), feature_columns.end(), c) - feature_columns.begin();
@@ -316,7 +330,8 @@ Dataset parse_csv(std::string_view text, const std::string& name, const CsvOptio
     CUTRAIN_CHECK(cells.size() == columns, name, ":", line, ": ", cells.size(),
                   " cells where the first row has ", columns, " (ragged row)");
     for (std::size_t c = 0; c < columns; ++c) {
-      if (place[c] == kDropped) continue;
+      if (place[c] == kId) d.row_ids.emplace_back(cells[c]);
+      if (place[c] == kDropped || place[c] == kId) continue;
       float v = 0;
       if (place[c] < 0 && one_hot.of[c] < 0 && missing(cells[c])) {
         CUTRAIN_CHECK(o.allow_missing, name, ":", line, ": column ", c + 1, ": missing value ('",
@@ -341,7 +356,9 @@ Dataset parse_csv(std::string_view text, const std::string& name, const CsvOptio
                      "' is not a finite number",
                      !hint.empty()  ? hint
                      : place[c] < 0 ? " (categories? one-hot encode the column: "
-                                      "CsvOptions::categorical, cutrain-train --categorical)"
+                                      "CsvOptions::categorical, cutrain-train --categorical; "
+                                      "ids or free text? leave it out: --id-column, "
+                                      "--drop-columns)"
                                     : "");
       }
       if (place[c] < 0)

@@ -17,6 +17,8 @@ void Dataset::validate(const std::string& what) const {
                 labels.size(), " labels for ", rows, " rows");
   CUTRAIN_CHECK(targets.size() == static_cast<std::size_t>(rows * target_width) || targets.empty(),
                 what, ": ", targets.size(), " target values for ", rows, " rows x ", target_width);
+  CUTRAIN_CHECK(row_ids.empty() || row_ids.size() == static_cast<std::size_t>(rows), what, ": ",
+                row_ids.size(), " row ids for ", rows, " rows");
   for (std::size_t i = 0; i < labels.size(); ++i)
     CUTRAIN_CHECK(labels[i] >= 0 && labels[i] < classes, what, ": label ", labels[i], " of row ", i,
                   " is outside [0, ", classes, ")");
@@ -38,12 +40,14 @@ Dataset Dataset::subset(std::span<const std::int64_t> index) const {
   out.x.resize(index.size() * static_cast<std::size_t>(features));
   if (!labels.empty()) out.labels.resize(index.size());
   if (!targets.empty()) out.targets.resize(index.size() * static_cast<std::size_t>(target_width));
+  if (!row_ids.empty()) out.row_ids.resize(index.size());
   for (std::size_t k = 0; k < index.size(); ++k) {
     const std::int64_t r = index[k];
     CUTRAIN_CHECK(r >= 0 && r < rows, "Dataset::subset: row ", r, " outside [0, ", rows, ")");
     std::copy_n(x.begin() + r * features, features,
                 out.x.begin() + static_cast<std::ptrdiff_t>(k) * features);
     if (!labels.empty()) out.labels[k] = labels[static_cast<std::size_t>(r)];
+    if (!row_ids.empty()) out.row_ids[k] = row_ids[static_cast<std::size_t>(r)];
     if (!targets.empty())
       std::copy_n(targets.begin() + r * target_width, target_width,
                   out.targets.begin() + static_cast<std::ptrdiff_t>(k) * target_width);

@@ -27,6 +27,7 @@ std::string DataSpec::to_json() const {
   if (!impute.empty()) j["impute"] = impute;
   if (!feature_columns.empty()) j["feature_columns"] = feature_columns;
   if (!drop_columns.empty()) j["drop_columns"] = drop_columns;
+  if (!id_column.empty()) j["id_column"] = id_column;
   for (const data::CategoricalColumn& c : categorical)
     j["categorical"].push_back(
         {{"name", c.name}, {"column", c.column}, {"categories", c.categories}});
@@ -52,6 +53,7 @@ DataSpec DataSpec::from_json(std::string_view text, const std::string& where) {
       s.feature_columns = j.at("feature_columns").get<std::vector<std::string>>();
     if (j.contains("drop_columns"))
       s.drop_columns = j.at("drop_columns").get<std::vector<std::string>>();
+    if (j.contains("id_column")) s.id_column = j.at("id_column").get<std::string>();
     if (j.contains("categorical"))
       for (const nlohmann::json& c : j.at("categorical"))
         s.categorical.push_back({c.at("name").get<std::string>(),

@@ -9,7 +9,8 @@
 # columns]: the row numbers to_csv writes without index=False are refused, not trained on.
 # Note [a label column left a feature]: a first column named "label" (Kaggle's MNIST CSVs) asks
 # for --target rather than training on the last pixel. --drop-columns leaves identifiers out, in
-# training and in the export's predictions alike.
+# training and in the export's predictions alike; Note [id column]: --id-column leaves one out
+# and writes it beside each prediction (the test set's, new rows', the folds' out-of-fold ones).
 set -uo pipefail
 bin=$1
 tmp=$(mktemp -d)
@@ -168,4 +169,47 @@ expect_usage "--drop-columns 'Passenger': .*no column named 'Passenger'" --train
   "$tmp/idtrain.csv" --test-csv "$tmp/idtest.csv" --target Survived --drop-columns Passenger
 expect_usage "--drop-columns: 'a,,b' names an empty column" --train-csv "$tmp/idtrain.csv" \
   --test-csv "$tmp/idtest.csv" --target Survived --drop-columns a,,b
+# --id-column: the same model as --drop-columns' (the same features), each prediction after its
+# row's id; the export carries the column to new rows that have it.
+"$bin" --device cpu --train-csv "$tmp/idtrain.csv" --test-csv "$tmp/idtest.csv" --target Survived \
+  --id-column PassengerId --drop-columns Name --epochs 5 --export-torch "$tmp/ids.safetensors" \
+  --predictions "$tmp/ids.csv" >"$tmp/out14" 2>&1 || fail "--id-column: $(tail -2 "$tmp/out14")"
+cut -d, -f1 "$tmp/idtest.csv" | cmp -s - <(cut -d, -f1 "$tmp/ids.csv") ||
+  fail "--id-column: the first column is not the test rows' ids: $(head -2 "$tmp/ids.csv")"
+cut -d, -f2- "$tmp/ids.csv" | cmp -s - "$tmp/idp.csv" ||
+  fail "--id-column: predictions differ from --drop-columns'"
+"$bin" --device cpu --model-from "$tmp/ids.safetensors" --predict-csv "$tmp/idtest_new.csv" \
+  --predictions "$tmp/ids_new.csv" >"$tmp/out15" 2>&1 || fail "--model-from, ids: $(tail -2 "$tmp/out15")"
+cmp -s "$tmp/ids.csv" "$tmp/ids_new.csv" || fail "the export's predictions lack the ids"
+"$bin" --device cpu --model-from "$tmp/ids.safetensors" --predict-csv "$tmp/idtest_bare.csv" \
+  --predictions "$tmp/ids_bare.csv" >"$tmp/out16" 2>&1 || fail "--model-from, no ids: $(tail -2 "$tmp/out16")"
+grep -q "has no column 'PassengerId' (the training rows' ids): predictions without ids" "$tmp/out16" &&
+  cmp -s "$tmp/idp.csv" "$tmp/ids_bare.csv" || fail "rows without ids: $(tail -2 "$tmp/out16")"
+expect_usage "--id-column 'PassengerId': --predict-csv '.*idtest_bare.csv' has no such column in its header" \
+  --model-from "$tmp/ids.safetensors" --predict-csv "$tmp/idtest_bare.csv" --predictions "$tmp/x.csv" \
+  --id-column PassengerId
+"$bin" --describe "$tmp/ids.safetensors" | grep -q "id column: PassengerId" ||
+  fail "--describe does not name the id column"
+"$bin" --device cpu --train-csv "$tmp/idtrain.csv" --target Survived --id-column PassengerId \
+  --drop-columns Name --folds 3 --epochs 1 --predictions "$tmp/oof.csv" >"$tmp/out17" 2>&1 ||
+  fail "--folds with --id-column: $(tail -2 "$tmp/out17")"
+cut -d, -f1 "$tmp/idtrain.csv" | cmp -s - <(cut -d, -f1 "$tmp/oof.csv") ||
+  fail "--folds: the out-of-fold predictions are not after the training rows' ids"
+expect_usage "--id-column 'Survived': .*column 'Survived' is the label or a target; it cannot also be the id column" \
+  --train-csv "$tmp/idtrain.csv" --test-csv "$tmp/idtest.csv" --target Survived --id-column Survived
+expect_usage "--id-column 'Name': .*column 'Name' is dropped; it cannot also be the id column" \
+  --train-csv "$tmp/idtrain.csv" --test-csv "$tmp/idtest.csv" --target Survived \
+  --drop-columns Name --id-column Name
+expect_usage "--id-column: only for CSV data" --id-column PassengerId --epochs 1
+# A feature column numbering the rows is said (not refused: a day number can be a feature), and
+# a text id names the flags that leave it out.
+grep -q "numbers the rows" "$tmp/out14" && fail "--id-column: a note on a column left out"
+"$bin" --device cpu --train-csv "$tmp/idtrain.csv" --test-csv "$tmp/idtest.csv" --target Survived \
+  --drop-columns Name --epochs 1 >"$tmp/out18" 2>&1 || fail "PassengerId kept: $(tail -2 "$tmp/out18")"
+grep -q "note: --train-csv's column 'PassengerId' numbers the rows from 1, trained as a feature: an identifier? leave it out with --id-column" "$tmp/out18" ||
+  fail "no note on PassengerId: $(grep -m1 note "$tmp/out18")"
+"$bin" --device cpu --train-csv "$tmp/idtrain.csv" --test-csv "$tmp/idtest.csv" --target Survived \
+  --drop-columns PassengerId --epochs 1 >"$tmp/out19" 2>&1
+[ $? -eq 1 ] && grep -q "'Person, 0' is not a finite number (categories? .*; ids or free text? leave it out: --id-column, --drop-columns)" "$tmp/out19" ||
+  fail "a text column: $(tail -1 "$tmp/out19")"
 echo "csv conventions: ok"

@@ -2,7 +2,8 @@
 // each case reads a file written with another separator against the same data written with
 // commas - the reading the comma file gets, which Csv.* checks against its numbers - and the
 // numbers themselves. Note [numbered header]: pandas' "0,1,2,..." header, and CsvOptions::header.
-// Note [index columns]: the row numbers pandas and R write by default.
+// Note [index columns]: the row numbers pandas and R write by default. Note [id column]: the
+// rows' identifiers, kept as written beside the features.
 #include <gtest/gtest.h>
 
 #include <cmath>
@@ -284,6 +285,78 @@ TEST(CsvDropColumns, RefusesWhatCannotBeDropped) {
   headerless.drop_columns = {"id"};
   expect_error([&] { parse_csv("1,2,0\n2,3,1\n", "n.csv", headerless); },
                "n.csv: columns to drop are named, but the file has no header");
+}
+
+TEST(CsvIdColumn, KeepsEachRowsIdAsWrittenOutsideTheFeatures) {
+  CsvOptions o;
+  o.label_name = "Survived";
+  o.id_column = "PassengerId";
+  o.drop_columns = {"Name"};
+  // Ids as text, quoted with the separator in them, and numbers kept as written ("007").
+  const Dataset d = parse_csv(
+      "Name,PassengerId,Age,Fare,Survived\n"
+      "a,\"X-1, b\",22,7.25,0\n"
+      "b,007,38,71.5,1\n"
+      "c,12e3,26,7.9,1\n",
+      "titanic.csv", o);
+  EXPECT_EQ(d.row_ids, (std::vector<std::string>{"X-1, b", "007", "12e3"}));
+  EXPECT_EQ(d.feature_columns, (std::vector<std::string>{"Age", "Fare"}));
+  EXPECT_EQ(d.x, (std::vector<float>{22, 7.25F, 38, 71.5F, 26, 7.9F}));
+  EXPECT_EQ(d.labels, (std::vector<std::int32_t>{0, 1, 1}));
+  // A subset (a split, a fold) keeps each id with its row.
+  const std::vector<std::int64_t> order = {2, 0};
+  const Dataset part = d.subset(order);
+  EXPECT_EQ(part.row_ids, (std::vector<std::string>{"12e3", "X-1, b"}));
+  EXPECT_EQ(part.x, (std::vector<float>{26, 7.9F, 22, 7.25F}));
+  // New rows: with the id column, without it, without a header - the same features; ids where
+  // the file has them, for the caller to require or not.
+  CsvOptions predict;
+  predict.features_only = true;
+  predict.id_column = "PassengerId";
+  const Dataset with = parse_csv("PassengerId,Age,Fare\n892,34.5,7.83\n", "p.csv", predict);
+  const Dataset without = parse_csv("Age,Fare\n34.5,7.83\n", "q.csv", predict);
+  const Dataset bare = parse_csv("34.5,7.83\n", "r.csv", predict);
+  EXPECT_EQ(with.row_ids, (std::vector<std::string>{"892"}));
+  EXPECT_TRUE(without.row_ids.empty());
+  EXPECT_TRUE(bare.row_ids.empty());
+  EXPECT_EQ(with.x, (std::vector<float>{34.5F, 7.83F}));
+  EXPECT_EQ(without.x, with.x);
+  EXPECT_EQ(bare.x, with.x);
+  EXPECT_EQ(without.feature_columns, with.feature_columns);
+  // Dataset::validate holds the ids to the rows.
+  Dataset short_ids = d;
+  short_ids.row_ids.pop_back();
+  expect_error([&] { short_ids.validate("train"); }, "train: 2 row ids for 3 rows");
+}
+
+TEST(CsvIdColumn, RefusesWhatCannotBeTheIdColumn) {
+  auto refusal = [](const std::string& id, const std::string& text,
+                    std::vector<std::string> drop = {}, std::vector<std::string> categorical = {}) {
+    CsvOptions o;
+    o.label_name = "label";
+    o.id_column = id;
+    o.drop_columns = std::move(drop);
+    o.categorical = std::move(categorical);
+    return testing::error_of([&] { parse_csv(text, "d.csv", o); });
+  };
+  const std::string text = "id,a,label\n1,2,0\n2,3,1\n";
+  EXPECT_NE(refusal("ID", text).find("no column named 'ID' in the header"), std::string::npos);
+  EXPECT_NE(refusal("label", text)
+                .find("column 'label' is the label or a target; it cannot "
+                      "also be the id column"),
+            std::string::npos);
+  EXPECT_NE(refusal("id", text, {"id"}).find("column 'id' is dropped; it cannot also be the id"),
+            std::string::npos);
+  EXPECT_NE(refusal("id", text, {}, {"id"})
+                .find("column 'id' is the id column; it cannot also be a categorical feature"),
+            std::string::npos);
+  EXPECT_NE(refusal("id", "id,id,label\n1,2,0\n2,3,1\n").find("names columns 1 and 2"),
+            std::string::npos);
+  // A labelled file must have it: a header, and the column in it.
+  CsvOptions headerless;
+  headerless.id_column = "id";
+  expect_error([&] { parse_csv("1,2,0\n2,3,1\n", "n.csv", headerless); },
+               "n.csv: the id column 'id' is named, but the file has no header");
 }
 
 }  // namespace

@@ -3,7 +3,8 @@
 // names) and regression, with two regression targets by name, as features only, and with
 // one-hot columns (named, and with known categories), with missing values imputed, and with
 // the other separators (';' with decimal commas, tabs: Note [CSV separators]), and with columns
-// dropped by name and the label column left to its default (Note [a label column left a feature]).
+// dropped by name and the label column left to its default (Note [a label column left a feature]),
+// and with an id column (Note [id column]) in a labelled file and in new rows.
 #include <cstddef>
 #include <cstdint>
 #include <string_view>
@@ -13,7 +14,7 @@
 
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
   const std::string_view text(reinterpret_cast<const char*>(data), size);
-  cutrain::data::CsvOptions options[13];
+  cutrain::data::CsvOptions options[15];
   options[1].label_name = "label";
   options[2].classification = false;
   options[2].label_index = 0;
@@ -37,6 +38,11 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   options[12].features_only = true;  // new rows: dropped columns may be absent
   options[12].drop_columns = {"id"};
   options[12].header = cutrain::data::CsvOptions::Header::kYes;
+  options[13].id_column = "id";  // the rows' ids, left out of the features
+  options[13].drop_columns = {"b"};
+  options[14].features_only = true;  // new rows: the id column may be absent
+  options[14].id_column = "id";
+  options[14].categories = {{"a", 0, {"x", "y", "1"}}};
   for (const auto& o : options) {
     try {
       auto d = cutrain::data::parse_csv(text, "fuzz.csv", o);

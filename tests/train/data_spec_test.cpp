@@ -24,10 +24,12 @@ TEST(DataSpec, RoundTripsAndAppliesAsTraining) {
   s.impute = {0.5F, 1.0F / 7.0F, -3.0F};
   s.feature_columns = {"age", "color", "Paris, FR", "zip"};
   s.drop_columns = {"PassengerId", "Name"};
+  s.id_column = "Customer \"ID\", EU";
   const DataSpec back = DataSpec::from_json(s.to_json(), "m.safetensors");
   EXPECT_EQ(back.impute, s.impute);
   EXPECT_EQ(back.feature_columns, s.feature_columns);
   EXPECT_EQ(back.drop_columns, s.drop_columns);
+  EXPECT_EQ(back.id_column, s.id_column);
   ASSERT_EQ(back.categorical.size(), 2u);
   for (std::size_t k = 0; k < 2; ++k) {
     EXPECT_EQ(back.categorical[k].name, s.categorical[k].name);

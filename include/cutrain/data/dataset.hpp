@@ -36,6 +36,9 @@ struct Dataset {
   /// once), so that another file's columns can be checked against them (Note [feature columns by
   /// name]); empty without a header and for other formats.
   std::vector<std::string> feature_columns;
+  /// Each row's identifier as written, when the CSV was read with CsvOptions::id_column (Note
+  /// [id column]): rows entries, or empty. subset() keeps them with their rows.
+  std::vector<std::string> row_ids;
 
   bool classification() const { return !labels.empty(); }  ///< labels, not targets
   /// Throws cutrain::Error naming what is inconsistent (sizes, label range, non-finite values).

@@ -111,6 +111,12 @@ struct CsvOptions {
   /// targets (pandas' usecols without them). Each must be in a labelled file's header; a
   /// features-only file (new rows to predict) may lack them.
   std::vector<std::string> drop_columns;
+  /// Note [id column]: a column, by header name, that identifies each row - Kaggle's
+  /// PassengerId, a customer number: left out of the features like a dropped column, its cells
+  /// kept as written in Dataset::row_ids, so predictions can be written beside their rows' ids.
+  /// A labelled file must have it; a features-only file without it (or without a header) reads
+  /// with row_ids empty, for the caller to refuse or note.
+  std::string id_column;
   /// Missing numeric features - an empty cell, NA, N/A, n/a, NaN, nan, null, NULL or ? - read as
   /// NaN for data::Imputer to fill (train only once they are filled: Dataset::validate refuses
   /// NaN). Off: such a cell is an error naming it. Labels and targets must always be present.

@@ -3,12 +3,12 @@
 // carried beside the weights in exports and checkpoints (metadata "cutrain.data", JSON), so that
 // a model file alone predicts new data the way it was trained - `cutrain-train --model-from
 // m.safetensors --predict-csv new.csv --predictions out.csv` needs no training data:
-//   CSV columns left out (`drop_columns`), columns one-hot encoded with the training file's
-//   categories (`categorical`, read with
-//   CsvOptions::categories), missing values filled with `impute` (data::Imputer; read with
-//   CsvOptions::allow_missing), x <- x * scale, then, when `mean` is given, x <- (x - mean) /
-//   stddev per feature (0 stddev: centered only; data::Standardizer's rule), and the outputs are
-//   the classes `class_names` (text labels) or the regression targets `target_names`.
+//   CSV columns left out (`drop_columns`, and the rows' `id_column`), columns one-hot encoded with
+//   the training file's categories (`categorical`, read with CsvOptions::categories), missing
+//   values filled with `impute` (data::Imputer; read with CsvOptions::allow_missing), x <- x *
+//   scale, then, when `mean` is given, x <- (x - mean) / stddev per feature (0 stddev: centered
+//   only; data::Standardizer's rule), and the outputs are the classes `class_names` (text labels)
+//   or the regression targets `target_names`.
 // Python ignores the entry (tools/cutrain_torch.py build_model reads "cutrain.modules" only).
 
 #include <cstdint>
@@ -38,6 +38,9 @@ struct DataSpec {
   /// CSV columns the training left out (CsvOptions::drop_columns): a file to predict drops them
   /// too where it has them.
   std::vector<std::string> drop_columns;
+  /// The CSV column that identified the training rows (CsvOptions::id_column), or empty: a file
+  /// to predict that has it gets its ids written beside the predictions (Note [id column]).
+  std::string id_column;
   std::vector<float> impute;  ///< by feature; empty: missing values refused
 
   /// Fills missing values, scales, then standardizes `d` (its feature count must match the
