@@ -88,7 +88,7 @@ std::tuple<data::Dataset, data::Dataset, data::Dataset> read_csv_files(const Con
     try {
       return data::read_csv(path, o);
     } catch (const Error& e) {
-      if (!c.regression && says(e, "not a non-negative integer"))
+      if (!c.regression && says(e, "not a non-negative integer") && !says(e, "an SVM's"))
         throw UsageError(std::string(e.what()) + " (a float target? add --regression)");
       // A column the flags choose that the file does not have is the flag's fault: name it.
       const auto missing = [&](const std::vector<std::string>& names) {

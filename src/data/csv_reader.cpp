@@ -14,6 +14,7 @@
 #include "src/data/csv_columns.hpp"
 #include "src/data/csv_numbers.hpp"
 #include "src/data/csv_records.hpp"
+#include "src/data/label_hints.hpp"
 
 namespace cutrain::data {
 namespace {
@@ -378,7 +379,7 @@ Dataset parse_csv(std::string_view text, const std::string& name, const CsvOptio
       const float v = label_values[i];
       CUTRAIN_CHECK(std::isfinite(v) && v >= 0 && v == std::floor(v), name, ":",
                     records.line(i / width + first), ": label ", v,
-                    " is not a non-negative integer");
+                    " is not a non-negative integer", detail::label_hint(v));
       // Labels travel as float here: above 2^24 neighbouring integers are the same float.
       CUTRAIN_CHECK(v < 16777216.0F, name, ":", records.line(i / width + first), ": label ", v,
                     " is not below 2^24 (class labels number the classes)");

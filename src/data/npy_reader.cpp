@@ -13,6 +13,7 @@
 #include "cutrain/arena.hpp"
 #include "cutrain/data/readers.hpp"
 #include "cutrain/error.hpp"
+#include "src/data/label_hints.hpp"
 
 namespace cutrain::data {
 namespace {
@@ -335,7 +336,7 @@ std::vector<std::int32_t> npy_labels(std::span<const std::uint8_t> bytes, const 
     const bool ok = e.is_integer ? e.fits_int64 && e.integer >= 0 && e.integer <= 2147483647
                                  : e.real >= 0 && e.real <= kMax && e.real == std::floor(e.real);
     CUTRAIN_CHECK(ok, name, ": label ", e.real, " of sample ", c,
-                  " is not a class number (an integer in [0, 2^31))");
+                  " is not a class number (an integer in [0, 2^31))", detail::label_hint(e.real));
     out[static_cast<std::size_t>(c)] =
         static_cast<std::int32_t>(e.is_integer ? e.integer : static_cast<std::int64_t>(e.real));
   });

@@ -212,4 +212,24 @@ grep -q "note: --train-csv's column 'PassengerId' numbers the rows from 1, train
   --drop-columns PassengerId --epochs 1 >"$tmp/out19" 2>&1
 [ $? -eq 1 ] && grep -q "'Person, 0' is not a finite number (categories? .*; ids or free text? leave it out: --id-column, --drop-columns)" "$tmp/out19" ||
   fail "a text column: $(tail -1 "$tmp/out19")"
+# Note [classes without a training sample]: 1-based labels (R's, MATLAB's) and a class only the
+# test file has are said; -1/+1 labels are refused naming the mapping.
+awk 'BEGIN { print "a,b,y"; for (i = 0; i < 40; i++) print i % 5 "," (i * 7) % 3 "," 1 + i % 2 }' \
+  >"$tmp/onebased.csv"
+awk -F, 'NR > 1 && NR % 9 == 0 { print $1 "," $2 ",3"; next } { print }' "$tmp/onebased.csv" \
+  >"$tmp/extra_class.csv"
+"$bin" --device cpu --train-csv "$tmp/onebased.csv" --test-csv "$tmp/onebased.csv" --epochs 1 \
+  >"$tmp/out20" 2>&1 || fail "1-based labels: $(tail -2 "$tmp/out20")"
+grep -q "note: --train-csv '.*onebased.csv' has no sample of class 0, its labels running from 1 to 2: 1-based labels" "$tmp/out20" ||
+  fail "no note on 1-based labels: $(grep -m1 note "$tmp/out20")"
+"$bin" --device cpu --train-csv "$tmp/onebased.csv" --test-csv "$tmp/extra_class.csv" --epochs 1 \
+  >"$tmp/out21" 2>&1 || fail "a test-only class: $(tail -2 "$tmp/out21")"
+grep -q "has no sample of classes 0, 3 (of 0 to 3): the model cannot learn to predict them" "$tmp/out21" ||
+  fail "no note on a test-only class: $(grep -m1 note "$tmp/out21")"
+"$bin" --device cpu --train-csv "$tmp/idtrain.csv" --test-csv "$tmp/idtest.csv" --target Survived \
+  --drop-columns Name --epochs 1 | grep -q "no sample of class" && fail "a note for classes all trained"
+awk -F, 'NR == 1 { print; next } { print $1 "," $2 "," ($3 == 1 ? 1 : -1) }' "$tmp/onebased.csv" >"$tmp/pm.csv"
+"$bin" --device cpu --train-csv "$tmp/pm.csv" --test-csv "$tmp/pm.csv" --epochs 1 >"$tmp/out22" 2>&1
+[ $? -eq 1 ] && grep -q "label -1 is not a non-negative integer (labels -1 and 1, an SVM's? map them to the classes 0 and 1" "$tmp/out22" &&
+  ! grep -q "add --regression" "$tmp/out22" || fail "-1/+1 labels: $(tail -1 "$tmp/out22")"
 echo "csv conventions: ok"

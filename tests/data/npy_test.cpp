@@ -88,6 +88,9 @@ TEST(Npy, BadFilesAreRefusedWithTheReason) {
     EXPECT_NE(e.find(part), std::string::npos) << x << " / " << y << ": " << e;
   };
   expect_error("x_f4_c.npy", "y_negative.npy", "label -1 of sample 1 is not a class number");
+  // -1 is the -1/+1 convention's negative class: the error says how to map it.
+  expect_error("x_f4_c.npy", "y_negative.npy",
+               "(labels -1 and 1, an SVM's? map them to the classes 0 and 1: (y + 1) / 2");
   expect_error("x_f4_c.npy", "y_fraction.npy", "label 1.5 of sample 1");
   expect_error("x_f4_c.npy", "y_three.npy", "y_three.npy has 3 rows but");
   expect_error("x_f4_c.npy", "y_reg.npy", "class labels must be (N) or (N, 1)");

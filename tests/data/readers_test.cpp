@@ -213,6 +213,13 @@ TEST(Csv, TextLabelsAreClassNames) {
               parse_csv("1,2,1\n3,4,1e99\n", "n.csv", o);
             }).find("label inf is not a non-negative integer"),
             std::string::npos);
+  // -1 (an SVM's negative class) is named as such; -2 is no convention.
+  EXPECT_NE(testing::error_of([&] { parse_csv("1,2,1\n3,4,-1\n", "n.csv", o); })
+                .find("n.csv:2: label -1 is not a non-negative integer (labels -1 and 1, an SVM's? "
+                      "map them to the classes 0 and 1"),
+            std::string::npos);
+  EXPECT_EQ(testing::error_of([&] { parse_csv("1,2,1\n3,4,-2\n", "n.csv", o); }).find("SVM"),
+            std::string::npos);
   // Subsets and splits keep the names.
   const std::vector<std::int64_t> rows = {2};
   EXPECT_EQ(d.subset(rows).class_names, d.class_names);
