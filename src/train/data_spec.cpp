@@ -1,6 +1,7 @@
 // Note [data spec in exports] (include/cutrain/train/data_spec.hpp).
 #include "cutrain/train/data_spec.hpp"
 
+#include <algorithm>
 #include <cmath>
 #include <cstdint>
 #include <nlohmann/json.hpp>
@@ -32,6 +33,55 @@ std::string DataSpec::to_json() const {
     j["categorical"].push_back(
         {{"name", c.name}, {"column", c.column}, {"categories", c.categories}});
   return j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+}
+
+namespace {
+
+std::string names(const std::vector<std::string>& v) {
+  if (v.empty()) return "none";
+  std::string out;
+  for (std::size_t k = 0; k < v.size() && k < 8; ++k) out += (k ? ", " : "") + v[k];
+  return v.size() > 8 ? out + ", ..." : out;
+}
+
+}  // namespace
+
+std::string DataSpec::differs_from(const DataSpec& saved) const {
+  const auto was = [](const char* what, const std::string& now, const std::string& then) {
+    return std::string(what) + " " + now + " where the checkpoint's were " + then;
+  };
+  if (!feature_columns.empty() && !saved.feature_columns.empty() &&
+      feature_columns != saved.feature_columns)
+    return was("feature columns", names(feature_columns), names(saved.feature_columns));
+  for (std::size_t k = 0; k < std::max(categorical.size(), saved.categorical.size()); ++k) {
+    const bool both = k < categorical.size() && k < saved.categorical.size();
+    if (both && categorical[k].name == saved.categorical[k].name &&
+        categorical[k].column == saved.categorical[k].column &&
+        categorical[k].categories == saved.categorical[k].categories)
+      continue;
+    return was("one-hot columns",
+               k < categorical.size()
+                   ? "'" + categorical[k].name + "' (" + names(categorical[k].categories) + ")"
+                   : "fewer",
+               k < saved.categorical.size() ? "'" + saved.categorical[k].name + "' (" +
+                                                  names(saved.categorical[k].categories) + ")"
+                                            : "fewer");
+  }
+  if (regression != saved.regression)
+    return regression ? "regression targets where the checkpoint has classes"
+                      : "classes where the checkpoint has regression targets";
+  if (class_names != saved.class_names)
+    return was("class names", names(class_names), names(saved.class_names));
+  if (target_names != saved.target_names)
+    return was("target names", names(target_names), names(saved.target_names));
+  if (scale != saved.scale) return "features scaled otherwise (another kind of data file)";
+  if (mean.empty() != saved.mean.empty())
+    return mean.empty() ? "features not standardized where the checkpoint's were"
+                        : "features standardized where the checkpoint's were not";
+  if (impute.empty() != saved.impute.empty())
+    return impute.empty() ? "missing values not imputed where the checkpoint's were"
+                          : "missing values imputed where the checkpoint's were not";
+  return "";
 }
 
 DataSpec DataSpec::from_json(std::string_view text, const std::string& where) {

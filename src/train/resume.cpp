@@ -1,11 +1,13 @@
 // Resuming a run: Trainer::resume (the checkpoint, the schedule's state, the step counts and the
-// world size) and the data-order check a mid-epoch resume must pass (Note [mid-epoch resume]).
+// world size, the data spec: Note [data spec on resume]) and the data-order check a mid-epoch
+// resume must pass (Note [mid-epoch resume]).
 #include <cstring>
 #include <map>
 #include <memory>
 #include <string>
 
 #include "cutrain/error.hpp"
+#include "cutrain/train/data_spec.hpp"
 #include "cutrain/train/trainer.hpp"
 #include "src/train/trainer_impl.hpp"
 
@@ -51,6 +53,23 @@ void detail::check_same_order(const TrainState& st, const TrainState::DataOrder&
                "at an epoch boundary");
 }
 
+namespace {
+
+// Note [data spec on resume] (cutrain/train/data_spec.hpp): the run's data against the
+// checkpoint's, when both are described.
+void check_data_spec(const std::map<std::string, std::string>& saved,
+                     const std::map<std::string, std::string>& now, const std::string& path) {
+  const auto then = saved.find(kDataSpecKey);
+  const auto run = now.find(kDataSpecKey);
+  if (then == saved.end() || run == now.end()) return;
+  const std::string why = DataSpec::from_json(run->second, "TrainerOptions::checkpoint_metadata")
+                              .differs_from(DataSpec::from_json(then->second, path));
+  CUTRAIN_CHECK(why.empty(), path, ": trained on data prepared otherwise - this run gives ", why,
+                "; resume with the data and preparation it was trained with");
+}
+
+}  // namespace
+
 void Trainer::resume(const std::string& checkpoint_path) {
   Impl& im = *impl_;
   if (!im.best_params) {
@@ -65,6 +84,7 @@ void Trainer::resume(const std::string& checkpoint_path) {
       checkpoint_path, model_, &optimizer_, nullptr,
       {im.best_params.get(), im.best_buffers.get(), im.average ? &im.average->average() : nullptr},
       [&](const std::map<std::string, std::string>& meta) {
+        check_data_spec(meta, options_.checkpoint_metadata, checkpoint_path);
         saved = schedule_state(meta);
         if (schedule != nullptr && !saved.empty()) schedule->load_state(saved, /*apply=*/false);
       });

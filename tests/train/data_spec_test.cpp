@@ -5,6 +5,7 @@
 
 #include <gtest/gtest.h>
 
+#include <functional>
 #include <string>
 #include <vector>
 
@@ -109,6 +110,50 @@ TEST(DataSpec, TravelsInAnExport) {
               export_torch(path, m, {{"format", "x"}});
             }).find("metadata key 'format' is the export's own"),
             std::string::npos);
+}
+
+// Note [data spec on resume]: each thing a model reads by is compared; the statistics' values
+// are not (refitted on the same split they are the same).
+TEST(DataSpec, DiffersFromNamesWhatTheModelWouldReadOtherwise) {
+  DataSpec saved;
+  saved.feature_columns = {"age", "colour", "fare"};
+  saved.categorical = {{"colour", 1, {"blue", "red"}}};
+  saved.class_names = {"no", "yes"};
+  saved.mean = {1, 2, 3, 4};
+  saved.stddev = {1, 1, 1, 1};
+  const auto differs = [&](const std::function<void(DataSpec&)>& change) {
+    DataSpec now = saved;
+    change(now);
+    return now.differs_from(saved);
+  };
+  EXPECT_EQ(differs([](DataSpec&) {}), "");
+  EXPECT_EQ(differs([](DataSpec& s) { s.mean = {5, 6, 7, 8}; }), "");      // refitted statistics
+  EXPECT_EQ(differs([](DataSpec& s) { s.feature_columns.clear(); }), "");  // a headerless file
+  EXPECT_EQ(differs([](DataSpec& s) {
+              s.feature_columns = {"age", "fare", "colour"};
+            }),
+            "feature columns age, fare, colour where the checkpoint's were age, colour, fare");
+  EXPECT_EQ(differs([](DataSpec& s) { s.categorical[0].categories.push_back("green"); }),
+            "one-hot columns 'colour' (blue, red, green) where the checkpoint's were 'colour' "
+            "(blue, red)");
+  EXPECT_EQ(differs([](DataSpec& s) { s.categorical.clear(); }),
+            "one-hot columns fewer where the checkpoint's were 'colour' (blue, red)");
+  EXPECT_EQ(differs([](DataSpec& s) { s.regression = true; }),
+            "regression targets where the checkpoint has classes");
+  EXPECT_EQ(differs([](DataSpec& s) {
+              s.class_names = {"0", "1"};
+            }),
+            "class names 0, 1 where the checkpoint's were no, yes");
+  EXPECT_EQ(differs([](DataSpec& s) { s.target_names = {"y"}; }),
+            "target names y where the checkpoint's were none");
+  EXPECT_EQ(differs([](DataSpec& s) { s.scale = 1.0F / 255.0F; }),
+            "features scaled otherwise (another kind of data file)");
+  EXPECT_EQ(differs([](DataSpec& s) { s.mean.clear(); }),
+            "features not standardized where the checkpoint's were");
+  EXPECT_EQ(differs([](DataSpec& s) {
+              s.impute = {0, 0, 0, 0};
+            }),
+            "missing values imputed where the checkpoint's were not");
 }
 
 }  // namespace

@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "cutrain/error.hpp"
+#include "cutrain/train/data_spec.hpp"
 #include "support/errors.hpp"
 #include "support/gpu.hpp"
 #include "train/trainer_fixture.hpp"
@@ -108,6 +109,50 @@ void check_resume_refused(const std::function<void(nn::Sequential&)>& written,
   const std::string error = testing::error_of([&] { resumed.resume(o.checkpoint_path); });
   EXPECT_NE(error.find(why), std::string::npos) << error;
   EXPECT_EQ(second.parameters().to_host(), before);  // nothing loaded
+}
+
+// Note [data spec on resume]: a run whose data is prepared otherwise than the checkpoint's (other
+// feature columns, standardization added) is refused before anything is loaded; the same
+// preparation with refitted statistics resumes.
+TEST(Trainer, ResumeOnDataPreparedOtherwiseIsRefused) {
+  const data::Dataset train = blobs(300, 4);
+  DataSpec spec;
+  spec.feature_columns = {"a", "b", "c", "d"};
+  spec.mean = {0, 0, 0, 0};
+  spec.stddev = {1, 1, 1, 1};
+  nn::Sequential first = model(7);
+  optim::AdamW opt(first.parameters(), optim::AdamW::defaults());
+  TrainerOptions o = options(1);
+  o.checkpoint_path = tmp("resume_data_spec.safetensors");
+  o.checkpoint_metadata = {{kDataSpecKey, spec.to_json()}};
+  Trainer(first, opt, o).fit(train);
+  auto resume_with = [&](const DataSpec& now) {
+    nn::Sequential second = model(8);
+    optim::AdamW opt2(second.parameters(), optim::AdamW::defaults());
+    TrainerOptions again = options(3);
+    again.checkpoint_metadata = {{kDataSpecKey, now.to_json()}};
+    Trainer resumed(second, opt2, again);
+    const std::vector<float> before = second.parameters().to_host();
+    const std::string error = testing::error_of([&] { resumed.resume(o.checkpoint_path); });
+    if (error != "(no error)") {
+      EXPECT_EQ(second.parameters().to_host(), before);  // nothing loaded
+    }
+    return error;
+  };
+  DataSpec reordered = spec;
+  std::swap(reordered.feature_columns[0], reordered.feature_columns[1]);
+  EXPECT_NE(resume_with(reordered).find("trained on data prepared otherwise - this run gives "
+                                        "feature columns b, a, c, d where the checkpoint's were "
+                                        "a, b, c, d; resume with the data"),
+            std::string::npos);
+  DataSpec raw = spec;
+  raw.mean.clear();
+  raw.stddev.clear();
+  EXPECT_NE(resume_with(raw).find("features not standardized where the checkpoint's were"),
+            std::string::npos);
+  DataSpec refitted = spec;
+  refitted.mean = {0.5F, 0, 0, 0};
+  EXPECT_EQ(resume_with(refitted), "(no error)");
 }
 
 // A checkpoint continues in the precision it was written in: another is refused, naming both.

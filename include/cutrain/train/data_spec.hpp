@@ -47,6 +47,16 @@ struct DataSpec {
   /// statistics'); returns how many values it filled.
   std::int64_t apply(data::Dataset& d) const;
   std::string to_json() const;  ///< what exports store as "cutrain.data"
+  /// Note [data spec on resume]: a model reads features by position, so a resume whose data is
+  /// prepared otherwise - another --drop-columns or --id-column, --standardize added - went on
+  /// training on other inputs without a word. Trainer::resume compares the checkpoint's spec
+  /// with TrainerOptions::checkpoint_metadata's (when both have one) before applying anything.
+  /// This says how data prepared by this spec differs from what a model trained with `saved`
+  /// reads - the feature columns (names, order, one-hot categories), the outputs
+  /// (regression or classes, their names), the scale, and whether features are standardized or
+  /// imputed - or "" when it does not. The statistics' values are not compared: refitted on the
+  /// same training split they are the same, and on a grown file they are what that run fits.
+  std::string differs_from(const DataSpec& saved) const;
   /// Throws cutrain::Error naming `where` for malformed JSON, non-finite or negative numbers,
   /// mean and stddev of different lengths, or a one-hot column without categories, with a
   /// category twice, or given twice.
