@@ -21,6 +21,7 @@
 
 #include "cutrain/cutrain.hpp"
 #include "tools/cross_validation.hpp"
+#include "tools/feature_columns.hpp"
 #include "tools/full_batch.hpp"
 #include "tools/no_training.hpp"
 #include "tools/run_hooks.hpp"
@@ -122,6 +123,7 @@ int run(const Config& c, const std::string& command_line, bool fresh) {
     return tools::run_cross_validation(c, tools::read_train_data(c), device, hidden, command_line);
   }
   tools::TrainData d = tools::load_train_data(c);
+  tools::check_starting_weights_columns(c, d);  // Note [feature columns by name]
   const data::Dataset &train = d.train, &val = d.val, &test = d.test;
   tools::print_data_summary(c, d, device);
   nn::Sequential model = tools::make_model(c, hidden, train.features, d.outputs, device);

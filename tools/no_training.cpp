@@ -8,6 +8,7 @@
 #include <utility>
 
 #include "cutrain/cutrain.hpp"
+#include "tools/feature_columns.hpp"
 #include "tools/run_report.hpp"
 #include "tools/train_data.hpp"
 

@@ -2,6 +2,7 @@
 #include "tools/train_data.hpp"
 
 #include "tools/class_checks.hpp"
+#include "tools/feature_columns.hpp"
 
 #include <algorithm>
 #include <charconv>
@@ -318,25 +319,6 @@ void fit_preprocessing(TrainData& d, const Config& c) {
   d.spec.id_column = c.id_column;
   d.outputs = d.regression ? d.train.target_width : d.train.classes;
   d.class_weights = class_weights(c, d.train, d.class_names);
-}
-
-void check_feature_columns(const std::string& file, const std::vector<std::string>& have,
-                           const std::vector<std::string>& want) {
-  if (have.empty() || want.empty() || have == want) return;
-  std::string list;
-  for (std::size_t i = 0; i < want.size() && i < 12; ++i) list += (i ? ", " : "") + want[i];
-  if (want.size() > 12) list += ", ...";
-  std::size_t i = 0;
-  while (i < have.size() && i < want.size() && have[i] == want[i]) ++i;
-  const std::string differs =
-      i < have.size() && i < want.size()
-          ? "its feature column " + std::to_string(i + 1) + " is '" + have[i] + "' where"
-          : "it has " + std::to_string(have.size()) + " feature columns where";
-  throw UsageError(
-      file + ": " + differs + " the training file had " +
-      (i < want.size() && i < have.size() ? "'" + want[i] + "'" : std::to_string(want.size())) +
-      " (its feature columns: " + list +
-      "); the model reads features by position: give the same columns in that order");
 }
 
 TrainData load_train_data(const Config& c) {

@@ -32,14 +32,6 @@ struct TrainData {
 // fit_preprocessing.
 TrainData load_train_data(const Config& c);
 
-// Note [feature columns by name]: a model reads features by position, so a file whose header
-// names the training file's columns in another order (or others) was predicted - or tested -
-// silently wrong. `file` (e.g. "--predict-csv 'new.csv'") with header names `have` must name the
-// columns `want` in that order; either empty (no header, NumPy, an export from before) passes.
-// scikit-learn's feature_names_in_ check refuses the same.
-void check_feature_columns(const std::string& file, const std::vector<std::string>& have,
-                           const std::vector<std::string>& want);
-
 // --csv-separator, --csv-decimal and --csv-header: how every CSV file the run reads is written.
 data::CsvOptions csv_format(const Config& c);
 // --drop-columns' names.

@@ -247,4 +247,14 @@ expect_usage "--resume: .*features standardized where the checkpoint's were not"
 "$bin" --device cpu --train-csv "$tmp/idtrain.csv" --test-csv "$tmp/idtest.csv" --target Survived \
   --id-column PassengerId --drop-columns Name --epochs 2 --save "$tmp/ck.safetensors" \
   --resume "$tmp/ck.safetensors" >"$tmp/out24" 2>&1 || fail "resuming with the same features: $(tail -2 "$tmp/out24")"
+# ... and weights trained further read the columns they were trained on (Note [feature columns by
+# name]): --model-from's export and --init-from's checkpoint alike.
+for flag in --model-from --init-from; do
+  expect_usage "--train-csv '.*swapped.csv' (training $flag '.*' further): its feature column 1 is 'b' where the training file had 'a'" \
+    --train-csv "$tmp/swapped.csv" --test-csv "$tmp/swapped.csv" --target Survived \
+    --drop-columns PassengerId,Name --epochs 1 "$flag" "$tmp/id.safetensors"
+done
+"$bin" --device cpu --train-csv "$tmp/idtrain.csv" --test-csv "$tmp/idtest.csv" --target Survived \
+  --drop-columns PassengerId,Name --epochs 1 --model-from "$tmp/id.safetensors" >"$tmp/out25" 2>&1 ||
+  fail "--model-from with its own columns: $(tail -2 "$tmp/out25")"
 echo "csv conventions: ok"
