@@ -24,6 +24,7 @@
 #include "tools/feature_columns.hpp"
 #include "tools/full_batch.hpp"
 #include "tools/no_training.hpp"
+#include "tools/resume_checks.hpp"
 #include "tools/run_hooks.hpp"
 #include "tools/run_report.hpp"
 #include "tools/train_data.hpp"
@@ -189,6 +190,7 @@ int run(const Config& c, const std::string& command_line, bool fresh) {
                      c.resume + " shows the command it was trained with)");
   };
   if (!c.resume.empty()) {
+    tools::check_resume_split(c);  // Note [validation split on resume]
     try {
       trainer.resume(c.resume);
     } catch (const Error& e) {

@@ -7,6 +7,7 @@
 #include <string>
 #include <utility>
 
+#include "tools/resume_checks.hpp"
 #include "tools/train_data.hpp"
 #include "tools/train_options.hpp"
 
@@ -94,7 +95,9 @@ train::TrainerOptions trainer_options(const Config& c, const TrainData& d, dist:
                                            : train::TrainerOptions::Monitor::kValLoss;
   to.metrics_path = c.metrics;
   to.checkpoint_path = c.save;
-  to.checkpoint_metadata = {{"command", command_line}, {train::kDataSpecKey, d.spec.to_json()}};
+  to.checkpoint_metadata = {{"command", command_line},
+                            {train::kDataSpecKey, d.spec.to_json()},
+                            {kValidationSplitKey, validation_split(c)}};
   to.label_smoothing = c.label_smoothing;
   to.class_weights = d.class_weights;
   to.ema_decay = c.ema;

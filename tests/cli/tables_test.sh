@@ -36,6 +36,22 @@ expect_usage_error "--resume '$tmp/cls_model.safetensors' holds weights without 
 expect_usage_error "--init-from: .*tensor '0.weight' has shape \\[16, 2\\] but the model expects \\[8, 2\\]" \
   --train-csv "$tmp/cls_train.csv" --test-csv "$tmp/cls_test.csv" --target label --device cpu \
   --hidden 8 --init-from "$tmp/cls_model.safetensors"
+# Note [validation split on resume]: a resume holds out the rows the checkpoint's run held out,
+# or is refused naming the flags that did; the same flags resume.
+cls=(--train-csv "$tmp/cls_train.csv" --test-csv "$tmp/cls_test.csv" --target label --device cpu --hidden 16)
+"$bin" "${cls[@]}" --val-fraction 0.2 --epochs 1 --save "$tmp/split.safetensors" >"$tmp/split.txt" 2>&1 ||
+  fail "--val-fraction --save: $(tail -2 "$tmp/split.txt")"
+"$bin" "${cls[@]}" --epochs 1 --save "$tmp/nosplit.safetensors" >"$tmp/split.txt" 2>&1 ||
+  fail "--save: $(tail -2 "$tmp/split.txt")"
+for change in "--val-fraction 0.3" "--val-fraction 0.2 --seed 1" "--val-fraction 0.2 --stratify" ""; do
+  # shellcheck disable=SC2086 # the change's flags, split
+  expect_usage_error "--resume: the checkpoint held its validation rows out with --val-fraction 0.2 --seed 0 and this run .*; resume with --val-fraction 0.2 --seed 0 (" \
+    "${cls[@]}" $change --epochs 2 --save "$tmp/split.safetensors" --resume "$tmp/split.safetensors"
+done
+expect_usage_error "--resume: the checkpoint held no validation rows out (no --val-fraction) and this run holds them out with --val-fraction 0.1 --seed 0: it would train on rows" \
+  "${cls[@]}" --val-fraction 0.1 --epochs 2 --save "$tmp/nosplit.safetensors" --resume "$tmp/nosplit.safetensors"
+"$bin" "${cls[@]}" --val-fraction 0.2 --epochs 2 --save "$tmp/split.safetensors" \
+  --resume "$tmp/split.safetensors" >"$tmp/split.txt" 2>&1 || fail "resuming the split: $(tail -2 "$tmp/split.txt")"
 # Note [dynamic loss scale]: the same run with --loss-scale dynamic is the same run, bit for bit
 # (no gradient overflows at S = 2^16), and says so in its report and metrics.
 "$bin" --train-csv "$tmp/cls_train.csv" --test-csv "$tmp/cls_test.csv" --target label \

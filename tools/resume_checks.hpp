@@ -1,0 +1,26 @@
+#pragma once
+// cutrain-train's checks of a --resume against the run that wrote the checkpoint, beyond what
+// Trainer::resume checks (the model, the optimizer, the data spec, a mid-epoch data order).
+
+#include <string>
+
+#include "tools/train_options.hpp"
+
+namespace cutrain::tools {
+
+// Note [validation split on resume]: --val-fraction holds out rows of the training file chosen
+// by --seed (and --stratify, after --train-subset). A resume that picks them otherwise - another
+// fraction or seed, the split added or left out - trained on rows the first epochs validated
+// on and validated on rows they trained on, so early stopping and the best weights judged on
+// seen data without a word (at an epoch boundary the trainer allows a new order, and the
+// library never sees the split). The flags that pick the rows, as one string ("" without
+// --val-fraction), travel as checkpoint metadata kValidationSplitKey.
+inline constexpr const char* kValidationSplitKey = "cutrain.validation_split";
+std::string validation_split(const Config& c);
+
+// A UsageError when the checkpoint `c.resume` records a validation split other than this run's.
+// Checkpoints without the entry (written before it) pass; a file that is no checkpoint is left
+// for Trainer::resume to name.
+void check_resume_split(const Config& c);
+
+}  // namespace cutrain::tools
