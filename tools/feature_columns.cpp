@@ -1,6 +1,7 @@
 // Note [feature columns by name] (tools/feature_columns.hpp).
 #include "tools/feature_columns.hpp"
 
+#include <cstddef>
 #include <map>
 #include <string>
 #include <utility>
@@ -17,6 +18,24 @@ void check_feature_columns(const std::string& file, const std::vector<std::strin
   std::string list;
   for (std::size_t i = 0; i < want.size() && i < 12; ++i) list += (i ? ", " : "") + want[i];
   if (want.size() > 12) list += ", ...";
+  // Every column the model reads is there, in order, and more: a labelled file given to predict
+  // (its label column), an identifier - name them rather than count.
+  std::vector<std::string> extra;
+  std::size_t matched = 0;
+  for (const std::string& h : have)
+    if (matched < want.size() && h == want[matched])
+      ++matched;
+    else
+      extra.push_back("'" + h + "'");
+  if (matched == want.size()) {
+    std::string names;
+    for (std::size_t k = 0; k < extra.size() && k < 8; ++k) names += (k ? ", " : "") + extra[k];
+    throw UsageError(file + ": its column" + (extra.size() > 1 ? "s " : " ") + names +
+                     (extra.size() > 8 ? ", ..." : "") + (extra.size() > 1 ? " are" : " is") +
+                     " not among the model's feature columns (" + list +
+                     "): give those only (a label column? leave it out, or evaluate the file as "
+                     "--test-csv)");
+  }
   std::size_t i = 0;
   while (i < have.size() && i < want.size() && have[i] == want[i]) ++i;
   const std::string differs =

@@ -103,14 +103,14 @@ int run_predict_only(const Config& c) {
   if (rows.rows == 0)
     throw UsageError(std::string(npy ? "--predict-npy '" : "--predict-csv '") + input +
                      "' has no rows: nothing to predict");
+  if (!npy)  // named columns first: a count says less than the column that differs
+    check_feature_columns("--predict-csv '" + c.predict_csv + "'", rows.feature_columns,
+                          spec.feature_columns);
   if (rows.features != model.input_features())
     throw UsageError(std::string(npy ? "--predict-npy '" : "--predict-csv '") + input + "' has " +
                      std::to_string(rows.features) + (npy ? " features" : " columns") +
                      " but the model takes " + std::to_string(model.input_features()) +
                      " features");
-  if (!npy)
-    check_feature_columns("--predict-csv '" + c.predict_csv + "'", rows.feature_columns,
-                          spec.feature_columns);
   // Note [id column]: the ids the flag asks for must be there; the export's own id column is
   // carried where the file has it, and said where it does not.
   const std::string id_column = npy ? "" : c.id_column.empty() ? spec.id_column : c.id_column;

@@ -277,13 +277,14 @@ TrainData read_train_data(const Config& c) {
     o.allow_missing = !c.impute.empty();
     d.predict = data::read_csv(c.predict_csv, o);
     if (d.spec.scale != 1.0F) data::scale(d.predict, d.spec.scale);  // as the training data
+    // Named columns first: a count says less than the column that differs.
+    check_feature_columns("--predict-csv '" + c.predict_csv + "'", d.predict.feature_columns,
+                          d.train.feature_columns);
     if (d.predict.features != d.train.features)
       throw UsageError(
           "--predict-csv '" + c.predict_csv + "' has " + std::to_string(d.predict.features) +
           " columns but the model takes the training data's " + std::to_string(d.train.features) +
           " features (give the feature columns only, in the training file's order)");
-    check_feature_columns("--predict-csv '" + c.predict_csv + "'", d.predict.feature_columns,
-                          d.train.feature_columns);
     if (d.predict.rows == 0)
       throw UsageError("--predict-csv '" + c.predict_csv + "' has no rows: nothing to predict");
     if (!c.id_column.empty() && d.predict.row_ids.empty())  // Note [id column]

@@ -163,6 +163,9 @@ for rows in new bare; do
     --predictions "$tmp/idp_$rows.csv" >"$tmp/out13" 2>&1 || fail "--model-from, $rows rows: $(tail -2 "$tmp/out13")"
   cmp -s "$tmp/idp.csv" "$tmp/idp_$rows.csv" || fail "the export predicts the $rows rows otherwise"
 done
+# A labelled file given to predict: its label column is named, not counted.
+expect_usage "--predict-csv '.*idtest.csv': its column 'Survived' is not among the model's feature columns (a, b): give those only (a label column? leave it out" \
+  --model-from "$tmp/id.safetensors" --predict-csv "$tmp/idtest.csv" --predictions "$tmp/x.csv"
 "$bin" --describe "$tmp/id.safetensors" | grep -q "dropped columns: PassengerId, Name" ||
   fail "--describe does not list the dropped columns"
 expect_usage "--drop-columns 'Passenger': .*no column named 'Passenger'" --train-csv \

@@ -423,9 +423,14 @@ cmp -s "$tmp/cls_pred.csv" "$tmp/cls_pred3.csv" || fail "--predict-csv predicts 
 expect_usage_error "--predict-csv: name the file for its predictions with --predictions" \
   --device cpu --train-csv "$tmp/cls_train.csv" --test-csv "$tmp/cls_test.csv" \
   --predict-csv "$tmp/cls_new.csv"
-expect_usage_error "--predict-csv '$tmp/cls_test.csv' has 3 columns but the model takes" \
+# A labelled file given to predict: its label column named (by the header), or counted.
+expect_usage_error "--predict-csv '$tmp/cls_test.csv': its column 'label' is not among the model's feature columns (a, b)" \
   --device cpu --train-csv "$tmp/cls_train.csv" --test-csv "$tmp/cls_test.csv" --target label \
   --predict-csv "$tmp/cls_test.csv" --predictions "$tmp/p.csv"
+tail -n +2 "$tmp/cls_test.csv" >"$tmp/cls_test_rows.csv"
+expect_usage_error "--predict-csv '$tmp/cls_test_rows.csv' has 3 columns but the model takes" \
+  --device cpu --train-csv "$tmp/cls_train.csv" --test-csv "$tmp/cls_test.csv" --target label \
+  --predict-csv "$tmp/cls_test_rows.csv" --predictions "$tmp/p.csv"
 expect_usage_error "the model maps 2 features to 3 outputs, the data has 2 features and needs 1" \
   --device cpu --train-csv "$tmp/reg_train.csv" --test-csv "$tmp/reg_test.csv" --regression \
   --model-from "$tmp/cls_model.safetensors"
