@@ -13,7 +13,7 @@
 namespace cutrain::tools {
 
 void check_feature_columns(const std::string& file, const std::vector<std::string>& have,
-                           const std::vector<std::string>& want) {
+                           const std::vector<std::string>& want, const char* extra_hint) {
   if (have.empty() || want.empty() || have == want) return;
   std::string list;
   for (std::size_t i = 0; i < want.size() && i < 12; ++i) list += (i ? ", " : "") + want[i];
@@ -32,9 +32,8 @@ void check_feature_columns(const std::string& file, const std::vector<std::strin
     for (std::size_t k = 0; k < extra.size() && k < 8; ++k) names += (k ? ", " : "") + extra[k];
     throw UsageError(file + ": its column" + (extra.size() > 1 ? "s " : " ") + names +
                      (extra.size() > 8 ? ", ..." : "") + (extra.size() > 1 ? " are" : " is") +
-                     " not among the model's feature columns (" + list +
-                     "): give those only (a label column? leave it out, or evaluate the file as "
-                     "--test-csv)");
+                     " not among the model's feature columns (" + list + "): give those only (" +
+                     extra_hint + ")");
   }
   std::size_t i = 0;
   while (i < have.size() && i < want.size() && have[i] == want[i]) ++i;
@@ -60,7 +59,8 @@ void check_starting_weights_columns(const Config& c, const TrainData& d) {
     const train::DataSpec spec = train::DataSpec::from_json(found->second, *path);
     check_feature_columns(
         "--train-csv '" + c.train_csv + "' (training " + flag + " '" + *path + "' further)",
-        d.train.feature_columns, spec.feature_columns);
+        d.train.feature_columns, spec.feature_columns,
+        "columns the weights were not trained on? leave them out with --drop-columns");
   }
 }
 

@@ -14,9 +14,16 @@ namespace cutrain::tools {
 // names the training file's columns in another order (or others) was predicted - or tested -
 // silently wrong. `file` (e.g. "--predict-csv 'new.csv'") with header names `have` must name the
 // columns `want` in that order; either empty (no header, NumPy, an export from before) passes.
-// scikit-learn's feature_names_in_ check refuses the same.
+// scikit-learn's feature_names_in_ check refuses the same. A file holding every column of `want`
+// in order and others is told which others, and `extra_hint` (what they may be, and the fix).
+inline constexpr const char* kPredictExtraHint =
+    "a label column? leave it out, or evaluate the file as --test-csv";
+inline constexpr const char* kLabelledExtraHint =
+    "an identifier the training file lacks? leave it out, or drop it from every file with "
+    "--drop-columns";
 void check_feature_columns(const std::string& file, const std::vector<std::string>& have,
-                           const std::vector<std::string>& want);
+                           const std::vector<std::string>& want,
+                           const char* extra_hint = kPredictExtraHint);
 
 // --model-from / --init-from with training data: the weights' export or checkpoint records the
 // feature columns they were trained on (its data spec), and the training file must name the same

@@ -127,17 +127,18 @@ std::tuple<data::Dataset, data::Dataset, data::Dataset> read_csv_files(const Con
       throw UsageError(std::string(flag) + " '" + *path + "' has text labels ('" +
                        d->class_names.front() + "', ...) but --train-csv '" + c.train_csv +
                        "' has numbers: give both the same kind");
+  // Named columns first: a count says less than the column that differs.
+  for (const auto& [flag, path, d] :
+       {std::tuple{"--test-csv", &c.test_csv, &test}, std::tuple{"--val-csv", &c.val_csv, &val}})
+    if (d->rows > 0)
+      check_feature_columns(std::string(flag) + " '" + *path + "'", d->feature_columns,
+                            train.feature_columns, kLabelledExtraHint);
   for (const auto& [flag, path, d] :
        {std::tuple{"--test-csv", &c.test_csv, &test}, std::tuple{"--val-csv", &c.val_csv, &val}})
     if (d->rows > 0 && d->features != train.features)
       throw UsageError(std::string(flag) + " '" + *path + "' has " + std::to_string(d->features) +
                        " feature columns but --train-csv '" + c.train_csv + "' has " +
                        std::to_string(train.features));
-  for (const auto& [flag, path, d] :
-       {std::tuple{"--test-csv", &c.test_csv, &test}, std::tuple{"--val-csv", &c.val_csv, &val}})
-    if (d->rows > 0)
-      check_feature_columns(std::string(flag) + " '" + *path + "'", d->feature_columns,
-                            train.feature_columns);
   if (!c.regression) {
     check_class_count(c, {{"--train-csv", c.train_csv, &train},
                           {"--test-csv", c.test_csv, &test},

@@ -166,6 +166,11 @@ done
 # A labelled file given to predict: its label column is named, not counted.
 expect_usage "--predict-csv '.*idtest.csv': its column 'Survived' is not among the model's feature columns (a, b): give those only (a label column? leave it out" \
   --model-from "$tmp/id.safetensors" --predict-csv "$tmp/idtest.csv" --predictions "$tmp/x.csv"
+# ... and a test file with a column more, named too.
+awk 'NR == 1 { print $0 ",Ticket"; next } { print $0 "," NR }' "$tmp/idtest.csv" >"$tmp/idtest_more.csv"
+expect_usage "--test-csv '.*idtest_more.csv': its column 'Ticket' is not among the model's feature columns (a, b): give those only (an identifier the training file lacks?" \
+  --train-csv "$tmp/idtrain.csv" --test-csv "$tmp/idtest_more.csv" --target Survived \
+  --drop-columns PassengerId,Name
 "$bin" --describe "$tmp/id.safetensors" | grep -q "dropped columns: PassengerId, Name" ||
   fail "--describe does not list the dropped columns"
 expect_usage "--drop-columns 'Passenger': .*no column named 'Passenger'" --train-csv \
