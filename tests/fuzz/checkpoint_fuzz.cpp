@@ -125,6 +125,8 @@ extern "C" int LLVMFuzzerInitialize(int* /*argc*/, char*** /*argv*/) {
     spec.mean = {0.5F, -1.0F};
     spec.stddev = {2.0F, 0.0F};
     spec.class_names = {"ant", "bee"};
+    spec.feature_columns = {"a", "b"};
+    spec.id_column = "id";  // Note [id column]
     train::export_torch((dir.empty() ? "" : dir + "/") + "torch_weights.safetensors", s.model,
                         {{train::kDataSpecKey, spec.to_json()}});
     std::exit(0);
@@ -172,7 +174,13 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   try {  // its data spec (Note [data spec in exports]), as --model-from --predict-csv reads it
     const auto meta = train::read_metadata(s.path);
     const auto spec = meta.find(train::kDataSpecKey);
-    if (spec != meta.end()) train::DataSpec::from_json(spec->second, s.path);
+    if (spec != meta.end()) {
+      const train::DataSpec read = train::DataSpec::from_json(spec->second, s.path);
+      // Note [data spec on resume]: compared with itself and with none, as resume() does.
+      if (!read.differs_from(read).empty()) std::abort();
+      (void)read.differs_from(train::DataSpec{});
+      (void)train::DataSpec{}.differs_from(read);
+    }
   } catch (const Error&) {
   }
   return 0;
