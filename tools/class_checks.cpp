@@ -9,6 +9,40 @@
 #include <vector>
 
 namespace cutrain::tools {
+namespace {
+
+// Note [classes without a training sample] (tools/class_checks.hpp).
+void note_untrained_classes(std::initializer_list<LabelSource> sources) {
+  const LabelSource& train = *sources.begin();
+  std::int32_t classes = 0;
+  for (const LabelSource& s : sources) classes = std::max(classes, s.d->classes);
+  if (train.d->labels.empty() || classes > (1 << 20)) return;  // --max-classes bounds it too
+  std::vector<bool> seen(static_cast<std::size_t>(classes), false);
+  for (const std::int32_t l : train.d->labels) seen[static_cast<std::size_t>(l)] = true;
+  std::vector<std::int32_t> missing;
+  for (std::int32_t k = 0; k < classes; ++k)
+    if (!seen[static_cast<std::size_t>(k)]) missing.push_back(k);
+  if (missing.empty()) return;
+  const std::string file = std::string(train.flag) + " '" + train.path + "'";
+  if (missing.size() == 1 && missing[0] == 0) {
+    std::printf(
+        "note: %s has no sample of class 0, its labels running from 1 to %d: 1-based labels (as "
+        "R and MATLAB number classes)? The model keeps an output for class 0 that nothing trains "
+        "and predicts the labels as given\n",
+        file.c_str(), classes - 1);
+    return;
+  }
+  std::string list;
+  for (std::size_t k = 0; k < missing.size() && k < 8; ++k)
+    list += (k ? ", " : "") + std::to_string(missing[k]);
+  std::printf(
+      "note: %s has no sample of class%s %s%s (of 0 to %d): the model cannot learn to "
+      "predict %s\n",
+      file.c_str(), missing.size() > 1 ? "es" : "", list.c_str(), missing.size() > 8 ? ", ..." : "",
+      classes - 1, missing.size() > 1 ? "them" : "it");
+}
+
+}  // namespace
 
 void check_class_count(const Config& c, std::initializer_list<LabelSource> sources) {
   // One class in the training file (the wrong --target, a float target read as labels that all
@@ -38,36 +72,6 @@ void check_class_count(const Config& c, std::initializer_list<LabelSource> sourc
                      " allows (a typo in the labels? raise --max-classes if not)");
   }
   note_untrained_classes(sources);
-}
-
-void note_untrained_classes(std::initializer_list<LabelSource> sources) {
-  const LabelSource& train = *sources.begin();
-  std::int32_t classes = 0;
-  for (const LabelSource& s : sources) classes = std::max(classes, s.d->classes);
-  if (train.d->labels.empty() || classes > (1 << 20)) return;  // --max-classes bounds it too
-  std::vector<bool> seen(static_cast<std::size_t>(classes), false);
-  for (const std::int32_t l : train.d->labels) seen[static_cast<std::size_t>(l)] = true;
-  std::vector<std::int32_t> missing;
-  for (std::int32_t k = 0; k < classes; ++k)
-    if (!seen[static_cast<std::size_t>(k)]) missing.push_back(k);
-  if (missing.empty()) return;
-  const std::string file = std::string(train.flag) + " '" + train.path + "'";
-  if (missing.size() == 1 && missing[0] == 0) {
-    std::printf(
-        "note: %s has no sample of class 0, its labels running from 1 to %d: 1-based labels (as "
-        "R and MATLAB number classes)? The model keeps an output for class 0 that nothing trains "
-        "and predicts the labels as given\n",
-        file.c_str(), classes - 1);
-    return;
-  }
-  std::string list;
-  for (std::size_t k = 0; k < missing.size() && k < 8; ++k)
-    list += (k ? ", " : "") + std::to_string(missing[k]);
-  std::printf(
-      "note: %s has no sample of class%s %s%s (of 0 to %d): the model cannot learn to "
-      "predict %s\n",
-      file.c_str(), missing.size() > 1 ? "es" : "", list.c_str(), missing.size() > 8 ? ", ..." : "",
-      classes - 1, missing.size() > 1 ? "them" : "it");
 }
 
 // --class-weights: "balanced" (from the training split, after --val-fraction); one non-negative

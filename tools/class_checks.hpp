@@ -22,13 +22,12 @@ struct LabelSource {
 };
 // A UsageError for a training file (the first source) whose labels are all one class, or for a
 // file whose largest label makes more than --max-classes classes.
-// Then (note_untrained_classes) says on stdout which classes have no training sample - Note
+// Then says on stdout which classes have no training sample - Note
 // [classes without a training sample]: labels number the outputs, so 1-based labels (as R and
 // MATLAB write them; covertype's 1..7) leave class 0's output untrained, and a class only the
 // test or validation file has cannot be learnt; both trained and scored without a word. Said,
 // not refused: the predictions keep the labels as given.
 void check_class_count(const Config& c, std::initializer_list<LabelSource> sources);
-void note_untrained_classes(std::initializer_list<LabelSource> sources);
 
 // --class-weights: "balanced" (from the training split, after --val-fraction); one non-negative
 // number per class, comma-separated, in label order; or name=weight pairs (a class name, or a

@@ -88,6 +88,8 @@ int run_predict_only(const Config& c) {
                                             " (a damaged or edited file: export it again)"));
   const bool npy = !c.predict_npy.empty();
   const std::string& input = npy ? c.predict_npy : c.predict_csv;
+  // Note [id column]: the flag's, else the export's own (a CSV's only).
+  const std::string id_column = npy ? "" : c.id_column.empty() ? spec.id_column : c.id_column;
   data::Dataset rows;
   if (npy) {
     rows = data::load_npy_features(c.predict_npy);
@@ -95,7 +97,7 @@ int run_predict_only(const Config& c) {
     data::CsvOptions o = csv_format(c);
     o.features_only = true;
     o.drop_columns = spec.drop_columns;  // as the training file's were
-    o.id_column = c.id_column.empty() ? spec.id_column : c.id_column;  // Note [id column]
+    o.id_column = id_column;
     o.categories = spec.categorical;         // one-hot with the training file's categories
     o.allow_missing = !spec.impute.empty();  // filled as the training data was
     rows = data::read_csv(c.predict_csv, o);
@@ -113,7 +115,6 @@ int run_predict_only(const Config& c) {
                      " features");
   // Note [id column]: the ids the flag asks for must be there; the export's own id column is
   // carried where the file has it, and said where it does not.
-  const std::string id_column = npy ? "" : c.id_column.empty() ? spec.id_column : c.id_column;
   if (!c.id_column.empty() && rows.row_ids.empty())
     throw UsageError("--id-column '" + c.id_column + "': --predict-csv '" + c.predict_csv +
                      "' has no such column in its header, so its predictions would have no ids");
