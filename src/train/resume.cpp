@@ -100,6 +100,7 @@ void Trainer::resume(const std::string& checkpoint_path) {
                 state_.world_size, " rank(s), resumed on ", world,
                 "; the shuffled sample order depends on the number of ranks, so resume on ",
                 state_.world_size, " (or load its weights with --init-from to start afresh)");
+  torn_epoch_ = 0;  // Note [a fit that throws]: the model, optimizer and state_ agree again
 }
 
 }  // namespace cutrain::train

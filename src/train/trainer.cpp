@@ -20,6 +20,7 @@
 #include "cutrain/nn/residual.hpp"
 #include "src/data/augment.hpp"
 #include "src/nn/backend.hpp"
+#include "src/train/fit_guard.hpp"
 #include "src/train/metrics_writer.hpp"
 #include "src/train/parameter_copy.hpp"
 #include "src/train/progress.hpp"
@@ -35,6 +36,10 @@ constexpr double kNaN = std::numeric_limits<double>::quiet_NaN();
 }  // namespace
 
 FitResult Trainer::fit(const data::Dataset& train, const data::Dataset* val) {
+  CUTRAIN_CHECK(torn_epoch_ == 0, "Trainer::fit: the last fit() ended by an error in epoch ",
+                torn_epoch_,
+                ", which left the model and optimizer past the position state() records; "
+                "resume() from a checkpoint (or train a new model) before training on");
   detail::check_fit(options_, state_, model_, train, val);
   const bool by_accuracy = options_.monitor == TrainerOptions::Monitor::kValAccuracy;
   Impl& im = *impl_;
@@ -141,7 +146,9 @@ FitResult Trainer::fit(const data::Dataset& train, const data::Dataset* val) {
                      im.average ? &im.average->average() : nullptr});
   };
 
+  detail::TornGuard torn(torn_epoch_);  // Note [a fit that throws]
   for (std::int64_t epoch = state_.epoch; epoch < options_.epochs; ++epoch) {
+    torn.running(epoch);  // from here state_ may lag the model until the epoch is recorded
     // Note [mid-epoch resume]: a checkpoint taken after `first` batches of this epoch restarts
     // the loader at batch `first` of the same order and restores the epoch's step results.
     const std::int64_t first = state_.batch;
@@ -266,6 +273,7 @@ FitResult Trainer::fit(const data::Dataset& train, const data::Dataset* val) {
         // Note [step losses of every rank]: rank 0 saves every rank's losses (every rank
         // reaches this step, so the collective matches).
         if (multi_rank) state_.epoch_losses = comm->allgather(state_.epoch_losses);
+        torn.recorded();  // a failed save leaves state_ true to the model: fit() again goes on
         save();
         if (stop_here) {
           stop_requested_.store(false, std::memory_order_relaxed);
@@ -278,6 +286,7 @@ FitResult Trainer::fit(const data::Dataset& train, const data::Dataset* val) {
         state_.epoch_skipped = 0;
         state_.epoch_losses.clear();
         state_.epoch_norms.clear();
+        torn.running(epoch);
       }
       if (options_.log_every > 0 && k % options_.log_every == 0) shown_loss = batch_loss.value();
       if (tty && (k % 10 == 0 || k == per_epoch))
@@ -371,6 +380,7 @@ FitResult Trainer::fit(const data::Dataset& train, const data::Dataset* val) {
         stop = true;
       }
     }
+    torn.recorded();
     save();
     if (stop) {
       result.stopped_early = true;

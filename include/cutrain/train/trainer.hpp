@@ -186,6 +186,11 @@ class Trainer {
 
   void add_callback(std::shared_ptr<Callback> callback);  ///< called at epoch and batch boundaries
   /// Trains from the current state (epoch 0, or where resume() left off) up to options.epochs.
+  /// Note [a fit that throws]: an error that ends fit() once an epoch has begun (a callback's, a
+  /// diverged run's, a device's) leaves the model and optimizer past what state() records, so
+  /// later fit() calls throw cutrain::Error until resume() restores a checkpoint. An error
+  /// before training starts (the data's checks), or a checkpoint that could not be written once
+  /// state() was brought up to date, leaves the trainer as it was: fit() again continues.
   FitResult fit(const data::Dataset& train, const data::Dataset* validation = nullptr);
   /// In eval mode, over a data set with labels: the mean softmax cross-entropy (with the
   /// trainer's label smoothing and class weights) and the accuracy; with regression targets: the
@@ -234,6 +239,8 @@ class Trainer {
   std::vector<std::shared_ptr<Callback>> callbacks_;
   std::unique_ptr<Impl> impl_;
   std::atomic<bool> stop_requested_{false};
+  /// Note [a fit that throws]: the epoch (1-based) an error ended fit() in; 0: none.
+  std::int64_t torn_epoch_ = 0;
   static_assert(std::atomic<bool>::is_always_lock_free, "request_stop must be signal-safe");
 };
 
