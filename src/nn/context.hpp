@@ -27,7 +27,8 @@ struct LayerContext::Resources {
   std::vector<float*> workspaces;  // per layer, sized for the current batch
   std::vector<Shape> shapes;       // shapes[i]: layer i's input shape, back(): the output's
   std::uint64_t seed = 0;
-  Replica replica;  // Note [replica rows]: Sequential::set_replica
+  Replica replica;                 // Note [replica rows]: Sequential::set_replica
+  std::int64_t training_rows = 0;  // Note [dropout stream]: Sequential::set_training_rows
   // Note [synchronized batch statistics]: Sequential::set_batch_statistics_sum's (empty: none).
   kernels::BatchSync::Sum batch_sum;
   // Note [forward count in device memory]: training forwards before the current one, on the

@@ -70,6 +70,9 @@ std::uint64_t LayerContext::seed() const {
 const Replica& LayerContext::replica() const {
   return r_.replica;
 }
+std::int64_t LayerContext::training_rows() const {
+  return r_.training_rows;
+}
 
 Shape Layer::output_shape(const Shape& input) const {
   const std::int64_t in = numel(input);

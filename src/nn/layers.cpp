@@ -174,11 +174,13 @@ void Dropout::forward(LayerContext& ctx, const Matrix& x, Matrix& y) {
     return;
   }
   // Note [dropout stream]: one Philox stream per layer (seed, the layer's stream_id(): its index);
-  // training forward pass k reads its numbers from offset k * S, S = the numel of the first
-  // training batch (or of a larger one since), so (seed, k, S) alone fix each mask and a resumed
-  // run replays them. Evaluation passes do not count in k: validating between epochs leaves
-  // training's masks as they would be without it. The mask is drawn and applied in one pass (Note
-  // [dropout from the counter]).
+  // training forward pass k reads its numbers from offset k * S, S = the numel of R rows, R the
+  // rows the model is set for (Sequential::set_training_rows: a Trainer's largest batch) - or,
+  // unset, of the largest training batch seen so far. So (seed, k, S) alone fix each mask and a
+  // resumed run replays them, even one whose first batch is an epoch's shorter last one (its
+  // masks were drawn at a stride of its own rows, unlike the uninterrupted run's). Evaluation
+  // passes do not count in k: validating between epochs leaves training's masks as they would be
+  // without it. The mask is drawn and applied in one pass (Note [dropout from the counter]).
   const std::uint64_t seed = init::tensor_seed(ctx.seed(), ctx.stream_id());
   const std::uint64_t numel = x.size();
   if (!rng_started_ || rng_seed_ != seed) {
@@ -187,6 +189,10 @@ void Dropout::forward(LayerContext& ctx, const Matrix& x, Matrix& y) {
     rng_stride_ = 0;
   }
   if (numel > rng_stride_) rng_stride_ = numel;  // the first (or a larger) batch
+  const std::uint64_t stride =
+      ctx.training_rows() > 0
+          ? static_cast<std::uint64_t>(ctx.training_rows() * cutrain::numel(ctx.input_shape()))
+          : rng_stride_;
   // Note [replica rows]: on rank r of W the batch is every W-th row of the global batch, whose
   // forward k starts at k x W S; row j draws the numbers of global row j W + r.
   const Replica& replica = ctx.replica();
@@ -194,7 +200,7 @@ void Dropout::forward(LayerContext& ctx, const Matrix& x, Matrix& y) {
   const rules::DropoutRows rows = rules::dropout_rows(
       numel, static_cast<std::size_t>(x.rows), static_cast<std::uint64_t>(replica.rank), world);
   // Note [forward count in device memory]: k is read where the kernel runs.
-  backend::dropout_forward(e, seed, ctx.device_step(), rng_stride_ * world, rows, ctx.workspace(),
+  backend::dropout_forward(e, seed, ctx.device_step(), stride * world, rows, ctx.workspace(),
                            x.data, y.data, numel, p_, backend::store_of(e));
 }
 

@@ -72,6 +72,7 @@ void Sequential::build(Device device, std::uint64_t seed) {
   state->res.shapes = shapes_;
   state->res.seed = seed;
   state->res.replica = replica_;
+  state->res.training_rows = training_rows_;
   state->res.batch_sum = batch_sum_;
 #if CUTRAIN_WITH_CUDA
   if (device.is_cuda()) {
@@ -147,6 +148,9 @@ const Matrix& Sequential::forward(const Matrix& x, NativeStream stream) {
   CUTRAIN_CHECK(x.device == device(), "Sequential::forward: the batch is on ", x.device.str(),
                 " but the model is on ", device().str());
   CUTRAIN_CHECK(x.data != nullptr, "Sequential::forward: null input");
+  CUTRAIN_CHECK(!training_ || training_rows_ == 0 || x.rows <= training_rows_,
+                "Sequential::forward: a training batch of ", x.rows,
+                " rows, more than the model is set for (set_training_rows(", training_rows_, "))");
   State& s = *state_;
   std::optional<cutrain::detail::cuda::DeviceGuard> guard;
   if (s.res.device.is_cuda()) guard.emplace(s.res.device.ordinal());
@@ -311,6 +315,12 @@ void Sequential::set_replica(int rank, int world) {
                 " of world ", world, " is invalid");
   replica_ = {.rank = rank, .world = world};
   if (state_) state_->res.replica = replica_;
+}
+
+void Sequential::set_training_rows(std::int64_t rows) {
+  CUTRAIN_CHECK(rows >= 0, "Sequential::set_training_rows: ", rows, " rows (0: unset)");
+  training_rows_ = rows;
+  if (state_) state_->res.training_rows = rows;
 }
 
 void Sequential::set_batch_statistics_sum(RankSum sum) {

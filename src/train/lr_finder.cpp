@@ -15,6 +15,7 @@
 #include "cutrain/stream.hpp"
 #include "src/nn/model_snapshot.hpp"
 #include "src/train/parameter_copy.hpp"
+#include "src/train/training_rows.hpp"
 
 namespace cutrain::train {
 namespace {
@@ -133,6 +134,8 @@ LrFinderResult find_lr(nn::Sequential& model, optim::Optimizer& optimizer,
   Buffer grad(
       static_cast<std::size_t>(loader.max_batch_rows() * model.output_features()) * sizeof(float),
       device);
+  const detail::TrainingRows training_rows(model,
+                                           loader.max_batch_rows());  // Note [dropout stream]
 
   LrFinderResult r;
   const double ratio = std::log(options.max_lr / options.min_lr);

@@ -26,6 +26,7 @@
 #include "src/train/progress.hpp"
 #include "src/train/step_results.hpp"
 #include "src/train/trainer_impl.hpp"
+#include "src/train/training_rows.hpp"
 
 namespace cutrain::train {
 namespace {
@@ -119,6 +120,8 @@ FitResult Trainer::fit(const data::Dataset& train, const data::Dataset* val) {
   FitResult result;
   model_.train();
   const detail::ParameterCopy parameter_copy(model_, optimizer_);  // Note [16-bit compute copy]
+  const detail::TrainingRows training_rows(model_,
+                                           loader.max_batch_rows());  // Note [dropout stream]
   // Note [the step as one CUDA graph].
   const std::string blocker = cuda_graph_blocker(model_, options_);
   CUTRAIN_CHECK(options_.cuda_graph != TrainerOptions::CudaGraph::kOn || blocker.empty(),

@@ -316,6 +316,51 @@ TEST(DropoutGpu, DrawsFromTheCountInDeviceMemory) {
   check_device_step(Device::cuda(0));
 }
 
+// Note [dropout stream]: with set_training_rows(R) pass k draws from position k x R x cols
+// whatever its batch - a process whose first batch is an epoch's shorter last one (a resume)
+// draws the uninterrupted run's masks; unset, the stride is the largest batch seen so far.
+void check_training_rows(Device device) {
+  const float p = 0.25F;
+  const std::int64_t cols = 37, full = 4, last = 2;
+  auto model = [&](std::int64_t rows) {
+    Sequential m(cols);
+    m.emplace<Dropout>(p);
+    m.set_training_rows(rows);
+    m.build(device, 5);
+    return m;
+  };
+  const std::vector<float> xs(static_cast<std::size_t>(last * cols), 3.0F);
+  DeviceMatrix x(xs, last, cols, device);
+  auto want = [&](std::uint64_t offset) {  // a 2-row pass's mask from `offset`, cuRAND's Philox
+    std::vector<float> u(xs.size()), y(xs.size());
+    detail::philox_uniform_host(init::tensor_seed(5, 0), offset, u.data(), u.size());
+    for (std::size_t i = 0; i < y.size(); ++i) y[i] = rules::dropout_forward(u[i], xs[i], p);
+    return y;
+  };
+  Sequential set = model(full);
+  set.set_training_forward_count(7);  // a resumed run: 7 passes of 4 rows before this one
+  EXPECT_EQ(to_host(set.forward(x.m)), want(7 * full * cols));
+  Sequential unset = model(0);
+  unset.set_training_forward_count(7);
+  EXPECT_EQ(to_host(unset.forward(x.m)), want(7 * last * cols));
+  // A training batch larger than the model is set for is refused; evaluation is not bound.
+  const std::vector<float> more(static_cast<std::size_t>((full + 1) * cols), 1.0F);
+  DeviceMatrix wide(more, full + 1, cols, device);
+  const std::string e = testing::error_of([&] { set.forward(wide.m); });
+  EXPECT_NE(e.find("a training batch of 5 rows, more than the model is set for"), std::string::npos)
+      << e;
+  set.eval();
+  EXPECT_EQ(to_host(set.forward(wide.m)), more);
+  EXPECT_THROW(set.set_training_rows(-1), Error);
+}
+TEST(Dropout, TrainingRowsFixTheStrideOfItsStream) {
+  check_training_rows(Device::cpu());
+}
+TEST(DropoutGpu, TrainingRowsFixTheStrideOfItsStream) {
+  CUTRAIN_REQUIRE_GPU();
+  check_training_rows(Device::cuda(0));
+}
+
 // Note [replica rows]: a model set to rank r of W draws, pass after pass, the masks one model
 // draws for rows r, r + W, ... of the combined batch - a later, shorter batch too, whose passes
 // keep the first batch's stride.

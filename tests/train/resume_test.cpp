@@ -243,6 +243,23 @@ TEST(Trainer, MidEpochCheckpointsResumeExactly) {
   }
   // The interrupted trainer itself goes on from where it stopped.
   expect_like_straight(ta.fit(train, &val), *a, "same trainer");
+  // A resume whose first batch is the epoch's shorter last one (12 rows, after 9 of 32) draws
+  // the uninterrupted run's Dropout masks (Note [dropout stream]: they had a stride of 12 rows).
+  {
+    auto [b, opt] = fresh(7);
+    TrainerOptions before_last = options(3);
+    before_last.checkpoint_path = tmp("before_last.safetensors");
+    Trainer tb(*b, *opt, before_last);
+    auto stop = std::make_shared<AtBatch>();
+    stop->actions.emplace_back(2, 9, [&] { tb.request_stop(); });
+    tb.add_callback(stop);
+    EXPECT_TRUE(tb.fit(train, &val).interrupted);
+    auto [m, opt3] = fresh(12345);
+    Trainer t(*m, *opt3, options(3));
+    t.resume(before_last.checkpoint_path);
+    EXPECT_EQ(t.state().batch, 9);
+    expect_like_straight(t.fit(train, &val), *m, "stopped before the last batch");
+  }
 
   // The position only makes sense in the order it was counted in: another batch size (even one
   // whose epoch still has a batch 5), seed, data set or shuffling is refused, naming the change.

@@ -157,6 +157,10 @@ class LayerContext {
   std::uint64_t seed() const;         ///< the model's seed
   /// Which rows of the global batch the model's batches are (Note [replica rows]).
   const Replica& replica() const;
+  /// The rows of the largest training batch the model is set for (Sequential::set_training_rows:
+  /// Trainer::fit and find_lr set their loader's), 0 when unset: how far a layer's random
+  /// streams advance per training forward, whatever the batch at hand (Note [dropout stream]).
+  std::int64_t training_rows() const;
   Resources& resources() { return r_; }  ///< library internals (src/nn/context.hpp)
 
  private:

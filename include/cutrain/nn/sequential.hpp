@@ -131,6 +131,15 @@ class Sequential {
   /// cutrain/nn/layer.hpp); Trainer::fit sets it from its communicator. Default: rank 0 of 1.
   void set_replica(int rank, int world);
   const Replica& replica() const { return replica_; }  ///< set_replica's
+  /// Note [dropout stream] (src/nn/layers.cpp): training batches will have at most `rows` rows,
+  /// and each training forward advances the layers' random streams (Dropout's masks) by that
+  /// many rows, whatever its own batch - so a run's masks do not depend on which batch a process
+  /// happened to see first (a resume that starts at an epoch's shorter last batch). Trainer::fit
+  /// and find_lr set their loader's largest batch for their duration; a training forward of
+  /// more rows is then refused. 0 (the default): each stream advances by the largest training
+  /// batch seen so far.
+  void set_training_rows(std::int64_t rows);
+  std::int64_t training_rows() const { return training_rows_; }  ///< set_training_rows's
   /// values[0, n) <- their sum over the ranks (an all-reduce of doubles on the model's device,
   /// ordered on `stream`); every rank calls it with the same n at the same point.
   using RankSum = std::function<void(double* values, std::size_t n, NativeStream stream)>;
@@ -153,6 +162,7 @@ class Sequential {
   bool training_ = true;
   std::uint64_t seed_ = 0;
   Replica replica_;
+  std::int64_t training_rows_ = 0;
   RankSum batch_sum_;
   std::vector<std::vector<std::size_t>> layer_params_;
   std::uint64_t steps_ = 0;
