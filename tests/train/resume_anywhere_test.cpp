@@ -1,7 +1,8 @@
 // Note [mid-epoch resume], across combinations: a run stopped at a random batch (request_stop,
 // with or without periodic checkpoints), resumed by a new model, optimizer and trainer - and, half
 // the time, stopped and resumed once more - ends as the uninterrupted run does, bit for bit:
-// weights, buffers, optimizer state, step counts, every epoch's figures, the early stop. Each
+// weights, buffers, optimizer state, step counts, every epoch's figures, the early stop - whether
+// each part streams its batches or keeps the data resident (Note [resident datasets]). Each
 // configuration draws its model (MLP or CNN, BatchNorm, Dropout, a residual block), optimizer,
 // precision and rounding, loss scaling, batch size, accumulation, last-batch policy, clipping,
 // schedule, weight averaging, label smoothing, class weights, augmentation, validation with
@@ -252,6 +253,7 @@ TEST(ResumeAnywhere, StoppedAndResumedRunsAreTheUninterruptedRun) {
       model = std::make_unique<nn::Sequential>(c.model(leg == 0 ? 7 : 1000 + leg));
       opt = c.optimizer_for(*model);
       TrainerOptions o = c.options_for(steps);  // its own schedule: a plateau's has state
+      o.resident_data = c.pick(2) == 0;         // the same batches streamed or gathered in place
       const bool stops = leg == 0 || (leg == 1 && c.pick(2) == 0);
       if (stops) {
         o.checkpoint_path = tmp("anywhere_" + std::to_string(leg) + ".safetensors");
@@ -269,6 +271,7 @@ TEST(ResumeAnywhere, StoppedAndResumedRunsAreTheUninterruptedRun) {
       if (stops) t.add_callback(stop);
       legs_taken += "; leg " + std::to_string(leg) + " from epoch " +
                     std::to_string(t.state().epoch) + " batch " + std::to_string(t.state().batch) +
+                    (o.resident_data ? " resident" : "") +
                     (stops ? ", stop after batch " + std::to_string(stop->batch) + " of epoch " +
                                  std::to_string(stop->epoch) + ", checkpoint_every " +
                                  std::to_string(o.checkpoint_every)
