@@ -17,6 +17,7 @@
 #include "cutrain/optim.hpp"
 #include "cutrain/train.hpp"
 #include "support/blobs.hpp"
+#include "train/resume_anywhere.hpp"
 
 namespace cutrain {
 namespace {
@@ -420,6 +421,19 @@ TEST(Distributed, SynchronizedBatchNormEqualsOneProcessWithTheCombinedBatch) {
   }
   world.barrier();
   if (world.rank() == 0) std::remove(path.c_str());
+}
+
+// tests/train/resume_anywhere.hpp over two ranks: random configurations (synchronized
+// BatchNorm, gradient buckets, resident data among them) stopped anywhere and resumed end as the
+// uninterrupted two-rank run, bit for bit, every rank with rank 0's weights.
+TEST(Distributed, StoppedAndResumedRunsAreTheUninterruptedRun) {
+  dist::Communicator& world = dist::Communicator::world();
+  ASSERT_EQ(world.size(), 2) << "run under mpirun -np 2";
+  const double token = world.allreduce_sum(world.rank() == 0 ? static_cast<double>(::getpid()) : 0);
+  constexpr unsigned kConfigurations = 100;
+  const int compared = train::resume_anywhere::check_resume_anywhere(
+      1, kConfigurations, "ranks" + std::to_string(static_cast<long long>(token)), &world);
+  EXPECT_GT(compared, static_cast<int>(kConfigurations) / 2);
 }
 
 }  // namespace
