@@ -167,7 +167,9 @@ int run(const Config& c, const std::string& command_line, bool fresh) {
   }
   if (!c.init_optimizer_from.empty())
     train::import_torch_optimizer(c.init_optimizer_from, model, *opt);
-  const train::TrainerOptions to = tools::trainer_options(c, d, comm, command_line);
+  train::TrainerOptions to = tools::trainer_options(c, d, comm, command_line);
+  // Note [arithmetic on resume]
+  to.checkpoint_metadata[tools::kArithmeticKey] = tools::arithmetic(describe(device));
   if (c.cuda_graph == "on")  // Note [the step as one CUDA graph]: exit 2 before any training
     if (const std::string why = train::cuda_graph_blocker(model, to); !why.empty())
       throw UsageError("--cuda-graph on: " + why + "; use --cuda-graph auto or off");
@@ -191,6 +193,7 @@ int run(const Config& c, const std::string& command_line, bool fresh) {
   };
   if (!c.resume.empty()) {
     tools::check_resume_split(c);  // Note [validation split on resume]
+    tools::note_resume_arithmetic(c, tools::arithmetic(describe(device)));
     try {
       trainer.resume(c.resume);
     } catch (const Error& e) {

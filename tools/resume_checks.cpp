@@ -1,6 +1,7 @@
 // Note [validation split on resume] (tools/resume_checks.hpp).
 #include "tools/resume_checks.hpp"
 
+#include <cstdio>
 #include <map>
 #include <string>
 
@@ -39,6 +40,32 @@ void check_resume_split(const Config& c) {
       "on; resume with " +
       (was.empty() ? "no --val-fraction" : was) + " (cutrain-train --describe " + c.resume +
       " shows the command it was trained with)");
+}
+
+std::string arithmetic(const std::string& device_description) {
+  if (!device_description.starts_with("cuda:")) return device_description;
+  const std::size_t space = device_description.find(' ');
+  return space == std::string::npos ? device_description : device_description.substr(space + 1);
+}
+
+void note_resume_arithmetic(const Config& c, const std::string& arithmetic_now) {
+  if (c.resume.empty()) return;
+  std::map<std::string, std::string> meta;
+  try {
+    meta = train::read_metadata(c.resume);
+  } catch (const Error&) {
+    return;  // Trainer::resume names what the file is
+  }
+  const auto found = meta.find(kArithmeticKey);
+  if (found == meta.end() || found->second == arithmetic_now) return;
+  const bool both_cpu = found->second.starts_with("cpu (") && arithmetic_now.starts_with("cpu (");
+  std::printf(
+      "note: --resume: the checkpoint was trained on %s and this run computes on %s, where the "
+      "GEMMs round their sums otherwise%s: the run continues from the checkpoint, but not bit for "
+      "bit as the uninterrupted run would have%s\n",
+      found->second.c_str(), arithmetic_now.c_str(),
+      both_cpu ? " (OpenBLAS blocks them by its thread count)" : "",
+      both_cpu ? " (set OMP_NUM_THREADS to the checkpoint's thread count to repeat them)" : "");
 }
 
 }  // namespace cutrain::tools

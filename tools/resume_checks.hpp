@@ -18,6 +18,18 @@ namespace cutrain::tools {
 inline constexpr const char* kValidationSplitKey = "cutrain.validation_split";
 std::string validation_split(const Config& c);
 
+// Note [arithmetic on resume]: a resumed run repeats the uninterrupted run's bits only where it
+// computes as that run did - on the same kind of device and, on the CPU, with as many threads:
+// OpenBLAS blocks a GEMM's sums by its thread count (a 64 x 64 x 784 SGEMM differs in its last
+// bits between 1 and 2 threads), and another GPU model runs other GEMM kernels. Checkpoints
+// record describe(device) as kArithmeticKey; a resume elsewhere goes on - a faithful
+// continuation, rounded otherwise - and says so, naming what repeats the bits.
+inline constexpr const char* kArithmeticKey = "cutrain.arithmetic";
+// What kArithmeticKey records: describe(device) without a GPU's ordinal (cuda:1 computes as
+// cuda:0 on the same model).
+std::string arithmetic(const std::string& device_description);
+void note_resume_arithmetic(const Config& c, const std::string& arithmetic_now);
+
 // A UsageError when the checkpoint `c.resume` records a validation split other than this run's.
 // Checkpoints without the entry (written before it) pass; a file that is no checkpoint is left
 // for Trainer::resume to name.

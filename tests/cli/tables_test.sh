@@ -52,6 +52,18 @@ expect_usage_error "--resume: the checkpoint held no validation rows out (no --v
   "${cls[@]}" --val-fraction 0.1 --epochs 2 --save "$tmp/nosplit.safetensors" --resume "$tmp/nosplit.safetensors"
 "$bin" "${cls[@]}" --val-fraction 0.2 --epochs 2 --save "$tmp/split.safetensors" \
   --resume "$tmp/split.safetensors" >"$tmp/split.txt" 2>&1 || fail "resuming the split: $(tail -2 "$tmp/split.txt")"
+# Note [arithmetic on resume]: a resume with another thread count says its bits will differ and
+# how to repeat them; with the checkpoint's thread count it says nothing.
+OMP_NUM_THREADS=1 "$bin" "${cls[@]}" --epochs 1 --save "$tmp/threads.safetensors" \
+  >"$tmp/threads.txt" 2>&1 || fail "--save: $(tail -2 "$tmp/threads.txt")"
+OMP_NUM_THREADS=2 "$bin" "${cls[@]}" --epochs 2 --save "$tmp/threads.safetensors" \
+  --resume "$tmp/threads.safetensors" >"$tmp/threads.txt" 2>&1 || fail "resume: $(tail -2 "$tmp/threads.txt")"
+grep -qF "note: --resume: the checkpoint was trained on cpu (1 OpenMP threads) and this run computes on cpu (2 OpenMP threads)" "$tmp/threads.txt" &&
+  grep -qF "set OMP_NUM_THREADS to the checkpoint's thread count to repeat them" "$tmp/threads.txt" ||
+  fail "a resume on another thread count: no note: $(head -3 "$tmp/threads.txt")"
+OMP_NUM_THREADS=2 "$bin" "${cls[@]}" --epochs 3 --save "$tmp/threads.safetensors" \
+  --resume "$tmp/threads.safetensors" >"$tmp/threads.txt" 2>&1 || fail "resume: $(tail -2 "$tmp/threads.txt")"
+grep -q "note: --resume" "$tmp/threads.txt" && fail "a resume on the same thread count: $(grep note "$tmp/threads.txt")"
 # Note [dynamic loss scale]: the same run with --loss-scale dynamic is the same run, bit for bit
 # (no gradient overflows at S = 2^16), and says so in its report and metrics.
 "$bin" --train-csv "$tmp/cls_train.csv" --test-csv "$tmp/cls_test.csv" --target label \
