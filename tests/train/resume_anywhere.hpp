@@ -279,8 +279,7 @@ inline int check_resume_anywhere(unsigned first, unsigned count, const std::stri
       const bool stops = leg == 0 || (leg == 1 && c.pick(2) == 0);
       if (stops) {
         o.checkpoint_path =
-            testing::temp_path("cutrain_resume_anywhere", "w" + std::to_string(world) + "_" +
-                                                              std::to_string(leg) + ".safetensors");
+            testing::temp_path("cutrain_resume_anywhere", tag + "_" + std::to_string(leg));
         if (lead) std::filesystem::remove(o.checkpoint_path);
         o.checkpoint_every = c.pick(3) == 0 ? 0 : 1 + c.pick(5);
       }
