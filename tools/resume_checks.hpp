@@ -23,7 +23,11 @@ std::string validation_split(const Config& c);
 // OpenBLAS blocks a GEMM's sums by its thread count (a 64 x 64 x 784 SGEMM differs in its last
 // bits between 1 and 2 threads), and another GPU model runs other GEMM kernels. Checkpoints
 // record describe(device) as kArithmeticKey; a resume elsewhere goes on - a faithful
-// continuation, rounded otherwise - and says so, naming what repeats the bits.
+// continuation, rounded otherwise - and says so, naming what repeats the bits. (Cutting each
+// CPU GEMM into tiles fixed by its shape, one single-threaded OpenBLAS call each, makes the bits
+// independent of the thread count, but cost the dense layers 25-50% on 2 cores - bench_layers
+// 784x1024 at batch 256: 4.3 -> 5.3-5.5 ms; 4096x4096: 92 -> 104-137 ms, with 64- and
+// 256-column tiles - so the thread count is recorded instead.)
 inline constexpr const char* kArithmeticKey = "cutrain.arithmetic";
 // What kArithmeticKey records: describe(device) without a GPU's ordinal (cuda:1 computes as
 // cuda:0 on the same model).
