@@ -18,6 +18,10 @@ cutrain-train's --predictions for the same rows: within 1e-5, the same class for
    LeakyReLU, GELU, SiLU, residual blocks - cutrain_torch.Residual, one inside another - as Add)
    converted by --model-from FILE --export-onnx alone.
 4. Fashion-MNIST: raw pixels in (the scale is in the graph), all 10000 test images.
+5. Random torch.nn.Sequential models (seeded): MLPs and CNNs drawn from every module cutrain
+   reads, with random kernel sizes, strides, paddings, dilations, biases, pooling windows,
+   BatchNorm statistics and nested residual blocks - each read by --model-from, its predictions
+   compared with PyTorch's own (within 1e-5) as well as with ONNX Runtime's.
 """
 import csv
 import gzip
@@ -176,6 +180,130 @@ def from_torch(tmp):
     compare("torch.nn model by --model-from alone", out, x, pred)
 
 
+# Case 5's models: for seed in [first, last), a random torch.nn.Sequential in eval mode saved by
+# save_model as m{seed}.safetensors, its input x{seed}.npy and PyTorch's probabilities
+# p{seed}.npy (float64 softmax of its float32 logits).
+RANDOM_MODELS = r'''
+import os, random, sys, numpy as np, torch
+sys.path.insert(0, sys.argv[2])
+import cutrain_torch
+nn = torch.nn
+out, first, last = sys.argv[1], int(sys.argv[3]), int(sys.argv[4])
+
+def activation(r):
+    return r.choice([nn.ReLU(), nn.LeakyReLU(0.2), nn.Tanh(), nn.Sigmoid(), nn.GELU(), nn.SiLU()])
+
+def conv_layers(r, c, h, w, keep, depth):
+    layers = []
+    for _ in range(r.randint(2, 5) if depth == 0 else r.randint(1, 3)):
+        kind = r.choice([0, 0, 1, 2] if keep else [0, 0, 0, 1, 2, 3, 4, 5])
+        if kind == 0:
+            kh, kw = r.choice([1, 3]) if keep else r.randint(1, 3), r.choice([1, 3]) if keep else r.randint(1, 3)
+            dh, dw = (r.randint(1, 2) if kh > 1 else 1), (r.randint(1, 2) if kw > 1 else 1)
+            if keep:
+                co, sh, sw, ph, pw = c, 1, 1, (kh - 1) * dh // 2, (kw - 1) * dw // 2
+            else:
+                co, sh, sw = r.randint(1, 5), r.randint(1, 2), r.randint(1, 2)
+                ph, pw = r.randint(0, (kh - 1) * dh // 2), r.randint(0, (kw - 1) * dw // 2)
+            oh, ow = (h + 2 * ph - dh * (kh - 1) - 1) // sh + 1, (w + 2 * pw - dw * (kw - 1) - 1) // sw + 1
+            if oh < 1 or ow < 1:
+                continue
+            layers.append(nn.Conv2d(c, co, (kh, kw), stride=(sh, sw), padding=(ph, pw),
+                                    dilation=(dh, dw), bias=r.random() < 0.7))
+            c, h, w = co, oh, ow
+        elif kind == 1:
+            layers.append(nn.BatchNorm2d(c, eps=r.choice([1e-5, 1e-3]), momentum=0.2,
+                                         affine=r.random() < 0.8))
+        elif kind == 2:
+            layers.append(activation(r))
+        elif kind == 3 and min(h, w) >= 2:
+            k = 2 if min(h, w) < 3 else r.randint(2, 3)
+            s, p = r.randint(1, 2), r.randint(0, k // 2)
+            pool = nn.MaxPool2d(k, stride=s, padding=p) if r.random() < 0.5 else nn.AvgPool2d(k, stride=s, padding=p)
+            layers.append(pool)
+            h, w = (h + 2 * p - k) // s + 1, (w + 2 * p - k) // s + 1
+        elif kind == 4 and depth < 2:
+            body, _, _, _ = conv_layers(r, c, h, w, True, depth + 1)
+            if body:
+                layers.append(cutrain_torch.Residual(*body))
+        elif kind == 5 and depth == 0:
+            layers.append(nn.Dropout(0.3))
+    return layers, c, h, w
+
+for seed in range(first, last):
+    r = random.Random(seed)
+    torch.manual_seed(seed)
+    if r.random() < 0.5:
+        cin, hin, win = r.randint(1, 3), r.randint(3, 9), r.randint(3, 9)
+        features = cin * hin * win
+        layers, c, h, w = conv_layers(r, cin, hin, win, False, 0)
+        if r.random() < 0.5:
+            layers.append(nn.AdaptiveAvgPool2d(1))
+            h = w = 1
+        m = nn.Sequential(nn.Unflatten(1, (cin, hin, win)), *layers, nn.Flatten(),
+                          nn.Linear(c * h * w, r.randint(2, 5), bias=r.random() < 0.8))
+    else:
+        features = r.randint(2, 12)
+        f, layers = features, []
+        for _ in range(r.randint(1, 4)):
+            kind = r.randrange(4)
+            if kind == 0:
+                o = r.randint(1, 12)
+                layers.append(nn.Linear(f, o, bias=r.random() < 0.8))
+                f = o
+            elif kind == 1:
+                layers.append(nn.BatchNorm1d(f, eps=r.choice([1e-5, 1e-3]), affine=r.random() < 0.8))
+            elif kind == 2:
+                layers.append(activation(r))
+            else:
+                layers.append(nn.Dropout(0.1))
+        m = nn.Sequential(*layers, nn.Linear(f, r.randint(2, 5)))
+    with torch.no_grad():
+        for mod in m.modules():
+            if isinstance(mod, (nn.BatchNorm1d, nn.BatchNorm2d)):
+                mod.running_mean.uniform_(-0.5, 0.5)
+                mod.running_var.uniform_(0.5, 2.0)
+                if mod.affine:
+                    mod.weight.uniform_(0.5, 1.5)
+                    mod.bias.uniform_(-0.2, 0.2)
+    m.eval()
+    cutrain_torch.save_model(m, os.path.join(out, f"m{seed}.safetensors"))
+    x = np.random.default_rng(seed).normal(size=(7, features)).astype(np.float32)
+    np.save(os.path.join(out, f"x{seed}.npy"), x)
+    with torch.no_grad():
+        logits = m(torch.from_numpy(x)).double()
+    np.save(os.path.join(out, f"p{seed}.npy"), torch.softmax(logits, 1).numpy())
+'''
+
+
+def random_models(tmp, first=1, last=41):
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}  # Debian's numpy for torch
+    r = subprocess.run(["/usr/bin/python3", "-c", RANDOM_MODELS, tmp,
+                        os.path.join(HERE, "..", "tools"), str(first), str(last)],
+                       capture_output=True, text=True, env=env)
+    if r.returncode != 0:
+        tail = r.stderr.strip().splitlines()[-1:]
+        if "No module named 'torch'" in r.stderr:
+            print(f"case 5 skipped: no PyTorch for save_model ({tail})")
+            return
+        failures.append(f"random models: the generator failed: {r.stderr.strip()[-2000:]}")
+        return
+    worst_torch = 0.0
+    for seed in range(first, last):
+        saved, x_path = os.path.join(tmp, f"m{seed}.safetensors"), os.path.join(tmp, f"x{seed}.npy")
+        out, pred = os.path.join(tmp, f"m{seed}.onnx"), os.path.join(tmp, f"m{seed}.csv")
+        run("--model-from", saved, "--export-onnx", out, "--onnx-softmax")
+        run("--model-from", saved, "--predict-npy", x_path, "--predictions", pred)
+        ours, want = cutrain_probs(pred), np.load(os.path.join(tmp, f"p{seed}.npy"))
+        gap = float(np.max(np.abs(ours - want)))
+        worst_torch = max(worst_torch, gap)
+        if ours.shape != want.shape or gap > 1e-5:
+            failures.append(f"random model {seed}: cutrain's probabilities {ours.shape} differ from "
+                            f"PyTorch's {want.shape} by {gap:.3g}")
+        compare(f"random model {seed}", out, np.load(x_path), pred)
+    print(f"random models {first}-{last - 1}: cutrain within {worst_torch:.2g} of PyTorch")
+
+
 def read_idx(stem):
     for ext in ("", ".gz"):
         p = os.path.join(DATA, stem + ext)
@@ -218,6 +346,7 @@ def main():
         tables(tmp)
         cnn(tmp)
         from_torch(tmp)
+        random_models(tmp)
         fashion_mnist(tmp)
         refusals(tmp)
     for f in failures:
