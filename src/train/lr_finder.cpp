@@ -121,8 +121,14 @@ LrFinderResult find_lr(nn::Sequential& model, optim::Optimizer& optimizer,
   model.train();
   const detail::ParameterCopy parameter_copy(model, optimizer);  // Note [16-bit compute copy]
   const NativeStream s = stream.native();
+  // Every step a full batch once the data holds one (fastai's training DataLoader drops its
+  // last batch too): a short last batch's loss is noisier than the curve around it, and one of
+  // a single row cannot be batch-normalized - the sweep stopped there with BatchNorm's error.
   data::Loader loader(data, device,
-                      {.batch_size = options.batch_size, .shuffle = true, .seed = options.seed});
+                      {.batch_size = options.batch_size,
+                       .shuffle = true,
+                       .drop_last = data.rows >= options.batch_size,
+                       .seed = options.seed});
   GradClipper clipper(
       device, options.clip_norm > 0 ? options.clip_norm : std::numeric_limits<float>::infinity());
   CUTRAIN_CHECK(

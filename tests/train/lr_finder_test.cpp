@@ -1,6 +1,7 @@
 // find_lr: the divergence it reports against the textbook bound for gradient descent on a
 // quadratic (no step with lr < 2 / lambda_max(H) can raise the loss), the sweep's lrs and
-// smoothing against their formulas, and the model and optimizer put back bit for bit.
+// smoothing against their formulas, the model and optimizer put back bit for bit, and full
+// batches only.
 #include "cutrain/train/lr_finder.hpp"
 
 #include <gtest/gtest.h>
@@ -137,6 +138,19 @@ TEST(LrFinder, PutsModelAndOptimizerBack) {
 TEST(LrFinderGpu, PutsModelAndOptimizerBack) {
   CUTRAIN_REQUIRE_GPU();
   check_restores(Device::cuda(0));
+}
+
+// Every step takes a full batch (fastai's training loader drops its last batch): 65 rows in
+// batches of 16 left a last batch of one row, which BatchNorm cannot normalize - the sweep
+// stopped at its fifth step with BatchNorm's error. Fewer rows than a batch: one batch of them.
+TEST(LrFinder, EveryStepIsAFullBatch) {
+  const data::Dataset d = testing_fixture::blobs(65, 3);
+  nn::Sequential m = testing_fixture::model(4);  // BatchNorm1d
+  optim::AdamW opt(m.parameters(), {.lr = 0.003F});
+  const LrFinderResult r = find_lr(m, opt, d, {.max_lr = 1e-2, .steps = 12, .batch_size = 16});
+  EXPECT_EQ(r.losses.size(), 12U);  // three passes over the data's four full batches
+  const LrFinderResult small = find_lr(m, opt, d, {.max_lr = 1e-2, .steps = 3, .batch_size = 100});
+  EXPECT_EQ(small.losses.size(), 3U);
 }
 
 TEST(LrFinder, RefusesBadOptionsAndData) {

@@ -15,6 +15,8 @@
 // points before the minimum, the first skip_begin left out (Lightning's default, "steepest"):
 // large enough to learn quickly, still below where the loss turns.
 //
+// The batches are full ones, shuffled anew each pass over the data, whose short last batch is
+// left out (fastai's training loader's drop_last) - unless the data is smaller than one batch.
 // The optimizer's lr, group scales, weight decay and clipping apply as in training (group lr =
 // lr_k x lr_scale). Each step reads its loss back (a device synchronization per step: a sweep
 // measures, it does not race). Model, optimizer and the model's forward counters are restored
