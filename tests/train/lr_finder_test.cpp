@@ -1,17 +1,20 @@
 // find_lr: the divergence it reports against the textbook bound for gradient descent on a
 // quadratic (no step with lr < 2 / lambda_max(H) can raise the loss), the sweep's lrs and
-// smoothing against their formulas, the model and optimizer put back bit for bit, and full
-// batches only.
+// smoothing against their formulas, the model and optimizer put back bit for bit (a training
+// run after a sweep is the run without it), and full batches only.
 #include "cutrain/train/lr_finder.hpp"
 
 #include <gtest/gtest.h>
 
 #include <cmath>
 #include <random>
+#include <string>
+#include <tuple>
 #include <vector>
 
 #include "support/errors.hpp"
 #include "support/gpu.hpp"
+#include "train/resume_anywhere.hpp"
 #include "trainer_fixture.hpp"
 
 namespace cutrain::train {
@@ -151,6 +154,40 @@ TEST(LrFinder, EveryStepIsAFullBatch) {
   EXPECT_EQ(r.losses.size(), 12U);  // three passes over the data's four full batches
   const LrFinderResult small = find_lr(m, opt, d, {.max_lr = 1e-2, .steps = 3, .batch_size = 100});
   EXPECT_EQ(small.losses.size(), 3U);
+}
+
+// find_lr leaves no trace, across the random configurations of train/resume_anywhere.hpp (every
+// precision, rounding, loss scaling, Dropout, BatchNorm, CNN or MLP): a run trained after a
+// sweep is the run trained without one, bit for bit.
+TEST(LrFinder, ATrainingRunAfterASweepIsTheRunWithoutIt) {
+  int ran = 0;
+  for (unsigned seed = 1; seed <= 60; ++seed) {
+    resume_anywhere::Config c(seed);
+    SCOPED_TRACE("configuration " + std::to_string(seed) + ": " + c.describe());
+    const data::Dataset all = c.data();
+    data::Dataset train = all, val;
+    if (c.validation) std::tie(train, val) = data::split(all, 0.2, 3);
+    const data::Dataset* validation = c.validation ? &val : nullptr;
+    const std::int64_t b = c.options.batch_size;
+    if (!c.options.drop_last && train.rows % b == 1 && c.batchnorm) continue;
+    const std::int64_t batches = c.options.drop_last ? train.rows / b : (train.rows + b - 1) / b;
+    const std::int64_t steps =
+        (batches + c.options.accumulate_steps - 1) / c.options.accumulate_steps;
+    nn::Sequential plain = c.model(7);
+    auto plain_opt = c.optimizer_for(plain);
+    Trainer(plain, *plain_opt, c.options_for(steps)).fit(train, validation);
+    nn::Sequential swept = c.model(7);
+    auto swept_opt = c.optimizer_for(swept);
+    LrFinderOptions sweep{.steps = 5 + c.pick(20), .batch_size = 8 + 8 * c.pick(8)};
+    if (!c.regression) sweep.label_smoothing = c.options.label_smoothing;
+    find_lr(swept, *swept_opt, train, sweep);
+    Trainer(swept, *swept_opt, c.options_for(steps)).fit(train, validation);
+    EXPECT_EQ(swept.parameters().to_host(), plain.parameters().to_host());
+    EXPECT_EQ(swept.buffers().to_host(), plain.buffers().to_host());
+    ++ran;
+    if (HasFailure()) return;
+  }
+  EXPECT_GT(ran, 50);
 }
 
 TEST(LrFinder, RefusesBadOptionsAndData) {
