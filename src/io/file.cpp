@@ -2,11 +2,14 @@
 #include "cutrain/io/file.hpp"
 
 #include <fcntl.h>
+#include <signal.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 #include <cerrno>
 #include <charconv>
+#include <chrono>
+#include <cstdint>
 #include <cstdio>
 #include <cstring>
 #include <filesystem>
@@ -47,6 +50,47 @@ std::string resolve_links(const std::string& path) {
   return p.string();
 }
 
+namespace {
+
+// Note [partial files of killed runs]: a process killed while it writes a file (SIGKILL, the
+// OOM killer, a SIGTERM outside the trainer's handler, a power loss) leaves its temporary
+// `.NAME.tmp.PID` beside NAME - the whole file's size, hidden, and one more for every requeued
+// run killed the same way. Before writing NAME, those whose process is gone (kill(PID, 0): no
+// such process on this host) and that nothing has written for kStaleSeconds are removed. The
+// age keeps a writer on another host of a shared filesystem (another PID space) safe: its file
+// grows, and so changes, until the rename.
+constexpr double kStaleSeconds = 60;
+
+void remove_partial_files(const std::filesystem::path& dir, const std::string& name) {
+  namespace fs = std::filesystem;
+  std::string prefix = ".";  // append: see below (-Wrestrict)
+  prefix.append(name).append(".tmp.");
+  std::error_code ec;
+  fs::directory_iterator it(dir, ec);
+  if (ec) return;
+  const auto now = fs::file_time_type::clock::now();
+  for (; it != fs::directory_iterator(); it.increment(ec)) {
+    if (ec) return;
+    const std::string entry = it->path().filename().string();
+    if (!entry.starts_with(prefix)) continue;
+    long long pid = 0;
+    const char* first = entry.data() + prefix.size();
+    const char* last = entry.data() + entry.size();
+    const auto [at, parse] = std::from_chars(first, last, pid);
+    if (parse != std::errc() || at != last || first == last || pid <= 0 || pid == ::getpid() ||
+        pid > INT32_MAX)
+      continue;
+    if (::kill(static_cast<pid_t>(pid), 0) == 0 || errno != ESRCH) continue;  // it may be writing
+    std::error_code time_ec;
+    const auto written = fs::last_write_time(it->path(), time_ec);
+    if (time_ec || std::chrono::duration<double>(now - written).count() < kStaleSeconds) continue;
+    if (!it->is_regular_file(time_ec)) continue;
+    ::unlink(it->path().c_str());
+  }
+}
+
+}  // namespace
+
 // Note [writing over links and devices]: the temporary file renamed over the target replaces
 // whatever directory entry the path names - a symlink itself, or a device node (as root,
 // /dev/null would become a regular file, and /dev/stdout, a link into /proc, one too). So this
@@ -79,6 +123,7 @@ void write_file_atomic(const std::string& path, std::span<const std::uint8_t> by
   const std::filesystem::path target(path);
   const std::filesystem::path dir =
       target.has_parent_path() ? target.parent_path() : std::filesystem::path(".");
+  remove_partial_files(dir, target.filename().string());  // Note [partial files of killed runs]
   // Built with append: GCC 12 warns falsely (-Wrestrict) on the "." + string form.
   std::string tmp_name = ".";
   tmp_name.append(target.filename().string()).append(".tmp.").append(std::to_string(::getpid()));

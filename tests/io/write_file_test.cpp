@@ -1,12 +1,14 @@
 // io::write_file_atomic (Note [writing over links and devices]): a file is replaced whole, a
 // link's target is written and the link kept, a pipe is written in place, this process's own
-// descriptors where they point.
+// descriptors where they point, and the partial files killed writers left are removed.
 #include <fcntl.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <gtest/gtest.h>
 
+#include <chrono>
 #include <cstdint>
 #include <filesystem>
 #include <fstream>
@@ -35,6 +37,34 @@ TEST(WriteFile, ReplacesAFileWholeAndLeavesNothingBeside) {
   write_file_atomic(file.string(), bytes_of("new"));
   EXPECT_EQ(testing::read_text(file), "new");
   EXPECT_EQ(std::distance(fs::directory_iterator(dir), fs::directory_iterator()), 1);
+}
+
+// Note [partial files of killed runs]: before NAME is written, the temporary files of killed
+// writers of NAME (their process gone, not written for a minute) are removed; a live process's,
+// a fresh one's and other names' are left.
+TEST(WriteFile, RemovesThePartialFilesOfKilledWriters) {
+  const fs::path dir = testing::fresh_dir("cutrain_io_test", "partial");
+  const pid_t child = ::fork();  // a process id that is free again once the child is reaped
+  if (child == 0) ::_exit(0);
+  ASSERT_GT(child, 0);
+  ASSERT_EQ(::waitpid(child, nullptr, 0), child);
+  const std::string dead = std::to_string(child);
+  const auto minutes_ago = fs::file_time_type::clock::now() - std::chrono::minutes(2);
+  auto partial = [&](const std::string& name, bool old) {
+    const fs::path p = dir / name;
+    std::ofstream(p) << "a partial file";
+    if (old) fs::last_write_time(p, minutes_ago);
+    return p;
+  };
+  const fs::path stale = partial(".out.json.tmp." + dead, true);
+  const fs::path fresh = partial(".out.json.tmp." + dead + "0", false);  // being written?
+  const fs::path live = partial(".out.json.tmp." + std::to_string(::getppid()), true);
+  const fs::path other = partial(".other.json.tmp." + dead, true);
+  const fs::path not_ours = partial(".out.json.tmp." + dead + "x", true);
+  write_file_atomic((dir / "out.json").string(), bytes_of("whole"));
+  EXPECT_FALSE(fs::exists(stale));
+  for (const fs::path& kept : {fresh, live, other, not_ours}) EXPECT_TRUE(fs::exists(kept)) << kept;
+  EXPECT_EQ(testing::read_text(dir / "out.json"), "whole");
 }
 
 // A file replaced keeps its permission bits (the rename used to give it the umask's 0644: a
