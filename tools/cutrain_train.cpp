@@ -194,6 +194,7 @@ int run(const Config& c, const std::string& command_line, bool fresh) {
   if (!c.resume.empty()) {
     tools::check_resume_split(c);  // Note [validation split on resume]
     tools::note_resume_arithmetic(c, tools::arithmetic(describe(device)));
+    tools::note_resume_schedule(c);
     try {
       trainer.resume(c.resume);
     } catch (const Error& e) {

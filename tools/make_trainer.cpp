@@ -95,9 +95,11 @@ train::TrainerOptions trainer_options(const Config& c, const TrainData& d, dist:
                                            : train::TrainerOptions::Monitor::kValLoss;
   to.metrics_path = c.metrics;
   to.checkpoint_path = c.save;
-  to.checkpoint_metadata = {{"command", command_line},
-                            {train::kDataSpecKey, d.spec.to_json()},
-                            {kValidationSplitKey, validation_split(c)}};
+  to.checkpoint_metadata = {
+      {"command", command_line},
+      {train::kDataSpecKey, d.spec.to_json()},
+      {kValidationSplitKey, validation_split(c)},
+      {kScheduleSpanKey, schedule_span(c)}};  // Note [schedule span on resume]
   to.label_smoothing = c.label_smoothing;
   to.class_weights = d.class_weights;
   to.ema_decay = c.ema;

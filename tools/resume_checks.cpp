@@ -42,6 +42,36 @@ void check_resume_split(const Config& c) {
       " shows the command it was trained with)");
 }
 
+std::string schedule_span(const Config& c) {
+  return c.schedule + " " + std::to_string(c.epochs);
+}
+
+void note_resume_schedule(const Config& c) {
+  if (c.resume.empty() ||
+      (c.schedule != "cosine" && c.schedule != "linear" && c.schedule != "onecycle"))
+    return;
+  std::map<std::string, std::string> meta;
+  try {
+    meta = train::read_metadata(c.resume);
+  } catch (const Error&) {
+    return;  // Trainer::resume names what the file is
+  }
+  const auto found = meta.find(kScheduleSpanKey);
+  const std::string now = schedule_span(c);
+  if (found == meta.end() || found->second == now) return;
+  const std::size_t space = found->second.find(' ');
+  if (space == std::string::npos || found->second.substr(0, space) != c.schedule) return;
+  const std::string was = found->second.substr(space + 1);
+  std::printf(
+      "note: --resume: the checkpoint's run spread its %s schedule over %s epochs and this run "
+      "spreads it over %lld: training goes on with the %lld-epoch schedule's learning rate at the "
+      "checkpoint's step, not where the %s-epoch run was, as if planned for %lld epochs from the "
+      "start (--epochs %s keeps the checkpoint's schedule; another --schedule gives the rest of "
+      "the run its own)\n",
+      c.schedule.c_str(), was.c_str(), static_cast<long long>(c.epochs),
+      static_cast<long long>(c.epochs), was.c_str(), static_cast<long long>(c.epochs), was.c_str());
+}
+
 std::string arithmetic(const std::string& device_description) {
   if (!device_description.starts_with("cuda:")) return device_description;
   const std::size_t space = device_description.find(' ');

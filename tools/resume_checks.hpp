@@ -34,6 +34,16 @@ inline constexpr const char* kArithmeticKey = "cutrain.arithmetic";
 std::string arithmetic(const std::string& device_description);
 void note_resume_arithmetic(const Config& c, const std::string& arithmetic_now);
 
+// Note [schedule span on resume]: --schedule cosine, linear and onecycle spread the learning rate
+// over --epochs, and a resume goes on up to its own --epochs - so a resume with more epochs (to
+// train longer) continues on the longer schedule, whose rate at the checkpoint's step is not
+// where the checkpoint's run was (a cosine run that ended near 0 resumes well above it), as if
+// the run had been planned that long from the start. Allowed, and said: checkpoints record the
+// schedule and the epochs it spans as kScheduleSpanKey ("cosine 30").
+inline constexpr const char* kScheduleSpanKey = "cutrain.schedule_span";
+std::string schedule_span(const Config& c);
+void note_resume_schedule(const Config& c);
+
 // A UsageError when the checkpoint `c.resume` records a validation split other than this run's.
 // Checkpoints without the entry (written before it) pass; a file that is no checkpoint is left
 // for Trainer::resume to name.

@@ -63,7 +63,20 @@ grep -qF "note: --resume: the checkpoint was trained on cpu (1 OpenMP threads) a
   fail "a resume on another thread count: no note: $(head -3 "$tmp/threads.txt")"
 OMP_NUM_THREADS=2 "$bin" "${cls[@]}" --epochs 3 --save "$tmp/threads.safetensors" \
   --resume "$tmp/threads.safetensors" >"$tmp/threads.txt" 2>&1 || fail "resume: $(tail -2 "$tmp/threads.txt")"
-grep -q "note: --resume" "$tmp/threads.txt" && fail "a resume on the same thread count: $(grep note "$tmp/threads.txt")"
+grep -q "note: --resume: the checkpoint was trained on" "$tmp/threads.txt" &&
+  fail "a resume on the same thread count: $(grep note "$tmp/threads.txt")"
+# Note [schedule span on resume]: a resume that spreads the default cosine schedule over more
+# epochs than the checkpoint's run says where its learning rate comes from; the same span, or a
+# schedule that spans nothing, says nothing.
+"$bin" "${cls[@]}" --epochs 1 --save "$tmp/span.safetensors" >"$tmp/span.txt" 2>&1 ||
+  fail "--save: $(tail -2 "$tmp/span.txt")"
+"$bin" "${cls[@]}" --epochs 2 --save "$tmp/span.safetensors" --resume "$tmp/span.safetensors" \
+  >"$tmp/span.txt" 2>&1 || fail "resume: $(tail -2 "$tmp/span.txt")"
+grep -qF "note: --resume: the checkpoint's run spread its cosine schedule over 1 epochs and this run spreads it over 2" "$tmp/span.txt" ||
+  fail "a resume over more epochs: no note: $(head -3 "$tmp/span.txt")"
+"$bin" "${cls[@]}" --epochs 3 --schedule constant --save "$tmp/span.safetensors" \
+  --resume "$tmp/span.safetensors" >"$tmp/span.txt" 2>&1 || fail "resume: $(tail -2 "$tmp/span.txt")"
+grep -q "note: --resume" "$tmp/span.txt" && fail "a constant schedule's resume: $(grep note "$tmp/span.txt")"
 # Note [dynamic loss scale]: the same run with --loss-scale dynamic is the same run, bit for bit
 # (no gradient overflows at S = 2^16), and says so in its report and metrics.
 "$bin" --train-csv "$tmp/cls_train.csv" --test-csv "$tmp/cls_test.csv" --target label \
