@@ -192,9 +192,10 @@ int run(const Config& c, const std::string& command_line, bool fresh) {
                      c.resume + " shows the command it was trained with)");
   };
   if (!c.resume.empty()) {
-    tools::check_resume_split(c);  // Note [validation split on resume]
-    tools::note_resume_arithmetic(c, tools::arithmetic(describe(device)));
-    tools::note_resume_schedule(c);
+    const tools::Metadata meta = tools::resume_metadata(c);  // the checkpoint read once
+    tools::check_resume_split(c, meta);                      // Note [validation split on resume]
+    tools::note_resume_arithmetic(meta, tools::arithmetic(describe(device)));
+    tools::note_resume_schedule(c, meta);
     try {
       trainer.resume(c.resume);
     } catch (const Error& e) {

@@ -10,6 +10,15 @@
 
 namespace cutrain::tools {
 
+Metadata resume_metadata(const Config& c) {
+  if (c.resume.empty()) return {};
+  try {
+    return train::read_metadata(c.resume);
+  } catch (const Error&) {
+    return {};  // not a checkpoint: Trainer::resume says what it is
+  }
+}
+
 std::string validation_split(const Config& c) {
   if (c.val_fraction <= 0) return "";
   std::string flags = "--val-fraction " + CLI::detail::to_string(c.val_fraction) + " --seed " +
@@ -19,14 +28,7 @@ std::string validation_split(const Config& c) {
   return flags;
 }
 
-void check_resume_split(const Config& c) {
-  if (c.resume.empty()) return;
-  std::map<std::string, std::string> meta;
-  try {
-    meta = train::read_metadata(c.resume);
-  } catch (const Error&) {
-    return;  // not a checkpoint: Trainer::resume says what it is
-  }
+void check_resume_split(const Config& c, const Metadata& meta) {
   const auto found = meta.find(kValidationSplitKey);
   const std::string now = validation_split(c);
   if (found == meta.end() || found->second == now) return;
@@ -46,16 +48,8 @@ std::string schedule_span(const Config& c) {
   return c.schedule + " " + std::to_string(c.epochs);
 }
 
-void note_resume_schedule(const Config& c) {
-  if (c.resume.empty() ||
-      (c.schedule != "cosine" && c.schedule != "linear" && c.schedule != "onecycle"))
-    return;
-  std::map<std::string, std::string> meta;
-  try {
-    meta = train::read_metadata(c.resume);
-  } catch (const Error&) {
-    return;  // Trainer::resume names what the file is
-  }
+void note_resume_schedule(const Config& c, const Metadata& meta) {
+  if (c.schedule != "cosine" && c.schedule != "linear" && c.schedule != "onecycle") return;
   const auto found = meta.find(kScheduleSpanKey);
   const std::string now = schedule_span(c);
   if (found == meta.end() || found->second == now) return;
@@ -78,14 +72,7 @@ std::string arithmetic(const std::string& device_description) {
   return space == std::string::npos ? device_description : device_description.substr(space + 1);
 }
 
-void note_resume_arithmetic(const Config& c, const std::string& arithmetic_now) {
-  if (c.resume.empty()) return;
-  std::map<std::string, std::string> meta;
-  try {
-    meta = train::read_metadata(c.resume);
-  } catch (const Error&) {
-    return;  // Trainer::resume names what the file is
-  }
+void note_resume_arithmetic(const Metadata& meta, const std::string& arithmetic_now) {
   const auto found = meta.find(kArithmeticKey);
   if (found == meta.end() || found->second == arithmetic_now) return;
   const bool both_cpu = found->second.starts_with("cpu (") && arithmetic_now.starts_with("cpu (");

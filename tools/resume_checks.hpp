@@ -2,11 +2,17 @@
 // cutrain-train's checks of a --resume against the run that wrote the checkpoint, beyond what
 // Trainer::resume checks (the model, the optimizer, the data spec, a mid-epoch data order).
 
+#include <map>
 #include <string>
 
 #include "tools/train_options.hpp"
 
 namespace cutrain::tools {
+
+// The string metadata of the --resume checkpoint, read once for the checks below: empty without
+// --resume, or for a file that is no checkpoint (Trainer::resume names what it is).
+using Metadata = std::map<std::string, std::string>;
+Metadata resume_metadata(const Config& c);
 
 // Note [validation split on resume]: --val-fraction holds out rows of the training file chosen
 // by --seed (and --stratify, after --train-subset). A resume that picks them otherwise - another
@@ -32,7 +38,7 @@ inline constexpr const char* kArithmeticKey = "cutrain.arithmetic";
 // What kArithmeticKey records: describe(device) without a GPU's ordinal (cuda:1 computes as
 // cuda:0 on the same model).
 std::string arithmetic(const std::string& device_description);
-void note_resume_arithmetic(const Config& c, const std::string& arithmetic_now);
+void note_resume_arithmetic(const Metadata& meta, const std::string& arithmetic_now);
 
 // Note [schedule span on resume]: --schedule cosine, linear and onecycle spread the learning rate
 // over --epochs, and a resume goes on up to its own --epochs - so a resume with more epochs (to
@@ -42,11 +48,10 @@ void note_resume_arithmetic(const Config& c, const std::string& arithmetic_now);
 // schedule and the epochs it spans as kScheduleSpanKey ("cosine 30").
 inline constexpr const char* kScheduleSpanKey = "cutrain.schedule_span";
 std::string schedule_span(const Config& c);
-void note_resume_schedule(const Config& c);
+void note_resume_schedule(const Config& c, const Metadata& meta);
 
 // A UsageError when the checkpoint `c.resume` records a validation split other than this run's.
-// Checkpoints without the entry (written before it) pass; a file that is no checkpoint is left
-// for Trainer::resume to name.
-void check_resume_split(const Config& c);
+// Checkpoints without the entry (written before it) pass.
+void check_resume_split(const Config& c, const Metadata& meta);
 
 }  // namespace cutrain::tools
