@@ -1,7 +1,7 @@
 // Property: every model cutrain can build has the gradients of its forward pass. Seeded random
 // architectures - convolutions of random kernels, strides, paddings, dilations and biases, max and
 // average pooling (padded, overlapping), adaptive pooling to random sizes, BatchNorm 1d / 2d,
-// Dropout, every activation, nested residual blocks, Flatten / Unflatten, Linear - each built
+// Dropout, the smooth activations, nested residual blocks, Flatten / Unflatten, Linear - each built
 // for a random input shape and checked coordinate by coordinate against central differences
 // (nn::check_gradients), parameters and the input both, in training mode (batch statistics, the
 // masks of one draw). The layer tests check each layer alone; this checks them in the orders and
