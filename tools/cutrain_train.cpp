@@ -70,10 +70,12 @@ int run(const Config& c, const std::string& command_line, bool fresh) {
   if (!c.describe.empty()) {
     if (c.given.size() > 1)
       throw UsageError("--describe prints a model file and exits: give it alone");
+    tools::check_inputs_exist(c);
     return tools::run_describe(c.describe);
   }
   const bool full_batch = c.optimizer == "lbfgs" || c.optimizer == "newton-cg";
   tools::check_flags_apply(c);
+  tools::check_inputs_exist(c);
   if (!c.model_from.empty() && (!c.predict_csv.empty() || !c.predict_npy.empty()) &&
       c.given.count("--data") == 0 && c.given.count("--train-npy") == 0 &&
       c.given.count("--test-npy") == 0 && c.given.count("--train-csv") == 0 &&

@@ -197,6 +197,19 @@ void check_paths_given(const Config& c) {
       throw UsageError(std::string(flag) + " was given an empty path (an unset variable?)");
 }
 
+void check_inputs_exist(const Config& c) {
+  // A file to read that is not there is the flag's error, said before anything is read: the
+  // reader's own "cannot open" names the file but not which flag gave it (--resume, --init-from
+  // and --model-from all take a .safetensors). The --data files have their own message.
+  std::vector<std::pair<std::string, std::string>> inputs = input_files(c);
+  if (!c.describe.empty()) inputs.emplace_back("--describe", c.describe);
+  for (const auto& [flag, path] : inputs) {
+    std::error_code error;
+    if (flag != "--data" && !std::filesystem::exists(path, error) && !error)
+      throw UsageError(flag + " '" + path + "': no such file");
+  }
+}
+
 void check_outputs(const Config& c) {
   namespace fs = std::filesystem;
   // --save, the exports, --report and --predictions go through a temporary file renamed over

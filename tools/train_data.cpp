@@ -104,7 +104,8 @@ std::tuple<data::Dataset, data::Dataset, data::Dataset> read_csv_files(const Con
       if (says(e, "label column index") || says(e, "label column '") ||
           says(e, "target column '") || missing(o.target_names) || missing({o.label_name}))
         throw UsageError("--target '" + c.target + "': " + e.what());
-      if (missing(o.categorical))
+      if (missing(o.categorical) || says(e, "cannot also be a categorical feature") ||
+          says(e, "' given twice"))
         throw UsageError("--categorical '" + c.categorical + "': " + e.what());
       if (missing(o.drop_columns) || says(e, "cannot also be dropped") ||
           says(e, "is to be dropped twice") || says(e, "columns to drop are named"))

@@ -119,6 +119,9 @@ void add_options(CLI::App& app, Config& c);
 void check_outputs(const Config& c);
 // A path flag given an empty value ("--save $UNSET") is a UsageError, not "no file".
 void check_paths_given(const Config& c);
+// A file to read (data, --resume, --init-from, --model-from, --describe, ...) that does not exist
+// is a UsageError naming its flag.
+void check_inputs_exist(const Config& c);
 // Note [resume auto]: `--resume auto` with `--save X` is `--resume X` when X exists, else a
 // fresh start that saves to X - the one command a requeued or restarted job can repeat (a
 // scheduler reruns it unchanged). Rewrites c.resume; true when there was nothing to resume.

@@ -33,6 +33,11 @@ for name, rows in (("train", 300), ("test", 100)):
             a = random.gauss(0, 1)
             r.write(f"{a},{random.gauss(0, 1)},{3e38 if name == 'train' else a}\n")
 PY
+/usr/bin/python3 -c "
+import numpy as np
+np.save('$tmp/empty.npy', np.zeros((0, 2), np.float32))
+np.save('$tmp/x.npy', np.random.default_rng(1).normal(size=(40, 2)).astype(np.float32))
+np.save('$tmp/y.npy', (np.arange(40) % 3).astype(np.int64))" || fail "writing .npy files"
 csv=(--train-csv "$tmp/train.csv" --test-csv "$tmp/test.csv" --target label --device cpu
      --hidden 8 --dropout 0)
 
@@ -147,16 +152,29 @@ for flag in --resume --save --report --metrics --export-torch --predictions --in
   expect_usage_error "$flag was given an empty path" "${csv[@]}" --epochs 1 "$flag" ""
 done
 
+# 20. A file to read that is not there names the flag that gave it (--resume, --init-from and
+# --model-from all take a .safetensors), before anything is read.
+for flag in --resume --init-from; do
+  expect_usage_error "$flag '$tmp/nothing': no such file" "${csv[@]}" --epochs 1 "$flag" \
+    "$tmp/nothing"
+done
+expect_usage_error "--predict-csv '$tmp/nothing': no such file" "${csv[@]}" --epochs 1 \
+  --predict-csv "$tmp/nothing" --predictions "$tmp/p.csv"
+expect_usage_error "--model-from '$tmp/nothing': no such file" "${csv[@]:0:8}" --epochs 1 \
+  --model-from "$tmp/nothing"
+expect_usage_error "--train-npy '$tmp/nothing.npy': no such file" --train-npy \
+  "$tmp/x.npy,$tmp/nothing.npy" --test-npy "$tmp/x.npy,$tmp/y.npy"
+# A column that --categorical and --target (or --drop-columns) both claim is the flags' error.
+expect_usage_error "--categorical 'label': cutrain: $tmp/train.csv: column 'label' is the label" \
+  "${csv[@]}" --epochs 1 --categorical label
+expect_usage_error "--categorical 'a,a': cutrain: $tmp/train.csv: categorical column 'a' given twice" \
+  "${csv[@]}" --epochs 1 --categorical a,a
+
 # 15. Optimizer moments without the weights they belong to.
 expect_usage_error "--init-optimizer-from needs the weights" "${csv[@]}" --epochs 1 \
   --init-optimizer-from "$tmp/ck.safetensors"
 
 # 4. A prediction file with no rows is refused, not answered with the test set's predictions.
-/usr/bin/python3 -c "
-import numpy as np
-np.save('$tmp/empty.npy', np.zeros((0, 2), np.float32))
-np.save('$tmp/x.npy', np.random.default_rng(1).normal(size=(40, 2)).astype(np.float32))
-np.save('$tmp/y.npy', (np.arange(40) % 3).astype(np.int64))" || fail "writing .npy files"
 expect_usage_error "--predict-npy '$tmp/empty.npy' has no rows" --train-npy "$tmp/x.npy,$tmp/y.npy" \
   --test-npy "$tmp/x.npy,$tmp/y.npy" --device cpu --epochs 1 --hidden 4 \
   --predict-npy "$tmp/empty.npy" --predictions "$tmp/pe.csv"
