@@ -58,6 +58,13 @@ constexpr const char* kTrainingRunOnly[] = {"--epochs",
 
 }  // namespace
 
+std::string full_batch_batchnorm(const std::string& optimizer, const std::string& which) {
+  return "--optimizer " + optimizer + " steps on the whole training set with the model in " +
+         "eval mode (no dropout noise inside its line search), where BatchNorm normalizes with " +
+         "running statistics no step has learned: " + which +
+         "; train it with a first-order optimizer (adamw, sgd, ...)";
+}
+
 void check_flags_apply(const Config& c) {
   // The given flags of `flags` that are not in `used`, comma-separated.
   auto unused = [&](std::span<const char* const> flags,
@@ -212,6 +219,8 @@ void check_flags_apply(const Config& c) {
                      c.optimizer +
                      ") train in fp32 or tf32 (their line searches compare losses to the last "
                      "bit); 16-bit training is for the first-order optimizers");
+  if ((c.optimizer == "lbfgs" || c.optimizer == "newton-cg") && c.model == "cnn")
+    throw UsageError(full_batch_batchnorm(c.optimizer, "--model cnn has BatchNorm2d layers"));
   if (c.optimizer == "lbfgs" || c.optimizer == "newton-cg") {
     const std::string u = join(unused(kMiniBatchOnly, {}), unused(kScheduleFlags, {}));
     if (u.empty()) return;

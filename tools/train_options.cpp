@@ -208,8 +208,8 @@ void add_options(CLI::App& app, Config& c) {
   app.option_defaults()->group("Optimizer");
   app.add_option("--optimizer", c.optimizer,
                  "sgd|adagrad|rmsprop|adam|adamw, or full-batch lbfgs|newton-cg (then --epochs "
-                 "counts outer steps, dropout is off, and the mini-batch flags are refused; use "
-                 "--train-subset for large data)")
+                 "counts outer steps, dropout is off, the mini-batch flags and models with "
+                 "BatchNorm are refused; use --train-subset for large data)")
       ->check(CLI::IsMember({"sgd", "adagrad", "rmsprop", "adam", "adamw", "lbfgs", "newton-cg"}))
       ->capture_default_str();
   app.add_option("--lr", c.lr, "learning rate (with --model cnn the default is 0.005)")

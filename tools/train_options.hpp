@@ -132,6 +132,9 @@ bool resolve_resume_auto(Config& c);
 // and, with the full-batch optimizers (lbfgs, newton-cg: one step over the whole training set,
 // no resumable state), every flag of the mini-batch trainer (--resume would pretend to continue).
 void check_flags_apply(const Config& c);
+// Why a full-batch optimizer (lbfgs, newton-cg) refuses a model with BatchNorm: `which` names
+// the layers ("--model cnn has BatchNorm2d layers").
+std::string full_batch_batchnorm(const std::string& optimizer, const std::string& which);
 
 // "512,256" -> {512, 256}; anything else is a UsageError naming --hidden.
 std::vector<std::int64_t> parse_hidden(const std::string& text);

@@ -170,6 +170,15 @@ expect_usage_error "--categorical 'label': cutrain: $tmp/train.csv: column 'labe
 expect_usage_error "--categorical 'a,a': cutrain: $tmp/train.csv: categorical column 'a' given twice" \
   "${csv[@]}" --epochs 1 --categorical a,a
 
+# 21. The full-batch optimizers train in eval mode: a model with BatchNorm (the CNN's, or one
+# --model-from brings) is refused naming why, not ended by BatchNorm's internal check.
+expect_usage_error "--model cnn has BatchNorm2d layers" "${csv[@]:0:8}" --model cnn \
+  --optimizer lbfgs --epochs 1
+run_limited "${csv[@]}" --epochs 1 --batchnorm --export-torch "$tmp/bn.safetensors" ||
+  fail "BatchNorm export: $(cat "$tmp/err")"
+expect_usage_error "the --model-from model has BatchNorm layers" "${csv[@]:0:8}" \
+  --model-from "$tmp/bn.safetensors" --optimizer newton-cg --epochs 1
+
 # 15. Optimizer moments without the weights they belong to.
 expect_usage_error "--init-optimizer-from needs the weights" "${csv[@]}" --epochs 1 \
   --init-optimizer-from "$tmp/ck.safetensors"
