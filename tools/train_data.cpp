@@ -259,6 +259,11 @@ TrainData read_train_data(const Config& c) {
     throw UsageError("--val-fraction " + CLI::detail::to_string(c.val_fraction) +
                      " leaves none of the " + std::to_string(d.val.rows) +
                      " training samples to train on; lower it (or raise --train-subset)");
+  if (c.val_fraction > 0 && d.val.rows == 0)  // fit() would refuse --patience, --monitor
+    throw UsageError("--val-fraction " + CLI::detail::to_string(c.val_fraction) + " of " +
+                     std::to_string(d.train.rows) +
+                     " training samples holds out none to validate on; raise it (or "
+                     "--train-subset)");
   if (!c.predict_npy.empty()) {
     d.predict = data::load_npy_features(c.predict_npy);
     if (d.spec.scale != 1.0F) data::scale(d.predict, d.spec.scale);  // as the training data

@@ -150,6 +150,7 @@ FitResult Trainer::fit(const data::Dataset& train, const data::Dataset* val) {
   };
 
   detail::TornGuard torn(torn_epoch_);  // Note [a fit that throws]
+  const bool trains = state_.epoch < options_.epochs;
   for (std::int64_t epoch = state_.epoch; epoch < options_.epochs; ++epoch) {
     torn.running(epoch);  // from here state_ may lag the model until the epoch is recorded
     // Note [mid-epoch resume]: a checkpoint taken after `first` batches of this epoch restarts
@@ -399,6 +400,10 @@ FitResult Trainer::fit(const data::Dataset& train, const data::Dataset* val) {
       break;
     }
   }
+  // A fit with no epoch left to train (epochs = 0, or a resume at its last epoch) still leaves
+  // checkpoint_path holding where the run stands, as every other end of fit() does: a CLI run
+  // given --save (a resume copied to a new file) wrote nothing.
+  if (!trains) save();
   result.best_epoch = state_.best_epoch;
   // restore_best: the weights validation judged best, whether the patience ran out or the epochs
   // did (Keras' restore_best_weights long restored them only on an early stop, which its users

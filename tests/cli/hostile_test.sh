@@ -179,6 +179,27 @@ run_limited "${csv[@]}" --epochs 1 --batchnorm --export-torch "$tmp/bn.safetenso
 expect_usage_error "the --model-from model has BatchNorm layers" "${csv[@]:0:8}" \
   --model-from "$tmp/bn.safetensors" --optimizer newton-cg --epochs 1
 
+# 22. A validation fraction that holds out no sample is the flag's error (--patience and
+# --monitor would have nothing to watch), as one that leaves none to train on is.
+expect_usage_error "--val-fraction 0.2 of 2 training samples holds out none to validate on" \
+  "${csv[@]}" --epochs 1 --train-subset 2 --val-fraction 0.2 --patience 1
+
+# 23. Every output asked for is written, also by a run with no epoch to train: --epochs 0 saves
+# the initial state (a resume from it is the run from the start), a resume at its last epoch
+# saves where it stands to a new --save.
+run_limited "${csv[@]}" --epochs 0 --save "$tmp/e0.safetensors" ||
+  fail "--epochs 0 --save: $(cat "$tmp/err")"
+[ -f "$tmp/e0.safetensors" ] || fail "--epochs 0 did not write --save"
+run_limited "${csv[@]}" --epochs 2 --resume "$tmp/e0.safetensors" --save "$tmp/e2.safetensors" \
+  --export-torch "$tmp/e2_export.safetensors" || fail "resume from epoch 0: $(cat "$tmp/err")"
+run_limited "${csv[@]}" --epochs 2 --export-torch "$tmp/straight_export.safetensors" ||
+  fail "2 epochs: $(cat "$tmp/err")"
+cmp -s "$tmp/e2_export.safetensors" "$tmp/straight_export.safetensors" ||
+  fail "a resume from the epoch-0 checkpoint is not the run from the start"
+run_limited "${csv[@]}" --epochs 2 --resume "$tmp/e2.safetensors" --save "$tmp/e2_copy.safetensors" ||
+  fail "resume at the last epoch: $(cat "$tmp/err")"
+[ -f "$tmp/e2_copy.safetensors" ] || fail "a resume at its last epoch did not write --save"
+
 # 15. Optimizer moments without the weights they belong to.
 expect_usage_error "--init-optimizer-from needs the weights" "${csv[@]}" --epochs 1 \
   --init-optimizer-from "$tmp/ck.safetensors"

@@ -71,6 +71,54 @@ TEST(Trainer, ResumeIsExactWithStochasticRounding) {
   check_resume(Device::cpu(), Precision::kBf16, Rounding::kStochastic);
   check_resume(Device::cpu(), Precision::kFp16, Rounding::kStochastic);
 }
+// A fit() with no epoch left to train still writes its checkpoint: a run of 0 epochs saves its
+// initial state, from which a resume is the run that never stopped; a resume at its last epoch
+// saves where it stands (to a new path too).
+TEST(Trainer, AFitWithNoEpochToTrainSavesWhereItStands) {
+  const data::Dataset train = blobs(300, 4);
+  nn::Sequential straight = model(7);
+  optim::AdamW opt1(straight.parameters(), optim::AdamW::defaults());
+  Trainer(straight, opt1, options(2)).fit(train);
+
+  nn::Sequential initial = model(7);
+  optim::AdamW opt2(initial.parameters(), optim::AdamW::defaults());
+  TrainerOptions o = options(0);
+  o.checkpoint_path = tmp("no_epoch.safetensors");
+  std::filesystem::remove(o.checkpoint_path);
+  EXPECT_TRUE(Trainer(initial, opt2, o).fit(train).history.empty());
+  ASSERT_TRUE(std::filesystem::exists(o.checkpoint_path));
+
+  nn::Sequential resumed = model(12345);  // everything from the file
+  optim::AdamW opt3(resumed.parameters(), optim::AdamW::defaults());
+  TrainerOptions again = options(2);
+  again.checkpoint_path = tmp("no_epoch_after.safetensors");
+  Trainer trainer(resumed, opt3, again);
+  trainer.resume(o.checkpoint_path);
+  EXPECT_EQ(trainer.state().epoch, 0);
+  EXPECT_EQ(trainer.fit(train).history.size(), 2u);
+  EXPECT_EQ(resumed.parameters().to_host(), straight.parameters().to_host());
+
+  // Resumed at its last epoch, to another path: nothing to train, the state written there.
+  nn::Sequential copy = model(99);
+  optim::AdamW opt4(copy.parameters(), optim::AdamW::defaults());
+  TrainerOptions copied = options(2);
+  copied.checkpoint_path = tmp("no_epoch_copy.safetensors");
+  std::filesystem::remove(copied.checkpoint_path);
+  Trainer copier(copy, opt4, copied);
+  copier.resume(again.checkpoint_path);
+  EXPECT_TRUE(copier.fit(train).history.empty());
+  nn::Sequential loaded = model(5);
+  optim::AdamW opt5(loaded.parameters(), optim::AdamW::defaults());
+  Trainer reader(loaded, opt5, options(2));
+  reader.resume(copied.checkpoint_path);
+  EXPECT_EQ(reader.state().epoch, 2);
+  EXPECT_EQ(loaded.parameters().to_host(), straight.parameters().to_host());
+  const std::vector<optim::NamedState> moments = opt5.state(), expected = opt1.state();
+  ASSERT_EQ(moments.size(), expected.size());
+  for (std::size_t k = 0; k < moments.size(); ++k)
+    EXPECT_EQ(moments[k].arena->to_host(), expected[k].arena->to_host()) << moments[k].name;
+}
+
 // Note [16-bit compute copy]: the training forwards read the step's rounding of the master.
 // Stochastic rounding changes the run and repeats it bit for bit (that nearest rounding from the
 // copy is the model's own rounding: Precision16.TrainingForwardsReadTheAttachedParameterCopy).

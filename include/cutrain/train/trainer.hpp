@@ -100,9 +100,11 @@ struct TrainerOptions {
   /// into the model (FitResult::best_epoch says which; the last checkpoint keeps the last epoch's,
   /// to resume).
   bool restore_best = true;
-  std::int64_t log_every = 0;   ///< steps between loss reads for the progress line; 0: none
-  std::string metrics_path;     ///< .csv or .jsonl (metrics_format); empty: none
-  std::string checkpoint_path;  ///< saved after every epoch; empty: none
+  std::int64_t log_every = 0;  ///< steps between loss reads for the progress line; 0: none
+  std::string metrics_path;    ///< .csv or .jsonl (metrics_format); empty: none
+  /// Saved after every epoch (and by a fit() with no epoch left to train: the state it was given);
+  /// empty: none.
+  std::string checkpoint_path;
   /// > 0: also every this many optimizer steps within an epoch (needs checkpoint_path); a resume
   /// continues at the next batch of the same epoch, exactly as if never stopped (weights and
   /// that epoch's metrics; with several ranks, every rank's step losses are kept, Note [step
