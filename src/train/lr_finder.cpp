@@ -14,6 +14,7 @@
 #include "cutrain/nn/loss.hpp"
 #include "cutrain/stream.hpp"
 #include "src/nn/model_snapshot.hpp"
+#include "src/train/batchnorm_rows.hpp"
 #include "src/train/parameter_copy.hpp"
 #include "src/train/training_rows.hpp"
 
@@ -129,6 +130,8 @@ LrFinderResult find_lr(nn::Sequential& model, optim::Optimizer& optimizer,
                        .shuffle = true,
                        .drop_last = data.rows >= options.batch_size,
                        .seed = options.seed});
+  detail::check_batchnorm_rows(model, data.rows, options.batch_size,
+                               data.rows >= options.batch_size);
   GradClipper clipper(
       device, options.clip_norm > 0 ? options.clip_norm : std::numeric_limits<float>::infinity());
   CUTRAIN_CHECK(

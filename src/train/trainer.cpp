@@ -20,6 +20,7 @@
 #include "cutrain/nn/residual.hpp"
 #include "src/data/augment.hpp"
 #include "src/nn/backend.hpp"
+#include "src/train/batchnorm_rows.hpp"
 #include "src/train/fit_guard.hpp"
 #include "src/train/metrics_writer.hpp"
 #include "src/train/parameter_copy.hpp"
@@ -73,21 +74,9 @@ FitResult Trainer::fit(const data::Dataset& train, const data::Dataset* val) {
                     std::numeric_limits<std::int64_t>::max() / std::max<std::int64_t>(1, per_epoch),
                 "epochs = ", options_.epochs, " x ", per_epoch,
                 " batches per epoch overflows the step count");
-  // A last batch of one row cannot be batch-normalized in training (BatchNorm1d's variance of
-  // one value; BatchNorm2d's with a 1x1 plane): said before the first step, with the fixes,
-  // rather than in the middle of epoch 1.
-  if (!options_.drop_last && loader.rows_per_epoch() % options_.batch_size == 1)
-    nn::for_each_layer(
-        model_, [&](const nn::Layer& layer, const Shape& input, const std::string& at) {
-          const bool bn1d = dynamic_cast<const nn::BatchNorm1d*>(&layer) != nullptr;
-          const bool bn2d =
-              dynamic_cast<const nn::BatchNorm2d*>(&layer) != nullptr && numel(input) == input[0];
-          CUTRAIN_CHECK(!bn1d && !bn2d, "the last batch of each epoch holds 1 row (",
-                        loader.rows_per_epoch(), " rows in batches of ", options_.batch_size,
-                        "), which layer ", at, " (", layer.kind(),
-                        ") cannot normalize in training: drop it (drop_last, cutrain-train "
-                        "--drop-last) or choose another batch size");
-        });
+  // Said before the first step rather than in the middle of epoch 1.
+  detail::check_batchnorm_rows(model_, loader.rows_per_epoch(), options_.batch_size,
+                               options_.drop_last);
   std::vector<dist::GradientBucket> buckets;
   if (comm != nullptr && options_.bucket_bytes > 0)
     buckets = dist::plan_buckets(model_.gradients().layout(), model_.layer_parameters(),

@@ -139,5 +139,29 @@ TEST(ResidualTraining, RefusesALastBatchOfOneRowItsBodyCannotNormalize) {
       << e;
 }
 
+// At batch_size 1 every batch is one row: refused before the first step too (it used to end in
+// BatchNorm1d's own check mid-epoch), however the rows divide. A 1x1 BatchNorm2d plane alike.
+TEST(ResidualTraining, RefusesBatchesOfOneRowBatchNormCannotNormalize) {
+  nn::Sequential m(8);
+  m.emplace<nn::Linear>(8, 8).emplace<nn::BatchNorm1d>(8).emplace<nn::Linear>(8, 3);
+  m.build(Device::cpu(), 1);
+  optim::AdamW opt(m.parameters(), optim::AdamW::defaults());
+  TrainerOptions o = options(1);
+  o.batch_size = 1;
+  const std::string e = testing::error_of([&] { Trainer(m, opt, o).fit(blobs(64, 2)); });
+  EXPECT_NE(e.find("batch_size = 1 gives every batch 1 row, which layer 1 (BatchNorm1d)"),
+            std::string::npos)
+      << e;
+
+  nn::Sequential image(8);
+  image.emplace<nn::Unflatten>(1, Shape{8, 1, 1}).emplace<nn::BatchNorm2d>(8);
+  image.emplace<nn::Flatten>().emplace<nn::Linear>(8, 3);
+  image.build(Device::cpu(), 1);
+  optim::AdamW opt2(image.parameters(), optim::AdamW::defaults());
+  o.drop_last = true;
+  const std::string e2 = testing::error_of([&] { Trainer(image, opt2, o).fit(blobs(64, 2)); });
+  EXPECT_NE(e2.find("which layer 1 (BatchNorm2d) cannot normalize"), std::string::npos) << e2;
+}
+
 }  // namespace
 }  // namespace cutrain::train

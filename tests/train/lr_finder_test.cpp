@@ -210,5 +210,21 @@ TEST(LrFinder, RefusesBadOptionsAndData) {
             std::string::npos);
 }
 
+// batch_size 1 with BatchNorm: refused before the sweep, naming the layer (it stopped at the
+// first step with BatchNorm's own check), and the model left as it was.
+TEST(LrFinder, RefusesBatchesOfOneRowBatchNormCannotNormalize) {
+  nn::Sequential m(8);
+  m.emplace<nn::Linear>(8, 8).emplace<nn::BatchNorm1d>(8).emplace<nn::Linear>(8, 3);
+  m.build(Device::cpu(), 1);
+  const std::vector<float> before = m.parameters().to_host();
+  optim::Sgd sgd(m.parameters(), {});
+  const std::string e =
+      testing::error_of([&] { find_lr(m, sgd, testing_fixture::blobs(60, 3), {.batch_size = 1}); });
+  EXPECT_NE(e.find("batch_size = 1 gives every batch 1 row, which layer 1 (BatchNorm1d)"),
+            std::string::npos)
+      << e;
+  EXPECT_EQ(m.parameters().to_host(), before);
+}
+
 }  // namespace
 }  // namespace cutrain::train
