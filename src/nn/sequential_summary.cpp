@@ -44,12 +44,17 @@ std::string Sequential::summary() const {
     os << "  (" << i << ") " << layers_[i]->kind();
     if (!shapes_.empty()) os << "  " << show(shapes_[i]) << " -> " << show(shapes_[i + 1]);
     os << "  params " << n << "\n";
-    // A Residual's body, one line per layer: "(i.j)".
-    if (const auto* r = dynamic_cast<const Residual*>(layers_[i].get()); r && !shapes_.empty())
+    // A Residual's body, one line per layer: "(i.j)"; its shortcut's: "(i.shortcut.j)".
+    if (const auto* r = dynamic_cast<const Residual*>(layers_[i].get()); r && !shapes_.empty()) {
       for (std::size_t j = 0; j < r->size(); ++j)
         os << "    (" << i << "." << j << ") " << r->layer(j).kind() << "  " << show(r->shape(j))
            << " -> " << show(r->shape(j + 1)) << "  params " << parameter_count(r->layer(j))
            << "\n";
+      for (std::size_t j = 0; j < r->shortcut_size(); ++j)
+        os << "    (" << i << ".shortcut." << j << ") " << r->shortcut_layer(j).kind() << "  "
+           << show(r->shortcut_shape(j)) << " -> " << show(r->shortcut_shape(j + 1))
+           << "  params " << parameter_count(r->shortcut_layer(j)) << "\n";
+    }
   }
   os << "  total parameters: " << total << "\n";
   return os.str();
