@@ -20,8 +20,9 @@ cutrain-train's --predictions for the same rows: within 1e-5, the same class for
 4. Fashion-MNIST: raw pixels in (the scale is in the graph), all 10000 test images.
 5. Random torch.nn.Sequential models (seeded): MLPs and CNNs drawn from every module cutrain
    reads, with random kernel sizes, strides, paddings, dilations, biases, pooling windows,
-   BatchNorm statistics and nested residual blocks - each read by --model-from, its predictions
-   compared with PyTorch's own (within 1e-5) as well as with ONNX Runtime's.
+   BatchNorm statistics, nested residual blocks and blocks with projection shortcuts - each read
+   by --model-from, its predictions compared with PyTorch's own (within 1e-5) as well as with
+   ONNX Runtime's.
 """
 import csv
 import gzip
@@ -196,7 +197,7 @@ def activation(r):
 def conv_layers(r, c, h, w, keep, depth):
     layers = []
     for _ in range(r.randint(2, 5) if depth == 0 else r.randint(1, 3)):
-        kind = r.choice([0, 0, 1, 2] if keep else [0, 0, 0, 1, 2, 3, 4, 5])
+        kind = r.choice([0, 0, 1, 2] if keep else [0, 0, 0, 1, 2, 3, 4, 5, 6])
         if kind == 0:
             kh, kw = r.choice([1, 3]) if keep else r.randint(1, 3), r.choice([1, 3]) if keep else r.randint(1, 3)
             dh, dw = (r.randint(1, 2) if kh > 1 else 1), (r.randint(1, 2) if kw > 1 else 1)
@@ -228,6 +229,17 @@ def conv_layers(r, c, h, w, keep, depth):
                 layers.append(cutrain_torch.Residual(*body))
         elif kind == 5 and depth == 0:
             layers.append(nn.Dropout(0.3))
+        elif kind == 6 and depth == 0:  # a projection shortcut: BasicBlock with its downsample
+            co, s = r.randint(1, 5), r.randint(1, 2)
+            body = [nn.Conv2d(c, co, 3, stride=s, padding=1, bias=r.random() < 0.5)]
+            if r.random() < 0.5:
+                body += [nn.BatchNorm2d(co, momentum=0.2), activation(r)]
+            body.append(nn.Conv2d(co, co, 3, padding=1))
+            shortcut = [nn.Conv2d(c, co, 1, stride=s, bias=r.random() < 0.5)]
+            if r.random() < 0.5:
+                shortcut.append(nn.BatchNorm2d(co, momentum=0.2))
+            layers.append(cutrain_torch.Residual(*body, shortcut=shortcut))
+            c, h, w = co, (h - 1) // s + 1, (w - 1) // s + 1
     return layers, c, h, w
 
 for seed in range(first, last):

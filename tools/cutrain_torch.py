@@ -15,7 +15,8 @@ does the same for torch.optim.
     cutrain_torch.save_optimizer_state(optimizer, model, "o.safetensors")
 
 Residual blocks are cutrain_torch.Residual(*modules): x + body(x), cutrain's nn::Residual (torch
-has no such class). The optimizer's hyperparameters are not in the file: configure both sides
+has no such class); Residual(*modules, shortcut=[...]) is shortcut(x) + body(x), a projection
+shortcut (torchvision's BasicBlock with its downsample). The optimizer's hyperparameters are not in the file: configure both sides
 alike. Needs numpy and torch only (the files are safetensors, read and written here with numpy).
 """
 import json
@@ -123,21 +124,26 @@ def build_model(path):
 
 class Residual(torch.nn.Module):
     """x + body(x), cutrain's nn::Residual (torch has no such class): the identity shortcut of a
-    ResNet block around modules that keep the shape. Its modules are `body`, a
-    torch.nn.Sequential, so its state dict names match cutrain's ("body.0.weight", ...)."""
+    ResNet block around modules that keep the shape; with `shortcut` modules, shortcut(x) +
+    body(x), a projection shortcut (torchvision BasicBlock's downsample: Conv2d 1x1 with the
+    body's stride + BatchNorm2d). Its modules are `body` and `shortcut`, torch.nn.Sequentials, so
+    its state dict names match cutrain's ("body.0.weight", "shortcut.0.weight", ...)."""
 
-    def __init__(self, *modules):
+    def __init__(self, *modules, shortcut=None):
         super().__init__()
         self.body = torch.nn.Sequential(*modules)
+        self.shortcut = torch.nn.Sequential(*shortcut) if shortcut else None
 
     def forward(self, x):
-        return x + self.body(x)
+        return (x if self.shortcut is None else self.shortcut(x)) + self.body(x)
 
 
 def _build_module(m):
-    """One entry of "cutrain.modules" as a torch module (a Residual builds its body)."""
+    """One entry of "cutrain.modules" as a torch module (a Residual builds its branches)."""
     if m["type"] == "Residual":
-        return Residual(*map(_build_module, m["args"]["body"]))
+        shortcut = m["args"].get("shortcut")
+        return Residual(*map(_build_module, m["args"]["body"]),
+                        shortcut=list(map(_build_module, shortcut)) if shortcut else None)
     return getattr(torch.nn, m["type"])(**m["args"])
 
 
@@ -263,8 +269,11 @@ def save_model(model, path):
 def _describe(m, where):
     """A module as an entry of "cutrain.modules" (`where`: its position, "3" or "3.body.1")."""
     if isinstance(m, Residual):
-        return {"type": "Residual",
-                "args": {"body": [_describe(b, f"{where}.body.{j}") for j, b in enumerate(m.body)]}}
+        args = {"body": [_describe(b, f"{where}.body.{j}") for j, b in enumerate(m.body)]}
+        if m.shortcut is not None:
+            args["shortcut"] = [_describe(b, f"{where}.shortcut.{j}")
+                                for j, b in enumerate(m.shortcut)]
+        return {"type": "Residual", "args": args}
     describe = _MODULE_ARGS.get(type(m))
     if isinstance(m, torch.nn.SyncBatchNorm):  # Note [synchronized batch statistics]
         raise ValueError(f"module {where}: torch.nn.SyncBatchNorm: save the model before "

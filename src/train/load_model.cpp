@@ -106,6 +106,13 @@ class Args {
                   "' must be a list of modules");
     return *v;
   }
+  // A list of modules that may be absent (a Residual's shortcut: the identity then).
+  const json* optional_modules(const char* key) {
+    const json* v = take(key);
+    CUTRAIN_CHECK(v == nullptr || (v->is_array() && !v->empty()), where_, ": '", key,
+                  "' must be a list of modules");
+    return v;
+  }
   std::int64_t integer(const char* key, std::int64_t fallback) {
     const json* v = take(key);
     if (v == nullptr) return fallback;
@@ -243,7 +250,7 @@ Module make_module(const json& m, const std::string& where, std::size_t& count, 
     out.layer = std::make_unique<nn::Unflatten>(dim, sizes);
     if (dim == 1) out.input = total;
     out.output = -1;
-  } else if (type == "Residual") {  // cutrain_torch.Residual: x + body(x)
+  } else if (type == "Residual") {  // cutrain_torch.Residual: x + body(x), or shortcut(x) + body(x)
     CUTRAIN_CHECK(depth < kMaxDepth, where, ": Residuals nested more than ", kMaxDepth, " deep");
     const json& body = a.modules("body");
     auto block = std::make_unique<nn::Residual>();
@@ -252,6 +259,17 @@ Module make_module(const json& m, const std::string& where, std::size_t& count, 
       if (j == 0) out.input = inner.input;  // the body keeps the shape: its input is the output
       out.floats = saturating_add(out.floats, inner.floats);
       block->add(std::move(inner.layer));
+    }
+    // A projection shortcut (cutrain_torch.Residual(..., shortcut=[...])): the block may change
+    // the shape, which Sequential::build checks.
+    if (const json* shortcut = a.optional_modules("shortcut")) {
+      for (std::size_t j = 0; j < shortcut->size(); ++j) {
+        Module inner =
+            make_module((*shortcut)[j], where + " shortcut " + std::to_string(j), count, depth + 1);
+        out.floats = saturating_add(out.floats, inner.floats);
+        block->add_shortcut(std::move(inner.layer));
+      }
+      out.output = -1;
     }
     out.layer = std::move(block);
   } else {

@@ -221,7 +221,7 @@ struct LayerEmitter {
       std::vector<std::int64_t> shape{-1};
       for (const std::int64_t d : out_shape) shape.push_back(d);
       cur = g.node("Reshape", {cur, g.constant_i64(at("shape"), shape)}, out);
-    } else if (kind == "Residual") {  // x + body(x)
+    } else if (kind == "Residual") {  // x + body(x), or shortcut(x) + body(x)
       auto& block = static_cast<nn::Residual&>(layer);
       std::string body = cur;
       for (std::size_t j = 0; j < block.size(); ++j) {
@@ -229,7 +229,14 @@ struct LayerEmitter {
         body = emit(block.layer(j), at(inner).append("."), block.shape(j), block.shape(j + 1), body,
                     std::string(where).append(".").append(inner));
       }
-      cur = g.node("Add", {cur, body}, out);
+      std::string shortcut = cur;
+      for (std::size_t j = 0; j < block.shortcut_size(); ++j) {
+        const std::string inner = "shortcut." + std::to_string(j);
+        shortcut = emit(block.shortcut_layer(j), at(inner).append("."), block.shortcut_shape(j),
+                        block.shortcut_shape(j + 1), shortcut,
+                        std::string(where).append(".").append(inner));
+      }
+      cur = g.node("Add", {shortcut, body}, out);
     } else {
       CUTRAIN_FAIL("export_onnx: layer ", where, " (", kind, ") has no ONNX form in cutrain");
     }

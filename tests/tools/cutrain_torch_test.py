@@ -119,4 +119,31 @@ with tempfile.TemporaryDirectory() as d:
         if "module 1: torch.nn.SyncBatchNorm: save the model before" not in str(e):
             fail(f"SyncBatchNorm refused without the fix: {e}")
     cutrain_torch.save_model(plain(), os.path.join(d, "m.safetensors"))
+
+# A residual block with a projection shortcut (torchvision's BasicBlock with its downsample)
+# goes through save_model and build_model whole: its modules, names and outputs.
+with tempfile.TemporaryDirectory() as d:
+    torch.manual_seed(3)
+    nn = torch.nn
+    block = cutrain_torch.Residual(nn.Conv2d(2, 4, 3, stride=2, padding=1), nn.BatchNorm2d(4),
+                                   nn.ReLU(), nn.Conv2d(4, 4, 3, padding=1),
+                                   shortcut=[nn.Conv2d(2, 4, 1, stride=2, bias=False),
+                                             nn.BatchNorm2d(4)])
+    model = nn.Sequential(nn.Unflatten(1, (2, 6, 5)), block, nn.ReLU(), nn.Flatten(),
+                          nn.Linear(4 * 3 * 3, 3)).eval()
+    with torch.no_grad():
+        model[1].shortcut[1].running_var.uniform_(0.5, 2.0)
+    path = os.path.join(d, "block.safetensors")
+    cutrain_torch.save_model(model, path)
+    back = cutrain_torch.build_model(path)
+    if "1.shortcut.0.weight" not in back.state_dict() or "1.shortcut.1.running_var" not in back.state_dict():
+        fail(f"build_model lost the shortcut: {list(back.state_dict())}")
+    x = torch.randn(4, 60)
+    with torch.no_grad():
+        if not torch.equal(back(x), model(x)):
+            fail("the rebuilt block computes otherwise")
+        plain = x.reshape(4, 2, 6, 5)
+        want = model[1].shortcut(plain) + model[1].body(plain)
+        if not torch.equal(model[1](plain), want):
+            fail("Residual with a shortcut is not shortcut(x) + body(x)")
 print("cutrain_torch files: ok")

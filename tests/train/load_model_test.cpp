@@ -142,6 +142,22 @@ TEST(LoadModel, RebuildsResidualModelsBitForBit) {
   expect_rebuilt_alike(original, 5, "residual.safetensors");
 }
 
+// A block with a projection shortcut (BasicBlock with its downsample): the block changes the
+// shape, and both branches' tensors and statistics come back.
+TEST(LoadModel, RebuildsProjectionShortcutsBitForBit) {
+  nn::Sequential original(2 * 6 * 5);
+  original.emplace<nn::Unflatten>(1, Shape{2, 6, 5});
+  auto block = std::make_unique<nn::Residual>();
+  block->emplace<nn::Conv2d>(2, 4, 3, 2, 1).emplace<nn::BatchNorm2d>(4);
+  block->emplace<nn::Activation>(nn::Activation::Kind::kRelu).emplace<nn::Conv2d>(4, 4, 3, 1, 1);
+  block->emplace_shortcut<nn::Conv2d>(2, 4, 1, 2, 0, 1, false);
+  block->emplace_shortcut<nn::BatchNorm2d>(4, 1e-3F, 0.2F);
+  original.add(std::move(block));
+  original.emplace<nn::Flatten>().emplace<nn::Linear>(36, 3);
+  original.build(Device::cpu(), 6);
+  expect_rebuilt_alike(original, 5, "shortcut.safetensors");
+}
+
 TEST(LoadModel, RefusesWhatItCannotBuildNamingIt) {
   auto refusal = [](const std::string& name, const std::string& modules) {
     return testing::error_of([&] { load_model(with_modules(name, modules), Device::cpu()); });
@@ -186,6 +202,16 @@ TEST(LoadModel, RefusesWhatItCannotBuildNamingIt) {
       {"residual_shape", "[" + linear + R"(, {"type": "Residual", "args": {"body": [
            {"type": "Unflatten", "args": {"unflattened_size": [3, 1, 1]}}]}}])",
        "layer 1 (Residual) cannot take input of shape [3]: the body maps [3] to [3, 1, 1]"},
+      {"shortcut_empty", "[" + linear + R"(, {"type": "Residual", "args": {"body": [
+           {"type": "ReLU"}], "shortcut": []}}])",
+       "module 1 (Residual): 'shortcut' must be a list of modules"},
+      {"shortcut_inner", "[" + linear + R"(, {"type": "Residual", "args": {"body": [
+           {"type": "ReLU"}], "shortcut": [{"type": "GRU"}]}}])",
+       "module 1 shortcut 0: torch.nn.GRU is not a cutrain layer"},
+      {"shortcut_shape", "[" + linear + R"(, {"type": "Residual", "args": {"body": [
+           {"type": "ReLU"}], "shortcut": [{"type": "Unflatten", "args": {"unflattened_size":
+           [3, 1, 1]}}]}}])",
+       "the body maps [3] to [3] but the shortcut to [3, 1, 1]"},
       {"residual_depth",
        "[" + linear + ", " +
            [] {

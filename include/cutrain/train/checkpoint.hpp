@@ -121,7 +121,7 @@ void load_weights(const std::string& path, nn::Sequential& model);
 /// file's weights (load_weights). Modules: Linear, BatchNorm1d, ReLU, LeakyReLU, Tanh, Sigmoid,
 /// GELU (exact, approximate='none'), SiLU, Dropout, Conv2d, MaxPool2d, AvgPool2d,
 /// AdaptiveAvgPool2d, BatchNorm2d, Flatten, Unflatten and cutrain_torch.Residual (a body of
-/// these: x + body(x)). Another module, an argument cutrain does not
+/// these: x + body(x); with a shortcut of these too: shortcut(x) + body(x)). Another module, an argument cutrain does not
 /// support (bias=False is supported; track_running_stats=False is not), or weights that do not
 /// match is a cutrain::Error naming it; nothing is allocated for more weights than the file holds.
 nn::Sequential load_model(const std::string& path, Device device, std::uint64_t seed = 0);
