@@ -152,7 +152,7 @@ for flag in --resume --save --report --metrics --export-torch --predictions --in
   expect_usage_error "$flag was given an empty path" "${csv[@]}" --epochs 1 "$flag" ""
 done
 
-# 20. A file to read that is not there names the flag that gave it (--resume, --init-from and
+# 24. A file to read that is not there names the flag that gave it (--resume, --init-from and
 # --model-from all take a .safetensors), before anything is read.
 for flag in --resume --init-from; do
   expect_usage_error "$flag '$tmp/nothing': no such file" "${csv[@]}" --epochs 1 "$flag" \
@@ -170,7 +170,7 @@ expect_usage_error "--categorical 'label': cutrain: $tmp/train.csv: column 'labe
 expect_usage_error "--categorical 'a,a': cutrain: $tmp/train.csv: categorical column 'a' given twice" \
   "${csv[@]}" --epochs 1 --categorical a,a
 
-# 21. The full-batch optimizers train in eval mode: a model with BatchNorm (the CNN's, or one
+# 25. The full-batch optimizers train in eval mode: a model with BatchNorm (the CNN's, or one
 # --model-from brings) is refused naming why, not ended by BatchNorm's internal check.
 expect_usage_error "--model cnn has BatchNorm2d layers" "${csv[@]:0:8}" --model cnn \
   --optimizer lbfgs --epochs 1
@@ -179,12 +179,12 @@ run_limited "${csv[@]}" --epochs 1 --batchnorm --export-torch "$tmp/bn.safetenso
 expect_usage_error "the --model-from model has BatchNorm layers" "${csv[@]:0:8}" \
   --model-from "$tmp/bn.safetensors" --optimizer newton-cg --epochs 1
 
-# 22. A validation fraction that holds out no sample is the flag's error (--patience and
+# 26. A validation fraction that holds out no sample is the flag's error (--patience and
 # --monitor would have nothing to watch), as one that leaves none to train on is.
 expect_usage_error "--val-fraction 0.2 of 2 training samples holds out none to validate on" \
   "${csv[@]}" --epochs 1 --train-subset 2 --val-fraction 0.2 --patience 1
 
-# 23. Every output asked for is written, also by a run with no epoch to train: --epochs 0 saves
+# 27. Every output asked for is written, also by a run with no epoch to train: --epochs 0 saves
 # the initial state (a resume from it is the run from the start), a resume at its last epoch
 # saves where it stands to a new --save.
 run_limited "${csv[@]}" --epochs 0 --save "$tmp/e0.safetensors" ||
@@ -371,7 +371,8 @@ if command -v flock >/dev/null; then
   cp "$tmp/shared.safetensors" "$tmp/shared.orig"
   flock -o "$tmp/.shared.safetensors.lock" sleep 30 >/dev/null 2>&1 &
   holder=$!
-  for _ in $(seq 50); do flock -n "$tmp/.shared.safetensors.lock" true || break; sleep 0.1; done
+  # (up to 30 s for the holder to take the lock: a loaded machine starts processes slowly)
+  for _ in $(seq 300); do flock -n "$tmp/.shared.safetensors.lock" true || break; sleep 0.1; done
   expect_file_error "checkpoint_path '$tmp/shared.safetensors' is being written by another run" \
     "${csv[@]}" --epochs 2 --save "$tmp/shared.safetensors" --resume auto
   cmp -s "$tmp/shared.safetensors" "$tmp/shared.orig" || fail "the refused run changed the checkpoint"
