@@ -27,7 +27,16 @@ LayerContext LayerContext::nested(const std::string& scope, std::size_t position
                                   const Shape& input, const Shape& output) const {
   LayerContext c(r_, index_, training_, step_);
   c.prefix_ = tensor_name(scope + "." + std::to_string(position) + ".");
-  c.stream_ = init::tensor_seed(stream_, position) | (std::uint64_t{1} << 63);
+  // A stream per path: the body's positions as they always were (its Dropout's masks unchanged),
+  // another scope's (a shortcut's) mixed with its name, so that body layer j and shortcut layer j
+  // never draw the same masks.
+  std::uint64_t id = init::tensor_seed(stream_, position);
+  if (scope != "body") {
+    std::uint64_t name = 14695981039346656037ULL;  // FNV-1a: stable across compilers and runs
+    for (const char ch : scope) name = (name ^ static_cast<unsigned char>(ch)) * 1099511628211ULL;
+    id = init::tensor_seed(id, static_cast<std::size_t>(name));
+  }
+  c.stream_ = id | (std::uint64_t{1} << 63);
   c.workspace_ = workspace;
   c.input_ = &input;
   c.output_ = &output;

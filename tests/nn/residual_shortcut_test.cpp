@@ -195,6 +195,28 @@ TEST(ResidualShortcut, NamesItsTensorsAsTorchAndDescribesBothBranches) {
   EXPECT_FALSE(nlohmann::json::parse(plain.torch_modules())[0]["args"].contains("shortcut"));
 }
 
+// Note [dropout stream]: a Dropout in the shortcut draws a stream of its own, not the one of the
+// body's Dropout at the same position - shortcut(x) + body(x) of ones is 0, 2 or 4, and 2 (one
+// kept, one dropped) needs masks that differ.
+TEST(ResidualShortcut, DropoutInEachBranchDrawsItsOwnStream) {
+  const std::int64_t batch = 8, f = 64;
+  Sequential m(f);
+  auto block = std::make_unique<Residual>();
+  block->emplace<Dropout>(0.5F);
+  block->emplace_shortcut<Dropout>(0.5F);
+  m.add(std::move(block));
+  m.build(Device::cpu(), 21);
+  DeviceMatrix x(std::vector<float>(static_cast<std::size_t>(batch * f), 1.0F), batch, f,
+                 Device::cpu());
+  const std::vector<float> y = to_host(m.forward(x.m));
+  std::size_t one_kept = 0;
+  for (const float v : y) {
+    ASSERT_TRUE(v == 0.0F || v == 2.0F || v == 4.0F) << v;
+    one_kept += v == 2.0F ? 1 : 0;
+  }
+  EXPECT_NEAR(static_cast<double>(one_kept) / static_cast<double>(y.size()), 0.5, 0.1);
+}
+
 TEST(ResidualShortcutGpu, FollowsTheCpu) {
   CUTRAIN_REQUIRE_GPU();
   Sequential cpu = block_model(Device::cpu());
