@@ -1,7 +1,7 @@
 // A convolutional network with the library, as a C++ user builds one: the loader's flat rows
-// unflattened to 1x28x28 images, two Conv2d + BatchNorm2d + ReLU blocks with max pooling and a
-// residual block between them, a fully connected classifier; AdamW, a cosine schedule, the test
-// set, a PyTorch-loadable export.
+// unflattened to 1x28x28 images, a Conv2d + BatchNorm2d + ReLU block with max pooling, a
+// residual block, a residual block that downsamples (a projection shortcut), a fully connected
+// classifier; AdamW, a cosine schedule, the test set, a PyTorch-loadable export.
 //   build/bin/train_cnn [fashion-mnist dir] [epochs] [training images]
 #include <cutrain/cutrain.hpp>
 
@@ -70,8 +70,16 @@ int main(int argc, char** argv) {
     block->emplace<nn::Conv2d>(16, 16, 3, 1, 1).emplace<nn::BatchNorm2d>(16);
     model.add(std::move(block));
     model.emplace<nn::Activation>(nn::Activation::Kind::kRelu);
-    model.emplace<nn::Conv2d>(16, 32, 3, 1, 1).emplace<nn::BatchNorm2d>(32);
-    model.emplace<nn::Activation>(nn::Activation::Kind::kRelu).emplace<nn::MaxPool2d>(2);
+    // A block that downsamples, shortcut(x) + body(x): its body strides, its projection shortcut
+    // (BasicBlock's downsample: a 1x1 convolution of the same stride) follows.
+    auto down = std::make_unique<nn::Residual>();  // -> [32, 7, 7]
+    down->emplace<nn::Conv2d>(16, 32, 3, /*stride=*/2, 1).emplace<nn::BatchNorm2d>(32);
+    down->emplace<nn::Activation>(nn::Activation::Kind::kRelu);
+    down->emplace<nn::Conv2d>(32, 32, 3, 1, 1).emplace<nn::BatchNorm2d>(32);
+    down->emplace_shortcut<nn::Conv2d>(16, 32, 1, /*stride=*/2, 0, 1, /*bias=*/false);
+    down->emplace_shortcut<nn::BatchNorm2d>(32);
+    model.add(std::move(down));
+    model.emplace<nn::Activation>(nn::Activation::Kind::kRelu);
     model.emplace<nn::Flatten>();  // -> [32 * 7 * 7]
     model.emplace<nn::Linear>(32 * 7 * 7, 10);
     model.build(device, /*seed=*/1);  // He initialization: ReLUs follow the convolutions
