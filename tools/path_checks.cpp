@@ -205,8 +205,11 @@ void check_inputs_exist(const Config& c) {
   if (!c.describe.empty()) inputs.emplace_back("--describe", c.describe);
   for (const auto& [flag, path] : inputs) {
     std::error_code error;
-    if (flag != "--data" && !std::filesystem::exists(path, error) && !error)
-      throw UsageError(flag + " '" + path + "': no such file");
+    if (flag != "--data" && !std::filesystem::exists(path, error) && !error) {
+      std::string message = flag;
+      message.append(" '").append(path).append("': no such file");
+      throw UsageError(message);
+    }
   }
 }
 

@@ -16,6 +16,7 @@
 // follows a Linear or Conv2d within the body); the body's layers run one by one on both backends
 // (no Linear + ReLU fusion inside).
 
+#include <array>
 #include <cstdint>
 #include <functional>
 #include <memory>
@@ -94,7 +95,7 @@ class Residual final : public Layer {
   // Where each branch layer's output and workspace lie in the workspace, and the gradient
   // buffers: two for the ping-pong inside a branch, one for the shortcut's input gradient.
   struct Plan {
-    std::vector<std::size_t> output[2], workspace[2];
+    std::array<std::vector<std::size_t>, 2> output, workspace;  // [0]: body, [1]: shortcut
     std::size_t grad_a = 0, grad_b = 0, grad_x = 0, total = 0;
   };
   // The plan for `batch` rows, kept for the last batch size asked (every full batch of an
