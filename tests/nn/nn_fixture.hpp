@@ -1,8 +1,10 @@
 #pragma once
 // Helpers for the layer tests: host data on a device as a Matrix, and one-layer models.
 
+#include <cstdint>
 #include <fstream>
 #include <nlohmann/json.hpp>
+#include <random>
 #include <string>
 #include <vector>
 
@@ -38,6 +40,15 @@ inline std::vector<std::vector<float>> all_tensors(const Arena& arena) {
   std::vector<std::vector<float>> out;
   for (const TensorSpec& t : arena.layout().tensors()) out.push_back(arena.tensor_to_host(t.name));
   return out;
+}
+
+// n draws of N(0, 1) from `seed`: test inputs and incoming gradients.
+inline std::vector<float> normal(std::size_t n, std::uint64_t seed) {
+  std::mt19937_64 gen(seed);
+  std::normal_distribution<float> d;
+  std::vector<float> v(n);
+  for (float& x : v) x = d(gen);
+  return v;
 }
 
 inline std::vector<float> to_host(const nn::Matrix& m) {

@@ -19,6 +19,7 @@ namespace {
 
 using testing::DeviceMatrix;
 using testing::error_of;
+using testing::normal;
 using testing::to_host;
 
 const Shape kImage{3, 6, 5};  // -> [4, 3, 3] at stride 2
@@ -70,14 +71,6 @@ Sequential branch_model(Sequential& block, const std::string& scope) {
     }
   }
   return m;
-}
-
-std::vector<float> normal(std::size_t n, std::uint64_t seed) {
-  std::mt19937_64 gen(seed);
-  std::normal_distribution<float> d;
-  std::vector<float> v(n);
-  for (float& x : v) x = d(gen);
-  return v;
 }
 
 TEST(ResidualShortcut, IsTheShortcutPlusTheBodyForwardAndBackward) {

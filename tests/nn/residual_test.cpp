@@ -21,6 +21,7 @@ namespace {
 
 using testing::DeviceMatrix;
 using testing::error_of;
+using testing::normal;
 using testing::to_host;
 
 const Shape kImage{3, 5, 4};
@@ -65,14 +66,6 @@ Sequential plain_model(Sequential& residual) {
       b.tensor_from_host(plain_name(t.name), a->tensor_to_host(t.name));
   }
   return m;
-}
-
-std::vector<float> normal(std::size_t n, std::uint64_t seed) {
-  std::mt19937_64 gen(seed);
-  std::normal_distribution<float> d;
-  std::vector<float> v(n);
-  for (float& x : v) x = d(gen);
-  return v;
 }
 
 TEST(Residual, IsTheInputPlusItsBodyForwardAndBackward) {
