@@ -163,6 +163,9 @@ void Optimizer::set_step_counts(std::int64_t applied, std::int64_t skipped) {
     cutrain::detail::cuda::stream_synchronize(last_stream_, device_.ordinal());
   // The counts and the ticket; the committed learning rates and the loss scale stay.
   write_control(c, 0, offsetof(StepControl, reserved));
+  // No step is in flight: the steps issued are those counted, so a resumed run's count (a
+  // checkpoint records it) continues the uninterrupted run's.
+  issued_ = applied + skipped;
 }
 
 // Writes bytes [begin, end) of the block, after the steps already issued.

@@ -103,6 +103,7 @@ void check_save_restore(const nlohmann::json& c, Device device) {
   }
   EXPECT_EQ(p.to_host(), p_ref.to_host()) << c.at("name");
   EXPECT_EQ(second->applied_steps(), 20);
+  EXPECT_EQ(second->issued_steps(), 20);  // continued from the counts, as the first one's
 }
 
 const nlohmann::json& all_cases() {

@@ -141,7 +141,8 @@ class Optimizer {
   /// The state arenas, for checkpoints; the step counter is saved with applied_steps() and
   /// restored with set_step_counts().
   std::vector<NamedState> state();
-  /// Restores a checkpoint's counts (bias corrections continue from `applied`).
+  /// Restores a checkpoint's counts (bias corrections continue from `applied`); the steps issued
+  /// become applied + skipped, as in the run that wrote them.
   void set_step_counts(std::int64_t applied, std::int64_t skipped);
 
   /// Note [dynamic loss scale]: from now on the gradients this optimizer steps on are taken to be
