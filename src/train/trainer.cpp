@@ -139,8 +139,16 @@ FitResult Trainer::fit(const data::Dataset& train, const data::Dataset* val) {
   };
 
   detail::TornGuard torn(torn_epoch_);  // Note [a fit that throws]
-  const bool trains = state_.epoch < options_.epochs;
-  for (std::int64_t epoch = state_.epoch; epoch < options_.epochs; ++epoch) {
+  // Note [resume after an early stop]: the last checkpoint of a run whose patience ran out holds
+  // bad_epochs = patience at an epoch's end. Resumed with the same patience (a job requeued after
+  // it was killed while writing its results, --resume auto), the run is over: fit() trains no
+  // epoch and ends as the stopped run did - restoring the best weights - instead of training on
+  // past its stop. A larger patience continues it.
+  const bool patience_spent = options_.patience > 0 && state_.has_best && state_.batch == 0 &&
+                              state_.bad_epochs >= options_.patience;
+  result.stopped_early = patience_spent;
+  const bool trains = state_.epoch < options_.epochs && !patience_spent;
+  for (std::int64_t epoch = state_.epoch; trains && epoch < options_.epochs; ++epoch) {
     torn.running(epoch);  // from here state_ may lag the model until the epoch is recorded
     // Note [mid-epoch resume]: a checkpoint taken after `first` batches of this epoch restarts
     // the loader at batch `first` of the same order and restores the epoch's step results.

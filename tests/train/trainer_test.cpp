@@ -205,6 +205,43 @@ TEST(Trainer, EarlyStoppingRestoresTheBestEpochAndCallbacksFireInOrder) {
   EXPECT_EQ(m2.parameters().to_host(), rec->params.at(1));
 }
 
+// Note [resume after an early stop]: the last checkpoint of a run that stopped early resumes into
+// the stopped run - no epoch trained, the best weights restored - not into more training past
+// its stop (a job requeued after it was killed while writing its results); a larger patience
+// continues it.
+TEST(Trainer, AnEarlyStoppedRunResumedStaysStopped) {
+  const data::Dataset train = blobs(300, 5), val = blobs(90, 6);
+  auto run = [&](std::int64_t patience, const std::string& resume_from,
+                 nn::Sequential& m) -> FitResult {
+    optim::Sgd opt(m.parameters(), {.lr = 0.05F, .momentum = 0.9F});
+    TrainerOptions o = options(10);
+    o.schedule = nullptr;
+    o.patience = patience;
+    o.min_delta = 1e9;  // no later epoch counts as an improvement
+    o.checkpoint_path = resume_from.empty() ? tmp("stopped.safetensors") : "";
+    Trainer t(m, opt, o);
+    if (!resume_from.empty()) t.resume(resume_from);
+    return t.fit(train, &val);
+  };
+  nn::Sequential straight = model(8);
+  const FitResult first = run(2, "", straight);
+  ASSERT_TRUE(first.stopped_early);
+  ASSERT_EQ(first.history.size(), 3u);
+
+  nn::Sequential again = model(99);
+  const FitResult resumed = run(2, tmp("stopped.safetensors"), again);
+  EXPECT_TRUE(resumed.stopped_early);
+  EXPECT_TRUE(resumed.history.empty());
+  EXPECT_EQ(resumed.best_epoch, 1);
+  EXPECT_EQ(again.parameters().to_host(), straight.parameters().to_host());  // epoch 1's
+
+  nn::Sequential longer = model(99);
+  const FitResult continued = run(3, tmp("stopped.safetensors"), longer);
+  EXPECT_TRUE(continued.stopped_early);
+  EXPECT_EQ(continued.history.size(), 1u);  // epoch 4, the third without improvement
+  EXPECT_EQ(longer.parameters().to_host(), straight.parameters().to_host());
+}
+
 // restore_best at the end of a run whose patience never ran out: the best epoch's weights with
 // it, the last epoch's without.
 TEST(Trainer, RestoreBestAlsoWhenThePatienceNeverRunsOut) {
