@@ -158,9 +158,9 @@ int run(const Config& c, const std::string& command_line, bool fresh) {
     }
   }
 
-  if (full_batch && model.torch_modules().find("\"BatchNorm") != std::string::npos)
-    throw UsageError(tools::full_batch_batchnorm(
-        c.optimizer, "the --model-from model has BatchNorm layers"));  // the flags refuse others
+  // A --model-from model's BatchNorm layers normalize with the running statistics it brings,
+  // which the full-batch optimizers' eval-mode passes keep frozen (fine-tuning); the flags
+  // refuse the fresh models', whose statistics nothing has learned.
   if (full_batch) return run_full_batch(c, model, d, device, command_line);
   auto opt = make_optimizer(c, model.parameters());
   opt->set_group(nn::kNoDecayGroup, {1.0F, 0.0F});  // no weight decay on biases / BN

@@ -62,7 +62,8 @@ std::string full_batch_batchnorm(const std::string& optimizer, const std::string
   return "--optimizer " + optimizer + " steps on the whole training set with the model in " +
          "eval mode (no dropout noise inside its line search), where BatchNorm normalizes with " +
          "running statistics no step has learned: " + which +
-         "; train it with a first-order optimizer (adamw, sgd, ...)";
+         "; train it with a first-order optimizer (adamw, sgd, ...), then fine-tune its "
+         "--export-torch file with --model-from (its statistics kept, frozen)";
 }
 
 void check_flags_apply(const Config& c) {

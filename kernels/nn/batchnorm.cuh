@@ -11,6 +11,9 @@
 // eval:      y = gamma (x - running_mean) / sqrt(running_var + eps) + beta
 // backward:  dgamma = sum dy xhat,  dbeta = sum dy,
 //            dx = gamma invstd / B (B dy - dbeta - xhat dgamma)
+// eval backward (the running statistics are constants of the pass - PyTorch's backward of an
+//            eval-mode BatchNorm): xhat and invstd from running_mean and running_var,
+//            dgamma and dbeta as above, dx = gamma invstd dy
 
 #include <cmath>
 #include <cstdint>
@@ -46,6 +49,12 @@ CUTRAIN_HD float batchnorm_grad_scale(const float* gamma, std::int64_t c, float 
 CUTRAIN_HD float batchnorm_input_grad(float x, float dy, float mean, float invstd, float k, float b,
                                       float sum_dy, float sum_dy_xhat) {
   return k * (b * dy - sum_dy - batchnorm_xhat(x, mean, invstd) * sum_dy_xhat);
+}
+
+// dx for one element in eval mode (the running statistics' invstd).
+CUTRAIN_HD float batchnorm_frozen_input_grad(const float* gamma, std::int64_t c, float invstd,
+                                             float dy) {
+  return (gamma != nullptr ? gamma[c] : 1.0F) * invstd * dy;
 }
 
 }  // namespace cutrain::rules

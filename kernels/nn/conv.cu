@@ -232,18 +232,34 @@ __global__ void batchnorm_input_grad_kernel(
     const float* __restrict__ x, const float* __restrict__ relu_y, const float* __restrict__ dy,
     float* dx, rules::ChannelView v, std::int64_t channels, const float* gamma,
     const float* save_mean, const float* save_invstd, const double* __restrict__ sums,
-    const double* ranks_count, rules::Store store, std::int64_t n) {
+    const double* ranks_count, rules::Store store, bool frozen, std::int64_t n) {
   // The ranks' count (Note [synchronized batch statistics]), else this batch's.
   const auto count =
       static_cast<float>(ranks_count != nullptr ? *ranks_count : static_cast<double>(v.count));
   for (std::int64_t i = lane_id(); i < n; i += lanes()) {
     const std::int64_t c = (i / v.plane) % channels;
     const float invstd = save_invstd[c];
+    if (frozen) {  // eval mode: the statistics are constants
+      dx[i] = rules::stored(store, rules::batchnorm_frozen_input_grad(
+                                       gamma, c, invstd, rules::bn_upstream(relu_y, dy, i)));
+      continue;
+    }
     const float k = rules::batchnorm_grad_scale(gamma, c, invstd, count);
     dx[i] = rules::stored(
         store, rules::batchnorm_input_grad(x[i], rules::bn_upstream(relu_y, dy, i), save_mean[c],
                                            invstd, k, count, static_cast<float>(sums[2 * c]),
                                            static_cast<float>(sums[2 * c + 1])));
+  }
+}
+
+__global__ void batchnorm_frozen_stats_kernel(float eps, const float* __restrict__ running_mean,
+                                              const float* __restrict__ running_var,
+                                              float* __restrict__ save_mean,
+                                              float* __restrict__ save_invstd,
+                                              std::int64_t channels) {
+  for (std::int64_t c = lane_id(); c < channels; c += lanes()) {
+    save_mean[c] = running_mean[c];
+    save_invstd[c] = rules::batchnorm_invstd(running_var[c], eps);
   }
 }
 
@@ -350,7 +366,7 @@ void launch_batchnorm_backward(const float* x, const float* relu_y, const float*
                                std::int64_t n, std::int64_t channels, std::int64_t plane,
                                const float* gamma, const float* save_mean, const float* save_invstd,
                                float* dgamma, float* dbeta, double* scratch, const BatchSync& sync,
-                               rules::Store store, NativeStream stream) {
+                               rules::Store store, bool frozen, NativeStream stream) {
   if (channels == 0) return;
   const rules::ChannelView v = rules::channel_view(n, channels, plane);
   double* partial_dy = scratch;
@@ -366,7 +382,14 @@ void launch_batchnorm_backward(const float* x, const float* relu_y, const float*
   if (dx == nullptr) return;
   CUTRAIN_CONV_LAUNCH(batchnorm_input_grad_kernel, n * channels * plane, x, relu_y, dy, dx, v,
                       channels, gamma, save_mean, save_invstd, sums,
-                      sync.sum != nullptr ? sync.totals : nullptr, store);
+                      sync.sum != nullptr ? sync.totals : nullptr, store, frozen);
+}
+
+void launch_batchnorm_frozen_stats(std::int64_t channels, float eps, const float* running_mean,
+                                   const float* running_var, float* save_mean, float* save_invstd,
+                                   NativeStream stream) {
+  CUTRAIN_CONV_LAUNCH(batchnorm_frozen_stats_kernel, channels, eps, running_mean, running_var,
+                      save_mean, save_invstd);
 }
 
 }  // namespace cutrain::kernels

@@ -57,6 +57,11 @@ void launch_batchnorm_backward(const float* x, const float* relu_y, const float*
                                std::int64_t n, std::int64_t channels, std::int64_t plane,
                                const float* gamma, const float* save_mean, const float* save_invstd,
                                float* dgamma, float* dbeta, double* scratch, const BatchSync& sync,
-                               rules::Store store, NativeStream stream);
+                               rules::Store store, bool frozen, NativeStream stream);
+// Eval mode's backward reads the running statistics as save_mean / save_invstd: one thread per
+// channel writes them (mean = running_mean, invstd = 1 / sqrt(running_var + eps)).
+void launch_batchnorm_frozen_stats(std::int64_t channels, float eps, const float* running_mean,
+                                   const float* running_var, float* save_mean, float* save_invstd,
+                                   NativeStream stream);
 
 }  // namespace cutrain::kernels

@@ -85,15 +85,28 @@ void BatchNorm2d::backward_relu(LayerContext& ctx, const Matrix& x, const Matrix
 
 void BatchNorm2d::run_backward(LayerContext& ctx, const Matrix& x, const float* relu_y,
                                const Matrix& dy, Matrix& dx) {
-  CUTRAIN_CHECK(ctx.training(), "BatchNorm2d.backward needs a training-mode forward pass");
   const Shape& s = ctx.input_shape();
-  const detail::BatchNormWorkspace w(ctx.workspace(), features_);
-  const backend::Exec e = exec_of(ctx);
-  backend::batchnorm_backward(e, x.data, relu_y, dy.data, dx.data, x.rows, features_, s[1] * s[2],
-                              affine_ ? ctx.parameter("weight").data : nullptr, w.mean, w.invstd,
-                              affine_ ? ctx.gradient("weight").data : nullptr,
-                              affine_ ? ctx.gradient("bias").data : nullptr, w.scratch,
-                              detail::batch_sync(ctx, w), backend::store_of(e));
+  detail::batchnorm_backward(ctx, x, relu_y, dy, dx, features_, s[1] * s[2], affine_, eps_);
 }
+
+namespace detail {
+
+void batchnorm_backward(LayerContext& ctx, const Matrix& x, const float* relu_y, const Matrix& dy,
+                        Matrix& dx, std::int64_t features, std::int64_t plane, bool affine,
+                        float eps) {
+  const BatchNormWorkspace w(ctx.workspace(), features);
+  const backend::Exec e = exec_of(ctx);
+  const bool frozen = !ctx.training();
+  if (frozen)  // the running statistics where the training forward saves the batch's
+    backend::batchnorm_frozen_stats(e, features, eps, ctx.buffer("running_mean").data,
+                                    ctx.buffer("running_var").data, w.mean, w.invstd);
+  backend::batchnorm_backward(
+      e, x.data, relu_y, dy.data, dx.data, x.rows, features, plane,
+      affine ? ctx.parameter("weight").data : nullptr, w.mean, w.invstd,
+      affine ? ctx.gradient("weight").data : nullptr, affine ? ctx.gradient("bias").data : nullptr,
+      w.scratch, frozen ? backend::BatchSync{} : batch_sync(ctx, w), backend::store_of(e), frozen);
+}
+
+}  // namespace detail
 
 }  // namespace cutrain::nn

@@ -104,6 +104,7 @@ struct BackwardChannel {
   const float *gamma, *save_mean, *save_invstd;
   float *dgamma, *dbeta;
   rules::Store store;  // Note [16-bit stores]
+  bool frozen;         // eval mode: dx = gamma invstd dy
 
   // sums[0], sums[1] = the sums of dy and of dy x-hat; dgamma and dbeta from them.
   void sums(std::int64_t c, double* sums) const {
@@ -125,6 +126,15 @@ struct BackwardChannel {
     const float* yc = relu_y != nullptr ? relu_y + v.base(c) : nullptr;
     float* dxc = dx + v.base(c);
     const float mean = save_mean[c], invstd = save_invstd[c];
+    if (frozen) {
+      rules::with_store(store, [&](auto s) {
+        for_channel(v, [&](std::int64_t, std::int64_t at) {
+          dxc[at] = rules::stored(s, rules::batchnorm_frozen_input_grad(
+                                         gamma, c, invstd, rules::bn_upstream(yc, dyc, at)));
+        });
+      });
+      return;
+    }
     const float k = rules::batchnorm_grad_scale(gamma, c, invstd, count);
     const auto sum_dy = static_cast<float>(sums[0]), sum_dy_xhat = static_cast<float>(sums[1]);
     rules::with_store(store, [&](auto s) {
@@ -231,16 +241,31 @@ void batchnorm_backward(const Exec& e, const float* x, const float* relu_y, cons
                         float* dx, std::int64_t n, std::int64_t channels, std::int64_t plane,
                         const float* gamma, const float* save_mean, const float* save_invstd,
                         float* dgamma, float* dbeta, [[maybe_unused]] double* scratch,
-                        const BatchSync& sync, rules::Store store) {
+                        const BatchSync& sync, rules::Store store, bool frozen) {
   const rules::ChannelView v = rules::channel_view(n, channels, plane);
   if (e.device.is_cpu()) {
-    backward_cpu({v, x, relu_y, dy, dx, gamma, save_mean, save_invstd, dgamma, dbeta, store},
-                 channels, sync);
+    backward_cpu(
+        {v, x, relu_y, dy, dx, gamma, save_mean, save_invstd, dgamma, dbeta, store, frozen},
+        channels, sync);
     return;
   }
   CUTRAIN_ON_CUDA(kernels::launch_batchnorm_backward(x, relu_y, dy, dx, n, channels, plane, gamma,
                                                      save_mean, save_invstd, dgamma, dbeta, scratch,
-                                                     sync, store, e.stream));
+                                                     sync, store, frozen, e.stream));
+}
+
+void batchnorm_frozen_stats(const Exec& e, std::int64_t channels, float eps,
+                            const float* running_mean, const float* running_var, float* save_mean,
+                            float* save_invstd) {
+  if (e.device.is_cpu()) {
+    for (std::int64_t c = 0; c < channels; ++c) {
+      save_mean[c] = running_mean[c];
+      save_invstd[c] = rules::batchnorm_invstd(running_var[c], eps);
+    }
+    return;
+  }
+  CUTRAIN_ON_CUDA(kernels::launch_batchnorm_frozen_stats(channels, eps, running_mean, running_var,
+                                                         save_mean, save_invstd, e.stream));
 }
 
 }  // namespace cutrain::nn::backend

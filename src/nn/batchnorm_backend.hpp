@@ -28,10 +28,16 @@ void batchnorm_eval(const Exec& e, const float* x, float* y, std::int64_t n, std
                     std::int64_t plane, const float* gamma, const float* beta, float eps,
                     const float* running_mean, const float* running_var, bool relu,
                     rules::Store store = rules::Store::kExact);
+// `frozen`: the backward of an eval-mode forward - save_mean / save_invstd are the running
+// statistics' (batchnorm_frozen_stats), constants of the pass: dx = gamma invstd dy.
 void batchnorm_backward(const Exec& e, const float* x, const float* relu_y, const float* dy,
                         float* dx, std::int64_t n, std::int64_t channels, std::int64_t plane,
                         const float* gamma, const float* save_mean, const float* save_invstd,
                         float* dgamma, float* dbeta, double* scratch, const BatchSync& sync = {},
-                        rules::Store store = rules::Store::kExact);
+                        rules::Store store = rules::Store::kExact, bool frozen = false);
+// save_mean = running_mean, save_invstd = 1 / sqrt(running_var + eps), per channel.
+void batchnorm_frozen_stats(const Exec& e, std::int64_t channels, float eps,
+                            const float* running_mean, const float* running_var, float* save_mean,
+                            float* save_invstd);
 
 }  // namespace cutrain::nn::backend

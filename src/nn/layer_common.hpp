@@ -82,6 +82,15 @@ inline kernels::BatchSync batch_sync(LayerContext& ctx, const BatchNormWorkspace
   return {sum ? &sum : nullptr, w.totals};
 }
 
+// BatchNorm1d's and 2d's backward (src/nn/batchnorm2d.cpp). After a training forward it goes
+// through the batch statistics the forward saved; after an eval one through the running
+// statistics as constants, as PyTorch's backward of an eval-mode BatchNorm (frozen statistics:
+// fine-tuning, input gradients, the full-batch optimizers' eval-mode passes) - unsynchronized,
+// for eval uses no batch statistics. relu_y: a fused ReLU's output (or null).
+void batchnorm_backward(LayerContext& ctx, const Matrix& x, const float* relu_y, const Matrix& dy,
+                        Matrix& dx, std::int64_t features, std::int64_t plane, bool affine,
+                        float eps);
+
 // A Linear's or Conv2d's weight by `scheme` and its bias (if any) zero.
 inline void initialize_weight_and_bias(LayerContext& ctx, const init::Scheme& scheme, bool bias,
                                        std::uint64_t seed) {

@@ -276,14 +276,7 @@ void BatchNorm1d::forward(LayerContext& ctx, const Matrix& x, Matrix& y) {
 
 void BatchNorm1d::backward(LayerContext& ctx, const Matrix& x, const Matrix& /*y*/,
                            const Matrix& dy, Matrix& dx) {
-  CUTRAIN_CHECK(ctx.training(), "BatchNorm1d.backward needs a training-mode forward pass");
-  const detail::BatchNormWorkspace w(ctx.workspace(), features_);
-  const backend::Exec e = exec_of(ctx);
-  backend::batchnorm_backward(e, x.data, nullptr, dy.data, dx.data, x.rows, features_, 1,
-                              affine_ ? ctx.parameter("weight").data : nullptr, w.mean, w.invstd,
-                              affine_ ? ctx.gradient("weight").data : nullptr,
-                              affine_ ? ctx.gradient("bias").data : nullptr, w.scratch,
-                              detail::batch_sync(ctx, w), backend::store_of(e));
+  detail::batchnorm_backward(ctx, x, nullptr, dy, dx, features_, 1, affine_, eps_);
 }
 
 }  // namespace cutrain::nn

@@ -170,14 +170,31 @@ expect_usage_error "--categorical 'label': cutrain: $tmp/train.csv: column 'labe
 expect_usage_error "--categorical 'a,a': cutrain: $tmp/train.csv: categorical column 'a' given twice" \
   "${csv[@]}" --epochs 1 --categorical a,a
 
-# 25. The full-batch optimizers train in eval mode: a model with BatchNorm (the CNN's, or one
-# --model-from brings) is refused naming why, not ended by BatchNorm's internal check.
+# 25. The full-batch optimizers train in eval mode: a fresh model with BatchNorm (the CNN's),
+# whose running statistics nothing has learned, is refused naming why, not ended by BatchNorm's
+# internal check; a trained one --model-from brings is fine-tuned with its statistics frozen
+# (BatchNorm's eval-mode backward): its weights move, its running statistics stay.
 expect_usage_error "--model cnn has BatchNorm2d layers" "${csv[@]:0:8}" --model cnn \
   --optimizer lbfgs --epochs 1
 run_limited "${csv[@]}" --epochs 1 --batchnorm --export-torch "$tmp/bn.safetensors" ||
   fail "BatchNorm export: $(cat "$tmp/err")"
-expect_usage_error "the --model-from model has BatchNorm layers" "${csv[@]:0:8}" \
-  --model-from "$tmp/bn.safetensors" --optimizer newton-cg --epochs 1
+for opt in lbfgs newton-cg; do
+  run_limited "${csv[@]:0:8}" --model-from "$tmp/bn.safetensors" --optimizer $opt --epochs 2 \
+    --export-torch "$tmp/bn_$opt.safetensors" || fail "--model-from BatchNorm, $opt: $(cat "$tmp/err")"
+  /usr/bin/python3 - "$tmp/bn.safetensors" "$tmp/bn_$opt.safetensors" <<'PY' || fail "$opt fine-tuning"
+import json, struct, sys
+def tensors(path):
+    raw = open(path, 'rb').read()
+    n = struct.unpack('<Q', raw[:8])[0]
+    h = json.loads(raw[8:8 + n])
+    h.pop('__metadata__')
+    return {k: raw[8 + n + v['data_offsets'][0]:8 + n + v['data_offsets'][1]] for k, v in h.items()}
+a, b = tensors(sys.argv[1]), tensors(sys.argv[2])
+stats = [k for k in a if k.endswith(('running_mean', 'running_var'))]
+assert stats and all(a[k] == b[k] for k in stats), 'running statistics changed'
+assert any(a[k] != b[k] for k in a if k.endswith('weight')), 'no weight moved'
+PY
+done
 
 # 26. A validation fraction that holds out no sample is the flag's error (--patience and
 # --monitor would have nothing to watch), as one that leaves none to train on is.
