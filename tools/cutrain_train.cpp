@@ -299,8 +299,8 @@ int run(const Config& c, const std::string& command_line, bool fresh) {
   if (fit.history.empty())  // a resume of a finished run (or --epochs 0): no rate to give
     std::printf("  (no epoch trained in this run)\n");
   else
-    std::printf("  (%zu epochs, %.2f s/epoch, %.0f samples/s)\n", fit.history.size(),
-                seconds / n, sps);
+    std::printf("  (%zu epochs, %.2f s/epoch, %.0f samples/s)\n", fit.history.size(), seconds / n,
+                sps);
   if (device.is_cuda() && rank == 0) {  // Note [the step as one CUDA graph]: which path ran
     if (fit.graph_steps > 0)
       std::printf("  steps: CUDA graphs of %lld operations, %lld batches replayed\n",
