@@ -5,7 +5,8 @@
 // Flatten / Unflatten, Linear - each built
 // for a random input shape and checked coordinate by coordinate against central differences
 // (nn::check_gradients), parameters and the input both, in training mode (batch statistics, the
-// masks of one draw). The layer tests check each layer alone; this checks them in the orders and
+// masks of one draw) - and every third in eval mode (BatchNorm's running statistics, moved by a
+// few training passes, held constant; Dropout the identity). The layer tests check each layer alone; this checks them in the orders and
 // geometries nobody wrote down.
 #include <gtest/gtest.h>
 
@@ -251,7 +252,19 @@ TEST(RandomModels, GradientsAreThoseOfTheForwardPass) {
   int retried = 0;
   for (int i = 0; i < models; ++i) {
     RandomModel m = random_model(1000 + static_cast<std::uint64_t>(i));
-    SCOPED_TRACE("model " + std::to_string(i) + ": " + m.architecture);
+    const bool eval = i % 3 == 2;
+    if (eval) {
+      Sequential& model = *m.model;
+      std::mt19937_64 gen(static_cast<std::uint64_t>(i));
+      std::normal_distribution<float> normal(0.5F, 2.0F);  // statistics away from 0 and 1
+      std::vector<float> x(static_cast<std::size_t>(8 * model.input_features()));
+      for (int pass = 0; pass < 3; ++pass) {
+        for (float& v : x) v = normal(gen);
+        model.forward({x.data(), 8, model.input_features(), Device::cpu()});
+      }
+      model.eval();
+    }
+    SCOPED_TRACE("model " + std::to_string(i) + (eval ? " (eval)" : "") + ": " + m.architecture);
     // Batches of 3 and more: BatchNorm's statistics over one row leave no gradient to check.
     // A coordinate whose error is the step's - the curvature a float forward needs a large step
     // against, a max-pooling window changing hands within it - passes at a step 4 times
