@@ -81,7 +81,9 @@ int run(const Config& c, const std::string& command_line, bool fresh) {
       c.given.count("--test-npy") == 0 && c.given.count("--train-csv") == 0 &&
       c.given.count("--test-csv") == 0) {
     tools::check_outputs(c);
-    return tools::run_predict_only(c);
+    const int status = tools::run_predict_only(c);
+    if (status != 0 || c.export_onnx.empty()) return status;
+    return tools::run_export_only(c, /*predicted=*/true);  // the predictions first, then ONNX
   }
   if (!c.model_from.empty() && !c.export_onnx.empty() && c.given.count("--data") == 0 &&
       c.given.count("--train-npy") == 0 && c.given.count("--train-csv") == 0) {

@@ -1,9 +1,12 @@
 // tools/no_training.hpp.
 #include "tools/no_training.hpp"
 
+#include <algorithm>
 #include <cstdio>
+#include <iterator>
 #include <map>
 #include <nlohmann/json.hpp>
+#include <span>
 #include <string>
 #include <utility>
 
@@ -51,24 +54,52 @@ int run_find_lr(const Config& c, nn::Sequential& model, optim::Optimizer& opt,
   return 0;
 }
 
+namespace {
+
+// Note [flags without training]: the runs that train nothing from a model file - predicting,
+// converting to ONNX - take the flags listed and refuse every other one given, naming it. A deny
+// list let the training flags through (--lr, --precision, --ema, ... were ignored without a
+// word) and --export-onnx beside --predictions exited 0 without writing its file.
+constexpr const char* kPredictFlags[] = {
+    "--model-from", "--predict-csv", "--predict-npy",   "--predictions", "--device",
+    "--batch-size", "--id-column",   "--csv-separator", "--csv-decimal", "--csv-header",
+    "--overwrite",  "--export-onnx", "--onnx-softmax",  "--onnx-no-prep"};
+constexpr const char* kConvertFlags[] = {"--model-from", "--export-onnx", "--onnx-softmax",
+                                         "--onnx-no-prep", "--overwrite"};
+constexpr const char* kDataFlags[] = {"--val-csv",      "--standardize",  "--target",
+                                      "--regression",   "--train-subset", "--val-fraction",
+                                      "--categorical",  "--impute",       "--stratify",
+                                      "--drop-columns", "--max-classes"};
+
+// `mode`: "--model-from with ... and no training data only predicts"; `doing`: "predicting".
+void check_only(const Config& c, std::span<const char* const> allowed, const char* mode,
+                const char* doing) {
+  for (const std::string& flag : c.given) {
+    if (std::find_if(allowed.begin(), allowed.end(), [&](const char* a) { return flag == a; }) !=
+        allowed.end())
+      continue;
+    if (std::find_if(std::begin(kDataFlags), std::end(kDataFlags),
+                     [&](const char* a) { return flag == a; }) != std::end(kDataFlags))
+      throw UsageError(flag + ": " + doing +
+                       " from --model-from alone takes the model file's own data handling; drop "
+                       "it, or give the training data with --train-csv/--data");
+    std::string why = flag + ": " + mode + " (it takes ";
+    for (const char* a : allowed) {
+      if (a != allowed.front()) why += ", ";
+      why += a;
+    }
+    why += "); drop it";
+    throw UsageError(why);
+  }
+}
+
+}  // namespace
+
 int run_predict_only(const Config& c) {
-  static constexpr const char* kDataFlags[] = {"--val-csv",     "--standardize",  "--target",
-                                               "--regression",  "--train-subset", "--val-fraction",
-                                               "--categorical", "--impute",       "--stratify"};
-  for (const char* flag : kDataFlags)
-    if (c.given.count(flag) != 0)
-      throw UsageError(std::string(flag) +
-                       ": predicting from --model-from alone takes the model file's own data "
-                       "handling; drop it, or give the training data with --train-csv/--data");
-  static constexpr const char* kRunFlags[] = {
-      "--epochs",  "--save",     "--resume",          "--export-torch", "--report",
-      "--metrics", "--patience", "--target-accuracy", "--find-lr",      "--class-weights"};
-  for (const char* flag : kRunFlags)
-    if (c.given.count(flag) != 0)
-      throw UsageError(
-          std::string(flag) +
-          ": --model-from with --predict-csv (or --predict-npy) and no training data only "
-          "predicts; drop it");
+  check_only(c, kPredictFlags,
+             "--model-from with --predict-csv (or --predict-npy) and no training data only "
+             "predicts",
+             "predicting");
   Device device = c.device == "auto" ? default_device() : Device::parse(c.device);
   require_usable(device);
   nn::Sequential model = train::load_model(c.model_from, device, c.seed);
@@ -206,17 +237,11 @@ train::OnnxOptions onnx_options(const Config& c, const train::DataSpec& spec,
   return o;
 }
 
-int run_export_only(const Config& c) {
-  for (const char* flag :
-       {"--epochs",       "--save",       "--resume",          "--export-torch", "--report",
-        "--metrics",      "--patience",   "--target-accuracy", "--find-lr",      "--class-weights",
-        "--predictions",  "--test-csv",   "--test-npy",        "--val-csv",      "--standardize",
-        "--target",       "--regression", "--categorical",     "--impute",       "--train-subset",
-        "--val-fraction", "--stratify"})
-    if (c.given.count(flag) != 0)
-      throw UsageError(std::string(flag) +
-                       ": --model-from with --export-onnx and no training data only converts the "
-                       "model file; drop it");
+int run_export_only(const Config& c, bool predicted) {
+  if (!predicted)
+    check_only(c, kConvertFlags,
+               "--model-from with --export-onnx and no training data only converts the model file",
+               "converting");
   nn::Sequential model = train::load_model(c.model_from, Device::cpu(), c.seed);
   const std::map<std::string, std::string> meta = train::read_metadata(c.model_from);
   const auto found = meta.find(train::kDataSpecKey);

@@ -22,13 +22,15 @@ int run_find_lr(const Config& c, nn::Sequential& model, optim::Optimizer& opt,
                 const std::string& device, const std::string& command_line);
 
 // --model-from M --predict-csv NEW --predictions OUT with no training data (Note [data spec in
-// exports]): the file's input preparation and names; nothing trained or evaluated. Flags that
-// would need training data or a training run are refused. Returns the exit status.
+// exports]): the file's input preparation and names; nothing trained or evaluated. Only the
+// flags of prediction (and of an --export-onnx beside it) are taken; any other is refused,
+// naming it (Note [flags without training]). Returns the exit status.
 int run_predict_only(const Config& c);
 
 // --model-from FILE --export-onnx OUT and no training data: converts the file's model (and its
-// data preparation and class names) to ONNX. Flags of a training run are refused.
-int run_export_only(const Config& c);
+// data preparation and class names) to ONNX. Only the ONNX flags are taken (Note [flags without
+// training]); `predicted`: after run_predict_only, which checked the flags of both.
+int run_export_only(const Config& c, bool predicted = false);
 
 // The ONNX export's options for this run: the data spec unless --onnx-no-prep, the class names,
 // --onnx-softmax.

@@ -428,4 +428,18 @@ run_limited --train-csv "$latin" --test-csv "$tmp/test.csv" --target label --dev
 python3 -c 'import json, sys; r = json.load(open(sys.argv[1], encoding="utf-8")); assert "\ufffd" in json.dumps(r, ensure_ascii=False), r' \
   "$tmp/latin.json" || fail "the report of a run with a path that is not UTF-8"
 run_limited --describe "$tmp/latin.safetensors" || fail "--describe: $(cat "$tmp/err")"
+# 28. Note [flags without training]: predicting with --model-from alone, or converting it to
+# ONNX, took the training flags and ignored them without a word (--lr, --precision, --seed ...),
+# and an --export-onnx beside --predictions exited 0 without its file. Each such flag is the
+# flags' error, naming it; the ONNX file is written after the predictions.
+for flag in "--lr 0.1" "--precision bf16" "--seed 3" "--ema 0.9" "--clip-norm 1"; do
+  expect_usage_error "${flag% *}: --model-from with --predict-csv (or --predict-npy) and no training data only predicts" \
+    --model-from "$tmp/ab.safetensors" --predict-csv "$tmp/new.csv" --predictions "$tmp/p.csv" $flag
+  expect_usage_error "${flag% *}: --model-from with --export-onnx and no training data only converts" \
+    --model-from "$tmp/ab.safetensors" --export-onnx "$tmp/ab.onnx" $flag
+done
+rm -f "$tmp/p.csv" "$tmp/ab.onnx"
+run_limited --model-from "$tmp/ab.safetensors" --predict-csv "$tmp/new.csv" --predictions "$tmp/p.csv" \
+  --export-onnx "$tmp/ab.onnx" --device cpu || fail "predictions and ONNX: $(cat "$tmp/err")"
+[ -s "$tmp/p.csv" ] && [ -s "$tmp/ab.onnx" ] || fail "--predictions with --export-onnx: a file missing"
 echo "hostile inputs: ok"
