@@ -33,27 +33,21 @@ constexpr const char* kMiniBatchOnly[] = {
     "--rounding",      "--augment-shift",   "--augment-flip",
     "--sync-batchnorm"};
 
-// What a learning-rate range test (--find-lr) does not do: train to the end, evaluate, write
-// (nor the schedule's).
-constexpr const char* kTrainingRunOnly[] = {"--epochs",
-                                            "--save",
-                                            "--checkpoint-every",
-                                            "--export-torch",
-                                            "--export-torch-optimizer",
-                                            "--export-onnx",
-                                            "--predictions",
-                                            "--metrics",
-                                            "--target-accuracy",
-                                            "--patience",
-                                            "--ema",
-                                            "--accumulate",
-                                            "--resident-data",
-                                            "--cuda-graph",
-                                            "--bucket-mb",
-                                            "--val-fraction",
-                                            "--val-csv",
-                                            "--augment-shift",
-                                            "--augment-flip",
+// What a learning-rate range test (--find-lr) does not do: train to the end, evaluate, write,
+// continue a checkpoint (--init-from gives it weights), order its batches otherwise (they are
+// shuffled, the short last one left out: include/cutrain/train/lr_finder.hpp) - nor the
+// schedule's.
+constexpr const char* kTrainingRunOnly[] = {"--epochs",        "--resume",
+                                            "--no-shuffle",    "--drop-last",
+                                            "--save",          "--checkpoint-every",
+                                            "--export-torch",  "--export-torch-optimizer",
+                                            "--export-onnx",   "--predictions",
+                                            "--metrics",       "--target-accuracy",
+                                            "--patience",      "--ema",
+                                            "--accumulate",    "--resident-data",
+                                            "--cuda-graph",    "--bucket-mb",
+                                            "--val-fraction",  "--val-csv",
+                                            "--augment-shift", "--augment-flip",
                                             "--sync-batchnorm"};
 
 }  // namespace

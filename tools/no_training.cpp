@@ -64,8 +64,9 @@ constexpr const char* kPredictFlags[] = {
     "--model-from", "--predict-csv", "--predict-npy",   "--predictions", "--device",
     "--batch-size", "--id-column",   "--csv-separator", "--csv-decimal", "--csv-header",
     "--overwrite",  "--export-onnx", "--onnx-softmax",  "--onnx-no-prep"};
-constexpr const char* kConvertFlags[] = {"--model-from", "--export-onnx", "--onnx-softmax",
-                                         "--onnx-no-prep", "--overwrite"};
+// (--device: the flag of every command a script writes; a conversion runs on the CPU.)
+constexpr const char* kConvertFlags[] = {"--model-from",   "--export-onnx", "--onnx-softmax",
+                                         "--onnx-no-prep", "--overwrite",   "--device"};
 constexpr const char* kDataFlags[] = {"--val-csv",      "--standardize",  "--target",
                                       "--regression",   "--train-subset", "--val-fraction",
                                       "--categorical",  "--impute",       "--stratify",

@@ -150,6 +150,10 @@ assert f["diverged"] == (len(lrs) < 60) and 1e-7 < f["suggested_lr"] < lrs[-1], 
 PY
 expect_usage_error "--find-lr measures the loss against the lr and trains nothing: remove --epochs, --save" \
   --data "$tmp" --device cpu --find-lr --epochs 3 --save "$tmp/x.safetensors"
+# --find-lr would ignore a checkpoint to continue (--init-from gives it weights) and the
+# batch-order flags: they are refused too.
+expect_usage_error "--find-lr measures the loss against the lr and trains nothing: remove --resume, --no-shuffle, --drop-last" \
+  --data "$tmp" --device cpu --find-lr --resume "$tmp/x.safetensors" --no-shuffle --drop-last
 expect_usage_error "--find-lr-steps: only with --find-lr" --data "$tmp" --device cpu --find-lr-steps 10
 expect_usage_error "--find-lr-min must be below --find-lr-max" --data "$tmp" --device cpu \
   --find-lr --find-lr-min 1 --find-lr-max 0.5
