@@ -195,7 +195,25 @@ def repair(a):
     return a
 
 
+def model_file_command():
+    """A run that trains nothing (Note [flags without training]): predicting with --model-from
+    alone, or converting it to ONNX, now and then with a flag of another kind of run."""
+    a = ['--model-from', 'ex.safetensors']
+    if rng.random() < 0.6:
+        a += ['--predict-npy', 'xt.npy', '--predictions', 'p.csv']
+        if rng.random() < 0.3:
+            a += ['--export-onnx', 'm.onnx']
+    else:
+        a += ['--export-onnx', 'm.onnx'] + (['--onnx-softmax'] if rng.random() < 0.3 else [])
+    for flag in rng.sample(GENERAL, rng.choice([0, 0, 1, 2])):
+        if flag not in a:
+            a += [flag] if FLAGS[flag] is None else [flag, FLAGS[flag]()]
+    return a
+
+
 def command():
+    if rng.random() < 0.08:
+        return model_file_command()
     a = data_flags()
     chosen = set(rng.sample(GENERAL, rng.randint(1, 8)))
     opt = rng.choice(list(OPTIMIZERS) + ['adamw'])
@@ -246,8 +264,10 @@ def main():
             work = os.path.join(root, str(run))
             shutil.copytree(data, work)
             args = command()
-            if rng.random() < 0.5:  # a checkpoint and an export to resume, load and overwrite
-                first = args[:args.index('--optimizer')]
+            if rng.random() < 0.5 or args[0] == '--model-from':
+                # a checkpoint and an export to resume, load and overwrite
+                first = args[:args.index('--optimizer')] if '--optimizer' in args else \
+                    ['--train-npy', 'x.npy,y.npy']
                 subprocess.run([BIN] + first + (['--test-csv', 'test.csv'] if '--train-csv' in first
                                                 else ['--test-npy', 'xt.npy,yt.npy']) +
                                ['--epochs', '1', '--batch-size', '16', '--save', 'ck.safetensors',
