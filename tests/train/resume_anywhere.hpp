@@ -260,7 +260,12 @@ inline int check_resume_anywhere(unsigned first, unsigned count, const std::stri
 
     nn::Sequential straight = c.model(7);
     auto straight_opt = c.optimizer_for(straight);
-    const FitResult full = Trainer(straight, *straight_opt, options()).fit(train, validation);
+    TrainerOptions straight_options = options();
+    // Its last checkpoint, resumed below (one process: the file is rank 0's).
+    const std::string end = testing::temp_path("cutrain_resume_anywhere", tag + "_end");
+    if (comm == nullptr) straight_options.checkpoint_path = end;
+    const FitResult full =
+        Trainer(straight, *straight_opt, straight_options).fit(train, validation);
 
     std::vector<EpochMetrics> history;
     std::unique_ptr<nn::Sequential> model;
@@ -339,6 +344,22 @@ inline int check_resume_anywhere(unsigned first, unsigned count, const std::stri
     EXPECT_EQ(got_state.size(), want_state.size());
     for (std::size_t i = 0; i < std::min(got_state.size(), want_state.size()); ++i)
       EXPECT_EQ(got_state[i].arena->to_host(), want_state[i].arena->to_host()) << got_state[i].name;
+    // The uninterrupted run's last checkpoint resumed (a job requeued after it ended, or killed
+    // while writing its results): nothing is left to train, and it ends as that run did - an
+    // early-stopped run stays stopped, its best weights restored (Note [resume after an early
+    // stop]).
+    if (comm == nullptr) {
+      nn::Sequential again = c.model(999);
+      auto again_opt = c.optimizer_for(again);
+      Trainer t(again, *again_opt, options());
+      t.resume(end);
+      const FitResult r = t.fit(train, validation);
+      EXPECT_TRUE(r.history.empty()) << "a finished run trained " << r.history.size() << " more";
+      EXPECT_EQ(r.stopped_early, full.stopped_early);
+      EXPECT_EQ(r.best_epoch, full.best_epoch);
+      EXPECT_EQ(again.parameters().to_host(), straight.parameters().to_host());
+      EXPECT_EQ(again.buffers().to_host(), straight.buffers().to_host());
+    }
     // The first configuration that parts is the one to read (every rank stops at the same one:
     // the comparisons hold or fail alike on each, the weights being the same).
     if (::testing::Test::HasFailure()) break;
