@@ -3,11 +3,11 @@
 
 #include <algorithm>
 #include <cstdio>
-#include <iterator>
 #include <map>
 #include <nlohmann/json.hpp>
 #include <span>
 #include <string>
+#include <string_view>
 #include <utility>
 
 #include "cutrain/cutrain.hpp"
@@ -75,12 +75,12 @@ constexpr const char* kDataFlags[] = {"--val-csv",      "--standardize",  "--tar
 // `mode`: "--model-from with ... and no training data only predicts"; `doing`: "predicting".
 void check_only(const Config& c, std::span<const char* const> allowed, const char* mode,
                 const char* doing) {
+  const auto listed = [](std::span<const char* const> flags, const std::string& flag) {
+    return std::find(flags.begin(), flags.end(), std::string_view(flag)) != flags.end();
+  };
   for (const std::string& flag : c.given) {
-    if (std::find_if(allowed.begin(), allowed.end(), [&](const char* a) { return flag == a; }) !=
-        allowed.end())
-      continue;
-    if (std::find_if(std::begin(kDataFlags), std::end(kDataFlags),
-                     [&](const char* a) { return flag == a; }) != std::end(kDataFlags))
+    if (listed(allowed, flag)) continue;
+    if (listed(kDataFlags, flag))
       throw UsageError(flag + ": " + doing +
                        " from --model-from alone takes the model file's own data handling; drop "
                        "it, or give the training data with --train-csv/--data");
