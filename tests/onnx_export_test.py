@@ -14,12 +14,12 @@ cutrain-train's --predictions for the same rows: within 1e-5, the same class for
 2. --model cnn --residual-blocks 1 on NumPy images (Unflatten, Conv2d, BatchNorm2d, MaxPool2d,
    Residual as Add, Flatten).
 3. A torch.nn.Sequential written by tools/cutrain_torch.py save_model (strided, dilated and
-   bias-free convolutions, AvgPool2d with padding, AdaptiveAvgPool2d to 2x2 and to 1x1,
+   bias-free, depthwise and grouped convolutions, AvgPool2d with padding, AdaptiveAvgPool2d to 2x2 and to 1x1,
    LeakyReLU, GELU, SiLU, residual blocks - cutrain_torch.Residual, one inside another - as Add)
    converted by --model-from FILE --export-onnx alone.
 4. Fashion-MNIST: raw pixels in (the scale is in the graph), all 10000 test images.
 5. Random torch.nn.Sequential models (seeded): MLPs and CNNs drawn from every module cutrain
-   reads, with random kernel sizes, strides, paddings, dilations, biases, pooling windows,
+   reads, with random kernel sizes, strides, paddings, dilations, groups, biases, pooling windows,
    BatchNorm statistics, nested residual blocks and blocks with projection shortcuts - each read
    by --model-from, its predictions compared with PyTorch's own (within 1e-5) as well as with
    ONNX Runtime's.
@@ -149,7 +149,9 @@ m = nn.Sequential(nn.Unflatten(1, (2, 16, 16)),
                   nn.Conv2d(2, 6, 3, stride=2, padding=2, dilation=2, bias=False),
                   nn.BatchNorm2d(6), nn.LeakyReLU(0.1),
                   cutrain_torch.Residual(nn.Conv2d(6, 6, 3, padding=1), nn.BatchNorm2d(6),
-                                         nn.ReLU(), cutrain_torch.Residual(nn.Conv2d(6, 6, 1))),
+                                         nn.ReLU(), cutrain_torch.Residual(
+                                             nn.Conv2d(6, 6, 3, padding=1, groups=6),
+                                             nn.Conv2d(6, 6, 1, groups=2))),
                   nn.AvgPool2d(3, stride=1, padding=1), nn.Conv2d(6, 5, (3, 1), padding=(1, 0)),
                   nn.GELU(), nn.AdaptiveAvgPool2d(2), nn.MaxPool2d(2, stride=1, padding=1),
                   nn.SiLU(), nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(5, 7),
@@ -209,8 +211,14 @@ def conv_layers(r, c, h, w, keep, depth):
             oh, ow = (h + 2 * ph - dh * (kh - 1) - 1) // sh + 1, (w + 2 * pw - dw * (kw - 1) - 1) // sw + 1
             if oh < 1 or ow < 1:
                 continue
+            g = 1
+            if r.random() < 0.4:  # grouped, or depthwise (with a channel multiplier of 1 or 2)
+                if not keep and r.random() < 0.5:
+                    co = c * r.randint(1, 2)
+                groups = [g for g in range(2, c + 1) if c % g == 0 and co % g == 0]
+                g = r.choice(groups) if groups else 1
             layers.append(nn.Conv2d(c, co, (kh, kw), stride=(sh, sw), padding=(ph, pw),
-                                    dilation=(dh, dw), bias=r.random() < 0.7))
+                                    dilation=(dh, dw), groups=g, bias=r.random() < 0.7))
             c, h, w = co, oh, ow
         elif kind == 1:
             layers.append(nn.BatchNorm2d(c, eps=r.choice([1e-5, 1e-3]), momentum=0.2,

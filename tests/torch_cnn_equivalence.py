@@ -17,7 +17,8 @@ between the tools and predict alike.
    and a bias-free strided Conv2d included), rebuilt by cutrain-train --model-from, predicts as
    PyTorch does.
 4. A residual net (cutrain_torch.Residual around conv, BatchNorm2d, ReLU, a bias-free conv and
-   BatchNorm2d) saved by save_model, trained one epoch by cutrain-train --model-from with SGD and
+   BatchNorm2d; then around a depthwise conv, BatchNorm2d, ReLU and a grouped 1x1 conv) saved by
+   save_model, trained one epoch by cutrain-train --model-from with SGD and
    momentum, lands on PyTorch's weights and statistics (as in 1); its export rebuilt by
    build_model predicts as cutrain does.
 """
@@ -73,7 +74,13 @@ def resnet():
                                                 nn.BatchNorm2d(CH), nn.ReLU(),
                                                 nn.Conv2d(CH, CH, 3, padding=1, bias=False),
                                                 nn.BatchNorm2d(CH)),
-                         nn.ReLU(), nn.MaxPool2d(2), nn.Flatten(), nn.Linear(CH * 14 * 14, 10))
+                         nn.ReLU(),
+                         # MobileNet's depthwise-separable block: a depthwise 3x3, then a
+                         # grouped 1x1 (groups 2) in place of the dense pointwise one.
+                         cutrain_torch.Residual(nn.Conv2d(CH, CH, 3, padding=1, groups=CH),
+                                                nn.BatchNorm2d(CH), nn.ReLU(),
+                                                nn.Conv2d(CH, CH, 1, groups=2)),
+                         nn.MaxPool2d(2), nn.Flatten(), nn.Linear(CH * 14 * 14, 10))
 
 
 def torch_epoch(start, make_opt, wd, clip, x, y, dtype, make_model=cnn):

@@ -24,14 +24,37 @@
 namespace cutrain::rules {
 
 // One convolution's (or pooling window's) shapes. Pooling uses c == co and d == 1.
+//
+// Note [grouped convolution]: with groups G (torch's `groups`; depthwise when G = C), input
+// channels [i C/G, (i + 1) C/G) feed output channels [i Co/G, (i + 1) Co/G) alone; the weight is
+// [Co, C/G, kh, kw], so output channel o's filter is row o of W [Co, kg] with kg = C/G kh kw. The
+// lowering is unchanged - col [K, nb P] over all C channels, whose rows for group i are the
+// contiguous block [i kg, (i + 1) kg) - and the GEMMs become one per group over blocks:
+//   Y_i [Co/G, nb P] = W_i [Co/G, kg] col_i [kg, nb P]
+//   dW_i = dY_i col_i^T,   dcol_i = W_i^T dY_i
+// The CPU's per-sample paths run each group as a convolution of its own (one_group below) over the
+// group's channel slices, which are contiguous within a sample.
 struct ConvGeometry {
   std::int64_t c = 1, h = 1, w = 1;     // input channels, height, width
   std::int64_t co = 1, ho = 1, wo = 1;  // output channels, height, width
   std::int64_t kh = 1, kw = 1, sh = 1, sw = 1, ph = 0, pw = 0, dh = 1, dw = 1;
+  std::int64_t groups = 1;  // Note [grouped convolution]; divides c and co
+  // The lowered rows: all input channels' taps (the im2col matrix's height).
   CUTRAIN_HD std::int64_t k() const { return c * kh * kw; }
+  // One output channel's filter: its group's input channels' taps (a weight row).
+  CUTRAIN_HD std::int64_t kg() const { return c / groups * kh * kw; }
   CUTRAIN_HD std::int64_t p() const { return ho * wo; }
   CUTRAIN_HD std::int64_t in_plane() const { return h * w; }
 };
+
+// One group of a grouped convolution as a convolution of its own: C/G input and Co/G output
+// channels, the same spatial shape.
+CUTRAIN_HD ConvGeometry one_group(ConvGeometry g) {
+  g.c /= g.groups;
+  g.co /= g.groups;
+  g.groups = 1;
+  return g;
+}
 
 // PyTorch's output size: floor((in + 2 pad - dilation (kernel - 1) - 1) / stride) + 1.
 CUTRAIN_HD std::int64_t conv_output_size(std::int64_t in, std::int64_t kernel, std::int64_t stride,
@@ -76,8 +99,9 @@ CUTRAIN_HD void im2col_row(const ConvGeometry& g, const float* x, std::int64_t n
 CUTRAIN_HD ConvGeometry conv_geometry(std::int64_t c, std::int64_t h, std::int64_t w,
                                       std::int64_t co, std::int64_t kh, std::int64_t kw,
                                       std::int64_t sh, std::int64_t sw, std::int64_t ph,
-                                      std::int64_t pw, std::int64_t dh, std::int64_t dw) {
-  ConvGeometry g{c, h, w, co, 0, 0, kh, kw, sh, sw, ph, pw, dh, dw};
+                                      std::int64_t pw, std::int64_t dh, std::int64_t dw,
+                                      std::int64_t groups = 1) {
+  ConvGeometry g{c, h, w, co, 0, 0, kh, kw, sh, sw, ph, pw, dh, dw, groups};
   g.ho = conv_output_size(h, kh, sh, ph, dh);
   g.wo = conv_output_size(w, kw, sw, pw, dw);
   return g;

@@ -32,12 +32,17 @@ Conv2d::Conv2d(std::int64_t in_channels, std::int64_t out_channels, Size2 kernel
       stride_(stride),
       padding_(padding),
       dilation_(dilation),
-      bias_(bias) {
+      bias_(bias),
+      groups_(groups) {
   CUTRAIN_CHECK(in_channels > 0 && out_channels > 0, "Conv2d(", in_channels, ", ", out_channels,
                 "): both channel counts must be positive");
-  CUTRAIN_CHECK(groups == 1, "Conv2d: groups = ", groups,
-                " is not supported (grouped and depthwise convolutions are not built yet); "
-                "use groups = 1");
+  // PyTorch's checks and words (torch.nn.Conv2d's constructor).
+  CUTRAIN_CHECK(groups > 0, "Conv2d(", in_channels, ", ", out_channels, "): groups = ", groups,
+                " must be a positive integer");
+  CUTRAIN_CHECK(in_channels % groups == 0, "Conv2d(", in_channels, ", ", out_channels,
+                "): in_channels must be divisible by groups (", in_channels, " by ", groups, ")");
+  CUTRAIN_CHECK(out_channels % groups == 0, "Conv2d(", in_channels, ", ", out_channels,
+                "): out_channels must be divisible by groups (", out_channels, " by ", groups, ")");
   CUTRAIN_CHECK(kernel_.h > 0 && kernel_.w > 0, "Conv2d: ", size2("kernel_size", kernel_),
                 " must be positive");
   CUTRAIN_CHECK(stride_.h > 0 && stride_.w > 0, "Conv2d: ", size2("stride", stride_),
@@ -55,20 +60,29 @@ std::string Conv2d::torch_args() const {
                               ", \"stride\": ", pair(stride_.h, stride_.w),
                               ", \"padding\": ", pair(padding_.h, padding_.w),
                               ", \"dilation\": ", pair(dilation_.h, dilation_.w),
+                              // Only when grouped: the modules recorded in files written before
+                              // groups existed compare equal to today's (Note [architecture in
+                              // exports]).
+                              groups_ != 1 ? cutrain::detail::cat(", \"groups\": ", groups_) : "",
                               ", \"bias\": ", bias_ ? "true" : "false", "}");
 }
 
 void Conv2d::declare(Declarations& d) const {
-  d.parameter("weight", {out_, in_, kernel_.h, kernel_.w}, kDecayGroup);
+  d.parameter("weight", {out_, in_ / groups_, kernel_.h, kernel_.w}, kDecayGroup);
   if (bias_) d.parameter("bias", {out_}, kNoDecayGroup);
 }
 
 namespace {
-rules::ConvGeometry geometry(const Shape& in, std::int64_t out, Size2 k, Size2 s, Size2 p,
-                             Size2 d) {
-  return rules::conv_geometry(in[0], in[1], in[2], out, k.h, k.w, s.h, s.w, p.h, p.w, d.h, d.w);
+rules::ConvGeometry geometry(const Shape& in, std::int64_t out, Size2 k, Size2 s, Size2 p, Size2 d,
+                             std::int64_t groups) {
+  return rules::conv_geometry(in[0], in[1], in[2], out, k.h, k.w, s.h, s.w, p.h, p.w, d.h, d.w,
+                              groups);
 }
 }  // namespace
+
+rules::ConvGeometry Conv2d::geometry_of(const Shape& input) const {
+  return geometry(input, out_, kernel_, stride_, padding_, dilation_, groups_);
+}
 
 Shape Conv2d::output_shape(const Shape& input) const {
   CUTRAIN_CHECK(input.size() == 3, "Conv2d(", in_, ", ", out_, ") takes images [C, H, W] but ",
@@ -76,7 +90,7 @@ Shape Conv2d::output_shape(const Shape& input) const {
                 (input.size() == 1 ? ": add Unflatten(1, {C, H, W}) before it" : ""));
   CUTRAIN_CHECK(input[0] == in_, "Conv2d(", in_, ", ", out_, ") expects ", in_,
                 " input channels but its input has ", input[0], " (shape ", shape_str(input), ")");
-  const rules::ConvGeometry g = geometry(input, out_, kernel_, stride_, padding_, dilation_);
+  const rules::ConvGeometry g = geometry_of(input);
   CUTRAIN_CHECK(g.ho > 0 && g.wo > 0, "Conv2d(", in_, ", ", out_, "): the ",
                 size2("kernel_size", kernel_), " with ", size2("dilation", dilation_),
                 " spans more than the padded input (", input[1] + 2 * padding_.h, ", ",
@@ -85,7 +99,7 @@ Shape Conv2d::output_shape(const Shape& input) const {
 }
 
 std::int64_t Conv2d::chunk_samples(std::int64_t batch, const Shape& input) const {
-  const rules::ConvGeometry g = geometry(input, out_, kernel_, stride_, padding_, dilation_);
+  const rules::ConvGeometry g = geometry_of(input);
   return std::clamp<std::int64_t>(kLoweredFloats / std::max<std::int64_t>(1, g.k() * g.p()), 1,
                                   std::max<std::int64_t>(1, batch));
 }
@@ -94,7 +108,7 @@ std::int64_t Conv2d::chunk_samples(std::int64_t batch, const Shape& input) const
 // CPU's per-sample lowering (Note [convolution per sample on the CPU]) or the chunks: the layer
 // does not know its device here, so the larger of the two (both are small beside a chunk).
 std::size_t Conv2d::lowering_floats(std::int64_t batch, const Shape& input) const {
-  const rules::ConvGeometry g = geometry(input, out_, kernel_, stride_, padding_, dilation_);
+  const rules::ConvGeometry g = geometry_of(input);
   const auto floats =
       std::max(static_cast<std::size_t>(chunk_samples(batch, input) * g.p() * (g.k() + g.co)),
                backend::conv_cpu_workspace_floats(g, batch));
@@ -102,7 +116,7 @@ std::size_t Conv2d::lowering_floats(std::int64_t batch, const Shape& input) cons
 }
 
 std::size_t Conv2d::workspace_floats(std::int64_t batch, const Shape& input) const {
-  const rules::ConvGeometry g = geometry(input, out_, kernel_, stride_, padding_, dilation_);
+  const rules::ConvGeometry g = geometry_of(input);
   const std::int64_t scratch = bias_ ? rules::channel_scratch_doubles(batch, g.co, g.p()) : 0;
   return lowering_floats(batch, input) + 2 * static_cast<std::size_t>(scratch);
 }
@@ -115,8 +129,7 @@ void Conv2d::initialize(LayerContext& ctx, std::uint64_t seed) {
 // Per chunk of nb samples: col = im2col(x), Y = W col, y = Y as NCHW + b.
 void Conv2d::forward(LayerContext& ctx, const Matrix& x, Matrix& y) {
   const backend::Exec e = exec_of(ctx);
-  const rules::ConvGeometry g =
-      geometry(ctx.input_shape(), out_, kernel_, stride_, padding_, dilation_);
+  const rules::ConvGeometry g = geometry_of(ctx.input_shape());
   const std::int64_t nb = chunk_samples(x.rows, ctx.input_shape());
   float* col = ctx.workspace();
   float* ycol = col + nb * g.p() * g.k();
@@ -130,18 +143,25 @@ void Conv2d::forward(LayerContext& ctx, const Matrix& x, Matrix& y) {
 #if CUTRAIN_WITH_CUDA
   // Note [convolutions on cuDNN]: in the lowering's workspace, where cuDNN has a plan.
   if (!cudnn_) cudnn_ = std::make_shared<cudnn_conv::Plans>();
-  void* handle = cudnn_conv::handle(ctx.resources());
+  void* handle = groups_ == 1 ? cudnn_conv::handle(ctx.resources()) : nullptr;
   const std::size_t bytes = lowering_floats(x.rows, ctx.input_shape()) * sizeof(float);
   if (handle != nullptr && cudnn_->forward(e, handle, g, x.rows, x.data, w, b, y.data,
                                            ctx.workspace(), bytes, backend::store_of(e)))
     return;
-  if (handle == nullptr) cudnn_->set_last("lowering (" + ctx.resources().cudnn_why + ")");
+  if (handle == nullptr)
+    cudnn_->set_last("lowering (" +
+                     (groups_ == 1 ? ctx.resources().cudnn_why
+                                   : std::string("a grouped convolution: not on cuDNN yet")) +
+                     ")");
 #endif
+  // Note [grouped convolution]: one GEMM per group over blocks of W, col and Y.
+  const rules::ConvGeometry one = rules::one_group(g);
   for (std::int64_t n0 = 0; n0 < x.rows; n0 += nb) {
-    const std::int64_t m = std::min(nb, x.rows - n0);
+    const std::int64_t m = std::min(nb, x.rows - n0), cols = m * g.p();
     backend::im2col(e, g, x.data + n0 * x.cols, m, col);
-    backend::gemm(e, false, false, g.co, m * g.p(), g.k(), 1.0F, w, g.k(), col, m * g.p(), 0.0F,
-                  ycol, m * g.p());
+    for (std::int64_t i = 0; i < groups_; ++i)
+      backend::gemm(e, false, false, one.co, cols, one.k(), 1.0F, w + i * one.co * one.k(), one.k(),
+                    col + i * one.k() * cols, cols, 0.0F, ycol + i * one.co * cols, cols);
     backend::gemm_to_nchw(e, g, ycol, m, b, y.data + n0 * y.cols, backend::store_of(e));
   }
 }
@@ -151,8 +171,7 @@ void Conv2d::forward(LayerContext& ctx, const Matrix& x, Matrix& y) {
 void Conv2d::backward(LayerContext& ctx, const Matrix& x, const Matrix& /*y*/, const Matrix& dy,
                       Matrix& dx) {
   const backend::Exec e = exec_of(ctx);
-  const rules::ConvGeometry g =
-      geometry(ctx.input_shape(), out_, kernel_, stride_, padding_, dilation_);
+  const rules::ConvGeometry g = geometry_of(ctx.input_shape());
   const std::int64_t nb = chunk_samples(x.rows, ctx.input_shape());
   float* col = ctx.workspace();
   float* dycol = col + nb * g.p() * g.k();
@@ -169,22 +188,28 @@ void Conv2d::backward(LayerContext& ctx, const Matrix& x, const Matrix& /*y*/, c
     return;
   }
 #if CUTRAIN_WITH_CUDA
-  void* handle = cudnn_conv::handle(ctx.resources());
+  void* handle = groups_ == 1 ? cudnn_conv::handle(ctx.resources()) : nullptr;
   const std::size_t bytes = lowering_floats(x.rows, ctx.input_shape()) * sizeof(float);
   if (handle != nullptr && cudnn_ &&
       cudnn_->backward(e, handle, g, x.rows, x.data, dy.data, w, dw, dx.data, ctx.workspace(),
                        bytes, backend::store_of(e)))
     return;
 #endif
+  // Note [grouped convolution]: per group, dW_i (+)= dY_i col_i^T and dcol_i = W_i^T dY_i.
+  const rules::ConvGeometry one = rules::one_group(g);
+  const std::int64_t w_step = one.co * one.k();
   for (std::int64_t n0 = 0; n0 < x.rows; n0 += nb) {
-    const std::int64_t m = std::min(nb, x.rows - n0);
+    const std::int64_t m = std::min(nb, x.rows - n0), cols = m * g.p();
     backend::im2col(e, g, x.data + n0 * x.cols, m, col);
     backend::nchw_to_gemm(e, g, dy.data + n0 * dy.cols, m, dycol);
-    backend::gemm(e, false, true, g.co, g.k(), m * g.p(), 1.0F, dycol, m * g.p(), col, m * g.p(),
-                  n0 == 0 ? 0.0F : 1.0F, dw, g.k());
+    for (std::int64_t i = 0; i < groups_; ++i)
+      backend::gemm(e, false, true, one.co, one.k(), cols, 1.0F, dycol + i * one.co * cols, cols,
+                    col + i * one.k() * cols, cols, n0 == 0 ? 0.0F : 1.0F, dw + i * w_step,
+                    one.k());
     if (dx.data == nullptr) continue;
-    backend::gemm(e, true, false, g.k(), m * g.p(), g.co, 1.0F, w, g.k(), dycol, m * g.p(), 0.0F,
-                  col, m * g.p());
+    for (std::int64_t i = 0; i < groups_; ++i)  // dcol_i overwrites col_i, read above only
+      backend::gemm(e, true, false, one.k(), cols, one.co, 1.0F, w + i * w_step, one.k(),
+                    dycol + i * one.co * cols, cols, 0.0F, col + i * one.k() * cols, cols);
     backend::col2im(e, g, col, m, dx.data + n0 * dx.cols, backend::store_of(e));
   }
 }

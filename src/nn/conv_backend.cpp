@@ -60,89 +60,124 @@ void col2im(const Exec& e, const rules::ConvGeometry& g, const float* dcol, std:
 }
 
 namespace {
-constexpr std::int64_t kCpuGroups = 16;
-std::int64_t cpu_groups(std::int64_t batch) {
-  return std::clamp<std::int64_t>(batch, 1, kCpuGroups);
+constexpr std::int64_t kCpuParts = 16;
+std::int64_t cpu_parts(std::int64_t batch) {
+  return std::clamp<std::int64_t>(batch, 1, kCpuParts);
 }
-// Group gi of `groups` covers samples [first(gi), first(gi + 1)): a split by the batch alone.
-std::int64_t group_first(std::int64_t gi, std::int64_t groups, std::int64_t batch) {
-  return gi * batch / groups;
+// Part pi of `parts` covers samples [first(pi), first(pi + 1)): a split by the batch alone.
+std::int64_t part_first(std::int64_t pi, std::int64_t parts, std::int64_t batch) {
+  return pi * batch / parts;
+}
+
+// Where group i of sample n lies (Note [grouped convolution]): its channel slices of x, y (and
+// dx, dy) are contiguous within the sample, its filters a block of W's rows.
+struct GroupSlices {
+  rules::ConvGeometry one;  // the group as a convolution of its own
+  std::int64_t x_sample, y_sample, x_step, y_step, w_step;
+  explicit GroupSlices(const rules::ConvGeometry& g)
+      : one(rules::one_group(g)),
+        x_sample(g.c * g.in_plane()),
+        y_sample(g.co * g.p()),
+        x_step(one.c * g.in_plane()),
+        y_step(one.co * g.p()),
+        w_step(one.co * one.k()) {}
+  std::int64_t x_at(std::int64_t n, std::int64_t i) const { return n * x_sample + i * x_step; }
+  std::int64_t y_at(std::int64_t n, std::int64_t i) const { return n * y_sample + i * y_step; }
+};
+
+// Per part: the lowering's col [K, P] or the implicit GEMM's scratch (Note [implicit GEMM on
+// the CPU]) for one group of one sample; then dW's per-part partials and the flipped kernels.
+std::int64_t part_floats(const rules::ConvGeometry& g) {
+  const rules::ConvGeometry one = rules::one_group(g);
+  return direct::applies(one) ? static_cast<std::int64_t>(direct::scratch_floats(one))
+                              : one.k() * one.p();
 }
 }  // namespace
 
-// Per group: the lowering's col [K, P] or the implicit GEMM's scratch (Note [implicit GEMM on
-// the CPU]); then dW's per-group partials and the flipped kernel.
-std::int64_t group_floats(const rules::ConvGeometry& g) {
-  return direct::applies(g) ? static_cast<std::int64_t>(direct::scratch_floats(g)) : g.k() * g.p();
-}
-
 std::size_t conv_cpu_workspace_floats(const rules::ConvGeometry& g, std::int64_t batch) {
-  return sz(cpu_groups(batch) * (group_floats(g) + g.co * g.k())) + direct::flipped_floats(g);
+  return sz(cpu_parts(batch) * (part_floats(g) + g.co * g.kg())) +
+         sz(g.groups) * direct::flipped_floats(rules::one_group(g));
 }
 
-// The chunk functions with nb = 1. Inside a group's thread the GEMMs are serial (OpenBLAS in an
-// OpenMP region) and so are the chunk functions' loops (nested regions get one thread).
+// The chunk functions with nb = 1, per group. Inside a part's thread the GEMMs are serial
+// (OpenBLAS in an OpenMP region) and so are the chunk functions' loops (nested regions get one
+// thread).
 void conv_forward_cpu(const Exec& e, const rules::ConvGeometry& g, const float* x,
                       std::int64_t batch, const float* w, const float* bias, float* y,
                       float* workspace, rules::Store store) {
-  const std::int64_t groups = cpu_groups(batch);
-  const bool implicit = direct::applies(g);
-  cpu::parallel_rows(sz(groups), [=, &e](std::size_t r) {
-    const auto gi = static_cast<std::int64_t>(r);
-    float* col = workspace + gi * group_floats(g);
-    for (std::int64_t n = group_first(gi, groups, batch); n < group_first(gi + 1, groups, batch);
-         ++n) {
-      if (implicit) {
-        direct::forward_sample(g, x + n * g.c * g.in_plane(), w, bias, y + n * g.co * g.p(), col,
-                               store);
-        continue;
+  const std::int64_t parts = cpu_parts(batch);
+  const GroupSlices s(g);
+  const rules::ConvGeometry& one = s.one;
+  const bool implicit = direct::applies(one);
+  cpu::parallel_rows(sz(parts), [=, &e](std::size_t r) {
+    const auto pi = static_cast<std::int64_t>(r);
+    float* col = workspace + pi * part_floats(g);
+    for (std::int64_t n = part_first(pi, parts, batch); n < part_first(pi + 1, parts, batch); ++n)
+      for (std::int64_t i = 0; i < g.groups; ++i) {
+        const float* xs = x + s.x_at(n, i);
+        const float* wi = w + i * s.w_step;
+        const float* bi = bias != nullptr ? bias + i * one.co : nullptr;
+        float* ys = y + s.y_at(n, i);  // [Co/G, P]: the GEMM's output is the NCHW planes
+        if (implicit) {
+          direct::forward_sample(one, xs, wi, bi, ys, col, store);
+          continue;
+        }
+        im2col(e, one, xs, 1, col);
+        gemm(e, false, false, one.co, one.p(), one.k(), 1.0F, wi, one.k(), col, one.p(), 0.0F, ys,
+             one.p());
+        // In place: + bias, the store's rounding.
+        if (bi != nullptr || store != rules::Store::kExact)
+          gemm_to_nchw(e, one, ys, 1, bi, ys, store);
       }
-      im2col(e, g, x + n * g.c * g.in_plane(), 1, col);
-      float* yn = y + n * g.co * g.p();  // [Co, P]: the GEMM's output is the NCHW plane
-      gemm(e, false, false, g.co, g.p(), g.k(), 1.0F, w, g.k(), col, g.p(), 0.0F, yn, g.p());
-      // In place: + bias, the store's rounding.
-      if (bias != nullptr || store != rules::Store::kExact)
-        gemm_to_nchw(e, g, yn, 1, bias, yn, store);
-    }
   });
 }
 
 void conv_backward_cpu(const Exec& e, const rules::ConvGeometry& g, const float* x, const float* dy,
                        std::int64_t batch, const float* w, float* dw, float* dx, float* workspace,
                        rules::Store store) {
-  const std::int64_t groups = cpu_groups(batch), weights = g.co * g.k();
-  float* partial = workspace + groups * group_floats(g);  // [groups, Co K]
-  float* flipped = partial + groups * weights;            // [C, Co kh kw]
-  const bool implicit = direct::applies(g);
-  if (implicit && dx != nullptr) direct::flip_kernel(g, w, flipped);
-  cpu::parallel_rows(sz(groups), [=, &e](std::size_t r) {
-    const auto gi = static_cast<std::int64_t>(r);
-    float* col = workspace + gi * group_floats(g);
-    const std::int64_t first = group_first(gi, groups, batch);
-    for (std::int64_t n = first; n < group_first(gi + 1, groups, batch); ++n) {
-      const float* dyn = dy + n * g.co * g.p();
-      if (implicit) {
-        direct::backward_sample(g, x + n * g.c * g.in_plane(), dyn, flipped, partial + gi * weights,
-                                n != first, dx != nullptr ? dx + n * g.c * g.in_plane() : nullptr,
-                                col, store);
-        continue;
+  const std::int64_t parts = cpu_parts(batch), weights = g.co * g.kg();
+  const GroupSlices s(g);
+  const rules::ConvGeometry& one = s.one;
+  const auto flips = static_cast<std::int64_t>(direct::flipped_floats(one));
+  float* partial = workspace + parts * part_floats(g);  // [parts, Co kg]
+  float* flipped = partial + parts * weights;           // per group [C/G, Co/G kh kw]
+  const bool implicit = direct::applies(one);
+  if (implicit && dx != nullptr)
+    for (std::int64_t i = 0; i < g.groups; ++i)
+      direct::flip_kernel(one, w + i * s.w_step, flipped + i * flips);
+  cpu::parallel_rows(sz(parts), [=, &e](std::size_t r) {
+    const auto pi = static_cast<std::int64_t>(r);
+    float* col = workspace + pi * part_floats(g);
+    const std::int64_t first = part_first(pi, parts, batch);
+    for (std::int64_t n = first; n < part_first(pi + 1, parts, batch); ++n)
+      for (std::int64_t i = 0; i < g.groups; ++i) {
+        const float* xs = x + s.x_at(n, i);
+        const float* dys = dy + s.y_at(n, i);
+        float* dxs = dx != nullptr ? dx + s.x_at(n, i) : nullptr;
+        float* part = partial + pi * weights + i * s.w_step;  // the group's block of dW
+        if (implicit) {
+          direct::backward_sample(one, xs, dys, flipped + i * flips, part, n != first, dxs, col,
+                                  store);
+          continue;
+        }
+        im2col(e, one, xs, 1, col);
+        gemm(e, false, true, one.co, one.k(), one.p(), 1.0F, dys, one.p(), col, one.p(),
+             n == first ? 0.0F : 1.0F, part, one.k());
+        if (dxs == nullptr) continue;
+        gemm(e, true, false, one.k(), one.p(), one.co, 1.0F, w + i * s.w_step, one.k(), dys,
+             one.p(), 0.0F, col, one.p());
+        col2im(e, one, col, 1, dxs, store);
       }
-      im2col(e, g, x + n * g.c * g.in_plane(), 1, col);
-      gemm(e, false, true, g.co, g.k(), g.p(), 1.0F, dyn, g.p(), col, g.p(),
-           n == first ? 0.0F : 1.0F, partial + gi * weights, g.k());
-      if (dx == nullptr) continue;
-      gemm(e, true, false, g.k(), g.p(), g.co, 1.0F, w, g.k(), dyn, g.p(), 0.0F, col, g.p());
-      col2im(e, g, col, 1, dx + n * g.c * g.in_plane(), store);
-    }
   });
-  // Every group holds at least one sample (groups <= batch): the sums in group order. The
-  // implicit GEMM's partials are dW transposed, [K, Co].
-  cpu::parallel_for(sz(weights), [=](std::size_t i) {
-    const auto at = static_cast<std::int64_t>(i);
-    const std::int64_t from = implicit ? (at % g.k()) * g.co + at / g.k() : at;
-    float s = partial[from];
-    for (std::int64_t gi = 1; gi < groups; ++gi) s += partial[gi * weights + from];
-    dw[i] = s;
+  // Every part holds at least one sample (parts <= batch): the sums in part order. The implicit
+  // GEMM's partials are each group's block of dW transposed, [kg, Co/G].
+  cpu::parallel_for(sz(weights), [=](std::size_t at) {
+    const auto i = static_cast<std::int64_t>(at);
+    const std::int64_t block = i / s.w_step * s.w_step, in = i - block;
+    const std::int64_t from = implicit ? block + (in % one.k()) * one.co + in / one.k() : i;
+    float sum = partial[from];
+    for (std::int64_t pi = 1; pi < parts; ++pi) sum += partial[pi * weights + from];
+    dw[at] = sum;
   });
 }
 

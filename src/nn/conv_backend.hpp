@@ -19,13 +19,14 @@ void col2im(const Exec& e, const rules::ConvGeometry& g, const float* dcol, std:
 // Note [convolution per sample on the CPU]: the CPU lowers one sample at a time, so that its
 // col [K, P] stays in the core's cache between im2col writing it and the GEMM packing it, and
 // the sample's output [Co, P] is already its NCHW plane (no permute). The batch is split into
-// min(batch, 16) groups of consecutive samples - a split that depends on the batch alone - each
-// group run by one thread with single-threaded GEMMs (OpenBLAS runs serially inside an OpenMP
-// region); each group sums its own dW, and the groups' sums are added in group order, so the bits
-// do not depend on the thread count. Stride-1 convolutions (the default CNN's) skip the lowering
-// altogether: Note [implicit GEMM on the CPU] (src/nn/conv_direct_cpu.hpp). Measured, the default
-// CNN's convolutions on 2 cores: bench/RESULTS.md, Convolutions. The GPU keeps the chunks (large
-// GEMMs, few launches).
+// min(batch, 16) parts of consecutive samples - a split that depends on the batch alone - each
+// part run by one thread with single-threaded GEMMs (OpenBLAS runs serially inside an OpenMP
+// region); each part sums its own dW, and the parts' sums are added in part order, so the bits
+// do not depend on the thread count. A grouped convolution runs its groups one after the other
+// within each sample (Note [grouped convolution], kernels/nn/conv.cuh). Stride-1 convolutions (the
+// default CNN's) skip the lowering altogether: Note [implicit GEMM on the CPU]
+// (src/nn/conv_direct_cpu.hpp). Measured, the default CNN's convolutions on 2 cores:
+// bench/RESULTS.md, Convolutions. The GPU keeps the chunks (large GEMMs, few launches).
 std::size_t conv_cpu_workspace_floats(const rules::ConvGeometry& g, std::int64_t batch);
 // `store`, here and for col2im and gemm_to_nchw: how y and dx are stored (Note [16-bit stores],
 // kernels/common/half.cuh).

@@ -197,14 +197,17 @@ Module make_module(const json& m, const std::string& where, std::size_t& count, 
     const nn::Size2 k = a.size2("kernel_size", std::nullopt), st = a.size2("stride", 1),
                     pad = a.size2("padding", 0, 0), dil = a.size2("dilation", 1);
     const bool bias = a.flag("bias", true);
-    a.expect("groups", 1);
+    const std::int64_t groups = a.integer("groups", 1);
+    CUTRAIN_CHECK(groups > 0 && in % groups == 0 && n % groups == 0, where,
+                  " (Conv2d): groups = ", groups, " must be positive and divide in_channels (", in,
+                  ") and out_channels (", n, ")");
     a.expect("padding_mode", "zeros");
-    out.layer = std::make_unique<nn::Conv2d>(in, n, k, st, pad, dil, bias);
+    out.layer = std::make_unique<nn::Conv2d>(in, n, k, st, pad, dil, bias, groups);
     out.output = -1;
-    // in x out < 2^62 but x kh kw (< 2^32) may pass 2^64: saturated, so that the count
+    // in/G x out < 2^62 but x kh kw (< 2^32) may pass 2^64: saturated, so that the count
     // against the file's values refuses it rather than wrapping to a small number.
     out.floats = saturating_add(
-        saturating_mul(static_cast<std::uint64_t>(in) * static_cast<std::uint64_t>(n),
+        saturating_mul(static_cast<std::uint64_t>(in / groups) * static_cast<std::uint64_t>(n),
                        static_cast<std::uint64_t>(k.h * k.w)),
         bias ? static_cast<std::uint64_t>(n) : 0);
   } else if (type == "MaxPool2d" || type == "AvgPool2d") {

@@ -183,16 +183,17 @@ struct LayerEmitter {
       const std::vector<std::int64_t> k = pair_of(args, "kernel_size");
       const std::vector<std::int64_t> pad = pair_of(args, "padding");
       const std::int64_t co = args.at("out_channels").get<std::int64_t>();
+      const std::int64_t groups = args.value("groups", std::int64_t{1});  // torch_args: if not 1
       std::vector<std::string> inputs{
-          cur,
-          g.constant(at("weight"), {co, args.at("in_channels").get<std::int64_t>(), k[0], k[1]},
-                     host(params, at("weight")))};
+          cur, g.constant(at("weight"),
+                          {co, args.at("in_channels").get<std::int64_t>() / groups, k[0], k[1]},
+                          host(params, at("weight")))};
       if (has(params, at("bias")))
         inputs.push_back(g.constant(at("bias"), {co}, host(params, at("bias"))));
       cur = g.node("Conv", inputs, out,
                    {attr_ints("kernel_shape", k), attr_ints("strides", pair_of(args, "stride")),
                     attr_ints("pads", {pad[0], pad[1], pad[0], pad[1]}),
-                    attr_ints("dilations", pair_of(args, "dilation")), attr_int("group", 1)});
+                    attr_ints("dilations", pair_of(args, "dilation")), attr_int("group", groups)});
     } else if (kind == "MaxPool2d" || kind == "AvgPool2d") {
       const std::vector<std::int64_t> pad = pair_of(args, "padding");
       std::vector<Writer> attrs{attr_ints("kernel_shape", pair_of(args, "kernel_size")),

@@ -48,7 +48,7 @@ std::unique_ptr<Layer> layer_of(const nlohmann::json& c) {
     return std::make_unique<Conv2d>(a.at("in_channels"), a.at("out_channels"),
                                     size2(a.at("kernel_size")), size2(a.at("stride")),
                                     size2(a.at("padding")), size2(a.at("dilation")),
-                                    a.at("bias").get<bool>());
+                                    a.at("bias").get<bool>(), a.value("groups", std::int64_t{1}));
   if (type == "MaxPool2d")
     return std::make_unique<MaxPool2d>(size2(a.at("kernel_size")), size2(a.at("stride")),
                                        size2(a.at("padding")));
@@ -168,7 +168,8 @@ TEST(Conv, ElementAndRowLoweringRulesAgree) {
   for (const Case& t :
        {Case{2, 5, 7, 3, 3, 1, 1, 1, 1, 1, 1}, Case{3, 7, 5, 3, 2, 2, 1, 1, 0, 1, 2},
         Case{1, 6, 6, 5, 5, 2, 2, 2, 2, 2, 2}, Case{2, 4, 9, 1, 3, 3, 2, 0, 1, 1, 1}}) {
-    rules::ConvGeometry g{t.c, t.h, t.w, 3, 0, 0, t.kh, t.kw, t.sh, t.sw, t.ph, t.pw, t.dh, t.dw};
+    rules::ConvGeometry g{t.c,  t.h,  t.w,  3,    0,    0,    t.kh, t.kw,
+                          t.sh, t.sw, t.ph, t.pw, t.dh, t.dw, 1};
     g.ho = rules::conv_output_size(g.h, g.kh, g.sh, g.ph, g.dh);
     g.wo = rules::conv_output_size(g.w, g.kw, g.sw, g.pw, g.dw);
     const std::int64_t nb = 2, cols = nb * g.p();
@@ -250,6 +251,12 @@ TEST(ConvFiniteDifferences, EveryLayer) {
         std::make_unique<Conv2d>(2, 2, Size2{3, 2}, Size2{2, 1}, Size2{1, 0}, Size2{1, 2}),
         "Conv2d rectangular, strided, dilated");
   check({1, 6, 6}, std::make_unique<Conv2d>(1, 2, 5, 2, 2, 1, false), "Conv2d 5x5 no bias");
+  check({4, 5, 6}, std::make_unique<Conv2d>(4, 6, 3, 1, 1, 1, true, 2), "Conv2d groups 2");
+  check({3, 7, 6}, std::make_unique<Conv2d>(3, 3, 3, 2, 1, 1, false, 3),
+        "Conv2d depthwise, strided");
+  check({2, 6, 7},
+        std::make_unique<Conv2d>(2, 4, Size2{3, 2}, 1, Size2{2, 1}, Size2{2, 1}, true, 2),
+        "Conv2d depthwise x2, rectangular, dilated");
   check({2, 6, 5}, std::make_unique<MaxPool2d>(2), "MaxPool2d");
   check({2, 7, 7}, std::make_unique<MaxPool2d>(3, 2, 1), "MaxPool2d overlapping, padded");
   check({2, 6, 5}, std::make_unique<AvgPool2d>(3, 2, 1), "AvgPool2d padded");
@@ -259,12 +266,14 @@ TEST(ConvFiniteDifferences, EveryLayer) {
   check({3, 4, 5}, std::make_unique<Flatten>(), "Flatten");
 }
 
-// A small CNN end to end: conv, BN, ReLU, pool, conv, global pooling, flatten, linear.
+// A small CNN end to end: conv, BN, tanh, pool, depthwise conv, conv, global pooling, flatten,
+// linear.
 Sequential small_cnn(Device device, std::uint64_t seed) {
   Sequential m(2 * 8 * 8);
   m.emplace<Unflatten>(1, Shape{2, 8, 8});
   m.emplace<Conv2d>(2, 4, 3, 1, 1).emplace<BatchNorm2d>(4);
   m.emplace<Activation>(Activation::Kind::kTanh).emplace<MaxPool2d>(2);
+  m.emplace<Conv2d>(4, 4, 3, 1, 1, 1, true, 4);  // depthwise
   m.emplace<Conv2d>(4, 6, 3).emplace<Activation>(Activation::Kind::kSigmoid);
   m.emplace<AdaptiveAvgPool2d>(1).emplace<Flatten>().emplace<Linear>(6, 3);
   m.build(device, seed);
@@ -328,7 +337,18 @@ TEST(Conv, ShapesFollowPyTorchAndBadOnesAreRefusedNamingTheLayer) {
   no_unflatten.emplace<Conv2d>(1, 4, 3);
   e = testing::error_of([&] { no_unflatten.build(Device::cpu(), 1); });
   EXPECT_NE(e.find("add Unflatten(1, {C, H, W}) before it"), std::string::npos) << e;
-  EXPECT_THROW(Conv2d(1, 4, 3, 1, 0, 1, true, 2), Error);  // groups
+  // Groups: torch's checks, and the weight [out, in/G, kh, kw].
+  e = testing::error_of([] { Conv2d(3, 4, 3, 1, 0, 1, true, 2); });
+  EXPECT_NE(e.find("in_channels must be divisible by groups (3 by 2)"), std::string::npos) << e;
+  e = testing::error_of([] { Conv2d(4, 6, 3, 1, 0, 1, true, 4); });
+  EXPECT_NE(e.find("out_channels must be divisible by groups (6 by 4)"), std::string::npos) << e;
+  e = testing::error_of([] { Conv2d(4, 4, 3, 1, 0, 1, true, 0); });
+  EXPECT_NE(e.find("groups = 0 must be a positive integer"), std::string::npos) << e;
+  Sequential grouped(6 * 5 * 5);
+  grouped.emplace<Unflatten>(1, Shape{6, 5, 5}).emplace<Conv2d>(6, 9, 3, 1, 0, 1, true, 3);
+  grouped.build(Device::cpu(), 1);
+  EXPECT_EQ(grouped.shape(2), (Shape{9, 3, 3}));
+  EXPECT_EQ(grouped.parameters().layout().tensors().at(0).shape, (Shape{9, 2, 3, 3}));
   EXPECT_THROW(Conv2d(1, 4, 0), Error);
   EXPECT_THROW(MaxPool2d(2, 2, 2), Error);  // padding over half the kernel, as PyTorch refuses
 }
@@ -353,8 +373,8 @@ TEST(Conv, SameSeedSameBits) {
   EXPECT_EQ(train_steps(Device::cpu()), train_steps(Device::cpu()));
 }
 
-// Note [convolution per sample on the CPU]: the batch's split into groups, not the threads,
-// fixes the weight gradient's summation order. 37 samples: more than the 16 groups, unevenly.
+// Note [convolution per sample on the CPU]: the batch's split into parts, not the threads,
+// fixes the weight gradient's summation order. 37 samples: more than the 16 parts, unevenly.
 TEST(Conv, SameBitsWhateverTheThreadCount) {
   const int threads = omp_get_max_threads();
   std::vector<std::vector<float>> runs;

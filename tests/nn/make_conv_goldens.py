@@ -111,6 +111,20 @@ def main():
     cases["batchnorm2d_eval"] = case("BatchNorm2d", bn, xb, train=False)
     cases["batchnorm2d_noaffine"] = case(
         "BatchNorm2d", {"num_features": 3, "eps": 1e-3, "momentum": 0.3, "affine": False}, xb)
+    # Grouped and depthwise convolutions (last: the cases above keep their random draws). Both
+    # CPU paths are covered: stride 1 (the implicit GEMM) and strided (the lowering).
+    grouped = [  # (name, in, out, groups, kernel, stride, padding, dilation, bias, x shape)
+        ("conv_g2_4_6_k3_p1", 4, 6, 2, [3, 3], [1, 1], [1, 1], [1, 1], True, (3, 4, 5, 7)),
+        ("conv_depthwise_3_k3_s2_p1", 3, 3, 3, [3, 3], [2, 2], [1, 1], [1, 1], False, (2, 3, 7, 6)),
+        ("conv_depthwise_x3_2_6_k5_p2_d2", 2, 6, 2, [5, 5], [1, 1], [2, 2], [2, 2], True,
+         (2, 2, 9, 8)),
+        ("conv_g4_8_4_k1", 8, 4, 4, [1, 1], [1, 1], [0, 0], [1, 1], True, (3, 8, 5, 5)),
+        ("conv_g2_rect", 4, 4, 2, [3, 2], [2, 1], [1, 0], [1, 2], True, (2, 4, 9, 6)),
+    ]
+    for name, cin, cout, groups, k, s, p, d, bias, shape in grouped:
+        args = {"in_channels": cin, "out_channels": cout, "kernel_size": k, "stride": s,
+                "padding": p, "dilation": d, "groups": groups, "bias": bias}
+        cases[name] = case("Conv2d", args, f32(torch.randn(*shape)))
     with open(os.path.join(HERE, "golden", "conv.json"), "w") as f:
         json.dump({"torch_version": torch.__version__, "dtype": "float64", "cases": cases}, f,
                   separators=(",", ":"))

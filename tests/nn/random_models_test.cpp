@@ -6,8 +6,8 @@
 // for a random input shape and checked coordinate by coordinate against central differences
 // (nn::check_gradients), parameters and the input both, in training mode (batch statistics, the
 // masks of one draw) - and every third in eval mode (BatchNorm's running statistics, moved by a
-// few training passes, held constant; Dropout the identity). The layer tests check each layer alone; this checks them in the orders and
-// geometries nobody wrote down.
+// few training passes, held constant; Dropout the identity). The layer tests check each layer
+// alone; this checks them in the orders and geometries nobody wrote down.
 #include <gtest/gtest.h>
 
 #include <algorithm>
@@ -63,9 +63,10 @@ std::unique_ptr<Layer> shape_keeping_layer(Rng& rng, std::int64_t c, std::ostrin
     case 0: {
       const std::int64_t k = chance(rng, 0.5) ? 3 : 1;
       const bool bias = chance(rng, 0.5);
-      describe << "Conv2d(" << c << "," << c << ",k=" << k << ",p=" << k / 2 << ",bias=" << bias
-               << ") ";
-      return std::make_unique<Conv2d>(c, c, k, 1, k / 2, 1, bias);
+      const std::int64_t groups = chance(rng, 0.3) ? c : 1;  // depthwise
+      describe << "Conv2d(" << c << "," << c << ",k=" << k << ",p=" << k / 2 << ",g=" << groups
+               << ",bias=" << bias << ") ";
+      return std::make_unique<Conv2d>(c, c, k, 1, k / 2, 1, bias, groups);
     }
     case 1:
       describe << "BatchNorm2d(" << c << ") ";
@@ -119,11 +120,17 @@ void add_image_layer(Rng& rng, Shape& shape, std::ostringstream& describe, const
       if (out_size(h, kh, sh, ph, dh) < 1 || out_size(w, kw, sw, pw, dw) < 1) return;
       const std::int64_t out = uniform(rng, 1, 4);
       const bool bias = chance(rng, 0.7);
+      // Grouped or depthwise a third of the time: a common divisor of both channel counts.
+      std::int64_t groups = 1;
+      if (chance(rng, 0.33)) {
+        groups = uniform(rng, 1, std::min(c, out));
+        while (c % groups != 0 || out % groups != 0) --groups;
+      }
       add(std::make_unique<Conv2d>(c, out, Size2{kh, kw}, Size2{sh, sw}, Size2{ph, pw},
-                                   Size2{dh, dw}, bias));
+                                   Size2{dh, dw}, bias, groups));
       describe << "Conv2d(" << c << "," << out << ",k=" << kh << "x" << kw << ",s=" << sh << "x"
-               << sw << ",p=" << ph << "x" << pw << ",d=" << dh << "x" << dw << ",bias=" << bias
-               << ") ";
+               << sw << ",p=" << ph << "x" << pw << ",d=" << dh << "x" << dw << ",g=" << groups
+               << ",bias=" << bias << ") ";
       shape = {out, out_size(h, kh, sh, ph, dh), out_size(w, kw, sw, pw, dw)};
       return;
     }

@@ -118,7 +118,9 @@ TEST(LoadModel, RebuildsConvolutionalModelsBitForBit) {
                                nn::Size2{2, 1});
   original.emplace<nn::BatchNorm2d>(4, 1e-3F, 0.2F)
       .emplace<nn::Activation>(nn::Activation::Kind::kRelu);
-  original.emplace<nn::MaxPool2d>(3, 1, 1).emplace<nn::Conv2d>(4, 3, 1, 1, 0, 1, false);
+  original.emplace<nn::MaxPool2d>(3, 1, 1).emplace<nn::Conv2d>(4, 4, 3, 1, 1, 1, true, 4);
+  original.emplace<nn::Conv2d>(4, 6, 1, 1, 0, 1, true, 2)
+      .emplace<nn::Conv2d>(6, 3, 1, 1, 0, 1, false);
   original.emplace<nn::BatchNorm2d>(3, 1e-5F, 0.1F, false).emplace<nn::AvgPool2d>(2, 1);
   original.emplace<nn::AdaptiveAvgPool2d>(nn::Size2{2, 1}).emplace<nn::Flatten>();
   original.emplace<nn::Linear>(6, 5);
@@ -174,9 +176,10 @@ TEST(LoadModel, RefusesWhatItCannotBuildNamingIt) {
        "module 0 (Conv2d): 'in_channels' must be an integer"},
       {"groups",
        R"([{"type": "Unflatten", "args": {"dim": 1, "unflattened_size": [2, 1, 1]}},
-           {"type": "Conv2d", "args": {"in_channels": 2, "out_channels": 2, "kernel_size": 1,
-                                       "groups": 2}}])",
-       "groups = 2 is not supported"},
+           {"type": "Conv2d", "args": {"in_channels": 2, "out_channels": 4, "kernel_size": 1,
+                                       "groups": 4}}])",
+       "module 1 (Conv2d): groups = 4 must be positive and divide in_channels (2) and "
+       "out_channels (4)"},
       {"ceil", R"([{"type": "Unflatten", "args": {"dim": 1, "unflattened_size": [1, 2, 1]}},
                    {"type": "MaxPool2d", "args": {"kernel_size": 2, "ceil_mode": true}}])",
        "ceil_mode = true is not supported"},

@@ -2,14 +2,18 @@
 // Convolutional layers (PyTorch names, arguments and semantics), over NCHW images (Note [layer
 // shapes] in include/cutrain/nn/layer.hpp: a batch row holds one sample's C x H x W values).
 //
-//   Conv2d(in_channels, out_channels, kernel_size, stride=1, padding=0, dilation=1, bias=true)
-//       y[n, o] = b[o] + sum_c W[o, c] (star) x[n, c]; weight [out, in, kh, kw]; groups = 1 only.
+//   Conv2d(in_channels, out_channels, kernel_size, stride=1, padding=0, dilation=1, bias=true,
+//          groups=1)
+//       y[n, o] = b[o] + sum_c W[o, c] (star) x[n, c]; weight [out, in, kh, kw]. With groups G
+//       (depthwise when G = in = out), output o sums only the in/G channels of its group - o /
+//       (out/G) - and the weight is [out, in/G, kh, kw] (Note [grouped convolution],
+//       kernels/nn/conv.cuh); in and out must be multiples of G.
 //       Output size floor((in + 2 pad - dilation (k - 1) - 1) / stride) + 1. Default init as
 //       Linear's: He (kaiming_uniform, relu gain) when a ReLU-family activation follows, else
-//       Xavier; bias zero. On a GPU cuDNN's graph API runs it where cuDNN is there and has a
-//       deterministic plan (Note [convolutions on cuDNN], src/nn/conv_cudnn.hpp), else im2col +
-//       GEMM per chunk of samples (Note [convolution as one GEMM per chunk],
-//       kernels/nn/conv.cuh); on the CPU per sample.
+//       Xavier (fans as torch's: in/G kh kw and out kh kw); bias zero. On a GPU cuDNN's graph API
+//       runs it where cuDNN is there and has a deterministic plan (Note [convolutions on cuDNN],
+//       src/nn/conv_cudnn.hpp) - not yet for G > 1 -, else im2col + GEMM per chunk of samples
+//       (Note [convolution as one GEMM per chunk], kernels/nn/conv.cuh); on the CPU per sample.
 //   MaxPool2d(kernel_size, stride=kernel_size, padding=0)      (ceil_mode off, dilation 1)
 //   AvgPool2d(kernel_size, stride=kernel_size, padding=0)      (count_include_pad on)
 //   AdaptiveAvgPool2d(output_size)                             ((1, 1): global average pooling)
@@ -29,6 +33,10 @@
 #include "cutrain/init.hpp"
 #include "cutrain/nn/layer.hpp"
 
+namespace cutrain::rules {
+struct ConvGeometry;  // kernels/nn/conv.cuh
+}
+
 namespace cutrain::nn {
 
 namespace cudnn_conv {
@@ -46,11 +54,12 @@ struct Size2 {
   bool operator==(const Size2&) const = default;                           ///< both sizes equal
 };
 
-/// 2-D convolution over NCHW activations (torch.nn.Conv2d, groups = 1): cuDNN's graph API on a GPU
-/// where it has a deterministic plan, else im2col and one GEMM per chunk on cuBLAS or OpenBLAS.
+/// 2-D convolution over NCHW activations (torch.nn.Conv2d, grouped and depthwise included):
+/// cuDNN's graph API on a GPU where it has a deterministic plan, else im2col and one GEMM per
+/// chunk (and group) on cuBLAS or OpenBLAS.
 class Conv2d final : public Layer {
  public:
-  /// torch.nn.Conv2d's arguments; groups other than 1 are refused.
+  /// torch.nn.Conv2d's arguments; in and out channels must be multiples of groups.
   Conv2d(std::int64_t in_channels, std::int64_t out_channels, Size2 kernel_size, Size2 stride = 1,
          Size2 padding = 0, Size2 dilation = 1, bool bias = true, std::int64_t groups = 1);
   std::string kind() const override { return "Conv2d"; }
@@ -74,6 +83,7 @@ class Conv2d final : public Layer {
   std::int64_t in_channels() const { return in_; }    ///< C_in
   std::int64_t out_channels() const { return out_; }  ///< C_out
   bool has_bias() const { return bias_; }             ///< bias=true
+  std::int64_t groups() const { return groups_; }     ///< G (1: a dense convolution)
   /// Samples lowered at once on a GPU for this input shape: the im2col buffer holds at most
   /// kLoweredFloats floats (at least one sample); larger GEMMs and fewer launches favour large
   /// chunks. Not tuned on a GPU yet. The CPU lowers one sample at a time instead (Note
@@ -88,10 +98,12 @@ class Conv2d final : public Layer {
  private:
   // The workspace's lowering part; the bias gradient's reduction scratch follows it.
   std::size_t lowering_floats(std::int64_t batch, const Shape& input) const;
+  rules::ConvGeometry geometry_of(const Shape& input) const;
 
   std::int64_t in_, out_;
   Size2 kernel_, stride_, padding_, dilation_;
   bool bias_;
+  std::int64_t groups_;
   std::optional<init::Scheme> init_;
   std::shared_ptr<cudnn_conv::Plans> cudnn_;  // made on the first GPU forward
 };
