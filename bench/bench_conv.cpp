@@ -117,7 +117,7 @@ int main(int argc, char** argv) {
     const nn::backend::Exec& exec = gemm_exec.get();
     struct Shape4 {
       const char* name;
-      std::int64_t batch, c, co, hw;
+      std::int64_t batch, c, co, hw, groups = 1;
     };
     std::vector<Shape4> shapes = {{"conv1 1-32 28x28", batch, 1, 32, 28},
                                   {"conv2 32-32 28x28", batch, 32, 32, 28},
@@ -126,17 +126,21 @@ int main(int argc, char** argv) {
                                   {"large 64-128 14x14", 2 * batch, 64, 128, 14},
                                   // the residual blocks' (--residual-blocks) after each pool
                                   {"res1 32-32 14x14", batch, 32, 32, 14},
-                                  {"res2 64-64 7x7", batch, 64, 64, 7}};
+                                  {"res2 64-64 7x7", batch, 64, 64, 7},
+                                  // MobileNet's depthwise 3x3 and a ResNeXt-like grouped one
+                                  {"dw 64 14x14", batch, 64, 64, 14, 64},
+                                  {"g8 64-64 14x14", batch, 64, 64, 14, 8}};
     if (small) shapes.resize(1);
     if (!json)
-      std::printf("# %s, 3x3 kernels, padding 1\n%-20s %6s %10s %10s %10s %9s\n",
-                  describe(device).c_str(), "shape", "batch", "us/step", "TFLOP/s", "GEMM TF/s",
-                  "of GEMM");
+      std::printf(
+          "# %s, 3x3 kernels, padding 1 (dw: depthwise, gN: N groups)\n%-20s %6s %10s %10s %10s "
+          "%9s\n",
+          describe(device).c_str(), "shape", "batch", "us/step", "TFLOP/s", "GEMM TF/s", "of GEMM");
     for (const Shape4& s : shapes) {
       const std::int64_t in = s.c * s.hw * s.hw, out = s.co * s.hw * s.hw;
       nn::Sequential m(in);
       m.emplace<nn::Unflatten>(1, Shape{s.c, s.hw, s.hw});
-      m.emplace<nn::Conv2d>(s.c, s.co, 3, 1, 1);
+      m.emplace<nn::Conv2d>(s.c, s.co, 3, 1, 1, 1, true, s.groups);
       m.build(device, 1);
       m.set_precision(precision);
       Buffer xb(static_cast<std::size_t>(s.batch * in) * sizeof(float), device);
@@ -153,8 +157,9 @@ int main(int argc, char** argv) {
             m.backward(dy, stream.native(), &dx);
           },
           min_seconds);
-      // The bare GEMMs: M = Co, N = B P, K = C 9 over the whole batch.
-      const std::int64_t k = s.c * 9, n = s.batch * s.hw * s.hw;
+      // The bare GEMMs: M = Co, N = B P, K = C 9 over the whole batch (C / groups: the grouped
+      // convolution's FLOPs as one dense GEMM).
+      const std::int64_t k = s.c / s.groups * 9, n = s.batch * s.hw * s.hw;
       Buffer col(static_cast<std::size_t>(k * n) * sizeof(float), device);
       Buffer y(static_cast<std::size_t>(s.co * n) * sizeof(float), device);
       col.zero();
@@ -181,12 +186,14 @@ int main(int argc, char** argv) {
       if (json)
         std::printf(
             "{\"bench\":\"conv\",\"impl\":\"cutrain\",\"device\":\"%s\",\"shape\":\"%s\","
-            "\"batch\":%lld,\"in_channels\":%lld,\"out_channels\":%lld,\"size\":%lld,"
+            "\"batch\":%lld,\"in_channels\":%lld,\"out_channels\":%lld,\"groups\":%lld,"
+            "\"size\":%lld,"
             "\"seconds_per_step\":%.9g,\"tflops\":%.4g,\"gemm_tflops\":%.4g,"
             "\"fraction_of_gemm\":%.4f,\"precision\":\"%s\",\"algorithm\":\"%s\"}\n",
             device.str().c_str(), s.name, static_cast<long long>(s.batch),
-            static_cast<long long>(s.c), static_cast<long long>(s.co), static_cast<long long>(s.hw),
-            layer_s, flops / layer_s * 1e-12, flops / gemm_s * 1e-12, gemm_s / layer_s,
+            static_cast<long long>(s.c), static_cast<long long>(s.co),
+            static_cast<long long>(s.groups), static_cast<long long>(s.hw), layer_s,
+            flops / layer_s * 1e-12, flops / gemm_s * 1e-12, gemm_s / layer_s,
             precision_name.c_str(), algorithm.c_str());
       else
         std::printf("%-20s %6lld %10.1f %10.3f %10.3f %8.1f%%\n", s.name,

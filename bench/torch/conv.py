@@ -1,6 +1,7 @@
 #!/usr/bin/env python3
 """The PyTorch peer of bench_conv: Conv2d (3x3, padding 1) forward + backward, input gradient
-included, at the default CNN's shapes, the large one and the residual blocks', in TFLOP/s (FLOPs = 6 B H W Co C 9).
+included, at the default CNN's shapes, the large one, the residual blocks', a depthwise and a
+grouped one, in TFLOP/s (FLOPs = 6 B H W Co C/groups 9).
 On a GPU cuDNN picks its algorithms (cudnn.benchmark=True), strict fp32 (TF32 off) unless
 --precision tf32, or under torch.autocast with --precision bf16 / fp16 (bench_conv's peers for
 the same flags); on the CPU oneDNN/native kernels with all threads. One JSON line per shape.
@@ -18,7 +19,9 @@ SHAPES = [("conv1 1-32 28x28", 1, 1, 32, 28), ("conv2 32-32 28x28", 1, 32, 32, 2
           ("conv3 32-64 14x14", 1, 32, 64, 14), ("conv4 64-64 14x14", 1, 64, 64, 14),
           ("large 64-128 14x14", 2, 64, 128, 14),
           # the residual blocks' (cutrain-train --residual-blocks) after each pool
-          ("res1 32-32 14x14", 1, 32, 32, 14), ("res2 64-64 7x7", 1, 64, 64, 7)]
+          ("res1 32-32 14x14", 1, 32, 32, 14), ("res2 64-64 7x7", 1, 64, 64, 7),
+          # MobileNet's depthwise 3x3 and a ResNeXt-like grouped one (groups: the last field)
+          ("dw 64 14x14", 1, 64, 64, 14, 64), ("g8 64-64 14x14", 1, 64, 64, 14, 8)]
 BN_SHAPES = [("bn+relu 32 28x28", 32, 28), ("bn+relu 64 14x14", 64, 14)]
 
 
@@ -39,12 +42,12 @@ def main():
     if not cuda:  # every core, as cutrain's OpenMP loops and OpenBLAS use (torch may pick 1)
         torch.set_num_threads(os.cpu_count() or 1)
     dtype = {"bf16": torch.bfloat16, "fp16": torch.float16}.get(a.precision)
-    for name, mult, c, co, hw in SHAPES[:1] if a.small else SHAPES:
-        batch = a.batch * mult
-        conv = torch.nn.Conv2d(c, co, 3, padding=1).to(dev)
+    for name, mult, c, co, hw, *grouped in SHAPES[:1] if a.small else SHAPES:
+        batch, groups = a.batch * mult, (grouped or [1])[0]
+        conv = torch.nn.Conv2d(c, co, 3, padding=1, groups=groups).to(dev)
         s = fwd_bwd_seconds(conv, (batch, c, hw, hw), (batch, co, hw, hw), dev, dtype, sync,
                             a.min_seconds)
-        flops = 6.0 * batch * hw * hw * co * c * 9
+        flops = 6.0 * batch * hw * hw * co * (c // groups) * 9
         print(json.dumps({"bench": "conv", "impl": "torch", "torch": torch.__version__,
                           "device": torch.cuda.get_device_name() if cuda else "cpu",
                           "threads": torch.get_num_threads(), "shape": name, "batch": batch,

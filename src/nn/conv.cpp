@@ -126,13 +126,11 @@ void Conv2d::initialize(LayerContext& ctx, std::uint64_t seed) {
                                      seed);
 }
 
-// Per chunk of nb samples: col = im2col(x), Y = W col, y = Y as NCHW + b.
+// On the CPU per sample, on a GPU on cuDNN or per chunk of nb samples (conv_backend.hpp).
 void Conv2d::forward(LayerContext& ctx, const Matrix& x, Matrix& y) {
   const backend::Exec e = exec_of(ctx);
   const rules::ConvGeometry g = geometry_of(ctx.input_shape());
   const std::int64_t nb = chunk_samples(x.rows, ctx.input_shape());
-  float* col = ctx.workspace();
-  float* ycol = col + nb * g.p() * g.k();
   const float* w = ctx.parameter("weight").data;
   const float* b = bias_ ? ctx.parameter("bias").data : nullptr;
   if (e.device.is_cpu()) {
@@ -154,27 +152,16 @@ void Conv2d::forward(LayerContext& ctx, const Matrix& x, Matrix& y) {
                                    : std::string("a grouped convolution: not on cuDNN yet")) +
                      ")");
 #endif
-  // Note [grouped convolution]: one GEMM per group over blocks of W, col and Y.
-  const rules::ConvGeometry one = rules::one_group(g);
-  for (std::int64_t n0 = 0; n0 < x.rows; n0 += nb) {
-    const std::int64_t m = std::min(nb, x.rows - n0), cols = m * g.p();
-    backend::im2col(e, g, x.data + n0 * x.cols, m, col);
-    for (std::int64_t i = 0; i < groups_; ++i)
-      backend::gemm(e, false, false, one.co, cols, one.k(), 1.0F, w + i * one.co * one.k(), one.k(),
-                    col + i * one.k() * cols, cols, 0.0F, ycol + i * one.co * cols, cols);
-    backend::gemm_to_nchw(e, g, ycol, m, b, y.data + n0 * y.cols, backend::store_of(e));
-  }
+  backend::conv_forward_chunks(e, g, nb, x.data, x.rows, w, b, y.data, ctx.workspace(),
+                               backend::store_of(e));
 }
 
-// db = per-channel sums of dy; per chunk: dY = dy in GEMM order, dW (+)= dY col^T (chunks in
-// order), dcol = W^T dY, dx = col2im(dcol).
+// db = per-channel sums of dy; then dW and dx as the forward runs.
 void Conv2d::backward(LayerContext& ctx, const Matrix& x, const Matrix& /*y*/, const Matrix& dy,
                       Matrix& dx) {
   const backend::Exec e = exec_of(ctx);
   const rules::ConvGeometry g = geometry_of(ctx.input_shape());
   const std::int64_t nb = chunk_samples(x.rows, ctx.input_shape());
-  float* col = ctx.workspace();
-  float* dycol = col + nb * g.p() * g.k();
   const float* w = ctx.parameter("weight").data;
   float* dw = ctx.gradient("weight").data;
   if (bias_) {
@@ -195,23 +182,8 @@ void Conv2d::backward(LayerContext& ctx, const Matrix& x, const Matrix& /*y*/, c
                        bytes, backend::store_of(e)))
     return;
 #endif
-  // Note [grouped convolution]: per group, dW_i (+)= dY_i col_i^T and dcol_i = W_i^T dY_i.
-  const rules::ConvGeometry one = rules::one_group(g);
-  const std::int64_t w_step = one.co * one.k();
-  for (std::int64_t n0 = 0; n0 < x.rows; n0 += nb) {
-    const std::int64_t m = std::min(nb, x.rows - n0), cols = m * g.p();
-    backend::im2col(e, g, x.data + n0 * x.cols, m, col);
-    backend::nchw_to_gemm(e, g, dy.data + n0 * dy.cols, m, dycol);
-    for (std::int64_t i = 0; i < groups_; ++i)
-      backend::gemm(e, false, true, one.co, one.k(), cols, 1.0F, dycol + i * one.co * cols, cols,
-                    col + i * one.k() * cols, cols, n0 == 0 ? 0.0F : 1.0F, dw + i * w_step,
-                    one.k());
-    if (dx.data == nullptr) continue;
-    for (std::int64_t i = 0; i < groups_; ++i)  // dcol_i overwrites col_i, read above only
-      backend::gemm(e, true, false, one.k(), cols, one.co, 1.0F, w + i * w_step, one.k(),
-                    dycol + i * one.co * cols, cols, 0.0F, col + i * one.k() * cols, cols);
-    backend::col2im(e, g, col, m, dx.data + n0 * dx.cols, backend::store_of(e));
-  }
+  backend::conv_backward_chunks(e, g, nb, x.data, dy.data, x.rows, w, dw, dx.data, ctx.workspace(),
+                                backend::store_of(e));
 }
 
 std::string Conv2d::gpu_algorithm() const {

@@ -181,6 +181,47 @@ void conv_backward_cpu(const Exec& e, const rules::ConvGeometry& g, const float*
   });
 }
 
+// Per chunk: col = im2col(x), Y_i = W_i col_i per group, y = Y as NCHW + b.
+void conv_forward_chunks(const Exec& e, const rules::ConvGeometry& g, std::int64_t nb,
+                         const float* x, std::int64_t batch, const float* w, const float* bias,
+                         float* y, float* workspace, rules::Store store) {
+  const rules::ConvGeometry one = rules::one_group(g);
+  float* col = workspace;
+  float* ycol = col + nb * g.p() * g.k();
+  for (std::int64_t n0 = 0; n0 < batch; n0 += nb) {
+    const std::int64_t m = std::min(nb, batch - n0), cols = m * g.p();
+    im2col(e, g, x + n0 * g.c * g.in_plane(), m, col);
+    for (std::int64_t i = 0; i < g.groups; ++i)
+      gemm(e, false, false, one.co, cols, one.k(), 1.0F, w + i * one.co * one.k(), one.k(),
+           col + i * one.k() * cols, cols, 0.0F, ycol + i * one.co * cols, cols);
+    gemm_to_nchw(e, g, ycol, m, bias, y + n0 * g.co * g.p(), store);
+  }
+}
+
+// Per chunk: dY = dy in GEMM order; per group dW_i (+)= dY_i col_i^T (chunks in order), dcol_i =
+// W_i^T dY_i; dx = col2im(dcol).
+void conv_backward_chunks(const Exec& e, const rules::ConvGeometry& g, std::int64_t nb,
+                          const float* x, const float* dy, std::int64_t batch, const float* w,
+                          float* dw, float* dx, float* workspace, rules::Store store) {
+  const rules::ConvGeometry one = rules::one_group(g);
+  const std::int64_t w_step = one.co * one.k();
+  float* col = workspace;
+  float* dycol = col + nb * g.p() * g.k();
+  for (std::int64_t n0 = 0; n0 < batch; n0 += nb) {
+    const std::int64_t m = std::min(nb, batch - n0), cols = m * g.p();
+    im2col(e, g, x + n0 * g.c * g.in_plane(), m, col);
+    nchw_to_gemm(e, g, dy + n0 * g.co * g.p(), m, dycol);
+    for (std::int64_t i = 0; i < g.groups; ++i)
+      gemm(e, false, true, one.co, one.k(), cols, 1.0F, dycol + i * one.co * cols, cols,
+           col + i * one.k() * cols, cols, n0 == 0 ? 0.0F : 1.0F, dw + i * w_step, one.k());
+    if (dx == nullptr) continue;
+    for (std::int64_t i = 0; i < g.groups; ++i)  // dcol_i overwrites col_i, read above only
+      gemm(e, true, false, one.k(), cols, one.co, 1.0F, w + i * w_step, one.k(),
+           dycol + i * one.co * cols, cols, 0.0F, col + i * one.k() * cols, cols);
+    col2im(e, g, col, m, dx + n0 * g.c * g.in_plane(), store);
+  }
+}
+
 void gemm_to_nchw(const Exec& e, const rules::ConvGeometry& g, const float* ycol, std::int64_t nb,
                   const float* bias, float* y, rules::Store store) {
   // Plane (n, co) of y is the contiguous slice [n P, n P + P) of ycol's row co.

@@ -37,6 +37,18 @@ void conv_forward_cpu(const Exec& e, const rules::ConvGeometry& g, const float* 
 void conv_backward_cpu(const Exec& e, const rules::ConvGeometry& g, const float* x, const float* dy,
                        std::int64_t batch, const float* w, float* dw, float* dx, float* workspace,
                        rules::Store store = rules::Store::kExact);
+// The GPU's lowering (where cuDNN does not run a convolution; Note [convolution as one GEMM per
+// chunk]): chunks of nb samples, each lowered into `workspace` - col [K, nb P], then the
+// GEMM-ordered output or dY [Co, nb P] - with one GEMM per group (Note [grouped convolution]).
+// Backend-neutral, so the CPU runs it in the tests against its per-sample path.
+void conv_forward_chunks(const Exec& e, const rules::ConvGeometry& g, std::int64_t nb,
+                         const float* x, std::int64_t batch, const float* w, const float* bias,
+                         float* y, float* workspace, rules::Store store = rules::Store::kExact);
+// dW (overwritten; chunks summed in order) and, if dx is not null, dx.
+void conv_backward_chunks(const Exec& e, const rules::ConvGeometry& g, std::int64_t nb,
+                          const float* x, const float* dy, std::int64_t batch, const float* w,
+                          float* dw, float* dx, float* workspace,
+                          rules::Store store = rules::Store::kExact);
 // y [nb, Co, P] = ycol [Co, nb P] + bias (nullable) per channel; and the reverse permute.
 void gemm_to_nchw(const Exec& e, const rules::ConvGeometry& g, const float* ycol, std::int64_t nb,
                   const float* bias, float* y, rules::Store store = rules::Store::kExact);
