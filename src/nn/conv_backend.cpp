@@ -11,6 +11,7 @@
 #include "src/cpu/parallel.hpp"
 #include "src/cuda/dispatch.hpp"
 #include "src/nn/channel_cpu.hpp"
+#include "src/nn/conv_depthwise_cpu.hpp"
 #include "src/nn/conv_direct_cpu.hpp"
 #if CUTRAIN_WITH_CUDA
 #include "kernels/nn/conv.hpp"
@@ -85,12 +86,28 @@ struct GroupSlices {
   std::int64_t y_at(std::int64_t n, std::int64_t i) const { return n * y_sample + i * y_step; }
 };
 
-// Per part: the lowering's col [K, P] or the implicit GEMM's scratch (Note [implicit GEMM on
-// the CPU]) for one group of one sample; then dW's per-part partials and the flipped kernels.
+// How the CPU runs a convolution: a depthwise pass over a sample's channels (Note [depthwise
+// convolution on the CPU]), else per group of a sample an implicit GEMM (stride 1) or a lowering.
+enum class Path : std::uint8_t { kDepthwise, kImplicit, kLowering };
+Path path_of(const rules::ConvGeometry& g) {
+  if (depthwise::applies(g)) return Path::kDepthwise;
+  return direct::applies(rules::one_group(g)) ? Path::kImplicit : Path::kLowering;
+}
+
+// Per part: the depthwise pass's scratch, or the lowering's col [K, P] or the implicit GEMM's
+// scratch (Note [implicit GEMM on the CPU]) for one group of one sample; then dW's per-part
+// partials and the flipped kernels.
 std::int64_t part_floats(const rules::ConvGeometry& g) {
   const rules::ConvGeometry one = rules::one_group(g);
-  return direct::applies(one) ? static_cast<std::int64_t>(direct::scratch_floats(one))
-                              : one.k() * one.p();
+  switch (path_of(g)) {
+    case Path::kDepthwise:
+      return static_cast<std::int64_t>(depthwise::scratch_floats(g));
+    case Path::kImplicit:
+      return static_cast<std::int64_t>(direct::scratch_floats(one));
+    case Path::kLowering:
+      break;
+  }
+  return one.k() * one.p();
 }
 }  // namespace
 
@@ -108,11 +125,16 @@ void conv_forward_cpu(const Exec& e, const rules::ConvGeometry& g, const float* 
   const std::int64_t parts = cpu_parts(batch);
   const GroupSlices s(g);
   const rules::ConvGeometry& one = s.one;
-  const bool implicit = direct::applies(one);
+  const Path path = path_of(g);
+  const bool implicit = path == Path::kImplicit;
   cpu::parallel_rows(sz(parts), [=, &e](std::size_t r) {
     const auto pi = static_cast<std::int64_t>(r);
     float* col = workspace + pi * part_floats(g);
-    for (std::int64_t n = part_first(pi, parts, batch); n < part_first(pi + 1, parts, batch); ++n)
+    for (std::int64_t n = part_first(pi, parts, batch); n < part_first(pi + 1, parts, batch); ++n) {
+      if (path == Path::kDepthwise) {
+        depthwise::forward_sample(g, x + s.x_at(n, 0), w, bias, y + s.y_at(n, 0), col, store);
+        continue;
+      }
       for (std::int64_t i = 0; i < g.groups; ++i) {
         const float* xs = x + s.x_at(n, i);
         const float* wi = w + i * s.w_step;
@@ -129,6 +151,7 @@ void conv_forward_cpu(const Exec& e, const rules::ConvGeometry& g, const float* 
         if (bi != nullptr || store != rules::Store::kExact)
           gemm_to_nchw(e, one, ys, 1, bi, ys, store);
       }
+    }
   });
 }
 
@@ -141,7 +164,8 @@ void conv_backward_cpu(const Exec& e, const rules::ConvGeometry& g, const float*
   const auto flips = static_cast<std::int64_t>(direct::flipped_floats(one));
   float* partial = workspace + parts * part_floats(g);  // [parts, Co kg]
   float* flipped = partial + parts * weights;           // per group [C/G, Co/G kh kw]
-  const bool implicit = direct::applies(one);
+  const Path path = path_of(g);
+  const bool implicit = path == Path::kImplicit;
   if (implicit && dx != nullptr)
     for (std::int64_t i = 0; i < g.groups; ++i)
       direct::flip_kernel(one, w + i * s.w_step, flipped + i * flips);
@@ -149,7 +173,13 @@ void conv_backward_cpu(const Exec& e, const rules::ConvGeometry& g, const float*
     const auto pi = static_cast<std::int64_t>(r);
     float* col = workspace + pi * part_floats(g);
     const std::int64_t first = part_first(pi, parts, batch);
-    for (std::int64_t n = first; n < part_first(pi + 1, parts, batch); ++n)
+    for (std::int64_t n = first; n < part_first(pi + 1, parts, batch); ++n) {
+      if (path == Path::kDepthwise) {  // dW [Co, kh kw]: not transposed
+        depthwise::backward_sample(g, x + s.x_at(n, 0), dy + s.y_at(n, 0), w,
+                                   partial + pi * weights, n != first,
+                                   dx != nullptr ? dx + s.x_at(n, 0) : nullptr, col, store);
+        continue;
+      }
       for (std::int64_t i = 0; i < g.groups; ++i) {
         const float* xs = x + s.x_at(n, i);
         const float* dys = dy + s.y_at(n, i);
@@ -168,6 +198,7 @@ void conv_backward_cpu(const Exec& e, const rules::ConvGeometry& g, const float*
              one.p(), 0.0F, col, one.p());
         col2im(e, one, col, 1, dxs, store);
       }
+    }
   });
   // Every part holds at least one sample (parts <= batch): the sums in part order. The implicit
   // GEMM's partials are each group's block of dW transposed, [kg, Co/G].

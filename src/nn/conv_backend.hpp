@@ -23,9 +23,10 @@ void col2im(const Exec& e, const rules::ConvGeometry& g, const float* dcol, std:
 // part run by one thread with single-threaded GEMMs (OpenBLAS runs serially inside an OpenMP
 // region); each part sums its own dW, and the parts' sums are added in part order, so the bits
 // do not depend on the thread count. A grouped convolution runs its groups one after the other
-// within each sample (Note [grouped convolution], kernels/nn/conv.cuh). Stride-1 convolutions (the
-// default CNN's) skip the lowering altogether: Note [implicit GEMM on the CPU]
-// (src/nn/conv_direct_cpu.hpp). Measured, the default CNN's convolutions on 2 cores:
+// within each sample (Note [grouped convolution], kernels/nn/conv.cuh); a depthwise one all its
+// channels in one pass (Note [depthwise convolution on the CPU], src/nn/conv_depthwise_cpu.hpp).
+// Stride-1 convolutions (the default CNN's) skip the lowering altogether: Note [implicit GEMM on
+// the CPU] (src/nn/conv_direct_cpu.hpp). Measured, the default CNN's convolutions on 2 cores:
 // bench/RESULTS.md, Convolutions. The GPU keeps the chunks (large GEMMs, few launches).
 std::size_t conv_cpu_workspace_floats(const rules::ConvGeometry& g, std::int64_t batch);
 // `store`, here and for col2im and gemm_to_nchw: how y and dx are stored (Note [16-bit stores],

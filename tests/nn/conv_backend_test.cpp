@@ -2,7 +2,8 @@
 // double: the CPU's per-sample path (Note [convolution per sample on the CPU], and its implicit
 // GEMM) and the GPU's chunks (Note [convolution as one GEMM per chunk]), which are
 // backend-neutral and so run here on the CPU - chunks smaller than the batch, so dW sums across
-// them - for dense, grouped and depthwise convolutions (Note [grouped convolution]).
+// them - for dense, grouped and depthwise convolutions (Note [grouped convolution], Note
+// [depthwise convolution on the CPU]: its strided row loops and its stride-1 grid).
 #include <gtest/gtest.h>
 
 #include <algorithm>
@@ -77,6 +78,10 @@ TEST(ConvBackend, ChunksAndSamplesGiveTheDefinitionGroupedOrNot) {
       {"groups 2, 4-6 3x3 pad 1", rules::conv_geometry(4, 6, 5, 6, 3, 3, 1, 1, 1, 1, 1, 1, 2)},
       {"depthwise 3, stride 2", rules::conv_geometry(3, 7, 6, 3, 3, 3, 2, 2, 1, 1, 1, 1, 3)},
       {"depthwise x2, dilated 3x2", rules::conv_geometry(2, 7, 8, 4, 3, 2, 1, 1, 2, 1, 2, 1, 2)},
+      {"depthwise 4, 5x5 pad 2, wide",
+       rules::conv_geometry(4, 5, 37, 4, 5, 5, 1, 1, 2, 2, 1, 1, 4)},
+      {"depthwise 2, 1x1 pad 1 (beyond the reach)",
+       rules::conv_geometry(2, 4, 5, 2, 1, 1, 1, 1, 1, 1, 1, 1, 2)},
       {"groups 4, 8-4 1x1 stride (1, 2)",
        rules::conv_geometry(8, 5, 6, 4, 1, 1, 1, 2, 0, 0, 1, 1, 4)},
   };
@@ -99,6 +104,17 @@ TEST(ConvBackend, ChunksAndSamplesGiveTheDefinitionGroupedOrNot) {
                       work.data());
     expect_near(dx, want.dx, "per-sample dx");
     expect_near(dw, want.dw, "per-sample dW");
+    // Note [16-bit stores]: a bf16 store is the exact value rounded once, on every path.
+    std::vector<float> y16(y.size()), dx16(dx.size()), dw16(dw.size());
+    conv_forward_cpu(e, g, x.data(), batch, w.data(), b.data(), y16.data(), work.data(),
+                     rules::Store::kBf16);
+    conv_backward_cpu(e, g, x.data(), dy.data(), batch, w.data(), dw16.data(), dx16.data(),
+                      work.data(), rules::Store::kBf16);
+    for (std::size_t i = 0; i < y.size(); ++i)
+      ASSERT_EQ(y16[i], rules::stored(rules::Store::kBf16, y[i])) << "bf16 y " << i;
+    for (std::size_t i = 0; i < dx.size(); ++i)
+      ASSERT_EQ(dx16[i], rules::stored(rules::Store::kBf16, dx[i])) << "bf16 dx " << i;
+    EXPECT_EQ(dw16, dw);                 // the weight gradient stays fp32
     std::fill(y.begin(), y.end(), NAN);  // every value must be written again
     std::fill(dx.begin(), dx.end(), NAN);
     std::fill(dw.begin(), dw.end(), NAN);
