@@ -64,6 +64,40 @@ void gemm(const Exec& e, bool trans_a, bool trans_b, std::int64_t m, std::int64_
       })
 }
 
+void gemm_strided(const Exec& e, bool trans_a, bool trans_b, std::int64_t m, std::int64_t n,
+                  std::int64_t k, float alpha, const float* a, std::int64_t lda,
+                  std::int64_t stride_a, const float* b, std::int64_t ldb, std::int64_t stride_b,
+                  float beta, float* c, std::int64_t ldc, std::int64_t stride_c,
+                  std::int64_t count) {
+  if (m == 0 || n == 0 || count == 0) return;
+  if (count == 1 || e.device.is_cpu()) {  // the CPU: one GEMM after the other, as gemm runs them
+    for (std::int64_t i = 0; i < count; ++i)
+      gemm(e, trans_a, trans_b, m, n, k, alpha, a + i * stride_a, lda, b + i * stride_b, ldb, beta,
+           c + i * stride_c, ldc);
+    return;
+  }
+  // Note [row-major GEMM on cuBLAS]: swap the operands, their strides and the m/n sizes.
+  CUTRAIN_ON_CUDA(
+      if (is_half(e.precision)) {
+        CUTRAIN_CUBLAS_CHECK(cublasGemmStridedBatchedEx(
+            static_cast<cublasHandle_t>(e.cublas), trans_b ? CUBLAS_OP_T : CUBLAS_OP_N,
+            trans_a ? CUBLAS_OP_T : CUBLAS_OP_N, static_cast<int>(n), static_cast<int>(m),
+            static_cast<int>(k), &alpha, b, CUDA_R_32F, static_cast<int>(ldb), stride_b, a,
+            CUDA_R_32F, static_cast<int>(lda), stride_a, &beta, c, CUDA_R_32F,
+            static_cast<int>(ldc), stride_c, static_cast<int>(count),
+            e.precision == Precision::kBf16 ? CUBLAS_COMPUTE_32F_FAST_16BF
+                                            : CUBLAS_COMPUTE_32F_FAST_16F,
+            CUBLAS_GEMM_DEFAULT));
+      } else {
+        CUTRAIN_CUBLAS_CHECK(cublasSgemmStridedBatched(
+            static_cast<cublasHandle_t>(e.cublas), trans_b ? CUBLAS_OP_T : CUBLAS_OP_N,
+            trans_a ? CUBLAS_OP_T : CUBLAS_OP_N, static_cast<int>(n), static_cast<int>(m),
+            static_cast<int>(k), &alpha, b, static_cast<int>(ldb), stride_b, a,
+            static_cast<int>(lda), stride_a, &beta, c, static_cast<int>(ldc), stride_c,
+            static_cast<int>(count)));
+      });
+}
+
 void gemm_bias(const Exec& e, bool trans_a, bool trans_b, std::int64_t m, std::int64_t n,
                std::int64_t k, const float* a, std::int64_t lda, const float* b, std::int64_t ldb,
                float* c, std::int64_t ldc, const float* bias) {

@@ -47,7 +47,17 @@ void gemm(const Exec& e, bool trans_a, bool trans_b, std::int64_t m, std::int64_
 
 // (with e.precision bf16 / fp16 on the GPU: cublasGemmEx with CUBLAS_COMPUTE_32F_FAST_16BF /
 // _16F - the operands, 16-bit values, converted exactly - instead of cublasSgemm).
-//
+
+// `count` GEMMs of one shape, the i-th over a + i stride_a, b + i stride_b, c + i stride_c (a
+// grouped convolution's per-group blocks: Note [grouped convolution]): on the GPU one
+// cublasSgemmStridedBatched (GemmStridedBatchedEx in bf16 / fp16) instead of `count` launches;
+// on the CPU gemm after gemm.
+void gemm_strided(const Exec& e, bool trans_a, bool trans_b, std::int64_t m, std::int64_t n,
+                  std::int64_t k, float alpha, const float* a, std::int64_t lda,
+                  std::int64_t stride_a, const float* b, std::int64_t ldb, std::int64_t stride_b,
+                  float beta, float* c, std::int64_t ldc, std::int64_t stride_c,
+                  std::int64_t count);
+
 // C[m, n] = op(A) op(B) + bias (bias[j] added to column j of every row; C's rows contiguous,
 // ldc == n). On the GPU one cuBLASLt matmul with the bias in its epilogue where cuBLASLt has an
 // algorithm for the case (Note [bias in the GEMM epilogue]), else gemm then add_bias - always

@@ -222,9 +222,8 @@ void conv_forward_chunks(const Exec& e, const rules::ConvGeometry& g, std::int64
   for (std::int64_t n0 = 0; n0 < batch; n0 += nb) {
     const std::int64_t m = std::min(nb, batch - n0), cols = m * g.p();
     im2col(e, g, x + n0 * g.c * g.in_plane(), m, col);
-    for (std::int64_t i = 0; i < g.groups; ++i)
-      gemm(e, false, false, one.co, cols, one.k(), 1.0F, w + i * one.co * one.k(), one.k(),
-           col + i * one.k() * cols, cols, 0.0F, ycol + i * one.co * cols, cols);
+    gemm_strided(e, false, false, one.co, cols, one.k(), 1.0F, w, one.k(), one.co * one.k(), col,
+                 cols, one.k() * cols, 0.0F, ycol, cols, one.co * cols, g.groups);
     gemm_to_nchw(e, g, ycol, m, bias, y + n0 * g.co * g.p(), store);
   }
 }
@@ -242,13 +241,12 @@ void conv_backward_chunks(const Exec& e, const rules::ConvGeometry& g, std::int6
     const std::int64_t m = std::min(nb, batch - n0), cols = m * g.p();
     im2col(e, g, x + n0 * g.c * g.in_plane(), m, col);
     nchw_to_gemm(e, g, dy + n0 * g.co * g.p(), m, dycol);
-    for (std::int64_t i = 0; i < g.groups; ++i)
-      gemm(e, false, true, one.co, one.k(), cols, 1.0F, dycol + i * one.co * cols, cols,
-           col + i * one.k() * cols, cols, n0 == 0 ? 0.0F : 1.0F, dw + i * w_step, one.k());
+    gemm_strided(e, false, true, one.co, one.k(), cols, 1.0F, dycol, cols, one.co * cols, col, cols,
+                 one.k() * cols, n0 == 0 ? 0.0F : 1.0F, dw, one.k(), w_step, g.groups);
     if (dx == nullptr) continue;
-    for (std::int64_t i = 0; i < g.groups; ++i)  // dcol_i overwrites col_i, read above only
-      gemm(e, true, false, one.k(), cols, one.co, 1.0F, w + i * w_step, one.k(),
-           dycol + i * one.co * cols, cols, 0.0F, col + i * one.k() * cols, cols);
+    // dcol_i overwrites col_i, which the GEMMs above have read.
+    gemm_strided(e, true, false, one.k(), cols, one.co, 1.0F, w, one.k(), w_step, dycol, cols,
+                 one.co * cols, 0.0F, col, cols, one.k() * cols, g.groups);
     col2im(e, g, col, m, dx + n0 * g.c * g.in_plane(), store);
   }
 }
