@@ -29,7 +29,8 @@ namespace cutrain::rules {
 // channels [i C/G, (i + 1) C/G) feed output channels [i Co/G, (i + 1) Co/G) alone; the weight is
 // [Co, C/G, kh, kw], so output channel o's filter is row o of W [Co, kg] with kg = C/G kh kw. The
 // lowering is unchanged - col [K, nb P] over all C channels, whose rows for group i are the
-// contiguous block [i kg, (i + 1) kg) - and the GEMMs become one per group over blocks:
+// contiguous block [i kg, (i + 1) kg) - and each GEMM becomes G over blocks (one strided-batched
+// call, backend::gemm_strided):
 //   Y_i [Co/G, nb P] = W_i [Co/G, kg] col_i [kg, nb P]
 //   dW_i = dY_i col_i^T,   dcol_i = W_i^T dY_i
 // The CPU's per-sample paths run each group as a convolution of its own (one_group below) over the

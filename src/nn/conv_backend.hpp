@@ -40,7 +40,8 @@ void conv_backward_cpu(const Exec& e, const rules::ConvGeometry& g, const float*
                        rules::Store store = rules::Store::kExact);
 // The GPU's lowering (where cuDNN does not run a convolution; Note [convolution as one GEMM per
 // chunk]): chunks of nb samples, each lowered into `workspace` - col [K, nb P], then the
-// GEMM-ordered output or dY [Co, nb P] - with one GEMM per group (Note [grouped convolution]).
+// GEMM-ordered output or dY [Co, nb P] - its GEMMs one strided batch over the groups (Note
+// [grouped convolution]).
 // Backend-neutral, so the CPU runs it in the tests against its per-sample path.
 void conv_forward_chunks(const Exec& e, const rules::ConvGeometry& g, std::int64_t nb,
                          const float* x, std::int64_t batch, const float* w, const float* bias,
