@@ -34,7 +34,8 @@ namespace cutrain::rules {
 //   Y_i [Co/G, nb P] = W_i [Co/G, kg] col_i [kg, nb P]
 //   dW_i = dY_i col_i^T,   dcol_i = W_i^T dY_i
 // The CPU's per-sample paths run each group as a convolution of its own (one_group below) over the
-// group's channel slices, which are contiguous within a sample.
+// group's channel slices, which are contiguous within a sample - but a depthwise one, whose
+// groups are single channels, in one pass (Note [depthwise convolution on the CPU]).
 struct ConvGeometry {
   std::int64_t c = 1, h = 1, w = 1;     // input channels, height, width
   std::int64_t co = 1, ho = 1, wo = 1;  // output channels, height, width
