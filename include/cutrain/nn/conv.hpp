@@ -55,8 +55,8 @@ struct Size2 {
 };
 
 /// 2-D convolution over NCHW activations (torch.nn.Conv2d, grouped and depthwise included):
-/// cuDNN's graph API on a GPU where it has a deterministic plan, else im2col and one GEMM per
-/// chunk (and group) on cuBLAS or OpenBLAS.
+/// cuDNN's graph API on a GPU where it has a deterministic plan, else im2col and one GEMM (a
+/// strided batch over the groups) per chunk on cuBLAS; on the CPU per sample.
 class Conv2d final : public Layer {
  public:
   /// torch.nn.Conv2d's arguments; in and out channels must be multiples of groups.
