@@ -1,4 +1,5 @@
-// Note [depthwise convolution on the CPU] (conv_depthwise_cpu.hpp): stencils along output rows.
+// Note [depthwise convolution on the CPU] (conv_depthwise_cpu.hpp): per-tap sweeps over the
+// padded grid for stride 1, stencils along output rows otherwise.
 #include "src/nn/conv_depthwise_cpu.hpp"
 
 #include <algorithm>
