@@ -65,6 +65,20 @@ CUTRAIN_HD std::int64_t conv_output_size(std::int64_t in, std::int64_t kernel, s
   return span < 0 ? 0 : span / stride + 1;
 }
 
+// The output columns [lo, end) whose input column wo sw + off lies inside [0, W) - off = j dw -
+// pw for kernel column j -, so that a row walk is zeros, the columns, zeros (im2col_row,
+// col2im_plane, the CPU's depthwise pass).
+struct ColumnSpan {
+  std::int64_t lo, end;
+};
+CUTRAIN_HD ColumnSpan column_span(const ConvGeometry& g, std::int64_t off) {
+  std::int64_t lo = off < 0 ? (-off + g.sw - 1) / g.sw : 0;
+  std::int64_t end = g.w - off <= 0 ? 0 : (g.w - off + g.sw - 1) / g.sw;
+  end = end < g.wo ? end : g.wo;
+  lo = lo < end ? lo : end;
+  return {lo, end};
+}
+
 // Row k of col for one sample n: out[p] = x[n, c, ho sh - ph + i dh, wo sw - pw + j dw], p =
 // ho Wo + wo (the CPU loop; no division per element).
 CUTRAIN_HD void im2col_row(const ConvGeometry& g, const float* x, std::int64_t n, std::int64_t k,
@@ -82,10 +96,8 @@ CUTRAIN_HD void im2col_row(const ConvGeometry& g, const float* x, std::int64_t n
     // wi = wo sw + off is inside [0, W) for wo in [lo, hi): zeros, a strided copy, zeros.
     const float* row = plane + hi * g.w;
     const std::int64_t off = j * g.dw - g.pw;
-    std::int64_t lo = off < 0 ? (-off + g.sw - 1) / g.sw : 0;
-    std::int64_t end = g.w - off <= 0 ? 0 : (g.w - off + g.sw - 1) / g.sw;
-    end = end < g.wo ? end : g.wo;
-    lo = lo < end ? lo : end;
+    const ColumnSpan span = column_span(g, off);
+    const std::int64_t lo = span.lo, end = span.end;
     for (std::int64_t wo = 0; wo < lo; ++wo) o[wo] = 0.0F;
     if (g.sw == 1) {  // contiguous: the copy g++ vectorizes
       for (std::int64_t wo = lo; wo < end; ++wo) o[wo] = row[wo + off];
@@ -134,12 +146,9 @@ CUTRAIN_HD void col2im_plane(const ConvGeometry& g, const float* dcol, std::int6
   for (std::int64_t i = 0; i < g.kh; ++i)
     for (std::int64_t j = 0; j < g.kw; ++j) {
       const float* row = dcol + ((c * g.kh + i) * g.kw + j) * cols + n * g.p();
-      // The output columns wo whose input column wo sw + off lies inside [0, W), as im2col_row.
       const std::int64_t off = j * g.dw - g.pw;
-      std::int64_t lo = off < 0 ? (-off + g.sw - 1) / g.sw : 0;
-      std::int64_t end = g.w - off <= 0 ? 0 : (g.w - off + g.sw - 1) / g.sw;
-      end = end < g.wo ? end : g.wo;
-      lo = lo < end ? lo : end;
+      const ColumnSpan span = column_span(g, off);
+      const std::int64_t lo = span.lo, end = span.end;
       for (std::int64_t ho = 0; ho < g.ho; ++ho) {
         const std::int64_t hi = ho * g.sh - g.ph + i * g.dh;
         if (hi < 0 || hi >= g.h) continue;
