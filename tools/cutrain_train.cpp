@@ -341,6 +341,7 @@ int run(const Config& c, const std::string& command_line, bool fresh) {
         {"precision", c.precision},
         {"loss_scale", c.loss_scale},
         {"augment", {{"shift", c.augment_shift}, {"flip", c.augment_flip}}},
+        {"eval_flip", c.eval_flip},
         {"step_path", fit.step_path},
         {"convolutions", convolutions},
         {"graph_steps", fit.graph_steps},

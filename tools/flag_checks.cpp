@@ -31,7 +31,7 @@ constexpr const char* kMiniBatchOnly[] = {
     "--resident-data", "--bucket-mb",       "--target-accuracy",
     "--find-lr",       "--loss-scale",      "--cuda-graph",
     "--rounding",      "--augment-shift",   "--augment-flip",
-    "--sync-batchnorm"};
+    "--eval-flip",     "--sync-batchnorm"};
 
 // What a learning-rate range test (--find-lr) does not do: train to the end, evaluate, write,
 // continue a checkpoint (--init-from gives it weights), order its batches otherwise (they are
@@ -48,7 +48,7 @@ constexpr const char* kTrainingRunOnly[] = {"--epochs",        "--resume",
                                             "--cuda-graph",    "--bucket-mb",
                                             "--val-fraction",  "--val-csv",
                                             "--augment-shift", "--augment-flip",
-                                            "--sync-batchnorm"};
+                                            "--eval-flip",     "--sync-batchnorm"};
 
 }  // namespace
 
@@ -79,14 +79,15 @@ void check_flags_apply(const Config& c) {
     for (const char* flag : {"--onnx-softmax", "--onnx-no-prep"})
       if (c.given.count(flag) != 0)
         throw UsageError(std::string(flag) + " shapes the --export-onnx file: give --export-onnx");
-  // --input-shape also says what the augmentation's images are.
-  const bool augmenting = c.augment_shift > 0 || c.augment_flip;
+  // --input-shape also says what the augmentation's images are, and the test-time flips'.
+  const bool augmenting = c.augment_shift > 0 || c.augment_flip || c.eval_flip;
   if (c.model != "cnn")
     for (const char* flag : {"--channels", "--residual-blocks", "--input-shape"})
       if (c.given.count(flag) != 0 && !(augmenting && std::string_view(flag) == "--input-shape"))
         throw UsageError(std::string(flag) + " shapes the convolutional model: give --model cnn" +
                          (std::string_view(flag) == "--input-shape"
-                              ? " (or --augment-shift / --augment-flip, whose images it shapes)"
+                              ? " (or --augment-shift / --augment-flip / --eval-flip, whose "
+                                "images it shapes)"
                               : ""));
   if (!c.model_from.empty())
     for (const char* flag :

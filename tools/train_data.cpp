@@ -362,6 +362,10 @@ void print_data_summary(const Config& c, const TrainData& d, Device device) {
     std::printf("augment: each training image %s, on the %s\n", how.c_str(),
                 device.is_cpu() ? "CPU" : "GPU");
   }
+  if (c.eval_flip)  // Note [test-time flips]
+    std::printf(
+        "evaluate: each image's outputs averaged with its mirror image's (test-time "
+        "flips)\n");
   if (!c.impute.empty())
     std::printf("imputed: %lld missing values filled with the training split's %ss\n",
                 static_cast<long long>(d.imputed), c.impute.c_str());

@@ -279,6 +279,10 @@ void add_options(CLI::App& app, Config& c) {
   app.add_flag("--augment-flip", c.augment_flip,
                "augment each training batch on its device: mirror every image left-right with "
                "probability 1/2 (RandomHorizontalFlip)");
+  app.add_flag("--eval-flip", c.eval_flip,
+               "test-time flips: validation, the test evaluation and --predictions average each "
+               "image's outputs with its mirror image's (for a model trained with "
+               "--augment-flip); images of --input-shape");
   app.add_option("--batch-size", c.batch_size, "batch size")
       ->check(kPositiveInt)
       ->capture_default_str();

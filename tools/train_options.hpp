@@ -56,6 +56,7 @@ struct Config {
   float ema = 0;                   // weight averaging decay (Note [weight averaging]); 0: off
   std::int32_t augment_shift = 0;  // Note [augmentation on the device]: pixels; 0: off
   bool augment_flip = false;       // and a random horizontal flip
+  bool eval_flip = false;          // Note [test-time flips]: evaluation averages over mirror images
   double target_accuracy = 0;      // > 0: evaluate the test set each epoch, report time to reach it
   double bucket_mb = 0;            // data parallelism: gradient bucket size (0: one all-reduce)
   bool sync_batchnorm = false;     // data parallelism: BatchNorm over the global batch

@@ -5,6 +5,7 @@
 // touch), writes coalesced.
 #include <cstdint>
 
+#include "kernels/common/grid_stride.cuh"
 #include "kernels/common/launch.cuh"
 #include "kernels/data/data.hpp"
 
@@ -26,7 +27,20 @@ __global__ void __launch_bounds__(kBlock)
   }
 }
 
+// A thread per element: the gather stays inside one image line (28 floats for Fashion-MNIST), so
+// a warp's reads cover the lines its writes do.
+__global__ void mirror_rows_kernel(const float* __restrict__ x, std::size_t n, std::int64_t width,
+                                   float* __restrict__ y) {
+  for (std::size_t e = global_id(); e < n; e += grid_stride())
+    y[e] = x[rules::mirror_source(static_cast<std::int64_t>(e), width)];
+}
+
 }  // namespace
+
+void launch_mirror_rows(const float* x, std::size_t n, std::int64_t width, float* y,
+                        NativeStream stream) {
+  CUTRAIN_LAUNCH(mirror_rows_kernel, n, x, n, width, y);
+}
 
 void launch_augment_rows(const rules::AugmentArgs& a, const float* x, std::int64_t rows, float* y,
                          NativeStream stream) {

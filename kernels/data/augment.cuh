@@ -84,4 +84,19 @@ CUTRAIN_HD float augment_value(const AugmentArgs& a, const AugmentDraw& d, const
   return inside ? in[c * plane + si * a.width + sj] : 0.0F;
 }
 
+/// Note [test-time flips]: the element of a row whose value lands at e when the row's image is
+/// mirrored left-right - each run of `width` values reversed, whatever C and H (augment_value's
+/// flip with no shift). Its own inverse.
+CUTRAIN_HD std::int64_t mirror_source(std::int64_t e, std::int64_t width) {
+  const std::int64_t j = e % width;
+  return e - j + (width - 1 - j);
+}
+
+/// Note [test-time flips]: a row's output from the model's outputs on the image and on its
+/// mirror image - their mean, (a + b) / 2 as PyTorch's `(model(x) + model(x.flip(-1))) / 2`
+/// rounds it (the halving is exact).
+CUTRAIN_HD float mean_of_two(float a, float b) {
+  return (a + b) * 0.5F;
+}
+
 }  // namespace cutrain::rules

@@ -1,6 +1,7 @@
 #pragma once
 // Host-callable launchers of the data kernels (CUTRAIN_WITH_CUDA builds).
 
+#include <cstddef>
 #include <cstdint>
 
 #include "cutrain/stream.hpp"
@@ -18,5 +19,10 @@ void launch_gather_rows(const void* src, std::int64_t width, const std::int64_t*
 // by its own draw; a.epoch and a.slot are read by the kernel.
 void launch_augment_rows(const rules::AugmentArgs& a, const float* x, std::int64_t rows, float* y,
                          NativeStream stream);
+
+// Note [test-time flips]: y = x with each row's image mirrored left-right (rules::mirror_source);
+// n = rows x features, a multiple of `width`.
+void launch_mirror_rows(const float* x, std::size_t n, std::int64_t width, float* y,
+                        NativeStream stream);
 
 }  // namespace cutrain::kernels

@@ -12,6 +12,7 @@
 #include "kernels/common/grid_stride.cuh"
 #include "kernels/common/launch.cuh"
 #include "kernels/common/vec.cuh"
+#include "kernels/data/augment.cuh"
 #include "kernels/nn/column_sum.cuh"
 #include "kernels/nn/nn.hpp"
 
@@ -163,6 +164,9 @@ struct MultiplyOp {
 struct AddOp {
   __device__ float operator()(float a, float b) const { return a + b; }
 };
+struct MeanOfTwoOp {  // Note [test-time flips]
+  __device__ float operator()(float a, float b) const { return rules::mean_of_two(a, b); }
+};
 
 // out[i] = op(a[i], b[i]). No __restrict__: out may be a or b (a residual's dx += dy in place);
 // each element is read before it is written, by the same thread.
@@ -233,5 +237,10 @@ void launch_multiply(const float* a, const float* b, float* out, std::size_t n, 
 }
 void launch_add(const float* a, const float* b, float* out, std::size_t n, NativeStream stream) {
   CUTRAIN_LAUNCH_VEC(binary_kernel<AddOp>, n, AddOp{}, a, b, out, n, aligned16(a, b, out));
+}
+void launch_mean_of_two(const float* a, const float* b, float* out, std::size_t n,
+                        NativeStream stream) {
+  CUTRAIN_LAUNCH_VEC(binary_kernel<MeanOfTwoOp>, n, MeanOfTwoOp{}, a, b, out, n,
+                     aligned16(a, b, out));
 }
 }  // namespace cutrain::kernels

@@ -42,6 +42,9 @@ void launch_widen_half(rules::Half kind, const std::uint16_t* h, float* y, std::
 void launch_multiply(const float* a, const float* b, float* out, std::size_t n, rules::Store store,
                      NativeStream stream);
 void launch_add(const float* a, const float* b, float* out, std::size_t n, NativeStream stream);
+// out[i] = rules::mean_of_two(a[i], b[i]) (Note [test-time flips]); out may be a or b.
+void launch_mean_of_two(const float* a, const float* b, float* out, std::size_t n,
+                        NativeStream stream);
 // Per-row losses into row_loss; dlogits when non-null. class_weights null: unweighted (row losses
 // to be divided by rows); else [classes] weights and *total = D from launch_class_weight_total
 // (row losses already divided by D). An invalid label makes its row NaN. grad_seed (nullable,

@@ -12,18 +12,29 @@
 
 namespace cutrain::data {
 
+namespace {
+
+void check_image(const Shape& image, std::int64_t features, const char* who) {
+  CUTRAIN_CHECK(image.size() == 3, who, ": the image shape ", shape_str(image),
+                " must be {C, H, W}");
+  for (const std::int64_t d : image)
+    CUTRAIN_CHECK(d > 0, who, ": the image shape ", shape_str(image), " must have positive sizes");
+  CUTRAIN_CHECK(numel(image) == features, who, ": the image shape ", shape_str(image), " holds ",
+                numel(image), " values but a sample has ", features, " features");
+}
+
+}  // namespace
+
 void check_augment(const Augment& a, std::int64_t features) {
   if (!a.enabled()) return;
-  CUTRAIN_CHECK(a.image.size() == 3, "augmentation: the image shape ", shape_str(a.image),
-                " must be {C, H, W}");
-  for (const std::int64_t d : a.image)
-    CUTRAIN_CHECK(d > 0, "augmentation: the image shape ", shape_str(a.image),
-                  " must have positive sizes");
-  CUTRAIN_CHECK(numel(a.image) == features, "augmentation: the image shape ", shape_str(a.image),
-                " holds ", numel(a.image), " values but a sample has ", features, " features");
+  check_image(a.image, features, "augmentation");
   CUTRAIN_CHECK(a.shift >= 0 && a.shift < a.image[1] && a.shift < a.image[2],
                 "augmentation: shift = ", a.shift, " is invalid for ", a.image[1], "x", a.image[2],
                 " images; valid: 0 <= shift < height and width");
+}
+
+void check_eval_augment(const EvalAugment& a, std::int64_t features, const char* who) {
+  if (a.enabled()) check_image(a.image, features, who);
 }
 
 std::uint64_t augment_key(std::uint64_t seed) {
@@ -53,6 +64,20 @@ void augment_rows(Device device, const rules::AugmentArgs& a, const float* x, st
   } else {
     CUTRAIN_ON_CUDA(cutrain::detail::cuda::DeviceGuard guard(device.ordinal());
                     kernels::launch_augment_rows(a, x, rows, y, stream));
+  }
+}
+
+void mirror_rows(Device device, const float* x, std::int64_t rows, std::int64_t features,
+                 std::int64_t width, float* y, [[maybe_unused]] NativeStream stream) {
+  const auto n = static_cast<std::size_t>(rows * features);
+  if (n == 0) return;
+  if (device.is_cpu()) {
+    cpu::parallel_for(n, [=](std::size_t e) {
+      y[e] = x[rules::mirror_source(static_cast<std::int64_t>(e), width)];
+    });
+  } else {
+    CUTRAIN_ON_CUDA(cutrain::detail::cuda::DeviceGuard guard(device.ordinal());
+                    kernels::launch_mirror_rows(x, n, width, y, stream));
   }
 }
 

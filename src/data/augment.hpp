@@ -15,4 +15,9 @@ namespace cutrain::data::detail {
 void augment_rows(Device device, const rules::AugmentArgs& a, const float* x, std::int64_t rows,
                   float* y, NativeStream stream);
 
+/// y [rows, features] = each row of x with its image mirrored left-right (rules::mirror_source:
+/// each run of `width` values reversed), on `device` (Note [test-time flips]).
+void mirror_rows(Device device, const float* x, std::int64_t rows, std::int64_t features,
+                 std::int64_t width, float* y, NativeStream stream);
+
 }  // namespace cutrain::data::detail

@@ -12,6 +12,7 @@
 
 #include "cutrain/buffer.hpp"
 #include "cutrain/error.hpp"
+#include "kernels/data/augment.cuh"  // rules::mean_of_two
 #include "kernels/nn/column_sum.cuh"
 #include "kernels/nn/loss.cuh"
 #include "src/cpu/parallel.hpp"
@@ -285,6 +286,12 @@ void multiply(const Exec& e, const float* a, const float* b, float* out, std::si
 void add(const Exec& e, const float* a, const float* b, float* out, std::size_t n) {
   CUTRAIN_NN_DISPATCH(cpu::parallel_for(n, [=](std::size_t i) { out[i] = a[i] + b[i]; }),
                       kernels::launch_add(a, b, out, n, e.stream))
+}
+
+void mean_of_two(const Exec& e, const float* a, const float* b, float* out, std::size_t n) {
+  CUTRAIN_NN_DISPATCH(
+      cpu::parallel_for(n, [=](std::size_t i) { out[i] = rules::mean_of_two(a[i], b[i]); }),
+      kernels::launch_mean_of_two(a, b, out, n, e.stream))
 }
 
 void copy(const Exec& e, const float* src, float* dst, std::size_t n) {

@@ -98,6 +98,8 @@ void widen_half(const Exec& e, rules::Half kind, const std::uint16_t* h, float* 
 void multiply(const Exec& e, const float* a, const float* b, float* out, std::size_t n,
               rules::Store store = rules::Store::kExact);
 void add(const Exec& e, const float* a, const float* b, float* out, std::size_t n);
+// out[i] = (a[i] + b[i]) / 2 (rules::mean_of_two, Note [test-time flips]); out may be a or b.
+void mean_of_two(const Exec& e, const float* a, const float* b, float* out, std::size_t n);
 void copy(const Exec& e, const float* src, float* dst, std::size_t n);
 // Class weights for the cross-entropy (kernels/nn/loss.cuh), device memory: weights [classes],
 // null for none; total, one float the batch's weight D is written to (needed with weights).

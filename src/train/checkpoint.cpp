@@ -102,6 +102,7 @@ void save_checkpoint(const std::string& path, nn::Sequential& model, optim::Opti
   meta["monitor"] = state.monitor;
   if (!state.loss.empty()) meta["loss"] = state.loss;
   if (!state.augment.empty()) meta["augment"] = state.augment;
+  if (!state.evaluation.empty()) meta["evaluation"] = state.evaluation;
   if (!state.batch_statistics.empty()) meta["batch_statistics"] = state.batch_statistics;
   meta["world_size"] = std::to_string(state.world_size);
   meta["best_epoch"] = std::to_string(state.best_epoch);
@@ -204,6 +205,7 @@ TrainState load_checkpoint(
   if (meta.count("monitor") != 0) st.monitor = meta.at("monitor");
   if (meta.count("loss") != 0) st.loss = meta.at("loss");
   if (meta.count("augment") != 0) st.augment = meta.at("augment");
+  if (meta.count("evaluation") != 0) st.evaluation = meta.at("evaluation");
   if (meta.count("batch_statistics") != 0) st.batch_statistics = meta.at("batch_statistics");
   CUTRAIN_CHECK(st.batch_statistics.empty() || st.batch_statistics == "rank" ||
                     st.batch_statistics == "global",

@@ -64,9 +64,12 @@ struct Losses {
 
 // predict() / evaluate() on stream `s` (synchronized before returning); `comm`: every rank
 // evaluates its shard and the sums are added over the ranks.
+// `flips`: Note [test-time flips].
 std::vector<float> predict_on(nn::Sequential& model, const data::Dataset& d,
-                              std::int64_t batch_size, NativeStream s, const char* who);
+                              std::int64_t batch_size, const data::EvalAugment& flips,
+                              NativeStream s, const char* who);
 EvalResult evaluate_on(nn::Sequential& model, const data::Dataset& d, std::int64_t batch_size,
-                       Losses& losses, NativeStream s, dist::Communicator* comm, const char* who);
+                       const data::EvalAugment& flips, Losses& losses, NativeStream s,
+                       dist::Communicator* comm, const char* who);
 
 }  // namespace cutrain::train::detail

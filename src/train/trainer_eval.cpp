@@ -25,13 +25,13 @@ void Trainer::apply_ema() {
 
 // Each rank predicts all of `d` (no collectives).
 std::vector<float> Trainer::predict(const data::Dataset& d) {
-  return detail::predict_on(model_, d, options_.batch_size, impl_->stream.native(),
-                            "Trainer::predict");
+  return detail::predict_on(model_, d, options_.batch_size, options_.eval_augment,
+                            impl_->stream.native(), "Trainer::predict");
 }
 
 EvalResult Trainer::evaluate(const data::Dataset& d) {
-  return detail::evaluate_on(model_, d, options_.batch_size, impl_->losses, impl_->stream.native(),
-                             options_.communicator, "Trainer::evaluate");
+  return detail::evaluate_on(model_, d, options_.batch_size, options_.eval_augment, impl_->losses,
+                             impl_->stream.native(), options_.communicator, "Trainer::evaluate");
 }
 
 ConfusionMatrix Trainer::confusion_matrix(const data::Dataset& d) {

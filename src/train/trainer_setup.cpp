@@ -64,6 +64,7 @@ Trainer::Trainer(nn::Sequential& model, optim::Optimizer& optimizer, TrainerOpti
                 "Trainer: clip_norm = ", options_.clip_norm,
                 " is invalid; valid: finite and >= 0 (0: no clipping)");
   data::check_augment(options_.augment, model.input_features());
+  data::check_eval_augment(options_.eval_augment, model.input_features(), "Trainer: eval_augment");
   CUTRAIN_CHECK(optimizer.device() == model.device(), "Trainer: the optimizer is on ",
                 optimizer.device().str(), " but the model on ", model.device().str());
   impl_->stream = Stream(model.device());
@@ -155,6 +156,16 @@ void check_fit(const TrainerOptions& o, TrainState& state, const nn::Sequential&
                 "Trainer::fit: the resumed run trained with augmentation ", state.augment,
                 " and this one with ", augmented, "; give the same augment options to continue it");
   state.augment = augmented;
+  // Note [test-time flips]: validation is what early stopping, the plateau schedule and the best
+  // weights judge; a test evaluation alone may change between a run and its resume.
+  const std::string evaluation =
+      o.eval_augment.flip ? "flip image=" + shape_str(o.eval_augment.image) : "plain";
+  const bool validates = val != nullptr && val->rows > 0;
+  CUTRAIN_CHECK(!validates || state.evaluation.empty() || state.evaluation == evaluation,
+                "Trainer::fit: the resumed run validated with eval_augment ", state.evaluation,
+                " and this one with ", evaluation,
+                "; give the same eval_augment to continue it (its validation judged that model)");
+  state.evaluation = evaluation;
   const bool synced = synchronizes_batchnorm(o);
   const std::string statistics = synced ? "global" : "rank";
   CUTRAIN_CHECK(state.batch_statistics.empty() || state.batch_statistics == statistics,

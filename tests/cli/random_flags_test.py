@@ -42,7 +42,7 @@ FLAGS = {
     '--batchnorm': None, '--nesterov': None, '--centered': None, '--amsgrad': None,
     '--drop-last': None, '--stratify': None, '--no-shuffle': None, '--standardize': None,
     '--overwrite': None, '--resident-data': None, '--onnx-softmax': None, '--onnx-no-prep': None,
-    '--regression': None, '--find-lr': None, '--augment-flip': None,
+    '--regression': None, '--find-lr': None, '--augment-flip': None, '--eval-flip': None,
     '--dropout': value(['0', '0.5', '0.9', '0.2']),
     '--init': value(['xavier-uniform', 'xavier-normal', 'he-uniform', 'he-normal']),
     '--lr': value(['0.1', '0.01', '1e-3', '0', '10']),
@@ -99,7 +99,7 @@ GENERAL = ['--activation', '--batchnorm', '--dropout', '--init', '--clip-norm',
            '--loss-scale', '--rounding', '--metrics', '--save', '--resume', '--overwrite',
            '--checkpoint-every', '--init-from', '--model-from', '--export-torch', '--report',
            '--predictions', '--resident-data', '--target-accuracy', '--folds', '--impute',
-           '--max-classes', '--regression', '--augment-flip', '--augment-shift']
+           '--max-classes', '--regression', '--augment-flip', '--augment-shift', '--eval-flip']
 CNN = ['--model', 'cnn', '--channels', '4', '--hidden', '8', '--input-shape', '1,8,8']
 INPUTS = ('--train-csv', '--test-csv', '--train-npy', '--test-npy', '--val-npy', '--predict-csv',
           '--predict-npy')
@@ -180,13 +180,15 @@ def repair(a):
         drop(a, '--schedule')
         for f in OUTPUTS + ['--patience', '--monitor', '--val-fraction', '--target-accuracy']:
             drop(a, f)
-    if (has('--augment-flip') or has('--augment-shift')) and not has('--input-shape'):
+    if (has('--augment-flip') or has('--augment-shift') or has('--eval-flip')) and \
+            not has('--input-shape'):
         a += ['--input-shape', '1,8,8' if not csv else '1,1,7']
     if a[a.index('--optimizer') + 1] == 'lbfgs':
         for f in ['--batch-size', '--accumulate', '--dropout', '--checkpoint-every', '--save',
                   '--resume', '--metrics', '--patience', '--monitor', '--ema', '--drop-last',
                   '--precision', '--loss-scale', '--rounding', '--clip-norm', '--no-shuffle',
-                  '--augment-flip', '--augment-shift', '--resident-data', '--label-smoothing',
+                  '--augment-flip', '--augment-shift', '--eval-flip', '--resident-data',
+                  '--label-smoothing',
                   '--export-torch-optimizer']:
             drop(a, f)
         return a

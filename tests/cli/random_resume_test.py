@@ -81,7 +81,8 @@ def command():
             a += maybe(0.3, '--residual-blocks', '1')
         else:
             a += ['--hidden', rng.choice(['16', '16,8'])] + maybe(0.3, '--batchnorm')
-        augment = maybe(0.3, '--augment-flip') + maybe(0.3, '--augment-shift', '1')
+        augment = (maybe(0.3, '--augment-flip') + maybe(0.3, '--augment-shift', '1') +
+                   maybe(0.2, '--eval-flip'))
         if augment and '--input-shape' not in a:
             augment += ['--input-shape', '1,8,8']
         a += augment

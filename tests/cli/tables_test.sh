@@ -116,6 +116,12 @@ expect_usage_error "does not use --augment-flip" --train-csv "$tmp/cls_train.csv
   --test-csv "$tmp/cls_test.csv" --target label --device cpu --optimizer lbfgs --augment-flip
 expect_usage_error "--input-shape shapes the convolutional model" --train-csv "$tmp/cls_train.csv" \
   --test-csv "$tmp/cls_test.csv" --target label --device cpu --input-shape 1,2,1
+# Note [test-time flips]: the same images as the augmentation's, refused where it is.
+expect_usage_error "--input-shape: the default 1,28,28 must be C,H,W with C x H x W = the data's 2" \
+  --train-csv "$tmp/cls_train.csv" --test-csv "$tmp/cls_test.csv" --target label --device cpu \
+  --eval-flip
+expect_usage_error "does not use --eval-flip" --train-csv "$tmp/cls_train.csv" \
+  --test-csv "$tmp/cls_test.csv" --target label --device cpu --optimizer lbfgs --eval-flip
 expect_usage_error "--augment-shift 2 must be smaller than the images' 1 pixels" \
   --train-csv "$tmp/cls_train.csv" --test-csv "$tmp/cls_test.csv" --target label --device cpu \
   --input-shape 2,1,1 --augment-shift 2
@@ -130,13 +136,24 @@ expect_usage_error "--residual-blocks: must be in \\[0, 16\\] (got 17)" --model 
 "$bin" --train-csv "$tmp/cls_train.csv" --test-csv "$tmp/cls_test.csv" --target label \
   --device cpu --hidden 16 --dropout 0 --epochs 40 --lr 0.03 --input-shape 1,1,2 --augment-flip \
   --report "$tmp/cls_flip.json" >"$tmp/cls_flip.txt" 2>&1 || fail "--augment-flip: $(tail -2 "$tmp/cls_flip.txt")"
-python3 - "$tmp" <<'PY' || fail "--augment-flip report"
+# The same run evaluated with test-time flips: the same training (no validation to judge), a
+# test evaluation of the mean over both orders of the features.
+"$bin" --train-csv "$tmp/cls_train.csv" --test-csv "$tmp/cls_test.csv" --target label \
+  --device cpu --hidden 16 --dropout 0 --epochs 40 --lr 0.03 --input-shape 1,1,2 --augment-flip \
+  --eval-flip --report "$tmp/cls_flip_eval.json" >"$tmp/cls_flip_eval.txt" 2>&1 ||
+  fail "--eval-flip: $(tail -2 "$tmp/cls_flip_eval.txt")"
+grep -q "^evaluate: each image's outputs averaged with its mirror image's" "$tmp/cls_flip_eval.txt" ||
+  fail "--eval-flip: the run does not say how it evaluates"
+python3 - "$tmp" <<'PY' || fail "--augment-flip / --eval-flip reports"
 import json, sys
 d = sys.argv[1]
-plain, flip = (json.load(open(f"{d}/{n}.json")) for n in ("cls", "cls_flip"))
+plain, flip, both = (json.load(open(f"{d}/{n}.json")) for n in ("cls", "cls_flip", "cls_flip_eval"))
 assert flip["augment"] == {"shift": 0, "flip": True}, flip["augment"]
 assert plain["augment"] == {"shift": 0, "flip": False}, plain["augment"]
 assert flip["test_accuracy"] > 0.95 and flip["test_loss"] != plain["test_loss"], flip
+assert not flip["eval_flip"] and both["eval_flip"], (flip["eval_flip"], both["eval_flip"])
+assert both["train_loss"] == flip["train_loss"], (both["train_loss"], flip["train_loss"])
+assert both["test_loss"] != flip["test_loss"] and both["test_accuracy"] > 0.95, both
 PY
 # Note [16-bit values in fp32 storage]: bf16 and fp16 runs of the same recipe learn as the fp32
 # run does; fp16 scales its loss unless told not to; the reports say so.

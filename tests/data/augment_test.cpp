@@ -220,6 +220,60 @@ TEST(Augment, RefusesWhatDoesNotFit) {
   EXPECT_NO_THROW(check_augment({{}, 0, false}, 5));  // off: nothing to check
 }
 
+std::vector<float> mirror_on(Device device, const Images& im) {
+  Buffer x(im.x.size() * sizeof(float), device), y(im.x.size() * sizeof(float), device);
+  copy_bytes(x.data(), device, im.x.data(), Device::cpu(), x.bytes());
+  detail::mirror_rows(device, x.as<float>(), im.rows, im.features(), im.w, y.as<float>(), nullptr);
+  std::vector<float> out(im.x.size());
+  copy_bytes(out.data(), Device::cpu(), y.data(), device, y.bytes());
+  return out;
+}
+
+// Note [test-time flips]: the mirror image of every row, element (c, i, j) from (c, i, W-1-j) -
+// indexed here by all four coordinates, where the rule reverses runs of W - and mirroring twice
+// gives the row back.
+TEST(EvalFlips, MirrorRowsReverseEachImageLine) {
+  for (const auto& [c, h, w, rows] :
+       {std::tuple{3, 4, 5, 6}, std::tuple{1, 28, 28, 2}, std::tuple{2, 3, 1, 4}}) {
+    const Images im = random_images(c, h, w, rows);
+    const std::vector<float> got = mirror_on(Device::cpu(), im);
+    std::vector<float> want(im.x.size());
+    for (std::int64_t r = 0; r < im.rows; ++r)
+      for (std::int64_t k = 0; k < im.c; ++k)
+        for (std::int64_t i = 0; i < im.h; ++i)
+          for (std::int64_t j = 0; j < im.w; ++j)
+            want[static_cast<std::size_t>(((r * im.c + k) * im.h + i) * im.w + j)] =
+                im.x[static_cast<std::size_t>(((r * im.c + k) * im.h + i) * im.w + (im.w - 1 - j))];
+    EXPECT_EQ(got, want) << c << "x" << h << "x" << w;
+    Images back = im;
+    back.x = got;
+    EXPECT_EQ(mirror_on(Device::cpu(), back), im.x) << c << "x" << h << "x" << w;
+  }
+}
+
+TEST(EvalFlips, RefuseImagesThatDoNotFit) {
+  const auto why = [](const EvalAugment& a, std::int64_t features) {
+    return testing::error_of([&] { check_eval_augment(a, features, "train::evaluate"); });
+  };
+  EXPECT_NE(why({{1, 28, 28}, true}, 785)
+                .find("train::evaluate: the image shape [1, 28, 28] holds 784 values but a "
+                      "sample has 785 features"),
+            std::string::npos);
+  EXPECT_NE(why({{}, true}, 784).find("train::evaluate: the image shape [] must be {C, H, W}"),
+            std::string::npos);
+  EXPECT_NE(why({{1, -28, -28}, true}, 784).find("positive sizes"), std::string::npos);
+  EXPECT_NO_THROW(check_eval_augment({{}, false}, 5, "x"));  // off: nothing to check
+}
+
+TEST(EvalFlipsGpu, MirrorRowsWriteTheCpuBits) {
+  CUTRAIN_REQUIRE_GPU();
+  for (const auto& [c, h, w, rows] : {std::tuple{1, 28, 28, 300}, std::tuple{3, 7, 5, 33}}) {
+    const Images im = random_images(c, h, w, rows);
+    EXPECT_EQ(mirror_on(Device::cuda(0), im), mirror_on(Device::cpu(), im))
+        << c << "x" << h << "x" << w;
+  }
+}
+
 TEST(AugmentGpu, WritesTheCpuBits) {
   CUTRAIN_REQUIRE_GPU();
   const Device gpu = Device::cuda(0);

@@ -217,13 +217,48 @@ TEST(Trainer, ResumeWithOtherAugmentationIsRefused) {
   }
 }
 
+// Note [test-time flips]: validation judged the model with flips or without; a resume that
+// validates the other way is refused, naming both, before it trains. One that does not validate
+// may evaluate either way.
+TEST(Trainer, ResumeThatValidatesWithOtherTestTimeFlipsIsRefused) {
+  const data::Dataset train = blobs(300, 4), val = blobs(60, 5);
+  nn::Sequential first = model(7);
+  optim::AdamW opt(first.parameters(), optim::AdamW::defaults());
+  TrainerOptions o = options(1);
+  o.eval_augment = {.image = {2, 1, 4}, .flip = true};
+  o.checkpoint_path = tmp("eval_flips_refused.safetensors");
+  Trainer(first, opt, o).fit(train, &val);
+  nn::Sequential m = model(7);
+  optim::AdamW opt2(m.parameters(), optim::AdamW::defaults());
+  Trainer t(m, opt2, options(3));
+  t.resume(o.checkpoint_path);
+  EXPECT_EQ(t.state().evaluation, "flip image=[2, 1, 4]");
+  const std::vector<float> before = m.parameters().to_host();
+  const std::string why = testing::error_of([&] { t.fit(train, &val); });
+  EXPECT_NE(why.find("the resumed run validated with eval_augment flip image=[2, 1, 4] and this "
+                     "one with plain"),
+            std::string::npos)
+      << why;
+  EXPECT_EQ(m.parameters().to_host(), before);
+  t.fit(train);  // no validation: nothing judged by the flips
+  EXPECT_EQ(t.state().epoch, 3);
+  EXPECT_EQ(t.state().evaluation, "plain");
+}
+
 TEST(Trainer, RefusesAnAugmentationThatDoesNotFit) {
   nn::Sequential m = model(7);
   optim::AdamW opt(m.parameters(), optim::AdamW::defaults());
   TrainerOptions o = options(1);
   o.augment = {.image = {1, 28, 28}, .shift = 2, .flip = true};
-  const std::string why = testing::error_of([&] { Trainer(m, opt, o); });
+  std::string why = testing::error_of([&] { Trainer(m, opt, o); });
   EXPECT_NE(why.find("augmentation: the image shape [1, 28, 28] holds 784 values but a "
+                     "sample has 8 features"),
+            std::string::npos)
+      << why;
+  o.augment = {};
+  o.eval_augment = {.image = {1, 2, 2}, .flip = true};
+  why = testing::error_of([&] { Trainer(m, opt, o); });
+  EXPECT_NE(why.find("Trainer: eval_augment: the image shape [1, 2, 2] holds 4 values but a "
                      "sample has 8 features"),
             std::string::npos)
       << why;

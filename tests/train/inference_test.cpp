@@ -1,10 +1,13 @@
 // Inference without a trainer (include/cutrain/train/inference.hpp): the free functions give the
 // bits of the Trainer's methods for the same model, batch size and loss options; they leave the
-// model's mode as they found it, errors included; and misuse is refused.
+// model's mode as they found it, errors included; test-time flips average each row's outputs
+// with its mirror image's; and misuse is refused.
 #include "cutrain/train/inference.hpp"
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
+#include <cmath>
 #include <string>
 #include <vector>
 
@@ -49,6 +52,78 @@ TEST(Inference, GivesTheTrainersBits) {
 TEST(InferenceGpu, GivesTheTrainersBits) {
   CUTRAIN_REQUIRE_GPU();
   check_same_as_trainer(Device::cuda(0));
+}
+
+// Each row's features as a {2, 1, 4} image, mirrored: (c, 0, j) from (c, 0, 3 - j).
+data::Dataset mirrored(data::Dataset d) {
+  for (std::int64_t r = 0; r < d.rows; ++r) {
+    float* row = d.x.data() + r * d.features;
+    for (int c = 0; c < 2; ++c) std::reverse(row + 4 * c, row + 4 * c + 4);
+  }
+  return d;
+}
+
+// Note [test-time flips]: with flips a row's outputs are the mean of the model's outputs on the
+// image and on its mirror image - each predicted without flips, and averaged here in double -
+// evaluate's accuracy and loss are the mean's (the cross-entropy in double), a mirrored set
+// gives the same bits (the mean is symmetric), and the Trainer's methods give the same bits.
+// A batch of 32 and 130 rows: the short last batch takes both passes too.
+void check_test_time_flips(Device device) {
+  const data::Dataset train = blobs(300, 31), test = blobs(130, 32);
+  nn::Sequential m = model(4, device);
+  optim::Adam opt(m.parameters(), {.lr = 0.01F});
+  TrainerOptions o = options(2);
+  o.eval_augment = {.image = {2, 1, 4}, .flip = true};
+  Trainer t(m, opt, o);
+  t.fit(train);
+  const InferenceOptions plain{.batch_size = o.batch_size};
+  InferenceOptions flips = plain;
+  flips.augment = o.eval_augment;
+  const std::vector<float> a = predict(m, test, plain), b = predict(m, mirrored(test), plain);
+  const std::vector<float> got = predict(m, test, flips);
+  ASSERT_EQ(got.size(), a.size());
+  double loss = 0;
+  std::int64_t correct = 0;
+  for (std::int64_t r = 0; r < test.rows; ++r) {
+    double mean[3];
+    for (int k = 0; k < 3; ++k) {
+      const auto i = static_cast<std::size_t>(r * 3 + k);
+      mean[k] = (static_cast<double>(a[i]) + static_cast<double>(b[i])) / 2;
+      EXPECT_EQ(got[i], static_cast<float>(mean[k])) << r << "," << k;
+    }
+    const int label = test.labels[static_cast<std::size_t>(r)];
+    const int best = static_cast<int>(std::max_element(mean, mean + 3) - mean);
+    correct += best == label ? 1 : 0;
+    const double top = mean[best];
+    loss += top +
+            std::log(std::exp(mean[0] - top) + std::exp(mean[1] - top) + std::exp(mean[2] - top)) -
+            mean[label];
+  }
+  EXPECT_NE(got, a);  // the flips changed the outputs
+  EXPECT_EQ(predict(m, mirrored(test), flips), got);
+  const EvalResult e = evaluate(m, test, flips);
+  EXPECT_EQ(e.accuracy, static_cast<double>(correct) / static_cast<double>(test.rows));
+  EXPECT_NEAR(e.loss, loss / static_cast<double>(test.rows), 1e-6 * (1 + e.loss));
+  EXPECT_EQ(t.predict(test), got);
+  EXPECT_EQ(t.evaluate(test).loss, e.loss);
+  EXPECT_EQ(t.evaluate(test).accuracy, e.accuracy);
+  EXPECT_EQ(confusion_matrix(m, test, flips).counts, t.confusion_matrix(test).counts);
+  // A shape that does not hold the features is refused, naming the caller.
+  flips.augment.image = {1, 28, 28};
+  const std::string why = testing::error_of([&] { evaluate(m, test, flips); });
+  EXPECT_NE(why.find("train::evaluate: the image shape [1, 28, 28] holds 784 values but a "
+                     "sample has 8 features"),
+            std::string::npos)
+      << why;
+}
+
+TEST(Inference, TestTimeFlipsAverageTheMirrorImagesOutputs) {
+  check_test_time_flips(Device::cpu());
+}
+
+TEST(InferenceGpu, TestTimeFlipsAverageTheMirrorImagesOutputs) {
+  CUTRAIN_REQUIRE_GPU();
+  check_test_time_flips(Device::cuda(0));
 }
 
 TEST(Inference, RegressionMetricsAreThoseOfThePredictions) {

@@ -4,7 +4,7 @@
 // (torchvision's RandomCrop(size, padding=shift)) and a random horizontal flip
 // (RandomHorizontalFlip()), each row drawn on its own from (seed, rank, epoch, batch, row), so a
 // run is reproducible, a resume replays the same images and either backend gives the same bits.
-// Training batches only: evaluation sees the data as it is.
+// Training batches only; evaluation may average over mirror images (EvalAugment).
 
 #include <cstdint>
 
@@ -24,6 +24,23 @@ struct Augment {
 
 /// Throws cutrain::Error, naming the value, unless `a` fits rows of `features` values.
 void check_augment(const Augment& a, std::int64_t features);
+
+/// What evaluation and prediction do to each row (test-time augmentation; Note [test-time flips],
+/// src/train/inference.cpp): with `flip`, a row's outputs are the mean of the model's outputs
+/// on the image and on its left-right mirror image, (f(x) + f(flip(x))) / 2 - airbench's
+/// test-time flips - and the loss and the accuracy are the mean's. It pays for a model trained
+/// with Augment::flip, which has learned mirror images; for one trained without, it costs.
+struct EvalAugment {
+  /// One sample's features as an image {C, H, W}; required with `flip`, its size the data's
+  /// feature count.
+  Shape image;
+  bool flip = false;                     ///< average each row's outputs with its mirror image's
+  bool enabled() const { return flip; }  ///< whether evaluation runs a second pass
+};
+
+/// Throws cutrain::Error, naming the value, unless `a` fits rows of `features` values; `who`
+/// begins the message.
+void check_eval_augment(const EvalAugment& a, std::int64_t features, const char* who);
 
 /// The key of a fit's draws, from its seed; every data-parallel rank uses it, its rows numbered
 /// in the global batch (Note [replica rows], cutrain/nn/layer.hpp).

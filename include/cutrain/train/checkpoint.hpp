@@ -40,6 +40,10 @@ struct TrainState {
   /// image=[1, 28, 28]"): a resume with another would not continue the same run and is refused.
   /// Empty in checkpoints from before it (not checked).
   std::string augment{};
+  /// How it evaluated (TrainerOptions::eval_augment: "plain", or "flip image=[1, 28, 28]", Note
+  /// [test-time flips]): with validation data a resume with another would judge early stopping
+  /// by another model and is refused. Empty in checkpoints from before it (not checked).
+  std::string evaluation{};
   /// Whose statistics BatchNorm normalized with (Note [synchronized batch statistics]): "global"
   /// with TrainerOptions::sync_batchnorm on several ranks, else "rank"; a resume with the other
   /// would not continue the same run and is refused. Empty in checkpoints from before it.
@@ -121,9 +125,10 @@ void load_weights(const std::string& path, nn::Sequential& model);
 /// file's weights (load_weights). Modules: Linear, BatchNorm1d, ReLU, LeakyReLU, Tanh, Sigmoid,
 /// GELU (exact, approximate='none'), SiLU, Dropout, Conv2d, MaxPool2d, AvgPool2d,
 /// AdaptiveAvgPool2d, BatchNorm2d, Flatten, Unflatten and cutrain_torch.Residual (a body of
-/// these: x + body(x); with a shortcut of these too: shortcut(x) + body(x)). Another module, an argument cutrain does not
-/// support (bias=False is supported; track_running_stats=False is not), or weights that do not
-/// match is a cutrain::Error naming it; nothing is allocated for more weights than the file holds.
+/// these: x + body(x); with a shortcut of these too: shortcut(x) + body(x)). Another module, an
+/// argument cutrain does not support (bias=False is supported; track_running_stats=False is not),
+/// or weights that do not match is a cutrain::Error naming it; nothing is allocated for more
+/// weights than the file holds.
 nn::Sequential load_model(const std::string& path, Device device, std::uint64_t seed = 0);
 /// torch.nn.Sequential's state_dict layout ("0.weight" [out, in], ..., BatchNorm's
 /// num_batches_tracked as I64), so model.load_state_dict(safetensors.torch.load_file(path)).

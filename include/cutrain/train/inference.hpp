@@ -12,6 +12,7 @@
 #include <cstdint>
 #include <vector>
 
+#include "cutrain/data/augment.hpp"
 #include "cutrain/data/dataset.hpp"
 #include "cutrain/nn/sequential.hpp"
 #include "cutrain/train/confusion.hpp"
@@ -31,6 +32,9 @@ struct InferenceOptions {
   std::int64_t batch_size = 256;       ///< rows per forward pass
   float label_smoothing = 0;           ///< evaluate()'s cross-entropy
   std::vector<float> class_weights{};  ///< evaluate()'s cross-entropy; empty: none
+  /// Test-time flips (data::EvalAugment, Note [test-time flips]): each row's outputs averaged
+  /// with its mirror image's, in predict() and evaluate() alike; off by default.
+  data::EvalAugment augment{};
 };
 
 /// The model's outputs for every row of `data`, in its order, row-major [rows, outputs]: logits

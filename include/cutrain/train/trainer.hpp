@@ -147,6 +147,11 @@ struct TrainerOptions {
   /// [augmentation on the device]); evaluation sees the data unchanged. Each row's draw depends
   /// on (seed, rank, epoch, batch, row) only, so a resume continues with the same images.
   data::Augment augment;
+  /// What evaluation does to each row: with `eval_augment.flip`, the validation, the test
+  /// evaluation and the predictions average each row's outputs with its mirror image's
+  /// (data::EvalAugment, Note [test-time flips]) - early stopping and the monitor then judge the
+  /// averaged model. Off by default.
+  data::EvalAugment eval_augment;
   /// Note [the step as one CUDA graph] (src/train/step_graph.hpp): the training step of every
   /// full batch replayed from one captured CUDA graph after a short eager warm-up - the same
   /// bits as eager steps, one launch instead of about twenty. kAuto: on a GPU whenever the
