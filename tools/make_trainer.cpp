@@ -46,7 +46,11 @@ std::unique_ptr<optim::Optimizer> make_optimizer(const Config& c, const Arena& p
 }
 
 std::shared_ptr<optim::LrSchedule> make_schedule(const Config& c, std::int64_t per_epoch) {
-  const std::int64_t total = std::max<std::int64_t>(1, c.epochs * per_epoch);
+  // --epochs 0 takes no step (the test evaluation of an --init-from model, a checkpoint of the
+  // start): its schedule is planned as for one epoch, where a one-cycle schedule over no step
+  // refused the run. The rate at step 0 is every span's, and a resume plans its own span.
+  const std::int64_t total =
+      std::max<std::int64_t>(1, std::max<std::int64_t>(c.epochs, 1) * per_epoch);
   std::unique_ptr<optim::LrSchedule> s;
   if (c.schedule == "constant") {
     s = std::make_unique<optim::ConstantLr>(c.lr);

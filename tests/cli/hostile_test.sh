@@ -216,6 +216,16 @@ cmp -s "$tmp/e2_export.safetensors" "$tmp/straight_export.safetensors" ||
 run_limited "${csv[@]}" --epochs 2 --resume "$tmp/e2.safetensors" --save "$tmp/e2_copy.safetensors" ||
   fail "resume at the last epoch: $(cat "$tmp/err")"
 [ -f "$tmp/e2_copy.safetensors" ] || fail "a resume at its last epoch did not write --save"
+# The same with a one-cycle schedule (the default CNN's), which refused --epochs 0 (a schedule
+# over no step) - and so any test evaluation of an --init-from model with it.
+run_limited "${csv[@]}" --epochs 0 --schedule onecycle --pct-start 0.5 --save "$tmp/e0c.safetensors" ||
+  fail "--epochs 0 --schedule onecycle: $(cat "$tmp/err")"
+run_limited "${csv[@]}" --epochs 2 --schedule onecycle --pct-start 0.5 --resume "$tmp/e0c.safetensors" \
+  --export-torch "$tmp/e2c_export.safetensors" || fail "onecycle from epoch 0: $(cat "$tmp/err")"
+run_limited "${csv[@]}" --epochs 2 --schedule onecycle --pct-start 0.5 \
+  --export-torch "$tmp/straight_c_export.safetensors" || fail "2 onecycle epochs: $(cat "$tmp/err")"
+cmp -s "$tmp/e2c_export.safetensors" "$tmp/straight_c_export.safetensors" ||
+  fail "a one-cycle resume from the epoch-0 checkpoint is not the run from the start"
 
 # 15. Optimizer moments without the weights they belong to.
 expect_usage_error "--init-optimizer-from needs the weights" "${csv[@]}" --epochs 1 \
