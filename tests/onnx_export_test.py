@@ -17,6 +17,7 @@ cutrain-train's --predictions for the same rows: within 1e-5, the same class for
    bias-free, depthwise and grouped convolutions, AvgPool2d with padding, AdaptiveAvgPool2d to 2x2 and to 1x1,
    LeakyReLU, GELU, SiLU, residual blocks - cutrain_torch.Residual, one inside another - as Add)
    converted by --model-from FILE --export-onnx alone.
+2b. --eval-flip: the test-time flips inside the graph (Slice, Concat, ReduceMean).
 4. Fashion-MNIST: raw pixels in (the scale is in the graph), all 10000 test images.
 5. Random torch.nn.Sequential models (seeded): MLPs and CNNs drawn from every module cutrain
    reads, with random kernel sizes, strides, paddings, dilations, groups, biases, pooling windows,
@@ -137,6 +138,34 @@ def cnn(tmp):
         "--residual-blocks", "1", "--input-shape", "1,12,12", "--epochs", "2", "--batch-size", "32", "--predictions", pred,
         "--export-onnx", out, "--onnx-softmax")
     compare("--model cnn --residual-blocks 1", out, x.reshape(96, -1), pred)
+
+
+def flips(tmp):
+    """--eval-flip: the graph holds the test-time flips (Note [test-time flips]), so ONNX Runtime
+    gives what --predictions wrote; the export of the same model without them does not. Images of
+    3 x 6 x 5 (W odd: a middle column stays) whose class is where the brighter half lies (left or
+    right): a flip-trained model can only tell by the mirror-asymmetric details."""
+    rng = np.random.default_rng(6)
+    x = rng.random((80, 3, 6, 5), dtype=np.float32)
+    y = (x[:, :, :, :2].mean((1, 2, 3)) > x[:, :, :, 3:].mean((1, 2, 3))).astype(np.int64)
+    np.save(os.path.join(tmp, "fx.npy"), x)
+    np.save(os.path.join(tmp, "fy.npy"), y)
+    xy = f"{tmp}/fx.npy,{tmp}/fy.npy"
+    common = ["--train-npy", xy, "--test-npy", xy, "--model", "cnn", "--channels", "4",
+              "--hidden", "8", "--input-shape", "3,6,5", "--epochs", "2", "--batch-size", "16",
+              "--augment-flip", "--seed", "3"]
+    out, pred = os.path.join(tmp, "flips.onnx"), os.path.join(tmp, "flips.csv")
+    plain = os.path.join(tmp, "flips_plain.onnx")
+    run(*common, "--eval-flip", "--predictions", pred, "--export-onnx", out, "--onnx-softmax")
+    model = compare("--eval-flip", out, x.reshape(80, -1), pred)
+    ops = {n.op_type for n in model.graph.node}
+    if not {"Slice", "Concat", "ReduceMean"} <= ops:
+        failures.append(f"--eval-flip: the graph lacks the flips: {sorted(ops)}")
+    run(*common, "--export-onnx", plain, "--onnx-softmax")  # the same training, no flips
+    got, _, _ = onnx_probs(plain, x.reshape(80, -1))
+    worst = float(np.max(np.abs(got - cutrain_probs(pred))))
+    if worst < 1e-4:
+        failures.append(f"--eval-flip: the export without flips predicts the same ({worst:.2g})")
 
 
 TORCH_MODEL = r'''
@@ -365,6 +394,7 @@ def main():
     with tempfile.TemporaryDirectory() as tmp:
         tables(tmp)
         cnn(tmp)
+        flips(tmp)
         from_torch(tmp)
         random_models(tmp)
         fashion_mnist(tmp)

@@ -283,7 +283,9 @@ int run(const Config& c, const std::string& command_line, bool fresh) {
                     [&] { train::export_torch_optimizer(c.export_torch_optimizer, model, *opt); });
   if (!c.export_onnx.empty() && rank == 0)
     outputs.attempt("--export-onnx", [&] {
-      train::export_onnx(c.export_onnx, model, tools::onnx_options(c, d.spec, d.class_names));
+      train::OnnxOptions onnx = tools::onnx_options(c, d.spec, d.class_names);
+      onnx.augment = to.eval_augment;  // --eval-flip: ONNX predicts as --predictions does
+      train::export_onnx(c.export_onnx, model, onnx);
     });
   // The run's rate: all the samples over all the seconds (a mean of the epochs' rates would
   // overstate it - its product with the mean epoch is not the epoch's samples).

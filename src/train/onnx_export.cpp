@@ -2,8 +2,10 @@
 // with the protobuf wire-format writer of src/io/protobuf.hpp. Field numbers: onnx/onnx.proto.
 #include "cutrain/train/onnx.hpp"
 
+#include <array>
 #include <cmath>
 #include <cstdint>
+#include <limits>
 #include <nlohmann/json.hpp>
 #include <span>
 #include <string>
@@ -120,6 +122,25 @@ std::string prepare(GraphBuilder& g, const DataSpec& spec, std::string cur, std:
     cur = g.node("Div", {cur, g.constant("prep.std", {features}, divisor)}, "prep.standardized");
   }
   return cur;
+}
+
+// Note [test-time flips]: the batch [N, F] followed by its mirror images, [2N, F] - each run of W
+// values reversed (rules::mirror_source): viewed as [N F / W, W] lines, sliced backwards along
+// W (start -1, end below the first element: torch.flip's export), viewed as rows again.
+std::string with_mirror_images(GraphBuilder& g, const std::string& cur, const data::EvalAugment& a,
+                               std::int64_t features) {
+  const std::array<std::int64_t, 2> lines{-1, a.image[2]}, rows{-1, features};
+  const std::array<std::int64_t, 1> start{-1}, end{std::numeric_limits<std::int64_t>::min() + 1},
+      axis{1}, step{-1};
+  const std::string mirrored =
+      g.node("Slice",
+             {g.node("Reshape", {cur, g.constant_i64("flip.lines_shape", lines)}, "flip.lines"),
+              g.constant_i64("flip.start", start), g.constant_i64("flip.end", end),
+              g.constant_i64("flip.axis", axis), g.constant_i64("flip.step", step)},
+             "flip.mirrored_lines");
+  const std::string back =
+      g.node("Reshape", {mirrored, g.constant_i64("flip.rows_shape", rows)}, "flip.mirrored");
+  return g.node("Concat", {cur, back}, "flip.both", {attr_int("axis", 0)});
 }
 
 // The ONNX nodes of one layer whose tensors are "<p>weight", ...: `cur` is its input's name;
@@ -249,13 +270,23 @@ struct LayerEmitter {
 
 std::string onnx_model_bytes(nn::Sequential& model, const OnnxOptions& options) {
   CUTRAIN_CHECK(model.built(), "export_onnx: the model is not built");
+  data::check_eval_augment(options.augment, model.input_features(), "export_onnx");
   GraphBuilder g;
   std::string cur = "input";
   if (options.data) cur = prepare(g, *options.data, cur, model.input_features());
+  if (options.augment.flip)
+    cur = with_mirror_images(g, cur, options.augment, model.input_features());
   LayerEmitter emitter{g, model.parameters(), model.buffers()};
   for (std::size_t i = 0; i < model.size(); ++i)
     cur = emitter.emit(model.layer(i), "layers." + std::to_string(i) + ".", model.shape(i),
                        model.shape(i + 1), cur, std::to_string(i));
+  if (options.augment.flip) {  // [2 batch, K] -> [2, batch, K] -> the mean of the halves
+    const std::array<std::int64_t, 3> halves{2, -1, model.output_features()};
+    cur = g.node(
+        "ReduceMean",
+        {g.node("Reshape", {cur, g.constant_i64("flip.halves_shape", halves)}, "flip.halves")},
+        "flip.mean", {attr_ints("axes", {0}), attr_int("keepdims", 0)});
+  }
   const std::string result = options.softmax ? "probabilities" : "logits";
   if (options.softmax)
     g.node("Softmax", {cur}, result, {attr_int("axis", 1)});

@@ -84,6 +84,13 @@ TEST(Onnx, RefusesWhatItCannotExpressAndLeavesNoPartialFile) {
   const std::string path = testing::temp_path("cutrain_onnx_test", "m.onnx");
   train::export_onnx(path, ok);
   EXPECT_EQ(std::filesystem::file_size(path), train::onnx_model_bytes(ok).size());
+  // Note [test-time flips]: images that do not hold the model's features are refused.
+  train::OnnxOptions with_flips;
+  with_flips.augment = {.image = {1, 2, 3}, .flip = true};
+  const std::string flips = testing::error_of([&] { train::onnx_model_bytes(ok, with_flips); });
+  EXPECT_NE(flips.find("export_onnx: the image shape [1, 2, 3] holds 6 values but a sample has 4"),
+            std::string::npos)
+      << flips;
 }
 
 }  // namespace

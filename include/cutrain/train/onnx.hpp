@@ -11,7 +11,9 @@
 // Dropout -> Identity, BatchNorm1d/2d -> BatchNormalization (running statistics), Conv2d -> Conv,
 // MaxPool2d / AvgPool2d -> MaxPool / AveragePool, AdaptiveAvgPool2d -> GlobalAveragePool (or
 // AveragePool when the output divides the input), Flatten, Unflatten -> Reshape; output
-// "logits" [batch, outputs], or "probabilities" with `softmax`. Weights are raw little-endian
+// "logits" [batch, outputs], or "probabilities" with `softmax`; with test-time flips
+// (OnnxOptions::augment) the model runs on the batch and its mirror images, and the logits are
+// their mean. Weights are raw little-endian
 // initializers. Metadata: "cutrain.modules" (the architecture), "cutrain.data" (the data spec),
 // "cutrain.classes" (JSON list of class names). One-hot encoding of text columns happens before
 // the graph (its input is the numeric row; the categories are in "cutrain.data").
@@ -23,6 +25,7 @@
 #include <string>
 #include <vector>
 
+#include "cutrain/data/augment.hpp"
 #include "cutrain/nn/sequential.hpp"
 #include "cutrain/train/data_spec.hpp"
 
@@ -33,6 +36,11 @@ struct OnnxOptions {
   std::optional<DataSpec> data;          ///< the data preparation as the graph's first nodes
   std::vector<std::string> class_names;  ///< metadata "cutrain.classes" (empty: none)
   bool softmax = false;                  ///< output probabilities (Softmax) instead of logits
+  /// Test-time flips in the graph (Note [test-time flips]), so that ONNX Runtime predicts what
+  /// train::predict does with the same EvalAugment: with `flip`, after the data preparation the
+  /// batch is followed by its mirror images (Reshape to image lines, Slice with step -1), the
+  /// model runs on both, and the logits are the two halves' mean (ReduceMean) - then Softmax.
+  data::EvalAugment augment{};
 };
 
 /// Writes `model` (built, any device) as ONNX to `path`, atomically (a temporary file, fsync,
