@@ -47,6 +47,11 @@ std::vector<std::int64_t> image_shape(const Config& c, std::int64_t features) {
   return shape;
 }
 
+data::EvalAugment eval_augment(const Config& c, std::int64_t features) {
+  if (!c.eval_flip) return {};
+  return {.image = image_shape(c, features), .flip = true};
+}
+
 namespace {
 
 // Note [the default CNN]: cutrain-train --model cnn is the VGG-style net of the Fashion-MNIST

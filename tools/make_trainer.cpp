@@ -120,7 +120,7 @@ train::TrainerOptions trainer_options(const Config& c, const TrainData& d, dist:
       throw UsageError("--augment-shift " + std::to_string(c.augment_shift) +
                        " must be smaller than the images' " + std::to_string(side) + " pixels");
   }
-  if (c.eval_flip) to.eval_augment = {.image = image_shape(c, d.train.features), .flip = true};
+  to.eval_augment = eval_augment(c, d.train.features);
   to.cuda_graph = c.cuda_graph == "on"    ? train::TrainerOptions::CudaGraph::kOn
                   : c.cuda_graph == "off" ? train::TrainerOptions::CudaGraph::kOff
                                           : train::TrainerOptions::CudaGraph::kAuto;

@@ -61,12 +61,14 @@ namespace {
 // list let the training flags through (--lr, --precision, --ema, ... were ignored without a
 // word) and --export-onnx beside --predictions exited 0 without writing its file.
 constexpr const char* kPredictFlags[] = {
-    "--model-from", "--predict-csv", "--predict-npy",   "--predictions", "--device",
-    "--batch-size", "--id-column",   "--csv-separator", "--csv-decimal", "--csv-header",
-    "--overwrite",  "--export-onnx", "--onnx-softmax",  "--onnx-no-prep"};
+    "--model-from",   "--predict-csv",  "--predict-npy", "--predictions",
+    "--device",       "--batch-size",   "--id-column",   "--csv-separator",
+    "--csv-decimal",  "--csv-header",   "--overwrite",   "--export-onnx",
+    "--onnx-softmax", "--onnx-no-prep", "--eval-flip",   "--input-shape"};
 // (--device: the flag of every command a script writes; a conversion runs on the CPU.)
 constexpr const char* kConvertFlags[] = {"--model-from",   "--export-onnx", "--onnx-softmax",
-                                         "--onnx-no-prep", "--overwrite",   "--device"};
+                                         "--onnx-no-prep", "--overwrite",   "--device",
+                                         "--eval-flip",    "--input-shape"};
 constexpr const char* kDataFlags[] = {"--val-csv",      "--standardize",  "--target",
                                       "--regression",   "--train-subset", "--val-fraction",
                                       "--categorical",  "--impute",       "--stratify",
@@ -157,11 +159,14 @@ int run_predict_only(const Config& c) {
   if (filled > 0)
     std::printf("imputed %lld missing values as the training run did\n",
                 static_cast<long long>(filled));
-  write_predictions(c.predictions, train::predict(model, rows, {.batch_size = c.batch_size}),
-                    model.output_features(), spec.regression, spec.target_names, spec.class_names,
-                    rows.row_ids, id_column);
-  std::printf("predicted %lld rows of %s with %s on %s -> %s\n", static_cast<long long>(rows.rows),
-              input.c_str(), c.model_from.c_str(), describe(device).c_str(), c.predictions.c_str());
+  train::InferenceOptions io{.batch_size = c.batch_size};
+  io.augment = eval_augment(c, model.input_features());
+  write_predictions(c.predictions, train::predict(model, rows, io), model.output_features(),
+                    spec.regression, spec.target_names, spec.class_names, rows.row_ids, id_column);
+  std::printf("predicted %lld rows of %s with %s on %s%s -> %s\n",
+              static_cast<long long>(rows.rows), input.c_str(), c.model_from.c_str(),
+              describe(device).c_str(), c.eval_flip ? " with test-time flips" : "",
+              c.predictions.c_str());
   return 0;
 }
 
@@ -249,7 +254,9 @@ int run_export_only(const Config& c, bool predicted) {
   const train::DataSpec spec = found == meta.end()
                                    ? train::DataSpec{}
                                    : train::DataSpec::from_json(found->second, c.model_from);
-  train::export_onnx(c.export_onnx, model, onnx_options(c, spec, {}));
+  train::OnnxOptions onnx = onnx_options(c, spec, {});
+  onnx.augment = eval_augment(c, model.input_features());
+  train::export_onnx(c.export_onnx, model, onnx);
   std::printf("onnx: %s (%zu layers, %lld inputs, %lld outputs%s)\n", c.export_onnx.c_str(),
               model.size(), static_cast<long long>(model.input_features()),
               static_cast<long long>(model.output_features()),

@@ -146,6 +146,9 @@ io::DType export_dtype(const Config& c);
 // A sample's features as an image C,H,W: --input-shape, else 1,28,28; exit 2 unless its size is
 // `features`.
 std::vector<std::int64_t> image_shape(const Config& c, std::int64_t features);
+// --eval-flip's test-time flips (Note [test-time flips]) for rows of `features` values: images of
+// image_shape(); off without the flag.
+data::EvalAugment eval_augment(const Config& c, std::int64_t features);
 std::unique_ptr<optim::Optimizer> make_optimizer(const Config& c, const Arena& params);
 // The model, built on `device`: with --model mlp, Linear -> [BatchNorm1d] -> activation ->
 // [Dropout] per hidden size, then Linear(.., outputs); with --model cnn, the convolutional blocks

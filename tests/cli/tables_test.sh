@@ -462,6 +462,23 @@ python3 -c 'import csv,sys; w=csv.writer(open(sys.argv[2],"w")); [w.writerow([r[
   --predict-csv "$tmp/cls_new.csv" --predictions "$tmp/cls_pred3.csv" >/dev/null 2>&1 ||
   fail "--predict-csv run"
 cmp -s "$tmp/cls_pred.csv" "$tmp/cls_pred3.csv" || fail "--predict-csv predicts differently"
+# Note [test-time flips]: a model file predicts alone with the flips its run predicted with - the
+# same file - and without them otherwise; its ONNX conversion holds them.
+"$bin" --train-csv "$tmp/cls_train.csv" --test-csv "$tmp/cls_test.csv" --target label \
+  --device cpu --hidden 16 --dropout 0 --epochs 40 --lr 0.03 --input-shape 1,1,2 --augment-flip \
+  --eval-flip --predict-csv "$tmp/cls_new.csv" --predictions "$tmp/flip_pred.csv" \
+  --export-torch "$tmp/flip_model.safetensors" >/dev/null 2>&1 || fail "--eval-flip --predict-csv"
+"$bin" --device cpu --model-from "$tmp/flip_model.safetensors" --predict-csv "$tmp/cls_new.csv" \
+  --predictions "$tmp/flip_pred2.csv" --eval-flip --input-shape 1,1,2 --export-onnx \
+  "$tmp/flip.onnx" >"$tmp/flip_pred2.txt" 2>&1 || fail "--model-from --eval-flip: $(tail -2 "$tmp/flip_pred2.txt")"
+cmp -s "$tmp/flip_pred.csv" "$tmp/flip_pred2.csv" || fail "--eval-flip predicts differently alone"
+grep -q "with test-time flips" "$tmp/flip_pred2.txt" || fail "--model-from --eval-flip: not said"
+"$bin" --device cpu --model-from "$tmp/flip_model.safetensors" --predict-csv "$tmp/cls_new.csv" \
+  --predictions "$tmp/flip_pred3.csv" >/dev/null 2>&1 || fail "--model-from without --eval-flip"
+cmp -s "$tmp/flip_pred.csv" "$tmp/flip_pred3.csv" && fail "--eval-flip: the same predictions without"
+expect_usage_error "--input-shape: the default 1,28,28 must be C,H,W with C x H x W = the data's 2" \
+  --device cpu --model-from "$tmp/flip_model.safetensors" --predict-csv "$tmp/cls_new.csv" \
+  --predictions "$tmp/p.csv" --eval-flip
 expect_usage_error "--predict-csv: name the file for its predictions with --predictions" \
   --device cpu --train-csv "$tmp/cls_train.csv" --test-csv "$tmp/cls_test.csv" \
   --predict-csv "$tmp/cls_new.csv"
