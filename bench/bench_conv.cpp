@@ -12,6 +12,7 @@
 // read twice (the sums, dx) and dx written: 11 A (Note [channel sums in lanes]).
 #include <CLI/CLI.hpp>
 
+#include <algorithm>
 #include <cstdio>
 #include <string>
 #include <vector>
@@ -26,18 +27,58 @@ using namespace cutrain;
 
 namespace {
 
-void bench_batchnorm(Device device, NativeStream stream, std::int64_t batch, bool small,
-                     double min_seconds, bool json, const std::string& precision_name) {
-  struct Shape3 {
-    const char* name;
-    std::int64_t c, hw;
+// The convolutions: 3x3, padding 1, batch x `batch_times`.
+struct ConvShape {
+  const char* name;
+  std::int64_t batch_times, c, co, hw, groups = 1;
+};
+const ConvShape kConvShapes[] = {{"conv1 1-32 28x28", 1, 1, 32, 28},
+                                 {"conv2 32-32 28x28", 1, 32, 32, 28},
+                                 {"conv3 32-64 14x14", 1, 32, 64, 14},
+                                 {"conv4 64-64 14x14", 1, 64, 64, 14},
+                                 {"large 64-128 14x14", 2, 64, 128, 14},
+                                 // the residual blocks' (--residual-blocks) after each pool
+                                 {"res1 32-32 14x14", 1, 32, 32, 14},
+                                 {"res2 64-64 7x7", 1, 64, 64, 7},
+                                 // MobileNet's depthwise 3x3 and a ResNeXt-like grouped one
+                                 {"dw 64 14x14", 1, 64, 64, 14, 64},
+                                 {"g8 64-64 14x14", 1, 64, 64, 14, 8}};
+// The BatchNorm2d + ReLU pairs.
+struct BnShape {
+  const char* name;
+  std::int64_t c, hw;
+};
+const BnShape kBnShapes[] = {{"bn+relu 32 28x28", 32, 28}, {"bn+relu 64 14x14", 64, 14}};
+
+// --shape's values: the shapes' first words (the two pairs share theirs).
+std::vector<std::string> shape_words() {
+  std::vector<std::string> words;
+  auto add = [&](const std::string& name) {
+    const std::string w = name.substr(0, name.find(' '));
+    if (std::find(words.begin(), words.end(), w) == words.end()) words.push_back(w);
   };
-  std::vector<Shape3> shapes = {{"bn+relu 32 28x28", 32, 28}, {"bn+relu 64 14x14", 64, 14}};
-  if (small) shapes.resize(1);
+  for (const ConvShape& s : kConvShapes) add(s.name);
+  for (const BnShape& s : kBnShapes) add(s.name);
+  return words;
+}
+
+// The table's shapes that the run asks for: the first alone with --small, those --shape names.
+template <class Shape, std::size_t N>
+std::vector<Shape> chosen(const Shape (&table)[N], bool small,
+                          const std::vector<std::string>& only) {
+  std::vector<Shape> shapes(table, table + (small ? 1 : N));
+  std::erase_if(shapes, [&](const Shape& s) { return !bench::named(s.name, only); });
+  return shapes;
+}
+
+void bench_batchnorm(Device device, NativeStream stream, std::int64_t batch,
+                     const std::vector<BnShape>& shapes, double min_seconds, bool json,
+                     const std::string& precision_name) {
+  if (shapes.empty()) return;
   if (!json)
     std::printf("# BatchNorm2d + ReLU\n%-20s %6s %10s %10s %9s\n", "shape", "batch", "us/step",
                 "GB/s", "of copy");
-  for (const Shape3& s : shapes) {
+  for (const BnShape& s : shapes) {
     const std::int64_t f = s.c * s.hw * s.hw;
     // A model starts from flat rows: Unflatten (a copy) first, then the pair, whose input
     // gradient backward computes (Unflatten's, the model's input gradient, is not asked for).
@@ -92,6 +133,7 @@ int main(int argc, char** argv) {
   std::int64_t batch = 128;
   double min_seconds = 0.2;
   bool small = false;
+  std::vector<std::string> only;
   app.add_option("--device", device_name, "cpu, cuda, cuda:N or auto");
   std::string precision_name = "fp32";
   app.add_option("--precision", precision_name,
@@ -104,6 +146,8 @@ int main(int argc, char** argv) {
   app.add_option("--min-seconds", min_seconds, "timed seconds per measurement")
       ->check(bench::seconds());
   app.add_flag("--small", small, "only the first shape (smoke tests)");
+  app.add_option("--shape", only, "only these shapes, by the first word of their names")
+      ->check(bench::one_of(shape_words()));
   app.add_flag("--json", json, "one JSON object per line per measurement");
   if (const int rc = bench::parse(app, argc, argv); rc >= 0) return rc;
   try {
@@ -115,41 +159,27 @@ int main(int argc, char** argv) {
                   "--precision tf32 needs a CUDA device");
     const bench::GemmExec gemm_exec(device, stream.native(), precision);
     const nn::backend::Exec& exec = gemm_exec.get();
-    struct Shape4 {
-      const char* name;
-      std::int64_t batch, c, co, hw, groups = 1;
-    };
-    std::vector<Shape4> shapes = {{"conv1 1-32 28x28", batch, 1, 32, 28},
-                                  {"conv2 32-32 28x28", batch, 32, 32, 28},
-                                  {"conv3 32-64 14x14", batch, 32, 64, 14},
-                                  {"conv4 64-64 14x14", batch, 64, 64, 14},
-                                  {"large 64-128 14x14", 2 * batch, 64, 128, 14},
-                                  // the residual blocks' (--residual-blocks) after each pool
-                                  {"res1 32-32 14x14", batch, 32, 32, 14},
-                                  {"res2 64-64 7x7", batch, 64, 64, 7},
-                                  // MobileNet's depthwise 3x3 and a ResNeXt-like grouped one
-                                  {"dw 64 14x14", batch, 64, 64, 14, 64},
-                                  {"g8 64-64 14x14", batch, 64, 64, 14, 8}};
-    if (small) shapes.resize(1);
+    const std::vector<ConvShape> shapes = chosen(kConvShapes, small, only);
     if (!json)
       std::printf(
           "# %s, 3x3 kernels, padding 1 (dw: depthwise, gN: N groups)\n%-20s %6s %10s %10s %10s "
           "%9s\n",
           describe(device).c_str(), "shape", "batch", "us/step", "TFLOP/s", "GEMM TF/s", "of GEMM");
-    for (const Shape4& s : shapes) {
+    for (const ConvShape& s : shapes) {
+      const std::int64_t batch_s = s.batch_times * batch;
       const std::int64_t in = s.c * s.hw * s.hw, out = s.co * s.hw * s.hw;
       nn::Sequential m(in);
       m.emplace<nn::Unflatten>(1, Shape{s.c, s.hw, s.hw});
       m.emplace<nn::Conv2d>(s.c, s.co, 3, 1, 1, 1, true, s.groups);
       m.build(device, 1);
       m.set_precision(precision);
-      Buffer xb(static_cast<std::size_t>(s.batch * in) * sizeof(float), device);
-      Buffer dyb(static_cast<std::size_t>(s.batch * out) * sizeof(float), device);
+      Buffer xb(static_cast<std::size_t>(batch_s * in) * sizeof(float), device);
+      Buffer dyb(static_cast<std::size_t>(batch_s * out) * sizeof(float), device);
       Buffer dxb(xb.bytes(), device);
       xb.zero();
       dyb.zero();
-      nn::Matrix x{xb.as<float>(), s.batch, in, device}, dy{dyb.as<float>(), s.batch, out, device};
-      nn::Matrix dx{dxb.as<float>(), s.batch, in, device};
+      nn::Matrix x{xb.as<float>(), batch_s, in, device}, dy{dyb.as<float>(), batch_s, out, device};
+      nn::Matrix dx{dxb.as<float>(), batch_s, in, device};
       const double layer_s = bench::time_per_run(
           device, stream.native(),
           [&] {
@@ -159,7 +189,7 @@ int main(int argc, char** argv) {
           min_seconds);
       // The bare GEMMs: M = Co, N = B P, K = C 9 over the whole batch (C / groups: the grouped
       // convolution's FLOPs as one dense GEMM).
-      const std::int64_t k = s.c / s.groups * 9, n = s.batch * s.hw * s.hw;
+      const std::int64_t k = s.c / s.groups * 9, n = batch_s * s.hw * s.hw;
       Buffer col(static_cast<std::size_t>(k * n) * sizeof(float), device);
       Buffer y(static_cast<std::size_t>(s.co * n) * sizeof(float), device);
       col.zero();
@@ -190,18 +220,19 @@ int main(int argc, char** argv) {
             "\"size\":%lld,"
             "\"seconds_per_step\":%.9g,\"tflops\":%.4g,\"gemm_tflops\":%.4g,"
             "\"fraction_of_gemm\":%.4f,\"precision\":\"%s\",\"algorithm\":\"%s\"}\n",
-            device.str().c_str(), s.name, static_cast<long long>(s.batch),
+            device.str().c_str(), s.name, static_cast<long long>(batch_s),
             static_cast<long long>(s.c), static_cast<long long>(s.co),
             static_cast<long long>(s.groups), static_cast<long long>(s.hw), layer_s,
             flops / layer_s * 1e-12, flops / gemm_s * 1e-12, gemm_s / layer_s,
             precision_name.c_str(), algorithm.c_str());
       else
         std::printf("%-20s %6lld %10.1f %10.3f %10.3f %8.1f%%\n", s.name,
-                    static_cast<long long>(s.batch), layer_s * 1e6, flops / layer_s * 1e-12,
+                    static_cast<long long>(batch_s), layer_s * 1e6, flops / layer_s * 1e-12,
                     flops / gemm_s * 1e-12, 100 * gemm_s / layer_s);
       std::fflush(stdout);
     }
-    bench_batchnorm(device, stream.native(), batch, small, min_seconds, json, precision_name);
+    bench_batchnorm(device, stream.native(), batch, chosen(kBnShapes, small, only), min_seconds,
+                    json, precision_name);
     return 0;
   } catch (const Error& e) {
     std::fprintf(stderr, "bench_conv: %s\n", e.what());

@@ -6,6 +6,7 @@
 #include <cstdio>
 #include <functional>
 #include <string>
+#include <vector>
 
 #include "cutrain/buffer.hpp"
 #include "cutrain/stream.hpp"
@@ -29,5 +30,15 @@ double copy_seconds(Device device, std::size_t bytes, NativeStream stream);
 // position) is frozen at its captured value, which timing does not mind.
 double graph_seconds_per_step(Device device, NativeStream stream, const std::function<void()>& step,
                               int steps, double min_seconds);
+
+// Whether a shape named `name` ("conv3 32-64 14x14") is among `only` (first words, "conv3"):
+// every shape when `only` is empty (the benches' --shape).
+inline bool named(const std::string& name, const std::vector<std::string>& only) {
+  if (only.empty()) return true;
+  const std::string first = name.substr(0, name.find(' '));
+  for (const std::string& o : only)
+    if (o == first) return true;
+  return false;
+}
 
 }  // namespace cutrain::bench

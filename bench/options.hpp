@@ -10,6 +10,7 @@
 #include <cstdlib>
 #include <filesystem>
 #include <string>
+#include <vector>
 
 namespace cutrain::bench {
 
@@ -33,6 +34,19 @@ inline CLI::Validator seconds() {
 /// Batch sizes and element counts: 1 to 2^30.
 inline CLI::Validator count() {
   return in_range(1, 1073741824.0, "a count from 1 to 2^30");
+}
+
+/// One of `names` (a list option checks each value).
+inline CLI::Validator one_of(const std::vector<std::string>& names) {
+  std::string listed;
+  for (const std::string& n : names) listed += (listed.empty() ? "" : ", ") + n;
+  return CLI::Validator(
+      [names, listed](std::string& text) -> std::string {
+        for (const std::string& n : names)
+          if (text == n) return {};
+        return "must be one of " + listed + " (got " + text + ")";
+      },
+      "one of " + listed);
 }
 
 /// CLI11_PARSE's twin: 0 after --help, 2 with one line "NAME: error: ..." for a bad command line,

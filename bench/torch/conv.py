@@ -31,6 +31,9 @@ def main():
     ap.add_argument("--batch", type=int, default=128)
     ap.add_argument("--min-seconds", type=float, default=0.2)
     ap.add_argument("--small", action="store_true", help="only the first shape (smoke tests)")
+    words = list(dict.fromkeys(s[0].split()[0] for s in SHAPES + BN_SHAPES))
+    ap.add_argument("--shape", nargs="+", default=[], choices=words,
+                    help="only these shapes, by the first word of their names (bench_conv's)")
     ap.add_argument("--precision", choices=["fp32", "tf32", "bf16", "fp16"], default="fp32")
     a = ap.parse_args()
     dev = torch.device(a.device)
@@ -42,7 +45,11 @@ def main():
     if not cuda:  # every core, as cutrain's OpenMP loops and OpenBLAS use (torch may pick 1)
         torch.set_num_threads(os.cpu_count() or 1)
     dtype = {"bf16": torch.bfloat16, "fp16": torch.float16}.get(a.precision)
-    for name, mult, c, co, hw, *grouped in SHAPES[:1] if a.small else SHAPES:
+    def wanted(shapes):
+        shapes = shapes[:1] if a.small else shapes
+        return [s for s in shapes if not a.shape or s[0].split()[0] in a.shape]
+
+    for name, mult, c, co, hw, *grouped in wanted(SHAPES):
         batch, groups = a.batch * mult, (grouped or [1])[0]
         conv = torch.nn.Conv2d(c, co, 3, padding=1, groups=groups).to(dev)
         s = fwd_bwd_seconds(conv, (batch, c, hw, hw), (batch, co, hw, hw), dev, dtype, sync,
@@ -53,7 +60,7 @@ def main():
                           "threads": torch.get_num_threads(), "shape": name, "batch": batch,
                           "seconds_per_step": s, "tflops": flops / s * 1e-12,
                           "precision": a.precision}), flush=True)
-    for name, c, hw in BN_SHAPES[:1] if a.small else BN_SHAPES:
+    for name, c, hw in wanted(BN_SHAPES):
         bn = torch.nn.Sequential(torch.nn.BatchNorm2d(c), torch.nn.ReLU()).to(dev).train()
         shape = (a.batch, c, hw, hw)
         s = fwd_bwd_seconds(bn, shape, shape, dev, dtype, sync, a.min_seconds)

@@ -17,6 +17,7 @@ for b in bench_conv bench_init bench_layers bench_loader bench_optim bench_step;
   for v in nan -1 1e300; do check "$b" --min-seconds "$v"; done
 done
 for b in bench_conv bench_layers bench_loader bench_step; do check "$b" --batch 0; done
+check bench_conv --shape foo
 check bench_init --n 0
 check bench_optim --n 0
 check bench_loader --rows -5
