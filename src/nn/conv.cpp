@@ -141,16 +141,12 @@ void Conv2d::forward(LayerContext& ctx, const Matrix& x, Matrix& y) {
 #if CUTRAIN_WITH_CUDA
   // Note [convolutions on cuDNN]: in the lowering's workspace, where cuDNN has a plan.
   if (!cudnn_) cudnn_ = std::make_shared<cudnn_conv::Plans>();
-  void* handle = groups_ == 1 ? cudnn_conv::handle(ctx.resources()) : nullptr;
+  void* handle = cudnn_conv::handle(ctx.resources());
   const std::size_t bytes = lowering_floats(x.rows, ctx.input_shape()) * sizeof(float);
   if (handle != nullptr && cudnn_->forward(e, handle, g, x.rows, x.data, w, b, y.data,
                                            ctx.workspace(), bytes, backend::store_of(e)))
     return;
-  if (handle == nullptr)
-    cudnn_->set_last("lowering (" +
-                     (groups_ == 1 ? ctx.resources().cudnn_why
-                                   : std::string("a grouped convolution: not on cuDNN yet")) +
-                     ")");
+  if (handle == nullptr) cudnn_->set_last("lowering (" + ctx.resources().cudnn_why + ")");
 #endif
   backend::conv_forward_chunks(e, g, nb, x.data, x.rows, w, b, y.data, ctx.workspace(),
                                backend::store_of(e));
@@ -175,7 +171,7 @@ void Conv2d::backward(LayerContext& ctx, const Matrix& x, const Matrix& /*y*/, c
     return;
   }
 #if CUTRAIN_WITH_CUDA
-  void* handle = groups_ == 1 ? cudnn_conv::handle(ctx.resources()) : nullptr;
+  void* handle = cudnn_conv::handle(ctx.resources());
   const std::size_t bytes = lowering_floats(x.rows, ctx.input_shape()) * sizeof(float);
   if (handle != nullptr && cudnn_ &&
       cudnn_->backward(e, handle, g, x.rows, x.data, dy.data, w, dw, dx.data, ctx.workspace(),

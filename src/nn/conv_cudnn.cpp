@@ -23,6 +23,12 @@ bool enabled_by_environment() {
                                      "cuDNN where it loads");
 }
 
+std::string refusal(const rules::ConvGeometry& g) {
+  if (g.c / g.groups == 1 && g.co / g.groups == 1)
+    return "one input and one output channel per group: cuDNN's heuristics divide by zero on it";
+  return {};
+}
+
 void* handle(LayerContext::Resources& r) {
   if (!r.cudnn_tried) {
     r.cudnn_tried = true;
@@ -94,6 +100,7 @@ const Plans::Plan* Plans::plan(void* handle_ptr, const Request& r, std::size_t w
     last_ = why_[key];
     return nullptr;
   };
+  if (const std::string why = refusal(r.g); !why.empty()) return fail(why);
   auto* handle = static_cast<detail::cudnn::Handle*>(handle_ptr)->get();
   auto p = std::make_unique<Plan>();
   p->graph = make_graph(r, handle);

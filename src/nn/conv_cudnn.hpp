@@ -20,10 +20,16 @@
 // The first in cuDNN's ranking, not the fastest of a timed trial (cudnn.benchmark): a timing picks
 // differently from run to run, and the bits would follow it. Plans are made per (operation,
 // batch, pointers' alignment, TF32) when first needed - in a step before any capture - and kept,
-// a missing one too (with its reason). The bias and the 16-bit stores (Note [16-bit stores]) are
-// a pass after the forward plan; the input gradient's rounding one after the backward-data plan;
-// the bias gradient stays channel_sum's. CUTRAIN_CUDNN=0 (read when a model first convolves) or
-// a machine without cuDNN lowers every convolution (Note [cuDNN loaded at run time]).
+// a missing one too (with its reason). A grouped convolution (depthwise included: Note [grouped
+// convolution]) is one graph too, its weight [Co, C/G, kh, kw] against x's C channels - but never
+// one of a single input and output channel per group (a 1 -> 1 convolution, a depthwise one
+// without a channel multiplier): cuDNN 9.19's mode-A heuristics raise SIGFPE (an integer division
+// by zero, which no caller can catch) on such a forward with stride 1, seen without a GPU, so it
+// lowers (refusal(), CudnnConv.OneChannelPerGroupIsLoweredWithoutAskingCudnn). The bias and the
+// 16-bit stores (Note [16-bit stores]) are a pass after the forward plan; the input gradient's
+// rounding one after the backward-data plan; the bias gradient stays channel_sum's. CUTRAIN_CUDNN=0
+// (read when a model first convolves) or a machine without cuDNN lowers every convolution (Note
+// [cuDNN loaded at run time]).
 
 #include <cstddef>
 #include <cstdint>
@@ -57,6 +63,9 @@ struct Request {
   std::int64_t alignment = 4;  ///< bytes: the three pointers' common alignment, at most 16
   bool allow_tf32 = false;     ///< TF32 tensor-core engines allowed
 };
+
+/// Why a convolution is not put to cuDNN at all (the note above), or "".
+std::string refusal(const rules::ConvGeometry& g);
 
 /// What cuDNN's heuristics make of a request: the engine configurations they rank, those they
 /// hand out, and how many of those pass the filter above, or why none does. The descriptors, the

@@ -114,7 +114,9 @@ Graph make_graph(const Request& r, cudnnHandle_t handle) {
   const rules::ConvGeometry& g = r.g;
   Graph gr;
   gr.x = tensor(kX, {r.n, g.c, g.h, g.w}, r.alignment);
-  gr.w = tensor(kW, {g.co, g.c, g.kh, g.kw}, r.alignment);
+  // Note [grouped convolution]: W [Co, C/G, kh, kw] against x's C channels - cuDNN takes the
+  // group count from the ratio, as PyTorch's Conv2d from its weight.
+  gr.w = tensor(kW, {g.co, g.c / g.groups, g.kh, g.kw}, r.alignment);
   gr.y = tensor(kY, {r.n, g.co, g.ho, g.wo}, r.alignment);
   gr.conv = convolution(g);
   check(gr, gr.x, "the input tensor");
@@ -231,6 +233,7 @@ Candidates candidates(const Request& r) {
     c.why = detail::cudnn::unavailable_reason();
     return c;
   }
+  if (c.why = refusal(r.g); !c.why.empty()) return c;
   const Graph gr = make_graph(r, nullptr);
   if (gr.status != CUDNN_STATUS_SUCCESS) {
     c.why = gr.failed + ": " + status_name(gr.status);

@@ -10,6 +10,7 @@
 #include <cmath>
 #include <cstdlib>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "cutrain/error.hpp"
@@ -64,7 +65,12 @@ std::vector<Geometry> geometries() {
           {"conv4 64-64 14x14", rules::conv_geometry(64, 14, 14, 64, 3, 3, 1, 1, 1, 1, 1, 1)},
           {"res2 64-64 7x7", rules::conv_geometry(64, 7, 7, 64, 3, 3, 1, 1, 1, 1, 1, 1)},
           {"3-8 (3, 5) stride (2, 1) pad (1, 2) dilation (1, 2) on 11x9",
-           rules::conv_geometry(3, 11, 9, 8, 3, 5, 2, 1, 1, 2, 1, 2)}};
+           rules::conv_geometry(3, 11, 9, 8, 3, 5, 2, 1, 1, 2, 1, 2)},
+          // grouped (ResNeXt-like) and depthwise with a channel multiplier of 2 (Note [grouped
+          // convolution]; without a multiplier it lowers: the test below)
+          {"g8 64-64 14x14", rules::conv_geometry(64, 14, 14, 64, 3, 3, 1, 1, 1, 1, 1, 1, 8)},
+          {"dw 32-64 stride 2 on 28x28",
+           rules::conv_geometry(32, 28, 28, 64, 3, 3, 2, 2, 1, 1, 1, 1, 32)}};
 }
 
 // Every operation of every geometry: the descriptors and the graph are accepted and heuristics
@@ -96,6 +102,31 @@ TEST(CudnnConvGpu, DeterministicDirectEnginesAreOfferedForEveryConvolution) {
   check_candidates(true);
 }
 
+// Note [convolutions on cuDNN]: cuDNN's heuristics are never asked about a convolution of one
+// input and one output channel per group (they raise SIGFPE on its forward): candidates() and a
+// layer's plans say why and lower it. Before the guard this test died of the signal.
+TEST(CudnnConv, OneChannelPerGroupIsLoweredWithoutAskingCudnn) {
+  if (detail::cudnn::version() == 0) GTEST_SKIP() << detail::cudnn::unavailable_reason();
+  for (const rules::ConvGeometry& g :
+       {rules::conv_geometry(1, 14, 14, 1, 3, 3, 1, 1, 1, 1, 1, 1),           // 1 -> 1
+        rules::conv_geometry(1, 14, 14, 1, 1, 1, 1, 1, 0, 0, 1, 1),           // 1x1
+        rules::conv_geometry(64, 14, 14, 64, 3, 3, 1, 1, 1, 1, 1, 1, 64)}) {  // depthwise
+    EXPECT_NE(cudnn_conv::refusal(g), "");
+    for (const cudnn_conv::Op op : {cudnn_conv::Op::kForward, cudnn_conv::Op::kBackwardData,
+                                    cudnn_conv::Op::kBackwardFilter}) {
+      const cudnn_conv::Candidates c = cudnn_conv::candidates({g, 128, op, 16, false});
+      EXPECT_EQ(c.listed, 0);
+      EXPECT_EQ(c.kept, 0);
+      EXPECT_NE(c.why.find("one input and one output channel per group"), std::string::npos)
+          << c.why;
+    }
+  }
+  // A channel multiplier, or a second input channel, is cuDNN's again.
+  EXPECT_EQ(cudnn_conv::refusal(rules::conv_geometry(32, 14, 14, 64, 3, 3, 1, 1, 1, 1, 1, 1, 32)),
+            "");
+  EXPECT_EQ(cudnn_conv::refusal(rules::conv_geometry(2, 14, 14, 1, 3, 3, 1, 1, 1, 1, 1, 1)), "");
+}
+
 TEST(CudnnConv, ARequestCudnnRefusesIsReportedNotRun) {
   if (detail::cudnn::version() == 0) GTEST_SKIP() << detail::cudnn::unavailable_reason();
   rules::ConvGeometry g = rules::conv_geometry(32, 28, 28, 32, 3, 3, 1, 1, 1, 1, 1, 1);
@@ -112,7 +143,8 @@ struct ConvRun {
   std::vector<float> y, dx, dw, db;
   std::string algorithm;
 };
-ConvRun conv_run(Device device, const char* cudnn_env) {
+ConvRun conv_run(Device device, const char* cudnn_env, std::int64_t out = 8,
+                 std::int64_t groups = 1) {
   if (cudnn_env != nullptr)
     setenv("CUTRAIN_CUDNN", cudnn_env, 1);
   else
@@ -120,7 +152,7 @@ ConvRun conv_run(Device device, const char* cudnn_env) {
   const std::int64_t batch = 6, c = 4, hw = 9;
   Sequential m(c * hw * hw);
   m.emplace<Unflatten>(1, Shape{c, hw, hw});
-  m.emplace<Conv2d>(c, 8, Size2(3, 2), Size2(2, 1), Size2(1, 1));
+  m.emplace<Conv2d>(c, out, Size2(3, 2), Size2(2, 1), Size2(1, 1), Size2(1, 1), true, groups);
   m.build(device, 5);
   std::vector<float> xs(static_cast<std::size_t>(batch * c * hw * hw));
   for (std::size_t i = 0; i < xs.size(); ++i) xs[i] = std::sin(0.31F * static_cast<float>(i));
@@ -161,6 +193,38 @@ TEST(CudnnConvGpu, MatchesTheLoweringAndRepeatsItsBits) {
     expect_near(a.dw, other->dw, "dw");
     expect_near(a.db, other->db, "db");
   }
+}
+
+// Note [grouped convolution] on cuDNN: two groups and a depthwise convolution with a channel
+// multiplier run on cuDNN within accumulation order of the lowering and the CPU, the same bits on
+// every run; a depthwise one without a multiplier lowers, saying why.
+TEST(CudnnConvGpu, GroupedConvolutionsMatchTheLoweringAndRepeatTheirBits) {
+  CUTRAIN_REQUIRE_GPU();
+  if (detail::cudnn::version() == 0) GTEST_SKIP() << detail::cudnn::unavailable_reason();
+  for (const auto& [out, groups] : {std::pair<std::int64_t, std::int64_t>{8, 2}, {8, 4}}) {
+    SCOPED_TRACE("groups " + std::to_string(groups));
+    const ConvRun a = conv_run(Device::cuda(0), nullptr, out, groups);
+    const ConvRun b = conv_run(Device::cuda(0), nullptr, out, groups);
+    const ConvRun lowered = conv_run(Device::cuda(0), "0", out, groups);
+    const ConvRun cpu = conv_run(Device::cpu(), nullptr, out, groups);
+    EXPECT_EQ(a.algorithm.rfind("cuDNN 9", 0), 0U) << a.algorithm;
+    EXPECT_EQ(a.y, b.y);
+    EXPECT_EQ(a.dx, b.dx);
+    EXPECT_EQ(a.dw, b.dw);
+    for (const ConvRun* other : {&lowered, &cpu}) {
+      expect_near(a.y, other->y, "y");
+      expect_near(a.dx, other->dx, "dx");
+      expect_near(a.dw, other->dw, "dw");
+      expect_near(a.db, other->db, "db");
+    }
+  }
+  const ConvRun depthwise = conv_run(Device::cuda(0), nullptr, 4, 4);
+  const ConvRun cpu = conv_run(Device::cpu(), nullptr, 4, 4);
+  EXPECT_NE(depthwise.algorithm.find("one input and one output channel per group"),
+            std::string::npos)
+      << depthwise.algorithm;
+  expect_near(depthwise.y, cpu.y, "y");
+  expect_near(depthwise.dw, cpu.dw, "dw");
 }
 
 }  // namespace
