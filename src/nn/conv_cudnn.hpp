@@ -24,12 +24,13 @@
 // convolution]) is one graph too, its weight [Co, C/G, kh, kw] against x's C channels - but never
 // one of a single input and output channel per group (a 1 -> 1 convolution, a depthwise one
 // without a channel multiplier): cuDNN 9.19's mode-A heuristics raise SIGFPE (an integer division
-// by zero, which no caller can catch) on such a forward with stride 1, seen without a GPU, so it
-// lowers (refusal(), CudnnConv.OneChannelPerGroupIsLoweredWithoutAskingCudnn). The bias and the
-// 16-bit stores (Note [16-bit stores]) are a pass after the forward plan; the input gradient's
-// rounding one after the backward-data plan; the bias gradient stays channel_sum's. CUTRAIN_CUDNN=0
-// (read when a model first convolves) or a machine without cuDNN lowers every convolution (Note
-// [cuDNN loaded at run time]).
+// by zero, which no caller can catch) on such a forward (seen without a GPU, at strides 1 to 3),
+// so it lowers (refusal(); CudnnConv.OneChannelPerGroupIsLoweredWithoutAskingCudnn, and a probe
+// of random geometries, CudnnConv.RandomGeometriesAreRankedOrRefusedAndNoneKillsTheProcess). The
+// bias and the 16-bit stores (Note [16-bit stores]) are a pass after the forward plan; the input
+// gradient's rounding one after the backward-data plan; the bias gradient stays channel_sum's.
+// CUTRAIN_CUDNN=0 (read when a model first convolves) or a machine without cuDNN lowers every
+// convolution (Note [cuDNN loaded at run time]).
 
 #include <cstddef>
 #include <cstdint>

@@ -9,6 +9,8 @@
 
 #include <cmath>
 #include <cstdlib>
+#include <initializer_list>
+#include <random>
 #include <string>
 #include <utility>
 #include <vector>
@@ -125,6 +127,51 @@ TEST(CudnnConv, OneChannelPerGroupIsLoweredWithoutAskingCudnn) {
   EXPECT_EQ(cudnn_conv::refusal(rules::conv_geometry(32, 14, 14, 64, 3, 3, 1, 1, 1, 1, 1, 1, 32)),
             "");
   EXPECT_EQ(cudnn_conv::refusal(rules::conv_geometry(2, 14, 14, 1, 3, 3, 1, 1, 1, 1, 1, 1)), "");
+}
+
+// cuDNN's heuristics over 300 seeded random geometries - kernels 1-7, strides 1-3, dilation,
+// padding, odd sizes, groups, batches 1-128, each operation -: every one is ranked, or refused
+// by refusal() before cuDNN is asked; none kills the process (a probe of this kind found the
+// SIGFPE above, for 1 -> 1 convolutions at strides 1 to 3).
+TEST(CudnnConv, RandomGeometriesAreRankedOrRefusedAndNoneKillsTheProcess) {
+  if (detail::cudnn::version() == 0) GTEST_SKIP() << detail::cudnn::unavailable_reason();
+  std::mt19937 rng(20261208);
+  auto pick = [&](std::initializer_list<std::int64_t> values) {
+    return values.begin()[std::uniform_int_distribution<std::size_t>(0, values.size() - 1)(rng)];
+  };
+  auto upto = [&](std::int64_t hi) {
+    return std::uniform_int_distribution<std::int64_t>(0, hi)(rng);
+  };
+  int refused = 0;
+  for (int tried = 0; tried < 300;) {
+    const std::int64_t groups = pick({1, 1, 1, 2, 4, 8});
+    const std::int64_t c = groups * pick({1, 2, 3, 4, 8, 16, 32});
+    const std::int64_t co = groups * pick({1, 2, 3, 4, 8, 16, 32});
+    const std::int64_t kh = pick({1, 2, 3, 5, 7}), kw = pick({1, 2, 3, 5, 7});
+    const std::int64_t dh = pick({1, 1, 2}), dw = pick({1, 1, 2});
+    const std::int64_t sh = pick({1, 1, 2, 3}), sw = pick({1, 1, 2, 3});
+    const std::int64_t h = pick({1, 2, 3, 5, 7, 9, 14, 28, 31}),
+                       w = pick({1, 2, 3, 5, 7, 9, 14, 28, 31});
+    const rules::ConvGeometry g = rules::conv_geometry(
+        c, h, w, co, kh, kw, sh, sw, upto((kh - 1) * dh), upto((kw - 1) * dw), dh, dw, groups);
+    if (g.ho <= 0 || g.wo <= 0) continue;
+    ++tried;
+    const auto op = static_cast<cudnn_conv::Op>(upto(2));
+    const cudnn_conv::Candidates r =
+        cudnn_conv::candidates({g, pick({1, 2, 3, 16, 128}), op, 16, upto(1) == 1});
+    const std::string what = std::to_string(c) + "->" + std::to_string(co) + " groups " +
+                             std::to_string(groups) + " kernel " + std::to_string(kh) + "x" +
+                             std::to_string(kw) + " on " + std::to_string(h) + "x" +
+                             std::to_string(w) + ": " + r.why;
+    if (c == groups && co == groups) {  // one input and one output channel per group
+      ++refused;
+      EXPECT_EQ(r.listed, 0) << what;
+      EXPECT_EQ(r.why, cudnn_conv::refusal(g)) << what;
+    } else {
+      EXPECT_GT(r.listed, 0) << what;
+    }
+  }
+  EXPECT_GT(refused, 0);  // the draw reaches the refused shape
 }
 
 TEST(CudnnConv, ARequestCudnnRefusesIsReportedNotRun) {
