@@ -129,6 +129,21 @@ if want tests; then
   rc=$?
   note "- ctest, the GPU's convolutions lowered (CUTRAIN_CUDNN=0): $(grep -E 'tests passed|tests failed' "$OUT_DIR/ctest_lowering.log" | tail -1) (rc $rc)"
   [ $rc -eq 0 ] || status=1
+  # Random torch.nn architectures (tests/torch_random_models.py) on the GPU against PyTorch on
+  # the CPU: cuDNN's convolutions (grouped ones included), the pooling and BatchNorm kernels.
+  # python3 without the carried libraries, cutrain-train with them (a wrapper).
+  wrapped="$OUT_DIR/cutrain-train-wrapped"
+  exe="$BIN/cutrain-train"
+  [[ "$exe" = /* ]] || exe="$PWD/$exe"
+  printf '#!/bin/sh\nLD_LIBRARY_PATH="%s" exec "%s" "$@"\n' "${LD_LIBRARY_PATH:-}" "$exe" \
+    >"$wrapped"
+  chmod +x "$wrapped"
+  LD_LIBRARY_PATH="$SAVED_LD_LIBRARY_PATH" capped 60 python3 tests/torch_random_models.py \
+    "$wrapped" --device cuda --count 60 >"$OUT_DIR/random_models_gpu.log" 2>&1
+  rc=$?
+  rm -f "$wrapped"
+  note "- random torch.nn models on the GPU vs PyTorch: $(tail -1 "$OUT_DIR/random_models_gpu.log") (rc $rc)"
+  [ $rc -eq 0 ] || status=1
 fi
 
 # 2. Benchmarks: cutrain's (JSON lines) and the PyTorch peers on the same GPU.

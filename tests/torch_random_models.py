@@ -16,6 +16,7 @@ A differential check of shape handling and layer combinations that the per-layer
 cover. `--count N --seed S` widen it (the test's default: 120 models, seed 1).
 
     /usr/bin/python3 tests/torch_random_models.py build/bin/cutrain-train [--count N] [--seed S]
+        [--device cuda]   (the GPU check runs it on the GPU: cuDNN's and the kernels' paths)
 """
 import argparse
 import copy
@@ -158,6 +159,7 @@ def main():
     ap.add_argument("binary")
     ap.add_argument("--count", type=int, default=120)
     ap.add_argument("--seed", type=int, default=1)
+    ap.add_argument("--device", default="cpu", help="cutrain's (PyTorch's reference: the CPU)")
     a = ap.parse_args()
     torch.set_num_threads(1)
     failed = 0
@@ -179,7 +181,7 @@ def main():
             cutrain_torch.save_model(model, saved)
             # 1. Predictions, eval mode.
             predictions = os.path.join(tmp, f"p{i}.csv")
-            run = subprocess.run([a.binary, "--device", "cpu", "--model-from", saved,
+            run = subprocess.run([a.binary, "--device", a.device, "--model-from", saved,
                                   "--predict-npy", xs, "--predictions", predictions],
                                  capture_output=True, text=True)
             if run.returncode != 0:
@@ -199,7 +201,7 @@ def main():
                 continue
             # 2. One epoch of SGD with momentum from the same weights.
             out = os.path.join(tmp, f"t{i}.safetensors")
-            run = subprocess.run([a.binary, "--device", "cpu", "--model-from", saved,
+            run = subprocess.run([a.binary, "--device", a.device, "--model-from", saved,
                                   "--train-npy", f"{xs},{ys}", "--test-npy", f"{xs},{ys}",
                                   "--optimizer", "sgd", "--lr", "0.05", "--momentum", "0.9",
                                   "--weight-decay", "0", "--schedule", "constant",
