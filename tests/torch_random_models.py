@@ -8,9 +8,10 @@ over small images of 1 to 3 channels, written by cutrain_torch.save_model and re
 cutrain-train --model-from:
 
 1. each predicts (eval mode) what PyTorch predicts: probabilities within 1e-5;
-2. each without Dropout, trained one epoch by SGD with momentum from the same weights over the
-   same batches, lands on PyTorch's weights and BatchNorm statistics (each tensor within 1e-4
-   of PyTorch's float32 epoch, or as close to its float64 epoch as PyTorch's float32 one is).
+2. each without Dropout, trained one epoch from the same weights over the same batches - by SGD
+   with momentum, or AdamW with gradient clipping -, lands on PyTorch's weights and BatchNorm
+   statistics (each tensor within 1e-4 of PyTorch's float32 epoch, or as close to its float64
+   epoch as PyTorch's float32 one is).
 
 A differential check of shape handling and layer combinations that the per-layer goldens do not
 cover. `--count N --seed S` widen it (the test's default: 120 models, seed 1).
@@ -127,14 +128,33 @@ def relative(got, ref):
     return float(np.max(np.abs(got - ref)) / max(float(np.max(np.abs(ref))), 1e-2))
 
 
-def torch_epoch(model, x, y, dtype):
-    """One epoch of SGD with momentum, PyTorch's, on a copy of `model` in `dtype`"""
+# The optimizers an epoch is trained with (models alternate): cutrain-train's flags, and
+# torch.optim's optimizer, weight decay on the weights of dimension > 1 (cutrain's decay group),
+# the clipping norm. Adam's eps is 1e-3: random nets hold parameters whose gradient is zero but
+# for float32 rounding (a bias before BatchNorm, a BatchNorm's shift before another), which eps
+# 1e-8 would turn into full-size steps of noise that no two summation orders share.
+OPTIMIZERS = [
+    (["--optimizer", "sgd", "--lr", "0.05", "--momentum", "0.9", "--weight-decay", "0"],
+     lambda g: torch.optim.SGD(g, lr=0.05, momentum=0.9), 0.0, None),
+    (["--optimizer", "adamw", "--lr", "0.003", "--eps", "1e-3", "--weight-decay", "0.01",
+      "--clip-norm", "1"],
+     lambda g: torch.optim.AdamW(g, lr=0.003, eps=1e-3, weight_decay=0.01), 0.01, 1.0),
+]
+
+
+def torch_epoch(model, optimizer, x, y, dtype):
+    """One epoch, PyTorch's, on a copy of `model` in `dtype`: its floating-point state"""
+    _, make, decay, clip = optimizer
     m = copy.deepcopy(model).to(dtype).train()
-    opt = torch.optim.SGD(m.parameters(), lr=0.05, momentum=0.9)
+    weights = [p for p in m.parameters() if p.dim() > 1]
+    rest = [p for p in m.parameters() if p.dim() <= 1]
+    opt = make([{"params": weights, "weight_decay": decay}, {"params": rest, "weight_decay": 0}])
     for s in range(0, ROWS, BATCH):
         opt.zero_grad()
         torch.nn.functional.cross_entropy(m(torch.from_numpy(x[s:s + BATCH]).to(dtype)),
                                           torch.from_numpy(y[s:s + BATCH])).backward()
+        if clip is not None:
+            torch.nn.utils.clip_grad_norm_(m.parameters(), clip)
         opt.step()
     return {k: v.double() for k, v in m.state_dict().items() if v.is_floating_point()}
 
@@ -199,24 +219,25 @@ def main():
             if not train:
                 print(f"model {i}: predictions within {worst:.2g}")
                 continue
-            # 2. One epoch of SGD with momentum from the same weights.
+            # 2. One epoch from the same weights.
+            optimizer = OPTIMIZERS[i // 2 % len(OPTIMIZERS)]
             out = os.path.join(tmp, f"t{i}.safetensors")
             run = subprocess.run([a.binary, "--device", a.device, "--model-from", saved,
                                   "--train-npy", f"{xs},{ys}", "--test-npy", f"{xs},{ys}",
-                                  "--optimizer", "sgd", "--lr", "0.05", "--momentum", "0.9",
-                                  "--weight-decay", "0", "--schedule", "constant",
-                                  "--no-shuffle", "--epochs", "1", "--batch-size", str(BATCH),
-                                  "--save", out], capture_output=True, text=True)
+                                  "--schedule", "constant", "--no-shuffle", "--epochs", "1",
+                                  "--batch-size", str(BATCH), "--save", out] + optimizer[0],
+                                 capture_output=True, text=True)
             if run.returncode != 0:
                 print(f"FAILED: {what}: training exited {run.returncode}: {run.stderr}")
                 failed += 1
                 continue
             if not trains_alike(what, cutrain_torch.read_tensors(out),
-                                torch_epoch(model, x, y, torch.float32),
-                                torch_epoch(model, x, y, torch.float64)):
+                                torch_epoch(model, optimizer, x, y, torch.float32),
+                                torch_epoch(model, optimizer, x, y, torch.float64)):
                 failed += 1
                 continue
-            print(f"model {i}: predictions within {worst:.2g}; an epoch lands on PyTorch's")
+            print(f"model {i}: predictions within {worst:.2g}; an epoch of {optimizer[0][1]} lands "
+                  "on PyTorch's")
     if failed:
         print(f"FAILED: {failed} of {a.count} models")
         return 1
