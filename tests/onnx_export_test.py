@@ -21,7 +21,8 @@ cutrain-train's --predictions for the same rows: within 1e-5, the same class for
 4. Fashion-MNIST: raw pixels in (the scale is in the graph), all 10000 test images.
 5. Random torch.nn.Sequential models (seeded): MLPs and CNNs drawn from every module cutrain
    reads, with random kernel sizes, strides, paddings, dilations, groups, biases, pooling windows,
-   BatchNorm statistics, nested residual blocks and blocks with projection shortcuts - each read
+   BatchNorm statistics, nested residual blocks and blocks with projection shortcuts, adaptive
+   pooling to any size (a MatMul by the pooling matrix where the windows differ) - each read
    by --model-from, its predictions compared with PyTorch's own (within 1e-5) as well as with
    ONNX Runtime's.
 """
@@ -286,9 +287,9 @@ for seed in range(first, last):
         cin, hin, win = r.randint(1, 3), r.randint(3, 9), r.randint(3, 9)
         features = cin * hin * win
         layers, c, h, w = conv_layers(r, cin, hin, win, False, 0)
-        if r.random() < 0.5:
-            layers.append(nn.AdaptiveAvgPool2d(1))
-            h = w = 1
+        if r.random() < 0.5:  # to 1x1, or to sizes whose windows differ or overlap (a MatMul)
+            h, w = (1, 1) if r.random() < 0.5 else (r.randint(1, h), r.randint(1, w))
+            layers.append(nn.AdaptiveAvgPool2d((h, w)))
         m = nn.Sequential(nn.Unflatten(1, (cin, hin, win)), *layers, nn.Flatten(),
                           nn.Linear(c * h * w, r.randint(2, 5), bias=r.random() < 0.8))
     else:

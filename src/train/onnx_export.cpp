@@ -15,6 +15,7 @@
 #include "cutrain/io/file.hpp"
 #include "cutrain/nn/residual.hpp"
 #include "cutrain/version.hpp"
+#include "kernels/nn/pool.cuh"
 #include "src/io/protobuf.hpp"
 
 namespace cutrain::train {
@@ -157,6 +158,42 @@ struct LayerEmitter {
     return a.layout_ptr() && a.layout().find(name).has_value();
   }
 
+  // AdaptiveAvgPool2d whose windows differ in size or overlap (ONNX's pools have one window
+  // shape): the pooling is linear in each plane, y[n, c] = x[n, c] P over the H W values, with
+  // P[h W + w, oh Wo + ow] = 1 / |window| inside window (oh, ow) (rules::adaptive_begin / _end) -
+  // Reshape to [N, C, H W], MatMul, Reshape to [N, C, Ho, Wo]. Each output is the window's values
+  // times 1 / |window| summed, where PyTorch divides their sum: the same to float rounding.
+  std::string adaptive_pool_matmul(const Shape& in, const std::vector<std::int64_t>& o,
+                                   const std::string& cur, const std::string& where,
+                                   const std::string& p) {
+    const std::int64_t plane = in[1] * in[2], cells = o[0] * o[1];
+    constexpr std::int64_t kMaxFloats = std::int64_t{1} << 24;  // 64 MiB in the file
+    CUTRAIN_CHECK(plane <= kMaxFloats / cells, "export_onnx: layer ", where,
+                  " (AdaptiveAvgPool2d to ", o[0], "x", o[1], ") of ", shape_str(in),
+                  " would need a ", plane, " x ", cells,
+                  " pooling matrix in the file (more than 2^24 values); pool to a divisor of the "
+                  "input size, or to 1x1");
+    std::vector<float> pool(static_cast<std::size_t>(plane * cells), 0.0F);
+    for (std::int64_t oh = 0; oh < o[0]; ++oh)
+      for (std::int64_t ow = 0; ow < o[1]; ++ow) {
+        const std::int64_t h0 = rules::adaptive_begin(oh, in[1], o[0]);
+        const std::int64_t h1 = rules::adaptive_end(oh, in[1], o[0]);
+        const std::int64_t w0 = rules::adaptive_begin(ow, in[2], o[1]);
+        const std::int64_t w1 = rules::adaptive_end(ow, in[2], o[1]);
+        const float share = 1.0F / static_cast<float>((h1 - h0) * (w1 - w0));
+        for (std::int64_t h = h0; h < h1; ++h)
+          for (std::int64_t w = w0; w < w1; ++w)
+            pool[static_cast<std::size_t>((h * in[2] + w) * cells + oh * o[1] + ow)] = share;
+      }
+    const std::array<std::int64_t, 3> planes{0, in[0], plane};  // 0: the batch, as it is
+    const std::array<std::int64_t, 4> grid{0, in[0], o[0], o[1]};
+    const std::string flat =
+        g.node("Reshape", {cur, g.constant_i64(p + "planes_shape", planes)}, p + "planes");
+    const std::string pooled =
+        g.node("MatMul", {flat, g.constant(p + "pool", {plane, cells}, pool)}, p + "pooled");
+    return g.node("Reshape", {pooled, g.constant_i64(p + "shape", grid)}, p + "out");
+  }
+
   std::string emit(nn::Layer& layer, const std::string& p, const Shape& in, const Shape& out_shape,
                    std::string cur, const std::string& where) {
     const std::string kind = layer.kind();
@@ -225,17 +262,17 @@ struct LayerEmitter {
       cur = g.node(kind == "MaxPool2d" ? "MaxPool" : "AveragePool", {cur}, out, attrs);
     } else if (kind == "AdaptiveAvgPool2d") {
       const std::vector<std::int64_t> o = pair_of(args, "output_size");
+      CUTRAIN_CHECK(in.size() == 3, "export_onnx: layer ", where, " (AdaptiveAvgPool2d) takes ",
+                    shape_str(in), ", not [C, H, W]");
       if (o[0] == 1 && o[1] == 1) {
         cur = g.node("GlobalAveragePool", {cur}, out);
-      } else {
-        // Adaptive windows are fixed-size and disjoint exactly when the output divides the input.
-        CUTRAIN_CHECK(in.size() == 3 && in[1] % o[0] == 0 && in[2] % o[1] == 0,
-                      "export_onnx: layer ", where, " (AdaptiveAvgPool2d to ", o[0], "x", o[1],
-                      ") has no ONNX form: its input ", shape_str(in),
-                      " is not a multiple of the output size (use output 1x1 or a divisor)");
+      } else if (in[1] % o[0] == 0 && in[2] % o[1] == 0) {
+        // The windows are fixed-size and disjoint exactly when the output divides the input.
         const std::vector<std::int64_t> win{in[1] / o[0], in[2] / o[1]};
         cur = g.node("AveragePool", {cur}, out,
                      {attr_ints("kernel_shape", win), attr_ints("strides", win)});
+      } else {
+        cur = adaptive_pool_matmul(in, o, cur, where, p);
       }
     } else if (kind == "Flatten") {
       cur = g.node("Flatten", {cur}, out, {attr_int("axis", 1)});
