@@ -15,7 +15,7 @@ cutrain-train's --predictions for the same rows: within 1e-5, the same class for
    Residual as Add, Flatten).
 3. A torch.nn.Sequential written by tools/cutrain_torch.py save_model (strided, dilated and
    bias-free, depthwise and grouped convolutions, AvgPool2d with padding, AdaptiveAvgPool2d to 2x2 and to 1x1,
-   LeakyReLU, GELU, SiLU, residual blocks - cutrain_torch.Residual, one inside another - as Add)
+   LeakyReLU, GELU, SiLU, ELU, ReLU6, Hardswish, residual blocks - cutrain_torch.Residual, one inside another - as Add)
    converted by --model-from FILE --export-onnx alone.
 2b. --eval-flip: the test-time flips inside the graph (Slice, Concat, ReduceMean).
 4. Fashion-MNIST: raw pixels in (the scale is in the graph), all 10000 test images.
@@ -185,7 +185,8 @@ m = nn.Sequential(nn.Unflatten(1, (2, 16, 16)),
                   nn.AvgPool2d(3, stride=1, padding=1), nn.Conv2d(6, 5, (3, 1), padding=(1, 0)),
                   nn.GELU(), nn.AdaptiveAvgPool2d(2), nn.MaxPool2d(2, stride=1, padding=1),
                   nn.SiLU(), nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(5, 7),
-                  nn.BatchNorm1d(7), nn.Tanh(), nn.Dropout(0.3), nn.Linear(7, 4))
+                  nn.BatchNorm1d(7), nn.Tanh(), nn.Dropout(0.3), nn.Linear(7, 6), nn.ELU(0.7),
+                  nn.Linear(6, 6), nn.ReLU6(), nn.Linear(6, 6), nn.Hardswish(), nn.Linear(6, 4))
 with torch.no_grad():
     for bn in (m[2], m[4].body[1], m[14]):
         bn.running_mean.uniform_(-0.5, 0.5)
@@ -224,7 +225,8 @@ nn = torch.nn
 out, first, last = sys.argv[1], int(sys.argv[3]), int(sys.argv[4])
 
 def activation(r):
-    return r.choice([nn.ReLU(), nn.LeakyReLU(0.2), nn.Tanh(), nn.Sigmoid(), nn.GELU(), nn.SiLU()])
+    return r.choice([nn.ReLU(), nn.LeakyReLU(0.2), nn.Tanh(), nn.Sigmoid(), nn.GELU(), nn.SiLU(),
+                     nn.ReLU6(), nn.Hardswish(), nn.ELU(0.7)])
 
 def conv_layers(r, c, h, w, keep, depth):
     layers = []

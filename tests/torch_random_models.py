@@ -1,7 +1,7 @@
 #!/usr/bin/python3
 """Random architectures, cutrain against PyTorch: seeded random torch.nn.Sequentials of every
 layer cutrain has - Conv2d (rectangular kernels, strides, padding, dilation, groups, with and
-without bias), BatchNorm2d/1d (eps, momentum, affine), the six activations, MaxPool2d and
+without bias), BatchNorm2d/1d (eps, momentum, affine), the nine activations, MaxPool2d and
 AvgPool2d (kernel, stride, padding), AdaptiveAvgPool2d (output sizes that divide the input and
 that do not), residual blocks (identity and projection shortcuts), Flatten, Linear, Dropout -
 over small images of 1 to 3 channels, written by cutrain_torch.save_model and rebuilt by
@@ -43,7 +43,8 @@ nn = torch.nn
 
 def activation(r):
     return r.choice([nn.ReLU(), nn.LeakyReLU(r.choice([0.01, 0.2])), nn.Tanh(), nn.Sigmoid(),
-                     nn.GELU(), nn.SiLU()])
+                     nn.GELU(), nn.SiLU(), nn.ReLU6(), nn.Hardswish(),
+                     nn.ELU(r.choice([1.0, 0.5]))])
 
 
 def conv(r, c, co=None, keep=False):

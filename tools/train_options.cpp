@@ -194,8 +194,10 @@ void add_options(CLI::App& app, Config& c) {
   app.add_option("--input-shape", c.input_shape,
                  "--model cnn, --augment-*: C,H,W of a sample's features (default 1,28,28 for 784 "
                  "features)");
-  app.add_option("--activation", c.activation, "relu|leaky_relu|tanh|sigmoid|gelu|silu")
-      ->check(CLI::IsMember({"relu", "leaky_relu", "tanh", "sigmoid", "gelu", "silu"}))
+  app.add_option("--activation", c.activation,
+                 "relu|leaky_relu|tanh|sigmoid|gelu|silu|relu6|hardswish|elu (torch's defaults)")
+      ->check(CLI::IsMember(
+          {"relu", "leaky_relu", "tanh", "sigmoid", "gelu", "silu", "relu6", "hardswish", "elu"}))
       ->capture_default_str();
   app.add_flag("--batchnorm", c.batchnorm, "BatchNorm1d after each hidden Linear");
   app.add_option("--dropout", c.dropout, "dropout probability after each activation")

@@ -10,6 +10,12 @@
 //              dx = dy * (Phi(x) + x phi(x)),  phi(x) = e^(-x^2/2) / sqrt(2 pi)
 //   SiLU       y = x sigmoid(x) = x / (1 + e^-x)  (torch.nn.SiLU, "swish")
 //              dx = dy * s (1 + x (1 - s)),  s = sigmoid(x)   (PyTorch's silu_backward)
+//   ReLU6      y = min(max(x, 0), 6)            dx = dy * (0 < x < 6)   (torch's hardtanh(0, 6))
+//   Hardswish  y = x min(max(x + 3, 0), 6) / 6  dx = dy * (x < -3 ? 0 : x <= 3 ? x / 3 + 1/2 : 1)
+//   ELU        y = x > 0 ? x : a (e^x - 1)      dx = dy * (x > 0 ? 1 : a e^x)   (a: alpha, the
+//              layer's parameter; e^x - 1 as expm1 - exact near 0, where PyTorch 1.13's CPU
+//              exp(x) - 1 cancels)
+// NaN: the ReLU family's comparisons send it to 0 (as ReLU's does here); the others propagate it.
 
 #include <cmath>
 #include <cstddef>
@@ -25,7 +31,10 @@ enum class Activation : int {
   kTanh = 2,
   kSigmoid = 3,
   kGelu = 4,
-  kSilu = 5
+  kSilu = 5,
+  kRelu6 = 6,
+  kHardswish = 7,
+  kElu = 8
 };
 
 CUTRAIN_HD float activation_forward(Activation a, float x, float slope) {
@@ -42,6 +51,14 @@ CUTRAIN_HD float activation_forward(Activation a, float x, float slope) {
       return 0.5F * x * (1.0F + erff(x * 0.70710678118654752F));
     case Activation::kSilu:
       return x / (1.0F + expf(-x));
+    case Activation::kRelu6:
+      return x > 0.0F ? (x < 6.0F ? x : 6.0F) : 0.0F;
+    case Activation::kHardswish: {
+      const float t = x + 3.0F;
+      return x * (t > 0.0F ? (t < 6.0F ? t : 6.0F) : 0.0F) / 6.0F;
+    }
+    case Activation::kElu:
+      return x > 0.0F ? x : slope * expm1f(x);
   }
   return x;
 }
@@ -65,6 +82,12 @@ CUTRAIN_HD float activation_backward(Activation a, float x, float y, float dy, f
       const float s = 1.0F / (1.0F + expf(-x));
       return dy * (s * (1.0F + x * (1.0F - s)));
     }
+    case Activation::kRelu6:
+      return x > 0.0F && x < 6.0F ? dy : 0.0F;
+    case Activation::kHardswish:
+      return x < -3.0F ? 0.0F : (x <= 3.0F ? dy * (x / 3.0F + 0.5F) : dy);
+    case Activation::kElu:
+      return x > 0.0F ? dy : dy * slope * expf(x);
   }
   return dy;
 }

@@ -155,6 +155,12 @@ void with_activation(rules::Activation a, F&& f) {
       return f(std::integral_constant<A, A::kGelu>{});
     case A::kSilu:
       return f(std::integral_constant<A, A::kSilu>{});
+    case A::kRelu6:
+      return f(std::integral_constant<A, A::kRelu6>{});
+    case A::kHardswish:
+      return f(std::integral_constant<A, A::kHardswish>{});
+    case A::kElu:
+      return f(std::integral_constant<A, A::kElu>{});
   }
   CUTRAIN_FAIL("unknown activation ", static_cast<int>(a));
 }

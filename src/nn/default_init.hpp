@@ -25,6 +25,9 @@ inline init::Scheme default_init(const std::vector<std::unique_ptr<Layer>>& laye
         case Activation::Kind::kRelu:
         case Activation::Kind::kGelu:
         case Activation::Kind::kSilu:
+        case Activation::Kind::kRelu6:
+        case Activation::Kind::kHardswish:
+        case Activation::Kind::kElu:
           return init::Scheme::kaiming_uniform();
         case Activation::Kind::kLeakyRelu:
           return init::Scheme::kaiming_uniform(init::Nonlinearity::kLeakyRelu,

@@ -90,13 +90,21 @@ rules::Activation rule_of(Activation::Kind k) {
       return rules::Activation::kGelu;
     case Activation::Kind::kSilu:
       return rules::Activation::kSilu;
+    case Activation::Kind::kRelu6:
+      return rules::Activation::kRelu6;
+    case Activation::Kind::kHardswish:
+      return rules::Activation::kHardswish;
+    case Activation::Kind::kElu:
+      return rules::Activation::kElu;
   }
   return rules::Activation::kRelu;
 }
 }  // namespace
 
-Activation::Activation(Kind kind, float negative_slope) : kind_(kind), slope_(negative_slope) {
-  CUTRAIN_CHECK(std::isfinite(negative_slope), "LeakyReLU: negative_slope = ", negative_slope,
+Activation::Activation(Kind kind, std::optional<float> parameter)
+    : kind_(kind), slope_(parameter.value_or(kind == Kind::kElu ? 1.0F : 0.01F)) {
+  CUTRAIN_CHECK(std::isfinite(slope_),
+                kind == Kind::kElu ? "ELU: alpha = " : "LeakyReLU: negative_slope = ", slope_,
                 " must be finite");
 }
 
@@ -107,8 +115,11 @@ Activation Activation::parse(std::string_view name) {
   if (name == "sigmoid") return Activation(Kind::kSigmoid);
   if (name == "gelu") return Activation(Kind::kGelu);
   if (name == "silu") return Activation(Kind::kSilu);
+  if (name == "relu6") return Activation(Kind::kRelu6);
+  if (name == "hardswish") return Activation(Kind::kHardswish);
+  if (name == "elu") return Activation(Kind::kElu);
   CUTRAIN_FAIL("unknown activation '", name,
-               "': expected relu, leaky_relu, tanh, sigmoid, gelu or silu");
+               "': expected relu, leaky_relu, tanh, sigmoid, gelu, silu, relu6, hardswish or elu");
 }
 
 std::string Linear::torch_args() const {
@@ -118,7 +129,9 @@ std::string Linear::torch_args() const {
 }
 
 std::string Activation::torch_args() const {
-  return kind_ == Kind::kLeakyRelu ? "{\"negative_slope\": " + number(slope_) + "}" : "{}";
+  if (kind_ == Kind::kLeakyRelu) return "{\"negative_slope\": " + number(slope_) + "}";
+  if (kind_ == Kind::kElu) return "{\"alpha\": " + number(slope_) + "}";
+  return "{}";
 }
 
 std::string Activation::kind() const {
@@ -135,6 +148,12 @@ std::string Activation::kind() const {
       return "GELU";
     case Kind::kSilu:
       return "SiLU";
+    case Kind::kRelu6:
+      return "ReLU6";
+    case Kind::kHardswish:
+      return "Hardswish";
+    case Kind::kElu:
+      return "ELU";
   }
   return "?";
 }

@@ -176,18 +176,24 @@ Module make_module(const json& m, const std::string& where, std::size_t& count, 
     out.input = n;
     out.floats = static_cast<std::uint64_t>(n) * (affine ? 4 : 2);
   } else if (type == "ReLU" || type == "Tanh" || type == "Sigmoid" || type == "GELU" ||
-             type == "SiLU" || type == "LeakyReLU") {
+             type == "SiLU" || type == "LeakyReLU" || type == "ReLU6" || type == "Hardswish" ||
+             type == "ELU") {
     using K = nn::Activation::Kind;
-    const K kind = type == "ReLU"      ? K::kRelu
-                   : type == "Tanh"    ? K::kTanh
-                   : type == "Sigmoid" ? K::kSigmoid
-                   : type == "GELU"    ? K::kGelu
-                   : type == "SiLU"    ? K::kSilu
-                                       : K::kLeakyRelu;
-    const float slope = kind == K::kLeakyRelu ? a.number("negative_slope", 0.01F) : 0.01F;
+    const K kind = type == "ReLU"        ? K::kRelu
+                   : type == "Tanh"      ? K::kTanh
+                   : type == "Sigmoid"   ? K::kSigmoid
+                   : type == "GELU"      ? K::kGelu
+                   : type == "SiLU"      ? K::kSilu
+                   : type == "ReLU6"     ? K::kRelu6
+                   : type == "Hardswish" ? K::kHardswish
+                   : type == "ELU"       ? K::kElu
+                                         : K::kLeakyRelu;
+    std::optional<float> parameter;
+    if (kind == K::kLeakyRelu) parameter = a.number("negative_slope", 0.01F);
+    if (kind == K::kElu) parameter = a.number("alpha", 1.0F);
     if (kind == K::kGelu) a.expect("approximate", "none");  // cutrain's GELU is the erf form
-    if (kind == K::kRelu || kind == K::kLeakyRelu || kind == K::kSilu) a.expect("inplace", false);
-    out.layer = std::make_unique<nn::Activation>(kind, slope);
+    if (kind != K::kTanh && kind != K::kSigmoid && kind != K::kGelu) a.expect("inplace", false);
+    out.layer = std::make_unique<nn::Activation>(kind, parameter);
   } else if (type == "Dropout") {
     const float p = a.number("p", 0.5F);
     a.expect("inplace", false);

@@ -222,6 +222,12 @@ struct LayerEmitter {
           "Mul", {g.node("Mul", {cur, one_plus}, at("product")), g.scalar(at("half"), 0.5F)}, out);
     } else if (kind == "SiLU") {
       cur = g.node("Mul", {cur, g.node("Sigmoid", {cur}, at("sigmoid"))}, out);
+    } else if (kind == "ReLU6") {  // Clip's bounds are inputs from opset 11
+      cur = g.node("Clip", {cur, g.scalar(at("min"), 0.0F), g.scalar(at("max"), 6.0F)}, out);
+    } else if (kind == "Hardswish") {  // opset 14: x max(0, min(1, x / 6 + 1 / 2))
+      cur = g.node("HardSwish", {cur}, out);
+    } else if (kind == "ELU") {
+      cur = g.node("Elu", {cur}, out, {attr_float("alpha", args.at("alpha").get<float>())});
     } else if (kind == "Dropout") {
       cur = g.node("Identity", {cur}, out);  // eval semantics
     } else if (kind == "BatchNorm1d" || kind == "BatchNorm2d") {

@@ -38,7 +38,8 @@ def value(typical):
 
 
 FLAGS = {
-    '--activation': value(['relu', 'leaky_relu', 'tanh', 'sigmoid', 'gelu', 'silu']),
+    '--activation': value(['relu', 'leaky_relu', 'tanh', 'sigmoid', 'gelu', 'silu', 'relu6',
+                           'hardswish', 'elu']),
     '--batchnorm': None, '--nesterov': None, '--centered': None, '--amsgrad': None,
     '--drop-last': None, '--stratify': None, '--no-shuffle': None, '--standardize': None,
     '--overwrite': None, '--resident-data': None, '--onnx-softmax': None, '--onnx-no-prep': None,

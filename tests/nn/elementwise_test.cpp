@@ -66,7 +66,7 @@ Results run(Device d, std::size_t offset, std::uint64_t position = 4096) {
   const Exec e{d, nullptr, nullptr};
   const std::vector<float> xs = random(n, 1, -3, 3), dys = random(n, 2, -1, 1);
   Results r;
-  for (int kind = 0; kind <= 4; ++kind) {
+  for (int kind = 0; kind <= static_cast<int>(rules::Activation::kElu); ++kind) {
     const auto a = static_cast<rules::Activation>(kind);
     Placed x(xs, offset, d), y(std::vector<float>(n), offset, d), dy(dys, offset, d),
         dx(std::vector<float>(n), offset, d);

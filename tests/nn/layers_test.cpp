@@ -7,6 +7,7 @@
 #include <random>
 
 #include "cutrain/error.hpp"
+#include "kernels/nn/activation.cuh"
 #include "kernels/nn/column_sum.cuh"
 #include "kernels/nn/loss.cuh"
 #include "nn_fixture.hpp"
@@ -101,7 +102,38 @@ void check_all_goldens(Device device) {
                      1e-5);
   check_layer_golden("gelu", std::make_unique<Activation>(Activation::Kind::kGelu), device, 1e-5);
   check_layer_golden("silu", std::make_unique<Activation>(Activation::Kind::kSilu), device, 1e-5);
+  check_layer_golden("relu6", std::make_unique<Activation>(Activation::Kind::kRelu6), device, 1e-6);
+  check_layer_golden("hardswish", std::make_unique<Activation>(Activation::Kind::kHardswish),
+                     device, 1e-6);
+  check_layer_golden("elu", std::make_unique<Activation>(Activation::Kind::kElu), device, 1e-5);
+  check_layer_golden("elu_alpha", std::make_unique<Activation>(Activation::Kind::kElu, 0.3F),
+                     device, 1e-5);
   check_layer_golden("batchnorm_train", std::make_unique<BatchNorm1d>(5), device, 1e-5);
+}
+
+// At their kinks the new activations take PyTorch's scalar and CUDA formulas' side: ReLU6 passes
+// dy on (0, 6) only (hardtanh's), Hardswish's middle piece x / 3 + 1/2 holds on [-3, 3] (so -dy/2
+// and 3 dy / 2 at the ends; PyTorch 1.13's CPU vector path gives dy at 3), ELU's exponential
+// piece holds at 0 (alpha dy).
+TEST(Layers, ActivationKinksTakeTheFormulasSide) {
+  using A = rules::Activation;
+  auto grad = [](A a, float x, float param = 0.0F) {
+    return rules::activation_backward(a, x, rules::activation_forward(a, x, param), 2.0F, param);
+  };
+  EXPECT_EQ(grad(A::kRelu6, 0.0F), 0.0F);
+  EXPECT_EQ(grad(A::kRelu6, 6.0F), 0.0F);
+  EXPECT_EQ(grad(A::kRelu6, 5.5F), 2.0F);
+  EXPECT_EQ(rules::activation_forward(A::kRelu6, 7.0F, 0), 6.0F);
+  EXPECT_EQ(grad(A::kHardswish, -3.0F), -1.0F);
+  EXPECT_EQ(grad(A::kHardswish, 3.0F), 3.0F);
+  EXPECT_EQ(grad(A::kHardswish, -3.5F), 0.0F);
+  EXPECT_EQ(grad(A::kHardswish, 3.5F), 2.0F);
+  EXPECT_EQ(rules::activation_forward(A::kHardswish, -3.0F, 0), 0.0F);
+  EXPECT_EQ(rules::activation_forward(A::kHardswish, 3.0F, 0), 3.0F);
+  EXPECT_EQ(grad(A::kElu, 0.0F, 0.3F), 2.0F * 0.3F);
+  EXPECT_EQ(rules::activation_forward(A::kElu, 0.0F, 0.3F), 0.0F);
+  // expm1: exact near 0, where exp(x) - 1 would cancel to 0 or a multiple of 2^-24.
+  EXPECT_FLOAT_EQ(rules::activation_forward(A::kElu, -1e-8F, 1.0F), -1e-8F);
 }
 
 TEST(Layers, MatchPyTorchOnCpu) {
@@ -167,6 +199,9 @@ TEST(FiniteDifferences, EveryLayer) {
   check(std::make_unique<Activation>(Activation::Kind::kSigmoid), 3, "Sigmoid");
   check(std::make_unique<Activation>(Activation::Kind::kGelu), 3, "GELU");
   check(std::make_unique<Activation>(Activation::Kind::kSilu), 3, "SiLU");
+  check(std::make_unique<Activation>(Activation::Kind::kRelu6), 3, "ReLU6");
+  check(std::make_unique<Activation>(Activation::Kind::kHardswish), 3, "Hardswish");
+  check(std::make_unique<Activation>(Activation::Kind::kElu, 0.7F), 3, "ELU");
   check(std::make_unique<BatchNorm1d>(6), 3, "BatchNorm1d");
   check(std::make_unique<Dropout>(0.4F), 3, "Dropout");
 }

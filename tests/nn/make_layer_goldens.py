@@ -102,6 +102,18 @@ def main():
         seq["param." + name] = flat(p)
         seq["grad." + name] = flat(p.grad)
     cases["sequential_mlp"] = seq
+    # Added later, last, so that the cases above keep their random draws: ReLU6, Hardswish and ELU
+    # on inputs at and around their kinks (0 and 6; -3 and 3; 0) and far out.
+    xk = torch.tensor([[-3.0, -3.0001, -2.9999, 3.0, 3.0001, 2.9999], [0.0, 6.0, 6.0001, 5.9999,
+                       -1e-3, 1e-3], [-30.0, 30.0, -0.5, 0.5, -7.0, 1e-6],
+                       [-1e-6, 4.5, -4.5, 1.25, -1.25, 80.0]])
+    # Hardswish's gradient at exactly 3 is where PyTorch disagrees with itself (its CPU vector
+    # path gives dy, its scalar path and CUDA kernel 1.5 dy): its case moves those two inputs off
+    # the kink (layers_test checks cutrain's 1.5 dy, the formula's, on its own).
+    xh = torch.where(xk.abs() == 3.0, xk * 1.0002, xk)
+    for name, module, x in [("relu6", torch.nn.ReLU6(), xk), ("hardswish", torch.nn.Hardswish(), xh),
+                            ("elu", torch.nn.ELU(), xk), ("elu_alpha", torch.nn.ELU(alpha=0.3), xk)]:
+        cases[name] = layer_case(module, x)
     with open(os.path.join(HERE, "golden", "layers.json"), "w") as f:
         json.dump({"torch_version": torch.__version__, "cases": cases}, f)
 

@@ -43,8 +43,9 @@ bool chance(Rng& rng, double p) {
 // Max pooling stays: its kinks are ties, which random values make rare.
 Activation::Kind any_activation(Rng& rng) {
   constexpr Activation::Kind kKinds[] = {Activation::Kind::kTanh, Activation::Kind::kSigmoid,
-                                         Activation::Kind::kGelu, Activation::Kind::kSilu};
-  return kKinds[uniform(rng, 0, 3)];
+                                         Activation::Kind::kGelu, Activation::Kind::kSilu,
+                                         Activation::Kind::kElu};  // alpha 1: C1 at 0
+  return kKinds[uniform(rng, 0, 4)];
 }
 
 // Output size of one spatial dimension, PyTorch's formula; 0 where the window spans more than

@@ -35,6 +35,9 @@ nn::Sequential trained_model() {
   m.emplace<nn::Linear>(4, 3).emplace<nn::Activation>(nn::Activation::Kind::kSigmoid);
   m.emplace<nn::Linear>(3, 2).emplace<nn::Activation>(nn::Activation::Kind::kRelu);
   m.emplace<nn::Linear>(2, 2).emplace<nn::Activation>(nn::Activation::Kind::kSilu);
+  m.emplace<nn::Linear>(2, 3).emplace<nn::Activation>(nn::Activation::Kind::kRelu6);
+  m.emplace<nn::Linear>(3, 3).emplace<nn::Activation>(nn::Activation::Kind::kHardswish);
+  m.emplace<nn::Linear>(3, 2).emplace<nn::Activation>(nn::Activation::Kind::kElu, 0.4F);
   m.build(Device::cpu(), 4);
   std::vector<float> x(8 * 5);
   for (std::size_t i = 0; i < x.size(); ++i) x[i] = 0.1F * static_cast<float>(i % 13) - 0.5F;

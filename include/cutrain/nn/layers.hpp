@@ -53,26 +53,22 @@ class Linear final : public Layer {
   std::optional<init::Scheme> init_;
 };
 
-/// An element-wise activation (ReLU, LeakyReLU, Tanh, Sigmoid, GELU, SiLU), one rule for both
-/// backends.
+/// An element-wise activation (ReLU, LeakyReLU, Tanh, Sigmoid, GELU, SiLU, ReLU6, Hardswish,
+/// ELU), one rule for both backends (formulas: kernels/nn/activation.cuh).
 class Activation final : public Layer {
  public:
-  /// torch.nn.ReLU, LeakyReLU, Tanh, Sigmoid, GELU (exact), SiLU.
-  enum class Kind {
-    kRelu,
-    kLeakyRelu,
-    kTanh,
-    kSigmoid,
-    kGelu,
-    kSilu
-  };  ///< torch.nn.ReLU, LeakyReLU, Tanh, Sigmoid, GELU (exact), SiLU
-  /// negative_slope: LeakyReLU's (torch's default 0.01); ignored by the others.
-  explicit Activation(Kind kind, float negative_slope = 0.01F);
-  static Activation parse(std::string_view name);  ///< relu, leaky_relu, tanh, sigmoid, gelu, silu
+  /// torch.nn.ReLU, LeakyReLU, Tanh, Sigmoid, GELU (exact), SiLU, ReLU6, Hardswish, ELU.
+  enum class Kind { kRelu, kLeakyRelu, kTanh, kSigmoid, kGelu, kSilu, kRelu6, kHardswish, kElu };
+  /// parameter: LeakyReLU's negative_slope, ELU's alpha - torch's defaults (0.01, 1.0) when not
+  /// given; ignored by the others.
+  explicit Activation(Kind kind, std::optional<float> parameter = std::nullopt);
+  /// relu, leaky_relu, tanh, sigmoid, gelu, silu, relu6, hardswish, elu (torch's defaults).
+  static Activation parse(std::string_view name);
   std::string kind() const override;
   std::string torch_args() const override;
   Kind activation() const { return kind_; }        ///< which function
   float negative_slope() const { return slope_; }  ///< LeakyReLU's slope
+  float alpha() const { return slope_; }           ///< ELU's alpha
   /// ReLU: max(x, 0) and dy or 0 are the values given.
   bool keeps_16bit_values(bool /*backward*/) const override { return kind_ == Kind::kRelu; }
   void forward(LayerContext& ctx, const Matrix& x, Matrix& y) override;
