@@ -135,6 +135,9 @@ void check_kept_values(Device device) {
   };
   const std::vector<Case> cases = {
       {"ReLU", [](Sequential& m) { m.emplace<Activation>(Activation::Kind::kRelu); }, true, true},
+      {"ReLU6", [](Sequential& m) { m.emplace<Activation>(Activation::Kind::kRelu6); }, true, true},
+      {"Hardswish", [](Sequential& m) { m.emplace<Activation>(Activation::Kind::kHardswish); },
+       false, false},
       {"MaxPool2d(2)", [](Sequential& m) { m.emplace<MaxPool2d>(2); }, true, true},
       {"MaxPool2d(3, 2, 1)", [](Sequential& m) { m.emplace<MaxPool2d>(3, 2, 1); }, true, false},
       {"Flatten", [](Sequential& m) { m.emplace<Flatten>(); }, true, true},

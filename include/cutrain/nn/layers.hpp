@@ -69,8 +69,10 @@ class Activation final : public Layer {
   Kind activation() const { return kind_; }        ///< which function
   float negative_slope() const { return slope_; }  ///< LeakyReLU's slope
   float alpha() const { return slope_; }           ///< ELU's alpha
-  /// ReLU: max(x, 0) and dy or 0 are the values given.
-  bool keeps_16bit_values(bool /*backward*/) const override { return kind_ == Kind::kRelu; }
+  /// ReLU, ReLU6: x, 0 or 6 (16-bit values in both formats) and dy or 0 are the values given.
+  bool keeps_16bit_values(bool /*backward*/) const override {
+    return kind_ == Kind::kRelu || kind_ == Kind::kRelu6;
+  }
   void forward(LayerContext& ctx, const Matrix& x, Matrix& y) override;
   void backward(LayerContext& ctx, const Matrix& x, const Matrix& y, const Matrix& dy,
                 Matrix& dx) override;
