@@ -37,6 +37,7 @@ except ImportError as e:  # CTest's SKIP_RETURN_CODE
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "tools"))
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import cutrain_torch  # noqa: E402
+import torch_reference  # noqa: E402
 from torch_equivalence import find, read_idx  # noqa: E402  (the same argv: binary, data dir)
 
 BINARY = sys.argv[1]
@@ -83,22 +84,10 @@ def resnet():
                          nn.MaxPool2d(2), nn.Flatten(), nn.Linear(CH * 14 * 14, 10))
 
 
-def torch_epoch(start, make_opt, wd, clip, x, y, dtype, make_model=cnn):
-    """One epoch of PyTorch from `start`'s weights in `dtype`: the final state dict."""
-    model = make_model().to(dtype)
-    model.load_state_dict(start.state_dict())
-    decay = [p for n, p in model.named_parameters() if n.endswith("weight") and p.dim() > 1]
-    rest = [p for n, p in model.named_parameters() if not (n.endswith("weight") and p.dim() > 1)]
-    opt = make_opt([{"params": decay, "weight_decay": wd}, {"params": rest, "weight_decay": 0.0}])
-    model.train()
-    for s in range(0, N, BATCH):
-        opt.zero_grad()
-        torch.nn.functional.cross_entropy(model(torch.from_numpy(x[s:s + BATCH]).to(dtype)),
-                                          torch.from_numpy(y[s:s + BATCH])).backward()
-        if clip is not None:
-            torch.nn.utils.clip_grad_norm_(model.parameters(), clip)
-        opt.step()
-    return {k: v.float() if v.is_floating_point() else v for k, v in model.state_dict().items()}
+def torch_epoch(start, make_opt, wd, clip, x, y, dtype):
+    """One epoch of PyTorch from `start`'s weights in `dtype` (tensors as float32)."""
+    state = torch_reference.torch_epoch(start, make_opt, wd, clip, x, y, BATCH, dtype)
+    return {k: v.float() if v.is_floating_point() else v for k, v in state.items()}
 
 
 def predicts_alike(what, model, x, predictions_csv):
@@ -197,8 +186,8 @@ def main():
                         "--batch-size", str(BATCH), "--train-subset", str(N), "--save", out] +
                        flags, check=True, stdout=subprocess.DEVNULL)
         if not agrees("residual sgd_momentum", cutrain_torch.read_tensors(out),
-                      torch_epoch(res_start, make_opt, wd, clip, x, y, torch.float32, resnet),
-                      torch_epoch(res_start, make_opt, wd, clip, x, y, torch.float64, resnet)):
+                      torch_epoch(res_start, make_opt, wd, clip, x, y, torch.float32),
+                      torch_epoch(res_start, make_opt, wd, clip, x, y, torch.float64)):
             return 1
         # ... and its export, rebuilt in PyTorch, predicts what cutrain predicts.
         exported, predictions = (os.path.join(tmp, "resnet_export.safetensors"),

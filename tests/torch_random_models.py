@@ -20,7 +20,6 @@ cover. `--count N --seed S` widen it (the test's default: 120 models, seed 1).
         [--device cuda]   (the GPU check runs it on the GPU: cuDNN's and the kernels' paths)
 """
 import argparse
-import copy
 import os
 import random
 import subprocess
@@ -35,7 +34,9 @@ except ImportError as e:  # CTest's SKIP_RETURN_CODE
     sys.exit(77)
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "tools"))
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import cutrain_torch  # noqa: E402
+import torch_reference  # noqa: E402
 
 ROWS, BATCH, CLASSES = 48, 16, 5
 nn = torch.nn
@@ -144,20 +145,10 @@ OPTIMIZERS = [
 
 
 def torch_epoch(model, optimizer, x, y, dtype):
-    """One epoch, PyTorch's, on a copy of `model` in `dtype`: its floating-point state"""
+    """One epoch, PyTorch's, from `model` in `dtype`: its floating-point state, as doubles"""
     _, make, decay, clip = optimizer
-    m = copy.deepcopy(model).to(dtype).train()
-    weights = [p for p in m.parameters() if p.dim() > 1]
-    rest = [p for p in m.parameters() if p.dim() <= 1]
-    opt = make([{"params": weights, "weight_decay": decay}, {"params": rest, "weight_decay": 0}])
-    for s in range(0, ROWS, BATCH):
-        opt.zero_grad()
-        torch.nn.functional.cross_entropy(m(torch.from_numpy(x[s:s + BATCH]).to(dtype)),
-                                          torch.from_numpy(y[s:s + BATCH])).backward()
-        if clip is not None:
-            torch.nn.utils.clip_grad_norm_(m.parameters(), clip)
-        opt.step()
-    return {k: v.double() for k, v in m.state_dict().items() if v.is_floating_point()}
+    state = torch_reference.torch_epoch(model, make, decay, clip, x, y, BATCH, dtype)
+    return {k: v.double() for k, v in state.items() if v.is_floating_point()}
 
 
 def trains_alike(what, ours, t32, t64):
