@@ -150,6 +150,15 @@ struct Module {
   std::uint64_t floats = 0;  // parameters and buffers it loads from the file
 };
 
+// The activation torch.nn names `type` (the class names Activation::kind() gives), if any.
+std::optional<nn::Activation::Kind> activation_kind(const std::string& type) {
+  using K = nn::Activation::Kind;
+  for (const K k : {K::kRelu, K::kLeakyRelu, K::kTanh, K::kSigmoid, K::kGelu, K::kSilu, K::kRelu6,
+                    K::kHardswish, K::kElu})
+    if (nn::Activation(k).kind() == type) return k;
+  return std::nullopt;
+}
+
 // `count`: modules made so far, nested ones included (kMaxModules); `depth`: Residuals around.
 Module make_module(const json& m, const std::string& where, std::size_t& count, int depth) {
   CUTRAIN_CHECK(++count <= kMaxModules, where, ": more than ", kMaxModules, " modules");
@@ -175,19 +184,9 @@ Module make_module(const json& m, const std::string& where, std::size_t& count, 
     out.layer = std::make_unique<nn::BatchNorm1d>(n, eps, momentum, affine);
     out.input = n;
     out.floats = static_cast<std::uint64_t>(n) * (affine ? 4 : 2);
-  } else if (type == "ReLU" || type == "Tanh" || type == "Sigmoid" || type == "GELU" ||
-             type == "SiLU" || type == "LeakyReLU" || type == "ReLU6" || type == "Hardswish" ||
-             type == "ELU") {
+  } else if (const std::optional<nn::Activation::Kind> activation = activation_kind(type)) {
     using K = nn::Activation::Kind;
-    const K kind = type == "ReLU"        ? K::kRelu
-                   : type == "Tanh"      ? K::kTanh
-                   : type == "Sigmoid"   ? K::kSigmoid
-                   : type == "GELU"      ? K::kGelu
-                   : type == "SiLU"      ? K::kSilu
-                   : type == "ReLU6"     ? K::kRelu6
-                   : type == "Hardswish" ? K::kHardswish
-                   : type == "ELU"       ? K::kElu
-                                         : K::kLeakyRelu;
+    const K kind = *activation;
     std::optional<float> parameter;
     if (kind == K::kLeakyRelu) parameter = a.number("negative_slope", 0.01F);
     if (kind == K::kElu) parameter = a.number("alpha", 1.0F);
